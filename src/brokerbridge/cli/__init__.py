@@ -1,0 +1,1 @@
+"""Command line: `brokerbridge sim|watch|doctor|serve`. The only place that configures logging."""

@@ -1,0 +1,23 @@
+"""`brokerbridge` entry point: one Typer app, one sub-module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from brokerbridge.cli import sim
+
+app = typer.Typer(
+    name="brokerbridge",
+    help="Self-healing gateway between Kraken / Primary and your trading apps, with local simulators.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(sim.app, name="sim")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Venue-independent building blocks: normalized events, errors, clock, backoff, book, config."""

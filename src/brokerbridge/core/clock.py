@@ -1,0 +1,83 @@
+"""One clock for the whole process, injectable so tests never sleep.
+
+`monotonic()` drives deadlines and backoff, `time()` stamps events (wall clock, seconds since the
+epoch), `sleep()` is the only way library code waits. `FakeClock` moves only when a test says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float: ...
+
+    def time(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class FakeClock:
+    """A clock that only moves on `advance()`; sleepers wake in deadline order.
+
+    Wall time moves together with monotonic time, starting at `wall_start`.
+    """
+
+    def __init__(self, start: float = 1_000.0, wall_start: float = 1_767_225_600.0) -> None:
+        self._now = start
+        self._wall_offset = wall_start - start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._counter = itertools.count()
+
+    def monotonic(self) -> float:
+        return self._now
+
+    def time(self) -> float:
+        return self._now + self._wall_offset
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._now + seconds, next(self._counter), future))
+        await future
+
+    @property
+    def sleepers(self) -> int:
+        return sum(1 for _, _, f in self._sleepers if not f.done())
+
+    async def advance(self, seconds: float, *, settle: int = 20) -> None:
+        """Move time forward, waking every sleeper whose deadline passes, in order.
+
+        Between wake-ups the event loop gets `settle` turns so woken tasks can run (and go back to
+        sleep) before time moves on.
+        """
+        target = self._now + seconds
+        while self._sleepers and self._sleepers[0][0] <= target:
+            deadline, _, future = heapq.heappop(self._sleepers)
+            self._now = max(self._now, deadline)
+            if not future.done():
+                future.set_result(None)
+            for _ in range(settle):
+                await asyncio.sleep(0)
+        self._now = target
+        for _ in range(settle):
+            await asyncio.sleep(0)

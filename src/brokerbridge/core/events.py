@@ -1,0 +1,258 @@
+"""Normalized events: what every venue's stream becomes, whatever its wire looked like.
+
+All are frozen msgspec Structs tagged by `kind`, so one decoder reads any of them back
+(`decode_event`). Prices, sizes and balances are `Decimal` parsed from the venue's original text.
+Times: `ts` is the venue's timestamp (seconds since the epoch, wall clock) when the venue gave one,
+else the time we received the message.
+"""
+
+from __future__ import annotations
+
+import enum
+from decimal import Decimal
+
+import msgspec
+
+
+class Channel(enum.StrEnum):
+    TICKER = "ticker"
+    BOOK = "book"
+    TRADES = "trades"
+    CANDLES = "candles"
+    INSTRUMENTS = "instruments"
+    BALANCES = "balances"
+    EXECUTIONS = "executions"
+
+    @property
+    def private(self) -> bool:
+        return self in (Channel.BALANCES, Channel.EXECUTIONS)
+
+
+class StreamState(enum.StrEnum):
+    CONNECTING = "connecting"
+    LIVE = "live"
+    RECONNECTING = "reconnecting"
+    POLLING = "polling"  # stream down, same events served from REST polling
+    RESYNCING = "resyncing"  # connection up, one stream being rebuilt from a fresh snapshot
+    STALE = "stale"  # no fresh data and no fallback: last known values only
+
+
+class Side(enum.StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class Source(enum.StrEnum):
+    WS = "ws"
+    REST = "rest"
+
+
+class Subscription(msgspec.Struct, frozen=True, kw_only=True):
+    """What a consumer asks for. `symbol` is the venue's symbol (`BTC/USD` on Kraken)."""
+
+    venue: str
+    channel: Channel
+    symbol: str | None = None
+    depth: int = 10  # book only
+    interval: int = 1  # candles only, minutes
+
+    def describe(self) -> str:
+        parts = [self.venue, self.channel.value]
+        if self.symbol:
+            parts.append(self.symbol)
+        if self.channel is Channel.BOOK:
+            parts.append(f"depth={self.depth}")
+        if self.channel is Channel.CANDLES:
+            parts.append(f"interval={self.interval}")
+        return ":".join(parts)
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
+    venue: str
+    ts: float
+
+
+class Ticker(Event, tag="ticker"):
+    symbol: str
+    bid: Decimal
+    bid_qty: Decimal
+    ask: Decimal
+    ask_qty: Decimal
+    last: Decimal
+    volume: Decimal
+    vwap: Decimal
+    low: Decimal
+    high: Decimal
+    change: Decimal | None = None
+    change_pct: Decimal | None = None
+    source: Source = Source.WS
+
+
+class Level(msgspec.Struct, frozen=True, array_like=True):
+    price: Decimal
+    qty: Decimal
+
+
+class BookSnapshot(Event, tag="book_snapshot"):
+    """The whole book at `depth` levels per side (bids best-first, asks best-first)."""
+
+    symbol: str
+    depth: int
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    checksum: int | None = None
+    source: Source = Source.WS
+
+
+class BookUpdate(Event, tag="book_update"):
+    """Changed levels in venue order; `qty == 0` removes a level. Apply, then cut to depth."""
+
+    symbol: str
+    depth: int
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    checksum: int | None = None
+
+
+class Trade(Event, tag="trade"):
+    symbol: str
+    side: Side  # taker side
+    price: Decimal
+    qty: Decimal
+    trade_id: str
+    order_type: str | None = None
+    source: Source = Source.WS
+
+
+class Candle(Event, tag="candle"):
+    symbol: str
+    interval: int  # minutes
+    begin: float  # interval start, epoch seconds
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    vwap: Decimal
+    volume: Decimal
+    trades: int
+    source: Source = Source.WS
+
+
+class Instrument(Event, tag="instrument"):
+    symbol: str
+    base: str
+    quote: str
+    status: str
+    price_precision: int
+    qty_precision: int
+    price_increment: Decimal
+    qty_increment: Decimal
+    qty_min: Decimal
+    cost_min: Decimal | None = None
+
+
+class AssetBalance(msgspec.Struct, frozen=True, kw_only=True):
+    asset: str
+    total: Decimal
+    hold: Decimal | None = None  # held by open orders when the venue says (REST BalanceEx)
+
+
+class BalanceSnapshot(Event, tag="balance_snapshot"):
+    """Every asset the account holds; an asset absent here is zero."""
+
+    balances: tuple[AssetBalance, ...]
+    source: Source = Source.WS
+
+
+class BalanceUpdate(Event, tag="balance_update"):
+    """One ledger movement: `amount` (signed) changed `asset` to the new `total`."""
+
+    asset: str
+    amount: Decimal
+    total: Decimal
+    fee: Decimal = Decimal(0)
+    ledger_id: str | None = None
+    ref_id: str | None = None
+    ledger_type: str | None = None
+
+
+class OrderUpdate(Event, tag="order_update"):
+    """A change in an order's life (pending_new, new, canceled, filled, …). Sparse: None = unchanged."""
+
+    order_id: str
+    exec_type: str
+    status: str
+    symbol: str | None = None
+    side: Side | None = None
+    order_type: str | None = None
+    qty: Decimal | None = None
+    limit_price: Decimal | None = None
+    cum_qty: Decimal | None = None
+    avg_price: Decimal | None = None
+    client_order_id: str | None = None
+    reason: str | None = None
+    snapshot: bool = False
+
+
+class Fill(Event, tag="fill"):
+    """One execution against an order; `exec_id` is the venue's id, unique per fill."""
+
+    order_id: str
+    exec_id: str
+    symbol: str
+    side: Side
+    price: Decimal
+    qty: Decimal
+    cost: Decimal
+    fee: Decimal
+    fee_asset: str | None
+    liquidity: str | None = None  # "t" taker / "m" maker
+    trade_id: str | None = None
+    order_status: str | None = None
+    client_order_id: str | None = None
+    snapshot: bool = False
+
+
+class StreamStatus(Event, tag="status"):
+    """Where a stream stands. `stream` is a `Subscription.describe()` or a connection name."""
+
+    stream: str
+    state: StreamState
+    reason: str = ""
+    reconnects: int = 0
+
+
+class Gap(Event, tag="gap"):
+    """Data for `stream` between `start` and `end` (epoch seconds) may have been lost."""
+
+    stream: str
+    start: float
+    end: float
+    reason: str
+
+
+AnyEvent = (
+    Ticker
+    | BookSnapshot
+    | BookUpdate
+    | Trade
+    | Candle
+    | Instrument
+    | BalanceSnapshot
+    | BalanceUpdate
+    | OrderUpdate
+    | Fill
+    | StreamStatus
+    | Gap
+)
+
+_decoder = msgspec.json.Decoder(AnyEvent)
+_encoder = msgspec.json.Encoder(decimal_format="string")
+
+
+def encode_event(event: Event) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode_event(data: bytes | str) -> AnyEvent:
+    return _decoder.decode(data)

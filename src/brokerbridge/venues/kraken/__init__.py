@@ -1,0 +1,3 @@
+"""Kraken Spot: REST (/0/public, /0/private) and WebSocket v2, pure protocol code."""
+
+VENUE = "kraken"
