@@ -1,0 +1,288 @@
+"""`Bridge`: the in-process Python API for bots.
+
+    async with Bridge(load_config()) as bridge:
+        async for event in bridge.subscribe("kraken", "book", "BTC/USD", depth=10):
+            ...
+
+One upstream subscription per distinct stream, shared by every local subscriber (reference
+counted); each subscriber gets its own bounded queue so a slow consumer never blocks the venue
+session. Market data that overflows a queue drops the oldest event and tells the consumer with a
+`Gap`; private events (balances, executions) are never dropped. Fills and order updates pass the
+executions journal first (no duplicates across reconnects), balances the balance book (never 0
+because a stream is down: read `balances()` for values marked stale).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from brokerbridge.core.clock import Clock, SystemClock
+from brokerbridge.core.config import Config
+from brokerbridge.core.errors import ConfigError
+from brokerbridge.core.events import (
+    AnyEvent,
+    AssetBalance,
+    BalanceSnapshot,
+    BalanceUpdate,
+    BookSnapshot,
+    BookUpdate,
+    Candle,
+    Channel,
+    Fill,
+    Gap,
+    Instrument,
+    OrderUpdate,
+    Source,
+    StreamState,
+    StreamStatus,
+    Subscription,
+    Ticker,
+    Trade,
+)
+from brokerbridge.io.kraken.connector import KrakenConnector
+from brokerbridge.services.balances import BalanceBook, BalanceView
+from brokerbridge.services.executions import ExecutionJournal
+
+logger = logging.getLogger(__name__)
+
+
+def topic_of(event: AnyEvent) -> str:
+    """The `Subscription.describe()` an event belongs to."""
+    match event:
+        case Ticker(symbol=s):
+            return f"{event.venue}:ticker:{s}"
+        case BookSnapshot(symbol=s, depth=d) | BookUpdate(symbol=s, depth=d):
+            return f"{event.venue}:book:{s}:depth={d}"
+        case Trade(symbol=s):
+            return f"{event.venue}:trades:{s}"
+        case Candle(symbol=s, interval=i):
+            return f"{event.venue}:candles:{s}:interval={i}"
+        case Instrument():
+            return f"{event.venue}:instruments"
+        case BalanceSnapshot() | BalanceUpdate():
+            return f"{event.venue}:balances"
+        case OrderUpdate() | Fill():
+            return f"{event.venue}:executions"
+        case StreamStatus(stream=s) | Gap(stream=s):
+            return s
+    raise TypeError(f"no topic for {type(event).__name__}")  # pragma: no cover
+
+
+@dataclass
+class _Subscriber:
+    sub: Subscription
+    queue: asyncio.Queue[AnyEvent]
+    lossless: bool
+    dropped: int = 0
+
+
+@dataclass
+class VenueState:
+    balances: BalanceBook = field(default_factory=BalanceBook)
+    journal: ExecutionJournal = field(default_factory=ExecutionJournal)
+
+
+class Bridge:
+    def __init__(self, config: Config, *, clock: Clock | None = None, queue_size: int = 10_000) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self._queue_size = queue_size
+        self._subscribers: dict[str, list[_Subscriber]] = defaultdict(list)
+        self._refcount: dict[Subscription, int] = defaultdict(int)
+        self.connectors: dict[str, KrakenConnector] = {}
+        self.state: dict[str, VenueState] = {}
+        self._runner: asyncio.Task[None] | None = None
+        self.events_in = 0
+        self.events_out = 0
+
+    # -- lifetime ----------------------------------------------------------------------------
+    async def __aenter__(self) -> Bridge:
+        connector = KrakenConnector(self.config.kraken, emit=self._on_event, clock=self.clock)
+        self.connectors[connector.venue] = connector
+        self.state[connector.venue] = VenueState()
+        self._runner = asyncio.get_running_loop().create_task(self._run(), name="bridge")
+        return self
+
+    async def _run(self) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            for conn in self.connectors.values():
+                tasks.create_task(conn.run(), name=f"{conn.venue}-connector")
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        for conn in self.connectors.values():
+            await conn.aclose()
+
+    def connector(self, venue: str) -> KrakenConnector:
+        try:
+            return self.connectors[venue]
+        except KeyError:
+            raise ConfigError(
+                f"unknown venue {venue!r}", remedy=f"configured venues: {', '.join(self.connectors)}"
+            ) from None
+
+    # -- consuming ---------------------------------------------------------------------------
+    async def subscribe(
+        self,
+        venue: str,
+        channel: str | Channel,
+        symbol: str | None = None,
+        *,
+        depth: int = 10,
+        interval: int = 1,
+    ) -> AsyncIterator[AnyEvent]:
+        """Yield the stream's events (data, `StreamStatus`, `Gap`) until the caller stops iterating."""
+        sub = self.subscription(venue, channel, symbol, depth=depth, interval=interval)
+        subscriber = self._attach(sub)
+        try:
+            while True:
+                yield await subscriber.queue.get()
+        finally:
+            self._detach(subscriber)
+
+    def subscription(
+        self,
+        venue: str,
+        channel: str | Channel,
+        symbol: str | None = None,
+        *,
+        depth: int = 10,
+        interval: int = 1,
+    ) -> Subscription:
+        connector = self.connector(venue)
+        try:
+            chan = Channel(channel)
+        except ValueError:
+            raise ConfigError(
+                f"unknown channel {channel!r}", remedy=f"channels: {', '.join(c.value for c in Channel)}"
+            ) from None
+        sub = Subscription(venue=venue, channel=chan, symbol=symbol, depth=depth, interval=interval)
+        connector.validate(sub)
+        return sub
+
+    def _attach(self, sub: Subscription) -> _Subscriber:
+        lossless = sub.channel.private
+        queue: asyncio.Queue[AnyEvent] = asyncio.Queue(0 if lossless else self._queue_size)
+        subscriber = _Subscriber(sub, queue, lossless)
+        self._subscribers[sub.describe()].append(subscriber)
+        self._refcount[sub] += 1
+        connector = self.connectors[sub.venue]
+        if self._refcount[sub] == 1:
+            connector.add(sub)
+        else:
+            self._replay_current(subscriber)
+        return subscriber
+
+    def _replay_current(self, subscriber: _Subscriber) -> None:
+        """A late joiner of a shared stream gets the current state, not a wait for the next change."""
+        sub = subscriber.sub
+        connector = self.connectors[sub.venue]
+        status = connector.status_of(sub)
+        subscriber.queue.put_nowait(status)
+        if sub.channel is Channel.BOOK:
+            snapshot = connector.book_snapshot(sub)
+            if snapshot is not None:
+                subscriber.queue.put_nowait(snapshot)
+        if sub.channel is Channel.BALANCES:
+            views = self.state[sub.venue].balances.all()
+            if views:
+                subscriber.queue.put_nowait(_snapshot_from_views(sub.venue, views, self.clock.time()))
+
+    def _detach(self, subscriber: _Subscriber) -> None:
+        sub = subscriber.sub
+        self._subscribers[sub.describe()].remove(subscriber)
+        self._refcount[sub] -= 1
+        if self._refcount[sub] == 0:
+            del self._refcount[sub]
+            self.connectors[sub.venue].remove(sub)
+
+    # -- state -------------------------------------------------------------------------------
+    def balances(self, venue: str) -> dict[str, BalanceView]:
+        self.connector(venue)
+        return self.state[venue].balances.all()
+
+    def fills(self, venue: str) -> list[Fill]:
+        self.connector(venue)
+        return self.state[venue].journal.fills()
+
+    def health(self) -> dict[str, Any]:
+        return {venue: conn.health() for venue, conn in self.connectors.items()}
+
+    # -- the event path ----------------------------------------------------------------------
+    def _on_event(self, event: AnyEvent) -> None:
+        self.events_in += 1
+        state = self.state.get(event.venue)
+        if state is not None and not self._through_services(state, event):
+            return
+        for subscriber in self._subscribers.get(topic_of(event), ()):
+            self._deliver(subscriber, event)
+
+    def _through_services(self, state: VenueState, event: AnyEvent) -> bool:
+        """Update state; False when the event is a duplicate that consumers must not see again."""
+        match event:
+            case Fill():
+                return state.journal.record_fill(event)
+            case OrderUpdate():
+                return state.journal.record_order(event)
+            case BalanceSnapshot(source=Source.REST):
+                # REST answers reconcile; `ts` is when the request was sent.
+                changed = state.balances.apply_snapshot(event, as_of=event.ts)
+                if changed:
+                    logger.info("%s: balances reconciled from REST: %s", event.venue, ", ".join(changed))
+                return True
+            case BalanceSnapshot():
+                state.balances.apply_snapshot(event)
+                return True
+            case BalanceUpdate():
+                state.balances.apply_update(event)
+                return True
+            case StreamStatus(stream=stream) if stream == f"{event.venue}:balances":
+                state.balances.set_live(event.state is StreamState.LIVE)
+                return True
+        return True
+
+    def _deliver(self, subscriber: _Subscriber, event: AnyEvent) -> None:
+        queue = subscriber.queue
+        if queue.full():
+            # Drop the two oldest: one for this event, one for the Gap that says what was lost.
+            lost = queue.get_nowait()
+            if not queue.empty():
+                queue.get_nowait()
+            subscriber.dropped += 2
+            if subscriber.dropped <= 2 or subscriber.dropped % 1000 < 2:
+                logger.warning(
+                    "%s: slow consumer of %s: %d events dropped so far",
+                    event.venue,
+                    subscriber.sub.describe(),
+                    subscriber.dropped,
+                )
+            now = self.clock.time()
+            queue.put_nowait(
+                Gap(
+                    venue=event.venue,
+                    ts=now,
+                    stream=subscriber.sub.describe(),
+                    start=lost.ts,
+                    end=event.ts,
+                    reason="consumer too slow: oldest events dropped",
+                )
+            )
+        queue.put_nowait(event)
+        self.events_out += 1
+
+
+def _snapshot_from_views(venue: str, views: dict[str, BalanceView], now: float) -> BalanceSnapshot:
+    return BalanceSnapshot(
+        venue=venue,
+        ts=now,
+        balances=tuple(AssetBalance(asset=v.asset, total=v.total, hold=v.hold) for v in views.values()),
+    )

@@ -1,0 +1,97 @@
+"""What every command shares: logging set-up (with secret redaction), config loading, errors."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from brokerbridge.core.config import Config, load_config
+from brokerbridge.core.errors import BrokerBridgeError
+from brokerbridge.core.secret import Secret
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML config file (also $BROKERBRIDGE_CONFIG).", show_default=False),
+]
+RestUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--kraken-rest-url",
+        envvar="BROKERBRIDGE_KRAKEN_REST_URL",
+        help="Kraken REST base URL (default https://api.kraken.com).",
+        show_default=False,
+    ),
+]
+WsUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--kraken-ws-url",
+        envvar="BROKERBRIDGE_KRAKEN_WS_URL",
+        help="Kraken public WebSocket v2 URL (default wss://ws.kraken.com/v2).",
+        show_default=False,
+    ),
+]
+WsAuthUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--kraken-ws-auth-url",
+        envvar="BROKERBRIDGE_KRAKEN_WS_AUTH_URL",
+        help="Kraken private WebSocket v2 URL (default wss://ws-auth.kraken.com/v2).",
+        show_default=False,
+    ),
+]
+LogLevelOpt = Annotated[
+    str | None,
+    typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR (default INFO).", show_default=False),
+]
+
+
+class RedactSecrets(logging.Filter):
+    """Belt and braces: the library never logs secrets, and this filter would mask one anyway."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._secrets:
+            message = record.getMessage()
+            for secret in self._secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, None
+        return True
+
+
+def setup_logging(level: str, console: Console, secrets: list[Secret | None] = ()) -> None:  # type: ignore[assignment]
+    handler = RichHandler(console=console, show_path=False, rich_tracebacks=False, markup=False)
+    handler.addFilter(RedactSecrets([s.reveal() for s in secrets if s]))
+    logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]", handlers=[handler], force=True)
+    for noisy in ("websockets", "httpx", "httpcore", "uvicorn.access", "uvicorn.error"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def load(
+    config: Path | None,
+    rest_url: str | None = None,
+    ws_url: str | None = None,
+    ws_auth_url: str | None = None,
+    console: Console | None = None,
+) -> Config:
+    try:
+        return load_config(
+            config,
+            overrides={"rest_url": rest_url, "ws_url": ws_url, "ws_auth_url": ws_auth_url},
+        )
+    except BrokerBridgeError as exc:
+        fail(exc, console)
+        raise  # pragma: no cover
+
+
+def fail(exc: BrokerBridgeError, console: Console | None = None) -> None:
+    (console or Console(stderr=True)).print(f"[bold red]error:[/] {exc}", highlight=False)
+    raise typer.Exit(2)

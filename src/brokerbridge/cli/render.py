@@ -1,0 +1,94 @@
+"""One readable line per normalized event, for `watch`."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from brokerbridge.core.events import (
+    AnyEvent,
+    BalanceSnapshot,
+    BalanceUpdate,
+    BookSnapshot,
+    BookUpdate,
+    Candle,
+    Fill,
+    Gap,
+    Instrument,
+    OrderUpdate,
+    StreamState,
+    StreamStatus,
+    Ticker,
+    Trade,
+)
+
+_STATE_STYLE = {
+    StreamState.LIVE: "green",
+    StreamState.CONNECTING: "cyan",
+    StreamState.RECONNECTING: "yellow",
+    StreamState.POLLING: "yellow",
+    StreamState.RESYNCING: "yellow",
+    StreamState.STALE: "red",
+}
+
+
+def _time(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%H:%M:%S.%f")[:-3]
+
+
+def render(event: AnyEvent) -> str:
+    head = f"[dim]{_time(event.ts)}[/] {event.venue} "
+    match event:
+        case Ticker():
+            return head + (
+                f"[bold]ticker[/] {event.symbol} bid {event.bid} ({event.bid_qty}) "
+                f"ask {event.ask} ({event.ask_qty}) last {event.last} [dim]{event.source}[/]"
+            )
+        case BookSnapshot():
+            best_bid = event.bids[0] if event.bids else None
+            best_ask = event.asks[0] if event.asks else None
+            return head + (
+                f"[bold]book[/] {event.symbol} snapshot {len(event.bids)}x{len(event.asks)} "
+                f"best {best_bid.price if best_bid else '-'} / {best_ask.price if best_ask else '-'} "
+                f"[dim]{event.source}[/]"
+            )
+        case BookUpdate():
+            changes = [f"b {lv.price}×{lv.qty}" for lv in event.bids] + [
+                f"a {lv.price}×{lv.qty}" for lv in event.asks
+            ]
+            return head + f"[bold]book[/] {event.symbol} " + ", ".join(changes)
+        case Trade():
+            colour = "green" if event.side == "buy" else "red"
+            side = f"[{colour}]{event.side}[/]"
+            return head + f"[bold]trade[/] {event.symbol} {side} {event.qty} @ {event.price}"
+        case Candle():
+            return head + (
+                f"[bold]candle[/] {event.symbol} {event.interval}m {_time(event.begin)} "
+                f"o {event.open} h {event.high} l {event.low} c {event.close} v {event.volume}"
+            )
+        case Instrument():
+            return head + f"[bold]instrument[/] {event.symbol} {event.status}"
+        case BalanceSnapshot():
+            parts = ", ".join(f"{b.asset} {b.total}" for b in event.balances)
+            return head + f"[bold]balances[/] [dim]{event.source}[/] {parts}"
+        case BalanceUpdate():
+            return head + f"[bold]balance[/] {event.asset} {event.amount:+} → {event.total}"
+        case OrderUpdate():
+            return head + (
+                f"[bold]order[/] {event.order_id} {event.exec_type} → {event.status}"
+                + (f" {event.side} {event.qty} {event.symbol}" if event.symbol else "")
+                + (" [dim](snapshot)[/]" if event.snapshot else "")
+            )
+        case Fill():
+            return head + (
+                f"[bold magenta]fill[/] {event.order_id} {event.side} {event.qty} {event.symbol} "
+                f"@ {event.price} fee {event.fee} {event.fee_asset or ''}"
+                + (" [dim](snapshot)[/]" if event.snapshot else "")
+            )
+        case StreamStatus():
+            style = _STATE_STYLE.get(event.state, "white")
+            return head + f"[{style}]status {event.stream}: {event.state}[/] [dim]{event.reason}[/]"
+        case Gap():
+            return head + (
+                f"[bold red]gap[/] {event.stream}: {_time(event.start)} → {_time(event.end)} ({event.reason})"
+            )
+    return head + repr(event)  # pragma: no cover

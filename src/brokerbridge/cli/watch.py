@@ -1,0 +1,126 @@
+"""`brokerbridge watch`: stream normalized events to the terminal (or as JSON lines)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from brokerbridge.bridge import Bridge
+from brokerbridge.cli.common import (
+    ConfigOpt,
+    LogLevelOpt,
+    RestUrlOpt,
+    WsAuthUrlOpt,
+    WsUrlOpt,
+    fail,
+    load,
+    setup_logging,
+)
+from brokerbridge.cli.render import render
+from brokerbridge.cli.runtime import venue_config
+from brokerbridge.core.config import Config
+from brokerbridge.core.errors import BrokerBridgeError
+from brokerbridge.core.events import AnyEvent, Channel, encode_event
+
+DEFAULT_CHANNELS = ["ticker", "trades", "balances", "executions"]
+
+
+def watch(
+    channel: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--channel",
+            "-C",
+            help="ticker, book, trades, candles, instruments, balances, executions (repeatable). "
+            "Default: ticker, trades, and balances + executions when credentials are available.",
+            show_default=False,
+        ),
+    ] = None,
+    symbol: Annotated[
+        list[str] | None,
+        typer.Option("--symbol", "-s", help="Venue symbol, e.g. BTC/USD (repeatable).", show_default=False),
+    ] = None,
+    venue: Annotated[str, typer.Option(help="Venue to watch.")] = "kraken",
+    depth: Annotated[int, typer.Option(help="Book depth: 10, 25, 100, 500 or 1000.")] = 10,
+    interval: Annotated[int, typer.Option(help="Candle interval in minutes.")] = 1,
+    json_lines: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False,
+    sim: Annotated[
+        bool | None,
+        typer.Option(
+            "--sim/--no-sim",
+            help="Force the embedded simulator on/off (default: on when no credentials or URLs are set).",
+            show_default=False,
+        ),
+    ] = None,
+    count: Annotated[int, typer.Option(help="Stop after this many events (0 = run until Ctrl-C).")] = 0,
+    config: ConfigOpt = None,
+    kraken_rest_url: RestUrlOpt = None,
+    kraken_ws_url: WsUrlOpt = None,
+    kraken_ws_auth_url: WsAuthUrlOpt = None,
+    log_level: LogLevelOpt = None,
+) -> None:
+    """Connect (to the simulator by default) and print live, normalized events."""
+    err = Console(stderr=True)
+    cfg = load(config, kraken_rest_url, kraken_ws_url, kraken_ws_auth_url, err)
+    setup_logging(log_level or cfg.log_level, err, [cfg.kraken.api_secret])
+    out = Console(highlight=False, soft_wrap=True)
+    try:
+        plan = _WatchPlan(venue, channel, symbol or ["BTC/USD"], depth, interval, json_lines, sim, count)
+        asyncio.run(_watch(cfg, plan, out, err))
+    except KeyboardInterrupt:
+        pass
+    except BrokerBridgeError as exc:
+        fail(exc, err)
+
+
+@dataclass(frozen=True)
+class _WatchPlan:
+    venue: str
+    channels: list[str] | None
+    symbols: list[str]
+    depth: int
+    interval: int
+    json_lines: bool
+    sim: bool | None
+    count: int
+
+
+async def _watch(cfg: Config, plan: _WatchPlan, out: Console, err: Console) -> None:
+    async with venue_config(cfg, use_sim=plan.sim, console=err) as run_cfg, Bridge(run_cfg) as bridge:
+        wanted = plan.channels or [
+            c for c in DEFAULT_CHANNELS if not Channel(c).private or run_cfg.kraken.has_credentials
+        ]
+        streams: list[AsyncIterator[AnyEvent]] = []
+        for name in wanted:
+            needs_symbol = name in ("ticker", "book", "trades", "candles")
+            for sym in plan.symbols if needs_symbol else [None]:
+                streams.append(
+                    bridge.subscribe(plan.venue, name, sym, depth=plan.depth, interval=plan.interval)
+                )
+        queue: asyncio.Queue[AnyEvent] = asyncio.Queue()
+
+        async def pump(stream: AsyncIterator[AnyEvent]) -> None:
+            async for event in stream:
+                await queue.put(event)
+
+        pumps = [asyncio.create_task(pump(stream)) for stream in streams]
+        try:
+            seen = 0
+            while plan.count == 0 or seen < plan.count:
+                event = await queue.get()
+                seen += 1
+                if plan.json_lines:
+                    sys.stdout.write(encode_event(event).decode() + "\n")
+                    sys.stdout.flush()
+                else:
+                    out.print(render(event))
+        finally:
+            for task in pumps:
+                task.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)

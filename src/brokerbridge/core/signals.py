@@ -1,0 +1,54 @@
+"""Control signals a pure venue session raises for the connection supervisor that drives it.
+
+Events (core.events) are for consumers; signals are for the driver: they ask for an action
+(reconnect, new token) or report a subscription's fate. Every venue session speaks these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from brokerbridge.core.errors import BrokerBridgeError, VenueError
+from brokerbridge.core.events import Subscription
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    sub: Subscription
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeFailed:
+    sub: Subscription
+    error: VenueError
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRejected:
+    """The venue refused our stream credential: fetch a new one and resubscribe privately."""
+
+    error: VenueError
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectNeeded:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resyncing:
+    sub: Subscription
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SystemStatus:
+    system: str
+
+
+@dataclass(frozen=True, slots=True)
+class BadFrame:
+    error: BrokerBridgeError
+
+
+Signal = Subscribed | SubscribeFailed | TokenRejected | ReconnectNeeded | Resyncing | SystemStatus | BadFrame

@@ -1,0 +1,349 @@
+"""The one connection supervisor every venue stream runs under.
+
+It owns a pure venue session and a WebSocket URL and keeps them joined for as long as it runs:
+
+    wait for ≥1 subscription ─▶ hooks.before_connect (e.g. fetch a token) ─▶ connect
+      ─▶ session.connection_made (replays every subscription from its original arguments)
+      ─▶ pump: socket text → session → events (to `emit`) / signals (handled here) / frames (sent)
+         and the session's timer (idle watchdog, pings) on the injected clock
+      ─▶ on any failure: statuses → RECONNECTING, REST polling starts after `poll_after`
+         (statuses → POLLING), jittered capped backoff, and around again. It never gives up.
+
+Retry vs fatal: every failure is retried (a venue that refuses us now may accept us later), but
+non-retryable ones (bad key, missing permission) are logged at ERROR with their remedy and the
+backoff jumps straight to its cap, so a misconfigured key does not hammer the venue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from brokerbridge.core.backoff import BackoffPolicy
+from brokerbridge.core.clock import Clock
+from brokerbridge.core.errors import BrokerBridgeError, TransportError
+from brokerbridge.core.events import AnyEvent, Channel, Gap, StreamState, StreamStatus, Subscription
+from brokerbridge.core.signals import (
+    BadFrame,
+    ReconnectNeeded,
+    Resyncing,
+    Signal,
+    Subscribed,
+    SubscribeFailed,
+    SystemStatus,
+)
+from brokerbridge.io.ws import Connection, connect
+
+logger = logging.getLogger(__name__)
+
+Emit = Callable[[AnyEvent], None]
+Connect = Callable[[str], AbstractAsyncContextManager[Connection]]
+
+
+class Session(Protocol):
+    @property
+    def subscriptions(self) -> tuple[Subscription, ...]: ...
+
+    def connection_made(self, now: float) -> None: ...
+
+    def connection_lost(self, now: float) -> None: ...
+
+    def receive_text(self, text: str, now: float) -> None: ...
+
+    def events_received(self) -> list[AnyEvent]: ...
+
+    def signals_received(self) -> list[Signal]: ...
+
+    def data_to_send(self) -> list[str]: ...
+
+    def next_deadline(self) -> float | None: ...
+
+    def handle_timer(self, now: float) -> None: ...
+
+
+class Hooks(Protocol):
+    """What a venue adds around the generic loop."""
+
+    async def before_connect(self) -> None: ...
+
+    async def on_connected(self) -> None: ...
+
+    async def on_signal(self, signal: Signal) -> None: ...
+
+    async def poll(self, subs: tuple[Subscription, ...]) -> list[AnyEvent]: ...
+
+    def pollable(self, sub: Subscription) -> bool: ...
+
+
+class _Reconnect(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ConnectionSupervisor:
+    def __init__(
+        self,
+        *,
+        venue: str,
+        name: str,
+        url: str,
+        session: Session,
+        hooks: Hooks,
+        emit: Emit,
+        clock: Clock,
+        backoff: BackoffPolicy,
+        poll_after: float,
+        poll_interval: float,
+        rng: random.Random | None = None,
+        connector: Connect = connect,
+    ) -> None:
+        self.venue = venue
+        self.name = name
+        self.url = url
+        self.session = session
+        self._hooks = hooks
+        self._emit = emit
+        self._clock = clock
+        self._backoff = backoff
+        self._rng = rng or random.Random()
+        self._poll_after = poll_after
+        self._poll_interval = poll_interval
+        self._connect = connector
+        self._wake = asyncio.Event()
+        self._conn: Connection | None = None
+        self.state = StreamState.CONNECTING
+        self.mode = "ws"
+        self.reconnects = 0
+        self.connected = False
+        self.last_message_at: float | None = None
+        self.last_error: str | None = None
+        self._sub_states: dict[Subscription, StreamState] = {}
+        self._poller: asyncio.Task[None] | None = None
+        self._down_since: float | None = None
+        self._went_live = False
+
+    # -- called by the connector when subscriptions change ------------------------------------
+    def notify(self) -> None:
+        """Subscriptions changed: wake the loop and flush any frames the session queued."""
+        self._wake.set()
+        if self._conn is not None:
+            asyncio.get_running_loop().create_task(self._flush_frames())
+
+    def sub_state(self, sub: Subscription) -> StreamState:
+        return self._sub_states.get(sub, self.state)
+
+    # -- the loop ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        delays = self._backoff.delays(self._rng)
+        try:
+            while True:
+                await self._wait_for_subscriptions()
+                attempt = StreamState.CONNECTING if self.reconnects == 0 else StreamState.RECONNECTING
+                self._set_all(attempt, "connecting to " + self.url)
+                self._went_live = False
+                try:
+                    await self._connect_once()
+                    reason = "connection closed"
+                except _Reconnect as exc:
+                    reason = exc.reason
+                except BrokerBridgeError as exc:
+                    reason = str(exc)
+                    self._log_failure(exc)
+                    if not exc.retryable:
+                        delays = self._backoff_at_cap()
+                # Down: mark every stream, let REST polling take over, back off, go around.
+                if self.connected:
+                    logger.warning("%s %s: connection lost: %s", self.venue, self.name, reason)
+                self.connected = False
+                self._conn = None
+                self.session.connection_lost(self._clock.monotonic())
+                self.last_error = reason
+                if self._went_live:
+                    delays = self._backoff.delays(self._rng)  # reset after a stream was live again
+                if self._down_since is None:
+                    self._down_since = self._clock.time()
+                self.reconnects += 1
+                self._set_all(StreamState.RECONNECTING, reason)
+                if self._poller is None:
+                    self._poller = asyncio.get_running_loop().create_task(self._poll_while_down())
+                delay = next(delays)
+                if delay > 0:
+                    logger.info("%s %s: reconnecting in %.1fs", self.venue, self.name, delay)
+                await self._clock.sleep(delay)
+        finally:
+            self._stop_polling()
+
+    def _stop_polling(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            self._poller = None
+
+    def _backoff_at_cap(self) -> Iterator[float]:
+        cap = self._backoff.cap
+        while True:
+            yield self._rng.uniform(cap / 2, cap)
+
+    async def _wait_for_subscriptions(self) -> None:
+        while not self.session.subscriptions:
+            self._wake.clear()
+            await self._wake.wait()
+
+    async def _connect_once(self) -> None:
+        await self._hooks.before_connect()
+        async with self._connect(self.url) as conn:
+            self._conn = conn
+            self.connected = True
+            now = self._clock.monotonic()
+            self.last_message_at = now
+            self.session.connection_made(now)
+            logger.info("%s %s: connected to %s", self.venue, self.name, self.url)
+            await self._hooks.on_connected()
+            await self._flush()
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._read(conn))
+                tasks.create_task(self._timer())
+
+    def _report_gap(self, down_since: float) -> None:
+        """Trades and candles are not replayed by a reconnect: name the window they may have lost."""
+        end = self._clock.time()
+        for sub in self.session.subscriptions:
+            if sub.channel in (Channel.TRADES, Channel.CANDLES):
+                self._emit(
+                    Gap(
+                        venue=self.venue,
+                        ts=end,
+                        stream=sub.describe(),
+                        start=down_since,
+                        end=end,
+                        reason="stream was disconnected",
+                    )
+                )
+
+    async def _read(self, conn: Connection) -> None:
+        while True:
+            try:
+                text = await conn.recv_text()
+            except TransportError as exc:
+                raise _Reconnect(exc.message) from exc
+            now = self._clock.monotonic()
+            self.last_message_at = now
+            self.session.receive_text(text, now)
+            await self._flush()
+
+    async def _timer(self) -> None:
+        while True:
+            deadline = self.session.next_deadline()
+            now = self._clock.monotonic()
+            if deadline is None:
+                deadline = now + 1.0
+            if deadline > now:
+                await self._clock.sleep(deadline - now)
+            self.session.handle_timer(self._clock.monotonic())
+            await self._flush()
+
+    async def _flush(self) -> None:
+        for event in self.session.events_received():
+            if isinstance(event, StreamStatus):
+                self._track(event)
+            self._emit(event)
+        for signal in self.session.signals_received():
+            await self._handle_signal(signal)
+        await self._flush_frames()
+
+    async def _flush_frames(self) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        for frame in self.session.data_to_send():
+            try:
+                await conn.send_text(frame)
+            except TransportError as exc:
+                raise _Reconnect(exc.message) from exc
+
+    async def _handle_signal(self, signal: Signal) -> None:
+        match signal:
+            case Subscribed(sub=sub):
+                self._went_live = True
+                self.state = StreamState.LIVE
+                self._stop_polling()
+                if self._down_since is not None:
+                    self._report_gap(self._down_since)
+                    self._down_since = None
+                self._set_sub(sub, StreamState.LIVE, "subscribed")
+            case SubscribeFailed(sub=sub, error=error):
+                logger.warning(
+                    "%s %s: subscription %s refused: %s", self.venue, self.name, sub.describe(), error
+                )
+                self._set_sub(sub, StreamState.STALE, str(error))
+            case ReconnectNeeded(reason=reason):
+                raise _Reconnect(reason)
+            case Resyncing(sub=sub, reason=reason):
+                logger.warning("%s %s: resyncing %s: %s", self.venue, self.name, sub.describe(), reason)
+                self._sub_states[sub] = StreamState.RESYNCING
+            case SystemStatus(system=system) if system != "online":
+                logger.warning("%s %s: venue reports system status %r", self.venue, self.name, system)
+            case BadFrame(error=error):
+                logger.warning("%s %s: skipped a frame: %s", self.venue, self.name, error.message)
+        await self._hooks.on_signal(signal)
+
+    async def _poll_while_down(self) -> None:
+        await self._clock.sleep(self._poll_after)
+        first = True
+        while True:
+            subs = self.session.subscriptions
+            try:
+                events = await self._hooks.poll(subs)
+            except BrokerBridgeError as exc:
+                logger.warning("%s %s: REST polling failed: %s", self.venue, self.name, exc)
+                events = []
+            if first:
+                first = False
+                self.mode = "polling"
+                for sub in subs:
+                    if self._hooks.pollable(sub):
+                        self._set_sub(sub, StreamState.POLLING, "stream down; serving REST polls")
+                    else:
+                        self._set_sub(sub, StreamState.STALE, "stream down; no REST equivalent")
+            for event in events:
+                self._emit(event)
+            await self._clock.sleep(self._poll_interval)
+
+    # -- statuses ----------------------------------------------------------------------------
+    def _track(self, status: StreamStatus) -> None:
+        for sub in self.session.subscriptions:
+            if sub.describe() == status.stream:
+                self._sub_states[sub] = status.state
+
+    def _set_all(self, state: StreamState, reason: str) -> None:
+        self.state = state
+        if state is not StreamState.POLLING:
+            self.mode = "ws"
+        for sub in self.session.subscriptions:
+            self._set_sub(sub, state, reason)
+
+    def _set_sub(self, sub: Subscription, state: StreamState, reason: str) -> None:
+        if self._sub_states.get(sub) is state:
+            return
+        self._sub_states[sub] = state
+        if state is StreamState.LIVE:
+            self.mode = "ws"
+        self._emit(
+            StreamStatus(
+                venue=self.venue,
+                ts=self._clock.time(),
+                stream=sub.describe(),
+                state=state,
+                reason=reason,
+                reconnects=self.reconnects,
+            )
+        )
+
+    def _log_failure(self, exc: BrokerBridgeError) -> None:
+        level = logging.WARNING if exc.retryable else logging.ERROR
+        logger.log(level, "%s %s: connection attempt failed: %s", self.venue, self.name, exc)
+

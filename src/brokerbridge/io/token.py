@@ -1,0 +1,103 @@
+"""Stream credentials (e.g. Kraken's WebSocket token): fetched single-flight, refreshed early.
+
+* `get(fresh=True)` before every private (re)connect; concurrent callers share one request.
+* `run_refresher()` fetches a new token every `refresh_interval` (default 10 min, under Kraken's
+  15-minute "use within" limit) and hands it to `on_token`, so new subscriptions on a long-lived
+  connection never carry a token older than the limit.
+Tokens are secrets: they are never logged; only their age and expiry are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from brokerbridge.core.clock import Clock
+from brokerbridge.core.errors import BrokerBridgeError
+from brokerbridge.core.secret import Secret
+
+logger = logging.getLogger(__name__)
+
+Fetch = Callable[[], Awaitable[tuple[str, float]]]  # → (token, lifetime seconds)
+
+
+class TokenManager:
+    def __init__(
+        self,
+        fetch: Fetch,
+        *,
+        clock: Clock,
+        venue: str,
+        refresh_interval: float = 600.0,
+        retry_interval: float = 15.0,
+    ) -> None:
+        self._fetch = fetch
+        self._clock = clock
+        self._venue = venue
+        self._refresh_interval = refresh_interval
+        self._retry_interval = retry_interval
+        self._token: Secret | None = None
+        self._issued_at: float | None = None  # monotonic
+        self._lifetime = 0.0
+        self._inflight: asyncio.Future[str] | None = None
+        self.fetches = 0
+        self.on_token: Callable[[str], None] | None = None
+
+    @property
+    def expires_at(self) -> float | None:
+        """Wall-clock time the current token must have been used by (None before the first)."""
+        if self._issued_at is None:
+            return None
+        return self._clock.time() + (self._issued_at + self._lifetime - self._clock.monotonic())
+
+    async def get(self, *, fresh: bool = False) -> str:
+        if self._token is not None and not fresh and not self._too_old():
+            return self._token.reveal()
+        if self._inflight is None:
+            self._inflight = asyncio.get_running_loop().create_future()
+            inflight = self._inflight
+            try:
+                token, lifetime = await self._fetch()
+            except BrokerBridgeError as exc:
+                inflight.set_exception(exc)
+                self._inflight = None
+                # Retrieve it here so an unawaited shared future never logs "never retrieved".
+                inflight.exception()
+                raise
+            except BaseException as exc:
+                inflight.cancel()
+                self._inflight = None
+                raise exc
+            self._token = Secret(token)
+            self._issued_at = self._clock.monotonic()
+            self._lifetime = lifetime
+            self.fetches += 1
+            self._inflight = None
+            inflight.set_result(token)
+            logger.info("%s: Successfully retrieved new auth token (valid for %.0fs)", self._venue, lifetime)
+            if self.on_token is not None:
+                self.on_token(token)
+            return token
+        return await asyncio.shield(self._inflight)
+
+    def _too_old(self) -> bool:
+        assert self._issued_at is not None
+        return self._clock.monotonic() - self._issued_at >= min(self._refresh_interval, self._lifetime)
+
+    async def run_refresher(self) -> None:
+        """Refresh proactively forever; failures are logged and retried sooner, never fatal."""
+        while True:
+            if self._issued_at is None:
+                # Nothing private in use yet: no token to keep fresh.
+                await self._clock.sleep(self._refresh_interval)
+                continue
+            wait = self._issued_at + self._refresh_interval - self._clock.monotonic()
+            if wait > 0:
+                await self._clock.sleep(wait)
+                continue  # re-check: someone may have fetched a fresh one meanwhile (a reconnect)
+            try:
+                await self.get(fresh=True)
+            except BrokerBridgeError as exc:
+                logger.warning("%s: Token refresh failed: %s", self._venue, exc)
+                await self._clock.sleep(self._retry_interval)

@@ -1,0 +1,75 @@
+"""WebSocket connections: `websockets` underneath, our errors on top (mapped once, here)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Protocol
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+
+from brokerbridge.core.errors import TransportError
+
+
+class Connection(Protocol):
+    async def recv_text(self) -> str: ...
+
+    async def send_text(self, text: str) -> None: ...
+
+
+class WsConnection:
+    def __init__(self, ws: ClientConnection) -> None:
+        self._ws = ws
+
+    async def recv_text(self) -> str:
+        try:
+            message = await self._ws.recv()
+        except websockets.ConnectionClosed as exc:
+            raise TransportError(f"WebSocket closed by peer ({_describe_close(exc)})") from exc
+        return message if isinstance(message, str) else message.decode("utf-8", "replace")
+
+    async def send_text(self, text: str) -> None:
+        try:
+            await self._ws.send(text)
+        except websockets.ConnectionClosed as exc:
+            raise TransportError(f"WebSocket closed while sending ({_describe_close(exc)})") from exc
+
+
+def _describe_close(exc: websockets.ConnectionClosed) -> str:
+    frame = exc.rcvd or exc.sent
+    if frame is None:
+        return "no close frame: connection dropped"
+    return f"code {frame.code}{': ' + frame.reason if frame.reason else ''}"
+
+
+@asynccontextmanager
+async def connect(
+    url: str, *, headers: Mapping[str, str] | None = None, open_timeout: float = 10.0
+) -> AsyncIterator[WsConnection]:
+    """Open a WebSocket; any failure to open is a `TransportError` naming the URL and cause."""
+    try:
+        ws = await ws_connect(
+            url,
+            additional_headers=dict(headers or {}),
+            open_timeout=open_timeout,
+            # Our session sends application pings and watches heartbeats; protocol pings add a
+            # second, independent liveness check that catches half-open TCP.
+            ping_interval=20,
+            ping_timeout=20,
+            max_size=16 * 2**20,
+            user_agent_header="brokerbridge",
+        )
+    except (OSError, TimeoutError) as exc:
+        raise TransportError(f"cannot connect to {url}: {exc or type(exc).__name__}") from exc
+    except websockets.InvalidStatus as exc:
+        raise TransportError(
+            f"{url} refused the WebSocket upgrade with HTTP {exc.response.status_code}"
+        ) from exc
+    except (websockets.InvalidURI, websockets.InvalidHandshake) as exc:
+        raise TransportError(f"WebSocket handshake with {url} failed: {exc}") from exc
+    try:
+        yield WsConnection(ws)
+    finally:
+        await ws.close()
