@@ -84,9 +84,7 @@ class SimProcess:
 
 
 def _start_sim() -> SimProcess:
-    stderr_file = tempfile.NamedTemporaryFile(
-        prefix="bb-sim-kraken-", suffix=".stderr", delete=False
-    )
+    stderr_file = tempfile.NamedTemporaryFile(prefix="bb-sim-kraken-", suffix=".stderr", delete=False)
     env = dict(os.environ)
     # loopback only: make sure no proxy setting can hijack 127.0.0.1 traffic of the clients
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
@@ -122,8 +120,10 @@ def _start_sim() -> SimProcess:
         )
     if first_line is None:
         rc = proc.wait()
-        pytest.fail(f"simulator exited (rc={rc}) before printing endpoints. stderr:\n"
-                    f"{open(stderr_file.name).read()[-4000:]}")
+        pytest.fail(
+            f"simulator exited (rc={rc}) before printing endpoints. stderr:\n"
+            f"{open(stderr_file.name).read()[-4000:]}"
+        )
     try:
         info = json.loads(first_line)
     except ValueError:

@@ -1,7 +1,95 @@
-"""`brokerbridge sim <venue>`: run a protocol-faithful local simulator until SIGINT/SIGTERM."""
+"""`brokerbridge sim <venue>`: run a protocol-faithful local simulator until SIGINT/SIGTERM.
+
+The first line on stdout is one JSON object with the endpoints and the demo credentials, flushed,
+so a parent process can read it and connect; logs go to stderr.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import signal
+import sys
+from typing import Annotated
+
 import typer
 
+from brokerbridge.sim.faults import STALL_SCOPES, Faults
+
 app = typer.Typer(help="Run a local venue simulator (prints its endpoints as JSON on the first line).")
+
+
+@app.callback()
+def _sim() -> None:
+    """Local venue simulators."""
+
+
+@app.command("kraken")
+def kraken(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port for REST, WebSockets and control (0 = a free port).")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated market (same seed, same market).")] = 0,
+    tick_ms: Annotated[float, typer.Option(help="Market step interval in milliseconds.")] = 10.0,
+    drop_every: Annotated[float, typer.Option(help="Drop every WebSocket connection every N seconds.")] = 0.0,
+    stall: Annotated[
+        str | None, typer.Option(help=f"Stall a feed: one of {', '.join(STALL_SCOPES)}.")
+    ] = None,
+    corrupt_checksums: Annotated[int, typer.Option(help="Corrupt the next N book checksums.")] = 0,
+    skip_sequence: Annotated[
+        list[str] | None, typer.Option(help="Skip one sequence number on this private channel.")
+    ] = None,
+    deny_permission: Annotated[
+        list[str] | None, typer.Option(help="Deny this permission on the demo key (e.g. websockets).")
+    ] = None,
+    rest_unavailable: Annotated[
+        int, typer.Option(help="Answer the next N REST calls EService:Unavailable (-1 = always).")
+    ] = 0,
+    rest_http_errors: Annotated[
+        int, typer.Option(help="Answer the next N REST calls with HTTP 5xx (-1 = always).")
+    ] = 0,
+    rest_http_status: Annotated[int, typer.Option(help="The 5xx status for --rest-http-errors.")] = 503,
+    rate_limit: Annotated[
+        int, typer.Option(help="Answer the next N private calls EAPI:Rate limit exceeded (-1 = always).")
+    ] = 0,
+    latency_ms: Annotated[
+        float, typer.Option(help="Added latency on every REST answer and WebSocket frame.")
+    ] = 0.0,
+    log_level: Annotated[str, typer.Option(help="Log level for stderr.")] = "WARNING",
+) -> None:
+    """Simulated Kraken Spot: REST /0/public|private, WebSocket /v2 and /auth/v2, control /_sim."""
+    logging.basicConfig(
+        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    faults = Faults()
+    try:
+        faults.apply(
+            {
+                "drop_every_s": drop_every,
+                "stall": stall,
+                "corrupt_checksums": corrupt_checksums,
+                "skip_sequence": list(skip_sequence or []),
+                "deny_permissions": list(deny_permission or []),
+                "rest_unavailable": rest_unavailable,
+                "rest_http_errors": rest_http_errors,
+                "rest_http_status": rest_http_status,
+                "rate_limit": rate_limit,
+                "latency_ms": latency_ms,
+            }
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    asyncio.run(_run_kraken(host, port, seed, tick_ms / 1000, faults))
+
+
+async def _run_kraken(host: str, port: int, seed: int, tick_s: float, faults: Faults) -> None:
+    from brokerbridge.sim.kraken import KrakenSimulator
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with KrakenSimulator(host, port, seed=seed, faults=faults, tick_s=tick_s) as sim:
+        sys.stdout.write(json.dumps(sim.endpoints.to_dict()) + "\n")
+        sys.stdout.flush()
+        await stop.wait()

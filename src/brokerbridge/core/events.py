@@ -72,7 +72,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
     ts: float
 
 
-class Ticker(Event, tag="ticker"):
+class Ticker(Event, tag="ticker", frozen=True, kw_only=True):
     symbol: str
     bid: Decimal
     bid_qty: Decimal
@@ -93,7 +93,7 @@ class Level(msgspec.Struct, frozen=True, array_like=True):
     qty: Decimal
 
 
-class BookSnapshot(Event, tag="book_snapshot"):
+class BookSnapshot(Event, tag="book_snapshot", frozen=True, kw_only=True):
     """The whole book at `depth` levels per side (bids best-first, asks best-first)."""
 
     symbol: str
@@ -104,7 +104,7 @@ class BookSnapshot(Event, tag="book_snapshot"):
     source: Source = Source.WS
 
 
-class BookUpdate(Event, tag="book_update"):
+class BookUpdate(Event, tag="book_update", frozen=True, kw_only=True):
     """Changed levels in venue order; `qty == 0` removes a level. Apply, then cut to depth."""
 
     symbol: str
@@ -114,7 +114,7 @@ class BookUpdate(Event, tag="book_update"):
     checksum: int | None = None
 
 
-class Trade(Event, tag="trade"):
+class Trade(Event, tag="trade", frozen=True, kw_only=True):
     symbol: str
     side: Side  # taker side
     price: Decimal
@@ -124,7 +124,7 @@ class Trade(Event, tag="trade"):
     source: Source = Source.WS
 
 
-class Candle(Event, tag="candle"):
+class Candle(Event, tag="candle", frozen=True, kw_only=True):
     symbol: str
     interval: int  # minutes
     begin: float  # interval start, epoch seconds
@@ -138,7 +138,7 @@ class Candle(Event, tag="candle"):
     source: Source = Source.WS
 
 
-class Instrument(Event, tag="instrument"):
+class Instrument(Event, tag="instrument", frozen=True, kw_only=True):
     symbol: str
     base: str
     quote: str
@@ -157,14 +157,14 @@ class AssetBalance(msgspec.Struct, frozen=True, kw_only=True):
     hold: Decimal | None = None  # held by open orders when the venue says (REST BalanceEx)
 
 
-class BalanceSnapshot(Event, tag="balance_snapshot"):
+class BalanceSnapshot(Event, tag="balance_snapshot", frozen=True, kw_only=True):
     """Every asset the account holds; an asset absent here is zero."""
 
     balances: tuple[AssetBalance, ...]
     source: Source = Source.WS
 
 
-class BalanceUpdate(Event, tag="balance_update"):
+class BalanceUpdate(Event, tag="balance_update", frozen=True, kw_only=True):
     """One ledger movement: `amount` (signed) changed `asset` to the new `total`."""
 
     asset: str
@@ -176,7 +176,7 @@ class BalanceUpdate(Event, tag="balance_update"):
     ledger_type: str | None = None
 
 
-class OrderUpdate(Event, tag="order_update"):
+class OrderUpdate(Event, tag="order_update", frozen=True, kw_only=True):
     """A change in an order's life (pending_new, new, canceled, filled, …). Sparse: None = unchanged."""
 
     order_id: str
@@ -194,7 +194,7 @@ class OrderUpdate(Event, tag="order_update"):
     snapshot: bool = False
 
 
-class Fill(Event, tag="fill"):
+class Fill(Event, tag="fill", frozen=True, kw_only=True):
     """One execution against an order; `exec_id` is the venue's id, unique per fill."""
 
     order_id: str
@@ -213,7 +213,7 @@ class Fill(Event, tag="fill"):
     snapshot: bool = False
 
 
-class StreamStatus(Event, tag="status"):
+class StreamStatus(Event, tag="status", frozen=True, kw_only=True):
     """Where a stream stands. `stream` is a `Subscription.describe()` or a connection name."""
 
     stream: str
@@ -222,7 +222,7 @@ class StreamStatus(Event, tag="status"):
     reconnects: int = 0
 
 
-class Gap(Event, tag="gap"):
+class Gap(Event, tag="gap", frozen=True, kw_only=True):
     """Data for `stream` between `start` and `end` (epoch seconds) may have been lost."""
 
     stream: str

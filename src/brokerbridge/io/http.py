@@ -31,14 +31,11 @@ class HttpClient:
         method: str,
         url: str,
         *,
-        params: Mapping[str, str] | None = None,
         content: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> HttpResponse:
         try:
-            response = await self._client.request(
-                method, url, params=params, content=content, headers=dict(headers or {})
-            )
+            response = await self._client.request(method, url, content=content, headers=dict(headers or {}))
         except httpx.TimeoutException as exc:
             raise TransportError(f"{method} {_strip_query(url)} timed out") from exc
         except httpx.HTTPError as exc:

@@ -101,6 +101,7 @@ class ConnectionSupervisor:
         poll_interval: float,
         rng: random.Random | None = None,
         connector: Connect = connect,
+        failure_message: str = "connection attempt failed",
     ) -> None:
         self.venue = venue
         self.name = name
@@ -114,6 +115,7 @@ class ConnectionSupervisor:
         self._poll_after = poll_after
         self._poll_interval = poll_interval
         self._connect = connector
+        self._failure_message = failure_message
         self._wake = asyncio.Event()
         self._conn: Connection | None = None
         self.state = StreamState.CONNECTING
@@ -204,9 +206,16 @@ class ConnectionSupervisor:
             logger.info("%s %s: connected to %s", self.venue, self.name, self.url)
             await self._hooks.on_connected()
             await self._flush()
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self._read(conn))
-                tasks.create_task(self._timer())
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(self._read(conn))
+                    tasks.create_task(self._timer())
+            except BaseExceptionGroup as group:
+                # Surface our own stop reasons as themselves; anything else is a bug and propagates.
+                for exc in group.exceptions:
+                    if isinstance(exc, _Reconnect | BrokerBridgeError):
+                        raise exc from None
+                raise
 
     def _report_gap(self, down_since: float) -> None:
         """Trades and candles are not replayed by a reconnect: name the window they may have lost."""
@@ -345,5 +354,4 @@ class ConnectionSupervisor:
 
     def _log_failure(self, exc: BrokerBridgeError) -> None:
         level = logging.WARNING if exc.retryable else logging.ERROR
-        logger.log(level, "%s %s: connection attempt failed: %s", self.venue, self.name, exc)
-
+        logger.log(level, "%s %s: %s: %s", self.venue, self.name, self._failure_message, exc)

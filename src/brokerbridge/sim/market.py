@@ -126,6 +126,16 @@ class Candle:
         return self.cost / self.volume if self.volume else Decimal(0)
 
 
+@dataclass(frozen=True, slots=True)
+class Stats:
+    volume: Decimal
+    vwap: Decimal
+    count: int
+    low: Decimal
+    high: Decimal
+    open: Decimal
+
+
 @dataclass(slots=True)
 class StepResult:
     """What one step changed, in order: book changes per symbol, public trades, account fills."""
@@ -265,6 +275,37 @@ class Market:
         series = self._instruments[symbol].candles[interval]
         return next(reversed(series.values())) if series else None
 
+    def stats(self, symbol: str, since: float) -> Stats:
+        """Volume/vwap/count/low/high/open of the trades since `since` (5-minute resolution)."""
+        window = [c for c in self._instruments[symbol].candles[5].values() if c.begin + 300 > since]
+        if not window:
+            last = self._instruments[symbol].trades[-1].price
+            return Stats(Decimal(0), last, 0, last, last, last)
+        volume = sum((c.volume for c in window), Decimal(0))
+        cost = sum((c.cost for c in window), Decimal(0))
+        return Stats(
+            volume=volume,
+            vwap=cost / volume if volume else window[-1].close,
+            count=sum(c.count for c in window),
+            low=min(c.low for c in window),
+            high=max(c.high for c in window),
+            open=window[0].open,
+        )
+
+    def filled_candles(self, symbol: str, interval: int) -> list[Candle]:
+        """Candles with a row for every interval: quiet ones repeat the last close with zero volume."""
+        step = interval * 60
+        out: list[Candle] = []
+        for candle in self._instruments[symbol].candles[interval].values():
+            if out:
+                begin = out[-1].begin + step
+                close = out[-1].close
+                while begin < candle.begin:
+                    out.append(Candle(begin, close, close, close, close))
+                    begin += step
+            out.append(candle)
+        return out
+
     def trades_since(self, symbol: str, since_s: float) -> Iterator[PublicTrade]:
         """Trades newer than `since_s`, oldest first (scans from the newest end)."""
         trades = self._instruments[symbol].trades
@@ -280,7 +321,9 @@ class Market:
         return self._resting.get(ref)
 
     # -- account orders ------------------------------------------------------------------------------------
-    def sweep_cost(self, symbol: str, side: Side, qty: Decimal, limit: Decimal | None) -> tuple[Decimal, Decimal]:
+    def sweep_cost(
+        self, symbol: str, side: Side, qty: Decimal, limit: Decimal | None
+    ) -> tuple[Decimal, Decimal]:
         """(qty, cost) a taker order would fill now against the book, without trading."""
         book = self._instruments[symbol].book
         book_side = BookSide.ASK if side is Side.BUY else BookSide.BID
@@ -465,10 +508,20 @@ class Market:
         spec, book = inst.spec, inst.book
         fair = spec.price(inst.fair)
         best_ask = book.best(BookSide.ASK)
-        if best_ask is not None and best_ask < fair and self.rng.random() < 0.3 and book.count(BookSide.ASK) > 1:
+        if (
+            best_ask is not None
+            and best_ask < fair
+            and self.rng.random() < 0.3
+            and book.count(BookSide.ASK) > 1
+        ):
             self._change(inst, BookSide.ASK, best_ask, Decimal(0), now, result)
         best_bid = book.best(BookSide.BID)
-        if best_bid is not None and best_bid > fair and self.rng.random() < 0.3 and book.count(BookSide.BID) > 1:
+        if (
+            best_bid is not None
+            and best_bid > fair
+            and self.rng.random() < 0.3
+            and book.count(BookSide.BID) > 1
+        ):
             self._change(inst, BookSide.BID, best_bid, Decimal(0), now, result)
         best_bid, best_ask = book.best(BookSide.BID), book.best(BookSide.ASK)
         if best_bid is not None and best_ask is not None and best_ask - best_bid > spec.tick * 3:
@@ -554,7 +607,8 @@ class Market:
                     (
                         t.qty
                         for t in step_trades
-                        if t.side is order.side.opposite and _crosses(order.side.opposite, t.price, order.limit)
+                        if t.side is order.side.opposite
+                        and _crosses(order.side.opposite, t.price, order.limit)
                     ),
                     Decimal(0),
                 )
@@ -564,7 +618,9 @@ class Market:
             order.remaining -= qty
             trade = self._record_trade(inst, order.side.opposite, order.limit, qty, "market", now)
             result.trades.append(trade)
-            result.fills.append(Fill(order.ref, symbol, order.side, order.limit, qty, "m", trade.trade_id, trade.time_ns))
+            result.fills.append(
+                Fill(order.ref, symbol, order.side, order.limit, qty, "m", trade.trade_id, trade.time_ns)
+            )
             if order.remaining <= 0:
                 del self._resting[order.ref]
 

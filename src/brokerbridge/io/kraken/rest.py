@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from brokerbridge.core.config import KrakenConfig
-from brokerbridge.core.errors import AuthenticationError, ConfigError, InvalidNonce
+from brokerbridge.core.errors import ConfigError, InvalidNonce
 from brokerbridge.io.http import HttpClient
 from brokerbridge.venues.kraken import rest as codec
 from brokerbridge.venues.kraken.auth import NonceSource
@@ -41,7 +41,7 @@ class KrakenRestClient:
 
     async def public(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
         request = codec.build_public(method, dict(params or {}))
-        return await self._send(request)
+        return await self._send(request, method)
 
     async def private(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
         if not self._config.has_credentials:
@@ -60,27 +60,23 @@ class KrakenRestClient:
                     secret=self._config.api_secret.reveal(),
                 )
                 try:
-                    return await self._send(request)
+                    return await self._send(request, method)
                 except InvalidNonce:
                     # A fresh, larger nonce fixes a clock step; a second failure is a shared key.
                     if attempt == 2:
                         raise
                     logger.warning("kraken: EAPI:Invalid nonce on %s; retrying once with a new nonce", method)
-                except ValueError as exc:
-                    raise AuthenticationError(str(exc), venue="kraken", code="bad secret") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _send(self, request: codec.RestRequest) -> Any:
+    async def _send(self, request: codec.RestRequest, method: str) -> Any:
         self.calls += 1
-        url = self._config.rest_url + request.path
         response = await self._http.request(
             request.method,
-            url,
-            params=request.query or None,
-            content=request.body,
+            self._config.rest_url + request.target,
+            content=request.body or None,
             headers=request.headers,
         )
-        return codec.parse_result(response.status, response.body)
+        return codec.parse_result(response.status, response.body, method)
 
     async def aclose(self) -> None:
         await self._http.aclose()

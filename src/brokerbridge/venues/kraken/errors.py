@@ -51,7 +51,9 @@ _ORDER = "the order was refused and not placed; adjust it and submit again"
 # Exact codes (also matched after stripping `:<detail>` suffixes).
 ERROR_TABLE: dict[str, ErrorRule] = {
     # EGeneral
-    "EGeneral:Invalid arguments": _rule(InvalidRequest, "a parameter is missing or malformed (see the detail)"),
+    "EGeneral:Invalid arguments": _rule(
+        InvalidRequest, "a parameter is missing or malformed (see the detail)"
+    ),
     "EGeneral:Invalid arguments:Index unavailable": _rule(
         OrderRejected, "this pair has no index price; use trigger=last for stop/take-profit orders"
     ),
@@ -62,9 +64,13 @@ ERROR_TABLE: dict[str, ErrorRule] = {
         AuthenticationError,
         "too many invalid-key errors locked the key for ~15 minutes; fix the key, then wait",
     ),
-    "EGeneral:Internal error": _rule(ServiceUnavailable, "Kraken internal error; retried, contact Kraken support if it persists"),
+    "EGeneral:Internal error": _rule(
+        ServiceUnavailable, "Kraken internal error; retried, contact Kraken support if it persists"
+    ),
     "EGeneral:Too many requests": _rule(RateLimited, _BACKOFF),
-    "EGeneral:Unknown method": _rule(InvalidRequest, "the API method name is wrong (our bug: please report it)"),
+    "EGeneral:Unknown method": _rule(
+        InvalidRequest, "the API method name is wrong (our bug: please report it)"
+    ),
     # EAPI
     "EAPI:Invalid key": _rule(AuthenticationError, _CHECK_KEY),
     "EAPI:Invalid signature": _rule(AuthenticationError, _CHECK_KEY + "; the secret must be the base64 text"),
@@ -73,12 +79,18 @@ ERROR_TABLE: dict[str, ErrorRule] = {
         "another client uses this API key with a larger nonce; give brokerbridge its own key or "
         "raise the key's nonce window",
     ),
-    "EAPI:Rate limit exceeded": _rule(RateLimited, "REST call counter exceeded; brokerbridge slows down and retries"),
+    "EAPI:Rate limit exceeded": _rule(
+        RateLimited, "REST call counter exceeded; brokerbridge slows down and retries"
+    ),
     "EAPI:Bad request": _rule(InvalidRequest, "the request was malformed (our bug: please report it)"),
-    "EAPI:Invalid token": _rule(SessionInvalid, "the WebSocket token is stale; a fresh one is requested automatically"),
+    "EAPI:Invalid token": _rule(
+        SessionInvalid, "the WebSocket token is stale; a fresh one is requested automatically"
+    ),
     # EService
     "EService:Throttled": _rule(RateLimited, "too many concurrent requests; retried after the given time"),
-    "EService:Unavailable": _rule(ServiceUnavailable, "Kraken's engine or API is offline; retried with backoff"),
+    "EService:Unavailable": _rule(
+        ServiceUnavailable, "Kraken's engine or API is offline; retried with backoff"
+    ),
     "EService:Busy": _rule(ServiceUnavailable, "Kraken is busy; retried with backoff"),
     "EService:Market in cancel_only mode": _rule(
         ServiceUnavailable, "the market only accepts cancels right now (see SystemStatus); retry later"
@@ -90,42 +102,63 @@ ERROR_TABLE: dict[str, ErrorRule] = {
         ServiceUnavailable, "the order's deadline passed before the engine saw it; it was not placed"
     ),
     # EQuery
-    "EQuery:Unknown asset pair": _rule(UnknownSymbol, "use a pair Kraken lists (AssetPairs / instrument channel)"),
+    "EQuery:Unknown asset pair": _rule(
+        UnknownSymbol, "use a pair Kraken lists (AssetPairs / instrument channel)"
+    ),
     "EQuery:Unknown asset": _rule(UnknownSymbol, "use an asset Kraken lists (Assets)"),
     # EOrder
-    "EOrder:Insufficient funds": _rule(OrderRejected, "not enough balance for this order; deposit or reduce size"),
+    "EOrder:Insufficient funds": _rule(
+        OrderRejected, "not enough balance for this order; deposit or reduce size"
+    ),
     "EOrder:Order minimum not met": _rule(OrderRejected, "order size below the pair's ordermin; increase it"),
     "EOrder:Cost minimum not met": _rule(OrderRejected, "order cost below the pair's costmin; increase it"),
     "EOrder:Tick size check failed": _rule(OrderRejected, "price is not a multiple of the pair's tick_size"),
     "EOrder:Invalid price": _rule(OrderRejected, "the price is invalid for this pair/order type"),
     "EOrder:Unknown order": _rule(UnknownOrder, "the order id is unknown or already closed"),
     "EOrder:Invalid order": _rule(UnknownOrder, "the order id is unknown, closed or invalid"),
-    "EOrder:Orders limit exceeded": _rule(OrderRejected, "too many open orders on this pair; cancel some first"),
+    "EOrder:Orders limit exceeded": _rule(
+        OrderRejected, "too many open orders on this pair; cancel some first"
+    ),
     "EOrder:Rate limit exceeded": _rule(RateLimited, "per-pair trading rate limit; slow down order changes"),
     "EOrder:Domain rate limit exceeded": _rule(RateLimited, "account-wide trading rate limit; slow down"),
     "EOrder:Cannot open position": _rule(OrderRejected, _ORDER),
-    "EOrder:Positions limit exceeded": _rule(OrderRejected, "too many open margin positions; close some first"),
+    "EOrder:Positions limit exceeded": _rule(
+        OrderRejected, "too many open margin positions; close some first"
+    ),
     "EOrder:Reduce only": _rule(OrderRejected, "a reduce-only order would increase the position"),
     # EAuth / EAccount / ETrade / ESession
     "EAuth:Rate limit exceeded": _rule(RateLimited, _BACKOFF),
     "EAuth:Too many requests": _rule(RateLimited, _BACKOFF),
-    "EAuth:Account temporary disabled": _rule(AuthenticationError, "the Kraken account is temporarily disabled; contact Kraken"),
-    "EAuth:Account unconfirmed": _rule(AuthenticationError, "the Kraken account is not verified for this; finish verification"),
-    "EAccount:Invalid permissions": _rule(PermissionDenied, "the account (not only the key) lacks permission for this"),
+    "EAuth:Account temporary disabled": _rule(
+        AuthenticationError, "the Kraken account is temporarily disabled; contact Kraken"
+    ),
+    "EAuth:Account unconfirmed": _rule(
+        AuthenticationError, "the Kraken account is not verified for this; finish verification"
+    ),
+    "EAccount:Invalid permissions": _rule(
+        PermissionDenied, "the account (not only the key) lacks permission for this"
+    ),
     "ETrade:Invalid request": _rule(InvalidRequest, "the trading request was malformed"),
     "ESession:Invalid session": _rule(
         SessionInvalid, "the WebSocket token is missing or stale; a fresh one is requested automatically"
     ),
     # WS v2 plain-text errors (§3.9)
-    "Token(s) not found": _rule(SessionInvalid, "the WebSocket token is missing; a fresh one is requested automatically"),
+    "Token(s) not found": _rule(
+        SessionInvalid, "the WebSocket token is missing; a fresh one is requested automatically"
+    ),
     "Subscription name invalid": _rule(InvalidRequest, "unknown channel name (our bug: please report it)"),
-    "Unsupported event": _rule(InvalidRequest, "Kraken did not understand the request (our bug: please report it)"),
+    "Unsupported event": _rule(
+        InvalidRequest, "Kraken did not understand the request (our bug: please report it)"
+    ),
     "Already subscribed": _rule(InvalidRequest, "the subscription already exists; nothing to do"),
-    "Subscription Not Found": _rule(InvalidRequest, "no such subscription (unsubscribe must repeat depth/interval)"),
+    "Subscription Not Found": _rule(
+        InvalidRequest, "no such subscription (unsubscribe must repeat depth/interval)"
+    ),
     "Symbol(s) not found": _rule(UnknownSymbol, "the symbol list was empty or unknown"),
     "Exceeded msg rate": _rule(RateLimited, "too many WebSocket messages; brokerbridge slows down"),
     "Private data and trading are unavailable on this endpoint. Try ws-auth.kraken.com": _rule(
-        InvalidRequest, "private channels need the authenticated endpoint (ws-auth.kraken.com/v2); fix the URL"
+        InvalidRequest,
+        "private channels need the authenticated endpoint (ws-auth.kraken.com/v2); fix the URL",
     ),
     "Public market data subscriptions are unavailable on this endpoint. Try ws.kraken.com": _rule(
         InvalidRequest, "public channels need the public endpoint (ws.kraken.com/v2); fix the URL"
@@ -134,14 +167,23 @@ ERROR_TABLE: dict[str, ErrorRule] = {
 
 # Free-text messages with a variable part: (prefix, rule), longest prefix first.
 PREFIX_RULES: tuple[tuple[str, ErrorRule], ...] = (
-    ("Currency pair not supported", _rule(UnknownSymbol, "use the v2 symbol (BTC/USD, not XBT/USD) from the instrument channel")),
-    ("Unsupported field:", _rule(InvalidRequest, "a request field is not accepted (our bug: please report it)")),
+    (
+        "Currency pair not supported",
+        _rule(UnknownSymbol, "use the v2 symbol (BTC/USD, not XBT/USD) from the instrument channel"),
+    ),
+    (
+        "Unsupported field:",
+        _rule(InvalidRequest, "a request field is not accepted (our bug: please report it)"),
+    ),
     ("EOrder:Margin", _rule(OrderRejected, "margin limits refuse this order; reduce size or leverage")),
 )
 
 # Messages whose variable part comes first (`Limit_price field must be a number_float`).
 SUFFIX_RULES: tuple[tuple[str, ErrorRule], ...] = (
-    ("field must be a number_float", _rule(InvalidRequest, "a numeric field was sent in the wrong type (our bug)")),
+    (
+        "field must be a number_float",
+        _rule(InvalidRequest, "a numeric field was sent in the wrong type (our bug)"),
+    ),
 )
 
 

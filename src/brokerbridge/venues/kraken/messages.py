@@ -30,29 +30,29 @@ class _Wire(msgspec.Struct, frozen=True, kw_only=True):
 # ---------------------------------------------------------------- admin frames
 
 
-class CloudflareRestarting(_Wire):
+class CloudflareRestarting(_Wire, frozen=True, kw_only=True):
     """The bare text frame Cloudflare sends before it drops the connection."""
 
     text: str = CLOUDFLARE_RESTARTING
 
 
-class Heartbeat(_Wire):
+class Heartbeat(_Wire, frozen=True, kw_only=True):
     channel: str = "heartbeat"
 
 
-class StatusData(_Wire):
+class StatusData(_Wire, frozen=True, kw_only=True):
     system: str
     api_version: str | None = None
     version: str | None = None
     connection_id: int | None = None  # may exceed 2**63; msgspec decodes up to 2**64-1
 
 
-class StatusFrame(_Wire):
+class StatusFrame(_Wire, frozen=True, kw_only=True):
     data: list[StatusData]
     type: str | None = None
 
 
-class Pong(_Wire):
+class Pong(_Wire, frozen=True, kw_only=True):
     method: str = "pong"
     req_id: int | None = None
     time_in: str | None = None
@@ -61,7 +61,7 @@ class Pong(_Wire):
     error: str | None = None
 
 
-class AckResult(_Wire):
+class AckResult(_Wire, frozen=True, kw_only=True):
     """`result` of a method ack: subscription echo or trading result (all fields optional)."""
 
     channel: str | None = None
@@ -82,7 +82,7 @@ class AckResult(_Wire):
     count: int | None = None
 
 
-class MethodAck(_Wire):
+class MethodAck(_Wire, frozen=True, kw_only=True):
     """Answer to a request: subscribe/unsubscribe (one per symbol) or a trading method.
 
     Failures carry `error` (a single string) and usually no `result`; a top-level `symbol` and
@@ -124,7 +124,7 @@ class MethodAck(_Wire):
 # ---------------------------------------------------------------- public market data
 
 
-class TickerData(_Wire):
+class TickerData(_Wire, frozen=True, kw_only=True):
     symbol: str
     bid: Decimal
     bid_qty: Decimal
@@ -141,17 +141,17 @@ class TickerData(_Wire):
     timestamp: str | None = None  # absent before 2025
 
 
-class TickerFrame(_Wire):
+class TickerFrame(_Wire, frozen=True, kw_only=True):
     type: str
     data: list[TickerData]
 
 
-class BookLevel(_Wire):
+class BookLevel(_Wire, frozen=True, kw_only=True):
     price: Decimal
     qty: Decimal
 
 
-class BookData(_Wire):
+class BookData(_Wire, frozen=True, kw_only=True):
     symbol: str
     bids: list[BookLevel] = []
     asks: list[BookLevel] = []
@@ -159,12 +159,12 @@ class BookData(_Wire):
     timestamp: str | None = None  # absent on 2024 snapshots
 
 
-class BookFrame(_Wire):
+class BookFrame(_Wire, frozen=True, kw_only=True):
     type: str
     data: list[BookData]
 
 
-class TradeData(_Wire):
+class TradeData(_Wire, frozen=True, kw_only=True):
     symbol: str
     side: str
     price: Decimal
@@ -174,12 +174,12 @@ class TradeData(_Wire):
     ord_type: str | None = None
 
 
-class TradeFrame(_Wire):
+class TradeFrame(_Wire, frozen=True, kw_only=True):
     type: str
     data: list[TradeData]
 
 
-class OhlcData(_Wire):
+class OhlcData(_Wire, frozen=True, kw_only=True):
     symbol: str
     open: Decimal
     high: Decimal
@@ -193,13 +193,13 @@ class OhlcData(_Wire):
     timestamp: str | None = None  # deprecated: interval END
 
 
-class OhlcFrame(_Wire):
+class OhlcFrame(_Wire, frozen=True, kw_only=True):
     type: str
     data: list[OhlcData]
     timestamp: str | None = None
 
 
-class InstrumentAsset(_Wire):
+class InstrumentAsset(_Wire, frozen=True, kw_only=True):
     id: str
     status: str
     precision: int | None = None
@@ -209,7 +209,7 @@ class InstrumentAsset(_Wire):
     margin_rate: Decimal | None = None
 
 
-class InstrumentPair(_Wire):
+class InstrumentPair(_Wire, frozen=True, kw_only=True):
     symbol: str
     base: str
     quote: str
@@ -226,12 +226,12 @@ class InstrumentPair(_Wire):
     has_index: bool | None = None
 
 
-class InstrumentData(_Wire):
+class InstrumentData(_Wire, frozen=True, kw_only=True):
     assets: list[InstrumentAsset] = []
     pairs: list[InstrumentPair] = []
 
 
-class InstrumentFrame(_Wire):
+class InstrumentFrame(_Wire, frozen=True, kw_only=True):
     type: str
     data: InstrumentData
 
@@ -239,13 +239,13 @@ class InstrumentFrame(_Wire):
 # ---------------------------------------------------------------- private channels
 
 
-class Wallet(_Wire):
+class Wallet(_Wire, frozen=True, kw_only=True):
     type: str
     id: str
     balance: Decimal
 
 
-class BalanceEntry(_Wire):
+class BalanceEntry(_Wire, frozen=True, kw_only=True):
     """A `balances` snapshot row: the asset's total across wallets."""
 
     asset: str
@@ -254,7 +254,7 @@ class BalanceEntry(_Wire):
     wallets: list[Wallet] = []
 
 
-class LedgerEntry(_Wire):
+class LedgerEntry(_Wire, frozen=True, kw_only=True):
     """A `balances` update row: one ledger movement and the resulting total."""
 
     asset: str
@@ -272,22 +272,22 @@ class LedgerEntry(_Wire):
     wallet_id: str | None = None
 
 
-class BalancesSnapshotFrame(_Wire):
+class BalancesSnapshotFrame(_Wire, frozen=True, kw_only=True):
     data: list[BalanceEntry]
     sequence: int | None = None
 
 
-class BalancesUpdateFrame(_Wire):
+class BalancesUpdateFrame(_Wire, frozen=True, kw_only=True):
     data: list[LedgerEntry]
     sequence: int | None = None
 
 
-class Fee(_Wire):
+class Fee(_Wire, frozen=True, kw_only=True):
     asset: str
     qty: Decimal
 
 
-class Triggers(_Wire):
+class Triggers(_Wire, frozen=True, kw_only=True):
     reference: str | None = None
     price: Decimal | None = None
     price_type: str | None = None
@@ -298,7 +298,7 @@ class Triggers(_Wire):
     timestamp: str | None = None
 
 
-class ExecutionReport(_Wire):
+class ExecutionReport(_Wire, frozen=True, kw_only=True):
     """One execution report; which fields are present depends on `exec_type` (sparse updates)."""
 
     exec_type: str
@@ -338,7 +338,7 @@ class ExecutionReport(_Wire):
     liquidated: bool | None = None
 
 
-class ExecutionsFrame(_Wire):
+class ExecutionsFrame(_Wire, frozen=True, kw_only=True):
     type: str
     data: list[ExecutionReport]
     sequence: int | None = None
@@ -402,13 +402,21 @@ def _bad(reason: str, text: str | bytes) -> ProtocolError:
     return ProtocolError(f"kraken ws: {reason}: {_preview(text)!r}")
 
 
+_MAX_EXPONENT = 40  # |adjusted exponent| of a sane price or size
+
+
+def _sane(value: Decimal) -> bool:
+    return value.is_finite() and -_MAX_EXPONENT <= value.adjusted() <= _MAX_EXPONENT
+
+
 def _check_book(levels: list[BookData], text: str | bytes) -> None:
     # JSON has no NaN, but msgspec accepts "NaN"/"Infinity" strings for Decimal; they would break
-    # price ordering, so they are refused here rather than deep in the book.
+    # price ordering. `1e999999999` is valid JSON whose fixed-point text (needed by the checksum)
+    # would be a gigabyte. Both are refused here rather than deep in the book.
     for item in levels:
         for level in (*item.bids, *item.asks):
-            if not (level.price.is_finite() and level.qty.is_finite()) or level.qty < 0:
-                raise _bad("book level is not a finite non-negative number", text)
+            if not (_sane(level.price) and _sane(level.qty)) or level.qty < 0 or level.price <= 0:
+                raise _bad("book level is not a sane positive number", text)
 
 
 def parse_ws_frame(text: str | bytes) -> WsFrame:
@@ -466,7 +474,9 @@ def _dispatch(env: _Envelope, text: str | bytes) -> WsFrame:
         return InstrumentFrame(type=kind, data=_instrument_decoder.decode(env.data))
     if channel == "balances":
         if kind == "snapshot":
-            return BalancesSnapshotFrame(data=_balance_snapshot_decoder.decode(env.data), sequence=env.sequence)
+            return BalancesSnapshotFrame(
+                data=_balance_snapshot_decoder.decode(env.data), sequence=env.sequence
+            )
         return BalancesUpdateFrame(data=_ledger_decoder.decode(env.data), sequence=env.sequence)
     if channel == "executions":
         return ExecutionsFrame(type=kind, data=_executions_decoder.decode(env.data), sequence=env.sequence)

@@ -212,7 +212,9 @@ def instruments_from_ws(data: InstrumentData, *, received: float, venue: str = V
             status=pair.status,
             price_precision=pair.price_precision,
             qty_precision=pair.qty_precision,
-            price_increment=_first(pair.price_increment, pair.tick_size, Decimal(1).scaleb(-pair.price_precision)),
+            price_increment=_first(
+                pair.price_increment, pair.tick_size, Decimal(1).scaleb(-pair.price_precision)
+            ),
             qty_increment=pair.qty_increment,
             qty_min=pair.qty_min if pair.qty_min is not None else pair.qty_increment,
             cost_min=pair.cost_min,
@@ -228,7 +230,9 @@ def _first(*values: Decimal | None) -> Decimal:
     raise ProtocolError("kraken: missing value")  # pragma: no cover - last value is never None
 
 
-def balance_snapshot_from_ws(rows: Iterable[BalanceEntry], *, received: float, venue: str = VENUE) -> BalanceSnapshot:
+def balance_snapshot_from_ws(
+    rows: Iterable[BalanceEntry], *, received: float, venue: str = VENUE
+) -> BalanceSnapshot:
     return BalanceSnapshot(
         venue=venue,
         ts=received,
@@ -343,13 +347,17 @@ def book_from_rest(
         ts=float(newest) if newest is not None else received,
         symbol=symbols.to_ws(pair),
         depth=depth,
-        bids=tuple(Level(price, qty) for price, qty, _ in sorted(book.bids, key=lambda r: r[0], reverse=True)[:depth]),
+        bids=tuple(
+            Level(price, qty) for price, qty, _ in sorted(book.bids, key=lambda r: r[0], reverse=True)[:depth]
+        ),
         asks=tuple(Level(price, qty) for price, qty, _ in sorted(book.asks, key=lambda r: r[0])[:depth]),
         source=Source.REST,
     )
 
 
-def candles_from_rest(result: OhlcResult, *, interval: int, symbols: SymbolMap, venue: str = VENUE) -> list[Candle]:
+def candles_from_rest(
+    result: OhlcResult, *, interval: int, symbols: SymbolMap, venue: str = VENUE
+) -> list[Candle]:
     """REST OHLC rows → `Candle`s (the last row is the still-forming candle, as on WS)."""
     symbol = symbols.to_ws(result.pair)
     return [

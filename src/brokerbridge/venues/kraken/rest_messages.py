@@ -16,17 +16,17 @@ class _Rest(msgspec.Struct, frozen=True, kw_only=True):
     """Base: immutable, unknown fields ignored (Kraken adds fields)."""
 
 
-class ServerTime(_Rest):
+class ServerTime(_Rest, frozen=True, kw_only=True):
     unixtime: int
     rfc1123: str | None = None
 
 
-class SystemStatus(_Rest):
+class SystemStatus(_Rest, frozen=True, kw_only=True):
     status: str
     timestamp: str | None = None
 
 
-class AssetPair(_Rest):
+class AssetPair(_Rest, frozen=True, kw_only=True):
     altname: str
     base: str
     quote: str
@@ -40,7 +40,7 @@ class AssetPair(_Rest):
     status: str | None = None
 
 
-class TickerInfo(_Rest):
+class TickerInfo(_Rest, frozen=True, kw_only=True):
     a: tuple[Decimal, Decimal, Decimal]  # ask price, whole lot volume, lot volume
     b: tuple[Decimal, Decimal, Decimal]  # bid
     c: tuple[Decimal, Decimal]  # last trade price, lot volume
@@ -55,7 +55,7 @@ class TickerInfo(_Rest):
 DepthRow = tuple[Decimal, Decimal, int]  # price, volume, timestamp
 
 
-class DepthBook(_Rest):
+class DepthBook(_Rest, frozen=True, kw_only=True):
     asks: list[DepthRow]
     bids: list[DepthRow]
 
@@ -64,26 +64,26 @@ OhlcRow = tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal, Decimal, int]
 TradeRow = tuple[Decimal, Decimal, Decimal, str, str, str, int]  # price, volume, time, b/s, m/l, misc, id
 
 
-class OhlcResult(_Rest):
+class OhlcResult(_Rest, frozen=True, kw_only=True):
     pair: str
     rows: list[OhlcRow]
     last: int | None = None
 
 
-class TradesResult(_Rest):
+class TradesResult(_Rest, frozen=True, kw_only=True):
     pair: str
     rows: list[TradeRow]
     last: str | None = None  # nanosecond cursor, kept as text
 
 
-class BalanceExEntry(_Rest):
+class BalanceExEntry(_Rest, frozen=True, kw_only=True):
     balance: Decimal
     hold_trade: Decimal = Decimal(0)
     credit: Decimal | None = None
     credit_used: Decimal | None = None
 
 
-class OrderDescription(_Rest):
+class OrderDescription(_Rest, frozen=True, kw_only=True):
     pair: str
     type: str
     ordertype: str
@@ -94,7 +94,7 @@ class OrderDescription(_Rest):
     close: str | None = None
 
 
-class RestOrder(_Rest):
+class RestOrder(_Rest, frozen=True, kw_only=True):
     status: str
     descr: OrderDescription
     vol: Decimal
@@ -115,11 +115,11 @@ class RestOrder(_Rest):
     closetm: float | None = None
 
 
-class OpenOrders(_Rest):
+class OpenOrders(_Rest, frozen=True, kw_only=True):
     open: dict[str, RestOrder]
 
 
-class RestTrade(_Rest):
+class RestTrade(_Rest, frozen=True, kw_only=True):
     ordertxid: str
     pair: str
     time: float
@@ -136,12 +136,12 @@ class RestTrade(_Rest):
     maker: bool | None = None
 
 
-class TradesHistory(_Rest):
+class TradesHistory(_Rest, frozen=True, kw_only=True):
     trades: dict[str, RestTrade]
     count: int | None = None
 
 
-class WebSocketsToken(_Rest):
+class WebSocketsToken(_Rest, frozen=True, kw_only=True):
     token: str
     expires: int
 
@@ -149,16 +149,29 @@ class WebSocketsToken(_Rest):
         return f"WebSocketsToken(token='***', expires={self.expires})"
 
 
-class AddOrderDescription(_Rest):
+class AddOrderDescription(_Rest, frozen=True, kw_only=True):
     order: str
     close: str | None = None
 
 
-class AddOrderResult(_Rest):
+class AddOrderResult(_Rest, frozen=True, kw_only=True):
     descr: AddOrderDescription
     txid: list[str] = []  # absent with validate=true
 
 
-class CancelOrderResult(_Rest):
+class CancelOrderResult(_Rest, frozen=True, kw_only=True):
     count: int
     pending: bool | None = None
+
+
+class ClosedOrders(_Rest, frozen=True, kw_only=True):
+    closed: dict[str, RestOrder]
+    count: int | None = None
+
+
+class AssetInfo(_Rest, frozen=True, kw_only=True):
+    altname: str
+    decimals: int
+    display_decimals: int | None = None
+    aclass: str | None = None
+    status: str | None = None

@@ -1,0 +1,349 @@
+"""`KrakenConnector`: everything brokerbridge holds open to Kraken, for one set of credentials.
+
+* a signed REST client (nonce-safe), also used for REST polling while a stream is down;
+* the public and the private WebSocket v2 stream, each a pure `KrakenWsSession` driven by the
+  shared `ConnectionSupervisor` (connect, replay, watchdog, backoff, statuses);
+* the WebSocket token lifecycle: a fresh token before every private (re)connect, single-flight,
+  refreshed every `token_refresh_interval`, and renewed + resubscribed when Kraken rejects it;
+* reconciliation after every private (re)connect: REST BalanceEx, OpenOrders and TradesHistory,
+  so balances are right and fills that happened while we were away are reported (once — the
+  bridge's journal drops replays).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+from brokerbridge.core.clock import Clock
+from brokerbridge.core.config import KrakenConfig
+from brokerbridge.core.errors import BrokerBridgeError, ConfigError, InvalidRequest
+from brokerbridge.core.events import (
+    AnyEvent,
+    BalanceSnapshot,
+    BookSnapshot,
+    Channel,
+    Source,
+    StreamStatus,
+    Subscription,
+    Trade,
+)
+from brokerbridge.core.signals import Signal, Subscribed, TokenRejected
+from brokerbridge.io.http import HttpClient
+from brokerbridge.io.kraken.rest import KrakenRestClient
+from brokerbridge.io.supervisor import Connect, ConnectionSupervisor
+from brokerbridge.io.token import TokenManager
+from brokerbridge.io.ws import connect
+from brokerbridge.venues.kraken import VENUE
+from brokerbridge.venues.kraken import normalize as norm
+from brokerbridge.venues.kraken.session import KrakenWsSession
+
+logger = logging.getLogger(__name__)
+
+Emit = Callable[[AnyEvent], None]
+_POLLABLE = frozenset(
+    {Channel.TICKER, Channel.BOOK, Channel.TRADES, Channel.CANDLES, Channel.BALANCES, Channel.EXECUTIONS}
+)
+
+
+class KrakenConnector:
+    venue = VENUE
+
+    def __init__(
+        self,
+        config: KrakenConfig,
+        *,
+        emit: Emit,
+        clock: Clock,
+        rng: random.Random | None = None,
+        http: HttpClient | None = None,
+        ws_connect: Connect = connect,
+    ) -> None:
+        self.config = config
+        self._emit_out = emit
+        self.clock = clock
+        self.rest = KrakenRestClient(config, http=http)
+        self.symbols = norm.SymbolMap()
+        self._symbols_loaded = False
+        self.tokens = TokenManager(
+            self._fetch_token, clock=clock, venue=VENUE, refresh_interval=config.token_refresh_interval
+        )
+        self.public_session = KrakenWsSession(
+            private=False, idle_timeout=config.idle_timeout, wall_clock=clock.time
+        )
+        self.private_session = KrakenWsSession(
+            private=True, idle_timeout=config.idle_timeout, wall_clock=clock.time
+        )
+        self.tokens.on_token = self.private_session.set_token
+        common: dict[str, Any] = {
+            "venue": VENUE,
+            "emit": self._emit,
+            "clock": clock,
+            "backoff": config.backoff,
+            "poll_after": config.poll_after,
+            "poll_interval": config.poll_interval,
+            "rng": rng,
+            "connector": ws_connect,
+        }
+        self.public = ConnectionSupervisor(
+            name="public",
+            url=config.ws_url,
+            session=self.public_session,
+            hooks=_PublicHooks(self),
+            failure_message="Public channel connection failed",
+            **common,
+        )
+        self.private = ConnectionSupervisor(
+            name="private",
+            url=config.ws_auth_url,
+            session=self.private_session,
+            hooks=_PrivateHooks(self),
+            failure_message="Private channel connection failed",
+            **common,
+        )
+        self._tasks: asyncio.TaskGroup | None = None
+        self._last_trade_ts: dict[str, float] = {}
+        self._books: dict[Subscription, BookSnapshot] = {}
+
+    # -- lifetime ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            self._tasks = tasks
+            tasks.create_task(self.public.run(), name="kraken-public")
+            tasks.create_task(self.private.run(), name="kraken-private")
+            tasks.create_task(self.tokens.run_refresher(), name="kraken-token-refresh")
+
+    async def aclose(self) -> None:
+        await self.rest.aclose()
+
+    def spawn(self, coro: Any, name: str) -> None:
+        """Run background work owned by this connector's task group (or skip if not running)."""
+        if self._tasks is None:
+            coro.close()
+            return
+        self._tasks.create_task(coro, name=name)
+
+    # -- subscriptions -----------------------------------------------------------------------
+    def _supervisor(self, sub: Subscription) -> ConnectionSupervisor:
+        return self.private if sub.channel.private else self.public
+
+    def _session(self, sub: Subscription) -> KrakenWsSession:
+        return self.private_session if sub.channel.private else self.public_session
+
+    def validate(self, sub: Subscription) -> None:
+        if sub.channel.private and not self.config.has_credentials:
+            raise ConfigError(
+                f"{sub.describe()} needs Kraken API credentials",
+                remedy="set kraken.api_key and kraken.api_secret (or BROKERBRIDGE_KRAKEN_API_KEY/_SECRET)",
+            )
+        try:
+            self._session(sub).validate(sub)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), venue=VENUE) from None
+
+    def add(self, sub: Subscription) -> None:
+        self.validate(sub)
+        supervisor = self._supervisor(sub)
+        self._session(sub).add(sub, self.clock.monotonic())
+        supervisor.notify()
+
+    def remove(self, sub: Subscription) -> None:
+        supervisor = self._supervisor(sub)
+        self._session(sub).remove(sub, self.clock.monotonic())
+        supervisor.notify()
+        self._books.pop(sub, None)
+
+    def status_of(self, sub: Subscription) -> StreamStatus:
+        supervisor = self._supervisor(sub)
+        return StreamStatus(
+            venue=VENUE,
+            ts=self.clock.time(),
+            stream=sub.describe(),
+            state=supervisor.sub_state(sub),
+            reason="current state",
+            reconnects=supervisor.reconnects,
+        )
+
+    def book_snapshot(self, sub: Subscription) -> BookSnapshot | None:
+        book = self.public_session.book(sub)
+        if book is None:
+            return None
+        return BookSnapshot(
+            venue=VENUE,
+            ts=self.clock.time(),
+            symbol=sub.symbol or "",
+            depth=sub.depth,
+            bids=book.bids_levels(),
+            asks=book.asks_levels(),
+        )
+
+    # -- events ------------------------------------------------------------------------------
+    def _emit(self, event: AnyEvent) -> None:
+        if isinstance(event, Trade):
+            self._last_trade_ts[event.symbol] = max(event.ts, self._last_trade_ts.get(event.symbol, 0.0))
+        elif isinstance(event, BalanceSnapshot) and event.source is Source.WS:
+            logger.info("kraken: Balance snapshot received: %d assets", len(event.balances))
+        self._emit_out(event)
+
+    # -- REST helpers ------------------------------------------------------------------------
+    async def _fetch_token(self) -> tuple[str, float]:
+        result = await self.rest.private("GetWebSocketsToken")
+        return result.token, float(result.expires)
+
+    async def ensure_symbols(self) -> None:
+        if not self._symbols_loaded:
+            self.symbols.update(await self.rest.public("AssetPairs"))
+            self._symbols_loaded = True
+
+    async def reconcile_private(self) -> None:
+        """After a private (re)connect: make balances, orders and fills agree with REST."""
+        try:
+            for event in await self.poll_private(
+                (
+                    Subscription(venue=VENUE, channel=Channel.BALANCES),
+                    Subscription(venue=VENUE, channel=Channel.EXECUTIONS),
+                )
+            ):
+                self._emit(event)
+        except BrokerBridgeError as exc:
+            logger.warning("kraken: reconciliation with REST after reconnect failed: %s", exc)
+
+    async def poll_public(self, subs: tuple[Subscription, ...]) -> list[AnyEvent]:
+        await self.ensure_symbols()
+        events: list[AnyEvent] = []
+        tickers = [s.symbol for s in subs if s.channel is Channel.TICKER and s.symbol]
+        if tickers:
+            received = self.clock.time()
+            result = await self.rest.public(
+                "Ticker", {"pair": ",".join(self.symbols.to_rest(t) for t in tickers)}
+            )
+            for pair, info in result.items():
+                events.append(norm.ticker_from_rest(pair, info, symbols=self.symbols, received=received))
+        for sub in subs:
+            if sub.symbol is None:
+                continue
+            pair = self.symbols.to_rest(sub.symbol)
+            if sub.channel is Channel.BOOK:
+                received = self.clock.time()
+                result = await self.rest.public("Depth", {"pair": pair, "count": min(sub.depth, 500)})
+                for key, book in result.items():
+                    snap = norm.book_from_rest(
+                        key, book, depth=sub.depth, symbols=self.symbols, received=received
+                    )
+                    events.append(snap)
+            elif sub.channel is Channel.TRADES:
+                trades = norm.trades_from_rest(
+                    await self.rest.public("Trades", {"pair": pair}), symbols=self.symbols
+                )
+                newer = [t for t in trades if t.ts > self._last_trade_ts.get(sub.symbol, 0.0)]
+                events.extend(newer)
+            elif sub.channel is Channel.CANDLES:
+                result = await self.rest.public("OHLC", {"pair": pair, "interval": sub.interval})
+                candles = norm.candles_from_rest(result, interval=sub.interval, symbols=self.symbols)
+                events.extend(candles[-2:])  # the last closed candle and the forming one
+        return events
+
+    async def poll_private(self, subs: tuple[Subscription, ...]) -> list[AnyEvent]:
+        await self.ensure_symbols()
+        events: list[AnyEvent] = []
+        channels = {s.channel for s in subs}
+        if Channel.BALANCES in channels:
+            sent_at = self.clock.time()  # `ts` of a REST snapshot = when it was asked for
+            events.append(norm.balances_from_rest(await self.rest.private("BalanceEx"), received=sent_at))
+        if Channel.EXECUTIONS in channels:
+            open_orders = await self.rest.private("OpenOrders")
+            events.extend(norm.orders_from_rest(open_orders.open, symbols=self.symbols))
+            history = await self.rest.private("TradesHistory")
+            events.extend(norm.fills_from_rest(history.trades, symbols=self.symbols))
+        return events
+
+    # -- health ------------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        now = self.clock.monotonic()
+        streams = {}
+        for supervisor in (self.public, self.private):
+            last = supervisor.last_message_at
+            streams[supervisor.name] = {
+                "url": supervisor.url,
+                "state": supervisor.state.value,
+                "mode": supervisor.mode,
+                "connected": supervisor.connected,
+                "reconnects": supervisor.reconnects,
+                "seconds_since_last_message": None if last is None else round(now - last, 3),
+                "last_error": supervisor.last_error,
+                "subscriptions": {
+                    sub.describe(): supervisor.sub_state(sub).value
+                    for sub in supervisor.session.subscriptions
+                },
+            }
+        return {
+            "venue": VENUE,
+            "rest_url": self.config.rest_url,
+            "credentials": self.config.has_credentials,
+            "token_expires_at": self.tokens.expires_at,
+            "streams": streams,
+        }
+
+
+class _PublicHooks:
+    def __init__(self, connector: KrakenConnector) -> None:
+        self._c = connector
+
+    async def before_connect(self) -> None:
+        return None
+
+    async def on_connected(self) -> None:
+        logger.info("kraken: Connected to public channels")
+
+    async def on_signal(self, signal: Signal) -> None:
+        return None
+
+    async def poll(self, subs: tuple[Subscription, ...]) -> list[AnyEvent]:
+        return await self._c.poll_public(subs)
+
+    def pollable(self, sub: Subscription) -> bool:
+        return sub.channel in _POLLABLE
+
+
+class _PrivateHooks:
+    def __init__(self, connector: KrakenConnector) -> None:
+        self._c = connector
+
+    async def before_connect(self) -> None:
+        if not self._c.config.has_credentials:
+            raise ConfigError(
+                "private Kraken channels need API credentials",
+                remedy="set kraken.api_key and kraken.api_secret",
+            )
+        try:
+            await self._c.tokens.get(fresh=True)
+        except BrokerBridgeError as exc:
+            logger.error("kraken: Cannot get WebSocket token: %s", exc)
+            raise
+
+    async def on_connected(self) -> None:
+        logger.info("kraken: Connected to private channels")
+
+    async def on_signal(self, signal: Signal) -> None:
+        match signal:
+            case Subscribed(sub=sub):
+                logger.info("kraken: Subscribed to %s channel", sub.channel.value)
+                if sub.channel is Channel.BALANCES:
+                    self._c.spawn(self._c.reconcile_private(), "kraken-reconcile")
+            case TokenRejected(error=error):
+                logger.warning("kraken: WebSocket token rejected (%s); requesting a new one", error.message)
+                try:
+                    await self._c.tokens.get(fresh=True)
+                except BrokerBridgeError as exc:
+                    logger.error("kraken: Token refresh failed: %s", exc)
+                    raise
+                self._c.private_session.resubscribe_private(self._c.clock.monotonic())
+
+    async def poll(self, subs: tuple[Subscription, ...]) -> list[AnyEvent]:
+        return await self._c.poll_private(subs)
+
+    def pollable(self, sub: Subscription) -> bool:
+        return sub.channel in _POLLABLE

@@ -1,0 +1,644 @@
+"""`KrakenWsSession`: the pure state machine of one Kraken WebSocket v2 connection.
+
+No sockets, no asyncio, no sleeps: the I/O driver feeds it text and the time, and drains what it
+produced (the aioquic / wsproto shape)::
+
+    session.connection_made(now)             # socket open: subscribe frames are queued
+    for frame in session.data_to_send(): ws.send(frame)
+    session.receive_text(text, now)          # for every incoming frame
+    session.events_received()                # normalized core.events
+    session.signals_received()               # control signals for the driver (see below)
+    session.next_deadline() / handle_timer(now)
+
+Design decisions (kraken.md references in brackets):
+
+* One session per endpoint: public channels on `ws.kraken.com/v2`, private ones (balances,
+  executions, token-authenticated) on `ws-auth.kraken.com/v2` (§3.1).
+* Subscriptions are remembered from their original arguments and replayed on every new
+  connection, batched into one frame per (channel, depth, interval). Every request carries a
+  `req_id`; acks come one per symbol and are matched back by (req_id, symbol) (§3.3).
+* Books are verified with the CRC32 checksum on every snapshot and update (§3.6.2). A mismatch
+  drops that one book and resubscribes that symbol only (same depth) — the connection and the
+  other streams stay up. Updates for a book that is resyncing are ignored. If the fresh snapshot
+  fails too, `MAX_BOOK_RESYNCS` times in a row, the session stops asking (a wrong checksum would
+  otherwise loop at network speed) and marks the stream STALE until the next connection.
+* Private channels carry `sequence` (§3.8): a snapshot resets it, an update must be last + 1; a
+  jump resubscribes that channel with a snapshot and emits a `Gap`.
+* A `status` frame with system != online does not ask for a reconnect: the socket stays up during
+  maintenance and reconnecting would only loop (Kraken asks for ≥5 s between attempts after
+  maintenance). The driver gets `SystemStatus` and decides (e.g. polling, STALE).
+* The Cloudflare "proxy restarting" text frame and the idle watchdog ask for a reconnect.
+* StreamStatus events from the session are only about resyncs (RESYNCING, then LIVE when the
+  fresh snapshot verifies, or STALE when it gives up); connection-level LIVE/RECONNECTING
+  statuses belong to the driver, which sees `Subscribed` signals.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from brokerbridge.core.book import OrderBook
+from brokerbridge.core.errors import ProtocolError, SessionInvalid, VenueError
+from brokerbridge.core.events import (
+    AnyEvent,
+    BookSnapshot,
+    BookUpdate,
+    Channel,
+    Gap,
+    Level,
+    StreamState,
+    StreamStatus,
+    Subscription,
+)
+from brokerbridge.core.signals import (
+    BadFrame,
+    ReconnectNeeded,
+    Resyncing,
+    Signal,
+    Subscribed,
+    SubscribeFailed,
+    SystemStatus,
+    TokenRejected,
+)
+from brokerbridge.venues.kraken import VENUE
+from brokerbridge.venues.kraken.checksum import book_checksum
+from brokerbridge.venues.kraken.errors import error_from_kraken
+from brokerbridge.venues.kraken.messages import (
+    BalancesSnapshotFrame,
+    BalancesUpdateFrame,
+    BookData,
+    BookFrame,
+    CloudflareRestarting,
+    ExecutionsFrame,
+    Heartbeat,
+    InstrumentFrame,
+    MethodAck,
+    OhlcFrame,
+    Pong,
+    StatusFrame,
+    TickerFrame,
+    TradeFrame,
+    parse_ws_frame,
+)
+from brokerbridge.venues.kraken.normalize import (
+    balance_snapshot_from_ws,
+    balance_update_from_ws,
+    candle_from_ws,
+    execution_from_ws,
+    instruments_from_ws,
+    parse_timestamp,
+    ticker_from_ws,
+    trade_from_ws,
+)
+
+logger = logging.getLogger(__name__)
+
+# Signals are the venue-independent ones of core.signals (the supervisor matches on them);
+# re-exported here so venue code and tests can import them from the session module.
+__all__ = [
+    "BadFrame",
+    "KrakenWsSession",
+    "ReconnectNeeded",
+    "Resyncing",
+    "Signal",
+    "SubscribeFailed",
+    "Subscribed",
+    "SystemStatus",
+    "TokenRejected",
+]
+
+# ---------------------------------------------------------------- constants
+
+WIRE_CHANNEL: dict[Channel, str] = {
+    Channel.TICKER: "ticker",
+    Channel.BOOK: "book",
+    Channel.TRADES: "trade",
+    Channel.CANDLES: "ohlc",
+    Channel.INSTRUMENTS: "instrument",
+    Channel.BALANCES: "balances",
+    Channel.EXECUTIONS: "executions",
+}
+BOOK_DEPTHS = frozenset({10, 25, 100, 500, 1000})
+OHLC_INTERVALS = frozenset({1, 5, 15, 30, 60, 240, 1440, 10080, 21600})
+MAX_BOOK_RESYNCS = 3  # consecutive failed snapshots before a book is left STALE
+_MAX_REQ_ID = 2**31 - 1  # Kraken told ccxt req_id must fit int32
+_CHECKSUM_LEVELS = 10
+
+_RouteKey = tuple[Channel, str | None, int]
+_encode = msgspec.json.Encoder().encode
+
+
+def _route_key(sub: Subscription) -> _RouteKey:
+    """How data frames find their subscription: book frames carry no depth, ohlc carry interval."""
+    return (sub.channel, sub.symbol, sub.interval if sub.channel is Channel.CANDLES else 0)
+
+
+@dataclass(slots=True)
+class _Request:
+    method: str  # subscribe | unsubscribe | ping
+    subs: dict[str | None, Subscription] = field(default_factory=dict)  # by symbol (None: no symbol)
+    resync: bool = False
+
+
+class KrakenWsSession:
+    """Pure Kraken WS v2 session for one endpoint (public or private). See the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        private: bool,
+        venue: str = VENUE,
+        idle_timeout: float = 10.0,
+        ping_interval: float = 20.0,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.private = private
+        self.venue = venue
+        self.idle_timeout = idle_timeout
+        self.ping_interval = ping_interval
+        # Event timestamps are wall time; `now` arguments are the driver's monotonic clock.
+        self._wall_clock = wall_clock
+        self._subs: dict[Subscription, None] = {}  # ordered set: replay in the order added
+        self._routes: dict[_RouteKey, Subscription] = {}
+        self._token: str | None = None
+        self._token_reported = False
+        self._req_ids = itertools.count(1)
+        self._events: list[AnyEvent] = []
+        self._signals: list[Signal] = []
+        self._outgoing: list[str] = []
+        self._connected = False
+        self._reset_connection_state(0.0)
+
+    def _reset_connection_state(self, now: float) -> None:
+        self._pending: dict[int, _Request] = {}
+        self._books: dict[Subscription, OrderBook] = {}
+        self._book_resyncs: dict[Subscription, int] = {}  # resyncing books → failed snapshots so far
+        self._stale_books: set[Subscription] = set()
+        self._sequences: dict[Subscription, int] = {}
+        self._sequence_resyncs: set[Subscription] = set()
+        self._private_rx_wall: dict[Subscription, float] = {}
+        self._last_rx = now
+        self._next_ping = now + self.ping_interval
+        self._idle_reported = False
+
+    # ------------------------------------------------------------ subscriptions
+
+    @property
+    def subscriptions(self) -> tuple[Subscription, ...]:
+        return tuple(self._subs)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def add(self, sub: Subscription, now: float) -> None:
+        """Remember `sub`; if connected, queue its subscribe frame. Adding twice is a no-op.
+
+        Raises ValueError for a subscription this endpoint cannot serve (our mistake, not Kraken's):
+        wrong endpoint, bad depth/interval, missing symbol, or a second book depth for a symbol
+        (Kraken's book frames do not say which depth they belong to).
+        """
+        if sub in self._subs:
+            return
+        self.validate(sub)
+        key = _route_key(sub)
+        other = self._routes.get(key)
+        if other is not None:
+            raise ValueError(
+                f"{sub.describe()} conflicts with {other.describe()}: one book depth per symbol per "
+                "connection; use a second session for another depth"
+            )
+        self._subs[sub] = None
+        self._routes[key] = sub
+        if self._connected:
+            self._subscribe([sub])
+
+    def remove(self, sub: Subscription, now: float) -> None:
+        """Forget `sub`; if connected, queue its unsubscribe frame (echoing depth/interval)."""
+        if sub not in self._subs:
+            return
+        del self._subs[sub]
+        del self._routes[_route_key(sub)]
+        self._forget_stream_state(sub)
+        if self._connected:
+            self._send_request("unsubscribe", [sub])
+
+    def set_token(self, token: str) -> None:
+        """The WebSocket token used in private subscribe frames (from REST GetWebSocketsToken)."""
+        self._token = token
+        self._token_reported = False
+
+    def resubscribe_private(self, now: float) -> None:
+        """Queue the private subscribe frames again (after `TokenRejected` and `set_token`)."""
+        if not self._connected:
+            return
+        private = [sub for sub in self._subs if sub.channel.private]
+        for sub in private:
+            self._sequences.pop(sub, None)
+            self._sequence_resyncs.discard(sub)
+        self._subscribe(private)
+
+    def validate(self, sub: Subscription) -> None:
+        """Raise ValueError if this endpoint cannot serve `sub` (see `add`)."""
+        if sub.channel.private != self.private:
+            where = "private (ws-auth)" if self.private else "public (ws)"
+            raise ValueError(f"{sub.describe()} cannot be served by the {where} endpoint session")
+        needs_symbol = sub.channel not in (Channel.INSTRUMENTS, Channel.BALANCES, Channel.EXECUTIONS)
+        if needs_symbol and not sub.symbol:
+            raise ValueError(f"{sub.describe()} needs a symbol (e.g. BTC/USD)")
+        if not needs_symbol and sub.symbol:
+            raise ValueError(f"{sub.describe()} takes no symbol")
+        if sub.channel is Channel.BOOK and sub.depth not in BOOK_DEPTHS:
+            raise ValueError(f"Kraken book depth must be one of {sorted(BOOK_DEPTHS)}, got {sub.depth}")
+        if sub.channel is Channel.CANDLES and sub.interval not in OHLC_INTERVALS:
+            raise ValueError(
+                f"Kraken ohlc interval must be one of {sorted(OHLC_INTERVALS)}, got {sub.interval}"
+            )
+
+    # ------------------------------------------------------------ connection
+
+    def book(self, sub: Subscription) -> OrderBook | None:
+        """The verified book for a book subscription (None while absent or resyncing)."""
+        if sub in self._book_resyncs or sub in self._stale_books:
+            return None
+        return self._books.get(sub)
+
+    def connection_made(self, now: float) -> None:
+        """A new socket is open: reset per-connection state and replay every subscription."""
+        self._connected = True
+        self._reset_connection_state(now)
+        self._outgoing.clear()  # frames queued for a dead socket must not leak into the new one
+        self._subscribe(list(self._subs))
+
+    def connection_lost(self, now: float) -> None:
+        self._connected = False
+        self._reset_connection_state(now)
+        self._outgoing.clear()
+
+    # ------------------------------------------------------------ draining
+
+    def events_received(self) -> list[AnyEvent]:
+        events, self._events = self._events, []
+        return events
+
+    def signals_received(self) -> list[Signal]:
+        signals, self._signals = self._signals, []
+        return signals
+
+    def data_to_send(self) -> list[str]:
+        frames, self._outgoing = self._outgoing, []
+        return frames
+
+    # ------------------------------------------------------------ timers
+
+    def next_deadline(self) -> float | None:
+        """Earliest of the idle watchdog and the next ping; None when not connected."""
+        if not self._connected:
+            return None
+        if self._idle_reported:
+            return self._next_ping
+        return min(self._last_rx + self.idle_timeout, self._next_ping)
+
+    def handle_timer(self, now: float) -> None:
+        if not self._connected:
+            return
+        if not self._idle_reported and now >= self._last_rx + self.idle_timeout:
+            self._idle_reported = True  # once per connection: the driver reconnects
+            self._signals.append(ReconnectNeeded(f"no frame from Kraken for {now - self._last_rx:.1f} s"))
+        if now >= self._next_ping:
+            self._send_request("ping", [])
+            self._next_ping = now + self.ping_interval
+
+    # ------------------------------------------------------------ outgoing frames
+
+    def _next_req_id(self) -> int:
+        req_id = next(self._req_ids)
+        if req_id > _MAX_REQ_ID:
+            self._req_ids = itertools.count(2)
+            req_id = 1
+        return req_id
+
+    def _subscribe(self, subs: Iterable[Subscription], *, resync: bool = False) -> None:
+        """Queue subscribe frames, one per (channel, depth, interval) group of symbols."""
+        groups: dict[tuple[Channel, int, int], list[Subscription]] = {}
+        for sub in subs:
+            if sub.channel.private and self._token is None:
+                self._reject_token(SessionInvalid(f"{self.venue}: no WebSocket token yet", venue=self.venue))
+                continue
+            groups.setdefault((sub.channel, sub.depth, sub.interval), []).append(sub)
+        for group in groups.values():
+            self._send_request("subscribe", group, resync=resync)
+
+    def _send_request(self, method: str, subs: list[Subscription], *, resync: bool = False) -> None:
+        req_id = self._next_req_id()
+        frame: dict[str, object] = {"method": method}
+        if subs:
+            frame["params"] = self._params(subs, subscribe=method == "subscribe")
+        frame["req_id"] = req_id
+        self._pending[req_id] = _Request(method, {sub.symbol: sub for sub in subs}, resync)
+        self._outgoing.append(_encode(frame).decode())
+
+    def _params(self, subs: list[Subscription], *, subscribe: bool) -> dict[str, object]:
+        first = subs[0]
+        params: dict[str, object] = {"channel": WIRE_CHANNEL[first.channel]}
+        symbols = [sub.symbol for sub in subs if sub.symbol]
+        if symbols:
+            params["symbol"] = symbols
+        if first.channel is Channel.BOOK:
+            params["depth"] = first.depth  # unsubscribe must echo it too
+        elif first.channel is Channel.CANDLES:
+            params["interval"] = first.interval
+        if first.channel.private:
+            params["token"] = self._token or ""
+            if subscribe and first.channel is Channel.EXECUTIONS:
+                # Open orders and recent fills in the snapshot: nothing is lost across reconnects.
+                params["snap_orders"] = True
+                params["snap_trades"] = True
+            elif subscribe:
+                params["snapshot"] = True
+        elif subscribe and first.channel is Channel.BOOK:
+            params["snapshot"] = True
+        return params
+
+    # ------------------------------------------------------------ incoming frames
+
+    def receive_text(self, text: str, now: float) -> None:
+        """Handle one text frame. Never raises: bad frames become `BadFrame` signals."""
+        self._last_rx = now
+        self._idle_reported = False
+        received = self._wall_clock()
+        try:
+            frame = parse_ws_frame(text)
+            self._dispatch(frame, received)
+        except ProtocolError as exc:
+            logger.debug("bad kraken frame: %s", exc)
+            self._signals.append(BadFrame(exc))
+        except (ArithmeticError, ValueError, TypeError, KeyError, IndexError) as exc:
+            # Should not happen (parse_ws_frame validates); if it does it is our bug, but one
+            # frame must not take the connection down: log loudly, skip the frame.
+            logger.error("kraken frame handling failed", exc_info=True)
+            self._signals.append(BadFrame(ProtocolError(f"kraken ws: unusable frame ({type(exc).__name__})")))
+
+    def _dispatch(self, frame: object, received: float) -> None:
+        if isinstance(frame, BookFrame):
+            self._on_book(frame, received)
+        elif isinstance(frame, Heartbeat):
+            pass  # only refreshes the watchdog
+        elif isinstance(frame, TickerFrame):
+            for ticker in frame.data:
+                if self._route(Channel.TICKER, ticker.symbol):
+                    self._events.append(ticker_from_ws(ticker, received=received, venue=self.venue))
+        elif isinstance(frame, TradeFrame):
+            for trade in frame.data:
+                if self._route(Channel.TRADES, trade.symbol):
+                    self._events.append(trade_from_ws(trade, venue=self.venue))
+        elif isinstance(frame, OhlcFrame):
+            for candle in frame.data:
+                if self._route(Channel.CANDLES, candle.symbol, candle.interval):
+                    self._events.append(candle_from_ws(candle, venue=self.venue))
+        elif isinstance(frame, InstrumentFrame):
+            if self._route(Channel.INSTRUMENTS, None):
+                self._events.extend(instruments_from_ws(frame.data, received=received, venue=self.venue))
+        elif isinstance(frame, MethodAck):
+            self._on_ack(frame)
+        elif isinstance(frame, Pong):
+            if frame.req_id is not None:
+                self._pending.pop(frame.req_id, None)
+        elif isinstance(frame, StatusFrame):
+            for status in frame.data:
+                self._signals.append(SystemStatus(status.system))
+        elif isinstance(frame, CloudflareRestarting):
+            self._signals.append(ReconnectNeeded(frame.text))
+        elif isinstance(frame, BalancesSnapshotFrame | BalancesUpdateFrame | ExecutionsFrame):
+            self._on_private(frame, received)
+
+    def _route(self, channel: Channel, symbol: str | None, interval: int = 0) -> Subscription | None:
+        return self._routes.get((channel, symbol, interval))
+
+    # ------------------------------------------------------------ acks
+
+    def _on_ack(self, ack: MethodAck) -> None:
+        if ack.method not in (None, "subscribe", "unsubscribe"):
+            return  # trading acks (add_order, …) belong to whoever sent the order
+        request = self._pending.get(ack.req_id) if ack.req_id is not None else None
+        req_id = ack.req_id
+        if request is None:
+            req_id, request = self._match_without_req_id(ack)
+        if request is None or req_id is None:
+            if not ack.ok:
+                logger.warning("kraken refused a request we did not send: %s", ack.error_text)
+            return
+        symbol = ack.ack_symbol
+        if symbol in request.subs:
+            targets = [request.subs.pop(symbol)]
+        elif symbol is None or len(request.subs) == 1:
+            # Failure acks often omit the symbol: they concern the whole request.
+            targets = list(request.subs.values())
+            request.subs.clear()
+        else:
+            targets = []
+        if not request.subs:
+            del self._pending[req_id]
+        if request.method != "subscribe":
+            if not ack.ok:
+                logger.debug("kraken %s failed: %s", request.method, ack.error_text)
+            return
+        error = None if ack.ok else error_from_kraken(ack.error_text or "unknown error", venue=self.venue)
+        if error is not None and error.code == "Already subscribed":
+            error = None
+        if isinstance(error, SessionInvalid):
+            self._reject_token(error)
+            return
+        for sub in targets:
+            if sub not in self._subs:
+                continue  # removed while the request was in flight
+            if error is not None:
+                logger.warning("kraken refused %s: %s", sub.describe(), error.code)
+                self._signals.append(SubscribeFailed(sub, error))
+            elif not request.resync:
+                self._signals.append(Subscribed(sub))
+
+    def _match_without_req_id(self, ack: MethodAck) -> tuple[int | None, _Request | None]:
+        """Acks without req_id (Kraken omits it when the request had none): match by content."""
+        channel, symbol = ack.ack_channel, ack.ack_symbol
+        for req_id, request in self._pending.items():
+            if ack.method is not None and request.method != ack.method:
+                continue
+            for sub in request.subs.values():
+                if (channel is None or WIRE_CHANNEL[sub.channel] == channel) and (
+                    symbol is None or sub.symbol == symbol
+                ):
+                    return req_id, request
+        return None, None
+
+    def _reject_token(self, error: VenueError) -> None:
+        if not self._token_reported:  # once per token: the driver fetches a new one
+            self._token_reported = True
+            self._signals.append(TokenRejected(error))
+
+    # ------------------------------------------------------------ books
+
+    def _on_book(self, frame: BookFrame, received: float) -> None:
+        snapshot = frame.type == "snapshot"
+        for data in frame.data:
+            sub = self._route(Channel.BOOK, data.symbol)
+            if sub is None or sub in self._stale_books:
+                continue
+            if snapshot:
+                book = OrderBook(sub.depth)
+                book.replace(data.bids, data.asks)
+            else:
+                existing = self._books.get(sub)
+                if existing is None or sub in self._book_resyncs:
+                    continue  # resyncing, or no snapshot yet on this connection
+                book = existing
+                book.apply(data.bids, data.asks)
+            if data.checksum is not None and _checksum(book) != data.checksum:
+                self._resync_book(sub, data, _checksum(book), received)
+                continue
+            self._books[sub] = book
+            self._emit_book(sub, book, data, snapshot, received)
+            if snapshot and self._book_resyncs.pop(sub, None) is not None:
+                self._status(sub, StreamState.LIVE, "book snapshot verified", received)
+
+    def _emit_book(
+        self, sub: Subscription, book: OrderBook, data: BookData, snapshot: bool, ts: float
+    ) -> None:
+        stamp = parse_timestamp(data.timestamp) if data.timestamp else ts
+        if snapshot:
+            self._events.append(
+                BookSnapshot(
+                    venue=self.venue,
+                    ts=stamp,
+                    symbol=data.symbol,
+                    depth=sub.depth,
+                    bids=book.bids_levels(),
+                    asks=book.asks_levels(),
+                    checksum=data.checksum,
+                )
+            )
+        else:
+            self._events.append(
+                BookUpdate(
+                    venue=self.venue,
+                    ts=stamp,
+                    symbol=data.symbol,
+                    depth=sub.depth,
+                    bids=tuple(Level(level.price, level.qty) for level in data.bids),
+                    asks=tuple(Level(level.price, level.qty) for level in data.asks),
+                    checksum=data.checksum,
+                )
+            )
+
+    def _resync_book(self, sub: Subscription, data: BookData, local: int, received: float) -> None:
+        self._books.pop(sub, None)
+        failures = self._book_resyncs.get(sub, -1) + 1
+        reason = f"checksum mismatch for {data.symbol}: Kraken {data.checksum}, local {local}"
+        if failures >= MAX_BOOK_RESYNCS:
+            self._book_resyncs.pop(sub, None)
+            self._stale_books.add(sub)
+            message = f"{reason}; {failures} fresh snapshots failed too, giving up until reconnect"
+            logger.error("%s", message)
+            self._signals.append(BadFrame(ProtocolError(f"kraken ws: {message}")))
+            self._status(sub, StreamState.STALE, message, received)
+            return
+        self._book_resyncs[sub] = failures
+        logger.warning("%s; resubscribing %s", reason, sub.describe())
+        self._send_request("unsubscribe", [sub])
+        self._send_request("subscribe", [sub], resync=True)
+        self._signals.append(Resyncing(sub, reason))
+        self._status(sub, StreamState.RESYNCING, reason, received)
+
+    # ------------------------------------------------------------ private channels
+
+    def _on_private(
+        self, frame: BalancesSnapshotFrame | BalancesUpdateFrame | ExecutionsFrame, received: float
+    ) -> None:
+        channel = Channel.EXECUTIONS if isinstance(frame, ExecutionsFrame) else Channel.BALANCES
+        sub = self._route(channel, None)
+        if sub is None:
+            return
+        snapshot = isinstance(frame, BalancesSnapshotFrame) or (
+            isinstance(frame, ExecutionsFrame) and frame.type == "snapshot"
+        )
+        recovering = snapshot and sub in self._sequence_resyncs
+        if not self._accept_sequence(sub, frame.sequence, snapshot, received):
+            return
+        if isinstance(frame, BalancesSnapshotFrame):
+            self._events.append(balance_snapshot_from_ws(frame.data, received=received, venue=self.venue))
+        elif isinstance(frame, BalancesUpdateFrame):
+            for row in frame.data:
+                self._events.append(balance_update_from_ws(row, received=received, venue=self.venue))
+        else:
+            for report in frame.data:
+                self._events.append(
+                    execution_from_ws(report, snapshot=snapshot, received=received, venue=self.venue)
+                )
+        if recovering:  # after the snapshot's events, as for books
+            self._status(sub, StreamState.LIVE, "fresh snapshot received", received)
+
+    def _accept_sequence(
+        self, sub: Subscription, sequence: int | None, snapshot: bool, received: float
+    ) -> bool:
+        previous_rx = self._private_rx_wall.get(sub, received)
+        self._private_rx_wall[sub] = received
+        if snapshot:
+            if sequence is not None:
+                self._sequences[sub] = sequence
+            self._sequence_resyncs.discard(sub)
+            return True
+        if sub in self._sequence_resyncs:
+            return False  # waiting for the snapshot that restarts the numbering
+        last = self._sequences.get(sub)
+        if sequence is None:
+            return True
+        if last is not None and sequence != last + 1:
+            reason = f"sequence jumped from {last} to {sequence}"
+            logger.warning("kraken %s: %s; resubscribing with snapshot", sub.describe(), reason)
+            self._sequences.pop(sub, None)
+            self._sequence_resyncs.add(sub)
+            self._events.append(
+                Gap(
+                    venue=self.venue,
+                    ts=received,
+                    stream=sub.describe(),
+                    start=previous_rx,
+                    end=received,
+                    reason=reason,
+                )
+            )
+            self._send_request("unsubscribe", [sub])
+            self._send_request("subscribe", [sub], resync=True)
+            self._signals.append(Resyncing(sub, reason))
+            self._status(sub, StreamState.RESYNCING, reason, received)
+            return False
+        # No baseline yet (update before any snapshot on this connection): adopt it.
+        self._sequences[sub] = sequence
+        return True
+
+    # ------------------------------------------------------------ helpers
+
+    def _status(self, sub: Subscription, state: StreamState, reason: str, ts: float) -> None:
+        self._events.append(
+            StreamStatus(venue=self.venue, ts=ts, stream=sub.describe(), state=state, reason=reason)
+        )
+
+    def _forget_stream_state(self, sub: Subscription) -> None:
+        self._books.pop(sub, None)
+        self._book_resyncs.pop(sub, None)
+        self._stale_books.discard(sub)
+        self._sequences.pop(sub, None)
+        self._sequence_resyncs.discard(sub)
+        self._private_rx_wall.pop(sub, None)
+
+
+def _checksum(book: OrderBook) -> int:
+    asks = [(level.price, level.qty) for level in book.asks_levels(_CHECKSUM_LEVELS)]
+    bids = [(level.price, level.qty) for level in book.bids_levels(_CHECKSUM_LEVELS)]
+    return book_checksum(asks, bids)
