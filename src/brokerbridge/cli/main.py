@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from brokerbridge.cli import sim
+from brokerbridge.cli.doctor import doctor
+from brokerbridge.cli.watch import watch
 
 app = typer.Typer(
     name="brokerbridge",
@@ -13,6 +15,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(sim.app, name="sim")
+app.command()(watch)
+app.command()(doctor)
 
 
 def main() -> None:
