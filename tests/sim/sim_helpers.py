@@ -17,6 +17,7 @@ from brokerbridge.venues.kraken.auth import sign
 
 FIXTURES = Path("/work/shared/fixtures/kraken")
 
+
 class Signer:
     """Signs private calls like a Kraken client: form body (or JSON), nonce, API-Key, API-Sign."""
 
@@ -31,7 +32,12 @@ class Signer:
         return self.nonce
 
     async def call(
-        self, method: str, params: dict[str, Any] | None = None, *, nonce: int | None = None, as_json: bool = False
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        nonce: int | None = None,
+        as_json: bool = False,
     ) -> dict[str, Any]:
         path = f"/0/private/{method}"
         body_params = {"nonce": str(nonce if nonce is not None else self.next_nonce()), **(params or {})}
@@ -61,17 +67,17 @@ class Ws:
     async def send(self, message: dict[str, Any]) -> None:
         await self.conn.send(json.dumps(message))
 
-    async def recv_raw(self, timeout: float = 5.0) -> str:
-        text = await asyncio.wait_for(self.conn.recv(), timeout)
+    async def recv_raw(self, within: float = 5.0) -> str:
+        text = await asyncio.wait_for(self.conn.recv(), within)
         assert isinstance(text, str)
         return text
 
-    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
-        return json.loads(await self.recv_raw(timeout), parse_float=Decimal)
+    async def recv(self, within: float = 5.0) -> dict[str, Any]:
+        return json.loads(await self.recv_raw(within), parse_float=Decimal)
 
-    async def until(self, predicate: Any, timeout: float = 5.0) -> dict[str, Any]:
+    async def until(self, predicate: Any, within: float = 5.0) -> dict[str, Any]:
         while True:
-            message = await self.recv(timeout)
+            message = await self.recv(within)
             if predicate(message):
                 return message
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 
 import httpx
+from sim_helpers import Signer, step
 
 from brokerbridge.core.clock import FakeClock
 from brokerbridge.sim.kraken import KrakenSimulator, Permission
 from brokerbridge.venues.kraken.auth import sign
-
-from sim_helpers import Signer, step
 
 VECTOR_SECRET = "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
 VECTOR_SIGN = "4/dpxb3iT4tp/ZCVEwSnEsLxx0bqyhLpdfOpc6fn7OR8+UClSV5n9E6aSS8MPtnRfp32bAb0nmbRn6H8ndwLUQ=="
@@ -53,7 +53,9 @@ async def test_depth_ticker_trades_keep_trailing_zeros(http: httpx.AsyncClient) 
     raw = (await http.get("/0/public/Depth", params={"pair": "XBTUSD", "count": 7})).text
     depth = json.loads(raw)["result"]["XXBTZUSD"]
     assert len(depth["asks"]) == 7 and len(depth["bids"]) == 7
-    assert all(re.fullmatch(r"\d+\.\d{5}", row[0]) and re.fullmatch(r"\d+\.\d{3}", row[1]) for row in depth["asks"])
+    assert all(
+        re.fullmatch(r"\d+\.\d{5}", row[0]) and re.fullmatch(r"\d+\.\d{3}", row[1]) for row in depth["asks"]
+    )
     assert float(depth["bids"][0][0]) < float(depth["asks"][0][0])
     ticker = (await http.get("/0/public/Ticker", params={"pair": "XRPUSD"})).json()["result"]["XXRPZUSD"]
     assert re.fullmatch(r"\d+\.\d{8}", ticker["a"][0])  # XRPUSD cost_decimals = 8
@@ -67,15 +69,19 @@ async def test_depth_ticker_trades_keep_trailing_zeros(http: httpx.AsyncClient) 
 async def test_trades_since_cursor_and_ohlc_last(http: httpx.AsyncClient, clock: FakeClock) -> None:
     first = (await http.get("/0/public/Trades", params={"pair": "XBTUSD"})).json()["result"]
     await step(clock, 30)
-    newer = (await http.get("/0/public/Trades", params={"pair": "XBTUSD", "since": first["last"]})).json()["result"]
+    newer = (await http.get("/0/public/Trades", params={"pair": "XBTUSD", "since": first["last"]})).json()[
+        "result"
+    ]
     assert newer["XXBTZUSD"], "the market traded during 30 simulated seconds"
     assert all(row[2] * 1e9 > int(first["last"]) - 1_000 for row in newer["XXBTZUSD"])
     assert int(newer["last"]) > int(first["last"])
     ohlc = (await http.get("/0/public/OHLC", params={"pair": "XBTUSD", "interval": 5})).json()["result"]
     rows = ohlc["XXBTZUSD"]
-    assert rows[-2][0] == ohlc["last"] and all(b[0] - a[0] == 300 for a, b in zip(rows, rows[1:], strict=False))
+    assert rows[-2][0] == ohlc["last"] and all(b[0] - a[0] == 300 for a, b in itertools.pairwise(rows))
     assert len(rows[0]) == 8 and re.fullmatch(r"\d+\.\d", rows[0][1])
-    since = (await http.get("/0/public/OHLC", params={"pair": "XBTUSD", "interval": 5, "since": ohlc["last"]})).json()
+    since = (
+        await http.get("/0/public/OHLC", params={"pair": "XBTUSD", "interval": 5, "since": ohlc["last"]})
+    ).json()
     assert [row[0] for row in since["result"]["XXBTZUSD"]] == [rows[-1][0]]
     bad = (await http.get("/0/public/OHLC", params={"pair": "XBTUSD", "interval": 7})).json()
     assert bad == {"error": ["EGeneral:Invalid arguments:interval"]}
@@ -89,7 +95,11 @@ async def test_signing_test_vector_accepted_and_wrong_signature_rejected(
     assert sign("/0/private/AddOrder", "1616492376594", body, VECTOR_SECRET) == VECTOR_SIGN
     key = sim.exchange.create_key()
     key.secret = VECTOR_SECRET  # a key whose secret is the vector's
-    headers = {"API-Key": key.key, "API-Sign": VECTOR_SIGN, "Content-Type": "application/x-www-form-urlencoded"}
+    headers = {
+        "API-Key": key.key,
+        "API-Sign": VECTOR_SIGN,
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
     accepted = (await http.post("/0/private/AddOrder", content=body, headers=headers)).json()
     assert accepted["error"] == [], accepted
     assert accepted["result"]["descr"]["order"] == "buy 1.25000000 XBTUSD @ limit 37500.0"
@@ -126,7 +136,9 @@ async def test_permissions_per_key(sim: KrakenSimulator, http: httpx.AsyncClient
     assert (await client.call("Balance"))["error"] == []
     for method in ("OpenOrders", "ClosedOrders", "TradesHistory", "GetWebSocketsToken", "CancelOrder"):
         assert await client.call(method, {"txid": "X"}) == {"error": ["EGeneral:Permission denied"]}, method
-    add = await client.call("AddOrder", {"pair": "XBTUSD", "type": "buy", "ordertype": "market", "volume": "0.01"})
+    add = await client.call(
+        "AddOrder", {"pair": "XBTUSD", "type": "buy", "ordertype": "market", "volume": "0.01"}
+    )
     assert add == {"error": ["EGeneral:Permission denied"]}
     cancel_only, secret2 = sim.create_key(permissions={"cancel_orders"})
     assert (await Signer(http, cancel_only, secret2).call("CancelOrder", {"txid": "OAAAAA-BBBBB-CCCCCC"}))[
@@ -145,7 +157,9 @@ async def test_rate_limit_counter_decays_on_the_clock(signer: Signer, clock: Fak
     assert (await signer.call("TradesHistory"))["error"] == []
     assert (await signer.call("Balance"))["error"] == ["EAPI:Rate limit exceeded"]
     # Trading calls are not counted here (Kraken has a separate per-pair limiter).
-    assert (await signer.call("CancelOrder", {"txid": "OAAAAA-BBBBB-CCCCCC"}))["error"] == ["EOrder:Unknown order"]
+    assert (await signer.call("CancelOrder", {"txid": "OAAAAA-BBBBB-CCCCCC"}))["error"] == [
+        "EOrder:Unknown order"
+    ]
 
 
 async def test_add_order_validation_strings(signer: Signer) -> None:
@@ -168,8 +182,15 @@ async def test_add_order_validation_strings(signer: Signer) -> None:
 
 async def test_limit_order_holds_and_cancel(signer: Signer) -> None:
     placed = await signer.call(
-        "AddOrder", {"pair": "XBTUSD", "type": "buy", "ordertype": "limit", "volume": "0.5", "price": "40000.0",
-                     "cl_ord_id": "my-1"}
+        "AddOrder",
+        {
+            "pair": "XBTUSD",
+            "type": "buy",
+            "ordertype": "limit",
+            "volume": "0.5",
+            "price": "40000.0",
+            "cl_ord_id": "my-1",
+        },
     )
     txid = placed["result"]["txid"][0]
     assert re.fullmatch(r"[A-Z0-9]{6}-[A-Z0-9]{5}-[A-Z0-9]{6}", txid)

@@ -11,6 +11,7 @@ from sim_helpers import Signer, Ws, connect, fixture_lines, step, without_times
 
 from brokerbridge.core.clock import FakeClock
 from brokerbridge.sim.kraken import KrakenSimulator
+from brokerbridge.sim.market import BookSide
 from brokerbridge.venues.kraken.checksum import book_checksum
 
 ACKS = fixture_lines("ws_subscribe_acks.jsonl")
@@ -23,14 +24,27 @@ async def test_status_ping_and_subscribe_acks_match_captures(sim: KrakenSimulato
     pong = await ws.recv()
     assert list(pong) == ["method", "req_id", "time_in", "time_out"] and pong["req_id"] == 1
     requests: list[tuple[dict[str, Any], dict[str, Any]]] = [
-        ({"method": "subscribe", "params": {"channel": "ticker", "symbol": ["BTC/USD"]}, "req_id": 42}, ACKS[1]),
-        ({"method": "subscribe", "params": {"channel": "book", "symbol": ["BTC/USD"]}, "req_id": 11}, ACKS[2]),
         (
-            {"method": "subscribe", "params": {"channel": "ohlc", "symbol": ["ETH/USD"], "interval": 60}, "req_id": 121},
+            {"method": "subscribe", "params": {"channel": "ticker", "symbol": ["BTC/USD"]}, "req_id": 42},
+            ACKS[1],
+        ),
+        (
+            {"method": "subscribe", "params": {"channel": "book", "symbol": ["BTC/USD"]}, "req_id": 11},
+            ACKS[2],
+        ),
+        (
+            {
+                "method": "subscribe",
+                "params": {"channel": "ohlc", "symbol": ["ETH/USD"], "interval": 60},
+                "req_id": 121,
+            },
             ACKS[3],
         ),
         ({"method": "subscribe", "params": {"channel": "instrument"}, "req_id": 0}, ACKS[5]),
-        ({"method": "subscribe", "params": {"channel": "trade", "symbol": ["BTC/USD"], "snapshot": False}}, ACKS[7]),
+        (
+            {"method": "subscribe", "params": {"channel": "trade", "symbol": ["BTC/USD"], "snapshot": False}},
+            ACKS[7],
+        ),
     ]
     for request, expected in requests:
         await ws.send(request)
@@ -49,10 +63,16 @@ async def test_error_acks_match_captures(sim: KrakenSimulator) -> None:
     assert without_times(await public.recv()) == without_times(ERRORS[6])
     await public.send({"method": "subscribe", "params": {"channel": "executions", "token": "x"}})
     assert without_times(await public.recv()) == without_times(ERRORS[7])
-    await public.send({"method": "unsubscribe", "params": {"channel": "book", "symbol": ["BTC/USD"]}, "req_id": 5})
+    await public.send(
+        {"method": "unsubscribe", "params": {"channel": "book", "symbol": ["BTC/USD"]}, "req_id": 5}
+    )
     not_found = await public.recv()
     assert without_times(not_found) == {
-        "error": "Subscription Not Found", "method": "subscribe", "req_id": 5, "success": False, "symbol": "BTC/USD",
+        "error": "Subscription Not Found",
+        "method": "subscribe",
+        "req_id": 5,
+        "success": False,
+        "symbol": "BTC/USD",
     }
     await public.send({"method": "subscribe", "params": {"channel": "trade", "symbol": ["BTC/USD"]}})
     await public.until(lambda m: m.get("method") == "subscribe")
@@ -69,7 +89,10 @@ async def test_error_acks_match_captures(sim: KrakenSimulator) -> None:
     assert without_times(await private.recv()) == without_times(ERRORS[5])
     await private.send({"method": "subscribe", "params": {"channel": "executions"}})
     assert without_times(await private.recv()) == {
-        "channel": "executions", "error": "ESession:Invalid session", "method": "subscribe", "status": "error",
+        "channel": "executions",
+        "error": "ESession:Invalid session",
+        "method": "subscribe",
+        "status": "error",
         "success": False,
     }
 
@@ -89,84 +112,63 @@ async def test_heartbeat_only_when_idle_and_subscribed(sim: KrakenSimulator, clo
 
 
 async def test_book_checksums_hold_over_many_updates(sim: KrakenSimulator, clock: FakeClock) -> None:
-    """Rebuild depth-10 and depth-25 books from the raw frame text and check every checksum."""
-    ws = await connect(sim.endpoints.ws_public)
-    for depth in (10, 25):
-        await ws.send({"method": "subscribe", "params": {"channel": "book", "symbol": ["BTC/USD", "XRP/USD"], "depth": depth}})
+    """Rebuild books from the raw frame text (one connection per depth) and check every checksum."""
+    conns: dict[int, Ws] = {}
+    for depth in (10, 25, 100):
+        conns[depth] = await connect(sim.endpoints.ws_public)
+        await conns[depth].send(
+            {
+                "method": "subscribe",
+                "params": {"channel": "book", "symbol": ["BTC/USD", "XRP/USD"], "depth": depth},
+            }
+        )
     books: dict[tuple[str, int], dict[str, dict[Decimal, Decimal]]] = {}
-    subs_by_symbol_depth: dict[str, list[int]] = {}
     checked = 0
-    sizes: list[int] = []
 
-    async def pump() -> None:
+    async def pump(depth: int, ws: Ws) -> None:
         nonlocal checked
         while True:
             try:
-                raw = await ws.recv_raw(timeout=0.3)
+                raw = await ws.recv_raw(within=0.2)
             except TimeoutError:
                 return
             message = json.loads(raw, parse_float=Decimal)
-            if message.get("method") == "subscribe":
-                subs_by_symbol_depth.setdefault(message["result"]["symbol"], []).append(message["result"]["depth"])
-                continue
             if message.get("channel") != "book":
                 continue
             assert "e-" not in raw.lower()
             data = message["data"][0]
-            # Both subscriptions of a symbol get their own frames; tell them apart by size.
-            symbol = data["symbol"]
             if message["type"] == "snapshot":
-                depth = len(data["bids"])
-                book = {"bids": {}, "asks": {}}
-                books[(symbol, depth)] = book
-            else:
-                depth = _which(books, symbol, data)
-                book = books[(symbol, depth)]
+                books[(data["symbol"], depth)] = {"bids": {}, "asks": {}}
+                assert len(data["bids"]) == len(data["asks"]) == depth
+            book = books[(data["symbol"], depth)]
             for side in ("bids", "asks"):
-                for level in data[side]:
+                for level in data[side]:  # in order, each level then cut to depth (as clients do)
                     if level["qty"] == 0:
-                        book[side].pop(level["price"], None)
+                        assert level["price"] in book[side], "a deletion names a level the client has"
+                        book[side].pop(level["price"])
                     else:
                         book[side][level["price"]] = level["qty"]
-                ordered = sorted(book[side], reverse=side == "bids")[:depth]
-                book[side] = {p: book[side][p] for p in ordered}
-            sizes.append(len(book["bids"]))
+                    ordered = sorted(book[side], reverse=side == "bids")[:depth]
+                    book[side] = {p: book[side][p] for p in ordered}
+                assert len(book[side]) == depth, "replacement levels keep the window full"
             asks = [(str(p), str(q)) for p, q in book["asks"].items()]
             bids = [(str(p), str(q)) for p, q in book["bids"].items()]
-            assert data["checksum"] == book_checksum(asks, bids), (symbol, depth, raw)
+            assert data["checksum"] == book_checksum(asks, bids), raw
             checked += 1
 
-    await pump()
-    for _ in range(20):
-        await step(clock, 0.2)
-        await pump()
-    assert checked > 300
-    assert set(sizes) >= {10, 25}
-
-
-def _which(books: dict[tuple[str, int], Any], symbol: str, data: dict[str, Any]) -> int:
-    # Updates carry no depth; in this test each frame is checked against the book it applies to:
-    # frames arrive per subscription in subscription order, so alternate by trying both.
-    candidates = [depth for (sym, depth) in books if sym == symbol]
-    for depth in candidates:
-        trial = {side: dict(books[(symbol, depth)][side]) for side in ("bids", "asks")}
-        for side in ("bids", "asks"):
-            for level in data[side]:
-                if level["qty"] == 0:
-                    trial[side].pop(level["price"], None)
-                else:
-                    trial[side][level["price"]] = level["qty"]
-            ordered = sorted(trial[side], reverse=side == "bids")[:depth]
-            trial[side] = {p: trial[side][p] for p in ordered}
-        asks = [(str(p), str(q)) for p, q in trial["asks"].items()]
-        bids = [(str(p), str(q)) for p, q in trial["bids"].items()]
-        if book_checksum(asks, bids) == data["checksum"] and all(
-            level["qty"] != 0 or level["price"] in books[(symbol, depth)][side]
-            for side in ("bids", "asks")
-            for level in data[side]
-        ):
-            return depth
-    raise AssertionError(f"no book of {symbol} matches {data}")
+    for _ in range(25):
+        for depth, ws in conns.items():
+            await pump(depth, ws)
+        await step(clock, 0.1)
+    for depth, ws in conns.items():
+        await pump(depth, ws)
+    assert checked > 500
+    # The rebuilt books equal the simulator's own top of book.
+    market_book = sim.exchange.market.book("BTC/USD")
+    for depth in conns:
+        assert list(books[("BTC/USD", depth)]["bids"]) == [
+            p for p, _ in market_book.levels(BookSide.BID, depth)
+        ]
 
 
 async def test_trailing_zeros_in_frames(sim: KrakenSimulator, clock: FakeClock) -> None:
@@ -181,7 +183,8 @@ async def test_trailing_zeros_in_frames(sim: KrakenSimulator, clock: FakeClock) 
     await ws.until(lambda m: m.get("method") == "subscribe")
     instrument = await ws.until(lambda m: m.get("channel") == "instrument")
     pairs = {p["symbol"]: p for p in instrument["data"]["pairs"]}
-    assert str(pairs["BTC/USD"]["qty_increment"]) == "0.00000001" and str(pairs["ETH/BTC"]["price_increment"]) == "0.00001"
+    assert format(pairs["BTC/USD"]["qty_increment"], "f") == "0.00000001"
+    assert format(pairs["ETH/BTC"]["price_increment"], "f") == "0.00001"
 
 
 async def test_private_flow_balances_consistent_after_fill(
@@ -190,20 +193,39 @@ async def test_private_flow_balances_consistent_after_fill(
     token = (await signer.call("GetWebSocketsToken"))["result"]
     assert len(token["token"]) == 43 and token["expires"] == 900
     ws = await connect(sim.endpoints.ws_private)
-    await ws.send({"method": "subscribe", "params": {"channel": "balances", "token": token["token"]}, "req_id": 10312008})
+    await ws.send(
+        {
+            "method": "subscribe",
+            "params": {"channel": "balances", "token": token["token"]},
+            "req_id": 10312008,
+        }
+    )
     assert without_times(await ws.recv()) == without_times(ACKS[8])
     balances_snapshot = await ws.recv()
     assert balances_snapshot["sequence"] == 1
     start = {entry["asset"]: entry["balance"] for entry in balances_snapshot["data"]}
-    await ws.send({"method": "subscribe", "params": {"channel": "executions", "token": token["token"]}, "req_id": 0})
+    await ws.send(
+        {"method": "subscribe", "params": {"channel": "executions", "token": token["token"]}, "req_id": 0}
+    )
     ack = await ws.recv()
     assert without_times(ack) == without_times(ACKS[0])
     exec_snapshot = await ws.recv()
     assert exec_snapshot["type"] == "snapshot" and exec_snapshot["sequence"] == 1
 
-    await ws.send({"method": "add_order", "req_id": 7, "params": {
-        "order_type": "market", "side": "buy", "order_qty": 0.01, "symbol": "BTC/USD", "cl_ord_id": "c-1",
-        "token": token["token"]}})
+    await ws.send(
+        {
+            "method": "add_order",
+            "req_id": 7,
+            "params": {
+                "order_type": "market",
+                "side": "buy",
+                "order_qty": 0.01,
+                "symbol": "BTC/USD",
+                "cl_ord_id": "c-1",
+                "token": token["token"],
+            },
+        }
+    )
     add_ack = await ws.recv()
     assert add_ack["success"] is True and add_ack["result"]["cl_ord_id"] == "c-1"
     frames = [await ws.recv() for _ in range(6)]
@@ -213,8 +235,14 @@ async def test_private_flow_balances_consistent_after_fill(
     assert [f["sequence"] for f in executions] == [2, 3, 4, 5]
     assert [f["sequence"] for f in ledgers] == [2, 3]
     assert executions[0]["data"][0]["cum_cost"] == 0
-    assert set(executions[1]["data"][0]) == {"timestamp", "order_status", "exec_type", "order_userref", "cl_ord_id",
-                                            "order_id"}
+    assert set(executions[1]["data"][0]) == {
+        "timestamp",
+        "order_status",
+        "exec_type",
+        "order_userref",
+        "cl_ord_id",
+        "order_id",
+    }
     trade = executions[2]["data"][0]
     base, quote = ledgers[0]["data"][0], ledgers[1]["data"][0]
     assert base["ref_id"] == quote["ref_id"] == trade["exec_id"]
@@ -234,12 +262,12 @@ async def test_resting_limit_order_fills_when_market_trades_through(
     sim: KrakenSimulator, signer: Signer, clock: FakeClock
 ) -> None:
     book = sim.exchange.market.book("BTC/USD")
-    from brokerbridge.sim.market import BookSide
 
     best_bid = book.best(BookSide.BID)
     assert best_bid is not None
     placed = await signer.call(
-        "AddOrder", {"pair": "XBTUSD", "type": "buy", "ordertype": "limit", "volume": "0.02", "price": str(best_bid)}
+        "AddOrder",
+        {"pair": "XBTUSD", "type": "buy", "ordertype": "limit", "volume": "0.02", "price": str(best_bid)},
     )
     txid = placed["result"]["txid"][0]
     for _ in range(200):
@@ -264,8 +292,18 @@ async def test_token_expiry_and_binding(sim: KrakenSimulator, signer: Signer, cl
     fresh = await connect(sim.endpoints.ws_private)
     await fresh.send({"method": "subscribe", "params": {"channel": "balances", "token": token}})
     assert (await fresh.recv())["error"] == "ESession:Invalid session"
-    await fresh.send({"method": "add_order", "params": {"token": token, "order_type": "market", "side": "buy",
-                                                        "order_qty": 0.01, "symbol": "BTC/USD"}})
+    await fresh.send(
+        {
+            "method": "add_order",
+            "params": {
+                "token": token,
+                "order_type": "market",
+                "side": "buy",
+                "order_qty": 0.01,
+                "symbol": "BTC/USD",
+            },
+        }
+    )
     assert (await fresh.recv())["error"] == "EAPI:Invalid token"
 
 

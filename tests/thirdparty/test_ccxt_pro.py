@@ -226,3 +226,59 @@ async def test_private_watchers_and_ws_trading(sim):
         rest_trades = [t for t in await ex.fetch_my_trades() if t["order"] == moid]
         assert sum(t["amount"] for t in rest_trades) == pytest.approx(amount, abs=1e-12)
         assert sum(t["cost"] for t in rest_trades) == pytest.approx(cost, abs=1e-4)
+
+
+async def test_orders_snapshot_bids_asks_and_ws_errors(sim):
+    async with exchange(sim) as ex:
+        # an order resting before the executions subscription shows up in its snapshot
+        book = await ex.fetch_order_book(SYMBOL, 10)
+        price = float(ex.price_to_precision(SYMBOL, book["bids"][0][0] * 0.5))
+        resting = await ex.create_order(SYMBOL, "limit", "buy", 0.001, price)
+        try:
+            orders = await bounded(ex.watch_orders(), 10, "watch_orders snapshot")
+            snap = [o for o in orders if o["id"] == resting["id"]]
+            assert snap, orders
+            assert snap[0]["status"] == "open" and snap[0]["symbol"] == SYMBOL
+            assert snap[0]["price"] == pytest.approx(price) and snap[0]["amount"] == pytest.approx(0.001)
+
+            with pytest.raises(ccxt.pro.ExchangeError, match="EOrder:Insufficient funds"):
+                await bounded(ex.create_order_ws(SYMBOL, "limit", "buy", 1000, price), 10, "add_order")
+            with pytest.raises(ccxt.pro.OrderNotFound):
+                await bounded(ex.cancel_order_ws("OAAAAA-BBBBB-CCCCCC"), 10, "cancel_order unknown")
+        finally:
+            await ex.cancel_order(resting["id"])
+
+        bbo = await bounded(ex.watch_bids_asks([SYMBOL]), 10, "watch_bids_asks")
+        t = bbo[SYMBOL]
+        assert 0 < t["bid"] < t["ask"]
+
+        books = await bounded(ex.watch_order_book_for_symbols([SYMBOL, "ETH/USD"], 10), 10, "2 books")
+        assert books["symbol"] in (SYMBOL, "ETH/USD")
+        for sym in (SYMBOL, "ETH/USD"):
+            await async_wait_until(lambda s=sym: s in ex.orderbooks, 5, f"{sym} book")
+            ob = ex.orderbooks[sym]
+            assert len(ob["bids"]) >= 10 and ob["bids"][0][0] < ob["asks"][0][0]
+
+
+async def test_keepalive_pong_and_my_trades_snapshot(sim):
+    ex = _make(sim)
+    # ccxt pings {"method":"ping"} every keepAlive ms and fails the connection when no pong came
+    # within 2 * keepAlive; shorten it (config, deep-merged) so the test sees several rounds quickly
+    ex.streaming = {**ex.streaming, "keepAlive": 700}
+    try:
+        await ex.load_markets()
+        # a fill to be found in the snapshot of a fresh executions subscription
+        await ex.create_order(SYMBOL, "market", "buy", 0.001)
+        trades = await bounded(ex.watch_my_trades(), 10, "watch_my_trades snapshot (snap_trades)")
+        assert trades and all(t["symbol"] == SYMBOL and t["id"] for t in trades)
+        assert any(t["side"] == "buy" and t["amount"] == pytest.approx(0.001) for t in trades)
+
+        t0 = ex.milliseconds()
+        end = asyncio.get_running_loop().time() + 3.0
+        while asyncio.get_running_loop().time() < end:
+            await bounded(ex.watch_ticker(SYMBOL), 5, "ticker while keepalive runs")
+        client = ex.clients[sim.ws_public]
+        assert client.lastPong is not None and client.lastPong > t0, "pongs for ccxt's pings"
+        assert not client.closed()
+    finally:
+        await ex.close()

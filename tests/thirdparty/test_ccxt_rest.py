@@ -40,7 +40,13 @@ def ex(sim) -> ccxt.kraken:
     exchange.load_markets()
     # Kraken's per-key private call counter (TradesHistory costs 2, trading calls 0): pace the
     # private calls the way ccxt's own throttle would, without its fixed 1-3 s per call
-    costs = {"fetch_balance": 1, "fetch_open_orders": 1, "fetch_my_trades": 2}
+    costs = {
+        "fetch_balance": 1,
+        "fetch_open_orders": 1,
+        "fetch_closed_orders": 1,
+        "fetch_order": 1,
+        "fetch_my_trades": 2,
+    }
     return Paced(exchange, CallCounter(), costs)
 
 
@@ -194,3 +200,27 @@ def test_market_order_my_trades_and_balance(ex):
     assert after["BTC"]["total"] - before["BTC"]["total"] == pytest.approx(amount, abs=1e-10)
     assert after["USD"]["total"] - before["USD"]["total"] == pytest.approx(-(cost + fee), abs=2e-4)
     assert after["USD"]["used"] == pytest.approx(before["USD"]["used"])
+
+
+def test_client_order_id_fetch_order_and_errors(ex):
+    price = _far_buy_price(ex)
+    amount = _amount(ex)
+    order = ex.create_order(SYMBOL, "limit", "buy", amount, price, {"clientOrderId": "tp-cl-1"})
+    oid = order["id"]
+    o = next(o for o in ex.fetch_open_orders() if o["id"] == oid)
+    assert o["clientOrderId"] == "tp-cl-1"
+    fetched = ex.fetch_order(oid)  # QueryOrders
+    assert fetched["id"] == oid and fetched["status"] == "open" and fetched["symbol"] == SYMBOL
+    assert fetched["clientOrderId"] == "tp-cl-1"
+    ex.cancel_order(oid, None, {"clientOrderId": "tp-cl-1"})  # CancelOrder by cl_ord_id
+    assert ex.fetch_order(oid)["status"] == "canceled"
+    closed = {o["id"]: o for o in ex.fetch_closed_orders()}
+    assert closed[oid]["status"] == "canceled" and closed[oid]["filled"] == 0
+
+    with pytest.raises(ccxt.InsufficientFunds):
+        ex.create_order(SYMBOL, "limit", "buy", 1000, price)
+    with pytest.raises(ccxt.InvalidOrder):
+        ex.create_order(SYMBOL, "limit", "buy", ex.market(SYMBOL)["limits"]["amount"]["min"] / 2, price)
+    # captured Kraken string; ccxt only maps "EQuery:Invalid asset pair" to BadSymbol
+    with pytest.raises(ccxt.ExchangeError, match="EQuery:Unknown asset pair"):
+        ex.publicGetTicker({"pair": "NOPENOPE"})

@@ -150,3 +150,57 @@ async def test_corrupt_checksum_fault_is_detected_and_recovered(redirected):
     assert watch.run_after("invalid", t_resub) == 0
     assert watch.run_after("error", t_resub) == 0
     assert watch.bad_books == [], watch.bad_books[:3]
+
+
+class MultiBookWatch:
+    """Per-pair verdicts of the client's own checksum for a multi-pair, deeper subscription."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self.client: SpotOrderBookClient | None = None
+        self.snapshots: dict[str, int] = {}
+        self.valid: dict[str, int] = {}
+        self.invalid: dict[str, int] = {}
+        self.errors: list[str] = []
+        self.bad_books: list[str] = []
+
+    async def on_update(self, pair: str, message: dict[str, Any]) -> None:
+        if "error" in message:
+            self.errors.append(message["error"])
+            return
+        assert self.client is not None
+        book = self.client.get(pair)
+        if message["type"] == "snapshot":
+            self.snapshots[pair] = self.snapshots.get(pair, 0) + 1
+            return
+        verdict = self.valid if book["valid"] else self.invalid
+        verdict[pair] = verdict.get(pair, 0) + 1
+        bids = [float(p) for p in book["bid"]]
+        asks = [float(p) for p in book["ask"]]
+        if not (len(bids) == self.depth and len(asks) == self.depth and bids[0] < asks[0]):
+            self.bad_books.append(f"{pair}: bids={len(bids)} asks={len(asks)}")
+
+
+async def test_own_checksum_multi_pair_depth_25(redirected):
+    # pairs with different precisions: BTC/USD 1/8, ETH/USD 2/8, XRP/USD 5/8, ETH/BTC 5/8
+    pairs = ["BTC/USD", "ETH/USD", "XRP/USD", "ETH/BTC"]
+    watch = MultiBookWatch(depth=25)
+    client = SpotOrderBookClient(depth=25, callback=watch.on_update)
+    watch.client = client
+    await bounded(client.start(), 15, "SpotOrderBookClient.start()")
+    try:
+        await client.add_book(pairs=pairs)
+        await async_wait_until(
+            lambda: all(watch.valid.get(p, 0) >= 150 for p in pairs) or watch.errors,
+            40,
+            "150 updates on every pair",
+            interval=0.1,
+        )
+    finally:
+        await bounded(client.close(), 25, "close()")
+
+    assert watch.errors == [], watch.errors[:3]
+    assert watch.invalid == {}, watch.invalid
+    assert watch.snapshots == dict.fromkeys(pairs, 1)
+    assert all(watch.valid[p] >= 150 for p in pairs), watch.valid
+    assert watch.bad_books == [], watch.bad_books[:3]

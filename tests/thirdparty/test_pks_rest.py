@@ -357,3 +357,46 @@ def test_market_order_fills_and_balances_follow(market, user, trade, pair_info):
     bal = user.get_account_balance()
     assert D(bal["XXBT"]) == D(after["XXBT"]["balance"])
     assert D(bal["ZUSD"]) == D(after["ZUSD"]["balance"])
+
+
+def test_validate_only_order_userref_and_errors(market, user, trade, pair_info):
+    from kraken.exceptions import KrakenInsufficientFundsError, KrakenOrderMinimumNotMetError
+
+    price = _far_limit_buy_price(market, pair_info)
+    vol = _order_volume(pair_info, price)
+    # validate=True: described, not placed (no txid)
+    res = trade.create_order(
+        ordertype="limit", side="buy", pair=ALTNAME, volume=str(vol), price=str(price), validate=True
+    )
+    assert "txid" not in res and res["descr"]["order"].startswith("buy ")
+    # userref: placed, then canceled by the userref (txid=int)
+    res = trade.create_order(
+        ordertype="limit", side="buy", pair=ALTNAME, volume=str(vol), price=str(price), userref=4242
+    )
+    txid = res["txid"][0]
+    opened = user.get_open_orders(userref=4242)["open"]
+    assert list(opened) == [txid] and opened[txid]["userref"] == 4242
+    assert trade.cancel_order(txid=4242) == {"count": 1}
+    assert user.get_open_orders()["open"] == {}
+    with pytest.raises(KrakenInsufficientFundsError):
+        trade.create_order(ordertype="limit", side="buy", pair=ALTNAME, volume="1000", price=str(price))
+    with pytest.raises(KrakenOrderMinimumNotMetError):
+        small = Decimal(pair_info["ordermin"]) / 2
+        trade.create_order(ordertype="limit", side="buy", pair=ALTNAME, volume=str(small), price=str(price))
+
+
+def test_recent_trades_since_cursor(market):
+    first = market.get_recent_trades(pair=ALTNAME)
+    cursor = first["last"]
+    newest_id = first[PAIR_ID][-1][6]
+    # the living market keeps trading: ask again from the cursor
+    later = wait_until(
+        lambda: (r := market.get_recent_trades(pair=ALTNAME, since=cursor))[PAIR_ID] and r,
+        10,
+        "trades after the cursor",
+        interval=0.2,
+    )
+    rows = later[PAIR_ID]
+    assert all(r[6] > newest_id for r in rows), "only trades after the cursor"
+    assert rows[0][6] == newest_id + 1, "no trade skipped between the two pages"
+    assert int(later["last"]) > int(cursor)

@@ -9,6 +9,7 @@ into ``ws://127.0.0.1:P/auth/v2``. The private connection first calls REST
 
 from __future__ import annotations
 
+import asyncio
 import math
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
@@ -222,6 +223,9 @@ async def test_private_trading_executions_and_balances(sim):
         _assert_ack(rec.acks("subscribe", 11)[0], "balances")
         await async_wait_until(lambda: rec.channel("balances", "snapshot"), 5, "balances snapshot")
         assert {"executions", "balances"} == {s["channel"] for s in client.active_private_subscriptions}
+        # heartbeats ~1/s on a subscribed connection with nothing else to say
+        hb = await async_wait_until(lambda: rec.channel("heartbeat"), 3, "a heartbeat")
+        assert hb[0] == {"channel": "heartbeat"}
 
         ex_before = rest_user.get_balances()
         snap = {e["asset"]: e for e in rec.channel("balances", "snapshot")[0]["data"]}
@@ -350,3 +354,108 @@ async def test_private_trading_executions_and_balances(sim):
     d_btc = D(ex_after["XXBT"]["balance"]) - D(ex_before["XXBT"]["balance"])
     assert d_btc == qty
     assert abs(d_usd + fill_cost + fill_fee) <= Decimal("0.0002"), (d_usd, fill_cost, fill_fee)
+
+
+async def test_subscription_errors_and_unsubscribe(sim):
+    rec = Recorder()
+    client = SpotWSClient(callback=rec.on_message, rest_url=sim.rest, ws_url=sim.pks_ws_url)
+    await _start(client)
+    try:
+        # keeps frames flowing, so close() does not sit in the SDK's 10 s recv timeout
+        await client.subscribe(params={"channel": "trade", "symbol": ["ETH/USD"]}, req_id=4)
+        # v1 name on v2 -> rejected with the pair named
+        await client.subscribe(params={"channel": "ticker", "symbol": ["XBT/USD"]}, req_id=5)
+        await client.subscribe(params={"channel": "book", "symbol": [SYMBOL], "depth": 10}, req_id=6)
+        await async_wait_until(
+            lambda: rec.acks("subscribe", 5) and rec.channel("book", "snapshot"), 10, "acks"
+        )
+        await client.subscribe(params={"channel": "book", "symbol": [SYMBOL], "depth": 10}, req_id=7)
+        await async_wait_until(lambda: rec.acks("subscribe", 7), 5, "duplicate subscribe ack")
+        await client.unsubscribe(params={"channel": "book", "symbol": [SYMBOL], "depth": 10}, req_id=8)
+        await async_wait_until(lambda: rec.acks("unsubscribe", 8), 5, "unsubscribe ack")
+        n_book = len(rec.channel("book"))
+        await client.unsubscribe(params={"channel": "book", "symbol": [SYMBOL], "depth": 10}, req_id=9)
+        await async_wait_until(
+            lambda: rec.acks("unsubscribe", 9) or rec.acks("subscribe", 9), 5, "2nd unsub ack"
+        )
+        await asyncio.sleep(0.5)
+        subs_after = client.active_public_subscriptions
+    finally:
+        await _close(client)
+
+    bad = rec.acks("subscribe", 5)[0]
+    assert bad["success"] is False and "result" not in bad
+    assert bad["error"] == "Currency pair not supported XBT/USD"
+    assert bad["symbol"] == "XBT/USD"
+    dup = rec.acks("subscribe", 7)[0]
+    assert dup["success"] is False and dup["error"] == "Already subscribed", dup
+    assert len(rec.channel("book", "snapshot")) == 1, "a refused duplicate must not re-snapshot"
+    unsub = _assert_ack(rec.acks("unsubscribe", 8)[0], "book")
+    assert unsub["symbol"] == SYMBOL and unsub["depth"] == 10
+    assert [x["channel"] for x in subs_after] == ["trade"], subs_after  # the SDK dropped book on the ack
+    assert len(rec.channel("book")) == n_book, "no book frames after the unsubscribe ack"
+    # captured quirk: the not-found ack says method "subscribe"
+    nf = (rec.acks("subscribe", 9) or rec.acks("unsubscribe", 9))[0]
+    assert nf["success"] is False and nf["error"] == "Subscription Not Found", nf
+
+
+async def test_reconnect_replays_subscriptions_from_acks(sim):
+    """Drop every socket (fault `drop_now`): the SDK reconnects, fetches a new token and re-sends the
+    subscriptions it rebuilt from the server's acks; the simulator must accept every one of them."""
+    rec = Recorder()
+    client = SpotWSClient(
+        key=sim.api_key,
+        secret=sim.api_secret,
+        callback=rec.on_message,
+        rest_url=sim.rest,
+        ws_url=sim.pks_ws_url,
+        auth_ws_url=sim.pks_auth_ws_url,
+    )
+    await _start(client)
+    try:
+        await client.subscribe(params={"channel": "ticker", "symbol": [SYMBOL, "ETH/USD"]})
+        await client.subscribe(params={"channel": "book", "symbol": [SYMBOL], "depth": 25})
+        await client.subscribe(params={"channel": "ohlc", "symbol": [SYMBOL], "interval": 5})
+        await client.subscribe(params={"channel": "trade", "symbol": [SYMBOL]})
+        await client.subscribe(params={"channel": "executions", "snap_trades": True})
+        await client.subscribe(params={"channel": "balances"})
+        await async_wait_until(
+            lambda: len([a for a in rec.acks("subscribe") if a["success"]]) == 7, 10, "7 acks"
+        )
+        await async_wait_until(lambda: rec.channel("balances", "snapshot"), 5, "balances snapshot")
+        pub_before = sorted(map(repr, client.active_public_subscriptions))
+        priv_before = sorted(map(repr, client.active_private_subscriptions))
+        assert len(pub_before) == 5 and len(priv_before) == 2, (pub_before, priv_before)
+        n_msgs = len(rec.msgs)
+
+        sim.set_faults(drop_now=True)
+
+        def replayed() -> bool:
+            acks = [a for a in rec.msgs[n_msgs:] if a.get("method") == "subscribe"]
+            return len(acks) >= 7 and bool(rec.channel("balances", "snapshot")[1:])
+
+        await async_wait_until(replayed, 20, "the SDK's reconnect and replay")
+        await asyncio.sleep(0.3)
+        new = rec.msgs[n_msgs:]
+        assert not client.exception_occur
+        pub_after = sorted(map(repr, client.active_public_subscriptions))
+        priv_after = sorted(map(repr, client.active_private_subscriptions))
+    finally:
+        await _close(client)
+
+    failed = [a for a in new if a.get("success") is False]
+    assert failed == [], failed
+    replay_acks = [a for a in new if a.get("method") == "subscribe"]
+    assert len(replay_acks) == 7, replay_acks
+    assert {a["result"]["channel"] for a in replay_acks} == {
+        "ticker",
+        "book",
+        "ohlc",
+        "trade",
+        "executions",
+        "balances",
+    }
+    assert pub_after == pub_before and priv_after == priv_before
+    assert [m for m in new if m.get("channel") == "book" and m.get("type") == "snapshot"]
+    assert [m for m in new if m.get("channel") == "ohlc" and m.get("type") == "snapshot"]
+    assert [m for m in new if m.get("channel") == "status"]

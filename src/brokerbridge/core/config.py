@@ -40,6 +40,9 @@ class KrakenConfig:
     poll_after: float = 1.0
     poll_interval: float = 2.0
     request_timeout: float = 10.0
+    # Kraken's private REST call counter for the key's tier (Intermediate: 20, −0.5/s; Starter: 15, −0.33/s).
+    rate_limit_max: float = 20.0
+    rate_limit_decay: float = 0.5
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
     @property
@@ -63,7 +66,15 @@ class Config:
 
 # name in TOML [kraken] table / env suffix → (field, parser)
 _URL_FIELDS = {"rest_url": ("http", "https"), "ws_url": ("ws", "wss"), "ws_auth_url": ("ws", "wss")}
-_FLOAT_FIELDS = ("token_refresh_interval", "idle_timeout", "poll_after", "poll_interval", "request_timeout")
+_FLOAT_FIELDS = (
+    "token_refresh_interval",
+    "idle_timeout",
+    "poll_after",
+    "poll_interval",
+    "request_timeout",
+    "rate_limit_max",
+    "rate_limit_decay",
+)
 _ENV_PREFIX = "BROKERBRIDGE_KRAKEN_"
 
 

@@ -126,6 +126,7 @@ class ConnectionSupervisor:
         self.last_error: str | None = None
         self._sub_states: dict[Subscription, StreamState] = {}
         self._poller: asyncio.Task[None] | None = None
+        self._polling = False  # REST polling is serving the streams right now
         self._down_since: float | None = None
         self._went_live = False
 
@@ -181,6 +182,7 @@ class ConnectionSupervisor:
             self._stop_polling()
 
     def _stop_polling(self) -> None:
+        self._polling = False
         if self._poller is not None:
             self._poller.cancel()
             self._poller = None
@@ -312,6 +314,7 @@ class ConnectionSupervisor:
                 events = []
             if first:
                 first = False
+                self._polling = True
                 self.mode = "polling"
                 for sub in subs:
                     if self._hooks.pollable(sub):
@@ -330,8 +333,9 @@ class ConnectionSupervisor:
 
     def _set_all(self, state: StreamState, reason: str) -> None:
         self.state = state
-        if state is not StreamState.POLLING:
-            self.mode = "ws"
+        if self._polling:
+            # Reconnect attempts go on behind the polls; consumers keep seeing POLLING until live.
+            return
         for sub in self.session.subscriptions:
             self._set_sub(sub, state, reason)
 

@@ -65,7 +65,7 @@ class KrakenConnector:
         self.config = config
         self._emit_out = emit
         self.clock = clock
-        self.rest = KrakenRestClient(config, http=http)
+        self.rest = KrakenRestClient(config, http=http, clock=clock)
         self.symbols = norm.SymbolMap()
         self._symbols_loaded = False
         self.tokens = TokenManager(

@@ -3,6 +3,10 @@
 Private calls are serialised under one lock from nonce to response: the nonce must arrive at
 Kraken strictly increasing per key, and two concurrent requests could otherwise overtake each
 other on the wire. Public calls run concurrently.
+
+Private calls are also paced by a local copy of Kraken's call counter (+1 per call, +2 for the
+history calls, decaying by `rate_limit_decay` per second, at most `rate_limit_max`), so a burst of
+calls waits its turn instead of earning `EAPI:Rate limit exceeded` and a lockout.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from brokerbridge.core.clock import Clock, SystemClock
 from brokerbridge.core.config import KrakenConfig
 from brokerbridge.core.errors import ConfigError, InvalidNonce
 from brokerbridge.io.http import HttpClient
@@ -19,6 +24,9 @@ from brokerbridge.venues.kraken import rest as codec
 from brokerbridge.venues.kraken.auth import NonceSource
 
 logger = logging.getLogger(__name__)
+
+# Kraken's REST call counter costs; trading calls use a separate per-pair limiter.
+_COSTS = {"TradesHistory": 2, "ClosedOrders": 2, "AddOrder": 0, "CancelOrder": 0}
 
 
 class KrakenRestClient:
@@ -28,8 +36,12 @@ class KrakenRestClient:
         *,
         http: HttpClient | None = None,
         nonces: NonceSource | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._config = config
+        self._clock = clock or SystemClock()
+        self._counter = 0.0
+        self._counter_at = self._clock.monotonic()
         self._http = http or HttpClient(timeout=config.request_timeout)
         self._nonces = nonces or NonceSource()
         self._private_lock = asyncio.Lock()
@@ -51,6 +63,7 @@ class KrakenRestClient:
             )
         assert self._config.api_key is not None and self._config.api_secret is not None
         async with self._private_lock:
+            await self._pace(_COSTS.get(method, 1))
             for attempt in (1, 2):
                 request = codec.build_private(
                     method,
@@ -67,6 +80,18 @@ class KrakenRestClient:
                         raise
                     logger.warning("kraken: EAPI:Invalid nonce on %s; retrying once with a new nonce", method)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _pace(self, cost: int) -> None:
+        """Wait until Kraken's counter (as we model it) has room for `cost`, then spend it."""
+        limit, decay = self._config.rate_limit_max, self._config.rate_limit_decay
+        while True:
+            now = self._clock.monotonic()
+            self._counter = max(0.0, self._counter - (now - self._counter_at) * decay)
+            self._counter_at = now
+            if self._counter + cost <= limit:
+                self._counter += cost
+                return
+            await self._clock.sleep((self._counter + cost - limit) / decay)
 
     async def _send(self, request: codec.RestRequest, method: str) -> Any:
         self.calls += 1

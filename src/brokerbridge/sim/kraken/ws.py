@@ -231,11 +231,18 @@ class WsSession:
             await self.ws.send_text(text)
 
     async def _heartbeat(self) -> None:
+        """`{"channel":"heartbeat"}` once a second of silence, while anything is subscribed."""
         clock = self.x.clock
         while True:
-            await clock.sleep(HEARTBEAT_S)
-            if self.subscribed and clock.monotonic() - self._last_enqueued >= HEARTBEAT_S * 0.95:
+            quiet_for = clock.monotonic() - self._last_enqueued
+            if quiet_for < HEARTBEAT_S:
+                await clock.sleep(HEARTBEAT_S - quiet_for)
+            elif self.subscribed:
                 self.send({"channel": "heartbeat"})
+                if self.x.faults.stalls(self.private):
+                    await clock.sleep(HEARTBEAT_S)  # nothing went out; do not spin
+            else:
+                await clock.sleep(HEARTBEAT_S)
 
     def send(self, frame: dict[str, Any]) -> None:
         if self.x.faults.stalls(self.private):

@@ -144,6 +144,7 @@ class _Request:
     method: str  # subscribe | unsubscribe | ping
     subs: dict[str | None, Subscription] = field(default_factory=dict)  # by symbol (None: no symbol)
     resync: bool = False
+    sent_at: float = 0.0
 
 
 class KrakenWsSession:
@@ -156,12 +157,15 @@ class KrakenWsSession:
         venue: str = VENUE,
         idle_timeout: float = 10.0,
         ping_interval: float = 20.0,
+        ack_timeout: float = 10.0,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.private = private
         self.venue = venue
         self.idle_timeout = idle_timeout
         self.ping_interval = ping_interval
+        self.ack_timeout = ack_timeout
+        self._now = 0.0  # the latest `now` any entry point was given
         # Event timestamps are wall time; `now` arguments are the driver's monotonic clock.
         self._wall_clock = wall_clock
         self._subs: dict[Subscription, None] = {}  # ordered set: replay in the order added
@@ -177,6 +181,7 @@ class KrakenWsSession:
 
     def _reset_connection_state(self, now: float) -> None:
         self._pending: dict[int, _Request] = {}
+        self._awaiting_ack: set[Subscription] = set()
         self._books: dict[Subscription, OrderBook] = {}
         self._book_resyncs: dict[Subscription, int] = {}  # resyncing books → failed snapshots so far
         self._stale_books: set[Subscription] = set()
@@ -204,6 +209,7 @@ class KrakenWsSession:
         wrong endpoint, bad depth/interval, missing symbol, or a second book depth for a symbol
         (Kraken's book frames do not say which depth they belong to).
         """
+        self._now = now
         if sub in self._subs:
             return
         self.validate(sub)
@@ -221,6 +227,7 @@ class KrakenWsSession:
 
     def remove(self, sub: Subscription, now: float) -> None:
         """Forget `sub`; if connected, queue its unsubscribe frame (echoing depth/interval)."""
+        self._now = now
         if sub not in self._subs:
             return
         del self._subs[sub]
@@ -236,6 +243,7 @@ class KrakenWsSession:
 
     def resubscribe_private(self, now: float) -> None:
         """Queue the private subscribe frames again (after `TokenRejected` and `set_token`)."""
+        self._now = now
         if not self._connected:
             return
         private = [sub for sub in self._subs if sub.channel.private]
@@ -271,6 +279,7 @@ class KrakenWsSession:
 
     def connection_made(self, now: float) -> None:
         """A new socket is open: reset per-connection state and replay every subscription."""
+        self._now = now
         self._connected = True
         self._reset_connection_state(now)
         self._outgoing.clear()  # frames queued for a dead socket must not leak into the new one
@@ -301,16 +310,27 @@ class KrakenWsSession:
         """Earliest of the idle watchdog and the next ping; None when not connected."""
         if not self._connected:
             return None
-        if self._idle_reported:
-            return self._next_ping
-        return min(self._last_rx + self.idle_timeout, self._next_ping)
+        deadlines = [self._next_ping]
+        if not self._idle_reported:
+            deadlines.append(self._last_rx + self.idle_timeout)
+            deadlines.extend(
+                r.sent_at + self.ack_timeout for r in self._pending.values() if r.method == "subscribe"
+            )
+        return min(deadlines)
 
     def handle_timer(self, now: float) -> None:
+        self._now = now
         if not self._connected:
             return
         if not self._idle_reported and now >= self._last_rx + self.idle_timeout:
             self._idle_reported = True  # once per connection: the driver reconnects
             self._signals.append(ReconnectNeeded(f"no frame from Kraken for {now - self._last_rx:.1f} s"))
+        elif not self._idle_reported and any(
+            r.method == "subscribe" and now >= r.sent_at + self.ack_timeout for r in self._pending.values()
+        ):
+            # A subscription neither acknowledged nor refused: the link is not trustworthy.
+            self._idle_reported = True
+            self._signals.append(ReconnectNeeded(f"no answer to a subscribe within {self.ack_timeout:.0f} s"))
         if now >= self._next_ping:
             self._send_request("ping", [])
             self._next_ping = now + self.ping_interval
@@ -341,7 +361,9 @@ class KrakenWsSession:
         if subs:
             frame["params"] = self._params(subs, subscribe=method == "subscribe")
         frame["req_id"] = req_id
-        self._pending[req_id] = _Request(method, {sub.symbol: sub for sub in subs}, resync)
+        self._pending[req_id] = _Request(method, {sub.symbol: sub for sub in subs}, resync, self._now)
+        if method == "subscribe":
+            self._awaiting_ack.update(subs)
         self._outgoing.append(_encode(frame).decode())
 
     def _params(self, subs: list[Subscription], *, subscribe: bool) -> dict[str, object]:
@@ -370,6 +392,7 @@ class KrakenWsSession:
 
     def receive_text(self, text: str, now: float) -> None:
         """Handle one text frame. Never raises: bad frames become `BadFrame` signals."""
+        self._now = now
         self._last_rx = now
         self._idle_reported = False
         received = self._wall_clock()
@@ -419,7 +442,23 @@ class KrakenWsSession:
             self._on_private(frame, received)
 
     def _route(self, channel: Channel, symbol: str | None, interval: int = 0) -> Subscription | None:
-        return self._routes.get((channel, symbol, interval))
+        sub = self._routes.get((channel, symbol, interval))
+        if sub is not None and sub in self._awaiting_ack:
+            self._confirm_by_data(sub)
+        return sub
+
+    def _confirm_by_data(self, sub: Subscription) -> None:
+        """Data for a subscription whose ack never came (lost in a stalled or lossy link) proves it
+        is live: Kraken only sends a channel's data after accepting the subscription."""
+        self._awaiting_ack.discard(sub)
+        for req_id, request in list(self._pending.items()):
+            if request.method == "subscribe" and request.subs.get(sub.symbol) == sub:
+                del request.subs[sub.symbol]
+                if not request.subs:
+                    del self._pending[req_id]
+                if not request.resync:
+                    self._signals.append(Subscribed(sub))
+                return
 
     # ------------------------------------------------------------ acks
 
@@ -456,6 +495,7 @@ class KrakenWsSession:
             self._reject_token(error)
             return
         for sub in targets:
+            self._awaiting_ack.discard(sub)
             if sub not in self._subs:
                 continue  # removed while the request was in flight
             if error is not None:
