@@ -66,6 +66,11 @@ def sent(session: KrakenWsSession) -> list[dict[str, object]]:
     return [json.loads(frame) for frame in session.data_to_send()]
 
 
+def signals(session: KrakenWsSession) -> list[object]:
+    """Signals other than `Subscribed` (data without an ack also confirms a subscription)."""
+    return [sig for sig in session.signals_received() if not isinstance(sig, Subscribed)]
+
+
 def lines(path: Path) -> list[str]:
     return path.read_text().splitlines()
 
@@ -178,7 +183,8 @@ def test_captured_2026_sequence_verifies_every_checksum(kraken_dir: Path) -> Non
     for i, line in enumerate(lines(kraken_dir / "ws_book_updates_btcusd.jsonl")):
         session.receive_text(line, 1.0 + i * 0.01)
     events = session.events_received()
-    assert session.signals_received() == []
+    # No ack was fed: the first data frame confirms the subscription; nothing else is signalled.
+    assert session.signals_received() == [Subscribed(BTC_BOOK)]
     assert session.data_to_send() == []  # no resync
     assert len(events) == 562
     assert isinstance(events[0], BookSnapshot) and all(isinstance(e, BookUpdate) for e in events[1:])
@@ -196,12 +202,12 @@ def test_2023_sequence_verifies_at_pair_precision_and_fails_on_its_raw_text(krak
     for text in [snapshot, *updates]:
         good.receive_text(reformat(text, 1, 8), 1.0)
     assert len(good.events_received()) == 510
-    assert good.signals_received() == [] and good.data_to_send() == []
+    assert signals(good) == [] and good.data_to_send() == []
 
     raw = public(BTC_BOOK)
     sent(raw)
     raw.receive_text(snapshot, 1.0)  # Python re-serialised it: 0.001 instead of 0.00100000
-    (signal,) = raw.signals_received()
+    (signal,) = signals(raw)
     assert isinstance(signal, Resyncing) and signal.sub == BTC_BOOK
     assert "2785033588" in signal.reason
     assert [e.state for e in raw.events_received() if isinstance(e, StreamStatus)] == [StreamState.RESYNCING]
@@ -225,7 +231,7 @@ def test_corrupted_checksum_resyncs_that_symbol_only(kraken_dir: Path) -> None:
     corrupted["data"][0]["checksum"] += 1
     session.receive_text(json.dumps(corrupted).replace(" ", ""), 1.2)  # JSON numbers keep their digits
 
-    (signal,) = session.signals_received()
+    (signal,) = signals(session)
     assert isinstance(signal, Resyncing) and signal.sub == BTC_BOOK
     frames = sent(session)
     assert [(f["method"], f["params"]) for f in frames] == [
@@ -243,7 +249,7 @@ def test_corrupted_checksum_resyncs_that_symbol_only(kraken_dir: Path) -> None:
     assert [(type(e).__name__, e.symbol) for e in events] == [("BookUpdate", "ETH/USD")]  # type: ignore[union-attr]
     reack = frames[1]["req_id"]
     session.receive_text(ack(reack, "book", "BTC/USD", depth=10), 1.4)  # type: ignore[arg-type]
-    assert session.signals_received() == []  # resync resubscriptions do not re-announce Subscribed
+    assert signals(session) == []  # resync resubscriptions do not re-announce Subscribed
     session.receive_text(btc_snapshot, 1.5)
     events = session.events_received()
     assert isinstance(events[0], BookSnapshot) and events[0].symbol == "BTC/USD"
@@ -286,7 +292,7 @@ def test_private_subscribe_frames_and_sequences(kraken_dir: Path) -> None:
     session.receive_text(json.dumps(update), 1.1)
     (balance,) = session.events_received()
     assert isinstance(balance, BalanceUpdate) and balance.total == Decimal("118.0677")
-    assert session.signals_received() == []
+    assert signals(session) == []
 
 
 def test_sequence_gap_resubscribes_with_snapshot_and_reports_gap(kraken_dir: Path) -> None:
@@ -307,7 +313,7 @@ def test_sequence_gap_resubscribes_with_snapshot_and_reports_gap(kraken_dir: Pat
     assert gap.stream == EXECUTIONS.describe() and (gap.start, gap.end) == (WALL, WALL + 5.0)
     assert "1 to 5" in gap.reason
     assert not any(isinstance(e, OrderUpdate) for e in events)
-    (signal,) = session.signals_received()
+    (signal,) = signals(session)
     assert isinstance(signal, Resyncing) and signal.sub == EXECUTIONS
     assert [(f["method"], f["params"]) for f in sent(session)] == [
         ("unsubscribe", {"channel": "executions", "token": "tok"}),
@@ -358,7 +364,9 @@ def test_missing_token_asks_the_driver_for_one() -> None:
 
 
 def test_idle_watchdog_and_pings_with_explicit_time() -> None:
-    session = KrakenWsSession(private=False, idle_timeout=10.0, ping_interval=20.0, wall_clock=lambda: WALL)
+    session = KrakenWsSession(
+        private=False, idle_timeout=10.0, ping_interval=20.0, ack_timeout=1000.0, wall_clock=lambda: WALL
+    )
     assert session.next_deadline() is None
     session.add(BTC_TICKER, 100.0)
     session.connection_made(100.0)
@@ -436,3 +444,32 @@ def test_fuzz_receive_text_never_raises(texts: list[str]) -> None:
                 assert isinstance(signal.error, ProtocolError)
         session.events_received()
         session.data_to_send()
+
+
+def test_data_without_an_ack_confirms_the_subscription_once() -> None:
+    session = public(BTC_TICKER)
+    sent(session)
+    frame = (
+        '{"channel":"ticker","type":"snapshot","data":[{"symbol":"BTC/USD","bid":1.0,"bid_qty":1.0,'
+        '"ask":2.0,"ask_qty":1.0,"last":1.5,"volume":1.0,"vwap":1.0,"low":1.0,"high":2.0,"change":0.0,'
+        '"change_pct":0.0}]}'
+    )
+    session.receive_text(frame, 1.0)
+    session.receive_text(frame, 2.0)
+    assert session.signals_received() == [Subscribed(BTC_TICKER)]
+    # The late ack changes nothing.
+    session.receive_text(ack(1, "ticker", "BTC/USD"), 3.0)
+    assert session.signals_received() == []
+
+
+def test_an_unanswered_subscribe_asks_for_a_reconnect() -> None:
+    session = KrakenWsSession(private=False, idle_timeout=100.0, ack_timeout=10.0, wall_clock=lambda: WALL)
+    session.add(BTC_TICKER, 0.0)
+    session.connection_made(0.0)
+    sent(session)
+    assert session.next_deadline() == 10.0
+    session.receive_text('{"channel":"heartbeat"}', 5.0)  # the link is alive, the subscribe unanswered
+    session.handle_timer(9.9)
+    assert session.signals_received() == []
+    session.handle_timer(10.0)
+    assert session.signals_received() == [ReconnectNeeded("no answer to a subscribe within 10 s")]

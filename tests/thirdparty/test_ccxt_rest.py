@@ -46,6 +46,11 @@ def ex(sim) -> ccxt.kraken:
         "fetch_closed_orders": 1,
         "fetch_order": 1,
         "fetch_my_trades": 2,
+        "fetch_ledger": 2,
+        "edit_order": 0,
+        "create_orders": 0,
+        "cancel_orders": 0,
+        "create_market_buy_order_with_cost": 0,
     }
     return Paced(exchange, CallCounter(), costs)
 
@@ -224,3 +229,50 @@ def test_client_order_id_fetch_order_and_errors(ex):
     # captured Kraken string; ccxt only maps "EQuery:Invalid asset pair" to BadSymbol
     with pytest.raises(ccxt.ExchangeError, match="EQuery:Unknown asset pair"):
         ex.publicGetTicker({"pair": "NOPENOPE"})
+
+
+# ---- client features outside the current brief: xfail while the simulator lacks them ------------
+# (see FINDINGS.md "Coverage gaps"; they turn into XPASS once implemented)
+@pytest.mark.xfail(
+    reason="FINDINGS F-1: AddOrder oflags=viqc refused", raises=ccxt.ExchangeError, strict=False
+)
+def test_market_buy_with_cost_viqc(ex):
+    before = ex.fetch_balance()["USD"]["total"]
+    order = ex.create_market_buy_order_with_cost(SYMBOL, 50)
+    assert ID_RE.match(order["id"])
+    spent = before - ex.fetch_balance()["USD"]["total"]
+    assert 50 <= spent <= 50 * 1.01  # cost 50 USD + taker fee
+
+
+@pytest.mark.xfail(
+    reason="FINDINGS F-2: AddOrderBatch/CancelOrderBatch not simulated", raises=ccxt.ExchangeError
+)
+def test_create_orders_and_cancel_orders_batch(ex):
+    price = _far_buy_price(ex)
+    orders = ex.create_orders(
+        [
+            {"symbol": SYMBOL, "type": "limit", "side": "buy", "amount": 0.001, "price": price}
+            for _ in range(2)
+        ]
+    )
+    assert len(orders) == 2 and all(ID_RE.match(o["id"]) for o in orders)
+    ex.cancel_orders([o["id"] for o in orders])
+    assert not {o["id"] for o in orders} & {o["id"] for o in ex.fetch_open_orders()}
+
+
+@pytest.mark.xfail(reason="FINDINGS F-2: AmendOrder not simulated", raises=ccxt.ExchangeError)
+def test_edit_order_amend(ex):
+    price = _far_buy_price(ex)
+    order = ex.create_order(SYMBOL, "limit", "buy", 0.001, price)
+    try:
+        ex.edit_order(order["id"], SYMBOL, "limit", "buy", 0.002, price)
+        o = next(o for o in ex.fetch_open_orders() if o["id"] == order["id"])
+        assert o["amount"] == 0.002
+    finally:
+        ex.cancel_order(order["id"])
+
+
+@pytest.mark.xfail(reason="FINDINGS F-2: Ledgers not simulated", raises=ccxt.ExchangeError)
+def test_fetch_ledger(ex):
+    entries = ex.fetch_ledger()
+    assert entries and {e["currency"] for e in entries} >= {"BTC", "USD"}

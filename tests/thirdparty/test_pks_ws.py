@@ -104,6 +104,10 @@ async def test_public_channels(sim):
             20,
             "ticker/book/ohlc snapshots, book updates and a live trade",
         )
+        # the same market over REST, right after (closed candles and past trades are stable)
+        market = Market(url=sim.rest)
+        rest_ohlc = market.get_ohlc(pair="XBTUSD", interval=1)[PAIR_ID]
+        rest_trades = market.get_recent_trades(pair="XBTUSD")[PAIR_ID]
     finally:
         await _close(client)
 
@@ -179,6 +183,14 @@ async def test_public_channels(sim):
         _ts(tr["timestamp"])
     ids = [tr["trade_id"] for tr in trades]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    # every live WS trade is in REST Trades with the same price/qty/side/type
+    by_id = {r[6]: r for r in rest_trades}
+    for tr in trades:
+        r = by_id.get(tr["trade_id"])
+        assert r is not None, f"WS trade {tr['trade_id']} missing from REST Trades"
+        assert D(r[0]) == D(tr["price"]) and D(r[1]) == D(tr["qty"]), (r, tr)
+        assert r[3] == tr["side"][0] and r[4] == tr["ord_type"][0]
+        assert abs(r[2] - _ts(tr["timestamp"]).timestamp()) < 0.001
 
     # ohlc
     candles = rec.channel("ohlc", "snapshot")[0]["data"]
@@ -190,6 +202,19 @@ async def test_public_channels(sim):
         assert begin.second == 0 and begin.microsecond == 0
         assert (_ts(c["timestamp"]) - begin).total_seconds() == 60  # deprecated field = interval end
         assert isinstance(c["trades"], int) and c["volume"] >= 0
+    # closed WS candles equal the REST OHLC rows of the same minute
+    rest_rows = {row[0]: row for row in rest_ohlc}
+    current_minute = max(int(_ts(c["interval_begin"]).timestamp()) for c in candles)
+    compared = 0
+    for c in candles:
+        begin = int(_ts(c["interval_begin"]).timestamp())
+        if begin == current_minute or begin not in rest_rows:
+            continue
+        row = rest_rows[begin]
+        assert [D(x) for x in row[1:5]] == [D(c[k]) for k in ("open", "high", "low", "close")], (row, c)
+        assert D(row[6]) == D(c["volume"]).quantize(D(row[6])) and row[7] == c["trades"], (row, c)
+        compared += 1
+    assert compared >= 1, "the ohlc snapshot should include closed candles"
 
 
 async def test_private_trading_executions_and_balances(sim):
@@ -330,10 +355,12 @@ async def test_private_trading_executions_and_balances(sim):
         assert [fee["asset"] for fee in f["fees"]] == ["USD"]
     assert D(filled[0]["cum_qty"]) == qty
 
-    # sequence numbers: per subscription, consecutive
+    # sequence numbers: per subscription, from 1 (the snapshot), consecutive
     for ch in ("executions", "balances"):
-        seqs = [m["sequence"] for m in rec.channel(ch)]
-        assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), (ch, seqs)
+        frames = rec.channel(ch)
+        seqs = [m["sequence"] for m in frames]
+        assert seqs == list(range(1, len(seqs) + 1)), (ch, seqs)
+        assert frames[0]["type"] == "snapshot", (ch, frames[0])
 
     # balances updates are ledger entries whose `balance` matches REST afterwards
     ex_after = rest_user.get_balances()
