@@ -102,9 +102,9 @@ def kraken_config(sim: KrakenSimulator, **changes: Any) -> KrakenConfig:
 
 
 @contextlib.asynccontextmanager
-async def rig(seed: int = 11, **config_changes: Any) -> AsyncIterator[Rig]:
+async def rig(seed: int = 11, tick_s: float = 0.01, **config_changes: Any) -> AsyncIterator[Rig]:
     clock = FakeClock()
-    async with KrakenSimulator(port=0, seed=seed, clock=clock) as sim:
+    async with KrakenSimulator(port=0, seed=seed, clock=clock, tick_s=tick_s) as sim:
         bridge = Bridge(Config(kraken=kraken_config(sim, **config_changes)), clock=clock)
         async with bridge:
             r = Rig(clock, sim, bridge)

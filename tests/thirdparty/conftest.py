@@ -86,8 +86,7 @@ class SimProcess:
 def _start_sim() -> SimProcess:
     stderr_file = tempfile.NamedTemporaryFile(prefix="bb-sim-kraken-", suffix=".stderr", delete=False)
     env = dict(os.environ)
-    # loopback only: make sure no proxy setting can hijack 127.0.0.1 traffic of the clients
-    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    env["NO_PROXY"] = env["no_proxy"] = _loopback_no_proxy()
     proc = subprocess.Popen(
         [sys.executable, "-m", "brokerbridge.cli.main", "sim", "kraken", "--port", "0", "--seed", "7"],
         stdout=subprocess.PIPE,
@@ -161,11 +160,22 @@ def _stop_sim(sim: SimProcess) -> int | None:
         return None
 
 
+def _loopback_no_proxy() -> str:
+    current = [h for h in os.environ.get("NO_PROXY", os.environ.get("no_proxy", "")).split(",") if h.strip()]
+    return ",".join([*current, *(h for h in ("127.0.0.1", "localhost") if h not in current)])
+
+
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimProcess]:
     s = _start_sim()
     try:
-        yield s
+        # requests, aiohttp (trust_env) and websockets (proxy=True by default) honour proxy
+        # variables; the clients must talk to the loopback simulator directly
+        with pytest.MonkeyPatch.context() as mp:
+            no_proxy = _loopback_no_proxy()
+            mp.setenv("NO_PROXY", no_proxy)
+            mp.setenv("no_proxy", no_proxy)
+            yield s
     finally:
         rc = _stop_sim(s)
         tail = s.stderr_tail()

@@ -91,11 +91,13 @@ async def test_public_channels(sim):
         await client.subscribe(params={"channel": "book", "symbol": [SYMBOL], "depth": 10}, req_id=2)
         await client.subscribe(params={"channel": "trade", "symbol": [SYMBOL]}, req_id=3)
         await client.subscribe(params={"channel": "ohlc", "symbol": [SYMBOL], "interval": 1}, req_id=4)
+        await client.subscribe(params={"channel": "instrument"}, req_id=5)
 
-        await async_wait_until(lambda: all(rec.acks("subscribe", i) for i in (1, 2, 3, 4)), 10, "4 acks")
+        await async_wait_until(lambda: all(rec.acks("subscribe", i) for i in (1, 2, 3, 4, 5)), 10, "5 acks")
         await async_wait_until(
             lambda: (
                 rec.channel("ticker", "snapshot")
+                and rec.channel("instrument", "snapshot")
                 and rec.channel("book", "snapshot")
                 and len(rec.channel("book", "update")) >= 5
                 and rec.channel("ohlc", "snapshot")
@@ -108,6 +110,8 @@ async def test_public_channels(sim):
         market = Market(url=sim.rest)
         rest_ohlc = market.get_ohlc(pair="XBTUSD", interval=1)[PAIR_ID]
         rest_trades = market.get_recent_trades(pair="XBTUSD")[PAIR_ID]
+        rest_pairs = market.get_asset_pairs()
+        rest_assets = market.get_assets()
     finally:
         await _close(client)
 
@@ -130,11 +134,17 @@ async def test_public_channels(sim):
     assert r["symbol"] == SYMBOL
     r = _assert_ack(rec.acks("subscribe", 4)[0], "ohlc")
     assert r["symbol"] == SYMBOL and r["interval"] == 1
+    _assert_ack(rec.acks("subscribe", 5)[0], "instrument")
     subs = client.active_public_subscriptions
     by_channel = {s["channel"]: s for s in subs}
-    assert set(by_channel) == {"ticker", "book", "trade", "ohlc"}, subs
+    assert set(by_channel) == {"ticker", "book", "trade", "ohlc", "instrument"}, subs
     assert by_channel["book"]["symbol"] == [SYMBOL] and by_channel["book"]["depth"] == 10
     assert by_channel["ohlc"]["interval"] == 1
+
+    # instrument (data is an object, not a list) agrees with REST
+    instr = rec.channel("instrument", "snapshot")
+    assert instr and isinstance(instr[0]["data"], dict)
+    _check_instrument_matches_rest(instr[0]["data"], rest_pairs, rest_assets)
 
     # ticker
     t = rec.channel("ticker", "snapshot")[0]["data"]
@@ -486,3 +496,21 @@ async def test_reconnect_replays_subscriptions_from_acks(sim):
     assert [m for m in new if m.get("channel") == "book" and m.get("type") == "snapshot"]
     assert [m for m in new if m.get("channel") == "ohlc" and m.get("type") == "snapshot"]
     assert [m for m in new if m.get("channel") == "status"]
+
+
+def _check_instrument_matches_rest(instr: dict[str, Any], rest_pairs: dict, rest_assets: dict) -> None:
+    """The WS `instrument` snapshot and REST AssetPairs/Assets describe the same venue."""
+    pairs = {p["symbol"]: p for p in instr["pairs"]}
+    assets = {a["id"]: a for a in instr["assets"]}
+    assert SYMBOL in pairs and {"BTC", "USD"} <= set(assets)
+    ws_names = {"XXBT": "BTC", "ZUSD": "USD", "XETH": "ETH", "XXRP": "XRP"}
+    for row in rest_pairs.values():
+        base = ws_names.get(row["base"], row["base"])
+        quote = ws_names.get(row["quote"], row["quote"])
+        p = pairs[f"{base}/{quote}"]
+        assert (p["base"], p["quote"]) == (base, quote)
+        assert p["price_precision"] == row["pair_decimals"] and p["qty_precision"] == row["lot_decimals"]
+        assert D(p["price_increment"]) == D(row["tick_size"]) and D(p["qty_min"]) == D(row["ordermin"])
+        assert p["status"] == "online"
+    for asset_id, a in rest_assets.items():
+        assert assets[ws_names.get(asset_id, asset_id)]["precision"] == a["decimals"]

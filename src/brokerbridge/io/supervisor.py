@@ -303,24 +303,26 @@ class ConnectionSupervisor:
         await self._hooks.on_signal(signal)
 
     async def _poll_while_down(self) -> None:
+        """Serve the streams from REST while the socket is down; STALE where REST cannot help."""
         await self._clock.sleep(self._poll_after)
-        first = True
         while True:
             subs = self.session.subscriptions
+            reason = "stream down; serving REST polls"
             try:
                 events = await self._hooks.poll(subs)
+                ok = True
             except BrokerBridgeError as exc:
                 logger.warning("%s %s: REST polling failed: %s", self.venue, self.name, exc)
-                events = []
-            if first:
-                first = False
-                self._polling = True
-                self.mode = "polling"
-                for sub in subs:
-                    if self._hooks.pollable(sub):
-                        self._set_sub(sub, StreamState.POLLING, "stream down; serving REST polls")
-                    else:
-                        self._set_sub(sub, StreamState.STALE, "stream down; no REST equivalent")
+                events, ok, reason = [], False, f"stream down and REST polling failing: {exc.message}"
+            self._polling = True
+            self.mode = "polling" if ok else "down"
+            for sub in subs:
+                if ok and self._hooks.pollable(sub):
+                    self._set_sub(sub, StreamState.POLLING, reason)
+                else:
+                    self._set_sub(
+                        sub, StreamState.STALE, reason if not ok else "stream down; no REST equivalent"
+                    )
             for event in events:
                 self._emit(event)
             await self._clock.sleep(self._poll_interval)

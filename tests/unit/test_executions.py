@@ -1,0 +1,120 @@
+"""ExecutionJournal: each fill reported once (by exec_id), sparse order updates merged, open orders."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from brokerbridge.core.events import Fill, OrderUpdate, Side
+from brokerbridge.services.executions import ExecutionJournal
+
+D = Decimal
+
+
+def fill(
+    exec_id: str, *, order_id: str = "O1", qty: str = "0.1", ts: float = 1.0, snapshot: bool = False
+) -> Fill:
+    return Fill(
+        venue="kraken",
+        ts=ts,
+        order_id=order_id,
+        exec_id=exec_id,
+        symbol="BTC/USD",
+        side=Side.BUY,
+        price=D("60000.0"),
+        qty=D(qty),
+        cost=D("6000.0"),
+        fee=D("15.6"),
+        fee_asset="USD",
+        snapshot=snapshot,
+    )
+
+
+def order(order_id: str, exec_type: str, status: str, *, ts: float = 1.0, **fields: Any) -> OrderUpdate:
+    return OrderUpdate(venue="kraken", ts=ts, order_id=order_id, exec_type=exec_type, status=status, **fields)
+
+
+def test_fill_is_new_once_then_a_replay() -> None:
+    journal = ExecutionJournal()
+    assert journal.record_fill(fill("E1")) is True
+    assert journal.record_fill(fill("E1", snapshot=True, ts=9.0)) is False  # snap_trades replay
+    assert journal.record_fill(fill("E2")) is True
+    assert [f.exec_id for f in journal.fills()] == ["E1", "E2"]
+    assert journal.fills()[0].snapshot is False  # the first report is kept
+
+
+def test_fills_on_one_order_are_distinct_by_exec_id() -> None:
+    journal = ExecutionJournal()
+    for exec_id in ("A", "B", "C"):
+        assert journal.record_fill(fill(exec_id, order_id="O9"))
+    assert len(journal.fills()) == 3
+
+
+def test_fill_memory_is_bounded() -> None:
+    journal = ExecutionJournal(max_fills=3)
+    for i in range(5):
+        journal.record_fill(fill(f"E{i}"))
+    assert [f.exec_id for f in journal.fills()] == ["E2", "E3", "E4"]
+    assert journal.record_fill(fill("E4")) is False
+
+
+def test_sparse_order_updates_are_merged() -> None:
+    journal = ExecutionJournal()
+    assert journal.record_order(
+        order(
+            "O1",
+            "new",
+            "new",
+            symbol="BTC/USD",
+            side=Side.SELL,
+            order_type="limit",
+            qty=D("2"),
+            limit_price=D("65000.0"),
+            client_order_id="mine-1",
+        )
+    )
+    assert journal.record_order(
+        order("O1", "trade", "partially_filled", cum_qty=D("0.5"), avg_price=D("65000.0"), ts=2.0)
+    )
+    merged = journal.orders["O1"]
+    assert merged.status == "partially_filled"
+    assert merged.exec_type == "trade"
+    assert merged.cum_qty == D("0.5")
+    assert merged.avg_price == D("65000.0")
+    assert merged.ts == 2.0
+    # What the sparse update did not say is kept from the first report.
+    assert (merged.symbol, merged.side, merged.order_type, merged.qty, merged.limit_price) == (
+        "BTC/USD",
+        Side.SELL,
+        "limit",
+        D("2"),
+        D("65000.0"),
+    )
+    assert merged.client_order_id == "mine-1"
+
+
+def test_duplicate_order_update_is_dropped_and_changes_nothing() -> None:
+    journal = ExecutionJournal()
+    journal.record_order(order("O1", "new", "new", symbol="BTC/USD"))
+    journal.record_order(order("O1", "trade", "partially_filled", cum_qty=D("1")))
+    before = journal.orders["O1"]
+    assert journal.record_order(order("O1", "new", "new", symbol="BTC/USD", snapshot=True)) is False
+    assert journal.orders["O1"] == before
+    # Same status but more filled is a new report.
+    assert journal.record_order(order("O1", "trade", "partially_filled", cum_qty=D("1.5"))) is True
+    assert journal.orders["O1"].cum_qty == D("1.5")
+
+
+def test_open_orders() -> None:
+    journal = ExecutionJournal()
+    journal.record_order(order("A", "pending_new", "pending_new"))
+    journal.record_order(order("B", "new", "new"))
+    journal.record_order(order("C", "new", "new"))
+    journal.record_order(order("C", "trade", "partially_filled", cum_qty=D("0.1")))
+    journal.record_order(order("D", "new", "new"))
+    journal.record_order(order("D", "trade", "filled", cum_qty=D("1")))
+    journal.record_order(order("E", "new", "new"))
+    journal.record_order(order("E", "canceled", "canceled", reason="User requested"))
+    assert sorted(o.order_id for o in journal.open_orders()) == ["A", "B", "C"]
+    assert journal.orders["E"].reason == "User requested"
+    assert journal.orders["D"].status == "filled"
