@@ -145,7 +145,7 @@ async def _ws_probe(kraken: KrakenConfig, token: str | None) -> str:
     """Connect and subscribe once (ticker BTC/USD, or balances with the token); wait for the ack."""
     private = token is not None
     session = KrakenWsSession(private=private)
-    if private:
+    if token is not None:
         session.set_token(token)
         sub = Subscription(venue="kraken", channel=Channel.BALANCES)
     else:

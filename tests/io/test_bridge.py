@@ -1,0 +1,327 @@
+"""`Bridge` end to end against the in-process Kraken simulator on loopback.
+
+Real sockets, real time (SystemClock), every test bounded by `asyncio.timeout`. Nothing sleeps
+for timing: tests wait for events, or poll for a state with a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from brokerbridge.bridge import Bridge
+from brokerbridge.core.backoff import BackoffPolicy
+from brokerbridge.core.config import Config, KrakenConfig
+from brokerbridge.core.errors import ConfigError, InvalidRequest
+from brokerbridge.core.events import (
+    AnyEvent,
+    BalanceSnapshot,
+    BookSnapshot,
+    BookUpdate,
+    Channel,
+    Gap,
+    StreamState,
+    StreamStatus,
+    Subscription,
+    Ticker,
+)
+from brokerbridge.core.secret import Secret
+from brokerbridge.sim.kraken import KrakenSimulator
+
+LIMIT = 10.0  # seconds, per test
+
+BOOK = Subscription(venue="kraken", channel=Channel.BOOK, symbol="BTC/USD", depth=10)
+
+
+def sim_config(sim: KrakenSimulator, *, credentials: bool = True, **kraken: Any) -> Config:
+    ep = sim.endpoints
+    base = KrakenConfig(rest_url=ep.rest, ws_url=ep.ws_public, ws_auth_url=ep.ws_private)
+    if credentials:
+        base = dataclasses.replace(base, api_key=ep.api_key, api_secret=Secret(ep.api_secret))
+    return Config(kraken=dataclasses.replace(base, **kraken))
+
+
+async def until(stream: AsyncIterator[AnyEvent], predicate: Callable[[AnyEvent], bool]) -> AnyEvent:
+    async for event in stream:
+        if predicate(event):
+            return event
+    raise AssertionError("stream ended")  # pragma: no cover
+
+
+def is_status(state: StreamState) -> Callable[[AnyEvent], bool]:
+    return lambda e: isinstance(e, StreamStatus) and e.state is state
+
+
+def is_book(e: AnyEvent) -> bool:
+    return isinstance(e, BookSnapshot | BookUpdate)
+
+
+def sim_book_subscriptions(sim: KrakenSimulator, symbol: str = "BTC/USD") -> int:
+    return sum(1 for session in sim.sessions for key in session.books if key[0] == symbol)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[KrakenSimulator]:
+    async with KrakenSimulator(port=0, seed=1) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def bridge(sim: KrakenSimulator) -> AsyncIterator[Bridge]:
+    async with Bridge(sim_config(sim)) as b:
+        yield b
+
+
+# -- sharing one upstream subscription -------------------------------------------------------------
+
+
+async def test_two_subscribers_share_one_upstream_subscription(bridge: Bridge, sim: KrakenSimulator) -> None:
+    connector = bridge.connectors["kraken"]
+    async with asyncio.timeout(LIMIT):
+        first = bridge.subscribe("kraken", "book", "BTC/USD", depth=10)
+        second = bridge.subscribe("kraken", "book", "BTC/USD", depth=10)
+        await until(first, is_book)
+        await until(second, is_book)
+        assert connector.public_session.subscriptions.count(BOOK) == 1
+        assert connector.public_session.subscriptions == (BOOK,)
+        assert sim_book_subscriptions(sim) == 1  # one subscribe frame reached the venue
+        # Both keep receiving the same stream.
+        got_first = await until(first, lambda e: isinstance(e, BookUpdate))
+        got_second = await until(second, lambda e: isinstance(e, BookUpdate))
+        assert got_first.symbol == got_second.symbol == "BTC/USD"
+
+        await first.aclose()
+        assert connector.public_session.subscriptions == (BOOK,)  # still one subscriber
+        await until(second, is_book)
+        await second.aclose()
+        assert connector.public_session.subscriptions == ()
+        assert bridge._refcount == {}
+        # Frames go out in order on one socket: once a later subscription is acknowledged, the
+        # venue has processed the unsubscribe too.
+        barrier = bridge.subscribe("kraken", "ticker", "BTC/USD")
+        await until(barrier, is_status(StreamState.LIVE))
+        assert sim_book_subscriptions(sim) == 0
+        # And subscribing again works (the venue would refuse a duplicate: "Already subscribed").
+        again = bridge.subscribe("kraken", "book", "BTC/USD", depth=10)
+        await until(again, is_status(StreamState.LIVE))
+        assert isinstance(await until(again, is_book), BookSnapshot)
+        assert sim_book_subscriptions(sim) == 1
+        await again.aclose()
+        await barrier.aclose()
+
+
+async def test_late_joiner_gets_status_and_snapshot_at_once(bridge: Bridge) -> None:
+    async with asyncio.timeout(LIMIT):
+        first = bridge.subscribe("kraken", "book", "BTC/USD", depth=10)
+        await until(first, lambda e: isinstance(e, BookSnapshot))
+        await until(first, lambda e: isinstance(e, BookUpdate))
+        late = bridge.subscribe("kraken", "book", "BTC/USD", depth=10)
+        # Both replayed events are queued when the late joiner attaches: no waiting for the venue.
+        status = await asyncio.wait_for(anext(late), 1.0)
+        snapshot = await asyncio.wait_for(anext(late), 1.0)
+        assert isinstance(status, StreamStatus)
+        assert status.stream == "kraken:book:BTC/USD:depth=10"
+        assert status.state is StreamState.LIVE
+        assert isinstance(snapshot, BookSnapshot)
+        assert (snapshot.symbol, snapshot.depth) == ("BTC/USD", 10)
+        assert len(snapshot.bids) == 10 and len(snapshot.asks) == 10
+        bids = [level.price for level in snapshot.bids]
+        asks = [level.price for level in snapshot.asks]
+        assert bids == sorted(bids, reverse=True)
+        assert asks == sorted(asks)
+        assert bids[0] < asks[0]
+        await first.aclose()
+        await late.aclose()
+
+
+# -- mistakes are reported clearly and break nothing ----------------------------------------------------
+
+
+async def test_bad_requests_raise_clear_errors_and_the_bridge_keeps_working(bridge: Bridge) -> None:
+    async with asyncio.timeout(LIMIT):
+        with pytest.raises(ConfigError) as info:
+            await anext(bridge.subscribe("kraken", "orderbook", "BTC/USD"))
+        assert "unknown channel 'orderbook'" in str(info.value)
+        assert "book" in info.value.remedy and "ticker" in info.value.remedy
+
+        with pytest.raises(InvalidRequest) as bad_depth:
+            await anext(bridge.subscribe("kraken", "book", "BTC/USD", depth=7))
+        assert "depth" in str(bad_depth.value) and "7" in str(bad_depth.value)
+        assert "10" in str(bad_depth.value)  # names the valid depths
+
+        with pytest.raises(InvalidRequest) as no_symbol:
+            await anext(bridge.subscribe("kraken", "ticker"))
+        assert "needs a symbol" in str(no_symbol.value)
+
+        with pytest.raises(ConfigError) as venue:
+            await anext(bridge.subscribe("binance", "ticker", "BTC/USD"))
+        assert "unknown venue 'binance'" in str(venue.value)
+        assert "kraken" in venue.value.remedy
+
+        with pytest.raises(ConfigError):
+            bridge.balances("binance")
+
+        # Nothing half-registered, and the bridge still serves data.
+        assert bridge.connectors["kraken"].public_session.subscriptions == ()
+        assert bridge._refcount == {}
+        ticker = bridge.subscribe("kraken", "ticker", "BTC/USD")
+        event = await until(ticker, lambda e: isinstance(e, Ticker))
+        assert event.symbol == "BTC/USD" and event.bid < event.ask
+        await ticker.aclose()
+
+
+async def test_private_channel_without_credentials_is_a_config_error(sim: KrakenSimulator) -> None:
+    async with asyncio.timeout(LIMIT), Bridge(sim_config(sim, credentials=False)) as bridge:
+        for channel in ("balances", "executions"):
+            with pytest.raises(ConfigError) as info:
+                await anext(bridge.subscribe("kraken", channel))
+            assert "needs Kraken API credentials" in str(info.value)
+            assert "api_key" in info.value.remedy and "api_secret" in info.value.remedy
+        assert bridge.connectors["kraken"].private_session.subscriptions == ()
+        # Public data still works.
+        ticker = bridge.subscribe("kraken", "ticker", "ETH/USD")
+        assert (await until(ticker, lambda e: isinstance(e, Ticker))).symbol == "ETH/USD"
+        await ticker.aclose()
+
+
+# -- balances -----------------------------------------------------------------------------------------
+
+
+async def test_balances_are_kept_and_marked_stale_when_the_private_stream_drops(sim: KrakenSimulator) -> None:
+    # Slow reconnects and no REST polling: the private stream stays down long enough to look at it.
+    config = sim_config(
+        sim,
+        backoff=BackoffPolicy(initial=60.0, cap=60.0, immediate_attempts=0),
+        poll_after=60.0,
+    )
+    async with asyncio.timeout(LIMIT), Bridge(config) as bridge:
+        stream = bridge.subscribe("kraken", "balances")
+        await until(stream, is_status(StreamState.LIVE))
+        await until(stream, lambda e: isinstance(e, BalanceSnapshot))
+        live = bridge.balances("kraken")
+        assert live["USD"].total == Decimal("100000")
+        assert live["BTC"].total == Decimal("2")
+        assert not any(view.stale for view in live.values())
+
+        sim.faults.drop_now()
+        down = await until(stream, is_status(StreamState.RECONNECTING))
+        assert down.stream == "kraken:balances"
+        stale = bridge.balances("kraken")
+        assert set(stale) == set(live)
+        for asset, view in stale.items():
+            assert view.stale, asset
+            assert view.total == live[asset].total, asset  # never reset to 0
+        assert stale["USD"].total != 0
+
+        # A late joiner while down still gets the last known balances, not zeros.
+        late = bridge.subscribe("kraken", "balances")
+        first = await asyncio.wait_for(anext(late), 1.0)
+        assert isinstance(first, StreamStatus) and first.state is StreamState.RECONNECTING
+        snapshot = await asyncio.wait_for(anext(late), 1.0)
+        assert isinstance(snapshot, BalanceSnapshot)
+        assert {b.asset: b.total for b in snapshot.balances} == {a: v.total for a, v in live.items()}
+        await late.aclose()
+        await stream.aclose()
+
+
+async def test_balances_come_back_live_after_a_drop(bridge: Bridge, sim: KrakenSimulator) -> None:
+    async with asyncio.timeout(LIMIT):
+        stream = bridge.subscribe("kraken", "balances")
+        await until(stream, is_status(StreamState.LIVE))
+        sim.faults.drop_now()
+        await until(stream, is_status(StreamState.RECONNECTING))
+        await until(stream, is_status(StreamState.LIVE))
+        views = bridge.balances("kraken")
+        assert views["USD"].total == Decimal("100000")
+        assert not any(view.stale for view in views.values())
+        assert bridge.connectors["kraken"].private.reconnects == 1
+        await stream.aclose()
+
+
+# -- slow consumers -----------------------------------------------------------------------------------
+
+
+async def slow_and_fast(bridge: Bridge, fast_events: int) -> tuple[list[AnyEvent], list[AnyEvent]]:
+    """One consumer that stops reading and one that keeps reading the same book stream.
+
+    Returns what the slow one received and what the fast one received *after* the slow one
+    attached (so both lists draw from the same deliveries).
+    """
+    fast = bridge.subscribe("kraken", "book", "BTC/USD", depth=10)
+    await until(fast, is_book)
+    slow = bridge.subscribe("kraken", "book", "BTC/USD", depth=10)
+    # Attaching and reading the replayed status does not yield to the loop: nothing arrives between
+    # here and the mark below.
+    slow_seen = [await anext(slow)]
+    fast_queue, slow_queue = (s.queue for s in bridge._subscribers[BOOK.describe()])
+    for _ in range(fast_queue.qsize()):
+        fast_queue.get_nowait()  # delivered before the slow one attached
+    fast_seen: list[AnyEvent] = []
+    async for event in fast:
+        fast_seen.append(event)
+        if sum(isinstance(e, BookUpdate) for e in fast_seen) >= fast_events:
+            break
+    # Read what the slow one has queued (queue.get does not wait while items are there).
+    for _ in range(slow_queue.qsize()):
+        slow_seen.append(await anext(slow))
+    await fast.aclose()
+    await slow.aclose()
+    return slow_seen, fast_seen
+
+
+async def test_slow_consumer_gets_a_gap_and_does_not_block_others(sim: KrakenSimulator) -> None:
+    async with asyncio.timeout(LIMIT), Bridge(sim_config(sim), queue_size=4) as bridge:
+        slow_seen, fast_seen = await slow_and_fast(bridge, fast_events=40)
+        assert sum(isinstance(e, BookUpdate) for e in fast_seen) == 40  # the fast one was never held up
+        assert len(slow_seen) <= 1 + 4  # bounded: at most the queue
+        gaps = [e for e in slow_seen if isinstance(e, Gap)]
+        assert gaps, slow_seen
+        assert all(g.stream == "kraken:book:BTC/USD:depth=10" for g in gaps)
+        assert all("too slow" in g.reason for g in gaps)
+        assert all(g.start <= g.end for g in gaps)
+        assert not any(isinstance(e, Gap) for e in fast_seen)
+        # The bridge itself is still healthy and serving.
+        ticker = bridge.subscribe("kraken", "ticker", "BTC/USD")
+        await until(ticker, lambda e: isinstance(e, Ticker))
+        await ticker.aclose()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: bridge.py Bridge._deliver drops queued Gap events on later overflows, so the Gap the "
+    "consumer finally reads starts at the dropped Gap's own ts, not at the first lost event",
+)
+async def test_gap_window_covers_every_event_the_slow_consumer_lost(sim: KrakenSimulator) -> None:
+    async with asyncio.timeout(LIMIT), Bridge(sim_config(sim), queue_size=4) as bridge:
+        slow_seen, fast_seen = await slow_and_fast(bridge, fast_events=40)
+        delivered = {id(e) for e in slow_seen}
+        lost = [e for e in fast_seen if id(e) not in delivered]
+        assert lost
+        gaps = [e for e in slow_seen if isinstance(e, Gap)]
+        assert gaps
+        # "Data between start and end may have been lost": the reported windows must reach back
+        # to the first event the consumer never saw.
+        assert min(g.start for g in gaps) <= lost[0].ts
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: bridge.py Bridge._deliver with queue_size=1 drops one event, puts the Gap, then "
+    "put_nowait(event) raises asyncio.QueueFull inside the connector's event path",
+)
+async def test_queue_of_one_does_not_break_the_bridge(sim: KrakenSimulator) -> None:
+    async with asyncio.timeout(LIMIT), Bridge(sim_config(sim), queue_size=1) as bridge:
+        assert bridge._runner is not None
+        work = asyncio.create_task(slow_and_fast(bridge, fast_events=20))
+        done, _ = await asyncio.wait({work, bridge._runner}, return_when=asyncio.FIRST_COMPLETED)
+        if work not in done:
+            work.cancel()
+            pytest.fail(f"the bridge stopped serving: {bridge._runner.exception()!r}")
+        slow_seen, fast_seen = work.result()
+        assert sum(isinstance(e, BookUpdate) for e in fast_seen) == 20
+        assert len(slow_seen) <= 2
