@@ -20,6 +20,7 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from brokerbridge.core.clock import Clock, SystemClock
@@ -204,6 +205,32 @@ class Bridge:
         if self._refcount[sub] == 0:
             del self._refcount[sub]
             self.connectors[sub.venue].remove(sub)
+
+    # -- trading ---------------------------------------------------------------------------
+    async def place_order(
+        self,
+        venue: str,
+        symbol: str,
+        side: str,
+        order_type: str,
+        qty: Decimal | str,
+        price: Decimal | str | None = None,
+        *,
+        client_order_id: str | None = None,
+    ) -> str:
+        """Place an order; returns the venue's order id. Its lifecycle arrives on `executions`."""
+        return await self.connector(venue).place_order(
+            symbol=symbol,
+            side=side,
+            order_type=order_type,
+            qty=Decimal(qty),
+            price=None if price is None else Decimal(price),
+            client_order_id=client_order_id,
+        )
+
+    async def cancel_order(self, venue: str, order_id: str) -> int:
+        """Cancel an order by venue id; returns how many orders were canceled."""
+        return await self.connector(venue).cancel_order(order_id)
 
     # -- state -------------------------------------------------------------------------------
     def balances(self, venue: str) -> dict[str, BalanceView]:

@@ -108,11 +108,33 @@ async def test_two_subscribers_share_one_upstream_subscription(bridge: Bridge, s
         assert sim_book_subscriptions(sim) == 0
         # And subscribing again works (the venue would refuse a duplicate: "Already subscribed").
         again = bridge.subscribe("kraken", "book", "BTC/USD", depth=10)
-        await until(again, is_status(StreamState.LIVE))
         assert isinstance(await until(again, is_book), BookSnapshot)
         assert sim_book_subscriptions(sim) == 1
         await again.aclose()
         await barrier.aclose()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: io/supervisor.py ConnectionSupervisor._set_sub skips a status equal to the one "
+    "remembered in _sub_states, and KrakenConnector.remove never forgets it, so a stream subscribed "
+    "again after everyone left gets no StreamStatus at all (no connecting, no live)",
+)
+async def test_a_stream_subscribed_again_reports_its_status(bridge: Bridge) -> None:
+    async with asyncio.timeout(LIMIT):
+        first = bridge.subscribe("kraken", "book", "BTC/USD", depth=10)
+        await until(first, is_status(StreamState.LIVE))
+        await first.aclose()
+        again = bridge.subscribe("kraken", "book", "BTC/USD", depth=10)
+        seen: list[AnyEvent] = []
+        async for event in again:
+            seen.append(event)
+            if sum(isinstance(e, BookUpdate) for e in seen) >= 3:
+                break
+        await again.aclose()
+        statuses = [e for e in seen if isinstance(e, StreamStatus)]
+        assert statuses, f"no StreamStatus before data: {[type(e).__name__ for e in seen]}"
+        assert statuses[-1].state is StreamState.LIVE
 
 
 async def test_late_joiner_gets_status_and_snapshot_at_once(bridge: Bridge) -> None:

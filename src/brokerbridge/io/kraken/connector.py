@@ -16,11 +16,12 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from brokerbridge.core.clock import Clock
 from brokerbridge.core.config import KrakenConfig
-from brokerbridge.core.errors import BrokerBridgeError, ConfigError, InvalidRequest
+from brokerbridge.core.errors import BrokerBridgeError, ConfigError, InvalidRequest, TransportError
 from brokerbridge.core.events import (
     AnyEvent,
     BalanceSnapshot,
@@ -259,6 +260,45 @@ class KrakenConnector:
             history = await self.rest.private("TradesHistory")
             events.extend(norm.fills_from_rest(history.trades, symbols=self.symbols))
         return events
+
+    # -- trading ---------------------------------------------------------------------------
+    async def place_order(
+        self,
+        *,
+        symbol: str,
+        side: str,
+        order_type: str,
+        qty: Decimal,
+        price: Decimal | None = None,
+        client_order_id: str | None = None,
+    ) -> str:
+        """Submit an order over REST; returns Kraken's order id. Follow it on `executions`.
+
+        A network failure here leaves the order's fate UNKNOWN, not rejected: the error says so,
+        and the order (if it was placed) shows up in executions / OpenOrders reconciliation.
+        """
+        await self.ensure_symbols()
+        params: dict[str, Any] = {
+            "pair": self.symbols.to_rest(symbol),
+            "type": side,
+            "ordertype": order_type,
+            "volume": qty,
+            "price": price,
+            "cl_ord_id": client_order_id,
+        }
+        try:
+            result = await self.rest.private("AddOrder", params)
+        except TransportError as exc:
+            raise TransportError(
+                f"AddOrder {side} {qty} {symbol}: no answer ({exc.message})",
+                remedy="the order may or may not be live: watch executions / open orders before resending"
+                + (f" (look for cl_ord_id {client_order_id})" if client_order_id else ""),
+            ) from exc
+        return str(result.txid[0])
+
+    async def cancel_order(self, order_id: str) -> int:
+        result = await self.rest.private("CancelOrder", {"txid": order_id})
+        return int(result.count)
 
     # -- health ------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
