@@ -111,9 +111,25 @@ class Bridge:
         return self
 
     async def _run(self) -> None:
-        async with asyncio.TaskGroup() as tasks:
-            for conn in self.connectors.values():
-                tasks.create_task(conn.run(), name=f"{conn.venue}-connector")
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                for conn in self.connectors.values():
+                    tasks.create_task(conn.run(), name=f"{conn.venue}-connector")
+        except Exception as exc:
+            # Our bug: say so loudly and tell every consumer its data is stale, rather than go quiet.
+            logger.exception("bridge stopped after an internal error")
+            for subscribers in self._subscribers.values():
+                for subscriber in subscribers:
+                    subscriber.queue.put_nowait(
+                        StreamStatus(
+                            venue=subscriber.sub.venue,
+                            ts=self.clock.time(),
+                            stream=subscriber.sub.describe(),
+                            state=StreamState.STALE,
+                            reason=f"bridge stopped after an internal error: {exc!r}",
+                        )
+                    )
+            raise
 
     async def __aexit__(self, *exc_info: Any) -> None:
         if self._runner is not None:

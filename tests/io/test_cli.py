@@ -114,7 +114,7 @@ def test_watch_with_a_key_but_no_secret_exits_2() -> None:
 )
 def test_watch_with_an_unknown_channel_exits_2() -> None:
     try:
-        result = run("watch", "--channel", "bogus", "--count", "1", timeout=5.0)
+        result = run("watch", "--channel", "bogus", "--count", "1", timeout=4.0)
     except subprocess.TimeoutExpired:
         pytest.fail("watch --channel bogus did not exit")
     assert result.returncode == 2

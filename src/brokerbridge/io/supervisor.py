@@ -159,6 +159,9 @@ class ConnectionSupervisor:
                     self._log_failure(exc)
                     if not exc.retryable:
                         delays = self._backoff_at_cap()
+                except Exception as exc:  # a bug must not end the stream silently
+                    reason = f"internal error: {type(exc).__name__}: {exc}"
+                    logger.exception("%s %s: unexpected failure (a bug; retrying)", self.venue, self.name)
                 # Down: mark every stream, let REST polling take over, back off, go around.
                 if self.connected:
                     logger.warning("%s %s: connection lost: %s", self.venue, self.name, reason)

@@ -111,11 +111,14 @@ class KrakenConnector:
 
     # -- lifetime ----------------------------------------------------------------------------
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as tasks:
-            self._tasks = tasks
-            tasks.create_task(self.public.run(), name="kraken-public")
-            tasks.create_task(self.private.run(), name="kraken-private")
-            tasks.create_task(self.tokens.run_refresher(), name="kraken-token-refresh")
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                self._tasks = tasks
+                tasks.create_task(self.public.run(), name="kraken-public")
+                tasks.create_task(self.private.run(), name="kraken-private")
+                tasks.create_task(self.tokens.run_refresher(), name="kraken-token-refresh")
+        finally:
+            self._tasks = None
 
     async def aclose(self) -> None:
         await self.rest.aclose()
