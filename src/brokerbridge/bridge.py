@@ -91,6 +91,9 @@ class VenueState:
 
 class Bridge:
     def __init__(self, config: Config, *, clock: Clock | None = None, queue_size: int = 10_000) -> None:
+        if queue_size < 3:
+            # Room for a Gap, the stream's status and the newest event is the least that works.
+            raise ConfigError(f"queue_size must be at least 3, got {queue_size}")
         self.config = config
         self.clock = clock or SystemClock()
         self._queue_size = queue_size
@@ -296,31 +299,48 @@ class Bridge:
     def _deliver(self, subscriber: _Subscriber, event: AnyEvent) -> None:
         queue = subscriber.queue
         if queue.full():
-            # Drop the two oldest: one for this event, one for the Gap that says what was lost.
-            lost = queue.get_nowait()
-            if not queue.empty():
-                queue.get_nowait()
-            subscriber.dropped += 2
-            if subscriber.dropped <= 2 or subscriber.dropped % 1000 < 2:
-                logger.warning(
-                    "%s: slow consumer of %s: %d events dropped so far",
-                    event.venue,
-                    subscriber.sub.describe(),
-                    subscriber.dropped,
-                )
-            now = self.clock.time()
-            queue.put_nowait(
-                Gap(
-                    venue=event.venue,
-                    ts=now,
-                    stream=subscriber.sub.describe(),
-                    start=lost.ts,
-                    end=event.ts,
-                    reason="consumer too slow: oldest events dropped",
-                )
-            )
+            self._make_room(subscriber, event)
         queue.put_nowait(event)
         self.events_out += 1
+
+    def _make_room(self, subscriber: _Subscriber, event: AnyEvent) -> None:
+        """Drop the oldest events so that a `Gap` naming them, the stream's latest status (if one
+        was among them) and `event` fit. A Gap dropped again widens the new one: the window a
+        consumer reads always reaches back to the first event it lost."""
+        queue = subscriber.queue
+        start = event.ts
+        status: StreamStatus | None = None
+        dropped = 0
+        while queue.qsize() > queue.maxsize - 3:
+            lost = queue.get_nowait()
+            match lost:
+                case Gap(stream=stream) if stream == subscriber.sub.describe():
+                    start = min(start, lost.start)
+                case StreamStatus():
+                    status = lost
+                    start = min(start, lost.ts)
+                case _:
+                    start = min(start, lost.ts)
+                    dropped += 1
+        subscriber.dropped += dropped
+        if subscriber.dropped == dropped:  # first overflow of this consumer
+            logger.warning(
+                "%s: slow consumer of %s: oldest events dropped (a Gap tells it which window)",
+                event.venue,
+                subscriber.sub.describe(),
+            )
+        queue.put_nowait(
+            Gap(
+                venue=event.venue,
+                ts=self.clock.time(),
+                stream=subscriber.sub.describe(),
+                start=start,
+                end=event.ts,
+                reason=f"consumer too slow: {subscriber.dropped} events dropped so far",
+            )
+        )
+        if status is not None:
+            queue.put_nowait(status)
 
 
 def _snapshot_from_views(venue: str, views: dict[str, BalanceView], now: float) -> BalanceSnapshot:

@@ -106,12 +106,6 @@ def test_watch_with_a_key_but_no_secret_exits_2() -> None:
     assert "kraken.api_key and kraken.api_secret must be given together" in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: cli/watch.py _watch creates the bridge.subscribe() generators without iterating them, "
-    "so the ConfigError for an unknown channel is raised inside a pump task and never surfaces: "
-    "`watch --channel bogus` hangs instead of exiting 2",
-)
 def test_watch_with_an_unknown_channel_exits_2() -> None:
     try:
         result = run("watch", "--channel", "bogus", "--count", "1", timeout=4.0)

@@ -229,11 +229,6 @@ async def test_a_failed_fetch_reaches_every_waiter_and_the_next_get_retries(
     assert venue.calls == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: io/token.py TokenManager.get cancels the shared in-flight future when the task that "
-    "started the fetch is cancelled, so every other waiter (not cancelled itself) gets CancelledError",
-)
 async def test_cancelling_the_first_caller_does_not_cancel_the_other_waiters(
     manager: TokenManager, venue: FakeVenue
 ) -> None:

@@ -100,6 +100,8 @@ async def _watch(cfg: Config, plan: _WatchPlan, out: Console, err: Console) -> N
         for name in wanted:
             needs_symbol = name in ("ticker", "book", "trades", "candles")
             for sym in plan.symbols if needs_symbol else [None]:
+                # Validate now, so a typo exits with its message instead of failing inside a task.
+                bridge.subscription(plan.venue, name, sym, depth=plan.depth, interval=plan.interval)
                 streams.append(
                     bridge.subscribe(plan.venue, name, sym, depth=plan.depth, interval=plan.interval)
                 )

@@ -8,6 +8,7 @@ Every mistake raises `ConfigError` saying which setting, why, and what to do. Se
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -95,8 +96,8 @@ def _check_float(name: str, value: Any, where: str) -> float:
         number = float(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{where}: kraken.{name} must be a number of seconds, got {value!r}") from None
-    if number <= 0:
-        raise ConfigError(f"{where}: kraken.{name} must be positive, got {value!r}")
+    if not math.isfinite(number) or number <= 0:
+        raise ConfigError(f"{where}: kraken.{name} must be a positive number of seconds, got {value!r}")
     return number
 
 

@@ -116,7 +116,8 @@ class ConnectionSupervisor:
         self._poll_interval = poll_interval
         self._connect = connector
         self._failure_message = failure_message
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # subscriptions were added
+        self._outgoing = asyncio.Event()  # the session has frames to send outside a read/timer turn
         self._conn: Connection | None = None
         self.state = StreamState.CONNECTING
         self.mode = "ws"
@@ -132,10 +133,13 @@ class ConnectionSupervisor:
 
     # -- called by the connector when subscriptions change ------------------------------------
     def notify(self) -> None:
-        """Subscriptions changed: wake the loop and flush any frames the session queued."""
+        """Subscriptions changed: wake the loop; the connection's writer sends what was queued."""
         self._wake.set()
-        if self._conn is not None:
-            asyncio.get_running_loop().create_task(self._flush_frames())
+        self._outgoing.set()
+
+    def forget(self, sub: Subscription) -> None:
+        """A stream nobody wants any more: its next subscription starts with a fresh status."""
+        self._sub_states.pop(sub, None)
 
     def sub_state(self, sub: Subscription) -> StreamState:
         return self._sub_states.get(sub, self.state)
@@ -162,6 +166,10 @@ class ConnectionSupervisor:
                 except Exception as exc:  # a bug must not end the stream silently
                     reason = f"internal error: {type(exc).__name__}: {exc}"
                     logger.exception("%s %s: unexpected failure (a bug; retrying)", self.venue, self.name)
+                    # Retrying a bug at once would only loop: go slow, and do not count it as a
+                    # healthy spell that resets the backoff.
+                    self._went_live = False
+                    delays = self._backoff_at_cap()
                 # Down: mark every stream, let REST polling take over, back off, go around.
                 if self.connected:
                     logger.warning("%s %s: connection lost: %s", self.venue, self.name, reason)
@@ -215,6 +223,7 @@ class ConnectionSupervisor:
                 async with asyncio.TaskGroup() as tasks:
                     tasks.create_task(self._read(conn))
                     tasks.create_task(self._timer())
+                    tasks.create_task(self._writer())
             except BaseExceptionGroup as group:
                 # Surface our own stop reasons as themselves; anything else is a bug and propagates.
                 for exc in group.exceptions:
@@ -258,6 +267,12 @@ class ConnectionSupervisor:
             if deadline > now:
                 await self._clock.sleep(deadline - now)
             self.session.handle_timer(self._clock.monotonic())
+            await self._flush()
+
+    async def _writer(self) -> None:
+        while True:
+            await self._outgoing.wait()
+            self._outgoing.clear()
             await self._flush()
 
     async def _flush(self) -> None:

@@ -40,7 +40,7 @@ class TokenManager:
         self._token: Secret | None = None
         self._issued_at: float | None = None  # monotonic
         self._lifetime = 0.0
-        self._inflight: asyncio.Future[str] | None = None
+        self._inflight: asyncio.Task[str] | None = None
         self.fetches = 0
         self.on_token: Callable[[str], None] | None = None
 
@@ -55,31 +55,24 @@ class TokenManager:
         if self._token is not None and not fresh and not self._too_old():
             return self._token.reveal()
         if self._inflight is None:
-            self._inflight = asyncio.get_running_loop().create_future()
-            inflight = self._inflight
-            try:
-                token, lifetime = await self._fetch()
-            except BrokerBridgeError as exc:
-                inflight.set_exception(exc)
-                self._inflight = None
-                # Retrieve it here so an unawaited shared future never logs "never retrieved".
-                inflight.exception()
-                raise
-            except BaseException as exc:
-                inflight.cancel()
-                self._inflight = None
-                raise exc
-            self._token = Secret(token)
-            self._issued_at = self._clock.monotonic()
-            self._lifetime = lifetime
-            self.fetches += 1
-            self._inflight = None
-            inflight.set_result(token)
-            logger.info("%s: Successfully retrieved new auth token (valid for %.0fs)", self._venue, lifetime)
-            if self.on_token is not None:
-                self.on_token(token)
-            return token
+            # The fetch runs as its own task so that one waiter being cancelled (say, a
+            # reconnect abandoned at shutdown) never cancels the fetch the others wait for.
+            self._inflight = asyncio.get_running_loop().create_task(self._fetch_once(), name="token-fetch")
         return await asyncio.shield(self._inflight)
+
+    async def _fetch_once(self) -> str:
+        try:
+            token, lifetime = await self._fetch()
+        finally:
+            self._inflight = None
+        self._token = Secret(token)
+        self._issued_at = self._clock.monotonic()
+        self._lifetime = lifetime
+        self.fetches += 1
+        logger.info("%s: Successfully retrieved new auth token (valid for %.0fs)", self._venue, lifetime)
+        if self.on_token is not None:
+            self.on_token(token)
+        return token
 
     def _too_old(self) -> bool:
         assert self._issued_at is not None

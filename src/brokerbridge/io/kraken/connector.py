@@ -157,6 +157,7 @@ class KrakenConnector:
     def remove(self, sub: Subscription) -> None:
         supervisor = self._supervisor(sub)
         self._session(sub).remove(sub, self.clock.monotonic())
+        supervisor.forget(sub)
         supervisor.notify()
         self._books.pop(sub, None)
 
