@@ -45,6 +45,14 @@ WsAuthUrlOpt = Annotated[
         show_default=False,
     ),
 ]
+SimOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--sim/--no-sim",
+        help="Use the embedded Kraken simulator, or not (default: yes when no credentials or URLs are set).",
+        show_default=False,
+    ),
+]
 LogLevelOpt = Annotated[
     str | None,
     typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR (default INFO).", show_default=False),

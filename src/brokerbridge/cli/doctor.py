@@ -15,6 +15,7 @@ from brokerbridge.cli.common import (
     ConfigOpt,
     LogLevelOpt,
     RestUrlOpt,
+    SimOpt,
     WsAuthUrlOpt,
     WsUrlOpt,
     load,
@@ -38,12 +39,7 @@ class Check:
 
 
 def doctor(
-    sim: Annotated[
-        bool | None,
-        typer.Option(
-            "--sim/--no-sim", help="Check the embedded simulator (default: when nothing is configured)."
-        ),
-    ] = None,
+    sim: SimOpt = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each network check.")] = 10.0,
     config: ConfigOpt = None,
     kraken_rest_url: RestUrlOpt = None,

@@ -16,6 +16,7 @@ from brokerbridge.cli.common import (
     ConfigOpt,
     LogLevelOpt,
     RestUrlOpt,
+    SimOpt,
     WsAuthUrlOpt,
     WsUrlOpt,
     fail,
@@ -50,14 +51,7 @@ def watch(
     depth: Annotated[int, typer.Option(help="Book depth: 10, 25, 100, 500 or 1000.")] = 10,
     interval: Annotated[int, typer.Option(help="Candle interval in minutes.")] = 1,
     json_lines: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False,
-    sim: Annotated[
-        bool | None,
-        typer.Option(
-            "--sim/--no-sim",
-            help="Force the embedded simulator on/off (default: on when no credentials or URLs are set).",
-            show_default=False,
-        ),
-    ] = None,
+    sim: SimOpt = None,
     count: Annotated[int, typer.Option(help="Stop after this many events (0 = run until Ctrl-C).")] = 0,
     config: ConfigOpt = None,
     kraken_rest_url: RestUrlOpt = None,
