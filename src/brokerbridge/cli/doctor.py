@@ -51,7 +51,7 @@ def doctor(
     err = Console(stderr=True)
     cfg = load(config, kraken_rest_url, kraken_ws_url, kraken_ws_auth_url, err)
     setup_logging(log_level or "WARNING", err, [cfg.kraken.api_secret])
-    out = Console(highlight=False)
+    out = Console(highlight=False, emoji=False)
     checks = asyncio.run(_doctor(cfg, sim, timeout, err))
     for check in checks:
         mark = "[green]✓[/]" if check.ok else "[red]✗[/]"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from brokerbridge.core.events import (
     AnyEvent,
@@ -31,6 +32,11 @@ _STATE_STYLE = {
 }
 
 
+def _n(value: Decimal | None) -> str:
+    """Plain digits (Decimal('0E-8') → 0.00000000), never exponent notation."""
+    return "-" if value is None else format(value, "f")
+
+
 def _time(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%H:%M:%S.%f")[:-3]
 
@@ -40,48 +46,50 @@ def render(event: AnyEvent) -> str:
     match event:
         case Ticker():
             return head + (
-                f"[bold]ticker[/] {event.symbol} bid {event.bid} ({event.bid_qty}) "
-                f"ask {event.ask} ({event.ask_qty}) last {event.last} [dim]{event.source}[/]"
+                f"[bold]ticker[/] {event.symbol} bid {_n(event.bid)} ({_n(event.bid_qty)}) "
+                f"ask {_n(event.ask)} ({_n(event.ask_qty)}) last {_n(event.last)} [dim]{event.source}[/]"
             )
         case BookSnapshot():
             best_bid = event.bids[0] if event.bids else None
             best_ask = event.asks[0] if event.asks else None
             return head + (
                 f"[bold]book[/] {event.symbol} snapshot {len(event.bids)}x{len(event.asks)} "
-                f"best {best_bid.price if best_bid else '-'} / {best_ask.price if best_ask else '-'} "
+                f"best {_n(best_bid.price) if best_bid else '-'} / {_n(best_ask.price) if best_ask else '-'} "
                 f"[dim]{event.source}[/]"
             )
         case BookUpdate():
-            changes = [f"b {lv.price}×{lv.qty}" for lv in event.bids] + [
-                f"a {lv.price}×{lv.qty}" for lv in event.asks
+            changes = [f"b {_n(lv.price)}×{_n(lv.qty)}" for lv in event.bids] + [
+                f"a {_n(lv.price)}×{_n(lv.qty)}" for lv in event.asks
             ]
             return head + f"[bold]book[/] {event.symbol} " + ", ".join(changes)
         case Trade():
             colour = "green" if event.side == "buy" else "red"
             side = f"[{colour}]{event.side}[/]"
-            return head + f"[bold]trade[/] {event.symbol} {side} {event.qty} @ {event.price}"
+            return head + f"[bold]trade[/] {event.symbol} {side} {_n(event.qty)} @ {_n(event.price)}"
         case Candle():
             return head + (
                 f"[bold]candle[/] {event.symbol} {event.interval}m {_time(event.begin)} "
-                f"o {event.open} h {event.high} l {event.low} c {event.close} v {event.volume}"
+                f"o {_n(event.open)} h {_n(event.high)} l {_n(event.low)} c {_n(event.close)} "
+                f"v {_n(event.volume)}"
             )
         case Instrument():
             return head + f"[bold]instrument[/] {event.symbol} {event.status}"
         case BalanceSnapshot():
-            parts = ", ".join(f"{b.asset} {b.total}" for b in event.balances)
+            parts = ", ".join(f"{b.asset} {_n(b.total)}" for b in event.balances)
             return head + f"[bold]balances[/] [dim]{event.source}[/] {parts}"
         case BalanceUpdate():
-            return head + f"[bold]balance[/] {event.asset} {event.amount:+} → {event.total}"
+            sign = "+" if event.amount >= 0 else ""
+            return head + f"[bold]balance[/] {event.asset} {sign}{_n(event.amount)} → {_n(event.total)}"
         case OrderUpdate():
             return head + (
                 f"[bold]order[/] {event.order_id} {event.exec_type} → {event.status}"
-                + (f" {event.side} {event.qty} {event.symbol}" if event.symbol else "")
+                + (f" {event.side} {_n(event.qty)} {event.symbol}" if event.symbol else "")
                 + (" [dim](snapshot)[/]" if event.snapshot else "")
             )
         case Fill():
             return head + (
-                f"[bold magenta]fill[/] {event.order_id} {event.side} {event.qty} {event.symbol} "
-                f"@ {event.price} fee {event.fee} {event.fee_asset or ''}"
+                f"[bold magenta]fill[/] {event.order_id} {event.side} {_n(event.qty)} {event.symbol} "
+                f"@ {_n(event.price)} fee {_n(event.fee)} {event.fee_asset or ''}"
                 + (" [dim](snapshot)[/]" if event.snapshot else "")
             )
         case StreamStatus():

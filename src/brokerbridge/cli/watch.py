@@ -63,7 +63,7 @@ def watch(
     err = Console(stderr=True)
     cfg = load(config, kraken_rest_url, kraken_ws_url, kraken_ws_auth_url, err)
     setup_logging(log_level or cfg.log_level, err, [cfg.kraken.api_secret])
-    out = Console(highlight=False, soft_wrap=True)
+    out = Console(highlight=False, soft_wrap=True, emoji=False)
     try:
         plan = _WatchPlan(venue, channel, symbol or ["BTC/USD"], depth, interval, json_lines, sim, count)
         asyncio.run(_watch(cfg, plan, out, err))
