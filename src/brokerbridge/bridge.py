@@ -20,12 +20,12 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from brokerbridge.core.clock import Clock, SystemClock
 from brokerbridge.core.config import Config
-from brokerbridge.core.errors import ConfigError
+from brokerbridge.core.errors import ConfigError, InvalidRequest, VenueError
 from brokerbridge.core.events import (
     AnyEvent,
     AssetBalance,
@@ -81,6 +81,7 @@ class _Subscriber:
     queue: asyncio.Queue[AnyEvent]
     lossless: bool
     dropped: int = 0
+    refused: VenueError | None = None  # the venue refused the stream for good: end the iterator
 
 
 @dataclass
@@ -91,9 +92,9 @@ class VenueState:
 
 class Bridge:
     def __init__(self, config: Config, *, clock: Clock | None = None, queue_size: int = 10_000) -> None:
-        if queue_size < 3:
-            # Room for a Gap, the stream's status and the newest event is the least that works.
-            raise ConfigError(f"queue_size must be at least 3, got {queue_size}")
+        if queue_size < 4:
+            # Room for a Gap, the stream's status, a fresh book and the newest event.
+            raise ConfigError(f"queue_size must be at least 4, got {queue_size}")
         self.config = config
         self.clock = clock or SystemClock()
         self._queue_size = queue_size
@@ -107,7 +108,9 @@ class Bridge:
 
     # -- lifetime ----------------------------------------------------------------------------
     async def __aenter__(self) -> Bridge:
-        connector = KrakenConnector(self.config.kraken, emit=self._on_event, clock=self.clock)
+        connector = KrakenConnector(
+            self.config.kraken, emit=self._on_event, clock=self.clock, on_refused=self._on_refused
+        )
         self.connectors[connector.venue] = connector
         self.state[connector.venue] = VenueState()
         self._runner = asyncio.get_running_loop().create_task(self._run(), name="bridge")
@@ -123,14 +126,15 @@ class Bridge:
             logger.exception("bridge stopped after an internal error")
             for subscribers in self._subscribers.values():
                 for subscriber in subscribers:
-                    subscriber.queue.put_nowait(
+                    self._deliver(
+                        subscriber,
                         StreamStatus(
                             venue=subscriber.sub.venue,
                             ts=self.clock.time(),
                             stream=subscriber.sub.describe(),
                             state=StreamState.STALE,
                             reason=f"bridge stopped after an internal error: {exc!r}",
-                        )
+                        ),
                     )
             raise
 
@@ -165,6 +169,8 @@ class Bridge:
         subscriber = self._attach(sub)
         try:
             while True:
+                if subscriber.refused is not None and subscriber.queue.empty():
+                    raise subscriber.refused
                 yield await subscriber.queue.get()
         finally:
             self._detach(subscriber)
@@ -237,13 +243,16 @@ class Bridge:
         *,
         client_order_id: str | None = None,
     ) -> str:
-        """Place an order; returns the venue's order id. Its lifecycle arrives on `executions`."""
+        """Place an order; returns the venue's order id. Its lifecycle arrives on `executions`.
+
+        `qty` and `price` are Decimals or decimal strings — never floats, whose binary expansion
+        is not the number you meant."""
         return await self.connector(venue).place_order(
             symbol=symbol,
             side=side,
             order_type=order_type,
-            qty=Decimal(qty),
-            price=None if price is None else Decimal(price),
+            qty=_decimal("qty", qty),
+            price=None if price is None else _decimal("price", price),
             client_order_id=client_order_id,
         )
 
@@ -260,41 +269,54 @@ class Bridge:
         self.connector(venue)
         return self.state[venue].journal.fills()
 
+    def open_orders(self, venue: str) -> list[OrderUpdate]:
+        """Orders believed open (from executions and REST reconciliation)."""
+        self.connector(venue)
+        return self.state[venue].journal.open_orders()
+
     def health(self) -> dict[str, Any]:
         return {venue: conn.health() for venue, conn in self.connectors.items()}
+
+    def _on_refused(self, sub: Subscription, error: VenueError) -> None:
+        """The venue will never serve `sub` (unknown pair, no permission…): its consumers' iterators
+        end with that error once they have read what came before it."""
+        for subscriber in self._subscribers.get(sub.describe(), ()):
+            subscriber.refused = error
+            # Wake a consumer blocked on an empty queue: the STALE status saying why goes first.
+            if subscriber.queue.empty():
+                self._deliver(subscriber, self.connectors[sub.venue].status_of(sub))
 
     # -- the event path ----------------------------------------------------------------------
     def _on_event(self, event: AnyEvent) -> None:
         self.events_in += 1
         state = self.state.get(event.venue)
-        if state is not None and not self._through_services(state, event):
+        out: AnyEvent | None = event if state is None else self._through_services(state, event)
+        if out is None:
             return
-        for subscriber in self._subscribers.get(topic_of(event), ()):
-            self._deliver(subscriber, event)
+        for subscriber in self._subscribers.get(topic_of(out), ()):
+            self._deliver(subscriber, out)
 
-    def _through_services(self, state: VenueState, event: AnyEvent) -> bool:
-        """Update state; False when the event is a duplicate that consumers must not see again."""
+    def _through_services(self, state: VenueState, event: AnyEvent) -> AnyEvent | None:
+        """Update state; return what consumers should see (None: a replay they saw already)."""
         match event:
             case Fill():
-                return state.journal.record_fill(event)
+                return event if state.journal.record_fill(event) else None
             case OrderUpdate():
-                return state.journal.record_order(event)
+                return event if state.journal.record_order(event) else None
             case BalanceSnapshot(source=Source.REST):
-                # REST answers reconcile; `ts` is when the request was sent.
+                # A REST answer reconciles; `ts` is when it was asked for. Assets a newer stream
+                # delta already moved keep the delta's value, so consumers get the merged view.
                 changed = state.balances.apply_snapshot(event, as_of=event.ts)
                 if changed:
                     logger.info("%s: balances reconciled from REST: %s", event.venue, ", ".join(changed))
-                return True
+                return _snapshot_from_views(event.venue, state.balances.all(), event.ts, Source.REST)
             case BalanceSnapshot():
                 state.balances.apply_snapshot(event)
-                return True
             case BalanceUpdate():
-                state.balances.apply_update(event)
-                return True
+                state.balances.apply_update(event, received=self.clock.time())
             case StreamStatus(stream=stream) if stream == f"{event.venue}:balances":
                 state.balances.set_live(event.state is StreamState.LIVE)
-                return True
-        return True
+        return event
 
     def _deliver(self, subscriber: _Subscriber, event: AnyEvent) -> None:
         queue = subscriber.queue
@@ -311,7 +333,8 @@ class Bridge:
         start = event.ts
         status: StreamStatus | None = None
         dropped = 0
-        while queue.qsize() > queue.maxsize - 3:
+        book = subscriber.sub.channel is Channel.BOOK
+        while queue.qsize() > queue.maxsize - (4 if book else 3):
             lost = queue.get_nowait()
             match lost:
                 case Gap(stream=stream) if stream == subscriber.sub.describe():
@@ -341,11 +364,34 @@ class Bridge:
         )
         if status is not None:
             queue.put_nowait(status)
+        if book:
+            # Lost updates leave the consumer's book wrong: give it the whole book again.
+            snapshot = self.connectors[subscriber.sub.venue].book_snapshot(subscriber.sub)
+            if snapshot is not None:
+                queue.put_nowait(snapshot)
 
 
-def _snapshot_from_views(venue: str, views: dict[str, BalanceView], now: float) -> BalanceSnapshot:
+def _decimal(name: str, value: Decimal | str) -> Decimal:
+    if isinstance(value, float) or not isinstance(value, Decimal | str):
+        raise InvalidRequest(
+            f"{name} must be a Decimal or a decimal string, got {type(value).__name__} {value!r}",
+            remedy=f'pass e.g. Decimal("0.01") or "0.01" for {name}',
+        )
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise InvalidRequest(f"{name} {value!r} is not a number") from None
+    if not number.is_finite() or number <= 0:
+        raise InvalidRequest(f"{name} must be a positive number, got {value!r}")
+    return number
+
+
+def _snapshot_from_views(
+    venue: str, views: dict[str, BalanceView], now: float, source: Source = Source.WS
+) -> BalanceSnapshot:
     return BalanceSnapshot(
         venue=venue,
         ts=now,
         balances=tuple(AssetBalance(asset=v.asset, total=v.total, hold=v.hold) for v in views.values()),
+        source=source,
     )

@@ -332,9 +332,9 @@ async def test_gap_window_covers_every_event_the_slow_consumer_lost(sim: KrakenS
 
 
 async def test_too_small_a_queue_is_refused_and_the_smallest_works(sim: KrakenSimulator) -> None:
-    with pytest.raises(ConfigError, match="queue_size must be at least 3"):
+    with pytest.raises(ConfigError, match="queue_size must be at least 4"):
         Bridge(sim_config(sim), queue_size=1)
-    async with asyncio.timeout(LIMIT), Bridge(sim_config(sim), queue_size=3) as bridge:
+    async with asyncio.timeout(LIMIT), Bridge(sim_config(sim), queue_size=4) as bridge:
         assert bridge._runner is not None
         work = asyncio.create_task(slow_and_fast(bridge, fast_events=20))
         done, _ = await asyncio.wait({work, bridge._runner}, return_when=asyncio.FIRST_COMPLETED)
@@ -344,4 +344,4 @@ async def test_too_small_a_queue_is_refused_and_the_smallest_works(sim: KrakenSi
         slow_seen, fast_seen = work.result()
         assert not [e for e in fast_seen if isinstance(e, StreamStatus)], "the stream was interrupted"
         assert sum(isinstance(e, BookUpdate) for e in fast_seen) == 20
-        assert len(slow_seen) <= 1 + 3
+        assert len(slow_seen) <= 1 + 4

@@ -153,7 +153,7 @@ def test_subscribe_refused(kraken_dir: Path) -> None:
     (signal,) = session.signals_received()
     assert isinstance(signal, SubscribeFailed) and signal.sub == xbt
     assert isinstance(signal.error, UnknownSymbol) and not signal.error.retryable
-    assert session.subscriptions == (xbt,)  # the driver decides whether to remove it
+    assert session.subscriptions == ()  # refused for good: not replayed on the next connection
 
 
 def test_wrong_endpoint_and_bad_arguments_are_our_errors() -> None:

@@ -98,7 +98,7 @@ def test_rest_snapshot_does_not_overwrite_a_newer_ws_delta() -> None:
     assert "USD" not in changed
     assert totals(book)["USD"] == D("900")
     assert totals(book)["BTC"] == D(0)  # BTC had no newer delta: the REST answer wins
-    assert book.corrections == []
+    assert list(book.corrections) == []
 
 
 def test_rest_snapshot_missing_an_asset_keeps_it_if_a_delta_is_newer() -> None:
@@ -116,7 +116,7 @@ def test_newer_rest_snapshot_corrects_and_records_the_correction() -> None:
     changed = book.apply_snapshot(snap(120.0, source=Source.REST, USD="950"), as_of=120.0)
     assert changed == ["USD"]
     assert totals(book) == {"USD": D("950")}
-    assert book.corrections == [("USD", D("900"), D("950"))]
+    assert list(book.corrections) == [("USD", D("900"), D("950"))]
     # A later REST answer still loses against a delta newer than it.
     book.apply_update(update(130.0, "USD", "940", "-10"))
     book.apply_snapshot(snap(125.0, source=Source.REST, USD="950"), as_of=125.0)

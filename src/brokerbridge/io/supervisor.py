@@ -25,7 +25,7 @@ from typing import Protocol
 
 from brokerbridge.core.backoff import BackoffPolicy
 from brokerbridge.core.clock import Clock
-from brokerbridge.core.errors import BrokerBridgeError, TransportError
+from brokerbridge.core.errors import BrokerBridgeError, TransportError, VenueError
 from brokerbridge.core.events import AnyEvent, Channel, Gap, StreamState, StreamStatus, Subscription
 from brokerbridge.core.signals import (
     BadFrame,
@@ -79,6 +79,10 @@ class Hooks(Protocol):
     def pollable(self, sub: Subscription) -> bool: ...
 
 
+class _Idle(Exception):
+    """The last subscription went away: close the socket without calling it a failure."""
+
+
 class _Reconnect(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -102,6 +106,7 @@ class ConnectionSupervisor:
         rng: random.Random | None = None,
         connector: Connect = connect,
         failure_message: str = "connection attempt failed",
+        on_refused: Callable[[Subscription, VenueError], None] | None = None,
     ) -> None:
         self.venue = venue
         self.name = name
@@ -116,6 +121,7 @@ class ConnectionSupervisor:
         self._poll_interval = poll_interval
         self._connect = connector
         self._failure_message = failure_message
+        self._on_refused = on_refused
         self._wake = asyncio.Event()  # subscriptions were added
         self._outgoing = asyncio.Event()  # the session has frames to send outside a read/timer turn
         self._conn: Connection | None = None
@@ -127,6 +133,8 @@ class ConnectionSupervisor:
         self.last_error: str | None = None
         self._sub_states: dict[Subscription, StreamState] = {}
         self._poller: asyncio.Task[None] | None = None
+        self._tasks: asyncio.TaskGroup | None = None
+        self._maintenance: str | None = None  # venue's non-online system status, while it lasts
         self._polling = False  # REST polling is serving the streams right now
         self._down_since: float | None = None
         self._went_live = False
@@ -146,51 +154,67 @@ class ConnectionSupervisor:
 
     # -- the loop ----------------------------------------------------------------------------
     async def run(self) -> None:
+        """Run until cancelled. The REST poller lives in this call's task group."""
+        async with asyncio.TaskGroup() as tasks:
+            self._tasks = tasks
+            try:
+                await self._loop()
+            finally:
+                self._stop_polling()
+                self._tasks = None
+
+    async def _loop(self) -> None:
         delays = self._backoff.delays(self._rng)
-        try:
-            while True:
-                await self._wait_for_subscriptions()
-                attempt = StreamState.CONNECTING if self.reconnects == 0 else StreamState.RECONNECTING
-                self._set_all(attempt, "connecting to " + self.url)
-                self._went_live = False
-                try:
-                    await self._connect_once()
-                    reason = "connection closed"
-                except _Reconnect as exc:
-                    reason = exc.reason
-                except BrokerBridgeError as exc:
-                    reason = str(exc)
-                    self._log_failure(exc)
-                    if not exc.retryable:
-                        delays = self._backoff_at_cap()
-                except Exception as exc:  # a bug must not end the stream silently
-                    reason = f"internal error: {type(exc).__name__}: {exc}"
-                    logger.exception("%s %s: unexpected failure (a bug; retrying)", self.venue, self.name)
-                    # Retrying a bug at once would only loop: go slow, and do not count it as a
-                    # healthy spell that resets the backoff.
-                    self._went_live = False
+        while True:
+            await self._wait_for_subscriptions()
+            attempt = StreamState.CONNECTING if self.reconnects == 0 else StreamState.RECONNECTING
+            self._set_all(attempt, "connecting to " + self.url)
+            self._went_live = False
+            try:
+                await self._connect_once()
+                reason = "connection closed"
+            except _Idle:
+                # Nobody wants anything from this endpoint any more: closed on purpose.
+                self._closed(reason="no subscriptions left")
+                logger.info("%s %s: closed %s (no subscriptions left)", self.venue, self.name, self.url)
+                continue
+            except _Reconnect as exc:
+                reason = exc.reason
+            except BrokerBridgeError as exc:
+                reason = str(exc)
+                self._log_failure(exc)
+                if not exc.retryable:
                     delays = self._backoff_at_cap()
-                # Down: mark every stream, let REST polling take over, back off, go around.
-                if self.connected:
-                    logger.warning("%s %s: connection lost: %s", self.venue, self.name, reason)
-                self.connected = False
-                self._conn = None
-                self.session.connection_lost(self._clock.monotonic())
-                self.last_error = reason
-                if self._went_live:
-                    delays = self._backoff.delays(self._rng)  # reset after a stream was live again
-                if self._down_since is None:
-                    self._down_since = self._clock.time()
-                self.reconnects += 1
-                self._set_all(StreamState.RECONNECTING, reason)
-                if self._poller is None:
-                    self._poller = asyncio.get_running_loop().create_task(self._poll_while_down())
-                delay = next(delays)
-                if delay > 0:
-                    logger.info("%s %s: reconnecting in %.1fs", self.venue, self.name, delay)
-                await self._clock.sleep(delay)
-        finally:
-            self._stop_polling()
+            except Exception as exc:  # a bug must not end the stream silently
+                reason = f"internal error: {type(exc).__name__}: {exc}"
+                logger.exception("%s %s: unexpected failure (a bug; retrying)", self.venue, self.name)
+                # Retrying a bug at once would only loop: go slow, and do not count it as a
+                # healthy spell that resets the backoff.
+                self._went_live = False
+                delays = self._backoff_at_cap()
+            # Down: mark every stream, let REST polling take over, back off, go around.
+            if self.connected:
+                logger.warning("%s %s: connection to %s lost: %s", self.venue, self.name, self.url, reason)
+            self._closed(reason)
+            if self._went_live:
+                delays = self._backoff.delays(self._rng)  # reset after a stream was live again
+            if self._down_since is None:
+                self._down_since = self._clock.time()
+            self.reconnects += 1
+            self._set_all(StreamState.RECONNECTING, reason)
+            if self._poller is None and self._tasks is not None:
+                self._poller = self._tasks.create_task(self._poll_while_down(), name=f"{self.name}-poller")
+            delay = next(delays)
+            if delay > 0:
+                logger.info("%s %s: reconnecting in %.1fs", self.venue, self.name, delay)
+            await self._clock.sleep(delay)
+
+    def _closed(self, reason: str) -> None:
+        self.connected = False
+        self._conn = None
+        self._maintenance = None
+        self.session.connection_lost(self._clock.monotonic())
+        self.last_error = reason
 
     def _stop_polling(self) -> None:
         self._polling = False
@@ -218,18 +242,30 @@ class ConnectionSupervisor:
             self.session.connection_made(now)
             logger.info("%s %s: connected to %s", self.venue, self.name, self.url)
             await self._hooks.on_connected()
-            await self._flush()
-            try:
-                async with asyncio.TaskGroup() as tasks:
-                    tasks.create_task(self._read(conn))
-                    tasks.create_task(self._timer())
-                    tasks.create_task(self._writer())
-            except BaseExceptionGroup as group:
-                # Surface our own stop reasons as themselves; anything else is a bug and propagates.
-                for exc in group.exceptions:
-                    if isinstance(exc, _Reconnect | BrokerBridgeError):
-                        raise exc from None
-                raise
+            self._outgoing.set()
+            await self._pump(conn)
+
+    async def _pump(self, conn: Connection) -> None:
+        """Read, time and write until one of them stops the connection (by raising).
+
+        Three tasks owned right here (not a TaskGroup: on Python 3.11 a TaskGroup whose child
+        fails leaves a cancellation mark on this task that cannot be told from a real stop)."""
+        loop = asyncio.get_running_loop()
+        tasks = {
+            loop.create_task(self._read(conn), name=f"{self.name}-read"),
+            loop.create_task(self._timer(), name=f"{self.name}-timer"),
+            loop.create_task(self._writer(), name=f"{self.name}-write"),
+        }
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                exc = task.exception()
+                if exc is not None:
+                    raise exc
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def _report_gap(self, down_since: float) -> None:
         """Trades and candles are not replayed by a reconnect: name the window they may have lost."""
@@ -256,7 +292,7 @@ class ConnectionSupervisor:
             now = self._clock.monotonic()
             self.last_message_at = now
             self.session.receive_text(text, now)
-            await self._flush()
+            self._outgoing.set()
 
     async def _timer(self) -> None:
         while True:
@@ -267,13 +303,16 @@ class ConnectionSupervisor:
             if deadline > now:
                 await self._clock.sleep(deadline - now)
             self.session.handle_timer(self._clock.monotonic())
-            await self._flush()
+            self._outgoing.set()
 
     async def _writer(self) -> None:
+        """The one task that acts on what the session produced: events, signals, frames — in order."""
         while True:
             await self._outgoing.wait()
             self._outgoing.clear()
             await self._flush()
+            if not self.session.subscriptions:
+                raise _Idle
 
     async def _flush(self) -> None:
         for event in self.session.events_received():
@@ -303,22 +342,42 @@ class ConnectionSupervisor:
                 if self._down_since is not None:
                     self._report_gap(self._down_since)
                     self._down_since = None
-                self._set_sub(sub, StreamState.LIVE, "subscribed")
+                if self._maintenance is None:
+                    self._set_sub(sub, StreamState.LIVE, "subscribed")
+                else:
+                    self._set_sub(sub, StreamState.STALE, f"venue system status: {self._maintenance}")
             case SubscribeFailed(sub=sub, error=error):
                 logger.warning(
                     "%s %s: subscription %s refused: %s", self.venue, self.name, sub.describe(), error
                 )
                 self._set_sub(sub, StreamState.STALE, str(error))
+                if not error.retryable and self._on_refused is not None:
+                    self._on_refused(sub, error)
             case ReconnectNeeded(reason=reason):
                 raise _Reconnect(reason)
             case Resyncing(sub=sub, reason=reason):
                 logger.warning("%s %s: resyncing %s: %s", self.venue, self.name, sub.describe(), reason)
                 self._sub_states[sub] = StreamState.RESYNCING
-            case SystemStatus(system=system) if system != "online":
-                logger.warning("%s %s: venue reports system status %r", self.venue, self.name, system)
+            case SystemStatus(system=system):
+                self._system_status(system)
             case BadFrame(error=error):
                 logger.warning("%s %s: skipped a frame: %s", self.venue, self.name, error.message)
         await self._hooks.on_signal(signal)
+
+    def _system_status(self, system: str) -> None:
+        """Maintenance keeps the socket open but no data flows: say so on every live stream."""
+        if system != "online":
+            logger.warning("%s %s: venue reports system status %r", self.venue, self.name, system)
+            self._maintenance = system
+            for sub in self.session.subscriptions:
+                if self._sub_states.get(sub) is StreamState.LIVE:
+                    self._set_sub(sub, StreamState.STALE, f"venue system status: {system}")
+        elif self._maintenance is not None:
+            logger.info("%s %s: venue is online again", self.venue, self.name)
+            self._maintenance = None
+            for sub in self.session.subscriptions:
+                if self._sub_states.get(sub) is StreamState.STALE:
+                    self._set_sub(sub, StreamState.LIVE, "venue online again")
 
     async def _poll_while_down(self) -> None:
         """Serve the streams from REST while the socket is down; STALE where REST cannot help."""
@@ -332,6 +391,9 @@ class ConnectionSupervisor:
             except BrokerBridgeError as exc:
                 logger.warning("%s %s: REST polling failed: %s", self.venue, self.name, exc)
                 events, ok, reason = [], False, f"stream down and REST polling failing: {exc.message}"
+            except Exception as exc:  # a bug in polling must not end polling silently
+                logger.exception("%s %s: REST polling failed unexpectedly (a bug)", self.venue, self.name)
+                events, ok, reason = [], False, f"REST polling failing: {type(exc).__name__}"
             self._polling = True
             self.mode = "polling" if ok else "down"
             for sub in subs:
@@ -378,4 +440,4 @@ class ConnectionSupervisor:
 
     def _log_failure(self, exc: BrokerBridgeError) -> None:
         level = logging.WARNING if exc.retryable else logging.ERROR
-        logger.log(level, "%s %s: %s: %s", self.venue, self.name, self._failure_message, exc)
+        logger.log(level, "%s %s: %s (%s): %s", self.venue, self.name, self._failure_message, self.url, exc)

@@ -94,3 +94,6 @@ class TokenManager:
             except BrokerBridgeError as exc:
                 logger.warning("%s: Token refresh failed: %s", self._venue, exc)
                 await self._clock.sleep(self._retry_interval)
+            except Exception:  # a bug must not stop refreshing (nor take the streams down)
+                logger.exception("%s: Token refresh failed unexpectedly (a bug)", self._venue)
+                await self._clock.sleep(self._retry_interval)

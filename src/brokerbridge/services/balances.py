@@ -11,6 +11,7 @@ Rules:
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -43,7 +44,8 @@ class BalanceBook:
         self._entries: dict[str, _Entry] = {}
         self._live = False
         self.snapshots = 0
-        self.corrections: list[tuple[str, Decimal, Decimal]] = []  # (asset, had, now) from REST
+        # The latest REST corrections (asset, had, now): evidence that a delta was missed.
+        self.corrections: deque[tuple[str, Decimal, Decimal]] = deque(maxlen=100)
 
     @property
     def live(self) -> bool:
@@ -82,15 +84,18 @@ class BalanceBook:
         self.snapshots += 1
         return changed
 
-    def apply_update(self, update: BalanceUpdate) -> bool:
+    def apply_update(self, update: BalanceUpdate, *, received: float | None = None) -> bool:
+        """Apply a ledger delta. `received` is our wall time when it arrived: it is what a REST
+        snapshot's `as_of` (also our time) is compared with — the venue's clock may differ."""
+        at = update.ts if received is None else received
         entry = self._entries.get(update.asset)
         if entry is None:
-            self._entries[update.asset] = _Entry(update.total, None, update.ts, update.ts)
+            self._entries[update.asset] = _Entry(update.total, None, at, at)
             return True
         changed = entry.total != update.total
         entry.total = update.total
-        entry.updated_at = update.ts
-        entry.ws_updated_at = max(entry.ws_updated_at, update.ts)
+        entry.updated_at = at
+        entry.ws_updated_at = max(entry.ws_updated_at, at)
         return changed
 
     def get(self, asset: str) -> BalanceView | None:

@@ -21,7 +21,13 @@ from typing import Any
 
 from brokerbridge.core.clock import Clock
 from brokerbridge.core.config import KrakenConfig
-from brokerbridge.core.errors import BrokerBridgeError, ConfigError, InvalidRequest, TransportError
+from brokerbridge.core.errors import (
+    BrokerBridgeError,
+    ConfigError,
+    InvalidRequest,
+    TransportError,
+    VenueError,
+)
 from brokerbridge.core.events import (
     AnyEvent,
     BalanceSnapshot,
@@ -40,11 +46,13 @@ from brokerbridge.io.token import TokenManager
 from brokerbridge.io.ws import connect
 from brokerbridge.venues.kraken import VENUE
 from brokerbridge.venues.kraken import normalize as norm
+from brokerbridge.venues.kraken.auth import NonceSource
 from brokerbridge.venues.kraken.session import KrakenWsSession
 
 logger = logging.getLogger(__name__)
 
 Emit = Callable[[AnyEvent], None]
+HISTORY_POLL_INTERVAL = 10.0
 _POLLABLE = frozenset(
     {Channel.TICKER, Channel.BOOK, Channel.TRADES, Channel.CANDLES, Channel.BALANCES, Channel.EXECUTIONS}
 )
@@ -62,11 +70,12 @@ class KrakenConnector:
         rng: random.Random | None = None,
         http: HttpClient | None = None,
         ws_connect: Connect = connect,
+        on_refused: Callable[[Subscription, VenueError], None] | None = None,
     ) -> None:
         self.config = config
         self._emit_out = emit
         self.clock = clock
-        self.rest = KrakenRestClient(config, http=http, clock=clock)
+        self.rest = KrakenRestClient(config, http=http, clock=clock, nonces=NonceSource(clock.time))
         self.symbols = norm.SymbolMap()
         self._symbols_loaded = False
         self.tokens = TokenManager(
@@ -88,6 +97,7 @@ class KrakenConnector:
             "poll_interval": config.poll_interval,
             "rng": rng,
             "connector": ws_connect,
+            "on_refused": on_refused,
         }
         self.public = ConnectionSupervisor(
             name="public",
@@ -106,7 +116,9 @@ class KrakenConnector:
             **common,
         )
         self._tasks: asyncio.TaskGroup | None = None
-        self._last_trade_ts: dict[str, float] = {}
+        self._last_trade_ts: dict[str, float] = {}  # newest trade seen per symbol (WS or REST)
+        self._seen_trade_ids: dict[str, set[str]] = {}  # REST trades already served, per symbol
+        self._history_polled_at: float | None = None
         self._books: dict[Subscription, BookSnapshot] = {}
 
     # -- lifetime ----------------------------------------------------------------------------
@@ -205,6 +217,7 @@ class KrakenConnector:
 
     async def reconcile_private(self) -> None:
         """After a private (re)connect: make balances, orders and fills agree with REST."""
+        self._history_polled_at = None  # always look for fills made while we were away
         try:
             for event in await self.poll_private(
                 (
@@ -215,6 +228,8 @@ class KrakenConnector:
                 self._emit(event)
         except BrokerBridgeError as exc:
             logger.warning("kraken: reconciliation with REST after reconnect failed: %s", exc)
+        except Exception:  # a bug here must not take the streams down with it
+            logger.exception("kraken: reconciliation with REST failed unexpectedly (a bug)")
 
     async def poll_public(self, subs: tuple[Subscription, ...]) -> list[AnyEvent]:
         await self.ensure_symbols()
@@ -251,6 +266,22 @@ class KrakenConnector:
                 events.extend(candles[-2:])  # the last closed candle and the forming one
         return events
 
+    async def _poll_trades(self, symbol: str, pair: str) -> list[Trade]:
+        """Trades since the newest one the stream delivered (or since polling began), each once."""
+        since = self._last_trade_ts.setdefault(symbol, self.clock.time())
+        result = await self.rest.public("Trades", {"pair": pair, "since": str(int(since * 1e9))})
+        seen = self._seen_trade_ids.setdefault(symbol, set())
+        fresh = [
+            t
+            for t in norm.trades_from_rest(result, symbols=self.symbols)
+            if t.ts >= since and t.trade_id not in seen
+        ]
+        seen.update(t.trade_id for t in fresh)
+        if len(seen) > 5000:
+            seen.clear()
+            seen.update(t.trade_id for t in fresh)
+        return fresh
+
     async def poll_private(self, subs: tuple[Subscription, ...]) -> list[AnyEvent]:
         await self.ensure_symbols()
         events: list[AnyEvent] = []
@@ -261,8 +292,13 @@ class KrakenConnector:
         if Channel.EXECUTIONS in channels:
             open_orders = await self.rest.private("OpenOrders")
             events.extend(norm.orders_from_rest(open_orders.open, symbols=self.symbols))
-            history = await self.rest.private("TradesHistory")
-            events.extend(norm.fills_from_rest(history.trades, symbols=self.symbols))
+            now = self.clock.monotonic()
+            # TradesHistory costs 2 of Kraken's call counter: often enough to report fills within
+            # seconds, rarely enough to leave room for orders and tokens.
+            if self._history_polled_at is None or now - self._history_polled_at >= HISTORY_POLL_INTERVAL:
+                self._history_polled_at = now
+                history = await self.rest.private("TradesHistory")
+                events.extend(norm.fills_from_rest(history.trades, symbols=self.symbols))
         return events
 
     # -- trading ---------------------------------------------------------------------------
@@ -355,6 +391,7 @@ class _PublicHooks:
 class _PrivateHooks:
     def __init__(self, connector: KrakenConnector) -> None:
         self._c = connector
+        self._reconciled = False
 
     async def before_connect(self) -> None:
         if not self._c.config.has_credentials:
@@ -365,17 +402,20 @@ class _PrivateHooks:
         try:
             await self._c.tokens.get(fresh=True)
         except BrokerBridgeError as exc:
-            logger.error("kraken: Cannot get WebSocket token: %s", exc)
+            level = logging.WARNING if exc.retryable else logging.ERROR
+            logger.log(level, "kraken: Cannot get WebSocket token: %s", exc)
             raise
 
     async def on_connected(self) -> None:
         logger.info("kraken: Connected to private channels")
+        self._reconciled = False
 
     async def on_signal(self, signal: Signal) -> None:
         match signal:
             case Subscribed(sub=sub):
                 logger.info("kraken: Subscribed to %s channel", sub.channel.value)
-                if sub.channel is Channel.BALANCES:
+                if not self._reconciled:  # once per connection, whichever private channel is first
+                    self._reconciled = True
                     self._c.spawn(self._c.reconcile_private(), "kraken-reconcile")
             case TokenRejected(error=error):
                 logger.warning("kraken: WebSocket token rejected (%s); requesting a new one", error.message)

@@ -62,8 +62,10 @@ class KrakenRestClient:
                 remedy="set kraken.api_key and kraken.api_secret (or BROKERBRIDGE_KRAKEN_API_KEY/_SECRET)",
             )
         assert self._config.api_key is not None and self._config.api_secret is not None
+        # Pace outside the lock: a call waiting for counter room must not hold up the calls that
+        # cost nothing (AddOrder, CancelOrder) or the others already paid for.
+        await self._pace(_COSTS.get(method, 1))
         async with self._private_lock:
-            await self._pace(_COSTS.get(method, 1))
             for attempt in (1, 2):
                 request = codec.build_private(
                     method,

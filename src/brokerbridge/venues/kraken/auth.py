@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import threading
 import time
+from collections.abc import Callable
 
 
 def sign(uri_path: str, nonce: str, body: str, secret_b64: str) -> str:
@@ -41,7 +42,7 @@ class NonceSource:
     "poisoned" for us, which the InvalidNonce remedy explains.)
     """
 
-    def __init__(self, wall_time=time.time, scale: int = 1_000_000) -> None:
+    def __init__(self, wall_time: Callable[[], float] = time.time, scale: int = 1_000_000) -> None:
         self._wall_time = wall_time
         self._scale = scale
         self._last = 0

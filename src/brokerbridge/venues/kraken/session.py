@@ -499,7 +499,12 @@ class KrakenWsSession:
             if sub not in self._subs:
                 continue  # removed while the request was in flight
             if error is not None:
-                logger.warning("kraken refused %s: %s", sub.describe(), error.code)
+                if not error.retryable:
+                    # Refused for good (unknown pair, bad argument, no permission): replaying it
+                    # on every reconnect would only be refused again, so forget it here.
+                    del self._subs[sub]
+                    del self._routes[_route_key(sub)]
+                    self._forget_stream_state(sub)
                 self._signals.append(SubscribeFailed(sub, error))
             elif not request.resync:
                 self._signals.append(Subscribed(sub))
