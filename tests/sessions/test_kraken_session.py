@@ -7,6 +7,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -157,7 +158,6 @@ def test_subscribe_refused(kraken_dir: Path) -> None:
 
 
 def test_wrong_endpoint_and_bad_arguments_are_our_errors() -> None:
-    import pytest
 
     with pytest.raises(ValueError):
         KrakenWsSession(private=False).add(EXECUTIONS, 0.0)
@@ -258,7 +258,7 @@ def test_corrupted_checksum_resyncs_that_symbol_only(kraken_dir: Path) -> None:
     assert isinstance(session.events_received()[0], BookUpdate)
 
 
-def test_book_that_never_verifies_goes_stale_instead_of_looping(kraken_dir: Path) -> None:
+def test_book_that_never_verifies_pauses_stale_then_tries_again(kraken_dir: Path) -> None:
     session = public(BTC_BOOK)
     sent(session)
     bad = (kraken_dir / "ws_book_snapshot_btcusd_2023.json").read_text()
@@ -266,10 +266,23 @@ def test_book_that_never_verifies_goes_stale_instead_of_looping(kraken_dir: Path
         session.receive_text(bad, 1.0)
     signals = session.signals_received()
     assert sum(isinstance(s, Resyncing) for s in signals) == 3
-    assert isinstance(signals[-1], BadFrame)
     states = [e.state for e in session.events_received() if isinstance(e, StreamStatus)]
     assert states[-1] is StreamState.STALE
-    assert len(sent(session)) == 6  # three unsubscribe+subscribe pairs, then silence
+    frames = sent(session)
+    # Three unsubscribe+subscribe pairs, then a last unsubscribe and silence: no loop.
+    assert [f["method"] for f in frames] == ["unsubscribe", "subscribe"] * 3 + ["unsubscribe"]
+    assert session.book(BTC_BOOK) is None
+    # After the pause (30 s), the book is asked for again.
+    session.receive_text('{"channel":"heartbeat"}', 25.0)  # the link itself is fine
+    session.handle_timer(30.9)
+    assert [f["method"] for f in sent(session)] == ["ping"]  # only the keep-alive so far
+    session.handle_timer(31.0)
+    assert [f["method"] for f in sent(session)] == ["subscribe"]
+    states = [e.state for e in session.events_received() if isinstance(e, StreamStatus)]
+    assert states == [StreamState.RESYNCING]
+    good = (kraken_dir / "ws_book_snapshot_btcusd.json").read_text()
+    session.receive_text(good, 32.0)
+    assert [e.state for e in session.events_received() if isinstance(e, StreamStatus)] == [StreamState.LIVE]
 
 
 # ---------------------------------------------------------------- private channels

@@ -215,3 +215,10 @@ def test_cli_prints_endpoints_and_exits_zero_on_sigint() -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_fault_permission_names_are_the_account_permissions() -> None:
+    from brokerbridge.sim.faults import PERMISSION_NAMES
+    from brokerbridge.sim.kraken.account import Permission
+
+    assert set(PERMISSION_NAMES) == {p.value for p in Permission}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from rich.logging import RichHandler
 
 from brokerbridge.core.config import Config, load_config
 from brokerbridge.core.errors import BrokerBridgeError
-from brokerbridge.core.secret import Secret
+from brokerbridge.core.secret import Secret, redact
 
 ConfigOpt = Annotated[
     Path | None,
@@ -62,22 +63,26 @@ LogLevelOpt = Annotated[
 class RedactSecrets(logging.Filter):
     """Belt and braces: the library never logs secrets, and this filter would mask one anyway."""
 
-    def __init__(self, secrets: list[str]) -> None:
+    def __init__(self, secrets: Sequence[Secret]) -> None:
         super().__init__()
         self._secrets = [s for s in secrets if s]
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self._secrets:
-            message = record.getMessage()
-            for secret in self._secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
+            record.msg, record.args = redact(record.getMessage(), *self._secrets), None
         return True
 
 
-def setup_logging(level: str, console: Console, secrets: list[Secret | None] = ()) -> None:  # type: ignore[assignment]
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def setup_logging(level: str, console: Console, secrets: Sequence[Secret | None] = ()) -> None:
+    level = level.upper()
+    if level not in LOG_LEVELS:
+        console.print(f"[bold red]error:[/] --log-level {level!r} is not one of {', '.join(LOG_LEVELS)}")
+        raise typer.Exit(2)
     handler = RichHandler(console=console, show_path=False, rich_tracebacks=False, markup=False)
-    handler.addFilter(RedactSecrets([s.reveal() for s in secrets if s]))
+    handler.addFilter(RedactSecrets([s for s in secrets if s]))
     logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]", handlers=[handler], force=True)
     for noisy in ("websockets", "httpx", "httpcore", "uvicorn.access", "uvicorn.error"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -55,9 +55,16 @@ def kraken(
     latency_ms: Annotated[
         float, typer.Option(help="Added latency on every REST answer and WebSocket frame.")
     ] = 0.0,
+    system_status: Annotated[
+        str, typer.Option(help="Engine status: online, maintenance (market frozen), cancel_only, post_only.")
+    ] = "online",
     log_level: Annotated[str, typer.Option(help="Log level for stderr.")] = "WARNING",
 ) -> None:
     """Simulated Kraken Spot: REST /0/public|private, WebSocket /v2 and /auth/v2, control /_sim."""
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise typer.BadParameter(
+            f"{log_level!r} is not one of DEBUG, INFO, WARNING, ERROR", param_hint="--log-level"
+        )
     logging.basicConfig(
         level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -66,6 +73,7 @@ def kraken(
         faults.apply(
             {
                 "drop_every_s": drop_every,
+                "system_status": system_status,
                 "stall": stall,
                 "corrupt_checksums": corrupt_checksums,
                 "skip_sequence": list(skip_sequence or []),

@@ -99,23 +99,29 @@ async def _watch(cfg: Config, plan: _WatchPlan, out: Console, err: Console) -> N
                 streams.append(
                     bridge.subscribe(plan.venue, name, sym, depth=plan.depth, interval=plan.interval)
                 )
-        queue: asyncio.Queue[AnyEvent] = asyncio.Queue()
+        queue: asyncio.Queue[AnyEvent | BrokerBridgeError] = asyncio.Queue()
 
         async def pump(stream: AsyncIterator[AnyEvent]) -> None:
-            async for event in stream:
-                await queue.put(event)
+            try:
+                async for event in stream:
+                    await queue.put(event)
+            except BrokerBridgeError as exc:  # e.g. the venue refused the stream for good
+                await queue.put(exc)
 
+        # The pumps are owned here: cancelled and awaited on every way out.
         pumps = [asyncio.create_task(pump(stream)) for stream in streams]
         try:
             seen = 0
             while plan.count == 0 or seen < plan.count:
-                event = await queue.get()
+                item = await queue.get()
+                if isinstance(item, BrokerBridgeError):
+                    raise item
                 seen += 1
                 if plan.json_lines:
-                    sys.stdout.write(encode_event(event).decode() + "\n")
+                    sys.stdout.write(encode_event(item).decode() + "\n")
                     sys.stdout.flush()
                 else:
-                    out.print(render(event))
+                    out.print(render(item))
         finally:
             for task in pumps:
                 task.cancel()

@@ -114,6 +114,12 @@ def _kraken_from_mapping(base: KrakenConfig, values: Mapping[str, Any], where: s
             changes[name] = _check_url(name, value, _URL_FIELDS[name], where)
         elif name in _FLOAT_FIELDS:
             changes[name] = _check_float(name, value, where)
+            if name == "token_refresh_interval" and changes[name] >= 900:
+                raise ConfigError(
+                    f"{where}: kraken.token_refresh_interval = {value!r} is not under 900 s",
+                    remedy="Kraken tokens must be used within 15 minutes of issue; keep it below 900 "
+                    "(default 600)",
+                )
         elif name == "api_key":
             if not isinstance(value, str) or not value.strip():
                 raise ConfigError(f"{where}: kraken.api_key must be a non-empty string")

@@ -58,6 +58,9 @@ async def connect(
             # second, independent liveness check that catches half-open TCP.
             ping_interval=20,
             ping_timeout=20,
+            # Giving up on a dead socket must not wait 10 s (the default) for a closing handshake
+            # that will never come: reconnecting and REST polling are waiting.
+            close_timeout=1,
             max_size=16 * 2**20,
             user_agent_header="brokerbridge",
         )

@@ -21,6 +21,7 @@ class ExecutionJournal:
         self._fills: OrderedDict[str, Fill] = OrderedDict()
         self._order_keys: OrderedDict[tuple[object, ...], None] = OrderedDict()
         self.orders: dict[str, OrderUpdate] = {}
+        self._closed: OrderedDict[str, None] = OrderedDict()  # finished orders, oldest first
         self._max = max_fills
 
     def record_fill(self, fill: Fill) -> bool:
@@ -39,7 +40,12 @@ class ExecutionJournal:
         self._order_keys[key] = None
         if len(self._order_keys) > self._max:
             self._order_keys.popitem(last=False)
-        self.orders[update.order_id] = _merge(self.orders.get(update.order_id), update)
+        merged = self.orders[update.order_id] = _merge(self.orders.get(update.order_id), update)
+        if merged.status not in _OPEN:
+            # Finished orders stay answerable for a while, but memory is bounded.
+            self._closed[update.order_id] = None
+            if len(self._closed) > self._max:
+                self.orders.pop(self._closed.popitem(last=False)[0], None)
         return True
 
     def fills(self) -> list[Fill]:

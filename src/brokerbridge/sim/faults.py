@@ -17,7 +17,17 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 STALL_SCOPES = ("public", "private", "all")
+SYSTEM_STATUSES = ("online", "maintenance", "cancel_only", "post_only")
 SEQUENCE_CHANNELS = ("balances", "executions")
+# The API-key permissions a simulated key can have (sim.kraken.account.Permission values).
+PERMISSION_NAMES = (
+    "query_funds",
+    "query_open_orders",
+    "query_closed_orders",
+    "create_orders",
+    "cancel_orders",
+    "websockets",
+)
 
 
 class FaultError(ValueError):
@@ -45,9 +55,12 @@ class Faults:
     rate_limit: int = 0
     # Extra delay in milliseconds before every REST answer and every WebSocket frame.
     latency_ms: float = 0.0
+    # Kraken's engine status: "maintenance" freezes the market (sockets stay up, heartbeats only);
+    # every change is pushed as a `status` frame, as Kraken does, and shown by REST SystemStatus.
+    system_status: str = "online"
 
     _listeners: dict[str, list[Callable[[], None]]] = field(
-        default_factory=lambda: {"drop": [], "invalidate": []}, repr=False
+        default_factory=lambda: {"drop": [], "invalidate": [], "status": []}, repr=False
     )
 
     ACTIONS: ClassVar[tuple[str, ...]] = ("drop_now", "invalidate_tokens")
@@ -58,6 +71,9 @@ class Faults:
 
     def on_invalidate(self, callback: Callable[[], None]) -> None:
         self._listeners["invalidate"].append(callback)
+
+    def on_status(self, callback: Callable[[], None]) -> None:
+        self._listeners["status"].append(callback)
 
     def drop_now(self) -> None:
         for callback in self._listeners["drop"]:
@@ -111,8 +127,12 @@ class Faults:
             if name not in known:
                 raise FaultError(f"unknown fault switch {name!r}; known: {sorted([*known, *self.ACTIONS])}")
             staged[name] = _validate(name, value)
+        status_before = self.system_status
         for name, value in staged.items():
             setattr(self, name, value)
+        if self.system_status != status_before:
+            for callback in self._listeners["status"]:
+                callback()
         for name in actions:
             getattr(self, name)()
 
@@ -122,6 +142,10 @@ def _copy(value: Any) -> Any:
 
 
 def _validate(name: str, value: Any) -> Any:
+    if name == "system_status":
+        if value not in SYSTEM_STATUSES:
+            raise FaultError(f"system_status must be one of {SYSTEM_STATUSES}")
+        return value
     if name == "stall":
         if value is not None and value not in STALL_SCOPES:
             raise FaultError(f"stall must be one of {STALL_SCOPES} or null")
@@ -133,8 +157,8 @@ def _validate(name: str, value: Any) -> Any:
         return list(items)
     if name == "deny_permissions":
         items = [value] if isinstance(value, str) else value
-        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
-            raise FaultError("deny_permissions takes a list of permission names")
+        if not isinstance(items, list) or not all(item in PERMISSION_NAMES for item in items):
+            raise FaultError(f"deny_permissions takes permission names from {PERMISSION_NAMES}")
         return list(items)
     if name in ("drop_every_s", "latency_ms"):
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:

@@ -88,7 +88,9 @@ class KrakenExchange:
         return frozenset(p for p in key.permissions if p.value not in denied and p.name.lower() not in denied)
 
     # -- time passes -----------------------------------------------------------------------------------
-    def step(self) -> StepResult:
+    def step(self) -> StepResult | None:
+        if self.faults.system_status == "maintenance":
+            return None  # the engine is down: nothing trades, nothing moves
         result = self.market.step(self.clock.time())
         self.account.apply_fills(result.fills)
         self.publish(result)

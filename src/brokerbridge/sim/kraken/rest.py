@@ -187,7 +187,7 @@ class KrakenRest:
         return {"unixtime": int(now), "rfc1123": rfc1123(now)}
 
     def system_status(self, params: Params) -> Result:
-        return {"status": "online", "timestamp": rfc3339(self.x.clock.time(), digits=0)}
+        return {"status": self.x.faults.system_status, "timestamp": rfc3339(self.x.clock.time(), digits=0)}
 
     def assets(self, params: Params) -> Result:
         wanted = [name for name in params.get("asset", "").split(",") if name.strip()]

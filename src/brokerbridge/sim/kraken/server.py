@@ -82,6 +82,7 @@ class KrakenSimulator:
         self._sessions: set[WsSession] = set()
         self.faults.on_drop(self.drop_connections)
         self.faults.on_invalidate(self.exchange.tokens.revoke_all)
+        self.faults.on_status(self._push_status)
         self._server: _Server | None = None
         self._serve_task: asyncio.Task[None] | None = None
         self._group: asyncio.TaskGroup | None = None
@@ -105,6 +106,10 @@ class KrakenSimulator:
     def drop_connections(self) -> None:
         for session in list(self._sessions):
             session.drop()
+
+    def _push_status(self) -> None:
+        for session in list(self._sessions):
+            session.push_status()
 
     @property
     def sessions(self) -> frozenset[WsSession]:

@@ -201,6 +201,10 @@ class WsSession:
         """Close this connection now (fault): code 1001 as Cloudflare restarts do."""
         self._dropped.set()
 
+    def push_status(self) -> None:
+        """The engine status changed: Kraken pushes a `status` frame to every connection."""
+        self.send(self._status_frame())
+
     @property
     def subscribed(self) -> bool:
         return bool(
@@ -898,7 +902,7 @@ class WsSession:
             "data": [
                 {
                     "version": "2.0.10",
-                    "system": "online",
+                    "system": self.x.faults.system_status,
                     "api_version": "v2",
                     "connection_id": self.connection_id,
                 }

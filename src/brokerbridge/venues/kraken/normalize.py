@@ -413,18 +413,6 @@ def balances_from_rest(
     )
 
 
-def balances_from_rest_balance(
-    entries: Mapping[str, Decimal], *, received: float, venue: str = VENUE
-) -> BalanceSnapshot:
-    """REST Balance (totals only) → `BalanceSnapshot`."""
-    return BalanceSnapshot(
-        venue=venue,
-        ts=received,
-        balances=tuple(AssetBalance(asset=normalize_asset(a), total=total) for a, total in entries.items()),
-        source=Source.REST,
-    )
-
-
 def _rest_status(order: RestOrder) -> str:
     """REST order status in the WS `order_status` vocabulary (REST has no partially_filled)."""
     if order.status == "open":

@@ -20,8 +20,8 @@ Design decisions (kraken.md references in brackets):
 * Books are verified with the CRC32 checksum on every snapshot and update (§3.6.2). A mismatch
   drops that one book and resubscribes that symbol only (same depth) — the connection and the
   other streams stay up. Updates for a book that is resyncing are ignored. If the fresh snapshot
-  fails too, `MAX_BOOK_RESYNCS` times in a row, the session stops asking (a wrong checksum would
-  otherwise loop at network speed) and marks the stream STALE until the next connection.
+  fails too, `MAX_BOOK_RESYNCS` times in a row, the session pauses (a wrong checksum would
+  otherwise loop at network speed), marks the stream STALE and tries again `BOOK_RETRY_AFTER` later.
 * Private channels carry `sequence` (§3.8): a snapshot resets it, an update must be last + 1; a
   jump resubscribes that channel with a snapshot and emits a `Gap`.
 * A `status` frame with system != online does not ask for a reconnect: the socket stays up during
@@ -126,7 +126,8 @@ WIRE_CHANNEL: dict[Channel, str] = {
 }
 BOOK_DEPTHS = frozenset({10, 25, 100, 500, 1000})
 OHLC_INTERVALS = frozenset({1, 5, 15, 30, 60, 240, 1440, 10080, 21600})
-MAX_BOOK_RESYNCS = 3  # consecutive failed snapshots before a book is left STALE
+MAX_BOOK_RESYNCS = 3  # consecutive failed snapshots before a book pauses, STALE
+BOOK_RETRY_AFTER = 30.0  # seconds a STALE book waits before it is tried again
 _MAX_REQ_ID = 2**31 - 1  # Kraken told ccxt req_id must fit int32
 _CHECKSUM_LEVELS = 10
 
@@ -184,7 +185,7 @@ class KrakenWsSession:
         self._awaiting_ack: set[Subscription] = set()
         self._books: dict[Subscription, OrderBook] = {}
         self._book_resyncs: dict[Subscription, int] = {}  # resyncing books → failed snapshots so far
-        self._stale_books: set[Subscription] = set()
+        self._stale_books: dict[Subscription, float] = {}  # book → when to try it again
         self._sequences: dict[Subscription, int] = {}
         self._sequence_resyncs: set[Subscription] = set()
         self._private_rx_wall: dict[Subscription, float] = {}
@@ -310,7 +311,7 @@ class KrakenWsSession:
         """Earliest of the idle watchdog and the next ping; None when not connected."""
         if not self._connected:
             return None
-        deadlines = [self._next_ping]
+        deadlines = [self._next_ping, *self._stale_books.values()]
         if not self._idle_reported:
             deadlines.append(self._last_rx + self.idle_timeout)
             deadlines.extend(
@@ -331,6 +332,12 @@ class KrakenWsSession:
             # A subscription neither acknowledged nor refused: the link is not trustworthy.
             self._idle_reported = True
             self._signals.append(ReconnectNeeded(f"no answer to a subscribe within {self.ack_timeout:.0f} s"))
+        for sub, retry_at in list(self._stale_books.items()):
+            if now >= retry_at:
+                del self._stale_books[sub]
+                self._send_request("subscribe", [sub], resync=True)
+                self._book_resyncs[sub] = 0
+                self._status(sub, StreamState.RESYNCING, "trying the book again", self._wall_clock())
         if now >= self._next_ping:
             self._send_request("ping", [])
             self._next_ping = now + self.ping_interval
@@ -586,11 +593,12 @@ class KrakenWsSession:
         failures = self._book_resyncs.get(sub, -1) + 1
         reason = f"checksum mismatch for {data.symbol}: Kraken {data.checksum}, local {local}"
         if failures >= MAX_BOOK_RESYNCS:
+            # Asking again at network speed would only loop: pause, then start over.
             self._book_resyncs.pop(sub, None)
-            self._stale_books.add(sub)
-            message = f"{reason}; {failures} fresh snapshots failed too, giving up until reconnect"
-            logger.error("%s", message)
-            self._signals.append(BadFrame(ProtocolError(f"kraken ws: {message}")))
+            self._stale_books[sub] = self._now + BOOK_RETRY_AFTER
+            message = f"{reason}; {failures} fresh snapshots failed too, retrying in {BOOK_RETRY_AFTER:.0f} s"
+            logger.warning("%s", message)
+            self._send_request("unsubscribe", [sub])
             self._status(sub, StreamState.STALE, message, received)
             return
         self._book_resyncs[sub] = failures
@@ -677,7 +685,7 @@ class KrakenWsSession:
     def _forget_stream_state(self, sub: Subscription) -> None:
         self._books.pop(sub, None)
         self._book_resyncs.pop(sub, None)
-        self._stale_books.discard(sub)
+        self._stale_books.pop(sub, None)
         self._sequences.pop(sub, None)
         self._sequence_resyncs.discard(sub)
         self._private_rx_wall.pop(sub, None)
