@@ -8,7 +8,7 @@ import itertools
 import json
 import random
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 import pytest
@@ -75,9 +75,9 @@ async def test_backoff_is_jittered_capped_never_gives_up_and_resets_after_succes
     attempts: list[float] = []
 
     @contextlib.asynccontextmanager
-    async def recording(url: str) -> AsyncIterator[Connection]:
+    async def recording(url: str, *, redact: Callable[[str], str] | None = None) -> AsyncIterator[Connection]:
         attempts.append(clock.monotonic())
-        async with connect(url) as conn:
+        async with connect(url, redact=redact) as conn:
             yield conn
 
     events: list[AnyEvent] = []

@@ -165,3 +165,17 @@ async def test_errors_raised_to_the_caller_carry_no_secret(sim: KrakenSimulator)
     assert "EAPI:Invalid signature" in text
     assert WRONG_SECRET not in text
     assert ep.api_secret not in text
+
+
+def test_frames_logged_by_websockets_have_the_token_masked(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from brokerbridge.io.ws import RedactingLogger
+
+    token = "xeAQ/RCChBYNVh53sTv1yZ5H4wIbwDF20PiHtTF+4UI"
+    adapter = RedactingLogger(logging.getLogger("websockets.client"), lambda text: text.replace(token, "***"))
+    with caplog.at_level(logging.DEBUG, logger="websockets.client"):
+        adapter.debug(
+            "> TEXT %s", '{"method":"subscribe","params":{"channel":"balances","token":"' + token + '"}}'
+        )
+    assert caplog.records and token not in caplog.text and '"token":"***"' in caplog.text

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 from brokerbridge.core.clock import Clock
@@ -42,7 +43,14 @@ class TokenManager:
         self._lifetime = 0.0
         self._inflight: asyncio.Task[str] | None = None
         self.fetches = 0
+        self._recent: deque[str] = deque(maxlen=8)  # tokens that may still be on a live socket
         self.on_token: Callable[[str], None] | None = None
+
+    def redact(self, text: str) -> str:
+        """`text` with every recently issued token masked (for logs of frames that carried one)."""
+        for token in self._recent:
+            text = text.replace(token, "***")
+        return text
 
     @property
     def expires_at(self) -> float | None:
@@ -66,6 +74,7 @@ class TokenManager:
         finally:
             self._inflight = None
         self._token = Secret(token)
+        self._recent.append(token)
         self._issued_at = self._clock.monotonic()
         self._lifetime = lifetime
         self.fetches += 1

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 import websockets
 from websockets.asyncio.client import ClientConnection
@@ -44,14 +45,37 @@ def _describe_close(exc: websockets.ConnectionClosed) -> str:
     return f"code {frame.code}{': ' + frame.reason if frame.reason else ''}"
 
 
+class RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """What `websockets` logs at DEBUG includes whole frames — our private subscribe frames carry
+    the WebSocket token. This adapter formats each record and masks the secrets before logging."""
+
+    def __init__(self, logger: logging.Logger, redact: Callable[[str], str]) -> None:
+        super().__init__(logger, {})
+        self._redact = redact
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if self.isEnabledFor(level):
+            text = str(msg) % args if args else str(msg)
+            kwargs.pop("extra", None)
+            self.logger.log(level, "%s", self._redact(text), **kwargs)
+
+
 @asynccontextmanager
 async def connect(
-    url: str, *, headers: Mapping[str, str] | None = None, open_timeout: float = 10.0
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    open_timeout: float = 10.0,
+    redact: Callable[[str], str] | None = None,
 ) -> AsyncIterator[WsConnection]:
-    """Open a WebSocket; any failure to open is a `TransportError` naming the URL and cause."""
+    """Open a WebSocket; any failure to open is a `TransportError` naming the URL and cause.
+
+    `redact` masks secrets in the frames `websockets` logs at DEBUG."""
+    base_logger = logging.getLogger("websockets.client")
     try:
         ws = await ws_connect(
             url,
+            logger=RedactingLogger(base_logger, redact) if redact is not None else base_logger,
             additional_headers=dict(headers or {}),
             open_timeout=open_timeout,
             # Our session sends application pings and watches heartbeats; protocol pings add a

@@ -13,11 +13,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from brokerbridge.core.clock import Clock
 from brokerbridge.core.config import KrakenConfig
@@ -41,9 +43,9 @@ from brokerbridge.core.events import (
 from brokerbridge.core.signals import Signal, Subscribed, TokenRejected
 from brokerbridge.io.http import HttpClient
 from brokerbridge.io.kraken.rest import KrakenRestClient
-from brokerbridge.io.supervisor import Connect, ConnectionSupervisor
+from brokerbridge.io.supervisor import ConnectionSupervisor
 from brokerbridge.io.token import TokenManager
-from brokerbridge.io.ws import connect
+from brokerbridge.io.ws import Connection, connect
 from brokerbridge.venues.kraken import VENUE
 from brokerbridge.venues.kraken import normalize as norm
 from brokerbridge.venues.kraken.auth import NonceSource
@@ -52,6 +54,14 @@ from brokerbridge.venues.kraken.session import KrakenWsSession
 logger = logging.getLogger(__name__)
 
 Emit = Callable[[AnyEvent], None]
+
+
+class RedactingConnect(Protocol):
+    def __call__(
+        self, url: str, *, redact: Callable[[str], str] | None = None
+    ) -> AbstractAsyncContextManager[Connection]: ...
+
+
 HISTORY_POLL_INTERVAL = 10.0
 _POLLABLE = frozenset(
     {Channel.TICKER, Channel.BOOK, Channel.TRADES, Channel.CANDLES, Channel.BALANCES, Channel.EXECUTIONS}
@@ -69,7 +79,7 @@ class KrakenConnector:
         clock: Clock,
         rng: random.Random | None = None,
         http: HttpClient | None = None,
-        ws_connect: Connect = connect,
+        ws_connect: RedactingConnect = connect,
         on_refused: Callable[[Subscription, VenueError], None] | None = None,
     ) -> None:
         self.config = config
@@ -107,13 +117,15 @@ class KrakenConnector:
             failure_message="Public channel connection failed",
             **common,
         )
+        # Private frames carry the token: whatever logs them must mask it.
+        private_common = {**common, "connector": functools.partial(ws_connect, redact=self.tokens.redact)}
         self.private = ConnectionSupervisor(
             name="private",
             url=config.ws_auth_url,
             session=self.private_session,
             hooks=_PrivateHooks(self),
             failure_message="Private channel connection failed",
-            **common,
+            **private_common,
         )
         self._tasks: asyncio.TaskGroup | None = None
         self._last_trade_ts: dict[str, float] = {}  # newest trade seen per symbol (WS or REST)
