@@ -39,6 +39,8 @@ from brokerbridge.core.events import (
     Gap,
     Instrument,
     OrderUpdate,
+    Position,
+    SessionStats,
     Source,
     StreamState,
     StreamStatus,
@@ -64,8 +66,12 @@ def topic_of(event: AnyEvent) -> str:
             return f"{event.venue}:trades:{s}"
         case Candle(symbol=s, interval=i):
             return f"{event.venue}:candles:{s}:interval={i}"
+        case SessionStats(symbol=s):
+            return f"{event.venue}:stats:{s}"
         case Instrument():
             return f"{event.venue}:instruments"
+        case Position():
+            return f"{event.venue}:positions"
         case BalanceSnapshot() | BalanceUpdate():
             return f"{event.venue}:balances"
         case OrderUpdate() | Fill():

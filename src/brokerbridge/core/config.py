@@ -2,7 +2,8 @@
 
 Precedence (last wins): built-in defaults → TOML file → environment → command-line flags.
 Defaults point at the real Kraken; no credentials means "public data only" for a real venue and
-"use the simulator's demo account" for `brokerbridge watch` when no URL was changed.
+"use the simulator's demo account" for `brokerbridge watch` when no URL was changed. Primary is
+configured by a [primary] table or BROKERBRIDGE_PRIMARY_* variables (absent: not used).
 Every mistake raises `ConfigError` saying which setting, why, and what to do. See docs/configuration.md.
 """
 
@@ -60,13 +61,46 @@ class KrakenConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PrimaryConfig:
+    """Primary's trading API: reMarkets, Matba Rofex live, or a broker's xOMS (`api.<broker>.xoms.com.ar`).
+
+    `environment` is a name (`remarkets`, `live`, a broker such as `cocos`) or a URL; `rest_url` /
+    `ws_url` override it (venues/primary/environments.py resolves both)."""
+
+    environment: str = "remarkets"
+    rest_url: str | None = None
+    ws_url: str | None = None
+    user: str | None = None
+    password: Secret | None = None
+    account: str | None = None
+    proprietary: str | None = None  # default per environment (PBCP, api, ISV_PBCP)
+    # Tokens live 24 h; log in again well before (Primary asks for about one login a day).
+    relogin_interval: float = 20 * 3600.0
+    # A socket silent this long while the market is open is presumed dead or de-authorised.
+    idle_timeout: float = 120.0
+    market_hours: str = "10:30-17:15"  # Buenos Aires time (UTC−3, no DST); "always" for simulators
+    poll_after: float = 2.0
+    poll_interval: float = 1.0  # marketdata/get at most once a second (Primary's best practice)
+    request_timeout: float = 10.0
+    instruments_cache_dir: str = "~/.cache/brokerbridge"
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.user and self.password)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     kraken: KrakenConfig = field(default_factory=KrakenConfig)
+    primary: PrimaryConfig | None = None  # None: Primary not configured
     log_level: str = "INFO"
 
 
-# name in TOML [kraken] table / env suffix → (field, parser)
-_URL_FIELDS = {"rest_url": ("http", "https"), "ws_url": ("ws", "wss"), "ws_auth_url": ("ws", "wss")}
+_SECTION_URLS: dict[str, dict[str, tuple[str, ...]]] = {
+    "kraken": {"rest_url": ("http", "https"), "ws_url": ("ws", "wss"), "ws_auth_url": ("ws", "wss")},
+    "primary": {"rest_url": ("http", "https"), "ws_url": ("ws", "wss")},
+}
 _FLOAT_FIELDS = (
     "token_refresh_interval",
     "idle_timeout",
@@ -75,61 +109,84 @@ _FLOAT_FIELDS = (
     "request_timeout",
     "rate_limit_max",
     "rate_limit_decay",
+    "relogin_interval",
 )
-_ENV_PREFIX = "BROKERBRIDGE_KRAKEN_"
+_SECRET_FIELDS = ("api_secret", "password")
+_TEXT_FIELDS = (
+    "api_key",
+    "user",
+    "account",
+    "proprietary",
+    "environment",
+    "market_hours",
+    "instruments_cache_dir",
+)
 
 
-def _check_url(name: str, value: Any, schemes: tuple[str, ...], where: str) -> str:
+def _check_url(section: str, name: str, value: Any, schemes: tuple[str, ...], where: str) -> str:
     if not isinstance(value, str):
-        raise ConfigError(f"{where}: kraken.{name} must be a string URL, got {type(value).__name__}")
+        raise ConfigError(f"{where}: {section}.{name} must be a string URL, got {type(value).__name__}")
     parsed = urlparse(value)
     if parsed.scheme not in schemes or not parsed.netloc:
+        path = "/v2" if section == "kraken" and schemes[0] == "ws" else "/"
         raise ConfigError(
-            f"{where}: kraken.{name} = {value!r} is not a {'/'.join(schemes)} URL",
-            remedy=f"use e.g. {schemes[-1]}://host:port{'/v2' if schemes[0] == 'ws' else ''}",
+            f"{where}: {section}.{name} = {value!r} is not a {'/'.join(schemes)} URL",
+            remedy=f"use e.g. {schemes[-1]}://host:port{path}",
         )
-    return value.rstrip("/") if schemes[0] == "http" else value
+    if section == "kraken" and schemes[0] == "http":
+        return value.rstrip("/")
+    return value
 
 
-def _check_float(name: str, value: Any, where: str) -> float:
+def _check_float(section: str, name: str, value: Any, where: str) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{where}: kraken.{name} must be a number of seconds, got {value!r}") from None
+        raise ConfigError(f"{where}: {section}.{name} must be a number of seconds, got {value!r}") from None
     if not math.isfinite(number) or number <= 0:
-        raise ConfigError(f"{where}: kraken.{name} must be a positive number of seconds, got {value!r}")
+        raise ConfigError(f"{where}: {section}.{name} must be a positive number of seconds, got {value!r}")
     return number
 
 
-def _kraken_from_mapping(base: KrakenConfig, values: Mapping[str, Any], where: str) -> KrakenConfig:
-    known = {f.name for f in fields(KrakenConfig)} - {"backoff"}
+def _section_from_mapping(base: Any, section: str, values: Mapping[str, Any], where: str) -> Any:
+    known = {f.name for f in fields(base)} - {"backoff"}
     changes: dict[str, Any] = {}
     for name, value in values.items():
         if name not in known:
             raise ConfigError(
-                f"{where}: unknown setting kraken.{name}",
+                f"{where}: unknown setting {section}.{name}",
                 remedy=f"valid settings are: {', '.join(sorted(known))}",
             )
-        if name in _URL_FIELDS:
-            changes[name] = _check_url(name, value, _URL_FIELDS[name], where)
+        if name in _SECTION_URLS[section]:
+            changes[name] = _check_url(section, name, value, _SECTION_URLS[section][name], where)
         elif name in _FLOAT_FIELDS:
-            changes[name] = _check_float(name, value, where)
+            changes[name] = _check_float(section, name, value, where)
             if name == "token_refresh_interval" and changes[name] >= 900:
                 raise ConfigError(
                     f"{where}: kraken.token_refresh_interval = {value!r} is not under 900 s",
                     remedy="Kraken tokens must be used within 15 minutes of issue; keep it below 900 "
                     "(default 600)",
                 )
-        elif name == "api_key":
-            if not isinstance(value, str) or not value.strip():
-                raise ConfigError(f"{where}: kraken.api_key must be a non-empty string")
-            changes[name] = value.strip()
-        elif name == "api_secret":
+            if name == "relogin_interval" and changes[name] >= 24 * 3600:
+                raise ConfigError(
+                    f"{where}: primary.relogin_interval = {value!r} is not under 24 h",
+                    remedy="Primary tokens last 24 h; keep it below 86400 (default 72000)",
+                )
+        elif name in _SECRET_FIELDS:
             if not isinstance(value, str) or not value.strip():
                 # Do not echo the value: it is a secret even when malformed.
-                raise ConfigError(f"{where}: kraken.api_secret must be a non-empty string")
+                raise ConfigError(f"{where}: {section}.{name} must be a non-empty string")
             changes[name] = Secret(value.strip())
+        elif name in _TEXT_FIELDS:
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"{where}: {section}.{name} must be a non-empty string")
+            changes[name] = value.strip()
     return replace(base, **changes)
+
+
+def _env_section(env: Mapping[str, str], section: str) -> dict[str, str]:
+    prefix = f"BROKERBRIDGE_{section.upper()}_"
+    return {key[len(prefix) :].lower(): value for key, value in env.items() if key.startswith(prefix)}
 
 
 def load_config(
@@ -141,6 +198,7 @@ def load_config(
     env = os.environ if env is None else env
     path = path or env.get("BROKERBRIDGE_CONFIG") or None
     kraken = KrakenConfig()
+    primary: PrimaryConfig | None = None
     log_level = "INFO"
     if path:
         file = Path(path)
@@ -152,26 +210,38 @@ def load_config(
             ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
-        unknown = set(data) - {"kraken", "log_level"}
+        unknown = set(data) - {"kraken", "primary", "log_level"}
         if unknown:
             raise ConfigError(
                 f"{file}: unknown section(s) {', '.join(sorted(unknown))}",
-                remedy="supported: [kraken] and log_level",
+                remedy="supported: [kraken], [primary] and log_level",
             )
+        for section in ("kraken", "primary"):
+            if section in data and not isinstance(data[section], dict):
+                raise ConfigError(f"{file}: '{section}' must be a table ([{section}])")
         if "kraken" in data:
-            if not isinstance(data["kraken"], dict):
-                raise ConfigError(f"{file}: 'kraken' must be a table ([kraken])")
-            kraken = _kraken_from_mapping(kraken, data["kraken"], str(file))
+            kraken = _section_from_mapping(kraken, "kraken", data["kraken"], str(file))
+        if "primary" in data:
+            primary = _section_from_mapping(PrimaryConfig(), "primary", data["primary"], str(file))
         log_level = str(data.get("log_level", log_level)).upper()
-    from_env = {
-        key[len(_ENV_PREFIX) :].lower(): value for key, value in env.items() if key.startswith(_ENV_PREFIX)
-    }
+    from_env = _env_section(env, "kraken")
     if from_env:
-        kraken = _kraken_from_mapping(kraken, from_env, "environment (BROKERBRIDGE_KRAKEN_*)")
+        kraken = _section_from_mapping(kraken, "kraken", from_env, "environment (BROKERBRIDGE_KRAKEN_*)")
+    primary_env = _env_section(env, "primary")
+    if primary_env:
+        primary = _section_from_mapping(
+            primary or PrimaryConfig(), "primary", primary_env, "environment (BROKERBRIDGE_PRIMARY_*)"
+        )
     if overrides:
         given = {k: v for k, v in overrides.items() if v is not None}
-        if given:
-            kraken = _kraken_from_mapping(kraken, given, "command line")
+        kraken_given = {k: v for k, v in given.items() if not k.startswith("primary_")}
+        primary_given = {k[len("primary_") :]: v for k, v in given.items() if k.startswith("primary_")}
+        if kraken_given:
+            kraken = _section_from_mapping(kraken, "kraken", kraken_given, "command line")
+        if primary_given:
+            primary = _section_from_mapping(
+                primary or PrimaryConfig(), "primary", primary_given, "command line"
+            )
     if env.get("BROKERBRIDGE_LOG_LEVEL"):
         log_level = env["BROKERBRIDGE_LOG_LEVEL"].upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -181,4 +251,9 @@ def load_config(
             "kraken.api_key and kraken.api_secret must be given together",
             remedy="set both (or neither, for public data only)",
         )
-    return Config(kraken=kraken, log_level=log_level)
+    if primary is not None and bool(primary.user) != bool(primary.password):
+        raise ConfigError(
+            "primary.user and primary.password must be given together",
+            remedy="set both (Primary needs a login even for market data)",
+        )
+    return Config(kraken=kraken, primary=primary, log_level=log_level)

@@ -20,12 +20,14 @@ class Channel(enum.StrEnum):
     TRADES = "trades"
     CANDLES = "candles"
     INSTRUMENTS = "instruments"
+    STATS = "stats"  # session statistics: open, close, high, low, settlement, volume, open interest
     BALANCES = "balances"
     EXECUTIONS = "executions"
+    POSITIONS = "positions"
 
     @property
     def private(self) -> bool:
-        return self in (Channel.BALANCES, Channel.EXECUTIONS)
+        return self in (Channel.BALANCES, Channel.EXECUTIONS, Channel.POSITIONS)
 
 
 class StreamState(enum.StrEnum):
@@ -73,16 +75,19 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
 
 
 class Ticker(Event, tag="ticker", frozen=True, kw_only=True):
+    """Top of book and last trade. A field is None when the venue has nothing there (an empty
+    side, no trade yet today) or does not report it (Primary has no rolling 24 h vwap)."""
+
     symbol: str
-    bid: Decimal
-    bid_qty: Decimal
-    ask: Decimal
-    ask_qty: Decimal
-    last: Decimal
-    volume: Decimal
-    vwap: Decimal
-    low: Decimal
-    high: Decimal
+    bid: Decimal | None
+    bid_qty: Decimal | None
+    ask: Decimal | None
+    ask_qty: Decimal | None
+    last: Decimal | None
+    volume: Decimal | None = None
+    vwap: Decimal | None = None
+    low: Decimal | None = None
+    high: Decimal | None = None
     change: Decimal | None = None
     change_pct: Decimal | None = None
     source: Source = Source.WS
@@ -135,6 +140,24 @@ class Candle(Event, tag="candle", frozen=True, kw_only=True):
     vwap: Decimal
     volume: Decimal
     trades: int
+    source: Source = Source.WS
+
+
+class SessionStats(Event, tag="stats", frozen=True, kw_only=True):
+    """Today's session figures for an instrument; None = not reported (yet)."""
+
+    symbol: str
+    open: Decimal | None = None
+    close: Decimal | None = None  # previous session's close
+    high: Decimal | None = None
+    low: Decimal | None = None
+    settlement: Decimal | None = None
+    volume: Decimal | None = None  # traded volume (contracts / nominal)
+    effective_volume: Decimal | None = None  # cash volume (BYMA)
+    nominal_volume: Decimal | None = None  # BYMA
+    open_interest: Decimal | None = None
+    trade_count: int | None = None
+    index_value: Decimal | None = None
     source: Source = Source.WS
 
 
@@ -213,6 +236,20 @@ class Fill(Event, tag="fill", frozen=True, kw_only=True):
     snapshot: bool = False
 
 
+class Position(Event, tag="position", frozen=True, kw_only=True):
+    """An account's holding in one instrument (Primary: polled from the risk API)."""
+
+    account: str
+    symbol: str
+    qty: Decimal  # net: bought − sold
+    buy_qty: Decimal = Decimal(0)
+    buy_price: Decimal | None = None
+    sell_qty: Decimal = Decimal(0)
+    sell_price: Decimal | None = None
+    pnl: Decimal | None = None
+    source: Source = Source.REST
+
+
 class StreamStatus(Event, tag="status", frozen=True, kw_only=True):
     """Where a stream stands. `stream` is a `Subscription.describe()` or a connection name."""
 
@@ -237,11 +274,13 @@ AnyEvent = (
     | BookUpdate
     | Trade
     | Candle
+    | SessionStats
     | Instrument
     | BalanceSnapshot
     | BalanceUpdate
     | OrderUpdate
     | Fill
+    | Position
     | StreamStatus
     | Gap
 )
