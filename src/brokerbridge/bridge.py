@@ -48,6 +48,7 @@ from brokerbridge.core.events import (
     Ticker,
     Trade,
 )
+from brokerbridge.io.connector import Connector
 from brokerbridge.io.kraken.connector import KrakenConnector
 from brokerbridge.services.balances import BalanceBook, BalanceView
 from brokerbridge.services.executions import ExecutionJournal
@@ -106,7 +107,7 @@ class Bridge:
         self._queue_size = queue_size
         self._subscribers: dict[str, list[_Subscriber]] = defaultdict(list)
         self._refcount: dict[Subscription, int] = defaultdict(int)
-        self.connectors: dict[str, KrakenConnector] = {}
+        self.connectors: dict[str, Connector] = {}
         self.state: dict[str, VenueState] = {}
         self._runner: asyncio.Task[None] | None = None
         self.events_in = 0
@@ -114,13 +115,27 @@ class Bridge:
 
     # -- lifetime ----------------------------------------------------------------------------
     async def __aenter__(self) -> Bridge:
-        connector = KrakenConnector(
-            self.config.kraken, emit=self._on_event, clock=self.clock, on_refused=self._on_refused
-        )
-        self.connectors[connector.venue] = connector
-        self.state[connector.venue] = VenueState()
+        for connector in self._make_connectors():
+            self.connectors[connector.venue] = connector
+            self.state[connector.venue] = VenueState()
         self._runner = asyncio.get_running_loop().create_task(self._run(), name="bridge")
         return self
+
+    def _make_connectors(self) -> list[Connector]:
+        connectors: list[Connector] = [
+            KrakenConnector(
+                self.config.kraken, emit=self._on_event, clock=self.clock, on_refused=self._on_refused
+            )
+        ]
+        if self.config.primary is not None:
+            from brokerbridge.io.primary.connector import PrimaryConnector
+
+            connectors.append(
+                PrimaryConnector(
+                    self.config.primary, emit=self._on_event, clock=self.clock, on_refused=self._on_refused
+                )
+            )
+        return connectors
 
     async def _run(self) -> None:
         try:
@@ -152,7 +167,7 @@ class Bridge:
         for conn in self.connectors.values():
             await conn.aclose()
 
-    def connector(self, venue: str) -> KrakenConnector:
+    def connector(self, venue: str) -> Connector:
         try:
             return self.connectors[venue]
         except KeyError:

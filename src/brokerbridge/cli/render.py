@@ -16,6 +16,8 @@ from brokerbridge.core.events import (
     Gap,
     Instrument,
     OrderUpdate,
+    Position,
+    SessionStats,
     StreamState,
     StreamStatus,
     Ticker,
@@ -72,6 +74,14 @@ def render(event: AnyEvent) -> str:
                 f"o {_n(event.open)} h {_n(event.high)} l {_n(event.low)} c {_n(event.close)} "
                 f"v {_n(event.volume)}"
             )
+        case SessionStats():
+            return head + (
+                f"[bold]stats[/] {event.symbol} open {_n(event.open)} high {_n(event.high)} "
+                f"low {_n(event.low)} close {_n(event.close)} settle {_n(event.settlement)} "
+                f"vol {_n(event.volume)} oi {_n(event.open_interest)}"
+            )
+        case Position():
+            return head + f"[bold]position[/] {event.account} {event.symbol} {_n(event.qty)}"
         case Instrument():
             return head + f"[bold]instrument[/] {event.symbol} {event.status}"
         case BalanceSnapshot():
