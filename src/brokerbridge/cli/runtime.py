@@ -1,47 +1,86 @@
-"""Resolve where to connect: the configured venue, or the embedded simulator when nothing is set."""
+"""Resolve where to connect: the configured venues, or the embedded simulators when nothing is set."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 
 from rich.console import Console
 
-from brokerbridge.core.config import Config
+from brokerbridge.core.config import Config, PrimaryConfig
 from brokerbridge.core.secret import Secret
 
 
+def wants_kraken_sim(config: Config, use_sim: bool | None) -> bool:
+    if use_sim is not None:
+        return use_sim
+    return not config.kraken.has_credentials and config.kraken.uses_default_endpoints
+
+
+def wants_primary_sim(config: Config, use_sim: bool | None) -> bool:
+    if use_sim is not None:
+        return use_sim
+    primary = config.primary
+    return primary is None or (not primary.has_credentials and primary.rest_url is None)
+
+
 @contextlib.asynccontextmanager
-async def venue_config(config: Config, *, use_sim: bool | None, console: Console) -> AsyncIterator[Config]:
-    """Yield the config to run with, starting the Kraken simulator in-process when it is wanted.
+async def venue_config(
+    config: Config,
+    *,
+    use_sim: bool | None,
+    console: Console,
+    venues: Collection[str] = ("kraken",),
+) -> AsyncIterator[Config]:
+    """Yield the config to run with, starting a simulator in-process for each venue that wants one.
 
-    `use_sim=None` (the default) means: simulator when no Kraken credentials and no custom URLs
-    are configured, so `brokerbridge watch` shows live data with zero set-up.
+    `use_sim=None` (the default) means: a venue with no credentials and no custom URLs runs against
+    its simulator, so `brokerbridge watch` shows live data with zero set-up.
     """
-    kraken = config.kraken
-    if use_sim is None:
-        use_sim = not kraken.has_credentials and kraken.uses_default_endpoints
-    if not use_sim:
-        yield config
-        return
-    from brokerbridge.sim.kraken import KrakenSimulator
+    async with contextlib.AsyncExitStack() as stack:
+        if "kraken" in venues and wants_kraken_sim(config, use_sim):
+            from brokerbridge.sim.kraken import KrakenSimulator
 
-    async with KrakenSimulator(host="127.0.0.1", port=0) as sim:
-        ep = sim.endpoints
-        console.print(
-            f"[cyan]No Kraken credentials configured: using the local Kraken simulator at {ep.rest} "
-            f"(demo account). Configure credentials or URLs to use a real venue.[/]",
-            highlight=False,
-        )
-        yield dataclasses.replace(
-            config,
-            kraken=dataclasses.replace(
-                kraken,
-                rest_url=ep.rest,
-                ws_url=ep.ws_public,
-                ws_auth_url=ep.ws_private,
-                api_key=ep.api_key,
-                api_secret=Secret(ep.api_secret),
-            ),
-        )
+            kraken_sim = await stack.enter_async_context(KrakenSimulator(host="127.0.0.1", port=0))
+            ep = kraken_sim.endpoints
+            console.print(
+                f"[cyan]No Kraken credentials configured: using the local Kraken simulator at {ep.rest} "
+                f"(demo account). Configure credentials or URLs to use a real venue.[/]",
+                highlight=False,
+            )
+            config = dataclasses.replace(
+                config,
+                kraken=dataclasses.replace(
+                    config.kraken,
+                    rest_url=ep.rest,
+                    ws_url=ep.ws_public,
+                    ws_auth_url=ep.ws_private,
+                    api_key=ep.api_key,
+                    api_secret=Secret(ep.api_secret),
+                ),
+            )
+        if "primary" in venues and wants_primary_sim(config, use_sim):
+            from brokerbridge.sim.primary import PrimarySimulator
+
+            primary_sim = await stack.enter_async_context(PrimarySimulator(host="127.0.0.1", port=0))
+            pe = primary_sim.endpoints
+            console.print(
+                f"[cyan]No Primary credentials configured: using the local Primary simulator at {pe.rest} "
+                f"(demo account {pe.account}). Configure [primary] to use reMarkets or your broker.[/]",
+                highlight=False,
+            )
+            config = dataclasses.replace(
+                config,
+                primary=dataclasses.replace(
+                    config.primary or PrimaryConfig(),
+                    environment=pe.rest,
+                    rest_url=pe.rest,
+                    ws_url=pe.ws,
+                    user=pe.user,
+                    password=Secret(pe.password),
+                    account=pe.account,
+                    market_hours="always",  # the simulator trades around the clock
+                ),
+            )
+        yield config

@@ -11,7 +11,7 @@ import json
 import logging
 import signal
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -98,6 +98,88 @@ async def _run_kraken(host: str, port: int, seed: int, tick_s: float, faults: Fa
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with KrakenSimulator(host, port, seed=seed, faults=faults, tick_s=tick_s) as sim:
+        sys.stdout.write(json.dumps(sim.endpoints.to_dict()) + "\n")
+        sys.stdout.flush()
+        await stop.wait()
+
+
+@app.command("primary")
+def primary(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(help="Port for REST, the WebSocket and control (0 = a free port).")
+    ] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated market (same seed, same market).")] = 0,
+    tick_ms: Annotated[float, typer.Option(help="Market step interval in milliseconds.")] = 100.0,
+    user: Annotated[str | None, typer.Option(help="Demo user name (default: bbdemo).")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="Demo password (default: derived from the seed).")
+    ] = None,
+    account: Annotated[str | None, typer.Option(help="Demo account (default: REM<n> from the seed).")] = None,
+    drop_every: Annotated[float, typer.Option(help="Drop every WebSocket connection every N seconds.")] = 0.0,
+    stall: Annotated[
+        str | None, typer.Option(help="Stall the socket: public (Md), private (or) or all.")
+    ] = None,
+    rest_http_errors: Annotated[
+        int, typer.Option(help="Answer the next N REST calls with HTTP 5xx (-1 = always).")
+    ] = 0,
+    rest_http_status: Annotated[int, typer.Option(help="The 5xx status for --rest-http-errors.")] = 503,
+    reject_ws_handshake: Annotated[
+        int, typer.Option(help="Refuse the next N WebSocket handshakes with HTTP 503 (-1 = always).")
+    ] = 0,
+    latency_ms: Annotated[
+        float, typer.Option(help="Added latency on every REST answer and WebSocket frame.")
+    ] = 0.0,
+    idle_close_s: Annotated[
+        float, typer.Option(help="Close sockets that send nothing (not even pings) for N s (0 = never).")
+    ] = 60.0,
+    relogin_invalidates: Annotated[
+        bool, typer.Option(help="Logging in again revokes the user's previous tokens (sockets go silent).")
+    ] = True,
+    log_level: Annotated[str, typer.Option(help="Log level for stderr.")] = "WARNING",
+) -> None:
+    """Simulated Primary API (pyRofex-compatible): REST /auth and /rest, WebSocket at /, control /_sim."""
+    from brokerbridge.sim.primary import PrimaryFaults
+
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise typer.BadParameter(
+            f"{log_level!r} is not one of DEBUG, INFO, WARNING, ERROR", param_hint="--log-level"
+        )
+    logging.basicConfig(
+        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    faults = PrimaryFaults()
+    try:
+        faults.apply(
+            {
+                "drop_every_s": drop_every,
+                "stall": stall,
+                "rest_http_errors": rest_http_errors,
+                "rest_http_status": rest_http_status,
+                "reject_ws_handshake": reject_ws_handshake,
+                "latency_ms": latency_ms,
+                "idle_close_s": idle_close_s,
+                "relogin_invalidates": relogin_invalidates,
+            }
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    asyncio.run(_run_primary(host, port, seed, tick_ms / 1000, faults, (user, password, account)))
+
+
+async def _run_primary(
+    host: str, port: int, seed: int, tick_s: float, faults: Any, credentials: tuple[str | None, ...]
+) -> None:
+    from brokerbridge.sim.primary import PrimarySimulator
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    user, password, account = credentials
+    async with PrimarySimulator(
+        host, port, seed=seed, faults=faults, tick_s=tick_s, user=user, password=password, account=account
+    ) as sim:
         sys.stdout.write(json.dumps(sim.endpoints.to_dict()) + "\n")
         sys.stdout.flush()
         await stop.wait()

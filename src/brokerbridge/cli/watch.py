@@ -30,6 +30,7 @@ from brokerbridge.core.errors import BrokerBridgeError
 from brokerbridge.core.events import AnyEvent, Channel, encode_event
 
 DEFAULT_CHANNELS = ["ticker", "trades", "balances", "executions"]
+DEFAULT_SYMBOLS = {"kraken": "BTC/USD", "primary": "MERV - XMEV - GGAL - 24hs"}
 
 
 def watch(
@@ -45,9 +46,14 @@ def watch(
     ] = None,
     symbol: Annotated[
         list[str] | None,
-        typer.Option("--symbol", "-s", help="Venue symbol, e.g. BTC/USD (repeatable).", show_default=False),
+        typer.Option(
+            "--symbol",
+            "-s",
+            help="Venue symbol, e.g. BTC/USD or 'MERV - XMEV - GGAL - 24hs' (repeatable).",
+            show_default=False,
+        ),
     ] = None,
-    venue: Annotated[str, typer.Option(help="Venue to watch.")] = "kraken",
+    venue: Annotated[str, typer.Option(help="Venue to watch: kraken or primary.")] = "kraken",
     depth: Annotated[int, typer.Option(help="Book depth: 10, 25, 100, 500 or 1000.")] = 10,
     interval: Annotated[int, typer.Option(help="Candle interval in minutes.")] = 1,
     json_lines: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False,
@@ -65,7 +71,8 @@ def watch(
     setup_logging(log_level or cfg.log_level, err, [cfg.kraken.api_secret])
     out = Console(highlight=False, soft_wrap=True, emoji=False)
     try:
-        plan = _WatchPlan(venue, channel, symbol or ["BTC/USD"], depth, interval, json_lines, sim, count)
+        symbols = symbol or [DEFAULT_SYMBOLS.get(venue, "BTC/USD")]
+        plan = _WatchPlan(venue, channel, symbols, depth, interval, json_lines, sim, count)
         asyncio.run(_watch(cfg, plan, out, err))
     except KeyboardInterrupt:
         pass
@@ -86,13 +93,20 @@ class _WatchPlan:
 
 
 async def _watch(cfg: Config, plan: _WatchPlan, out: Console, err: Console) -> None:
-    async with venue_config(cfg, use_sim=plan.sim, console=err) as run_cfg, Bridge(run_cfg) as bridge:
-        wanted = plan.channels or [
-            c for c in DEFAULT_CHANNELS if not Channel(c).private or run_cfg.kraken.has_credentials
-        ]
+    venues = {plan.venue}
+    async with (
+        venue_config(cfg, use_sim=plan.sim, console=err, venues=venues) as run_cfg,
+        Bridge(run_cfg) as bridge,
+    ):
+        has_credentials = (
+            run_cfg.kraken.has_credentials
+            if plan.venue == "kraken"
+            else run_cfg.primary is not None and run_cfg.primary.has_credentials
+        )
+        wanted = plan.channels or [c for c in DEFAULT_CHANNELS if not Channel(c).private or has_credentials]
         streams: list[AsyncIterator[AnyEvent]] = []
         for name in wanted:
-            needs_symbol = name in ("ticker", "book", "trades", "candles")
+            needs_symbol = name in ("ticker", "book", "trades", "candles", "stats")
             for sym in plan.symbols if needs_symbol else [None]:
                 # Validate now, so a typo exits with its message instead of failing inside a task.
                 bridge.subscription(plan.venue, name, sym, depth=plan.depth, interval=plan.interval)

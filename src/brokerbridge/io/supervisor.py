@@ -131,6 +131,7 @@ class ConnectionSupervisor:
         self.connected = False
         self.last_message_at: float | None = None
         self.last_error: str | None = None
+        self.last_exception: BaseException | None = None  # why the last attempt or connection ended
         self._sub_states: dict[Subscription, StreamState] = {}
         self._poller: asyncio.Task[None] | None = None
         self._tasks: asyncio.TaskGroup | None = None
@@ -180,13 +181,16 @@ class ConnectionSupervisor:
                 continue
             except _Reconnect as exc:
                 reason = exc.reason
+                self.last_exception = exc.__cause__ or exc
             except BrokerBridgeError as exc:
                 reason = str(exc)
+                self.last_exception = exc
                 self._log_failure(exc)
                 if not exc.retryable:
                     delays = self._backoff_at_cap()
             except Exception as exc:  # a bug must not end the stream silently
                 reason = f"internal error: {type(exc).__name__}: {exc}"
+                self.last_exception = exc
                 logger.exception("%s %s: unexpected failure (a bug; retrying)", self.venue, self.name)
                 # Retrying a bug at once would only loop: go slow, and do not count it as a
                 # healthy spell that resets the backoff.

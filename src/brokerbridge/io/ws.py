@@ -11,7 +11,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
-from brokerbridge.core.errors import TransportError
+from brokerbridge.core.errors import SessionInvalid, TransportError
 
 
 class Connection(Protocol):
@@ -91,9 +91,15 @@ async def connect(
     except (OSError, TimeoutError) as exc:
         raise TransportError(f"cannot connect to {url}: {exc or type(exc).__name__}") from exc
     except websockets.InvalidStatus as exc:
-        raise TransportError(
-            f"{url} refused the WebSocket upgrade with HTTP {exc.response.status_code}"
-        ) from exc
+        status = exc.response.status_code
+        if status in (401, 403):
+            # The credential on the upgrade (a token header) was refused: a new one may fix it.
+            raise SessionInvalid(
+                f"{url} refused the WebSocket upgrade with HTTP {status}",
+                code=f"HTTP {status}",
+                remedy="the access token was refused; a new login is attempted before reconnecting",
+            ) from exc
+        raise TransportError(f"{url} refused the WebSocket upgrade with HTTP {status}") from exc
     except (websockets.InvalidURI, websockets.InvalidHandshake) as exc:
         raise TransportError(f"WebSocket handshake with {url} failed: {exc}") from exc
     try:

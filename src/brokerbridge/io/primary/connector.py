@@ -1,0 +1,434 @@
+"""`PrimaryConnector`: everything brokerbridge holds open to a Primary API (reMarkets, Matba Rofex,
+a broker's xOMS), for one user and account.
+
+* the login token (`auth/getToken`, 24 h): one login, re-login every `relogin_interval` and once on a
+  401 (the REST client returns the retried result), and before reconnecting a socket that went
+  silent or whose upgrade was refused — Primary silences the sockets of an invalidated token;
+* the one WebSocket (market data and order reports), a pure `PrimaryWsSession` under the shared
+  `ConnectionSupervisor` with the token as the `X-Auth-Token` upgrade header and ping frames every
+  30 s; REST `marketdata/get` polling while it is down, one product per `poll_interval` (Primary asks
+  for at most one call a second), with the same events;
+* positions and the account report polled (Primary has no balance stream) for `positions` and
+  `balances` subscriptions; order state reconciled from REST after every (re)connect;
+* the instrument catalogue, fetched once a day and cached on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from brokerbridge.core.clock import Clock
+from brokerbridge.core.config import PrimaryConfig
+from brokerbridge.core.errors import (
+    BrokerBridgeError,
+    ConfigError,
+    InvalidRequest,
+    SessionInvalid,
+    TransportError,
+    VenueError,
+)
+from brokerbridge.core.events import (
+    AnyEvent,
+    BookSnapshot,
+    Channel,
+    StreamState,
+    StreamStatus,
+    Subscription,
+)
+from brokerbridge.core.hours import market_hours
+from brokerbridge.core.signals import ReconnectNeeded, Signal, Subscribed, TokenRejected
+from brokerbridge.io.http import HttpClient
+from brokerbridge.io.primary.instruments import InstrumentCache
+from brokerbridge.io.primary.rest import PrimaryRestClient
+from brokerbridge.io.supervisor import ConnectionSupervisor
+from brokerbridge.io.token import TokenManager
+from brokerbridge.io.ws import connect
+from brokerbridge.venues.primary import VENUE
+from brokerbridge.venues.primary import normalize as norm
+from brokerbridge.venues.primary import rest as codec
+from brokerbridge.venues.primary.catalog import Catalog
+from brokerbridge.venues.primary.environments import resolve_environment
+from brokerbridge.venues.primary.session import CHANNEL_ENTRIES, PrimaryWsSession
+
+logger = logging.getLogger(__name__)
+
+Emit = Callable[[AnyEvent], None]
+RISK_POLL_INTERVAL = 5.0  # positions / account report: Primary's best practice is one call per 5 s
+ORDERS_POLL_EVERY = 10  # while the socket is down, order state every 10th poll
+_RISK_CHANNELS = frozenset({Channel.POSITIONS, Channel.BALANCES})
+_POLLABLE = frozenset({Channel.TICKER, Channel.BOOK, Channel.TRADES, Channel.STATS, Channel.EXECUTIONS})
+
+
+class PrimaryConnector:
+    venue = VENUE
+
+    def __init__(
+        self,
+        config: PrimaryConfig,
+        *,
+        emit: Emit,
+        clock: Clock,
+        rng: random.Random | None = None,
+        http: HttpClient | None = None,
+        on_refused: Callable[[Subscription, VenueError], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self._emit_out = emit
+        self.environment = resolve_environment(
+            config.rest_url or config.environment, ws_url=config.ws_url, proprietary=config.proprietary
+        )
+        self.rest = PrimaryRestClient(config, self.environment, http=http)
+        self.tokens = TokenManager(
+            self.rest.login, clock=clock, venue=VENUE, refresh_interval=config.relogin_interval
+        )
+        self.rest.tokens = self.tokens
+        self.session = PrimaryWsSession(
+            idle_timeout=config.idle_timeout,
+            market_open=market_hours(config.market_hours),
+            wall_clock=clock.time,
+            account=config.account,
+        )
+        self.stream = ConnectionSupervisor(
+            venue=VENUE,
+            name="ws",
+            url=self.environment.ws_url,
+            session=self.session,
+            hooks=_Hooks(self),
+            emit=self._emit,
+            clock=clock,
+            backoff=config.backoff,
+            poll_after=config.poll_after,
+            poll_interval=config.poll_interval,
+            rng=rng,
+            connector=self._dial,
+            failure_message="Primary WebSocket connection failed",
+            on_refused=on_refused,
+        )
+        self._ws_token: str | None = None
+        self._relogin_before_connect = False
+        self._cache = InstrumentCache(config.instruments_cache_dir, self.environment.name, clock)
+        self._catalog: Catalog | None = None
+        self._catalog_lock = asyncio.Lock()
+        self._risk_subs: dict[Subscription, None] = {}
+        self._risk_wake = asyncio.Event()
+        self._risk_states: dict[Subscription, StreamState] = {}
+        self._poll_cursor = 0
+        self._polls = 0
+        self._tasks: asyncio.TaskGroup | None = None
+
+    # -- lifetime ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                self._tasks = tasks
+                tasks.create_task(self.stream.run(), name="primary-ws")
+                tasks.create_task(self.tokens.run_refresher(), name="primary-relogin")
+                tasks.create_task(self._poll_risk_forever(), name="primary-risk")
+        finally:
+            self._tasks = None
+
+    async def aclose(self) -> None:
+        await self.rest.aclose()
+
+    def spawn(self, coro: Any, name: str) -> None:
+        if self._tasks is None:
+            coro.close()
+            return
+        self._tasks.create_task(coro, name=name)
+
+    def _dial(self, url: str) -> Any:
+        headers = {codec.TOKEN_HEADER: self._ws_token} if self._ws_token else {}
+        return connect(url, headers=headers, redact=self.tokens.redact)
+
+    # -- subscriptions -----------------------------------------------------------------------
+    def validate(self, sub: Subscription) -> None:
+        if not self.config.has_credentials:
+            raise ConfigError(
+                f"{sub.describe()} needs Primary credentials (Primary requires a login even for market data)",
+                remedy="set primary.user, primary.password and primary.account",
+            )
+        if sub.channel in _RISK_CHANNELS:
+            if sub.symbol:
+                raise InvalidRequest(f"{sub.describe()} takes no symbol (it is the account's)", venue=VENUE)
+            if not self.config.account:
+                raise ConfigError(f"{sub.describe()} needs primary.account")
+            return
+        if sub.channel is Channel.EXECUTIONS and not self.config.account:
+            raise ConfigError(f"{sub.describe()} needs primary.account (order reports are per account)")
+        try:
+            self.session.validate(sub)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), venue=VENUE) from None
+
+    def add(self, sub: Subscription) -> None:
+        self.validate(sub)
+        if sub.channel in _RISK_CHANNELS:
+            self._risk_subs[sub] = None
+            self._risk_wake.set()
+            return
+        self.session.add(sub, self.clock.monotonic())
+        self.stream.notify()
+
+    def remove(self, sub: Subscription) -> None:
+        if sub.channel in _RISK_CHANNELS:
+            self._risk_subs.pop(sub, None)
+            self._risk_states.pop(sub, None)
+            return
+        self.session.remove(sub, self.clock.monotonic())
+        self.stream.forget(sub)
+        self.stream.notify()
+
+    def status_of(self, sub: Subscription) -> StreamStatus:
+        state = (
+            self._risk_states.get(sub, StreamState.CONNECTING)
+            if sub.channel in _RISK_CHANNELS
+            else self.stream.sub_state(sub)
+        )
+        return StreamStatus(
+            venue=VENUE,
+            ts=self.clock.time(),
+            stream=sub.describe(),
+            state=state,
+            reason="current state",
+            reconnects=self.stream.reconnects,
+        )
+
+    def book_snapshot(self, sub: Subscription) -> BookSnapshot | None:
+        book = self.session.book(sub)
+        if book is None:
+            return None
+        return BookSnapshot(
+            venue=VENUE,
+            ts=self.clock.time(),
+            symbol=sub.symbol or "",
+            depth=sub.depth,
+            bids=book.bids_levels(),
+            asks=book.asks_levels(),
+        )
+
+    def _emit(self, event: AnyEvent) -> None:
+        self._emit_out(event)
+
+    # -- instruments -------------------------------------------------------------------------
+    async def catalog(self) -> Catalog:
+        """Today's instruments (REST `instruments/details`, cached on disk once a day)."""
+        async with self._catalog_lock:
+            if self._catalog is None:
+                request = codec.instruments_details_request()
+                body = await self._cache.load(lambda: self.rest.raw(request))
+                response = codec.parse_response(request, 200, None, body)
+                self._catalog = Catalog.from_wire(response.instruments)
+                logger.info("primary: %d instruments loaded", len(self._catalog))
+            return self._catalog
+
+    # -- polling -----------------------------------------------------------------------------
+    async def poll_stream(self, subs: tuple[Subscription, ...]) -> list[AnyEvent]:
+        """While the socket is down: one product per call (≤ 1 marketdata/get a second), and order
+        state now and then, as the same events the socket would have produced."""
+        events: list[AnyEvent] = []
+        self._polls += 1
+        symbols = sorted({s.symbol for s in subs if s.symbol and s.channel is not Channel.EXECUTIONS})
+        if symbols:
+            symbol = symbols[self._poll_cursor % len(symbols)]
+            self._poll_cursor += 1
+            mine = [s for s in subs if s.symbol == symbol]
+            entries: list[str] = []
+            for sub in mine:
+                entries.extend(CHANNEL_ENTRIES[sub.channel])
+            depth = max([s.depth for s in mine if s.channel is Channel.BOOK] or [1])
+            request = codec.market_data_request(symbol, sorted(set(entries)), depth)
+            response = await self.rest.call(request)
+            events.extend(
+                norm.events_from_market_data(
+                    symbol,
+                    response.marketData,
+                    ticker=any(s.channel is Channel.TICKER for s in mine),
+                    book_depths=[s.depth for s in mine if s.channel is Channel.BOOK],
+                    stats=any(s.channel is Channel.STATS for s in mine),
+                    trades=self.session.trades if any(s.channel is Channel.TRADES for s in mine) else None,
+                    ts=self.clock.time(),
+                )
+            )
+        if any(s.channel is Channel.EXECUTIONS for s in subs) and self._polls % ORDERS_POLL_EVERY == 1:
+            events.extend(await self.orders_from_rest(snapshot=True))
+        return events
+
+    async def orders_from_rest(self, *, snapshot: bool) -> list[AnyEvent]:
+        """The account's orders from REST, through the session's tracker (no duplicate fills)."""
+        if not self.config.account:
+            return []
+        response = await self.rest.call(codec.orders_request(self.config.account, "all"))
+        now = self.clock.time()
+        events: list[AnyEvent] = []
+        for report in response.orders:
+            events.extend(self.session.orders.events(report, ts=now, snapshot=snapshot))
+        return events
+
+    async def reconcile(self) -> None:
+        """After a (re)connect: order state from REST, so nothing that happened while away is lost."""
+        try:
+            for event in await self.orders_from_rest(snapshot=True):
+                self._emit(event)
+        except BrokerBridgeError as exc:
+            logger.warning("primary: order reconciliation after reconnect failed: %s", exc)
+        except Exception:
+            logger.exception("primary: order reconciliation failed unexpectedly (a bug)")
+
+    async def _poll_risk_forever(self) -> None:
+        """Positions and the account report, every few seconds while anyone wants them."""
+        while True:
+            if not self._risk_subs:
+                self._risk_wake.clear()
+                await self._risk_wake.wait()
+            try:
+                await self._poll_risk_once()
+            except BrokerBridgeError as exc:
+                logger.warning("primary: risk polling failed: %s", exc)
+                self._set_risk_states(StreamState.STALE, f"risk polling failing: {exc.message}")
+            except Exception:
+                logger.exception("primary: risk polling failed unexpectedly (a bug)")
+                self._set_risk_states(StreamState.STALE, "risk polling failing (internal error)")
+            await self.clock.sleep(RISK_POLL_INTERVAL)
+
+    async def _poll_risk_once(self) -> None:
+        account = self.config.account
+        assert account is not None
+        channels = {sub.channel for sub in self._risk_subs}
+        now = self.clock.time()
+        if Channel.POSITIONS in channels:
+            positions = await self.rest.call(codec.positions_request(account))
+            for event in norm.positions_from_rest(positions.positions, account=account, ts=now):
+                self._emit(event)
+        if Channel.BALANCES in channels:
+            report = await self.rest.call(codec.account_report_request(account))
+            snapshot = norm.balance_snapshot_from_report(report.accountData, ts=now)
+            # `ts` of a REST snapshot is when it was asked for (the bridge reconciles by it).
+            self._emit(msgspec.structs.replace(snapshot, ts=now))
+        self._set_risk_states(StreamState.LIVE, "polled from the risk API")
+
+    def _set_risk_states(self, state: StreamState, reason: str) -> None:
+        for sub in self._risk_subs:
+            if self._risk_states.get(sub) is state:
+                continue
+            self._risk_states[sub] = state
+            self._emit(
+                StreamStatus(
+                    venue=VENUE, ts=self.clock.time(), stream=sub.describe(), state=state, reason=reason
+                )
+            )
+
+    # -- trading -----------------------------------------------------------------------------
+    async def place_order(
+        self,
+        *,
+        symbol: str,
+        side: str,
+        order_type: str,
+        qty: Decimal,
+        price: Decimal | None = None,
+        client_order_id: str | None = None,
+    ) -> str:
+        """Submit over REST (`order/newSingleOrder`); returns the request's clOrdId, which is the
+        order id of its `OrderUpdate`s. A network failure leaves the order UNKNOWN, not rejected."""
+        if not self.config.account:
+            raise ConfigError("placing orders needs primary.account")
+        try:
+            request = codec.new_order_request(
+                symbol=symbol,
+                side=side,
+                quantity=qty,
+                account=self.config.account,
+                order_type=order_type,
+                price=price,
+            )
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), venue=VENUE) from None
+        try:
+            response = await self.rest.call(request)
+        except TransportError as exc:
+            raise TransportError(
+                f"newSingleOrder {side} {qty} {symbol}: no answer ({exc.message})",
+                remedy="the order may or may not be live: check executions / rest/order/all before resending",
+            ) from exc
+        return str(response.order.clientId)
+
+    async def cancel_order(self, order_id: str) -> int:
+        request = codec.cancel_order_request(order_id, self.environment.proprietary)
+        await self.rest.call(request)
+        return 1
+
+    # -- health ------------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        now = self.clock.monotonic()
+        last = self.stream.last_message_at
+        return {
+            "venue": VENUE,
+            "environment": self.environment.name,
+            "rest_url": self.environment.rest_url,
+            "credentials": self.config.has_credentials,
+            "token_expires_at": self.tokens.expires_at,
+            "streams": {
+                "ws": {
+                    "url": self.stream.url,
+                    "state": self.stream.state.value,
+                    "mode": self.stream.mode,
+                    "connected": self.stream.connected,
+                    "reconnects": self.stream.reconnects,
+                    "seconds_since_last_message": None if last is None else round(now - last, 3),
+                    "last_error": self.stream.last_error,
+                    "subscriptions": {
+                        sub.describe(): self.stream.sub_state(sub).value for sub in self.session.subscriptions
+                    },
+                },
+                "risk": {sub.describe(): state.value for sub, state in self._risk_states.items()},
+            },
+        }
+
+
+class _Hooks:
+    def __init__(self, connector: PrimaryConnector) -> None:
+        self._c = connector
+        self._reconciled = False
+
+    async def before_connect(self) -> None:
+        c = self._c
+        # A socket that went silent, or an upgrade refused with 401/403, means the token was
+        # invalidated (a login elsewhere): log in again before reconnecting.
+        last = c.stream.last_exception
+        stale = isinstance(last, SessionInvalid) or "silent" in (c.stream.last_error or "")
+        fresh = c._relogin_before_connect or stale
+        c._relogin_before_connect = False
+        try:
+            c._ws_token = await c.tokens.get(fresh=fresh and c._ws_token is not None)
+        except BrokerBridgeError as exc:
+            level = logging.WARNING if exc.retryable else logging.ERROR
+            logger.log(level, "primary: Cannot log in: %s", exc)
+            raise
+
+    async def on_connected(self) -> None:
+        logger.info("primary: Connected to the Primary WebSocket (%s)", self._c.stream.url)
+        self._reconciled = False
+
+    async def on_signal(self, signal: Signal) -> None:
+        match signal:
+            case Subscribed(sub=sub) if sub.channel is Channel.EXECUTIONS and not self._reconciled:
+                self._reconciled = True
+                self._c.spawn(self._c.reconcile(), "primary-reconcile")
+            case TokenRejected():
+                self._c._relogin_before_connect = True
+            case ReconnectNeeded(reason=reason) if "silent" in reason:
+                self._c._relogin_before_connect = True
+
+    async def poll(self, subs: tuple[Subscription, ...]) -> list[AnyEvent]:
+        return await self._c.poll_stream(subs)
+
+    def pollable(self, sub: Subscription) -> bool:
+        return sub.channel in _POLLABLE

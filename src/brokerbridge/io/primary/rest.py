@@ -1,0 +1,78 @@
+"""Primary REST over HTTP: the pure codec (venues.primary.rest) plus httpx and the login token.
+
+Every call carries `X-Auth-Token`. A 401/403 means the token expired or was invalidated (Primary
+invalidates a token when the same user logs in elsewhere): log in again once and return the
+*retried* result — pyRofex famously returns the failed one.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from brokerbridge.core.config import PrimaryConfig
+from brokerbridge.core.errors import ConfigError, SessionInvalid
+from brokerbridge.io.http import HttpClient
+from brokerbridge.io.token import TokenManager
+from brokerbridge.venues.primary import rest as codec
+from brokerbridge.venues.primary.environments import PrimaryEnvironment
+
+logger = logging.getLogger(__name__)
+
+TOKEN_LIFETIME = 24 * 3600.0  # Primary: "la duración del token es de 24 hs"
+
+
+class PrimaryRestClient:
+    def __init__(
+        self, config: PrimaryConfig, environment: PrimaryEnvironment, *, http: HttpClient | None = None
+    ) -> None:
+        self._config = config
+        self.environment = environment
+        self._http = http or HttpClient(timeout=config.request_timeout)
+        self.tokens: TokenManager | None = None  # set by the connector (it owns the lifecycle)
+        self.calls = 0
+
+    async def login(self) -> tuple[str, float]:
+        """`POST auth/getToken` → (token, lifetime). Used as the TokenManager's fetch."""
+        if not self._config.has_credentials:
+            raise ConfigError(
+                "Primary needs a user and password (even for market data)",
+                remedy="set primary.user and primary.password (or BROKERBRIDGE_PRIMARY_USER/_PASSWORD)",
+            )
+        assert self._config.user is not None and self._config.password is not None
+        request = codec.login_request(self._config.user, self._config.password)
+        response = await self._http.request(
+            request.method, self.environment.url(request.target), headers=request.headers, content=""
+        )
+        token = codec.token_from_login(response.status, response.headers)
+        return token.reveal(), TOKEN_LIFETIME
+
+    async def call(self, request: codec.PrimaryRequest) -> Any:
+        assert self.tokens is not None, "the connector sets the token manager before any call"
+        token = await self.tokens.get()
+        try:
+            return await self._send(request.with_token(token))
+        except SessionInvalid:
+            logger.warning("primary: token refused on %s; logging in again once", request.endpoint)
+            token = await self.tokens.get(fresh=True)
+            return await self._send(request.with_token(token))
+
+    async def _send(self, request: codec.PrimaryRequest) -> Any:
+        self.calls += 1
+        response = await self._http.request(
+            request.method, self.environment.url(request.target), headers=request.headers
+        )
+        return codec.parse_response(request, response.status, response.headers, response.body)
+
+    async def raw(self, request: codec.PrimaryRequest) -> bytes:
+        """The body of a successful call, undecoded (for the on-disk instrument cache)."""
+        assert self.tokens is not None
+        token = await self.tokens.get()
+        response = await self._http.request(
+            request.method, self.environment.url(request.target), headers=request.with_token(token).headers
+        )
+        codec.parse_response(request, response.status, response.headers, response.body)  # raises on error
+        return response.body
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

@@ -1,0 +1,342 @@
+"""Primary WebSocket wire types (primary.md §4) and `parse_ws_frame`; outgoing frame builders.
+
+Server → client: `Md` market-data snapshots, `or` order reports, and the error frame
+`{"status":"ERROR","message":…,"description":…}`. Field names are Primary's. Every price, size and
+volume is a `Decimal` decoded from the JSON number's own digits (`6320.00` stays `6320.00`).
+Unknown fields are ignored; almost everything is optional because Primary sends only the requested
+entries and sparse order reports, and shapes vary by market (`CL` is `{price,date}` on BYMA,
+`{price,size,date}` elsewhere; `OI` is `{price:null,size,date}`; `TV` a bare number or null).
+Scalar entries therefore accept either a bare number or an entry object (`scalar_of` reads both).
+
+`parse_ws_frame` raises only `core.errors.ProtocolError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from brokerbridge.core.errors import ProtocolError
+from brokerbridge.venues.primary import DEFAULT_MARKET
+
+
+class _Wire(msgspec.Struct, frozen=True, kw_only=True):
+    """Base for wire types: immutable, unknown fields ignored."""
+
+
+class InstrumentId(_Wire, frozen=True, kw_only=True):
+    marketId: str = DEFAULT_MARKET  # Primary's spelling
+    symbol: str
+
+
+class PriceSize(_Wire, frozen=True, kw_only=True):
+    """One book level (`BI`/`OF` items)."""
+
+    price: Decimal | None = None
+    size: Decimal | None = None
+
+
+class EntryValue(_Wire, frozen=True, kw_only=True):
+    """`LA`, `CL`, `SE`, `OI` (and, defensively, any entry sent as an object)."""
+
+    price: Decimal | None = None
+    size: Decimal | None = None
+    date: float | None = None  # ms since the epoch
+
+
+Scalar = Decimal | EntryValue | None
+# UNSET = the entry is not in the message (not requested); None = requested, nothing there.
+Levels = list[PriceSize] | None | UnsetType
+Entry = Scalar | UnsetType
+
+
+class MarketData(_Wire, frozen=True, kw_only=True):
+    """The `marketData` object: only the requested entries, each possibly null / empty."""
+
+    BI: Levels = UNSET
+    OF: Levels = UNSET
+    LA: EntryValue | UnsetType | None = UNSET
+    OP: Entry = UNSET
+    CL: Entry = UNSET
+    SE: Entry = UNSET
+    HI: Entry = UNSET
+    LO: Entry = UNSET
+    TV: Entry = UNSET
+    OI: Entry = UNSET
+    IV: Entry = UNSET
+    EV: Entry = UNSET
+    NV: Entry = UNSET
+    ACP: Entry = UNSET
+    TC: Entry = UNSET
+
+    def has(self, *entries: str) -> bool:
+        """True when any of `entries` is in the message (even as null / [])."""
+        return any(getattr(self, name, UNSET) is not UNSET for name in entries)
+
+    def levels(self, side: str) -> list[PriceSize]:
+        """`BI` or `OF` as a list ([] when null or absent)."""
+        value = getattr(self, side)
+        return value if isinstance(value, list) else []
+
+    def last(self) -> EntryValue | None:
+        return self.LA if isinstance(self.LA, EntryValue) else None
+
+
+def scalar_of(value: Entry, *, prefer_size: bool = False) -> Decimal | None:
+    """The number in a scalar entry: bare number, or the object's price (its size for `OI`)."""
+    if value is None or value is UNSET:
+        return None
+    if isinstance(value, Decimal):
+        return value
+    assert isinstance(value, EntryValue)
+    if prefer_size:
+        return value.size if value.size is not None else value.price
+    return value.price if value.price is not None else value.size
+
+
+class MdFrame(_Wire, frozen=True, kw_only=True):
+    type: str = "Md"
+    timestamp: float | None = None  # ms; absent in the manual's example, present in every capture
+    instrumentId: InstrumentId
+    marketData: MarketData = MarketData()
+
+
+class AccountId(_Wire, frozen=True, kw_only=True):
+    id: str | int
+
+
+class OrderReport(_Wire, frozen=True, kw_only=True):
+    """An order report (WS `or` and REST order endpoints alike); sparse, see primary.md §3.6."""
+
+    orderId: str | int | None = None  # null until the market accepts the order
+    clOrdId: str | int | None = None
+    origClOrdId: str | int | None = None  # on the report of a cancel/replace request
+    proprietary: str | None = None
+    execId: str | int | None = None
+    accountId: AccountId | None = None
+    instrumentId: InstrumentId | None = None
+    price: Decimal | None = None
+    orderQty: Decimal | None = None
+    ordType: str | None = None
+    side: str | None = None
+    timeInForce: str | None = None
+    transactTime: str | None = None  # "20220516-11:47:02.226-0300"
+    avgPx: Decimal | None = None
+    lastPx: Decimal | None = None
+    lastQty: Decimal | None = None
+    cumQty: Decimal | None = None
+    leavesQty: Decimal | None = None
+    status: str | None = None
+    text: str | None = None
+    wsClOrdId: str | None = None  # only on the first report of a WS order
+    numericOrderId: str | int | None = None
+    originatingUsername: str | None = None
+    iceberg: str | bool | None = None  # xOMS sends the string "true"
+    displayQty: Decimal | None = None
+    expireDate: str | None = None
+    stopPx: Decimal | None = None
+
+
+class OrFrame(_Wire, frozen=True, kw_only=True):
+    type: str = "or"
+    timestamp: float | None = None
+    orderReport: OrderReport
+
+
+class ErrorFrame(_Wire, frozen=True, kw_only=True):
+    """`{"status":"ERROR","message":<echoed request or null>,"description":<text>}`."""
+
+    status: str = "ERROR"
+    message: str | None = None
+    description: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The human part: `description`, else `message`."""
+        return self.description or self.message or "unspecified error"
+
+
+WsFrame = MdFrame | OrFrame | ErrorFrame
+
+
+# ---------------------------------------------------------------- parsing
+
+
+class _Envelope(msgspec.Struct):
+    type: str | None = None
+    status: str | None = None
+
+
+_envelope_decoder = msgspec.json.Decoder(_Envelope)
+_md_decoder = msgspec.json.Decoder(MdFrame)
+_or_decoder = msgspec.json.Decoder(OrFrame)
+_error_decoder = msgspec.json.Decoder(ErrorFrame)
+_MAX_PREVIEW = 120
+_MAX_EXPONENT = 40
+
+
+def _preview(text: str | bytes) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return text if len(text) <= _MAX_PREVIEW else text[:_MAX_PREVIEW] + "…"
+
+
+def _bad(reason: str, text: str | bytes) -> ProtocolError:
+    return ProtocolError(f"primary ws: {reason}: {_preview(text)!r}")
+
+
+def sane(value: Decimal | None) -> bool:
+    """Finite and of a plausible magnitude (msgspec accepts "NaN"/"1e999999" for Decimal fields)."""
+    return value is None or (value.is_finite() and -_MAX_EXPONENT <= value.adjusted() <= _MAX_EXPONENT)
+
+
+def check_market_data(data: MarketData) -> None:
+    """Raise ValueError when a number in `data` is not sane (see `sane`)."""
+    for side in ("BI", "OF"):
+        for level in data.levels(side):
+            if not (sane(level.price) and sane(level.size)):
+                raise ValueError("book level is not a finite number")
+    for name in ("LA", "OP", "CL", "SE", "HI", "LO", "TV", "OI", "IV", "EV", "NV", "ACP", "TC"):
+        value = getattr(data, name)
+        if isinstance(value, EntryValue):
+            ok = sane(value.price) and sane(value.size)
+            if value.date is not None and not (-1e15 < value.date < 1e15):
+                ok = False
+        else:
+            ok = value is UNSET or sane(value)
+        if not ok:
+            raise ValueError(f"{name} is not a finite number")
+
+
+def _check_report(report: OrderReport) -> None:
+    for name in ("price", "orderQty", "avgPx", "lastPx", "lastQty", "cumQty", "leavesQty", "displayQty"):
+        if not sane(getattr(report, name)):
+            raise ValueError(f"{name} is not a finite number")
+
+
+def _check_timestamp(value: float | None) -> None:
+    if value is not None and not (-1e15 < value < 1e15):
+        raise ValueError("timestamp out of range")
+
+
+def parse_ws_frame(text: str | bytes) -> WsFrame:
+    """Decode one text frame. Raises `ProtocolError` (only) for anything we do not understand."""
+    try:
+        env = _envelope_decoder.decode(text)
+    except msgspec.DecodeError as exc:
+        raise _bad(f"not a JSON object ({exc})", text) from None
+    except (UnicodeError, ValueError, TypeError) as exc:  # defensive: never leak foreign errors
+        raise _bad(f"undecodable frame ({exc})", text) from None
+    try:
+        if env.status is not None and env.status.upper() == "ERROR":
+            return _error_decoder.decode(text)
+        kind = (env.type or "").upper()
+        if kind == "MD":
+            md = _md_decoder.decode(text)
+            _check_timestamp(md.timestamp)
+            check_market_data(md.marketData)
+            return md
+        if kind == "OR":
+            report = _or_decoder.decode(text)
+            _check_timestamp(report.timestamp)
+            _check_report(report.orderReport)
+            return report
+    except msgspec.DecodeError as exc:
+        raise _bad(f"unexpected {env.type or 'error'} frame shape ({exc})", text) from None
+    except ValueError as exc:
+        raise _bad(str(exc), text) from None
+    if env.type is None:
+        raise _bad("frame has neither type nor status ERROR", text)
+    raise _bad(f"unknown message type {env.type[:20]!r}", text)
+
+
+# ---------------------------------------------------------------- client → server frames
+
+_encode = msgspec.json.Encoder(decimal_format="number").encode
+
+MD_ENTRIES: tuple[str, ...] = (
+    "BI", "OF", "LA", "OP", "CL", "SE", "HI", "LO", "TV", "OI", "IV", "EV", "NV", "ACP", "TC",
+)  # fmt: skip
+MAX_PRODUCTS_PER_SMD = 1000  # Primary's best-practice limit (primary.md §3.8)
+
+
+def smd_frame(
+    products: Iterable[tuple[str, str]], *, entries: Sequence[str], depth: int = 1, level: int = 1
+) -> str:
+    """One market-data subscription, byte-compatible with pyRofex's (key order, no spaces)."""
+    message = {
+        "type": "smd",
+        "level": level,
+        "depth": depth,
+        "entries": list(entries),
+        "products": [{"symbol": symbol, "marketId": market} for symbol, market in products],
+    }
+    return _encode(message).decode()
+
+
+def os_frame(account: str | None, *, snapshot_only_active: bool = True) -> str:
+    """Order-report subscription for one account (`None`: every account of the user)."""
+    message: dict[str, object] = {"type": "os"}
+    if account is not None:
+        message["account"] = {"id": account}
+    message["snapshotOnlyActive"] = snapshot_only_active
+    return _encode(message).decode()
+
+
+def new_order_frame(
+    *,
+    symbol: str,
+    side: str,
+    quantity: Decimal | int,
+    account: str,
+    price: Decimal | None = None,
+    order_type: str = "LIMIT",
+    time_in_force: str = "DAY",
+    market_id: str = DEFAULT_MARKET,
+    ws_client_order_id: str | None = None,
+    expire_date: str | None = None,
+    iceberg: bool = False,
+    display_quantity: Decimal | int | None = None,
+    all_or_none: bool = False,
+    cancel_previous: bool | None = None,
+) -> str:
+    """A `no` frame (primary.md §4.2) with numbers as JSON numbers and real booleans."""
+    side_text = side.upper()
+    if side_text not in ("BUY", "SELL"):
+        raise ValueError(f"side must be BUY or SELL, got {side!r}")
+    order_type = order_type.upper()
+    if order_type == "LIMIT" and price is None:
+        raise ValueError("a LIMIT order needs a price")
+    message: dict[str, object] = {
+        "type": "no",
+        "product": {"marketId": market_id, "symbol": symbol},
+    }
+    if price is not None and order_type != "MARKET":
+        message["price"] = Decimal(price)
+    message["quantity"] = Decimal(quantity)
+    message["side"] = side_text
+    message["account"] = account
+    message["ordType"] = order_type
+    message["timeInForce"] = time_in_force.upper()
+    if expire_date is not None:
+        message["expireDate"] = expire_date
+    message["iceberg"] = iceberg
+    if iceberg:
+        if display_quantity is None:
+            raise ValueError("an iceberg order needs display_quantity")
+        message["displayQuantity"] = Decimal(display_quantity)
+    if all_or_none:
+        message["allOrNone"] = True
+    if cancel_previous is not None:
+        message["cancelPrevious"] = cancel_previous
+    if ws_client_order_id is not None:
+        message["wsClOrdId"] = ws_client_order_id
+    return _encode(message).decode()
+
+
+def cancel_order_frame(client_order_id: str, proprietary: str) -> str:
+    """A `co` frame: cancel the request `client_order_id` (the report's `clOrdId`)."""
+    return _encode({"type": "co", "clientId": client_order_id, "proprietary": proprietary}).decode()

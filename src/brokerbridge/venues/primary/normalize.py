@@ -1,0 +1,460 @@
+"""Primary wire types → normalized `core.events`, for the WebSocket and REST polling alike.
+
+Market data (`Md` and `marketdata/get` carry the same `marketData` object):
+* `Ticker`: best bid/offer (`BI[0]`, `OF[0]`) and `LA.price`; None where Primary has nothing
+  (an empty side is `[]` or `null`). `volume`/`high`/`low` come from TV/HI/LO when requested.
+* `BookSnapshot`: `BI`/`OF` cut to the subscription's depth. Primary sends whole snapshots, no checksum.
+* `Trade`: Primary has no trade stream, only the last trade (`LA`). `TradeTracker` emits a Trade
+  when `LA`'s (date, price, size) differs from the previous message for that symbol — the first `LA`
+  seen is a baseline, not a trade (it may be hours old). Two identical consecutive trades within
+  one `LA` update are indistinguishable and yield one Trade. Primary does not say the aggressor
+  side; it is inferred (quote rule against the previous bid/offer, then the tick rule).
+* `SessionStats`: OP, CL, HI, LO, SE, TV, EV, NV, OI (its `size`), TC, IV.
+
+Orders (`or` reports over WS, and REST order endpoints): `OrderTracker` turns each report into an
+`OrderUpdate` and, when `cumQty` grew, a `Fill` for the difference (price `lastPx`, exec_id
+`execId`; a replayed report repeats its execId and cumQty, so replays neither add fills nor
+change the journal). Order identity: the **client order id of the original request** — what
+`newSingleOrder` answers (`clientId`), what every report carries from PENDING_NEW on (Primary's
+`orderId` is null until the market accepts), and what cancel/status calls take. Cancel and
+replace requests get a new `clOrdId` with `origClOrdId` pointing back; the tracker follows the
+chain to the root. Status: Primary's upper-case status lower-cased (`CANCELLED` → `canceled`, the
+core spelling).
+
+Balances (`rest/risk/accountReport`): see `balance_snapshot_from_report`.
+Positions: see `positions_from_rest`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from brokerbridge.core.errors import ProtocolError
+from brokerbridge.core.events import (
+    AssetBalance,
+    BalanceSnapshot,
+    BookSnapshot,
+    Fill,
+    Level,
+    OrderUpdate,
+    Position,
+    SessionStats,
+    Side,
+    Source,
+    Ticker,
+    Trade,
+)
+from brokerbridge.venues.primary import VENUE
+from brokerbridge.venues.primary.messages import (
+    EntryValue,
+    MarketData,
+    OrderReport,
+    PriceSize,
+    scalar_of,
+)
+from brokerbridge.venues.primary.rest_messages import AccountData, PositionRow
+
+TICKER_ENTRIES = ("BI", "OF", "LA")
+BOOK_ENTRIES = ("BI", "OF")
+TRADE_ENTRIES = ("LA",)
+STATS_ENTRIES = ("OP", "CL", "HI", "LO", "SE", "TV", "OI", "EV", "NV", "TC", "IV")
+
+ARGENTINA = timezone(timedelta(hours=-3))  # Primary's transactTime offset when it omits one
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def ms_to_seconds(value: float | None, default: float) -> float:
+    return value / 1000.0 if value is not None else default
+
+
+def parse_transact_time(text: str | None) -> float | None:
+    """`20220516-11:47:02.226-0300` / `20160304-17:37:35` (Buenos Aires time) → epoch seconds."""
+    if not text:
+        return None
+    for fmt in ("%Y%m%d-%H:%M:%S.%f%z", "%Y%m%d-%H:%M:%S%z", "%Y%m%d-%H:%M:%S.%f", "%Y%m%d-%H:%M:%S"):
+        try:
+            moment = datetime.strptime(text.strip(), fmt)
+        except ValueError:
+            continue
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=ARGENTINA)
+        return moment.timestamp()
+    return None
+
+
+def parse_side(text: str | None) -> Side | None:
+    if text is None:
+        return None
+    upper = text.strip().upper()
+    if upper == "BUY":
+        return Side.BUY
+    if upper == "SELL":
+        return Side.SELL
+    raise ProtocolError(f"primary: unknown side {text[:20]!r}")
+
+
+def parse_status(text: str | None) -> str:
+    if not text:
+        return "unknown"
+    status = text.strip().lower()
+    return "canceled" if status == "cancelled" else status
+
+
+def _levels(rows: Iterable[PriceSize], depth: int) -> tuple[Level, ...]:
+    out: list[Level] = []
+    for row in rows:
+        if row.price is None or row.size is None:
+            continue
+        out.append(Level(row.price, row.size))
+        if len(out) >= depth:
+            break
+    return tuple(out)
+
+
+def _top(rows: list[PriceSize]) -> tuple[Decimal | None, Decimal | None]:
+    for row in rows:
+        if row.price is not None:
+            return row.price, row.size
+    return None, None
+
+
+# ---------------------------------------------------------------- market data
+
+
+def ticker_from_md(
+    symbol: str, data: MarketData, *, ts: float, venue: str = VENUE, source: Source = Source.WS
+) -> Ticker:
+    bid, bid_qty = _top(data.levels("BI"))
+    ask, ask_qty = _top(data.levels("OF"))
+    last = data.last()
+    return Ticker(
+        venue=venue,
+        ts=ts,
+        symbol=symbol,
+        bid=bid,
+        bid_qty=bid_qty,
+        ask=ask,
+        ask_qty=ask_qty,
+        last=last.price if last is not None else None,
+        volume=scalar_of(data.TV),
+        high=scalar_of(data.HI),
+        low=scalar_of(data.LO),
+        source=source,
+    )
+
+
+def book_from_md(
+    symbol: str,
+    data: MarketData,
+    *,
+    depth: int,
+    ts: float,
+    venue: str = VENUE,
+    source: Source = Source.WS,
+) -> BookSnapshot:
+    return BookSnapshot(
+        venue=venue,
+        ts=ts,
+        symbol=symbol,
+        depth=depth,
+        bids=_levels(data.levels("BI"), depth),
+        asks=_levels(data.levels("OF"), depth),
+        source=source,
+    )
+
+
+def stats_from_md(
+    symbol: str, data: MarketData, *, ts: float, venue: str = VENUE, source: Source = Source.WS
+) -> SessionStats:
+    count = scalar_of(data.TC)
+    return SessionStats(
+        venue=venue,
+        ts=ts,
+        symbol=symbol,
+        open=scalar_of(data.OP),
+        close=scalar_of(data.CL),
+        high=scalar_of(data.HI),
+        low=scalar_of(data.LO),
+        settlement=scalar_of(data.SE),
+        volume=scalar_of(data.TV),
+        effective_volume=scalar_of(data.EV),
+        nominal_volume=scalar_of(data.NV),
+        open_interest=scalar_of(data.OI, prefer_size=True),
+        trade_count=int(count) if count is not None else None,
+        index_value=scalar_of(data.IV),
+        source=source,
+    )
+
+
+@dataclass(slots=True)
+class _LastSeen:
+    trade: tuple[float | None, Decimal | None, Decimal | None] | None = None
+    trade_side: Side = Side.BUY
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+
+
+class TradeTracker:
+    """Trades from successive `LA` values, per symbol (see the module docstring)."""
+
+    def __init__(self, max_symbols: int = 100_000) -> None:
+        self._seen: OrderedDict[str, _LastSeen] = OrderedDict()
+        self._max = max_symbols
+
+    def observe(
+        self,
+        symbol: str,
+        data: MarketData,
+        *,
+        ts: float,
+        venue: str = VENUE,
+        source: Source = Source.WS,
+    ) -> Trade | None:
+        """Feed one message's `marketData`; the Trade its `LA` reveals, if any."""
+        seen = self._seen.get(symbol)
+        if seen is None:
+            seen = self._seen[symbol] = _LastSeen()
+            if len(self._seen) > self._max:
+                self._seen.popitem(last=False)
+        trade = None
+        last = data.last()
+        if data.has("LA") and last is not None and last.price is not None:
+            key = (last.date, last.price, last.size)
+            if seen.trade is not None and key != seen.trade:
+                side = _infer_side(last, seen)
+                seen.trade_side = side
+                trade = Trade(
+                    venue=venue,
+                    ts=ms_to_seconds(last.date, ts),
+                    symbol=symbol,
+                    side=side,
+                    price=last.price,
+                    qty=last.size if last.size is not None else Decimal(0),
+                    trade_id=f"{int(last.date) if last.date is not None else ''}:{last.price}:{last.size}",
+                    source=source,
+                )
+            seen.trade = key
+        if data.has("BI", "OF"):
+            seen.bid = _top(data.levels("BI"))[0]
+            seen.ask = _top(data.levels("OF"))[0]
+        return trade
+
+    def forget(self, symbol: str) -> None:
+        self._seen.pop(symbol, None)
+
+
+def _infer_side(last: EntryValue, seen: _LastSeen) -> Side:
+    price = last.price
+    assert price is not None
+    if seen.ask is not None and price >= seen.ask:
+        return Side.BUY
+    if seen.bid is not None and price <= seen.bid:
+        return Side.SELL
+    previous = seen.trade[1] if seen.trade is not None else None
+    if previous is not None and price > previous:
+        return Side.BUY
+    if previous is not None and price < previous:
+        return Side.SELL
+    return seen.trade_side
+
+
+# ---------------------------------------------------------------- orders
+
+
+def _id(value: str | int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+class OrderTracker:
+    """Order reports → `OrderUpdate` (+ `Fill` when `cumQty` grew). Shared by WS and REST polling.
+
+    State (client-id chains, cumulative quantities) is kept per session, not per connection, so a
+    snapshot replayed after a reconnect adds nothing. Memory is bounded (oldest orders dropped).
+    """
+
+    def __init__(self, max_orders: int = 100_000) -> None:
+        self._root: OrderedDict[str, str] = OrderedDict()  # clOrdId → original clOrdId
+        self._cum: OrderedDict[str, Decimal] = OrderedDict()  # original clOrdId → cumQty seen
+        self._max = max_orders
+
+    def order_id_of(self, report: OrderReport) -> str:
+        """The stable order id: the original request's clOrdId (see the module docstring)."""
+        cl = _id(report.clOrdId)
+        orig = _id(report.origClOrdId)
+        if orig is not None:
+            root = self._root.get(orig, orig)
+        elif cl is not None:
+            root = self._root.get(cl, cl)
+        else:
+            root = _id(report.orderId) or _id(report.execId) or ""
+            if not root:
+                raise ProtocolError("primary: order report without clOrdId, orderId or execId")
+        for key in (cl, orig):
+            if key is not None:
+                self._root[key] = root
+                self._root.move_to_end(key)
+        while len(self._root) > self._max:
+            self._root.popitem(last=False)
+        return root
+
+    def events(
+        self,
+        report: OrderReport,
+        *,
+        ts: float,
+        venue: str = VENUE,
+        snapshot: bool = False,
+    ) -> list[OrderUpdate | Fill]:
+        order_id = self.order_id_of(report)
+        stamp = parse_transact_time(report.transactTime) or ts
+        side = parse_side(report.side)
+        symbol = report.instrumentId.symbol if report.instrumentId is not None else None
+        status = parse_status(report.status)
+        text = (report.text or "").strip() or None
+        out: list[OrderUpdate | Fill] = [
+            OrderUpdate(
+                venue=venue,
+                ts=stamp,
+                order_id=order_id,
+                exec_type=status,
+                status=status,
+                symbol=symbol,
+                side=side,
+                order_type=report.ordType.lower() if report.ordType else None,
+                qty=report.orderQty,
+                limit_price=report.price,
+                cum_qty=report.cumQty,
+                avg_price=report.avgPx if report.avgPx else None,
+                client_order_id=_id(report.clOrdId),
+                reason=text if status in ("rejected", "canceled", "expired") else None,
+                snapshot=snapshot,
+            )
+        ]
+        cum = report.cumQty
+        if cum is None:
+            return out
+        previous = self._cum.get(order_id, Decimal(0))
+        if cum > previous:
+            self._cum[order_id] = cum
+            self._cum.move_to_end(order_id)
+            while len(self._cum) > self._max:
+                self._cum.popitem(last=False)
+            qty = cum - previous
+            price = report.lastPx if report.lastPx else report.avgPx
+            if price is None or side is None or symbol is None:
+                raise ProtocolError(f"primary: fill on {order_id} without price, side or symbol")
+            out.append(
+                Fill(
+                    venue=venue,
+                    ts=stamp,
+                    order_id=order_id,
+                    exec_id=_id(report.execId) or f"{order_id}:{cum}",
+                    symbol=symbol,
+                    side=side,
+                    price=price,
+                    qty=qty,
+                    cost=price * qty,
+                    fee=Decimal(0),  # Primary reports no fees on executions
+                    fee_asset=None,
+                    order_status=status,
+                    client_order_id=_id(report.clOrdId),
+                    snapshot=snapshot,
+                )
+            )
+        return out
+
+
+# ---------------------------------------------------------------- risk (polled)
+
+
+def positions_from_rest(
+    rows: Iterable[PositionRow], *, account: str, ts: float, venue: str = VENUE
+) -> list[Position]:
+    """One `Position` per row: qty = buySize − sellSize, pnl = totalDiff (Primary's P&L)."""
+    out = []
+    for row in rows:
+        symbol = row.symbol or row.tradingSymbol
+        if symbol is None and row.instrument is not None:
+            symbol = row.instrument.symbolReference
+        if symbol is None:
+            raise ProtocolError("primary: position row without symbol")
+        out.append(
+            Position(
+                venue=venue,
+                ts=ts,
+                account=account,
+                symbol=symbol,
+                qty=row.buySize - row.sellSize,
+                buy_qty=row.buySize,
+                buy_price=row.buyPrice if row.buySize else None,
+                sell_qty=row.sellSize,
+                sell_price=row.sellPrice if row.sellSize else None,
+                pnl=row.totalDiff,
+            )
+        )
+    return out
+
+
+def balance_snapshot_from_report(data: AccountData, *, ts: float, venue: str = VENUE) -> BalanceSnapshot:
+    """`accountReport` → `BalanceSnapshot`, one `AssetBalance` per currency.
+
+    Mapping: the report for the earliest settlement term (key "0", spot) is used. For each
+    currency in `currencyBalance.detailedCurrencyBalance`: total = available + consumed, hold =
+    consumed (what orders and positions use), so `total − hold` is what Primary calls available.
+    Currencies only in `availableToOperate.cash.detailedCash` get total = that cash, hold None.
+    Currency names are Primary's keys (`ARS`, `USD D`, `USD C`, `USD MtR`, …), unchanged.
+    """
+    reports = data.detailedAccountReports
+    if not reports:
+        return BalanceSnapshot(venue=venue, ts=ts, balances=(), source=Source.REST)
+    key = min(reports, key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))
+    report = reports[key]
+    balances: dict[str, AssetBalance] = {}
+    if report.currencyBalance is not None:
+        for currency, amounts in report.currencyBalance.detailedCurrencyBalance.items():
+            available = amounts.available or Decimal(0)
+            consumed = amounts.consumed or Decimal(0)
+            balances[currency] = AssetBalance(asset=currency, total=available + consumed, hold=consumed)
+    cash = report.availableToOperate.cash if report.availableToOperate is not None else None
+    if cash is not None:
+        for currency, amount in cash.detailedCash.items():
+            balances.setdefault(currency, AssetBalance(asset=currency, total=amount))
+    stamp = ms_to_seconds(float(data.lastCalculation), ts) if data.lastCalculation else ts
+    return BalanceSnapshot(venue=venue, ts=stamp, balances=tuple(balances.values()), source=Source.REST)
+
+
+def events_from_market_data(
+    symbol: str,
+    data: MarketData,
+    *,
+    ticker: bool = False,
+    book_depths: Iterable[int] = (),
+    stats: bool = False,
+    trades: TradeTracker | None = None,
+    ts: float,
+    venue: str = VENUE,
+    source: Source = Source.REST,
+) -> list[Ticker | BookSnapshot | Trade | SessionStats]:
+    """What a REST poll (`marketdata/get`) yields: the same events as the socket, source REST.
+
+    Pass the session's `TradeTracker` as `trades` to get Trades from `LA` changes consistently with
+    the socket (a poll right after a reconnect then adds no duplicate).
+    """
+    out: list[Ticker | BookSnapshot | Trade | SessionStats] = []
+    if ticker:
+        out.append(ticker_from_md(symbol, data, ts=ts, venue=venue, source=source))
+    for depth in sorted(set(book_depths)):
+        out.append(book_from_md(symbol, data, depth=depth, ts=ts, venue=venue, source=source))
+    if trades is not None:
+        trade = trades.observe(symbol, data, ts=ts, venue=venue, source=source)
+        if trade is not None:
+            out.append(trade)
+    if stats:
+        out.append(stats_from_md(symbol, data, ts=ts, venue=venue, source=source))
+    return out
