@@ -67,7 +67,7 @@ async def venue_config(
             pe = primary_sim.endpoints
             console.print(
                 f"[cyan]No Primary credentials configured: using the local Primary simulator at {pe.rest} "
-                f"(demo account {pe.account}). Configure [primary] to use reMarkets or your broker.[/]",
+                f"(demo account {pe.account}). Configure \\[primary] to use reMarkets or your broker.[/]",
                 highlight=False,
             )
             config = dataclasses.replace(

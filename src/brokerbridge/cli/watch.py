@@ -31,6 +31,7 @@ from brokerbridge.core.events import AnyEvent, Channel, encode_event
 
 DEFAULT_CHANNELS = ["ticker", "trades", "balances", "executions"]
 DEFAULT_SYMBOLS = {"kraken": "BTC/USD", "primary": "MERV - XMEV - GGAL - 24hs"}
+DEFAULT_DEPTHS = {"kraken": 10, "primary": 5}
 
 
 def watch(
@@ -54,7 +55,13 @@ def watch(
         ),
     ] = None,
     venue: Annotated[str, typer.Option(help="Venue to watch: kraken or primary.")] = "kraken",
-    depth: Annotated[int, typer.Option(help="Book depth: 10, 25, 100, 500 or 1000.")] = 10,
+    depth: Annotated[
+        int | None,
+        typer.Option(
+            help="Book depth (Kraken: 10, 25, 100, 500, 1000; Primary: 1-5). Default 10 / 5.",
+            show_default=False,
+        ),
+    ] = None,
     interval: Annotated[int, typer.Option(help="Candle interval in minutes.")] = 1,
     json_lines: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False,
     sim: SimOpt = None,
@@ -72,7 +79,8 @@ def watch(
     out = Console(highlight=False, soft_wrap=True, emoji=False)
     try:
         symbols = symbol or [DEFAULT_SYMBOLS.get(venue, "BTC/USD")]
-        plan = _WatchPlan(venue, channel, symbols, depth, interval, json_lines, sim, count)
+        book_depth = depth if depth is not None else DEFAULT_DEPTHS.get(venue, 10)
+        plan = _WatchPlan(venue, channel, symbols, book_depth, interval, json_lines, sim, count)
         asyncio.run(_watch(cfg, plan, out, err))
     except KeyboardInterrupt:
         pass
