@@ -122,6 +122,7 @@ class PrimaryConnector:
         self._risk_states: dict[Subscription, StreamState] = {}
         self._poll_cursor = 0
         self._polls = 0
+        self._proprietary: dict[str, str] = {}  # order id → the proprietary it was booked under
         self._tasks: asyncio.TaskGroup | None = None
 
     # -- lifetime ----------------------------------------------------------------------------
@@ -358,10 +359,14 @@ class PrimaryConnector:
                 f"newSingleOrder {side} {qty} {symbol}: no answer ({exc.message})",
                 remedy="the order may or may not be live: check executions / rest/order/all before resending",
             ) from exc
-        return str(response.order.clientId)
+        order_id = str(response.order.clientId)
+        # Cancels must name the same proprietary the order was booked under.
+        self._proprietary[order_id] = response.order.proprietary or self.environment.proprietary
+        return order_id
 
     async def cancel_order(self, order_id: str) -> int:
-        request = codec.cancel_order_request(order_id, self.environment.proprietary)
+        proprietary = self._proprietary.get(order_id, self.environment.proprietary)
+        request = codec.cancel_order_request(order_id, proprietary)
         await self.rest.call(request)
         return 1
 

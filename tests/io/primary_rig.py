@@ -1,0 +1,88 @@
+"""A Primary simulator + bridge on loopback, both on one FakeClock (see tests/io/rig.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from brokerbridge.bridge import Bridge
+from brokerbridge.core.backoff import BackoffPolicy
+from brokerbridge.core.clock import FakeClock
+from brokerbridge.core.config import Config, PrimaryConfig
+from brokerbridge.core.secret import Secret
+from brokerbridge.sim.primary import PrimarySimulator
+from tests.io.rig import Collector, Rig
+
+GGAL = "MERV - XMEV - GGAL - 24hs"
+AL30 = "MERV - XMEV - AL30 - 24hs"
+
+
+@dataclass
+class PrimaryRig(Rig):
+    psim: PrimarySimulator | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def primary(self):
+        return self.bridge.connectors["primary"]
+
+    def collect_primary(self, channel: str, symbol: str | None = None, **kw: Any) -> Collector:
+        collector = Collector()
+
+        async def pump() -> None:
+            async for event in self.bridge.subscribe("primary", channel, symbol, **kw):
+                collector.events.append(event)
+
+        self.tasks.append(asyncio.get_running_loop().create_task(pump()))
+        return collector
+
+    async def primary_faults(self, **switches: Any) -> dict[str, Any]:
+        assert self.psim is not None
+        async with httpx.AsyncClient() as client:
+            response = await client.post(f"{self.psim.endpoints.control}/faults", json=switches)
+            response.raise_for_status()
+            return response.json()
+
+
+@contextlib.asynccontextmanager
+async def primary_rig(
+    tmp_path: Path, *, seed: int = 5, tick_s: float = 0.05, **changes: Any
+) -> AsyncIterator[PrimaryRig]:
+    clock = FakeClock()
+    async with PrimarySimulator(port=0, seed=seed, clock=clock, tick_s=tick_s) as psim:
+        # Fake time runs far ahead of real time: the simulator's idle-close would otherwise count
+        # minutes the client's real-time ping frames never had a chance to cover.
+        psim.faults.apply({"idle_close_s": 0})
+        ep = psim.endpoints
+        primary = PrimaryConfig(
+            environment=ep.rest,
+            rest_url=ep.rest,
+            ws_url=ep.ws,
+            user=ep.user,
+            password=Secret(ep.password),
+            account=ep.account,
+            market_hours="always",
+            idle_timeout=30.0,
+            poll_after=1.0,
+            poll_interval=1.0,
+            instruments_cache_dir=str(tmp_path),
+            backoff=BackoffPolicy(initial=0.5, factor=2.0, cap=8.0),
+        )
+        primary = dataclasses.replace(primary, **changes)
+        bridge = Bridge(Config(primary=primary), clock=clock)
+        async with bridge:
+            rig = PrimaryRig(clock, psim, bridge)  # type: ignore[arg-type]
+            rig.psim = psim
+            try:
+                yield rig
+            finally:
+                for task in rig.tasks:
+                    task.cancel()
+                await asyncio.gather(*rig.tasks, return_exceptions=True)

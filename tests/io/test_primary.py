@@ -1,0 +1,186 @@
+"""The Primary client against the Primary simulator: streams, orders, faults and recovery,
+token lifecycle — loopback sockets, fake time."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from brokerbridge.core.errors import ConfigError, UnknownSymbol
+from brokerbridge.core.events import (
+    BalanceSnapshot,
+    BookSnapshot,
+    Fill,
+    OrderUpdate,
+    Position,
+    SessionStats,
+    Source,
+    StreamState,
+    Ticker,
+)
+from tests.io.primary_rig import AL30, GGAL, primary_rig
+
+pytestmark = pytest.mark.timeout(90)
+LIVE = StreamState.LIVE
+
+
+def stream(channel: str, symbol: str | None = None, depth: int | None = None) -> str:
+    name = f"primary:{channel}" + (f":{symbol}" if symbol else "")
+    return name + (f":depth={depth}" if depth else "")
+
+
+async def test_market_data_ticker_book_and_stats(tmp_path: Path) -> None:
+    async with primary_rig(tmp_path) as r:
+        future = (await r.call(r.primary.catalog())).futures()[0].symbol  # DLR/<month><yy>
+        ticker = r.collect_primary("ticker", GGAL)
+        book = r.collect_primary("book", AL30, depth=5)
+        stats = r.collect_primary("stats", future)
+        await r.until(lambda: ticker.states(stream("ticker", GGAL))[-1:] == [LIVE], what="ticker live")
+        await r.until(lambda: bool(ticker.of(Ticker)) and bool(book.of(BookSnapshot)))
+        await r.until(lambda: bool(stats.of(SessionStats)), what="future stats")
+        tick = ticker.of(Ticker)[-1]
+        assert tick.symbol == GGAL and tick.bid is not None and tick.ask is not None and tick.bid < tick.ask
+        snap = book.of(BookSnapshot)[-1]
+        assert snap.depth == 5 and 1 <= len(snap.bids) <= 5 and snap.bids[0].price < snap.asks[0].price
+        assert stats.of(SessionStats)[-1].symbol == future
+        assert r.primary.tokens.fetches == 1  # one login serves REST and the socket
+
+
+async def test_orders_lifecycle_fills_positions_and_balances(tmp_path: Path) -> None:
+    async with primary_rig(tmp_path) as r:
+        executions = r.collect_primary("executions")
+        positions = r.collect_primary("positions")
+        balances = r.collect_primary("balances")
+        ticker = r.collect_primary("ticker", GGAL)
+        await r.until(lambda: executions.states("primary:executions")[-1:] == [LIVE])
+        await r.until(lambda: bool(ticker.of(Ticker)))
+
+        def statuses(order_id: str) -> list[str]:
+            return [u.status for u in executions.of(OrderUpdate) if u.order_id == order_id]
+
+        tick = (await r.call(r.primary.catalog())).get(GGAL).tick
+        bid = ticker.of(Ticker)[-1].bid
+        assert bid is not None and tick
+        far = bid - 40 * tick  # resting well below the market, on the price grid
+
+        resting = await r.call(r.bridge.place_order("primary", GGAL, "buy", "limit", "10", str(far)))
+        await r.until(lambda: "new" in statuses(resting), what=f"order {resting} new")
+        await r.call(r.bridge.cancel_order("primary", resting))
+        await r.until(lambda: "canceled" in statuses(resting), what="order canceled")
+
+        ask = ticker.of(Ticker)[-1].ask
+        assert ask is not None
+        filled = await r.call(r.bridge.place_order("primary", GGAL, "buy", "limit", "100", str(ask * 2)))
+        await r.until(lambda: "filled" in statuses(filled), what="order filled")
+        fills = [f for f in executions.of(Fill) if f.order_id == filled]
+        assert sum(f.qty for f in fills) == 100
+        await r.until(
+            lambda: any(p.symbol == GGAL and p.qty >= 100 for p in positions.of(Position)), step=0.25
+        )
+        await r.until(lambda: bool(balances.of(BalanceSnapshot)), step=0.25)
+        assert balances.states("primary:balances")[-1] == LIVE
+
+
+async def test_unknown_symbol_ends_that_stream_and_keeps_the_socket(tmp_path: Path) -> None:
+    async with primary_rig(tmp_path) as r:
+        good = r.collect_primary("ticker", GGAL)
+        await r.until(lambda: good.states(stream("ticker", GGAL))[-1:] == [LIVE])
+        bad = r.bridge.subscribe("primary", "ticker", "MERV - XMEV - NOPE - 24hs")
+        import asyncio
+
+        async def drain() -> None:
+            async for _ in bad:
+                pass
+
+        task = asyncio.get_running_loop().create_task(drain())
+        await r.until(task.done, what="refused stream ended")
+        with pytest.raises(UnknownSymbol):
+            task.result()
+        n = len(good.of(Ticker))
+        await r.until(lambda: len(good.of(Ticker)) > n, what="the good stream keeps flowing")
+        assert r.primary.stream.reconnects == 0
+
+
+async def test_drop_and_stall_recover_with_rest_polling_meanwhile(tmp_path: Path) -> None:
+    async with primary_rig(tmp_path) as r:
+        ticker = r.collect_primary("ticker", GGAL)
+        name = stream("ticker", GGAL)
+        await r.until(lambda: ticker.states(name)[-1:] == [LIVE])
+        await r.primary_faults(drop_now=True)
+        await r.until(lambda: StreamState.RECONNECTING in ticker.states(name))
+        await r.until(lambda: ticker.states(name)[-1] == LIVE, what="back after a drop")
+        await r.primary_faults(stall="all")
+        await r.until(lambda: StreamState.POLLING in ticker.states(name), what="polling while silent")
+        await r.until(lambda: any(t.source is Source.REST for t in ticker.of(Ticker)), what="REST tickers")
+        await r.primary_faults(stall=None)
+        await r.until(lambda: ticker.states(name)[-1] == LIVE, what="back to the socket")
+
+
+async def test_invalidated_token_silences_the_socket_then_relogin_and_reconnect(tmp_path: Path) -> None:
+    async with primary_rig(tmp_path) as r:
+        ticker = r.collect_primary("ticker", GGAL)
+        name = stream("ticker", GGAL)
+        await r.until(lambda: ticker.states(name)[-1:] == [LIVE])
+        logins = r.primary.tokens.fetches
+        await r.primary_faults(invalidate_tokens=True)
+        took = await r.until(lambda: StreamState.RECONNECTING in ticker.states(name), what="silence noticed")
+        assert took <= 30.0 + 2  # idle_timeout
+        await r.until(lambda: ticker.states(name)[-1] == LIVE, what="live with a new login")
+        assert r.primary.tokens.fetches == logins + 1
+        n = len(ticker.of(Ticker))
+        await r.until(lambda: len(ticker.of(Ticker)) > n)
+
+
+async def test_rest_401_relogs_in_once_and_returns_the_retried_result(tmp_path: Path) -> None:
+    async with primary_rig(tmp_path) as r:
+        from brokerbridge.venues.primary import rest as codec
+
+        segments = await r.call(r.primary.rest.call(codec.segments_request()))
+        logins = r.primary.tokens.fetches
+        await r.primary_faults(invalidate_tokens=True)
+        again = await r.call(r.primary.rest.call(codec.segments_request()))
+        assert again == segments  # the retried result, not the 401
+        assert r.primary.tokens.fetches == logins + 1
+
+
+async def test_rejected_handshakes_and_rest_5xx_are_retried(tmp_path: Path) -> None:
+    async with primary_rig(tmp_path) as r:
+        await r.primary_faults(reject_ws_handshake=3, rest_http_errors=2)
+        ticker = r.collect_primary("ticker", GGAL)
+        await r.until(lambda: ticker.states(stream("ticker", GGAL))[-1:] == [LIVE], what="live after retries")
+        assert r.primary.stream.reconnects >= 3
+
+
+async def test_relogin_before_the_24_hour_expiry(tmp_path: Path) -> None:
+    async with primary_rig(tmp_path, tick_s=60.0, idle_timeout=7200.0, relogin_interval=20 * 3600.0) as r:
+        ticker = r.collect_primary("ticker", GGAL)
+        await r.until(lambda: ticker.states(stream("ticker", GGAL))[-1:] == [LIVE])
+        assert r.primary.tokens.fetches == 1
+        await r.run_for(19 * 3600, step=600.0)
+        assert r.primary.tokens.fetches == 1
+        await r.run_for(2 * 3600, step=600.0)
+        assert r.primary.tokens.fetches == 2  # proactive re-login at 20 h
+
+
+async def test_a_matriz_host_is_refused_with_the_explanation(tmp_path: Path) -> None:
+    from brokerbridge.core.clock import FakeClock
+    from brokerbridge.core.config import PrimaryConfig
+    from brokerbridge.io.primary.connector import PrimaryConnector
+
+    with pytest.raises(ConfigError) as refused:
+        PrimaryConnector(
+            PrimaryConfig(environment="https://matriz.cocos.xoms.com.ar/ws?session_id=1&conn_id=2"),
+            emit=lambda e: None,
+            clock=FakeClock(),
+        )
+    assert "_mtz_web_key" in str(refused.value) and "api.cocos.xoms.com.ar" in str(refused.value)
+
+
+async def test_instruments_come_from_the_daily_cache(tmp_path: Path) -> None:
+    async with primary_rig(tmp_path) as r:
+        catalog = await r.call(r.primary.catalog())
+        assert len(catalog) > 20 and catalog.get(GGAL) is not None
+        assert any(d.strike is not None for d in catalog.options())
+        assert list((tmp_path / "primary").rglob("instruments-*.json"))
