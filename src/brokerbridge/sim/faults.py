@@ -1,6 +1,7 @@
 """Fault switches of a simulator: what is broken right now, settable at start and at run time.
 
-One `Faults` object per simulator, shared by its REST, WebSocket and control handlers. Every switch
+One switches object per simulator (`Faults` for Kraken; venue fronts subclass `FaultSwitches`, which
+holds the switches every simulator has), shared by its REST, WebSocket and control handlers. Every switch
 is plain data (so the control endpoint can show and set it as JSON); the simulator reads the
 switches at the point where the fault applies. Counted faults (`corrupt_checksums`, `rest_unavailable`
 …) go down by one each time they fire; `-1` means "until reset".
@@ -15,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
+
+from brokerbridge.core.clock import Clock
 
 STALL_SCOPES = ("public", "private", "all")
 SYSTEM_STATUSES = ("online", "maintenance", "cancel_only", "post_only")
@@ -35,52 +38,44 @@ class FaultError(ValueError):
 
 
 @dataclass(slots=True)
-class Faults:
+class FaultSwitches:
+    """The switches every simulator has; a venue front subclasses it with its own switches.
+
+    Subclasses add dataclass fields (with defaults) and may override `_validate` for them, calling
+    `FaultSwitches._validate(self, ...)` for the rest (zero-argument `super()` does not work in
+    slotted dataclasses on Python 3.11), and `_changed` to react to switches that push something.
+    """
+
     # Drop every WebSocket connection every N seconds (0 = off). Measured on the simulator's clock.
     drop_every_s: float = 0.0
-    # Keep sockets open but send nothing (acks, data and heartbeats) on "public", "private" or "all".
+    # Keep sockets open but send nothing on "public", "private" or "all" (what a scope covers is
+    # the venue front's to say).
     stall: str | None = None
-    # The next N book messages (any connection) carry a wrong checksum.
-    corrupt_checksums: int = 0
-    # Channels ("balances", "executions") whose next private message skips one sequence number.
-    skip_sequence: list[str] = field(default_factory=list)
-    # Permissions taken away from the demo key (names from sim.kraken.account.Permission).
-    deny_permissions: list[str] = field(default_factory=list)
-    # The next N REST calls answer `EService:Unavailable` (HTTP 200 envelope); -1 = always.
-    rest_unavailable: int = 0
     # The next N REST calls answer with HTTP `rest_http_status` (a 5xx) and a non-JSON body; -1 = always.
     rest_http_errors: int = 0
     rest_http_status: int = 503
-    # The next N private REST calls answer `EAPI:Rate limit exceeded`; -1 = always.
-    rate_limit: int = 0
     # Extra delay in milliseconds before every REST answer and every WebSocket frame.
     latency_ms: float = 0.0
-    # Kraken's engine status: "maintenance" freezes the market (sockets stay up, heartbeats only);
-    # every change is pushed as a `status` frame, as Kraken does, and shown by REST SystemStatus.
-    system_status: str = "online"
 
-    _listeners: dict[str, list[Callable[[], None]]] = field(
-        default_factory=lambda: {"drop": [], "invalidate": [], "status": []}, repr=False
-    )
+    _listeners: dict[str, list[Callable[[], None]]] = field(default_factory=dict, repr=False)
 
     ACTIONS: ClassVar[tuple[str, ...]] = ("drop_now", "invalidate_tokens")
 
     # -- actions ---------------------------------------------------------------------------------------
     def on_drop(self, callback: Callable[[], None]) -> None:
-        self._listeners["drop"].append(callback)
+        self._listeners.setdefault("drop", []).append(callback)
 
     def on_invalidate(self, callback: Callable[[], None]) -> None:
-        self._listeners["invalidate"].append(callback)
-
-    def on_status(self, callback: Callable[[], None]) -> None:
-        self._listeners["status"].append(callback)
+        self._listeners.setdefault("invalidate", []).append(callback)
 
     def drop_now(self) -> None:
-        for callback in self._listeners["drop"]:
-            callback()
+        self._notify("drop")
 
     def invalidate_tokens(self) -> None:
-        for callback in self._listeners["invalidate"]:
+        self._notify("invalidate")
+
+    def _notify(self, event: str) -> None:
+        for callback in self._listeners.get(event, ()):
             callback()
 
     # -- counted switches ----------------------------------------------------------------------------
@@ -93,12 +88,6 @@ class Faults:
             setattr(self, name, remaining - 1)
         return True
 
-    def take_sequence_skip(self, channel: str) -> bool:
-        if channel in self.skip_sequence:
-            self.skip_sequence.remove(channel)
-            return True
-        return False
-
     def stalls(self, private: bool) -> bool:
         return self.stall == "all" or self.stall == ("private" if private else "public")
 
@@ -107,7 +96,7 @@ class Faults:
         return {f.name: _copy(getattr(self, f.name)) for f in fields(self) if not f.name.startswith("_")}
 
     def reset(self) -> None:
-        defaults = Faults()
+        defaults = type(self)()
         for f in fields(self):
             if not f.name.startswith("_"):
                 setattr(self, f.name, getattr(defaults, f.name))
@@ -126,51 +115,112 @@ class Faults:
                 continue
             if name not in known:
                 raise FaultError(f"unknown fault switch {name!r}; known: {sorted([*known, *self.ACTIONS])}")
-            staged[name] = _validate(name, value)
-        status_before = self.system_status
+            staged[name] = self._validate(name, value)
+        before = self.to_dict()
         for name, value in staged.items():
             setattr(self, name, value)
-        if self.system_status != status_before:
-            for callback in self._listeners["status"]:
-                callback()
+        self._changed(before)
         for name in actions:
             getattr(self, name)()
+
+    def _changed(self, before: dict[str, Any]) -> None:
+        """Switches were set (`before` = the state until now); a subclass may push something."""
+
+    def _validate(self, name: str, value: Any) -> Any:
+        if name == "stall":
+            if value is not None and value not in STALL_SCOPES:
+                raise FaultError(f"stall must be one of {STALL_SCOPES} or null")
+            return value
+        if name in ("drop_every_s", "latency_ms"):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise FaultError(f"{name} takes a number >= 0")
+            return float(value)
+        if name == "rest_http_status":
+            if isinstance(value, bool) or not isinstance(value, int) or not 500 <= value <= 599:
+                raise FaultError("rest_http_status takes a 5xx status code")
+            return value
+        return _validate_count(name, value)
+
+
+@dataclass(slots=True)
+class Faults(FaultSwitches):
+    """The Kraken simulator's switches (the common ones plus Kraken's)."""
+
+    # The next N book messages (any connection) carry a wrong checksum.
+    corrupt_checksums: int = 0
+    # Channels ("balances", "executions") whose next private message skips one sequence number.
+    skip_sequence: list[str] = field(default_factory=list)
+    # Permissions taken away from the demo key (names from sim.kraken.account.Permission).
+    deny_permissions: list[str] = field(default_factory=list)
+    # The next N REST calls answer `EService:Unavailable` (HTTP 200 envelope); -1 = always.
+    rest_unavailable: int = 0
+    # The next N private REST calls answer `EAPI:Rate limit exceeded`; -1 = always.
+    rate_limit: int = 0
+    # Kraken's engine status: "maintenance" freezes the market (sockets stay up, heartbeats only);
+    # every change is pushed as a `status` frame, as Kraken does, and shown by REST SystemStatus.
+    system_status: str = "online"
+
+    def on_status(self, callback: Callable[[], None]) -> None:
+        self._listeners.setdefault("status", []).append(callback)
+
+    def take_sequence_skip(self, channel: str) -> bool:
+        if channel in self.skip_sequence:
+            self.skip_sequence.remove(channel)
+            return True
+        return False
+
+    def _changed(self, before: dict[str, Any]) -> None:
+        if self.system_status != before["system_status"]:
+            self._notify("status")
+
+    def _validate(self, name: str, value: Any) -> Any:
+        if name == "system_status":
+            if value not in SYSTEM_STATUSES:
+                raise FaultError(f"system_status must be one of {SYSTEM_STATUSES}")
+            return value
+        if name == "skip_sequence":
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list) or any(item not in SEQUENCE_CHANNELS for item in items):
+                raise FaultError(f"skip_sequence takes channel names from {SEQUENCE_CHANNELS}")
+            return list(items)
+        if name == "deny_permissions":
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list) or not all(item in PERMISSION_NAMES for item in items):
+                raise FaultError(f"deny_permissions takes permission names from {PERMISSION_NAMES}")
+            return list(items)
+        return FaultSwitches._validate(self, name, value)
 
 
 def _copy(value: Any) -> Any:
     return list(value) if isinstance(value, list) else value
 
 
-def _validate(name: str, value: Any) -> Any:
-    if name == "system_status":
-        if value not in SYSTEM_STATUSES:
-            raise FaultError(f"system_status must be one of {SYSTEM_STATUSES}")
-        return value
-    if name == "stall":
-        if value is not None and value not in STALL_SCOPES:
-            raise FaultError(f"stall must be one of {STALL_SCOPES} or null")
-        return value
-    if name == "skip_sequence":
-        items = [value] if isinstance(value, str) else value
-        if not isinstance(items, list) or any(item not in SEQUENCE_CHANNELS for item in items):
-            raise FaultError(f"skip_sequence takes channel names from {SEQUENCE_CHANNELS}")
-        return list(items)
-    if name == "deny_permissions":
-        items = [value] if isinstance(value, str) else value
-        if not isinstance(items, list) or not all(item in PERMISSION_NAMES for item in items):
-            raise FaultError(f"deny_permissions takes permission names from {PERMISSION_NAMES}")
-        return list(items)
-    if name in ("drop_every_s", "latency_ms"):
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise FaultError(f"{name} takes a number >= 0")
-        return float(value)
-    if name == "rest_http_status":
-        if isinstance(value, bool) or not isinstance(value, int) or not 500 <= value <= 599:
-            raise FaultError("rest_http_status takes a 5xx status code")
-        return value
-    # Counted switches: true/false are accepted as "always"/"off" for convenience.
+def _validate_count(name: str, value: Any) -> int:
+    """Counted switches: N, -1 for "until reset"; true/false are accepted as "always"/"off"."""
     if isinstance(value, bool):
         return -1 if value else 0
     if not isinstance(value, int) or value < -1:
         raise FaultError(f"{name} takes a count (>= 0), -1 for always, or true/false")
     return value
+
+
+async def drop_periodically(clock: Clock, faults: Any, drop: Callable[[], None]) -> None:
+    """Drop every connection every `faults.drop_every_s` seconds (0 = off), on the simulator's clock.
+
+    Wakes at most once a simulated second while the switch is off, and exactly when a drop is due
+    while it is on — so long fake-time tests do not pay for a busy loop.
+    """
+    since = clock.monotonic()
+    while True:
+        period = faults.drop_every_s
+        now = clock.monotonic()
+        if period <= 0:
+            since = now
+            await clock.sleep(1.0)
+            continue
+        due = since + period
+        if now + 1e-9 >= due:
+            drop()
+            since = now
+            continue
+        await clock.sleep(min(due - now, 1.0))

@@ -21,7 +21,7 @@ from typing import Self
 import uvicorn
 
 from brokerbridge.core.clock import Clock, SystemClock
-from brokerbridge.sim.faults import Faults
+from brokerbridge.sim.faults import Faults, drop_periodically
 from brokerbridge.sim.kraken.account import ALL_PERMISSIONS, Permission
 from brokerbridge.sim.kraken.app import build_app
 from brokerbridge.sim.kraken.exchange import KrakenExchange
@@ -199,14 +199,4 @@ class KrakenSimulator:
                 log.exception("market step failed")
 
     async def _drop_loop(self) -> None:
-        waited = 0.0
-        while True:
-            await self.clock.sleep(0.1)
-            period = self.faults.drop_every_s
-            if period <= 0:
-                waited = 0.0
-                continue
-            waited += 0.1
-            if waited + 1e-9 >= period:
-                waited = 0.0
-                self.drop_connections()
+        await drop_periodically(self.clock, self.faults, self.drop_connections)
