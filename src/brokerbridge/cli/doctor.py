@@ -21,6 +21,7 @@ from brokerbridge.cli.common import (
     load,
     setup_logging,
 )
+from brokerbridge.cli.doctor_primary import primary_checks
 from brokerbridge.cli.runtime import venue_config
 from brokerbridge.core.config import Config, KrakenConfig
 from brokerbridge.core.errors import BrokerBridgeError, TransportError
@@ -39,6 +40,7 @@ class Check:
 
 
 def doctor(
+    venue: Annotated[str, typer.Option(help="Venue to check: kraken or primary.")] = "kraken",
     sim: SimOpt = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each network check.")] = 10.0,
     config: ConfigOpt = None,
@@ -47,12 +49,15 @@ def doctor(
     kraken_ws_auth_url: WsAuthUrlOpt = None,
     log_level: LogLevelOpt = None,
 ) -> None:
-    """Check config, REST reachability, clock skew, credentials and permissions, and both WebSockets."""
+    """Check a venue link by link: config, REST, credentials, permissions, WebSockets (with remedies)."""
     err = Console(stderr=True)
     cfg = load(config, kraken_rest_url, kraken_ws_url, kraken_ws_auth_url, err)
     setup_logging(log_level or "WARNING", err, [cfg.kraken.api_secret])
     out = Console(highlight=False, emoji=False)
-    checks = asyncio.run(_doctor(cfg, sim, timeout, err))
+    if venue not in ("kraken", "primary"):
+        err.print(f"[bold red]error:[/] unknown venue {venue!r} — use kraken or primary")
+        raise typer.Exit(2)
+    checks = asyncio.run(_doctor(cfg, venue, sim, timeout, err))
     for check in checks:
         mark = "[green]✓[/]" if check.ok else "[red]✗[/]"
         out.print(f"{mark} {check.name}: {check.detail}")
@@ -61,8 +66,15 @@ def doctor(
     raise typer.Exit(1 if failed else 0)
 
 
-async def _doctor(cfg: Config, sim: bool | None, wait_s: float, err: Console) -> list[Check]:
-    async with venue_config(cfg, use_sim=sim, console=err) as run_cfg:
+async def _doctor(cfg: Config, venue: str, sim: bool | None, wait_s: float, err: Console) -> list[Check]:
+    async with venue_config(cfg, use_sim=sim, console=err, venues={venue}) as run_cfg:
+        if venue == "primary":
+
+            async def probe(name: str, run: Callable[[], Awaitable[str]]) -> tuple[str, bool, str]:
+                result = await _check(name, wait_s, run)
+                return result.name, result.ok, result.detail
+
+            return [Check(*c) for c in await primary_checks(run_cfg.primary, probe)]
         return await kraken_checks(run_cfg.kraken, wait_s)
 
 

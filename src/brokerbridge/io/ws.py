@@ -67,6 +67,7 @@ async def connect(
     headers: Mapping[str, str] | None = None,
     open_timeout: float = 10.0,
     redact: Callable[[str], str] | None = None,
+    ping_interval: float = 20.0,
 ) -> AsyncIterator[WsConnection]:
     """Open a WebSocket; any failure to open is a `TransportError` naming the URL and cause.
 
@@ -78,9 +79,9 @@ async def connect(
             logger=RedactingLogger(base_logger, redact) if redact is not None else base_logger,
             additional_headers=dict(headers or {}),
             open_timeout=open_timeout,
-            # Our session sends application pings and watches heartbeats; protocol pings add a
-            # second, independent liveness check that catches half-open TCP.
-            ping_interval=20,
+            # Protocol pings catch half-open TCP (and keep Primary's socket alive: it closes
+            # sockets that send nothing); sessions add their own application-level checks.
+            ping_interval=ping_interval,
             ping_timeout=20,
             # Giving up on a dead socket must not wait 10 s (the default) for a closing handshake
             # that will never come: reconnecting and REST polling are waiting.

@@ -60,6 +60,7 @@ from brokerbridge.venues.primary.session import CHANNEL_ENTRIES, PrimaryWsSessio
 logger = logging.getLogger(__name__)
 
 Emit = Callable[[AnyEvent], None]
+PING_INTERVAL = 30.0
 RISK_POLL_INTERVAL = 5.0  # positions / account report: Primary's best practice is one call per 5 s
 ORDERS_POLL_EVERY = 10  # while the socket is down, order state every 10th poll
 _RISK_CHANNELS = frozenset({Channel.POSITIONS, Channel.BALANCES})
@@ -147,7 +148,8 @@ class PrimaryConnector:
 
     def _dial(self, url: str) -> Any:
         headers = {codec.TOKEN_HEADER: self._ws_token} if self._ws_token else {}
-        return connect(url, headers=headers, redact=self.tokens.redact)
+        # Ping frames every 30 s: Primary closes sockets that send nothing (pyRofex's heartbeat).
+        return connect(url, headers=headers, redact=self.tokens.redact, ping_interval=PING_INTERVAL)
 
     # -- subscriptions -----------------------------------------------------------------------
     def validate(self, sub: Subscription) -> None:
