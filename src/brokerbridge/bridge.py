@@ -295,6 +295,16 @@ class Bridge:
         self.connector(venue)
         return self.state[venue].journal.open_orders()
 
+    async def catalog(self, venue: str) -> Any:
+        """The venue's instrument catalogue (Primary: details fetched once a day, cached on disk)."""
+        connector = self.connector(venue)
+        load = getattr(connector, "catalog", None)
+        if load is None:
+            raise ConfigError(
+                f"{venue} has no instrument catalogue here", remedy="use the instruments channel"
+            )
+        return await load()
+
     def health(self) -> dict[str, Any]:
         return {venue: conn.health() for venue, conn in self.connectors.items()}
 

@@ -6,6 +6,7 @@ import typer
 
 from brokerbridge.cli import sim
 from brokerbridge.cli.doctor import doctor
+from brokerbridge.cli.instruments import instruments
 from brokerbridge.cli.watch import watch
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app = typer.Typer(
 app.add_typer(sim.app, name="sim")
 app.command()(watch)
 app.command()(doctor)
+app.command()(instruments)
 
 
 def main() -> None:

@@ -1,0 +1,94 @@
+"""`brokerbridge instruments`: Primary's catalogue (cached once a day), filtered and printed."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated
+
+import msgspec
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from brokerbridge.bridge import Bridge
+from brokerbridge.cli.common import ConfigOpt, LogLevelOpt, SimOpt, fail, load, setup_logging
+from brokerbridge.cli.runtime import venue_config
+from brokerbridge.core.errors import BrokerBridgeError
+from brokerbridge.venues.primary.catalog import InstrumentDetail, Kind
+
+
+def instruments(
+    kind: Annotated[
+        str | None,
+        typer.Option(help="stock, bond, future, option, caucion (CFI families).", show_default=False),
+    ] = None,
+    cfi: Annotated[
+        str | None, typer.Option(help="Exact CFI code, e.g. ESXXXX, OCASPS.", show_default=False)
+    ] = None,
+    search: Annotated[str, typer.Option(help="Substring of symbol, ticker or underlying.")] = "",
+    underlying: Annotated[
+        str | None, typer.Option(help="Option chain for this underlying (e.g. GGAL).", show_default=False)
+    ] = None,
+    json_lines: Annotated[bool, typer.Option("--json", help="Print one JSON object per instrument.")] = False,
+    sim: SimOpt = None,
+    config: ConfigOpt = None,
+    log_level: LogLevelOpt = None,
+) -> None:
+    """List Primary instruments (strike, underlying, expiry, tick, lot) from the daily cache."""
+    err = Console(stderr=True)
+    cfg = load(config, console=err)
+    setup_logging(log_level or "WARNING", err, [cfg.primary.password if cfg.primary else None])
+    try:
+        rows = asyncio.run(_load(cfg, sim, err, kind, cfi, search, underlying))
+    except BrokerBridgeError as exc:
+        fail(exc, err)
+        return
+    if json_lines:
+        for row in rows:
+            sys.stdout.write(msgspec.json.encode(row).decode() + "\n")
+        return
+    table = Table("symbol", "cfi", "ccy", "tick", "lot", "strike", "underlying", "maturity", box=None)
+    for d in rows:
+        table.add_row(
+            d.symbol,
+            d.cfi or "",
+            d.currency or "",
+            format(d.tick, "f") if d.tick is not None else "",
+            format(d.lot, "f") if d.lot is not None else "",
+            format(d.strike, "f") if d.strike is not None else "",
+            d.underlying or "",
+            d.maturity.isoformat() if d.maturity else "",
+        )
+    Console(highlight=False, emoji=False).print(table)
+    err.print(f"{len(rows)} instruments")
+
+
+async def _load(
+    cfg,
+    sim,
+    err,
+    kind,
+    cfi,
+    search,
+    underlying,  # type: ignore[no-untyped-def]
+) -> list[InstrumentDetail]:
+    async with (
+        venue_config(cfg, use_sim=sim, console=err, venues={"primary"}) as run_cfg,
+        Bridge(run_cfg) as bridge,
+    ):
+        catalog = await bridge.catalog("primary")
+        if underlying:
+            return [
+                d for _, call, put in catalog.option_chain(underlying) for d in (call, put) if d is not None
+            ]
+        rows = catalog.search(search)
+        if kind:
+            try:
+                wanted = Kind(kind)
+            except ValueError:
+                raise typer.BadParameter(f"kind must be one of {', '.join(k.value for k in Kind)}") from None
+            rows = [d for d in rows if d.kind is wanted]
+        if cfi:
+            rows = [d for d in rows if (d.cfi or "").upper() == cfi.upper()]
+        return rows
