@@ -1,0 +1,362 @@
+"""What the simulated Primary lists: BYMA (through xOMS) and Matba Rofex instruments with their details.
+
+Detail values follow the captured `/rest/instruments/details` entries of a live xOMS (fixture
+http_instruments_details_subset.json, protocol §3.5): BYMA instruments allow `FOK`/`DAY` and
+`LIMIT, MARKET, STOP_LIMIT_MERVAL`; bonds quote per 100 nominal (`priceConvertionFactor` 0.01);
+options have `roundLot` 100 and a `strike`; DLR futures are DDF, ARS, multiplier 1000, tick 0.5;
+cauciones are `RPXXXX` with `GTD/DAY/GTC`.
+
+Option series and future months are generated from the simulator's start date so that maturities are
+always in the future: GGAL options expire on the third Friday of the next two even months (BYMA's
+cycle), with the two-letter month code inside the 10-character ticker (`GFGC7000FE`); DLR futures
+expire on the last weekday of the next four months (`DLR/FEB26`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from brokerbridge.sim.market import InstrumentSpec
+
+MARKET_ID = "ROFX"
+# Segments as listed by a real /rest/segment/all (fixture http_segments.json).
+SEGMENTS = ("DDA", "DDF", "DUAL", "TEST", "MAE", "MERV", "MVR", "MVC", "MATBA", "PTPExt", "RFXI", "UFEX")
+# Spanish month abbreviations used by Matba Rofex futures symbols.
+FUTURE_MONTHS = ("ENE", "FEB", "MAR", "ABR", "MAY", "JUN", "JUL", "AGO", "SEP", "OCT", "NOV", "DIC")
+# Two-letter month codes of BYMA option tickers (protocol §5), for the even months of the cycle.
+OPTION_MONTHS = {2: "FE", 4: "AB", 6: "JU", 8: "AG", 10: "OC", 12: "DI"}
+BYMA_ORDER_TYPES = ("LIMIT", "MARKET", "STOP_LIMIT_MERVAL")
+BYMA_TIMES_IN_FORCE = ("FOK", "DAY")
+FUTURE_ORDER_TYPES = ("LIMIT", "MARKET_TO_LIMIT", "STOP_LIMIT")
+FUTURE_TIMES_IN_FORCE = ("GTD", "IOC", "DAY")
+REPO_ORDER_TYPES = ("LIMIT", "MARKET_TO_LIMIT", "STOP_LIMIT_MERVAL")
+REPO_TIMES_IN_FORCE = ("GTD", "DAY", "GTC")
+
+
+@dataclass(frozen=True, slots=True)
+class PrimaryInstrument:
+    symbol: str  # "MERV - XMEV - GGAL - 24hs", "DLR/FEB26"
+    kind: str  # "stock" | "bond" | "option" | "future" | "repo"
+    segment: str  # "MERV" | "DDF"
+    cficode: str
+    currency: str
+    underlying: str
+    tick: Decimal  # minPriceIncrement
+    start_price: Decimal
+    level_qty: Decimal
+    min_trade_vol: int = 1
+    max_trade_vol: int = 1_000_000
+    contract_multiplier: float = 1.0
+    round_lot: float = 1.0
+    price_conversion_factor: float = 1.0
+    maturity_date: str | None = None  # "YYYYMMDD"
+    strike: float | None = None
+    order_types: tuple[str, ...] = BYMA_ORDER_TYPES
+    times_in_force: tuple[str, ...] = BYMA_TIMES_IN_FORCE
+    price_precision: int = 2
+    volatility: float = 0.03
+    ticker: str = ""  # BYMA ticker ("GGAL", "GFGC7000FE") = risk `symbolReference`
+    settlement: str | None = None  # "CI" | "24hs" for BYMA
+
+    @property
+    def byma(self) -> bool:
+        return self.segment == "MERV"
+
+    @property
+    def cash_settled(self) -> bool:
+        """Does a fill move cash? BYMA spot instruments (stocks, bonds, options premiums) do; futures
+        settle daily differences and cauciones are financing, so the simulator leaves cash alone."""
+        return self.byma and self.kind != "repo"
+
+    @property
+    def instrument_id(self) -> dict[str, str]:
+        return {"marketId": MARKET_ID, "symbol": self.symbol}
+
+    def notional(self, price: Decimal, qty: Decimal) -> Decimal:
+        """Cash value of `qty` at `price` (bonds quote per 100 nominal, futures carry a multiplier)."""
+        factor = Decimal(str(self.price_conversion_factor)) * Decimal(str(self.contract_multiplier))
+        return price * qty * factor
+
+    def spec(self) -> InstrumentSpec:
+        return InstrumentSpec(
+            symbol=self.symbol,
+            base=self.ticker or self.symbol,
+            quote=self.currency,
+            price_decimals=self.price_precision,
+            qty_decimals=0,
+            tick=self.tick,
+            qty_min=Decimal(self.min_trade_vol),
+            cost_min=Decimal(0),
+            start_price=self.start_price,
+            level_qty=self.level_qty,
+            volatility=self.volatility,
+        )
+
+    def detail(self) -> dict[str, Any]:
+        """The instrument detail in the captured key order (§3.5); numbers as the server types them."""
+        tick = float(self.tick)
+        return {
+            "symbol": None,
+            "segment": {"marketSegmentId": self.segment, "marketId": MARKET_ID},
+            "lowLimitPrice": 0.0,
+            "highLimitPrice": 1000000.0,
+            "minPriceIncrement": tick,
+            "minTradeVol": self.min_trade_vol,
+            "maxTradeVol": self.max_trade_vol,
+            "tickSize": 1.0,
+            "contractMultiplier": self.contract_multiplier,
+            "roundLot": self.round_lot,
+            "priceConvertionFactor": self.price_conversion_factor,
+            "maturityDate": self.maturity_date,
+            "currency": self.currency,
+            "orderTypes": list(self.order_types),
+            "timesInForce": list(self.times_in_force),
+            "securityType": None,
+            "settlType": None,
+            "instrumentPricePrecision": self.price_precision,
+            "instrumentSizePrecision": 0,
+            "securityId": None,
+            "securityIdSource": None,
+            "securityDescription": self.symbol,
+            "tickPriceRanges": {"0": {"lowerLimit": 0, "upperLimit": None, "tick": tick}},
+            "strike": self.strike,
+            "underlying": self.underlying,
+            "cficode": self.cficode,
+            "instrumentId": self.instrument_id,
+        }
+
+
+class Catalog:
+    """Lookups by symbol, CFI code and segment, in listing order."""
+
+    def __init__(self, instruments: tuple[PrimaryInstrument, ...]) -> None:
+        self.instruments = instruments
+        self._by_symbol = {inst.symbol: inst for inst in instruments}
+
+    def get(self, symbol: str) -> PrimaryInstrument | None:
+        return self._by_symbol.get(symbol)
+
+    def by_cfi(self, cficode: str) -> list[PrimaryInstrument]:
+        return [inst for inst in self.instruments if inst.cficode == cficode]
+
+    def by_segment(self, segment: str) -> list[PrimaryInstrument]:
+        # "U-DDF" etc. are the segments' unified twins (§5); they list the same instruments.
+        wanted = segment.removeprefix("U-")
+        return [inst for inst in self.instruments if inst.segment == wanted]
+
+
+# (ticker, name for `underlying`, start price, tick, level qty)
+_STOCKS = (
+    ("GGAL", "Grupo Financiero Galicia Merval", "7150", "5", "1500"),
+    ("YPFD", "YPF Merval", "48200", "25", "300"),
+    ("PAMP", "Pampa Energía Merval", "3980", "5", "2000"),
+    ("ALUA", "Aluar Merval", "905", "1", "5000"),
+    ("BMA", "Banco Macro Merval", "10350", "5", "800"),
+    ("TXAR", "Ternium Argentina Merval", "812", "1", "5000"),
+    ("CEPU", "Central Puerto Merval", "1545", "1", "3000"),
+    ("TECO2", "Telecom Argentina Merval", "2470", "5", "2000"),
+)
+# (ticker, underlying, currency, start price, tick, maturity, precision)
+_BONDS = (
+    ("AL30", "BONO USD 2030 LA", "ARS", "76830", "10", "20300709", 2),
+    ("AL30D", "BONO USD 2030 LA", "USD", "55.5", "0.01", "20300709", 3),
+    ("AL30C", "BONO USD 2030 LA", "USD", "55.32", "0.01", "20300709", 3),
+    ("GD30", "BONO USD 2030 NY", "ARS", "79150", "10", "20300709", 2),
+    ("GD30D", "BONO USD 2030 NY", "USD", "57.15", "0.01", "20300709", 3),
+    ("GD30C", "BONO USD 2030 NY", "USD", "56.98", "0.01", "20300709", 3),
+)
+_OPTION_STRIKES = (6000, 6500, 7000, 7500, 8000)
+_REPOS = (
+    ("PESOS", "ARS", "Cauciones ARS", "29.5", "5000000"),
+    ("DOLAR", "USD", "Cauciones USD", "0.9", "50000"),
+)
+_REPO_TERMS = (1, 3, 7)
+_DLR_SPOT = 1455.0
+_DLR_MONTHLY_CARRY = 0.022  # implied monthly rate of the DLR curve
+
+
+def byma_symbol(ticker: str, settlement: str | None) -> str:
+    return f"MERV - XMEV - {ticker}" + (f" - {settlement}" if settlement else "")
+
+
+def default_catalog(today: dt.date) -> Catalog:
+    """The catalogue for a simulator started on `today` (Buenos Aires date)."""
+    items: list[PrimaryInstrument] = []
+    for ticker, name, price, tick, level in _STOCKS:
+        for settlement in ("CI", "24hs"):
+            items.append(
+                PrimaryInstrument(
+                    symbol=byma_symbol(ticker, settlement),
+                    kind="stock",
+                    segment="MERV",
+                    cficode="ESXXXX",
+                    currency="ARS",
+                    underlying=name,
+                    tick=Decimal(tick),
+                    start_price=Decimal(price),
+                    level_qty=Decimal(level),
+                    ticker=ticker,
+                    settlement=settlement,
+                )
+            )
+    for ticker, name, currency, price, tick, maturity, precision in _BONDS:
+        for settlement in ("CI", "24hs"):
+            items.append(
+                PrimaryInstrument(
+                    symbol=byma_symbol(ticker, settlement),
+                    kind="bond",
+                    segment="MERV",
+                    cficode="DBXXXX",
+                    currency=currency,
+                    underlying=name,
+                    tick=Decimal(tick),
+                    start_price=Decimal(price),
+                    level_qty=Decimal("20000"),
+                    max_trade_vol=1_000_000_000,
+                    price_conversion_factor=0.01,
+                    maturity_date=maturity,
+                    price_precision=precision,
+                    volatility=0.015,
+                    ticker=ticker,
+                    settlement=settlement,
+                )
+            )
+    items.extend(_ggal_options(today, Decimal(_STOCKS[0][2])))
+    items.extend(_dlr_futures(today))
+    for name, currency, underlying, rate, level in _REPOS:
+        for days in _REPO_TERMS:
+            ticker = f"{name} - {days}D"
+            items.append(
+                PrimaryInstrument(
+                    symbol=byma_symbol(ticker, None),
+                    kind="repo",
+                    segment="MERV",
+                    cficode="RPXXXX",
+                    currency=currency,
+                    underlying=underlying,
+                    tick=Decimal("0.001"),
+                    start_price=Decimal(rate) + Decimal(days) / Decimal(20),
+                    level_qty=Decimal(level),
+                    min_trade_vol=10,
+                    max_trade_vol=99_999_999_999,
+                    order_types=REPO_ORDER_TYPES,
+                    times_in_force=REPO_TIMES_IN_FORCE,
+                    price_precision=3,
+                    volatility=0.05,
+                    ticker=ticker,
+                )
+            )
+    return Catalog(tuple(items))
+
+
+def _ggal_options(today: dt.date, spot: Decimal) -> list[PrimaryInstrument]:
+    items: list[PrimaryInstrument] = []
+    for expiry in _option_expiries(today, 2):
+        years = max((expiry - today).days, 1) / 365
+        code = OPTION_MONTHS[expiry.month]
+        for strike in _OPTION_STRIKES:
+            for right, cfi in (("C", "OCASPS"), ("V", "OPASPS")):
+                ticker = f"GFG{right}{strike}{code}"
+                premium = _black_scholes(float(spot), strike, years, 0.45, call=right == "C")
+                items.append(
+                    PrimaryInstrument(
+                        symbol=byma_symbol(ticker, "24hs"),
+                        kind="option",
+                        segment="MERV",
+                        cficode=cfi,
+                        currency="ARS",
+                        underlying="Grupo Financiero Galicia Merval",
+                        tick=Decimal("0.001"),
+                        start_price=Decimal(str(round(max(premium, 1.0), 3))),
+                        level_qty=Decimal("40"),
+                        max_trade_vol=50_000_000,
+                        round_lot=100.0,
+                        maturity_date=expiry.strftime("%Y%m%d"),
+                        strike=float(strike),
+                        price_precision=3,
+                        volatility=0.25,
+                        ticker=ticker,
+                        settlement="24hs",
+                    )
+                )
+    return items
+
+
+def _dlr_futures(today: dt.date) -> list[PrimaryInstrument]:
+    items: list[PrimaryInstrument] = []
+    year, month = today.year, today.month
+    for index in range(4):
+        expiry = _last_weekday(year, month)
+        if expiry < today:  # this month's contract already expired: start with the next one
+            year, month = _next_month(year, month)
+            expiry = _last_weekday(year, month)
+        price = _DLR_SPOT * (1 + _DLR_MONTHLY_CARRY) ** (index + 1)
+        items.append(
+            PrimaryInstrument(
+                symbol=f"DLR/{FUTURE_MONTHS[month - 1]}{year % 100:02d}",
+                kind="future",
+                segment="DDF",
+                cficode="FXXXSX",
+                currency="ARS",
+                underlying="Dólar USA A3500",
+                tick=Decimal("0.5"),
+                start_price=Decimal(str(round(price * 2) / 2)),
+                level_qty=Decimal("150"),
+                max_trade_vol=10_000,
+                contract_multiplier=1000.0,
+                maturity_date=expiry.strftime("%Y%m%d"),
+                order_types=FUTURE_ORDER_TYPES,
+                times_in_force=FUTURE_TIMES_IN_FORCE,
+                price_precision=1,
+                volatility=0.01,
+                ticker=f"DLR/{FUTURE_MONTHS[month - 1]}{year % 100:02d}",
+            )
+        )
+        year, month = _next_month(year, month)
+    return items
+
+
+def _option_expiries(today: dt.date, count: int) -> list[dt.date]:
+    out: list[dt.date] = []
+    year, month = today.year, today.month
+    while len(out) < count:
+        if month % 2 == 0:
+            expiry = _third_friday(year, month)
+            if expiry > today:
+                out.append(expiry)
+        year, month = _next_month(year, month)
+    return out
+
+
+def _next_month(year: int, month: int) -> tuple[int, int]:
+    return (year + 1, 1) if month == 12 else (year, month + 1)
+
+
+def _third_friday(year: int, month: int) -> dt.date:
+    first = dt.date(year, month, 1)
+    return first + dt.timedelta(days=(4 - first.weekday()) % 7 + 14)
+
+
+def _last_weekday(year: int, month: int) -> dt.date:
+    ny, nm = _next_month(year, month)
+    day = dt.date(ny, nm, 1) - dt.timedelta(days=1)
+    while day.weekday() >= 5:
+        day -= dt.timedelta(days=1)
+    return day
+
+
+def _black_scholes(spot: float, strike: float, years: float, sigma: float, *, call: bool) -> float:
+    """A fair starting premium (no rates): the option books then walk on their own."""
+    d1 = (math.log(spot / strike) + sigma * sigma * years / 2) / (sigma * math.sqrt(years))
+    d2 = d1 - sigma * math.sqrt(years)
+
+    def cdf(x: float) -> float:
+        return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+
+    if call:
+        return spot * cdf(d1) - strike * cdf(d2)
+    return strike * cdf(-d2) - spot * cdf(-d1)

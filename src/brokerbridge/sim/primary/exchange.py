@@ -1,0 +1,164 @@
+"""The state of one simulated Primary: catalogue, market, session statistics, users, tokens, account.
+
+REST handlers, WebSocket sessions and the control endpoint all work on one `PrimaryExchange`. It
+owns no I/O and no tasks: the server drives `step()` on its clock and registers sessions as
+listeners. The trading session opened at Buenos Aires midnight of the start day, so the backfilled
+history gives the day's open/high/low/volume from the first request; `CL` (and futures' `SE`) is
+the last price before that midnight. The session does not roll over at the next midnight (a run
+lasting days keeps one session; documented simplification).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import string
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+from brokerbridge.core.clock import Clock
+from brokerbridge.sim.market import Market, Stats, StepResult
+from brokerbridge.sim.primary.account import Account, IdMaker, Order, OrderRequest
+from brokerbridge.sim.primary.catalog import Catalog, default_catalog
+from brokerbridge.sim.primary.faults import PrimaryFaults
+from brokerbridge.sim.primary.tokens import TOKEN_TTL_S, Token, TokenBook
+from brokerbridge.sim.primary.wire import local_date, local_midnight, ms
+
+PROPRIETARY = "PBCP"  # reMarkets' (pyRofex's REMARKET default); xOMS brokers use ISV_PBCP
+DEMO_CASH = {"ARS": Decimal("50000000"), "USD": Decimal("100000")}
+BOOK_LEVELS = 20  # Primary serves depth 1–5 (10 seen); 20 levels keep the book realistic below that
+HISTORY_S = 86_400.0
+DENSE_HISTORY_S = 900.0
+
+
+class MarketListener(Protocol):
+    """A live WebSocket session as the exchange sees it."""
+
+    def on_market(self, symbols: set[str]) -> None: ...
+
+    def on_report(self, account: str, report: dict[str, Any]) -> None: ...
+
+
+@dataclass(slots=True)
+class OpenInterest:
+    size: int
+    date_ms: int
+
+
+class PrimaryExchange:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        faults: PrimaryFaults,
+        seed: int = 0,
+        catalog: Catalog | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        account: str | None = None,
+        token_ttl_s: float = TOKEN_TTL_S,
+    ) -> None:
+        self.clock = clock
+        self.faults = faults
+        self.seed = seed
+        now = clock.time()
+        self.catalog = catalog or default_catalog(local_date(now))
+        self.market = Market(
+            [inst.spec() for inst in self.catalog.instruments],
+            seed=seed,
+            now=now,
+            levels=BOOK_LEVELS,
+            history_s=HISTORY_S,
+            dense_history_s=DENSE_HISTORY_S,
+            taker_rate=0.5,
+        )
+        # Separate generators for credentials/ids and for open interest, so that logging in or
+        # trading does not change the market's path.
+        self.rng = random.Random(f"primary-ids-{seed}")
+        self._oi_rng = random.Random(f"primary-oi-{seed}")
+        alphabet = string.ascii_letters + string.digits
+        self.user = user or "bbdemo"
+        self.password = password or "".join(self.rng.choice(alphabet) for _ in range(12))
+        account_id = account or f"REM{self.rng.randrange(1000, 9999)}"
+        self.tokens = TokenBook(self.rng, token_ttl_s)
+        self.account = Account(
+            account_id, PROPRIETARY, self.catalog, self.market, IdMaker(self.rng), DEMO_CASH
+        )
+        self.account.listeners.append(self._on_report)
+        self.listeners: set[MarketListener] = set()
+        self.session_open = local_midnight(now)
+        self.previous_close = {
+            inst.symbol: self._close_before(inst.symbol) for inst in self.catalog.instruments
+        }
+        self.open_interest = {
+            inst.symbol: OpenInterest(self._oi_rng.randrange(20_000, 200_000), ms(self.session_open))
+            for inst in self.catalog.instruments
+            if inst.kind == "future"
+        }
+
+    # -- auth --------------------------------------------------------------------------------------------
+    def login(self, user: str | None, password: str | None) -> Token | None:
+        if user != self.user or password != self.password:
+            return None
+        return self.tokens.issue(
+            user, self.clock.monotonic(), revoke_previous=self.faults.relogin_invalidates
+        )
+
+    def authorised(self, token: str | None) -> Token | None:
+        return self.tokens.valid(token, self.clock.monotonic())
+
+    def owns(self, user: str, account: str) -> bool:
+        return user == self.user and account == self.account.account_id
+
+    # -- trading -------------------------------------------------------------------------------------------
+    def place(self, request: OrderRequest) -> Order:
+        order, result = self.account.new_order(request, self.clock.time())
+        self._publish(result)
+        return order
+
+    def cancel(self, cl_ord_id: str, proprietary: str) -> Order:
+        return self.account.cancel(cl_ord_id, proprietary, self.clock.time())
+
+    def replace(self, cl_ord_id: str, proprietary: str, qty: Decimal, price: Decimal | None) -> Order:
+        order, result = self.account.replace(cl_ord_id, proprietary, qty, price, self.clock.time())
+        self._publish(result)
+        return order
+
+    # -- market ------------------------------------------------------------------------------------------
+    def stats(self, symbol: str) -> Stats:
+        return self.market.stats(symbol, self.session_open)
+
+    def step(self) -> StepResult:
+        now = self.clock.time()
+        result = self.market.step(now)
+        self.account.apply_fills(result.fills, now)
+        self._publish(result)
+        return result
+
+    def _publish(self, result: StepResult) -> None:
+        for trade in result.trades:
+            oi = self.open_interest.get(trade.symbol)
+            if oi is not None:  # a trade opens, closes or transfers contracts
+                change = int(trade.qty) * self._oi_rng.choice((-1, 0, 0, 1))
+                oi.size = max(0, oi.size + change)
+                oi.date_ms = trade.time_ns // 1_000_000
+        symbols = set(result.book_changes) | {trade.symbol for trade in result.trades}
+        if symbols:
+            for listener in list(self.listeners):
+                listener.on_market(symbols)
+
+    def _on_report(self, account: str, report: dict[str, Any]) -> None:
+        for listener in list(self.listeners):
+            listener.on_report(account, report)
+
+    def _close_before(self, symbol: str) -> tuple[Decimal, int]:
+        """(price, date ms) of the previous session's close: the last trade before `session_open`."""
+        close = self.market.spec(symbol).start_price
+        for candle in self.market.candles(symbol, 5):
+            if candle.begin + 300 > self.session_open:
+                break
+            close = candle.close
+        previous_day = local_date(self.session_open) - dt.timedelta(days=1)
+        date = dt.datetime(previous_day.year, previous_day.month, previous_day.day, tzinfo=dt.UTC)
+        return close, ms(date.timestamp())

@@ -1,0 +1,105 @@
+"""Primary's wire conventions shared by REST and WebSocket: numbers, times, tolerant input parsing.
+
+Numbers go out as JSON numbers (integral values without a fraction, `76830`, as in every capture;
+others with their exact digits, `108.25`). Times: `timestamp`/`date`/`servertime` are epoch
+milliseconds; `transactTime` is Buenos Aires local time with milliseconds and offset
+(`20210908-13:11:04.214-0300`, §3.6). Input is parsed as pyRofex sends it: numbers as JSON numbers
+or strings, booleans as `true`/`"True"`/`"false"`, enums in any case (§3.1, §4.2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import msgspec
+
+# Argentina has no daylight saving time: a fixed UTC-3 is exact.
+ART = dt.timezone(dt.timedelta(hours=-3))
+SIDES = ("BUY", "SELL")
+ORDER_TYPES = ("LIMIT", "MARKET", "MARKET_TO_LIMIT")
+TIMES_IN_FORCE = ("DAY", "IOC", "FOK", "GTD", "GTC")
+
+_encoder = msgspec.json.Encoder(decimal_format="number")
+
+
+def encode(obj: Any) -> str:
+    return _encoder.encode(obj).decode()
+
+
+def encode_bytes(obj: Any) -> bytes:
+    return _encoder.encode(obj)
+
+
+def num(value: Decimal) -> int | Decimal:
+    """A price or size as the venue prints it: `76830`, `108.25` (never `7.15E+3`)."""
+    if value == value.to_integral_value():
+        return int(value)
+    return value.normalize()
+
+
+def ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+def transact_time(seconds: float) -> str:
+    stamp = dt.datetime.fromtimestamp(seconds, ART)
+    return stamp.strftime("%Y%m%d-%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}-0300"
+
+
+def trade_datetime(seconds: float) -> str:
+    """`datetime` of a historical trade (local time, milliseconds)."""
+    stamp = dt.datetime.fromtimestamp(seconds, ART)
+    return stamp.strftime("%Y-%m-%d %H:%M:%S.") + f"{stamp.microsecond // 1000:03d}"
+
+
+def local_date(seconds: float) -> dt.date:
+    return dt.datetime.fromtimestamp(seconds, ART).date()
+
+
+def local_midnight(seconds: float) -> float:
+    day = local_date(seconds)
+    return dt.datetime(day.year, day.month, day.day, tzinfo=ART).timestamp()
+
+
+def parse_decimal(value: Any) -> Decimal | None:
+    """`180.5`, `"180.5"`, `10`, `"10"` → Decimal; anything else → None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | Decimal):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, str):
+        try:
+            parsed = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+        return parsed if parsed.is_finite() else None
+    return None
+
+
+def parse_bool(value: Any, default: bool = False) -> bool | None:
+    """`true`, `"True"`, `"false"`, `1`, absent → bool; anything else → None (invalid)."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return bool(value)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "1"):
+            return True
+        if lowered in ("false", "0", ""):
+            return False
+    return None
+
+
+def parse_enum(value: Any, allowed: tuple[str, ...]) -> str | None:
+    """Case-insensitive enum (`buy`, `Day`, `market_to_limit`) → canonical upper-case, or None."""
+    if not isinstance(value, str):
+        return None
+    upper = value.strip().upper()
+    return upper if upper in allowed else None

@@ -1,0 +1,351 @@
+"""Primary's WebSocket (`ws://host/`, token on the upgrade) as served by the simulator.
+
+One `WsSession` per accepted connection. Client frames: `smd`, `os`, `no`, `co` (§4.2), with
+pyRofex's strings-for-numbers and `"True"`/`"False"` accepted. Server frames: `Md` snapshots and
+`or` reports (§4.3), and error frames `{"status":"ERROR","message":<the request as text>,
+"description":…}` after which the socket stays open.
+
+Choices where the reference is silent (§10):
+* `Md` throttle per instrument and subscription by `level` (PNET: 1=100 ms … 5=6000 ms), but never
+  faster than 500 ms, the spacing captured at level 1 on xOMS ("a few per second at most"). A frame is
+  sent only when the requested entries changed; the first one right after `smd`.
+* A new `smd` for a symbol already subscribed replaces its entries/depth/level (no unsubscribe
+  message exists). More than 1000 products in one `smd` → an error frame, nothing subscribed.
+* Unknown entry codes in `smd` → an error frame (`Entry X invalid`), nothing subscribed.
+* `os` without `snapshotOnlyActive` replays every order of the day (the flag was added later and
+  narrows the replay); `false` replays all, `true` only NEW/PARTIALLY_FILLED.
+* Orders sent with `no` are reported only to sockets with a matching `os` (as on the venue);
+  unknown products, foreign accounts and unknown orders in `co` are error frames.
+* Malformed JSON or an unknown `type` → an error frame with description `Invalid message`; a text
+  `ping` (what browser sockets send) is ignored without an error: it only counts as activity.
+* A revoked token (re-login, removeToken, `invalidate_tokens`) silences the socket: it stays open,
+  nothing more is sent. Protocol pings are still answered (by the WebSocket layer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from brokerbridge.sim.primary.account import OrderError
+from brokerbridge.sim.primary.catalog import PrimaryInstrument
+from brokerbridge.sim.primary.exchange import PrimaryExchange
+from brokerbridge.sim.primary.marketdata import MAX_DEPTH, market_data, parse_entries
+from brokerbridge.sim.primary.order_input import RawOrder, no_access, parse_order
+from brokerbridge.sim.primary.wire import encode, ms, parse_bool, parse_decimal
+
+log = logging.getLogger(__name__)
+
+LEVEL_INTERVAL_S = {1: 0.1, 2: 0.5, 3: 1.0, 4: 3.0, 5: 6.0}
+MIN_INTERVAL_S = 0.5
+PUSH_PERIOD_S = 0.1
+MAX_PRODUCTS = 1000
+DROP_CODE = 1001
+IDLE_CODE = 1000
+IDLE_REASON = "Idle timeout"
+WS_ORDER_NAMES = {
+    "symbol": "product",
+    "quantity": "quantity",
+    "side": "side",
+    "account": "account",
+    "ord_type": "ordType",
+    "time_in_force": "timeInForce",
+    "price": "price",
+    "iceberg": "iceberg",
+    "cancel_previous": "cancelPrevious",
+}
+
+
+@dataclass(slots=True)
+class MdSub:
+    inst: PrimaryInstrument
+    entries: list[str]
+    depth: int
+    interval_s: float
+    last_sent: float = float("-inf")  # monotonic
+    last_data: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class OrderSub:
+    accounts: set[str] = field(default_factory=set)
+
+
+class WsSession:
+    def __init__(
+        self,
+        exchange: PrimaryExchange,
+        websocket: WebSocket,
+        *,
+        token: str,
+        user: str,
+        last_activity: Callable[[], float | None],
+    ) -> None:
+        self.x = exchange
+        self.ws = websocket
+        self.token = token
+        self.user = user
+        self._last_activity = last_activity
+        self._queue: asyncio.Queue[tuple[float, str]] = asyncio.Queue()
+        self._closing: asyncio.Event = asyncio.Event()
+        self._close_code = DROP_CODE
+        self._close_reason = ""
+        self._opened = exchange.clock.monotonic()
+        self.md: dict[str, MdSub] = {}
+        self._dirty: set[str] = set()
+        self._dirty_event = asyncio.Event()
+        self.orders = OrderSub()
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        await self.ws.accept()
+        self.x.listeners.add(self)
+        try:
+            tasks = [
+                asyncio.create_task(self._read(), name="primary-ws-read"),
+                asyncio.create_task(self._write(), name="primary-ws-write"),
+                asyncio.create_task(self._push(), name="primary-ws-push"),
+                asyncio.create_task(self._idle_watch(), name="primary-ws-idle"),
+                asyncio.create_task(self._closing.wait(), name="primary-ws-close"),
+            ]
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            if self._closing.is_set():
+                with contextlib.suppress(Exception):
+                    await self.ws.close(code=self._close_code, reason=self._close_reason)
+            for task in done:
+                exc = None if task.cancelled() else task.exception()
+                if exc is not None and not isinstance(exc, WebSocketDisconnect):
+                    log.error("WebSocket session failed", exc_info=exc)
+        finally:
+            self.x.listeners.discard(self)
+
+    def drop(self) -> None:
+        """Close this connection now (fault)."""
+        self._close(DROP_CODE, "")
+
+    def _close(self, code: int, reason: str) -> None:
+        if not self._closing.is_set():
+            self._close_code, self._close_reason = code, reason
+            self._closing.set()
+
+    @property
+    def silenced(self) -> bool:
+        return self.x.tokens.revoked(self.token)
+
+    async def _read(self) -> None:
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            text = message.get("text")
+            if text is None and message.get("bytes") is not None:
+                text = message["bytes"].decode("utf-8", "replace")
+            if text is not None:
+                self.receive_text(text)
+
+    async def _write(self) -> None:
+        clock = self.x.clock
+        while True:
+            enqueued, text = await self._queue.get()
+            latency = self.x.faults.latency_ms / 1000
+            if latency > 0:
+                wait = enqueued + latency - clock.monotonic()
+                if wait > 0:
+                    await clock.sleep(wait)
+            await self.ws.send_text(text)
+
+    async def _idle_watch(self) -> None:
+        """Close the socket when the client has sent nothing (no frame, no ping) for `idle_close_s`."""
+        clock = self.x.clock
+        while True:
+            limit = self.x.faults.idle_close_s
+            if limit <= 0:
+                await clock.sleep(10.0)  # off: look at the switch again now and then
+                continue
+            last = max(self._last_activity() or self._opened, self._opened)
+            remaining = last + limit - clock.monotonic()
+            if remaining <= 0:
+                self._close(IDLE_CODE, IDLE_REASON)
+                return
+            await clock.sleep(min(remaining, 1.0))
+
+    async def _push(self) -> None:
+        clock = self.x.clock
+        while True:
+            # Sleep until something changed, then at the throttle's pace while anything waits.
+            if not self._dirty:
+                self._dirty_event.clear()
+                await self._dirty_event.wait()
+            await clock.sleep(PUSH_PERIOD_S)
+            now = clock.monotonic()
+            waiting: set[str] = set()
+            for symbol in self._dirty:
+                sub = self.md.get(symbol)
+                if sub is None:
+                    continue
+                if now - sub.last_sent + 1e-9 < sub.interval_s:
+                    waiting.add(symbol)
+                    continue
+                self._send_md(sub, now, only_if_changed=True)
+            self._dirty = waiting
+
+    def send(self, frame: dict[str, Any], *, scope: str | None = None) -> None:
+        """Queue a frame; `scope` ("public" = Md, "private" = or) decides what a stall silences."""
+        faults = self.x.faults
+        if faults.stall == "all" or (scope is not None and faults.stall == scope):
+            return
+        self._queue.put_nowait((self.x.clock.monotonic(), encode(frame)))
+
+    def send_error(self, request_text: str, description: str) -> None:
+        self.send({"status": "ERROR", "message": request_text, "description": description})
+
+    # -- exchange events -------------------------------------------------------------------------------
+    def on_market(self, symbols: set[str]) -> None:
+        if self.md:
+            self._dirty.update(symbols & self.md.keys())
+            if self._dirty:
+                self._dirty_event.set()
+
+    def on_report(self, account: str, report: dict[str, Any]) -> None:
+        if account in self.orders.accounts and not self.silenced:
+            self.send(
+                {"type": "or", "timestamp": ms(self.x.clock.time()), "orderReport": report}, scope="private"
+            )
+
+    def _send_md(self, sub: MdSub, now: float, *, only_if_changed: bool) -> None:
+        data = market_data(self.x, sub.inst, sub.entries, sub.depth, empty_book=[])
+        if only_if_changed and data == sub.last_data:
+            return
+        sub.last_data, sub.last_sent = data, now
+        if self.silenced:
+            return
+        frame = {
+            "type": "Md",
+            "timestamp": ms(self.x.clock.time()),
+            "instrumentId": sub.inst.instrument_id,
+            "marketData": data,
+        }
+        self.send(frame, scope="public")
+
+    # -- requests ----------------------------------------------------------------------------------------
+    def receive_text(self, text: str) -> None:
+        if text.strip().lower() == "ping":
+            return
+        try:
+            message = json.loads(text)
+        except ValueError:
+            self.send_error(text, "Invalid message")
+            return
+        kind = message.get("type") if isinstance(message, dict) else None
+        kind = kind.lower() if isinstance(kind, str) else None
+        try:
+            if kind == "smd":
+                self._smd(message, text)
+            elif kind == "os":
+                self._os(message, text)
+            elif kind == "no":
+                self._no(message)
+            elif kind == "co":
+                self._co(message)
+            else:
+                self.send_error(text, "Invalid message")
+        except OrderError as exc:
+            self.send_error(text, exc.description)
+
+    def _smd(self, message: dict[str, Any], text: str) -> None:
+        products = message.get("products")
+        if not isinstance(products, list) or not products:
+            raise OrderError("Invalid message")
+        if len(products) > MAX_PRODUCTS:
+            raise OrderError(f"Too many products ({len(products)} > {MAX_PRODUCTS})")
+        raw_entries = message.get("entries")
+        if not isinstance(raw_entries, list) or not raw_entries:
+            raise OrderError("Invalid message")
+        entries, unknown = parse_entries(raw_entries)
+        if unknown:
+            raise OrderError(f"Entry {unknown[0]} invalid")
+        depth_value = parse_decimal(message.get("depth", 1))
+        level_value = parse_decimal(message.get("level", 1))
+        if depth_value is None or not 1 <= depth_value <= MAX_DEPTH or depth_value % 1:
+            raise OrderError("Invalid depth")
+        level = int(level_value) if level_value is not None and level_value % 1 == 0 else 1
+        interval = max(LEVEL_INTERVAL_S.get(level, LEVEL_INTERVAL_S[1]), MIN_INTERVAL_S)
+        now = self.x.clock.monotonic()
+        for item in products:
+            symbol = item.get("symbol") if isinstance(item, dict) else None
+            market = item.get("marketId", "ROFX") if isinstance(item, dict) else None
+            inst = self.x.catalog.get(symbol) if isinstance(symbol, str) else None
+            if inst is None or market != "ROFX":
+                # The captured wording (note "don't" on WS vs "doesn't" on REST).
+                self.send_error(text, f"Product {symbol}:{market} don't exist")
+                continue
+            sub = MdSub(inst, entries, int(depth_value), interval)
+            self.md[inst.symbol] = sub
+            self._send_md(sub, now, only_if_changed=False)
+
+    def _os(self, message: dict[str, Any], text: str) -> None:
+        mine = self.x.account.account_id
+        wanted: list[str] = []
+        if isinstance(message.get("account"), dict):
+            wanted.append(str(message["account"].get("id")))
+        elif isinstance(message.get("account"), str):
+            wanted.append(message["account"])
+        if isinstance(message.get("accounts"), list):
+            wanted.extend(str(a.get("id")) if isinstance(a, dict) else str(a) for a in message["accounts"])
+        if not wanted:  # `{"type":"os"}`: all of the user's accounts
+            wanted = [mine] if self.x.owns(self.user, mine) else []
+        for account in wanted:
+            if not self.x.owns(self.user, account):
+                raise no_access(account)
+        only_active = parse_bool(message.get("snapshotOnlyActive"), default=False)
+        new = [a for a in wanted if a not in self.orders.accounts]
+        self.orders.accounts.update(wanted)
+        if self.silenced or not new:
+            return
+        statuses = ("NEW", "PARTIALLY_FILLED") if only_active else None
+        timestamp = ms(self.x.clock.time())
+        for report in self.x.account.latest_reports(statuses):
+            if report["accountId"]["id"] in new:
+                self.send({"type": "or", "timestamp": timestamp, "orderReport": report}, scope="private")
+
+    def _no(self, message: dict[str, Any]) -> None:
+        product: dict[str, Any] = message["product"] if isinstance(message.get("product"), dict) else {}
+        raw = RawOrder(
+            symbol=product.get("symbol"),
+            market_id=product.get("marketId"),
+            quantity=message.get("quantity"),
+            side=message.get("side"),
+            account=message.get("account"),
+            ord_type=message.get("ordType"),
+            time_in_force=message.get("timeInForce"),
+            price=message.get("price"),
+            expire_date=message.get("expireDate"),
+            iceberg=message.get("iceberg"),
+            display_qty=message.get("displayQuantity"),
+            cancel_previous=message.get("cancelPrevious"),
+            ws_cl_ord_id=message.get("wsClOrdId"),
+        )
+        request = parse_order(self.x.catalog, raw, WS_ORDER_NAMES)
+        if not self.x.owns(self.user, request.account):
+            raise no_access(request.account)
+        self.x.place(request)
+
+    def _co(self, message: dict[str, Any]) -> None:
+        cl_ord_id = message.get("clientId")
+        proprietary = message.get("proprietary") or self.x.account.proprietary
+        order = self.x.account.find(str(cl_ord_id), str(proprietary))
+        if not self.x.owns(self.user, order.account):
+            raise no_access(order.account)
+        self.x.cancel(order.cl_ord_id, order.proprietary)
