@@ -3,7 +3,6 @@ token lifecycle — loopback sockets, fake time."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 
 import pytest

@@ -172,7 +172,7 @@ class WsSession:
         while True:
             limit = self.x.faults.idle_close_s
             if limit <= 0:
-                await clock.sleep(10.0)  # off: look at the switch again now and then
+                await clock.sleep(1.0)  # off: look at the switch again each (simulated) second
                 continue
             last = max(self._last_activity() or self._opened, self._opened)
             remaining = last + limit - clock.monotonic()
