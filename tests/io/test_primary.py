@@ -183,3 +183,70 @@ async def test_instruments_come_from_the_daily_cache(tmp_path: Path) -> None:
         assert len(catalog) > 20 and catalog.get(GGAL) is not None
         assert any(d.strike is not None for d in catalog.options())
         assert list((tmp_path / "primary").rglob("instruments-*.json"))
+
+
+async def test_drop_every_n_seconds_and_latency(tmp_path: Path) -> None:
+    async with primary_rig(tmp_path) as r:
+        ticker = r.collect_primary("ticker", GGAL)
+        name = stream("ticker", GGAL)
+        await r.until(lambda: ticker.states(name)[-1:] == [LIVE])
+        await r.primary_faults(drop_every_s=4, latency_ms=300)
+        await r.run_for(13)
+        assert r.primary.stream.reconnects >= 3
+        await r.primary_faults(drop_every_s=0)
+        await r.until(lambda: ticker.states(name)[-1] == LIVE, what="live again")
+        n = len(ticker.of(Ticker))
+        await r.until(lambda: len(ticker.of(Ticker)) > n, what="data despite 300 ms latency")
+
+
+async def test_silenced_order_reports_are_recovered_from_rest(tmp_path: Path) -> None:
+    async with primary_rig(tmp_path) as r:
+        executions = r.collect_primary("executions")
+        ticker = r.collect_primary("ticker", GGAL)
+        await r.until(
+            lambda: executions.states("primary:executions")[-1:] == [LIVE] and bool(ticker.of(Ticker))
+        )
+        await r.primary_faults(stall="private")  # market data flows, order reports do not
+        ask = ticker.of(Ticker)[-1].ask
+        assert ask is not None
+        order_id = await r.call(r.bridge.place_order("primary", GGAL, "buy", "limit", "100", str(ask * 2)))
+        await r.until(
+            lambda: any(u.order_id == order_id for u in executions.of(OrderUpdate)),
+            what="order state from REST after the grace period",
+        )
+        assert {u.status for u in executions.of(OrderUpdate) if u.order_id == order_id} & {"filled", "new"}
+
+
+async def test_pings_keep_the_socket_open_past_the_venues_idle_close() -> None:
+    # Real time on purpose: WebSocket ping frames are sent by the websockets library on its own
+    # clock, and the simulator's idle close must see them (a 2.5 s window).
+    import asyncio
+    import tempfile
+
+    from brokerbridge.bridge import Bridge
+    from brokerbridge.core.config import Config, PrimaryConfig
+    from brokerbridge.core.secret import Secret
+    from brokerbridge.sim.primary import PrimarySimulator
+
+    async with PrimarySimulator(port=0, seed=2) as sim:
+        sim.faults.apply({"idle_close_s": 1.0})
+        ep = sim.endpoints
+        config = PrimaryConfig(
+            environment=ep.rest,
+            rest_url=ep.rest,
+            ws_url=ep.ws,
+            user=ep.user,
+            password=Secret(ep.password),
+            account=ep.account,
+            market_hours="always",
+            ping_interval=0.3,
+            instruments_cache_dir=tempfile.mkdtemp(),
+        )
+        async with Bridge(Config(primary=config)) as bridge, asyncio.timeout(10):
+            events = bridge.subscribe("primary", "ticker", GGAL)
+            async for event in events:
+                if isinstance(event, Ticker):
+                    break
+            await asyncio.sleep(2.5)
+            assert bridge.connectors["primary"].stream.reconnects == 0
+            await events.aclose()

@@ -81,6 +81,7 @@ class PrimaryConfig:
     market_hours: str = "10:30-17:15"  # Buenos Aires time (UTC−3, no DST); "always" for simulators
     poll_after: float = 2.0
     poll_interval: float = 1.0  # marketdata/get at most once a second (Primary's best practice)
+    ping_interval: float = 30.0  # WebSocket ping frames: Primary closes sockets that send nothing
     request_timeout: float = 10.0
     instruments_cache_dir: str = "~/.cache/brokerbridge"
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
@@ -110,6 +111,7 @@ _FLOAT_FIELDS = (
     "rate_limit_max",
     "rate_limit_decay",
     "relogin_interval",
+    "ping_interval",
 )
 _SECRET_FIELDS = ("api_secret", "password")
 _TEXT_FIELDS = (

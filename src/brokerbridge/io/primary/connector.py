@@ -60,7 +60,7 @@ from brokerbridge.venues.primary.session import CHANNEL_ENTRIES, PrimaryWsSessio
 logger = logging.getLogger(__name__)
 
 Emit = Callable[[AnyEvent], None]
-PING_INTERVAL = 30.0
+ORDER_REPORT_GRACE = 5.0  # seconds an order may go without an `or` report before REST is asked
 RISK_POLL_INTERVAL = 5.0  # positions / account report: Primary's best practice is one call per 5 s
 ORDERS_POLL_EVERY = 10  # while the socket is down, order state every 10th poll
 _RISK_CHANNELS = frozenset({Channel.POSITIONS, Channel.BALANCES})
@@ -148,8 +148,10 @@ class PrimaryConnector:
 
     def _dial(self, url: str) -> Any:
         headers = {codec.TOKEN_HEADER: self._ws_token} if self._ws_token else {}
-        # Ping frames every 30 s: Primary closes sockets that send nothing (pyRofex's heartbeat).
-        return connect(url, headers=headers, redact=self.tokens.redact, ping_interval=PING_INTERVAL)
+        # Ping frames (default every 30 s, pyRofex's heartbeat): Primary closes sockets that send nothing.
+        return connect(
+            url, headers=headers, redact=self.tokens.redact, ping_interval=self.config.ping_interval
+        )
 
     # -- subscriptions -----------------------------------------------------------------------
     def validate(self, sub: Subscription) -> None:
@@ -364,7 +366,24 @@ class PrimaryConnector:
         order_id = str(response.order.clientId)
         # Cancels must name the same proprietary the order was booked under.
         self._proprietary[order_id] = response.order.proprietary or self.environment.proprietary
+        self.spawn(self._confirm_order(order_id), f"primary-confirm-{order_id}")
         return order_id
+
+    async def _confirm_order(self, order_id: str) -> None:
+        """If no `or` report names the order soon (socket down or silent), ask REST for its state:
+        an order's fate must never depend on one stream."""
+        await self.clock.sleep(ORDER_REPORT_GRACE)
+        if self.session.orders.seen(order_id):
+            return
+        try:
+            proprietary = self._proprietary.get(order_id, self.environment.proprietary)
+            response = await self.rest.call(codec.order_status_request(order_id, proprietary))
+        except BrokerBridgeError as exc:
+            logger.warning("primary: no report for order %s and REST status failed: %s", order_id, exc)
+            return
+        logger.warning("primary: order %s had no report on the socket; state taken from REST", order_id)
+        for event in self.session.orders.events(response.order, ts=self.clock.time()):
+            self._emit(event)
 
     async def cancel_order(self, order_id: str) -> int:
         proprietary = self._proprietary.get(order_id, self.environment.proprietary)

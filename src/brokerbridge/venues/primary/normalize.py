@@ -283,6 +283,10 @@ class OrderTracker:
         self._cum: OrderedDict[str, Decimal] = OrderedDict()  # original clOrdId → cumQty seen
         self._max = max_orders
 
+    def seen(self, client_order_id: str) -> bool:
+        """Whether any report of this request (or of one chained to it) was processed."""
+        return client_order_id in self._root
+
     def order_id_of(self, report: OrderReport) -> str:
         """The stable order id: the original request's clOrdId (see the module docstring)."""
         cl = _id(report.clOrdId)
