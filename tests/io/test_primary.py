@@ -250,3 +250,25 @@ async def test_pings_keep_the_socket_open_past_the_venues_idle_close() -> None:
             await asyncio.sleep(2.5)
             assert bridge.connectors["primary"].stream.reconnects == 0
             await events.aclose()
+
+
+async def test_a_login_elsewhere_silences_our_socket_and_we_recover(tmp_path: Path) -> None:
+    # The broker's behaviour users hit most: the same user logs in from the app; our token is
+    # revoked and our socket goes quiet without closing.
+    import httpx
+
+    async with primary_rig(tmp_path) as r:
+        ticker = r.collect_primary("ticker", GGAL)
+        name = stream("ticker", GGAL)
+        await r.until(lambda: ticker.states(name)[-1:] == [LIVE])
+        assert r.psim is not None
+        ep = r.psim.endpoints
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                ep.rest + "auth/getToken", headers={"X-Username": ep.user, "X-Password": ep.password}
+            )
+        assert response.status_code == 200 and response.headers["X-Auth-Token"]
+        logins = r.primary.tokens.fetches
+        await r.until(lambda: StreamState.RECONNECTING in ticker.states(name), what="silence noticed")
+        await r.until(lambda: ticker.states(name)[-1] == LIVE, what="live again after a new login")
+        assert r.primary.tokens.fetches == logins + 1
