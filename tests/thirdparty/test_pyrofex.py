@@ -151,7 +151,7 @@ def ws(rofex: PrimarySim) -> Iterator[WsSession]:
     client = rofex_globals.environment_config[ENV]["ws_client"]
     try:
         assert time.monotonic() - t0 < 6.0
-        assert client.is_connected(), f"pyRofex not connected; exceptions: {s.exceptions.items()!r}"
+        assert _connected(client), f"pyRofex not connected; exceptions: {s.exceptions.items()!r}"
         s.assert_healthy()
         # order_report_subscription: snapshotOnlyActive=true, default account
         pyRofex.order_report_subscription()
@@ -166,6 +166,14 @@ def ws(rofex: PrimarySim) -> Iterator[WsSession]:
 # ------------------------------------------------------------------------------------------------
 # helpers
 # ------------------------------------------------------------------------------------------------
+def _connected(client: Any) -> bool:
+    """pyRofex's `connected` flag, set by on_open (websocket_rfx.py:213-216). connect() returns as soon
+    as `sock.connected` (websocket_rfx.py:143-147) — without sleeping if the handshake was already
+    done — and websocket-client calls on_open a moment later (after starting its ping thread,
+    websocket/_app.py:442-448), so the flag may lag: allow it a bounded moment."""
+    return bool(poll_until(client.is_connected, bool, 2.0, interval=0.02))
+
+
 def _report(msg: dict[str, Any]) -> dict[str, Any]:
     return msg["orderReport"]
 
@@ -726,7 +734,7 @@ def test_order_report_snapshot_on_second_connection(
             exception_handler=second.exceptions.handle,
             environment=live,
         )
-        assert rofex_globals.environment_config[live]["ws_client"].is_connected(), second.exceptions.items()
+        assert _connected(rofex_globals.environment_config[live]["ws_client"]), second.exceptions.items()
         pyRofex.order_report_subscription(snapshot=True, environment=live)
         snap = second.orders.wait_for(_is_report(cid, "NEW"), WAIT)
         assert snap is not None, f"no snapshot report for active order {cid}: {second.orders.items()!r}"
@@ -742,6 +750,32 @@ def test_order_report_snapshot_on_second_connection(
     finally:
         close_ws_client(rofex_globals.environment_config[live]["ws_client"])
         pyRofex.set_default_environment(ENV)
+
+
+def test_rejections_in_documented_forms(rofex: PrimarySim, catalog: Catalog, ws: WsSession) -> None:
+    """An account the user can't use -> HTTP 200 ERROR "No tiene acceso a la cuenta X" (DOC, primary.md
+    §3.1); an order the market refuses -> PENDING_NEW then an `or` REJECTED with the reason in `text`
+    (primary.md §4.3): GTD is not among a BYMA instrument's `timesInForce`."""
+    sym = catalog.equity
+    resp = pyRofex.send_order(
+        ticker=sym, side=Side.BUY, size=1, price=_far_buy_price(catalog, sym), order_type=OrderType.LIMIT,
+        account="NOT" + rofex.account,
+    )  # fmt: skip
+    assert resp == {"status": "ERROR", "description": f"No tiene acceso a la cuenta NOT{rofex.account}",
+                    "message": None}, resp  # fmt: skip
+    assert "GTD" not in catalog.detail(sym)["timesInForce"]
+    start = len(ws.orders)
+    ack = pyRofex.send_order(
+        ticker=sym, side=Side.BUY, size=1, price=_far_buy_price(catalog, sym), order_type=OrderType.LIMIT,
+        time_in_force=TimeInForce.GoodTillDate, expire_date=_expire_date(),
+    )  # fmt: skip
+    assert ack["status"] == "OK", ack
+    cid = ack["order"]["clientId"]
+    rej = _report(_wait_report(ws, _is_report(cid, "REJECTED"), f"REJECTED for {cid}", start))
+    assert isinstance(rej.get("text"), str) and rej["text"].strip(), rej
+    statuses = [_report(m)["status"] for m in ws.orders.items(start) if _is_report(cid)(m)]
+    assert statuses[0] == "PENDING_NEW" and "NEW" not in statuses, statuses
+    ws.assert_healthy()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -773,6 +807,42 @@ def test_live_environment_and_ws_token_required(primary_sim: PrimarySim, pyrofex
         assert any("Connection could not be established" in t for t in texts), texts
         assert any(re.search(r"Handshake status (401|403)", t) for t in texts), texts
     finally:
+        pyRofex.set_default_environment(ENV)
+
+
+def test_ws_handshake_rejection_fault_then_retry(primary_sim: PrimarySim, catalog: Catalog) -> None:
+    """Fault `reject_ws_handshake`: pyRofex reports the refused upgrade to its exception handler
+    (then "Connection could not be established."); calling init_websocket_connection again — the
+    only reconnect pyRofex has — succeeds once the fault is spent."""
+    live = Environment.LIVE
+    _point_at(primary_sim, live)
+    _init(primary_sim, env=live)
+    session = WsSession()
+    primary_sim.faults(reject_ws_handshake=1)
+    try:
+        pyRofex.init_websocket_connection(
+            market_data_handler=session.md.handle,
+            error_handler=session.errors.handle,
+            exception_handler=session.exceptions.handle,
+            environment=live,
+        )
+        texts = [f"{type(e).__name__}: {e}" for e in session.exceptions.items()]
+        assert any("Connection could not be established" in t for t in texts), texts
+        assert any(re.search(r"Handshake status 5\d\d", t) for t in texts), texts
+        client = rofex_globals.environment_config[live]["ws_client"]
+        assert not client.is_connected()
+        n_exc = len(session.exceptions)
+        pyRofex.init_websocket_connection(environment=live)  # same handlers stay registered
+        assert _connected(client), session.exceptions.items(n_exc)
+        pyRofex.market_data_subscription(
+            tickers=[catalog.future], entries=[MarketDataEntry.LAST], environment=live
+        )
+        msg = session.md.wait_for(_md_for(catalog.future), WAIT)
+        assert msg is not None and set(msg["marketData"]) == {"LA"}, msg
+        assert not session.exceptions.items(n_exc) and not session.errors.items()
+    finally:
+        primary_sim.reset_faults()
+        close_ws_client(rofex_globals.environment_config[live]["ws_client"])
         pyRofex.set_default_environment(ENV)
 
 
@@ -810,13 +880,15 @@ def test_idle_close_spares_pinging_pyrofex(primary_sim: PrimarySim, catalog: Cat
             environment=live,
         )
         live_client = rofex_globals.environment_config[live]["ws_client"]
-        assert live_client.is_connected(), pinger.exceptions.items()
+        assert _connected(live_client), pinger.exceptions.items()
         pyRofex.market_data_subscription(
             tickers=[catalog.future], entries=[MarketDataEntry.BIDS], environment=live
         )
         closed = ws.exceptions.wait_for(lambda e: "closed" in str(e).lower(), WAIT)
         assert closed is not None, "the idle main socket (30 s heartbeat) was not closed by idle_close_s=3"
-        assert not main_client.is_connected()
+        # on_error (-> exception handler) runs before on_close clears the flag (websocket/_app.py
+        # handleDisconnect -> teardown): allow it a bounded moment
+        assert poll_until(main_client.is_connected, lambda c: not c, 2.0, interval=0.02) is False
         time.sleep(max(0.0, 6.5 - (time.monotonic() - t0)))  # > 2x the idle limit
         assert live_client.is_connected(), f"pinging socket closed: {pinger.exceptions.items()!r}"
         pinger.assert_healthy()

@@ -7,19 +7,16 @@ Routes: `/0/public/{method}` (GET, POST), `/0/private/{method}` (POST; GET answe
 
 from __future__ import annotations
 
-import json
 import random
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from brokerbridge.sim.faults import FaultError
 from brokerbridge.sim.kraken.exchange import KrakenExchange
 from brokerbridge.sim.kraken.rest import KrakenRest
 from brokerbridge.sim.kraken.ws import WsSession
+from brokerbridge.sim.server import control_routes
 
 
 def build_app(exchange: KrakenExchange, sessions: set[WsSession]) -> Starlette:
@@ -42,31 +39,12 @@ def build_app(exchange: KrakenExchange, sessions: set[WsSession]) -> Starlette:
         finally:
             sessions.discard(session)
 
-    async def faults_get(request: Request) -> Response:
-        return JSONResponse(exchange.faults.to_dict())
-
-    async def faults_post(request: Request) -> Response:
-        try:
-            changes = json.loads(await request.body() or b"{}")
-            if not isinstance(changes, dict):
-                raise FaultError("send a JSON object of switches")
-            exchange.faults.apply(changes)
-        except (ValueError, FaultError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(exchange.faults.to_dict())
-
-    async def faults_reset(request: Request) -> Response:
-        exchange.faults.reset()
-        return JSONResponse(exchange.faults.to_dict())
-
     return Starlette(
         routes=[
             Route("/0/public/{method}", rest.handle_public, methods=["GET", "POST"]),
             Route("/0/private/{method}", rest.handle_private, methods=["GET", "POST"]),
             WebSocketRoute("/v2", public_ws),
             WebSocketRoute("/auth/v2", private_ws),
-            Route("/_sim/faults", faults_get, methods=["GET"]),
-            Route("/_sim/faults", faults_post, methods=["POST"]),
-            Route("/_sim/faults/reset", faults_reset, methods=["POST"]),
+            *control_routes(exchange.faults),
         ]
     )

@@ -10,22 +10,19 @@ market, heartbeats, token ages, rate-limit decay and periodic drops in tests.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Generator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
+from typing import Any
 
-import uvicorn
+from starlette.applications import Starlette
 
 from brokerbridge.core.clock import Clock, SystemClock
-from brokerbridge.sim.faults import Faults, drop_periodically
+from brokerbridge.sim.faults import Faults
 from brokerbridge.sim.kraken.account import ALL_PERMISSIONS, Permission
 from brokerbridge.sim.kraken.app import build_app
 from brokerbridge.sim.kraken.exchange import KrakenExchange
-from brokerbridge.sim.kraken.ws import WsSession
+from brokerbridge.sim.server import SimServer
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +51,9 @@ class SimEndpoints:
         }
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its signal handling: whoever owns the process decides when to stop."""
+class KrakenSimulator(SimServer[SimEndpoints]):
+    venue = "kraken"
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
-class KrakenSimulator:
     def __init__(
         self,
         host: str = "127.0.0.1",
@@ -73,29 +64,13 @@ class KrakenSimulator:
         faults: Faults | None = None,
         tick_s: float = DEFAULT_TICK_S,
     ) -> None:
-        self.host = host
-        self.port = port
-        self.clock: Clock = clock or SystemClock()
-        self.faults = faults or Faults()
-        self.tick_s = tick_s
-        self.exchange = KrakenExchange(clock=self.clock, faults=self.faults, seed=seed)
-        self._sessions: set[WsSession] = set()
-        self.faults.on_drop(self.drop_connections)
-        self.faults.on_invalidate(self.exchange.tokens.revoke_all)
-        self.faults.on_status(self._push_status)
-        self._server: _Server | None = None
-        self._serve_task: asyncio.Task[None] | None = None
-        self._group: asyncio.TaskGroup | None = None
-        self._group_runner: asyncio.Task[None] | None = None
-        self._stopping: asyncio.Event | None = None
-        self._endpoints: SimEndpoints | None = None
-
-    # -- API ---------------------------------------------------------------------------------------------
-    @property
-    def endpoints(self) -> SimEndpoints:
-        if self._endpoints is None:
-            raise RuntimeError("the simulator is not started")
-        return self._endpoints
+        clock = clock or SystemClock()
+        faults = faults or Faults()
+        super().__init__(host, port, clock=clock, faults=faults, tick_s=tick_s)
+        self.faults: Faults = faults
+        self.exchange = KrakenExchange(clock=self.clock, faults=faults, seed=seed)
+        faults.on_invalidate(self.exchange.tokens.revoke_all)
+        faults.on_status(self._push_status)
 
     def create_key(
         self, permissions: Iterable[Permission | str] = ALL_PERMISSIONS, *, nonce_window: int = 0
@@ -103,42 +78,20 @@ class KrakenSimulator:
         key = self.exchange.create_key(permissions, nonce_window=nonce_window)
         return key.key, key.secret
 
-    def drop_connections(self) -> None:
-        for session in list(self._sessions):
-            session.drop()
-
     def _push_status(self) -> None:
         for session in list(self._sessions):
             session.push_status()
 
-    @property
-    def sessions(self) -> frozenset[WsSession]:
-        return frozenset(self._sessions)
+    # -- SimServer ---------------------------------------------------------------------------------------
+    def build_app(self) -> Starlette:
+        return build_app(self.exchange, self._sessions)
 
-    # -- lifecycle ---------------------------------------------------------------------------------------
-    async def start(self) -> None:
-        app = build_app(self.exchange, self._sessions)
-        config = uvicorn.Config(
-            app,
-            host=self.host,
-            port=self.port,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-            timeout_graceful_shutdown=2,
-            ws_max_size=1 << 20,
-        )
-        self._server = _Server(config)
-        self._serve_task = asyncio.create_task(self._server.serve(), name="kraken-sim-uvicorn")
-        while not self._server.started:
-            if self._serve_task.done():
-                self._serve_task.result()  # raises the bind error
-                raise RuntimeError("uvicorn stopped before it started")
-            await asyncio.sleep(0.01)
-        bound_port = self._server.servers[0].sockets[0].getsockname()[1]
-        base = f"{self.host}:{bound_port}"
+    def uvicorn_options(self) -> dict[str, Any]:
+        return {"ws_max_size": 1 << 20}
+
+    def make_endpoints(self, base: str) -> SimEndpoints:
         demo = self.exchange.demo_key
-        self._endpoints = SimEndpoints(
+        return SimEndpoints(
             venue="kraken",
             rest=f"http://{base}",
             ws_public=f"ws://{base}/v2",
@@ -147,56 +100,6 @@ class KrakenSimulator:
             api_key=demo.key,
             api_secret=demo.secret,
         )
-        self._stopping = asyncio.Event()
-        started = asyncio.Event()
-        self._group_runner = asyncio.create_task(self._run_background(started), name="kraken-sim-background")
-        await started.wait()
-        log.info("Kraken simulator listening on %s", self._endpoints.rest)
 
-    async def _run_background(self, started: asyncio.Event) -> None:
-        assert self._stopping is not None
-        async with asyncio.TaskGroup() as group:
-            market = group.create_task(self._market_loop())
-            drops = group.create_task(self._drop_loop())
-            started.set()
-            await self._stopping.wait()
-            market.cancel()
-            drops.cancel()
-
-    async def stop(self) -> None:
-        if self._stopping is not None:
-            self._stopping.set()
-        if self._group_runner is not None:
-            await self._group_runner
-            self._group_runner = None
-        self.drop_connections()
-        if self._server is not None and self._serve_task is not None:
-            # Let sessions send their close frames before uvicorn shuts the sockets.
-            for _ in range(20):
-                if not self._sessions:
-                    break
-                await asyncio.sleep(0.01)
-            self._server.should_exit = True
-            await self._serve_task
-            self._serve_task = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
-
-    # -- background ------------------------------------------------------------------------------------
-    async def _market_loop(self) -> None:
-        while True:
-            await self.clock.sleep(self.tick_s)
-            try:
-                self.exchange.step()
-            except Exception:  # our bug: log it and keep the market alive for the rest of the run
-                log.exception("market step failed")
-
-    async def _drop_loop(self) -> None:
-        await drop_periodically(self.clock, self.faults, self.drop_connections)
+    def step(self) -> None:
+        self.exchange.step()

@@ -12,19 +12,17 @@ Both are non-101 answers, which websocket-client reports as `WebSocketBadStatusE
 
 from __future__ import annotations
 
-import json
-
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from brokerbridge.sim.faults import FaultError
 from brokerbridge.sim.primary.activity import ActivityLog
 from brokerbridge.sim.primary.exchange import PrimaryExchange
 from brokerbridge.sim.primary.rest import UNAUTHORIZED, PrimaryRest, json_response
 from brokerbridge.sim.primary.ws import WsSession
+from brokerbridge.sim.server import control_routes
 
 HANDSHAKE_UNAVAILABLE = {
     "status": "ERROR",
@@ -68,23 +66,6 @@ def build_app(exchange: PrimaryExchange, sessions: set[WsSession], activity: Act
     async def root(request: Request) -> Response:
         return json_response({"status": "ERROR", "description": "Ruta invalida", "message": ""})
 
-    async def faults_get(request: Request) -> Response:
-        return JSONResponse(exchange.faults.to_dict())
-
-    async def faults_post(request: Request) -> Response:
-        try:
-            changes = json.loads(await request.body() or b"{}")
-            if not isinstance(changes, dict):
-                raise FaultError("send a JSON object of switches")
-            exchange.faults.apply(changes)
-        except (ValueError, FaultError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(exchange.faults.to_dict())
-
-    async def faults_reset(request: Request) -> Response:
-        exchange.faults.reset()
-        return JSONResponse(exchange.faults.to_dict())
-
     return Starlette(
         routes=[
             WebSocketRoute("/", socket),
@@ -92,8 +73,6 @@ def build_app(exchange: PrimaryExchange, sessions: set[WsSession], activity: Act
             Route("/auth/getToken", rest.get_token, methods=["POST"]),
             Route("/auth/removeToken", rest.remove_token, methods=["GET", "POST"]),
             Route("/rest/{path:path}", rest.handle, methods=["GET", "POST"]),
-            Route("/_sim/faults", faults_get, methods=["GET"]),
-            Route("/_sim/faults", faults_post, methods=["POST"]),
-            Route("/_sim/faults/reset", faults_reset, methods=["POST"]),
+            *control_routes(exchange.faults),
         ]
     )

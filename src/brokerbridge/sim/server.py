@@ -1,0 +1,191 @@
+"""What every simulator shares: uvicorn served in-process on one port, a market stepped on the
+injected clock, timed connection drops, and the control endpoint's routes.
+
+A venue simulator subclasses `SimServer` and supplies its Starlette app, its endpoints (built from
+the bound address) and its exchange (anything with `step()`); sessions register themselves in
+`self._sessions` so faults can drop them all.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Generator
+from types import TracebackType
+from typing import Any, Generic, Protocol, Self, TypeVar
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from brokerbridge.core.clock import Clock
+from brokerbridge.sim.faults import FaultError, FaultSwitches, drop_periodically
+
+log = logging.getLogger(__name__)
+
+E = TypeVar("E")
+
+
+class Droppable(Protocol):
+    def drop(self) -> None: ...
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handling: whoever owns the process decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def control_routes(faults: FaultSwitches) -> list[Route]:
+    """`GET/POST /_sim/faults` and `POST /_sim/faults/reset`: the switches as JSON, all-or-nothing."""
+
+    async def faults_get(request: Request) -> Response:
+        return JSONResponse(faults.to_dict())
+
+    async def faults_post(request: Request) -> Response:
+        try:
+            changes = json.loads(await request.body() or b"{}")
+            if not isinstance(changes, dict):
+                raise FaultError("send a JSON object of switches")
+            faults.apply(changes)
+        except (ValueError, FaultError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(faults.to_dict())
+
+    async def faults_reset(request: Request) -> Response:
+        faults.reset()
+        return JSONResponse(faults.to_dict())
+
+    return [
+        Route("/_sim/faults", faults_get, methods=["GET"]),
+        Route("/_sim/faults", faults_post, methods=["POST"]),
+        Route("/_sim/faults/reset", faults_reset, methods=["POST"]),
+    ]
+
+
+class SimServer(abc.ABC, Generic[E]):
+    venue: str = "sim"
+
+    def __init__(self, host: str, port: int, *, clock: Clock, faults: FaultSwitches, tick_s: float) -> None:
+        self.host = host
+        self.port = port
+        self.clock = clock
+        self.faults = faults
+        self.tick_s = tick_s
+        self._sessions: set[Any] = set()
+        self.faults.on_drop(self.drop_connections)
+        self._server: _Server | None = None
+        self._serve_task: asyncio.Task[None] | None = None
+        self._group_runner: asyncio.Task[None] | None = None
+        self._stopping: asyncio.Event | None = None
+        self._endpoints: E | None = None
+
+    # -- what a venue supplies -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def build_app(self) -> Starlette: ...
+
+    @abc.abstractmethod
+    def make_endpoints(self, base: str) -> E:
+        """The endpoints for `base` ("host:port")."""
+
+    @abc.abstractmethod
+    def step(self) -> None:
+        """Advance the market one tick."""
+
+    def uvicorn_options(self) -> dict[str, Any]:
+        return {}
+
+    # -- API ---------------------------------------------------------------------------------------
+    @property
+    def endpoints(self) -> E:
+        if self._endpoints is None:
+            raise RuntimeError("the simulator is not started")
+        return self._endpoints
+
+    @property
+    def sessions(self) -> frozenset[Any]:
+        return frozenset(self._sessions)
+
+    def drop_connections(self) -> None:
+        for session in list(self._sessions):
+            session.drop()
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        config = uvicorn.Config(
+            self.build_app(),
+            host=self.host,
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+            **self.uvicorn_options(),
+        )
+        self._server = _Server(config)
+        self._serve_task = asyncio.create_task(self._server.serve(), name=f"{self.venue}-sim-uvicorn")
+        while not self._server.started:
+            if self._serve_task.done():
+                self._serve_task.result()  # raises the bind error
+                raise RuntimeError("uvicorn stopped before it started")
+            await asyncio.sleep(0.01)
+        bound_port = self._server.servers[0].sockets[0].getsockname()[1]
+        self._endpoints = self.make_endpoints(f"{self.host}:{bound_port}")
+        self._stopping = asyncio.Event()
+        started = asyncio.Event()
+        self._group_runner = asyncio.create_task(
+            self._run_background(started), name=f"{self.venue}-sim-background"
+        )
+        await started.wait()
+        log.info("%s simulator listening on %s:%s", self.venue, self.host, bound_port)
+
+    async def _run_background(self, started: asyncio.Event) -> None:
+        assert self._stopping is not None
+        async with asyncio.TaskGroup() as group:
+            market = group.create_task(self._market_loop())
+            drops = group.create_task(drop_periodically(self.clock, self.faults, self.drop_connections))
+            started.set()
+            await self._stopping.wait()
+            market.cancel()
+            drops.cancel()
+
+    async def _market_loop(self) -> None:
+        while True:
+            await self.clock.sleep(self.tick_s)
+            try:
+                self.step()
+            except Exception:  # our bug: log it and keep the market alive for the rest of the run
+                log.exception("market step failed")
+
+    async def stop(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
+        if self._group_runner is not None:
+            await self._group_runner
+            self._group_runner = None
+        self.drop_connections()
+        if self._server is not None and self._serve_task is not None:
+            # Let sessions send their close frames before uvicorn shuts the sockets.
+            for _ in range(20):
+                if not self._sessions:
+                    break
+                await asyncio.sleep(0.01)
+            self._server.should_exit = True
+            await self._serve_task
+            self._serve_task = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
