@@ -19,6 +19,46 @@ from brokerbridge.sim.faults import STALL_SCOPES, Faults
 
 app = typer.Typer(help="Run a local venue simulator (prints its endpoints as JSON on the first line).")
 
+HostOpt = Annotated[str, typer.Option(help="Interface to bind.")]
+PortOpt = Annotated[int, typer.Option(help="Port for REST, WebSockets and control (0 = a free port).")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of the simulated market (same seed, same market).")]
+DropEveryOpt = Annotated[float, typer.Option(help="Drop every WebSocket connection every N seconds.")]
+RestHttpErrorsOpt = Annotated[
+    int, typer.Option(help="Answer the next N REST calls with HTTP 5xx (-1 = always).")
+]
+RestHttpStatusOpt = Annotated[int, typer.Option(help="The 5xx status for --rest-http-errors.")]
+LatencyOpt = Annotated[float, typer.Option(help="Added latency on every REST answer and WebSocket frame.")]
+SimLogLevelOpt = Annotated[str, typer.Option(help="Log level for stderr.")]
+
+
+def _setup_logging(log_level: str) -> None:
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise typer.BadParameter(
+            f"{log_level!r} is not one of DEBUG, INFO, WARNING, ERROR", param_hint="--log-level"
+        )
+    logging.basicConfig(
+        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _apply(faults: Any, switches: dict[str, Any]) -> None:
+    try:
+        faults.apply(switches)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+async def _serve(simulator: Any) -> None:
+    """Run `simulator` until SIGINT/SIGTERM; the endpoints JSON is the first stdout line."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with simulator as sim:
+        sys.stdout.write(json.dumps(sim.endpoints.to_dict()) + "\n")
+        sys.stdout.flush()
+        await stop.wait()
+
 
 @app.callback()
 def _sim() -> None:
@@ -27,11 +67,11 @@ def _sim() -> None:
 
 @app.command("kraken")
 def kraken(
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port for REST, WebSockets and control (0 = a free port).")] = 0,
-    seed: Annotated[int, typer.Option(help="Seed of the simulated market (same seed, same market).")] = 0,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 0,
+    seed: SeedOpt = 0,
     tick_ms: Annotated[float, typer.Option(help="Market step interval in milliseconds.")] = 10.0,
-    drop_every: Annotated[float, typer.Option(help="Drop every WebSocket connection every N seconds.")] = 0.0,
+    drop_every: DropEveryOpt = 0.0,
     stall: Annotated[
         str | None, typer.Option(help=f"Stall a feed: one of {', '.join(STALL_SCOPES)}.")
     ] = None,
@@ -45,141 +85,98 @@ def kraken(
     rest_unavailable: Annotated[
         int, typer.Option(help="Answer the next N REST calls EService:Unavailable (-1 = always).")
     ] = 0,
-    rest_http_errors: Annotated[
-        int, typer.Option(help="Answer the next N REST calls with HTTP 5xx (-1 = always).")
-    ] = 0,
-    rest_http_status: Annotated[int, typer.Option(help="The 5xx status for --rest-http-errors.")] = 503,
+    rest_http_errors: RestHttpErrorsOpt = 0,
+    rest_http_status: RestHttpStatusOpt = 503,
     rate_limit: Annotated[
         int, typer.Option(help="Answer the next N private calls EAPI:Rate limit exceeded (-1 = always).")
     ] = 0,
-    latency_ms: Annotated[
-        float, typer.Option(help="Added latency on every REST answer and WebSocket frame.")
-    ] = 0.0,
+    latency_ms: LatencyOpt = 0.0,
     system_status: Annotated[
         str, typer.Option(help="Engine status: online, maintenance (market frozen), cancel_only, post_only.")
     ] = "online",
-    log_level: Annotated[str, typer.Option(help="Log level for stderr.")] = "WARNING",
+    log_level: SimLogLevelOpt = "WARNING",
 ) -> None:
     """Simulated Kraken Spot: REST /0/public|private, WebSocket /v2 and /auth/v2, control /_sim."""
-    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise typer.BadParameter(
-            f"{log_level!r} is not one of DEBUG, INFO, WARNING, ERROR", param_hint="--log-level"
-        )
-    logging.basicConfig(
-        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    _setup_logging(log_level)
     faults = Faults()
-    try:
-        faults.apply(
-            {
-                "drop_every_s": drop_every,
-                "system_status": system_status,
-                "stall": stall,
-                "corrupt_checksums": corrupt_checksums,
-                "skip_sequence": list(skip_sequence or []),
-                "deny_permissions": list(deny_permission or []),
-                "rest_unavailable": rest_unavailable,
-                "rest_http_errors": rest_http_errors,
-                "rest_http_status": rest_http_status,
-                "rate_limit": rate_limit,
-                "latency_ms": latency_ms,
-            }
-        )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-    asyncio.run(_run_kraken(host, port, seed, tick_ms / 1000, faults))
-
-
-async def _run_kraken(host: str, port: int, seed: int, tick_s: float, faults: Faults) -> None:
+    _apply(
+        faults,
+        {
+            "drop_every_s": drop_every,
+            "system_status": system_status,
+            "stall": stall,
+            "corrupt_checksums": corrupt_checksums,
+            "skip_sequence": list(skip_sequence or []),
+            "deny_permissions": list(deny_permission or []),
+            "rest_unavailable": rest_unavailable,
+            "rest_http_errors": rest_http_errors,
+            "rest_http_status": rest_http_status,
+            "rate_limit": rate_limit,
+            "latency_ms": latency_ms,
+        },
+    )
     from brokerbridge.sim.kraken import KrakenSimulator
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with KrakenSimulator(host, port, seed=seed, faults=faults, tick_s=tick_s) as sim:
-        sys.stdout.write(json.dumps(sim.endpoints.to_dict()) + "\n")
-        sys.stdout.flush()
-        await stop.wait()
+    asyncio.run(_serve(KrakenSimulator(host, port, seed=seed, faults=faults, tick_s=tick_ms / 1000)))
 
 
 @app.command("primary")
 def primary(
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[
-        int, typer.Option(help="Port for REST, the WebSocket and control (0 = a free port).")
-    ] = 0,
-    seed: Annotated[int, typer.Option(help="Seed of the simulated market (same seed, same market).")] = 0,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 0,
+    seed: SeedOpt = 0,
     tick_ms: Annotated[float, typer.Option(help="Market step interval in milliseconds.")] = 100.0,
     user: Annotated[str | None, typer.Option(help="Demo user name (default: bbdemo).")] = None,
     password: Annotated[
         str | None, typer.Option(help="Demo password (default: derived from the seed).")
     ] = None,
     account: Annotated[str | None, typer.Option(help="Demo account (default: REM<n> from the seed).")] = None,
-    drop_every: Annotated[float, typer.Option(help="Drop every WebSocket connection every N seconds.")] = 0.0,
+    drop_every: DropEveryOpt = 0.0,
     stall: Annotated[
         str | None, typer.Option(help="Stall the socket: public (Md), private (or) or all.")
     ] = None,
-    rest_http_errors: Annotated[
-        int, typer.Option(help="Answer the next N REST calls with HTTP 5xx (-1 = always).")
-    ] = 0,
-    rest_http_status: Annotated[int, typer.Option(help="The 5xx status for --rest-http-errors.")] = 503,
+    rest_http_errors: RestHttpErrorsOpt = 0,
+    rest_http_status: RestHttpStatusOpt = 503,
     reject_ws_handshake: Annotated[
         int, typer.Option(help="Refuse the next N WebSocket handshakes with HTTP 503 (-1 = always).")
     ] = 0,
-    latency_ms: Annotated[
-        float, typer.Option(help="Added latency on every REST answer and WebSocket frame.")
-    ] = 0.0,
+    latency_ms: LatencyOpt = 0.0,
     idle_close_s: Annotated[
         float, typer.Option(help="Close sockets that send nothing (not even pings) for N s (0 = never).")
     ] = 60.0,
     relogin_invalidates: Annotated[
         bool, typer.Option(help="Logging in again revokes the user's previous tokens (sockets go silent).")
     ] = True,
-    log_level: Annotated[str, typer.Option(help="Log level for stderr.")] = "WARNING",
+    log_level: SimLogLevelOpt = "WARNING",
 ) -> None:
     """Simulated Primary API (pyRofex-compatible): REST /auth and /rest, WebSocket at /, control /_sim."""
     from brokerbridge.sim.primary import PrimaryFaults
 
-    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise typer.BadParameter(
-            f"{log_level!r} is not one of DEBUG, INFO, WARNING, ERROR", param_hint="--log-level"
-        )
-    logging.basicConfig(
-        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    _setup_logging(log_level)
     faults = PrimaryFaults()
-    try:
-        faults.apply(
-            {
-                "drop_every_s": drop_every,
-                "stall": stall,
-                "rest_http_errors": rest_http_errors,
-                "rest_http_status": rest_http_status,
-                "reject_ws_handshake": reject_ws_handshake,
-                "latency_ms": latency_ms,
-                "idle_close_s": idle_close_s,
-                "relogin_invalidates": relogin_invalidates,
-            }
-        )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-    asyncio.run(_run_primary(host, port, seed, tick_ms / 1000, faults, (user, password, account)))
-
-
-async def _run_primary(
-    host: str, port: int, seed: int, tick_s: float, faults: Any, credentials: tuple[str | None, ...]
-) -> None:
+    _apply(
+        faults,
+        {
+            "drop_every_s": drop_every,
+            "stall": stall,
+            "rest_http_errors": rest_http_errors,
+            "rest_http_status": rest_http_status,
+            "reject_ws_handshake": reject_ws_handshake,
+            "latency_ms": latency_ms,
+            "idle_close_s": idle_close_s,
+            "relogin_invalidates": relogin_invalidates,
+        },
+    )
     from brokerbridge.sim.primary import PrimarySimulator
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    user, password, account = credentials
-    async with PrimarySimulator(
-        host, port, seed=seed, faults=faults, tick_s=tick_s, user=user, password=password, account=account
-    ) as sim:
-        sys.stdout.write(json.dumps(sim.endpoints.to_dict()) + "\n")
-        sys.stdout.flush()
-        await stop.wait()
+    simulator = PrimarySimulator(
+        host,
+        port,
+        seed=seed,
+        faults=faults,
+        tick_s=tick_ms / 1000,
+        user=user,
+        password=password,
+        account=account,
+    )
+    asyncio.run(_serve(simulator))

@@ -46,7 +46,6 @@ import msgspec
 from brokerbridge.core.book import OrderBook
 from brokerbridge.core.errors import ProtocolError, SessionInvalid, VenueError
 from brokerbridge.core.events import (
-    AnyEvent,
     BookSnapshot,
     BookUpdate,
     Channel,
@@ -56,6 +55,7 @@ from brokerbridge.core.events import (
     StreamStatus,
     Subscription,
 )
+from brokerbridge.core.outbox import Outbox
 from brokerbridge.core.signals import (
     BadFrame,
     ReconnectNeeded,
@@ -148,7 +148,7 @@ class _Request:
     sent_at: float = 0.0
 
 
-class KrakenWsSession:
+class KrakenWsSession(Outbox):
     """Pure Kraken WS v2 session for one endpoint (public or private). See the module docstring."""
 
     def __init__(
@@ -174,9 +174,7 @@ class KrakenWsSession:
         self._token: str | None = None
         self._token_reported = False
         self._req_ids = itertools.count(1)
-        self._events: list[AnyEvent] = []
-        self._signals: list[Signal] = []
-        self._outgoing: list[str] = []
+        self._init_outbox()
         self._connected = False
         self._reset_connection_state(0.0)
 
@@ -293,17 +291,7 @@ class KrakenWsSession:
 
     # ------------------------------------------------------------ draining
 
-    def events_received(self) -> list[AnyEvent]:
-        events, self._events = self._events, []
-        return events
-
-    def signals_received(self) -> list[Signal]:
-        signals, self._signals = self._signals, []
-        return signals
-
-    def data_to_send(self) -> list[str]:
-        frames, self._outgoing = self._outgoing, []
-        return frames
+    # events_received / signals_received / data_to_send: see core.outbox.Outbox
 
     # ------------------------------------------------------------ timers
 

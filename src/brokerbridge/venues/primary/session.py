@@ -64,6 +64,7 @@ from brokerbridge.core.errors import (
     VenueError,
 )
 from brokerbridge.core.events import AnyEvent, Channel, Subscription
+from brokerbridge.core.outbox import Outbox
 from brokerbridge.core.signals import (
     BadFrame,
     ReconnectNeeded,
@@ -137,7 +138,7 @@ def _canonical(entries: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(set(entries), key=_ENTRY_ORDER.__getitem__))
 
 
-class PrimaryWsSession:
+class PrimaryWsSession(Outbox):
     """Pure Primary WS session (market data + order reports on one socket). See the module docstring."""
 
     def __init__(
@@ -166,9 +167,7 @@ class PrimaryWsSession:
         self._by_symbol: dict[str, list[Subscription]] = {}  # market-data subs per product
         self.orders = OrderTracker()
         self.trades = TradeTracker()
-        self._events: list[AnyEvent] = []
-        self._signals: list[Signal] = []
-        self._outgoing: list[str] = []
+        self._init_outbox()
         self._connected = False
         self._reset_connection_state(0.0)
 
@@ -291,17 +290,7 @@ class PrimaryWsSession:
 
     # ------------------------------------------------------------ draining
 
-    def events_received(self) -> list[AnyEvent]:
-        events, self._events = self._events, []
-        return events
-
-    def signals_received(self) -> list[Signal]:
-        signals, self._signals = self._signals, []
-        return signals
-
-    def data_to_send(self) -> list[str]:
-        frames, self._outgoing = self._outgoing, []
-        return frames
+    # events_received / signals_received / data_to_send: see core.outbox.Outbox
 
     # ------------------------------------------------------------ order entry (optional)
 
