@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+# pyRofex is a test extra (pyproject.toml): a missing install must fail loudly, never skip.
 import pyRofex
 import pyrofex_helpers as _h
 import pytest
@@ -36,7 +37,15 @@ from pyRofex import (
     TimeInForce,
 )
 from pyRofex.components.exceptions import ApiException
-from pyrofex_helpers import PrimarySim, Recorder, close_ws_client, on_tick, poll_until, rofex_globals, tick_of
+from pyrofex_helpers import (
+    PrimarySim,
+    Recorder,
+    close_ws_client,
+    on_tick,
+    poll_until,
+    rofex_globals,
+    tick_of,
+)
 
 pytestmark = pytest.mark.thirdparty
 
