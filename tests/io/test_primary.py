@@ -152,15 +152,69 @@ async def test_rejected_handshakes_and_rest_5xx_are_retried(tmp_path: Path) -> N
         assert r.primary.stream.reconnects >= 3
 
 
-async def test_relogin_before_the_24_hour_expiry(tmp_path: Path) -> None:
+async def test_relogin_before_the_24_hour_expiry_keeps_the_stream_flowing(tmp_path: Path) -> None:
+    # Our own re-login revokes the token the socket was opened with (as brokers do): the socket
+    # must move to the new token at once, not wait for the silence watchdog.
     async with primary_rig(tmp_path, tick_s=60.0, idle_timeout=7200.0, relogin_interval=20 * 3600.0) as r:
         ticker = r.collect_primary("ticker", GGAL)
         await r.until(lambda: ticker.states(stream("ticker", GGAL))[-1:] == [LIVE])
         assert r.primary.tokens.fetches == 1
         await r.run_for(19 * 3600, step=600.0)
         assert r.primary.tokens.fetches == 1
-        await r.run_for(2 * 3600, step=600.0)
+        await r.run_for(1.5 * 3600, step=600.0)
         assert r.primary.tokens.fetches == 2  # proactive re-login at 20 h
+        assert r.primary.stream.reconnects == 1  # moved to the new token
+        n = len(ticker.of(Ticker))
+        await r.run_for(600, step=60.0)
+        assert len(ticker.of(Ticker)) > n  # still flowing on the new token
+
+
+async def test_a_silenced_socket_with_only_order_reports_is_recovered(tmp_path: Path) -> None:
+    async with primary_rig(tmp_path) as r:
+        executions = r.collect_primary("executions")
+        await r.until(lambda: executions.states("primary:executions")[-1:] == [LIVE])
+        logins = r.primary.tokens.fetches
+        await r.primary_faults(invalidate_tokens=True)
+        # Order reports may rightly be quiet for hours: the periodic token check finds the 401.
+        await r.until(lambda: r.primary.tokens.fetches == logins + 1, step=0.5, what="re-login")
+        await r.until(lambda: r.primary.stream.reconnects >= 1 and r.primary.stream.state is LIVE, step=0.1)
+        order_id = await r.call(r.bridge.place_order("primary", GGAL, "buy", "limit", "1", "100"))
+        await r.until(lambda: any(u.order_id == order_id for u in executions.of(OrderUpdate)), what="reports")
+
+
+async def test_a_wrong_password_is_reported_without_a_login_storm(tmp_path: Path, caplog) -> None:
+    import logging
+
+    from brokerbridge.core.secret import Secret
+
+    caplog.set_level(logging.WARNING)
+    async with primary_rig(tmp_path, password=Secret("wrong-password")) as r:
+        attempts: list[float] = []
+        login = r.primary.rest.login
+
+        async def counting_login():
+            attempts.append(r.clock.monotonic())
+            return await login()
+
+        r.primary.tokens._fetch = counting_login  # count what reaches the venue
+        ticker = r.collect_primary("ticker", GGAL)
+        await r.run_for(120, step=0.5)
+        assert 1 <= len(attempts) <= 4  # held off for a minute between refused logins
+        assert "login refused" in caplog.text and "wrong-password" not in caplog.text
+        assert StreamState.LIVE not in ticker.states(stream("ticker", GGAL))
+
+
+async def test_a_refused_upgrade_logs_in_again_before_reconnecting(tmp_path: Path) -> None:
+    async with primary_rig(tmp_path, idle_timeout=3600.0) as r:
+        ticker = r.collect_primary("ticker", GGAL)
+        name = stream("ticker", GGAL)
+        await r.until(lambda: ticker.states(name)[-1:] == [LIVE])
+        logins = r.primary.tokens.fetches
+        await r.primary_faults(invalidate_tokens=True)
+        await r.primary_faults(drop_now=True)  # the reconnect presents the revoked token: HTTP 401
+        await r.until(lambda: StreamState.RECONNECTING in ticker.states(name))
+        await r.until(lambda: ticker.states(name)[-1] == LIVE, what="live again")
+        assert r.primary.tokens.fetches == logins + 1
 
 
 async def test_a_matriz_host_is_refused_with_the_explanation(tmp_path: Path) -> None:

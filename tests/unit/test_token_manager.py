@@ -184,10 +184,12 @@ async def test_failed_refresh_is_logged_and_retried_after_retry_interval(
     await clock.advance(14.0)
     assert venue.calls == 2  # not before retry_interval
     await clock.advance(1.0)
-    assert venue.calls == 3  # second failure (not retryable by nature, but refreshing never gives up)
+    assert venue.calls == 3  # second failure: refused (not retryable), so it is held off…
     assert len([r for r in caplog.records if "Token refresh failed" in r.getMessage()]) == 2
+    await clock.advance(45.0)
+    assert venue.calls == 3  # …for hold_off (60 s), however often the refresher asks
     await clock.advance(15.0)
-    assert venue.calls == 4
+    assert venue.calls == 4  # refreshing never gives up
     assert manager.fetches == 2  # the first token and this one
     assert await manager.get() == venue.issued[-1]
     assert not refresher.done()
@@ -214,8 +216,8 @@ async def test_tokens_never_appear_in_logs(
             assert token not in text
 
 
-async def test_a_failed_fetch_reaches_every_waiter_and_the_next_get_retries(
-    manager: TokenManager, venue: FakeVenue
+async def test_a_failed_fetch_reaches_every_waiter_and_is_not_retried_in_a_storm(
+    manager: TokenManager, venue: FakeVenue, clock: FakeClock
 ) -> None:
     venue.gate = asyncio.Event()
     venue.failures = [TransportError("connection refused")]
@@ -225,7 +227,23 @@ async def test_a_failed_fetch_reaches_every_waiter_and_the_next_get_retries(
     results = await asyncio.gather(*callers, return_exceptions=True)
     assert all(isinstance(r, TransportError) for r in results), results
     assert manager.fetches == 0
+    for _ in range(5):  # callers keep asking: the failure is answered from memory
+        with pytest.raises(TransportError):
+            await manager.get(fresh=True)
+    assert venue.calls == 1
+    await clock.advance(15.0)  # retry_interval
     assert await manager.get() == venue.issued[0]
+    assert venue.calls == 2
+
+
+async def test_replacing_a_token_someone_already_replaced_does_not_log_in_again(
+    manager: TokenManager, venue: FakeVenue
+) -> None:
+    first = await manager.get()
+    second = await manager.get(fresh=True, replacing=first)
+    assert second != first and venue.calls == 2
+    # A second caller that saw the first token refused too gets the new one, no third login.
+    assert await manager.get(fresh=True, replacing=first) == second
     assert venue.calls == 2
 
 

@@ -124,6 +124,7 @@ class ConnectionSupervisor:
         self._on_refused = on_refused
         self._wake = asyncio.Event()  # subscriptions were added
         self._outgoing = asyncio.Event()  # the session has frames to send outside a read/timer turn
+        self._reconnect_reason: str | None = None
         self._conn: Connection | None = None
         self.state = StreamState.CONNECTING
         self.mode = "ws"
@@ -145,6 +146,12 @@ class ConnectionSupervisor:
         """Subscriptions changed: wake the loop; the connection's writer sends what was queued."""
         self._wake.set()
         self._outgoing.set()
+
+    def request_reconnect(self, reason: str) -> None:
+        """Close the live connection and open a new one (e.g. the credential on it was replaced)."""
+        if self.connected:
+            self._reconnect_reason = reason
+            self._outgoing.set()
 
     def forget(self, sub: Subscription) -> None:
         """A stream nobody wants any more: its next subscription starts with a fresh status."""
@@ -315,6 +322,9 @@ class ConnectionSupervisor:
             await self._outgoing.wait()
             self._outgoing.clear()
             await self._flush()
+            if self._reconnect_reason is not None:
+                reason, self._reconnect_reason = self._reconnect_reason, None
+                raise _Reconnect(reason)
             if not self.session.subscriptions:
                 raise _Idle
 

@@ -32,12 +32,15 @@ class TokenManager:
         venue: str,
         refresh_interval: float = 600.0,
         retry_interval: float = 15.0,
+        hold_off: float = 60.0,
     ) -> None:
         self._fetch = fetch
         self._clock = clock
         self._venue = venue
         self._refresh_interval = refresh_interval
         self._retry_interval = retry_interval
+        self._hold_off = hold_off
+        self._failure: tuple[BrokerBridgeError, float] | None = None  # last failed fetch and when
         self._token: Secret | None = None
         self._issued_at: float | None = None  # monotonic
         self._lifetime = 0.0
@@ -59,9 +62,24 @@ class TokenManager:
             return None
         return self._clock.time() + (self._issued_at + self._lifetime - self._clock.monotonic())
 
-    async def get(self, *, fresh: bool = False) -> str:
-        if self._token is not None and not fresh and not self._too_old():
-            return self._token.reveal()
+    async def get(self, *, fresh: bool = False, replacing: str | None = None) -> str:
+        """The current token; a new one when `fresh`, when none yet, or when it is due.
+
+        `replacing`: the token a caller saw refused — if another caller already replaced it, that
+        newer token is returned instead of logging in again (each login may revoke the last one).
+        Failures are remembered: a refused login is not retried for `hold_off` seconds and other
+        failures not for `retry_interval`, however many callers ask — no login storms.
+        """
+        current = self._token.reveal() if self._token is not None else None
+        if current is not None and replacing is not None and current != replacing:
+            return current
+        if current is not None and not fresh and not self._too_old():
+            return current
+        if self._failure is not None and self._inflight is None:
+            error, failed_at = self._failure
+            pause = self._retry_interval if error.retryable else self._hold_off
+            if self._clock.monotonic() - failed_at < pause:
+                raise error
         if self._inflight is None:
             # The fetch runs as its own task so that one waiter being cancelled (say, a
             # reconnect abandoned at shutdown) never cancels the fetch the others wait for.
@@ -71,8 +89,12 @@ class TokenManager:
     async def _fetch_once(self) -> str:
         try:
             token, lifetime = await self._fetch()
+        except BrokerBridgeError as exc:
+            self._failure = (exc, self._clock.monotonic())
+            raise
         finally:
             self._inflight = None
+        self._failure = None
         self._token = Secret(token)
         self._recent.append(token)
         self._issued_at = self._clock.monotonic()

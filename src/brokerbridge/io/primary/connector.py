@@ -43,7 +43,7 @@ from brokerbridge.core.events import (
     Subscription,
 )
 from brokerbridge.core.hours import market_hours
-from brokerbridge.core.signals import ReconnectNeeded, Signal, Subscribed, TokenRejected
+from brokerbridge.core.signals import Signal, Subscribed, TokenRejected
 from brokerbridge.io.http import HttpClient
 from brokerbridge.io.primary.instruments import InstrumentCache
 from brokerbridge.io.primary.rest import PrimaryRestClient
@@ -91,6 +91,7 @@ class PrimaryConnector:
             self.rest.login, clock=clock, venue=VENUE, refresh_interval=config.relogin_interval
         )
         self.rest.tokens = self.tokens
+        self.tokens.on_token = self._on_new_token
         self.session = PrimaryWsSession(
             idle_timeout=config.idle_timeout,
             market_open=market_hours(config.market_hours),
@@ -117,6 +118,7 @@ class PrimaryConnector:
         self._relogin_before_connect = False
         self._cache = InstrumentCache(config.instruments_cache_dir, self.environment.name, clock)
         self._catalog: Catalog | None = None
+        self._catalog_day: object = None  # the cache file (one per Buenos Aires day) it came from
         self._catalog_lock = asyncio.Lock()
         self._risk_subs: dict[Subscription, None] = {}
         self._risk_wake = asyncio.Event()
@@ -134,6 +136,7 @@ class PrimaryConnector:
                 tasks.create_task(self.stream.run(), name="primary-ws")
                 tasks.create_task(self.tokens.run_refresher(), name="primary-relogin")
                 tasks.create_task(self._poll_risk_forever(), name="primary-risk")
+                tasks.create_task(self._probe_token_forever(), name="primary-token-check")
         finally:
             self._tasks = None
 
@@ -143,8 +146,31 @@ class PrimaryConnector:
     def spawn(self, coro: Any, name: str) -> None:
         if self._tasks is None:
             coro.close()
+            logger.warning("primary: %s skipped: the connector is not running", name)
             return
         self._tasks.create_task(coro, name=name)
+
+    def _on_new_token(self, token: str) -> None:
+        """A new login revokes the previous token on Primary, and with it the open socket's data:
+        move the socket to the new token now instead of waiting for the silence watchdog."""
+        if self._ws_token is not None and token != self._ws_token and self.stream.connected:
+            logger.info("primary: new login; reconnecting the WebSocket with the new token")
+            self.stream.request_reconnect("token renewed")
+
+    async def _probe_token_forever(self) -> None:
+        """While the socket is up, a cheap REST call every `idle_timeout`: a revoked token shows
+        as a 401 (→ one re-login → the socket moves to the new token), even when the socket
+        carries only order reports, which may rightly stay quiet for hours."""
+        while True:
+            await self.clock.sleep(self.config.idle_timeout)
+            if not self.stream.connected:
+                continue
+            try:
+                await self.rest.call(codec.segments_request())
+            except BrokerBridgeError as exc:
+                logger.warning("primary: token check failed: %s", exc)
+            except Exception:
+                logger.exception("primary: token check failed unexpectedly (a bug)")
 
     def _dial(self, url: str) -> Any:
         headers = {codec.TOKEN_HEADER: self._ws_token} if self._ws_token else {}
@@ -226,11 +252,13 @@ class PrimaryConnector:
     async def catalog(self) -> Catalog:
         """Today's instruments (REST `instruments/details`, cached on disk once a day)."""
         async with self._catalog_lock:
-            if self._catalog is None:
+            day = self._cache.path_for_today()
+            if self._catalog is None or self._catalog_day != day:
                 request = codec.instruments_details_request()
                 body = await self._cache.load(lambda: self.rest.raw(request))
                 response = codec.parse_response(request, 200, None, body)
                 self._catalog = Catalog.from_wire(response.instruments)
+                self._catalog_day = day
                 logger.info("primary: %d instruments loaded", len(self._catalog))
             return self._catalog
 
@@ -375,14 +403,20 @@ class PrimaryConnector:
         await self.clock.sleep(ORDER_REPORT_GRACE)
         if self.session.orders.seen(order_id):
             return
+        if not any(sub.channel is Channel.EXECUTIONS for sub in self.session.subscriptions):
+            return  # nobody follows executions: nothing to complete
         try:
             proprietary = self._proprietary.get(order_id, self.environment.proprietary)
             response = await self.rest.call(codec.order_status_request(order_id, proprietary))
+            events = self.session.orders.events(response.order, ts=self.clock.time())
         except BrokerBridgeError as exc:
             logger.warning("primary: no report for order %s and REST status failed: %s", order_id, exc)
             return
+        except Exception:
+            logger.exception("primary: order %s status from REST failed unexpectedly (a bug)", order_id)
+            return
         logger.warning("primary: order %s had no report on the socket; state taken from REST", order_id)
-        for event in self.session.orders.events(response.order, ts=self.clock.time()):
+        for event in events:
             self._emit(event)
 
     async def cancel_order(self, order_id: str) -> int:
@@ -426,14 +460,14 @@ class _Hooks:
 
     async def before_connect(self) -> None:
         c = self._c
-        # A socket that went silent, or an upgrade refused with 401/403, means the token was
-        # invalidated (a login elsewhere): log in again before reconnecting.
-        last = c.stream.last_exception
-        stale = isinstance(last, SessionInvalid) or "silent" in (c.stream.last_error or "")
-        fresh = c._relogin_before_connect or stale
+        # An upgrade refused with 401/403, or a socket that went silent (TokenRejected), means the
+        # token was revoked (a login elsewhere): log in again before reconnecting — once, even if
+        # REST calls saw the same refusal meanwhile (`replacing`).
+        refused = isinstance(c.stream.last_exception, SessionInvalid)
+        fresh = (c._relogin_before_connect or refused) and c._ws_token is not None
         c._relogin_before_connect = False
         try:
-            c._ws_token = await c.tokens.get(fresh=fresh and c._ws_token is not None)
+            c._ws_token = await c.tokens.get(fresh=fresh, replacing=c._ws_token if fresh else None)
         except BrokerBridgeError as exc:
             level = logging.WARNING if exc.retryable else logging.ERROR
             logger.log(level, "primary: Cannot log in: %s", exc)
@@ -449,8 +483,6 @@ class _Hooks:
                 self._reconciled = True
                 self._c.spawn(self._c.reconcile(), "primary-reconcile")
             case TokenRejected():
-                self._c._relogin_before_connect = True
-            case ReconnectNeeded(reason=reason) if "silent" in reason:
                 self._c._relogin_before_connect = True
 
     async def poll(self, subs: tuple[Subscription, ...]) -> list[AnyEvent]:

@@ -19,7 +19,8 @@ from brokerbridge.venues.primary.environments import PrimaryEnvironment
 
 logger = logging.getLogger(__name__)
 
-TOKEN_LIFETIME = 24 * 3600.0  # Primary: "la duración del token es de 24 hs"
+TOKEN_LIFETIME = 24 * 3600.0
+# Primary: "la duración del token es de 24 hs"
 
 
 class PrimaryRestClient:
@@ -41,38 +42,46 @@ class PrimaryRestClient:
             )
         assert self._config.user is not None and self._config.password is not None
         request = codec.login_request(self._config.user, self._config.password)
-        response = await self._http.request(
-            request.method, self.environment.url(request.target), headers=request.headers, content=""
-        )
+        try:
+            response = await self._http.request(
+                request.method, self.environment.url(request.target), headers=request.headers, content=""
+            )
+        except UnicodeEncodeError:
+            # Primary takes the credentials as HTTP headers, which carry Latin-1 only; never echo them.
+            raise ConfigError(
+                "the Primary user or password has characters HTTP headers cannot carry",
+                remedy="use the API credentials exactly as issued (no accents or ñ); ask your broker",
+            ) from None
         token = codec.token_from_login(response.status, response.headers)
         return token.reveal(), TOKEN_LIFETIME
 
     async def call(self, request: codec.PrimaryRequest) -> Any:
+        """The decoded result; on 401/403 one re-login and the *retried* call's result."""
+        _, result = await self._with_relogin(request)
+        return result
+
+    async def raw(self, request: codec.PrimaryRequest) -> bytes:
+        """The body of a successful call, undecoded (for the on-disk instrument cache)."""
+        body, _ = await self._with_relogin(request)
+        return body
+
+    async def _with_relogin(self, request: codec.PrimaryRequest) -> tuple[bytes, Any]:
         assert self.tokens is not None, "the connector sets the token manager before any call"
         token = await self.tokens.get()
         try:
             return await self._send(request.with_token(token))
         except SessionInvalid:
             logger.warning("primary: token refused on %s; logging in again once", request.endpoint)
-            token = await self.tokens.get(fresh=True)
+            token = await self.tokens.get(fresh=True, replacing=token)
             return await self._send(request.with_token(token))
 
-    async def _send(self, request: codec.PrimaryRequest) -> Any:
+    async def _send(self, request: codec.PrimaryRequest) -> tuple[bytes, Any]:
         self.calls += 1
         response = await self._http.request(
             request.method, self.environment.url(request.target), headers=request.headers
         )
-        return codec.parse_response(request, response.status, response.headers, response.body)
-
-    async def raw(self, request: codec.PrimaryRequest) -> bytes:
-        """The body of a successful call, undecoded (for the on-disk instrument cache)."""
-        assert self.tokens is not None
-        token = await self.tokens.get()
-        response = await self._http.request(
-            request.method, self.environment.url(request.target), headers=request.with_token(token).headers
-        )
-        codec.parse_response(request, response.status, response.headers, response.body)  # raises on error
-        return response.body
+        # Parsing raises the mapped error (401 → SessionInvalid) before anyone sees the body.
+        return response.body, codec.parse_response(request, response.status, response.headers, response.body)
 
     async def aclose(self) -> None:
         await self._http.aclose()
