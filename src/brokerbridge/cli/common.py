@@ -50,7 +50,8 @@ SimOpt = Annotated[
     bool | None,
     typer.Option(
         "--sim/--no-sim",
-        help="Use the embedded Kraken simulator, or not (default: yes when no credentials or URLs are set).",
+        help="Use the embedded simulator of the venue, or not (default: yes when it has no credentials "
+        "or URLs configured).",
         show_default=False,
     ),
 ]

@@ -52,7 +52,9 @@ def doctor(
     """Check a venue link by link: config, REST, credentials, permissions, WebSockets (with remedies)."""
     err = Console(stderr=True)
     cfg = load(config, kraken_rest_url, kraken_ws_url, kraken_ws_auth_url, err)
-    setup_logging(log_level or "WARNING", err, [cfg.kraken.api_secret])
+    setup_logging(
+        log_level or "WARNING", err, [cfg.kraken.api_secret, cfg.primary.password if cfg.primary else None]
+    )
     out = Console(highlight=False, emoji=False)
     if venue not in ("kraken", "primary"):
         err.print(f"[bold red]error:[/] unknown venue {venue!r} — use kraken or primary")

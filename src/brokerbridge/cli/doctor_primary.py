@@ -65,7 +65,7 @@ async def primary_checks(primary: PrimaryConfig | None, check: Probe) -> list[Ch
             results.append(await check("Primary account", report))
 
         async def websocket() -> str:
-            return await _ws_probe(env.ws_url, await tokens.get())
+            return await _ws_probe(env.ws_url, await tokens.get(), tokens.redact)
 
         results.append(await check("Primary WebSocket", websocket))
         return results
@@ -73,12 +73,12 @@ async def primary_checks(primary: PrimaryConfig | None, check: Probe) -> list[Ch
         await rest.aclose()
 
 
-async def _ws_probe(url: str, token: str) -> str:
+async def _ws_probe(url: str, token: str, redact: Callable[[str], str]) -> str:
     """Connect with the token header, subscribe to one product, wait for its first `Md`."""
     session = PrimaryWsSession(confirm_after=30.0)
     sub = Subscription(venue="primary", channel=Channel.TICKER, symbol=PROBE_SYMBOL)
     session.add(sub, 0.0)
-    async with connect(url, headers={codec.TOKEN_HEADER: token}) as conn:
+    async with connect(url, headers={codec.TOKEN_HEADER: token}, redact=redact) as conn:
         session.connection_made(time.monotonic())
         for frame in session.data_to_send():
             await conn.send_text(frame)

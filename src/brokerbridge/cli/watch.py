@@ -40,7 +40,8 @@ def watch(
         typer.Option(
             "--channel",
             "-C",
-            help="ticker, book, trades, candles, instruments, balances, executions (repeatable). "
+            help="ticker, book, trades, candles, stats, instruments, balances, executions, positions "
+            "(repeatable). "
             "Default: ticker, trades, and balances + executions when credentials are available.",
             show_default=False,
         ),
@@ -75,7 +76,11 @@ def watch(
     """Connect (to the simulator by default) and print live, normalized events."""
     err = Console(stderr=True)
     cfg = load(config, kraken_rest_url, kraken_ws_url, kraken_ws_auth_url, err)
-    setup_logging(log_level or cfg.log_level, err, [cfg.kraken.api_secret])
+    setup_logging(
+        log_level or cfg.log_level,
+        err,
+        [cfg.kraken.api_secret, cfg.primary.password if cfg.primary else None],
+    )
     out = Console(highlight=False, soft_wrap=True, emoji=False)
     try:
         symbols = symbol or [DEFAULT_SYMBOLS.get(venue, "BTC/USD")]

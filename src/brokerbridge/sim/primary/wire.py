@@ -16,7 +16,9 @@ from typing import Any
 import msgspec
 
 # Argentina has no daylight saving time: a fixed UTC-3 is exact.
-ART = dt.timezone(dt.timedelta(hours=-3))
+from brokerbridge.core.hours import BUENOS_AIRES
+
+ART = BUENOS_AIRES
 SIDES = ("BUY", "SELL")
 ORDER_TYPES = ("LIMIT", "MARKET", "MARKET_TO_LIMIT")
 TIMES_IN_FORCE = ("DAY", "IOC", "FOK", "GTD", "GTC")

@@ -12,7 +12,9 @@ here with an explanation rather than failing later with an opaque handshake erro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from urllib.parse import urlsplit, urlunsplit
 
 from brokerbridge.core.errors import ConfigError
@@ -38,13 +40,15 @@ XOMS_PROPRIETARY = "ISV_PBCP"
 # Short names of the xOMS brokers whose API hosts are known (primary.md §1.2).
 XOMS_BROKERS: tuple[str, ...] = ("cocos", "bull", "veta", "lbo", "eco", "zeni", "dmabroker", "demo")
 
-ENVIRONMENTS: dict[str, PrimaryEnvironment] = {
-    "remarkets": _api("remarkets", "api.remarkets.primary.com.ar", "PBCP"),
-    "live": _api("live", "api.primary.com.ar", "api"),
-    **{b: _api(b, f"api.{b}.xoms.com.ar", XOMS_PROPRIETARY) for b in XOMS_BROKERS},
-    "latinsecurities": _api("latinsecurities", "api.latinsecurities.matrizoms.com.ar", XOMS_PROPRIETARY),
-}
-_ALIASES = {"remarket": "remarkets", "reMarkets": "remarkets", "primary": "live"}
+ENVIRONMENTS: Mapping[str, PrimaryEnvironment] = MappingProxyType(
+    {
+        "remarkets": _api("remarkets", "api.remarkets.primary.com.ar", "PBCP"),
+        "live": _api("live", "api.primary.com.ar", "api"),
+        **{b: _api(b, f"api.{b}.xoms.com.ar", XOMS_PROPRIETARY) for b in XOMS_BROKERS},
+        "latinsecurities": _api("latinsecurities", "api.latinsecurities.matrizoms.com.ar", XOMS_PROPRIETARY),
+    }
+)
+_ALIASES = MappingProxyType({"remarket": "remarkets", "primary": "live"})  # pyRofex's REMARKET too
 
 MATRIZ_EXPLANATION = (
     "{host} is the broker's Matriz web app, not the Primary API: its socket "
@@ -70,7 +74,7 @@ def resolve_environment(
     if not text:
         raise ConfigError("primary environment is empty", remedy=_names_remedy())
     if "://" not in text and "." not in text and ":" not in text:
-        key = _ALIASES.get(text, text.lower())
+        key = _ALIASES.get(text.lower(), text.lower())
         env = ENVIRONMENTS.get(key)
         if env is None:
             raise ConfigError(f"unknown Primary environment {text!r}", remedy=_names_remedy())

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal
 
 from brokerbridge.core.errors import ProtocolError
@@ -48,6 +48,7 @@ from brokerbridge.core.events import (
     Ticker,
     Trade,
 )
+from brokerbridge.core.hours import BUENOS_AIRES
 from brokerbridge.venues.primary import VENUE
 from brokerbridge.venues.primary.messages import (
     EntryValue,
@@ -63,7 +64,7 @@ BOOK_ENTRIES = ("BI", "OF")
 TRADE_ENTRIES = ("LA",)
 STATS_ENTRIES = ("OP", "CL", "HI", "LO", "SE", "TV", "OI", "EV", "NV", "TC", "IV")
 
-ARGENTINA = timezone(timedelta(hours=-3))  # Primary's transactTime offset when it omits one
+ARGENTINA = BUENOS_AIRES  # Primary's transactTime offset when it omits one
 
 
 # ---------------------------------------------------------------- helpers
