@@ -254,3 +254,37 @@ def test_instruments_all_rows() -> None:
     assert merval is not None and (merval.ticker, merval.settlement) == ("I.MERVAL", None)
     assert {d.option_type for d in catalog.options()} == {cat.OptionType.CALL, cat.OptionType.PUT}
     assert cat.split_symbol("MERV - XMEV - PESOS - 131D") == ("PESOS", "131D")
+
+
+def test_out_of_order_reports_never_move_an_order_back_and_missed_fills_are_priced_from_the_average() -> None:
+    from decimal import Decimal as D
+
+    from brokerbridge.core.events import Fill as F
+    from brokerbridge.core.events import OrderUpdate as OU
+    from brokerbridge.venues.primary.messages import InstrumentId, OrderReport
+    from brokerbridge.venues.primary.normalize import OrderTracker
+
+    def report(status: str, cum: str, avg: str, last_px: str, last_qty: str) -> OrderReport:
+        return OrderReport(
+            clOrdId="c1",
+            instrumentId=InstrumentId(marketId="ROFX", symbol="DLR/DIC26"),
+            side="BUY",
+            orderQty=D(30),
+            status=status,
+            cumQty=D(cum),
+            avgPx=D(avg),
+            lastPx=D(last_px),
+            lastQty=D(last_qty),
+        )
+
+    tracker = OrderTracker()
+    first = tracker.events(report("PARTIALLY_FILLED", "10", "100", "100", "10"), ts=1.0)
+    assert [e.qty for e in first if isinstance(e, F)] == [D(10)]
+    # The report for the second 10 (at 110) was missed; this one (10 at 120) brings the average to
+    # 110 over 30: the 20 since the last report seen traded at 115 on average.
+    third = tracker.events(report("FILLED", "30", "110", "120", "10"), ts=3.0)
+    (fill,) = [e for e in third if isinstance(e, F)]
+    assert fill.qty == D(20) and fill.price == D(115)
+    # A stale read (taken before the fill) arrives late: no step back to partially filled.
+    late = tracker.events(report("PARTIALLY_FILLED", "10", "100", "100", "10"), ts=2.0)
+    assert [e for e in late if isinstance(e, OU)] == [] and [e for e in late if isinstance(e, F)] == []

@@ -280,7 +280,15 @@ class WsSession:
         level_value = parse_decimal(message.get("level", 1))
         if depth_value is None or not 1 <= depth_value <= MAX_DEPTH or depth_value % 1:
             raise OrderError("Invalid depth")
-        level = int(level_value) if level_value is not None and level_value % 1 == 0 else 1
+        # `level` picks a throttle (1–5); anything else (absurd exponents included) means the fastest.
+        level = (
+            int(level_value)
+            if level_value is not None
+            and level_value.is_finite()
+            and 1 <= level_value <= 5
+            and level_value % 1 == 0
+            else 1
+        )
         interval = max(LEVEL_INTERVAL_S.get(level, LEVEL_INTERVAL_S[1]), MIN_INTERVAL_S)
         now = self.x.clock.monotonic()
         for item in products:

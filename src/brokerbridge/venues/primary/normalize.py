@@ -100,6 +100,22 @@ def parse_side(text: str | None) -> Side | None:
     raise ProtocolError(f"primary: unknown side {text[:20]!r}")
 
 
+# How far along its life an order is: reports may arrive out of order (a REST read taken before a
+# socket report), and an order never goes back to an earlier state.
+_STATUS_RANK = {
+    "pending_new": 0,
+    "new": 1,
+    "pending_replace": 1,
+    "pending_cancel": 1,
+    "partially_filled": 2,
+    "filled": 3,
+    "canceled": 3,
+    "rejected": 3,
+    "expired": 3,
+    "replaced": 3,
+}
+
+
 def parse_status(text: str | None) -> str:
     if not text:
         return "unknown"
@@ -282,6 +298,8 @@ class OrderTracker:
     def __init__(self, max_orders: int = 100_000) -> None:
         self._root: OrderedDict[str, str] = OrderedDict()  # clOrdId → original clOrdId
         self._cum: OrderedDict[str, Decimal] = OrderedDict()  # original clOrdId → cumQty seen
+        self._rank: OrderedDict[str, int] = OrderedDict()  # original clOrdId → furthest status seen
+        self._avg: dict[str, Decimal] = {}  # original clOrdId → avgPx at the last fill seen
         self._max = max_orders
 
     def seen(self, client_order_id: str) -> bool:
@@ -322,25 +340,38 @@ class OrderTracker:
         symbol = report.instrumentId.symbol if report.instrumentId is not None else None
         status = parse_status(report.status)
         text = (report.text or "").strip() or None
-        out: list[OrderUpdate | Fill] = [
-            OrderUpdate(
-                venue=venue,
-                ts=stamp,
-                order_id=order_id,
-                exec_type=status,
-                status=status,
-                symbol=symbol,
-                side=side,
-                order_type=report.ordType.lower() if report.ordType else None,
-                qty=report.orderQty,
-                limit_price=report.price,
-                cum_qty=report.cumQty,
-                avg_price=report.avgPx if report.avgPx else None,
-                client_order_id=_id(report.clOrdId),
-                reason=text if status in ("rejected", "canceled", "expired") else None,
-                snapshot=snapshot,
-            )
-        ]
+        rank = _STATUS_RANK.get(status, 1)
+        stale = rank < self._rank.get(order_id, -1) or (
+            report.cumQty is not None and report.cumQty < self._cum.get(order_id, Decimal(0))
+        )
+        if not stale:
+            self._rank[order_id] = rank
+            self._rank.move_to_end(order_id)
+            while len(self._rank) > self._max:
+                self._rank.popitem(last=False)
+        out: list[OrderUpdate | Fill] = (
+            []
+            if stale
+            else [
+                OrderUpdate(
+                    venue=venue,
+                    ts=stamp,
+                    order_id=order_id,
+                    exec_type=status,
+                    status=status,
+                    symbol=symbol,
+                    side=side,
+                    order_type=report.ordType.lower() if report.ordType else None,
+                    qty=report.orderQty,
+                    limit_price=report.price,
+                    cum_qty=report.cumQty,
+                    avg_price=report.avgPx if report.avgPx else None,
+                    client_order_id=_id(report.clOrdId),
+                    reason=text if status in ("rejected", "canceled", "expired") else None,
+                    snapshot=snapshot,
+                )
+            ]
+        )
         cum = report.cumQty
         if cum is None:
             return out
@@ -351,7 +382,18 @@ class OrderTracker:
             while len(self._cum) > self._max:
                 self._cum.popitem(last=False)
             qty = cum - previous
-            price = report.lastPx if report.lastPx else report.avgPx
+            previous_avg = self._avg.get(order_id)
+            if report.avgPx:
+                self._avg[order_id] = report.avgPx
+            price: Decimal | None
+            if report.lastPx and report.lastQty == qty:
+                price = report.lastPx
+            elif report.avgPx and previous and previous_avg is not None:
+                # Reports were missed: the quantity since the last one seen traded at the price
+                # that moves the average from what we knew to what it is now.
+                price = (report.avgPx * cum - previous_avg * previous) / qty
+            else:
+                price = report.lastPx if report.lastPx else report.avgPx
             if price is None or side is None or symbol is None:
                 raise ProtocolError(f"primary: fill on {order_id} without price, side or symbol")
             out.append(
