@@ -288,3 +288,32 @@ def test_out_of_order_reports_never_move_an_order_back_and_missed_fills_are_pric
     # A stale read (taken before the fill) arrives late: no step back to partially filled.
     late = tracker.events(report("PARTIALLY_FILLED", "10", "100", "100", "10"), ts=2.0)
     assert [e for e in late if isinstance(e, OU)] == [] and [e for e in late if isinstance(e, F)] == []
+
+
+def test_rest_order_fixtures_decode_into_order_events_and_one_fill() -> None:
+    from brokerbridge.core.events import Fill, OrderUpdate, Side
+
+    tracker = norm.OrderTracker()
+    listing = rest.parse_response(
+        "rest/order/all", 200, None, (fixture_dir() / "http_order_all.json").read_bytes()
+    )
+    (update,) = tracker.events(listing.orders[0], ts=0.0, snapshot=True)
+    assert isinstance(update, OrderUpdate)
+    assert (update.order_id, update.status, update.side, update.qty, update.limit_price) == (
+        "310059219481980",
+        "new",
+        Side.BUY,
+        Decimal(1),
+        Decimal(47000),
+    )
+    assert update.symbol == "RFX20Dic19" and update.snapshot
+    # The same order read again by id, now with its fill: the update plus exactly one Fill.
+    status = rest.parse_response(
+        "rest/order/id", 200, None, (fixture_dir() / "http_order_status.json").read_bytes()
+    )
+    events = tracker.events(status.order, ts=0.0)
+    fills = [e for e in events if isinstance(e, Fill)]
+    assert len(fills) == 1 and fills[0].qty == Decimal(1) and fills[0].price == Decimal(45730)
+    assert fills[0].exec_id == "T4890257" and fills[0].order_id == "310059219481980"
+    # Reading it again adds no second fill (the bridge's journal drops the repeated update).
+    assert not [e for e in tracker.events(status.order, ts=1.0) if isinstance(e, Fill)]

@@ -32,6 +32,7 @@ from brokerbridge.core.errors import (
     InvalidRequest,
     SessionInvalid,
     TransportError,
+    UnknownSymbol,
     VenueError,
 )
 from brokerbridge.core.events import (
@@ -272,27 +273,33 @@ class PrimaryConnector:
         if symbols:
             symbol = symbols[self._poll_cursor % len(symbols)]
             self._poll_cursor += 1
-            mine = [s for s in subs if s.symbol == symbol]
-            entries: list[str] = []
-            for sub in mine:
-                entries.extend(CHANNEL_ENTRIES[sub.channel])
-            depth = max([s.depth for s in mine if s.channel is Channel.BOOK] or [1])
-            request = codec.market_data_request(symbol, sorted(set(entries)), depth)
-            response = await self.rest.call(request)
-            events.extend(
-                norm.events_from_market_data(
-                    symbol,
-                    response.marketData,
-                    ticker=any(s.channel is Channel.TICKER for s in mine),
-                    book_depths=[s.depth for s in mine if s.channel is Channel.BOOK],
-                    stats=any(s.channel is Channel.STATS for s in mine),
-                    trades=self.session.trades if any(s.channel is Channel.TRADES for s in mine) else None,
-                    ts=self.clock.time(),
-                )
-            )
+            events.extend(await self._poll_product(symbol, [s for s in subs if s.symbol == symbol]))
         if any(s.channel is Channel.EXECUTIONS for s in subs) and self._polls % ORDERS_POLL_EVERY == 1:
             events.extend(await self.orders_from_rest(snapshot=True))
         return events
+
+    async def _poll_product(self, symbol: str, subs: list[Subscription]) -> list[AnyEvent]:
+        """One `marketdata/get` for everything `subs` need of `symbol`, as socket-shaped events."""
+        entries = sorted({entry for sub in subs for entry in CHANNEL_ENTRIES[sub.channel]})
+        depth = max([s.depth for s in subs if s.channel is Channel.BOOK] or [1])
+        try:
+            response = await self.rest.call(codec.market_data_request(symbol, entries, depth))
+        except (UnknownSymbol, InvalidRequest) as exc:
+            # One product without data must not mark every polled stream as failing.
+            logger.warning("primary: polling %s: %s", symbol, exc)
+            return []
+        channels = {sub.channel for sub in subs}
+        return list(
+            norm.events_from_market_data(
+                symbol,
+                response.marketData,
+                ticker=Channel.TICKER in channels,
+                book_depths=[s.depth for s in subs if s.channel is Channel.BOOK],
+                stats=Channel.STATS in channels,
+                trades=self.session.trades if Channel.TRADES in channels else None,
+                ts=self.clock.time(),
+            )
+        )
 
     async def orders_from_rest(self, *, snapshot: bool) -> list[AnyEvent]:
         """The account's orders from REST, through the session's tracker (no duplicate fills)."""
