@@ -589,8 +589,8 @@ def test_idle_watchdog_fires_only_while_market_open() -> None:
     s.handle_timer(129.0)
     assert s.signals_received() == []
     s.handle_timer(130.0)
-    token, signal = s.signals_received()
-    assert isinstance(token, TokenRejected) and isinstance(token.error, SessionInvalid)
+    # Only a reconnect: no new login for silence alone (a quiet market is silent too).
+    (signal,) = s.signals_received()
     assert isinstance(signal, ReconnectNeeded) and signal.reason.startswith("socket silent for 60 s")
     assert s.next_deadline() is None  # reported once per connection
     s.handle_timer(500.0)

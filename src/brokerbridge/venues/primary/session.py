@@ -37,8 +37,9 @@ Design decisions:
   entry over WS) → `BadFrame` carrying the mapped `VenueError`.
 * Idle watchdog: Primary silences sockets whose token was invalidated (a login elsewhere) without
   closing them. With at least one market-data subscription, no frame at all for `idle_timeout`
-  seconds while `market_open(wall_now)` → `TokenRejected` then `ReconnectNeeded("socket silent …")`;
-  the driver logs in again first. While the market is closed silence is expected and the window restarts.
+  seconds while `market_open(wall_now)` → `ReconnectNeeded("socket silent …")` (a refused upgrade on
+  the reconnect, or the connector's periodic REST token check, then triggers the new login);
+  While the market is closed silence is expected and the window restarts.
 * Events are emitted when they change: a `Ticker` when bid/ask/last (or their sizes) change, a
   `BookSnapshot` when the levels at that depth change, `SessionStats` when any figure changes,
   a `Trade` when `LA` changes (see `normalize.TradeTracker`). The first message of each connection
@@ -333,17 +334,15 @@ class PrimaryWsSession(Outbox):
             if not self._market_open(self._wall_clock()):
                 self._quiet_since = now  # silence is expected now; start a fresh window
                 return
-            self._idle_reported = True  # once per connection: the driver re-logs in and reconnects
-            reason = (
-                f"socket silent for {now - self._quiet_since:.0f} s while the market is open "
-                "(Primary silences sockets whose token was invalidated): log in again and reconnect"
-            )
-            # TokenRejected reaches the connector's on_signal hook (the supervisor raises on
-            # ReconnectNeeded before hooks see it), so it knows to log in again before reconnecting.
+            self._idle_reported = True  # once per connection: the driver reconnects
+            # Only a reconnect, no new login: a quiet instrument (or a holiday the market hours do
+            # not know) is silent too, and each login revokes the last token. If the token *was*
+            # revoked, the reconnect's upgrade is refused (401) and the driver logs in then.
             self._signals.append(
-                TokenRejected(SessionInvalid(reason, venue=self.venue, code="silent socket"))
+                ReconnectNeeded(
+                    f"socket silent for {now - self._quiet_since:.0f} s while the market is open"
+                )
             )
-            self._signals.append(ReconnectNeeded(reason))
 
     # ------------------------------------------------------------ outgoing frames
 
