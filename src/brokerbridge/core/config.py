@@ -78,7 +78,7 @@ class PrimaryConfig:
     relogin_interval: float = 20 * 3600.0
     # A socket silent this long while the market is open is presumed dead or de-authorised.
     idle_timeout: float = 120.0
-    market_hours: str = "10:30-17:15"  # Buenos Aires time (UTC−3, no DST); "always" for simulators
+    market_hours: str = "10:00-17:15"  # Buenos Aires time (UTC−3, no DST); "always" for simulators
     poll_after: float = 2.0
     poll_interval: float = 1.0  # marketdata/get at most once a second (Primary's best practice)
     ping_interval: float = 30.0  # WebSocket ping frames: Primary closes sockets that send nothing

@@ -15,7 +15,7 @@ _WEEKDAYS = range(0, 5)  # Monday..Friday
 
 
 def market_hours(spec: str, tz: dt.tzinfo = BUENOS_AIRES) -> Callable[[float], bool]:
-    """`"10:30-17:15"` → is_open(epoch_seconds) for weekdays in `tz`; `"always"` → always open."""
+    """`"10:00-17:15"` → is_open(epoch_seconds) for weekdays in `tz`; `"always"` → always open."""
     text = spec.strip().lower()
     if text == "always":
         return lambda _now: True
@@ -26,7 +26,7 @@ def market_hours(spec: str, tz: dt.tzinfo = BUENOS_AIRES) -> Callable[[float], b
     except ValueError:
         raise ConfigError(
             f"market_hours {spec!r} is not HH:MM-HH:MM or 'always'",
-            remedy='e.g. market_hours = "10:30-17:15"',
+            remedy='e.g. market_hours = "10:00-17:15"',
         ) from None
     if start >= end:
         raise ConfigError(f"market_hours {spec!r} ends before it starts")

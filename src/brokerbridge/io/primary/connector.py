@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import OrderedDict
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -126,7 +127,9 @@ class PrimaryConnector:
         self._risk_states: dict[Subscription, StreamState] = {}
         self._poll_cursor = 0
         self._polls = 0
-        self._proprietary: dict[str, str] = {}  # order id → the proprietary it was booked under
+        # order id → the proprietary it was booked under (the latest orders; older ones fall back
+        # to the environment's default)
+        self._proprietary: OrderedDict[str, str] = OrderedDict()
         self._tasks: asyncio.TaskGroup | None = None
 
     # -- lifetime ----------------------------------------------------------------------------
@@ -401,6 +404,8 @@ class PrimaryConnector:
         order_id = str(response.order.clientId)
         # Cancels must name the same proprietary the order was booked under.
         self._proprietary[order_id] = response.order.proprietary or self.environment.proprietary
+        while len(self._proprietary) > 10_000:
+            self._proprietary.popitem(last=False)
         self.spawn(self._confirm_order(order_id), f"primary-confirm-{order_id}")
         return order_id
 
