@@ -13,7 +13,8 @@ The simulator subscribes to them with `on_drop` / `on_invalidate`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -224,3 +225,21 @@ async def drop_periodically(clock: Clock, faults: Any, drop: Callable[[], None])
             since = now
             continue
         await clock.sleep(min(due - now, 1.0))
+
+
+async def send_with_latency(
+    clock: Clock,
+    faults: Any,
+    queue: asyncio.Queue[tuple[float, str]],
+    send: Callable[[str], Awaitable[None]],
+) -> None:
+    """Send queued (enqueued_at, text) frames in order, each no earlier than `faults.latency_ms`
+    after it was queued (the added-latency switch), on the simulator's clock."""
+    while True:
+        enqueued, text = await queue.get()
+        latency = faults.latency_ms / 1000
+        if latency > 0:
+            wait = enqueued + latency - clock.monotonic()
+            if wait > 0:
+                await clock.sleep(wait)
+        await send(text)

@@ -29,6 +29,7 @@ from typing import Any
 import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from brokerbridge.sim.faults import send_with_latency
 from brokerbridge.sim.kraken.account import (
     AccountEvent,
     ApiError,
@@ -224,15 +225,7 @@ class WsSession:
             self.receive_text(text)
 
     async def _write(self) -> None:
-        clock = self.x.clock
-        while True:
-            enqueued, text = await self._queue.get()
-            latency = self.x.faults.latency_ms / 1000
-            if latency > 0:
-                wait = enqueued + latency - clock.monotonic()
-                if wait > 0:
-                    await clock.sleep(wait)
-            await self.ws.send_text(text)
+        await send_with_latency(self.x.clock, self.x.faults, self._queue, self.ws.send_text)
 
     async def _heartbeat(self) -> None:
         """`{"channel":"heartbeat"}` once a second of silence, while anything is subscribed."""

@@ -34,6 +34,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from brokerbridge.sim.faults import send_with_latency
 from brokerbridge.sim.primary.account import OrderError
 from brokerbridge.sim.primary.catalog import PrimaryInstrument
 from brokerbridge.sim.primary.exchange import PrimaryExchange
@@ -156,15 +157,7 @@ class WsSession:
                 self.receive_text(text)
 
     async def _write(self) -> None:
-        clock = self.x.clock
-        while True:
-            enqueued, text = await self._queue.get()
-            latency = self.x.faults.latency_ms / 1000
-            if latency > 0:
-                wait = enqueued + latency - clock.monotonic()
-                if wait > 0:
-                    await clock.sleep(wait)
-            await self.ws.send_text(text)
+        await send_with_latency(self.x.clock, self.x.faults, self._queue, self.ws.send_text)
 
     async def _idle_watch(self) -> None:
         """Close the socket when the client has sent nothing (no frame, no ping) for `idle_close_s`."""
