@@ -7,6 +7,7 @@ import typer
 from brokerbridge.cli import sim
 from brokerbridge.cli.doctor import doctor
 from brokerbridge.cli.instruments import instruments
+from brokerbridge.cli.serve import serve
 from brokerbridge.cli.watch import watch
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app.add_typer(sim.app, name="sim")
 app.command()(watch)
 app.command()(doctor)
 app.command()(instruments)
+app.command()(serve)
 
 
 def main() -> None:

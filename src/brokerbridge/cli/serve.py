@@ -1,0 +1,75 @@
+"""`brokerbridge serve`: the bridge server (WebSocket /ws, REST /api, /metrics) in one process.
+
+With no credentials configured both simulators run in-process, so a newcomer gets live data at once.
+SIGINT/SIGTERM: every client gets a close frame ("server shutting down"), then everything stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from brokerbridge.bridge import Bridge
+from brokerbridge.cli.common import ConfigOpt, LogLevelOpt, SimOpt, fail, load, setup_logging
+from brokerbridge.cli.runtime import venue_config
+from brokerbridge.core.config import Config
+from brokerbridge.core.errors import BrokerBridgeError
+from brokerbridge.server import BridgeServer
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = 8000,
+    config: ConfigOpt = None,
+    sim: SimOpt = None,
+    log_level: LogLevelOpt = None,
+) -> None:
+    """Serve WebSocket + REST to many clients over one upstream session per venue."""
+    err = Console(stderr=True)
+    cfg = load(config, console=err)
+    setup_logging(
+        log_level or cfg.log_level,
+        err,
+        [cfg.kraken.api_secret, cfg.primary.password if cfg.primary else None],
+    )
+    try:
+        asyncio.run(_serve(cfg, host, port, sim, err))
+    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+        pass
+    except BrokerBridgeError as exc:
+        fail(exc, err)
+
+
+async def _serve(cfg: Config, host: str, port: int, sim: bool | None, err: Console) -> None:
+    async with (
+        venue_config(cfg, use_sim=sim, console=err, venues={"kraken", "primary"}) as run_cfg,
+        Bridge(run_cfg) as bridge,
+        BridgeServer(bridge, host=host, port=port) as server,
+    ):
+        loop = asyncio.get_running_loop()
+        stopping: set[asyncio.Task[None]] = set()
+
+        def on_signal(signum: int) -> None:
+            if not stopping:
+                err.print(f"{signal.Signals(signum).name}: shutting down")
+                stopping.add(loop.create_task(server.shutdown()))
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal, signum)
+        try:
+            print(f"brokerbridge serving venues: {', '.join(bridge.connectors)}", flush=True)
+            print(f"  Status page: {server.http_url}/", flush=True)
+            print(f"  API docs:    {server.http_url}/docs", flush=True)
+            print(f"  WebSocket:   {server.ws_url}", flush=True)
+            print(f"  Metrics:     {server.http_url}/metrics", flush=True)
+            print("Press Ctrl-C to stop.", flush=True)
+            await server.wait_closed()
+            for task in stopping:
+                await task
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)

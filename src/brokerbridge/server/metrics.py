@@ -1,0 +1,105 @@
+"""Prometheus metrics for one app instance: a registry of its own, no module-level state.
+
+Counters are bumped by the WebSocket layer; everything the Bridge already counts (events in/out,
+reconnects, stream states) is read at scrape time by a collector, so it can never drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from brokerbridge.bridge import Bridge
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class ServerMetrics:
+    def __init__(self, bridge: Bridge, client_stats: Callable[[], tuple[int, list[int]]]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.ws_messages_in = Counter(
+            "brokerbridge_ws_messages_in",
+            "Messages received from WebSocket clients, by op (invalid: could not be read)",
+            ["op"],
+            registry=self.registry,
+        )
+        self.ws_messages_out = Counter(
+            "brokerbridge_ws_messages_out",
+            "Messages sent to WebSocket clients, by type",
+            ["type"],
+            registry=self.registry,
+        )
+        self.ws_errors = Counter(
+            "brokerbridge_ws_errors",
+            "Typed errors sent to clients, by code",
+            ["code"],
+            registry=self.registry,
+        )
+        self.registry.register(_BridgeCollector(bridge, client_stats))
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _BridgeCollector(Collector):
+    def __init__(self, bridge: Bridge, client_stats: Callable[[], tuple[int, list[int]]]) -> None:
+        self._bridge = bridge
+        self._client_stats = client_stats
+
+    def describe(self) -> list[Metric]:
+        return []  # collected at scrape time only
+
+    def collect(self) -> Iterator[Metric]:
+        bridge = self._bridge
+        events_in = CounterMetricFamily("brokerbridge_events_in", "Normalized events received from venues")
+        events_in.add_metric([], bridge.events_in)
+        yield events_in
+        events_out = CounterMetricFamily("brokerbridge_events_out", "Events delivered to bridge subscribers")
+        events_out.add_metric([], bridge.events_out)
+        yield events_out
+
+        reconnects = CounterMetricFamily(
+            "brokerbridge_reconnects", "Upstream reconnects per venue stream", labels=["venue", "stream"]
+        )
+        live = GaugeMetricFamily(
+            "brokerbridge_stream_live", "1 if the upstream stream is live", labels=["venue", "stream"]
+        )
+        age = GaugeMetricFamily(
+            "brokerbridge_seconds_since_last_message",
+            "Seconds since the upstream stream's last message",
+            labels=["venue", "stream"],
+        )
+        for venue, health in bridge.health().items():
+            for name, stream in _streams(health):
+                reconnects.add_metric([venue, name], stream.get("reconnects", 0))
+                live.add_metric([venue, name], 1.0 if stream.get("state") == "live" else 0.0)
+                seconds = stream.get("seconds_since_last_message")
+                if seconds is not None:
+                    age.add_metric([venue, name], seconds)
+        yield reconnects
+        yield live
+        yield age
+
+        clients, depths = self._client_stats()
+        count = GaugeMetricFamily("brokerbridge_ws_clients", "Connected WebSocket clients")
+        count.add_metric([], clients)
+        yield count
+        total = GaugeMetricFamily("brokerbridge_ws_queue_depth", "Messages queued for WebSocket clients")
+        total.add_metric([], sum(depths))
+        yield total
+        deepest = GaugeMetricFamily(
+            "brokerbridge_ws_queue_depth_max", "Messages queued for the most backlogged client"
+        )
+        deepest.add_metric([], max(depths, default=0))
+        yield deepest
+
+
+def _streams(health: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The health entries that describe a connection (they have a state and a reconnect count)."""
+    for name, stream in (health.get("streams") or {}).items():
+        if isinstance(stream, dict) and "state" in stream and "reconnects" in stream:
+            yield name, stream

@@ -1,0 +1,141 @@
+"""The `/ws` protocol: every message a client sends or receives, as msgspec Structs.
+
+Client → server messages are tagged by `op`, server → client by `type`. `schemas()` turns each
+into a JSON Schema (docs/schemas/ holds them; a test keeps those files equal to this code).
+Events are the normalized `brokerbridge.core.events` types, Decimals encoded as strings.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import msgspec
+
+from brokerbridge.core.events import AnyEvent
+
+RequestId = str | int
+
+
+# -- client → server -----------------------------------------------------------------------------
+class Subscribe(msgspec.Struct, frozen=True, kw_only=True, tag_field="op", tag="subscribe"):
+    """Open a stream. `id` names the subscription on this connection (its events carry it)."""
+
+    id: RequestId
+    venue: str
+    channel: str
+    symbol: str | None = None
+    depth: int | None = None  # book only; default: the venue's (Kraken 10, Primary 5)
+    interval: int = 1  # candles only, minutes
+
+
+class Unsubscribe(msgspec.Struct, frozen=True, kw_only=True, tag_field="op", tag="unsubscribe"):
+    """Close the subscription opened by the `subscribe` request with this `id`."""
+
+    id: RequestId
+
+
+class Ping(msgspec.Struct, frozen=True, kw_only=True, tag_field="op", tag="ping"):
+    id: RequestId | None = None
+
+
+ClientMessage = Subscribe | Unsubscribe | Ping
+
+
+# -- server → client -----------------------------------------------------------------------------
+class ErrorCode(enum.StrEnum):
+    MALFORMED = "malformed"  # not JSON text
+    INVALID_REQUEST = "invalid_request"  # JSON, but not a valid request (or refused as asked)
+    UNKNOWN_VENUE = "unknown_venue"
+    UNKNOWN_CHANNEL = "unknown_channel"
+    UNKNOWN_SYMBOL = "unknown_symbol"
+    NOT_AUTHORIZED = "not_authorized"
+    RATE_LIMITED = "rate_limited"
+
+
+class Ack(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="ack"):
+    """The request `id` was accepted. For `subscribe`, `stream` names the shared upstream stream;
+    a venue's later refusal of it arrives as an `error` with the same `id`."""
+
+    id: RequestId
+    op: str
+    stream: str | None = None
+
+
+class Error(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="error"):
+    """A mistake answered, never a closed socket. `id` is the request's (or subscription's) id
+    when one could be read."""
+
+    code: ErrorCode
+    message: str
+    id: RequestId | None = None
+    remedy: str = ""
+
+
+class EventMessage(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="event"):
+    """One normalized event of subscription `id`; `seq` counts 1, 2, 3… per subscription."""
+
+    id: RequestId
+    seq: int
+    event: AnyEvent
+
+
+class Heartbeat(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="heartbeat"):
+    ts: float  # server wall time, epoch seconds
+
+
+class Pong(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="pong"):
+    ts: float
+    id: RequestId | None = None
+
+
+ServerMessage = Ack | Error | EventMessage | Heartbeat | Pong
+
+MESSAGE_TYPES: dict[str, Any] = {
+    "client.subscribe": Subscribe,
+    "client.unsubscribe": Unsubscribe,
+    "client.ping": Ping,
+    "server.ack": Ack,
+    "server.error": Error,
+    "server.event": EventMessage,
+    "server.heartbeat": Heartbeat,
+    "server.pong": Pong,
+}
+
+
+def schemas() -> dict[str, bytes]:
+    """File name → JSON Schema (pretty, stable) for every message, as docs/schemas/ holds them."""
+    out = {}
+    for name, kind in MESSAGE_TYPES.items():
+        schema = msgspec.json.schema(kind)
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["title"] = name
+        out[f"{name}.schema.json"] = msgspec.json.format(msgspec.json.encode(schema), indent=2) + b"\n"
+    return out
+
+
+class Codec:
+    """One decoder for client messages, one encoder for server messages (Decimals as strings)."""
+
+    def __init__(self) -> None:
+        self._decoder = msgspec.json.Decoder(ClientMessage)
+        self._encoder = msgspec.json.Encoder(decimal_format="string")
+
+    def decode(self, text: str | bytes) -> ClientMessage:
+        return self._decoder.decode(text)
+
+    def encode(self, message: ServerMessage) -> bytes:
+        return self._encoder.encode(message)
+
+
+def request_id_of(text: str | bytes) -> RequestId | None:
+    """The `id` of an invalid request, if it has a readable one (to label the error)."""
+    try:
+        raw = msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return None
+    if isinstance(raw, dict):
+        value = raw.get("id")
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return value
+    return None

@@ -1,0 +1,114 @@
+"""Both simulators + a Bridge + the server under uvicorn on loopback port 0, real `websockets` clients.
+
+Real sockets and real time; nothing sleeps for timing: tests wait for messages with bounded timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+
+from brokerbridge.bridge import Bridge
+from brokerbridge.core.backoff import BackoffPolicy
+from brokerbridge.core.config import Config, KrakenConfig, PrimaryConfig
+from brokerbridge.core.secret import Secret
+from brokerbridge.server import BridgeServer, ServerSettings
+from brokerbridge.server.ws import WsSettings
+from brokerbridge.sim.kraken import KrakenSimulator
+from brokerbridge.sim.primary import PrimarySimulator
+
+LIMIT = 20.0  # seconds: the most any single wait in these tests may take
+
+Message = dict[str, Any]
+
+
+@dataclass
+class Stack:
+    kraken_sim: KrakenSimulator
+    primary_sim: PrimarySimulator
+    bridge: Bridge
+    server: BridgeServer
+
+
+def stack_config(kraken: KrakenSimulator, primary: PrimarySimulator, cache_dir: Path) -> Config:
+    ke, pe = kraken.endpoints, primary.endpoints
+    return Config(
+        kraken=KrakenConfig(
+            rest_url=ke.rest,
+            ws_url=ke.ws_public,
+            ws_auth_url=ke.ws_private,
+            api_key=ke.api_key,
+            api_secret=Secret(ke.api_secret),
+            backoff=BackoffPolicy(initial=0.1, factor=2.0, cap=1.0),
+        ),
+        primary=PrimaryConfig(
+            environment=pe.rest,
+            rest_url=pe.rest,
+            ws_url=pe.ws,
+            user=pe.user,
+            password=Secret(pe.password),
+            account=pe.account,
+            market_hours="always",
+            instruments_cache_dir=str(cache_dir),
+        ),
+    )
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    settings = ServerSettings(ws=WsSettings(heartbeat_interval=0.2))
+    async with (
+        KrakenSimulator(host="127.0.0.1", port=0, seed=3) as kraken_sim,
+        PrimarySimulator(host="127.0.0.1", port=0) as primary_sim,
+        Bridge(stack_config(kraken_sim, primary_sim, tmp_path)) as bridge,
+        BridgeServer(bridge, host="127.0.0.1", port=0, settings=settings) as server,
+    ):
+        yield Stack(kraken_sim, primary_sim, bridge, server)
+
+
+class Client:
+    """A `websockets` client that reads JSON messages, skipping heartbeats unless asked for."""
+
+    def __init__(self, ws: websockets.ClientConnection) -> None:
+        self.ws = ws
+
+    async def send(self, message: Message | str) -> None:
+        await self.ws.send(message if isinstance(message, str) else json.dumps(message))
+
+    async def next(self, *, heartbeats: bool = False) -> Message:
+        while True:
+            message: Message = json.loads(await self.ws.recv())
+            if heartbeats or message["type"] != "heartbeat":
+                return message
+
+    async def until(self, predicate: Callable[[Message], bool], *, within: float = LIMIT) -> Message:
+        async with asyncio.timeout(within):
+            while True:
+                message = await self.next()
+                if predicate(message):
+                    return message
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+async def connect(server: BridgeServer) -> Client:
+    return Client(await websockets.connect(server.ws_url, max_queue=None))
+
+
+def is_event(kind: str, **fields: Any) -> Callable[[Message], bool]:
+    def match(m: Message) -> bool:
+        return (
+            m["type"] == "event"
+            and m["event"]["kind"] == kind
+            and all(m["event"].get(k) == v for k, v in fields.items())
+        )
+
+    return match

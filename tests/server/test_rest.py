@@ -1,0 +1,135 @@
+"""REST under /api/ and /metrics, against the live stack."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+import httpx
+import websockets
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.server.conftest import LIMIT, Stack, connect, is_event
+
+
+async def test_venues_and_health(stack: Stack) -> None:
+    async with httpx.AsyncClient(base_url=stack.server.http_url, timeout=LIMIT) as http:
+        venues = (await http.get("/api/venues")).json()
+        assert {v["venue"] for v in venues["venues"]} == {"kraken", "primary"}
+        health = (await http.get("/api/health")).json()
+        assert health["status"] in ("ok", "degraded")
+        for venue in ("kraken", "primary"):
+            streams = health["venues"][venue]["streams"]
+            for stream in streams.values():
+                if "state" in stream:
+                    assert {"state", "mode", "reconnects", "seconds_since_last_message"} <= set(stream)
+            assert "token_expires_at" in health["venues"][venue]
+        docs = await http.get("/docs")
+        assert docs.status_code == 200
+        assert "/api/health" in (await http.get("/openapi.json")).json()["paths"]
+        assert "/api/health" in (await http.get("/")).text
+
+
+async def test_instruments(stack: Stack) -> None:
+    async with (
+        asyncio.timeout(LIMIT),
+        httpx.AsyncClient(base_url=stack.server.http_url, timeout=LIMIT) as http,
+    ):
+        primary = (await http.get("/api/instruments", params={"venue": "primary", "search": "GGAL"})).json()
+        assert primary["source"] == "catalog" and primary["count"] > 0
+        assert all(
+            "GGAL" in i["symbol"] or "GGAL" in (i.get("underlying") or "") for i in primary["instruments"]
+        )
+        client = await connect(stack.server)
+        await client.send(
+            {"op": "subscribe", "id": 1, "venue": "kraken", "channel": "ticker", "symbol": "BTC/USD"}
+        )
+        await client.until(is_event("ticker"))
+        kraken = (await http.get("/api/instruments", params={"venue": "kraken"})).json()
+        assert kraken["instruments"] == [{"symbol": "BTC/USD"}]
+        unknown = await http.get("/api/instruments", params={"venue": "binance"})
+        assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_venue"
+        await client.close()
+
+
+async def test_balances_orders_fills(stack: Stack) -> None:
+    async with (
+        asyncio.timeout(LIMIT),
+        httpx.AsyncClient(base_url=stack.server.http_url, timeout=LIMIT) as http,
+    ):
+        client = await connect(stack.server)
+        await client.send({"op": "subscribe", "id": "b", "venue": "kraken", "channel": "balances"})
+        await client.until(is_event("balance_snapshot"))
+        balances = (await http.get("/api/balances/kraken")).json()
+        assert balances["venue"] == "kraken" and balances["balances"]
+        first = balances["balances"][0]
+        assert {"asset", "total", "hold", "stale", "updated_at"} <= set(first)
+        assert isinstance(first["total"], str)
+        assert (await http.get("/api/orders/kraken")).json() == {"venue": "kraken", "orders": []}
+        assert (await http.get("/api/fills/kraken")).json() == {"venue": "kraken", "fills": []}
+        for path in ("/api/balances/nope", "/api/orders/nope", "/api/fills/nope"):
+            assert (await http.get(path)).status_code == 404
+        await client.close()
+
+
+async def test_metrics_parse(stack: Stack) -> None:
+    async with (
+        asyncio.timeout(LIMIT),
+        httpx.AsyncClient(base_url=stack.server.http_url, timeout=LIMIT) as http,
+    ):
+        client = await connect(stack.server)
+        await client.send(
+            {"op": "subscribe", "id": 1, "venue": "kraken", "channel": "ticker", "symbol": "BTC/USD"}
+        )
+        await client.until(is_event("ticker"))
+        text = (await http.get("/metrics")).text
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        assert families["brokerbridge_ws_clients"].samples[0].value == 1
+        assert families["brokerbridge_events_in"].samples[0].value > 0
+        subscribes = [
+            s for s in families["brokerbridge_ws_messages_in"].samples if s.labels.get("op") == "subscribe"
+        ]
+        assert subscribes and subscribes[0].value == 1
+        assert "brokerbridge_reconnects" in families and "brokerbridge_ws_queue_depth" in families
+        await client.close()
+
+
+async def test_serve_prints_its_urls_and_exits_0_on_sigint(tmp_path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "brokerbridge.cli.main",
+        "serve",
+        "--port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        async with asyncio.timeout(LIMIT):
+            while not any("WebSocket:" in line for line in lines):
+                line = (await proc.stdout.readline()).decode()
+                assert line, f"serve exited early: {lines} {(await proc.stderr.read()).decode()}"  # type: ignore[union-attr]
+                lines.append(line)
+        ws_url = next(line.split()[-1] for line in lines if "WebSocket:" in line)
+        assert any("/docs" in line for line in lines)
+        async with asyncio.timeout(LIMIT):
+            async with websockets.connect(ws_url) as ws:
+                await ws.send('{"op":"ping","id":1}')
+                assert '"pong"' in str(await ws.recv())
+                proc.send_signal(signal.SIGINT)
+                try:
+                    while True:
+                        await ws.recv()
+                except websockets.ConnectionClosed as closed:
+                    assert closed.rcvd is not None and closed.rcvd.reason == "server shutting down"
+            assert await proc.wait() == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

@@ -1,0 +1,122 @@
+"""The /ws protocol end to end: shared upstreams, snapshot on join, typed errors, recovery."""
+
+from __future__ import annotations
+
+import asyncio
+
+from brokerbridge.core.events import Channel, Subscription
+from tests.server.conftest import LIMIT, Client, Stack, connect, is_event
+
+TICKER = Subscription(venue="kraken", channel=Channel.TICKER, symbol="BTC/USD")
+
+
+async def subscribe(client: Client, sub_id: str, **fields: object) -> dict:
+    await client.send({"op": "subscribe", "id": sub_id, **fields})
+    return await client.until(lambda m: m["type"] in ("ack", "error") and m.get("id") == sub_id)
+
+
+async def test_many_clients_share_one_upstream_ticker_and_all_receive_events(stack: Stack) -> None:
+    async with asyncio.timeout(60):
+        clients = await asyncio.gather(*(connect(stack.server) for _ in range(120)))
+        acks = await asyncio.gather(
+            *(
+                subscribe(c, f"t{i}", venue="kraken", channel="ticker", symbol="BTC/USD")
+                for i, c in enumerate(clients)
+            )
+        )
+        assert all(a["type"] == "ack" and a["stream"] == "kraken:ticker:BTC/USD" for a in acks)
+        firsts = await asyncio.gather(*(c.until(is_event("ticker", symbol="BTC/USD")) for c in clients))
+        assert all(m["seq"] >= 1 and isinstance(m["event"]["bid"], str) for m in firsts)  # Decimals as text
+        assert stack.bridge.connectors["kraken"].public_session.subscriptions == (TICKER,)
+        assert stack.server.state.clients.stats()[0] == 120
+        await asyncio.gather(*(c.close() for c in clients))
+
+
+async def test_event_seq_counts_per_subscription(stack: Stack) -> None:
+    async with asyncio.timeout(LIMIT):
+        client = await connect(stack.server)
+        await subscribe(client, "a", venue="kraken", channel="ticker", symbol="BTC/USD")
+        seqs = [(await client.until(lambda m: m["type"] == "event"))["seq"] for _ in range(3)]
+        assert seqs == [1, 2, 3]
+        await client.close()
+
+
+async def test_late_joiner_gets_status_and_book_snapshot_at_once(stack: Stack) -> None:
+    async with asyncio.timeout(LIMIT):
+        first = await connect(stack.server)
+        await subscribe(first, "b", venue="kraken", channel="book", symbol="BTC/USD", depth=10)
+        await first.until(is_event("book_snapshot"))
+        await first.until(is_event("book_update"))
+        late = await connect(stack.server)
+        ack = await subscribe(late, "b2", venue="kraken", channel="book", symbol="BTC/USD", depth=10)
+        assert ack["stream"] == "kraken:book:BTC/USD:depth=10"
+        async with asyncio.timeout(2.0):  # replayed from the bridge's state, not waited for upstream
+            status = await late.next()
+            snapshot = await late.next()
+        assert (status["seq"], status["event"]["kind"], status["event"]["state"]) == (1, "status", "live")
+        assert (snapshot["seq"], snapshot["event"]["kind"]) == (2, "book_snapshot")
+        assert len(snapshot["event"]["bids"]) == 10
+        await first.close()
+        await late.close()
+
+
+async def test_mistakes_get_typed_errors_and_the_socket_stays_open(stack: Stack) -> None:
+    async with asyncio.timeout(LIMIT):
+        client = await connect(stack.server)
+        await client.send("{not json")
+        error = await client.next()
+        assert (error["type"], error["code"], error["id"]) == ("error", "malformed", None)
+        await client.send({"op": "launch", "id": 7})
+        assert (await client.next())["code"] == "invalid_request"
+        await client.send({"op": "subscribe", "id": 8, "channel": "ticker"})  # no venue
+        missing = await client.next()
+        assert (missing["code"], missing["id"]) == ("invalid_request", 8) and "venue" in missing["message"]
+        venue = await subscribe(client, "v", venue="binance", channel="ticker", symbol="BTC/USD")
+        assert (venue["type"], venue["code"]) == ("error", "unknown_venue") and "kraken" in venue["remedy"]
+        channel = await subscribe(client, "c", venue="kraken", channel="orderbook", symbol="BTC/USD")
+        assert (channel["code"], channel["id"]) == ("unknown_channel", "c")
+        depth = await subscribe(client, "d", venue="kraken", channel="book", symbol="BTC/USD", depth=7)
+        assert depth["code"] == "invalid_request" and "depth" in depth["message"]
+        # A symbol the venue does not list: accepted here, refused upstream, reported with the same id.
+        ack = await subscribe(client, "s", venue="kraken", channel="ticker", symbol="NOPE/USD")
+        assert ack["type"] == "ack"
+        refused = await client.until(lambda m: m["type"] == "error" and m["id"] == "s")
+        assert refused["code"] == "unknown_symbol"
+        # Still open and serving.
+        await client.send({"op": "ping", "id": "p"})
+        assert (await client.until(lambda m: m["type"] == "pong"))["id"] == "p"
+        ok = await subscribe(client, "ok", venue="kraken", channel="ticker", symbol="BTC/USD")
+        assert ok["type"] == "ack"
+        await client.until(is_event("ticker"))
+        await client.close()
+
+
+async def test_unsubscribe_releases_the_upstream_and_heartbeats_flow(stack: Stack) -> None:
+    async with asyncio.timeout(LIMIT):
+        client = await connect(stack.server)
+        await subscribe(client, "t", venue="kraken", channel="ticker", symbol="BTC/USD")
+        await client.until(is_event("ticker"))
+        await client.send({"op": "unsubscribe", "id": "t"})
+        ack = await client.until(lambda m: m["type"] == "ack" and m["op"] == "unsubscribe")
+        assert ack["id"] == "t"
+        assert stack.bridge.connectors["kraken"].public_session.subscriptions == ()
+        await client.send({"op": "unsubscribe", "id": "t"})
+        assert (await client.until(lambda m: m["type"] == "error"))["code"] == "invalid_request"
+        beat = await client.next(heartbeats=True)
+        while beat["type"] != "heartbeat":
+            beat = await client.next(heartbeats=True)
+        assert isinstance(beat["ts"], float)
+        await client.close()
+
+
+async def test_every_client_recovers_after_the_venue_drops(stack: Stack) -> None:
+    async with asyncio.timeout(LIMIT * 2):
+        clients = await asyncio.gather(*(connect(stack.server) for _ in range(20)))
+        for i, c in enumerate(clients):
+            await subscribe(c, f"r{i}", venue="kraken", channel="ticker", symbol="BTC/USD")
+        await asyncio.gather(*(c.until(is_event("status", state="live")) for c in clients))
+        stack.kraken_sim.faults.drop_now()
+        await asyncio.gather(*(c.until(is_event("status", state="reconnecting")) for c in clients))
+        await asyncio.gather(*(c.until(is_event("status", state="live")) for c in clients))
+        await asyncio.gather(*(c.until(is_event("ticker")) for c in clients))
+        await asyncio.gather(*(c.close() for c in clients))
