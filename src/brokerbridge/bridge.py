@@ -98,13 +98,27 @@ class VenueState:
 
 
 class Bridge:
-    def __init__(self, config: Config, *, clock: Clock | None = None, queue_size: int = 10_000) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        queue_size: int = 10_000,
+        grace_s: float = 0.0,
+    ) -> None:
         if queue_size < 4:
             # Room for a Gap, the stream's status, a fresh book and the newest event.
             raise ConfigError(f"queue_size must be at least 4, got {queue_size}")
         self.config = config
         self.clock = clock or SystemClock()
         self._queue_size = queue_size
+        if grace_s < 0:
+            raise ConfigError(f"grace_s must not be negative, got {grace_s}")
+        # The last subscriber leaving closes the upstream only after this long (bridge clock), so a
+        # quick re-subscribe reuses it. 0: close at once.
+        self.grace_s = grace_s
+        self._closing: dict[Subscription, asyncio.Task[None]] = {}
+        self._timers: asyncio.TaskGroup | None = None
         self._subscribers: dict[str, list[_Subscriber]] = defaultdict(list)
         self._refcount: dict[Subscription, int] = defaultdict(int)
         self.connectors: dict[str, Connector] = {}
@@ -140,6 +154,7 @@ class Bridge:
     async def _run(self) -> None:
         try:
             async with asyncio.TaskGroup() as tasks:
+                self._timers = tasks
                 for conn in self.connectors.values():
                     tasks.create_task(conn.run(), name=f"{conn.venue}-connector")
         except Exception as exc:
@@ -223,7 +238,11 @@ class Bridge:
         self._subscribers[sub.describe()].append(subscriber)
         self._refcount[sub] += 1
         connector = self.connectors[sub.venue]
-        if self._refcount[sub] == 1:
+        closing = self._closing.pop(sub, None)
+        if closing is not None:  # re-subscribed within the grace period: reuse the open upstream
+            closing.cancel()
+            self._replay_current(subscriber)
+        elif self._refcount[sub] == 1:
             connector.add(sub)
         else:
             self._replay_current(subscriber)
@@ -250,7 +269,26 @@ class Bridge:
         self._refcount[sub] -= 1
         if self._refcount[sub] == 0:
             del self._refcount[sub]
+            timers = self._timers
+            if (
+                self.grace_s > 0
+                and timers is not None
+                and self._runner is not None
+                and not self._runner.done()
+            ):
+                self._closing[sub] = timers.create_task(self._close_after_grace(sub), name=f"grace-{sub}")
+            else:
+                self.connectors[sub.venue].remove(sub)
+
+    async def _close_after_grace(self, sub: Subscription) -> None:
+        await self.clock.sleep(self.grace_s)
+        if self._closing.get(sub) is asyncio.current_task():
+            del self._closing[sub]
             self.connectors[sub.venue].remove(sub)
+
+    def upstream_closing(self) -> list[Subscription]:
+        """Upstream streams with no subscriber left, open until their grace period ends."""
+        return list(self._closing)
 
     # -- trading ---------------------------------------------------------------------------
     async def place_order(

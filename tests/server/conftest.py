@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import websockets
 
 from brokerbridge.bridge import Bridge
 from brokerbridge.core.backoff import BackoffPolicy
-from brokerbridge.core.config import Config, KrakenConfig, PrimaryConfig
+from brokerbridge.core.config import ApiKey, Config, KrakenConfig, PrimaryConfig, ServerConfig
 from brokerbridge.core.secret import Secret
 from brokerbridge.server import BridgeServer, ServerSettings
 from brokerbridge.server.ws import WsSettings
@@ -61,16 +62,34 @@ def stack_config(kraken: KrakenSimulator, primary: PrimarySimulator, cache_dir: 
     )
 
 
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    settings = ServerSettings(ws=WsSettings(heartbeat_interval=0.2))
+MARKET_KEY = "market-key-0123456789"
+ACCOUNT_KEY = "account-key-0123456789"
+KEYS = (
+    ApiKey(name="viewer", key=Secret(MARKET_KEY), scopes=frozenset({"market"})),
+    ApiKey(name="bot", key=Secret(ACCOUNT_KEY), scopes=frozenset({"market", "account"})),
+)
+
+
+@asynccontextmanager
+async def make_stack(
+    tmp_path: Path, *, grace_s: float = 0.0, ws: WsSettings | None = None, **config: Any
+) -> AsyncIterator[Stack]:
+    settings = ServerSettings(
+        config=ServerConfig(keys=KEYS, **config), ws=ws or WsSettings(heartbeat_interval=0.2)
+    )
     async with (
         KrakenSimulator(host="127.0.0.1", port=0, seed=3) as kraken_sim,
         PrimarySimulator(host="127.0.0.1", port=0) as primary_sim,
-        Bridge(stack_config(kraken_sim, primary_sim, tmp_path)) as bridge,
+        Bridge(stack_config(kraken_sim, primary_sim, tmp_path), grace_s=grace_s) as bridge,
         BridgeServer(bridge, host="127.0.0.1", port=0, settings=settings) as server,
     ):
         yield Stack(kraken_sim, primary_sim, bridge, server)
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    async with make_stack(tmp_path) as s:
+        yield s
 
 
 class Client:
@@ -99,8 +118,11 @@ class Client:
         await self.ws.close()
 
 
-async def connect(server: BridgeServer) -> Client:
-    return Client(await websockets.connect(server.ws_url, max_queue=None))
+async def connect(server: BridgeServer, key: str | None = ACCOUNT_KEY, **options: Any) -> Client:
+    """A client with the account-scoped key by default (key=None: anonymous)."""
+    headers = {"Authorization": f"Bearer {key}"} if key else None
+    options.setdefault("max_queue", None)
+    return Client(await websockets.connect(server.ws_url, additional_headers=headers, **options))
 
 
 def is_event(kind: str, **fields: Any) -> Callable[[Message], bool]:

@@ -10,7 +10,7 @@ import httpx
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.server.conftest import LIMIT, Stack, connect, is_event
+from tests.server.conftest import ACCOUNT_KEY, LIMIT, Stack, connect, is_event
 
 
 async def test_venues_and_health(stack: Stack) -> None:
@@ -61,6 +61,8 @@ async def test_balances_orders_fills(stack: Stack) -> None:
         client = await connect(stack.server)
         await client.send({"op": "subscribe", "id": "b", "venue": "kraken", "channel": "balances"})
         await client.until(is_event("balance_snapshot"))
+        bearer = {"Authorization": f"Bearer {ACCOUNT_KEY}"}
+        http.headers.update(bearer)
         balances = (await http.get("/api/balances/kraken")).json()
         assert balances["venue"] == "kraken" and balances["balances"]
         first = balances["balances"][0]

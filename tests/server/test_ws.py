@@ -17,7 +17,7 @@ async def subscribe(client: Client, sub_id: str, **fields: object) -> dict:
 
 async def test_many_clients_share_one_upstream_ticker_and_all_receive_events(stack: Stack) -> None:
     async with asyncio.timeout(60):
-        clients = await asyncio.gather(*(connect(stack.server) for _ in range(120)))
+        clients = await asyncio.gather(*(connect(stack.server, key=None) for _ in range(120)))
         acks = await asyncio.gather(
             *(
                 subscribe(c, f"t{i}", venue="kraken", channel="ticker", symbol="BTC/USD")

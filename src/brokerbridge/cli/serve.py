@@ -18,7 +18,7 @@ from brokerbridge.cli.common import ConfigOpt, LogLevelOpt, SimOpt, fail, load, 
 from brokerbridge.cli.runtime import venue_config
 from brokerbridge.core.config import Config
 from brokerbridge.core.errors import BrokerBridgeError
-from brokerbridge.server import BridgeServer
+from brokerbridge.server import BridgeServer, ServerSettings
 
 
 def serve(
@@ -34,7 +34,11 @@ def serve(
     setup_logging(
         log_level or cfg.log_level,
         err,
-        [cfg.kraken.api_secret, cfg.primary.password if cfg.primary else None],
+        [
+            cfg.kraken.api_secret,
+            cfg.primary.password if cfg.primary else None,
+            *(key.key for key in cfg.server.keys),  # client keys may arrive as ?key= in URLs
+        ],
     )
     try:
         asyncio.run(_serve(cfg, host, port, sim, err))
@@ -47,8 +51,8 @@ def serve(
 async def _serve(cfg: Config, host: str, port: int, sim: bool | None, err: Console) -> None:
     async with (
         venue_config(cfg, use_sim=sim, console=err, venues={"kraken", "primary"}) as run_cfg,
-        Bridge(run_cfg) as bridge,
-        BridgeServer(bridge, host=host, port=port) as server,
+        Bridge(run_cfg, grace_s=cfg.server.grace_s) as bridge,
+        BridgeServer(bridge, host=host, port=port, settings=ServerSettings.from_config(cfg.server)) as server,
     ):
         loop = asyncio.get_running_loop()
         stopping: set[asyncio.Task[None]] = set()

@@ -91,10 +91,43 @@ class PrimaryConfig:
         return bool(self.user and self.password)
 
 
+SCOPES = ("market", "account", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A client key for `brokerbridge serve`: `scopes` ⊆ market, account, admin (admin grants all)."""
+
+    name: str
+    key: Secret
+    scopes: frozenset[str] = frozenset({"market"})
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """`[server]`: client auth, per-client limits and queue policy of `brokerbridge serve`."""
+
+    keys: tuple[ApiKey, ...] = ()
+    # Market data without a key. None: open only when the server binds to a loopback address.
+    open_market_data: bool | None = None
+    allowed_origins: tuple[str, ...] = ()  # besides same-origin, e.g. "https://app.example.com"
+    messages_per_second: float = 20.0  # client → server messages, token bucket per connection
+    message_burst: int = 40
+    max_subscriptions: int = 100  # per connection
+    max_connections_per_key: int = 20
+    client_queue_size: int = 1000  # outgoing messages per client before conflation / disconnect
+    heartbeat_interval: float = 10.0
+    grace_s: float = 5.0  # an upstream with no subscriber left closes after this long
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     kraken: KrakenConfig = field(default_factory=KrakenConfig)
     primary: PrimaryConfig | None = None  # None: Primary not configured
+    server: ServerConfig = field(default_factory=ServerConfig)
     log_level: str = "INFO"
 
 
@@ -186,6 +219,117 @@ def _section_from_mapping(base: Any, section: str, values: Mapping[str, Any], wh
     return replace(base, **changes)
 
 
+_SERVER_FLOATS = ("messages_per_second", "heartbeat_interval")
+_SERVER_INTS = ("message_burst", "max_subscriptions", "max_connections_per_key", "client_queue_size")
+
+
+def _check_int(name: str, value: Any, where: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: server.{name} must be a whole number, got {value!r}") from None
+    if isinstance(value, float | bool) or number < 1:
+        raise ConfigError(f"{where}: server.{name} must be a whole number of at least 1, got {value!r}")
+    return number
+
+
+def _check_bool(name: str, value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{where}: server.{name} must be true or false, got {value!r}")
+
+
+def _strings(name: str, value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):  # env: comma-separated
+        value = [v for v in (part.strip() for part in value.split(",")) if v]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(f"{where}: server.{name} must be a list of strings")
+    return tuple(v.strip() for v in value)
+
+
+def _parse_keys(value: Any, where: str) -> tuple[ApiKey, ...]:
+    """`keys = [{name, key, scopes}, …]` or `[server.keys.<name>] key = …, scopes = […]`."""
+    if isinstance(value, dict):
+        value = [
+            {"name": name, **entry} if isinstance(entry, dict) else entry for name, entry in value.items()
+        ]
+    if not isinstance(value, list):
+        raise ConfigError(
+            f"{where}: server.keys must be a list of {{name, key, scopes}} tables or a [server.keys] table"
+        )
+    keys: list[ApiKey] = []
+    for n, entry in enumerate(value):
+        label = f"server.keys[{n}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: {label} must be a table with name, key and scopes")
+        unknown = set(entry) - {"name", "key", "scopes"}
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown setting {label}.{sorted(unknown)[0]}", remedy="valid: name, key, scopes"
+            )
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{where}: {label}.name must be a non-empty string")
+        label = f"server.keys.{name.strip()}"
+        key = entry.get("key")
+        if not isinstance(key, str) or len(key.strip()) < 16:
+            # Do not echo the value: it is a secret even when malformed.
+            raise ConfigError(
+                f"{where}: {label}.key must be a string of at least 16 characters",
+                remedy='generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"',
+            )
+        scopes = entry.get("scopes", ["market"])
+        if isinstance(scopes, str):
+            scopes = [scopes]
+        if not isinstance(scopes, list) or not scopes or any(s not in SCOPES for s in scopes):
+            raise ConfigError(
+                f"{where}: {label}.scopes = {scopes!r} is not a list of scopes",
+                remedy=f"scopes: {', '.join(SCOPES)}",
+            )
+        keys.append(ApiKey(name=name.strip(), key=Secret(key.strip()), scopes=frozenset(scopes)))
+    names = [k.name for k in keys]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: server.keys has duplicate names")
+    if len({k.key for k in keys}) != len(keys):
+        raise ConfigError(f"{where}: server.keys: two keys share the same key value")
+    return tuple(keys)
+
+
+def _server_from_mapping(base: ServerConfig, values: Mapping[str, Any], where: str) -> ServerConfig:
+    known = {f.name for f in fields(base)}
+    changes: dict[str, Any] = {}
+    for name, value in values.items():
+        if name not in known:
+            raise ConfigError(
+                f"{where}: unknown setting server.{name}",
+                remedy=f"valid settings are: {', '.join(sorted(known))}",
+            )
+        if name == "keys":
+            changes[name] = _parse_keys(value, where)
+        elif name == "open_market_data":
+            changes[name] = _check_bool(name, value, where)
+        elif name == "allowed_origins":
+            changes[name] = _strings(name, value, where)
+        elif name in _SERVER_FLOATS:
+            changes[name] = _check_float("server", name, value, where)
+        elif name in _SERVER_INTS:
+            changes[name] = _check_int(name, value, where)
+        elif name == "grace_s":
+            try:
+                grace = float(value)
+            except (TypeError, ValueError):
+                grace = math.nan
+            if not math.isfinite(grace) or grace < 0:
+                raise ConfigError(f"{where}: server.grace_s must be a number of seconds ≥ 0, got {value!r}")
+            changes[name] = grace
+    return replace(base, **changes)
+
+
 def _env_section(env: Mapping[str, str], section: str) -> dict[str, str]:
     prefix = f"BROKERBRIDGE_{section.upper()}_"
     return {key[len(prefix) :].lower(): value for key, value in env.items() if key.startswith(prefix)}
@@ -201,6 +345,7 @@ def load_config(
     path = path or env.get("BROKERBRIDGE_CONFIG") or None
     kraken = KrakenConfig()
     primary: PrimaryConfig | None = None
+    server = ServerConfig()
     log_level = "INFO"
     if path:
         file = Path(path)
@@ -212,19 +357,21 @@ def load_config(
             ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
-        unknown = set(data) - {"kraken", "primary", "log_level"}
+        unknown = set(data) - {"kraken", "primary", "server", "log_level"}
         if unknown:
             raise ConfigError(
                 f"{file}: unknown section(s) {', '.join(sorted(unknown))}",
-                remedy="supported: [kraken], [primary] and log_level",
+                remedy="supported: [kraken], [primary], [server] and log_level",
             )
-        for section in ("kraken", "primary"):
+        for section in ("kraken", "primary", "server"):
             if section in data and not isinstance(data[section], dict):
                 raise ConfigError(f"{file}: '{section}' must be a table ([{section}])")
         if "kraken" in data:
             kraken = _section_from_mapping(kraken, "kraken", data["kraken"], str(file))
         if "primary" in data:
             primary = _section_from_mapping(PrimaryConfig(), "primary", data["primary"], str(file))
+        if "server" in data:
+            server = _server_from_mapping(server, data["server"], str(file))
         log_level = str(data.get("log_level", log_level)).upper()
     from_env = _env_section(env, "kraken")
     if from_env:
@@ -234,6 +381,9 @@ def load_config(
         primary = _section_from_mapping(
             primary or PrimaryConfig(), "primary", primary_env, "environment (BROKERBRIDGE_PRIMARY_*)"
         )
+    server_env = _env_section(env, "server")
+    if server_env:
+        server = _server_from_mapping(server, server_env, "environment (BROKERBRIDGE_SERVER_*)")
     if overrides:
         given = {k: v for k, v in overrides.items() if v is not None}
         kraken_given = {k: v for k, v in given.items() if not k.startswith("primary_")}
@@ -258,4 +408,4 @@ def load_config(
             "primary.user and primary.password must be given together",
             remedy="set both (Primary needs a login even for market data)",
         )
-    return Config(kraken=kraken, primary=primary, log_level=log_level)
+    return Config(kraken=kraken, primary=primary, server=server, log_level=log_level)

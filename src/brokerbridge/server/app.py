@@ -9,18 +9,38 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request, WebSocket
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from brokerbridge.bridge import Bridge
+from brokerbridge.core.config import ServerConfig
+from brokerbridge.server.auth import Authenticator, presented_key
 from brokerbridge.server.metrics import CONTENT_TYPE, ServerMetrics
 from brokerbridge.server.protocol import Codec
-from brokerbridge.server.rest import make_router
+from brokerbridge.server.rest import make_router, refusal
 from brokerbridge.server.ws import ClientConnection, ClientRegistry, WsSettings
 
 
 @dataclass(frozen=True)
 class ServerSettings:
+    """What the app needs: the `[server]` config and the WebSocket tunables derived from it.
+    `open_market_data` None means: open when bound to loopback (BridgeServer resolves it)."""
+
+    config: ServerConfig = field(default_factory=ServerConfig)
     ws: WsSettings = field(default_factory=WsSettings)
+
+    @classmethod
+    def from_config(cls, config: ServerConfig) -> ServerSettings:
+        return cls(
+            config=config,
+            ws=WsSettings(
+                heartbeat_interval=config.heartbeat_interval,
+                client_queue_size=config.client_queue_size,
+                messages_per_second=config.messages_per_second,
+                message_burst=config.message_burst,
+                max_subscriptions=config.max_subscriptions,
+                max_connections_per_key=config.max_connections_per_key,
+            ),
+        )
 
 
 @dataclass
@@ -30,25 +50,60 @@ class ServerState:
     clients: ClientRegistry
     metrics: ServerMetrics
     codec: Codec
+    auth: Authenticator
 
 
-def create_app(bridge: Bridge, settings: ServerSettings | None = None) -> FastAPI:
+def create_app(bridge: Bridge, settings: ServerSettings | None = None, *, loopback: bool = False) -> FastAPI:
+    """`loopback`: the server binds to a loopback address (market data is then open by default)."""
     settings = settings or ServerSettings()
+    open_market = settings.config.open_market_data
+    auth = Authenticator(settings.config, open_market_data=loopback if open_market is None else open_market)
     app = FastAPI(
         title="brokerbridge",
         summary="One authenticated upstream per venue, many clients: WebSocket /ws, REST /api, /metrics.",
         version="0.1.0",
     )
     clients = ClientRegistry()
-    state = ServerState(bridge, settings, clients, ServerMetrics(bridge, clients.stats), Codec())
+    state = ServerState(bridge, settings, clients, ServerMetrics(bridge, clients.stats), Codec(), auth)
     app.state.bridge = bridge
     app.state.server = state
     app.include_router(make_router())
 
     @app.websocket("/ws")
     async def websocket(ws: WebSocket) -> None:
+        # Refusals are HTTP answers to the handshake with a typed JSON body (status + reason).
+        if not auth.origin_allowed(ws.headers.get("origin"), ws.headers.get("host")):
+            await ws.send_denial_response(
+                _denial(
+                    403,
+                    "not_authorized",
+                    "Origin not allowed",
+                    "connect from the same origin, or add it to server.allowed_origins",
+                )
+            )
+            return
+        key = None
+        presented = presented_key(ws.headers, ws.query_params)
+        if presented is not None:
+            key = auth.lookup(presented)
+            if key is None:
+                await ws.send_denial_response(_denial(401, "not_authorized", "invalid API key"))
+                return
+            limit = settings.ws.max_connections_per_key
+            if clients.connections_of(key.name) >= limit:
+                await ws.send_denial_response(
+                    _denial(
+                        429,
+                        "rate_limited",
+                        f"too many connections for key {key.name!r} (limit {limit})",
+                        "close another connection using this key (server.max_connections_per_key)",
+                    )
+                )
+                return
         await ws.accept()
-        client = ClientConnection(ws, bridge, state.metrics, state.codec, settings.ws)
+        client = ClientConnection(
+            ws, bridge, state.metrics, state.codec, settings.ws, auth, auth.principal_of(key), clients
+        )
         clients.add(client)
         try:
             await client.run()
@@ -57,6 +112,8 @@ def create_app(bridge: Bridge, settings: ServerSettings | None = None) -> FastAP
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
+        if (refused := refusal(request, "market")) is not None:
+            return refused
         return Response(state.metrics.exposition(), media_type=CONTENT_TYPE)
 
     @app.get("/", include_in_schema=False)
@@ -64,6 +121,10 @@ def create_app(bridge: Bridge, settings: ServerSettings | None = None) -> FastAP
         return HTMLResponse(STATUS_PAGE)
 
     return app
+
+
+def _denial(status: int, code: str, message: str, remedy: str = "") -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "remedy": remedy}}, status_code=status)
 
 
 # A placeholder until the dashboard (issue 5): same origin, no external assets, reads /api/health.

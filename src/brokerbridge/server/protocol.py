@@ -39,7 +39,18 @@ class Ping(msgspec.Struct, frozen=True, kw_only=True, tag_field="op", tag="ping"
     id: RequestId | None = None
 
 
-ClientMessage = Subscribe | Unsubscribe | Ping
+class Auth(msgspec.Struct, frozen=True, kw_only=True, tag_field="op", tag="auth"):
+    """Present an API key (instead of the `Authorization` header or `?key=`); answered by an `ack`
+    (op `auth`, `stream` null) or a `not_authorized` error. The key is never echoed."""
+
+    key: str
+    id: RequestId | None = None
+
+    def __repr__(self) -> str:
+        return f"Auth(key='***', id={self.id!r})"
+
+
+ClientMessage = Subscribe | Unsubscribe | Ping | Auth
 
 
 # -- server → client -----------------------------------------------------------------------------
@@ -54,10 +65,11 @@ class ErrorCode(enum.StrEnum):
 
 
 class Ack(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="ack"):
-    """The request `id` was accepted. For `subscribe`, `stream` names the shared upstream stream;
-    a venue's later refusal of it arrives as an `error` with the same `id`."""
+    """The request `id` was accepted (`id` null: an `auth` sent without one). For `subscribe`,
+    `stream` names the shared upstream stream; a venue's later refusal of it arrives as an
+    `error` with the same `id`."""
 
-    id: RequestId
+    id: RequestId | None
     op: str
     stream: str | None = None
 
@@ -95,6 +107,7 @@ MESSAGE_TYPES: dict[str, Any] = {
     "client.subscribe": Subscribe,
     "client.unsubscribe": Unsubscribe,
     "client.ping": Ping,
+    "client.auth": Auth,
     "server.ack": Ack,
     "server.error": Error,
     "server.event": EventMessage,

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 
 from brokerbridge.bridge import Bridge
 from brokerbridge.core.errors import BrokerBridgeError
+from brokerbridge.server.auth import presented_key
 
 _encoder = msgspec.json.Encoder(decimal_format="string")
 
@@ -34,6 +35,30 @@ def _error(status: int, code: str, message: str, remedy: str = "") -> JsonBody:
     return JsonBody({"error": {"code": code, "message": message, "remedy": remedy}}, status_code=status)
 
 
+def refusal(request: Request, scope: str) -> JsonBody | None:
+    """401 without a valid key when one is needed, 403 when the key lacks `scope`; None: allowed."""
+    auth = request.app.state.server.auth
+    presented = presented_key(request.headers, request.query_params)
+    key = None
+    if presented is not None:
+        key = auth.lookup(presented)
+        if key is None:
+            return _error(
+                401, "not_authorized", "invalid API key", "use a key from the server's [server] keys"
+            )
+    principal = auth.principal_of(key)
+    if principal.allows(scope):
+        return None
+    if key is None:
+        return _error(
+            401,
+            "not_authorized",
+            f"this needs an API key with the {scope!r} scope",
+            "send Authorization: Bearer <key> (or ?key=)",
+        )
+    return _error(403, "not_authorized", f"key {key.name!r} lacks the {scope!r} scope")
+
+
 def _unknown_venue(bridge: Bridge, venue: str) -> JsonBody | None:
     if venue in bridge.connectors:
         return None
@@ -47,6 +72,8 @@ def make_router() -> APIRouter:
 
     @router.get("/venues", summary="Configured venues and the state of their streams")
     async def venues(request: Request) -> Response:
+        if (denied := refusal(request, "market")) is not None:
+            return denied
         bridge = _bridge(request)
         out = []
         for venue, health in bridge.health().items():
@@ -60,6 +87,8 @@ def make_router() -> APIRouter:
 
     @router.get("/health", summary="Per venue and stream: state, mode, reconnects, message age, token expiry")
     async def health(request: Request) -> Response:
+        if (denied := refusal(request, "market")) is not None:
+            return denied
         bridge = _bridge(request)
         venues = bridge.health()
         ok = all(
@@ -76,6 +105,8 @@ def make_router() -> APIRouter:
         venue: str = Query(..., description="kraken or primary"),
         search: str = Query("", description="case-insensitive substring of symbol/ticker"),
     ) -> Response:
+        if (denied := refusal(request, "market")) is not None:
+            return denied
         bridge = _bridge(request)
         if (refused := _unknown_venue(bridge, venue)) is not None:
             return refused
@@ -104,6 +135,8 @@ def make_router() -> APIRouter:
 
     @router.get("/balances/{venue}", summary="Balances (stale while the private stream is down)")
     async def balances(request: Request, venue: str) -> Response:
+        if (denied := refusal(request, "account")) is not None:
+            return denied
         bridge = _bridge(request)
         if (refused := _unknown_venue(bridge, venue)) is not None:
             return refused
@@ -112,6 +145,8 @@ def make_router() -> APIRouter:
 
     @router.get("/orders/{venue}", summary="Orders believed open")
     async def orders(request: Request, venue: str) -> Response:
+        if (denied := refusal(request, "account")) is not None:
+            return denied
         bridge = _bridge(request)
         if (refused := _unknown_venue(bridge, venue)) is not None:
             return refused
@@ -119,6 +154,8 @@ def make_router() -> APIRouter:
 
     @router.get("/fills/{venue}", summary="Every fill seen, each once")
     async def fills(request: Request, venue: str) -> Response:
+        if (denied := refusal(request, "account")) is not None:
+            return denied
         bridge = _bridge(request)
         if (refused := _unknown_venue(bridge, venue)) is not None:
             return refused

@@ -20,6 +20,7 @@ import uvicorn
 
 from brokerbridge.bridge import Bridge
 from brokerbridge.server.app import ServerSettings, ServerState, create_app
+from brokerbridge.server.auth import is_loopback
 
 SHUTDOWN_REASON = "server shutting down"
 
@@ -50,7 +51,7 @@ class BridgeServer:
         port: int = 8000,
         settings: ServerSettings | None = None,
     ) -> None:
-        self.app = create_app(bridge, settings)
+        self.app = create_app(bridge, settings, loopback=is_loopback(host))
         config = uvicorn.Config(
             self.app,
             host=host,

@@ -1,0 +1,202 @@
+"""Auth and scopes, per-client limits, queue policies for slow clients, the upstream grace period."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+
+from brokerbridge.core.events import Channel, OrderUpdate, Subscription, Ticker
+from brokerbridge.server.ws import WsSettings
+from tests.server.conftest import ACCOUNT_KEY, LIMIT, MARKET_KEY, Client, Stack, connect, is_event, make_stack
+
+TICKER = Subscription(venue="kraken", channel=Channel.TICKER, symbol="BTC/USD")
+ACCOUNT_CHANNELS = ("balances", "executions", "positions")
+
+
+async def subscribe(client: Client, sub_id: str, **fields: object) -> dict:
+    await client.send({"op": "subscribe", "id": sub_id, **fields})
+    return await client.until(lambda m: m["type"] in ("ack", "error") and m.get("id") == sub_id)
+
+
+async def test_market_data_is_open_on_loopback_but_account_channels_need_the_scope(stack: Stack) -> None:
+    async with asyncio.timeout(LIMIT):
+        for key in (None, MARKET_KEY):
+            client = await connect(stack.server, key=key)
+            ok = await subscribe(client, "t", venue="kraken", channel="ticker", symbol="BTC/USD")
+            assert ok["type"] == "ack"
+            for channel in ACCOUNT_CHANNELS:
+                refused = await subscribe(client, channel, venue="kraken", channel=channel)
+                assert (refused["type"], refused["code"]) == ("error", "not_authorized")
+                assert "account" in refused["message"]
+            await client.send({"op": "ping", "id": "still-open"})
+            assert (await client.until(lambda m: m["type"] == "pong"))["id"] == "still-open"
+            await client.close()
+
+
+async def test_auth_message_grants_the_key_scopes_and_bad_keys_are_refused(stack: Stack) -> None:
+    async with asyncio.timeout(LIMIT):
+        client = await connect(stack.server, key=None)
+        await client.send({"op": "auth", "id": "a0", "key": "wrong-key-0123456789"})
+        bad = await client.until(lambda m: m.get("id") == "a0")
+        assert (bad["type"], bad["code"]) == ("error", "not_authorized")
+        assert "wrong-key" not in str(bad)
+        await client.send({"op": "auth", "id": "a1", "key": ACCOUNT_KEY})
+        ack = await client.until(lambda m: m.get("id") == "a1")
+        assert (ack["type"], ack["op"]) == ("ack", "auth") and ACCOUNT_KEY not in str(ack)
+        assert (await subscribe(client, "b", venue="kraken", channel="balances"))["type"] == "ack"
+        await client.until(is_event("balance_snapshot"))
+        await client.close()
+        with pytest.raises(websockets.InvalidStatus) as invalid:
+            await websockets.connect(stack.server.ws_url + "?key=not-a-key-0123456789")
+        assert invalid.value.response.status_code == 401
+        assert b"not-a-key" not in invalid.value.response.body
+        via_query = await websockets.connect(stack.server.ws_url + f"?key={ACCOUNT_KEY}")
+        await via_query.close()
+
+
+async def test_a_foreign_origin_is_refused_and_same_origin_accepted(stack: Stack) -> None:
+    async with asyncio.timeout(LIMIT):
+        with pytest.raises(websockets.InvalidStatus) as invalid:
+            await websockets.connect(stack.server.ws_url, origin="https://evil.example")  # type: ignore[arg-type]
+        assert invalid.value.response.status_code == 403
+        assert b"Origin" in invalid.value.response.body
+        same = await websockets.connect(stack.server.ws_url, origin=stack.server.http_url)  # type: ignore[arg-type]
+        await same.close()
+
+
+async def test_rest_account_endpoints_need_the_account_scope(stack: Stack) -> None:
+    async with httpx.AsyncClient(base_url=stack.server.http_url, timeout=LIMIT) as http:
+        for path in ("/api/balances/kraken", "/api/orders/kraken", "/api/fills/kraken"):
+            anonymous = await http.get(path)
+            assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "not_authorized"
+            market = await http.get(path, headers={"Authorization": f"Bearer {MARKET_KEY}"})
+            assert market.status_code == 403 and MARKET_KEY not in market.text
+            bad = await http.get(path, params={"key": "nope-nope-nope-nope"})
+            assert bad.status_code == 401
+            assert (await http.get(path, params={"key": ACCOUNT_KEY})).status_code == 200
+        assert (await http.get("/api/venues")).status_code == 200  # market data: open on loopback
+
+
+async def test_market_data_needs_a_key_when_not_open(tmp_path: Path) -> None:
+    async with make_stack(tmp_path, open_market_data=False) as stack, asyncio.timeout(LIMIT):
+        client = await connect(stack.server, key=None)
+        refused = await subscribe(client, "t", venue="kraken", channel="ticker", symbol="BTC/USD")
+        assert refused["code"] == "not_authorized"
+        await client.close()
+        async with httpx.AsyncClient(base_url=stack.server.http_url, timeout=LIMIT) as http:
+            assert (await http.get("/api/venues")).status_code == 401
+            assert (await http.get("/api/venues", params={"key": MARKET_KEY})).status_code == 200
+
+
+async def test_limits_answer_with_typed_errors_and_refusals(tmp_path: Path) -> None:
+    ws = WsSettings(
+        heartbeat_interval=5,
+        messages_per_second=0.01,
+        message_burst=5,
+        max_subscriptions=2,
+        max_connections_per_key=2,
+    )
+    async with make_stack(tmp_path, ws=ws) as stack, asyncio.timeout(LIMIT):
+        client = await connect(stack.server)
+        for i in range(8):
+            await client.send({"op": "ping", "id": i})
+        answers = [await client.until(lambda m: m["type"] in ("pong", "error")) for _ in range(8)]
+        assert [a["type"] for a in answers] == ["pong"] * 5 + ["error"] * 3
+        assert {a["code"] for a in answers[5:]} == {"rate_limited"} and answers[7]["id"] == 7
+        await client.close()
+
+    ws = WsSettings(heartbeat_interval=5, max_subscriptions=2, max_connections_per_key=2)
+    async with make_stack(tmp_path, ws=ws) as stack, asyncio.timeout(LIMIT):
+        client = await connect(stack.server)
+        for n, symbol in enumerate(("BTC/USD", "ETH/USD")):
+            assert (await subscribe(client, f"s{n}", venue="kraken", channel="ticker", symbol=symbol))[
+                "type"
+            ] == "ack"
+        third = await subscribe(client, "s2", venue="kraken", channel="trades", symbol="BTC/USD")
+        assert third["code"] == "invalid_request" and "at most 2 subscriptions" in third["message"]
+        second = await connect(stack.server)
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await connect(stack.server)
+        assert refused.value.response.status_code == 429
+        assert b"too many connections for key 'bot'" in refused.value.response.body
+        await second.close()
+        await client.close()
+
+
+async def test_a_client_that_stops_reading_gets_conflated_tickers_in_bounded_memory(tmp_path: Path) -> None:
+    ws = WsSettings(heartbeat_interval=5, client_queue_size=20)
+    async with make_stack(tmp_path, ws=ws) as stack, asyncio.timeout(LIMIT):
+        client = await connect(stack.server, max_queue=1)
+        await subscribe(client, "t", venue="kraken", channel="ticker", symbol="BTC/USD")
+        await client.until(is_event("ticker"))
+        # The client stops reading; a flood of tickers (a stand-in for a busy venue) arrives at once.
+        flood = 5000
+        for i in range(flood):
+            stack.bridge._on_event(
+                Ticker(
+                    venue="kraken",
+                    ts=0.0,
+                    symbol="BTC/USD",
+                    bid=Decimal(f"{i}.5"),
+                    bid_qty=None,
+                    ask=None,
+                    ask_qty=None,
+                    last=None,
+                )
+            )
+        (connection,) = stack.server.state.clients.clients()
+        received = []
+        message = await client.until(
+            lambda m: m["type"] == "event" and m["event"].get("bid") == f"{flood - 1}.5"
+        )
+        depth_after = len(connection.outbox)
+        received.append(message)
+        assert connection.outbox.conflated > flood // 2  # replaced, not queued
+        assert depth_after <= ws.client_queue_size + 1  # bounded: the limit plus one per subscription
+        assert message["seq"] > flood  # seq jumps show how many were conflated away
+        await client.close()
+
+
+async def test_an_execution_flood_to_a_client_that_cannot_keep_up_ends_in_close_with_reason(
+    tmp_path: Path,
+) -> None:
+    ws = WsSettings(heartbeat_interval=5, client_queue_size=20)
+    async with make_stack(tmp_path, ws=ws) as stack, asyncio.timeout(LIMIT):
+        client = await connect(stack.server, max_queue=1)
+        assert (await subscribe(client, "x", venue="kraken", channel="executions"))["type"] == "ack"
+        for i in range(2000):  # never dropped: more than the queue holds means disconnect
+            stack.bridge._on_event(
+                OrderUpdate(venue="kraken", ts=0.0, order_id=f"FLOOD-{i}", exec_type="new", status="new")
+            )
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                await client.ws.recv()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1008 and "too slow" in closed.value.rcvd.reason
+
+
+async def test_last_subscriber_leaving_keeps_the_upstream_for_the_grace_period(tmp_path: Path) -> None:
+    async with make_stack(tmp_path, grace_s=0.5) as stack, asyncio.timeout(LIMIT):
+        session = stack.bridge.connectors["kraken"].public_session
+        client = await connect(stack.server)
+        await subscribe(client, "t", venue="kraken", channel="ticker", symbol="BTC/USD")
+        await client.until(is_event("ticker"))
+        await client.send({"op": "unsubscribe", "id": "t"})
+        await client.until(lambda m: m["type"] == "ack" and m["op"] == "unsubscribe")
+        assert session.subscriptions == (TICKER,) and stack.bridge.upstream_closing() == [TICKER]
+        # A quick re-subscribe reuses the open upstream: current status at once, no new upstream.
+        await subscribe(client, "t2", venue="kraken", channel="ticker", symbol="BTC/USD")
+        status = await client.until(lambda m: m["type"] == "event" and m["id"] == "t2")
+        assert (status["seq"], status["event"]["kind"], status["event"]["state"]) == (1, "status", "live")
+        assert stack.bridge.upstream_closing() == [] and session.subscriptions == (TICKER,)
+        await client.send({"op": "unsubscribe", "id": "t2"})
+        await client.until(lambda m: m["type"] == "ack" and m["id"] == "t2")
+        closing = stack.bridge._closing[TICKER]
+        await asyncio.wait({closing})  # ends after grace_s on the bridge clock
+        assert session.subscriptions == () and stack.bridge.upstream_closing() == []
+        await client.close()
