@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Generator
+from collections.abc import Coroutine, Generator
 from types import TracebackType
 from typing import Any, Generic, Protocol, Self, TypeVar
 
@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.websockets import WebSocketDisconnect
 
 from brokerbridge.core.clock import Clock
 from brokerbridge.sim.faults import FaultError, FaultSwitches, drop_periodically
@@ -41,6 +42,22 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+
+async def race(*coros: Coroutine[Any, Any, Any]) -> list[BaseException]:
+    """Run a connection's tasks until the first finishes; cancel and await the rest.
+
+    Returns the failures of the finished ones, a peer disconnect not counted (it is how most
+    connections end)."""
+    tasks = [asyncio.create_task(coro) for coro in coros]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    failures = [task.exception() for task in done if not task.cancelled()]
+    return [exc for exc in failures if exc is not None and not isinstance(exc, WebSocketDisconnect)]
 
 
 def control_routes(faults: FaultSwitches) -> list[Route]:

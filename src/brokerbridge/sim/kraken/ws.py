@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from brokerbridge.sim.faults import send_with_latency
 from brokerbridge.sim.kraken.account import (
@@ -44,6 +44,7 @@ from brokerbridge.sim.kraken.catalog import KrakenPair
 from brokerbridge.sim.kraken.exchange import KrakenExchange
 from brokerbridge.sim.kraken.numbers import fixed, num, rfc3339, rfc3339_ns
 from brokerbridge.sim.market import CANDLE_INTERVALS, BookSide, Candle, PublicTrade, Side, StepResult
+from brokerbridge.sim.server import race
 from brokerbridge.venues.kraken.checksum import book_checksum
 
 log = logging.getLogger(__name__)
@@ -173,28 +174,12 @@ class WsSession:
         self.x.listeners.add(self)
         try:
             self.send(self._status_frame())
-            tasks = [
-                asyncio.create_task(self._read(), name="ws-read"),
-                asyncio.create_task(self._write(), name="ws-write"),
-                asyncio.create_task(self._heartbeat(), name="ws-heartbeat"),
-                asyncio.create_task(self._dropped.wait(), name="ws-drop"),
-            ]
-            try:
-                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+            failures = await race(self._read(), self._write(), self._heartbeat(), self._dropped.wait())
             if self._dropped.is_set():
                 with contextlib.suppress(Exception):
                     await self.ws.close(code=1001, reason=DROP_REASON)
-            for task in done:
-                if (
-                    not task.cancelled()
-                    and task.exception()
-                    and not isinstance(task.exception(), WebSocketDisconnect)
-                ):
-                    log.error("WebSocket session failed", exc_info=task.exception())
+            for exc in failures:
+                log.error("WebSocket session failed", exc_info=exc)
         finally:
             self.x.listeners.discard(self)
 

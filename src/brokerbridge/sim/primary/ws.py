@@ -41,6 +41,7 @@ from brokerbridge.sim.primary.exchange import PrimaryExchange
 from brokerbridge.sim.primary.marketdata import MAX_DEPTH, market_data, parse_entries
 from brokerbridge.sim.primary.order_input import RawOrder, no_access, parse_order
 from brokerbridge.sim.primary.wire import encode, ms, parse_bool, parse_decimal
+from brokerbridge.sim.server import race
 
 log = logging.getLogger(__name__)
 
@@ -109,26 +110,14 @@ class WsSession:
         await self.ws.accept()
         self.x.listeners.add(self)
         try:
-            tasks = [
-                asyncio.create_task(self._read(), name="primary-ws-read"),
-                asyncio.create_task(self._write(), name="primary-ws-write"),
-                asyncio.create_task(self._push(), name="primary-ws-push"),
-                asyncio.create_task(self._idle_watch(), name="primary-ws-idle"),
-                asyncio.create_task(self._closing.wait(), name="primary-ws-close"),
-            ]
-            try:
-                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+            failures = await race(
+                self._read(), self._write(), self._push(), self._idle_watch(), self._closing.wait()
+            )
             if self._closing.is_set():
                 with contextlib.suppress(Exception):
                     await self.ws.close(code=self._close_code, reason=self._close_reason)
-            for task in done:
-                exc = None if task.cancelled() else task.exception()
-                if exc is not None and not isinstance(exc, WebSocketDisconnect):
-                    log.error("WebSocket session failed", exc_info=exc)
+            for exc in failures:
+                log.error("WebSocket session failed", exc_info=exc)
         finally:
             self.x.listeners.discard(self)
 
