@@ -2,7 +2,8 @@
 
 A module may import from its own layer and the layers below it, never above. `sim` may use
 `core` and `venues` (wire types, signing, checksum) but nothing of our client (io, services,
-bridge) — its fidelity must not lean on the code it is meant to test.
+bridge) — its fidelity must not lean on the code it is meant to test. `client` (the remote
+bridge client) may use `core` only; the server may use it (its REST bodies live there).
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "src" / "brokerbridge"
-RANK = {"core": 0, "venues": 1, "io": 2, "services": 3, "bridge": 4, "cli": 5, "server": 5}
+RANK = {"core": 0, "venues": 1, "io": 2, "services": 3, "bridge": 4, "cli": 5, "server": 5, "client": 5}
 SIM_ALLOWED = {"core", "venues", "sim"}
+# The remote client runs in a bot's process, without the bridge: normalized types only.
+CLIENT_ALLOWED = {"core", "client"}
 
 
 def layer_of(module: str) -> str | None:
@@ -43,6 +46,8 @@ def main() -> int:
                     continue
                 if own == "sim":
                     ok = dep in SIM_ALLOWED
+                elif own == "client":
+                    ok = dep in CLIENT_ALLOWED
                 elif dep == "sim":
                     ok = own in ("cli", "server")  # the CLI embeds the simulator
                 else:

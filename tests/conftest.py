@@ -7,6 +7,7 @@ the repository (`../shared/fixtures`), then the repository's own copy (`tests/fi
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,21 @@ def kraken_dir() -> Path:
     path = kraken_fixture_dir()
     assert path.is_dir(), f"Kraken fixtures not found at {path} (set BROKERBRIDGE_FIXTURES)"
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """No test reads or writes the user's ~/.local/state or ~/.cache (journal, session key, caches)."""
+    home = tmp_path_factory.mktemp("home")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("HOME", str(home))
+    patch.delenv("XDG_CACHE_HOME", raising=False)
+    patch.setenv("XDG_STATE_HOME", str(home / "state"))
+    yield home
+    patch.undo()
+
+
+@pytest.fixture(autouse=True)
+def _private_journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Bridge made in a test journals to that test's own file: seeded simulators reuse fill ids."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))

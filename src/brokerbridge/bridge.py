@@ -8,8 +8,9 @@ One upstream subscription per distinct stream, shared by every local subscriber 
 counted); each subscriber gets its own bounded queue so a slow consumer never blocks the venue
 session. Market data that overflows a queue drops the oldest event and tells the consumer with a
 `Gap`; private events (balances, executions) are never dropped. Fills and order updates pass the
-executions journal first (no duplicates across reconnects), balances the balance book (never 0
-because a stream is down: read `balances()` for values marked stale).
+executions journal first (no duplicates across reconnects or restarts: each new fill is written
+to the on-disk journal, `config.journal_path`, before anyone sees it), balances the balance book
+(never 0 because a stream is down: read `balances()` for values marked stale).
 """
 
 from __future__ import annotations
@@ -17,15 +18,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import msgspec
+
 from brokerbridge.core.clock import Clock, SystemClock
 from brokerbridge.core.config import Config
-from brokerbridge.core.errors import ConfigError, InvalidRequest, VenueError
+from brokerbridge.core.errors import (
+    BrokerBridgeError,
+    ConfigError,
+    InvalidRequest,
+    ServiceUnavailable,
+    TransportError,
+    VenueError,
+)
 from brokerbridge.core.events import (
     AnyEvent,
     AssetBalance,
@@ -41,6 +51,7 @@ from brokerbridge.core.events import (
     OrderUpdate,
     Position,
     SessionStats,
+    Side,
     Source,
     StreamState,
     StreamStatus,
@@ -49,9 +60,12 @@ from brokerbridge.core.events import (
     Trade,
 )
 from brokerbridge.io.connector import Connector
+from brokerbridge.io.journal_store import JournalError, JournalStore
 from brokerbridge.io.kraken.connector import KrakenConnector
 from brokerbridge.services.balances import BalanceBook, BalanceView
 from brokerbridge.services.executions import ExecutionJournal
+from brokerbridge.services.market_cache import CANDLES_KEPT, TRADES_KEPT, MarketCache
+from brokerbridge.venues.kraken.checksum import book_checksum
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +109,24 @@ class _Subscriber:
 class VenueState:
     balances: BalanceBook = field(default_factory=BalanceBook)
     journal: ExecutionJournal = field(default_factory=ExecutionJournal)
+    scope: str = ""  # the account on the venue, as the on-disk journal keys it
+
+
+RESTORED_FILLS = 10_000  # fills per venue read back from the journal at start (dedupe window)
+# An unanswered submit not found at the venue this long after it was sent never arrived.
+UNKNOWN_GIVE_UP_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSnapshot:
+    """What the Bridge holds for one market stream at one moment (`Bridge.market_snapshot`)."""
+
+    status: StreamStatus
+    ticker: Ticker | None
+    stats: SessionStats | None
+    book: BookSnapshot | None  # book streams: the verified book, checksum included (Kraken)
+    trades: list[Trade]  # oldest first
+    candles: list[Candle]  # oldest first
 
 
 class Bridge:
@@ -105,6 +137,8 @@ class Bridge:
         clock: Clock | None = None,
         queue_size: int = 10_000,
         grace_s: float = 0.0,
+        journal_store: JournalStore | None = None,
+        unknown_give_up_s: float = UNKNOWN_GIVE_UP_S,
     ) -> None:
         if queue_size < 4:
             # Room for a Gap, the stream's status, a fresh book and the newest event.
@@ -124,16 +158,48 @@ class Bridge:
         self.connectors: dict[str, Connector] = {}
         self.state: dict[str, VenueState] = {}
         self._runner: asyncio.Task[None] | None = None
+        # The on-disk fills journal: injected, or opened from config.journal_path at start.
+        self.journal_store = journal_store
+        self._owns_store = journal_store is None
+        self._settling: set[str] = set()  # venues with a reconciliation of UNKNOWN orders under way
+        self.unknown_give_up_s = unknown_give_up_s
         self.events_in = 0
         self.events_out = 0
+        # Last ticker/stats, recent trades and candles of the open market streams (REST snapshots,
+        # late joiners).
+        self.market = MarketCache()
+        # Streams the venue refused for good, until they close: a consumer joining one during the
+        # grace period learns the refusal instead of waiting for data that will never come.
+        self._refusals: dict[Subscription, VenueError] = {}
+        # (venue, stream) → how often it went RESYNCING / reported a Gap (for /metrics).
+        self.resyncs: Counter[tuple[str, str]] = Counter()
+        self.gaps: Counter[tuple[str, str]] = Counter()
 
     # -- lifetime ----------------------------------------------------------------------------
     async def __aenter__(self) -> Bridge:
+        if self.journal_store is None:
+            self.journal_store = JournalStore(self.config.journal_path)
         for connector in self._make_connectors():
             self.connectors[connector.venue] = connector
-            self.state[connector.venue] = VenueState()
+            self.state[connector.venue] = self._restore(connector)
         self._runner = asyncio.get_running_loop().create_task(self._run(), name="bridge")
         return self
+
+    def _restore(self, connector: Connector) -> VenueState:
+        """Seed the dedupe window from the on-disk journal: fills published before a restart stay
+        published once, and the connector learns what it already reported (e.g. per-order totals)."""
+        assert self.journal_store is not None
+        scope = str(getattr(connector, "journal_scope", connector.venue))
+        state = VenueState(scope=scope)
+        stored = self.journal_store.fills(connector.venue, scope, limit=RESTORED_FILLS)
+        for fill in stored:
+            state.journal.record_fill(fill)
+        restore = getattr(connector, "restore_fills", None)
+        if stored and restore is not None:
+            restore(stored)
+        if stored:
+            logger.info("%s: %d fills restored from the journal", connector.venue, len(stored))
+        return state
 
     def _make_connectors(self) -> list[Connector]:
         connectors: list[Connector] = [
@@ -181,6 +247,9 @@ class Bridge:
                 await self._runner
         for conn in self.connectors.values():
             await conn.aclose()
+        if self._owns_store and self.journal_store is not None:
+            self.journal_store.close()
+            self.journal_store = None
 
     def connector(self, venue: str) -> Connector:
         try:
@@ -258,6 +327,15 @@ class Bridge:
             snapshot = connector.book_snapshot(sub)
             if snapshot is not None:
                 subscriber.queue.put_nowait(snapshot)
+        if sub.channel is Channel.TICKER and sub.symbol:
+            ticker = self.market.ticker(sub.venue, sub.symbol)
+            if ticker is not None:
+                subscriber.queue.put_nowait(ticker)
+        if sub.channel is Channel.STATS and sub.symbol:
+            stats = self.market.stats(sub.venue, sub.symbol)
+            if stats is not None:
+                subscriber.queue.put_nowait(stats)
+        subscriber.refused = self._refusals.get(sub)
         if sub.channel is Channel.BALANCES:
             views = self.state[sub.venue].balances.all()
             if views:
@@ -278,17 +356,90 @@ class Bridge:
             ):
                 self._closing[sub] = timers.create_task(self._close_after_grace(sub), name=f"grace-{sub}")
             else:
-                self.connectors[sub.venue].remove(sub)
+                self._close_upstream(sub)
 
     async def _close_after_grace(self, sub: Subscription) -> None:
         await self.clock.sleep(self.grace_s)
         if self._closing.get(sub) is asyncio.current_task():
             del self._closing[sub]
-            self.connectors[sub.venue].remove(sub)
+            self._close_upstream(sub)
+
+    def _close_upstream(self, sub: Subscription) -> None:
+        self.connectors[sub.venue].remove(sub)
+        self.market.forget(sub)
+        self._refusals.pop(sub, None)
 
     def upstream_closing(self) -> list[Subscription]:
         """Upstream streams with no subscriber left, open until their grace period ends."""
         return list(self._closing)
+
+    # -- snapshots (REST) --------------------------------------------------------------------
+    def book(self, sub: Subscription) -> BookSnapshot | None:
+        """The stream's current verified book (None while it has none: opening, resyncing)."""
+        snapshot = self.connectors[sub.venue].book_snapshot(sub)
+        if snapshot is None or sub.venue != "kraken":
+            return snapshot
+        # Kraken's checksum lets a reader verify the book it got; the session's book carries none.
+        asks = [(level.price, level.qty) for level in snapshot.asks]
+        bids = [(level.price, level.qty) for level in snapshot.bids]
+        return msgspec.structs.replace(snapshot, checksum=book_checksum(asks, bids))
+
+    async def market_snapshot(self, sub: Subscription, *, wait_s: float) -> MarketSnapshot:
+        """The current values of market stream `sub` (ticker, book, trades or candles).
+
+        An open stream that delivered them answers at once, from memory. Otherwise this joins the
+        stream (opening it upstream if need be; it then closes after the grace period) and waits
+        up to `wait_s` seconds (bridge clock) for its first data: `ServiceUnavailable` if none
+        comes, the venue's error (e.g. `UnknownSymbol`) if it refuses the stream."""
+        if (refused := self._refusals.get(sub)) is not None:
+            raise refused
+        if sub in self._refcount or sub in self._closing:
+            status = self.connectors[sub.venue].status_of(sub)
+            if self._holds_market_data(sub) or _serving_trades(sub, status):
+                return self._market_snapshot(sub)
+        waiter = asyncio.ensure_future(self._first_market_data(sub))
+        timer = asyncio.ensure_future(self.clock.sleep(wait_s))
+        try:
+            await asyncio.wait((waiter, timer), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (waiter, timer):
+                task.cancel()
+            await asyncio.gather(waiter, timer, return_exceptions=True)
+        if waiter.done() and not waiter.cancelled():
+            return waiter.result()  # or raises the venue's refusal
+        state = self.connectors[sub.venue].status_of(sub).state
+        raise ServiceUnavailable(
+            f"no data from {sub.describe()} within {wait_s:g} s (stream {state.value})",
+            venue=sub.venue,
+            remedy="the venue is slow or unreachable: see /api/health, and try again shortly",
+        )
+
+    async def _first_market_data(self, sub: Subscription) -> MarketSnapshot:
+        stream = self.subscribe(sub.venue, sub.channel, sub.symbol, depth=sub.depth, interval=sub.interval)
+        async with contextlib.aclosing(stream):  # type: ignore[type-var]
+            async for event in stream:
+                if self._holds_market_data(sub) or (
+                    isinstance(event, StreamStatus) and _serving_trades(sub, event)
+                ):
+                    # Read while still subscribed: with no grace period, leaving closes the stream.
+                    return self._market_snapshot(sub)
+        raise AssertionError("unreachable: a Bridge stream ends only by raising")  # pragma: no cover
+
+    def _holds_market_data(self, sub: Subscription) -> bool:
+        if sub.channel is Channel.BOOK:
+            return self.book(sub) is not None
+        return self.market.holds(sub)
+
+    def _market_snapshot(self, sub: Subscription) -> MarketSnapshot:
+        venue, symbol = sub.venue, sub.symbol or ""
+        return MarketSnapshot(
+            status=self.connectors[venue].status_of(sub),
+            ticker=self.market.ticker(venue, symbol),
+            stats=self.market.stats(venue, symbol),
+            book=self.book(sub) if sub.channel is Channel.BOOK else None,
+            trades=self.market.trades(venue, symbol, TRADES_KEPT),
+            candles=self.market.candles(venue, symbol, sub.interval, CANDLES_KEPT),
+        )
 
     # -- trading ---------------------------------------------------------------------------
     async def place_order(
@@ -305,15 +456,76 @@ class Bridge:
         """Place an order; returns the venue's order id. Its lifecycle arrives on `executions`.
 
         `qty` and `price` are Decimals or decimal strings — never floats, whose binary expansion
-        is not the number you meant."""
-        return await self.connector(venue).place_order(
-            symbol=symbol,
-            side=side,
-            order_type=order_type,
-            qty=_decimal("qty", qty),
-            price=None if price is None else _decimal("price", price),
-            client_order_id=client_order_id,
-        )
+        is not the number you meant.
+
+        No answer (a TransportError): the order is UNKNOWN — it may be live. An `OrderUpdate` with
+        status `unknown` is published at once and stays in `open_orders()` until the venue's
+        orders are read: then `resolved` (naming the venue's order id) or `rejected` (never
+        arrived; safe to resend). The error is raised as well."""
+        connector = self.connector(venue)
+        amount = _decimal("qty", qty)
+        limit = None if price is None else _decimal("price", price)
+        try:
+            return await connector.place_order(
+                symbol=symbol,
+                side=side,
+                order_type=order_type,
+                qty=amount,
+                price=limit,
+                client_order_id=client_order_id,
+            )
+        except TransportError as exc:
+            self._on_event(
+                self.state[venue].journal.record_unknown(
+                    venue=venue,
+                    ts=self.clock.time(),
+                    symbol=symbol,
+                    side=Side(side.lower()),
+                    order_type=order_type,
+                    qty=amount,
+                    limit_price=limit,
+                    client_order_id=client_order_id,
+                    reason=f"submit unanswered: {exc.message}",
+                )
+            )
+            self._settle_later(venue)
+            raise
+
+    def _settle_later(self, venue: str) -> None:
+        timers = self._timers
+        if venue in self._settling or timers is None or self._runner is None or self._runner.done():
+            return
+        self._settling.add(venue)
+        timers.create_task(self._settle_unknown(venue), name=f"{venue}-settle-unknown")
+
+    async def _settle_unknown(self, venue: str, first_delay: float = 1.0, max_delay: float = 5.0) -> None:
+        """Read the venue's orders until every UNKNOWN submit is decided (retrying with backoff:
+        the read fails for the same reason the submit did, often)."""
+        journal = self.state[venue].journal
+        read = getattr(self.connectors[venue], "order_snapshot", None)
+        delay = first_delay
+        try:
+            while read is not None and journal.unknown_orders():
+                await self.clock.sleep(delay)
+                delay = min(delay * 2, max_delay)
+                try:
+                    events: list[AnyEvent] = await read()
+                except BrokerBridgeError as exc:
+                    logger.warning("%s: reading orders to settle unknown submits failed: %s", venue, exc)
+                    continue
+                except Exception:  # a bug here must not take the bridge down with it
+                    logger.exception("%s: reading orders to settle unknown submits failed (a bug)", venue)
+                    continue
+                for event in events:
+                    self._on_event(event)
+                orders = [e for e in events if isinstance(e, OrderUpdate)]
+                now = self.clock.time()
+                give_up = now - self.unknown_give_up_s
+                for update in journal.settle_unknown(orders, ts=now, give_up_before=give_up):
+                    logger.info("%s: order %s was unknown: %s", venue, update.order_id, update.reason)
+                    self._on_event(update)
+        finally:
+            self._settling.discard(venue)
 
     async def cancel_order(self, venue: str, order_id: str) -> int:
         """Cancel an order by venue id; returns how many orders were canceled."""
@@ -349,6 +561,8 @@ class Bridge:
     def _on_refused(self, sub: Subscription, error: VenueError) -> None:
         """The venue will never serve `sub` (unknown pair, no permission…): its consumers' iterators
         end with that error once they have read what came before it."""
+        if sub in self._refcount or sub in self._closing:
+            self._refusals[sub] = error
         for subscriber in self._subscribers.get(sub.describe(), ()):
             subscriber.refused = error
             # Wake a consumer blocked on an empty queue: the STALE status saying why goes first.
@@ -358,10 +572,15 @@ class Bridge:
     # -- the event path ----------------------------------------------------------------------
     def _on_event(self, event: AnyEvent) -> None:
         self.events_in += 1
+        if isinstance(event, Gap):
+            self.gaps[(event.venue, event.stream)] += 1
+        elif isinstance(event, StreamStatus) and event.state is StreamState.RESYNCING:
+            self.resyncs[(event.venue, event.stream)] += 1
         state = self.state.get(event.venue)
         out: AnyEvent | None = event if state is None else self._through_services(state, event)
         if out is None:
             return
+        self.market.record(out)
         for subscriber in self._subscribers.get(topic_of(out), ()):
             self._deliver(subscriber, out)
 
@@ -369,7 +588,7 @@ class Bridge:
         """Update state; return what consumers should see (None: a replay they saw already)."""
         match event:
             case Fill():
-                return event if state.journal.record_fill(event) else None
+                return event if self._journal_fill(state, event) else None
             case OrderUpdate():
                 return event if state.journal.record_order(event) else None
             case BalanceSnapshot(source=Source.REST):
@@ -386,6 +605,19 @@ class Bridge:
             case StreamStatus(stream=stream) if stream == f"{event.venue}:balances":
                 state.balances.set_live(event.state is StreamState.LIVE)
         return event
+
+    def _journal_fill(self, state: VenueState, fill: Fill) -> bool:
+        """True if `fill` is new: then it is on disk before this returns."""
+        if not state.journal.record_fill(fill):
+            return False
+        if self.journal_store is None:
+            return True
+        try:
+            return self.journal_store.add_fill(state.scope, fill)
+        except JournalError as exc:
+            # Durability lost, not the fill: consumers still get it once (the in-memory journal).
+            logger.error("%s: %s", fill.venue, exc)
+            return True
 
     def _deliver(self, subscriber: _Subscriber, event: AnyEvent) -> None:
         queue = subscriber.queue
@@ -453,6 +685,12 @@ def _decimal(name: str, value: Decimal | str) -> Decimal:
     if not number.is_finite() or number <= 0:
         raise InvalidRequest(f"{name} must be a positive number, got {value!r}")
     return number
+
+
+def _serving_trades(sub: Subscription, status: StreamStatus) -> bool:
+    """Trades are events, not state: a trades stream that is serving has answered even if no
+    trade happened yet (Kraken's trade channel replays no history)."""
+    return sub.channel is Channel.TRADES and status.state in (StreamState.LIVE, StreamState.POLLING)
 
 
 def _snapshot_from_views(

@@ -119,10 +119,10 @@ def test_watch_with_an_unknown_channel_exits_2() -> None:
 
 
 def test_doctor_against_the_embedded_simulator_passes_every_check() -> None:
-    result = run("doctor")
+    result = run("doctor", "--sim")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "7/7 checks passed" in result.stdout
-    assert result.stdout.count("✓") == 7
+    assert "7/7 steps passed" in result.stdout
+    assert result.stdout.count("✓ pass") == 7
     assert "✗" not in result.stdout
 
 
@@ -135,14 +135,14 @@ def test_doctor_with_a_wrong_key_exits_1_and_names_the_venue_error(sim_process: 
         BROKERBRIDGE_KRAKEN_WS_URL=sim_process["ws_public"],
         BROKERBRIDGE_KRAKEN_WS_AUTH_URL=sim_process["ws_private"],
     )
-    result = run("doctor", "--timeout", "5", env=env)
+    result = run("doctor", "--timeout", "5", "--json", env=env)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "EAPI:Invalid key" in result.stdout
-    assert "✓ Kraken REST" in result.stdout  # public checks still pass against the real URLs given
-    assert "✓ Kraken public WebSocket" in result.stdout
-    assert "✗ Kraken API key / Query Funds" in result.stdout
+    steps = {step["step"]: step for step in json.loads(result.stdout)["steps"]}
+    assert "EAPI:Invalid key" in steps["private"]["cause"] and steps["private"]["status"] == "fail"
+    assert steps["rest"]["status"] == "pass"  # public checks still pass against the real URLs given
+    assert steps["ws_public"]["status"] == "pass"
+    assert steps["ws_private"]["status"] == "skipped"
     assert "local Kraken simulator" not in result.stderr  # configured URLs: no embedded simulator
-    assert "checks passed" in result.stdout and "7/7" not in result.stdout
     assert secret not in result.stdout + result.stderr
 
 
@@ -162,7 +162,7 @@ def test_doctor_with_the_simulator_demo_key_passes(sim_process: dict[str, str]) 
         env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "7/7 checks passed" in result.stdout
+    assert "7/7 steps passed" in result.stdout
     assert sim_process["rest"] in result.stdout
     assert sim_process["api_secret"] not in result.stdout + result.stderr
 
@@ -196,6 +196,10 @@ def test_doctor_with_the_simulator_demo_key_passes(sim_process: dict[str, str]) 
             ("doctor",),
             (
                 "--sim",
+                "--json",
+                "--fix",
+                "--env",
+                "--venue",
                 "--timeout",
                 "--config",
                 "--kraken-rest-url",

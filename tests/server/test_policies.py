@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from decimal import Decimal
 from pathlib import Path
 
@@ -10,9 +12,12 @@ import httpx
 import pytest
 import websockets
 
-from brokerbridge.core.events import Channel, OrderUpdate, Subscription, Ticker
+from brokerbridge.core.book import OrderBook
+from brokerbridge.core.events import Channel, Level, OrderUpdate, StreamState, Subscription, Ticker
+from brokerbridge.server import BridgeServer
 from brokerbridge.server.ws import WsSettings
 from tests.server.conftest import ACCOUNT_KEY, LIMIT, MARKET_KEY, Client, Stack, connect, is_event, make_stack
+from tests.server.observe import eventually, metric
 
 TICKER = Subscription(venue="kraken", channel=Channel.TICKER, symbol="BTC/USD")
 ACCOUNT_CHANNELS = ("balances", "executions", "positions")
@@ -150,15 +155,18 @@ async def test_a_client_that_stops_reading_gets_conflated_tickers_in_bounded_mem
                 )
             )
         (connection,) = stack.server.state.clients.clients()
-        received = []
-        message = await client.until(
-            lambda m: m["type"] == "event" and m["event"].get("bid") == f"{flood - 1}.5"
-        )
-        depth_after = len(connection.outbox)
-        received.append(message)
+        seqs = []
+        while True:
+            message = await client.until(lambda m: m["type"] == "event" and m["id"] == "t")
+            seqs.append(message["seq"])
+            if message["event"].get("bid") == f"{flood - 1}.5":
+                break
         assert connection.outbox.conflated > flood // 2  # replaced, not queued
-        assert depth_after <= ws.client_queue_size + 1  # bounded: the limit plus one per subscription
-        assert message["seq"] > flood  # seq jumps show how many were conflated away
+        assert len(connection.outbox) <= ws.client_queue_size + 1  # bounded: the limit plus one per stream
+        # The replacement keeps the waiting message's seq: seq only grows, and jumps where some were dropped.
+        assert seqs == sorted(set(seqs)) and len(seqs) < flood // 2
+        following = await client.until(lambda m: m["type"] == "event" and m["id"] == "t")
+        assert following["seq"] - seqs[-1] > 1
         await client.close()
 
 
@@ -200,3 +208,159 @@ async def test_last_subscriber_leaving_keeps_the_upstream_for_the_grace_period(t
         await asyncio.wait({closing})  # ends after grace_s on the bridge clock
         assert session.subscriptions == () and stack.bridge.upstream_closing() == []
         await client.close()
+
+
+async def connect_slow_reader(server: BridgeServer, key: str | None = ACCOUNT_KEY) -> Client:
+    """A real client with small kernel buffers at both ends of its connection (Linux autotunes the
+    server's send buffer to megabytes on loopback): once its transport is paused, the server's
+    writes back up within about a hundred kilobytes."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_BUFFER)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
+    client = await connect(server, key=key, sock=sock)
+    _shrink_server_send_buffer(sock.getsockname())
+    return client
+
+
+SMALL_BUFFER = 4096
+
+
+def _shrink_server_send_buffer(client_address: tuple[str, int]) -> None:
+    """Find the server's end of the connection among this process's sockets (the server runs in it)."""
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            sock = socket.socket(fileno=os.dup(int(name)))
+        except OSError:
+            continue  # not a socket
+        with sock:
+            try:
+                if sock.type == socket.SOCK_STREAM and sock.getpeername() == client_address:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)
+                    return
+            except OSError:
+                continue  # not connected
+    raise AssertionError(f"no server socket connected to {client_address}")
+
+
+def pause(client: Client) -> None:
+    client.ws.transport.pause_reading()
+
+
+def resume(client: Client) -> None:
+    client.ws.transport.resume_reading()
+
+
+KRAKEN_SYMBOLS = ["BTC/USD", "ETH/USD", "SOL/USD", "XRP/USD", "ETH/BTC"]
+CONFLATED = "brokerbridge_ws_conflated_total"
+FAST_TICK_S = 0.002  # the Kraken simulator's market steps 500 times a second (default 100)
+
+
+async def test_a_real_client_that_pauses_gets_conflated_tickers_and_the_current_book(tmp_path: Path) -> None:
+    ws = WsSettings(heartbeat_interval=5, client_queue_size=20)
+    async with make_stack(tmp_path, ws=ws) as stack, asyncio.timeout(LIMIT * 2):
+        client = await connect_slow_reader(stack.server, key=None)
+        await subscribe(client, "t", venue="kraken", channel="ticker", symbols=KRAKEN_SYMBOLS)
+        await subscribe(client, "b", venue="kraken", channel="book", symbol="BTC/USD", depth=10)
+        book = OrderBook(10)
+        seqs: dict[str, list[int]] = {"t": [], "b": []}
+
+        def read(message: dict) -> None:
+            if message["type"] != "event":
+                return
+            seqs[message["id"]].append(message["seq"])
+            event = message["event"]
+            if event["kind"] not in ("book_snapshot", "book_update"):
+                return
+            levels = [[Level(Decimal(p), Decimal(q)) for p, q in event[side]] for side in ("bids", "asks")]
+            if event["kind"] == "book_snapshot":
+                book.replace(*levels)
+            else:
+                book.apply(*levels)
+
+        async with asyncio.timeout(LIMIT):
+            while not (book.bids_levels() and len(seqs["t"]) >= len(KRAKEN_SYMBOLS)):
+                read(await client.next())
+        (connection,) = stack.server.state.clients.clients()
+        before = {name: len(numbers) for name, numbers in seqs.items()}
+
+        stack.kraken_sim.tick_s = FAST_TICK_S
+        pause(client)  # the socket stops being read while the simulated market runs on, fast
+        deepest = 0
+
+        def backed_up() -> bool:
+            nonlocal deepest
+            deepest = max(deepest, len(connection.outbox))
+            return all(metric(stack.server, CONFLATED, kind=kind) >= 10 for kind in ("ticker", "book"))
+
+        await eventually(backed_up, every=0.005)
+        # Bounded: the market class holds its limit plus one message per stream; lossless stays near 0.
+        assert deepest <= ws.client_queue_size + len(KRAKEN_SYMBOLS) + 1 + 5
+        # Freeze the market (the venue's maintenance status), so "the server's current book" holds still.
+        stack.kraken_sim.faults.apply({"system_status": "maintenance"})
+        connector = stack.bridge.connectors["kraken"]
+        sub = stack.bridge.subscription("kraken", "book", "BTC/USD", depth=10)
+        await eventually(lambda: connector.status_of(sub).state is StreamState.STALE)
+        resume(client)
+        kinds_after = []
+        async with asyncio.timeout(LIMIT):
+            while True:
+                message = await client.next()
+                read(message)
+                if message["type"] == "event" and message["id"] == "b":
+                    kinds_after.append(message["event"]["kind"])
+                if is_event("status", state="stale")(message) and message["id"] == "b":
+                    break
+        current = connector.book_snapshot(sub)
+        assert current is not None
+        assert (book.bids_levels(), book.asks_levels()) == (current.bids, current.asks)
+        assert "book_snapshot" in kinds_after  # updates that could not be merged became a whole book
+        for name, numbers in seqs.items():
+            assert numbers == sorted(set(numbers)), name  # seq only grows …
+            jumps = [
+                b - a for a, b in zip(numbers[before[name] - 1 :], numbers[before[name] :], strict=False)
+            ]
+            assert max(jumps) > 1, name  # … and jumps over what was conflated away
+        await client.close()
+
+
+async def test_an_execution_overflow_closes_that_client_with_1008_and_spares_the_others(
+    tmp_path: Path,
+) -> None:
+    ws = WsSettings(heartbeat_interval=5, client_queue_size=10)
+    async with make_stack(tmp_path, ws=ws) as stack, asyncio.timeout(LIMIT * 2):
+        slow = await connect_slow_reader(stack.server)
+        assert (await subscribe(slow, "x", venue="kraken", channel="executions"))["type"] == "ack"
+        await subscribe(slow, "b", venue="kraken", channel="book", symbols=KRAKEN_SYMBOLS, depth=100)
+        reader = await connect(stack.server)
+        assert (await subscribe(reader, "x", venue="kraken", channel="executions"))["type"] == "ack"
+        await reader.until(is_event("status", state="live"))
+        connections = stack.server.state.clients.clients()
+        stack.kraken_sim.tick_s = FAST_TICK_S
+        pause(slow)
+        # Market data fills the slow client's pipe first (its market class is then full) …
+        await eventually(lambda: any(c.outbox.market_full for c in connections))
+        (stuck,) = [c for c in connections if c.outbox.market_full]
+        # … then orders placed and canceled through the Bridge bring executions it cannot take.
+        order_ids = []
+        for _ in range(8):
+            order_id = await stack.bridge.place_order("kraken", "BTC/USD", "buy", "limit", "0.001", "1000")
+            order_ids.append(order_id)
+            await stack.bridge.cancel_order("kraken", order_id)
+        await eventually(lambda: stuck.close_reason is not None)
+        resume(slow)  # the close frame waits behind the unread data
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                await slow.ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        assert closed.value.rcvd.reason.startswith("client too slow: more than 10 undelivered messages")
+        # The other client saw every order's whole life and is still being served.
+        canceled: set[str] = set()
+        while canceled != set(order_ids):
+            update = await reader.until(is_event("order_update", status="canceled"))
+            canceled.add(update["event"]["order_id"])
+        await reader.send({"op": "ping", "id": "alive"})
+        assert (await reader.until(lambda m: m["type"] == "pong"))["id"] == "alive"
+        assert stack.server.state.clients.stats()[0] == 1
+        assert metric(stack.server, "brokerbridge_ws_slow_client_disconnects_total") == 1
+        await reader.close()

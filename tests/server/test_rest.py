@@ -28,7 +28,9 @@ async def test_venues_and_health(stack: Stack) -> None:
         docs = await http.get("/docs")
         assert docs.status_code == 200
         assert "/api/health" in (await http.get("/openapi.json")).json()["paths"]
-        assert "/api/health" in (await http.get("/")).text
+        page = await http.get("/")  # the dashboard, with its own assets under /dashboard/
+        assert page.status_code == 200 and 'src="/dashboard/js/main.js"' in page.text
+        assert (await http.get("/dashboard/js/main.js")).status_code == 200
 
 
 async def test_instruments(stack: Stack) -> None:

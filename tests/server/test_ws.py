@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from brokerbridge.core.events import Channel, Subscription
-from tests.server.conftest import LIMIT, Client, Stack, connect, is_event
+from brokerbridge.server.ws import WsSettings
+from tests.server.conftest import LIMIT, Client, Stack, connect, is_event, make_stack
+from tests.server.observe import eventually
 
 TICKER = Subscription(venue="kraken", channel=Channel.TICKER, symbol="BTC/USD")
 
@@ -120,3 +123,79 @@ async def test_every_client_recovers_after_the_venue_drops(stack: Stack) -> None
         await asyncio.gather(*(c.until(is_event("status", state="live")) for c in clients))
         await asyncio.gather(*(c.until(is_event("ticker")) for c in clients))
         await asyncio.gather(*(c.close() for c in clients))
+
+
+def catalog_symbols(stack: Stack) -> list[str]:
+    return [inst.symbol for inst in stack.primary_sim.exchange.catalog.instruments]
+
+
+async def test_a_batch_subscribe_streams_every_symbol_under_one_id_and_one_seq(stack: Stack) -> None:
+    symbols = catalog_symbols(stack)
+    unknown = "MERV - XMEV - NOPE - 24hs"
+    wanted = [*symbols, unknown]
+    async with asyncio.timeout(LIMIT * 2):
+        client = await connect(stack.server, key=None)
+        ack = await subscribe(client, "acc", venue="primary", channel="ticker", symbols=wanted)
+        streams = [f"primary:ticker:{s}" for s in wanted]
+        assert (ack["type"], ack["op"], ack["stream"], ack["streams"]) == (
+            "ack",
+            "subscribe",
+            streams[0],
+            streams,
+        )
+        seqs: list[int] = []
+        seen: set[str] = set()
+        refused = None
+        while len(seen) < len(symbols) or refused is None:
+            message = await client.next()
+            assert message["id"] == "acc"
+            if message["type"] == "error":
+                refused = message
+            elif message["event"]["kind"] == "ticker":
+                seen.add(message["event"]["symbol"])
+            if message["type"] == "event":
+                seqs.append(message["seq"])
+        # One upstream stream per symbol, one seq for the whole batch, the unknown symbol refused alone.
+        assert seen == set(symbols)
+        assert seqs == list(range(1, len(seqs) + 1))
+        assert refused["code"] == "unknown_symbol" and repr(unknown) in refused["message"]
+        session = stack.bridge.connectors["primary"].session
+        assert {s.symbol for s in session.subscriptions} >= set(symbols)
+        after = await client.until(is_event("ticker"))  # the others go on after the refusal
+        assert after["seq"] > seqs[-1]
+        await client.send({"op": "unsubscribe", "id": "acc"})
+        await client.until(lambda m: m["type"] == "ack" and m["op"] == "unsubscribe")
+        # The pumps end (and release their upstreams) as they are cancelled.
+        await eventually(lambda: not any(s.channel is Channel.TICKER for s in session.subscriptions))
+        await client.close()
+
+
+async def test_batch_subscribe_mistakes_refuse_the_whole_request(tmp_path: Path) -> None:
+    ws = WsSettings(heartbeat_interval=5, max_subscriptions=3)
+    async with make_stack(tmp_path, ws=ws) as stack, asyncio.timeout(LIMIT):
+        client = await connect(stack.server)
+        kraken = {"venue": "kraken", "channel": "ticker"}
+        both = await subscribe(client, "a", **kraken, symbol="BTC/USD", symbols=["ETH/USD"])
+        assert both["code"] == "invalid_request" and "not both" in both["message"]
+        empty = await subscribe(client, "b", **kraken, symbols=[])
+        assert empty["code"] == "invalid_request" and "empty" in empty["message"]
+        twice = await subscribe(client, "c", **kraken, symbols=["BTC/USD", "ETH/USD", "BTC/USD"])
+        assert twice["code"] == "invalid_request" and "'BTC/USD'" in twice["message"]
+        many = await subscribe(client, "d", **kraken, symbols=["BTC/USD", "ETH/USD", "SOL/USD", "XRP/USD"])
+        assert many["code"] == "invalid_request" and "at most 3 subscriptions" in many["message"]
+        depth = await subscribe(
+            client, "e", venue="kraken", channel="book", symbols=["BTC/USD", "ETH/USD"], depth=7
+        )
+        assert depth["code"] == "invalid_request" and "'ETH/USD'" in depth["message"]
+        assert stack.bridge.connectors["kraken"].public_session.subscriptions == ()  # nothing opened
+        # Each symbol counts toward max_subscriptions; unsubscribing the batch frees them all.
+        ok = await subscribe(client, "f", **kraken, symbols=["BTC/USD", "ETH/USD"])
+        assert ok["type"] == "ack" and len(ok["streams"]) == 2
+        assert (await subscribe(client, "g", **kraken, symbol="SOL/USD"))["type"] == "ack"
+        full = await subscribe(client, "h", **kraken, symbol="XRP/USD")
+        assert full["code"] == "invalid_request" and "3 open" in full["message"]
+        await client.send({"op": "unsubscribe", "id": "f"})
+        await client.until(lambda m: m["type"] == "ack" and m["id"] == "f")
+        again = await subscribe(client, "h2", **kraken, symbols=["XRP/USD", "ETH/BTC"])
+        assert again["type"] == "ack"
+        await client.close()

@@ -28,7 +28,7 @@ async def test_control_endpoint_get_set_reset_and_validation(
     assert state == PrimaryFaults().to_dict()
     assert set(state) == {
         "drop_every_s", "stall", "rest_http_errors", "rest_http_status", "latency_ms",
-        "reject_ws_handshake", "idle_close_s", "relogin_invalidates",
+        "reject_ws_handshake", "idle_close_s", "relogin_invalidates", "block_user", "lose_answers",
     }  # fmt: skip
     assert (await control(http, sim, {"stall": "all", "idle_close_s": 30}))["stall"] == "all"
     bad = await http.post(sim.endpoints.control + "/faults", json={"nope": 1})

@@ -317,3 +317,73 @@ def test_secret_never_in_repr_or_str_of_config() -> None:
     for text in (repr(cfg), str(cfg), repr(cfg.kraken), f"{cfg.kraken}", repr(cfg.kraken.api_secret)):
         assert SECRET not in text
     assert "Secret('***')" in repr(cfg.kraken)
+
+
+# Client API keys for `serve` from the environment: one variable per key, never a list of keys.
+
+SERVER_KEY = "file-key-0123456789abcdef"
+
+
+def test_server_keys_from_the_environment_join_and_override_the_file(tmp_path: Path) -> None:
+    file = write(
+        tmp_path,
+        f'[server]\nsession_ttl = 60\nstate_dir = "{tmp_path}"\n'
+        f'[server.keys.bot]\nkey = "{SERVER_KEY}"\nscopes = ["account"]\n'
+        f'[server.keys.viewer]\nkey = "viewer-key-0123456789abc"\n',
+    )
+    config = load_config(
+        file,
+        env={
+            "BROKERBRIDGE_SERVER_KEY_BOT": "env-bot-key-0123456789ab",
+            "BROKERBRIDGE_SERVER_KEY_VIEWER_SCOPES": "market,admin",
+            "BROKERBRIDGE_SERVER_KEY_DASH_BOARD": "dash-key-0123456789abcd",
+            "BROKERBRIDGE_SERVER_KEY_DASH_BOARD_SCOPES": " market , account ",
+            "BROKERBRIDGE_SERVER_SESSION_TTL": "120",
+        },
+    ).server
+    keys = {k.name: (k.key.reveal(), k.scopes) for k in config.keys}
+    assert keys == {
+        "viewer": ("viewer-key-0123456789abc", frozenset({"market", "admin"})),  # scopes from env
+        "bot": ("env-bot-key-0123456789ab", frozenset({"account"})),  # key from env, scopes from file
+        "dash_board": ("dash-key-0123456789abcd", frozenset({"market", "account"})),
+    }
+    assert (config.session_ttl, config.state_dir) == (120.0, str(tmp_path))
+    assert "env-bot-key" not in repr(config)
+    assert load_config(env={}).server.state_dir == "~/.local/state/brokerbridge"
+
+
+@pytest.mark.parametrize(
+    ("env", "names", "secret"),
+    [
+        ({"BROKERBRIDGE_SERVER_KEY_BOT": "short-one"}, "BROKERBRIDGE_SERVER_KEY_BOT", "short-one"),
+        (
+            {"BROKERBRIDGE_SERVER_KEY_BOT": "x" * 20, "BROKERBRIDGE_SERVER_KEY_BOT_SCOPES": "market,root"},
+            "BROKERBRIDGE_SERVER_KEY_BOT_SCOPES",
+            "x" * 20,
+        ),
+        ({"BROKERBRIDGE_SERVER_KEY_BOT_SCOPES": "account"}, "BROKERBRIDGE_SERVER_KEY_BOT", None),
+        (
+            {"BROKERBRIDGE_SERVER_KEYS": "bot:account:k" * 3},
+            "BROKERBRIDGE_SERVER_KEY_<NAME>",
+            "bot:account:k",
+        ),
+        ({"BROKERBRIDGE_SERVER_KEY_": "y" * 20}, "BROKERBRIDGE_SERVER_KEY_", "y" * 20),
+        (
+            {"BROKERBRIDGE_SERVER_KEY_A": "z" * 20, "BROKERBRIDGE_SERVER_KEY_B": "z" * 20},
+            "same key value",
+            "z" * 20,
+        ),
+        (
+            {"BROKERBRIDGE_SERVER_KEY_A": "z" * 20, "BROKERBRIDGE_SERVER_KEY_a": "w" * 20},
+            "second time",
+            "w" * 20,
+        ),
+    ],
+)
+def test_environment_key_mistakes_name_the_variable_not_the_value(
+    env: dict[str, str], names: str, secret: str | None
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(env=env)
+    assert names in str(error.value)
+    assert secret is None or secret not in str(error.value)

@@ -118,3 +118,81 @@ def test_open_orders() -> None:
     assert sorted(o.order_id for o in journal.open_orders()) == ["A", "B", "C"]
     assert journal.orders["E"].reason == "User requested"
     assert journal.orders["D"].status == "filled"
+
+
+def unknown(
+    journal: ExecutionJournal, *, ts: float = 100.0, client_order_id: str | None = None
+) -> OrderUpdate:
+    update = journal.record_unknown(
+        venue="kraken",
+        ts=ts,
+        symbol="BTC/USD",
+        side=Side.BUY,
+        order_type="limit",
+        qty=D("0.1"),
+        limit_price=D("60000.0"),
+        client_order_id=client_order_id,
+        reason="submit unanswered: timed out",
+    )
+    journal.record_order(update)
+    return update
+
+
+def venue_order(order_id: str, *, ts: float, qty: str = "0.1", **fields: Any) -> OrderUpdate:
+    return order(
+        order_id,
+        "status",
+        "new",
+        ts=ts,
+        symbol="BTC/USD",
+        side=Side.BUY,
+        qty=D(qty),
+        limit_price=D("60000.0"),
+        **fields,
+    )
+
+
+def test_an_unanswered_submit_is_unknown_and_open_until_settled() -> None:
+    journal = ExecutionJournal()
+    placeholder = unknown(journal)
+    assert placeholder.status == "unknown" and placeholder.order_id == "unknown:1"
+    assert [o.order_id for o in journal.open_orders()] == ["unknown:1"]
+    assert journal.unknown_orders() == [placeholder]
+
+
+def test_settling_finds_the_order_the_venue_booked_after_the_submit() -> None:
+    journal = ExecutionJournal()
+    unknown(journal, ts=100.0)
+    older = venue_order("OLD-1", ts=50.0)  # same shape, but booked before we sent ours
+    other = venue_order("BIG-1", ts=101.0, qty="0.2")
+    ours = venue_order("OURS-1", ts=101.5)
+    (update,) = journal.settle_unknown([older, other, ours], ts=102.0, give_up_before=50.0)
+    assert (update.order_id, update.status, update.exec_type) == ("unknown:1", "resolved", "reconciled")
+    assert update.reason is not None and "OURS-1" in update.reason
+    assert journal.unknown_orders() == []
+    journal.record_order(update)
+    assert journal.open_orders() == []  # the venue's order carries on under its own id
+
+
+def test_settling_without_a_match_rejects_it_as_never_arrived() -> None:
+    journal = ExecutionJournal()
+    unknown(journal, ts=100.0)
+    assert journal.settle_unknown([venue_order("OLD-1", ts=50.0)], ts=102.0, give_up_before=42.0) == []
+    assert journal.unknown_orders() != []  # too young to give up on: it may still be in flight
+    (update,) = journal.settle_unknown([venue_order("OLD-1", ts=50.0)], ts=170.0, give_up_before=110.0)
+    assert update.status == "rejected" and update.reason is not None and "safe to resend" in update.reason
+
+
+def test_each_venue_order_settles_one_submit_and_client_ids_match_exactly() -> None:
+    journal = ExecutionJournal()
+    unknown(journal, ts=100.0)
+    unknown(journal, ts=100.2)
+    unknown(journal, ts=100.4, client_order_id="mine-7")
+    orders = [
+        venue_order("A", ts=101.0),
+        venue_order("C", ts=101.0, client_order_id="mine-7"),
+    ]
+    decided = {u.order_id: u for u in journal.settle_unknown(orders, ts=103.0, give_up_before=101.0)}
+    assert decided["mine-7"].status == "resolved" and "C" in (decided["mine-7"].reason or "")
+    assert decided["unknown:1"].status == "resolved" and "order A" in (decided["unknown:1"].reason or "")
+    assert decided["unknown:2"].status == "rejected"  # A was claimed already; C belongs to mine-7

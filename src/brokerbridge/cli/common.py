@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from brokerbridge.core.config import Config, load_config
 from brokerbridge.core.errors import BrokerBridgeError
@@ -107,5 +108,6 @@ def load(
 
 
 def fail(exc: BrokerBridgeError, console: Console | None = None) -> None:
-    (console or Console(stderr=True)).print(f"[bold red]error:[/] {exc}", highlight=False)
+    # escape(): messages name TOML sections ("[kraken]"), which rich would swallow as markup.
+    (console or Console(stderr=True)).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
     raise typer.Exit(2)

@@ -24,7 +24,7 @@ from brokerbridge.core.events import (
     Trade,
 )
 
-_STATE_STYLE = {
+STATE_STYLE = {
     StreamState.LIVE: "green",
     StreamState.CONNECTING: "cyan",
     StreamState.RECONNECTING: "yellow",
@@ -34,7 +34,7 @@ _STATE_STYLE = {
 }
 
 
-def _n(value: Decimal | None) -> str:
+def plain(value: Decimal | None) -> str:
     """Plain digits (Decimal('0E-8') → 0.00000000), never exponent notation."""
     return "-" if value is None else format(value, "f")
 
@@ -48,62 +48,64 @@ def render(event: AnyEvent) -> str:
     match event:
         case Ticker():
             return head + (
-                f"[bold]ticker[/] {event.symbol} bid {_n(event.bid)} ({_n(event.bid_qty)}) "
-                f"ask {_n(event.ask)} ({_n(event.ask_qty)}) last {_n(event.last)} [dim]{event.source}[/]"
+                f"[bold]ticker[/] {event.symbol} bid {plain(event.bid)} ({plain(event.bid_qty)}) "
+                f"ask {plain(event.ask)} ({plain(event.ask_qty)}) last {plain(event.last)} "
+                f"[dim]{event.source}[/]"
             )
         case BookSnapshot():
             best_bid = event.bids[0] if event.bids else None
             best_ask = event.asks[0] if event.asks else None
             return head + (
                 f"[bold]book[/] {event.symbol} snapshot {len(event.bids)}x{len(event.asks)} "
-                f"best {_n(best_bid.price) if best_bid else '-'} / {_n(best_ask.price) if best_ask else '-'} "
+                f"best {plain(best_bid.price) if best_bid else '-'} / "
+                f"{plain(best_ask.price) if best_ask else '-'} "
                 f"[dim]{event.source}[/]"
             )
         case BookUpdate():
-            changes = [f"b {_n(lv.price)}×{_n(lv.qty)}" for lv in event.bids] + [
-                f"a {_n(lv.price)}×{_n(lv.qty)}" for lv in event.asks
+            changes = [f"b {plain(lv.price)}×{plain(lv.qty)}" for lv in event.bids] + [
+                f"a {plain(lv.price)}×{plain(lv.qty)}" for lv in event.asks
             ]
             return head + f"[bold]book[/] {event.symbol} " + ", ".join(changes)
         case Trade():
             colour = "green" if event.side == "buy" else "red"
             side = f"[{colour}]{event.side}[/]"
-            return head + f"[bold]trade[/] {event.symbol} {side} {_n(event.qty)} @ {_n(event.price)}"
+            return head + f"[bold]trade[/] {event.symbol} {side} {plain(event.qty)} @ {plain(event.price)}"
         case Candle():
             return head + (
                 f"[bold]candle[/] {event.symbol} {event.interval}m {_time(event.begin)} "
-                f"o {_n(event.open)} h {_n(event.high)} l {_n(event.low)} c {_n(event.close)} "
-                f"v {_n(event.volume)}"
+                f"o {plain(event.open)} h {plain(event.high)} l {plain(event.low)} c {plain(event.close)} "
+                f"v {plain(event.volume)}"
             )
         case SessionStats():
             return head + (
-                f"[bold]stats[/] {event.symbol} open {_n(event.open)} high {_n(event.high)} "
-                f"low {_n(event.low)} close {_n(event.close)} settle {_n(event.settlement)} "
-                f"vol {_n(event.volume)} oi {_n(event.open_interest)}"
+                f"[bold]stats[/] {event.symbol} open {plain(event.open)} high {plain(event.high)} "
+                f"low {plain(event.low)} close {plain(event.close)} settle {plain(event.settlement)} "
+                f"vol {plain(event.volume)} oi {plain(event.open_interest)}"
             )
         case Position():
-            return head + f"[bold]position[/] {event.account} {event.symbol} {_n(event.qty)}"
+            return head + f"[bold]position[/] {event.account} {event.symbol} {plain(event.qty)}"
         case Instrument():
             return head + f"[bold]instrument[/] {event.symbol} {event.status}"
         case BalanceSnapshot():
-            parts = ", ".join(f"{b.asset} {_n(b.total)}" for b in event.balances)
+            parts = ", ".join(f"{b.asset} {plain(b.total)}" for b in event.balances)
             return head + f"[bold]balances[/] [dim]{event.source}[/] {parts}"
         case BalanceUpdate():
             sign = "+" if event.amount >= 0 else ""
-            return head + f"[bold]balance[/] {event.asset} {sign}{_n(event.amount)} → {_n(event.total)}"
+            return head + f"[bold]balance[/] {event.asset} {sign}{plain(event.amount)} → {plain(event.total)}"
         case OrderUpdate():
             return head + (
                 f"[bold]order[/] {event.order_id} {event.exec_type} → {event.status}"
-                + (f" {event.side} {_n(event.qty)} {event.symbol}" if event.symbol else "")
+                + (f" {event.side} {plain(event.qty)} {event.symbol}" if event.symbol else "")
                 + (" [dim](snapshot)[/]" if event.snapshot else "")
             )
         case Fill():
             return head + (
-                f"[bold magenta]fill[/] {event.order_id} {event.side} {_n(event.qty)} {event.symbol} "
-                f"@ {_n(event.price)} fee {_n(event.fee)} {event.fee_asset or ''}"
+                f"[bold magenta]fill[/] {event.order_id} {event.side} {plain(event.qty)} {event.symbol} "
+                f"@ {plain(event.price)} fee {plain(event.fee)} {event.fee_asset or ''}"
                 + (" [dim](snapshot)[/]" if event.snapshot else "")
             )
         case StreamStatus():
-            style = _STATE_STYLE.get(event.state, "white")
+            style = STATE_STYLE.get(event.state, "white")
             return head + f"[{style}]status {event.stream}: {event.state}[/] [dim]{event.reason}[/]"
         case Gap():
             return head + (

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import tempfile
 from collections.abc import AsyncIterator, Collection
 
 from rich.console import Console
 
-from brokerbridge.core.config import Config, PrimaryConfig
+from brokerbridge.core.config import DEFAULT_JOURNAL_PATH, Config, PrimaryConfig
 from brokerbridge.core.secret import Secret
+from brokerbridge.io.journal_store import MEMORY as MEMORY_JOURNAL
 
 
 def wants_kraken_sim(config: Config, use_sim: bool | None) -> bool:
@@ -39,7 +41,9 @@ async def venue_config(
     its simulator, so `brokerbridge watch` shows live data with zero set-up.
     """
     async with contextlib.AsyncExitStack() as stack:
+        simulated = 0
         if "kraken" in venues and wants_kraken_sim(config, use_sim):
+            simulated += 1
             from brokerbridge.sim.kraken import KrakenSimulator
 
             kraken_sim = await stack.enter_async_context(KrakenSimulator(host="127.0.0.1", port=0))
@@ -63,6 +67,10 @@ async def venue_config(
         if "primary" in venues and wants_primary_sim(config, use_sim):
             from brokerbridge.sim.primary import PrimarySimulator
 
+            simulated += 1
+            # The simulator's catalogue is its own, not a venue's of the day: never cached on disk.
+            sim_cache = stack.enter_context(tempfile.TemporaryDirectory(prefix="brokerbridge-sim-"))
+
             primary_sim = await stack.enter_async_context(PrimarySimulator(host="127.0.0.1", port=0))
             pe = primary_sim.endpoints
             console.print(
@@ -81,6 +89,11 @@ async def venue_config(
                     password=Secret(pe.password),
                     account=pe.account,
                     market_hours="always",  # the simulator trades around the clock
+                    instruments_cache_dir=sim_cache,
                 ),
             )
+        if simulated == len(venues) and config.journal_path == DEFAULT_JOURNAL_PATH:
+            # Simulators forget their accounts when they stop and reuse seeded ids next time: a
+            # durable journal of them would only make the next run's fills look like repeats.
+            config = dataclasses.replace(config, journal_path=MEMORY_JOURNAL)
         yield config

@@ -1,6 +1,8 @@
 """`brokerbridge serve`: the bridge server (WebSocket /ws, REST /api, /metrics) in one process.
 
 With no credentials configured both simulators run in-process, so a newcomer gets live data at once.
+The first URL printed is a one-time sign-in link for the dashboard (on loopback by default): it goes
+to stdout with print(), never through logging, so it lands in no log file.
 SIGINT/SIGTERM: every client gets a close frame ("server shutting down"), then everything stops.
 """
 
@@ -19,6 +21,17 @@ from brokerbridge.cli.runtime import venue_config
 from brokerbridge.core.config import Config
 from brokerbridge.core.errors import BrokerBridgeError
 from brokerbridge.server import BridgeServer, ServerSettings
+from brokerbridge.server.auth import is_loopback
+
+LoginLinkOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--login-link/--no-login-link",
+        help="Print a one-time dashboard sign-in link (market + account scopes, valid 10 min) "
+        "(default: yes when --host is a loopback address).",
+        show_default=False,
+    ),
+]
 
 
 def serve(
@@ -27,6 +40,7 @@ def serve(
     config: ConfigOpt = None,
     sim: SimOpt = None,
     log_level: LogLevelOpt = None,
+    login_link: LoginLinkOpt = None,
 ) -> None:
     """Serve WebSocket + REST to many clients over one upstream session per venue."""
     err = Console(stderr=True)
@@ -41,14 +55,17 @@ def serve(
         ],
     )
     try:
-        asyncio.run(_serve(cfg, host, port, sim, err))
+        link = is_loopback(host) if login_link is None else login_link
+        asyncio.run(_serve(cfg, host, port, sim, err, login_link=link))
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
         pass
     except BrokerBridgeError as exc:
         fail(exc, err)
 
 
-async def _serve(cfg: Config, host: str, port: int, sim: bool | None, err: Console) -> None:
+async def _serve(
+    cfg: Config, host: str, port: int, sim: bool | None, err: Console, *, login_link: bool
+) -> None:
     async with (
         venue_config(cfg, use_sim=sim, console=err, venues={"kraken", "primary"}) as run_cfg,
         Bridge(run_cfg, grace_s=cfg.server.grace_s) as bridge,
@@ -66,7 +83,10 @@ async def _serve(cfg: Config, host: str, port: int, sim: bool | None, err: Conso
             loop.add_signal_handler(signum, on_signal, signum)
         try:
             print(f"brokerbridge serving venues: {', '.join(bridge.connectors)}", flush=True)
-            print(f"  Status page: {server.http_url}/", flush=True)
+            if login_link:
+                print(f"  Dashboard:   {server.login_url()}   (one-time sign-in link, 10 min)", flush=True)
+            else:
+                print(f"  Dashboard:   {server.http_url}/   (sign in with an API key)", flush=True)
             print(f"  API docs:    {server.http_url}/docs", flush=True)
             print(f"  WebSocket:   {server.ws_url}", flush=True)
             print(f"  Metrics:     {server.http_url}/metrics", flush=True)

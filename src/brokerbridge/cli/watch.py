@@ -1,4 +1,5 @@
-"""`brokerbridge watch`: stream normalized events to the terminal (or as JSON lines)."""
+"""`brokerbridge watch [venue] [symbols…]`: a live view of tickers, balances and stream status on a
+terminal; one line per normalized event otherwise (or JSON lines)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.live import Live
 
 from brokerbridge.bridge import Bridge
 from brokerbridge.cli.common import (
@@ -25,6 +27,7 @@ from brokerbridge.cli.common import (
 )
 from brokerbridge.cli.render import render
 from brokerbridge.cli.runtime import venue_config
+from brokerbridge.cli.watch_board import WatchBoard
 from brokerbridge.core.config import Config
 from brokerbridge.core.errors import BrokerBridgeError
 from brokerbridge.core.events import AnyEvent, Channel, encode_event
@@ -34,7 +37,18 @@ DEFAULT_SYMBOLS = {"kraken": "BTC/USD", "primary": "MERV - XMEV - GGAL - 24hs"}
 DEFAULT_DEPTHS = {"kraken": 10, "primary": 5}
 
 
+VENUES = ("kraken", "primary")
+
+
 def watch(
+    target: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="[VENUE] [SYMBOL…], e.g. `kraken BTC/USD ETH/USD` or `primary 'MERV - XMEV - GGAL - 24hs'` "
+            "(the same as --venue and --symbol).",
+            show_default=False,
+        ),
+    ] = None,
     channel: Annotated[
         list[str] | None,
         typer.Option(
@@ -65,6 +79,15 @@ def watch(
     ] = None,
     interval: Annotated[int, typer.Option(help="Candle interval in minutes.")] = 1,
     json_lines: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False,
+    live: Annotated[
+        bool | None,
+        typer.Option(
+            "--live/--lines",
+            help="A live view of tickers, balances and stream status, or one line per event "
+            "(default: live on a terminal).",
+            show_default=False,
+        ),
+    ] = None,
     sim: SimOpt = None,
     count: Annotated[int, typer.Option(help="Stop after this many events (0 = run until Ctrl-C).")] = 0,
     config: ConfigOpt = None,
@@ -73,7 +96,7 @@ def watch(
     kraken_ws_auth_url: WsAuthUrlOpt = None,
     log_level: LogLevelOpt = None,
 ) -> None:
-    """Connect (to the simulator by default) and print live, normalized events."""
+    """Connect (to the simulator by default) and show live tickers, balances and stream status."""
     err = Console(stderr=True)
     cfg = load(config, kraken_rest_url, kraken_ws_url, kraken_ws_auth_url, err)
     setup_logging(
@@ -82,15 +105,28 @@ def watch(
         [cfg.kraken.api_secret, cfg.primary.password if cfg.primary else None],
     )
     out = Console(highlight=False, soft_wrap=True, emoji=False)
+    venue, positional = _split_target(target or [], venue, err)
     try:
-        symbols = symbol or [DEFAULT_SYMBOLS.get(venue, "BTC/USD")]
+        symbols = [*positional, *(symbol or [])] or [DEFAULT_SYMBOLS.get(venue, "BTC/USD")]
         book_depth = depth if depth is not None else DEFAULT_DEPTHS.get(venue, 10)
-        plan = _WatchPlan(venue, channel, symbols, book_depth, interval, json_lines, sim, count)
+        show_live = not json_lines and (live if live is not None else out.is_terminal)
+        plan = _WatchPlan(venue, channel, symbols, book_depth, interval, json_lines, sim, count, show_live)
         asyncio.run(_watch(cfg, plan, out, err))
     except KeyboardInterrupt:
         pass
     except BrokerBridgeError as exc:
         fail(exc, err)
+
+
+def _split_target(target: list[str], venue: str, err: Console) -> tuple[str, list[str]]:
+    """`[VENUE] [SYMBOL…]` → (venue, symbols); a venue given both ways must agree."""
+    if target and target[0].lower() in VENUES:
+        named = target[0].lower()
+        if venue != "kraken" and venue != named:  # --venue left at its default does not conflict
+            err.print(f"[bold red]error:[/] venue {named!r} and --venue {venue!r} disagree")
+            raise typer.Exit(2)
+        return named, target[1:]
+    return venue, target
 
 
 @dataclass(frozen=True)
@@ -103,6 +139,7 @@ class _WatchPlan:
     json_lines: bool
     sim: bool | None
     count: int
+    live: bool = False
 
 
 async def _watch(cfg: Config, plan: _WatchPlan, out: Console, err: Console) -> None:
@@ -138,6 +175,9 @@ async def _watch(cfg: Config, plan: _WatchPlan, out: Console, err: Console) -> N
         # The pumps are owned here: cancelled and awaited on every way out.
         pumps = [asyncio.create_task(pump(stream)) for stream in streams]
         try:
+            if plan.live:
+                await _show_live(queue, plan, out)
+                return
             seen = 0
             while plan.count == 0 or seen < plan.count:
                 item = await queue.get()
@@ -153,3 +193,16 @@ async def _watch(cfg: Config, plan: _WatchPlan, out: Console, err: Console) -> N
             for task in pumps:
                 task.cancel()
             await asyncio.gather(*pumps, return_exceptions=True)
+
+
+async def _show_live(
+    queue: asyncio.Queue[AnyEvent | BrokerBridgeError], plan: _WatchPlan, out: Console
+) -> None:
+    board = WatchBoard(plan.venue, plan.symbols)
+    with Live(board.render(), console=out, refresh_per_second=4, transient=False) as view:
+        while plan.count == 0 or board.events < plan.count:
+            item = await queue.get()
+            if isinstance(item, BrokerBridgeError):
+                raise item
+            board.apply(item)
+            view.update(board.render())

@@ -25,6 +25,8 @@ from brokerbridge.core.secret import Secret
 KRAKEN_REST_URL = "https://api.kraken.com"
 KRAKEN_WS_URL = "wss://ws.kraken.com/v2"
 KRAKEN_WS_AUTH_URL = "wss://ws-auth.kraken.com/v2"
+# Every fill, journaled before it is published ($XDG_STATE_HOME/brokerbridge/… when that is set).
+DEFAULT_JOURNAL_PATH = "~/.local/state/brokerbridge/journal.sqlite3"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,9 @@ class KrakenConfig:
     # Kraken's private REST call counter for the key's tier (Intermediate: 20, −0.5/s; Starter: 15, −0.33/s).
     rate_limit_max: float = 20.0
     rate_limit_decay: float = 0.5
+    # Nonces are wall time × this (1e6: microseconds). Kraken wants them increasing per key, so a
+    # key another client used at a larger scale needs a larger one here (`brokerbridge doctor --fix`).
+    nonce_scale: int = 1_000_000
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
     @property
@@ -116,11 +121,14 @@ class ServerConfig:
     allowed_origins: tuple[str, ...] = ()  # besides same-origin, e.g. "https://app.example.com"
     messages_per_second: float = 20.0  # client → server messages, token bucket per connection
     message_burst: int = 40
-    max_subscriptions: int = 100  # per connection
+    max_subscriptions: int = 1000  # per connection (a batch subscribe counts each symbol)
     max_connections_per_key: int = 20
     client_queue_size: int = 1000  # outgoing messages per client before conflation / disconnect
     heartbeat_interval: float = 10.0
     grace_s: float = 5.0  # an upstream with no subscriber left closes after this long
+    session_ttl: float = 12 * 3600.0  # browser sessions (cookie) last this long
+    # Holds the key that signs session cookies, so sessions survive a restart of `serve`.
+    state_dir: str = "~/.local/state/brokerbridge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +137,7 @@ class Config:
     primary: PrimaryConfig | None = None  # None: Primary not configured
     server: ServerConfig = field(default_factory=ServerConfig)
     log_level: str = "INFO"
+    journal_path: str | None = DEFAULT_JOURNAL_PATH  # SQLite file of every fill; None / ":memory:": in memory
 
 
 _SECTION_URLS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -147,6 +156,8 @@ _FLOAT_FIELDS = (
     "ping_interval",
 )
 _SECRET_FIELDS = ("api_secret", "password")
+# Nanoseconds at most: a larger scale would overflow Kraken's 64-bit nonce.
+NONCE_SCALES = (1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000)
 _TEXT_FIELDS = (
     "api_key",
     "user",
@@ -183,6 +194,19 @@ def _check_float(section: str, name: str, value: Any, where: str) -> float:
     return number
 
 
+def _check_nonce_scale(value: Any, where: str) -> int:
+    try:
+        scale = int(value)
+    except (TypeError, ValueError):
+        scale = 0
+    if isinstance(value, bool | float) or scale not in NONCE_SCALES:
+        raise ConfigError(
+            f"{where}: kraken.nonce_scale must be a power of ten from 1000 to 1000000000, got {value!r}",
+            remedy="use 1000000 (microseconds, the default), or the scale `brokerbridge doctor --fix` found",
+        )
+    return scale
+
+
 def _section_from_mapping(base: Any, section: str, values: Mapping[str, Any], where: str) -> Any:
     known = {f.name for f in fields(base)} - {"backoff"}
     changes: dict[str, Any] = {}
@@ -207,6 +231,8 @@ def _section_from_mapping(base: Any, section: str, values: Mapping[str, Any], wh
                     f"{where}: primary.relogin_interval = {value!r} is not under 24 h",
                     remedy="Primary tokens last 24 h; keep it below 86400 (default 72000)",
                 )
+        elif name == "nonce_scale":
+            changes[name] = _check_nonce_scale(value, where)
         elif name in _SECRET_FIELDS:
             if not isinstance(value, str) or not value.strip():
                 # Do not echo the value: it is a secret even when malformed.
@@ -219,7 +245,7 @@ def _section_from_mapping(base: Any, section: str, values: Mapping[str, Any], wh
     return replace(base, **changes)
 
 
-_SERVER_FLOATS = ("messages_per_second", "heartbeat_interval")
+_SERVER_FLOATS = ("messages_per_second", "heartbeat_interval", "session_ttl")
 _SERVER_INTS = ("message_burst", "max_subscriptions", "max_connections_per_key", "client_queue_size")
 
 
@@ -276,28 +302,86 @@ def _parse_keys(value: Any, where: str) -> tuple[ApiKey, ...]:
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"{where}: {label}.name must be a non-empty string")
         label = f"server.keys.{name.strip()}"
-        key = entry.get("key")
-        if not isinstance(key, str) or len(key.strip()) < 16:
-            # Do not echo the value: it is a secret even when malformed.
-            raise ConfigError(
-                f"{where}: {label}.key must be a string of at least 16 characters",
-                remedy='generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"',
+        keys.append(
+            _api_key(
+                name.strip(),
+                entry.get("key"),
+                entry.get("scopes", ["market"]),
+                key_label=f"{where}: {label}.key",
+                scopes_label=f"{where}: {label}.scopes",
             )
-        scopes = entry.get("scopes", ["market"])
-        if isinstance(scopes, str):
-            scopes = [scopes]
-        if not isinstance(scopes, list) or not scopes or any(s not in SCOPES for s in scopes):
-            raise ConfigError(
-                f"{where}: {label}.scopes = {scopes!r} is not a list of scopes",
-                remedy=f"scopes: {', '.join(SCOPES)}",
-            )
-        keys.append(ApiKey(name=name.strip(), key=Secret(key.strip()), scopes=frozenset(scopes)))
+        )
     names = [k.name for k in keys]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}: server.keys has duplicate names")
-    if len({k.key for k in keys}) != len(keys):
-        raise ConfigError(f"{where}: server.keys: two keys share the same key value")
+    _check_distinct(keys, f"{where}: server.keys")
     return tuple(keys)
+
+
+def _api_key(name: str, key: Any, scopes: Any, *, key_label: str, scopes_label: str) -> ApiKey:
+    if not isinstance(key, str) or len(key.strip()) < 16:
+        # Do not echo the value: it is a secret even when malformed.
+        raise ConfigError(
+            f"{key_label} must be a string of at least 16 characters",
+            remedy='generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"',
+        )
+    if isinstance(scopes, str):
+        scopes = [s for s in (part.strip() for part in scopes.split(",")) if s]
+    if not isinstance(scopes, list) or not scopes or any(s not in SCOPES for s in scopes):
+        raise ConfigError(
+            f"{scopes_label} = {scopes!r} is not a list of scopes", remedy=f"scopes: {', '.join(SCOPES)}"
+        )
+    return ApiKey(name=name, key=Secret(key.strip()), scopes=frozenset(scopes))
+
+
+def _check_distinct(keys: list[ApiKey], where: str) -> None:
+    if len({k.key for k in keys}) != len(keys):
+        raise ConfigError(
+            f"{where}: two keys share the same key value", remedy="give every client its own key"
+        )
+
+
+_ENV_KEY = "BROKERBRIDGE_SERVER_KEY_"
+
+
+def _env_keys(env: Mapping[str, str], configured: tuple[ApiKey, ...]) -> tuple[ApiKey, ...]:
+    """`BROKERBRIDGE_SERVER_KEY_<NAME>=<key>` and `…_<NAME>_SCOPES=market,account`: one variable per
+    key, so no key value ever sits in a list next to others. `<name>` is lowercased. Like any
+    setting they override the file's: the key value and/or the scopes of `[server.keys.<name>]`;
+    a new key's scopes default to market."""
+    variables = {var: value for var, value in env.items() if var.startswith(_ENV_KEY)}
+    keys = {key.name: key for key in configured}
+    from_env: set[str] = set()
+    for var in sorted(variables, key=lambda v: v.removesuffix("_SCOPES")):
+        base = var.removesuffix("_SCOPES")
+        name = base[len(_ENV_KEY) :].lower()
+        if not name:
+            raise ConfigError(
+                f"environment: {var} names no key", remedy=f"name the key: {_ENV_KEY}<NAME>=<key>"
+            )
+        if var == base and name in from_env:
+            raise ConfigError(
+                f"environment: {var} names key {name!r} a second time (names are not case-sensitive)",
+                remedy="keep one variable per key name",
+            )
+        if var != base and base in variables:
+            continue  # read together with its key below
+        if var == base:
+            from_env.add(name)
+        elif name not in keys:
+            raise ConfigError(
+                f"environment: {var} is set but {base} is not (and no [server.keys.{name}] in the file)",
+                remedy=f"set the key itself in {base}, or unset {var}",
+            )
+        old = keys.get(name)
+        keys[name] = _api_key(
+            name,
+            variables[base] if var == base else old.key.reveal() if old else None,
+            variables.get(f"{base}_SCOPES") or (sorted(old.scopes) if old else ["market"]),
+            key_label=f"environment: {base}",
+            scopes_label=f"environment: {base}_SCOPES",
+        )
+    return tuple(keys.values())
 
 
 def _server_from_mapping(base: ServerConfig, values: Mapping[str, Any], where: str) -> ServerConfig:
@@ -319,6 +403,10 @@ def _server_from_mapping(base: ServerConfig, values: Mapping[str, Any], where: s
             changes[name] = _check_float("server", name, value, where)
         elif name in _SERVER_INTS:
             changes[name] = _check_int(name, value, where)
+        elif name == "state_dir":
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"{where}: server.state_dir must be a non-empty path")
+            changes[name] = value.strip()
         elif name == "grace_s":
             try:
                 grace = float(value)
@@ -347,6 +435,7 @@ def load_config(
     primary: PrimaryConfig | None = None
     server = ServerConfig()
     log_level = "INFO"
+    journal_path: str | None = DEFAULT_JOURNAL_PATH
     if path:
         file = Path(path)
         try:
@@ -357,11 +446,11 @@ def load_config(
             ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
-        unknown = set(data) - {"kraken", "primary", "server", "log_level"}
+        unknown = set(data) - {"kraken", "primary", "server", "log_level", "journal_path"}
         if unknown:
             raise ConfigError(
                 f"{file}: unknown section(s) {', '.join(sorted(unknown))}",
-                remedy="supported: [kraken], [primary], [server] and log_level",
+                remedy="supported: [kraken], [primary], [server], log_level and journal_path",
             )
         for section in ("kraken", "primary", "server"):
             if section in data and not isinstance(data[section], dict):
@@ -373,6 +462,7 @@ def load_config(
         if "server" in data:
             server = _server_from_mapping(server, data["server"], str(file))
         log_level = str(data.get("log_level", log_level)).upper()
+        journal_path = _journal_path(data.get("journal_path", journal_path), str(file))
     from_env = _env_section(env, "kraken")
     if from_env:
         kraken = _section_from_mapping(kraken, "kraken", from_env, "environment (BROKERBRIDGE_KRAKEN_*)")
@@ -381,9 +471,21 @@ def load_config(
         primary = _section_from_mapping(
             primary or PrimaryConfig(), "primary", primary_env, "environment (BROKERBRIDGE_PRIMARY_*)"
         )
-    server_env = _env_section(env, "server")
+    server_env = {
+        name: value for name, value in _env_section(env, "server").items() if not name.startswith("key_")
+    }
+    if "keys" in server_env:
+        raise ConfigError(
+            "environment: BROKERBRIDGE_SERVER_KEYS is not supported (it would list keys side by side)",
+            remedy=f"set one variable per key: {_ENV_KEY}<NAME>=<key>, optionally "
+            f"{_ENV_KEY}<NAME>_SCOPES=market,account; or use [server.keys] in the config file",
+        )
     if server_env:
         server = _server_from_mapping(server, server_env, "environment (BROKERBRIDGE_SERVER_*)")
+    if any(var.startswith(_ENV_KEY) for var in env):
+        keys = _env_keys(env, server.keys)
+        _check_distinct(list(keys), "server keys (file and environment)")
+        server = replace(server, keys=keys)
     if overrides:
         given = {k: v for k, v in overrides.items() if v is not None}
         kraken_given = {k: v for k, v in given.items() if not k.startswith("primary_")}
@@ -394,6 +496,10 @@ def load_config(
             primary = _section_from_mapping(
                 primary or PrimaryConfig(), "primary", primary_given, "command line"
             )
+    if "BROKERBRIDGE_JOURNAL_PATH" in env:
+        journal_path = _journal_path(
+            env["BROKERBRIDGE_JOURNAL_PATH"], "environment (BROKERBRIDGE_JOURNAL_PATH)"
+        )
     if env.get("BROKERBRIDGE_LOG_LEVEL"):
         log_level = env["BROKERBRIDGE_LOG_LEVEL"].upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -408,4 +514,15 @@ def load_config(
             "primary.user and primary.password must be given together",
             remedy="set both (Primary needs a login even for market data)",
         )
-    return Config(kraken=kraken, primary=primary, server=server, log_level=log_level)
+    return Config(
+        kraken=kraken, primary=primary, server=server, log_level=log_level, journal_path=journal_path
+    )
+
+
+def _journal_path(value: Any, where: str) -> str | None:
+    if not isinstance(value, str):
+        raise ConfigError(
+            f"{where}: journal_path must be a file path (a string), got {type(value).__name__}",
+            remedy='e.g. journal_path = "~/.local/state/brokerbridge/journal.sqlite3", or ":memory:"',
+        )
+    return value.strip() or None

@@ -1,4 +1,5 @@
-"""`create_app(bridge)`: the FastAPI app — `/ws`, `/api/*`, `/metrics`, a status page at `/`.
+"""`create_app(bridge)`: the FastAPI app — `/ws`, `/api/*`, `/metrics`, sign-in (`/login`,
+`/api/session`, `/api/token`), the dashboard at `/` (server/dashboard.py).
 
 The app does not own the Bridge (its caller does: `serve`, tests); everything per-app (client
 registry, metrics registry, codec) lives on `app.state`, nothing at module level.
@@ -9,11 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request, WebSocket
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from brokerbridge.bridge import Bridge
+from brokerbridge.core.clock import Clock
 from brokerbridge.core.config import ServerConfig
-from brokerbridge.server.auth import Authenticator, presented_key
+from brokerbridge.server import session
+from brokerbridge.server.auth import Authenticator
+from brokerbridge.server.dashboard import mount_dashboard
 from brokerbridge.server.metrics import CONTENT_TYPE, ServerMetrics
 from brokerbridge.server.protocol import Codec
 from brokerbridge.server.rest import make_router, refusal
@@ -51,10 +55,18 @@ class ServerState:
     metrics: ServerMetrics
     codec: Codec
     auth: Authenticator
+    sessions: session.Sessions
 
 
-def create_app(bridge: Bridge, settings: ServerSettings | None = None, *, loopback: bool = False) -> FastAPI:
-    """`loopback`: the server binds to a loopback address (market data is then open by default)."""
+def create_app(
+    bridge: Bridge,
+    settings: ServerSettings | None = None,
+    *,
+    loopback: bool = False,
+    clock: Clock | None = None,
+) -> FastAPI:
+    """`loopback`: the server binds to a loopback address (market data is then open by default).
+    `clock`: what sessions, login codes and tokens expire on (default: the Bridge's)."""
     settings = settings or ServerSettings()
     open_market = settings.config.open_market_data
     auth = Authenticator(settings.config, open_market_data=loopback if open_market is None else open_market)
@@ -64,10 +76,18 @@ def create_app(bridge: Bridge, settings: ServerSettings | None = None, *, loopba
         version="0.1.0",
     )
     clients = ClientRegistry()
-    state = ServerState(bridge, settings, clients, ServerMetrics(bridge, clients.stats), Codec(), auth)
+    sessions = session.Sessions(
+        session.StateDir(settings.config.state_dir),
+        ttl=settings.config.session_ttl,
+        clock=clock or bridge.clock,
+    )
+    state = ServerState(
+        bridge, settings, clients, ServerMetrics(bridge, clients.stats), Codec(), auth, sessions
+    )
     app.state.bridge = bridge
     app.state.server = state
     app.include_router(make_router())
+    app.include_router(session.make_router())
 
     @app.websocket("/ws")
     async def websocket(ws: WebSocket) -> None:
@@ -82,27 +102,25 @@ def create_app(bridge: Bridge, settings: ServerSettings | None = None, *, loopba
                 )
             )
             return
-        key = None
-        presented = presented_key(ws.headers, ws.query_params)
-        if presented is not None:
-            key = auth.lookup(presented)
-            if key is None:
-                await ws.send_denial_response(_denial(401, "not_authorized", "invalid API key"))
-                return
-            limit = settings.ws.max_connections_per_key
-            if clients.connections_of(key.name) >= limit:
-                await ws.send_denial_response(
-                    _denial(
-                        429,
-                        "rate_limited",
-                        f"too many connections for key {key.name!r} (limit {limit})",
-                        "close another connection using this key (server.max_connections_per_key)",
-                    )
+        # A key, a token (used up here) or the session cookie; a bad cookie only means anonymous.
+        principal = session.identify(ws, auth, sessions)
+        if isinstance(principal, session.Denied):
+            await ws.send_denial_response(_denial(401, "not_authorized", principal.message, principal.remedy))
+            return
+        limit = settings.ws.max_connections_per_key
+        if principal.name is not None and clients.connections_of(principal.name) >= limit:
+            await ws.send_denial_response(
+                _denial(
+                    429,
+                    "rate_limited",
+                    f"too many connections for key {principal.name!r} (limit {limit})",
+                    "close another connection using this key (server.max_connections_per_key)",
                 )
-                return
+            )
+            return
         await ws.accept()
         client = ClientConnection(
-            ws, bridge, state.metrics, state.codec, settings.ws, auth, auth.principal_of(key), clients
+            ws, bridge, state.metrics, state.codec, settings.ws, auth, principal, clients
         )
         clients.add(client)
         try:
@@ -116,48 +134,10 @@ def create_app(bridge: Bridge, settings: ServerSettings | None = None, *, loopba
             return refused
         return Response(state.metrics.exposition(), media_type=CONTENT_TYPE)
 
-    @app.get("/", include_in_schema=False)
-    async def status_page() -> HTMLResponse:
-        return HTMLResponse(STATUS_PAGE)
-
+    mount_dashboard(app)  # last: `/` and `/dashboard/` (the page's own routing is in the browser)
     return app
 
 
 def _denial(status: int, code: str, message: str, remedy: str = "") -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message, "remedy": remedy}}, status_code=status)
 
-
-# A placeholder until the dashboard (issue 5): same origin, no external assets, reads /api/health.
-STATUS_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>brokerbridge</title>
-<style>body{font:14px system-ui,sans-serif;margin:2em}td,th{padding:.2em .8em;text-align:left}
-.live{color:#080}.reconnecting,.polling,.resyncing,.stale{color:#b60}</style></head>
-<body><h1>brokerbridge</h1>
-<p>WebSocket <code>/ws</code> · <a href="/docs">API docs</a> · <a href="/api/health">/api/health</a>
-· <a href="/metrics">/metrics</a></p>
-<table><thead><tr><th>venue</th><th>stream</th><th>state</th><th>mode</th><th>reconnects</th>
-<th>last message (s ago)</th></tr></thead><tbody id="rows"></tbody></table>
-<script>
-async function refresh() {
-  const body = await (await fetch("/api/health")).json();
-  const rows = [];
-  for (const [venue, h] of Object.entries(body.venues)) {
-    for (const [name, s] of Object.entries(h.streams || {})) {
-      if (!s || s.state === undefined) continue;
-      const cells = [venue, name, s.state, s.mode ?? "", s.reconnects ?? "",
-                     s.seconds_since_last_message ?? ""];
-      const tr = document.createElement("tr");
-      cells.forEach((text, i) => {
-        const td = document.createElement("td");
-        td.textContent = String(text);
-        if (i === 2) td.className = String(text);
-        tr.appendChild(td);
-      });
-      rows.push(tr);
-    }
-  }
-  document.getElementById("rows").replaceChildren(...rows);
-}
-refresh(); setInterval(refresh, 2000);
-</script></body></html>
-"""

@@ -2,6 +2,7 @@
 
 A key is presented as `Authorization: Bearer <key>`, as `?key=<key>` or (WebSocket) in a first
 `{"op": "auth", "key": …}` message. Keys are `Secret`s: compared in constant time, never echoed.
+Browsers use a session cookie or a short-lived token instead (session.py).
 """
 
 from __future__ import annotations
@@ -18,10 +19,15 @@ from brokerbridge.core.events import Channel
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is on a connection: a configured key's name, or anonymous (name None)."""
+    """Who is on a connection: a configured key's name, or None (anonymous, or the login link's
+    session). `authenticated`: a key, session or token was accepted; `expires_at` (wall time) for
+    sessions and tokens; `note` says why a session cookie was not accepted (for refusal messages)."""
 
     name: str | None
     scopes: frozenset[str]
+    authenticated: bool = False
+    expires_at: float | None = None
+    note: str = ""
 
     def allows(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes
@@ -36,6 +42,9 @@ class Authenticator:
     def anonymous(self) -> Principal:
         return Principal(None, frozenset({"market"}) if self.open_market_data else frozenset())
 
+    def key_named(self, name: str) -> ApiKey | None:
+        return next((key for key in self._keys if key.name == name), None)
+
     def lookup(self, presented: str) -> ApiKey | None:
         found = None
         for key in self._keys:  # constant time per key; no early exit
@@ -46,10 +55,14 @@ class Authenticator:
     def principal_of(self, key: ApiKey | None) -> Principal:
         if key is None:
             return self.anonymous()
-        scopes = set(key.scopes)
+        return self.authenticated(key.name, key.scopes)
+
+    def authenticated(
+        self, name: str | None, scopes: frozenset[str], expires_at: float | None = None
+    ) -> Principal:
         if self.open_market_data:
-            scopes.add("market")
-        return Principal(key.name, frozenset(scopes))
+            scopes = scopes | {"market"}
+        return Principal(name, scopes, authenticated=True, expires_at=expires_at)
 
     def origin_allowed(self, origin: str | None, host: str | None) -> bool:
         """No Origin (not a browser) or same origin (Origin's host:port is the Host header) or listed."""

@@ -1,7 +1,7 @@
 """Prometheus metrics for one app instance: a registry of its own, no module-level state.
 
 Counters are bumped by the WebSocket layer; everything the Bridge already counts (events in/out,
-reconnects, stream states) is read at scrape time by a collector, so it can never drift.
+reconnects, stream states, resyncs, gaps) is read at scrape time by a collector, so it can never drift.
 """
 
 from __future__ import annotations
@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from brokerbridge.bridge import Bridge
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Delivery lag buckets (seconds): a healthy client sits in the first few, a slow one in the last.
+LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class ServerMetrics:
@@ -37,6 +39,23 @@ class ServerMetrics:
             "brokerbridge_ws_errors",
             "Typed errors sent to clients, by code",
             ["code"],
+            registry=self.registry,
+        )
+        self.ws_conflated = Counter(
+            "brokerbridge_ws_conflated",
+            "Messages to slow clients replaced by a newer one of the same stream before being sent, by kind",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.ws_slow_disconnects = Counter(
+            "brokerbridge_ws_slow_client_disconnects",
+            "Clients closed (1008) because undroppable messages (executions, balances, acks) piled up",
+            registry=self.registry,
+        )
+        self.ws_delivery_lag = Histogram(
+            "brokerbridge_ws_delivery_lag_seconds",
+            "Seconds from an event reaching a client connection (from the Bridge) to its write to the socket",
+            buckets=LAG_BUCKETS,
             registry=self.registry,
         )
         self.registry.register(_BridgeCollector(bridge, client_stats))
@@ -83,6 +102,16 @@ class _BridgeCollector(Collector):
         yield reconnects
         yield live
         yield age
+        yield _per_stream(
+            "brokerbridge_resyncs",
+            "Times a stream was rebuilt from a fresh snapshot (bad checksum, sequence jump)",
+            bridge.resyncs,
+        )
+        yield _per_stream(
+            "brokerbridge_gaps",
+            "Windows a stream may have lost upstream (disconnects, sequence jumps), as Gap events",
+            bridge.gaps,
+        )
 
         clients, depths = self._client_stats()
         count = GaugeMetricFamily("brokerbridge_ws_clients", "Connected WebSocket clients")
@@ -96,6 +125,13 @@ class _BridgeCollector(Collector):
         )
         deepest.add_metric([], max(depths, default=0))
         yield deepest
+
+
+def _per_stream(name: str, documentation: str, counts: dict[tuple[str, str], int]) -> Metric:
+    family = CounterMetricFamily(name, documentation, labels=["venue", "stream"])
+    for (venue, stream), count in sorted(counts.items()):
+        family.add_metric([venue, stream], count)
+    return family
 
 
 def _streams(health: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -19,12 +19,15 @@ RequestId = str | int
 
 # -- client → server -----------------------------------------------------------------------------
 class Subscribe(msgspec.Struct, frozen=True, kw_only=True, tag_field="op", tag="subscribe"):
-    """Open a stream. `id` names the subscription on this connection (its events carry it)."""
+    """Open a stream — or, with `symbols`, one stream per symbol under one `id` (a batch: one `ack`,
+    events of every symbol numbered by one `seq`, `unsubscribe` ends them all). `id` names the
+    subscription on this connection (its events carry it). `symbol` and `symbols` are exclusive."""
 
     id: RequestId
     venue: str
     channel: str
     symbol: str | None = None
+    symbols: tuple[str, ...] | None = None  # batch: each symbol counts toward max_subscriptions
     depth: int | None = None  # book only; default: the venue's (Kraken 10, Primary 5)
     interval: int = 1  # candles only, minutes
 
@@ -66,12 +69,14 @@ class ErrorCode(enum.StrEnum):
 
 class Ack(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="ack"):
     """The request `id` was accepted (`id` null: an `auth` sent without one). For `subscribe`,
-    `stream` names the shared upstream stream; a venue's later refusal of it arrives as an
-    `error` with the same `id`."""
+    `streams` names the shared upstream stream of each symbol, in request order, and `stream` the
+    first; a venue's later refusal of one arrives as an `error` with the same `id` (naming the
+    symbol) while the others go on."""
 
     id: RequestId | None
     op: str
     stream: str | None = None
+    streams: tuple[str, ...] | None = None
 
 
 class Error(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="error"):
@@ -135,7 +140,10 @@ class Codec:
         self._encoder = msgspec.json.Encoder(decimal_format="string")
 
     def decode(self, text: str | bytes) -> ClientMessage:
-        return self._decoder.decode(text)
+        try:
+            return self._decoder.decode(text)
+        except RecursionError:  # msgspec recurses per nesting level: answer `malformed`, not crash
+            raise msgspec.DecodeError("JSON nested too deeply") from None
 
     def encode(self, message: ServerMessage) -> bytes:
         return self._encoder.encode(message)
@@ -145,7 +153,7 @@ def request_id_of(text: str | bytes) -> RequestId | None:
     """The `id` of an invalid request, if it has a readable one (to label the error)."""
     try:
         raw = msgspec.json.decode(text)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
     if isinstance(raw, dict):
         value = raw.get("id")

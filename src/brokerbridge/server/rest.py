@@ -1,20 +1,34 @@
-"""REST under `/api/`: venues, health, instruments, balances, open orders, fills.
+"""REST under `/api/`: venues, health, instruments, market snapshots (ticker, book, trades,
+candles), balances, open orders, fills.
 
-Bodies are encoded with msgspec (Decimals as strings, exactly the venue's digits). Mistakes answer
-with a typed error body `{"error": {"code", "message", "remedy"}}` and a 4xx status.
+Bodies are the Structs of `brokerbridge.client.models`, encoded with msgspec (Decimals as strings,
+exactly the venue's digits); `/openapi.json` describes them (rest_models.py). Mistakes answer with
+a typed error body `{"error": {"code", "message", "remedy"}}` and a 4xx/5xx status.
+
+Market snapshots answer from the Bridge's last-value cache when the stream is open; otherwise the
+route opens it through the Bridge (it then lingers for the grace period, so the next call is
+answered from memory) and waits up to `RestSettings.snapshot_wait_s` for its first data.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, ParamSpec
 
 import msgspec
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from brokerbridge.bridge import Bridge
-from brokerbridge.core.errors import BrokerBridgeError
-from brokerbridge.server.auth import presented_key
+from brokerbridge.bridge import Bridge, MarketSnapshot
+from brokerbridge.client import models
+from brokerbridge.core.errors import BrokerBridgeError, InvalidRequest, ServiceUnavailable, UnknownSymbol
+from brokerbridge.core.events import Channel, Subscription
+from brokerbridge.server.rest_models import CatalogResponse, OpenApiModels, SymbolRow, SymbolsResponse
+from brokerbridge.server.session import Denied, identify
+from brokerbridge.server.ws import DEFAULT_DEPTHS
+from brokerbridge.services.market_cache import CANDLES_KEPT, TRADES_KEPT
 
 _encoder = msgspec.json.Encoder(decimal_format="string")
 
@@ -36,80 +50,202 @@ def _error(status: int, code: str, message: str, remedy: str = "") -> JsonBody:
 
 
 def refusal(request: Request, scope: str) -> JsonBody | None:
-    """401 without a valid key when one is needed, 403 when the key lacks `scope`; None: allowed."""
-    auth = request.app.state.server.auth
-    presented = presented_key(request.headers, request.query_params)
-    key = None
-    if presented is not None:
-        key = auth.lookup(presented)
-        if key is None:
-            return _error(
-                401, "not_authorized", "invalid API key", "use a key from the server's [server] keys"
-            )
-    principal = auth.principal_of(key)
+    """401 without a valid key, token or session when one is needed, 403 when it lacks `scope`;
+    None: allowed."""
+    state = request.app.state.server
+    principal = identify(request, state.auth, state.sessions)
+    if isinstance(principal, Denied):
+        return _error(401, "not_authorized", principal.message, principal.remedy)
     if principal.allows(scope):
         return None
-    if key is None:
+    if not principal.authenticated:
         return _error(
             401,
             "not_authorized",
-            f"this needs an API key with the {scope!r} scope",
-            "send Authorization: Bearer <key> (or ?key=)",
+            f"this needs an API key with the {scope!r} scope"
+            + (f" ({principal.note})" if principal.note else ""),
+            "send Authorization: Bearer <key> (or ?key=), or sign in (the /login link, POST /api/session)",
         )
-    return _error(403, "not_authorized", f"key {key.name!r} lacks the {scope!r} scope")
+    who = f"key {principal.name!r}" if principal.name else "this session"
+    return _error(403, "not_authorized", f"{who} lacks the {scope!r} scope")
 
 
-def _unknown_venue(bridge: Bridge, venue: str) -> JsonBody | None:
-    if venue in bridge.connectors:
-        return None
-    return _error(
-        404, "unknown_venue", f"unknown venue {venue!r}", f"venues: {', '.join(sorted(bridge.connectors))}"
-    )
+@dataclass(frozen=True)
+class RestSettings:
+    """Tunables of the REST routes; an app may set `app.state.rest_settings` to change them."""
+
+    snapshot_wait_s: float = 5.0  # how long a snapshot of a stream not yet open waits for its data
+
+
+class _Answer(Exception):
+    """Answer the request with `response` now (a refusal or a mistake)."""
+
+    def __init__(self, response: JsonBody) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+P = ParamSpec("P")
+
+
+def _answers(route: Callable[P, Awaitable[Response]]) -> Callable[P, Awaitable[Response]]:
+    """Let a route refuse by raising `_Answer` from any helper it calls."""
+
+    @functools.wraps(route)
+    async def answer(*args: P.args, **kwargs: P.kwargs) -> Response:
+        try:
+            return await route(*args, **kwargs)
+        except _Answer as refused:
+            return refused.response
+
+    return answer
+
+
+def _allowed(request: Request, scope: str) -> Bridge:
+    """The Bridge, if the caller has `scope` (else a 401/403 answer)."""
+    if (denied := refusal(request, scope)) is not None:
+        raise _Answer(denied)
+    return _bridge(request)
+
+
+def _known_venue(bridge: Bridge, venue: str) -> None:
+    if venue not in bridge.connectors:
+        raise _Answer(
+            _error(
+                404,
+                "unknown_venue",
+                f"unknown venue {venue!r}",
+                f"venues: {', '.join(sorted(bridge.connectors))}",
+            )
+        )
+
+
+def _count(name: str, raw: str | None, default: int, low: int, high: int) -> int:
+    """An integer query parameter in [low, high] (typed 400 otherwise, not FastAPI's 422)."""
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise _Answer(_error(400, "invalid_request", f"{name} must be an integer {low}..{high}, got {raw!r}"))
+    return value
+
+
+async def _snapshot_of(
+    request: Request, venue: str, channel: Channel, symbol: str | None, *, depth: int = 10, interval: int = 1
+) -> tuple[Subscription, MarketSnapshot]:
+    """Check the request, then make sure the Bridge holds the stream's last values."""
+    bridge = _allowed(request, "market")
+    _known_venue(bridge, venue)
+    if not symbol:
+        raise _Answer(
+            _error(400, "invalid_request", "symbol is required", "add ?symbol=… (the venue's symbol)")
+        )
+    try:
+        sub = bridge.subscription(venue, channel, symbol, depth=depth, interval=interval)
+    except BrokerBridgeError as exc:
+        raise _Answer(_error(400, "invalid_request", exc.message, exc.remedy)) from None
+    settings: RestSettings = getattr(request.app.state, "rest_settings", None) or RestSettings()
+    try:
+        snapshot = await bridge.market_snapshot(sub, wait_s=settings.snapshot_wait_s)
+    except UnknownSymbol as exc:
+        raise _Answer(_error(404, "unknown_symbol", exc.message, exc.remedy)) from None
+    except InvalidRequest as exc:
+        raise _Answer(_error(400, "invalid_request", exc.message, exc.remedy)) from None
+    except BrokerBridgeError as exc:  # ServiceUnavailable, or the venue refusing for another reason
+        remedy = exc.remedy if isinstance(exc, ServiceUnavailable) else f"{exc.remedy} (see /api/health)"
+        raise _Answer(_error(503, "unavailable", exc.message, remedy)) from None
+    return sub, snapshot
+
+
+def _health(bridge: Bridge) -> dict[str, models.VenueHealth]:
+    """The connectors' health as typed bodies. Primary's polled account streams (`risk`: stream →
+    state) become a stream entry like the others, in mode `rest`, with their worst state."""
+    out = {}
+    for venue, raw in bridge.health().items():
+        streams = {}
+        for name, entry in (raw.get("streams") or {}).items():
+            if not isinstance(entry, dict) or not entry:
+                continue
+            if "state" in entry:
+                streams[name] = msgspec.convert(entry, models.StreamHealth)
+                continue
+            states = [str(state) for state in entry.values()]
+            streams[name] = models.StreamHealth(
+                state=max(states, key=_SEVERITY.index),
+                mode="rest",
+                connected=None,
+                reconnects=None,
+                seconds_since_last_message=None,
+                last_error=None,
+                subscriptions={str(k): str(v) for k, v in entry.items()},
+            )
+        out[venue] = msgspec.convert({**raw, "streams": {}}, models.VenueHealth)
+        out[venue] = msgspec.structs.replace(out[venue], streams=streams)
+    return out
+
+
+_SEVERITY = ["live", "polling", "resyncing", "connecting", "reconnecting", "stale"]
+
+_SYMBOL = Query(
+    None, description="the venue's symbol: BTC/USD (Kraken), 'MERV - XMEV - GGAL - 24hs' (Primary)"
+)
 
 
 def make_router() -> APIRouter:
     router = APIRouter(prefix="/api", tags=["api"])
+    schemas = OpenApiModels()
+    ok = schemas.responses
 
-    @router.get("/venues", summary="Configured venues and the state of their streams")
+    @router.get(
+        "/venues",
+        summary="Configured venues and the state of their streams",
+        responses=ok(models.VenuesResponse, 401),
+    )
+    @_answers
     async def venues(request: Request) -> Response:
-        if (denied := refusal(request, "market")) is not None:
-            return denied
-        bridge = _bridge(request)
-        out = []
-        for venue, health in bridge.health().items():
-            streams = {
-                name: stream.get("state")
-                for name, stream in (health.get("streams") or {}).items()
-                if isinstance(stream, dict) and "state" in stream
-            }
-            out.append({"venue": venue, "credentials": health.get("credentials", False), "streams": streams})
-        return JsonBody({"venues": out})
+        bridge = _allowed(request, "market")
+        rows = [
+            models.VenueSummary(
+                venue=venue,
+                credentials=health.credentials,
+                streams={name: s.state for name, s in health.streams.items() if s.state is not None},
+            )
+            for venue, health in _health(bridge).items()
+        ]
+        return JsonBody(models.VenuesResponse(venues=rows))
 
-    @router.get("/health", summary="Per venue and stream: state, mode, reconnects, message age, token expiry")
+    @router.get(
+        "/health",
+        summary="Per venue and stream: state, mode, reconnects, message age, token expiry",
+        responses=ok(models.HealthResponse, 401),
+    )
+    @_answers
     async def health(request: Request) -> Response:
-        if (denied := refusal(request, "market")) is not None:
-            return denied
-        bridge = _bridge(request)
-        venues = bridge.health()
-        ok = all(
-            stream.get("state") in ("live", None)
+        venues = _health(_allowed(request, "market"))
+        ok_ = all(
+            stream.state in ("live", None)
             for h in venues.values()
-            for stream in (h.get("streams") or {}).values()
-            if isinstance(stream, dict) and stream.get("subscriptions")
+            for stream in h.streams.values()
+            if stream.subscriptions
         )
-        return JsonBody({"status": "ok" if ok else "degraded", "venues": venues})
+        return JsonBody(models.HealthResponse(status="ok" if ok_ else "degraded", venues=venues))
 
-    @router.get("/instruments", summary="Instruments: Primary's catalogue; Kraken: the symbols in use")
+    @router.get(
+        "/instruments",
+        summary="Instruments: Primary's catalogue; Kraken: the symbols in use",
+        responses=ok((CatalogResponse, SymbolsResponse), 401, 404, 503),
+    )
+    @_answers
     async def instruments(
         request: Request,
         venue: str = Query(..., description="kraken or primary"),
         search: str = Query("", description="case-insensitive substring of symbol/ticker"),
     ) -> Response:
-        if (denied := refusal(request, "market")) is not None:
-            return denied
-        bridge = _bridge(request)
-        if (refused := _unknown_venue(bridge, venue)) is not None:
-            return refused
+        bridge = _allowed(request, "market")
+        _known_venue(bridge, venue)
         if venue == "primary":
             try:
                 catalog = await bridge.catalog(venue)
@@ -117,48 +253,146 @@ def make_router() -> APIRouter:
                 return _error(503, "unavailable", exc.message, exc.remedy)
             details = catalog.search(search)
             return JsonBody(
-                {"venue": venue, "source": "catalog", "count": len(details), "instruments": details}
+                CatalogResponse(venue=venue, source="catalog", count=len(details), instruments=details)
             )
         # Kraken: the symbols this bridge currently streams (the AssetPairs listing is not exposed yet).
         symbols = sorted(
             {
                 sub.split(":")[2]
-                for stream in (bridge.health()[venue].get("streams") or {}).values()
-                if isinstance(stream, dict)
-                for sub in (stream.get("subscriptions") or {})
+                for stream in _health(bridge)[venue].streams.values()
+                for sub in stream.subscriptions
                 if len(sub.split(":")) > 2
             }
         )
         needle = search.strip().lower()
-        rows = [{"symbol": s} for s in symbols if needle in s.lower()]
-        return JsonBody({"venue": venue, "source": "subscriptions", "count": len(rows), "instruments": rows})
+        rows = [SymbolRow(symbol=s) for s in symbols if needle in s.lower()]
+        return JsonBody(
+            SymbolsResponse(venue=venue, source="subscriptions", count=len(rows), instruments=rows)
+        )
 
-    @router.get("/balances/{venue}", summary="Balances (stale while the private stream is down)")
+    @router.get(
+        "/ticker/{venue}",
+        summary="The current ticker (and session stats when a stats stream is open)",
+        responses=ok(models.TickerResponse, 400, 401, 404, 503),
+    )
+    @_answers
+    async def ticker(request: Request, venue: str, symbol: str | None = _SYMBOL) -> Response:
+        sub, now = await _snapshot_of(request, venue, Channel.TICKER, symbol)
+        return JsonBody(
+            models.TickerResponse(
+                venue=venue,
+                symbol=sub.symbol or "",
+                state=now.status.state,
+                ticker=now.ticker,
+                stats=now.stats,
+            )
+        )
+
+    @router.get(
+        "/book/{venue}",
+        summary="The current order book (checksum-verified where the venue has checksums)",
+        responses=ok(models.BookResponse, 400, 401, 404, 503),
+    )
+    @_answers
+    async def book(
+        request: Request,
+        venue: str,
+        symbol: str | None = _SYMBOL,
+        depth: str | None = Query(
+            None, description="levels per side: Kraken 10/25/100/500/1000, Primary 1..5"
+        ),
+    ) -> Response:
+        levels = _count("depth", depth, DEFAULT_DEPTHS.get(venue, 10), 1, 1000)
+        sub, now = await _snapshot_of(request, venue, Channel.BOOK, symbol, depth=levels)
+        if now.book is None:  # pragma: no cover - the snapshot was taken because the book was there
+            return _error(503, "unavailable", f"no book for {sub.describe()} right now", "try again shortly")
+        return JsonBody(
+            models.BookResponse(
+                venue=venue, symbol=sub.symbol or "", depth=levels, state=now.status.state, book=now.book
+            )
+        )
+
+    @router.get(
+        "/trades/{venue}",
+        summary=f"Recent trades seen on the stream, oldest first (up to {TRADES_KEPT} kept per symbol)",
+        responses=ok(models.TradesResponse, 400, 401, 404, 503),
+    )
+    @_answers
+    async def trades(
+        request: Request,
+        venue: str,
+        symbol: str | None = _SYMBOL,
+        limit: str | None = Query(None, description=f"how many, newest kept: 1..{TRADES_KEPT}, default 50"),
+    ) -> Response:
+        count = _count("limit", limit, 50, 1, TRADES_KEPT)
+        sub, now = await _snapshot_of(request, venue, Channel.TRADES, symbol)
+        return JsonBody(
+            models.TradesResponse(
+                venue=venue, symbol=sub.symbol or "", state=now.status.state, trades=now.trades[-count:]
+            )
+        )
+
+    @router.get(
+        "/candles/{venue}",
+        summary=f"Recent candles, oldest first (up to {CANDLES_KEPT} kept per symbol and interval)",
+        responses=ok(models.CandlesResponse, 400, 401, 404, 503),
+    )
+    @_answers
+    async def candles(
+        request: Request,
+        venue: str,
+        symbol: str | None = _SYMBOL,
+        interval: str | None = Query(None, description="minutes (Kraken: 1 5 15 30 60 240 1440 10080 21600)"),
+        limit: str | None = Query(None, description=f"how many, newest kept: 1..{CANDLES_KEPT}, default 100"),
+    ) -> Response:
+        minutes = _count("interval", interval, 1, 1, 21600)
+        count = _count("limit", limit, 100, 1, CANDLES_KEPT)
+        sub, now = await _snapshot_of(request, venue, Channel.CANDLES, symbol, interval=minutes)
+        return JsonBody(
+            models.CandlesResponse(
+                venue=venue,
+                symbol=sub.symbol or "",
+                interval=minutes,
+                state=now.status.state,
+                candles=now.candles[-count:],
+            )
+        )
+
+    @router.get(
+        "/balances/{venue}",
+        summary="Balances (stale while the private stream is down)",
+        responses=ok(models.BalancesResponse, 401, 403, 404),
+    )
+    @_answers
     async def balances(request: Request, venue: str) -> Response:
-        if (denied := refusal(request, "account")) is not None:
-            return denied
-        bridge = _bridge(request)
-        if (refused := _unknown_venue(bridge, venue)) is not None:
-            return refused
-        views = bridge.balances(venue)
-        return JsonBody({"venue": venue, "balances": list(views.values())})
+        bridge = _allowed(request, "account")
+        _known_venue(bridge, venue)
+        rows = [
+            models.Balance(asset=v.asset, total=v.total, hold=v.hold, stale=v.stale, updated_at=v.updated_at)
+            for v in bridge.balances(venue).values()
+        ]
+        return JsonBody(models.BalancesResponse(venue=venue, balances=rows))
 
-    @router.get("/orders/{venue}", summary="Orders believed open")
+    @router.get(
+        "/orders/{venue}",
+        summary="Orders believed open",
+        responses=ok(models.OrdersResponse, 401, 403, 404),
+    )
+    @_answers
     async def orders(request: Request, venue: str) -> Response:
-        if (denied := refusal(request, "account")) is not None:
-            return denied
-        bridge = _bridge(request)
-        if (refused := _unknown_venue(bridge, venue)) is not None:
-            return refused
-        return JsonBody({"venue": venue, "orders": bridge.open_orders(venue)})
+        bridge = _allowed(request, "account")
+        _known_venue(bridge, venue)
+        return JsonBody(models.OrdersResponse(venue=venue, orders=bridge.open_orders(venue)))
 
-    @router.get("/fills/{venue}", summary="Every fill seen, each once")
+    @router.get(
+        "/fills/{venue}",
+        summary="Every fill seen, each once",
+        responses=ok(models.FillsResponse, 401, 403, 404),
+    )
+    @_answers
     async def fills(request: Request, venue: str) -> Response:
-        if (denied := refusal(request, "account")) is not None:
-            return denied
-        bridge = _bridge(request)
-        if (refused := _unknown_venue(bridge, venue)) is not None:
-            return refused
-        return JsonBody({"venue": venue, "fills": bridge.fills(venue)})
+        bridge = _allowed(request, "account")
+        _known_venue(bridge, venue)
+        return JsonBody(models.FillsResponse(venue=venue, fills=bridge.fills(venue)))
 
     return router

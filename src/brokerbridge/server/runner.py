@@ -2,16 +2,19 @@
 
     async with BridgeServer(bridge, host="127.0.0.1", port=0) as server:
         server.http_url, server.ws_url        # the bound address (port 0: the OS picks)
+        server.login_url()                    # a one-time sign-in link for a browser
         await server.wait_closed()            # until shutdown() (e.g. from a signal handler)
 
 Signals are the caller's business (uvicorn's own handlers are disabled): `shutdown(reason)`
-first sends every WebSocket client a close frame with `reason`, then stops uvicorn.
+first sends every WebSocket client a close frame with `reason`, then stops uvicorn. While it runs,
+uvicorn's loggers mask credentials (`?code=`, `?token=`, `?key=`, auth headers, cookies, keys).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from collections.abc import Generator
 from typing import Any
@@ -19,8 +22,11 @@ from typing import Any
 import uvicorn
 
 from brokerbridge.bridge import Bridge
+from brokerbridge.core.clock import Clock
+from brokerbridge.core.errors import ConfigError
 from brokerbridge.server.app import ServerSettings, ServerState, create_app
 from brokerbridge.server.auth import is_loopback
+from brokerbridge.server.log_redaction import UVICORN_LOGGERS, RedactCredentials
 
 SHUTDOWN_REASON = "server shutting down"
 
@@ -50,20 +56,25 @@ class BridgeServer:
         host: str = "127.0.0.1",
         port: int = 8000,
         settings: ServerSettings | None = None,
+        clock: Clock | None = None,
     ) -> None:
-        self.app = create_app(bridge, settings, loopback=is_loopback(host))
+        """`clock`: what sessions, login codes and tokens expire on (default: the Bridge's)."""
+        self.app = create_app(bridge, settings, loopback=is_loopback(host), clock=clock)
+        self._redaction = RedactCredentials([key.key for key in self.state.settings.config.keys])
         config = uvicorn.Config(
             self.app,
             host=host,
             port=port,
             log_config=None,  # the CLI configures logging; the library never does
             ws="websockets-sansio",
+            ws_max_size=self.state.settings.ws.max_message_bytes,  # uvicorn's default is 16 MiB
             lifespan="off",
             timeout_graceful_shutdown=5,
         )
         self._server = _Uvicorn(config)
         self._task: asyncio.Task[Any] | None = None
         self._host = host
+        self._port = port
 
     @property
     def state(self) -> ServerState:
@@ -87,15 +98,38 @@ class BridgeServer:
     def ws_url(self) -> str:
         return self.http_url.replace("http://", "ws://", 1) + "/ws"
 
+    def login_url(self) -> str:
+        """A fresh one-time sign-in link (market + account, valid 10 minutes). Print it, never log it.
+        Makes the session signing key now, so a state_dir problem is a ConfigError here."""
+        sessions = self.state.sessions
+        sessions.ensure_signing_key()
+        return f"{self.http_url}/login?code={sessions.mint_code()}"
+
     async def __aenter__(self) -> BridgeServer:
-        self._task = asyncio.get_running_loop().create_task(self._server.serve(), name="uvicorn")
-        listening = asyncio.ensure_future(self._server.listening.wait())
-        await asyncio.wait({self._task, listening}, return_when=asyncio.FIRST_COMPLETED)
-        if not listening.done():
-            listening.cancel()
-            await self._task  # raises why it could not start
-            raise RuntimeError("server stopped during startup")  # e.g. port in use (uvicorn logs it)
+        self._mask_credentials(True)
+        try:
+            sock = _listening_socket(self._host, self._port)
+            self._task = asyncio.get_running_loop().create_task(
+                self._server.serve(sockets=[sock]), name="uvicorn"
+            )
+            listening = asyncio.ensure_future(self._server.listening.wait())
+            await asyncio.wait({self._task, listening}, return_when=asyncio.FIRST_COMPLETED)
+            if not listening.done():
+                listening.cancel()
+                await self._task  # raises why it could not start
+                raise RuntimeError("server stopped during startup")  # e.g. port in use (uvicorn logs it)
+        except BaseException:
+            self._mask_credentials(False)
+            raise
         return self
+
+    def _mask_credentials(self, on: bool) -> None:
+        for name in UVICORN_LOGGERS:
+            uvicorn_logger = logging.getLogger(name)
+            if on:
+                uvicorn_logger.addFilter(self._redaction)
+            else:
+                uvicorn_logger.removeFilter(self._redaction)
 
     async def shutdown(self, reason: str = SHUTDOWN_REASON) -> None:
         await self.state.clients.close_all(reason)
@@ -106,8 +140,32 @@ class BridgeServer:
             await asyncio.shield(self._task)
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        if self._task is None:
-            return
-        if not self._task.done():
-            await self.shutdown()
-        await self._task
+        try:
+            if self._task is None:
+                return
+            if not self._task.done():
+                await self.shutdown()
+            await self._task
+        finally:
+            self._mask_credentials(False)
+
+
+# Linux grows a loopback socket's send buffer to megabytes: minutes of market data would sit in the
+# kernel below our conflation, where a slow client can never skip it. Accepted sockets inherit this.
+SEND_BUFFER_BYTES = 256 * 1024
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            remedy="choose another --port (0 picks a free one) or stop the process using it",
+        ) from None
+    return sock

@@ -1,7 +1,8 @@
 """The `/ws` endpoint: one `ClientConnection` per socket, all sharing the Bridge's upstreams.
 
 Per connection one TaskGroup owns: the receive loop (requests → acks/errors), one pump per
-subscription (Bridge events → `event` messages with a per-subscription `seq`), the heartbeat, and
+subscribed stream (Bridge events → `event` messages; a batch `subscribe` with `symbols` has one pump
+per symbol, all numbered by the subscription's one `seq`), the heartbeat, and
 the sender — the only task that writes to the socket, from the connection's `Outbox` (queue policy:
 ticker/book conflated, account channels never dropped — a client that cannot keep up with them is
 closed with 1008 and a reason; other market data waits, and the Bridge inserts a `gap`).
@@ -14,9 +15,9 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import AsyncGenerator
-from dataclasses import dataclass
-from typing import cast
+from collections.abc import AsyncGenerator, Hashable
+from dataclasses import dataclass, field
+from typing import NoReturn, cast
 
 import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -32,7 +33,7 @@ from brokerbridge.core.errors import (
 from brokerbridge.core.events import AnyEvent, BookSnapshot, BookUpdate, Channel, Gap, StreamStatus, Ticker
 from brokerbridge.server.auth import Authenticator, Principal, TokenBucket, scope_of
 from brokerbridge.server.metrics import ServerMetrics
-from brokerbridge.server.outbox import Outbox
+from brokerbridge.server.outbox import Encode, Outbox
 from brokerbridge.server.protocol import (
     Ack,
     Auth,
@@ -53,6 +54,7 @@ from brokerbridge.server.protocol import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_DEPTHS = {"kraken": 10, "primary": 5}
+_HEARTBEAT = ("heartbeat",)  # the heartbeat's conflation key (subscriptions use (id, symbol) pairs)
 GOING_AWAY = 1001
 POLICY_VIOLATION = 1008
 
@@ -63,13 +65,27 @@ class WsSettings:
     client_queue_size: int = 1000  # outgoing messages per client before conflation / disconnect
     messages_per_second: float = 20.0
     message_burst: int = 40
-    max_subscriptions: int = 100
+    max_subscriptions: int = 1000  # streams per connection (a batch counts each symbol)
     max_connections_per_key: int = 20
     close_timeout: float = 10.0  # how long a close frame may wait behind a client's unread data
+    max_message_bytes: int = 1 << 20  # a larger client frame closes the socket with 1009
 
 
 class _Disconnected(Exception):
     """The client went away: end the connection's task group."""
+
+
+@dataclass
+class _Subscription:
+    """One accepted `subscribe`: a pump per symbol (None: a stream without one), one `seq` for all."""
+
+    batch: bool
+    pumps: dict[str | None, asyncio.Task[None]] = field(default_factory=dict)
+    seq: int = 0
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
 
 
 class ClientConnection:
@@ -97,10 +113,11 @@ class ClientConnection:
         )
         self.outbox = Outbox(settings.client_queue_size)
         self.close_reason: str | None = None
-        self._pumps: dict[RequestId, asyncio.Task[None]] = {}
+        self._subs: dict[RequestId, _Subscription] = {}
         self._tasks: asyncio.TaskGroup | None = None
         self._sender: asyncio.Task[None] | None = None
         self._closed = False
+        self._close_sent = asyncio.Event()  # the close frame is written (or could not be)
 
     @property
     def queue_depth(self) -> int:
@@ -129,14 +146,24 @@ class ClientConnection:
             return
         self._closed = True
         self.close_reason = reason
-        if self._sender is not None and self._sender is not asyncio.current_task():
-            self._sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._sender
-        if self.websocket.application_state is WebSocketState.CONNECTED:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(self._settings.close_timeout):
-                    await self.websocket.close(code=code, reason=reason)
+        try:
+            if self._sender is not None and self._sender is not asyncio.current_task():
+                self._sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._sender
+            if self.websocket.application_state is WebSocketState.CONNECTED:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(self._settings.close_timeout):
+                        await self.websocket.close(code=code, reason=reason)
+        finally:
+            self._close_sent.set()
+
+    async def _stop(self) -> NoReturn:
+        """End the connection's tasks — once the close frame is out: tearing the task group down
+        earlier would cancel a close waiting behind a slow client's unread data, and the client
+        would see the socket drop without the reason."""
+        await self._close_sent.wait()
+        raise _Disconnected
 
     # -- tasks -------------------------------------------------------------------------------
     async def _receive_loop(self) -> None:
@@ -150,35 +177,57 @@ class ClientConnection:
             await self._handle(data)
 
     async def _send_loop(self) -> None:
+        clock = self._bridge.clock
+        lag = self._metrics.ws_delivery_lag
         while True:
-            data = await self.outbox.get()
+            data, received = await self.outbox.get()
             await self.websocket.send_text(data.decode())
+            if received is not None:
+                lag.observe(max(0.0, clock.monotonic() - received))
 
     async def _heartbeat_loop(self) -> None:
         interval = self._settings.heartbeat_interval
+        clock = self._bridge.clock
         while True:
-            await self._bridge.clock.sleep(interval)
+            await clock.sleep(interval)
             # A heartbeat is conflated like a ticker: a client that does not read gets one, not a pile.
-            self._queue_conflated("heartbeat", Heartbeat(ts=self._bridge.clock.time()))
+            beat = _encoded(self._codec.encode(Heartbeat(ts=clock.time())))
+            self._queue_conflated(_HEARTBEAT, 0, beat, "heartbeat", None)
 
-    async def _pump(self, sub_id: RequestId, request: Subscribe, depth: int) -> None:
-        seq = 0
+    async def _pump(
+        self, sub_id: RequestId, sub: _Subscription, request: Subscribe, symbol: str | None, depth: int
+    ) -> None:
+        clock = self._bridge.clock
         stream = cast(
             AsyncGenerator[AnyEvent, None],
             self._bridge.subscribe(
-                request.venue, request.channel, request.symbol, depth=depth, interval=request.interval
+                request.venue, request.channel, symbol, depth=depth, interval=request.interval
             ),
         )
         try:
             async with contextlib.aclosing(stream):
                 async for event in stream:
-                    seq += 1
-                    await self._send_event(sub_id, seq, event)
+                    await self._send_event(sub_id, sub, symbol, event, clock.monotonic())
         except BrokerBridgeError as exc:  # the venue refused the stream for good
-            await self._send_error(_code_of(exc), exc.message, sub_id, exc.remedy)
+            message = exc.message
+            if sub.batch and repr(symbol) not in message:
+                message = f"{message} (symbol {symbol!r}; the batch's other symbols go on)"
+            await self._send_error(_code_of(exc), message, sub_id, exc.remedy)
+        except _Disconnected:
+            raise
+        except Exception as exc:  # our bug: end this stream with a reason, not the whole connection
+            logger.exception("WebSocket stream %s of subscription %r failed", symbol, sub_id)
+            await self._send_error(
+                ErrorCode.INVALID_REQUEST,
+                f"the server could not serve {request.channel} {symbol!r}: {exc}",
+                sub_id,
+                "subscribe differently (this is logged as a server error)",
+            )
         finally:
-            if self._pumps.get(sub_id) is asyncio.current_task():
-                del self._pumps[sub_id]
+            if sub.pumps.get(symbol) is asyncio.current_task():
+                del sub.pumps[symbol]
+                if not sub.pumps and self._subs.get(sub_id) is sub:
+                    del self._subs[sub_id]
 
     # -- requests ----------------------------------------------------------------------------
     async def _handle(self, data: str | bytes) -> None:
@@ -213,13 +262,14 @@ class ClientConnection:
                 await self._subscribe(request)
             case Unsubscribe(id=sub_id):
                 self._metrics.ws_messages_in.labels("unsubscribe").inc()
-                pump = self._pumps.pop(sub_id, None)
-                if pump is None:
+                sub = self._subs.pop(sub_id, None)
+                if sub is None:
                     await self._send_error(
                         ErrorCode.INVALID_REQUEST, f"no subscription with id {sub_id!r}", sub_id
                     )
                     return
-                pump.cancel()
+                for pump in sub.pumps.values():
+                    pump.cancel()
                 await self._send(Ack(id=sub_id, op="unsubscribe"))
             case Ping(id=ping_id):
                 self._metrics.ws_messages_in.labels("ping").inc()
@@ -252,7 +302,7 @@ class ClientConnection:
 
     async def _subscribe(self, request: Subscribe) -> None:
         sub_id = request.id
-        if sub_id in self._pumps:
+        if sub_id in self._subs:
             await self._send_error(
                 ErrorCode.INVALID_REQUEST,
                 f"subscription id {sub_id!r} is in use on this connection",
@@ -260,10 +310,17 @@ class ClientConnection:
                 "use a new id, or unsubscribe first",
             )
             return
-        if len(self._pumps) >= self._settings.max_subscriptions:
+        symbols = await self._symbols_of(request)
+        if symbols is None:
+            return
+        limit = self._settings.max_subscriptions
+        open_streams = sum(len(sub.pumps) for sub in self._subs.values())
+        if open_streams + len(symbols) > limit:
+            asked = f"; this request asks for {len(symbols)}" if request.symbols is not None else ""
             await self._send_error(
                 ErrorCode.INVALID_REQUEST,
-                f"at most {self._settings.max_subscriptions} subscriptions per connection",
+                f"at most {limit} subscriptions per connection ({open_streams} open{asked}; "
+                "each symbol of a batch counts)",
                 sub_id,
                 "unsubscribe from another stream first, or open another connection",
             )
@@ -296,64 +353,139 @@ class ClientConnection:
             )
             return
         depth = request.depth if request.depth is not None else DEFAULT_DEPTHS.get(request.venue, 10)
-        try:
-            sub = bridge.subscription(
-                request.venue, request.channel, request.symbol, depth=depth, interval=request.interval
-            )
-        except BrokerBridgeError as exc:
-            await self._send_error(_code_of(exc), exc.message, sub_id, exc.remedy)
+        # What the Bridge refuses before any upstream exists (a bad depth, a symbol where none
+        # belongs) is a mistake in the request: a batch is then refused whole.
+        streams: list[str] = []
+        refused: list[tuple[str | None, BrokerBridgeError]] = []
+        for symbol in symbols:
+            try:
+                sub = bridge.subscription(
+                    request.venue, request.channel, symbol, depth=depth, interval=request.interval
+                )
+            except BrokerBridgeError as exc:
+                refused.append((symbol, exc))
+            else:
+                streams.append(sub.describe())
+        if refused:
+            _, first = refused[0]
+            message = first.message
+            if request.symbols is not None:
+                named = ", ".join(repr(symbol) for symbol, _ in refused[:5])
+                more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
+                message += f" (refused: {named}{more}; nothing was subscribed)"
+            await self._send_error(_code_of(first), message, sub_id, first.remedy)
             return
         assert self._tasks is not None
-        await self._send(Ack(id=sub_id, op="subscribe", stream=sub.describe()))
-        self._pumps[sub_id] = self._tasks.create_task(
-            self._pump(sub_id, request, depth), name=f"ws-pump-{sub.describe()}"
+        await self._send(Ack(id=sub_id, op="subscribe", stream=streams[0], streams=tuple(streams)))
+        sub_state = _Subscription(batch=request.symbols is not None)
+        self._subs[sub_id] = sub_state
+        for symbol, name in zip(symbols, streams, strict=True):
+            sub_state.pumps[symbol] = self._tasks.create_task(
+                self._pump(sub_id, sub_state, request, symbol, depth), name=f"ws-pump-{name}"
+            )
+
+    async def _symbols_of(self, request: Subscribe) -> list[str | None] | None:
+        """The symbols a subscribe asks for (None after answering an invalid combination)."""
+        if request.symbols is None:
+            return [request.symbol]
+        problem = None
+        if request.symbol is not None:
+            problem = "give either symbol or symbols, not both"
+        elif not request.symbols:
+            problem = "symbols is empty"
+        else:
+            seen: set[str] = set()
+            twice = next((s for s in request.symbols if s in seen or seen.add(s)), None)  # type: ignore[func-returns-value]
+            if twice is not None:
+                problem = f"symbol {twice!r} appears more than once in symbols"
+        if problem is None:
+            return list(request.symbols)
+        await self._send_error(
+            ErrorCode.INVALID_REQUEST,
+            problem,
+            request.id,
+            'one stream: "symbol": "BTC/USD"; several under one id: "symbols": ["BTC/USD", "ETH/USD"]',
         )
+        return None
 
     # -- output ------------------------------------------------------------------------------
-    async def _send_event(self, sub_id: RequestId, seq: int, event: AnyEvent) -> None:
+    async def _send_event(
+        self, sub_id: RequestId, sub: _Subscription, symbol: str | None, event: AnyEvent, received: float
+    ) -> None:
         if self._closed:
-            raise _Disconnected
+            await self._stop()
+        key = (sub_id, symbol)  # conflation and ordering are per subscription and symbol
         match event:
             case Ticker():
-                self._queue_conflated(sub_id, EventMessage(id=sub_id, seq=seq, event=event))
+                self._queue_event(key, sub_id, sub, event, "ticker", received)
             case BookSnapshot() | BookUpdate():
                 if self.outbox.market_full and isinstance(event, BookUpdate):
                     # Deltas cannot be merged: the newest waiting message becomes the whole book.
-                    sub = self._bridge.subscription(
-                        event.venue, Channel.BOOK, event.symbol, depth=event.depth
-                    )
-                    snapshot = self._bridge.connectors[event.venue].book_snapshot(sub)
+                    snapshot = self._current_book(event)
                     if snapshot is not None:
-                        self._queue_conflated(sub_id, EventMessage(id=sub_id, seq=seq, event=snapshot))
-                        return
-                self._queue_conflated(sub_id, EventMessage(id=sub_id, seq=seq, event=event))
+                        event = snapshot
+                self._queue_event(key, sub_id, sub, event, "book", received)
             case StreamStatus() | Gap():
-                await self._send(EventMessage(id=sub_id, seq=seq, event=event), key=sub_id)
+                message = EventMessage(id=sub_id, seq=sub.next_seq(), event=event)
+                await self._send(message, key=key, received=received)
             case _ if _topic_channel(event).private:
-                await self._send(EventMessage(id=sub_id, seq=seq, event=event))
+                await self._send(EventMessage(id=sub_id, seq=sub.next_seq(), event=event), received=received)
             case _:
-                message = EventMessage(id=sub_id, seq=seq, event=event)
-                await self.outbox.put_waiting(self._codec.encode(message))
+                await self.outbox.wait_for_room()
+                if self._closed:
+                    await self._stop()
+                # `seq` is taken only now that the message is queued, so it grows in queue order.
+                message = EventMessage(id=sub_id, seq=sub.next_seq(), event=event)
+                self.outbox.put_market(self._codec.encode(message), received)
                 self._metrics.ws_messages_out.labels("event").inc()
 
-    def _queue_conflated(self, key: RequestId, message: ServerMessage) -> None:
+    def _current_book(self, update: BookUpdate) -> BookSnapshot | None:
+        sub = self._bridge.subscription(update.venue, Channel.BOOK, update.symbol, depth=update.depth)
+        return self._bridge.connectors[update.venue].book_snapshot(sub)
+
+    def _queue_event(
+        self,
+        key: Hashable,
+        sub_id: RequestId,
+        sub: _Subscription,
+        event: AnyEvent,
+        kind: str,
+        received: float,
+    ) -> None:
+        encode = self._codec.encode
+        self._queue_conflated(
+            key,
+            sub.next_seq(),
+            lambda seq: encode(EventMessage(id=sub_id, seq=seq, event=event)),
+            kind,
+            received,
+        )
+
+    def _queue_conflated(
+        self, key: Hashable, seq: int, encode: Encode, kind: str, received: float | None
+    ) -> None:
         if self._closed:
             return
-        self.outbox.put_conflated(key, self._codec.encode(message))
-        self._metrics.ws_messages_out.labels(_type_of(message)).inc()
+        if self.outbox.put_conflated(key, seq, encode, received):
+            self._metrics.ws_conflated.labels(kind).inc()
+        else:
+            self._metrics.ws_messages_out.labels("heartbeat" if kind == "heartbeat" else "event").inc()
 
-    async def _send(self, message: ServerMessage, key: RequestId | None = None) -> None:
+    async def _send(
+        self, message: ServerMessage, key: Hashable | None = None, received: float | None = None
+    ) -> None:
         """Queue a message that must not be lost; a client too far behind is closed (1008)."""
         if self._closed:
-            raise _Disconnected
-        if not self.outbox.put_lossless(self._codec.encode(message), key):
+            await self._stop()
+        if not self.outbox.put_lossless(self._codec.encode(message), key, received):
             reason = (
                 f"client too slow: more than {self.outbox.limit} undelivered messages that cannot be "
                 "dropped (executions/orders/balances/acks)"
             )
             logger.warning("closing a WebSocket client (%s): %s", self.principal.name or "anonymous", reason)
+            self._metrics.ws_slow_disconnects.inc()
             await self.close(reason, POLICY_VIOLATION)
-            raise _Disconnected
+            await self._stop()
         self._metrics.ws_messages_out.labels(_type_of(message)).inc()
 
     async def _send_error(
@@ -425,6 +557,11 @@ def _code_of(exc: BrokerBridgeError) -> ErrorCode:
         case ConfigError() if "unknown channel" in exc.message:
             return ErrorCode.UNKNOWN_CHANNEL
     return ErrorCode.INVALID_REQUEST
+
+
+def _encoded(data: bytes) -> Encode:
+    """A message without a `seq` (a heartbeat), already encoded."""
+    return lambda _seq: data
 
 
 def _topic_channel(event: AnyEvent) -> Channel:

@@ -3,17 +3,28 @@
 Kraken replays fills in `snap_trades` snapshots after every (re)subscribe and we also fetch
 TradesHistory after a reconnect; both overlap with what the stream already delivered. Fills are
 keyed by the venue's execution id; order updates by (order_id, exec_type, status, cum_qty).
+This is the in-memory half; the bridge also writes each new fill to the on-disk journal
+(`io/journal_store.py`) before publishing it, and seeds this one from it at start-up.
+
+An order whose submit got no answer is UNKNOWN — it may or may not be live at the venue. It is
+held here under a placeholder id (`unknown:<n>`, or the caller's client order id) until a read of
+the venue's orders (`settle_unknown`) finds it (→ `resolved`, naming the venue's order id) or
+shows it never arrived (→ `rejected`: safe to send again). Never "rejected" on a timeout alone.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from decimal import Decimal
 
 import msgspec
 
-from brokerbridge.core.events import Fill, OrderUpdate
+from brokerbridge.core.events import Fill, OrderUpdate, Side
 
-_OPEN = frozenset({"pending_new", "new", "partially_filled", "open"})
+_OPEN = frozenset({"pending_new", "new", "partially_filled", "open", "unknown"})
+UNKNOWN = "unknown"
+# A venue stamps an order with its own clock; ours may run this far ahead of it.
+CLOCK_SKEW = 5.0
 
 
 class ExecutionJournal:
@@ -23,6 +34,8 @@ class ExecutionJournal:
         self.orders: dict[str, OrderUpdate] = {}
         self._closed: OrderedDict[str, None] = OrderedDict()  # finished orders, oldest first
         self._max = max_fills
+        self._unknown: dict[str, OrderUpdate] = {}  # placeholder id → the submit we got no answer to
+        self._unknown_count = 0
 
     def record_fill(self, fill: Fill) -> bool:
         """True when this fill is new (deliver it), False for a replay."""
@@ -48,11 +61,96 @@ class ExecutionJournal:
                 self.orders.pop(self._closed.popitem(last=False)[0], None)
         return True
 
+    def record_unknown(
+        self,
+        *,
+        venue: str,
+        ts: float,
+        symbol: str,
+        side: Side,
+        order_type: str,
+        qty: Decimal,
+        limit_price: Decimal | None,
+        client_order_id: str | None,
+        reason: str,
+    ) -> OrderUpdate:
+        """A submit went unanswered: remember it as UNKNOWN; returns the update to publish (and to
+        pass through `record_order`, like every other)."""
+        self._unknown_count += 1
+        update = OrderUpdate(
+            venue=venue,
+            ts=ts,
+            order_id=client_order_id or f"unknown:{self._unknown_count}",
+            exec_type=UNKNOWN,
+            status=UNKNOWN,
+            symbol=symbol,
+            side=side,
+            order_type=order_type,
+            qty=qty,
+            limit_price=limit_price,
+            cum_qty=Decimal(0),
+            client_order_id=client_order_id,
+            reason=reason,
+        )
+        self._unknown[update.order_id] = update
+        return update
+
+    def unknown_orders(self) -> list[OrderUpdate]:
+        return list(self._unknown.values())
+
+    def settle_unknown(
+        self, venue_orders: list[OrderUpdate], *, ts: float, give_up_before: float
+    ) -> list[OrderUpdate]:
+        """Given a complete read of the venue's recent orders, decide every UNKNOWN submit.
+
+        Matched by client order id when there is one, else by symbol, side, quantity and limit
+        price among orders the venue stamped no earlier than the submit (minus clock skew), each
+        venue order claiming at most one submit. A submit not found is `rejected` only if it was
+        sent before `give_up_before` (a request can sit in the venue's queue for a while); younger
+        ones stay UNKNOWN for the next read. Returns the updates to publish."""
+        out: list[OrderUpdate] = []
+        claimed = {u.order_id for u in self._unknown.values()}
+        # Venue orders carrying a client id we sent belong to that submit, whatever their shape.
+        claimed.update(o.order_id for o in venue_orders if o.client_order_id in self._unknown)
+        by_client_id = sorted(self._unknown.values(), key=lambda u: u.client_order_id is None)
+        for placeholder in by_client_id:
+            candidates = (
+                venue_orders
+                if placeholder.client_order_id
+                else [o for o in venue_orders if o.order_id not in claimed]
+            )
+            match = next((o for o in candidates if _same_order(placeholder, o)), None)
+            if match is not None:
+                claimed.add(match.order_id)
+                status = "resolved"
+                reason = f"found at the venue as order {match.order_id} ({match.status})"
+            elif placeholder.ts >= give_up_before:
+                continue
+            else:
+                status = "rejected"
+                reason = "not at the venue after reconciliation: it never arrived; safe to resend"
+            del self._unknown[placeholder.order_id]
+            update = msgspec.structs.replace(placeholder, ts=ts, exec_type="reconciled", status=status)
+            out.append(msgspec.structs.replace(update, reason=reason))
+        return out
+
     def fills(self) -> list[Fill]:
         return list(self._fills.values())
 
     def open_orders(self) -> list[OrderUpdate]:
         return [o for o in self.orders.values() if o.status in _OPEN]
+
+
+def _same_order(submit: OrderUpdate, order: OrderUpdate) -> bool:
+    if submit.client_order_id is not None:
+        return order.client_order_id == submit.client_order_id
+    return (
+        order.ts >= submit.ts - CLOCK_SKEW
+        and order.symbol == submit.symbol
+        and order.side == submit.side
+        and order.qty == submit.qty
+        and (submit.limit_price is None or order.limit_price == submit.limit_price)
+    )
 
 
 def _merge(old: OrderUpdate | None, new: OrderUpdate) -> OrderUpdate:

@@ -14,7 +14,8 @@ The simulator subscribes to them with `on_drop` / `on_invalidate`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -57,6 +58,9 @@ class FaultSwitches:
     rest_http_status: int = 503
     # Extra delay in milliseconds before every REST answer and every WebSocket frame.
     latency_ms: float = 0.0
+    # The next N order submits are carried out but never answered (the client times out, the order
+    # is live): the "unknown order" case; -1 = always.
+    lose_answers: int = 0
 
     _listeners: dict[str, list[Callable[[], None]]] = field(default_factory=dict, repr=False)
 
@@ -160,6 +164,12 @@ class Faults(FaultSwitches):
     # Kraken's engine status: "maintenance" freezes the market (sockets stay up, heartbeats only);
     # every change is pushed as a `status` frame, as Kraken does, and shown by REST SystemStatus.
     system_status: str = "online"
+    # Seconds added to the server time REST `Time` answers: a client clock that far behind (for
+    # `brokerbridge doctor`'s clock-skew step); may be negative.
+    clock_offset_s: float = 0.0
+    # The next N tokens GetWebSocketsToken issues are already expired (as if fetched 15 minutes
+    # ago), so the private WebSocket refuses them with `ESession:Invalid session`; -1 = always.
+    stale_tokens: int = 0
 
     def on_status(self, callback: Callable[[], None]) -> None:
         self._listeners.setdefault("status", []).append(callback)
@@ -179,6 +189,10 @@ class Faults(FaultSwitches):
             if value not in SYSTEM_STATUSES:
                 raise FaultError(f"system_status must be one of {SYSTEM_STATUSES}")
             return value
+        if name == "clock_offset_s":
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise FaultError("clock_offset_s takes a number of seconds (negative: server behind)")
+            return float(value)
         if name == "skip_sequence":
             items = [value] if isinstance(value, str) else value
             if not isinstance(items, list) or any(item not in SEQUENCE_CHANNELS for item in items):
@@ -203,6 +217,13 @@ def _validate_count(name: str, value: Any) -> int:
     if not isinstance(value, int) or value < -1:
         raise FaultError(f"{name} takes a count (>= 0), -1 for always, or true/false")
     return value
+
+
+async def hold_until_disconnected(receive: Callable[[], Awaitable[MutableMapping[str, Any]]]) -> None:
+    """The `lose_answers` fault: the call was carried out, its answer never leaves. Wait (on the
+    ASGI `receive` channel, whose next message is the client's disconnect) for the client to give up."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def drop_periodically(clock: Clock, faults: Any, drop: Callable[[], None]) -> None:

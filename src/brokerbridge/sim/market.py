@@ -218,6 +218,17 @@ class _Instrument:
     trades: deque[PublicTrade]
     candles: dict[int, dict[int, Candle]]  # interval → begin → candle (insertion ordered)
     next_trade_id: int
+    # The drawn but not yet built history (see `_backfill`): (first trade id, rows).
+    history: tuple[int, list[_HistoryRow]] | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class _HistoryRow:
+    when: float
+    price: float
+    buy: bool
+    market: bool
+    qty_factor: float
 
 
 class Market:
@@ -265,21 +276,22 @@ class Market:
         return self._instruments[symbol].book
 
     def trades(self, symbol: str) -> deque[PublicTrade]:
-        return self._instruments[symbol].trades
+        return self._ready(symbol).trades
 
     def candles(self, symbol: str, interval: int) -> list[Candle]:
         """Candles oldest first; the last one is still forming."""
-        return list(self._instruments[symbol].candles[interval].values())
+        return list(self._ready(symbol).candles[interval].values())
 
     def current_candle(self, symbol: str, interval: int) -> Candle | None:
-        series = self._instruments[symbol].candles[interval]
+        series = self._ready(symbol).candles[interval]
         return next(reversed(series.values())) if series else None
 
     def stats(self, symbol: str, since: float) -> Stats:
         """Volume/vwap/count/low/high/open of the trades since `since` (5-minute resolution)."""
-        window = [c for c in self._instruments[symbol].candles[5].values() if c.begin + 300 > since]
+        inst = self._ready(symbol)
+        window = [c for c in inst.candles[5].values() if c.begin + 300 > since]
         if not window:
-            last = self._instruments[symbol].trades[-1].price
+            last = inst.trades[-1].price
             return Stats(Decimal(0), last, 0, last, last, last)
         volume = sum((c.volume for c in window), Decimal(0))
         cost = sum((c.cost for c in window), Decimal(0))
@@ -296,7 +308,7 @@ class Market:
         """Candles with a row for every interval: quiet ones repeat the last close with zero volume."""
         step = interval * 60
         out: list[Candle] = []
-        for candle in self._instruments[symbol].candles[interval].values():
+        for candle in self._ready(symbol).candles[interval].values():
             if out:
                 begin = out[-1].begin + step
                 close = out[-1].close
@@ -306,9 +318,26 @@ class Market:
             out.append(candle)
         return out
 
+    def last_price_before(self, symbol: str, when: float) -> Decimal | None:
+        """The price of the last trade before `when` (without building a history not yet read)."""
+        inst = self._instruments[symbol]
+        if inst.history is not None:
+            price = None
+            for row in inst.history[1]:
+                if row.when >= when:
+                    break
+                price = row.price
+            return None if price is None else inst.spec.price(price)
+        last = None
+        for trade in inst.trades:
+            if trade.time_ns >= when * 1e9:
+                break
+            last = trade.price
+        return last
+
     def trades_since(self, symbol: str, since_s: float) -> Iterator[PublicTrade]:
         """Trades newer than `since_s`, oldest first (scans from the newest end)."""
-        trades = self._instruments[symbol].trades
+        trades = self._ready(symbol).trades
         since_ns = int(since_s * 1e9)
         newer: list[PublicTrade] = []
         for trade in reversed(trades):
@@ -417,7 +446,13 @@ class Market:
             time_ns=int(now * 1e9),
         )
         inst.next_trade_id += 1
+        self._add_trade(inst, trade)
+        return trade
+
+    @staticmethod
+    def _add_trade(inst: _Instrument, trade: PublicTrade) -> None:
         inst.trades.append(trade)
+        price, qty, now = trade.price, trade.qty, trade.time_ns / 1e9
         for interval, series in inst.candles.items():
             begin = int(now // (interval * 60)) * interval * 60
             candle = series.get(begin)
@@ -427,7 +462,6 @@ class Market:
                 while len(series) > MAX_CANDLES:
                     del series[next(iter(series))]
             candle.add(price, qty)
-        return trade
 
     def _level_qty(self, inst: _Instrument) -> Decimal:
         # Heavy-tailed sizes: many tiny levels, a few large ones, like a real book.
@@ -462,15 +496,58 @@ class Market:
             price *= math.exp(self.rng.gauss(0.0, spec.volatility * math.sqrt(gap / 86_400)))
         # Rescale so the walk ends at the start price: the book starts where history ends.
         scale = float(spec.start_price) / price
-        for when, p in path:
-            side = Side.BUY if self.rng.random() < 0.5 else Side.SELL
-            ord_type = "market" if self.rng.random() < 0.3 else "limit"
-            self._record_trade(inst, side, spec.price(p * scale), self._taker_qty(inst), ord_type, when)
+        # Every random number is drawn now (so the seed fixes the whole market whatever is read
+        # first); building the trades and candles waits until someone reads this instrument's
+        # history — hundreds of instruments x hundreds of trades made start-up take seconds.
+        rows = [
+            _HistoryRow(
+                when,
+                p * scale,
+                buy=self.rng.random() < 0.5,
+                market=self.rng.random() < 0.3,
+                qty_factor=self._taker_factor(),
+            )
+            for when, p in path
+        ]
+        inst.history = (inst.next_trade_id, rows)
+        inst.next_trade_id += len(rows)
         inst.fair = float(spec.start_price)
 
-    def _taker_qty(self, inst: _Instrument) -> Decimal:
-        factor = math.exp(self.rng.gauss(-1.5, 1.2))
+    def _ready(self, symbol: str) -> _Instrument:
+        """The instrument, with its history built (trades recorded since then kept after it)."""
+        inst = self._instruments[symbol]
+        if inst.history is not None:
+            first_id, rows = inst.history
+            inst.history = None
+            live = list(inst.trades)
+            inst.trades.clear()
+            for series in inst.candles.values():
+                series.clear()
+            spec = inst.spec
+            for offset, row in enumerate(rows):
+                trade = PublicTrade(
+                    symbol=spec.symbol,
+                    side=Side.BUY if row.buy else Side.SELL,
+                    price=spec.price(row.price),
+                    qty=self._qty_of(inst, row.qty_factor),
+                    ord_type="market" if row.market else "limit",
+                    trade_id=first_id + offset,
+                    time_ns=int(row.when * 1e9),
+                )
+                self._add_trade(inst, trade)
+            for trade in live:
+                self._add_trade(inst, trade)
+        return inst
+
+    def _taker_factor(self) -> float:
+        return math.exp(self.rng.gauss(-1.5, 1.2))
+
+    @staticmethod
+    def _qty_of(inst: _Instrument, factor: float) -> Decimal:
         return max(inst.spec.qty(inst.spec.level_qty * Decimal(str(round(factor, 8)))), inst.spec.qty_min)
+
+    def _taker_qty(self, inst: _Instrument) -> Decimal:
+        return self._qty_of(inst, self._taker_factor())
 
     def _taker(self, inst: _Instrument, now: float, result: StepResult) -> None:
         """A taker arrives: if fair left the spread it sweeps toward fair, else a small market order."""

@@ -5,21 +5,29 @@
   shared `ConnectionSupervisor` (connect, replay, watchdog, backoff, statuses);
 * the WebSocket token lifecycle: a fresh token before every private (re)connect, single-flight,
   refreshed every `token_refresh_interval`, and renewed + resubscribed when Kraken rejects it;
-* reconciliation after every private (re)connect: REST BalanceEx, OpenOrders and TradesHistory,
-  so balances are right and fills that happened while we were away are reported (once — the
-  bridge's journal drops replays).
+* reconciliation after every private (re)connect, the first one included: REST BalanceEx,
+  OpenOrders, ClosedOrders and TradesHistory (paged back to the newest fill already reported), so
+  balances are right and fills that happened while we were away are reported (once — the bridge's
+  journal drops replays);
+* backfill after a public reconnect: trades missed while disconnected from REST `Trades` (`since`
+  the drop), candles from REST `OHLC`; only when REST cannot give them does the `Gap` naming the
+  window reach consumers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import random
+from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from typing import Any, Protocol
+
+import msgspec
 
 from brokerbridge.core.clock import Clock
 from brokerbridge.core.config import KrakenConfig
@@ -34,8 +42,12 @@ from brokerbridge.core.events import (
     AnyEvent,
     BalanceSnapshot,
     BookSnapshot,
+    Candle,
     Channel,
+    Fill,
+    Gap,
     Source,
+    StreamState,
     StreamStatus,
     Subscription,
     Trade,
@@ -48,7 +60,6 @@ from brokerbridge.io.token import TokenManager
 from brokerbridge.io.ws import Connection, connect
 from brokerbridge.venues.kraken import VENUE
 from brokerbridge.venues.kraken import normalize as norm
-from brokerbridge.venues.kraken.auth import NonceSource
 from brokerbridge.venues.kraken.session import KrakenWsSession
 
 logger = logging.getLogger(__name__)
@@ -63,6 +74,9 @@ class RedactingConnect(Protocol):
 
 
 HISTORY_POLL_INTERVAL = 10.0
+MAX_PAGES = 20  # REST history pages (50 rows each) read per reconciliation
+RECENT_TRADE_IDS = 2000  # per symbol: trades already delivered, so a backfill repeats none
+DISCONNECTED = "stream was disconnected"  # the supervisor's Gap reason for a reconnect
 _POLLABLE = frozenset(
     {Channel.TICKER, Channel.BOOK, Channel.TRADES, Channel.CANDLES, Channel.BALANCES, Channel.EXECUTIONS}
 )
@@ -85,7 +99,7 @@ class KrakenConnector:
         self.config = config
         self._emit_out = emit
         self.clock = clock
-        self.rest = KrakenRestClient(config, http=http, clock=clock, nonces=NonceSource(clock.time))
+        self.rest = KrakenRestClient(config, http=http, clock=clock)
         self.symbols = norm.SymbolMap()
         self._symbols_loaded = False
         self.tokens = TokenManager(
@@ -132,6 +146,23 @@ class KrakenConnector:
         self._seen_trade_ids: dict[str, set[str]] = {}  # REST trades already served, per symbol
         self._history_polled_at: float | None = None
         self._books: dict[Subscription, BookSnapshot] = {}
+        self._recent_trades: dict[str, OrderedDict[str, None]] = {}  # symbol → trade ids delivered
+        # Stream → newest trade delivered when it went down: the gap starts there, not when the
+        # watchdog noticed the silence.
+        self._down_from: dict[str, float] = {}
+        self._newest_fill_ts: float | None = None  # reconciliation reads history back to here
+        self._closed_read_at: float | None = None  # ClosedOrders read back to here
+        self.backfills = 0  # gaps closed from REST
+
+    @property
+    def journal_scope(self) -> str:
+        """The account as the fills journal keys it: endpoint + key, hashed (no key on disk)."""
+        ident = f"{self.config.rest_url}\n{self.config.api_key or ''}"
+        return hashlib.sha256(ident.encode()).hexdigest()[:16]
+
+    def restore_fills(self, fills: list[Fill]) -> None:
+        """Fills journaled by an earlier run: reconciliation needs to read history back to them only."""
+        self._newest_fill_ts = max(f.ts for f in fills)
 
     # -- lifetime ----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -211,11 +242,74 @@ class KrakenConnector:
 
     # -- events ------------------------------------------------------------------------------
     def _emit(self, event: AnyEvent) -> None:
-        if isinstance(event, Trade):
-            self._last_trade_ts[event.symbol] = max(event.ts, self._last_trade_ts.get(event.symbol, 0.0))
-        elif isinstance(event, BalanceSnapshot) and event.source is Source.WS:
-            logger.info("kraken: Balance snapshot received: %d assets", len(event.balances))
+        match event:
+            case Trade():
+                self._last_trade_ts[event.symbol] = max(event.ts, self._last_trade_ts.get(event.symbol, 0.0))
+                recent = self._recent_trades.setdefault(event.symbol, OrderedDict())
+                recent[event.trade_id] = None
+                if len(recent) > RECENT_TRADE_IDS:
+                    recent.popitem(last=False)
+            case Fill():
+                self._newest_fill_ts = max(event.ts, self._newest_fill_ts or 0.0)
+            case BalanceSnapshot(source=Source.WS):
+                logger.info("kraken: Balance snapshot received: %d assets", len(event.balances))
+            case StreamStatus(state=StreamState.RECONNECTING) if event.stream not in self._down_from:
+                symbol = event.stream.split(":")[2] if event.stream.count(":") >= 2 else ""
+                if symbol in self._last_trade_ts:
+                    self._down_from[event.stream] = self._last_trade_ts[symbol]
+            case Gap(reason=reason) if reason == DISCONNECTED and self._backfillable(event.stream):
+                if self._tasks is not None:
+                    self._tasks.create_task(self._backfill(event), name=f"kraken-backfill-{event.stream}")
+                    return
         self._emit_out(event)
+
+    # -- backfill ----------------------------------------------------------------------------
+    def _backfillable(self, stream: str) -> bool:
+        return any(
+            sub.describe() == stream and sub.channel in (Channel.TRADES, Channel.CANDLES)
+            for sub in self.public_session.subscriptions
+        )
+
+    async def _backfill(self, gap: Gap) -> None:
+        """Fill a reconnect's gap from REST; the Gap goes to consumers only if that fails."""
+        sub = next((s for s in self.public_session.subscriptions if s.describe() == gap.stream), None)
+        since = min(gap.start, self._down_from.pop(gap.stream, gap.start))
+        gap = msgspec.structs.replace(gap, start=since)
+        if sub is None or sub.symbol is None:
+            return  # unsubscribed meanwhile: nobody to tell
+        try:
+            await self.ensure_symbols()
+            events = await self._missed(sub, since)
+        except BrokerBridgeError as exc:
+            logger.warning("kraken: backfilling %s from REST failed: %s", gap.stream, exc)
+            self._emit_out(
+                msgspec.structs.replace(gap, reason=f"{gap.reason}; REST backfill failed: {exc.message}")
+            )
+            return
+        except Exception as exc:  # a bug must not hide the gap
+            logger.exception("kraken: backfilling %s failed unexpectedly (a bug)", gap.stream)
+            self._emit_out(msgspec.structs.replace(gap, reason=f"{gap.reason}; backfill failed: {exc!r}"))
+            return
+        self.backfills += 1
+        logger.info("kraken: %s: %d events backfilled from REST after a reconnect", gap.stream, len(events))
+        for event in events:
+            self._emit(event)
+
+    async def _missed(self, sub: Subscription, since: float) -> list[AnyEvent]:
+        """What `sub` may have missed since `since`: trades not yet delivered, candles since then."""
+        assert sub.symbol is not None
+        pair = self.symbols.to_rest(sub.symbol)
+        if sub.channel is Channel.TRADES:
+            result = await self.rest.public("Trades", {"pair": pair, "since": str(int(since * 1e9))})
+            recent = self._recent_trades.setdefault(sub.symbol, OrderedDict())
+            return [
+                t
+                for t in norm.trades_from_rest(result, symbols=self.symbols)
+                if t.ts >= since and t.trade_id not in recent
+            ]
+        result = await self.rest.public("OHLC", {"pair": pair, "interval": sub.interval, "since": int(since)})
+        candles: list[Candle] = norm.candles_from_rest(result, interval=sub.interval, symbols=self.symbols)
+        return [c for c in candles if c.begin + sub.interval * 60 > since]
 
     # -- REST helpers ------------------------------------------------------------------------
     async def _fetch_token(self) -> tuple[str, float]:
@@ -229,19 +323,52 @@ class KrakenConnector:
 
     async def reconcile_private(self) -> None:
         """After a private (re)connect: make balances, orders and fills agree with REST."""
-        self._history_polled_at = None  # always look for fills made while we were away
         try:
-            for event in await self.poll_private(
-                (
-                    Subscription(venue=VENUE, channel=Channel.BALANCES),
-                    Subscription(venue=VENUE, channel=Channel.EXECUTIONS),
-                )
-            ):
+            await self.ensure_symbols()
+            sent_at = self.clock.time()  # `ts` of a REST snapshot = when it was asked for
+            events: list[AnyEvent] = [
+                norm.balances_from_rest(await self.rest.private("BalanceEx"), received=sent_at)
+            ]
+            events.extend(await self.order_snapshot())
+            events.extend(await self._fills_since(self._newest_fill_ts))
+            self._history_polled_at = self.clock.monotonic()
+            for event in events:
                 self._emit(event)
         except BrokerBridgeError as exc:
             logger.warning("kraken: reconciliation with REST after reconnect failed: %s", exc)
         except Exception:  # a bug here must not take the streams down with it
             logger.exception("kraken: reconciliation with REST failed unexpectedly (a bug)")
+
+    async def order_snapshot(self) -> list[AnyEvent]:
+        """Open orders, and orders closed since the last read (or the newest page): every order
+        the venue has that we might not know of, e.g. one whose submit went unanswered."""
+        opened = await self.rest.private("OpenOrders")
+        events: list[AnyEvent] = list(norm.orders_from_rest(opened.open, symbols=self.symbols))
+        read_at = self.clock.time()
+        since = None if self._closed_read_at is None else self._closed_read_at - 60.0
+        rows = await self._pages("ClosedOrders", "closed", since)
+        events.extend(norm.orders_from_rest(rows, symbols=self.symbols))
+        self._closed_read_at = read_at
+        return events
+
+    async def _fills_since(self, since: float | None) -> list[Fill]:
+        """TradesHistory back to `since` (a minute earlier, for clock skew); the newest page if None."""
+        rows = await self._pages("TradesHistory", "trades", None if since is None else since - 60.0)
+        return norm.fills_from_rest(rows, symbols=self.symbols)
+
+    async def _pages(self, method: str, field: str, since: float | None) -> dict[str, Any]:
+        """Rows of a paged private history call (newest first, 50 a page) back to `since`."""
+        params: dict[str, Any] = {} if since is None else {"start": int(since)}
+        rows: dict[str, Any] = {}
+        for page in range(MAX_PAGES):
+            result = await self.rest.private(method, {**params, "ofs": page * 50} if page else params)
+            batch = getattr(result, field)
+            rows.update(batch)
+            if since is None or not batch or len(rows) >= (result.count or 0):
+                break
+        else:
+            logger.warning("kraken: %s has more than %d pages since the last read", method, MAX_PAGES)
+        return rows
 
     async def poll_public(self, subs: tuple[Subscription, ...]) -> list[AnyEvent]:
         await self.ensure_symbols()

@@ -43,7 +43,7 @@ class KrakenRestClient:
         self._counter = 0.0
         self._counter_at = self._clock.monotonic()
         self._http = http or HttpClient(timeout=config.request_timeout)
-        self._nonces = nonces or NonceSource()
+        self._nonces = nonces or NonceSource(self._clock.time, scale=config.nonce_scale)
         self._private_lock = asyncio.Lock()
         self.calls = 0
 

@@ -9,13 +9,17 @@ a broker's xOMS), for one user and account.
   30 s; REST `marketdata/get` polling while it is down, one product per `poll_interval` (Primary asks
   for at most one call a second), with the same events;
 * positions and the account report polled (Primary has no balance stream) for `positions` and
-  `balances` subscriptions; order state reconciled from REST after every (re)connect;
+  `balances` subscriptions; order state (and with it fills missed while away: `order/all` carries
+  each order's cumulative quantity) reconciled from REST after every (re)connect, the first one
+  included. Trades and candles have no REST history to backfill from here: consumers get the
+  supervisor's `Gap` naming the window;
 * the instrument catalogue, fetched once a day and cached on disk.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 from collections import OrderedDict
@@ -40,6 +44,7 @@ from brokerbridge.core.events import (
     AnyEvent,
     BookSnapshot,
     Channel,
+    Fill,
     StreamState,
     StreamStatus,
     Subscription,
@@ -131,6 +136,21 @@ class PrimaryConnector:
         # to the environment's default)
         self._proprietary: OrderedDict[str, str] = OrderedDict()
         self._tasks: asyncio.TaskGroup | None = None
+
+    @property
+    def journal_scope(self) -> str:
+        """The account as the fills journal keys it (endpoint + account, hashed)."""
+        ident = f"{self.environment.rest_url}\n{self.config.account or ''}"
+        return hashlib.sha256(ident.encode()).hexdigest()[:16]
+
+    def restore_fills(self, fills: list[Fill]) -> None:
+        """Fills journaled by an earlier run: Primary's fills are cumulative-quantity deltas, so the
+        order tracker must start from what was already reported, or a restart reports it again."""
+        totals: dict[str, Decimal] = {}
+        for fill in fills:
+            totals[fill.order_id] = totals.get(fill.order_id, Decimal(0)) + fill.qty
+        for order_id, cum_qty in totals.items():
+            self.session.orders.restore(order_id, cum_qty)
 
     # -- lifetime ----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -314,6 +334,10 @@ class PrimaryConnector:
         for report in response.orders:
             events.extend(self.session.orders.events(report, ts=now, snapshot=snapshot))
         return events
+
+    async def order_snapshot(self) -> list[AnyEvent]:
+        """Every order of the account today (`order/all`), as updates and fills not yet reported."""
+        return await self.orders_from_rest(snapshot=True)
 
     async def reconcile(self) -> None:
         """After a (re)connect: order state from REST, so nothing that happened while away is lost."""

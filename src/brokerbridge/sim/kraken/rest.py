@@ -20,7 +20,16 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from brokerbridge.sim.kraken.account import ApiError, ApiKey, Order, OrderRequest, OwnTrade, Permission
+from brokerbridge.sim.faults import hold_until_disconnected
+from brokerbridge.sim.kraken.account import (
+    TOKEN_TTL_S,
+    ApiError,
+    ApiKey,
+    Order,
+    OrderRequest,
+    OwnTrade,
+    Permission,
+)
 from brokerbridge.sim.kraken.catalog import MAKER_FEES, TAKER_FEES, KrakenPair
 from brokerbridge.sim.kraken.exchange import KrakenExchange
 from brokerbridge.sim.kraken.numbers import fixed, num, rfc1123, rfc3339, seconds_literal
@@ -136,6 +145,8 @@ class KrakenRest:
             result = await self._private(request, body)
         except ApiError as exc:
             return json_response(error_body(exc.code))
+        if request.path_params["method"] == "AddOrder" and self.x.faults.take("lose_answers"):
+            await hold_until_disconnected(request.receive)
         return json_response(envelope(result))
 
     async def _faults_first(self) -> Response | None:
@@ -183,7 +194,7 @@ class KrakenRest:
 
     # -- public ----------------------------------------------------------------------------------------------
     def time(self, params: Params) -> Result:
-        now = self.x.clock.time()
+        now = self.x.clock.time() + self.x.faults.clock_offset_s
         return {"unixtime": int(now), "rfc1123": rfc1123(now)}
 
     def system_status(self, params: Params) -> Result:
@@ -363,7 +374,10 @@ class KrakenRest:
         return asset.decimals if asset else 8
 
     def websockets_token(self, params: Params, key: ApiKey) -> Result:
-        token = self.x.tokens.issue(key.key, self.x.clock.monotonic())
+        issued = self.x.clock.monotonic()
+        if self.x.faults.take("stale_tokens"):
+            issued -= TOKEN_TTL_S  # already too old to subscribe with
+        token = self.x.tokens.issue(key.key, issued)
         return {"token": token.value, "expires": 900}
 
     def open_orders(self, params: Params, key: ApiKey) -> Result:

@@ -160,6 +160,163 @@ _STOCKS = (
     ("CEPU", "Central Puerto Merval", "1545", "1", "3000"),
     ("TECO2", "Telecom Argentina Merval", "2470", "5", "2000"),
 )
+# The rest of BYMA's equity panels (líder and general), then the most traded CEDEARs (certificates
+# of foreign shares, CFI EMXXXX, quoted in ARS), so that an "Acciones" screen carries the ~300 live
+# instruments of a real one. (ticker, company, start price in ARS); tick and level size follow the price.
+_MORE_STOCKS = (
+    ("BBAR", "Banco BBVA Argentina", "7040"),
+    ("BYMA", "Bolsas y Mercados Argentinos", "318.5"),
+    ("COME", "Sociedad Comercial del Plata", "54.2"),
+    ("CRES", "Cresud", "1395"),
+    ("CVH", "Cablevisión Holding", "6480"),
+    ("EDN", "Edenor", "1810"),
+    ("HARG", "Holcim Argentina", "1725"),
+    ("IRSA", "IRSA Inversiones y Representaciones", "1585"),
+    ("LOMA", "Loma Negra", "2705"),
+    ("METR", "Metrogas", "1890"),
+    ("MIRG", "Mirgor", "17150"),
+    ("SUPV", "Grupo Supervielle", "2515"),
+    ("TGNO4", "Transportadora de Gas del Norte", "3320"),
+    ("TGSU2", "Transportadora de Gas del Sur", "6790"),
+    ("TRAN", "Transener", "2195"),
+    ("VALO", "Grupo Financiero Valores", "331.5"),
+    ("A3", "A3 Mercados", "1520"),
+    ("AGRO", "Agrometal", "64.8"),
+    ("AUSO", "Autopistas del Sol", "2990"),
+    ("BHIP", "Banco Hipotecario", "383"),
+    ("BOLT", "Boldt", "29.9"),
+    ("BPAT", "Banco Patagonia", "1905"),
+    ("CADO", "Carlos Casado", "498"),
+    ("CAPU", "Caputo", "1015"),
+    ("CAPX", "Capex", "4970"),
+    ("CARC", "Carboclor", "24.6"),
+    ("CECO2", "Central Costanera", "905"),
+    ("CELU", "Celulosa Argentina", "352"),
+    ("CGPA2", "Camuzzi Gas Pampeana", "2010"),
+    ("CTIO", "Consultatio", "2395"),
+    ("DGCE", "Distribuidora de Gas del Centro", "1490"),
+    ("DGCU2", "Distribuidora de Gas Cuyana", "1615"),
+    ("DOME", "Domec", "131.5"),
+    ("DYCA", "Dycasa", "1005"),
+    ("ECOG", "Ecogas Inversiones", "2040"),
+    ("FERR", "Ferrum", "25.1"),
+    ("FIPL", "Fiplasto", "252"),
+    ("GAMI", "B-Gaming", "248"),
+    ("GARO", "Garovaglio y Zorraquín", "201"),
+    ("GBAN", "Naturgy BAN", "1790"),
+    ("GCDI", "GCDI", "15.35"),
+    ("GCLA", "Grupo Clarín", "2490"),
+    ("GRIM", "Grimoldi", "2310"),
+    ("HAVA", "Havanna Holding", "4990"),
+    ("INTR", "Compañía Introductora de Buenos Aires", "402"),
+    ("INVJ", "Inversora Juramento", "349"),
+    ("LEDE", "Ledesma", "1195"),
+    ("LONG", "Longvie", "30.4"),
+    ("MOLA", "Molinos Agro", "24950"),
+    ("MOLI", "Molinos Río de la Plata", "251"),
+    ("MORI", "Morixe Hermanos", "149.5"),
+    ("OEST", "Grupo Concesionario del Oeste", "798"),
+    ("PATA", "Importadora y Exportadora de la Patagonia", "1405"),
+    ("POLL", "Polledo", "19.85"),
+    ("REGE", "García Reguera", "812"),
+    ("RICH", "Laboratorios Richmond", "1410"),
+    ("RIGO", "Rigolleau", "1095"),
+    ("ROSE", "Instituto Rosenbusch", "151"),
+    ("SAMI", "San Miguel", "702"),
+    ("SEMI", "Molinos Juan Semino", "59.6"),
+)
+_CEDEARS = (
+    ("AAPL", "Apple", "17250"),
+    ("MSFT", "Microsoft", "18300"),
+    ("GOOGL", "Alphabet", "6020"),
+    ("AMZN", "Amazon", "2015"),
+    ("TSLA", "Tesla", "30150"),
+    ("NVDA", "NVIDIA", "10250"),
+    ("META", "Meta Platforms", "35400"),
+    ("KO", "Coca-Cola", "19050"),
+    ("MELI", "MercadoLibre", "23150"),
+    ("BABA", "Alibaba", "18200"),
+    ("DIS", "Walt Disney", "15100"),
+    ("JPM", "JPMorgan Chase", "30250"),
+    ("WMT", "Walmart", "18050"),
+    ("PG", "Procter & Gamble", "15300"),
+    ("JNJ", "Johnson & Johnson", "20150"),
+    ("XOM", "Exxon Mobil", "20050"),
+    ("CVX", "Chevron", "17350"),
+    ("PFE", "Pfizer", "6010"),
+    ("MCD", "McDonald's", "19250"),
+    ("NKE", "Nike", "8030"),
+    ("INTC", "Intel", "5015"),
+    ("AMD", "Advanced Micro Devices", "15250"),
+    ("NFLX", "Netflix", "5120"),
+    ("PEP", "PepsiCo", "16150"),
+    ("T", "AT&T", "12050"),
+    ("VZ", "Verizon", "12150"),
+    ("BA", "Boeing", "12250"),
+    ("GE", "General Electric", "30050"),
+    ("IBM", "IBM", "20250"),
+    ("ORCL", "Oracle", "25150"),
+    ("CSCO", "Cisco Systems", "15050"),
+    ("QCOM", "Qualcomm", "17050"),
+    ("V", "Visa", "25250"),
+    ("MA", "Mastercard", "30150"),
+    ("PYPL", "PayPal", "9015"),
+    ("SPY", "SPDR S&P 500 ETF", "45150"),
+    ("QQQ", "Invesco QQQ", "40250"),
+    ("DIA", "SPDR Dow Jones ETF", "40050"),
+    ("EEM", "iShares MSCI Emerging Markets", "30150"),
+    ("EWZ", "iShares MSCI Brazil", "20050"),
+    ("XLF", "Financial Select Sector SPDR", "25050"),
+    ("GLD", "SPDR Gold Shares", "20150"),
+    ("ARKK", "ARK Innovation ETF", "30050"),
+    ("BRKB", "Berkshire Hathaway", "30250"),
+    ("GOLD", "Barrick Gold", "20050"),
+    ("VALE", "Vale", "15050"),
+    ("PBR", "Petrobras", "18100"),
+    ("ITUB", "Itaú Unibanco", "9010"),
+    ("BBD", "Banco Bradesco", "5030"),
+    ("ERJ", "Embraer", "20150"),
+    ("GLOB", "Globant", "15150"),
+    ("DESP", "Despegar", "20050"),
+    ("VIST", "Vista Energy", "30150"),
+    ("TSM", "Taiwan Semiconductor", "35150"),
+    ("TM", "Toyota Motor", "20100"),
+    ("HMY", "Harmony Gold", "9050"),
+    ("NEM", "Newmont", "20050"),
+    ("FCX", "Freeport-McMoRan", "12050"),
+    ("BIDU", "Baidu", "10050"),
+    ("JD", "JD.com", "10100"),
+    ("NIO", "NIO", "5050"),
+    ("PDD", "PDD Holdings", "20150"),
+    ("UBER", "Uber Technologies", "15050"),
+    ("ABNB", "Airbnb", "10050"),
+    ("SHOP", "Shopify", "20100"),
+    ("SPOT", "Spotify", "40150"),
+    ("COIN", "Coinbase", "15100"),
+    ("ADBE", "Adobe", "15200"),
+    ("CRM", "Salesforce", "15050"),
+    ("AVGO", "Broadcom", "20200"),
+    ("TXN", "Texas Instruments", "15100"),
+    ("MU", "Micron Technology", "12100"),
+    ("HD", "Home Depot", "18100"),
+    ("COST", "Costco", "20150"),
+    ("SBUX", "Starbucks", "15100"),
+    ("MMM", "3M", "15050"),
+    ("CAT", "Caterpillar", "30100"),
+    ("DE", "Deere", "25150"),
+    ("HON", "Honeywell", "20100"),
+    ("LMT", "Lockheed Martin", "20150"),
+    ("UNH", "UnitedHealth", "15150"),
+    ("ABBV", "AbbVie", "18050"),
+    ("MRK", "Merck", "15050"),
+    ("LLY", "Eli Lilly", "35200"),
+    ("GS", "Goldman Sachs", "40100"),
+    ("C", "Citigroup", "20050"),
+    ("BAC", "Bank of America", "15050"),
+    ("WFC", "Wells Fargo", "18150"),
+    ("AXP", "American Express", "25100"),
+    ("ADGO", "Adecoagro", "10050"),
+)
 # (ticker, underlying, currency, start price, tick, maturity, precision)
 _BONDS = (
     ("AL30", "BONO USD 2030 LA", "ARS", "76830", "10", "20300709", 2),
@@ -179,6 +336,26 @@ _DLR_SPOT = 1455.0
 _DLR_MONTHLY_CARRY = 0.022  # implied monthly rate of the DLR curve
 
 
+_TICK_BANDS = ((Decimal(100), "0.05"), (Decimal(1000), "0.5"), (Decimal(2000), "1"), (Decimal(20000), "5"))
+
+
+def _equities() -> list[tuple[str, str, str, str, str, str]]:
+    """(ticker, underlying, price, tick, level qty, CFI code) of every stock and CEDEAR, listing order."""
+    rows = [(*row, "ESXXXX") for row in _STOCKS]
+    for listing, cfi, suffix in ((_MORE_STOCKS, "ESXXXX", "Merval"), (_CEDEARS, "EMXXXX", "CEDEAR")):
+        for ticker, company, price in listing:
+            rows.append((ticker, f"{company} {suffix}", price, *_tick_and_level(Decimal(price)), cfi))
+    return rows
+
+
+def _tick_and_level(price: Decimal) -> tuple[str, str]:
+    """A price-band tick (the coarser, the dearer the share) and a top-of-book size worth roughly
+    ARS 7-10 million, as on the hand-tuned leaders above."""
+    tick = next((tick for below, tick in _TICK_BANDS if price < below), "25")
+    level = max(100, int(Decimal(8_000_000) / price / 100) * 100)
+    return tick, str(level)
+
+
 def byma_symbol(ticker: str, settlement: str | None) -> str:
     return f"MERV - XMEV - {ticker}" + (f" - {settlement}" if settlement else "")
 
@@ -186,14 +363,14 @@ def byma_symbol(ticker: str, settlement: str | None) -> str:
 def default_catalog(today: dt.date) -> Catalog:
     """The catalogue for a simulator started on `today` (Buenos Aires date)."""
     items: list[PrimaryInstrument] = []
-    for ticker, name, price, tick, level in _STOCKS:
+    for ticker, name, price, tick, level, cfi in _equities():
         for settlement in ("CI", "24hs"):
             items.append(
                 PrimaryInstrument(
                     symbol=byma_symbol(ticker, settlement),
-                    kind="stock",
+                    kind="stock",  # CEDEARs too: cash-settled equity, only their CFI code differs
                     segment="MERV",
-                    cficode="ESXXXX",
+                    cficode=cfi,
                     currency="ARS",
                     underlying=name,
                     tick=Decimal(tick),

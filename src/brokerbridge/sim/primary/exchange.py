@@ -154,11 +154,8 @@ class PrimaryExchange:
 
     def _close_before(self, symbol: str) -> tuple[Decimal, int]:
         """(price, date ms) of the previous session's close: the last trade before `session_open`."""
-        close = self.market.spec(symbol).start_price
-        for candle in self.market.candles(symbol, 5):
-            if candle.begin + 300 > self.session_open:
-                break
-            close = candle.close
+        before = self.market.last_price_before(symbol, self.session_open)
+        close = self.market.spec(symbol).start_price if before is None else before
         previous_day = local_date(self.session_open) - dt.timedelta(days=1)
         date = dt.datetime(previous_day.year, previous_day.month, previous_day.day, tzinfo=dt.UTC)
         return close, ms(date.timestamp())

@@ -29,14 +29,17 @@ class PrimaryFaults(FaultSwitches):
     idle_close_s: float = DEFAULT_IDLE_CLOSE_S
     # Logging in again revokes the user's previous tokens (their sockets go silent), as on Cocos.
     relogin_invalidates: bool = True
+    # The user's account is blocked: getToken answers 401 `invalid_grant` "User account is locked"
+    # (a documented choice: Primary's wording for a blocked user is not public).
+    block_user: bool = False
 
     def _validate(self, name: str, value: Any) -> Any:
         if name == "idle_close_s":
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise FaultError("idle_close_s takes a number of seconds >= 0 (0 = never)")
             return float(value)
-        if name == "relogin_invalidates":
+        if name in ("relogin_invalidates", "block_user"):
             if not isinstance(value, bool):
-                raise FaultError("relogin_invalidates takes true/false")
+                raise FaultError(f"{name} takes true/false")
             return value
         return FaultSwitches._validate(self, name, value)

@@ -20,6 +20,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from brokerbridge.sim.faults import hold_until_disconnected
 from brokerbridge.sim.primary import risk
 from brokerbridge.sim.primary.account import ACTIVE, Order, OrderError
 from brokerbridge.sim.primary.catalog import MARKET_ID, SEGMENTS, PrimaryInstrument
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 JSON = "application/json;charset=UTF-8"
 BAD_CREDENTIALS = {"error": "invalid_grant", "error_description": "The user name or password is incorrect."}
+USER_LOCKED = {"error": "invalid_grant", "error_description": "User account is locked"}
 UNAUTHORIZED = {"status": "ERROR", "message": "Unauthorized", "description": "Invalid or expired token"}
 HTTP_ERROR_PAGE = "<html><head><title>{status}</title></head><body><h1>{status}</h1><hr>nginx</body></html>"
 REST_ORDER_NAMES = {
@@ -131,7 +133,10 @@ class PrimaryRest:
     async def get_token(self, request: Request) -> Response:
         if (failed := await self._faults()) is not None:
             return failed
-        token = self.x.login(request.headers.get("x-username"), request.headers.get("x-password"))
+        user, password = request.headers.get("x-username"), request.headers.get("x-password")
+        if self.x.faults.block_user and user == self.x.user:
+            return json_response(USER_LOCKED, status=401)
+        token = self.x.login(user, password)
         if token is None:
             return json_response(BAD_CREDENTIALS, status=401)
         return Response(b"", status_code=200, headers={"X-Auth-Token": token.value})
@@ -159,6 +164,8 @@ class PrimaryRest:
             body = handler(Call(request, token, tail))
         except OrderError as exc:
             body = error(exc.description)
+        if path == "order/newSingleOrder" and self.x.faults.take("lose_answers"):
+            await hold_until_disconnected(request.receive)
         return json_response(body)
 
     def _route(self, path: str) -> tuple[Handler | None, str]:

@@ -19,6 +19,7 @@ from decimal import Decimal
 import msgspec
 
 from brokerbridge.core.errors import ProtocolError
+from brokerbridge.core.numbers import first_insane
 
 CLOUDFLARE_RESTARTING = "CloudFlare WebSocket proxy restarting"
 
@@ -376,6 +377,10 @@ class _Envelope(msgspec.Struct):
 
 
 _envelope_decoder = msgspec.json.Decoder(_Envelope)
+# Book frames, the hot path, are decoded in one pass (`channel` is an unknown field to BookFrame).
+_book_frame_decoder = msgspec.json.Decoder(BookFrame)
+# Kraken writes `channel` first; a frame that starts otherwise simply takes the general route.
+_BOOK_PREFIXES = ('{"channel":"book",', b'{"channel":"book",')
 _ack_decoder = msgspec.json.Decoder(MethodAck)
 _pong_decoder = msgspec.json.Decoder(Pong)
 _status_decoder = msgspec.json.Decoder(list[StatusData])
@@ -405,18 +410,35 @@ def _bad(reason: str, text: str | bytes) -> ProtocolError:
 _MAX_EXPONENT = 40  # |adjusted exponent| of a sane price or size
 
 
-def _sane(value: Decimal) -> bool:
-    return value.is_finite() and -_MAX_EXPONENT <= value.adjusted() <= _MAX_EXPONENT
+# A positive Decimal is sane iff 1E-40 <= value < 1E+41 (adjusted exponent within ±40).
+_SANE_LOW = Decimal(f"1E-{_MAX_EXPONENT}")
+_SANE_HIGH = Decimal(f"1E+{_MAX_EXPONENT + 1}")
 
 
 def _check_book(levels: list[BookData], text: str | bytes) -> None:
     # JSON has no NaN, but msgspec accepts "NaN"/"Infinity" strings for Decimal; they would break
     # price ordering. `1e999999999` is valid JSON whose fixed-point text (needed by the checksum)
-    # would be a gigabyte. Both are refused here rather than deep in the book.
-    for item in levels:
-        for level in (*item.bids, *item.asks):
-            if not (_sane(level.price) and _sane(level.qty)) or level.qty < 0 or level.price <= 0:
-                raise _bad("book level is not a sane positive number", text)
+    # would be a gigabyte. Both are refused here rather than deep in the book. This runs for every
+    # level of every update, hence two chained comparisons per number and no call per level:
+    # Infinity fails the range, and comparing a NaN raises InvalidOperation (an ArithmeticError).
+    low, high = _SANE_LOW, _SANE_HIGH
+    try:
+        for item in levels:
+            for side in (item.bids, item.asks):
+                for level in side:
+                    qty = level.qty
+                    if not low <= level.price < high:
+                        break
+                    if qty:
+                        if not low <= qty < high:
+                            break
+                    elif not -_MAX_EXPONENT <= qty.adjusted() <= _MAX_EXPONENT:  # a zero's exponent
+                        break
+                else:
+                    continue
+                raise _bad("book level is not a sane positive number", text)  # a `break` above
+    except ArithmeticError:
+        raise _bad("book level is not a sane positive number", text) from None
 
 
 def parse_ws_frame(text: str | bytes) -> WsFrame:
@@ -431,16 +453,41 @@ def parse_ws_frame(text: str | bytes) -> WsFrame:
         stripped = text.strip() if isinstance(text, str) else text.strip().decode("utf-8", "replace")
         if stripped == CLOUDFLARE_RESTARTING:
             return CloudflareRestarting()
+    if text.startswith(_BOOK_PREFIXES[isinstance(text, bytes)]):  # type: ignore[arg-type]
+        book = _parse_book_message(text)
+        if book is not None:
+            return book
     try:
         env = _envelope_decoder.decode(text)
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError too
         raise _bad(f"not a JSON object ({exc})", text) from None
     except (UnicodeError, ValueError, TypeError) as exc:  # defensive: never leak foreign errors
         raise _bad(f"undecodable frame ({exc})", text) from None
+    except RecursionError:
+        raise _bad("JSON nested too deeply", text) from None
     try:
-        return _dispatch(env, text)
+        frame = _dispatch(env, text)
     except msgspec.DecodeError as exc:
         raise _bad(f"unexpected {env.channel or env.method or 'frame'} shape ({exc})", text) from None
+    except RecursionError:
+        raise _bad(f"{env.channel or env.method or 'frame'} nested too deeply", text) from None
+    # Book levels were checked above; any other "NaN"/"1e999999" must not reach events either.
+    if not isinstance(frame, BookFrame) and (where := first_insane(frame)) is not None:
+        raise _bad(f"{where} is not a sane number", text)
+    return frame
+
+
+def _parse_book_message(text: str | bytes) -> BookFrame | None:
+    """The one-pass decode of a book frame; None sends the frame down the general route, which
+    gives the precise error for a malformed one."""
+    try:
+        frame = _book_frame_decoder.decode(text)
+    except (msgspec.DecodeError, UnicodeError, ValueError, TypeError, RecursionError):
+        return None
+    if frame.type not in _DATA_TYPES or not frame.data:
+        return None
+    _check_book(frame.data, text)
+    return frame
 
 
 def _dispatch(env: _Envelope, text: str | bytes) -> WsFrame:

@@ -25,6 +25,7 @@ from brokerbridge.core.errors import (
     RateLimited,
     TransportError,
 )
+from brokerbridge.core.numbers import first_insane
 from brokerbridge.core.secret import Secret
 from brokerbridge.venues.kraken import VENUE
 from brokerbridge.venues.kraken.auth import sign
@@ -178,7 +179,7 @@ def parse_result(status_code: int, body: bytes | str, method: str | None = None)
         )
     try:
         envelope = _envelope_decoder.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         raise TransportError(
             f"{VENUE} REST: response is not a JSON envelope (proxy or outage page?)"
         ) from None
@@ -192,13 +193,16 @@ def parse_result(status_code: int, body: bytes | str, method: str | None = None)
         if method is None:
             return msgspec.json.decode(envelope.result)
         if method in ("OHLC", "Trades"):
-            return _parse_paged(method, envelope.result)
-        decoder = _decoders.get(method)
-        if decoder is None:
+            result = _parse_paged(method, envelope.result)
+        elif (decoder := _decoders.get(method)) is not None:
+            result = decoder.decode(envelope.result)
+        else:
             raise ValueError(f"no result type for Kraken method {method!r}")
-        return decoder.decode(envelope.result)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise ProtocolError(f"{VENUE} REST {method}: unexpected result shape ({exc})") from None
+    if (where := first_insane(result)) is not None:  # "NaN" / "1e999999" amounts
+        raise ProtocolError(f"{VENUE} REST {method}: {where} is not a sane number")
+    return result
 
 
 def _parse_paged(method: str, raw: msgspec.Raw) -> OhlcResult | TradesResult:

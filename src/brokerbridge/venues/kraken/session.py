@@ -67,7 +67,7 @@ from brokerbridge.core.signals import (
     TokenRejected,
 )
 from brokerbridge.venues.kraken import VENUE
-from brokerbridge.venues.kraken.checksum import book_checksum
+from brokerbridge.venues.kraken.checksum import checksum_of_text, level_digits
 from brokerbridge.venues.kraken.errors import error_from_kraken
 from brokerbridge.venues.kraken.messages import (
     BalancesSnapshotFrame,
@@ -87,12 +87,12 @@ from brokerbridge.venues.kraken.messages import (
     parse_ws_frame,
 )
 from brokerbridge.venues.kraken.normalize import (
+    TimestampParser,
     balance_snapshot_from_ws,
     balance_update_from_ws,
     candle_from_ws,
     execution_from_ws,
     instruments_from_ws,
-    parse_timestamp,
     ticker_from_ws,
     trade_from_ws,
 )
@@ -131,13 +131,15 @@ BOOK_RETRY_AFTER = 30.0  # seconds a STALE book waits before it is tried again
 _MAX_REQ_ID = 2**31 - 1  # Kraken told ccxt req_id must fit int32
 _CHECKSUM_LEVELS = 10
 
-_RouteKey = tuple[Channel, str | None, int]
+# Keyed by the wire channel name, not the Channel enum: hashing an Enum runs Python code
+# (Enum.__hash__), and this lookup happens for every data frame.
+_RouteKey = tuple[str, str | None, int]
 _encode = msgspec.json.Encoder().encode
 
 
 def _route_key(sub: Subscription) -> _RouteKey:
     """How data frames find their subscription: book frames carry no depth, ohlc carry interval."""
-    return (sub.channel, sub.symbol, sub.interval if sub.channel is Channel.CANDLES else 0)
+    return (WIRE_CHANNEL[sub.channel], sub.symbol, sub.interval if sub.channel is Channel.CANDLES else 0)
 
 
 @dataclass(slots=True)
@@ -173,6 +175,7 @@ class KrakenWsSession(Outbox):
         self._routes: dict[_RouteKey, Subscription] = {}
         self._token: str | None = None
         self._token_reported = False
+        self._parse_timestamp = TimestampParser()
         self._req_ids = itertools.count(1)
         self._init_outbox()
         self._connected = False
@@ -212,15 +215,8 @@ class KrakenWsSession(Outbox):
         if sub in self._subs:
             return
         self.validate(sub)
-        key = _route_key(sub)
-        other = self._routes.get(key)
-        if other is not None:
-            raise ValueError(
-                f"{sub.describe()} conflicts with {other.describe()}: one book depth per symbol per "
-                "connection; use a second session for another depth"
-            )
         self._subs[sub] = None
-        self._routes[key] = sub
+        self._routes[_route_key(sub)] = sub
         if self._connected:
             self._subscribe([sub])
 
@@ -266,6 +262,13 @@ class KrakenWsSession(Outbox):
         if sub.channel is Channel.CANDLES and sub.interval not in OHLC_INTERVALS:
             raise ValueError(
                 f"Kraken ohlc interval must be one of {sorted(OHLC_INTERVALS)}, got {sub.interval}"
+            )
+        other = self._routes.get(_route_key(sub))
+        if other is not None and other != sub:
+            raise ValueError(
+                f"{sub.describe()} conflicts with the open {other.describe()}: Kraken's book frames do "
+                "not say their depth, so one depth per symbol is streamed at a time; subscribe with "
+                f"depth {other.depth} (or wait until that stream closes)"
             )
 
     # ------------------------------------------------------------ connection
@@ -410,18 +413,18 @@ class KrakenWsSession(Outbox):
             pass  # only refreshes the watchdog
         elif isinstance(frame, TickerFrame):
             for ticker in frame.data:
-                if self._route(Channel.TICKER, ticker.symbol):
+                if self._route("ticker", ticker.symbol):
                     self._events.append(ticker_from_ws(ticker, received=received, venue=self.venue))
         elif isinstance(frame, TradeFrame):
             for trade in frame.data:
-                if self._route(Channel.TRADES, trade.symbol):
+                if self._route("trade", trade.symbol):
                     self._events.append(trade_from_ws(trade, venue=self.venue))
         elif isinstance(frame, OhlcFrame):
             for candle in frame.data:
-                if self._route(Channel.CANDLES, candle.symbol, candle.interval):
+                if self._route("ohlc", candle.symbol, candle.interval):
                     self._events.append(candle_from_ws(candle, venue=self.venue))
         elif isinstance(frame, InstrumentFrame):
-            if self._route(Channel.INSTRUMENTS, None):
+            if self._route("instrument", None):
                 self._events.extend(instruments_from_ws(frame.data, received=received, venue=self.venue))
         elif isinstance(frame, MethodAck):
             self._on_ack(frame)
@@ -436,9 +439,10 @@ class KrakenWsSession(Outbox):
         elif isinstance(frame, BalancesSnapshotFrame | BalancesUpdateFrame | ExecutionsFrame):
             self._on_private(frame, received)
 
-    def _route(self, channel: Channel, symbol: str | None, interval: int = 0) -> Subscription | None:
+    def _route(self, channel: str, symbol: str | None, interval: int = 0) -> Subscription | None:
+        """The subscription a data frame of wire `channel` belongs to, if any."""
         sub = self._routes.get((channel, symbol, interval))
-        if sub is not None and sub in self._awaiting_ack:
+        if sub is not None and self._awaiting_ack and sub in self._awaiting_ack:
             self._confirm_by_data(sub)
         return sub
 
@@ -525,24 +529,27 @@ class KrakenWsSession(Outbox):
     # ------------------------------------------------------------ books
 
     def _on_book(self, frame: BookFrame, received: float) -> None:
+        # The hot path: a Subscription's hash is recomputed on every lookup, so the (usually
+        # empty) resync and stale maps are tested for emptiness before membership.
         snapshot = frame.type == "snapshot"
         for data in frame.data:
-            sub = self._route(Channel.BOOK, data.symbol)
-            if sub is None or sub in self._stale_books:
+            sub = self._route("book", data.symbol)
+            if sub is None or (self._stale_books and sub in self._stale_books):
                 continue
             if snapshot:
-                book = OrderBook(sub.depth)
+                book = OrderBook(sub.depth, level_text=level_digits)
                 book.replace(data.bids, data.asks)
             else:
                 existing = self._books.get(sub)
-                if existing is None or sub in self._book_resyncs:
+                if existing is None or (self._book_resyncs and sub in self._book_resyncs):
                     continue  # resyncing, or no snapshot yet on this connection
                 book = existing
                 book.apply(data.bids, data.asks)
             if data.checksum is not None and _checksum(book) != data.checksum:
                 self._resync_book(sub, data, _checksum(book), received)
                 continue
-            self._books[sub] = book
+            if snapshot:
+                self._books[sub] = book
             self._emit_book(sub, book, data, snapshot, received)
             if snapshot and self._book_resyncs.pop(sub, None) is not None:
                 self._status(sub, StreamState.LIVE, "book snapshot verified", received)
@@ -550,7 +557,7 @@ class KrakenWsSession(Outbox):
     def _emit_book(
         self, sub: Subscription, book: OrderBook, data: BookData, snapshot: bool, ts: float
     ) -> None:
-        stamp = parse_timestamp(data.timestamp) if data.timestamp else ts
+        stamp = self._parse_timestamp(data.timestamp) if data.timestamp else ts
         if snapshot:
             self._events.append(
                 BookSnapshot(
@@ -570,8 +577,8 @@ class KrakenWsSession(Outbox):
                     ts=stamp,
                     symbol=data.symbol,
                     depth=sub.depth,
-                    bids=tuple(Level(level.price, level.qty) for level in data.bids),
-                    asks=tuple(Level(level.price, level.qty) for level in data.asks),
+                    bids=tuple([Level(level.price, level.qty) for level in data.bids]),
+                    asks=tuple([Level(level.price, level.qty) for level in data.asks]),
                     checksum=data.checksum,
                 )
             )
@@ -601,8 +608,7 @@ class KrakenWsSession(Outbox):
     def _on_private(
         self, frame: BalancesSnapshotFrame | BalancesUpdateFrame | ExecutionsFrame, received: float
     ) -> None:
-        channel = Channel.EXECUTIONS if isinstance(frame, ExecutionsFrame) else Channel.BALANCES
-        sub = self._route(channel, None)
+        sub = self._route("executions" if isinstance(frame, ExecutionsFrame) else "balances", None)
         if sub is None:
             return
         snapshot = isinstance(frame, BalancesSnapshotFrame) or (
@@ -680,6 +686,4 @@ class KrakenWsSession(Outbox):
 
 
 def _checksum(book: OrderBook) -> int:
-    asks = [(level.price, level.qty) for level in book.asks_levels(_CHECKSUM_LEVELS)]
-    bids = [(level.price, level.qty) for level in book.bids_levels(_CHECKSUM_LEVELS)]
-    return book_checksum(asks, bids)
+    return checksum_of_text(*book.top_text(_CHECKSUM_LEVELS))

@@ -20,6 +20,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from brokerbridge.core.errors import ProtocolError
+from brokerbridge.core.numbers import MAX_EXPONENT, first_insane
 from brokerbridge.venues.primary import DEFAULT_MARKET
 
 
@@ -175,7 +176,7 @@ _md_decoder = msgspec.json.Decoder(MdFrame)
 _or_decoder = msgspec.json.Decoder(OrFrame)
 _error_decoder = msgspec.json.Decoder(ErrorFrame)
 _MAX_PREVIEW = 120
-_MAX_EXPONENT = 40
+_SCALAR_ENTRIES = ("LA", "OP", "CL", "SE", "HI", "LO", "TV", "OI", "IV", "EV", "NV", "ACP", "TC")
 
 
 def _preview(text: str | bytes) -> str:
@@ -188,33 +189,58 @@ def _bad(reason: str, text: str | bytes) -> ProtocolError:
     return ProtocolError(f"primary ws: {reason}: {_preview(text)!r}")
 
 
-def sane(value: Decimal | None) -> bool:
-    """Finite and of a plausible magnitude (msgspec accepts "NaN"/"1e999999" for Decimal fields)."""
-    return value is None or (value.is_finite() and -_MAX_EXPONENT <= value.adjusted() <= _MAX_EXPONENT)
+# A nonzero Decimal is sane (core.numbers) iff 1E-40 <= |value| < 1E+41; see _sane_number.
+_SANE_LOW = Decimal(f"1E-{MAX_EXPONENT}")
+_SANE_HIGH = Decimal(f"1E+{MAX_EXPONENT + 1}")
+
+
+def _sane_number(value: Decimal | None) -> bool:
+    """core.numbers.sane, by two comparisons: Infinity fails the range, comparing a NaN raises
+    InvalidOperation (an ArithmeticError, which `check_market_data` turns into the same refusal)."""
+    if value is None:
+        return True
+    if value:
+        return _SANE_LOW <= value < _SANE_HIGH or -_SANE_HIGH < value <= -_SANE_LOW
+    return -MAX_EXPONENT <= value.adjusted() <= MAX_EXPONENT  # a zero's adjusted() is its exponent
 
 
 def check_market_data(data: MarketData) -> None:
-    """Raise ValueError when a number in `data` is not sane (see `sane`)."""
-    for side in ("BI", "OF"):
-        for level in data.levels(side):
-            if not (sane(level.price) and sane(level.size)):
-                raise ValueError("book level is not a finite number")
-    for name in ("LA", "OP", "CL", "SE", "HI", "LO", "TV", "OI", "IV", "EV", "NV", "ACP", "TC"):
-        value = getattr(data, name)
-        if isinstance(value, EntryValue):
-            ok = sane(value.price) and sane(value.size)
-            if value.date is not None and not (-1e15 < value.date < 1e15):
-                ok = False
+    """Raise ValueError when a number in `data` is not sane (core.numbers) or a date is absurd.
+
+    The same verdict as `first_insane(data)`, written out for MarketData's fixed shape: this runs
+    for every Md frame, and the generic walk cost more than the rest of the frame's handling."""
+    where = None
+    try:
+        for side in ("BI", "OF"):
+            levels = getattr(data, side)
+            if isinstance(levels, list):
+                for index, level in enumerate(levels):
+                    if not (_sane_number(level.price) and _sane_number(level.size)):
+                        where = f"$.{side}.{index}"
+                        break
+            if where is not None:
+                break
         else:
-            ok = value is UNSET or sane(value)
-        if not ok:
-            raise ValueError(f"{name} is not a finite number")
+            for name in _SCALAR_ENTRIES:
+                value = getattr(data, name)
+                if isinstance(value, EntryValue):
+                    if not (_sane_number(value.price) and _sane_number(value.size)):
+                        where = f"$.{name}"
+                        break
+                    _check_timestamp(value.date)
+                elif isinstance(value, Decimal) and not _sane_number(value):
+                    where = f"$.{name}"
+                    break
+    except ArithmeticError:
+        raise ValueError("a number is not finite") from None
+    if where is not None:
+        raise ValueError(f"{where} is not a finite number of sane size")
 
 
-def _check_report(report: OrderReport) -> None:
-    for name in ("price", "orderQty", "avgPx", "lastPx", "lastQty", "cumQty", "leavesQty", "displayQty"):
-        if not sane(getattr(report, name)):
-            raise ValueError(f"{name} is not a finite number")
+def _check_numbers(message: msgspec.Struct) -> None:
+    where = first_insane(message)
+    if where is not None:
+        raise ValueError(f"{where} is not a finite number of sane size")
 
 
 def _check_timestamp(value: float | None) -> None:
@@ -230,6 +256,8 @@ def parse_ws_frame(text: str | bytes) -> WsFrame:
         raise _bad(f"not a JSON object ({exc})", text) from None
     except (UnicodeError, ValueError, TypeError) as exc:  # defensive: never leak foreign errors
         raise _bad(f"undecodable frame ({exc})", text) from None
+    except RecursionError:  # msgspec recurses per nesting level; deep JSON is hostile, not data
+        raise _bad("JSON nested too deeply", text) from None
     try:
         if env.status is not None and env.status.upper() == "ERROR":
             return _error_decoder.decode(text)
@@ -242,10 +270,12 @@ def parse_ws_frame(text: str | bytes) -> WsFrame:
         if kind == "OR":
             report = _or_decoder.decode(text)
             _check_timestamp(report.timestamp)
-            _check_report(report.orderReport)
+            _check_numbers(report.orderReport)
             return report
     except msgspec.DecodeError as exc:
         raise _bad(f"unexpected {env.type or 'error'} frame shape ({exc})", text) from None
+    except RecursionError:
+        raise _bad(f"{env.type or 'error'} frame nested too deeply", text) from None
     except ValueError as exc:
         raise _bad(str(exc), text) from None
     if env.type is None:

@@ -302,6 +302,11 @@ class OrderTracker:
         self._avg: dict[str, Decimal] = {}  # original clOrdId → avgPx at the last fill seen
         self._max = max_orders
 
+    def restore(self, order_id: str, cum_qty: Decimal) -> None:
+        """Start `order_id` at `cum_qty` already reported (fills journaled by an earlier run)."""
+        self._root.setdefault(order_id, order_id)
+        self._cum[order_id] = max(cum_qty, self._cum.get(order_id, Decimal(0)))
+
     def seen(self, client_order_id: str) -> bool:
         """Whether any report of this request (or of one chained to it) was processed."""
         return client_order_id in self._root

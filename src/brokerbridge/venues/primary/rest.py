@@ -31,10 +31,11 @@ from brokerbridge.core.errors import (
     TransportError,
     VenueError,
 )
+from brokerbridge.core.numbers import first_insane
 from brokerbridge.core.secret import Secret
 from brokerbridge.venues.primary import DEFAULT_MARKET, VENUE
 from brokerbridge.venues.primary.errors import error_from_primary, session_expired
-from brokerbridge.venues.primary.messages import MD_ENTRIES
+from brokerbridge.venues.primary.messages import MD_ENTRIES, check_market_data
 from brokerbridge.venues.primary.rest_messages import (
     AccountReportResponse,
     AccountsResponse,
@@ -348,7 +349,7 @@ def parse_response(
         raise session_expired(status)
     try:
         envelope = _envelope_decoder.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         raise TransportError(f"{VENUE} REST {path}: response is not a JSON object (proxy page?)") from None
     if envelope.status is not None and envelope.status.upper() == "ERROR":
         raise error_from_primary(envelope.description, envelope.message)
@@ -358,9 +359,16 @@ def parse_response(
     if decoder is None:
         raise ValueError(f"no response type for Primary REST path {path!r}")
     try:
-        return decoder.decode(body)
-    except msgspec.DecodeError as exc:
+        response = decoder.decode(body)
+        if isinstance(response, MarketDataResponse):
+            check_market_data(response.marketData)
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise ProtocolError(f"{VENUE} REST {path}: unexpected response shape ({exc})") from None
+    except ValueError as exc:  # a date out of range
+        raise ProtocolError(f"{VENUE} REST {path}: {exc}") from None
+    if (where := first_insane(response)) is not None:  # "NaN" / "1e999999" amounts
+        raise ProtocolError(f"{VENUE} REST {path}: {where} is not a finite number of sane size")
+    return response
 
 
 def parse_as(kind: type[T], request: PrimaryRequest | str, status: int, body: bytes | str) -> T:

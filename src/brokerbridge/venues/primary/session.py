@@ -485,7 +485,7 @@ def _echoed_request(message: str | None) -> dict[str, object] | None:
         return None
     try:
         value = msgspec.json.decode(message)
-    except (msgspec.DecodeError, UnicodeError, ValueError):
+    except (msgspec.DecodeError, UnicodeError, ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 

@@ -1,0 +1,43 @@
+"""Run the benchmarks: `python -m bench [--smoke] [--only NAME ...]` from the repository root.
+
+Each prints its figures, its ratios against a baseline measured in the same run and whether each
+target is met, and writes `bench/results/<name>.json` (git-ignored). `--smoke` runs each briefly
+to prove it still works (CI); its numbers mean nothing. The full set takes a few minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import time
+
+BENCHES = ("hotpath", "fanout", "recovery", "startup")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--smoke", action="store_true", help="a few seconds each; numbers not meaningful")
+    parser.add_argument("--only", action="append", choices=BENCHES, help="run only these (repeatable)")
+    args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress, even when piped
+    # The library logs reconnects as WARNINGs; the recovery benchmark causes them on purpose.
+    logging.basicConfig(level=logging.ERROR)
+    missed = []
+    for name in args.only or BENCHES:
+        started = time.monotonic()
+        module = importlib.import_module(f"bench.{name}")
+        for report in module.run(args.smoke):
+            report.print()
+            path = report.write(args.smoke)
+            missed += [f"{report.name}: {t.figure}" for t in report.targets if t.met(report.figures) is False]
+            print(f"  → {path.relative_to(path.parents[2])}")
+        print(f"  ({name}: {time.monotonic() - started:.0f} s)")
+    print(f"\ntargets missed: {len(missed)}" + "".join(f"\n  {m}" for m in missed))
+
+
+if __name__ == "__main__":
+    main()

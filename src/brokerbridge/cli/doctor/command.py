@@ -1,0 +1,260 @@
+"""The `brokerbridge doctor [kraken|primary]` command: run the steps, fix what is safe, report."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Protocol
+
+import typer
+from rich.console import Console
+
+from brokerbridge.cli.common import (
+    ConfigOpt,
+    LogLevelOpt,
+    RestUrlOpt,
+    WsAuthUrlOpt,
+    WsUrlOpt,
+    load,
+    setup_logging,
+)
+from brokerbridge.cli.doctor.fixes import ConfigTarget, fix_kraken, fix_primary
+from brokerbridge.cli.doctor.kraken import KrakenDoctor
+from brokerbridge.cli.doctor.primary import PROBE_SYMBOL, PrimaryDoctor
+from brokerbridge.cli.doctor.render import print_report, to_json
+from brokerbridge.cli.doctor.steps import (
+    Finding,
+    FixReport,
+    Report,
+    Status,
+    Step,
+    StepResult,
+    merge,
+    run_steps,
+)
+from brokerbridge.cli.runtime import venue_config
+from brokerbridge.core.clock import Clock, SystemClock
+from brokerbridge.core.config import Config, KrakenConfig, PrimaryConfig
+from brokerbridge.core.secret import Secret
+
+VENUES = ("kraken", "primary")
+
+
+class Doctor(Protocol):
+    secrets: list[str]
+
+    @property
+    def target(self) -> str: ...
+
+    def steps(self) -> list[Step]: ...
+
+    def timeouts(self) -> dict[str, Callable[[float], Finding]]: ...
+
+    async def aclose(self) -> None: ...
+
+
+async def examine(
+    venue: str,
+    doctor: Doctor,
+    fixer: Callable[[list[StepResult]], Awaitable[list[FixReport]]] | None,
+    *,
+    clock: Clock,
+    step_timeout: float,
+) -> Report:
+    """Run every step; with a fixer, apply its fixes and run the steps again to verify them."""
+    try:
+        results = await run_steps(
+            doctor.steps(), step_timeout=step_timeout, clock=clock, timeouts=doctor.timeouts()
+        )
+        report = Report(venue, doctor.target, results)
+        if fixer is None or report.ok:
+            return report
+        fixes = await fixer([r for r in results if r.status is Status.FAIL])
+        report.fixes = fixes
+        if any(f.applied for f in fixes):
+            await doctor.aclose()  # fresh clients and sockets for the re-run
+            again = await run_steps(
+                doctor.steps(), step_timeout=step_timeout, clock=clock, timeouts=doctor.timeouts()
+            )
+            notes = {f.step: f"fixed by --fix: {f.action}" for f in fixes if f.applied}
+            report.results = merge(results, again, notes)
+            report.target = doctor.target
+        return report
+    finally:
+        await doctor.aclose()
+
+
+async def diagnose_kraken(
+    config: KrakenConfig,
+    *,
+    clock: Clock,
+    step_timeout: float = 10.0,
+    fix: bool = False,
+    target: ConfigTarget = ConfigTarget(None),
+    symbol: str = "BTC/USD",
+) -> tuple[Report, list[str]]:
+    """The Kraken report and every secret the run saw (for masking the output)."""
+    doctor = KrakenDoctor(config, clock, step_timeout, symbol=symbol)
+
+    async def fixer(failed: list[StepResult]) -> list[FixReport]:
+        return await fix_kraken(doctor, failed, target)
+
+    report = await examine("kraken", doctor, fixer if fix else None, clock=clock, step_timeout=step_timeout)
+    return report, [*doctor.secrets, *_reveal(config.api_secret), config.api_key or ""]
+
+
+async def diagnose_primary(
+    config: PrimaryConfig | None,
+    *,
+    clock: Clock,
+    environment: str | None = None,
+    step_timeout: float = 10.0,
+    fix: bool = False,
+    target: ConfigTarget = ConfigTarget(None),
+    symbol: str = PROBE_SYMBOL,
+) -> tuple[Report, list[str]]:
+    doctor = PrimaryDoctor(config, clock, step_timeout, environment=environment, symbol=symbol)
+
+    async def fixer(failed: list[StepResult]) -> list[FixReport]:
+        return await fix_primary(doctor, failed, target)
+
+    report = await examine("primary", doctor, fixer if fix else None, clock=clock, step_timeout=step_timeout)
+    return report, [*doctor.secrets, *_reveal(config.password if config else None)]
+
+
+def _reveal(secret: Secret | None) -> list[str]:
+    return [secret.reveal()] if secret else []
+
+
+def doctor(
+    venue: Annotated[
+        str | None,
+        typer.Argument(help="kraken or primary (default kraken).", show_default=False),
+    ] = None,
+    venue_option: Annotated[
+        str | None,
+        typer.Option(
+            "--venue", help="The same as the VENUE argument (kept for scripts).", show_default=False
+        ),
+    ] = None,
+    env: Annotated[
+        str | None,
+        typer.Option(
+            "--env",
+            help="Primary: remarkets, live, a broker (cocos, bull, …) or an API URL; replaces the "
+            "configured environment for this check.",
+            show_default=False,
+        ),
+    ] = None,
+    sim: Annotated[
+        bool,
+        typer.Option(
+            "--sim", help="Check the embedded simulator of the venue instead (a demo of every step)."
+        ),
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON (for scripts).")] = False,
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix",
+            help="Apply the safe fixes (nonce scale, fresh token, API host written to the config file), "
+            "then run the steps again to verify; say plainly what cannot be fixed.",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds each step may take (a feed silent this long is stalled).")
+    ] = 10.0,
+    symbol: Annotated[
+        str | None,
+        typer.Option(
+            "--symbol",
+            "-s",
+            help="Instrument to probe (default BTC/USD; Primary: MERV - XMEV - GGAL - 24hs).",
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    kraken_rest_url: RestUrlOpt = None,
+    kraken_ws_url: WsUrlOpt = None,
+    kraken_ws_auth_url: WsAuthUrlOpt = None,
+    log_level: LogLevelOpt = None,
+) -> None:
+    """Check a venue link by link, say what is wrong and what to do; exit 0 only if every step passes.
+
+    Kraken: credentials, REST and clock skew, a signed call, the WebSocket token, the public and the
+    private WebSocket. Primary: API host, DNS/TLS, login, REST, WebSocket handshake, smd, os.
+    """
+    err = Console(stderr=True)
+    chosen = _venue(venue, venue_option, err)
+    if env is not None and chosen != "primary":
+        err.print("[bold red]error:[/] --env is for `doctor primary`")
+        raise typer.Exit(2)
+    if timeout <= 0:
+        err.print("[bold red]error:[/] --timeout must be a positive number of seconds")
+        raise typer.Exit(2)
+    cfg = load(config, kraken_rest_url, kraken_ws_url, kraken_ws_auth_url, err)
+    setup_logging(
+        log_level or "WARNING", err, [cfg.kraken.api_secret, cfg.primary.password if cfg.primary else None]
+    )
+    path = config or (
+        Path(os.environ["BROKERBRIDGE_CONFIG"]) if os.environ.get("BROKERBRIDGE_CONFIG") else None
+    )
+    target = ConfigTarget(path, simulated=sim)
+    report, secrets = asyncio.run(_run(cfg, chosen, env, sim, fix, timeout, symbol, target, err))
+    if json_out:
+        sys.stdout.write(to_json(report, secrets) + "\n")
+        sys.stdout.flush()
+    else:
+        print_report(Console(highlight=False, emoji=False), report, secrets)
+    raise typer.Exit(report.exit_code)
+
+
+def _venue(argument: str | None, option: str | None, err: Console) -> str:
+    if argument and option and argument != option:
+        err.print(f"[bold red]error:[/] venue {argument!r} and --venue {option!r} disagree")
+        raise typer.Exit(2)
+    chosen = (argument or option or "kraken").lower()
+    if chosen not in VENUES:
+        err.print(f"[bold red]error:[/] unknown venue {chosen!r} — use kraken or primary")
+        raise typer.Exit(2)
+    return chosen
+
+
+async def _run(
+    cfg: Config,
+    venue: str,
+    env: str | None,
+    sim: bool,
+    fix: bool,
+    step_timeout: float,
+    symbol: str | None,
+    target: ConfigTarget,
+    err: Console,
+) -> tuple[Report, list[str]]:
+    if env is not None:
+        primary = dataclasses.replace(
+            cfg.primary or PrimaryConfig(), environment=env, rest_url=None, ws_url=None
+        )
+        cfg = dataclasses.replace(cfg, primary=primary)
+    clock = SystemClock()
+    async with venue_config(cfg, use_sim=sim, console=err, venues={venue}) as run_cfg:
+        if venue == "primary":
+            return await diagnose_primary(
+                run_cfg.primary,
+                clock=clock,
+                step_timeout=step_timeout,
+                fix=fix,
+                target=target,
+                symbol=symbol or PROBE_SYMBOL,
+            )
+        return await diagnose_kraken(
+            run_cfg.kraken,
+            clock=clock,
+            step_timeout=step_timeout,
+            fix=fix,
+            target=target,
+            symbol=symbol or "BTC/USD",
+        )

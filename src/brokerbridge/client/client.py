@@ -1,0 +1,363 @@
+"""`BridgeClient`: a bot in another process (or on another machine) uses a running bridge server.
+
+    async with BridgeClient("http://127.0.0.1:8000", key=None) as bridge:
+        async for event in bridge.subscribe("kraken", "ticker", "BTC/USD"):
+            ...                                   # Ticker, StreamStatus, Gap … (core.events)
+        book = await bridge.book("kraken", "BTC/USD", depth=10)
+
+All subscriptions share one WebSocket to `/ws`. When it drops (the bridge restarts, the network
+fails) each subscription gets a `StreamStatus` RECONNECTING saying why; the client reconnects with
+jittered, capped backoff (reset once data flows again), subscribes again from the original
+arguments, and emits a `Gap` naming the window it was away before the bridge's current state
+(status, book, ticker) and new events. Refusals end the iterator with a typed error
+(client/errors.py). REST helpers return the Structs of client/models.py.
+
+Only `brokerbridge.core` is imported: the client runs without the bridge's own code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+import msgspec
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from brokerbridge.client import models
+from brokerbridge.client.errors import error_from
+from brokerbridge.core.backoff import BackoffPolicy
+from brokerbridge.core.clock import Clock, SystemClock
+from brokerbridge.core.errors import BrokerBridgeError, TransportError, VenueError
+from brokerbridge.core.events import AnyEvent, Fill, Gap, OrderUpdate, StreamState, StreamStatus, decode_event
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+RATE_LIMITED_RETRY_S = 1.0  # a subscribe refused for the message rate is sent again after this
+DEFAULT_BACKOFF = BackoffPolicy(initial=0.5, factor=2.0, cap=10.0)
+
+
+class _Incoming(msgspec.Struct, frozen=True):
+    """Any server message; `event` is decoded separately into the normalized types."""
+
+    type: str
+    id: str | int | None = None
+    op: str | None = None
+    stream: str | None = None
+    event: msgspec.Raw = msgspec.Raw(b"")  # empty: not an event message
+    code: str = ""
+    message: str = ""
+    remedy: str = ""
+
+
+@dataclass(eq=False)
+class _Subscription:
+    id: str
+    venue: str
+    request: dict[str, Any]
+    stream: str  # the bridge's stream name once acked; until then what we asked for
+    queue: asyncio.Queue[AnyEvent | BrokerBridgeError] = field(default_factory=asyncio.Queue)
+    sent_on: object | None = None  # the socket the subscribe went out on
+    away_since: float | None = None  # wall time the connection to the bridge was lost
+
+
+class BridgeClient:
+    def __init__(
+        self,
+        url: str = "http://127.0.0.1:8000",
+        key: str | None = None,
+        *,
+        backoff: BackoffPolicy = DEFAULT_BACKOFF,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        timeout: float = 10.0,
+        queue_size: int = 10_000,
+    ) -> None:
+        if queue_size < 2:
+            raise ValueError(f"queue_size must be at least 2 (an event and a Gap), got {queue_size}")
+        self.url = url.rstrip("/")
+        scheme, sep, rest = self.url.partition("://")
+        if not sep or scheme not in ("http", "https"):
+            raise ValueError(f"url must start with http:// or https://, got {url!r}")
+        self.ws_url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}/ws"
+        self._headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._backoff = backoff
+        self._clock = clock or SystemClock()
+        self._rng = rng
+        self._timeout = timeout
+        self._queue_size = queue_size
+        self._http: httpx.AsyncClient | None = None
+        self._subs: dict[str, _Subscription] = {}
+        self._ids = itertools.count(1)
+        self._ws: websockets.ClientConnection | None = None
+        self._wanted = asyncio.Event()  # a subscription exists: keep a socket open
+        self._tasks: asyncio.TaskGroup | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self.reconnects = 0
+
+    def __repr__(self) -> str:
+        return f"BridgeClient({self.url!r}, key={'***' if self._headers else None})"
+
+    # -- lifetime ----------------------------------------------------------------------------
+    async def __aenter__(self) -> BridgeClient:
+        self._http = httpx.AsyncClient(base_url=self.url, headers=self._headers, timeout=self._timeout)
+        self._runner = asyncio.get_running_loop().create_task(self._run(), name="bridge-client")
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        if self._http is not None:
+            await self._http.aclose()
+
+    # -- streams -----------------------------------------------------------------------------
+    async def subscribe(
+        self,
+        venue: str,
+        channel: str,
+        symbol: str | None = None,
+        *,
+        depth: int | None = None,
+        interval: int = 1,
+    ) -> AsyncIterator[AnyEvent]:
+        """Yield the stream's events (data, `StreamStatus`, `Gap`) until the caller stops, or
+        raise the bridge's refusal (`NotAuthorized`, `UnknownSymbol`, …)."""
+        if self._runner is None:
+            raise RuntimeError("use BridgeClient as `async with BridgeClient(...) as client:`")
+        request: dict[str, Any] = {"venue": venue, "channel": channel, "interval": interval}
+        if symbol is not None:
+            request["symbol"] = symbol
+        if depth is not None:
+            request["depth"] = depth
+        sub_id = f"c{next(self._ids)}"
+        name = ":".join(part for part in (venue, channel, symbol) if part)
+        sub = _Subscription(sub_id, venue, request, stream=name)
+        self._subs[sub_id] = sub
+        self._wanted.set()
+        if self._ws is not None:
+            await self._send_subscribe(self._ws, sub)
+        try:
+            while True:
+                item = await sub.queue.get()
+                if isinstance(item, BrokerBridgeError):
+                    raise item
+                yield item
+        finally:
+            if self._subs.pop(sub_id, None) is not None and self._ws is not None:
+                with contextlib.suppress(ConnectionClosed, OSError):
+                    await self._ws.send(msgspec.json.encode({"op": "unsubscribe", "id": sub_id}))
+            if not self._subs:
+                self._wanted.clear()
+
+    async def _run(self) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            self._tasks = tasks
+            try:
+                await self._connect_forever()
+            finally:
+                self._tasks = None
+
+    async def _connect_forever(self) -> None:
+        delays = self._backoff.delays(self._rng)
+        while True:
+            await self._wanted.wait()
+            try:
+                async with websockets.connect(
+                    self.ws_url, additional_headers=self._headers, open_timeout=self._timeout, max_queue=None
+                ) as ws:
+                    self._ws = ws
+                    logger.info("connected to the bridge at %s", self.ws_url)
+                    for sub in list(self._subs.values()):
+                        await self._send_subscribe(ws, sub)
+                    async for data in ws:
+                        if self._receive(data):
+                            delays = self._backoff.delays(self._rng)  # data flows: start backoff over
+                    reason = f"the bridge closed the connection: {ws.close_code} {ws.close_reason or ''}"
+            except InvalidStatus as exc:
+                error = _refusal(exc.response.status_code, bytes(exc.response.body or b""), "")
+                if exc.response.status_code in (401, 403):
+                    # No retry can fix a refused key: every subscription ends with the reason.
+                    for sub in list(self._subs.values()):
+                        self._end(sub, error)
+                    continue
+                reason = f"the bridge refused the connection: {error}"
+            except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as exc:
+                reason = f"the bridge is unreachable: {exc!r}"
+            finally:
+                self._ws = None
+            self._connection_lost(reason.strip())
+            await self._clock.sleep(next(delays))
+
+    async def _send_subscribe(self, ws: websockets.ClientConnection, sub: _Subscription) -> None:
+        if sub.sent_on is ws:
+            return
+        sub.sent_on = ws
+        with contextlib.suppress(ConnectionClosed, OSError):  # the reconnect sends it again
+            await ws.send(msgspec.json.encode({"op": "subscribe", "id": sub.id, **sub.request}))
+
+    def _connection_lost(self, reason: str) -> None:
+        now = self._clock.time()
+        if self._subs:
+            logger.warning("connection to the bridge lost (%s); reconnecting", reason)
+        self.reconnects += 1
+        for sub in self._subs.values():
+            sub.sent_on = None
+            if sub.away_since is None:  # once per outage, not per failed attempt
+                sub.away_since = now
+                self._deliver(
+                    sub,
+                    StreamStatus(
+                        venue=sub.venue,
+                        ts=now,
+                        stream=sub.stream,
+                        state=StreamState.RECONNECTING,
+                        reason=reason,
+                        reconnects=self.reconnects,
+                    ),
+                )
+
+    def _receive(self, data: str | bytes) -> bool:
+        """Handle one server message; True if it carried an event."""
+        try:
+            message = msgspec.json.decode(data, type=_Incoming)
+        except msgspec.DecodeError as exc:
+            logger.warning("skipped a message from the bridge that is not valid: %s", exc)
+            return False
+        sub = self._subs.get(str(message.id)) if message.id is not None else None
+        match message.type:
+            case "event" if sub is not None and len(message.event):
+                try:
+                    event = decode_event(message.event)
+                except msgspec.DecodeError as exc:
+                    logger.warning("skipped an event from the bridge that is not valid: %s", exc)
+                    return False
+                if sub.away_since is not None:
+                    self._deliver(sub, self._gap(sub, sub.away_since, "lost the connection to the bridge"))
+                    sub.away_since = None
+                self._deliver(sub, event)
+                return True
+            case "ack" if sub is not None and message.op == "subscribe" and message.stream:
+                sub.stream = message.stream
+            case "error" if sub is not None:
+                if message.code == "rate_limited" and self._tasks is not None and self._ws is not None:
+                    sub.sent_on = None
+                    self._tasks.create_task(self._resubscribe_later(sub, self._ws))
+                else:
+                    self._end(sub, error_from(message.code, message.message, message.remedy, venue=sub.venue))
+            case "error":
+                logger.warning("the bridge reported %s: %s", message.code, message.message)
+        return False
+
+    async def _resubscribe_later(self, sub: _Subscription, ws: websockets.ClientConnection) -> None:
+        await self._clock.sleep(RATE_LIMITED_RETRY_S)
+        if self._subs.get(sub.id) is sub and self._ws is ws:
+            await self._send_subscribe(ws, sub)
+
+    def _end(self, sub: _Subscription, error: BrokerBridgeError) -> None:
+        """The bridge refused `sub` for good: its iterator raises `error` after what came before."""
+        if self._subs.pop(sub.id, None) is not None:
+            self._deliver(sub, error)
+
+    def _deliver(self, sub: _Subscription, item: AnyEvent | BrokerBridgeError) -> None:
+        queue = sub.queue
+        if queue.qsize() >= self._queue_size:
+            # A consumer that does not keep up loses the oldest half, told by one Gap.
+            now = self._clock.time()
+            start = now
+            kept: list[AnyEvent | BrokerBridgeError] = []
+            while not queue.empty():
+                old = queue.get_nowait()
+                if isinstance(old, BrokerBridgeError) or len(kept) + queue.qsize() < self._queue_size // 2:
+                    kept.append(old)
+                else:
+                    start = min(start, old.start if isinstance(old, Gap) else old.ts)
+            queue.put_nowait(
+                self._gap(sub, start, "consumer too slow: oldest events dropped by BridgeClient")
+            )
+            for old in kept:
+                queue.put_nowait(old)
+        queue.put_nowait(item)
+
+    def _gap(self, sub: _Subscription, start: float, reason: str) -> Gap:
+        now = self._clock.time()
+        return Gap(venue=sub.venue, ts=now, stream=sub.stream, start=start, end=now, reason=reason)
+
+    # -- REST --------------------------------------------------------------------------------
+    async def _get(self, path: str, kind: type[T], about: str = "", **params: Any) -> T:
+        """GET `path` (query `params`, None left out) decoded as `kind`; a refusal (about venue
+        `about`) raises its typed error."""
+        if self._http is None:
+            raise RuntimeError("use BridgeClient as `async with BridgeClient(...) as client:`")
+        query = {name: value for name, value in params.items() if value is not None}
+        try:
+            response = await self._http.get(path, params=query)
+        except httpx.HTTPError as exc:
+            raise TransportError(f"the bridge at {self.url} is unreachable: {exc!r}") from exc
+        if response.status_code != 200:
+            raise _refusal(response.status_code, response.content, about)
+        return msgspec.json.decode(response.content, type=kind)
+
+    async def health(self) -> models.HealthResponse:
+        return await self._get("/api/health", models.HealthResponse)
+
+    async def venues(self) -> list[models.VenueSummary]:
+        return (await self._get("/api/venues", models.VenuesResponse)).venues
+
+    async def instruments(self, venue: str, search: str = "") -> models.InstrumentsResponse:
+        return await self._get(
+            "/api/instruments", models.InstrumentsResponse, venue, venue=venue, search=search
+        )
+
+    async def ticker(self, venue: str, symbol: str) -> models.TickerResponse:
+        return await self._get(f"/api/ticker/{venue}", models.TickerResponse, venue, symbol=symbol)
+
+    async def book(self, venue: str, symbol: str, depth: int | None = None) -> models.BookResponse:
+        return await self._get(f"/api/book/{venue}", models.BookResponse, venue, symbol=symbol, depth=depth)
+
+    async def trades(self, venue: str, symbol: str, limit: int = 50) -> models.TradesResponse:
+        return await self._get(
+            f"/api/trades/{venue}", models.TradesResponse, venue, symbol=symbol, limit=limit
+        )
+
+    async def candles(
+        self, venue: str, symbol: str, interval: int = 1, limit: int = 100
+    ) -> models.CandlesResponse:
+        return await self._get(
+            f"/api/candles/{venue}",
+            models.CandlesResponse,
+            venue,
+            symbol=symbol,
+            interval=interval,
+            limit=limit,
+        )
+
+    async def balances(self, venue: str) -> list[models.Balance]:
+        return (await self._get(f"/api/balances/{venue}", models.BalancesResponse, venue)).balances
+
+    async def orders(self, venue: str) -> list[OrderUpdate]:
+        """Orders the bridge believes open."""
+        return (await self._get(f"/api/orders/{venue}", models.OrdersResponse, venue)).orders
+
+    async def fills(self, venue: str) -> list[Fill]:
+        return (await self._get(f"/api/fills/{venue}", models.FillsResponse, venue)).fills
+
+
+def _refusal(status: int, body: bytes, venue: str) -> VenueError:
+    try:
+        detail = msgspec.json.decode(body, type=models.ErrorResponse).error
+    except msgspec.DecodeError:
+        return error_from(
+            "unavailable" if status >= 500 else "", f"HTTP {status} from the bridge", venue=venue
+        )
+    return error_from(detail.code, detail.message, detail.remedy, venue=venue)

@@ -1,0 +1,134 @@
+"""The REST bodies of the bridge server's `/api/*` routes, as msgspec Structs.
+
+The server builds and encodes these very types (and derives its OpenAPI schemas from them), and
+`BridgeClient` decodes into them, so the two cannot disagree. Market data inside them are the
+normalized events of `brokerbridge.core.events`; Decimals travel as strings with the venue's digits.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from brokerbridge.core.events import (
+    BookSnapshot,
+    Candle,
+    Fill,
+    OrderUpdate,
+    SessionStats,
+    StreamState,
+    Ticker,
+    Trade,
+)
+
+
+class ErrorDetail(msgspec.Struct, frozen=True, kw_only=True):
+    code: str  # not_authorized, unknown_venue, unknown_symbol, invalid_request, unavailable, …
+    message: str
+    remedy: str = ""
+
+
+class ErrorResponse(msgspec.Struct, frozen=True, kw_only=True):
+    error: ErrorDetail
+
+
+class VenueSummary(msgspec.Struct, frozen=True, kw_only=True):
+    venue: str
+    credentials: bool
+    streams: dict[str, str]  # connection name → state
+
+
+class VenuesResponse(msgspec.Struct, frozen=True, kw_only=True):
+    venues: list[VenueSummary]
+
+
+class StreamHealth(msgspec.Struct, frozen=True, kw_only=True):
+    """One upstream connection (or, for `risk`, the polled account streams: mode `rest`)."""
+
+    state: str | None
+    mode: str | None
+    connected: bool | None
+    reconnects: int | None
+    seconds_since_last_message: float | None
+    last_error: str | None
+    subscriptions: dict[str, str]  # stream → state
+    url: str | None = None
+
+
+class VenueHealth(msgspec.Struct, frozen=True, kw_only=True):
+    venue: str
+    credentials: bool
+    token_expires_at: float | None
+    streams: dict[str, StreamHealth]
+    rest_url: str | None = None
+    environment: str | None = None
+
+
+class HealthResponse(msgspec.Struct, frozen=True, kw_only=True):
+    status: str  # ok | degraded
+    venues: dict[str, VenueHealth]
+
+
+class InstrumentsResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """Primary: catalogue rows (`source: catalog`); Kraken: `{"symbol"}` rows (`source: subscriptions`)."""
+
+    venue: str
+    source: str
+    count: int
+    instruments: list[dict[str, Any]]
+
+
+class Balance(msgspec.Struct, frozen=True, kw_only=True):
+    asset: str
+    total: Decimal
+    hold: Decimal | None
+    stale: bool  # the private stream is down: last known value
+    updated_at: float
+
+
+class BalancesResponse(msgspec.Struct, frozen=True, kw_only=True):
+    venue: str
+    balances: list[Balance]
+
+
+class OrdersResponse(msgspec.Struct, frozen=True, kw_only=True):
+    venue: str
+    orders: list[OrderUpdate]
+
+
+class FillsResponse(msgspec.Struct, frozen=True, kw_only=True):
+    venue: str
+    fills: list[Fill]
+
+
+class TickerResponse(msgspec.Struct, frozen=True, kw_only=True):
+    venue: str
+    symbol: str
+    state: StreamState
+    ticker: Ticker | None
+    stats: SessionStats | None  # when a stats stream of the symbol is open
+
+
+class BookResponse(msgspec.Struct, frozen=True, kw_only=True):
+    venue: str
+    symbol: str
+    depth: int
+    state: StreamState
+    book: BookSnapshot
+
+
+class TradesResponse(msgspec.Struct, frozen=True, kw_only=True):
+    venue: str
+    symbol: str
+    state: StreamState
+    trades: list[Trade]  # oldest first
+
+
+class CandlesResponse(msgspec.Struct, frozen=True, kw_only=True):
+    venue: str
+    symbol: str
+    interval: int
+    state: StreamState
+    candles: list[Candle]  # oldest first

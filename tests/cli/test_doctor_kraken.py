@@ -1,0 +1,262 @@
+"""`brokerbridge doctor kraken` against the Kraken simulator: the healthy chain and every failure
+the simulator's switches reproduce, each with its step, cause, remedy and exit code; `--fix`."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from doctor_helpers import doctor, drive, kraken_config
+
+from brokerbridge.cli.doctor.command import diagnose_kraken
+from brokerbridge.cli.doctor.render import to_json
+from brokerbridge.core.clock import FakeClock
+from brokerbridge.core.config import KrakenConfig
+from brokerbridge.core.secret import Secret
+from brokerbridge.io.kraken.rest import KrakenRestClient
+from brokerbridge.sim.kraken import KrakenSimulator
+from brokerbridge.sim.kraken.account import ALL_PERMISSIONS, Permission
+from brokerbridge.venues.kraken.auth import NonceSource
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+STEPS = ["credentials", "rest", "clock", "private", "ws_token", "ws_public", "ws_private"]
+
+
+def _cfg(tmp_path: Path, sim: KrakenSimulator, key: str, secret: str) -> str:
+    return str(kraken_config(tmp_path / "bb.toml", sim, key, secret))
+
+
+def _without(*denied: Permission) -> set[Permission]:
+    return set(ALL_PERMISSIONS) - set(denied)
+
+
+async def test_healthy_key_passes_every_step_and_exits_0(kraken_sim: KrakenSimulator, tmp_path: Path) -> None:
+    key, secret = kraken_sim.create_key()
+    config = kraken_config(tmp_path / "bb.toml", kraken_sim, key, secret)
+    run = await doctor("kraken", "--config", str(config), "--json")
+    assert run.exit_code == 0, run.output
+    assert run.statuses() == dict.fromkeys(STEPS, "pass")
+    assert "balances snapshot with 5 assets" in run.step("ws_private")["evidence"]
+    assert run.json()["summary"]["broken"] == []
+    assert secret not in run.output and key not in run.output
+
+
+async def test_table_output_masks_the_key_and_secret(kraken_sim: KrakenSimulator, tmp_path: Path) -> None:
+    key, secret = kraken_sim.create_key()
+    run = await doctor("kraken", "--config", _cfg(tmp_path, kraken_sim, key, secret))
+    assert run.exit_code == 0, run.output
+    assert "7/7 steps passed" in run.output
+    assert secret not in run.output and key not in run.output
+    assert f"{key[:4]}…" in run.output  # recognisable, not usable
+
+
+async def test_json_holds_no_token_even_if_a_message_echoed_it(kraken_sim: KrakenSimulator) -> None:
+    key, secret = kraken_sim.create_key()
+    ep = kraken_sim.endpoints
+    config = KrakenConfig(ep.rest, ep.ws_public, ep.ws_private, api_key=key, api_secret=Secret(secret))
+    clock = FakeClock(wall_start=time.time())
+    report, secrets = await drive(clock, diagnose_kraken(config, clock=clock))
+    assert report.ok
+    token = next(s for s in secrets if s not in (key, secret))
+    report.results[0] = type(report.results[0])(**{**_fields(report.results[0]), "evidence": f"echo {token}"})
+    text = to_json(report, secrets)
+    assert token not in text and "echo ***" in text
+
+
+def _fields(result: object) -> dict[str, object]:
+    return {name: getattr(result, name) for name in result.__slots__}  # type: ignore[attr-defined]
+
+
+async def test_invalid_key(kraken_sim: KrakenSimulator, tmp_path: Path) -> None:
+    _, secret = kraken_sim.create_key()
+    config = kraken_config(tmp_path / "bb.toml", kraken_sim, "A" * 56, secret)
+    run = await doctor("kraken", "--config", str(config), "--json")
+    assert run.exit_code == 1
+    private = run.step("private")
+    assert private["status"] == "fail"
+    assert "does not know this API key" in private["cause"] and "EAPI:Invalid key" in private["cause"]
+    assert "copy the API key again" in private["remedy"]
+    assert run.statuses()["ws_token"] == "skipped" and run.statuses()["ws_private"] == "skipped"
+    assert run.statuses()["ws_public"] == "pass"  # the public side does not need the key
+    assert run.json()["summary"]["first"].startswith("signed call (Balance):")
+
+
+async def test_wrong_secret_is_an_invalid_signature(kraken_sim: KrakenSimulator, tmp_path: Path) -> None:
+    key, _ = kraken_sim.create_key()
+    _, other_secret = kraken_sim.create_key()
+    run = await doctor(
+        "kraken",
+        "--config",
+        _cfg(tmp_path, kraken_sim, key, other_secret),
+        "--json",
+    )
+    assert run.exit_code == 1
+    private = run.step("private")
+    assert "EAPI:Invalid signature" in private["cause"] and "the secret is wrong" in private["cause"]
+    assert "kraken.api_secret" in private["remedy"]
+    assert other_secret not in run.output
+
+
+async def test_secret_that_is_not_base64_fails_the_first_step(
+    kraken_sim: KrakenSimulator, tmp_path: Path
+) -> None:
+    key, _ = kraken_sim.create_key()
+    run = await doctor(
+        "kraken",
+        "--config",
+        _cfg(tmp_path, kraken_sim, key, "not*base64!"),
+        "--json",
+    )
+    assert run.exit_code == 1
+    assert run.step("credentials")["status"] == "fail"
+    assert "not valid base64" in run.step("credentials")["cause"]
+    assert run.statuses()["private"] == "skipped"
+    assert "not*base64!" not in run.output
+
+
+async def _poison(sim: KrakenSimulator, key: str, secret: str) -> None:
+    """Another client (nonces at 1e8/s, like some SDKs) uses the key first."""
+    ep = sim.endpoints
+    config = KrakenConfig(ep.rest, api_key=key, api_secret=Secret(secret))
+    other = KrakenRestClient(config, nonces=NonceSource(scale=100_000_000))
+    try:
+        await other.private("Balance")
+    finally:
+        await other.aclose()
+
+
+async def test_invalid_nonce_is_explained_and_fix_finds_a_larger_scale(
+    kraken_sim: KrakenSimulator, tmp_path: Path
+) -> None:
+    key, secret = kraken_sim.create_key()
+    await _poison(kraken_sim, key, secret)
+    config = kraken_config(tmp_path / "bb.toml", kraken_sim, key, secret)
+    run = await doctor("kraken", "--config", str(config), "--json")
+    assert run.exit_code == 1
+    private = run.step("private")
+    assert "another client uses the same key with a larger nonce scale" in private["cause"]
+    assert "same time" in private["cause"]  # or concurrent use
+    assert "Nonce window" in private["remedy"] and private["fixable"]
+
+    fixed = await doctor("kraken", "--config", str(config), "--json", "--fix")
+    assert fixed.exit_code == 0, fixed.output
+    assert fixed.statuses() == dict.fromkeys(STEPS, "pass")
+    assert fixed.step("private")["note"].startswith("fixed by --fix")
+    written = config.read_text(encoding="utf-8")
+    assert "nonce_scale = 100000000" in written
+    assert "# my Kraken set-up: keep this comment" in written and "# from the key page" in written
+    # The written scale is what the next run uses: green without --fix.
+    again = await doctor("kraken", "--config", str(config), "--json")
+    assert again.exit_code == 0, again.output
+
+
+async def test_missing_query_funds_does_not_stop_the_websocket_steps(
+    kraken_sim: KrakenSimulator, tmp_path: Path
+) -> None:
+    key, secret = kraken_sim.create_key(permissions=_without(Permission.QUERY_FUNDS))
+    run = await doctor("kraken", "--config", _cfg(tmp_path, kraken_sim, key, secret), "--json")
+    assert run.exit_code == 1
+    assert "Query Funds" in run.step("private")["cause"]
+    assert "Funds permissions" in run.step("private")["remedy"]
+    assert run.statuses()["ws_token"] == "pass" and run.statuses()["ws_private"] == "pass"
+
+
+async def test_missing_websockets_permission_gives_the_exact_steps(
+    kraken_sim: KrakenSimulator, tmp_path: Path
+) -> None:
+    key, secret = kraken_sim.create_key(permissions=_without(Permission.WEBSOCKETS))
+    config = kraken_config(tmp_path / "bb.toml", kraken_sim, key, secret)
+    run = await doctor("kraken", "--config", str(config), "--json", "--fix")
+    assert run.exit_code == 1
+    token = run.step("ws_token")
+    assert "Access WebSockets API" in token["cause"]
+    assert "Settings › API › edit the key › Other › tick “Access WebSockets API”" in token["remedy"]
+    assert "wait a minute or two" in token["remedy"]
+    assert run.statuses()["ws_private"] == "skipped"
+    # --fix cannot change key permissions and says so.
+    (report,) = [f for f in run.json()["fixes"] if f["step"] == "ws_token"]
+    assert not report["applied"] and report["detail"].startswith("cannot be fixed automatically")
+
+
+async def test_expired_token_is_named_and_fix_fetches_a_fresh_one(
+    kraken_sim: KrakenSimulator, tmp_path: Path
+) -> None:
+    key, secret = kraken_sim.create_key()
+    config = kraken_config(tmp_path / "bb.toml", kraken_sim, key, secret)
+    kraken_sim.faults.apply({"stale_tokens": 1})
+    run = await doctor("kraken", "--config", str(config), "--json")
+    assert run.exit_code == 1
+    private_ws = run.step("ws_private")
+    assert "token was refused" in private_ws["cause"] and "expired or was invalidated" in private_ws["cause"]
+    assert "fresh token" in private_ws["remedy"] and private_ws["fixable"]
+
+    kraken_sim.faults.apply({"stale_tokens": 1})
+    fixed = await doctor("kraken", "--config", str(config), "--json", "--fix")
+    assert fixed.exit_code == 0, fixed.output
+    assert fixed.step("ws_private")["note"].startswith("fixed by --fix")
+
+
+async def test_clock_skew_is_reported_with_the_time_sync_command(
+    kraken_sim: KrakenSimulator, tmp_path: Path
+) -> None:
+    key, secret = kraken_sim.create_key()
+    kraken_sim.faults.apply({"clock_offset_s": -30})
+    config = kraken_config(tmp_path / "bb.toml", kraken_sim, key, secret)
+    run = await doctor("kraken", "--config", str(config), "--json", "--fix")
+    assert run.exit_code == 1
+    clock = run.step("clock")
+    # Kraken's Time has whole seconds: 30 s behind reads as 30 or 31.
+    assert re.search(r"clock is 3[01] s ahead of Kraken's", clock["cause"]), clock["cause"]
+    assert "timedatectl set-ntp true" in clock["remedy"] and "chronyc" in clock["remedy"]
+    assert run.statuses()["private"] == "pass"  # a skew alone blocks nothing
+    (report,) = [f for f in run.json()["fixes"] if f["step"] == "clock"]
+    assert not report["applied"] and "needs root" in report["detail"]
+
+
+def _config(sim: KrakenSimulator) -> KrakenConfig:
+    ep = sim.endpoints
+    return KrakenConfig(
+        ep.rest, ep.ws_public, ep.ws_private, api_key=ep.api_key, api_secret=Secret(ep.api_secret)
+    )
+
+
+async def test_stalled_public_feed_is_named_after_the_timeout(kraken_sim: KrakenSimulator) -> None:
+    kraken_sim.faults.apply({"stall": "public"})
+    clock = FakeClock(wall_start=time.time())
+    report, _ = await drive(clock, diagnose_kraken(_config(kraken_sim), clock=clock, step_timeout=5))
+    (public,) = [r for r in report.results if r.key == "ws_public"]
+    assert public.status == "fail" and public.cause.startswith("stalled feed: no ticker message within 5 s")
+    assert "connected; no message yet" in public.cause
+    assert report.exit_code == 1
+    assert all(r.passed for r in report.results if r.key != "ws_public")
+
+
+async def test_stalled_private_feed_is_the_balance_shows_0_case(kraken_sim: KrakenSimulator) -> None:
+    kraken_sim.faults.apply({"stall": "private"})
+    clock = FakeClock(wall_start=time.time())
+    report, _ = await drive(clock, diagnose_kraken(_config(kraken_sim), clock=clock, step_timeout=5))
+    (private,) = [r for r in report.results if r.key == "ws_private"]
+    assert private.status == "fail" and "no balances snapshot within 5 s" in private.cause
+    assert "balance shows 0" in private.cause
+
+
+async def test_unknown_venue_and_misplaced_env_exit_2() -> None:
+    assert (await doctor("bitfinex")).exit_code == 2
+    assert (await doctor("kraken", "--env", "cocos")).exit_code == 2
+    assert (await doctor("kraken", "--venue", "primary")).exit_code == 2
+
+
+async def test_no_credentials_fails_the_first_step_and_skips_the_signed_ones(
+    kraken_sim: KrakenSimulator, tmp_path: Path
+) -> None:
+    ep = kraken_sim.endpoints
+    config = tmp_path / "bb.toml"
+    config.write_text(f'[kraken]\nrest_url = "{ep.rest}"\nws_url = "{ep.ws_public}"\n', encoding="utf-8")
+    run = await doctor("--config", str(config), "--json")  # kraken is the default venue
+    assert run.exit_code == 1
+    assert "no Kraken API key" in run.step("credentials")["cause"]
+    assert run.statuses()["ws_public"] == "pass"
+    assert run.statuses()["private"] == "skipped" and run.statuses()["ws_private"] == "skipped"
