@@ -179,6 +179,11 @@ async def load_run(server: Server, clients: int, rate: float, seconds: float) ->
         "p99 ms": percentile(latencies, 0.99) * 1000,
         "max ms": max(latencies, default=float("nan")) * 1000,
         "server cpu %": 100 * (cpu_after.user + cpu_after.system - cpu.user - cpu.system) / took,
+        # CPU per event per client, whether written or conflated away: comparable when the machine's
+        # load starves the pacer or the clients (delivered/s then measures them, not the server).
+        "server cpu us per event per client": 1e6
+        * (cpu_after.user + cpu_after.system - cpu.user - cpu.system)
+        / max(1, sent * clients),
         "rss growth MB": grown / 2**20,
     }
 
@@ -225,6 +230,12 @@ async def _run(smoke: bool) -> list[Report]:
         f"throughput {large} clients brokerbridge delivered/s",
         f"throughput {large} clients websockets delivered/s",
     )
+    for label, clients in (("latency", small), ("throughput", large)):
+        fanout.ratio(
+            f"{label} {clients} clients cpu per event per client ratio",
+            f"{label} {clients} clients brokerbridge server cpu us per event per client",
+            f"{label} {clients} clients websockets server cpu us per event per client",
+        )
     fanout.target(f"latency {small} clients brokerbridge p99 ms", "<=", 2)
     fanout.target(f"throughput {large} clients brokerbridge p99 ms", "<=", 10)
     fanout.target(f"throughput {large} clients delivered ratio", ">=", 3)

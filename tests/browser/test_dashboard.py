@@ -29,6 +29,7 @@ ANY_ROW_CHANGED = """(before) => {
   return now.length === before.length && now.some((text, i) => text !== before[i]);
 }"""
 ROW_COUNT_IS = "(n) => document.querySelectorAll('#page tbody tr').length === n"
+ROWS_MORE_THAN = "(n) => document.querySelectorAll('#page tbody tr').length > n"
 TEXT_IS = "([selector, text]) => document.querySelector(selector)?.textContent === text"
 PRIMARY_WS = 'tr[data-venue="primary"][data-stream="ws"]'
 
@@ -157,9 +158,10 @@ def test_sorting_search_and_settlement_filter(serve: Serve, open_tab: Callable[[
     tab.page.wait_for_function(TEXT_IS, arg=['#page tbody tr td[data-col="symbol"]', "PAMP"])
     assert column(tab, "symbol") == ["PAMP", "PAMP"]
     tab.page.fill("input.search", "")
-    everything = len(column(tab, "symbol"))
+    tab.page.wait_for_function(ROWS_MORE_THAN, arg=2)  # the cleared search is rendered (next frame)
+    ci_rows = column(tab, "settlement").count("CI")
     tab.page.click('[data-filter="settlement"] button[data-value="CI"]')
-    tab.page.wait_for_function(ROW_COUNT_IS, arg=everything // 2)
+    tab.page.wait_for_function(ROW_COUNT_IS, arg=ci_rows)
     assert set(column(tab, "settlement")) == {"CI"}
     assert tab.errors == []
 

@@ -1,5 +1,6 @@
 """The hot-path shortcuts of issue 8 give exactly what the plain code gives: the cached per-level
-checksum text, the one-pass book decode, the per-second timestamp cache, the Primary number check."""
+checksum text, the one-pass book decode, the per-second timestamp cache, the Primary number check,
+and the Primary session's `Md` handling (one-pass decode, change-first event building, lazy book)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,31 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from brokerbridge.core.book import OrderBook
 from brokerbridge.core.errors import ProtocolError
+from brokerbridge.core.events import AnyEvent, BookSnapshot, Channel, Level, Subscription
 from brokerbridge.core.numbers import first_insane
+from brokerbridge.core.signals import BadFrame
 from brokerbridge.venues.kraken.checksum import book_checksum, checksum_of_text, level_digits
 from brokerbridge.venues.kraken.messages import BookFrame, parse_ws_frame
 from brokerbridge.venues.kraken.normalize import TimestampParser, parse_timestamp
-from brokerbridge.venues.primary.messages import MarketData, check_market_data
+from brokerbridge.venues.primary.messages import MarketData, MdFrame, PriceSize, check_market_data
+from brokerbridge.venues.primary.messages import parse_ws_frame as parse_primary_frame
+from brokerbridge.venues.primary.normalize import (
+    BOOK_ENTRIES,
+    STATS_ENTRIES,
+    TICKER_ENTRIES,
+    TradeTracker,
+    book_from_md,
+    ms_to_seconds,
+    stats_from_md,
+    ticker_from_md,
+)
+from brokerbridge.venues.primary.session import PrimaryWsSession
+from tests.fuzz.mutations import captured, fuzz_settings, mutated
 
 
 def _frames(kraken_dir: Path) -> list[str]:
@@ -144,3 +163,217 @@ class _Lv(msgspec.Struct, frozen=True):
 
 def _level(price: str, qty: str) -> _Lv:
     return _Lv(Decimal(price), Decimal(qty))
+
+
+# ---------------------------------------------------------------- Primary `Md` hot path
+#
+# The session's shortcuts (one-pass `Md` decode, routes worked out per subscription change, quotes
+# and book levels built only when they may have changed, `book()` built on demand) against the
+# plain route: every frame decoded through the envelope (bytes skip the one-pass route) and
+# normalized by `ticker_from_md` / `book_from_md` / `stats_from_md` with the session's documented
+# rule (emit when changed).
+
+PRIMARY_SYMBOLS = ("MERV - XMEV - AL30 - 24hs", "MERV - XMEV - AL30 - CI", "MERV - XMEV - GGAL - 24hs")
+PRIMARY_WS = [m for m in captured("primary", "ws_") if '"Md"' in m.text]
+
+
+def _primary_subs() -> list[Subscription]:
+    subs = []
+    for index, symbol in enumerate(PRIMARY_SYMBOLS):
+        for channel in (Channel.TICKER, Channel.TRADES, Channel.STATS):
+            subs.append(Subscription(venue="primary", channel=channel, symbol=symbol))
+        for depth in sorted({1, 5, 2 + index}):
+            subs.append(Subscription(venue="primary", channel=Channel.BOOK, symbol=symbol, depth=depth))
+    return subs
+
+
+def _plain_levels(rows: list[PriceSize], depth: int) -> tuple[Level, ...]:
+    out: list[Level] = []
+    for row in rows:
+        if row.price is not None and row.size is not None:
+            out.append(Level(row.price, row.size))
+            if len(out) >= depth:
+                break
+    return tuple(out)
+
+
+def _plain_top(rows: list[PriceSize]) -> tuple[Decimal | None, Decimal | None]:
+    return next(((row.price, row.size) for row in rows if row.price is not None), (None, None))
+
+
+class _PlainPrimary:
+    """The session's `Md` handling written the plain way (what it was before issue 8): levels and
+    quotes row by row, every event built and then compared."""
+
+    def __init__(self, subs: list[Subscription]) -> None:
+        self.subs = subs
+        self.trades = TradeTracker()
+        self.last: dict[tuple[Channel, str, int], object] = {}
+        self.books: dict[tuple[str, int], BookSnapshot] = {}
+
+    def _changed(self, key: tuple[Channel, str, int], value: object) -> bool:
+        if self.last.get(key) == value:
+            return False
+        self.last[key] = value
+        return True
+
+    def feed(self, text: str, received: float) -> list[AnyEvent] | None:
+        """The events of `text`; None when the frame is refused."""
+        try:
+            frame = parse_primary_frame(text.encode())
+        except ProtocolError:
+            return None
+        subs = [s for s in self.subs if isinstance(frame, MdFrame) and s.symbol == frame.instrumentId.symbol]
+        if not isinstance(frame, MdFrame) or not subs:
+            return []
+        symbol, data = frame.instrumentId.symbol, frame.marketData
+        ts = ms_to_seconds(frame.timestamp, received)
+        channels = {s.channel for s in subs}
+        out: list[AnyEvent] = []
+        if Channel.TICKER in channels and data.has(*TICKER_ENTRIES):
+            ticker = ticker_from_md(symbol, data, ts=ts)
+            last = data.last()
+            quote = (
+                *_plain_top(data.levels("BI")),
+                *_plain_top(data.levels("OF")),
+                last.price if last is not None else None,
+            )
+            assert quote == (ticker.bid, ticker.bid_qty, ticker.ask, ticker.ask_qty, ticker.last)
+            if self._changed((Channel.TICKER, symbol, 0), quote):
+                out.append(ticker)
+        if Channel.BOOK in channels and data.has(*BOOK_ENTRIES):
+            for depth in sorted({s.depth for s in subs if s.channel is Channel.BOOK}):
+                snapshot = book_from_md(symbol, data, depth=depth, ts=ts)
+                bids, asks = _plain_levels(data.levels("BI"), depth), _plain_levels(data.levels("OF"), depth)
+                assert (snapshot.bids, snapshot.asks) == (bids, asks)
+                self.books[(symbol, depth)] = snapshot
+                if self._changed((Channel.BOOK, symbol, depth), (snapshot.bids, snapshot.asks)):
+                    out.append(snapshot)
+        trade = self.trades.observe(symbol, data, ts=ts)
+        if trade is not None and Channel.TRADES in channels:
+            out.append(trade)
+        if Channel.STATS in channels and data.has(*STATS_ENTRIES):
+            stats = stats_from_md(symbol, data, ts=ts)
+            if self._changed((Channel.STATS, symbol, 0), msgspec.structs.astuple(stats)[3:]):
+                out.append(stats)
+        return out
+
+
+def _one_pass_prefix(text: str) -> str:
+    """`text` with the compact `{"type":"Md",` opening the one-pass route looks for."""
+    return text.replace('{"type": "Md", ', '{"type":"Md",', 1)
+
+
+def _assert_session_matches_plain(texts: list[str], *, resubscribe_after: int | None = None) -> None:
+    """Feed `texts` to a session and to the plain model; after frame `resubscribe_after`, remove
+    and re-add a book subscription (the session then forgets what it emitted for that product's
+    books, and so does the model)."""
+    subs = _primary_subs()
+    session = PrimaryWsSession(wall_clock=lambda: 1_733_169_290.0)
+    for sub in subs:
+        session.add(sub, 0.0)
+    session.connection_made(0.0)
+    plain = _PlainPrimary(subs)
+    for index, text in enumerate(texts):
+        session.receive_text(text, float(index))
+        expected = plain.feed(text, 1_733_169_290.0)
+        if index == resubscribe_after:
+            book_sub = next(sub for sub in subs if sub.channel is Channel.BOOK)
+            session.remove(book_sub, 0.0)
+            session.add(book_sub, 0.0)
+            for key in [k for k in plain.last if k[:2] == (Channel.BOOK, book_sub.symbol)]:
+                del plain.last[key]
+            session.data_to_send()
+        refused = [s for s in session.signals_received() if isinstance(s, BadFrame)]
+        assert (expected is None) == bool(refused), text[:200]
+        assert session.events_received() == (expected or []), text[:200]
+        for sub in subs:
+            book = session.book(sub)
+            snapshot = plain.books.get((sub.symbol or "", sub.depth))
+            if sub.channel is not Channel.BOOK or snapshot is None:
+                assert book is None
+                continue
+            assert book is not None
+            reference = OrderBook(sub.depth)
+            reference.replace(snapshot.bids, snapshot.asks)
+            assert (book.bids_levels(), book.asks_levels()) == (reference.bids_levels(), reference.asks_levels())
+            # Equal is not enough: the digits kept must be the latest frame's (1.0 vs 1.00).
+            assert [str(lv.price) for lv in book.asks_levels()] == [
+                str(lv.price) for lv in reference.asks_levels()
+            ]
+
+
+def _md(symbol: str, bids: list[object], asks: list[object], last: object = None) -> str:
+    data: dict[str, object] = {"BI": bids, "OF": asks}
+    if last is not None:
+        data["LA"] = last
+    return json.dumps(
+        {"type": "Md", "timestamp": 1733169290243, "instrumentId": {"marketId": "ROFX", "symbol": symbol},
+         "marketData": data},
+        separators=(",", ":"),
+    )  # fmt: skip
+
+
+def test_primary_session_gives_the_plain_events_on_the_captured_frames() -> None:
+    texts = [m.text for m in PRIMARY_WS]
+    assert texts and all(t.startswith('{"type":"Md",') for t in texts)  # the one-pass route is taken
+    _assert_session_matches_plain(texts * 3)
+
+
+def test_primary_session_gives_the_plain_events_when_rows_repeat_change_or_lack_values() -> None:
+    al30 = PRIMARY_SYMBOLS[0]
+    level = {"price": 76820, "size": 2569}
+    texts = [
+        _md(al30, [level], [{"price": 76830, "size": 1}]),
+        _md(al30, [level], [{"price": 76830, "size": 1}]),  # same rows: nothing new
+        _md(al30, [{"price": 76820.0, "size": 2569}], [{"price": 76830, "size": 1}]),  # equal, new digits
+        _md(al30, [{"price": None, "size": 5}, level, {"price": 76810, "size": 3}], []),  # a row skipped
+        _md(al30, [level, {"price": 76810}], [{"size": 7}, {"price": 76831, "size": 2}]),
+        _md(al30, [], [], {"price": 76830, "size": 1, "date": 1733169288000}),
+        _md(al30, [], [], {"price": 76830, "size": 2, "date": 1733169289000}),  # a trade
+        _md(al30, [level] * 7, [{"price": 76830 + i, "size": i + 1} for i in range(7)]),  # deeper than 5
+        _md(al30, [level] * 7, [{"price": 76830 + i, "size": i + 1} for i in range(7)]),
+        _md(al30, [level], [{"price": "NaN", "size": 1}]),  # refused
+        _md(al30, [level], [{"price": 76830, "size": 1}]),
+        _md(al30, [level], [{"price": 76830, "size": 1}]),
+    ]
+    _assert_session_matches_plain(texts)
+    _assert_session_matches_plain(texts, resubscribe_after=len(texts) - 2)  # same rows after it
+
+
+@fuzz_settings
+@given(
+    st.lists(
+        st.sampled_from(PRIMARY_WS).flatmap(lambda m: st.one_of(st.just(m.text), mutated(m))),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_primary_session_gives_the_plain_events_on_mutated_frames(texts: list[str]) -> None:
+    _assert_session_matches_plain([_one_pass_prefix(t) for t in texts])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"type":"Md","instrumentId":{"symbol":"X"},"status":"ERROR","description":"Access Denied"}',
+        '{"type":"Md","instrumentId":{"symbol":"X"},"st\\u0061tus":"ERROR","description":"Access Denied"}',
+        '{"type":"Md","instrumentId":{"symbol":"X"},"type":"or"}',
+        '{"type":"Md","instrumentId":{"symbol":"X"},"type":"MD"}',
+        '{"type":"Md","instrumentId":{"symbol":"X"},"marketData":{"BI":[{"price":1e99,"size":1}]}}',
+        '{"type":"Md","instrumentId":{"symbol":"X"},"marketData":{"OF":[{"price":1,"size":"Infinity"}]}}',
+        '{"type":"Md","instrumentId":{"symbol":"X"},"marketData":{"LA":{"price":1,"date":1e16}}}',
+        '{"type":"Md","instrumentId":{"symbol":"X"},"marketData":{"CL":"NaN"}}',
+        '{"type":"Md","instrumentId":{"symbol":"X"},"marketData":{"BI":[{"price":-1,"size":0}]}}',
+        '{"type":"Md","instrumentId":{"symbol":"X"},"marketData":{"BI":[{"price":1,"size":1}',
+        '{"type":"Md","instrumentId":{}}',
+    ],
+)
+def test_primary_one_pass_decode_answers_as_the_envelope_route(text: str) -> None:
+    def outcome(frame_text: str | bytes) -> object:
+        try:
+            return parse_primary_frame(frame_text)
+        except ProtocolError as exc:
+            return exc.message
+
+    assert outcome(text) == outcome(text.encode())  # bytes take the envelope route

@@ -124,6 +124,7 @@ class ServerConfig:
     max_subscriptions: int = 1000  # per connection (a batch subscribe counts each symbol)
     max_connections_per_key: int = 20
     client_queue_size: int = 1000  # outgoing messages per client before conflation / disconnect
+    conflate_after: int = 64  # waiting market messages per client from which ticker/book conflate
     heartbeat_interval: float = 10.0
     grace_s: float = 5.0  # an upstream with no subscriber left closes after this long
     session_ttl: float = 12 * 3600.0  # browser sessions (cookie) last this long
@@ -246,7 +247,9 @@ def _section_from_mapping(base: Any, section: str, values: Mapping[str, Any], wh
 
 
 _SERVER_FLOATS = ("messages_per_second", "heartbeat_interval", "session_ttl")
-_SERVER_INTS = ("message_burst", "max_subscriptions", "max_connections_per_key", "client_queue_size")
+_SERVER_INTS = (
+    "message_burst", "max_subscriptions", "max_connections_per_key", "client_queue_size", "conflate_after",
+)  # fmt: skip
 
 
 def _check_int(name: str, value: Any, where: str) -> int:

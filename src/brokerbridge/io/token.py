@@ -1,6 +1,9 @@
 """Stream credentials (e.g. Kraken's WebSocket token): fetched single-flight, refreshed early.
 
-* `get(fresh=True)` before every private (re)connect; concurrent callers share one request.
+* `get()` before every private (re)connect: the current token while it is younger than
+  `refresh_interval` (Kraken accepts a token on a new connection within 15 min of issue, so a
+  reconnect needs no REST call), else a new one; concurrent callers share one request.
+* `reject(token)` when the venue refused a token: the next `get()` fetches a new one.
 * `run_refresher()` fetches a new token every `refresh_interval` (default 10 min, under Kraken's
   15-minute "use within" limit) and hands it to `on_token`, so new subscriptions on a long-lived
   connection never carry a token older than the limit.
@@ -45,6 +48,7 @@ class TokenManager:
         self._issued_at: float | None = None  # monotonic
         self._lifetime = 0.0
         self._inflight: asyncio.Task[str] | None = None
+        self._rejected = False  # the venue refused the current token
         self.fetches = 0
         self._recent: deque[str] = deque(maxlen=8)  # tokens that may still be on a live socket
         self.on_token: Callable[[str], None] | None = None
@@ -73,7 +77,7 @@ class TokenManager:
         current = self._token.reveal() if self._token is not None else None
         if current is not None and replacing is not None and current != replacing:
             return current
-        if current is not None and not fresh and not self._too_old():
+        if current is not None and not fresh and not self._rejected and not self._too_old():
             return current
         if self._failure is not None and self._inflight is None:
             error, failed_at = self._failure
@@ -95,6 +99,7 @@ class TokenManager:
         finally:
             self._inflight = None
         self._failure = None
+        self._rejected = False
         self._token = Secret(token)
         self._recent.append(token)
         self._issued_at = self._clock.monotonic()
@@ -104,6 +109,11 @@ class TokenManager:
         if self.on_token is not None:
             self.on_token(token)
         return token
+
+    def reject(self, token: str | None) -> None:
+        """The venue refused `token`: unless it was replaced already, the next `get()` fetches."""
+        if token is not None and self._token is not None and self._token.reveal() == token:
+            self._rejected = True
 
     def _too_old(self) -> bool:
         assert self._issued_at is not None

@@ -39,6 +39,7 @@ class ServerSettings:
             ws=WsSettings(
                 heartbeat_interval=config.heartbeat_interval,
                 client_queue_size=config.client_queue_size,
+                conflate_after=config.conflate_after,
                 messages_per_second=config.messages_per_second,
                 message_burst=config.message_burst,
                 max_subscriptions=config.max_subscriptions,

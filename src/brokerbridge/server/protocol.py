@@ -132,12 +132,23 @@ def schemas() -> dict[str, bytes]:
     return out
 
 
+EVENT_MEMO = 256  # encoded events kept: enough for every stream's latest event during one fan-out
+
+
 class Codec:
-    """One decoder for client messages, one encoder for server messages (Decimals as strings)."""
+    """One decoder for client messages, one encoder for server messages (Decimals as strings).
+
+    An `event` message is encoded in two parts, so an event going to many clients is encoded once
+    (`event_body`, memoized by the event object the Bridge hands to every subscriber) and each
+    client's copy is that text spliced between its subscription's `event_head` and `seq`
+    (`event_text`) — the same bytes as `encode(EventMessage(...))`, which a test checks.
+    """
 
     def __init__(self) -> None:
         self._decoder = msgspec.json.Decoder(ClientMessage)
         self._encoder = msgspec.json.Encoder(decimal_format="string")
+        # id(event) → (event, its JSON): the entry keeps the event alive, so its id is not reused.
+        self._bodies: dict[int, tuple[AnyEvent, str]] = {}
 
     def decode(self, text: str | bytes) -> ClientMessage:
         try:
@@ -147,6 +158,27 @@ class Codec:
 
     def encode(self, message: ServerMessage) -> bytes:
         return self._encoder.encode(message)
+
+    def event_body(self, event: AnyEvent) -> str:
+        """`event` as JSON text, encoded once however many clients receive it."""
+        bodies = self._bodies
+        hit = bodies.get(id(event))
+        if hit is not None and hit[0] is event:
+            return hit[1]
+        body = self._encoder.encode(event).decode()
+        if len(bodies) >= EVENT_MEMO:
+            del bodies[next(iter(bodies))]  # the oldest: fan-out of an event ends before many more arrive
+        bodies[id(event)] = (event, body)
+        return body
+
+    def event_head(self, sub_id: RequestId) -> str:
+        """What precedes `seq` in every `event` message of subscription `sub_id`."""
+        return '{"type":"event","id":' + self._encoder.encode(sub_id).decode() + ',"seq":'
+
+
+def event_text(head: str, seq: int, body: str) -> str:
+    """An `event` message from its parts (see `Codec`); field order as `EventMessage` encodes."""
+    return f'{head}{seq},"event":{body}}}'
 
 
 def request_id_of(text: str | bytes) -> RequestId | None:

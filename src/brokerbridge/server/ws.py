@@ -7,6 +7,11 @@ the sender — the only task that writes to the socket, from the connection's `O
 ticker/book conflated, account channels never dropped — a client that cannot keep up with them is
 closed with 1008 and a reason; other market data waits, and the Bridge inserts a `gap`).
 Every request passes the connection's token bucket first; channels need their scope.
+
+Per message per client the path is kept short (issue 8, bench/README.md): an event's JSON is encoded
+once for all clients (`Codec.event_body`), counts are plain ints (`ServerMetrics.out`), delivery lag
+is sampled. A connection without subscriptions has no sender task while its outbox is empty (one
+starts when something is queued): idle clients are the many, and each task costs a kilobyte or two.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from brokerbridge.core.errors import (
 )
 from brokerbridge.core.events import AnyEvent, BookSnapshot, BookUpdate, Channel, Gap, StreamStatus, Ticker
 from brokerbridge.server.auth import Authenticator, Principal, TokenBucket, scope_of
-from brokerbridge.server.metrics import ServerMetrics
+from brokerbridge.server.metrics import LAG_SAMPLE_EVERY, ServerMetrics
 from brokerbridge.server.outbox import Encode, Outbox
 from brokerbridge.server.protocol import (
     Ack,
@@ -40,7 +45,6 @@ from brokerbridge.server.protocol import (
     Codec,
     Error,
     ErrorCode,
-    EventMessage,
     Heartbeat,
     Ping,
     Pong,
@@ -48,6 +52,7 @@ from brokerbridge.server.protocol import (
     ServerMessage,
     Subscribe,
     Unsubscribe,
+    event_text,
     request_id_of,
 )
 
@@ -62,7 +67,8 @@ POLICY_VIOLATION = 1008
 @dataclass(frozen=True)
 class WsSettings:
     heartbeat_interval: float = 10.0  # seconds between server heartbeats
-    client_queue_size: int = 1000  # outgoing messages per client before conflation / disconnect
+    client_queue_size: int = 1000  # per client: lossless messages before 1008, market before waiting
+    conflate_after: int = 64  # waiting market messages per client from which ticker/book are conflated
     messages_per_second: float = 20.0
     message_burst: int = 40
     max_subscriptions: int = 1000  # streams per connection (a batch counts each symbol)
@@ -80,6 +86,7 @@ class _Subscription:
     """One accepted `subscribe`: a pump per symbol (None: a stream without one), one `seq` for all."""
 
     batch: bool
+    head: str  # the start of its `event` messages (`Codec.event_head`)
     pumps: dict[str | None, asyncio.Task[None]] = field(default_factory=dict)
     seq: int = 0
 
@@ -111,13 +118,16 @@ class ClientConnection:
         self._bucket = TokenBucket(
             settings.messages_per_second, settings.message_burst, bridge.clock.monotonic
         )
-        self.outbox = Outbox(settings.client_queue_size)
+        self.outbox = Outbox(settings.client_queue_size, settings.conflate_after)
+        self._messages_out = metrics.out.messages_out
+        self._conflated = metrics.out.conflated
         self.close_reason: str | None = None
         self._subs: dict[RequestId, _Subscription] = {}
         self._tasks: asyncio.TaskGroup | None = None
-        self._sender: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None  # None: nothing to send, no subscription
         self._closed = False
-        self._close_sent = asyncio.Event()  # the close frame is written (or could not be)
+        self._close_done = False  # the close frame is written (or could not be)
+        self._close_sent: asyncio.Event | None = None  # made when someone waits for it
 
     @property
     def queue_depth(self) -> int:
@@ -128,7 +138,6 @@ class ClientConnection:
         try:
             async with asyncio.TaskGroup() as tasks:
                 self._tasks = tasks
-                self._sender = tasks.create_task(self._send_loop(), name="ws-sender")
                 tasks.create_task(self._heartbeat_loop(), name="ws-heartbeat")
                 await self._receive_loop()
                 raise _Disconnected
@@ -156,13 +165,18 @@ class ClientConnection:
                     async with asyncio.timeout(self._settings.close_timeout):
                         await self.websocket.close(code=code, reason=reason)
         finally:
-            self._close_sent.set()
+            self._close_done = True
+            if self._close_sent is not None:
+                self._close_sent.set()
 
     async def _stop(self) -> NoReturn:
         """End the connection's tasks — once the close frame is out: tearing the task group down
         earlier would cancel a close waiting behind a slow client's unread data, and the client
         would see the socket drop without the reason."""
-        await self._close_sent.wait()
+        if not self._close_done:
+            if self._close_sent is None:
+                self._close_sent = asyncio.Event()
+            await self._close_sent.wait()
         raise _Disconnected
 
     # -- tasks -------------------------------------------------------------------------------
@@ -176,14 +190,29 @@ class ClientConnection:
                 data = message.get("bytes") or b""
             await self._handle(data)
 
+    def _wake_sender(self) -> None:
+        """Something was queued: make sure a sender runs."""
+        if self._sender is None and self._tasks is not None and not self._closed:
+            with contextlib.suppress(RuntimeError):  # the task group is ending: nobody to send to
+                self._sender = self._tasks.create_task(self._send_loop(), name="ws-sender")
+
     async def _send_loop(self) -> None:
         clock = self._bridge.clock
         lag = self._metrics.ws_delivery_lag
-        while True:
-            data, received = await self.outbox.get()
-            await self.websocket.send_text(data.decode())
-            if received is not None:
-                lag.observe(max(0.0, clock.monotonic() - received))
+        outbox = self.outbox
+        send = self.websocket.send_text
+        events = 0
+        try:
+            while outbox or self._subs:  # idle and drained: end; the next message starts a sender
+                data, received = await outbox.get()
+                await send(data)
+                if received is not None:
+                    if events % LAG_SAMPLE_EVERY == 0:
+                        lag.observe(max(0.0, clock.monotonic() - received))
+                    events += 1
+        finally:
+            if self._sender is asyncio.current_task():
+                self._sender = None
 
     async def _heartbeat_loop(self) -> None:
         interval = self._settings.heartbeat_interval
@@ -191,7 +220,7 @@ class ClientConnection:
         while True:
             await clock.sleep(interval)
             # A heartbeat is conflated like a ticker: a client that does not read gets one, not a pile.
-            beat = _encoded(self._codec.encode(Heartbeat(ts=clock.time())))
+            beat = _encoded(self._codec.encode(Heartbeat(ts=clock.time())).decode())
             self._queue_conflated(_HEARTBEAT, 0, beat, "heartbeat", None)
 
     async def _pump(
@@ -377,7 +406,7 @@ class ClientConnection:
             return
         assert self._tasks is not None
         await self._send(Ack(id=sub_id, op="subscribe", stream=streams[0], streams=tuple(streams)))
-        sub_state = _Subscription(batch=request.symbols is not None)
+        sub_state = _Subscription(batch=request.symbols is not None, head=self._codec.event_head(sub_id))
         self._subs[sub_id] = sub_state
         for symbol, name in zip(symbols, streams, strict=True):
             sub_state.pumps[symbol] = self._tasks.create_task(
@@ -417,49 +446,39 @@ class ClientConnection:
         key = (sub_id, symbol)  # conflation and ordering are per subscription and symbol
         match event:
             case Ticker():
-                self._queue_event(key, sub_id, sub, event, "ticker", received)
+                self._queue_event(key, sub, event, "ticker", received)
             case BookSnapshot() | BookUpdate():
-                if self.outbox.market_full and isinstance(event, BookUpdate):
+                if self.outbox.conflating and isinstance(event, BookUpdate):
                     # Deltas cannot be merged: the newest waiting message becomes the whole book.
                     snapshot = self._current_book(event)
                     if snapshot is not None:
                         event = snapshot
-                self._queue_event(key, sub_id, sub, event, "book", received)
+                self._queue_event(key, sub, event, "book", received)
             case StreamStatus() | Gap():
-                message = EventMessage(id=sub_id, seq=sub.next_seq(), event=event)
-                await self._send(message, key=key, received=received)
+                await self._send_text(self._event_text(sub, event), "event", key, received)
             case _ if _topic_channel(event).private:
-                await self._send(EventMessage(id=sub_id, seq=sub.next_seq(), event=event), received=received)
+                await self._send_text(self._event_text(sub, event), "event", None, received)
             case _:
                 await self.outbox.wait_for_room()
                 if self._closed:
                     await self._stop()
                 # `seq` is taken only now that the message is queued, so it grows in queue order.
-                message = EventMessage(id=sub_id, seq=sub.next_seq(), event=event)
-                self.outbox.put_market(self._codec.encode(message), received)
-                self._metrics.ws_messages_out.labels("event").inc()
+                self.outbox.put_market(self._event_text(sub, event), received)
+                self._messages_out["event"] += 1
+                self._wake_sender()
+
+    def _event_text(self, sub: _Subscription, event: AnyEvent) -> str:
+        return event_text(sub.head, sub.next_seq(), self._codec.event_body(event))
 
     def _current_book(self, update: BookUpdate) -> BookSnapshot | None:
         sub = self._bridge.subscription(update.venue, Channel.BOOK, update.symbol, depth=update.depth)
         return self._bridge.connectors[update.venue].book_snapshot(sub)
 
     def _queue_event(
-        self,
-        key: Hashable,
-        sub_id: RequestId,
-        sub: _Subscription,
-        event: AnyEvent,
-        kind: str,
-        received: float,
+        self, key: Hashable, sub: _Subscription, event: AnyEvent, kind: str, received: float
     ) -> None:
-        encode = self._codec.encode
-        self._queue_conflated(
-            key,
-            sub.next_seq(),
-            lambda seq: encode(EventMessage(id=sub_id, seq=seq, event=event)),
-            kind,
-            received,
-        )
+        head, body = sub.head, self._codec.event_body(event)
+        self._queue_conflated(key, sub.next_seq(), lambda seq: event_text(head, seq, body), kind, received)
 
     def _queue_conflated(
         self, key: Hashable, seq: int, encode: Encode, kind: str, received: float | None
@@ -467,17 +486,21 @@ class ClientConnection:
         if self._closed:
             return
         if self.outbox.put_conflated(key, seq, encode, received):
-            self._metrics.ws_conflated.labels(kind).inc()
+            self._conflated[kind] += 1
         else:
-            self._metrics.ws_messages_out.labels("heartbeat" if kind == "heartbeat" else "event").inc()
+            self._messages_out["heartbeat" if kind == "heartbeat" else "event"] += 1
+            self._wake_sender()
 
-    async def _send(
-        self, message: ServerMessage, key: Hashable | None = None, received: float | None = None
-    ) -> None:
+    async def _send(self, message: ServerMessage) -> None:
         """Queue a message that must not be lost; a client too far behind is closed (1008)."""
+        await self._send_text(self._codec.encode(message).decode(), _type_of(message))
+
+    async def _send_text(
+        self, text: str, kind: str, key: Hashable | None = None, received: float | None = None
+    ) -> None:
         if self._closed:
             await self._stop()
-        if not self.outbox.put_lossless(self._codec.encode(message), key, received):
+        if not self.outbox.put_lossless(text, key, received):
             reason = (
                 f"client too slow: more than {self.outbox.limit} undelivered messages that cannot be "
                 "dropped (executions/orders/balances/acks)"
@@ -486,7 +509,8 @@ class ClientConnection:
             self._metrics.ws_slow_disconnects.inc()
             await self.close(reason, POLICY_VIOLATION)
             await self._stop()
-        self._metrics.ws_messages_out.labels(_type_of(message)).inc()
+        self._messages_out[kind] += 1
+        self._wake_sender()
 
     async def _send_error(
         self, code: ErrorCode, message: str, request_id: RequestId | None, remedy: str = ""
@@ -559,7 +583,7 @@ def _code_of(exc: BrokerBridgeError) -> ErrorCode:
     return ErrorCode.INVALID_REQUEST
 
 
-def _encoded(data: bytes) -> Encode:
+def _encoded(data: str) -> Encode:
     """A message without a `seq` (a heartbeat), already encoded."""
     return lambda _seq: data
 

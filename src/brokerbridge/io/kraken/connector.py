@@ -3,12 +3,16 @@
 * a signed REST client (nonce-safe), also used for REST polling while a stream is down;
 * the public and the private WebSocket v2 stream, each a pure `KrakenWsSession` driven by the
   shared `ConnectionSupervisor` (connect, replay, watchdog, backoff, statuses);
-* the WebSocket token lifecycle: a fresh token before every private (re)connect, single-flight,
-  refreshed every `token_refresh_interval`, and renewed + resubscribed when Kraken rejects it;
-* reconciliation after every private (re)connect, the first one included: REST BalanceEx,
-  OpenOrders, ClosedOrders and TradesHistory (paged back to the newest fill already reported), so
-  balances are right and fills that happened while we were away are reported (once — the bridge's
-  journal drops replays);
+* the WebSocket token lifecycle: a (re)connect reuses the current token while it is younger than
+  `token_refresh_interval` (Kraken accepts it within 15 min of issue) and fetches one otherwise,
+  ahead of every queued REST call; refreshed every `token_refresh_interval`; when Kraken refuses
+  it, a new one is fetched (retried with backoff until it comes) and what was refused is
+  subscribed again on the same connection;
+* reconciliation after every private (re)connect, the first one included, and after every gap in
+  a private stream (a skipped sequence number): REST BalanceEx, OpenOrders, ClosedOrders and
+  TradesHistory (paged back to the newest fill already reported), so balances are right and fills
+  that happened while we were away are reported (once — the bridge's journal drops replays). One
+  runs at a time (a request meanwhile runs it once more after); a failure is retried with backoff;
 * backfill after a public reconnect: trades missed while disconnected from REST `Trades` (`since`
   the drop), candles from REST `OHLC`; only when REST cannot give them does the `Gap` naming the
   window reach consumers.
@@ -52,7 +56,7 @@ from brokerbridge.core.events import (
     Subscription,
     Trade,
 )
-from brokerbridge.core.signals import Signal, Subscribed, TokenRejected
+from brokerbridge.core.signals import Resyncing, Signal, Subscribed, TokenRejected
 from brokerbridge.io.http import HttpClient
 from brokerbridge.io.kraken.rest import KrakenRestClient
 from brokerbridge.io.supervisor import ConnectionSupervisor
@@ -102,8 +106,15 @@ class KrakenConnector:
         self.rest = KrakenRestClient(config, http=http, clock=clock)
         self.symbols = norm.SymbolMap()
         self._symbols_loaded = False
+        self._rng = rng or random.Random()
         self.tokens = TokenManager(
-            self._fetch_token, clock=clock, venue=VENUE, refresh_interval=config.token_refresh_interval
+            self._fetch_token,
+            clock=clock,
+            venue=VENUE,
+            refresh_interval=config.token_refresh_interval,
+            # Every caller (reconnect, renewal) backs off on its own: holding a failure longer
+            # than a second would only keep a stream down after the venue is fine again.
+            retry_interval=1.0,
         )
         self.public_session = KrakenWsSession(
             private=False, idle_timeout=config.idle_timeout, wall_clock=clock.time
@@ -153,6 +164,10 @@ class KrakenConnector:
         self._newest_fill_ts: float | None = None  # reconciliation reads history back to here
         self._closed_read_at: float | None = None  # ClosedOrders read back to here
         self.backfills = 0  # gaps closed from REST
+        self.reconciliations = 0  # completed reconciliations with REST
+        self._reconcile_task: asyncio.Task[None] | None = None
+        self._reconcile_again = False
+        self._renew_task: asyncio.Task[None] | None = None
 
     @property
     def journal_scope(self) -> str:
@@ -178,12 +193,12 @@ class KrakenConnector:
     async def aclose(self) -> None:
         await self.rest.aclose()
 
-    def spawn(self, coro: Any, name: str) -> None:
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[None] | None:
         """Run background work owned by this connector's task group (or skip if not running)."""
         if self._tasks is None:
             coro.close()
-            return
-        self._tasks.create_task(coro, name=name)
+            return None
+        return self._tasks.create_task(coro, name=name)
 
     # -- subscriptions -----------------------------------------------------------------------
     def _supervisor(self, sub: Subscription) -> ConnectionSupervisor:
@@ -313,7 +328,8 @@ class KrakenConnector:
 
     # -- REST helpers ------------------------------------------------------------------------
     async def _fetch_token(self) -> tuple[str, float]:
-        result = await self.rest.private("GetWebSocketsToken")
+        # A private stream is down until this answers: ahead of backfills and reconciliations.
+        result = await self.rest.private("GetWebSocketsToken", priority=True)
         return result.token, float(result.expires)
 
     async def ensure_symbols(self) -> None:
@@ -321,23 +337,78 @@ class KrakenConnector:
             self.symbols.update(await self.rest.public("AssetPairs"))
             self._symbols_loaded = True
 
-    async def reconcile_private(self) -> None:
-        """After a private (re)connect: make balances, orders and fills agree with REST."""
+    def request_reconcile(self) -> None:
+        """Reconcile with REST soon: at once, or right after the one running now (it may have read
+        before what this request is about)."""
+        if self._reconcile_task is not None:
+            self._reconcile_again = True
+            return
+        self._reconcile_task = self.spawn(self._reconcile_until_done(), "kraken-reconcile")
+
+    async def _reconcile_until_done(self) -> None:
         try:
-            await self.ensure_symbols()
-            sent_at = self.clock.time()  # `ts` of a REST snapshot = when it was asked for
-            events: list[AnyEvent] = [
-                norm.balances_from_rest(await self.rest.private("BalanceEx"), received=sent_at)
-            ]
-            events.extend(await self.order_snapshot())
-            events.extend(await self._fills_since(self._newest_fill_ts))
-            self._history_polled_at = self.clock.monotonic()
-            for event in events:
-                self._emit(event)
-        except BrokerBridgeError as exc:
-            logger.warning("kraken: reconciliation with REST after reconnect failed: %s", exc)
-        except Exception:  # a bug here must not take the streams down with it
-            logger.exception("kraken: reconciliation with REST failed unexpectedly (a bug)")
+            delays = self.config.backoff.delays(self._rng)
+            next(delays)  # the immediate attempt is the first one, not a retry
+            while True:
+                self._reconcile_again = False
+                try:
+                    await self.reconcile_private()
+                except BrokerBridgeError as exc:
+                    if not exc.retryable:
+                        logger.error("kraken: reconciliation with REST failed for good: %s", exc)
+                        return
+                    delay = next(delays)
+                    logger.warning(
+                        "kraken: reconciliation with REST failed (%s); retrying in %.1fs", exc, delay
+                    )
+                    await self.clock.sleep(delay)
+                    continue
+                except Exception:  # a bug here must not take the streams down with it
+                    logger.exception("kraken: reconciliation with REST failed unexpectedly (a bug)")
+                    return
+                if not self._reconcile_again:
+                    return
+        finally:
+            self._reconcile_task = None
+
+    async def reconcile_private(self) -> None:
+        """Make balances, orders and fills agree with REST (after a reconnect or a private gap)."""
+        await self.ensure_symbols()
+        sent_at = self.clock.time()  # `ts` of a REST snapshot = when it was asked for
+        events: list[AnyEvent] = [
+            norm.balances_from_rest(await self.rest.private("BalanceEx"), received=sent_at)
+        ]
+        events.extend(await self.order_snapshot())
+        events.extend(await self._fills_since(self._newest_fill_ts))
+        self._history_polled_at = self.clock.monotonic()
+        self.reconciliations += 1
+        for event in events:
+            self._emit(event)
+
+    def renew_token(self) -> None:
+        """Kraken refused the token on the live private socket: fetch another (with backoff, until
+        it comes or the socket closes — a reconnect fetches its own) and subscribe again to what
+        was refused."""
+        self.tokens.reject(self.private_session.token)
+        if self._renew_task is None:
+            self._renew_task = self.spawn(self._renew_until_done(), "kraken-token-renew")
+
+    async def _renew_until_done(self) -> None:
+        try:
+            delays = self.config.backoff.delays(self._rng)
+            while self.private_session.connected:
+                try:
+                    await self.tokens.get()
+                except BrokerBridgeError as exc:
+                    delay = max(next(delays), 0.1)
+                    logger.warning("kraken: New WebSocket token failed (%s); retrying in %.1fs", exc, delay)
+                    await self.clock.sleep(delay)
+                    continue
+                self.private_session.resubscribe_private(self.clock.monotonic())
+                self.private.notify()
+                return
+        finally:
+            self._renew_task = None
 
     async def order_snapshot(self) -> list[AnyEvent]:
         """Open orders, and orders closed since the last read (or the newest page): every order
@@ -539,7 +610,7 @@ class _PrivateHooks:
                 remedy="set kraken.api_key and kraken.api_secret",
             )
         try:
-            await self._c.tokens.get(fresh=True)
+            await self._c.tokens.get()
         except BrokerBridgeError as exc:
             level = logging.WARNING if exc.retryable else logging.ERROR
             logger.log(level, "kraken: Cannot get WebSocket token: %s", exc)
@@ -555,15 +626,14 @@ class _PrivateHooks:
                 logger.info("kraken: Subscribed to %s channel", sub.channel.value)
                 if not self._reconciled:  # once per connection, whichever private channel is first
                     self._reconciled = True
-                    self._c.spawn(self._c.reconcile_private(), "kraken-reconcile")
+                    self._c.request_reconcile()
+            case Resyncing():
+                # A skipped sequence number: what the gap held is read back from REST (the fresh
+                # snapshot covers balances and recent fills only once Kraken accepts it again).
+                self._c.request_reconcile()
             case TokenRejected(error=error):
                 logger.warning("kraken: WebSocket token rejected (%s); requesting a new one", error.message)
-                try:
-                    await self._c.tokens.get(fresh=True)
-                except BrokerBridgeError as exc:
-                    logger.error("kraken: Token refresh failed: %s", exc)
-                    raise
-                self._c.private_session.resubscribe_private(self._c.clock.monotonic())
+                self._c.renew_token()
 
     async def poll(self, subs: tuple[Subscription, ...]) -> list[AnyEvent]:
         return await self._c.poll_private(subs)

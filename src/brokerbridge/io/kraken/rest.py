@@ -7,13 +7,19 @@ other on the wire. Public calls run concurrently.
 Private calls are also paced by a local copy of Kraken's call counter (+1 per call, +2 for the
 history calls, decaying by `rate_limit_decay` per second, at most `rate_limit_max`), so a burst of
 calls waits its turn instead of earning `EAPI:Rate limit exceeded` and a lockout.
+
+`priority=True` (the WebSocket token: a private stream waits on it) goes before every queued
+call: ordinary calls leave `PRIORITY_HEADROOM` of the counter unused, so a priority call rarely
+waits for room, and it takes the lock ahead of the ordinary calls waiting for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from brokerbridge.core.clock import Clock, SystemClock
@@ -27,6 +33,45 @@ logger = logging.getLogger(__name__)
 
 # Kraken's REST call counter costs; trading calls use a separate per-pair limiter.
 _COSTS = {"TradesHistory": 2, "ClosedOrders": 2, "AddOrder": 0, "CancelOrder": 0}
+PRIORITY_HEADROOM = 1.0  # counter points ordinary calls leave free for priority ones
+
+
+class _Turns:
+    """One private call at a time (nonce order), priority callers served first, then FIFO."""
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._waiting: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (deque(), deque())
+
+    @contextlib.asynccontextmanager
+    async def turn(self, *, priority: bool) -> AsyncIterator[None]:
+        if self._busy:
+            waiter = asyncio.get_running_loop().create_future()
+            queue = self._waiting[0 if priority else 1]
+            queue.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._release()  # handed the turn just as we were cancelled: pass it on
+                else:
+                    with contextlib.suppress(ValueError):
+                        queue.remove(waiter)
+                raise
+        self._busy = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        for queue in self._waiting:
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # the turn passes on: still busy
+                    return
+        self._busy = False
 
 
 class KrakenRestClient:
@@ -44,7 +89,7 @@ class KrakenRestClient:
         self._counter_at = self._clock.monotonic()
         self._http = http or HttpClient(timeout=config.request_timeout)
         self._nonces = nonces or NonceSource(self._clock.time, scale=config.nonce_scale)
-        self._private_lock = asyncio.Lock()
+        self._turns = _Turns()
         self.calls = 0
 
     @property
@@ -55,7 +100,9 @@ class KrakenRestClient:
         request = codec.build_public(method, dict(params or {}))
         return await self._send(request, method)
 
-    async def private(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
+    async def private(
+        self, method: str, params: Mapping[str, Any] | None = None, *, priority: bool = False
+    ) -> Any:
         if not self._config.has_credentials:
             raise ConfigError(
                 f"Kraken {method} needs API credentials",
@@ -64,8 +111,8 @@ class KrakenRestClient:
         assert self._config.api_key is not None and self._config.api_secret is not None
         # Pace outside the lock: a call waiting for counter room must not hold up the calls that
         # cost nothing (AddOrder, CancelOrder) or the others already paid for.
-        await self._pace(_COSTS.get(method, 1))
-        async with self._private_lock:
+        await self._pace(_COSTS.get(method, 1), priority=priority)
+        async with self._turns.turn(priority=priority):
             for attempt in (1, 2):
                 request = codec.build_private(
                     method,
@@ -83,9 +130,11 @@ class KrakenRestClient:
                     logger.warning("kraken: EAPI:Invalid nonce on %s; retrying once with a new nonce", method)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _pace(self, cost: int) -> None:
+    async def _pace(self, cost: int, *, priority: bool = False) -> None:
         """Wait until Kraken's counter (as we model it) has room for `cost`, then spend it."""
         limit, decay = self._config.rate_limit_max, self._config.rate_limit_decay
+        if not priority:
+            limit = max(limit - PRIORITY_HEADROOM, cost)
         while True:
             now = self._clock.monotonic()
             self._counter = max(0.0, self._counter - (now - self._counter_at) * decay)

@@ -148,6 +148,7 @@ class _Request:
     subs: dict[str | None, Subscription] = field(default_factory=dict)  # by symbol (None: no symbol)
     resync: bool = False
     sent_at: float = 0.0
+    token: str | None = None  # the WebSocket token a private request carried
 
 
 class KrakenWsSession(Outbox):
@@ -189,6 +190,9 @@ class KrakenWsSession(Outbox):
         self._stale_books: dict[Subscription, float] = {}  # book → when to try it again
         self._sequences: dict[Subscription, int] = {}
         self._sequence_resyncs: set[Subscription] = set()
+        self._token_refused: set[Subscription] = set()  # waiting for a new token to subscribe again
+        # Resyncing stream → when its fresh snapshot is overdue (lost with a stalled link: ask again).
+        self._snapshot_due: dict[Subscription, float] = {}
         self._private_rx_wall: dict[Subscription, float] = {}
         self._last_rx = now
         self._next_ping = now + self.ping_interval
@@ -236,16 +240,29 @@ class KrakenWsSession(Outbox):
         self._token = token
         self._token_reported = False
 
+    @property
+    def token(self) -> str | None:
+        """The token private frames carry now (the one a `TokenRejected` was about)."""
+        return self._token
+
     def resubscribe_private(self, now: float) -> None:
-        """Queue the private subscribe frames again (after `TokenRejected` and `set_token`)."""
+        """Subscribe again, with the current token, to what Kraken refused for the last one (after
+        `TokenRejected` and `set_token`). Streams still flowing are left alone."""
         self._now = now
         if not self._connected:
             return
-        private = [sub for sub in self._subs if sub.channel.private]
-        for sub in private:
-            self._sequences.pop(sub, None)
-            self._sequence_resyncs.discard(sub)
-        self._subscribe(private)
+        refused = [sub for sub in self._subs if sub in self._token_refused]
+        self._token_refused.clear()
+        self._resubscribe(refused)
+
+    def _resubscribe(self, subs: list[Subscription]) -> None:
+        """A stream that was resyncing starts over from a fresh snapshot: unsubscribe first, as the
+        refused unsubscribe may have left the old subscription in place ("Already subscribed")."""
+        for sub in subs:
+            if sub in self._sequence_resyncs:
+                self._send_request("unsubscribe", [sub])
+                self._send_request("subscribe", [sub], resync=True)
+        self._subscribe([sub for sub in subs if sub not in self._sequence_resyncs])
 
     def validate(self, sub: Subscription) -> None:
         """Raise ValueError if this endpoint cannot serve `sub` (see `add`)."""
@@ -302,7 +319,7 @@ class KrakenWsSession(Outbox):
         """Earliest of the idle watchdog and the next ping; None when not connected."""
         if not self._connected:
             return None
-        deadlines = [self._next_ping, *self._stale_books.values()]
+        deadlines = [self._next_ping, *self._stale_books.values(), *self._snapshot_due.values()]
         if not self._idle_reported:
             deadlines.append(self._last_rx + self.idle_timeout)
             deadlines.extend(
@@ -323,6 +340,9 @@ class KrakenWsSession(Outbox):
             # A subscription neither acknowledged nor refused: the link is not trustworthy.
             self._idle_reported = True
             self._signals.append(ReconnectNeeded(f"no answer to a subscribe within {self.ack_timeout:.0f} s"))
+        for sub, due in list(self._snapshot_due.items()):
+            if now >= due:
+                self._snapshot_overdue(sub)
         for sub, retry_at in list(self._stale_books.items()):
             if now >= retry_at:
                 del self._stale_books[sub]
@@ -332,6 +352,17 @@ class KrakenWsSession(Outbox):
         if now >= self._next_ping:
             self._send_request("ping", [])
             self._next_ping = now + self.ping_interval
+
+    def _snapshot_overdue(self, sub: Subscription) -> None:
+        """A resync was accepted (or not answered yet) but its snapshot never came: ask again."""
+        del self._snapshot_due[sub]
+        reason = f"no snapshot within {self.ack_timeout:.0f} s of resubscribing"
+        if sub in self._book_resyncs:
+            self._resync_book(sub, reason, self._wall_clock())
+        elif sub in self._sequence_resyncs and sub not in self._token_refused:
+            logger.warning("kraken %s: %s; asking again", sub.describe(), reason)
+            self._send_request("unsubscribe", [sub])
+            self._send_request("subscribe", [sub], resync=True)
 
     # ------------------------------------------------------------ outgoing frames
 
@@ -347,6 +378,7 @@ class KrakenWsSession(Outbox):
         groups: dict[tuple[Channel, int, int], list[Subscription]] = {}
         for sub in subs:
             if sub.channel.private and self._token is None:
+                self._token_refused.add(sub)
                 self._reject_token(SessionInvalid(f"{self.venue}: no WebSocket token yet", venue=self.venue))
                 continue
             groups.setdefault((sub.channel, sub.depth, sub.interval), []).append(sub)
@@ -358,8 +390,11 @@ class KrakenWsSession(Outbox):
         frame: dict[str, object] = {"method": method}
         if subs:
             frame["params"] = self._params(subs, subscribe=method == "subscribe")
+        if resync:
+            self._snapshot_due.update((sub, self._now + self.ack_timeout) for sub in subs)
         frame["req_id"] = req_id
-        self._pending[req_id] = _Request(method, {sub.symbol: sub for sub in subs}, resync, self._now)
+        token = self._token if subs and subs[0].channel.private else None
+        self._pending[req_id] = _Request(method, {sub.symbol: sub for sub in subs}, resync, self._now, token)
         if method == "subscribe":
             self._awaiting_ack.update(subs)
         self._outgoing.append(_encode(frame).decode())
@@ -439,25 +474,34 @@ class KrakenWsSession(Outbox):
         elif isinstance(frame, BalancesSnapshotFrame | BalancesUpdateFrame | ExecutionsFrame):
             self._on_private(frame, received)
 
-    def _route(self, channel: str, symbol: str | None, interval: int = 0) -> Subscription | None:
+    def _route(
+        self, channel: str, symbol: str | None, interval: int = 0, *, snapshot: bool = False
+    ) -> Subscription | None:
         """The subscription a data frame of wire `channel` belongs to, if any."""
         sub = self._routes.get((channel, symbol, interval))
         if sub is not None and self._awaiting_ack and sub in self._awaiting_ack:
-            self._confirm_by_data(sub)
+            self._confirm_by_data(sub, snapshot)
         return sub
 
-    def _confirm_by_data(self, sub: Subscription) -> None:
+    def _confirm_by_data(self, sub: Subscription, snapshot: bool) -> None:
         """Data for a subscription whose ack never came (lost in a stalled or lossy link) proves it
-        is live: Kraken only sends a channel's data after accepting the subscription."""
-        self._awaiting_ack.discard(sub)
+        is live: Kraken only sends a channel's data after accepting the subscription.
+
+        Not so for a resync: updates of the old subscription are still in flight when we ask again,
+        so only the fresh snapshot proves the new one (an update taken as proof would swallow the
+        pending request, and with it a refusal: the stream would wait for a snapshot forever)."""
         for req_id, request in list(self._pending.items()):
             if request.method == "subscribe" and request.subs.get(sub.symbol) == sub:
+                if request.resync and not snapshot:
+                    return
+                self._awaiting_ack.discard(sub)
                 del request.subs[sub.symbol]
                 if not request.subs:
                     del self._pending[req_id]
                 if not request.resync:
                     self._signals.append(Subscribed(sub))
                 return
+        self._awaiting_ack.discard(sub)
 
     # ------------------------------------------------------------ acks
 
@@ -491,7 +535,7 @@ class KrakenWsSession(Outbox):
         if error is not None and error.code == "Already subscribed":
             error = None
         if isinstance(error, SessionInvalid):
-            self._reject_token(error)
+            self._token_refused_for(request, targets, error)
             return
         for sub in targets:
             self._awaiting_ack.discard(sub)
@@ -521,6 +565,19 @@ class KrakenWsSession(Outbox):
                     return req_id, request
         return None, None
 
+    def _token_refused_for(self, request: _Request, targets: list[Subscription], error: VenueError) -> None:
+        """Kraken refused the token `request` carried. If a newer token has arrived since, ask again
+        with that one at once; otherwise keep the subscriptions for `resubscribe_private` and ask
+        the driver for a new token (once per token)."""
+        for sub in targets:
+            self._awaiting_ack.discard(sub)
+        wanted = [sub for sub in targets if sub in self._subs]
+        if request.token is not None and self._token not in (None, request.token):
+            self._resubscribe(wanted)
+            return
+        self._token_refused.update(wanted)
+        self._reject_token(error)
+
     def _reject_token(self, error: VenueError) -> None:
         if not self._token_reported:  # once per token: the driver fetches a new one
             self._token_reported = True
@@ -533,7 +590,7 @@ class KrakenWsSession(Outbox):
         # empty) resync and stale maps are tested for emptiness before membership.
         snapshot = frame.type == "snapshot"
         for data in frame.data:
-            sub = self._route("book", data.symbol)
+            sub = self._route("book", data.symbol, snapshot=snapshot)
             if sub is None or (self._stale_books and sub in self._stale_books):
                 continue
             if snapshot:
@@ -541,17 +598,24 @@ class KrakenWsSession(Outbox):
                 book.replace(data.bids, data.asks)
             else:
                 existing = self._books.get(sub)
-                if existing is None or (self._book_resyncs and sub in self._book_resyncs):
-                    continue  # resyncing, or no snapshot yet on this connection
+                if existing is None:
+                    if sub not in self._book_resyncs:
+                        # Updates, but no snapshot before them on this connection: it was lost (a
+                        # stalled link drops frames), and without it no update can ever apply.
+                        self._resync_book(sub, f"no snapshot for {data.symbol} before its updates", received)
+                    continue  # resyncing: the fresh snapshot starts the book again
                 book = existing
                 book.apply(data.bids, data.asks)
             if data.checksum is not None and _checksum(book) != data.checksum:
-                self._resync_book(sub, data, _checksum(book), received)
+                local = _checksum(book)
+                reason = f"checksum mismatch for {data.symbol}: Kraken {data.checksum}, local {local}"
+                self._resync_book(sub, reason, received)
                 continue
             if snapshot:
                 self._books[sub] = book
             self._emit_book(sub, book, data, snapshot, received)
             if snapshot and self._book_resyncs.pop(sub, None) is not None:
+                self._snapshot_due.pop(sub, None)
                 self._status(sub, StreamState.LIVE, "book snapshot verified", received)
 
     def _emit_book(
@@ -583,10 +647,10 @@ class KrakenWsSession(Outbox):
                 )
             )
 
-    def _resync_book(self, sub: Subscription, data: BookData, local: int, received: float) -> None:
+    def _resync_book(self, sub: Subscription, reason: str, received: float) -> None:
         self._books.pop(sub, None)
+        self._snapshot_due.pop(sub, None)
         failures = self._book_resyncs.get(sub, -1) + 1
-        reason = f"checksum mismatch for {data.symbol}: Kraken {data.checksum}, local {local}"
         if failures >= MAX_BOOK_RESYNCS:
             # Asking again at network speed would only loop: pause, then start over.
             self._book_resyncs.pop(sub, None)
@@ -608,12 +672,14 @@ class KrakenWsSession(Outbox):
     def _on_private(
         self, frame: BalancesSnapshotFrame | BalancesUpdateFrame | ExecutionsFrame, received: float
     ) -> None:
-        sub = self._route("executions" if isinstance(frame, ExecutionsFrame) else "balances", None)
-        if sub is None:
-            return
         snapshot = isinstance(frame, BalancesSnapshotFrame) or (
             isinstance(frame, ExecutionsFrame) and frame.type == "snapshot"
         )
+        sub = self._route(
+            "executions" if isinstance(frame, ExecutionsFrame) else "balances", None, snapshot=snapshot
+        )
+        if sub is None:
+            return
         recovering = snapshot and sub in self._sequence_resyncs
         if not self._accept_sequence(sub, frame.sequence, snapshot, received):
             return
@@ -628,6 +694,7 @@ class KrakenWsSession(Outbox):
                     execution_from_ws(report, snapshot=snapshot, received=received, venue=self.venue)
                 )
         if recovering:  # after the snapshot's events, as for books
+            self._snapshot_due.pop(sub, None)
             self._status(sub, StreamState.LIVE, "fresh snapshot received", received)
 
     def _accept_sequence(
@@ -682,6 +749,8 @@ class KrakenWsSession(Outbox):
         self._stale_books.pop(sub, None)
         self._sequences.pop(sub, None)
         self._sequence_resyncs.discard(sub)
+        self._token_refused.discard(sub)
+        self._snapshot_due.pop(sub, None)
         self._private_rx_wall.pop(sub, None)
 
 

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from msgspec import UNSET
+
 from brokerbridge.core.errors import ProtocolError
 from brokerbridge.core.events import (
     AssetBalance,
@@ -123,15 +125,24 @@ def parse_status(text: str | None) -> str:
     return "canceled" if status == "cancelled" else status
 
 
-def _levels(rows: Iterable[PriceSize], depth: int) -> tuple[Level, ...]:
-    out: list[Level] = []
-    for row in rows:
-        if row.price is None or row.size is None:
-            continue
-        out.append(Level(row.price, row.size))
-        if len(out) >= depth:
-            break
+def book_levels(rows: list[PriceSize], depth: int) -> tuple[Level, ...]:
+    """The first `depth` rows that have both a price and a size, as `Level`s (the order kept);
+    at least one level for a depth below 1, as the row-by-row loop this replaced gave."""
+    depth = max(depth, 1)
+    head = rows[:depth]
+    out = [Level(row.price, row.size) for row in head if row.price is not None and row.size is not None]
+    if len(out) == len(head) or len(rows) <= depth:
+        return tuple(out)
+    # A row without price or size was skipped and more rows follow: fill up from them.
+    for row in rows[depth:]:
+        if row.price is not None and row.size is not None:
+            out.append(Level(row.price, row.size))
+            if len(out) >= depth:
+                break
     return tuple(out)
+
+
+_NO_TOP: tuple[None, None] = (None, None)
 
 
 def _top(rows: list[PriceSize]) -> tuple[Decimal | None, Decimal | None]:
@@ -144,12 +155,29 @@ def _top(rows: list[PriceSize]) -> tuple[Decimal | None, Decimal | None]:
 # ---------------------------------------------------------------- market data
 
 
+Quote = tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None, Decimal | None]
+
+
+def ticker_quote(data: MarketData) -> Quote:
+    """(bid, bid size, ask, ask size, last): what a `Ticker` of `data` quotes, without building it
+    (the session emits a Ticker only when this changed)."""
+    bids, asks, last = data.BI, data.OF, data.LA
+    bid, bid_qty = _top(bids) if isinstance(bids, list) else _NO_TOP
+    ask, ask_qty = _top(asks) if isinstance(asks, list) else _NO_TOP
+    return bid, bid_qty, ask, ask_qty, last.price if isinstance(last, EntryValue) else None
+
+
 def ticker_from_md(
-    symbol: str, data: MarketData, *, ts: float, venue: str = VENUE, source: Source = Source.WS
+    symbol: str,
+    data: MarketData,
+    *,
+    ts: float,
+    venue: str = VENUE,
+    source: Source = Source.WS,
+    quote: Quote | None = None,
 ) -> Ticker:
-    bid, bid_qty = _top(data.levels("BI"))
-    ask, ask_qty = _top(data.levels("OF"))
-    last = data.last()
+    """The Ticker of `data`; `quote` is `ticker_quote(data)` when the caller has it already."""
+    bid, bid_qty, ask, ask_qty, last = ticker_quote(data) if quote is None else quote
     return Ticker(
         venue=venue,
         ts=ts,
@@ -158,7 +186,7 @@ def ticker_from_md(
         bid_qty=bid_qty,
         ask=ask,
         ask_qty=ask_qty,
-        last=last.price if last is not None else None,
+        last=last,
         volume=scalar_of(data.TV),
         high=scalar_of(data.HI),
         low=scalar_of(data.LO),
@@ -180,8 +208,8 @@ def book_from_md(
         ts=ts,
         symbol=symbol,
         depth=depth,
-        bids=_levels(data.levels("BI"), depth),
-        asks=_levels(data.levels("OF"), depth),
+        bids=book_levels(data.levels("BI"), depth),
+        asks=book_levels(data.levels("OF"), depth),
         source=source,
     )
 
@@ -232,16 +260,18 @@ class TradeTracker:
         ts: float,
         venue: str = VENUE,
         source: Source = Source.WS,
+        quote: Quote | None = None,
     ) -> Trade | None:
-        """Feed one message's `marketData`; the Trade its `LA` reveals, if any."""
+        """Feed one message's `marketData`; the Trade its `LA` reveals, if any. `quote` is
+        `ticker_quote(data)` when the caller has it already."""
         seen = self._seen.get(symbol)
         if seen is None:
             seen = self._seen[symbol] = _LastSeen()
             if len(self._seen) > self._max:
                 self._seen.popitem(last=False)
         trade = None
-        last = data.last()
-        if data.has("LA") and last is not None and last.price is not None:
+        last = data.LA
+        if isinstance(last, EntryValue) and last.price is not None:
             key = (last.date, last.price, last.size)
             if seen.trade is not None and key != seen.trade:
                 side = _infer_side(last, seen)
@@ -257,9 +287,10 @@ class TradeTracker:
                     source=source,
                 )
             seen.trade = key
-        if data.has("BI", "OF"):
-            seen.bid = _top(data.levels("BI"))[0]
-            seen.ask = _top(data.levels("OF"))[0]
+        if data.BI is not UNSET or data.OF is not UNSET:  # data.has("BI", "OF"), without the call
+            if quote is None:
+                quote = ticker_quote(data)
+            seen.bid, seen.ask = quote[0], quote[2]
         return trade
 
     def forget(self, symbol: str) -> None:

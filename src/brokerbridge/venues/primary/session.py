@@ -56,6 +56,7 @@ import time
 from collections.abc import Callable, Iterable
 
 import msgspec
+from msgspec import UNSET
 
 from brokerbridge.core.book import OrderBook
 from brokerbridge.core.errors import (
@@ -64,7 +65,7 @@ from brokerbridge.core.errors import (
     UnknownSymbol,
     VenueError,
 )
-from brokerbridge.core.events import AnyEvent, Channel, Subscription
+from brokerbridge.core.events import AnyEvent, BookSnapshot, Channel, Subscription
 from brokerbridge.core.outbox import Outbox
 from brokerbridge.core.signals import (
     BadFrame,
@@ -82,6 +83,7 @@ from brokerbridge.venues.primary.messages import (
     ErrorFrame,
     MdFrame,
     OrFrame,
+    PriceSize,
     cancel_order_frame,
     new_order_frame,
     os_frame,
@@ -95,10 +97,11 @@ from brokerbridge.venues.primary.normalize import (
     TRADE_ENTRIES,
     OrderTracker,
     TradeTracker,
-    book_from_md,
+    book_levels,
     ms_to_seconds,
     stats_from_md,
     ticker_from_md,
+    ticker_quote,
 )
 
 logger = logging.getLogger(__name__)
@@ -128,6 +131,10 @@ MAX_BOOK_DEPTH = 5  # the manual's dictionary: depth 1–5
 _ENTRY_ORDER = {name: i for i, name in enumerate(MD_ENTRIES)}
 
 _Want = tuple[tuple[str, ...], int]  # (entries in canonical order, depth)
+_Rows = tuple[list[PriceSize], list[PriceSize]]  # an Md frame's (BI, OF) as received
+# Change-detection keys: (channel value, symbol, depth). The channel's str value, not the Enum:
+# hashing an Enum runs Python code, and these keys are hashed several times per Md frame.
+_EmitKey = tuple[str, str, int]
 
 
 def always_open(_wall_now: float) -> bool:
@@ -137,6 +144,26 @@ def always_open(_wall_now: float) -> bool:
 
 def _canonical(entries: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(set(entries), key=_ENTRY_ORDER.__getitem__))
+
+
+class _Route:
+    """What an `Md` frame of one product feeds, worked out once per change of its subscriptions
+    instead of once per frame."""
+
+    __slots__ = ("book_depths", "stats_key", "subs", "ticker_key", "trades")
+
+    def __init__(self, symbol: str, subs: list[Subscription]) -> None:
+        channels = {sub.channel for sub in subs}
+        self.subs = tuple(subs)
+        self.ticker_key: _EmitKey | None = (
+            (Channel.TICKER.value, symbol, 0) if Channel.TICKER in channels else None
+        )
+        depths = sorted({sub.depth for sub in subs if sub.channel is Channel.BOOK})
+        self.book_depths = tuple((depth, (Channel.BOOK.value, symbol, depth)) for depth in depths)
+        self.trades = Channel.TRADES in channels
+        self.stats_key: _EmitKey | None = (
+            (Channel.STATS.value, symbol, 0) if Channel.STATS in channels else None
+        )
 
 
 class PrimaryWsSession(Outbox):
@@ -166,6 +193,7 @@ class PrimaryWsSession(Outbox):
         self._wall_clock = wall_clock
         self._subs: dict[Subscription, None] = {}  # ordered set: replay in the order added
         self._by_symbol: dict[str, list[Subscription]] = {}  # market-data subs per product
+        self._routes: dict[str, _Route] = {}  # built from _by_symbol on first use; dropped on change
         self.orders = OrderTracker()
         self.trades = TradeTracker()
         self._init_outbox()
@@ -176,8 +204,13 @@ class PrimaryWsSession(Outbox):
         self._requested: dict[str, _Want] = {}  # what this connection asked Primary for, per product
         self._unconfirmed: dict[Subscription, float] = {}  # sub → when its smd/os was queued
         self._seen_products: set[str] = set()  # products with an Md on this connection
-        self._last_emitted: dict[tuple[Channel, str, int], object] = {}
-        self._books: dict[tuple[str, int], OrderBook] = {}
+        self._last_emitted: dict[_EmitKey, object] = {}
+        # The latest rows per (product, depth): book() builds its OrderBook from them on demand,
+        # not every frame (Primary sends whole snapshots, so nothing is applied incrementally).
+        self._books: dict[tuple[str, int], _Rows] = {}
+        # Per product, the rows the book events were last worked out from: rows equal to them give
+        # levels equal to what was last emitted, so the levels need not be built to see "no change".
+        self._book_rows: dict[str, _Rows] = {}
         self._quiet_since = now  # start of the current silent window (watchdog)
         self._idle_reported = False
 
@@ -219,6 +252,7 @@ class PrimaryWsSession(Outbox):
         self._subs[sub] = None
         if sub.symbol is not None and sub.channel is not Channel.EXECUTIONS:
             self._by_symbol.setdefault(sub.symbol, []).append(sub)
+            self._routes.pop(sub.symbol, None)
         if not self._connected:
             return
         if sub.channel is Channel.EXECUTIONS:
@@ -251,14 +285,21 @@ class PrimaryWsSession(Outbox):
                 subs.remove(sub)
             if not subs:
                 self._by_symbol.pop(sub.symbol, None)
-            for key in [k for k in self._last_emitted if k[0] is sub.channel and k[1] == sub.symbol]:
+            self._routes.pop(sub.symbol, None)
+            channel = sub.channel.value
+            for key in [k for k in self._last_emitted if k[0] == channel and k[1] == sub.symbol]:
                 del self._last_emitted[key]
 
     def book(self, sub: Subscription) -> OrderBook | None:
         """The latest book for a book subscription (None before its first message on this connection)."""
         if sub not in self._subs or sub.channel is not Channel.BOOK or sub.symbol is None:
             return None
-        return self._books.get((sub.symbol, sub.depth))
+        rows = self._books.get((sub.symbol, sub.depth))
+        if rows is None:
+            return None
+        book = OrderBook(sub.depth)
+        book.replace(book_levels(rows[0], sub.depth), book_levels(rows[1], sub.depth))
+        return book
 
     def _want(self, symbol: str) -> _Want:
         entries: list[str] = []
@@ -399,44 +440,62 @@ class PrimaryWsSession(Outbox):
 
     def _on_md(self, frame: MdFrame, received: float) -> None:
         symbol = frame.instrumentId.symbol
-        subs = self._by_symbol.get(symbol)
-        if not subs:
-            return  # removed (still streamed until reconnect) or never asked for
+        route = self._routes.get(symbol)
+        if route is None:
+            subs = self._by_symbol.get(symbol)
+            if not subs:
+                return  # removed (still streamed until reconnect) or never asked for
+            route = self._routes[symbol] = _Route(symbol, subs)
         if symbol not in self._seen_products:
             self._seen_products.add(symbol)
-        for sub in subs:
-            if sub in self._unconfirmed:
-                self._confirm(sub)
+        if self._unconfirmed:
+            for sub in route.subs:
+                if sub in self._unconfirmed:
+                    self._confirm(sub)
         data = frame.marketData
-        ts = ms_to_seconds(frame.timestamp, received)
-        channels = {sub.channel for sub in subs}
+        ts = received if frame.timestamp is None else frame.timestamp / 1000.0  # ms_to_seconds
+        has_book = data.BI is not UNSET or data.OF is not UNSET
         # Events are built from a batch before any state changes, so a failure skips the whole frame.
         events: list[AnyEvent] = []
-        if Channel.TICKER in channels and data.has(*TICKER_ENTRIES):
-            ticker = ticker_from_md(symbol, data, ts=ts, venue=self.venue)
-            key = (ticker.bid, ticker.bid_qty, ticker.ask, ticker.ask_qty, ticker.last)
-            if self._changed(Channel.TICKER, symbol, 0, key):
-                events.append(ticker)
-        if Channel.BOOK in channels and data.has(*BOOK_ENTRIES):
-            for depth in sorted({sub.depth for sub in subs if sub.channel is Channel.BOOK}):
-                snapshot = book_from_md(symbol, data, depth=depth, ts=ts, venue=self.venue)
-                book = OrderBook(depth)
-                book.replace(snapshot.bids, snapshot.asks)
-                self._books[(symbol, depth)] = book
-                if self._changed(Channel.BOOK, symbol, depth, (snapshot.bids, snapshot.asks)):
-                    events.append(snapshot)
-        trade = self.trades.observe(symbol, data, ts=ts, venue=self.venue)
-        if trade is not None and Channel.TRADES in channels:
+        # The quote serves the ticker and the trade side inference alike.
+        quote = ticker_quote(data) if has_book or route.ticker_key is not None else None
+        if route.ticker_key is not None and (has_book or data.LA is not UNSET):
+            assert quote is not None
+            if self._changed(route.ticker_key, quote):
+                events.append(ticker_from_md(symbol, data, ts=ts, venue=self.venue, quote=quote))
+        if route.book_depths and has_book:
+            rows = (data.levels("BI"), data.levels("OF"))
+            previous = self._book_rows.get(symbol)
+            self._book_rows[symbol] = rows
+            # Equal rows (Decimal equality, None where None) select equal levels at every depth.
+            same_rows = previous is not None and previous == rows
+            for depth, emit_key in route.book_depths:
+                self._books[(symbol, depth)] = rows
+                if same_rows and emit_key in self._last_emitted:
+                    continue  # the levels equal those last emitted (or compared equal to them)
+                levels = (book_levels(rows[0], depth), book_levels(rows[1], depth))
+                if self._changed(emit_key, levels):
+                    events.append(
+                        BookSnapshot(
+                            venue=self.venue,
+                            ts=ts,
+                            symbol=symbol,
+                            depth=depth,
+                            bids=levels[0],
+                            asks=levels[1],
+                        )
+                    )
+        trade = self.trades.observe(symbol, data, ts=ts, venue=self.venue, quote=quote)
+        if trade is not None and route.trades:
             events.append(trade)
-        if Channel.STATS in channels and data.has(*STATS_ENTRIES):
+        if route.stats_key is not None and data.has(*STATS_ENTRIES):
             stats = stats_from_md(symbol, data, ts=ts, venue=self.venue)
             key = msgspec.structs.astuple(stats)[3:]  # every figure (not venue/ts/symbol)
-            if self._changed(Channel.STATS, symbol, 0, key):
+            if self._changed(route.stats_key, key):
                 events.append(stats)
         self._events.extend(events)
 
-    def _changed(self, channel: Channel, symbol: str, depth: int, value: object) -> bool:
-        key = (channel, symbol, depth)
+    def _changed(self, key: _EmitKey, value: object) -> bool:
         if self._last_emitted.get(key) == value:
             return False
         self._last_emitted[key] = value
