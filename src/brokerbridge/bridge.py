@@ -155,6 +155,8 @@ class Bridge:
         self._timers: asyncio.TaskGroup | None = None
         self._subscribers: dict[str, list[_Subscriber]] = defaultdict(list)
         self._refcount: dict[Subscription, int] = defaultdict(int)
+        # Consumers of a venue's whole status feed (`statuses`): every StreamStatus and Gap.
+        self._status_watchers: dict[str, set[asyncio.Queue[AnyEvent]]] = defaultdict(set)
         self.connectors: dict[str, Connector] = {}
         self.state: dict[str, VenueState] = {}
         self._runner: asyncio.Task[None] | None = None
@@ -279,6 +281,22 @@ class Bridge:
                 yield await subscriber.queue.get()
         finally:
             self._detach(subscriber)
+
+    async def statuses(self, venue: str) -> AsyncIterator[AnyEvent]:
+        """A venue's status feed: the current status of every open stream, then every change
+        (`StreamStatus`) and every `Gap` of any of its streams, until the caller stops iterating."""
+        connector = self.connector(venue)
+        queue: asyncio.Queue[AnyEvent] = asyncio.Queue()
+        for sub in list(self._refcount):
+            if sub.venue == venue:
+                queue.put_nowait(connector.status_of(sub))
+        watchers = self._status_watchers[venue]
+        watchers.add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            watchers.discard(queue)
 
     def subscription(
         self,
@@ -583,6 +601,9 @@ class Bridge:
         self.market.record(out)
         for subscriber in self._subscribers.get(topic_of(out), ()):
             self._deliver(subscriber, out)
+        if isinstance(out, StreamStatus | Gap):
+            for watcher in self._status_watchers.get(out.venue, ()):
+                watcher.put_nowait(out)  # a few per reconnect: unbounded is bounded by the venue
 
     def _through_services(self, state: VenueState, event: AnyEvent) -> AnyEvent | None:
         """Update state; return what consumers should see (None: a replay they saw already)."""

@@ -97,6 +97,7 @@ class Client:
 
     def __init__(self, ws: websockets.ClientConnection) -> None:
         self.ws = ws
+        self.received: list[Message] = []  # every message read, heartbeats excepted
 
     async def send(self, message: Message | str) -> None:
         await self.ws.send(message if isinstance(message, str) else json.dumps(message))
@@ -104,6 +105,8 @@ class Client:
     async def next(self, *, heartbeats: bool = False) -> Message:
         while True:
             message: Message = json.loads(await self.ws.recv())
+            if message["type"] != "heartbeat":
+                self.received.append(message)
             if heartbeats or message["type"] != "heartbeat":
                 return message
 

@@ -84,7 +84,9 @@ def presented_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str |
 
 
 def scope_of(channel: str) -> str:
-    """The scope a channel needs: account channels always `account`, the rest `market`."""
+    """The scope a channel needs: account channels (and `orders`) always `account`, the rest `market`."""
+    if channel == "orders":
+        return "account"
     try:
         return "account" if Channel(channel).private else "market"
     except ValueError:

@@ -35,7 +35,16 @@ from brokerbridge.core.errors import (
     RateLimited,
     UnknownSymbol,
 )
-from brokerbridge.core.events import AnyEvent, BookSnapshot, BookUpdate, Channel, Gap, StreamStatus, Ticker
+from brokerbridge.core.events import (
+    AnyEvent,
+    BookSnapshot,
+    BookUpdate,
+    Channel,
+    Fill,
+    Gap,
+    StreamStatus,
+    Ticker,
+)
 from brokerbridge.server.auth import Authenticator, Principal, TokenBucket, scope_of
 from brokerbridge.server.metrics import LAG_SAMPLE_EVERY, ServerMetrics
 from brokerbridge.server.outbox import Encode, Outbox
@@ -227,12 +236,7 @@ class ClientConnection:
         self, sub_id: RequestId, sub: _Subscription, request: Subscribe, symbol: str | None, depth: int
     ) -> None:
         clock = self._bridge.clock
-        stream = cast(
-            AsyncGenerator[AnyEvent, None],
-            self._bridge.subscribe(
-                request.venue, request.channel, symbol, depth=depth, interval=request.interval
-            ),
-        )
+        stream = self._source(request, symbol, depth)
         try:
             async with contextlib.aclosing(stream):
                 async for event in stream:
@@ -257,6 +261,17 @@ class ClientConnection:
                 del sub.pumps[symbol]
                 if not sub.pumps and self._subs.get(sub_id) is sub:
                     del self._subs[sub_id]
+
+    def _source(self, request: Subscribe, symbol: str | None, depth: int) -> AsyncGenerator[AnyEvent, None]:
+        bridge = self._bridge
+        if request.channel == STATUS_CHANNEL:
+            return cast(AsyncGenerator[AnyEvent, None], bridge.statuses(request.venue))
+        if request.channel == ORDERS_CHANNEL:
+            return _orders_only(bridge, request.venue)
+        return cast(
+            AsyncGenerator[AnyEvent, None],
+            bridge.subscribe(request.venue, request.channel, symbol, depth=depth, interval=request.interval),
+        )
 
     # -- requests ----------------------------------------------------------------------------
     async def _handle(self, data: str | bytes) -> None:
@@ -373,12 +388,12 @@ class ClientConnection:
                 f"venues: {', '.join(sorted(bridge.connectors))}",
             )
             return
-        if request.channel not in {c.value for c in Channel}:
+        if request.channel not in CHANNELS:
             await self._send_error(
                 ErrorCode.UNKNOWN_CHANNEL,
                 f"unknown channel {request.channel!r}",
                 sub_id,
-                f"channels: {', '.join(c.value for c in Channel)}",
+                f"channels: {', '.join(CHANNELS)}",
             )
             return
         depth = request.depth if request.depth is not None else DEFAULT_DEPTHS.get(request.venue, 10)
@@ -388,13 +403,25 @@ class ClientConnection:
         refused: list[tuple[str | None, BrokerBridgeError]] = []
         for symbol in symbols:
             try:
+                if request.channel == STATUS_CHANNEL:
+                    if symbol is not None:
+                        raise ConfigError(
+                            f"the status channel takes no symbol (got {symbol!r})",
+                            remedy="it carries the status of every stream of the venue",
+                        )
+                    streams.append(f"{request.venue}:{STATUS_CHANNEL}")
+                    continue
+                channel = Channel.EXECUTIONS if request.channel == ORDERS_CHANNEL else request.channel
                 sub = bridge.subscription(
-                    request.venue, request.channel, symbol, depth=depth, interval=request.interval
+                    request.venue, channel, symbol, depth=depth, interval=request.interval
                 )
             except BrokerBridgeError as exc:
                 refused.append((symbol, exc))
             else:
-                streams.append(sub.describe())
+                name = sub.describe()
+                if request.channel == ORDERS_CHANNEL:
+                    name = f"{request.venue}:{ORDERS_CHANNEL}"
+                streams.append(name)
         if refused:
             _, first = refused[0]
             message = first.message
@@ -594,3 +621,21 @@ def _topic_channel(event: AnyEvent) -> Channel:
 
 def _type_of(message: ServerMessage) -> str:
     return type(message).__struct_config__.tag or "unknown"  # type: ignore[return-value]
+
+
+# Channels the server adds to the Bridge's: a venue's status feed, and executions without the fills.
+STATUS_CHANNEL = "status"
+ORDERS_CHANNEL = "orders"
+CHANNELS = (*(c.value for c in Channel), ORDERS_CHANNEL, STATUS_CHANNEL)
+
+
+async def _orders_only(bridge: Bridge, venue: str) -> AsyncGenerator[AnyEvent, None]:
+    """The `orders` channel: the orders believed open now, then the executions stream's order
+    updates, status and gaps (fills are on `executions`)."""
+    stream = cast(AsyncGenerator[AnyEvent, None], bridge.subscribe(venue, Channel.EXECUTIONS))
+    async with contextlib.aclosing(stream):
+        for order in bridge.open_orders(venue):
+            yield order
+        async for event in stream:
+            if not isinstance(event, Fill):
+                yield event
