@@ -128,11 +128,11 @@ async def test_reconnect_reuses_a_valid_token_and_the_token_call_goes_before_que
         assert r.kraken.tokens.fetches == fetches + 1
 
 
-async def test_a_priority_call_overtakes_ordinary_calls_waiting_for_rate_limit_room() -> None:
+async def test_a_priority_call_overtakes_ordinary_calls_waiting_for_room_or_for_the_lock() -> None:
     clock = FakeClock()
     async with KrakenSimulator(port=0, seed=3, clock=clock) as sim:
-        config = kraken_config(sim, rate_limit_max=4.0, rate_limit_decay=1.0)
-        rest = KrakenRestClient(config, clock=clock)
+        # A slow decay: an ordinary call that finds no room waits 10 s of fake time.
+        rest = KrakenRestClient(kraken_config(sim, rate_limit_max=4.0, rate_limit_decay=0.1), clock=clock)
         try:
             done: list[str] = []
 
@@ -141,17 +141,17 @@ async def test_a_priority_call_overtakes_ordinary_calls_waiting_for_rate_limit_r
                 done.append(name)
 
             loop = asyncio.get_running_loop()
-            tasks = [loop.create_task(call(f"history{i}", "TradesHistory")) for i in range(3)]
-            for _ in range(5):
-                await asyncio.sleep(0.01)
+            # Balance costs 1: three fit under the ordinary limit (4 less the priority headroom)
+            # and queue for the lock, the fourth waits for room.
+            tasks = [loop.create_task(call(f"balance{i}", "Balance")) for i in range(4)]
+            await asyncio.sleep(0)
             tasks.append(loop.create_task(call("token", "GetWebSocketsToken", priority=True)))
             while not all(t.done() for t in tasks):
                 await clock.advance(0.25)
                 await asyncio.sleep(0.01)
             for task in tasks:
                 task.result()
-            # Three calls of cost 2 against a counter of 4 (3 for ordinary calls): the first runs at
-            # once, the others wait for decay; the token call, queued last, is not behind them.
-            assert done.index("token") <= 1, done
+            # The token call found room at once and took the lock right after the call holding it.
+            assert done.index("token") == 1, done
         finally:
             await rest.aclose()

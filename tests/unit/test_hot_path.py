@@ -11,9 +11,9 @@ from pathlib import Path
 
 import msgspec
 import pytest
-
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.fuzz.mutations import captured, fuzz_settings, mutated
 
 from brokerbridge.core.book import OrderBook
 from brokerbridge.core.errors import ProtocolError
@@ -36,7 +36,6 @@ from brokerbridge.venues.primary.normalize import (
     ticker_from_md,
 )
 from brokerbridge.venues.primary.session import PrimaryWsSession
-from tests.fuzz.mutations import captured, fuzz_settings, mutated
 
 
 def _frames(kraken_dir: Path) -> list[str]:
@@ -296,7 +295,10 @@ def _assert_session_matches_plain(texts: list[str], *, resubscribe_after: int | 
             assert book is not None
             reference = OrderBook(sub.depth)
             reference.replace(snapshot.bids, snapshot.asks)
-            assert (book.bids_levels(), book.asks_levels()) == (reference.bids_levels(), reference.asks_levels())
+            assert (book.bids_levels(), book.asks_levels()) == (
+                reference.bids_levels(),
+                reference.asks_levels(),
+            )
             # Equal is not enough: the digits kept must be the latest frame's (1.0 vs 1.00).
             assert [str(lv.price) for lv in book.asks_levels()] == [
                 str(lv.price) for lv in reference.asks_levels()

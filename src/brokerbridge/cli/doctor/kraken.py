@@ -129,8 +129,9 @@ class KrakenDoctor:
         before = self.clock.time()
         server = await self.rest_client().public("Time")
         local = (before + self.clock.time()) / 2
-        skew = local - server.unixtime
-        evidence = f"local clock {skew:+.1f} s against Kraken's /0/public/Time"
+        # `unixtime` is truncated to the second: the venue's clock read somewhere in [t, t + 1).
+        skew = local - (server.unixtime + 0.5)
+        evidence = f"local clock {skew:+.1f} s (±0.5 s) against Kraken's /0/public/Time"
         if abs(skew) > SKEW_LIMIT_S:
             raise Finding(
                 f"this machine's clock is {abs(skew):.0f} s {'ahead of' if skew > 0 else 'behind'} Kraken's",

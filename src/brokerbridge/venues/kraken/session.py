@@ -22,8 +22,18 @@ Design decisions (kraken.md references in brackets):
   other streams stay up. Updates for a book that is resyncing are ignored. If the fresh snapshot
   fails too, `MAX_BOOK_RESYNCS` times in a row, the session pauses (a wrong checksum would
   otherwise loop at network speed), marks the stream STALE and tries again `BOOK_RETRY_AFTER` later.
+  Updates with no snapshot before them on this connection (the snapshot was lost, e.g. in a
+  stalled link) resync the same way: without it no update can ever apply.
 * Private channels carry `sequence` (§3.8): a snapshot resets it, an update must be last + 1; a
   jump resubscribes that channel with a snapshot and emits a `Gap`.
+* A resync is proven by its fresh snapshot only — updates of the old subscription are still in
+  flight when we ask again, so they confirm nothing. A snapshot that does not come within
+  `ack_timeout` is asked for again.
+* A private subscribe refused for its token (`ESession:Invalid session`) is remembered; the driver
+  gets `TokenRejected` (once per token), fetches a new one and calls `resubscribe_private`, which
+  asks again for exactly what was refused (a resync unsubscribes first: the refused unsubscribe
+  may have left the old subscription in place). A refusal of a token already replaced is retried
+  with the current one at once.
 * A `status` frame with system != online does not ask for a reconnect: the socket stays up during
   maintenance and reconnecting would only loop (Kraken asks for ≥5 s between attempts after
   maintenance). The driver gets `SystemStatus` and decides (e.g. polling, STALE).

@@ -291,7 +291,10 @@ class PrimaryWsSession(Outbox):
                 del self._last_emitted[key]
 
     def book(self, sub: Subscription) -> OrderBook | None:
-        """The latest book for a book subscription (None before its first message on this connection)."""
+        """The latest book for a book subscription (None before its first message on this connection).
+
+        Built on each call from the last `Md` frame's levels: Primary sends whole books, so
+        keeping an `OrderBook` current would mean building one per frame for a rare reader."""
         if sub not in self._subs or sub.channel is not Channel.BOOK or sub.symbol is None:
             return None
         rows = self._books.get((sub.symbol, sub.depth))
