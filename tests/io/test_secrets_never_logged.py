@@ -82,6 +82,9 @@ async def test_no_secret_or_token_in_logs_errors_or_events(
     sim: KrakenSimulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    # Earlier in-process CLI runs may have quietened these libraries' loggers: turn them back on.
+    for noisy in ("websockets", "httpx", "httpcore"):
+        caplog.set_level(logging.DEBUG, logger=noisy)
     assert logging.getLogger().level == logging.DEBUG
     events: list[AnyEvent] = []
     errors: list[BaseException] = []
