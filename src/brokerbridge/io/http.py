@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Mapping
 
 import httpx
@@ -25,6 +27,7 @@ class HttpClient:
         self._client = client or httpx.AsyncClient(
             timeout=timeout, headers={"User-Agent": "brokerbridge"}, follow_redirects=False
         )
+        mask_secret_headers()
 
     async def request(
         self,
@@ -48,3 +51,29 @@ class HttpClient:
 
 def _strip_query(url: str) -> str:
     return url.split("?", 1)[0]
+
+
+# httpcore logs every response's headers at DEBUG — Primary's login answer carries its token in
+# `X-Auth-Token` — whatever logging the embedding app set up. Its loggers get a masking filter.
+HTTPCORE_LOGGERS = ("httpcore.http11", "httpcore.http2")
+_SECRET_HEADER = re.compile(
+    r"(\(b'(?:x-auth-token|authorization|api-sign|api-key|set-cookie|cookie)',\s*b')[^']*",
+    re.IGNORECASE,
+)
+
+
+class MaskSecretHeaders(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        masked = _SECRET_HEADER.sub(r"\1***", text)
+        if masked != text:
+            record.msg, record.args = masked, None
+        return True
+
+
+def mask_secret_headers() -> None:
+    """Put the filter on httpcore's loggers once (idempotent)."""
+    for name in HTTPCORE_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, MaskSecretHeaders) for f in logger.filters):
+            logger.addFilter(MaskSecretHeaders())
