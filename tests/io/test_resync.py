@@ -59,7 +59,7 @@ async def test_a_token_renewal_that_fails_is_retried_with_backoff_on_the_same_co
         assert balances.states("kraken:balances")[-1] == LIVE
 
 
-async def test_a_private_sequence_gap_reconciles_fills_and_balances_from_rest() -> None:
+async def test_a_private_sequence_gap_reconciles_that_channel_from_rest() -> None:
     """Reconciliation ran once per connection; a gap on the same connection must run it too."""
     async with rig() as r:
         balances = r.collect("balances")
@@ -153,5 +153,34 @@ async def test_a_priority_call_overtakes_ordinary_calls_waiting_for_room_or_for_
                 task.result()
             # The token call found room at once and took the lock right after the call holding it.
             assert done.index("token") == 1, done
+        finally:
+            await rest.aclose()
+
+
+async def test_calls_waiting_for_rate_limit_room_are_served_in_order() -> None:
+    """A history call (cost 2) behind a full counter was overtaken by every cheaper call that came
+    after it, for as long as they kept coming: reconciliation starved while orders were settled."""
+    clock = FakeClock()
+    async with KrakenSimulator(port=0, seed=3, clock=clock) as sim:
+        rest = KrakenRestClient(kraken_config(sim, rate_limit_max=4.0, rate_limit_decay=0.1), clock=clock)
+        try:
+            done: list[str] = []
+
+            async def call(name: str, method: str) -> None:
+                await rest.private(method)
+                done.append(name)
+
+            loop = asyncio.get_running_loop()
+            tasks = [loop.create_task(call(f"early{i}", "Balance")) for i in range(3)]  # counter: 3 of 3
+            await asyncio.sleep(0)
+            tasks.append(loop.create_task(call("history", "TradesHistory")))
+            await asyncio.sleep(0)
+            tasks += [loop.create_task(call(f"late{i}", "Balance")) for i in range(2)]
+            while not all(t.done() for t in tasks):
+                await clock.advance(0.5)
+                await asyncio.sleep(0.01)
+            for task in tasks:
+                task.result()
+            assert done.index("history") < done.index("late0"), done
         finally:
             await rest.aclose()

@@ -78,9 +78,13 @@ class RedactingConnect(Protocol):
 
 
 HISTORY_POLL_INTERVAL = 10.0
+# Seconds read back before the newest venue timestamp already seen: both ends are Kraken's clock,
+# so this covers the engine stamping out of order, not clock skew.
+HISTORY_MARGIN = 5.0
 MAX_PAGES = 20  # REST history pages (50 rows each) read per reconciliation
 RECENT_TRADE_IDS = 2000  # per symbol: trades already delivered, so a backfill repeats none
 DISCONNECTED = "stream was disconnected"  # the supervisor's Gap reason for a reconnect
+_PRIVATE = frozenset({Channel.BALANCES, Channel.EXECUTIONS})
 _POLLABLE = frozenset(
     {Channel.TICKER, Channel.BOOK, Channel.TRADES, Channel.CANDLES, Channel.BALANCES, Channel.EXECUTIONS}
 )
@@ -166,7 +170,7 @@ class KrakenConnector:
         self.backfills = 0  # gaps closed from REST
         self.reconciliations = 0  # completed reconciliations with REST
         self._reconcile_task: asyncio.Task[None] | None = None
-        self._reconcile_again = False
+        self._reconcile_due: set[Channel] = set()  # private channels to read back from REST
         self._renew_task: asyncio.Task[None] | None = None
 
     @property
@@ -337,23 +341,23 @@ class KrakenConnector:
             self.symbols.update(await self.rest.public("AssetPairs"))
             self._symbols_loaded = True
 
-    def request_reconcile(self) -> None:
-        """Reconcile with REST soon: at once, or right after the one running now (it may have read
-        before what this request is about)."""
-        if self._reconcile_task is not None:
-            self._reconcile_again = True
-            return
-        self._reconcile_task = self.spawn(self._reconcile_until_done(), "kraken-reconcile")
+    def request_reconcile(self, channels: frozenset[Channel] = _PRIVATE) -> None:
+        """Reconcile what `channels` carry with REST soon. Requests coalesce: what is already due
+        is read once; a request while a read is under way is read again after it."""
+        self._reconcile_due |= channels
+        if self._reconcile_task is None:
+            self._reconcile_task = self.spawn(self._reconcile_until_done(), "kraken-reconcile")
 
     async def _reconcile_until_done(self) -> None:
         try:
             delays = self.config.backoff.delays(self._rng)
             next(delays)  # the immediate attempt is the first one, not a retry
-            while True:
-                self._reconcile_again = False
+            while self._reconcile_due:
+                due, self._reconcile_due = set(self._reconcile_due), set()
                 try:
-                    await self.reconcile_private()
+                    await self.reconcile_private(due)
                 except BrokerBridgeError as exc:
+                    self._reconcile_due |= due  # what was not read yet
                     if not exc.retryable:
                         logger.error("kraken: reconciliation with REST failed for good: %s", exc)
                         return
@@ -362,28 +366,30 @@ class KrakenConnector:
                         "kraken: reconciliation with REST failed (%s); retrying in %.1fs", exc, delay
                     )
                     await self.clock.sleep(delay)
-                    continue
                 except Exception:  # a bug here must not take the streams down with it
                     logger.exception("kraken: reconciliation with REST failed unexpectedly (a bug)")
                     return
-                if not self._reconcile_again:
-                    return
         finally:
             self._reconcile_task = None
+            self._reconcile_due.clear()
 
-    async def reconcile_private(self) -> None:
-        """Make balances, orders and fills agree with REST (after a reconnect or a private gap)."""
+    async def reconcile_private(self, due: set[Channel]) -> None:
+        """Make what `due` names agree with REST: BALANCES (BalanceEx) and EXECUTIONS (orders and
+        fills). Each part is published as soon as it is read and then removed from `due`, so a
+        failure leaves in it only what is still to read."""
         await self.ensure_symbols()
-        sent_at = self.clock.time()  # `ts` of a REST snapshot = when it was asked for
-        events: list[AnyEvent] = [
-            norm.balances_from_rest(await self.rest.private("BalanceEx"), received=sent_at)
-        ]
-        events.extend(await self.order_snapshot())
-        events.extend(await self._fills_since(self._newest_fill_ts))
-        self._history_polled_at = self.clock.monotonic()
+        if Channel.BALANCES in due:
+            sent_at = self.clock.time()  # `ts` of a REST snapshot = when it was asked for
+            self._emit(norm.balances_from_rest(await self.rest.private("BalanceEx"), received=sent_at))
+            due.discard(Channel.BALANCES)
+        if Channel.EXECUTIONS in due:
+            events = await self.order_snapshot()
+            events.extend(await self._fills_since(self._newest_fill_ts))
+            self._history_polled_at = self.clock.monotonic()
+            for event in events:
+                self._emit(event)
+            due.discard(Channel.EXECUTIONS)
         self.reconciliations += 1
-        for event in events:
-            self._emit(event)
 
     def renew_token(self) -> None:
         """Kraken refused the token on the live private socket: fetch another (with backoff, until
@@ -415,16 +421,21 @@ class KrakenConnector:
         the venue has that we might not know of, e.g. one whose submit went unanswered."""
         opened = await self.rest.private("OpenOrders")
         events: list[AnyEvent] = list(norm.orders_from_rest(opened.open, symbols=self.symbols))
-        read_at = self.clock.time()
-        since = None if self._closed_read_at is None else self._closed_read_at - 60.0
-        rows = await self._pages("ClosedOrders", "closed", since)
-        events.extend(norm.orders_from_rest(rows, symbols=self.symbols))
-        self._closed_read_at = read_at
+        since = None if self._closed_read_at is None else self._closed_read_at - HISTORY_MARGIN
+        closed = norm.orders_from_rest(
+            await self._pages("ClosedOrders", "closed", since), symbols=self.symbols
+        )
+        events.extend(closed)
+        # Kraken's own close time of the newest order read: the next read starts there (every
+        # read is paced at 2 points a page — reading back a fixed minute each time starved the
+        # other calls while unanswered submits were being settled).
+        self._closed_read_at = max((o.ts for o in closed), default=self._closed_read_at)
         return events
 
     async def _fills_since(self, since: float | None) -> list[Fill]:
-        """TradesHistory back to `since` (a minute earlier, for clock skew); the newest page if None."""
-        rows = await self._pages("TradesHistory", "trades", None if since is None else since - 60.0)
+        """TradesHistory back to `since`, a Kraken timestamp (less a margin for fills the engine
+        stamped out of order); the newest page if None."""
+        rows = await self._pages("TradesHistory", "trades", None if since is None else since - HISTORY_MARGIN)
         return norm.fills_from_rest(rows, symbols=self.symbols)
 
     async def _pages(self, method: str, field: str, since: float | None) -> dict[str, Any]:
@@ -627,10 +638,10 @@ class _PrivateHooks:
                 if not self._reconciled:  # once per connection, whichever private channel is first
                     self._reconciled = True
                     self._c.request_reconcile()
-            case Resyncing():
+            case Resyncing(sub=sub):
                 # A skipped sequence number: what the gap held is read back from REST (the fresh
                 # snapshot covers balances and recent fills only once Kraken accepts it again).
-                self._c.request_reconcile()
+                self._c.request_reconcile(frozenset({sub.channel}))
             case TokenRejected(error=error):
                 logger.warning("kraken: WebSocket token rejected (%s); requesting a new one", error.message)
                 self._c.renew_token()

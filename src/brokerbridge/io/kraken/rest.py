@@ -8,9 +8,11 @@ Private calls are also paced by a local copy of Kraken's call counter (+1 per ca
 history calls, decaying by `rate_limit_decay` per second, at most `rate_limit_max`), so a burst of
 calls waits its turn instead of earning `EAPI:Rate limit exceeded` and a lockout.
 
-`priority=True` (the WebSocket token: a private stream waits on it) goes before every queued
-call: ordinary calls leave `PRIORITY_HEADROOM` of the counter unused, so a priority call rarely
-waits for room, and it takes the lock ahead of the ordinary calls waiting for it.
+Calls that wait for room are served first come, first served: a call costing 2 (the history
+calls) is never overtaken for good by a stream of cheaper ones. `priority=True` (the WebSocket
+token: a private stream waits on it) skips that queue: ordinary calls leave `PRIORITY_HEADROOM`
+of the counter unused, so a priority call rarely waits for room, and it takes the nonce lock
+ahead of the ordinary calls waiting for it.
 """
 
 from __future__ import annotations
@@ -89,7 +91,8 @@ class KrakenRestClient:
         self._counter_at = self._clock.monotonic()
         self._http = http or HttpClient(timeout=config.request_timeout)
         self._nonces = nonces or NonceSource(self._clock.time, scale=config.nonce_scale)
-        self._turns = _Turns()
+        self._turns = _Turns()  # the nonce lock
+        self._pacing = _Turns()  # the queue of calls waiting for counter room
         self.calls = 0
 
     @property
@@ -132,9 +135,15 @@ class KrakenRestClient:
 
     async def _pace(self, cost: int, *, priority: bool = False) -> None:
         """Wait until Kraken's counter (as we model it) has room for `cost`, then spend it."""
-        limit, decay = self._config.rate_limit_max, self._config.rate_limit_decay
-        if not priority:
-            limit = max(limit - PRIORITY_HEADROOM, cost)
+        limit = self._config.rate_limit_max
+        if priority or cost == 0:
+            await self._room(cost, limit)
+            return
+        async with self._pacing.turn(priority=False):
+            await self._room(cost, max(limit - PRIORITY_HEADROOM, cost))
+
+    async def _room(self, cost: int, limit: float) -> None:
+        decay = self._config.rate_limit_decay
         while True:
             now = self._clock.monotonic()
             self._counter = max(0.0, self._counter - (now - self._counter_at) * decay)

@@ -108,7 +108,14 @@ export function mount(root, { i18n, bridge, frames }, params) {
       return td;
     });
     if (detail) {
-      quotes.set(detail.symbol, { cells, values: { bid: null, ask: null, last: null, volume: null }, tone: null });
+      // Prices with the instrument's own precision (3 decimals for BYMA options), so columns align.
+      const digits = detail.price_precision ?? 2;
+      quotes.set(detail.symbol, {
+        cells,
+        digits,
+        values: { bid: null, ask: null, last: null, volume: null },
+        tone: null,
+      });
       for (const td of tds) td.title = detail.symbol;
     }
     return tds;
@@ -164,7 +171,7 @@ export function mount(root, { i18n, bridge, frames }, params) {
   function renderQuote(symbol) {
     const quote = quotes.get(symbol);
     for (const col of ["bid", "ask", "last"]) {
-      setText(quote.cells[col], formatDecimal(quote.values[col], LOCALE, 2));
+      setText(quote.cells[col], formatDecimal(quote.values[col], LOCALE, quote.digits));
     }
     setText(quote.cells.volume, formatDecimal(quote.values.volume, LOCALE));
     if (quote.tone) {
@@ -183,7 +190,13 @@ export function mount(root, { i18n, bridge, frames }, params) {
     const quote = quotes.get(event.symbol);
     if (!quote) return;
     const before = quote.values.last;
-    quote.values = { bid: event.bid, ask: event.ask, last: event.last ?? before, volume: event.volume };
+    // Primary's ticker has no volume: it comes with the session statistics (onStats).
+    quote.values = {
+      bid: event.bid,
+      ask: event.ask,
+      last: event.last ?? before,
+      volume: event.volume ?? quote.values.volume,
+    };
     if (before !== null && quote.values.last !== before) {
       quote.tone = Number(quote.values.last) > Number(before) ? "up" : "down";
     }
@@ -191,9 +204,18 @@ export function mount(root, { i18n, bridge, frames }, params) {
   }
 
   function onStats(event) {
-    if (event.kind === "stats" && event.symbol === spot.symbol && event.close !== null) {
-      spot.close = event.close;
-      frames.schedule("opciones:spot", renderSpot);
+    if (event.kind !== "stats") return;
+    if (event.symbol === spot.symbol) {
+      if (event.close !== null) {
+        spot.close = event.close;
+        frames.schedule("opciones:spot", renderSpot);
+      }
+      return;
+    }
+    const quote = quotes.get(event.symbol);
+    if (quote && event.volume !== null) {
+      quote.values = { ...quote.values, volume: event.volume };
+      frames.schedule(`opciones:q:${event.symbol}`, () => renderQuote(event.symbol));
     }
   }
 
@@ -230,8 +252,8 @@ export function mount(root, { i18n, bridge, frames }, params) {
       if (symbols.length) {
         handles.push(bridge.subscribe({ venue: VENUE, channel: "ticker", symbols }, onTicker, onRefusal));
       }
-      if (spot.symbol) {
-        handles.push(bridge.subscribe({ venue: VENUE, channel: "stats", symbols: [spot.symbol] }, onStats, onRefusal));
+      if (symbols.length) {
+        handles.push(bridge.subscribe({ venue: VENUE, channel: "stats", symbols }, onStats, onRefusal));
       }
     })
     .catch((error) => {
