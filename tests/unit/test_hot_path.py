@@ -17,12 +17,13 @@ from tests.fuzz.mutations import captured, fuzz_settings, mutated
 
 from brokerbridge.core.book import OrderBook
 from brokerbridge.core.errors import ProtocolError
-from brokerbridge.core.events import AnyEvent, BookSnapshot, Channel, Level, Subscription
+from brokerbridge.core.events import AnyEvent, BookSnapshot, BookUpdate, Channel, Level, Subscription
 from brokerbridge.core.numbers import first_insane
 from brokerbridge.core.signals import BadFrame
 from brokerbridge.venues.kraken.checksum import book_checksum, checksum_of_text, level_digits
 from brokerbridge.venues.kraken.messages import BookFrame, parse_ws_frame
 from brokerbridge.venues.kraken.normalize import TimestampParser, parse_timestamp
+from brokerbridge.venues.kraken.session import KrakenWsSession
 from brokerbridge.venues.primary.messages import MarketData, MdFrame, PriceSize, check_market_data
 from brokerbridge.venues.primary.messages import parse_ws_frame as parse_primary_frame
 from brokerbridge.venues.primary.normalize import (
@@ -65,6 +66,90 @@ def test_cached_text_follows_deletes_truncation_and_new_digits() -> None:
     assert book.top_text(10) == ("1102000", "")
     book.apply([_level("9", "1"), _level("8", "1")], [])
     assert book.top_text(1) == ("1102000", "91")  # bids best (highest) first
+
+
+class _PlainBook:
+    """The book as the issue describes it, with no shortcut: a dict per side, sorted on read."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self.sides: tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]] = ({}, {})  # bids, asks
+
+    def apply(self, bids: list[_Lv], asks: list[_Lv]) -> None:
+        for side, levels, best_first in ((self.sides[0], bids, True), (self.sides[1], asks, False)):
+            for level in levels:
+                side.pop(level.price, None)  # the newest price object (its digits) is kept
+                if level.qty:
+                    side[level.price] = level.qty
+            for price in sorted(side, reverse=best_first)[self.depth :]:
+                del side[price]
+
+    def levels(self, bids: bool) -> list[tuple[str, str]]:
+        side = self.sides[0 if bids else 1]
+        return [(str(p), str(side[p])) for p in sorted(side, reverse=bids)]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.booleans(),  # bid?
+            st.integers(90, 110),  # price in ticks
+            st.sampled_from(["", "0", "00"]),  # trailing zeros: same price, other digits
+            st.sampled_from(["0", "0.0", "1", "0.50", "2.000", "0.00012"]),
+        ),
+        max_size=60,
+    ),
+    st.integers(1, 6),
+    st.integers(1, 5),
+)
+@fuzz_settings
+def test_book_gives_the_plain_books_levels_and_digits(
+    ops: list[tuple[bool, int, str, str]], depth: int, per_message: int
+) -> None:
+    book, plain = OrderBook(depth, level_text=level_digits), _PlainBook(depth)
+    for start in range(0, len(ops), per_message):
+        bids = [
+            _level(f"{tick / 10}{zeros}", qty)
+            for bid, tick, zeros, qty in ops[start : start + per_message]
+            if bid
+        ]
+        asks = [
+            _level(f"{tick / 10}{zeros}", qty)
+            for bid, tick, zeros, qty in ops[start : start + per_message]
+            if not bid
+        ]
+        book.apply(bids, asks)
+        plain.apply(bids, asks)
+        got_bids = [(str(lv.price), str(lv.qty)) for lv in book.bids_levels()]
+        got_asks = [(str(lv.price), str(lv.qty)) for lv in book.asks_levels()]
+        assert (got_bids, got_asks) == (plain.levels(bids=True), plain.levels(bids=False))
+        assert [(str(lv.price), str(lv.qty)) for lv in book.bids_levels(2)] == got_bids[:2]
+        best_bid, best_ask = book.best_bid(), book.best_ask()
+        assert (best_bid and (str(best_bid.price), str(best_bid.qty))) == (got_bids[0] if got_bids else None)
+        assert (best_ask and (str(best_ask.price), str(best_ask.qty))) == (got_asks[0] if got_asks else None)
+        assert len(book) == len(got_bids) + len(got_asks)
+        digits = [level_digits(Decimal(p), Decimal(q)) for p, q in got_asks[:3] + got_bids[:3]]
+        assert "".join(book.top_text(3)) == "".join(digits)
+
+
+def test_kraken_update_events_carry_the_wire_numbers(kraken_dir: Path) -> None:
+    texts = _frames(kraken_dir)
+    session = KrakenWsSession(private=False, wall_clock=lambda: 0.0)
+    session.add(Subscription(venue="kraken", channel=Channel.BOOK, symbol="BTC/USD", depth=10), 0.0)
+    session.connection_made(0.0)
+    for text in texts:
+        session.receive_text(text, 1.0)
+    events = session.events_received()
+    assert not session.signals_received()[1:]  # the one Subscribed (by data): no resync, no bad frame
+    assert len(events) == len(texts)
+    for text, event in zip(texts[1:], events[1:], strict=True):
+        wire = json.loads(text, parse_float=Decimal)["data"][0]
+        assert isinstance(event, BookUpdate)
+        for side, levels in (("bids", event.bids), ("asks", event.asks)):
+            assert [(str(lv.price), str(lv.qty)) for lv in levels] == [
+                (str(row["price"]), str(row["qty"])) for row in wire[side]
+            ]
+        assert (event.checksum, event.ts) == (wire["checksum"], parse_timestamp(wire["timestamp"]))
 
 
 def test_level_digits_reads_exponent_form_as_fixed_point() -> None:
@@ -115,7 +200,10 @@ def test_timestamp_parser_gives_parse_timestamps_float() -> None:
         assert parse(stamp) == parse_timestamp(stamp), stamp
 
 
-@pytest.mark.parametrize("bad", ["2026-07-07T23:00:04.03115٣Z", "2026-07-07T25:00:04.031158Z", "garbage"])
+@pytest.mark.parametrize(
+    "bad",
+    ["2026-07-07T23:00:04.03115٣Z", "2026-07-07T23:00:0٤.031158Z", "2026-07-07T25:00:04.031158Z", "garbage"],
+)
 def test_timestamp_parser_refuses_what_parse_timestamp_refuses(bad: str) -> None:
     with pytest.raises(ProtocolError):
         TimestampParser()(bad)

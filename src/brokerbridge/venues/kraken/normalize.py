@@ -150,16 +150,20 @@ class TimestampParser:
         self._second = 0
 
     def __call__(self, text: str) -> float:
-        shape = len(text) == 27 and text[19] == "." and text[26] == "Z" and text.isascii()
-        if not (shape and text[20:26].isdigit()):
+        fraction = text[20:26]
+        # isdigit() alone would pass non-ASCII digits, which int() reads but fromisoformat refuses.
+        shape = len(text) == 27 and text[19] == "." and text[26] == "Z" and fraction.isdigit()
+        if not (shape and fraction.isascii()):
             return parse_timestamp(text)
         prefix = text[:19]
         if prefix != self._prefix:
+            if not prefix.isascii():
+                return parse_timestamp(text)
             second = parse_timestamp(prefix + "Z")
             self._second = int(second)
             self._prefix = prefix
         # What datetime.timestamp() computes: integer microseconds / 10**6, rounded once.
-        return (self._second * 1_000_000 + int(text[20:26])) / 1_000_000
+        return (self._second * 1_000_000 + int(fraction)) / 1_000_000
 
 
 def _stamp(text: str | None, received: float) -> float:

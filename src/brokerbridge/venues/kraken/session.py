@@ -82,8 +82,8 @@ from brokerbridge.venues.kraken.errors import error_from_kraken
 from brokerbridge.venues.kraken.messages import (
     BalancesSnapshotFrame,
     BalancesUpdateFrame,
-    BookData,
     BookFrame,
+    BookLevel,
     CloudflareRestarting,
     ExecutionsFrame,
     Heartbeat,
@@ -597,11 +597,18 @@ class KrakenWsSession(Outbox):
 
     def _on_book(self, frame: BookFrame, received: float) -> None:
         # The hot path: a Subscription's hash is recomputed on every lookup, so the (usually
-        # empty) resync and stale maps are tested for emptiness before membership.
+        # empty) resync and stale maps are tested for emptiness before membership; routing, the
+        # checksum and the event are written out here rather than called.
         snapshot = frame.type == "snapshot"
+        routes, awaiting_ack = self._routes, self._awaiting_ack
         for data in frame.data:
-            sub = self._route("book", data.symbol, snapshot=snapshot)
-            if sub is None or (self._stale_books and sub in self._stale_books):
+            symbol = data.symbol
+            sub = routes.get(("book", symbol, 0))
+            if sub is None:
+                continue
+            if awaiting_ack and sub in awaiting_ack:
+                self._confirm_by_data(sub, snapshot)
+            if self._stale_books and sub in self._stale_books:
                 continue
             if snapshot:
                 book = OrderBook(sub.depth, level_text=level_digits)
@@ -612,50 +619,38 @@ class KrakenWsSession(Outbox):
                     if sub not in self._book_resyncs:
                         # Updates, but no snapshot before them on this connection: it was lost (a
                         # stalled link drops frames), and without it no update can ever apply.
-                        self._resync_book(sub, f"no snapshot for {data.symbol} before its updates", received)
+                        self._resync_book(sub, f"no snapshot for {symbol} before its updates", received)
                     continue  # resyncing: the fresh snapshot starts the book again
                 book = existing
                 book.apply(data.bids, data.asks)
-            if data.checksum is not None and _checksum(book) != data.checksum:
-                local = _checksum(book)
-                reason = f"checksum mismatch for {data.symbol}: Kraken {data.checksum}, local {local}"
-                self._resync_book(sub, reason, received)
-                continue
+            checksum = data.checksum
+            if checksum is not None:
+                local = checksum_of_text(*book.top_text(_CHECKSUM_LEVELS))
+                if local != checksum:
+                    reason = f"checksum mismatch for {symbol}: Kraken {checksum}, local {local}"
+                    self._resync_book(sub, reason, received)
+                    continue
+            kind: type[BookSnapshot | BookUpdate]
             if snapshot:
-                self._books[sub] = book
-            self._emit_book(sub, book, data, snapshot, received)
+                self._books[sub] = book  # before the timestamp: a bad one still leaves it verified
+                kind, bids, asks = BookSnapshot, book.bids_levels(), book.asks_levels()
+            else:
+                kind, bids, asks = BookUpdate, _levels(data.bids), _levels(data.asks)
+            stamp = self._parse_timestamp(data.timestamp) if data.timestamp else received
+            self._events.append(
+                kind(
+                    venue=self.venue,
+                    ts=stamp,
+                    symbol=symbol,
+                    depth=sub.depth,
+                    bids=bids,
+                    asks=asks,
+                    checksum=checksum,
+                )
+            )
             if snapshot and self._book_resyncs.pop(sub, None) is not None:
                 self._snapshot_due.pop(sub, None)
                 self._status(sub, StreamState.LIVE, "book snapshot verified", received)
-
-    def _emit_book(
-        self, sub: Subscription, book: OrderBook, data: BookData, snapshot: bool, ts: float
-    ) -> None:
-        stamp = self._parse_timestamp(data.timestamp) if data.timestamp else ts
-        if snapshot:
-            self._events.append(
-                BookSnapshot(
-                    venue=self.venue,
-                    ts=stamp,
-                    symbol=data.symbol,
-                    depth=sub.depth,
-                    bids=book.bids_levels(),
-                    asks=book.asks_levels(),
-                    checksum=data.checksum,
-                )
-            )
-        else:
-            self._events.append(
-                BookUpdate(
-                    venue=self.venue,
-                    ts=stamp,
-                    symbol=data.symbol,
-                    depth=sub.depth,
-                    bids=tuple([Level(level.price, level.qty) for level in data.bids]),
-                    asks=tuple([Level(level.price, level.qty) for level in data.asks]),
-                    checksum=data.checksum,
-                )
-            )
 
     def _resync_book(self, sub: Subscription, reason: str, received: float) -> None:
         self._books.pop(sub, None)
@@ -764,5 +759,6 @@ class KrakenWsSession(Outbox):
         self._private_rx_wall.pop(sub, None)
 
 
-def _checksum(book: OrderBook) -> int:
-    return checksum_of_text(*book.top_text(_CHECKSUM_LEVELS))
+def _levels(wire: list[BookLevel]) -> tuple[Level, ...]:
+    # An update often changes one side only: no list to build for the other.
+    return tuple([Level(level.price, level.qty) for level in wire]) if wire else ()
