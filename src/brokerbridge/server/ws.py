@@ -71,6 +71,7 @@ DEFAULT_DEPTHS = {"kraken": 10, "primary": 5}
 _HEARTBEAT = ("heartbeat",)  # the heartbeat's conflation key (subscriptions use (id, symbol) pairs)
 GOING_AWAY = 1001
 POLICY_VIOLATION = 1008
+FLOOD_FACTOR = 10  # refusals in a row, in bursts, before a flooding client is closed
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ class ClientConnection:
             settings.messages_per_second, settings.message_burst, bridge.clock.monotonic
         )
         self.outbox = Outbox(settings.client_queue_size, settings.conflate_after)
+        self._refused_in_row = 0  # rate-limited messages since the last accepted one
         self._messages_out = metrics.out.messages_out
         self._conflated = metrics.out.conflated
         self.close_reason: str | None = None
@@ -277,6 +279,15 @@ class ClientConnection:
     async def _handle(self, data: str | bytes) -> None:
         if not self._bucket.take():
             self._metrics.ws_messages_in.labels("rate_limited").inc()
+            self._refused_in_row += 1
+            if self._refused_in_row > FLOOD_FACTOR * self._settings.message_burst:
+                # Answering a flood costs us more than it costs the flooder, whatever buffers the
+                # kernel gives its socket: past this many refusals in a row the connection goes.
+                reason = f"client flooding: {self._refused_in_row} messages in a row over the rate limit"
+                who = self.principal.name or "anonymous"
+                logger.warning("closing a WebSocket client (%s): %s", who, reason)
+                await self.close(reason, POLICY_VIOLATION)
+                await self._stop()
             await self._send_error(
                 ErrorCode.RATE_LIMITED,
                 f"more than {self._settings.messages_per_second:g} messages per second "
@@ -285,6 +296,7 @@ class ClientConnection:
                 "slow down and send it again",
             )
             return
+        self._refused_in_row = 0
         try:
             request = self._codec.decode(data)
         except msgspec.ValidationError as exc:
