@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy
 .venv/bin/python scripts/check_layers.py
-.venv/bin/python -m pytest -q "$@"
+# Two workers, a test file per worker (module fixtures such as simulators and the browser stay
+# together); BROKERBRIDGE_TEST_WORKERS=0 runs in one process.
+.venv/bin/python -m pytest -q -n "${BROKERBRIDGE_TEST_WORKERS:-2}" --dist loadfile "$@"
