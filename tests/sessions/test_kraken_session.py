@@ -366,6 +366,40 @@ def test_token_rejection_then_resubscribe() -> None:
     ]
 
 
+def test_a_passing_refusal_is_asked_again_with_a_growing_pause_on_the_same_connection() -> None:
+    session = public(BTC_TICKER)
+    sent(session)
+
+    def refuse(req_id: int, now: float) -> None:
+        refusal = {
+            "error": "EService:Busy", "method": "subscribe", "req_id": req_id,
+            "result": {"channel": "ticker", "symbol": "BTC/USD"}, "success": False,
+        }  # fmt: skip
+        session.receive_text(json.dumps(refusal), now)
+
+    refuse(1, 0.5)
+    (failed,) = session.signals_received()
+    assert isinstance(failed, SubscribeFailed) and failed.error.retryable
+    assert session.subscriptions == (BTC_TICKER,)  # kept: the reason passes
+    assert session.next_deadline() == pytest.approx(1.5)  # 1 s after the refusal
+    session.handle_timer(1.4)
+    assert sent(session) == []
+    session.handle_timer(1.5)
+    (again,) = sent(session)
+    assert again["method"] == "subscribe" and again["params"] == {"channel": "ticker", "symbol": ["BTC/USD"]}
+    assert session.next_deadline() != pytest.approx(1.5)  # no busy loop while the answer is due
+    refuse(again["req_id"], 2.0)  # type: ignore[arg-type]
+    session.signals_received()
+    assert session.next_deadline() == pytest.approx(4.0)  # then 2 s, doubling up to 30 s
+    session.handle_timer(4.0)
+    (third,) = sent(session)
+    session.receive_text(ack(third["req_id"], "ticker", "BTC/USD"), 4.1)  # type: ignore[arg-type]
+    assert session.signals_received() == [Subscribed(BTC_TICKER)]
+    refuse(99, 5.0)  # an unmatched refusal changes nothing
+    session.handle_timer(60.0)
+    assert [f["method"] for f in sent(session)] == ["ping"]
+
+
 def test_missing_token_asks_the_driver_for_one() -> None:
     session = private(EXECUTIONS, token=None)
     assert sent(session) == []

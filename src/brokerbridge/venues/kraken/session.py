@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -138,6 +139,8 @@ BOOK_DEPTHS = frozenset({10, 25, 100, 500, 1000})
 OHLC_INTERVALS = frozenset({1, 5, 15, 30, 60, 240, 1440, 10080, 21600})
 MAX_BOOK_RESYNCS = 3  # consecutive failed snapshots before a book pauses, STALE
 BOOK_RETRY_AFTER = 30.0  # seconds a STALE book waits before it is tried again
+RETRY_REFUSED_FIRST_S = 1.0  # a subscribe refused for a passing reason is asked again after this…
+RETRY_REFUSED_MAX_S = 30.0  # …doubling up to this
 _MAX_REQ_ID = 2**31 - 1  # Kraken told ccxt req_id must fit int32
 _CHECKSUM_LEVELS = 10
 
@@ -203,6 +206,8 @@ class KrakenWsSession(Outbox):
         self._token_refused: set[Subscription] = set()  # waiting for a new token to subscribe again
         # Resyncing stream → when its fresh snapshot is overdue (lost with a stalled link: ask again).
         self._snapshot_due: dict[Subscription, float] = {}
+        # Refused for a passing reason (rate limit, venue busy): (when to ask again, attempts so far).
+        self._retry_refused: dict[Subscription, tuple[float, int]] = {}
         self._private_rx_wall: dict[Subscription, float] = {}
         self._last_rx = now
         self._next_ping = now + self.ping_interval
@@ -330,6 +335,7 @@ class KrakenWsSession(Outbox):
         if not self._connected:
             return None
         deadlines = [self._next_ping, *self._stale_books.values(), *self._snapshot_due.values()]
+        deadlines.extend(due for due, _ in self._retry_refused.values())
         if not self._idle_reported:
             deadlines.append(self._last_rx + self.idle_timeout)
             deadlines.extend(
@@ -353,6 +359,10 @@ class KrakenWsSession(Outbox):
         for sub, due in list(self._snapshot_due.items()):
             if now >= due:
                 self._snapshot_overdue(sub)
+        for sub, (due, attempts) in list(self._retry_refused.items()):
+            if now >= due:
+                self._retry_refused[sub] = (math.inf, attempts)  # until its answer comes
+                self._subscribe([sub])
         for sub, retry_at in list(self._stale_books.items()):
             if now >= retry_at:
                 del self._stale_books[sub]
@@ -558,9 +568,17 @@ class KrakenWsSession(Outbox):
                     del self._subs[sub]
                     del self._routes[_route_key(sub)]
                     self._forget_stream_state(sub)
+                else:
+                    # A passing refusal on a live connection: ask again after a growing pause
+                    # rather than wait for the next reconnect.
+                    _, attempts = self._retry_refused.get(sub, (0.0, 0))
+                    delay = min(RETRY_REFUSED_MAX_S, RETRY_REFUSED_FIRST_S * 2**attempts)
+                    self._retry_refused[sub] = (self._now + delay, attempts + 1)
                 self._signals.append(SubscribeFailed(sub, error))
-            elif not request.resync:
-                self._signals.append(Subscribed(sub))
+            else:
+                self._retry_refused.pop(sub, None)
+                if not request.resync:
+                    self._signals.append(Subscribed(sub))
 
     def _match_without_req_id(self, ack: MethodAck) -> tuple[int | None, _Request | None]:
         """Acks without req_id (Kraken omits it when the request had none): match by content."""
@@ -756,6 +774,7 @@ class KrakenWsSession(Outbox):
         self._sequence_resyncs.discard(sub)
         self._token_refused.discard(sub)
         self._snapshot_due.pop(sub, None)
+        self._retry_refused.pop(sub, None)
         self._private_rx_wall.pop(sub, None)
 
 
