@@ -162,10 +162,12 @@ class Sessions:
         payload, dot, signature = cookie.partition(".")
         if key is None or not dot:
             return "the session cookie was not issued by this server"
+        # The signature's text is compared, not its decoded bytes: base64 lets the last character
+        # vary in padding bits, and a cookie must have exactly one accepted spelling.
+        expected = _b64(self._sign(payload, key)).encode()
+        if not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):
+            return "the session cookie was not issued by this server"
         try:
-            given = _unb64(signature)
-            if not hmac.compare_digest(self._sign(payload, key), given):
-                return "the session cookie was not issued by this server"
             claims = msgspec.json.decode(_unb64(payload), type=_Claims)
         except (binascii.Error, ValueError, msgspec.DecodeError):
             return "the session cookie is malformed"
