@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import msgspec
-
 from brokerbridge.core.clock import Clock, SystemClock
 from brokerbridge.core.config import Config
 from brokerbridge.core.errors import (
@@ -65,7 +63,6 @@ from brokerbridge.io.kraken.connector import KrakenConnector
 from brokerbridge.services.balances import BalanceBook, BalanceView
 from brokerbridge.services.executions import ExecutionJournal
 from brokerbridge.services.market_cache import CANDLES_KEPT, TRADES_KEPT, MarketCache
-from brokerbridge.venues.kraken.checksum import book_checksum
 
 logger = logging.getLogger(__name__)
 
@@ -394,13 +391,7 @@ class Bridge:
     # -- snapshots (REST) --------------------------------------------------------------------
     def book(self, sub: Subscription) -> BookSnapshot | None:
         """The stream's current verified book (None while it has none: opening, resyncing)."""
-        snapshot = self.connectors[sub.venue].book_snapshot(sub)
-        if snapshot is None or sub.venue != "kraken":
-            return snapshot
-        # Kraken's checksum lets a reader verify the book it got; the session's book carries none.
-        asks = [(level.price, level.qty) for level in snapshot.asks]
-        bids = [(level.price, level.qty) for level in snapshot.bids]
-        return msgspec.structs.replace(snapshot, checksum=book_checksum(asks, bids))
+        return self.connectors[sub.venue].book_snapshot(sub)
 
     async def market_snapshot(self, sub: Subscription, *, wait_s: float) -> MarketSnapshot:
         """The current values of market stream `sub` (ticker, book, trades or candles).

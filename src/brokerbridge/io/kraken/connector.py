@@ -64,6 +64,7 @@ from brokerbridge.io.token import TokenManager
 from brokerbridge.io.ws import Connection, connect
 from brokerbridge.venues.kraken import VENUE
 from brokerbridge.venues.kraken import normalize as norm
+from brokerbridge.venues.kraken.checksum import book_checksum
 from brokerbridge.venues.kraken.session import KrakenWsSession
 
 logger = logging.getLogger(__name__)
@@ -250,13 +251,16 @@ class KrakenConnector:
         book = self.public_session.book(sub)
         if book is None:
             return None
+        bids, asks = book.bids_levels(), book.asks_levels()
         return BookSnapshot(
             venue=VENUE,
             ts=self.clock.time(),
             symbol=sub.symbol or "",
             depth=sub.depth,
-            bids=book.bids_levels(),
-            asks=book.asks_levels(),
+            bids=bids,
+            asks=asks,
+            # Kraken's checksum lets whoever receives this book verify it, as a stream reader can.
+            checksum=book_checksum(((lv.price, lv.qty) for lv in asks), ((lv.price, lv.qty) for lv in bids)),
         )
 
     # -- events ------------------------------------------------------------------------------
