@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -96,10 +96,26 @@ def topic_of(event: AnyEvent) -> str:
 @dataclass
 class _Subscriber:
     sub: Subscription
-    queue: asyncio.Queue[AnyEvent]
+    queue: asyncio.Queue[AnyEvent] | None  # None: a listener (`Bridge.listen`)
     lossless: bool
     dropped: int = 0
     refused: VenueError | None = None  # the venue refused the stream for good: end the iterator
+    listener: Callable[[AnyEvent], None] | None = None
+    on_refused: Callable[[VenueError], None] | None = None
+
+
+class Listening:
+    """A stream delivered by calls (`Bridge.listen`); `close()` stops it (once is enough)."""
+
+    __slots__ = ("_close",)
+
+    def __init__(self, close: Callable[[], None]) -> None:
+        self._close: Callable[[], None] | None = close
+
+    def close(self) -> None:
+        close, self._close = self._close, None
+        if close is not None:
+            close()
 
 
 @dataclass
@@ -153,7 +169,7 @@ class Bridge:
         self._subscribers: dict[str, list[_Subscriber]] = defaultdict(list)
         self._refcount: dict[Subscription, int] = defaultdict(int)
         # Consumers of a venue's whole status feed (`statuses`): every StreamStatus and Gap.
-        self._status_watchers: dict[str, set[asyncio.Queue[AnyEvent]]] = defaultdict(set)
+        self._status_watchers: dict[str, dict[Listening, Callable[[AnyEvent], None]]] = defaultdict(dict)
         self.connectors: dict[str, Connector] = {}
         self.state: dict[str, VenueState] = {}
         self._runner: asyncio.Task[None] | None = None
@@ -271,29 +287,59 @@ class Bridge:
         """Yield the stream's events (data, `StreamStatus`, `Gap`) until the caller stops iterating."""
         sub = self.subscription(venue, channel, symbol, depth=depth, interval=interval)
         subscriber = self._attach(sub)
+        queue = subscriber.queue
+        assert queue is not None
         try:
             while True:
-                if subscriber.refused is not None and subscriber.queue.empty():
+                if subscriber.refused is not None and queue.empty():
                     raise subscriber.refused
-                yield await subscriber.queue.get()
+                yield await queue.get()
         finally:
             self._detach(subscriber)
+
+    def listen(
+        self,
+        sub: Subscription,
+        on_event: Callable[[AnyEvent], None],
+        on_refused: Callable[[VenueError], None],
+    ) -> Listening:
+        """Deliver stream `sub` (from `subscription()`) by calling `on_event` for every event —
+        the current state first, as `subscribe` gives it — until the handle is closed.
+
+        For fan-out to many consumers (the server's clients): no queue and no task per consumer,
+        so `on_event` runs inside the venue's event path and must not block or raise (an exception
+        is logged and the delivery skipped). `on_refused` is called once if the venue refuses the
+        stream for good (after the STALE status saying why); the caller then closes the handle.
+        Nothing is dropped here: the consumer owns its back-pressure."""
+        subscriber = self._attach(sub, listener=on_event, on_refused=on_refused)
+        return Listening(lambda: self._detach(subscriber))
 
     async def statuses(self, venue: str) -> AsyncIterator[AnyEvent]:
         """A venue's status feed: the current status of every open stream, then every change
         (`StreamStatus`) and every `Gap` of any of its streams, until the caller stops iterating."""
-        connector = self.connector(venue)
         queue: asyncio.Queue[AnyEvent] = asyncio.Queue()
-        for sub in list(self._refcount):
-            if sub.venue == venue:
-                queue.put_nowait(connector.status_of(sub))
-        watchers = self._status_watchers[venue]
-        watchers.add(queue)
+        watching = self.watch_statuses(venue, queue.put_nowait)  # a few per reconnect: bounded by the venue
         try:
             while True:
                 yield await queue.get()
         finally:
-            watchers.discard(queue)
+            watching.close()
+
+    def watch_statuses(self, venue: str, on_event: Callable[[AnyEvent], None]) -> Listening:
+        """`statuses` by calls: `on_event` gets the current status of every open stream of `venue`
+        now, then every change and `Gap`, until the handle is closed."""
+        connector = self.connector(venue)
+        for sub in list(self._refcount):
+            if sub.venue == venue:
+                on_event(connector.status_of(sub))
+        watchers = self._status_watchers[venue]
+
+        def unwatch() -> None:
+            del watchers[handle]
+
+        handle = Listening(unwatch)
+        watchers[handle] = on_event
+        return handle
 
     def subscription(
         self,
@@ -315,10 +361,17 @@ class Bridge:
         connector.validate(sub)
         return sub
 
-    def _attach(self, sub: Subscription) -> _Subscriber:
+    def _attach(
+        self,
+        sub: Subscription,
+        listener: Callable[[AnyEvent], None] | None = None,
+        on_refused: Callable[[VenueError], None] | None = None,
+    ) -> _Subscriber:
         lossless = sub.channel.private
-        queue: asyncio.Queue[AnyEvent] = asyncio.Queue(0 if lossless else self._queue_size)
-        subscriber = _Subscriber(sub, queue, lossless)
+        queue: asyncio.Queue[AnyEvent] | None = None
+        if listener is None:
+            queue = asyncio.Queue(0 if lossless else self._queue_size)
+        subscriber = _Subscriber(sub, queue, lossless, listener=listener, on_refused=on_refused)
         self._subscribers[sub.describe()].append(subscriber)
         self._refcount[sub] += 1
         connector = self.connectors[sub.venue]
@@ -336,25 +389,23 @@ class Bridge:
         """A late joiner of a shared stream gets the current state, not a wait for the next change."""
         sub = subscriber.sub
         connector = self.connectors[sub.venue]
-        status = connector.status_of(sub)
-        subscriber.queue.put_nowait(status)
+        current: list[AnyEvent | None] = [connector.status_of(sub)]
         if sub.channel is Channel.BOOK:
-            snapshot = connector.book_snapshot(sub)
-            if snapshot is not None:
-                subscriber.queue.put_nowait(snapshot)
+            current.append(connector.book_snapshot(sub))
         if sub.channel is Channel.TICKER and sub.symbol:
-            ticker = self.market.ticker(sub.venue, sub.symbol)
-            if ticker is not None:
-                subscriber.queue.put_nowait(ticker)
+            current.append(self.market.ticker(sub.venue, sub.symbol))
         if sub.channel is Channel.STATS and sub.symbol:
-            stats = self.market.stats(sub.venue, sub.symbol)
-            if stats is not None:
-                subscriber.queue.put_nowait(stats)
-        subscriber.refused = self._refusals.get(sub)
+            current.append(self.market.stats(sub.venue, sub.symbol))
         if sub.channel is Channel.BALANCES:
             views = self.state[sub.venue].balances.all()
             if views:
-                subscriber.queue.put_nowait(_snapshot_from_views(sub.venue, views, self.clock.time()))
+                current.append(_snapshot_from_views(sub.venue, views, self.clock.time()))
+        for event in current:
+            if event is not None:
+                self._deliver(subscriber, event)
+        subscriber.refused = self._refusals.get(sub)
+        if subscriber.refused is not None and subscriber.on_refused is not None:
+            subscriber.on_refused(subscriber.refused)
 
     def _detach(self, subscriber: _Subscriber) -> None:
         sub = subscriber.sub
@@ -572,11 +623,13 @@ class Bridge:
         end with that error once they have read what came before it."""
         if sub in self._refcount or sub in self._closing:
             self._refusals[sub] = error
-        for subscriber in self._subscribers.get(sub.describe(), ()):
+        for subscriber in tuple(self._subscribers.get(sub.describe(), ())):
             subscriber.refused = error
             # Wake a consumer blocked on an empty queue: the STALE status saying why goes first.
-            if subscriber.queue.empty():
+            if subscriber.queue is None or subscriber.queue.empty():
                 self._deliver(subscriber, self.connectors[sub.venue].status_of(sub))
+            if subscriber.on_refused is not None:
+                subscriber.on_refused(error)
 
     # -- the event path ----------------------------------------------------------------------
     def _on_event(self, event: AnyEvent) -> None:
@@ -590,11 +643,16 @@ class Bridge:
         if out is None:
             return
         self.market.record(out)
-        for subscriber in self._subscribers.get(topic_of(out), ()):
-            self._deliver(subscriber, out)
+        subscribers = self._subscribers.get(topic_of(out))
+        if subscribers:
+            # A copy: a listener may close (detach) while the event goes round.
+            for subscriber in tuple(subscribers) if len(subscribers) > 1 else subscribers:
+                self._deliver(subscriber, out)
         if isinstance(out, StreamStatus | Gap):
-            for watcher in self._status_watchers.get(out.venue, ()):
-                watcher.put_nowait(out)  # a few per reconnect: unbounded is bounded by the venue
+            watchers = self._status_watchers.get(out.venue)
+            if watchers:
+                for watch in tuple(watchers.values()):
+                    watch(out)
 
     def _through_services(self, state: VenueState, event: AnyEvent) -> AnyEvent | None:
         """Update state; return what consumers should see (None: a replay they saw already)."""
@@ -633,6 +691,15 @@ class Bridge:
 
     def _deliver(self, subscriber: _Subscriber, event: AnyEvent) -> None:
         queue = subscriber.queue
+        if queue is None:
+            self.events_out += 1
+            try:
+                subscriber.listener(event)  # type: ignore[misc]
+            except Exception:  # the consumer's bug: the other consumers still get the event
+                logger.exception(
+                    "a listener of %s failed on %s", subscriber.sub.describe(), type(event).__name__
+                )
+            return
         if queue.full():
             self._make_room(subscriber, event)
         queue.put_nowait(event)
@@ -643,6 +710,7 @@ class Bridge:
         was among them) and `event` fit. A Gap dropped again widens the new one: the window a
         consumer reads always reaches back to the first event it lost."""
         queue = subscriber.queue
+        assert queue is not None
         start = event.ts
         status: StreamStatus | None = None
         dropped = 0

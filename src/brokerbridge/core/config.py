@@ -126,6 +126,8 @@ class ServerConfig:
     client_queue_size: int = 1000  # outgoing messages per client before conflation / disconnect
     conflate_after: int = 64  # waiting market messages per client from which ticker/book conflate
     heartbeat_interval: float = 10.0
+    # The longest a message waits to be written together with others (the window grows with load).
+    write_window_ms: float = 5.0
     grace_s: float = 5.0  # an upstream with no subscriber left closes after this long
     session_ttl: float = 12 * 3600.0  # browser sessions (cookie) last this long
     # Holds the key that signs session cookies, so sessions survive a restart of `serve`.
@@ -246,7 +248,7 @@ def _section_from_mapping(base: Any, section: str, values: Mapping[str, Any], wh
     return replace(base, **changes)
 
 
-_SERVER_FLOATS = ("messages_per_second", "heartbeat_interval", "session_ttl")
+_SERVER_FLOATS = ("messages_per_second", "heartbeat_interval", "session_ttl", "write_window_ms")
 _SERVER_INTS = (
     "message_burst", "max_subscriptions", "max_connections_per_key", "client_queue_size", "conflate_after",
 )  # fmt: skip

@@ -1,5 +1,8 @@
-"""`create_app(bridge)`: the FastAPI app — `/ws`, `/api/*`, `/metrics`, sign-in (`/login`,
-`/api/session`, `/api/token`), the dashboard at `/` (server/dashboard.py).
+"""`create_app(bridge)`: the FastAPI app — `/api/*`, `/metrics`, sign-in (`/login`,
+`/api/session`, `/api/token`), the dashboard at `/` (server/dashboard.py) — and the `/ws` gate.
+
+`/ws` is not an ASGI route: `BridgeServer` hands uvicorn's WebSocket upgrades to server/wire.py
+(frames written many at a time, issue 8), whose handshakes `state.gate` decides.
 
 The app does not own the Bridge (its caller does: `serve`, tests); everything per-app (client
 registry, metrics registry, codec) lives on `app.state`, nothing at module level.
@@ -9,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fastapi import FastAPI, Request, WebSocket
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 
 from brokerbridge.bridge import Bridge
 from brokerbridge.core.clock import Clock
@@ -18,10 +21,11 @@ from brokerbridge.core.config import ServerConfig
 from brokerbridge.server import session
 from brokerbridge.server.auth import Authenticator
 from brokerbridge.server.dashboard import mount_dashboard
+from brokerbridge.server.gate import ClientGate
 from brokerbridge.server.metrics import CONTENT_TYPE, ServerMetrics
 from brokerbridge.server.protocol import Codec
 from brokerbridge.server.rest import make_router, refusal
-from brokerbridge.server.ws import ClientConnection, ClientRegistry, WsSettings
+from brokerbridge.server.ws import ClientRegistry, WsSettings
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class ServerSettings:
                 message_burst=config.message_burst,
                 max_subscriptions=config.max_subscriptions,
                 max_connections_per_key=config.max_connections_per_key,
+                write_window=config.write_window_ms / 1000,
             ),
         )
 
@@ -57,6 +62,7 @@ class ServerState:
     codec: Codec
     auth: Authenticator
     sessions: session.Sessions
+    gate: ClientGate  # the `/ws` handshake and its clients (BridgeServer serves it; see server/wire.py)
 
 
 def create_app(
@@ -82,52 +88,14 @@ def create_app(
         ttl=settings.config.session_ttl,
         clock=clock or bridge.clock,
     )
-    state = ServerState(
-        bridge, settings, clients, ServerMetrics(bridge, clients.stats), Codec(), auth, sessions
-    )
+    server_metrics = ServerMetrics(bridge, clients.stats)
+    codec = Codec()
+    gate = ClientGate(bridge, settings.ws, auth, sessions, clients, server_metrics, codec)
+    state = ServerState(bridge, settings, clients, server_metrics, codec, auth, sessions, gate)
     app.state.bridge = bridge
     app.state.server = state
     app.include_router(make_router())
     app.include_router(session.make_router())
-
-    @app.websocket("/ws")
-    async def websocket(ws: WebSocket) -> None:
-        # Refusals are HTTP answers to the handshake with a typed JSON body (status + reason).
-        if not auth.origin_allowed(ws.headers.get("origin"), ws.headers.get("host")):
-            await ws.send_denial_response(
-                _denial(
-                    403,
-                    "not_authorized",
-                    "Origin not allowed",
-                    "connect from the same origin, or add it to server.allowed_origins",
-                )
-            )
-            return
-        # A key, a token (used up here) or the session cookie; a bad cookie only means anonymous.
-        principal = session.identify(ws, auth, sessions)
-        if isinstance(principal, session.Denied):
-            await ws.send_denial_response(_denial(401, "not_authorized", principal.message, principal.remedy))
-            return
-        limit = settings.ws.max_connections_per_key
-        if principal.name is not None and clients.connections_of(principal.name) >= limit:
-            await ws.send_denial_response(
-                _denial(
-                    429,
-                    "rate_limited",
-                    f"too many connections for key {principal.name!r} (limit {limit})",
-                    "close another connection using this key (server.max_connections_per_key)",
-                )
-            )
-            return
-        await ws.accept()
-        client = ClientConnection(
-            ws, bridge, state.metrics, state.codec, settings.ws, auth, principal, clients
-        )
-        clients.add(client)
-        try:
-            await client.run()
-        finally:
-            clients.discard(client)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
@@ -137,8 +105,3 @@ def create_app(
 
     mount_dashboard(app)  # last: `/` and `/dashboard/` (the page's own routing is in the browser)
     return app
-
-
-def _denial(status: int, code: str, message: str, remedy: str = "") -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "remedy": remedy}}, status_code=status)
-

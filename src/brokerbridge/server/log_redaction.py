@@ -14,8 +14,9 @@ from collections.abc import Sequence
 
 from brokerbridge.core.secret import Secret, redact
 
-# Loggers uvicorn (and the websockets protocol it drives) write request lines, headers and frames to.
-UVICORN_LOGGERS = ("uvicorn.error", "uvicorn.access")
+# Loggers uvicorn (and the websockets protocol it drives) write request lines, headers and frames to,
+# and ours for `/ws` handshakes (server/wire.py masks its lines itself too).
+UVICORN_LOGGERS = ("uvicorn.error", "uvicorn.access", "brokerbridge.server.wire")
 
 _PATTERNS = (
     re.compile(r"([?&](?:code|token|key)=)[^&\s\"'#]*", re.IGNORECASE),

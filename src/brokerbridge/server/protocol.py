@@ -148,7 +148,7 @@ class Codec:
         self._decoder = msgspec.json.Decoder(ClientMessage)
         self._encoder = msgspec.json.Encoder(decimal_format="string")
         # id(event) → (event, its JSON): the entry keeps the event alive, so its id is not reused.
-        self._bodies: dict[int, tuple[AnyEvent, str]] = {}
+        self._bodies: dict[int, tuple[AnyEvent, bytes]] = {}
 
     def decode(self, text: str | bytes) -> ClientMessage:
         try:
@@ -159,26 +159,26 @@ class Codec:
     def encode(self, message: ServerMessage) -> bytes:
         return self._encoder.encode(message)
 
-    def event_body(self, event: AnyEvent) -> str:
-        """`event` as JSON text, encoded once however many clients receive it."""
+    def event_body(self, event: AnyEvent) -> bytes:
+        """`event` as JSON (UTF-8), encoded once however many clients receive it."""
         bodies = self._bodies
         hit = bodies.get(id(event))
         if hit is not None and hit[0] is event:
             return hit[1]
-        body = self._encoder.encode(event).decode()
+        body = self._encoder.encode(event)
         if len(bodies) >= EVENT_MEMO:
             del bodies[next(iter(bodies))]  # the oldest: fan-out of an event ends before many more arrive
         bodies[id(event)] = (event, body)
         return body
 
-    def event_head(self, sub_id: RequestId) -> str:
+    def event_head(self, sub_id: RequestId) -> bytes:
         """What precedes `seq` in every `event` message of subscription `sub_id`."""
-        return '{"type":"event","id":' + self._encoder.encode(sub_id).decode() + ',"seq":'
+        return b'{"type":"event","id":' + self._encoder.encode(sub_id) + b',"seq":'
 
 
-def event_text(head: str, seq: int, body: str) -> str:
+def event_text(head: bytes, seq: int, body: bytes) -> bytes:
     """An `event` message from its parts (see `Codec`); field order as `EventMessage` encodes."""
-    return f'{head}{seq},"event":{body}}}'
+    return b'%b%d,"event":%b}' % (head, seq, body)
 
 
 def request_id_of(text: str | bytes) -> RequestId | None:

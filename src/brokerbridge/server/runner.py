@@ -66,13 +66,13 @@ class BridgeServer:
             host=host,
             port=port,
             log_config=None,  # the CLI configures logging; the library never does
-            ws="websockets-sansio",
-            ws_max_size=self.state.settings.ws.max_message_bytes,  # uvicorn's default is 16 MiB
+            ws=self.state.gate.protocol_factory(),  # type: ignore[arg-type]  # a factory, as uvicorn calls it
             lifespan="off",
             timeout_graceful_shutdown=5,
         )
         self._server = _Uvicorn(config)
         self._task: asyncio.Task[Any] | None = None
+        self._heartbeats: asyncio.Task[None] | None = None
         self._host = host
         self._port = port
 
@@ -118,6 +118,13 @@ class BridgeServer:
                 listening.cancel()
                 await self._task  # raises why it could not start
                 raise RuntimeError("server stopped during startup")  # e.g. port in use (uvicorn logs it)
+            state = self.state
+            self._heartbeats = asyncio.get_running_loop().create_task(
+                state.clients.run_heartbeats(
+                    state.settings.ws.heartbeat_interval, state.bridge.clock, state.codec
+                ),
+                name="ws-heartbeats",
+            )
         except BaseException:
             self._mask_credentials(False)
             raise
@@ -141,6 +148,8 @@ class BridgeServer:
 
     async def __aexit__(self, *exc_info: Any) -> None:
         try:
+            if self._heartbeats is not None:
+                self._heartbeats.cancel()
             if self._task is None:
                 return
             if not self._task.done():

@@ -1,33 +1,33 @@
-"""The `/ws` endpoint: one `ClientConnection` per socket, all sharing the Bridge's upstreams.
+"""The `/ws` endpoint's clients: one `ClientConnection` per socket, all sharing the Bridge's upstreams.
 
-Per connection one TaskGroup owns: the receive loop (requests → acks/errors), one pump per
-subscribed stream (Bridge events → `event` messages; a batch `subscribe` with `symbols` has one pump
-per symbol, all numbered by the subscription's one `seq`), the heartbeat, and
-the sender — the only task that writes to the socket, from the connection's `Outbox` (queue policy:
-ticker/book conflated, account channels never dropped — a client that cannot keep up with them is
-closed with 1008 and a reason; other market data waits, and the Bridge inserts a `gap`).
-Every request passes the connection's token bucket first; channels need their scope.
+Nothing here runs in a task of its own: a client's requests are handled as its frames arrive
+(server/wire.py), and each stream it subscribes to is a `Bridge.listen`er — the Bridge calls the
+connection with every event, which queues the event's message in the connection's `Outbox` (queue
+policy: ticker/book conflated, account channels never dropped — a client that cannot keep up with
+them is closed with 1008 and a reason; other market data is dropped for that client and replaced by
+a `gap`). The server's `Coalescer` then writes each connection's waiting messages in one go, and one
+heartbeat loop serves every client (`ClientRegistry.run_heartbeats`). Every request passes the
+connection's token bucket first; channels need their scope.
 
 Per message per client the path is kept short (issue 8, bench/README.md): an event's JSON is encoded
-once for all clients (`Codec.event_body`), counts are plain ints (`ServerMetrics.out`), delivery lag
-is sampled. A connection without subscriptions has no sender task while its outbox is empty (one
-starts when something is queued): idle clients are the many, and each task costs a kilobyte or two.
+once for all clients (`Codec.event_body`), each client's copy is that text behind its subscription's
+head and `seq`, counts are plain ints (`ServerMetrics.out`), delivery lag is sampled. An idle client
+is a few objects and no task: idle clients are the many.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
-from collections.abc import AsyncGenerator, Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import NoReturn, cast
+from functools import partial
 
 import msgspec
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from brokerbridge.bridge import Bridge, topic_of
+from brokerbridge.bridge import Bridge, Listening, topic_of
+from brokerbridge.core.clock import Clock
 from brokerbridge.core.errors import (
     BrokerBridgeError,
     ConfigError,
@@ -43,11 +43,13 @@ from brokerbridge.core.events import (
     Fill,
     Gap,
     StreamStatus,
+    Subscription,
     Ticker,
 )
 from brokerbridge.server.auth import Authenticator, Principal, TokenBucket, scope_of
+from brokerbridge.server.coalesce import Coalescer
 from brokerbridge.server.metrics import LAG_SAMPLE_EVERY, ServerMetrics
-from brokerbridge.server.outbox import Encode, Outbox
+from brokerbridge.server.outbox import Outbox
 from brokerbridge.server.protocol import (
     Ack,
     Auth,
@@ -64,6 +66,7 @@ from brokerbridge.server.protocol import (
     event_text,
     request_id_of,
 )
+from brokerbridge.server.wire import WsWire
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +80,7 @@ FLOOD_FACTOR = 10  # refusals in a row, in bursts, before a flooding client is c
 @dataclass(frozen=True)
 class WsSettings:
     heartbeat_interval: float = 10.0  # seconds between server heartbeats
-    client_queue_size: int = 1000  # per client: lossless messages before 1008, market before waiting
+    client_queue_size: int = 1000  # per client: lossless messages before 1008, market before dropping
     conflate_after: int = 64  # waiting market messages per client from which ticker/book are conflated
     messages_per_second: float = 20.0
     message_burst: int = 40
@@ -85,19 +88,18 @@ class WsSettings:
     max_connections_per_key: int = 20
     close_timeout: float = 10.0  # how long a close frame may wait behind a client's unread data
     max_message_bytes: int = 1 << 20  # a larger client frame closes the socket with 1009
-
-
-class _Disconnected(Exception):
-    """The client went away: end the connection's task group."""
+    write_window: float = 0.005  # the longest a message waits to be written with others (Coalescer)
 
 
 @dataclass
 class _Subscription:
-    """One accepted `subscribe`: a pump per symbol (None: a stream without one), one `seq` for all."""
+    """One accepted `subscribe`: a Bridge listener per symbol (None: a stream without one), one
+    `seq` for all."""
 
     batch: bool
-    head: str  # the start of its `event` messages (`Codec.event_head`)
-    pumps: dict[str | None, asyncio.Task[None]] = field(default_factory=dict)
+    head: bytes  # the start of its `event` messages (`Codec.event_head`)
+    private: bool  # account data: never dropped
+    streams: dict[str | None, Listening] = field(default_factory=dict)
     seq: int = 0
 
     def next_seq(self) -> int:
@@ -105,10 +107,19 @@ class _Subscription:
         return self.seq
 
 
+@dataclass
+class _Dropped:
+    """Market messages a client had no room for, since `start` (a `gap` tells it when there is)."""
+
+    stream: str
+    start: float
+    count: int = 0
+
+
 class ClientConnection:
     def __init__(
         self,
-        websocket: WebSocket,
+        wire: WsWire,
         bridge: Bridge,
         metrics: ServerMetrics,
         codec: Codec,
@@ -116,8 +127,9 @@ class ClientConnection:
         auth: Authenticator,
         principal: Principal,
         registry: ClientRegistry,
+        coalescer: Coalescer,
     ) -> None:
-        self.websocket = websocket
+        self.wire = wire
         self._bridge = bridge
         self._metrics = metrics
         self._codec = codec
@@ -125,6 +137,7 @@ class ClientConnection:
         self._auth = auth
         self.principal = principal
         self._registry = registry
+        self._coalescer = coalescer
         self._bucket = TokenBucket(
             settings.messages_per_second, settings.message_burst, bridge.clock.monotonic
         )
@@ -134,149 +147,71 @@ class ClientConnection:
         self._conflated = metrics.out.conflated
         self.close_reason: str | None = None
         self._subs: dict[RequestId, _Subscription] = {}
-        self._tasks: asyncio.TaskGroup | None = None
-        self._sender: asyncio.Task[None] | None = None  # None: nothing to send, no subscription
+        self._dropped: dict[Hashable, _Dropped] = {}
+        self._events = 0  # events queued: every LAG_SAMPLE_EVERY-th is timed
         self._closed = False
-        self._close_done = False  # the close frame is written (or could not be)
-        self._close_sent: asyncio.Event | None = None  # made when someone waits for it
 
     @property
     def queue_depth(self) -> int:
         return len(self.outbox)
 
-    async def run(self) -> None:
-        """Serve the socket until the client leaves (or `close` is called)."""
-        try:
-            async with asyncio.TaskGroup() as tasks:
-                self._tasks = tasks
-                tasks.create_task(self._heartbeat_loop(), name="ws-heartbeat")
-                await self._receive_loop()
-                raise _Disconnected
-        except* _Disconnected:
-            pass
-        except* (WebSocketDisconnect, OSError):
-            pass  # the peer vanished mid-send: nothing to tell it
-        finally:
-            self._tasks = None
+    # -- the wire's calls ---------------------------------------------------------------------
+    def received(self, data: str | bytes) -> None:
+        if not self._closed:
+            self._handle(data)
 
-    async def close(self, reason: str, code: int = GOING_AWAY) -> None:
-        """Send a close frame now (queued messages are dropped); the receive loop then ends.
-        The frame waits behind data already written (at most `close_timeout`)."""
+    def writable_again(self) -> None:
+        if self.outbox and not self._closed:
+            self._coalescer.mark(self)
+
+    def lost(self) -> None:
+        """The socket is gone (closed by either side, or dropped)."""
+        self._closed = True
+        self._end_streams()
+        self.outbox.clear()
+        self._coalescer.discard(self)
+        self._registry.discard(self)
+
+    def flush(self) -> None:
+        """Write everything waiting, in one write (the Coalescer calls this)."""
+        wire = self.wire
+        if self._closed or not wire.writable or not self.outbox:
+            return  # not writable: `writable_again` asks for another flush
+        entries = self.outbox.drain()
+        wire.write_texts([entry.data for entry in entries])
+        now = None
+        for entry in entries:
+            if entry.received is not None:
+                now = self._bridge.clock.monotonic() if now is None else now
+                self._metrics.ws_delivery_lag.observe(max(0.0, now - entry.received))
+
+    # -- closing ------------------------------------------------------------------------------
+    def close(self, reason: str, code: int = GOING_AWAY) -> None:
+        """Send a close frame now (queued messages are dropped); the socket closes when the client
+        answers. The frame waits behind data already written (at most `close_timeout`)."""
         if self._closed:
             return
         self._closed = True
         self.close_reason = reason
-        try:
-            if self._sender is not None and self._sender is not asyncio.current_task():
-                self._sender.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await self._sender
-            if self.websocket.application_state is WebSocketState.CONNECTED:
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(self._settings.close_timeout):
-                        await self.websocket.close(code=code, reason=reason)
-        finally:
-            self._close_done = True
-            if self._close_sent is not None:
-                self._close_sent.set()
+        self._end_streams()
+        self.outbox.clear()
+        self._coalescer.discard(self)
+        self.wire.close(code, reason)
 
-    async def _stop(self) -> NoReturn:
-        """End the connection's tasks — once the close frame is out: tearing the task group down
-        earlier would cancel a close waiting behind a slow client's unread data, and the client
-        would see the socket drop without the reason."""
-        if not self._close_done:
-            if self._close_sent is None:
-                self._close_sent = asyncio.Event()
-            await self._close_sent.wait()
-        raise _Disconnected
+    async def aclose(self, reason: str, code: int = GOING_AWAY) -> None:
+        """`close`, then wait until the socket is closed."""
+        self.close(reason, code)
+        await self.wire.wait_closed()
 
-    # -- tasks -------------------------------------------------------------------------------
-    async def _receive_loop(self) -> None:
-        while True:
-            message = await self.websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes") or b""
-            await self._handle(data)
-
-    def _wake_sender(self) -> None:
-        """Something was queued: make sure a sender runs."""
-        if self._sender is None and self._tasks is not None and not self._closed:
-            with contextlib.suppress(RuntimeError):  # the task group is ending: nobody to send to
-                self._sender = self._tasks.create_task(self._send_loop(), name="ws-sender")
-
-    async def _send_loop(self) -> None:
-        clock = self._bridge.clock
-        lag = self._metrics.ws_delivery_lag
-        outbox = self.outbox
-        send = self.websocket.send_text
-        events = 0
-        try:
-            while outbox or self._subs:  # idle and drained: end; the next message starts a sender
-                data, received = await outbox.get()
-                await send(data)
-                if received is not None:
-                    if events % LAG_SAMPLE_EVERY == 0:
-                        lag.observe(max(0.0, clock.monotonic() - received))
-                    events += 1
-        finally:
-            if self._sender is asyncio.current_task():
-                self._sender = None
-
-    async def _heartbeat_loop(self) -> None:
-        interval = self._settings.heartbeat_interval
-        clock = self._bridge.clock
-        while True:
-            await clock.sleep(interval)
-            # A heartbeat is conflated like a ticker: a client that does not read gets one, not a pile.
-            beat = _encoded(self._codec.encode(Heartbeat(ts=clock.time())).decode())
-            self._queue_conflated(_HEARTBEAT, 0, beat, "heartbeat", None)
-
-    async def _pump(
-        self, sub_id: RequestId, sub: _Subscription, request: Subscribe, symbol: str | None, depth: int
-    ) -> None:
-        clock = self._bridge.clock
-        stream = self._source(request, symbol, depth)
-        try:
-            async with contextlib.aclosing(stream):
-                async for event in stream:
-                    await self._send_event(sub_id, sub, symbol, event, clock.monotonic())
-        except BrokerBridgeError as exc:  # the venue refused the stream for good
-            message = exc.message
-            if sub.batch and repr(symbol) not in message:
-                message = f"{message} (symbol {symbol!r}; the batch's other symbols go on)"
-            await self._send_error(_code_of(exc), message, sub_id, exc.remedy)
-        except _Disconnected:
-            raise
-        except Exception as exc:  # our bug: end this stream with a reason, not the whole connection
-            logger.exception("WebSocket stream %s of subscription %r failed", symbol, sub_id)
-            await self._send_error(
-                ErrorCode.INVALID_REQUEST,
-                f"the server could not serve {request.channel} {symbol!r}: {exc}",
-                sub_id,
-                "subscribe differently (this is logged as a server error)",
-            )
-        finally:
-            if sub.pumps.get(symbol) is asyncio.current_task():
-                del sub.pumps[symbol]
-                if not sub.pumps and self._subs.get(sub_id) is sub:
-                    del self._subs[sub_id]
-
-    def _source(self, request: Subscribe, symbol: str | None, depth: int) -> AsyncGenerator[AnyEvent, None]:
-        bridge = self._bridge
-        if request.channel == STATUS_CHANNEL:
-            return cast(AsyncGenerator[AnyEvent, None], bridge.statuses(request.venue))
-        if request.channel == ORDERS_CHANNEL:
-            return _orders_only(bridge, request.venue)
-        return cast(
-            AsyncGenerator[AnyEvent, None],
-            bridge.subscribe(request.venue, request.channel, symbol, depth=depth, interval=request.interval),
-        )
+    def _end_streams(self) -> None:
+        subs, self._subs = self._subs, {}
+        for sub in subs.values():
+            for stream in sub.streams.values():
+                stream.close()
+            sub.streams.clear()
 
     # -- requests ----------------------------------------------------------------------------
-    async def _handle(self, data: str | bytes) -> None:
+    def _handle(self, data: str | bytes) -> None:
         if not self._bucket.take():
             self._metrics.ws_messages_in.labels("rate_limited").inc()
             self._refused_in_row += 1
@@ -286,9 +221,9 @@ class ClientConnection:
                 reason = f"client flooding: {self._refused_in_row} messages in a row over the rate limit"
                 who = self.principal.name or "anonymous"
                 logger.warning("closing a WebSocket client (%s): %s", who, reason)
-                await self.close(reason, POLICY_VIOLATION)
-                await self._stop()
-            await self._send_error(
+                self.close(reason, POLICY_VIOLATION)
+                return
+            self._send_error(
                 ErrorCode.RATE_LIMITED,
                 f"more than {self._settings.messages_per_second:g} messages per second "
                 f"(burst {self._settings.message_burst}): this message was not processed",
@@ -301,7 +236,7 @@ class ClientConnection:
             request = self._codec.decode(data)
         except msgspec.ValidationError as exc:
             self._metrics.ws_messages_in.labels("invalid").inc()
-            await self._send_error(
+            self._send_error(
                 ErrorCode.INVALID_REQUEST,
                 f"invalid request: {exc}",
                 request_id_of(data),
@@ -310,34 +245,32 @@ class ClientConnection:
             return
         except msgspec.DecodeError as exc:
             self._metrics.ws_messages_in.labels("invalid").inc()
-            await self._send_error(ErrorCode.MALFORMED, f"not a JSON message: {exc}", None, "send JSON text")
+            self._send_error(ErrorCode.MALFORMED, f"not a JSON message: {exc}", None, "send JSON text")
             return
         match request:
             case Subscribe():
                 self._metrics.ws_messages_in.labels("subscribe").inc()
-                await self._subscribe(request)
+                self._subscribe(request)
             case Unsubscribe(id=sub_id):
                 self._metrics.ws_messages_in.labels("unsubscribe").inc()
                 sub = self._subs.pop(sub_id, None)
                 if sub is None:
-                    await self._send_error(
-                        ErrorCode.INVALID_REQUEST, f"no subscription with id {sub_id!r}", sub_id
-                    )
+                    self._send_error(ErrorCode.INVALID_REQUEST, f"no subscription with id {sub_id!r}", sub_id)
                     return
-                for pump in sub.pumps.values():
-                    pump.cancel()
-                await self._send(Ack(id=sub_id, op="unsubscribe"))
+                for stream in sub.streams.values():
+                    stream.close()
+                self._send(Ack(id=sub_id, op="unsubscribe"))
             case Ping(id=ping_id):
                 self._metrics.ws_messages_in.labels("ping").inc()
-                await self._send(Pong(id=ping_id, ts=self._bridge.clock.time()))
+                self._send(Pong(id=ping_id, ts=self._bridge.clock.time()))
             case Auth():
                 self._metrics.ws_messages_in.labels("auth").inc()
-                await self._authenticate(request)
+                self._authenticate(request)
 
-    async def _authenticate(self, request: Auth) -> None:
+    def _authenticate(self, request: Auth) -> None:
         key = self._auth.lookup(request.key)
         if key is None:
-            await self._send_error(
+            self._send_error(
                 ErrorCode.NOT_AUTHORIZED,
                 "invalid API key",
                 request.id,
@@ -346,7 +279,7 @@ class ClientConnection:
             return
         if key.name != self.principal.name:
             if not self._registry.move(self, key.name, self._settings.max_connections_per_key):
-                await self._send_error(
+                self._send_error(
                     ErrorCode.RATE_LIMITED,
                     f"key {key.name!r} already has {self._settings.max_connections_per_key} connections",
                     request.id,
@@ -354,26 +287,26 @@ class ClientConnection:
                 )
                 return
         self.principal = self._auth.principal_of(key)
-        await self._send(Ack(id=request.id, op="auth"))
+        self._send(Ack(id=request.id, op="auth"))
 
-    async def _subscribe(self, request: Subscribe) -> None:
+    def _subscribe(self, request: Subscribe) -> None:
         sub_id = request.id
         if sub_id in self._subs:
-            await self._send_error(
+            self._send_error(
                 ErrorCode.INVALID_REQUEST,
                 f"subscription id {sub_id!r} is in use on this connection",
                 sub_id,
                 "use a new id, or unsubscribe first",
             )
             return
-        symbols = await self._symbols_of(request)
+        symbols = self._symbols_of(request)
         if symbols is None:
             return
         limit = self._settings.max_subscriptions
-        open_streams = sum(len(sub.pumps) for sub in self._subs.values())
+        open_streams = sum(len(sub.streams) for sub in self._subs.values())
         if open_streams + len(symbols) > limit:
             asked = f"; this request asks for {len(symbols)}" if request.symbols is not None else ""
-            await self._send_error(
+            self._send_error(
                 ErrorCode.INVALID_REQUEST,
                 f"at most {limit} subscriptions per connection ({open_streams} open{asked}; "
                 "each symbol of a batch counts)",
@@ -383,7 +316,7 @@ class ClientConnection:
             return
         scope = scope_of(request.channel)
         if not self.principal.allows(scope):
-            await self._send_error(
+            self._send_error(
                 ErrorCode.NOT_AUTHORIZED,
                 f"channel {request.channel!r} needs the {scope!r} scope"
                 + ("" if self.principal.name else " (no API key presented)"),
@@ -393,7 +326,7 @@ class ClientConnection:
             return
         bridge = self._bridge
         if request.venue not in bridge.connectors:
-            await self._send_error(
+            self._send_error(
                 ErrorCode.UNKNOWN_VENUE,
                 f"unknown venue {request.venue!r}",
                 sub_id,
@@ -401,7 +334,7 @@ class ClientConnection:
             )
             return
         if request.channel not in CHANNELS:
-            await self._send_error(
+            self._send_error(
                 ErrorCode.UNKNOWN_CHANNEL,
                 f"unknown channel {request.channel!r}",
                 sub_id,
@@ -412,6 +345,7 @@ class ClientConnection:
         # What the Bridge refuses before any upstream exists (a bad depth, a symbol where none
         # belongs) is a mistake in the request: a batch is then refused whole.
         streams: list[str] = []
+        subscriptions: list[Subscription | None] = []  # None: the status feed
         refused: list[tuple[str | None, BrokerBridgeError]] = []
         for symbol in symbols:
             try:
@@ -422,6 +356,7 @@ class ClientConnection:
                             remedy="it carries the status of every stream of the venue",
                         )
                     streams.append(f"{request.venue}:{STATUS_CHANNEL}")
+                    subscriptions.append(None)
                     continue
                 channel = Channel.EXECUTIONS if request.channel == ORDERS_CHANNEL else request.channel
                 sub = bridge.subscription(
@@ -434,6 +369,7 @@ class ClientConnection:
                 if request.channel == ORDERS_CHANNEL:
                     name = f"{request.venue}:{ORDERS_CHANNEL}"
                 streams.append(name)
+                subscriptions.append(sub)
         if refused:
             _, first = refused[0]
             message = first.message
@@ -441,18 +377,46 @@ class ClientConnection:
                 named = ", ".join(repr(symbol) for symbol, _ in refused[:5])
                 more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
                 message += f" (refused: {named}{more}; nothing was subscribed)"
-            await self._send_error(_code_of(first), message, sub_id, first.remedy)
+            self._send_error(_code_of(first), message, sub_id, first.remedy)
             return
-        assert self._tasks is not None
-        await self._send(Ack(id=sub_id, op="subscribe", stream=streams[0], streams=tuple(streams)))
-        sub_state = _Subscription(batch=request.symbols is not None, head=self._codec.event_head(sub_id))
-        self._subs[sub_id] = sub_state
-        for symbol, name in zip(symbols, streams, strict=True):
-            sub_state.pumps[symbol] = self._tasks.create_task(
-                self._pump(sub_id, sub_state, request, symbol, depth), name=f"ws-pump-{name}"
-            )
+        self._send(Ack(id=sub_id, op="subscribe", stream=streams[0], streams=tuple(streams)))
+        state = _Subscription(
+            batch=request.symbols is not None,
+            head=self._codec.event_head(sub_id),
+            private=request.channel == ORDERS_CHANNEL or scope_of(request.channel) == "account",
+        )
+        self._subs[sub_id] = state
+        for symbol, wanted in zip(symbols, subscriptions, strict=True):
+            deliver = partial(self._deliver, sub_id, state, (sub_id, symbol))
+            if wanted is None:  # the venue's status feed
+                state.streams[symbol] = bridge.watch_statuses(request.venue, deliver)
+                continue
+            if request.channel == ORDERS_CHANNEL:
+                for order in bridge.open_orders(request.venue):
+                    deliver(order)
+                deliver = partial(_unless_fill, deliver)
+            refused_for_good = partial(self._stream_refused, sub_id, state, symbol)
+            state.streams[symbol] = bridge.listen(wanted, deliver, refused_for_good)
 
-    async def _symbols_of(self, request: Subscribe) -> list[str | None] | None:
+    def _stream_refused(
+        self, sub_id: RequestId, sub: _Subscription, symbol: str | None, error: BrokerBridgeError
+    ) -> None:
+        """The venue will never serve this stream: tell the client, and let go of it (after the
+        Bridge's own delivery round — this is called from inside it)."""
+        message = error.message
+        if sub.batch and repr(symbol) not in message:
+            message = f"{message} (symbol {symbol!r}; the batch's other symbols go on)"
+        self._send_error(_code_of(error), message, sub_id, error.remedy)
+        asyncio.get_running_loop().call_soon(self._end_stream, sub_id, sub, symbol)
+
+    def _end_stream(self, sub_id: RequestId, sub: _Subscription, symbol: str | None) -> None:
+        stream = sub.streams.pop(symbol, None)
+        if stream is not None:
+            stream.close()
+        if not sub.streams and self._subs.get(sub_id) is sub:
+            del self._subs[sub_id]
+
+    def _symbols_of(self, request: Subscribe) -> list[str | None] | None:
         """The symbols a subscribe asks for (None after answering an invalid combination)."""
         if request.symbols is None:
             return [request.symbol]
@@ -468,7 +432,7 @@ class ClientConnection:
                 problem = f"symbol {twice!r} appears more than once in symbols"
         if problem is None:
             return list(request.symbols)
-        await self._send_error(
+        self._send_error(
             ErrorCode.INVALID_REQUEST,
             problem,
             request.id,
@@ -477,85 +441,121 @@ class ClientConnection:
         return None
 
     # -- output ------------------------------------------------------------------------------
-    async def _send_event(
-        self, sub_id: RequestId, sub: _Subscription, symbol: str | None, event: AnyEvent, received: float
-    ) -> None:
+    def _deliver(self, sub_id: RequestId, sub: _Subscription, key: Hashable, event: AnyEvent) -> None:
+        """An event of one of the client's streams (called by the Bridge, inside its event path)."""
         if self._closed:
-            await self._stop()
-        key = (sub_id, symbol)  # conflation and ordering are per subscription and symbol
-        match event:
-            case Ticker():
-                self._queue_event(key, sub, event, "ticker", received)
-            case BookSnapshot() | BookUpdate():
-                if self.outbox.conflating and isinstance(event, BookUpdate):
+            return
+        try:
+            kind = type(event)
+            if kind is Ticker:
+                self._queue_event(key, sub, event, "ticker")
+            elif kind is BookUpdate or kind is BookSnapshot:
+                if kind is BookUpdate and self.outbox.conflating:
                     # Deltas cannot be merged: the newest waiting message becomes the whole book.
-                    snapshot = self._current_book(event)
+                    snapshot = self._current_book(event)  # type: ignore[arg-type]
                     if snapshot is not None:
                         event = snapshot
-                self._queue_event(key, sub, event, "book", received)
-            case StreamStatus() | Gap():
-                await self._send_text(self._event_text(sub, event), "event", key, received)
-            case _ if _topic_channel(event).private:
-                await self._send_text(self._event_text(sub, event), "event", None, received)
-            case _:
-                await self.outbox.wait_for_room()
-                if self._closed:
-                    await self._stop()
-                # `seq` is taken only now that the message is queued, so it grows in queue order.
-                self.outbox.put_market(self._event_text(sub, event), received)
-                self._messages_out["event"] += 1
-                self._wake_sender()
+                self._queue_event(key, sub, event, "book")
+            elif kind is StreamStatus or kind is Gap:
+                self._put_lossless(self._event_text(sub, event), "event", key)
+            elif sub.private:
+                self._put_lossless(self._event_text(sub, event), "event")
+            else:
+                self._queue_market(key, sub, event)
+        except Exception as exc:  # our bug: end this stream with a reason, not the whole connection
+            logger.exception("WebSocket stream %r of subscription %r failed", key, sub_id)
+            self._send_error(
+                ErrorCode.INVALID_REQUEST,
+                f"the server could not serve this stream: {exc}",
+                sub_id,
+                "subscribe differently (this is logged as a server error)",
+            )
+            symbol = key[1] if isinstance(key, tuple) else None
+            asyncio.get_running_loop().call_soon(self._end_stream, sub_id, sub, symbol)
 
-    def _event_text(self, sub: _Subscription, event: AnyEvent) -> str:
+    def _received(self) -> float | None:
+        """When this event reached the connection, for one event in LAG_SAMPLE_EVERY."""
+        self._events += 1
+        if self._events % LAG_SAMPLE_EVERY == 1:
+            return self._bridge.clock.monotonic()
+        return None
+
+    def _event_text(self, sub: _Subscription, event: AnyEvent) -> bytes:
         return event_text(sub.head, sub.next_seq(), self._codec.event_body(event))
 
     def _current_book(self, update: BookUpdate) -> BookSnapshot | None:
         sub = self._bridge.subscription(update.venue, Channel.BOOK, update.symbol, depth=update.depth)
         return self._bridge.connectors[update.venue].book_snapshot(sub)
 
-    def _queue_event(
-        self, key: Hashable, sub: _Subscription, event: AnyEvent, kind: str, received: float
-    ) -> None:
-        head, body = sub.head, self._codec.event_body(event)
-        self._queue_conflated(key, sub.next_seq(), lambda seq: event_text(head, seq, body), kind, received)
+    def _queue_event(self, key: Hashable, sub: _Subscription, event: AnyEvent, kind: str) -> None:
+        body = self._codec.event_body(event)
+        if self.outbox.put_conflated(key, sub.next_seq(), sub.head, body, self._received()):
+            self._conflated[kind] += 1
+            return
+        self._messages_out["event"] += 1
+        self._coalescer.mark(self)
 
-    def _queue_conflated(
-        self, key: Hashable, seq: int, encode: Encode, kind: str, received: float | None
-    ) -> None:
+    def _queue_market(self, key: Hashable, sub: _Subscription, event: AnyEvent) -> None:
+        """Trades, candles…: never replaced; dropped while the client has no room, and then a `gap`
+        (queued before the next one that fits) names what it missed."""
+        outbox = self.outbox
+        if outbox.market_full:
+            dropped = self._dropped.get(key)
+            if dropped is None:
+                dropped = self._dropped[key] = _Dropped(topic_of(event), event.ts)
+            dropped.count += 1
+            return
+        dropped = self._dropped.pop(key, None)
+        if dropped is not None:
+            gap = Gap(
+                venue=event.venue,
+                ts=self._bridge.clock.time(),
+                stream=dropped.stream,
+                start=dropped.start,
+                end=event.ts,
+                reason=f"client too slow: {dropped.count} messages dropped",
+            )
+            self._put_lossless(self._event_text(sub, gap), "event", key)
+            if self._closed:
+                return
+        outbox.put_market(self._event_text(sub, event), self._received())
+        self._messages_out["event"] += 1
+        self._coalescer.mark(self)
+
+    def queue_heartbeat(self, data: bytes) -> None:
+        # A heartbeat is conflated like a ticker: a client that does not read gets one, not a pile.
         if self._closed:
             return
-        if self.outbox.put_conflated(key, seq, encode, received):
-            self._conflated[kind] += 1
-        else:
-            self._messages_out["heartbeat" if kind == "heartbeat" else "event"] += 1
-            self._wake_sender()
+        if self.outbox.put_conflated(_HEARTBEAT, 0, None, data):
+            self._conflated["heartbeat"] += 1
+            return
+        self._messages_out["heartbeat"] += 1
+        self._coalescer.mark(self)
 
-    async def _send(self, message: ServerMessage) -> None:
+    def _send(self, message: ServerMessage) -> None:
         """Queue a message that must not be lost; a client too far behind is closed (1008)."""
-        await self._send_text(self._codec.encode(message).decode(), _type_of(message))
+        self._put_lossless(self._codec.encode(message), _type_of(message))
 
-    async def _send_text(
-        self, text: str, kind: str, key: Hashable | None = None, received: float | None = None
-    ) -> None:
+    def _put_lossless(self, data: bytes, kind: str, key: Hashable | None = None) -> None:
         if self._closed:
-            await self._stop()
-        if not self.outbox.put_lossless(text, key, received):
+            return
+        if not self.outbox.put_lossless(data, key, self._received() if kind == "event" else None):
             reason = (
                 f"client too slow: more than {self.outbox.limit} undelivered messages that cannot be "
                 "dropped (executions/orders/balances/acks)"
             )
             logger.warning("closing a WebSocket client (%s): %s", self.principal.name or "anonymous", reason)
             self._metrics.ws_slow_disconnects.inc()
-            await self.close(reason, POLICY_VIOLATION)
-            await self._stop()
+            self.close(reason, POLICY_VIOLATION)
+            return
         self._messages_out[kind] += 1
-        self._wake_sender()
+        self._coalescer.mark(self)
 
-    async def _send_error(
+    def _send_error(
         self, code: ErrorCode, message: str, request_id: RequestId | None, remedy: str = ""
     ) -> None:
         self._metrics.ws_errors.labels(code.value).inc()
-        await self._send(Error(code=code, message=message, id=request_id, remedy=remedy))
+        self._send(Error(code=code, message=message, id=request_id, remedy=remedy))
 
 
 class ClientRegistry:
@@ -604,7 +604,15 @@ class ClientRegistry:
         clients = list(self._clients)
         if clients:
             logger.info("closing %d client connection(s): %s", len(clients), reason)
-        await asyncio.gather(*(c.close(reason) for c in clients))
+        await asyncio.gather(*(c.aclose(reason) for c in clients))
+
+    async def run_heartbeats(self, interval: float, clock: Clock, codec: Codec) -> None:
+        """Every `interval`, one heartbeat (encoded once) to every client."""
+        while True:
+            await clock.sleep(interval)
+            beat = codec.encode(Heartbeat(ts=clock.time()))
+            for client in list(self._clients):
+                client.queue_heartbeat(beat)
 
 
 def _code_of(exc: BrokerBridgeError) -> ErrorCode:
@@ -622,15 +630,6 @@ def _code_of(exc: BrokerBridgeError) -> ErrorCode:
     return ErrorCode.INVALID_REQUEST
 
 
-def _encoded(data: str) -> Encode:
-    """A message without a `seq` (a heartbeat), already encoded."""
-    return lambda _seq: data
-
-
-def _topic_channel(event: AnyEvent) -> Channel:
-    return Channel(topic_of(event).split(":")[1])
-
-
 def _type_of(message: ServerMessage) -> str:
     return type(message).__struct_config__.tag or "unknown"  # type: ignore[return-value]
 
@@ -641,13 +640,8 @@ ORDERS_CHANNEL = "orders"
 CHANNELS = (*(c.value for c in Channel), ORDERS_CHANNEL, STATUS_CHANNEL)
 
 
-async def _orders_only(bridge: Bridge, venue: str) -> AsyncGenerator[AnyEvent, None]:
-    """The `orders` channel: the orders believed open now, then the executions stream's order
-    updates, status and gaps (fills are on `executions`)."""
-    stream = cast(AsyncGenerator[AnyEvent, None], bridge.subscribe(venue, Channel.EXECUTIONS))
-    async with contextlib.aclosing(stream):
-        for order in bridge.open_orders(venue):
-            yield order
-        async for event in stream:
-            if not isinstance(event, Fill):
-                yield event
+def _unless_fill(deliver: Callable[[AnyEvent], None], event: AnyEvent) -> None:
+    """The `orders` channel: the executions stream's order updates, status and gaps — not the
+    fills (they are on `executions`)."""
+    if not isinstance(event, Fill):
+        deliver(event)

@@ -1,0 +1,50 @@
+"""When the server writes to its WebSocket clients: together, after a window that grows with the load.
+
+A connection that queues a message asks to be flushed (`Coalescer.mark`); one timer for the whole
+server then flushes every marked connection — each drains its whole outbox into one write. The
+window before the next flush is as long as the last flush took (at most `max_window`): when writing
+is cheap (a few clients) the wait is a fraction of a millisecond, and under load each connection's
+frames pile up for longer, so each write carries more of them — writing never takes more than
+about half the loop's time, and whatever the load, a message waits at most about
+`max_window` + one flush before it is written.
+
+A write costs ≈ 4–5 µs here (mostly the `send` syscall) whatever it carries; framing one more
+message into it ≈ 0.3 µs: batching is what lets one core feed a thousand clients (issue 8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+
+class Flushable(Protocol):
+    def flush(self) -> None: ...
+
+
+class Coalescer:
+    def __init__(self, max_window: float = 0.005) -> None:
+        self.max_window = max_window
+        self._dirty: dict[Flushable, None] = {}  # insertion-ordered: flushed in the order they asked
+        self._timer: asyncio.TimerHandle | None = None
+        self._window = 0.0
+        self.flushes = 0
+
+    def mark(self, conn: Flushable) -> None:
+        self._dirty[conn] = None
+        if self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self._window, self._flush)
+
+    def discard(self, conn: Flushable) -> None:
+        self._dirty.pop(conn, None)
+
+    def _flush(self) -> None:
+        self._timer = None
+        dirty, self._dirty = self._dirty, {}
+        start = time.perf_counter()  # a cost, not a deadline: wall time is what the window spends
+        for conn in dirty:
+            conn.flush()
+        self.flushes += 1
+        self._window = min(self.max_window, time.perf_counter() - start)

@@ -1,0 +1,122 @@
+"""Who may open `/ws`: the WebSocket handshake's checks, and the `ClientConnection` made when they pass.
+
+Refusals are HTTP answers to the handshake with a typed JSON body (status + `error.code`, message,
+remedy), as the REST API answers: 404 for another path, 403 for a foreign Origin, 401 for a bad key
+or token, 429 when the key has `max_connections_per_key` connections already.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from starlette.requests import HTTPConnection
+from websockets.http11 import Request, Response
+
+from brokerbridge.bridge import Bridge
+from brokerbridge.server import session
+from brokerbridge.server.auth import Authenticator, Principal
+from brokerbridge.server.coalesce import Coalescer
+from brokerbridge.server.metrics import ServerMetrics
+from brokerbridge.server.protocol import Codec
+from brokerbridge.server.wire import Peer, WsWire, json_response
+from brokerbridge.server.ws import ClientConnection, ClientRegistry, WsSettings
+
+PATH = "/ws"
+
+
+class ClientGate:
+    def __init__(
+        self,
+        bridge: Bridge,
+        settings: WsSettings,
+        auth: Authenticator,
+        sessions: session.Sessions,
+        clients: ClientRegistry,
+        metrics: ServerMetrics,
+        codec: Codec,
+    ) -> None:
+        self._bridge = bridge
+        self._settings = settings
+        self._auth = auth
+        self._sessions = sessions
+        self._clients = clients
+        self._metrics = metrics
+        self._codec = codec
+        self.coalescer = Coalescer(settings.write_window)
+        self.max_message_bytes = settings.max_message_bytes
+        self.close_timeout = settings.close_timeout
+
+    def protocol_factory(self) -> Callable[..., WsWire]:
+        """What uvicorn makes for every WebSocket upgrade (`uvicorn.Config(ws=…)`)."""
+
+        def make(*, server_state: Any = None, **_uvicorn: Any) -> WsWire:
+            return WsWire(self, server_state)
+
+        return make
+
+    def admit(self, request: Request) -> Response | Callable[[WsWire], Peer]:
+        path, _, query = request.path.partition("?")
+        if path != PATH:
+            return _denial(404, "not_found", f"no WebSocket endpoint at {path}", f"connect to {PATH}")
+        headers = request.headers
+        if not self._auth.origin_allowed(headers.get("Origin"), headers.get("Host")):
+            return _denial(
+                403,
+                "not_authorized",
+                "Origin not allowed",
+                "connect from the same origin, or add it to server.allowed_origins",
+            )
+        # A key, a token (used up here) or the session cookie; a bad cookie only means anonymous.
+        principal = session.identify(_as_connection(request, path, query), self._auth, self._sessions)
+        if isinstance(principal, session.Denied):
+            return _denial(401, "not_authorized", principal.message, principal.remedy)
+        limit = self._settings.max_connections_per_key
+        if principal.name is not None and self._clients.connections_of(principal.name) >= limit:
+            return _denial(
+                429,
+                "rate_limited",
+                f"too many connections for key {principal.name!r} (limit {limit})",
+                "close another connection using this key (server.max_connections_per_key)",
+            )
+        return partial(self._connect, principal)
+
+    def _connect(self, principal: Principal, wire: WsWire) -> ClientConnection:
+        client = ClientConnection(
+            wire,
+            self._bridge,
+            self._metrics,
+            self._codec,
+            self._settings,
+            self._auth,
+            principal,
+            self._clients,
+            self.coalescer,
+        )
+        self._clients.add(client)
+        return client
+
+
+_REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests"}
+
+
+def _denial(status: int, code: str, message: str, remedy: str) -> Response:
+    body = json.dumps({"error": {"code": code, "message": message, "remedy": remedy}}).encode()
+    return json_response(status, _REASONS[status], body)
+
+
+def _as_connection(request: Request, path: str, query: str) -> HTTPConnection:
+    """The handshake as Starlette sees a request: what `session.identify` reads (headers, query,
+    cookies)."""
+    scope = {
+        "type": "websocket",
+        "path": path,
+        "query_string": query.encode("latin-1"),
+        "headers": [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in request.headers.raw_items()
+        ],
+    }
+    return HTTPConnection(scope)
