@@ -1,11 +1,13 @@
 """The hot-path shortcuts of issue 8 give exactly what the plain code gives: the cached per-level
-checksum text, the one-pass book decode, the per-second timestamp cache, the Primary number check,
-and the Primary session's `Md` handling (one-pass decode, change-first event building, lazy book)."""
+checksum text, Kraken's one-loop book apply (digits, number check and event levels together), the
+one-pass book decode, the per-second timestamp cache, the Primary number check, and the Primary
+session's `Md` handling (one-pass decode, change-first event building, lazy book)."""
 
 from __future__ import annotations
 
 import json
 import random
+import zlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,11 +19,21 @@ from tests.fuzz.mutations import captured, fuzz_settings, mutated
 
 from brokerbridge.core.book import OrderBook
 from brokerbridge.core.errors import ProtocolError
-from brokerbridge.core.events import AnyEvent, BookSnapshot, BookUpdate, Channel, Level, Subscription
+from brokerbridge.core.events import (
+    AnyEvent,
+    BookSnapshot,
+    BookUpdate,
+    Channel,
+    Level,
+    StreamState,
+    StreamStatus,
+    Subscription,
+)
 from brokerbridge.core.numbers import first_insane
-from brokerbridge.core.signals import BadFrame
-from brokerbridge.venues.kraken.checksum import book_checksum, checksum_of_text, level_digits
-from brokerbridge.venues.kraken.messages import BookFrame, parse_ws_frame
+from brokerbridge.core.signals import BadFrame, Resyncing
+from brokerbridge.venues.kraken.book import KrakenBook, KrakenBookError
+from brokerbridge.venues.kraken.checksum import book_checksum, level_digits
+from brokerbridge.venues.kraken.messages import BookFrame, BookLevel, level_is_sane, parse_ws_frame
 from brokerbridge.venues.kraken.normalize import TimestampParser, parse_timestamp
 from brokerbridge.venues.kraken.session import KrakenWsSession
 from brokerbridge.venues.primary.messages import MarketData, MdFrame, PriceSize, check_market_data
@@ -45,7 +57,7 @@ def _frames(kraken_dir: Path) -> list[str]:
 
 
 def test_cached_level_text_gives_the_reference_checksum_after_every_frame(kraken_dir: Path) -> None:
-    book = OrderBook(10, level_text=level_digits)
+    book, kraken_book = OrderBook(10, level_text=level_digits), KrakenBook(10)
     for text in _frames(kraken_dir):
         frame = parse_ws_frame(text)
         assert isinstance(frame, BookFrame)
@@ -55,7 +67,10 @@ def test_cached_level_text_gives_the_reference_checksum_after_every_frame(kraken
             [(lv.price, lv.qty) for lv in book.asks_levels(10)],
             [(lv.price, lv.qty) for lv in book.bids_levels(10)],
         )
-        assert checksum_of_text(*book.top_text(10)) == reference == data.checksum
+        assert zlib.crc32("".join(book.top_text(10)).encode()) == reference == data.checksum
+        kraken_book.apply_wire(data.bids, data.asks)
+        assert kraken_book.checksum() == data.checksum
+        assert kraken_book.top_text(10) == book.top_text(10)
 
 
 def test_cached_text_follows_deletes_truncation_and_new_digits() -> None:
@@ -94,8 +109,23 @@ class _PlainBook:
         st.tuples(
             st.booleans(),  # bid?
             st.integers(90, 110),  # price in ticks
-            st.sampled_from(["", "0", "00"]),  # trailing zeros: same price, other digits
-            st.sampled_from(["0", "0.0", "1", "0.50", "2.000", "0.00012"]),
+            # Trailing zeros or exponent form: the same price, other digits.
+            st.sampled_from(["", "0", "00", "E+0", "0E-1"]),
+            st.sampled_from(
+                [
+                    "0",
+                    "0.0",
+                    "0E-8",
+                    "1",
+                    "0.50",
+                    "2.000",
+                    "0.00012",
+                    "1E-7",
+                    "1.5E+2",
+                    "0.00000100",
+                    "12345.678",
+                ]
+            ),
         ),
         max_size=60,
     ),
@@ -107,6 +137,7 @@ def test_book_gives_the_plain_books_levels_and_digits(
     ops: list[tuple[bool, int, str, str]], depth: int, per_message: int
 ) -> None:
     book, plain = OrderBook(depth, level_text=level_digits), _PlainBook(depth)
+    kraken_book = KrakenBook(depth)
     for start in range(0, len(ops), per_message):
         bids = [
             _level(f"{tick / 10}{zeros}", qty)
@@ -120,6 +151,20 @@ def test_book_gives_the_plain_books_levels_and_digits(
         ]
         book.apply(bids, asks)
         plain.apply(bids, asks)
+        wire_bids = [BookLevel(price=lv.price, qty=lv.qty) for lv in bids]
+        wire_asks = [BookLevel(price=lv.price, qty=lv.qty) for lv in asks]
+        applied = kraken_book.apply_wire(wire_bids, wire_asks)
+        assert all(isinstance(lv, Level) for side in applied for lv in side)
+        assert [[(str(lv.price), str(lv.qty)) for lv in side] for side in applied] == [
+            [(str(lv.price), str(lv.qty)) for lv in side] for side in (bids, asks)
+        ]
+        assert kraken_book.top_text(depth) == book.top_text(depth)
+        assert (kraken_book.bids_levels(), kraken_book.asks_levels()) == (
+            book.bids_levels(),
+            book.asks_levels(),
+        )
+        top = (book.asks_levels(10), book.bids_levels(10))
+        assert kraken_book.checksum() == book_checksum(*([(lv.price, lv.qty) for lv in side] for side in top))
         got_bids = [(str(lv.price), str(lv.qty)) for lv in book.bids_levels()]
         got_asks = [(str(lv.price), str(lv.qty)) for lv in book.asks_levels()]
         assert (got_bids, got_asks) == (plain.levels(bids=True), plain.levels(bids=False))
@@ -155,6 +200,91 @@ def test_kraken_update_events_carry_the_wire_numbers(kraken_dir: Path) -> None:
 def test_level_digits_reads_exponent_form_as_fixed_point() -> None:
     assert level_digits(Decimal("1E+2"), Decimal("1E-8")) == "100" + "1"
     assert level_digits(Decimal("63502.0"), Decimal("0.01500000")) == "635020" + "1500000"
+
+
+_SPECIAL_NUMBERS = [
+    "NaN", "sNaN", "-NaN", "Infinity", "-Infinity", "-1", "-0", "0", "0.0", "0E-40", "0E-41", "0E+40",
+    "0E+41", "1E-40", "1E-41", "9.99E-41", "1E+40", "9.99E+40", "1E+41", "1E-7", "0.000001", "1E+2",
+    "1" * 41, "1" * 42, "1" * 41 + ".5", "0." + "0" * 39 + "1", "63502.0", "0.01500000", "000.5",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("position", ["price", "qty"])
+def test_kraken_book_refuses_exactly_what_level_is_sane_refuses(position: str) -> None:
+    rng = random.Random(9)
+    values = _SPECIAL_NUMBERS + [
+        f"{rng.choice(['', '-'])}{rng.randint(0, 10 ** rng.randint(0, 45))}E{rng.randint(-50, 50)}"
+        for _ in range(3000)
+    ]
+    for value in values:
+        price, qty = (
+            (Decimal(value), Decimal("1.5")) if position == "price" else (Decimal("2.5"), Decimal(value))
+        )
+        book = KrakenBook(10)
+        try:
+            applied = book.apply_wire([BookLevel(price=price, qty=qty)], [])
+        except KrakenBookError as exc:
+            assert not level_is_sane(price, qty), value
+            assert "is not a sane positive number" in exc.message
+            continue
+        assert level_is_sane(price, qty), value
+        assert applied == ((Level(price, qty),), ())
+        assert book.top_text(10) == ("", level_digits(price, qty) if qty else "")
+
+
+def test_kraken_book_digits_keep_trailing_zeros_and_read_exponent_form() -> None:
+    book = KrakenBook(10)
+    wire = [
+        BookLevel(price=Decimal("0.0000500"), qty=Decimal("1E-7")),  # exponent qty: fixed-point digits
+        BookLevel(price=Decimal("1E+2"), qty=Decimal("2.50000000")),  # exponent price
+        BookLevel(price=Decimal("63502.0"), qty=Decimal("0.01500000")),
+    ]
+    book.apply_wire([], wire)
+    assert book.top_text(10) == ("500" + "1" + "100" + "250000000" + "635020" + "1500000", "")
+    book.apply_wire([], [BookLevel(price=Decimal("100.00"), qty=Decimal("0E-8"))])  # delete, other digits
+    assert book.top_text(10) == ("500" + "1" + "635020" + "1500000", "")
+
+
+def test_kraken_book_is_cut_to_depth_and_checksums_the_top_ten_only() -> None:
+    book = KrakenBook(25)
+    asks = [BookLevel(price=Decimal(f"{100 + i}.0"), qty=Decimal("1.00")) for i in range(30)]
+    bids = [BookLevel(price=Decimal(f"{99 - i}.0"), qty=Decimal("2.00")) for i in range(30)]
+    book.apply_wire(bids, asks)
+    assert len(book) == 50
+    top = [(lv.price, lv.qty) for lv in asks[:10]], [(lv.price, lv.qty) for lv in bids[:10]]
+    assert book.checksum() == book_checksum(*top)
+
+
+def test_insane_book_level_on_a_live_book_resyncs_it(kraken_dir: Path) -> None:
+    # The level before the bad one is applied before the bad one is seen: the book cannot be
+    # trusted any more, so it is rebuilt from a fresh snapshot (as for a checksum mismatch).
+    sub = Subscription(venue="kraken", channel=Channel.BOOK, symbol="BTC/USD", depth=10)
+    session = KrakenWsSession(private=False, wall_clock=lambda: 5.0)
+    session.add(sub, 0.0)
+    session.connection_made(0.0)
+    session.data_to_send()
+    texts = _frames(kraken_dir)
+    session.receive_text(texts[0], 1.0)
+    session.signals_received()
+    session.events_received()
+    bad = (
+        '{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":63400.1,'
+        '"qty":0.5},{"price":"NaN","qty":1}],"asks":[],"checksum":1,"timestamp":"2026-07-07T23:00:04.031158Z"}]}'
+    )
+    session.receive_text(bad, 1.1)
+    bad_frame, resyncing = session.signals_received()
+    assert isinstance(bad_frame, BadFrame) and "not a sane positive number" in bad_frame.error.message
+    assert isinstance(resyncing, Resyncing) and resyncing.sub == sub
+    (status,) = session.events_received()
+    assert isinstance(status, StreamStatus) and status.state is StreamState.RESYNCING
+    assert session.book(sub) is None
+    assert [json.loads(frame)["method"] for frame in session.data_to_send()] == ["unsubscribe", "subscribe"]
+    session.receive_text(texts[1], 1.2)  # updates wait for the fresh snapshot
+    assert session.events_received() == []
+    session.receive_text(texts[0], 1.3)
+    snapshot, live = session.events_received()
+    assert isinstance(snapshot, BookSnapshot) and isinstance(live, StreamStatus)
+    assert live.state is StreamState.LIVE and session.book(sub) is not None
 
 
 def test_top_text_needs_a_book_built_with_level_text() -> None:
@@ -196,17 +326,30 @@ def test_timestamp_parser_gives_parse_timestamps_float() -> None:
         for _ in range(5000)
     ]
     stamps += ["2026-07-07T23:00:04Z", "2026-07-07T23:00:04.031158+00:00", "1969-12-31T23:59:59.500000Z"]
+    stamps += ["2026-07-07T23:00:04.031158", "2026-07-07T23:00:04.03115Z", "2026-07-07T23:00:04.0311580Z"]
     for stamp in sorted(stamps) + stamps:  # sorted: the cached second is reused
         assert parse(stamp) == parse_timestamp(stamp), stamp
 
 
 @pytest.mark.parametrize(
     "bad",
-    ["2026-07-07T23:00:04.03115٣Z", "2026-07-07T23:00:0٤.031158Z", "2026-07-07T25:00:04.031158Z", "garbage"],
+    [
+        "2026-07-07T23:00:04.03115٣Z",
+        "2026-07-07T23:00:0٤.031158Z",
+        "2026-07-07T25:00:04.031158Z",
+        "2026-07-07T23:00:04.+31158Z",
+        "2026-07-07T23:00:04. 31158Z",
+        "2026-07-07T23:00:04.3_1158Z",
+        "garbage",
+    ],
 )
 def test_timestamp_parser_refuses_what_parse_timestamp_refuses(bad: str) -> None:
-    with pytest.raises(ProtocolError):
-        TimestampParser()(bad)
+    parse = TimestampParser()
+    for warm in ("", "2026-07-07T23:00:04.000001Z"):  # with and without that second cached
+        if warm:
+            parse(warm)
+        with pytest.raises(ProtocolError):
+            parse(bad)
 
 
 def test_primary_number_check_agrees_with_the_generic_walk() -> None:

@@ -6,7 +6,9 @@ from decimal import Decimal
 
 from brokerbridge.core.book import OrderBook
 from brokerbridge.core.events import Level
+from brokerbridge.venues.kraken.book import KrakenBook
 from brokerbridge.venues.kraken.checksum import book_checksum, checksum_text
+from brokerbridge.venues.kraken.messages import BookLevel
 
 # Kraken checksum guide, BTC/USD (wire text with full precision).
 GUIDE_BIDS = [
@@ -71,6 +73,23 @@ def test_matic_snapshot_and_update_with_pair_precision() -> None:
     assert book_checksum(pairs(book.asks_levels()), pairs(book.bids_levels())) == 2439117997
     book.apply(at_precision([("0.5657", "1098.3947558")], 4, 8), [])
     assert book_checksum(pairs(book.asks_levels()), pairs(book.bids_levels())) == 2114181697
+
+
+def wire(levels: list[Level]) -> list[BookLevel]:
+    return [BookLevel(price=level.price, qty=level.qty) for level in levels]
+
+
+def test_kraken_book_gives_the_guide_and_matic_checksums() -> None:
+    # The book the session verifies with: digits cached per level as it applies them.
+    guide = KrakenBook(10)
+    guide.apply_wire(wire(at_precision(GUIDE_BIDS, 1, 8)), wire(at_precision(GUIDE_ASKS, 1, 8)))
+    assert guide.top_text(10)[0] == GUIDE_ASK_TEXT
+    assert guide.checksum() == 3310070434
+    matic = KrakenBook(10)  # prices below 1: leading zeros stripped, trailing ones kept
+    matic.apply_wire(wire(at_precision(MATIC_BIDS, 4, 8)), wire(at_precision(MATIC_ASKS, 4, 8)))
+    assert matic.checksum() == 2439117997
+    matic.apply_wire(wire(at_precision([("0.5657", "1098.3947558")], 4, 8)), [])
+    assert matic.checksum() == 2114181697
 
 
 def test_matic_docs_float_text_gives_the_wrong_value() -> None:

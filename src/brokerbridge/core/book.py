@@ -39,32 +39,39 @@ class PriceLevel(Protocol):
 LevelText = Callable[[Decimal, Decimal], str]
 
 
-class _Side:
-    __slots__ = ("_level_text", "_prices", "_qtys", "_texts", "descending")
+class BookSide:
+    """One side: `prices` ascending, with `qtys` and (for a book given `level_text`) `texts` in
+    parallel lists of the same length.
+
+    The lists are public for venue code that applies its wire levels in one pass of its own
+    (`venues.kraken.book`: the checksum digits are worked out while the level is applied, not in a
+    call per level); whoever writes them keeps the three aligned and `prices` sorted."""
+
+    __slots__ = ("_level_text", "descending", "prices", "qtys", "texts")
 
     def __init__(self, descending: bool, level_text: LevelText | None = None) -> None:
         self.descending = descending  # bids: best is the highest price
-        # Parallel lists, prices ascending, found by bisect. No dict keyed by price: hashing a
-        # freshly decoded non-integer Decimal costs ~0.25 µs, more than the bisect and compare.
-        self._prices: list[Decimal] = []
-        self._qtys: list[Decimal] = []
+        # Parallel lists found by bisect. No dict keyed by price: hashing a freshly decoded
+        # non-integer Decimal costs ~0.25 µs, more than the bisect and compare.
+        self.prices: list[Decimal] = []
+        self.qtys: list[Decimal] = []
         self._level_text = level_text
-        # level_text(price, qty) aligned with _prices, so the top levels' texts are one slice.
-        self._texts: list[str] = []
+        # level_text(price, qty) aligned with prices, so the top levels' texts are one slice.
+        self.texts: list[str] = []
 
     def clear(self) -> None:
-        self._prices.clear()
-        self._qtys.clear()
-        self._texts.clear()
+        self.prices.clear()
+        self.qtys.clear()
+        self.texts.clear()
 
     def apply(self, levels: Iterable[PriceLevel]) -> None:
         """Set each level to its new absolute quantity, in order (0 deletes).
 
         One loop per side rather than a call per level: this runs for every level of every update.
         """
-        prices = self._prices
-        qtys = self._qtys
-        texts = self._texts
+        prices = self.prices
+        qtys = self.qtys
+        texts = self.texts
         level_text = self._level_text
         for level in levels:
             price = level.price
@@ -90,20 +97,20 @@ class _Side:
                     texts.insert(index, level_text(price, qty))
 
     def truncate(self, depth: int) -> None:
-        excess = len(self._prices) - depth
+        excess = len(self.prices) - depth
         if excess <= 0:
             return
         if self.descending:  # worst bids are the lowest prices, at the front
-            del self._prices[:excess]
-            del self._qtys[:excess]
-            del self._texts[:excess]
+            del self.prices[:excess]
+            del self.qtys[:excess]
+            del self.texts[:excess]
         else:
-            del self._prices[depth:]
-            del self._qtys[depth:]
-            del self._texts[depth:]
+            del self.prices[depth:]
+            del self.qtys[depth:]
+            del self.texts[depth:]
 
     def levels(self, limit: int | None = None) -> tuple[Level, ...]:
-        prices, qtys = self._prices, self._qtys
+        prices, qtys = self.prices, self.qtys
         if self.descending:
             chosen = slice(None, None, -1) if limit is None else slice(None, -limit - 1, -1)
         else:
@@ -111,13 +118,13 @@ class _Side:
         return tuple(map(Level, prices[chosen], qtys[chosen]))
 
     def best(self) -> Level | None:
-        if not self._prices:
+        if not self.prices:
             return None
         index = -1 if self.descending else 0
-        return Level(self._prices[index], self._qtys[index])
+        return Level(self.prices[index], self.qtys[index])
 
     def __len__(self) -> int:
-        return len(self._prices)
+        return len(self.prices)
 
 
 class OrderBook:
@@ -129,8 +136,8 @@ class OrderBook:
         if depth < 1:
             raise ValueError(f"book depth must be positive, got {depth}")
         self.depth = depth
-        self._bids = _Side(descending=True, level_text=level_text)
-        self._asks = _Side(descending=False, level_text=level_text)
+        self._bids = BookSide(descending=True, level_text=level_text)
+        self._asks = BookSide(descending=False, level_text=level_text)
 
     def replace(self, bids: Iterable[PriceLevel], asks: Iterable[PriceLevel]) -> None:
         """Start again from a snapshot."""
@@ -148,9 +155,9 @@ class OrderBook:
         bid_side, ask_side = self._bids, self._asks
         bid_side.apply(bids)
         ask_side.apply(asks)
-        if len(bid_side._prices) > depth:
+        if len(bid_side.prices) > depth:
             bid_side.truncate(depth)
-        if len(ask_side._prices) > depth:
+        if len(ask_side.prices) > depth:
             ask_side.truncate(depth)
 
     def bids_levels(self, limit: int | None = None) -> tuple[Level, ...]:
@@ -168,7 +175,7 @@ class OrderBook:
         if bids._level_text is None:
             raise ValueError("top_text needs a book built with level_text")
         # Both sides read here, not through a call per side: Kraken checks this on every update.
-        return "".join(self._asks._texts[:limit]), "".join(bids._texts[: -limit - 1 : -1])
+        return "".join(self._asks.texts[:limit]), "".join(bids.texts[: -limit - 1 : -1])
 
     def best_bid(self) -> Level | None:
         return self._bids.best()

@@ -93,7 +93,9 @@ class Ticker(Event, tag="ticker", frozen=True, kw_only=True):
     source: Source = Source.WS
 
 
-class Level(msgspec.Struct, frozen=True, array_like=True):
+class Level(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    # gc=False: two Decimals cannot form a cycle, so the collector need not track the many
+    # levels books and book events hold (the encoding is unchanged).
     price: Decimal
     qty: Decimal
 

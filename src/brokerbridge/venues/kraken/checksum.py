@@ -26,16 +26,12 @@ def _digits(value: Decimal | str) -> str:
 
 
 def level_digits(price: Decimal, qty: Decimal) -> str:
-    """One level's share of the checksum text; a book caches it per level (`OrderBook(level_text=)`)."""
+    """One level's share of the checksum text; a book caches it per level (`OrderBook(level_text=)`;
+    `KrakenBook` works out the same text inline)."""
     price_text, qty_text = str(price), str(qty)
     if "E" in price_text or "E" in qty_text:
         return _digits(price) + _digits(qty)
     return price_text.replace(".", "").lstrip("0") + qty_text.replace(".", "").lstrip("0")
-
-
-def checksum_of_text(asks_text: str, bids_text: str) -> int:
-    """The checksum from the joined `level_digits` of the top 10 asks and bids, best first."""
-    return zlib.crc32((asks_text + bids_text).encode("ascii"))
 
 
 def checksum_text(asks: Iterable[PriceQty], bids: Iterable[PriceQty]) -> str:

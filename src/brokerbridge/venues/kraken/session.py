@@ -23,7 +23,9 @@ Design decisions (kraken.md references in brackets):
   fails too, `MAX_BOOK_RESYNCS` times in a row, the session pauses (a wrong checksum would
   otherwise loop at network speed), marks the stream STALE and tries again `BOOK_RETRY_AFTER` later.
   Updates with no snapshot before them on this connection (the snapshot was lost, e.g. in a
-  stalled link) resync the same way: without it no update can ever apply.
+  stalled link) resync the same way: without it no update can ever apply. So does a book level
+  that is not a sane number (NaN, 1e999999999, a negative price): `KrakenBook` checks each level
+  as it applies it, so the book has taken part of that message; the frame is a `BadFrame` too.
 * Private channels carry `sequence` (§3.8): a snapshot resets it, an update must be last + 1; a
   jump resubscribes that channel with a snapshot and emits a `Gap`.
 * A resync is proven by its fresh snapshot only — updates of the old subscription are still in
@@ -54,14 +56,12 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from brokerbridge.core.book import OrderBook
 from brokerbridge.core.errors import ProtocolError, SessionInvalid, VenueError
 from brokerbridge.core.events import (
     BookSnapshot,
     BookUpdate,
     Channel,
     Gap,
-    Level,
     StreamState,
     StreamStatus,
     Subscription,
@@ -78,13 +78,12 @@ from brokerbridge.core.signals import (
     TokenRejected,
 )
 from brokerbridge.venues.kraken import VENUE
-from brokerbridge.venues.kraken.checksum import checksum_of_text, level_digits
+from brokerbridge.venues.kraken.book import KrakenBook, KrakenBookError
 from brokerbridge.venues.kraken.errors import error_from_kraken
 from brokerbridge.venues.kraken.messages import (
     BalancesSnapshotFrame,
     BalancesUpdateFrame,
     BookFrame,
-    BookLevel,
     CloudflareRestarting,
     ExecutionsFrame,
     Heartbeat,
@@ -95,7 +94,7 @@ from brokerbridge.venues.kraken.messages import (
     StatusFrame,
     TickerFrame,
     TradeFrame,
-    parse_ws_frame,
+    decode_ws_frame,
 )
 from brokerbridge.venues.kraken.normalize import (
     TimestampParser,
@@ -142,7 +141,6 @@ BOOK_RETRY_AFTER = 30.0  # seconds a STALE book waits before it is tried again
 RETRY_REFUSED_FIRST_S = 1.0  # a subscribe refused for a passing reason is asked again after this…
 RETRY_REFUSED_MAX_S = 30.0  # …doubling up to this
 _MAX_REQ_ID = 2**31 - 1  # Kraken told ccxt req_id must fit int32
-_CHECKSUM_LEVELS = 10
 
 # Keyed by the wire channel name, not the Channel enum: hashing an Enum runs Python code
 # (Enum.__hash__), and this lookup happens for every data frame.
@@ -189,7 +187,7 @@ class KrakenWsSession(Outbox):
         self._routes: dict[_RouteKey, Subscription] = {}
         self._token: str | None = None
         self._token_reported = False
-        self._parse_timestamp = TimestampParser()
+        self._parse_timestamp = TimestampParser().parse
         self._req_ids = itertools.count(1)
         self._init_outbox()
         self._connected = False
@@ -198,7 +196,7 @@ class KrakenWsSession(Outbox):
     def _reset_connection_state(self, now: float) -> None:
         self._pending: dict[int, _Request] = {}
         self._awaiting_ack: set[Subscription] = set()
-        self._books: dict[Subscription, OrderBook] = {}
+        self._books: dict[Subscription, KrakenBook] = {}
         self._book_resyncs: dict[Subscription, int] = {}  # resyncing books → failed snapshots so far
         self._stale_books: dict[Subscription, float] = {}  # book → when to try it again
         self._sequences: dict[Subscription, int] = {}
@@ -305,7 +303,7 @@ class KrakenWsSession(Outbox):
 
     # ------------------------------------------------------------ connection
 
-    def book(self, sub: Subscription) -> OrderBook | None:
+    def book(self, sub: Subscription) -> KrakenBook | None:
         """The verified book for a book subscription (None while absent or resyncing)."""
         if sub in self._book_resyncs or sub in self._stale_books:
             return None
@@ -450,13 +448,13 @@ class KrakenWsSession(Outbox):
         self._idle_reported = False
         received = self._wall_clock()
         try:
-            frame = parse_ws_frame(text)
+            frame = decode_ws_frame(text)  # book levels: checked as applied (KrakenBook)
             self._dispatch(frame, received)
         except ProtocolError as exc:
             logger.debug("bad kraken frame: %s", exc)
             self._signals.append(BadFrame(exc))
         except (ArithmeticError, ValueError, TypeError, KeyError, IndexError) as exc:
-            # Should not happen (parse_ws_frame validates); if it does it is our bug, but one
+            # Should not happen (decoding and KrakenBook validate); if it does it is our bug, but one
             # frame must not take the connection down: log loudly, skip the frame.
             logger.error("kraken frame handling failed", exc_info=True)
             self._signals.append(BadFrame(ProtocolError(f"kraken ws: unusable frame ({type(exc).__name__})")))
@@ -629,8 +627,7 @@ class KrakenWsSession(Outbox):
             if self._stale_books and sub in self._stale_books:
                 continue
             if snapshot:
-                book = OrderBook(sub.depth, level_text=level_digits)
-                book.replace(data.bids, data.asks)
+                book = KrakenBook(sub.depth)
             else:
                 existing = self._books.get(sub)
                 if existing is None:
@@ -640,10 +637,16 @@ class KrakenWsSession(Outbox):
                         self._resync_book(sub, f"no snapshot for {symbol} before its updates", received)
                     continue  # resyncing: the fresh snapshot starts the book again
                 book = existing
-                book.apply(data.bids, data.asks)
+            try:
+                bids, asks = book.apply_wire(data.bids, data.asks)
+            except KrakenBookError as exc:
+                # Refused, and the book has taken the levels before the bad one: rebuild it.
+                self._signals.append(BadFrame(exc))
+                self._resync_book(sub, f"{exc.message}; the {symbol} book is not verifiable", received)
+                continue
             checksum = data.checksum
             if checksum is not None:
-                local = checksum_of_text(*book.top_text(_CHECKSUM_LEVELS))
+                local = book.checksum()
                 if local != checksum:
                     reason = f"checksum mismatch for {symbol}: Kraken {checksum}, local {local}"
                     self._resync_book(sub, reason, received)
@@ -653,7 +656,7 @@ class KrakenWsSession(Outbox):
                 self._books[sub] = book  # before the timestamp: a bad one still leaves it verified
                 kind, bids, asks = BookSnapshot, book.bids_levels(), book.asks_levels()
             else:
-                kind, bids, asks = BookUpdate, _levels(data.bids), _levels(data.asks)
+                kind = BookUpdate
             stamp = self._parse_timestamp(data.timestamp) if data.timestamp else received
             self._events.append(
                 kind(
@@ -776,8 +779,3 @@ class KrakenWsSession(Outbox):
         self._snapshot_due.pop(sub, None)
         self._retry_refused.pop(sub, None)
         self._private_rx_wall.pop(sub, None)
-
-
-def _levels(wire: list[BookLevel]) -> tuple[Level, ...]:
-    # An update often changes one side only: no list to build for the other.
-    return tuple([Level(level.price, level.qty) for level in wire]) if wire else ()
