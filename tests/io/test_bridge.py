@@ -345,3 +345,78 @@ async def test_too_small_a_queue_is_refused_and_the_smallest_works(sim: KrakenSi
         assert not [e for e in fast_seen if isinstance(e, StreamStatus)], "the stream was interrupted"
         assert sum(isinstance(e, BookUpdate) for e in fast_seen) == 20
         assert len(slow_seen) <= 1 + 4
+
+
+# -- listeners (the server's fan-out form of subscribe) ---------------------------------------------
+
+
+async def test_a_listener_gets_the_current_state_first_then_every_event_and_close_lets_go(
+    bridge: Bridge, sim: KrakenSimulator
+) -> None:
+    connector = bridge.connectors["kraken"]
+    async with asyncio.timeout(LIMIT):
+        iterator = bridge.subscribe("kraken", "book", "BTC/USD", depth=10)
+        await until(iterator, lambda e: isinstance(e, BookUpdate))
+        got: list[AnyEvent] = []
+        refused: list[Exception] = []
+        handle = bridge.listen(BOOK, got.append, refused.append)
+        # Called at once, inside listen(): the status and the verified book, as a late joiner gets them.
+        assert [type(e) for e in got] == [StreamStatus, BookSnapshot]
+        assert got[0].state is StreamState.LIVE  # type: ignore[union-attr]
+        # Then the same events the iterator gets, in the same order.
+        mine = await until(iterator, lambda e: isinstance(e, BookUpdate))
+        assert mine in got[2:]
+        handle.close()
+        handle.close()  # once is enough; twice does nothing
+        await iterator.aclose()
+        assert connector.public_session.subscriptions == () and bridge._refcount == {}
+        assert refused == []
+
+
+async def test_a_failing_listener_is_logged_and_the_other_consumers_get_every_event(
+    bridge: Bridge, caplog: pytest.LogCaptureFixture
+) -> None:
+    def explode(event: AnyEvent) -> None:
+        raise RuntimeError("listener bug")
+
+    async with asyncio.timeout(LIMIT):
+        bad = bridge.listen(BOOK, explode, lambda error: None)
+        good: list[AnyEvent] = []
+        fine = bridge.listen(BOOK, good.append, lambda error: None)
+        iterator = bridge.subscribe("kraken", "book", "BTC/USD", depth=10)
+        for _ in range(3):
+            await until(iterator, lambda e: isinstance(e, BookUpdate))
+        assert sum(isinstance(e, BookUpdate) for e in good) >= 3
+        assert "a listener of kraken:book:BTC/USD:depth=10 failed" in caplog.text
+        bad.close()
+        fine.close()
+        await iterator.aclose()
+
+
+async def test_a_listener_of_a_refused_stream_is_told_why(bridge: Bridge) -> None:
+    sub = bridge.subscription("kraken", "ticker", "NOPE/USD")
+    async with asyncio.timeout(LIMIT):
+        refused: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
+        got: list[AnyEvent] = []
+        handle = bridge.listen(sub, got.append, refused.set_result)
+        error = await refused
+        assert "NOPE/USD" in str(error)
+        assert isinstance(got[-1], StreamStatus) and got[-1].state is StreamState.STALE
+        handle.close()
+
+
+async def test_watch_statuses_reports_every_open_stream_then_changes(bridge: Bridge) -> None:
+    async with asyncio.timeout(LIMIT):
+        iterator = bridge.subscribe("kraken", "ticker", "BTC/USD")
+        await until(iterator, is_status(StreamState.LIVE))
+        seen: list[AnyEvent] = []
+        watching = bridge.watch_statuses("kraken", seen.append)
+        assert [(e.stream, e.state) for e in seen] == [("kraken:ticker:BTC/USD", StreamState.LIVE)]  # type: ignore[union-attr]
+        book = bridge.subscribe("kraken", "book", "BTC/USD", depth=10)
+        await until(book, lambda e: isinstance(e, BookSnapshot))
+        assert any(getattr(e, "stream", "") == "kraken:book:BTC/USD:depth=10" for e in seen)
+        watching.close()
+        count = len(seen)
+        await book.aclose()
+        await iterator.aclose()
+        assert len(seen) == count and not bridge._status_watchers["kraken"]
