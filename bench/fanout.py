@@ -14,8 +14,8 @@ the same message shape, the same clients.
 
 Client side: `bench.fanout_clients` processes (250 connections each, picows on uvloop). Added
 latency = client receive wall time − publish wall time, of every 8th marked event per connection.
-Delivered throughput = marked events received by all clients per second of publishing. Memory per idle client = (server process RSS with N idle connections − RSS
-before) / N.
+Delivered throughput = marked events received by all clients per second of publishing. Memory per
+idle client = (server process RSS with N idle connections − RSS before) / N.
 """
 
 from __future__ import annotations
