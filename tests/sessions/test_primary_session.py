@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
+from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -735,3 +739,203 @@ def test_fuzz_receive_text_gives_events_or_bad_frames(texts: list[str]) -> None:
         assert event.venue == "primary"
     for signal in s.signals_received():
         assert isinstance(signal, BadFrame | Subscribed | SubscribeFailed | TokenRejected | ReconnectNeeded)
+
+
+# ---------------------------------------------------------------- the Md hot path
+#
+# Compact `{"type":"Md",…` text takes the session's hot path: the lazy decode (a book side whose
+# text equals the product's previous one is not decoded again), or the whole-frame decode for a
+# product whose sides both changed last time. The same frame as bytes takes the general route
+# (`parse_ws_frame`, every number checked there): both must give the same events, signals and books.
+
+
+def compact(symbol: str, ts: int | None = 1_733_169_290_243, **entries: Any) -> str:
+    """An Md frame spelled as Primary sends it (no spaces): the hot path's input."""
+    frame: dict[str, Any] = {"type": "Md", "timestamp": ts}
+    if ts is None:
+        del frame["timestamp"]
+    frame["instrumentId"] = {"marketId": "ROFX", "symbol": symbol}
+    frame["marketData"] = entries
+    return json.dumps(frame, separators=(",", ":"))
+
+
+def hot_session() -> PrimaryWsSession:
+    subs = [sub(Channel.BOOK, AL30, depth=d) for d in (1, 3, 5)] + [sub(Channel.BOOK, GGAL, depth=2)]
+    for symbol in (AL30, GGAL):
+        subs += [sub(Channel.TICKER, symbol), sub(Channel.TRADES, symbol), sub(Channel.STATS, symbol)]
+    return session(*subs)
+
+
+_ODD_NUMBERS = ["0", "-5", "0E-50", "1E+41", "1e-41", "1.50", "7.0", '"NaN"', '"12.5"', "null", "1E+2"]
+
+
+def _number(rng: random.Random, odd: float) -> str:
+    if rng.random() < odd:
+        return rng.choice(_ODD_NUMBERS)
+    return str(rng.choice([rng.randint(1, 9999), round(rng.uniform(1, 90_000), 2)]))
+
+
+def _side_text(rng: random.Random, odd: float) -> str:
+    if rng.random() < 0.05:
+        return rng.choice(["null", "[]", '"x"', "{}", "[null]", '[{"price":1}]'])
+    rows = [
+        '{"price":%s,"size":%s}' % (_number(rng, odd), _number(rng, odd))  # noqa: UP031
+        for _ in range(rng.choice([1, 1, 2, 5, 5, 6]))
+    ]
+    return "[" + ",".join(rows) + "]"
+
+
+def hot_frames(rng: random.Random, count: int, odd: float = 0.03) -> list[str]:
+    """Md frames of two products: sides repeated, one side changed, both changed (several frames
+    in a row: the whole-frame route), odd and insane numbers, null and absent sides, figures."""
+    last: dict[str, dict[str, str]] = {}
+    texts = []
+    for _ in range(count):
+        symbol = rng.choice([AL30, GGAL, AL30_CI])
+        entries = dict(last.get(symbol, {}))
+        change = rng.random()
+        if not entries or change < 0.25:  # both sides new
+            entries = {"BI": _side_text(rng, odd), "OF": _side_text(rng, odd)}
+        elif change < 0.55:
+            entries[rng.choice(["BI", "OF"])] = _side_text(rng, odd)
+        if rng.random() < 0.7:
+            entries["LA"] = '{"price":%s,"size":%d,"date":%d}' % (  # noqa: UP031
+                _number(rng, odd),
+                rng.randint(1, 500),
+                1_733_169_288_000 + rng.randint(0, 3),
+            )
+        else:
+            entries.pop("LA", None)
+        if rng.random() < 0.05:
+            entries["HI"] = _number(rng, odd)
+        if rng.random() < 0.03:
+            entries.pop(rng.choice(["BI", "OF"]), None)
+        last[symbol] = entries
+        body = ",".join(f'"{key}":{value}' for key, value in entries.items())
+        stamp = rng.choice(['"timestamp":1733169290243,'] * 20 + ["", '"timestamp":1e20,'])
+        texts.append(
+            '{"type":"Md",%s"instrumentId":{"marketId":"ROFX","symbol":"%s"},"marketData":{%s}}'  # noqa: UP031
+            % (stamp, symbol, body)
+        )
+    return texts
+
+
+Observed = tuple[list[tuple[str, bytes]], list[tuple[str, str]], list[list[list[str]] | None]]
+
+
+def _observed(texts: list[str] | list[bytes]) -> list[Observed]:
+    """Everything a hot_session gives for `texts`, frame by frame, as comparable data (book
+    levels as their digits: equal is not enough, the latest frame's spelling must be kept)."""
+    s = hot_session()
+    book_subs = [one for one in s.subscriptions if one.channel is Channel.BOOK]
+    out: list[Observed] = []
+    for i, text in enumerate(texts):
+        s.receive_text(text, float(i))  # type: ignore[arg-type]
+        events = [(type(e).__name__, msgspec.json.encode(e)) for e in s.events_received()]
+        signals = [
+            (type(signal).__name__, str(signal.error) if isinstance(signal, BadFrame) else repr(signal))
+            for signal in s.signals_received()
+        ]
+        books: list[list[list[str]] | None] = []
+        for one in book_subs:
+            book = s.book(one)
+            sides = None if book is None else (book.bids_levels(), book.asks_levels())
+            books.append(None if sides is None else [[repr(level) for level in side] for side in sides])
+        out.append((events, signals, books))
+    return out
+
+
+def test_hot_path_gives_what_the_general_route_gives(monkeypatch: pytest.MonkeyPatch) -> None:
+    import brokerbridge.venues.primary.session as session_module
+
+    routes: Counter[str] = Counter()
+
+    def counted(name: str) -> Callable[..., object]:
+        original = getattr(session_module, name)
+
+        def call(*args: object) -> object:
+            routes[name] += 1
+            return original(*args)
+
+        return call
+
+    for name in ("parse_md_lazily", "parse_md_rows_unchecked", "_side", "parse_ws_frame"):
+        monkeypatch.setattr(session_module, name, counted(name))
+    texts = hot_frames(random.Random(8), 4000)
+    hot = _observed(texts)
+    general = _observed([text.encode() for text in texts])  # bytes: never the hot path
+    for index, (ours, reference) in enumerate(zip(hot, general, strict=True)):
+        assert ours == reference, texts[index]
+    refused = sum(1 for _, signals, _ in hot for signal in signals if signal[0] == "BadFrame")
+    emitted = sum(len(events) for events, _, _ in hot)
+    assert 200 < refused < 3000 and emitted > 3000  # both kinds of outcome, many times over
+    # Every route ran: lazy with a side decoded, whole frames (churning products), the exact check.
+    assert routes["parse_md_rows_unchecked"] > 300 and routes["_side"] > 1000
+    assert routes["parse_md_lazily"] > 1000 and routes["parse_ws_frame"] > 4000 + 200
+
+
+def test_a_side_sent_again_is_not_decoded_again() -> None:
+    s = session(sub(Channel.BOOK, AL30, depth=5))
+    bids = '[{"price":76820,"size":2569},{"price":76810,"size":3}]'
+    s.receive_text(compact(AL30, BI=json.loads(bids), OF=[{"price": 76830, "size": 1}]), 1.0)
+    s.receive_text(compact(AL30, BI=json.loads(bids), OF=[{"price": 76840, "size": 1}]), 2.0)
+    first, second = s.events_received()
+    assert isinstance(first, BookSnapshot) and isinstance(second, BookSnapshot)
+    assert second.bids is first.bids  # the levels worked out for the first frame, not rebuilt
+    assert second.asks == (Level(Decimal("76840"), Decimal("1")),)
+
+
+def test_a_refused_frame_is_not_remembered_and_equal_is_not_the_same_text() -> None:
+    s = session(sub(Channel.BOOK, AL30, depth=5), sub(Channel.TICKER, AL30))
+    ok = '{"type":"Md","timestamp":1733169290243,"instrumentId":{"symbol":"%s"},"marketData":{%s}}'
+    first = ok % (AL30, '"BI":[{"price":1,"size":0}],"OF":[{"price":2,"size":1}]')
+    insane = ok % (AL30, '"BI":[{"price":1,"size":0}],"OF":[{"price":2,"size":1E+50}]')
+    tiny_zero = ok % (AL30, '"BI":[{"price":1,"size":0E-50}],"OF":[{"price":2,"size":1}]')
+    for text in (first, insane, insane, tiny_zero, first):
+        s.receive_text(text, 1.0)
+    signals = s.signals_received()
+    refusals = [signal for signal in signals if isinstance(signal, BadFrame)]
+    # The refused side is refused again (not taken from memory); 0E-50 equals 0 but is not sane.
+    assert [str(r.error) for r in refusals] == [
+        str(_refusal(insane)),
+        str(_refusal(insane)),
+        str(_refusal(tiny_zero)),
+    ]
+    assert "$.OF.0" in str(refusals[0].error) and "$.BI.0" in str(refusals[2].error)
+    assert len(s.events_received()) == 2  # the first frame's ticker and book; the last is no change
+
+
+def _refusal(text: str) -> ProtocolError:
+    from brokerbridge.venues.primary.messages import parse_ws_frame
+
+    with pytest.raises(ProtocolError) as caught:
+        parse_ws_frame(text)
+    return caught.value
+
+
+def test_a_product_whose_book_churns_is_decoded_whole_then_lazily_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import brokerbridge.venues.primary.session as session_module
+
+    whole: list[str] = []
+    original = session_module.parse_md_rows_unchecked
+
+    def spy(text: str) -> object:
+        whole.append(text)
+        return original(text)
+
+    monkeypatch.setattr(session_module, "parse_md_rows_unchecked", spy)
+    s = session(sub(Channel.BOOK, AL30, depth=1))
+    frames = [
+        compact(AL30, BI=[{"price": 10 + i, "size": 1}], OF=[{"price": 20 + i, "size": 1}]) for i in range(4)
+    ]
+    still = compact(AL30, BI=[{"price": 13, "size": 1}], OF=[{"price": 99, "size": 1}])  # bid stays
+    for text in [*frames, still, still, still]:
+        s.receive_text(text, 1.0)
+    # Frames 0 and 1 are lazy (no previous text, then both sides changed); 2, 3 and `still` whole;
+    # `still` kept the bid, so the product is lazy again.
+    assert whole == [*frames[2:], still]
+    # Whatever the route, the same books: every frame but the repeated `still` changed one.
+    bids = [e.bids[0].price for e in s.events_received() if isinstance(e, BookSnapshot)]
+    assert bids == [Decimal(p) for p in (10, 11, 12, 13, 13)]

@@ -172,3 +172,57 @@ def test_fuzz_parse_is_frame_or_protocol_error(text: str | bytes) -> None:
     except ProtocolError:
         return
     assert isinstance(frame, m.MdFrame | m.OrFrame | m.ErrorFrame)
+
+
+# ---------------------------------------------------------------- the session's lazy route
+
+LAZY = '{"type":"Md","timestamp":1733169290243,"instrumentId":{"symbol":"AL30"},"marketData":{%s}}'
+
+
+def test_lazy_md_keeps_the_book_sides_as_their_text_and_checks_the_rest() -> None:
+    text = LAZY % '"BI":[{"price":6320.00,"size":5}],"OF":null,"LA":{"price":1,"size":2,"date":3}'
+    lazy = m.parse_md_lazily(text)
+    assert lazy is not None and lazy.instrumentId.symbol == "AL30"
+    assert bytes(lazy.marketData.BI) == b'[{"price":6320.00,"size":5}]'
+    assert bytes(lazy.marketData.OF) == b"null"
+    rows = m.parse_rows(lazy.marketData.BI)
+    assert isinstance(rows, list) and str(rows[0].price) == "6320.00"  # the digits as sent
+    assert m.parse_rows(lazy.marketData.OF) is None
+    assert m.parse_rows(m.parse_md_lazily(LAZY % '"LA":null').marketData.BI) is UNSET  # type: ignore[union-attr]
+    whole = m.parse_md_rows_unchecked(text)
+    assert whole is not None and whole.marketData.levels("BI") == rows
+    with pytest.raises(ValueError, match="not a list of rows"):
+        m.parse_rows(m.parse_md_lazily(LAZY % '"BI":{"price":1}').marketData.BI)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        (LAZY % '"BI":[]').encode(),  # bytes: the general route
+        (LAZY % '"BI":[]').replace('{"type":"Md",', '{"type": "Md", '),  # not Primary's spelling
+        (LAZY % '"BI":[]')[:-1] + ',"status":"ERROR"}',  # an error frame wins over its type
+        (LAZY % '"BI":[]').replace('"symbol"', '"symb\\u006fl"'),  # an escape
+        (LAZY % '"BI":[]').replace('"Md"', '"Md"', 1)[:-1] + ',"type":"or"}',  # the last type counts
+        (LAZY % '"LA":{"price":1E+50}'),  # insane numbers outside the book: the general route words it
+        (LAZY % '"LA":{"price":1,"date":1e20}'),
+        (LAZY % '"HI":"NaN"'),
+        (LAZY % '"BI":[]').replace("1733169290243", "1e20"),
+        (LAZY % '"BI":[]')[:-5],  # truncated
+    ],
+)
+def test_lazy_md_leaves_to_the_general_route(text: str | bytes) -> None:
+    assert m.parse_md_lazily(text) is None and m.parse_md_rows_unchecked(text) is None
+
+
+def test_the_general_route_still_decides_what_the_lazy_route_left() -> None:
+    error = (LAZY % '"BI":[]')[:-1] + ',"status":"ERROR","description":"boom"}'
+    assert isinstance(m.parse_ws_frame(error), m.ErrorFrame)
+    with pytest.raises(ProtocolError, match=r"\$\.LA"):
+        m.parse_ws_frame(LAZY % '"LA":{"price":1E+50}')
+
+
+def test_md_symbol_is_read_without_decoding() -> None:
+    assert m.md_symbol(LAZY % "") == "AL30"
+    assert m.md_symbol((LAZY % "").encode()) is None
+    assert m.md_symbol('{"type":"Md"}') is None
+    assert m.md_symbol('{"symbol":"unterminated') is None

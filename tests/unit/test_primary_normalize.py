@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,7 @@ from brokerbridge.venues.primary import catalog as cat
 from brokerbridge.venues.primary import normalize as norm
 from brokerbridge.venues.primary import rest
 from brokerbridge.venues.primary import rest_messages as rm
+from brokerbridge.venues.primary.messages import MarketData, PriceSize, check_market_data
 
 
 def fixture_dir() -> Path:
@@ -317,3 +319,46 @@ def test_rest_order_fixtures_decode_into_order_events_and_one_fill() -> None:
     assert fills[0].exec_id == "T4890257" and fills[0].order_id == "310059219481980"
     # Reading it again adds no second fill (the bridge's journal drops the repeated update).
     assert not [e for e in tracker.events(status.order, ts=1.0) if isinstance(e, Fill)]
+
+
+def test_checked_levels_are_the_valid_levels_or_leave_the_verdict_to_the_exact_check() -> None:
+    """The session's one-loop check and level building: when it accepts a side, its levels are
+    `valid_levels` and the exact check passes too; it refuses every side the exact check refuses
+    (and rows without price or size, which it leaves to `valid_levels`)."""
+    rng = random.Random(3)
+    specials = ["0", "-1", "0E-50", "1E-40", "9.99E+40", "1E+41", '"NaN"', '"Infinity"', "null", "1.50"]
+    checked = refused = 0
+    for _ in range(3000):
+        rows = [
+            {
+                "price": rng.choice([*specials, str(rng.randint(1, 10**6))]),
+                "size": rng.choice([*specials, f"{rng.randint(1, 999)}.{rng.randint(0, 99)}"]),
+            }
+            for _ in range(rng.randint(0, 4))
+        ]
+        text = "[" + ",".join('{"price":%s,"size":%s}' % (r["price"], r["size"]) for r in rows) + "]"  # noqa: UP031
+        side = msgspec.json.decode(text, type=list[PriceSize])
+        levels = norm.checked_levels(side)
+        try:
+            check_market_data(MarketData(BI=side))
+            sane = True
+        except ValueError:
+            sane = False
+        if levels is None:
+            refused += 1
+            continue
+        checked += 1
+        assert sane and levels == norm.valid_levels(side), text
+        assert [str(lv.price) for lv in levels] == [str(r.price) for r in side]  # the digits as sent
+    assert checked > 300 and refused > 300
+    assert norm.checked_levels(None) == () and norm.checked_levels(msgspec.UNSET) == ()
+    assert norm.top_of([PriceSize(size=Decimal(1)), PriceSize(price=Decimal(2))]) == (Decimal(2), None)
+
+
+def test_trade_id_spells_the_numbers_as_sent() -> None:
+    tracker = norm.TradeTracker()
+    last = msgspec.json.decode(b'{"LA":{"price":1E+2,"size":0.10,"date":5}}', type=norm.MarketData)
+    first = msgspec.json.decode(b'{"LA":{"price":7,"size":1,"date":4}}', type=norm.MarketData)
+    assert tracker.observe("X", first, ts=1.0) is None  # the first LA is a baseline
+    trade = tracker.observe("X", last, ts=1.0)
+    assert trade is not None and trade.trade_id == "5:1E+2:0.10" == f"5:{Decimal('1E+2')}:{Decimal('0.10')}"

@@ -53,10 +53,13 @@ from brokerbridge.core.events import (
 from brokerbridge.core.hours import BUENOS_AIRES
 from brokerbridge.venues.primary import VENUE
 from brokerbridge.venues.primary.messages import (
+    SANE_HIGH,
+    SANE_LOW,
     EntryValue,
+    Levels,
     MarketData,
+    MdEntries,
     OrderReport,
-    PriceSize,
     scalar_of,
 )
 from brokerbridge.venues.primary.rest_messages import AccountData, PositionRow
@@ -125,31 +128,46 @@ def parse_status(text: str | None) -> str:
     return "canceled" if status == "cancelled" else status
 
 
-def book_levels(rows: list[PriceSize], depth: int) -> tuple[Level, ...]:
-    """The first `depth` rows that have both a price and a size, as `Level`s (the order kept);
-    at least one level for a depth below 1, as the row-by-row loop this replaced gave."""
-    depth = max(depth, 1)
-    head = rows[:depth]
-    out = [Level(row.price, row.size) for row in head if row.price is not None and row.size is not None]
-    if len(out) == len(head) or len(rows) <= depth:
-        return tuple(out)
-    # A row without price or size was skipped and more rows follow: fill up from them.
-    for row in rows[depth:]:
-        if row.price is not None and row.size is not None:
-            out.append(Level(row.price, row.size))
-            if len(out) >= depth:
-                break
+def checked_levels(rows: Levels) -> tuple[Level, ...] | None:
+    """All of `rows` as `Level`s when every row has a price and a size in the range where every
+    positive number is sane (`messages.SANE_LOW`/`SANE_HIGH`); else None: then the exact check
+    (`check_market_data`) decides and `valid_levels` builds. `()` for an absent or null side.
+
+    The session's number check and level building in one loop; the levels are then
+    `valid_levels(rows)`, `[:depth]` a book of that depth, `[0]` the top of book."""
+    if not isinstance(rows, list):  # absent or null
+        return ()
+    low, high = SANE_LOW, SANE_HIGH
+    out = []
+    try:
+        for row in rows:
+            price, size = row.price, row.size
+            if price is None or size is None or not (low <= price < high and low <= size < high):
+                return None
+            out.append(Level(price, size))
+    except ArithmeticError:  # comparing a NaN
+        return None
     return tuple(out)
+
+
+def valid_levels(rows: Levels) -> tuple[Level, ...]:
+    """The rows that have both a price and a size, as `Level`s in the venue's order: `[:depth]` of
+    them is the book at that depth (a row without price or size is skipped, the next fills in)."""
+    if not isinstance(rows, list):
+        return ()
+    return tuple(Level(row.price, row.size) for row in rows if row.price is not None and row.size is not None)
 
 
 _NO_TOP: tuple[None, None] = (None, None)
 
 
-def _top(rows: list[PriceSize]) -> tuple[Decimal | None, Decimal | None]:
-    for row in rows:
-        if row.price is not None:
-            return row.price, row.size
-    return None, None
+def top_of(rows: Levels) -> tuple[Decimal | None, Decimal | None]:
+    """(price, size) of the first row with a price: the ticker's side of the quote."""
+    if isinstance(rows, list):
+        for row in rows:
+            if row.price is not None:
+                return row.price, row.size
+    return _NO_TOP
 
 
 # ---------------------------------------------------------------- market data
@@ -161,10 +179,8 @@ Quote = tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None, De
 def ticker_quote(data: MarketData) -> Quote:
     """(bid, bid size, ask, ask size, last): what a `Ticker` of `data` quotes, without building it
     (the session emits a Ticker only when this changed)."""
-    bids, asks, last = data.BI, data.OF, data.LA
-    bid, bid_qty = _top(bids) if isinstance(bids, list) else _NO_TOP
-    ask, ask_qty = _top(asks) if isinstance(asks, list) else _NO_TOP
-    return bid, bid_qty, ask, ask_qty, last.price if isinstance(last, EntryValue) else None
+    last = data.LA
+    return (*top_of(data.BI), *top_of(data.OF), last.price if isinstance(last, EntryValue) else None)
 
 
 def ticker_from_md(
@@ -177,7 +193,17 @@ def ticker_from_md(
     quote: Quote | None = None,
 ) -> Ticker:
     """The Ticker of `data`; `quote` is `ticker_quote(data)` when the caller has it already."""
-    bid, bid_qty, ask, ask_qty, last = ticker_quote(data) if quote is None else quote
+    return ticker_of(
+        symbol, ticker_quote(data) if quote is None else quote, data, ts=ts, venue=venue, source=source
+    )
+
+
+def ticker_of(
+    symbol: str, quote: Quote, data: MdEntries, *, ts: float, venue: str = VENUE, source: Source = Source.WS
+) -> Ticker:
+    """The Ticker of a message whose `ticker_quote` is `quote` (volume, high, low from `data`)."""
+    bid, bid_qty, ask, ask_qty, last = quote
+    volume, high, low = data.TV, data.HI, data.LO
     return Ticker(
         venue=venue,
         ts=ts,
@@ -187,9 +213,10 @@ def ticker_from_md(
         ask=ask,
         ask_qty=ask_qty,
         last=last,
-        volume=scalar_of(data.TV),
-        high=scalar_of(data.HI),
-        low=scalar_of(data.LO),
+        # usually absent (the ticker asks for BI, OF, LA): no call then
+        volume=None if volume is UNSET else scalar_of(volume),
+        high=None if high is UNSET else scalar_of(high),
+        low=None if low is UNSET else scalar_of(low),
         source=source,
     )
 
@@ -208,14 +235,14 @@ def book_from_md(
         ts=ts,
         symbol=symbol,
         depth=depth,
-        bids=book_levels(data.levels("BI"), depth),
-        asks=book_levels(data.levels("OF"), depth),
+        bids=valid_levels(data.BI)[: max(depth, 1)],
+        asks=valid_levels(data.OF)[: max(depth, 1)],
         source=source,
     )
 
 
 def stats_from_md(
-    symbol: str, data: MarketData, *, ts: float, venue: str = VENUE, source: Source = Source.WS
+    symbol: str, data: MdEntries, *, ts: float, venue: str = VENUE, source: Source = Source.WS
 ) -> SessionStats:
     count = scalar_of(data.TC)
     return SessionStats(
@@ -264,32 +291,52 @@ class TradeTracker:
     ) -> Trade | None:
         """Feed one message's `marketData`; the Trade its `LA` reveals, if any. `quote` is
         `ticker_quote(data)` when the caller has it already."""
+        last = data.LA
+        if data.BI is not UNSET or data.OF is not UNSET:  # data.has("BI", "OF"), without the call
+            if quote is None:
+                quote = ticker_quote(data)
+        else:
+            quote = None
+        return self.observe_last(
+            symbol, last if isinstance(last, EntryValue) else None, quote, ts, venue, source
+        )
+
+    def observe_last(
+        self,
+        symbol: str,
+        last: EntryValue | None,
+        quote: Quote | None,
+        ts: float,
+        venue: str = VENUE,
+        source: Source = Source.WS,
+    ) -> Trade | None:
+        """`observe` for a caller that has taken the message apart already: `last` is its `LA`
+        (None when absent or null), `quote` its `ticker_quote` when it has `BI` or `OF`, else None."""
         seen = self._seen.get(symbol)
         if seen is None:
             seen = self._seen[symbol] = _LastSeen()
             if len(self._seen) > self._max:
                 self._seen.popitem(last=False)
         trade = None
-        last = data.LA
-        if isinstance(last, EntryValue) and last.price is not None:
-            key = (last.date, last.price, last.size)
+        if last is not None and last.price is not None:
+            date, price, size = last.date, last.price, last.size
+            key = (date, price, size)
             if seen.trade is not None and key != seen.trade:
                 side = _infer_side(last, seen)
                 seen.trade_side = side
+                # `!s`: a Decimal's str() and format(…, "") are the same text; str() is 3x faster
                 trade = Trade(
                     venue=venue,
-                    ts=ms_to_seconds(last.date, ts),
+                    ts=ts if date is None else date / 1000.0,
                     symbol=symbol,
                     side=side,
-                    price=last.price,
-                    qty=last.size if last.size is not None else Decimal(0),
-                    trade_id=f"{int(last.date) if last.date is not None else ''}:{last.price}:{last.size}",
+                    price=price,
+                    qty=size if size is not None else Decimal(0),
+                    trade_id=f"{int(date) if date is not None else ''}:{price!s}:{size!s}",
                     source=source,
                 )
             seen.trade = key
-        if data.BI is not UNSET or data.OF is not UNSET:  # data.has("BI", "OF"), without the call
-            if quote is None:
-                quote = ticker_quote(data)
+        if quote is not None:
             seen.bid, seen.ask = quote[0], quote[2]
         return trade
 

@@ -44,6 +44,13 @@ Design decisions:
   `BookSnapshot` when the levels at that depth change, `SessionStats` when any figure changes,
   a `Trade` when `LA` changes (see `normalize.TradeTracker`). The first message of each connection
   always emits (consumers get a fresh value after a reconnect).
+* `Md` frames in Primary's spelling take a hot path (bench/README.md §1): decoded in one pass with
+  the book sides left as text (`messages.parse_md_lazily`); a side whose text equals the product's
+  previous one gives the levels worked out then (the live feed's common case: `LA` moves, the
+  book does not); a side that changed is decoded, and its numbers checked while it becomes
+  levels. A product whose sides both changed is decoded whole next time (one decode costs less
+  than three) until a side repeats. Any doubt about a number or the shape → `parse_ws_frame` on
+  the text gives the verdict, so a frame is refused exactly when the general route refuses it.
 * Order reports go through `normalize.OrderTracker` (kept across reconnects, so the `os`
   snapshot replayed on resubscribe adds no duplicate fills); the connector may feed REST order
   reports into the same tracker (`session.orders`).
@@ -54,6 +61,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 
 import msgspec
 from msgspec import UNSET
@@ -65,7 +73,7 @@ from brokerbridge.core.errors import (
     UnknownSymbol,
     VenueError,
 )
-from brokerbridge.core.events import AnyEvent, BookSnapshot, Channel, Subscription
+from brokerbridge.core.events import AnyEvent, BookSnapshot, Channel, Level, Subscription
 from brokerbridge.core.outbox import Outbox
 from brokerbridge.core.signals import (
     BadFrame,
@@ -80,13 +88,20 @@ from brokerbridge.venues.primary.errors import error_from_primary, match_error
 from brokerbridge.venues.primary.messages import (
     MAX_PRODUCTS_PER_SMD,
     MD_ENTRIES,
+    EntryValue,
     ErrorFrame,
+    LazyMdFrame,
+    Levels,
+    MdEntries,
     MdFrame,
     OrFrame,
-    PriceSize,
     cancel_order_frame,
+    md_symbol,
     new_order_frame,
     os_frame,
+    parse_md_lazily,
+    parse_md_rows_unchecked,
+    parse_rows,
     parse_ws_frame,
     smd_frame,
 )
@@ -97,11 +112,12 @@ from brokerbridge.venues.primary.normalize import (
     TRADE_ENTRIES,
     OrderTracker,
     TradeTracker,
-    book_levels,
+    checked_levels,
     ms_to_seconds,
     stats_from_md,
-    ticker_from_md,
-    ticker_quote,
+    ticker_of,
+    top_of,
+    valid_levels,
 )
 
 logger = logging.getLogger(__name__)
@@ -131,7 +147,10 @@ MAX_BOOK_DEPTH = 5  # the manual's dictionary: depth 1–5
 _ENTRY_ORDER = {name: i for i, name in enumerate(MD_ENTRIES)}
 
 _Want = tuple[tuple[str, ...], int]  # (entries in canonical order, depth)
-_Rows = tuple[list[PriceSize], list[PriceSize]]  # an Md frame's (BI, OF) as received
+_Sides = tuple[tuple[Level, ...], tuple[Level, ...]]  # (bids, asks)
+_Top = tuple[Decimal | None, Decimal | None]  # a book side's first (price, size)
+_NO_TOP: _Top = (None, None)
+_NEVER = msgspec.Raw(b"!")  # not JSON: no frame's side has this text
 # Change-detection keys: (channel value, symbol, depth). The channel's str value, not the Enum:
 # hashing an Enum runs Python code, and these keys are hashed several times per Md frame.
 _EmitKey = tuple[str, str, int]
@@ -144,6 +163,50 @@ def always_open(_wall_now: float) -> bool:
 
 def _canonical(entries: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(set(entries), key=_ENTRY_ORDER.__getitem__))
+
+
+class _SidesMemo:
+    """A product's book sides as last received: their JSON text, levels and top (see `_side`)."""
+
+    __slots__ = ("ask", "asks", "bid", "bids", "raw_bi", "raw_of")
+
+    def __init__(self) -> None:
+        self.keep(_NEVER, (), _NO_TOP, _NEVER, (), _NO_TOP)
+
+    def keep(
+        self,
+        raw_bi: msgspec.Raw,
+        bids: tuple[Level, ...],
+        bid: _Top,
+        raw_of: msgspec.Raw,
+        asks: tuple[Level, ...],
+        ask: _Top,
+    ) -> None:
+        """Remember a frame's sides; `_NEVER` for a text not known (equal to no side's text)."""
+        self.raw_bi, self.bids, self.bid = raw_bi, bids, bid
+        self.raw_of, self.asks, self.ask = raw_of, asks, ask
+
+
+def _side(raw: msgspec.Raw, text: str) -> tuple[tuple[Level, ...], _Top]:
+    """`_checked_side` of a side `parse_md_lazily` left as text."""
+    try:
+        rows = parse_rows(raw)
+    except ValueError:
+        parse_ws_frame(text)  # raises: the frame's shape is wrong
+        raise
+    return _checked_side(rows, text)
+
+
+def _checked_side(rows: Levels, text: str) -> tuple[tuple[Level, ...], _Top]:
+    """One book side of an `Md` frame whose rows are not checked yet: its levels (rows that have a
+    price and a size) and its top (the first row with a price). When a row does not pass the quick
+    check, `parse_ws_frame(text)` gives the verdict on the whole frame: it raises the
+    `ProtocolError` the frame deserves, or confirms every number."""
+    levels = checked_levels(rows)
+    if levels is not None:
+        return levels, ((levels[0].price, levels[0].qty) if levels else _NO_TOP)
+    parse_ws_frame(text)  # a row lacks a price or size, or a number is unusual: the exact check
+    return valid_levels(rows), top_of(rows)
 
 
 class _Route:
@@ -159,7 +222,10 @@ class _Route:
             (Channel.TICKER.value, symbol, 0) if Channel.TICKER in channels else None
         )
         depths = sorted({sub.depth for sub in subs if sub.channel is Channel.BOOK})
-        self.book_depths = tuple((depth, (Channel.BOOK.value, symbol, depth)) for depth in depths)
+        # (depth, change-detection key, `_books` key) per book depth subscribed
+        self.book_depths = tuple(
+            (depth, (Channel.BOOK.value, symbol, depth), (symbol, depth)) for depth in depths
+        )
         self.trades = Channel.TRADES in channels
         self.stats_key: _EmitKey | None = (
             (Channel.STATS.value, symbol, 0) if Channel.STATS in channels else None
@@ -205,12 +271,11 @@ class PrimaryWsSession(Outbox):
         self._unconfirmed: dict[Subscription, float] = {}  # sub → when its smd/os was queued
         self._seen_products: set[str] = set()  # products with an Md on this connection
         self._last_emitted: dict[_EmitKey, object] = {}
-        # The latest rows per (product, depth): book() builds its OrderBook from them on demand,
+        # The latest levels per (product, depth): book() builds its OrderBook from them on demand,
         # not every frame (Primary sends whole snapshots, so nothing is applied incrementally).
-        self._books: dict[tuple[str, int], _Rows] = {}
-        # Per product, the rows the book events were last worked out from: rows equal to them give
-        # levels equal to what was last emitted, so the levels need not be built to see "no change".
-        self._book_rows: dict[str, _Rows] = {}
+        self._books: dict[tuple[str, int], _Sides] = {}
+        self._sides: dict[str, _SidesMemo] = {}  # per product: its last book sides (as text too)
+        self._churning: set[str] = set()  # products whose last frame changed both book sides
         self._quiet_since = now  # start of the current silent window (watchdog)
         self._idle_reported = False
 
@@ -297,11 +362,11 @@ class PrimaryWsSession(Outbox):
         keeping an `OrderBook` current would mean building one per frame for a rare reader."""
         if sub not in self._subs or sub.channel is not Channel.BOOK or sub.symbol is None:
             return None
-        rows = self._books.get((sub.symbol, sub.depth))
-        if rows is None:
+        sides = self._books.get((sub.symbol, sub.depth))
+        if sides is None:
             return None
         book = OrderBook(sub.depth)
-        book.replace(book_levels(rows[0], sub.depth), book_levels(rows[1], sub.depth))
+        book.replace(*sides)
         return book
 
     def _want(self, symbol: str) -> _Want:
@@ -421,13 +486,22 @@ class PrimaryWsSession(Outbox):
         """Handle one text frame. Never raises: bad frames become `BadFrame` signals."""
         self._quiet_since = now
         self._idle_reported = False
-        received = self._wall_clock()
         try:
+            if self._churning and md_symbol(text) in self._churning:
+                whole = parse_md_rows_unchecked(text)
+                if whole is not None:
+                    self._on_churning_md(whole, text)
+                    return
+            else:
+                lazy = parse_md_lazily(text)
+                if lazy is not None:
+                    self._on_lazy_md(lazy, text)
+                    return
             frame = parse_ws_frame(text)
             if isinstance(frame, MdFrame):
-                self._on_md(frame, received)
+                self._on_md(frame)
             elif isinstance(frame, OrFrame):
-                self._on_report(frame, received)
+                self._on_report(frame, self._wall_clock())
             else:
                 self._on_error(frame)
         except ProtocolError as exc:
@@ -441,8 +515,73 @@ class PrimaryWsSession(Outbox):
                 BadFrame(ProtocolError(f"primary ws: unusable frame ({type(exc).__name__})"))
             )
 
-    def _on_md(self, frame: MdFrame, received: float) -> None:
+    def _on_lazy_md(self, frame: LazyMdFrame, text: str) -> None:
+        """An `Md` frame of the one-pass route: a book side whose text equals the product's previous
+        one gives the levels worked out then; one that changed is decoded and checked now."""
+        data = frame.marketData
         symbol = frame.instrumentId.symbol
+        raw_bi, raw_of = data.BI, data.OF
+        memo = self._memo(symbol)
+        same_bi, same_of = raw_bi == memo.raw_bi, raw_of == memo.raw_of
+        bids, bid = (memo.bids, memo.bid) if same_bi else _side(raw_bi, text)
+        asks, ask = (memo.asks, memo.ask) if same_of else _side(raw_of, text)
+        # Only now, both sides having passed: a side is remembered only once its frame is accepted.
+        if not (same_bi or same_of or memo.raw_bi is _NEVER):
+            self._churning.add(symbol)  # both sides changed: decode its next frame whole
+        memo.keep(raw_bi, bids, bid, raw_of, asks, ask)
+        self._route_md(symbol, frame.timestamp, data, bool(raw_bi) or bool(raw_of), bids, asks, bid, ask)
+
+    def _on_churning_md(self, frame: MdFrame, text: str) -> None:
+        """An `Md` frame of a product whose book sides both changed last time, decoded whole by
+        `parse_md_rows_unchecked`: its rows checked here. Back to the lazy route once a side
+        stays the same."""
+        data = frame.marketData
+        symbol = frame.instrumentId.symbol
+        rows_bi, rows_of = data.BI, data.OF
+        bids, bid = _checked_side(rows_bi, text)
+        asks, ask = _checked_side(rows_of, text)
+        memo = self._memo(symbol)
+        if bids == memo.bids or asks == memo.asks:
+            self._churning.discard(symbol)
+        # The texts are unknown: the next lazy frame decodes both sides (and does not count that).
+        memo.keep(_NEVER, bids, bid, _NEVER, asks, ask)
+        has_book = rows_bi is not UNSET or rows_of is not UNSET
+        self._route_md(symbol, frame.timestamp, data, has_book, bids, asks, bid, ask)
+
+    def _memo(self, symbol: str) -> _SidesMemo:
+        memo = self._sides.get(symbol)
+        if memo is None:
+            memo = self._sides[symbol] = _SidesMemo()
+        return memo
+
+    def _on_md(self, frame: MdFrame) -> None:
+        """An `Md` frame `parse_ws_frame` decoded (and checked)."""
+        data = frame.marketData
+        rows_bi, rows_of = data.BI, data.OF
+        self._route_md(
+            frame.instrumentId.symbol,
+            frame.timestamp,
+            data,
+            rows_bi is not UNSET or rows_of is not UNSET,
+            valid_levels(rows_bi),
+            valid_levels(rows_of),
+            top_of(rows_bi),
+            top_of(rows_of),
+        )
+
+    def _route_md(
+        self,
+        symbol: str,
+        timestamp: float | None,
+        data: MdEntries,
+        has_book: bool,
+        bids: tuple[Level, ...],
+        asks: tuple[Level, ...],
+        bid: _Top,
+        ask: _Top,
+    ) -> None:
+        """Emit what one `Md` frame changed for the product's subscriptions. `bids`/`asks`: its
+        book rows that have a price and a size; `bid`/`ask`: the first rows with a price."""
         route = self._routes.get(symbol)
         if route is None:
             subs = self._by_symbol.get(symbol)
@@ -455,46 +594,35 @@ class PrimaryWsSession(Outbox):
             for sub in route.subs:
                 if sub in self._unconfirmed:
                     self._confirm(sub)
-        data = frame.marketData
-        ts = received if frame.timestamp is None else frame.timestamp / 1000.0  # ms_to_seconds
-        has_book = data.BI is not UNSET or data.OF is not UNSET
+        ts = self._wall_clock() if timestamp is None else timestamp / 1000.0
+        last = data.LA
+        la = last if isinstance(last, EntryValue) else None
+        # The quote serves the ticker and the trade side inference alike.
+        quote = (bid[0], bid[1], ask[0], ask[1], None if la is None else la.price)
         # Events are built from a batch before any state changes, so a failure skips the whole frame.
         events: list[AnyEvent] = []
-        # The quote serves the ticker and the trade side inference alike.
-        quote = ticker_quote(data) if has_book or route.ticker_key is not None else None
-        if route.ticker_key is not None and (has_book or data.LA is not UNSET):
-            assert quote is not None
-            if self._changed(route.ticker_key, quote):
-                events.append(ticker_from_md(symbol, data, ts=ts, venue=self.venue, quote=quote))
-        if route.book_depths and has_book:
-            rows = (data.levels("BI"), data.levels("OF"))
-            previous = self._book_rows.get(symbol)
-            self._book_rows[symbol] = rows
-            # Equal rows (Decimal equality, None where None) select equal levels at every depth.
-            same_rows = previous is not None and previous == rows
-            for depth, emit_key in route.book_depths:
-                self._books[(symbol, depth)] = rows
-                if same_rows and emit_key in self._last_emitted:
-                    continue  # the levels equal those last emitted (or compared equal to them)
-                levels = (book_levels(rows[0], depth), book_levels(rows[1], depth))
-                if self._changed(emit_key, levels):
+        last_emitted = self._last_emitted
+        key = route.ticker_key
+        if key is not None and (has_book or last is not UNSET) and last_emitted.get(key) != quote:
+            last_emitted[key] = quote
+            events.append(ticker_of(symbol, quote, data, ts=ts, venue=self.venue))
+        if has_book:
+            for depth, key, book_key in route.book_depths:
+                sides = self._books[book_key] = (bids[:depth], asks[:depth])
+                if last_emitted.get(key) != sides:
+                    last_emitted[key] = sides
                     events.append(
                         BookSnapshot(
-                            venue=self.venue,
-                            ts=ts,
-                            symbol=symbol,
-                            depth=depth,
-                            bids=levels[0],
-                            asks=levels[1],
+                            venue=self.venue, ts=ts, symbol=symbol, depth=depth, bids=sides[0], asks=sides[1]
                         )
                     )
-        trade = self.trades.observe(symbol, data, ts=ts, venue=self.venue, quote=quote)
+        trade = self.trades.observe_last(symbol, la, quote if has_book else None, ts, self.venue)
         if trade is not None and route.trades:
             events.append(trade)
         if route.stats_key is not None and data.has(*STATS_ENTRIES):
             stats = stats_from_md(symbol, data, ts=ts, venue=self.venue)
-            key = msgspec.structs.astuple(stats)[3:]  # every figure (not venue/ts/symbol)
-            if self._changed(route.stats_key, key):
+            figures = msgspec.structs.astuple(stats)[3:]  # every figure (not venue/ts/symbol)
+            if self._changed(route.stats_key, figures):
                 events.append(stats)
         self._events.extend(events)
 
