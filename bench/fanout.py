@@ -1,8 +1,8 @@
 """Targets 2 and 3: fan-out through the bridge server to real WebSocket clients on loopback, and the
 memory each client costs — against a bare `websockets` broadcast server run in the same benchmark.
 
-Server side (this process): a `Bridge` on the Kraken simulator and a `BridgeServer` (uvicorn,
-`websockets-sansio`) on port 0. The upstream is driven by feeding `Ticker` events straight into the
+Server side (this process): a `Bridge` on the Kraken simulator (`brokerbridge sim kraken`, a process
+of its own, as a venue is) and a `BridgeServer` on port 0. The upstream is driven by feeding `Ticker` events straight into the
 Bridge's event path (`Bridge._on_event`, what a connector calls for every venue event) at a paced
 rate; each carries its publish wall time in `ts` and `source=rest` as a mark, so clients can tell
 them from the simulator's own ticks. Pacing is by `time.perf_counter()` with 1 ms sleeps on the
@@ -43,7 +43,6 @@ from brokerbridge.core.config import Config, KrakenConfig, ServerConfig
 from brokerbridge.core.events import Source, Ticker, encode_event
 from brokerbridge.core.secret import Secret
 from brokerbridge.server import BridgeServer, ServerSettings
-from brokerbridge.sim.kraken import KrakenSimulator
 
 SUBSCRIBE = json.dumps(
     {"op": "subscribe", "id": "t", "venue": "kraken", "channel": "ticker", "symbol": "BTC/USD"}
@@ -74,13 +73,30 @@ class Server:
 
 
 @asynccontextmanager
+async def simulator_process() -> AsyncIterator[dict[str, str]]:
+    """The Kraken simulator in a process of its own, as a venue is: its market's work is not the
+    server's. Yields its endpoints (the first line `brokerbridge sim` prints)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "brokerbridge.cli.main", "sim", "kraken", "--port", "0", "--seed", str(SEED),
+        "--log-level", "WARNING", cwd=REPO, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        yield json.loads(line)
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        await proc.wait()
+
+
+@asynccontextmanager
 async def bridge_server() -> AsyncIterator[Server]:
-    async with KrakenSimulator(host="127.0.0.1", port=0, seed=SEED) as sim:
-        ends = sim.endpoints
+    async with simulator_process() as ends:
         config = Config(
             kraken=KrakenConfig(
-                rest_url=ends.rest, ws_url=ends.ws_public, ws_auth_url=ends.ws_private,
-                api_key=ends.api_key, api_secret=Secret(ends.api_secret),
+                rest_url=ends["rest"], ws_url=ends["ws_public"], ws_auth_url=ends["ws_private"],
+                api_key=ends["api_key"], api_secret=Secret(ends["api_secret"]),
             ),
             journal_path=":memory:",
         )  # fmt: skip

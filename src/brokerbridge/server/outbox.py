@@ -25,26 +25,19 @@ from collections.abc import Hashable
 
 from brokerbridge.server.protocol import event_text
 
-
-class _Entry:
-    __slots__ = ("data", "key", "lossless", "received", "seq")
-
-    def __init__(
-        self, data: bytes, key: Hashable | None, lossless: bool, seq: int, received: float | None
-    ) -> None:
-        self.data = data
-        self.key = key
-        self.lossless = lossless
-        self.seq = seq
-        self.received = received
+# A waiting message is a list (cheaper to make than an object, and a conflation rewrites it in
+# place): its text, or None while it is an event message still in parts (built when drained — a
+# message replaced before then is never built), and its parts.
+_DATA, _KEY, _LOSSLESS, _SEQ, _RECEIVED, _HEAD, _BODY = range(7)
+Entry = list  # [data | None, key, lossless, seq, received, head | None, body]
 
 
 class Outbox:
     def __init__(self, limit: int, conflate_after: int | None = None) -> None:
         self.limit = limit
         self.conflate_after = limit if conflate_after is None else min(conflate_after, limit)
-        self._entries: list[_Entry] = []
-        self._latest: dict[Hashable, _Entry] = {}
+        self._entries: list[Entry] = []
+        self._latest: dict[Hashable, Entry] = {}
         self._lossless = 0
         self._market = 0
         self.conflated = 0  # messages replaced by a newer one of the same key
@@ -67,7 +60,7 @@ class Outbox:
             return False
         if key is not None:
             self._latest.pop(key, None)  # later data of `key` must not jump ahead of this
-        self._entries.append(_Entry(data, None, True, 0, received))
+        self._entries.append([data, None, True, 0, received, None, b""])
         self._lossless += 1
         return True
 
@@ -80,11 +73,11 @@ class Outbox:
         if self._market >= self.conflate_after:
             waiting = self._latest.get(key)
             if waiting is not None:
-                waiting.data = body if head is None else event_text(head, waiting.seq, body)
-                waiting.received = received
+                waiting[_BODY] = body
+                waiting[_RECEIVED] = received
                 self.conflated += 1
                 return True
-        entry = _Entry(body if head is None else event_text(head, seq, body), key, False, seq, received)
+        entry = [None, key, False, seq, received, head, body]
         self._entries.append(entry)
         self._latest[key] = entry
         self._market += 1
@@ -92,15 +85,24 @@ class Outbox:
 
     def put_market(self, data: bytes, received: float | None = None) -> None:
         """Queue a market message that is never replaced; only when not `market_full`."""
-        self._entries.append(_Entry(data, None, False, 0, received))
+        self._entries.append([data, None, False, 0, received, None, b""])
         self._market += 1
 
-    def drain(self) -> list[_Entry]:
-        """Everything waiting, oldest first; the outbox is then empty."""
+    def drain(self) -> tuple[list[bytes], list[float]]:
+        """Everything waiting, oldest first, and the `received` times among them; the outbox is
+        then empty."""
         entries, self._entries = self._entries, []
         self._latest.clear()
         self._lossless = self._market = 0
-        return entries
+        texts: list[bytes] = []
+        received: list[float] = []
+        for data, _, _, seq, when, head, body in entries:
+            if data is None:
+                data = body if head is None else event_text(head, seq, body)
+            texts.append(data)
+            if when is not None:
+                received.append(when)
+        return texts, received
 
     def clear(self) -> None:
         self.drain()

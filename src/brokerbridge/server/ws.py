@@ -149,6 +149,7 @@ class ClientConnection:
         self._subs: dict[RequestId, _Subscription] = {}
         self._dropped: dict[Hashable, _Dropped] = {}
         self._events = 0  # events queued: every LAG_SAMPLE_EVERY-th is timed
+        self._marked = False  # the Coalescer will flush this connection
         self._closed = False
 
     @property
@@ -162,7 +163,7 @@ class ClientConnection:
 
     def writable_again(self) -> None:
         if self.outbox and not self._closed:
-            self._coalescer.mark(self)
+            self._mark()
 
     def lost(self) -> None:
         """The socket is gone (closed by either side, or dropped)."""
@@ -174,16 +175,16 @@ class ClientConnection:
 
     def flush(self) -> None:
         """Write everything waiting, in one write (the Coalescer calls this)."""
+        self._marked = False
         wire = self.wire
         if self._closed or not wire.writable or not self.outbox:
             return  # not writable: `writable_again` asks for another flush
-        entries = self.outbox.drain()
-        wire.write_texts([entry.data for entry in entries])
-        now = None
-        for entry in entries:
-            if entry.received is not None:
-                now = self._bridge.clock.monotonic() if now is None else now
-                self._metrics.ws_delivery_lag.observe(max(0.0, now - entry.received))
+        texts, received = self.outbox.drain()
+        wire.write_texts(texts)
+        if received:
+            now = self._bridge.clock.monotonic()
+            for when in received:
+                self._metrics.ws_delivery_lag.observe(max(0.0, now - when))
 
     # -- closing ------------------------------------------------------------------------------
     def close(self, reason: str, code: int = GOING_AWAY) -> None:
@@ -488,12 +489,16 @@ class ClientConnection:
         return self._bridge.connectors[update.venue].book_snapshot(sub)
 
     def _queue_event(self, key: Hashable, sub: _Subscription, event: AnyEvent, kind: str) -> None:
-        body = self._codec.event_body(event)
-        if self.outbox.put_conflated(key, sub.next_seq(), sub.head, body, self._received()):
+        # The hot path of fan-out (once per event per client): calls and lookups kept to a minimum.
+        sub.seq += 1
+        self._events += 1
+        received = self._bridge.clock.monotonic() if self._events % LAG_SAMPLE_EVERY == 1 else None
+        if self.outbox.put_conflated(key, sub.seq, sub.head, self._codec.event_body(event), received):
             self._conflated[kind] += 1
             return
         self._messages_out["event"] += 1
-        self._coalescer.mark(self)
+        if not self._marked:
+            self._mark()
 
     def _queue_market(self, key: Hashable, sub: _Subscription, event: AnyEvent) -> None:
         """Trades, candles…: never replaced; dropped while the client has no room, and then a `gap`
@@ -520,7 +525,7 @@ class ClientConnection:
                 return
         outbox.put_market(self._event_text(sub, event), self._received())
         self._messages_out["event"] += 1
-        self._coalescer.mark(self)
+        self._mark()
 
     def queue_heartbeat(self, data: bytes) -> None:
         # A heartbeat is conflated like a ticker: a client that does not read gets one, not a pile.
@@ -530,6 +535,11 @@ class ClientConnection:
             self._conflated["heartbeat"] += 1
             return
         self._messages_out["heartbeat"] += 1
+        self._mark()
+
+    def _mark(self) -> None:
+        """Ask the Coalescer for a flush (once until it comes)."""
+        self._marked = True
         self._coalescer.mark(self)
 
     def _send(self, message: ServerMessage) -> None:
@@ -549,7 +559,7 @@ class ClientConnection:
             self.close(reason, POLICY_VIOLATION)
             return
         self._messages_out[kind] += 1
-        self._coalescer.mark(self)
+        self._mark()
 
     def _send_error(
         self, code: ErrorCode, message: str, request_id: RequestId | None, remedy: str = ""
