@@ -388,6 +388,15 @@ class Bridge:
     def _replay_current(self, subscriber: _Subscriber) -> None:
         """A late joiner of a shared stream gets the current state, not a wait for the next change."""
         sub = subscriber.sub
+        for event in self.current_state(sub):
+            self._deliver(subscriber, event)
+        subscriber.refused = self._refusals.get(sub)
+        if subscriber.refused is not None and subscriber.on_refused is not None:
+            subscriber.on_refused(subscriber.refused)
+
+    def current_state(self, sub: Subscription) -> list[AnyEvent]:
+        """What a consumer joining open stream `sub` is given first: its status, and the current
+        book / ticker / session stats / balances where the stream has them."""
         connector = self.connectors[sub.venue]
         current: list[AnyEvent | None] = [connector.status_of(sub)]
         if sub.channel is Channel.BOOK:
@@ -400,12 +409,11 @@ class Bridge:
             views = self.state[sub.venue].balances.all()
             if views:
                 current.append(_snapshot_from_views(sub.venue, views, self.clock.time()))
-        for event in current:
-            if event is not None:
-                self._deliver(subscriber, event)
-        subscriber.refused = self._refusals.get(sub)
-        if subscriber.refused is not None and subscriber.on_refused is not None:
-            subscriber.on_refused(subscriber.refused)
+        return [event for event in current if event is not None]
+
+    def refusal(self, sub: Subscription) -> VenueError | None:
+        """Why the venue refused open stream `sub` for good, if it did."""
+        return self._refusals.get(sub)
 
     def _detach(self, subscriber: _Subscriber) -> None:
         sub = subscriber.sub

@@ -16,8 +16,12 @@ message into it ≈ 0.3 µs: batching is what lets one core feed a thousand clie
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
 
 # Below this the wait is not worth a timer: the loop's poll sleeps whole milliseconds (epoll), so a
 # shorter timer still costs one. Cheap flushes go out on the loop's next turn instead — still after
@@ -32,7 +36,7 @@ class Flushable(Protocol):
 class Coalescer:
     def __init__(self, max_window: float = 0.005) -> None:
         self.max_window = max_window
-        self._dirty: dict[Flushable, None] = {}  # insertion-ordered: flushed in the order they asked
+        self._dirty: dict[Any, object] = {}  # insertion-ordered: flushed in the order they asked
         self._timer: asyncio.Handle | None = None
         self._window = 0.0
         self.flushes = 0
@@ -40,11 +44,20 @@ class Coalescer:
     def mark(self, conn: Flushable) -> None:
         self._dirty[conn] = None
         if self._timer is None:
-            loop = asyncio.get_running_loop()
-            if self._window < MIN_TIMER:
-                self._timer = loop.call_soon(self._flush)
-            else:
-                self._timer = loop.call_later(self._window, self._flush)
+            self._schedule()
+
+    def mark_all(self, conns: Mapping[Any, object]) -> None:
+        """Mark every key of `conns` (one C-level update: a hub marks all its clients per event)."""
+        self._dirty.update(conns)
+        if self._timer is None:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._window < MIN_TIMER:
+            self._timer = loop.call_soon(self._flush)
+        else:
+            self._timer = loop.call_later(self._window, self._flush)
 
     def discard(self, conn: Flushable) -> None:
         self._dirty.pop(conn, None)
@@ -54,6 +67,9 @@ class Coalescer:
         dirty, self._dirty = self._dirty, {}
         start = time.perf_counter()  # a cost, not a deadline: wall time is what the window spends
         for conn in dirty:
-            conn.flush()
+            try:
+                conn.flush()
+            except Exception:  # our bug, in one connection: the others are still written
+                logger.exception("flushing a WebSocket connection failed")
         self.flushes += 1
         self._window = min(self.max_window, time.perf_counter() - start)

@@ -19,6 +19,7 @@ from brokerbridge.bridge import Bridge
 from brokerbridge.server import session
 from brokerbridge.server.auth import Authenticator, Principal
 from brokerbridge.server.coalesce import Coalescer
+from brokerbridge.server.hub import Hubs
 from brokerbridge.server.metrics import ServerMetrics
 from brokerbridge.server.protocol import Codec
 from brokerbridge.server.wire import Peer, WsWire, json_response
@@ -46,6 +47,14 @@ class ClientGate:
         self._metrics = metrics
         self._codec = codec
         self.coalescer = Coalescer(settings.write_window)
+        self.hubs = Hubs(
+            bridge,
+            codec,
+            self.coalescer,
+            keep=settings.client_queue_size,
+            conflate_after=min(settings.conflate_after, settings.client_queue_size),
+            on_conflated=self._conflated,
+        )
         self.max_message_bytes = settings.max_message_bytes
         self.close_timeout = settings.close_timeout
 
@@ -83,6 +92,9 @@ class ClientGate:
             )
         return partial(self._connect, principal)
 
+    def _conflated(self, kind: str, count: int) -> None:
+        self._metrics.out.conflated[kind] += count
+
     def _connect(self, principal: Principal, wire: WsWire) -> ClientConnection:
         client = ClientConnection(
             wire,
@@ -94,6 +106,7 @@ class ClientGate:
             principal,
             self._clients,
             self.coalescer,
+            self.hubs,
         )
         self._clients.add(client)
         return client

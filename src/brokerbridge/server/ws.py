@@ -20,13 +20,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import cast
 
 import msgspec
 
-from brokerbridge.bridge import Bridge, Listening, topic_of
+from brokerbridge.bridge import Bridge, Listening
 from brokerbridge.core.clock import Clock
 from brokerbridge.core.errors import (
     BrokerBridgeError,
@@ -37,17 +38,13 @@ from brokerbridge.core.errors import (
 )
 from brokerbridge.core.events import (
     AnyEvent,
-    BookSnapshot,
-    BookUpdate,
     Channel,
     Fill,
-    Gap,
-    StreamStatus,
     Subscription,
-    Ticker,
 )
 from brokerbridge.server.auth import Authenticator, Principal, TokenBucket, scope_of
 from brokerbridge.server.coalesce import Coalescer
+from brokerbridge.server.hub import Hubs, Member
 from brokerbridge.server.metrics import LAG_SAMPLE_EVERY, ServerMetrics
 from brokerbridge.server.outbox import Outbox
 from brokerbridge.server.protocol import (
@@ -93,27 +90,17 @@ class WsSettings:
 
 @dataclass
 class _Subscription:
-    """One accepted `subscribe`: a Bridge listener per symbol (None: a stream without one), one
-    `seq` for all."""
+    """One accepted `subscribe`: per symbol (None: a stream without one) a hub member (market data)
+    or a Bridge listener (account data, the virtual channels); one `seq` for all."""
 
     batch: bool
     head: bytes  # the start of its `event` messages (`Codec.event_head`)
-    private: bool  # account data: never dropped
-    streams: dict[str | None, Listening] = field(default_factory=dict)
-    seq: int = 0
+    streams: dict[str | None, Listening | Member] = field(default_factory=dict)
+    seqs: list[int] = field(default_factory=lambda: [0])  # [the last seq], shared with hub members
 
     def next_seq(self) -> int:
-        self.seq += 1
-        return self.seq
-
-
-@dataclass
-class _Dropped:
-    """Market messages a client had no room for, since `start` (a `gap` tells it when there is)."""
-
-    stream: str
-    start: float
-    count: int = 0
+        self.seqs[0] += 1
+        return self.seqs[0]
 
 
 class ClientConnection:
@@ -128,6 +115,7 @@ class ClientConnection:
         principal: Principal,
         registry: ClientRegistry,
         coalescer: Coalescer,
+        hubs: Hubs,
     ) -> None:
         self.wire = wire
         self._bridge = bridge
@@ -138,23 +126,25 @@ class ClientConnection:
         self.principal = principal
         self._registry = registry
         self._coalescer = coalescer
+        self._hubs = hubs
+        self._members: dict[Member, None] = {}  # this client's readers of market streams
         self._bucket = TokenBucket(
             settings.messages_per_second, settings.message_burst, bridge.clock.monotonic
         )
-        self.outbox = Outbox(settings.client_queue_size, settings.conflate_after)
+        self.outbox = Outbox(settings.client_queue_size)
         self._refused_in_row = 0  # rate-limited messages since the last accepted one
         self._messages_out = metrics.out.messages_out
         self._conflated = metrics.out.conflated
         self.close_reason: str | None = None
         self._subs: dict[RequestId, _Subscription] = {}
-        self._dropped: dict[Hashable, _Dropped] = {}
         self._events = 0  # events queued: every LAG_SAMPLE_EVERY-th is timed
         self._marked = False  # the Coalescer will flush this connection
         self._closed = False
 
     @property
     def queue_depth(self) -> int:
-        return len(self.outbox)
+        """Messages waiting for this client: its outbox, and its market streams' unread events."""
+        return len(self.outbox) + sum(member.pending for member in self._members)
 
     # -- the wire's calls ---------------------------------------------------------------------
     def received(self, data: str | bytes) -> None:
@@ -162,7 +152,7 @@ class ClientConnection:
             self._handle(data)
 
     def writable_again(self) -> None:
-        if self.outbox and not self._closed:
+        if not self._closed:
             self._mark()
 
     def lost(self) -> None:
@@ -174,17 +164,31 @@ class ClientConnection:
         self._registry.discard(self)
 
     def flush(self) -> None:
-        """Write everything waiting, in one write (the Coalescer calls this)."""
+        """Write everything waiting — the outbox, then what the client's market streams logged
+        since it was last written — in one write (the Coalescer calls this)."""
         self._marked = False
         wire = self.wire
-        if self._closed or not wire.writable or not self.outbox:
+        if self._closed or not wire.writable:
             return  # not writable: `writable_again` asks for another flush
         texts, received = self.outbox.drain()
+        events = 0
+        for member in self._members:
+            if member.behind:
+                count, first = member.read(texts)
+                events += count
+                if first is not None:
+                    received.append(first)  # each flush times the first event of each stream
+        if not texts:
+            return
+        if events:
+            self._messages_out["event"] += events
         wire.write_texts(texts)
         if received:
             now = self._bridge.clock.monotonic()
-            for when in received:
-                self._metrics.ws_delivery_lag.observe(max(0.0, now - when))
+            self._events += 1
+            if self._events % LAG_SAMPLE_EVERY == 1:
+                for when in received:
+                    self._metrics.ws_delivery_lag.observe(max(0.0, now - when))
 
     # -- closing ------------------------------------------------------------------------------
     def close(self, reason: str, code: int = GOING_AWAY) -> None:
@@ -208,8 +212,15 @@ class ClientConnection:
         subs, self._subs = self._subs, {}
         for sub in subs.values():
             for stream in sub.streams.values():
-                stream.close()
+                self._close_stream(stream)
             sub.streams.clear()
+
+    def _close_stream(self, stream: Listening | Member) -> None:
+        if isinstance(stream, Member):
+            self._members.pop(stream, None)
+            stream.hub.leave(stream)
+        else:
+            stream.close()
 
     # -- requests ----------------------------------------------------------------------------
     def _handle(self, data: str | bytes) -> None:
@@ -259,7 +270,7 @@ class ClientConnection:
                     self._send_error(ErrorCode.INVALID_REQUEST, f"no subscription with id {sub_id!r}", sub_id)
                     return
                 for stream in sub.streams.values():
-                    stream.close()
+                    self._close_stream(stream)
                 self._send(Ack(id=sub_id, op="unsubscribe"))
             case Ping(id=ping_id):
                 self._metrics.ws_messages_in.labels("ping").inc()
@@ -381,14 +392,15 @@ class ClientConnection:
             self._send_error(_code_of(first), message, sub_id, first.remedy)
             return
         self._send(Ack(id=sub_id, op="subscribe", stream=streams[0], streams=tuple(streams)))
-        state = _Subscription(
-            batch=request.symbols is not None,
-            head=self._codec.event_head(sub_id),
-            private=request.channel == ORDERS_CHANNEL or scope_of(request.channel) == "account",
-        )
+        state = _Subscription(batch=request.symbols is not None, head=self._codec.event_head(sub_id))
         self._subs[sub_id] = state
         for symbol, wanted in zip(symbols, subscriptions, strict=True):
-            deliver = partial(self._deliver, sub_id, state, (sub_id, symbol))
+            if wanted is not None and request.channel != ORDERS_CHANNEL and not wanted.channel.private:
+                member = self._hubs.join(self, wanted, state.head, state.seqs, (sub_id, symbol))
+                self._members[member] = None
+                state.streams.setdefault(symbol, member)
+                continue
+            deliver = partial(self._deliver, sub_id, state)
             if wanted is None:  # the venue's status feed
                 state.streams[symbol] = bridge.watch_statuses(request.venue, deliver)
                 continue
@@ -396,10 +408,17 @@ class ClientConnection:
                 for order in bridge.open_orders(request.venue):
                     deliver(order)
                 deliver = partial(_unless_fill, deliver)
-            refused_for_good = partial(self._stream_refused, sub_id, state, symbol)
+            refused_for_good = partial(self._refused, sub_id, state, symbol)
             state.streams[symbol] = bridge.listen(wanted, deliver, refused_for_good)
 
-    def _stream_refused(
+    def stream_refused(self, member: Member, error: BrokerBridgeError) -> None:
+        """A hub's venue refused its stream for good (called by the hub)."""
+        sub_id, symbol = cast(tuple[RequestId, str | None], member.tag)
+        sub = self._subs.get(sub_id)
+        if sub is not None and sub.streams.get(symbol) is member:
+            self._refused(sub_id, sub, symbol, error)
+
+    def _refused(
         self, sub_id: RequestId, sub: _Subscription, symbol: str | None, error: BrokerBridgeError
     ) -> None:
         """The venue will never serve this stream: tell the client, and let go of it (after the
@@ -413,7 +432,7 @@ class ClientConnection:
     def _end_stream(self, sub_id: RequestId, sub: _Subscription, symbol: str | None) -> None:
         stream = sub.streams.pop(symbol, None)
         if stream is not None:
-            stream.close()
+            self._close_stream(stream)
         if not sub.streams and self._subs.get(sub_id) is sub:
             del self._subs[sub_id]
 
@@ -442,37 +461,21 @@ class ClientConnection:
         return None
 
     # -- output ------------------------------------------------------------------------------
-    def _deliver(self, sub_id: RequestId, sub: _Subscription, key: Hashable, event: AnyEvent) -> None:
-        """An event of one of the client's streams (called by the Bridge, inside its event path)."""
+    def _deliver(self, sub_id: RequestId, sub: _Subscription, event: AnyEvent) -> None:
+        """An event of an account stream or a virtual channel (called by the Bridge, inside its
+        event path): never dropped."""
         if self._closed:
             return
         try:
-            kind = type(event)
-            if kind is Ticker:
-                self._queue_event(key, sub, event, "ticker")
-            elif kind is BookUpdate or kind is BookSnapshot:
-                if kind is BookUpdate and self.outbox.conflating:
-                    # Deltas cannot be merged: the newest waiting message becomes the whole book.
-                    snapshot = self._current_book(event)  # type: ignore[arg-type]
-                    if snapshot is not None:
-                        event = snapshot
-                self._queue_event(key, sub, event, "book")
-            elif kind is StreamStatus or kind is Gap:
-                self._put_lossless(self._event_text(sub, event), "event", key)
-            elif sub.private:
-                self._put_lossless(self._event_text(sub, event), "event")
-            else:
-                self._queue_market(key, sub, event)
-        except Exception as exc:  # our bug: end this stream with a reason, not the whole connection
-            logger.exception("WebSocket stream %r of subscription %r failed", key, sub_id)
+            self._put_lossless(self._event_text(sub, event), "event")
+        except Exception as exc:  # our bug: tell the client, keep the connection
+            logger.exception("WebSocket subscription %r failed", sub_id)
             self._send_error(
                 ErrorCode.INVALID_REQUEST,
                 f"the server could not serve this stream: {exc}",
                 sub_id,
                 "subscribe differently (this is logged as a server error)",
             )
-            symbol = key[1] if isinstance(key, tuple) else None
-            asyncio.get_running_loop().call_soon(self._end_stream, sub_id, sub, symbol)
 
     def _received(self) -> float | None:
         """When this event reached the connection, for one event in LAG_SAMPLE_EVERY."""
@@ -484,54 +487,11 @@ class ClientConnection:
     def _event_text(self, sub: _Subscription, event: AnyEvent) -> bytes:
         return event_text(sub.head, sub.next_seq(), self._codec.event_body(event))
 
-    def _current_book(self, update: BookUpdate) -> BookSnapshot | None:
-        sub = self._bridge.subscription(update.venue, Channel.BOOK, update.symbol, depth=update.depth)
-        return self._bridge.connectors[update.venue].book_snapshot(sub)
-
-    def _queue_event(self, key: Hashable, sub: _Subscription, event: AnyEvent, kind: str) -> None:
-        # The hot path of fan-out (once per event per client): calls and lookups kept to a minimum.
-        sub.seq += 1
-        self._events += 1
-        received = self._bridge.clock.monotonic() if self._events % LAG_SAMPLE_EVERY == 1 else None
-        if self.outbox.put_conflated(key, sub.seq, sub.head, self._codec.event_body(event), received):
-            self._conflated[kind] += 1
-            return
-        self._messages_out["event"] += 1
-        if not self._marked:
-            self._mark()
-
-    def _queue_market(self, key: Hashable, sub: _Subscription, event: AnyEvent) -> None:
-        """Trades, candles…: never replaced; dropped while the client has no room, and then a `gap`
-        (queued before the next one that fits) names what it missed."""
-        outbox = self.outbox
-        if outbox.market_full:
-            dropped = self._dropped.get(key)
-            if dropped is None:
-                dropped = self._dropped[key] = _Dropped(topic_of(event), event.ts)
-            dropped.count += 1
-            return
-        dropped = self._dropped.pop(key, None)
-        if dropped is not None:
-            gap = Gap(
-                venue=event.venue,
-                ts=self._bridge.clock.time(),
-                stream=dropped.stream,
-                start=dropped.start,
-                end=event.ts,
-                reason=f"client too slow: {dropped.count} messages dropped",
-            )
-            self._put_lossless(self._event_text(sub, gap), "event", key)
-            if self._closed:
-                return
-        outbox.put_market(self._event_text(sub, event), self._received())
-        self._messages_out["event"] += 1
-        self._mark()
-
     def queue_heartbeat(self, data: bytes) -> None:
         # A heartbeat is conflated like a ticker: a client that does not read gets one, not a pile.
         if self._closed:
             return
-        if self.outbox.put_conflated(_HEARTBEAT, 0, None, data):
+        if self.outbox.put_conflated(_HEARTBEAT, data):
             self._conflated["heartbeat"] += 1
             return
         self._messages_out["heartbeat"] += 1
@@ -546,10 +506,10 @@ class ClientConnection:
         """Queue a message that must not be lost; a client too far behind is closed (1008)."""
         self._put_lossless(self._codec.encode(message), _type_of(message))
 
-    def _put_lossless(self, data: bytes, kind: str, key: Hashable | None = None) -> None:
+    def _put_lossless(self, data: bytes, kind: str) -> None:
         if self._closed:
             return
-        if not self.outbox.put_lossless(data, key, self._received() if kind == "event" else None):
+        if not self.outbox.put_lossless(data, self._received() if kind == "event" else None):
             reason = (
                 f"client too slow: more than {self.outbox.limit} undelivered messages that cannot be "
                 "dropped (executions/orders/balances/acks)"
