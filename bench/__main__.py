@@ -2,7 +2,8 @@
 
 Each prints its figures, its ratios against a baseline measured in the same run and whether each
 target is met, and writes `bench/results/<name>.json` (git-ignored). `--smoke` runs each briefly
-to prove it still works (CI); its numbers mean nothing. The full set takes a few minutes.
+to prove it still works (CI); its numbers mean nothing. The full set takes a few minutes;
+`--only soak [--minutes 10]` is the long run at full load (memory growth), on request only.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 import time
 
 BENCHES = ("hotpath", "fanout", "recovery", "startup")
+LONG = ("soak",)  # only when asked for by name: the default set stays under ten minutes
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -21,7 +23,10 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--smoke", action="store_true", help="a few seconds each; numbers not meaningful")
-    parser.add_argument("--only", action="append", choices=BENCHES, help="run only these (repeatable)")
+    parser.add_argument(
+        "--only", action="append", choices=BENCHES + LONG, help="run only these (repeatable); soak only so"
+    )
+    parser.add_argument("--minutes", type=float, default=10.0, help="how long soak runs (default 10)")
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress, even when piped
     # The library logs reconnects as WARNINGs; the recovery benchmark causes them on purpose.
@@ -30,7 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.only or BENCHES:
         started = time.monotonic()
         module = importlib.import_module(f"bench.{name}")
-        for report in module.run(args.smoke):
+        reports = module.run(args.smoke, args.minutes) if name in LONG else module.run(args.smoke)
+        for report in reports:
             report.print()
             path = report.write(args.smoke)
             missed += [f"{report.name}: {t.figure}" for t in report.targets if t.met(report.figures) is False]

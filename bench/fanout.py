@@ -2,12 +2,13 @@
 memory each client costs — against a bare `websockets` broadcast server run in the same benchmark.
 
 Server side (this process): a `Bridge` on the Kraken simulator (`brokerbridge sim kraken`, a process
-of its own, as a venue is) and a `BridgeServer` on port 0. The upstream is driven by feeding `Ticker` events straight into the
-Bridge's event path (`Bridge._on_event`, what a connector calls for every venue event) at a paced
-rate; each carries its publish wall time in `ts` and `source=rest` as a mark, so clients can tell
-them from the simulator's own ticks. Pacing is by `time.perf_counter()` with 1 ms sleeps on the
-default asyncio loop (uvloop's `loop.time()` ticks in whole milliseconds, so a pacer built on it can
-busy-spin); a late pacer catches up in a burst, as a real upstream does.
+of its own, as a venue is) and a `BridgeServer` on port 0. The upstream is driven by feeding
+`Ticker` events straight into the Bridge's event path (`Bridge._on_event`, what a connector calls
+for every venue event) at a paced rate; each carries its publish wall time in `ts` and `source=rest`
+as a mark, so clients can tell them from the simulator's own ticks. Pacing is by
+`time.perf_counter()` with 1 ms sleeps on the default asyncio loop (uvloop's `loop.time()` ticks in
+whole milliseconds, so a pacer built on it can busy-spin); a late pacer catches up in a burst, as a
+real upstream does.
 
 Baseline: `websockets.asyncio.server` with `websockets.broadcast` of one pre-encoded text per event,
 the same message shape, the same clients.
