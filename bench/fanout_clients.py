@@ -18,6 +18,7 @@ import asyncio
 import json
 import sys
 import time
+from typing import cast
 
 import uvloop
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
@@ -61,7 +62,8 @@ class _Totals:
 
 
 async def _connect(url: str, subscribe: str | None, totals: _Totals) -> tuple[WSTransport, _Counter]:
-    transport, listener = await ws_connect(lambda: _Counter(totals), url)
+    transport, made = await ws_connect(lambda: _Counter(totals), url)
+    listener = cast(_Counter, made)
     if subscribe:
         transport.send(WSMsgType.TEXT, subscribe.encode())
         await asyncio.wait_for(listener.answered, 60)

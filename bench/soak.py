@@ -18,10 +18,14 @@ import time
 import psutil
 
 from bench.common import Report, percentile
-from bench.fanout import SUBSCRIBE, _pace, _results, _spawn, _warm_up, bridge_server
+from bench.fanout import SUBSCRIBE, Server, _pace, _results, _spawn, _warm_up, bridge_server
 
 SAMPLE_S = 10.0
 WARM_UP_S = 60.0
+
+
+def _publish(server: Server, offset: int, seq: int) -> None:
+    server.publish(offset + seq)
 
 
 def _slope(points: list[tuple[float, float]]) -> float:
