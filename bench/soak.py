@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 
 import psutil
 
@@ -22,6 +23,10 @@ from bench.fanout import SUBSCRIBE, Server, _pace, _results, _spawn, _warm_up, b
 
 SAMPLE_S = 10.0
 WARM_UP_S = 60.0
+
+
+def _publish(server: Server, offset: int, seq: int) -> None:
+    server.publish(offset + seq)
 
 
 def _publish(server: Server, offset: int, seq: int) -> None:
@@ -52,12 +57,8 @@ async def _run(minutes: float, clients: int, rate: float) -> Report:
         start = time.perf_counter()
         while (elapsed := time.perf_counter() - start) < seconds:
             # Pace in slices so RSS can be read between them; seq numbers continue across slices.
-            offset = sent
-            published, _ = await _pace(
-                lambda seq, offset=offset: server.publish(offset + seq),
-                rate,
-                min(SAMPLE_S, seconds - elapsed),
-            )
+            publish = partial(_publish, server, sent)
+            published, _ = await _pace(publish, rate, min(SAMPLE_S, seconds - elapsed))
             sent += published
             samples.append((time.perf_counter() - start, process.memory_info().rss / 2**20))
         took = time.perf_counter() - start
