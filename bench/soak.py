@@ -29,10 +29,6 @@ def _publish(server: Server, offset: int, seq: int) -> None:
     server.publish(offset + seq)
 
 
-def _publish(server: Server, offset: int, seq: int) -> None:
-    server.publish(offset + seq)
-
-
 def _slope(points: list[tuple[float, float]]) -> float:
     """Least-squares slope of (x, y) points."""
     n = len(points)
