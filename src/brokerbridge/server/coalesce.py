@@ -1,13 +1,14 @@
 """When the server writes to its WebSocket clients: together, after a window that grows with the load.
 
-A connection that queues a message asks to be flushed (`Coalescer.mark`); one timer for the whole
-server then flushes every marked connection — each drains its whole outbox into one write. The
-window before the next flush is as long as the last flush took (at most `max_window`): when writing
-is cheap (a flush under a millisecond: up to a hundred or so clients) there is no wait at all —
-the flush runs on the loop's next turn, after whatever this turn queued — and under load each
-connection's frames pile up for longer, so each write carries more of them: writing never takes
-more than about half the loop's time, and whatever the load, a message waits at most about
-`max_window` + one flush before it is written.
+A connection with something new asks to be flushed (`Coalescer.mark`); one timer for the whole
+server then flushes every marked connection — each writes all it has in one write. The window
+before the next flush is as long as flushes take (a moving average, at most `max_window`): when
+writing is cheap (flushes under `MIN_TIMER`: up to a hundred or so clients) there is no wait at
+all — the flush runs on the loop's next turn, after whatever this turn queued — and under load each
+connection's frames pile up for longer, so each write carries more of them: writing takes about
+half the loop's time at most, and whatever the load, a message waits at most about `max_window` +
+one flush before it is written. The average keeps one slow flush (the machine busy elsewhere)
+from delaying the next one.
 
 A write costs ≈ 4–5 µs here (mostly the `send` syscall) whatever it carries; framing one more
 message into it ≈ 0.3 µs: batching is what lets one core feed a thousand clients (issue 8).
@@ -24,9 +25,10 @@ from typing import Any, Protocol
 logger = logging.getLogger(__name__)
 
 # Below this the wait is not worth a timer: the loop's poll sleeps whole milliseconds (epoll), so a
-# shorter timer still costs one. Cheap flushes go out on the loop's next turn instead — still after
-# everything the current turn queues, which is then written together.
-MIN_TIMER = 0.001
+# short timer costs a millisecond or two. Cheap flushes go out on the loop's next turn instead —
+# still after everything the current turn queues, which is then written together.
+MIN_TIMER = 0.002
+SMOOTHING = 0.2  # weight of the newest flush in the average cost
 
 
 class Flushable(Protocol):
@@ -39,6 +41,7 @@ class Coalescer:
         self._dirty: dict[Any, object] = {}  # insertion-ordered: flushed in the order they asked
         self._timer: asyncio.Handle | None = None
         self._window = 0.0
+        self._cost = 0.0  # the average flush's wall time
         self.flushes = 0
 
     def mark(self, conn: Flushable) -> None:
@@ -72,4 +75,5 @@ class Coalescer:
             except Exception:  # our bug, in one connection: the others are still written
                 logger.exception("flushing a WebSocket connection failed")
         self.flushes += 1
-        self._window = min(self.max_window, time.perf_counter() - start)
+        self._cost += SMOOTHING * (time.perf_counter() - start - self._cost)
+        self._window = min(self.max_window, self._cost)
