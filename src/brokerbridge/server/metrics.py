@@ -21,8 +21,9 @@ from brokerbridge.bridge import Bridge
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Delivery lag buckets (seconds): a healthy client sits in the first few, a slow one in the last.
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-# Each connection observes its 1st, 17th, 33rd… event written: a sample across every client, not
-# a histogram update per delivery. `_count` counts samples, not deliveries.
+# A connection's 1st, 17th… write with stream events observes the first event of each stream in it
+# (account data: one event in 16): a sample across every client, not a histogram update per
+# delivery. `_count` counts samples, not deliveries.
 LAG_SAMPLE_EVERY = 16
 MESSAGE_TYPES = ("ack", "error", "event", "heartbeat", "pong")
 CONFLATED_KINDS = ("ticker", "book", "heartbeat")
@@ -61,7 +62,7 @@ class ServerMetrics:
         )
         self.ws_delivery_lag = Histogram(
             "brokerbridge_ws_delivery_lag_seconds",
-            "Seconds from an event reaching a client connection (from the Bridge) to its write to the socket",
+            "Seconds from an event reaching the server (from the Bridge) to its write to a client's socket",
             buckets=LAG_BUCKETS,
             registry=self.registry,
         )

@@ -137,7 +137,8 @@ class ClientConnection:
         self._conflated = metrics.out.conflated
         self.close_reason: str | None = None
         self._subs: dict[RequestId, _Subscription] = {}
-        self._events = 0  # events queued: every LAG_SAMPLE_EVERY-th is timed
+        self._events = 0  # account events queued: every LAG_SAMPLE_EVERY-th is timed
+        self._writes = 0  # writes with stream events: every LAG_SAMPLE_EVERY-th observes the lag
         self._marked = False  # the Coalescer will flush this connection
         self._closed = False
 
@@ -170,25 +171,28 @@ class ClientConnection:
         wire = self.wire
         if self._closed or not wire.writable:
             return  # not writable: `writable_again` asks for another flush
-        texts, received = self.outbox.drain()
+        texts, received = self.outbox.drain()  # account events come sampled already
         events = 0
+        firsts: list[float] = []
         for member in self._members:
             if member.behind:
                 count, first = member.read(texts)
                 events += count
                 if first is not None:
-                    received.append(first)  # each flush times the first event of each stream
+                    firsts.append(first)
         if not texts:
             return
+        if firsts:  # the 1st, 17th, … write with stream events times the first event of each stream
+            if self._writes % LAG_SAMPLE_EVERY == 0:
+                received += firsts
+            self._writes += 1
         if events:
             self._messages_out["event"] += events
         wire.write_texts(texts)
         if received:
             now = self._bridge.clock.monotonic()
-            self._events += 1
-            if self._events % LAG_SAMPLE_EVERY == 1:
-                for when in received:
-                    self._metrics.ws_delivery_lag.observe(max(0.0, now - when))
+            for when in received:
+                self._metrics.ws_delivery_lag.observe(max(0.0, now - when))
 
     # -- closing ------------------------------------------------------------------------------
     def close(self, reason: str, code: int = GOING_AWAY) -> None:
