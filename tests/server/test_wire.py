@@ -138,3 +138,24 @@ async def test_trades_a_slow_client_fell_too_far_behind_on_become_a_gap_and_the_
         assert sum(int(gap["reason"].split(": ")[1].split()[0]) for gap in gaps) >= len(dropped)
         assert seen == sorted(seen)  # what did arrive arrived in order
         await slow.close()
+
+
+async def test_a_client_joining_a_refused_stream_in_its_grace_period_is_told_at_once(tmp_path: Path) -> None:
+    async with make_stack(tmp_path, grace_s=30.0) as stack, asyncio.timeout(LIMIT):
+        first = await connect(stack.server)
+        assert (await subscribe(first, "s", venue="kraken", channel="ticker", symbol="NOPE/USD"))[
+            "type"
+        ] == "ack"
+        refused = await first.until(lambda m: m["type"] == "error" and m["id"] == "s")
+        assert refused["code"] == "unknown_symbol"
+        # The first client's stream ended; the upstream lingers (grace period) with the venue's answer.
+        await eventually(lambda: len(stack.server.state.gate.hubs) == 0)
+        late = await connect(stack.server)
+        assert (await subscribe(late, "s2", venue="kraken", channel="ticker", symbol="NOPE/USD"))[
+            "type"
+        ] == "ack"
+        again = await late.until(lambda m: m["type"] == "error" and m["id"] == "s2")
+        assert again["code"] == "unknown_symbol" and "NOPE/USD" in again["message"]
+        await eventually(lambda: len(stack.server.state.gate.hubs) == 0)  # and its stream ended too
+        await first.close()
+        await late.close()
