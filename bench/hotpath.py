@@ -15,6 +15,7 @@ same shape with five levels a side), ticker + book + trades subscribed, against 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import random
 import time
@@ -31,6 +32,15 @@ from brokerbridge.venues.primary.session import PrimaryWsSession
 KRAKEN = FIXTURES / "kraken"
 PRIMARY = FIXTURES / "primary"
 BOOK = Subscription(venue="kraken", channel=Channel.BOOK, symbol="BTC/USD", depth=10)
+# The Kraken path's per-level code: a mypyc build of these (bench/README.md, section 1, fifth pass)
+# puts an extension module beside the source, which Python then loads instead.
+HOT_MODULES = (
+    "brokerbridge.core.book",
+    "brokerbridge.venues.kraken.book",
+    "brokerbridge.venues.kraken.checksum",
+    "brokerbridge.venues.kraken.normalize",
+    "brokerbridge.venues.kraken.session",
+)
 
 
 # ---------------------------------------------------------------- message sets
@@ -137,6 +147,11 @@ def run_ours(texts: list[str]) -> float:
     return elapsed
 
 
+def compiled_modules() -> list[str]:
+    """The hot modules loaded from an extension module rather than their `.py` source."""
+    return [name for name in HOT_MODULES if not str(importlib.import_module(name).__file__).endswith(".py")]
+
+
 def _require_clean(signals: list[Signal], venue: str) -> None:
     refused = [s for s in signals if isinstance(s, BadFrame | Resyncing)]
     if refused:
@@ -235,6 +250,9 @@ def run(smoke: bool) -> list[Report]:
         f"median of {rounds} rounds (sdk: {max(1, rounds // 3)}); "
         "process CPU time (the machine is shared), one core"
     )
+    # Said every run, so a figure from a compiled build is never taken for the pure-Python one.
+    compiled = compiled_modules()
+    kraken.note(f"compiled modules in use: {', '.join(compiled)}" if compiled else "code: pure Python")
     primary = Report("hotpath_primary")
     for name, texts in primary_md_sets(100 if smoke else 20_000).items():
         _rate(primary, f"{name} brokerbridge", run_primary, texts, rounds)
