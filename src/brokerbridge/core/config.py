@@ -25,8 +25,20 @@ from brokerbridge.core.secret import Secret
 KRAKEN_REST_URL = "https://api.kraken.com"
 KRAKEN_WS_URL = "wss://ws.kraken.com/v2"
 KRAKEN_WS_AUTH_URL = "wss://ws-auth.kraken.com/v2"
-# Every fill, journaled before it is published ($XDG_STATE_HOME/brokerbridge/… when that is set).
-DEFAULT_JOURNAL_PATH = "~/.local/state/brokerbridge/journal.sqlite3"
+# What must outlive a run — the session signing key, the fills journal — lives in one directory:
+# $XDG_STATE_HOME/brokerbridge when that is set (`state_path`), else this.
+DEFAULT_STATE_DIR = "~/.local/state/brokerbridge"
+# Every fill, journaled before it is published.
+DEFAULT_JOURNAL_PATH = DEFAULT_STATE_DIR + "/journal.sqlite3"
+
+
+def state_path(path: str, env: Mapping[str, str] | None = None) -> Path:
+    """`path` with `~` expanded — and the defaults (`DEFAULT_STATE_DIR`, `DEFAULT_JOURNAL_PATH`)
+    under `$XDG_STATE_HOME/brokerbridge` when that variable is set. A path the user chose is kept."""
+    xdg = (os.environ if env is None else env).get("XDG_STATE_HOME")
+    if xdg and path in (DEFAULT_STATE_DIR, DEFAULT_JOURNAL_PATH):
+        return Path(xdg) / "brokerbridge" / path[len(DEFAULT_STATE_DIR) :].lstrip("/")
+    return Path(path).expanduser()
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +143,7 @@ class ServerConfig:
     grace_s: float = 5.0  # an upstream with no subscriber left closes after this long
     session_ttl: float = 12 * 3600.0  # browser sessions (cookie) last this long
     # Holds the key that signs session cookies, so sessions survive a restart of `serve`.
-    state_dir: str = "~/.local/state/brokerbridge"
+    state_dir: str = DEFAULT_STATE_DIR
 
 
 @dataclass(frozen=True, slots=True)

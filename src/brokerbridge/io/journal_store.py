@@ -16,13 +16,12 @@ commit costs well under a millisecond in WAL mode.
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 from pathlib import Path
 
 import msgspec
 
-from brokerbridge.core.config import DEFAULT_JOURNAL_PATH
+from brokerbridge.core.config import state_path
 from brokerbridge.core.errors import BrokerBridgeError, ConfigError
 from brokerbridge.core.events import Fill
 
@@ -51,9 +50,7 @@ def resolve_path(path: str | None) -> str:
     """Where the journal lives: `:memory:` for None/empty, the XDG state directory for the default."""
     if not path or path == MEMORY:
         return MEMORY
-    if path == DEFAULT_JOURNAL_PATH and os.environ.get("XDG_STATE_HOME"):
-        return str(Path(os.environ["XDG_STATE_HOME"]) / "brokerbridge" / "journal.sqlite3")
-    return str(Path(path).expanduser())
+    return str(state_path(path))
 
 
 class JournalStore:

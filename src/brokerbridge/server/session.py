@@ -37,7 +37,7 @@ from starlette.requests import HTTPConnection
 
 from brokerbridge.client import models
 from brokerbridge.core.clock import Clock
-from brokerbridge.core.config import SCOPES
+from brokerbridge.core.config import SCOPES, state_path
 from brokerbridge.core.errors import ConfigError
 from brokerbridge.core.secret import Secret
 from brokerbridge.server.auth import Authenticator, Principal, presented_key
@@ -208,7 +208,7 @@ class StateDir:
     `signed-out-sessions.json`. Deleting the key file signs every session out."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path).expanduser()
+        self.path = state_path(str(path))  # the default honours $XDG_STATE_HOME, like the journal
         self._key: bytes | None = None
 
     @property
