@@ -222,15 +222,21 @@ def _check_nonce_scale(value: Any, where: str) -> int:
     return scale
 
 
+def _check_names(base: Any, section: str, values: Mapping[str, Any], where: str, *, hidden: set[str]) -> None:
+    """Every key of `values` must be a setting of `base` (a typo must not fall back to a default)."""
+    known = {f.name for f in fields(base)} - hidden
+    unknown = next((name for name in values if name not in known), None)
+    if unknown is not None:
+        raise ConfigError(
+            f"{where}: unknown setting {section}.{unknown}",
+            remedy=f"valid settings are: {', '.join(sorted(known))}",
+        )
+
+
 def _section_from_mapping(base: Any, section: str, values: Mapping[str, Any], where: str) -> Any:
-    known = {f.name for f in fields(base)} - {"backoff"}
+    _check_names(base, section, values, where, hidden={"backoff"})
     changes: dict[str, Any] = {}
     for name, value in values.items():
-        if name not in known:
-            raise ConfigError(
-                f"{where}: unknown setting {section}.{name}",
-                remedy=f"valid settings are: {', '.join(sorted(known))}",
-            )
         if name in _SECTION_URLS[section]:
             changes[name] = _check_url(section, name, value, _SECTION_URLS[section][name], where)
         elif name in _FLOAT_FIELDS:
@@ -402,14 +408,9 @@ def _env_keys(env: Mapping[str, str], configured: tuple[ApiKey, ...]) -> tuple[A
 
 
 def _server_from_mapping(base: ServerConfig, values: Mapping[str, Any], where: str) -> ServerConfig:
-    known = {f.name for f in fields(base)}
+    _check_names(base, "server", values, where, hidden=set())
     changes: dict[str, Any] = {}
     for name, value in values.items():
-        if name not in known:
-            raise ConfigError(
-                f"{where}: unknown setting server.{name}",
-                remedy=f"valid settings are: {', '.join(sorted(known))}",
-            )
         if name == "keys":
             changes[name] = _parse_keys(value, where)
         elif name == "open_market_data":
