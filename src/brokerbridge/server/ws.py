@@ -1,18 +1,19 @@
 """The `/ws` endpoint's clients: one `ClientConnection` per socket, all sharing the Bridge's upstreams.
 
 Nothing here runs in a task of its own: a client's requests are handled as its frames arrive
-(server/wire.py), and each stream it subscribes to is a `Bridge.listen`er — the Bridge calls the
-connection with every event, which queues the event's message in the connection's `Outbox` (queue
-policy: ticker/book conflated, account channels never dropped — a client that cannot keep up with
-them is closed with 1008 and a reason; other market data is dropped for that client and replaced by
-a `gap`). The server's `Coalescer` then writes each connection's waiting messages in one go, and one
-heartbeat loop serves every client (`ClientRegistry.run_heartbeats`). Every request passes the
-connection's token bucket first; channels need their scope.
+(server/wire.py). Each market stream it subscribes to is a `Member` of that stream's hub
+(server/hub.py: the event is logged once, the client reads it when it is written — conflated or
+replaced by a `gap` when it reads far behind); account channels and the `status`/`orders` channels
+are `Bridge.listen`ers that queue into the connection's own `Outbox`, never dropped — a client that
+cannot keep up with them is closed with 1008 and a reason. The server's `Coalescer` then writes each
+connection's outbox and unread stream events in one go, and one heartbeat loop serves every client
+(`ClientRegistry.run_heartbeats`). Every request passes the connection's token bucket first;
+channels need their scope.
 
 Per message per client the path is kept short (issue 8, bench/README.md): an event's JSON is encoded
-once for all clients (`Codec.event_body`), each client's copy is that text behind its subscription's
-head and `seq`, counts are plain ints (`ServerMetrics.out`), delivery lag is sampled. An idle client
-is a few objects and no task: idle clients are the many.
+once for all clients, each client's copy is that text behind its subscription's head and `seq`,
+counts are plain ints (`ServerMetrics.out`), delivery lag is sampled. An idle client is a few
+objects and no task: idle clients are the many.
 """
 
 from __future__ import annotations
