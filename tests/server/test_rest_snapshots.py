@@ -245,6 +245,22 @@ async def test_refusals_and_mistakes_are_typed(stack: Stack) -> None:
         # The refused stream is not left waiting: a second call is refused at once too.
         again = await http.get("/api/ticker/kraken", params={"symbol": "NOPE/USD"})
         assert again.json()["error"]["code"] == "unknown_symbol"
+        # Typed parameters say which one is wrong, and how, in our error shape (not FastAPI's 422).
+        typed = (await http.get("/api/book/kraken", params={"symbol": "BTC/USD", "depth": "ten"})).json()
+        assert typed["error"]["message"].startswith("depth: ") and "'ten'" in typed["error"]["message"]
+        both = (
+            await http.get("/api/candles/kraken", params={"symbol": "X", "interval": 0, "limit": "x"})
+        ).json()
+        assert "interval: " in both["error"]["message"] and "limit: " in both["error"]["message"]
+        # /openapi.json says so: integers with their bounds, 400 declared, no 422 anywhere.
+        spec = (await http.get("/openapi.json")).json()
+        book = spec["paths"]["/api/book/{venue}"]["get"]
+        depth = next(p for p in book["parameters"] if p["name"] == "depth")["schema"]
+        assert any(kind.get("type") == "integer" and kind.get("maximum") == 1000 for kind in depth["anyOf"])
+        assert "400" in book["responses"]
+        assert not [
+            path for path, ops in spec["paths"].items() for op in ops.values() if "422" in op["responses"]
+        ]
 
 
 async def test_no_data_in_time_is_503_with_a_remedy(stack: Stack) -> None:

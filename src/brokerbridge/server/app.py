@@ -10,9 +10,12 @@ registry, metrics registry, codec) lives on `app.state`, nothing at module level
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from brokerbridge.bridge import Bridge
@@ -24,7 +27,7 @@ from brokerbridge.server.dashboard import mount_dashboard
 from brokerbridge.server.gate import ClientGate
 from brokerbridge.server.metrics import CONTENT_TYPE, ServerMetrics
 from brokerbridge.server.protocol import Codec
-from brokerbridge.server.rest import make_router, refusal
+from brokerbridge.server.rest import invalid_parameters, make_router, refusal, without_422
 from brokerbridge.server.ws import ClientRegistry, WsSettings
 
 
@@ -94,6 +97,8 @@ def create_app(
     state = ServerState(bridge, settings, clients, server_metrics, codec, auth, sessions, gate)
     app.state.bridge = bridge
     app.state.server = state
+    app.add_exception_handler(RequestValidationError, invalid_parameters)  # type: ignore[arg-type]
+    app.openapi = _openapi_without_422(app)  # type: ignore[method-assign]
     app.include_router(make_router())
     app.include_router(session.make_router())
 
@@ -105,3 +110,14 @@ def create_app(
 
     mount_dashboard(app)  # last: `/` and `/dashboard/` (the page's own routing is in the browser)
     return app
+
+
+def _openapi_without_422(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = without_422(generate())
+        return app.openapi_schema
+
+    return openapi

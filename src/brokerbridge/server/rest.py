@@ -19,6 +19,7 @@ from typing import Any, ParamSpec
 
 import msgspec
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from brokerbridge.bridge import Bridge, MarketSnapshot
@@ -120,17 +121,32 @@ def _known_venue(bridge: Bridge, venue: str) -> None:
         )
 
 
-def _count(name: str, raw: str | None, default: int, low: int, high: int) -> int:
-    """An integer query parameter in [low, high] (typed 400 otherwise, not FastAPI's 422)."""
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
-    if value is None or not low <= value <= high:
-        raise _Answer(_error(400, "invalid_request", f"{name} must be an integer {low}..{high}, got {raw!r}"))
-    return value
+# Query parameters whose value is a credential: never echoed in an error.
+_SECRET_PARAMS = frozenset({"key", "token", "code"})
+
+
+async def invalid_parameters(request: Request, exc: RequestValidationError) -> JsonBody:
+    """FastAPI's checks of typed parameters (an integer out of range, not a number) answer with our
+    typed 400 body, not its 422: one error shape for every mistake."""
+    problems = []
+    for error in exc.errors():
+        where, *path = error.get("loc") or ("request",)
+        name = ".".join(str(part) for part in path) or str(where)
+        got = "" if where != "query" or name in _SECRET_PARAMS else f", got {error.get('input')!r}"
+        problems.append(f"{name}: {str(error.get('msg', 'invalid')).lower()}{got}")
+    return _error(400, "invalid_request", "; ".join(problems), "see /docs for this route's parameters")
+
+
+def without_422(schema: dict[str, Any]) -> dict[str, Any]:
+    """`/openapi.json` as the API answers: FastAPI documents a 422 on every route with parameters,
+    but `invalid_parameters` answers those with the typed 400 each route declares."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
+    components = schema.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    return schema
 
 
 async def _snapshot_of(
@@ -298,11 +314,11 @@ def make_router() -> APIRouter:
         request: Request,
         venue: str,
         symbol: str | None = _SYMBOL,
-        depth: str | None = Query(
-            None, description="levels per side: Kraken 10/25/100/500/1000, Primary 1..5"
+        depth: int | None = Query(
+            None, ge=1, le=1000, description="levels per side: Kraken 10/25/100/500/1000, Primary 1..5"
         ),
     ) -> Response:
-        levels = _count("depth", depth, DEFAULT_DEPTHS.get(venue, 10), 1, 1000)
+        levels = depth if depth is not None else DEFAULT_DEPTHS.get(venue, 10)
         sub, now = await _snapshot_of(request, venue, Channel.BOOK, symbol, depth=levels)
         if now.book is None:  # pragma: no cover - the snapshot was taken because the book was there
             return _error(503, "unavailable", f"no book for {sub.describe()} right now", "try again shortly")
@@ -322,9 +338,9 @@ def make_router() -> APIRouter:
         request: Request,
         venue: str,
         symbol: str | None = _SYMBOL,
-        limit: str | None = Query(None, description=f"how many, newest kept: 1..{TRADES_KEPT}, default 50"),
+        limit: int = Query(50, ge=1, le=TRADES_KEPT, description="how many, the newest"),
     ) -> Response:
-        count = _count("limit", limit, 50, 1, TRADES_KEPT)
+        count = limit
         sub, now = await _snapshot_of(request, venue, Channel.TRADES, symbol)
         return JsonBody(
             models.TradesResponse(
@@ -342,11 +358,13 @@ def make_router() -> APIRouter:
         request: Request,
         venue: str,
         symbol: str | None = _SYMBOL,
-        interval: str | None = Query(None, description="minutes (Kraken: 1 5 15 30 60 240 1440 10080 21600)"),
-        limit: str | None = Query(None, description=f"how many, newest kept: 1..{CANDLES_KEPT}, default 100"),
+        interval: int = Query(
+            1, ge=1, le=21600, description="minutes (Kraken: 1 5 15 30 60 240 1440 10080 21600)"
+        ),
+        limit: int = Query(100, ge=1, le=CANDLES_KEPT, description="how many, the newest"),
     ) -> Response:
-        minutes = _count("interval", interval, 1, 1, 21600)
-        count = _count("limit", limit, 100, 1, CANDLES_KEPT)
+        minutes = interval
+        count = limit
         sub, now = await _snapshot_of(request, venue, Channel.CANDLES, symbol, interval=minutes)
         return JsonBody(
             models.CandlesResponse(
