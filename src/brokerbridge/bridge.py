@@ -411,10 +411,6 @@ class Bridge:
                 current.append(_snapshot_from_views(sub.venue, views, self.clock.time()))
         return [event for event in current if event is not None]
 
-    def refusal(self, sub: Subscription) -> VenueError | None:
-        """Why the venue refused open stream `sub` for good, if it did."""
-        return self._refusals.get(sub)
-
     def _detach(self, subscriber: _Subscriber) -> None:
         sub = subscriber.sub
         self._subscribers[sub.describe()].remove(subscriber)

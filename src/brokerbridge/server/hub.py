@@ -30,7 +30,7 @@ from brokerbridge.bridge import Bridge, Listening
 from brokerbridge.core.errors import BrokerBridgeError
 from brokerbridge.core.events import AnyEvent, Channel, Gap, StreamStatus, Subscription
 from brokerbridge.server.coalesce import Coalescer
-from brokerbridge.server.protocol import Codec
+from brokerbridge.server.protocol import EVENT_MESSAGE, Codec, event_tail
 
 if TYPE_CHECKING:
     from brokerbridge.server.ws import ClientConnection
@@ -48,7 +48,7 @@ class _Logged:
 
 
 def _tail(codec: Codec, event: AnyEvent) -> bytes:
-    return b',"event":' + codec.event_body(event) + b"}"
+    return event_tail(codec.event_body(event))
 
 
 class Member:
@@ -87,7 +87,7 @@ class Member:
         if self.initial is not None:
             for tail in self.initial:
                 seq += 1
-                out.append(b"%b%d%b" % (head, seq, tail))
+                out.append(EVENT_MESSAGE % (head, seq, tail))
             written = len(self.initial)
             self.initial = None
         start = self.cursor
@@ -102,7 +102,7 @@ class Member:
             tails = [entry.tail for entry in entries]
         for tail in tails:
             seq += 1
-            out.append(b"%b%d%b" % (head, seq, tail))
+            out.append(EVENT_MESSAGE % (head, seq, tail))
         written += len(tails)
         seqs[0] = seq
         self.cursor = hub.count

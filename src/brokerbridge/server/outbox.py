@@ -3,8 +3,8 @@
 - lossless (acks, errors, pongs, account data, the `status` and `orders` channels): kept in order;
   more than `limit` waiting means the client cannot keep up → `put_lossless` returns False (the
   caller closes the connection with 1008 and a reason).
-- conflated (the heartbeat): a new one replaces the one waiting, if any — a client that does not
-  read gets one heartbeat, not a pile.
+- the heartbeat: a new one replaces the one waiting, if any — a client that does not read gets one
+  heartbeat, not a pile.
 
 Everything is drained at once (`drain`): the connection writes what waits in one go. Messages are
 the UTF-8 JSON the client receives; some carry when their content reached the connection
@@ -13,17 +13,14 @@ the UTF-8 JSON the client receives; some carry when their content reached the co
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-
 
 class Outbox:
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        # [data, received]; a list, so that a conflated message can be replaced in place
+        # [data, received]; a list, so that the waiting heartbeat can be replaced in place
         self._entries: list[list[bytes | float | None]] = []
-        self._latest: dict[Hashable, list[bytes | float | None]] = {}
+        self._heartbeat: list[bytes | float | None] | None = None
         self._lossless = 0
-        self.conflated = 0  # messages replaced by a newer one of the same key
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -35,23 +32,20 @@ class Outbox:
         self._lossless += 1
         return True
 
-    def put_conflated(self, key: Hashable, data: bytes) -> bool:
-        """Queue `data`, or replace the waiting message of `key` with it. True if it replaced one."""
-        waiting = self._latest.get(key)
-        if waiting is not None:
-            waiting[0] = data
-            self.conflated += 1
+    def put_heartbeat(self, data: bytes) -> bool:
+        """Queue heartbeat `data`, or put it in place of the one waiting. True if it replaced one."""
+        if self._heartbeat is not None:
+            self._heartbeat[0] = data
             return True
-        entry: list[bytes | float | None] = [data, None]
-        self._entries.append(entry)
-        self._latest[key] = entry
+        self._heartbeat = [data, None]
+        self._entries.append(self._heartbeat)
         return False
 
     def drain(self) -> tuple[list[bytes], list[float]]:
         """Everything waiting, oldest first, and the `received` times among them; the outbox is
         then empty."""
         entries, self._entries = self._entries, []
-        self._latest.clear()
+        self._heartbeat = None
         self._lossless = 0
         texts: list[bytes] = []
         received: list[float] = []

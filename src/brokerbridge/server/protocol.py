@@ -176,9 +176,20 @@ class Codec:
         return b'{"type":"event","id":' + self._encoder.encode(sub_id) + b',"seq":'
 
 
+# An `event` message is EVENT_MESSAGE % (head, seq, tail): the subscription's head, its seq, and
+# the event's tail — field order as `EventMessage` encodes. The fan-out (server/hub.py) keeps the
+# tail of each event, made once, and formats this per client.
+EVENT_MESSAGE = b"%b%d%b"
+
+
+def event_tail(body: bytes) -> bytes:
+    """What follows `seq` in every `event` message carrying the event encoded as `body`."""
+    return b',"event":' + body + b"}"
+
+
 def event_text(head: bytes, seq: int, body: bytes) -> bytes:
-    """An `event` message from its parts (see `Codec`); field order as `EventMessage` encodes."""
-    return b'%b%d,"event":%b}' % (head, seq, body)
+    """An `event` message from its parts (see `Codec`)."""
+    return EVENT_MESSAGE % (head, seq, event_tail(body))
 
 
 def request_id_of(text: str | bytes) -> RequestId | None:

@@ -340,11 +340,10 @@ def make_router() -> APIRouter:
         symbol: str | None = _SYMBOL,
         limit: int = Query(50, ge=1, le=TRADES_KEPT, description="how many, the newest"),
     ) -> Response:
-        count = limit
         sub, now = await _snapshot_of(request, venue, Channel.TRADES, symbol)
         return JsonBody(
             models.TradesResponse(
-                venue=venue, symbol=sub.symbol or "", state=now.status.state, trades=now.trades[-count:]
+                venue=venue, symbol=sub.symbol or "", state=now.status.state, trades=now.trades[-limit:]
             )
         )
 
@@ -363,16 +362,14 @@ def make_router() -> APIRouter:
         ),
         limit: int = Query(100, ge=1, le=CANDLES_KEPT, description="how many, the newest"),
     ) -> Response:
-        minutes = interval
-        count = limit
-        sub, now = await _snapshot_of(request, venue, Channel.CANDLES, symbol, interval=minutes)
+        sub, now = await _snapshot_of(request, venue, Channel.CANDLES, symbol, interval=interval)
         return JsonBody(
             models.CandlesResponse(
                 venue=venue,
                 symbol=sub.symbol or "",
-                interval=minutes,
+                interval=interval,
                 state=now.status.state,
-                candles=now.candles[-count:],
+                candles=now.candles[-limit:],
             )
         )
 

@@ -69,7 +69,6 @@ from brokerbridge.server.wire import WsWire
 logger = logging.getLogger(__name__)
 
 DEFAULT_DEPTHS = {"kraken": 10, "primary": 5}
-_HEARTBEAT = ("heartbeat",)  # the heartbeat's conflation key (subscriptions use (id, symbol) pairs)
 GOING_AWAY = 1001
 POLICY_VIOLATION = 1008
 FLOOD_FACTOR = 10  # refusals in a row, in bursts, before a flooding client is closed
@@ -496,7 +495,7 @@ class ClientConnection:
         # A heartbeat is conflated like a ticker: a client that does not read gets one, not a pile.
         if self._closed:
             return
-        if self.outbox.put_conflated(_HEARTBEAT, data):
+        if self.outbox.put_heartbeat(data):
             self._conflated["heartbeat"] += 1
             return
         self._messages_out["heartbeat"] += 1
