@@ -104,13 +104,21 @@ def kraken_config(sim: KrakenSimulator, **changes: Any) -> KrakenConfig:
 @contextlib.asynccontextmanager
 async def rig(seed: int = 11, tick_s: float = 0.01, **config_changes: Any) -> AsyncIterator[Rig]:
     clock = FakeClock()
-    async with KrakenSimulator(port=0, seed=seed, clock=clock, tick_s=tick_s) as sim:
-        bridge = Bridge(Config(kraken=kraken_config(sim, **config_changes)), clock=clock)
-        async with bridge:
-            r = Rig(clock, sim, bridge)
-            try:
-                yield r
-            finally:
-                for task in r.tasks:
-                    task.cancel()
-                await asyncio.gather(*r.tasks, return_exceptions=True)
+    async with (
+        KrakenSimulator(port=0, seed=seed, clock=clock, tick_s=tick_s) as sim,
+        rig_on(sim, clock, Config(kraken=kraken_config(sim, **config_changes))) as r,
+    ):
+        yield r
+
+
+@contextlib.asynccontextmanager
+async def rig_on(sim: KrakenSimulator, clock: FakeClock, config: Config) -> AsyncIterator[Rig]:
+    """A Bridge with `config` on a running simulator; the rig's collector tasks end with it."""
+    async with Bridge(config, clock=clock) as bridge:
+        r = Rig(clock, sim, bridge)
+        try:
+            yield r
+        finally:
+            for task in r.tasks:
+                task.cancel()
+            await asyncio.gather(*r.tasks, return_exceptions=True)

@@ -4,41 +4,30 @@ Real loopback sockets; a FakeClock for everything that waits (see tests/io/rig.p
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from brokerbridge.bridge import Bridge
 from brokerbridge.core.clock import FakeClock
 from brokerbridge.core.config import Config
 from brokerbridge.core.errors import TransportError
 from brokerbridge.core.events import Fill, Gap, OrderUpdate, Source, StreamState, Trade
 from brokerbridge.io.journal_store import JournalStore
 from brokerbridge.sim.kraken import KrakenSimulator
-from tests.io.rig import Rig, kraken_config
+from tests.io.rig import Rig, kraken_config, rig_on
 
 pytestmark = pytest.mark.timeout(90)
 
 
-@contextlib.asynccontextmanager
-async def bridge_on(
+def bridge_on(
     sim: KrakenSimulator, clock: FakeClock, journal: Path, **changes: Any
-) -> AsyncIterator[Rig]:
-    config = Config(kraken=kraken_config(sim, **changes), journal_path=str(journal))
-    async with Bridge(config, clock=clock) as bridge:
-        r = Rig(clock, sim, bridge)
-        try:
-            yield r
-        finally:
-            for task in r.tasks:
-                task.cancel()
-            await asyncio.gather(*r.tasks, return_exceptions=True)
+) -> contextlib.AbstractAsyncContextManager[Rig]:
+    """A Bridge journaling to `journal` on `sim` (tests/io/rig.py's `rig_on`)."""
+    return rig_on(sim, clock, Config(kraken=kraken_config(sim, **changes), journal_path=str(journal)))
 
 
 def sim_fill_ids(sim: KrakenSimulator) -> set[str]:
