@@ -16,7 +16,7 @@ import websockets
 from brokerbridge.core.events import Side, Ticker, Trade
 from brokerbridge.server.ws import WsSettings
 from tests.server.conftest import LIMIT, Stack, connect, make_stack
-from tests.server.observe import eventually
+from tests.server.observe import eventually, metric
 from tests.server.test_policies import connect_slow_reader, pause, resume, subscribe
 
 
@@ -159,3 +159,27 @@ async def test_a_client_joining_a_refused_stream_in_its_grace_period_is_told_at_
         await eventually(lambda: len(stack.server.state.gate.hubs) == 0)  # and its stream ended too
         await first.close()
         await late.close()
+
+
+async def test_a_client_that_answers_no_ping_is_closed_and_a_listener_stays(tmp_path: Path) -> None:
+    # A paused client reads nothing, so its WebSocket stack cannot answer the server's pings: to the
+    # server it is what a half-open connection (a peer gone without a FIN) looks like.
+    ws = WsSettings(heartbeat_interval=0.1, client_timeout=0.5, close_timeout=0.2)
+    async with make_stack(tmp_path, ws=ws) as stack, asyncio.timeout(LIMIT):
+        listener = await connect(stack.server, ping_interval=None)  # sends nothing but pongs
+        silent = await connect_slow_reader(stack.server, key=None)
+        await subscribe(silent, "t", venue="kraken", channel="ticker", symbol="BTC/USD")
+        clients = stack.server.state.clients
+        assert len(clients.clients()) == 2
+        pause(silent)
+        await eventually(lambda: len(clients.clients()) == 1)
+        (kept,) = clients.clients()
+        assert kept.principal.name == "bot"  # the listener's key: it is the one still connected
+        assert metric(stack.server, "brokerbridge_ws_silent_client_disconnects_total") == 1
+        # Its stream went with it: the ticker hub had no other member, so it is gone.
+        await eventually(lambda: len(stack.server.state.gate.hubs) == 0)
+        # Several timeouts later the listener is still served.
+        await asyncio.sleep(1.2)
+        await listener.send({"op": "ping", "id": "still"})
+        assert (await listener.until(lambda m: m["type"] == "pong"))["id"] == "still"
+        await listener.close()

@@ -407,3 +407,13 @@ def test_the_default_state_locations_follow_xdg_state_home_and_chosen_paths_stay
         assert Path(journal.path).parent == StateDir(DEFAULT_STATE_DIR).path == state_path(DEFAULT_STATE_DIR)
     finally:
         journal.close()
+
+
+def test_client_timeout_must_outlast_the_ping_interval(tmp_path: Path) -> None:
+    path = write(tmp_path, "[server]\nheartbeat_interval = 5\nclient_timeout = 12\n")
+    server = load_config(path=path, env={}).server
+    assert (server.heartbeat_interval, server.client_timeout) == (5.0, 12.0)
+    error = config_error(path=path, env={"BROKERBRIDGE_SERVER_CLIENT_TIMEOUT": "5"})
+    assert "server.client_timeout (5 s) must be longer than server.heartbeat_interval (5 s)" in str(error)
+    assert "client_timeout" in error.remedy
+    assert "must be a number" in str(config_error(env={"BROKERBRIDGE_SERVER_CLIENT_TIMEOUT": "soon"}))

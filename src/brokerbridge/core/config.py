@@ -137,7 +137,8 @@ class ServerConfig:
     max_connections_per_key: int = 20
     client_queue_size: int = 1000  # outgoing messages per client before conflation / disconnect
     conflate_after: int = 64  # waiting market messages per client from which ticker/book conflate
-    heartbeat_interval: float = 10.0
+    heartbeat_interval: float = 10.0  # s between heartbeat messages and WebSocket pings to clients
+    client_timeout: float = 30.0  # s without anything from a client (pongs included) before it is closed
     # The longest a message waits to be written together with others (the window grows with load).
     write_window_ms: float = 5.0
     grace_s: float = 5.0  # an upstream with no subscriber left closes after this long
@@ -266,7 +267,9 @@ def _section_from_mapping(base: Any, section: str, values: Mapping[str, Any], wh
     return replace(base, **changes)
 
 
-_SERVER_FLOATS = ("messages_per_second", "heartbeat_interval", "session_ttl", "write_window_ms")
+_SERVER_FLOATS = (
+    "messages_per_second", "heartbeat_interval", "client_timeout", "session_ttl", "write_window_ms",
+)  # fmt: skip
 _SERVER_INTS = (
     "message_burst", "max_subscriptions", "max_connections_per_key", "client_queue_size", "conflate_after",
 )  # fmt: skip
@@ -526,6 +529,13 @@ def load_config(
         raise ConfigError(
             "kraken.api_key and kraken.api_secret must be given together",
             remedy="set both (or neither, for public data only)",
+        )
+    if server.client_timeout <= server.heartbeat_interval:
+        raise ConfigError(
+            f"server.client_timeout ({server.client_timeout:g} s) must be longer than "
+            f"server.heartbeat_interval ({server.heartbeat_interval:g} s): clients are pinged once per "
+            "interval, so a shorter timeout would close clients that answer every ping",
+            remedy="make client_timeout a few heartbeat intervals (defaults: 30 and 10)",
         )
     if primary is not None and bool(primary.user) != bool(primary.password):
         raise ConfigError(

@@ -45,6 +45,7 @@ class ServerSettings:
             config=config,
             ws=WsSettings(
                 heartbeat_interval=config.heartbeat_interval,
+                client_timeout=config.client_timeout,
                 client_queue_size=config.client_queue_size,
                 conflate_after=config.conflate_after,
                 messages_per_second=config.messages_per_second,

@@ -60,6 +60,11 @@ class ServerMetrics:
             "Clients closed (1008) because undroppable messages (executions, balances, acks) piled up",
             registry=self.registry,
         )
+        self.ws_silent_disconnects = Counter(
+            "brokerbridge_ws_silent_client_disconnects",
+            "Clients closed (1011) because nothing, not even a pong, came from them for client_timeout",
+            registry=self.registry,
+        )
         self.ws_delivery_lag = Histogram(
             "brokerbridge_ws_delivery_lag_seconds",
             "Seconds from an event reaching the server (from the Bridge) to its write to a client's socket",

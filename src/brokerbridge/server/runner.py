@@ -120,9 +120,7 @@ class BridgeServer:
                 raise RuntimeError("server stopped during startup")  # e.g. port in use (uvicorn logs it)
             state = self.state
             self._heartbeats = asyncio.get_running_loop().create_task(
-                state.clients.run_heartbeats(
-                    state.settings.ws.heartbeat_interval, state.bridge.clock, state.codec
-                ),
+                state.clients.run_heartbeats(state.settings.ws, state.bridge.clock, state.codec),
                 name="ws-heartbeats",
             )
         except BaseException:

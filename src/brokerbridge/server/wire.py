@@ -104,6 +104,9 @@ class WsWire(asyncio.Protocol):
         self._fragments_text = False
         self._closed: asyncio.Future[None] | None = None  # made when someone waits for it
         self._lost = False
+        # Anything read from the peer since the heartbeat loop last looked (`ClientConnection.
+        # check_alive`): a flag, not a clock read, on the path every client frame takes.
+        self.heard = False
         self._abort_timer: asyncio.TimerHandle | None = None
         # uvicorn's registry of open connections: `shutdown()` is called on each when it stops.
         self._connections: set[Any] | None = getattr(server_state, "connections", None)
@@ -124,6 +127,13 @@ class WsWire(asyncio.Protocol):
             append(text_frame_header(len(payload)))
             append(payload)
         transport.write(b"".join(parts))
+
+    def ping(self) -> None:
+        """A WebSocket ping: every client library and browser answers it with a pong unasked, so a
+        peer that stays silent after it is gone (a half-open TCP connection never says so itself)."""
+        if self._proto.state is State.OPEN and not self._lost:
+            self._proto.send_ping(b"")
+            self._send_pending()
 
     def close(self, code: int, reason: str) -> None:
         """Start the close handshake: a close frame behind what is already written. The peer has
@@ -157,6 +167,7 @@ class WsWire(asyncio.Protocol):
             self._connections.add(self)
 
     def data_received(self, data: bytes) -> None:
+        self.heard = True
         proto = self._proto
         try:
             proto.receive_data(data)

@@ -70,13 +70,15 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_DEPTHS = {"kraken": 10, "primary": 5}
 GOING_AWAY = 1001
+KEEPALIVE_TIMEOUT = 1011  # what websockets closes with when pings go unanswered
 POLICY_VIOLATION = 1008
 FLOOD_FACTOR = 10  # refusals in a row, in bursts, before a flooding client is closed
 
 
 @dataclass(frozen=True)
 class WsSettings:
-    heartbeat_interval: float = 10.0  # seconds between server heartbeats
+    heartbeat_interval: float = 10.0  # seconds between server heartbeats (and WebSocket pings)
+    client_timeout: float = 30.0  # a client heard nothing from (pongs included) this long is closed
     client_queue_size: int = 1000  # per client: lossless messages before 1008, market before dropping
     conflate_after: int = 64  # waiting market messages per client from which ticker/book are conflated
     messages_per_second: float = 20.0
@@ -141,6 +143,7 @@ class ClientConnection:
         self._writes = 0  # writes with stream events: every LAG_SAMPLE_EVERY-th observes the lag
         self._marked = False  # the Coalescer will flush this connection
         self._closed = False
+        self._heard_at = bridge.clock.monotonic()  # as the heartbeat loop last saw it
 
     @property
     def queue_depth(self) -> int:
@@ -501,6 +504,24 @@ class ClientConnection:
         self._messages_out["heartbeat"] += 1
         self._mark()
 
+    def check_alive(self, now: float, timeout: float) -> None:
+        """The heartbeat loop's look at the client: a client heard from since the last look gets
+        another ping; one silent for `timeout` — pongs included, so not even its WebSocket stack is
+        there: a half-open connection, a frozen process — is closed, and so are its streams."""
+        if self._closed:
+            return
+        wire = self.wire
+        if wire.heard:
+            wire.heard = False
+            self._heard_at = now
+        elif now - self._heard_at >= timeout:
+            reason = f"keepalive ping timeout: nothing received from the client for {timeout:g} s"
+            logger.info("closing a WebSocket client (%s): %s", self.principal.name or "anonymous", reason)
+            self._metrics.ws_silent_disconnects.inc()
+            self.close(reason, KEEPALIVE_TIMEOUT)
+            return
+        wire.ping()
+
     def _mark(self) -> None:
         """Ask the Coalescer for a flush (once until it comes)."""
         self._marked = True
@@ -580,13 +601,16 @@ class ClientRegistry:
             logger.info("closing %d client connection(s): %s", len(clients), reason)
         await asyncio.gather(*(c.aclose(reason) for c in clients))
 
-    async def run_heartbeats(self, interval: float, clock: Clock, codec: Codec) -> None:
-        """Every `interval`, one heartbeat (encoded once) to every client."""
+    async def run_heartbeats(self, settings: WsSettings, clock: Clock, codec: Codec) -> None:
+        """Every `heartbeat_interval`, one heartbeat (encoded once) and a WebSocket ping to every
+        client; a client silent for `client_timeout` is closed (`ClientConnection.check_alive`)."""
         while True:
-            await clock.sleep(interval)
+            await clock.sleep(settings.heartbeat_interval)
+            now = clock.monotonic()
             beat = codec.encode(Heartbeat(ts=clock.time()))
             for client in list(self._clients):
                 client.queue_heartbeat(beat)
+                client.check_alive(now, settings.client_timeout)
 
 
 def _code_of(exc: BrokerBridgeError) -> ErrorCode:
