@@ -71,6 +71,7 @@ def rss() -> int:
 class Server:
     url: str
     publish: Callable[[int], None]
+    flushes: Callable[[], int] = lambda: 0  # the server's write rounds so far (ours: the Coalescer's)
 
 
 @asynccontextmanager
@@ -106,7 +107,8 @@ async def bridge_server() -> AsyncIterator[Server]:
             Bridge(config) as bridge,
             BridgeServer(bridge, host="127.0.0.1", port=0, settings=settings) as srv,
         ):
-            yield Server(srv.ws_url, lambda seq: bridge._on_event(_ticker(seq)))
+            coalescer = srv.state.gate.coalescer
+            yield Server(srv.ws_url, lambda seq: bridge._on_event(_ticker(seq)), lambda: coalescer.flushes)
 
 
 @asynccontextmanager
@@ -183,8 +185,10 @@ async def load_run(server: Server, clients: int, rate: float, seconds: float) ->
     procs = await _spawn(server.url, clients, "--subscribe", SUBSCRIBE, "--seconds", str(seconds + 2))
     before = rss()
     cpu = psutil.Process().cpu_times()
+    flushes = server.flushes()
     sent, took = await _pace(server.publish, rate, seconds)
     cpu_after = psutil.Process().cpu_times()
+    flushes = server.flushes() - flushes
     grown = rss() - before
     results = await _results(procs)
     latencies = [lat for r in results for lat in r["latencies"]]
@@ -196,12 +200,15 @@ async def load_run(server: Server, clients: int, rate: float, seconds: float) ->
         "p99 ms": percentile(latencies, 0.99) * 1000,
         "max ms": max(latencies, default=float("nan")) * 1000,
         "server cpu %": 100 * (cpu_after.user + cpu_after.system - cpu.user - cpu.system) / took,
+        "server cpu in kernel %": 100 * (cpu_after.system - cpu.system) / took,
         # CPU per event per client, whether written or conflated away: comparable when the machine's
         # load starves the pacer or the clients (delivered/s then measures them, not the server).
         "server cpu us per event per client": 1e6
         * (cpu_after.user + cpu_after.system - cpu.user - cpu.system)
         / max(1, sent * clients),
         "rss growth MB": grown / 2**20,
+        # Write rounds (all clients written in each): how long messages wait is about one round.
+        **({"write rounds/s": flushes / took} if flushes else {}),
     }
 
 
