@@ -22,7 +22,6 @@ is a few dozen events per stream while clients keep up, and `keep` events at mos
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -167,8 +166,6 @@ class StreamHub:
         self.members[member] = None
         self.clients[member.client] = self.clients.get(member.client, 0) + 1
         self._coalescer.mark(member.client)
-        if self.refused is not None:  # told once the client has filed the member (after this call)
-            asyncio.get_running_loop().call_soon(member.client.stream_refused, member, self.refused)
 
     def leave(self, member: Member) -> None:
         if member not in self.members:

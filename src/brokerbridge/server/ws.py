@@ -406,6 +406,8 @@ class ClientConnection:
                 member = self._hubs.join(self, wanted, state.head, state.seqs, (sub_id, symbol))
                 self._members[member] = None
                 state.streams.setdefault(symbol, member)
+                if member.hub.refused is not None:  # refused for good, still in its grace period
+                    self.stream_refused(member, member.hub.refused)
                 continue
             deliver = partial(self._deliver, sub_id, state)
             if wanted is None:  # the venue's status feed
