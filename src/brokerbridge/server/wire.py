@@ -129,8 +129,8 @@ class WsWire(asyncio.Protocol):
         transport.write(b"".join(parts))
 
     def ping(self) -> None:
-        """A WebSocket ping: every client library and browser answers it with a pong unasked, so a
-        peer that stays silent after it is gone (a half-open TCP connection never says so itself)."""
+        """A WebSocket ping. Every client library and browser answers it with a pong by itself, so a
+        peer that stays silent after pings is gone — which a half-open TCP connection never says."""
         if self._proto.state is State.OPEN and not self._lost:
             self._proto.send_ping(b"")
             self._send_pending()
