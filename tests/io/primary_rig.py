@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from brokerbridge.bridge import Bridge
 from brokerbridge.core.backoff import BackoffPolicy
@@ -18,7 +15,7 @@ from brokerbridge.core.clock import FakeClock
 from brokerbridge.core.config import Config, PrimaryConfig
 from brokerbridge.core.secret import Secret
 from brokerbridge.sim.primary import PrimarySimulator
-from tests.io.rig import Collector, Rig
+from tests.io.rig import Collector, Rig, post_faults
 
 GGAL = "MERV - XMEV - GGAL - 24hs"
 AL30 = "MERV - XMEV - AL30 - 24hs"
@@ -27,28 +24,17 @@ AL30 = "MERV - XMEV - AL30 - 24hs"
 @dataclass
 class PrimaryRig(Rig):
     psim: PrimarySimulator | None = None
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def primary(self):
         return self.bridge.connectors["primary"]
 
     def collect_primary(self, channel: str, symbol: str | None = None, **kw: Any) -> Collector:
-        collector = Collector()
-
-        async def pump() -> None:
-            async for event in self.bridge.subscribe("primary", channel, symbol, **kw):
-                collector.events.append(event)
-
-        self.tasks.append(asyncio.get_running_loop().create_task(pump()))
-        return collector
+        return self.collect(channel, symbol, venue="primary", **kw)
 
     async def primary_faults(self, **switches: Any) -> dict[str, Any]:
         assert self.psim is not None
-        async with httpx.AsyncClient() as client:
-            response = await client.post(f"{self.psim.endpoints.control}/faults", json=switches)
-            response.raise_for_status()
-            return response.json()
+        return await post_faults(self.psim.endpoints.control, switches)
 
 
 @contextlib.asynccontextmanager
@@ -83,6 +69,4 @@ async def primary_rig(
             try:
                 yield rig
             finally:
-                for task in rig.tasks:
-                    task.cancel()
-                await asyncio.gather(*rig.tasks, return_exceptions=True)
+                await rig.stop_collecting()

@@ -42,22 +42,25 @@ class Rig:
     def kraken(self):
         return self.bridge.connectors["kraken"]
 
-    def collect(self, channel: str, symbol: str | None = None, **kw: Any) -> Collector:
+    def collect(
+        self, channel: str, symbol: str | None = None, *, venue: str = "kraken", **kw: Any
+    ) -> Collector:
         collector = Collector()
 
         async def pump() -> None:
-            async for event in self.bridge.subscribe("kraken", channel, symbol, **kw):
+            async for event in self.bridge.subscribe(venue, channel, symbol, **kw):
                 collector.events.append(event)
 
         self.tasks.append(asyncio.get_running_loop().create_task(pump()))
         return collector
 
+    async def stop_collecting(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
     async def faults(self, **switches: Any) -> dict[str, Any]:
-        """Set fault switches through the simulator's HTTP control endpoint, as a test harness would."""
-        async with httpx.AsyncClient() as client:
-            response = await client.post(f"{self.sim.endpoints.control}/faults", json=switches)
-            response.raise_for_status()
-            return response.json()
+        return await post_faults(self.sim.endpoints.control, switches)
 
     async def until(
         self, predicate: Callable[[], bool], *, within: float = 120.0, step: float = 0.05, what: str = ""
@@ -83,6 +86,14 @@ class Rig:
         while self.clock.monotonic() < end:
             await self.clock.advance(step)
             await asyncio.sleep(0.001)
+
+
+async def post_faults(control_url: str, switches: dict[str, Any]) -> dict[str, Any]:
+    """Set fault switches through a simulator's HTTP control endpoint, as a test harness would."""
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"{control_url}/faults", json=switches)
+        response.raise_for_status()
+        return response.json()
 
 
 def kraken_config(sim: KrakenSimulator, **changes: Any) -> KrakenConfig:
@@ -119,6 +130,4 @@ async def rig_on(sim: KrakenSimulator, clock: FakeClock, config: Config) -> Asyn
         try:
             yield r
         finally:
-            for task in r.tasks:
-                task.cancel()
-            await asyncio.gather(*r.tasks, return_exceptions=True)
+            await r.stop_collecting()
