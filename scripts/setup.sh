@@ -1,15 +1,44 @@
 #!/usr/bin/env bash
-# Create .venv (Python ≥ 3.11) and install brokerbridge into it; idempotent and quick when done.
+# Create .venv (Python ≥ 3.11) with exactly what uv.lock pins; quick when nothing changed.
+#   scripts/setup.sh        the package and what it needs to run (scripts/run.sh)
+#   scripts/setup.sh test   also the test tools, plus Debian's Chromium + fonts for the browser tests
+# The lock is uv's (uv.lock, one resolution for every platform and Python ≥ 3.11); uv itself is pinned
+# here and installed with pip into .venv-uv/, so a fresh machine needs nothing but python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-extra=${1:-}
-if [[ ! -x .venv/bin/python ]]; then
-  "$PY" -m venv .venv
+UV_VERSION=0.13.9
+what=${1:-run}
+
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "brokerbridge needs Python ≥ 3.11; '$PY' is $("$PY" -V 2>&1). Run with PYTHON=/path/to/python3.11 $0" >&2
+  exit 2
 fi
-stamp=".venv/.installed${extra:+-$extra}"
-if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" ]]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".${extra:+[$extra]}"
-  touch "$stamp"
+
+if [[ $what == test && ! -x /usr/bin/chromium ]]; then
+  # The dashboard tests drive Debian's Chromium (Playwright downloads no browser here).
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "Chromium is missing for the browser tests: run  sudo apt-get install -y --no-install-recommends chromium fonts-dejavu-core fonts-liberation  then run this again." >&2
+    exit 2
+  fi
+  echo "setup: installing Debian's chromium and fonts (apt-get)…" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    chromium fonts-dejavu-core fonts-liberation >/dev/null
+fi
+
+uv=.venv-uv/bin/uv
+if [[ ! -x $uv ]] || [[ $("$uv" --version) != "uv $UV_VERSION"* ]]; then
+  rm -rf .venv-uv
+  "$PY" -m venv .venv-uv
+  .venv-uv/bin/python -m pip install -qq "uv==$UV_VERSION"
+fi
+
+# Never download an interpreter: use the python3 we were given. The project goes in editable.
+export UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=.venv
+sync=("$uv" sync --locked --quiet --python "$PY")
+if [[ $what == test ]]; then
+  "${sync[@]}" --extra test            # exact: what the lock says for tests, nothing else
+else
+  "${sync[@]}" --inexact               # keeps test tools a developer already has in .venv
 fi

@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# Set up and run every check CI runs: lint, types, import layering, the whole test suite.
+# Set up everything the tests need (locked dependencies, Debian's Chromium) and run every check CI
+# runs: the lock agrees with pyproject.toml, lint, strict types, import layering, the whole suite.
+#   scripts/test.sh [pytest args]   the whole suite (what CI runs), e.g. scripts/test.sh tests/server
+#   scripts/test.sh --fast          the edit-loop tier: pure venue code, sessions, unit, server, io
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh test
+export UV_PYTHON_DOWNLOADS=never
+.venv-uv/bin/uv lock --check --quiet --python "${PYTHON:-python3}" || {
+  echo "uv.lock disagrees with pyproject.toml: run  ./scripts/lock.sh  and commit uv.lock" >&2; exit 1; }
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy
 .venv/bin/python scripts/check_layers.py
+args=("$@")
+if [[ ${1:-} == --fast ]]; then
+  args=(-m "not slow" "${@:2}")
+fi
 # Two workers, a test file per worker (module fixtures such as simulators and the browser stay
 # together); BROKERBRIDGE_TEST_WORKERS=0 runs in one process.
-.venv/bin/python -m pytest -q -n "${BROKERBRIDGE_TEST_WORKERS:-2}" --dist loadfile "$@"
+exec .venv/bin/python -m pytest -q -n "${BROKERBRIDGE_TEST_WORKERS:-2}" --dist loadfile "${args[@]}"

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.markup import escape
 
-from brokerbridge.core.config import Config, load_config
+from brokerbridge.cli import logs
+from brokerbridge.cli.logs import LOG_LEVELS
+from brokerbridge.core.config import LOG_FORMATS, Config, load_config
 from brokerbridge.core.errors import BrokerBridgeError
-from brokerbridge.core.secret import Secret, redact
+from brokerbridge.core.secret import Secret
 
 ConfigOpt = Annotated[
     Path | None,
@@ -62,32 +62,29 @@ LogLevelOpt = Annotated[
 ]
 
 
-class RedactSecrets(logging.Filter):
-    """Belt and braces: the library never logs secrets, and this filter would mask one anyway."""
-
-    def __init__(self, secrets: Sequence[Secret]) -> None:
-        super().__init__()
-        self._secrets = [s for s in secrets if s]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
-            record.msg, record.args = redact(record.getMessage(), *self._secrets), None
-        return True
+LogFormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--log-format",
+        help="auto (rich on a terminal, plain one-line otherwise), rich, plain or json (one object per "
+        "line); also log_format in the config file and $BROKERBRIDGE_LOG_FORMAT.",
+        show_default=False,
+    ),
+]
 
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
-def setup_logging(level: str, console: Console, secrets: Sequence[Secret | None] = ()) -> None:
-    level = level.upper()
+def setup_logging(
+    level: str, console: Console, secrets: Sequence[Secret | None] = (), fmt: str = "auto"
+) -> None:
+    """Configure the process's logging (`cli.logs`), or exit 2 naming the bad option."""
+    level, fmt = level.upper(), fmt.lower()
     if level not in LOG_LEVELS:
         console.print(f"[bold red]error:[/] --log-level {level!r} is not one of {', '.join(LOG_LEVELS)}")
         raise typer.Exit(2)
-    handler = RichHandler(console=console, show_path=False, rich_tracebacks=False, markup=False)
-    handler.addFilter(RedactSecrets([s for s in secrets if s]))
-    logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]", handlers=[handler], force=True)
-    for noisy in ("websockets", "httpx", "httpcore", "uvicorn.access", "uvicorn.error"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if fmt not in LOG_FORMATS:
+        console.print(f"[bold red]error:[/] --log-format {fmt!r} is not one of {', '.join(LOG_FORMATS)}")
+        raise typer.Exit(2)
+    logs.configure(level, fmt, console, secrets)
 
 
 def load(

@@ -12,10 +12,11 @@ from rich.console import Console
 from rich.table import Table
 
 from brokerbridge.bridge import Bridge
-from brokerbridge.cli.common import ConfigOpt, LogLevelOpt, SimOpt, fail, load, setup_logging
+from brokerbridge.cli.common import ConfigOpt, LogFormatOpt, LogLevelOpt, SimOpt, fail, load, setup_logging
 from brokerbridge.cli.runtime import venue_config
+from brokerbridge.core.config import Config
 from brokerbridge.core.errors import BrokerBridgeError
-from brokerbridge.venues.primary.catalog import InstrumentDetail, Kind
+from brokerbridge.venues.primary.catalog import Catalog, InstrumentDetail, Kind
 
 
 def instruments(
@@ -34,11 +35,17 @@ def instruments(
     sim: SimOpt = None,
     config: ConfigOpt = None,
     log_level: LogLevelOpt = None,
+    log_format: LogFormatOpt = None,
 ) -> None:
     """List Primary instruments (strike, underlying, expiry, tick, lot) from the daily cache."""
     err = Console(stderr=True)
     cfg = load(config, console=err)
-    setup_logging(log_level or "WARNING", err, [cfg.primary.password if cfg.primary else None])
+    setup_logging(
+        log_level or "WARNING",
+        err,
+        [cfg.primary.password if cfg.primary else None],
+        fmt=log_format or cfg.log_format,
+    )
     try:
         rows = asyncio.run(_load(cfg, sim, err, kind, cfi, search, underlying))
     except BrokerBridgeError as exc:
@@ -65,19 +72,19 @@ def instruments(
 
 
 async def _load(
-    cfg,
-    sim,
-    err,
-    kind,
-    cfi,
-    search,
-    underlying,  # type: ignore[no-untyped-def]
+    cfg: Config,
+    sim: bool | None,
+    err: Console,
+    kind: str | None,
+    cfi: str | None,
+    search: str,
+    underlying: str | None,
 ) -> list[InstrumentDetail]:
     async with (
         venue_config(cfg, use_sim=sim, console=err, venues={"primary"}) as run_cfg,
         Bridge(run_cfg) as bridge,
     ):
-        catalog = await bridge.catalog("primary")
+        catalog: Catalog = await bridge.catalog("primary")
         if underlying:
             return [
                 d for _, call, put in catalog.option_chain(underlying) for d in (call, put) if d is not None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from brokerbridge import __version__
 from brokerbridge.cli import sim
 from brokerbridge.cli.doctor import doctor
 from brokerbridge.cli.instruments import instruments
@@ -15,7 +18,26 @@ app = typer.Typer(
     help="Self-healing gateway between Kraken / Primary and your trading apps, with local simulators.",
     no_args_is_help=True,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"brokerbridge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", help="Print the version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Self-healing gateway between Kraken / Primary and your trading apps, with local simulators."""
 app.add_typer(sim.app, name="sim")
 app.command()(watch)
 app.command()(doctor)

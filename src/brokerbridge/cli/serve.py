@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from brokerbridge.bridge import Bridge
-from brokerbridge.cli.common import ConfigOpt, LogLevelOpt, SimOpt, fail, load, setup_logging
+from brokerbridge.cli.common import ConfigOpt, LogFormatOpt, LogLevelOpt, SimOpt, fail, load, setup_logging
 from brokerbridge.cli.runtime import venue_config
 from brokerbridge.core.config import Config
 from brokerbridge.core.errors import BrokerBridgeError
@@ -40,6 +40,7 @@ def serve(
     config: ConfigOpt = None,
     sim: SimOpt = None,
     log_level: LogLevelOpt = None,
+    log_format: LogFormatOpt = None,
     login_link: LoginLinkOpt = None,
 ) -> None:
     """Serve WebSocket + REST to many clients over one upstream session per venue."""
@@ -53,6 +54,7 @@ def serve(
             cfg.primary.password if cfg.primary else None,
             *(key.key for key in cfg.server.keys),  # client keys may arrive as ?key= in URLs
         ],
+        fmt=log_format or cfg.log_format,
     )
     try:
         link = is_loopback(host) if login_link is None else login_link

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
 import sys
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
+from brokerbridge.cli import logs
+from brokerbridge.cli.logs import LOG_LEVELS
+from brokerbridge.core.config import LOG_FORMATS
 from brokerbridge.sim.faults import STALL_SCOPES, Faults
 
 app = typer.Typer(help="Run a local venue simulator (prints its endpoints as JSON on the first line).")
@@ -29,16 +32,21 @@ RestHttpErrorsOpt = Annotated[
 RestHttpStatusOpt = Annotated[int, typer.Option(help="The 5xx status for --rest-http-errors.")]
 LatencyOpt = Annotated[float, typer.Option(help="Added latency on every REST answer and WebSocket frame.")]
 SimLogLevelOpt = Annotated[str, typer.Option(help="Log level for stderr.")]
+SimLogFormatOpt = Annotated[
+    str, typer.Option(help="auto (rich on a terminal, plain otherwise), rich, plain or json.")
+]
 
 
-def _setup_logging(log_level: str) -> None:
-    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+def _setup_logging(log_level: str, log_format: str) -> None:
+    if log_level.upper() not in LOG_LEVELS:
         raise typer.BadParameter(
-            f"{log_level!r} is not one of DEBUG, INFO, WARNING, ERROR", param_hint="--log-level"
+            f"{log_level!r} is not one of {', '.join(LOG_LEVELS)}", param_hint="--log-level"
         )
-    logging.basicConfig(
-        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    if log_format.lower() not in LOG_FORMATS:
+        raise typer.BadParameter(
+            f"{log_format!r} is not one of {', '.join(LOG_FORMATS)}", param_hint="--log-format"
+        )
+    logs.configure(log_level, log_format.lower(), Console(stderr=True))
 
 
 def _apply(faults: Any, switches: dict[str, Any]) -> None:
@@ -95,9 +103,10 @@ def kraken(
         str, typer.Option(help="Engine status: online, maintenance (market frozen), cancel_only, post_only.")
     ] = "online",
     log_level: SimLogLevelOpt = "WARNING",
+    log_format: SimLogFormatOpt = "auto",
 ) -> None:
     """Simulated Kraken Spot: REST /0/public|private, WebSocket /v2 and /auth/v2, control /_sim."""
-    _setup_logging(log_level)
+    _setup_logging(log_level, log_format)
     faults = Faults()
     _apply(
         faults,
@@ -148,11 +157,12 @@ def primary(
         bool, typer.Option(help="Logging in again revokes the user's previous tokens (sockets go silent).")
     ] = True,
     log_level: SimLogLevelOpt = "WARNING",
+    log_format: SimLogFormatOpt = "auto",
 ) -> None:
     """Simulated Primary API (pyRofex-compatible): REST /auth and /rest, WebSocket at /, control /_sim."""
     from brokerbridge.sim.primary import PrimaryFaults
 
-    _setup_logging(log_level)
+    _setup_logging(log_level, log_format)
     faults = PrimaryFaults()
     _apply(
         faults,

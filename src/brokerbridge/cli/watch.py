@@ -16,6 +16,7 @@ from rich.live import Live
 from brokerbridge.bridge import Bridge
 from brokerbridge.cli.common import (
     ConfigOpt,
+    LogFormatOpt,
     LogLevelOpt,
     RestUrlOpt,
     SimOpt,
@@ -95,6 +96,7 @@ def watch(
     kraken_ws_url: WsUrlOpt = None,
     kraken_ws_auth_url: WsAuthUrlOpt = None,
     log_level: LogLevelOpt = None,
+    log_format: LogFormatOpt = None,
 ) -> None:
     """Connect (to the simulator by default) and show live tickers, balances and stream status."""
     err = Console(stderr=True)
@@ -103,6 +105,7 @@ def watch(
         log_level or cfg.log_level,
         err,
         [cfg.kraken.api_secret, cfg.primary.password if cfg.primary else None],
+        fmt=log_format or cfg.log_format,
     )
     out = Console(highlight=False, soft_wrap=True, emoji=False)
     venue, positional = _split_target(target or [], venue, err)

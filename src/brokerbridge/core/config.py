@@ -153,8 +153,11 @@ class Config:
     primary: PrimaryConfig | None = None  # None: Primary not configured
     server: ServerConfig = field(default_factory=ServerConfig)
     log_level: str = "INFO"
+    log_format: str = "auto"  # auto (rich on a terminal, plain otherwise), rich, plain, json
     journal_path: str | None = DEFAULT_JOURNAL_PATH  # SQLite file of every fill; None / ":memory:": in memory
 
+
+LOG_FORMATS = ("auto", "rich", "plain", "json")
 
 _SECTION_URLS: dict[str, dict[str, tuple[str, ...]]] = {
     "kraken": {"rest_url": ("http", "https"), "ws_url": ("ws", "wss"), "ws_auth_url": ("ws", "wss")},
@@ -456,6 +459,7 @@ def load_config(
     primary: PrimaryConfig | None = None
     server = ServerConfig()
     log_level = "INFO"
+    log_format = "auto"
     journal_path: str | None = DEFAULT_JOURNAL_PATH
     if path:
         file = Path(path)
@@ -467,11 +471,11 @@ def load_config(
             ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
-        unknown = set(data) - {"kraken", "primary", "server", "log_level", "journal_path"}
+        unknown = set(data) - {"kraken", "primary", "server", "log_level", "log_format", "journal_path"}
         if unknown:
             raise ConfigError(
                 f"{file}: unknown section(s) {', '.join(sorted(unknown))}",
-                remedy="supported: [kraken], [primary], [server], log_level and journal_path",
+                remedy="supported: [kraken], [primary], [server], log_level, log_format and journal_path",
             )
         for section in ("kraken", "primary", "server"):
             if section in data and not isinstance(data[section], dict):
@@ -483,6 +487,7 @@ def load_config(
         if "server" in data:
             server = _server_from_mapping(server, data["server"], str(file))
         log_level = str(data.get("log_level", log_level)).upper()
+        log_format = str(data.get("log_format", log_format)).lower()
         journal_path = _journal_path(data.get("journal_path", journal_path), str(file))
     from_env = _env_section(env, "kraken")
     if from_env:
@@ -525,6 +530,13 @@ def load_config(
         log_level = env["BROKERBRIDGE_LOG_LEVEL"].upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"log_level {log_level!r} is not one of DEBUG, INFO, WARNING, ERROR")
+    if env.get("BROKERBRIDGE_LOG_FORMAT"):
+        log_format = env["BROKERBRIDGE_LOG_FORMAT"].lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(
+            f"log_format {log_format!r} is not one of {', '.join(LOG_FORMATS)}",
+            remedy="auto picks rich on a terminal and plain elsewhere; json writes one object per line",
+        )
     if bool(kraken.api_key) != bool(kraken.api_secret):
         raise ConfigError(
             "kraken.api_key and kraken.api_secret must be given together",
@@ -543,7 +555,12 @@ def load_config(
             remedy="set both (Primary needs a login even for market data)",
         )
     return Config(
-        kraken=kraken, primary=primary, server=server, log_level=log_level, journal_path=journal_path
+        kraken=kraken,
+        primary=primary,
+        server=server,
+        log_level=log_level,
+        log_format=log_format,
+        journal_path=journal_path,
     )
 
 

@@ -99,7 +99,7 @@ class OpenApiModels:
         for field in info.fields:
             # msgspec encodes every field (no omit_defaults here): each is always present.
             fields[field.encode_name] = (self._annotation(field.type), ...)
-        model = create_model(  # type: ignore[call-overload]
+        model = create_model(
             cls.__name__,
             __config__=ConfigDict(title=cls.__name__),
             __doc__=(cls.__doc__ or "").strip() or None,

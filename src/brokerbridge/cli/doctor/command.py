@@ -15,6 +15,7 @@ from rich.console import Console
 
 from brokerbridge.cli.common import (
     ConfigOpt,
+    LogFormatOpt,
     LogLevelOpt,
     RestUrlOpt,
     WsAuthUrlOpt,
@@ -181,6 +182,7 @@ def doctor(
     kraken_ws_url: WsUrlOpt = None,
     kraken_ws_auth_url: WsAuthUrlOpt = None,
     log_level: LogLevelOpt = None,
+    log_format: LogFormatOpt = None,
 ) -> None:
     """Check a venue link by link, say what is wrong and what to do; exit 0 only if every step passes.
 
@@ -197,7 +199,10 @@ def doctor(
         raise typer.Exit(2)
     cfg = load(config, kraken_rest_url, kraken_ws_url, kraken_ws_auth_url, err)
     setup_logging(
-        log_level or "WARNING", err, [cfg.kraken.api_secret, cfg.primary.password if cfg.primary else None]
+        log_level or "WARNING",
+        err,
+        [cfg.kraken.api_secret, cfg.primary.password if cfg.primary else None],
+        fmt=log_format or cfg.log_format,
     )
     path = config or (
         Path(os.environ["BROKERBRIDGE_CONFIG"]) if os.environ.get("BROKERBRIDGE_CONFIG") else None

@@ -29,11 +29,17 @@ class ActivityLog:
             self._last[peer] = self._clock.monotonic()
 
     def last(self, peer: Any) -> float | None:
-        return self._last.get(tuple(peer)) if peer is not None else None  # type: ignore[arg-type]
+        return self._last.get(_peer(peer)) if peer is not None else None
 
     def forget(self, peer: Any) -> None:
         if peer is not None:
-            self._last.pop(tuple(peer), None)  # type: ignore[arg-type]
+            self._last.pop(_peer(peer), None)
+
+
+def _peer(address: Any) -> Peer:
+    """The ASGI scope's `client` (a list or tuple of host and port) as a dict key."""
+    host, port = address
+    return str(host), int(port)
 
 
 def tracking_protocol(activity: ActivityLog) -> type[asyncio.Protocol]:
