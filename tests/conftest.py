@@ -46,3 +46,16 @@ def _private_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def _private_journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A Bridge made in a test journals to that test's own file: seeded simulators reuse fill ids."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
+# Directories outside the edit-loop tier (`scripts/test.sh --fast` deselects `slow`): a real browser,
+# the chaos run, unmodified third-party clients, and the benchmarks' smoke run.
+SLOW_DIRS = ("browser", "chaos", "thirdparty", "bench")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_dir = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(tests_dir).parts if item.path.is_relative_to(tests_dir) else ()
+        if parts and parts[0] in SLOW_DIRS:
+            item.add_marker(pytest.mark.slow)

@@ -104,9 +104,10 @@ class Watcher:
     closed: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _connection: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     def __enter__(self) -> Watcher:
-        ws = client(self.server)
+        ws = self._connection.enter_context(client(self.server))
         ws.send(json.dumps(self.request))
         ack = receive(ws)
         assert ack["type"] == "ack", ack
@@ -115,24 +116,24 @@ class Watcher:
         return self
 
     def _read(self, ws: ClientConnection) -> None:
-        with ws:
-            while not self._stop.is_set():
-                try:
-                    message = receive(ws, timeout=0.5)
-                except TimeoutError:
-                    continue
-                except ConnectionClosed as exc:
-                    self.closed.append(repr(exc))
-                    return
-                if message["type"] == "event":
-                    self.arrivals.append(time.monotonic())
-                elif message["type"] == "error":
-                    self.errors.append(message)
+        while not self._stop.is_set():
+            try:
+                message = receive(ws, timeout=0.5)
+            except TimeoutError:
+                continue
+            except ConnectionClosed as exc:
+                self.closed.append(repr(exc))
+                return
+            if message["type"] == "event":
+                self.arrivals.append(time.monotonic())
+            elif message["type"] == "error":
+                self.errors.append(message)
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(LIMIT)
+        self._connection.close()
 
     def wait_for_events(self, count: int) -> None:
         deadline = time.monotonic() + LIMIT

@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from brokerbridge.server.protocol import ErrorCode
 from brokerbridge.server.ws import WsSettings
 from tests.fuzz.mutations import Captured, fuzz_settings, hostile_text, json_values, mutated, odd_values
-from tests.fuzz.server_rig import TICKER, LiveServer, Watcher, client, live_server, receive
+from tests.fuzz.server_rig import TICKER, ClientConnection, LiveServer, Watcher, client, live_server, receive
 from tests.server.conftest import ACCOUNT_KEY
 
 pytestmark = pytest.mark.timeout(600)
@@ -78,9 +78,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 class Prober:
     """One fuzzing connection: send a frame, then a ping, and read everything up to its pong."""
 
-    def __init__(self, server: LiveServer) -> None:
+    def __init__(self, server: LiveServer, ws: ClientConnection) -> None:
         self.server = server
-        self.ws = client(server)
+        self.ws = ws
         self.probes = itertools.count()
 
     def exchange(self, payload: str | bytes) -> list[dict[str, Any]]:
@@ -100,8 +100,9 @@ class Prober:
 
 
 @pytest.fixture(scope="module")
-def prober(server: LiveServer, watcher: Watcher) -> Prober:
-    return Prober(server)
+def prober(server: LiveServer, watcher: Watcher) -> Iterator[Prober]:
+    with client(server) as ws:
+        yield Prober(server, ws)
 
 
 @fuzz_settings

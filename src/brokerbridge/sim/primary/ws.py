@@ -25,6 +25,7 @@ Choices where the reference is silent (§10):
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -101,6 +102,9 @@ class WsSession:
         self._close_reason = ""
         self._opened = exchange.clock.monotonic()
         self.md: dict[str, MdSub] = {}
+        # First snapshots of an `smd`, sent by `_read` one per loop turn: a product's first read
+        # builds its day of history (~20 ms), and an `smd` may name a thousand products.
+        self._first_snapshots: collections.deque[MdSub] = collections.deque()
         self._dirty: set[str] = set()
         self._dirty_event = asyncio.Event()
         self.orders = OrderSub()
@@ -144,6 +148,11 @@ class WsSession:
                 text = message["bytes"].decode("utf-8", "replace")
             if text is not None:
                 self.receive_text(text)
+            while self._first_snapshots:
+                sub = self._first_snapshots.popleft()
+                if self.md.get(sub.inst.symbol) is sub:
+                    self._send_md(sub, self.x.clock.monotonic(), only_if_changed=False)
+                    await asyncio.sleep(0)
 
     async def _write(self) -> None:
         await send_with_latency(self.x.clock, self.x.faults, self._queue, self.ws.send_text)
@@ -272,7 +281,6 @@ class WsSession:
             else 1
         )
         interval = max(LEVEL_INTERVAL_S.get(level, LEVEL_INTERVAL_S[1]), MIN_INTERVAL_S)
-        now = self.x.clock.monotonic()
         for item in products:
             symbol = item.get("symbol") if isinstance(item, dict) else None
             market = item.get("marketId", "ROFX") if isinstance(item, dict) else None
@@ -283,7 +291,7 @@ class WsSession:
                 continue
             sub = MdSub(inst, entries, int(depth_value), interval)
             self.md[inst.symbol] = sub
-            self._send_md(sub, now, only_if_changed=False)
+            self._first_snapshots.append(sub)
 
     def _os(self, message: dict[str, Any], text: str) -> None:
         mine = self.x.account.account_id
