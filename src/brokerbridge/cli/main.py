@@ -38,6 +38,8 @@ def _root(
     ] = False,
 ) -> None:
     """Self-healing gateway between Kraken / Primary and your trading apps, with local simulators."""
+
+
 app.add_typer(sim.app, name="sim")
 app.command()(watch)
 app.command()(doctor)
