@@ -218,8 +218,16 @@ class _Instrument:
     trades: deque[PublicTrade]
     candles: dict[int, dict[int, Candle]]  # interval → begin → candle (insertion ordered)
     next_trade_id: int
-    # The drawn but not yet built history (see `_backfill`): (first trade id, rows).
-    history: tuple[int, list[_HistoryRow]] | None = None
+    # The history not yet drawn (see `_history_rows`): where it ends, its lengths, its own generator.
+    pending_history: _PendingHistory | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class _PendingHistory:
+    now: float
+    history_s: float
+    dense_s: float
+    rng: random.Random
 
 
 @dataclass(slots=True, frozen=True)
@@ -246,6 +254,7 @@ class Market:
         taker_rate: float = 3.0,
     ) -> None:
         self.rng = random.Random(seed)
+        self._seed = seed
         self._taker_rate = taker_rate  # taker arrivals per second and instrument
         self._levels = levels
         self._instruments: dict[str, _Instrument] = {}
@@ -261,7 +270,13 @@ class Market:
                 next_trade_id=self.rng.randrange(1_000_000, 90_000_000),
             )
             self._instruments[spec.symbol] = inst
-            self._backfill(inst, now, history_s, dense_history_s)
+            # Each instrument's past comes from a generator of its own, seeded by the market's seed
+            # and its symbol, and is drawn when first read: the same history whatever is read first,
+            # and start-up costs nothing for the hundreds of instruments nobody reads (drawing them
+            # all took over a second).
+            inst.pending_history = _PendingHistory(
+                now, history_s, dense_history_s, random.Random(f"{seed}/{spec.symbol}")
+            )
             self._build_book(inst, now)
 
     # -- reading -----------------------------------------------------------------------------------------
@@ -321,12 +336,12 @@ class Market:
     def last_price_before(self, symbol: str, when: float) -> Decimal | None:
         """The price of the last trade before `when` (without building a history not yet read)."""
         inst = self._instruments[symbol]
-        if inst.history is not None:
+        if inst.pending_history is not None:
             price = None
-            for row in inst.history[1]:
-                if row.when >= when:
+            for at, past in self._history_path(inst)[0]:
+                if at >= when:
                     break
-                price = row.price
+                price = past
             return None if price is None else inst.spec.price(price)
         last = None
         for trade in inst.trades:
@@ -483,43 +498,50 @@ class Market:
             bid -= self._gap(inst, index)
             ask += self._gap(inst, index)
 
-    def _backfill(self, inst: _Instrument, now: float, history_s: float, dense_s: float) -> None:
-        """Trades (and so candles) for the past, ending at the start price: REST/OHLC have history."""
-        spec = inst.spec
-        t = now - history_s
+    def _history_path(self, inst: _Instrument) -> tuple[list[tuple[float, float]], random.Random]:
+        """The instrument's past prices (time, price), drawn from its own generator (the same path
+        every time) and scaled to end at the start price: the book starts where history ends.
+        Also returns the generator, positioned after the path, for the trades' other draws."""
+        pending = inst.pending_history
+        assert pending is not None
+        rng = random.Random()
+        rng.setstate(pending.rng.getstate())
+        spec, now = inst.spec, pending.now
+        t = now - pending.history_s
         price = float(spec.start_price)
         path: list[tuple[float, float]] = []
         while t < now:
             path.append((t, price))
-            gap = self.rng.expovariate(1 / 3.0) if now - t < dense_s else self.rng.expovariate(1 / 300.0)
+            gap = rng.expovariate(1 / 3.0) if now - t < pending.dense_s else rng.expovariate(1 / 300.0)
             t += max(gap, 0.001)
-            price *= math.exp(self.rng.gauss(0.0, spec.volatility * math.sqrt(gap / 86_400)))
-        # Rescale so the walk ends at the start price: the book starts where history ends.
+            price *= math.exp(rng.gauss(0.0, spec.volatility * math.sqrt(gap / 86_400)))
         scale = float(spec.start_price) / price
-        # Every random number is drawn now (so the seed fixes the whole market whatever is read
-        # first); building the trades and candles waits until someone reads this instrument's
-        # history — hundreds of instruments x hundreds of trades made start-up take seconds.
-        rows = [
+        return [(when, p * scale) for when, p in path], rng
+
+    def _history_rows(self, inst: _Instrument) -> list[_HistoryRow]:
+        """The instrument's past trades (REST/OHLC have history)."""
+        path, rng = self._history_path(inst)
+        return [
             _HistoryRow(
                 when,
-                p * scale,
-                buy=self.rng.random() < 0.5,
-                market=self.rng.random() < 0.3,
-                qty_factor=self._taker_factor(),
+                price,
+                buy=rng.random() < 0.5,
+                market=rng.random() < 0.3,
+                qty_factor=math.exp(rng.gauss(-1.5, 1.2)),
             )
-            for when, p in path
+            for when, price in path
         ]
-        inst.history = (inst.next_trade_id, rows)
-        inst.next_trade_id += len(rows)
-        inst.fair = float(spec.start_price)
 
     def _ready(self, symbol: str) -> _Instrument:
         """The instrument, with its history built (trades recorded since then kept after it)."""
         inst = self._instruments[symbol]
-        if inst.history is not None:
-            first_id, rows = inst.history
-            inst.history = None
+        if inst.pending_history is not None:
+            rows = self._history_rows(inst)
+            inst.pending_history = None
+            # Live trades took ids from `next_trade_id` on; the past takes the ids just below the
+            # first of them, so ids still grow with time.
             live = list(inst.trades)
+            first_id = (live[0].trade_id if live else inst.next_trade_id) - len(rows)
             inst.trades.clear()
             for series in inst.candles.values():
                 series.clear()
