@@ -63,6 +63,9 @@ class FaultSwitches:
     lose_answers: int = 0
 
     _listeners: dict[str, list[Callable[[], None]]] = field(default_factory=dict, repr=False)
+    # Set (and replaced) whenever switches change: watchers of an off switch wait on it instead of
+    # waking every simulated second (a fake-clock test of 20 hours would pay 72,000 wake-ups each).
+    _change: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     ACTIONS: ClassVar[tuple[str, ...]] = ("drop_now", "invalidate_tokens")
 
@@ -105,6 +108,15 @@ class FaultSwitches:
         for f in fields(self):
             if not f.name.startswith("_"):
                 setattr(self, f.name, getattr(defaults, f.name))
+        self._announce_change()
+
+    async def changed(self) -> None:
+        """Return at the next change of any switch (through `apply` or `reset`)."""
+        await self._change.wait()
+
+    def _announce_change(self) -> None:
+        self._change.set()
+        self._change = asyncio.Event()
 
     def apply(self, changes: dict[str, Any]) -> None:
         """Set the switches named in `changes` (validated first: all or nothing), then run actions."""
@@ -125,6 +137,7 @@ class FaultSwitches:
         for name, value in staged.items():
             setattr(self, name, value)
         self._changed(before)
+        self._announce_change()
         for name in actions:
             getattr(self, name)()
 
@@ -229,7 +242,7 @@ async def hold_until_disconnected(receive: Callable[[], Awaitable[MutableMapping
 async def drop_periodically(clock: Clock, faults: Any, drop: Callable[[], None]) -> None:
     """Drop every connection every `faults.drop_every_s` seconds (0 = off), on the simulator's clock.
 
-    Wakes at most once a simulated second while the switch is off, and exactly when a drop is due
+    Sleeps while the switch is off until a switch changes, and wakes exactly when a drop is due
     while it is on — so long fake-time tests do not pay for a busy loop.
     """
     since = clock.monotonic()
@@ -237,8 +250,8 @@ async def drop_periodically(clock: Clock, faults: Any, drop: Callable[[], None])
         period = faults.drop_every_s
         now = clock.monotonic()
         if period <= 0:
-            since = now
-            await clock.sleep(1.0)
+            await faults.changed()
+            since = clock.monotonic()
             continue
         due = since + period
         if now + 1e-9 >= due:

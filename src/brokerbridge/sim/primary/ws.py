@@ -163,7 +163,7 @@ class WsSession:
         while True:
             limit = self.x.faults.idle_close_s
             if limit <= 0:
-                await clock.sleep(1.0)  # off: look at the switch again each (simulated) second
+                await self.x.faults.changed()  # off: nothing to do until a switch changes
                 continue
             last = max(self._last_activity() or self._opened, self._opened)
             remaining = last + limit - clock.monotonic()
