@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import tempfile
 from collections.abc import AsyncIterator, Collection
 
@@ -12,6 +13,10 @@ from rich.console import Console
 from brokerbridge.core.config import DEFAULT_JOURNAL_PATH, Config, PrimaryConfig
 from brokerbridge.core.secret import Secret
 from brokerbridge.io.journal_store import MEMORY as MEMORY_JOURNAL
+
+# The simulator notices are log records, not console prints: in plain or JSON logs they are lines
+# like any other (stdout stays for what the command was asked to print).
+logger = logging.getLogger(__name__)
 
 
 def wants_kraken_sim(config: Config, use_sim: bool | None) -> bool:
@@ -48,10 +53,10 @@ async def venue_config(
 
             kraken_sim = await stack.enter_async_context(KrakenSimulator(host="127.0.0.1", port=0))
             ep = kraken_sim.endpoints
-            console.print(
-                f"[cyan]No Kraken credentials configured: using the local Kraken simulator at {ep.rest} "
-                f"(demo account). Configure credentials or URLs to use a real venue.[/]",
-                highlight=False,
+            logger.warning(
+                "No Kraken credentials configured: using the local Kraken simulator at %s (demo "
+                "account). Configure credentials or URLs to use a real venue.",
+                ep.rest,
             )
             config = dataclasses.replace(
                 config,
@@ -73,10 +78,11 @@ async def venue_config(
 
             primary_sim = await stack.enter_async_context(PrimarySimulator(host="127.0.0.1", port=0))
             pe = primary_sim.endpoints
-            console.print(
-                f"[cyan]No Primary credentials configured: using the local Primary simulator at {pe.rest} "
-                f"(demo account {pe.account}). Configure \\[primary] to use reMarkets or your broker.[/]",
-                highlight=False,
+            logger.warning(
+                "No Primary credentials configured: using the local Primary simulator at %s (demo "
+                "account %s). Configure [primary] to use reMarkets or your broker.",
+                pe.rest,
+                pe.account,
             )
             config = dataclasses.replace(
                 config,

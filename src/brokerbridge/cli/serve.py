@@ -9,6 +9,7 @@ SIGINT/SIGTERM: every client gets a close frame ("server shutting down"), then e
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from typing import Annotated
 
@@ -22,6 +23,8 @@ from brokerbridge.core.config import Config
 from brokerbridge.core.errors import BrokerBridgeError
 from brokerbridge.server import BridgeServer, ServerSettings
 from brokerbridge.server.auth import is_loopback
+
+logger = logging.getLogger(__name__)
 
 LoginLinkOpt = Annotated[
     bool | None,
@@ -78,7 +81,7 @@ async def _serve(
 
         def on_signal(signum: int) -> None:
             if not stopping:
-                err.print(f"{signal.Signals(signum).name}: shutting down")
+                logger.info("%s: shutting down", signal.Signals(signum).name)
                 stopping.add(loop.create_task(server.shutdown()))
 
         for signum in (signal.SIGINT, signal.SIGTERM):
