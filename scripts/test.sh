@@ -2,7 +2,8 @@
 # Set up everything the tests need (locked dependencies, Debian's Chromium) and run every check CI
 # runs: the lock agrees with pyproject.toml, lint, strict types, import layering, the whole suite.
 #   scripts/test.sh [pytest args]   the whole suite (what CI runs), e.g. scripts/test.sh tests/server
-#   scripts/test.sh --fast          the edit-loop tier: pure venue code, sessions, unit, server, io
+#   scripts/test.sh --fast          the edit-loop tier: pure venue code and sessions, unit, server (no
+#                                   browser, chaos, third-party clients, bench — tests marked `slow`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh test
@@ -14,7 +15,7 @@ export UV_PYTHON_DOWNLOADS=never
 .venv/bin/python scripts/check_layers.py
 args=("$@")
 if [[ ${1:-} == --fast ]]; then
-  args=(-m "not slow" "${@:2}")
+  args=(-m "not slow" tests/unit tests/sessions tests/server "${@:2}")
 fi
 # Two workers, a test file per worker (module fixtures such as simulators and the browser stay
 # together); BROKERBRIDGE_TEST_WORKERS=0 runs in one process.
