@@ -5,5 +5,5 @@
 # Commit uv.lock with the change; scripts/test.sh fails while the two disagree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh >/dev/null  # brings the pinned uv
-UV_PYTHON_DOWNLOADS=never exec .venv-uv/bin/uv lock --python "${PYTHON:-python3}" "$@"
+./scripts/uv.sh lock "$@"
+./scripts/setup.sh

@@ -3,11 +3,10 @@
 #   scripts/setup.sh        the package and what it needs to run (scripts/run.sh)
 #   scripts/setup.sh test   also the test tools, plus Debian's Chromium + fonts for the browser tests
 # The lock is uv's (uv.lock, one resolution for every platform and Python ≥ 3.11); uv itself is pinned
-# here and installed with pip into .venv-uv/, so a fresh machine needs nothing but python3.
+# in scripts/uv.sh and installed with pip into .venv-uv/, so a fresh machine needs nothing but python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-UV_VERSION=0.13.9
 what=${1:-run}
 
 if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
@@ -27,16 +26,12 @@ if [[ $what == test && ! -x /usr/bin/chromium ]]; then
     chromium fonts-dejavu-core fonts-liberation >/dev/null
 fi
 
-uv=.venv-uv/bin/uv
-if [[ ! -x $uv ]] || [[ $("$uv" --version) != "uv $UV_VERSION"* ]]; then
-  rm -rf .venv-uv
-  "$PY" -m venv .venv-uv
-  .venv-uv/bin/python -m pip install -qq "uv==$UV_VERSION"
+if ! ./scripts/uv.sh lock --check --quiet; then
+  echo "uv.lock disagrees with pyproject.toml: run  ./scripts/lock.sh  (then commit uv.lock)" >&2
+  exit 1
 fi
-
-# Never download an interpreter: use the python3 we were given. The project goes in editable.
-export UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=.venv
-sync=("$uv" sync --locked --quiet --python "$PY")
+# The project goes in editable; --locked: install exactly the lock, never re-resolve.
+sync=(./scripts/uv.sh sync --locked --quiet)
 if [[ $what == test ]]; then
   "${sync[@]}" --extra test            # exact: what the lock says for tests, nothing else
 else

@@ -5,13 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh test >/dev/null  # Chromium and the pinned uv
-export UV_PYTHON_DOWNLOADS=never
 rm -rf .venv-latest
-.venv-uv/bin/uv venv --quiet --python "${PYTHON:-python3}" .venv-latest
-.venv-uv/bin/uv pip install --quiet --python .venv-latest/bin/python --upgrade -e ".[test]"
+./scripts/uv.sh venv --quiet .venv-latest
+./scripts/uv.sh pip install --quiet --python .venv-latest/bin/python --upgrade -e ".[test]"
 echo "test-latest: versions that differ from uv.lock:" >&2
-diff <(.venv-uv/bin/uv pip freeze --python .venv/bin/python --exclude-editable | sort) \
-     <(.venv-uv/bin/uv pip freeze --python .venv-latest/bin/python --exclude-editable | sort) >&2 || true
+diff <(./scripts/uv.sh pip freeze --quiet --python .venv/bin/python --exclude-editable | sort) \
+     <(./scripts/uv.sh pip freeze --quiet --python .venv-latest/bin/python --exclude-editable | sort) >&2 || true
 .venv-latest/bin/ruff check src tests bench
 .venv-latest/bin/mypy
 exec .venv-latest/bin/python -m pytest -q -n "${BROKERBRIDGE_TEST_WORKERS:-2}" --dist loadfile "$@"
