@@ -357,7 +357,16 @@ class Bridge:
             raise ConfigError(
                 f"unknown channel {channel!r}", remedy=f"channels: {', '.join(c.value for c in Channel)}"
             ) from None
-        sub = Subscription(venue=venue, channel=chan, symbol=symbol, depth=depth, interval=interval)
+        # Depth means something to books only, interval to candles only: left at their defaults
+        # elsewhere, so a ticker asked for with depth=25 is the same stream as any other ticker.
+        unused = Subscription(venue=venue, channel=chan)
+        sub = Subscription(
+            venue=venue,
+            channel=chan,
+            symbol=symbol,
+            depth=depth if chan is Channel.BOOK else unused.depth,
+            interval=interval if chan is Channel.CANDLES else unused.interval,
+        )
         connector.validate(sub)
         return sub
 

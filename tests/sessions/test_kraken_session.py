@@ -168,9 +168,12 @@ def test_wrong_endpoint_and_bad_arguments_are_our_errors() -> None:
             Subscription(venue="kraken", channel=Channel.BOOK, symbol="X/Y", depth=7), 0
         )
     session = KrakenWsSession(private=False)
-    session.add(BTC_BOOK, 0.0)
-    with pytest.raises(ValueError):
-        session.add(Subscription(venue="kraken", channel=Channel.BOOK, symbol="BTC/USD", depth=25), 0.0)
+    session.add(BTC_TICKER, 0.0)
+    # The same ticker stream with a depth it does not use: our caller's mistake (the Bridge leaves
+    # depth at its default for anything but books). A second book depth is fine: see
+    # test_kraken_book_depths.py.
+    with pytest.raises(ValueError, match="takes no depth"):
+        session.add(Subscription(venue="kraken", channel=Channel.TICKER, symbol="BTC/USD", depth=25), 0.0)
 
 
 # ---------------------------------------------------------------- books

@@ -248,10 +248,10 @@ class KrakenConnector:
         )
 
     def book_snapshot(self, sub: Subscription) -> BookSnapshot | None:
-        book = self.public_session.book(sub)
+        book = self.public_session.book(sub)  # may be deeper than `sub`: cut to its depth
         if book is None:
             return None
-        bids, asks = book.bids_levels(), book.asks_levels()
+        bids, asks = book.bids_levels(sub.depth), book.asks_levels(sub.depth)
         return BookSnapshot(
             venue=VENUE,
             ts=self.clock.time(),
@@ -467,19 +467,25 @@ class KrakenConnector:
             )
             for pair, info in result.items():
                 events.append(norm.ticker_from_rest(pair, info, symbols=self.symbols, received=received))
+        # One Depth call per symbol, at the deepest book depth wanted; every depth is cut from it.
+        book_depths: dict[str, set[int]] = {}
+        for sub in subs:
+            if sub.channel is Channel.BOOK and sub.symbol is not None:
+                book_depths.setdefault(sub.symbol, set()).add(sub.depth)
+        for symbol, depths in book_depths.items():
+            received = self.clock.time()
+            count = min(max(depths), 500)
+            result = await self.rest.public("Depth", {"pair": self.symbols.to_rest(symbol), "count": count})
+            for key, book in result.items():
+                events.extend(
+                    norm.book_from_rest(key, book, depth=depth, symbols=self.symbols, received=received)
+                    for depth in sorted(depths)
+                )
         for sub in subs:
             if sub.symbol is None:
                 continue
             pair = self.symbols.to_rest(sub.symbol)
-            if sub.channel is Channel.BOOK:
-                received = self.clock.time()
-                result = await self.rest.public("Depth", {"pair": pair, "count": min(sub.depth, 500)})
-                for key, book in result.items():
-                    snap = norm.book_from_rest(
-                        key, book, depth=sub.depth, symbols=self.symbols, received=received
-                    )
-                    events.append(snap)
-            elif sub.channel is Channel.TRADES:
+            if sub.channel is Channel.TRADES:
                 trades = norm.trades_from_rest(
                     await self.rest.public("Trades", {"pair": pair}), symbols=self.symbols
                 )

@@ -14,6 +14,11 @@ update, a `level_digits` call per level and the re-wrapping into the event's `Le
 
 A level is checked just before it is applied, so a refused message leaves the book with part of
 it: `KrakenBookError` says so, and the session drops that book and resyncs it.
+
+A book also serves consumers of shallower depths (one book subscription per symbol on the wire, at
+the deepest depth wanted): `window(depth)` keeps its best levels before a message, and
+`changes_since(window)` gives what a consumer of that depth must apply to get the best levels after
+it — the levels that changed, entered (a replacement for a deleted one, as Kraken sends it) or left.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import zlib
 from bisect import bisect_left
 from decimal import Decimal
+from typing import NamedTuple
 
 from brokerbridge.core.book import BookSide, OrderBook
 from brokerbridge.core.errors import ProtocolError
@@ -32,6 +38,18 @@ CHECKSUM_LEVELS = 10  # Kraken's checksum covers the top 10 of each side, whatev
 # Digits of a level in plain notation that certainly keep both numbers below 1E+41 (the sane
 # bound): a number's integer part never has more digits than its whole digit text.
 _PLAIN_DIGITS = 41
+_ZERO = Decimal(0)
+
+
+class BookWindow(NamedTuple):
+    """A book's best `depth` levels at one moment: each side's prices ascending with their checksum
+    digits (bids: worst first, as `BookSide` keeps them)."""
+
+    depth: int
+    bid_prices: list[Decimal]
+    bid_texts: list[str]
+    ask_prices: list[Decimal]
+    ask_texts: list[str]
 
 
 class KrakenBookError(ProtocolError):
@@ -62,6 +80,54 @@ class KrakenBook(OrderBook):
         if len(self._asks.prices) > depth:
             self._asks.truncate(depth)
         return bid_levels, ask_levels
+
+    def touched_by(self, depth: int, bids: list[BookLevel], asks: list[BookLevel]) -> bool:
+        """Whether applying these wire levels may change the best `depth` levels: a level worse than
+        the worst of a full window cannot (so a shallow consumer of a deep book is mostly left out)."""
+        try:
+            if bids:
+                prices = self._bids.prices
+                if len(prices) < depth:
+                    return True
+                worst = prices[-depth]
+                if any(level.price >= worst for level in bids):
+                    return True
+            if asks:
+                prices = self._asks.prices
+                if len(prices) < depth:
+                    return True
+                worst = prices[depth - 1]
+                if any(level.price <= worst for level in asks):
+                    return True
+        except ArithmeticError:  # a NaN price does not order: `apply_wire` refuses it
+            return True
+        return False
+
+    def window(self, depth: int) -> BookWindow:
+        """The best `depth` levels of each side as they are now (for `changes_since`)."""
+        bids, asks = self._bids, self._asks
+        return BookWindow(
+            depth, bids.prices[-depth:], bids.texts[-depth:], asks.prices[:depth], asks.texts[:depth]
+        )
+
+    def changes_since(self, before: BookWindow) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
+        """(bids, asks), best first: what turns the best `before.depth` levels of `before` into the
+        best levels now — new or resized levels, and qty 0 for those no longer among them. Applied
+        in order and cut to the depth, they give exactly the best levels of this book."""
+        depth = before.depth
+        bids, asks = self._bids, self._asks
+        bid_changes = _window_changes(
+            before.bid_prices,
+            before.bid_texts,
+            bids.prices[-depth:],
+            bids.qtys[-depth:],
+            bids.texts[-depth:],
+        )
+        ask_changes = _window_changes(
+            before.ask_prices, before.ask_texts, asks.prices[:depth], asks.qtys[:depth], asks.texts[:depth]
+        )
+        bid_changes.reverse()
+        return tuple(bid_changes), tuple(ask_changes)
 
     def checksum(self) -> int:
         """Kraken's CRC32 of the book: top asks low→high, then top bids high→low."""
@@ -103,6 +169,37 @@ def _apply_side(side: BookSide, wire: list[BookLevel]) -> tuple[Level, ...]:
             texts.insert(index, text)
         applied.append(Level(price, qty))
     return tuple(applied)
+
+
+def _window_changes(
+    old_prices: list[Decimal],
+    old_texts: list[str],
+    prices: list[Decimal],
+    qtys: list[Decimal],
+    texts: list[str],
+) -> list[Level]:
+    """One side's changes between two windows (prices ascending), ascending: a merge of the two."""
+    if old_texts == texts and old_prices == prices:
+        return []
+    changes: list[Level] = []
+    i = j = 0
+    old_count, count = len(old_prices), len(prices)
+    while i < old_count and j < count:
+        old, new = old_prices[i], prices[j]
+        if old < new:
+            changes.append(Level(old, _ZERO))  # left the window
+            i += 1
+        elif new < old:
+            changes.append(Level(new, qtys[j]))  # entered it
+            j += 1
+        else:
+            if old_texts[i] != texts[j]:  # same price: the digits say whether its qty changed
+                changes.append(Level(new, qtys[j]))
+            i += 1
+            j += 1
+    changes.extend(Level(price, _ZERO) for price in old_prices[i:])
+    changes.extend(map(Level, prices[j:], qtys[j:]))
+    return changes
 
 
 def _checked_digits(price: Decimal, qty: Decimal) -> str:

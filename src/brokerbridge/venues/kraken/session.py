@@ -17,6 +17,20 @@ Design decisions (kraken.md references in brackets):
 * Subscriptions are remembered from their original arguments and replayed on every new
   connection, batched into one frame per (channel, depth, interval). Every request carries a
   `req_id`; acks come one per symbol and are matched back by (req_id, symbol) (§3.3).
+* One book subscription per symbol on the wire, at the deepest depth any consumer wants: Kraken's
+  book frames do not say their depth, so two depths of one symbol on one connection could not be
+  told apart. Each shallower depth is cut from that book — a snapshot of its best levels, and for
+  every message the difference of its best levels before and after (`KrakenBook.changes_since`),
+  so a level that enters the window from below comes as an insert, as Kraken sends it. Kraken's
+  checksum covers the top 10 levels, the same for every depth (all are ≥ 10), so each cut carries
+  the frame's checksum and its consumer can verify it. A deeper consumer moves the wire to its
+  depth (unsubscribe, then subscribe); when the deepest one leaves, the wire moves down to the
+  deepest left, so nobody pays for levels no one reads. While the wire moves, the symbol's frames
+  belong to the old depth and are dropped, until Kraken answers either request of the move (or, if
+  both answers were lost, the snapshot after the old subscription's own); then the new snapshot
+  reaches every consumer, each at its depth. A consumer's book pauses for one round trip and
+  starts again from a snapshot — never a book of another depth. Everything the venue says about
+  the book (acks, refusals, resyncs, STALE) concerns every depth of the symbol.
 * Books are verified with the CRC32 checksum on every snapshot and update (§3.6.2). A mismatch
   drops that one book and resubscribes that symbol only (same depth) — the connection and the
   other streams stay up. Updates for a book that is resyncing are ignored. If the fresh snapshot
@@ -78,7 +92,7 @@ from brokerbridge.core.signals import (
     TokenRejected,
 )
 from brokerbridge.venues.kraken import VENUE
-from brokerbridge.venues.kraken.book import KrakenBook, KrakenBookError
+from brokerbridge.venues.kraken.book import CHECKSUM_LEVELS, BookWindow, KrakenBook, KrakenBookError
 from brokerbridge.venues.kraken.errors import error_from_kraken
 from brokerbridge.venues.kraken.messages import (
     BalancesSnapshotFrame,
@@ -135,6 +149,8 @@ WIRE_CHANNEL: dict[Channel, str] = {
     Channel.EXECUTIONS: "executions",
 }
 BOOK_DEPTHS = frozenset({10, 25, 100, 500, 1000})
+# A shallower depth cut from a deeper book carries the frame's checksum: it covers the same levels.
+assert min(BOOK_DEPTHS) >= CHECKSUM_LEVELS
 OHLC_INTERVALS = frozenset({1, 5, 15, 30, 60, 240, 1440, 10080, 21600})
 MAX_BOOK_RESYNCS = 3  # consecutive failed snapshots before a book pauses, STALE
 BOOK_RETRY_AFTER = 30.0  # seconds a STALE book waits before it is tried again
@@ -153,6 +169,10 @@ def _route_key(sub: Subscription) -> _RouteKey:
     return (WIRE_CHANNEL[sub.channel], sub.symbol, sub.interval if sub.channel is Channel.CANDLES else 0)
 
 
+def _deepest_first(sub: Subscription) -> int:
+    return -sub.depth
+
+
 @dataclass(slots=True)
 class _Request:
     method: str  # subscribe | unsubscribe | ping
@@ -160,6 +180,14 @@ class _Request:
     resync: bool = False
     sent_at: float = 0.0
     token: str | None = None  # the WebSocket token a private request carried
+
+
+@dataclass(slots=True)
+class _DepthMove:
+    """A symbol's book moving to another depth on this connection (`_move_wire`)."""
+
+    old_snapshots: int  # snapshots of the old subscription(s) still to come: dropped
+    req_ids: tuple[int, int]  # the unsubscribe and the subscribe: an answer to either ends the move
 
 
 class KrakenWsSession(Outbox):
@@ -184,7 +212,12 @@ class KrakenWsSession(Outbox):
         # Event timestamps are wall time; `now` arguments are the driver's monotonic clock.
         self._wall_clock = wall_clock
         self._subs: dict[Subscription, None] = {}  # ordered set: replay in the order added
+        # Data frame → the subscription on the wire; for books, the deepest of the symbol's depths.
         self._routes: dict[_RouteKey, Subscription] = {}
+        # Symbol → its book subscriptions, deepest first (the first is on the wire); and the depths
+        # shallower than that one, deepest first, cut from its book (only symbols that have some).
+        self._book_members: dict[str, list[Subscription]] = {}
+        self._cuts: dict[str, tuple[int, ...]] = {}
         self._token: str | None = None
         self._token_reported = False
         self._parse_timestamp = TimestampParser().parse
@@ -207,6 +240,7 @@ class KrakenWsSession(Outbox):
         # Refused for a passing reason (rate limit, venue busy): (when to ask again, attempts so far).
         self._retry_refused: dict[Subscription, tuple[float, int]] = {}
         self._private_rx_wall: dict[Subscription, float] = {}
+        self._moving: dict[str, _DepthMove] = {}  # symbol → its book moving to another depth
         self._last_rx = now
         self._next_ping = now + self.ping_interval
         self._idle_reported = False
@@ -224,15 +258,18 @@ class KrakenWsSession(Outbox):
     def add(self, sub: Subscription, now: float) -> None:
         """Remember `sub`; if connected, queue its subscribe frame. Adding twice is a no-op.
 
+        A book depth of a symbol that has one already shares its book (see the module docstring).
         Raises ValueError for a subscription this endpoint cannot serve (our mistake, not Kraken's):
-        wrong endpoint, bad depth/interval, missing symbol, or a second book depth for a symbol
-        (Kraken's book frames do not say which depth they belong to).
+        wrong endpoint, bad depth/interval, missing symbol.
         """
         self._now = now
         if sub in self._subs:
             return
         self.validate(sub)
         self._subs[sub] = None
+        if sub.channel is Channel.BOOK:
+            self._add_book(sub)
+            return
         self._routes[_route_key(sub)] = sub
         if self._connected:
             self._subscribe([sub])
@@ -243,10 +280,118 @@ class KrakenWsSession(Outbox):
         if sub not in self._subs:
             return
         del self._subs[sub]
+        if sub.channel is Channel.BOOK:
+            self._remove_book(sub)
+            return
         del self._routes[_route_key(sub)]
         self._forget_stream_state(sub)
         if self._connected:
             self._send_request("unsubscribe", [sub])
+
+    def _add_book(self, sub: Subscription) -> None:
+        symbol = sub.symbol
+        assert symbol is not None  # validated
+        members = self._book_members.setdefault(symbol, [])
+        lead = members[0] if members else None
+        members.append(sub)
+        members.sort(key=_deepest_first)  # stable: of equal depths the first stays on the wire
+        self._set_cuts(symbol)
+        if lead is None:
+            self._routes[_route_key(sub)] = sub
+            if self._connected:
+                self._subscribe([sub])
+        elif members[0] is lead:
+            if self._connected:
+                self._join_book(lead, sub)
+        else:
+            self._routes[_route_key(sub)] = sub
+            if self._connected:
+                self._move_wire(lead, sub)
+            else:
+                self._forget_stream_state(lead)
+
+    def _remove_book(self, sub: Subscription) -> None:
+        symbol = sub.symbol
+        assert symbol is not None
+        members = self._book_members[symbol]
+        members.remove(sub)
+        self._set_cuts(symbol)
+        key = _route_key(sub)
+        if self._routes.get(key) != sub:
+            return  # a shallower depth: nothing of its own on the wire
+        if members:
+            # The deepest left takes the wire: nobody pays for levels no one reads.
+            self._routes[key] = members[0]
+            if self._connected:
+                self._move_wire(sub, members[0])
+            else:
+                self._forget_stream_state(sub)
+            return
+        del self._book_members[symbol]
+        del self._routes[key]
+        self._moving.pop(symbol, None)
+        self._forget_stream_state(sub)
+        if self._connected:
+            self._send_request("unsubscribe", [sub])
+
+    def _set_cuts(self, symbol: str) -> None:
+        members = self._book_members.get(symbol)
+        wire_depth = members[0].depth if members else 0
+        cuts = sorted({sub.depth for sub in members or () if sub.depth < wire_depth}, reverse=True)
+        if cuts:
+            self._cuts[symbol] = tuple(cuts)
+        else:
+            self._cuts.pop(symbol, None)
+
+    def _members(self, sub: Subscription) -> tuple[Subscription, ...]:
+        """Everyone the venue's word about `sub` concerns: for a book on the wire, every depth of
+        its symbol."""
+        if sub.channel is Channel.BOOK and sub.symbol in self._book_members:
+            return tuple(self._book_members[sub.symbol])
+        return (sub,)
+
+    def _join_book(self, lead: Subscription, sub: Subscription) -> None:
+        """`sub`, no deeper than `lead`, reads the book `lead` holds on the wire (connected)."""
+        symbol = sub.symbol
+        assert symbol is not None
+        now = self._wall_clock()
+        if lead in self._book_resyncs:
+            self._status(sub, StreamState.RESYNCING, f"the {symbol} book is resyncing", now)
+            return  # the fresh snapshot serves `sub` too
+        if lead in self._stale_books:
+            reason = f"the {symbol} book is paused after failed snapshots; retrying"
+            self._status(sub, StreamState.STALE, reason, now)
+            return
+        if lead in self._retry_refused and lead not in self._awaiting_ack:
+            reason = f"the {symbol} book was refused for now; asking again shortly"
+            self._status(sub, StreamState.STALE, reason, now)
+            return
+        if lead in self._awaiting_ack or symbol in self._moving:
+            return  # the lead's answer and snapshot serve `sub` too
+        self._signals.append(Subscribed(sub))
+        book = self._books.get(lead)
+        if book is not None:  # else its snapshot is on the way, and serves `sub` too
+            self._events.append(self._cut_snapshot(book, symbol, sub.depth, book.checksum(), now))
+
+    def _move_wire(self, old: Subscription, new: Subscription) -> None:
+        """Move the symbol's book on this connection from `old`'s depth to `new`'s (module docstring)."""
+        symbol = new.symbol
+        assert symbol is not None
+        retry = self._retry_refused.get(old)
+        # Subscribed or asked for on this connection (a refused one waiting to be asked again, or a
+        # stale one, was unsubscribed).
+        on_wire = old not in self._stale_books and (retry is None or retry[0] == math.inf)
+        move = self._moving.pop(symbol, None)
+        self._awaiting_ack.discard(old)
+        if not on_wire:
+            self._forget_stream_state(old)
+            self._send_request("subscribe", [new])
+            return
+        old_snapshots = (move.old_snapshots if move else 0) + (old not in self._books)
+        self._forget_stream_state(old)
+        unsubscribe = self._send_request("unsubscribe", [old])
+        subscribe = self._send_request("subscribe", [new])
+        self._moving[symbol] = _DepthMove(old_snapshots, (unsubscribe, subscribe))
 
     def set_token(self, token: str) -> None:
         """The WebSocket token used in private subscribe frames (from REST GetWebSocketsToken)."""
@@ -294,20 +439,26 @@ class KrakenWsSession(Outbox):
                 f"Kraken ohlc interval must be one of {sorted(OHLC_INTERVALS)}, got {sub.interval}"
             )
         other = self._routes.get(_route_key(sub))
-        if other is not None and other != sub:
+        if other is not None and other != sub and sub.channel is not Channel.BOOK:
+            # Our caller's mistake: a depth or interval the channel does not use makes another
+            # Subscription of the same stream (`Bridge.subscription` leaves them at their defaults).
+            unused = "depth" if sub.channel is Channel.CANDLES else "depth or interval"
             raise ValueError(
-                f"{sub.describe()} conflicts with the open {other.describe()}: Kraken's book frames do "
-                "not say their depth, so one depth per symbol is streamed at a time; subscribe with "
-                f"depth {other.depth} (or wait until that stream closes)"
+                f"{sub.describe()} is open already as {other!r}: a {sub.channel.value} stream takes no "
+                f"{unused}; leave it at its default"
             )
 
     # ------------------------------------------------------------ connection
 
     def book(self, sub: Subscription) -> KrakenBook | None:
-        """The verified book for a book subscription (None while absent or resyncing)."""
-        if sub in self._book_resyncs or sub in self._stale_books:
+        """The verified book a book subscription reads (None while absent, resyncing or moving to
+        another depth): its symbol's book on the wire, at least `sub.depth` deep — cut it to that."""
+        if sub not in self._subs or sub.channel is not Channel.BOOK:
             return None
-        return self._books.get(sub)
+        lead = self._routes.get(_route_key(sub))
+        if lead is None or lead in self._book_resyncs or lead in self._stale_books:
+            return None
+        return self._books.get(lead)
 
     def connection_made(self, now: float) -> None:
         """A new socket is open: reset per-connection state and replay every subscription."""
@@ -315,7 +466,8 @@ class KrakenWsSession(Outbox):
         self._connected = True
         self._reset_connection_state(now)
         self._outgoing.clear()  # frames queued for a dead socket must not leak into the new one
-        self._subscribe(list(self._subs))
+        routes = self._routes
+        self._subscribe([sub for sub in self._subs if routes.get(_route_key(sub)) == sub])
 
     def connection_lost(self, now: float) -> None:
         self._connected = False
@@ -366,7 +518,7 @@ class KrakenWsSession(Outbox):
                 del self._stale_books[sub]
                 self._send_request("subscribe", [sub], resync=True)
                 self._book_resyncs[sub] = 0
-                self._status(sub, StreamState.RESYNCING, "trying the book again", self._wall_clock())
+                self._status_members(sub, StreamState.RESYNCING, "trying the book again", self._wall_clock())
         if now >= self._next_ping:
             self._send_request("ping", [])
             self._next_ping = now + self.ping_interval
@@ -403,7 +555,8 @@ class KrakenWsSession(Outbox):
         for group in groups.values():
             self._send_request("subscribe", group, resync=resync)
 
-    def _send_request(self, method: str, subs: list[Subscription], *, resync: bool = False) -> None:
+    def _send_request(self, method: str, subs: list[Subscription], *, resync: bool = False) -> int:
+        """Queue a request frame; its req_id."""
         req_id = self._next_req_id()
         frame: dict[str, object] = {"method": method}
         if subs:
@@ -416,6 +569,7 @@ class KrakenWsSession(Outbox):
         if method == "subscribe":
             self._awaiting_ack.update(subs)
         self._outgoing.append(_encode(frame).decode())
+        return req_id
 
     def _params(self, subs: list[Subscription], *, subscribe: bool) -> dict[str, object]:
         first = subs[0]
@@ -517,7 +671,7 @@ class KrakenWsSession(Outbox):
                 if not request.subs:
                     del self._pending[req_id]
                 if not request.resync:
-                    self._signals.append(Subscribed(sub))
+                    self._signals.extend(Subscribed(member) for member in self._members(sub))
                 return
         self._awaiting_ack.discard(sub)
 
@@ -545,6 +699,11 @@ class KrakenWsSession(Outbox):
             targets = []
         if not request.subs:
             del self._pending[req_id]
+        if self._moving:
+            # Any answer to a move's requests comes after the last frame of the old depth.
+            for symbol, move in list(self._moving.items()):
+                if req_id in move.req_ids:
+                    del self._moving[symbol]
         if request.method != "subscribe":
             if not ack.ok:
                 logger.debug("kraken %s failed: %s", request.method, ack.error_text)
@@ -557,26 +716,36 @@ class KrakenWsSession(Outbox):
             return
         for sub in targets:
             self._awaiting_ack.discard(sub)
-            if sub not in self._subs:
-                continue  # removed while the request was in flight
+            if self._routes.get(_route_key(sub)) != sub:
+                continue  # removed while the request was in flight, or its book moved depth since
+            members = self._members(sub)
             if error is not None:
                 if not error.retryable:
                     # Refused for good (unknown pair, bad argument, no permission): replaying it
                     # on every reconnect would only be refused again, so forget it here.
-                    del self._subs[sub]
-                    del self._routes[_route_key(sub)]
-                    self._forget_stream_state(sub)
+                    self._forget_refused(sub)
                 else:
                     # A passing refusal on a live connection: ask again after a growing pause
                     # rather than wait for the next reconnect.
                     _, attempts = self._retry_refused.get(sub, (0.0, 0))
                     delay = min(RETRY_REFUSED_MAX_S, RETRY_REFUSED_FIRST_S * 2**attempts)
                     self._retry_refused[sub] = (self._now + delay, attempts + 1)
-                self._signals.append(SubscribeFailed(sub, error))
+                self._signals.extend(SubscribeFailed(member, error) for member in members)
             else:
                 self._retry_refused.pop(sub, None)
                 if not request.resync:
-                    self._signals.append(Subscribed(sub))
+                    self._signals.extend(Subscribed(member) for member in members)
+
+    def _forget_refused(self, sub: Subscription) -> None:
+        """`sub` (on the wire) is refused for good: forget it, and for a book every depth of it."""
+        for member in self._members(sub):
+            self._subs.pop(member, None)
+        if sub.channel is Channel.BOOK and sub.symbol is not None:
+            self._book_members.pop(sub.symbol, None)
+            self._cuts.pop(sub.symbol, None)
+            self._moving.pop(sub.symbol, None)
+        del self._routes[_route_key(sub)]
+        self._forget_stream_state(sub)
 
     def _match_without_req_id(self, ack: MethodAck) -> tuple[int | None, _Request | None]:
         """Acks without req_id (Kraken omits it when the request had none): match by content."""
@@ -614,18 +783,23 @@ class KrakenWsSession(Outbox):
     def _on_book(self, frame: BookFrame, received: float) -> None:
         # The hot path: a Subscription's hash is recomputed on every lookup, so the (usually
         # empty) resync and stale maps are tested for emptiness before membership; routing, the
-        # checksum and the event are written out here rather than called.
+        # checksum and the event are written out here rather than called. Shallower depths cut
+        # from the book (`_cuts`, usually empty too) are worked out in calls.
         snapshot = frame.type == "snapshot"
-        routes, awaiting_ack = self._routes, self._awaiting_ack
+        routes, awaiting_ack, cuts_of = self._routes, self._awaiting_ack, self._cuts
         for data in frame.data:
             symbol = data.symbol
             sub = routes.get(("book", symbol, 0))
             if sub is None:
                 continue
+            if self._moving and symbol in self._moving and self._old_depth_frame(symbol, snapshot):
+                continue
             if awaiting_ack and sub in awaiting_ack:
                 self._confirm_by_data(sub, snapshot)
             if self._stale_books and sub in self._stale_books:
                 continue
+            cuts = cuts_of.get(symbol) if cuts_of else None
+            windows: list[BookWindow] | None = None
             if snapshot:
                 book = KrakenBook(sub.depth)
             else:
@@ -637,6 +811,10 @@ class KrakenWsSession(Outbox):
                         self._resync_book(sub, f"no snapshot for {symbol} before its updates", received)
                     continue  # resyncing: the fresh snapshot starts the book again
                 book = existing
+                if cuts:
+                    windows = [
+                        book.window(depth) for depth in cuts if book.touched_by(depth, data.bids, data.asks)
+                    ]
             try:
                 bids, asks = book.apply_wire(data.bids, data.asks)
             except KrakenBookError as exc:
@@ -669,9 +847,61 @@ class KrakenWsSession(Outbox):
                     checksum=checksum,
                 )
             )
+            if cuts:
+                if snapshot:
+                    cut = self._cut_snapshot
+                    self._events.extend(cut(book, symbol, depth, checksum, stamp) for depth in cuts)
+                elif windows:
+                    self._cut_updates(book, symbol, windows, checksum, stamp)
             if snapshot and self._book_resyncs.pop(sub, None) is not None:
                 self._snapshot_due.pop(sub, None)
-                self._status(sub, StreamState.LIVE, "book snapshot verified", received)
+                self._status_members(sub, StreamState.LIVE, "book snapshot verified", received)
+
+    def _old_depth_frame(self, symbol: str, snapshot: bool) -> bool:
+        """True for a frame of the depth the symbol's book is moving away from (dropped). Each
+        subscription starts with one snapshot, so once the old ones are in, a snapshot is the new
+        subscription's (both answers to the move were lost): the move is over."""
+        move = self._moving[symbol]
+        if not snapshot:
+            return True
+        if move.old_snapshots:
+            move.old_snapshots -= 1
+            return True
+        del self._moving[symbol]
+        return False
+
+    def _cut_snapshot(
+        self, book: KrakenBook, symbol: str, depth: int, checksum: int | None, ts: float
+    ) -> BookSnapshot:
+        """The book's best `depth` levels as a snapshot; the checksum covers them (the top 10)."""
+        return BookSnapshot(
+            venue=self.venue,
+            ts=ts,
+            symbol=symbol,
+            depth=depth,
+            bids=book.bids_levels(depth),
+            asks=book.asks_levels(depth),
+            checksum=checksum,
+        )
+
+    def _cut_updates(
+        self, book: KrakenBook, symbol: str, windows: list[BookWindow], checksum: int | None, ts: float
+    ) -> None:
+        """An update per shallower depth whose best levels the message changed."""
+        for window in windows:
+            bids, asks = book.changes_since(window)
+            if bids or asks:
+                self._events.append(
+                    BookUpdate(
+                        venue=self.venue,
+                        ts=ts,
+                        symbol=symbol,
+                        depth=window.depth,
+                        bids=bids,
+                        asks=asks,
+                        checksum=checksum,
+                    )
+                )
 
     def _resync_book(self, sub: Subscription, reason: str, received: float) -> None:
         self._books.pop(sub, None)
@@ -684,14 +914,14 @@ class KrakenWsSession(Outbox):
             message = f"{reason}; {failures} fresh snapshots failed too, retrying in {BOOK_RETRY_AFTER:.0f} s"
             logger.warning("%s", message)
             self._send_request("unsubscribe", [sub])
-            self._status(sub, StreamState.STALE, message, received)
+            self._status_members(sub, StreamState.STALE, message, received)
             return
         self._book_resyncs[sub] = failures
         logger.warning("%s; resubscribing %s", reason, sub.describe())
         self._send_request("unsubscribe", [sub])
         self._send_request("subscribe", [sub], resync=True)
         self._signals.append(Resyncing(sub, reason))
-        self._status(sub, StreamState.RESYNCING, reason, received)
+        self._status_members(sub, StreamState.RESYNCING, reason, received)
 
     # ------------------------------------------------------------ private channels
 
@@ -768,6 +998,10 @@ class KrakenWsSession(Outbox):
         self._events.append(
             StreamStatus(venue=self.venue, ts=ts, stream=sub.describe(), state=state, reason=reason)
         )
+
+    def _status_members(self, sub: Subscription, state: StreamState, reason: str, ts: float) -> None:
+        for member in self._members(sub):
+            self._status(member, state, reason, ts)
 
     def _forget_stream_state(self, sub: Subscription) -> None:
         self._books.pop(sub, None)

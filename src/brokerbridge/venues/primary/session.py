@@ -20,6 +20,15 @@ Design decisions:
   book BI,OF; trades LA; stats OP,CL,HI,LO,SE,TV,OI,EV,NV,TC,IV) and its depth the largest book
   depth (1 otherwise). Products with the same (entries, depth) share `smd` messages of at most
   `MAX_PRODUCTS_PER_SMD` products. `level` is 1 (fastest throttle).
+* Every book depth of a product is cut from the one stream of it (requested at the largest depth
+  wanted; Primary sends whole books, so a cut is the first levels of each side). When a deeper
+  book joins on a live connection the new `smd` raises the depth, but `Md` frames of the old
+  depth are still on their way and do not say their depth: a side of exactly an old depth's
+  number of levels may be cut short. Until a side longer than every old depth proves the new
+  stream (or `confirm_after` passes: Primary has answered the `smd` by then; the book in hand is
+  served then), a book deeper than that is served only from frames whose every side is either
+  long enough for it or of a length no old depth has (then it is the whole side). Never a book
+  of another depth: at worst a deeper book waits.
 * Primary has no subscribe ack and no unsubscribe. A subscription is `Subscribed` when the first
   `Md` for its product arrives, or — for quiet instruments — when `confirm_after` seconds pass
   without an error frame naming it. Executions (`os`) are `Subscribed` as soon as the frame is queued.
@@ -232,6 +241,28 @@ class _Route:
         )
 
 
+class _Deepening:
+    """A product whose requested depth grew on this connection (see the module docstring)."""
+
+    __slots__ = ("latest", "old_depths", "until")
+
+    def __init__(self, old_depths: frozenset[int], until: float) -> None:
+        self.old_depths = old_depths  # depths requested before: their frames may still arrive
+        self.until = until  # when the new depth is taken as streaming in any case
+        self.latest: _Sides | None = None  # the last sides withheld from a deeper book
+
+    def proven_by(self, bids: int, asks: int) -> bool:
+        """A side longer than every old depth comes from the new stream."""
+        deepest = max(self.old_depths)
+        return bids > deepest or asks > deepest
+
+    def serves(self, depth: int, bids: int, asks: int) -> bool:
+        """Whether a frame with sides of these lengths is a whole book of `depth`: each side is long
+        enough, or of a length that no old request cuts a side to (the whole side, then)."""
+        old = self.old_depths
+        return (bids >= depth or bids not in old) and (asks >= depth or asks not in old)
+
+
 class PrimaryWsSession(Outbox):
     """Pure Primary WS session (market data + order reports on one socket). See the module docstring."""
 
@@ -276,6 +307,7 @@ class PrimaryWsSession(Outbox):
         self._books: dict[tuple[str, int], _Sides] = {}
         self._sides: dict[str, _SidesMemo] = {}  # per product: its last book sides (as text too)
         self._churning: set[str] = set()  # products whose last frame changed both book sides
+        self._deepening: dict[str, _Deepening] = {}  # products whose book depth grew: old frames due
         self._quiet_since = now  # start of the current silent window (watchdog)
         self._idle_reported = False
 
@@ -335,6 +367,11 @@ class PrimaryWsSession(Outbox):
             return
         if have is not None:
             want = (_canonical(want[0] + have[0]), max(want[1], have[1]))
+            if want[1] > have[1] and set(have[0]) & set(BOOK_ENTRIES):
+                # Frames of the shallower book already sent are still on their way.
+                before = self._deepening.get(sub.symbol)
+                old = frozenset({have[1]}) | (before.old_depths if before else frozenset())
+                self._deepening[sub.symbol] = _Deepening(old, now + self.confirm_after)
         self._send_smd({want: [sub.symbol]}, now)
 
     def remove(self, sub: Subscription, now: float) -> None:
@@ -426,6 +463,7 @@ class PrimaryWsSession(Outbox):
         if not self._connected:
             return None
         deadlines = [t + self.confirm_after for t in self._unconfirmed.values()]
+        deadlines.extend(deepening.until for deepening in self._deepening.values())
         if not self._idle_reported and self._watchdog_armed():
             deadlines.append(self._quiet_since + self.idle_timeout)
         return min(deadlines) if deadlines else None
@@ -437,6 +475,11 @@ class PrimaryWsSession(Outbox):
             if now >= since + self.confirm_after:
                 # No error frame named it in time: Primary accepted it, the instrument is just quiet.
                 self._confirm(sub)
+        for symbol, deepening in list(self._deepening.items()):
+            if now >= deepening.until:
+                del self._deepening[symbol]
+                if deepening.latest is not None:
+                    self._serve_withheld(symbol, *deepening.latest)
         if self._idle_reported or not self._watchdog_armed():
             return
         if now >= self._quiet_since + self.idle_timeout:
@@ -448,9 +491,7 @@ class PrimaryWsSession(Outbox):
             # not know) is silent too, and each login revokes the last token. If the token *was*
             # revoked, the reconnect's upgrade is refused (401) and the driver logs in then.
             self._signals.append(
-                ReconnectNeeded(
-                    f"socket silent for {now - self._quiet_since:.0f} s while the market is open"
-                )
+                ReconnectNeeded(f"socket silent for {now - self._quiet_since:.0f} s while the market is open")
             )
 
     # ------------------------------------------------------------ outgoing frames
@@ -607,7 +648,17 @@ class PrimaryWsSession(Outbox):
             last_emitted[key] = quote
             events.append(ticker_of(symbol, quote, data, ts=ts, venue=self.venue))
         if has_book:
+            deepening = self._deepening.get(symbol) if self._deepening else None
+            if deepening is not None:
+                if deepening.proven_by(len(bids), len(asks)):
+                    del self._deepening[symbol]
+                    deepening = None
+                else:
+                    deepening.latest = None  # the sides withheld from a deeper book, if any are
             for depth, key, book_key in route.book_depths:
+                if deepening is not None and not deepening.serves(depth, len(bids), len(asks)):
+                    deepening.latest = (bids, asks)  # maybe of an old depth: not a book of this one
+                    continue
                 sides = self._books[book_key] = (bids[:depth], asks[:depth])
                 if last_emitted.get(key) != sides:
                     last_emitted[key] = sides
@@ -625,6 +676,27 @@ class PrimaryWsSession(Outbox):
             if self._changed(route.stats_key, figures):
                 events.append(stats)
         self._events.extend(events)
+
+    def _serve_withheld(self, symbol: str, bids: tuple[Level, ...], asks: tuple[Level, ...]) -> None:
+        """The product's deeper books, from the last frame withheld from them: by now Primary has
+        answered the deeper `smd`, so that frame was of the new depth."""
+        route = self._routes.get(symbol)
+        if route is None:
+            return
+        for depth, key, book_key in route.book_depths:
+            sides = self._books[book_key] = (bids[:depth], asks[:depth])
+            if self._last_emitted.get(key) != sides:
+                self._last_emitted[key] = sides
+                self._events.append(
+                    BookSnapshot(
+                        venue=self.venue,
+                        ts=self._wall_clock(),
+                        symbol=symbol,
+                        depth=depth,
+                        bids=sides[0],
+                        asks=sides[1],
+                    )
+                )
 
     def _changed(self, key: _EmitKey, value: object) -> bool:
         if self._last_emitted.get(key) == value:
