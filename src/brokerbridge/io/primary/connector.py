@@ -93,7 +93,7 @@ class PrimaryConnector:
         self.environment = resolve_environment(
             config.rest_url or config.environment, ws_url=config.ws_url, proprietary=config.proprietary
         )
-        self.rest = PrimaryRestClient(config, self.environment, http=http)
+        self.rest = PrimaryRestClient(config, self.environment, http=http, clock=clock)
         self.tokens = TokenManager(
             self.rest.login, clock=clock, venue=VENUE, refresh_interval=config.relogin_interval
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from brokerbridge.core.clock import Clock
 from brokerbridge.core.config import PrimaryConfig
 from brokerbridge.core.errors import ConfigError, SessionInvalid
 from brokerbridge.io.http import HttpClient
@@ -25,11 +26,18 @@ TOKEN_LIFETIME = 24 * 3600.0
 
 class PrimaryRestClient:
     def __init__(
-        self, config: PrimaryConfig, environment: PrimaryEnvironment, *, http: HttpClient | None = None
+        self,
+        config: PrimaryConfig,
+        environment: PrimaryEnvironment,
+        *,
+        http: HttpClient | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._config = config
         self.environment = environment
-        self._http = http or HttpClient(timeout=config.request_timeout)
+        self._http = http or HttpClient(
+            timeout=config.request_timeout, deadline=config.request_deadline, clock=clock
+        )
         self.tokens: TokenManager | None = None  # set by the connector (it owns the lifecycle)
         self.calls = 0
 
