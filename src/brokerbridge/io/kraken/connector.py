@@ -117,9 +117,8 @@ class KrakenConnector:
             clock=clock,
             venue=VENUE,
             refresh_interval=config.token_refresh_interval,
-            # Every caller (reconnect, renewal) backs off on its own: holding a failure longer
-            # than a second would only keep a stream down after the venue is fine again.
-            retry_interval=1.0,
+            rng=self._rng,
+            needed=lambda: bool(self.private_session.subscriptions),
         )
         self.public_session = KrakenWsSession(
             private=False, idle_timeout=config.idle_timeout, wall_clock=clock.time

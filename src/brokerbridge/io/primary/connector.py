@@ -95,7 +95,14 @@ class PrimaryConnector:
         )
         self.rest = PrimaryRestClient(config, self.environment, http=http, clock=clock)
         self.tokens = TokenManager(
-            self.rest.login, clock=clock, venue=VENUE, refresh_interval=config.relogin_interval
+            self.rest.login,
+            clock=clock,
+            venue=VENUE,
+            refresh_interval=config.relogin_interval,
+            rng=rng,
+            # A refused login is retried while anything is subscribed, so streams come back as
+            # soon as the venue lets us in again.
+            needed=lambda: bool(self.session.subscriptions or self._risk_subs),
         )
         self.rest.tokens = self.tokens
         self.tokens.on_token = self._on_new_token
