@@ -183,10 +183,13 @@ class PrimaryConnector:
 
     def _on_new_token(self, token: str) -> None:
         """A new login revokes the previous token on Primary, and with it the open socket's data:
-        move the socket to the new token now instead of waiting for the silence watchdog."""
+        move the socket to the new token now instead of waiting for the silence watchdog. A
+        socket waiting to reconnect for want of a login reconnects now."""
         if self._ws_token is not None and token != self._ws_token and self.stream.connected:
             logger.info("primary: new login; reconnecting the WebSocket with the new token")
             self.stream.request_reconnect("token renewed")
+        elif not self.stream.connected:
+            self.stream.retry_now()
 
     async def _probe_token_forever(self) -> None:
         """While the socket is up, a cheap REST call every `idle_timeout`: a revoked token shows
@@ -200,8 +203,21 @@ class PrimaryConnector:
                 await self.rest.call(codec.segments_request())
             except BrokerBridgeError as exc:
                 logger.warning("primary: token check failed: %s", exc)
+                self._check_socket_token(exc)
             except Exception:
                 logger.exception("primary: token check failed unexpectedly (a bug)")
+
+    def _check_socket_token(self, error: BrokerBridgeError) -> None:
+        """A REST call failed with `error`: if the venue refused the token the socket was opened
+        with and no new login could be had, the socket is silenced (Primary stops a revoked
+        token's data) — reconnect now, so every stream shows why, instead of `live` with nothing
+        flowing until the silence watchdog fires."""
+        if not self.stream.connected or not self.tokens.refused(self._ws_token):
+            return
+        self._relogin_before_connect = True
+        self.stream.request_reconnect(
+            f"the venue refused the session's token; logging in again failed: {error}"
+        )
 
     def _dial(self, url: str) -> Any:
         headers = {codec.TOKEN_HEADER: self._ws_token} if self._ws_token else {}
@@ -367,6 +383,7 @@ class PrimaryConnector:
             except BrokerBridgeError as exc:
                 logger.warning("primary: risk polling failed: %s", exc)
                 self._set_risk_states(StreamState.STALE, f"risk polling failing: {exc.message}")
+                self._check_socket_token(exc)
             except Exception:
                 logger.exception("primary: risk polling failed unexpectedly (a bug)")
                 self._set_risk_states(StreamState.STALE, "risk polling failing (internal error)")

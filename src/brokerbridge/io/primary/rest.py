@@ -60,7 +60,8 @@ class PrimaryRestClient:
                 "the Primary user or password has characters HTTP headers cannot carry",
                 remedy="use the API credentials exactly as issued (no accents or ñ); ask your broker",
             ) from None
-        token = codec.token_from_login(response.status, response.headers)
+        detail = codec.error_text(response.body, mask=[self._config.password.reveal()])
+        token = codec.token_from_login(response.status, response.headers, detail)
         return token.reveal(), TOKEN_LIFETIME
 
     async def call(self, request: codec.PrimaryRequest) -> Any:
@@ -80,6 +81,8 @@ class PrimaryRestClient:
             return await self._send(request.with_token(token))
         except SessionInvalid:
             logger.warning("primary: token refused on %s; logging in again once", request.endpoint)
+            # Marked refused, so no other call sends it again while the login is refused or held.
+            self.tokens.reject(token)
             token = await self.tokens.get(fresh=True, replacing=token)
             return await self._send(request.with_token(token))
 
