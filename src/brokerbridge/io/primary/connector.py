@@ -498,12 +498,12 @@ class PrimaryConnector:
             "streams": {
                 "ws": {
                     "url": self.stream.url,
-                    "state": self.stream.state.value,
+                    "state": self.stream.health_state.value,
                     "mode": self.stream.mode,
                     "connected": self.stream.connected,
                     "reconnects": self.stream.reconnects,
                     "seconds_since_last_message": None if last is None else round(now - last, 3),
-                    "last_error": self.stream.last_error,
+                    "last_error": self.stream.problem,
                     "subscriptions": {
                         sub.describe(): self.stream.sub_state(sub).value for sub in self.session.subscriptions
                     },
