@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
+from brokerbridge.core.backoff import BackoffPolicy
+from brokerbridge.core.config import ServerConfig
 from brokerbridge.core.errors import InvalidRequest, TransportError, UnknownSymbol
-from brokerbridge.core.events import Gap, StreamState, Ticker
-from tests.io.rig import rig
+from brokerbridge.core.events import Gap, StreamState, StreamStatus, Ticker
+from brokerbridge.server.app import ServerSettings, create_app
+from brokerbridge.venues.kraken import rest as kraken_rest
+from tests.io.rig import Rig, rig
 from tests.io.test_recovery import market_buy
 
 pytestmark = pytest.mark.timeout(60)
@@ -123,3 +130,74 @@ async def test_place_order_input_checks_and_an_unanswered_order_is_unknown_not_r
         # Let the venue's delayed answer go out so the simulator can stop promptly.
         await r.faults(latency_ms=0)
         await r.run_for(61, step=1.0)
+
+
+async def poison_nonce(r: Rig, ahead_s: float) -> None:
+    """Another program uses our API key with nonces `ahead_s` seconds ahead of ours: Kraken refuses
+    every call of ours with `EAPI:Invalid nonce` until our clock catches up."""
+    ep = r.sim.endpoints
+    nonce = int((r.clock.time() + ahead_s) * 1_000_000)
+    request = kraken_rest.build_private("Balance", {}, nonce, ep.api_key, ep.api_secret)
+    async with httpx.AsyncClient() as client:
+        answer = await client.post(ep.rest + request.target, content=request.body, headers=request.headers)
+    assert answer.json()["error"] == []
+
+
+async def api_health(r: Rig, state_dir: Path) -> dict[str, Any]:
+    """`GET /api/health` of a server over the rig's Bridge (in process)."""
+    app = create_app(r.bridge, ServerSettings(config=ServerConfig(state_dir=str(state_dir))), loopback=True)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        response = await client.get("/api/health")
+    assert response.status_code == 200
+    return response.json()
+
+
+async def test_failing_reconciliation_shows_in_statuses_balances_and_health(tmp_path: Path) -> None:
+    async with rig() as r:
+        balances, executions = r.collect("balances"), r.collect("executions")
+        streams = {"kraken:balances": balances, "kraken:executions": executions}
+        await r.until(lambda: all(c.states(s)[-1:] == [LIVE] for s, c in streams.items()))
+        await r.until(lambda: bool(r.bridge.balances("kraken")), what="balances known")
+        await poison_nonce(r, ahead_s=40.0)
+        await r.faults(drop_now=True)  # the reconnect's reconciliation meets the poisoned nonce
+        await r.until(
+            lambda: all(c.states(s)[-1] is StreamState.STALE for s, c in streams.items()),
+            what="streams stale while reconciliation fails",
+        )
+        for stream, collector in streams.items():
+            assert "EAPI:Invalid nonce" in collector.of(StreamStatus)[-1].reason, stream
+        assert all(view.stale for view in r.bridge.balances("kraken").values())
+        private = r.kraken.health()["streams"]["private"]
+        assert private["state"] == "stale" and "EAPI:Invalid nonce" in private["last_error"]
+        health = await api_health(r, tmp_path)
+        assert health["status"] == "degraded"
+        assert health["venues"]["kraken"]["streams"]["private"]["subscriptions"]["kraken:balances"] == "stale"
+        # Our clock passes the other program's nonces: reconciliation succeeds, all is well again.
+        await r.until(
+            lambda: all(c.states(s)[-1] == LIVE for s, c in streams.items()), within=60, what="live again"
+        )
+        assert not any(view.stale for view in r.bridge.balances("kraken").values())
+        assert (await api_health(r, tmp_path))["status"] == "ok"
+
+
+async def test_a_refused_websocket_token_is_told_to_clients_and_recovery_is_prompt() -> None:
+    # The production backoff (30 s cap): recovery must not wait for it once the venue says yes.
+    async with rig(backoff=BackoffPolicy()) as r:
+        balances = r.collect("balances")
+        name = "kraken:balances"
+        await r.until(lambda: balances.states(name)[-1:] == [LIVE])
+        # The key loses its WebSocket permission; the current token is revoked and the socket dropped.
+        await r.faults(deny_permissions=["websockets"], invalidate_tokens=True)
+        await r.faults(drop_now=True)
+        seen = len(balances.of(StreamStatus))
+        await r.until(
+            lambda: "EGeneral:Permission denied" in balances.of(StreamStatus)[-1].reason,
+            what="the real cause in the stream's status",
+        )
+        await r.run_for(90, step=0.25)
+        assert LIVE not in [s.state for s in balances.of(StreamStatus)[seen:]]
+        assert "EGeneral:Permission denied" in balances.of(StreamStatus)[-1].reason
+        await r.faults(deny_permissions=[])
+        took = await r.until(lambda: balances.states(name)[-1] == LIVE, step=0.25, what="live again")
+        assert took <= 10 + 1  # the token retry cap, then the reconnect

@@ -17,6 +17,7 @@ from brokerbridge.core.events import (
     SessionStats,
     Source,
     StreamState,
+    StreamStatus,
     Ticker,
 )
 from tests.io.primary_rig import AL30, GGAL, primary_rig
@@ -326,3 +327,40 @@ async def test_a_login_elsewhere_silences_our_socket_and_we_recover(tmp_path: Pa
         await r.until(lambda: StreamState.RECONNECTING in ticker.states(name), what="silence noticed")
         await r.until(lambda: ticker.states(name)[-1] == LIVE, what="live again after a new login")
         assert r.primary.tokens.fetches == logins + 1
+
+
+async def test_a_blocked_user_shows_on_the_streams_is_retried_paced_and_recovers_promptly(
+    tmp_path: Path,
+) -> None:
+    # The user is blocked and its tokens revoked: the socket goes quiet without closing. The token
+    # check (every idle_timeout) finds out first; the silence watchdog would take idle_timeout.
+    async with primary_rig(tmp_path, tick_s=0.5, idle_timeout=120.0) as r:
+        assert r.psim is not None
+        venue = r.psim.exchange
+        ticker = r.collect_primary("ticker", GGAL)
+        name = stream("ticker", GGAL)
+        await r.until(lambda: ticker.states(name)[-1:] == [LIVE])
+        await r.run_for(60, step=0.5)  # the next token check is 60 s away, the watchdog 120 s
+        await r.primary_faults(block_user=True, invalidate_tokens=True)
+        seen = len(ticker.of(StreamStatus))
+        took = await r.until(lambda: ticker.states(name)[-1] != LIVE, step=0.5, what="not live any more")
+        assert took <= 61  # the token check's finding, not the watchdog's
+        assert "User account is locked" in ticker.of(StreamStatus)[-1].reason  # the venue's words
+        health = r.primary.health()["streams"]["ws"]
+        assert health["state"] != "live" and "User account is locked" in health["last_error"]
+        await r.run_for(150 - took, step=0.5)
+        statuses = ticker.of(StreamStatus)[seen:]
+        assert all("User account is locked" in s.reason for s in statuses)
+        assert LIVE not in [s.state for s in statuses]
+        # Paced: logins on a jittered backoff capped at 10 s (the venue saw 54 a minute before),
+        # and the revoked token is not sent again once refused.
+        assert 10 <= venue.refused_logins <= 35
+        assert venue.refused_calls <= 3
+        await r.primary_faults(block_user=False)
+        n = len(ticker.of(Ticker))
+        took = await r.until(
+            lambda: ticker.states(name)[-1] == LIVE and len(ticker.of(Ticker)) > n,
+            step=0.5,
+            what="live again",
+        )
+        assert took <= 10 + 2  # the login retry cap, then the reconnect

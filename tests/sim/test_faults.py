@@ -173,6 +173,31 @@ async def test_skip_sequence_deny_permission_and_invalidate_tokens(
     assert (await ws.recv())["success"] is True
 
 
+async def test_rest_trickle_and_headers_only(
+    sim: KrakenSimulator, http: httpx.AsyncClient, clock: FakeClock, signer: Signer
+) -> None:
+    await control(http, sim, {"rest_trickle_s": 1.5})
+    async with http.stream("GET", "/0/public/SystemStatus") as response:
+        assert response.status_code == 200 and int(response.headers["content-length"]) > 2
+        chunks = response.aiter_raw()
+        first = asyncio.ensure_future(anext(chunks))
+        await clock.advance(1.0, settle=5)
+        await asyncio.sleep(0.05)
+        assert not first.done()  # a byte every 1.5 s of the simulator's clock
+        await clock.advance(0.5, settle=5)
+        assert await asyncio.wait_for(first, 2) == b"{"
+    await control(http, sim, {"rest_trickle_s": 0, "rest_headers_only": 1})
+    async with http.stream("GET", "/0/public/Time") as response:
+        assert response.status_code == 200 and int(response.headers["content-length"]) > 0
+        body = asyncio.ensure_future(response.aread())
+        await clock.advance(30, settle=5)
+        await asyncio.sleep(0.05)
+        assert not body.done()  # headers only, never the body
+        body.cancel()
+    assert (await http.get("/0/public/Time")).json()["error"] == []  # counted: the next one is whole
+    assert (await signer.call("Balance"))["error"] == []
+
+
 def test_cli_prints_endpoints_and_exits_zero_on_sigint() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
@@ -188,6 +213,10 @@ def test_cli_prints_endpoints_and_exits_zero_on_sigint() -> None:
             "3",
             "--latency-ms",
             "1",
+            "--rest-trickle",
+            "0.5",
+            "--rest-headers-only",
+            "2",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -209,7 +238,9 @@ def test_cli_prints_endpoints_and_exits_zero_on_sigint() -> None:
         ]
         assert endpoints["venue"] == "kraken" and endpoints["ws_private"].endswith("/auth/v2")
         with urllib.request.urlopen(endpoints["control"] + "/faults", timeout=5) as response:
-            assert json.loads(response.read())["latency_ms"] == 1.0
+            switches = json.loads(response.read())
+        assert switches["latency_ms"] == 1.0
+        assert (switches["rest_trickle_s"], switches["rest_headers_only"]) == (0.5, 2)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 0
     finally:

@@ -12,12 +12,13 @@ import sys
 import httpx
 
 CLI = [sys.executable, "-m", "brokerbridge.cli.main"]
+FAULT_FLAGS = ["--idle-close-s", "30", "--rest-trickle", "2", "--rest-headers-only", "3", "--block-user"]
 
 
 def test_cli_prints_the_endpoints_line_serves_and_exits_0_on_sigint() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BROKERBRIDGE_")}
     proc = subprocess.Popen(
-        [*CLI, "sim", "primary", "--port", "0", "--seed", "3", "--idle-close-s", "30"],
+        [*CLI, "sim", "primary", "--port", "0", "--seed", "3", *FAULT_FLAGS],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -30,6 +31,11 @@ def test_cli_prints_the_endpoints_line_serves_and_exits_0_on_sigint() -> None:
         line = json.loads(proc.stdout.readline())
         assert set(line) == {"venue", "rest", "ws", "control", "user", "password", "account"}
         assert line["venue"] == "primary" and line["rest"].endswith("/") and line["ws"].startswith("ws://")
+        switches = httpx.get(line["control"] + "/faults").json()
+        assert switches["rest_trickle_s"] == 2 and switches["rest_headers_only"] == 3
+        assert switches["block_user"] is True
+        httpx.post(line["control"] + "/faults/reset").raise_for_status()
+        httpx.post(line["control"] + "/faults", json={"idle_close_s": 30}).raise_for_status()
         token = httpx.post(
             line["rest"] + "auth/getToken",
             headers={"X-Username": line["user"], "X-Password": line["password"]},

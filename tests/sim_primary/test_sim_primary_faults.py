@@ -29,6 +29,7 @@ async def test_control_endpoint_get_set_reset_and_validation(
     assert set(state) == {
         "drop_every_s", "stall", "rest_http_errors", "rest_http_status", "latency_ms",
         "reject_ws_handshake", "idle_close_s", "relogin_invalidates", "block_user", "lose_answers",
+        "rest_trickle_s", "rest_headers_only",
     }  # fmt: skip
     assert (await control(http, sim, {"stall": "all", "idle_close_s": 30}))["stall"] == "all"
     bad = await http.post(sim.endpoints.control + "/faults", json={"nope": 1})
@@ -121,6 +122,41 @@ async def test_latency_delays_rest_and_ws_on_the_simulator_clock(
     await clock.advance(0.8, settle=5)
     assert (await call).status_code == 200
     assert (await ws.recv())["type"] == "Md"
+
+
+async def test_rest_trickle_sends_the_body_a_byte_every_n_seconds(
+    sim: PrimarySimulator, http: httpx.AsyncClient, clock: FakeClock, auth: dict[str, str]
+) -> None:
+    whole = (await http.get("rest/segment/all", headers=auth)).content
+    await control(http, sim, {"rest_trickle_s": 2})
+    async with http.stream("GET", "rest/segment/all", headers=auth) as response:
+        assert response.status_code == 200 and response.headers["content-length"] == str(len(whole))
+        chunks = response.aiter_raw()
+        await clock.advance(2, settle=5)
+        assert await asyncio.wait_for(anext(chunks), 2) == whole[:1]
+        nothing = asyncio.ensure_future(anext(chunks))
+        await clock.advance(1.5, settle=5)
+        await asyncio.sleep(0.05)
+        assert not nothing.done()  # the next byte is due 2 s after the first
+        await clock.advance(0.5, settle=5)
+        assert await asyncio.wait_for(nothing, 2) == whole[1:2]
+    await control(http, sim, {"rest_trickle_s": 0})
+    assert (await http.get("rest/segment/all", headers=auth)).content == whole
+
+
+async def test_rest_headers_only_never_sends_the_body_and_counts_down(
+    sim: PrimarySimulator, http: httpx.AsyncClient, clock: FakeClock, auth: dict[str, str]
+) -> None:
+    await control(http, sim, {"rest_headers_only": 1})
+    async with http.stream("GET", "rest/segment/all", headers=auth) as response:
+        assert response.status_code == 200 and int(response.headers["content-length"]) > 0
+        body = asyncio.ensure_future(response.aread())
+        await clock.advance(30, settle=5)
+        await asyncio.sleep(0.05)
+        assert not body.done()
+        body.cancel()
+    assert (await http.get("rest/segment/all", headers=auth)).json()["status"] == "OK"
+    assert sim.faults.rest_headers_only == 0
 
 
 async def test_faults_given_at_construction(clock: FakeClock) -> None:

@@ -300,6 +300,21 @@ def test_token_from_login() -> None:
         rest.token_from_login(503, {})
 
 
+def test_a_refused_login_carries_the_venues_words() -> None:
+    locked = b'{"error":"invalid_grant","error_description":"User account is locked"}'
+    with pytest.raises(AuthenticationError) as refused:
+        rest.token_from_login(401, {}, rest.error_text(locked))
+    assert refused.value.message.endswith("HTTP 401: User account is locked")
+    assert rest.error_text(b'{"status":"ERROR","description":"Usuario bloqueado"}') == "Usuario bloqueado"
+    assert rest.error_text(b'{"error":{"x":1},"message":"no"}') == "no"
+    # Not JSON: its printable start; a password the venue echoes is masked, control characters go.
+    page = b"<h1>denied for s3cret\x1b[31m</h1>" + b"x" * 500
+    text = rest.error_text(page, mask=["s3cret"])
+    assert "s3cret" not in text and "***" in text and "\x1b" not in text
+    assert len(text) <= rest.ERROR_TEXT_LIMIT
+    assert rest.error_text(b"") == ""
+
+
 # ---------------------------------------------------------------- error table
 
 

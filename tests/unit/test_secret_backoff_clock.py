@@ -10,7 +10,7 @@ import time
 import pytest
 
 from brokerbridge.core.backoff import BackoffPolicy
-from brokerbridge.core.clock import FakeClock, SystemClock
+from brokerbridge.core.clock import FakeClock, SystemClock, sleep_unless
 from brokerbridge.core.secret import Secret, redact
 
 # -- Secret ----------------------------------------------------------------------------------------
@@ -185,6 +185,24 @@ async def test_cancelled_sleeper_is_not_counted_and_does_not_break_advance() -> 
     assert clock.sleepers == 0
     await clock.advance(2.0)
     assert clock.monotonic() == 2.0
+
+
+async def test_sleep_unless_ends_at_the_time_or_when_the_event_is_set() -> None:
+    clock = FakeClock(start=0.0)
+    event = asyncio.Event()
+    sleeper = asyncio.ensure_future(sleep_unless(clock, 10.0, event))
+    for _ in range(5):  # it starts sleeping
+        await asyncio.sleep(0)
+    await clock.advance(9.0)
+    assert not sleeper.done()
+    await clock.advance(1.0)
+    assert sleeper.done()
+    woken = asyncio.ensure_future(sleep_unless(clock, 10.0, event))
+    await clock.advance(1.0)
+    event.set()
+    await asyncio.wait_for(woken, 1.0)
+    assert clock.monotonic() == 11.0 and clock.sleepers == 0
+    await asyncio.wait_for(sleep_unless(clock, 10.0, event), 1.0)  # already set: no wait at all
 
 
 def test_system_clock_is_real() -> None:

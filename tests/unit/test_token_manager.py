@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import AsyncIterator
 
 import pytest
 
 from brokerbridge.core.clock import FakeClock
-from brokerbridge.core.errors import PermissionDenied, TransportError
+from brokerbridge.core.errors import AuthenticationError, PermissionDenied, TransportError
 from brokerbridge.io.token import TokenManager
 
 MINUTE = 60.0
+
+
+class Ceiling(random.Random):
+    """Jitter pinned to its top: each retry waits the longest the backoff allows (1, 2, 4, 8, 10 s…)."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
 
 
 class FakeVenue:
@@ -41,6 +49,12 @@ async def turns(n: int = 20) -> None:
         await asyncio.sleep(0)
 
 
+async def step_through(clock: FakeClock, seconds: float, step: float = 0.5) -> None:
+    """Advance in steps, so a retry that schedules the next one has turns to do it in between."""
+    for _ in range(round(seconds / step)):
+        await clock.advance(step)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(start=0.0)
@@ -53,7 +67,7 @@ def venue() -> FakeVenue:
 
 @pytest.fixture
 def manager(clock: FakeClock, venue: FakeVenue) -> TokenManager:
-    return TokenManager(venue.fetch, clock=clock, venue="kraken", refresh_interval=600.0, retry_interval=15.0)
+    return TokenManager(venue.fetch, clock=clock, venue="kraken", refresh_interval=600.0, rng=Ceiling())
 
 
 @pytest.fixture
@@ -165,7 +179,7 @@ async def test_refresher_counts_from_the_latest_fetch(
     assert not refresher.done()
 
 
-async def test_failed_refresh_is_logged_and_retried_after_retry_interval(
+async def test_failed_refresh_is_logged_and_retried_on_the_backoff(
     manager: TokenManager,
     venue: FakeVenue,
     clock: FakeClock,
@@ -174,27 +188,115 @@ async def test_failed_refresh_is_logged_and_retried_after_retry_interval(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     await manager.get()
-    venue.failures = [TransportError("GetWebSocketsToken timed out"), PermissionDenied("no websockets")]
+    venue.failures = [
+        TransportError("GetWebSocketsToken timed out"),
+        PermissionDenied("no websockets"),
+        PermissionDenied("no websockets"),
+    ]
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
     await clock.advance(10 * MINUTE)
     assert venue.calls == 2
-    failures = [r for r in caplog.records if "Token refresh failed" in r.getMessage()]
-    assert len(failures) == 1
-    assert failures[0].levelno == logging.WARNING
-    assert "timed out" in failures[0].getMessage()
-    await clock.advance(14.0)
-    assert venue.calls == 2  # not before retry_interval
-    await clock.advance(1.0)
-    assert venue.calls == 3  # second failure: refused (not retryable), so it is held off…
-    assert len([r for r in caplog.records if "Token refresh failed" in r.getMessage()]) == 2
-    await clock.advance(45.0)
-    assert venue.calls == 3  # …for hold_off (60 s), however often the refresher asks
-    await clock.advance(15.0)
-    assert venue.calls == 4  # refreshing never gives up
-    assert manager.fetches == 2  # the first token and this one
+    assert len(warnings()) == 1 and "Token refresh failed" in warnings()[0] and "timed out" in warnings()[0]
+    await clock.advance(0.9)
+    assert venue.calls == 2  # the first retry is due 1 s later…
+    await clock.advance(0.1)
+    assert venue.calls == 3  # …and refused: a new error, logged
+    assert len(warnings()) == 2 and "no websockets" in warnings()[1]
+    await clock.advance(2.0)
+    assert venue.calls == 4  # the same refusal again: not news, not a WARNING
+    assert len(warnings()) == 2
+    await clock.advance(4.0)
+    assert venue.calls == 5  # the venue says yes: the backoff starts over
+    assert manager.fetches == 2
     assert await manager.get() == venue.issued[-1]
     assert not refresher.done()
     for token in venue.issued:
         assert token not in caplog.text
+
+
+async def test_a_refusal_after_a_success_is_retried_within_the_cap_and_announced(
+    manager: TokenManager, venue: FakeVenue, clock: FakeClock, refresher: asyncio.Task[None]
+) -> None:
+    # An account locked after we logged in: every retry refused, at most one per 10 s once the
+    # backoff has grown; the first retry after the venue lets us in again brings a token.
+    await manager.get()
+    seen: list[str] = []
+    manager.on_token = seen.append
+    venue.failures = [AuthenticationError("User account is locked")] * 100
+    with pytest.raises(AuthenticationError):
+        await manager.get(fresh=True)
+    await step_through(clock, 2 * MINUTE)
+    attempts = venue.calls - 2
+    assert 12 <= attempts <= 16  # 1+2+4+8 s, then every 10 s — not a storm, not a minute apart
+    venue.failures = []
+    await step_through(clock, 10.0)
+    assert len(seen) == 1 and seen[0] == venue.issued[-1]
+
+
+async def test_credentials_never_accepted_are_retried_once_a_minute(
+    manager: TokenManager, venue: FakeVenue, clock: FakeClock, refresher: asyncio.Task[None]
+) -> None:
+    # A wrong password: retrying it fast could get the account locked at brokers that count failures.
+    venue.failures = [AuthenticationError("bad credentials")] * 10
+    with pytest.raises(AuthenticationError):
+        await manager.get()
+    await clock.advance(59.0)
+    with pytest.raises(AuthenticationError):
+        await manager.get()  # from memory
+    assert venue.calls == 1
+    await clock.advance(1.0)
+    assert venue.calls == 2  # the refresher's retry, a minute on
+
+
+async def test_a_failed_fetch_is_retried_only_while_needed(clock: FakeClock, venue: FakeVenue) -> None:
+    wanted = [True]
+    manager = TokenManager(venue.fetch, clock=clock, venue="kraken", rng=Ceiling(), needed=lambda: wanted[0])
+    refresher = asyncio.create_task(manager.run_refresher())
+    venue.failures = [TransportError("refused")] * 100
+    with pytest.raises(TransportError):
+        await manager.get()
+    await step_through(clock, 3.5)
+    assert venue.calls == 3  # retried at +1 and +3 s
+    wanted[0] = False
+    await step_through(clock, MINUTE)
+    assert venue.calls == 3  # nobody needs a token: no retries
+    wanted[0] = True
+    await step_through(clock, 10.0)
+    assert venue.calls == 4  # needed again: retried within the cap
+    refresher.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await refresher
+
+
+async def test_a_due_refresh_that_failed_while_nobody_needs_a_token_does_not_spin(
+    clock: FakeClock, venue: FakeVenue
+) -> None:
+    wanted = [True]
+    manager = TokenManager(venue.fetch, clock=clock, venue="kraken", rng=Ceiling(), needed=lambda: wanted[0])
+    refresher = asyncio.create_task(manager.run_refresher())
+    await manager.get()
+    venue.failures = [TransportError("refused")] * 100
+    wanted[0] = False
+    await asyncio.wait_for(step_through(clock, 11 * MINUTE), 10.0)  # the refresh is due, and fails
+    assert venue.calls == 2
+    refresher.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await refresher
+
+
+async def test_a_refused_token_is_not_handed_out_again(manager: TokenManager, venue: FakeVenue) -> None:
+    first = await manager.get()
+    venue.failures = [AuthenticationError("User account is locked")]
+    manager.reject(first)
+    assert manager.refused(first) and not manager.refused("another")
+    with pytest.raises(AuthenticationError):
+        await manager.get()
+    with pytest.raises(AuthenticationError):
+        await manager.get()  # not the refused token: the failure, from memory
+    assert venue.calls == 2
 
 
 async def test_tokens_never_appear_in_logs(
@@ -231,7 +333,7 @@ async def test_a_failed_fetch_reaches_every_waiter_and_is_not_retried_in_a_storm
         with pytest.raises(TransportError):
             await manager.get(fresh=True)
     assert venue.calls == 1
-    await clock.advance(15.0)  # retry_interval
+    await clock.advance(1.0)  # the first retry's delay
     assert await manager.get() == venue.issued[0]
     assert venue.calls == 2
 

@@ -31,6 +31,12 @@ RestHttpErrorsOpt = Annotated[
 ]
 RestHttpStatusOpt = Annotated[int, typer.Option(help="The 5xx status for --rest-http-errors.")]
 LatencyOpt = Annotated[float, typer.Option(help="Added latency on every REST answer and WebSocket frame.")]
+RestTrickleOpt = Annotated[
+    float, typer.Option(help="Send every REST answer's body one byte every N seconds (0 = off).")
+]
+RestHeadersOnlyOpt = Annotated[
+    int, typer.Option(help="Answer the next N REST calls with headers only, never the body (-1 = always).")
+]
 SimLogLevelOpt = Annotated[str, typer.Option(help="Log level for stderr.")]
 SimLogFormatOpt = Annotated[
     str, typer.Option(help="auto (rich on a terminal, plain otherwise), rich, plain or json.")
@@ -99,6 +105,8 @@ def kraken(
         int, typer.Option(help="Answer the next N private calls EAPI:Rate limit exceeded (-1 = always).")
     ] = 0,
     latency_ms: LatencyOpt = 0.0,
+    rest_trickle: RestTrickleOpt = 0.0,
+    rest_headers_only: RestHeadersOnlyOpt = 0,
     system_status: Annotated[
         str, typer.Option(help="Engine status: online, maintenance (market frozen), cancel_only, post_only.")
     ] = "online",
@@ -122,6 +130,8 @@ def kraken(
             "rest_http_status": rest_http_status,
             "rate_limit": rate_limit,
             "latency_ms": latency_ms,
+            "rest_trickle_s": rest_trickle,
+            "rest_headers_only": rest_headers_only,
         },
     )
     from brokerbridge.sim.kraken import KrakenSimulator
@@ -150,12 +160,17 @@ def primary(
         int, typer.Option(help="Refuse the next N WebSocket handshakes with HTTP 503 (-1 = always).")
     ] = 0,
     latency_ms: LatencyOpt = 0.0,
+    rest_trickle: RestTrickleOpt = 0.0,
+    rest_headers_only: RestHeadersOnlyOpt = 0,
     idle_close_s: Annotated[
         float, typer.Option(help="Close sockets that send nothing (not even pings) for N s (0 = never).")
     ] = 60.0,
     relogin_invalidates: Annotated[
         bool, typer.Option(help="Logging in again revokes the user's previous tokens (sockets go silent).")
     ] = True,
+    block_user: Annotated[
+        bool, typer.Option(help="Refuse the demo user's logins: 401 invalid_grant 'User account is locked'.")
+    ] = False,
     log_level: SimLogLevelOpt = "WARNING",
     log_format: SimLogFormatOpt = "auto",
 ) -> None:
@@ -173,8 +188,11 @@ def primary(
             "rest_http_status": rest_http_status,
             "reject_ws_handshake": reject_ws_handshake,
             "latency_ms": latency_ms,
+            "rest_trickle_s": rest_trickle,
+            "rest_headers_only": rest_headers_only,
             "idle_close_s": idle_close_s,
             "relogin_invalidates": relogin_invalidates,
+            "block_user": block_user,
         },
     )
     from brokerbridge.sim.primary import PrimarySimulator

@@ -21,6 +21,19 @@ class Clock(Protocol):
     async def sleep(self, seconds: float) -> None: ...
 
 
+async def sleep_unless(clock: Clock, seconds: float, event: asyncio.Event) -> None:
+    """Sleep `seconds` on `clock`, or until `event` is set, whichever comes first."""
+    if event.is_set():
+        return
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait((sleeper, waiter), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        waiter.cancel()
+
+
 class SystemClock:
     """The real clock."""
 

@@ -55,7 +55,8 @@ class KrakenConfig:
     # While a stream is down, serve the same events from REST after this long, every poll_interval.
     poll_after: float = 1.0
     poll_interval: float = 2.0
-    request_timeout: float = 10.0
+    request_timeout: float = 10.0  # each connect / read / write of a REST call
+    request_deadline: float = 30.0  # a whole REST call, headers and body: a trickling answer ends here
     # Kraken's private REST call counter for the key's tier (Intermediate: 20, −0.5/s; Starter: 15, −0.33/s).
     rate_limit_max: float = 20.0
     rate_limit_decay: float = 0.5
@@ -99,7 +100,8 @@ class PrimaryConfig:
     poll_after: float = 2.0
     poll_interval: float = 1.0  # marketdata/get at most once a second (Primary's best practice)
     ping_interval: float = 30.0  # WebSocket ping frames: Primary closes sockets that send nothing
-    request_timeout: float = 10.0
+    request_timeout: float = 10.0  # each connect / read / write of a REST call
+    request_deadline: float = 30.0  # a whole REST call, headers and body: a trickling answer ends here
     instruments_cache_dir: str = "~/.cache/brokerbridge"
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
@@ -169,6 +171,7 @@ _FLOAT_FIELDS = (
     "poll_after",
     "poll_interval",
     "request_timeout",
+    "request_deadline",
     "rate_limit_max",
     "rate_limit_decay",
     "relogin_interval",

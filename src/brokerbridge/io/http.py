@@ -1,13 +1,21 @@
-"""HTTP requests: httpx underneath, `TransportError` on top (mapped once, here)."""
+"""HTTP requests: httpx underneath, `TransportError` on top (mapped once, here).
+
+Two limits on every call: httpx's `timeout` bounds each connect, write and read — a server that
+sends a byte now and then never trips it — and `deadline` bounds the whole call, from connecting to
+the last byte of the body. The deadline runs on the injected clock, like every other wait of the
+connectors.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Mapping
 
 import httpx
 
+from brokerbridge.core.clock import Clock, SystemClock
 from brokerbridge.core.errors import TransportError
 
 
@@ -23,10 +31,19 @@ class HttpResponse:
 class HttpClient:
     """A shared `httpx.AsyncClient` (connection pooling) with errors mapped to ours."""
 
-    def __init__(self, *, timeout: float = 10.0, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float = 10.0,
+        deadline: float = 30.0,
+        clock: Clock | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
         self._client = client or httpx.AsyncClient(
             timeout=timeout, headers={"User-Agent": "brokerbridge"}, follow_redirects=False
         )
+        self._deadline = deadline
+        self._clock = clock or SystemClock()
         mask_secret_headers()
 
     async def request(
@@ -36,6 +53,27 @@ class HttpClient:
         *,
         content: str | None = None,
         headers: Mapping[str, str] | None = None,
+    ) -> HttpResponse:
+        """The whole answer, or `TransportError` (refused, reset, timed out, over the deadline)."""
+        call = asyncio.ensure_future(self._request(method, url, content=content, headers=headers))
+        timer = asyncio.ensure_future(self._clock.sleep(self._deadline))
+        try:
+            await asyncio.wait((call, timer), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            if not call.done():
+                call.cancel()  # closes the connection the answer was trickling on
+                await asyncio.gather(call, return_exceptions=True)
+        if call.cancelled():
+            raise TransportError(
+                f"{method} {_strip_query(url)}: no complete answer within {self._deadline:g} s",
+                remedy="the venue is answering too slowly; brokerbridge retries with backoff (raise "
+                "request_deadline in the venue's config section if the link is just slow)",
+            )
+        return call.result()
+
+    async def _request(
+        self, method: str, url: str, *, content: str | None, headers: Mapping[str, str] | None
     ) -> HttpResponse:
         try:
             response = await self._client.request(method, url, content=content, headers=dict(headers or {}))

@@ -9,6 +9,11 @@ It owns a pure venue session and a WebSocket URL and keeps them joined for as lo
       ─▶ on any failure: statuses → RECONNECTING, REST polling starts after `poll_after`
          (statuses → POLLING), jittered capped backoff, and around again. It never gives up.
 
+Statuses carry the cause: a new reason for the same state is published too (why a stream is down
+matters as much as that it is). `degrade(reason)` holds live streams STALE while something their data
+depends on fails (the connector's REST reconciliation); `retry_now()` cuts a backoff short when what
+the last attempt lacked has come (a new token).
+
 Retry vs fatal: every failure is retried (a venue that refuses us now may accept us later), but
 non-retryable ones (bad key, missing permission) are logged at ERROR with their remedy and the
 backoff jumps straight to its cap, so a misconfigured key does not hammer the venue.
@@ -24,7 +29,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from brokerbridge.core.backoff import BackoffPolicy
-from brokerbridge.core.clock import Clock
+from brokerbridge.core.clock import Clock, sleep_unless
 from brokerbridge.core.errors import BrokerBridgeError, TransportError, VenueError
 from brokerbridge.core.events import AnyEvent, Channel, Gap, StreamState, StreamStatus, Subscription
 from brokerbridge.core.signals import (
@@ -131,9 +136,15 @@ class ConnectionSupervisor:
         self.reconnects = 0
         self.connected = False
         self.last_message_at: float | None = None
-        self.last_error: str | None = None
+        self.last_error: str | None = None  # why the last attempt or connection ended, or streams wait
         self.last_exception: BaseException | None = None  # why the last attempt or connection ended
         self._sub_states: dict[Subscription, StreamState] = {}
+        self._sub_reasons: dict[Subscription, str] = {}  # the reason of each stream's last status
+        self._retry_now = asyncio.Event()  # cuts the backoff short (e.g. a credential came)
+        # Something the live streams depend on is failing (e.g. REST reconciliation): they show
+        # STALE with this reason until it is cleared; the subscriptions held STALE for it.
+        self.degraded: str | None = None
+        self._held: set[Subscription] = set()
         self._poller: asyncio.Task[None] | None = None
         self._tasks: asyncio.TaskGroup | None = None
         self._maintenance: str | None = None  # venue's non-online system status, while it lasts
@@ -153,12 +164,61 @@ class ConnectionSupervisor:
             self._reconnect_reason = reason
             self._outgoing.set()
 
+    def retry_now(self) -> None:
+        """What the last attempt lacked is here (a new token): if backing off, reconnect now."""
+        self._retry_now.set()
+
+    def degrade(self, reason: str | None) -> None:
+        """`reason`: something the live streams' data depends on is failing (REST reconciliation
+        after a reconnect) — LIVE streams show STALE with it, and so does a stream that goes live
+        while it lasts. None: it is fixed — those streams are LIVE again."""
+        if reason == self.degraded:
+            return
+        self.degraded = reason
+        if reason is not None:
+            for sub in self.session.subscriptions:
+                if self._sub_states.get(sub) is StreamState.LIVE or sub in self._held:
+                    self._held.add(sub)
+                    self._set_sub(sub, StreamState.STALE, reason, new_reason=True)
+            return
+        held, self._held = self._held, set()
+        if self._maintenance is None:
+            for sub in self.session.subscriptions:
+                if sub in held and self._sub_states.get(sub) is StreamState.STALE:
+                    self._set_sub(sub, StreamState.LIVE, "reconciled with REST")
+
+    def explain(self, reason: str) -> None:
+        """Why the streams that are not live are not (e.g. the token they wait for is refused):
+        it becomes `last_error`, and their current state is published again with it — by the
+        REST poller's next round while it serves them."""
+        self.last_error = reason
+        if self._polling:
+            return
+        for sub in self.session.subscriptions:
+            state = self._sub_states.get(sub)
+            if state is not None and state is not StreamState.LIVE:
+                self._set_sub(sub, state, reason, new_reason=True)
+
     def forget(self, sub: Subscription) -> None:
         """A stream nobody wants any more: its next subscription starts with a fresh status."""
         self._sub_states.pop(sub, None)
+        self._sub_reasons.pop(sub, None)
+        self._held.discard(sub)
 
     def sub_state(self, sub: Subscription) -> StreamState:
         return self._sub_states.get(sub, self.state)
+
+    @property
+    def health_state(self) -> StreamState:
+        """The connection's state as health reports it: STALE while connected but `degraded`."""
+        if self.degraded is not None and self.state is StreamState.LIVE:
+            return StreamState.STALE
+        return self.state
+
+    @property
+    def problem(self) -> str | None:
+        """What is wrong now (`degraded`), else why the last attempt or connection ended."""
+        return self.degraded or self.last_error
 
     # -- the loop ----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -212,18 +272,22 @@ class ConnectionSupervisor:
             if self._down_since is None:
                 self._down_since = self._clock.time()
             self.reconnects += 1
-            self._set_all(StreamState.RECONNECTING, reason)
+            # Each new cause reaches consumers (the first one may be just "connection closed").
+            self._set_all(StreamState.RECONNECTING, reason, new_reason=True)
             if self._poller is None and self._tasks is not None:
                 self._poller = self._tasks.create_task(self._poll_while_down(), name=f"{self.name}-poller")
             delay = next(delays)
             if delay > 0:
                 logger.info("%s %s: reconnecting in %.1fs", self.venue, self.name, delay)
-            await self._clock.sleep(delay)
+            self._retry_now.clear()
+            await sleep_unless(self._clock, delay, self._retry_now)
 
     def _closed(self, reason: str) -> None:
         self.connected = False
         self._conn = None
         self._maintenance = None
+        self._held.clear()  # the streams leave LIVE/STALE now; `degraded` still holds the next LIVE
+        self._reconnect_reason = None  # asked of the connection that just ended, not of the next
         self.session.connection_lost(self._clock.monotonic())
         self.last_error = reason
 
@@ -356,10 +420,13 @@ class ConnectionSupervisor:
                 if self._down_since is not None:
                     self._report_gap(self._down_since)
                     self._down_since = None
-                if self._maintenance is None:
-                    self._set_sub(sub, StreamState.LIVE, "subscribed")
-                else:
+                if self._maintenance is not None:
                     self._set_sub(sub, StreamState.STALE, f"venue system status: {self._maintenance}")
+                elif self.degraded is not None:
+                    self._held.add(sub)
+                    self._set_sub(sub, StreamState.STALE, self.degraded, new_reason=True)
+                else:
+                    self._set_sub(sub, StreamState.LIVE, "subscribed")
             case SubscribeFailed(sub=sub, error=error):
                 logger.warning(
                     "%s %s: subscription %s refused: %s", self.venue, self.name, sub.describe(), error
@@ -390,7 +457,12 @@ class ConnectionSupervisor:
             logger.info("%s %s: venue is online again", self.venue, self.name)
             self._maintenance = None
             for sub in self.session.subscriptions:
-                if self._sub_states.get(sub) is StreamState.STALE:
+                if self._sub_states.get(sub) is not StreamState.STALE:
+                    continue
+                if self.degraded is not None:
+                    self._held.add(sub)
+                    self._set_sub(sub, StreamState.STALE, self.degraded, new_reason=True)
+                else:
                     self._set_sub(sub, StreamState.LIVE, "venue online again")
 
     async def _poll_while_down(self) -> None:
@@ -398,7 +470,7 @@ class ConnectionSupervisor:
         await self._clock.sleep(self._poll_after)
         while True:
             subs = self.session.subscriptions
-            reason = "stream down; serving REST polls"
+            reason = f"stream down ({self.last_error}); serving REST polls"
             try:
                 events = await self._hooks.poll(subs)
                 ok = True
@@ -412,11 +484,10 @@ class ConnectionSupervisor:
             self.mode = "polling" if ok else "down"
             for sub in subs:
                 if ok and self._hooks.pollable(sub):
-                    self._set_sub(sub, StreamState.POLLING, reason)
+                    self._set_sub(sub, StreamState.POLLING, reason, new_reason=True)
                 else:
-                    self._set_sub(
-                        sub, StreamState.STALE, reason if not ok else "stream down; no REST equivalent"
-                    )
+                    why = reason if not ok else f"stream down ({self.last_error}); no REST equivalent"
+                    self._set_sub(sub, StreamState.STALE, why, new_reason=True)
             for event in events:
                 self._emit(event)
             await self._clock.sleep(self._poll_interval)
@@ -427,18 +498,23 @@ class ConnectionSupervisor:
             if sub.describe() == status.stream:
                 self._sub_states[sub] = status.state
 
-    def _set_all(self, state: StreamState, reason: str) -> None:
+    def _set_all(self, state: StreamState, reason: str, *, new_reason: bool = False) -> None:
         self.state = state
         if self._polling:
             # Reconnect attempts go on behind the polls; consumers keep seeing POLLING until live.
             return
         for sub in self.session.subscriptions:
-            self._set_sub(sub, state, reason)
+            self._set_sub(sub, state, reason, new_reason=new_reason)
 
-    def _set_sub(self, sub: Subscription, state: StreamState, reason: str) -> None:
-        if self._sub_states.get(sub) is state:
+    def _set_sub(
+        self, sub: Subscription, state: StreamState, reason: str, *, new_reason: bool = False
+    ) -> None:
+        """Publish `sub`'s status if its state changed — or, with `new_reason`, its reason (a new
+        cause of the same state: why a stream is down matters as much as that it is)."""
+        if self._sub_states.get(sub) is state and (not new_reason or self._sub_reasons.get(sub) == reason):
             return
         self._sub_states[sub] = state
+        self._sub_reasons[sub] = reason
         if state is StreamState.LIVE:
             self.mode = "ws"
         self._emit(

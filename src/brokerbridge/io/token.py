@@ -1,12 +1,21 @@
-"""Stream credentials (e.g. Kraken's WebSocket token): fetched single-flight, refreshed early.
+"""Stream credentials (Kraken's WebSocket token, Primary's login token): fetched single-flight,
+refreshed early, failures paced.
 
 * `get()` before every private (re)connect: the current token while it is younger than
   `refresh_interval` (Kraken accepts a token on a new connection within 15 min of issue, so a
   reconnect needs no REST call), else a new one; concurrent callers share one request.
 * `reject(token)` when the venue refused a token: the next `get()` fetches a new one.
+* A failed fetch is remembered: until its retry is due every caller gets the same error from memory,
+  so however many streams, polls and renewals ask, the venue sees one attempt per retry. Retries
+  follow `retry` (jittered, capped at 10 s by default, reset by a success): after the venue accepts
+  us again (an account unlocked, a permission granted) a new token comes within the cap. Credentials
+  the venue has never accepted in this run (`AuthenticationError` before any success: a wrong
+  password or key) are retried only every `never_accepted_hold_off` (60 s), so a typo does not lock
+  the account at brokers that lock after a few failed logins.
 * `run_refresher()` fetches a new token every `refresh_interval` (default 10 min, under Kraken's
   15-minute "use within" limit) and hands it to `on_token`, so new subscriptions on a long-lived
-  connection never carry a token older than the limit.
+  connection never carry a token older than the limit; after a failure it retries when due (while
+  `needed()`), so a stream waiting for a token is told (`on_token`) as soon as one is issued.
 Tokens are secrets: they are never logged; only their age and expiry are.
 """
 
@@ -14,16 +23,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from brokerbridge.core.clock import Clock
-from brokerbridge.core.errors import BrokerBridgeError
+from brokerbridge.core.backoff import BackoffPolicy
+from brokerbridge.core.clock import Clock, sleep_unless
+from brokerbridge.core.errors import AuthenticationError, BrokerBridgeError
 from brokerbridge.core.secret import Secret
 
 logger = logging.getLogger(__name__)
 
 Fetch = Callable[[], Awaitable[tuple[str, float]]]  # → (token, lifetime seconds)
+# Failed fetches are retried after 0.5–1 s, then doubling up to 5–10 s (jittered): the cap bounds how
+# long a stream stays down once the venue accepts us again, at six or so attempts a minute meanwhile.
+RETRY = BackoffPolicy(initial=1.0, factor=2.0, cap=10.0, immediate_attempts=0)
+NEVER_ACCEPTED_HOLD_OFF = 60.0
 
 
 class TokenManager:
@@ -34,16 +49,24 @@ class TokenManager:
         clock: Clock,
         venue: str,
         refresh_interval: float = 600.0,
-        retry_interval: float = 15.0,
-        hold_off: float = 60.0,
+        retry: BackoffPolicy = RETRY,
+        never_accepted_hold_off: float = NEVER_ACCEPTED_HOLD_OFF,
+        rng: random.Random | None = None,
+        needed: Callable[[], bool] = lambda: True,
     ) -> None:
         self._fetch = fetch
         self._clock = clock
         self._venue = venue
         self._refresh_interval = refresh_interval
-        self._retry_interval = retry_interval
-        self._hold_off = hold_off
-        self._failure: tuple[BrokerBridgeError, float] | None = None  # last failed fetch and when
+        self._retry = retry
+        self._rng = rng or random.Random()
+        self._retry_delays = retry.delays(self._rng)
+        self._never_accepted_hold_off = never_accepted_hold_off
+        self._needed = needed
+        self._failure: BrokerBridgeError | None = None  # the last fetch failed with this…
+        self._retry_at = 0.0  # …and the next may go out at this monotonic time
+        self._failed = asyncio.Event()  # wakes the refresher to retry a failed fetch
+        self._accepted = False  # the venue issued a token in this run
         self._token: Secret | None = None
         self._issued_at: float | None = None  # monotonic
         self._lifetime = 0.0
@@ -71,19 +94,16 @@ class TokenManager:
 
         `replacing`: the token a caller saw refused — if another caller already replaced it, that
         newer token is returned instead of logging in again (each login may revoke the last one).
-        Failures are remembered: a refused login is not retried for `hold_off` seconds and other
-        failures not for `retry_interval`, however many callers ask — no login storms.
+        Failures are remembered: until the retry is due (see the module docstring) every caller
+        gets the last error from memory — no login storms.
         """
         current = self._token.reveal() if self._token is not None else None
         if current is not None and replacing is not None and current != replacing:
             return current
         if current is not None and not fresh and not self._rejected and not self._too_old():
             return current
-        if self._failure is not None and self._inflight is None:
-            error, failed_at = self._failure
-            pause = self._retry_interval if error.retryable else self._hold_off
-            if self._clock.monotonic() - failed_at < pause:
-                raise error
+        if self._inflight is None and self._failure is not None and self._clock.monotonic() < self._retry_at:
+            raise self._failure
         if self._inflight is None:
             # The fetch runs as its own task so that one waiter being cancelled (say, a
             # reconnect abandoned at shutdown) never cancels the fetch the others wait for.
@@ -94,11 +114,17 @@ class TokenManager:
         try:
             token, lifetime = await self._fetch()
         except BrokerBridgeError as exc:
-            self._failure = (exc, self._clock.monotonic())
+            delay = next(self._retry_delays)
+            if isinstance(exc, AuthenticationError) and not self._accepted:
+                delay = max(delay, self._never_accepted_hold_off)
+            self._failure, self._retry_at = exc, self._clock.monotonic() + delay
+            self._failed.set()
             raise
         finally:
             self._inflight = None
         self._failure = None
+        self._retry_delays = self._retry.delays(self._rng)
+        self._accepted = True
         self._rejected = False
         self._token = Secret(token)
         self._recent.append(token)
@@ -115,26 +141,49 @@ class TokenManager:
         if token is not None and self._token is not None and self._token.reveal() == token:
             self._rejected = True
 
+    def refused(self, token: str | None) -> bool:
+        """True if the venue refused `token` and no newer one has been issued since."""
+        return (
+            self._rejected and token is not None and self._token is not None and self._token.reveal() == token
+        )
+
     def _too_old(self) -> bool:
         assert self._issued_at is not None
         return self._clock.monotonic() - self._issued_at >= min(self._refresh_interval, self._lifetime)
 
     async def run_refresher(self) -> None:
-        """Refresh proactively forever; failures are logged and retried sooner, never fatal."""
+        """Refresh proactively forever, and retry a failed fetch when due (while `needed()`);
+        failures are logged, never fatal."""
         while True:
+            self._failed.clear()
+            now = self._clock.monotonic()
+            if self._failure is not None:
+                # Retry when due, while a stream needs a token; nobody needing one is looked at
+                # again every retry cap (never a busy loop on a failure held in memory).
+                wait = self._retry_at - now if self._needed() else max(self._retry_at - now, self._retry.cap)
+                if wait > 0:
+                    await sleep_unless(self._clock, wait, self._failed)
+                    continue
+                await self._refresh("Token retry failed")
+                continue
             if self._issued_at is None:
                 # Nothing private in use yet: no token to keep fresh.
-                await self._clock.sleep(self._refresh_interval)
+                await sleep_unless(self._clock, self._refresh_interval, self._failed)
                 continue
-            wait = self._issued_at + self._refresh_interval - self._clock.monotonic()
+            wait = self._issued_at + self._refresh_interval - now
             if wait > 0:
-                await self._clock.sleep(wait)
+                await sleep_unless(self._clock, wait, self._failed)
                 continue  # re-check: someone may have fetched a fresh one meanwhile (a reconnect)
-            try:
-                await self.get(fresh=True)
-            except BrokerBridgeError as exc:
-                logger.warning("%s: Token refresh failed: %s", self._venue, exc)
-                await self._clock.sleep(self._retry_interval)
-            except Exception:  # a bug must not stop refreshing (nor take the streams down)
-                logger.exception("%s: Token refresh failed unexpectedly (a bug)", self._venue)
-                await self._clock.sleep(self._retry_interval)
+            await self._refresh("Token refresh failed")
+
+    async def _refresh(self, failed: str) -> None:
+        last = self._failure
+        try:
+            await self.get(fresh=True)
+        except BrokerBridgeError as exc:
+            # The same refusal again is not news: the first one was logged at WARNING.
+            repeated = last is not None and str(last) == str(exc)
+            logger.log(logging.DEBUG if repeated else logging.WARNING, "%s: %s: %s", self._venue, failed, exc)
+        except Exception:  # a bug must not stop refreshing (nor take the streams down)
+            logger.exception("%s: %s unexpectedly (a bug)", self._venue, failed)
+            await self._clock.sleep(self._retry.cap)

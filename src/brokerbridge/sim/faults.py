@@ -61,6 +61,11 @@ class FaultSwitches:
     # The next N order submits are carried out but never answered (the client times out, the order
     # is live): the "unknown order" case; -1 = always.
     lose_answers: int = 0
+    # Every REST answer's headers go out at once and its body one byte every N seconds (a server
+    # that trickles: each read succeeds, the call never ends in time); 0 = off.
+    rest_trickle_s: float = 0.0
+    # The next N REST calls get their status line and headers, then never the body; -1 = always.
+    rest_headers_only: int = 0
 
     _listeners: dict[str, list[Callable[[], None]]] = field(default_factory=dict, repr=False)
     # Set (and replaced) whenever switches change: watchers of an off switch wait on it instead of
@@ -149,7 +154,7 @@ class FaultSwitches:
             if value is not None and value not in STALL_SCOPES:
                 raise FaultError(f"stall must be one of {STALL_SCOPES} or null")
             return value
-        if name in ("drop_every_s", "latency_ms"):
+        if name in ("drop_every_s", "latency_ms", "rest_trickle_s"):
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise FaultError(f"{name} takes a number >= 0")
             return float(value)

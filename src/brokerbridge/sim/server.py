@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from types import TracebackType
 from typing import Any, Generic, Protocol, Self, TypeVar
 
@@ -22,10 +22,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
 from brokerbridge.core.clock import Clock
-from brokerbridge.sim.faults import FaultError, FaultSwitches, drop_periodically
+from brokerbridge.sim.faults import FaultError, FaultSwitches, drop_periodically, hold_until_disconnected
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,54 @@ def control_routes(faults: FaultSwitches) -> list[Route]:
         Route("/_sim/faults", faults_post, methods=["POST"]),
         Route("/_sim/faults/reset", faults_reset, methods=["POST"]),
     ]
+
+
+RestHandler = Callable[[Request], Awaitable[Response]]
+
+
+def with_body_faults(handler: RestHandler, faults: FaultSwitches, clock: Clock) -> RestHandler:
+    """`handler` with the body faults applied to its answers: `rest_headers_only` (headers, then
+    nothing) and `rest_trickle_s` (the body a byte at a time), on the simulator's clock."""
+
+    async def answer(request: Request) -> Response:
+        response = await handler(request)
+        if faults.take("rest_headers_only"):
+            return SlowBody(response, clock=clock, interval=None)
+        if faults.rest_trickle_s > 0:
+            return SlowBody(response, clock=clock, interval=faults.rest_trickle_s)
+        return response
+
+    return answer
+
+
+class SlowBody(Response):
+    """`answer`'s status and headers at once (its Content-Length included, so the client waits for
+    the whole body), then its body one byte every `interval` seconds — or never (`interval` None) —
+    until it is all sent or the client gives up."""
+
+    def __init__(self, answer: Response, *, clock: Clock, interval: float | None) -> None:
+        super().__init__(status_code=answer.status_code)
+        self.raw_headers = list(answer.raw_headers)
+        self._content = bytes(answer.body)
+        self._clock = clock
+        self._interval = interval
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        if not self._content:  # nothing to withhold (getToken's answer is all headers)
+            await send({"type": "http.response.body", "body": b""})
+        elif self._interval is None:
+            await hold_until_disconnected(receive)
+        else:
+            await race(self._trickle(send, self._interval), hold_until_disconnected(receive))
+
+    async def _trickle(self, send: Send, interval: float) -> None:
+        last = len(self._content) - 1
+        for i in range(last + 1):
+            await self._clock.sleep(interval)
+            await send(
+                {"type": "http.response.body", "body": self._content[i : i + 1], "more_body": i < last}
+            )
 
 
 class SimServer(abc.ABC, Generic[E]):

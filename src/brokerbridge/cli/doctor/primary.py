@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import socket
 import ssl
 from collections.abc import Callable
@@ -201,7 +200,7 @@ class PrimaryDoctor:
 
     def _login_finding(self, user: str, status: int, body: bytes, had_token: bool) -> Finding:
         assert self.env is not None
-        detail = _error_text(body)
+        detail = codec.error_text(body)
         evidence = f"HTTP {status}" + (f": {detail}" if detail else "")
         if status in (401, 403) and any(word in detail.lower() for word in BLOCKED_WORDS):
             return Finding(
@@ -406,17 +405,3 @@ def _hostname(environment: str) -> str:
 def _describe(environment: str) -> str:
     env = ENVIRONMENTS.get(environment)
     return env.rest_url if env is not None else "the broker's API host"
-
-
-def _error_text(body: bytes) -> str:
-    """`error_description` / `description` / `message` of a JSON error body, else its start."""
-    try:
-        data = json.loads(body or b"{}")
-    except ValueError:
-        return body[:80].decode("utf-8", "replace").strip()
-    if not isinstance(data, dict):
-        return ""
-    for name in ("error_description", "description", "message", "error"):
-        if isinstance(data.get(name), str) and data[name]:
-            return str(data[name])
-    return ""

@@ -117,9 +117,8 @@ class KrakenConnector:
             clock=clock,
             venue=VENUE,
             refresh_interval=config.token_refresh_interval,
-            # Every caller (reconnect, renewal) backs off on its own: holding a failure longer
-            # than a second would only keep a stream down after the venue is fine again.
-            retry_interval=1.0,
+            rng=self._rng,
+            needed=lambda: bool(self.private_session.subscriptions),
         )
         self.public_session = KrakenWsSession(
             private=False, idle_timeout=config.idle_timeout, wall_clock=clock.time
@@ -127,7 +126,7 @@ class KrakenConnector:
         self.private_session = KrakenWsSession(
             private=True, idle_timeout=config.idle_timeout, wall_clock=clock.time
         )
-        self.tokens.on_token = self.private_session.set_token
+        self.tokens.on_token = self._on_new_token
         common: dict[str, Any] = {
             "venue": VENUE,
             "emit": self._emit,
@@ -335,6 +334,11 @@ class KrakenConnector:
         return [c for c in candles if c.begin + sub.interval * 60 > since]
 
     # -- REST helpers ------------------------------------------------------------------------
+    def _on_new_token(self, token: str) -> None:
+        self.private_session.set_token(token)
+        if not self.private.connected:
+            self.private.retry_now()  # a reconnect waiting for want of a token goes now
+
     async def _fetch_token(self) -> tuple[str, float]:
         # A private stream is down until this answers: ahead of backfills and reconciliations.
         result = await self.rest.private("GetWebSocketsToken", priority=True)
@@ -362,6 +366,8 @@ class KrakenConnector:
                     await self.reconcile_private(due)
                 except BrokerBridgeError as exc:
                     self._reconcile_due |= due  # what was not read yet
+                    # What happened while away is unknown until this succeeds: say so.
+                    self.private.degrade(f"reconciliation with REST failing: {exc}")
                     if not exc.retryable:
                         logger.error("kraken: reconciliation with REST failed for good: %s", exc)
                         return
@@ -372,7 +378,9 @@ class KrakenConnector:
                     await self.clock.sleep(delay)
                 except Exception:  # a bug here must not take the streams down with it
                     logger.exception("kraken: reconciliation with REST failed unexpectedly (a bug)")
+                    self.private.degrade("reconciliation with REST failing (internal error)")
                     return
+            self.private.degrade(None)
         finally:
             self._reconcile_task = None
             self._reconcile_due.clear()
@@ -412,6 +420,7 @@ class KrakenConnector:
                 except BrokerBridgeError as exc:
                     delay = max(next(delays), 0.1)
                     logger.warning("kraken: New WebSocket token failed (%s); retrying in %.1fs", exc, delay)
+                    self.private.explain(f"waiting for a new WebSocket token: {exc}")
                     await self.clock.sleep(delay)
                     continue
                 self.private_session.resubscribe_private(self.clock.monotonic())
@@ -579,12 +588,12 @@ class KrakenConnector:
             last = supervisor.last_message_at
             streams[supervisor.name] = {
                 "url": supervisor.url,
-                "state": supervisor.state.value,
+                "state": supervisor.health_state.value,
                 "mode": supervisor.mode,
                 "connected": supervisor.connected,
                 "reconnects": supervisor.reconnects,
                 "seconds_since_last_message": None if last is None else round(now - last, 3),
-                "last_error": supervisor.last_error,
+                "last_error": supervisor.problem,
                 "subscriptions": {
                     sub.describe(): supervisor.sub_state(sub).value
                     for sub in supervisor.session.subscriptions

@@ -89,7 +89,9 @@ class KrakenRestClient:
         self._clock = clock or SystemClock()
         self._counter = 0.0
         self._counter_at = self._clock.monotonic()
-        self._http = http or HttpClient(timeout=config.request_timeout)
+        self._http = http or HttpClient(
+            timeout=config.request_timeout, deadline=config.request_deadline, clock=self._clock
+        )
         self._nonces = nonces or NonceSource(self._clock.time, scale=config.nonce_scale)
         self._turns = _Turns()  # the nonce lock
         self._pacing = _Turns()  # the queue of calls waiting for counter room

@@ -93,9 +93,16 @@ class PrimaryConnector:
         self.environment = resolve_environment(
             config.rest_url or config.environment, ws_url=config.ws_url, proprietary=config.proprietary
         )
-        self.rest = PrimaryRestClient(config, self.environment, http=http)
+        self.rest = PrimaryRestClient(config, self.environment, http=http, clock=clock)
         self.tokens = TokenManager(
-            self.rest.login, clock=clock, venue=VENUE, refresh_interval=config.relogin_interval
+            self.rest.login,
+            clock=clock,
+            venue=VENUE,
+            refresh_interval=config.relogin_interval,
+            rng=rng,
+            # A refused login is retried while anything is subscribed, so streams come back as
+            # soon as the venue lets us in again.
+            needed=lambda: bool(self.session.subscriptions or self._risk_subs),
         )
         self.rest.tokens = self.tokens
         self.tokens.on_token = self._on_new_token
@@ -176,10 +183,13 @@ class PrimaryConnector:
 
     def _on_new_token(self, token: str) -> None:
         """A new login revokes the previous token on Primary, and with it the open socket's data:
-        move the socket to the new token now instead of waiting for the silence watchdog."""
+        move the socket to the new token now instead of waiting for the silence watchdog. A
+        socket waiting to reconnect for want of a login reconnects now."""
         if self._ws_token is not None and token != self._ws_token and self.stream.connected:
             logger.info("primary: new login; reconnecting the WebSocket with the new token")
             self.stream.request_reconnect("token renewed")
+        elif not self.stream.connected:
+            self.stream.retry_now()
 
     async def _probe_token_forever(self) -> None:
         """While the socket is up, a cheap REST call every `idle_timeout`: a revoked token shows
@@ -193,8 +203,21 @@ class PrimaryConnector:
                 await self.rest.call(codec.segments_request())
             except BrokerBridgeError as exc:
                 logger.warning("primary: token check failed: %s", exc)
+                self._check_socket_token(exc)
             except Exception:
                 logger.exception("primary: token check failed unexpectedly (a bug)")
+
+    def _check_socket_token(self, error: BrokerBridgeError) -> None:
+        """A REST call failed with `error`: if the venue refused the token the socket was opened
+        with and no new login could be had, the socket is silenced (Primary stops a revoked
+        token's data) — reconnect now, so every stream shows why, instead of `live` with nothing
+        flowing until the silence watchdog fires."""
+        if not self.stream.connected or not self.tokens.refused(self._ws_token):
+            return
+        self._relogin_before_connect = True
+        self.stream.request_reconnect(
+            f"the venue refused the session's token; logging in again failed: {error}"
+        )
 
     def _dial(self, url: str) -> Any:
         headers = {codec.TOKEN_HEADER: self._ws_token} if self._ws_token else {}
@@ -360,6 +383,7 @@ class PrimaryConnector:
             except BrokerBridgeError as exc:
                 logger.warning("primary: risk polling failed: %s", exc)
                 self._set_risk_states(StreamState.STALE, f"risk polling failing: {exc.message}")
+                self._check_socket_token(exc)
             except Exception:
                 logger.exception("primary: risk polling failed unexpectedly (a bug)")
                 self._set_risk_states(StreamState.STALE, "risk polling failing (internal error)")
@@ -474,12 +498,12 @@ class PrimaryConnector:
             "streams": {
                 "ws": {
                     "url": self.stream.url,
-                    "state": self.stream.state.value,
+                    "state": self.stream.health_state.value,
                     "mode": self.stream.mode,
                     "connected": self.stream.connected,
                     "reconnects": self.stream.reconnects,
                     "seconds_since_last_message": None if last is None else round(now - last, 3),
-                    "last_error": self.stream.last_error,
+                    "last_error": self.stream.problem,
                     "subscriptions": {
                         sub.describe(): self.stream.sub_state(sub).value for sub in self.session.subscriptions
                     },

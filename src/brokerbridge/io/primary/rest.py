@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from brokerbridge.core.clock import Clock
 from brokerbridge.core.config import PrimaryConfig
 from brokerbridge.core.errors import ConfigError, SessionInvalid
 from brokerbridge.io.http import HttpClient
@@ -25,11 +26,18 @@ TOKEN_LIFETIME = 24 * 3600.0
 
 class PrimaryRestClient:
     def __init__(
-        self, config: PrimaryConfig, environment: PrimaryEnvironment, *, http: HttpClient | None = None
+        self,
+        config: PrimaryConfig,
+        environment: PrimaryEnvironment,
+        *,
+        http: HttpClient | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._config = config
         self.environment = environment
-        self._http = http or HttpClient(timeout=config.request_timeout)
+        self._http = http or HttpClient(
+            timeout=config.request_timeout, deadline=config.request_deadline, clock=clock
+        )
         self.tokens: TokenManager | None = None  # set by the connector (it owns the lifecycle)
         self.calls = 0
 
@@ -52,7 +60,8 @@ class PrimaryRestClient:
                 "the Primary user or password has characters HTTP headers cannot carry",
                 remedy="use the API credentials exactly as issued (no accents or ñ); ask your broker",
             ) from None
-        token = codec.token_from_login(response.status, response.headers)
+        detail = codec.error_text(response.body, mask=[self._config.password.reveal()])
+        token = codec.token_from_login(response.status, response.headers, detail)
         return token.reveal(), TOKEN_LIFETIME
 
     async def call(self, request: codec.PrimaryRequest) -> Any:
@@ -72,6 +81,8 @@ class PrimaryRestClient:
             return await self._send(request.with_token(token))
         except SessionInvalid:
             logger.warning("primary: token refused on %s; logging in again once", request.endpoint)
+            # Marked refused, so no other call sends it again while the login is refused or held.
+            self.tokens.reject(token)
             token = await self.tokens.get(fresh=True, replacing=token)
             return await self._send(request.with_token(token))
 

@@ -16,7 +16,7 @@ from starlette.websockets import WebSocket
 from brokerbridge.sim.kraken.exchange import KrakenExchange
 from brokerbridge.sim.kraken.rest import KrakenRest
 from brokerbridge.sim.kraken.ws import WsSession
-from brokerbridge.sim.server import control_routes
+from brokerbridge.sim.server import RestHandler, control_routes, with_body_faults
 
 
 def build_app(exchange: KrakenExchange, sessions: set[WsSession]) -> Starlette:
@@ -39,10 +39,13 @@ def build_app(exchange: KrakenExchange, sessions: set[WsSession]) -> Starlette:
         finally:
             sessions.discard(session)
 
+    def faulty(handler: RestHandler) -> RestHandler:
+        return with_body_faults(handler, exchange.faults, exchange.clock)
+
     return Starlette(
         routes=[
-            Route("/0/public/{method}", rest.handle_public, methods=["GET", "POST"]),
-            Route("/0/private/{method}", rest.handle_private, methods=["GET", "POST"]),
+            Route("/0/public/{method}", faulty(rest.handle_public), methods=["GET", "POST"]),
+            Route("/0/private/{method}", faulty(rest.handle_private), methods=["GET", "POST"]),
             WebSocketRoute("/v2", public_ws),
             WebSocketRoute("/auth/v2", private_ws),
             *control_routes(exchange.faults),

@@ -22,7 +22,7 @@ from brokerbridge.sim.primary.activity import ActivityLog
 from brokerbridge.sim.primary.exchange import PrimaryExchange
 from brokerbridge.sim.primary.rest import UNAUTHORIZED, PrimaryRest, json_response
 from brokerbridge.sim.primary.ws import WsSession
-from brokerbridge.sim.server import control_routes
+from brokerbridge.sim.server import RestHandler, control_routes, with_body_faults
 
 HANDSHAKE_UNAVAILABLE = {
     "status": "ERROR",
@@ -66,13 +66,16 @@ def build_app(exchange: PrimaryExchange, sessions: set[WsSession], activity: Act
     async def root(request: Request) -> Response:
         return json_response({"status": "ERROR", "description": "Ruta invalida", "message": ""})
 
+    def faulty(handler: RestHandler) -> RestHandler:
+        return with_body_faults(handler, exchange.faults, exchange.clock)
+
     return Starlette(
         routes=[
             WebSocketRoute("/", socket),
             Route("/", root, methods=["GET", "HEAD", "POST"]),
-            Route("/auth/getToken", rest.get_token, methods=["POST"]),
-            Route("/auth/removeToken", rest.remove_token, methods=["GET", "POST"]),
-            Route("/rest/{path:path}", rest.handle, methods=["GET", "POST"]),
+            Route("/auth/getToken", faulty(rest.get_token), methods=["POST"]),
+            Route("/auth/removeToken", faulty(rest.remove_token), methods=["GET", "POST"]),
+            Route("/rest/{path:path}", faulty(rest.handle), methods=["GET", "POST"]),
             *control_routes(exchange.faults),
         ]
     )

@@ -82,6 +82,10 @@ class PrimaryExchange:
         self.password = password or "".join(self.rng.choice(alphabet) for _ in range(12))
         account_id = account or f"REM{self.rng.randrange(1000, 9999)}"
         self.tokens = TokenBook(self.rng, token_ttl_s)
+        # What a venue sees of a client that will not take no for an answer: logins refused (wrong
+        # password or `block_user`) and REST calls refused for their token (HTTP 401).
+        self.refused_logins = 0
+        self.refused_calls = 0
         self.account = Account(
             account_id, PROPRIETARY, self.catalog, self.market, IdMaker(self.rng), DEMO_CASH
         )

@@ -1,7 +1,8 @@
 """The Primary simulator's fault switches: the common ones plus Primary's own.
 
 Common (sim.faults.FaultSwitches): `drop_every_s`, `stall`, `rest_http_errors`/`rest_http_status`,
-`latency_ms`, and the actions `drop_now` and `invalidate_tokens`. On Primary's single socket the
+`latency_ms`, `lose_answers`, `rest_trickle_s`, `rest_headers_only`, and the actions `drop_now` and
+`invalidate_tokens`. On Primary's single socket the
 stall scopes mean: "public" = `Md` frames, "private" = `or` frames, "all" = every frame (error frames
 included; protocol-level pongs still answer, they belong to the WebSocket layer).
 `invalidate_tokens` covers both "expire" and "invalidate": every token issued so far is refused on

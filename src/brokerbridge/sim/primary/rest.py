@@ -135,9 +135,11 @@ class PrimaryRest:
             return failed
         user, password = request.headers.get("x-username"), request.headers.get("x-password")
         if self.x.faults.block_user and user == self.x.user:
+            self.x.refused_logins += 1
             return json_response(USER_LOCKED, status=401)
         token = self.x.login(user, password)
         if token is None:
+            self.x.refused_logins += 1
             return json_response(BAD_CREDENTIALS, status=401)
         return Response(b"", status_code=200, headers={"X-Auth-Token": token.value})
 
@@ -155,6 +157,7 @@ class PrimaryRest:
             return failed
         token = self.x.authorised(request.headers.get("x-auth-token"))
         if token is None:
+            self.x.refused_calls += 1
             return json_response(UNAUTHORIZED, status=401)
         path = request.path_params["path"].strip("/")
         handler, tail = self._route(path)

@@ -379,8 +379,31 @@ def parse_as(kind: type[T], request: PrimaryRequest | str, status: int, body: by
     return result
 
 
-def token_from_login(status: int, headers: Mapping[str, str]) -> Secret:
-    """The token of a getToken response (header `X-Auth-Token`), or `AuthenticationError`."""
+ERROR_TEXT_LIMIT = 200  # characters of a venue's error text carried into our messages
+
+
+def error_text(body: bytes, *, mask: Iterable[str] = ()) -> str:
+    """The venue's words in a JSON error body (`error_description`, `description`, `message` or
+    `error`, e.g. "User account is locked"), else the body's start — printable characters only, at
+    most `ERROR_TEXT_LIMIT`, every string of `mask` (the password) replaced by `***`."""
+    try:
+        data = msgspec.json.decode(body or b"{}")
+    except (msgspec.DecodeError, RecursionError):
+        # Masked before it is cut, so no cut can leave part of a secret in view.
+        text = body[: 20 * ERROR_TEXT_LIMIT].decode("utf-8", "replace")
+    else:
+        fields = data if isinstance(data, dict) else {}
+        names = ("error_description", "description", "message", "error")
+        text = next((v for k in names if isinstance(v := fields.get(k), str) and v), "")
+    for secret in mask:
+        if secret:
+            text = text.replace(secret, "***")
+    return "".join(ch if ch.isprintable() else " " for ch in text[:ERROR_TEXT_LIMIT]).strip()
+
+
+def token_from_login(status: int, headers: Mapping[str, str], detail: str = "") -> Secret:
+    """The token of a getToken response (header `X-Auth-Token`), or `AuthenticationError` carrying
+    `detail` (the venue's words, from `error_text`: "User account is locked")."""
     if status == 429:
         raise RateLimited(f"{VENUE} login: HTTP 429", venue=VENUE, code="HTTP 429")
     if status >= 500:
@@ -392,13 +415,14 @@ def token_from_login(status: int, headers: Mapping[str, str]) -> Secret:
             break
     if not 200 <= status < 300:
         raise AuthenticationError(
-            f"{VENUE} login refused: HTTP {status}",
+            f"{VENUE} login refused: HTTP {status}" + (f": {detail}" if detail else ""),
             venue=VENUE,
             code=f"HTTP {status}",
             remedy=(
                 "check the Primary API user and password: the API credentials your broker issues for "
                 "the Primary API (not the Matriz web app login), for this environment (reMarkets users "
-                "differ from live ones)"
+                "differ from live ones); if they are right, the venue's words above say why (a blocked "
+                "account: ask your broker)"
             ),
         )
     if not token:
