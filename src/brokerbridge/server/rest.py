@@ -161,6 +161,8 @@ async def _snapshot_of(
         )
     try:
         sub = bridge.subscription(venue, channel, symbol, depth=depth, interval=interval)
+    except UnknownSymbol as exc:  # not in the venue's catalogue: refused before going upstream
+        raise _Answer(_error(404, "unknown_symbol", exc.message, exc.remedy)) from None
     except BrokerBridgeError as exc:
         raise _Answer(_error(400, "invalid_request", exc.message, exc.remedy)) from None
     settings: RestSettings = getattr(request.app.state, "rest_settings", None) or RestSettings()
