@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ParamSpec
 
 import msgspec
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
@@ -26,6 +26,8 @@ from brokerbridge.bridge import Bridge, MarketSnapshot
 from brokerbridge.client import models
 from brokerbridge.core.errors import BrokerBridgeError, InvalidRequest, ServiceUnavailable, UnknownSymbol
 from brokerbridge.core.events import Channel, Subscription
+from brokerbridge.core.log_limit import clip
+from brokerbridge.server.protocol import MAX_NAME_LENGTH, MAX_SYMBOL_LENGTH, PRINTABLE
 from brokerbridge.server.rest_models import CatalogResponse, OpenApiModels, SymbolRow, SymbolsResponse
 from brokerbridge.server.session import Denied, identify
 from brokerbridge.server.ws import DEFAULT_DEPTHS
@@ -39,6 +41,10 @@ class JsonBody(Response):
 
     def render(self, content: Any) -> bytes:
         return _encoder.encode(content)
+
+
+# Account answers (balances, orders, fills) must not be kept by a browser or a proxy cache.
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _bridge(request: Request) -> Bridge:
@@ -132,7 +138,7 @@ async def invalid_parameters(request: Request, exc: RequestValidationError) -> J
     for error in exc.errors():
         where, *path = error.get("loc") or ("request",)
         name = ".".join(str(part) for part in path) or str(where)
-        got = "" if where != "query" or name in _SECRET_PARAMS else f", got {error.get('input')!r}"
+        got = "" if where != "query" or name in _SECRET_PARAMS else f", got {clip(error.get('input'), 60)}"
         problems.append(f"{name}: {str(error.get('msg', 'invalid')).lower()}{got}")
     return _error(400, "invalid_request", "; ".join(problems), "see /docs for this route's parameters")
 
@@ -207,9 +213,16 @@ def _health(bridge: Bridge) -> dict[str, models.VenueHealth]:
 
 _SEVERITY = ["live", "polling", "resyncing", "connecting", "reconnecting", "stale"]
 
+# Client-given strings are bounded and printable, as on /ws (server/protocol.py): refused with a
+# typed 400 before a route reads them.
 _SYMBOL = Query(
-    None, description="the venue's symbol: BTC/USD (Kraken), 'MERV - XMEV - GGAL - 24hs' (Primary)"
+    None,
+    min_length=1,
+    max_length=MAX_SYMBOL_LENGTH,
+    pattern=PRINTABLE,
+    description="the venue's symbol: BTC/USD (Kraken), 'MERV - XMEV - GGAL - 24hs' (Primary)",
 )
+_VENUE = Path(max_length=MAX_NAME_LENGTH, pattern=PRINTABLE, description="kraken or primary")
 
 
 def make_router() -> APIRouter:
@@ -259,8 +272,12 @@ def make_router() -> APIRouter:
     @_answers
     async def instruments(
         request: Request,
-        venue: str = Query(..., description="kraken or primary"),
-        search: str = Query("", description="case-insensitive substring of symbol/ticker"),
+        venue: str = Query(
+            ..., max_length=MAX_NAME_LENGTH, pattern=PRINTABLE, description="kraken or primary"
+        ),
+        search: str = Query(
+            "", max_length=MAX_SYMBOL_LENGTH, description="case-insensitive substring of symbol/ticker"
+        ),
     ) -> Response:
         bridge = _allowed(request, "market")
         _known_venue(bridge, venue)
@@ -294,7 +311,7 @@ def make_router() -> APIRouter:
         responses=ok(models.TickerResponse, 400, 401, 404, 503),
     )
     @_answers
-    async def ticker(request: Request, venue: str, symbol: str | None = _SYMBOL) -> Response:
+    async def ticker(request: Request, venue: str = _VENUE, symbol: str | None = _SYMBOL) -> Response:
         sub, now = await _snapshot_of(request, venue, Channel.TICKER, symbol)
         return JsonBody(
             models.TickerResponse(
@@ -314,7 +331,7 @@ def make_router() -> APIRouter:
     @_answers
     async def book(
         request: Request,
-        venue: str,
+        venue: str = _VENUE,
         symbol: str | None = _SYMBOL,
         depth: int | None = Query(
             None, ge=1, le=1000, description="levels per side: Kraken 10/25/100/500/1000, Primary 1..5"
@@ -338,7 +355,7 @@ def make_router() -> APIRouter:
     @_answers
     async def trades(
         request: Request,
-        venue: str,
+        venue: str = _VENUE,
         symbol: str | None = _SYMBOL,
         limit: int = Query(50, ge=1, le=TRADES_KEPT, description="how many, the newest"),
     ) -> Response:
@@ -357,7 +374,7 @@ def make_router() -> APIRouter:
     @_answers
     async def candles(
         request: Request,
-        venue: str,
+        venue: str = _VENUE,
         symbol: str | None = _SYMBOL,
         interval: int = Query(
             1, ge=1, le=21600, description="minutes (Kraken: 1 5 15 30 60 240 1440 10080 21600)"
@@ -381,14 +398,14 @@ def make_router() -> APIRouter:
         responses=ok(models.BalancesResponse, 401, 403, 404),
     )
     @_answers
-    async def balances(request: Request, venue: str) -> Response:
+    async def balances(request: Request, venue: str = _VENUE) -> Response:
         bridge = _allowed(request, "account")
         _known_venue(bridge, venue)
         rows = [
             models.Balance(asset=v.asset, total=v.total, hold=v.hold, stale=v.stale, updated_at=v.updated_at)
             for v in bridge.balances(venue).values()
         ]
-        return JsonBody(models.BalancesResponse(venue=venue, balances=rows))
+        return JsonBody(models.BalancesResponse(venue=venue, balances=rows), headers=NO_STORE)
 
     @router.get(
         "/orders/{venue}",
@@ -396,10 +413,12 @@ def make_router() -> APIRouter:
         responses=ok(models.OrdersResponse, 401, 403, 404),
     )
     @_answers
-    async def orders(request: Request, venue: str) -> Response:
+    async def orders(request: Request, venue: str = _VENUE) -> Response:
         bridge = _allowed(request, "account")
         _known_venue(bridge, venue)
-        return JsonBody(models.OrdersResponse(venue=venue, orders=bridge.open_orders(venue)))
+        return JsonBody(
+            models.OrdersResponse(venue=venue, orders=bridge.open_orders(venue)), headers=NO_STORE
+        )
 
     @router.get(
         "/fills/{venue}",
@@ -407,9 +426,9 @@ def make_router() -> APIRouter:
         responses=ok(models.FillsResponse, 401, 403, 404),
     )
     @_answers
-    async def fills(request: Request, venue: str) -> Response:
+    async def fills(request: Request, venue: str = _VENUE) -> Response:
         bridge = _allowed(request, "account")
         _known_venue(bridge, venue)
-        return JsonBody(models.FillsResponse(venue=venue, fills=bridge.fills(venue)))
+        return JsonBody(models.FillsResponse(venue=venue, fills=bridge.fills(venue)), headers=NO_STORE)
 
     return router
