@@ -52,17 +52,23 @@ def _bridge(request: Request) -> Bridge:
     return bridge
 
 
-def _error(status: int, code: str, message: str, remedy: str = "") -> JsonBody:
-    return JsonBody({"error": {"code": code, "message": message, "remedy": remedy}}, status_code=status)
+def _error(
+    status: int, code: str, message: str, remedy: str = "", headers: dict[str, str] | None = None
+) -> JsonBody:
+    body = {"error": {"code": code, "message": message, "remedy": remedy}}
+    return JsonBody(body, status_code=status, headers=headers)
 
 
 def refusal(request: Request, scope: str) -> JsonBody | None:
-    """401 without a valid key, token or session when one is needed, 403 when it lacks `scope`;
+    """401 without a valid key, token or session when one is needed (or an invalid one), 429 while
+    the client's address is locked out for failed authentications, 403 when it lacks `scope`;
     None: allowed."""
     state = request.app.state.server
     principal = identify(request, state.auth, state.sessions)
     if isinstance(principal, Denied):
-        return _error(401, "not_authorized", principal.message, principal.remedy)
+        return _error(
+            principal.status, principal.code, principal.message, principal.remedy, principal.headers
+        )
     if principal.allows(scope):
         return None
     if not principal.authenticated:
@@ -233,7 +239,7 @@ def make_router() -> APIRouter:
     @router.get(
         "/venues",
         summary="Configured venues and the state of their streams",
-        responses=ok(models.VenuesResponse, 401),
+        responses=ok(models.VenuesResponse, 401, 429),
     )
     @_answers
     async def venues(request: Request) -> Response:
@@ -251,7 +257,7 @@ def make_router() -> APIRouter:
     @router.get(
         "/health",
         summary="Per venue and stream: state, mode, reconnects, message age, token expiry",
-        responses=ok(models.HealthResponse, 401),
+        responses=ok(models.HealthResponse, 401, 429),
     )
     @_answers
     async def health(request: Request) -> Response:
@@ -267,7 +273,7 @@ def make_router() -> APIRouter:
     @router.get(
         "/instruments",
         summary="Instruments: Primary's catalogue; Kraken: the symbols in use",
-        responses=ok((CatalogResponse, SymbolsResponse), 401, 404, 503),
+        responses=ok((CatalogResponse, SymbolsResponse), 401, 404, 429, 503),
     )
     @_answers
     async def instruments(
@@ -308,7 +314,7 @@ def make_router() -> APIRouter:
     @router.get(
         "/ticker/{venue}",
         summary="The current ticker (and session stats when a stats stream is open)",
-        responses=ok(models.TickerResponse, 400, 401, 404, 503),
+        responses=ok(models.TickerResponse, 400, 401, 404, 429, 503),
     )
     @_answers
     async def ticker(request: Request, venue: str = _VENUE, symbol: str | None = _SYMBOL) -> Response:
@@ -326,7 +332,7 @@ def make_router() -> APIRouter:
     @router.get(
         "/book/{venue}",
         summary="The current order book (checksum-verified where the venue has checksums)",
-        responses=ok(models.BookResponse, 400, 401, 404, 503),
+        responses=ok(models.BookResponse, 400, 401, 404, 429, 503),
     )
     @_answers
     async def book(
@@ -350,7 +356,7 @@ def make_router() -> APIRouter:
     @router.get(
         "/trades/{venue}",
         summary=f"Recent trades seen on the stream, oldest first (up to {TRADES_KEPT} kept per symbol)",
-        responses=ok(models.TradesResponse, 400, 401, 404, 503),
+        responses=ok(models.TradesResponse, 400, 401, 404, 429, 503),
     )
     @_answers
     async def trades(
@@ -369,7 +375,7 @@ def make_router() -> APIRouter:
     @router.get(
         "/candles/{venue}",
         summary=f"Recent candles, oldest first (up to {CANDLES_KEPT} kept per symbol and interval)",
-        responses=ok(models.CandlesResponse, 400, 401, 404, 503),
+        responses=ok(models.CandlesResponse, 400, 401, 404, 429, 503),
     )
     @_answers
     async def candles(
@@ -395,7 +401,7 @@ def make_router() -> APIRouter:
     @router.get(
         "/balances/{venue}",
         summary="Balances (stale while the private stream is down)",
-        responses=ok(models.BalancesResponse, 401, 403, 404),
+        responses=ok(models.BalancesResponse, 400, 401, 403, 404, 429),
     )
     @_answers
     async def balances(request: Request, venue: str = _VENUE) -> Response:
@@ -410,7 +416,7 @@ def make_router() -> APIRouter:
     @router.get(
         "/orders/{venue}",
         summary="Orders believed open",
-        responses=ok(models.OrdersResponse, 401, 403, 404),
+        responses=ok(models.OrdersResponse, 400, 401, 403, 404, 429),
     )
     @_answers
     async def orders(request: Request, venue: str = _VENUE) -> Response:
@@ -423,7 +429,7 @@ def make_router() -> APIRouter:
     @router.get(
         "/fills/{venue}",
         summary="Every fill seen, each once",
-        responses=ok(models.FillsResponse, 401, 403, 404),
+        responses=ok(models.FillsResponse, 400, 401, 403, 404, 429),
     )
     @_answers
     async def fills(request: Request, venue: str = _VENUE) -> Response:

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from math import ceil
 from typing import cast
 
 import msgspec
@@ -286,8 +287,19 @@ class ClientConnection:
                 self._authenticate(request)
 
     def _authenticate(self, request: Auth) -> None:
+        throttle, address = self._auth.throttle, self.wire.address
+        wait = throttle.retry_after(address, "ws")
+        if wait is not None:
+            self._send_error(
+                ErrorCode.RATE_LIMITED,
+                f"too many failed authentications from this address: keys are refused for {ceil(wait)} s",
+                request.id,
+                "check the key (the server's [server] keys) and send it again after that",
+            )
+            return
         key = self._auth.lookup(request.key)
         if key is None:
+            throttle.failed(address, "ws", '{"op": "auth"}', "invalid API key")
             self._send_error(
                 ErrorCode.NOT_AUTHORIZED,
                 "invalid API key",
