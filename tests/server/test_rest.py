@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import sys
 
@@ -27,6 +28,16 @@ async def test_venues_and_health(stack: Stack) -> None:
             assert "token_expires_at" in health["venues"][venue]
         docs = await http.get("/docs")
         assert docs.status_code == 200
+        # Swagger UI comes from the package, not a CDN: no external URL, and its assets are served.
+        assert "http://" not in docs.text and "https://" not in docs.text and "//cdn" not in docs.text
+        assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+        assert {"/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"} <= set(assets)
+        for asset in assets:
+            served = await http.get(asset)
+            assert served.status_code == 200 and len(served.content) > 500, asset
+        assert '"validatorUrl": null' in docs.text  # no badge fetched from validator.swagger.io
+        assert "SwaggerUIBundle" in (await http.get("/docs/assets/swagger-ui-bundle.js")).text
+        assert (await http.get("/redoc")).status_code == 404  # ReDoc would need a CDN: not served
         assert "/api/health" in (await http.get("/openapi.json")).json()["paths"]
         page = await http.get("/")  # the dashboard, with its own assets under /dashboard/
         assert page.status_code == 200 and 'src="/dashboard/js/main.js"' in page.text

@@ -14,10 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import swagger_ui_bundle
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.datastructures import Headers
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from brokerbridge.bridge import Bridge
@@ -106,6 +109,8 @@ def create_app(
         title="brokerbridge",
         summary="One authenticated upstream per venue, many clients: WebSocket /ws, REST /api, /metrics.",
         version="0.1.0",
+        docs_url=None,  # served below from the package's own copy of Swagger UI (no CDN)
+        redoc_url=None,  # ReDoc would load its script from a CDN: not served
     )
     sessions = session.Sessions(session.StateDir(config.state_dir), ttl=config.session_ttl, clock=clock)
     codec = Codec()
@@ -124,9 +129,33 @@ def create_app(
             return refused
         return Response(state.metrics.exposition(), media_type=CONTENT_TYPE)
 
+    mount_docs(app)
     mount_dashboard(app)  # last: `/` and `/dashboard/` (the page's own routing is in the browser)
     app.add_middleware(HostCheck, auth=auth)
     return app
+
+
+DOCS_ASSETS = "/docs/assets"
+
+
+def mount_docs(app: FastAPI) -> None:
+    """`/docs`: Swagger UI from the `swagger-ui-bundle-v2` package, under `/docs/assets/` — not
+    from a CDN, so the page works offline and runs no third-party script on the server's origin
+    (where the session cookie lives)."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} — API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+            oauth2_redirect_url=None,
+            # Swagger UI would otherwise ask validator.swagger.io for a badge on a non-local URL.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
 
 
 class HostCheck:
