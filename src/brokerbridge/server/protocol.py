@@ -254,6 +254,21 @@ _FIELD_RULES = {
 _AT_FIELD = re.compile(r"at `\$\.(\w+)")
 
 
+ERROR_TEXT = 200  # characters of a decoder's message kept (it may quote the client's value)
+
+
+def invalid_text(error: msgspec.MsgspecError) -> str:
+    """The decoder's message, bounded: msgspec quotes a value it refuses (an unknown `op` of
+    900 kB came back whole), so a long one is cut before the path it names."""
+    text = str(error)
+    if len(text) <= ERROR_TEXT:
+        return text
+    head, at, path = text.rpartition(" - at ")
+    if not at or len(path) > ERROR_TEXT:
+        head, at, path = text, "", ""
+    return f"{head[:ERROR_TEXT]}… (+{len(head) - ERROR_TEXT} characters){at}{path}"
+
+
 def remedy_for(error: msgspec.ValidationError) -> str:
     """What to send instead of a request the decoder refused: the rule of the field it names."""
     field = _AT_FIELD.search(str(error))

@@ -63,6 +63,7 @@ from brokerbridge.server.protocol import (
     Subscribe,
     Unsubscribe,
     event_text,
+    invalid_text,
     remedy_for,
     request_id_of,
 )
@@ -259,12 +260,17 @@ class ClientConnection:
         except msgspec.ValidationError as exc:
             self._metrics.ws_messages_in.labels("invalid").inc()
             self._send_error(
-                ErrorCode.INVALID_REQUEST, f"invalid request: {exc}", request_id_of(data), remedy_for(exc)
+                ErrorCode.INVALID_REQUEST,
+                f"invalid request: {invalid_text(exc)}",
+                request_id_of(data),
+                remedy_for(exc),
             )
             return
         except msgspec.DecodeError as exc:
             self._metrics.ws_messages_in.labels("invalid").inc()
-            self._send_error(ErrorCode.MALFORMED, f"not a JSON message: {exc}", None, "send JSON text")
+            self._send_error(
+                ErrorCode.MALFORMED, f"not a JSON message: {invalid_text(exc)}", None, "send JSON text"
+            )
             return
         match request:
             case Subscribe():
