@@ -89,7 +89,7 @@ def create_app(
     config = settings.config
     clock = clock or bridge.clock
     open_market = config.open_market_data
-    clients = ClientRegistry()
+    clients = ClientRegistry(clock)
     server_metrics = ServerMetrics(bridge, clients.stats)
     throttle = AuthThrottle(
         config.auth_failure_burst,

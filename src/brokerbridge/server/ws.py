@@ -44,6 +44,7 @@ from brokerbridge.core.events import (
     Fill,
     Subscription,
 )
+from brokerbridge.core.log_limit import LogLimiter
 from brokerbridge.server.auth import Authenticator, Principal, TokenBucket, scope_of
 from brokerbridge.server.coalesce import Coalescer
 from brokerbridge.server.hub import Hubs, Member
@@ -243,7 +244,9 @@ class ClientConnection:
                 # kernel gives its socket: past this many refusals in a row the connection goes.
                 reason = f"client flooding: {self._refused_in_row} messages in a row over the rate limit"
                 who = self.principal.name or "anonymous"
-                logger.warning("closing a WebSocket client (%s): %s", who, reason)
+                self._registry.closings.log(
+                    logging.WARNING, "flooding", "closing a WebSocket client (%s): %s", who, reason
+                )
                 self.close(reason, POLICY_VIOLATION)
                 return
             self._send_error(
@@ -594,7 +597,10 @@ class ClientConnection:
                 f"client too slow: more than {self.outbox.limit} undelivered messages that cannot be "
                 "dropped (executions/orders/balances/acks)"
             )
-            logger.warning("closing a WebSocket client (%s): %s", self.principal.name or "anonymous", reason)
+            who = self.principal.name or "anonymous"
+            self._registry.closings.log(
+                logging.WARNING, "slow", "closing a WebSocket client (%s): %s", who, reason
+            )
             self._metrics.ws_slow_disconnects.inc()
             self.close(reason, POLICY_VIOLATION)
             return
@@ -612,9 +618,11 @@ class ClientRegistry:
     """The connected clients (so shutdown can tell each of them why it is being closed), counted
     per key for `max_connections_per_key`."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
         self._clients: set[ClientConnection] = set()
         self._per_key: Counter[str] = Counter()
+        # Clients closed for flooding or not reading: a crowd of them must not flood the log.
+        self.closings = LogLimiter(logger, clock.monotonic)
 
     def clients(self) -> list[ClientConnection]:
         return list(self._clients)

@@ -60,6 +60,7 @@ from brokerbridge.core.events import (
 from brokerbridge.core.signals import Resyncing, Signal, Subscribed, TokenRejected
 from brokerbridge.io.http import HttpClient
 from brokerbridge.io.kraken.rest import KrakenRestClient
+from brokerbridge.io.refresh import keep_fresh
 from brokerbridge.io.supervisor import ConnectionSupervisor
 from brokerbridge.io.token import TokenManager
 from brokerbridge.io.ws import Connection, connect
@@ -246,29 +247,18 @@ class KrakenConnector:
         loaded, a symbol Kraken does not list is refused by `validate`, before anything goes
         upstream. Until it loads (the first second or so; longer while REST fails), subscriptions
         go upstream unchecked and Kraken's own refusal answers them."""
-        delays = self.config.backoff.delays()
-        warned = False
-        while True:
-            try:
-                self.symbols.update(await self.rest.public("AssetPairs"))
-            except BrokerBridgeError as exc:
-                delay = next(delays)
-                if not self._symbols_loaded and not warned:
-                    warned = True
-                    logger.warning(
-                        "kraken: cannot load AssetPairs (%s); Kraken checks symbols itself until it "
-                        "loads (retrying with backoff)",
-                        exc.message,
-                    )
-                await self.clock.sleep(delay)
-                continue
-            except Exception:  # a bug here must not take the connector down with it
-                logger.exception("kraken: loading AssetPairs failed (a bug; retrying)")
-                await self.clock.sleep(next(delays))
-                continue
-            self._symbols_loaded = True
-            delays = self.config.backoff.delays()
-            await self.clock.sleep(SYMBOLS_REFRESH)
+        await keep_fresh(
+            self._load_symbols,
+            clock=self.clock,
+            backoff=self.config.backoff,
+            every=SYMBOLS_REFRESH,
+            what="kraken AssetPairs",
+            meanwhile="Kraken checks symbols itself until it loads",
+        )
+
+    async def _load_symbols(self) -> None:
+        self.symbols.update(await self.rest.public("AssetPairs"))
+        self._symbols_loaded = True
 
     def add(self, sub: Subscription) -> None:
         self.validate(sub)

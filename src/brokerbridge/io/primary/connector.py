@@ -54,6 +54,7 @@ from brokerbridge.core.signals import Signal, Subscribed, TokenRejected
 from brokerbridge.io.http import HttpClient
 from brokerbridge.io.primary.instruments import InstrumentCache
 from brokerbridge.io.primary.rest import PrimaryRestClient
+from brokerbridge.io.refresh import keep_fresh
 from brokerbridge.io.supervisor import ConnectionSupervisor
 from brokerbridge.io.token import TokenManager
 from brokerbridge.io.ws import connect
@@ -248,27 +249,14 @@ class PrimaryConnector:
         `CATALOGUE_CHECK` (it is fetched again when the Buenos Aires day changes); once loaded,
         `validate` refuses a symbol it does not list, before anything goes upstream. Until it
         loads, Primary's own refusal answers them."""
-        delays = self.config.backoff.delays()
-        warned = False
-        while True:
-            try:
-                await self.catalog()
-            except BrokerBridgeError as exc:
-                if not warned:
-                    warned = True
-                    logger.warning(
-                        "primary: cannot load the instrument catalogue (%s); Primary checks symbols "
-                        "itself until it loads (retrying with backoff)",
-                        exc.message,
-                    )
-                await self.clock.sleep(next(delays))
-                continue
-            except Exception:  # a bug here must not take the connector down with it
-                logger.exception("primary: loading the instrument catalogue failed (a bug; retrying)")
-                await self.clock.sleep(next(delays))
-                continue
-            delays = self.config.backoff.delays()
-            await self.clock.sleep(CATALOGUE_CHECK)
+        await keep_fresh(
+            self.catalog,
+            clock=self.clock,
+            backoff=self.config.backoff,
+            every=CATALOGUE_CHECK,
+            what="primary's instrument catalogue",
+            meanwhile="Primary checks symbols itself until it loads",
+        )
 
     def add(self, sub: Subscription) -> None:
         self.validate(sub)
