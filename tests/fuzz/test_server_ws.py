@@ -80,7 +80,7 @@ class Prober:
 
     def __init__(self, server: LiveServer) -> None:
         self.server = server
-        self.ws = client(server)
+        self.ws = client(server, legacy=True)  # held across examples, not a with block
         self.probes = itertools.count()
 
     def exchange(self, payload: str | bytes) -> list[dict[str, Any]]:
