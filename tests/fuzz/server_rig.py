@@ -99,6 +99,7 @@ class Watcher:
 
     server: LiveServer
     request: dict[str, Any]
+    heartbeats: bool = False  # count heartbeats as arrivals too (the server's own pulse)
     arrivals: list[float] = field(default_factory=list)  # monotonic times of `event`s
     errors: list[dict[str, Any]] = field(default_factory=list)
     closed: list[str] = field(default_factory=list)
@@ -124,7 +125,7 @@ class Watcher:
             except ConnectionClosed as exc:
                 self.closed.append(repr(exc))
                 return
-            if message["type"] == "event":
+            if message["type"] == "event" or (self.heartbeats and message["type"] == "heartbeat"):
                 self.arrivals.append(time.monotonic())
             elif message["type"] == "error":
                 self.errors.append(message)

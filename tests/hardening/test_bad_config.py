@@ -75,7 +75,7 @@ CASES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "short client key": (
         SECRETS_TOML.replace(toml_string(CLIENT_KEY), toml_string(CLIENT_KEY[:12])),
-        ("server.keys.bot.key", "at least 16 characters"),
+        ("server.keys.bot.key", "16 to 256 characters"),
     ),
 }
 

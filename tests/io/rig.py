@@ -15,6 +15,7 @@ from brokerbridge.bridge import Bridge
 from brokerbridge.core.backoff import BackoffPolicy
 from brokerbridge.core.clock import FakeClock
 from brokerbridge.core.config import Config, KrakenConfig
+from brokerbridge.core.errors import BrokerBridgeError
 from brokerbridge.core.events import AnyEvent, StreamState, StreamStatus
 from brokerbridge.core.secret import Secret
 from brokerbridge.sim.kraken import KrakenSimulator
@@ -23,6 +24,7 @@ from brokerbridge.sim.kraken import KrakenSimulator
 @dataclass
 class Collector:
     events: list[AnyEvent] = field(default_factory=list)
+    refused: BrokerBridgeError | None = None  # how the stream ended, if the venue refused it
 
     def of(self, kind: type) -> list[Any]:
         return [e for e in self.events if isinstance(e, kind)]
@@ -48,8 +50,11 @@ class Rig:
         collector = Collector()
 
         async def pump() -> None:
-            async for event in self.bridge.subscribe(venue, channel, symbol, **kw):
-                collector.events.append(event)
+            try:
+                async for event in self.bridge.subscribe(venue, channel, symbol, **kw):
+                    collector.events.append(event)
+            except BrokerBridgeError as exc:
+                collector.refused = exc
 
         self.tasks.append(asyncio.get_running_loop().create_task(pump()))
         return collector

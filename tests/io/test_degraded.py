@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,14 +24,17 @@ LIVE = StreamState.LIVE
 
 async def test_a_refused_symbol_ends_its_stream_with_the_error_and_is_not_replayed() -> None:
     async with rig() as r:
+        # REST failing keeps AssetPairs from loading: the venue itself answers for the symbol.
+        await r.faults(rest_http_errors=-1)
         good = r.collect("ticker", "BTC/USD")
         await r.until(lambda: good.states("kraken:ticker:BTC/USD")[-1:] == [LIVE])
-        bad = r.bridge.subscribe("kraken", "ticker", "FOO/BAR")
-        ended = asyncio.get_running_loop().create_task(_drain(bad))
-        await r.until(ended.done, what="the refused stream ended")
-        with pytest.raises(UnknownSymbol) as refused:
-            ended.result()
-        assert "Currency pair not supported FOO/BAR" in str(refused.value)
+        assert r.kraken.symbol_listed("FOO/BAR") is None
+        bad = r.collect("ticker", "FOO/BAR")
+        await r.until(lambda: bad.refused is not None, what="the refused stream ended")
+        assert isinstance(bad.refused, UnknownSymbol)
+        assert "Currency pair not supported FOO/BAR" in str(bad.refused)
+        # It never looked live: connecting until the venue's answer, then stale saying why.
+        assert LIVE not in bad.states("kraken:ticker:FOO/BAR")
         assert all(s.symbol != "FOO/BAR" for s in r.kraken.public_session.subscriptions)
         # A reconnect replays only what the venue accepted: no refusal loop.
         await r.faults(drop_now=True)
@@ -43,9 +45,16 @@ async def test_a_refused_symbol_ends_its_stream_with_the_error_and_is_not_replay
         assert r.kraken.public.reconnects == 1
 
 
-async def _drain(stream) -> None:
-    async for _ in stream:
-        pass
+async def test_a_symbol_kraken_does_not_list_is_refused_before_going_upstream() -> None:
+    async with rig() as r:
+        good = r.collect("ticker", "BTC/USD")  # the first subscription loads AssetPairs
+        await r.until(lambda: r.kraken.symbol_listed("BTC/USD") is True, what="AssetPairs loaded")
+        bad = r.collect("ticker", "FOO/BAR")
+        await r.until(lambda: bad.refused is not None, what="the refusal")
+        assert isinstance(bad.refused, UnknownSymbol) and "'FOO/BAR'" in bad.refused.message
+        assert bad.events == [] and r.kraken.symbol_listed("FOO/BAR") is False
+        assert all(s.symbol != "FOO/BAR" for s in r.kraken.public_session.subscriptions)
+        assert good.states("kraken:ticker:BTC/USD")[-1] == LIVE
 
 
 async def test_an_executions_sequence_gap_resubscribes_and_loses_no_fill() -> None:

@@ -18,6 +18,7 @@ import websockets
 
 from brokerbridge.bridge import Bridge
 from brokerbridge.core.backoff import BackoffPolicy
+from brokerbridge.core.clock import Clock
 from brokerbridge.core.config import ApiKey, Config, KrakenConfig, PrimaryConfig, ServerConfig
 from brokerbridge.core.secret import Secret
 from brokerbridge.server import BridgeServer, ServerSettings
@@ -26,6 +27,7 @@ from brokerbridge.sim.kraken import KrakenSimulator
 from brokerbridge.sim.primary import PrimarySimulator
 
 LIMIT = 20.0  # seconds: the most any single wait in these tests may take
+GGAL = "MERV - XMEV - GGAL - 24hs"
 
 Message = dict[str, Any]
 
@@ -72,18 +74,39 @@ KEYS = (
 
 @asynccontextmanager
 async def make_stack(
-    tmp_path: Path, *, grace_s: float = 0.0, ws: WsSettings | None = None, **config: Any
+    tmp_path: Path,
+    *,
+    grace_s: float = 0.0,
+    ws: WsSettings | None = None,
+    kraken_faults: dict[str, Any] | None = None,
+    clock: Clock | None = None,
+    **config: Any,
 ) -> AsyncIterator[Stack]:
+    """`kraken_faults`: set on the Kraken simulator before the Bridge starts; `clock`: the server's
+    (sessions, auth lockouts), the Bridge keeping real time."""
     settings = ServerSettings(
         config=ServerConfig(keys=KEYS, **config), ws=ws or WsSettings(heartbeat_interval=0.2)
     )
     async with (
         KrakenSimulator(host="127.0.0.1", port=0, seed=3) as kraken_sim,
         PrimarySimulator(host="127.0.0.1", port=0) as primary_sim,
-        Bridge(stack_config(kraken_sim, primary_sim, tmp_path), grace_s=grace_s) as bridge,
-        BridgeServer(bridge, host="127.0.0.1", port=0, settings=settings) as server,
     ):
-        yield Stack(kraken_sim, primary_sim, bridge, server)
+        kraken_sim.faults.apply(kraken_faults or {})
+        async with (
+            Bridge(stack_config(kraken_sim, primary_sim, tmp_path), grace_s=grace_s) as bridge,
+            BridgeServer(bridge, host="127.0.0.1", port=0, settings=settings, clock=clock) as server,
+        ):
+            yield Stack(kraken_sim, primary_sim, bridge, server)
+
+
+async def catalogues_loaded(stack: Stack) -> None:
+    """Load both venues' symbol lists now (a venue loads its own when first used): from then on
+    unknown symbols are refused before going upstream."""
+    async with asyncio.timeout(LIMIT):
+        await stack.bridge.connectors["kraken"].ensure_symbols()
+        await stack.bridge.catalog("primary")
+    assert stack.bridge.connectors["kraken"].symbol_listed("BTC/USD")
+    assert stack.bridge.connectors["primary"].symbol_listed(GGAL)
 
 
 @pytest.fixture

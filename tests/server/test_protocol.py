@@ -3,12 +3,23 @@ subscription's head, the seq): the result must be exactly what encoding the whol
 
 from __future__ import annotations
 
+import json
+import time
 from decimal import Decimal
 
 import msgspec
+import pytest
 
 from brokerbridge.core.events import AnyEvent, BookSnapshot, Level, Source, StreamState, StreamStatus, Ticker
-from brokerbridge.server.protocol import Codec, EventMessage, RequestId, ServerMessage, event_text
+from brokerbridge.server.protocol import (
+    Codec,
+    EventMessage,
+    RequestId,
+    ServerMessage,
+    event_text,
+    remedy_for,
+    request_id_of,
+)
 
 EVENTS: list[AnyEvent] = [
     Ticker(
@@ -56,3 +67,57 @@ def test_an_event_is_encoded_once_for_all_clients_and_the_memo_stays_bounded() -
     assert len(codec._bodies) <= 256
     again = codec.event_body(EVENTS[0])
     assert again == first and again is not first
+
+
+FREEZE = '{"op":"subscribe","venue":"kraken","channel":"ticker","symbol":"' + "S" * 900_000 + '"}'
+
+
+def test_an_oversized_symbol_is_refused_by_the_decoder_in_microseconds() -> None:
+    # One such message froze the whole server: the symbol reached a venue, a WARNING and a log
+    # highlighter. The decoder now refuses it, naming the field, before anything else reads it.
+    codec = Codec()
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        with pytest.raises(msgspec.ValidationError) as refused:
+            codec.decode(FREEZE)
+        best = min(best, time.perf_counter() - start)
+    assert "$.symbol" in str(refused.value)
+    assert best < 0.02, f"{best * 1e6:.0f} µs"  # about 700 µs: parsing 900 kB is the cost
+    assert "128 characters" in remedy_for(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("symbol", "BTC/USD\n2026-01-01 CRITICAL forged line"),
+        ("symbol", "\x1b[31mred"),
+        ("symbol", ""),
+        ("symbols", ["BTC/USD", "x" * 200]),
+        ("id", "i" * 129),
+        ("id", "a\rb"),
+        ("id", 2**60),
+        ("venue", "k" * 33),
+        ("channel", "ticker\u2028"),
+        ("depth", 10**6),
+        ("interval", 0),
+    ],
+)
+def test_odd_fields_are_refused_at_decode_time_with_the_rule(field: str, value: object) -> None:
+    request = {"op": "subscribe", "id": "x", "venue": "kraken", "channel": "ticker", "symbol": "BTC/USD"}
+    if field == "symbols":
+        del request["symbol"]
+    request[field] = value
+    with pytest.raises(msgspec.ValidationError) as refused:
+        Codec().decode(json.dumps(request))
+    assert f"$.{field}" in str(refused.value)
+    assert remedy_for(refused.value).startswith(("a ", "an ", f"{field}:"))
+
+
+def test_an_auth_key_beyond_the_bound_is_refused_and_an_odd_id_is_not_echoed() -> None:
+    with pytest.raises(msgspec.ValidationError):
+        Codec().decode(json.dumps({"op": "auth", "key": "k" * 257}))
+    assert request_id_of(json.dumps({"op": "x", "id": "i" * 1000})) is None
+    assert request_id_of(json.dumps({"op": "x", "id": "two\nlines"})) is None
+    assert request_id_of(json.dumps({"op": "x", "id": "fine"})) == "fine"
+    assert request_id_of(json.dumps({"op": "x", "id": 7})) == 7

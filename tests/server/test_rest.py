@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import sys
 
@@ -27,6 +28,16 @@ async def test_venues_and_health(stack: Stack) -> None:
             assert "token_expires_at" in health["venues"][venue]
         docs = await http.get("/docs")
         assert docs.status_code == 200
+        # Swagger UI comes from the package, not a CDN: no external URL, and its assets are served.
+        assert "http://" not in docs.text and "https://" not in docs.text and "//cdn" not in docs.text
+        assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+        assert {"/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"} <= set(assets)
+        for asset in assets:
+            served = await http.get(asset)
+            assert served.status_code == 200 and len(served.content) > 500, asset
+        assert '"validatorUrl": null' in docs.text  # no badge fetched from validator.swagger.io
+        assert "SwaggerUIBundle" in (await http.get("/docs/assets/swagger-ui-bundle.js")).text
+        assert (await http.get("/redoc")).status_code == 404  # ReDoc would need a CDN: not served
         assert "/api/health" in (await http.get("/openapi.json")).json()["paths"]
         page = await http.get("/")  # the dashboard, with its own assets under /dashboard/
         assert page.status_code == 200 and 'src="/dashboard/js/main.js"' in page.text
@@ -74,7 +85,29 @@ async def test_balances_orders_fills(stack: Stack) -> None:
         assert (await http.get("/api/fills/kraken")).json() == {"venue": "kraken", "fills": []}
         for path in ("/api/balances/nope", "/api/orders/nope", "/api/fills/nope"):
             assert (await http.get(path)).status_code == 404
+        # Account answers are never kept by a browser or a proxy.
+        for path in ("/api/balances/kraken", "/api/orders/kraken", "/api/fills/kraken"):
+            assert (await http.get(path)).headers["cache-control"] == "no-store", path
         await client.close()
+
+
+async def test_odd_parameters_are_refused_with_a_bounded_typed_400(stack: Stack) -> None:
+    async with (
+        asyncio.timeout(LIMIT),
+        httpx.AsyncClient(base_url=stack.server.http_url, timeout=LIMIT) as http,
+    ):
+        cases = [
+            ("/api/ticker/kraken", {"symbol": "S" * 20_000}),
+            ("/api/ticker/kraken", {"symbol": "BTC/USD\n2026 CRITICAL forged"}),
+            ("/api/book/kraken", {"symbol": "\x1b[31m"}),
+            ("/api/ticker/" + "k" * 200, {"symbol": "BTC/USD"}),
+            ("/api/instruments", {"venue": "primary", "search": "G" * 1000}),
+        ]
+        for path, params in cases:
+            answer = await http.get(path, params=params)
+            assert answer.status_code == 400, (path[:40], answer.text[:200])
+            error = answer.json()["error"]
+            assert error["code"] == "invalid_request" and len(answer.text) < 1000, answer.text[:200]
 
 
 async def test_metrics_parse(stack: Stack) -> None:

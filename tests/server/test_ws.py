@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
+
+import pytest
 
 from brokerbridge.core.events import Channel, Subscription
 from brokerbridge.server.ws import WsSettings
-from tests.server.conftest import LIMIT, Client, Stack, connect, is_event, make_stack
+from tests.server.conftest import (
+    LIMIT,
+    Client,
+    Stack,
+    catalogues_loaded,
+    connect,
+    is_event,
+    make_stack,
+)
 from tests.server.observe import eventually
 
 TICKER = Subscription(venue="kraken", channel=Channel.TICKER, symbol="BTC/USD")
@@ -80,11 +91,14 @@ async def test_mistakes_get_typed_errors_and_the_socket_stays_open(stack: Stack)
         assert (channel["code"], channel["id"]) == ("unknown_channel", "c")
         depth = await subscribe(client, "d", venue="kraken", channel="book", symbol="BTC/USD", depth=7)
         assert depth["code"] == "invalid_request" and "depth" in depth["message"]
-        # A symbol the venue does not list: accepted here, refused upstream, reported with the same id.
-        ack = await subscribe(client, "s", venue="kraken", channel="ticker", symbol="NOPE/USD")
-        assert ack["type"] == "ack"
-        refused = await client.until(lambda m: m["type"] == "error" and m["id"] == "s")
-        assert refused["code"] == "unknown_symbol"
+        # A symbol the venue does not list: refused at once (the catalogue is loaded), nothing upstream.
+        await catalogues_loaded(stack)
+        refused = await subscribe(client, "s", venue="kraken", channel="ticker", symbol="NOPE/USD")
+        assert (refused["type"], refused["code"]) == ("error", "unknown_symbol")
+        assert "'NOPE/USD'" in refused["message"] and "BTC/USD" in refused["remedy"]
+        assert all(
+            s.symbol != "NOPE/USD" for s in stack.bridge.connectors["kraken"].public_session.subscriptions
+        )
         # Still open and serving.
         await client.send({"op": "ping", "id": "p"})
         assert (await client.until(lambda m: m["type"] == "pong"))["id"] == "p"
@@ -134,6 +148,7 @@ async def test_a_batch_subscribe_streams_every_symbol_under_one_id_and_one_seq(s
     unknown = "MERV - XMEV - NOPE - 24hs"
     wanted = [*symbols, unknown]
     async with asyncio.timeout(LIMIT * 2):
+        await catalogues_loaded(stack)
         client = await connect(stack.server, key=None)
         ack = await subscribe(client, "acc", venue="primary", channel="ticker", symbols=wanted)
         streams = [f"primary:ticker:{s}" for s in wanted]
@@ -155,12 +170,13 @@ async def test_a_batch_subscribe_streams_every_symbol_under_one_id_and_one_seq(s
                 seen.add(message["event"]["symbol"])
             if message["type"] == "event":
                 seqs.append(message["seq"])
-        # One upstream stream per symbol, one seq for the whole batch, the unknown symbol refused alone.
+        # One upstream stream per symbol, one seq for the whole batch, the unknown symbol refused alone
+        # (by the catalogue: it never went upstream).
         assert seen == set(symbols)
         assert seqs == list(range(1, len(seqs) + 1))
         assert refused["code"] == "unknown_symbol" and repr(unknown) in refused["message"]
         session = stack.bridge.connectors["primary"].session
-        assert {s.symbol for s in session.subscriptions} >= set(symbols)
+        assert {s.symbol for s in session.subscriptions} == set(symbols)
         after = await client.until(is_event("ticker"))  # the others go on after the refusal
         assert after["seq"] > seqs[-1]
         await client.send({"op": "unsubscribe", "id": "acc"})
@@ -199,3 +215,83 @@ async def test_batch_subscribe_mistakes_refuse_the_whole_request(tmp_path: Path)
         again = await subscribe(client, "h2", **kraken, symbols=["XRP/USD", "ETH/BTC"])
         assert again["type"] == "ack"
         await client.close()
+
+
+async def test_an_unknown_symbol_never_shows_live_before_its_refusal(tmp_path: Path) -> None:
+    # REST failing keeps the catalogue from loading: the venue refuses the symbol, after the
+    # subscription joined a socket that is live for another stream.
+    async with make_stack(tmp_path, kraken_faults={"rest_http_errors": -1}) as stack, asyncio.timeout(LIMIT):
+        client = await connect(stack.server)
+        await subscribe(client, "good", venue="kraken", channel="ticker", symbol="BTC/USD")
+        await client.until(is_event("status", state="live"))
+        ack = await subscribe(client, "bad", venue="kraken", channel="ticker", symbol="NOPE/USD")
+        assert ack["type"] == "ack"
+        refused = await client.until(lambda m: m["type"] == "error" and m["id"] == "bad")
+        assert refused["code"] == "unknown_symbol"
+        states = [
+            m["event"]["state"]
+            for m in client.received
+            if m["type"] == "event" and m["id"] == "bad" and m["event"]["kind"] == "status"
+        ]
+        assert "live" not in states, states
+        await client.close()
+
+
+async def test_a_batch_of_unlisted_symbols_is_refused_in_one_error_without_going_upstream(
+    stack: Stack,
+) -> None:
+    async with asyncio.timeout(LIMIT):
+        await catalogues_loaded(stack)
+        client = await connect(stack.server, key=None)
+        bogus = [f"BOGUS{i}/USD" for i in range(1000)]
+        refused = await subscribe(client, "b", venue="kraken", channel="ticker", symbols=bogus)
+        assert (refused["type"], refused["code"]) == ("error", "unknown_symbol")
+        assert "'BOGUS0/USD'" in refused["message"] and "and 995 more" in refused["message"]
+        mixed = await subscribe(
+            client, "m", venue="kraken", channel="ticker", symbols=["BTC/USD", *bogus[:500]]
+        )
+        assert mixed["type"] == "ack" and len(mixed["streams"]) == 501
+        unlisted = await client.until(lambda m: m["type"] == "error" and m["id"] == "m")
+        assert unlisted["code"] == "unknown_symbol" and "'BOGUS49/USD'" in unlisted["message"]
+        assert "and 450 more" in unlisted["message"]
+        await client.until(is_event("ticker", symbol="BTC/USD"))
+        kraken = stack.bridge.connectors["kraken"]
+        assert [s.symbol for s in kraken.public_session.subscriptions] == ["BTC/USD"]
+        await client.close()
+
+
+async def test_the_freeze_payload_is_refused_at_once_and_others_keep_streaming(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    # One anonymous message with a 900 kB symbol froze the whole server (it went upstream and into a
+    # WARNING); now the decoder refuses it, naming the field, and nothing else reads it.
+    caplog.set_level(logging.DEBUG)
+    async with asyncio.timeout(LIMIT):
+        watcher = await connect(stack.server, key=None)
+        await subscribe(watcher, "w", venue="kraken", channel="ticker", symbol="BTC/USD")
+        await watcher.until(is_event("ticker"))
+        hostile = await connect(stack.server, key=None, max_size=None)
+        freeze = {
+            "op": "subscribe",
+            "id": "f",
+            "venue": "kraken",
+            "channel": "ticker",
+            "symbol": "S" * 900_000,
+        }
+        start = asyncio.get_running_loop().time()
+        await hostile.send(freeze)
+        refused = await hostile.until(lambda m: m["type"] in ("ack", "error"))
+        took = asyncio.get_running_loop().time() - start
+        assert (refused["type"], refused["code"], refused["id"]) == ("error", "invalid_request", "f")
+        assert "$.symbol" in refused["message"] and "128" in refused["remedy"]
+        assert took < 1.0, took
+        for _ in range(2):  # the well-behaved client's stream goes on
+            await watcher.until(is_event("ticker"))
+        kraken = stack.bridge.connectors["kraken"]
+        assert all(len(s.symbol or "") < 200 for s in kraken.public_session.subscriptions)
+        await hostile.send({"op": "ping", "id": "after"})
+        assert (await hostile.until(lambda m: m["type"] == "pong"))["id"] == "after"
+        await hostile.close()
+        await watcher.close()
+    lines = [record.getMessage() for record in caplog.records]
+    assert all(len(line) < 1000 and "\n" not in line for line in lines), max(lines, key=len)[:300]

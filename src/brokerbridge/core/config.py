@@ -147,6 +147,14 @@ class ServerConfig:
     session_ttl: float = 12 * 3600.0  # browser sessions (cookie) last this long
     # Holds the key that signs session cookies, so sessions survive a restart of `serve`.
     state_dir: str = DEFAULT_STATE_DIR
+    # Failed authentications (bad key, token or login code) one client address may make in a row;
+    # after that one more per auth_failure_interval seconds, every other credential it presents
+    # answered 429 with Retry-After.
+    auth_failure_burst: int = 10
+    auth_failure_interval: float = 6.0
+    # Host header names served (HTTP and /ws handshakes) besides the loopback names and the bound
+    # host; "*" serves any (DNS rebinding is then possible).
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,10 +283,13 @@ def _section_from_mapping(base: Any, section: str, values: Mapping[str, Any], wh
 
 _SERVER_FLOATS = (
     "messages_per_second", "heartbeat_interval", "client_timeout", "session_ttl", "write_window_ms",
+    "auth_failure_interval",
 )  # fmt: skip
 _SERVER_INTS = (
     "message_burst", "max_subscriptions", "max_connections_per_key", "client_queue_size", "conflate_after",
+    "auth_failure_burst",
 )  # fmt: skip
+MAX_KEY_LENGTH = 256  # what a client may present (server/protocol.py bounds it too)
 
 
 def _check_int(name: str, value: Any, where: str) -> int:
@@ -351,10 +362,10 @@ def _parse_keys(value: Any, where: str) -> tuple[ApiKey, ...]:
 
 
 def _api_key(name: str, key: Any, scopes: Any, *, key_label: str, scopes_label: str) -> ApiKey:
-    if not isinstance(key, str) or len(key.strip()) < 16:
+    if not isinstance(key, str) or not 16 <= len(key.strip()) <= MAX_KEY_LENGTH:
         # Do not echo the value: it is a secret even when malformed.
         raise ConfigError(
-            f"{key_label} must be a string of at least 16 characters",
+            f"{key_label} must be a string of 16 to {MAX_KEY_LENGTH} characters",
             remedy='generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"',
         )
     if isinstance(scopes, str):
@@ -424,7 +435,7 @@ def _server_from_mapping(base: ServerConfig, values: Mapping[str, Any], where: s
             changes[name] = _parse_keys(value, where)
         elif name == "open_market_data":
             changes[name] = _check_bool(name, value, where)
-        elif name == "allowed_origins":
+        elif name in ("allowed_origins", "allowed_hosts"):
             changes[name] = _strings(name, value, where)
         elif name in _SERVER_FLOATS:
             changes[name] = _check_float("server", name, value, where)

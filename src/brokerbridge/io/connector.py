@@ -18,7 +18,12 @@ class Connector(Protocol):
     async def aclose(self) -> None: ...
 
     def validate(self, sub: Subscription) -> None:
-        """Raise ConfigError / InvalidRequest if this venue cannot serve `sub`."""
+        """Raise ConfigError / InvalidRequest if this venue cannot serve `sub`, UnknownSymbol if
+        the venue's list of symbols is loaded and does not have its symbol."""
+        ...
+
+    def symbol_listed(self, symbol: str) -> bool | None:
+        """Whether the venue lists `symbol` (None: its list is not loaded yet)."""
         ...
 
     def add(self, sub: Subscription) -> None: ...

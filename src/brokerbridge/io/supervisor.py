@@ -32,6 +32,7 @@ from brokerbridge.core.backoff import BackoffPolicy
 from brokerbridge.core.clock import Clock, sleep_unless
 from brokerbridge.core.errors import BrokerBridgeError, TransportError, VenueError
 from brokerbridge.core.events import AnyEvent, Channel, Gap, StreamState, StreamStatus, Subscription
+from brokerbridge.core.log_limit import LogLimiter, clip
 from brokerbridge.core.signals import (
     BadFrame,
     ReconnectNeeded,
@@ -151,6 +152,7 @@ class ConnectionSupervisor:
         self._polling = False  # REST polling is serving the streams right now
         self._down_since: float | None = None
         self._went_live = False
+        self._refusals_log = LogLimiter(logger, clock.monotonic)
 
     # -- called by the connector when subscriptions change ------------------------------------
     def notify(self) -> None:
@@ -206,7 +208,12 @@ class ConnectionSupervisor:
         self._held.discard(sub)
 
     def sub_state(self, sub: Subscription) -> StreamState:
-        return self._sub_states.get(sub, self.state)
+        """A subscription the venue has not answered yet is CONNECTING even on a live socket: the
+        venue may still refuse it (an unknown symbol must not look live first)."""
+        state = self._sub_states.get(sub)
+        if state is not None:
+            return state
+        return StreamState.CONNECTING if self.state is StreamState.LIVE else self.state
 
     @property
     def health_state(self) -> StreamState:
@@ -428,8 +435,15 @@ class ConnectionSupervisor:
                 else:
                     self._set_sub(sub, StreamState.LIVE, "subscribed")
             case SubscribeFailed(sub=sub, error=error):
-                logger.warning(
-                    "%s %s: subscription %s refused: %s", self.venue, self.name, sub.describe(), error
+                # Clients choose what is refused and how often: quoted, bounded, rate-limited.
+                self._refusals_log.log(
+                    logging.WARNING,
+                    type(error).__name__,
+                    "%s %s: subscription %s refused: %s",
+                    self.venue,
+                    self.name,
+                    clip(sub.describe()),
+                    clip(error, 200),
                 )
                 self._set_sub(sub, StreamState.STALE, str(error))
                 if not error.retryable and self._on_refused is not None:
@@ -442,7 +456,7 @@ class ConnectionSupervisor:
             case SystemStatus(system=system):
                 self._system_status(system)
             case BadFrame(error=error):
-                logger.warning("%s %s: skipped a frame: %s", self.venue, self.name, error.message)
+                logger.warning("%s %s: skipped a frame: %s", self.venue, self.name, clip(error.message, 200))
         await self._hooks.on_signal(signal)
 
     def _system_status(self, system: str) -> None:

@@ -14,15 +14,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import swagger_ui_bundle
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.datastructures import Headers
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from brokerbridge.bridge import Bridge
 from brokerbridge.core.clock import Clock
 from brokerbridge.core.config import ServerConfig
 from brokerbridge.server import session
-from brokerbridge.server.auth import Authenticator
+from brokerbridge.server.auth import Authenticator, AuthThrottle, host_refusal
 from brokerbridge.server.dashboard import mount_dashboard
 from brokerbridge.server.gate import ClientGate
 from brokerbridge.server.metrics import CONTENT_TYPE, ServerMetrics
@@ -75,24 +80,39 @@ def create_app(
     *,
     loopback: bool = False,
     clock: Clock | None = None,
+    host: str | None = None,
 ) -> FastAPI:
     """`loopback`: the server binds to a loopback address (market data is then open by default).
-    `clock`: what sessions, login codes and tokens expire on (default: the Bridge's)."""
+    `clock`: what sessions, login codes, tokens and authentication lockouts run on (default: the
+    Bridge's). `host`: the address it binds to (a Host header naming it is served)."""
     settings = settings or ServerSettings()
-    open_market = settings.config.open_market_data
-    auth = Authenticator(settings.config, open_market_data=loopback if open_market is None else open_market)
+    config = settings.config
+    clock = clock or bridge.clock
+    open_market = config.open_market_data
+    clients = ClientRegistry(clock)
+    server_metrics = ServerMetrics(bridge, clients.stats)
+    throttle = AuthThrottle(
+        config.auth_failure_burst,
+        config.auth_failure_interval,
+        clock,
+        on_failure=lambda via: server_metrics.auth_failures.labels(via).inc(),
+        on_refused=lambda via: server_metrics.auth_refused.labels(via).inc(),
+    )
+    auth = Authenticator(
+        config,
+        open_market_data=loopback if open_market is None else open_market,
+        clock=clock,
+        bound_host=host,
+        throttle=throttle,
+    )
     app = FastAPI(
         title="brokerbridge",
         summary="One authenticated upstream per venue, many clients: WebSocket /ws, REST /api, /metrics.",
         version="0.1.0",
+        docs_url=None,  # served below from the package's own copy of Swagger UI (no CDN)
+        redoc_url=None,  # ReDoc would load its script from a CDN: not served
     )
-    clients = ClientRegistry()
-    sessions = session.Sessions(
-        session.StateDir(settings.config.state_dir),
-        ttl=settings.config.session_ttl,
-        clock=clock or bridge.clock,
-    )
-    server_metrics = ServerMetrics(bridge, clients.stats)
+    sessions = session.Sessions(session.StateDir(config.state_dir), ttl=config.session_ttl, clock=clock)
     codec = Codec()
     gate = ClientGate(bridge, settings.ws, auth, sessions, clients, server_metrics, codec)
     state = ServerState(bridge, settings, clients, server_metrics, codec, auth, sessions, gate)
@@ -109,8 +129,56 @@ def create_app(
             return refused
         return Response(state.metrics.exposition(), media_type=CONTENT_TYPE)
 
+    mount_docs(app)
     mount_dashboard(app)  # last: `/` and `/dashboard/` (the page's own routing is in the browser)
+    app.add_middleware(HostCheck, auth=auth)
     return app
+
+
+DOCS_ASSETS = "/docs/assets"
+
+
+def mount_docs(app: FastAPI) -> None:
+    """`/docs`: Swagger UI from the `swagger-ui-bundle-v2` package, under `/docs/assets/` — not
+    from a CDN, so the page works offline and runs no third-party script on the server's origin
+    (where the session cookie lives)."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} — API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+            oauth2_redirect_url=None,
+            # Swagger UI would otherwise ask validator.swagger.io for a badge on a non-local URL.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+
+class HostCheck:
+    """Serve only requests whose Host header names this server (`Authenticator.host_allowed`):
+    421 Misdirected Request with the setting to change, before any route runs. (`/ws` handshakes
+    are checked by the gate: they do not pass through the ASGI app.)"""
+
+    def __init__(self, app: ASGIApp, auth: Authenticator) -> None:
+        self._app = app
+        self._auth = auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = Headers(scope=scope).get("host")
+            if not self._auth.host_allowed(host):
+                message, remedy = host_refusal(host)
+                body = {"error": {"code": "invalid_request", "message": message, "remedy": remedy}}
+                if scope["type"] == "http":
+                    await JSONResponse(body, status_code=421)(scope, receive, send)
+                else:
+                    await send({"type": "websocket.close", "code": 1008})
+                return
+        await self._app(scope, receive, send)
 
 
 def _openapi_without_422(app: FastAPI) -> Callable[[], dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Client auth for the server: API keys with scopes, the Origin check, per-connection rate limits.
+"""Client auth for the server: API keys with scopes, the Origin and Host checks, per-connection rate
+limits, and the limit on failed authentications per client address (`AuthThrottle`).
 
 A key is presented as `Authorization: Bearer <key>`, as `?key=<key>` or (WebSocket) in a first
 `{"op": "auth", "key": …}` message. Keys are `Secret`s: compared in constant time, never echoed.
@@ -9,12 +10,18 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from brokerbridge.core.clock import Clock
 from brokerbridge.core.config import ApiKey, ServerConfig
 from brokerbridge.core.events import Channel
+from brokerbridge.core.log_limit import LogLimiter, clip
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,11 +40,37 @@ class Principal:
         return scope in self.scopes or "admin" in self.scopes
 
 
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
 class Authenticator:
-    def __init__(self, config: ServerConfig, *, open_market_data: bool) -> None:
+    """`bound_host`: the address the server listens on (a Host header naming it is served)."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        open_market_data: bool,
+        clock: Clock,
+        bound_host: str | None = None,
+        throttle: AuthThrottle | None = None,
+    ) -> None:
         self._keys = config.keys
         self.open_market_data = open_market_data
         self.allowed_origins = frozenset(o.rstrip("/").lower() for o in config.allowed_origins)
+        names = [*LOOPBACK_NAMES, *config.allowed_hosts, *([bound_host] if bound_host else [])]
+        self.allowed_hosts = frozenset(_host_name(name) for name in names)
+        self.throttle = throttle or AuthThrottle(
+            config.auth_failure_burst, config.auth_failure_interval, clock
+        )
+
+    def host_allowed(self, host: str | None) -> bool:
+        """The Host header names this server (a loopback name, the bound host or one of
+        `allowed_hosts`; `*` there allows any): a page of another site that made its own name
+        resolve to us (DNS rebinding) is not served."""
+        if "*" in self.allowed_hosts:
+            return True
+        return host is not None and _host_name(host) in self.allowed_hosts
 
     def anonymous(self) -> Principal:
         return Principal(None, frozenset({"market"}) if self.open_market_data else frozenset())
@@ -71,6 +104,25 @@ class Authenticator:
         if origin.rstrip("/").lower() in self.allowed_origins:
             return True
         return host is not None and urlsplit(origin).netloc.lower() == host.lower()
+
+
+def _host_name(host: str) -> str:
+    """A Host header (or configured name) without its port, brackets and trailing dot, lowercased."""
+    host = host.strip().lower()
+    if host.startswith("["):  # [::1]:8000
+        host = host[1:].partition("]")[0]
+    elif host.count(":") == 1:  # name:port (a bare IPv6 address has more colons)
+        host = host.partition(":")[0]
+    return host.rstrip(".")
+
+
+def host_refusal(host: str | None) -> tuple[str, str]:
+    """The message and remedy of a refused Host header (the header clipped: it is the client's)."""
+    return (
+        f"Host {clip(host or '', 80)} is not a name of this server",
+        "connect with a name this server answers to (localhost, 127.0.0.1, the address it listens "
+        "on), or add this one to server.allowed_hosts (BROKERBRIDGE_SERVER_ALLOWED_HOSTS)",
+    )
 
 
 def presented_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
@@ -120,3 +172,93 @@ class TokenBucket:
             self._tokens -= 1.0
             return True
         return False
+
+
+# Client addresses whose failures are remembered at once: beyond this the oldest are forgotten,
+# so a flood from many addresses (IPv6 hands out plenty) costs bounded memory.
+MAX_ADDRESSES = 10_000
+
+
+class _Failures:
+    __slots__ = ("stamp", "tokens")
+
+    def __init__(self, tokens: float, stamp: float) -> None:
+        self.tokens = tokens
+        self.stamp = stamp
+
+
+class AuthThrottle:
+    """Failed authentications per client address: `burst` in a row, then one per `interval`
+    seconds (a token bucket on the injected clock). An address out of tokens has every credential
+    it presents refused — right or wrong, unchecked — until one is back (`retry_after`): a
+    guesser learns nothing at full speed. Each failure is logged at WARNING (address, way in and
+    path — never the key; repeats of an address rate-limited) and counted (`on_failure(via)`); a
+    refusal is counted by `on_refused(via)`."""
+
+    def __init__(
+        self,
+        burst: int,
+        interval: float,
+        clock: Clock,
+        *,
+        on_failure: Callable[[str], None] = lambda via: None,
+        on_refused: Callable[[str], None] = lambda via: None,
+    ) -> None:
+        self.burst = burst
+        self.interval = interval
+        self._now = clock.monotonic
+        self._on_failure = on_failure
+        self._on_refused = on_refused
+        self._addresses: OrderedDict[str, _Failures] = OrderedDict()
+        self._log = LogLimiter(logger, clock.monotonic)
+
+    def _bucket(self, address: str) -> _Failures | None:
+        """The address's bucket, refilled to now (None: it is full, nothing held against it)."""
+        held = self._addresses.get(address)
+        if held is None:
+            return None
+        now = self._now()
+        held.tokens = min(float(self.burst), held.tokens + (now - held.stamp) / self.interval)
+        held.stamp = now
+        if held.tokens >= self.burst:
+            del self._addresses[address]
+            return None
+        return held
+
+    def retry_after(self, address: str, via: str) -> float | None:
+        """Seconds until `address` may present a credential again (None: it may now). A refusal
+        is counted."""
+        held = self._bucket(address)
+        if held is None or held.tokens >= 1.0:
+            return None
+        self._on_refused(via)
+        return (1.0 - held.tokens) * self.interval
+
+    def failed(self, address: str, via: str, where: str, why: str) -> None:
+        """`address` presented a credential that is not valid (`why`) over `via` at `where`."""
+        self._on_failure(via)
+        held = self._bucket(address)
+        if held is None:
+            held = self._addresses[address] = _Failures(float(self.burst), self._now())
+            if len(self._addresses) > MAX_ADDRESSES:
+                self._addresses.popitem(last=False)
+        self._addresses.move_to_end(address)
+        held.tokens = max(0.0, held.tokens - 1.0)
+        self._log.log(
+            logging.WARNING,
+            address,
+            "authentication failed from %s over %s at %s: %s",
+            address,
+            via,
+            clip(where, 80),
+            why,
+        )
+        if held.tokens < 1.0:
+            self._log.log(
+                logging.WARNING,
+                ("locked", address),
+                "%s: %d failed authentications; its credentials are refused (429) for %.0f s",
+                address,
+                self.burst,
+                self.interval * (1.0 - held.tokens),
+            )

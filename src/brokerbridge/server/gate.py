@@ -1,8 +1,10 @@
 """Who may open `/ws`: the WebSocket handshake's checks, and the `ClientConnection` made when they pass.
 
 Refusals are HTTP answers to the handshake with a typed JSON body (status + `error.code`, message,
-remedy), as the REST API answers: 404 for another path, 403 for a foreign Origin, 401 for a bad key
-or token, 429 when the key has `max_connections_per_key` connections already.
+remedy), as the REST API answers: 421 for a Host header that does not name this server, 404 for
+another path, 403 for a foreign Origin, 401 for a bad key or token, 429 when the key has
+`max_connections_per_key` connections already or the client's address failed to authenticate too
+often (with Retry-After).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from starlette.requests import HTTPConnection
 from websockets.http11 import Request, Response
 
 from brokerbridge.bridge import Bridge
+from brokerbridge.core.log_limit import clip
 from brokerbridge.server import session
-from brokerbridge.server.auth import Authenticator, Principal
+from brokerbridge.server.auth import Authenticator, Principal, host_refusal
 from brokerbridge.server.coalesce import Coalescer
 from brokerbridge.server.hub import Hubs
 from brokerbridge.server.metrics import ServerMetrics
@@ -66,11 +69,15 @@ class ClientGate:
 
         return make
 
-    def admit(self, request: Request) -> Response | Callable[[WsWire], Peer]:
+    def admit(self, request: Request, address: str) -> Response | Callable[[WsWire], Peer]:
         path, _, query = request.path.partition("?")
-        if path != PATH:
-            return _denial(404, "not_found", f"no WebSocket endpoint at {path}", f"connect to {PATH}")
         headers = request.headers
+        if not self._auth.host_allowed(headers.get("Host")):
+            return _denial(421, "invalid_request", *host_refusal(headers.get("Host")))
+        if path != PATH:
+            return _denial(
+                404, "not_found", f"no WebSocket endpoint at {clip(path, 80)}", f"connect to {PATH}"
+            )
         if not self._auth.origin_allowed(headers.get("Origin"), headers.get("Host")):
             return _denial(
                 403,
@@ -79,9 +86,12 @@ class ClientGate:
                 "connect from the same origin, or add it to server.allowed_origins",
             )
         # A key, a token (used up here) or the session cookie; a bad cookie only means anonymous.
-        principal = session.identify(_as_connection(request, path, query), self._auth, self._sessions)
+        connection = _as_connection(request, path, query, address)
+        principal = session.identify(connection, self._auth, self._sessions)
         if isinstance(principal, session.Denied):
-            return _denial(401, "not_authorized", principal.message, principal.remedy)
+            return _denial(
+                principal.status, principal.code, principal.message, principal.remedy, principal.headers
+            )
         limit = self._settings.max_connections_per_key
         if principal.name is not None and self._clients.connections_of(principal.name) >= limit:
             return _denial(
@@ -112,20 +122,29 @@ class ClientGate:
         return client
 
 
-_REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests"}
+_REASONS = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    421: "Misdirected Request",
+    429: "Too Many Requests",
+}
 
 
-def _denial(status: int, code: str, message: str, remedy: str) -> Response:
+def _denial(
+    status: int, code: str, message: str, remedy: str, headers: dict[str, str] | None = None
+) -> Response:
     body = json.dumps({"error": {"code": code, "message": message, "remedy": remedy}}).encode()
-    return json_response(status, _REASONS[status], body)
+    return json_response(status, _REASONS[status], body, headers)
 
 
-def _as_connection(request: Request, path: str, query: str) -> HTTPConnection:
+def _as_connection(request: Request, path: str, query: str, address: str) -> HTTPConnection:
     """The handshake as Starlette sees a request: what `session.identify` reads (headers, query,
-    cookies)."""
+    cookies, the client's address)."""
     scope = {
         "type": "websocket",
         "path": path,
+        "client": (address, 0),
         "query_string": query.encode("latin-1"),
         "headers": [
             (name.lower().encode("latin-1"), value.encode("latin-1"))

@@ -65,6 +65,18 @@ class ServerMetrics:
             "Clients closed (1011) because nothing, not even a pong, came from them for client_timeout",
             registry=self.registry,
         )
+        self.auth_failures = Counter(
+            "brokerbridge_auth_failures",
+            "Invalid API keys, tokens and login codes presented, by way in (rest, ws)",
+            ["via"],
+            registry=self.registry,
+        )
+        self.auth_refused = Counter(
+            "brokerbridge_auth_refused",
+            "Credentials refused unchecked (429): the address is over its failed-authentication limit",
+            ["via"],
+            registry=self.registry,
+        )
         self.ws_delivery_lag = Histogram(
             "brokerbridge_ws_delivery_lag_seconds",
             "Seconds from an event reaching the server (from the Bridge) to its write to a client's socket",

@@ -8,13 +8,33 @@ Events are the normalized `brokerbridge.core.events` types, Decimals encoded as 
 from __future__ import annotations
 
 import enum
-from typing import Any
+import re
+from typing import Annotated, Any
 
 import msgspec
 
 from brokerbridge.core.events import AnyEvent
 
-RequestId = str | int
+# Bounds on what a client may send, checked by the decoder before anything else reads the message:
+# a request is refused in the time it takes to parse it, and no later step (a venue, a log line, an
+# error echoing it) ever handles an unbounded or control-laden string from a client. The longest
+# real symbol is about 40 characters (Primary's "MERV - XMEV - GFGC4500DI - 24hs" is 31).
+MAX_SYMBOL_LENGTH = 128
+MAX_ID_LENGTH = 128
+MAX_NAME_LENGTH = 32  # venue and channel names
+MAX_KEY_LENGTH = 256  # API keys (config refuses longer ones)
+MAX_BATCH_SYMBOLS = 10_000  # symbols of one batch subscribe (max_subscriptions limits it further)
+MAX_ID_INT = 2**53  # ids a JavaScript client can hold exactly
+# No C0/C1 control characters (newline, ESC…) and no Unicode line or paragraph separator: what a
+# client names is printable, so it can be echoed and logged as one line.
+PRINTABLE = "^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+
+Symbol = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SYMBOL_LENGTH, pattern=PRINTABLE)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH, pattern=PRINTABLE)]
+RequestId = (
+    Annotated[str, msgspec.Meta(max_length=MAX_ID_LENGTH, pattern=PRINTABLE)]
+    | Annotated[int, msgspec.Meta(ge=-MAX_ID_INT, le=MAX_ID_INT)]
+)
 
 
 # -- client → server -----------------------------------------------------------------------------
@@ -24,12 +44,14 @@ class Subscribe(msgspec.Struct, frozen=True, kw_only=True, tag_field="op", tag="
     subscription on this connection (its events carry it). `symbol` and `symbols` are exclusive."""
 
     id: RequestId
-    venue: str
-    channel: str
-    symbol: str | None = None
-    symbols: tuple[str, ...] | None = None  # batch: each symbol counts toward max_subscriptions
-    depth: int | None = None  # book only; default: the venue's (Kraken 10, Primary 5)
-    interval: int = 1  # candles only, minutes
+    venue: Name
+    channel: Name
+    symbol: Symbol | None = None
+    # batch: each symbol counts toward max_subscriptions
+    symbols: Annotated[tuple[Symbol, ...], msgspec.Meta(max_length=MAX_BATCH_SYMBOLS)] | None = None
+    # book only; default: the venue's (Kraken 10, Primary 5)
+    depth: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
+    interval: Annotated[int, msgspec.Meta(ge=1, le=21600)] = 1  # candles only, minutes
 
 
 class Unsubscribe(msgspec.Struct, frozen=True, kw_only=True, tag_field="op", tag="unsubscribe"):
@@ -46,7 +68,7 @@ class Auth(msgspec.Struct, frozen=True, kw_only=True, tag_field="op", tag="auth"
     """Present an API key (instead of the `Authorization` header or `?key=`); answered by an `ack`
     (op `auth`, `stream` null) or a `not_authorized` error. The key is never echoed."""
 
-    key: str
+    key: Annotated[str, msgspec.Meta(max_length=MAX_KEY_LENGTH)]
     id: RequestId | None = None
 
     def __repr__(self) -> str:
@@ -192,14 +214,63 @@ def event_text(head: bytes, seq: int, body: bytes) -> bytes:
     return EVENT_MESSAGE % (head, seq, event_tail(body))
 
 
+class _IdOnly(msgspec.Struct):
+    id: Any = None
+
+
+_ID_READER = msgspec.json.Decoder(_IdOnly)
+_ID_CHECK = msgspec.json.Decoder(RequestId)
+
+
 def request_id_of(text: str | bytes) -> RequestId | None:
-    """The `id` of an invalid request, if it has a readable one (to label the error)."""
+    """The `id` of an invalid request, if it has a valid one (to label the error): an id beyond
+    the bounds of `RequestId` is not echoed."""
     try:
-        raw = msgspec.json.decode(text)
+        value = _ID_READER.decode(text).id
     except (msgspec.DecodeError, RecursionError):
         return None
-    if isinstance(raw, dict):
-        value = raw.get("id")
-        if isinstance(value, str | int) and not isinstance(value, bool):
-            return value
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        try:
+            return _ID_CHECK.decode(msgspec.json.encode(value))
+        except msgspec.ValidationError:
+            return None
     return None
+
+
+_FIELD_RULES = {
+    "symbol": f"a symbol is 1 to {MAX_SYMBOL_LENGTH} characters without control characters, e.g. "
+    '"BTC/USD" or "MERV - XMEV - GGAL - 24hs"',
+    "symbols": f"symbols: at most {MAX_BATCH_SYMBOLS} symbols, each 1 to {MAX_SYMBOL_LENGTH} characters "
+    "without control characters",
+    "id": f"an id is a string of at most {MAX_ID_LENGTH} characters without control characters, or an "
+    f"integer within ±{MAX_ID_INT}",
+    "venue": f"a venue name: at most {MAX_NAME_LENGTH} characters, e.g. kraken, primary",
+    "channel": f"a channel name: at most {MAX_NAME_LENGTH} characters, e.g. ticker, book, trades",
+    "key": f"an API key is at most {MAX_KEY_LENGTH} characters",
+    "depth": "depth: book levels per side, 1 to 1000 (Kraken 10, 25, 100, 500, 1000; Primary 1 to 5)",
+    "interval": "interval: candle minutes, 1 to 21600 (Kraken 1 5 15 30 60 240 1440 10080 21600)",
+}
+# msgspec's errors end with the path of the value they refuse (" - at `$.symbols[3]`").
+_AT_FIELD = re.compile(r"at `\$\.(\w+)")
+
+
+ERROR_TEXT = 200  # characters of a decoder's message kept (it may quote the client's value)
+
+
+def invalid_text(error: msgspec.MsgspecError) -> str:
+    """The decoder's message, bounded: msgspec quotes a value it refuses (an unknown `op` of
+    900 kB came back whole), so a long one is cut before the path it names."""
+    text = str(error)
+    if len(text) <= ERROR_TEXT:
+        return text
+    head, at, path = text.rpartition(" - at ")
+    if not at or len(path) > ERROR_TEXT:
+        head, at, path = text, "", ""
+    return f"{head[:ERROR_TEXT]}… (+{len(head) - ERROR_TEXT} characters){at}{path}"
+
+
+def remedy_for(error: msgspec.ValidationError) -> str:
+    """What to send instead of a request the decoder refused: the rule of the field it names."""
+    field = _AT_FIELD.search(str(error))
+    rule = _FIELD_RULES.get(field.group(1)) if field else None
+    return rule or "ops: subscribe, unsubscribe, ping, auth (see docs/server.md)"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ParamSpec
 
 import msgspec
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
@@ -26,6 +26,8 @@ from brokerbridge.bridge import Bridge, MarketSnapshot
 from brokerbridge.client import models
 from brokerbridge.core.errors import BrokerBridgeError, InvalidRequest, ServiceUnavailable, UnknownSymbol
 from brokerbridge.core.events import Channel, Subscription
+from brokerbridge.core.log_limit import clip
+from brokerbridge.server.protocol import MAX_NAME_LENGTH, MAX_SYMBOL_LENGTH, PRINTABLE
 from brokerbridge.server.rest_models import CatalogResponse, OpenApiModels, SymbolRow, SymbolsResponse
 from brokerbridge.server.session import Denied, identify
 from brokerbridge.server.ws import DEFAULT_DEPTHS
@@ -41,22 +43,32 @@ class JsonBody(Response):
         return _encoder.encode(content)
 
 
+# Account answers (balances, orders, fills) must not be kept by a browser or a proxy cache.
+NO_STORE = {"Cache-Control": "no-store"}
+
+
 def _bridge(request: Request) -> Bridge:
     bridge: Bridge = request.app.state.bridge
     return bridge
 
 
-def _error(status: int, code: str, message: str, remedy: str = "") -> JsonBody:
-    return JsonBody({"error": {"code": code, "message": message, "remedy": remedy}}, status_code=status)
+def _error(
+    status: int, code: str, message: str, remedy: str = "", headers: dict[str, str] | None = None
+) -> JsonBody:
+    body = {"error": {"code": code, "message": message, "remedy": remedy}}
+    return JsonBody(body, status_code=status, headers=headers)
 
 
 def refusal(request: Request, scope: str) -> JsonBody | None:
-    """401 without a valid key, token or session when one is needed, 403 when it lacks `scope`;
+    """401 without a valid key, token or session when one is needed (or an invalid one), 429 while
+    the client's address is locked out for failed authentications, 403 when it lacks `scope`;
     None: allowed."""
     state = request.app.state.server
     principal = identify(request, state.auth, state.sessions)
     if isinstance(principal, Denied):
-        return _error(401, "not_authorized", principal.message, principal.remedy)
+        return _error(
+            principal.status, principal.code, principal.message, principal.remedy, principal.headers
+        )
     if principal.allows(scope):
         return None
     if not principal.authenticated:
@@ -132,7 +144,7 @@ async def invalid_parameters(request: Request, exc: RequestValidationError) -> J
     for error in exc.errors():
         where, *path = error.get("loc") or ("request",)
         name = ".".join(str(part) for part in path) or str(where)
-        got = "" if where != "query" or name in _SECRET_PARAMS else f", got {error.get('input')!r}"
+        got = "" if where != "query" or name in _SECRET_PARAMS else f", got {clip(error.get('input'), 60)}"
         problems.append(f"{name}: {str(error.get('msg', 'invalid')).lower()}{got}")
     return _error(400, "invalid_request", "; ".join(problems), "see /docs for this route's parameters")
 
@@ -161,6 +173,8 @@ async def _snapshot_of(
         )
     try:
         sub = bridge.subscription(venue, channel, symbol, depth=depth, interval=interval)
+    except UnknownSymbol as exc:  # not in the venue's catalogue: refused before going upstream
+        raise _Answer(_error(404, "unknown_symbol", exc.message, exc.remedy)) from None
     except BrokerBridgeError as exc:
         raise _Answer(_error(400, "invalid_request", exc.message, exc.remedy)) from None
     settings: RestSettings = getattr(request.app.state, "rest_settings", None) or RestSettings()
@@ -205,9 +219,16 @@ def _health(bridge: Bridge) -> dict[str, models.VenueHealth]:
 
 _SEVERITY = ["live", "polling", "resyncing", "connecting", "reconnecting", "stale"]
 
+# Client-given strings are bounded and printable, as on /ws (server/protocol.py): refused with a
+# typed 400 before a route reads them.
 _SYMBOL = Query(
-    None, description="the venue's symbol: BTC/USD (Kraken), 'MERV - XMEV - GGAL - 24hs' (Primary)"
+    None,
+    min_length=1,
+    max_length=MAX_SYMBOL_LENGTH,
+    pattern=PRINTABLE,
+    description="the venue's symbol: BTC/USD (Kraken), 'MERV - XMEV - GGAL - 24hs' (Primary)",
 )
+_VENUE = Path(max_length=MAX_NAME_LENGTH, pattern=PRINTABLE, description="kraken or primary")
 
 
 def make_router() -> APIRouter:
@@ -218,7 +239,7 @@ def make_router() -> APIRouter:
     @router.get(
         "/venues",
         summary="Configured venues and the state of their streams",
-        responses=ok(models.VenuesResponse, 401),
+        responses=ok(models.VenuesResponse, 401, 429),
     )
     @_answers
     async def venues(request: Request) -> Response:
@@ -236,7 +257,7 @@ def make_router() -> APIRouter:
     @router.get(
         "/health",
         summary="Per venue and stream: state, mode, reconnects, message age, token expiry",
-        responses=ok(models.HealthResponse, 401),
+        responses=ok(models.HealthResponse, 401, 429),
     )
     @_answers
     async def health(request: Request) -> Response:
@@ -252,13 +273,17 @@ def make_router() -> APIRouter:
     @router.get(
         "/instruments",
         summary="Instruments: Primary's catalogue; Kraken: the symbols in use",
-        responses=ok((CatalogResponse, SymbolsResponse), 401, 404, 503),
+        responses=ok((CatalogResponse, SymbolsResponse), 401, 404, 429, 503),
     )
     @_answers
     async def instruments(
         request: Request,
-        venue: str = Query(..., description="kraken or primary"),
-        search: str = Query("", description="case-insensitive substring of symbol/ticker"),
+        venue: str = Query(
+            ..., max_length=MAX_NAME_LENGTH, pattern=PRINTABLE, description="kraken or primary"
+        ),
+        search: str = Query(
+            "", max_length=MAX_SYMBOL_LENGTH, description="case-insensitive substring of symbol/ticker"
+        ),
     ) -> Response:
         bridge = _allowed(request, "market")
         _known_venue(bridge, venue)
@@ -289,10 +314,10 @@ def make_router() -> APIRouter:
     @router.get(
         "/ticker/{venue}",
         summary="The current ticker (and session stats when a stats stream is open)",
-        responses=ok(models.TickerResponse, 400, 401, 404, 503),
+        responses=ok(models.TickerResponse, 400, 401, 404, 429, 503),
     )
     @_answers
-    async def ticker(request: Request, venue: str, symbol: str | None = _SYMBOL) -> Response:
+    async def ticker(request: Request, venue: str = _VENUE, symbol: str | None = _SYMBOL) -> Response:
         sub, now = await _snapshot_of(request, venue, Channel.TICKER, symbol)
         return JsonBody(
             models.TickerResponse(
@@ -307,12 +332,12 @@ def make_router() -> APIRouter:
     @router.get(
         "/book/{venue}",
         summary="The current order book (checksum-verified where the venue has checksums)",
-        responses=ok(models.BookResponse, 400, 401, 404, 503),
+        responses=ok(models.BookResponse, 400, 401, 404, 429, 503),
     )
     @_answers
     async def book(
         request: Request,
-        venue: str,
+        venue: str = _VENUE,
         symbol: str | None = _SYMBOL,
         depth: int | None = Query(
             None, ge=1, le=1000, description="levels per side: Kraken 10/25/100/500/1000, Primary 1..5"
@@ -331,12 +356,12 @@ def make_router() -> APIRouter:
     @router.get(
         "/trades/{venue}",
         summary=f"Recent trades seen on the stream, oldest first (up to {TRADES_KEPT} kept per symbol)",
-        responses=ok(models.TradesResponse, 400, 401, 404, 503),
+        responses=ok(models.TradesResponse, 400, 401, 404, 429, 503),
     )
     @_answers
     async def trades(
         request: Request,
-        venue: str,
+        venue: str = _VENUE,
         symbol: str | None = _SYMBOL,
         limit: int = Query(50, ge=1, le=TRADES_KEPT, description="how many, the newest"),
     ) -> Response:
@@ -350,12 +375,12 @@ def make_router() -> APIRouter:
     @router.get(
         "/candles/{venue}",
         summary=f"Recent candles, oldest first (up to {CANDLES_KEPT} kept per symbol and interval)",
-        responses=ok(models.CandlesResponse, 400, 401, 404, 503),
+        responses=ok(models.CandlesResponse, 400, 401, 404, 429, 503),
     )
     @_answers
     async def candles(
         request: Request,
-        venue: str,
+        venue: str = _VENUE,
         symbol: str | None = _SYMBOL,
         interval: int = Query(
             1, ge=1, le=21600, description="minutes (Kraken: 1 5 15 30 60 240 1440 10080 21600)"
@@ -376,38 +401,40 @@ def make_router() -> APIRouter:
     @router.get(
         "/balances/{venue}",
         summary="Balances (stale while the private stream is down)",
-        responses=ok(models.BalancesResponse, 401, 403, 404),
+        responses=ok(models.BalancesResponse, 400, 401, 403, 404, 429),
     )
     @_answers
-    async def balances(request: Request, venue: str) -> Response:
+    async def balances(request: Request, venue: str = _VENUE) -> Response:
         bridge = _allowed(request, "account")
         _known_venue(bridge, venue)
         rows = [
             models.Balance(asset=v.asset, total=v.total, hold=v.hold, stale=v.stale, updated_at=v.updated_at)
             for v in bridge.balances(venue).values()
         ]
-        return JsonBody(models.BalancesResponse(venue=venue, balances=rows))
+        return JsonBody(models.BalancesResponse(venue=venue, balances=rows), headers=NO_STORE)
 
     @router.get(
         "/orders/{venue}",
         summary="Orders believed open",
-        responses=ok(models.OrdersResponse, 401, 403, 404),
+        responses=ok(models.OrdersResponse, 400, 401, 403, 404, 429),
     )
     @_answers
-    async def orders(request: Request, venue: str) -> Response:
+    async def orders(request: Request, venue: str = _VENUE) -> Response:
         bridge = _allowed(request, "account")
         _known_venue(bridge, venue)
-        return JsonBody(models.OrdersResponse(venue=venue, orders=bridge.open_orders(venue)))
+        return JsonBody(
+            models.OrdersResponse(venue=venue, orders=bridge.open_orders(venue)), headers=NO_STORE
+        )
 
     @router.get(
         "/fills/{venue}",
         summary="Every fill seen, each once",
-        responses=ok(models.FillsResponse, 401, 403, 404),
+        responses=ok(models.FillsResponse, 400, 401, 403, 404, 429),
     )
     @_answers
-    async def fills(request: Request, venue: str) -> Response:
+    async def fills(request: Request, venue: str = _VENUE) -> Response:
         bridge = _allowed(request, "account")
         _known_venue(bridge, venue)
-        return JsonBody(models.FillsResponse(venue=venue, fills=bridge.fills(venue)))
+        return JsonBody(models.FillsResponse(venue=venue, fills=bridge.fills(venue)), headers=NO_STORE)
 
     return router

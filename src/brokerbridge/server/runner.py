@@ -59,7 +59,7 @@ class BridgeServer:
         clock: Clock | None = None,
     ) -> None:
         """`clock`: what sessions, login codes and tokens expire on (default: the Bridge's)."""
-        self.app = create_app(bridge, settings, loopback=is_loopback(host), clock=clock)
+        self.app = create_app(bridge, settings, loopback=is_loopback(host), clock=clock, host=host)
         self._redaction = RedactCredentials([key.key for key in self.state.settings.config.keys])
         config = uvicorn.Config(
             self.app,

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import secrets
 import stat
@@ -40,7 +41,7 @@ from brokerbridge.core.clock import Clock
 from brokerbridge.core.config import SCOPES, state_path
 from brokerbridge.core.errors import ConfigError
 from brokerbridge.core.secret import Secret
-from brokerbridge.server.auth import Authenticator, Principal, presented_key
+from brokerbridge.server.auth import Authenticator, AuthThrottle, Principal, presented_key
 from brokerbridge.server.rest_models import OpenApiModels
 
 logger = logging.getLogger(__name__)
@@ -298,10 +299,43 @@ class StateDir:
 
 @dataclass(frozen=True)
 class Denied:
-    """A credential was presented and is not valid: the request is refused (401), not downgraded."""
+    """A credential was presented and is not valid: the request is refused (401), not downgraded.
+    `retry_after` set: the client's address failed too often; refused unchecked (429)."""
 
     message: str
     remedy: str
+    retry_after: float | None = None
+
+    @property
+    def status(self) -> int:
+        return 401 if self.retry_after is None else 429
+
+    @property
+    def code(self) -> str:
+        return "not_authorized" if self.retry_after is None else "rate_limited"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": str(math.ceil(self.retry_after))}
+
+
+def throttled(retry_after: float) -> Denied:
+    return Denied(
+        f"too many failed authentications from this address: credentials are refused for "
+        f"{math.ceil(retry_after)} s",
+        "check the key or token (the server's [server] keys) and try again after Retry-After "
+        "(limits: server.auth_failure_burst, server.auth_failure_interval)",
+        retry_after,
+    )
+
+
+def client_address(conn: HTTPConnection) -> str:
+    """Who is connecting, as the socket says (behind a proxy: the proxy)."""
+    return conn.client.host if conn.client is not None else "unknown"
+
+
+def way_in(conn: HTTPConnection) -> str:
+    return "ws" if conn.scope.get("type") == "websocket" else "rest"
 
 
 def identify(conn: HTTPConnection, auth: Authenticator, sessions: Sessions) -> Principal | Denied:
@@ -310,15 +344,22 @@ def identify(conn: HTTPConnection, auth: Authenticator, sessions: Sessions) -> P
     is refused; a cookie that is no longer good only falls back to anonymous (with a `note` why),
     so a stale cookie never locks a browser out of what anonymous clients may see."""
     presented = presented_key(conn.headers, conn.query_params)
+    token = conn.query_params.get("token")
+    if presented is not None or token is not None:
+        address, via = client_address(conn), way_in(conn)
+        wait = auth.throttle.retry_after(address, via)
+        if wait is not None:
+            return throttled(wait)
     if presented is not None:
         key = auth.lookup(presented)
         if key is None:
+            auth.throttle.failed(address, via, conn.url.path, "invalid API key")
             return Denied("invalid API key", "use a key from the server's [server] keys")
         return auth.principal_of(key)
-    token = conn.query_params.get("token")
     if token is not None:
         held = sessions.redeem_token(token)
         if held is None:
+            auth.throttle.failed(address, via, conn.url.path, "invalid, expired or used token")
             return Denied(
                 "invalid, expired or already used token",
                 "get a fresh one: POST /api/token (valid 60 s, once)",
@@ -370,9 +411,15 @@ _BAD_LINK = """<!doctype html>
 """
 
 
-def _error(status: int, code: str, message: str, remedy: str = "") -> JSONResponse:
+def _error(
+    status: int, code: str, message: str, remedy: str = "", headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "remedy": remedy}}
-    return JSONResponse(body, status_code=status, headers=_NO_STORE)
+    return JSONResponse(body, status_code=status, headers={**_NO_STORE, **(headers or {})})
+
+
+def _denied(found: Denied) -> JSONResponse:
+    return _error(found.status, found.code, found.message, found.remedy, found.headers)
 
 
 def _session_body(principal: Principal) -> dict[str, object]:
@@ -425,8 +472,14 @@ def make_router() -> APIRouter:
     async def login(request: Request, code: str = "") -> Response:
         state = request.app.state.server
         sessions: Sessions = state.sessions
+        throttle: AuthThrottle = state.auth.throttle
+        address = client_address(request)
+        if code and (wait := throttle.retry_after(address, "rest")) is not None:
+            return _denied(throttled(wait))
         grant = sessions.redeem_code(code) if code else None
         if grant is None:
+            if code:
+                throttle.failed(address, "rest", request.url.path, "invalid, expired or used login code")
             return HTMLResponse(_BAD_LINK, status_code=401, headers=_NO_STORE)
         try:
             cookie, session = sessions.open(grant)
@@ -436,19 +489,21 @@ def make_router() -> APIRouter:
         return _with_session(response, request, cookie, session, sessions.now())
 
     @router.get(
-        "/api/session", summary="Who this browser is signed in as (never a secret)", responses=errors(401)
+        "/api/session",
+        summary="Who this browser is signed in as (never a secret)",
+        responses=errors(401, 429),
     )
     async def session_info(request: Request) -> Response:
         state = request.app.state.server
         found = identify(request, state.auth, state.sessions)
         if isinstance(found, Denied):
-            return _error(401, "not_authorized", found.message, found.remedy)
+            return _denied(found)
         return JSONResponse(_session_body(found), headers=_NO_STORE)
 
     @router.post(
         "/api/session",
         summary='Sign in with an API key: body {"key": "…"} → session cookie',
-        responses=errors(400, 401, 403, 503),
+        responses=errors(400, 401, 403, 429, 503),
     )
     async def sign_in(request: Request) -> Response:
         if (refused := _cross_origin(request)) is not None:
@@ -461,8 +516,12 @@ def make_router() -> APIRouter:
         except msgspec.DecodeError:
             # Never echo the body: it may be a key with a typo.
             return _error(400, "invalid_request", 'the body must be JSON {"key": "<API key>"}')
+        address = client_address(request)
+        if (wait := auth.throttle.retry_after(address, "rest")) is not None:
+            return _denied(throttled(wait))
         key = auth.lookup(presented)
         if key is None:
+            auth.throttle.failed(address, "rest", request.url.path, "invalid API key")
             return _error(
                 401, "not_authorized", "invalid API key", "use a key from the server's [server] keys"
             )
@@ -502,7 +561,7 @@ def make_router() -> APIRouter:
         state = request.app.state.server
         found = identify(request, state.auth, state.sessions)
         if isinstance(found, Denied):
-            return _error(401, "not_authorized", found.message, found.remedy)
+            return _denied(found)
         if not found.authenticated:
             return _error(
                 401,

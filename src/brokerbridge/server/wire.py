@@ -32,6 +32,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from brokerbridge.core.log_limit import clip
 from brokerbridge.server.log_redaction import redact_credentials
 
 logger = logging.getLogger(__name__)
@@ -77,15 +78,18 @@ class Gate(Protocol):
     max_message_bytes: int
     close_timeout: float
 
-    def admit(self, request: Request) -> Response | Callable[[WsWire], Peer]: ...
+    def admit(self, request: Request, address: str) -> Response | Callable[[WsWire], Peer]:
+        """`address`: the client's, as the socket says."""
+        ...
 
 
-def json_response(status: int, reason: str, body: bytes) -> Response:
+def json_response(status: int, reason: str, body: bytes, extra: dict[str, str] | None = None) -> Response:
     headers = Headers(
         [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(body))),
             ("Connection", "close"),
+            *(extra or {}).items(),
         ]
     )
     return Response(status, reason, headers, body)
@@ -110,6 +114,7 @@ class WsWire(asyncio.Protocol):
         self._abort_timer: asyncio.TimerHandle | None = None
         # uvicorn's registry of open connections: `shutdown()` is called on each when it stops.
         self._connections: set[Any] | None = getattr(server_state, "connections", None)
+        self.address = "unknown"  # the client's address (set at the handshake)
 
     # -- what the server writes ---------------------------------------------------------------
     @property
@@ -208,12 +213,14 @@ class WsWire(asyncio.Protocol):
     # -- inside -------------------------------------------------------------------------------
     def _handshake(self, request: Request) -> None:
         proto = self._proto
-        decision = self._gate.admit(request)
+        peer = self._transport.get_extra_info("peername") if self._transport else None
+        address = str(peer[0]) if isinstance(peer, tuple) else "unknown"
+        self.address = address
+        decision = self._gate.admit(request, address)
         response = decision if isinstance(decision, Response) else proto.accept(request)
         if logger.isEnabledFor(logging.INFO):  # an access line, as uvicorn writes for HTTP
-            peer = self._transport.get_extra_info("peername") if self._transport else None
             where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "-"
-            path = redact_credentials(request.path)
+            path = clip(redact_credentials(request.path), 200)  # the client's text: quoted, bounded
             logger.info('%s - "WebSocket %s" %d', where, path, response.status_code)
         proto.send_response(response)
         if isinstance(decision, Response):

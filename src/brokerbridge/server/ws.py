@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from math import ceil
 from typing import cast
 
 import msgspec
@@ -43,6 +44,7 @@ from brokerbridge.core.events import (
     Fill,
     Subscription,
 )
+from brokerbridge.core.log_limit import LogLimiter
 from brokerbridge.server.auth import Authenticator, Principal, TokenBucket, scope_of
 from brokerbridge.server.coalesce import Coalescer
 from brokerbridge.server.hub import Hubs, Member
@@ -62,6 +64,8 @@ from brokerbridge.server.protocol import (
     Subscribe,
     Unsubscribe,
     event_text,
+    invalid_text,
+    remedy_for,
     request_id_of,
 )
 from brokerbridge.server.wire import WsWire
@@ -72,6 +76,7 @@ DEFAULT_DEPTHS = {"kraken": 10, "primary": 5}
 GOING_AWAY = 1001
 KEEPALIVE_TIMEOUT = 1011  # what websockets closes with when pings go unanswered
 POLICY_VIOLATION = 1008
+UNLISTED_NAMED = 50  # unlisted symbols of a batch named in its error (the rest are counted)
 FLOOD_FACTOR = 10  # refusals in a row, in bursts, before a flooding client is closed
 
 
@@ -239,7 +244,9 @@ class ClientConnection:
                 # kernel gives its socket: past this many refusals in a row the connection goes.
                 reason = f"client flooding: {self._refused_in_row} messages in a row over the rate limit"
                 who = self.principal.name or "anonymous"
-                logger.warning("closing a WebSocket client (%s): %s", who, reason)
+                self._registry.closings.log(
+                    logging.WARNING, "flooding", "closing a WebSocket client (%s): %s", who, reason
+                )
                 self.close(reason, POLICY_VIOLATION)
                 return
             self._send_error(
@@ -257,14 +264,16 @@ class ClientConnection:
             self._metrics.ws_messages_in.labels("invalid").inc()
             self._send_error(
                 ErrorCode.INVALID_REQUEST,
-                f"invalid request: {exc}",
+                f"invalid request: {invalid_text(exc)}",
                 request_id_of(data),
-                "ops: subscribe, unsubscribe, ping, auth (see docs/server.md)",
+                remedy_for(exc),
             )
             return
         except msgspec.DecodeError as exc:
             self._metrics.ws_messages_in.labels("invalid").inc()
-            self._send_error(ErrorCode.MALFORMED, f"not a JSON message: {exc}", None, "send JSON text")
+            self._send_error(
+                ErrorCode.MALFORMED, f"not a JSON message: {invalid_text(exc)}", None, "send JSON text"
+            )
             return
         match request:
             case Subscribe():
@@ -287,8 +296,19 @@ class ClientConnection:
                 self._authenticate(request)
 
     def _authenticate(self, request: Auth) -> None:
+        throttle, address = self._auth.throttle, self.wire.address
+        wait = throttle.retry_after(address, "ws")
+        if wait is not None:
+            self._send_error(
+                ErrorCode.RATE_LIMITED,
+                f"too many failed authentications from this address: keys are refused for {ceil(wait)} s",
+                request.id,
+                "check the key (the server's [server] keys) and send it again after that",
+            )
+            return
         key = self._auth.lookup(request.key)
         if key is None:
+            throttle.failed(address, "ws", '{"op": "auth"}', "invalid API key")
             self._send_error(
                 ErrorCode.NOT_AUTHORIZED,
                 "invalid API key",
@@ -362,10 +382,13 @@ class ClientConnection:
             return
         depth = request.depth if request.depth is not None else DEFAULT_DEPTHS.get(request.venue, 10)
         # What the Bridge refuses before any upstream exists (a bad depth, a symbol where none
-        # belongs) is a mistake in the request: a batch is then refused whole.
+        # belongs) is a mistake in the request: a batch is then refused whole. A symbol the venue's
+        # catalogue does not list is refused too, before anything goes upstream — but in a batch
+        # only that symbol (a catalogue may change between a client's look at it and its request).
         streams: list[str] = []
         subscriptions: list[Subscription | None] = []  # None: the status feed
         refused: list[tuple[str | None, BrokerBridgeError]] = []
+        unlisted: dict[str, UnknownSymbol] = {}
         for symbol in symbols:
             try:
                 if request.channel == STATUS_CHANNEL:
@@ -381,6 +404,20 @@ class ClientConnection:
                 sub = bridge.subscription(
                     request.venue, channel, symbol, depth=depth, interval=request.interval
                 )
+            except UnknownSymbol as exc:
+                if request.symbols is None or symbol is None:
+                    refused.append((symbol, exc))
+                    continue
+                unlisted[symbol] = exc
+                unserved = Subscription(
+                    venue=request.venue,
+                    channel=Channel(channel),
+                    symbol=symbol,
+                    depth=depth,
+                    interval=request.interval,
+                )
+                streams.append(unserved.describe())
+                subscriptions.append(unserved)
             except BrokerBridgeError as exc:
                 refused.append((symbol, exc))
             else:
@@ -389,6 +426,8 @@ class ClientConnection:
                     name = f"{request.venue}:{ORDERS_CHANNEL}"
                 streams.append(name)
                 subscriptions.append(sub)
+        if not refused and len(unlisted) == len(symbols):
+            refused = list(unlisted.items())  # nothing left to subscribe: one error, no ack
         if refused:
             _, first = refused[0]
             message = first.message
@@ -399,9 +438,13 @@ class ClientConnection:
             self._send_error(_code_of(first), message, sub_id, first.remedy)
             return
         self._send(Ack(id=sub_id, op="subscribe", stream=streams[0], streams=tuple(streams)))
+        if unlisted:
+            self._send_unlisted(sub_id, request.venue, unlisted)
         state = _Subscription(batch=request.symbols is not None, head=self._codec.event_head(sub_id))
         self._subs[sub_id] = state
         for symbol, wanted in zip(symbols, subscriptions, strict=True):
+            if symbol in unlisted:
+                continue
             if wanted is not None and request.channel != ORDERS_CHANNEL and not wanted.channel.private:
                 member = self._hubs.join(self, wanted, state.head, state.seqs, (sub_id, symbol))
                 self._members[member] = None
@@ -419,6 +462,19 @@ class ClientConnection:
                 deliver = partial(_unless_fill, deliver)
             refused_for_good = partial(self._refused, sub_id, state, symbol)
             state.streams[symbol] = bridge.listen(wanted, deliver, refused_for_good)
+
+    def _send_unlisted(self, sub_id: RequestId, venue: str, unlisted: dict[str, UnknownSymbol]) -> None:
+        """One error naming the symbols of a batch the venue does not list (each in quotes, as a
+        venue's later refusal names its symbol); the batch's other symbols go on."""
+        names = list(unlisted)
+        named = ", ".join(repr(symbol) for symbol in names[:UNLISTED_NAMED])
+        more = f" and {len(names) - UNLISTED_NAMED} more" if len(names) > UNLISTED_NAMED else ""
+        self._send_error(
+            ErrorCode.UNKNOWN_SYMBOL,
+            f"{venue} does not list {named}{more}: not subscribed (the batch's other symbols go on)",
+            sub_id,
+            next(iter(unlisted.values())).remedy,
+        )
 
     def stream_refused(self, member: Member, error: BrokerBridgeError) -> None:
         """A hub's venue refused its stream for good (called by the hub)."""
@@ -541,7 +597,10 @@ class ClientConnection:
                 f"client too slow: more than {self.outbox.limit} undelivered messages that cannot be "
                 "dropped (executions/orders/balances/acks)"
             )
-            logger.warning("closing a WebSocket client (%s): %s", self.principal.name or "anonymous", reason)
+            who = self.principal.name or "anonymous"
+            self._registry.closings.log(
+                logging.WARNING, "slow", "closing a WebSocket client (%s): %s", who, reason
+            )
             self._metrics.ws_slow_disconnects.inc()
             self.close(reason, POLICY_VIOLATION)
             return
@@ -559,9 +618,11 @@ class ClientRegistry:
     """The connected clients (so shutdown can tell each of them why it is being closed), counted
     per key for `max_connections_per_key`."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
         self._clients: set[ClientConnection] = set()
         self._per_key: Counter[str] = Counter()
+        # Clients closed for flooding or not reading: a crowd of them must not flood the log.
+        self.closings = LogLimiter(logger, clock.monotonic)
 
     def clients(self) -> list[ClientConnection]:
         return list(self._clients)

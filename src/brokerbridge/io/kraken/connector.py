@@ -40,6 +40,7 @@ from brokerbridge.core.errors import (
     ConfigError,
     InvalidRequest,
     TransportError,
+    UnknownSymbol,
     VenueError,
 )
 from brokerbridge.core.events import (
@@ -59,6 +60,7 @@ from brokerbridge.core.events import (
 from brokerbridge.core.signals import Resyncing, Signal, Subscribed, TokenRejected
 from brokerbridge.io.http import HttpClient
 from brokerbridge.io.kraken.rest import KrakenRestClient
+from brokerbridge.io.refresh import keep_fresh
 from brokerbridge.io.supervisor import ConnectionSupervisor
 from brokerbridge.io.token import TokenManager
 from brokerbridge.io.ws import Connection, connect
@@ -82,6 +84,7 @@ HISTORY_POLL_INTERVAL = 10.0
 # Seconds read back before the newest venue timestamp already seen: both ends are Kraken's clock,
 # so this covers the engine stamping out of order, not clock skew.
 HISTORY_MARGIN = 5.0
+SYMBOLS_REFRESH = 3600.0  # seconds between AssetPairs reads (new listings are rare)
 MAX_PAGES = 20  # REST history pages (50 rows each) read per reconciliation
 RECENT_TRADE_IDS = 2000  # per symbol: trades already delivered, so a backfill repeats none
 DISCONNECTED = "stream was disconnected"  # the supervisor's Gap reason for a reconnect
@@ -111,6 +114,7 @@ class KrakenConnector:
         self.rest = KrakenRestClient(config, http=http, clock=clock)
         self.symbols = norm.SymbolMap()
         self._symbols_loaded = False
+        self._symbols_task: asyncio.Task[None] | None = None
         self._rng = rng or random.Random()
         self.tokens = TokenManager(
             self._fetch_token,
@@ -191,8 +195,13 @@ class KrakenConnector:
                 tasks.create_task(self.public.run(), name="kraken-public")
                 tasks.create_task(self.private.run(), name="kraken-private")
                 tasks.create_task(self.tokens.run_refresher(), name="kraken-token-refresh")
+                if self.public_session.subscriptions:  # added before this ran
+                    self._symbols_task = tasks.create_task(
+                        self._list_symbols_forever(), name="kraken-symbols"
+                    )
         finally:
             self._tasks = None
+            self._symbols_task = None
 
     async def aclose(self) -> None:
         await self.rest.aclose()
@@ -221,9 +230,39 @@ class KrakenConnector:
             self._session(sub).validate(sub)
         except ValueError as exc:
             raise InvalidRequest(str(exc), venue=VENUE) from None
+        if sub.symbol is not None and self._symbols_loaded and not self.symbols.knows(sub.symbol):
+            raise UnknownSymbol(
+                f"kraken does not list {sub.symbol!r}",
+                venue=VENUE,
+                remedy="use a pair as Kraken's WebSocket v2 names it (BASE/QUOTE, e.g. BTC/USD)",
+            )
+
+    def symbol_listed(self, symbol: str) -> bool | None:
+        """Whether AssetPairs lists `symbol` (None until the list is loaded)."""
+        return self.symbols.knows(symbol) if self._symbols_loaded else None
+
+    async def _list_symbols_forever(self) -> None:
+        """From the first subscription on: load AssetPairs, and again every `SYMBOLS_REFRESH`; once
+        loaded, a symbol Kraken does not list is refused by `validate`, before anything goes
+        upstream. Until it loads (the first second or so; longer while REST fails), subscriptions
+        go upstream unchecked and Kraken's own refusal answers them."""
+        await keep_fresh(
+            self._load_symbols,
+            clock=self.clock,
+            backoff=self.config.backoff,
+            every=SYMBOLS_REFRESH,
+            what="kraken AssetPairs",
+            meanwhile="Kraken checks symbols itself until it loads",
+        )
+
+    async def _load_symbols(self) -> None:
+        self.symbols.update(await self.rest.public("AssetPairs"))
+        self._symbols_loaded = True
 
     def add(self, sub: Subscription) -> None:
         self.validate(sub)
+        if self._symbols_task is None:  # the venue is used: learn what it lists
+            self._symbols_task = self.spawn(self._list_symbols_forever(), "kraken-symbols")
         supervisor = self._supervisor(sub)
         self._session(sub).add(sub, self.clock.monotonic())
         supervisor.notify()

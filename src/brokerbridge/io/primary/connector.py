@@ -54,6 +54,7 @@ from brokerbridge.core.signals import Signal, Subscribed, TokenRejected
 from brokerbridge.io.http import HttpClient
 from brokerbridge.io.primary.instruments import InstrumentCache
 from brokerbridge.io.primary.rest import PrimaryRestClient
+from brokerbridge.io.refresh import keep_fresh
 from brokerbridge.io.supervisor import ConnectionSupervisor
 from brokerbridge.io.token import TokenManager
 from brokerbridge.io.ws import connect
@@ -70,6 +71,7 @@ Emit = Callable[[AnyEvent], None]
 ORDER_REPORT_GRACE = 5.0  # seconds an order may go without an `or` report before REST is asked
 RISK_POLL_INTERVAL = 5.0  # positions / account report: Primary's best practice is one call per 5 s
 ORDERS_POLL_EVERY = 10  # while the socket is down, order state every 10th poll
+CATALOGUE_CHECK = 600.0  # seconds between looks at whether the catalogue is today's
 _RISK_CHANNELS = frozenset({Channel.POSITIONS, Channel.BALANCES})
 _POLLABLE = frozenset({Channel.TICKER, Channel.BOOK, Channel.TRADES, Channel.STATS, Channel.EXECUTIONS})
 
@@ -134,6 +136,7 @@ class PrimaryConnector:
         self._catalog: Catalog | None = None
         self._catalog_day: object = None  # the cache file (one per Buenos Aires day) it came from
         self._catalog_lock = asyncio.Lock()
+        self._listing = False  # the catalogue is being kept loaded (from the first symbol's subscription)
         self._risk_subs: dict[Subscription, None] = {}
         self._risk_wake = asyncio.Event()
         self._risk_states: dict[Subscription, StreamState] = {}
@@ -168,8 +171,12 @@ class PrimaryConnector:
                 tasks.create_task(self.tokens.run_refresher(), name="primary-relogin")
                 tasks.create_task(self._poll_risk_forever(), name="primary-risk")
                 tasks.create_task(self._probe_token_forever(), name="primary-token-check")
+                if any(sub.symbol is not None for sub in self.session.subscriptions):  # added before
+                    self._listing = True
+                    tasks.create_task(self._list_instruments_forever(), name="primary-catalogue")
         finally:
             self._tasks = None
+            self._listing = False
 
     async def aclose(self) -> None:
         await self.rest.aclose()
@@ -245,9 +252,41 @@ class PrimaryConnector:
             self.session.validate(sub)
         except ValueError as exc:
             raise InvalidRequest(str(exc), venue=VENUE) from None
+        if sub.symbol is not None and self.symbol_listed(sub.symbol) is False:
+            raise UnknownSymbol(
+                f"primary does not list {sub.symbol!r} today",
+                venue=VENUE,
+                remedy="use a symbol of today's instruments (GET /api/instruments?venue=primary, "
+                "`brokerbridge instruments`), e.g. 'MERV - XMEV - GGAL - 24hs'",
+            )
+
+    def symbol_listed(self, symbol: str) -> bool | None:
+        """Whether today's catalogue lists `symbol` (None while it is not loaded: a catalogue of an
+        earlier day may lack today's new series, so it does not refuse anything)."""
+        if self._catalog is None or self._catalog_day != self._cache.path_for_today():
+            return None
+        return symbol in self._catalog
+
+    async def _list_instruments_forever(self) -> None:
+        """From the first subscription with a symbol on: load the catalogue, and look again every
+        `CATALOGUE_CHECK` (it is fetched again when the Buenos Aires day changes); once loaded,
+        `validate` refuses a symbol it does not list, before anything goes upstream. Until it
+        loads, Primary's own refusal answers them."""
+        await keep_fresh(
+            self.catalog,
+            clock=self.clock,
+            backoff=self.config.backoff,
+            every=CATALOGUE_CHECK,
+            what="primary's instrument catalogue",
+            meanwhile="Primary checks symbols itself until it loads",
+        )
 
     def add(self, sub: Subscription) -> None:
         self.validate(sub)
+        if not self._listing and sub.symbol is not None and self._tasks is not None:
+            # Market data is used (and the connector runs): learn what is listed.
+            self._listing = True
+            self.spawn(self._list_instruments_forever(), "primary-catalogue")
         if sub.channel in _RISK_CHANNELS:
             self._risk_subs[sub] = None
             self._risk_wake.set()

@@ -115,6 +115,10 @@ class SymbolMap:
                 return f"{normalize_asset(pair[: -len(quote)])}/{normalize_asset(quote)}"
         return pair
 
+    def knows(self, symbol: str) -> bool:
+        """`symbol` (WS v2 spelling) is a pair AssetPairs listed."""
+        return symbol in self._to_rest
+
     def to_rest(self, symbol: str) -> str:
         """REST pair id for a WS symbol (Kraken also accepts `BTC/USD` itself as `pair`)."""
         return self._to_rest.get(symbol, symbol)
