@@ -17,10 +17,13 @@ from brokerbridge.core.config import Config
 from brokerbridge.core.errors import TransportError
 from brokerbridge.core.events import Fill, Gap, OrderUpdate, Source, StreamState, Trade
 from brokerbridge.io.journal_store import JournalStore
+from brokerbridge.io.kraken.connector import HISTORY_MARGIN
 from brokerbridge.sim.kraken import KrakenSimulator
 from tests.io.rig import Rig, kraken_config, rig_on
 
 pytestmark = pytest.mark.timeout(90)
+
+SNAPSHOT_FILLS = 50  # fills an executions snapshot replays (snap_trades)
 
 
 def bridge_on(
@@ -81,6 +84,67 @@ async def test_fills_made_while_the_private_stream_was_down_are_recovered_once(t
         assert executions.of(Fill) == []
         sim.faults.apply({"stall": None})
         await r.until(lambda: len(executions.of(Fill)) >= 3, what="missed fills recovered")
+        await r.run_for(3.0)
+        ids = [f.exec_id for f in executions.of(Fill)]
+        assert sorted(ids) == sorted(sim_fill_ids(sim))  # every fill, none twice
+
+
+async def test_fills_lost_in_a_stall_are_recovered_though_newer_fills_arrive_first(tmp_path: Path) -> None:
+    """Fills lost with a stalled link, on the old connection and with the new one's snapshot, are
+    read back from TradesHistory even when a fill made after the stall (more than the history
+    margin later) reaches the bridge on the new connection before reconciliation reads history:
+    that newer fill does not prove the older ones arrived."""
+    clock = FakeClock()
+    async with (
+        KrakenSimulator(port=0, seed=15, clock=clock, tick_s=0.01) as sim,
+        bridge_on(sim, clock, tmp_path / "j.sqlite3", poll_after=600.0) as r,
+    ):
+        executions = r.collect("executions")
+        await r.until(lambda: executions.states("kraken:executions")[-1:] == [StreamState.LIVE])
+        sim.faults.apply({"stall": "private"})  # frames are lost; the watchdog reconnects
+        await r.until(lambda: r.kraken.private.reconnects == 1 and r.kraken.private.connected)
+        # Still stalled: these fills' updates and the new connection's acks and snapshot are lost.
+        for _ in range(3):
+            await r.call(r.bridge.place_order("kraken", "BTC/USD", "buy", "market", Decimal("0.01")))
+        lost = sim_fill_ids(sim)
+        sim.faults.apply({"stall": None})
+        await r.run_for(HISTORY_MARGIN + 1.0)  # heartbeats only: the subscriptions are unconfirmed
+        assert executions.of(Fill) == [] and r.kraken.private.reconnects == 1
+        # The first frame after the stall is this order's: it confirms the subscriptions, and its
+        # fill arrives before reconciliation reads TradesHistory.
+        await r.call(r.bridge.place_order("kraken", "BTC/USD", "sell", "market", Decimal("0.01")))
+        await r.until(lambda: r.kraken.reconciliations >= 1, what="reconciled")
+        await r.run_for(3.0)
+        ids = [f.exec_id for f in executions.of(Fill)]
+        assert lost <= set(ids), "fills lost in the stall were not recovered"
+        assert sorted(ids) == sorted(sim_fill_ids(sim))  # every fill, none twice
+
+
+async def test_more_fills_while_away_than_a_snapshot_holds_are_all_recovered(tmp_path: Path) -> None:
+    """No frame lost, as on the real Kraken: the private stream is down (token revoked, WebSocket
+    permission denied) while more fills happen than `snap_trades` replays (the newest 50). The
+    snapshot's newest fill proves nothing about the older ones: history is read back over the
+    whole outage."""
+    clock = FakeClock()
+    async with (
+        KrakenSimulator(port=0, seed=16, clock=clock, tick_s=0.01) as sim,
+        bridge_on(sim, clock, tmp_path / "j.sqlite3", poll_after=600.0) as r,
+    ):
+        executions = r.collect("executions")
+        await r.until(lambda: executions.states("kraken:executions")[-1:] == [StreamState.LIVE])
+        await r.call(r.bridge.place_order("kraken", "BTC/USD", "buy", "market", Decimal("0.01")))
+        await r.until(lambda: len(executions.of(Fill)) == 1)
+        await r.run_for(1.0)
+        sim.faults.apply({"deny_permissions": ["websockets"], "invalidate_tokens": True, "drop_now": True})
+        await r.until(lambda: StreamState.RECONNECTING in executions.states("kraken:executions"))
+        for i in range(SNAPSHOT_FILLS + 5):
+            side = "buy" if i % 2 else "sell"
+            await r.call(r.bridge.place_order("kraken", "BTC/USD", side, "market", Decimal("0.01")))
+        assert len(executions.of(Fill)) == 1
+        reconciled = r.kraken.reconciliations
+        sim.faults.apply({"deny_permissions": []})
+        await r.until(lambda: executions.states("kraken:executions")[-1:] == [StreamState.LIVE])
+        await r.until(lambda: r.kraken.reconciliations > reconciled, what="history read over the outage")
         await r.run_for(3.0)
         ids = [f.exec_id for f in executions.of(Fill)]
         assert sorted(ids) == sorted(sim_fill_ids(sim))  # every fill, none twice

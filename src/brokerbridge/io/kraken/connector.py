@@ -8,11 +8,13 @@
   ahead of every queued REST call; refreshed every `token_refresh_interval`; when Kraken refuses
   it, a new one is fetched (retried with backoff until it comes) and what was refused is
   subscribed again on the same connection;
-* reconciliation after every private (re)connect, the first one included, and after every gap in
-  a private stream (a skipped sequence number): REST BalanceEx, OpenOrders, ClosedOrders and
-  TradesHistory (paged back to the newest fill already reported), so balances are right and fills
-  that happened while we were away are reported (once — the bridge's journal drops replays). One
-  runs at a time (a request meanwhile runs it once more after); a failure is retried with backoff;
+* reconciliation after every private (re)connect, the first one included, after every gap in
+  a private stream (a skipped sequence number) and whenever `executions` is live again after a
+  break: REST BalanceEx, OpenOrders, ClosedOrders and TradesHistory (paged back to the fill
+  watermark, `io/kraken/watermark.py`: the newest fill before which none can be missing), so
+  balances are right and fills that happened while we were away are reported (once — the
+  bridge's journal drops replays). One runs at a time (a request meanwhile runs it once more
+  after); a failure is retried with backoff;
 * backfill after a public reconnect: trades missed while disconnected from REST `Trades` (`since`
   the drop), candles from REST `OHLC`; only when REST cannot give them does the `Gap` naming the
   window reach consumers.
@@ -59,6 +61,7 @@ from brokerbridge.core.events import (
 from brokerbridge.core.signals import Resyncing, Signal, Subscribed, TokenRejected
 from brokerbridge.io.http import HttpClient
 from brokerbridge.io.kraken.rest import KrakenRestClient
+from brokerbridge.io.kraken.watermark import FillWatermark
 from brokerbridge.io.supervisor import ConnectionSupervisor
 from brokerbridge.io.token import TokenManager
 from brokerbridge.io.ws import Connection, connect
@@ -86,6 +89,7 @@ MAX_PAGES = 20  # REST history pages (50 rows each) read per reconciliation
 RECENT_TRADE_IDS = 2000  # per symbol: trades already delivered, so a backfill repeats none
 DISCONNECTED = "stream was disconnected"  # the supervisor's Gap reason for a reconnect
 _PRIVATE = frozenset({Channel.BALANCES, Channel.EXECUTIONS})
+_EXECUTIONS_STREAM = Subscription(venue=VENUE, channel=Channel.EXECUTIONS).describe()
 _POLLABLE = frozenset(
     {Channel.TICKER, Channel.BOOK, Channel.TRADES, Channel.CANDLES, Channel.BALANCES, Channel.EXECUTIONS}
 )
@@ -166,7 +170,7 @@ class KrakenConnector:
         # Stream → newest trade delivered when it went down: the gap starts there, not when the
         # watchdog noticed the silence.
         self._down_from: dict[str, float] = {}
-        self._newest_fill_ts: float | None = None  # reconciliation reads history back to here
+        self.fill_watermark = FillWatermark()  # reconciliation reads history back to here
         self._closed_read_at: float | None = None  # ClosedOrders read back to here
         self.backfills = 0  # gaps closed from REST
         self.reconciliations = 0  # completed reconciliations with REST
@@ -182,7 +186,7 @@ class KrakenConnector:
 
     def restore_fills(self, fills: list[Fill]) -> None:
         """Fills journaled by an earlier run: reconciliation needs to read history back to them only."""
-        self._newest_fill_ts = max(f.ts for f in fills)
+        self.fill_watermark.restore(max(f.ts for f in fills))
 
     # -- lifetime ----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -265,6 +269,8 @@ class KrakenConnector:
 
     # -- events ------------------------------------------------------------------------------
     def _emit(self, event: AnyEvent) -> None:
+        if isinstance(event, StreamStatus) and event.stream == _EXECUTIONS_STREAM:
+            self._executions_status(event.state)
         match event:
             case Trade():
                 self._last_trade_ts[event.symbol] = max(event.ts, self._last_trade_ts.get(event.symbol, 0.0))
@@ -273,7 +279,7 @@ class KrakenConnector:
                 if len(recent) > RECENT_TRADE_IDS:
                     recent.popitem(last=False)
             case Fill():
-                self._newest_fill_ts = max(event.ts, self._newest_fill_ts or 0.0)
+                self.fill_watermark.fill_seen(event.ts)
             case BalanceSnapshot(source=Source.WS):
                 logger.info("kraken: Balance snapshot received: %d assets", len(event.balances))
             case StreamStatus(state=StreamState.RECONNECTING) if event.stream not in self._down_from:
@@ -285,6 +291,18 @@ class KrakenConnector:
                     self._tasks.create_task(self._backfill(event), name=f"kraken-backfill-{event.stream}")
                     return
         self._emit_out(event)
+
+    def _executions_status(self, state: StreamState) -> None:
+        """Follow the executions subscription's continuity for the fill watermark: every time it
+        is live again after a break, history is read back over the break."""
+        if state is not StreamState.LIVE:
+            self.fill_watermark.stream_broken()
+            return
+        self.fill_watermark.stream_live()
+        if not self.fill_watermark.proven:
+            # After a reconnect this joins the request the first subscription made; after a
+            # resync it reads again what a read begun before the fresh snapshot could not prove.
+            self.request_reconcile(frozenset({Channel.EXECUTIONS}))
 
     # -- backfill ----------------------------------------------------------------------------
     def _backfillable(self, stream: str) -> bool:
@@ -388,7 +406,10 @@ class KrakenConnector:
             due.discard(Channel.BALANCES)
         if Channel.EXECUTIONS in due:
             events = await self.order_snapshot()
-            events.extend(await self._fills_since(self._newest_fill_ts))
+            read = self.fill_watermark.read_started()
+            fills = await self._fills_since(self.fill_watermark.complete_to)
+            self.fill_watermark.read_done(read, (f.ts for f in fills))
+            events.extend(fills)
             self._history_polled_at = self.clock.monotonic()
             for event in events:
                 self._emit(event)
