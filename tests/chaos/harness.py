@@ -547,16 +547,10 @@ _ROAMING_SUBS: tuple[dict[str, Any], ...] = (
 )
 _PRIVATE_CHANNELS = frozenset({"executions", "balances", "orders", "positions"})
 # How far along its life an order is; an order's status never goes back. "unknown" is the
-# Bridge's placeholder for a submit that got no answer, "resolved" its end.
-_ORDER_RANK = {
-    "unknown": 0,
-    "pending_new": 0,
-    "new": 1,
-    "pending_replace": 1,
-    "pending_cancel": 1,
-    "partially_filled": 2,
-}
-_ORDER_DONE = 3  # any other status: filled, canceled, expired, rejected, replaced, resolved
+# Bridge's placeholder for a submit that got no answer, "resolved" its end; a status named nowhere
+# here counts as open.
+_ORDER_RANK = {"unknown": 0, "pending_new": 0, "partially_filled": 2}
+_ORDER_FINAL = frozenset({"filled", "canceled", "expired", "rejected", "replaced", "resolved"})
 
 
 @dataclass
@@ -699,20 +693,21 @@ class _Client:
 
     def _check_order(self, venue: str, event: dict[str, Any]) -> None:
         status = event["status"]
-        rank = _ORDER_RANK.get(status, _ORDER_DONE)
+        rank = 3 if status in _ORDER_FINAL else _ORDER_RANK.get(status, 1)
         cum = Decimal(event["cum_qty"]) if event.get("cum_qty") is not None else None
         key = (venue, event["order_id"])
         before = self._orders.get(key)
         if before is not None:
             old_rank, old_status, old_cum = before
-            went_back = rank < old_rank or (old_rank == _ORDER_DONE and status != old_status)
+            went_back = rank < old_rank or (old_status in _ORDER_FINAL and status != old_status)
             if went_back or (cum is not None and old_cum is not None and cum < old_cum):
                 self.regressions.append(
-                    f"{venue} order {event['order_id']}: {old_status} (cum {old_cum}) → {status} (cum {cum})"
+                    f"{venue} order {event['order_id']}: {old_status} (cum {old_cum}) → {status} "
+                    f"(cum {cum}, {event['exec_type']})"
                 )
-            if cum is None:
+            if cum is None or (old_cum is not None and cum < old_cum):
                 cum = old_cum
-            if rank < old_rank:
+            if went_back:
                 rank, status = old_rank, old_status
         self._orders[key] = (rank, status, cum)
 

@@ -365,7 +365,8 @@ class KrakenConnector:
 
     def request_reconcile(self, channels: frozenset[Channel] = _PRIVATE) -> None:
         """Reconcile what `channels` carry with REST soon. Requests coalesce: what is already due
-        is read once; a request while a read is under way is read again after it."""
+        is read once; a request while a read is under way is read again after it. Executions
+        alone are not read while the fill watermark is proven (nothing can be missing)."""
         self._reconcile_due |= channels
         if self._reconcile_task is None:
             self._reconcile_task = self.spawn(self._reconcile_until_done(), "kraken-reconcile")
@@ -376,6 +377,10 @@ class KrakenConnector:
             next(delays)  # the immediate attempt is the first one, not a retry
             while self._reconcile_due:
                 due, self._reconcile_due = set(self._reconcile_due), set()
+                if due == {Channel.EXECUTIONS} and self.fill_watermark.proven:
+                    # Asked for when executions went live again, and a read begun since has
+                    # covered the break: the stream, unbroken since, holds the rest.
+                    continue
                 try:
                     await self.reconcile_private(due)
                 except BrokerBridgeError as exc:
@@ -405,8 +410,10 @@ class KrakenConnector:
             self._emit(norm.balances_from_rest(await self.rest.private("BalanceEx"), received=sent_at))
             due.discard(Channel.BALANCES)
         if Channel.EXECUTIONS in due:
-            events = await self.order_snapshot()
+            # Before the order reads too: an order closed between a read and the subscription's
+            # start is in neither the read nor the stream's snapshot.
             read = self.fill_watermark.read_started()
+            events = await self.order_snapshot()
             fills = await self._fills_since(self.fill_watermark.complete_to)
             self.fill_watermark.read_done(read, (f.ts for f in fills))
             events.extend(fills)

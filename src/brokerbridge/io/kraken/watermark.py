@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class HistoryRead:
-    """What was true when a TradesHistory read began."""
+    """What was true when a reconciliation began reading orders and TradesHistory."""
 
     live: bool  # the executions subscription was live
     breaks: int  # breaks in it so far
