@@ -12,6 +12,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.chaos import seeds as chaos_seeds
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The chaos test's seeds are drawn here, once, before xdist starts its workers (they inherit
+    # the environment): the header below and the worker that runs them name the same seeds.
+    chaos_seeds.fix_base(os.environ)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return chaos_seeds.describe()
+
 
 def kraken_fixture_dir() -> Path:
     env = os.environ.get("BROKERBRIDGE_FIXTURES")

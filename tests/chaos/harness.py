@@ -8,6 +8,10 @@ run is judged against the simulators' own truth (`ChaosReport.problems`):
 * after each recovery of the private stream, Kraken balances equal the simulator's within 2 s;
 * after each resync, every book equals the simulator's book (within a bounded wait);
 * every WebSocket client's streams are live and carrying data at the end;
+* what the WebSocket clients of `executions` received: every fill published while a subscription
+  was open delivered on it, none twice, none that is not in the journal, `seq` without a jump; no
+  order's status going back (e.g. filled → new). One client leaves and comes back now and then
+  (`_Window` says exactly which fills each of its subscriptions owes);
 * no ERROR log, no task exception; memory (RSS) did not keep growing.
 
 Real time, because the server, the clients and uvicorn run on it; every wait is bounded by
@@ -19,12 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
+import math
 import random
 import time
-from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -36,7 +42,7 @@ from brokerbridge.bridge import Bridge
 from brokerbridge.core.backoff import BackoffPolicy
 from brokerbridge.core.config import ApiKey, ServerConfig
 from brokerbridge.core.errors import BrokerBridgeError
-from brokerbridge.core.events import StreamState, StreamStatus
+from brokerbridge.core.events import AnyEvent, Fill, StreamState, StreamStatus
 from brokerbridge.core.secret import Secret
 from brokerbridge.server import BridgeServer, ServerSettings
 from brokerbridge.server.ws import WsSettings
@@ -54,6 +60,9 @@ BALANCE_WINDOW = 2.0  # seconds after a recovery within which balances must equa
 BOOK_WINDOW = 8.0
 UNKNOWN_WINDOW = 15.0  # seconds the end of the run waits for unanswered submits to be decided
 SETTLE = 12.0  # quiet seconds at the end: faults off, trading stopped, streams back to live
+LEAVE_TIMEOUT = 5.0  # seconds a client waits for the server to acknowledge its unsubscribes
+# Seconds between the roaming client's leaving and coming back (it stays away 0.2–1 s).
+ROAM_EVERY = (6.0, 14.0)
 DOWN = (StreamState.RECONNECTING, StreamState.POLLING, StreamState.STALE, StreamState.RESYNCING)
 
 # (venue, fault, switches to set, seconds to hold before reset or None for one-shot)
@@ -92,6 +101,10 @@ class ChaosReport:
     balance_checks: int = 0
     book_checks: int = 0
     client_messages: int = 0
+    client_fills: int = 0  # fills the clients of executions received
+    client_fills_owed: int = 0  # fills published while one of their subscriptions was open
+    client_order_updates: int = 0
+    client_reconnects: int = 0
     rss_mb: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -106,6 +119,8 @@ class ChaosReport:
             f"  recoveries: {self.recoveries}; worst recovery {self.worst_recovery_s:.2f} s",
             f"  checks: {self.balance_checks} balance, {self.book_checks} book; "
             f"{self.client_messages} client messages",
+            f"  clients of executions: {self.client_fills} fills received, {self.client_fills_owed} owed; "
+            f"{self.client_order_updates} order updates; {self.client_reconnects} reconnects",
             f"  RSS MB first/peak/last: {self._rss()}",
             f"  problems: {len(self.problems)}",
         ]
@@ -177,6 +192,11 @@ class Chaos:
         self.chaos_on = True
         self.live_events: list[tuple[float, str, StreamState]] = []
         self.clients: list[_Client] = []
+        # venue → exec_id → when the Bridge published the fill (to every listener in one go,
+        # the server's clients included): what each client subscription owes.
+        self.published: dict[str, dict[str, float]] = {"kraken": {}, "primary": {}}
+        self.roam_rng = random.Random(seed * 7919 + 1)  # apart: the fault schedule stays the seed's
+        self.roaming: asyncio.Task[None] | None = None  # the roaming client's step under way
 
     async def run(self) -> ChaosReport:
         errors = _ErrorLog(self.report)
@@ -210,19 +230,32 @@ class Chaos:
         ]
         loop = asyncio.get_running_loop()
         background = [loop.create_task(self._watch(v, c, s)) for v, c, s in watchers]
-        self.clients = [await _Client.open(self.server.ws_url, subs) for subs in _CLIENT_SUBS]
-        background += [loop.create_task(client.read_forever()) for client in self.clients]
+        listening = [
+            self.bridge.listen(
+                self.bridge.subscription(venue, "executions"),
+                functools.partial(self._on_published, venue),
+                lambda _error: None,
+            )
+            for venue in self.published
+        ]
+        named = [(f"{i + 1}", subs) for i, subs in enumerate(_CLIENT_SUBS)] + [("roaming", _ROAMING_SUBS)]
+        self.clients = [_Client(self.server.ws_url, subs, name) for name, subs in named]
+        for client in self.clients:
+            await client.connect()
         background.append(loop.create_task(self._sample_memory()))
         started = time.monotonic()
         workers = [
             loop.create_task(self._trade_kraken()),
             loop.create_task(self._trade_primary()),
             loop.create_task(self._inject_faults()),
+            loop.create_task(self._roam(self.clients[-1])),
         ]
         try:
             await asyncio.sleep(max(self.seconds - SETTLE, 1.0))
             self.chaos_on = False
             await _stop(workers)
+            if self.roaming is not None:
+                await self.roaming
             await self._reset_faults()
             await asyncio.sleep(SETTLE)
             for task in (*workers, *background):
@@ -231,8 +264,24 @@ class Chaos:
             await self._judge(time.monotonic() - started)
         finally:
             await _stop(workers + background)
+            for handle in listening:
+                handle.close()
             for client in self.clients:
                 await client.close()
+
+    def _on_published(self, venue: str, event: AnyEvent) -> None:
+        if isinstance(event, Fill):
+            self.published[venue].setdefault(event.exec_id, time.monotonic())
+
+    async def _roam(self, client: _Client) -> None:
+        """Leave and come back now and then. A step is not cut short when roaming stops (a
+        client half gone would fail the end checks): `_run_stack` waits for it instead."""
+        while True:
+            await asyncio.sleep(self.roam_rng.uniform(*ROAM_EVERY))
+            self.roaming = asyncio.get_running_loop().create_task(
+                client.reconnect(away=self.roam_rng.uniform(0.2, 1.0))
+            )
+            await asyncio.shield(self.roaming)
 
     # -- load ------------------------------------------------------------------------------------
     async def _trade_kraken(self) -> None:
@@ -393,6 +442,8 @@ class Chaos:
                     extra = set(got) - set(expected)
                     report.problems.append(
                         f"kraken journal: {len(missing)} fills missing, {len(extra)} extra"
+                        + "".join(f"; {self._kraken_fill(e)}" for e in sorted(missing)[:5])
+                        + "".join(f"; extra {e}" for e in sorted(extra)[:5])
                     )
             else:
                 totals: dict[str, Decimal] = defaultdict(Decimal)
@@ -412,6 +463,7 @@ class Chaos:
         for client in self.clients:
             report.client_messages += client.count
             report.problems.extend(client.problems(time.monotonic() - SETTLE / 2))
+        await self._judge_clients()
         if len(report.rss_mb) >= 6:
             half = len(report.rss_mb) // 2
             first, second = max(report.rss_mb[:half]), max(report.rss_mb[half:])
@@ -420,11 +472,35 @@ class Chaos:
                     f"memory grew: peak RSS {first:.0f} MB in the first half, {second:.0f} MB in the second"
                 )
 
+    async def _judge_clients(self) -> None:
+        """Every client leaves executions (acknowledged: all it was owed has been read), then
+        what each received is held against what the Bridge published and journaled."""
+        for client in self.clients:
+            await client.leave()
+        store = self.bridge.journal_store
+        assert store is not None
+        journaled = {
+            venue: {f.exec_id for f in store.fills(venue, self.bridge.state[venue].scope)}
+            for venue in self.published
+        }
+        for client in self.clients:
+            self.report.problems.extend(client.delivery_problems(self.published, journaled))
+            self.report.client_fills += sum(client.delivered.values())
+            self.report.client_fills_owed += client.owed(self.published)
+            self.report.client_order_updates += client.order_updates
+            self.report.client_reconnects += client.reconnects
+
     def _unknown(self) -> list[str]:
         states = self.bridge.state
         return [
             f"{v} {o.order_id}" for v in ("kraken", "primary") for o in states[v].journal.unknown_orders()
         ]
+
+    def _kraken_fill(self, exec_id: str) -> str:
+        """A missing fill as the simulator knows it, stamped so the kept log can be searched."""
+        trade = self.ksim.exchange.account.trades[exec_id]
+        stamp = time.strftime("%H:%M:%S", time.localtime(trade.time_ns / 1e9))
+        return f"{exec_id} (order {trade.order.txid}, {stamp}.{trade.time_ns // 1_000_000 % 1000:03d})"
 
     def _kraken_truth(self) -> list[str]:
         return list(self.ksim.exchange.account.trades)
@@ -464,67 +540,248 @@ _CLIENT_SUBS: tuple[tuple[dict[str, Any], ...], ...] = (
         {"venue": "primary", "channel": "ticker", "symbol": GGAL},
     ),
 )
+# The roaming client: leaves (unsubscribe, close) and comes back (connect, subscribe) all the time.
+_ROAMING_SUBS: tuple[dict[str, Any], ...] = (
+    {"venue": "kraken", "channel": "executions"},
+    {"venue": "primary", "channel": "executions"},
+)
+_PRIVATE_CHANNELS = frozenset({"executions", "balances", "orders", "positions"})
+# How far along its life an order is; an order's status never goes back. "unknown" is the
+# Bridge's placeholder for a submit that got no answer, "resolved" its end; a status named nowhere
+# here counts as open.
+_ORDER_RANK = {"unknown": 0, "pending_new": 0, "partially_filled": 2}
+_ORDER_FINAL = frozenset({"filled", "canceled", "expired", "rejected", "replaced", "resolved"})
+
+
+@dataclass
+class _Window:
+    """One `executions` subscription of one client connection, and the fills it owes.
+
+    It is open from `acked_at` (when the client read the server's ack: the server joined it to the
+    stream before sending that) to `ended_at` (when the client sent `unsubscribe`; the server
+    acknowledges after every event it delivered before). Every fill the Bridge published strictly
+    between the two must arrive on it, exactly once; fills published around either end may arrive
+    or not (the server's side of each moment is not visible from here). A client that reconnects
+    gets a new window: fills published while it was away are not owed to it (docs/server.md: a
+    client catches up from /api/fills)."""
+
+    venue: str
+    acked_at: float | None = None
+    ended_at: float = math.inf
+    left: bool = False  # the server acknowledged the unsubscribe
+    fills: list[str] = field(default_factory=list)
+
+    def owed(self, published: dict[str, float]) -> set[str]:
+        if self.acked_at is None:
+            return set()
+        start, end = self.acked_at, self.ended_at
+        return {exec_id for exec_id, at in published.items() if start < at < end}
 
 
 class _Client:
-    """A real `websockets` client of the server: its subscriptions' last status and data times."""
+    """A real `websockets` client of the server: its subscriptions' last status and data times,
+    and what its `executions` subscriptions received."""
 
-    def __init__(self, ws: Any, subs: tuple[dict[str, Any], ...]) -> None:
-        self.ws = ws
+    def __init__(self, url: str, subs: tuple[dict[str, Any], ...], name: str) -> None:
+        self.url = url
+        self.name = name
         self.subs = {str(i): sub for i, sub in enumerate(subs)}
+        self.ws: Any = None
+        self._reader: asyncio.Task[None] | None = None
         self.state: dict[str, str] = {}
         self.last_data: dict[str, float] = {}
         self.count = 0
         self.closed: str | None = None
+        self.reconnects = 0
+        self.windows: dict[str, _Window] = {}  # this connection's executions subscriptions
+        self.past: list[_Window] = []  # those of earlier connections, and ended ones
+        self.delivered: Counter[tuple[str, str]] = Counter()  # (venue, exec_id) → times received
+        self.order_updates = 0
+        self._orders: dict[tuple[str, str], tuple[int, str, Decimal | None]] = {}
+        self.regressions: list[str] = []
+        self._seq: dict[str, int] = {}
+        self.seq_jumps: list[str] = []
+        self._left = asyncio.Event()  # every executions unsubscribe acknowledged
 
-    @classmethod
-    async def open(cls, url: str, subs: tuple[dict[str, Any], ...]) -> _Client:
-        ws = await websockets.connect(
-            url, additional_headers={"Authorization": f"Bearer {KEY}"}, max_queue=None
+    async def connect(self) -> None:
+        self.ws = await websockets.connect(
+            self.url, additional_headers={"Authorization": f"Bearer {KEY}"}, max_queue=None
         )
-        client = cls(ws, subs)
-        for sid, sub in client.subs.items():
-            await ws.send(json.dumps({"op": "subscribe", "id": sid, **sub}))
-        return client
+        self.state, self._seq = {}, {}
+        for sid, sub in self.subs.items():
+            if sub["channel"] == "executions":
+                self.windows[sid] = _Window(venue=sub["venue"])
+            await self.ws.send(json.dumps({"op": "subscribe", "id": sid, **sub}))
+        self._reader = asyncio.get_running_loop().create_task(self._read(self.ws))
 
-    async def read_forever(self) -> None:
+    async def leave(self) -> None:
+        """Unsubscribe from executions and wait until the server says so: every fill it
+        published before the unsubscribe was sent has then been read."""
+        if not self.windows or self.ws is None:
+            return
+        self._left = asyncio.Event()
+        for sid, window in self.windows.items():
+            window.ended_at = time.monotonic()
+            await self.ws.send(json.dumps({"op": "unsubscribe", "id": sid}))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._left.wait(), LEAVE_TIMEOUT)
+        self.past.extend(self.windows.values())
+        self.windows = {}
+
+    async def reconnect(self, *, away: float) -> None:
+        await self.leave()
+        await self.close()
+        await asyncio.sleep(away)
+        self.reconnects += 1
+        await self.connect()
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            with contextlib.suppress(websockets.WebSocketException, OSError):
+                await self.ws.close()
+        if self._reader is not None:
+            await _stop([self._reader])
+            self._reader = None
+
+    async def _read(self, ws: Any) -> None:
         try:
-            async for raw in self.ws:
+            async for raw in ws:
                 self.count += 1
-                message = json.loads(raw)
-                if message.get("type") != "event":
-                    if message.get("type") == "error":
-                        self.closed = f"error: {message.get('message')}"
-                    continue
-                event = message["event"]
-                sid = str(message["id"])
-                if event["kind"] == "status":
-                    self.state[sid] = event["state"]
-                elif event["kind"] != "gap":
-                    self.last_data[sid] = time.monotonic()
+                self._receive(json.loads(raw))
         except websockets.ConnectionClosed as exc:
-            self.closed = f"closed: {exc}"
+            if ws is self.ws and self.closed is None:
+                self.closed = f"closed: {exc}"
+
+    def _receive(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        sid = str(message.get("id"))
+        window = self.windows.get(sid)
+        if kind == "ack" and window is not None:
+            if message.get("op") == "subscribe":
+                window.acked_at = time.monotonic()
+            elif message.get("op") == "unsubscribe":
+                window.left = True
+                if all(w.left for w in self.windows.values()):
+                    self._left.set()
+            return
+        if kind == "error":
+            self.closed = f"error: {message.get('message')}"
+            return
+        if kind != "event":
+            return
+        event = message["event"]
+        self._check_seq(sid, message["seq"])
+        if event["kind"] == "status":
+            self.state[sid] = event["state"]
+        elif event["kind"] != "gap":
+            self.last_data[sid] = time.monotonic()
+        venue = event["venue"]
+        if event["kind"] == "fill" and window is not None:
+            window.fills.append(event["exec_id"])
+            self.delivered[(venue, event["exec_id"])] += 1
+        elif event["kind"] == "order_update":
+            self.order_updates += 1
+            self._check_order(venue, event)
+
+    def _check_seq(self, sid: str, seq: int) -> None:
+        """Private channels are never dropped or conflated: `seq` counts 1, 2, 3…"""
+        last = self._seq.get(sid, 0)
+        self._seq[sid] = seq
+        if self.subs[sid]["channel"] in _PRIVATE_CHANNELS and seq != last + 1:
+            name = f"{self.subs[sid]['venue']}:{self.subs[sid]['channel']}"
+            self.seq_jumps.append(f"{name} seq {last} → {seq}")
+
+    def _check_order(self, venue: str, event: dict[str, Any]) -> None:
+        status = event["status"]
+        rank = 3 if status in _ORDER_FINAL else _ORDER_RANK.get(status, 1)
+        cum = Decimal(event["cum_qty"]) if event.get("cum_qty") is not None else None
+        key = (venue, event["order_id"])
+        before = self._orders.get(key)
+        if before is not None:
+            old_rank, old_status, old_cum = before
+            went_back = rank < old_rank or (old_status in _ORDER_FINAL and status != old_status)
+            if went_back or (cum is not None and old_cum is not None and cum < old_cum):
+                self.regressions.append(
+                    f"{venue} order {event['order_id']}: {old_status} (cum {old_cum}) → {status} "
+                    f"(cum {cum}, {event['exec_type']})"
+                )
+            if cum is None or (old_cum is not None and cum < old_cum):
+                cum = old_cum
+            if went_back:
+                rank, status = old_rank, old_status
+        self._orders[key] = (rank, status, cum)
 
     def problems(self, data_since: float) -> list[str]:
         out = []
         if self.closed:
-            out.append(f"client {list(self.subs.values())}: {self.closed}")
+            out.append(f"client {self.name} {list(self.subs.values())}: {self.closed}")
         for sid, sub in self.subs.items():
             name = f"{sub['venue']}:{sub['channel']}:{sub.get('symbol', '')}"
             if self.state.get(sid) != "live":
-                out.append(f"client stream {name} ended {self.state.get(sid)}, not live")
+                out.append(f"client {self.name} stream {name} ended {self.state.get(sid)}, not live")
             if sub["channel"] in ("book", "ticker", "trades") and self.last_data.get(sid, 0.0) < data_since:
-                out.append(f"client stream {name} carried no data in the last {SETTLE / 2:.0f} s")
+                out.append(f"client {self.name} stream {name} carried no data in the last {SETTLE / 2:.0f} s")
         return out
 
-    async def close(self) -> None:
-        await self.ws.close()
+    def delivery_problems(
+        self, published: dict[str, dict[str, float]], journaled: dict[str, set[str]]
+    ) -> Iterator[str]:
+        """What `executions` delivered against what the Bridge published and journaled."""
+        who = f"client {self.name}"
+        twice = [f"{v} {e} ×{n}" for (v, e), n in self.delivered.items() if n > 1]
+        if twice:
+            yield f"{who}: {len(twice)} fills received more than once: {twice[:5]}"
+        phantom = [f"{v} {e}" for (v, e) in self.delivered if e not in journaled[v]]
+        if phantom:
+            yield f"{who}: {len(phantom)} fills received that are not in the journal: {phantom[:5]}"
+        counted: Counter[str] = Counter()
+        for window in self.past:
+            counted[window.venue] += 1
+            where = f"{who} {window.venue}:executions (its subscription no. {counted[window.venue]})"
+            if window.acked_at is None:
+                yield f"{where}: never acknowledged"
+                continue
+            if not window.left:
+                yield f"{where}: unsubscribe not acknowledged within {LEAVE_TIMEOUT:.0f} s"
+            missing = sorted(window.owed(published[window.venue]) - set(window.fills))
+            if missing:
+                yield f"{where}: {len(missing)} fills published while subscribed not received: {missing[:5]}"
+        if self.seq_jumps:
+            yield f"{who}: seq jumped on a private channel: {self.seq_jumps[:5]}"
+        if self.regressions:
+            yield f"{who}: {len(self.regressions)} order statuses went back: {self.regressions[:5]}"
+
+    def owed(self, published: dict[str, dict[str, float]]) -> int:
+        return sum(len(w.owed(published[w.venue])) for w in self.past)
 
 
-async def run_chaos(seconds: float, seed: int, workdir: Path) -> ChaosReport:
-    return await Chaos(seconds, seed, workdir).run()
+@contextlib.contextmanager
+def _log_to(path: Path | None) -> Iterator[None]:
+    """brokerbridge's INFO and above into `path` for the run (a failed run's log is kept)."""
+    if path is None:
+        yield
+        return
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    package = logging.getLogger("brokerbridge")
+    level = package.level
+    package.setLevel(logging.INFO)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        package.setLevel(level)
+        handler.close()
 
 
-def main_report(report: ChaosReport, out: Callable[[str], None] = print) -> int:
-    out(report.summary())
-    return 1 if report.problems else 0
+async def run_chaos(seconds: float, seed: int, workdir: Path, *, log: Path | None = None) -> ChaosReport:
+    """One run; with `log`, brokerbridge's INFO log of it and then its summary go to that file."""
+    with _log_to(log):
+        report = await Chaos(seconds, seed, workdir).run()
+    if log is not None:
+        with log.open("a", encoding="utf-8") as f:
+            f.write(report.summary() + "\n")
+    return report

@@ -4,6 +4,7 @@ Real loopback sockets; a FakeClock for everything that waits (see tests/io/rig.p
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from decimal import Decimal
@@ -15,12 +16,15 @@ import pytest
 from brokerbridge.core.clock import FakeClock
 from brokerbridge.core.config import Config
 from brokerbridge.core.errors import TransportError
-from brokerbridge.core.events import Fill, Gap, OrderUpdate, Source, StreamState, Trade
+from brokerbridge.core.events import Channel, Fill, Gap, OrderUpdate, Source, StreamState, Trade
 from brokerbridge.io.journal_store import JournalStore
+from brokerbridge.io.kraken.connector import HISTORY_MARGIN
 from brokerbridge.sim.kraken import KrakenSimulator
-from tests.io.rig import Rig, kraken_config, rig_on
+from tests.io.rig import Collector, Rig, kraken_config, rig_on
 
 pytestmark = pytest.mark.timeout(90)
+
+SNAPSHOT_FILLS = 50  # fills an executions snapshot replays (snap_trades)
 
 
 def bridge_on(
@@ -32,6 +36,16 @@ def bridge_on(
 
 def sim_fill_ids(sim: KrakenSimulator) -> set[str]:
     return set(sim.exchange.account.trades)
+
+
+async def live_executions(r: Rig) -> Collector:
+    executions = r.collect("executions")
+    await r.until(lambda: executions.states("kraken:executions")[-1:] == [StreamState.LIVE])
+    return executions
+
+
+async def market(r: Rig, side: str = "buy") -> None:
+    await r.call(r.bridge.place_order("kraken", "BTC/USD", side, "market", Decimal("0.01")))
 
 
 async def test_fills_are_on_disk_before_consumers_see_them_and_once_across_a_restart(tmp_path: Path) -> None:
@@ -71,12 +85,11 @@ async def test_fills_made_while_the_private_stream_was_down_are_recovered_once(t
         KrakenSimulator(port=0, seed=12, clock=clock, tick_s=0.01) as sim,
         bridge_on(sim, clock, tmp_path / "j.sqlite3", poll_after=60.0) as r,
     ):
-        executions = r.collect("executions")
-        await r.until(lambda: executions.states("kraken:executions")[-1:] == [StreamState.LIVE])
+        executions = await live_executions(r)
         sim.faults.apply({"stall": "private"})  # executions stop arriving; the watchdog reconnects
         await r.until(lambda: StreamState.RECONNECTING in executions.states("kraken:executions"))
         for _ in range(3):
-            await r.call(r.bridge.place_order("kraken", "BTC/USD", "buy", "market", Decimal("0.01")))
+            await market(r)
         await r.run_for(1.0)
         assert executions.of(Fill) == []
         sim.faults.apply({"stall": None})
@@ -84,6 +97,94 @@ async def test_fills_made_while_the_private_stream_was_down_are_recovered_once(t
         await r.run_for(3.0)
         ids = [f.exec_id for f in executions.of(Fill)]
         assert sorted(ids) == sorted(sim_fill_ids(sim))  # every fill, none twice
+
+
+async def test_fills_lost_in_a_stall_are_recovered_though_newer_fills_arrive_first(tmp_path: Path) -> None:
+    """Fills lost with a stalled link, on the old connection and with the new one's snapshot, are
+    read back from TradesHistory even when a fill made after the stall (more than the history
+    margin later) reaches the bridge on the new connection before reconciliation reads history:
+    that newer fill does not prove the older ones arrived."""
+    clock = FakeClock()
+    async with (
+        KrakenSimulator(port=0, seed=15, clock=clock, tick_s=0.01) as sim,
+        bridge_on(sim, clock, tmp_path / "j.sqlite3", poll_after=600.0) as r,
+    ):
+        executions = await live_executions(r)
+        sim.faults.apply({"stall": "private"})  # frames are lost; the watchdog reconnects
+        await r.until(lambda: r.kraken.private.reconnects == 1 and r.kraken.private.connected)
+        # Still stalled: these fills' updates and the new connection's acks and snapshot are lost.
+        for _ in range(3):
+            await market(r)
+        lost = sim_fill_ids(sim)
+        sim.faults.apply({"stall": None})
+        await r.run_for(HISTORY_MARGIN + 1.0)  # heartbeats only: the subscriptions are unconfirmed
+        assert executions.of(Fill) == [] and r.kraken.private.reconnects == 1
+        # The first frame after the stall is this order's: it confirms the subscriptions, and its
+        # fill arrives before reconciliation reads TradesHistory.
+        await market(r, "sell")
+        await r.until(lambda: r.kraken.reconciliations >= 1, what="reconciled")
+        await r.run_for(3.0)
+        ids = [f.exec_id for f in executions.of(Fill)]
+        assert lost <= set(ids), "fills lost in the stall were not recovered"
+        assert sorted(ids) == sorted(sim_fill_ids(sim))  # every fill, none twice
+
+
+async def test_more_fills_while_away_than_a_snapshot_holds_are_all_recovered(tmp_path: Path) -> None:
+    """No frame lost, as on the real Kraken: the private stream is down (token revoked, WebSocket
+    permission denied) while more fills happen than `snap_trades` replays (the newest 50). The
+    snapshot's newest fill proves nothing about the older ones: history is read back over the
+    whole outage."""
+    clock = FakeClock()
+    async with (
+        KrakenSimulator(port=0, seed=16, clock=clock, tick_s=0.01) as sim,
+        bridge_on(sim, clock, tmp_path / "j.sqlite3", poll_after=600.0) as r,
+    ):
+        executions = await live_executions(r)
+        await market(r)
+        await r.until(lambda: len(executions.of(Fill)) == 1)
+        await r.run_for(1.0)
+        sim.faults.apply({"deny_permissions": ["websockets"], "invalidate_tokens": True, "drop_now": True})
+        await r.until(lambda: StreamState.RECONNECTING in executions.states("kraken:executions"))
+        for i in range(SNAPSHOT_FILLS + 5):
+            await market(r, "buy" if i % 2 else "sell")
+        assert len(executions.of(Fill)) == 1
+        reconciled = r.kraken.reconciliations
+        sim.faults.apply({"deny_permissions": []})
+        await r.until(lambda: executions.states("kraken:executions")[-1:] == [StreamState.LIVE])
+        await r.until(lambda: r.kraken.reconciliations > reconciled, what="history read over the outage")
+        await r.run_for(3.0)
+        ids = [f.exec_id for f in executions.of(Fill)]
+        assert sorted(ids) == sorted(sim_fill_ids(sim))  # every fill, none twice
+
+
+async def test_an_order_read_from_rest_before_it_was_canceled_does_not_reopen_it(tmp_path: Path) -> None:
+    """Reconciliation reads OpenOrders, then ClosedOrders and TradesHistory (paced by Kraken's call
+    counter), and publishes what it read after all three. An order canceled meanwhile — the stream
+    said so — is not `new` again because an older read said it was open."""
+    clock = FakeClock()
+    async with (
+        KrakenSimulator(port=0, seed=17, clock=clock, tick_s=0.01) as sim,
+        # A small call counter: reconciliation's ClosedOrders waits for room after OpenOrders.
+        bridge_on(sim, clock, tmp_path / "j.sqlite3", rate_limit_max=6.0, rate_limit_decay=0.5) as r,
+    ):
+        executions = await live_executions(r)
+        order_id = await r.call(r.bridge.place_order("kraken", "BTC/USD", "buy", "limit", "0.01", "1000.0"))
+        await r.until(lambda: order_id in {o.order_id for o in r.bridge.open_orders("kraken")})
+        await r.run_for(20.0)  # the counter empties
+        for _ in range(4):
+            await r.call(r.kraken.rest.private("Balance"))
+        reconcile = asyncio.get_running_loop().create_task(r.kraken.reconcile_private({Channel.EXECUTIONS}))
+        await r.run_for(0.5)  # OpenOrders answered (the order is open); ClosedOrders waits ~4 s
+        assert not reconcile.done()
+        await r.call(r.bridge.cancel_order("kraken", order_id))
+        statuses = lambda: [u.status for u in executions.of(OrderUpdate) if u.order_id == order_id]  # noqa: E731
+        await r.until(lambda: "canceled" in statuses(), what="cancel reported")
+        await r.until(reconcile.done, what="reconciled")
+        reconcile.result()
+        await r.run_for(1.0)
+        seen = statuses()
+        assert set(seen[seen.index("canceled") :]) == {"canceled"}, seen  # never open again
+        assert order_id not in {o.order_id for o in r.bridge.open_orders("kraken")}
 
 
 async def test_an_unanswered_submit_is_unknown_until_reconciliation_finds_it(tmp_path: Path) -> None:

@@ -105,6 +105,36 @@ def test_duplicate_order_update_is_dropped_and_changes_nothing() -> None:
     assert journal.orders["O1"].cum_qty == D("1.5")
 
 
+def test_a_report_older_than_what_is_known_is_dropped() -> None:
+    """A REST read taken while the order was open, published after the stream said it was done."""
+    journal = ExecutionJournal()
+    journal.record_order(order("O1", "new", "new"))
+    journal.record_order(order("O1", "trade", "filled", cum_qty=D("1")))
+    assert journal.record_order(order("O1", "status", "new", cum_qty=D("0"), snapshot=True)) is False
+    assert journal.record_order(order("O1", "canceled", "canceled")) is False  # another final status
+    assert journal.orders["O1"].status == "filled" and journal.open_orders() == []
+    journal.record_order(order("O2", "trade", "partially_filled", cum_qty=D("0.5")))
+    assert journal.record_order(order("O2", "status", "new", snapshot=True)) is False
+    assert journal.record_order(order("O2", "status", "partially_filled", cum_qty=D("0.2"))) is False
+    assert journal.orders["O2"].cum_qty == D("0.5")
+
+
+def test_an_order_moves_on_through_its_statuses() -> None:
+    journal = ExecutionJournal()
+    for exec_type, status in [
+        ("pending_new", "pending_new"),
+        ("new", "new"),
+        ("pending_cancel", "pending_cancel"),
+    ]:
+        assert journal.record_order(order("O1", exec_type, status))
+    assert journal.record_order(order("O1", "canceled", "canceled"))
+    # A venue's own status (not in the table) counts as open: it never blocks what follows.
+    assert journal.record_order(order("O2", "new", "working"))
+    assert journal.record_order(order("O2", "trade", "filled", cum_qty=D("1")))
+    placeholder = unknown(journal)
+    assert journal.record_order(order(placeholder.order_id, "reconciled", "resolved"))
+
+
 def test_open_orders() -> None:
     journal = ExecutionJournal()
     journal.record_order(order("A", "pending_new", "pending_new"))

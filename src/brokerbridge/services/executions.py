@@ -6,6 +6,12 @@ keyed by the venue's execution id; order updates by (order_id, exec_type, status
 This is the in-memory half; the bridge also writes each new fill to the on-disk journal
 (`io/journal_store.py`) before publishing it, and seeds this one from it at start-up.
 
+An order never goes back to an earlier state: a report older than what is known (a REST read
+taken before a stream report that arrived first, a snapshot delayed behind a read) is dropped —
+a lower status (pending_new/unknown < new < partially_filled < final), another final status, or a
+smaller cumulative quantity. Without this an order filled or canceled on the stream was reported
+`new` again, and listed as open, after a reconciliation read it while it was still open.
+
 An order whose submit got no answer is UNKNOWN — it may or may not be live at the venue. It is
 held here under a placeholder id (`unknown:<n>`, or the caller's client order id) until a read of
 the venue's orders (`settle_unknown`) finds it (→ `resolved`, naming the venue's order id) or
@@ -22,6 +28,9 @@ import msgspec
 from brokerbridge.core.events import Fill, OrderUpdate, Side
 
 _OPEN = frozenset({"pending_new", "new", "partially_filled", "open", "unknown"})
+# How far along its life an order is; a status named nowhere here (a venue's own) counts as open.
+_RANK = {"unknown": 0, "pending_new": 0, "partially_filled": 2}
+_FINAL = frozenset({"filled", "canceled", "expired", "rejected", "replaced", "resolved"})
 UNKNOWN = "unknown"
 # A venue stamps an order with its own clock; ours may run this far ahead of it.
 CLOCK_SKEW = 5.0
@@ -47,8 +56,12 @@ class ExecutionJournal:
         return True
 
     def record_order(self, update: OrderUpdate) -> bool:
+        """True when `update` is news (deliver it); False for a replay or a stale report."""
         key = (update.order_id, update.exec_type, update.status, update.cum_qty)
         if key in self._order_keys:
+            return False
+        known = self.orders.get(update.order_id)
+        if known is not None and _goes_back(known, update):
             return False
         self._order_keys[key] = None
         if len(self._order_keys) > self._max:
@@ -151,6 +164,19 @@ def _same_order(submit: OrderUpdate, order: OrderUpdate) -> bool:
         and order.qty == submit.qty
         and (submit.limit_price is None or order.limit_price == submit.limit_price)
     )
+
+
+def _goes_back(known: OrderUpdate, update: OrderUpdate) -> bool:
+    """`update` says less than what is `known` of the order: it was taken before."""
+    if known.status in _FINAL:
+        return update.status != known.status
+    if update.status not in _FINAL and _rank(update.status) < _rank(known.status):
+        return True
+    return update.cum_qty is not None and known.cum_qty is not None and update.cum_qty < known.cum_qty
+
+
+def _rank(status: str) -> int:
+    return _RANK.get(status, 1)
 
 
 def _merge(old: OrderUpdate | None, new: OrderUpdate) -> OrderUpdate:

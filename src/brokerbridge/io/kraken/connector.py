@@ -8,11 +8,13 @@
   ahead of every queued REST call; refreshed every `token_refresh_interval`; when Kraken refuses
   it, a new one is fetched (retried with backoff until it comes) and what was refused is
   subscribed again on the same connection;
-* reconciliation after every private (re)connect, the first one included, and after every gap in
-  a private stream (a skipped sequence number): REST BalanceEx, OpenOrders, ClosedOrders and
-  TradesHistory (paged back to the newest fill already reported), so balances are right and fills
-  that happened while we were away are reported (once — the bridge's journal drops replays). One
-  runs at a time (a request meanwhile runs it once more after); a failure is retried with backoff;
+* reconciliation after every private (re)connect, the first one included, after every gap in
+  a private stream (a skipped sequence number) and whenever `executions` is live again after a
+  break: REST BalanceEx, OpenOrders, ClosedOrders and TradesHistory (paged back to the fill
+  watermark, `io/kraken/watermark.py`: the newest fill before which none can be missing), so
+  balances are right and fills that happened while we were away are reported (once — the
+  bridge's journal drops replays). One runs at a time (a request meanwhile runs it once more
+  after); a failure is retried with backoff;
 * backfill after a public reconnect: trades missed while disconnected from REST `Trades` (`since`
   the drop), candles from REST `OHLC`; only when REST cannot give them does the `Gap` naming the
   window reach consumers.
@@ -60,6 +62,7 @@ from brokerbridge.core.events import (
 from brokerbridge.core.signals import Resyncing, Signal, Subscribed, TokenRejected
 from brokerbridge.io.http import HttpClient
 from brokerbridge.io.kraken.rest import KrakenRestClient
+from brokerbridge.io.kraken.watermark import FillWatermark
 from brokerbridge.io.refresh import keep_fresh
 from brokerbridge.io.supervisor import ConnectionSupervisor
 from brokerbridge.io.token import TokenManager
@@ -89,6 +92,7 @@ MAX_PAGES = 20  # REST history pages (50 rows each) read per reconciliation
 RECENT_TRADE_IDS = 2000  # per symbol: trades already delivered, so a backfill repeats none
 DISCONNECTED = "stream was disconnected"  # the supervisor's Gap reason for a reconnect
 _PRIVATE = frozenset({Channel.BALANCES, Channel.EXECUTIONS})
+_EXECUTIONS_STREAM = Subscription(venue=VENUE, channel=Channel.EXECUTIONS).describe()
 _POLLABLE = frozenset(
     {Channel.TICKER, Channel.BOOK, Channel.TRADES, Channel.CANDLES, Channel.BALANCES, Channel.EXECUTIONS}
 )
@@ -169,7 +173,7 @@ class KrakenConnector:
         # Stream → newest trade delivered when it went down: the gap starts there, not when the
         # watchdog noticed the silence.
         self._down_from: dict[str, float] = {}
-        self._newest_fill_ts: float | None = None  # reconciliation reads history back to here
+        self.fill_watermark = FillWatermark()  # reconciliation reads history back to here
         self._closed_read_at: float | None = None  # ClosedOrders read back to here
         self.backfills = 0  # gaps closed from REST
         self.reconciliations = 0  # completed reconciliations with REST
@@ -185,7 +189,7 @@ class KrakenConnector:
 
     def restore_fills(self, fills: list[Fill]) -> None:
         """Fills journaled by an earlier run: reconciliation needs to read history back to them only."""
-        self._newest_fill_ts = max(f.ts for f in fills)
+        self.fill_watermark.restore(max(f.ts for f in fills))
 
     # -- lifetime ----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -303,6 +307,8 @@ class KrakenConnector:
 
     # -- events ------------------------------------------------------------------------------
     def _emit(self, event: AnyEvent) -> None:
+        if isinstance(event, StreamStatus) and event.stream == _EXECUTIONS_STREAM:
+            self._executions_status(event.state)
         match event:
             case Trade():
                 self._last_trade_ts[event.symbol] = max(event.ts, self._last_trade_ts.get(event.symbol, 0.0))
@@ -311,7 +317,7 @@ class KrakenConnector:
                 if len(recent) > RECENT_TRADE_IDS:
                     recent.popitem(last=False)
             case Fill():
-                self._newest_fill_ts = max(event.ts, self._newest_fill_ts or 0.0)
+                self.fill_watermark.fill_seen(event.ts)
             case BalanceSnapshot(source=Source.WS):
                 logger.info("kraken: Balance snapshot received: %d assets", len(event.balances))
             case StreamStatus(state=StreamState.RECONNECTING) if event.stream not in self._down_from:
@@ -323,6 +329,18 @@ class KrakenConnector:
                     self._tasks.create_task(self._backfill(event), name=f"kraken-backfill-{event.stream}")
                     return
         self._emit_out(event)
+
+    def _executions_status(self, state: StreamState) -> None:
+        """Follow the executions subscription's continuity for the fill watermark: every time it
+        is live again after a break, history is read back over the break."""
+        if state is not StreamState.LIVE:
+            self.fill_watermark.stream_broken()
+            return
+        self.fill_watermark.stream_live()
+        if not self.fill_watermark.proven:
+            # After a reconnect this joins the request the first subscription made; after a
+            # resync it reads again what a read begun before the fresh snapshot could not prove.
+            self.request_reconcile(frozenset({Channel.EXECUTIONS}))
 
     # -- backfill ----------------------------------------------------------------------------
     def _backfillable(self, stream: str) -> bool:
@@ -390,7 +408,8 @@ class KrakenConnector:
 
     def request_reconcile(self, channels: frozenset[Channel] = _PRIVATE) -> None:
         """Reconcile what `channels` carry with REST soon. Requests coalesce: what is already due
-        is read once; a request while a read is under way is read again after it."""
+        is read once; a request while a read is under way is read again after it. Executions
+        alone are not read while the fill watermark is proven (nothing can be missing)."""
         self._reconcile_due |= channels
         if self._reconcile_task is None:
             self._reconcile_task = self.spawn(self._reconcile_until_done(), "kraken-reconcile")
@@ -401,6 +420,10 @@ class KrakenConnector:
             next(delays)  # the immediate attempt is the first one, not a retry
             while self._reconcile_due:
                 due, self._reconcile_due = set(self._reconcile_due), set()
+                if due == {Channel.EXECUTIONS} and self.fill_watermark.proven:
+                    # Asked for when executions went live again, and a read begun since has
+                    # covered the break: the stream, unbroken since, holds the rest.
+                    continue
                 try:
                     await self.reconcile_private(due)
                 except BrokerBridgeError as exc:
@@ -434,8 +457,13 @@ class KrakenConnector:
             self._emit(norm.balances_from_rest(await self.rest.private("BalanceEx"), received=sent_at))
             due.discard(Channel.BALANCES)
         if Channel.EXECUTIONS in due:
+            # Before the order reads too: an order closed between a read and the subscription's
+            # start is in neither the read nor the stream's snapshot.
+            read = self.fill_watermark.read_started()
             events = await self.order_snapshot()
-            events.extend(await self._fills_since(self._newest_fill_ts))
+            fills = await self._fills_since(self.fill_watermark.complete_to)
+            self.fill_watermark.read_done(read, (f.ts for f in fills))
+            events.extend(fills)
             self._history_polled_at = self.clock.monotonic()
             for event in events:
                 self._emit(event)
