@@ -37,3 +37,5 @@ if [[ $what == test ]]; then
 else
   "${sync[@]}" --inexact               # keeps test tools a developer already has in .venv
 fi
+# Our own modules too (the editable install is not compiled by uv); stale files are recompiled in memory.
+.venv/bin/python -m compileall -q -j 0 src >/dev/null

@@ -12,5 +12,7 @@ if [[ ! -x $uv ]] || [[ $("$uv" --version) != "uv $UV_VERSION"* ]]; then
   "$PY" -m venv .venv-uv
   .venv-uv/bin/python -m pip install -qq "uv==$UV_VERSION"
 fi
-export UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=.venv UV_PYTHON=$PY
+# Bytecode compiled at install: with PYTHONDONTWRITEBYTECODE set (as on CI machines) every process
+# would otherwise compile every module it imports again — seconds per command and per test subprocess.
+export UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=.venv UV_PYTHON=$PY UV_COMPILE_BYTECODE=1
 exec "$uv" "$@"
