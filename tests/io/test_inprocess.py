@@ -227,8 +227,20 @@ async def test_a_connector_sees_the_same_frames_and_errors_in_memory_as_over_a_s
     assert [r.levelno for r in network_errors] == [logging.ERROR, logging.ERROR]
 
 
+class CountingClock(FakeClock):
+    """A FakeClock that counts the sleeps it is asked for (each is a wake-up to pay for)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sleeps = 0
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        await super().sleep(seconds)
+
+
 async def test_pings_on_the_fake_clock_keep_a_primary_socket_open_past_its_idle_close() -> None:
-    clock = FakeClock()
+    clock = CountingClock()
     async with AsyncExitStack() as stack:
         sim = await stack.enter_async_context(PrimarySimulator(port=0, seed=2, clock=clock, tick_s=60.0))
         network = await stack.enter_async_context(InProcessNetwork(sim, clock=clock))
@@ -246,9 +258,13 @@ async def test_pings_on_the_fake_clock_keep_a_primary_socket_open_past_its_idle_
         await clock.advance(1.5)  # the silent one has sent nothing for 60 s
         with pytest.raises(TransportError, match=r"closed by peer \(code 1000: Idle timeout\)"):
             await silent.recv_text()
+        before = clock.sleeps
         for _ in range(20):  # ten minutes
             await clock.advance(30.0)
         assert len(sim.sessions) == 1
+        # 20 pings, the idle close waking when each deadline comes (not every simulated second), a
+        # market step or so: a 20-hour test pays for hundreds of wake-ups, not tens of thousands.
+        assert clock.sleeps - before <= 60
         await pinging.send_text('{"type":"os"}')  # still open: the socket answers, nothing is refused
 
 
