@@ -3,7 +3,7 @@
 Each WebSocket/HTTP scenario runs twice against the same server — over loopback TCP (uvicorn,
 websockets, httpx: real time) and in memory — and both runs must see the same frames and the same
 errors, word for word. Then what lies below ASGI on the Primary simulator (pings against its idle
-close), in memory on a FakeClock.
+close) and the request timeout, in memory on a FakeClock.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 import pytest
 from starlette.applications import Starlette
@@ -22,11 +23,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from brokerbridge.core.clock import FakeClock, SystemClock
 from brokerbridge.core.errors import BrokerBridgeError, TransportError
+from brokerbridge.core.events import OrderUpdate, StreamState
 from brokerbridge.io.inprocess import InProcessNetwork
 from brokerbridge.io.transports import Transports
 from brokerbridge.sim.faults import FaultSwitches
 from brokerbridge.sim.primary import PrimarySimulator
 from brokerbridge.sim.server import SimServer
+from tests.io.primary_rig import GGAL, primary_rig
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -266,6 +269,30 @@ async def test_pings_on_the_fake_clock_keep_a_primary_socket_open_past_its_idle_
         # market step or so: a 20-hour test pays for hundreds of wake-ups, not tens of thousands.
         assert clock.sleeps - before <= 60
         await pinging.send_text('{"type":"os"}')  # still open: the socket answers, nothing is refused
+
+
+async def test_an_unanswered_request_times_out_on_the_fake_clock_and_the_venue_still_acts(
+    tmp_path: Path,
+) -> None:
+    # The simulator holds each answer 5 s (its clock) before it books the order; we wait 1 s.
+    async with primary_rig(tmp_path, request_timeout=1.0) as r:
+        executions = r.collect_primary("executions")
+        await r.until(lambda: executions.states("primary:executions")[-1:] == [StreamState.LIVE])
+        assert r.psim is not None
+        account = r.psim.exchange.account
+        booked = len(account.orders)
+        await r.primary_faults(latency_ms=5000)
+        sent_at = r.clock.monotonic()
+        with pytest.raises(TransportError, match="may or may not be live"):
+            await r.call(r.bridge.place_order("primary", GGAL, "buy", "limit", "1", "100"))
+        assert 1.0 <= r.clock.monotonic() - sent_at <= 1.0 + 0.25  # request_timeout, fake seconds
+        assert len(account.orders) == booked  # not yet: the venue is still holding it
+        await r.run_for(4.5, step=0.25)
+        assert len(account.orders) == booked + 1  # the client left; the venue carried it out anyway
+        await r.primary_faults(latency_ms=0)
+        await r.until(
+            lambda: any(u.status == "new" for u in executions.of(OrderUpdate)), what="order reported"
+        )
 
 
 async def login(network: InProcessNetwork, sim: PrimarySimulator) -> str:
