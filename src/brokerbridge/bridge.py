@@ -60,6 +60,7 @@ from brokerbridge.core.events import (
 from brokerbridge.io.connector import Connector
 from brokerbridge.io.journal_store import JournalError, JournalStore
 from brokerbridge.io.kraken.connector import KrakenConnector
+from brokerbridge.io.transports import Transports
 from brokerbridge.services.balances import BalanceBook, BalanceView
 from brokerbridge.services.executions import ExecutionJournal
 from brokerbridge.services.market_cache import CANDLES_KEPT, TRADES_KEPT, MarketCache
@@ -152,12 +153,15 @@ class Bridge:
         grace_s: float = 0.0,
         journal_store: JournalStore | None = None,
         unknown_give_up_s: float = UNKNOWN_GIVE_UP_S,
+        transports: Transports | None = None,
     ) -> None:
         if queue_size < 4:
             # Room for a Gap, the stream's status, a fresh book and the newest event.
             raise ConfigError(f"queue_size must be at least 4, got {queue_size}")
         self.config = config
         self.clock = clock or SystemClock()
+        # How the connectors reach the venues: the network, unless a test joins them in memory.
+        self.transports = transports or Transports()
         self._queue_size = queue_size
         if grace_s < 0:
             raise ConfigError(f"grace_s must not be negative, got {grace_s}")
@@ -217,9 +221,15 @@ class Bridge:
         return state
 
     def _make_connectors(self) -> list[Connector]:
+        net = self.transports
         connectors: list[Connector] = [
             KrakenConnector(
-                self.config.kraken, emit=self._on_event, clock=self.clock, on_refused=self._on_refused
+                self.config.kraken,
+                emit=self._on_event,
+                clock=self.clock,
+                on_refused=self._on_refused,
+                http=net.http(timeout=self.config.kraken.request_timeout),
+                ws_connect=net.ws_connect,
             )
         ]
         if self.config.primary is not None:
@@ -227,7 +237,12 @@ class Bridge:
 
             connectors.append(
                 PrimaryConnector(
-                    self.config.primary, emit=self._on_event, clock=self.clock, on_refused=self._on_refused
+                    self.config.primary,
+                    emit=self._on_event,
+                    clock=self.clock,
+                    on_refused=self._on_refused,
+                    http=net.http(timeout=self.config.primary.request_timeout),
+                    ws_connect=net.ws_connect,
                 )
             )
         return connectors

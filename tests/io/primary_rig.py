@@ -1,4 +1,4 @@
-"""A Primary simulator + bridge on loopback, both on one FakeClock (see tests/io/rig.py)."""
+"""A Primary simulator + bridge, both on one FakeClock, in memory or on loopback (see tests/io/rig.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from brokerbridge.core.backoff import BackoffPolicy
 from brokerbridge.core.clock import FakeClock
 from brokerbridge.core.config import Config, PrimaryConfig
 from brokerbridge.core.secret import Secret
+from brokerbridge.io.inprocess import InProcessNetwork
 from brokerbridge.sim.primary import PrimarySimulator
 from tests.io.rig import Collector, Rig, post_faults
 
@@ -34,18 +35,26 @@ class PrimaryRig(Rig):
 
     async def primary_faults(self, **switches: Any) -> dict[str, Any]:
         assert self.psim is not None
-        return await post_faults(self.psim.endpoints.control, switches)
+        return await post_faults(self.psim.endpoints.control, switches, self.network)
 
 
 @contextlib.asynccontextmanager
 async def primary_rig(
-    tmp_path: Path, *, seed: int = 5, tick_s: float = 0.05, **changes: Any
+    tmp_path: Path, *, seed: int = 5, tick_s: float = 0.5, loopback: bool = False, **changes: Any
 ) -> AsyncIterator[PrimaryRig]:
+    # tick_s: each step of the Primary market (358 instruments) costs ~30 ms of CPU, and `Md` frames
+    # go out at most every 0.5 s per instrument anyway; the simulator's own default is 0.1 s.
     clock = FakeClock()
-    async with PrimarySimulator(port=0, seed=seed, clock=clock, tick_s=tick_s) as psim:
-        # Fake time runs far ahead of real time: the simulator's idle-close would otherwise count
-        # minutes the client's real-time ping frames never had a chance to cover.
-        psim.faults.apply({"idle_close_s": 0})
+    async with contextlib.AsyncExitStack() as stack:
+        psim = await stack.enter_async_context(
+            PrimarySimulator(port=0, seed=seed, clock=clock, tick_s=tick_s)
+        )
+        if loopback:
+            # Fake time runs far ahead of real time: the simulator's idle-close would otherwise count
+            # minutes the client's real-time ping frames never had a chance to cover. (In memory the
+            # client pings on the fake clock.)
+            psim.faults.apply({"idle_close_s": 0})
+        network = None if loopback else await stack.enter_async_context(InProcessNetwork(psim, clock=clock))
         ep = psim.endpoints
         primary = PrimaryConfig(
             environment=ep.rest,
@@ -62,11 +71,13 @@ async def primary_rig(
             backoff=BackoffPolicy(initial=0.5, factor=2.0, cap=8.0),
         )
         primary = dataclasses.replace(primary, **changes)
-        bridge = Bridge(Config(primary=primary), clock=clock)
-        async with bridge:
-            rig = PrimaryRig(clock, psim, bridge)  # type: ignore[arg-type]
-            rig.psim = psim
-            try:
-                yield rig
-            finally:
-                await rig.stop_collecting()
+        transports = None if network is None else network.transports
+        bridge = await stack.enter_async_context(
+            Bridge(Config(primary=primary), clock=clock, transports=transports)
+        )
+        rig = PrimaryRig(clock, psim, bridge, network)  # type: ignore[arg-type]
+        rig.psim = psim
+        try:
+            yield rig
+        finally:
+            await rig.stop_collecting()

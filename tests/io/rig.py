@@ -1,10 +1,17 @@
-"""A simulator + bridge on loopback, both on one FakeClock, and helpers to move time until
-something is true. Real sockets carry the bytes; only time is fake."""
+"""A simulator + bridge, both on one FakeClock, and helpers to move time until something is true.
+
+By default the bridge reaches the simulator in memory (brokerbridge.io.inprocess): a frame crosses
+within the event-loop turns `FakeClock.advance` settles, so moving time needs no real sleep and no
+outcome depends on how loaded the machine is. `loopback=True` puts real sockets in between (for the
+tests that keep the socket path covered): then each step also sleeps a millisecond for real so the
+bytes can cross, and a loaded machine can make fake time outrun them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -18,6 +25,7 @@ from brokerbridge.core.config import Config, KrakenConfig
 from brokerbridge.core.errors import BrokerBridgeError
 from brokerbridge.core.events import AnyEvent, StreamState, StreamStatus
 from brokerbridge.core.secret import Secret
+from brokerbridge.io.inprocess import InProcessNetwork
 from brokerbridge.sim.kraken import KrakenSimulator
 
 
@@ -38,6 +46,7 @@ class Rig:
     clock: FakeClock
     sim: KrakenSimulator
     bridge: Bridge
+    network: InProcessNetwork | None = None  # None: loopback sockets
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -65,7 +74,14 @@ class Rig:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
     async def faults(self, **switches: Any) -> dict[str, Any]:
-        return await post_faults(self.sim.endpoints.control, switches)
+        return await post_faults(self.sim.endpoints.control, switches, self.network)
+
+    async def step(self, seconds: float) -> None:
+        """Move fake time by `seconds`; what it set off has run when this returns."""
+        await self.clock.advance(seconds)
+        if self.network is None:
+            # Let loopback bytes cross: a real event-loop turn with I/O polling, not a timed wait.
+            await asyncio.sleep(0.001)
 
     async def until(
         self, predicate: Callable[[], bool], *, within: float = 120.0, step: float = 0.05, what: str = ""
@@ -75,9 +91,7 @@ class Rig:
         while not predicate():
             if self.clock.monotonic() - start > within:
                 raise AssertionError(f"not within {within}s of fake time: {what or predicate}")
-            await self.clock.advance(step)
-            # Let loopback bytes cross: a real event-loop turn with I/O polling, not a timed wait.
-            await asyncio.sleep(0.001)
+            await self.step(step)
         return self.clock.monotonic() - start
 
     async def call(self, coro: Any) -> Any:
@@ -89,14 +103,24 @@ class Rig:
     async def run_for(self, seconds: float, *, step: float = 0.05) -> None:
         end = self.clock.monotonic() + seconds
         while self.clock.monotonic() < end:
-            await self.clock.advance(step)
-            await asyncio.sleep(0.001)
+            await self.step(step)
 
 
-async def post_faults(control_url: str, switches: dict[str, Any]) -> dict[str, Any]:
-    """Set fault switches through a simulator's HTTP control endpoint, as a test harness would."""
-    async with httpx.AsyncClient() as client:
-        response = await client.post(f"{control_url}/faults", json=switches)
+async def post_faults(
+    control_url: str, switches: dict[str, Any], network: InProcessNetwork | None = None
+) -> dict[str, Any]:
+    """Set fault switches through a simulator's HTTP control endpoint, as a test harness would
+    (over `network` when the rig runs in memory)."""
+    if network is not None:
+        client = network.http_client(timeout=10.0)
+        try:
+            answer = await client.request("POST", f"{control_url}/faults", content=json.dumps(switches))
+        finally:
+            await client.aclose()
+        assert answer.status == 200, answer.body
+        return json.loads(answer.body)
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{control_url}/faults", json=switches)
         response.raise_for_status()
         return response.json()
 
@@ -118,20 +142,27 @@ def kraken_config(sim: KrakenSimulator, **changes: Any) -> KrakenConfig:
 
 
 @contextlib.asynccontextmanager
-async def rig(seed: int = 11, tick_s: float = 0.01, **config_changes: Any) -> AsyncIterator[Rig]:
+async def rig(
+    seed: int = 11, tick_s: float = 0.01, *, loopback: bool = False, **config_changes: Any
+) -> AsyncIterator[Rig]:
     clock = FakeClock()
     async with (
         KrakenSimulator(port=0, seed=seed, clock=clock, tick_s=tick_s) as sim,
-        rig_on(sim, clock, Config(kraken=kraken_config(sim, **config_changes))) as r,
+        rig_on(sim, clock, Config(kraken=kraken_config(sim, **config_changes)), loopback=loopback) as r,
     ):
         yield r
 
 
 @contextlib.asynccontextmanager
-async def rig_on(sim: KrakenSimulator, clock: FakeClock, config: Config) -> AsyncIterator[Rig]:
+async def rig_on(
+    sim: KrakenSimulator, clock: FakeClock, config: Config, *, loopback: bool = False
+) -> AsyncIterator[Rig]:
     """A Bridge with `config` on a running simulator; the rig's collector tasks end with it."""
-    async with Bridge(config, clock=clock) as bridge:
-        r = Rig(clock, sim, bridge)
+    async with contextlib.AsyncExitStack() as stack:
+        network = None if loopback else await stack.enter_async_context(InProcessNetwork(sim, clock=clock))
+        transports = None if network is None else network.transports
+        bridge = await stack.enter_async_context(Bridge(config, clock=clock, transports=transports))
+        r = Rig(clock, sim, bridge, network)
         try:
             yield r
         finally:

@@ -1,4 +1,4 @@
-"""More ways the venue misbehaves, and what the client does about each — loopback, fake time."""
+"""More ways the venue misbehaves, and what the client does about each — in memory, fake time."""
 
 from __future__ import annotations
 
@@ -128,12 +128,15 @@ async def test_place_order_input_checks_and_an_unanswered_order_is_unknown_not_r
             await r.bridge.place_order("kraken", "BTC/USD", "buy", "limit", 0.1, "1000")  # type: ignore[arg-type]
         with pytest.raises(InvalidRequest, match="not a number"):
             await r.bridge.place_order("kraken", "BTC/USD", "buy", "limit", "abc", "1000")
-        # The venue takes longer to answer than we wait (real time: httpx's timeout is not ours).
+        # The venue takes longer to answer than we wait (the rig's network runs the request timeout
+        # on the fake clock, the one the simulator's latency sleeps on).
         await r.call(r.kraken.ensure_symbols())
         await r.faults(latency_ms=60_000)
         with pytest.raises(TransportError) as unknown:
-            await r.bridge.place_order(
-                "kraken", "BTC/USD", "buy", "limit", "0.01", "1000.0", client_order_id="bot-42"
+            await r.call(
+                r.bridge.place_order(
+                    "kraken", "BTC/USD", "buy", "limit", "0.01", "1000.0", client_order_id="bot-42"
+                )
             )
         assert "may or may not be live" in str(unknown.value) and "bot-42" in str(unknown.value)
         # Let the venue's delayed answer go out so the simulator can stop promptly.

@@ -1,6 +1,6 @@
 """The durable executions journal, reconciliation and gap backfill, against the Kraken simulator.
 
-Real loopback sockets; a FakeClock for everything that waits (see tests/io/rig.py)."""
+In memory; a FakeClock for everything that waits (see tests/io/rig.py)."""
 
 from __future__ import annotations
 
@@ -198,8 +198,8 @@ async def test_an_unanswered_submit_is_unknown_until_reconciliation_finds_it(tmp
         await r.run_for(1.0)  # symbols loaded, token fresh: the next private call is AddOrder
         sim.faults.apply({"lose_answers": 1})  # the order is booked; its answer never comes
         with pytest.raises(TransportError):
-            # Real time runs out (request_timeout) while fake time stands still.
-            await r.bridge.place_order("kraken", "BTC/USD", "buy", "limit", "0.01", "1000.0")
+            # request_timeout runs out (on the fake clock: the rig's network measures it there).
+            await r.call(r.bridge.place_order("kraken", "BTC/USD", "buy", "limit", "0.01", "1000.0"))
         await r.until(lambda: any(u.status == "unknown" for u in executions.of(OrderUpdate)), within=0.5)
         (placeholder,) = [u for u in executions.of(OrderUpdate) if u.status == "unknown"]
         assert placeholder.order_id in {o.order_id for o in r.bridge.open_orders("kraken")}

@@ -1,5 +1,5 @@
 """The Primary client against the Primary simulator: streams, orders, faults and recovery,
-token lifecycle — loopback sockets, fake time."""
+token lifecycle — in memory, fake time (one test also over loopback sockets)."""
 
 from __future__ import annotations
 
@@ -156,7 +156,7 @@ async def test_rejected_handshakes_and_rest_5xx_are_retried(tmp_path: Path) -> N
 async def test_relogin_before_the_24_hour_expiry_keeps_the_stream_flowing(tmp_path: Path) -> None:
     # Our own re-login revokes the token the socket was opened with (as brokers do): the socket
     # must move to the new token at once, not wait for the silence watchdog.
-    async with primary_rig(tmp_path, tick_s=60.0, idle_timeout=7200.0, relogin_interval=20 * 3600.0) as r:
+    async with primary_rig(tmp_path, tick_s=600.0, idle_timeout=7200.0, relogin_interval=20 * 3600.0) as r:
         ticker = r.collect_primary("ticker", GGAL)
         await r.until(lambda: ticker.states(stream("ticker", GGAL))[-1:] == [LIVE])
         assert r.primary.tokens.fetches == 1
@@ -189,7 +189,8 @@ async def test_a_wrong_password_is_reported_without_a_login_storm(tmp_path: Path
     from brokerbridge.core.secret import Secret
 
     caplog.set_level(logging.WARNING)
-    async with primary_rig(tmp_path, password=Secret("wrong-password")) as r:
+    # No login succeeds, so no market data is seen: a slow market saves two minutes of its steps.
+    async with primary_rig(tmp_path, password=Secret("wrong-password"), tick_s=5.0) as r:
         attempts: list[float] = []
         login = r.primary.rest.login
 
@@ -205,8 +206,11 @@ async def test_a_wrong_password_is_reported_without_a_login_storm(tmp_path: Path
         assert StreamState.LIVE not in ticker.states(stream("ticker", GGAL))
 
 
-async def test_a_refused_upgrade_logs_in_again_before_reconnecting(tmp_path: Path) -> None:
-    async with primary_rig(tmp_path, idle_timeout=3600.0) as r:
+@pytest.mark.parametrize("loopback", [False, True], ids=["memory", "loopback"])
+async def test_a_refused_upgrade_logs_in_again_before_reconnecting(tmp_path: Path, loopback: bool) -> None:
+    # Also over real sockets: login, upgrade with the token header, market data, a drop and an
+    # HTTP 401 refusal end to end on the socket path.
+    async with primary_rig(tmp_path, idle_timeout=3600.0, loopback=loopback) as r:
         ticker = r.collect_primary("ticker", GGAL)
         name = stream("ticker", GGAL)
         await r.until(lambda: ticker.states(name)[-1:] == [LIVE])

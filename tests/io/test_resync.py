@@ -1,5 +1,5 @@
 """Resyncs that used to get stuck (found by the chaos suite): each test drives the fault sequence
-that broke one path, on loopback sockets and fake time."""
+that broke one path, in memory and on fake time."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from brokerbridge.core.clock import FakeClock
 from brokerbridge.core.events import BookSnapshot, BookUpdate, Channel, Fill, Gap, StreamState, Subscription
+from brokerbridge.io.inprocess import InProcessNetwork
 from brokerbridge.io.kraken.rest import KrakenRestClient
 from brokerbridge.sim.kraken import KrakenSimulator
 from brokerbridge.sim.market import BookSide
@@ -116,7 +117,8 @@ async def test_a_book_whose_snapshot_was_lost_resyncs_and_carries_data_again() -
 async def test_reconnect_reuses_a_valid_token_and_the_token_call_goes_before_queued_calls() -> None:
     """A reconnect needs no REST call while the token is young; when one is needed it does not wait
     behind ordinary calls queued at the pacer (the private stream is down until it answers)."""
-    async with rig() as r:
+    # A slow market (ten fake minutes of it): the token's life is what matters here.
+    async with rig(tick_s=0.5) as r:
         balances = r.collect("balances")
         await r.until(lambda: balances.states("kraken:balances")[-1:] == [LIVE])
         fetches = r.kraken.tokens.fetches
@@ -130,9 +132,9 @@ async def test_reconnect_reuses_a_valid_token_and_the_token_call_goes_before_que
 
 async def test_a_priority_call_overtakes_ordinary_calls_waiting_for_room_or_for_the_lock() -> None:
     clock = FakeClock()
-    async with KrakenSimulator(port=0, seed=3, clock=clock) as sim:
+    async with KrakenSimulator(port=0, seed=3, clock=clock) as sim, InProcessNetwork(sim, clock=clock) as net:
         # A slow decay: an ordinary call that finds no room waits 10 s of fake time.
-        rest = KrakenRestClient(kraken_config(sim, rate_limit_max=4.0, rate_limit_decay=0.1), clock=clock)
+        rest = rest_client(sim, net, clock)
         try:
             done: list[str] = []
 
@@ -148,7 +150,6 @@ async def test_a_priority_call_overtakes_ordinary_calls_waiting_for_room_or_for_
             tasks.append(loop.create_task(call("token", "GetWebSocketsToken", priority=True)))
             while not all(t.done() for t in tasks):
                 await clock.advance(0.25)
-                await asyncio.sleep(0.01)
             for task in tasks:
                 task.result()
             # The token call found room at once and took the lock right after the call holding it.
@@ -161,8 +162,8 @@ async def test_calls_waiting_for_rate_limit_room_are_served_in_order() -> None:
     """A history call (cost 2) behind a full counter was overtaken by every cheaper call that came
     after it, for as long as they kept coming: reconciliation starved while orders were settled."""
     clock = FakeClock()
-    async with KrakenSimulator(port=0, seed=3, clock=clock) as sim:
-        rest = KrakenRestClient(kraken_config(sim, rate_limit_max=4.0, rate_limit_decay=0.1), clock=clock)
+    async with KrakenSimulator(port=0, seed=3, clock=clock) as sim, InProcessNetwork(sim, clock=clock) as net:
+        rest = rest_client(sim, net, clock)
         try:
             done: list[str] = []
 
@@ -178,9 +179,14 @@ async def test_calls_waiting_for_rate_limit_room_are_served_in_order() -> None:
             tasks += [loop.create_task(call(f"late{i}", "Balance")) for i in range(2)]
             while not all(t.done() for t in tasks):
                 await clock.advance(0.5)
-                await asyncio.sleep(0.01)
             for task in tasks:
                 task.result()
             assert done.index("history") < done.index("late0"), done
         finally:
             await rest.aclose()
+
+
+def rest_client(sim: KrakenSimulator, net: InProcessNetwork, clock: FakeClock) -> KrakenRestClient:
+    """A REST client with a small rate-limit counter, reaching `sim` in memory."""
+    config = kraken_config(sim, rate_limit_max=4.0, rate_limit_decay=0.1)
+    return KrakenRestClient(config, clock=clock, http=net.http_client(timeout=config.request_timeout))

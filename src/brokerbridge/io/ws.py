@@ -28,21 +28,47 @@ class WsConnection:
         try:
             message = await self._ws.recv()
         except websockets.ConnectionClosed as exc:
-            raise TransportError(f"WebSocket closed by peer ({_describe_close(exc)})") from exc
+            raise closed_error(_close_frame(exc), sending=False) from exc
         return message if isinstance(message, str) else message.decode("utf-8", "replace")
 
     async def send_text(self, text: str) -> None:
         try:
             await self._ws.send(text)
         except websockets.ConnectionClosed as exc:
-            raise TransportError(f"WebSocket closed while sending ({_describe_close(exc)})") from exc
+            raise closed_error(_close_frame(exc), sending=True) from exc
 
 
-def _describe_close(exc: websockets.ConnectionClosed) -> str:
-    frame = exc.rcvd or exc.sent
+# The mapping of a closed or refused WebSocket to our errors, shared with the in-process
+# connections of io/inprocess.py so that both look the same to a connector.
+def closed_error(frame: tuple[int, str] | None, *, sending: bool) -> TransportError:
+    """The connection is closed: `frame` is the close frame's (code, reason), None if none came."""
     if frame is None:
-        return "no close frame: connection dropped"
-    return f"code {frame.code}{': ' + frame.reason if frame.reason else ''}"
+        how = "no close frame: connection dropped"
+    else:
+        code, reason = frame
+        how = f"code {code}{': ' + reason if reason else ''}"
+    return TransportError(f"WebSocket closed {'while sending' if sending else 'by peer'} ({how})")
+
+
+def refused_error(url: str, status: int) -> SessionInvalid | TransportError:
+    """The server answered the upgrade with HTTP `status` instead of 101."""
+    if status in (401, 403):
+        # The credential on the upgrade (a token header) was refused: a new one may fix it.
+        return SessionInvalid(
+            f"{url} refused the WebSocket upgrade with HTTP {status}",
+            code=f"HTTP {status}",
+            remedy="the access token was refused; a new login is attempted before reconnecting",
+        )
+    return TransportError(f"{url} refused the WebSocket upgrade with HTTP {status}")
+
+
+def unreachable_error(url: str, exc: OSError | TimeoutError) -> TransportError:
+    return TransportError(f"cannot connect to {url}: {exc or type(exc).__name__}")
+
+
+def _close_frame(exc: websockets.ConnectionClosed) -> tuple[int, str] | None:
+    frame = exc.rcvd or exc.sent
+    return None if frame is None else (frame.code, frame.reason)
 
 
 class RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -90,17 +116,9 @@ async def connect(
             user_agent_header="brokerbridge",
         )
     except (OSError, TimeoutError) as exc:
-        raise TransportError(f"cannot connect to {url}: {exc or type(exc).__name__}") from exc
+        raise unreachable_error(url, exc) from exc
     except websockets.InvalidStatus as exc:
-        status = exc.response.status_code
-        if status in (401, 403):
-            # The credential on the upgrade (a token header) was refused: a new one may fix it.
-            raise SessionInvalid(
-                f"{url} refused the WebSocket upgrade with HTTP {status}",
-                code=f"HTTP {status}",
-                remedy="the access token was refused; a new login is attempted before reconnecting",
-            ) from exc
-        raise TransportError(f"{url} refused the WebSocket upgrade with HTTP {status}") from exc
+        raise refused_error(url, exc.response.status_code) from exc
     except (websockets.InvalidURI, websockets.InvalidHandshake) as exc:
         raise TransportError(f"WebSocket handshake with {url} failed: {exc}") from exc
     try:

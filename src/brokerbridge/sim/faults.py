@@ -266,6 +266,25 @@ async def drop_periodically(clock: Clock, faults: Any, drop: Callable[[], None])
         await clock.sleep(min(due - now, 1.0))
 
 
+async def sleep_unless_changed(clock: Clock, faults: FaultSwitches, seconds: float) -> None:
+    """Sleep `seconds` on `clock`, or less if a switch changes meanwhile: a watcher of a deadline that
+    a switch sets wakes once at the deadline, not every simulated second in case the switch moved."""
+    waits: set[asyncio.Future[None]] = {
+        asyncio.ensure_future(_sleep_until(clock, clock.monotonic() + seconds)),
+        asyncio.ensure_future(faults.changed()),
+    }
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+
+
+async def _sleep_until(clock: Clock, deadline: float) -> None:
+    # The deadline is fixed by the caller: a task starts a loop turn later, when time may have moved.
+    await clock.sleep(deadline - clock.monotonic())
+
+
 async def send_with_latency(
     clock: Clock,
     faults: Any,

@@ -152,6 +152,8 @@ class SimServer(abc.ABC, Generic[E]):
         self._group_runner: asyncio.Task[None] | None = None
         self._stopping: asyncio.Event | None = None
         self._endpoints: E | None = None
+        self._app: Starlette | None = None
+        self._address: str | None = None
 
     # -- what a venue supplies -----------------------------------------------------------------------
     @abc.abstractmethod
@@ -179,14 +181,34 @@ class SimServer(abc.ABC, Generic[E]):
     def sessions(self) -> frozenset[Any]:
         return frozenset(self._sessions)
 
+    @property
+    def address(self) -> str:
+        """`host:port` the simulator listens on (its endpoints' URLs carry it)."""
+        if self._address is None:
+            raise RuntimeError("the simulator is not started")
+        return self._address
+
+    @property
+    def asgi_app(self) -> Starlette:
+        """The application uvicorn serves: the same one answers a client that reaches the simulator
+        in memory (brokerbridge.io.inprocess) instead of over the socket."""
+        if self._app is None:
+            raise RuntimeError("the simulator is not started")
+        return self._app
+
+    def data_received(self, client: tuple[str, int]) -> None:
+        """Bytes arrived from `client` below ASGI (an upgrade request, a frame, a ping), over a
+        socket or in memory. Nothing to do unless a venue watches client activity."""
+
     def drop_connections(self) -> None:
         for session in list(self._sessions):
             session.drop()
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
+        self._app = self.build_app()
         config = uvicorn.Config(
-            self.build_app(),
+            self._app,
             host=self.host,
             port=self.port,
             log_level="warning",
@@ -203,7 +225,8 @@ class SimServer(abc.ABC, Generic[E]):
                 raise RuntimeError("uvicorn stopped before it started")
             await asyncio.sleep(0.01)
         bound_port = self._server.servers[0].sockets[0].getsockname()[1]
-        self._endpoints = self.make_endpoints(f"{self.host}:{bound_port}")
+        self._address = f"{self.host}:{bound_port}"
+        self._endpoints = self.make_endpoints(self._address)
         self._stopping = asyncio.Event()
         started = asyncio.Event()
         self._group_runner = asyncio.create_task(

@@ -57,6 +57,7 @@ from brokerbridge.io.primary.rest import PrimaryRestClient
 from brokerbridge.io.refresh import keep_fresh
 from brokerbridge.io.supervisor import ConnectionSupervisor
 from brokerbridge.io.token import TokenManager
+from brokerbridge.io.transports import WsConnect
 from brokerbridge.io.ws import connect
 from brokerbridge.venues.primary import VENUE
 from brokerbridge.venues.primary import normalize as norm
@@ -88,9 +89,11 @@ class PrimaryConnector:
         rng: random.Random | None = None,
         http: HttpClient | None = None,
         on_refused: Callable[[Subscription, VenueError], None] | None = None,
+        ws_connect: WsConnect = connect,
     ) -> None:
         self.config = config
         self.clock = clock
+        self._ws_connect = ws_connect
         self._emit_out = emit
         self.environment = resolve_environment(
             config.rest_url or config.environment, ws_url=config.ws_url, proprietary=config.proprietary
@@ -229,7 +232,7 @@ class PrimaryConnector:
     def _dial(self, url: str) -> Any:
         headers = {codec.TOKEN_HEADER: self._ws_token} if self._ws_token else {}
         # Ping frames (default every 30 s, pyRofex's heartbeat): Primary closes sockets that send nothing.
-        return connect(
+        return self._ws_connect(
             url, headers=headers, redact=self.tokens.redact, ping_interval=self.config.ping_interval
         )
 

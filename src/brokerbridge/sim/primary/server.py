@@ -82,6 +82,9 @@ class PrimarySimulator(SimServer[PrimaryEndpoints]):
     def build_app(self) -> Starlette:
         return build_app(self.exchange, self._sessions, self._activity)
 
+    def data_received(self, client: tuple[str, int]) -> None:
+        self._activity.touch(client)  # what the idle close counts (the socket path: activity.py)
+
     def uvicorn_options(self) -> dict[str, Any]:
         return {
             "ws": tracking_protocol(self._activity),

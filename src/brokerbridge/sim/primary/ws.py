@@ -35,7 +35,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from brokerbridge.sim.faults import send_with_latency
+from brokerbridge.sim.faults import send_with_latency, sleep_unless_changed
 from brokerbridge.sim.primary.account import OrderError
 from brokerbridge.sim.primary.catalog import PrimaryInstrument
 from brokerbridge.sim.primary.exchange import PrimaryExchange
@@ -170,7 +170,8 @@ class WsSession:
             if remaining <= 0:
                 self._close(IDLE_CODE, IDLE_REASON)
                 return
-            await clock.sleep(min(remaining, 1.0))
+            # Activity only moves the deadline later; a switch change may move it either way.
+            await sleep_unless_changed(clock, self.x.faults, remaining)
 
     async def _push(self) -> None:
         clock = self.x.clock
