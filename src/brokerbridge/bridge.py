@@ -228,7 +228,11 @@ class Bridge:
                 emit=self._on_event,
                 clock=self.clock,
                 on_refused=self._on_refused,
-                http=net.http(timeout=self.config.kraken.request_timeout),
+                http=net.http(
+                    timeout=self.config.kraken.request_timeout,
+                    deadline=self.config.kraken.request_deadline,
+                    clock=self.clock,
+                ),
                 ws_connect=net.ws_connect,
             )
         ]
@@ -241,7 +245,11 @@ class Bridge:
                     emit=self._on_event,
                     clock=self.clock,
                     on_refused=self._on_refused,
-                    http=net.http(timeout=self.config.primary.request_timeout),
+                    http=net.http(
+                        timeout=self.config.primary.request_timeout,
+                        deadline=self.config.primary.request_deadline,
+                        clock=self.clock,
+                    ),
                     ws_connect=net.ws_connect,
                 )
             )

@@ -121,15 +121,18 @@ class InProcessNetwork:
         await tasks.__aexit__(exc_type, exc, tb)
 
     # -- HTTP ----------------------------------------------------------------------------------------
-    def http_client(self, *, timeout: float) -> HttpClient:
-        """An `HttpClient` (io/http.py: the same error mapping) whose requests run in memory."""
+    def http_client(
+        self, *, timeout: float, deadline: float = 30.0, clock: Clock | None = None
+    ) -> HttpClient:
+        """An `HttpClient` (io/http.py: the same error mapping and deadline) whose requests run in
+        memory."""
         client = httpx.AsyncClient(
             transport=_HttpTransport(self),
             timeout=timeout,
             headers={"User-Agent": "brokerbridge"},
             follow_redirects=False,
         )
-        return HttpClient(timeout=timeout, client=client)
+        return HttpClient(timeout=timeout, deadline=deadline, clock=clock, client=client)
 
     async def _request(self, request: httpx.Request) -> httpx.Response:
         server = self._server(request.url.scheme, request.url.host, request.url.port)

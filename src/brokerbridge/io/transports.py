@@ -13,12 +13,17 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from brokerbridge.core.clock import Clock
 from brokerbridge.io.http import HttpClient
 from brokerbridge.io.ws import Connection, connect
 
 
 class HttpClientFactory(Protocol):
-    def __call__(self, *, timeout: float) -> HttpClient: ...
+    """`timeout` bounds each read, `deadline` a whole call, on `clock` (see io/http.py)."""
+
+    def __call__(
+        self, *, timeout: float, deadline: float = ..., clock: Clock | None = None
+    ) -> HttpClient: ...
 
 
 class WsConnect(Protocol):
