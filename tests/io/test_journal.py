@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,17 @@ def bridge_on(
 ) -> contextlib.AbstractAsyncContextManager[Rig]:
     """A Bridge journaling to `journal` on `sim` (tests/io/rig.py's `rig_on`)."""
     return rig_on(sim, clock, Config(kraken=kraken_config(sim, **changes), journal_path=str(journal)))
+
+
+@contextlib.asynccontextmanager
+async def journaled(tmp_path: Path, seed: int, **changes: Any) -> AsyncIterator[tuple[KrakenSimulator, Rig]]:
+    """A simulator and a Bridge journaling to a file, on one FakeClock."""
+    clock = FakeClock()
+    async with (
+        KrakenSimulator(port=0, seed=seed, clock=clock, tick_s=0.01) as sim,
+        bridge_on(sim, clock, tmp_path / "j.sqlite3", **changes) as r,
+    ):
+        yield sim, r
 
 
 def sim_fill_ids(sim: KrakenSimulator) -> set[str]:
@@ -80,11 +92,7 @@ async def test_fills_are_on_disk_before_consumers_see_them_and_once_across_a_res
 
 
 async def test_fills_made_while_the_private_stream_was_down_are_recovered_once(tmp_path: Path) -> None:
-    clock = FakeClock()
-    async with (
-        KrakenSimulator(port=0, seed=12, clock=clock, tick_s=0.01) as sim,
-        bridge_on(sim, clock, tmp_path / "j.sqlite3", poll_after=60.0) as r,
-    ):
+    async with journaled(tmp_path, 12, poll_after=60.0) as (sim, r):
         executions = await live_executions(r)
         sim.faults.apply({"stall": "private"})  # executions stop arriving; the watchdog reconnects
         await r.until(lambda: StreamState.RECONNECTING in executions.states("kraken:executions"))
@@ -119,11 +127,7 @@ async def test_fills_lost_in_a_stall_are_recovered_though_newer_fills_arrive_fir
     read back from TradesHistory even when a fill made after the stall (more than the history
     margin later) reaches the bridge on the new connection before reconciliation reads history:
     that newer fill does not prove the older ones arrived."""
-    clock = FakeClock()
-    async with (
-        KrakenSimulator(port=0, seed=15, clock=clock, tick_s=0.01) as sim,
-        bridge_on(sim, clock, tmp_path / "j.sqlite3", poll_after=600.0) as r,
-    ):
+    async with journaled(tmp_path, 15, poll_after=600.0) as (sim, r):
         executions = await live_executions(r)
         lost = await lose_fills_in_a_stall(r, sim)
         assert executions.of(Fill) == []
@@ -142,11 +146,7 @@ async def test_fills_lost_in_a_stall_are_recovered_before_the_order_reads(tmp_pa
     Kraken's call counter (under load they took longer than the chaos suite's quiet end, and
     started over after every failure). Here they cannot succeed at all: the key lost its "query
     open orders" permission. The fills are recovered anyway."""
-    clock = FakeClock()
-    async with (
-        KrakenSimulator(port=0, seed=18, clock=clock, tick_s=0.01) as sim,
-        bridge_on(sim, clock, tmp_path / "j.sqlite3", poll_after=600.0) as r,
-    ):
+    async with journaled(tmp_path, 18, poll_after=600.0) as (sim, r):
         executions = await live_executions(r)
         lost = await lose_fills_in_a_stall(r, sim)
         sim.faults.apply({"deny_permissions": ["query_open_orders"]})
@@ -160,11 +160,7 @@ async def test_more_fills_while_away_than_a_snapshot_holds_are_all_recovered(tmp
     permission denied) while more fills happen than `snap_trades` replays (the newest 50). The
     snapshot's newest fill proves nothing about the older ones: history is read back over the
     whole outage."""
-    clock = FakeClock()
-    async with (
-        KrakenSimulator(port=0, seed=16, clock=clock, tick_s=0.01) as sim,
-        bridge_on(sim, clock, tmp_path / "j.sqlite3", poll_after=600.0) as r,
-    ):
+    async with journaled(tmp_path, 16, poll_after=600.0) as (sim, r):
         executions = await live_executions(r)
         await market(r)
         await r.until(lambda: len(executions.of(Fill)) == 1)
@@ -187,12 +183,8 @@ async def test_an_order_read_from_rest_before_it_was_canceled_does_not_reopen_it
     """Reconciliation reads TradesHistory, OpenOrders, then ClosedOrders (paced by Kraken's call
     counter), and publishes the orders after both. An order canceled meanwhile — the stream said
     so — is not `new` again because an older read said it was open."""
-    clock = FakeClock()
-    async with (
-        KrakenSimulator(port=0, seed=17, clock=clock, tick_s=0.01) as sim,
-        # A small, slow call counter: reconciliation's ClosedOrders waits 10 s after OpenOrders.
-        bridge_on(sim, clock, tmp_path / "j.sqlite3", rate_limit_max=6.0, rate_limit_decay=0.1) as r,
-    ):
+    # A small, slow call counter: reconciliation's ClosedOrders waits 10 s after OpenOrders.
+    async with journaled(tmp_path, 17, rate_limit_max=6.0, rate_limit_decay=0.1) as (_, r):
         executions = await live_executions(r)
         order_id = await r.call(r.bridge.place_order("kraken", "BTC/USD", "buy", "limit", "0.01", "1000.0"))
         await r.until(lambda: order_id in {o.order_id for o in r.bridge.open_orders("kraken")})
@@ -214,11 +206,7 @@ async def test_an_order_read_from_rest_before_it_was_canceled_does_not_reopen_it
 
 
 async def test_an_unanswered_submit_is_unknown_until_reconciliation_finds_it(tmp_path: Path) -> None:
-    clock = FakeClock()
-    async with (
-        KrakenSimulator(port=0, seed=13, clock=clock, tick_s=0.01) as sim,
-        bridge_on(sim, clock, tmp_path / "j.sqlite3", request_timeout=0.3) as r,
-    ):
+    async with journaled(tmp_path, 13, request_timeout=0.3) as (sim, r):
         executions = r.collect("executions")
         await r.until(lambda: executions.states("kraken:executions")[-1:] == [StreamState.LIVE])
         await r.run_for(1.0)  # symbols loaded, token fresh: the next private call is AddOrder
@@ -244,11 +232,7 @@ async def test_an_unanswered_submit_is_unknown_until_reconciliation_finds_it(tmp
 
 
 async def test_trades_missed_during_a_reconnect_are_backfilled_from_rest(tmp_path: Path) -> None:
-    clock = FakeClock()
-    async with (
-        KrakenSimulator(port=0, seed=14, clock=clock, tick_s=0.01) as sim,
-        bridge_on(sim, clock, tmp_path / "j.sqlite3", poll_after=600.0) as r,
-    ):
+    async with journaled(tmp_path, 14, poll_after=600.0) as (sim, r):
         trades = r.collect("trades", "BTC/USD")
         await r.until(lambda: trades.states("kraken:trades:BTC/USD")[-1:] == [StreamState.LIVE])
         await r.until(lambda: len(trades.of(Trade)) > 3, what="live trades")
