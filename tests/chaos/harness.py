@@ -51,6 +51,8 @@ from brokerbridge.sim.market import BookSide
 from brokerbridge.sim.primary import PrimarySimulator
 from tests.server.conftest import stack_config
 
+logger = logging.getLogger(__name__)
+
 KEY = "chaos-account-key-0123456789"
 GGAL = "MERV - XMEV - GGAL - 24hs"
 KRAKEN_BOOKS = ("BTC/USD", "ETH/USD")
@@ -331,9 +333,11 @@ class Chaos:
             sim = self.ksim if venue == "kraken" else self.psim
             sim.faults.apply(switches)
             self.report.faults[f"{venue} {name}"] += 1
+            logger.info("chaos: %s %s %s", venue, name, "on" if hold is not None else "(once)")
             if hold is not None:
                 await asyncio.sleep(hold)
                 sim.faults.reset()
+                logger.info("chaos: %s %s off", venue, name)
             self.fault_clear_at[venue] = time.monotonic()
 
     async def _reset_faults(self) -> None:
@@ -602,6 +606,7 @@ class _Client:
         self._seq: dict[str, int] = {}
         self.seq_jumps: list[str] = []
         self._left = asyncio.Event()  # every executions unsubscribe acknowledged
+        self._closing = False
 
     async def connect(self) -> None:
         self.ws = await websockets.connect(
@@ -612,6 +617,7 @@ class _Client:
             if sub["channel"] == "executions":
                 self.windows[sid] = _Window(venue=sub["venue"])
             await self.ws.send(json.dumps({"op": "subscribe", "id": sid, **sub}))
+        self._closing = False
         self._reader = asyncio.get_running_loop().create_task(self._read(self.ws))
 
     async def leave(self) -> None:
@@ -636,6 +642,7 @@ class _Client:
         await self.connect()
 
     async def close(self) -> None:
+        self._closing = True  # whatever the closing handshake raises, it is ours
         if self.ws is not None:
             with contextlib.suppress(websockets.WebSocketException, OSError):
                 await self.ws.close()
@@ -649,7 +656,7 @@ class _Client:
                 self.count += 1
                 self._receive(json.loads(raw))
         except websockets.ConnectionClosed as exc:
-            if ws is self.ws and self.closed is None:
+            if not self._closing and self.closed is None:
                 self.closed = f"closed: {exc}"
 
     def _receive(self, message: dict[str, Any]) -> None:
@@ -764,16 +771,18 @@ def _log_to(path: Path | None) -> Iterator[None]:
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.INFO)
-    package = logging.getLogger("brokerbridge")
-    level = package.level
-    package.setLevel(logging.INFO)
+    loggers = [logging.getLogger("brokerbridge"), logger]  # the injected faults too
+    levels = [each.level for each in loggers]
+    for each in loggers:
+        each.setLevel(logging.INFO)
     root = logging.getLogger()
     root.addHandler(handler)
     try:
         yield
     finally:
         root.removeHandler(handler)
-        package.setLevel(level)
+        for each, level in zip(loggers, levels, strict=True):
+            each.setLevel(level)
         handler.close()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,17 @@ def bridge_on(
 ) -> contextlib.AbstractAsyncContextManager[Rig]:
     """A Bridge journaling to `journal` on `sim` (tests/io/rig.py's `rig_on`)."""
     return rig_on(sim, clock, Config(kraken=kraken_config(sim, **changes), journal_path=str(journal)))
+
+
+@contextlib.asynccontextmanager
+async def journaled(tmp_path: Path, seed: int, **changes: Any) -> AsyncIterator[tuple[KrakenSimulator, Rig]]:
+    """A simulator and a Bridge journaling to a file, on one FakeClock."""
+    clock = FakeClock()
+    async with (
+        KrakenSimulator(port=0, seed=seed, clock=clock, tick_s=0.01) as sim,
+        bridge_on(sim, clock, tmp_path / "j.sqlite3", **changes) as r,
+    ):
+        yield sim, r
 
 
 def sim_fill_ids(sim: KrakenSimulator) -> set[str]:
@@ -80,11 +92,7 @@ async def test_fills_are_on_disk_before_consumers_see_them_and_once_across_a_res
 
 
 async def test_fills_made_while_the_private_stream_was_down_are_recovered_once(tmp_path: Path) -> None:
-    clock = FakeClock()
-    async with (
-        KrakenSimulator(port=0, seed=12, clock=clock, tick_s=0.01) as sim,
-        bridge_on(sim, clock, tmp_path / "j.sqlite3", poll_after=60.0) as r,
-    ):
+    async with journaled(tmp_path, 12, poll_after=60.0) as (sim, r):
         executions = await live_executions(r)
         sim.faults.apply({"stall": "private"})  # executions stop arriving; the watchdog reconnects
         await r.until(lambda: StreamState.RECONNECTING in executions.states("kraken:executions"))
@@ -99,26 +107,30 @@ async def test_fills_made_while_the_private_stream_was_down_are_recovered_once(t
         assert sorted(ids) == sorted(sim_fill_ids(sim))  # every fill, none twice
 
 
+async def lose_fills_in_a_stall(r: Rig, sim: KrakenSimulator) -> set[str]:
+    """Stall the private stream until the watchdog reconnects into the stall, make three fills
+    then (their updates, and the new connection's acks and snapshot, are lost), end the stall
+    and wait past the history margin: the subscriptions are not confirmed yet (heartbeats only).
+    Returns the lost fills' ids."""
+    sim.faults.apply({"stall": "private"})
+    await r.until(lambda: r.kraken.private.reconnects == 1 and r.kraken.private.connected)
+    for _ in range(3):
+        await market(r)
+    sim.faults.apply({"stall": None})
+    await r.run_for(HISTORY_MARGIN + 1.0)
+    assert r.kraken.private.reconnects == 1
+    return sim_fill_ids(sim)
+
+
 async def test_fills_lost_in_a_stall_are_recovered_though_newer_fills_arrive_first(tmp_path: Path) -> None:
     """Fills lost with a stalled link, on the old connection and with the new one's snapshot, are
     read back from TradesHistory even when a fill made after the stall (more than the history
     margin later) reaches the bridge on the new connection before reconciliation reads history:
     that newer fill does not prove the older ones arrived."""
-    clock = FakeClock()
-    async with (
-        KrakenSimulator(port=0, seed=15, clock=clock, tick_s=0.01) as sim,
-        bridge_on(sim, clock, tmp_path / "j.sqlite3", poll_after=600.0) as r,
-    ):
+    async with journaled(tmp_path, 15, poll_after=600.0) as (sim, r):
         executions = await live_executions(r)
-        sim.faults.apply({"stall": "private"})  # frames are lost; the watchdog reconnects
-        await r.until(lambda: r.kraken.private.reconnects == 1 and r.kraken.private.connected)
-        # Still stalled: these fills' updates and the new connection's acks and snapshot are lost.
-        for _ in range(3):
-            await market(r)
-        lost = sim_fill_ids(sim)
-        sim.faults.apply({"stall": None})
-        await r.run_for(HISTORY_MARGIN + 1.0)  # heartbeats only: the subscriptions are unconfirmed
-        assert executions.of(Fill) == [] and r.kraken.private.reconnects == 1
+        lost = await lose_fills_in_a_stall(r, sim)
+        assert executions.of(Fill) == []
         # The first frame after the stall is this order's: it confirms the subscriptions, and its
         # fill arrives before reconciliation reads TradesHistory.
         await market(r, "sell")
@@ -129,16 +141,26 @@ async def test_fills_lost_in_a_stall_are_recovered_though_newer_fills_arrive_fir
         assert sorted(ids) == sorted(sim_fill_ids(sim))  # every fill, none twice
 
 
+async def test_fills_lost_in_a_stall_are_recovered_before_the_order_reads(tmp_path: Path) -> None:
+    """Reconciliation reads the missed fills before the orders: those reads are paged and paced on
+    Kraken's call counter (under load they took longer than the chaos suite's quiet end, and
+    started over after every failure). Here they cannot succeed at all: the key lost its "query
+    open orders" permission. The fills are recovered anyway."""
+    async with journaled(tmp_path, 18, poll_after=600.0) as (sim, r):
+        executions = await live_executions(r)
+        lost = await lose_fills_in_a_stall(r, sim)
+        sim.faults.apply({"deny_permissions": ["query_open_orders"]})
+        await market(r, "sell")  # confirms the subscriptions: reconciliation runs
+        await r.until(lambda: lost <= {f.exec_id for f in executions.of(Fill)}, what="lost fills recovered")
+        assert sorted(f.exec_id for f in executions.of(Fill)) == sorted(sim_fill_ids(sim))
+
+
 async def test_more_fills_while_away_than_a_snapshot_holds_are_all_recovered(tmp_path: Path) -> None:
     """No frame lost, as on the real Kraken: the private stream is down (token revoked, WebSocket
     permission denied) while more fills happen than `snap_trades` replays (the newest 50). The
     snapshot's newest fill proves nothing about the older ones: history is read back over the
     whole outage."""
-    clock = FakeClock()
-    async with (
-        KrakenSimulator(port=0, seed=16, clock=clock, tick_s=0.01) as sim,
-        bridge_on(sim, clock, tmp_path / "j.sqlite3", poll_after=600.0) as r,
-    ):
+    async with journaled(tmp_path, 16, poll_after=600.0) as (sim, r):
         executions = await live_executions(r)
         await market(r)
         await r.until(lambda: len(executions.of(Fill)) == 1)
@@ -158,27 +180,23 @@ async def test_more_fills_while_away_than_a_snapshot_holds_are_all_recovered(tmp
 
 
 async def test_an_order_read_from_rest_before_it_was_canceled_does_not_reopen_it(tmp_path: Path) -> None:
-    """Reconciliation reads OpenOrders, then ClosedOrders and TradesHistory (paced by Kraken's call
-    counter), and publishes what it read after all three. An order canceled meanwhile — the stream
-    said so — is not `new` again because an older read said it was open."""
-    clock = FakeClock()
-    async with (
-        KrakenSimulator(port=0, seed=17, clock=clock, tick_s=0.01) as sim,
-        # A small call counter: reconciliation's ClosedOrders waits for room after OpenOrders.
-        bridge_on(sim, clock, tmp_path / "j.sqlite3", rate_limit_max=6.0, rate_limit_decay=0.5) as r,
-    ):
+    """Reconciliation reads TradesHistory, OpenOrders, then ClosedOrders (paced by Kraken's call
+    counter), and publishes the orders after both. An order canceled meanwhile — the stream said
+    so — is not `new` again because an older read said it was open."""
+    # A small, slow call counter: reconciliation's ClosedOrders waits 10 s after OpenOrders.
+    async with journaled(tmp_path, 17, rate_limit_max=6.0, rate_limit_decay=0.1) as (_, r):
         executions = await live_executions(r)
         order_id = await r.call(r.bridge.place_order("kraken", "BTC/USD", "buy", "limit", "0.01", "1000.0"))
         await r.until(lambda: order_id in {o.order_id for o in r.bridge.open_orders("kraken")})
-        await r.run_for(20.0)  # the counter empties
-        for _ in range(4):
-            await r.call(r.kraken.rest.private("Balance"))
+        await r.run_for(70.0)  # the counter empties
+        await r.call(r.kraken.rest.private("Balance"))  # 1 + TradesHistory 2 + OpenOrders 1: full
         reconcile = asyncio.get_running_loop().create_task(r.kraken.reconcile_private({Channel.EXECUTIONS}))
-        await r.run_for(0.5)  # OpenOrders answered (the order is open); ClosedOrders waits ~4 s
+        await r.run_for(0.5)  # OpenOrders answered (the order is open); ClosedOrders waits
         assert not reconcile.done()
         await r.call(r.bridge.cancel_order("kraken", order_id))
         statuses = lambda: [u.status for u in executions.of(OrderUpdate) if u.order_id == order_id]  # noqa: E731
         await r.until(lambda: "canceled" in statuses(), what="cancel reported")
+        assert not reconcile.done()
         await r.until(reconcile.done, what="reconciled")
         reconcile.result()
         await r.run_for(1.0)
@@ -188,11 +206,7 @@ async def test_an_order_read_from_rest_before_it_was_canceled_does_not_reopen_it
 
 
 async def test_an_unanswered_submit_is_unknown_until_reconciliation_finds_it(tmp_path: Path) -> None:
-    clock = FakeClock()
-    async with (
-        KrakenSimulator(port=0, seed=13, clock=clock, tick_s=0.01) as sim,
-        bridge_on(sim, clock, tmp_path / "j.sqlite3", request_timeout=0.3) as r,
-    ):
+    async with journaled(tmp_path, 13, request_timeout=0.3) as (sim, r):
         executions = r.collect("executions")
         await r.until(lambda: executions.states("kraken:executions")[-1:] == [StreamState.LIVE])
         await r.run_for(1.0)  # symbols loaded, token fresh: the next private call is AddOrder
@@ -218,11 +232,7 @@ async def test_an_unanswered_submit_is_unknown_until_reconciliation_finds_it(tmp
 
 
 async def test_trades_missed_during_a_reconnect_are_backfilled_from_rest(tmp_path: Path) -> None:
-    clock = FakeClock()
-    async with (
-        KrakenSimulator(port=0, seed=14, clock=clock, tick_s=0.01) as sim,
-        bridge_on(sim, clock, tmp_path / "j.sqlite3", poll_after=600.0) as r,
-    ):
+    async with journaled(tmp_path, 14, poll_after=600.0) as (sim, r):
         trades = r.collect("trades", "BTC/USD")
         await r.until(lambda: trades.states("kraken:trades:BTC/USD")[-1:] == [StreamState.LIVE])
         await r.until(lambda: len(trades.of(Trade)) > 3, what="live trades")

@@ -448,8 +448,8 @@ class KrakenConnector:
             self._reconcile_due.clear()
 
     async def reconcile_private(self, due: set[Channel]) -> None:
-        """Make what `due` names agree with REST: BALANCES (BalanceEx) and EXECUTIONS (orders and
-        fills). Each part is published as soon as it is read and then removed from `due`, so a
+        """Make what `due` names agree with REST: BALANCES (BalanceEx) and EXECUTIONS (fills, then
+        orders). Each part is published as soon as it is read and then removed from `due`, so a
         failure leaves in it only what is still to read."""
         await self.ensure_symbols()
         if Channel.BALANCES in due:
@@ -457,15 +457,27 @@ class KrakenConnector:
             self._emit(norm.balances_from_rest(await self.rest.private("BalanceEx"), received=sent_at))
             due.discard(Channel.BALANCES)
         if Channel.EXECUTIONS in due:
-            # Before the order reads too: an order closed between a read and the subscription's
-            # start is in neither the read nor the stream's snapshot.
+            # Taken before any read: an order closed (or a fill made) between a read and the
+            # subscription's start is in neither the read nor the stream.
             read = self.fill_watermark.read_started()
-            events = await self.order_snapshot()
-            fills = await self._fills_since(self.fill_watermark.complete_to)
-            self.fill_watermark.read_done(read, (f.ts for f in fills))
-            events.extend(fills)
+            since = self.fill_watermark.complete_to
+            fills = await self._fills_since(since)
+            self.fill_watermark.fills_read(f.ts for f in fills)
             self._history_polled_at = self.clock.monotonic()
-            for event in events:
+            # Missed fills go out first: the order reads after them are paged and paced on
+            # Kraken's call counter (tens of seconds when it is busy) and may fail and start over.
+            for fill in fills:
+                self._emit(fill)
+            orders = await self.order_snapshot()
+            self.fill_watermark.read_done(read)
+            logger.info(
+                "kraken: executions reconciled with REST: %d fills since %s, %d orders%s",
+                len(fills),
+                "the newest page" if since is None else f"{since - HISTORY_MARGIN:.3f}",
+                len(orders),
+                "" if self.fill_watermark.proven else " (the stream is not yet proven complete)",
+            )
+            for event in orders:
                 self._emit(event)
             due.discard(Channel.EXECUTIONS)
         self.reconciliations += 1

@@ -3,8 +3,8 @@
 The watermark is a Kraken timestamp such that every fill stamped up to it has been reported. A
 fill moves it only when its arrival proves that no older fill is missing, which holds for a fill
 that comes on an executions subscription unbroken (one connection, one subscription, no sequence
-gap) since a history read that began after that subscription was live: the read holds every fill
-up to its start, the subscription every fill after its own start.
+gap) since a reconciliation that began while it was live read fills and orders: the reads hold
+everything up to their start, the subscription everything after its own start.
 
 Any other fill proves nothing about older ones: a snapshot's (the newest 50 only), a REST poll's
 (one page while the stream is down), and any fill on a subscription not yet followed by a history
@@ -65,14 +65,17 @@ class FillWatermark:
     def read_started(self) -> HistoryRead:
         return HistoryRead(live=self._live, breaks=self._breaks)
 
-    def read_done(self, read: HistoryRead, fill_times: Iterable[float]) -> None:
-        """A TradesHistory read that began at `read` returned fills stamped `fill_times`, every
-        fill since the watermark (less the margin) included."""
-        newest_read = max(fill_times, default=None)
-        if newest_read is not None:
-            self.complete_to = max(newest_read, self.complete_to or newest_read)
+    def fills_read(self, fill_times: Iterable[float]) -> None:
+        """A TradesHistory read back to the watermark (less the margin) returned fills stamped
+        `fill_times`: every fill up to the newest of them is reported once they are published."""
+        newest = max(fill_times, default=None)
+        if newest is not None:
+            self.complete_to = max(newest, self.complete_to or newest)
+
+    def read_done(self, read: HistoryRead) -> None:
+        """The reconciliation begun at `read` has read fills and orders."""
         if read.live and read.breaks == self._breaks:
-            # The read covers up to its start, the unbroken subscription everything after.
+            # The reads cover up to their start, the unbroken subscription everything after.
             self._unbroken = True
             if self._newest is not None:
                 self.complete_to = max(self._newest, self.complete_to or self._newest)
