@@ -155,6 +155,40 @@ async def test_fills_lost_in_a_stall_are_recovered_before_the_order_reads(tmp_pa
         assert sorted(f.exec_id for f in executions.of(Fill)) == sorted(sim_fill_ids(sim))
 
 
+async def test_a_reconciliation_of_many_pages_finishes_though_rest_fails_every_few_seconds(
+    tmp_path: Path,
+) -> None:
+    """Each page of a long read waits seconds for room on Kraken's call counter, and a call fails
+    every 10 s: a reconciliation that started over after each failure never finished (the chaos
+    suite saw orders unknown and closed orders unread for minutes). It keeps its pages."""
+    async with journaled(tmp_path, 19, poll_after=600.0, rate_limit_decay=0.25) as (sim, r):
+        await live_executions(r)
+        await market(r)  # one closed order, read by a reconciliation: the next one reads back to it
+        reconciled = r.kraken.reconciliations
+        sim.faults.apply({"skip_sequence": ["executions"]})
+        await market(r)
+        await r.until(lambda: r.kraken.reconciliations > reconciled, what="first reconciliation")
+        await r.run_for(20.0)
+        for _ in range(120):  # ClosedOrders: three pages back to it
+            await market(r)
+        for _ in range(18):  # the call counter full: every page waits 4-8 s for room
+            await r.call(r.kraken.rest.private("Balance"))
+
+        async def fail_a_call_every_10_s() -> None:
+            while True:
+                await r.clock.sleep(10.0)
+                sim.faults.apply({"rest_unavailable": 1})
+
+        failing = asyncio.get_running_loop().create_task(fail_a_call_every_10_s())
+        try:
+            reconciled = r.kraken.reconciliations
+            sim.faults.apply({"skip_sequence": ["executions"]})  # a gap: executions reconciled
+            await market(r)
+            await r.until(lambda: r.kraken.reconciliations > reconciled, within=300.0, what="reconciled")
+        finally:
+            failing.cancel()
+
+
 async def test_more_fills_while_away_than_a_snapshot_holds_are_all_recovered(tmp_path: Path) -> None:
     """No frame lost, as on the real Kraken: the private stream is down (token revoked, WebSocket
     permission denied) while more fills happen than `snap_trades` replays (the newest 50). The

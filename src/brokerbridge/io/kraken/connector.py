@@ -454,7 +454,7 @@ class KrakenConnector:
         await self.ensure_symbols()
         if Channel.BALANCES in due:
             sent_at = self.clock.time()  # `ts` of a REST snapshot = when it was asked for
-            self._emit(norm.balances_from_rest(await self.rest.private("BalanceEx"), received=sent_at))
+            self._emit(norm.balances_from_rest(await self._read("BalanceEx"), received=sent_at))
             due.discard(Channel.BALANCES)
         if Channel.EXECUTIONS in due:
             # Taken before any read: an order closed (or a fill made) between a read and the
@@ -511,7 +511,7 @@ class KrakenConnector:
     async def order_snapshot(self) -> list[AnyEvent]:
         """Open orders, and orders closed since the last read (or the newest page): every order
         the venue has that we might not know of, e.g. one whose submit went unanswered."""
-        opened = await self.rest.private("OpenOrders")
+        opened = await self._read("OpenOrders")
         events: list[AnyEvent] = list(norm.orders_from_rest(opened.open, symbols=self.symbols))
         since = None if self._closed_read_at is None else self._closed_read_at - HISTORY_MARGIN
         closed = norm.orders_from_rest(
@@ -530,12 +530,31 @@ class KrakenConnector:
         rows = await self._pages("TradesHistory", "trades", None if since is None else since - HISTORY_MARGIN)
         return norm.fills_from_rest(rows, symbols=self.symbols)
 
+    async def _read(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        """A private read that reconciliation (or settling an unknown order) cannot do without: a
+        retryable failure (5xx, EService:Unavailable, a rate limit, no answer) is retried with the
+        connection's backoff, so a read of several pages keeps the pages it has. Started over
+        after every failure, such a read — each page waiting seconds for room on Kraken's call
+        counter — rarely finished while failures came every few seconds, and what it was to
+        recover (orders closed, unknown submits) waited for minutes."""
+        delays = self.config.backoff.delays(self._rng)
+        next(delays)  # the immediate attempt is the first one, not a retry
+        while True:
+            try:
+                return await self.rest.private(method, params)
+            except BrokerBridgeError as exc:
+                if not exc.retryable:
+                    raise
+                delay = next(delays)
+                logger.warning("kraken: %s failed (%s); retrying in %.1fs", method, exc, delay)
+                await self.clock.sleep(delay)
+
     async def _pages(self, method: str, field: str, since: float | None) -> dict[str, Any]:
         """Rows of a paged private history call (newest first, 50 a page) back to `since`."""
         params: dict[str, Any] = {} if since is None else {"start": int(since)}
         rows: dict[str, Any] = {}
         for page in range(MAX_PAGES):
-            result = await self.rest.private(method, {**params, "ofs": page * 50} if page else params)
+            result = await self._read(method, {**params, "ofs": page * 50} if page else params)
             batch = getattr(result, field)
             rows.update(batch)
             if since is None or not batch or len(rows) >= (result.count or 0):
