@@ -539,15 +539,24 @@ class KrakenConnector:
         recover (orders closed, unknown submits) waited for minutes."""
         delays = self.config.backoff.delays(self._rng)
         next(delays)  # the immediate attempt is the first one, not a retry
+        degraded = False
         while True:
             try:
-                return await self.rest.private(method, params)
+                result = await self.rest.private(method, params)
             except BrokerBridgeError as exc:
                 if not exc.retryable:
                     raise
+                # What happened while away is unknown until this read succeeds: the private
+                # streams say so (stale, with the reason) while it is retried.
+                self.private.degrade(f"reconciliation with REST failing: {exc}")
+                degraded = True
                 delay = next(delays)
                 logger.warning("kraken: %s failed (%s); retrying in %.1fs", method, exc, delay)
                 await self.clock.sleep(delay)
+                continue
+            if degraded and self._reconcile_task is None:
+                self.private.degrade(None)  # inside a reconciliation, it clears when all is read
+            return result
 
     async def _pages(self, method: str, field: str, since: float | None) -> dict[str, Any]:
         """Rows of a paged private history call (newest first, 50 a page) back to `since`."""
