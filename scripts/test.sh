@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 .venv/bin/python scripts/check_layers.py
 args=("$@")
 if [[ ${1:-} == --fast ]]; then
-  args=(-m "not slow" tests/unit tests/sessions tests/server "${@:2}")
+  args=(-m "not slow" --dist load tests/unit tests/sessions tests/server "${@:2}")
 fi
 # Two workers, a test file per worker (module fixtures such as simulators and the browser stay
 # together); BROKERBRIDGE_TEST_WORKERS=0 runs in one process.

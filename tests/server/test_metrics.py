@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from brokerbridge.server.metrics import LAG_SAMPLE_EVERY
 from tests.server.conftest import LIMIT, Stack, connect, is_event
@@ -45,6 +46,7 @@ async def test_resyncs_and_gaps_are_counted_per_venue_and_stream(stack: Stack) -
         await client.close()
 
 
+@pytest.mark.slow  # long: hypothesis examples or real-time waits; the whole suite runs it
 async def test_delivery_lag_is_a_histogram_sampled_from_the_events_written(stack: Stack) -> None:
     async with asyncio.timeout(LIMIT):
         client = await connect(stack.server, key=None)

@@ -257,6 +257,7 @@ CONFLATED = "brokerbridge_ws_conflated_total"
 FAST_TICK_S = 0.002  # the Kraken simulator's market steps 500 times a second (default 100)
 
 
+@pytest.mark.slow  # long: hypothesis examples or real-time waits; the whole suite runs it
 async def test_a_real_client_that_pauses_gets_conflated_tickers_and_the_current_book(tmp_path: Path) -> None:
     ws = WsSettings(heartbeat_interval=5, client_queue_size=20)
     async with make_stack(tmp_path, ws=ws) as stack, asyncio.timeout(LIMIT * 2):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import websockets
 
 from brokerbridge.core.events import StreamState
@@ -77,6 +78,7 @@ def recovered(events: list[dict[str, Any]], *, needs_data: bool) -> bool:
     return not needs_data or any(e["kind"] in DATA_KINDS for e in events[live:])
 
 
+@pytest.mark.slow  # long: hypothesis examples or real-time waits; the whole suite runs it
 async def test_hundreds_of_clients_on_both_venues(tmp_path: Path) -> None:
     ws = WsSettings(heartbeat_interval=30, max_connections_per_key=PER_KIND)
     async with make_stack(tmp_path, ws=ws) as stack, asyncio.TaskGroup() as readers:

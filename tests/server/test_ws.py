@@ -143,6 +143,7 @@ def catalog_symbols(stack: Stack) -> list[str]:
     return [inst.symbol for inst in stack.primary_sim.exchange.catalog.instruments]
 
 
+@pytest.mark.slow  # long: hypothesis examples or real-time waits; the whole suite runs it
 async def test_a_batch_subscribe_streams_every_symbol_under_one_id_and_one_seq(stack: Stack) -> None:
     symbols = catalog_symbols(stack)
     unknown = "MERV - XMEV - NOPE - 24hs"

@@ -480,6 +480,7 @@ def test_frames_for_unsubscribed_streams_are_dropped(kraken_dir: Path) -> None:
         max_size=8,
     )
 )
+@pytest.mark.slow  # long: hypothesis examples or real-time waits; the whole suite runs it
 def test_fuzz_receive_text_never_raises(texts: list[str]) -> None:
     for private_endpoint, subs in ((False, (BTC_BOOK, BTC_TICKER)), (True, (EXECUTIONS, BALANCES))):
         session = KrakenWsSession(private=private_endpoint, wall_clock=lambda: WALL)

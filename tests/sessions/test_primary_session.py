@@ -716,6 +716,7 @@ error_like = st.builds(
         st.one_of(st.text(max_size=80), json_values.map(json.dumps), md_like, or_like, error_like), max_size=6
     )
 )
+@pytest.mark.slow  # long: hypothesis examples or real-time waits; the whole suite runs it
 def test_fuzz_receive_text_gives_events_or_bad_frames(texts: list[str]) -> None:
     s = session(
         sub(Channel.TICKER, AL30),

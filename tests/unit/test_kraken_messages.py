@@ -148,6 +148,7 @@ frame_like = st.fixed_dictionaries(
 ).map(json.dumps)
 
 
+@pytest.mark.slow  # long: hypothesis examples or real-time waits; the whole suite runs it
 @settings(max_examples=400, deadline=None)
 @given(st.one_of(st.text(max_size=200), json_values.map(json.dumps), frame_like))
 def test_fuzz_parse_is_frame_or_protocol_error(text: str) -> None:

@@ -164,6 +164,7 @@ frame_like = st.builds(
 )
 
 
+@pytest.mark.slow  # long: hypothesis examples or real-time waits; the whole suite runs it
 @settings(max_examples=400, deadline=None)
 @given(st.one_of(st.text(max_size=200), st.binary(max_size=50), json_values.map(json.dumps), frame_like))
 def test_fuzz_parse_is_frame_or_protocol_error(text: str | bytes) -> None:
