@@ -554,8 +554,10 @@ class KrakenConnector:
                 logger.warning("kraken: %s failed (%s); retrying in %.1fs", method, exc, delay)
                 await self.clock.sleep(delay)
                 continue
-            if degraded and self._reconcile_task is None:
-                self.private.degrade(None)  # inside a reconciliation, it clears when all is read
+            if degraded:
+                # REST answers again: the streams are not held stale for the rest of a long
+                # (paged, counter-paced) reconciliation because one read was retried.
+                self.private.degrade(None)
             return result
 
     async def _pages(self, method: str, field: str, since: float | None) -> dict[str, Any]:
