@@ -61,6 +61,7 @@ BALANCE_WINDOW = 2.0  # seconds after a recovery within which balances must equa
 # steps: a loaded machine delays frames, so a single look could catch one in flight).
 BOOK_WINDOW = 8.0
 UNKNOWN_WINDOW = 15.0  # seconds the end of the run waits for unanswered submits to be decided
+DELIVERY_WINDOW = 3.0  # seconds a fill made just before judging has to reach the journal
 SETTLE = 12.0  # quiet seconds at the end: faults off, trading stopped, streams back to live
 LEAVE_TIMEOUT = 5.0  # seconds a client waits for the server to acknowledge its unsubscribes
 # Seconds between the roaming client's leaving and coming back (it stays away 0.2–1 s).
@@ -192,6 +193,7 @@ class Chaos:
         self.journal = workdir / "journal.sqlite3"
         self.fault_clear_at: dict[str, float] = {"kraken": 0.0, "primary": 0.0}
         self.chaos_on = True
+        self.injecting = True  # the fault injector starts no new fault once this is False
         self.live_events: list[tuple[float, str, StreamState]] = []
         self.clients: list[_Client] = []
         # venue → exec_id → when the Bridge published the fill (to every listener in one go,
@@ -254,6 +256,11 @@ class Chaos:
         ]
         try:
             await asyncio.sleep(max(self.seconds - SETTLE, 1.0))
+            # A held fault runs its course: cut short, a 4 s stall would become a different fault
+            # (a blink that loses frames without silence), which only the periodic read back
+            # (`reconcile_interval`, tests/io/test_journal.py) finds, later than SETTLE.
+            self.injecting = False
+            await asyncio.wait([workers[2]])  # its failure is reported below with the others
             self.chaos_on = False
             await _stop(workers)
             if self.roaming is not None:
@@ -324,11 +331,13 @@ class Chaos:
     async def _inject_faults(self) -> None:
         """Every fault once per round, in a seeded random order, one every 0.5–1.5 s."""
         schedule: list[tuple[str, str, dict[str, Any], float | None]] = []
-        while True:
+        while self.injecting:
             if not schedule:
                 schedule = list(FAULTS)
                 self.rng.shuffle(schedule)
             await asyncio.sleep(self.rng.uniform(0.5, 1.5))
+            if not self.injecting:
+                return
             venue, name, switches, hold = schedule.pop()
             sim = self.ksim if venue == "kraken" else self.psim
             sim.faults.apply(switches)
@@ -435,28 +444,29 @@ class Chaos:
         report.seconds = elapsed
         store = self.bridge.journal_store
         assert store is not None
-        for venue, expected in (("kraken", self._kraken_truth()), ("primary", self._primary_truth())):
-            scope = self.bridge.state[venue].scope
-            stored = store.fills(venue, scope)
-            report.fills[venue] = len(stored)
-            if venue == "kraken":
-                got = sorted(f.exec_id for f in stored)
-                if got != sorted(expected):
-                    missing = set(expected) - set(got)
-                    extra = set(got) - set(expected)
-                    report.problems.append(
-                        f"kraken journal: {len(missing)} fills missing, {len(extra)} extra"
-                        + "".join(f"; {self._kraken_fill(e)}" for e in sorted(missing)[:5])
-                        + "".join(f"; extra {e}" for e in sorted(extra)[:5])
-                    )
-            else:
-                totals: dict[str, Decimal] = defaultdict(Decimal)
-                for f in stored:
-                    totals[f.order_id] += f.qty
-                if dict(totals) != expected:
-                    report.problems.append(
-                        f"primary journal: filled quantities per order differ: {dict(totals)} != {expected}"
-                    )
+        # Resting orders still fill while the market moves: a fill made a moment ago may be on
+        # its way. Every fill the venue had when judging began must be journaled within
+        # DELIVERY_WINDOW (polled: the journal has no event to wait on).
+        kraken_then = set(self._kraken_truth())
+        for _ in range(int(DELIVERY_WINDOW / 0.2)):
+            if kraken_then <= self._journaled("kraken") and self._primary_totals() == self._primary_truth():
+                break
+            await asyncio.sleep(0.2)
+        got, expected = self._journaled("kraken"), set(self._kraken_truth())
+        missing, extra = kraken_then - got, got - expected
+        if missing or extra:
+            report.problems.append(
+                f"kraken journal: {len(missing)} fills missing, {len(extra)} extra"
+                + "".join(f"; {self._kraken_fill(e)}" for e in sorted(missing)[:5])
+                + "".join(f"; extra {e}" for e in sorted(extra)[:5])
+            )
+        totals, expected_totals = self._primary_totals(), self._primary_truth()
+        if totals != expected_totals:
+            report.problems.append(
+                f"primary journal: filled quantities per order differ: {totals} != {expected_totals}"
+            )
+        for venue in ("kraken", "primary"):
+            report.fills[venue] = len(store.fills(venue, self.bridge.state[venue].scope))
         for _ in range(int(UNKNOWN_WINDOW / 0.2)):  # polled: the journal has no event to wait on
             if not self._unknown():
                 break
@@ -499,6 +509,20 @@ class Chaos:
         return [
             f"{v} {o.order_id}" for v in ("kraken", "primary") for o in states[v].journal.unknown_orders()
         ]
+
+    def _journaled(self, venue: str) -> set[str]:
+        store = self.bridge.journal_store
+        assert store is not None
+        return {f.exec_id for f in store.fills(venue, self.bridge.state[venue].scope)}
+
+    def _primary_totals(self) -> dict[str, Decimal]:
+        """Filled quantity per order in the journal file."""
+        store = self.bridge.journal_store
+        assert store is not None
+        totals: dict[str, Decimal] = defaultdict(Decimal)
+        for f in store.fills("primary", self.bridge.state["primary"].scope):
+            totals[f.order_id] += f.qty
+        return dict(totals)
 
     def _kraken_fill(self, exec_id: str) -> str:
         """A missing fill as the simulator knows it, stamped so the kept log can be searched."""

@@ -155,6 +155,44 @@ async def test_fills_lost_in_a_stall_are_recovered_before_the_order_reads(tmp_pa
         assert sorted(f.exec_id for f in executions.of(Fill)) == sorted(sim_fill_ids(sim))
 
 
+async def test_fills_lost_in_a_stall_shorter_than_the_watchdog_are_recovered(tmp_path: Path) -> None:
+    """A private stall that ends before the watchdog reconnects, with fills in it and nothing
+    private after it: no sequence number can show the loss (chaos seed 549785 lost three fills
+    so). The silence itself is the sign: frames after it set off a read back from REST."""
+    async with journaled(tmp_path, 19, poll_after=600.0) as (sim, r):
+        executions = await live_executions(r)
+        sim.faults.apply({"stall": "private"})
+        for _ in range(3):
+            await market(r)
+        await r.run_for(1.0)
+        sim.faults.apply({"stall": None})
+        lost = sim_fill_ids(sim)
+        assert len(lost) == 3 and executions.of(Fill) == []
+        await r.until(lambda: lost <= {f.exec_id for f in executions.of(Fill)}, within=5.0, what="recovered")
+        assert r.kraken.private.reconnects == 0  # the watchdog (10 s) never fired
+        assert sorted(f.exec_id for f in executions.of(Fill)) == sorted(lost)
+
+
+async def test_a_lost_message_with_no_silence_and_nothing_after_it_is_found_by_the_periodic_read(
+    tmp_path: Path,
+) -> None:
+    """The one loss neither a sequence gap nor a silence shows: the last message of a burst, lost
+    on a link that never went quiet. The periodic read back (`reconcile_interval`) finds it."""
+    async with journaled(tmp_path, 20, poll_after=600.0, reconcile_interval=30.0) as (sim, r):
+        executions = await live_executions(r)
+        await r.run_for(1.0)
+        reconciled = r.kraken.reconciliations
+        sim.faults.apply({"lose_message": ["executions"] * 10})
+        await market(r)  # all its executions messages are lost (balances' still come)
+        sim.faults.apply({"lose_message": []})
+        lost = sim_fill_ids(sim)
+        await r.run_for(10.0)
+        assert executions.of(Fill) == [] and r.kraken.reconciliations == reconciled
+        took = await r.until(lambda: lost <= {f.exec_id for f in executions.of(Fill)}, within=40.0)
+        assert 10.0 < took + 10.0 <= 31.0
+        assert r.kraken.private.reconnects == 0
+
+
 async def test_a_reconciliation_of_many_pages_finishes_though_rest_fails_every_few_seconds(
     tmp_path: Path,
 ) -> None:

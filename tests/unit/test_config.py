@@ -258,6 +258,12 @@ def test_negative_or_zero_interval(value: str) -> None:
     assert_helpful(exc, "kraken.poll_interval", "positive", value)
 
 
+def test_reconcile_interval_has_a_floor_that_spares_the_rest_counter() -> None:
+    assert load_config(env={"BROKERBRIDGE_KRAKEN_RECONCILE_INTERVAL": "5"}).kraken.reconcile_interval == 5.0
+    exc = config_error(env={"BROKERBRIDGE_KRAKEN_RECONCILE_INTERVAL": "1"})
+    assert_helpful(exc, "kraken.reconcile_interval", "under 5 s", "counter")
+
+
 def test_interval_in_file_must_be_a_number(tmp_path: Path) -> None:
     exc = config_error(path=write(tmp_path, '[kraken]\nidle_timeout = "soon"\n'), env={})
     assert_helpful(exc, "kraken.idle_timeout", str(tmp_path / "bb.toml"))

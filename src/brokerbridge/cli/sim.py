@@ -93,6 +93,10 @@ def kraken(
     skip_sequence: Annotated[
         list[str] | None, typer.Option(help="Skip one sequence number on this private channel.")
     ] = None,
+    lose_message: Annotated[
+        list[str] | None,
+        typer.Option(help="Lose the next message of this private channel (its sequence number is used)."),
+    ] = None,
     deny_permission: Annotated[
         list[str] | None, typer.Option(help="Deny this permission on the demo key (e.g. websockets).")
     ] = None,
@@ -124,6 +128,7 @@ def kraken(
             "stall": stall,
             "corrupt_checksums": corrupt_checksums,
             "skip_sequence": list(skip_sequence or []),
+            "lose_message": list(lose_message or []),
             "deny_permissions": list(deny_permission or []),
             "rest_unavailable": rest_unavailable,
             "rest_http_errors": rest_http_errors,

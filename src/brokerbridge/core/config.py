@@ -57,6 +57,9 @@ class KrakenConfig:
     poll_interval: float = 2.0
     request_timeout: float = 10.0  # each connect / read / write of a REST call
     request_deadline: float = 30.0  # a whole REST call, headers and body: a trickling answer ends here
+    # Private state is read back from REST this often while private streams are up (≥ 5 s): a
+    # frame lost with nothing after it shows no sequence gap. ~5 REST counter points per read.
+    reconcile_interval: float = 60.0
     # Kraken's private REST call counter for the key's tier (Intermediate: 20, −0.5/s; Starter: 15, −0.33/s).
     rate_limit_max: float = 20.0
     rate_limit_decay: float = 0.5
@@ -180,6 +183,7 @@ _FLOAT_FIELDS = (
     "poll_interval",
     "request_timeout",
     "request_deadline",
+    "reconcile_interval",
     "rate_limit_max",
     "rate_limit_decay",
     "relogin_interval",
@@ -261,6 +265,12 @@ def _section_from_mapping(base: Any, section: str, values: Mapping[str, Any], wh
                     f"{where}: kraken.token_refresh_interval = {value!r} is not under 900 s",
                     remedy="Kraken tokens must be used within 15 minutes of issue; keep it below 900 "
                     "(default 600)",
+                )
+            if name == "reconcile_interval" and changes[name] < 5:
+                raise ConfigError(
+                    f"{where}: kraken.reconcile_interval = {value!r} is under 5 s",
+                    remedy="each read back costs ~5 points of Kraken's REST call counter; use 5 or "
+                    "more (default 60)",
                 )
             if name == "relogin_interval" and changes[name] >= 24 * 3600:
                 raise ConfigError(

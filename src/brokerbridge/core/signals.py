@@ -42,6 +42,17 @@ class Resyncing:
 
 
 @dataclass(frozen=True, slots=True)
+class SilenceEnded:
+    """Frames came again after a silence long enough to have lost some on the way.
+
+    A sequence number shows a lost frame only when the next sequenced frame comes; when the lost
+    frames ended a burst (the last fills of a stall), nothing would ever show it: read back instead.
+    """
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class SystemStatus:
     system: str
 
@@ -51,4 +62,13 @@ class BadFrame:
     error: BrokerBridgeError
 
 
-Signal = Subscribed | SubscribeFailed | TokenRejected | ReconnectNeeded | Resyncing | SystemStatus | BadFrame
+Signal = (
+    Subscribed
+    | SubscribeFailed
+    | TokenRejected
+    | ReconnectNeeded
+    | Resyncing
+    | SilenceEnded
+    | SystemStatus
+    | BadFrame
+)

@@ -173,6 +173,9 @@ class Faults(FaultSwitches):
     corrupt_checksums: int = 0
     # Channels ("balances", "executions") whose next private message skips one sequence number.
     skip_sequence: list[str] = field(default_factory=list)
+    # Channels ("balances", "executions") whose next private message is lost on the way: its
+    # sequence number is used, so only a later message of that channel shows the loss.
+    lose_message: list[str] = field(default_factory=list)
     # Permissions taken away from the demo key (names from sim.kraken.account.Permission).
     deny_permissions: list[str] = field(default_factory=list)
     # The next N REST calls answer `EService:Unavailable` (HTTP 200 envelope); -1 = always.
@@ -198,6 +201,12 @@ class Faults(FaultSwitches):
             return True
         return False
 
+    def take_message_loss(self, channel: str) -> bool:
+        if channel in self.lose_message:
+            self.lose_message.remove(channel)
+            return True
+        return False
+
     def _changed(self, before: dict[str, Any]) -> None:
         if self.system_status != before["system_status"]:
             self._notify("status")
@@ -211,10 +220,10 @@ class Faults(FaultSwitches):
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
                 raise FaultError("clock_offset_s takes a number of seconds (negative: server behind)")
             return float(value)
-        if name == "skip_sequence":
+        if name in ("skip_sequence", "lose_message"):
             items = [value] if isinstance(value, str) else value
             if not isinstance(items, list) or any(item not in SEQUENCE_CHANNELS for item in items):
-                raise FaultError(f"skip_sequence takes channel names from {SEQUENCE_CHANNELS}")
+                raise FaultError(f"{name} takes channel names from {SEQUENCE_CHANNELS}")
             return list(items)
         if name == "deny_permissions":
             items = [value] if isinstance(value, str) else value

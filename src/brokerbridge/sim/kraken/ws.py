@@ -854,6 +854,8 @@ class WsSession:
         sub.sequence += 1
         if self.x.faults.take_sequence_skip(channel):
             sub.sequence += 1
+        if self.x.faults.take_message_loss(channel):
+            return  # lost on the way: numbered, never sent
         self.send({"channel": channel, "type": kind, "data": data, "sequence": sub.sequence})
 
     def _balances_snapshot(self) -> list[dict[str, Any]]:

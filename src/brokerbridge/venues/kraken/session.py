@@ -41,7 +41,9 @@ Design decisions (kraken.md references in brackets):
   that is not a sane number (NaN, 1e999999999, a negative price): `KrakenBook` checks each level
   as it applies it, so the book has taken part of that message; the frame is a `BadFrame` too.
 * Private channels carry `sequence` (§3.8): a snapshot resets it, an update must be last + 1; a
-  jump resubscribes that channel with a snapshot and emits a `Gap`.
+  jump resubscribes that channel with a snapshot and emits a `Gap`. A jump shows only with the next
+  sequenced frame, so a private frame after `SILENCE_SUSPECT` of silence (heartbeats come every
+  second) raises `SilenceEnded`: frames lost at the end of a burst would otherwise never show.
 * A resync is proven by its fresh snapshot only — updates of the old subscription are still in
   flight when we ask again, so they confirm nothing. A snapshot that does not come within
   `ack_timeout` is asked for again.
@@ -86,6 +88,7 @@ from brokerbridge.core.signals import (
     ReconnectNeeded,
     Resyncing,
     Signal,
+    SilenceEnded,
     Subscribed,
     SubscribeFailed,
     SystemStatus,
@@ -152,6 +155,9 @@ BOOK_DEPTHS = frozenset({10, 25, 100, 500, 1000})
 # A shallower depth cut from a deeper book carries the frame's checksum: it covers the same levels.
 assert min(BOOK_DEPTHS) >= CHECKSUM_LEVELS
 OHLC_INTERVALS = frozenset({1, 5, 15, 30, 60, 240, 1440, 10080, 21600})
+# Seconds of silence on a private connection after which frames may have been lost (heartbeats
+# come every second; a loaded event loop late by half a second costs one extra REST read, no more).
+SILENCE_SUSPECT = 1.5
 MAX_BOOK_RESYNCS = 3  # consecutive failed snapshots before a book pauses, STALE
 BOOK_RETRY_AFTER = 30.0  # seconds a STALE book waits before it is tried again
 RETRY_REFUSED_FIRST_S = 1.0  # a subscribe refused for a passing reason is asked again after this…
@@ -598,6 +604,10 @@ class KrakenWsSession(Outbox):
     def receive_text(self, text: str, now: float) -> None:
         """Handle one text frame. Never raises: bad frames become `BadFrame` signals."""
         self._now = now
+        if self.private and self._sequences and now - self._last_rx >= SILENCE_SUSPECT:
+            # Kraken heartbeats every second: this long a silence on a live subscription may have
+            # swallowed frames (a stall the watchdog did not wait out).
+            self._signals.append(SilenceEnded(now - self._last_rx))
         self._last_rx = now
         self._idle_reported = False
         received = self._wall_clock()
