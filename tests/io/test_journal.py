@@ -193,6 +193,42 @@ async def test_a_lost_message_with_no_silence_and_nothing_after_it_is_found_by_t
         assert r.kraken.private.reconnects == 0
 
 
+async def test_fills_lost_in_a_stall_do_not_wait_for_the_order_pages_of_an_earlier_reconciliation(
+    tmp_path: Path,
+) -> None:
+    """Reconciliation reads orders apart from fills: ClosedOrders pages are paced on Kraken's call
+    counter (here 20 s a page), and fills lost in a stall while an earlier reconciliation was
+    still paging its orders used to wait for every page (chaos seeds 315753 and 953047)."""
+    async with journaled(tmp_path, 21, poll_after=600.0, rate_limit_max=6.0, rate_limit_decay=0.1) as (
+        sim,
+        r,
+    ):
+        executions = await live_executions(r)
+        await market(r)
+        reconciled = r.kraken.reconciliations
+        r.kraken.request_reconcile()  # ClosedOrders is read back to this order from now on
+        await r.until(lambda: r.kraken.reconciliations > reconciled, what="first order read")
+        for i in range(110):  # three pages of closed orders for the next reconciliation
+            await market(r, "buy" if i % 2 else "sell")
+        await r.until(
+            lambda: {f.exec_id for f in executions.of(Fill)} == sim_fill_ids(sim), what="fills on the stream"
+        )
+        await r.run_for(70.0)  # the counter empties
+        before = r.kraken.reconciliations
+        r.kraken.request_reconcile()  # BalanceEx, TradesHistory, OpenOrders, then 3 × ClosedOrders
+        await r.run_for(1.0)
+        sim.faults.apply({"stall": "private"})  # shorter than the watchdog: the silence tells
+        for _ in range(3):
+            await market(r)
+        await r.run_for(1.0)
+        sim.faults.apply({"stall": None})
+        lost = sim_fill_ids(sim) - {f.exec_id for f in executions.of(Fill)}
+        assert len(lost) >= 3
+        took = await r.until(lambda: lost <= {f.exec_id for f in executions.of(Fill)}, what="lost fills read")
+        assert r.kraken.reconciliations == before, "the earlier reconciliation's orders were read first"
+        assert took < 25.0, took  # room for one TradesHistory page on the counter, no more
+
+
 async def test_a_reconciliation_of_many_pages_finishes_though_rest_fails_every_few_seconds(
     tmp_path: Path,
 ) -> None:
@@ -262,14 +298,16 @@ async def test_an_order_read_from_rest_before_it_was_canceled_does_not_reopen_it
         await r.until(lambda: order_id in {o.order_id for o in r.bridge.open_orders("kraken")})
         await r.run_for(70.0)  # the counter empties
         await r.call(r.kraken.rest.private("Balance"))  # 1 + TradesHistory 2 + OpenOrders 1: full
+        before = r.kraken.reconciliations
+        reconciled = lambda: r.kraken.reconciliations > before  # noqa: E731  (orders read too)
         reconcile = asyncio.get_running_loop().create_task(r.kraken.reconcile_private({Channel.EXECUTIONS}))
         await r.run_for(0.5)  # OpenOrders answered (the order is open); ClosedOrders waits
-        assert not reconcile.done()
+        assert not reconciled()
         await r.call(r.bridge.cancel_order("kraken", order_id))
         statuses = lambda: [u.status for u in executions.of(OrderUpdate) if u.order_id == order_id]  # noqa: E731
         await r.until(lambda: "canceled" in statuses(), what="cancel reported")
-        assert not reconcile.done()
-        await r.until(reconcile.done, what="reconciled")
+        assert not reconciled()
+        await r.until(reconciled, what="reconciled")
         reconcile.result()
         await r.run_for(1.0)
         seen = statuses()

@@ -145,6 +145,9 @@ class ConnectionSupervisor:
         # Something the live streams depend on is failing (e.g. REST reconciliation): they show
         # STALE with this reason until it is cleared; the subscriptions held STALE for it.
         self.degraded: str | None = None
+        # True while `degrade` publishes statuses: they show REST failing (or answering again),
+        # not the subscriptions, which are as unbroken as before.
+        self.showing_degraded = False
         self._held: set[Subscription] = set()
         self._poller: asyncio.Task[None] | None = None
         self._tasks: asyncio.TaskGroup | None = None
@@ -177,17 +180,21 @@ class ConnectionSupervisor:
         if reason == self.degraded:
             return
         self.degraded = reason
-        if reason is not None:
-            for sub in self.session.subscriptions:
-                if self._sub_states.get(sub) is StreamState.LIVE or sub in self._held:
-                    self._held.add(sub)
-                    self._set_sub(sub, StreamState.STALE, reason, new_reason=True)
-            return
-        held, self._held = self._held, set()
-        if self._maintenance is None:
-            for sub in self.session.subscriptions:
-                if sub in held and self._sub_states.get(sub) is StreamState.STALE:
-                    self._set_sub(sub, StreamState.LIVE, "reconciled with REST")
+        self.showing_degraded = True
+        try:
+            if reason is not None:
+                for sub in self.session.subscriptions:
+                    if self._sub_states.get(sub) is StreamState.LIVE or sub in self._held:
+                        self._held.add(sub)
+                        self._set_sub(sub, StreamState.STALE, reason, new_reason=True)
+                return
+            held, self._held = self._held, set()
+            if self._maintenance is None:
+                for sub in self.session.subscriptions:
+                    if sub in held and self._sub_states.get(sub) is StreamState.STALE:
+                        self._set_sub(sub, StreamState.LIVE, "reconciled with REST")
+        finally:
+            self.showing_degraded = False
 
     def explain(self, reason: str) -> None:
         """Why the streams that are not live are not (e.g. the token they wait for is refused):

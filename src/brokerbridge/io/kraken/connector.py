@@ -180,6 +180,9 @@ class KrakenConnector:
         self.reconciliations = 0  # completed reconciliations with REST
         self._reconcile_task: asyncio.Task[None] | None = None
         self._reconcile_due: set[Channel] = set()  # private channels to read back from REST
+        self._orders_task: asyncio.Task[None] | None = None
+        self._orders_due = False  # a reconciliation read fills; its orders are still to read
+        self._orders_failure: str | None = None  # why reading orders failed for good, if it did
         self._renew_task: asyncio.Task[None] | None = None
 
     @property
@@ -309,7 +312,14 @@ class KrakenConnector:
 
     # -- events ------------------------------------------------------------------------------
     def _emit(self, event: AnyEvent) -> None:
-        if isinstance(event, StreamStatus) and event.stream == _EXECUTIONS_STREAM:
+        if (
+            isinstance(event, StreamStatus)
+            and event.stream == _EXECUTIONS_STREAM
+            and not self.private.showing_degraded
+        ):
+            # A status that only shows a REST read failing says nothing of the subscription:
+            # counted as a break, every failed read made its own reconciliation unprovable and
+            # asked for another, for as long as reads failed now and then.
             self._executions_status(event.state)
         match event:
             case Trade():
@@ -454,45 +464,80 @@ class KrakenConnector:
                     logger.exception("kraken: reconciliation with REST failed unexpectedly (a bug)")
                     self.private.degrade("reconciliation with REST failing (internal error)")
                     return
-            self.private.degrade(None)
+            self.private.degrade(self._orders_failure)
         finally:
             self._reconcile_task = None
             self._reconcile_due.clear()
 
     async def reconcile_private(self, due: set[Channel]) -> None:
-        """Make what `due` names agree with REST: BALANCES (BalanceEx) and EXECUTIONS (fills, then
-        orders). Each part is published as soon as it is read and then removed from `due`, so a
-        failure leaves in it only what is still to read."""
+        """Make what `due` names agree with REST: BALANCES (BalanceEx) and EXECUTIONS (missed
+        fills here, then the orders in `_read_orders_until_done`). Each part is published as soon
+        as it is read and then removed from `due`, so a failure leaves in it only what is still
+        to read."""
         await self.ensure_symbols()
         if Channel.BALANCES in due:
             sent_at = self.clock.time()  # `ts` of a REST snapshot = when it was asked for
-            self._emit(norm.balances_from_rest(await self._read("BalanceEx"), received=sent_at))
+            # Balances and fills go ahead of order pages waiting for room on the call counter.
+            balances = await self._read("BalanceEx", priority=True)
+            self._emit(norm.balances_from_rest(balances, received=sent_at))
             due.discard(Channel.BALANCES)
-        if Channel.EXECUTIONS in due:
-            # Taken before any read: an order closed (or a fill made) between a read and the
-            # subscription's start is in neither the read nor the stream.
-            read = self.fill_watermark.read_started()
-            since = self.fill_watermark.complete_to
-            fills = await self._fills_since(since)
-            self.fill_watermark.fills_read(f.ts for f in fills)
-            self._history_polled_at = self.clock.monotonic()
-            # Missed fills go out first: the order reads after them are paged and paced on
-            # Kraken's call counter (tens of seconds when it is busy) and may fail and start over.
-            for fill in fills:
-                self._emit(fill)
-            orders = await self.order_snapshot()
-            self.fill_watermark.read_done(read)
-            logger.info(
-                "kraken: executions reconciled with REST: %d fills since %s, %d orders%s",
-                len(fills),
-                "the newest page" if since is None else f"{since - HISTORY_MARGIN:.3f}",
-                len(orders),
-                "" if self.fill_watermark.proven else " (the stream is not yet proven complete)",
-            )
-            for event in orders:
-                self._emit(event)
-            due.discard(Channel.EXECUTIONS)
-        self.reconciliations += 1
+        if Channel.EXECUTIONS not in due:
+            self.reconciliations += 1
+            return
+        # Taken before any read: a fill made between a read and the subscription's start is in
+        # neither the read nor the stream.
+        read = self.fill_watermark.read_started()
+        since = self.fill_watermark.complete_to
+        fills = await self._fills_since(since)
+        self.fill_watermark.fills_read(f.ts for f in fills)
+        self.fill_watermark.read_done(read)
+        self._history_polled_at = self.clock.monotonic()
+        logger.info(
+            "kraken: fills reconciled with REST: %d since %s%s",
+            len(fills),
+            "the newest page" if since is None else f"{since - HISTORY_MARGIN:.3f}",
+            "" if self.fill_watermark.proven else " (the stream is not yet proven complete)",
+        )
+        for fill in fills:
+            self._emit(fill)
+        due.discard(Channel.EXECUTIONS)
+        # The orders are read apart: those reads are paged and paced on Kraken's call counter
+        # (tens of seconds when it is busy), and the fills and balances of the next break must
+        # not queue behind them (chaos seeds 315753 and 953047 lost fills so: a stall's fills
+        # waited 40 s behind the order pages of the reconciliation before).
+        self._orders_due = True
+        if self._orders_task is None:
+            self._orders_task = self.spawn(self._read_orders_until_done(), "kraken-orders")
+
+    async def _read_orders_until_done(self) -> None:
+        """Open orders and orders closed since the last read, for every reconciliation that read
+        fills (coalesced: a request while reading is read once more after). A reconciliation
+        counts as done when its orders are read."""
+        try:
+            while self._orders_due:
+                self._orders_due = False
+                try:
+                    orders = await self.order_snapshot()  # retryable failures are retried inside
+                except BrokerBridgeError as exc:
+                    self._orders_failure = f"reconciliation with REST failing: {exc}"
+                    self.private.degrade(self._orders_failure)
+                    logger.error("kraken: reading orders from REST failed for good: %s", exc)
+                    return
+                except Exception:  # a bug here must not take the streams down with it
+                    self._orders_failure = "reconciliation with REST failing (internal error)"
+                    self.private.degrade(self._orders_failure)
+                    logger.exception("kraken: reading orders from REST failed unexpectedly (a bug)")
+                    return
+                if self._orders_failure is not None:
+                    self._orders_failure = None
+                    if self._reconcile_task is None:
+                        self.private.degrade(None)
+                logger.info("kraken: orders reconciled with REST: %d orders", len(orders))
+                for event in orders:
+                    self._emit(event)
+                self.reconciliations += 1
+        finally:
+            self._orders_task = None
 
     def renew_token(self) -> None:
         """Kraken refused the token on the live private socket: fetch another (with backoff, until
@@ -539,10 +584,13 @@ class KrakenConnector:
     async def _fills_since(self, since: float | None) -> list[Fill]:
         """TradesHistory back to `since`, a Kraken timestamp (less a margin for fills the engine
         stamped out of order); the newest page if None."""
-        rows = await self._pages("TradesHistory", "trades", None if since is None else since - HISTORY_MARGIN)
+        start = None if since is None else since - HISTORY_MARGIN
+        rows = await self._pages("TradesHistory", "trades", start, priority=True)
         return norm.fills_from_rest(rows, symbols=self.symbols)
 
-    async def _read(self, method: str, params: dict[str, Any] | None = None) -> Any:
+    async def _read(
+        self, method: str, params: dict[str, Any] | None = None, *, priority: bool = False
+    ) -> Any:
         """A private read that reconciliation (or settling an unknown order) cannot do without: a
         retryable failure (5xx, EService:Unavailable, a rate limit, no answer) is retried with the
         connection's backoff, so a read of several pages keeps the pages it has. Started over
@@ -554,7 +602,7 @@ class KrakenConnector:
         degraded = False
         while True:
             try:
-                result = await self.rest.private(method, params)
+                result = await self.rest.private(method, params, priority=priority)
             except BrokerBridgeError as exc:
                 if not exc.retryable:
                     raise
@@ -572,12 +620,16 @@ class KrakenConnector:
                 self.private.degrade(None)
             return result
 
-    async def _pages(self, method: str, field: str, since: float | None) -> dict[str, Any]:
+    async def _pages(
+        self, method: str, field: str, since: float | None, *, priority: bool = False
+    ) -> dict[str, Any]:
         """Rows of a paged private history call (newest first, 50 a page) back to `since`."""
         params: dict[str, Any] = {} if since is None else {"start": int(since)}
         rows: dict[str, Any] = {}
         for page in range(MAX_PAGES):
-            result = await self._read(method, {**params, "ofs": page * 50} if page else params)
+            result = await self._read(
+                method, {**params, "ofs": page * 50} if page else params, priority=priority
+            )
             batch = getattr(result, field)
             rows.update(batch)
             if since is None or not batch or len(rows) >= (result.count or 0):

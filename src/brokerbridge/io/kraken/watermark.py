@@ -3,7 +3,7 @@
 The watermark is a Kraken timestamp such that every fill stamped up to it has been reported. A
 fill moves it only when its arrival proves that no older fill is missing, which holds for a fill
 that comes on an executions subscription unbroken (one connection, one subscription, no sequence
-gap) since a reconciliation that began while it was live read fills and orders: the reads hold
+gap) since a reconciliation that began while it was live read fills: the reads hold
 everything up to their start, the subscription everything after its own start.
 
 Any other fill proves nothing about older ones: a snapshot's (the newest 50 only), a REST poll's
@@ -73,7 +73,7 @@ class FillWatermark:
             self.complete_to = max(newest, self.complete_to or newest)
 
     def read_done(self, read: HistoryRead) -> None:
-        """The reconciliation begun at `read` has read fills and orders."""
+        """The reconciliation begun at `read` has read the fills (back to the watermark)."""
         if read.live and read.breaks == self._breaks:
             # The reads cover up to their start, the unbroken subscription everything after.
             self._unbroken = True
