@@ -477,8 +477,7 @@ class KrakenConnector:
         await self.ensure_symbols()
         if Channel.BALANCES in due:
             sent_at = self.clock.time()  # `ts` of a REST snapshot = when it was asked for
-            # Balances and fills go ahead of order pages waiting for room on the call counter.
-            balances = await self._read("BalanceEx", priority=True)
+            balances = await self._read("BalanceEx")
             self._emit(norm.balances_from_rest(balances, received=sent_at))
             due.discard(Channel.BALANCES)
         if Channel.EXECUTIONS not in due:
@@ -503,8 +502,9 @@ class KrakenConnector:
         due.discard(Channel.EXECUTIONS)
         # The orders are read apart: those reads are paged and paced on Kraken's call counter
         # (tens of seconds when it is busy), and the fills and balances of the next break must
-        # not queue behind them (chaos seeds 315753 and 953047 lost fills so: a stall's fills
-        # waited 40 s behind the order pages of the reconciliation before).
+        # not wait for all of them: they queue behind one page at most (chaos seeds 315753 and
+        # 953047 lost the fills of a late stall that waited 40 s behind every page before; ahead
+        # of the queue, they starved the order reads that settle unknown submits).
         self._orders_due = True
         if self._orders_task is None:
             self._orders_task = self.spawn(self._read_orders_until_done(), "kraken-orders")
@@ -585,12 +585,10 @@ class KrakenConnector:
         """TradesHistory back to `since`, a Kraken timestamp (less a margin for fills the engine
         stamped out of order); the newest page if None."""
         start = None if since is None else since - HISTORY_MARGIN
-        rows = await self._pages("TradesHistory", "trades", start, priority=True)
+        rows = await self._pages("TradesHistory", "trades", start)
         return norm.fills_from_rest(rows, symbols=self.symbols)
 
-    async def _read(
-        self, method: str, params: dict[str, Any] | None = None, *, priority: bool = False
-    ) -> Any:
+    async def _read(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """A private read that reconciliation (or settling an unknown order) cannot do without: a
         retryable failure (5xx, EService:Unavailable, a rate limit, no answer) is retried with the
         connection's backoff, so a read of several pages keeps the pages it has. Started over
@@ -602,7 +600,7 @@ class KrakenConnector:
         degraded = False
         while True:
             try:
-                result = await self.rest.private(method, params, priority=priority)
+                result = await self.rest.private(method, params)
             except BrokerBridgeError as exc:
                 if not exc.retryable:
                     raise
@@ -620,16 +618,12 @@ class KrakenConnector:
                 self.private.degrade(None)
             return result
 
-    async def _pages(
-        self, method: str, field: str, since: float | None, *, priority: bool = False
-    ) -> dict[str, Any]:
+    async def _pages(self, method: str, field: str, since: float | None) -> dict[str, Any]:
         """Rows of a paged private history call (newest first, 50 a page) back to `since`."""
         params: dict[str, Any] = {} if since is None else {"start": int(since)}
         rows: dict[str, Any] = {}
         for page in range(MAX_PAGES):
-            result = await self._read(
-                method, {**params, "ofs": page * 50} if page else params, priority=priority
-            )
+            result = await self._read(method, {**params, "ofs": page * 50} if page else params)
             batch = getattr(result, field)
             rows.update(batch)
             if since is None or not batch or len(rows) >= (result.count or 0):

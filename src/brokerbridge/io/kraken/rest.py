@@ -10,8 +10,7 @@ calls waits its turn instead of earning `EAPI:Rate limit exceeded` and a lockout
 
 Calls that wait for room are served first come, first served: a call costing 2 (the history
 calls) is never overtaken for good by a stream of cheaper ones. `priority=True` (the WebSocket
-token: a private stream waits on it; the balances and missed fills a reconciliation reads, which
-clients wait on, ahead of its order pages) skips that queue: ordinary calls leave `PRIORITY_HEADROOM`
+token: a private stream waits on it) skips that queue: ordinary calls leave `PRIORITY_HEADROOM`
 of the counter unused, so a priority call rarely waits for room, and it takes the nonce lock
 ahead of the ordinary calls waiting for it.
 """
