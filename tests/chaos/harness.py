@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime
 import functools
 import json
 import logging
@@ -393,8 +394,10 @@ class Chaos:
             await asyncio.sleep(0.05)
         if self.chaos_on and self.fault_clear_at["kraken"] > deadline - BALANCE_WINDOW:
             return  # a new fault landed inside the window: the next recovery is checked instead
+        # Stamped (wall time) so the kept log can be searched around it.
+        at = datetime.datetime.now().strftime("%H:%M:%S.%f")[:-3]
         self.report.problems.append(
-            f"kraken balances differ {BALANCE_WINDOW} s after recovery: {seen} != {want}"
+            f"kraken balances differ {BALANCE_WINDOW} s after the recovery before {at}: {seen} != {want}"
         )
 
     def _sim_balances(self) -> dict[str, Decimal]:

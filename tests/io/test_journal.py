@@ -316,6 +316,28 @@ async def test_an_order_read_from_rest_before_it_was_canceled_does_not_reopen_it
         assert order_id not in {o.order_id for o in r.bridge.open_orders("kraken")}
 
 
+async def test_callers_reading_orders_side_by_side_share_one_read(tmp_path: Path) -> None:
+    """Reconciliation and the settling of unknown submits read orders side by side; each read
+    moved where the next ClosedOrders read starts, so one could miss the order the other had
+    just read (and settle a submit that arrived as never arrived). A caller gets the first read
+    that begins after it asked; callers asking meanwhile share it."""
+    async with journaled(tmp_path, 22, poll_after=600.0) as (_, r):
+        await live_executions(r)
+        for i in range(3):
+            await market(r, "buy" if i % 2 else "sell")
+        await r.run_for(30.0)
+        before = r.kraken.rest.calls
+        loop = asyncio.get_running_loop()
+        first = loop.create_task(r.kraken.order_snapshot())
+        await r.step(0.0)  # the first read is under way: the next two callers wait for one more
+        second = loop.create_task(r.kraken.order_snapshot())
+        third = loop.create_task(r.kraken.order_snapshot())
+        await r.until(lambda: first.done() and second.done() and third.done(), what="reads done")
+        assert second.result() == third.result()
+        assert {e.order_id for e in second.result()} >= {e.order_id for e in first.result()}
+        assert r.kraken.rest.calls - before == 4  # OpenOrders + ClosedOrders, twice — not three times
+
+
 async def test_an_unanswered_submit_is_unknown_until_reconciliation_finds_it(tmp_path: Path) -> None:
     async with journaled(tmp_path, 13, request_timeout=0.3) as (sim, r):
         executions = r.collect("executions")

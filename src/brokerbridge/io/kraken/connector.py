@@ -181,6 +181,8 @@ class KrakenConnector:
         self._reconcile_task: asyncio.Task[None] | None = None
         self._reconcile_due: set[Channel] = set()  # private channels to read back from REST
         self._orders_task: asyncio.Task[None] | None = None
+        self._order_reader: asyncio.Task[None] | None = None  # reads orders for every caller in turn
+        self._next_order_read: asyncio.Future[list[AnyEvent]] | None = None  # the read callers wait for
         self._orders_due = False  # a reconciliation read fills; its orders are still to read
         self._orders_failure: str | None = None  # why reading orders failed for good, if it did
         self._renew_task: asyncio.Task[None] | None = None
@@ -213,6 +215,8 @@ class KrakenConnector:
             self._symbols_task = None
 
     async def aclose(self) -> None:
+        if self._order_reader is not None:
+            self._order_reader.cancel()
         await self.rest.aclose()
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[None] | None:
@@ -567,7 +571,41 @@ class KrakenConnector:
 
     async def order_snapshot(self) -> list[AnyEvent]:
         """Open orders, and orders closed since the last read (or the newest page): every order
-        the venue has that we might not know of, e.g. one whose submit went unanswered."""
+        the venue has that we might not know of, e.g. one whose submit went unanswered.
+
+        Callers share reads: reconciliation and the settling of unknown submits used to read
+        side by side, each paging on the call counter, and each read moved the shared start of
+        the next (`_closed_read_at`) — so one could miss the order the other had just read, and
+        an unanswered submit that had arrived was settled as never arrived. A caller gets the
+        first read that begins after it asked (one under way may predate what it asks about)."""
+        loop = asyncio.get_running_loop()
+        if self._next_order_read is None:
+            self._next_order_read = loop.create_future()
+            # Retrieved here so a read nobody waits for any more does not log as unretrieved.
+            self._next_order_read.add_done_callback(lambda f: f.cancelled() or f.exception())
+        waiting = self._next_order_read
+        if self._order_reader is None:
+            self._order_reader = loop.create_task(self._read_orders_in_turn(), name="kraken-order-reads")
+        return await asyncio.shield(waiting)
+
+    async def _read_orders_in_turn(self) -> None:
+        try:
+            while (read := self._next_order_read) is not None:
+                self._next_order_read = None
+                try:
+                    read.set_result(await self._read_orders())
+                except asyncio.CancelledError:
+                    read.cancel()
+                    raise
+                except Exception as exc:  # every waiter gets it; the reader goes on
+                    read.set_exception(exc)
+        finally:
+            self._order_reader = None
+            if self._next_order_read is not None and not self._next_order_read.done():
+                self._next_order_read.cancel()  # nobody left to read it
+                self._next_order_read = None
+
+    async def _read_orders(self) -> list[AnyEvent]:
         opened = await self._read("OpenOrders")
         events: list[AnyEvent] = list(norm.orders_from_rest(opened.open, symbols=self.symbols))
         since = None if self._closed_read_at is None else self._closed_read_at - HISTORY_MARGIN
