@@ -398,7 +398,7 @@ def test_environment_key_mistakes_name_the_variable_not_the_value(
 def test_the_default_state_locations_follow_xdg_state_home_and_chosen_paths_stay(tmp_path: Path) -> None:
     from brokerbridge.core.config import DEFAULT_JOURNAL_PATH, DEFAULT_STATE_DIR, state_path
     from brokerbridge.io.journal_store import JournalStore
-    from brokerbridge.server.session import StateDir
+    from brokerbridge.server.login_store import StateDir
 
     xdg = {"XDG_STATE_HOME": str(tmp_path / "xdg")}
     assert state_path(DEFAULT_STATE_DIR, xdg) == tmp_path / "xdg" / "brokerbridge"

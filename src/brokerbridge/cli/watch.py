@@ -32,10 +32,10 @@ from brokerbridge.cli.watch_board import WatchBoard
 from brokerbridge.core.config import Config
 from brokerbridge.core.errors import BrokerBridgeError
 from brokerbridge.core.events import AnyEvent, Channel, encode_event
+from brokerbridge.venues.defaults import book_depth as default_book_depth
 
 DEFAULT_CHANNELS = ["ticker", "trades", "balances", "executions"]
 DEFAULT_SYMBOLS = {"kraken": "BTC/USD", "primary": "MERV - XMEV - GGAL - 24hs"}
-DEFAULT_DEPTHS = {"kraken": 10, "primary": 5}
 
 
 VENUES = ("kraken", "primary")
@@ -111,7 +111,7 @@ def watch(
     venue, positional = _split_target(target or [], venue, err)
     try:
         symbols = [*positional, *(symbol or [])] or [DEFAULT_SYMBOLS.get(venue, "BTC/USD")]
-        book_depth = depth if depth is not None else DEFAULT_DEPTHS.get(venue, 10)
+        book_depth = default_book_depth(venue, depth)
         show_live = not json_lines and (live if live is not None else out.is_terminal)
         plan = _WatchPlan(venue, channel, symbols, book_depth, interval, json_lines, sim, count, show_live)
         asyncio.run(_watch(cfg, plan, out, err))

@@ -26,14 +26,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from brokerbridge.bridge import Bridge
 from brokerbridge.core.clock import Clock
 from brokerbridge.core.config import ServerConfig
-from brokerbridge.server import session
 from brokerbridge.server.auth import Authenticator, AuthThrottle, host_refusal
+from brokerbridge.server.clients import ClientRegistry
 from brokerbridge.server.dashboard import mount_dashboard
 from brokerbridge.server.gate import ClientGate
+from brokerbridge.server.login_routes import make_router as make_login_router
+from brokerbridge.server.login_store import StateDir
+from brokerbridge.server.logins import Logins
 from brokerbridge.server.metrics import CONTENT_TYPE, ServerMetrics
 from brokerbridge.server.protocol import Codec
 from brokerbridge.server.rest import invalid_parameters, make_router, refusal, without_422
-from brokerbridge.server.ws import ClientRegistry, WsSettings
+from brokerbridge.server.ws import WsSettings
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class ServerState:
     metrics: ServerMetrics
     codec: Codec
     auth: Authenticator
-    sessions: session.Sessions
+    logins: Logins
     gate: ClientGate  # the `/ws` handshake and its clients (BridgeServer serves it; see server/wire.py)
 
 
@@ -83,7 +86,7 @@ def create_app(
     host: str | None = None,
 ) -> FastAPI:
     """`loopback`: the server binds to a loopback address (market data is then open by default).
-    `clock`: what sessions, login codes, tokens and authentication lockouts run on (default: the
+    `clock`: what logins, login codes, tokens and authentication lockouts run on (default: the
     Bridge's). `host`: the address it binds to (a Host header naming it is served)."""
     settings = settings or ServerSettings()
     config = settings.config
@@ -112,16 +115,16 @@ def create_app(
         docs_url=None,  # served below from the package's own copy of Swagger UI (no CDN)
         redoc_url=None,  # ReDoc would load its script from a CDN: not served
     )
-    sessions = session.Sessions(session.StateDir(config.state_dir), ttl=config.session_ttl, clock=clock)
+    logins = Logins(StateDir(config.state_dir), ttl=config.session_ttl, clock=clock)
     codec = Codec()
-    gate = ClientGate(bridge, settings.ws, auth, sessions, clients, server_metrics, codec)
-    state = ServerState(bridge, settings, clients, server_metrics, codec, auth, sessions, gate)
+    gate = ClientGate(bridge, settings.ws, auth, logins, clients, server_metrics, codec)
+    state = ServerState(bridge, settings, clients, server_metrics, codec, auth, logins, gate)
     app.state.bridge = bridge
     app.state.server = state
     app.add_exception_handler(RequestValidationError, invalid_parameters)  # type: ignore[arg-type]
     app.openapi = _openapi_without_422(app)  # type: ignore[method-assign]
     app.include_router(make_router())
-    app.include_router(session.make_router())
+    app.include_router(make_login_router())
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
@@ -141,7 +144,7 @@ DOCS_ASSETS = "/docs/assets"
 def mount_docs(app: FastAPI) -> None:
     """`/docs`: Swagger UI from the `swagger-ui-bundle-v2` package, under `/docs/assets/` — not
     from a CDN, so the page works offline and runs no third-party script on the server's origin
-    (where the session cookie lives)."""
+    (where the login cookie lives)."""
     app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)

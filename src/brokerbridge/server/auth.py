@@ -3,7 +3,7 @@ limits, and the limit on failed authentications per client address (`AuthThrottl
 
 A key is presented as `Authorization: Bearer <key>`, as `?key=<key>` or (WebSocket) in a first
 `{"op": "auth", "key": …}` message. Keys are `Secret`s: compared in constant time, never echoed.
-Browsers use a session cookie or a short-lived token instead (session.py).
+Browsers use a login cookie or a short-lived token instead (logins.py).
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is on a connection: a configured key's name, or None (anonymous, or the login link's
-    session). `authenticated`: a key, session or token was accepted; `expires_at` (wall time) for
-    sessions and tokens; `note` says why a session cookie was not accepted (for refusal messages)."""
+    """Who is on a connection: a configured key's name, or None (anonymous, or a login by the
+    one-time link). `authenticated`: a key, login cookie or token was accepted; `expires_at` (wall
+    time) for logins and tokens; `note` says why a login cookie was not accepted (for refusal
+    messages)."""
 
     name: str | None
     scopes: frozenset[str]

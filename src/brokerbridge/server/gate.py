@@ -19,14 +19,15 @@ from websockets.http11 import Request, Response
 
 from brokerbridge.bridge import Bridge
 from brokerbridge.core.log_limit import clip
-from brokerbridge.server import session
 from brokerbridge.server.auth import Authenticator, Principal, host_refusal
+from brokerbridge.server.clients import ClientRegistry
 from brokerbridge.server.coalesce import Coalescer
 from brokerbridge.server.hub import Hubs
+from brokerbridge.server.logins import Denied, Logins, identify
 from brokerbridge.server.metrics import ServerMetrics
 from brokerbridge.server.protocol import Codec
 from brokerbridge.server.wire import Peer, WsWire, json_response
-from brokerbridge.server.ws import ClientConnection, ClientRegistry, WsSettings
+from brokerbridge.server.ws import ClientConnection, WsSettings
 
 PATH = "/ws"
 
@@ -37,7 +38,7 @@ class ClientGate:
         bridge: Bridge,
         settings: WsSettings,
         auth: Authenticator,
-        sessions: session.Sessions,
+        logins: Logins,
         clients: ClientRegistry,
         metrics: ServerMetrics,
         codec: Codec,
@@ -45,7 +46,7 @@ class ClientGate:
         self._bridge = bridge
         self._settings = settings
         self._auth = auth
-        self._sessions = sessions
+        self._logins = logins
         self._clients = clients
         self._metrics = metrics
         self._codec = codec
@@ -85,10 +86,10 @@ class ClientGate:
                 "Origin not allowed",
                 "connect from the same origin, or add it to server.allowed_origins",
             )
-        # A key, a token (used up here) or the session cookie; a bad cookie only means anonymous.
+        # A key, a token (used up here) or the login cookie; a bad cookie only means anonymous.
         connection = _as_connection(request, path, query, address)
-        principal = session.identify(connection, self._auth, self._sessions)
-        if isinstance(principal, session.Denied):
+        principal = identify(connection, self._auth, self._logins)
+        if isinstance(principal, Denied):
             return _denial(
                 principal.status, principal.code, principal.message, principal.remedy, principal.headers
             )
@@ -139,7 +140,7 @@ def _denial(
 
 
 def _as_connection(request: Request, path: str, query: str, address: str) -> HTTPConnection:
-    """The handshake as Starlette sees a request: what `session.identify` reads (headers, query,
+    """The handshake as Starlette sees a request: what `logins.identify` reads (headers, query,
     cookies, the client's address)."""
     scope = {
         "type": "websocket",

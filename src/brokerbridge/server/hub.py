@@ -23,18 +23,23 @@ is a few dozen events per stream while clients keep up, and `keep` events at mos
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from brokerbridge.bridge import Bridge, Listening
 from brokerbridge.core.errors import BrokerBridgeError
 from brokerbridge.core.events import AnyEvent, Channel, Gap, StreamStatus, Subscription
-from brokerbridge.server.coalesce import Coalescer
+from brokerbridge.server.coalesce import Coalescer, Flushable
 from brokerbridge.server.protocol import EVENT_MESSAGE, Codec, event_tail
 
-if TYPE_CHECKING:
-    from brokerbridge.server.ws import ClientConnection
-
 TRIM_AT = 32  # log entries before the hub cuts what every member has read
+
+
+class HubClient(Flushable, Protocol):
+    """What a hub needs of a client reading it (server/ws.py's `ClientConnection`, which this
+    module does not import): a flush when it has news (`Flushable`, through the Coalescer), and
+    word when the venue refuses the stream for good."""
+
+    def stream_refused(self, member: Member, error: BrokerBridgeError) -> None: ...
 
 
 class _Logged:
@@ -55,9 +60,7 @@ class Member:
 
     __slots__ = ("client", "cursor", "head", "hub", "initial", "seqs", "tag")
 
-    def __init__(
-        self, client: ClientConnection, hub: StreamHub, head: bytes, seqs: list[int], tag: object
-    ) -> None:
+    def __init__(self, client: HubClient, hub: StreamHub, head: bytes, seqs: list[int], tag: object) -> None:
         self.client = client
         self.hub = hub
         self.tag = tag  # what the client knows it by (its subscription id and symbol)
@@ -137,7 +140,7 @@ class StreamHub:
         self._trim_at = min(TRIM_AT, keep)  # the log's length at which it is cut next
         self._lost: list[tuple[int, float]] = []  # (count after a forced cut, its oldest event's ts)
         self.members: dict[Member, None] = {}
-        self.clients: dict[ClientConnection, int] = {}  # members per client
+        self.clients: dict[HubClient, int] = {}  # members per client
         self.refused: BrokerBridgeError | None = None
         self._opening = True
         self._listening: Listening = bridge.listen(sub, self._on_event, self._on_refused)
@@ -275,9 +278,7 @@ class Hubs:
         self._on_conflated = on_conflated
         self._hubs: dict[Subscription, StreamHub] = {}
 
-    def join(
-        self, client: ClientConnection, sub: Subscription, head: bytes, seqs: list[int], tag: object
-    ) -> Member:
+    def join(self, client: HubClient, sub: Subscription, head: bytes, seqs: list[int], tag: object) -> Member:
         hub = self._hubs.get(sub)
         if hub is None:
             hub = self._hubs[sub] = StreamHub(

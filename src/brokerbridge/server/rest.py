@@ -27,11 +27,11 @@ from brokerbridge.client import models
 from brokerbridge.core.errors import BrokerBridgeError, InvalidRequest, ServiceUnavailable, UnknownSymbol
 from brokerbridge.core.events import Channel, Subscription
 from brokerbridge.core.log_limit import clip
+from brokerbridge.server.logins import Denied, identify
 from brokerbridge.server.protocol import MAX_NAME_LENGTH, MAX_SYMBOL_LENGTH, PRINTABLE
 from brokerbridge.server.rest_models import CatalogResponse, OpenApiModels, SymbolRow, SymbolsResponse
-from brokerbridge.server.session import Denied, identify
-from brokerbridge.server.ws import DEFAULT_DEPTHS
 from brokerbridge.services.market_cache import CANDLES_KEPT, TRADES_KEPT
+from brokerbridge.venues.defaults import book_depth
 
 _encoder = msgspec.json.Encoder(decimal_format="string")
 
@@ -64,7 +64,7 @@ def refusal(request: Request, scope: str) -> JsonBody | None:
     the client's address is locked out for failed authentications, 403 when it lacks `scope`;
     None: allowed."""
     state = request.app.state.server
-    principal = identify(request, state.auth, state.sessions)
+    principal = identify(request, state.auth, state.logins)
     if isinstance(principal, Denied):
         return _error(
             principal.status, principal.code, principal.message, principal.remedy, principal.headers
@@ -318,14 +318,14 @@ def make_router() -> APIRouter:
     )
     @_answers
     async def ticker(request: Request, venue: str = _VENUE, symbol: str | None = _SYMBOL) -> Response:
-        sub, now = await _snapshot_of(request, venue, Channel.TICKER, symbol)
+        sub, snapshot = await _snapshot_of(request, venue, Channel.TICKER, symbol)
         return JsonBody(
             models.TickerResponse(
                 venue=venue,
                 symbol=sub.symbol or "",
-                state=now.status.state,
-                ticker=now.ticker,
-                stats=now.stats,
+                state=snapshot.status.state,
+                ticker=snapshot.ticker,
+                stats=snapshot.stats,
             )
         )
 
@@ -343,13 +343,17 @@ def make_router() -> APIRouter:
             None, ge=1, le=1000, description="levels per side: Kraken 10/25/100/500/1000, Primary 1..5"
         ),
     ) -> Response:
-        levels = depth if depth is not None else DEFAULT_DEPTHS.get(venue, 10)
-        sub, now = await _snapshot_of(request, venue, Channel.BOOK, symbol, depth=levels)
-        if now.book is None:  # pragma: no cover - the snapshot was taken because the book was there
+        levels = book_depth(venue, depth)
+        sub, snapshot = await _snapshot_of(request, venue, Channel.BOOK, symbol, depth=levels)
+        if snapshot.book is None:  # pragma: no cover - the snapshot was taken because the book was there
             return _error(503, "unavailable", f"no book for {sub.describe()} right now", "try again shortly")
         return JsonBody(
             models.BookResponse(
-                venue=venue, symbol=sub.symbol or "", depth=levels, state=now.status.state, book=now.book
+                venue=venue,
+                symbol=sub.symbol or "",
+                depth=levels,
+                state=snapshot.status.state,
+                book=snapshot.book,
             )
         )
 
@@ -365,10 +369,13 @@ def make_router() -> APIRouter:
         symbol: str | None = _SYMBOL,
         limit: int = Query(50, ge=1, le=TRADES_KEPT, description="how many, the newest"),
     ) -> Response:
-        sub, now = await _snapshot_of(request, venue, Channel.TRADES, symbol)
+        sub, snapshot = await _snapshot_of(request, venue, Channel.TRADES, symbol)
         return JsonBody(
             models.TradesResponse(
-                venue=venue, symbol=sub.symbol or "", state=now.status.state, trades=now.trades[-limit:]
+                venue=venue,
+                symbol=sub.symbol or "",
+                state=snapshot.status.state,
+                trades=snapshot.trades[-limit:],
             )
         )
 
@@ -387,14 +394,14 @@ def make_router() -> APIRouter:
         ),
         limit: int = Query(100, ge=1, le=CANDLES_KEPT, description="how many, the newest"),
     ) -> Response:
-        sub, now = await _snapshot_of(request, venue, Channel.CANDLES, symbol, interval=interval)
+        sub, snapshot = await _snapshot_of(request, venue, Channel.CANDLES, symbol, interval=interval)
         return JsonBody(
             models.CandlesResponse(
                 venue=venue,
                 symbol=sub.symbol or "",
                 interval=interval,
-                state=now.status.state,
-                candles=now.candles[-limit:],
+                state=snapshot.status.state,
+                candles=snapshot.candles[-limit:],
             )
         )
 

@@ -58,7 +58,7 @@ class BridgeServer:
         settings: ServerSettings | None = None,
         clock: Clock | None = None,
     ) -> None:
-        """`clock`: what sessions, login codes and tokens expire on (default: the Bridge's)."""
+        """`clock`: what logins, login codes and tokens expire on (default: the Bridge's)."""
         self.app = create_app(bridge, settings, loopback=is_loopback(host), clock=clock, host=host)
         self._redaction = RedactCredentials([key.key for key in self.state.settings.config.keys])
         config = uvicorn.Config(
@@ -100,10 +100,10 @@ class BridgeServer:
 
     def login_url(self) -> str:
         """A fresh one-time sign-in link (market + account, valid 10 minutes). Print it, never log it.
-        Makes the session signing key now, so a state_dir problem is a ConfigError here."""
-        sessions = self.state.sessions
-        sessions.ensure_signing_key()
-        return f"{self.http_url}/login?code={sessions.mint_code()}"
+        Makes the login signing key now, so a state_dir problem is a ConfigError here."""
+        logins = self.state.logins
+        logins.ensure_signing_key()
+        return f"{self.http_url}/login?code={logins.mint_code()}"
 
     async def __aenter__(self) -> BridgeServer:
         self._mask_credentials(True)
@@ -118,9 +118,11 @@ class BridgeServer:
                 listening.cancel()
                 await self._task  # raises why it could not start
                 raise RuntimeError("server stopped during startup")  # e.g. port in use (uvicorn logs it)
-            state = self.state
+            state, ws = self.state, self.state.settings.ws
             self._heartbeats = asyncio.get_running_loop().create_task(
-                state.clients.run_heartbeats(state.settings.ws, state.bridge.clock, state.codec),
+                state.clients.run_heartbeats(
+                    ws.heartbeat_interval, ws.client_timeout, state.bridge.clock, state.codec
+                ),
                 name="ws-heartbeats",
             )
         except BaseException:

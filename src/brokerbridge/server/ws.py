@@ -4,11 +4,11 @@ Nothing here runs in a task of its own: a client's requests are handled as its f
 (server/wire.py). Each market stream it subscribes to is a `Member` of that stream's hub
 (server/hub.py: the event is logged once, the client reads it when it is written — conflated or
 replaced by a `gap` when it reads far behind); account channels and the `status`/`orders` channels
-are `Bridge.listen`ers that queue into the connection's own `Outbox`, never dropped — a client that
-cannot keep up with them is closed with 1008 and a reason. The server's `Coalescer` then writes each
-connection's outbox and unread stream events in one go, and one heartbeat loop serves every client
-(`ClientRegistry.run_heartbeats`). Every request passes the connection's token bucket first;
-channels need their scope.
+are `Bridge.listen`ers that queue into the connection's own `ClientQueue` (server/client_queue.py),
+never dropped — a client that cannot keep up with them is closed with 1008 and a reason. The
+server's `Coalescer` then writes each connection's queue and unread stream events in one go, and one
+heartbeat loop serves every client (`ClientRegistry.run_heartbeats`, server/clients.py). Every
+request passes the connection's token bucket first; channels need their scope.
 
 Per message per client the path is kept short (issue 8, bench/README.md): an event's JSON is encoded
 once for all clients, each client's copy is that text behind its subscription's head and `seq`,
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -30,7 +29,6 @@ from typing import cast
 import msgspec
 
 from brokerbridge.bridge import Bridge, Listening
-from brokerbridge.core.clock import Clock
 from brokerbridge.core.errors import (
     BrokerBridgeError,
     ConfigError,
@@ -44,19 +42,18 @@ from brokerbridge.core.events import (
     Fill,
     Subscription,
 )
-from brokerbridge.core.log_limit import LogLimiter
 from brokerbridge.server.auth import Authenticator, Principal, TokenBucket, scope_of
+from brokerbridge.server.client_queue import ClientQueue
+from brokerbridge.server.clients import ClientRegistry
 from brokerbridge.server.coalesce import Coalescer
 from brokerbridge.server.hub import Hubs, Member
 from brokerbridge.server.metrics import LAG_SAMPLE_EVERY, ServerMetrics
-from brokerbridge.server.outbox import Outbox
 from brokerbridge.server.protocol import (
     Ack,
     Auth,
     Codec,
     Error,
     ErrorCode,
-    Heartbeat,
     Ping,
     Pong,
     RequestId,
@@ -69,10 +66,10 @@ from brokerbridge.server.protocol import (
     request_id_of,
 )
 from brokerbridge.server.wire import WsWire
+from brokerbridge.venues.defaults import book_depth
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DEPTHS = {"kraken": 10, "primary": 5}
 GOING_AWAY = 1001
 KEEPALIVE_TIMEOUT = 1011  # what websockets closes with when pings go unanswered
 POLICY_VIOLATION = 1008
@@ -138,7 +135,7 @@ class ClientConnection:
         self._bucket = TokenBucket(
             settings.messages_per_second, settings.message_burst, bridge.clock.monotonic
         )
-        self.outbox = Outbox(settings.client_queue_size)
+        self.queue = ClientQueue(settings.client_queue_size)
         self._refused_in_row = 0  # rate-limited messages since the last accepted one
         self._messages_out = metrics.out.messages_out
         self._conflated = metrics.out.conflated
@@ -152,8 +149,8 @@ class ClientConnection:
 
     @property
     def queue_depth(self) -> int:
-        """Messages waiting for this client: its outbox, and its market streams' unread events."""
-        return len(self.outbox) + sum(member.pending for member in self._members)
+        """Messages waiting for this client: its queue, and its market streams' unread events."""
+        return len(self.queue) + sum(member.pending for member in self._members)
 
     # -- the wire's calls ---------------------------------------------------------------------
     def received(self, data: str | bytes) -> None:
@@ -168,18 +165,18 @@ class ClientConnection:
         """The socket is gone (closed by either side, or dropped)."""
         self._closed = True
         self._end_streams()
-        self.outbox.clear()
+        self.queue.clear()
         self._coalescer.discard(self)
         self._registry.discard(self)
 
     def flush(self) -> None:
-        """Write everything waiting — the outbox, then what the client's market streams logged
+        """Write everything waiting — the queue, then what the client's market streams logged
         since it was last written — in one write (the Coalescer calls this)."""
         self._marked = False
         wire = self.wire
         if self._closed or not wire.writable:
             return  # not writable: `writable_again` asks for another flush
-        texts, received = self.outbox.drain()  # account events come sampled already
+        texts, received = self.queue.drain()  # account events come sampled already
         events = 0
         firsts: list[float] = []
         for member in self._members:
@@ -211,7 +208,7 @@ class ClientConnection:
         self._closed = True
         self.close_reason = reason
         self._end_streams()
-        self.outbox.clear()
+        self.queue.clear()
         self._coalescer.discard(self)
         self.wire.close(code, reason)
 
@@ -380,7 +377,7 @@ class ClientConnection:
                 f"channels: {', '.join(CHANNELS)}",
             )
             return
-        depth = request.depth if request.depth is not None else DEFAULT_DEPTHS.get(request.venue, 10)
+        depth = book_depth(request.venue, request.depth)
         # What the Bridge refuses before any upstream exists (a bad depth, a symbol where none
         # belongs) is a mistake in the request: a batch is then refused whole. A symbol the venue's
         # catalogue does not list is refused too, before anything goes upstream — but in a batch
@@ -556,7 +553,7 @@ class ClientConnection:
         # A heartbeat is conflated like a ticker: a client that does not read gets one, not a pile.
         if self._closed:
             return
-        if self.outbox.put_heartbeat(data):
+        if self.queue.put_heartbeat(data):
             self._conflated["heartbeat"] += 1
             return
         self._messages_out["heartbeat"] += 1
@@ -592,9 +589,9 @@ class ClientConnection:
     def _put_lossless(self, data: bytes, kind: str) -> None:
         if self._closed:
             return
-        if not self.outbox.put_lossless(data, self._received() if kind == "event" else None):
+        if not self.queue.put_lossless(data, self._received() if kind == "event" else None):
             reason = (
-                f"client too slow: more than {self.outbox.limit} undelivered messages that cannot be "
+                f"client too slow: more than {self.queue.limit} undelivered messages that cannot be "
                 "dropped (executions/orders/balances/acks)"
             )
             who = self.principal.name or "anonymous"
@@ -612,68 +609,6 @@ class ClientConnection:
     ) -> None:
         self._metrics.ws_errors.labels(code.value).inc()
         self._send(Error(code=code, message=message, id=request_id, remedy=remedy))
-
-
-class ClientRegistry:
-    """The connected clients (so shutdown can tell each of them why it is being closed), counted
-    per key for `max_connections_per_key`."""
-
-    def __init__(self, clock: Clock) -> None:
-        self._clients: set[ClientConnection] = set()
-        self._per_key: Counter[str] = Counter()
-        # Clients closed for flooding or not reading: a crowd of them must not flood the log.
-        self.closings = LogLimiter(logger, clock.monotonic)
-
-    def clients(self) -> list[ClientConnection]:
-        return list(self._clients)
-
-    def connections_of(self, key_name: str) -> int:
-        return self._per_key[key_name]
-
-    def add(self, client: ClientConnection) -> None:
-        self._clients.add(client)
-        if client.principal.name is not None:
-            self._per_key[client.principal.name] += 1
-
-    def move(self, client: ClientConnection, key_name: str, limit: int) -> bool:
-        """Count `client` under `key_name` (an `auth` message), unless that key is at `limit`."""
-        if self._per_key[key_name] >= limit:
-            return False
-        self._release(client)
-        self._per_key[key_name] += 1
-        return True
-
-    def _release(self, client: ClientConnection) -> None:
-        name = client.principal.name
-        if name is not None:
-            self._per_key[name] -= 1
-            if self._per_key[name] <= 0:
-                del self._per_key[name]
-
-    def discard(self, client: ClientConnection) -> None:
-        if client in self._clients:
-            self._clients.discard(client)
-            self._release(client)
-
-    def stats(self) -> tuple[int, list[int]]:
-        return len(self._clients), [c.queue_depth for c in self._clients]
-
-    async def close_all(self, reason: str) -> None:
-        clients = list(self._clients)
-        if clients:
-            logger.info("closing %d client connection(s): %s", len(clients), reason)
-        await asyncio.gather(*(c.aclose(reason) for c in clients))
-
-    async def run_heartbeats(self, settings: WsSettings, clock: Clock, codec: Codec) -> None:
-        """Every `heartbeat_interval`, one heartbeat (encoded once) and a WebSocket ping to every
-        client; a client silent for `client_timeout` is closed (`ClientConnection.check_alive`)."""
-        while True:
-            await clock.sleep(settings.heartbeat_interval)
-            now = clock.monotonic()
-            beat = codec.encode(Heartbeat(ts=clock.time()))
-            for client in list(self._clients):
-                client.queue_heartbeat(beat)
-                client.check_alive(now, settings.client_timeout)
 
 
 def _code_of(exc: BrokerBridgeError) -> ErrorCode:

@@ -1,4 +1,5 @@
-"""A client's own outgoing messages: what is not market data shared through a hub (server/hub.py).
+"""`ClientQueue`: a `/ws` client's own outgoing messages — what is not market data shared through a
+hub (server/hub.py).
 
 - lossless (acks, errors, pongs, account data, the `status` and `orders` channels): kept in order;
   more than `limit` waiting means the client cannot keep up → `put_lossless` returns False (the
@@ -14,7 +15,7 @@ the UTF-8 JSON the client receives; some carry when their content reached the co
 from __future__ import annotations
 
 
-class Outbox:
+class ClientQueue:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         # [data, received]; a list, so that the waiting heartbeat can be replaced in place
@@ -42,7 +43,7 @@ class Outbox:
         return False
 
     def drain(self) -> tuple[list[bytes], list[float]]:
-        """Everything waiting, oldest first, and the `received` times among them; the outbox is
+        """Everything waiting, oldest first, and the `received` times among them; the queue is
         then empty."""
         entries, self._entries = self._entries, []
         self._heartbeat = None

@@ -1,7 +1,7 @@
-"""Browser sessions (contract C) over a real BridgeServer on loopback: login link → cookie, keys posted
+"""Browser logins (contract C) over a real BridgeServer on loopback: login link → cookie, keys posted
 to /api/session, /api/token, restarts, config changes, CSRF/Origin, and no credential in any log.
 
-Sessions, codes and tokens expire on a FakeClock handed to the server; the Bridge runs on real time.
+Logins, codes and tokens expire on a FakeClock handed to the server; the Bridge runs on real time.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from brokerbridge.core.errors import ConfigError
 from brokerbridge.core.secret import Secret
 from brokerbridge.server import BridgeServer, ServerSettings
 from brokerbridge.server.log_redaction import redact_credentials
-from brokerbridge.server.session import CODE_TTL, COOKIE, TOKEN_TTL, Grant, Sessions, StateDir
+from brokerbridge.server.login_store import StateDir
+from brokerbridge.server.logins import CODE_TTL, COOKIE, TOKEN_TTL, Grant, Logins
 from brokerbridge.sim.kraken import KrakenSimulator
 from brokerbridge.sim.primary import PrimarySimulator
 from tests.server.conftest import ACCOUNT_KEY, KEYS, LIMIT, MARKET_KEY, Client, is_event, stack_config
@@ -41,7 +42,7 @@ from tests.server.conftest import ACCOUNT_KEY, KEYS, LIMIT, MARKET_KEY, Client, 
 TTL = 3600.0
 # The test's own clients log requests (with the credentials they send) on these loggers; what the
 # server logs goes through uvicorn's and brokerbridge's loggers, which the log test inspects.
-CLIENT_LOGGER = logging.getLogger("tests.sessions.client")
+CLIENT_LOGGER = logging.getLogger("tests.logins.client")
 
 
 @dataclass
@@ -342,15 +343,15 @@ def test_state_dir_files_are_private_and_checked(tmp_path: Path) -> None:
 
 async def test_signed_out_ids_are_kept_only_until_they_would_expire(tmp_path: Path) -> None:
     clock = FakeClock()
-    sessions = Sessions(StateDir(tmp_path), ttl=100.0, clock=clock)
-    _, early = sessions.open(Grant(None, frozenset({"market"})))
-    sessions.close(early)
+    logins = Logins(StateDir(tmp_path), ttl=100.0, clock=clock)
+    _, early = logins.open(Grant(None, frozenset({"market"})))
+    logins.close(early)
     assert json.loads((tmp_path / "signed-out-sessions.json").read_text()) == {early.id: early.expires_at}
     await clock.advance(100.0)  # the ids are pruned on the next sign-out
-    cookie, late = sessions.open(Grant(None, frozenset({"market"})))
-    sessions.close(late)
+    cookie, late = logins.open(Grant(None, frozenset({"market"})))
+    logins.close(late)
     assert json.loads((tmp_path / "signed-out-sessions.json").read_text()) == {late.id: late.expires_at}
-    assert Sessions(StateDir(tmp_path), ttl=100.0, clock=clock).verify(cookie) == "the session was signed out"
+    assert Logins(StateDir(tmp_path), ttl=100.0, clock=clock).verify(cookie) == "the session was signed out"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,298 @@
+"""Browser logins: what the `bb_session` cookie, a one-time login code and a WebSocket token stand
+for, and who is asking (`identify`). Pure logic on an injected clock: the files that outlive the
+process are a `LoginStore` (server/login_store.py), the routes are server/login_routes.py.
+
+A browser never holds an API key in script: `serve` prints a one-time login link (`/login?code=…`)
+or the user posts a key once to `/api/session`; either way the answer is an HttpOnly, SameSite=Strict
+cookie `bb_session` that `/ws` and every `/api` route accept. `/api/token` trades a key or the cookie
+for a token usable once, within 60 s, as `/ws?token=` (for clients that cannot send the cookie).
+
+A *login* is one such signed-in browser (the routes and the cookie say "session", as browsers do;
+the code says login, since "session" already names a venue's protocol session, a venue's
+authenticated session and a market's trading session). The cookie is stateless —
+`base64url(claims).base64url(HMAC-SHA256)` over login id, key name, scopes and expiry — so it
+survives a restart of `serve` as long as the signing key does: that key lives in the store, with
+the ids of signed-out logins. A login opened with a key is checked against the current config on
+every use: the key gone or changed refuses it, a key that lost a scope narrows it. Codes and tokens
+are random, held (hashed) in memory only, used once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import math
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import msgspec
+from starlette.requests import HTTPConnection
+
+from brokerbridge.core.clock import Clock
+from brokerbridge.core.config import SCOPES
+from brokerbridge.core.secret import Secret
+from brokerbridge.server.auth import Authenticator, Principal, presented_key
+
+COOKIE = "bb_session"
+CODE_TTL = 600.0  # a login link is good for 10 minutes …
+TOKEN_TTL = 60.0  # … a WebSocket token for one
+MAX_PENDING = 10_000  # unredeemed codes or tokens held at once; minting beyond that is refused
+LINK_SCOPES = frozenset({"market", "account"})  # what the login link grants (whoever can read serve's output)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a credential carries: the key's name (None: the login link), its scopes and — for a key —
+    a fingerprint of its value, so rotating the key signs its logins out."""
+
+    name: str | None
+    scopes: frozenset[str]
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class Login:
+    """One signed-in browser: what a valid cookie stands for."""
+
+    id: str
+    grant: Grant
+    expires_at: float  # wall time
+
+
+class _Claims(msgspec.Struct, frozen=True):
+    i: str  # login id (for sign-out)
+    n: str | None  # key name
+    s: list[str]  # scopes
+    e: float  # expiry, wall time
+    f: str | None  # key fingerprint
+
+
+class LoginStore(Protocol):
+    """Where the signing key and the signed-out login ids persist (server/login_store.py's `StateDir`)."""
+
+    def signing_key(self, *, create: bool) -> bytes | None: ...
+
+    def load_revoked(self) -> dict[str, float]: ...
+
+    def save_revoked(self, revoked: Mapping[str, float]) -> None: ...
+
+
+class Logins:
+    """Logins, login codes and tokens on an injected clock (wall time: logins outlive the process)."""
+
+    def __init__(self, store: LoginStore, *, ttl: float, clock: Clock) -> None:
+        self._store = store
+        self.ttl = ttl
+        self._clock = clock
+        # Codes and tokens, held by their SHA-256 (a dict probe on the digest leaks nothing about
+        # the secret) → what they grant and until when.
+        self._codes: dict[bytes, tuple[Grant, float]] = {}
+        self._tokens: dict[bytes, tuple[Grant, float]] = {}
+        self._revoked = store.load_revoked()  # login id → its expiry (kept until then)
+        store.signing_key(create=False)  # a broken state_dir shows now, not on some later request
+
+    def ensure_signing_key(self) -> None:
+        self._key()
+
+    def now(self) -> float:
+        return self._clock.time()
+
+    def mint_code(self) -> str:
+        """A one-time login code (the `serve` link) for a market + account login, valid CODE_TTL."""
+        return self._mint(self._codes, Grant(None, LINK_SCOPES), CODE_TTL, None)[0]
+
+    def redeem_code(self, code: str) -> Grant | None:
+        held = self._redeem(self._codes, code)
+        return None if held is None else held[0]
+
+    def mint_token(self, grant: Grant, not_after: float | None = None) -> tuple[str, float]:
+        """A token for `grant`, valid once within TOKEN_TTL (and not past `not_after`)."""
+        return self._mint(self._tokens, grant, TOKEN_TTL, not_after)
+
+    def redeem_token(self, token: str) -> tuple[Grant, float] | None:
+        return self._redeem(self._tokens, token)
+
+    def _mint(
+        self, pending: dict[bytes, tuple[Grant, float]], grant: Grant, ttl: float, not_after: float | None
+    ) -> tuple[str, float]:
+        now = self._clock.time()
+        for held, (_, expires_at) in list(pending.items()):
+            if expires_at <= now:
+                del pending[held]
+        if len(pending) >= MAX_PENDING:
+            raise OverflowError("too many unused login codes or tokens")
+        secret = secrets.token_urlsafe(24)
+        expires_at = now + ttl if not_after is None else min(now + ttl, not_after)
+        pending[hashlib.sha256(secret.encode()).digest()] = (grant, expires_at)
+        return secret, expires_at
+
+    def _redeem(self, pending: dict[bytes, tuple[Grant, float]], secret: str) -> tuple[Grant, float] | None:
+        held = pending.pop(hashlib.sha256(secret.encode()).digest(), None)
+        if held is None or self._clock.time() >= held[1]:
+            return None
+        return held
+
+    # logins (the cookie) ------------------------------------------------------------------------
+    def fingerprint(self, key: Secret) -> str:
+        mac = hmac.new(self._key(), b"fingerprint\0" + key.reveal().encode(), hashlib.sha256)
+        return mac.hexdigest()[:32]
+
+    def open(self, grant: Grant) -> tuple[str, Login]:
+        """A new login for `grant`: the cookie value and what it stands for."""
+        login = Login(secrets.token_urlsafe(12), grant, self._clock.time() + self.ttl)
+        claims = _Claims(
+            i=login.id, n=grant.name, s=sorted(grant.scopes), e=login.expires_at, f=grant.fingerprint
+        )
+        payload = _b64(msgspec.json.encode(claims))
+        return f"{payload}.{_b64(self._sign(payload, self._key()))}", login
+
+    def verify(self, cookie: str) -> Login | str:
+        """The login a cookie value stands for, or why it does not stand for one (the reason as a
+        browser user reads it: their "session")."""
+        key = self._store.signing_key(create=False)
+        payload, dot, signature = cookie.partition(".")
+        if key is None or not dot:
+            return "the session cookie was not issued by this server"
+        # The signature's text is compared, not its decoded bytes: base64 lets the last character
+        # vary in padding bits, and a cookie must have exactly one accepted spelling.
+        expected = _b64(self._sign(payload, key)).encode()
+        if not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):
+            return "the session cookie was not issued by this server"
+        try:
+            claims = msgspec.json.decode(_unb64(payload), type=_Claims)
+        except (binascii.Error, ValueError, msgspec.DecodeError):
+            return "the session cookie is malformed"
+        if self._clock.time() >= claims.e:
+            return "the session expired"
+        if claims.i in self._revoked:
+            return "the session was signed out"
+        scopes = frozenset(claims.s) & frozenset(SCOPES)
+        return Login(claims.i, Grant(claims.n, scopes, claims.f), claims.e)
+
+    def close(self, login: Login) -> None:
+        """Sign `login` out for good (until it would have expired anyway), also across restarts."""
+        now = self._clock.time()
+        self._revoked = {lid: until for lid, until in self._revoked.items() if until > now}
+        self._revoked[login.id] = login.expires_at
+        self._store.save_revoked(self._revoked)
+
+    def _key(self) -> bytes:
+        key = self._store.signing_key(create=True)
+        assert key is not None  # create=True makes one or raises
+        return key
+
+    @staticmethod
+    def _sign(payload: str, key: bytes) -> bytes:
+        # The domain tag is in every cookie signed so far: changing it would sign every browser out.
+        return hmac.new(key, b"session\0" + payload.encode(), hashlib.sha256).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# Who is asking ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Denied:
+    """A credential was presented and is not valid: the request is refused (401), not downgraded.
+    `retry_after` set: the client's address failed too often; refused unchecked (429)."""
+
+    message: str
+    remedy: str
+    retry_after: float | None = None
+
+    @property
+    def status(self) -> int:
+        return 401 if self.retry_after is None else 429
+
+    @property
+    def code(self) -> str:
+        return "not_authorized" if self.retry_after is None else "rate_limited"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": str(math.ceil(self.retry_after))}
+
+
+def throttled(retry_after: float) -> Denied:
+    return Denied(
+        f"too many failed authentications from this address: credentials are refused for "
+        f"{math.ceil(retry_after)} s",
+        "check the key or token (the server's [server] keys) and try again after Retry-After "
+        "(limits: server.auth_failure_burst, server.auth_failure_interval)",
+        retry_after,
+    )
+
+
+def client_address(conn: HTTPConnection) -> str:
+    """Who is connecting, as the socket says (behind a proxy: the proxy)."""
+    return conn.client.host if conn.client is not None else "unknown"
+
+
+def way_in(conn: HTTPConnection) -> str:
+    return "ws" if conn.scope.get("type") == "websocket" else "rest"
+
+
+def identify(conn: HTTPConnection, auth: Authenticator, logins: Logins) -> Principal | Denied:
+    """The principal behind a request or WebSocket handshake: an API key (header or `?key=`), else
+    a token (`?token=`, used up here), else the login cookie, else anonymous. A bad key or token
+    is refused; a cookie that is no longer good only falls back to anonymous (with a `note` why),
+    so a stale cookie never locks a browser out of what anonymous clients may see."""
+    presented = presented_key(conn.headers, conn.query_params)
+    token = conn.query_params.get("token")
+    if presented is not None or token is not None:
+        address, via = client_address(conn), way_in(conn)
+        wait = auth.throttle.retry_after(address, via)
+        if wait is not None:
+            return throttled(wait)
+    if presented is not None:
+        key = auth.lookup(presented)
+        if key is None:
+            auth.throttle.failed(address, via, conn.url.path, "invalid API key")
+            return Denied("invalid API key", "use a key from the server's [server] keys")
+        return auth.principal_of(key)
+    if token is not None:
+        held = logins.redeem_token(token)
+        if held is None:
+            auth.throttle.failed(address, via, conn.url.path, "invalid, expired or used token")
+            return Denied(
+                "invalid, expired or already used token",
+                "get a fresh one: POST /api/token (valid 60 s, once)",
+            )
+        grant, expires_at = held
+        return auth.authenticated(grant.name, grant.scopes, expires_at)
+    cookie = conn.cookies.get(COOKIE)
+    if cookie:
+        login = logins.verify(cookie)
+        found = login if isinstance(login, str) else _current(login, auth, logins)
+        if isinstance(found, str):
+            return replace(auth.anonymous(), note=f"{found}: sign in again")
+        return found
+    return auth.anonymous()
+
+
+def _current(login: Login, auth: Authenticator, logins: Logins) -> Principal | str:
+    """A login as the config stands now: its key removed or changed → refused; scopes narrowed
+    to what the key still has (a key that gained scopes does not widen old logins)."""
+    grant = login.grant
+    if grant.name is None:
+        return auth.authenticated(None, grant.scopes, login.expires_at)
+    key = auth.key_named(grant.name)
+    if key is None:
+        return f"key {grant.name!r} of this session is no longer configured"
+    if grant.fingerprint is None or not hmac.compare_digest(logins.fingerprint(key.key), grant.fingerprint):
+        return f"key {grant.name!r} of this session was changed"
+    scopes = frozenset(s for s in grant.scopes if key.allows(s))
+    if not scopes:
+        return f"key {grant.name!r} no longer has any scope of this session"
+    return auth.authenticated(grant.name, scopes, login.expires_at)
