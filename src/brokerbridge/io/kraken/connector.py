@@ -167,7 +167,6 @@ class KrakenConnector:
         )
         self._tasks: asyncio.TaskGroup | None = None
         self._last_trade_ts: dict[str, float] = {}  # newest trade seen per symbol (WS or REST)
-        self._seen_trade_ids: dict[str, set[str]] = {}  # REST trades already served, per symbol
         self._history_polled_at: float | None = None
         self._books: dict[Subscription, BookSnapshot] = {}
         self._recent_trades: dict[str, OrderedDict[str, None]] = {}  # symbol → trade ids delivered
@@ -626,22 +625,6 @@ class KrakenConnector:
                 candles = norm.candles_from_rest(result, interval=sub.interval, symbols=self.symbols)
                 events.extend(candles[-2:])  # the last closed candle and the forming one
         return events
-
-    async def _poll_trades(self, symbol: str, pair: str) -> list[Trade]:
-        """Trades since the newest one the stream delivered (or since polling began), each once."""
-        since = self._last_trade_ts.setdefault(symbol, self.clock.time())
-        result = await self.rest.public("Trades", {"pair": pair, "since": str(int(since * 1e9))})
-        seen = self._seen_trade_ids.setdefault(symbol, set())
-        fresh = [
-            t
-            for t in norm.trades_from_rest(result, symbols=self.symbols)
-            if t.ts >= since and t.trade_id not in seen
-        ]
-        seen.update(t.trade_id for t in fresh)
-        if len(seen) > 5000:
-            seen.clear()
-            seen.update(t.trade_id for t in fresh)
-        return fresh
 
     async def poll_private(self, subs: tuple[Subscription, ...]) -> list[AnyEvent]:
         await self.ensure_symbols()
