@@ -18,6 +18,7 @@ from brokerbridge.core.secret import Secret
 from brokerbridge.io.kraken.rest import KrakenRestClient
 from brokerbridge.sim.kraken import KrakenSimulator
 from brokerbridge.sim.kraken.account import ALL_PERMISSIONS, Permission
+from brokerbridge.venues.kraken import rest as kraken_rest
 from brokerbridge.venues.kraken.auth import NonceSource
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -123,7 +124,7 @@ async def _poison(sim: KrakenSimulator, key: str, secret: str) -> None:
     config = KrakenConfig(ep.rest, api_key=key, api_secret=Secret(secret))
     other = KrakenRestClient(config, nonces=NonceSource(scale=100_000_000))
     try:
-        await other.private("Balance")
+        await other.call(kraken_rest.balance_request())
     finally:
         await other.aclose()
 

@@ -21,6 +21,7 @@ from brokerbridge.core.events import Channel, Fill, Gap, OrderUpdate, Source, St
 from brokerbridge.io.journal_store import JournalStore
 from brokerbridge.io.kraken.connector import HISTORY_MARGIN
 from brokerbridge.sim.kraken import KrakenSimulator
+from brokerbridge.venues.kraken import rest as kraken_rest
 from tests.io.rig import Collector, Rig, kraken_config, rig_on
 
 pytestmark = pytest.mark.timeout(90)
@@ -247,7 +248,7 @@ async def test_a_reconciliation_of_many_pages_finishes_though_rest_fails_every_f
         for _ in range(120):  # ClosedOrders: three pages back to it
             await market(r)
         for _ in range(18):  # the call counter full: every page waits 4-8 s for room
-            await r.call(r.kraken.rest.private("Balance"))
+            await r.call(r.kraken.rest.call(kraken_rest.balance_request()))
 
         async def fail_a_call_every_10_s() -> None:
             while True:
@@ -298,7 +299,8 @@ async def test_an_order_read_from_rest_before_it_was_canceled_does_not_reopen_it
         order_id = await r.call(r.bridge.place_order("kraken", "BTC/USD", "buy", "limit", "0.01", "1000.0"))
         await r.until(lambda: order_id in {o.order_id for o in r.bridge.open_orders("kraken")})
         await r.run_for(70.0)  # the counter empties
-        await r.call(r.kraken.rest.private("Balance"))  # 1 + TradesHistory 2 + OpenOrders 1: full
+        # 1 + TradesHistory 2 + OpenOrders 1: full
+        await r.call(r.kraken.rest.call(kraken_rest.balance_request()))
         before = r.kraken.reconciliations
         reconciled = lambda: r.kraken.reconciliations > before  # noqa: E731  (orders read too)
         reconcile = asyncio.get_running_loop().create_task(r.kraken.reconcile_private({Channel.EXECUTIONS}))

@@ -19,6 +19,7 @@ from brokerbridge.core.events import (
     Ticker,
     Trade,
 )
+from brokerbridge.venues.kraken import rest as kraken_rest
 from brokerbridge.venues.kraken.normalize import normalize_asset
 from tests.io.rig import rig
 
@@ -115,15 +116,15 @@ async def test_corrupt_checksum_resyncs_that_book_only_without_dropping_the_conn
 
 async def market_buy(r, pair: str = "XBTUSD", volume: str = "0.01") -> str:
     result = await r.call(
-        r.kraken.rest.private(
-            "AddOrder", {"pair": pair, "type": "buy", "ordertype": "market", "volume": volume}
+        r.kraken.rest.call(
+            kraken_rest.add_order_request(pair=pair, side="buy", order_type="market", volume=Decimal(volume))
         )
     )
     return result.txid[0]
 
 
 async def rest_balances(r) -> dict[str, Decimal]:
-    result = await r.call(r.kraken.rest.private("Balance"))
+    result = await r.call(r.kraken.rest.call(kraken_rest.balance_request()))
     return {normalize_asset(asset): total for asset, total in result.items()}
 
 
@@ -175,17 +176,17 @@ async def test_rest_faults_become_typed_retryable_errors() -> None:
         rest = r.kraken.rest
         await r.faults(rest_unavailable=1)
         with pytest.raises(ServiceUnavailable) as unavailable:
-            await rest.public("Time")
+            await rest.call(kraken_rest.server_time_request())
         assert unavailable.value.retryable and "EService:Unavailable" in str(unavailable.value)
         await r.faults(rest_http_errors=1, rest_http_status=502)
         with pytest.raises(TransportError) as http:
-            await rest.public("Time")
+            await rest.call(kraken_rest.server_time_request())
         assert http.value.retryable and "502" in str(http.value)
         await r.faults(rate_limit=1)
         with pytest.raises(RateLimited) as limited:
-            await rest.private("Balance")
+            await rest.call(kraken_rest.balance_request())
         assert limited.value.retryable and "EAPI:Rate limit exceeded" in str(limited.value)
-        assert (await rest.public("Time")).unixtime > 0  # and then it works again
+        assert (await rest.call(kraken_rest.server_time_request())).unixtime > 0  # and then it works again
 
 
 async def test_added_latency_slows_but_does_not_break_the_stream() -> None:
@@ -199,7 +200,7 @@ async def test_added_latency_slows_but_does_not_break_the_stream() -> None:
 async def test_concurrent_private_calls_keep_nonces_increasing_and_stay_under_the_rate_limit() -> None:
     async with rig() as r:
         # 40 calls at once: more than Kraken's counter allows (20), so pacing must spread them.
-        burst = asyncio.gather(*(r.kraken.rest.private("Balance") for _ in range(40)))
+        burst = asyncio.gather(*(r.kraken.rest.call(kraken_rest.balance_request()) for _ in range(40)))
         took = await r.until(burst.done, step=0.5, what="all calls answered")
         results = burst.result()
         assert all("USD" in {normalize_asset(a) for a in res} for res in results)

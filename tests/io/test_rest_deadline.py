@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from brokerbridge.core.errors import TransportError
+from brokerbridge.venues.kraken import rest as kraken_rest
 from brokerbridge.venues.primary import rest as codec
 from tests.io.primary_rig import primary_rig
 from tests.io.rig import Rig, rig
@@ -31,7 +32,7 @@ async def failure_after(r: Rig, coro: Any) -> tuple[BaseException | None, float]
 async def test_a_kraken_call_ends_at_the_deadline(fault: dict[str, Any]) -> None:
     async with rig(request_deadline=DEADLINE, loopback=True) as r:
         await r.faults(**fault)
-        error, took = await failure_after(r, r.kraken.rest.private("Balance"))
+        error, took = await failure_after(r, r.kraken.rest.call(kraken_rest.balance_request()))
         assert isinstance(error, TransportError) and error.retryable
         assert DEADLINE <= took <= DEADLINE + 0.5
 
@@ -41,8 +42,8 @@ async def test_a_kraken_call_queued_behind_a_stuck_one_waits_only_until_its_dead
     async with rig(request_deadline=DEADLINE, loopback=True) as r:
         await r.faults(rest_headers_only=1)
         loop = asyncio.get_running_loop()
-        stuck = loop.create_task(r.kraken.rest.private("Balance"))
-        queued = loop.create_task(r.kraken.rest.private("OpenOrders"))
+        stuck = loop.create_task(r.kraken.rest.call(kraken_rest.balance_request()))
+        queued = loop.create_task(r.kraken.rest.call(kraken_rest.open_orders_request()))
         took = await r.until(queued.done, within=4 * DEADLINE, step=0.25, what="the queued call answered")
         assert isinstance(stuck.exception(), TransportError)
         assert queued.result().open is not None and took <= DEADLINE + 0.5

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from brokerbridge.core.clock import FakeClock
 from brokerbridge.core.events import BookSnapshot, BookUpdate, Channel, Fill, Gap, StreamState, Subscription
+from brokerbridge.core.rest import Request
 from brokerbridge.io.inprocess import InProcessNetwork
 from brokerbridge.io.kraken.rest import KrakenRestClient
 from brokerbridge.sim.kraken import KrakenSimulator
 from brokerbridge.sim.market import BookSide
+from brokerbridge.venues.kraken import rest as kraken_rest
 from tests.io.rig import kraken_config, rig
 from tests.io.test_recovery import market_buy, rest_balances
 
@@ -138,16 +141,17 @@ async def test_a_priority_call_overtakes_ordinary_calls_waiting_for_room_or_for_
         try:
             done: list[str] = []
 
-            async def call(name: str, method: str, priority: bool = False) -> None:
-                await rest.private(method, priority=priority)
+            async def call(name: str, request: Request[Any], priority: bool = False) -> None:
+                await rest.call(request, priority=priority)
                 done.append(name)
 
             loop = asyncio.get_running_loop()
             # Balance costs 1: three fit under the ordinary limit (4 less the priority headroom)
             # and queue for the lock, the fourth waits for room.
-            tasks = [loop.create_task(call(f"balance{i}", "Balance")) for i in range(4)]
+            balance, token = kraken_rest.balance_request(), kraken_rest.websockets_token_request()
+            tasks = [loop.create_task(call(f"balance{i}", balance)) for i in range(4)]
             await asyncio.sleep(0)
-            tasks.append(loop.create_task(call("token", "GetWebSocketsToken", priority=True)))
+            tasks.append(loop.create_task(call("token", token, priority=True)))
             while not all(t.done() for t in tasks):
                 await clock.advance(0.25)
             for task in tasks:
@@ -167,16 +171,17 @@ async def test_calls_waiting_for_rate_limit_room_are_served_in_order() -> None:
         try:
             done: list[str] = []
 
-            async def call(name: str, method: str) -> None:
-                await rest.private(method)
+            async def call(name: str, request: Request[Any]) -> None:
+                await rest.call(request)
                 done.append(name)
 
             loop = asyncio.get_running_loop()
-            tasks = [loop.create_task(call(f"early{i}", "Balance")) for i in range(3)]  # counter: 3 of 3
+            balance = kraken_rest.balance_request()
+            tasks = [loop.create_task(call(f"early{i}", balance)) for i in range(3)]  # counter: 3 of 3
             await asyncio.sleep(0)
-            tasks.append(loop.create_task(call("history", "TradesHistory")))
+            tasks.append(loop.create_task(call("history", kraken_rest.trades_history_request())))
             await asyncio.sleep(0)
-            tasks += [loop.create_task(call(f"late{i}", "Balance")) for i in range(2)]
+            tasks += [loop.create_task(call(f"late{i}", balance)) for i in range(2)]
             while not all(t.done() for t in tasks):
                 await clock.advance(0.5)
             for task in tasks:

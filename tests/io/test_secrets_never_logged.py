@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import traceback
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
 
 import pytest
 
@@ -24,6 +25,7 @@ from brokerbridge.core.events import AnyEvent, StreamState, StreamStatus, encode
 from brokerbridge.core.secret import Secret
 from brokerbridge.io.kraken.rest import KrakenRestClient
 from brokerbridge.sim.kraken import KrakenSimulator
+from brokerbridge.venues.kraken import rest as kraken_rest
 
 LIMIT = 10.0
 WRONG_SECRET = base64.b64encode(b"this is not the key's secret, keep it out of logs").decode()
@@ -112,9 +114,9 @@ async def test_no_secret_or_token_in_logs_errors_or_events(
                 KrakenConfig(rest_url=ep.rest, api_key=key, api_secret=Secret(secret), request_timeout=5)
             )
             try:
-                for method in ("Balance", "GetWebSocketsToken"):
+                for request in (kraken_rest.balance_request(), kraken_rest.websockets_token_request()):
                     with pytest.raises(AuthenticationError) as info:
-                        await rest.private(method)
+                        await rest.call(request)
                     assert "EAPI:Invalid" in str(info.value)
                     errors.append(info.value)
             finally:
@@ -157,11 +159,10 @@ async def test_errors_raised_to_the_caller_carry_no_secret(sim: KrakenSimulator)
     rest = KrakenRestClient(
         KrakenConfig(rest_url=ep.rest, api_key=ep.api_key, api_secret=Secret(WRONG_SECRET))
     )
+    order = kraken_rest.add_order_request(pair="XBTUSD", side="buy", order_type="market", volume=Decimal(1))
     try:
         with pytest.raises(BrokerBridgeError) as info:
-            await rest.private(
-                "AddOrder", {"pair": "XBTUSD", "type": "buy", "ordertype": "market", "volume": "1"}
-            )
+            await rest.call(order)
     finally:
         await rest.aclose()
     text = error_text(info.value)

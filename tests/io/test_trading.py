@@ -8,6 +8,7 @@ import pytest
 
 from brokerbridge.core.errors import InvalidRequest, OrderRejected
 from brokerbridge.core.events import BalanceUpdate, Fill, OrderUpdate, StreamState
+from brokerbridge.venues.kraken import rest as kraken_rest
 from tests.io.rig import rig
 
 pytestmark = pytest.mark.timeout(60)
@@ -59,4 +60,5 @@ async def test_order_mistakes_are_clear_errors_and_change_nothing() -> None:
         with pytest.raises(InvalidRequest) as bad:
             await r.call(r.bridge.place_order("kraken", "BTC/USD", "buy", "limit", "0.01"))  # no price
         assert "EGeneral:Invalid arguments" in str(bad.value)
-        assert (await r.call(r.kraken.rest.private("OpenOrders"))).open == {}  # nothing was placed
+        orders = await r.call(r.kraken.rest.call(kraken_rest.open_orders_request()))
+        assert orders.open == {}  # nothing was placed

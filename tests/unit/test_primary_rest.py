@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,7 @@ from brokerbridge.core.errors import (
     UnknownSymbol,
     VenueError,
 )
+from brokerbridge.core.rest import Request
 from brokerbridge.core.secret import Secret
 from brokerbridge.venues.primary import rest
 from brokerbridge.venues.primary import rest_messages as rm
@@ -133,25 +135,29 @@ def test_login_request_never_shows_the_password() -> None:
     assert (request.method, request.target) == ("POST", "auth/getToken")
     assert request.headers == {"X-Username": "user1", "X-Password": "hunter2"}
     assert "hunter2" not in repr(request) and "user1" in repr(request)
-    authed = rest.segments_request().with_token(Secret("tok=="))
+    authed = rest.wire(rest.segments_request()).with_token(Secret("tok=="))
     assert authed.headers == {"X-Auth-Token": "tok=="} and "tok==" not in repr(authed)
 
 
 def test_symbols_are_url_encoded() -> None:
-    md = rest.market_data_request("MERV - XMEV - GGAL - 24hs", entries=["BI", "OF", "LA"], depth=2)
+    md = rest.wire(rest.market_data_request("MERV - XMEV - GGAL - 24hs", entries=["BI", "OF", "LA"], depth=2))
     assert md.target == (
         "rest/marketdata/get?marketId=ROFX&symbol=MERV%20-%20XMEV%20-%20GGAL%20-%2024hs&entries=BI%2COF%2CLA&depth=2"
     )
     assert (
-        rest.instrument_detail_request("DLR/DIC23").target
+        rest.wire(rest.instrument_detail_request("DLR/DIC23")).target
         == "rest/instruments/detail?symbol=DLR%2FDIC23&marketId=ROFX"
     )
-    assert rest.trades_request("DLR/DIC23", date_from="2023-01-01", date_to="2023-01-31").target == (
+    trades = rest.trades_request("DLR/DIC23", date_from="2023-01-01", date_to="2023-01-31")
+    assert rest.wire(trades).target == (
         "rest/data/getTrades?marketId=ROFX&symbol=DLR%2FDIC23&dateFrom=2023-01-01&dateTo=2023-01-31"
     )
-    assert rest.account_report_request("REM 1/2").target == "rest/risk/accountReport/REM%201%2F2"
-    assert rest.instruments_by_cfi_request("OCASPS").target == "rest/instruments/byCFICode?CFICode=OCASPS"
-    assert rest.instruments_by_segment_request("DDF").target == (
+    assert rest.wire(rest.account_report_request("REM 1/2")).target == "rest/risk/accountReport/REM%201%2F2"
+    assert (
+        rest.wire(rest.instruments_by_cfi_request("OCASPS")).target
+        == "rest/instruments/byCFICode?CFICode=OCASPS"
+    )
+    assert rest.wire(rest.instruments_by_segment_request("DDF")).target == (
         "rest/instruments/bySegment?MarketSegmentID=DDF&MarketID=ROFX"
     )
     with pytest.raises(ValueError):
@@ -169,19 +175,87 @@ def test_order_requests() -> None:
         price=Decimal("180.5"),
         display_quantity=5,
     )
-    assert new.target == (
+    assert rest.wire(new).target == (
         "rest/order/newSingleOrder?marketId=ROFX&symbol=DLR%2FDIC23&orderQty=10&ordType=LIMIT&side=BUY"
         "&timeInForce=DAY&account=REM1234&cancelPrevious=false&price=180.5&iceberg=true&displayQty=5"
     )
-    assert rest.cancel_order_request("310059219481980", "PBCP").target == (
+    assert rest.wire(rest.cancel_order_request("310059219481980", "PBCP")).target == (
         "rest/order/cancelById?clOrdId=310059219481980&proprietary=PBCP"
     )
-    assert rest.orders_request("REM1", "actives").target == "rest/order/actives?accountId=REM1"
+    assert rest.wire(rest.orders_request("REM1", "actives")).target == "rest/order/actives?accountId=REM1"
     with pytest.raises(ValueError):
         rest.new_order_request(symbol="X", side="buy", quantity=1, account="a")
 
 
 # ---------------------------------------------------------------- parsing
+
+NEW_ORDER = rest.new_order_request(symbol="X", side="buy", quantity=1, account="A", price=Decimal("1.5"))
+# Every typed builder, one request each.
+BUILDERS: list[Request[Any]] = [
+    rest.segments_request(),
+    rest.instruments_all_request(),
+    rest.instruments_details_request(),
+    rest.instrument_detail_request("X"),
+    rest.instruments_by_cfi_request("OCASPS"),
+    rest.instruments_by_segment_request("DDF"),
+    rest.market_data_request("X"),
+    rest.trades_request("X", date="2023-01-01"),
+    NEW_ORDER,
+    rest.replace_order_request("1", "PBCP", quantity=1, price=Decimal(2)),
+    rest.cancel_order_request("1", "PBCP"),
+    rest.order_status_request("1", "PBCP"),
+    rest.order_history_request("1", "PBCP"),
+    rest.order_by_order_id_request("1"),
+    rest.order_by_exec_id_request("1"),
+    *(rest.orders_request("A", which) for which in ("all", "actives", "filleds")),
+    rest.accounts_request(),
+    rest.positions_request("A"),
+    rest.detailed_position_request("A"),
+    rest.account_report_request("A"),
+]
+
+
+def test_every_typed_request_names_the_type_its_endpoint_decodes_to() -> None:
+    assert {request.name for request in BUILDERS} == set(rest.RESPONSE_TYPES)
+    for request in BUILDERS:
+        assert request.answer is rest.RESPONSE_TYPES[request.name], request.name
+        wire = rest.wire(request)
+        assert wire.endpoint == request.name == rest.endpoint_of(wire.path) and wire.headers == {}
+
+
+@pytest.mark.parametrize(
+    ("request_", "fixture"),
+    [
+        (rest.segments_request(), "http_segments.json"),
+        (rest.accounts_request(), "http_accounts.json"),
+        (rest.orders_request("REM1"), "http_order_all.json"),
+        (rest.order_status_request("1", "PBCP"), "http_order_status.json"),
+        (rest.market_data_request("X"), "http_marketdata_get.json"),
+        (NEW_ORDER, "http_order_new_ack.json"),
+        (rest.cancel_order_request("1", "PBCP"), "http_order_cancel_ack.json"),
+        (rest.trades_request("X", date="2023-01-01"), "http_trades_get_empty.json"),
+    ],
+)
+def test_a_typed_request_decodes_its_captured_answer(request_: Request[Any], fixture: str) -> None:
+    answer = rest.parse_answer(request_, 200, {}, body(fixture))
+    assert isinstance(answer, request_.answer)
+    assert answer == rest.parse_response(request_.name, 200, {}, body(fixture))
+
+
+def test_typed_answers_keep_the_digits_and_the_errors() -> None:
+    status = rest.parse_answer(
+        rest.order_status_request("1", "PBCP"), 200, {}, body("http_order_status.json")
+    )
+    assert str(status.order.avgPx) == "45730.000"
+    with pytest.raises(SessionInvalid):
+        rest.parse_answer(rest.segments_request(), 401, {}, b"")
+    with pytest.raises(InvalidRequest):
+        rest.parse_answer(
+            rest.accounts_request(),
+            200,
+            {},
+            b'{"status":"ERROR","description":"Segment MERV:ROFX doesn\'t exist"}',
+        )
 
 
 def test_every_rest_fixture_parses() -> None:

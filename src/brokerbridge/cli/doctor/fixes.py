@@ -27,6 +27,7 @@ from brokerbridge.cli.doctor.steps import FixReport, StepResult
 from brokerbridge.core.config import NONCE_SCALES
 from brokerbridge.core.errors import BrokerBridgeError, InvalidNonce, PermissionDenied
 from brokerbridge.io.kraken.rest import KrakenRestClient
+from brokerbridge.venues.kraken import rest as kraken_rest
 from brokerbridge.venues.kraken.auth import NonceSource
 
 CLOCK_FIX = (
@@ -116,7 +117,7 @@ async def _nonce_accepted(doctor: KrakenDoctor, scale: int) -> bool:
     config = dataclasses.replace(doctor.config, nonce_scale=scale, request_timeout=doctor.timeout)
     client = KrakenRestClient(config, clock=doctor.clock, nonces=NonceSource(doctor.clock.time, scale=scale))
     try:
-        await client.private("Balance")
+        await client.call(kraken_rest.balance_request())
     except InvalidNonce:
         return False
     except PermissionDenied:

@@ -22,6 +22,7 @@ from brokerbridge.core.events import BalanceSnapshot, Channel, Subscription, Tic
 from brokerbridge.core.signals import Subscribed, SubscribeFailed, SystemStatus, TokenRejected
 from brokerbridge.io.kraken.rest import KrakenRestClient
 from brokerbridge.io.ws import connect
+from brokerbridge.venues.kraken import rest as kraken_rest
 from brokerbridge.venues.kraken.auth import NonceSource
 from brokerbridge.venues.kraken.session import KrakenWsSession
 
@@ -117,7 +118,7 @@ class KrakenDoctor:
 
     # -- 2. REST and clock ---------------------------------------------------------------------------
     async def rest(self) -> str:
-        status = await self.rest_client().public("SystemStatus")
+        status = await self.rest_client().call(kraken_rest.system_status_request())
         if status.status != "online":
             raise Finding(
                 f"Kraken answers but reports status {status.status!r}",
@@ -127,7 +128,7 @@ class KrakenDoctor:
 
     async def clock_skew(self) -> str:
         before = self.clock.time()
-        server = await self.rest_client().public("Time")
+        server = await self.rest_client().call(kraken_rest.server_time_request())
         local = (before + self.clock.time()) / 2
         # `unixtime` is truncated to the second: the venue's clock read somewhere in [t, t + 1).
         skew = local - (server.unixtime + 0.5)
@@ -146,7 +147,7 @@ class KrakenDoctor:
     # -- 3. signed call --------------------------------------------------------------------------------
     async def private(self) -> str:
         try:
-            balances = await self.rest_client().private("Balance")
+            balances = await self.rest_client().call(kraken_rest.balance_request())
         except InvalidNonce:
             raise Finding(
                 NONCE_EXPLANATION,
@@ -171,7 +172,7 @@ class KrakenDoctor:
 
     async def ws_token(self) -> str:
         try:
-            result = await self.rest_client().private("GetWebSocketsToken")
+            result = await self.rest_client().call(kraken_rest.websockets_token_request())
         except PermissionDenied:
             raise Finding(
                 "the key lacks the “Access WebSockets API” permission: no private streams (balances, "

@@ -241,12 +241,11 @@ class PrimaryDoctor:
     # -- 4. REST ---------------------------------------------------------------------------------------
     async def rest(self) -> str:
         assert self.env is not None and self.token is not None
-        request = codec.segments_request().with_token(self.token)
-        response = await self.http().request(
-            request.method, self.env.url(request.target), headers=request.headers
-        )
+        request = codec.segments_request()
+        wire = codec.wire(request).with_token(self.token)
+        response = await self.http().request(wire.method, self.env.url(wire.target), headers=wire.headers)
         try:
-            result = codec.parse_response(request, response.status, response.headers, response.body)
+            result = codec.parse_answer(request, response.status, response.headers, response.body)
         except SessionInvalid:
             raise Finding(
                 f"the token was refused by REST right after the login (HTTP {response.status}): it was "

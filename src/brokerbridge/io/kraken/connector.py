@@ -32,7 +32,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -60,6 +60,7 @@ from brokerbridge.core.events import (
     Subscription,
     Trade,
 )
+from brokerbridge.core.rest import Request
 from brokerbridge.core.signals import Resyncing, Signal, SilenceEnded, Subscribed, TokenRejected
 from brokerbridge.io.http import HttpClient
 from brokerbridge.io.kraken.rest import KrakenRestClient
@@ -70,12 +71,17 @@ from brokerbridge.io.token import TokenManager
 from brokerbridge.io.ws import Connection, connect
 from brokerbridge.venues.kraken import VENUE
 from brokerbridge.venues.kraken import normalize as norm
+from brokerbridge.venues.kraken import rest as kraken_rest
 from brokerbridge.venues.kraken.checksum import book_checksum
+from brokerbridge.venues.kraken.rest_messages import HistoryPage
 from brokerbridge.venues.kraken.session import KrakenWsSession
 
 logger = logging.getLogger(__name__)
 
 Emit = Callable[[AnyEvent], None]
+T = TypeVar("T")
+P = TypeVar("P", bound=HistoryPage)  # a page of a paged history call
+R = TypeVar("R")  # a row of it
 
 
 class RedactingConnect(Protocol):
@@ -167,7 +173,6 @@ class KrakenConnector:
         )
         self._tasks: asyncio.TaskGroup | None = None
         self._last_trade_ts: dict[str, float] = {}  # newest trade seen per symbol (WS or REST)
-        self._seen_trade_ids: dict[str, set[str]] = {}  # REST trades already served, per symbol
         self._history_polled_at: float | None = None
         self._books: dict[Subscription, BookSnapshot] = {}
         self._recent_trades: dict[str, OrderedDict[str, None]] = {}  # symbol → trade ids delivered
@@ -269,7 +274,7 @@ class KrakenConnector:
         )
 
     async def _load_symbols(self) -> None:
-        self.symbols.update(await self.rest.public("AssetPairs"))
+        self.symbols.update(await self.rest.call(kraken_rest.asset_pairs_request()))
         self._symbols_loaded = True
 
     def add(self, sub: Subscription) -> None:
@@ -395,15 +400,15 @@ class KrakenConnector:
         assert sub.symbol is not None
         pair = self.symbols.to_rest(sub.symbol)
         if sub.channel is Channel.TRADES:
-            result = await self.rest.public("Trades", {"pair": pair, "since": str(int(since * 1e9))})
+            trades = await self.rest.call(kraken_rest.trades_request(pair, since))
             recent = self._recent_trades.setdefault(sub.symbol, OrderedDict())
             return [
                 t
-                for t in norm.trades_from_rest(result, symbols=self.symbols)
+                for t in norm.trades_from_rest(trades, symbols=self.symbols)
                 if t.ts >= since and t.trade_id not in recent
             ]
-        result = await self.rest.public("OHLC", {"pair": pair, "interval": sub.interval, "since": int(since)})
-        candles: list[Candle] = norm.candles_from_rest(result, interval=sub.interval, symbols=self.symbols)
+        ohlc = await self.rest.call(kraken_rest.ohlc_request(pair, sub.interval, since))
+        candles: list[Candle] = norm.candles_from_rest(ohlc, interval=sub.interval, symbols=self.symbols)
         return [c for c in candles if c.begin + sub.interval * 60 > since]
 
     # -- REST helpers ------------------------------------------------------------------------
@@ -414,12 +419,12 @@ class KrakenConnector:
 
     async def _fetch_token(self) -> tuple[str, float]:
         # A private stream is down until this answers: ahead of backfills and reconciliations.
-        result = await self.rest.private("GetWebSocketsToken", priority=True)
+        result = await self.rest.call(kraken_rest.websockets_token_request(), priority=True)
         return result.token, float(result.expires)
 
     async def ensure_symbols(self) -> None:
         if not self._symbols_loaded:
-            self.symbols.update(await self.rest.public("AssetPairs"))
+            self.symbols.update(await self.rest.call(kraken_rest.asset_pairs_request()))
             self._symbols_loaded = True
 
     def request_reconcile(self, channels: frozenset[Channel] = _PRIVATE) -> None:
@@ -481,7 +486,7 @@ class KrakenConnector:
         await self.ensure_symbols()
         if Channel.BALANCES in due:
             sent_at = self.clock.time()  # `ts` of a REST snapshot = when it was asked for
-            balances = await self._read("BalanceEx")
+            balances = await self._read(kraken_rest.balance_ex_request())
             self._emit(norm.balances_from_rest(balances, received=sent_at))
             due.discard(Channel.BALANCES)
         if Channel.EXECUTIONS not in due:
@@ -606,11 +611,12 @@ class KrakenConnector:
                 self._next_order_read = None
 
     async def _read_orders(self) -> list[AnyEvent]:
-        opened = await self._read("OpenOrders")
+        opened = await self._read(kraken_rest.open_orders_request())
         events: list[AnyEvent] = list(norm.orders_from_rest(opened.open, symbols=self.symbols))
         since = None if self._closed_read_at is None else self._closed_read_at - HISTORY_MARGIN
         closed = norm.orders_from_rest(
-            await self._pages("ClosedOrders", "closed", since), symbols=self.symbols
+            await self._pages(kraken_rest.closed_orders_request, lambda page: page.closed, since),
+            symbols=self.symbols,
         )
         events.extend(closed)
         # Kraken's own close time of the newest order read: the next read starts there (every
@@ -622,11 +628,14 @@ class KrakenConnector:
     async def _fills_since(self, since: float | None) -> list[Fill]:
         """TradesHistory back to `since`, a Kraken timestamp (less a margin for fills the engine
         stamped out of order); the newest page if None."""
-        start = None if since is None else since - HISTORY_MARGIN
-        rows = await self._pages("TradesHistory", "trades", start)
+        rows = await self._pages(
+            kraken_rest.trades_history_request,
+            lambda page: page.trades,
+            None if since is None else since - HISTORY_MARGIN,
+        )
         return norm.fills_from_rest(rows, symbols=self.symbols)
 
-    async def _read(self, method: str, params: dict[str, Any] | None = None) -> Any:
+    async def _read(self, request: Request[T]) -> T:
         """A private read that reconciliation (or settling an unknown order) cannot do without: a
         retryable failure (5xx, EService:Unavailable, a rate limit, no answer) is retried with the
         connection's backoff, so a read of several pages keeps the pages it has. Started over
@@ -638,7 +647,7 @@ class KrakenConnector:
         degraded = False
         while True:
             try:
-                result = await self.rest.private(method, params)
+                result = await self.rest.call(request)
             except BrokerBridgeError as exc:
                 if not exc.retryable:
                     raise
@@ -647,7 +656,7 @@ class KrakenConnector:
                 self.private.degrade(f"reconciliation with REST failing: {exc}")
                 degraded = True
                 delay = next(delays)
-                logger.warning("kraken: %s failed (%s); retrying in %.1fs", method, exc, delay)
+                logger.warning("kraken: %s failed (%s); retrying in %.1fs", request.name, exc, delay)
                 await self.clock.sleep(delay)
                 continue
             if degraded:
@@ -656,18 +665,23 @@ class KrakenConnector:
                 self.private.degrade(None)
             return result
 
-    async def _pages(self, method: str, field: str, since: float | None) -> dict[str, Any]:
+    async def _pages(
+        self,
+        page_request: Callable[[float | None, int], Request[P]],
+        rows_of: Callable[[P], dict[str, R]],
+        since: float | None,
+    ) -> dict[str, R]:
         """Rows of a paged private history call (newest first, 50 a page) back to `since`."""
-        params: dict[str, Any] = {} if since is None else {"start": int(since)}
-        rows: dict[str, Any] = {}
+        rows: dict[str, R] = {}
         for page in range(MAX_PAGES):
-            result = await self._read(method, {**params, "ofs": page * 50} if page else params)
-            batch = getattr(result, field)
+            request = page_request(since, page)
+            result = await self._read(request)
+            batch = rows_of(result)
             rows.update(batch)
             if since is None or not batch or len(rows) >= (result.count or 0):
                 break
         else:
-            logger.warning("kraken: %s has more than %d pages since the last read", method, MAX_PAGES)
+            logger.warning("kraken: %s has more than %d pages since the last read", request.name, MAX_PAGES)
         return rows
 
     async def poll_public(self, subs: tuple[Subscription, ...]) -> list[AnyEvent]:
@@ -676,8 +690,8 @@ class KrakenConnector:
         tickers = [s.symbol for s in subs if s.channel is Channel.TICKER and s.symbol]
         if tickers:
             received = self.clock.time()
-            result = await self.rest.public(
-                "Ticker", {"pair": ",".join(self.symbols.to_rest(t) for t in tickers)}
+            result = await self.rest.call(
+                kraken_rest.ticker_request([self.symbols.to_rest(t) for t in tickers])
             )
             for pair, info in result.items():
                 events.append(norm.ticker_from_rest(pair, info, symbols=self.symbols, received=received))
@@ -689,8 +703,8 @@ class KrakenConnector:
         for symbol, depths in book_depths.items():
             received = self.clock.time()
             count = min(max(depths), 500)
-            result = await self.rest.public("Depth", {"pair": self.symbols.to_rest(symbol), "count": count})
-            for key, book in result.items():
+            books = await self.rest.call(kraken_rest.depth_request(self.symbols.to_rest(symbol), count))
+            for key, book in books.items():
                 events.extend(
                     norm.book_from_rest(key, book, depth=depth, symbols=self.symbols, received=received)
                     for depth in sorted(depths)
@@ -701,31 +715,15 @@ class KrakenConnector:
             pair = self.symbols.to_rest(sub.symbol)
             if sub.channel is Channel.TRADES:
                 trades = norm.trades_from_rest(
-                    await self.rest.public("Trades", {"pair": pair}), symbols=self.symbols
+                    await self.rest.call(kraken_rest.trades_request(pair)), symbols=self.symbols
                 )
                 newer = [t for t in trades if t.ts > self._last_trade_ts.get(sub.symbol, 0.0)]
                 events.extend(newer)
             elif sub.channel is Channel.CANDLES:
-                result = await self.rest.public("OHLC", {"pair": pair, "interval": sub.interval})
-                candles = norm.candles_from_rest(result, interval=sub.interval, symbols=self.symbols)
+                ohlc = await self.rest.call(kraken_rest.ohlc_request(pair, sub.interval))
+                candles = norm.candles_from_rest(ohlc, interval=sub.interval, symbols=self.symbols)
                 events.extend(candles[-2:])  # the last closed candle and the forming one
         return events
-
-    async def _poll_trades(self, symbol: str, pair: str) -> list[Trade]:
-        """Trades since the newest one the stream delivered (or since polling began), each once."""
-        since = self._last_trade_ts.setdefault(symbol, self.clock.time())
-        result = await self.rest.public("Trades", {"pair": pair, "since": str(int(since * 1e9))})
-        seen = self._seen_trade_ids.setdefault(symbol, set())
-        fresh = [
-            t
-            for t in norm.trades_from_rest(result, symbols=self.symbols)
-            if t.ts >= since and t.trade_id not in seen
-        ]
-        seen.update(t.trade_id for t in fresh)
-        if len(seen) > 5000:
-            seen.clear()
-            seen.update(t.trade_id for t in fresh)
-        return fresh
 
     async def poll_private(self, subs: tuple[Subscription, ...]) -> list[AnyEvent]:
         await self.ensure_symbols()
@@ -733,16 +731,17 @@ class KrakenConnector:
         channels = {s.channel for s in subs}
         if Channel.BALANCES in channels:
             sent_at = self.clock.time()  # `ts` of a REST snapshot = when it was asked for
-            events.append(norm.balances_from_rest(await self.rest.private("BalanceEx"), received=sent_at))
+            balances = await self.rest.call(kraken_rest.balance_ex_request())
+            events.append(norm.balances_from_rest(balances, received=sent_at))
         if Channel.EXECUTIONS in channels:
-            open_orders = await self.rest.private("OpenOrders")
+            open_orders = await self.rest.call(kraken_rest.open_orders_request())
             events.extend(norm.orders_from_rest(open_orders.open, symbols=self.symbols))
             now = self.clock.monotonic()
             # TradesHistory costs 2 of Kraken's call counter: often enough to report fills within
             # seconds, rarely enough to leave room for orders and tokens.
             if self._history_polled_at is None or now - self._history_polled_at >= HISTORY_POLL_INTERVAL:
                 self._history_polled_at = now
-                history = await self.rest.private("TradesHistory")
+                history = await self.rest.call(kraken_rest.trades_history_request())
                 events.extend(norm.fills_from_rest(history.trades, symbols=self.symbols))
         return events
 
@@ -763,27 +762,27 @@ class KrakenConnector:
         and the order (if it was placed) shows up in executions / OpenOrders reconciliation.
         """
         await self.ensure_symbols()
-        params: dict[str, Any] = {
-            "pair": self.symbols.to_rest(symbol),
-            "type": side,
-            "ordertype": order_type,
-            "volume": qty,
-            "price": price,
-            "cl_ord_id": client_order_id,
-        }
+        request = kraken_rest.add_order_request(
+            pair=self.symbols.to_rest(symbol),
+            side=side,
+            order_type=order_type,
+            volume=qty,
+            price=price,
+            cl_ord_id=client_order_id,
+        )
         try:
-            result = await self.rest.private("AddOrder", params)
+            result = await self.rest.call(request)
         except TransportError as exc:
             raise TransportError(
                 f"AddOrder {side} {qty} {symbol}: no answer ({exc.message})",
                 remedy="the order may or may not be live: watch executions / open orders before resending"
                 + (f" (look for cl_ord_id {client_order_id})" if client_order_id else ""),
             ) from exc
-        return str(result.txid[0])
+        return result.txid[0]
 
     async def cancel_order(self, order_id: str) -> int:
-        result = await self.rest.private("CancelOrder", {"txid": order_id})
-        return int(result.count)
+        result = await self.rest.call(kraken_rest.cancel_order_request(order_id))
+        return result.count
 
     # -- health ------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:

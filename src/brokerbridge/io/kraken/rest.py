@@ -1,5 +1,8 @@
 """Kraken REST over HTTP: the pure codec (venues.kraken.rest) plus httpx and a nonce lock.
 
+`call(request)` sends a `Request[T]` built by the codec (`codec.open_orders_request()`) and returns
+its answer as a `T`; private requests are signed and go one at a time.
+
 Private calls are serialised under one lock from nonce to response: the nonce must arrive at
 Kraken strictly increasing per key, and two concurrent requests could otherwise overtake each
 other on the wire. Public calls run concurrently.
@@ -21,12 +24,13 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import TypeVar
 
 from brokerbridge.core.clock import Clock, SystemClock
 from brokerbridge.core.config import KrakenConfig
 from brokerbridge.core.errors import ConfigError, InvalidNonce
+from brokerbridge.core.rest import Request
 from brokerbridge.io.http import HttpClient
 from brokerbridge.venues.kraken import rest as codec
 from brokerbridge.venues.kraken.auth import NonceSource
@@ -36,6 +40,7 @@ logger = logging.getLogger(__name__)
 # Kraken's REST call counter costs; trading calls use a separate per-pair limiter.
 _COSTS = {"TradesHistory": 2, "ClosedOrders": 2, "AddOrder": 0, "CancelOrder": 0}
 PRIORITY_HEADROOM = 1.0  # counter points ordinary calls leave free for priority ones
+T = TypeVar("T")
 
 
 class _Turns:
@@ -101,13 +106,15 @@ class KrakenRestClient:
     def has_credentials(self) -> bool:
         return self._config.has_credentials
 
-    async def public(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
-        request = codec.build_public(method, dict(params or {}))
-        return await self._send(request, method)
+    async def call(self, request: Request[T], *, priority: bool = False) -> T:
+        """Send `request` (signed and paced when private); its answer, or the mapped error raised.
 
-    async def private(
-        self, method: str, params: Mapping[str, Any] | None = None, *, priority: bool = False
-    ) -> Any:
+        `priority` (private calls): served before the ordinary calls waiting for counter room or
+        for the nonce lock — for the WebSocket token, which a private stream waits on.
+        """
+        if not codec.is_private(request):
+            return await self._send(codec.public_wire(request), request)
+        method = request.name
         if not self._config.has_credentials:
             raise ConfigError(
                 f"Kraken {method} needs API credentials",
@@ -119,15 +126,14 @@ class KrakenRestClient:
         await self._pace(_COSTS.get(method, 1), priority=priority)
         async with self._turns.turn(priority=priority):
             for attempt in (1, 2):
-                request = codec.build_private(
-                    method,
-                    dict(params or {}),
+                wire = codec.signed_wire(
+                    request,
                     nonce=self._nonces.next(),
                     api_key=self._config.api_key,
                     secret=self._config.api_secret.reveal(),
                 )
                 try:
-                    return await self._send(request, method)
+                    return await self._send(wire, request)
                 except InvalidNonce:
                     # A fresh, larger nonce fixes a clock step; a second failure is a shared key.
                     if attempt == 2:
@@ -155,15 +161,15 @@ class KrakenRestClient:
                 return
             await self._clock.sleep((self._counter + cost - limit) / decay)
 
-    async def _send(self, request: codec.RestRequest, method: str) -> Any:
+    async def _send(self, wire: codec.RestRequest, request: Request[T]) -> T:
         self.calls += 1
         response = await self._http.request(
-            request.method,
-            self._config.rest_url + request.target,
-            content=request.body or None,
-            headers=request.headers,
+            wire.method,
+            self._config.rest_url + wire.target,
+            content=wire.body or None,
+            headers=wire.headers,
         )
-        return codec.parse_result(response.status, response.body, method)
+        return codec.parse_answer(request, response.status, response.body)
 
     async def aclose(self) -> None:
         await self._http.aclose()

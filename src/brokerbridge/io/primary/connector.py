@@ -345,7 +345,7 @@ class PrimaryConnector:
             if self._catalog is None or self._catalog_day != day:
                 request = codec.instruments_details_request()
                 body = await self._cache.load(lambda: self.rest.raw(request))
-                response = codec.parse_response(request, 200, None, body)
+                response = codec.parse_answer(request, 200, None, body)
                 self._catalog = Catalog.from_wire(response.instruments)
                 self._catalog_day = day
                 logger.info("primary: %d instruments loaded", len(self._catalog))

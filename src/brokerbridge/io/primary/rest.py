@@ -1,5 +1,8 @@
 """Primary REST over HTTP: the pure codec (venues.primary.rest) plus httpx and the login token.
 
+`call(request)` sends a `Request[T]` built by the codec (`codec.orders_request(account)`) and
+returns its answer as a `T`.
+
 Every call carries `X-Auth-Token`. A 401/403 means the token expired or was invalidated (Primary
 invalidates a token when the same user logs in elsewhere): log in again once and return the
 *retried* result — pyRofex famously returns the failed one.
@@ -8,11 +11,12 @@ invalidates a token when the same user logs in elsewhere): log in again once and
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from brokerbridge.core.clock import Clock
 from brokerbridge.core.config import PrimaryConfig
 from brokerbridge.core.errors import ConfigError, SessionInvalid
+from brokerbridge.core.rest import Request
 from brokerbridge.io.http import HttpClient
 from brokerbridge.io.token import TokenManager
 from brokerbridge.venues.primary import rest as codec
@@ -20,6 +24,7 @@ from brokerbridge.venues.primary.environments import PrimaryEnvironment
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 TOKEN_LIFETIME = 24 * 3600.0
 # Primary: "la duración del token es de 24 hs"
 
@@ -64,35 +69,36 @@ class PrimaryRestClient:
         token = codec.token_from_login(response.status, response.headers, detail)
         return token.reveal(), TOKEN_LIFETIME
 
-    async def call(self, request: codec.PrimaryRequest) -> Any:
-        """The decoded result; on 401/403 one re-login and the *retried* call's result."""
-        _, result = await self._with_relogin(request)
-        return result
+    async def call(self, request: Request[T]) -> T:
+        """The decoded answer; on 401/403 one re-login and the *retried* call's answer."""
+        _, answer = await self._with_relogin(request)
+        return answer
 
-    async def raw(self, request: codec.PrimaryRequest) -> bytes:
+    async def raw(self, request: Request[Any]) -> bytes:
         """The body of a successful call, undecoded (for the on-disk instrument cache)."""
         body, _ = await self._with_relogin(request)
         return body
 
-    async def _with_relogin(self, request: codec.PrimaryRequest) -> tuple[bytes, Any]:
+    async def _with_relogin(self, request: Request[T]) -> tuple[bytes, T]:
         assert self.tokens is not None, "the connector sets the token manager before any call"
         token = await self.tokens.get()
         try:
-            return await self._send(request.with_token(token))
+            return await self._send(request, token)
         except SessionInvalid:
-            logger.warning("primary: token refused on %s; logging in again once", request.endpoint)
+            logger.warning("primary: token refused on %s; logging in again once", request.name)
             # Marked refused, so no other call sends it again while the login is refused or held.
             self.tokens.reject(token)
             token = await self.tokens.get(fresh=True, replacing=token)
-            return await self._send(request.with_token(token))
+            return await self._send(request, token)
 
-    async def _send(self, request: codec.PrimaryRequest) -> tuple[bytes, Any]:
+    async def _send(self, request: Request[T], token: str) -> tuple[bytes, T]:
         self.calls += 1
+        wire = codec.wire(request).with_token(token)
         response = await self._http.request(
-            request.method, self.environment.url(request.target), headers=request.headers
+            wire.method, self.environment.url(wire.target), headers=wire.headers
         )
         # Parsing raises the mapped error (401 → SessionInvalid) before anyone sees the body.
-        return response.body, codec.parse_response(request, response.status, response.headers, response.body)
+        return response.body, codec.parse_answer(request, response.status, response.headers, response.body)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -2,12 +2,13 @@
 
 Amounts are strings on the wire and become `Decimal` with their digits kept. Results keyed by pair
 or asset id are plain `dict[str, Struct]`; OHLC and Trades mix the pair key with a `last` cursor in
-one object, so they get small wrapper types built by `rest.parse_result`.
+one object, so they get small wrapper types built by the codec (`rest.py`).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Protocol
 
 import msgspec
 
@@ -134,6 +135,14 @@ class RestTrade(_Rest, frozen=True, kw_only=True):
     misc: str | None = None
     trade_id: int | None = None
     maker: bool | None = None
+
+
+class HistoryPage(Protocol):
+    """A page of a paged history call (`ClosedOrders`, `TradesHistory`): `count` is how many rows
+    the whole history holds, so a reader knows when it has them all."""
+
+    @property
+    def count(self) -> int | None: ...
 
 
 class TradesHistory(_Rest, frozen=True, kw_only=True):

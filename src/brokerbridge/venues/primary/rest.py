@@ -1,10 +1,12 @@
-"""Primary REST codec, sans I/O: build requests, parse responses (primary.md §2, §3).
+"""Primary REST codec, sans I/O: typed request builders, parse responses (primary.md §2, §3).
 
-The I/O edge sends what the builders return (`PrimaryRequest.target` appended to the environment's
-REST base, which ends with "/") with the `X-Auth-Token` header, and hands status, headers and body
-to `parse_response`. Primary answers errors with HTTP 200 and `{"status":"ERROR",…}`; those are
-mapped by `errors.py`. HTTP 401/403 means the token is no longer valid → `SessionInvalid`
-(retryable: log in again, retry once).
+A builder (`orders_request(account)`, `market_data_request(symbol)`, …) returns a `Request[T]`
+(core/rest.py) naming the endpoint, its fields and `T`, the type the answer decodes to. The I/O
+edge puts it on the wire with `wire` (`PrimaryRequest.target` appended to the environment's REST
+base, which ends with "/") plus the `X-Auth-Token` header, and hands status, headers and body to
+`parse_answer`, which returns a `T`. Primary answers errors with HTTP 200 and
+`{"status":"ERROR",…}`; those are mapped by `errors.py`. HTTP 401/403 means the token is no
+longer valid → `SessionInvalid` (retryable: log in again, retry once).
 
 Symbols are URL-encoded properly (`DLR/DIC23` → `DLR%2FDIC23`, spaces → `%20`); Primary accepts
 that (other official clients send it so) as well as pyRofex's raw form.
@@ -18,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote, urlencode
 
 import msgspec
@@ -32,6 +34,7 @@ from brokerbridge.core.errors import (
     VenueError,
 )
 from brokerbridge.core.numbers import first_insane
+from brokerbridge.core.rest import Request
 from brokerbridge.core.secret import Secret
 from brokerbridge.venues.primary import DEFAULT_MARKET, VENUE
 from brokerbridge.venues.primary.errors import error_from_primary, session_expired
@@ -53,12 +56,15 @@ from brokerbridge.venues.primary.rest_messages import (
     TradesResponse,
 )
 
+T = TypeVar("T")
 TOKEN_HEADER = "X-Auth-Token"
 _MASKED_HEADERS = frozenset({"x-password", "x-auth-token"})
 
 
 @dataclass(frozen=True, slots=True)
 class PrimaryRequest:
+    """A request as it goes on the wire (with its headers: the login's credentials, the token)."""
+
     method: str  # HTTP verb
     path: str  # no leading slash: "rest/segment/all"
     query: str = ""
@@ -95,10 +101,17 @@ def _text(value: str | int | Decimal | bool) -> str:
 
 
 def _get(
-    path: str, params: Sequence[tuple[str, ParamValue]] = (), endpoint: str | None = None
-) -> PrimaryRequest:
-    fields = [(k, _text(v)) for k, v in params if v is not None]
-    return PrimaryRequest("GET", path, urlencode(fields, quote_via=quote), {}, endpoint or path)
+    path: str, answer: type[T], params: Sequence[tuple[str, ParamValue]] = (), endpoint: str | None = None
+) -> Request[T]:
+    fields = tuple((k, _text(v)) for k, v in params if v is not None)
+    return Request(endpoint or path, "GET", path, answer, fields)
+
+
+def wire(request: Request[Any]) -> PrimaryRequest:
+    """`request` as it goes on the wire, without the token (`with_token` adds it)."""
+    return PrimaryRequest(
+        request.verb, request.path, urlencode(request.params, quote_via=quote), {}, request.name
+    )
 
 
 def login_request(user: str, password: str | Secret) -> PrimaryRequest:
@@ -109,43 +122,48 @@ def login_request(user: str, password: str | Secret) -> PrimaryRequest:
     )
 
 
-def logout_request() -> PrimaryRequest:
-    return _get("auth/removeToken")
+def segments_request() -> Request[SegmentsResponse]:
+    return _get("rest/segment/all", SegmentsResponse)
 
 
-def segments_request() -> PrimaryRequest:
-    return _get("rest/segment/all")
+def instruments_all_request() -> Request[InstrumentsAllResponse]:
+    return _get("rest/instruments/all", InstrumentsAllResponse)
 
 
-def instruments_all_request() -> PrimaryRequest:
-    return _get("rest/instruments/all")
+def instruments_details_request() -> Request[InstrumentsDetailsResponse]:
+    return _get("rest/instruments/details", InstrumentsDetailsResponse)
 
 
-def instruments_details_request() -> PrimaryRequest:
-    return _get("rest/instruments/details")
+def instrument_detail_request(symbol: str, market: str = DEFAULT_MARKET) -> Request[InstrumentDetailResponse]:
+    return _get(
+        "rest/instruments/detail", InstrumentDetailResponse, [("symbol", symbol), ("marketId", market)]
+    )
 
 
-def instrument_detail_request(symbol: str, market: str = DEFAULT_MARKET) -> PrimaryRequest:
-    return _get("rest/instruments/detail", [("symbol", symbol), ("marketId", market)])
+def instruments_by_cfi_request(cfi_code: str) -> Request[InstrumentsFlatResponse]:
+    return _get("rest/instruments/byCFICode", InstrumentsFlatResponse, [("CFICode", cfi_code)])
 
 
-def instruments_by_cfi_request(cfi_code: str) -> PrimaryRequest:
-    return _get("rest/instruments/byCFICode", [("CFICode", cfi_code)])
-
-
-def instruments_by_segment_request(segment: str, market: str = DEFAULT_MARKET) -> PrimaryRequest:
-    return _get("rest/instruments/bySegment", [("MarketSegmentID", segment), ("MarketID", market)])
+def instruments_by_segment_request(
+    segment: str, market: str = DEFAULT_MARKET
+) -> Request[InstrumentsFlatResponse]:
+    return _get(
+        "rest/instruments/bySegment",
+        InstrumentsFlatResponse,
+        [("MarketSegmentID", segment), ("MarketID", market)],
+    )
 
 
 def market_data_request(
     symbol: str, entries: Iterable[str] = MD_ENTRIES, depth: int = 1, market: str = DEFAULT_MARKET
-) -> PrimaryRequest:
+) -> Request[MarketDataResponse]:
     wanted = list(entries)
     unknown = [e for e in wanted if e not in MD_ENTRIES]
     if unknown or not wanted:
         raise ValueError(f"market data entries must be among {', '.join(MD_ENTRIES)}; got {wanted}")
     return _get(
         "rest/marketdata/get",
+        MarketDataResponse,
         [("marketId", market), ("symbol", symbol), ("entries", ",".join(wanted)), ("depth", depth)],
     )
 
@@ -159,12 +177,13 @@ def trades_request(
     market: str = DEFAULT_MARKET,
     external: bool | None = None,
     environment: str | None = None,
-) -> PrimaryRequest:
+) -> Request[TradesResponse]:
     """`data/getTrades`: one `date` or `date_from`+`date_to` (YYYY-MM-DD)."""
     if (date is None) == (date_from is None or date_to is None):
         raise ValueError("give either date or both date_from and date_to")
     return _get(
         "rest/data/getTrades",
+        TradesResponse,
         [
             ("marketId", market),
             ("symbol", symbol),
@@ -190,7 +209,7 @@ def new_order_request(
     cancel_previous: bool = False,
     expire_date: str | None = None,
     display_quantity: Decimal | int | None = None,
-) -> PrimaryRequest:
+) -> Request[OrderAckResponse]:
     order_type = order_type.upper()
     if order_type == "LIMIT" and price is None:
         raise ValueError("a LIMIT order needs a price")
@@ -208,14 +227,15 @@ def new_order_request(
     ]
     if display_quantity is not None:
         params += [("iceberg", True), ("displayQty", Decimal(display_quantity))]
-    return _get("rest/order/newSingleOrder", params)
+    return _get("rest/order/newSingleOrder", OrderAckResponse, params)
 
 
 def replace_order_request(
     client_order_id: str, proprietary: str, *, quantity: Decimal | int, price: Decimal
-) -> PrimaryRequest:
+) -> Request[OrderAckResponse]:
     return _get(
         "rest/order/replaceById",
+        OrderAckResponse,
         [
             ("clOrdId", client_order_id),
             ("proprietary", proprietary),
@@ -225,53 +245,59 @@ def replace_order_request(
     )
 
 
-def cancel_order_request(client_order_id: str, proprietary: str) -> PrimaryRequest:
-    return _get("rest/order/cancelById", [("clOrdId", client_order_id), ("proprietary", proprietary)])
+def cancel_order_request(client_order_id: str, proprietary: str) -> Request[OrderAckResponse]:
+    return _get(
+        "rest/order/cancelById",
+        OrderAckResponse,
+        [("clOrdId", client_order_id), ("proprietary", proprietary)],
+    )
 
 
-def order_status_request(client_order_id: str, proprietary: str) -> PrimaryRequest:
-    return _get("rest/order/id", [("clOrdId", client_order_id), ("proprietary", proprietary)])
+def order_status_request(client_order_id: str, proprietary: str) -> Request[OrderResponse]:
+    return _get("rest/order/id", OrderResponse, [("clOrdId", client_order_id), ("proprietary", proprietary)])
 
 
-def order_history_request(client_order_id: str, proprietary: str) -> PrimaryRequest:
-    return _get("rest/order/allById", [("clOrdId", client_order_id), ("proprietary", proprietary)])
+def order_history_request(client_order_id: str, proprietary: str) -> Request[OrdersResponse]:
+    return _get(
+        "rest/order/allById", OrdersResponse, [("clOrdId", client_order_id), ("proprietary", proprietary)]
+    )
 
 
-def order_by_order_id_request(order_id: str) -> PrimaryRequest:
-    return _get("rest/order/byOrderId", [("orderId", order_id)])
+def order_by_order_id_request(order_id: str) -> Request[OrderResponse]:
+    return _get("rest/order/byOrderId", OrderResponse, [("orderId", order_id)])
 
 
-def order_by_exec_id_request(exec_id: str) -> PrimaryRequest:
-    return _get("rest/order/byExecId", [("execId", exec_id)])
+def order_by_exec_id_request(exec_id: str) -> Request[OrdersResponse]:
+    return _get("rest/order/byExecId", OrdersResponse, [("execId", exec_id)])
 
 
-def orders_request(account: str, which: str = "all") -> PrimaryRequest:
+def orders_request(account: str, which: str = "all") -> Request[OrdersResponse]:
     """`order/all` (latest state per request), `actives` or `filleds` for an account."""
     if which not in ("all", "actives", "filleds"):
         raise ValueError("which must be all, actives or filleds")
-    return _get(f"rest/order/{which}", [("accountId", account)])
+    return _get(f"rest/order/{which}", OrdersResponse, [("accountId", account)])
 
 
-def accounts_request() -> PrimaryRequest:
-    return _get("rest/accounts")
+def accounts_request() -> Request[AccountsResponse]:
+    return _get("rest/accounts", AccountsResponse)
 
 
-def _account_path(prefix: str, account: str) -> PrimaryRequest:
+def _account_path(prefix: str, answer: type[T], account: str) -> Request[T]:
     if not account:
         raise ValueError("account is required")
-    return _get(f"{prefix}/{quote(account, safe='')}", endpoint=prefix)
+    return _get(f"{prefix}/{quote(account, safe='')}", answer, endpoint=prefix)
 
 
-def positions_request(account: str) -> PrimaryRequest:
-    return _account_path("rest/risk/position/getPositions", account)
+def positions_request(account: str) -> Request[PositionsResponse]:
+    return _account_path("rest/risk/position/getPositions", PositionsResponse, account)
 
 
-def detailed_position_request(account: str) -> PrimaryRequest:
-    return _account_path("rest/risk/detailedPosition", account)
+def detailed_position_request(account: str) -> Request[DetailedPositionResponse]:
+    return _account_path("rest/risk/detailedPosition", DetailedPositionResponse, account)
 
 
-def account_report_request(account: str) -> PrimaryRequest:
-    return _account_path("rest/risk/accountReport", account)
+def account_report_request(account: str) -> Request[AccountReportResponse]:
+    return _account_path("rest/risk/accountReport", AccountReportResponse, account)
 
 
 # ---------------------------------------------------------------- parsing
@@ -300,8 +326,8 @@ RESPONSE_TYPES: dict[str, type[Any]] = {
     "rest/risk/detailedPosition": DetailedPositionResponse,
     "rest/risk/accountReport": AccountReportResponse,
 }
-_decoders: dict[str, msgspec.json.Decoder[Any]] = {
-    path: msgspec.json.Decoder(kind) for path, kind in RESPONSE_TYPES.items()
+_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {
+    kind: msgspec.json.Decoder(kind) for kind in RESPONSE_TYPES.values()
 }
 
 
@@ -312,7 +338,6 @@ class _Envelope(msgspec.Struct):
 
 
 _envelope_decoder = msgspec.json.Decoder(_Envelope)
-T = TypeVar("T")
 
 
 def endpoint_of(path: str) -> str:
@@ -326,17 +351,40 @@ def endpoint_of(path: str) -> str:
     return clean
 
 
+def parse_answer(request: Request[T], status: int, headers: Mapping[str, str] | None, body: bytes | str) -> T:
+    """The body of the response to `request`, as the type the request names.
+
+    Raises as `parse_response` does.
+    """
+    _check(request.name, status, body)
+    return cast(T, _decode(request.name, request.answer, body))
+
+
 def parse_response(
-    request: PrimaryRequest | str, status: int, headers: Mapping[str, str] | None, body: bytes | str
+    request: Request[Any] | PrimaryRequest | str,
+    status: int,
+    headers: Mapping[str, str] | None,
+    body: bytes | str,
 ) -> Any:
     """The typed body of a Primary REST response, or the mapped error raised.
 
-    `request` is the `PrimaryRequest` sent (or its path). Raises: `SessionInvalid` (retryable) for
+    `request` is the request sent (or its path). Raises: `SessionInvalid` (retryable) for
     HTTP 401/403 — whatever the body says; `RateLimited` for 429; `TransportError` for other
     non-2xx statuses and non-JSON bodies (a proxy page, the old login page); the mapped
     `VenueError` for `{"status":"ERROR"}`; `ProtocolError` for JSON in a shape we do not know.
     """
+    if isinstance(request, Request):
+        return parse_answer(request, status, headers, body)
     path = request.endpoint if isinstance(request, PrimaryRequest) else endpoint_of(request)
+    _check(path, status, body)
+    answer = RESPONSE_TYPES.get(path)
+    if answer is None:
+        raise ValueError(f"no response type for Primary REST path {path!r}")
+    return _decode(path, answer, body)
+
+
+def _check(path: str, status: int, body: bytes | str) -> None:
+    """Raise the error a response carries: its status, a login page, `{"status":"ERROR"}`."""
     if status in (401, 403):
         raise session_expired(status)
     if status == 429:
@@ -355,9 +403,12 @@ def parse_response(
         raise error_from_primary(envelope.description, envelope.message)
     if envelope.status is None or envelope.status.upper() != "OK":
         raise ProtocolError(f"{VENUE} REST {path}: status {envelope.status!r} is neither OK nor ERROR")
-    decoder = _decoders.get(path)
+
+
+def _decode(path: str, answer: type[Any], body: bytes | str) -> Any:
+    decoder = _decoders.get(answer)
     if decoder is None:
-        raise ValueError(f"no response type for Primary REST path {path!r}")
+        raise ValueError(f"no decoder for Primary REST {path} answers of type {answer!r}")
     try:
         response = decoder.decode(body)
         if isinstance(response, MarketDataResponse):
@@ -369,14 +420,6 @@ def parse_response(
     if (where := first_insane(response)) is not None:  # "NaN" / "1e999999" amounts
         raise ProtocolError(f"{VENUE} REST {path}: {where} is not a finite number of sane size")
     return response
-
-
-def parse_as(kind: type[T], request: PrimaryRequest | str, status: int, body: bytes | str) -> T:
-    """`parse_response` with the result type checked (for typed callers)."""
-    result = parse_response(request, status, None, body)
-    if not isinstance(result, kind):
-        raise TypeError(f"{request!r} does not return {kind.__name__}")
-    return result
 
 
 ERROR_TEXT_LIMIT = 200  # characters of a venue's error text carried into our messages
