@@ -57,6 +57,7 @@ from brokerbridge.core.events import (
     Ticker,
     Trade,
 )
+from brokerbridge.core.health import VenueHealth
 from brokerbridge.io.connector import Connector
 from brokerbridge.io.journal_store import JournalError, JournalStore
 from brokerbridge.io.kraken.connector import KrakenConnector
@@ -651,7 +652,8 @@ class Bridge:
             )
         return await load()
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> dict[str, VenueHealth]:
+        """Each venue's streams, token and credentials: the Structs `/api/health` encodes."""
         return {venue: conn.health() for venue, conn in self.connectors.items()}
 
     def _on_refused(self, sub: Subscription, error: VenueError) -> None:

@@ -180,8 +180,8 @@ async def test_failing_reconciliation_shows_in_statuses_balances_and_health(tmp_
         for stream, collector in streams.items():
             assert "EAPI:Invalid nonce" in collector.of(StreamStatus)[-1].reason, stream
         assert all(view.stale for view in r.bridge.balances("kraken").values())
-        private = r.kraken.health()["streams"]["private"]
-        assert private["state"] == "stale" and "EAPI:Invalid nonce" in private["last_error"]
+        private = r.kraken.health().streams["private"]
+        assert private.state is StreamState.STALE and "EAPI:Invalid nonce" in (private.last_error or "")
         health = await api_health(r, tmp_path)
         assert health["status"] == "degraded"
         assert health["venues"]["kraken"]["streams"]["private"]["subscriptions"]["kraken:balances"] == "stale"

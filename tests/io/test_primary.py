@@ -350,8 +350,8 @@ async def test_a_blocked_user_shows_on_the_streams_is_retried_paced_and_recovers
         took = await r.until(lambda: ticker.states(name)[-1] != LIVE, step=0.5, what="not live any more")
         assert took <= 61  # the token check's finding, not the watchdog's
         assert "User account is locked" in ticker.of(StreamStatus)[-1].reason  # the venue's words
-        health = r.primary.health()["streams"]["ws"]
-        assert health["state"] != "live" and "User account is locked" in health["last_error"]
+        health = r.primary.health().streams["ws"]
+        assert health.state is not LIVE and "User account is locked" in (health.last_error or "")
         await r.run_for(150 - took, step=0.5)
         statuses = ticker.of(StreamStatus)[seen:]
         assert all("User account is locked" in s.reason for s in statuses)

@@ -112,7 +112,7 @@ async def test_survives_a_bridge_server_restart_on_the_same_port(tmp_path: Path)
                     # Nobody is left on the upstream stream: the bridge closed it.
                     assert (
                         "kraken:ticker:BTC/USD"
-                        not in bridge.health()["kraken"]["streams"]["public"]["subscriptions"]
+                        not in bridge.health()["kraken"].streams["public"].subscriptions
                     )
                     server = BridgeServer(bridge, host="127.0.0.1", port=port, settings=settings)
                     await server.__aenter__()

@@ -11,7 +11,7 @@ import httpx
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.server.conftest import ACCOUNT_KEY, LIMIT, Stack, connect, is_event
+from tests.server.conftest import ACCOUNT_KEY, GGAL, LIMIT, Stack, connect, is_event
 
 
 async def test_venues_and_health(stack: Stack) -> None:
@@ -42,6 +42,79 @@ async def test_venues_and_health(stack: Stack) -> None:
         page = await http.get("/")  # the dashboard, with its own assets under /dashboard/
         assert page.status_code == 200 and 'src="/dashboard/js/main.js"' in page.text
         assert (await http.get("/dashboard/js/main.js")).status_code == 200
+
+
+VENUE_FIELDS = {"venue", "credentials", "token_expires_at", "streams", "rest_url", "environment"}
+STREAM_FIELDS = {
+    "state",
+    "mode",
+    "connected",
+    "reconnects",
+    "seconds_since_last_message",
+    "last_error",
+    "subscriptions",
+    "url",
+}
+
+
+async def test_health_json_keeps_every_field_of_every_kind_of_stream(stack: Stack) -> None:
+    """What the dashboard, `BridgeClient` and scripts read from /api/health: every field of a venue
+    and of a stream, with its type — Kraken's two connections, Primary's socket, and Primary's
+    REST-polled account streams (`risk`: mode `rest`, worst state, no connection)."""
+    subscriptions = {
+        "kt": {"venue": "kraken", "channel": "ticker", "symbol": "BTC/USD"},
+        "kb": {"venue": "kraken", "channel": "balances"},
+        "pt": {"venue": "primary", "channel": "ticker", "symbol": GGAL},
+        "pp": {"venue": "primary", "channel": "positions"},
+    }
+    async with (
+        asyncio.timeout(LIMIT),
+        httpx.AsyncClient(base_url=stack.server.http_url, timeout=LIMIT) as http,
+    ):
+        client = await connect(stack.server)
+        for sub_id, fields in subscriptions.items():
+            await client.send({"op": "subscribe", "id": sub_id, **fields})
+        for sub_id in subscriptions:
+            await client.until(lambda m, i=sub_id: m.get("id") == i and is_event("status", state="live")(m))
+        health = (await http.get("/api/health")).json()
+        venues = (await http.get("/api/venues")).json()["venues"]
+        await client.close()
+
+    assert health["status"] == "ok" and set(health) == {"status", "venues"}
+    kraken, primary = health["venues"]["kraken"], health["venues"]["primary"]
+    for venue in (kraken, primary):
+        assert set(venue) == VENUE_FIELDS
+        assert venue["credentials"] is True and isinstance(venue["rest_url"], str)
+        assert isinstance(venue["token_expires_at"], float)  # a token is held: private data flows
+    assert kraken["venue"] == "kraken" and kraken["environment"] is None
+    assert primary["venue"] == "primary" and isinstance(primary["environment"], str)
+    assert set(kraken["streams"]) == {"public", "private"} and set(primary["streams"]) == {"ws", "risk"}
+    connections = {
+        ("kraken", "public"): {"kraken:ticker:BTC/USD": "live"},
+        ("kraken", "private"): {"kraken:balances": "live"},
+        ("primary", "ws"): {f"primary:ticker:{GGAL}": "live"},
+    }
+    for (venue, name), subs in connections.items():
+        stream = health["venues"][venue]["streams"][name]
+        assert set(stream) == STREAM_FIELDS, (venue, name)
+        assert stream["state"] == "live" and stream["mode"] == "ws" and stream["connected"] is True
+        assert stream["subscriptions"] == subs and isinstance(stream["last_error"], str | None)
+        assert isinstance(stream["reconnects"], int) and isinstance(stream["url"], str)
+        assert isinstance(stream["seconds_since_last_message"], float | int)
+    assert primary["streams"]["risk"] == {
+        "state": "live",
+        "mode": "rest",
+        "connected": None,
+        "reconnects": None,
+        "seconds_since_last_message": None,
+        "last_error": None,
+        "subscriptions": {"primary:positions": "live"},
+        "url": None,
+    }
+    assert sorted(venues, key=lambda v: v["venue"]) == [
+        {"venue": "kraken", "credentials": True, "streams": {"public": "live", "private": "live"}},
+        {"venue": "primary", "credentials": True, "streams": {"ws": "live", "risk": "live"}},
+    ]
 
 
 async def test_instruments(stack: Stack) -> None:

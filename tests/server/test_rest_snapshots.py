@@ -200,7 +200,7 @@ async def test_while_streaming_rest_answers_from_memory(stack: Stack) -> None:
         streamed = await client.until(is_event("ticker"))
         answer = (await http.get("/api/ticker/kraken", params={"symbol": "BTC/USD"})).json()
         assert answer["state"] == "live" and answer["ticker"]["ts"] >= streamed["event"]["ts"]
-        subs = stack.bridge.health()["kraken"]["streams"]["public"]["subscriptions"]
+        subs = stack.bridge.health()["kraken"].streams["public"].subscriptions
         assert list(subs) == ["kraken:ticker:BTC/USD"]  # the REST call joined, it opened nothing
         assert stack.bridge.upstream_closing() == []
         await client.close()

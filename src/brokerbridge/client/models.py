@@ -2,7 +2,8 @@
 
 The server builds and encodes these very types (and derives its OpenAPI schemas from them), and
 `BridgeClient` decodes into them, so the two cannot disagree. Market data inside them are the
-normalized events of `brokerbridge.core.events`; Decimals travel as strings with the venue's digits.
+normalized events of `brokerbridge.core.events`, and health is `brokerbridge.core.health`'s Structs
+(what `Bridge.health()` returns in process); Decimals travel as strings with the venue's digits.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from brokerbridge.core.events import (
     Ticker,
     Trade,
 )
+from brokerbridge.core.health import HealthStatus
+from brokerbridge.core.health import StreamHealth as StreamHealth  # the Bridge's own health types
+from brokerbridge.core.health import VenueHealth as VenueHealth
 
 
 class ErrorDetail(msgspec.Struct, frozen=True, kw_only=True):
@@ -44,30 +48,8 @@ class VenuesResponse(msgspec.Struct, frozen=True, kw_only=True):
     venues: list[VenueSummary]
 
 
-class StreamHealth(msgspec.Struct, frozen=True, kw_only=True):
-    """One upstream connection (or, for `risk`, the polled account streams: mode `rest`)."""
-
-    state: str | None
-    mode: str | None
-    connected: bool | None
-    reconnects: int | None
-    seconds_since_last_message: float | None
-    last_error: str | None
-    subscriptions: dict[str, str]  # stream → state
-    url: str | None = None
-
-
-class VenueHealth(msgspec.Struct, frozen=True, kw_only=True):
-    venue: str
-    credentials: bool
-    token_expires_at: float | None
-    streams: dict[str, StreamHealth]
-    rest_url: str | None = None
-    environment: str | None = None
-
-
 class HealthResponse(msgspec.Struct, frozen=True, kw_only=True):
-    status: str  # ok | degraded
+    status: HealthStatus  # degraded while a wanted stream is not live
     venues: dict[str, VenueHealth]
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Protocol
 
 from brokerbridge.core.events import BookSnapshot, StreamStatus, Subscription
+from brokerbridge.core.health import VenueHealth
 
 
 class Connector(Protocol):
@@ -34,7 +35,7 @@ class Connector(Protocol):
 
     def book_snapshot(self, sub: Subscription) -> BookSnapshot | None: ...
 
-    def health(self) -> dict[str, Any]: ...
+    def health(self) -> VenueHealth: ...
 
     async def place_order(
         self,

@@ -12,7 +12,8 @@ It owns a pure venue session and a WebSocket URL and keeps them joined for as lo
 Statuses carry the cause: a new reason for the same state is published too (why a stream is down
 matters as much as that it is). `degrade(reason)` holds live streams STALE while something their data
 depends on fails (the connector's REST reconciliation); `retry_now()` cuts a backoff short when what
-the last attempt lacked has come (a new token).
+the last attempt lacked has come (a new token). `health()` reports the connection and its
+subscriptions as a typed `StreamHealth`, from which the connectors compose their venue's health.
 
 Retry vs fatal: every failure is retried (a venue that refuses us now may accept us later), but
 non-retryable ones (bad key, missing permission) are logged at ERROR with their remedy and the
@@ -32,6 +33,7 @@ from brokerbridge.core.backoff import BackoffPolicy
 from brokerbridge.core.clock import Clock, sleep_unless
 from brokerbridge.core.errors import BrokerBridgeError, TransportError, VenueError
 from brokerbridge.core.events import AnyEvent, Channel, Gap, StreamState, StreamStatus, Subscription
+from brokerbridge.core.health import StreamHealth, StreamMode
 from brokerbridge.core.log_limit import LogLimiter, clip
 from brokerbridge.core.signals import (
     BadFrame,
@@ -133,7 +135,7 @@ class ConnectionSupervisor:
         self._reconnect_reason: str | None = None
         self._conn: Connection | None = None
         self.state = StreamState.CONNECTING
-        self.mode = "ws"
+        self.mode: StreamMode = "ws"
         self.reconnects = 0
         self.connected = False
         self.last_message_at: float | None = None
@@ -233,6 +235,20 @@ class ConnectionSupervisor:
     def problem(self) -> str | None:
         """What is wrong now (`degraded`), else why the last attempt or connection ended."""
         return self.degraded or self.last_error
+
+    def health(self) -> StreamHealth:
+        """The connection and each of its subscriptions, as health reports them now."""
+        last = self.last_message_at
+        return StreamHealth(
+            state=self.health_state,
+            mode=self.mode,
+            connected=self.connected,
+            reconnects=self.reconnects,
+            seconds_since_last_message=None if last is None else round(self._clock.monotonic() - last, 3),
+            last_error=self.problem,
+            subscriptions={sub.describe(): self.sub_state(sub) for sub in self.session.subscriptions},
+            url=self.url,
+        )
 
     # -- the loop ----------------------------------------------------------------------------
     async def run(self) -> None:

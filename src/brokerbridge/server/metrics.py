@@ -10,13 +10,13 @@ delivery-lag histogram is observed on a sample (`LAG_SAMPLE_EVERY`) for the same
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from brokerbridge.bridge import Bridge
+from brokerbridge.core.events import StreamState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Delivery lag buckets (seconds): a healthy client sits in the first few, a slow one in the last.
@@ -147,12 +147,13 @@ class _BridgeCollector(Collector):
             labels=["venue", "stream"],
         )
         for venue, health in bridge.health().items():
-            for name, stream in _streams(health):
-                reconnects.add_metric([venue, name], stream.get("reconnects", 0))
-                live.add_metric([venue, name], 1.0 if stream.get("state") == "live" else 0.0)
-                seconds = stream.get("seconds_since_last_message")
-                if seconds is not None:
-                    age.add_metric([venue, name], seconds)
+            for name, stream in health.streams.items():
+                if stream.reconnects is None:  # REST-polled streams (mode rest): no connection to count
+                    continue
+                reconnects.add_metric([venue, name], stream.reconnects)
+                live.add_metric([venue, name], 1.0 if stream.state is StreamState.LIVE else 0.0)
+                if stream.seconds_since_last_message is not None:
+                    age.add_metric([venue, name], stream.seconds_since_last_message)
         yield reconnects
         yield live
         yield age
@@ -186,10 +187,3 @@ def _per_stream(name: str, documentation: str, counts: dict[tuple[str, str], int
     for (venue, stream), count in sorted(counts.items()):
         family.add_metric([venue, stream], count)
     return family
-
-
-def _streams(health: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The health entries that describe a connection (they have a state and a reconnect count)."""
-    for name, stream in (health.get("streams") or {}).items():
-        if isinstance(stream, dict) and "state" in stream and "reconnects" in stream:
-            yield name, stream

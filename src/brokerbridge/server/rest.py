@@ -26,6 +26,7 @@ from brokerbridge.bridge import Bridge, MarketSnapshot
 from brokerbridge.client import models
 from brokerbridge.core.errors import BrokerBridgeError, InvalidRequest, ServiceUnavailable, UnknownSymbol
 from brokerbridge.core.events import Channel, Subscription
+from brokerbridge.core.health import overall_status
 from brokerbridge.core.log_limit import clip
 from brokerbridge.server.logins import Denied, identify
 from brokerbridge.server.protocol import MAX_NAME_LENGTH, MAX_SYMBOL_LENGTH, PRINTABLE
@@ -190,35 +191,6 @@ async def _snapshot_of(
     return sub, snapshot
 
 
-def _health(bridge: Bridge) -> dict[str, models.VenueHealth]:
-    """The connectors' health as typed bodies. Primary's polled account streams (`risk`: stream →
-    state) become a stream entry like the others, in mode `rest`, with their worst state."""
-    out = {}
-    for venue, raw in bridge.health().items():
-        streams = {}
-        for name, entry in (raw.get("streams") or {}).items():
-            if not isinstance(entry, dict) or not entry:
-                continue
-            if "state" in entry:
-                streams[name] = msgspec.convert(entry, models.StreamHealth)
-                continue
-            states = [str(state) for state in entry.values()]
-            streams[name] = models.StreamHealth(
-                state=max(states, key=_SEVERITY.index),
-                mode="rest",
-                connected=None,
-                reconnects=None,
-                seconds_since_last_message=None,
-                last_error=None,
-                subscriptions={str(k): str(v) for k, v in entry.items()},
-            )
-        out[venue] = msgspec.convert({**raw, "streams": {}}, models.VenueHealth)
-        out[venue] = msgspec.structs.replace(out[venue], streams=streams)
-    return out
-
-
-_SEVERITY = ["live", "polling", "resyncing", "connecting", "reconnecting", "stale"]
-
 # Client-given strings are bounded and printable, as on /ws (server/protocol.py): refused with a
 # typed 400 before a route reads them.
 _SYMBOL = Query(
@@ -248,9 +220,9 @@ def make_router() -> APIRouter:
             models.VenueSummary(
                 venue=venue,
                 credentials=health.credentials,
-                streams={name: s.state for name, s in health.streams.items() if s.state is not None},
+                streams={name: s.state for name, s in health.streams.items()},
             )
-            for venue, health in _health(bridge).items()
+            for venue, health in bridge.health().items()
         ]
         return JsonBody(models.VenuesResponse(venues=rows))
 
@@ -261,14 +233,8 @@ def make_router() -> APIRouter:
     )
     @_answers
     async def health(request: Request) -> Response:
-        venues = _health(_allowed(request, "market"))
-        ok_ = all(
-            stream.state in ("live", None)
-            for h in venues.values()
-            for stream in h.streams.values()
-            if stream.subscriptions
-        )
-        return JsonBody(models.HealthResponse(status="ok" if ok_ else "degraded", venues=venues))
+        venues = _allowed(request, "market").health()
+        return JsonBody(models.HealthResponse(status=overall_status(venues.values()), venues=venues))
 
     @router.get(
         "/instruments",
@@ -300,7 +266,7 @@ def make_router() -> APIRouter:
         symbols = sorted(
             {
                 sub.split(":")[2]
-                for stream in _health(bridge)[venue].streams.values()
+                for stream in bridge.health()[venue].streams.values()
                 for sub in stream.subscriptions
                 if len(sub.split(":")) > 2
             }

@@ -60,6 +60,7 @@ from brokerbridge.core.events import (
     Subscription,
     Trade,
 )
+from brokerbridge.core.health import VenueHealth
 from brokerbridge.core.rest import Request
 from brokerbridge.core.signals import Resyncing, Signal, SilenceEnded, Subscribed, TokenRejected
 from brokerbridge.io.http import HttpClient
@@ -785,31 +786,14 @@ class KrakenConnector:
         return result.count
 
     # -- health ------------------------------------------------------------------------------
-    def health(self) -> dict[str, Any]:
-        now = self.clock.monotonic()
-        streams = {}
-        for supervisor in (self.public, self.private):
-            last = supervisor.last_message_at
-            streams[supervisor.name] = {
-                "url": supervisor.url,
-                "state": supervisor.health_state.value,
-                "mode": supervisor.mode,
-                "connected": supervisor.connected,
-                "reconnects": supervisor.reconnects,
-                "seconds_since_last_message": None if last is None else round(now - last, 3),
-                "last_error": supervisor.problem,
-                "subscriptions": {
-                    sub.describe(): supervisor.sub_state(sub).value
-                    for sub in supervisor.session.subscriptions
-                },
-            }
-        return {
-            "venue": VENUE,
-            "rest_url": self.config.rest_url,
-            "credentials": self.config.has_credentials,
-            "token_expires_at": self.tokens.expires_at,
-            "streams": streams,
-        }
+    def health(self) -> VenueHealth:
+        return VenueHealth(
+            venue=VENUE,
+            credentials=self.config.has_credentials,
+            token_expires_at=self.tokens.expires_at,
+            streams={supervisor.name: supervisor.health() for supervisor in (self.public, self.private)},
+            rest_url=self.config.rest_url,
+        )
 
 
 class _PublicHooks:

@@ -49,6 +49,7 @@ from brokerbridge.core.events import (
     StreamStatus,
     Subscription,
 )
+from brokerbridge.core.health import StreamHealth, VenueHealth
 from brokerbridge.core.hours import market_hours
 from brokerbridge.core.signals import Signal, Subscribed, TokenRejected
 from brokerbridge.io.http import HttpClient
@@ -528,31 +529,19 @@ class PrimaryConnector:
         return 1
 
     # -- health ------------------------------------------------------------------------------
-    def health(self) -> dict[str, Any]:
-        now = self.clock.monotonic()
-        last = self.stream.last_message_at
-        return {
-            "venue": VENUE,
-            "environment": self.environment.name,
-            "rest_url": self.environment.rest_url,
-            "credentials": self.config.has_credentials,
-            "token_expires_at": self.tokens.expires_at,
-            "streams": {
-                "ws": {
-                    "url": self.stream.url,
-                    "state": self.stream.health_state.value,
-                    "mode": self.stream.mode,
-                    "connected": self.stream.connected,
-                    "reconnects": self.stream.reconnects,
-                    "seconds_since_last_message": None if last is None else round(now - last, 3),
-                    "last_error": self.stream.problem,
-                    "subscriptions": {
-                        sub.describe(): self.stream.sub_state(sub).value for sub in self.session.subscriptions
-                    },
-                },
-                "risk": {sub.describe(): state.value for sub, state in self._risk_states.items()},
-            },
-        }
+    def health(self) -> VenueHealth:
+        streams = {"ws": self.stream.health()}
+        risk = StreamHealth.polled({sub.describe(): state for sub, state in self._risk_states.items()})
+        if risk is not None:
+            streams["risk"] = risk
+        return VenueHealth(
+            venue=VENUE,
+            credentials=self.config.has_credentials,
+            token_expires_at=self.tokens.expires_at,
+            streams=streams,
+            rest_url=self.environment.rest_url,
+            environment=self.environment.name,
+        )
 
 
 class _Hooks:

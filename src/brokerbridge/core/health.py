@@ -1,0 +1,91 @@
+"""Health: how each venue's upstream streams are doing, as typed Structs.
+
+The connection supervisor reports its connection as a `StreamHealth`; each connector composes its
+venue's `VenueHealth` from those (Primary adds its REST-polled account streams, `StreamHealth.polled`);
+the Bridge hands them out as they are (`Bridge.health()`); the server encodes them unchanged
+(`/api/health`, `/api/venues`, `/metrics`) and `BridgeClient` decodes into these very types, so a bot
+in process and a remote one read the same fields.
+
+The venues differ in which streams they have (Kraken: `public`, `private`; Primary: `ws`, and `risk`
+while any account stream is polled) and in Primary's `environment`. Token expiry is common: Kraken's
+WebSocket token and Primary's login token both expire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Literal
+
+import msgspec
+
+from brokerbridge.core.events import StreamState
+
+StreamMode = Literal["ws", "polling", "down", "rest"]
+"""How a stream's data arrives: `ws` over its WebSocket; `polling` from REST while the socket is down;
+`down` neither (the socket is down and REST polling fails too); `rest` polled by design (Primary's
+account streams, which have no WebSocket)."""
+
+HealthStatus = Literal["ok", "degraded"]
+
+# Best to worst: a group of polled streams reports its worst member's state.
+SEVERITY: tuple[StreamState, ...] = (
+    StreamState.LIVE,
+    StreamState.POLLING,
+    StreamState.RESYNCING,
+    StreamState.CONNECTING,
+    StreamState.RECONNECTING,
+    StreamState.STALE,
+)
+
+
+class StreamHealth(msgspec.Struct, frozen=True, kw_only=True):
+    """One upstream connection, or (mode `rest`) a group of REST-polled streams — which have no
+    connection: their `connected`, `reconnects` and `seconds_since_last_message` are None."""
+
+    state: StreamState  # `stale` while connected but the data cannot be trusted (see `last_error`)
+    mode: StreamMode
+    connected: bool | None
+    reconnects: int | None
+    seconds_since_last_message: float | None
+    last_error: str | None  # what is wrong now (the stream is degraded), else why the last attempt ended
+    subscriptions: dict[str, StreamState]  # stream (`venue:channel[:symbol]…`) → its state
+    url: str | None = None
+
+    def degraded(self) -> bool:
+        """Streams are wanted here and their connection (or the worst polled one) is not live."""
+        return bool(self.subscriptions) and self.state is not StreamState.LIVE
+
+    @classmethod
+    def polled(cls, states: Mapping[str, StreamState]) -> StreamHealth | None:
+        """REST-polled streams (stream → state) as one entry with their worst state; None: none."""
+        if not states:
+            return None
+        return cls(
+            state=max(states.values(), key=SEVERITY.index),
+            mode="rest",
+            connected=None,
+            reconnects=None,
+            seconds_since_last_message=None,
+            last_error=None,
+            subscriptions=dict(states),
+        )
+
+
+class VenueHealth(msgspec.Struct, frozen=True, kw_only=True):
+    """A venue's credentials, token and streams (by name: Kraken `public`, `private`; Primary `ws`,
+    and `risk` for its REST-polled account streams while any is open)."""
+
+    venue: str
+    credentials: bool  # credentials are configured (never the credentials themselves)
+    token_expires_at: float | None  # wall-clock seconds; None until a token was issued
+    streams: dict[str, StreamHealth]
+    rest_url: str | None = None
+    environment: str | None = None  # Primary's API environment (e.g. reMarkets); None for Kraken
+
+    def degraded(self) -> bool:
+        return any(stream.degraded() for stream in self.streams.values())
+
+
+def overall_status(venues: Iterable[VenueHealth]) -> HealthStatus:
+    """`degraded` while any wanted stream of any venue is not live, else `ok`."""
+    return "degraded" if any(venue.degraded() for venue in venues) else "ok"

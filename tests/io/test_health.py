@@ -1,0 +1,85 @@
+"""Health as the connectors compose it from their supervisors: typed, on the fake clock, against
+the simulators in memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from brokerbridge.client import models
+from brokerbridge.core.events import StreamState
+from brokerbridge.core.health import StreamHealth, VenueHealth, overall_status
+from tests.io.primary_rig import GGAL, primary_rig
+from tests.io.rig import rig
+
+pytestmark = pytest.mark.timeout(60)
+LIVE, STALE = StreamState.LIVE, StreamState.STALE
+
+
+async def test_kraken_health_follows_its_connection_down_to_rest_polling_and_back() -> None:
+    async with rig() as r:
+        idle = r.kraken.health()
+        assert isinstance(idle, VenueHealth) and idle.venue == "kraken" and idle.environment is None
+        assert set(idle.streams) == {"public", "private"} and idle.token_expires_at is None
+        for stream in idle.streams.values():
+            assert isinstance(stream, StreamHealth) and stream.mode == "ws"
+            assert stream.connected is False and stream.reconnects == 0 and stream.subscriptions == {}
+            assert stream.seconds_since_last_message is None
+        assert overall_status([idle]) == "ok"  # nothing wanted: nothing degraded
+
+        ticker = r.collect("ticker", "BTC/USD")
+        await r.until(lambda: ticker.states("kraken:ticker:BTC/USD")[-1:] == [LIVE])
+        public = r.kraken.health().streams["public"]
+        assert public.state is LIVE and public.connected is True and public.url == r.sim.endpoints.ws_public
+        assert public.subscriptions == {"kraken:ticker:BTC/USD": LIVE}
+        age = public.seconds_since_last_message
+        assert age is not None and 0 <= age <= r.kraken.config.idle_timeout
+
+        await r.faults(stall="public")  # the watchdog ends the silent connection; REST serves meanwhile
+        await r.until(lambda: StreamState.POLLING in ticker.states("kraken:ticker:BTC/USD"), what="polling")
+        down = r.kraken.health()
+        public = down.streams["public"]
+        assert public.state is StreamState.RECONNECTING and public.mode == "polling"
+        assert public.subscriptions == {"kraken:ticker:BTC/USD": StreamState.POLLING}
+        assert public.last_error and public.reconnects is not None and public.reconnects >= 1
+        assert down.degraded() and overall_status([down]) == "degraded"
+        assert not down.streams["private"].degraded()  # nothing is wanted there
+
+        await r.faults(stall=None)
+        await r.until(lambda: r.kraken.health().streams["public"].state is LIVE, what="live again")
+        again = r.kraken.health()
+        assert again.streams["public"].mode == "ws" and overall_status([again]) == "ok"
+        # What a remote bot decodes from /api/health is this very value.
+        wire = msgspec.json.encode(models.HealthResponse(status="ok", venues={"kraken": again}))
+        assert msgspec.json.decode(wire, type=models.HealthResponse).venues["kraken"] == again
+
+
+async def test_primary_health_has_its_polled_account_streams_with_their_worst_state(tmp_path: Path) -> None:
+    async with primary_rig(tmp_path) as r:
+        assert set(r.primary.health().streams) == {"ws"}  # no account stream polled: no `risk` entry
+        ticker, positions = r.collect_primary("ticker", GGAL), r.collect_primary("positions")
+        await r.until(lambda: ticker.states(f"primary:ticker:{GGAL}")[-1:] == [LIVE], step=0.25)
+        await r.until(lambda: positions.states("primary:positions")[-1:] == [LIVE], step=0.25)
+        health = r.primary.health()
+        assert health.environment is not None and health.token_expires_at is not None
+        assert health.streams["ws"].state is LIVE and health.streams["ws"].mode == "ws"
+        assert health.streams["risk"] == StreamHealth(
+            state=LIVE,
+            mode="rest",
+            connected=None,
+            reconnects=None,
+            seconds_since_last_message=None,
+            last_error=None,
+            subscriptions={"primary:positions": LIVE},
+        )
+        assert overall_status([health]) == "ok"
+
+        await r.primary_faults(rest_http_errors=-1)  # the risk API fails; the socket stays up
+        await r.until(lambda: positions.states("primary:positions")[-1] is STALE, step=0.25)
+        failing = r.primary.health()
+        assert failing.streams["risk"].state is STALE and failing.streams["risk"].degraded()
+        assert overall_status([failing]) == "degraded"
+        await r.primary_faults(rest_http_errors=0)
+        await r.until(lambda: r.primary.health().streams["risk"].state is LIVE, step=0.25, what="polled")
