@@ -17,7 +17,7 @@ import pytest
 from brokerbridge.bridge import Bridge
 from brokerbridge.core.backoff import BackoffPolicy
 from brokerbridge.core.config import Config, KrakenConfig
-from brokerbridge.core.errors import ConfigError, InvalidRequest
+from brokerbridge.core.errors import ConfigError, InvalidRequest, UnknownChannel, UnknownVenue
 from brokerbridge.core.events import (
     AnyEvent,
     BalanceSnapshot,
@@ -160,7 +160,7 @@ async def test_late_joiner_gets_status_and_snapshot_at_once(bridge: Bridge) -> N
 
 async def test_bad_requests_raise_clear_errors_and_the_bridge_keeps_working(bridge: Bridge) -> None:
     async with asyncio.timeout(LIMIT):
-        with pytest.raises(ConfigError) as info:
+        with pytest.raises(UnknownChannel) as info:
             await anext(bridge.subscribe("kraken", "orderbook", "BTC/USD"))
         assert "unknown channel 'orderbook'" in str(info.value)
         assert "book" in info.value.remedy and "ticker" in info.value.remedy
@@ -174,12 +174,12 @@ async def test_bad_requests_raise_clear_errors_and_the_bridge_keeps_working(brid
             await anext(bridge.subscribe("kraken", "ticker"))
         assert "needs a symbol" in str(no_symbol.value)
 
-        with pytest.raises(ConfigError) as venue:
+        with pytest.raises(UnknownVenue) as venue:
             await anext(bridge.subscribe("binance", "ticker", "BTC/USD"))
         assert "unknown venue 'binance'" in str(venue.value)
         assert "kraken" in venue.value.remedy
 
-        with pytest.raises(ConfigError):
+        with pytest.raises(UnknownVenue):
             bridge.balances("binance")
 
         # Nothing half-registered, and the bridge still serves data.
