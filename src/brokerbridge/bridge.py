@@ -32,6 +32,8 @@ from brokerbridge.core.errors import (
     InvalidRequest,
     ServiceUnavailable,
     TransportError,
+    UnknownChannel,
+    UnknownVenue,
     VenueError,
 )
 from brokerbridge.core.events import (
@@ -294,8 +296,10 @@ class Bridge:
         try:
             return self.connectors[venue]
         except KeyError:
-            raise ConfigError(
-                f"unknown venue {venue!r}", remedy=f"configured venues: {', '.join(self.connectors)}"
+            raise UnknownVenue(
+                f"unknown venue {venue!r}",
+                venue=venue,
+                remedy=f"venues: {', '.join(sorted(self.connectors))}",
             ) from None
 
     # -- consuming ---------------------------------------------------------------------------
@@ -378,8 +382,10 @@ class Bridge:
         try:
             chan = Channel(channel)
         except ValueError:
-            raise ConfigError(
-                f"unknown channel {channel!r}", remedy=f"channels: {', '.join(c.value for c in Channel)}"
+            raise UnknownChannel(
+                f"unknown channel {channel!r}",
+                venue=venue,
+                remedy=f"channels: {', '.join(c.value for c in Channel)}",
             ) from None
         # Depth means something to books only, interval to candles only: left at their defaults
         # elsewhere, so a ticker asked for with depth=25 is the same stream as any other ticker.
@@ -647,8 +653,8 @@ class Bridge:
         connector = self.connector(venue)
         load = getattr(connector, "catalog", None)
         if load is None:
-            raise ConfigError(
-                f"{venue} has no instrument catalogue here", remedy="use the instruments channel"
+            raise InvalidRequest(
+                f"{venue} has no instrument catalogue here", venue=venue, remedy="use the instruments channel"
             )
         return await load()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from brokerbridge.core.errors import ConfigError, UnknownSymbol
+from brokerbridge.core.errors import AuthenticationError, ConfigError, UnknownSymbol
 from brokerbridge.core.events import (
     BalanceSnapshot,
     BookSnapshot,
@@ -183,7 +183,9 @@ async def test_a_silenced_socket_with_only_order_reports_is_recovered(tmp_path: 
         await r.until(lambda: any(u.order_id == order_id for u in executions.of(OrderUpdate)), what="reports")
 
 
-async def test_a_wrong_password_is_reported_without_a_login_storm(tmp_path: Path, caplog) -> None:
+async def test_a_wrong_password_is_reported_without_a_login_storm(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     import logging
 
     from brokerbridge.core.secret import Secret
@@ -202,8 +204,15 @@ async def test_a_wrong_password_is_reported_without_a_login_storm(tmp_path: Path
         ticker = r.collect_primary("ticker", GGAL)
         await r.run_for(120, step=0.5)
         assert 1 <= len(attempts) <= 4  # held off for a minute between refused logins
-        assert "login refused" in caplog.text and "wrong-password" not in caplog.text
-        assert StreamState.LIVE not in ticker.states(stream("ticker", GGAL))
+        # Reported: the stream's status says the login was refused, with the venue's remedy.
+        refused = r.primary.stream.last_exception
+        assert isinstance(refused, AuthenticationError) and refused.code == "HTTP 401"
+        assert "password" in refused.remedy
+        name = stream("ticker", GGAL)
+        assert str(refused) in {s.reason for s in ticker.of(StreamStatus) if s.stream == name}
+        assert StreamState.LIVE not in ticker.states(name)
+        # The password itself is never logged.
+        assert "wrong-password" not in caplog.text and "wrong-password" not in str(refused)
 
 
 @pytest.mark.parametrize("loopback", [False, True], ids=["memory", "loopback"])

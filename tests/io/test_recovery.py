@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from decimal import Decimal
 
 import pytest
 
-from brokerbridge.core.errors import RateLimited, ServiceUnavailable, TransportError
+from brokerbridge.core.errors import PermissionDenied, RateLimited, ServiceUnavailable, TransportError
 from brokerbridge.core.events import (
     BookSnapshot,
     BookUpdate,
@@ -16,6 +15,7 @@ from brokerbridge.core.events import (
     Gap,
     Source,
     StreamState,
+    StreamStatus,
     Ticker,
     Trade,
 )
@@ -156,14 +156,23 @@ async def test_tokens_invalidated_early_get_renewed_and_resubscribed() -> None:
         assert r.kraken.private.reconnects == 0
 
 
-async def test_denied_websocket_permission_is_reported_and_recovers(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO)
+async def test_denied_websocket_permission_is_reported_and_recovers() -> None:
     async with rig() as r:
         await r.faults(deny_permissions=["websockets"])
         balances = r.collect("balances")
-        await r.until(lambda: "Cannot get WebSocket token" in caplog.text, what="token failure logged")
-        assert "EGeneral:Permission denied" in caplog.text
-        assert "enable the" in caplog.text  # the remedy travels with the error
+        private = r.kraken.private
+        await r.until(lambda: isinstance(private.last_exception, PermissionDenied), what="token refused")
+        refused = private.last_exception
+        assert isinstance(refused, PermissionDenied) and refused.code == "EGeneral:Permission denied"
+        assert "enable the" in refused.remedy  # the remedy travels with the error…
+        await r.until(  # …to the stream's status, which says why it is down
+            lambda: any(
+                s.state is StreamState.RECONNECTING and s.reason == str(refused)
+                for s in balances.of(StreamStatus)
+                if s.stream == "kraken:balances"
+            ),
+            what="the refusal in the stream's status",
+        )
         await r.run_for(20)
         assert LIVE not in balances.states("kraken:balances")
         assert r.kraken.private.reconnects >= 2  # it keeps trying, at the capped pace

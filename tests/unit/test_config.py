@@ -423,3 +423,34 @@ def test_client_timeout_must_outlast_the_ping_interval(tmp_path: Path) -> None:
     assert "server.client_timeout (5 s) must be longer than server.heartbeat_interval (5 s)" in str(error)
     assert "client_timeout" in error.remedy
     assert "must be a number" in str(config_error(env={"BROKERBRIDGE_SERVER_CLIENT_TIMEOUT": "soon"}))
+
+
+# -- every setting is checked against its type --------------------------------------------------
+
+
+@pytest.mark.parametrize("section", ["kraken", "primary", "server"])
+def test_every_setting_refuses_a_value_of_the_wrong_type_naming_it(tmp_path: Path, section: str) -> None:
+    import dataclasses
+
+    from brokerbridge.core.config import PrimaryConfig, ServerConfig
+
+    base = {"kraken": KrakenConfig, "primary": PrimaryConfig, "server": ServerConfig}[section]
+    for setting in (f.name for f in dataclasses.fields(base) if f.name != "backoff"):
+        path = write(tmp_path, f"[{section}]\n{setting} = {{ a = 1 }}\n")  # a table: no setting's type
+        exc = config_error(path=path, env={})
+        assert f"{section}.{setting}" in exc.message and not exc.retryable, exc.message
+
+
+def test_the_files_values_keep_their_toml_types(tmp_path: Path) -> None:
+    # `true` is not one second, and an infinite whole number is refused, not a crash.
+    exc = config_error(path=write(tmp_path, "[kraken]\nidle_timeout = true\n"), env={})
+    assert_helpful(exc, "kraken.idle_timeout", "number of seconds")
+    exc = config_error(path=write(tmp_path, "[kraken]\nnonce_scale = inf\n"), env={})
+    assert_helpful(exc, "kraken.nonce_scale", "power of ten", "doctor --fix")
+    exc = config_error(path=write(tmp_path, "[server]\nmax_subscriptions = inf\n"), env={})
+    assert_helpful(exc, "server.max_subscriptions", "whole number")
+    # Text from the environment is read as the type says, spaces around it ignored.
+    cfg = load_config(
+        env={"BROKERBRIDGE_KRAKEN_IDLE_TIMEOUT": " 2.5 ", "BROKERBRIDGE_SERVER_ALLOWED_HOSTS": "a, b ,"}
+    )
+    assert (cfg.kraken.idle_timeout, cfg.server.allowed_hosts) == (2.5, ("a", "b"))

@@ -10,6 +10,8 @@ Depends on `brokerbridge.core` only (the normalized events and the error tree). 
 """
 
 from brokerbridge.client.client import BridgeClient
-from brokerbridge.client.errors import NotAuthorized, UnknownChannel, UnknownVenue
+
+# The server's refusals, re-exported: they are core's classes, the ones the Bridge raises in-process.
+from brokerbridge.core.errors import NotAuthorized, UnknownChannel, UnknownVenue
 
 __all__ = ["BridgeClient", "NotAuthorized", "UnknownChannel", "UnknownVenue"]

@@ -9,8 +9,9 @@ All subscriptions share one WebSocket to `/ws`. When it drops (the bridge restar
 fails) each subscription gets a `StreamStatus` RECONNECTING saying why; the client reconnects with
 jittered, capped backoff (reset once data flows again), subscribes again from the original
 arguments, and emits a `Gap` naming the window it was away before the bridge's current state
-(status, book, ticker) and new events. Refusals end the iterator with a typed error
-(client/errors.py). REST helpers return the Structs of client/models.py.
+(status, book, ticker) and new events. Refusals end the iterator with a typed error, the class
+the in-process Bridge raises for the same mistake (core/errors.py `WIRE_ERRORS`). REST helpers
+return the Structs of client/models.py.
 
 Only `brokerbridge.core` is imported: the client runs without the bridge's own code.
 """
@@ -32,10 +33,9 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from brokerbridge.client import models
-from brokerbridge.client.errors import error_from
 from brokerbridge.core.backoff import BackoffPolicy
 from brokerbridge.core.clock import Clock, SystemClock
-from brokerbridge.core.errors import BrokerBridgeError, TransportError, VenueError
+from brokerbridge.core.errors import BrokerBridgeError, TransportError, VenueError, error_from_wire
 from brokerbridge.core.events import AnyEvent, Fill, Gap, OrderUpdate, StreamState, StreamStatus, decode_event
 
 logger = logging.getLogger(__name__)
@@ -254,7 +254,8 @@ class BridgeClient:
                     sub.sent_on = None
                     self._tasks.create_task(self._resubscribe_later(sub, self._ws))
                 else:
-                    self._end(sub, error_from(message.code, message.message, message.remedy, venue=sub.venue))
+                    error = error_from_wire(message.code, message.message, message.remedy, venue=sub.venue)
+                    self._end(sub, error)
             case "error":
                 logger.warning("the bridge reported %s: %s", message.code, message.message)
         return False
@@ -357,7 +358,7 @@ def _refusal(status: int, body: bytes, venue: str) -> VenueError:
     try:
         detail = msgspec.json.decode(body, type=models.ErrorResponse).error
     except msgspec.DecodeError:
-        return error_from(
+        return error_from_wire(
             "unavailable" if status >= 500 else "", f"HTTP {status} from the bridge", venue=venue
         )
-    return error_from(detail.code, detail.message, detail.remedy, venue=venue)
+    return error_from_wire(detail.code, detail.message, detail.remedy, venue=venue)

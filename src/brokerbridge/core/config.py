@@ -9,14 +9,18 @@ Every mistake raises `ConfigError` saying which setting, why, and what to do. Se
 
 from __future__ import annotations
 
-import math
 import os
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from types import NoneType, UnionType
+from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlparse
+
+import msgspec
+from msgspec import Meta
 
 from brokerbridge.core.backoff import BackoffPolicy
 from brokerbridge.core.errors import ConfigError
@@ -32,6 +36,49 @@ DEFAULT_STATE_DIR = "~/.local/state/brokerbridge"
 DEFAULT_JOURNAL_PATH = DEFAULT_STATE_DIR + "/journal.sqlite3"
 
 
+# What a setting may hold is its field's type: `load_config` checks a value given in the file, the
+# environment or on the command line with `msgspec.convert` against it (lax for text, so "120" from
+# the environment is a number), and words a refusal from the type's Meta: `title` when the value is
+# not of the type at all, `description` when it breaks a bound, `extra["remedy"]` what to do.
+# Numbers are echoed in the refusal; text never is (it may be a secret, even when malformed).
+_FINITE = sys.float_info.max  # ≤ this: no inf (msgspec's bounds are finite; NaN fails any bound)
+Seconds = Annotated[
+    float, Meta(gt=0, le=_FINITE, title="a number of seconds", description="a positive number of seconds")
+]
+Delay = Annotated[  # may be 0
+    float, Meta(ge=0, le=_FINITE, title="a number of seconds ≥ 0", description="a number of seconds ≥ 0")
+]
+Milliseconds = Annotated[
+    float,
+    Meta(gt=0, le=_FINITE, title="a number of milliseconds", description="a positive number of milliseconds"),
+]
+Amount = Annotated[float, Meta(gt=0, le=_FINITE, title="a number", description="a positive number")]
+Count = Annotated[int, Meta(ge=1, title="a whole number", description="a whole number of at least 1")]
+Text = Annotated[str, Meta(min_length=1, title="a non-empty string", description="a non-empty string")]
+PathText = Annotated[str, Meta(min_length=1, title="a non-empty path", description="a non-empty path")]
+Names = Annotated[  # a list in the file, comma-separated in the environment
+    tuple[Annotated[str, Meta(min_length=1)], ...],
+    Meta(title="a list of strings", description="a list of strings"),
+]
+# URLs: their scheme and host are checked by `_check_url` (its texts say which schemes).
+HttpUrl = Annotated[str, Meta(extra={"schemes": ("http", "https")})]
+WsUrl = Annotated[str, Meta(extra={"schemes": ("ws", "wss")})]
+# Nanoseconds at most: a larger scale would overflow Kraken's 64-bit nonce.
+NONCE_SCALES = (1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000)
+_NONCE_RULE = f"a power of ten from {NONCE_SCALES[0]} to {NONCE_SCALES[-1]}"
+_NONCE_REMEDY = "use 1000000 (microseconds, the default), or the scale `brokerbridge doctor --fix` found"
+NonceScale = Annotated[  # and a power of ten: `_check_nonce_scale`
+    int,
+    Meta(
+        ge=NONCE_SCALES[0],
+        le=NONCE_SCALES[-1],
+        title=_NONCE_RULE,
+        description=_NONCE_RULE,
+        extra={"remedy": _NONCE_REMEDY},
+    ),
+]
+
+
 def state_path(path: str, env: Mapping[str, str] | None = None) -> Path:
     """`path` with `~` expanded — and the defaults (`DEFAULT_STATE_DIR`, `DEFAULT_JOURNAL_PATH`)
     under `$XDG_STATE_HOME/brokerbridge` when that variable is set. A path the user chose is kept."""
@@ -43,29 +90,29 @@ def state_path(path: str, env: Mapping[str, str] | None = None) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class KrakenConfig:
-    rest_url: str = KRAKEN_REST_URL
-    ws_url: str = KRAKEN_WS_URL
-    ws_auth_url: str = KRAKEN_WS_AUTH_URL
-    api_key: str | None = None
+    rest_url: HttpUrl = KRAKEN_REST_URL
+    ws_url: WsUrl = KRAKEN_WS_URL
+    ws_auth_url: WsUrl = KRAKEN_WS_AUTH_URL
+    api_key: Text | None = None
     api_secret: Secret | None = None
     # Kraken tokens must be used within 15 minutes; refresh well before that.
-    token_refresh_interval: float = 600.0
+    token_refresh_interval: Seconds = 600.0
     # Kraken heartbeats every second once subscribed: this much silence means a dead socket.
-    idle_timeout: float = 10.0
+    idle_timeout: Seconds = 10.0
     # While a stream is down, serve the same events from REST after this long, every poll_interval.
-    poll_after: float = 1.0
-    poll_interval: float = 2.0
-    request_timeout: float = 10.0  # each connect / read / write of a REST call
-    request_deadline: float = 30.0  # a whole REST call, headers and body: a trickling answer ends here
+    poll_after: Seconds = 1.0
+    poll_interval: Seconds = 2.0
+    request_timeout: Seconds = 10.0  # each connect / read / write of a REST call
+    request_deadline: Seconds = 30.0  # a whole REST call, headers and body: a trickling answer ends here
     # Private state is read back from REST this often while private streams are up (≥ 5 s): a
     # frame lost with nothing after it shows no sequence gap. ~5 REST counter points per read.
-    reconcile_interval: float = 60.0
+    reconcile_interval: Seconds = 60.0
     # Kraken's private REST call counter for the key's tier (Intermediate: 20, −0.5/s; Starter: 15, −0.33/s).
-    rate_limit_max: float = 20.0
-    rate_limit_decay: float = 0.5
+    rate_limit_max: Amount = 20.0
+    rate_limit_decay: Amount = 0.5
     # Nonces are wall time × this (1e6: microseconds). Kraken wants them increasing per key, so a
     # key another client used at a larger scale needs a larger one here (`brokerbridge doctor --fix`).
-    nonce_scale: int = 1_000_000
+    nonce_scale: NonceScale = 1_000_000
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
     @property
@@ -88,24 +135,24 @@ class PrimaryConfig:
     `environment` is a name (`remarkets`, `live`, a broker such as `cocos`) or a URL; `rest_url` /
     `ws_url` override it (venues/primary/environments.py resolves both)."""
 
-    environment: str = "remarkets"
-    rest_url: str | None = None
-    ws_url: str | None = None
-    user: str | None = None
+    environment: Text = "remarkets"
+    rest_url: HttpUrl | None = None
+    ws_url: WsUrl | None = None
+    user: Text | None = None
     password: Secret | None = None
-    account: str | None = None
-    proprietary: str | None = None  # default per environment (PBCP, api, ISV_PBCP)
+    account: Text | None = None
+    proprietary: Text | None = None  # default per environment (PBCP, api, ISV_PBCP)
     # Tokens live 24 h; log in again well before (Primary asks for about one login a day).
-    relogin_interval: float = 20 * 3600.0
+    relogin_interval: Seconds = 20 * 3600.0
     # A socket silent this long while the market is open is presumed dead or de-authorised.
-    idle_timeout: float = 120.0
-    market_hours: str = "10:00-17:15"  # Buenos Aires time (UTC−3, no DST); "always" for simulators
-    poll_after: float = 2.0
-    poll_interval: float = 1.0  # marketdata/get at most once a second (Primary's best practice)
-    ping_interval: float = 30.0  # WebSocket ping frames: Primary closes sockets that send nothing
-    request_timeout: float = 10.0  # each connect / read / write of a REST call
-    request_deadline: float = 30.0  # a whole REST call, headers and body: a trickling answer ends here
-    instruments_cache_dir: str = "~/.cache/brokerbridge"
+    idle_timeout: Seconds = 120.0
+    market_hours: Text = "10:00-17:15"  # Buenos Aires time (UTC−3, no DST); "always" for simulators
+    poll_after: Seconds = 2.0
+    poll_interval: Seconds = 1.0  # marketdata/get at most once a second (Primary's best practice)
+    ping_interval: Seconds = 30.0  # WebSocket ping frames: Primary closes sockets that send nothing
+    request_timeout: Seconds = 10.0  # each connect / read / write of a REST call
+    request_deadline: Seconds = 30.0  # a whole REST call, headers and body: a trickling answer ends here
+    instruments_cache_dir: Text = "~/.cache/brokerbridge"
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
     @property
@@ -135,29 +182,29 @@ class ServerConfig:
     keys: tuple[ApiKey, ...] = ()
     # Market data without a key. None: open only when the server binds to a loopback address.
     open_market_data: bool | None = None
-    allowed_origins: tuple[str, ...] = ()  # besides same-origin, e.g. "https://app.example.com"
-    messages_per_second: float = 20.0  # client → server messages, token bucket per connection
-    message_burst: int = 40
-    max_subscriptions: int = 1000  # per connection (a batch subscribe counts each symbol)
-    max_connections_per_key: int = 20
-    client_queue_size: int = 1000  # outgoing messages per client before conflation / disconnect
-    conflate_after: int = 64  # waiting market messages per client from which ticker/book conflate
-    heartbeat_interval: float = 10.0  # s between heartbeat messages and WebSocket pings to clients
-    client_timeout: float = 30.0  # s without anything from a client (pongs included) before it is closed
+    allowed_origins: Names = ()  # besides same-origin, e.g. "https://app.example.com"
+    messages_per_second: Amount = 20.0  # client → server messages, token bucket per connection
+    message_burst: Count = 40
+    max_subscriptions: Count = 1000  # per connection (a batch subscribe counts each symbol)
+    max_connections_per_key: Count = 20
+    client_queue_size: Count = 1000  # outgoing messages per client before conflation / disconnect
+    conflate_after: Count = 64  # waiting market messages per client from which ticker/book conflate
+    heartbeat_interval: Seconds = 10.0  # s between heartbeat messages and WebSocket pings to clients
+    client_timeout: Seconds = 30.0  # s without anything from a client (pongs included) before it is closed
     # The longest a message waits to be written together with others (the window grows with load).
-    write_window_ms: float = 5.0
-    grace_s: float = 5.0  # an upstream with no subscriber left closes after this long
-    session_ttl: float = 12 * 3600.0  # browser sessions (cookie) last this long
+    write_window_ms: Milliseconds = 5.0
+    grace_s: Delay = 5.0  # an upstream with no subscriber left closes after this long
+    session_ttl: Seconds = 12 * 3600.0  # browser sessions (cookie) last this long
     # Holds the key that signs session cookies, so sessions survive a restart of `serve`.
-    state_dir: str = DEFAULT_STATE_DIR
+    state_dir: PathText = DEFAULT_STATE_DIR
     # Failed authentications (bad key, token or login code) one client address may make in a row;
     # after that one more per auth_failure_interval seconds, every other credential it presents
     # answered 429 with Retry-After.
-    auth_failure_burst: int = 10
-    auth_failure_interval: float = 6.0
+    auth_failure_burst: Count = 10
+    auth_failure_interval: Seconds = 6.0
     # Host header names served (HTTP and /ws handshakes) besides the loopback names and the bound
     # host; "*" serves any (DNS rebinding is then possible).
-    allowed_hosts: tuple[str, ...] = ()
+    allowed_hosts: Names = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,36 +218,6 @@ class Config:
 
 
 LOG_FORMATS = ("auto", "rich", "plain", "json")
-
-_SECTION_URLS: dict[str, dict[str, tuple[str, ...]]] = {
-    "kraken": {"rest_url": ("http", "https"), "ws_url": ("ws", "wss"), "ws_auth_url": ("ws", "wss")},
-    "primary": {"rest_url": ("http", "https"), "ws_url": ("ws", "wss")},
-}
-_FLOAT_FIELDS = (
-    "token_refresh_interval",
-    "idle_timeout",
-    "poll_after",
-    "poll_interval",
-    "request_timeout",
-    "request_deadline",
-    "reconcile_interval",
-    "rate_limit_max",
-    "rate_limit_decay",
-    "relogin_interval",
-    "ping_interval",
-)
-_SECRET_FIELDS = ("api_secret", "password")
-# Nanoseconds at most: a larger scale would overflow Kraken's 64-bit nonce.
-NONCE_SCALES = (1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000)
-_TEXT_FIELDS = (
-    "api_key",
-    "user",
-    "account",
-    "proprietary",
-    "environment",
-    "market_hours",
-    "instruments_cache_dir",
-)
 
 
 def _check_url(section: str, name: str, value: Any, schemes: tuple[str, ...], where: str) -> str:
@@ -218,27 +235,71 @@ def _check_url(section: str, name: str, value: Any, schemes: tuple[str, ...], wh
     return value
 
 
-def _check_float(section: str, name: str, value: Any, where: str) -> float:
+def _converted(section: str, name: str, value: Any, kind: Any, where: str) -> Any:
+    """`value` as `kind` (one of the Annotated types above), or the `ConfigError` its Meta words."""
+    base, meta = get_args(kind)[:2]
+    refused = f"{where}: {section}.{name} must be"
+    got = f", got {value!r}" if base in (int, float) else ""
+    remedy = (meta.extra or {}).get("remedy")
+    if isinstance(value, str):
+        value = value.strip()
+        if get_origin(base) is tuple:
+            value = [part for part in (part.strip() for part in value.split(",")) if part]
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: {section}.{name} must be a number of seconds, got {value!r}") from None
-    if not math.isfinite(number) or number <= 0:
-        raise ConfigError(f"{where}: {section}.{name} must be a positive number of seconds, got {value!r}")
-    return number
+        # Text (the environment, a flag) is read as the type says; the file's values have their own.
+        typed = msgspec.convert(value, base, strict=not isinstance(value, str))
+    except msgspec.ValidationError:
+        raise ConfigError(f"{refused} {meta.title}{got}", remedy=remedy) from None
+    if isinstance(typed, tuple):
+        typed = tuple(item.strip() for item in typed)
+    try:
+        return msgspec.convert(typed, kind)
+    except msgspec.ValidationError:
+        raise ConfigError(f"{refused} {meta.description}{got}", remedy=remedy) from None
 
 
-def _check_nonce_scale(value: Any, where: str) -> int:
-    try:
-        scale = int(value)
-    except (TypeError, ValueError):
-        scale = 0
-    if isinstance(value, bool | float) or scale not in NONCE_SCALES:
+def _check_nonce_scale(scale: int, value: Any, where: str) -> int:
+    if scale not in NONCE_SCALES:
         raise ConfigError(
-            f"{where}: kraken.nonce_scale must be a power of ten from 1000 to 1000000000, got {value!r}",
-            remedy="use 1000000 (microseconds, the default), or the scale `brokerbridge doctor --fix` found",
+            f"{where}: kraken.nonce_scale must be {_NONCE_RULE}, got {value!r}", remedy=_NONCE_REMEDY
         )
     return scale
+
+
+def _check_interval(name: str, value: Any, seconds: float, where: str) -> None:
+    """The bounds a venue sets on some intervals, beyond being a positive number of seconds."""
+    if name == "token_refresh_interval" and seconds >= 900:
+        raise ConfigError(
+            f"{where}: kraken.token_refresh_interval = {value!r} is not under 900 s",
+            remedy="Kraken tokens must be used within 15 minutes of issue; keep it below 900 (default 600)",
+        )
+    if name == "reconcile_interval" and seconds < 5:
+        raise ConfigError(
+            f"{where}: kraken.reconcile_interval = {value!r} is under 5 s",
+            remedy="each read back costs ~5 points of Kraken's REST call counter; use 5 or more (default 60)",
+        )
+    if name == "relogin_interval" and seconds >= 24 * 3600:
+        raise ConfigError(
+            f"{where}: primary.relogin_interval = {value!r} is not under 24 h",
+            remedy="Primary tokens last 24 h; keep it below 86400 (default 72000)",
+        )
+
+
+def _setting(section: str, name: str, value: Any, kind: Any, where: str) -> Any:
+    """`value` checked against the type of setting `section.name` (`kind`: its field's type)."""
+    if get_origin(kind) in (Union, UnionType):  # `X | None`: a value given is an X
+        (kind,) = (arg for arg in get_args(kind) if arg is not NoneType)
+    if kind is Secret:
+        return Secret(_converted(section, name, value, Text, where))
+    schemes = (get_args(kind)[1].extra or {}).get("schemes")
+    if schemes is not None:
+        return _check_url(section, name, value, schemes, where)
+    typed = _converted(section, name, value, kind, where)
+    if kind == NonceScale:
+        return _check_nonce_scale(typed, value, where)
+    if kind == Seconds:
+        _check_interval(name, value, typed, where)
+    return typed
 
 
 def _check_names(base: Any, section: str, values: Mapping[str, Any], where: str, *, hidden: set[str]) -> None:
@@ -254,62 +315,12 @@ def _check_names(base: Any, section: str, values: Mapping[str, Any], where: str,
 
 def _section_from_mapping(base: Any, section: str, values: Mapping[str, Any], where: str) -> Any:
     _check_names(base, section, values, where, hidden={"backoff"})
-    changes: dict[str, Any] = {}
-    for name, value in values.items():
-        if name in _SECTION_URLS[section]:
-            changes[name] = _check_url(section, name, value, _SECTION_URLS[section][name], where)
-        elif name in _FLOAT_FIELDS:
-            changes[name] = _check_float(section, name, value, where)
-            if name == "token_refresh_interval" and changes[name] >= 900:
-                raise ConfigError(
-                    f"{where}: kraken.token_refresh_interval = {value!r} is not under 900 s",
-                    remedy="Kraken tokens must be used within 15 minutes of issue; keep it below 900 "
-                    "(default 600)",
-                )
-            if name == "reconcile_interval" and changes[name] < 5:
-                raise ConfigError(
-                    f"{where}: kraken.reconcile_interval = {value!r} is under 5 s",
-                    remedy="each read back costs ~5 points of Kraken's REST call counter; use 5 or "
-                    "more (default 60)",
-                )
-            if name == "relogin_interval" and changes[name] >= 24 * 3600:
-                raise ConfigError(
-                    f"{where}: primary.relogin_interval = {value!r} is not under 24 h",
-                    remedy="Primary tokens last 24 h; keep it below 86400 (default 72000)",
-                )
-        elif name == "nonce_scale":
-            changes[name] = _check_nonce_scale(value, where)
-        elif name in _SECRET_FIELDS:
-            if not isinstance(value, str) or not value.strip():
-                # Do not echo the value: it is a secret even when malformed.
-                raise ConfigError(f"{where}: {section}.{name} must be a non-empty string")
-            changes[name] = Secret(value.strip())
-        elif name in _TEXT_FIELDS:
-            if not isinstance(value, str) or not value.strip():
-                raise ConfigError(f"{where}: {section}.{name} must be a non-empty string")
-            changes[name] = value.strip()
+    kinds = get_type_hints(type(base), include_extras=True)
+    changes = {name: _setting(section, name, value, kinds[name], where) for name, value in values.items()}
     return replace(base, **changes)
 
 
-_SERVER_FLOATS = (
-    "messages_per_second", "heartbeat_interval", "client_timeout", "session_ttl", "write_window_ms",
-    "auth_failure_interval",
-)  # fmt: skip
-_SERVER_INTS = (
-    "message_burst", "max_subscriptions", "max_connections_per_key", "client_queue_size", "conflate_after",
-    "auth_failure_burst",
-)  # fmt: skip
 MAX_KEY_LENGTH = 256  # what a client may present (server/protocol.py bounds it too)
-
-
-def _check_int(name: str, value: Any, where: str) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: server.{name} must be a whole number, got {value!r}") from None
-    if isinstance(value, float | bool) or number < 1:
-        raise ConfigError(f"{where}: server.{name} must be a whole number of at least 1, got {value!r}")
-    return number
 
 
 def _check_bool(name: str, value: Any, where: str) -> bool:
@@ -321,14 +332,6 @@ def _check_bool(name: str, value: Any, where: str) -> bool:
     if text in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{where}: server.{name} must be true or false, got {value!r}")
-
-
-def _strings(name: str, value: Any, where: str) -> tuple[str, ...]:
-    if isinstance(value, str):  # env: comma-separated
-        value = [v for v in (part.strip() for part in value.split(",")) if v]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise ConfigError(f"{where}: server.{name} must be a list of strings")
-    return tuple(v.strip() for v in value)
 
 
 def _parse_keys(value: Any, where: str) -> tuple[ApiKey, ...]:
@@ -439,30 +442,15 @@ def _env_keys(env: Mapping[str, str], configured: tuple[ApiKey, ...]) -> tuple[A
 
 def _server_from_mapping(base: ServerConfig, values: Mapping[str, Any], where: str) -> ServerConfig:
     _check_names(base, "server", values, where, hidden=set())
+    kinds = get_type_hints(ServerConfig, include_extras=True)
     changes: dict[str, Any] = {}
     for name, value in values.items():
-        if name == "keys":
+        if name == "keys":  # tables of their own, whose key values are never echoed
             changes[name] = _parse_keys(value, where)
-        elif name == "open_market_data":
+        elif name == "open_market_data":  # also yes/no/on/off, which msgspec does not read as booleans
             changes[name] = _check_bool(name, value, where)
-        elif name in ("allowed_origins", "allowed_hosts"):
-            changes[name] = _strings(name, value, where)
-        elif name in _SERVER_FLOATS:
-            changes[name] = _check_float("server", name, value, where)
-        elif name in _SERVER_INTS:
-            changes[name] = _check_int(name, value, where)
-        elif name == "state_dir":
-            if not isinstance(value, str) or not value.strip():
-                raise ConfigError(f"{where}: server.state_dir must be a non-empty path")
-            changes[name] = value.strip()
-        elif name == "grace_s":
-            try:
-                grace = float(value)
-            except (TypeError, ValueError):
-                grace = math.nan
-            if not math.isfinite(grace) or grace < 0:
-                raise ConfigError(f"{where}: server.grace_s must be a number of seconds ≥ 0, got {value!r}")
-            changes[name] = grace
+        else:
+            changes[name] = _setting("server", name, value, kinds[name], where)
     return replace(base, **changes)
 
 

@@ -8,19 +8,29 @@
         ├── AuthenticationError       bad key / signature / credentials
         ├── InvalidNonce              nonce not increasing (retryable with a fresh nonce)
         ├── PermissionDenied          the key lacks a permission
+        │   └── NotAuthorized         the bridge server refused the caller's key (none, or no scope)
         ├── SessionInvalid            WebSocket token stale/unknown (retryable: new token)
         ├── RateLimited               slow down (retryable)
         ├── ServiceUnavailable        venue down / maintenance / busy (retryable)
         ├── InvalidRequest            our arguments were wrong
+        │   ├── UnknownVenue          a venue the bridge does not serve
+        │   └── UnknownChannel        a channel that does not exist
         ├── UnknownSymbol
         ├── UnknownOrder
         └── OrderRejected             insufficient funds, minimums, tick size, limits
 
 Foreign exceptions (httpx, websockets, OSError) are mapped to these once, at the I/O edge, with
 `raise ... from`. Messages never contain secrets: build them from venue strings and our own text.
+
+A caller gets the same class for the same mistake whichever way it came in: the `Bridge` raises
+these in-process, the server answers them with the wire code of `WIRE_ERRORS` (the one table of
+code ↔ class, used by `/ws`, `/api` and `brokerbridge.client`), and `BridgeClient` raises the class
+of the code it receives (`error_from_wire`).
 """
 
 from __future__ import annotations
+
+import msgspec
 
 
 class BrokerBridgeError(Exception):
@@ -83,6 +93,10 @@ class PermissionDenied(VenueError):
     default_remedy = "enable the missing permission on the API key in the venue's key settings"
 
 
+class NotAuthorized(PermissionDenied):
+    default_remedy = "present an API key with the needed scope: BridgeClient(url, key=...)"
+
+
 class SessionInvalid(VenueError):
     retryable = True
     default_remedy = "a fresh WebSocket token is requested automatically"
@@ -102,6 +116,16 @@ class InvalidRequest(VenueError):
     default_remedy = "fix the request arguments"
 
 
+class UnknownVenue(InvalidRequest):
+    default_remedy = "use a venue the bridge serves (Bridge.connectors; remotely BridgeClient.venues())"
+
+
+class UnknownChannel(InvalidRequest):
+    default_remedy = (
+        "channels: ticker, book, trades, candles, instruments, stats, balances, executions, positions"
+    )
+
+
 class UnknownSymbol(VenueError):
     default_remedy = "use a symbol the venue lists (see `brokerbridge doctor` or the instruments channel)"
 
@@ -112,3 +136,40 @@ class UnknownOrder(VenueError):
 
 class OrderRejected(VenueError):
     default_remedy = "the venue refused the order; adjust size, price or balance"
+
+
+class WireError(msgspec.Struct, frozen=True):
+    """One row of `WIRE_ERRORS`: an error a caller can get, as the server sends it."""
+
+    code: str  # the `code` of a /ws `error` message and of an /api error body
+    error: type[VenueError]  # what `BridgeClient` raises for `code`
+    http_status: int  # /api's status for it
+    sent_for: tuple[type[BrokerBridgeError], ...]  # the errors the server answers with `code`
+
+
+# Subclasses before their bases: the first row whose `sent_for` an error is an instance of names it.
+WIRE_ERRORS: tuple[WireError, ...] = (
+    WireError(code="unknown_venue", error=UnknownVenue, http_status=404, sent_for=(UnknownVenue,)),
+    WireError(code="unknown_channel", error=UnknownChannel, http_status=404, sent_for=(UnknownChannel,)),
+    WireError(code="unknown_symbol", error=UnknownSymbol, http_status=404, sent_for=(UnknownSymbol,)),
+    # The venue refusing the bridge's own key a permission is a refusal too (a NotAuthorized is a
+    # PermissionDenied, so `except PermissionDenied` catches both ways in).
+    WireError(code="not_authorized", error=NotAuthorized, http_status=403, sent_for=(PermissionDenied,)),
+    WireError(code="rate_limited", error=RateLimited, http_status=429, sent_for=(RateLimited,)),
+    WireError(code="unavailable", error=ServiceUnavailable, http_status=503, sent_for=(ServiceUnavailable,)),
+    WireError(code="invalid_request", error=InvalidRequest, http_status=400, sent_for=(InvalidRequest,)),
+    # Not JSON at all: found by the server's decoder, never raised as an exception.
+    WireError(code="malformed", error=InvalidRequest, http_status=400, sent_for=()),
+)
+
+
+def wire_error_of(error: BaseException) -> WireError | None:
+    """The row the server answers `error` with; None when no row names it (a `ConfigError` of the
+    bridge, a `TransportError`…): the endpoint then says what it means there."""
+    return next((row for row in WIRE_ERRORS if isinstance(error, row.sent_for)), None)
+
+
+def error_from_wire(code: str, message: str, remedy: str = "", *, venue: str = "") -> VenueError:
+    """The exception for an error the server sent (an unknown code: a plain `VenueError`)."""
+    kind = next((row.error for row in WIRE_ERRORS if row.code == code), VenueError)
+    return kind(message, venue=venue, code=code, remedy=remedy or None)

@@ -24,7 +24,15 @@ from fastapi.responses import Response
 
 from brokerbridge.bridge import Bridge, MarketSnapshot
 from brokerbridge.client import models
-from brokerbridge.core.errors import BrokerBridgeError, InvalidRequest, ServiceUnavailable, UnknownSymbol
+from brokerbridge.core.errors import (
+    WIRE_ERRORS,
+    BrokerBridgeError,
+    InvalidRequest,
+    ServiceUnavailable,
+    UnknownSymbol,
+    UnknownVenue,
+    wire_error_of,
+)
 from brokerbridge.core.events import Channel, Subscription
 from brokerbridge.core.health import overall_status
 from brokerbridge.core.log_limit import clip
@@ -123,15 +131,30 @@ def _allowed(request: Request, scope: str) -> Bridge:
 
 
 def _known_venue(bridge: Bridge, venue: str) -> None:
-    if venue not in bridge.connectors:
-        raise _Answer(
-            _error(
-                404,
-                "unknown_venue",
-                f"unknown venue {venue!r}",
-                f"venues: {', '.join(sorted(bridge.connectors))}",
-            )
-        )
+    try:
+        bridge.connector(venue)
+    except UnknownVenue as exc:
+        raise _Answer(_refused(exc)) from None
+
+
+def _refused(exc: BrokerBridgeError) -> JsonBody:
+    """A mistake in the request, answered with the code and status the one table gives its class
+    (core/errors.py `WIRE_ERRORS`); one the table names no code for is invalid_request."""
+    wire = wire_error_of(exc) or _INVALID_REQUEST
+    return _error(wire.http_status, wire.code, exc.message, exc.remedy)
+
+
+def _unserved(exc: BrokerBridgeError) -> JsonBody:
+    """The answer to a stream the request opened: a symbol the venue does not list or a request it
+    calls wrong is the caller's mistake; anything else (no data in time, the venue refusing the
+    bridge's own key) is the bridge unable to serve it now — 503, pointing at /api/health."""
+    if isinstance(exc, UnknownSymbol | InvalidRequest):
+        return _refused(exc)
+    remedy = exc.remedy if isinstance(exc, ServiceUnavailable) else f"{exc.remedy} (see /api/health)"
+    return _error(503, "unavailable", exc.message, remedy)
+
+
+_INVALID_REQUEST = next(row for row in WIRE_ERRORS if row.code == "invalid_request")
 
 
 # Query parameters whose value is a credential: never echoed in an error.
@@ -172,22 +195,15 @@ async def _snapshot_of(
         raise _Answer(
             _error(400, "invalid_request", "symbol is required", "add ?symbol=… (the venue's symbol)")
         )
-    try:
+    try:  # a symbol not in the venue's catalogue is refused here, before going upstream
         sub = bridge.subscription(venue, channel, symbol, depth=depth, interval=interval)
-    except UnknownSymbol as exc:  # not in the venue's catalogue: refused before going upstream
-        raise _Answer(_error(404, "unknown_symbol", exc.message, exc.remedy)) from None
     except BrokerBridgeError as exc:
-        raise _Answer(_error(400, "invalid_request", exc.message, exc.remedy)) from None
+        raise _Answer(_refused(exc)) from None
     settings: RestSettings = getattr(request.app.state, "rest_settings", None) or RestSettings()
     try:
         snapshot = await bridge.market_snapshot(sub, wait_s=settings.snapshot_wait_s)
-    except UnknownSymbol as exc:
-        raise _Answer(_error(404, "unknown_symbol", exc.message, exc.remedy)) from None
-    except InvalidRequest as exc:
-        raise _Answer(_error(400, "invalid_request", exc.message, exc.remedy)) from None
-    except BrokerBridgeError as exc:  # ServiceUnavailable, or the venue refusing for another reason
-        remedy = exc.remedy if isinstance(exc, ServiceUnavailable) else f"{exc.remedy} (see /api/health)"
-        raise _Answer(_error(503, "unavailable", exc.message, remedy)) from None
+    except BrokerBridgeError as exc:
+        raise _Answer(_unserved(exc)) from None
     return sub, snapshot
 
 

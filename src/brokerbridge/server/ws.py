@@ -32,9 +32,8 @@ from brokerbridge.bridge import Bridge, Listening
 from brokerbridge.core.errors import (
     BrokerBridgeError,
     ConfigError,
-    PermissionDenied,
-    RateLimited,
     UnknownSymbol,
+    wire_error_of,
 )
 from brokerbridge.core.events import (
     AnyEvent,
@@ -612,18 +611,13 @@ class ClientConnection:
 
 
 def _code_of(exc: BrokerBridgeError) -> ErrorCode:
-    match exc:
-        case UnknownSymbol():
-            return ErrorCode.UNKNOWN_SYMBOL
-        case PermissionDenied():
-            return ErrorCode.NOT_AUTHORIZED
-        case RateLimited():
-            return ErrorCode.RATE_LIMITED
-        case ConfigError() if "unknown venue" in exc.message:
-            return ErrorCode.UNKNOWN_VENUE
-        case ConfigError() if "unknown channel" in exc.message:
-            return ErrorCode.UNKNOWN_CHANNEL
-    return ErrorCode.INVALID_REQUEST
+    """The code of `exc` in the one table (core/errors.py `WIRE_ERRORS`). An error it names no code
+    for (a stream this bridge is not configured for: a `ConfigError`), or a code /ws does not send
+    (`unavailable` is REST's), is a request this connection cannot have: invalid_request."""
+    wire = wire_error_of(exc)
+    if wire is None or wire.code not in {code.value for code in ErrorCode}:
+        return ErrorCode.INVALID_REQUEST
+    return ErrorCode(wire.code)
 
 
 def _type_of(message: ServerMessage) -> str:
