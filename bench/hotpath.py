@@ -39,7 +39,8 @@ HOT_MODULES = (
     "brokerbridge.venues.kraken.book",
     "brokerbridge.venues.kraken.checksum",
     "brokerbridge.venues.kraken.normalize",
-    "brokerbridge.venues.kraken.session",
+    "brokerbridge.venues.kraken.session.books",
+    "brokerbridge.venues.kraken.session.connection",
 )
 
 

@@ -122,7 +122,7 @@ async def _poison(sim: KrakenSimulator, key: str, secret: str) -> None:
     """Another client (nonces at 1e8/s, like some SDKs) uses the key first."""
     ep = sim.endpoints
     config = KrakenConfig(ep.rest, api_key=key, api_secret=Secret(secret))
-    other = KrakenRestClient(config, nonces=NonceSource(scale=100_000_000))
+    other = KrakenRestClient(config, nonces=NonceSource(time.time, scale=100_000_000))
     try:
         await other.call(kraken_rest.balance_request())
     finally:

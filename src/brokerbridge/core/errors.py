@@ -4,6 +4,7 @@
     ├── ConfigError                   bad config file / env / flag; never retryable
     ├── TransportError                network: refused, reset, timeout, HTTP 5xx; retryable
     ├── ProtocolError                 the venue sent something we cannot parse
+    ├── InternalError                 our bug: a message we failed to handle (skipped)
     └── VenueError                    the venue answered with an error string (`code`)
         ├── AuthenticationError       bad key / signature / credentials
         ├── InvalidNonce              nonce not increasing (retryable with a fresh nonce)
@@ -60,6 +61,13 @@ class TransportError(BrokerBridgeError):
 class ProtocolError(BrokerBridgeError):
     retryable = True
     default_remedy = "the venue sent an unexpected message; it was skipped (report it if it repeats)"
+
+
+class InternalError(BrokerBridgeError):
+    """Our bug, not the venue's: a message that decoded fine made our handling of it fail. Kept
+    apart from `ProtocolError` so that a check accepting the venue's errors still sees ours."""
+
+    default_remedy = "brokerbridge skipped a message it failed to handle (a bug): please report it"
 
 
 class VenueError(BrokerBridgeError):

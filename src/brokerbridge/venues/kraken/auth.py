@@ -11,7 +11,6 @@ import binascii
 import hashlib
 import hmac
 import threading
-import time
 from collections.abc import Callable
 
 
@@ -39,10 +38,11 @@ class NonceSource:
 
     Microseconds since the epoch, bumped by one when two calls land in the same microsecond.
     (python-kraken-sdk uses 1e8/s and ccxt 1e3/s; a key shared with a larger-scale client is
-    "poisoned" for us, which the InvalidNonce remedy explains.)
+    "poisoned" for us, which the InvalidNonce remedy explains.) `wall_time` is the clock's wall
+    time (`Clock.time`): this package reads no clock of its own.
     """
 
-    def __init__(self, wall_time: Callable[[], float] = time.time, scale: int = 1_000_000) -> None:
+    def __init__(self, wall_time: Callable[[], float], scale: int = 1_000_000) -> None:
         self._wall_time = wall_time
         self._scale = scale
         self._last = 0
