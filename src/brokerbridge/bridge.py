@@ -4,13 +4,14 @@
         async for event in bridge.subscribe("kraken", "book", "BTC/USD", depth=10):
             ...
 
-One upstream subscription per distinct stream, shared by every local subscriber (reference
-counted); each subscriber gets its own bounded queue so a slow consumer never blocks the venue
-session. Market data that overflows a queue drops the oldest event and tells the consumer with a
-`Gap`; private events (balances, executions) are never dropped. Fills and order updates pass the
-executions journal first (no duplicates across reconnects or restarts: each new fill is written
-to the on-disk journal, `config.journal_path`, before anyone sees it), balances the balance book
-(never 0 because a stream is down: read `balances()` for values marked stale).
+A facade over the venue connectors (`io/`) and the services that keep state from their events:
+every event a connector emits passes the executions journal first (no duplicates across reconnects
+or restarts: each new fill is written to the on-disk journal, `config.journal_path`, before anyone
+sees it), the balance book (never 0 because a stream is down: read `balances()` for values marked
+stale) and the market cache, then reaches its consumers through the fan-out (`services/fanout.py`:
+one upstream stream per distinct subscription, shared, a bounded queue per consumer, overflow told
+with a `Gap`). Orders go to the venue from here; a submit that got no answer is followed by
+`services/unknown_orders.py` until the venue's orders decide it.
 """
 
 from __future__ import annotations
@@ -18,16 +19,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from brokerbridge.core.clock import Clock, SystemClock
+from brokerbridge.core.clock import Clock, SystemClock, within
 from brokerbridge.core.config import Config
 from brokerbridge.core.errors import (
-    BrokerBridgeError,
     ConfigError,
     InvalidRequest,
     ServiceUnavailable,
@@ -42,14 +42,11 @@ from brokerbridge.core.events import (
     BalanceSnapshot,
     BalanceUpdate,
     BookSnapshot,
-    BookUpdate,
     Candle,
     Channel,
     Fill,
     Gap,
-    Instrument,
     OrderUpdate,
-    Position,
     SessionStats,
     Side,
     Source,
@@ -66,60 +63,15 @@ from brokerbridge.io.kraken.connector import KrakenConnector
 from brokerbridge.io.transports import Transports
 from brokerbridge.services.balances import BalanceBook, BalanceView
 from brokerbridge.services.executions import ExecutionJournal
+from brokerbridge.services.fanout import FanOut
+
+# What `listen` returns, so the Bridge's users (the server) import it with the Bridge.
+from brokerbridge.services.fanout import Listening as Listening
 from brokerbridge.services.market_cache import CANDLES_KEPT, TRADES_KEPT, MarketCache
+from brokerbridge.services.unknown_orders import UNKNOWN_GIVE_UP_S, UnknownOrders
+from brokerbridge.venues.primary.catalog import Catalog
 
 logger = logging.getLogger(__name__)
-
-
-def topic_of(event: AnyEvent) -> str:
-    """The `Subscription.describe()` an event belongs to."""
-    match event:
-        case Ticker(symbol=s):
-            return f"{event.venue}:ticker:{s}"
-        case BookSnapshot(symbol=s, depth=d) | BookUpdate(symbol=s, depth=d):
-            return f"{event.venue}:book:{s}:depth={d}"
-        case Trade(symbol=s):
-            return f"{event.venue}:trades:{s}"
-        case Candle(symbol=s, interval=i):
-            return f"{event.venue}:candles:{s}:interval={i}"
-        case SessionStats(symbol=s):
-            return f"{event.venue}:stats:{s}"
-        case Instrument():
-            return f"{event.venue}:instruments"
-        case Position():
-            return f"{event.venue}:positions"
-        case BalanceSnapshot() | BalanceUpdate():
-            return f"{event.venue}:balances"
-        case OrderUpdate() | Fill():
-            return f"{event.venue}:executions"
-        case StreamStatus(stream=s) | Gap(stream=s):
-            return s
-    raise TypeError(f"no topic for {type(event).__name__}")  # pragma: no cover
-
-
-@dataclass
-class _Subscriber:
-    sub: Subscription
-    queue: asyncio.Queue[AnyEvent] | None  # None: a listener (`Bridge.listen`)
-    lossless: bool
-    dropped: int = 0
-    refused: VenueError | None = None  # the venue refused the stream for good: end the iterator
-    listener: Callable[[AnyEvent], None] | None = None
-    on_refused: Callable[[VenueError], None] | None = None
-
-
-class Listening:
-    """A stream delivered by calls (`Bridge.listen`); `close()` stops it (once is enough)."""
-
-    __slots__ = ("_close",)
-
-    def __init__(self, close: Callable[[], None]) -> None:
-        self._close: Callable[[], None] | None = close
-
-    def close(self) -> None:
-        close, self._close = self._close, None
-        if close is not None:
-            close()
 
 
 @dataclass
@@ -130,8 +82,6 @@ class VenueState:
 
 
 RESTORED_FILLS = 10_000  # fills per venue read back from the journal at start (dedupe window)
-# An unanswered submit not found at the venue this long after it was sent never arrived.
-UNKNOWN_GIVE_UP_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,37 +115,35 @@ class Bridge:
         self.clock = clock or SystemClock()
         # How the connectors reach the venues: the network, unless a test joins them in memory.
         self.transports = transports or Transports()
-        self._queue_size = queue_size
         if grace_s < 0:
             raise ConfigError(f"grace_s must not be negative, got {grace_s}")
-        # The last subscriber leaving closes the upstream only after this long (bridge clock), so a
-        # quick re-subscribe reuses it. 0: close at once.
-        self.grace_s = grace_s
-        self._closing: dict[Subscription, asyncio.Task[None]] = {}
-        self._timers: asyncio.TaskGroup | None = None
-        self._subscribers: dict[str, list[_Subscriber]] = defaultdict(list)
-        self._refcount: dict[Subscription, int] = defaultdict(int)
-        # Consumers of a venue's whole status feed (`statuses`): every StreamStatus and Gap.
-        self._status_watchers: dict[str, dict[Listening, Callable[[AnyEvent], None]]] = defaultdict(dict)
         self.connectors: dict[str, Connector] = {}
         self.state: dict[str, VenueState] = {}
         self._runner: asyncio.Task[None] | None = None
         # The on-disk fills journal: injected, or opened from config.journal_path at start.
         self.journal_store = journal_store
         self._owns_store = journal_store is None
-        self._settling: set[str] = set()  # venues with a reconciliation of UNKNOWN orders under way
-        self.unknown_give_up_s = unknown_give_up_s
         self.events_in = 0
-        self.events_out = 0
         # Last ticker/stats, recent trades and candles of the open market streams (REST snapshots,
         # late joiners).
         self.market = MarketCache()
-        # Streams the venue refused for good, until they close: a consumer joining one during the
-        # grace period learns the refusal instead of waiting for data that will never come.
-        self._refusals: dict[Subscription, VenueError] = {}
+        self.fanout = FanOut(_Upstream(self), clock=self.clock, queue_size=queue_size, grace_s=grace_s)
+        self.unknown_orders = UnknownOrders(
+            clock=self.clock, publish=self._on_event, give_up_s=unknown_give_up_s
+        )
         # (venue, stream) → how often it went RESYNCING / reported a Gap (for /metrics).
         self.resyncs: Counter[tuple[str, str]] = Counter()
         self.gaps: Counter[tuple[str, str]] = Counter()
+
+    @property
+    def grace_s(self) -> float:
+        """An upstream stream with no subscriber left closes after this long (bridge clock)."""
+        return self.fanout.grace_s
+
+    @property
+    def events_out(self) -> int:
+        """Events delivered to consumers (one per consumer)."""
+        return self.fanout.events_out
 
     # -- lifetime ----------------------------------------------------------------------------
     async def __aenter__(self) -> Bridge:
@@ -211,15 +159,13 @@ class Bridge:
         """Seed the dedupe window from the on-disk journal: fills published before a restart stay
         published once, and the connector learns what it already reported (e.g. per-order totals)."""
         assert self.journal_store is not None
-        scope = str(getattr(connector, "journal_scope", connector.venue))
+        scope = connector.journal_scope
         state = VenueState(scope=scope)
         stored = self.journal_store.fills(connector.venue, scope, limit=RESTORED_FILLS)
         for fill in stored:
             state.journal.record_fill(fill)
-        restore = getattr(connector, "restore_fills", None)
-        if stored and restore is not None:
-            restore(stored)
         if stored:
+            connector.restore_fills(stored)
             logger.info("%s: %d fills restored from the journal", connector.venue, len(stored))
         return state
 
@@ -261,25 +207,17 @@ class Bridge:
     async def _run(self) -> None:
         try:
             async with asyncio.TaskGroup() as tasks:
-                self._timers = tasks
+                # Grace timers and unknown-order reads live as long as the connectors do.
+                self.fanout.timers = self.unknown_orders.timers = tasks
                 for conn in self.connectors.values():
                     tasks.create_task(conn.run(), name=f"{conn.venue}-connector")
         except Exception as exc:
             # Our bug: say so loudly and tell every consumer its data is stale, rather than go quiet.
             logger.exception("bridge stopped after an internal error")
-            for subscribers in self._subscribers.values():
-                for subscriber in subscribers:
-                    self._deliver(
-                        subscriber,
-                        StreamStatus(
-                            venue=subscriber.sub.venue,
-                            ts=self.clock.time(),
-                            stream=subscriber.sub.describe(),
-                            state=StreamState.STALE,
-                            reason=f"bridge stopped after an internal error: {exc!r}",
-                        ),
-                    )
+            self.fanout.stopped(f"bridge stopped after an internal error: {exc!r}")
             raise
+        finally:
+            self.fanout.timers = self.unknown_orders.timers = None
 
     async def __aexit__(self, *exc_info: Any) -> None:
         if self._runner is not None:
@@ -314,16 +252,16 @@ class Bridge:
     ) -> AsyncIterator[AnyEvent]:
         """Yield the stream's events (data, `StreamStatus`, `Gap`) until the caller stops iterating."""
         sub = self.subscription(venue, channel, symbol, depth=depth, interval=interval)
-        subscriber = self._attach(sub)
-        queue = subscriber.queue
+        consumer = self.fanout.subscribe(sub)
+        queue = consumer.queue
         assert queue is not None
         try:
             while True:
-                if subscriber.refused is not None and queue.empty():
-                    raise subscriber.refused
+                if consumer.refused is not None and queue.empty():
+                    raise consumer.refused
                 yield await queue.get()
         finally:
-            self._detach(subscriber)
+            self.fanout.unsubscribe(consumer)
 
     def listen(
         self,
@@ -339,8 +277,7 @@ class Bridge:
         is logged and the delivery skipped). `on_refused` is called once if the venue refuses the
         stream for good (after the STALE status saying why); the caller then closes the handle.
         Nothing is dropped here: the consumer owns its back-pressure."""
-        subscriber = self._attach(sub, listener=on_event, on_refused=on_refused)
-        return Listening(lambda: self._detach(subscriber))
+        return self.fanout.listen(sub, on_event, on_refused)
 
     async def statuses(self, venue: str) -> AsyncIterator[AnyEvent]:
         """A venue's status feed: the current status of every open stream, then every change
@@ -356,18 +293,8 @@ class Bridge:
     def watch_statuses(self, venue: str, on_event: Callable[[AnyEvent], None]) -> Listening:
         """`statuses` by calls: `on_event` gets the current status of every open stream of `venue`
         now, then every change and `Gap`, until the handle is closed."""
-        connector = self.connector(venue)
-        for sub in list(self._refcount):
-            if sub.venue == venue:
-                on_event(connector.status_of(sub))
-        watchers = self._status_watchers[venue]
-
-        def unwatch() -> None:
-            del watchers[handle]
-
-        handle = Listening(unwatch)
-        watchers[handle] = on_event
-        return handle
+        self.connector(venue)
+        return self.fanout.watch_statuses(venue, on_event)
 
     def subscription(
         self,
@@ -400,39 +327,6 @@ class Bridge:
         connector.validate(sub)
         return sub
 
-    def _attach(
-        self,
-        sub: Subscription,
-        listener: Callable[[AnyEvent], None] | None = None,
-        on_refused: Callable[[VenueError], None] | None = None,
-    ) -> _Subscriber:
-        lossless = sub.channel.private
-        queue: asyncio.Queue[AnyEvent] | None = None
-        if listener is None:
-            queue = asyncio.Queue(0 if lossless else self._queue_size)
-        subscriber = _Subscriber(sub, queue, lossless, listener=listener, on_refused=on_refused)
-        self._subscribers[sub.describe()].append(subscriber)
-        self._refcount[sub] += 1
-        connector = self.connectors[sub.venue]
-        closing = self._closing.pop(sub, None)
-        if closing is not None:  # re-subscribed within the grace period: reuse the open upstream
-            closing.cancel()
-            self._replay_current(subscriber)
-        elif self._refcount[sub] == 1:
-            connector.add(sub)
-        else:
-            self._replay_current(subscriber)
-        return subscriber
-
-    def _replay_current(self, subscriber: _Subscriber) -> None:
-        """A late joiner of a shared stream gets the current state, not a wait for the next change."""
-        sub = subscriber.sub
-        for event in self.current_state(sub):
-            self._deliver(subscriber, event)
-        subscriber.refused = self._refusals.get(sub)
-        if subscriber.refused is not None and subscriber.on_refused is not None:
-            subscriber.on_refused(subscriber.refused)
-
     def current_state(self, sub: Subscription) -> list[AnyEvent]:
         """What a consumer joining open stream `sub` is given first: its status, and the current
         book / ticker / session stats / balances where the stream has them."""
@@ -450,37 +344,9 @@ class Bridge:
                 current.append(_snapshot_from_views(sub.venue, views, self.clock.time()))
         return [event for event in current if event is not None]
 
-    def _detach(self, subscriber: _Subscriber) -> None:
-        sub = subscriber.sub
-        self._subscribers[sub.describe()].remove(subscriber)
-        self._refcount[sub] -= 1
-        if self._refcount[sub] == 0:
-            del self._refcount[sub]
-            timers = self._timers
-            if (
-                self.grace_s > 0
-                and timers is not None
-                and self._runner is not None
-                and not self._runner.done()
-            ):
-                self._closing[sub] = timers.create_task(self._close_after_grace(sub), name=f"grace-{sub}")
-            else:
-                self._close_upstream(sub)
-
-    async def _close_after_grace(self, sub: Subscription) -> None:
-        await self.clock.sleep(self.grace_s)
-        if self._closing.get(sub) is asyncio.current_task():
-            del self._closing[sub]
-            self._close_upstream(sub)
-
-    def _close_upstream(self, sub: Subscription) -> None:
-        self.connectors[sub.venue].remove(sub)
-        self.market.forget(sub)
-        self._refusals.pop(sub, None)
-
     def upstream_closing(self) -> list[Subscription]:
         """Upstream streams with no subscriber left, open until their grace period ends."""
-        return list(self._closing)
+        return self.fanout.upstream_closing()
 
     # -- snapshots (REST) --------------------------------------------------------------------
     def book(self, sub: Subscription) -> BookSnapshot | None:
@@ -494,28 +360,21 @@ class Bridge:
         stream (opening it upstream if need be; it then closes after the grace period) and waits
         up to `wait_s` seconds (bridge clock) for its first data: `ServiceUnavailable` if none
         comes, the venue's error (e.g. `UnknownSymbol`) if it refuses the stream."""
-        if (refused := self._refusals.get(sub)) is not None:
+        if (refused := self.fanout.refusal(sub)) is not None:
             raise refused
-        if sub in self._refcount or sub in self._closing:
+        if self.fanout.is_open(sub):
             status = self.connectors[sub.venue].status_of(sub)
             if self._holds_market_data(sub) or _serving_trades(sub, status):
                 return self._market_snapshot(sub)
-        waiter = asyncio.ensure_future(self._first_market_data(sub))
-        timer = asyncio.ensure_future(self.clock.sleep(wait_s))
         try:
-            await asyncio.wait((waiter, timer), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (waiter, timer):
-                task.cancel()
-            await asyncio.gather(waiter, timer, return_exceptions=True)
-        if waiter.done() and not waiter.cancelled():
-            return waiter.result()  # or raises the venue's refusal
-        state = self.connectors[sub.venue].status_of(sub).state
-        raise ServiceUnavailable(
-            f"no data from {sub.describe()} within {wait_s:g} s (stream {state.value})",
-            venue=sub.venue,
-            remedy="the venue is slow or unreachable: see /api/health, and try again shortly",
-        )
+            return await within(self.clock, wait_s, self._first_market_data(sub))  # or the refusal
+        except TimeoutError:
+            state = self.connectors[sub.venue].status_of(sub).state
+            raise ServiceUnavailable(
+                f"no data from {sub.describe()} within {wait_s:g} s (stream {state.value})",
+                venue=sub.venue,
+                remedy="the venue is slow or unreachable: see /api/health, and try again shortly",
+            ) from None
 
     async def _first_market_data(self, sub: Subscription) -> MarketSnapshot:
         stream = self.subscribe(sub.venue, sub.channel, sub.symbol, depth=sub.depth, interval=sub.interval)
@@ -578,8 +437,9 @@ class Bridge:
                 client_order_id=client_order_id,
             )
         except TransportError as exc:
+            journal = self.state[venue].journal
             self._on_event(
-                self.state[venue].journal.record_unknown(
+                journal.record_unknown(
                     venue=venue,
                     ts=self.clock.time(),
                     symbol=symbol,
@@ -591,44 +451,8 @@ class Bridge:
                     reason=f"submit unanswered: {exc.message}",
                 )
             )
-            self._settle_later(venue)
+            self.unknown_orders.follow(venue, journal, connector)
             raise
-
-    def _settle_later(self, venue: str) -> None:
-        timers = self._timers
-        if venue in self._settling or timers is None or self._runner is None or self._runner.done():
-            return
-        self._settling.add(venue)
-        timers.create_task(self._settle_unknown(venue), name=f"{venue}-settle-unknown")
-
-    async def _settle_unknown(self, venue: str, first_delay: float = 1.0, max_delay: float = 5.0) -> None:
-        """Read the venue's orders until every UNKNOWN submit is decided (retrying with backoff:
-        the read fails for the same reason the submit did, often)."""
-        journal = self.state[venue].journal
-        read = getattr(self.connectors[venue], "order_snapshot", None)
-        delay = first_delay
-        try:
-            while read is not None and journal.unknown_orders():
-                await self.clock.sleep(delay)
-                delay = min(delay * 2, max_delay)
-                try:
-                    events: list[AnyEvent] = await read()
-                except BrokerBridgeError as exc:
-                    logger.warning("%s: reading orders to settle unknown submits failed: %s", venue, exc)
-                    continue
-                except Exception:  # a bug here must not take the bridge down with it
-                    logger.exception("%s: reading orders to settle unknown submits failed (a bug)", venue)
-                    continue
-                for event in events:
-                    self._on_event(event)
-                orders = [e for e in events if isinstance(e, OrderUpdate)]
-                now = self.clock.time()
-                give_up = now - self.unknown_give_up_s
-                for update in journal.settle_unknown(orders, ts=now, give_up_before=give_up):
-                    logger.info("%s: order %s was unknown: %s", venue, update.order_id, update.reason)
-                    self._on_event(update)
-        finally:
-            self._settling.discard(venue)
 
     async def cancel_order(self, venue: str, order_id: str) -> int:
         """Cancel an order by venue id; returns how many orders were canceled."""
@@ -648,15 +472,14 @@ class Bridge:
         self.connector(venue)
         return self.state[venue].journal.open_orders()
 
-    async def catalog(self, venue: str) -> Any:
+    async def catalog(self, venue: str) -> Catalog:
         """The venue's instrument catalogue (Primary: details fetched once a day, cached on disk)."""
-        connector = self.connector(venue)
-        load = getattr(connector, "catalog", None)
-        if load is None:
+        catalog = await self.connector(venue).catalog()
+        if catalog is None:
             raise InvalidRequest(
                 f"{venue} has no instrument catalogue here", venue=venue, remedy="use the instruments channel"
             )
-        return await load()
+        return catalog
 
     def health(self) -> dict[str, VenueHealth]:
         """Each venue's streams, token and credentials: the Structs `/api/health` encodes."""
@@ -665,15 +488,7 @@ class Bridge:
     def _on_refused(self, sub: Subscription, error: VenueError) -> None:
         """The venue will never serve `sub` (unknown pair, no permission…): its consumers' iterators
         end with that error once they have read what came before it."""
-        if sub in self._refcount or sub in self._closing:
-            self._refusals[sub] = error
-        for subscriber in tuple(self._subscribers.get(sub.describe(), ())):
-            subscriber.refused = error
-            # Wake a consumer blocked on an empty queue: the STALE status saying why goes first.
-            if subscriber.queue is None or subscriber.queue.empty():
-                self._deliver(subscriber, self.connectors[sub.venue].status_of(sub))
-            if subscriber.on_refused is not None:
-                subscriber.on_refused(error)
+        self.fanout.refused(sub, error)
 
     # -- the event path ----------------------------------------------------------------------
     def _on_event(self, event: AnyEvent) -> None:
@@ -687,16 +502,7 @@ class Bridge:
         if out is None:
             return
         self.market.record(out)
-        subscribers = self._subscribers.get(topic_of(out))
-        if subscribers:
-            # A copy: a listener may close (detach) while the event goes round.
-            for subscriber in tuple(subscribers) if len(subscribers) > 1 else subscribers:
-                self._deliver(subscriber, out)
-        if isinstance(out, StreamStatus | Gap):
-            watchers = self._status_watchers.get(out.venue)
-            if watchers:
-                for watch in tuple(watchers.values()):
-                    watch(out)
+        self.fanout.publish(out)
 
     def _through_services(self, state: VenueState, event: AnyEvent) -> AnyEvent | None:
         """Update state; return what consumers should see (None: a replay they saw already)."""
@@ -733,67 +539,28 @@ class Bridge:
             logger.error("%s: %s", fill.venue, exc)
             return True
 
-    def _deliver(self, subscriber: _Subscriber, event: AnyEvent) -> None:
-        queue = subscriber.queue
-        if queue is None:
-            self.events_out += 1
-            try:
-                subscriber.listener(event)  # type: ignore[misc]
-            except Exception:  # the consumer's bug: the other consumers still get the event
-                logger.exception(
-                    "a listener of %s failed on %s", subscriber.sub.describe(), type(event).__name__
-                )
-            return
-        if queue.full():
-            self._make_room(subscriber, event)
-        queue.put_nowait(event)
-        self.events_out += 1
 
-    def _make_room(self, subscriber: _Subscriber, event: AnyEvent) -> None:
-        """Drop the oldest events so that a `Gap` naming them, the stream's latest status (if one
-        was among them) and `event` fit. A Gap dropped again widens the new one: the window a
-        consumer reads always reaches back to the first event it lost."""
-        queue = subscriber.queue
-        assert queue is not None
-        start = event.ts
-        status: StreamStatus | None = None
-        dropped = 0
-        book = subscriber.sub.channel is Channel.BOOK
-        while queue.qsize() > queue.maxsize - (4 if book else 3):
-            lost = queue.get_nowait()
-            match lost:
-                case Gap(stream=stream) if stream == subscriber.sub.describe():
-                    start = min(start, lost.start)
-                case StreamStatus():
-                    status = lost
-                    start = min(start, lost.ts)
-                case _:
-                    start = min(start, lost.ts)
-                    dropped += 1
-        subscriber.dropped += dropped
-        if subscriber.dropped == dropped:  # first overflow of this consumer
-            logger.warning(
-                "%s: slow consumer of %s: oldest events dropped (a Gap tells it which window)",
-                event.venue,
-                subscriber.sub.describe(),
-            )
-        queue.put_nowait(
-            Gap(
-                venue=event.venue,
-                ts=self.clock.time(),
-                stream=subscriber.sub.describe(),
-                start=start,
-                end=event.ts,
-                reason=f"consumer too slow: {subscriber.dropped} events dropped so far",
-            )
-        )
-        if status is not None:
-            queue.put_nowait(status)
-        if book:
-            # Lost updates leave the consumer's book wrong: give it the whole book again.
-            snapshot = self.connectors[subscriber.sub.venue].book_snapshot(subscriber.sub)
-            if snapshot is not None:
-                queue.put_nowait(snapshot)
+class _Upstream:
+    """The venue streams behind the Bridge's fan-out: its connectors and the state kept from them."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        self._bridge = bridge
+
+    def open(self, sub: Subscription) -> None:
+        self._bridge.connectors[sub.venue].add(sub)
+
+    def close(self, sub: Subscription) -> None:
+        self._bridge.connectors[sub.venue].remove(sub)
+        self._bridge.market.forget(sub)
+
+    def current_state(self, sub: Subscription) -> list[AnyEvent]:
+        return self._bridge.current_state(sub)
+
+    def status_of(self, sub: Subscription) -> StreamStatus:
+        return self._bridge.connectors[sub.venue].status_of(sub)
+
+    def book_snapshot(self, sub: Subscription) -> BookSnapshot | None:
+        return self._bridge.connectors[sub.venue].book_snapshot(sub)
 
 
 def _decimal(name: str, value: Decimal | str) -> Decimal:

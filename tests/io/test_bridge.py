@@ -101,7 +101,7 @@ async def test_two_subscribers_share_one_upstream_subscription(bridge: Bridge, s
         await until(second, is_book)
         await second.aclose()
         assert connector.public_session.subscriptions == ()
-        assert bridge._refcount == {}
+        assert bridge.fanout.consumed() == []
         # Frames go out in order on one socket: once a later subscription is acknowledged, the
         # venue has processed the unsubscribe too.
         barrier = bridge.subscribe("kraken", "ticker", "BTC/USD")
@@ -185,7 +185,7 @@ async def test_bad_requests_raise_clear_errors_and_the_bridge_keeps_working(brid
 
         # Nothing half-registered, and the bridge still serves data.
         assert bridge.connectors["kraken"].public_session.subscriptions == ()
-        assert bridge._refcount == {}
+        assert bridge.fanout.consumed() == []
         ticker = bridge.subscribe("kraken", "ticker", "BTC/USD")
         event = await until(ticker, lambda e: isinstance(e, Ticker))
         assert event.symbol == "BTC/USD" and event.bid < event.ask
@@ -283,7 +283,7 @@ async def slow_and_fast(bridge: Bridge, fast_events: int) -> tuple[list[AnyEvent
     # Attaching and reading the replayed status does not yield to the loop: nothing arrives between
     # here and the mark below.
     slow_seen = [await anext(slow)]
-    fast_queue, slow_queue = (s.queue for s in bridge._subscribers[BOOK.describe()])
+    fast_queue, slow_queue = (s.queue for s in bridge.fanout.consumers(BOOK))
     for _ in range(fast_queue.qsize()):
         fast_queue.get_nowait()  # delivered before the slow one attached
     fast_seen: list[AnyEvent] = []
@@ -370,7 +370,7 @@ async def test_a_listener_gets_the_current_state_first_then_every_event_and_clos
         handle.close()
         handle.close()  # once is enough; twice does nothing
         await iterator.aclose()
-        assert connector.public_session.subscriptions == () and bridge._refcount == {}
+        assert connector.public_session.subscriptions == () and bridge.fanout.consumed() == []
         assert refused == []
 
 
@@ -423,4 +423,4 @@ async def test_watch_statuses_reports_every_open_stream_then_changes(bridge: Bri
         count = len(seen)
         await book.aclose()
         await iterator.aclose()
-        assert len(seen) == count and not bridge._status_watchers["kraken"]
+        assert len(seen) == count and bridge.fanout.status_watchers("kraken") == 0

@@ -285,6 +285,28 @@ async def test_silenced_order_reports_are_recovered_from_rest(tmp_path: Path) ->
         assert {u.status for u in executions.of(OrderUpdate) if u.order_id == order_id} & {"filled", "new"}
 
 
+async def test_order_reconciliation_is_retried_until_rest_answers(tmp_path: Path) -> None:
+    """An order filled while nobody followed executions is in no `or` report of the socket (its
+    `os` replays open orders only): the reconciliation read after the subscription is its one way
+    in. REST failing at that moment must delay the fill, not lose it."""
+    async with primary_rig(tmp_path) as r:
+        ticker = r.collect_primary("ticker", GGAL)
+        await r.until(lambda: bool(ticker.of(Ticker)))
+        ask = ticker.of(Ticker)[-1].ask
+        assert ask is not None
+        filled = await r.call(r.bridge.place_order("primary", GGAL, "buy", "limit", "100", str(ask * 2)))
+        await r.run_for(6.0)  # past the order's confirmation grace (it confirms nothing: no executions)
+        await r.primary_faults(rest_http_errors=2)
+        executions = r.collect_primary("executions")
+        await r.until(
+            lambda: any(f.order_id == filled for f in executions.of(Fill)),
+            within=60.0,
+            what="the fill, from a reconciliation read retried after REST failed",
+        )
+        assert sum(f.qty for f in executions.of(Fill) if f.order_id == filled) == 100
+        assert (await r.primary_faults())["rest_http_errors"] == 0  # the read did meet the failures
+
+
 async def test_pings_keep_the_socket_open_past_the_venues_idle_close() -> None:
     # Real time on purpose: WebSocket ping frames are sent by the websockets library on its own
     # clock, and the simulator's idle close must see them (a 2.5 s window).

@@ -205,7 +205,8 @@ async def test_last_subscriber_leaving_keeps_the_upstream_for_the_grace_period(t
         assert stack.bridge.upstream_closing() == [] and session.subscriptions == (TICKER,)
         await client.send({"op": "unsubscribe", "id": "t2"})
         await client.until(lambda m: m["type"] == "ack" and m["id"] == "t2")
-        closing = stack.bridge._closing[TICKER]
+        closing = stack.bridge.fanout.grace_timer(TICKER)
+        assert closing is not None
         await asyncio.wait({closing})  # ends after grace_s on the bridge clock
         assert session.subscriptions == () and stack.bridge.upstream_closing() == []
         await client.close()

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from brokerbridge.core.backoff import BackoffPolicy
-from brokerbridge.core.clock import FakeClock, SystemClock, sleep_unless
+from brokerbridge.core.clock import FakeClock, SystemClock, race, sleep_unless, within
 from brokerbridge.core.secret import Secret, redact
 
 # -- Secret ----------------------------------------------------------------------------------------
@@ -203,6 +203,68 @@ async def test_sleep_unless_ends_at_the_time_or_when_the_event_is_set() -> None:
     await asyncio.wait_for(woken, 1.0)
     assert clock.monotonic() == 11.0 and clock.sleepers == 0
     await asyncio.wait_for(sleep_unless(clock, 10.0, event), 1.0)  # already set: no wait at all
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_within_answers_before_the_deadline_or_raises_timeout_at_it() -> None:
+    clock = FakeClock(start=0.0)
+    answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    call = asyncio.ensure_future(within(clock, 5.0, answer))
+    await settle()  # it starts waiting
+    await clock.advance(4.0)
+    assert not call.done()
+    answer.set_result("ok")
+    assert await asyncio.wait_for(call, 1.0) == "ok"
+    assert clock.sleepers == 0  # the deadline's sleeper is gone with the answer
+
+    slow = asyncio.ensure_future(clock.sleep(60.0))
+    late = asyncio.ensure_future(within(clock, 5.0, slow))
+    await settle()
+    await clock.advance(4.9)
+    assert not late.done()
+    await clock.advance(0.1)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(late, 1.0)
+    assert slow.cancelled() and clock.sleepers == 0  # the work was stopped, not left running
+
+
+async def test_within_passes_the_works_own_error_through() -> None:
+    async def refuse() -> str:
+        raise LookupError("refused")
+
+    with pytest.raises(LookupError, match="refused"):
+        await within(FakeClock(), 5.0, refuse())
+
+
+async def test_race_returns_the_first_to_end_and_stops_the_rest() -> None:
+    clock = FakeClock(start=0.0)
+
+    async def fails_at(seconds: float) -> None:
+        await clock.sleep(seconds)
+        raise ValueError(f"at {seconds}")
+
+    racing = asyncio.ensure_future(race(fails_at(3.0), fails_at(7.0), clock.sleep(10.0)))
+    await settle()
+    await clock.advance(3.0)
+    done = await asyncio.wait_for(racing, 1.0)
+    assert [str(f.exception()) for f in done] == ["at 3.0"]
+    assert clock.sleepers == 0  # the losers were cancelled and awaited
+    await clock.advance(10.0)  # nothing left to wake
+
+
+async def test_race_cancelled_cancels_every_contender() -> None:
+    clock = FakeClock(start=0.0)
+    first, second = asyncio.ensure_future(clock.sleep(5.0)), asyncio.ensure_future(clock.sleep(9.0))
+    racing = asyncio.ensure_future(race(first, second))
+    await settle()
+    racing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await racing
+    assert first.cancelled() and second.cancelled() and clock.sleepers == 0
 
 
 def test_system_clock_is_real() -> None:

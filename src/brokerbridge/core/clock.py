@@ -1,7 +1,9 @@
 """One clock for the whole process, injectable so tests never sleep.
 
 `monotonic()` drives deadlines and backoff, `time()` stamps events (wall clock, seconds since the
-epoch), `sleep()` is the only way library code waits. `FakeClock` moves only when a test says so.
+epoch), `sleep()` is the only way library code waits; `race()` / `within()` wait for whichever of
+several things comes first (a deadline is a race with `sleep()`). `FakeClock` moves only when a test
+says so.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ import asyncio
 import heapq
 import itertools
 import time
-from typing import Protocol
+from collections.abc import Awaitable
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -21,17 +26,39 @@ class Clock(Protocol):
     async def sleep(self, seconds: float) -> None: ...
 
 
+async def race(*contenders: Awaitable[Any]) -> set[asyncio.Future[Any]]:
+    """Run `contenders` until the first of them ends (returns, raises or is cancelled); cancel the
+    others and wait until they have stopped. Returns the ones that ended by themselves, to read
+    their results or exceptions from. Cancelled itself, it cancels and awaits them all first, so no
+    contender outlives the call (a dangling `clock.sleep` would keep a `FakeClock` sleeper alive).
+
+    The one way this codebase waits for "whichever comes first": a timeout is a race with
+    `clock.sleep` (`within`), so fake time drives it in tests."""
+    futures: list[asyncio.Future[Any]] = [asyncio.ensure_future(contender) for contender in contenders]
+    try:
+        done, _ = await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future in futures:
+            future.cancel()  # nothing for those already done
+        await asyncio.gather(*futures, return_exceptions=True)
+    return done
+
+
+async def within(clock: Clock, seconds: float, awaitable: Awaitable[T]) -> T:
+    """`awaitable`'s result (or its exception), or `TimeoutError` once `seconds` pass on `clock`
+    (it is cancelled then). An answer and the deadline at the same turn: the answer wins."""
+    work = asyncio.ensure_future(awaitable)
+    await race(work, clock.sleep(seconds))
+    if work.cancelled():
+        raise TimeoutError
+    return work.result()
+
+
 async def sleep_unless(clock: Clock, seconds: float, event: asyncio.Event) -> None:
     """Sleep `seconds` on `clock`, or until `event` is set, whichever comes first."""
     if event.is_set():
         return
-    sleeper = asyncio.ensure_future(clock.sleep(seconds))
-    waiter = asyncio.ensure_future(event.wait())
-    try:
-        await asyncio.wait((sleeper, waiter), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        sleeper.cancel()
-        waiter.cancel()
+    await race(clock.sleep(seconds), event.wait())
 
 
 class SystemClock:

@@ -1,12 +1,17 @@
-"""What the Bridge needs from a venue connector (Kraken, Primary, …): one shape for all venues."""
+"""What the Bridge needs from a venue connector (Kraken, Primary, …): one shape for all venues.
+
+The Bridge reaches a connector through this protocol only. A venue with nothing to give for a part
+says so through the part's own answer (an empty restore, no catalogue), never by lacking a method.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Protocol
 
-from brokerbridge.core.events import BookSnapshot, StreamStatus, Subscription
+from brokerbridge.core.events import AnyEvent, BookSnapshot, Fill, StreamStatus, Subscription
 from brokerbridge.core.health import VenueHealth
+from brokerbridge.venues.primary.catalog import Catalog
 
 
 class Connector(Protocol):
@@ -18,6 +23,19 @@ class Connector(Protocol):
 
     async def aclose(self) -> None: ...
 
+    # -- the executions journal ----------------------------------------------------------------
+    @property
+    def journal_scope(self) -> str:
+        """The account on the venue as the on-disk fills journal keys it (no secret in it)."""
+        ...
+
+    def restore_fills(self, fills: list[Fill]) -> None:
+        """Fills an earlier run journaled for this account (oldest first, at least one), given once
+        before `run()`: the connector learns what it already reported (a venue that needs nothing
+        of them does nothing)."""
+        ...
+
+    # -- streams ---------------------------------------------------------------------------------
     def validate(self, sub: Subscription) -> None:
         """Raise ConfigError / InvalidRequest if this venue cannot serve `sub`, UnknownSymbol if
         the venue's list of symbols is loaded and does not have its symbol."""
@@ -37,6 +55,13 @@ class Connector(Protocol):
 
     def health(self) -> VenueHealth: ...
 
+    # -- instruments -----------------------------------------------------------------------------
+    async def catalog(self) -> Catalog | None:
+        """The venue's instrument catalogue (details, CFI codes, option chains), or None where
+        brokerbridge keeps none for the venue (its symbols are checked by `symbol_listed`)."""
+        ...
+
+    # -- orders ------------------------------------------------------------------------------------
     async def place_order(
         self,
         *,
@@ -49,3 +74,9 @@ class Connector(Protocol):
     ) -> str: ...
 
     async def cancel_order(self, order_id: str) -> int: ...
+
+    async def order_snapshot(self) -> list[AnyEvent]:
+        """The account's recent orders as the venue has them now (open ones, and those closed
+        lately), as `OrderUpdate`s and the fills not yet reported: what decides a submit that got
+        no answer. Raises a BrokerBridgeError if the venue cannot be read."""
+        ...

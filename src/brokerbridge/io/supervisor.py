@@ -30,7 +30,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from brokerbridge.core.backoff import BackoffPolicy
-from brokerbridge.core.clock import Clock, sleep_unless
+from brokerbridge.core.clock import Clock, race, sleep_unless
 from brokerbridge.core.errors import BrokerBridgeError, TransportError, VenueError
 from brokerbridge.core.events import AnyEvent, Channel, Gap, StreamState, StreamStatus, Subscription
 from brokerbridge.core.health import StreamHealth, StreamMode
@@ -361,16 +361,10 @@ class ConnectionSupervisor:
             loop.create_task(self._timer(), name=f"{self.name}-timer"),
             loop.create_task(self._writer(), name=f"{self.name}-write"),
         }
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                exc = task.exception()
-                if exc is not None:
-                    raise exc
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        # Each runs until it raises: the first to end says why the connection stops.
+        for task in await race(*tasks):
+            if not task.cancelled() and (exc := task.exception()) is not None:
+                raise exc
 
     def _report_gap(self, down_since: float) -> None:
         """Trades and candles are not replayed by a reconnect: name the window they may have lost."""

@@ -26,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
 from brokerbridge.core.clock import Clock
+from brokerbridge.core.clock import race as first_to_end
 from brokerbridge.sim.faults import FaultError, FaultSwitches, drop_periodically, hold_until_disconnected
 
 log = logging.getLogger(__name__)
@@ -50,13 +51,7 @@ async def race(*coros: Coroutine[Any, Any, Any]) -> list[BaseException]:
 
     Returns the failures of the finished ones, a peer disconnect not counted (it is how most
     connections end)."""
-    tasks = [asyncio.create_task(coro) for coro in coros]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    done = await first_to_end(*coros)
     failures = [task.exception() for task in done if not task.cancelled()]
     return [exc for exc in failures if exc is not None and not isinstance(exc, WebSocketDisconnect)]
 

@@ -8,12 +8,11 @@ small async loop, so tests drive it with plain coroutines and a `FakeClock`.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from brokerbridge.core.clock import Clock
+from brokerbridge.core.clock import Clock, within
 from brokerbridge.core.errors import BrokerBridgeError
 
 
@@ -204,22 +203,6 @@ def _failed(step: Step, finding: Finding, seconds: float) -> StepResult:
         fix=finding.fix,
         blocking=finding.blocking,
     )
-
-
-async def within(clock: Clock, seconds: float, awaitable: Awaitable[str]) -> str:
-    """`awaitable`'s result, or TimeoutError once `seconds` pass on `clock` (fake in tests)."""
-    work = asyncio.ensure_future(awaitable)
-    alarm = asyncio.ensure_future(clock.sleep(seconds))
-    try:
-        await asyncio.wait({work, alarm}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        alarm.cancel()
-        if not work.done():
-            work.cancel()
-        await asyncio.gather(work, alarm, return_exceptions=True)
-    if work.cancelled():
-        raise TimeoutError
-    return work.result()
 
 
 def merge(first: list[StepResult], again: list[StepResult], notes: dict[str, str]) -> list[StepResult]:

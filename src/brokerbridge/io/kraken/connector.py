@@ -29,7 +29,7 @@ import hashlib
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
@@ -67,7 +67,9 @@ from brokerbridge.io.http import HttpClient
 from brokerbridge.io.kraken.rest import KrakenRestClient
 from brokerbridge.io.kraken.watermark import FillWatermark
 from brokerbridge.io.refresh import keep_fresh
+from brokerbridge.io.retry import Retrying
 from brokerbridge.io.supervisor import ConnectionSupervisor
+from brokerbridge.io.tasks import spawn
 from brokerbridge.io.token import TokenManager
 from brokerbridge.io.ws import Connection, connect
 from brokerbridge.venues.kraken import VENUE
@@ -201,7 +203,8 @@ class KrakenConnector:
 
     def restore_fills(self, fills: list[Fill]) -> None:
         """Fills journaled by an earlier run: reconciliation needs to read history back to them only."""
-        self.fill_watermark.restore(max(f.ts for f in fills))
+        if fills:
+            self.fill_watermark.restore(max(f.ts for f in fills))
 
     # -- lifetime ----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -225,12 +228,9 @@ class KrakenConnector:
             self._order_reader.cancel()
         await self.rest.aclose()
 
-    def spawn(self, coro: Any, name: str) -> asyncio.Task[None] | None:
-        """Run background work owned by this connector's task group (or skip if not running)."""
-        if self._tasks is None:
-            coro.close()
-            return None
-        return self._tasks.create_task(coro, name=name)
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None] | None:
+        """Run background work owned by this connector's task group (None: not running)."""
+        return spawn(self._tasks, coro, name)
 
     # -- subscriptions -----------------------------------------------------------------------
     def _supervisor(self, sub: Subscription) -> ConnectionSupervisor:
@@ -259,6 +259,11 @@ class KrakenConnector:
     def symbol_listed(self, symbol: str) -> bool | None:
         """Whether AssetPairs lists `symbol` (None until the list is loaded)."""
         return self.symbols.knows(symbol) if self._symbols_loaded else None
+
+    async def catalog(self) -> None:
+        """None: brokerbridge keeps no instrument catalogue for Kraken. AssetPairs is held only as
+        the map of symbols (`symbol_listed`); its details are not served."""
+        return None
 
     async def _list_symbols_forever(self) -> None:
         """From the first subscription on: load AssetPairs, and again every `SYMBOLS_REFRESH`; once
@@ -448,8 +453,13 @@ class KrakenConnector:
 
     async def _reconcile_until_done(self) -> None:
         try:
-            delays = self.config.backoff.delays(self._rng)
-            next(delays)  # the immediate attempt is the first one, not a retry
+            retrying = Retrying(
+                self.config.backoff,
+                clock=self.clock,
+                rng=self._rng,
+                what="kraken: reconciliation with REST",
+                log=logger,
+            )
             while self._reconcile_due:
                 due, self._reconcile_due = set(self._reconcile_due), set()
                 if due == {Channel.EXECUTIONS} and self.fill_watermark.proven:
@@ -462,14 +472,8 @@ class KrakenConnector:
                     self._reconcile_due |= due  # what was not read yet
                     # What happened while away is unknown until this succeeds: say so.
                     self.private.degrade(f"reconciliation with REST failing: {exc}")
-                    if not exc.retryable:
-                        logger.error("kraken: reconciliation with REST failed for good: %s", exc)
+                    if not await retrying.after_failure(exc):
                         return
-                    delay = next(delays)
-                    logger.warning(
-                        "kraken: reconciliation with REST failed (%s); retrying in %.1fs", exc, delay
-                    )
-                    await self.clock.sleep(delay)
                 except Exception:  # a bug here must not take the streams down with it
                     logger.exception("kraken: reconciliation with REST failed unexpectedly (a bug)")
                     self.private.degrade("reconciliation with REST failing (internal error)")

@@ -11,8 +11,8 @@ a broker's xOMS), for one user and account.
 * positions and the account report polled (Primary has no balance stream) for `positions` and
   `balances` subscriptions; order state (and with it fills missed while away: `order/all` carries
   each order's cumulative quantity) reconciled from REST after every (re)connect, the first one
-  included. Trades and candles have no REST history to backfill from here: consumers get the
-  supervisor's `Gap` naming the window;
+  included (a failed read is retried with backoff until one succeeds). Trades and candles have
+  no REST history to backfill from here: consumers get the supervisor's `Gap` naming the window;
 * the instrument catalogue, fetched once a day and cached on disk.
 """
 
@@ -23,7 +23,7 @@ import hashlib
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Any
 
@@ -56,7 +56,9 @@ from brokerbridge.io.http import HttpClient
 from brokerbridge.io.primary.instruments import InstrumentCache
 from brokerbridge.io.primary.rest import PrimaryRestClient
 from brokerbridge.io.refresh import keep_fresh
+from brokerbridge.io.retry import Retrying
 from brokerbridge.io.supervisor import ConnectionSupervisor
+from brokerbridge.io.tasks import spawn
 from brokerbridge.io.token import TokenManager
 from brokerbridge.io.transports import WsConnect
 from brokerbridge.io.ws import connect
@@ -150,6 +152,9 @@ class PrimaryConnector:
         # to the environment's default)
         self._proprietary: OrderedDict[str, str] = OrderedDict()
         self._tasks: asyncio.TaskGroup | None = None
+        self._rng = rng or random.Random()  # jitter of the reconciliation's retries
+        self._reconcile_task: asyncio.Task[None] | None = None
+        self._reconcile_due = False
 
     @property
     def journal_scope(self) -> str:
@@ -185,12 +190,28 @@ class PrimaryConnector:
     async def aclose(self) -> None:
         await self.rest.aclose()
 
-    def spawn(self, coro: Any, name: str) -> None:
-        if self._tasks is None:
-            coro.close()
-            logger.warning("primary: %s skipped: the connector is not running", name)
-            return
-        self._tasks.create_task(coro, name=name)
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None] | None:
+        """Run background work owned by this connector's task group (None: not running)."""
+        return spawn(self._tasks, coro, name)
+
+    async def login_for_socket(self) -> None:
+        """Before each (re)connect: the token the socket opens with. An upgrade refused with
+        401/403, or a socket that went silent (TokenRejected), means the token was revoked (a login
+        elsewhere): log in again first — once, even if REST calls saw the same refusal meanwhile
+        (`replacing`)."""
+        refused = isinstance(self.stream.last_exception, SessionInvalid)
+        fresh = (self._relogin_before_connect or refused) and self._ws_token is not None
+        self._relogin_before_connect = False
+        try:
+            self._ws_token = await self.tokens.get(fresh=fresh, replacing=self._ws_token if fresh else None)
+        except BrokerBridgeError as exc:
+            level = logging.WARNING if exc.retryable else logging.ERROR
+            logger.log(level, "primary: Cannot log in: %s", exc)
+            raise
+
+    def relogin_before_reconnect(self) -> None:
+        """The venue silenced the socket's token: the next connect logs in again first."""
+        self._relogin_before_connect = True
 
     def _on_new_token(self, token: str) -> None:
         """A new login revokes the previous token on Primary, and with it the open socket's data:
@@ -405,15 +426,43 @@ class PrimaryConnector:
         """Every order of the account today (`order/all`), as updates and fills not yet reported."""
         return await self.orders_from_rest(snapshot=True)
 
-    async def reconcile(self) -> None:
-        """After a (re)connect: order state from REST, so nothing that happened while away is lost."""
+    def request_reconcile(self) -> None:
+        """Read order state from REST soon (after every (re)connect), so nothing that happened while
+        away is lost. Requests coalesce: one read runs at a time; a request while it runs (a
+        reconnect meanwhile) reads once more after it."""
+        self._reconcile_due = True
+        if self._reconcile_task is None:
+            self._reconcile_task = self.spawn(self._reconcile_until_done(), "primary-reconcile")
+
+    async def _reconcile_until_done(self) -> None:
+        """A failed read is retried with the connection's backoff until one succeeds, as Kraken's
+        is: given up after one failure, an order filled or canceled while the socket was away (a
+        `snapshotOnlyActive` subscription replays only open ones) was never reported."""
         try:
-            for event in await self.orders_from_rest(snapshot=True):
-                self._emit(event)
-        except BrokerBridgeError as exc:
-            logger.warning("primary: order reconciliation after reconnect failed: %s", exc)
-        except Exception:
-            logger.exception("primary: order reconciliation failed unexpectedly (a bug)")
+            retrying = Retrying(
+                self.config.backoff,
+                clock=self.clock,
+                rng=self._rng,
+                what="primary: order reconciliation with REST",
+                log=logger,
+            )
+            while self._reconcile_due:
+                self._reconcile_due = False
+                try:
+                    events = await self.orders_from_rest(snapshot=True)
+                except BrokerBridgeError as exc:
+                    self._reconcile_due = True
+                    if not await retrying.after_failure(exc):
+                        return
+                    continue
+                except Exception:  # a bug here must not take the streams down with it
+                    logger.exception("primary: order reconciliation failed unexpectedly (a bug)")
+                    return
+                for event in events:
+                    self._emit(event)
+        finally:
+            self._reconcile_task = None
+            self._reconcile_due = False
 
     async def _poll_risk_forever(self) -> None:
         """Positions and the account report, every few seconds while anyone wants them."""
@@ -550,19 +599,7 @@ class _Hooks:
         self._reconciled = False
 
     async def before_connect(self) -> None:
-        c = self._c
-        # An upgrade refused with 401/403, or a socket that went silent (TokenRejected), means the
-        # token was revoked (a login elsewhere): log in again before reconnecting — once, even if
-        # REST calls saw the same refusal meanwhile (`replacing`).
-        refused = isinstance(c.stream.last_exception, SessionInvalid)
-        fresh = (c._relogin_before_connect or refused) and c._ws_token is not None
-        c._relogin_before_connect = False
-        try:
-            c._ws_token = await c.tokens.get(fresh=fresh, replacing=c._ws_token if fresh else None)
-        except BrokerBridgeError as exc:
-            level = logging.WARNING if exc.retryable else logging.ERROR
-            logger.log(level, "primary: Cannot log in: %s", exc)
-            raise
+        await self._c.login_for_socket()
 
     async def on_connected(self) -> None:
         logger.info("primary: Connected to the Primary WebSocket (%s)", self._c.stream.url)
@@ -572,9 +609,9 @@ class _Hooks:
         match signal:
             case Subscribed(sub=sub) if sub.channel is Channel.EXECUTIONS and not self._reconciled:
                 self._reconciled = True
-                self._c.spawn(self._c.reconcile(), "primary-reconcile")
+                self._c.request_reconcile()
             case TokenRejected():
-                self._c._relogin_before_connect = True
+                self._c.relogin_before_reconnect()
 
     async def poll(self, subs: tuple[Subscription, ...]) -> list[AnyEvent]:
         return await self._c.poll_stream(subs)

@@ -1,0 +1,83 @@
+"""`UnknownOrders`: submits that got no answer, held UNKNOWN until the venue's orders decide them.
+
+A submit whose answer never came (a `TransportError`) may or may not have reached the venue. It
+is published at once as an `OrderUpdate` with status `unknown` (the executions journal holds it,
+and lists it among the open orders: `ExecutionJournal.record_unknown`); then `follow` reads the
+venue's orders (`OrderReader`), retried with backoff — the read often fails for the same reason
+the submit did — until every UNKNOWN submit of the venue is `resolved` (found: the update names
+the venue's order id) or `rejected` (not found `give_up_s` after it was sent: it never arrived,
+safe to resend). The matching itself is the journal's (`ExecutionJournal.settle_unknown`). One read
+loop per venue at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from brokerbridge.core.clock import Clock
+from brokerbridge.core.errors import BrokerBridgeError
+from brokerbridge.core.events import AnyEvent, OrderUpdate
+from brokerbridge.services.executions import ExecutionJournal
+
+logger = logging.getLogger(__name__)
+
+# An unanswered submit not found at the venue this long after it was sent never arrived.
+UNKNOWN_GIVE_UP_S = 60.0
+FIRST_READ_S = 1.0  # after the unanswered submit: the venue has had time to book it
+MAX_READ_INTERVAL_S = 5.0  # between reads while some submit is still undecided
+
+
+class OrderReader(Protocol):
+    async def order_snapshot(self) -> list[AnyEvent]:
+        """The venue's recent orders (`OrderUpdate`s, and fills not yet reported)."""
+        ...
+
+
+class UnknownOrders:
+    def __init__(
+        self, *, clock: Clock, publish: Callable[[AnyEvent], None], give_up_s: float = UNKNOWN_GIVE_UP_S
+    ) -> None:
+        self._clock = clock
+        # Every event goes out through here (the Bridge's event path: journal, then consumers).
+        self._publish = publish
+        self.give_up_s = give_up_s
+        # The task group the reads run in, while the owner runs (None: nothing is read).
+        self.timers: asyncio.TaskGroup | None = None
+        self._settling: set[str] = set()  # venues with a read loop under way
+
+    def follow(self, venue: str, journal: ExecutionJournal, reader: OrderReader) -> None:
+        """A submit to `venue` got no answer (`journal.record_unknown`, published): read the
+        venue's orders until every UNKNOWN submit in `journal` is decided."""
+        timers = self.timers
+        if venue in self._settling or timers is None:
+            return
+        self._settling.add(venue)
+        timers.create_task(self._settle(venue, journal, reader), name=f"{venue}-settle-unknown")
+
+    async def _settle(self, venue: str, journal: ExecutionJournal, reader: OrderReader) -> None:
+        """Read the venue's orders until every UNKNOWN submit is decided."""
+        delay = FIRST_READ_S
+        try:
+            while journal.unknown_orders():
+                await self._clock.sleep(delay)
+                delay = min(delay * 2, MAX_READ_INTERVAL_S)
+                try:
+                    events = await reader.order_snapshot()
+                except BrokerBridgeError as exc:
+                    logger.warning("%s: reading orders to settle unknown submits failed: %s", venue, exc)
+                    continue
+                except Exception:  # a bug here must not take the bridge down with it
+                    logger.exception("%s: reading orders to settle unknown submits failed (a bug)", venue)
+                    continue
+                for event in events:
+                    self._publish(event)
+                orders = [e for e in events if isinstance(e, OrderUpdate)]
+                now = self._clock.time()
+                for update in journal.settle_unknown(orders, ts=now, give_up_before=now - self.give_up_s):
+                    logger.info("%s: order %s was unknown: %s", venue, update.order_id, update.reason)
+                    self._publish(update)
+        finally:
+            self._settling.discard(venue)
