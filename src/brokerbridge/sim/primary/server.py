@@ -83,11 +83,11 @@ class PrimarySimulator(SimServer[PrimaryEndpoints]):
         return build_app(self.exchange, self._sessions, self._activity)
 
     def data_received(self, client: tuple[str, int]) -> None:
-        self._activity.touch(client)  # what the idle close counts (the socket path: activity.py)
+        self._activity.touch(client)  # what the idle close counts
 
     def uvicorn_options(self) -> dict[str, Any]:
         return {
-            "ws": tracking_protocol(self._activity),
+            "ws": tracking_protocol(self.data_received),
             "ws_max_size": 1 << 22,
             "ws_ping_interval": None,
             "ws_ping_timeout": None,
