@@ -19,10 +19,10 @@ from typing import Any
 from starlette.applications import Starlette
 
 from brokerbridge.core.clock import Clock, SystemClock
+from brokerbridge.sim.faults import PrimaryFaults
 from brokerbridge.sim.primary.activity import ActivityLog, tracking_protocol
 from brokerbridge.sim.primary.app import build_app
 from brokerbridge.sim.primary.exchange import PrimaryExchange
-from brokerbridge.sim.primary.faults import PrimaryFaults
 from brokerbridge.sim.primary.tokens import TOKEN_TTL_S
 from brokerbridge.sim.server import SimServer
 
