@@ -108,7 +108,8 @@ async def market_moves(r: Rig, consumers: list[Consumer], what: str, times: int 
 
 def wire_depths(r: Rig) -> set[int]:
     """The book subscriptions of ETH/USD the simulator holds, by depth."""
-    return {depth for session in r.sim.sessions for symbol, depth in session.books if symbol == ETH}
+    books = [session.protocol.market_channels.books for session in r.sim.sessions]
+    return {depth for held in books for symbol, depth in held if symbol == ETH}
 
 
 async def test_a_deep_book_consumer_does_not_deny_a_shallow_one() -> None:

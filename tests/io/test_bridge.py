@@ -63,7 +63,8 @@ def is_book(e: AnyEvent) -> bool:
 
 
 def sim_book_subscriptions(sim: KrakenSimulator, symbol: str = "BTC/USD") -> int:
-    return sum(1 for session in sim.sessions for key in session.books if key[0] == symbol)
+    books = [session.protocol.market_channels.books for session in sim.sessions]
+    return sum(1 for held in books for key in held if key[0] == symbol)
 
 
 @pytest.fixture

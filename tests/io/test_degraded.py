@@ -118,8 +118,9 @@ async def test_replayed_subscriptions_carry_their_original_arguments() -> None:
         await r.until(lambda: r.kraken.public.reconnects == 1 and r.kraken.public.state is LIVE)
         # Ask the venue itself what this connection is subscribed to.
         (session,) = [s for s in r.sim.sessions if not s.private]
-        assert set(session.books) == {("ETH/USD", 25)}
-        assert session.ohlc == {("BTC/USD", 15)}
+        channels = session.protocol.market_channels
+        assert set(channels.books) == {("ETH/USD", 25)}
+        assert channels.ohlc == {("BTC/USD", 15)}
 
 
 async def test_place_order_input_checks_and_an_unanswered_order_is_unknown_not_rejected() -> None:

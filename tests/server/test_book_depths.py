@@ -116,7 +116,8 @@ async def market_moves(stack: Frozen, clients: list[BookClient], what: str, time
 
 
 def wire_depths(stack: Frozen) -> set[int]:
-    return {d for session in stack.kraken_sim.sessions for symbol, d in session.books if symbol == ETH}
+    books = [session.protocol.market_channels.books for session in stack.kraken_sim.sessions]
+    return {d for held in books for symbol, d in held if symbol == ETH}
 
 
 async def test_an_anonymous_deep_book_does_not_deny_a_keyed_client_its_depth(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import websockets
 from sim_helpers import Signer, connect, step
 
 from brokerbridge.core.clock import FakeClock
-from brokerbridge.sim.faults import FaultError, Faults
+from brokerbridge.sim.faults import FaultError, KrakenFaults
 from brokerbridge.sim.kraken import KrakenSimulator
 from brokerbridge.venues.kraken.checksum import book_checksum
 
@@ -33,16 +33,16 @@ async def test_control_endpoint_get_set_reset_and_validation(
     sim: KrakenSimulator, http: httpx.AsyncClient
 ) -> None:
     state = (await http.get(sim.endpoints.control + "/faults")).json()
-    assert state == Faults().to_dict()
+    assert state == KrakenFaults().to_dict()
     changed = await control(http, sim, {"latency_ms": 5, "stall": "public", "rest_unavailable": True})
     assert changed["latency_ms"] == 5.0 and changed["stall"] == "public" and changed["rest_unavailable"] == -1
     bad = await http.post(sim.endpoints.control + "/faults", json={"stall": "sideways"})
     assert bad.status_code == 400
     assert (await http.post(sim.endpoints.control + "/faults", json={"nope": 1})).status_code == 400
     reset = (await http.post(sim.endpoints.control + "/faults/reset")).json()
-    assert reset == Faults().to_dict()
+    assert reset == KrakenFaults().to_dict()
     with pytest.raises(FaultError):
-        Faults().apply({"skip_sequence": ["ticker"]})
+        KrakenFaults().apply({"skip_sequence": ["ticker"]})
 
 
 async def test_rest_unavailable_http_errors_and_rate_limit(

@@ -309,7 +309,59 @@ async def test_token_expiry_and_binding(sim: KrakenSimulator, signer: Signer, cl
     assert (await fresh.recv())["error"] == "EAPI:Invalid token"
 
 
-def test_ws_type_errors_use_kraken_text() -> None:
-    from brokerbridge.sim.kraken.ws import _unsupported
+async def test_add_order_refusals_keep_each_wire_text_and_order(sim: KrakenSimulator, signer: Signer) -> None:
+    """REST AddOrder and WS add_order share one reader of order arguments; each wire keeps its own
+    refusal texts and its own order of checks (the first failing check is the error a client sees)."""
+    token = (await signer.call("GetWebSocketsToken"))["result"]["token"]
+    ws = await connect(sim.endpoints.ws_private)
+    base: dict[str, Any] = {
+        "order_type": "limit",
+        "side": "buy",
+        "order_qty": 0.01,
+        "symbol": "BTC/USD",
+        "limit_price": 50000.0,
+        "validate": True,
+        "token": token,
+    }
+    cases: list[tuple[str, dict[str, Any]]] = [
+        ("Unsupported field: 'bogus' for the given msg type: add order", {"bogus": 1}),
+        ("Order_qty field must be a number_float", {"order_qty": "0.01"}),
+        ("Limit_price field must be a number_float", {"limit_price": "50000.0"}),
+        ("EGeneral:Invalid arguments:order_type", {"order_type": "iceberg", "side": "hold"}),
+        ("EGeneral:Invalid arguments:side", {"side": "hold", "symbol": "FOO/BAR"}),
+        ("Currency pair not supported FOO/BAR", {"symbol": "FOO/BAR", "limit_price": None}),
+        ("EGeneral:Invalid arguments:limit_price", {"limit_price": None}),
+        ("EGeneral:Invalid arguments:time_in_force", {"time_in_force": "fok"}),
+        ("EGeneral:Invalid arguments", {"order_userref": "3"}),
+        (
+            "EGeneral:Invalid arguments:cl_ord_id and order_userref are mutually exclusive",
+            {"order_userref": 3, "cl_ord_id": "c-1", "order_qty": 1e-9},
+        ),
+        ("EGeneral:Invalid arguments:order_qty", {"order_qty": 1e-9}),
+    ]
+    for req_id, (error, change) in enumerate(cases):
+        params = {k: v for k, v in {**base, **change}.items() if v is not None}
+        await ws.send({"method": "add_order", "params": params, "req_id": req_id})
+        answer = await ws.until(lambda m: m.get("method") == "add_order")
+        assert (answer["req_id"], answer["success"], answer["error"]) == (req_id, False, error)
+    rest_base = {"pair": "XBTUSD", "type": "buy", "ordertype": "limit", "volume": "0.01", "price": "50000.0"}
+    rest_cases: list[tuple[str, dict[str, str]]] = [
+        ("EQuery:Unknown asset pair", {"pair": "FOOBAR", "type": "hold"}),  # REST: the pair first
+        ("EGeneral:Invalid arguments:type", {"type": "hold", "ordertype": "iceberg"}),
+        ("EGeneral:Invalid arguments:volume", {"volume": "0.000000001", "price": ""}),
+        ("EGeneral:Invalid arguments:oflags", {"oflags": "post,bogus", "timeinforce": "fok"}),
+        ("EGeneral:Invalid arguments:timeinforce", {"timeinforce": "fok", "userref": "x"}),
+        ("EGeneral:Invalid arguments:userref", {"userref": "x"}),
+        (
+            "EGeneral:Invalid arguments:cl_ord_id and userref are mutually exclusive",
+            {"userref": "3", "cl_ord_id": "c"},
+        ),
+    ]
+    for error, rest_change in rest_cases:
+        assert await signer.call("AddOrder", {**rest_base, **rest_change}) == {"error": [error]}, error
 
-    assert _unsupported("params", "ping") == ERRORS[0]["error"]
+
+def test_ws_type_errors_use_kraken_text() -> None:
+    from brokerbridge.sim.kraken.ws_wire import unsupported
+
+    assert unsupported("params", "ping") == ERRORS[0]["error"]

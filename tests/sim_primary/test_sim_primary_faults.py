@@ -10,7 +10,8 @@ import websockets
 from primary_helpers import GGAL, connect, smd, step
 
 from brokerbridge.core.clock import FakeClock
-from brokerbridge.sim.primary import PrimaryFaults, PrimarySimulator
+from brokerbridge.sim.faults import PrimaryFaults
+from brokerbridge.sim.primary import PrimarySimulator
 
 
 async def control(

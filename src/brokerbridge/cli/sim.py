@@ -18,7 +18,7 @@ from rich.console import Console
 from brokerbridge.cli import logs
 from brokerbridge.cli.logs import LOG_LEVELS
 from brokerbridge.core.config import LOG_FORMATS
-from brokerbridge.sim.faults import STALL_SCOPES, Faults
+from brokerbridge.sim.faults import STALL_SCOPES, KrakenFaults, PrimaryFaults
 
 app = typer.Typer(help="Run a local venue simulator (prints its endpoints as JSON on the first line).")
 
@@ -119,7 +119,7 @@ def kraken(
 ) -> None:
     """Simulated Kraken Spot: REST /0/public|private, WebSocket /v2 and /auth/v2, control /_sim."""
     _setup_logging(log_level, log_format)
-    faults = Faults()
+    faults = KrakenFaults()
     _apply(
         faults,
         {
@@ -180,8 +180,6 @@ def primary(
     log_format: SimLogFormatOpt = "auto",
 ) -> None:
     """Simulated Primary API (pyRofex-compatible): REST /auth and /rest, WebSocket at /, control /_sim."""
-    from brokerbridge.sim.primary import PrimaryFaults
-
     _setup_logging(log_level, log_format)
     faults = PrimaryFaults()
     _apply(

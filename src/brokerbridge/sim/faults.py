@@ -1,14 +1,25 @@
-"""Fault switches of a simulator: what is broken right now, settable at start and at run time.
+"""Fault switches of the simulators: what is broken right now, settable at start and at run time.
 
-One switches object per simulator (`Faults` for Kraken; venue fronts subclass `FaultSwitches`, which
-holds the switches every simulator has), shared by its REST, WebSocket and control handlers. Every switch
-is plain data (so the control endpoint can show and set it as JSON); the simulator reads the
-switches at the point where the fault applies. Counted faults (`corrupt_checksums`, `rest_unavailable`
-…) go down by one each time they fire; `-1` means "until reset".
+One switches object per simulator, shared by its REST, WebSocket and control handlers: `FaultSwitches`
+holds the switches every simulator has, `KrakenFaults` and `PrimaryFaults` add each venue's own. Every
+switch is plain data (so the control endpoint `/_sim/faults` and the `brokerbridge sim` flags can show
+and set it as JSON); the simulator reads the switches at the point where the fault applies. Counted
+faults (`corrupt_checksums`, `rest_unavailable` …) go down by one each time they fire; `-1` means
+"until reset".
 
 Two actions are not state but events, so they are methods: `drop_now()` asks every live
 WebSocket connection to be dropped, `invalidate_tokens()` makes every token issued so far invalid.
 The simulator subscribes to them with `on_drop` / `on_invalidate`.
+
+What a `stall` scope covers is each venue's to say: on Kraken "public" is the `/v2` socket and
+"private" the `/auth/v2` one; on Primary's single socket "public" is `Md` frames, "private" `or`
+frames and "all" every frame (error frames included; protocol-level pongs still answer, they belong
+to the WebSocket layer). On Primary `invalidate_tokens` covers both "expire" and "invalidate": every
+token issued so far is refused on REST (401) and at the handshake, and sockets opened with one go
+silent.
+
+The coroutines at the end apply switches on the simulators' I/O paths (answers held back, timed
+drops, added latency).
 """
 
 from __future__ import annotations
@@ -166,7 +177,7 @@ class FaultSwitches:
 
 
 @dataclass(slots=True)
-class Faults(FaultSwitches):
+class KrakenFaults(FaultSwitches):
     """The Kraken simulator's switches (the common ones plus Kraken's)."""
 
     # The next N book messages (any connection) carry a wrong checksum.
@@ -230,6 +241,38 @@ class Faults(FaultSwitches):
             if not isinstance(items, list) or not all(item in PERMISSION_NAMES for item in items):
                 raise FaultError(f"deny_permissions takes permission names from {PERMISSION_NAMES}")
             return list(items)
+        return FaultSwitches._validate(self, name, value)
+
+
+# Primary's default idle close (primary.md §4.1): the server closes sockets that send nothing.
+# pyRofex pings every 30 s since 2021 (a 270 s interval had stopped being enough), so the real limit
+# lies somewhere in (30, 270) s; 60 s lets a 30 s pinger miss one ping and still survive.
+DEFAULT_IDLE_CLOSE_S = 60.0
+
+
+@dataclass(slots=True)
+class PrimaryFaults(FaultSwitches):
+    """The Primary simulator's switches (the common ones plus Primary's)."""
+
+    # The next N WebSocket handshakes are refused with HTTP 503 (before the upgrade); -1 = always.
+    reject_ws_handshake: int = 0
+    # Close sockets that have sent nothing (no frame, no ping) for this many seconds; 0 = never.
+    idle_close_s: float = DEFAULT_IDLE_CLOSE_S
+    # Logging in again revokes the user's previous tokens (their sockets go silent), as on Cocos.
+    relogin_invalidates: bool = True
+    # The user's account is blocked: getToken answers 401 `invalid_grant` "User account is locked"
+    # (a documented choice: Primary's wording for a blocked user is not public).
+    block_user: bool = False
+
+    def _validate(self, name: str, value: Any) -> Any:
+        if name == "idle_close_s":
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise FaultError("idle_close_s takes a number of seconds >= 0 (0 = never)")
+            return float(value)
+        if name in ("relogin_invalidates", "block_user"):
+            if not isinstance(value, bool):
+                raise FaultError(f"{name} takes true/false")
+            return value
         return FaultSwitches._validate(self, name, value)
 
 

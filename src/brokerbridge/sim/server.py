@@ -192,8 +192,9 @@ class SimServer(abc.ABC, Generic[E]):
         return self._app
 
     def data_received(self, client: tuple[str, int]) -> None:
-        """Bytes arrived from `client` below ASGI (an upgrade request, a frame, a ping), over a
-        socket or in memory. Nothing to do unless a venue watches client activity."""
+        """Bytes arrived from `client` below ASGI (an upgrade request, a frame, a ping): told by the
+        in-memory network, and over a socket by a venue's uvicorn protocol that reports them (the
+        Primary simulator's). Nothing to do unless a venue watches client activity."""
 
     def drop_connections(self) -> None:
         for session in list(self._sessions):

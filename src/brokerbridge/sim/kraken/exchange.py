@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from brokerbridge.core.clock import Clock
-from brokerbridge.sim.faults import Faults
+from brokerbridge.sim.faults import KrakenFaults
 from brokerbridge.sim.kraken.account import (
     ALL_PERMISSIONS,
     Account,
@@ -47,7 +47,7 @@ class KrakenExchange:
         self,
         *,
         clock: Clock,
-        faults: Faults,
+        faults: KrakenFaults,
         seed: int = 0,
         catalog: Catalog | None = None,
         balances: dict[str, Decimal] | None = None,

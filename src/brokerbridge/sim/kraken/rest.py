@@ -8,38 +8,29 @@ API-Sign over the raw body, nonce increasing, rate limit, method known, permissi
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
-from urllib.parse import parse_qsl
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
 from brokerbridge.sim.faults import hold_until_disconnected
-from brokerbridge.sim.kraken.account import (
-    TOKEN_TTL_S,
-    ApiError,
-    ApiKey,
-    Order,
-    OrderRequest,
-    OwnTrade,
-    Permission,
-)
+from brokerbridge.sim.kraken.account import TOKEN_TTL_S, ApiError, ApiKey, Order, OwnTrade, Permission
 from brokerbridge.sim.kraken.catalog import MAKER_FEES, TAKER_FEES, KrakenPair
 from brokerbridge.sim.kraken.exchange import KrakenExchange
 from brokerbridge.sim.kraken.numbers import fixed, num, rfc1123, rfc3339, seconds_literal
+from brokerbridge.sim.kraken.order_input import add_order_from_rest
+from brokerbridge.sim.kraken.rest_args import Params, flag_arg, int_arg, parse_body
 from brokerbridge.sim.market import CANDLE_INTERVALS, BookSide, Side
 from brokerbridge.venues.kraken.auth import verify
 
 log = logging.getLogger(__name__)
 
 JSON_TYPE = "application/json; charset=utf-8"
-Params = dict[str, str]
 Result = Any
 
 
@@ -55,30 +46,6 @@ def json_response(body: bytes, status: int = 200) -> Response:
     return Response(body, status_code=status, headers={"Content-Type": JSON_TYPE})
 
 
-def _flag(params: Params, name: str) -> bool:
-    return params.get(name, "").strip().lower() in ("true", "1", "yes")
-
-
-def _int(params: Params, name: str, default: int | None = None) -> int | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(f"EGeneral:Invalid arguments:{name}") from None
-
-
-def _decimal(raw: str, name: str) -> Decimal:
-    try:
-        value = Decimal(raw.strip())
-    except (InvalidOperation, AttributeError):
-        raise ApiError(f"EGeneral:Invalid arguments:{name}") from None
-    if not value.is_finite():
-        raise ApiError(f"EGeneral:Invalid arguments:{name}")
-    return value
-
-
 @dataclass(frozen=True, slots=True)
 class PrivateMethod:
     handler: Callable[[Params, ApiKey], Result]
@@ -88,7 +55,7 @@ class PrivateMethod:
 
 class KrakenRest:
     def __init__(self, exchange: KrakenExchange) -> None:
-        self.x = exchange
+        self.exchange = exchange
         self.public: dict[str, Callable[[Params], Result]] = {
             "Time": self.time,
             "SystemStatus": self.system_status,
@@ -125,7 +92,8 @@ class KrakenRest:
         method = request.path_params["method"]
         params: Params = dict(request.query_params)
         if request.method == "POST":
-            params.update(_parse_body((await request.body()).decode("utf-8", "replace"), request))
+            body = (await request.body()).decode("utf-8", "replace")
+            params.update(parse_body(body, request.headers.get("content-type", "")))
         handler = self.public.get(method)
         if handler is None:
             return json_response(error_body("EGeneral:Unknown method"))
@@ -145,14 +113,14 @@ class KrakenRest:
             result = await self._private(request, body)
         except ApiError as exc:
             return json_response(error_body(exc.code))
-        if request.path_params["method"] == "AddOrder" and self.x.faults.take("lose_answers"):
+        if request.path_params["method"] == "AddOrder" and self.exchange.faults.take("lose_answers"):
             await hold_until_disconnected(request.receive)
         return json_response(envelope(result))
 
     async def _faults_first(self) -> Response | None:
-        faults = self.x.faults
+        faults = self.exchange.faults
         if faults.latency_ms > 0:
-            await self.x.clock.sleep(faults.latency_ms / 1000)
+            await self.exchange.clock.sleep(faults.latency_ms / 1000)
         if faults.take("rest_http_errors"):
             status = faults.rest_http_status
             return Response(
@@ -166,10 +134,10 @@ class KrakenRest:
 
     async def _private(self, request: Request, body: str) -> Result:
         method = request.path_params["method"]
-        key = self.x.keys.get(request.headers.get("API-Key", "").strip())
+        key = self.exchange.keys.get(request.headers.get("API-Key", "").strip())
         if key is None:
             raise ApiError("EAPI:Invalid key")
-        params = _parse_body(body, request)
+        params = parse_body(body, request.headers.get("content-type", ""))
         nonce_text = params.get("nonce", "")
         if not nonce_text:
             raise ApiError("EAPI:Invalid nonce")
@@ -182,31 +150,34 @@ class KrakenRest:
         if not key.accept_nonce(nonce):
             raise ApiError("EAPI:Invalid nonce")
         spec = self.private.get(method)
-        if self.x.faults.take("rate_limit"):
+        if self.exchange.faults.take("rate_limit"):
             raise ApiError("EAPI:Rate limit exceeded")
-        if spec is not None and spec.cost and not key.charge(spec.cost, self.x.clock.monotonic()):
+        if spec is not None and spec.cost and not key.charge(spec.cost, self.exchange.clock.monotonic()):
             raise ApiError("EAPI:Rate limit exceeded")
         if spec is None:
             raise ApiError("EGeneral:Unknown method")
-        if not set(spec.permissions) & self.x.permissions(key):
+        if not set(spec.permissions) & self.exchange.permissions(key):
             raise ApiError("EGeneral:Permission denied")
         return spec.handler(params, key)
 
     # -- public ----------------------------------------------------------------------------------------------
     def time(self, params: Params) -> Result:
-        now = self.x.clock.time() + self.x.faults.clock_offset_s
+        now = self.exchange.clock.time() + self.exchange.faults.clock_offset_s
         return {"unixtime": int(now), "rfc1123": rfc1123(now)}
 
     def system_status(self, params: Params) -> Result:
-        return {"status": self.x.faults.system_status, "timestamp": rfc3339(self.x.clock.time(), digits=0)}
+        return {
+            "status": self.exchange.faults.system_status,
+            "timestamp": rfc3339(self.exchange.clock.time(), digits=0),
+        }
 
     def assets(self, params: Params) -> Result:
         wanted = [name for name in params.get("asset", "").split(",") if name.strip()]
-        assets = list(self.x.catalog.assets)
+        assets = list(self.exchange.catalog.assets)
         if wanted:
             assets = []
             for name in wanted:
-                asset = self.x.catalog.asset(name)
+                asset = self.exchange.catalog.asset(name)
                 if asset is None:
                     raise ApiError("EQuery:Unknown asset")
                 assets.append(asset)
@@ -229,10 +200,10 @@ class KrakenRest:
         if not names:
             if required:
                 raise ApiError("EGeneral:Invalid arguments")
-            return [(pair.pair_id, pair) for pair in self.x.catalog.pairs]
+            return [(pair.pair_id, pair) for pair in self.exchange.catalog.pairs]
         found: list[tuple[str, KrakenPair]] = []
         for name in names:
-            pair = self.x.catalog.rest_pair(name)
+            pair = self.exchange.catalog.rest_pair(name)
             if pair is None:
                 raise ApiError("EQuery:Unknown asset pair")
             found.append((name if "/" in name else pair.pair_id, pair))
@@ -251,10 +222,10 @@ class KrakenRest:
         return out
 
     def _ticker_row(self, pair: KrakenPair) -> Result:
-        market = self.x.market
+        market = self.exchange.market
         book = market.book(pair.symbol)
         cd = pair.cost_decimals
-        now = self.x.clock.time()
+        now = self.exchange.clock.time()
         midnight = now - now % 86_400
         today = market.stats(pair.symbol, midnight)
         day = market.stats(pair.symbol, now - 86_400)
@@ -274,12 +245,12 @@ class KrakenRest:
         }
 
     def depth(self, params: Params) -> Result:
-        count = _int(params, "count", 100) or 100
+        count = int_arg(params, "count", 100) or 100
         if not 1 <= count <= 500:
             raise ApiError("EGeneral:Invalid arguments:count")
         out: dict[str, Any] = {}
         for key, pair in self._pairs(params, required=True):
-            book = self.x.market.book(pair.symbol)
+            book = self.exchange.market.book(pair.symbol)
             cd = pair.cost_decimals
 
             def rows(side: BookSide, book: Any = book, cd: int = cd) -> list[Any]:
@@ -297,12 +268,12 @@ class KrakenRest:
         return out
 
     def ohlc(self, params: Params) -> Result:
-        interval = _int(params, "interval", 1) or 1
+        interval = int_arg(params, "interval", 1) or 1
         if interval not in CANDLE_INTERVALS:
             raise ApiError("EGeneral:Invalid arguments:interval")
-        since = _int(params, "since")
+        since = int_arg(params, "since")
         (key, pair), *_ = self._pairs(params, required=True)
-        candles = self.x.market.filled_candles(pair.symbol, interval)
+        candles = self.exchange.market.filled_candles(pair.symbol, interval)
         candles = candles[-720:]
         last = candles[-2].begin if len(candles) > 1 else (candles[-1].begin if candles else 0)
         if since is not None:
@@ -324,14 +295,14 @@ class KrakenRest:
         return {key: rows, "last": last}
 
     def trades(self, params: Params) -> Result:
-        count = _int(params, "count", 1000) or 1000
+        count = int_arg(params, "count", 1000) or 1000
         if not 1 <= count <= 1000:
             raise ApiError("EGeneral:Invalid arguments:count")
         (key, pair), *_ = self._pairs(params, required=True)
         since_raw = params.get("since", "").strip()
-        history = self.x.market.trades(pair.symbol)
+        history = self.exchange.market.trades(pair.symbol)
         if since_raw:
-            since = _int(params, "since") or 0
+            since = int_arg(params, "since") or 0
             since_ns = since if since > 10**12 else since * 1_000_000_000  # seconds or a ns cursor
             picked = [t for t in history if t.time_ns > since_ns][:count]
         else:
@@ -349,18 +320,20 @@ class KrakenRest:
             ]
             for t in picked
         ]
-        last = str(picked[-1].time_ns) if picked else (since_raw or str(int(self.x.clock.time() * 1e9)))
+        last = (
+            str(picked[-1].time_ns) if picked else (since_raw or str(int(self.exchange.clock.time() * 1e9)))
+        )
         return {key: rows, "last": last}
 
     # -- private: account ------------------------------------------------------------------------------------
     def balance(self, params: Params, key: ApiKey) -> Result:
-        account = self.x.account
+        account = self.exchange.account
         return {
             asset_id: fixed(amount, self._decimals(asset_id)) for asset_id, amount in account.balances.items()
         }
 
     def balance_ex(self, params: Params, key: ApiKey) -> Result:
-        account = self.x.account
+        account = self.exchange.account
         return {
             asset_id: {
                 "balance": fixed(amount, self._decimals(asset_id)),
@@ -370,30 +343,30 @@ class KrakenRest:
         }
 
     def _decimals(self, asset_id: str) -> int:
-        asset = self.x.catalog.asset(asset_id)
+        asset = self.exchange.catalog.asset(asset_id)
         return asset.decimals if asset else 8
 
     def websockets_token(self, params: Params, key: ApiKey) -> Result:
-        issued = self.x.clock.monotonic()
-        if self.x.faults.take("stale_tokens"):
+        issued = self.exchange.clock.monotonic()
+        if self.exchange.faults.take("stale_tokens"):
             issued -= TOKEN_TTL_S  # already too old to subscribe with
-        token = self.x.tokens.issue(key.key, issued)
+        token = self.exchange.tokens.issue(key.key, issued)
         return {"token": token.value, "expires": 900}
 
     def open_orders(self, params: Params, key: ApiKey) -> Result:
-        orders = self._filter(self.x.account.open_orders(), params)
-        with_trades = _flag(params, "trades")
+        orders = self._filter(self.exchange.account.open_orders(), params)
+        with_trades = flag_arg(params, "trades")
         return {"open": {o.txid: order_row(o, with_trades) for o in orders}}
 
     def closed_orders(self, params: Params, key: ApiKey) -> Result:
-        orders = self._filter(self.x.account.closed_orders(), params)
-        start, end = _int(params, "start"), _int(params, "end")
+        orders = self._filter(self.exchange.account.closed_orders(), params)
+        start, end = int_arg(params, "start"), int_arg(params, "end")
         if start is not None:
             orders = [o for o in orders if (o.closetm_ns or 0) / 1e9 > start]
         if end is not None:
             orders = [o for o in orders if (o.closetm_ns or 0) / 1e9 <= end]
-        ofs = _int(params, "ofs", 0) or 0
-        with_trades = _flag(params, "trades")
+        ofs = int_arg(params, "ofs", 0) or 0
+        with_trades = flag_arg(params, "trades")
         page = orders[ofs : ofs + 50]
         return {"closed": {o.txid: order_row(o, with_trades) for o in page}, "count": len(orders)}
 
@@ -401,17 +374,17 @@ class KrakenRest:
         txids = [t.strip() for t in params.get("txid", "").split(",") if t.strip()]
         if not txids:
             raise ApiError("EGeneral:Invalid arguments:txid")
-        with_trades = _flag(params, "trades")
+        with_trades = flag_arg(params, "trades")
         out: dict[str, Any] = {}
         for txid in txids:
-            order = self.x.account.orders.get(txid)
+            order = self.exchange.account.orders.get(txid)
             if order is None:
                 raise ApiError("EOrder:Invalid order")
             out[txid] = order_row(order, with_trades)
         return out
 
     def _filter(self, orders: list[Order], params: Params) -> list[Order]:
-        userref = _int(params, "userref")
+        userref = int_arg(params, "userref")
         cl_ord_id = params.get("cl_ord_id")
         if userref is not None:
             orders = [o for o in orders if o.userref == userref]
@@ -420,31 +393,31 @@ class KrakenRest:
         return orders
 
     def trades_history(self, params: Params, key: ApiKey) -> Result:
-        trades = sorted(self.x.account.trades.values(), key=lambda t: t.time_ns, reverse=True)
-        start, end = _int(params, "start"), _int(params, "end")
+        trades = sorted(self.exchange.account.trades.values(), key=lambda t: t.time_ns, reverse=True)
+        start, end = int_arg(params, "start"), int_arg(params, "end")
         if start is not None:
             trades = [t for t in trades if t.time_ns / 1e9 > start]
         if end is not None:
             trades = [t for t in trades if t.time_ns / 1e9 <= end]
-        ofs = _int(params, "ofs", 0) or 0
-        ledgers = _flag(params, "ledgers")
+        ofs = int_arg(params, "ofs", 0) or 0
+        ledgers = flag_arg(params, "ledgers")
         page = trades[ofs : ofs + 50]
         return {"count": len(trades), "trades": {t.txid: trade_row(t, ledgers) for t in page}}
 
     # -- private: trading ------------------------------------------------------------------------------------
     def add_order(self, params: Params, key: ApiKey) -> Result:
-        req = parse_add_order(self.x, params)
-        validate = _flag(params, "validate")
+        req = add_order_from_rest(self.exchange.catalog, params)
+        validate = flag_arg(params, "validate")
         descr = {"order": describe(req.pair, req.side, req.ordertype, req.volume, req.price)}
         if validate:
-            self.x.account.check(req)
+            self.exchange.account.check(req)
             return {"descr": descr}
-        order, result = self.x.account.place(req, self.x.clock.time())
-        self.x.publish(result)
+        order, result = self.exchange.account.place(req, self.exchange.clock.time())
+        self.exchange.publish(result)
         return {"txid": [order.txid], "descr": descr}
 
     def cancel_order(self, params: Params, key: ApiKey) -> Result:
-        account = self.x.account
+        account = self.exchange.account
         ref: str | int
         if params.get("cl_ord_id"):
             ref = params["cl_ord_id"]
@@ -457,84 +430,14 @@ class KrakenRest:
         if not orders:
             raise ApiError("EOrder:Unknown order")
         for order in orders:
-            account.cancel(order, self.x.clock.time())
+            account.cancel(order, self.exchange.clock.time())
         return {"count": len(orders)}
 
     def cancel_all(self, params: Params, key: ApiKey) -> Result:
-        orders = self.x.account.open_orders()
+        orders = self.exchange.account.open_orders()
         for order in orders:
-            self.x.account.cancel(order, self.x.clock.time())
+            self.exchange.account.cancel(order, self.exchange.clock.time())
         return {"count": len(orders)}
-
-
-def _parse_body(body: str, request: Request) -> Params:
-    if not body:
-        return {}
-    if "json" in request.headers.get("content-type", "").lower() or body.lstrip().startswith("{"):
-        try:
-            data = json.loads(body)
-        except ValueError:
-            raise ApiError("EGeneral:Invalid arguments") from None
-        if not isinstance(data, dict):
-            raise ApiError("EGeneral:Invalid arguments")
-        return {k: _param_text(v) for k, v in data.items()}
-    return dict(parse_qsl(body, keep_blank_values=True))
-
-
-def _param_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(_param_text(v) for v in value)
-    return str(value)
-
-
-def parse_add_order(x: KrakenExchange, params: Params) -> OrderRequest:
-    """REST AddOrder arguments → an OrderRequest (Kraken's error strings on bad input)."""
-    if "pair" not in params:
-        raise ApiError("EGeneral:Invalid arguments:pair")
-    pair = x.catalog.rest_pair(params["pair"])
-    if pair is None:
-        raise ApiError("EQuery:Unknown asset pair")
-    side_raw = params.get("type", "")
-    if side_raw not in ("buy", "sell"):
-        raise ApiError("EGeneral:Invalid arguments:type")
-    ordertype = params.get("ordertype", "")
-    if ordertype not in ("limit", "market"):
-        # Only limit and market orders are simulated; Kraken's other types are refused here.
-        raise ApiError("EGeneral:Invalid arguments:ordertype")
-    if "volume" not in params:
-        raise ApiError("EGeneral:Invalid arguments:volume")
-    volume = _decimal(params["volume"], "volume")
-    if volume <= 0 or -volume.normalize().as_tuple().exponent > pair.lot_decimals:  # type: ignore[operator]
-        raise ApiError("EGeneral:Invalid arguments:volume")
-    price: Decimal | None = None
-    if ordertype == "limit":
-        if not params.get("price"):
-            raise ApiError("EGeneral:Invalid arguments:price")
-        price = _decimal(params["price"], "price")
-    oflags = {f.strip() for f in params.get("oflags", "").split(",") if f.strip()}
-    if oflags - {"post", "fcib", "fciq"}:
-        raise ApiError("EGeneral:Invalid arguments:oflags")
-    timeinforce = (params.get("timeinforce") or "GTC").upper()
-    if timeinforce not in ("GTC", "IOC"):
-        raise ApiError("EGeneral:Invalid arguments:timeinforce")
-    userref = _int(params, "userref", 0) or 0
-    cl_ord_id = params.get("cl_ord_id") or None
-    if userref and cl_ord_id:
-        raise ApiError("EGeneral:Invalid arguments:cl_ord_id and userref are mutually exclusive")
-    return OrderRequest(
-        pair=pair,
-        side=Side(side_raw),
-        ordertype=ordertype,
-        volume=volume,
-        price=price,
-        userref=userref,
-        cl_ord_id=cl_ord_id,
-        timeinforce=timeinforce,
-        post_only="post" in oflags,
-        fee_in_base="fcib" in oflags,
-    )
 
 
 def describe(pair: KrakenPair, side: Side, ordertype: str, volume: Decimal, price: Decimal | None) -> str:

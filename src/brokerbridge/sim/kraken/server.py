@@ -18,7 +18,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from brokerbridge.core.clock import Clock, SystemClock
-from brokerbridge.sim.faults import Faults
+from brokerbridge.sim.faults import KrakenFaults
 from brokerbridge.sim.kraken.account import ALL_PERMISSIONS, Permission
 from brokerbridge.sim.kraken.app import build_app
 from brokerbridge.sim.kraken.exchange import KrakenExchange
@@ -61,13 +61,13 @@ class KrakenSimulator(SimServer[SimEndpoints]):
         *,
         seed: int = 0,
         clock: Clock | None = None,
-        faults: Faults | None = None,
+        faults: KrakenFaults | None = None,
         tick_s: float = DEFAULT_TICK_S,
     ) -> None:
         clock = clock or SystemClock()
-        faults = faults or Faults()
+        faults = faults or KrakenFaults()
         super().__init__(host, port, clock=clock, faults=faults, tick_s=tick_s)
-        self.faults: Faults = faults
+        self.faults: KrakenFaults = faults
         self.exchange = KrakenExchange(clock=self.clock, faults=faults, seed=seed)
         faults.on_invalidate(self.exchange.tokens.revoke_all)
         faults.on_status(self._push_status)

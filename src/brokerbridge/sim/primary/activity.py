@@ -3,13 +3,16 @@
 Pings never reach the ASGI application (the WebSocket layer answers them), yet they are what keeps a
 pyRofex socket alive (§4.1). So the simulator runs uvicorn with a WebSocket protocol class that
 stamps every received chunk of bytes, keyed by the peer address that the ASGI scope also carries,
-on the simulator's clock. The same class marks a refused handshake (HTTP 401/503 denial response) as
-complete, so uvicorn does not log it as an application error.
+on the simulator's clock (through `PrimarySimulator.data_received`, which a client reaching the
+simulator in memory, brokerbridge.io.inprocess, calls for its frames and pings). The same class
+marks a refused handshake (HTTP 401/503 denial response) as complete, so uvicorn does not log it as
+an application error.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -42,12 +45,13 @@ def _peer(address: Any) -> Peer:
     return str(host), int(port)
 
 
-def tracking_protocol(activity: ActivityLog) -> type[asyncio.Protocol]:
-    """uvicorn's sans-I/O websockets protocol, stamping `activity` on every received chunk."""
+def tracking_protocol(bytes_from: Callable[[Peer], None]) -> type[asyncio.Protocol]:
+    """uvicorn's sans-I/O websockets protocol, calling `bytes_from(client)` on every received chunk."""
 
     class TrackingWebSocketProtocol(WebSocketsSansIOProtocol):
         def data_received(self, data: bytes) -> None:
-            activity.touch(self.client)
+            if self.client is not None:
+                bytes_from(self.client)
             super().data_received(data)
 
         async def send(self, message: Any) -> None:

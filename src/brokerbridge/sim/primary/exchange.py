@@ -18,10 +18,10 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from brokerbridge.core.clock import Clock
+from brokerbridge.sim.faults import PrimaryFaults
 from brokerbridge.sim.market import Market, Stats, StepResult
 from brokerbridge.sim.primary.account import Account, IdMaker, Order, OrderRequest
 from brokerbridge.sim.primary.catalog import Catalog, default_catalog
-from brokerbridge.sim.primary.faults import PrimaryFaults
 from brokerbridge.sim.primary.tokens import TOKEN_TTL_S, Token, TokenBook
 from brokerbridge.sim.primary.wire import local_date, local_midnight, ms
 

@@ -92,7 +92,7 @@ class Call:
 
 class PrimaryRest:
     def __init__(self, exchange: PrimaryExchange) -> None:
-        self.x = exchange
+        self.exchange = exchange
         self._routes: dict[str, Handler] = {
             "segment/all": self._segments,
             "instruments/all": self._instruments_all,
@@ -122,9 +122,9 @@ class PrimaryRest:
 
     # -- edges -----------------------------------------------------------------------------------------
     async def _faults(self) -> Response | None:
-        faults = self.x.faults
+        faults = self.exchange.faults
         if faults.latency_ms > 0:
-            await self.x.clock.sleep(faults.latency_ms / 1000)
+            await self.exchange.clock.sleep(faults.latency_ms / 1000)
         if faults.take("rest_http_errors"):
             status = faults.rest_http_status
             return Response(HTTP_ERROR_PAGE.format(status=status), status_code=status, media_type="text/html")
@@ -134,30 +134,30 @@ class PrimaryRest:
         if (failed := await self._faults()) is not None:
             return failed
         user, password = request.headers.get("x-username"), request.headers.get("x-password")
-        if self.x.faults.block_user and user == self.x.user:
-            self.x.refused_logins += 1
+        if self.exchange.faults.block_user and user == self.exchange.user:
+            self.exchange.refused_logins += 1
             return json_response(USER_LOCKED, status=401)
-        token = self.x.login(user, password)
+        token = self.exchange.login(user, password)
         if token is None:
-            self.x.refused_logins += 1
+            self.exchange.refused_logins += 1
             return json_response(BAD_CREDENTIALS, status=401)
         return Response(b"", status_code=200, headers={"X-Auth-Token": token.value})
 
     async def remove_token(self, request: Request) -> Response:
         if (failed := await self._faults()) is not None:
             return failed
-        token = self.x.authorised(request.headers.get("x-auth-token"))
+        token = self.exchange.authorised(request.headers.get("x-auth-token"))
         if token is None:
             return json_response(UNAUTHORIZED, status=401)
-        self.x.tokens.revoke(token.value)
+        self.exchange.tokens.revoke(token.value)
         return Response(b"", status_code=200)
 
     async def handle(self, request: Request) -> Response:
         if (failed := await self._faults()) is not None:
             return failed
-        token = self.x.authorised(request.headers.get("x-auth-token"))
+        token = self.exchange.authorised(request.headers.get("x-auth-token"))
         if token is None:
-            self.x.refused_calls += 1
+            self.exchange.refused_calls += 1
             return json_response(UNAUTHORIZED, status=401)
         path = request.path_params["path"].strip("/")
         handler, tail = self._route(path)
@@ -167,7 +167,7 @@ class PrimaryRest:
             body = handler(Call(request, token, tail))
         except OrderError as exc:
             body = error(exc.description)
-        if path == "order/newSingleOrder" and self.x.faults.take("lose_answers"):
+        if path == "order/newSingleOrder" and self.exchange.faults.take("lose_answers"):
             await hold_until_disconnected(request.receive)
         return json_response(body)
 
@@ -184,41 +184,43 @@ class PrimaryRest:
         return ok(segments=[{"marketSegmentId": s, "marketId": MARKET_ID} for s in SEGMENTS])
 
     def _instruments_all(self, call: Call) -> dict[str, Any]:
-        rows = [{"instrumentId": i.instrument_id, "cficode": i.cficode} for i in self.x.catalog.instruments]
+        rows = [
+            {"instrumentId": i.instrument_id, "cficode": i.cficode} for i in self.exchange.catalog.instruments
+        ]
         return ok(instruments=rows)
 
     def _instruments_details(self, call: Call) -> dict[str, Any]:
-        return ok(instruments=[inst.detail() for inst in self.x.catalog.instruments])
+        return ok(instruments=[inst.detail() for inst in self.exchange.catalog.instruments])
 
     def _instrument_detail(self, call: Call) -> dict[str, Any]:
-        inst = product(self.x.catalog, call.need("symbol"), call.get("marketId"))
+        inst = product(self.exchange.catalog, call.need("symbol"), call.get("marketId"))
         return ok(instrument=inst.detail())
 
     def _by_cfi(self, call: Call) -> dict[str, Any]:
-        return ok(instruments=_flat(self.x.catalog.by_cfi(call.need("CFICode"))))
+        return ok(instruments=_flat(self.exchange.catalog.by_cfi(call.need("CFICode"))))
 
     def _by_segment(self, call: Call) -> dict[str, Any]:
         segment = call.need("MarketSegmentID")
         market = call.get("MarketID") or MARKET_ID
         if segment.removeprefix("U-") not in SEGMENTS or market != MARKET_ID:
             raise OrderError(f"Segment {segment}:{market} doesn't exist")
-        return ok(instruments=_flat(self.x.catalog.by_segment(segment)))
+        return ok(instruments=_flat(self.exchange.catalog.by_segment(segment)))
 
     # -- market data -------------------------------------------------------------------------------------
     def _market_data(self, call: Call) -> dict[str, Any]:
-        inst = product(self.x.catalog, call.need("symbol"), call.get("marketId"))
+        inst = product(self.exchange.catalog, call.need("symbol"), call.get("marketId"))
         entries, _unknown = parse_entries(call.need("entries").split(","))  # unknown codes are ignored
         raw_depth = call.get("depth") or "1"
         if not raw_depth.isdigit() or not 1 <= int(raw_depth) <= MAX_DEPTH:
             raise invalid("depth", raw_depth)
         depth = int(raw_depth)
-        data = market_data(self.x, inst, entries, depth, empty_book=None)
+        data = market_data(self.exchange, inst, entries, depth, empty_book=None)
         return ok(marketData=data, depth=depth, aggregated=True)
 
     def _trades(self, call: Call) -> dict[str, Any]:
         symbol = call.need("symbol")
         market = call.get("marketId") or MARKET_ID
-        inst = product(self.x.catalog, symbol, MARKET_ID if market == "MERV" else market)
+        inst = product(self.exchange.catalog, symbol, MARKET_ID if market == "MERV" else market)
         date = call.get("date")
         date_from, date_to = (date, date) if date else (call.need("dateFrom"), call.need("dateTo"))
         external = (call.get("external") or "").lower() in ("1", "true")
@@ -227,7 +229,7 @@ class PrimaryRest:
         if inst.byma and not (market == "MERV" and external):
             return ok(symbol=inst.symbol, market="MERV", trades=[])
         rows = []
-        for trade in self.x.market.trades(inst.symbol):
+        for trade in self.exchange.market.trades(inst.symbol):
             day = local_date(trade.time).isoformat()
             if date_from <= day <= date_to:
                 rows.append(
@@ -243,7 +245,7 @@ class PrimaryRest:
 
     # -- orders ------------------------------------------------------------------------------------------
     def _check_account(self, call: Call, account: str) -> None:
-        if not self.x.owns(call.user, account):
+        if not self.exchange.owns(call.user, account):
             raise no_access(account)
 
     def _new_order(self, call: Call) -> dict[str, Any]:
@@ -261,27 +263,27 @@ class PrimaryRest:
             display_qty=call.get("displayQty"),
             cancel_previous=call.get("cancelPrevious"),
         )
-        request = parse_order(self.x.catalog, raw, REST_ORDER_NAMES)
+        request = parse_order(self.exchange.catalog, raw, REST_ORDER_NAMES)
         self._check_account(call, request.account)
-        order = self.x.place(request)
+        order = self.exchange.place(request)
         return ok(order={"clientId": order.cl_ord_id, "proprietary": order.proprietary})
 
     def _replace(self, call: Call) -> dict[str, Any]:
-        original = self.x.account.find(call.need("clOrdId"), call.need("proprietary"))
+        original = self.exchange.account.find(call.need("clOrdId"), call.need("proprietary"))
         self._check_account(call, original.account)
         qty = as_decimal(call.get("orderQty"), "orderQty")
         price = as_decimal(call.get("price"), "price") if call.get("price") else None
-        order = self.x.replace(original.cl_ord_id, original.proprietary, qty, price)
+        order = self.exchange.replace(original.cl_ord_id, original.proprietary, qty, price)
         return ok(order={"clientId": order.cl_ord_id, "proprietary": order.proprietary})
 
     def _cancel(self, call: Call) -> dict[str, Any]:
-        original = self.x.account.find(call.need("clOrdId"), call.need("proprietary"))
+        original = self.exchange.account.find(call.need("clOrdId"), call.need("proprietary"))
         self._check_account(call, original.account)
-        request = self.x.cancel(original.cl_ord_id, original.proprietary)
+        request = self.exchange.cancel(original.cl_ord_id, original.proprietary)
         return ok(order={"clientId": request.cl_ord_id, "proprietary": request.proprietary})
 
     def _found(self, call: Call) -> Order:
-        order = self.x.account.find(call.need("clOrdId"), call.need("proprietary"))
+        order = self.exchange.account.find(call.need("clOrdId"), call.need("proprietary"))
         self._check_account(call, order.account)
         return order
 
@@ -294,22 +296,22 @@ class PrimaryRest:
 
     def _by_order_id(self, call: Call) -> dict[str, Any]:
         order_id = call.need("orderId")
-        order = self.x.account.by_order_id(order_id)
-        if order is None or not self.x.owns(call.user, order.account):
+        order = self.exchange.account.by_order_id(order_id)
+        if order is None or not self.exchange.owns(call.user, order.account):
             raise OrderError(f"Order {order_id} doesn't exist")
         return ok(order=order.reports[-1])
 
     def _by_exec_id(self, call: Call) -> dict[str, Any]:
         exec_id = call.need("execId")
-        report = self.x.account.by_exec_id(exec_id)
-        if report is None or not self.x.owns(call.user, report["accountId"]["id"]):
+        report = self.exchange.account.by_exec_id(exec_id)
+        if report is None or not self.exchange.owns(call.user, report["accountId"]["id"]):
             raise OrderError(f"Execution {exec_id} doesn't exist")
         return ok(orders=[report])
 
     def _listed(self, call: Call, statuses: tuple[str, ...] | None) -> dict[str, Any]:
         account = call.need("accountId")
         self._check_account(call, account)
-        return ok(orders=list(self.x.account.latest_reports(statuses)))
+        return ok(orders=list(self.exchange.account.latest_reports(statuses)))
 
     def _actives(self, call: Call) -> dict[str, Any]:
         return self._listed(call, ACTIVE)
@@ -321,7 +323,7 @@ class PrimaryRest:
         return self._listed(call, None)
 
     def _accounts(self, call: Call) -> dict[str, Any]:
-        account = self.x.account.account_id
+        account = self.exchange.account.account_id
         numeric = int("".join(ch for ch in account if ch.isdigit()) or 0)
         return ok(accounts=[{"id": numeric, "name": account, "brokerId": 1, "status": True}])
 
@@ -334,15 +336,15 @@ class PrimaryRest:
 
     def _positions(self, call: Call) -> dict[str, Any]:
         self._risk_account(call)
-        return ok(positions=risk.positions(self.x))
+        return ok(positions=risk.positions(self.exchange))
 
     def _detailed_position(self, call: Call) -> dict[str, Any]:
         self._risk_account(call)
-        return ok(detailedPosition=risk.detailed_position(self.x))
+        return ok(detailedPosition=risk.detailed_position(self.exchange))
 
     def _account_report(self, call: Call) -> dict[str, Any]:
         self._risk_account(call)
-        return ok(accountData=risk.account_report(self.x))
+        return ok(accountData=risk.account_report(self.exchange))
 
 
 def _flat(instruments: Iterable[PrimaryInstrument]) -> list[dict[str, str]]:

@@ -19,10 +19,10 @@ from typing import Any
 from starlette.applications import Starlette
 
 from brokerbridge.core.clock import Clock, SystemClock
+from brokerbridge.sim.faults import PrimaryFaults
 from brokerbridge.sim.primary.activity import ActivityLog, tracking_protocol
 from brokerbridge.sim.primary.app import build_app
 from brokerbridge.sim.primary.exchange import PrimaryExchange
-from brokerbridge.sim.primary.faults import PrimaryFaults
 from brokerbridge.sim.primary.tokens import TOKEN_TTL_S
 from brokerbridge.sim.server import SimServer
 
@@ -83,11 +83,11 @@ class PrimarySimulator(SimServer[PrimaryEndpoints]):
         return build_app(self.exchange, self._sessions, self._activity)
 
     def data_received(self, client: tuple[str, int]) -> None:
-        self._activity.touch(client)  # what the idle close counts (the socket path: activity.py)
+        self._activity.touch(client)  # what the idle close counts
 
     def uvicorn_options(self) -> dict[str, Any]:
         return {
-            "ws": tracking_protocol(self._activity),
+            "ws": tracking_protocol(self.data_received),
             "ws_max_size": 1 << 22,
             "ws_ping_interval": None,
             "ws_ping_timeout": None,

@@ -91,7 +91,7 @@ class WsSession:
         user: str,
         last_activity: Callable[[], float | None],
     ) -> None:
-        self.x = exchange
+        self.exchange = exchange
         self.ws = websocket
         self.token = token
         self.user = user
@@ -112,7 +112,7 @@ class WsSession:
     # -- lifecycle ---------------------------------------------------------------------------------------
     async def run(self) -> None:
         await self.ws.accept()
-        self.x.listeners.add(self)
+        self.exchange.listeners.add(self)
         try:
             failures = await race(
                 self._read(), self._write(), self._push(), self._idle_watch(), self._closing.wait()
@@ -123,7 +123,7 @@ class WsSession:
             for exc in failures:
                 log.error("WebSocket session failed", exc_info=exc)
         finally:
-            self.x.listeners.discard(self)
+            self.exchange.listeners.discard(self)
 
     def drop(self) -> None:
         """Close this connection now (fault)."""
@@ -136,7 +136,7 @@ class WsSession:
 
     @property
     def silenced(self) -> bool:
-        return self.x.tokens.revoked(self.token)
+        return self.exchange.tokens.revoked(self.token)
 
     async def _read(self) -> None:
         while True:
@@ -151,19 +151,19 @@ class WsSession:
             while self._first_snapshots:
                 sub = self._first_snapshots.popleft()
                 if self.md.get(sub.inst.symbol) is sub:
-                    self._send_md(sub, self.x.clock.monotonic(), only_if_changed=False)
+                    self._send_md(sub, self.exchange.clock.monotonic(), only_if_changed=False)
                     await asyncio.sleep(0)
 
     async def _write(self) -> None:
-        await send_with_latency(self.x.clock, self.x.faults, self._queue, self.ws.send_text)
+        await send_with_latency(self.exchange.clock, self.exchange.faults, self._queue, self.ws.send_text)
 
     async def _idle_watch(self) -> None:
         """Close the socket when the client has sent nothing (no frame, no ping) for `idle_close_s`."""
-        clock = self.x.clock
+        clock = self.exchange.clock
         while True:
-            limit = self.x.faults.idle_close_s
+            limit = self.exchange.faults.idle_close_s
             if limit <= 0:
-                await self.x.faults.changed()  # off: nothing to do until a switch changes
+                await self.exchange.faults.changed()  # off: nothing to do until a switch changes
                 continue
             last = max(self._last_activity() or self._opened, self._opened)
             remaining = last + limit - clock.monotonic()
@@ -171,10 +171,10 @@ class WsSession:
                 self._close(IDLE_CODE, IDLE_REASON)
                 return
             # Activity only moves the deadline later; a switch change may move it either way.
-            await sleep_unless_changed(clock, self.x.faults, remaining)
+            await sleep_unless_changed(clock, self.exchange.faults, remaining)
 
     async def _push(self) -> None:
-        clock = self.x.clock
+        clock = self.exchange.clock
         while True:
             # Sleep until something changed, then at the throttle's pace while anything waits.
             if not self._dirty:
@@ -195,10 +195,10 @@ class WsSession:
 
     def send(self, frame: dict[str, Any], *, scope: str | None = None) -> None:
         """Queue a frame; `scope` ("public" = Md, "private" = or) decides what a stall silences."""
-        faults = self.x.faults
+        faults = self.exchange.faults
         if faults.stall == "all" or (scope is not None and faults.stall == scope):
             return
-        self._queue.put_nowait((self.x.clock.monotonic(), encode(frame)))
+        self._queue.put_nowait((self.exchange.clock.monotonic(), encode(frame)))
 
     def send_error(self, request_text: str, description: str) -> None:
         self.send({"status": "ERROR", "message": request_text, "description": description})
@@ -213,11 +213,12 @@ class WsSession:
     def on_report(self, account: str, report: dict[str, Any]) -> None:
         if account in self.orders.accounts and not self.silenced:
             self.send(
-                {"type": "or", "timestamp": ms(self.x.clock.time()), "orderReport": report}, scope="private"
+                {"type": "or", "timestamp": ms(self.exchange.clock.time()), "orderReport": report},
+                scope="private",
             )
 
     def _send_md(self, sub: MdSub, now: float, *, only_if_changed: bool) -> None:
-        data = market_data(self.x, sub.inst, sub.entries, sub.depth, empty_book=[])
+        data = market_data(self.exchange, sub.inst, sub.entries, sub.depth, empty_book=[])
         if only_if_changed and data == sub.last_data:
             return
         sub.last_data, sub.last_sent = data, now
@@ -225,7 +226,7 @@ class WsSession:
             return
         frame = {
             "type": "Md",
-            "timestamp": ms(self.x.clock.time()),
+            "timestamp": ms(self.exchange.clock.time()),
             "instrumentId": sub.inst.instrument_id,
             "marketData": data,
         }
@@ -285,7 +286,7 @@ class WsSession:
         for item in products:
             symbol = item.get("symbol") if isinstance(item, dict) else None
             market = item.get("marketId", "ROFX") if isinstance(item, dict) else None
-            inst = self.x.catalog.get(symbol) if isinstance(symbol, str) else None
+            inst = self.exchange.catalog.get(symbol) if isinstance(symbol, str) else None
             if inst is None or market != "ROFX":
                 # The captured wording (note "don't" on WS vs "doesn't" on REST).
                 self.send_error(text, f"Product {symbol}:{market} don't exist")
@@ -295,7 +296,7 @@ class WsSession:
             self._first_snapshots.append(sub)
 
     def _os(self, message: dict[str, Any], text: str) -> None:
-        mine = self.x.account.account_id
+        mine = self.exchange.account.account_id
         wanted: list[str] = []
         if isinstance(message.get("account"), dict):
             wanted.append(str(message["account"].get("id")))
@@ -304,9 +305,9 @@ class WsSession:
         if isinstance(message.get("accounts"), list):
             wanted.extend(str(a.get("id")) if isinstance(a, dict) else str(a) for a in message["accounts"])
         if not wanted:  # `{"type":"os"}`: all of the user's accounts
-            wanted = [mine] if self.x.owns(self.user, mine) else []
+            wanted = [mine] if self.exchange.owns(self.user, mine) else []
         for account in wanted:
-            if not self.x.owns(self.user, account):
+            if not self.exchange.owns(self.user, account):
                 raise no_access(account)
         only_active = parse_bool(message.get("snapshotOnlyActive"), default=False)
         new = [a for a in wanted if a not in self.orders.accounts]
@@ -314,8 +315,8 @@ class WsSession:
         if self.silenced or not new:
             return
         statuses = ("NEW", "PARTIALLY_FILLED") if only_active else None
-        timestamp = ms(self.x.clock.time())
-        for report in self.x.account.latest_reports(statuses):
+        timestamp = ms(self.exchange.clock.time())
+        for report in self.exchange.account.latest_reports(statuses):
             if report["accountId"]["id"] in new:
                 self.send({"type": "or", "timestamp": timestamp, "orderReport": report}, scope="private")
 
@@ -336,15 +337,15 @@ class WsSession:
             cancel_previous=message.get("cancelPrevious"),
             ws_cl_ord_id=message.get("wsClOrdId"),
         )
-        request = parse_order(self.x.catalog, raw, WS_ORDER_NAMES)
-        if not self.x.owns(self.user, request.account):
+        request = parse_order(self.exchange.catalog, raw, WS_ORDER_NAMES)
+        if not self.exchange.owns(self.user, request.account):
             raise no_access(request.account)
-        self.x.place(request)
+        self.exchange.place(request)
 
     def _co(self, message: dict[str, Any]) -> None:
         cl_ord_id = message.get("clientId")
-        proprietary = message.get("proprietary") or self.x.account.proprietary
-        order = self.x.account.find(str(cl_ord_id), str(proprietary))
-        if not self.x.owns(self.user, order.account):
+        proprietary = message.get("proprietary") or self.exchange.account.proprietary
+        order = self.exchange.account.find(str(cl_ord_id), str(proprietary))
+        if not self.exchange.owns(self.user, order.account):
             raise no_access(order.account)
-        self.x.cancel(order.cl_ord_id, order.proprietary)
+        self.exchange.cancel(order.cl_ord_id, order.proprietary)
