@@ -104,7 +104,7 @@ class KrakenConfig:
     poll_interval: Seconds = 2.0
     request_timeout: Seconds = 10.0  # each connect / read / write of a REST call
     request_deadline: Seconds = 30.0  # a whole REST call, headers and body: a trickling answer ends here
-    # Private state is read back from REST this often while private streams are up (≥ 5 s): a
+    # Private state is read back from REST when no reconciliation ran for this long (≥ 5 s): a
     # frame lost with nothing after it shows no sequence gap. ~5 REST counter points per read.
     reconcile_interval: Seconds = 60.0
     # Kraken's private REST call counter for the key's tier (Intermediate: 20, −0.5/s; Starter: 15, −0.33/s).

@@ -192,6 +192,7 @@ class KrakenConnector:
         self._order_reader: asyncio.Task[None] | None = None  # reads orders for every caller in turn
         self._next_order_read: asyncio.Future[list[AnyEvent]] | None = None  # the read callers wait for
         self._orders_due = False  # a reconciliation read fills; its orders are still to read
+        self._reconciled_at = clock.monotonic()  # when the last read of fills began
         self._orders_failure: str | None = None  # why reading orders failed for good, if it did
         self._renew_task: asyncio.Task[None] | None = None
 
@@ -443,13 +444,19 @@ class KrakenConnector:
 
     async def _reconcile_periodically(self) -> None:
         """The safety net under sequence numbers and the silence check: a frame lost in a stall
-        shorter than a heartbeat, with no private frame after it, shows nowhere else. Reads back
-        from the fill watermark, so a quiet account costs a few REST calls per interval."""
+        shorter than a heartbeat, with no private frame after it, shows nowhere else. Runs when no
+        reconciliation began for `reconcile_interval` (a busy link reconciles often anyway: every
+        read back costs Kraken call-counter points the others then wait for)."""
         interval = self.config.reconcile_interval
         while True:
-            await self.clock.sleep(interval)
+            due = self._reconciled_at + interval
+            now = self.clock.monotonic()
+            if now < due:
+                await self.clock.sleep(due - now)
+                continue
             if self.private_session.subscriptions and self.private.connected:
                 self.request_reconcile()
+            self._reconciled_at = max(self._reconciled_at, now)  # the next one: an interval on
 
     async def _reconcile_until_done(self) -> None:
         try:
@@ -500,6 +507,7 @@ class KrakenConnector:
         # Taken before any read: a fill made between a read and the subscription's start is in
         # neither the read nor the stream.
         read = self.fill_watermark.read_started()
+        self._reconciled_at = self.clock.monotonic()
         since = self.fill_watermark.complete_to
         fills = await self._fills_since(since)
         self.fill_watermark.fills_read(f.ts for f in fills)
