@@ -193,6 +193,9 @@ class Chaos:
         self.workdir = workdir
         self.journal = workdir / "journal.sqlite3"
         self.fault_clear_at: dict[str, float] = {"kraken": 0.0, "primary": 0.0}
+        # A held fault (a stall, a blocked user) in force: the bridge cannot know of what the
+        # venue holds back, so nothing is judged against the simulator while it lasts.
+        self.fault_held: dict[str, bool] = {"kraken": False, "primary": False}
         self.chaos_on = True
         self.injecting = True  # the fault injector starts no new fault once this is False
         self.live_events: list[tuple[float, str, StreamState]] = []
@@ -345,8 +348,10 @@ class Chaos:
             self.report.faults[f"{venue} {name}"] += 1
             logger.info("chaos: %s %s %s", venue, name, "on" if hold is not None else "(once)")
             if hold is not None:
+                self.fault_held[venue] = True
                 await asyncio.sleep(hold)
                 sim.faults.reset()
+                self.fault_held[venue] = False
                 logger.info("chaos: %s %s off", venue, name)
             self.fault_clear_at[venue] = time.monotonic()
 
@@ -355,6 +360,7 @@ class Chaos:
             sim.faults.reset()
             if venue == "primary":
                 sim.faults.apply({"idle_close_s": 0})
+            self.fault_held[venue] = False
             self.fault_clear_at[venue] = time.monotonic()
 
     # -- observing ---------------------------------------------------------------------------------
@@ -392,13 +398,19 @@ class Chaos:
                 self.report.balance_checks += 1
                 return
             await asyncio.sleep(0.05)
-        if self.chaos_on and self.fault_clear_at["kraken"] > deadline - BALANCE_WINDOW:
-            return  # a new fault landed inside the window: the next recovery is checked instead
+        if self._fault_during("kraken", deadline - BALANCE_WINDOW):
+            return  # a fault was in force or landed inside the window: the next recovery is checked
         # Stamped (wall time) so the kept log can be searched around it.
         at = datetime.datetime.now().strftime("%H:%M:%S.%f")[:-3]
         self.report.problems.append(
             f"kraken balances differ {BALANCE_WINDOW} s after the recovery before {at}: {seen} != {want}"
         )
+
+    def _fault_during(self, venue: str, since: float) -> bool:
+        """A fault was in force at some time after `since` (a check started then cannot judge:
+        e.g. a fill the simulator made during a private-stream stall reaches the bridge only once
+        the stall ends, yet a REST reconciliation inside the stall rightly shows the stream live)."""
+        return self.chaos_on and (self.fault_held[venue] or self.fault_clear_at[venue] > since)
 
     def _sim_balances(self) -> dict[str, Decimal]:
         account = self.ksim.exchange.account
@@ -418,7 +430,7 @@ class Chaos:
                 self.report.book_checks += 1
                 return
             await asyncio.sleep(0.02)
-        if self.chaos_on and self.fault_clear_at[venue] > deadline - BOOK_WINDOW:
+        if self._fault_during(venue, deadline - BOOK_WINDOW):
             return
         self.report.problems.append(f"{venue} {symbol}: book differs from the simulator's after a resync")
 
