@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import httpx
 
-from brokerbridge.core.clock import Clock, SystemClock
+from brokerbridge.core.clock import Clock, SystemClock, race
 from brokerbridge.core.errors import TransportError
 
 
@@ -56,14 +56,8 @@ class HttpClient:
     ) -> HttpResponse:
         """The whole answer, or `TransportError` (refused, reset, timed out, over the deadline)."""
         call = asyncio.ensure_future(self._request(method, url, content=content, headers=headers))
-        timer = asyncio.ensure_future(self._clock.sleep(self._deadline))
-        try:
-            await asyncio.wait((call, timer), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            timer.cancel()
-            if not call.done():
-                call.cancel()  # closes the connection the answer was trickling on
-                await asyncio.gather(call, return_exceptions=True)
+        # Over the deadline the call is cancelled, which closes the connection it was trickling on.
+        await race(call, self._clock.sleep(self._deadline))
         if call.cancelled():
             raise TransportError(
                 f"{method} {_strip_query(url)}: no complete answer within {self._deadline:g} s",

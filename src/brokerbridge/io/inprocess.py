@@ -49,7 +49,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from brokerbridge.core.clock import Clock
+from brokerbridge.core.clock import Clock, race
 from brokerbridge.core.errors import TransportError
 from brokerbridge.io.http import HttpClient
 from brokerbridge.io.transports import Transports
@@ -263,14 +263,10 @@ class InProcessNetwork:
         """`future`'s result, or TimeoutError after `seconds` of this network's clock."""
         if seconds is None:
             return await asyncio.shield(future)
-        # The deadline is fixed now: the timer task starts a loop turn later, when time may have moved.
+        # The deadline is fixed now: the timer task starts a loop turn later, when time may have
+        # moved. Shielded: at the deadline the caller gives up, the exchange itself goes on.
         deadline = self._clock.monotonic() + seconds
-        timer: asyncio.Future[None] = asyncio.ensure_future(self._sleep_until(deadline))
-        waiting: set[asyncio.Future[Any]] = {future, timer}
-        try:
-            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            timer.cancel()
+        await race(asyncio.shield(future), self._sleep_until(deadline))
         if not future.done():
             raise TimeoutError
         return future.result()

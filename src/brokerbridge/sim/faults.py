@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-from brokerbridge.core.clock import Clock
+from brokerbridge.core.clock import Clock, race
 
 STALL_SCOPES = ("public", "private", "all")
 SYSTEM_STATUSES = ("online", "maintenance", "cancel_only", "post_only")
@@ -321,15 +321,7 @@ async def drop_periodically(clock: Clock, faults: Any, drop: Callable[[], None])
 async def sleep_unless_changed(clock: Clock, faults: FaultSwitches, seconds: float) -> None:
     """Sleep `seconds` on `clock`, or less if a switch changes meanwhile: a watcher of a deadline that
     a switch sets wakes once at the deadline, not every simulated second in case the switch moved."""
-    waits: set[asyncio.Future[None]] = {
-        asyncio.ensure_future(_sleep_until(clock, clock.monotonic() + seconds)),
-        asyncio.ensure_future(faults.changed()),
-    }
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for wait in waits:
-            wait.cancel()
+    await race(_sleep_until(clock, clock.monotonic() + seconds), faults.changed())
 
 
 async def _sleep_until(clock: Clock, deadline: float) -> None:
