@@ -17,11 +17,22 @@ from brokerbridge.client.models import Balance, HealthResponse
 from brokerbridge.core.backoff import BackoffPolicy
 from brokerbridge.core.config import ServerConfig
 from brokerbridge.core.errors import PermissionDenied, UnknownSymbol
-from brokerbridge.core.events import AnyEvent, BookSnapshot, Candle, Gap, StreamState, StreamStatus, Ticker
+from brokerbridge.core.events import (
+    AnyEvent,
+    BookSnapshot,
+    Candle,
+    Channel,
+    Gap,
+    StreamState,
+    StreamStatus,
+    Subscription,
+    Ticker,
+)
 from brokerbridge.server import BridgeServer, ServerSettings
 from brokerbridge.sim.kraken import KrakenSimulator
 from brokerbridge.sim.primary import PrimarySimulator
 from tests.server.conftest import ACCOUNT_KEY, KEYS, LIMIT, MARKET_KEY, Stack, stack_config
+from tests.server.observe import eventually
 
 FAST = BackoffPolicy(initial=0.05, factor=2.0, cap=0.2)
 
@@ -109,10 +120,16 @@ async def test_survives_a_bridge_server_restart_on_the_same_port(tmp_path: Path)
                     await server.__aexit__(None, None, None)
                     lost = await next_matching(stream, status(StreamState.RECONNECTING))
                     assert isinstance(lost, StreamStatus) and "server shutting down" in lost.reason
-                    # Nobody is left on the upstream stream: the bridge closed it.
-                    assert (
-                        "kraken:ticker:BTC/USD"
-                        not in bridge.health()["kraken"].streams["public"].subscriptions
+                    # Nobody is left on the upstream stream: the bridge closed it (the venue
+                    # session drops it from its health once its unsubscribe is sent).
+                    assert not bridge.fanout.is_open(
+                        Subscription(venue="kraken", channel=Channel.TICKER, symbol="BTC/USD")
+                    )
+                    await eventually(
+                        lambda: (
+                            "kraken:ticker:BTC/USD"
+                            not in bridge.health()["kraken"].streams["public"].subscriptions
+                        )
                     )
                     server = BridgeServer(bridge, host="127.0.0.1", port=port, settings=settings)
                     await server.__aenter__()

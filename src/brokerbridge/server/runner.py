@@ -32,15 +32,28 @@ SHUTDOWN_REASON = "server shutting down"
 
 
 class _Uvicorn(uvicorn.Server):
-    """uvicorn that reports when it listens and leaves signal handling to its owner."""
+    """uvicorn that reports when it listens and leaves signal handling to its owner, who stops it
+    with `exit()` at once instead of waiting for uvicorn's 0.1 s poll of `should_exit`."""
 
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.listening = asyncio.Event()
+        self._exit = asyncio.Event()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    def exit(self) -> None:
+        self.should_exit = True
+        self._exit.set()
+
+    async def main_loop(self) -> None:
+        # uvicorn's tick refreshes the Date header (when its counter is a multiple of 10) and
+        # answers should_exit: once a second is enough for the first, `exit()` wakes the second.
+        while not await self.on_tick(0):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exit.wait(), 1.0)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -139,8 +152,12 @@ class BridgeServer:
                 uvicorn_logger.removeFilter(self._redaction)
 
     async def shutdown(self, reason: str = SHUTDOWN_REASON) -> None:
+        # Stop listening first: a client told "shutting down" reconnects at once, and a connection
+        # accepted after close_all would hold its streams until uvicorn's own shutdown.
+        for server in getattr(self._server, "servers", []):
+            server.close()
         await self.state.clients.close_all(reason)
-        self._server.should_exit = True
+        self._server.exit()
 
     async def wait_closed(self) -> None:
         if self._task is not None:
