@@ -14,6 +14,7 @@ from brokerbridge.cli.doctor.command import diagnose_kraken
 from brokerbridge.cli.doctor.render import to_json
 from brokerbridge.core.clock import FakeClock
 from brokerbridge.core.config import KrakenConfig
+from brokerbridge.core.errors import PermissionDenied
 from brokerbridge.core.secret import Secret
 from brokerbridge.io.kraken.rest import KrakenRestClient
 from brokerbridge.sim.kraken import KrakenSimulator
@@ -23,7 +24,7 @@ from brokerbridge.venues.kraken.auth import NonceSource
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-STEPS = ["credentials", "rest", "clock", "private", "ws_token", "ws_public", "ws_private"]
+STEPS = ["credentials", "rest", "clock", "private", "orders", "ws_token", "ws_public", "ws_private"]
 
 
 def _cfg(tmp_path: Path, sim: KrakenSimulator, key: str, secret: str) -> str:
@@ -49,7 +50,7 @@ async def test_table_output_masks_the_key_and_secret(kraken_sim: KrakenSimulator
     key, secret = kraken_sim.create_key()
     run = await doctor("kraken", "--config", _cfg(tmp_path, kraken_sim, key, secret))
     assert run.exit_code == 0, run.output
-    assert "7/7 steps passed" in run.output
+    assert "8/8 steps passed" in run.output
     assert secret not in run.output and key not in run.output
     assert f"{key[:4]}…" in run.output  # recognisable, not usable
 
@@ -261,3 +262,90 @@ async def test_no_credentials_fails_the_first_step_and_skips_the_signed_ones(
     assert "no Kraken API key" in run.step("credentials")["cause"]
     assert run.statuses()["ws_public"] == "pass"
     assert run.statuses()["private"] == "skipped" and run.statuses()["ws_private"] == "skipped"
+
+
+# -- permissions: the bot guide's checklist, and the trading ones with --trading ------------------------
+
+CHECKLIST = [
+    (Permission.QUERY_FUNDS, "private", "Query Funds"),
+    (Permission.QUERY_OPEN, "orders", "Query Open Orders & Trades"),
+    (Permission.QUERY_CLOSED, "orders", "Query Closed Orders & Trades"),
+    (Permission.WEBSOCKETS, "ws_token", "Access WebSockets API"),
+]
+
+
+@pytest.mark.parametrize(("denied", "step", "label"), CHECKLIST, ids=[c[2] for c in CHECKLIST])
+async def test_each_permission_of_the_checklist_is_checked_and_named(
+    kraken_sim: KrakenSimulator, tmp_path: Path, denied: Permission, step: str, label: str
+) -> None:
+    key, secret = kraken_sim.create_key(permissions=_without(denied))
+    run = await doctor("kraken", "--config", _cfg(tmp_path, kraken_sim, key, secret), "--json")
+    assert run.exit_code == 1, run.output  # before: Query Open / Closed denied passed every step
+    failed = {k: v for k, v in run.statuses().items() if v == "fail"}
+    assert failed == {step: "fail"}, failed
+    assert f"“{label}”" in run.step(step)["cause"]
+    assert "Settings › API › edit the key" in run.step(step)["remedy"]
+
+
+async def test_every_missing_order_permission_is_named_in_one_step(
+    kraken_sim: KrakenSimulator, tmp_path: Path
+) -> None:
+    key, secret = kraken_sim.create_key(permissions=_without(Permission.QUERY_OPEN, Permission.QUERY_CLOSED))
+    run = await doctor("kraken", "--config", _cfg(tmp_path, kraken_sim, key, secret), "--json")
+    orders = run.step("orders")
+    assert orders["status"] == "fail"
+    assert "“Query Open Orders & Trades” and “Query Closed Orders & Trades”" in orders["cause"]
+    assert "Query open orders & trades" in orders["remedy"]
+    assert "Query closed orders & trades" in orders["remedy"]
+    assert run.statuses()["ws_private"] == "pass"  # not blocking: the streams need other permissions
+
+
+async def test_trading_permissions_are_checked_with_trading_and_nothing_is_placed(
+    kraken_sim: KrakenSimulator, tmp_path: Path
+) -> None:
+    trading = (Permission.CREATE_ORDERS, Permission.CANCEL_ORDERS)
+    key, secret = kraken_sim.create_key(permissions=_without(*trading))
+    config = _cfg(tmp_path, kraken_sim, key, secret)
+    assert (await doctor("kraken", "--config", config, "--json")).exit_code == 0  # not asked for
+    run = await doctor("kraken", "--config", config, "--json", "--trading")
+    assert run.exit_code == 1
+    step = run.step("trading")
+    assert "“Create & Modify Orders” and “Cancel/Close Orders”" in step["cause"]
+    assert "Create & modify orders" in step["remedy"] and "Cancel & close orders" in step["remedy"]
+    # With them the step passes, and the probes placed and cancelled nothing.
+    key, secret = kraken_sim.create_key()
+    account = kraken_sim.exchange.account
+    before = (len(account.orders), sum(o.status == "canceled" for o in account.orders.values()))
+    config = _cfg(tmp_path, kraken_sim, key, secret)
+    granted = await doctor("kraken", "--config", config, "--json", "--trading")
+    assert granted.exit_code == 0, granted.output
+    assert "Create & Modify Orders" in granted.step("trading")["evidence"]
+    assert (len(account.orders), sum(o.status == "canceled" for o in account.orders.values())) == before
+    assert (await doctor("primary", "--trading")).exit_code == 2
+
+
+async def test_serve_names_the_permission_kraken_refused(kraken_sim: KrakenSimulator) -> None:
+    """Kraken's `EGeneral:Permission denied` names nothing; the error brokerbridge raises (and `serve`
+    logs and reports) names the permission the call needs."""
+    key, secret = kraken_sim.create_key(permissions=_without(Permission.QUERY_CLOSED))
+    ep = kraken_sim.endpoints
+    client = KrakenRestClient(KrakenConfig(ep.rest, api_key=key, api_secret=Secret(secret)))
+    try:
+        with pytest.raises(PermissionDenied) as refused:
+            await client.call(kraken_rest.trades_history_request())
+    finally:
+        await client.aclose()
+    assert refused.value.code == "EGeneral:Permission denied"
+    assert "“Query Closed Orders & Trades”" in refused.value.remedy
+    assert "brokerbridge doctor kraken" in refused.value.remedy
+
+
+async def test_no_credentials_and_default_urls_check_the_simulator_as_documented() -> None:
+    """docs/configuration.md: `doctor` with no credentials and the default URLs uses the embedded
+    simulator (before: it went to the real Kraken and failed the credentials step)."""
+    run = await doctor("kraken", "--json", "--timeout", "5")
+    assert run.exit_code == 0, run.output
+    assert run.json()["simulated"] is True and "EMBEDDED SIMULATOR" in run.json()["target"]
+    real = await doctor("kraken", "--json", "--no-sim", "--timeout", "1")
+    assert real.json()["simulated"] is False
+    assert "no Kraken API key" in real.step("credentials")["cause"]

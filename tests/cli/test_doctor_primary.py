@@ -164,3 +164,45 @@ async def test_unknown_instrument_is_refused_with_a_remedy(
     run = await doctor("primary", "--config", str(config), "--json", "--symbol", "MERV - XMEV - NOPE - 24hs")
     assert run.exit_code == 1
     assert "NOPE" in run.step("md")["cause"] and "--symbol" in run.step("md")["remedy"]
+
+
+async def test_fix_removes_a_matriz_ws_url_when_the_environment_is_already_right(
+    primary_sim: PrimarySimulator, tmp_path: Path
+) -> None:
+    """docs/doctor.md: --fix removes matriz `ws_url` entries. Before, with the environment already
+    right, the web app's socket failed the host step as something --fix "cannot fix"."""
+    config = primary_config(tmp_path / "bb.toml", primary_sim)
+    with config.open("a", encoding="utf-8") as file:
+        file.write('ws_url = "wss://matriz.cocos.xoms.com.ar/ws"  # copied from the browser\n')
+    run = await doctor("primary", "--config", str(config), "--json")
+    host = run.step("host")
+    assert host["status"] == "fail" and host["fixable"], host
+    assert "Matriz web app" in host["cause"] and "primary.ws_url" in host["cause"]
+    assert "remove ws_url" in host["remedy"]
+
+    fixed = await doctor("primary", "--config", str(config), "--json", "--fix")
+    assert fixed.exit_code == 0, fixed.output  # every step, against the environment's own socket
+    assert fixed.step("host")["note"].startswith("fixed by --fix")
+    written = config.read_text(encoding="utf-8")
+    assert "ws_url" not in written and "matriz" not in written
+    assert f'environment = "{primary_sim.endpoints.rest}"' in written
+    assert "# Primary through my broker: keep this comment" in written
+    (report,) = [f for f in fixed.json()["fixes"] if f["step"] == "host"]
+    assert report["applied"] and f"written to {config}" in report["detail"]
+    assert "removed ws_url" in report["detail"]
+
+
+async def test_the_same_with_a_broker_environment_name(tmp_path: Path) -> None:
+    """The case as reported: `environment = "cocos"` and the Matriz socket in ws_url (only the host
+    step and the file are looked at: the re-run reaches for the real broker)."""
+    config = tmp_path / "bb.toml"
+    config.write_text(
+        '[primary]\nenvironment = "cocos"\nws_url = "wss://matriz.cocos.xoms.com.ar/ws"\n'
+        'user = "api-user"\npassword = "s3cret-pass"\naccount = "1"\n',
+        encoding="utf-8",
+    )
+    fixed = await doctor("primary", "--config", str(config), "--json", "--fix", "--timeout", "2")
+    assert fixed.step("host")["status"] == "pass", fixed.output
+    assert "wss://api.cocos.xoms.com.ar/" in fixed.step("host")["evidence"]
+    assert config.read_text(encoding="utf-8").splitlines()[:2] == ["[primary]", 'environment = "cocos"']
+    assert "ws_url" not in config.read_text(encoding="utf-8")

@@ -122,8 +122,8 @@ def test_watch_with_an_unknown_channel_exits_2() -> None:
 def test_doctor_against_the_embedded_simulator_passes_every_check() -> None:
     result = run("doctor", "--sim")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "7/7 steps passed" in result.stdout
-    assert result.stdout.count("✓ pass") == 7
+    assert "8/8 steps passed" in result.stdout
+    assert result.stdout.count("✓ pass") == 8
     assert "✗" not in result.stdout
 
 
@@ -163,7 +163,7 @@ def test_doctor_with_the_simulator_demo_key_passes(sim_process: dict[str, str]) 
         env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "7/7 steps passed" in result.stdout
+    assert "8/8 steps passed" in result.stdout
     assert sim_process["rest"] in result.stdout
     assert sim_process["api_secret"] not in result.stdout + result.stderr
 

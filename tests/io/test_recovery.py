@@ -164,7 +164,7 @@ async def test_denied_websocket_permission_is_reported_and_recovers() -> None:
         await r.until(lambda: isinstance(private.last_exception, PermissionDenied), what="token refused")
         refused = private.last_exception
         assert isinstance(refused, PermissionDenied) and refused.code == "EGeneral:Permission denied"
-        assert "enable the" in refused.remedy  # the remedy travels with the error…
+        assert "enable “Access WebSockets API”" in refused.remedy  # the remedy names it, travels…
         await r.until(  # …to the stream's status, which says why it is down
             lambda: any(
                 s.state is StreamState.RECONNECTING and s.reason == str(refused)

@@ -148,8 +148,8 @@ async def test_no_secret_or_token_in_logs_errors_or_events(
     )
     assert any(r.name.startswith("brokerbridge.io") for r in records)
     # The failed private connect was logged (a line that names the venue's error, so a place a
-    # secret could slip into).
-    assert any(r.levelno >= logging.ERROR and r.name == "brokerbridge.io.kraken.connector" for r in records)
+    # secret could slip into): once, by the stream's supervisor.
+    assert any(r.levelno >= logging.ERROR and r.name == "brokerbridge.io.supervisor" for r in records)
     assert_absent(secrets, {f"log record {r.name}:{r.lineno}": formatter.format(r) for r in records})
     assert_absent(secrets, {"caplog.text": caplog.text})
     assert_absent(secrets, {f"error {type(e).__name__}": error_text(e) for e in errors})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
 from collections.abc import AsyncIterator
@@ -11,7 +12,7 @@ import pytest
 
 from brokerbridge.core.clock import FakeClock
 from brokerbridge.core.errors import AuthenticationError, PermissionDenied, TransportError
-from brokerbridge.io.token import TokenManager
+from brokerbridge.io.token import REFUSED_RETRY, TokenManager
 
 MINUTE = 60.0
 
@@ -374,3 +375,99 @@ async def test_cancelling_the_first_caller_does_not_cancel_the_other_waiters(
     except TransportError:
         return  # acceptable: a retryable error the caller can handle
     assert token
+
+
+# -- tokens the venue issues and then refuses (Kraken: every subscribe with it refused) -------------------
+
+
+async def test_tokens_refused_in_a_row_are_replaced_ever_more_slowly(
+    clock: FakeClock, venue: FakeVenue
+) -> None:
+    manager = TokenManager(
+        venue.fetch, clock=clock, venue="kraken", rng=Ceiling(), refused_retry=REFUSED_RETRY
+    )
+    token = await manager.get()
+    assert manager.reject(token) == 1  # a stale or invalidated token: replaced at once
+    token = await manager.get()
+    assert venue.calls == 2
+    waits = []
+    for _ in range(7):
+        assert manager.reject(token) >= 2  # refused right after issue, again
+        wait = manager.next_fetch_in
+        waits.append(wait)
+        pending = asyncio.create_task(manager.get())
+        await turns()
+        await clock.advance(wait - 0.5)  # halves: exact in binary, so the sum is exactly `wait`
+        await turns()
+        assert not pending.done() and venue.calls == len(waits) + 1  # not before it is due
+        await clock.advance(0.5)
+        token = await pending
+    assert waits == [2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]  # the ceiling of 1–2 s doubling to 60 s
+    assert manager.reject(token) == 9 and manager.reject(token) == 0  # reported twice: one refusal
+    # A token the venue accepted ends the streak: the next refusal is replaced at once again.
+    await clock.advance(manager.next_fetch_in)
+    token = await manager.get()
+    manager.accepted(token)
+    assert manager.reject(token) == 1 and manager.next_fetch_in == 0.0
+
+
+async def test_without_refused_retry_a_refused_token_is_replaced_at_once(
+    manager: TokenManager, venue: FakeVenue
+) -> None:
+    for _ in range(3):  # Primary's re-login after a 401 keeps its at-once retry
+        manager.reject(await manager.get())
+    await manager.get()
+    assert venue.calls == 4 and manager.next_fetch_in == 0.0
+
+
+async def test_a_denied_fetch_is_retried_up_to_a_minute_apart(clock: FakeClock, venue: FakeVenue) -> None:
+    manager = TokenManager(
+        venue.fetch, clock=clock, venue="kraken", rng=Ceiling(), refused_retry=REFUSED_RETRY
+    )
+    await manager.get()  # accepted once: no never-accepted hold-off below
+    venue.failures = [PermissionDenied("kraken: EGeneral:Permission denied", code="x")] * 8
+    waits = []
+    for _ in range(8):
+        with pytest.raises(PermissionDenied):
+            await manager.get(fresh=True)
+        waits.append(manager.next_fetch_in)
+        await clock.advance(manager.next_fetch_in)
+    assert waits == [2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
+    await manager.get(fresh=True)  # granted: a success resets the backoff
+    venue.failures = [TransportError("reset")]  # a passing failure keeps the short one (1–10 s)
+    with pytest.raises(TransportError):
+        await manager.get(fresh=True)
+    assert manager.next_fetch_in == 1.0
+
+
+async def test_aclose_ends_a_fetch_under_way(manager: TokenManager, venue: FakeVenue) -> None:
+    venue.gate = asyncio.Event()  # the venue never answers
+    waiter = asyncio.create_task(manager.get())
+    await turns()
+    waiter.cancel()  # the one who asked leaves (a reconnect abandoned at shutdown)…
+    await asyncio.gather(waiter, return_exceptions=True)
+    assert [t for t in asyncio.all_tasks() if t.get_name() == "token-fetch" and not t.done()]
+    await manager.aclose()  # …and closing the manager ends the fetch it left behind
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "token-fetch" and not t.done()]
+
+
+async def test_a_fetch_failing_after_its_waiters_left_is_not_an_unretrieved_exception(
+    manager: TokenManager, venue: FakeVenue
+) -> None:
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: unhandled.append(context))
+    venue.gate = asyncio.Event()
+    venue.failures = [TransportError("kraken REST: GetWebSocketsToken failed: ReadError")]
+    waiter = asyncio.create_task(manager.get())
+    await turns()
+    waiter.cancel()
+    await asyncio.gather(waiter, return_exceptions=True)
+    venue.gate.set()  # fails with nobody waiting
+    await turns()
+    gc.collect()
+    await turns()
+    loop.set_exception_handler(None)
+    assert unhandled == []
+    with pytest.raises(TransportError):  # remembered for the next caller all the same
+        await manager.get()

@@ -50,7 +50,12 @@ class BrokerBridgeError(Exception):
 
 
 class ConfigError(BrokerBridgeError):
-    default_remedy = "fix the setting named above (see docs/configuration.md) and start again"
+    # Said inline: a user who installed with pip has no docs/ folder (`brokerbridge <command>
+    # --help` is the reference every install has).
+    default_remedy = (
+        "fix the setting named above — in the config file (--config or $BROKERBRIDGE_CONFIG) or the "
+        "BROKERBRIDGE_* variable that sets it — and start again"
+    )
 
 
 class TransportError(BrokerBridgeError):

@@ -16,8 +16,9 @@ the last attempt lacked has come (a new token). `health()` reports the connectio
 subscriptions as a typed `StreamHealth`, from which the connectors compose their venue's health.
 
 Retry vs fatal: every failure is retried (a venue that refuses us now may accept us later), but
-non-retryable ones (bad key, missing permission) are logged at ERROR with their remedy and the
-backoff jumps straight to its cap, so a misconfigured key does not hammer the venue.
+non-retryable ones (bad key, missing permission) are logged at ERROR with their remedy (once: the
+same one again is DEBUG until the streams were live) and the backoff jumps straight to its cap, so
+a misconfigured key does not hammer the venue.
 """
 
 from __future__ import annotations
@@ -158,6 +159,7 @@ class ConnectionSupervisor:
         self._down_since: float | None = None
         self._went_live = False
         self._refusals_log = LogLimiter(logger, clock.monotonic)
+        self._failure_logged: str | None = None  # the last failure logged since the streams were live
 
     # -- called by the connector when subscriptions change ------------------------------------
     def notify(self) -> None:
@@ -439,6 +441,7 @@ class ConnectionSupervisor:
         match signal:
             case Subscribed(sub=sub):
                 self._went_live = True
+                self._failure_logged = None
                 self.state = StreamState.LIVE
                 self._stop_polling()
                 if self._down_since is not None:
@@ -560,5 +563,13 @@ class ConnectionSupervisor:
         )
 
     def _log_failure(self, exc: BrokerBridgeError) -> None:
+        # A refusal that retrying cannot change (a missing permission, refused on every attempt)
+        # is one piece of news: ERROR once until the streams are live again, then DEBUG (the
+        # statuses keep carrying it). Passing failures stay a WARNING each: they are the outage.
+        text = str(exc)
         level = logging.WARNING if exc.retryable else logging.ERROR
+        if not exc.retryable:
+            if text == self._failure_logged:
+                level = logging.DEBUG
+            self._failure_logged = text
         logger.log(level, "%s %s: %s (%s): %s", self.venue, self.name, self._failure_message, self.url, exc)

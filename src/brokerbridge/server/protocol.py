@@ -273,4 +273,4 @@ def remedy_for(error: msgspec.ValidationError) -> str:
     """What to send instead of a request the decoder refused: the rule of the field it names."""
     field = _AT_FIELD.search(str(error))
     rule = _FIELD_RULES.get(field.group(1)) if field else None
-    return rule or "ops: subscribe, unsubscribe, ping, auth (see docs/server.md)"
+    return rule or "send a JSON object whose op is subscribe, unsubscribe, ping or auth"

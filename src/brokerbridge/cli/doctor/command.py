@@ -37,7 +37,7 @@ from brokerbridge.cli.doctor.steps import (
     merge,
     run_steps,
 )
-from brokerbridge.cli.runtime import venue_config
+from brokerbridge.cli.runtime import venue_config, wants_kraken_sim, wants_primary_sim
 from brokerbridge.core.clock import Clock, SystemClock
 from brokerbridge.core.config import Config, KrakenConfig, PrimaryConfig
 from brokerbridge.core.secret import Secret
@@ -97,9 +97,10 @@ async def diagnose_kraken(
     fix: bool = False,
     target: ConfigTarget = ConfigTarget(None),
     symbol: str = "BTC/USD",
+    trading: bool = False,
 ) -> tuple[Report, list[str]]:
     """The Kraken report and every secret the run saw (for masking the output)."""
-    doctor = KrakenDoctor(config, clock, step_timeout, symbol=symbol)
+    doctor = KrakenDoctor(config, clock, step_timeout, symbol=symbol, trading=trading)
 
     async def fixer(failed: list[StepResult]) -> list[FixReport]:
         return await fix_kraken(doctor, failed, target)
@@ -152,9 +153,21 @@ def doctor(
         ),
     ] = None,
     sim: Annotated[
+        bool | None,
+        typer.Option(
+            "--sim/--no-sim",
+            help="Check the embedded simulator of the venue (a demo of every step), or not (default: "
+            "the simulator when the venue has no credentials or URLs configured, as watch and serve "
+            "do; --no-sim checks the real venue anyway).",
+            show_default=False,
+        ),
+    ] = None,
+    trading: Annotated[
         bool,
         typer.Option(
-            "--sim", help="Check the embedded simulator of the venue instead (a demo of every step)."
+            "--trading",
+            help="Kraken: also check the trading permissions (Create & Modify Orders, Cancel/Close "
+            "Orders) — nothing is placed or cancelled. Use it if you trade through brokerbridge.",
         ),
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON (for scripts).")] = False,
@@ -186,13 +199,18 @@ def doctor(
 ) -> None:
     """Check a venue link by link, say what is wrong and what to do; exit 0 only if every step passes.
 
-    Kraken: credentials, REST and clock skew, a signed call, the WebSocket token, the public and the
-    private WebSocket. Primary: API host, DNS/TLS, login, REST, WebSocket handshake, smd, os.
+    Kraken: credentials, REST and clock skew, a signed call, the key's permissions (Query Funds,
+    Query Open / Closed Orders & Trades, Access WebSockets API; with --trading also Create & Modify
+    and Cancel/Close Orders), the WebSocket token, the public and the private WebSocket. Primary: API
+    host, DNS/TLS, login, REST, WebSocket handshake, smd, os.
     """
     err = Console(stderr=True)
     chosen = _venue(venue, venue_option, err)
     if env is not None and chosen != "primary":
         err.print("[bold red]error:[/] --env is for `doctor primary`")
+        raise typer.Exit(2)
+    if trading and chosen != "kraken":
+        err.print("[bold red]error:[/] --trading is for `doctor kraken`")
         raise typer.Exit(2)
     if timeout <= 0:
         err.print("[bold red]error:[/] --timeout must be a positive number of seconds")
@@ -207,8 +225,12 @@ def doctor(
     path = config or (
         Path(os.environ["BROKERBRIDGE_CONFIG"]) if os.environ.get("BROKERBRIDGE_CONFIG") else None
     )
-    target = ConfigTarget(path, simulated=sim)
-    report, secrets = asyncio.run(_run(cfg, chosen, env, sim, fix, timeout, symbol, target, err))
+    simulated = (wants_primary_sim if chosen == "primary" else wants_kraken_sim)(cfg, sim)
+    if env is not None and sim is None:
+        simulated = False  # --env names the venue to check
+    target = ConfigTarget(path, simulated=simulated)
+    plan = _Plan(chosen, env, simulated, fix, timeout, symbol, trading)
+    report, secrets = asyncio.run(_run(cfg, plan, target, err))
     if json_out:
         sys.stdout.write(to_json(report, secrets) + "\n")
         sys.stdout.flush()
@@ -228,38 +250,47 @@ def _venue(argument: str | None, option: str | None, err: Console) -> str:
     return chosen
 
 
-async def _run(
-    cfg: Config,
-    venue: str,
-    env: str | None,
-    sim: bool,
-    fix: bool,
-    step_timeout: float,
-    symbol: str | None,
-    target: ConfigTarget,
-    err: Console,
-) -> tuple[Report, list[str]]:
-    if env is not None:
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Plan:
+    venue: str
+    env: str | None
+    simulated: bool  # the embedded simulator is checked (asked for, or nothing is configured)
+    fix: bool
+    step_timeout: float
+    symbol: str | None
+    trading: bool
+
+
+async def _run(cfg: Config, plan: _Plan, target: ConfigTarget, err: Console) -> tuple[Report, list[str]]:
+    if plan.env is not None:
         primary = dataclasses.replace(
-            cfg.primary or PrimaryConfig(), environment=env, rest_url=None, ws_url=None
+            cfg.primary or PrimaryConfig(), environment=plan.env, rest_url=None, ws_url=None
         )
         cfg = dataclasses.replace(cfg, primary=primary)
     clock = SystemClock()
-    async with venue_config(cfg, use_sim=sim, console=err, venues={venue}) as run_cfg:
-        if venue == "primary":
-            return await diagnose_primary(
+    async with venue_config(cfg, use_sim=plan.simulated, console=err, venues={plan.venue}) as run_cfg:
+        if plan.venue == "primary":
+            report, secrets = await diagnose_primary(
                 run_cfg.primary,
                 clock=clock,
-                step_timeout=step_timeout,
-                fix=fix,
+                step_timeout=plan.step_timeout,
+                fix=plan.fix,
                 target=target,
-                symbol=symbol or PROBE_SYMBOL,
+                symbol=plan.symbol or PROBE_SYMBOL,
             )
-        return await diagnose_kraken(
-            run_cfg.kraken,
-            clock=clock,
-            step_timeout=step_timeout,
-            fix=fix,
-            target=target,
-            symbol=symbol or "BTC/USD",
-        )
+        else:
+            report, secrets = await diagnose_kraken(
+                run_cfg.kraken,
+                clock=clock,
+                step_timeout=plan.step_timeout,
+                fix=plan.fix,
+                target=target,
+                symbol=plan.symbol or "BTC/USD",
+                trading=plan.trading,
+            )
+    if plan.simulated:
+        # Said in the report itself, not only in a log line: every step passing here proves
+        # nothing about a real account.
+        report.simulated = True
+        report.target = f"EMBEDDED SIMULATOR, not a real venue · {report.target}"
+    return report, secrets

@@ -130,6 +130,8 @@ async def _nonce_accepted(doctor: KrakenDoctor, scale: int) -> bool:
 
 
 def _fix_host(doctor: PrimaryDoctor, target: ConfigTarget) -> FixReport:
+    if doctor.matriz_ws_url is not None:
+        return _fix_ws_url(doctor, target, doctor.matriz_ws_url)
     wrong = doctor.environment or ""
     suggestion = matriz_suggestion(wrong)
     if suggestion is None:
@@ -152,6 +154,23 @@ def _fix_host(doctor: PrimaryDoctor, target: ConfigTarget) -> FixReport:
     )
 
 
+def _fix_ws_url(doctor: PrimaryDoctor, target: ConfigTarget, wrong: str) -> FixReport:
+    """The environment is right and only `ws_url` names the web app: remove it (the environment's
+    WebSocket is then used)."""
+    doctor.drop_ws_url, doctor.matriz_ws_url = True, None
+    action = f"the web app's ws_url {wrong!r} removed (environment {doctor.environment!r} gives the API's)"
+    why_not = target.why_not()
+    if why_not is None:
+        assert target.path is not None
+        if _read_section(target.path, "primary").get("ws_url") != wrong:
+            why_not = f"{target.path} does not hold it (it comes from the environment)"
+        else:
+            return FixReport("host", action, True, _write(target, "primary", {}, remove=["ws_url"]))
+    return FixReport(
+        "host", action, True, f"checked now; not written ({why_not}): remove ws_url from [primary]"
+    )
+
+
 def _read_section(path: Path, section: str) -> dict[str, Any]:
     try:
         document = tomlkit.parse(path.read_text(encoding="utf-8"))
@@ -167,15 +186,20 @@ def _write(
     """Set `values` in `[section]` of the config file, keeping everything else; say what happened."""
     why_not = target.why_not()
     settings = ", ".join(f"{k} = {v!r}" for k, v in values.items())
+    change = " and ".join(
+        part
+        for part in (f"add {settings}" if settings else "", f"remove {', '.join(remove)}" if remove else "")
+        if part
+    )
     if why_not is not None:
-        return f"not written ({why_not}): add {settings} under [{section}]"
+        return f"not written ({why_not}): {change} under [{section}]"
     assert target.path is not None
     try:
         write_settings(target.path, section, values, remove or [])
     except (OSError, TOMLKitError) as exc:
-        return f"could not write {target.path} ({exc}): add {settings} under [{section}] yourself"
-    removed = f"; removed {', '.join(remove)}" if remove else ""
-    return f"written to {target.path}: [{section}] {settings}{removed}"
+        return f"could not write {target.path} ({exc}): {change} under [{section}] yourself"
+    done = "; ".join(part for part in (settings, f"removed {', '.join(remove)}" if remove else "") if part)
+    return f"written to {target.path}: [{section}] {done}"
 
 
 def write_settings(path: Path, section: str, values: dict[str, Any], remove: list[str]) -> None:

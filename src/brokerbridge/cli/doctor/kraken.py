@@ -1,9 +1,17 @@
 """`brokerbridge doctor kraken`: the chain from credentials to the private WebSocket, step by step.
 
-Steps: credentials → REST (+ system status) → clock skew → signed Balance → WebSocket token →
-public WebSocket → private WebSocket. Each probe turns what it sees into evidence, or into a
-`Finding` that names the cause (invalid key, wrong secret, nonce, permission, stale token, stalled
-feed, balance shown as 0) and the exact remedy.
+Steps: credentials → REST (+ system status) → clock skew → signed Balance → order permissions →
+(with `trading`: trading permissions) → WebSocket token → public WebSocket → private WebSocket.
+Each probe turns what it sees into evidence, or into a `Finding` that names the cause (invalid key,
+wrong secret, nonce, permission, stale token, stalled feed, balance shown as 0) and the exact remedy.
+
+Permissions: the Kraken bot guide's checklist — Query Funds (Balance), Query Open Orders & Trades
+(OpenOrders), Query Closed Orders & Trades (ClosedOrders), Access WebSockets API
+(GetWebSocketsToken) — each probed by a call that needs it and nothing more; with `trading`, also
+Create & Modify Orders (AddOrder with `validate=true`: Kraken checks the order and places nothing)
+and Cancel/Close Orders (CancelOrder of an order id that cannot exist: nothing is cancelled).
+Kraken answers a missing permission with `EGeneral:Permission denied`; any other answer proves
+the permission is there.
 """
 
 from __future__ import annotations
@@ -17,19 +25,33 @@ from decimal import Decimal
 from brokerbridge.cli.doctor.steps import Finding, Progress, Step
 from brokerbridge.core.clock import Clock
 from brokerbridge.core.config import KrakenConfig
-from brokerbridge.core.errors import AuthenticationError, InvalidNonce, PermissionDenied, SessionInvalid
+from brokerbridge.core.errors import (
+    AuthenticationError,
+    InvalidNonce,
+    InvalidRequest,
+    OrderRejected,
+    PermissionDenied,
+    SessionInvalid,
+    UnknownOrder,
+    UnknownSymbol,
+)
 from brokerbridge.core.events import BalanceSnapshot, Channel, Subscription, Ticker
+from brokerbridge.core.rest import Request
 from brokerbridge.core.signals import Subscribed, SubscribeFailed, SystemStatus, TokenRejected
 from brokerbridge.io.kraken.rest import KrakenRestClient
 from brokerbridge.io.ws import connect
+from brokerbridge.venues.kraken import permissions
 from brokerbridge.venues.kraken import rest as kraken_rest
 from brokerbridge.venues.kraken.auth import NonceSource
+from brokerbridge.venues.kraken.permissions import API_PAGE, KeyPermission
 from brokerbridge.venues.kraken.session import KrakenWsSession
 
 # Beyond this, a clock is worth fixing: order deadlines and nonces compared with other clients
 # (both time-based) go wrong, and Kraken's Time has one-second resolution anyway.
 SKEW_LIMIT_S = 2.0
-API_PAGE = "kraken.com › Settings › API"
+# An order id no order can have (Kraken's are `XXXXXX-XXXXX-XXXXXX` of letters and digits): the
+# cancel that probes the permission cancels nothing.
+NO_SUCH_ORDER = "OBBDOC-TORXX-NOORDR"
 NONCE_EXPLANATION = (
     "Kraken refused the nonce although it grows with the clock: this key's last nonce is larger "
     "than ours. Either another client uses the same key with a larger nonce scale (python-kraken-sdk "
@@ -41,10 +63,6 @@ NONCE_REMEDY = (
     f"(--fix finds and writes one); for concurrent use, set a nonce window on the key ({API_PAGE} › "
     "edit the key › Advanced › Nonce window)"
 )
-WEBSOCKETS_REMEDY = (
-    f"{API_PAGE} › edit the key › Other › tick “Access WebSockets API” › Save, then wait a minute or "
-    "two before trying again (Kraken takes a moment to apply key changes)"
-)
 
 
 @dataclasses.dataclass
@@ -55,6 +73,7 @@ class KrakenDoctor:
     clock: Clock
     timeout: float
     symbol: str = "BTC/USD"
+    trading: bool = False  # also check the trading permissions
     token: str | None = None
     rest_balances: dict[str, Decimal] | None = None
     secrets: list[str] = dataclasses.field(default_factory=list)  # tokens seen, for masking
@@ -71,6 +90,12 @@ class KrakenDoctor:
             Step("rest", "REST reachable", self.rest),
             Step("clock", "clock skew", self.clock_skew, needs=("rest",)),
             Step("private", "signed call (Balance)", self.private, needs=("credentials", "rest")),
+            Step("orders", "order permissions", self.order_permissions, needs=("private",)),
+            *(
+                [Step("trading", "trading permissions", self.trading_permissions, needs=("private",))]
+                if self.trading
+                else []
+            ),
             Step("ws_token", "WebSocket token", self.ws_token, needs=("credentials", "rest", "private")),
             Step("ws_public", "public WebSocket", self.ws_public),
             Step("ws_private", "private WebSocket", self.ws_private, needs=("ws_token",)),
@@ -102,8 +127,9 @@ class KrakenDoctor:
         if not key or not secret:
             raise Finding(
                 "no Kraken API key and secret configured: only public data works",
-                "create a key (" + API_PAGE + " › Create API key, with Query Funds and Access WebSockets "
-                "API) and set kraken.api_key / kraken.api_secret (or BROKERBRIDGE_KRAKEN_API_KEY/_SECRET)",
+                f"create a key ({API_PAGE} › Create API key, with {_labels(permissions.READ_CHECKLIST)}; "
+                f"to trade also {_labels(permissions.TRADING)}) and set kraken.api_key / "
+                "kraken.api_secret (or BROKERBRIDGE_KRAKEN_API_KEY/_SECRET)",
             )
         try:
             raw = base64.b64decode(secret.reveal(), validate=True)
@@ -157,8 +183,9 @@ class KrakenDoctor:
             ) from None
         except PermissionDenied:
             raise Finding(
-                "the key works but lacks the “Query Funds” permission (Balance was refused)",
-                f"{API_PAGE} › edit the key › Funds permissions › tick “Query” › Save, then wait a minute",
+                "the key works but lacks the “Query Funds” permission (Balance was refused): balances "
+                "show nothing",
+                permissions.QUERY_FUNDS.how_to_enable(),
                 blocking=False,
             ) from None
         except AuthenticationError as exc:
@@ -170,6 +197,66 @@ class KrakenDoctor:
             f"key and signature accepted; {len(balances)} assets ({len(funded)} with funds: {shown or '-'})"
         )
 
+    async def order_permissions(self) -> str:
+        """Query Open / Query Closed Orders & Trades: without them fills and orders are never read
+        back from REST (reconciliation after a reconnect fails, order status stays unknown)."""
+        probes: list[tuple[KeyPermission, Request[object]]] = [
+            (permissions.QUERY_OPEN, kraken_rest.open_orders_request()),
+            (permissions.QUERY_CLOSED, kraken_rest.closed_orders_request()),
+        ]
+        return await self._check_permissions(
+            probes, "fills and orders missed while a stream was down are never read back"
+        )
+
+    async def trading_permissions(self) -> str:
+        """Create & Modify / Cancel/Close Orders, probed without placing or cancelling anything."""
+        probe_order = kraken_rest.add_order_request(
+            pair="XBTUSD",
+            side="buy",
+            order_type="limit",
+            volume=Decimal("0.0001"),
+            price=Decimal(1),
+            validate=True,
+        )
+        probes: list[tuple[KeyPermission, Request[object]]] = [
+            (permissions.CREATE_ORDERS, probe_order),
+            (permissions.CANCEL_ORDERS, kraken_rest.cancel_order_request(NO_SUCH_ORDER)),
+        ]
+        return await self._check_permissions(
+            probes, "orders cannot be placed or cancelled through brokerbridge"
+        )
+
+    async def _check_permissions(
+        self, probes: list[tuple[KeyPermission, Request[object]]], without: str
+    ) -> str:
+        """Call each probe; every permission refused is named in one finding (not blocking: the
+        other steps need other permissions)."""
+        granted: list[str] = []
+        missing: list[KeyPermission] = []
+        for permission, request in probes:
+            try:
+                await self.rest_client().call(request)
+            except PermissionDenied:
+                missing.append(permission)
+                continue
+            except InvalidNonce:
+                raise Finding(NONCE_EXPLANATION, NONCE_REMEDY, fix="nonce") from None
+            except AuthenticationError as exc:
+                raise _auth_finding(exc) from None
+            except (InvalidRequest, OrderRejected, UnknownOrder, UnknownSymbol) as exc:
+                # Kraken looked at the order itself, so the key may make the call.
+                granted.append(f"{permission.label} ({request.name}: {exc.code or exc.message})")
+                continue
+            granted.append(f"{permission.label} ({request.name} answered)")
+        if missing:
+            raise Finding(
+                f"the key lacks {_labels(missing)}: {without}",
+                "; ".join(p.how_to_enable() for p in missing),
+                evidence=f"granted: {', '.join(granted)}" if granted else "",
+                blocking=False,
+            )
+        return "granted: " + ", ".join(granted)
+
     async def ws_token(self) -> str:
         try:
             result = await self.rest_client().call(kraken_rest.websockets_token_request())
@@ -177,7 +264,7 @@ class KrakenDoctor:
             raise Finding(
                 "the key lacks the “Access WebSockets API” permission: no private streams (balances, "
                 "executions) without it",
-                WEBSOCKETS_REMEDY,
+                permissions.WEBSOCKETS.how_to_enable(),
             ) from None
         except InvalidNonce:
             raise Finding(NONCE_EXPLANATION, NONCE_REMEDY, fix="nonce") from None
@@ -315,6 +402,11 @@ def _auth_finding(exc: AuthenticationError) -> Finding:
             "lost, create a new key (Kraken shows the secret only once)",
         )
     return Finding(exc.message, exc.remedy)
+
+
+def _labels(needed: tuple[KeyPermission, ...] | list[KeyPermission]) -> str:
+    names = [f"“{p.label}”" for p in needed]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def mask_key(key: str) -> str:

@@ -54,6 +54,8 @@ class PrimaryDoctor:
     symbol: str = PROBE_SYMBOL
     env: PrimaryEnvironment | None = None
     suggestion: str | None = None  # the environment to use instead of a matriz.* host
+    matriz_ws_url: str | None = None  # the config's ws_url, when it is a matriz.* host
+    drop_ws_url: bool = False  # --fix removed that ws_url: the environment's own WebSocket is checked
     token: str | None = None
     secrets: list[str] = dataclasses.field(default_factory=list)
     _stage: Progress = dataclasses.field(default_factory=Progress)
@@ -104,8 +106,10 @@ class PrimaryDoctor:
         if self.config is None or self.environment is None:
             raise Finding(
                 "Primary is not configured (no [primary] section or BROKERBRIDGE_PRIMARY_* settings)",
-                "add [primary] with environment, user, password and account (see docs/primary.md), "
-                "or run `brokerbridge doctor primary --sim`",
+                "add [primary] to the config file (--config or $BROKERBRIDGE_CONFIG) with environment "
+                "(remarkets, live, your broker's name or its API URL), user, password and account — or "
+                "set BROKERBRIDGE_PRIMARY_ENVIRONMENT, _USER, _PASSWORD, _ACCOUNT; "
+                "`brokerbridge doctor primary --sim` shows every step against the simulator",
             )
         self.suggestion = matriz_suggestion(self.environment)
         if self.suggestion is not None:
@@ -117,8 +121,21 @@ class PrimaryDoctor:
                 "it to the config file",
                 fix="host",
             )
+        ws_url = self._ws_override()
+        ws_suggestion = matriz_suggestion(ws_url) if ws_url else None
+        if ws_url and ws_suggestion is not None:
+            # The environment is right, the socket is the web app's: removing ws_url is the fix
+            # (an environment's WebSocket is the root of its API host).
+            self.matriz_ws_url, self.suggestion = ws_url, ws_suggestion
+            host = _hostname(ws_url)
+            raise Finding(
+                MATRIZ_EXPLANATION.format(host=host) + f" (from primary.ws_url = {ws_url!r})",
+                f"remove ws_url from [primary]: environment = {self.environment!r} already gives the "
+                "API's WebSocket (the root of its API host); --fix removes it from the config file",
+                fix="host",
+            )
         try:
-            self.env = resolve_environment(self.environment, ws_url=self._ws_override())
+            self.env = resolve_environment(self.environment, ws_url=ws_url)
         except ConfigError as exc:
             raise Finding(exc.message, exc.remedy) from None
         return f"{self.env.name}: REST {self.env.rest_url}, WebSocket {self.env.ws_url}"
@@ -127,7 +144,7 @@ class PrimaryDoctor:
         # An explicit --env replaces the config's URLs; otherwise the config's ws_url stands.
         if self.config is None or self.environment != (self.config.rest_url or self.config.environment):
             return None
-        return self.config.ws_url
+        return None if self.drop_ws_url else self.config.ws_url
 
     # -- 2. reachability -------------------------------------------------------------------------------
     async def reach(self) -> str:

@@ -35,6 +35,7 @@ def report_dict(report: Report, secrets: Iterable[Secret | str | None]) -> dict[
     return {
         "venue": report.venue,
         "target": m(report.target),
+        "simulated": report.simulated,
         "ok": report.ok,
         "exit_code": report.exit_code,
         "steps": [

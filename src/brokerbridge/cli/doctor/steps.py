@@ -116,6 +116,7 @@ class Report:
     target: str  # where the doctor looked (URLs, environment)
     results: list[StepResult]
     fixes: list[FixReport] = field(default_factory=list)
+    simulated: bool = False  # the embedded simulator was checked, not a real venue
 
     @property
     def ok(self) -> bool:

@@ -7,7 +7,8 @@
   `token_refresh_interval` (Kraken accepts it within 15 min of issue) and fetches one otherwise,
   ahead of every queued REST call; refreshed every `token_refresh_interval`; when Kraken refuses
   it, a new one is fetched (retried with backoff until it comes) and what was refused is
-  subscribed again on the same connection;
+  subscribed again on the same connection — from the second refusal in a row after 1 s, doubling
+  up to 60 s (`io/token.py`), with one ERROR naming the permission and `brokerbridge doctor`;
 * reconciliation after every private (re)connect, the first one included, after every gap in
   a private stream (a skipped sequence number), after a silence on it long enough to have lost
   frames, every `reconcile_interval` as a safety net, and whenever `executions` is live again
@@ -70,9 +71,9 @@ from brokerbridge.io.refresh import keep_fresh
 from brokerbridge.io.retry import Retrying
 from brokerbridge.io.supervisor import ConnectionSupervisor
 from brokerbridge.io.tasks import spawn
-from brokerbridge.io.token import TokenManager
+from brokerbridge.io.token import REFUSED_RETRY, TokenManager
 from brokerbridge.io.ws import Connection, connect
-from brokerbridge.venues.kraken import VENUE
+from brokerbridge.venues.kraken import VENUE, permissions
 from brokerbridge.venues.kraken import normalize as norm
 from brokerbridge.venues.kraken import rest as kraken_rest
 from brokerbridge.venues.kraken.checksum import book_checksum
@@ -137,6 +138,7 @@ class KrakenConnector:
             refresh_interval=config.token_refresh_interval,
             rng=self._rng,
             needed=lambda: bool(self.private_session.subscriptions),
+            refused_retry=REFUSED_RETRY,
         )
         self.public_session = KrakenWsSession(
             private=False, idle_timeout=config.idle_timeout, wall_clock=clock.time
@@ -227,6 +229,7 @@ class KrakenConnector:
     async def aclose(self) -> None:
         if self._order_reader is not None:
             self._order_reader.cancel()
+        await self.tokens.aclose()  # before the HTTP client it runs on closes under it
         await self.rest.aclose()
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None] | None:
@@ -561,11 +564,36 @@ class KrakenConnector:
         finally:
             self._orders_task = None
 
-    def renew_token(self) -> None:
+    def renew_token(self, error: VenueError) -> None:
         """Kraken refused the token on the live private socket: fetch another (with backoff, until
         it comes or the socket closes — a reconnect fetches its own) and subscribe again to what
-        was refused."""
-        self.tokens.reject(self.private_session.token)
+        was refused. Tokens refused one after the other are replaced ever more slowly (TokenManager)
+        and reported once at ERROR: Kraken issues them and refuses each, so waiting will not help."""
+        in_a_row = self.tokens.reject(self.private_session.token)
+        if in_a_row <= 1:
+            logger.log(
+                logging.WARNING if in_a_row else logging.DEBUG,
+                "kraken: WebSocket token rejected (%s); requesting a new one",
+                error.message,
+            )
+        else:
+            why = (
+                f"Kraken refused {in_a_row} WebSocket tokens in a row, each right after issuing it "
+                f"({error.code or error.message}): the API key may lack the “{permissions.WEBSOCKETS.label}” "
+                "permission, or kraken.ws_auth_url is not the same Kraken as kraken.rest_url"
+            )
+            wait = self.tokens.next_fetch_in
+            # Once per streak: the next refusals are the same news (they come at most once a minute).
+            logger.log(
+                logging.ERROR if in_a_row == 2 else logging.DEBUG,
+                "kraken: %s; private streams stay down, a new token is asked for in %.0f s (then up to "
+                "every %.0f s) — %s",
+                why,
+                wait,
+                REFUSED_RETRY.cap,
+                permissions.WEBSOCKETS.remedy(),
+            )
+            self.private.explain(f"{why}; next token in {wait:.0f} s")
         if self._renew_task is None:
             self._renew_task = self.spawn(self._renew_until_done(), "kraken-token-renew")
 
@@ -842,8 +870,8 @@ class _PrivateHooks:
         try:
             await self._c.tokens.get()
         except BrokerBridgeError as exc:
-            level = logging.WARNING if exc.retryable else logging.ERROR
-            logger.log(level, "kraken: Cannot get WebSocket token: %s", exc)
+            # The supervisor logs the failure (with the remedy: the permission, `doctor`), once.
+            logger.debug("kraken: Cannot get WebSocket token: %s", exc)
             raise
 
     async def on_connected(self) -> None:
@@ -854,6 +882,7 @@ class _PrivateHooks:
         match signal:
             case Subscribed(sub=sub):
                 logger.info("kraken: Subscribed to %s channel", sub.channel.value)
+                self._c.tokens.accepted(self._c.private_session.token)  # refusals in a row end
                 if not self._reconciled:  # once per connection, whichever private channel is first
                     self._reconciled = True
                     self._c.request_reconcile()
@@ -866,8 +895,7 @@ class _PrivateHooks:
                 logger.info("kraken: private stream silent for %.1f s; reconciling with REST", seconds)
                 self._c.request_reconcile()
             case TokenRejected(error=error):
-                logger.warning("kraken: WebSocket token rejected (%s); requesting a new one", error.message)
-                self._c.renew_token()
+                self._c.renew_token(error)
 
     async def poll(self, subs: tuple[Subscription, ...]) -> list[AnyEvent]:
         return await self._c.poll_private(subs)

@@ -188,6 +188,7 @@ class PrimaryConnector:
             self._listing = False
 
     async def aclose(self) -> None:
+        await self.tokens.aclose()  # a login under way ends before the HTTP client it runs on
         await self.rest.aclose()
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None] | None:

@@ -7,6 +7,7 @@ It owns no I/O and no tasks: the server drives `step()` on its clock and registe
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Protocol
@@ -64,6 +65,9 @@ class KrakenExchange:
         self.account.listeners.append(self._on_account)
         self.tokens = TokenBook(self.ids)
         self.keys: dict[str, ApiKey] = {}
+        # Signed private REST calls received per method (known methods only: bounded), refused ones
+        # included: what a test counts to see how hard a client leans on the venue.
+        self.private_calls: Counter[str] = Counter()
         self.listeners: set[MarketListener] = set()
         self.demo_key = self.create_key(ALL_PERMISSIONS, demo=True)
 

@@ -150,6 +150,8 @@ class KrakenRest:
         if not key.accept_nonce(nonce):
             raise ApiError("EAPI:Invalid nonce")
         spec = self.private.get(method)
+        if spec is not None:
+            self.exchange.private_calls[method] += 1  # signed calls received, refused ones too
         if self.exchange.faults.take("rate_limit"):
             raise ApiError("EAPI:Rate limit exceeded")
         if spec is not None and spec.cost and not key.charge(spec.cost, self.exchange.clock.monotonic()):

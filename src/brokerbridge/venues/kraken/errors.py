@@ -57,8 +57,13 @@ ERROR_TABLE: dict[str, ErrorRule] = {
     "EGeneral:Invalid arguments:Index unavailable": _rule(
         OrderRejected, "this pair has no index price; use trigger=last for stop/take-profit orders"
     ),
+    # REST refusals get the permission of the call named (rest.parse_answer); this is for the rest.
     "EGeneral:Permission denied": _rule(
-        PermissionDenied, "enable the needed permission for this API key on Kraken (Settings → API)"
+        PermissionDenied,
+        "this API key lacks a permission; on kraken.com › Settings › API › edit the key, enable: Query "
+        "Funds (balances), Query Open / Closed Orders & Trades (orders, fills), Access WebSockets API "
+        "(private streams), Create & Modify / Cancel/Close Orders (trading); `brokerbridge doctor "
+        "kraken` names the one missing",
     ),
     "EGeneral:Temporary lockout": _rule(
         AuthenticationError,

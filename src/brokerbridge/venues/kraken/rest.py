@@ -23,6 +23,7 @@ import msgspec
 
 from brokerbridge.core.errors import (
     ConfigError,
+    PermissionDenied,
     ProtocolError,
     RateLimited,
     TransportError,
@@ -30,7 +31,7 @@ from brokerbridge.core.errors import (
 from brokerbridge.core.numbers import first_insane
 from brokerbridge.core.rest import Request
 from brokerbridge.core.secret import Secret
-from brokerbridge.venues.kraken import VENUE
+from brokerbridge.venues.kraken import VENUE, permissions
 from brokerbridge.venues.kraken.auth import sign
 from brokerbridge.venues.kraken.errors import error_from_kraken_list
 from brokerbridge.venues.kraken.rest_messages import (
@@ -216,7 +217,9 @@ def add_order_request(
     volume: Decimal,
     price: Decimal | None = None,
     cl_ord_id: str | None = None,
+    validate: bool = False,
 ) -> Request[AddOrderResult]:
+    """`validate=True`: Kraken checks the order (permission included) and places nothing."""
     return _private(
         "AddOrder",
         AddOrderResult,
@@ -226,6 +229,7 @@ def add_order_request(
         ("volume", volume),
         ("price", price),
         ("cl_ord_id", cl_ord_id),
+        ("validate", True if validate else None),
     )
 
 
@@ -309,9 +313,19 @@ _last_str = msgspec.json.Decoder(str | int | None)
 def parse_answer(request: Request[T], status_code: int, body: bytes | str) -> T:
     """The `result` of the response to `request`, as the type the request names.
 
-    Raises as `parse_result` does.
+    Raises as `parse_result` does; a refusal for want of a permission names the permission
+    `request` needs (Kraken's `EGeneral:Permission denied` does not).
     """
-    return cast(T, _decode(request.name, request.answer, _result(status_code, body)))
+    try:
+        raw = _result(status_code, body)
+    except PermissionDenied as exc:
+        needed = permissions.needed_for(request.name)
+        if needed is not None and exc.code == "EGeneral:Permission denied":
+            exc.message = f"{exc.message} ({request.name} needs “{needed.label}”)"
+            exc.args = (exc.message,)
+            exc.remedy = needed.remedy()
+        raise
+    return cast(T, _decode(request.name, request.answer, raw))
 
 
 def parse_result(status_code: int, body: bytes | str, method: str | None = None) -> Any:
