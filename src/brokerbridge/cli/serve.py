@@ -12,7 +12,6 @@ import asyncio
 import logging
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -93,7 +92,7 @@ async def _serve(
             loop.add_signal_handler(signum, on_signal, signum)
         found: Path | None = None
         try:
-            found = _announce(cfg, host, server.port)
+            found = _announce(cfg, host, server.port, bridge.clock.time())
             print(f"brokerbridge serving venues: {', '.join(bridge.connectors)}", flush=True)
             if login_link:
                 print(f"  Dashboard:   {server.login_url()}   (one-time sign-in link, 10 min)", flush=True)
@@ -113,7 +112,7 @@ async def _serve(
                 loop.remove_signal_handler(signum)
 
 
-def _announce(cfg: Config, host: str, port: int) -> Path | None:
+def _announce(cfg: Config, host: str, port: int, now: float) -> Path | None:
     """Write the discovery file (cli/discovery.py) through which `watch`, `doctor`, `instruments`,
     `status` and `login-link` find this server; its path, or None when it cannot be written (they
     then need `--bridge URL`)."""
@@ -124,7 +123,7 @@ def _announce(cfg: Config, host: str, port: int) -> Path | None:
             discovery.Discovery(
                 url=discovery.local_url(host, port),
                 pid=os.getpid(),
-                started_at=time.time(),
+                started_at=now,
                 version=__version__,
             ),
         )

@@ -211,7 +211,7 @@ async def _streams(cfg: Config, plan: _WatchPlan, err: Console) -> AsyncIterator
     standalone = "--sim: the embedded simulator" if plan.sim else "--standalone" if plan.standalone else None
     attachment = await find_bridge(cfg, plan.bridge, standalone, err)
     if attachment is not None:
-        private = plan.channels is None or any(Channel(c).private for c in plan.channels if c in PRIVATE)
+        private = plan.channels is None or any(c in PRIVATE for c in plan.channels)
         async with attached_streams(attachment, plan.venue, wants_account=private, err=err) as remote:
             yield remote
         return

@@ -14,10 +14,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Callable
-from typing import Protocol
 
 from brokerbridge.cli.attach import Attachment, account_access, venue_summary
-from brokerbridge.cli.doctor.steps import Finding, Progress, Step
+from brokerbridge.cli.doctor.steps import Doctor, Finding, Progress, Step
 from brokerbridge.client import BridgeClient
 from brokerbridge.core.clock import Clock
 from brokerbridge.core.config import Config
@@ -32,21 +31,6 @@ SESSION_FREE = {
     "primary": ("host", "reach"),
 }
 STATUS_REMEDY = "see `brokerbridge status` and serve's log for the stream's state and reason"
-
-
-class VenueDoctor(Protocol):
-    """What the attached doctor needs of a venue doctor (`KrakenDoctor`, `PrimaryDoctor`)."""
-
-    secrets: list[str]
-
-    @property
-    def target(self) -> str: ...
-
-    def steps(self) -> list[Step]: ...
-
-    def timeouts(self) -> dict[str, Callable[[float], Finding]]: ...
-
-    async def aclose(self) -> None: ...
 
 
 def same_endpoint(config: Config, venue: str, served: VenueHealth | None) -> bool:
@@ -71,7 +55,7 @@ def same_endpoint(config: Config, venue: str, served: VenueHealth | None) -> boo
 @dataclasses.dataclass
 class AttachedDoctor:
     venue: str
-    local: VenueDoctor
+    local: Doctor
     attachment: Attachment
     clock: Clock
     symbol: str

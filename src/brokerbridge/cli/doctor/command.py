@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Protocol
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -31,11 +31,10 @@ from brokerbridge.cli.doctor.kraken import KrakenDoctor
 from brokerbridge.cli.doctor.primary import PROBE_SYMBOL, PrimaryDoctor
 from brokerbridge.cli.doctor.render import print_report, to_json
 from brokerbridge.cli.doctor.steps import (
-    Finding,
+    Doctor,
     FixReport,
     Report,
     Status,
-    Step,
     StepResult,
     merge,
     run_steps,
@@ -47,19 +46,6 @@ from brokerbridge.core.errors import BrokerBridgeError
 from brokerbridge.core.secret import Secret
 
 VENUES = ("kraken", "primary")
-
-
-class Doctor(Protocol):
-    secrets: list[str]
-
-    @property
-    def target(self) -> str: ...
-
-    def steps(self) -> list[Step]: ...
-
-    def timeouts(self) -> dict[str, Callable[[float], Finding]]: ...
-
-    async def aclose(self) -> None: ...
 
 
 async def examine(
