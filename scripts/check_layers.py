@@ -17,8 +17,9 @@ blocks too: a type-only import is still a dependency a reader and a refactoring 
    - `server` → `client.models`: the REST bodies. The server encodes the very Structs
      `BridgeClient` decodes, so the two cannot disagree; they live with the client (importing
      `core` only) so that a bot installs nothing of the server to read them;
-   - `cli` → `client`: `watch`, `doctor`, `instruments`, `status` and `login-link` go through a
-     running `serve` as its clients (one venue login for every tool), with the client a bot uses.
+   - `cli.attach` → `client`: `watch`, `doctor`, `instruments`, `status` and `login-link` go
+     through a running `serve` as its clients (one venue login for every tool), with the client a
+     bot uses — through that one module.
 3. **No import cycles**, between modules, of any length (`a → b → a`, `a → b → c → a`). An import
    of `pkg.mod` is an edge to that module; `from pkg import name` is an edge to `pkg/__init__.py`
    unless `name` is a submodule.
@@ -44,7 +45,7 @@ SIM_USERS = {"cli", "server"}  # who may import the simulators
 # The remote client runs in a bot's process, without the bridge: normalized types only.
 CLIENT_ALLOWED = {"core", "client"}
 # (importing module or package, imported module or package) within the top rank: see rule 2.
-SAME_RANK_ALLOWED = {("cli.serve", "server"), ("server", "client.models"), ("cli", "client")}
+SAME_RANK_ALLOWED = {("cli.serve", "server"), ("server", "client.models"), ("cli.attach", "client")}
 PURE = "venues"
 NOT_IN_PURE = {"time", "asyncio", "socket"}
 

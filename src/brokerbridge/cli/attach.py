@@ -25,11 +25,24 @@ from rich.markup import escape
 
 from brokerbridge.cli import discovery
 from brokerbridge.client import BridgeClient
-from brokerbridge.client.models import VenueSummary
+from brokerbridge.client.models import LoginLinkResponse, StatusResponse, VenueSummary
 from brokerbridge.core.config import Config
 from brokerbridge.core.errors import BrokerBridgeError, ConfigError, NotAuthorized, TransportError
 from brokerbridge.core.events import AnyEvent
 from brokerbridge.core.secret import Secret
+
+# The CLI reaches the remote client through this module only (scripts/check_layers.py): the other
+# commands take what they need of it from here.
+__all__ = [
+    "Attachment",
+    "BridgeClient",
+    "BridgeOpt",
+    "LoginLinkResponse",
+    "StandaloneOpt",
+    "StatusResponse",
+    "Streams",
+    "find_bridge",
+]
 
 BridgeOpt = Annotated[
     str | None,

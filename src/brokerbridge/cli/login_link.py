@@ -18,10 +18,9 @@ import msgspec
 import typer
 from rich.console import Console
 
-from brokerbridge.cli.attach import BridgeOpt
+from brokerbridge.cli.attach import BridgeOpt, LoginLinkResponse
 from brokerbridge.cli.common import ConfigOpt, LogFormatOpt, LogLevelOpt, fail, load, setup_logging
 from brokerbridge.cli.status import running_server
-from brokerbridge.client.models import LoginLinkResponse
 from brokerbridge.core.config import Config
 from brokerbridge.core.errors import BrokerBridgeError
 

@@ -20,11 +20,10 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from brokerbridge.cli.attach import Attachment, BridgeOpt, answers, candidate
+from brokerbridge.cli.attach import Attachment, BridgeOpt, StatusResponse, answers, candidate
 from brokerbridge.cli.common import ConfigOpt, LogFormatOpt, LogLevelOpt, fail, load, setup_logging
 from brokerbridge.cli.discovery import discovery_file
 from brokerbridge.cli.render import STATE_STYLE
-from brokerbridge.client.models import StatusResponse
 from brokerbridge.core.config import Config
 from brokerbridge.core.errors import BrokerBridgeError
 

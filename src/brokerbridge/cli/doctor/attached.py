@@ -15,9 +15,8 @@ import contextlib
 import dataclasses
 from collections.abc import Callable
 
-from brokerbridge.cli.attach import Attachment, account_access, venue_summary
+from brokerbridge.cli.attach import Attachment, BridgeClient, account_access, venue_summary
 from brokerbridge.cli.doctor.steps import Doctor, Finding, Progress, Step
-from brokerbridge.client import BridgeClient
 from brokerbridge.core.clock import Clock
 from brokerbridge.core.config import Config
 from brokerbridge.core.errors import BrokerBridgeError, ConfigError
