@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Protocol
 
+import msgspec
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -27,7 +28,14 @@ from brokerbridge.cli import discovery
 from brokerbridge.client import BridgeClient
 from brokerbridge.client.models import LoginLinkResponse, StatusResponse, VenueSummary
 from brokerbridge.core.config import Config
-from brokerbridge.core.errors import BrokerBridgeError, ConfigError, NotAuthorized, TransportError
+from brokerbridge.core.errors import (
+    BrokerBridgeError,
+    ConfigError,
+    NotAuthorized,
+    PermissionDenied,
+    RateLimited,
+    TransportError,
+)
 from brokerbridge.core.events import AnyEvent
 from brokerbridge.core.secret import Secret
 
@@ -97,15 +105,17 @@ def candidate(cfg: Config, bridge_url: str | None) -> Attachment | None:
 
 
 async def answers(attachment: Attachment) -> str | None:
-    """None when a bridge server answers at `attachment.url`, else why not. A refusal (401, 403)
-    is a server answering: the command's own calls then say what the key lacks."""
+    """None when a bridge server answers at `attachment.url`, else why not. A refusal (401, 403,
+    429) is a server answering: the command's own calls then say what the key lacks."""
     async with attachment.client(timeout=PROBE_TIMEOUT_S) as client:
         try:
             await client.health()
         except TransportError as exc:
             return exc.message
-        except BrokerBridgeError:
+        except (PermissionDenied, RateLimited):
             return None
+        except (BrokerBridgeError, msgspec.DecodeError) as exc:
+            return f"what answers there is not a brokerbridge serve ({exc})"
     return None
 
 
