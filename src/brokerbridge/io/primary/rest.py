@@ -29,7 +29,7 @@ TOKEN_LIFETIME = 24 * 3600.0
 # A 401 to a token that answered before: Primary keeps one session per user, so the likeliest cause
 # is a login elsewhere with the same user (the token is re-fetched ahead of its 24 h expiry).
 REPLACED_SESSION = (
-    "primary: HTTP 401 on %s with a token that worked until now: another login with the same user "
+    "primary: the venue refused a token that worked until now (%s): another login with the same user "
     "(another brokerbridge, a `watch`/`doctor` run with --standalone, the broker's app or web) may "
     "have replaced this session; logging in again once. Let every tool go through one `brokerbridge "
     "serve` (watch, doctor and instruments attach to it by themselves) or give each program its own "
@@ -97,14 +97,18 @@ class PrimaryRestClient:
             return await self._send(request, token)
         except SessionInvalid:
             if token == self._proven:
-                self.replaced_sessions += 1
-                logger.warning(REPLACED_SESSION, request.name)
+                self.session_replaced(f"HTTP 401 on {request.name}")
             else:
                 logger.warning("primary: token refused on %s; logging in again once", request.name)
             # Marked refused, so no other call sends it again while the login is refused or held.
             self.tokens.reject(token)
             token = await self.tokens.get(fresh=True, replacing=token)
             return await self._send(request, token)
+
+    def session_replaced(self, how: str) -> None:
+        """The venue refused (`how`) a token that worked: say what most likely happened, and count it."""
+        self.replaced_sessions += 1
+        logger.warning(REPLACED_SESSION, how)
 
     async def _send(self, request: Request[T], token: str) -> tuple[bytes, T]:
         self.calls += 1
