@@ -121,7 +121,7 @@ def watch(
         book_depth = default_book_depth(venue, depth)
         show_live = not json_lines and (live if live is not None else out.is_terminal)
         plan = _WatchPlan(venue, channel, symbols, book_depth, interval, json_lines, sim, count, show_live)
-        plan = _attach_plan(plan, bridge, standalone)
+        plan = dataclasses.replace(plan, bridge_url=bridge, standalone=standalone)
         asyncio.run(_watch(cfg, plan, out, err))
     except KeyboardInterrupt:
         pass
@@ -151,7 +151,7 @@ class _WatchPlan:
     sim: bool | None
     count: int
     live: bool = False
-    bridge: str | None = None  # --bridge URL
+    bridge_url: str | None = None  # --bridge
     standalone: bool = False
 
 
@@ -199,17 +199,13 @@ async def _watch(cfg: Config, plan: _WatchPlan, out: Console, err: Console) -> N
             await asyncio.gather(*pumps, return_exceptions=True)
 
 
-def _attach_plan(plan: _WatchPlan, bridge: str | None, standalone: bool) -> _WatchPlan:
-    return dataclasses.replace(plan, bridge=bridge, standalone=standalone)
-
-
 @contextlib.asynccontextmanager
 async def _streams(cfg: Config, plan: _WatchPlan, err: Console) -> AsyncIterator[tuple[Streams, bool]]:
     """Where the events come from, and whether account channels are shown by default: a running
     `serve` (attached: its venue sessions, no login of our own) or, without one, a Bridge of our
     own (standalone; the embedded simulator when the venue has no credentials)."""
     standalone = "--sim: the embedded simulator" if plan.sim else "--standalone" if plan.standalone else None
-    attachment = await find_bridge(cfg, plan.bridge, standalone, err)
+    attachment = await find_bridge(cfg, plan.bridge_url, standalone, err)
     if attachment is not None:
         private = plan.channels is None or any(c in PRIVATE for c in plan.channels)
         async with attached_streams(attachment, plan.venue, wants_account=private, err=err) as remote:
