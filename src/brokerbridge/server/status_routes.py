@@ -58,7 +58,13 @@ def owner_refusal(request: Request, what: str) -> Response | None:
         )
     if principal.allows("admin") or is_local(request):
         return None
-    who = f"key {principal.name!r}" if principal.name else "an anonymous caller"
+    who = (
+        f"key {principal.name!r}"
+        if principal.name
+        else "this session"
+        if principal.authenticated
+        else "an anonymous caller"
+    )
     status = 403 if principal.authenticated else 401
     return _error(
         status,
