@@ -37,7 +37,7 @@ def own_address() -> str | None:
     """This machine's address on its default route (not loopback), if it has one."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         try:
-            probe.connect(("192.0.2.255", 9))  # no packet is sent: this only picks the route
+            probe.connect(("198.51.100.1", 9))  # no packet is sent: this only picks the route
         except OSError:
             return None
         address = str(probe.getsockname()[0])
