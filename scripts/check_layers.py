@@ -11,12 +11,15 @@ blocks too: a type-only import is still a dependency a reader and a refactoring 
    - `client` (the remote client, run in a bot's process without the bridge) may use `core` only.
 2. **No imports within the top rank.** `server`, `cli` and `client` are three ways in to the
    bridge (a server for remote clients, a terminal, a bot's library): none is built on another.
-   Two imports cross between them on purpose, and only these (`SAME_RANK_ALLOWED`):
+   Three imports cross between them on purpose, and only these (`SAME_RANK_ALLOWED`):
    - `cli.serve` → `server`: the `serve` command starts the server — the CLI is the process's
      entry point and the server a library it runs (nothing in the server knows the CLI);
    - `server` → `client.models`: the REST bodies. The server encodes the very Structs
      `BridgeClient` decodes, so the two cannot disagree; they live with the client (importing
-     `core` only) so that a bot installs nothing of the server to read them.
+     `core` only) so that a bot installs nothing of the server to read them;
+   - `cli.attach` → `client`: `watch`, `doctor`, `instruments`, `status` and `login-link` go
+     through a running `serve` as its clients (one venue login for every tool), with the client a
+     bot uses — through that one module.
 3. **No import cycles**, between modules, of any length (`a → b → a`, `a → b → c → a`). An import
    of `pkg.mod` is an edge to that module; `from pkg import name` is an edge to `pkg/__init__.py`
    unless `name` is a submodule.
@@ -42,7 +45,7 @@ SIM_USERS = {"cli", "server"}  # who may import the simulators
 # The remote client runs in a bot's process, without the bridge: normalized types only.
 CLIENT_ALLOWED = {"core", "client"}
 # (importing module or package, imported module or package) within the top rank: see rule 2.
-SAME_RANK_ALLOWED = {("cli.serve", "server"), ("server", "client.models")}
+SAME_RANK_ALLOWED = {("cli.serve", "server"), ("server", "client.models"), ("cli.attach", "client")}
 PURE = "venues"
 NOT_IN_PURE = {"time", "asyncio", "socket"}
 

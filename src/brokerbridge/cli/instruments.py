@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from brokerbridge.bridge import Bridge
+from brokerbridge.cli.attach import BridgeOpt, StandaloneOpt, find_bridge, venue_summary
 from brokerbridge.cli.common import ConfigOpt, LogFormatOpt, LogLevelOpt, SimOpt, fail, load, setup_logging
 from brokerbridge.cli.runtime import venue_config
 from brokerbridge.core.config import Config
@@ -36,18 +37,21 @@ def instruments(
     config: ConfigOpt = None,
     log_level: LogLevelOpt = None,
     log_format: LogFormatOpt = None,
+    bridge: BridgeOpt = None,
+    standalone: StandaloneOpt = False,
 ) -> None:
-    """List Primary instruments (strike, underlying, expiry, tick, lot) from the daily cache."""
+    """List Primary instruments (strike, underlying, expiry, tick, lot) from the daily cache —
+    a running `brokerbridge serve`'s when one runs (no login of its own)."""
     err = Console(stderr=True)
     cfg = load(config, console=err)
     setup_logging(
         log_level or "WARNING",
         err,
-        [cfg.primary.password if cfg.primary else None],
+        [cfg.primary.password if cfg.primary else None, cfg.client.key],
         fmt=log_format or cfg.log_format,
     )
     try:
-        rows = asyncio.run(_load(cfg, sim, err, kind, cfi, search, underlying))
+        rows = asyncio.run(_load(cfg, sim, err, kind, cfi, search, underlying, (bridge, standalone)))
     except BrokerBridgeError as exc:
         fail(exc, err)
         return
@@ -79,23 +83,40 @@ async def _load(
     cfi: str | None,
     search: str,
     underlying: str | None,
+    attach: tuple[str | None, bool] = (None, False),
 ) -> list[InstrumentDetail]:
+    """`attach`: --bridge and --standalone."""
+    catalog = await _catalog(cfg, sim, err, *attach)
+    if underlying:
+        return [d for _, call, put in catalog.option_chain(underlying) for d in (call, put) if d is not None]
+    rows = catalog.search(search)
+    if kind:
+        try:
+            wanted = Kind(kind)
+        except ValueError:
+            raise typer.BadParameter(f"kind must be one of {', '.join(k.value for k in Kind)}") from None
+        rows = [d for d in rows if d.kind is wanted]
+    if cfi:
+        rows = [d for d in rows if (d.cfi or "").upper() == cfi.upper()]
+    return rows
+
+
+async def _catalog(
+    cfg: Config, sim: bool | None, err: Console, bridge_url: str | None, standalone: bool
+) -> Catalog:
+    """The catalogue of a running `serve` (attached: no login of our own), else our own Bridge's."""
+    reason = "--sim: the embedded simulator" if sim else "--standalone" if standalone else None
+    attachment = await find_bridge(cfg, bridge_url, reason, err)
+    if attachment is not None:
+        async with attachment.client(timeout=60.0) as client:  # a first catalogue download takes a while
+            await venue_summary(client, "primary", attachment.url)
+            answer = await client.instruments("primary")
+        # The rows are the server's InstrumentDetails as JSON (Decimals as text): read back as such.
+        return Catalog(
+            msgspec.json.decode(msgspec.json.encode(answer.instruments), type=list[InstrumentDetail])
+        )
     async with (
         venue_config(cfg, use_sim=sim, console=err, venues={"primary"}) as run_cfg,
         Bridge(run_cfg) as bridge,
     ):
-        catalog: Catalog = await bridge.catalog("primary")
-        if underlying:
-            return [
-                d for _, call, put in catalog.option_chain(underlying) for d in (call, put) if d is not None
-            ]
-        rows = catalog.search(search)
-        if kind:
-            try:
-                wanted = Kind(kind)
-            except ValueError:
-                raise typer.BadParameter(f"kind must be one of {', '.join(k.value for k in Kind)}") from None
-            rows = [d for d in rows if d.kind is wanted]
-        if cfi:
-            rows = [d for d in rows if (d.cfi or "").upper() == cfi.upper()]
-        return rows
+        return await bridge.catalog("primary")

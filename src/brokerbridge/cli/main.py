@@ -10,7 +10,9 @@ from brokerbridge import __version__
 from brokerbridge.cli import sim
 from brokerbridge.cli.doctor import doctor
 from brokerbridge.cli.instruments import instruments
+from brokerbridge.cli.login_link import login_link
 from brokerbridge.cli.serve import serve
+from brokerbridge.cli.status import status
 from brokerbridge.cli.watch import watch
 
 app = typer.Typer(
@@ -45,6 +47,8 @@ app.command()(watch)
 app.command()(doctor)
 app.command()(instruments)
 app.command()(serve)
+app.command()(status)
+app.command(name="login-link")(login_link)
 
 
 def main() -> None:

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from brokerbridge import __version__
 from brokerbridge.bridge import Bridge
+from brokerbridge.cli import discovery
 from brokerbridge.cli.common import ConfigOpt, LogFormatOpt, LogLevelOpt, SimOpt, fail, load, setup_logging
 from brokerbridge.cli.runtime import venue_config
 from brokerbridge.core.config import Config
@@ -86,7 +90,9 @@ async def _serve(
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, on_signal, signum)
+        found: Path | None = None
         try:
+            found = _announce(cfg, host, server.port, bridge.clock.time())
             print(f"brokerbridge serving venues: {', '.join(bridge.connectors)}", flush=True)
             if login_link:
                 print(f"  Dashboard:   {server.login_url()}   (one-time sign-in link, 10 min)", flush=True)
@@ -100,5 +106,33 @@ async def _serve(
             for task in stopping:
                 await task
         finally:
+            if found is not None:
+                discovery.remove(found, os.getpid())
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
+
+
+def _announce(cfg: Config, host: str, port: int, now: float) -> Path | None:
+    """Write the discovery file (cli/discovery.py) through which `watch`, `doctor`, `instruments`,
+    `status` and `login-link` find this server; its path, or None when it cannot be written (they
+    then need `--bridge URL`)."""
+    path = discovery.discovery_file(cfg.server.state_dir)
+    try:
+        discovery.write(
+            path,
+            discovery.Discovery(
+                url=discovery.local_url(host, port),
+                pid=os.getpid(),
+                started_at=now,
+                version=__version__,
+            ),
+        )
+    except OSError as exc:
+        logger.warning(
+            "cannot write %s (%s): other brokerbridge commands will not find this server by themselves; "
+            "give them --bridge URL or set [client] url",
+            path,
+            exc.strerror or exc,
+        )
+        return None
+    return path

@@ -4,6 +4,8 @@ terminal; one line per normalized event otherwise (or JSON lines)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from rich.console import Console
 from rich.live import Live
 
 from brokerbridge.bridge import Bridge
+from brokerbridge.cli.attach import BridgeOpt, StandaloneOpt, Streams, attached_streams, find_bridge
 from brokerbridge.cli.common import (
     ConfigOpt,
     LogFormatOpt,
@@ -35,6 +38,7 @@ from brokerbridge.core.events import AnyEvent, Channel, encode_event
 from brokerbridge.venues.defaults import book_depth as default_book_depth
 
 DEFAULT_CHANNELS = ["ticker", "trades", "balances", "executions"]
+PRIVATE = frozenset(c.value for c in Channel if c.private)
 DEFAULT_SYMBOLS = {"kraken": "BTC/USD", "primary": "MERV - XMEV - GGAL - 24hs"}
 
 
@@ -97,14 +101,17 @@ def watch(
     kraken_ws_auth_url: WsAuthUrlOpt = None,
     log_level: LogLevelOpt = None,
     log_format: LogFormatOpt = None,
+    bridge: BridgeOpt = None,
+    standalone: StandaloneOpt = False,
 ) -> None:
-    """Connect (to the simulator by default) and show live tickers, balances and stream status."""
+    """Show live tickers, balances and stream status: through a running `brokerbridge serve` when
+    one runs (no login of its own), else connecting itself (to the simulator by default)."""
     err = Console(stderr=True)
     cfg = load(config, kraken_rest_url, kraken_ws_url, kraken_ws_auth_url, err)
     setup_logging(
         log_level or cfg.log_level,
         err,
-        [cfg.kraken.api_secret, cfg.primary.password if cfg.primary else None],
+        [cfg.kraken.api_secret, cfg.primary.password if cfg.primary else None, cfg.client.key],
         fmt=log_format or cfg.log_format,
     )
     out = Console(highlight=False, soft_wrap=True, emoji=False)
@@ -114,6 +121,7 @@ def watch(
         book_depth = default_book_depth(venue, depth)
         show_live = not json_lines and (live if live is not None else out.is_terminal)
         plan = _WatchPlan(venue, channel, symbols, book_depth, interval, json_lines, sim, count, show_live)
+        plan = dataclasses.replace(plan, bridge_url=bridge, standalone=standalone)
         asyncio.run(_watch(cfg, plan, out, err))
     except KeyboardInterrupt:
         pass
@@ -143,19 +151,12 @@ class _WatchPlan:
     sim: bool | None
     count: int
     live: bool = False
+    bridge_url: str | None = None  # --bridge
+    standalone: bool = False
 
 
 async def _watch(cfg: Config, plan: _WatchPlan, out: Console, err: Console) -> None:
-    venues = {plan.venue}
-    async with (
-        venue_config(cfg, use_sim=plan.sim, console=err, venues=venues) as run_cfg,
-        Bridge(run_cfg) as bridge,
-    ):
-        has_credentials = (
-            run_cfg.kraken.has_credentials
-            if plan.venue == "kraken"
-            else run_cfg.primary is not None and run_cfg.primary.has_credentials
-        )
+    async with _streams(cfg, plan, err) as (bridge, has_credentials):
         wanted = plan.channels or [c for c in DEFAULT_CHANNELS if not Channel(c).private or has_credentials]
         streams: list[AsyncIterator[AnyEvent]] = []
         for name in wanted:
@@ -196,6 +197,30 @@ async def _watch(cfg: Config, plan: _WatchPlan, out: Console, err: Console) -> N
             for task in pumps:
                 task.cancel()
             await asyncio.gather(*pumps, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def _streams(cfg: Config, plan: _WatchPlan, err: Console) -> AsyncIterator[tuple[Streams, bool]]:
+    """Where the events come from, and whether account channels are shown by default: a running
+    `serve` (attached: its venue sessions, no login of our own) or, without one, a Bridge of our
+    own (standalone; the embedded simulator when the venue has no credentials)."""
+    standalone = "--sim: the embedded simulator" if plan.sim else "--standalone" if plan.standalone else None
+    attachment = await find_bridge(cfg, plan.bridge_url, standalone, err)
+    if attachment is not None:
+        private = plan.channels is None or any(c in PRIVATE for c in plan.channels)
+        async with attached_streams(attachment, plan.venue, wants_account=private, err=err) as remote:
+            yield remote
+        return
+    async with (
+        venue_config(cfg, use_sim=plan.sim, console=err, venues={plan.venue}) as run_cfg,
+        Bridge(run_cfg) as bridge,
+    ):
+        has_credentials = (
+            run_cfg.kraken.has_credentials
+            if plan.venue == "kraken"
+            else run_cfg.primary is not None and run_cfg.primary.has_credentials
+        )
+        yield bridge, has_credentials
 
 
 async def _show_live(

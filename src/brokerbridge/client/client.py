@@ -23,7 +23,7 @@ import contextlib
 import itertools
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -35,13 +35,20 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from brokerbridge.client import models
 from brokerbridge.core.backoff import BackoffPolicy
 from brokerbridge.core.clock import Clock, SystemClock
-from brokerbridge.core.errors import BrokerBridgeError, TransportError, VenueError, error_from_wire
+from brokerbridge.core.errors import (
+    BrokerBridgeError,
+    NotAuthorized,
+    TransportError,
+    VenueError,
+    error_from_wire,
+)
 from brokerbridge.core.events import AnyEvent, Fill, Gap, OrderUpdate, StreamState, StreamStatus, decode_event
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+SESSION_COOKIE = "bb_session"  # the server's sign-in cookie (server/logins.py)
 RATE_LIMITED_RETRY_S = 1.0  # a subscribe refused for the message rate is sent again after this
 DEFAULT_BACKOFF = BackoffPolicy(initial=0.5, factor=2.0, cap=10.0)
 
@@ -130,7 +137,7 @@ class BridgeClient:
         *,
         depth: int | None = None,
         interval: int = 1,
-    ) -> AsyncIterator[AnyEvent]:
+    ) -> AsyncGenerator[AnyEvent, None]:
         """Yield the stream's events (data, `StreamStatus`, `Gap`) until the caller stops, or
         raise the bridge's refusal (`NotAuthorized`, `UnknownSymbol`, …)."""
         if self._runner is None:
@@ -174,7 +181,10 @@ class BridgeClient:
             await self._wanted.wait()
             try:
                 async with websockets.connect(
-                    self.ws_url, additional_headers=self._headers, open_timeout=self._timeout, max_queue=None
+                    self.ws_url,
+                    additional_headers=self._ws_headers(),
+                    open_timeout=self._timeout,
+                    max_queue=None,
                 ) as ws:
                     self._ws = ws
                     logger.info("connected to the bridge at %s", self.ws_url)
@@ -294,20 +304,56 @@ class BridgeClient:
         now = self._clock.time()
         return Gap(venue=sub.venue, ts=now, stream=sub.stream, start=start, end=now, reason=reason)
 
+    def _ws_headers(self) -> dict[str, str]:
+        """The key, or the sign-in cookie `sign_in` got (the `/ws` handshake accepts either)."""
+        cookie = self._http.cookies.get(SESSION_COOKIE) if self._http is not None else None
+        return {**self._headers, "Cookie": f"{SESSION_COOKIE}={cookie}"} if cookie else self._headers
+
     # -- REST --------------------------------------------------------------------------------
-    async def _get(self, path: str, kind: type[T], about: str = "", **params: Any) -> T:
-        """GET `path` (query `params`, None left out) decoded as `kind`; a refusal (about venue
-        `about`) raises its typed error."""
+    async def _request(self, method: str, path: str, kind: type[T], about: str = "", **params: Any) -> T:
+        """`method` on `path` (query `params`, None left out) decoded as `kind`; a refusal (about
+        venue `about`) raises its typed error."""
         if self._http is None:
             raise RuntimeError("use BridgeClient as `async with BridgeClient(...) as client:`")
         query = {name: value for name, value in params.items() if value is not None}
         try:
-            response = await self._http.get(path, params=query)
+            response = await self._http.request(method, path, params=query)
         except httpx.HTTPError as exc:
             raise TransportError(f"the bridge at {self.url} is unreachable: {exc!r}") from exc
         if response.status_code != 200:
             raise _refusal(response.status_code, response.content, about)
         return msgspec.json.decode(response.content, type=kind)
+
+    async def _get(self, path: str, kind: type[T], about: str = "", **params: Any) -> T:
+        return await self._request("GET", path, kind, about, **params)
+
+    async def status(self) -> models.StatusResponse:
+        """The server's venues, streams, token expiries, balance freshness and clients (a caller on
+        the server's machine, or with an admin key)."""
+        return await self._get("/api/status", models.StatusResponse)
+
+    async def login_link(self) -> models.LoginLinkResponse:
+        """A fresh one-time dashboard sign-in link (a caller on the server's machine, or with an
+        admin key). Print it, never log it: whoever opens it first is signed in."""
+        return await self._request("POST", "/api/login-link", models.LoginLinkResponse)
+
+    async def sign_in(self, link: models.LoginLinkResponse) -> None:
+        """Redeem a one-time login link: this client then holds the sign-in cookie (market +
+        account scopes) and sends it on every request and `/ws` connection — how the CLI tools on
+        the server's machine read balances and executions without an API key. Raises
+        `NotAuthorized` when the link is not valid (used, expired)."""
+        if self._http is None:
+            raise RuntimeError("use BridgeClient as `async with BridgeClient(...) as client:`")
+        code = httpx.URL(link.url).params.get("code", "")
+        try:
+            response = await self._http.get("/login", params={"code": code}, follow_redirects=False)
+        except httpx.HTTPError as exc:
+            raise TransportError(f"the bridge at {self.url} is unreachable: {exc!r}") from exc
+        if response.status_code != 303 or SESSION_COOKIE not in self._http.cookies:
+            raise NotAuthorized(
+                f"the bridge did not accept the login link (HTTP {response.status_code})",
+                remedy="ask for a fresh one (each works once, for 10 minutes)",
+            )
 
     async def health(self) -> models.HealthResponse:
         return await self._get("/api/health", models.HealthResponse)

@@ -114,3 +114,45 @@ class CandlesResponse(msgspec.Struct, frozen=True, kw_only=True):
     interval: int
     state: StreamState
     candles: list[Candle]  # oldest first
+
+
+class BalanceFreshness(msgspec.Struct, frozen=True, kw_only=True):
+    """How current a venue's balances are — never the amounts (`/api/balances` has those)."""
+
+    assets: int  # balances held
+    stale: int  # of those, marked stale (the account stream is down: last known values)
+    updated_at: float | None  # wall time of the newest balance; None: none received yet
+
+
+class VenueStatus(msgspec.Struct, frozen=True, kw_only=True):
+    health: VenueHealth  # streams, token expiry, credentials: what /api/health says of the venue
+    balances: BalanceFreshness
+
+
+class ClientsSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """The `/ws` connections of the server."""
+
+    connections: int
+    by_key: dict[str, int]  # key name → connections; signed-in browsers and anonymous clients not listed
+    unnamed: int  # connections without a key name (anonymous, or signed in by a login link)
+    queued_messages: int  # messages waiting to be written, over every connection
+
+
+class StatusResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """`GET /api/status`: what `brokerbridge status` shows of a running server."""
+
+    version: str
+    pid: int
+    started_at: float  # wall time the server started
+    now: float  # the server's wall time when it answered (ages are relative to it)
+    status: HealthStatus  # as /api/health
+    ready: bool | None = None  # as /api/ready where the server has it; None: not reported
+    venues: dict[str, VenueStatus]
+    clients: ClientsSummary
+
+
+class LoginLinkResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """`POST /api/login-link`: a fresh one-time dashboard sign-in link (market + account)."""
+
+    url: str  # /login?code=… on the address the caller used; works once
+    expires_at: float  # wall time

@@ -208,10 +208,23 @@ class ServerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ClientConfig:
+    """`[client]`: the running `brokerbridge serve` that `watch`, `doctor`, `instruments`, `status`
+    and `login-link` attach to (instead of opening venue sessions of their own). `url` None: the
+    one found through serve's discovery file in `[server] state_dir`; `key`: an API key of that
+    server (the account scope shows balances and executions; admin allows status and login links
+    from another machine)."""
+
+    url: HttpUrl | None = None
+    key: Secret | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     kraken: KrakenConfig = field(default_factory=KrakenConfig)
     primary: PrimaryConfig | None = None  # None: Primary not configured
     server: ServerConfig = field(default_factory=ServerConfig)
+    client: ClientConfig = field(default_factory=ClientConfig)
     log_level: str = "INFO"
     log_format: str = "auto"  # auto (rich on a terminal, plain otherwise), rich, plain, json
     journal_path: str | None = DEFAULT_JOURNAL_PATH  # SQLite file of every fill; None / ":memory:": in memory
@@ -470,6 +483,7 @@ def load_config(
     kraken = KrakenConfig()
     primary: PrimaryConfig | None = None
     server = ServerConfig()
+    client = ClientConfig()
     log_level = "INFO"
     log_format = "auto"
     journal_path: str | None = DEFAULT_JOURNAL_PATH
@@ -483,13 +497,15 @@ def load_config(
             ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
-        unknown = set(data) - {"kraken", "primary", "server", "log_level", "log_format", "journal_path"}
+        sections = {"kraken", "primary", "server", "client"}
+        unknown = set(data) - sections - {"log_level", "log_format", "journal_path"}
         if unknown:
             raise ConfigError(
                 f"{file}: unknown section(s) {', '.join(sorted(unknown))}",
-                remedy="supported: [kraken], [primary], [server], log_level, log_format and journal_path",
+                remedy="supported: [kraken], [primary], [server], [client], log_level, log_format and "
+                "journal_path",
             )
-        for section in ("kraken", "primary", "server"):
+        for section in sorted(sections):
             if section in data and not isinstance(data[section], dict):
                 raise ConfigError(f"{file}: '{section}' must be a table ([{section}])")
         if "kraken" in data:
@@ -498,6 +514,8 @@ def load_config(
             primary = _section_from_mapping(PrimaryConfig(), "primary", data["primary"], str(file))
         if "server" in data:
             server = _server_from_mapping(server, data["server"], str(file))
+        if "client" in data:
+            client = _section_from_mapping(client, "client", data["client"], str(file))
         log_level = str(data.get("log_level", log_level)).upper()
         log_format = str(data.get("log_format", log_format)).lower()
         journal_path = _journal_path(data.get("journal_path", journal_path), str(file))
@@ -524,6 +542,9 @@ def load_config(
         keys = _env_keys(env, server.keys)
         _check_distinct(list(keys), "server keys (file and environment)")
         server = replace(server, keys=keys)
+    client_env = _env_section(env, "client")
+    if client_env:
+        client = _section_from_mapping(client, "client", client_env, "environment (BROKERBRIDGE_CLIENT_*)")
     if overrides:
         given = {k: v for k, v in overrides.items() if v is not None}
         kraken_given = {k: v for k, v in given.items() if not k.startswith("primary_")}
@@ -570,6 +591,7 @@ def load_config(
         kraken=kraken,
         primary=primary,
         server=server,
+        client=client,
         log_level=log_level,
         log_format=log_format,
         journal_path=journal_path,

@@ -36,6 +36,7 @@ from brokerbridge.server.logins import Logins
 from brokerbridge.server.metrics import CONTENT_TYPE, ServerMetrics
 from brokerbridge.server.protocol import Codec
 from brokerbridge.server.rest import invalid_parameters, make_router, refusal, without_422
+from brokerbridge.server.status_routes import make_router as make_status_router
 from brokerbridge.server.ws import WsSettings
 
 
@@ -125,6 +126,7 @@ def create_app(
     app.openapi = _openapi_without_422(app)  # type: ignore[method-assign]
     app.include_router(make_router())
     app.include_router(make_login_router())
+    app.include_router(make_status_router(started_at=clock.time()))
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:

@@ -64,7 +64,7 @@ def _principal_body(principal: Principal) -> dict[str, object]:
     }
 
 
-def _cross_origin(request: Request) -> JSONResponse | None:
+def cross_origin_refusal(request: Request) -> JSONResponse | None:
     """Refuse a state-changing request from another origin (CSRF): the cookie is SameSite=Strict,
     but other ports of the same host are the same *site*. Clients without Origin are not browsers."""
     origin = request.headers.get("origin")
@@ -137,7 +137,7 @@ def make_router() -> APIRouter:
         responses=errors(400, 401, 403, 429, 503),
     )
     async def sign_in(request: Request) -> Response:
-        if (refused := _cross_origin(request)) is not None:
+        if (refused := cross_origin_refusal(request)) is not None:
             return refused
         state = request.app.state.server
         auth: Authenticator = state.auth
@@ -168,7 +168,7 @@ def make_router() -> APIRouter:
         "/api/session", summary="Sign out (the session is refused from now on)", responses=errors(403)
     )
     async def sign_out(request: Request) -> Response:
-        if (refused := _cross_origin(request)) is not None:
+        if (refused := cross_origin_refusal(request)) is not None:
             return refused
         state = request.app.state.server
         logins: Logins = state.logins
@@ -187,7 +187,7 @@ def make_router() -> APIRouter:
         responses=errors(401, 403, 429),
     )
     async def token(request: Request) -> Response:
-        if (refused := _cross_origin(request)) is not None:
+        if (refused := cross_origin_refusal(request)) is not None:
             return refused
         state = request.app.state.server
         found = identify(request, state.auth, state.logins)

@@ -8,11 +8,12 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Protocol
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from brokerbridge.cli.attach import Attachment, BridgeOpt, StandaloneOpt, find_bridge, say
 from brokerbridge.cli.common import (
     ConfigOpt,
     LogFormatOpt,
@@ -20,19 +21,20 @@ from brokerbridge.cli.common import (
     RestUrlOpt,
     WsAuthUrlOpt,
     WsUrlOpt,
+    fail,
     load,
     setup_logging,
 )
+from brokerbridge.cli.doctor.attached import AttachedDoctor, same_endpoint
 from brokerbridge.cli.doctor.fixes import ConfigTarget, fix_kraken, fix_primary
 from brokerbridge.cli.doctor.kraken import KrakenDoctor
 from brokerbridge.cli.doctor.primary import PROBE_SYMBOL, PrimaryDoctor
 from brokerbridge.cli.doctor.render import print_report, to_json
 from brokerbridge.cli.doctor.steps import (
-    Finding,
+    Doctor,
     FixReport,
     Report,
     Status,
-    Step,
     StepResult,
     merge,
     run_steps,
@@ -40,22 +42,10 @@ from brokerbridge.cli.doctor.steps import (
 from brokerbridge.cli.runtime import venue_config, wants_kraken_sim, wants_primary_sim
 from brokerbridge.core.clock import Clock, SystemClock
 from brokerbridge.core.config import Config, KrakenConfig, PrimaryConfig
+from brokerbridge.core.errors import BrokerBridgeError
 from brokerbridge.core.secret import Secret
 
 VENUES = ("kraken", "primary")
-
-
-class Doctor(Protocol):
-    secrets: list[str]
-
-    @property
-    def target(self) -> str: ...
-
-    def steps(self) -> list[Step]: ...
-
-    def timeouts(self) -> dict[str, Callable[[float], Finding]]: ...
-
-    async def aclose(self) -> None: ...
 
 
 async def examine(
@@ -196,8 +186,14 @@ def doctor(
     kraken_ws_auth_url: WsAuthUrlOpt = None,
     log_level: LogLevelOpt = None,
     log_format: LogFormatOpt = None,
+    bridge: BridgeOpt = None,
+    standalone: StandaloneOpt = False,
 ) -> None:
     """Check a venue link by link, say what is wrong and what to do; exit 0 only if every step passes.
+
+    Next to a running `brokerbridge serve` the steps that need a venue session are checked through
+    it (no login of the doctor's own, which would revoke serve's Primary token); --standalone
+    checks everything with sessions of its own.
 
     Kraken: credentials, REST and clock skew, a signed call, the key's permissions (Query Funds,
     Query Open / Closed Orders & Trades, Access WebSockets API; with --trading also Create & Modify
@@ -219,7 +215,7 @@ def doctor(
     setup_logging(
         log_level or "WARNING",
         err,
-        [cfg.kraken.api_secret, cfg.primary.password if cfg.primary else None],
+        [cfg.kraken.api_secret, cfg.primary.password if cfg.primary else None, cfg.client.key],
         fmt=log_format or cfg.log_format,
     )
     path = config or (
@@ -229,14 +225,84 @@ def doctor(
     if env is not None and sim is None:
         simulated = False  # --env names the venue to check
     target = ConfigTarget(path, simulated=simulated)
-    plan = _Plan(chosen, env, simulated, fix, timeout, symbol, trading)
-    report, secrets = asyncio.run(_run(cfg, plan, target, err))
+    try:
+        attached = asyncio.run(_attachment(cfg, bridge, standalone, sim is True, trading, env, err))
+    except BrokerBridgeError as exc:
+        fail(exc, err)
+    if attached is not None:
+        report, secrets = asyncio.run(
+            diagnose_attached(cfg, chosen, attached, fix=fix, step_timeout=timeout, symbol=symbol, err=err)
+        )
+    else:
+        plan = _Plan(chosen, env, simulated, fix, timeout, symbol, trading)
+        report, secrets = asyncio.run(_run(cfg, plan, target, err))
     if json_out:
         sys.stdout.write(to_json(report, secrets) + "\n")
         sys.stdout.flush()
     else:
         print_report(Console(highlight=False, emoji=False), report, secrets)
     raise typer.Exit(report.exit_code)
+
+
+async def _attachment(
+    cfg: Config,
+    bridge: str | None,
+    standalone: bool,
+    sim: bool,
+    trading: bool,
+    env: str | None,
+    err: Console,
+) -> Attachment | None:
+    """The running server to check through, unless a flag asks for the doctor's own sessions."""
+    reason = (
+        "--sim: the embedded simulator"
+        if sim
+        else "--trading: the order permissions are probed with signed calls of its own"
+        if trading
+        else "--env: an environment of its own"
+        if env is not None
+        else "--standalone"
+        if standalone
+        else None
+    )
+    return await find_bridge(cfg, bridge, reason, err)
+
+
+async def diagnose_attached(
+    cfg: Config,
+    venue: str,
+    attachment: Attachment,
+    *,
+    fix: bool,
+    step_timeout: float,
+    symbol: str | None,
+    err: Console,
+    clock: Clock | None = None,
+) -> tuple[Report, list[str]]:
+    """The report of `venue` through a running server (cli/doctor/attached.py)."""
+    clock = clock or SystemClock()
+    if fix:
+        say(
+            err,
+            "--fix is not applied through serve: the fixes need the doctor's own venue session "
+            "(stop serve, or run `doctor --standalone --fix`)",
+        )
+    local: KrakenDoctor | PrimaryDoctor
+    if venue == "primary":
+        local = PrimaryDoctor(cfg.primary, clock, step_timeout, symbol=symbol or PROBE_SYMBOL)
+    else:
+        local = KrakenDoctor(cfg.kraken, clock, step_timeout, symbol=symbol or "BTC/USD")
+    try:
+        async with attachment.client() as client:
+            served = (await client.health()).venues.get(venue)
+    except BrokerBridgeError:
+        served = None  # the serve step says why
+    local_steps = same_endpoint(cfg, venue, served)
+    if not local_steps:
+        say(err, f"the config names other {venue} endpoints than serve's: only serve's are checked")
+    doctor = AttachedDoctor(venue, local, attachment, clock, symbol or local.symbol, local_steps=local_steps)
+    report = await examine(venue, doctor, None, clock=clock, step_timeout=step_timeout)
+    return report, [*doctor.secrets, *([cfg.client.key.reveal()] if cfg.client.key else [])]
 
 
 def _venue(argument: str | None, option: str | None, err: Console) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from brokerbridge.core.clock import Clock, within
 from brokerbridge.core.errors import BrokerBridgeError
@@ -224,3 +225,19 @@ def summarize(results: Sequence[StepResult]) -> Summary:
     first_failure = next((r for r in results if r.status is Status.FAIL), None)
     first = f"{first_failure.title}: {first_failure.remedy}" if first_failure else ""
     return Summary(works, broken, first)
+
+
+class Doctor(Protocol):
+    """A venue's doctor (kraken.py, primary.py; attached.py checks through a running `serve`): its
+    steps, the findings for the steps that may time out, and the secrets its run saw (to mask)."""
+
+    secrets: list[str]
+
+    @property
+    def target(self) -> str: ...
+
+    def steps(self) -> list[Step]: ...
+
+    def timeouts(self) -> dict[str, Callable[[float], Finding]]: ...
+
+    async def aclose(self) -> None: ...

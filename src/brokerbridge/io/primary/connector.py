@@ -202,6 +202,8 @@ class PrimaryConnector:
         (`replacing`)."""
         refused = isinstance(self.stream.last_exception, SessionInvalid)
         fresh = (self._relogin_before_connect or refused) and self._ws_token is not None
+        if fresh:  # the socket's token was silenced or its upgrade refused
+            self.rest.session_replaced("the WebSocket (upgrade refused or socket silenced)")
         self._relogin_before_connect = False
         try:
             self._ws_token = await self.tokens.get(fresh=fresh, replacing=self._ws_token if fresh else None)

@@ -26,6 +26,15 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 TOKEN_LIFETIME = 24 * 3600.0
+# A 401 to a token that answered before: Primary keeps one session per user, so the likeliest cause
+# is a login elsewhere with the same user (the token is re-fetched ahead of its 24 h expiry).
+REPLACED_SESSION = (
+    "primary: the venue refused a token that worked until now (%s): another login with the same user "
+    "(another brokerbridge, a `watch`/`doctor` run with --standalone, the broker's app or web) may "
+    "have replaced this session; logging in again once. Let every tool go through one `brokerbridge "
+    "serve` (watch, doctor and instruments attach to it by themselves) or give each program its own "
+    "API user"
+)
 # Primary: "la duración del token es de 24 hs"
 
 
@@ -45,6 +54,8 @@ class PrimaryRestClient:
         )
         self.tokens: TokenManager | None = None  # set by the connector (it owns the lifecycle)
         self.calls = 0
+        self._proven: str | None = None  # the last token a call succeeded with
+        self.replaced_sessions = 0  # 401s to a proven token: a login elsewhere, most likely
 
     async def login(self) -> tuple[str, float]:
         """`POST auth/getToken` → (token, lifetime). Used as the TokenManager's fetch."""
@@ -85,11 +96,19 @@ class PrimaryRestClient:
         try:
             return await self._send(request, token)
         except SessionInvalid:
-            logger.warning("primary: token refused on %s; logging in again once", request.name)
+            if token == self._proven:
+                self.session_replaced(f"HTTP 401 on {request.name}")
+            else:
+                logger.warning("primary: token refused on %s; logging in again once", request.name)
             # Marked refused, so no other call sends it again while the login is refused or held.
             self.tokens.reject(token)
             token = await self.tokens.get(fresh=True, replacing=token)
             return await self._send(request, token)
+
+    def session_replaced(self, how: str) -> None:
+        """The venue refused (`how`) a token that worked: say what most likely happened, and count it."""
+        self.replaced_sessions += 1
+        logger.warning(REPLACED_SESSION, how)
 
     async def _send(self, request: Request[T], token: str) -> tuple[bytes, T]:
         self.calls += 1
@@ -98,7 +117,9 @@ class PrimaryRestClient:
             wire.method, self.environment.url(wire.target), headers=wire.headers
         )
         # Parsing raises the mapped error (401 → SessionInvalid) before anyone sees the body.
-        return response.body, codec.parse_answer(request, response.status, response.headers, response.body)
+        answer = codec.parse_answer(request, response.status, response.headers, response.body)
+        self._proven = token
+        return response.body, answer
 
     async def aclose(self) -> None:
         await self._http.aclose()

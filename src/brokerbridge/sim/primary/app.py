@@ -66,6 +66,16 @@ def build_app(exchange: PrimaryExchange, sessions: set[WsSession], activity: Act
     async def root(request: Request) -> Response:
         return json_response({"status": "ERROR", "description": "Ruta invalida", "message": ""})
 
+    async def stats(request: Request) -> Response:
+        """What the venue saw of its clients' logins: one process holding the session logs in once."""
+        return json_response(
+            {
+                "logins": exchange.logins,
+                "refused_logins": exchange.refused_logins,
+                "refused_calls": exchange.refused_calls,
+            }
+        )
+
     def faulty(handler: RestHandler) -> RestHandler:
         return with_body_faults(handler, exchange.faults, exchange.clock)
 
@@ -77,5 +87,6 @@ def build_app(exchange: PrimaryExchange, sessions: set[WsSession], activity: Act
             Route("/auth/removeToken", faulty(rest.remove_token), methods=["GET", "POST"]),
             Route("/rest/{path:path}", faulty(rest.handle), methods=["GET", "POST"]),
             *control_routes(exchange.faults),
+            Route("/_sim/stats", stats, methods=["GET"]),
         ]
     )

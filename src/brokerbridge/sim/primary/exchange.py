@@ -86,6 +86,9 @@ class PrimaryExchange:
         # password or `block_user`) and REST calls refused for their token (HTTP 401).
         self.refused_logins = 0
         self.refused_calls = 0
+        # Logins granted: one process holding the session (`serve`, with every tool attached to
+        # it) logs in once; each extra login revokes the previous token (relogin_invalidates).
+        self.logins = 0
         self.account = Account(
             account_id, PROPRIETARY, self.catalog, self.market, IdMaker(self.rng), DEMO_CASH
         )
@@ -105,6 +108,7 @@ class PrimaryExchange:
     def login(self, user: str | None, password: str | None) -> Token | None:
         if user != self.user or password != self.password:
             return None
+        self.logins += 1
         return self.tokens.issue(
             user, self.clock.monotonic(), revoke_previous=self.faults.relogin_invalidates
         )
