@@ -151,6 +151,8 @@ async def _watch(cfg: Config, plan: _WatchPlan, out: Console, err: Console) -> N
         venue_config(cfg, use_sim=plan.sim, console=err, venues=venues) as run_cfg,
         Bridge(run_cfg) as bridge,
     ):
+        if plan.venue in run_cfg.simulated:
+            _simulated_banner(plan.venue, err)
         has_credentials = (
             run_cfg.kraken.has_credentials
             if plan.venue == "kraken"
@@ -196,6 +198,15 @@ async def _watch(cfg: Config, plan: _WatchPlan, out: Console, err: Console) -> N
             for task in pumps:
                 task.cancel()
             await asyncio.gather(*pumps, return_exceptions=True)
+
+
+def _simulated_banner(venue: str, err: Console) -> None:
+    """Say before any data that it is not real: on stderr, so `--json` output stays pure events."""
+    err.print(
+        f"[bold black on yellow] SIMULATED [/] {venue}: the embedded simulator's demo account — not a "
+        f"real market. Configure {venue} credentials to watch the real venue.",
+        highlight=False,
+    )
 
 
 async def _show_live(
