@@ -22,6 +22,8 @@ from brokerbridge.core.config import DEFAULT_JOURNAL_PATH, Config, PrimaryConfig
 from brokerbridge.core.secret import Secret
 
 logger = logging.getLogger(__name__)
+# The WARNINGs say "local <Venue> simulator at <URL>": tests/browser/serve_process.py finds the
+# simulators' addresses (and their fault switches) in what `serve` logs by these words.
 
 
 def wants_kraken_sim(config: Config, use_sim: bool | None) -> bool:
@@ -59,7 +61,7 @@ async def embedded_simulators(
             kraken_sim = await stack.enter_async_context(KrakenSimulator(host="127.0.0.1", port=0))
             ep = kraken_sim.endpoints
             logger.warning(
-                "kraken is SIMULATED (%s): the embedded Kraken simulator at %s with its demo account — "
+                "kraken is SIMULATED (%s): the local Kraken simulator at %s with its demo account — "
                 "not a real market. Configure kraken.api_key / api_secret (or URLs) to use Kraken.",
                 _reason(use_sim, "Kraken"),
                 ep.rest,
@@ -84,7 +86,7 @@ async def embedded_simulators(
             primary_sim = await stack.enter_async_context(PrimarySimulator(host="127.0.0.1", port=0))
             pe = primary_sim.endpoints
             logger.warning(
-                "primary is SIMULATED (%s): the embedded Primary simulator at %s with its demo account "
+                "primary is SIMULATED (%s): the local Primary simulator at %s with its demo account "
                 "%s — not a real market. Configure [primary] (environment, user, password) to use "
                 "reMarkets or your broker.",
                 _reason(use_sim, "Primary"),
