@@ -176,11 +176,15 @@ class Bridge:
             self.config = await self._simulators.enter_async_context(
                 embedded_simulators(self.config, use_sim=self._simulate, venues=self.config.venues)
             )
-        if self.journal_store is None:
-            self.journal_store = JournalStore(self.config.journal_path)
-        for connector in self._make_connectors():
-            self.connectors[connector.venue] = connector
-            self.state[connector.venue] = self._restore(connector)
+        try:
+            if self.journal_store is None:
+                self.journal_store = JournalStore(self.config.journal_path)
+            for connector in self._make_connectors():
+                self.connectors[connector.venue] = connector
+                self.state[connector.venue] = self._restore(connector)
+        except BaseException:  # e.g. a venue chosen but not configured: leave nothing running
+            await self.__aexit__(None, None, None)
+            raise
         self._runner = asyncio.get_running_loop().create_task(self._run(), name="bridge")
         return self
 
