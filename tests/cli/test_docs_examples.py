@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import select
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.io.test_cli import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -29,7 +29,6 @@ BLOCK = re.compile(
 MARKS = {"served-bridge", "skip"}
 DOCUMENTED_URL = "http://127.0.0.1:8000"
 TIMEOUT = 90.0  # a block that starts both simulators builds the Primary catalogue first
-CLI = [sys.executable, "-m", "brokerbridge.cli.main"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -68,27 +67,8 @@ def user_env(home: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def served_bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`brokerbridge serve --venue kraken` on a free port (market data open on loopback); its URL."""
-    env = user_env(tmp_path_factory.mktemp("serve-home"))
-    proc = subprocess.Popen(
-        [*CLI, "serve", "--venue", "kraken", "--port", "0", "--no-login-link"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        assert proc.stdout is not None
-        text = ""
-        while "API docs:" not in text or not text.endswith("\n"):
-            ready, _, _ = select.select([proc.stdout], [], [], TIMEOUT)
-            assert ready, f"serve printed no URLs: {text!r}"
-            chunk = os.read(proc.stdout.fileno(), 4096).decode()  # raw: no line hides in a buffer
-            assert chunk, f"serve exited: {text!r}"
-            text += chunk
-        docs = next(line for line in text.splitlines() if line.strip().startswith("API docs:"))
-        yield docs.split()[-1].removesuffix("/docs")
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with serving("--venue", "kraken", env=user_env(tmp_path_factory.mktemp("serve-home"))) as (_, _, url):
+        yield url
 
 
 RUN = [b for b in blocks() if b.mark != "skip"]

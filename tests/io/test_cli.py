@@ -191,40 +191,42 @@ def listening_ports(pid: int) -> set[int]:
     return ports
 
 
-def serve_lines(proc: subprocess.Popen[bytes], last: str) -> list[str]:
-    """What `serve` printed, up to its line starting with `last` (raw reads: no buffered line
-    hides from select)."""
-    assert proc.stdout is not None
-    text = ""
-    while not any(line.strip().startswith(last) for line in text.splitlines()):
-        ready, _, _ = select.select([proc.stdout], [], [], TIMEOUT)
-        assert ready, f"serve printed no {last!r} line: {text!r}"
-        chunk = os.read(proc.stdout.fileno(), 4096).decode()
-        assert chunk, f"serve exited: {text!r}"
-        text += chunk
-    return [line.strip() for line in text.splitlines()]
-
-
-def test_serve_venue_kraken_runs_kraken_alone_marked_simulated(tmp_path: Path) -> None:
-    env = clean_env(XDG_STATE_HOME=str(tmp_path / "state"))
+@contextlib.contextmanager
+def serving(*args: str, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], list[str], str]]:
+    """`brokerbridge serve ARGS --port 0 --no-login-link` in its own process: (it, the lines it printed
+    up to its API docs line, its base URL); terminated on the way out."""
     proc = subprocess.Popen(
-        [*CLI, "serve", "--venue", "kraken", "--port", "0", "--no-login-link"],
+        [*CLI, "serve", *args, "--port", "0", "--no-login-link"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
     try:
-        lines = serve_lines(proc, "API docs:")
+        assert proc.stdout is not None
+        text = ""
+        while "API docs:" not in text or not text.endswith("\n"):
+            ready, _, _ = select.select([proc.stdout], [], [], TIMEOUT)
+            assert ready, f"serve printed no URLs: {text!r}"
+            chunk = os.read(proc.stdout.fileno(), 4096).decode()  # raw: no line hides in a buffer
+            assert chunk, f"serve exited: {text!r}"
+            text += chunk
+        lines = [line.strip() for line in text.splitlines()]
+        docs = next(line for line in lines if line.startswith("API docs:"))
+        yield proc, lines, docs.split()[-1].removesuffix("/docs")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_serve_venue_kraken_runs_kraken_alone_marked_simulated(tmp_path: Path) -> None:
+    env = clean_env(XDG_STATE_HOME=str(tmp_path / "state"))
+    with serving("--venue", "kraken", env=env) as (proc, lines, url):
         assert lines[0] == "brokerbridge serving venues: kraken (SIMULATED)", lines
-        url = next(line for line in lines if line.startswith("API docs:")).split()[-1].removesuffix("/docs")
         with httpx.Client(base_url=url, timeout=TIMEOUT) as http:
             venues = http.get("/api/venues").json()["venues"]
         assert [(v["venue"], v["simulated"], v["credentials"]) for v in venues] == [("kraken", True, False)]
         # The bridge's port and the Kraken simulator's: no Primary simulator runs.
         assert len(listening_ports(proc.pid)) == 2
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def test_serve_with_an_unknown_venue_exits_2_naming_the_valid_ones() -> None:
