@@ -43,7 +43,8 @@ VenueOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--venue",
-        help="Run only this venue: kraken or primary (repeatable; also [server] venues). Default: both, "
+        help="Run only this venue: kraken or primary (repeatable; also server.venues in the config file). "
+        "Default: both, "
         "each on its embedded simulator when it has no credentials.",
         show_default=False,
     ),
