@@ -7,7 +7,7 @@ blocks too: a type-only import is still a dependency a reader and a refactoring 
    imports its own package and the ranks below, never above. Apart from the ranks:
    - `sim` may use `core` and `venues` (wire types, signing, checksum), nothing of our client
      (io, services, bridge) — its fidelity must not lean on the code it is meant to test; only
-     the CLI (and the server) may embed it.
+     the CLI, the server and the Bridge (`simulate=`: the Python API runs offline) may embed it.
    - `client` (the remote client, run in a bot's process without the bridge) may use `core` only.
 2. **No imports within the top rank.** `server`, `cli` and `client` are three ways in to the
    bridge (a server for remote clients, a terminal, a bot's library): none is built on another.
@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "src" / "brokerbridge"
 RANK = {"core": 0, "venues": 1, "io": 2, "services": 3, "bridge": 4, "cli": 5, "server": 5, "client": 5}
 SIM_ALLOWED = {"core", "venues", "sim"}
-SIM_USERS = {"cli", "server"}  # who may import the simulators
+SIM_USERS = {"cli", "server", "bridge"}  # who may import the simulators
 # The remote client runs in a bot's process, without the bridge: normalized types only.
 CLIENT_ALLOWED = {"core", "client"}
 # (importing module or package, imported module or package) within the top rank: see rule 2.

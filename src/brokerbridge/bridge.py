@@ -12,6 +12,11 @@ stale) and the market cache, then reaches its consumers through the fan-out (`se
 one upstream stream per distinct subscription, shared, a bounded queue per consumer, overflow told
 with a `Gap`). Orders go to the venue from here; a submit that got no answer is followed by
 `services/unknown_orders.py` until the venue's orders decide it.
+
+The venues that run are `config.venues` (`[server] venues`; all by default, Primary only when
+configured). `simulate=` lets the embedded simulators stand in, in-process, for venues with nothing
+configured — explicit, never implied: a bot must not trade on a fake account because an environment
+variable went missing. The simulated venues are `Bridge.simulated`.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
+
+import msgspec
 
 from brokerbridge.core.clock import Clock, SystemClock, within
 from brokerbridge.core.config import Config
@@ -69,6 +76,7 @@ from brokerbridge.services.fanout import FanOut
 from brokerbridge.services.fanout import Listening as Listening
 from brokerbridge.services.market_cache import CANDLES_KEPT, TRADES_KEPT, MarketCache
 from brokerbridge.services.unknown_orders import UNKNOWN_GIVE_UP_S, UnknownOrders
+from brokerbridge.sim.embedded import embedded_simulators
 from brokerbridge.venues.primary.catalog import Catalog
 
 logger = logging.getLogger(__name__)
@@ -107,11 +115,22 @@ class Bridge:
         journal_store: JournalStore | None = None,
         unknown_give_up_s: float = UNKNOWN_GIVE_UP_S,
         transports: Transports | None = None,
+        simulate: bool | Literal["auto"] = False,
     ) -> None:
+        """`simulate`: False (the default) runs the configured venues only — Kraken without keys
+        gives public data; "auto" starts the embedded simulator of each venue with no credentials
+        and no URLs of its own, as `brokerbridge serve` does (so `Bridge(load_config(),
+        simulate="auto")` runs offline); True simulates every venue that runs. Each simulated
+        venue logs a WARNING and is listed in `simulated`."""
         if queue_size < 4:
             # Room for a Gap, the stream's status, a fresh book and the newest event.
             raise ConfigError(f"queue_size must be at least 4, got {queue_size}")
+        if simulate not in (False, True, "auto"):
+            raise ConfigError(f"simulate must be False, True or 'auto', got {simulate!r}")
+        # What the Bridge runs with: once started, the simulators' endpoints where they stand in.
         self.config = config
+        self._simulate: bool | None = None if simulate == "auto" else bool(simulate)
+        self._simulators: contextlib.AsyncExitStack | None = None
         self.clock = clock or SystemClock()
         # How the connectors reach the venues: the network, unless a test joins them in memory.
         self.transports = transports or Transports()
@@ -145,13 +164,27 @@ class Bridge:
         """Events delivered to consumers (one per consumer)."""
         return self.fanout.events_out
 
+    @property
+    def simulated(self) -> frozenset[str]:
+        """The venues that run on an embedded simulator (its demo account: not a real market)."""
+        return self.config.simulated
+
     # -- lifetime ----------------------------------------------------------------------------
     async def __aenter__(self) -> Bridge:
-        if self.journal_store is None:
-            self.journal_store = JournalStore(self.config.journal_path)
-        for connector in self._make_connectors():
-            self.connectors[connector.venue] = connector
-            self.state[connector.venue] = self._restore(connector)
+        if self._simulate is not False:
+            self._simulators = contextlib.AsyncExitStack()
+            self.config = await self._simulators.enter_async_context(
+                embedded_simulators(self.config, use_sim=self._simulate, venues=self.config.venues)
+            )
+        try:
+            if self.journal_store is None:
+                self.journal_store = JournalStore(self.config.journal_path)
+            for connector in self._make_connectors():
+                self.connectors[connector.venue] = connector
+                self.state[connector.venue] = self._restore(connector)
+        except BaseException:  # e.g. a venue chosen but not configured: leave nothing running
+            await self.__aexit__(None, None, None)
+            raise
         self._runner = asyncio.get_running_loop().create_task(self._run(), name="bridge")
         return self
 
@@ -171,21 +204,30 @@ class Bridge:
 
     def _make_connectors(self) -> list[Connector]:
         net = self.transports
-        connectors: list[Connector] = [
-            KrakenConnector(
-                self.config.kraken,
-                emit=self._on_event,
-                clock=self.clock,
-                on_refused=self._on_refused,
-                http=net.http(
-                    timeout=self.config.kraken.request_timeout,
-                    deadline=self.config.kraken.request_deadline,
+        venues = self.config.venues
+        connectors: list[Connector] = []
+        if "kraken" in venues:
+            connectors.append(
+                KrakenConnector(
+                    self.config.kraken,
+                    emit=self._on_event,
                     clock=self.clock,
-                ),
-                ws_connect=net.ws_connect,
+                    on_refused=self._on_refused,
+                    http=net.http(
+                        timeout=self.config.kraken.request_timeout,
+                        deadline=self.config.kraken.request_deadline,
+                        clock=self.clock,
+                    ),
+                    ws_connect=net.ws_connect,
+                )
             )
-        ]
-        if self.config.primary is not None:
+        if "primary" in venues and self.config.primary is None and self.config.server.venues:
+            raise ConfigError(
+                "primary is one of the venues to run ([server] venues / --venue) but is not configured",
+                remedy="configure [primary] (environment, user, password), or let its simulator stand in "
+                '(`serve` without --no-sim; `Bridge(config, simulate="auto")`), or leave primary out',
+            )
+        if "primary" in venues and self.config.primary is not None:
             from brokerbridge.io.primary.connector import PrimaryConnector
 
             connectors.append(
@@ -229,6 +271,9 @@ class Bridge:
         if self._owns_store and self.journal_store is not None:
             self.journal_store.close()
             self.journal_store = None
+        if self._simulators is not None:
+            await self._simulators.aclose()
+            self._simulators = None
 
     def connector(self, venue: str) -> Connector:
         try:
@@ -482,8 +527,12 @@ class Bridge:
         return catalog
 
     def health(self) -> dict[str, VenueHealth]:
-        """Each venue's streams, token and credentials: the Structs `/api/health` encodes."""
-        return {venue: conn.health() for venue, conn in self.connectors.items()}
+        """Each venue's streams, token and credentials: the Structs `/api/health` encodes. A
+        simulated venue says so, and that the credentials it logs in with are not the user's."""
+        health = {venue: conn.health() for venue, conn in self.connectors.items()}
+        for venue in self.simulated & health.keys():
+            health[venue] = msgspec.structs.replace(health[venue], credentials=False, simulated=True)
+        return health
 
     def _on_refused(self, sub: Subscription, error: VenueError) -> None:
         """The venue will never serve `sub` (unknown pair, no permission…): its consumers' iterators

@@ -79,6 +79,28 @@ def test_every_page_loads_live_without_console_errors(serve: Serve, open_tab: Ca
     assert signed_in.errors == []
 
 
+# The venues whose data each page shows: on the embedded simulators every one is marked.
+SHOWS = {
+    "acciones": "primary",
+    "opciones": "primary",
+    "crypto": "kraken",
+    "cuenta": "kraken",  # each venue's section has its own badge; the first is Kraken's
+    "estado": "kraken primary",
+}
+
+
+def test_every_page_marks_the_simulated_venues(serve: Serve, open_tab: Callable[[], Tab]) -> None:
+    signed_in = open_tab()
+    signed_in.page.goto(serve.login_url)  # Cuenta shows accounts to a signed-in browser only
+    for name, venues in SHOWS.items():
+        tab = goto(open_tab, serve, name)
+        badge = tab.page.wait_for_selector('[data-testid="simulated"]:not([hidden])')
+        assert badge is not None and badge.text_content() == "SIMULADOR"
+        assert badge.get_attribute("data-venues") == venues, name
+        assert badge.is_visible()
+        assert tab.errors == [], f"{name}: {tab.errors}"
+
+
 def test_acciones_values_change_within_two_seconds(serve: Serve, open_tab: Callable[[], Tab]) -> None:
     tab = goto(open_tab, serve, "acciones")
     stocks = tab.page.locator("#page tbody tr").count()

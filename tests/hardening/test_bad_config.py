@@ -73,6 +73,22 @@ CASES: dict[str, tuple[str, tuple[str, ...]]] = {
         SECRETS_TOML.replace('["market", "account"]', '["trade"]'),
         ("scopes", "market, account, admin"),
     ),
+    # A venue configured in part: an error at load on every command, never a simulator.
+    "half a kraken key": (
+        SECRETS_TOML.replace(f"api_secret = {toml_string(KRAKEN_SECRET)}\n", ""),
+        ("kraken.api_key is set", "kraken.api_secret is missing"),
+    ),
+    "kraken secret not base64": (
+        SECRETS_TOML.replace(toml_string(KRAKEN_SECRET), toml_string(KRAKEN_SECRET + "!")),
+        ("kraken.api_secret", "not valid base64", "key page"),
+    ),
+    "primary in part": (
+        SECRETS_TOML.replace(
+            f'[primary]\nuser = "someone"\npassword = {toml_string(PRIMARY_PASSWORD)}\n',
+            '[primary]\nenvironment = "cocos"\n',
+        ),
+        ("primary.environment", "primary.user and primary.password missing", "simulator"),
+    ),
     "short client key": (
         SECRETS_TOML.replace(toml_string(CLIENT_KEY), toml_string(CLIENT_KEY[:12])),
         ("server.keys.bot.key", "16 to 256 characters"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import select
@@ -11,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from brokerbridge.core.events import StreamStatus, decode_event
@@ -78,6 +80,7 @@ def test_watch_json_prints_decodable_events_from_the_embedded_simulator() -> Non
     assert any(isinstance(event, StreamStatus) for event in events)
     streams = {event.stream for event in events if isinstance(event, StreamStatus)}
     assert "kraken:ticker:BTC/USD" in streams
+    assert "SIMULATED" in result.stderr  # the banner: on stderr, so stdout stays JSON lines
     assert "local Kraken simulator" in result.stderr  # says where it connected
 
 
@@ -103,7 +106,7 @@ def test_watch_with_a_missing_config_file_exits_2_with_a_clear_message(tmp_path:
 def test_watch_with_a_key_but_no_secret_exits_2() -> None:
     result = run("watch", "--count", "1", env=clean_env(BROKERBRIDGE_KRAKEN_API_KEY="only-a-key"))
     assert result.returncode == 2
-    assert "kraken.api_key and kraken.api_secret must be given together" in result.stderr
+    assert "kraken.api_key is set but kraken.api_secret is missing" in result.stderr
 
 
 def test_watch_with_an_unknown_channel_exits_2() -> None:
@@ -166,6 +169,80 @@ def test_doctor_with_the_simulator_demo_key_passes(sim_process: dict[str, str]) 
     assert "8/8 steps passed" in result.stdout
     assert sim_process["rest"] in result.stdout
     assert sim_process["api_secret"] not in result.stdout + result.stderr
+
+
+# -- serve: the venues chosen, simulators named ---------------------------------------------------------
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports process `pid` listens on (its sockets' inodes in /proc/net/tcp, state LISTEN)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+@contextlib.contextmanager
+def serving(*args: str, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], list[str], str]]:
+    """`brokerbridge serve ARGS --port 0 --no-login-link` in its own process: (it, the lines it printed
+    up to its API docs line, its base URL); terminated on the way out."""
+    proc = subprocess.Popen(
+        [*CLI, "serve", *args, "--port", "0", "--no-login-link"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        text = ""
+        while "API docs:" not in text or not text.endswith("\n"):
+            ready, _, _ = select.select([proc.stdout], [], [], TIMEOUT)
+            assert ready, f"serve printed no URLs: {text!r}"
+            chunk = os.read(proc.stdout.fileno(), 4096).decode()  # raw: no line hides in a buffer
+            assert chunk, f"serve exited: {text!r}"
+            text += chunk
+        lines = [line.strip() for line in text.splitlines()]
+        docs = next(line for line in lines if line.startswith("API docs:"))
+        yield proc, lines, docs.split()[-1].removesuffix("/docs")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_serve_venue_kraken_runs_kraken_alone_marked_simulated(tmp_path: Path) -> None:
+    env = clean_env(XDG_STATE_HOME=str(tmp_path / "state"))
+    with serving("--venue", "kraken", env=env) as (proc, lines, url):
+        assert lines[0] == "brokerbridge serving venues: kraken (SIMULATED)", lines
+        with httpx.Client(base_url=url, timeout=TIMEOUT) as http:
+            venues = http.get("/api/venues").json()["venues"]
+        assert [(v["venue"], v["simulated"], v["credentials"]) for v in venues] == [("kraken", True, False)]
+        # The bridge's port and the Kraken simulator's: no Primary simulator runs.
+        assert len(listening_ports(proc.pid)) == 2
+
+
+def test_serve_with_an_unknown_venue_exits_2_naming_the_valid_ones() -> None:
+    result = run("serve", "--venue", "kraken", "--venue", "nasdaq", "--port", "0")
+    assert result.returncode == 2
+    assert "unknown venue 'nasdaq'" in result.stderr and "kraken, primary" in result.stderr
+    assert result.stdout == ""
+
+
+def test_serve_with_a_primary_configured_in_part_exits_2_and_starts_no_simulator(tmp_path: Path) -> None:
+    config = tmp_path / "cocos.toml"
+    config.write_text('[primary]\nenvironment = "cocos"\n', encoding="utf-8")
+    result = run("serve", "--config", str(config), "--port", "0")
+    assert result.returncode == 2
+    assert "primary.user and primary.password missing" in result.stderr
+    assert result.stdout == ""  # nothing served: no venue, no simulator
 
 
 # -- help ----------------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ async def test_venues_and_health(stack: Stack) -> None:
         assert (await http.get("/dashboard/js/main.js")).status_code == 200
 
 
-VENUE_FIELDS = {"venue", "credentials", "token_expires_at", "streams", "rest_url", "environment"}
+VENUE_FIELDS = {"venue", "credentials", "token_expires_at", "streams", "rest_url", "environment", "simulated"}
 STREAM_FIELDS = {
     "state",
     "mode",
@@ -112,8 +112,18 @@ async def test_health_json_keeps_every_field_of_every_kind_of_stream(stack: Stac
         "url": None,
     }
     assert sorted(venues, key=lambda v: v["venue"]) == [
-        {"venue": "kraken", "credentials": True, "streams": {"public": "live", "private": "live"}},
-        {"venue": "primary", "credentials": True, "streams": {"ws": "live", "risk": "live"}},
+        {
+            "venue": "kraken",
+            "credentials": True,
+            "streams": {"public": "live", "private": "live"},
+            "simulated": False,  # configured by URL like any venue: not the bridge's own simulator
+        },
+        {
+            "venue": "primary",
+            "credentials": True,
+            "streams": {"ws": "live", "risk": "live"},
+            "simulated": False,
+        },
     ]
 
 

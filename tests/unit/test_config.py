@@ -280,7 +280,7 @@ def test_nan_interval_is_rejected() -> None:
 
 def test_key_without_secret() -> None:
     exc = config_error(env={"BROKERBRIDGE_KRAKEN_API_KEY": "lonely-key"})
-    assert_helpful(exc, "kraken.api_key", "kraken.api_secret", "together")
+    assert_helpful(exc, "kraken.api_key is set", "kraken.api_secret is missing")
 
 
 def test_secret_without_key_does_not_echo_the_secret() -> None:
@@ -454,3 +454,93 @@ def test_the_files_values_keep_their_toml_types(tmp_path: Path) -> None:
         env={"BROKERBRIDGE_KRAKEN_IDLE_TIMEOUT": " 2.5 ", "BROKERBRIDGE_SERVER_ALLOWED_HOSTS": "a, b ,"}
     )
     assert (cfg.kraken.idle_timeout, cfg.server.allowed_hosts) == (2.5, ("a", "b"))
+
+
+# -- a venue configured in part is an error, never a simulator ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "named"),
+    [
+        (
+            '[primary]\nenvironment = "cocos"\n',
+            {},
+            ("primary.environment", "primary.user and primary.password"),
+        ),
+        ('[primary]\nuser = "me"\n', {}, ("primary.user", "primary.password")),
+        (
+            '[primary]\nrest_url = "http://127.0.0.1:9/"\naccount = "1"\n',
+            {},
+            ("primary.rest_url", "primary.user"),
+        ),
+        ("", {"BROKERBRIDGE_PRIMARY_ENVIRONMENT": "cocos"}, ("primary.environment", "primary.password")),
+        ("", {"BROKERBRIDGE_PRIMARY_PASSWORD": SECRET}, ("primary.password", "primary.user")),
+    ],
+)
+def test_a_primary_configured_in_part_is_refused_naming_what_is_missing(
+    tmp_path: Path, toml: str, env: dict[str, str], named: tuple[str, ...]
+) -> None:
+    exc = config_error(path=write(tmp_path, toml) if toml else None, env=env)
+    assert_helpful(exc, *named, "simulator")
+    assert SECRET not in str(exc)
+
+
+def test_primary_tuning_alone_is_not_a_venue_configured_in_part(tmp_path: Path) -> None:
+    # Settings that say nothing about which Primary to log in to apply to whichever runs.
+    cfg = load_config(path=write(tmp_path, '[primary]\nidle_timeout = 60\nmarket_hours = "always"\n'), env={})
+    assert cfg.primary is not None and not cfg.primary.has_credentials
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"BROKERBRIDGE_KRAKEN_API_KEY": "a-key"}, ("kraken.api_key is set", "kraken.api_secret is missing")),
+        (
+            {"BROKERBRIDGE_KRAKEN_API_SECRET": SECRET},
+            ("kraken.api_secret is set", "kraken.api_key is missing"),
+        ),
+    ],
+)
+def test_half_a_kraken_key_is_refused_naming_the_missing_half(
+    env: dict[str, str], named: tuple[str, ...]
+) -> None:
+    exc = config_error(env=env)
+    assert_helpful(exc, *named)
+    assert SECRET not in str(exc)
+
+
+@pytest.mark.parametrize("secret", ["not*base64!", "abc", "c2VjcmV0LXZhbHVl LXRoYXQ=", SECRET + "x"])
+def test_a_kraken_secret_that_is_not_base64_is_refused_at_load(tmp_path: Path, secret: str) -> None:
+    exc = config_error(path=write(tmp_path, f'[kraken]\napi_key = "k"\napi_secret = "{secret}"\n'), env={})
+    assert_helpful(exc, str(tmp_path / "bb.toml"), "kraken.api_secret", "not valid base64", "key page")
+    assert secret not in str(exc)
+    exc = config_error(env={"BROKERBRIDGE_KRAKEN_API_KEY": "k", "BROKERBRIDGE_KRAKEN_API_SECRET": secret})
+    assert_helpful(exc, "BROKERBRIDGE_KRAKEN_*", "kraken.api_secret", "not valid base64")
+    assert secret not in str(exc)
+
+
+# -- the venues that run --------------------------------------------------------------------------
+
+
+def test_venues_default_to_all_and_are_chosen_in_server_venues(tmp_path: Path) -> None:
+    assert load_config(env={}).venues == ("kraken", "primary")
+    cfg = load_config(path=write(tmp_path, '[server]\nvenues = ["Primary"]\n'), env={})
+    assert cfg.server.venues == ("primary",) and cfg.venues == ("primary",)
+    assert load_config(env={"BROKERBRIDGE_SERVER_VENUES": "primary, kraken"}).venues == ("kraken", "primary")
+    # `serve --venue` (repeatable) wins over the file.
+    assert load_config(
+        path=write(tmp_path, '[server]\nvenues = ["primary"]\n'), env={}, overrides={"venues": ["kraken"]}
+    ).venues == ("kraken",)
+
+
+def test_an_unknown_venue_is_refused_naming_the_valid_ones(tmp_path: Path) -> None:
+    exc = config_error(path=write(tmp_path, '[server]\nvenues = ["kraken", "binance"]\n'), env={})
+    assert_helpful(exc, "'binance'", "kraken, primary")
+    exc = config_error(env={}, overrides={"venues": ["cocos"]})
+    assert_helpful(exc, "--venue", "'cocos'", "kraken, primary")
+
+
+def test_simulated_venues_are_never_read_from_a_file(tmp_path: Path) -> None:
+    assert load_config(env={}).simulated == frozenset()
+    exc = config_error(path=write(tmp_path, 'simulated = ["kraken"]\n'), env={})
+    assert "simulated" in str(exc)

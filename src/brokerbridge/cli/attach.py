@@ -222,11 +222,24 @@ async def attached_streams(
     (the venue has credentials there and this client may read them)."""
     async with attachment.client() as client:
         summary = await venue_summary(client, venue, attachment.url)
-        account = summary.credentials and wants_account and await account_access(client, attachment)
-        if summary.credentials and wants_account and not account:
+        if summary.simulated:
+            simulated_banner(venue, err)
+        # A simulated venue has an account too (the simulator's demo one), though not the user's.
+        has_account = summary.credentials or summary.simulated
+        account = has_account and wants_account and await account_access(client, attachment)
+        if has_account and wants_account and not account:
             say(
                 err,
                 "balances and executions not shown: the server gives them to callers on its machine "
                 "or with a key of the account scope ([client] key / BROKERBRIDGE_CLIENT_KEY)",
             )
         yield RemoteStreams(client), account
+
+
+def simulated_banner(venue: str, err: Console) -> None:
+    """Say before any data that it is not real: on stderr, so `--json` output stays pure events."""
+    err.print(
+        f"[bold black on yellow] SIMULATED [/] {venue}: the embedded simulator's demo account — not a "
+        f"real market. Configure {venue} credentials to watch the real venue.",
+        highlight=False,
+    )

@@ -93,11 +93,13 @@ def load(
     ws_url: str | None = None,
     ws_auth_url: str | None = None,
     console: Console | None = None,
+    venues: list[str] | None = None,
 ) -> Config:
+    """The config, or exit 2 with the ConfigError's message: the one way a bad setting ends a command."""
     try:
         return load_config(
             config,
-            overrides={"rest_url": rest_url, "ws_url": ws_url, "ws_auth_url": ws_auth_url},
+            overrides={"rest_url": rest_url, "ws_url": ws_url, "ws_auth_url": ws_auth_url, "venues": venues},
         )
     except BrokerBridgeError as exc:
         fail(exc, console)

@@ -1,6 +1,8 @@
 """`brokerbridge serve`: the bridge server (WebSocket /ws, REST /api, /metrics) in one process.
 
-With no credentials configured both simulators run in-process, so a newcomer gets live data at once.
+With no credentials configured both simulators run in-process, so a newcomer gets live data at once;
+each simulated venue is said so (a WARNING, "SIMULATED" next to it below, `simulated` in /api/venues,
+the dashboard's SIMULADOR badge). `--venue` (repeatable; `[server] venues`) runs only those venues.
 The first URL printed is a one-time sign-in link for the dashboard (on loopback by default): it goes
 to stdout with print(), never through logging, so it lands in no log file.
 SIGINT/SIGTERM: every client gets a close frame ("server shutting down"), then everything stops.
@@ -41,6 +43,18 @@ LoginLinkOpt = Annotated[
 ]
 
 
+VenueOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--venue",
+        help="Run only this venue: kraken or primary (repeatable; also server.venues in the config file). "
+        "Default: both, "
+        "each on its embedded simulator when it has no credentials.",
+        show_default=False,
+    ),
+]
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = 8000,
@@ -49,10 +63,11 @@ def serve(
     log_level: LogLevelOpt = None,
     log_format: LogFormatOpt = None,
     login_link: LoginLinkOpt = None,
+    venue: VenueOpt = None,
 ) -> None:
     """Serve WebSocket + REST to many clients over one upstream session per venue."""
     err = Console(stderr=True)
-    cfg = load(config, console=err)
+    cfg = load(config, console=err, venues=venue)
     setup_logging(
         log_level or cfg.log_level,
         err,
@@ -76,7 +91,7 @@ async def _serve(
     cfg: Config, host: str, port: int, sim: bool | None, err: Console, *, login_link: bool
 ) -> None:
     async with (
-        venue_config(cfg, use_sim=sim, console=err, venues={"kraken", "primary"}) as run_cfg,
+        venue_config(cfg, use_sim=sim, console=err, venues=cfg.venues) as run_cfg,
         Bridge(run_cfg, grace_s=cfg.server.grace_s) as bridge,
         BridgeServer(bridge, host=host, port=port, settings=ServerSettings.from_config(cfg.server)) as server,
     ):
@@ -93,7 +108,8 @@ async def _serve(
         found: Path | None = None
         try:
             found = _announce(cfg, host, server.port, bridge.clock.time())
-            print(f"brokerbridge serving venues: {', '.join(bridge.connectors)}", flush=True)
+            names = [f"{v} (SIMULATED)" if v in bridge.simulated else v for v in bridge.connectors]
+            print(f"brokerbridge serving venues: {', '.join(names)}", flush=True)
             if login_link:
                 print(f"  Dashboard:   {server.login_url()}   (one-time sign-in link, 10 min)", flush=True)
             else:

@@ -141,7 +141,8 @@ def render_status(report: Reported) -> Group:
             held = f"{balances.assets} assets, updated {_ago(now - balances.updated_at)} ago"
             if balances.stale:
                 held += f", {balances.stale} stale"
-        venues.add_row(venue, "yes" if health.credentials else "no", token, held)
+        creds = "SIMULATED (demo account)" if health.simulated else "yes" if health.credentials else "no"
+        venues.add_row(venue, creds, token, held)
     clients = answer.clients
     keys = ", ".join(f"{name} {count}" for name, count in sorted(clients.by_key.items()))
     line = Text(

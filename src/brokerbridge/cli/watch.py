@@ -16,7 +16,14 @@ from rich.console import Console
 from rich.live import Live
 
 from brokerbridge.bridge import Bridge
-from brokerbridge.cli.attach import BridgeOpt, StandaloneOpt, Streams, attached_streams, find_bridge
+from brokerbridge.cli.attach import (
+    BridgeOpt,
+    StandaloneOpt,
+    Streams,
+    attached_streams,
+    find_bridge,
+    simulated_banner,
+)
 from brokerbridge.cli.common import (
     ConfigOpt,
     LogFormatOpt,
@@ -215,6 +222,8 @@ async def _streams(cfg: Config, plan: _WatchPlan, err: Console) -> AsyncIterator
         venue_config(cfg, use_sim=plan.sim, console=err, venues={plan.venue}) as run_cfg,
         Bridge(run_cfg) as bridge,
     ):
+        if plan.venue in run_cfg.simulated:
+            simulated_banner(plan.venue, err)
         has_credentials = (
             run_cfg.kraken.has_credentials
             if plan.venue == "kraken"

@@ -40,8 +40,11 @@ class ErrorResponse(msgspec.Struct, frozen=True, kw_only=True):
 
 class VenueSummary(msgspec.Struct, frozen=True, kw_only=True):
     venue: str
+    # The user's credentials are configured. A simulated venue has none (its demo account is the
+    # simulator's, not the user's) but an account all the same: balances, orders, fills.
     credentials: bool
     streams: dict[str, str]  # connection name → state
+    simulated: bool = False  # an embedded simulator stands in for the venue: nothing here is real
 
 
 class VenuesResponse(msgspec.Struct, frozen=True, kw_only=True):

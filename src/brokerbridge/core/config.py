@@ -2,13 +2,18 @@
 
 Precedence (last wins): built-in defaults → TOML file → environment → command-line flags.
 Defaults point at the real Kraken; no credentials means "public data only" for a real venue and
-"use the simulator's demo account" for `brokerbridge watch` when no URL was changed. Primary is
-configured by a [primary] table or BROKERBRIDGE_PRIMARY_* variables (absent: not used).
-Every mistake raises `ConfigError` saying which setting, why, and what to do. See docs/configuration.md.
+"use the simulator's demo account" for `brokerbridge serve` / `watch` when no URL was changed.
+Primary is configured by a [primary] table or BROKERBRIDGE_PRIMARY_* variables (absent: not used).
+A venue configured in part (a Kraken key without its secret, a Primary environment without a user
+and password) is refused, never quietly replaced by a simulator. `[server] venues` picks the venues
+that run. Every mistake raises `ConfigError` saying which setting, why, and what to do.
+See docs/configuration.md.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import sys
 import tomllib
@@ -34,6 +39,8 @@ KRAKEN_WS_AUTH_URL = "wss://ws-auth.kraken.com/v2"
 DEFAULT_STATE_DIR = "~/.local/state/brokerbridge"
 # Every fill, journaled before it is published.
 DEFAULT_JOURNAL_PATH = DEFAULT_STATE_DIR + "/journal.sqlite3"
+# Every venue brokerbridge speaks; `[server] venues` (or `serve --venue`) runs a subset of them.
+VENUES = ("kraken", "primary")
 
 
 # What a setting may hold is its field's type: `load_config` checks a value given in the file, the
@@ -205,6 +212,9 @@ class ServerConfig:
     # Host header names served (HTTP and /ws handshakes) besides the loopback names and the bound
     # host; "*" serves any (DNS rebinding is then possible).
     allowed_hosts: Names = ()
+    # The venues that run (`serve --venue`): empty means all of VENUES. A venue left out gets no
+    # connector, no simulator and no route data.
+    venues: Names = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +238,15 @@ class Config:
     log_level: str = "INFO"
     log_format: str = "auto"  # auto (rich on a terminal, plain otherwise), rich, plain, json
     journal_path: str | None = DEFAULT_JOURNAL_PATH  # SQLite file of every fill; None / ":memory:": in memory
+    # Venues whose settings point at an embedded simulator (its demo account). Never read from a
+    # file: set only by the simulator start-up (sim/embedded.py), so everything downstream (the
+    # server's /api/venues, the dashboard, `watch`) can say which data is not real.
+    simulated: frozenset[str] = frozenset()
+
+    @property
+    def venues(self) -> tuple[str, ...]:
+        """The venues that run, in VENUES order (`[server] venues`, all when not given)."""
+        return tuple(v for v in VENUES if v in self.server.venues) if self.server.venues else VENUES
 
 
 LOG_FORMATS = ("auto", "rich", "plain", "json")
@@ -298,12 +317,30 @@ def _check_interval(name: str, value: Any, seconds: float, where: str) -> None:
         )
 
 
+def _check_kraken_secret(secret: Secret, where: str) -> None:
+    """Kraken signs with the secret's base64 decoding (venues/kraken/auth.py decodes it the same
+    way): a secret that does not decode can sign nothing, so it is refused here, once, rather than
+    found by every private call and token fetch of a running bridge."""
+    try:
+        base64.b64decode(secret.reveal(), validate=True)
+    except (binascii.Error, ValueError):
+        # Never echo the value, not even in part: say what is wrong with it.
+        raise ConfigError(
+            f"{where}: kraken.api_secret is not valid base64 (a character is missing, extra or was changed)",
+            remedy="copy the private key again from Kraken's key page (Settings › API); it is shown once, "
+            "at creation — if it is lost, create a new key",
+        ) from None
+
+
 def _setting(section: str, name: str, value: Any, kind: Any, where: str) -> Any:
     """`value` checked against the type of setting `section.name` (`kind`: its field's type)."""
     if get_origin(kind) in (Union, UnionType):  # `X | None`: a value given is an X
         (kind,) = (arg for arg in get_args(kind) if arg is not NoneType)
     if kind is Secret:
-        return Secret(_converted(section, name, value, Text, where))
+        secret = Secret(_converted(section, name, value, Text, where))
+        if (section, name) == ("kraken", "api_secret"):
+            _check_kraken_secret(secret, where)
+        return secret
     schemes = (get_args(kind)[1].extra or {}).get("schemes")
     if schemes is not None:
         return _check_url(section, name, value, schemes, where)
@@ -462,9 +499,51 @@ def _server_from_mapping(base: ServerConfig, values: Mapping[str, Any], where: s
             changes[name] = _parse_keys(value, where)
         elif name == "open_market_data":  # also yes/no/on/off, which msgspec does not read as booleans
             changes[name] = _check_bool(name, value, where)
+        elif name == "venues":
+            changes[name] = check_venues(_setting("server", name, value, kinds[name], where), where)
         else:
             changes[name] = _setting("server", name, value, kinds[name], where)
     return replace(base, **changes)
+
+
+def check_venues(names: tuple[str, ...] | list[str], where: str) -> tuple[str, ...]:
+    """`names` lowercased, each one a venue of VENUES (else the ConfigError naming them)."""
+    chosen = tuple(dict.fromkeys(name.strip().lower() for name in names))
+    unknown = [name for name in chosen if name not in VENUES]
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown venue {unknown[0]!r}", remedy=f"valid venues are: {', '.join(VENUES)}"
+        )
+    return chosen
+
+
+# Settings that say which Primary to log in to: given without user and password they are a venue
+# configured in part (`[primary] environment = "cocos"` alone), which must not become the simulator.
+_PRIMARY_TARGET = ("environment", "rest_url", "ws_url", "account", "proprietary")
+
+
+def _check_complete(kraken: KrakenConfig, primary: PrimaryConfig | None, primary_named: set[str]) -> None:
+    """A venue configured in part is a mistake to name, never a silent fall-back (the simulator,
+    or public data only)."""
+    if bool(kraken.api_key) != bool(kraken.api_secret):
+        has, lacks = ("api_key", "api_secret") if kraken.api_key else ("api_secret", "api_key")
+        raise ConfigError(
+            f"kraken.{has} is set but kraken.{lacks} is missing: a Kraken key is the pair of both",
+            remedy=f"set kraken.{lacks} (BROKERBRIDGE_KRAKEN_{lacks.upper()}) from the same key on "
+            "Kraken's key page, or remove both for public data only (or the embedded simulator)",
+        )
+    if primary is None or primary.has_credentials:
+        return
+    missing = [f"primary.{name}" for name in ("user", "password") if not getattr(primary, name)]
+    given = [f"primary.{name}" for name in (*_PRIMARY_TARGET, "user", "password") if name in primary_named]
+    if len(missing) == 1 or any(name in primary_named for name in _PRIMARY_TARGET):
+        raise ConfigError(
+            f"Primary is configured in part: {', '.join(given)} set but {' and '.join(missing)} missing "
+            "(Primary needs a login even for market data)",
+            remedy="set primary.user and primary.password (BROKERBRIDGE_PRIMARY_USER / _PASSWORD): the "
+            "API credentials your broker issues (reMarkets: your remarkets.primary.com.ar account); or "
+            "remove the Primary settings to run the embedded Primary simulator, clearly marked as such",
+        )
 
 
 def _env_section(env: Mapping[str, str], section: str) -> dict[str, str]:
@@ -487,6 +566,7 @@ def load_config(
     log_level = "INFO"
     log_format = "auto"
     journal_path: str | None = DEFAULT_JOURNAL_PATH
+    primary_named: set[str] = set()  # the Primary settings given anywhere
     if path:
         file = Path(path)
         try:
@@ -512,6 +592,7 @@ def load_config(
             kraken = _section_from_mapping(kraken, "kraken", data["kraken"], str(file))
         if "primary" in data:
             primary = _section_from_mapping(PrimaryConfig(), "primary", data["primary"], str(file))
+            primary_named.update(data["primary"])
         if "server" in data:
             server = _server_from_mapping(server, data["server"], str(file))
         if "client" in data:
@@ -527,6 +608,7 @@ def load_config(
         primary = _section_from_mapping(
             primary or PrimaryConfig(), "primary", primary_env, "environment (BROKERBRIDGE_PRIMARY_*)"
         )
+        primary_named.update(primary_env)
     server_env = {
         name: value for name, value in _env_section(env, "server").items() if not name.startswith("key_")
     }
@@ -547,6 +629,7 @@ def load_config(
         client = _section_from_mapping(client, "client", client_env, "environment (BROKERBRIDGE_CLIENT_*)")
     if overrides:
         given = {k: v for k, v in overrides.items() if v is not None}
+        venues = given.pop("venues", None)
         kraken_given = {k: v for k, v in given.items() if not k.startswith("primary_")}
         primary_given = {k[len("primary_") :]: v for k, v in given.items() if k.startswith("primary_")}
         if kraken_given:
@@ -555,6 +638,9 @@ def load_config(
             primary = _section_from_mapping(
                 primary or PrimaryConfig(), "primary", primary_given, "command line"
             )
+            primary_named.update(primary_given)
+        if venues:  # `serve --venue`, repeatable
+            server = replace(server, venues=check_venues(venues, "command line (--venue)"))
     if "BROKERBRIDGE_JOURNAL_PATH" in env:
         journal_path = _journal_path(
             env["BROKERBRIDGE_JOURNAL_PATH"], "environment (BROKERBRIDGE_JOURNAL_PATH)"
@@ -570,22 +656,13 @@ def load_config(
             f"log_format {log_format!r} is not one of {', '.join(LOG_FORMATS)}",
             remedy="auto picks rich on a terminal and plain elsewhere; json writes one object per line",
         )
-    if bool(kraken.api_key) != bool(kraken.api_secret):
-        raise ConfigError(
-            "kraken.api_key and kraken.api_secret must be given together",
-            remedy="set both (or neither, for public data only)",
-        )
+    _check_complete(kraken, primary, primary_named)
     if server.client_timeout <= server.heartbeat_interval:
         raise ConfigError(
             f"server.client_timeout ({server.client_timeout:g} s) must be longer than "
             f"server.heartbeat_interval ({server.heartbeat_interval:g} s): clients are pinged once per "
             "interval, so a shorter timeout would close clients that answer every ping",
             remedy="make client_timeout a few heartbeat intervals (defaults: 30 and 10)",
-        )
-    if primary is not None and bool(primary.user) != bool(primary.password):
-        raise ConfigError(
-            "primary.user and primary.password must be given together",
-            remedy="set both (Primary needs a login even for market data)",
         )
     return Config(
         kraken=kraken,

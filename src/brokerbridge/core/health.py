@@ -76,11 +76,13 @@ class VenueHealth(msgspec.Struct, frozen=True, kw_only=True):
     and `risk` for its REST-polled account streams while any is open)."""
 
     venue: str
-    credentials: bool  # credentials are configured (never the credentials themselves)
+    credentials: bool  # the user's credentials are configured (never them; a simulator's demo account is not)
     token_expires_at: float | None  # wall-clock seconds; None until a token was issued
     streams: dict[str, StreamHealth]
     rest_url: str | None = None
     environment: str | None = None  # Primary's API environment (e.g. reMarkets); None for Kraken
+    # An embedded simulator with its demo account stands in for the venue: no data here is real.
+    simulated: bool = False
 
     def degraded(self) -> bool:
         return any(stream.degraded() for stream in self.streams.values())

@@ -237,6 +237,7 @@ def make_router() -> APIRouter:
                 venue=venue,
                 credentials=health.credentials,
                 streams={name: s.state for name, s in health.streams.items()},
+                simulated=health.simulated,
             )
             for venue, health in bridge.health().items()
         ]

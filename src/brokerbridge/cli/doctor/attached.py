@@ -121,11 +121,18 @@ class AttachedDoctor:
             summary = await venue_summary(client, self.venue, self.attachment.url)
         except BrokerBridgeError as exc:
             raise Finding(exc.message, exc.remedy) from None
-        self._credentials = summary.credentials
+        # A simulated venue has an account too (the simulator's demo one), though not the user's.
+        self._credentials = summary.credentials or summary.simulated
         # Signed in before the first subscription: the connection to /ws carries the sign-in.
-        self._account = summary.credentials and await account_access(client, self.attachment)
+        self._account = self._credentials and await account_access(client, self.attachment)
         pid = f" (pid {self.attachment.pid})" if self.attachment.pid else ""
-        creds = "credentials configured" if summary.credentials else "no credentials (market data only)"
+        creds = (
+            "the EMBEDDED SIMULATOR (demo account, not a real venue)"
+            if summary.simulated
+            else "credentials configured"
+            if summary.credentials
+            else "no credentials (market data only)"
+        )
         return f"{self.attachment.url}{pid} runs {self.venue}: {creds}"
 
     async def market(self) -> str:

@@ -39,11 +39,12 @@ from brokerbridge.cli.doctor.steps import (
     merge,
     run_steps,
 )
-from brokerbridge.cli.runtime import venue_config, wants_kraken_sim, wants_primary_sim
+from brokerbridge.cli.runtime import venue_config
 from brokerbridge.core.clock import Clock, SystemClock
 from brokerbridge.core.config import Config, KrakenConfig, PrimaryConfig
 from brokerbridge.core.errors import BrokerBridgeError
 from brokerbridge.core.secret import Secret
+from brokerbridge.sim.embedded import wants_kraken_sim, wants_primary_sim
 
 VENUES = ("kraken", "primary")
 

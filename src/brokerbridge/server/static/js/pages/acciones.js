@@ -14,6 +14,7 @@ import {
   formatTime,
   signClass,
 } from "../format.js";
+import { simulatedBadge } from "../simulated.js";
 import { SortableTable } from "../table.js";
 
 const LOCALE = "es-AR";
@@ -152,7 +153,7 @@ export function mount(root, { i18n, bridge, frames }) {
     el(
       "section",
       { class: "page-head" },
-      el("h1", {}, `${i18n.t("nav.market")} › ${i18n.t("stocks.title")}`),
+      el("h1", {}, `${i18n.t("nav.market")} › ${i18n.t("stocks.title")} `, simulatedBadge(i18n, [VENUE])),
       el("div", { class: "toolbar" }, search, settlement, kind, summary),
     ),
     notices,

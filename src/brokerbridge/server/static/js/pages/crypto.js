@@ -8,6 +8,7 @@ import { formatDecimal, formatFixed, formatSigned, formatTime, signClass } from 
 import { ChartCanvas } from "../charts/canvas.js";
 import { drawCandles } from "../charts/candles.js";
 import { drawDepth } from "../charts/depth.js";
+import { simulatedBadge } from "../simulated.js";
 
 const VENUE = "kraken";
 const DEFAULT_PAIR = "BTC/USD";
@@ -175,7 +176,10 @@ export function mount(root, { i18n, bridge, frames }, params) {
       ),
     ),
   );
-  root.append(el("div", { class: "crypto" }, pairsPanel, bookPanel, charts));
+  root.append(
+    el("section", { class: "page-head" }, el("h1", {}, "Crypto · Kraken ", simulatedBadge(i18n, [VENUE]))),
+    el("div", { class: "crypto" }, pairsPanel, bookPanel, charts),
+  );
 
   const formatPrice = (p) => formatFixed(p, locale, precision);
   const formatQty = (q) => formatFixed(q, locale, q >= 100 ? 0 : 2);

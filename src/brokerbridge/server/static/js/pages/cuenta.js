@@ -6,6 +6,7 @@
 import { api, errorBox } from "../api.js";
 import { el, setText } from "../dom.js";
 import { formatDecimal, formatTime } from "../format.js";
+import { simulatedBadge } from "../simulated.js";
 
 const CLOSED = new Set(["filled", "canceled", "cancelled", "expired", "rejected", "closed"]);
 const FILLS_SHOWN = 50;
@@ -36,7 +37,7 @@ class VenueAccount {
     this.node = el(
       "div",
       { class: "venue-account", dataset: { venue } },
-      el("h2", { class: "venue-name" }, venue, " ", this.badge),
+      el("h2", { class: "venue-name" }, venue, " ", this.badge, " ", simulatedBadge(ctx.i18n, [venue])),
       el(
         "div",
         { class: "cards" },
@@ -235,9 +236,9 @@ export function mount(root, ctx) {
     toolbar.replaceChildren(who, signOut);
     try {
       const { venues } = await api("/api/venues");
-      for (const { venue, credentials } of venues) {
+      for (const { venue, credentials, simulated } of venues) {
         if (disposed) return;
-        if (!credentials) {
+        if (!credentials && !simulated) { // a simulator's demo account is an account, not the user's
           content.append(el("div", { class: "notice" }, `${venue}: ${t("account.no_credentials")}`));
           continue;
         }

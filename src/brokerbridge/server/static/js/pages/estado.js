@@ -5,6 +5,7 @@
 import { api, errorBox } from "../api.js";
 import { el, setClass, setText } from "../dom.js";
 import { formatDuration, formatFixed } from "../format.js";
+import { simulatedBadge } from "../simulated.js";
 
 const POLL_MS = 1000;
 const MODES = { ws: "WebSocket", polling: "REST polling", down: "—" };
@@ -36,7 +37,7 @@ export function mount(root, { i18n, bridge, frames }) {
     el(
       "section",
       { class: "page-head" },
-      el("h1", {}, t("status.title")),
+      el("h1", {}, `${t("status.title")} `, simulatedBadge(i18n, ["kraken", "primary"])),
       el("div", { class: "toolbar" }, el("span", { class: "muted" }, t("status.bridge")), bridgeState, overall),
     ),
     notices,

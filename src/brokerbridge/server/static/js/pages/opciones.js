@@ -5,6 +5,7 @@
 import { api, errorBox } from "../api.js";
 import { el, flash, setClass, setText } from "../dom.js";
 import { formatDate, formatDecimal, formatSigned, signClass } from "../format.js";
+import { simulatedBadge } from "../simulated.js";
 
 const LOCALE = "es-AR";
 const VENUE = "primary";
@@ -71,7 +72,7 @@ export function mount(root, { i18n, bridge, frames }, params) {
     el(
       "section",
       { class: "page-head" },
-      el("h1", {}, `${t("nav.market")} › ${t("options.title")}`),
+      el("h1", {}, `${t("nav.market")} › ${t("options.title")} `, simulatedBadge(i18n, [VENUE])),
       el("div", { class: "toolbar" }, el("label", { class: "muted" }, t("options.underlying")), select, spotBox),
     ),
     notices,
