@@ -12,6 +12,13 @@ stale) and the market cache, then reaches its consumers through the fan-out (`se
 one upstream stream per distinct subscription, shared, a bounded queue per consumer, overflow told
 with a `Gap`). Orders go to the venue from here; a submit that got no answer is followed by
 `services/unknown_orders.py` until the venue's orders decide it.
+
+The Bridge holds each venue's account streams itself, from start and whether or not anyone
+consumes them (`Connector.account_channels`: balances and executions with credentials): it logs in,
+loads the balances, reconciles orders and fills, and journals every fill as it happens. Until the
+balances snapshot came, `balances()` raises `NotLoaded` (never an empty answer, which would read as
+a zero balance); `readiness()` says per venue `starting | ready | degraded`, with why.
+Market streams open on demand, plus the `[server] warm` ones, held from start.
 """
 
 from __future__ import annotations
@@ -25,11 +32,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import msgspec
+
 from brokerbridge.core.clock import Clock, SystemClock, within
-from brokerbridge.core.config import Config
+from brokerbridge.core.config import Config, WarmStream
 from brokerbridge.core.errors import (
     ConfigError,
     InvalidRequest,
+    NotLoaded,
     ServiceUnavailable,
     TransportError,
     UnknownChannel,
@@ -56,7 +66,7 @@ from brokerbridge.core.events import (
     Ticker,
     Trade,
 )
-from brokerbridge.core.health import VenueHealth
+from brokerbridge.core.health import VenueHealth, VenueReadiness
 from brokerbridge.io.connector import Connector
 from brokerbridge.io.journal_store import JournalError, JournalStore
 from brokerbridge.io.kraken.connector import KrakenConnector
@@ -68,7 +78,9 @@ from brokerbridge.services.fanout import FanOut
 # What `listen` returns, so the Bridge's users (the server) import it with the Bridge.
 from brokerbridge.services.fanout import Listening as Listening
 from brokerbridge.services.market_cache import CANDLES_KEPT, TRADES_KEPT, MarketCache
+from brokerbridge.services.readiness import venue_readiness
 from brokerbridge.services.unknown_orders import UNKNOWN_GIVE_UP_S, UnknownOrders
+from brokerbridge.venues.defaults import book_depth
 from brokerbridge.venues.primary.catalog import Catalog
 
 logger = logging.getLogger(__name__)
@@ -107,7 +119,10 @@ class Bridge:
         journal_store: JournalStore | None = None,
         unknown_give_up_s: float = UNKNOWN_GIVE_UP_S,
         transports: Transports | None = None,
+        hold_accounts: bool = True,
     ) -> None:
+        """`hold_accounts`: hold every venue's account streams open from start (False: on demand,
+        like market streams — for a one-shot tool that needs no account, e.g. a catalogue query)."""
         if queue_size < 4:
             # Room for a Gap, the stream's status, a fresh book and the newest event.
             raise ConfigError(f"queue_size must be at least 4, got {queue_size}")
@@ -134,6 +149,12 @@ class Bridge:
         # (venue, stream) → how often it went RESYNCING / reported a Gap (for /metrics).
         self.resyncs: Counter[tuple[str, str]] = Counter()
         self.gaps: Counter[tuple[str, str]] = Counter()
+        # Streams the Bridge holds open itself (account streams, warm market streams) → the hold.
+        self.held: dict[Subscription, Listening] = {}
+        self.hold_accounts = hold_accounts
+        self._warm: dict[Subscription, WarmStream] = {}
+        # Set on every status and balances event of a venue: `wait_ready` looks again then.
+        self._account_changed = asyncio.Event()
 
     @property
     def grace_s(self) -> float:
@@ -152,8 +173,44 @@ class Bridge:
         for connector in self._make_connectors():
             self.connectors[connector.venue] = connector
             self.state[connector.venue] = self._restore(connector)
+        try:
+            warm = self._warm_subscriptions()  # a mistake in [server] warm stops the start here
+        except ConfigError:
+            await self.__aexit__(None, None, None)  # the connectors' clients and the journal
+            raise
         self._runner = asyncio.get_running_loop().create_task(self._run(), name="bridge")
+        for connector in self.connectors.values():
+            for channel in connector.account_channels() if self.hold_accounts else ():
+                self._hold(Subscription(venue=connector.venue, channel=channel))
+        for sub, stream in warm.items():
+            self._warm[sub] = stream
+            self._hold(sub)
         return self
+
+    def _hold(self, sub: Subscription) -> None:
+        if sub not in self.held:
+            self.held[sub] = self.fanout.hold(sub)
+
+    def _warm_subscriptions(self) -> dict[Subscription, WarmStream]:
+        """`[server] warm` as the subscriptions to hold: a venue not served here, or a stream the
+        venue cannot have, is a ConfigError naming the entry."""
+        warm: dict[Subscription, WarmStream] = {}
+        for stream in self.config.server.warm:
+            try:
+                sub = self.subscription(
+                    stream.venue,
+                    stream.channel,
+                    stream.symbol,
+                    depth=book_depth(stream.venue, stream.depth),
+                    interval=stream.interval,
+                )
+            except (ConfigError, VenueError) as exc:
+                raise ConfigError(
+                    f"server.warm entry {stream.describe()!r}: {exc.message}",
+                    remedy=exc.remedy or "remove the entry or fix it (see server.warm in the docs)",
+                ) from None
+            warm[sub] = stream
+        return warm
 
     def _restore(self, connector: Connector) -> VenueState:
         """Seed the dedupe window from the on-disk journal: fills published before a restart stay
@@ -220,6 +277,9 @@ class Bridge:
             self.fanout.timers = self.unknown_orders.timers = None
 
     async def __aexit__(self, *exc_info: Any) -> None:
+        for hold in self.held.values():
+            hold.close()
+        self.held.clear()
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -460,8 +520,27 @@ class Bridge:
 
     # -- state -------------------------------------------------------------------------------
     def balances(self, venue: str) -> dict[str, BalanceView]:
-        self.connector(venue)
-        return self.state[venue].balances.all()
+        """The venue's balances (marked stale while its stream is down). `NotLoaded` until the
+        first snapshot came — an empty answer would read as a zero balance."""
+        connector = self.connector(venue)
+        book = self.state[venue].balances
+        if book.snapshots == 0:
+            if Channel.BALANCES not in connector.account_channels():
+                try:  # what is missing, in the connector's words
+                    connector.validate(Subscription(venue=venue, channel=Channel.BALANCES))
+                except (ConfigError, VenueError) as exc:
+                    raise NotLoaded(
+                        f"{venue} balances are never loaded here: {exc.message}",
+                        venue=venue,
+                        remedy=exc.remedy,
+                    ) from None
+            readiness = self._readiness(connector)
+            raise NotLoaded(
+                f"{venue} balances are not loaded yet ({readiness.state}: {readiness.reason})",
+                venue=venue,
+                remedy=readiness.remedy or None,
+            )
+        return book.all()
 
     def fills(self, venue: str) -> list[Fill]:
         self.connector(venue)
@@ -482,13 +561,65 @@ class Bridge:
         return catalog
 
     def health(self) -> dict[str, VenueHealth]:
-        """Each venue's streams, token and credentials: the Structs `/api/health` encodes."""
-        return {venue: conn.health() for venue, conn in self.connectors.items()}
+        """Each venue's streams, token, credentials and readiness: the Structs `/api/health` encodes."""
+        return {
+            venue: msgspec.structs.replace(conn.health(), readiness=self._readiness(conn))
+            for venue, conn in self.connectors.items()
+        }
+
+    def readiness(self) -> dict[str, VenueReadiness]:
+        """Per venue: `starting` until its account streams delivered their first snapshot, then
+        `ready` while they are live, `degraded` (with the reason and a remedy) while one is not.
+        A venue with no account is `ready` (market data only). What `/api/ready` answers."""
+        return {venue: self._readiness(conn) for venue, conn in self.connectors.items()}
+
+    def _readiness(self, connector: Connector) -> VenueReadiness:
+        venue = connector.venue
+        book = self.state[venue].balances
+        if not self.hold_accounts:
+            # Nothing is loaded at start here: the account is what its consumers opened.
+            return VenueReadiness(
+                state="ready", reason="account streams open on demand (hold_accounts=False)"
+            )
+        statuses = [
+            connector.status_of(Subscription(venue=venue, channel=channel))
+            for channel in connector.account_channels()
+        ]
+        return venue_readiness(venue, statuses, loaded=book.snapshots > 0, balances=len(book.all()))
+
+    async def wait_ready(self, wait_s: float = 10.0) -> dict[str, VenueReadiness]:
+        """Wait until every venue is ready (up to `wait_s` seconds on the Bridge's clock) and
+        return their readiness; `ServiceUnavailable` naming the venues that are not, and why."""
+
+        async def until_ready() -> dict[str, VenueReadiness]:
+            while True:
+                self._account_changed.clear()
+                readiness = self.readiness()
+                if all(r.ready for r in readiness.values()):
+                    return readiness
+                await self._account_changed.wait()
+
+        try:
+            return await within(self.clock, wait_s, until_ready())
+        except TimeoutError:
+            waiting = {venue: r for venue, r in self.readiness().items() if not r.ready}
+            raise ServiceUnavailable(
+                f"not ready within {wait_s:g} s: "
+                + "; ".join(f"{venue} {r.state}: {r.reason}" for venue, r in waiting.items()),
+                venue=",".join(waiting),
+                remedy=next((r.remedy for r in waiting.values() if r.remedy), ""),
+            ) from None
 
     def _on_refused(self, sub: Subscription, error: VenueError) -> None:
         """The venue will never serve `sub` (unknown pair, no permission…): its consumers' iterators
-        end with that error once they have read what came before it."""
+        end with that error once they have read what came before it. A warm stream is let go (an
+        account stream stays held: readiness shows it refused until the key is fixed)."""
         self.fanout.refused(sub, error)
+        if sub in self._warm and (hold := self.held.pop(sub, None)) is not None:
+            logger.error(
+                "server.warm entry %r refused by %s: %s", self._warm[sub].describe(), sub.venue, error
+            )
+            hold.close()
 
     # -- the event path ----------------------------------------------------------------------
     def _on_event(self, event: AnyEvent) -> None:
@@ -497,6 +628,8 @@ class Bridge:
             self.gaps[(event.venue, event.stream)] += 1
         elif isinstance(event, StreamStatus) and event.state is StreamState.RESYNCING:
             self.resyncs[(event.venue, event.stream)] += 1
+        if isinstance(event, StreamStatus | BalanceSnapshot):
+            self._account_changed.set()  # readiness may have changed
         state = self.state.get(event.venue)
         out: AnyEvent | None = event if state is None else self._through_services(state, event)
         if out is None:

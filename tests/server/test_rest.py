@@ -44,7 +44,7 @@ async def test_venues_and_health(stack: Stack) -> None:
         assert (await http.get("/dashboard/js/main.js")).status_code == 200
 
 
-VENUE_FIELDS = {"venue", "credentials", "token_expires_at", "streams", "rest_url", "environment"}
+VENUE_FIELDS = {"venue", "credentials", "token_expires_at", "streams", "rest_url", "environment", "readiness"}
 STREAM_FIELDS = {
     "state",
     "mode",
@@ -76,6 +76,7 @@ async def test_health_json_keeps_every_field_of_every_kind_of_stream(stack: Stac
             await client.send({"op": "subscribe", "id": sub_id, **fields})
         for sub_id in subscriptions:
             await client.until(lambda m, i=sub_id: m.get("id") == i and is_event("status", state="live")(m))
+        await stack.bridge.wait_ready(LIMIT)  # the account streams the Bridge holds itself are live too
         health = (await http.get("/api/health")).json()
         venues = (await http.get("/api/venues")).json()["venues"]
         await client.close()
@@ -91,8 +92,8 @@ async def test_health_json_keeps_every_field_of_every_kind_of_stream(stack: Stac
     assert set(kraken["streams"]) == {"public", "private"} and set(primary["streams"]) == {"ws", "risk"}
     connections = {
         ("kraken", "public"): {"kraken:ticker:BTC/USD": "live"},
-        ("kraken", "private"): {"kraken:balances": "live"},
-        ("primary", "ws"): {f"primary:ticker:{GGAL}": "live"},
+        ("kraken", "private"): {"kraken:balances": "live", "kraken:executions": "live"},  # held always
+        ("primary", "ws"): {f"primary:ticker:{GGAL}": "live", "primary:executions": "live"},
     }
     for (venue, name), subs in connections.items():
         stream = health["venues"][venue]["streams"][name]
@@ -108,9 +109,11 @@ async def test_health_json_keeps_every_field_of_every_kind_of_stream(stack: Stac
         "reconnects": None,
         "seconds_since_last_message": None,
         "last_error": None,
-        "subscriptions": {"primary:positions": "live"},
+        "subscriptions": {"primary:balances": "live", "primary:positions": "live"},
         "url": None,
     }
+    for venue in (kraken, primary):
+        assert venue["readiness"]["state"] == "ready" and venue["readiness"]["remedy"] == ""
     assert sorted(venues, key=lambda v: v["venue"]) == [
         {"venue": "kraken", "credentials": True, "streams": {"public": "live", "private": "live"}},
         {"venue": "primary", "credentials": True, "streams": {"ws": "live", "risk": "live"}},

@@ -82,7 +82,7 @@ async def _load(
 ) -> list[InstrumentDetail]:
     async with (
         venue_config(cfg, use_sim=sim, console=err, venues={"primary"}) as run_cfg,
-        Bridge(run_cfg) as bridge,
+        Bridge(run_cfg, hold_accounts=False) as bridge,  # a catalogue query: no account session
     ):
         catalog: Catalog = await bridge.catalog("primary")
         if underlying:

@@ -295,9 +295,11 @@ class BridgeClient:
         return Gap(venue=sub.venue, ts=now, stream=sub.stream, start=start, end=now, reason=reason)
 
     # -- REST --------------------------------------------------------------------------------
-    async def _get(self, path: str, kind: type[T], about: str = "", **params: Any) -> T:
-        """GET `path` (query `params`, None left out) decoded as `kind`; a refusal (about venue
-        `about`) raises its typed error."""
+    async def _get(
+        self, path: str, kind: type[T], about: str = "", *, answers: tuple[int, ...] = (200,), **params: Any
+    ) -> T:
+        """GET `path` (query `params`, None left out) decoded as `kind` when its status is one of
+        `answers`; a refusal (about venue `about`) raises its typed error."""
         if self._http is None:
             raise RuntimeError("use BridgeClient as `async with BridgeClient(...) as client:`")
         query = {name: value for name, value in params.items() if value is not None}
@@ -305,12 +307,16 @@ class BridgeClient:
             response = await self._http.get(path, params=query)
         except httpx.HTTPError as exc:
             raise TransportError(f"the bridge at {self.url} is unreachable: {exc!r}") from exc
-        if response.status_code != 200:
+        if response.status_code not in answers:
             raise _refusal(response.status_code, response.content, about)
         return msgspec.json.decode(response.content, type=kind)
 
     async def health(self) -> models.HealthResponse:
         return await self._get("/api/health", models.HealthResponse)
+
+    async def ready(self) -> models.ReadyResponse:
+        """Whether every venue's account is loaded and live (`status`), and per venue why not."""
+        return await self._get("/api/ready", models.ReadyResponse, answers=(200, 503))
 
     async def venues(self) -> list[models.VenueSummary]:
         return (await self._get("/api/venues", models.VenuesResponse)).venues

@@ -134,7 +134,8 @@ class ConnectionSupervisor:
         self._outgoing = asyncio.Event()  # the session has frames to send outside a read/timer turn
         self._reconnect_reason: str | None = None
         self._conn: Connection | None = None
-        self.state = StreamState.CONNECTING
+        # IDLE until a stream is wanted (and again after the last one went): nothing is connecting.
+        self.state = StreamState.IDLE
         self.mode: StreamMode = "ws"
         self.reconnects = 0
         self.connected = False
@@ -222,13 +223,20 @@ class ConnectionSupervisor:
         state = self._sub_states.get(sub)
         if state is not None:
             return state
-        return StreamState.CONNECTING if self.state is StreamState.LIVE else self.state
+        # Wanted now: on an idle connection it is being opened (the loop wakes for it).
+        return StreamState.CONNECTING if self.state in (StreamState.LIVE, StreamState.IDLE) else self.state
+
+    def sub_reason(self, sub: Subscription) -> str | None:
+        """The reason of `sub`'s last status (None: it had none yet)."""
+        return self._sub_reasons.get(sub)
 
     @property
     def health_state(self) -> StreamState:
         """The connection's state as health reports it: STALE while connected but `degraded`."""
         if self.degraded is not None and self.state is StreamState.LIVE:
             return StreamState.STALE
+        if self.state is StreamState.IDLE and self.session.subscriptions:
+            return StreamState.CONNECTING  # wanted: the loop is waking to open it
         return self.state
 
     @property
@@ -272,8 +280,10 @@ class ConnectionSupervisor:
                 await self._connect_once()
                 reason = "connection closed"
             except _Idle:
-                # Nobody wants anything from this endpoint any more: closed on purpose.
-                self._closed(reason="no subscriptions left")
+                # Nobody wants anything from this endpoint any more: closed on purpose — idle, and
+                # no error (the last one is kept in `last_exception` for whoever reads it).
+                self._closed(reason=None)
+                self.state = StreamState.IDLE
                 logger.info("%s %s: closed %s (no subscriptions left)", self.venue, self.name, self.url)
                 continue
             except _Reconnect as exc:
@@ -312,7 +322,7 @@ class ConnectionSupervisor:
             self._retry_now.clear()
             await sleep_unless(self._clock, delay, self._retry_now)
 
-    def _closed(self, reason: str) -> None:
+    def _closed(self, reason: str | None) -> None:
         self.connected = False
         self._conn = None
         self._maintenance = None
