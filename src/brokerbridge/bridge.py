@@ -94,6 +94,9 @@ class VenueState:
 
 
 RESTORED_FILLS = 10_000  # fills per venue read back from the journal at start (dedupe window)
+# An account stream the venue refused for good (a permission taken from the key) is asked for again
+# this often (bridge clock): the account comes back once the key is fixed, without a restart.
+ACCOUNT_RETRY_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,8 @@ class Bridge:
         self.held: dict[Subscription, Listening] = {}
         self.hold_accounts = hold_accounts
         self._warm: dict[Subscription, WarmStream] = {}
+        self._retrying: set[Subscription] = set()  # refused account streams waiting to be asked again
+        self._tasks: asyncio.TaskGroup | None = None  # the runner's, while it runs
         # Set on every status and balances event of a venue: `wait_ready` looks again then.
         self._account_changed = asyncio.Event()
 
@@ -265,7 +270,7 @@ class Bridge:
         try:
             async with asyncio.TaskGroup() as tasks:
                 # Grace timers and unknown-order reads live as long as the connectors do.
-                self.fanout.timers = self.unknown_orders.timers = tasks
+                self.fanout.timers = self.unknown_orders.timers = self._tasks = tasks
                 for conn in self.connectors.values():
                     tasks.create_task(conn.run(), name=f"{conn.venue}-connector")
         except Exception as exc:
@@ -274,7 +279,7 @@ class Bridge:
             self.fanout.stopped(f"bridge stopped after an internal error: {exc!r}")
             raise
         finally:
-            self.fanout.timers = self.unknown_orders.timers = None
+            self.fanout.timers = self.unknown_orders.timers = self._tasks = None
 
     async def __aexit__(self, *exc_info: Any) -> None:
         for hold in self.held.values():
@@ -389,7 +394,7 @@ class Bridge:
 
     def current_state(self, sub: Subscription) -> list[AnyEvent]:
         """What a consumer joining open stream `sub` is given first: its status, and the current
-        book / ticker / session stats / balances where the stream has them."""
+        book / ticker / session stats / balances / open orders where the stream has them."""
         connector = self.connectors[sub.venue]
         current: list[AnyEvent | None] = [connector.status_of(sub)]
         if sub.channel is Channel.BOOK:
@@ -402,6 +407,10 @@ class Bridge:
             views = self.state[sub.venue].balances.all()
             if views:
                 current.append(_snapshot_from_views(sub.venue, views, self.clock.time()))
+        if sub.channel is Channel.EXECUTIONS:
+            # The stream is held from start: its snapshot of open orders came before this consumer
+            # did, so it is given the orders believed open (what the venue's snapshot would say).
+            current.extend(self.state[sub.venue].journal.open_orders())
         return [event for event in current if event is not None]
 
     def upstream_closing(self) -> list[Subscription]:
@@ -620,6 +629,23 @@ class Bridge:
                 "server.warm entry %r refused by %s: %s", self._warm[sub].describe(), sub.venue, error
             )
             hold.close()
+        elif sub in self.held and sub not in self._retrying and self._tasks is not None:
+            self._retrying.add(sub)
+            self._tasks.create_task(self._ask_again(sub), name=f"retry-{sub.describe()}")
+
+    async def _ask_again(self, sub: Subscription) -> None:
+        """Ask the venue for refused account stream `sub` again after `ACCOUNT_RETRY_S` (while it
+        is held): a refusal for good may be undone by the user (a permission given back to the key)."""
+        try:
+            await self.clock.sleep(ACCOUNT_RETRY_S)
+        finally:
+            self._retrying.discard(sub)
+        if sub in self.held:
+            logger.info("%s: asking again for %s, refused before", sub.venue, sub.describe())
+            connector = self.connectors[sub.venue]
+            connector.remove(sub)
+            self.fanout.forget_refusal(sub)
+            connector.add(sub)
 
     # -- the event path ----------------------------------------------------------------------
     def _on_event(self, event: AnyEvent) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from brokerbridge.bridge import Bridge
+from brokerbridge.bridge import ACCOUNT_RETRY_S, Bridge
 from brokerbridge.core.clock import FakeClock
 from brokerbridge.core.config import Config, ServerConfig, WarmStream
 from brokerbridge.core.errors import ConfigError, NotLoaded, ServiceUnavailable
@@ -87,7 +87,9 @@ async def test_readiness_goes_degraded_while_the_account_stream_is_down_and_back
         assert all(view.stale for view in r.bridge.balances("kraken").values())
         assert totals(r)["BTC"] == Decimal(2)
         await r.faults(deny_permissions=[])
-        await r.until(lambda: r.bridge.readiness()["kraken"].ready, within=30.0, what="ready again")
+        # The venue refused the subscriptions for good: they are asked for again (ACCOUNT_RETRY_S).
+        took = await r.until(lambda: r.bridge.readiness()["kraken"].ready, within=60.0, what="ready again")
+        assert took <= ACCOUNT_RETRY_S + 5.0
 
 
 async def test_before_the_first_snapshot_the_account_is_not_loaded_and_says_why() -> None:

@@ -113,7 +113,9 @@ async def test_ready_is_503_until_loaded_then_200_then_503_while_degraded_then_2
         assert (await client.ready()).status == "ready"
         assert {b.asset for b in await client.balances("kraken")} >= {"BTC", "USD"}
 
+        # The session's token revoked and no new one to be had: the account stream goes down.
         stack.kraken_sim.faults.apply({"deny_permissions": ["websockets"]})
+        stack.kraken_sim.faults.invalidate_tokens()
         stack.kraken_sim.faults.drop_now()
         degraded = (await kraken_state("degraded"))["venues"]["kraken"]
         assert degraded["account_streams"]["kraken:balances"] != "live"

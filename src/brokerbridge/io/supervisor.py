@@ -450,7 +450,19 @@ class ConnectionSupervisor:
             case Subscribed(sub=sub):
                 self._went_live = True
                 self.state = StreamState.LIVE
+                was_polling = self._poller is not None
                 self._stop_polling()
+                waiting = any(
+                    other != sub and self._sub_states.get(other) is not StreamState.LIVE
+                    for other in self.session.subscriptions
+                )
+                if was_polling and waiting and self._tasks is not None:
+                    # Others still wait for data (Primary's order reports are "subscribed" as soon
+                    # as asked, with nothing from the venue; a silent socket then looked live and
+                    # its market data went unpolled): REST keeps serving them from `poll_after` on.
+                    self._poller = self._tasks.create_task(
+                        self._poll_while_down(), name=f"{self.name}-poller"
+                    )
                 if self._down_since is not None:
                     self._report_gap(self._down_since)
                     self._down_since = None
@@ -510,7 +522,13 @@ class ConnectionSupervisor:
         """Serve the streams from REST while the socket is down; STALE where REST cannot help."""
         await self._clock.sleep(self._poll_after)
         while True:
-            subs = self.session.subscriptions
+            # Those the socket serves again are left to it.
+            subs = tuple(
+                s for s in self.session.subscriptions if self._sub_states.get(s) is not StreamState.LIVE
+            )
+            if not subs:
+                await self._clock.sleep(self._poll_interval)
+                continue
             reason = f"stream down ({self.last_error}); serving REST polls"
             try:
                 events = await self._hooks.poll(subs)
@@ -541,10 +559,10 @@ class ConnectionSupervisor:
 
     def _set_all(self, state: StreamState, reason: str, *, new_reason: bool = False) -> None:
         self.state = state
-        if self._polling:
-            # Reconnect attempts go on behind the polls; consumers keep seeing POLLING until live.
-            return
         for sub in self.session.subscriptions:
+            if self._polling and self._sub_states.get(sub) is not StreamState.LIVE:
+                # Reconnect attempts go on behind the polls; consumers keep seeing POLLING until live.
+                continue
             self._set_sub(sub, state, reason, new_reason=new_reason)
 
     def _set_sub(

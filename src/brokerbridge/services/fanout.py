@@ -266,6 +266,10 @@ class FanOut:
     def status_watchers(self, venue: str) -> int:
         return len(self._status_watchers.get(venue, ()))
 
+    def forget_refusal(self, sub: Subscription) -> None:
+        """`sub` is asked of the venue again: a consumer joining now waits for its answer."""
+        self._refusals.pop(sub, None)
+
     def refusal(self, sub: Subscription) -> VenueError | None:
         """The venue's refusal of open stream `sub`, if it refused it for good."""
         return self._refusals.get(sub)

@@ -50,7 +50,8 @@ def venue_readiness(
         return VenueReadiness(
             state="starting",
             reason=f"logging in and loading the account: waiting for {waiting}",
-            remedy="wait a few seconds: the account loads at start, with or without clients",
+            remedy="wait a few seconds: the account loads at start, with or without clients "
+            "(GET /api/ready answers 200 then; in Python `await bridge.wait_ready()`)",
             account_streams=streams,
         )
     return VenueReadiness(
