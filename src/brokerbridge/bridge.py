@@ -17,6 +17,13 @@ The venues that run are `config.venues` (`[server] venues`; all by default, Prim
 configured). `simulate=` lets the embedded simulators stand in, in-process, for venues with nothing
 configured — explicit, never implied: a bot must not trade on a fake account because an environment
 variable went missing. The simulated venues are `Bridge.simulated`.
+
+The Bridge holds each venue's account streams itself, from start and whether or not anyone
+consumes them (`Connector.account_channels`: balances and executions with credentials): it logs in,
+loads the balances, reconciles orders and fills, and journals every fill as it happens. Until the
+balances snapshot came, `balances()` raises `NotLoaded` (never an empty answer, which would read as
+a zero balance); `readiness()` says per venue `starting | ready | degraded`, with why.
+Market streams open on demand, plus the `[server] warm` ones, held from start.
 """
 
 from __future__ import annotations
@@ -33,10 +40,11 @@ from typing import Any, Literal
 import msgspec
 
 from brokerbridge.core.clock import Clock, SystemClock, within
-from brokerbridge.core.config import Config
+from brokerbridge.core.config import Config, WarmStream
 from brokerbridge.core.errors import (
     ConfigError,
     InvalidRequest,
+    NotLoaded,
     ServiceUnavailable,
     TransportError,
     UnknownChannel,
@@ -63,7 +71,7 @@ from brokerbridge.core.events import (
     Ticker,
     Trade,
 )
-from brokerbridge.core.health import VenueHealth
+from brokerbridge.core.health import VenueHealth, VenueReadiness
 from brokerbridge.io.connector import Connector
 from brokerbridge.io.journal_store import JournalError, JournalStore
 from brokerbridge.io.kraken.connector import KrakenConnector
@@ -75,8 +83,10 @@ from brokerbridge.services.fanout import FanOut
 # What `listen` returns, so the Bridge's users (the server) import it with the Bridge.
 from brokerbridge.services.fanout import Listening as Listening
 from brokerbridge.services.market_cache import CANDLES_KEPT, TRADES_KEPT, MarketCache
+from brokerbridge.services.readiness import venue_readiness
 from brokerbridge.services.unknown_orders import UNKNOWN_GIVE_UP_S, UnknownOrders
 from brokerbridge.sim.embedded import embedded_simulators
+from brokerbridge.venues.defaults import book_depth
 from brokerbridge.venues.primary.catalog import Catalog
 
 logger = logging.getLogger(__name__)
@@ -90,6 +100,9 @@ class VenueState:
 
 
 RESTORED_FILLS = 10_000  # fills per venue read back from the journal at start (dedupe window)
+# An account stream the venue refused for good (a permission taken from the key) is asked for again
+# this often (bridge clock): the account comes back once the key is fixed, without a restart.
+ACCOUNT_RETRY_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +129,16 @@ class Bridge:
         unknown_give_up_s: float = UNKNOWN_GIVE_UP_S,
         transports: Transports | None = None,
         simulate: bool | Literal["auto"] = False,
+        hold_accounts: bool = True,
     ) -> None:
         """`simulate`: False (the default) runs the configured venues only — Kraken without keys
         gives public data; "auto" starts the embedded simulator of each venue with no credentials
         and no URLs of its own, as `brokerbridge serve` does (so `Bridge(load_config(),
         simulate="auto")` runs offline); True simulates every venue that runs. Each simulated
-        venue logs a WARNING and is listed in `simulated`."""
+        venue logs a WARNING and is listed in `simulated`.
+
+        `hold_accounts`: hold every venue's account streams open from start (False: on demand,
+        like market streams — for a one-shot tool that needs no account, e.g. a catalogue query)."""
         if queue_size < 4:
             # Room for a Gap, the stream's status, a fresh book and the newest event.
             raise ConfigError(f"queue_size must be at least 4, got {queue_size}")
@@ -153,6 +170,14 @@ class Bridge:
         # (venue, stream) → how often it went RESYNCING / reported a Gap (for /metrics).
         self.resyncs: Counter[tuple[str, str]] = Counter()
         self.gaps: Counter[tuple[str, str]] = Counter()
+        # Streams the Bridge holds open itself (account streams, warm market streams) → the hold.
+        self.held: dict[Subscription, Listening] = {}
+        self.hold_accounts = hold_accounts
+        self._warm: dict[Subscription, WarmStream] = {}
+        self._retrying: set[Subscription] = set()  # refused account streams waiting to be asked again
+        self._tasks: asyncio.TaskGroup | None = None  # the runner's, while it runs
+        # Set on every status and balances event of a venue: `wait_ready` looks again then.
+        self._account_changed = asyncio.Event()
 
     @property
     def grace_s(self) -> float:
@@ -182,11 +207,43 @@ class Bridge:
             for connector in self._make_connectors():
                 self.connectors[connector.venue] = connector
                 self.state[connector.venue] = self._restore(connector)
+            warm = self._warm_subscriptions()  # a mistake in [server] warm stops the start here
         except BaseException:  # e.g. a venue chosen but not configured: leave nothing running
             await self.__aexit__(None, None, None)
             raise
         self._runner = asyncio.get_running_loop().create_task(self._run(), name="bridge")
+        for connector in self.connectors.values():
+            for channel in connector.account_channels() if self.hold_accounts else ():
+                self._hold(Subscription(venue=connector.venue, channel=channel))
+        for sub, stream in warm.items():
+            self._warm[sub] = stream
+            self._hold(sub)
         return self
+
+    def _hold(self, sub: Subscription) -> None:
+        if sub not in self.held:
+            self.held[sub] = self.fanout.hold(sub)
+
+    def _warm_subscriptions(self) -> dict[Subscription, WarmStream]:
+        """`[server] warm` as the subscriptions to hold: a venue not served here, or a stream the
+        venue cannot have, is a ConfigError naming the entry."""
+        warm: dict[Subscription, WarmStream] = {}
+        for stream in self.config.server.warm:
+            try:
+                sub = self.subscription(
+                    stream.venue,
+                    stream.channel,
+                    stream.symbol,
+                    depth=book_depth(stream.venue, stream.depth),
+                    interval=stream.interval,
+                )
+            except (ConfigError, VenueError) as exc:
+                raise ConfigError(
+                    f"server.warm entry {stream.describe()!r}: {exc.message}",
+                    remedy=exc.remedy or "remove the entry or fix it (see server.warm in the docs)",
+                ) from None
+            warm[sub] = stream
+        return warm
 
     def _restore(self, connector: Connector) -> VenueState:
         """Seed the dedupe window from the on-disk journal: fills published before a restart stay
@@ -250,7 +307,7 @@ class Bridge:
         try:
             async with asyncio.TaskGroup() as tasks:
                 # Grace timers and unknown-order reads live as long as the connectors do.
-                self.fanout.timers = self.unknown_orders.timers = tasks
+                self.fanout.timers = self.unknown_orders.timers = self._tasks = tasks
                 for conn in self.connectors.values():
                     tasks.create_task(conn.run(), name=f"{conn.venue}-connector")
         except Exception as exc:
@@ -259,9 +316,12 @@ class Bridge:
             self.fanout.stopped(f"bridge stopped after an internal error: {exc!r}")
             raise
         finally:
-            self.fanout.timers = self.unknown_orders.timers = None
+            self.fanout.timers = self.unknown_orders.timers = self._tasks = None
 
     async def __aexit__(self, *exc_info: Any) -> None:
+        for hold in self.held.values():
+            hold.close()
+        self.held.clear()
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -374,7 +434,7 @@ class Bridge:
 
     def current_state(self, sub: Subscription) -> list[AnyEvent]:
         """What a consumer joining open stream `sub` is given first: its status, and the current
-        book / ticker / session stats / balances where the stream has them."""
+        book / ticker / session stats / balances / open orders where the stream has them."""
         connector = self.connectors[sub.venue]
         current: list[AnyEvent | None] = [connector.status_of(sub)]
         if sub.channel is Channel.BOOK:
@@ -387,6 +447,10 @@ class Bridge:
             views = self.state[sub.venue].balances.all()
             if views:
                 current.append(_snapshot_from_views(sub.venue, views, self.clock.time()))
+        if sub.channel is Channel.EXECUTIONS:
+            # The stream is held from start: its snapshot of open orders came before this consumer
+            # did, so it is given the orders believed open (what the venue's snapshot would say).
+            current.extend(self.state[sub.venue].journal.open_orders())
         return [event for event in current if event is not None]
 
     def upstream_closing(self) -> list[Subscription]:
@@ -505,8 +569,27 @@ class Bridge:
 
     # -- state -------------------------------------------------------------------------------
     def balances(self, venue: str) -> dict[str, BalanceView]:
-        self.connector(venue)
-        return self.state[venue].balances.all()
+        """The venue's balances (marked stale while its stream is down). `NotLoaded` until the
+        first snapshot came — an empty answer would read as a zero balance."""
+        connector = self.connector(venue)
+        book = self.state[venue].balances
+        if book.snapshots == 0:
+            if Channel.BALANCES not in connector.account_channels():
+                try:  # what is missing, in the connector's words
+                    connector.validate(Subscription(venue=venue, channel=Channel.BALANCES))
+                except (ConfigError, VenueError) as exc:
+                    raise NotLoaded(
+                        f"{venue} balances are never loaded here: {exc.message}",
+                        venue=venue,
+                        remedy=exc.remedy,
+                    ) from None
+            readiness = self._readiness(connector)
+            raise NotLoaded(
+                f"{venue} balances are not loaded yet ({readiness.state}: {readiness.reason})",
+                venue=venue,
+                remedy=readiness.remedy or None,
+            )
+        return book.all()
 
     def fills(self, venue: str) -> list[Fill]:
         self.connector(venue)
@@ -527,17 +610,87 @@ class Bridge:
         return catalog
 
     def health(self) -> dict[str, VenueHealth]:
-        """Each venue's streams, token and credentials: the Structs `/api/health` encodes. A
-        simulated venue says so, and that the credentials it logs in with are not the user's."""
-        health = {venue: conn.health() for venue, conn in self.connectors.items()}
+        """Each venue's streams, token, credentials and readiness: the Structs `/api/health`
+        encodes. A simulated venue says so, and that the credentials it logs in with are not the
+        user's."""
+        health = {
+            venue: msgspec.structs.replace(conn.health(), readiness=self._readiness(conn))
+            for venue, conn in self.connectors.items()
+        }
         for venue in self.simulated & health.keys():
             health[venue] = msgspec.structs.replace(health[venue], credentials=False, simulated=True)
         return health
 
+    def readiness(self) -> dict[str, VenueReadiness]:
+        """Per venue: `starting` until its account streams delivered their first snapshot, then
+        `ready` while they are live, `degraded` (with the reason and a remedy) while one is not.
+        A venue with no account is `ready` (market data only). What `/api/ready` answers."""
+        return {venue: self._readiness(conn) for venue, conn in self.connectors.items()}
+
+    def _readiness(self, connector: Connector) -> VenueReadiness:
+        venue = connector.venue
+        book = self.state[venue].balances
+        if not self.hold_accounts:
+            # Nothing is loaded at start here: the account is what its consumers opened.
+            return VenueReadiness(
+                state="ready", reason="account streams open on demand (hold_accounts=False)"
+            )
+        statuses = [
+            connector.status_of(Subscription(venue=venue, channel=channel))
+            for channel in connector.account_channels()
+        ]
+        return venue_readiness(venue, statuses, loaded=book.snapshots > 0, balances=len(book.all()))
+
+    async def wait_ready(self, wait_s: float = 10.0) -> dict[str, VenueReadiness]:
+        """Wait until every venue is ready (up to `wait_s` seconds on the Bridge's clock) and
+        return their readiness; `ServiceUnavailable` naming the venues that are not, and why."""
+
+        async def until_ready() -> dict[str, VenueReadiness]:
+            while True:
+                self._account_changed.clear()
+                readiness = self.readiness()
+                if all(r.ready for r in readiness.values()):
+                    return readiness
+                await self._account_changed.wait()
+
+        try:
+            return await within(self.clock, wait_s, until_ready())
+        except TimeoutError:
+            waiting = {venue: r for venue, r in self.readiness().items() if not r.ready}
+            raise ServiceUnavailable(
+                f"not ready within {wait_s:g} s: "
+                + "; ".join(f"{venue} {r.state}: {r.reason}" for venue, r in waiting.items()),
+                venue=",".join(waiting),
+                remedy=next((r.remedy for r in waiting.values() if r.remedy), ""),
+            ) from None
+
     def _on_refused(self, sub: Subscription, error: VenueError) -> None:
         """The venue will never serve `sub` (unknown pair, no permission…): its consumers' iterators
-        end with that error once they have read what came before it."""
+        end with that error once they have read what came before it. A warm stream is let go (an
+        account stream stays held: readiness shows it refused until the key is fixed)."""
         self.fanout.refused(sub, error)
+        if sub in self._warm and (hold := self.held.pop(sub, None)) is not None:
+            logger.error(
+                "server.warm entry %r refused by %s: %s", self._warm[sub].describe(), sub.venue, error
+            )
+            hold.close()
+        elif sub in self.held and sub not in self._retrying and self._tasks is not None:
+            self._retrying.add(sub)
+            self._tasks.create_task(self._ask_again(sub), name=f"retry-{sub.describe()}")
+
+    async def _ask_again(self, sub: Subscription) -> None:
+        """Ask the venue for refused account stream `sub` again after `ACCOUNT_RETRY_S` (while it
+        is held): a refusal for good may be undone by the user (a permission given back to the key)."""
+        try:
+            await self.clock.sleep(ACCOUNT_RETRY_S)
+        finally:
+            self._retrying.discard(sub)
+        if sub in self.held:
+            logger.info("%s: asking again for %s, refused before", sub.venue, sub.describe())
+            connector = self.connectors[sub.venue]
+            connector.remove(sub)
+            self.fanout.forget_refusal(sub)
+            connector.add(sub)
 
     # -- the event path ----------------------------------------------------------------------
     def _on_event(self, event: AnyEvent) -> None:
@@ -546,6 +699,8 @@ class Bridge:
             self.gaps[(event.venue, event.stream)] += 1
         elif isinstance(event, StreamStatus) and event.state is StreamState.RESYNCING:
             self.resyncs[(event.venue, event.stream)] += 1
+        if isinstance(event, StreamStatus | BalanceSnapshot):
+            self._account_changed.set()  # readiness may have changed
         state = self.state.get(event.venue)
         out: AnyEvent | None = event if state is None else self._through_services(state, event)
         if out is None:

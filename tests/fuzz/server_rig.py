@@ -10,7 +10,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,9 +76,17 @@ def threaded(
             raise failure[0]
 
 
+@contextlib.asynccontextmanager
+async def ready_stack(tmp_path: Path, ws: WsSettings, **config: Any) -> AsyncIterator[Stack]:
+    """A stack whose accounts are loaded: before, /api/ready and /api/balances rightly answer 503."""
+    async with make_stack(tmp_path, ws=ws, **config) as stack:
+        await stack.bridge.wait_ready(LIMIT)
+        yield stack
+
+
 @contextlib.contextmanager
 def live_server(tmp_path: Path, ws: WsSettings, **config: Any) -> Iterator[LiveServer]:
-    with threaded(lambda: make_stack(tmp_path, ws=ws, **config)) as stack:
+    with threaded(lambda: ready_stack(tmp_path, ws, **config)) as stack:
         yield LiveServer(stack.server.http_url, stack.server.ws_url, stack)
 
 

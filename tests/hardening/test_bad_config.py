@@ -170,7 +170,9 @@ account = {toml_string(sim["account"])}
 def test_watch_with_wrong_credentials_shows_why_the_private_stream_is_down(tmp_path: Path) -> None:
     with simulator("kraken") as sim:
         config = _wrong_kraken_config(tmp_path, sim)
-        result = run("watch", "--config", str(config), "-C", "balances", "--count", "2", "--json")
+        # 3: the account stream is the Bridge's own, open before watch joins it: its current status
+        # comes first, then the attempt's and the failure's.
+        result = run("watch", "--config", str(config), "-C", "balances", "--count", "3", "--json")
     output = result.stdout + result.stderr
     assert "Traceback" not in output
     statuses = [json.loads(line) for line in result.stdout.splitlines()]

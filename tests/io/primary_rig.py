@@ -40,7 +40,13 @@ class PrimaryRig(Rig):
 
 @contextlib.asynccontextmanager
 async def primary_rig(
-    tmp_path: Path, *, seed: int = 5, tick_s: float = 0.5, loopback: bool = False, **changes: Any
+    tmp_path: Path,
+    *,
+    seed: int = 5,
+    tick_s: float = 0.5,
+    loopback: bool = False,
+    hold_accounts: bool = True,
+    **changes: Any,
 ) -> AsyncIterator[PrimaryRig]:
     # tick_s: each step of the Primary market (358 instruments) costs ~30 ms of CPU, and `Md` frames
     # go out at most every 0.5 s per instrument anyway; the simulator's own default is 0.1 s.
@@ -73,7 +79,7 @@ async def primary_rig(
         primary = dataclasses.replace(primary, **changes)
         transports = None if network is None else network.transports
         bridge = await stack.enter_async_context(
-            Bridge(Config(primary=primary), clock=clock, transports=transports)
+            Bridge(Config(primary=primary), clock=clock, transports=transports, hold_accounts=hold_accounts)
         )
         rig = PrimaryRig(clock, psim, bridge, network)  # type: ignore[arg-type]
         rig.psim = psim

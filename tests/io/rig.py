@@ -143,25 +143,38 @@ def kraken_config(sim: KrakenSimulator, **changes: Any) -> KrakenConfig:
 
 @contextlib.asynccontextmanager
 async def rig(
-    seed: int = 11, tick_s: float = 0.01, *, loopback: bool = False, **config_changes: Any
+    seed: int = 11,
+    tick_s: float = 0.01,
+    *,
+    loopback: bool = False,
+    hold_accounts: bool = True,
+    **config_changes: Any,
 ) -> AsyncIterator[Rig]:
+    """`hold_accounts=False`: the Bridge opens no account session of its own (for tests of one REST
+    call or one stream, which the account session's own calls would otherwise share the venue with)."""
     clock = FakeClock()
-    async with (
-        KrakenSimulator(port=0, seed=seed, clock=clock, tick_s=tick_s) as sim,
-        rig_on(sim, clock, Config(kraken=kraken_config(sim, **config_changes)), loopback=loopback) as r,
-    ):
-        yield r
+    async with KrakenSimulator(port=0, seed=seed, clock=clock, tick_s=tick_s) as sim:
+        config = Config(kraken=kraken_config(sim, **config_changes))
+        async with rig_on(sim, clock, config, loopback=loopback, hold_accounts=hold_accounts) as r:
+            yield r
 
 
 @contextlib.asynccontextmanager
 async def rig_on(
-    sim: KrakenSimulator, clock: FakeClock, config: Config, *, loopback: bool = False
+    sim: KrakenSimulator,
+    clock: FakeClock,
+    config: Config,
+    *,
+    loopback: bool = False,
+    hold_accounts: bool = True,
 ) -> AsyncIterator[Rig]:
     """A Bridge with `config` on a running simulator; the rig's collector tasks end with it."""
     async with contextlib.AsyncExitStack() as stack:
         network = None if loopback else await stack.enter_async_context(InProcessNetwork(sim, clock=clock))
         transports = None if network is None else network.transports
-        bridge = await stack.enter_async_context(Bridge(config, clock=clock, transports=transports))
+        bridge = await stack.enter_async_context(
+            Bridge(config, clock=clock, transports=transports, hold_accounts=hold_accounts)
+        )
         r = Rig(clock, sim, bridge, network)
         try:
             yield r

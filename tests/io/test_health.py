@@ -20,14 +20,26 @@ LIVE, STALE = StreamState.LIVE, StreamState.STALE
 
 async def test_kraken_health_follows_its_connection_down_to_rest_polling_and_back() -> None:
     async with rig() as r:
-        idle = r.kraken.health()
-        assert isinstance(idle, VenueHealth) and idle.venue == "kraken" and idle.environment is None
-        assert set(idle.streams) == {"public", "private"} and idle.token_expires_at is None
-        for stream in idle.streams.values():
+        start = r.kraken.health()
+        assert isinstance(start, VenueHealth) and start.venue == "kraken" and start.environment is None
+        assert set(start.streams) == {"public", "private"} and start.token_expires_at is None
+        for stream in start.streams.values():
             assert isinstance(stream, StreamHealth) and stream.mode == "ws"
-            assert stream.connected is False and stream.reconnects == 0 and stream.subscriptions == {}
+            assert stream.connected is False and stream.reconnects == 0
             assert stream.seconds_since_last_message is None
-        assert overall_status([idle]) == "ok"  # nothing wanted: nothing degraded
+        # Market data is on demand: nobody wants it, so nothing is connecting. The account streams
+        # are the Bridge's own, wanted from start.
+        assert (
+            start.streams["public"].state is StreamState.IDLE and start.streams["public"].subscriptions == {}
+        )
+        assert start.streams["private"].state is StreamState.CONNECTING
+        assert start.streams["private"].subscriptions == {
+            "kraken:balances": StreamState.CONNECTING,
+            "kraken:executions": StreamState.CONNECTING,
+        }
+        assert overall_status([start]) == "degraded"  # a wanted stream is not live yet
+        await r.until(lambda: r.kraken.health().streams["private"].state is LIVE, what="account live")
+        assert overall_status([r.kraken.health()]) == "ok"
 
         ticker = r.collect("ticker", "BTC/USD")
         await r.until(lambda: ticker.states("kraken:ticker:BTC/USD")[-1:] == [LIVE])
@@ -45,7 +57,7 @@ async def test_kraken_health_follows_its_connection_down_to_rest_polling_and_bac
         assert public.subscriptions == {"kraken:ticker:BTC/USD": StreamState.POLLING}
         assert public.last_error and public.reconnects is not None and public.reconnects >= 1
         assert down.degraded() and overall_status([down]) == "degraded"
-        assert not down.streams["private"].degraded()  # nothing is wanted there
+        assert not down.streams["private"].degraded()  # the account's socket is fine
 
         await r.faults(stall=None)
         await r.until(lambda: r.kraken.health().streams["public"].state is LIVE, what="live again")
@@ -58,7 +70,7 @@ async def test_kraken_health_follows_its_connection_down_to_rest_polling_and_bac
 
 async def test_primary_health_has_its_polled_account_streams_with_their_worst_state(tmp_path: Path) -> None:
     async with primary_rig(tmp_path) as r:
-        assert set(r.primary.health().streams) == {"ws"}  # no account stream polled: no `risk` entry
+        assert set(r.primary.health().streams) == {"ws"}  # nothing polled yet: no `risk` entry
         ticker, positions = r.collect_primary("ticker", GGAL), r.collect_primary("positions")
         await r.until(lambda: ticker.states(f"primary:ticker:{GGAL}")[-1:] == [LIVE], step=0.25)
         await r.until(lambda: positions.states("primary:positions")[-1:] == [LIVE], step=0.25)
@@ -72,7 +84,7 @@ async def test_primary_health_has_its_polled_account_streams_with_their_worst_st
             reconnects=None,
             seconds_since_last_message=None,
             last_error=None,
-            subscriptions={"primary:positions": LIVE},
+            subscriptions={"primary:balances": LIVE, "primary:positions": LIVE},  # balances: held
         )
         assert overall_status([health]) == "ok"
 

@@ -288,8 +288,9 @@ async def test_silenced_order_reports_are_recovered_from_rest(tmp_path: Path) ->
 async def test_order_reconciliation_is_retried_until_rest_answers(tmp_path: Path) -> None:
     """An order filled while nobody followed executions is in no `or` report of the socket (its
     `os` replays open orders only): the reconciliation read after the subscription is its one way
-    in. REST failing at that moment must delay the fill, not lose it."""
-    async with primary_rig(tmp_path) as r:
+    in. REST failing at that moment must delay the fill, not lose it. (With the account held from
+    start, as by default, the socket reports the fill as it happens: tests/io/test_account_sessions.py.)"""
+    async with primary_rig(tmp_path, hold_accounts=False) as r:
         ticker = r.collect_primary("ticker", GGAL)
         await r.until(lambda: bool(ticker.of(Ticker)))
         ask = ticker.of(Ticker)[-1].ask

@@ -145,7 +145,7 @@ async def test_skipped_private_sequence_resubscribes_with_snapshot_and_reports_g
 
 
 async def test_tokens_invalidated_early_get_renewed_and_resubscribed() -> None:
-    async with rig() as r:
+    async with rig(hold_accounts=False) as r:  # account streams on demand: a second one comes later
         balances = r.collect("balances")
         await r.until(lambda: balances.states("kraken:balances")[-1:] == [LIVE])
         fetches = r.kraken.tokens.fetches
@@ -181,7 +181,7 @@ async def test_denied_websocket_permission_is_reported_and_recovers() -> None:
 
 
 async def test_rest_faults_become_typed_retryable_errors() -> None:
-    async with rig() as r:
+    async with rig(hold_accounts=False) as r:  # one call at a time: no account session's calls between
         rest = r.kraken.rest
         await r.faults(rest_unavailable=1)
         with pytest.raises(ServiceUnavailable) as unavailable:

@@ -1,7 +1,8 @@
 """The overall deadline of a REST call (`request_deadline`): a venue that trickles its answer or sends
 headers and never the body ends the call in time — loopback sockets, the simulators' body faults,
 fake time (the deadline and the trickle both run on the rig's clock, so nothing waits for real). Real
-sockets, not the in-memory transport: how an HTTP body arrives over a connection is the subject here."""
+sockets, not the in-memory transport: how an HTTP body arrives over a connection is the subject here.
+The Bridges hold no account session (`hold_accounts=False`): its own calls would meet the faults first."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ async def failure_after(r: Rig, coro: Any) -> tuple[BaseException | None, float]
 
 @pytest.mark.parametrize("fault", [{"rest_trickle_s": 2.0}, {"rest_headers_only": 1}])
 async def test_a_kraken_call_ends_at_the_deadline(fault: dict[str, Any]) -> None:
-    async with rig(request_deadline=DEADLINE, loopback=True) as r:
+    async with rig(request_deadline=DEADLINE, loopback=True, hold_accounts=False) as r:
         await r.faults(**fault)
         error, took = await failure_after(r, r.kraken.rest.call(kraken_rest.balance_request()))
         assert isinstance(error, TransportError) and error.retryable
@@ -39,7 +40,7 @@ async def test_a_kraken_call_ends_at_the_deadline(fault: dict[str, Any]) -> None
 
 async def test_a_kraken_call_queued_behind_a_stuck_one_waits_only_until_its_deadline() -> None:
     # Private calls go one at a time (nonce order): a stuck call held up every other one.
-    async with rig(request_deadline=DEADLINE, loopback=True) as r:
+    async with rig(request_deadline=DEADLINE, loopback=True, hold_accounts=False) as r:
         await r.faults(rest_headers_only=1)
         loop = asyncio.get_running_loop()
         stuck = loop.create_task(r.kraken.rest.call(kraken_rest.balance_request()))
@@ -51,7 +52,7 @@ async def test_a_kraken_call_queued_behind_a_stuck_one_waits_only_until_its_dead
 
 @pytest.mark.parametrize("fault", [{"rest_trickle_s": 2.0}, {"rest_headers_only": -1}])
 async def test_a_primary_call_ends_at_the_deadline(tmp_path: Path, fault: dict[str, Any]) -> None:
-    async with primary_rig(tmp_path, request_deadline=DEADLINE, loopback=True) as r:
+    async with primary_rig(tmp_path, request_deadline=DEADLINE, loopback=True, hold_accounts=False) as r:
         await r.call(r.primary.rest.call(codec.segments_request()))  # logged in
         await r.primary_faults(**fault)
         error, took = await failure_after(r, r.primary.rest.call(codec.segments_request()))

@@ -49,7 +49,7 @@ async def test_a_private_resync_refused_for_a_revoked_token_gets_a_new_token_and
 async def test_a_token_renewal_that_fails_is_retried_with_backoff_on_the_same_connection() -> None:
     """Kraken refuses the token and REST fails the next calls: the renewal is retried until it comes,
     without tearing the private connection down (that took every private stream with it)."""
-    async with rig() as r:
+    async with rig(hold_accounts=False) as r:  # account streams on demand: a second one comes later
         balances = r.collect("balances")
         await r.until(lambda: balances.states("kraken:balances")[-1:] == [LIVE])
         fetches = r.kraken.tokens.fetches

@@ -92,7 +92,8 @@ async def test_no_secret_or_token_in_logs_errors_or_events(
     errors: list[BaseException] = []
     async with asyncio.timeout(LIMIT):
         # 1. Private streams with a good key, then every token revoked and a new subscription.
-        async with Bridge(sim_config(sim)) as bridge:
+        # (Account streams on demand: the second subscription meets the revoked token.)
+        async with Bridge(sim_config(sim), hold_accounts=False) as bridge:
             connector = bridge.connectors["kraken"]
             balances = bridge.subscribe("kraken", "balances")
             await until(balances, events, live("kraken:balances"))

@@ -111,7 +111,10 @@ async def catalogues_loaded(stack: Stack) -> None:
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    """A stack whose accounts are loaded (a few hundred ms after start): account answers are 200
+    from the first request (before, `/api/balances` is 503 `not_loaded`: tests/server/test_ready.py)."""
     async with make_stack(tmp_path) as s:
+        await s.bridge.wait_ready(LIMIT)
         yield s
 
 

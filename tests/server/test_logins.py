@@ -77,6 +77,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         PrimarySimulator(host="127.0.0.1", port=0) as primary_sim,
         Bridge(stack_config(kraken_sim, primary_sim, tmp_path), grace_s=0.0) as bridge,
     ):
+        await bridge.wait_ready(LIMIT)  # the accounts loaded: account answers are 200 from the start
         yield Rig(bridge, tmp_path / "state", FakeClock())
 
 

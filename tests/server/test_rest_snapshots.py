@@ -286,7 +286,9 @@ async def test_every_api_answer_matches_its_openapi_schema(stack: Stack) -> None
         client = await connect(stack.server)
         await client.send({"op": "subscribe", "id": "b", "venue": "kraken", "channel": "balances"})
         await client.until(is_event("balance_snapshot"))
+        await stack.bridge.wait_ready(LIMIT)
         calls = {
+            "/api/ready": ({}, "/api/ready"),
             "/api/venues": ({}, "/api/venues"),
             "/api/health": ({}, "/api/health"),
             "/api/instruments": ({"venue": "primary", "search": "GGAL"}, "/api/instruments"),

@@ -164,7 +164,8 @@ async def run_phases(stack: Stack, clients: list[Recorded], primary_symbols: lis
         "kraken:executions",
     }
     assert {s.describe() for s in primary.session.subscriptions} == {
-        f"primary:ticker:{s}" for s in primary_symbols
+        *(f"primary:ticker:{s}" for s in primary_symbols),
+        "primary:executions",  # the account's order reports: held by the Bridge from start
     }
 
     # -- snapshot on join: every book subscriber's first book event is a whole book ---------------

@@ -544,3 +544,45 @@ def test_simulated_venues_are_never_read_from_a_file(tmp_path: Path) -> None:
     assert load_config(env={}).simulated == frozenset()
     exc = config_error(path=write(tmp_path, 'simulated = ["kraken"]\n'), env={})
     assert "simulated" in str(exc)
+
+
+# -- [server] warm -------------------------------------------------------------------------------
+
+
+def test_warm_streams_are_read_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    from brokerbridge.core.config import WarmStream
+    from brokerbridge.core.events import Channel
+
+    path = write(
+        tmp_path,
+        '[server]\nwarm = ["kraken:ticker:BTC/USD", "kraken:book:BTC/USD:depth=25",'
+        ' "primary:candles:MERV - XMEV - GGAL - 24hs:interval=5", "kraken:ticker:BTC/USD"]\n',
+    )
+    assert load_config(path=path, env={}).server.warm == (
+        WarmStream(venue="kraken", channel=Channel.TICKER, symbol="BTC/USD"),
+        WarmStream(venue="kraken", channel=Channel.BOOK, symbol="BTC/USD", depth=25),
+        WarmStream(venue="primary", channel=Channel.CANDLES, symbol="MERV - XMEV - GGAL - 24hs", interval=5),
+    )  # the repeated entry once
+    env = load_config(env={"BROKERBRIDGE_SERVER_WARM": "kraken:trades:ETH/USD, kraken:stats:BTC/USD"})
+    assert [w.describe() for w in env.server.warm] == ["kraken:trades:ETH/USD", "kraken:stats:BTC/USD"]
+    assert load_config(env={}).server.warm == ()
+
+
+@pytest.mark.parametrize(
+    ("entry", "named"),
+    [
+        ("kraken", "names no channel"),
+        ("binance:ticker:BTC/USD", "names no venue"),
+        ("kraken:balances", "account streams are always held open"),
+        ("kraken:nope:BTC/USD", "'nope' is not a market channel"),
+        ("kraken:ticker", "names no symbol"),
+        ("kraken:book:BTC/USD:depth=0", "only depth=N"),
+        ("kraken:book:BTC/USD:interval=5", "only depth=N"),
+        ("kraken:ticker:BTC/USD:depth=5", "it takes none"),
+    ],
+)
+def test_a_malformed_warm_entry_is_a_config_error_naming_it(tmp_path: Path, entry: str, named: str) -> None:
+    exc = config_error(path=write(tmp_path, f'[server]\nwarm = ["{entry}"]\n'), env={})
+    assert_helpful(exc, "server.warm", repr(entry), named, "kraken:ticker:BTC/USD")
+    exc = config_error(path=write(tmp_path, "[server]\nwarm = 3\n"), env={})
+    assert_helpful(exc, "server.warm must be a list")

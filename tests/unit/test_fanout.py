@@ -122,3 +122,20 @@ async def test_a_refused_stream_tells_its_consumers_and_a_late_joiner() -> None:
         fanout.unsubscribe(consumer)
     listening.close()
     assert fanout.refusal(TICKER) is None  # forgotten with the closed stream
+
+
+def test_a_held_stream_stays_open_with_no_consumer_and_closes_when_let_go() -> None:
+    clock = FakeClock()
+    upstream = RecordingUpstream(clock)
+    fanout = FanOut(upstream, clock=clock, queue_size=10, grace_s=0.0)
+    held = fanout.hold(TICKER)
+    assert upstream.opened == [TICKER] and fanout.is_open(TICKER)
+    assert fanout.consumed() == []  # held, not consumed: nobody is delivered anything
+    fanout.publish(ticker(1.0))  # goes nowhere, and nothing fails
+    consumer = fanout.subscribe(TICKER)  # joins the open stream: its current state at once
+    assert [type(e) for e in drain(consumer.queue)] == [StreamStatus] and upstream.opened == [TICKER]
+    fanout.unsubscribe(consumer)
+    assert upstream.closed == [] and fanout.is_open(TICKER)  # the hold keeps it
+    held.close()
+    held.close()  # once is enough
+    assert upstream.closed == [TICKER] and not fanout.is_open(TICKER)

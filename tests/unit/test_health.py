@@ -81,7 +81,7 @@ def test_a_stream_is_degraded_only_while_something_wanted_is_not_live() -> None:
 
 def test_polled_streams_report_their_worst_state_and_no_connection() -> None:
     assert StreamHealth.polled({}) is None
-    assert list(SEVERITY) == [S.LIVE, S.POLLING, S.RESYNCING, S.CONNECTING, S.RECONNECTING, S.STALE]
+    assert list(SEVERITY) == [S.IDLE, S.LIVE, S.POLLING, S.RESYNCING, S.CONNECTING, S.RECONNECTING, S.STALE]
     assert set(SEVERITY) == set(S)  # every state has a rank
     risk = StreamHealth.polled({"primary:positions": S.LIVE, "primary:balances": S.STALE})
     assert risk is not None and risk.state is S.STALE and risk.mode == "rest"

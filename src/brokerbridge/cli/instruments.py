@@ -117,6 +117,6 @@ async def _catalog(
         )
     async with (
         venue_config(cfg, use_sim=sim, console=err, venues={"primary"}) as run_cfg,
-        Bridge(run_cfg) as bridge,
+        Bridge(run_cfg, hold_accounts=False) as bridge,  # a catalogue query: no account session
     ):
         return await bridge.catalog("primary")

@@ -25,6 +25,7 @@ from brokerbridge.core.events import (
 )
 
 STATE_STYLE = {
+    StreamState.IDLE: "dim",
     StreamState.LIVE: "green",
     StreamState.CONNECTING: "cyan",
     StreamState.RECONNECTING: "yellow",

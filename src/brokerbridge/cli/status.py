@@ -29,6 +29,8 @@ from brokerbridge.core.errors import BrokerBridgeError
 
 NOT_RUNNING = 3  # as `systemctl status` of a stopped unit
 
+READINESS_STYLE = {"ready": "green", "starting": "yellow", "degraded": "red"}
+
 
 class Reported(msgspec.Struct, frozen=True, kw_only=True):
     """`status --json`: where the server was found, and what it answered."""
@@ -128,7 +130,7 @@ def render_status(report: Reported) -> Group:
             )
         if not venue_status.health.streams:
             streams.add_row(venue, "—", Text("no stream open", style="dim"), "", "", "", "")
-    venues = Table("venue", "credentials", "token", "balances", box=None)
+    venues = Table("venue", "state", "credentials", "token", "balances", box=None)
     for venue, venue_status in answer.venues.items():
         health, balances = venue_status.health, venue_status.balances
         expiry = health.token_expires_at
@@ -142,7 +144,13 @@ def render_status(report: Reported) -> Group:
             if balances.stale:
                 held += f", {balances.stale} stale"
         creds = "SIMULATED (demo account)" if health.simulated else "yes" if health.credentials else "no"
-        venues.add_row(venue, creds, token, held)
+        readiness = health.readiness
+        state = Text()
+        if readiness is not None:
+            state.append(readiness.state, style=READINESS_STYLE.get(readiness.state, ""))
+            if not readiness.ready and readiness.reason:
+                state.append(f": {readiness.reason}")
+        venues.add_row(venue, state, creds, token, held)
     clients = answer.clients
     keys = ", ".join(f"{name} {count}" for name, count in sorted(clients.by_key.items()))
     line = Text(

@@ -12,6 +12,6 @@ Depends on `brokerbridge.core` only (the normalized events and the error tree). 
 from brokerbridge.client.client import BridgeClient
 
 # The server's refusals, re-exported: they are core's classes, the ones the Bridge raises in-process.
-from brokerbridge.core.errors import NotAuthorized, UnknownChannel, UnknownVenue
+from brokerbridge.core.errors import NotAuthorized, NotLoaded, UnknownChannel, UnknownVenue
 
-__all__ = ["BridgeClient", "NotAuthorized", "UnknownChannel", "UnknownVenue"]
+__all__ = ["BridgeClient", "NotAuthorized", "NotLoaded", "UnknownChannel", "UnknownVenue"]

@@ -310,9 +310,18 @@ class BridgeClient:
         return {**self._headers, "Cookie": f"{SESSION_COOKIE}={cookie}"} if cookie else self._headers
 
     # -- REST --------------------------------------------------------------------------------
-    async def _request(self, method: str, path: str, kind: type[T], about: str = "", **params: Any) -> T:
-        """`method` on `path` (query `params`, None left out) decoded as `kind`; a refusal (about
-        venue `about`) raises its typed error."""
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        kind: type[T],
+        about: str = "",
+        *,
+        answers: tuple[int, ...] = (200,),
+        **params: Any,
+    ) -> T:
+        """`method` on `path` (query `params`, None left out) decoded as `kind` when its status is
+        one of `answers`; a refusal (about venue `about`) raises its typed error."""
         if self._http is None:
             raise RuntimeError("use BridgeClient as `async with BridgeClient(...) as client:`")
         query = {name: value for name, value in params.items() if value is not None}
@@ -320,12 +329,14 @@ class BridgeClient:
             response = await self._http.request(method, path, params=query)
         except httpx.HTTPError as exc:
             raise TransportError(f"the bridge at {self.url} is unreachable: {exc!r}") from exc
-        if response.status_code != 200:
+        if response.status_code not in answers:
             raise _refusal(response.status_code, response.content, about)
         return msgspec.json.decode(response.content, type=kind)
 
-    async def _get(self, path: str, kind: type[T], about: str = "", **params: Any) -> T:
-        return await self._request("GET", path, kind, about, **params)
+    async def _get(
+        self, path: str, kind: type[T], about: str = "", *, answers: tuple[int, ...] = (200,), **params: Any
+    ) -> T:
+        return await self._request("GET", path, kind, about, answers=answers, **params)
 
     async def status(self) -> models.StatusResponse:
         """The server's venues, streams, token expiries, balance freshness and clients (a caller on
@@ -357,6 +368,10 @@ class BridgeClient:
 
     async def health(self) -> models.HealthResponse:
         return await self._get("/api/health", models.HealthResponse)
+
+    async def ready(self) -> models.ReadyResponse:
+        """Whether every venue's account is loaded and live (`status`), and per venue why not."""
+        return await self._get("/api/ready", models.ReadyResponse, answers=(200, 503))
 
     async def venues(self) -> list[models.VenueSummary]:
         return (await self._get("/api/venues", models.VenuesResponse)).venues

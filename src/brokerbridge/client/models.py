@@ -9,7 +9,7 @@ normalized events of `brokerbridge.core.events`, and health is `brokerbridge.cor
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -26,6 +26,7 @@ from brokerbridge.core.events import (
 from brokerbridge.core.health import HealthStatus
 from brokerbridge.core.health import StreamHealth as StreamHealth  # the Bridge's own health types
 from brokerbridge.core.health import VenueHealth as VenueHealth
+from brokerbridge.core.health import VenueReadiness as VenueReadiness
 
 
 class ErrorDetail(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,6 +55,13 @@ class VenuesResponse(msgspec.Struct, frozen=True, kw_only=True):
 class HealthResponse(msgspec.Struct, frozen=True, kw_only=True):
     status: HealthStatus  # degraded while a wanted stream is not live
     venues: dict[str, VenueHealth]
+
+
+class ReadyResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """`/api/ready`: 200 with `ready` when every venue is, else 503 with `not_ready`."""
+
+    status: Literal["ready", "not_ready"]
+    venues: dict[str, VenueReadiness]  # per venue: starting | ready | degraded, why, what to do
 
 
 class InstrumentsResponse(msgspec.Struct, frozen=True, kw_only=True):

@@ -29,6 +29,7 @@ from msgspec import Meta
 
 from brokerbridge.core.backoff import BackoffPolicy
 from brokerbridge.core.errors import ConfigError
+from brokerbridge.core.events import Channel
 from brokerbridge.core.secret import Secret
 
 KRAKEN_REST_URL = "https://api.kraken.com"
@@ -182,6 +183,32 @@ class ApiKey:
         return scope in self.scopes or "admin" in self.scopes
 
 
+# Market channels a `[server] warm` entry may name (account streams are held anyway).
+WARM_CHANNELS = (Channel.TICKER, Channel.BOOK, Channel.TRADES, Channel.CANDLES, Channel.STATS)
+_WARM_FORM = "venue:channel:symbol[:depth=N|:interval=N]"
+_WARM_REMEDY = (
+    f'write each entry as {_WARM_FORM}, e.g. "kraken:ticker:BTC/USD", "kraken:book:BTC/USD:depth=25", '
+    f'"primary:trades:MERV - XMEV - GGAL - 24hs" (channels: {", ".join(c.value for c in WARM_CHANNELS)})'
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WarmStream:
+    """A `[server] warm` entry: a market stream the Bridge holds open from start (for a fast first
+    tick), whether or not anyone consumes it. `depth` None: the venue's default book depth."""
+
+    venue: str
+    channel: Channel
+    symbol: str
+    depth: int | None = None  # book only
+    interval: int = 1  # candles only, minutes
+
+    def describe(self) -> str:
+        option = f":depth={self.depth}" if self.depth is not None else ""
+        option = f":interval={self.interval}" if self.channel is Channel.CANDLES else option
+        return f"{self.venue}:{self.channel.value}:{self.symbol}{option}"
+
+
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     """`[server]`: client auth, per-client limits and queue policy of `brokerbridge serve`."""
@@ -215,6 +242,9 @@ class ServerConfig:
     # The venues that run (`serve --venue`): empty means all of VENUES. A venue left out gets no
     # connector, no simulator and no route data.
     venues: Names = ()
+
+    # Market streams held open from start (`venue:channel:symbol[:depth=N|:interval=N]`).
+    warm: tuple[WarmStream, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,6 +527,8 @@ def _server_from_mapping(base: ServerConfig, values: Mapping[str, Any], where: s
     for name, value in values.items():
         if name == "keys":  # tables of their own, whose key values are never echoed
             changes[name] = _parse_keys(value, where)
+        elif name == "warm":  # entries of their own form, each checked for what it names
+            changes[name] = _parse_warm(value, where)
         elif name == "open_market_data":  # also yes/no/on/off, which msgspec does not read as booleans
             changes[name] = _check_bool(name, value, where)
         elif name == "venues":
@@ -544,6 +576,59 @@ def _check_complete(kraken: KrakenConfig, primary: PrimaryConfig | None, primary
             "API credentials your broker issues (reMarkets: your remarkets.primary.com.ar account); or "
             "remove the Primary settings to run the embedded Primary simulator, clearly marked as such",
         )
+
+
+def _parse_warm(value: Any, where: str) -> tuple[WarmStream, ...]:
+    """`warm = ["kraken:ticker:BTC/USD", …]` (the environment: comma-separated)."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: server.warm must be a list of streams", remedy=_WARM_REMEDY)
+    streams: list[WarmStream] = []
+    for entry in value:
+        if not isinstance(entry, str):
+            raise ConfigError(
+                f"{where}: server.warm entries must be strings, got {type(entry).__name__}",
+                remedy=_WARM_REMEDY,
+            )
+        stream = _warm_stream(entry.strip(), where)
+        if stream not in streams:
+            streams.append(stream)
+    return tuple(streams)
+
+
+def _warm_stream(entry: str, where: str) -> WarmStream:
+    parts = entry.split(":")
+    venue, channel, symbol = [*parts, "", ""][:3]
+    options = parts[3:]
+    bad = f"{where}: server.warm entry {entry!r}"
+    if venue not in ("kraken", "primary"):
+        raise ConfigError(f"{bad} names no venue (kraken or primary) first", remedy=_WARM_REMEDY)
+    if not channel:
+        raise ConfigError(f"{bad} names no channel after the venue", remedy=_WARM_REMEDY)
+    kind = next((c for c in Channel if c.value == channel), None)
+    if kind is None or kind not in WARM_CHANNELS:
+        why = "an account channel: account streams are always held open" if kind and kind.private else ""
+        raise ConfigError(
+            f"{bad}: {channel!r} is not a market channel{f' ({why})' if why else ''}", remedy=_WARM_REMEDY
+        )
+    if not symbol.strip():
+        raise ConfigError(f"{bad} names no symbol", remedy=_WARM_REMEDY)
+    stream = WarmStream(venue=venue, channel=kind, symbol=symbol.strip())
+    for option in options:
+        name, _, number = option.partition("=")
+        allowed = {Channel.BOOK: "depth", Channel.CANDLES: "interval"}.get(kind)
+        if name.strip() != allowed or not number.strip().isdigit() or int(number) < 1:
+            raise ConfigError(
+                f"{bad}: {option!r} is not an option of {kind.value}"
+                + (f" (only {allowed}=N, a whole number ≥ 1)" if allowed else " (it takes none)"),
+                remedy=_WARM_REMEDY,
+            )
+        if kind is Channel.BOOK:
+            stream = replace(stream, depth=int(number))
+        else:
+            stream = replace(stream, interval=int(number))
+    return stream
 
 
 def _env_section(env: Mapping[str, str], section: str) -> dict[str, str]:

@@ -13,6 +13,7 @@
         ├── SessionInvalid            WebSocket token stale/unknown (retryable: new token)
         ├── RateLimited               slow down (retryable)
         ├── ServiceUnavailable        venue down / maintenance / busy (retryable)
+        │   └── NotLoaded             the account is not loaded yet (before its first snapshot)
         ├── InvalidRequest            our arguments were wrong
         │   ├── UnknownVenue          a venue the bridge does not serve
         │   └── UnknownChannel        a channel that does not exist
@@ -125,6 +126,13 @@ class ServiceUnavailable(VenueError):
     default_remedy = "the venue is down or in maintenance; brokerbridge retries and polls REST meanwhile"
 
 
+class NotLoaded(ServiceUnavailable):
+    """Account state asked for before the venue delivered its first snapshot of it: an empty
+    answer would read as a zero balance."""
+
+    default_remedy = "the account loads within seconds of start: wait until GET /api/ready answers 200"
+
+
 class InvalidRequest(VenueError):
     default_remedy = "fix the request arguments"
 
@@ -169,6 +177,7 @@ WIRE_ERRORS: tuple[WireError, ...] = (
     # PermissionDenied, so `except PermissionDenied` catches both ways in).
     WireError(code="not_authorized", error=NotAuthorized, http_status=403, sent_for=(PermissionDenied,)),
     WireError(code="rate_limited", error=RateLimited, http_status=429, sent_for=(RateLimited,)),
+    WireError(code="not_loaded", error=NotLoaded, http_status=503, sent_for=(NotLoaded,)),
     WireError(code="unavailable", error=ServiceUnavailable, http_status=503, sent_for=(ServiceUnavailable,)),
     WireError(code="invalid_request", error=InvalidRequest, http_status=400, sent_for=(InvalidRequest,)),
     # Not JSON at all: found by the server's decoder, never raised as an exception.

@@ -31,6 +31,7 @@ class Channel(enum.StrEnum):
 
 
 class StreamState(enum.StrEnum):
+    IDLE = "idle"  # a connection nobody needs now: closed on purpose, opened when a stream is wanted
     CONNECTING = "connecting"
     LIVE = "live"
     RECONNECTING = "reconnecting"

@@ -6,6 +6,11 @@ the Bridge hands them out as they are (`Bridge.health()`); the server encodes th
 (`/api/health`, `/api/venues`, `/metrics`) and `BridgeClient` decodes into these very types, so a bot
 in process and a remote one read the same fields.
 
+Readiness is apart from liveness: a venue with an account is `starting` until its account streams
+(balances, executions) delivered their first snapshot, then `ready` while they stay live, and
+`degraded` (with the reason and what to do) while one is not — the Bridge composes it
+(`Bridge.readiness()`, `VenueHealth.readiness`, `/api/ready`).
+
 The venues differ in which streams they have (Kraken: `public`, `private`; Primary: `ws`, and `risk`
 while any account stream is polled) and in Primary's `environment`. Token expiry is common: Kraken's
 WebSocket token and Primary's login token both expire.
@@ -27,8 +32,14 @@ account streams, which have no WebSocket)."""
 
 HealthStatus = Literal["ok", "degraded"]
 
+ReadyState = Literal["starting", "ready", "degraded"]
+"""A venue's readiness: `starting` until its account streams delivered their first snapshot (no
+failure yet), `ready` while they are live, `degraded` while one is not (or failed before its first
+snapshot)."""
+
 # Best to worst: a group of polled streams reports its worst member's state.
 SEVERITY: tuple[StreamState, ...] = (
+    StreamState.IDLE,
     StreamState.LIVE,
     StreamState.POLLING,
     StreamState.RESYNCING,
@@ -71,6 +82,19 @@ class StreamHealth(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
+class VenueReadiness(msgspec.Struct, frozen=True, kw_only=True):
+    """Whether a venue's account can be relied on now, and if not, why and what to do."""
+
+    state: ReadyState
+    reason: str  # what the state rests on (`ready`: what is loaded; otherwise what is missing)
+    remedy: str = ""  # what to do about it ("" when ready)
+    account_streams: dict[str, StreamState] = {}  # held always: stream → its state
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+
 class VenueHealth(msgspec.Struct, frozen=True, kw_only=True):
     """A venue's credentials, token and streams (by name: Kraken `public`, `private`; Primary `ws`,
     and `risk` for its REST-polled account streams while any is open)."""
@@ -83,6 +107,8 @@ class VenueHealth(msgspec.Struct, frozen=True, kw_only=True):
     environment: str | None = None  # Primary's API environment (e.g. reMarkets); None for Kraken
     # An embedded simulator with its demo account stands in for the venue: no data here is real.
     simulated: bool = False
+    # Composed by the Bridge (the connector knows its streams, not whether the account is loaded).
+    readiness: VenueReadiness | None = None
 
     def degraded(self) -> bool:
         return any(stream.degraded() for stream in self.streams.values())

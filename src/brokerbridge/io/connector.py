@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Protocol
 
-from brokerbridge.core.events import AnyEvent, BookSnapshot, Fill, StreamStatus, Subscription
+from brokerbridge.core.events import AnyEvent, BookSnapshot, Channel, Fill, StreamStatus, Subscription
 from brokerbridge.core.health import VenueHealth
 from brokerbridge.venues.primary.catalog import Catalog
 
@@ -43,6 +43,11 @@ class Connector(Protocol):
 
     def symbol_listed(self, symbol: str) -> bool | None:
         """Whether the venue lists `symbol` (None: its list is not loaded yet)."""
+        ...
+
+    def account_channels(self) -> tuple[Channel, ...]:
+        """The account streams the Bridge holds open from start, whether or not anyone consumes
+        them (balances first): none without the credentials (and account) they need."""
         ...
 
     def add(self, sub: Subscription) -> None: ...

@@ -135,7 +135,8 @@ class ConnectionSupervisor:
         self._outgoing = asyncio.Event()  # the session has frames to send outside a read/timer turn
         self._reconnect_reason: str | None = None
         self._conn: Connection | None = None
-        self.state = StreamState.CONNECTING
+        # IDLE until a stream is wanted (and again after the last one went): nothing is connecting.
+        self.state = StreamState.IDLE
         self.mode: StreamMode = "ws"
         self.reconnects = 0
         self.connected = False
@@ -224,13 +225,20 @@ class ConnectionSupervisor:
         state = self._sub_states.get(sub)
         if state is not None:
             return state
-        return StreamState.CONNECTING if self.state is StreamState.LIVE else self.state
+        # Wanted now: on an idle connection it is being opened (the loop wakes for it).
+        return StreamState.CONNECTING if self.state in (StreamState.LIVE, StreamState.IDLE) else self.state
+
+    def sub_reason(self, sub: Subscription) -> str | None:
+        """The reason of `sub`'s last status (None: it had none yet)."""
+        return self._sub_reasons.get(sub)
 
     @property
     def health_state(self) -> StreamState:
         """The connection's state as health reports it: STALE while connected but `degraded`."""
         if self.degraded is not None and self.state is StreamState.LIVE:
             return StreamState.STALE
+        if self.state is StreamState.IDLE and self.session.subscriptions:
+            return StreamState.CONNECTING  # wanted: the loop is waking to open it
         return self.state
 
     @property
@@ -274,8 +282,10 @@ class ConnectionSupervisor:
                 await self._connect_once()
                 reason = "connection closed"
             except _Idle:
-                # Nobody wants anything from this endpoint any more: closed on purpose.
-                self._closed(reason="no subscriptions left")
+                # Nobody wants anything from this endpoint any more: closed on purpose — idle, and
+                # no error (the last one is kept in `last_exception` for whoever reads it).
+                self._closed(reason=None)
+                self.state = StreamState.IDLE
                 logger.info("%s %s: closed %s (no subscriptions left)", self.venue, self.name, self.url)
                 continue
             except _Reconnect as exc:
@@ -314,7 +324,7 @@ class ConnectionSupervisor:
             self._retry_now.clear()
             await sleep_unless(self._clock, delay, self._retry_now)
 
-    def _closed(self, reason: str) -> None:
+    def _closed(self, reason: str | None) -> None:
         self.connected = False
         self._conn = None
         self._maintenance = None
@@ -443,7 +453,19 @@ class ConnectionSupervisor:
                 self._went_live = True
                 self._failure_logged = None
                 self.state = StreamState.LIVE
+                was_polling = self._poller is not None
                 self._stop_polling()
+                waiting = any(
+                    other != sub and self._sub_states.get(other) is not StreamState.LIVE
+                    for other in self.session.subscriptions
+                )
+                if was_polling and waiting and self._tasks is not None:
+                    # Others still wait for data (Primary's order reports are "subscribed" as soon
+                    # as asked, with nothing from the venue; a silent socket then looked live and
+                    # its market data went unpolled): REST keeps serving them from `poll_after` on.
+                    self._poller = self._tasks.create_task(
+                        self._poll_while_down(), name=f"{self.name}-poller"
+                    )
                 if self._down_since is not None:
                     self._report_gap(self._down_since)
                     self._down_since = None
@@ -503,7 +525,13 @@ class ConnectionSupervisor:
         """Serve the streams from REST while the socket is down; STALE where REST cannot help."""
         await self._clock.sleep(self._poll_after)
         while True:
-            subs = self.session.subscriptions
+            # Those the socket serves again are left to it.
+            subs = tuple(
+                s for s in self.session.subscriptions if self._sub_states.get(s) is not StreamState.LIVE
+            )
+            if not subs:
+                await self._clock.sleep(self._poll_interval)
+                continue
             reason = f"stream down ({self.last_error}); serving REST polls"
             try:
                 events = await self._hooks.poll(subs)
@@ -534,10 +562,10 @@ class ConnectionSupervisor:
 
     def _set_all(self, state: StreamState, reason: str, *, new_reason: bool = False) -> None:
         self.state = state
-        if self._polling:
-            # Reconnect attempts go on behind the polls; consumers keep seeing POLLING until live.
-            return
         for sub in self.session.subscriptions:
+            if self._polling and self._sub_states.get(sub) is not StreamState.LIVE:
+                # Reconnect attempts go on behind the polls; consumers keep seeing POLLING until live.
+                continue
             self._set_sub(sub, state, reason, new_reason=new_reason)
 
     def _set_sub(

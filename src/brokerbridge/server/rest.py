@@ -1,5 +1,5 @@
-"""REST under `/api/`: venues, health, instruments, market snapshots (ticker, book, trades,
-candles), balances, open orders, fills.
+"""REST under `/api/`: venues, health (liveness), ready (readiness), instruments, market snapshots
+(ticker, book, trades, candles), balances, open orders, fills.
 
 Bodies are the Structs of `brokerbridge.client.models`, encoded with msgspec (Decimals as strings,
 exactly the venue's digits); `/openapi.json` describes them (rest_models.py). Mistakes answer with
@@ -28,6 +28,7 @@ from brokerbridge.core.errors import (
     WIRE_ERRORS,
     BrokerBridgeError,
     InvalidRequest,
+    NotLoaded,
     ServiceUnavailable,
     UnknownSymbol,
     UnknownVenue,
@@ -254,6 +255,21 @@ def make_router() -> APIRouter:
         return JsonBody(models.HealthResponse(status=overall_status(venues.values()), venues=venues))
 
     @router.get(
+        "/ready",
+        summary="Readiness: 200 once every venue's account is loaded and live, else 503 with why",
+        responses=ok(models.ReadyResponse, 401, 429) | {503: {"model": schemas.of(models.ReadyResponse)}},
+    )
+    @_answers
+    async def ready(request: Request) -> Response:
+        venues = _allowed(request, "market").readiness()
+        ready = all(readiness.ready for readiness in venues.values())
+        return JsonBody(
+            models.ReadyResponse(status="ready" if ready else "not_ready", venues=venues),
+            status_code=200 if ready else 503,
+            headers=NO_STORE,
+        )
+
+    @router.get(
         "/instruments",
         summary="Instruments: Primary's catalogue; Kraken: the symbols in use",
         responses=ok((CatalogResponse, SymbolsResponse), 401, 404, 429, 503),
@@ -390,16 +406,20 @@ def make_router() -> APIRouter:
 
     @router.get(
         "/balances/{venue}",
-        summary="Balances (stale while the private stream is down)",
-        responses=ok(models.BalancesResponse, 400, 401, 403, 404, 429),
+        summary="Balances (stale while the private stream is down; 503 not_loaded before the first snapshot)",
+        responses=ok(models.BalancesResponse, 400, 401, 403, 404, 429, 503),
     )
     @_answers
     async def balances(request: Request, venue: str = _VENUE) -> Response:
         bridge = _allowed(request, "account")
         _known_venue(bridge, venue)
+        try:
+            views = bridge.balances(venue)
+        except NotLoaded as exc:  # never an empty list: it would read as a zero balance
+            return _refused(exc)
         rows = [
             models.Balance(asset=v.asset, total=v.total, hold=v.hold, stale=v.stale, updated_at=v.updated_at)
-            for v in bridge.balances(venue).values()
+            for v in views.values()
         ]
         return JsonBody(models.BalancesResponse(venue=venue, balances=rows), headers=NO_STORE)
 

@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from brokerbridge import __version__
 from brokerbridge.bridge import Bridge
 from brokerbridge.client import models
-from brokerbridge.core.errors import ConfigError
+from brokerbridge.core.errors import ConfigError, NotLoaded
 from brokerbridge.core.health import overall_status
 from brokerbridge.server.auth import is_loopback
 from brokerbridge.server.login_routes import cross_origin_refusal
@@ -79,7 +79,10 @@ def status_of(bridge: Bridge, clients: models.ClientsSummary, started_at: float)
     health = bridge.health()
     venues = {}
     for venue, venue_health in health.items():
-        balances = bridge.balances(venue).values()
+        try:
+            balances = bridge.balances(venue).values()
+        except NotLoaded:  # no snapshot yet: readiness says why
+            balances = {}.values()
         stamps = [b.updated_at for b in balances]
         venues[venue] = models.VenueStatus(
             health=venue_health,
@@ -95,6 +98,7 @@ def status_of(bridge: Bridge, clients: models.ClientsSummary, started_at: float)
         started_at=started_at,
         now=bridge.clock.time(),
         status=overall_status(health.values()),
+        ready=all(readiness.ready for readiness in bridge.readiness().values()),
         venues=venues,
         clients=clients,
     )

@@ -6,7 +6,9 @@ fan-out has timers, so a quick re-subscribe reuses it. A consumer is a bounded q
 or a callback (`listen`, for the server's own fan-out). Market data that overflows a queue drops
 the oldest events and tells the consumer with a `Gap` naming the lost window (books are given again
 whole); private streams are never dropped (unbounded queues). A consumer joining an open stream
-gets its current state first (`Upstream.current_state`), not a wait for the next change.
+gets its current state first (`Upstream.current_state`), not a wait for the next change. The
+owner may `hold` a stream with no consumer at all (the Bridge's account streams, warm market
+streams): a reference like a consumer's, so the stream stays open while it is held.
 
 A stream the venue refuses for good ends its consumers' iterators with the venue's error, after
 the events that came before it. Watchers of a venue's status feed get every `StreamStatus` and
@@ -176,15 +178,30 @@ class FanOut:
         watchers[handle] = on_event
         return handle
 
-    def _attach(self, consumer: Consumer) -> Consumer:
-        sub = consumer.sub
-        self._consumers[sub.describe()].append(consumer)
+    def hold(self, sub: Subscription) -> Listening:
+        """Keep `sub` streamed upstream with no consumer until the handle is closed (the events
+        still pass through the owner's services: e.g. every fill is journaled)."""
+        if self._acquire(sub):
+            try:
+                self._upstream.open(sub)
+            except BaseException:  # the venue cannot have it: nothing is held (nor to close)
+                del self._refcount[sub]
+                raise
+        return Listening(lambda: self._release(sub))
+
+    def _acquire(self, sub: Subscription) -> bool:
+        """Count one more reference to `sub`; True if the upstream must be opened (else it is open)."""
         self._refcount[sub] += 1
         closing = self._closing.pop(sub, None)
         if closing is not None:  # re-subscribed within the grace period: reuse the open upstream
             closing.cancel()
-            self._replay_current(consumer)
-        elif self._refcount[sub] == 1:
+            return False
+        return self._refcount[sub] == 1
+
+    def _attach(self, consumer: Consumer) -> Consumer:
+        sub = consumer.sub
+        self._consumers[sub.describe()].append(consumer)
+        if self._acquire(sub):
             self._upstream.open(sub)
         else:
             self._replay_current(consumer)
@@ -202,6 +219,10 @@ class FanOut:
     def unsubscribe(self, consumer: Consumer) -> None:
         sub = consumer.sub
         self._consumers[sub.describe()].remove(consumer)
+        self._release(sub)
+
+    def _release(self, sub: Subscription) -> None:
+        """One reference to `sub` less: the last one closes the upstream (after the grace period)."""
         self._refcount[sub] -= 1
         if self._refcount[sub] == 0:
             del self._refcount[sub]
@@ -228,8 +249,8 @@ class FanOut:
         return sub in self._refcount or sub in self._closing
 
     def consumed(self) -> list[Subscription]:
-        """Streams with at least one consumer."""
-        return list(self._refcount)
+        """Streams with at least one consumer (not those only held, `hold`)."""
+        return [sub for sub in self._refcount if self._consumers.get(sub.describe())]
 
     def consumers(self, sub: Subscription) -> list[Consumer]:
         return list(self._consumers.get(sub.describe(), ()))
@@ -244,6 +265,10 @@ class FanOut:
 
     def status_watchers(self, venue: str) -> int:
         return len(self._status_watchers.get(venue, ()))
+
+    def forget_refusal(self, sub: Subscription) -> None:
+        """`sub` is asked of the venue again: a consumer joining now waits for its answer."""
+        self._refusals.pop(sub, None)
 
     def refusal(self, sub: Subscription) -> VenueError | None:
         """The venue's refusal of open stream `sub`, if it refused it for good."""

@@ -287,6 +287,10 @@ class KrakenConnector:
         self.symbols.update(await self.rest.call(kraken_rest.asset_pairs_request()))
         self._symbols_loaded = True
 
+    def account_channels(self) -> tuple[Channel, ...]:
+        """Balances and executions on the private socket, with credentials."""
+        return (Channel.BALANCES, Channel.EXECUTIONS) if self.config.has_credentials else ()
+
     def add(self, sub: Subscription) -> None:
         self.validate(sub)
         if self._symbols_task is None:  # the venue is used: learn what it lists
@@ -309,7 +313,7 @@ class KrakenConnector:
             ts=self.clock.time(),
             stream=sub.describe(),
             state=supervisor.sub_state(sub),
-            reason="current state",
+            reason=supervisor.sub_reason(sub) or "current state",
             reconnects=supervisor.reconnects,
         )
 

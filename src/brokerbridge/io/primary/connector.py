@@ -146,6 +146,7 @@ class PrimaryConnector:
         self._risk_subs: dict[Subscription, None] = {}
         self._risk_wake = asyncio.Event()
         self._risk_states: dict[Subscription, StreamState] = {}
+        self._risk_reasons: dict[Subscription, str] = {}  # the reason of each one's last status
         self._poll_cursor = 0
         self._polls = 0
         # order id → the proprietary it was booked under (the latest orders; older ones fall back
@@ -309,6 +310,14 @@ class PrimaryConnector:
             meanwhile="Primary checks symbols itself until it loads",
         )
 
+    def account_channels(self) -> tuple[Channel, ...]:
+        """The account report (balances, REST-polled) and order reports (executions, on the
+        socket), with credentials and an account. Positions stay on demand: one more risk call
+        every few seconds that nothing needs until someone asks."""
+        if not (self.config.has_credentials and self.config.account):
+            return ()
+        return (Channel.BALANCES, Channel.EXECUTIONS)
+
     def add(self, sub: Subscription) -> None:
         self.validate(sub)
         if not self._listing and sub.symbol is not None and self._tasks is not None:
@@ -326,23 +335,24 @@ class PrimaryConnector:
         if sub.channel in _RISK_CHANNELS:
             self._risk_subs.pop(sub, None)
             self._risk_states.pop(sub, None)
+            self._risk_reasons.pop(sub, None)
             return
         self.session.remove(sub, self.clock.monotonic())
         self.stream.forget(sub)
         self.stream.notify()
 
     def status_of(self, sub: Subscription) -> StreamStatus:
-        state = (
-            self._risk_states.get(sub, StreamState.CONNECTING)
-            if sub.channel in _RISK_CHANNELS
-            else self.stream.sub_state(sub)
-        )
+        if sub.channel in _RISK_CHANNELS:
+            state = self._risk_states.get(sub, StreamState.CONNECTING)
+            reason = self._risk_reasons.get(sub)
+        else:
+            state, reason = self.stream.sub_state(sub), self.stream.sub_reason(sub)
         return StreamStatus(
             venue=VENUE,
             ts=self.clock.time(),
             stream=sub.describe(),
             state=state,
-            reason="current state",
+            reason=reason or "current state",
             reconnects=self.stream.reconnects,
         )
 
@@ -505,6 +515,7 @@ class PrimaryConnector:
             if self._risk_states.get(sub) is state:
                 continue
             self._risk_states[sub] = state
+            self._risk_reasons[sub] = reason
             self._emit(
                 StreamStatus(
                     venue=VENUE, ts=self.clock.time(), stream=sub.describe(), state=state, reason=reason
