@@ -75,11 +75,14 @@ def write_config(directory: Path) -> Path:
     return path
 
 
-def start_serve(config: Path, port: int = 0) -> Serve:
+def start_serve(config: Path, port: int = 0, venues: tuple[str, ...] = ("kraken", "primary")) -> Serve:
+    """`serve` on the simulators of `venues` (all by default; fewer: `--venue` each)."""
     env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
     env.pop("BROKERBRIDGE_CONFIG", None)
     command = [sys.executable, "-m", "brokerbridge.cli.main", "serve", "--config", str(config)]
     command += ["--port", str(port), "--sim"]
+    if set(venues) != {"kraken", "primary"}:
+        command += [arg for venue in venues for arg in ("--venue", venue)]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, bufsize=1
     )
@@ -111,10 +114,10 @@ def start_serve(config: Path, port: int = 0) -> Serve:
     deadline = time.monotonic() + 10
     while True:
         sims = {m["venue"].lower(): m["url"] for m in _SIM.finditer("".join(stderr_lines))}
-        if set(sims) == {"kraken", "primary"} or time.monotonic() > deadline:
+        if set(sims) == set(venues) or time.monotonic() > deadline:
             break
         time.sleep(0.05)
-    assert set(sims) == {"kraken", "primary"}, f"simulator addresses not found:\n{''.join(stderr_lines)}"
+    assert set(sims) == set(venues), f"simulator addresses not found:\n{''.join(stderr_lines)}"
     return Serve(process, docs["base"], login["url"], sims, stderr_lines)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -99,6 +100,25 @@ def test_every_page_marks_the_simulated_venues(serve: Serve, open_tab: Callable[
         assert badge.get_attribute("data-venues") == venues, name
         assert badge.is_visible()
         assert tab.errors == [], f"{name}: {tab.errors}"
+
+
+def test_pages_of_a_venue_not_served_are_hidden(tmp_path: Path, open_tab: Callable[[], Tab]) -> None:
+    # `serve --venue kraken`: no Primary, so Acciones (the default page) and Opciones would only
+    # show "unknown venue"; the dashboard opens on Crypto and offers what runs.
+    kraken_only = start_serve(write_config(tmp_path), venues=("kraken",))
+    try:
+        tab = open_tab()
+        tab.page.goto(f"{kraken_only.base_url}/#/acciones")
+        tab.page.wait_for_selector('#nav a[data-route="acciones"][hidden]', state="attached")
+        tab.page.wait_for_selector('#page[data-page="crypto"]')
+        shown = tab.page.eval_on_selector_all(
+            "#nav a[data-route]", "links => links.filter((a) => !a.hidden).map((a) => a.dataset.route)"
+        )
+        assert shown == ["crypto", "cuenta", "estado"]
+        tab.page.wait_for_selector(READY["crypto"])
+        assert tab.errors == [], tab.errors
+    finally:
+        kraken_only.stop()
 
 
 def test_acciones_values_change_within_two_seconds(serve: Serve, open_tab: Callable[[], Tab]) -> None:

@@ -2,6 +2,7 @@
 // hash router (#/acciones, #/opciones, #/crypto/BTC%2FUSD, #/cuenta, #/estado). Each page module
 // exports `mount(root, ctx, params)` returning an `unmount()` that closes its subscriptions.
 
+import { api } from "./api.js";
 import { BridgeSocket, bridgeUrl } from "./bridge.js";
 import { FrameScheduler } from "./frame.js";
 import { I18n } from "./i18n.js";
@@ -12,7 +13,15 @@ import * as estado from "./pages/estado.js";
 import * as opciones from "./pages/opciones.js";
 
 const PAGES = { acciones, opciones, crypto, cuenta, estado };
-const DEFAULT_PAGE = "acciones";
+// Pages of one venue: hidden when the server does not run it (`serve --venue kraken`), so no page
+// opens on an "unknown venue" error. The first page left is the default.
+const PAGE_VENUE = { acciones: "primary", opciones: "primary", crypto: "kraken" };
+const DEFAULT_PAGES = ["acciones", "crypto", "cuenta"];
+let served = null; // the venues the server runs, once /api/venues answered (null: show every page)
+
+function available(name) {
+  return !served || !PAGE_VENUE[name] || served.has(PAGE_VENUE[name]);
+}
 
 const i18n = new I18n();
 const bridge = new BridgeSocket(bridgeUrl());
@@ -23,7 +32,7 @@ let current = null; // {name, unmount}
 
 function route() {
   const [name, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
-  const page = PAGES[name] ? name : DEFAULT_PAGE;
+  const page = PAGES[name] && available(name) ? name : DEFAULT_PAGES.find(available);
   const params = rest.map(decodeURIComponent);
   if (current) {
     current.unmount();
@@ -95,4 +104,14 @@ i18n.addEventListener("change", () => {
 window.addEventListener("hashchange", route);
 renderLanguage();
 bridge.start();
-route();
+// The first page opens once the server said which venues it runs (one loopback request), so a
+// page of a venue it does not run is never opened to fail.
+api("/api/venues")
+  .then(({ venues }) => {
+    served = new Set(venues.map((v) => v.venue));
+    for (const link of document.querySelectorAll("#nav a[data-route]")) {
+      link.hidden = !available(link.dataset.route);
+    }
+  })
+  .catch(() => {}) // unknown: every page stays, each reports its own load errors
+  .finally(route);
