@@ -139,7 +139,9 @@ class ConnectionSupervisor:
         self.reconnects = 0
         self.connected = False
         self.last_message_at: float | None = None
-        self.last_error: str | None = None  # why the last attempt or connection ended, or streams wait
+        # Why the last attempt or connection ended, or why streams wait; None once live again or
+        # when the connection was closed because nobody needs it (not an error).
+        self.last_error: str | None = None
         self.last_exception: BaseException | None = None  # why the last attempt or connection ended
         self._sub_states: dict[Subscription, StreamState] = {}
         self._sub_reasons: dict[Subscription, str] = {}  # the reason of each stream's last status
@@ -274,6 +276,7 @@ class ConnectionSupervisor:
             except _Idle:
                 # Nobody wants anything from this endpoint any more: closed on purpose.
                 self._closed(reason="no subscriptions left")
+                self.last_error = None  # released on purpose: nothing went wrong
                 logger.info("%s %s: closed %s (no subscriptions left)", self.venue, self.name, self.url)
                 continue
             except _Reconnect as exc:
@@ -440,6 +443,7 @@ class ConnectionSupervisor:
             case Subscribed(sub=sub):
                 self._went_live = True
                 self.state = StreamState.LIVE
+                self.last_error = None  # live again: why the last connection ended is history now
                 self._stop_polling()
                 if self._down_since is not None:
                     self._report_gap(self._down_since)
