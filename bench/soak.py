@@ -79,7 +79,7 @@ async def _run(minutes: float, clients: int, rate: float) -> Report:
     return report
 
 
-def run(smoke: bool, minutes: float = 10.0) -> list[Report]:
+def run(smoke: bool, minutes: float | None = None) -> list[Report]:
     if smoke:
         return [asyncio.run(_run(0.25, 20, 100.0))]
-    return [asyncio.run(_run(minutes, 1000, 1000.0))]
+    return [asyncio.run(_run(10.0 if minutes is None else minutes, 1000, 1000.0))]
