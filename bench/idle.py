@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import tempfile
 import time
 
 import httpx
 import psutil
 
-from bench.common import REPO, Report
-from bench.soak import _slope
+from bench.common import REPO, Report, add_rss_growth
 from bench.startup import _clean_env, _free_port
 
 SAMPLE_S = 10.0
@@ -47,9 +47,11 @@ async def _run(minutes: float, sample_s: float, warm_up_s: float) -> Report:
     report = Report("idle")
     seconds = minutes * 60
     port = _free_port()
+    state = tempfile.TemporaryDirectory(prefix="bench-idle-")  # a fresh machine's: no journal yet
+    env = {**_clean_env(), "XDG_STATE_HOME": state.name}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "brokerbridge.cli.main", "serve", "--port", str(port), "--log-level", "WARNING",
-        cwd=REPO, env=_clean_env(), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        cwd=REPO, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     try:
         await _wait_until_up(port)
@@ -65,17 +67,11 @@ async def _run(minutes: float, sample_s: float, warm_up_s: float) -> Report:
     finally:
         proc.terminate()
         await proc.wait()
-    steady = [(t, rss) for t, rss in samples if t >= warm_up_s] or samples[-1:]
-    baseline = steady[0][1]
+        state.cleanup()
     report.add("minutes", took / 60)
     report.add("rss at start MB", samples[0][1], "MB")
-    report.add("rss after warm-up MB", baseline, "MB")
-    report.add("rss at end MB", samples[-1][1], "MB")
-    report.add("rss growth after warm-up MB", samples[-1][1] - baseline, "MB")
-    report.add("rss slope after warm-up MB per minute", _slope(steady) * 60, "MB/min")
-    report.add("rss max MB", max(rss for _, rss in samples), "MB")
+    add_rss_growth(report, samples, warm_up_s, 20)
     report.add("cpu of one core %", 100 * cpu / took, "%")
-    report.target("rss growth after warm-up MB", "<=", 20)
     report.note(
         f"serve with no config (both simulators), no client, {took / 60:.3g} min; RSS every {sample_s:g} s; "
         f"the RSS after {warm_up_s / 60:g} min of warm-up is the baseline"
