@@ -134,14 +134,16 @@ def test_primary_account_keeps_its_newest_ended_requests_and_every_active_one() 
     future = next(inst for inst in exchange.catalog.instruments if inst.kind == "future")
     now = exchange.clock.time()
 
-    def request(side: str, ord_type: str, price: Decimal | None) -> primary_account.OrderRequest:
-        return primary_account.OrderRequest(future, "REM1", side, ord_type, "DAY", Decimal(1), price)
+    def request(
+        side: str, ord_type: str, price: Decimal | None, tif: str = "DAY"
+    ) -> primary_account.OrderRequest:
+        return primary_account.OrderRequest(future, "REM1", side, ord_type, tif, Decimal(1), price)
 
     reports: list[dict[str, object]] = []
     account.listeners.append(lambda _account, report: reports.append(report))
     resting, _ = account.new_order(request("BUY", "LIMIT", future.tick), now)
-    for n in range(12):  # fills at once, or rejected (no price): every one ends
-        account.new_order(request("SELL" if n % 2 else "BUY", "MARKET", None), now + n)
+    for n in range(12):  # takes the touch (the rest cancelled), or rejected (no price): each ends
+        account.new_order(request("SELL" if n % 2 else "BUY", "MARKET_TO_LIMIT", None, "IOC"), now + n)
         account.new_order(request("BUY", "LIMIT", None), now + n)
     ended = [order for order in account.orders.values() if not order.active]
     assert len(ended) == 4 and [o.transact for o in ended] == [now + 10, now + 10, now + 11, now + 11]
