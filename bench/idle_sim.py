@@ -59,6 +59,10 @@ async def _advance(venue: Venue, hours: float) -> None:
         venue.step()
 
 
+def _warm_up_h(venue: Venue) -> float:
+    return min(WARM_UP_H, venue.hours / 2)
+
+
 def _heap_mb() -> float:
     gc.collect()
     return tracemalloc.get_traced_memory()[0] / 2**20
@@ -74,12 +78,12 @@ async def _run(kraken_h: float, primary_h: float) -> Report:
     try:
         started = time.process_time()
         venues = _venues(kraken_h, primary_h)
-        for venue in venues:  # warm-up: every venue's first simulated hour
-            await _advance(venue, min(WARM_UP_H, venue.hours))
+        for venue in venues:  # warm-up: every venue's first simulated hour (half of a smoke run)
+            await _advance(venue, _warm_up_h(venue))
         warm = _heap_mb()
         at_warm = {venue.name: venue.market.history_size() for venue in venues}
         for venue in venues:
-            await _advance(venue, venue.hours - min(WARM_UP_H, venue.hours))
+            await _advance(venue, venue.hours - _warm_up_h(venue))
         end = _heap_mb()
         took = time.process_time() - started
     finally:
@@ -105,5 +109,5 @@ async def _run(kraken_h: float, primary_h: float) -> Report:
 
 def run(smoke: bool) -> list[Report]:
     if smoke:
-        return [asyncio.run(_run(1.5, 1.25))]
+        return [asyncio.run(_run(0.5, 0.2))]
     return [asyncio.run(_run(13.0, 2.0))]
