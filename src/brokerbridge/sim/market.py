@@ -299,8 +299,6 @@ class Market:
         self._seed = seed
         self._taker_rate = taker_rate  # taker arrivals per second and instrument
         self._levels = levels
-        self._trades_kept = trades_kept
-        self._candle_intervals = candle_intervals
         self._candles_kept = candles_kept
         self._stats_interval = stats_interval
         self._instruments: dict[str, _Instrument] = {}
