@@ -3,7 +3,8 @@
 Each prints its figures, its ratios against a baseline measured in the same run and whether each
 target is met, and writes `bench/results/<name>.json` (git-ignored). `--smoke` runs each briefly
 to prove it still works (CI); its numbers mean nothing. The full set takes a few minutes;
-`--only soak [--minutes 10]` is the long run at full load (memory growth), on request only.
+`--only soak [--minutes 10]` is the long run at full load (memory growth) and `--only idle
+[--minutes 60]` an idle `serve`'s memory over an hour, both on request only.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import logging
 import sys
 import time
 
-BENCHES = ("hotpath", "fanout", "recovery", "startup")
-LONG = ("soak",)  # only when asked for by name: the default set stays under ten minutes
+BENCHES = ("hotpath", "fanout", "recovery", "startup", "idle_sim")
+LONG = ("soak", "idle")  # only when asked for by name: the default set stays under ten minutes
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,9 +25,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--smoke", action="store_true", help="a few seconds each; numbers not meaningful")
     parser.add_argument(
-        "--only", action="append", choices=BENCHES + LONG, help="run only these (repeatable); soak only so"
+        "--only",
+        action="append",
+        choices=BENCHES + LONG,
+        help="run only these (repeatable); soak and idle only so",
     )
-    parser.add_argument("--minutes", type=float, default=10.0, help="how long soak runs (default 10)")
+    parser.add_argument(
+        "--minutes", type=float, default=None, help="how long soak (default 10) or idle (default 60) runs"
+    )
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress, even when piped
     # The library logs reconnects as WARNINGs; the recovery benchmark causes them on purpose.

@@ -102,3 +102,29 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def lines(path: Path) -> list[str]:
     return [line for line in path.read_text().splitlines() if line.strip()]
+
+
+def slope(points: Sequence[tuple[float, float]]) -> float:
+    """Least-squares slope of (x, y) points."""
+    n = len(points)
+    if n < 2:
+        return 0.0
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / sxx if sxx else 0.0
+
+
+def add_rss_growth(
+    report: Report, samples: Sequence[tuple[float, float]], warm_up_s: float, limit: float
+) -> None:
+    """RSS figures of a long run from (seconds, MB) samples: the RSS at the end of the warm-up is the
+    baseline; growth from there to the end (target: at most `limit` MB), its least-squares slope."""
+    steady = [(t, rss) for t, rss in samples if t >= warm_up_s] or list(samples[-1:])
+    baseline = steady[0][1]
+    report.add("rss after warm-up MB", baseline, "MB")
+    report.add("rss at end MB", samples[-1][1], "MB")
+    report.add("rss growth after warm-up MB", samples[-1][1] - baseline, "MB")
+    report.add("rss slope after warm-up MB per minute", slope(steady) * 60, "MB/min")
+    report.add("rss max MB", max(rss for _, rss in samples), "MB")
+    report.target("rss growth after warm-up MB", "<=", limit)

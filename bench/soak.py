@@ -18,7 +18,7 @@ from functools import partial
 
 import psutil
 
-from bench.common import Report, percentile
+from bench.common import Report, add_rss_growth, percentile
 from bench.fanout import SUBSCRIBE, Server, _pace, _results, _spawn, _warm_up, bridge_server
 
 SAMPLE_S = 10.0
@@ -27,17 +27,6 @@ WARM_UP_S = 60.0
 
 def _publish(server: Server, offset: int, seq: int) -> None:
     server.publish(offset + seq)
-
-
-def _slope(points: list[tuple[float, float]]) -> float:
-    """Least-squares slope of (x, y) points."""
-    n = len(points)
-    if n < 2:
-        return 0.0
-    mx = sum(x for x, _ in points) / n
-    my = sum(y for _, y in points) / n
-    sxx = sum((x - mx) ** 2 for x, _ in points)
-    return sum((x - mx) * (y - my) for x, y in points) / sxx if sxx else 0.0
 
 
 async def _run(minutes: float, clients: int, rate: float) -> Report:
@@ -60,18 +49,11 @@ async def _run(minutes: float, clients: int, rate: float) -> Report:
         took = time.perf_counter() - start
         results = await _results(procs)
     latencies = [lat for r in results for lat in r["latencies"]]
-    steady = [(t, rss) for t, rss in samples if t >= warm_up]
-    baseline = steady[0][1] if steady else samples[0][1]
     report.add("minutes", seconds / 60)
     report.add("published/s", sent / took)
     report.add("delivered/s", sum(r["messages"] for r in results) / took)
     report.add("p99 ms", percentile(latencies, 0.99) * 1000, "ms")
-    report.add("rss after warm-up MB", baseline, "MB")
-    report.add("rss at end MB", samples[-1][1], "MB")
-    report.add("rss growth after warm-up MB", samples[-1][1] - baseline, "MB")
-    report.add("rss slope after warm-up MB per minute", _slope(steady) * 60, "MB/min")
-    report.add("rss max MB", max(rss for _, rss in samples), "MB")
-    report.target("rss growth after warm-up MB", "<=", 5)
+    add_rss_growth(report, samples, warm_up, 5)
     report.note(
         f"{clients} clients, upstream {rate:g} msg/s for {seconds / 60:g} min; RSS sampled every "
         f"{SAMPLE_S:g} s; warm-up {warm_up:g} s is the baseline"
@@ -79,7 +61,7 @@ async def _run(minutes: float, clients: int, rate: float) -> Report:
     return report
 
 
-def run(smoke: bool, minutes: float = 10.0) -> list[Report]:
+def run(smoke: bool, minutes: float | None = None) -> list[Report]:
     if smoke:
         return [asyncio.run(_run(0.25, 20, 100.0))]
-    return [asyncio.run(_run(minutes, 1000, 1000.0))]
+    return [asyncio.run(_run(10.0 if minutes is None else minutes, 1000, 1000.0))]

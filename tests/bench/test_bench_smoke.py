@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).parents[2]
-REPORTS = ("hotpath_kraken", "hotpath_primary", "fanout", "memory", "recovery", "startup")
+REPORTS = ("hotpath_kraken", "hotpath_primary", "fanout", "memory", "recovery", "startup", "idle_sim")
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -31,3 +31,19 @@ def test_every_benchmark_runs_and_writes_its_report() -> None:
         assert report["figures"], f"{name} measured nothing"
         assert all(value == value for value in report["figures"].values()), f"{name} has a NaN figure"
     assert "targets missed:" in out
+
+
+def test_the_idle_serve_benchmark_runs_and_writes_its_report() -> None:
+    """`--only idle` is on request only (an hour by default); its smoke run is 20 s of a real `serve`."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--only", "idle"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert "== idle" in out
+    report = json.loads((REPO / "bench" / "results" / "idle-smoke.json").read_text())
+    assert report["smoke"] is True and report["figures"]["rss at end MB"] > 0
+    assert [t["figure"] for t in report["targets"]] == ["rss growth after warm-up MB"]

@@ -250,6 +250,9 @@ def test_status_shows_reconnecting_then_live_when_the_simulator_drops(
         status.page.wait_for_selector(f'{PRIMARY_WS}:not([data-state="live"])', timeout=10_000)
         state = status.page.get_attribute(PRIMARY_WS, "data-state")
         assert state in ("reconnecting", "polling", "connecting", "stale")
+        # The page is in Spanish: so are the state names (the attribute keeps the server's).
+        shown = status.page.text_content(f'{PRIMARY_WS} td[data-col="state"]')
+        assert shown in ("reconectando", "por REST", "conectando", "desactualizado")
         status.page.wait_for_timeout(300)
         status.shot("estado-reconnecting")
         # Every page's indicator says the data is not live (the browser's own link is fine).
@@ -259,6 +262,10 @@ def test_status_shows_reconnecting_then_live_when_the_simulator_drops(
     status.page.wait_for_selector(f'{PRIMARY_WS}[data-state="live"]', timeout=30_000)
     reconnects = int(status.page.text_content(f'{PRIMARY_WS} td[data-col="reconnects"]') or "0")
     assert reconnects > reconnects_before
+    # Live again: "en vivo", and the reason the connection dropped is not shown as its last error.
+    status.page.wait_for_function(TEXT_IS, arg=[f'{PRIMARY_WS} td[data-col="error"]', ""], timeout=10_000)
+    assert status.page.text_content(f'{PRIMARY_WS} td[data-col="state"]') == "en vivo"
+    assert status.page.text_content('[data-testid="bridge-state"]') == "en vivo"
     market.page.wait_for_selector('#conn[data-state="live"]', timeout=30_000)
     before = market.page.evaluate(ROW_TEXTS)
     market.page.wait_for_function(ANY_ROW_CHANGED, arg=before, timeout=10_000)

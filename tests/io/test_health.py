@@ -95,3 +95,28 @@ async def test_primary_health_has_its_polled_account_streams_with_their_worst_st
         assert overall_status([failing]) == "degraded"
         await r.primary_faults(rest_http_errors=0)
         await r.until(lambda: r.primary.health().streams["risk"].state is LIVE, step=0.25, what="polled")
+
+
+async def test_a_stream_that_recovers_or_is_released_shows_no_old_error() -> None:
+    """The Estado page showed "no subscriptions left" as the last error of a live stream: the
+    reason a connection ended stayed `last_error` after the stream was live again."""
+    async with rig() as r:
+
+        def public() -> StreamHealth:
+            return r.kraken.health().streams["public"]
+
+        ticker = r.collect("ticker", "BTC/USD")
+        await r.until(lambda: ticker.states("kraken:ticker:BTC/USD")[-1:] == [LIVE])
+        await r.faults(stall="public")  # the watchdog ends the silent connection
+        await r.until(lambda: public().state is not LIVE and bool(public().last_error), what="down")
+        await r.faults(stall=None)
+        await r.until(lambda: ticker.states("kraken:ticker:BTC/USD")[-1:] == [LIVE], what="live again")
+        assert public().state is LIVE and public().last_error is None  # recovered: no old error
+
+        await r.stop_collecting()  # nobody wants it: the connection is closed on purpose
+        await r.until(lambda: not public().connected, what="released")
+        assert public().last_error is None and overall_status([r.kraken.health()]) == "ok"
+
+        again = r.collect("ticker", "BTC/USD")
+        await r.until(lambda: again.states("kraken:ticker:BTC/USD")[-1:] == [LIVE], what="wanted again")
+        assert public().connected is True and public().last_error is None

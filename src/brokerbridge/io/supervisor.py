@@ -141,7 +141,9 @@ class ConnectionSupervisor:
         self.reconnects = 0
         self.connected = False
         self.last_message_at: float | None = None
-        self.last_error: str | None = None  # why the last attempt or connection ended, or streams wait
+        # Why the last attempt or connection ended, or why streams wait; None once live again or
+        # when the connection was closed because nobody needs it (not an error).
+        self.last_error: str | None = None
         self.last_exception: BaseException | None = None  # why the last attempt or connection ended
         self._sub_states: dict[Subscription, StreamState] = {}
         self._sub_reasons: dict[Subscription, str] = {}  # the reason of each stream's last status
@@ -286,6 +288,7 @@ class ConnectionSupervisor:
                 # no error (the last one is kept in `last_exception` for whoever reads it).
                 self._closed(reason=None)
                 self.state = StreamState.IDLE
+                self.last_error = None  # released on purpose: nothing went wrong
                 logger.info("%s %s: closed %s (no subscriptions left)", self.venue, self.name, self.url)
                 continue
             except _Reconnect as exc:
@@ -454,6 +457,7 @@ class ConnectionSupervisor:
                 self._failure_logged = None
                 self.state = StreamState.LIVE
                 was_polling = self._poller is not None
+                self.last_error = None  # live again: why the last connection ended is history now
                 self._stop_polling()
                 waiting = any(
                     other != sub and self._sub_states.get(other) is not StreamState.LIVE

@@ -27,8 +27,15 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
 CANDLE_INTERVALS = (1, 5, 15, 30, 60, 240, 1440, 10080, 21600)  # minutes
-MAX_CANDLES = 721  # per instrument and interval (720 closed + the forming one)
-MAX_TRADES = 20_000  # public trades kept per instrument
+# History is bounded by what a venue front serves from it, not by how long the market has run: a
+# market nobody reads trades on all day (the Primary one lists 358 instruments), and an unbounded or
+# loosely bounded history was an idle `serve` growing by megabytes a minute.
+MAX_CANDLES = 721  # per instrument and interval: the 720 rows OHLC answers + the forming one
+# Public trades per instrument unless the venue front says otherwise: five of Kraken's 1,000-trade
+# `Trades` pages, so a reconnect's backfill (`since` = when the stream went down) is whole for a gap
+# of up to ≈ 25 minutes at ≈ 3 trades/s — ≈ 1.6 MB per instrument.
+TRADES_KEPT = 5_000
+STATS_INTERVAL = 5  # minutes: `stats()` sums candles of this interval (Kraken's ticker: 24 h)
 
 
 class Side(enum.StrEnum):
@@ -121,6 +128,15 @@ class Candle:
         self.cost += price * qty
         self.count += 1
 
+    def extend(self, later: Candle) -> None:
+        """Add the trades of `later`, a candle of the same interval that began trading after this."""
+        self.high = max(self.high, later.high)
+        self.low = min(self.low, later.low)
+        self.close = later.close
+        self.volume += later.volume
+        self.cost += later.cost
+        self.count += later.count
+
     @property
     def vwap(self) -> Decimal:
         return self.cost / self.volume if self.volume else Decimal(0)
@@ -134,6 +150,17 @@ class Stats:
     low: Decimal
     high: Decimal
     open: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySize:
+    """How much the market holds, summed over its instruments (history not yet drawn counts 0)."""
+
+    trades: int
+    candles: int
+    book_levels: int
+    book_stamps: int
+    resting_orders: int
 
 
 @dataclass(slots=True)
@@ -228,6 +255,7 @@ class _PendingHistory:
     history_s: float
     dense_s: float
     rng: random.Random
+    first_live_id: int  # the id of the first trade after `now`; the past takes the ids below it
 
 
 @dataclass(slots=True, frozen=True)
@@ -252,11 +280,27 @@ class Market:
         history_s: float = 2 * 86_400,
         dense_history_s: float = 2 * 3_600,
         taker_rate: float = 3.0,
+        trades_kept: int = TRADES_KEPT,
+        candle_intervals: tuple[int, ...] = CANDLE_INTERVALS,
+        candles_kept: int = MAX_CANDLES,
+        stats_interval: int = STATS_INTERVAL,
     ) -> None:
+        """`trades_kept` public trades per instrument (the newest), `candles_kept` candles per
+        instrument and interval (the newest, the forming one included) for each of
+        `candle_intervals`; `stats()` reads the `stats_interval` candles, so those must span the
+        longest window it is asked about."""
+        if stats_interval not in candle_intervals:
+            raise ValueError(
+                f"stats_interval {stats_interval} is not one of the candle intervals {candle_intervals}"
+            )
+        if trades_kept < 1 or candles_kept < 2:
+            raise ValueError("keep at least one trade (the last price) and two candles per interval")
         self.rng = random.Random(seed)
         self._seed = seed
         self._taker_rate = taker_rate  # taker arrivals per second and instrument
         self._levels = levels
+        self._candles_kept = candles_kept
+        self._stats_interval = stats_interval
         self._instruments: dict[str, _Instrument] = {}
         self._resting: dict[str, RestingOrder] = {}
         self._last_step = now
@@ -265,8 +309,8 @@ class Market:
                 spec=spec,
                 book=OrderBook(),
                 fair=float(spec.start_price),
-                trades=deque(maxlen=MAX_TRADES),
-                candles={interval: {} for interval in CANDLE_INTERVALS},
+                trades=deque(maxlen=trades_kept),
+                candles={interval: {} for interval in candle_intervals},
                 next_trade_id=self.rng.randrange(1_000_000, 90_000_000),
             )
             self._instruments[spec.symbol] = inst
@@ -275,7 +319,7 @@ class Market:
             # and start-up costs nothing for the hundreds of instruments nobody reads (drawing them
             # all took over a second).
             inst.pending_history = _PendingHistory(
-                now, history_s, dense_history_s, random.Random(f"{seed}/{spec.symbol}")
+                now, history_s, dense_history_s, random.Random(f"{seed}/{spec.symbol}"), inst.next_trade_id
             )
             self._build_book(inst, now)
 
@@ -302,9 +346,11 @@ class Market:
         return next(reversed(series.values())) if series else None
 
     def stats(self, symbol: str, since: float) -> Stats:
-        """Volume/vwap/count/low/high/open of the trades since `since` (5-minute resolution)."""
+        """Volume/vwap/count/low/high/open of the trades since `since`, at the resolution of the
+        stats interval and as far back as its kept candles reach."""
         inst = self._ready(symbol)
-        window = [c for c in inst.candles[5].values() if c.begin + 300 > since]
+        step = self._stats_interval * 60
+        window = [c for c in inst.candles[self._stats_interval].values() if c.begin + step > since]
         if not window:
             last = inst.trades[-1].price
             return Stats(Decimal(0), last, 0, last, last, last)
@@ -363,6 +409,17 @@ class Market:
 
     def resting(self, ref: str) -> RestingOrder | None:
         return self._resting.get(ref)
+
+    def history_size(self) -> HistorySize:
+        """What every container of the market holds now (without drawing any history)."""
+        insts = self._instruments.values()
+        return HistorySize(
+            trades=sum(len(inst.trades) for inst in insts),
+            candles=sum(len(series) for inst in insts for series in inst.candles.values()),
+            book_levels=sum(inst.book.count(side) for inst in insts for side in BookSide),
+            book_stamps=sum(len(inst.book.stamp) for inst in insts),
+            resting_orders=len(self._resting),
+        )
 
     # -- account orders ------------------------------------------------------------------------------------
     def sweep_cost(
@@ -464,9 +521,8 @@ class Market:
         self._add_trade(inst, trade)
         return trade
 
-    @staticmethod
-    def _add_trade(inst: _Instrument, trade: PublicTrade) -> None:
-        inst.trades.append(trade)
+    def _add_trade(self, inst: _Instrument, trade: PublicTrade) -> None:
+        inst.trades.append(trade)  # the deque drops the oldest beyond `trades_kept`
         price, qty, now = trade.price, trade.qty, trade.time_ns / 1e9
         for interval, series in inst.candles.items():
             begin = int(now // (interval * 60)) * interval * 60
@@ -474,7 +530,7 @@ class Market:
             if candle is None:
                 candle = Candle(begin, price, price, price, price)
                 series[begin] = candle
-                while len(series) > MAX_CANDLES:
+                while len(series) > self._candles_kept:  # insertion order is time order
                     del series[next(iter(series))]
             candle.add(price, qty)
 
@@ -535,16 +591,19 @@ class Market:
     def _ready(self, symbol: str) -> _Instrument:
         """The instrument, with its history built (trades recorded since then kept after it)."""
         inst = self._instruments[symbol]
-        if inst.pending_history is not None:
+        pending = inst.pending_history
+        if pending is not None:
             rows = self._history_rows(inst)
             inst.pending_history = None
-            # Live trades took ids from `next_trade_id` on; the past takes the ids just below the
-            # first of them, so ids still grow with time.
+            # Live trades took ids from `first_live_id` on; the past takes the ids just below it,
+            # so ids still grow with time (the oldest live trades may be gone from `trades`).
+            first_id = pending.first_live_id - len(rows)
+            # The past goes in first; what the market did since then stays after it, candles
+            # included: they may hold more than the trades still kept.
             live = list(inst.trades)
-            first_id = (live[0].trade_id if live else inst.next_trade_id) - len(rows)
+            live_candles = inst.candles
             inst.trades.clear()
-            for series in inst.candles.values():
-                series.clear()
+            inst.candles = {interval: {} for interval in live_candles}
             spec = inst.spec
             for offset, row in enumerate(rows):
                 trade = PublicTrade(
@@ -557,8 +616,17 @@ class Market:
                     time_ns=int(row.when * 1e9),
                 )
                 self._add_trade(inst, trade)
-            for trade in live:
-                self._add_trade(inst, trade)
+            inst.trades.extend(live)
+            for interval, series in live_candles.items():
+                merged = inst.candles[interval]
+                for begin, candle in series.items():
+                    past = merged.get(begin)
+                    if past is None:
+                        merged[begin] = candle
+                    else:  # the interval the market started in: its past part came first
+                        past.extend(candle)
+                while len(merged) > self._candles_kept:
+                    del merged[next(iter(merged))]
         return inst
 
     def _taker_factor(self) -> float:

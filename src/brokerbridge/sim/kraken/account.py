@@ -17,6 +17,7 @@ import base64
 import enum
 import random
 import string
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -27,6 +28,12 @@ from brokerbridge.sim.market import Fill, Market, Side, StepResult
 REST_COUNTER_MAX = 20.0  # "Intermediate" tier
 REST_COUNTER_DECAY = 0.5  # per second
 TOKEN_TTL_S = 900.0
+# The account's history is bounded. Kraken keeps all of it (ClosedOrders and TradesHistory page 50 at a
+# time, newest first, `count` the grand total); the simulator keeps the newest 10,000 closed or
+# canceled orders, 10,000 own trades and their ledger entries (two a trade) — 200 pages, more than
+# any test or bot on it reads, ≈ 15 MB at most — and `count` is what it holds. Open orders are kept.
+CLOSED_ORDERS_KEPT = 10_000
+OWN_TRADES_KEPT = 10_000
 
 
 class ApiError(Exception):
@@ -243,7 +250,16 @@ def _q(value: Decimal, places: int) -> Decimal:
 
 
 class Account:
-    def __init__(self, catalog: Catalog, market: Market, ids: IdMaker, balances: dict[str, Decimal]) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        market: Market,
+        ids: IdMaker,
+        balances: dict[str, Decimal],
+        *,
+        closed_kept: int = CLOSED_ORDERS_KEPT,
+        trades_kept: int = OWN_TRADES_KEPT,
+    ) -> None:
         self.catalog = catalog
         self.market = market
         self.ids = ids
@@ -255,7 +271,10 @@ class Account:
             self.balances[asset.asset_id] = _q(amount, asset.decimals)
         self.orders: dict[str, Order] = {}
         self.trades: dict[str, OwnTrade] = {}
-        self.ledger: list[LedgerEntry] = []
+        self.ledger: deque[LedgerEntry] = deque(maxlen=2 * trades_kept)
+        self._closed: deque[str] = deque()  # txids of closed and canceled orders, oldest first
+        self._closed_kept = closed_kept
+        self._trades_kept = trades_kept
         self.listeners: list[Callable[[AccountEvent], None]] = []
 
     # -- reading ---------------------------------------------------------------------------------------
@@ -419,6 +438,8 @@ class Account:
         trade.ledgers = (base_entry.ledger_id, quote_entry.ledger_id)
         order.trades.append(trade.txid)
         self.trades[trade.txid] = trade
+        if len(self.trades) > self._trades_kept:  # the oldest goes (insertion order is time order)
+            del self.trades[next(iter(self.trades))]
         self.ledger.extend((base_entry, quote_entry))
         self._emit(AccountEvent("trade", order=order, trade=trade, time_ns=fill.time_ns))
         self._emit(AccountEvent("ledger", ledger=base_entry, time_ns=fill.time_ns))
@@ -435,6 +456,9 @@ class Account:
         order.hold = Decimal(0)
         order.closetm_ns = now_ns
         order.reason = reason
+        self._closed.append(order.txid)
+        if len(self._closed) > self._closed_kept:
+            self.orders.pop(self._closed.popleft(), None)
         self._emit(AccountEvent("filled" if status == "closed" else "canceled", order=order, time_ns=now_ns))
 
     def _emit(self, event: AccountEvent) -> None:

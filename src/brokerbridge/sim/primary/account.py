@@ -23,6 +23,7 @@ for everything. Uncovered sells are allowed (documented simplification).
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -33,6 +34,10 @@ from brokerbridge.sim.primary.catalog import Catalog, PrimaryInstrument
 from brokerbridge.sim.primary.wire import num, transact_time
 
 ACTIVE = ("PENDING_NEW", "NEW", "PARTIALLY_FILLED")
+# Requests that ended (filled, cancelled, rejected): Primary's order queries answer the day's
+# orders; the simulator keeps the newest 5,000 ended ones (a few KB each with their reports) however
+# long it runs — its session does not roll over. Active requests are always kept.
+ENDED_KEPT = 5_000
 REJECT_TICK = "Rechazada: el precio no es múltiplo del tick {tick}"
 REJECT_PRICE_MISSING = "Rechazada: una orden LIMIT requiere precio"
 REJECT_QTY = "Rechazada: cantidad fuera de rango ({low} a {high})"
@@ -204,6 +209,8 @@ class Account:
         market: Market,
         ids: IdMaker,
         cash: dict[str, Decimal],
+        *,
+        ended_kept: int = ENDED_KEPT,
     ) -> None:
         self.account_id = account_id
         self.proprietary = proprietary
@@ -216,6 +223,8 @@ class Account:
         self.orders: dict[str, Order] = {}  # by clOrdId, in creation order
         self._by_order_id: dict[str, Order] = {}  # the live request of an orderId (replaces move it)
         self._by_exec_id: dict[str, dict[str, Any]] = {}
+        self._ended: deque[Order] = deque()  # requests that ended, oldest first
+        self._ended_kept = ended_kept
         self.listeners: list[ReportListener] = []
 
     # -- queries ---------------------------------------------------------------------------------------
@@ -454,9 +463,25 @@ class Account:
         order.last_px, order.last_qty = Decimal(0), Decimal(0)
 
     def _update(self, order: Order, status: str, text: str, now: float) -> None:
+        ends = order.active and status not in ACTIVE
         order.status, order.text, order.transact = status, text, now
         order.exec_id = self.ids.exec_id()
         self._emit(order, first=False)
+        if ends:
+            self._ended.append(order)
+            if len(self._ended) > self._ended_kept:
+                self._forget(self._ended.popleft())
+
+    def _forget(self, order: Order) -> None:
+        """Drop an ended request and its reports from every lookup."""
+        if self.orders.get(order.cl_ord_id) is order:
+            del self.orders[order.cl_ord_id]
+        if order.order_id is not None and self._by_order_id.get(order.order_id) is order:
+            del self._by_order_id[order.order_id]
+        for report in order.reports:
+            exec_id = report.get("execId")
+            if exec_id is not None and self._by_exec_id.get(exec_id) is report:
+                del self._by_exec_id[exec_id]
 
     def _emit(self, order: Order, *, first: bool) -> None:
         report = order.report()

@@ -30,6 +30,15 @@ DEMO_CASH = {"ARS": Decimal("50000000"), "USD": Decimal("100000")}
 BOOK_LEVELS = 20  # Primary serves depth 1–5 (10 seen); 20 levels keep the book realistic below that
 HISTORY_S = 86_400.0
 DENSE_HISTORY_S = 900.0
+# History kept per instrument (358 of them trade all day, read or not). Primary serves no candles
+# (only `getTrades`, by date, and the last trade in market data), and the session figures (OP, HI,
+# LO, TV, TC) come from hourly candles — the session opens at Buenos Aires midnight, a whole UTC
+# hour — 48 of them: two days, so figures stay exact for a run of two days (older hours drop out).
+# The newest 100 trades per instrument are what `getTrades` can answer (≈ 12 MB for all of them;
+# a full day of the simulated tape would be ≈ 17 M trades).
+TRADES_KEPT = 100
+STATS_INTERVAL = 60  # minutes
+CANDLES_KEPT = 49  # 48 closed hours + the forming one
 
 
 class MarketListener(Protocol):
@@ -72,6 +81,10 @@ class PrimaryExchange:
             history_s=HISTORY_S,
             dense_history_s=DENSE_HISTORY_S,
             taker_rate=0.5,
+            trades_kept=TRADES_KEPT,
+            candle_intervals=(STATS_INTERVAL,),
+            candles_kept=CANDLES_KEPT,
+            stats_interval=STATS_INTERVAL,
         )
         # Separate generators for credentials/ids and for open interest, so that logging in or
         # trading does not change the market's path.

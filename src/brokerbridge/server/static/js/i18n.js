@@ -1,4 +1,5 @@
-// Our texts in Spanish and English. Venue data (symbols, states sent by the server) is not translated.
+// Our texts in Spanish and English. Venue data (symbols, error texts sent by the server) is not
+// translated; the states the server names (`live`, `reconnecting`, …) are, through `state.<name>`.
 // The choice is kept in localStorage; pages re-render their labels on the "change" event.
 
 const TEXTS = {
@@ -95,6 +96,19 @@ const TEXTS = {
     "status.bridge": "Conexión del navegador con el bridge",
     "status.no_token": "—",
     "status.expired": "vencido",
+    "health.ok": "normal",
+    "health.degraded": "degradado",
+    "mode.ws": "WebSocket",
+    "mode.polling": "consultas REST",
+    "mode.rest": "REST",
+    "mode.down": "—",
+    "state.connecting": "conectando",
+    "state.live": "en vivo",
+    "state.reconnecting": "reconectando",
+    "state.polling": "por REST",
+    "state.resyncing": "resincronizando",
+    "state.stale": "desactualizado",
+    "state.idle": "inactivo",
   },
   en: {
     "nav.market": "Market",
@@ -189,6 +203,19 @@ const TEXTS = {
     "status.bridge": "Browser ↔ bridge connection",
     "status.no_token": "—",
     "status.expired": "expired",
+    "health.ok": "ok",
+    "health.degraded": "degraded",
+    "mode.ws": "WebSocket",
+    "mode.polling": "REST polling",
+    "mode.rest": "REST",
+    "mode.down": "—",
+    "state.connecting": "connecting",
+    "state.live": "live",
+    "state.reconnecting": "reconnecting",
+    "state.polling": "REST polling",
+    "state.resyncing": "resyncing",
+    "state.stale": "stale",
+    "state.idle": "idle",
   },
 };
 
@@ -205,6 +232,14 @@ export class I18n extends EventTarget {
   t(key, values = {}) {
     const text = TEXTS[this.lang][key] ?? TEXTS.es[key] ?? key;
     return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
+  }
+
+  /** The text for a name the server sends (`kind` "state": live, reconnecting, …; "mode"; "health": ok, degraded),
+   * or the name itself when we have none for it (a state added later still shows). */
+  named(kind, name) {
+    const key = `${kind}.${name}`;
+    const text = TEXTS[this.lang][key] ?? TEXTS.es[key];
+    return text ?? String(name ?? "");
   }
 
   /** The locale for numbers and dates in texts that follow the language (Mercado pages stay es-AR). */

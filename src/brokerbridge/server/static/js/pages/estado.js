@@ -8,7 +8,6 @@ import { formatDuration, formatFixed } from "../format.js";
 import { simulatedBadge } from "../simulated.js";
 
 const POLL_MS = 1000;
-const MODES = { ws: "WebSocket", polling: "REST polling", down: "—" };
 
 export function mount(root, { i18n, bridge, frames }) {
   const t = (key, values) => i18n.t(key, values);
@@ -69,7 +68,7 @@ export function mount(root, { i18n, bridge, frames }) {
   }
 
   function renderHealth(health) {
-    setText(overall, t("status.overall", { status: health.status }));
+    setText(overall, t("status.overall", { status: i18n.named("health", health.status) }));
     expiries = {};
     const seen = new Set();
     for (const [venue, info] of Object.entries(health.venues)) {
@@ -79,10 +78,11 @@ export function mount(root, { i18n, bridge, frames }) {
         const row = rowFor(venue, stream);
         seen.add(`${venue}/${stream}`);
         const c = row.cells;
-        setText(c.state, s.state);
+        // The state's name in the page's language; `data-state` and the class keep the server's.
+        setText(c.state, i18n.named("state", s.state));
         setClass(c.state, `state-${s.state}`);
         row.tr.dataset.state = s.state;
-        setText(c.mode, MODES[s.mode] ?? String(s.mode ?? ""));
+        setText(c.mode, i18n.named("mode", s.mode));
         setText(c.reconnects, String(s.reconnects ?? ""));
         setText(c.since, s.seconds_since_last_message === null || s.seconds_since_last_message === undefined
           ? "—" : formatFixed(s.seconds_since_last_message, i18n.locale, 1));
@@ -111,7 +111,8 @@ export function mount(root, { i18n, bridge, frames }) {
   }
 
   function renderBridge() {
-    setText(bridgeState, bridge.state);
+    setText(bridgeState, i18n.named("state", bridge.state));
+    bridgeState.dataset.state = bridge.state;
     setClass(bridgeState, `badge ${bridge.state === "live" ? "live" : "reconnecting"}`);
   }
 
