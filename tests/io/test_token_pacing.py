@@ -16,6 +16,7 @@ import pytest
 
 from brokerbridge.core.events import StreamState, StreamStatus
 from tests.io.rig import Collector, Rig, rig
+from tests.io.test_recovery import market_buy
 
 TOKEN = "GetWebSocketsToken"
 
@@ -88,3 +89,33 @@ async def test_a_denied_token_permission_is_retried_at_most_once_a_minute_and_lo
         _said_once_at_error(caplog)
         named = [x for x in _reasons(balances) if "Access WebSockets API" in x]
         assert any("brokerbridge doctor kraken" in x for x in named)
+
+
+async def test_a_token_that_served_a_resync_is_not_counted_as_refused_on_issue(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Chaos seed 918273: tokens invalidated, the refusal came on a resync (a skipped sequence
+    # number), the new token then served the resync for 22 s, and the next invalidation was taken
+    # for a second token "refused right after issuing it": the permission ERROR, wrongly. A
+    # resync's snapshot proves the token as much as a first subscription does.
+    caplog.set_level(logging.DEBUG, logger="brokerbridge")
+    async with rig() as r:
+        balances = r.collect("balances")
+        await r.until(lambda: balances.states("kraken:balances")[-1:] == [StreamState.LIVE], what="live")
+        fetches = r.kraken.tokens.fetches
+        await r.faults(invalidate_tokens=True, skip_sequence=["balances"])
+        await market_buy(r)  # its balance update skips a number: a resync, with the revoked token
+        await r.until(lambda: r.kraken.tokens.fetches > fetches, what="a new token for the refused one")
+        await r.until(
+            lambda: balances.states("kraken:balances")[-1:] == [StreamState.LIVE], what="live on a new token"
+        )
+        await r.step(20)
+        reconnects = r.kraken.private.reconnects
+        await r.faults(invalidate_tokens=True, drop_now=True)
+        await r.until(lambda: r.kraken.private.reconnects > reconnects, what="reconnected")
+        await r.until(
+            lambda: balances.states("kraken:balances")[-1:] == [StreamState.LIVE], what="live again"
+        )
+        records = caplog.records
+        errors = [x for x in records if x.name.startswith("brokerbridge.") and x.levelno >= logging.ERROR]
+        assert errors == [], [e.getMessage() for e in errors]

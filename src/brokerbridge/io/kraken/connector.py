@@ -355,6 +355,12 @@ class KrakenConnector:
                 self.fill_watermark.fill_seen(event.ts)
             case BalanceSnapshot(source=Source.WS):
                 logger.info("kraken: Balance snapshot received: %d assets", len(event.balances))
+                # A snapshot proves the token as a first subscription does, also after a resync
+                # (which emits no Subscribed): a later refusal is a new streak, not the second
+                # of one (chaos seed 918273: the permission ERROR for a token that served 22 s).
+                self.tokens.accepted(self.private_session.token)
+            case StreamStatus(state=StreamState.LIVE) if event.stream == _EXECUTIONS_STREAM:
+                self.tokens.accepted(self.private_session.token)
             case StreamStatus(state=StreamState.RECONNECTING) if event.stream not in self._down_from:
                 symbol = event.stream.split(":")[2] if event.stream.count(":") >= 2 else ""
                 if symbol in self._last_trade_ts:
