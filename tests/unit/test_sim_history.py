@@ -156,3 +156,18 @@ def test_primary_account_keeps_its_newest_ended_requests_and_every_active_one() 
     assert dropped and all(account.by_exec_id(str(r["execId"])) is None for r in dropped)
     assert len(kept) == 5
     assert primary_account.ENDED_KEPT == 5_000  # the default
+
+
+async def test_the_previous_close_is_the_same_however_late_it_is_asked_for() -> None:
+    # Drawn when first asked for (not for 358 instruments at start-up): asked after the history was
+    # read and the trades kept moved past the session's open, it is still the same close.
+    early = PrimaryExchange(clock=FakeClock(), faults=PrimaryFaults(), seed=3)
+    late_clock = FakeClock()
+    late = PrimaryExchange(clock=late_clock, faults=PrimaryFaults(), seed=3)
+    symbols = [inst.symbol for inst in early.catalog.instruments][:20]
+    closes = {symbol: early.previous_close(symbol) for symbol in symbols}
+    for symbol in symbols:
+        late.market.trades(symbol)  # the past drawn, then pushed out by the live market
+    await run_market(late_clock, late.step, hours=3.0, every=60.0)
+    assert all(trade.time > late.session_open for trade in late.market.trades(symbols[0]))
+    assert {symbol: late.previous_close(symbol) for symbol in symbols} == closes

@@ -247,6 +247,8 @@ class _Instrument:
     next_trade_id: int
     # The history not yet drawn (see `_history_rows`): where it ends, its lengths, its own generator.
     pending_history: _PendingHistory | None = None
+    # The same, kept once drawn: the past's prices can be drawn again (the trades kept are bounded).
+    history_source: _PendingHistory | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -318,7 +320,7 @@ class Market:
             # and its symbol, and is drawn when first read: the same history whatever is read first,
             # and start-up costs nothing for the hundreds of instruments nobody reads (drawing them
             # all took over a second).
-            inst.pending_history = _PendingHistory(
+            inst.pending_history = inst.history_source = _PendingHistory(
                 now, history_s, dense_history_s, random.Random(f"{seed}/{spec.symbol}"), inst.next_trade_id
             )
             self._build_book(inst, now)
@@ -380,9 +382,12 @@ class Market:
         return out
 
     def last_price_before(self, symbol: str, when: float) -> Decimal | None:
-        """The price of the last trade before `when` (without building a history not yet read)."""
+        """The price of the last trade before `when` (without building a history not yet read).
+        Before the history's end it is read from the history's path, drawn again if need be: the
+        trades kept may no longer reach back that far."""
         inst = self._instruments[symbol]
-        if inst.pending_history is not None:
+        source = inst.history_source
+        if inst.pending_history is not None or (source is not None and when <= source.now):
             price = None
             for at, past in self._history_path(inst)[0]:
                 if at >= when:
@@ -558,7 +563,7 @@ class Market:
         """The instrument's past prices (time, price), drawn from its own generator (the same path
         every time) and scaled to end at the start price: the book starts where history ends.
         Also returns the generator, positioned after the path, for the trades' other draws."""
-        pending = inst.pending_history
+        pending = inst.history_source
         assert pending is not None
         rng = random.Random()
         rng.setstate(pending.rng.getstate())

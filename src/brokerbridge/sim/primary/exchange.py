@@ -108,9 +108,9 @@ class PrimaryExchange:
         self.account.listeners.append(self._on_report)
         self.listeners: set[MarketListener] = set()
         self.session_open = local_midnight(now)
-        self.previous_close = {
-            inst.symbol: self._close_before(inst.symbol) for inst in self.catalog.instruments
-        }
+        # Drawn when first asked for (each is a walk through the instrument's past: all of them
+        # at start-up took half a second, for the few instruments a client reads).
+        self._previous_close: dict[str, tuple[Decimal, int]] = {}
         self.open_interest = {
             inst.symbol: OpenInterest(self._oi_rng.randrange(20_000, 200_000), ms(self.session_open))
             for inst in self.catalog.instruments
@@ -172,6 +172,13 @@ class PrimaryExchange:
     def _on_report(self, account: str, report: dict[str, Any]) -> None:
         for listener in list(self.listeners):
             listener.on_report(account, report)
+
+    def previous_close(self, symbol: str) -> tuple[Decimal, int]:
+        """(price, date ms) of the previous session's close (the same whenever it is asked for)."""
+        close = self._previous_close.get(symbol)
+        if close is None:
+            close = self._previous_close[symbol] = self._close_before(symbol)
+        return close
 
     def _close_before(self, symbol: str) -> tuple[Decimal, int]:
         """(price, date ms) of the previous session's close: the last trade before `session_open`."""

@@ -70,14 +70,14 @@ def market_data(
         elif entry == "LO" and traded:
             value = num(stats.low)
         elif entry == "CL":
-            price, date = exchange.previous_close[symbol]
+            price, date = exchange.previous_close(symbol)
             value = (
                 {"price": num(price), "date": date}
                 if inst.byma
                 else {"price": num(price), "size": num(_last_size(exchange, symbol)), "date": date}
             )
         elif entry == "SE":
-            price, date = exchange.previous_close[symbol]
+            price, date = exchange.previous_close(symbol)
             if inst.kind == "future":
                 value = {"price": num(price), "size": None, "date": date}
             elif inst.byma:
