@@ -632,6 +632,7 @@ class _Client:
         self.ws: Any = None
         self._reader: asyncio.Task[None] | None = None
         self.state: dict[str, str] = {}
+        self.state_why: dict[str, str] = {}
         self.last_data: dict[str, float] = {}
         self.count = 0
         self.closed: str | None = None
@@ -719,6 +720,9 @@ class _Client:
         self._check_seq(sid, message["seq"])
         if event["kind"] == "status":
             self.state[sid] = event["state"]
+            # When and why, for the report of a stream that did not end live.
+            at = datetime.datetime.now().strftime("%H:%M:%S.%f")[:-3]
+            self.state_why[sid] = f"since {at}: {event.get('reason', '')}"
         elif event["kind"] != "gap":
             self.last_data[sid] = time.monotonic()
         venue = event["venue"]
@@ -764,7 +768,10 @@ class _Client:
         for sid, sub in self.subs.items():
             name = f"{sub['venue']}:{sub['channel']}:{sub.get('symbol', '')}"
             if self.state.get(sid) != "live":
-                out.append(f"client {self.name} stream {name} ended {self.state.get(sid)}, not live")
+                out.append(
+                    f"client {self.name} stream {name} ended {self.state.get(sid)}, not live "
+                    f"({self.state_why.get(sid)})"
+                )
             if sub["channel"] in ("book", "ticker", "trades") and self.last_data.get(sid, 0.0) < data_since:
                 out.append(f"client {self.name} stream {name} carried no data in the last {SETTLE / 2:.0f} s")
         return out

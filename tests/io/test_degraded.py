@@ -216,3 +216,28 @@ async def test_a_refused_websocket_token_is_told_to_clients_and_recovery_is_prom
         await r.faults(deny_permissions=[])
         took = await r.until(lambda: balances.states(name)[-1] == LIVE, step=0.25, what="live again")
         assert took <= due + 1  # the token's next try, then the reconnect at once
+
+
+async def test_streams_stale_while_reconciliation_fails_are_live_again_after_a_reconnect_in_between() -> None:
+    # Chaos seed 4455: a reconnect while reconciliation was failing found the first stream held
+    # stale and took it for one still waiting for data, so it started REST polling, which turned
+    # both streams to `polling`; when reconciliation succeeded only `stale` streams went back to
+    # live, and the private streams ended the run polling, with the socket up and data flowing.
+    async with rig() as r:
+        balances, executions = r.collect("balances"), r.collect("executions")
+        streams = {"kraken:balances": balances, "kraken:executions": executions}
+        await r.until(lambda: all(c.states(s)[-1:] == [LIVE] for s, c in streams.items()))
+        await r.faults(rest_unavailable=-1)
+        await r.faults(drop_now=True)
+        await r.until(
+            lambda: all(c.states(s)[-1] is StreamState.STALE for s, c in streams.items()),
+            what="stale while reconciliation fails",
+        )
+        await r.faults(drop_now=True)
+        await r.until(lambda: r.kraken.private.reconnects == 2, what="the second reconnect")
+        await r.run_for(10)  # past the poller's start: nothing is waiting for data
+        assert all(StreamState.POLLING not in c.states(s)[-3:] for s, c in streams.items())
+        await r.faults(rest_unavailable=0)
+        await r.until(
+            lambda: all(c.states(s)[-1] == LIVE for s, c in streams.items()), within=90, what="live again"
+        )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 import time
 from collections.abc import Awaitable
 from typing import Any, Protocol, TypeVar
@@ -97,7 +98,11 @@ class FakeClock:
             await asyncio.sleep(0)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._now + seconds, next(self._counter), future))
+        # A positive sleep ends later than now, if only by one float step: `now + 1e-13` can
+        # round to `now`, and a waiter that recomputes such a remainder (a pacer waiting for its
+        # slot) then woke at the same instant for ever, `advance` never getting past it.
+        deadline = max(self._now + seconds, math.nextafter(self._now, math.inf))
+        heapq.heappush(self._sleepers, (deadline, next(self._counter), future))
         await future
 
     @property

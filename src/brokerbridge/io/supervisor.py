@@ -98,6 +98,10 @@ class _Reconnect(Exception):
         self.reason = reason
 
 
+# A subscription in one of these states has had no answer on the current connection yet.
+_UNANSWERED = frozenset({None, StreamState.CONNECTING, StreamState.RECONNECTING, StreamState.POLLING})
+
+
 class ConnectionSupervisor:
     def __init__(
         self,
@@ -459,8 +463,12 @@ class ConnectionSupervisor:
                 was_polling = self._poller is not None
                 self.last_error = None  # live again: why the last connection ended is history now
                 self._stop_polling()
+                # Waiting: not answered on this connection yet. A stream held `stale` by a failing
+                # reconciliation is answered and its data flows (chaos seed 4455: taken for
+                # waiting, it set off polling that turned both private streams to `polling`, a
+                # state the end of the reconciliation's failure does not bring back to live).
                 waiting = any(
-                    other != sub and self._sub_states.get(other) is not StreamState.LIVE
+                    other != sub and other not in self._held and self._sub_states.get(other) in _UNANSWERED
                     for other in self.session.subscriptions
                 )
                 if was_polling and waiting and self._tasks is not None:
@@ -529,9 +537,12 @@ class ConnectionSupervisor:
         """Serve the streams from REST while the socket is down; STALE where REST cannot help."""
         await self._clock.sleep(self._poll_after)
         while True:
-            # Those the socket serves again are left to it.
+            # Those the socket serves again are left to it, and so are those it serves while a
+            # reconciliation fails (held `stale` until it succeeds, then live again).
             subs = tuple(
-                s for s in self.session.subscriptions if self._sub_states.get(s) is not StreamState.LIVE
+                s
+                for s in self.session.subscriptions
+                if self._sub_states.get(s) is not StreamState.LIVE and s not in self._held
             )
             if not subs:
                 await self._clock.sleep(self._poll_interval)

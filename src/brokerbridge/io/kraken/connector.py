@@ -359,8 +359,6 @@ class KrakenConnector:
                 # (which emits no Subscribed): a later refusal is a new streak, not the second
                 # of one (chaos seed 918273: the permission ERROR for a token that served 22 s).
                 self.tokens.accepted(self.private_session.token)
-            case StreamStatus(state=StreamState.LIVE) if event.stream == _EXECUTIONS_STREAM:
-                self.tokens.accepted(self.private_session.token)
             case StreamStatus(state=StreamState.RECONNECTING) if event.stream not in self._down_from:
                 symbol = event.stream.split(":")[2] if event.stream.count(":") >= 2 else ""
                 if symbol in self._last_trade_ts:
