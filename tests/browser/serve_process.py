@@ -42,6 +42,14 @@ class Serve:
     def port(self) -> int:
         return int(self.base_url.rsplit(":", 1)[1])
 
+    def fresh_login_url(self) -> str:
+        """A new one-time sign-in link (`POST /api/login-link`, allowed from the server's machine):
+        the one `serve` printed works once, for whichever test of the module uses it first."""
+        response = httpx.post(f"{self.base_url}/api/login-link", timeout=10)
+        response.raise_for_status()
+        url: str = response.json()["url"]
+        return url
+
     def sim_faults(self, venue: str, switches: dict[str, object]) -> None:
         response = httpx.post(f"{self.sim_urls[venue]}/_sim/faults", json=switches, timeout=10)
         response.raise_for_status()

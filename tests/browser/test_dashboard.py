@@ -92,7 +92,7 @@ SHOWS = {
 
 def test_every_page_marks_the_simulated_venues(serve: Serve, open_tab: Callable[[], Tab]) -> None:
     signed_in = open_tab()
-    signed_in.page.goto(serve.login_url)  # Cuenta shows accounts to a signed-in browser only
+    signed_in.page.goto(serve.fresh_login_url())  # Cuenta shows accounts to a signed-in browser only
     for name, venues in SHOWS.items():
         tab = goto(open_tab, serve, name)
         badge = tab.page.wait_for_selector('[data-testid="simulated"]:not([hidden])')
