@@ -119,6 +119,8 @@ class Watcher:
         ws = self._connection.enter_context(client(self.server))
         ws.send(json.dumps(self.request))
         ack = receive(ws)
+        while ack["type"] == "heartbeat":  # the server's pulse may come before the answer
+            ack = receive(ws)
         assert ack["type"] == "ack", ack
         self._thread = threading.Thread(target=self._read, args=(ws,), name="watcher", daemon=True)
         self._thread.start()
