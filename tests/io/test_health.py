@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from brokerbridge.client import models
-from brokerbridge.core.events import StreamState
+from brokerbridge.core.events import StreamState, StreamStatus
 from brokerbridge.core.health import StreamHealth, VenueHealth, overall_status
 from tests.io.primary_rig import GGAL, primary_rig
 from tests.io.rig import rig
@@ -120,3 +120,16 @@ async def test_a_stream_that_recovers_or_is_released_shows_no_old_error() -> Non
         again = r.collect("ticker", "BTC/USD")
         await r.until(lambda: again.states("kraken:ticker:BTC/USD")[-1:] == [LIVE], what="wanted again")
         assert public().connected is True and public().last_error is None
+
+
+async def test_a_polled_account_stream_answers_at_once_not_at_the_next_round(tmp_path: Path) -> None:
+    """Balances are held and polled every 5 s; positions asked for between two rounds are polled
+    then (a subscriber waited up to a whole round for its first state and its first positions)."""
+    async with primary_rig(tmp_path) as r:
+        balances = r.collect_primary("balances")
+        await r.until(lambda: balances.states("primary:balances")[-1:] == [LIVE], step=0.25)
+        await r.step(1.0)  # between two rounds of the held balances
+        positions = r.collect_primary("positions")
+        took = await r.until(lambda: positions.states("primary:positions")[-1:] == [LIVE], step=0.05)
+        assert took <= 0.5, took
+        assert positions.of(StreamStatus)[-1].reason == "polled from the risk API"  # read, not assumed

@@ -69,8 +69,17 @@ class HttpClient:
     async def _request(
         self, method: str, url: str, *, content: str | None, headers: Mapping[str, str] | None
     ) -> HttpResponse:
+        sent = dict(headers or {})
         try:
-            response = await self._client.request(method, url, content=content, headers=dict(headers or {}))
+            try:
+                response = await self._client.request(method, url, content=content, headers=sent)
+            except (httpx.RemoteProtocolError, httpx.ReadError):
+                if method != "GET":
+                    raise  # a POST may have reached the venue (an order): never sent twice from here
+                # A pooled keep-alive connection the server closed as this request went out (servers
+                # close idle ones after a few seconds, pollers come back every few seconds): a GET
+                # changes nothing, so it goes again at once, on a new connection.
+                response = await self._client.request(method, url, content=content, headers=sent)
         except httpx.TimeoutException as exc:
             raise TransportError(f"{method} {_strip_query(url)} timed out") from exc
         except httpx.HTTPError as exc:

@@ -13,10 +13,8 @@ uvicorn's loggers mask credentials (`?code=`, `?token=`, `?key=`, auth headers, 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
-from collections.abc import Generator
 from typing import Any
 
 import uvicorn
@@ -24,41 +22,12 @@ import uvicorn
 from brokerbridge.bridge import Bridge
 from brokerbridge.core.clock import Clock
 from brokerbridge.core.errors import ConfigError
+from brokerbridge.core.uvicorn_server import OwnedServer
 from brokerbridge.server.app import ServerSettings, ServerState, create_app
 from brokerbridge.server.auth import is_loopback
 from brokerbridge.server.log_redaction import UVICORN_LOGGERS, RedactCredentials
 
 SHUTDOWN_REASON = "server shutting down"
-
-
-class _Uvicorn(uvicorn.Server):
-    """uvicorn that reports when it listens and leaves signal handling to its owner, who stops it
-    with `exit()` at once instead of waiting for uvicorn's 0.1 s poll of `should_exit`."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.listening = asyncio.Event()
-        self._exit = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-    def exit(self) -> None:
-        self.should_exit = True
-        self._exit.set()
-
-    async def main_loop(self) -> None:
-        # uvicorn's tick refreshes the Date header (when its counter is a multiple of 10) and
-        # answers should_exit: once a second is enough for the first, `exit()` wakes the second.
-        while not await self.on_tick(0):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exit.wait(), 1.0)
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            self.listening.set()
 
 
 class BridgeServer:
@@ -83,7 +52,7 @@ class BridgeServer:
             lifespan="off",
             timeout_graceful_shutdown=5,
         )
-        self._server = _Uvicorn(config)
+        self._server = OwnedServer(config)
         self._task: asyncio.Task[Any] | None = None
         self._heartbeats: asyncio.Task[None] | None = None
         self._host = host

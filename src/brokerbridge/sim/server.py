@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import Any, Generic, Protocol, Self, TypeVar
 
@@ -27,6 +26,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from brokerbridge.core.clock import Clock
 from brokerbridge.core.clock import race as first_to_end
+from brokerbridge.core.uvicorn_server import OwnedServer
 from brokerbridge.sim.faults import FaultError, FaultSwitches, drop_periodically, hold_until_disconnected
 
 log = logging.getLogger(__name__)
@@ -36,31 +36,6 @@ E = TypeVar("E")
 
 class Droppable(Protocol):
     def drop(self) -> None: ...
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its signal handling: whoever owns the process decides when to stop, and
-    tells it with `exit()` instead of waiting for uvicorn's 0.1 s poll of `should_exit` (every
-    test stack starts and stops two simulators)."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self._exit = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-    def exit(self) -> None:
-        self.should_exit = True
-        self._exit.set()
-
-    async def main_loop(self) -> None:
-        # uvicorn's tick refreshes the Date header (when its counter is a multiple of 10) and
-        # answers should_exit: once a second is enough for the first, `exit()` wakes the second.
-        while not await self.on_tick(0):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exit.wait(), 1.0)
 
 
 async def race(*coros: Coroutine[Any, Any, Any]) -> list[BaseException]:
@@ -159,7 +134,7 @@ class SimServer(abc.ABC, Generic[E]):
         self.tick_s = tick_s
         self._sessions: set[Any] = set()
         self.faults.on_drop(self.drop_connections)
-        self._server: _Server | None = None
+        self._server: OwnedServer | None = None
         self._serve_task: asyncio.Task[None] | None = None
         self._group_runner: asyncio.Task[None] | None = None
         self._stopping: asyncio.Event | None = None
@@ -230,13 +205,14 @@ class SimServer(abc.ABC, Generic[E]):
             timeout_graceful_shutdown=2,
             **self.uvicorn_options(),
         )
-        self._server = _Server(config)
+        self._server = OwnedServer(config)
         self._serve_task = asyncio.create_task(self._server.serve(), name=f"{self.venue}-sim-uvicorn")
-        while not self._server.started:
-            if self._serve_task.done():
-                self._serve_task.result()  # raises the bind error
-                raise RuntimeError("uvicorn stopped before it started")
-            await asyncio.sleep(0.01)
+        listening = asyncio.ensure_future(self._server.listening.wait())
+        await asyncio.wait({self._serve_task, listening}, return_when=asyncio.FIRST_COMPLETED)
+        if not listening.done():
+            listening.cancel()
+            self._serve_task.result()  # raises the bind error
+            raise RuntimeError("uvicorn stopped before it started")
         bound_port = self._server.servers[0].sockets[0].getsockname()[1]
         self._address = f"{self.host}:{bound_port}"
         self._endpoints = self.make_endpoints(self._address)

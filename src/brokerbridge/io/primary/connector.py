@@ -29,7 +29,7 @@ from typing import Any
 
 import msgspec
 
-from brokerbridge.core.clock import Clock
+from brokerbridge.core.clock import Clock, race
 from brokerbridge.core.config import PrimaryConfig
 from brokerbridge.core.errors import (
     BrokerBridgeError,
@@ -325,8 +325,9 @@ class PrimaryConnector:
             self._listing = True
             self.spawn(self._list_instruments_forever(), "primary-catalogue")
         if sub.channel in _RISK_CHANNELS:
-            self._risk_subs[sub] = None
-            self._risk_wake.set()
+            if sub not in self._risk_subs:
+                self._risk_subs[sub] = None
+                self._risk_wake.set()  # polled at once: its first answer now, not at the next round
             return
         self.session.add(sub, self.clock.monotonic())
         self.stream.notify()
@@ -483,6 +484,7 @@ class PrimaryConnector:
             if not self._risk_subs:
                 self._risk_wake.clear()
                 await self._risk_wake.wait()
+            self._risk_wake.clear()  # a stream added from here on asks for another poll
             try:
                 await self._poll_risk_once()
             except BrokerBridgeError as exc:
@@ -492,7 +494,7 @@ class PrimaryConnector:
             except Exception:
                 logger.exception("primary: risk polling failed unexpectedly (a bug)")
                 self._set_risk_states(StreamState.STALE, "risk polling failing (internal error)")
-            await self.clock.sleep(RISK_POLL_INTERVAL)
+            await race(self.clock.sleep(RISK_POLL_INTERVAL), self._risk_wake.wait())
 
     async def _poll_risk_once(self) -> None:
         account = self.config.account
