@@ -72,6 +72,15 @@ from brokerbridge.core.events import (
     Trade,
 )
 from brokerbridge.core.health import VenueHealth, VenueReadiness
+from brokerbridge.core.orders import (
+    AmendRequest,
+    CancelAck,
+    FillsPage,
+    OrderAck,
+    OrderRequest,
+    mint_client_order_id,
+    valid_client_order_id,
+)
 from brokerbridge.io.connector import Connector
 from brokerbridge.io.journal_store import JournalError, JournalStore
 from brokerbridge.io.kraken.connector import KrakenConnector
@@ -566,6 +575,90 @@ class Bridge:
     async def cancel_order(self, venue: str, order_id: str) -> int:
         """Cancel an order by venue id; returns how many orders were canceled."""
         return await self.connector(venue).cancel_order(order_id)
+
+    # The order API (core/orders.py): what /api/orders, the /ws ops, BridgeClient and the CLI serve.
+    async def place(self, request: OrderRequest) -> OrderAck:
+        """Place `request`. An order the venue did not answer is not an error here: the ack says
+        `unknown` (and why), and its outcome follows on `executions`."""
+        connector = self.connector(request.venue)
+        client_order_id = request.client_order_id or mint_client_order_id()
+        if not valid_client_order_id(client_order_id):
+            raise InvalidRequest(
+                f"client_order_id {client_order_id!r} is not valid",
+                venue=request.venue,
+                remedy="use up to 18 letters, digits, '-' or '_', or a UUID",
+            )
+        try:
+            submitted = await connector.submit_order(request, client_order_id)
+        except TransportError as exc:
+            journal = self.state[request.venue].journal
+            self._on_event(
+                journal.record_unknown(
+                    venue=request.venue,
+                    ts=self.clock.time(),
+                    symbol=request.symbol,
+                    side=request.side,
+                    order_type=request.type,
+                    qty=request.qty,
+                    limit_price=request.price,
+                    client_order_id=client_order_id,
+                    reason=f"submit unanswered: {exc.message}",
+                )
+            )
+            self.unknown_orders.follow(request.venue, journal, connector)
+            return OrderAck(
+                venue=request.venue,
+                client_order_id=client_order_id,
+                order_id=None,
+                status="unknown",
+                ts=self.clock.time(),
+                reason=exc.message,
+            )
+        return OrderAck(
+            venue=request.venue,
+            client_order_id=client_order_id,
+            order_id=submitted.order_id,
+            status="accepted",
+            via=submitted.via,
+            ts=self.clock.time(),
+        )
+
+    async def cancel(self, venue: str, order_id: str) -> CancelAck:
+        canceled = await self.connector(venue).cancel(order_id)
+        now = self.clock.time()
+        return CancelAck(venue=venue, order_id=order_id, canceled=canceled.count, via=canceled.via, ts=now)
+
+    async def amend(self, request: AmendRequest) -> OrderAck:
+        if request.order_id is None:
+            raise InvalidRequest("amend needs the order's order_id", venue=request.venue)
+        submitted = await self.connector(request.venue).amend_order(
+            request.order_id, qty=request.qty, price=request.price
+        )
+        return OrderAck(
+            venue=request.venue,
+            client_order_id=request.client_order_id or "",
+            order_id=submitted.order_id,
+            status="accepted",
+            via=submitted.via,
+            ts=self.clock.time(),
+        )
+
+    def fills_page(self, venue: str, *, after: str | None = None, limit: int = 500) -> FillsPage:
+        """The journal's fills of `venue` in the order they were journaled, `limit` at a time from the
+        cursor `after` (a page's `next`)."""
+        self.connector(venue)
+        if self.journal_store is None:
+            raise NotLoaded(f"{venue}: the journal is not open (the Bridge is not running)", venue=venue)
+        key: tuple[float, str] | None = None
+        if after:
+            ts, _, exec_id = after.partition(":")
+            try:
+                key = (float(ts), exec_id)
+            except ValueError:
+                raise InvalidRequest(f"cursor {after!r} is not one this API gave", venue=venue) from None
+        fills = self.journal_store.fills_after(venue, self.state[venue].scope, after=key, limit=limit)
+        cursor = f"{fills[-1].ts!r}:{fills[-1].exec_id}" if fills and len(fills) == limit else None
+        return FillsPage(venue=venue, fills=fills, next=cursor)
 
     # -- state -------------------------------------------------------------------------------
     def balances(self, venue: str) -> dict[str, BalanceView]:

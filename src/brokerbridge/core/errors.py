@@ -159,6 +159,31 @@ class OrderRejected(VenueError):
     default_remedy = "the venue refused the order; adjust size, price or balance"
 
 
+class OrderRefused(InvalidRequest):
+    """Refused by the bridge before the venue saw it: `rule` names the rule broken (tick_size,
+    lot_size, min_qty, min_notional, price_band, rate_limit, scope, …)."""
+
+    default_remedy = "fix the order as the message says; nothing was sent to the venue"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rule: str = "",
+        venue: str = "",
+        code: str = "order_refused",
+        remedy: str | None = None,
+    ) -> None:
+        super().__init__(message, venue=venue, code=code, remedy=remedy)
+        self.rule = rule
+
+
+class OrderConflict(InvalidRequest):
+    """A client order id already used for another order (other symbol, side, qty, price...)."""
+
+    default_remedy = "use a new client order id for a new order; resend the same arguments to retry one"
+
+
 class WireError(msgspec.Struct, frozen=True):
     """One row of `WIRE_ERRORS`: an error a caller can get, as the server sends it."""
 
@@ -179,6 +204,10 @@ WIRE_ERRORS: tuple[WireError, ...] = (
     WireError(code="rate_limited", error=RateLimited, http_status=429, sent_for=(RateLimited,)),
     WireError(code="not_loaded", error=NotLoaded, http_status=503, sent_for=(NotLoaded,)),
     WireError(code="unavailable", error=ServiceUnavailable, http_status=503, sent_for=(ServiceUnavailable,)),
+    WireError(code="order_refused", error=OrderRefused, http_status=422, sent_for=(OrderRefused,)),
+    WireError(code="order_conflict", error=OrderConflict, http_status=409, sent_for=(OrderConflict,)),
+    WireError(code="order_rejected", error=OrderRejected, http_status=422, sent_for=(OrderRejected,)),
+    WireError(code="unknown_order", error=UnknownOrder, http_status=404, sent_for=(UnknownOrder,)),
     WireError(code="invalid_request", error=InvalidRequest, http_status=400, sent_for=(InvalidRequest,)),
     # Not JSON at all: found by the server's decoder, never raised as an exception.
     WireError(code="malformed", error=InvalidRequest, http_status=400, sent_for=()),

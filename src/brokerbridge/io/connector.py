@@ -11,6 +11,7 @@ from typing import Protocol
 
 from brokerbridge.core.events import AnyEvent, BookSnapshot, Channel, Fill, StreamStatus, Subscription
 from brokerbridge.core.health import VenueHealth
+from brokerbridge.core.orders import Canceled, OrderRequest, Submitted
 from brokerbridge.venues.primary.catalog import Catalog
 
 
@@ -79,6 +80,17 @@ class Connector(Protocol):
     ) -> str: ...
 
     async def cancel_order(self, order_id: str) -> int: ...
+
+    # The order API's path (Bridge.place/cancel/amend): WebSocket first where the venue takes
+    # orders on it, REST otherwise. A submit with no answer raises TransportError (its outcome is
+    # unknown); the venue refusing it raises its typed error (OrderRejected, InvalidRequest, …).
+    async def submit_order(self, request: OrderRequest, client_order_id: str) -> Submitted: ...
+
+    async def cancel(self, order_id: str) -> Canceled: ...
+
+    async def amend_order(self, order_id: str, *, qty: Decimal | None, price: Decimal | None) -> Submitted:
+        """Change an open order's quantity and/or price (InvalidRequest where the venue cannot)."""
+        ...
 
     async def order_snapshot(self) -> list[AnyEvent]:
         """The account's recent orders as the venue has them now (open ones, and those closed

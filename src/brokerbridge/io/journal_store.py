@@ -100,6 +100,19 @@ class JournalStore:
         ).fetchall()
         return [self._decoder.decode(body) for (body,) in reversed(rows)]
 
+    def fills_after(
+        self, venue: str, scope: str, *, after: tuple[float, str] | None, limit: int
+    ) -> list[Fill]:
+        """Up to `limit` fills of (venue, scope) in (time, exec_id) order, after the fill keyed
+        `after` (None: from the first)."""
+        ts, exec_id = after if after is not None else (float("-inf"), "")
+        rows = self._db.execute(
+            "SELECT body FROM fills WHERE venue=? AND scope=? AND (ts>? OR (ts=? AND exec_id>?))"
+            " ORDER BY ts, exec_id LIMIT ?",
+            (venue, scope, ts, ts, exec_id, limit),
+        ).fetchall()
+        return [self._decoder.decode(body) for (body,) in rows]
+
     def count(self, venue: str, scope: str) -> int:
         row = self._db.execute(
             "SELECT COUNT(*) FROM fills WHERE venue=? AND scope=?", (venue, scope)

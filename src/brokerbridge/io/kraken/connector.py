@@ -62,6 +62,7 @@ from brokerbridge.core.events import (
     Trade,
 )
 from brokerbridge.core.health import VenueHealth
+from brokerbridge.core.orders import Canceled, OrderRequest, Submitted
 from brokerbridge.core.rest import Request
 from brokerbridge.core.signals import Resyncing, Signal, SilenceEnded, Subscribed, TokenRejected
 from brokerbridge.io.http import HttpClient
@@ -832,6 +833,28 @@ class KrakenConnector:
     async def cancel_order(self, order_id: str) -> int:
         result = await self.rest.call(kraken_rest.cancel_order_request(order_id))
         return result.count
+
+    # The order API's path (io/connector.py). Over REST for now.
+    async def submit_order(self, request: OrderRequest, client_order_id: str) -> Submitted:
+        order_id = await self.place_order(
+            symbol=request.symbol,
+            side=request.side.value,
+            order_type=request.type,
+            qty=request.qty,
+            price=request.price,
+            client_order_id=client_order_id,
+        )
+        return Submitted(order_id=order_id, via="rest")
+
+    async def cancel(self, order_id: str) -> Canceled:
+        return Canceled(count=await self.cancel_order(order_id), via="rest")
+
+    async def amend_order(self, order_id: str, *, qty: Decimal | None, price: Decimal | None) -> Submitted:
+        raise InvalidRequest(
+            f"amending order {order_id}: not available on {VENUE} yet",
+            venue=VENUE,
+            remedy="cancel the order and place a new one",
+        )
 
     # -- health ------------------------------------------------------------------------------
     def health(self) -> VenueHealth:

@@ -51,6 +51,7 @@ from brokerbridge.core.events import (
 )
 from brokerbridge.core.health import StreamHealth, VenueHealth
 from brokerbridge.core.hours import market_hours
+from brokerbridge.core.orders import Canceled, OrderRequest, Submitted
 from brokerbridge.core.signals import Signal, Subscribed, TokenRejected
 from brokerbridge.io.http import HttpClient
 from brokerbridge.io.primary.instruments import InstrumentCache
@@ -592,6 +593,28 @@ class PrimaryConnector:
         request = codec.cancel_order_request(order_id, proprietary)
         await self.rest.call(request)
         return 1
+
+    # The order API's path (io/connector.py). Over REST for now.
+    async def submit_order(self, request: OrderRequest, client_order_id: str) -> Submitted:
+        order_id = await self.place_order(
+            symbol=request.symbol,
+            side=request.side.value,
+            order_type=request.type,
+            qty=request.qty,
+            price=request.price,
+            client_order_id=client_order_id,
+        )
+        return Submitted(order_id=order_id, via="rest")
+
+    async def cancel(self, order_id: str) -> Canceled:
+        return Canceled(count=await self.cancel_order(order_id), via="rest")
+
+    async def amend_order(self, order_id: str, *, qty: Decimal | None, price: Decimal | None) -> Submitted:
+        raise InvalidRequest(
+            f"amending order {order_id}: not available on {VENUE} yet",
+            venue=VENUE,
+            remedy="cancel the order and place a new one",
+        )
 
     # -- health ------------------------------------------------------------------------------
     def health(self) -> VenueHealth:
