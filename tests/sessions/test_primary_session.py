@@ -21,6 +21,7 @@ from brokerbridge.core.errors import (
     PermissionDenied,
     ProtocolError,
     SessionInvalid,
+    UnknownOrder,
     UnknownSymbol,
 )
 from brokerbridge.core.events import (
@@ -35,6 +36,7 @@ from brokerbridge.core.events import (
     Ticker,
     Trade,
 )
+from brokerbridge.core.signals import OrderAnswered
 from brokerbridge.venues.primary.session import (
     BadFrame,
     PrimaryWsSession,
@@ -425,23 +427,28 @@ def test_or_reports_new_then_filled_give_updates_and_one_fill() -> None:
     assert [type(e) for e in s.events_received()] == [OrderUpdate]
 
 
+def _or(**fields: object) -> str:
+    """An `or` frame of a DLR/DIC23 limit buy (request "A" unless `fields` says otherwise)."""
+    base = {
+        "clOrdId": "A",
+        "proprietary": "PBCP",
+        "accountId": {"id": "12345"},
+        "instrumentId": {"marketId": "ROFX", "symbol": "DLR/DIC23"},
+        "price": 180,
+        "orderQty": 10,
+        "ordType": "LIMIT",
+        "side": "BUY",
+        "timeInForce": "DAY",
+        "transactTime": "20230101-11:00:00.000-0300",
+    }
+    return json.dumps({"type": "or", "timestamp": 1, "orderReport": {**base, **fields}})
+
+
 def test_partial_fills_and_cancel_chain_keep_one_order_id() -> None:
     s = session(sub(Channel.EXECUTIONS))
 
     def report(**fields: object) -> str:
-        base = {
-            "clOrdId": "A",
-            "proprietary": "PBCP",
-            "accountId": {"id": "REM12345"},
-            "instrumentId": {"marketId": "ROFX", "symbol": "DLR/DIC23"},
-            "price": 180.5,
-            "orderQty": 10,
-            "ordType": "LIMIT",
-            "side": "SELL",
-            "timeInForce": "DAY",
-            "transactTime": "20230101-11:00:00.000-0300",
-        }
-        return json.dumps({"type": "or", "timestamp": 1, "orderReport": {**base, **fields}})
+        return _or(**{"price": 180.5, "side": "SELL", **fields})
 
     s.receive_text(report(orderId=None, status="PENDING_NEW", text="Enviada"), 1.0)
     s.receive_text(report(orderId="9", execId="E1", status="NEW", cumQty=0, text="Aceptada "), 1.0)
@@ -657,6 +664,97 @@ def test_order_entry_frames_use_json_numbers() -> None:
     s.connection_lost(1.0)
     with pytest.raises(RuntimeError):
         s.cancel_order("x", "PBCP")
+
+
+def answers(s: PrimaryWsSession) -> list[OrderAnswered]:
+    return [signal for signal in s.signals_received() if isinstance(signal, OrderAnswered)]
+
+
+def test_the_first_report_ties_the_ws_client_order_id_to_the_order() -> None:
+    """`wsClOrdId` comes in the first report only: it names the order (its clOrdId) and the
+    caller's id stays on every later update and fill."""
+    s = session(sub(Channel.EXECUTIONS))
+    assert s.orders_live
+    s.send_order(
+        symbol="DLR/DIC23", side="buy", quantity=10, account="12345", price=180, ws_client_order_id="w1"
+    )
+    assert json.loads(s.data_to_send()[-1])["wsClOrdId"] == "w1"
+    s.receive_text(_or(orderId=None, status="PENDING_NEW", text="Enviada", wsClOrdId="w1"), 1.0)
+    (answer,) = answers(s)
+    assert (answer.request, answer.kind, answer.order_id, answer.status) == ("w1", "new", "A", "pending_new")
+    s.receive_text(_or(orderId="9", execId="E1", status="NEW", cumQty=0, text="Aceptada "), 1.0)
+    s.receive_text(_or(orderId="9", execId="E2", status="FILLED", cumQty=10, lastPx=180, lastQty=10), 1.0)
+    events = s.events_received()
+    assert answers(s) == []  # later reports answer nothing more
+    assert {(e.order_id, e.client_order_id) for e in events} == {("A", "w1")}
+    assert [e.qty for e in events if isinstance(e, Fill)] == [Decimal(10)]
+
+
+def test_a_cancel_is_answered_by_its_request_and_a_refused_one_leaves_the_order_as_it_was() -> None:
+    s = session(sub(Channel.EXECUTIONS))
+    s.receive_text(_or(orderId="9", execId="E1", status="NEW", cumQty=0), 1.0)
+    s.cancel_order("A", "PBCP", order_id="A")
+    assert json.loads(s.data_to_send()[-1]) == {"type": "co", "clientId": "A", "proprietary": "PBCP"}
+    s.receive_text(_or(clOrdId="C1", origClOrdId="A", execId="E2", status="CANCELLED", text="Cancelada"), 1.0)
+    s.receive_text(_or(orderId="9", execId="E3", status="CANCELLED", text="Cancelada"), 1.0)
+    (answer,) = answers(s)
+    assert (answer.request, answer.kind, answer.status) == ("A", "cancel", "canceled")
+    assert [e.status for e in s.events_received() if isinstance(e, OrderUpdate)] == [
+        "new",
+        "canceled",
+        "canceled",
+    ]
+    # Once more: the venue refuses a cancel of an order no longer active; the order is not "rejected".
+    s.cancel_order("A", "PBCP", order_id="A")
+    s.receive_text(
+        _or(clOrdId="C2", origClOrdId="A", execId="E4", status="REJECTED", text="Orden no activa"), 1.0
+    )
+    (answer,) = answers(s)
+    assert (answer.kind, answer.status, answer.reason) == ("cancel", "rejected", "Orden no activa")
+    assert s.events_received() == []
+
+
+def test_an_error_frame_echoing_an_order_request_answers_it_and_fails_no_subscription() -> None:
+    s = session(sub(Channel.EXECUTIONS), sub(Channel.TICKER, "X"))
+    s.signals_received()
+    no = '{"type":"no","product":{"marketId":"ROFX","symbol":"X"},"quantity":1,"wsClOrdId":"w2"}'
+    s.receive_text(
+        json.dumps({"status": "ERROR", "message": no, "description": "Product X:ROFX doesn't exist"}), 1.0
+    )
+    s.cancel_order("nope", "PBCP", order_id="nope")
+    co = '{"type":"co", "clientId":"nope", "proprietary":"PBCP"}'
+    s.receive_text(
+        json.dumps({"status": "ERROR", "message": co, "description": "Order nope:PBCP doesn't exist"}), 1.0
+    )
+    signals = s.signals_received()
+    assert not [x for x in signals if isinstance(x, SubscribeFailed | BadFrame)]
+    new, cancel = [x for x in signals if isinstance(x, OrderAnswered)]
+    assert (new.request, new.kind, type(new.error)) == ("w2", "new", UnknownSymbol)
+    assert (cancel.request, cancel.kind, type(cancel.error)) == ("nope", "cancel", UnknownOrder)
+
+
+def test_a_replace_keeps_the_order_id_its_fills_and_moves_the_live_request() -> None:
+    """Primary's replace is a new request carrying the filled quantity over; the replaced one
+    reports CANCELLED "Reemplazada". The order stays one order, open, filled once."""
+    s = session(sub(Channel.EXECUTIONS))
+    s.receive_text(
+        _or(orderId="9", execId="E1", status="PARTIALLY_FILLED", cumQty=4, lastPx=180, lastQty=4), 1.0
+    )
+    s.receive_text(_or(orderId="9", execId="E2", status="CANCELLED", cumQty=4, text="Reemplazada"), 1.0)
+    replacement = {"clOrdId": "R1", "origClOrdId": "A", "orderId": "9", "price": 181, "orderQty": 12}
+    s.receive_text(_or(**replacement, execId="E3", status="NEW", cumQty=4), 1.0)
+    events = s.events_received()
+    updates = [e for e in events if isinstance(e, OrderUpdate)]
+    assert [(u.order_id, u.status, u.limit_price, u.qty) for u in updates] == [
+        ("A", "partially_filled", Decimal(180), Decimal(10)),
+        ("A", "new", Decimal(181), Decimal(12)),
+    ]
+    assert [f.qty for f in events if isinstance(f, Fill)] == [Decimal(4)]
+    assert s.orders.live_request("A") == "R1" and s.orders.terms("A") == (Decimal(12), Decimal(181))
+    (answer,) = answers(s)
+    assert (answer.request, answer.kind, answer.order_id, answer.status) == ("R1", "replace", "A", "new")
+    s.receive_text(_or(**replacement, execId="E4", status="FILLED", cumQty=12, lastPx=181, lastQty=8), 1.0)
+    assert [f.qty for f in s.events_received() if isinstance(f, Fill)] == [Decimal(8)]
 
 
 # ---------------------------------------------------------------- fuzz

@@ -62,6 +62,21 @@ class BadFrame:
     error: BrokerBridgeError
 
 
+@dataclass(frozen=True, slots=True)
+class OrderAnswered:
+    """The venue answered an order request sent on the socket. `request` is the id the request
+    was sent under (the caller's client order id of a new order; the order id of a cancel);
+    `order_id` the venue's id of the order, `status` its core status; `error` when the venue
+    refused the request outright."""
+
+    request: str
+    kind: str  # "new" | "cancel"
+    order_id: str | None = None
+    status: str | None = None
+    reason: str | None = None
+    error: VenueError | None = None
+
+
 Signal = (
     Subscribed
     | SubscribeFailed
@@ -71,4 +86,5 @@ Signal = (
     | SilenceEnded
     | SystemStatus
     | BadFrame
+    | OrderAnswered
 )

@@ -18,8 +18,13 @@ change the journal). Order identity: the **client order id of the original reque
 `newSingleOrder` answers (`clientId`), what every report carries from PENDING_NEW on (Primary's
 `orderId` is null until the market accepts), and what cancel/status calls take. Cancel and
 replace requests get a new `clOrdId` with `origClOrdId` pointing back; the tracker follows the
-chain to the root. Status: Primary's upper-case status lower-cased (`CANCELLED` → `canceled`, the
-core spelling).
+chain to the root, and knows the chain's live request (the newest replace), which cancel and
+replace must name. A replaced request's `CANCELLED` "Reemplazada" (or `REPLACED`) report is not the
+order's end, and a refused follow-up (a cancel of an order no longer active) says nothing about the
+order: neither yields an `OrderUpdate`. `client_order_id` is the caller's id where one is known
+(the `wsClOrdId` of the order's first report, or what the connector names after a REST submit),
+else the request's `clOrdId`. Status: Primary's upper-case status lower-cased (`CANCELLED` →
+`canceled`, the core spelling).
 
 Balances (`rest/risk/accountReport`): see `balance_snapshot_from_report`.
 Positions: see `positions_from_rest`.
@@ -32,6 +37,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from msgspec import UNSET
 
@@ -366,6 +372,16 @@ def _id(value: str | int | None) -> str | None:
     return None if value is None else str(value)
 
 
+_ACTIVE_STATUSES = frozenset({"pending_new", "new", "partially_filled"})
+
+
+def _bounded_put(table: OrderedDict[str, Any], key: str, value: Any, limit: int) -> None:
+    table[key] = value
+    table.move_to_end(key)
+    while len(table) > limit:
+        table.popitem(last=False)
+
+
 class OrderTracker:
     """Order reports → `OrderUpdate` (+ `Fill` when `cumQty` grew). Shared by WS and REST polling.
 
@@ -378,6 +394,11 @@ class OrderTracker:
         self._cum: OrderedDict[str, Decimal] = OrderedDict()  # original clOrdId → cumQty seen
         self._rank: OrderedDict[str, int] = OrderedDict()  # original clOrdId → furthest status seen
         self._avg: dict[str, Decimal] = {}  # original clOrdId → avgPx at the last fill seen
+        self._caller: OrderedDict[str, str] = OrderedDict()  # original clOrdId → the caller's id
+        self._live: OrderedDict[str, str] = OrderedDict()  # original clOrdId → live request (replaced)
+        self._terms: OrderedDict[str, tuple[Decimal | None, Decimal | None]] = OrderedDict()
+        self._proprietary: OrderedDict[str, str] = OrderedDict()  # original clOrdId → its proprietary
+        self._replacements: OrderedDict[str, None] = OrderedDict()  # replace requests reported
         self._max = max_orders
 
     def restore(self, order_id: str, cum_qty: Decimal) -> None:
@@ -388,6 +409,35 @@ class OrderTracker:
     def seen(self, client_order_id: str) -> bool:
         """Whether any report of this request (or of one chained to it) was processed."""
         return client_order_id in self._root
+
+    def name(self, order_id: str, caller_id: str) -> None:
+        """`order_id` (the original request's clOrdId) was placed under the caller's `caller_id`:
+        its updates and fills carry it as `client_order_id` from now on."""
+        _bounded_put(self._caller, order_id, caller_id, self._max)
+
+    def caller_id(self, order_id: str) -> str | None:
+        return self._caller.get(order_id)
+
+    def order_of_caller(self, caller_id: str) -> str | None:
+        """The order id (root clOrdId) placed under `caller_id`, if a report or a submit said so."""
+        return next((root for root, named in reversed(self._caller.items()) if named == caller_id), None)
+
+    def live_request(self, order_id: str) -> str:
+        """The clOrdId to cancel or replace `order_id` by: its newest replace, else itself."""
+        return self._live.get(order_id, order_id)
+
+    def replaced(self, order_id: str, request: str) -> None:
+        """`request` (a replaceById answer) is the live request of `order_id` from now on."""
+        self._root[request] = order_id
+        _bounded_put(self._live, order_id, request, self._max)
+
+    def proprietary_of(self, order_id: str) -> str | None:
+        """The `proprietary` the order's reports carry (cancel and replace must name it)."""
+        return self._proprietary.get(order_id)
+
+    def terms(self, order_id: str) -> tuple[Decimal | None, Decimal | None] | None:
+        """(quantity, limit price) of the order's live request as last reported, if any was."""
+        return self._terms.get(order_id)
 
     def order_id_of(self, report: OrderReport) -> str:
         """The stable order id: the original request's clOrdId (see the module docstring)."""
@@ -423,8 +473,31 @@ class OrderTracker:
         symbol = report.instrumentId.symbol if report.instrumentId is not None else None
         status = parse_status(report.status)
         text = (report.text or "").strip() or None
+        if report.wsClOrdId:  # only on a WS order's first report: the caller's id for it
+            self.name(order_id, report.wsClOrdId)
+        if report.proprietary and self._proprietary.get(order_id) != report.proprietary:
+            _bounded_put(self._proprietary, order_id, report.proprietary, self._max)
+        cl = _id(report.clOrdId)
+        follow_up = report.origClOrdId is not None
+        if status == "replaced" or (status == "canceled" and (text or "").lower().startswith("reemplazada")):
+            # The request was replaced, not the order ended: the replacement's report follows.
+            return []
+        if follow_up and status == "rejected":
+            # A cancel or replace refused ("Orden no activa"): the order is as it was.
+            return []
+        # A replacement is NEW again, also after partial fills: not a step back. Its first report
+        # says "replaced" (the order's terms changed), so it is not taken for the order's first NEW.
+        replacement = follow_up and status in _ACTIVE_STATUSES
+        exec_type = status
+        if replacement and cl is not None and cl not in self._replacements:
+            exec_type = "replaced"
+            _bounded_put(self._replacements, cl, None, self._max)
+        if cl is not None and status in _ACTIVE_STATUSES:
+            if follow_up or cl == self._live.get(order_id, order_id):
+                _bounded_put(self._live, order_id, cl, self._max)
+                _bounded_put(self._terms, order_id, (report.orderQty, report.price), self._max)
         rank = _STATUS_RANK.get(status, 1)
-        stale = rank < self._rank.get(order_id, -1) or (
+        stale = (rank < self._rank.get(order_id, -1) and exec_type != "replaced") or (
             report.cumQty is not None and report.cumQty < self._cum.get(order_id, Decimal(0))
         )
         if not stale:
@@ -440,7 +513,7 @@ class OrderTracker:
                     venue=venue,
                     ts=stamp,
                     order_id=order_id,
-                    exec_type=status,
+                    exec_type=exec_type,
                     status=status,
                     symbol=symbol,
                     side=side,
@@ -449,7 +522,7 @@ class OrderTracker:
                     limit_price=report.price,
                     cum_qty=report.cumQty,
                     avg_price=report.avgPx if report.avgPx else None,
-                    client_order_id=_id(report.clOrdId),
+                    client_order_id=self._caller.get(order_id, cl),
                     reason=text if status in ("rejected", "canceled", "expired") else None,
                     snapshot=snapshot,
                 )
@@ -493,7 +566,7 @@ class OrderTracker:
                     fee=Decimal(0),  # Primary reports no fees on executions
                     fee_asset=None,
                     order_status=status,
-                    client_order_id=_id(report.clOrdId),
+                    client_order_id=self._caller.get(order_id, cl),
                     snapshot=snapshot,
                 )
             )

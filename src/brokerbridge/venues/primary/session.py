@@ -55,11 +55,23 @@ Design decisions:
 * Order reports go through `normalize.OrderTracker` (kept across reconnects, so the `os`
   snapshot replayed on resubscribe adds no duplicate fills); the connector may feed REST order
   reports into the same tracker (`session.orders`).
+* Order entry (`send_order` → `no` with the caller's id as `wsClOrdId`, `cancel_order` → `co`):
+  Primary answers a request only through the account's `or` reports (or an error frame echoing
+  it), so order entry needs the executions subscription on this socket (`orders_live`). The first
+  report of a new order is the only one carrying its `wsClOrdId`: it ties the caller's id to the
+  order's `clOrdId` (the order id of every update) → `OrderAnswered(kind="new")`. A cancel is
+  answered by the first report of the cancel request (`origClOrdId` = the request cancelled:
+  CANCELLED, or REJECTED when the order was no longer active) → `OrderAnswered(kind="cancel")`.
+  A replace (REST `replaceById`: Primary has none on the socket) is answered by its request's
+  first report → `OrderAnswered(kind="replace", request=<its clOrdId>)`. An error frame echoing a
+  `no` or `co` (unknown product or order, a foreign account) → `OrderAnswered` carrying the mapped
+  error; it fails no market-data subscription.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 import msgspec
@@ -74,6 +86,7 @@ from brokerbridge.core.errors import (
 from brokerbridge.core.events import Channel, Subscription
 from brokerbridge.core.signals import (
     BadFrame,
+    OrderAnswered,
     ReconnectNeeded,
     Signal,
     Subscribed,
@@ -105,6 +118,7 @@ from brokerbridge.venues.primary.normalize import (
     TRADE_ENTRIES,
     OrderTracker,
     ms_to_seconds,
+    parse_status,
 )
 from brokerbridge.venues.session_base import HANDLING_FAILURES
 
@@ -132,6 +146,7 @@ CHANNEL_ENTRIES: dict[Channel, tuple[str, ...]] = {
 MARKET_DATA_CHANNELS = frozenset(CHANNEL_ENTRIES)
 SUPPORTED_CHANNELS = MARKET_DATA_CHANNELS | {Channel.EXECUTIONS}
 MAX_BOOK_DEPTH = 5  # the manual's dictionary: depth 1–5
+MAX_CANCELS_AWAITED = 10_000  # cancels sent on the socket whose answer has not come (oldest dropped)
 _ENTRY_ORDER = {name: i for i, name in enumerate(MD_ENTRIES)}
 
 _Want = tuple[tuple[str, ...], int]  # (entries in canonical order, depth)
@@ -171,6 +186,8 @@ class PrimaryWsSession(MarketData):
         self.snapshot_only_active = snapshot_only_active
         self._market_open = market_open
         self.orders = OrderTracker()
+        # clOrdId of a request a `co` was sent for → the order id its answer is for
+        self._cancels: OrderedDict[str, str] = OrderedDict()
         self._reset_connection_state(0.0)
 
     def _reset_connection_state(self, now: float) -> None:
@@ -288,16 +305,28 @@ class PrimaryWsSession(MarketData):
 
     # ------------------------------------------------------------ order entry (optional)
 
+    @property
+    def orders_live(self) -> bool:
+        """Whether orders sent on this socket are answered here: connected, with the account's
+        order reports subscribed (Primary answers `no`/`co` only through them)."""
+        return self._connected and any(sub.channel is Channel.EXECUTIONS for sub in self._subs)
+
     def send_order(self, **order: object) -> None:
-        """Queue a `no` frame (arguments of `messages.new_order_frame`). Results come as `or` reports."""
+        """Queue a `no` frame (arguments of `messages.new_order_frame`; give `ws_client_order_id`
+        for an `OrderAnswered`). Results come as `or` reports."""
         if not self._connected:
             raise RuntimeError("not connected: send the order over REST or wait for the socket")
         self._outgoing.append(new_order_frame(**order))  # type: ignore[arg-type]
 
-    def cancel_order(self, client_order_id: str, proprietary: str) -> None:
-        """Queue a `co` frame for the request `client_order_id`."""
+    def cancel_order(self, client_order_id: str, proprietary: str, *, order_id: str | None = None) -> None:
+        """Queue a `co` frame for the request `client_order_id` (the order's live request); its
+        answer is an `OrderAnswered(request=order_id)` (default: `client_order_id`)."""
         if not self._connected:
             raise RuntimeError("not connected: cancel over REST or wait for the socket")
+        self._cancels[client_order_id] = order_id or client_order_id
+        self._cancels.move_to_end(client_order_id)
+        while len(self._cancels) > MAX_CANCELS_AWAITED:
+            self._cancels.popitem(last=False)
         self._outgoing.append(cancel_order_frame(client_order_id, proprietary))
 
     # ------------------------------------------------------------ timers
@@ -399,7 +428,30 @@ class PrimaryWsSession(MarketData):
         if not any(sub.channel is Channel.EXECUTIONS for sub in self._subs):
             return
         ts = ms_to_seconds(frame.timestamp, received)
-        self._events.extend(self.orders.events(frame.orderReport, ts=ts, venue=self.venue))
+        report = frame.orderReport
+        self._events.extend(self.orders.events(report, ts=ts, venue=self.venue))
+        status = parse_status(report.status)
+        reason = (report.text or "").strip() or None
+        if report.wsClOrdId:
+            order_id = self.orders.order_id_of(report)
+            self._signals.append(
+                OrderAnswered(report.wsClOrdId, "new", order_id=order_id, status=status, reason=reason)
+            )
+        target = None if report.origClOrdId is None else str(report.origClOrdId)
+        if target is None or report.clOrdId is None:
+            return
+        if target in self._cancels and status in ("canceled", "rejected"):
+            order_id = self._cancels.pop(target)
+            self._signals.append(
+                OrderAnswered(order_id, "cancel", order_id=order_id, status=status, reason=reason)
+            )
+        elif status in ("pending_new", "new", "rejected"):
+            # A replace request's first word (REST replaceById is answered before its reports or
+            # after them: whoever waits for it finds it either way); its fills answer nothing.
+            order_id = self.orders.order_id_of(report)
+            self._signals.append(
+                OrderAnswered(str(report.clOrdId), "replace", order_id=order_id, status=status, reason=reason)
+            )
 
     # ------------------------------------------------------------ errors
 
@@ -412,6 +464,9 @@ class PrimaryWsSession(MarketData):
             self._signals.append(ReconnectNeeded(f"{error.message}: log in again and reconnect"))
             return
         kind = request.get("type") if request else None
+        if isinstance(kind, str) and kind.lower() in ("no", "co") and request is not None:
+            self._order_refused(kind.lower(), request, error)
+            return
         if kind == "os":
             for sub in [s for s in self._subs if s.channel is Channel.EXECUTIONS]:
                 self._refuse(sub, error)
@@ -425,6 +480,21 @@ class PrimaryWsSession(MarketData):
                         refusal = _for_symbol(error, symbol)
                     self._refuse(sub, refusal)
             return
+        self._signals.append(BadFrame(error))
+
+    def _order_refused(self, kind: str, request: dict[str, object], error: VenueError) -> None:
+        """Primary refused a `no` or `co` outright (its error frame echoes the request)."""
+        if kind == "no":
+            ref = request.get("wsClOrdId")
+            if isinstance(ref, str) and ref:
+                self._signals.append(OrderAnswered(ref, "new", error=error))
+                return
+        else:
+            target = request.get("clientId")
+            if target is not None:
+                order_id = self._cancels.pop(str(target), str(target))
+                self._signals.append(OrderAnswered(order_id, "cancel", order_id=order_id, error=error))
+                return
         self._signals.append(BadFrame(error))
 
     def _refuse(self, sub: Subscription, error: VenueError) -> None:
