@@ -234,3 +234,29 @@ async def test_replace_by_id(sim: PrimarySimulator, http: httpx.AsyncClient, aut
     assert (
         new["status"] == "NEW" and new["price"] == 5005 and new["orderQty"] == 3 and new["origClOrdId"] == cl
     )
+
+
+async def test_a_ws_order_whose_answer_is_lost_is_booked_and_shown_by_rest_only(
+    sim: PrimarySimulator, http: httpx.AsyncClient, auth: dict[str, str], token: str
+) -> None:
+    """`lose_answers` on a `no`: booked, none of its placement's reports reaches a socket; the
+    next order's do. `order/allById` keeps its first report, `wsClOrdId` included."""
+    account = sim.endpoints.account
+    ws = await subscribed(sim, token)
+    sim.faults.apply({"lose_answers": 1})
+
+    def no(ws_id: str) -> dict[str, Any]:
+        product = {"marketId": "ROFX", "symbol": GGAL}
+        return {"type": "no", "product": product, "quantity": 1, "side": "BUY", "account": account,
+                "price": 5000, "wsClOrdId": ws_id}  # fmt: skip
+
+    await ws.send(no("lost"))
+    await ws.send(no("next"))
+    (first,) = await reports(ws, 1)
+    assert first["wsClOrdId"] == "next"
+    (lost,) = [o for o in sim.exchange.account.orders.values() if o.ws_cl_ord_id == "lost"]
+    listing = await get(http, auth, f"rest/order/all?accountId={account}")
+    assert lost.cl_ord_id in [o["clOrdId"] for o in listing["orders"]]
+    history = await get(http, auth, f"rest/order/allById?clOrdId={lost.cl_ord_id}&proprietary=PBCP")
+    assert [o.get("wsClOrdId") for o in history["orders"]] == ["lost", None]
+    assert [o["status"] for o in history["orders"]] == ["PENDING_NEW", "NEW"]

@@ -107,6 +107,7 @@ class PrimaryExchange:
         )
         self.account.listeners.append(self._on_report)
         self.listeners: set[MarketListener] = set()
+        self._reports_lost = False  # while set, reports reach no socket (the `lose_answers` fault)
         self.session_open = local_midnight(now)
         # Drawn when first asked for (each is a walk through the instrument's past: all of them
         # at start-up took half a second, for the few instruments a client reads).
@@ -137,6 +138,15 @@ class PrimaryExchange:
         order, result = self.account.new_order(request, self.clock.time())
         self._publish(result)
         return order
+
+    def place_unanswered(self, request: OrderRequest) -> Order:
+        """`place`, its reports kept from every socket (REST order queries still show them): a `no`
+        whose answer was lost on the way. Reports of what happens to the order later go out."""
+        self._reports_lost = True
+        try:
+            return self.place(request)
+        finally:
+            self._reports_lost = False
 
     def cancel(self, cl_ord_id: str, proprietary: str) -> Order:
         return self.account.cancel(cl_ord_id, proprietary, self.clock.time())
@@ -170,6 +180,8 @@ class PrimaryExchange:
                 listener.on_market(symbols)
 
     def _on_report(self, account: str, report: dict[str, Any]) -> None:
+        if self._reports_lost:
+            return
         for listener in list(self.listeners):
             listener.on_report(account, report)
 

@@ -15,7 +15,8 @@ Choices where the reference is silent (§10):
 * `os` without `snapshotOnlyActive` replays every order of the day (the flag was added later and
   narrows the replay); `false` replays all, `true` only NEW/PARTIALLY_FILLED.
 * Orders sent with `no` are reported only to sockets with a matching `os` (as on the venue);
-  unknown products, foreign accounts and unknown orders in `co` are error frames.
+  unknown products, foreign accounts and unknown orders in `co` are error frames. `lose_answers`
+  covers a `no` too: the order is placed, none of the reports of its placement reaches a socket.
 * Malformed JSON or an unknown `type` → an error frame with description `Invalid message`; a text
   `ping` (what browser sockets send) is ignored without an error: it only counts as activity.
 * A revoked token (re-login, removeToken, `invalidate_tokens`) silences the socket: it stays open,
@@ -340,7 +341,10 @@ class WsSession:
         request = parse_order(self.exchange.catalog, raw, WS_ORDER_NAMES)
         if not self.exchange.owns(self.user, request.account):
             raise no_access(request.account)
-        self.exchange.place(request)
+        if self.exchange.faults.take("lose_answers"):
+            self.exchange.place_unanswered(request)
+        else:
+            self.exchange.place(request)
 
     def _co(self, message: dict[str, Any]) -> None:
         cl_ord_id = message.get("clientId")
