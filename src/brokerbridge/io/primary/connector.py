@@ -22,7 +22,6 @@ import asyncio
 import hashlib
 import logging
 import random
-from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Any
@@ -36,7 +35,6 @@ from brokerbridge.core.errors import (
     ConfigError,
     InvalidRequest,
     SessionInvalid,
-    TransportError,
     UnknownSymbol,
     VenueError,
 )
@@ -52,9 +50,10 @@ from brokerbridge.core.events import (
 from brokerbridge.core.health import StreamHealth, VenueHealth
 from brokerbridge.core.hours import market_hours
 from brokerbridge.core.orders import Canceled, OrderRequest, Submitted
-from brokerbridge.core.signals import Signal, Subscribed, TokenRejected
+from brokerbridge.core.signals import OrderAnswered, Signal, Subscribed, TokenRejected
 from brokerbridge.io.http import HttpClient
 from brokerbridge.io.primary.instruments import InstrumentCache
+from brokerbridge.io.primary.orders import PrimaryOrderEntry
 from brokerbridge.io.primary.rest import PrimaryRestClient
 from brokerbridge.io.refresh import keep_fresh
 from brokerbridge.io.retry import Retrying
@@ -73,7 +72,6 @@ from brokerbridge.venues.primary.session import CHANNEL_ENTRIES, PrimaryWsSessio
 logger = logging.getLogger(__name__)
 
 Emit = Callable[[AnyEvent], None]
-ORDER_REPORT_GRACE = 5.0  # seconds an order may go without an `or` report before REST is asked
 RISK_POLL_INTERVAL = 5.0  # positions / account report: Primary's best practice is one call per 5 s
 ORDERS_POLL_EVERY = 10  # while the socket is down, order state every 10th poll
 CATALOGUE_CHECK = 600.0  # seconds between looks at whether the catalogue is today's
@@ -150,13 +148,21 @@ class PrimaryConnector:
         self._risk_reasons: dict[Subscription, str] = {}  # the reason of each one's last status
         self._poll_cursor = 0
         self._polls = 0
-        # order id → the proprietary it was booked under (the latest orders; older ones fall back
-        # to the environment's default)
-        self._proprietary: OrderedDict[str, str] = OrderedDict()
         self._tasks: asyncio.TaskGroup | None = None
         self._rng = rng or random.Random()  # jitter of the reconciliation's retries
         self._reconcile_task: asyncio.Task[None] | None = None
         self._reconcile_due = False
+        self.order_entry = PrimaryOrderEntry(
+            account=config.account,
+            default_proprietary=self.environment.proprietary,
+            rest=self.rest,
+            session=self.session,
+            stream=self.stream,
+            clock=clock,
+            emit=self._emit,
+            spawn=self.spawn,
+            read_orders=lambda: self.orders_from_rest(snapshot=True),
+        )
 
     @property
     def journal_scope(self) -> str:
@@ -437,10 +443,6 @@ class PrimaryConnector:
             events.extend(self.session.orders.events(report, ts=now, snapshot=snapshot))
         return events
 
-    async def order_snapshot(self) -> list[AnyEvent]:
-        """Every order of the account today (`order/all`), as updates and fills not yet reported."""
-        return await self.orders_from_rest(snapshot=True)
-
     def request_reconcile(self) -> None:
         """Read order state from REST soon (after every (re)connect), so nothing that happened while
         away is lost. Requests coalesce: one read runs at a time; a request while it runs (a
@@ -525,7 +527,7 @@ class PrimaryConnector:
                 )
             )
 
-    # -- trading -----------------------------------------------------------------------------
+    # -- trading (io/primary/orders.py) ---------------------------------------------------------
     async def place_order(
         self,
         *,
@@ -536,85 +538,31 @@ class PrimaryConnector:
         price: Decimal | None = None,
         client_order_id: str | None = None,
     ) -> str:
-        """Submit over REST (`order/newSingleOrder`); returns the request's clOrdId, which is the
-        order id of its `OrderUpdate`s. A network failure leaves the order UNKNOWN, not rejected."""
-        if not self.config.account:
-            raise ConfigError("placing orders needs primary.account")
-        try:
-            request = codec.new_order_request(
-                symbol=symbol,
-                side=side,
-                quantity=qty,
-                account=self.config.account,
-                order_type=order_type,
-                price=price,
-            )
-        except ValueError as exc:
-            raise InvalidRequest(str(exc), venue=VENUE) from None
-        try:
-            response = await self.rest.call(request)
-        except TransportError as exc:
-            raise TransportError(
-                f"newSingleOrder {side} {qty} {symbol}: no answer ({exc.message})",
-                remedy="the order may or may not be live: check executions / rest/order/all before resending",
-            ) from exc
-        order_id = str(response.order.clientId)
-        # Cancels must name the same proprietary the order was booked under.
-        self._proprietary[order_id] = response.order.proprietary or self.environment.proprietary
-        while len(self._proprietary) > 10_000:
-            self._proprietary.popitem(last=False)
-        self.spawn(self._confirm_order(order_id), f"primary-confirm-{order_id}")
-        return order_id
-
-    async def _confirm_order(self, order_id: str) -> None:
-        """If no `or` report names the order soon (socket down or silent), ask REST for its state:
-        an order's fate must never depend on one stream."""
-        await self.clock.sleep(ORDER_REPORT_GRACE)
-        if self.session.orders.seen(order_id):
-            return
-        if not any(sub.channel is Channel.EXECUTIONS for sub in self.session.subscriptions):
-            return  # nobody follows executions: nothing to complete
-        try:
-            proprietary = self._proprietary.get(order_id, self.environment.proprietary)
-            response = await self.rest.call(codec.order_status_request(order_id, proprietary))
-            events = self.session.orders.events(response.order, ts=self.clock.time())
-        except BrokerBridgeError as exc:
-            logger.warning("primary: no report for order %s and REST status failed: %s", order_id, exc)
-            return
-        except Exception:
-            logger.exception("primary: order %s status from REST failed unexpectedly (a bug)", order_id)
-            return
-        logger.warning("primary: order %s had no report on the socket; state taken from REST", order_id)
-        for event in events:
-            self._emit(event)
-
-    async def cancel_order(self, order_id: str) -> int:
-        proprietary = self._proprietary.get(order_id, self.environment.proprietary)
-        request = codec.cancel_order_request(order_id, proprietary)
-        await self.rest.call(request)
-        return 1
-
-    # The order API's path (io/connector.py). Over REST for now.
-    async def submit_order(self, request: OrderRequest, client_order_id: str) -> Submitted:
-        order_id = await self.place_order(
-            symbol=request.symbol,
-            side=request.side.value,
-            order_type=request.type,
-            qty=request.qty,
-            price=request.price,
+        return await self.order_entry.place_order(
+            symbol=symbol,
+            side=side,
+            order_type=order_type,
+            qty=qty,
+            price=price,
             client_order_id=client_order_id,
         )
-        return Submitted(order_id=order_id, via="rest")
+
+    async def cancel_order(self, order_id: str) -> int:
+        return await self.order_entry.cancel_order(order_id)
+
+    async def submit_order(self, request: OrderRequest, client_order_id: str) -> Submitted:
+        return await self.order_entry.submit_order(request, client_order_id)
 
     async def cancel(self, order_id: str) -> Canceled:
-        return Canceled(count=await self.cancel_order(order_id), via="rest")
+        return await self.order_entry.cancel(order_id)
 
     async def amend_order(self, order_id: str, *, qty: Decimal | None, price: Decimal | None) -> Submitted:
-        raise InvalidRequest(
-            f"amending order {order_id}: not available on {VENUE} yet",
-            venue=VENUE,
-            remedy="cancel the order and place a new one",
-        )
+        return await self.order_entry.amend_order(order_id, qty=qty, price=price)
+
+    async def order_snapshot(self) -> list[AnyEvent]:
+        """Every order of the account today (`order/all`), as updates and fills not yet reported;
+        orders of submits no answer came to carry their client order id."""
+        return await self.order_entry.snapshot()
 
     # -- health ------------------------------------------------------------------------------
     def health(self) -> VenueHealth:
@@ -651,6 +599,8 @@ class _Hooks:
                 self._c.request_reconcile()
             case TokenRejected():
                 self._c.relogin_before_reconnect()
+            case OrderAnswered():
+                self._c.order_entry.answered(signal)
 
     async def poll(self, subs: tuple[Subscription, ...]) -> list[AnyEvent]:
         return await self._c.poll_stream(subs)
