@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from brokerbridge.core.errors import OrderRefused
+from brokerbridge.core.errors import OrderRefused, OrderRejected
 from brokerbridge.core.events import Fill, OrderUpdate, Side, StreamState, Ticker
 from brokerbridge.core.orders import AmendRequest, OrderRequest
 from tests.io.primary_rig import GGAL, PrimaryRig, primary_rig
@@ -151,3 +151,22 @@ async def test_good_till_cancelled_is_refused_before_the_venue(tmp_path: Path) -
             await r.call(r.bridge.place(buy(1, bid - 40 * tick, "gtc-1", time_in_force="gtc")))
         assert refused.value.rule == "time_in_force"
         assert venue_orders(r, "gtc-1") == []
+
+
+async def test_an_amend_the_venue_rejects_raises_and_leaves_the_order_as_it_was(tmp_path: Path) -> None:
+    """A replace beyond the account's cash is REJECTED by the venue: the amend says so, the order
+    keeps its terms and its live request (a cancel still reaches it)."""
+    async with primary_rig(tmp_path) as r:
+        executions, bid, _, tick = await ready(r)
+        ack = await r.call(r.bridge.place(buy(4, bid - 40 * tick, "amd-2")))
+        assert ack.order_id is not None
+        await r.until(lambda: "new" in [u.status for u in updates(executions, ack.order_id)])
+        too_many = Decimal(int(Decimal(100_000_000) / bid) + 1)  # twice the demo account's ARS
+        with pytest.raises(OrderRejected) as rejected:
+            await r.call(r.bridge.amend(AmendRequest(venue="primary", order_id=ack.order_id, qty=too_many)))
+        assert "saldo" in rejected.value.message
+        await r.run_for(1.0)
+        last = updates(executions, ack.order_id)[-1]
+        assert (last.status, last.qty, last.limit_price) == ("new", Decimal(4), bid - 40 * tick)
+        canceled = await r.call(r.bridge.cancel("primary", ack.order_id))
+        assert canceled.canceled == 1
