@@ -21,7 +21,7 @@ from brokerbridge.bridge import Bridge
 from brokerbridge.client import models
 from brokerbridge.core.errors import ConfigError, NotLoaded
 from brokerbridge.core.health import overall_status
-from brokerbridge.server.auth import is_loopback
+from brokerbridge.server.auth import Principal, is_loopback
 from brokerbridge.server.login_routes import cross_origin_refusal
 from brokerbridge.server.logins import CODE_TTL, Denied, client_address, identify
 from brokerbridge.server.rest import NO_STORE, JsonBody
@@ -51,7 +51,11 @@ def owner_refusal(request: Request, what: str) -> Response | None:
     """None when the caller may have `what`: a local caller, or one with an admin key (a bad key
     is refused even from loopback: a credential presented is checked, never ignored)."""
     state = request.app.state.server
-    principal = identify(request, state.auth, state.logins)
+    return owner_refusal_of(request, identify(request, state.auth, state.logins), what)
+
+
+def owner_refusal_of(request: Request, principal: Principal | Denied, what: str) -> Response | None:
+    """`owner_refusal` for a caller already identified (a token is used up by the first look)."""
     if isinstance(principal, Denied):
         return _error(
             principal.status, principal.code, principal.message, principal.remedy, principal.headers
@@ -145,13 +149,13 @@ def make_router(started_at: float) -> APIRouter:
     ) -> Response:
         if (foreign := cross_origin_refusal(request)) is not None:
             return foreign  # a web page must not make links for itself
-        if (refused := owner_refusal(request, "a login link")) is not None:
-            return refused
         state = request.app.state.server
+        principal = identify(request, state.auth, state.logins)
+        if (refused := owner_refusal_of(request, principal, "a login link")) is not None:
+            return refused
         if trade and not is_local(request):
             # admin does not grant trade (core/config.py): a remote admin key without trade must
             # not make itself a trading session through a link.
-            principal = identify(request, state.auth, state.logins)
             if isinstance(principal, Denied) or not principal.allows("trade"):
                 return _error(
                     403,
