@@ -365,7 +365,7 @@ export class OrderTicket {
     if (!symbol) return { problem: i18n.t("ticket.err.symbol") };
     if (!rules) return { problem: i18n.t("ticket.err.unknown_symbol", { symbol, venue: this.venue }) };
     const qty = parseTyped(this.qtyInput.value, locale);
-    if (qty.error) return { problem: `${i18n.t("col.qty")}: ${i18n.t(qty.error)}` };
+    if (qty.error) return { problem: `${i18n.t("col.qty")}: ${i18n.t(qty.error)}`, empty: qty.error === "ticket.err.empty" };
     const fmt = (v) => formatDecimal(v, locale);
     if (rules.qtyStep && !isMultiple(qty.value, rules.qtyStep)) {
       return { problem: i18n.t("ticket.err.qty_step", { step: fmt(rules.qtyStep) }), rule: "lot_size" };
@@ -376,7 +376,7 @@ export class OrderTicket {
     if (this.tifSelect.value) order.time_in_force = this.tifSelect.value;
     if (type === "limit") {
       const price = parseTyped(this.priceInput.value, locale);
-      if (price.error) return { problem: `${i18n.t("col.price")}: ${i18n.t(price.error)}` };
+      if (price.error) return { problem: `${i18n.t("col.price")}: ${i18n.t(price.error)}`, empty: price.error === "ticket.err.empty" };
       if (rules.priceStep && !isMultiple(price.value, rules.priceStep)) {
         return { problem: i18n.t("ticket.err.tick", { tick: fmt(rules.priceStep) }), rule: "tick_size" };
       }
@@ -391,11 +391,10 @@ export class OrderTicket {
     return { order };
   }
 
-  /** Show the first problem as the person types (empty fields are not a problem yet). */
+  /** Show the first problem as the person types (a field not filled in yet is not one until sent). */
   check() {
-    const { order, problem } = this.read();
-    const untouched = !this.qtyInput.value && !this.priceInput.value;
-    this.problem.replaceChildren(...(untouched || !problem ? [] : [problem]));
+    const { order, problem, empty } = this.read();
+    this.problem.replaceChildren(...(empty || !problem ? [] : [problem]));
     setText(
       this.notional,
       order?.notional ? this.ctx.i18n.t("ticket.notional", { value: formatDecimal(order.notional, this.locale, 0, 8) }) : "",
