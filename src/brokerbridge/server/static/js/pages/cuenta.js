@@ -284,7 +284,7 @@ class VenueAccount {
       orderRows.push(
         el(
           "tr",
-          { dataset: { orderId: o.order_id, clientOrderId: o.client_order_id ?? "", pending } },
+          { dataset: { orderId: o.order_id, clientOrderId: o.client_order_id ?? "", ...(pending ? { pending } : {}) } },
           el("td", { title: o.order_id }, o.client_order_id ?? o.order_id),
           el("td", {}, o.symbol ?? ""),
           el("td", { class: o.side === "buy" ? "pos" : "neg" }, o.side ? t(`side.${o.side}`) : ""),

@@ -456,7 +456,7 @@ export class OrderTicket {
     const { i18n } = this.ctx;
     const key = ack.duplicate ? "ticket.ack.duplicate" : ack.status === "unknown" ? "ticket.ack.unknown" : "ticket.ack.accepted";
     const text = i18n.t(key, { summary: orderSummary(i18n, order, locale), id: ack.order_id ?? "—", client: ack.client_order_id });
-    const box = el("div", { class: `notice ${ack.status === "unknown" ? "warn" : "ok"}`, dataset: { status: ack.status, orderId: ack.order_id ?? "" } }, text);
+    const box = el("div", { class: `notice ${ack.status === "unknown" ? "warn" : "ok"}`, dataset: { status: ack.status, orderId: ack.order_id ?? "", clientOrderId: ack.client_order_id } }, text);
     if (ack.reason) box.append(el("div", { class: "muted" }, ack.reason));
     return box;
   }
