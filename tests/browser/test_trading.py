@@ -23,6 +23,7 @@ import httpx
 import pytest
 from browser_tab import Tab
 from serve_process import Serve, start_serve
+from test_dashboard import es_number
 
 GGAL = "MERV - XMEV - GGAL - 24hs"
 TRADE_KEY = "browser-test-trade-key-0123"  # scopes market, account, trade
@@ -126,11 +127,16 @@ def resting_buy_price(serve: Serve, venue: str, symbol: str, tick: Decimal) -> D
     return ((bid * Decimal("0.8")) / tick).to_integral_value(ROUND_FLOOR) * tick
 
 
-def es_ar(value: Decimal) -> str:
-    """What the page shows for `value` in es-AR (its own digits): 5432.5 → '5.432,5'."""
-    whole, _, fraction = f"{value:f}".partition(".")
-    grouped = f"{int(whole):,}".replace(",", ".")
-    return f"{grouped},{fraction}" if fraction else grouped
+def es_ar(page: Any, value: Decimal) -> str:
+    """`value` as the browser writes it in es-AR with its own digits (5432.5 → '5.432,5')."""
+    digits = max(0, -int(value.as_tuple().exponent))
+    shown: str = page.evaluate(
+        "([n, d]) => new Intl.NumberFormat('es-AR', {minimumFractionDigits: d, maximumFractionDigits: d})"
+        ".format(Number(n))",
+        [str(value), digits],
+    )
+    assert es_number(shown) == value
+    return shown
 
 
 def wait_until(check: Callable[[], Any], what: str) -> Any:
@@ -192,7 +198,7 @@ def test_ticket_places_on_the_simulator_and_cancel_removes_it(
     dialog = page.wait_for_selector('[data-testid="confirm"]')
     assert dialog is not None
     summary = page.text_content('[data-testid="confirm-summary"]')
-    assert summary == f"COMPRA 1 {GGAL} a {es_ar(price)} en primary"
+    assert summary == f"COMPRA 1 {GGAL} a {es_ar(page, price)} en primary"
     assert page.locator('[data-testid="confirm"] .badge.simulated').count() == 0  # a venue, not the simulator
     assert len(primary_venue.orders()) == before  # nothing is sent before the confirmation
     tab.shot("cuenta-confirm")
