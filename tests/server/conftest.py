@@ -9,7 +9,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +80,15 @@ async def make_stack(
     ws: WsSettings | None = None,
     kraken_faults: dict[str, Any] | None = None,
     clock: Clock | None = None,
+    keys: tuple[ApiKey, ...] = KEYS,
+    simulated: frozenset[str] = frozenset(),
     **config: Any,
 ) -> AsyncIterator[Stack]:
     """`kraken_faults`: set on the Kraken simulator before the Bridge starts; `clock`: the server's
-    (sessions, auth lockouts), the Bridge keeping real time."""
+    (sessions, auth lockouts, cancel-on-disconnect), the Bridge keeping real time; `simulated`:
+    venues the Bridge is told are its embedded simulators (as `serve --sim` says)."""
     settings = ServerSettings(
-        config=ServerConfig(keys=KEYS, **config), ws=ws or WsSettings(heartbeat_interval=0.2)
+        config=ServerConfig(keys=keys, **config), ws=ws or WsSettings(heartbeat_interval=0.2)
     )
     async with (
         KrakenSimulator(host="127.0.0.1", port=0, seed=3) as kraken_sim,
@@ -93,7 +96,9 @@ async def make_stack(
     ):
         kraken_sim.faults.apply(kraken_faults or {})
         async with (
-            Bridge(stack_config(kraken_sim, primary_sim, tmp_path), grace_s=grace_s) as bridge,
+            Bridge(
+                replace(stack_config(kraken_sim, primary_sim, tmp_path), simulated=simulated), grace_s=grace_s
+            ) as bridge,
             BridgeServer(bridge, host="127.0.0.1", port=0, settings=settings, clock=clock) as server,
         ):
             yield Stack(kraken_sim, primary_sim, bridge, server)

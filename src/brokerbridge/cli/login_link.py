@@ -29,18 +29,27 @@ def login_link(
     json_out: Annotated[
         bool, typer.Option("--json", help='Print {"url": …, "expires_at": …} (for scripts).')
     ] = False,
+    trade: Annotated[
+        bool,
+        typer.Option(
+            "--trade",
+            help="The session may also place, cancel and amend orders (the trade scope); from another "
+            "machine the \\[client] key needs the trade scope too.",
+        ),
+    ] = False,
     bridge: BridgeOpt = None,
     config: ConfigOpt = None,
     log_level: LogLevelOpt = None,
     log_format: LogFormatOpt = None,
 ) -> None:
-    """Print a fresh one-time dashboard sign-in link (market + account, valid 10 minutes) from a
-    running `brokerbridge serve`: on its machine, or with an admin key (\\[client] key)."""
+    """Print a fresh one-time dashboard sign-in link (market + account, + trade with --trade; valid
+    10 minutes) from a running `brokerbridge serve`: on its machine, or with an admin key
+    (\\[client] key)."""
     err = Console(stderr=True)
     cfg = load(config, console=err)
     setup_logging(log_level or "WARNING", err, [cfg.client.key], fmt=log_format or cfg.log_format)
     try:
-        link = asyncio.run(_link(cfg, bridge, err))
+        link = asyncio.run(_link(cfg, bridge, err, trade))
     except BrokerBridgeError as exc:
         fail(exc, err)
         return
@@ -52,7 +61,7 @@ def login_link(
         err.print(f"one-time sign-in link: works once, until {until}", style="dim", highlight=False)
 
 
-async def _link(cfg: Config, bridge: str | None, err: Console) -> LoginLinkResponse:
+async def _link(cfg: Config, bridge: str | None, err: Console, trade: bool) -> LoginLinkResponse:
     found = await running_server(cfg, bridge, err)
     async with found.client() as client:
-        return await client.login_link()
+        return await client.login_link(trade=trade)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from brokerbridge import __version__
-from brokerbridge.cli import sim
+from brokerbridge.cli import order, sim
 from brokerbridge.cli.doctor import doctor
 from brokerbridge.cli.instruments import instruments
 from brokerbridge.cli.login_link import login_link
@@ -43,6 +43,7 @@ def _root(
 
 
 app.add_typer(sim.app, name="sim")
+app.add_typer(order.app, name="order")
 app.command()(watch)
 app.command()(doctor)
 app.command()(instruments)

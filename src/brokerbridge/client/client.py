@@ -23,7 +23,8 @@ import contextlib
 import itertools
 import logging
 import random
-from collections.abc import AsyncGenerator
+import urllib.parse
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -43,12 +44,14 @@ from brokerbridge.core.errors import (
     error_from_wire,
 )
 from brokerbridge.core.events import AnyEvent, Fill, Gap, OrderUpdate, StreamState, StreamStatus, decode_event
+from brokerbridge.core.orders import AmendRequest, CancelAck, FillsPage, OrderAck, OrderRequest
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 SESSION_COOKIE = "bb_session"  # the server's sign-in cookie (server/logins.py)
+CSRF_HEADER = "X-CSRF-Token"  # what a signed-in client's order requests carry (server/csrf.py)
 RATE_LIMITED_RETRY_S = 1.0  # a subscribe refused for the message rate is sent again after this
 DEFAULT_BACKOFF = BackoffPolicy(initial=0.5, factor=2.0, cap=10.0)
 
@@ -318,15 +321,18 @@ class BridgeClient:
         about: str = "",
         *,
         answers: tuple[int, ...] = (200,),
+        body: msgspec.Struct | None = None,
         **params: Any,
     ) -> T:
-        """`method` on `path` (query `params`, None left out) decoded as `kind` when its status is
-        one of `answers`; a refusal (about venue `about`) raises its typed error."""
+        """`method` on `path` (query `params`, None left out; `body` as JSON) decoded as `kind` when
+        its status is one of `answers`; a refusal (about venue `about`) raises its typed error."""
         if self._http is None:
             raise RuntimeError("use BridgeClient as `async with BridgeClient(...) as client:`")
         query = {name: value for name, value in params.items() if value is not None}
+        content = None if body is None else _encoder.encode(body)
+        headers = {"Content-Type": "application/json"} if content is not None else None
         try:
-            response = await self._http.request(method, path, params=query)
+            response = await self._http.request(method, path, params=query, content=content, headers=headers)
         except httpx.HTTPError as exc:
             raise TransportError(f"the bridge at {self.url} is unreachable: {exc!r}") from exc
         if response.status_code not in answers:
@@ -343,10 +349,13 @@ class BridgeClient:
         the server's machine, or with an admin key)."""
         return await self._get("/api/status", models.StatusResponse)
 
-    async def login_link(self) -> models.LoginLinkResponse:
+    async def login_link(self, *, trade: bool = False) -> models.LoginLinkResponse:
         """A fresh one-time dashboard sign-in link (a caller on the server's machine, or with an
-        admin key). Print it, never log it: whoever opens it first is signed in."""
-        return await self._request("POST", "/api/login-link", models.LoginLinkResponse)
+        admin key); `trade`: the session may place orders too (a remote caller's key needs the
+        trade scope for that). Print it, never log it: whoever opens it first is signed in."""
+        return await self._request(
+            "POST", "/api/login-link", models.LoginLinkResponse, trade="true" if trade else None
+        )
 
     async def sign_in(self, link: models.LoginLinkResponse) -> None:
         """Redeem a one-time login link: this client then holds the sign-in cookie (market +
@@ -365,6 +374,14 @@ class BridgeClient:
                 f"the bridge did not accept the login link (HTTP {response.status_code})",
                 remedy="ask for a fresh one (each works once, for 10 minutes)",
             )
+        # A signed-in caller's order requests carry the login's CSRF token, as the dashboard's do.
+        session = await self._get("/api/session", models.SessionResponse)
+        if session.csrf_token:
+            self._http.headers[CSRF_HEADER] = session.csrf_token
+
+    async def session(self) -> models.SessionResponse:
+        """Who this client is to the bridge: key name, scopes (`trade` to place orders)."""
+        return await self._get("/api/session", models.SessionResponse)
 
     async def health(self) -> models.HealthResponse:
         return await self._get("/api/health", models.HealthResponse)
@@ -412,7 +429,61 @@ class BridgeClient:
         return (await self._get(f"/api/orders/{venue}", models.OrdersResponse, venue)).orders
 
     async def fills(self, venue: str) -> list[Fill]:
-        return (await self._get(f"/api/fills/{venue}", models.FillsResponse, venue)).fills
+        """Every journaled fill of `venue`, oldest first (all pages of `fills_page`)."""
+        return [fill async for fill in self.all_fills(venue)]
+
+    # -- orders (the `trade` scope) ------------------------------------------------------------
+    async def place(self, request: OrderRequest) -> OrderAck:
+        """Place `request` (`POST /api/orders`): the ack `accepted`, or `unknown` when the venue did
+        not answer (its outcome follows on `executions`; send the same `client_order_id` again to
+        retry — never a second order). Refusals raise what `Bridge.place` raises: `OrderRefused`
+        (`.rule`), `OrderRejected`, `OrderConflict`, `NotAuthorized` (no trade scope), …"""
+        return await self._request(
+            "POST", "/api/orders", OrderAck, request.venue, answers=(200, 202), body=request
+        )
+
+    async def cancel(self, venue: str, order_id: str) -> CancelAck:
+        """Cancel the venue's order `order_id`: `UnknownOrder` when the venue has no such order."""
+        return await self._request("DELETE", f"/api/orders/{venue}/{_quoted(order_id)}", CancelAck, venue)
+
+    async def amend(self, request: AmendRequest) -> OrderAck:
+        """Change an open order's qty and/or price (where the venue can: `InvalidRequest` otherwise)."""
+        if request.order_id is None:
+            raise ValueError("amend needs the order's order_id (the ack's)")
+        change = models.AmendBody(
+            qty=request.qty, price=request.price, client_order_id=request.client_order_id
+        )
+        return await self._request(
+            "PATCH",
+            f"/api/orders/{request.venue}/{_quoted(request.order_id)}",
+            OrderAck,
+            request.venue,
+            answers=(200, 202),
+            body=change,
+        )
+
+    async def fills_page(self, venue: str, *, after: str | None = None, limit: int = 500) -> FillsPage:
+        """One page of the journal's fills, oldest first, from the cursor `after` (a page's `next`)."""
+        return await self._get(f"/api/fills/{venue}", FillsPage, venue, after=after, limit=limit)
+
+    async def all_fills(self, venue: str, *, page_size: int = 500) -> AsyncIterator[Fill]:
+        """Every journaled fill of `venue`, oldest first, a page at a time."""
+        after: str | None = None
+        while True:
+            page = await self.fills_page(venue, after=after, limit=page_size)
+            for fill in page.fills:
+                yield fill
+            if page.next is None:
+                return
+            after = page.next
+
+
+_encoder = msgspec.json.Encoder(decimal_format="string")
+
+
+def _quoted(order_id: str) -> str:
+    """An order id as one path segment."""
+    return urllib.parse.quote(order_id, safe="")
 
 
 def _refusal(status: int, body: bytes, venue: str) -> VenueError:
@@ -422,4 +493,4 @@ def _refusal(status: int, body: bytes, venue: str) -> VenueError:
         return error_from_wire(
             "unavailable" if status >= 500 else "", f"HTTP {status} from the bridge", venue=venue
         )
-    return error_from_wire(detail.code, detail.message, detail.remedy, venue=venue)
+    return error_from_wire(detail.code, detail.message, detail.remedy, venue=venue, rule=detail.rule)

@@ -9,7 +9,7 @@ normalized events of `brokerbridge.core.events`, and health is `brokerbridge.cor
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import msgspec
 
@@ -30,9 +30,14 @@ from brokerbridge.core.health import VenueReadiness as VenueReadiness
 
 
 class ErrorDetail(msgspec.Struct, frozen=True, kw_only=True):
+    # `rule` is sent by the order routes only (the other routes' bodies predate it): optional in
+    # /openapi.json (server/rest_models.py reads this).
+    __wire_optional__: ClassVar[frozenset[str]] = frozenset({"rule"})
+
     code: str  # not_authorized, unknown_venue, unknown_symbol, invalid_request, unavailable, …
     message: str
     remedy: str = ""
+    rule: str = ""  # order_refused: the rule broken (tick_size, lot_size, min_qty, rate_limit, …)
 
 
 class ErrorResponse(msgspec.Struct, frozen=True, kw_only=True):
@@ -167,3 +172,22 @@ class LoginLinkResponse(msgspec.Struct, frozen=True, kw_only=True):
 
     url: str  # /login?code=… on the address the caller used; works once
     expires_at: float  # wall time
+
+
+class AmendBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`PATCH /api/orders/{venue}/{order_id}`: the new quantity and/or price (at least one)."""
+
+    qty: Decimal | None = None
+    price: Decimal | None = None
+    client_order_id: str | None = None  # the order's, when the caller knows it
+
+
+class SessionResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """`GET /api/session` (and `POST` to sign in): who is asking. `csrf_token`: a signed-in
+    browser's token for the `X-CSRF-Token` header of its order requests (None otherwise)."""
+
+    authenticated: bool
+    name: str | None
+    scopes: list[str]
+    expires_at: float | None
+    csrf_token: str | None = None

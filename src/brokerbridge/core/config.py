@@ -168,19 +168,28 @@ class PrimaryConfig:
         return bool(self.user and self.password)
 
 
-SCOPES = ("market", "account", "admin")
+SCOPES = ("market", "account", "trade", "admin")
+
+
+def scope_allowed(scopes: frozenset[str], scope: str) -> bool:
+    """`admin` grants every scope but `trade`: placing orders is granted by name only, so no key
+    written before the scope existed (an admin key included) can trade."""
+    return scope in scopes or (scope != "trade" and "admin" in scopes)
 
 
 @dataclass(frozen=True, slots=True)
 class ApiKey:
-    """A client key for `brokerbridge serve`: `scopes` ⊆ market, account, admin (admin grants all)."""
+    """A client key for `brokerbridge serve`: `scopes` ⊆ market, account, trade, admin (admin grants
+    all but trade). `cancel_on_disconnect_s`: orders this key placed over a `/ws` connection are
+    canceled once none of its connections has been open for that long (None: they stay)."""
 
     name: str
     key: Secret
     scopes: frozenset[str] = frozenset({"market"})
+    cancel_on_disconnect_s: float | None = None
 
     def allows(self, scope: str) -> bool:
-        return scope in self.scopes or "admin" in self.scopes
+        return scope_allowed(self.scopes, scope)
 
 
 # Market channels a `[server] warm` entry may name (account streams are held anyway).
@@ -429,24 +438,33 @@ def _parse_keys(value: Any, where: str) -> tuple[ApiKey, ...]:
         label = f"server.keys[{n}]"
         if not isinstance(entry, dict):
             raise ConfigError(f"{where}: {label} must be a table with name, key and scopes")
-        unknown = set(entry) - {"name", "key", "scopes"}
+        unknown = set(entry) - {"name", "key", "scopes", "cancel_on_disconnect_s"}
         if unknown:
             raise ConfigError(
-                f"{where}: unknown setting {label}.{sorted(unknown)[0]}", remedy="valid: name, key, scopes"
+                f"{where}: unknown setting {label}.{sorted(unknown)[0]}",
+                remedy="valid: name, key, scopes, cancel_on_disconnect_s",
             )
         name = entry.get("name")
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"{where}: {label}.name must be a non-empty string")
         label = f"server.keys.{name.strip()}"
-        keys.append(
-            _api_key(
-                name.strip(),
-                entry.get("key"),
-                entry.get("scopes", ["market"]),
-                key_label=f"{where}: {label}.key",
-                scopes_label=f"{where}: {label}.scopes",
-            )
+        key = _api_key(
+            name.strip(),
+            entry.get("key"),
+            entry.get("scopes", ["market"]),
+            key_label=f"{where}: {label}.key",
+            scopes_label=f"{where}: {label}.scopes",
         )
+        grace = entry.get("cancel_on_disconnect_s")
+        if grace is not None:
+            if isinstance(grace, bool) or not isinstance(grace, int | float) or not 0 <= grace <= 86400:
+                raise ConfigError(
+                    f"{where}: {label}.cancel_on_disconnect_s = {grace!r} is not a number of seconds",
+                    remedy="give 0 to 86400 seconds (how long a dropped connection may take to come "
+                    "back before its orders are canceled), or leave it out",
+                )
+            key = replace(key, cancel_on_disconnect_s=float(grace))
+        keys.append(key)
     names = [k.name for k in keys]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}: server.keys has duplicate names")
@@ -517,6 +535,8 @@ def _env_keys(env: Mapping[str, str], configured: tuple[ApiKey, ...]) -> tuple[A
             key_label=f"environment: {base}",
             scopes_label=f"environment: {base}_SCOPES",
         )
+        if old is not None:  # the file's other settings of the key stay
+            keys[name] = replace(keys[name], cancel_on_disconnect_s=old.cancel_on_disconnect_s)
     return tuple(keys.values())
 
 

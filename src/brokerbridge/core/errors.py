@@ -220,7 +220,12 @@ def wire_error_of(error: BaseException) -> WireError | None:
     return next((row for row in WIRE_ERRORS if isinstance(error, row.sent_for)), None)
 
 
-def error_from_wire(code: str, message: str, remedy: str = "", *, venue: str = "") -> VenueError:
-    """The exception for an error the server sent (an unknown code: a plain `VenueError`)."""
+def error_from_wire(
+    code: str, message: str, remedy: str = "", *, venue: str = "", rule: str = ""
+) -> VenueError:
+    """The exception for an error the server sent (an unknown code: a plain `VenueError`);
+    `rule`: what an `order_refused` names (its `OrderRefused.rule`)."""
     kind = next((row.error for row in WIRE_ERRORS if row.code == code), VenueError)
+    if kind is OrderRefused:
+        return OrderRefused(message, rule=rule, venue=venue, code=code, remedy=remedy or None)
     return kind(message, venue=venue, code=code, remedy=remedy or None)

@@ -34,6 +34,8 @@ from brokerbridge.server.login_routes import make_router as make_login_router
 from brokerbridge.server.login_store import StateDir
 from brokerbridge.server.logins import Logins
 from brokerbridge.server.metrics import CONTENT_TYPE, ServerMetrics
+from brokerbridge.server.order_desk import OrderDesk
+from brokerbridge.server.order_routes import make_router as make_order_router
 from brokerbridge.server.protocol import Codec
 from brokerbridge.server.rest import invalid_parameters, make_router, refusal, without_422
 from brokerbridge.server.status_routes import make_router as make_status_router
@@ -76,6 +78,7 @@ class ServerState:
     auth: Authenticator
     logins: Logins
     gate: ClientGate  # the `/ws` handshake and its clients (BridgeServer serves it; see server/wire.py)
+    orders: OrderDesk  # what /api/orders and the /ws order ops call; cancel-on-disconnect
 
 
 def create_app(
@@ -118,13 +121,15 @@ def create_app(
     )
     logins = Logins(StateDir(config.state_dir), ttl=config.session_ttl, clock=clock)
     codec = Codec()
-    gate = ClientGate(bridge, settings.ws, auth, logins, clients, server_metrics, codec)
-    state = ServerState(bridge, settings, clients, server_metrics, codec, auth, logins, gate)
+    orders = OrderDesk(bridge, clock, config.keys)
+    gate = ClientGate(bridge, settings.ws, auth, logins, clients, server_metrics, codec, orders)
+    state = ServerState(bridge, settings, clients, server_metrics, codec, auth, logins, gate, orders)
     app.state.bridge = bridge
     app.state.server = state
     app.add_exception_handler(RequestValidationError, invalid_parameters)  # type: ignore[arg-type]
     app.openapi = _openapi_without_422(app)  # type: ignore[method-assign]
     app.include_router(make_router())
+    app.include_router(make_order_router())
     app.include_router(make_login_router())
     app.include_router(make_status_router(started_at=clock.time()))
 

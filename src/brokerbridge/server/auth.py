@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from brokerbridge.core.clock import Clock
-from brokerbridge.core.config import ApiKey, ServerConfig
+from brokerbridge.core.config import ApiKey, ServerConfig, scope_allowed
 from brokerbridge.core.events import Channel
 from brokerbridge.core.log_limit import LogLimiter, clip
 
@@ -36,9 +36,12 @@ class Principal:
     authenticated: bool = False
     expires_at: float | None = None
     note: str = ""
+    # The browser login (the `bb_session` cookie) this principal came by; None: a key, a token or
+    # nobody. A state-changing request on a login's behalf needs its CSRF token (server/csrf.py).
+    login_id: str | None = None
 
     def allows(self, scope: str) -> bool:
-        return scope in self.scopes or "admin" in self.scopes
+        return scope_allowed(self.scopes, scope)
 
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")

@@ -25,6 +25,7 @@ from brokerbridge.server.coalesce import Coalescer
 from brokerbridge.server.hub import Hubs
 from brokerbridge.server.logins import Denied, Logins, identify
 from brokerbridge.server.metrics import ServerMetrics
+from brokerbridge.server.order_desk import OrderDesk
 from brokerbridge.server.protocol import Codec
 from brokerbridge.server.wire import Peer, WsWire, json_response
 from brokerbridge.server.ws import ClientConnection, WsSettings
@@ -42,8 +43,10 @@ class ClientGate:
         clients: ClientRegistry,
         metrics: ServerMetrics,
         codec: Codec,
+        orders: OrderDesk,
     ) -> None:
         self._bridge = bridge
+        self._orders = orders
         self._settings = settings
         self._auth = auth
         self._logins = logins
@@ -118,6 +121,7 @@ class ClientGate:
             self._clients,
             self.coalescer,
             self.hubs,
+            self._orders,
         )
         self._clients.add(client)
         return client

@@ -55,12 +55,15 @@ def _denied(found: Denied) -> JSONResponse:
     return _error(found.status, found.code, found.message, found.remedy, found.headers)
 
 
-def _principal_body(principal: Principal) -> dict[str, object]:
+def _principal_body(principal: Principal, csrf_token: str | None = None) -> dict[str, object]:
+    """`csrf_token`: the login's, for the `X-CSRF-Token` header of its order requests
+    (server/csrf.py); None when the caller is not a signed-in browser."""
     return {
         "authenticated": principal.authenticated,
         "name": principal.name,
         "scopes": sorted(principal.scopes),
         "expires_at": principal.expires_at,
+        "csrf_token": csrf_token,
     }
 
 
@@ -121,7 +124,7 @@ def make_router() -> APIRouter:
 
     @router.get(
         "/api/session",
-        summary="Who this browser is signed in as (never a secret)",
+        summary="Who this browser is signed in as, its scopes and its CSRF token (for X-CSRF-Token)",
         responses=errors(401, 429),
     )
     async def session_info(request: Request) -> Response:
@@ -129,7 +132,9 @@ def make_router() -> APIRouter:
         found = identify(request, state.auth, state.logins)
         if isinstance(found, Denied):
             return _denied(found)
-        return JSONResponse(_principal_body(found), headers=_NO_STORE)
+        logins: Logins = state.logins
+        csrf = logins.csrf_token(found.login_id) if found.login_id is not None else None
+        return JSONResponse(_principal_body(found, csrf), headers=_NO_STORE)
 
     @router.post(
         "/api/session",
@@ -161,7 +166,7 @@ def make_router() -> APIRouter:
         except ConfigError as exc:  # the state_dir cannot hold a signing key
             return _error(503, "unavailable", exc.message, exc.remedy)
         principal = auth.authenticated(key.name, key.scopes, opened.expires_at)
-        response = JSONResponse(_principal_body(principal), headers=_NO_STORE)
+        response = JSONResponse(_principal_body(principal, logins.csrf_token(opened.id)), headers=_NO_STORE)
         return _with_cookie(response, request, cookie, opened, logins.now())
 
     @router.delete(

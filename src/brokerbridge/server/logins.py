@@ -41,7 +41,9 @@ COOKIE = "bb_session"
 CODE_TTL = 600.0  # a login link is good for 10 minutes …
 TOKEN_TTL = 60.0  # … a WebSocket token for one
 MAX_PENDING = 10_000  # unredeemed codes or tokens held at once; minting beyond that is refused
-LINK_SCOPES = frozenset({"market", "account"})  # what the login link grants (whoever can read serve's output)
+# What the login link grants (whoever can read serve's output); `trade` only to a link asked for
+# with it (`login-link --trade`: a caller on the server's machine or with an admin key).
+LINK_SCOPES = frozenset({"market", "account"})
 
 
 @dataclass(frozen=True)
@@ -101,9 +103,11 @@ class Logins:
     def now(self) -> float:
         return self._clock.time()
 
-    def mint_code(self) -> str:
-        """A one-time login code (the `serve` link) for a market + account login, valid CODE_TTL."""
-        return self._mint(self._codes, Grant(None, LINK_SCOPES), CODE_TTL, None)[0]
+    def mint_code(self, *, trade: bool = False) -> str:
+        """A one-time login code (the `serve` link) for a market + account login — and `trade`
+        when asked for (`brokerbridge login-link --trade`) — valid CODE_TTL."""
+        scopes = LINK_SCOPES | {"trade"} if trade else LINK_SCOPES
+        return self._mint(self._codes, Grant(None, scopes), CODE_TTL, None)[0]
 
     def redeem_code(self, code: str) -> Grant | None:
         held = self._redeem(self._codes, code)
@@ -172,6 +176,14 @@ class Logins:
             return "the session was signed out"
         scopes = frozenset(claims.s) & frozenset(SCOPES)
         return Login(claims.i, Grant(claims.n, scopes, claims.f), claims.e)
+
+    def csrf_token(self, login_id: str) -> str:
+        """The login's CSRF token: what a state-changing request on its behalf sends in
+        `X-CSRF-Token`. Derived (HMAC of the login id under the signing key), so it needs no
+        storage, survives a restart with the login, and differs for every login; a page of
+        another origin cannot read it (it comes in the JSON of `GET /api/session`)."""
+        mac = hmac.new(self._key(), b"csrf\0" + login_id.encode(), hashlib.sha256)
+        return _b64(mac.digest())
 
     def close(self, login: Login) -> None:
         """Sign `login` out for good (until it would have expired anyway), also across restarts."""
@@ -277,7 +289,8 @@ def identify(conn: HTTPConnection, auth: Authenticator, logins: Logins) -> Princ
         found = login if isinstance(login, str) else _current(login, auth, logins)
         if isinstance(found, str):
             return replace(auth.anonymous(), note=f"{found}: sign in again")
-        return found
+        assert isinstance(login, Login)
+        return replace(found, login_id=login.id)
     return auth.anonymous()
 
 

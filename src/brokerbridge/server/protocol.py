@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import msgspec
 
 from brokerbridge.core.events import AnyEvent
+from brokerbridge.core.orders import AmendRequest, CancelAck, OrderAck, OrderRequest
 
 # Bounds on what a client may send, checked by the decoder before anything else reads the message:
 # a request is refused in the time it takes to parse it, and no later step (a venue, a log line, an
@@ -75,7 +76,38 @@ class Auth(msgspec.Struct, frozen=True, kw_only=True, tag_field="op", tag="auth"
         return f"Auth(key='***', id={self.id!r})"
 
 
-ClientMessage = Subscribe | Unsubscribe | Ping | Auth
+OrderId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH, pattern=PRINTABLE)]
+
+
+class Place(msgspec.Struct, frozen=True, kw_only=True, tag_field="op", tag="place"):
+    """Place `order` (needs the `trade` scope). Answered by an `ack` (op `place`) whose `order` is
+    the `OrderAck` — status `accepted`, or `unknown` when the venue did not answer (the outcome
+    follows on `executions`) — or an `error` (order_refused with its `rule`, order_rejected,
+    order_conflict, …). Sending the same `client_order_id` again never makes a second order."""
+
+    id: RequestId
+    order: OrderRequest
+
+
+class Cancel(msgspec.Struct, frozen=True, kw_only=True, tag_field="op", tag="cancel"):
+    """Cancel the venue's order `order_id` (needs `trade`): an `ack` (op `cancel`) whose `cancel`
+    is the `CancelAck`, or an `error` (unknown_order, …)."""
+
+    id: RequestId
+    venue: Name
+    order_id: OrderId
+
+
+class Amend(msgspec.Struct, frozen=True, kw_only=True, tag_field="op", tag="amend"):
+    """Change an open order's quantity and/or price (needs `trade`): an `ack` (op `amend`) whose
+    `order` is the `OrderAck`, or an `error` (invalid_request where the venue cannot amend)."""
+
+    id: RequestId
+    amend: AmendRequest
+
+
+ClientMessage = Subscribe | Unsubscribe | Ping | Auth | Place | Cancel | Amend
+ORDER_OPS = ("place", "cancel", "amend")
 
 
 # -- server → client -----------------------------------------------------------------------------
@@ -87,6 +119,13 @@ class ErrorCode(enum.StrEnum):
     UNKNOWN_SYMBOL = "unknown_symbol"
     NOT_AUTHORIZED = "not_authorized"
     RATE_LIMITED = "rate_limited"
+    # Answers to the order ops (core/errors.py WIRE_ERRORS: the same codes as /api's bodies).
+    ORDER_REFUSED = "order_refused"  # refused by the bridge before the venue saw it: see `rule`
+    ORDER_REJECTED = "order_rejected"  # the venue refused it
+    ORDER_CONFLICT = "order_conflict"  # a client_order_id used before with other arguments
+    UNKNOWN_ORDER = "unknown_order"
+    NOT_LOADED = "not_loaded"
+    UNAVAILABLE = "unavailable"  # the venue could not be reached (a cancel: send it again)
 
 
 class Ack(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="ack"):
@@ -109,6 +148,7 @@ class Error(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="er
     message: str
     id: RequestId | None = None
     remedy: str = ""
+    rule: str = ""  # order_refused: the rule broken (tick_size, lot_size, min_qty, rate_limit, …)
 
 
 class EventMessage(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="event"):
@@ -128,14 +168,32 @@ class Pong(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="pon
     id: RequestId | None = None
 
 
+class OrderAnswer(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="ack", omit_defaults=True):
+    """The `ack` of an order op: `id` is the request's; `order` (place, amend) or `cancel` (cancel)
+    is the very answer `Bridge.place/amend/cancel` and `/api/orders` give. What happens to the order
+    next arrives as `order_update` and `fill` events on an `executions` (or `orders`) subscription."""
+
+    id: RequestId
+    op: str  # place | cancel | amend
+    order: OrderAck | None = None
+    cancel: CancelAck | None = None
+
+
+# `OrderAnswer` shares the `ack` tag with `Ack` (a client reads one kind of answer), so the two are
+# not in one tagged union: the server only encodes these, and `Outgoing` is what it may send.
 ServerMessage = Ack | Error | EventMessage | Heartbeat | Pong
+Outgoing = ServerMessage | OrderAnswer
 
 MESSAGE_TYPES: dict[str, Any] = {
     "client.subscribe": Subscribe,
     "client.unsubscribe": Unsubscribe,
     "client.ping": Ping,
     "client.auth": Auth,
+    "client.place": Place,
+    "client.cancel": Cancel,
+    "client.amend": Amend,
     "server.ack": Ack,
+    "server.order_ack": OrderAnswer,
     "server.error": Error,
     "server.event": EventMessage,
     "server.heartbeat": Heartbeat,
@@ -178,7 +236,7 @@ class Codec:
         except RecursionError:  # msgspec recurses per nesting level: answer `malformed`, not crash
             raise msgspec.DecodeError("JSON nested too deeply") from None
 
-    def encode(self, message: ServerMessage) -> bytes:
+    def encode(self, message: Outgoing) -> bytes:
         return self._encoder.encode(message)
 
     def event_body(self, event: AnyEvent) -> bytes:
@@ -249,6 +307,10 @@ _FIELD_RULES = {
     "key": f"an API key is at most {MAX_KEY_LENGTH} characters",
     "depth": "depth: book levels per side, 1 to 1000 (Kraken 10, 25, 100, 500, 1000; Primary 1 to 5)",
     "interval": "interval: candle minutes, 1 to 21600 (Kraken 1 5 15 30 60 240 1440 10080 21600)",
+    "order": 'order: {"venue", "symbol", "side": "buy"|"sell", "qty": "0.5", "type": "limit"|"market", '
+    '"price": "30000" (limit only), "client_order_id"?, "time_in_force"?} — amounts as decimal strings',
+    "amend": 'amend: {"venue", "order_id", "qty"?, "price"?} — amounts as decimal strings',
+    "order_id": f"order_id: the venue's order id, 1 to {MAX_ID_LENGTH} characters",
 }
 # msgspec's errors end with the path of the value they refuse (" - at `$.symbols[3]`").
 _AT_FIELD = re.compile(r"at `\$\.(\w+)")
@@ -273,4 +335,4 @@ def remedy_for(error: msgspec.ValidationError) -> str:
     """What to send instead of a request the decoder refused: the rule of the field it names."""
     field = _AT_FIELD.search(str(error))
     rule = _FIELD_RULES.get(field.group(1)) if field else None
-    return rule or "send a JSON object whose op is subscribe, unsubscribe, ping or auth"
+    return rule or "send a JSON object whose op is subscribe, unsubscribe, ping, auth, place, cancel or amend"

@@ -96,9 +96,12 @@ class OpenApiModels:
         fields: dict[str, Any] = {}
         if info.tag_field is not None:
             fields[info.tag_field] = (Literal[info.tag], ...)
+        optional: frozenset[str] = getattr(cls, "__wire_optional__", frozenset())
         for field in info.fields:
-            # msgspec encodes every field (no omit_defaults here): each is always present.
-            fields[field.encode_name] = (self._annotation(field.type), ...)
+            # msgspec encodes every field (no omit_defaults here): each is always present — but
+            # those a Struct names as sent only by some routes (ErrorDetail.rule).
+            required = field.default if field.encode_name in optional else ...
+            fields[field.encode_name] = (self._annotation(field.type), required)
         model = create_model(
             cls.__name__,
             __config__=ConfigDict(title=cls.__name__),

@@ -141,6 +141,7 @@ class BridgeServer:
             if not self._task.done():
                 await self.shutdown()
             await self._task
+            await self.state.orders.aclose()
         finally:
             self._mask_credentials(False)
 

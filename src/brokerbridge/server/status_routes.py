@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from brokerbridge import __version__
@@ -134,19 +134,36 @@ def make_router(started_at: float) -> APIRouter:
 
     @router.post(
         "/login-link",
-        summary="A fresh one-time dashboard sign-in link, market + account, valid 10 min "
+        summary="A fresh one-time dashboard sign-in link, market + account (+ trade with ?trade=true), "
+        "valid 10 min "
         "(this machine or an admin key)",
         responses=ok(models.LoginLinkResponse, 401, 403, 429, 503),
     )
-    async def login_link(request: Request) -> Response:
+    async def login_link(
+        request: Request,
+        trade: bool = Query(False, description="the session may also place orders (trade scope)"),
+    ) -> Response:
         if (foreign := cross_origin_refusal(request)) is not None:
             return foreign  # a web page must not make links for itself
         if (refused := owner_refusal(request, "a login link")) is not None:
             return refused
-        logins = request.app.state.server.logins
+        state = request.app.state.server
+        if trade and not is_local(request):
+            # admin does not grant trade (core/config.py): a remote admin key without trade must
+            # not make itself a trading session through a link.
+            principal = identify(request, state.auth, state.logins)
+            if isinstance(principal, Denied) or not principal.allows("trade"):
+                return _error(
+                    403,
+                    "not_authorized",
+                    "a trading login link needs a key with the trade scope (or a caller on this machine)",
+                    "add trade to the key's scopes in [server] keys, or run login-link on the "
+                    "server's machine",
+                )
+        logins = state.logins
         try:
             logins.ensure_signing_key()
-            code = logins.mint_code()
+            code = logins.mint_code(trade=trade)
         except ConfigError as exc:  # the state_dir cannot hold the signing key
             return _error(503, "unavailable", exc.message, exc.remedy)
         except OverflowError:

@@ -47,16 +47,21 @@ from brokerbridge.server.clients import ClientRegistry
 from brokerbridge.server.coalesce import Coalescer
 from brokerbridge.server.hub import Hubs, Member
 from brokerbridge.server.metrics import LAG_SAMPLE_EVERY, ServerMetrics
+from brokerbridge.server.order_desk import OrderDesk
+from brokerbridge.server.order_ops import OrderOps
 from brokerbridge.server.protocol import (
     Ack,
+    Amend,
     Auth,
+    Cancel,
     Codec,
     Error,
     ErrorCode,
+    Outgoing,
     Ping,
+    Place,
     Pong,
     RequestId,
-    ServerMessage,
     Subscribe,
     Unsubscribe,
     event_text,
@@ -119,6 +124,7 @@ class ClientConnection:
         registry: ClientRegistry,
         coalescer: Coalescer,
         hubs: Hubs,
+        orders: OrderDesk,
     ) -> None:
         self.wire = wire
         self._bridge = bridge
@@ -145,6 +151,7 @@ class ClientConnection:
         self._marked = False  # the Coalescer will flush this connection
         self._closed = False
         self._heard_at = bridge.clock.monotonic()  # as the heartbeat loop last saw it
+        self._orders = OrderOps(self, orders)
 
     @property
     def queue_depth(self) -> int:
@@ -162,6 +169,8 @@ class ClientConnection:
 
     def lost(self) -> None:
         """The socket is gone (closed by either side, or dropped)."""
+        if not self._closed:
+            self._orders.closed()
         self._closed = True
         self._end_streams()
         self.queue.clear()
@@ -205,6 +214,7 @@ class ClientConnection:
         if self._closed:
             return
         self._closed = True
+        self._orders.closed()
         self.close_reason = reason
         self._end_streams()
         self.queue.clear()
@@ -290,6 +300,9 @@ class ClientConnection:
             case Auth():
                 self._metrics.ws_messages_in.labels("auth").inc()
                 self._authenticate(request)
+            case Place() | Cancel() | Amend():
+                self._metrics.ws_messages_in.labels(_op_of(request)).inc()
+                self._orders.handle(request)
 
     def _authenticate(self, request: Auth) -> None:
         throttle, address = self._auth.throttle, self.wire.address
@@ -321,7 +334,9 @@ class ClientConnection:
                     "close another connection using this key (server.max_connections_per_key)",
                 )
                 return
+        self._orders.closed()
         self.principal = self._auth.principal_of(key)
+        self._orders.opened()
         self._send(Ack(id=request.id, op="auth"))
 
     def _subscribe(self, request: Subscribe) -> None:
@@ -581,7 +596,11 @@ class ClientConnection:
         self._marked = True
         self._coalescer.mark(self)
 
-    def _send(self, message: ServerMessage) -> None:
+    def send(self, message: Outgoing) -> None:
+        """Queue an answer (an order op's, server/order_ops.py): never dropped."""
+        self._send(message)
+
+    def _send(self, message: Outgoing) -> None:
         """Queue a message that must not be lost; a client too far behind is closed (1008)."""
         self._put_lossless(self._codec.encode(message), _type_of(message))
 
@@ -604,23 +623,44 @@ class ClientConnection:
         self._mark()
 
     def _send_error(
-        self, code: ErrorCode, message: str, request_id: RequestId | None, remedy: str = ""
+        self, code: ErrorCode, message: str, request_id: RequestId | None, remedy: str = "", rule: str = ""
     ) -> None:
         self._metrics.ws_errors.labels(code.value).inc()
-        self._send(Error(code=code, message=message, id=request_id, remedy=remedy))
+        self._send(Error(code=code, message=message, id=request_id, remedy=remedy, rule=rule))
+
+    send_error = _send_error
+
+
+# The codes a `subscribe` is answered with (the order ops' codes are server/order_ops.py's).
+_SUBSCRIBE_CODES = frozenset(
+    {
+        "malformed",
+        "invalid_request",
+        "unknown_venue",
+        "unknown_channel",
+        "unknown_symbol",
+        "not_authorized",
+        "rate_limited",
+    }
+)
 
 
 def _code_of(exc: BrokerBridgeError) -> ErrorCode:
     """The code of `exc` in the one table (core/errors.py `WIRE_ERRORS`). An error it names no code
-    for (a stream this bridge is not configured for: a `ConfigError`), or a code /ws does not send
-    (`unavailable` is REST's), is a request this connection cannot have: invalid_request."""
+    for (a stream this bridge is not configured for: a `ConfigError`), or a code a subscription is
+    not answered with (`unavailable` is REST's), is a request this connection cannot have:
+    invalid_request."""
     wire = wire_error_of(exc)
-    if wire is None or wire.code not in {code.value for code in ErrorCode}:
+    if wire is None or wire.code not in _SUBSCRIBE_CODES:
         return ErrorCode.INVALID_REQUEST
     return ErrorCode(wire.code)
 
 
-def _type_of(message: ServerMessage) -> str:
+def _op_of(request: Place | Cancel | Amend) -> str:
+    return type(request).__struct_config__.tag or "unknown"  # type: ignore[return-value]
+
+
+def _type_of(message: Outgoing) -> str:
     return type(message).__struct_config__.tag or "unknown"  # type: ignore[return-value]
 
 
