@@ -16,9 +16,9 @@ const CLOSED = new Set(["filled", "canceled", "cancelled", "expired", "rejected"
 const FILLS_SHOWN = 50;
 const FILL_PAGES_READ = 200; // pages of the journal read for the newest fills (500 each)
 
-/** The session may trade (admin holds every scope). */
+/** The session may trade: `trade` by name (the server's `admin` grants every scope but this one). */
 export function canTrade(session) {
-  return session.scopes.includes("trade") || session.scopes.includes("admin");
+  return session.scopes.includes("trade");
 }
 
 function table(headers, body) {
