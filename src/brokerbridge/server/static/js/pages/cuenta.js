@@ -14,7 +14,8 @@ import { confirmDialog, OrderTicket, venueLocale } from "./ticket.js";
 
 const CLOSED = new Set(["filled", "canceled", "cancelled", "expired", "rejected", "closed"]);
 const FILLS_SHOWN = 50;
-const FILL_PAGES_READ = 200; // pages of the journal read for the newest fills (500 each)
+const FILL_PAGE = 5000; // fills per page of the journal (the server's most)
+const FILL_PAGES_READ = 20; // at most 100,000 fills read for the newest FILLS_SHOWN
 
 /** The session may trade: `trade` by name (the server's `admin` grants every scope but this one). */
 export function canTrade(session) {
@@ -55,7 +56,7 @@ class VenueAccount {
     this.orderColumns = orderHeaders.length;
     const csv = el(
       "a",
-      { class: "btn ghost small", href: `/api/fills/${encodeURIComponent(venue)}?format=csv`, download: `fills-${venue}.csv`, dataset: { testid: "fills-csv" } },
+      { class: "btn ghost small", href: `/api/fills/${encodeURIComponent(venue)}?format=csv`, download: true, dataset: { testid: "fills-csv" } },
       t("account.export_csv"),
     );
     this.node = el(
@@ -100,11 +101,11 @@ class VenueAccount {
   async newestFills() {
     const base = `/api/fills/${encodeURIComponent(this.venue)}`;
     let kept = [];
-    let page = await api(base);
+    let page = await api(`${base}?limit=${FILL_PAGE}`);
     for (let read = 1; ; read += 1) {
       kept = kept.concat(page.fills).slice(-FILLS_SHOWN);
       if (!page.next || read >= FILL_PAGES_READ) return kept;
-      page = await api(`${base}?after=${encodeURIComponent(page.next)}`);
+      page = await api(`${base}?limit=${FILL_PAGE}&after=${encodeURIComponent(page.next)}`);
     }
   }
 
