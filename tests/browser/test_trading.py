@@ -265,6 +265,57 @@ def test_simulated_venue_is_named_and_a_venue_refusal_shown(
     assert "order_id" in csv[2], csv
 
 
+KRAKEN_ORDERS = '.venue-account[data-venue="kraken"] tr[data-order-id]'
+# True once an open Kraken order shows `price` (es-AR cells read back as numbers) or a refusal shows.
+AMENDED_OR_REFUSED = """(price) => [...document.querySelectorAll('ORDERS')].some(
+    (r) => Number(r.children[4].textContent.replaceAll('.', '').replace(',', '.')) === Number(price))
+  || document.querySelector('[data-venue="kraken"] [data-testid="orders-notice"] .notice.error') !== null
+""".replace("ORDERS", KRAKEN_ORDERS)
+
+
+def test_amend_is_confirmed_then_applied_or_refused_with_its_remedy(
+    serve: Serve, open_tab: Callable[[], Tab]
+) -> None:
+    tab = signed_in(open_tab, serve, TRADE_KEY)
+    page = tab.page
+    choose(tab, "kraken", "BTC/USD")
+    rules = page.text_content('[data-testid="ticket-rules"]') or ""
+    tick = es_number(rules.split("tick ", 1)[1].split(" ", 1)[0])  # the pair's price increment
+    price = resting_buy_price(serve, "kraken", "BTC/USD", tick)
+    page.fill(f'{TICKET} input[name="qty"]', "0,01")
+    page.fill(f'{TICKET} input[name="price"]', f"{price:f}".replace(".", ","))
+    page.click('[data-testid="ticket-submit"]')
+    page.click('[data-testid="confirm"] button[data-action="send"]')
+    ack = page.wait_for_selector('[data-testid="ticket-result"] .notice[data-status="accepted"]')
+    assert ack is not None
+    row = f'{KRAKEN_ORDERS}[data-order-id="{ack.get_attribute("data-order-id")}"]'
+    page.wait_for_selector(row)
+
+    page.click(f'{row} button[data-action="amend"]')
+    lower = price - tick
+    page.fill('[data-testid="amend"] input[name="price"]', f"{lower:f}".replace(".", ","))
+    page.click('[data-testid="amend"] button[data-action="review-amend"]')
+    summary = page.text_content('[data-testid="confirm-summary"]') or ""
+    assert "Precio" in summary and "→" in summary and summary.endswith(" en kraken"), summary
+    assert page.is_visible('[data-testid="confirm"] .badge.simulated')
+    page.click('[data-testid="confirm"] button[data-action="send"]')
+    # Where the venue amends, the row shows the new price; where it cannot (yet), the refusal is
+    # shown with its code and remedy and the order stays open as it was.
+    page.wait_for_function(AMENDED_OR_REFUSED, arg=str(lower))
+    refused = page.locator('.venue-account[data-venue="kraken"] [data-testid="orders-notice"] .notice.error')
+    if refused.count():
+        assert refused.locator("[data-code]").count() == 1
+        assert len(refused.locator("div").all_text_contents()) >= 2  # remedy and code
+    tab.shot("cuenta-amend")
+    cancel = page.locator(f'{KRAKEN_ORDERS} button[data-action="cancel"]')
+    assert cancel.count() == 1
+    cancel.click()
+    page.wait_for_selector(KRAKEN_ORDERS, state="detached")
+    assert api_get(serve, "/api/orders/kraken")["orders"] == []
+    # A refused amend's 4xx is logged by the browser itself; nothing else may be.
+    assert all("status of 4" in error for error in tab.errors), tab.errors
+
+
 def test_a_session_without_trade_sees_no_ticket(serve: Serve, open_tab: Callable[[], Tab]) -> None:
     tab = signed_in(open_tab, serve, VIEW_KEY)
     tab.page.wait_for_selector('[data-testid="trade-signin"]')
