@@ -311,7 +311,7 @@ def test_amend_is_confirmed_then_applied_or_refused_with_its_remedy(
     assert cancel.count() == 1
     cancel.click()
     page.wait_for_selector(KRAKEN_ORDERS, state="detached")
-    assert api_get(serve, "/api/orders/kraken")["orders"] == []
+    wait_until(lambda: api_get(serve, "/api/orders/kraken")["orders"] == [], "no Kraken order open")
     # A refused amend's 4xx is logged by the browser itself; nothing else may be.
     assert all("status of 4" in error for error in tab.errors), tab.errors
 
