@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -24,13 +25,18 @@ from brokerbridge.core.errors import (
     BrokerBridgeError,
     InvalidRequest,
     NotAuthorized,
+    OrderRefused,
     OrderRejected,
+    TransportError,
     UnknownOrder,
     UnknownVenue,
     VenueError,
+    error_from_wire,
 )
 from brokerbridge.core.orders import AmendRequest, OrderRequest
 from brokerbridge.core.secret import Secret
+from brokerbridge.server.order_ops import code_of
+from brokerbridge.server.order_routes import order_error
 from tests.server.conftest import (
     ACCOUNT_KEY,
     KEYS,
@@ -409,3 +415,19 @@ async def test_openapi_documents_the_order_routes(trading: Stack) -> None:
     assert {"delete", "patch"} <= set(paths["/api/orders/{venue}/{order_id}"])
     fills = paths["/api/fills/{venue}"]["get"]
     assert {"after", "limit", "format"} <= {p["name"] for p in fills["parameters"]}
+
+
+def test_order_refused_carries_its_rule_on_every_way_in() -> None:
+    """The local rules (tick size, rate limit, …) refuse with `OrderRefused(rule=…)`: REST's body,
+    the /ws error and the client's exception all carry the rule."""
+    refused = OrderRefused("price 1.005 is not a multiple of 0.01", rule="tick_size", venue="primary")
+    body = order_error(refused)
+    assert body.status_code == 422
+    error = json.loads(body.body)["error"]
+    assert (error["code"], error["rule"]) == ("order_refused", "tick_size")
+    assert code_of(refused).value == "order_refused"
+    raised = error_from_wire(
+        error["code"], error["message"], error["remedy"], venue="primary", rule=error["rule"]
+    )
+    assert isinstance(raised, OrderRefused) and raised.rule == "tick_size"
+    assert order_error(TransportError("no answer")).status_code == 503

@@ -586,3 +586,21 @@ def test_a_malformed_warm_entry_is_a_config_error_naming_it(tmp_path: Path, entr
     assert_helpful(exc, "server.warm", repr(entry), named, "kraken:ticker:BTC/USD")
     exc = config_error(path=write(tmp_path, "[server]\nwarm = 3\n"), env={})
     assert_helpful(exc, "server.warm must be a list")
+
+
+def test_the_trade_scope_is_granted_by_name_only_and_cancel_on_disconnect_is_per_key(tmp_path: Path) -> None:
+    file = write(
+        tmp_path,
+        f'[server.keys.bot]\nkey = "{SERVER_KEY}"\nscopes = ["market", "trade"]\n'
+        "cancel_on_disconnect_s = 10\n"
+        '[server.keys.root]\nkey = "root-key-0123456789abcd"\nscopes = ["admin"]\n',
+    )
+    keys = {k.name: k for k in load_config(file, env={"BROKERBRIDGE_SERVER_KEY_BOT": "b" * 20}).server.keys}
+    assert keys["bot"].allows("trade") and keys["bot"].cancel_on_disconnect_s == 10.0  # kept under env
+    assert keys["root"].allows("account") and not keys["root"].allows("trade")  # admin: all but trade
+    assert keys["root"].cancel_on_disconnect_s is None
+    for bad in ("-1", '"soon"', "true", "100000"):
+        path = write(tmp_path, f'[server.keys.bot]\nkey = "{SERVER_KEY}"\ncancel_on_disconnect_s = {bad}\n')
+        with pytest.raises(ConfigError) as refused:
+            load_config(path, env={})
+        assert "cancel_on_disconnect_s" in refused.value.message and SERVER_KEY not in str(refused.value)

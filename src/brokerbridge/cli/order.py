@@ -106,15 +106,17 @@ async def _client(
         yield client, found
 
 
-async def _simulated(client: BridgeClient, venue: str) -> bool:
+async def _confirm(client: BridgeClient, venue: str, what: str, yes: bool, err: Console) -> None:
+    """Ask before sending `what` (rich markup) to `venue` — unless `yes` — and say SIMULATED (a
+    banner first, and in the question) when the server's venue is its embedded simulator."""
     served = {v.venue: v for v in await client.venues()}
-    return venue in served and served[venue].simulated
-
-
-def _confirm(question: str, yes: bool, err: Console) -> None:
+    simulated = venue in served and served[venue].simulated
+    if simulated:
+        simulated_banner(venue, err)
     if yes:
         return
-    err.print(question, highlight=False)
+    prefix = "[bold black on yellow] SIMULATED [/] " if simulated else ""
+    err.print(f"{prefix}{escape(venue)}: [bold]{what}[/]", highlight=False)
     try:
         answer = typer.confirm("Send it?", default=False, err=True)
     except typer.Abort:  # no terminal to ask on (EOF): not confirmed
@@ -122,6 +124,21 @@ def _confirm(question: str, yes: bool, err: Console) -> None:
     if not answer:
         err.print("not sent", style="dim")
         raise _Done(NOT_CONFIRMED)
+
+
+async def _held(client: BridgeClient, venue: str, order_id: str) -> str:
+    """The open order `order_id` as a person reads it ("BUY 0.01 BTC/USD at 30000 "), "" when the
+    bridge does not hold it open."""
+    held = next((o for o in await client.orders(venue) if o.order_id == order_id), None)
+    if held is None:
+        return ""
+    parts = [
+        held.side.value.upper() if held.side else "",
+        plain(held.qty) if held.qty is not None else "",
+        escape(held.symbol or ""),
+        f"at {plain(held.limit_price)}" if held.limit_price is not None else "",
+    ]
+    return "".join(f"{part} " for part in parts if part)
 
 
 def _run(
@@ -235,16 +252,10 @@ def place(
 
     async def work(cfg: Config, err: Console) -> None:
         async with _client(cfg, bridge, err) as (client, _):
-            simulated = await _simulated(client, venue)
-            if simulated:
-                simulated_banner(venue, err)
             at = f"at {plain(request.price)}" if request.price is not None else "at market"
-            _confirm(
-                f"{'[bold black on yellow] SIMULATED [/] ' if simulated else ''}{escape(venue)}: "
-                f"[bold]{request.side.value.upper()} {plain(request.qty)} {escape(symbol)} {at}[/] "
-                f"({kind}{', ' + time_in_force if time_in_force else ''})",
-                yes,
-                err,
+            what = f"{request.side.value.upper()} {plain(request.qty)} {escape(symbol)} {at}"
+            await _confirm(
+                client, venue, f"{what} ({kind}{', ' + time_in_force if time_in_force else ''})", yes, err
             )
             _print_ack(await client.place(request), json_out, err)
 
@@ -268,20 +279,8 @@ def cancel(
 
     async def work(cfg: Config, err: Console) -> None:
         async with _client(cfg, bridge, err) as (client, _):
-            simulated = await _simulated(client, venue)
-            held = next((o for o in await client.orders(venue) if o.order_id == order_id), None)
-            what = (
-                f"{(held.side.value.upper() + ' ') if held and held.side else ''}"
-                f"{plain(held.qty) + ' ' if held and held.qty is not None else ''}"
-                f"{escape(held.symbol or '') + ' ' if held else ''}"
-                f"{'at ' + plain(held.limit_price) + ' ' if held and held.limit_price is not None else ''}"
-            )
-            _confirm(
-                f"{'[bold black on yellow] SIMULATED [/] ' if simulated else ''}{escape(venue)}: "
-                f"[bold]CANCEL {what}order {escape(order_id)}[/]",
-                yes,
-                err,
-            )
+            what = await _held(client, venue, order_id)
+            await _confirm(client, venue, f"CANCEL {what}order {escape(order_id)}", yes, err)
             _print_ack(await client.cancel(venue, order_id), json_out, err)
 
     _run(config, log_level, log_format, json_out, work)
@@ -313,10 +312,7 @@ def amend(
 
     async def work(cfg: Config, err: Console) -> None:
         async with _client(cfg, bridge, err) as (client, _):
-            simulated = await _simulated(client, venue)
-            held = next((o for o in await client.orders(venue) if o.order_id == order_id), None)
-            side = f"{held.side.value.upper()} " if held and held.side else ""
-            symbol = f"{escape(held.symbol)} " if held and held.symbol else ""
+            what = await _held(client, venue, order_id)
             changes = ", ".join(
                 part
                 for part in (
@@ -325,12 +321,7 @@ def amend(
                 )
                 if part
             )
-            _confirm(
-                f"{'[bold black on yellow] SIMULATED [/] ' if simulated else ''}{escape(venue)}: "
-                f"[bold]AMEND {side}{symbol}order {escape(order_id)}: {changes}[/]",
-                yes,
-                err,
-            )
+            await _confirm(client, venue, f"AMEND {what}order {escape(order_id)}: {changes}", yes, err)
             _print_ack(await client.amend(request), json_out, err)
 
     _run(config, log_level, log_format, json_out, work)

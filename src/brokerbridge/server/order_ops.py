@@ -11,6 +11,7 @@ order than the requests: match them by `id`.
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 
 from brokerbridge.core.errors import BrokerBridgeError, OrderRefused, TransportError, wire_error_of
@@ -18,6 +19,8 @@ from brokerbridge.core.orders import OrderAck
 from brokerbridge.server.auth import Principal
 from brokerbridge.server.order_desk import OrderDesk
 from brokerbridge.server.protocol import Amend, Cancel, ErrorCode, OrderAnswer, Outgoing, Place, RequestId
+
+logger = logging.getLogger(__name__)
 
 
 class Connection(Protocol):
@@ -82,6 +85,15 @@ class OrderOps:
         except BrokerBridgeError as exc:
             rule = exc.rule if isinstance(exc, OrderRefused) else ""
             connection.send_error(code_of(exc), exc.message, request.id, exc.remedy, rule)
+        except Exception as exc:  # our bug: the client still gets an answer to its id
+            logger.exception("WebSocket %s %r failed", type(request).__name__.lower(), request.id)
+            connection.send_error(
+                ErrorCode.INVALID_REQUEST,
+                f"the server failed to handle this {type(request).__name__.lower()}: {type(exc).__name__}",
+                request.id,
+                "this is logged as a server error; check the order's state (GET /api/orders) before "
+                "sending it again with the same client_order_id",
+            )
 
 
 def code_of(exc: BrokerBridgeError) -> ErrorCode:

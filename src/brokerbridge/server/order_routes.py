@@ -46,7 +46,7 @@ from brokerbridge.server.csrf import CSRF_REMEDY, csrf_refusal
 from brokerbridge.server.logins import Denied, identify
 from brokerbridge.server.order_desk import OrderDesk
 from brokerbridge.server.protocol import MAX_ID_LENGTH, MAX_NAME_LENGTH, PRINTABLE
-from brokerbridge.server.rest import NO_STORE, JsonBody, refusal
+from brokerbridge.server.rest import NO_STORE, JsonBody, refusal, refusal_of
 from brokerbridge.server.rest_models import OpenApiModels
 
 MAX_PAGE = 5000  # fills per page at most
@@ -100,12 +100,11 @@ def _mistake(code: str, message: str, remedy: str) -> JsonBody:
 def _trader(request: Request) -> JsonBody | None:
     """None when the caller may trade: the `trade` scope, and — signed in by the browser's cookie —
     a request that passes the CSRF checks (server/csrf.py)."""
-    if (refused := refusal(request, "trade")) is not None:
-        return refused
     state = request.app.state.server
     principal = identify(request, state.auth, state.logins)
-    if isinstance(principal, Denied):  # pragma: no cover - refusal() answered it
-        return None
+    if (refused := refusal_of(principal, "trade")) is not None:
+        return refused
+    assert not isinstance(principal, Denied)  # refusal_of answered it
     why = csrf_refusal(request, principal, state.auth, state.logins)
     if why is None:
         return None

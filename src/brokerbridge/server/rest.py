@@ -37,6 +37,7 @@ from brokerbridge.core.errors import (
 from brokerbridge.core.events import Channel, Subscription
 from brokerbridge.core.health import overall_status
 from brokerbridge.core.log_limit import clip
+from brokerbridge.server.auth import Principal
 from brokerbridge.server.logins import Denied, identify
 from brokerbridge.server.protocol import MAX_NAME_LENGTH, MAX_SYMBOL_LENGTH, PRINTABLE
 from brokerbridge.server.rest_models import CatalogResponse, OpenApiModels, SymbolRow, SymbolsResponse
@@ -74,7 +75,11 @@ def refusal(request: Request, scope: str) -> JsonBody | None:
     the client's address is locked out for failed authentications, 403 when it lacks `scope`;
     None: allowed."""
     state = request.app.state.server
-    principal = identify(request, state.auth, state.logins)
+    return refusal_of(identify(request, state.auth, state.logins), scope)
+
+
+def refusal_of(principal: Principal | Denied, scope: str) -> JsonBody | None:
+    """`refusal` for a caller already identified (a token is used up by `identify`: once a request)."""
     if isinstance(principal, Denied):
         return _error(
             principal.status, principal.code, principal.message, principal.remedy, principal.headers
