@@ -92,7 +92,7 @@ async def test_place_asks_naming_the_order_and_simulated_and_sends_nothing_when_
 
     confirmed = await rig.cli("place", *RESTING, "--json", answer="y\n")
     assert confirmed.exit_code == 0, confirmed.stderr
-    ack = json.loads(confirmed.stdout)
+    ack = json.loads(confirmed.stdout.splitlines()[-1])  # CliRunner echoes the typed answer first
     assert ack["status"] == "accepted" and ack["venue"] == "kraken" and ack["order_id"]
     assert rig.stack.kraken_sim.exchange.account.orders[ack["order_id"]].status in ("pending", "open")
 
