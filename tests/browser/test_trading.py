@@ -156,21 +156,23 @@ PROBLEM = '[data-testid="ticket-problem"]'
 TEXT_HAS = "([selector, text]) => (document.querySelector(selector)?.textContent ?? '').includes(text)"
 
 
-def choose(tab: Tab, venue: str, symbol: str) -> None:
+def ticket_for(open_tab: Callable[[], Tab], serve: Serve, venue: str, symbol: str) -> Tab:
+    """A tab signed in with the trade key whose ticket has `symbol` of `venue` chosen."""
+    tab = signed_in(open_tab, serve, TRADE_KEY)
     page = tab.page
     page.wait_for_selector(TICKET)
     page.select_option(f'{TICKET} select[name="venue"]', venue)
     page.fill(f'{TICKET} input[name="symbol"]', symbol)
     page.dispatch_event(f'{TICKET} input[name="symbol"]', "change")
     page.wait_for_function(TEXT_HAS, arg=['[data-testid="ticket-rules"]', "tick"])
+    return tab
 
 
 def test_ticket_places_on_the_simulator_and_cancel_removes_it(
     serve: Serve, primary_venue: PrimaryVenue, open_tab: Callable[[], Tab]
 ) -> None:
-    tab = signed_in(open_tab, serve, TRADE_KEY)
+    tab = ticket_for(open_tab, serve, "primary", GGAL)
     page = tab.page
-    choose(tab, "primary", GGAL)
     detail = next(
         d
         for d in api_get(serve, "/api/instruments", venue="primary", search="GGAL")["instruments"]
@@ -234,9 +236,8 @@ def test_ticket_places_on_the_simulator_and_cancel_removes_it(
 def test_simulated_venue_is_named_and_a_venue_refusal_shown(
     serve: Serve, open_tab: Callable[[], Tab]
 ) -> None:
-    tab = signed_in(open_tab, serve, TRADE_KEY)
+    tab = ticket_for(open_tab, serve, "kraken", "BTC/USD")
     page = tab.page
-    choose(tab, "kraken", "BTC/USD")
     page.fill(f'{TICKET} input[name="qty"]', "1000")  # far more than the demo account's USD
     book = api_get(serve, "/api/book/kraken", symbol="BTC/USD", depth=10)["book"]
     page.fill(f'{TICKET} input[name="price"]', book["bids"][0][0].replace(".", ","))
@@ -277,9 +278,8 @@ AMENDED_OR_REFUSED = """(price) => [...document.querySelectorAll('ORDERS')].some
 def test_amend_is_confirmed_then_applied_or_refused_with_its_remedy(
     serve: Serve, open_tab: Callable[[], Tab]
 ) -> None:
-    tab = signed_in(open_tab, serve, TRADE_KEY)
+    tab = ticket_for(open_tab, serve, "kraken", "BTC/USD")
     page = tab.page
-    choose(tab, "kraken", "BTC/USD")
     rules = page.text_content('[data-testid="ticket-rules"]') or ""
     tick = es_number(rules.split("tick ", 1)[1].split(" ", 1)[0])  # the pair's price increment
     price = resting_buy_price(serve, "kraken", "BTC/USD", tick)
