@@ -443,7 +443,7 @@ class Bridge:
 
     def current_state(self, sub: Subscription) -> list[AnyEvent]:
         """What a consumer joining open stream `sub` is given first: its status, and the current
-        book / ticker / session stats / balances / open orders where the stream has them."""
+        book / ticker / session stats / instruments / balances / open orders where it has them."""
         connector = self.connectors[sub.venue]
         current: list[AnyEvent | None] = [connector.status_of(sub)]
         if sub.channel is Channel.BOOK:
@@ -452,6 +452,8 @@ class Bridge:
             current.append(self.market.ticker(sub.venue, sub.symbol))
         if sub.channel is Channel.STATS and sub.symbol:
             current.append(self.market.stats(sub.venue, sub.symbol))
+        if sub.channel is Channel.INSTRUMENTS:  # listed once, at subscribe: give the late joiner them
+            current.extend(self.market.instruments(sub.venue))
         if sub.channel is Channel.BALANCES:
             views = self.state[sub.venue].balances.all()
             if views:

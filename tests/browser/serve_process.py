@@ -83,12 +83,20 @@ def write_config(directory: Path) -> Path:
     return path
 
 
-def start_serve(config: Path, port: int = 0, venues: tuple[str, ...] = ("kraken", "primary")) -> Serve:
-    """`serve` on the simulators of `venues` (all by default; fewer: `--venue` each)."""
+def start_serve(
+    config: Path,
+    port: int = 0,
+    venues: tuple[str, ...] = ("kraken", "primary"),
+    simulated: tuple[str, ...] | None = None,
+) -> Serve:
+    """`serve` on the simulators of `venues` (all by default; fewer: `--venue` each). `simulated`:
+    the venues to run on embedded simulators when not all (no `--sim`: the others are configured
+    in `config`, e.g. pointed at a `brokerbridge sim` child process whose credentials the test knows)."""
+    embedded = venues if simulated is None else simulated
     env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
     env.pop("BROKERBRIDGE_CONFIG", None)
     command = [sys.executable, "-m", "brokerbridge.cli.main", "serve", "--config", str(config)]
-    command += ["--port", str(port), "--sim"]
+    command += ["--port", str(port)] + (["--sim"] if simulated is None else [])
     if set(venues) != {"kraken", "primary"}:
         command += [arg for venue in venues for arg in ("--venue", venue)]
     process = subprocess.Popen(
@@ -122,10 +130,10 @@ def start_serve(config: Path, port: int = 0, venues: tuple[str, ...] = ("kraken"
     deadline = time.monotonic() + 10
     while True:
         sims = {m["venue"].lower(): m["url"] for m in _SIM.finditer("".join(stderr_lines))}
-        if set(sims) == set(venues) or time.monotonic() > deadline:
+        if set(sims) == set(embedded) or time.monotonic() > deadline:
             break
         time.sleep(0.05)
-    assert set(sims) == set(venues), f"simulator addresses not found:\n{''.join(stderr_lines)}"
+    assert set(sims) == set(embedded), f"simulator addresses not found:\n{''.join(stderr_lines)}"
     return Serve(process, docs["base"], login["url"], sims, stderr_lines)
 
 

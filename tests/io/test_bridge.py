@@ -26,6 +26,7 @@ from brokerbridge.core.events import (
     BookUpdate,
     Channel,
     Gap,
+    Instrument,
     StreamState,
     StreamStatus,
     Subscription,
@@ -155,6 +156,30 @@ async def test_late_joiner_gets_status_and_snapshot_at_once(bridge: Bridge) -> N
         assert bids[0] < asks[0]
         await first.aclose()
         await late.aclose()
+
+
+async def test_late_joiner_of_the_instruments_stream_gets_every_instrument_at_once(bridge: Bridge) -> None:
+    # A second dashboard tab (Crypto's pair list, the order ticket's increments) joins the open
+    # instruments stream: the venue sends its instruments once, at subscribe, so the late joiner
+    # must be given the ones already delivered — it was given only the status, and never any pair.
+    async with asyncio.timeout(LIMIT):
+        first = bridge.subscribe("kraken", "instruments")
+        listed: dict[str, Instrument] = {}
+        async for event in first:  # the venue's instruments, then the stream's live status
+            if isinstance(event, Instrument):
+                listed[event.symbol] = event
+            elif isinstance(event, StreamStatus) and event.state is StreamState.LIVE:
+                break
+        assert "BTC/USD" in listed
+        late = bridge.subscribe("kraken", "instruments")
+        status = await asyncio.wait_for(anext(late), 1.0)
+        assert isinstance(status, StreamStatus) and status.state is StreamState.LIVE
+        given = [await asyncio.wait_for(anext(late), 1.0) for _ in listed]
+        assert {e.symbol: e for e in given if isinstance(e, Instrument)} == listed
+        await first.aclose()
+        await late.aclose()
+        # Closed upstream (no grace here): what it fed is forgotten, never served as current.
+        assert bridge.market.instruments("kraken") == []
 
 
 # -- mistakes are reported clearly and break nothing ----------------------------------------------------

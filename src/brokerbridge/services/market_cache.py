@@ -3,7 +3,9 @@
 Fed every market event the Bridge passes to its consumers (`record`), it keeps per venue and symbol
 the last ticker and session stats, a bounded ring of recent trades (each trade id once, so the
 snapshot a venue replays after a reconnect does not double them) and the recent candles of each
-interval (the candle of an interval still open is replaced by its newer versions).
+interval (the candle of an interval still open is replaced by its newer versions); per venue the
+instruments its instruments stream listed (the venue sends them once, at subscribe: a consumer
+joining the open stream later is given these).
 
 What it holds describes an open upstream stream: when the Bridge closes one, it `forget`s what that
 stream fed, so a later answer never passes off old data as current. Books are not kept here: the
@@ -15,7 +17,16 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from brokerbridge.core.events import AnyEvent, Candle, Channel, SessionStats, Subscription, Ticker, Trade
+from brokerbridge.core.events import (
+    AnyEvent,
+    Candle,
+    Channel,
+    Instrument,
+    SessionStats,
+    Subscription,
+    Ticker,
+    Trade,
+)
 
 TRADES_KEPT = 1000  # per symbol
 CANDLES_KEPT = 720  # per symbol and interval: 12 hours of 1-minute candles
@@ -44,6 +55,7 @@ class MarketCache:
         self._trades: dict[tuple[str, str], _TradeRing] = {}
         # (venue, symbol, interval) → candle begin → the newest version of that candle
         self._candles: dict[tuple[str, str, int], dict[float, Candle]] = {}
+        self._instruments: dict[str, dict[str, Instrument]] = {}  # venue → symbol → the newest
 
     def record(self, event: AnyEvent) -> None:
         match event:
@@ -56,6 +68,8 @@ class MarketCache:
                 if ring is None:
                     ring = self._trades[venue, symbol] = _TradeRing(deque(maxlen=self._trades_kept), set())
                 ring.add(event)
+            case Instrument(venue=venue, symbol=symbol):
+                self._instruments.setdefault(venue, {})[symbol] = event
             case Candle(venue=venue, symbol=symbol, interval=interval):
                 candles = self._candles.setdefault((venue, symbol, interval), {})
                 candles[event.begin] = event
@@ -74,6 +88,8 @@ class MarketCache:
                 self._trades.pop(key, None)
             case Channel.CANDLES:
                 self._candles.pop((*key, sub.interval), None)
+            case Channel.INSTRUMENTS:
+                self._instruments.pop(sub.venue, None)
 
     # -- reading -----------------------------------------------------------------------------
     def ticker(self, venue: str, symbol: str) -> Ticker | None:
@@ -81,6 +97,10 @@ class MarketCache:
 
     def stats(self, venue: str, symbol: str) -> SessionStats | None:
         return self._stats.get((venue, symbol))
+
+    def instruments(self, venue: str) -> list[Instrument]:
+        """The instruments the venue's open instruments stream listed, in the order it listed them."""
+        return list(self._instruments.get(venue, {}).values())
 
     def trades(self, venue: str, symbol: str, limit: int) -> list[Trade]:
         """The newest `limit` trades, oldest first."""
