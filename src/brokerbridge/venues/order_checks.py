@@ -36,6 +36,11 @@ def text(value: Decimal) -> str:
     return format(value, "f")
 
 
+def plain(value: Decimal) -> str:
+    """A venue's number without the zeros its JSON float added (`5.0` → `5`, `1000000.0` → `1000000`)."""
+    return text(value.normalize())
+
+
 def _wide(*values: Decimal) -> decimal.Context:
     """A context with digits enough to divide `values` exactly: the default 28 would round
     `10**30 / 0.05` (and refuse `%` on it outright)."""
@@ -52,12 +57,12 @@ def is_multiple(value: Decimal, step: Decimal) -> bool:
 
 def nearest_multiples(value: Decimal, step: Decimal) -> tuple[Decimal, Decimal]:
     """The multiples of `step` just below and just above `value` (equal when it is one), written
-    with the step's digits: (100.00, 100.05) for 100.03 and 0.05."""
+    with the step's digits: (100.00, 100.05) for 100.03 and 0.05, (1000, 1005) for 1002 and 5.0."""
     with decimal.localcontext(_wide(value, step)):
         quotient = value / step
         below = quotient.to_integral_value(rounding=ROUND_FLOOR) * step
         above = quotient.to_integral_value(rounding=ROUND_CEILING) * step
-        places = Decimal(1).scaleb(min(step.as_tuple().exponent, 0))  # type: ignore[arg-type]
+        places = Decimal(1).scaleb(min(step.normalize().as_tuple().exponent, 0))  # type: ignore[arg-type]
         return below.quantize(places), above.quantize(places)
 
 
@@ -143,7 +148,7 @@ def check_step(value: Decimal, step: Decimal | None, *, what: str, rule: str, ve
     below, above = nearest_multiples(value, step)
     name = "tick" if rule == "tick_size" else "lot"
     raise OrderRefused(
-        f"{what} {text(value)} is not a multiple of the {name} {text(step)}",
+        f"{what} {text(value)} is not a multiple of the {name} {plain(step)}",
         rule=rule,
         venue=venue,
         remedy=f"use {_choices((below, above))}",
@@ -180,15 +185,16 @@ def check_range(
     suffix = f" {unit}" if unit else ""
     if low is not None and value < low:
         raise OrderRefused(
-            f"{what} {text(value)}{suffix} is below the minimum {text(low)}{suffix}",
+            f"{what} {text(value)}{suffix} is below the minimum {plain(low)}{suffix}",
             rule=low_rule,
             venue=venue,
-            remedy=f"use at least {text(low)}{suffix}",
+            remedy=f"use at least {plain(low)}{suffix}",
         )
     if high is not None and value > high:
         raise OrderRefused(
-            f"{what} {text(value)}{suffix} is above the maximum {text(high)}{suffix}",
+            f"{what} {text(value)}{suffix} is above the maximum {plain(high)}{suffix}",
             rule=high_rule,
             venue=venue,
-            remedy=f"use at most {text(high)}{suffix}" + (" (split the order)" if what == "quantity" else ""),
+            remedy=f"use at most {plain(high)}{suffix}"
+            + (" (split the order)" if what == "quantity" else ""),
         )

@@ -32,7 +32,14 @@ from brokerbridge.core.orders import OrderRequest
 from brokerbridge.venues.kraken import VENUE
 from brokerbridge.venues.kraken.normalize import SymbolMap
 from brokerbridge.venues.kraken.rest_messages import AssetPair
-from brokerbridge.venues.order_checks import check_common, check_decimals, check_range, check_step, text
+from brokerbridge.venues.order_checks import (
+    check_common,
+    check_decimals,
+    check_range,
+    check_step,
+    plain,
+    text,
+)
 
 # Pair statuses (AssetPairs `status`) and what each lets through.
 ONLINE = "online"
@@ -97,7 +104,7 @@ def check_order(request: OrderRequest, rules: PairRules | None, *, venue: str = 
         least = _least_qty(rules.costmin, request.price, rules.lot_decimals)
         raise OrderRefused(
             f"order cost {text(cost)} {rules.quote} (quantity × price) is below the minimum "
-            f"{text(rules.costmin)} {rules.quote}",
+            f"{plain(rules.costmin)} {rules.quote}",
             rule="min_notional",
             venue=venue,
             remedy=f"at price {text(request.price)} use a quantity of at least {text(least)}",

@@ -25,7 +25,11 @@ project's search of Kraken's docs, and in /work/shared/protocols/kraken.md §1.7
   documentation give the same numbers; the WS `executions` subscription reports the threshold
   as `maxratecount`). Open orders per pair are capped too: 60 / 80 / 225.
 
-The model: a transaction is admitted when the counter plus its count stays within the threshold.
+The model: a transaction is admitted when the counter plus its count stays within the threshold,
+less one second of decay (`HEADROOM_S`): the bridge counts when it sends, Kraken when the
+transaction arrives, and a counter that was empty in between starts decaying only then — without
+that headroom a transaction sent with the bridge's counter exactly at the threshold could reach
+Kraken's a few hundredths over it.
 When it would not, it may wait — its count is reserved at once (so transactions are served in the
 order they came, and the counter includes those waiting) and it goes when the counter has decayed
 enough; a wait longer than the caller accepts is refused without reserving anything, saying when
@@ -79,6 +83,8 @@ DECAYING_COUNT = MappingProxyType(
 )
 # After this an order's age changes no count: an order known this old costs nothing to cancel.
 AGE_MATTERS_S = 300.0
+# Seconds of decay kept free below the threshold, for the way to Kraken (see the module docstring).
+HEADROOM_S = 1.0
 
 
 def transaction_count(op: Op, age: float | None) -> float:
@@ -94,9 +100,13 @@ def transaction_count(op: Op, age: float | None) -> float:
 class RateCounter:
     """The counters of every pair for one account; not thread-safe (one event loop drives it)."""
 
-    def __init__(self, limits: TierLimits, *, venue: str = VENUE, max_pairs: int = 1024) -> None:
+    def __init__(
+        self, limits: TierLimits, *, venue: str = VENUE, max_pairs: int = 1024, headroom_s: float = HEADROOM_S
+    ) -> None:
         self.limits = limits
         self.venue = venue
+        # What the bridge lets the counter reach: the threshold less the headroom's decay.
+        self.capacity = limits.threshold - headroom_s * limits.decay_per_s
         self._max_pairs = max_pairs
         self._levels: dict[str, tuple[float, float]] = {}  # symbol → (level, at)
 
@@ -107,7 +117,7 @@ class RateCounter:
 
     def wait_for(self, symbol: str, count: float, now: float) -> float:
         """Seconds until `count` more fits in `symbol`'s counter (0: now)."""
-        over = self.level(symbol, now) + count - self.limits.threshold
+        over = self.level(symbol, now) + count - self.capacity
         return max(0.0, over / self.limits.decay_per_s)
 
     def admit(self, symbol: str, count: float, now: float, *, max_wait: float, what: str = "order") -> float:
@@ -115,7 +125,7 @@ class RateCounter:
         at once). A wait above `max_wait` raises `OrderRefused(rule="rate_limit")`, reserving
         nothing; so does a count no wait can make fit."""
         wait = self.wait_for(symbol, count, now)
-        if count > self.limits.threshold or wait > max_wait:
+        if count > self.capacity or wait > max_wait:
             raise self._refusal(symbol, count, now, wait, max_wait, what)
         self._levels[symbol] = (self.level(symbol, now) + count, now)
         if len(self._levels) > self._max_pairs:
@@ -139,8 +149,9 @@ class RateCounter:
         retry = math.ceil(wait * 10) / 10  # a tenth of a second up: retrying then fits
         refusal = OrderRefused(
             f"{what} on {symbol} would take Kraken's trading rate counter to {level + count:.2f} "
-            f"(now {level:.2f}, +{count:g}); the {tier.name} tier allows {tier.threshold:g}, "
-            f"decaying {tier.decay_per_s:g}/s: it could go in {retry:.1f} s, "
+            f"(now {level:.2f}, +{count:g}); the {tier.name} tier allows {tier.threshold:g}, decaying "
+            f"{tier.decay_per_s:g}/s, and the bridge stops at {self.capacity:g} (a second of decay kept for "
+            f"the way there): it could go in {retry:.1f} s, "
             f"more than the {max_wait:g} s an order may wait (kraken.order_queue_s)",
             rule="rate_limit",
             venue=self.venue,
