@@ -111,6 +111,13 @@ def test_a_queue_waits_in_turn_and_refuses_past_its_limit() -> None:
     assert counter.admit("BTC/USD", 1.0, 0.5, max_wait=5.0) == pytest.approx(5.0)
 
 
+def test_a_cancel_that_counts_nothing_waits_behind_no_one() -> None:
+    counter = RateCounter(TIERS["starter"])
+    for _ in range(64):
+        counter.admit("BTC/USD", 1.0, 0.0, max_wait=5.0)
+    assert counter.admit("BTC/USD", transaction_count("cancel", 600.0), 0.0, max_wait=0.0) == 0.0
+
+
 def test_a_count_no_wait_can_fit_is_refused() -> None:
     with pytest.raises(OrderRefused):
         RateCounter(TIERS["starter"]).admit("BTC/USD", 60.0, 0.0, max_wait=1e9)

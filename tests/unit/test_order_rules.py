@@ -82,6 +82,10 @@ def kraken_refusal(request: OrderRequest, name: str = "http_assetpairs_2026.json
         (order(GGAL, "-5", "100"), "qty"),
         (order(GGAL, "NaN", "100"), "qty"),
         (order(GGAL, "Infinity", "100"), "qty"),
+        (order(GGAL, "1E+31", "100"), "qty"),  # no venue takes it; checking it would cost without bound
+        (order(GGAL, "1E+999999999", "100"), "qty"),
+        (order(GGAL, "0." + "0" * 30 + "1", "100"), "qty"),
+        (order(GGAL, "1", "1." + "1" * 40), "price"),
         (order(GGAL, "1", None, type="limit"), "price"),
         (order(GGAL, "1", "100", type="market"), "price"),
         (order(GGAL, "1", "0"), "price"),

@@ -29,6 +29,10 @@ from brokerbridge.core.orders import OrderRequest, OrderType, TimeInForce, valid
 ORDER_TYPES: tuple[str, ...] = get_args(OrderType)
 TIMES_IN_FORCE: tuple[str, ...] = get_args(TimeInForce)
 SIDES: tuple[str, ...] = tuple(side.value for side in Side)
+# No venue takes an amount past these, and checking one would cost time and memory without bound
+# (`1E+999999999` is a valid Decimal): digits before and after the point, and digits in all.
+MAX_PLACES = 30
+MAX_DIGITS = 40
 
 
 def text(value: Decimal) -> str:
@@ -77,6 +81,14 @@ def _choices(values: tuple[Decimal, ...]) -> str:
     return " or ".join(text(v) for v in unique)
 
 
+def _sane(value: Decimal) -> bool:
+    return (
+        -MAX_PLACES <= value.adjusted() < MAX_PLACES
+        and -value.as_tuple().exponent <= MAX_PLACES  # type: ignore[operator]
+        and len(value.as_tuple().digits) <= MAX_DIGITS
+    )
+
+
 def check_common(request: OrderRequest, *, venue: str) -> None:
     """The rules of every venue: a side, a type, a positive finite quantity, a price for a limit
     order (none for a market order), a well-formed client order id and time in force."""
@@ -101,6 +113,13 @@ def check_common(request: OrderRequest, *, venue: str) -> None:
             venue=venue,
             remedy='give a quantity above 0 (as a decimal string, e.g. "0.01")',
         )
+    if not _sane(request.qty):
+        raise OrderRefused(
+            f"quantity {request.qty} is out of range",
+            rule="qty",
+            venue=venue,
+            remedy=f"give at most {MAX_PLACES} digits before and after the point ({MAX_DIGITS} in all)",
+        )
     if request.type == "limit":
         if request.price is None:
             raise OrderRefused(
@@ -124,6 +143,13 @@ def check_common(request: OrderRequest, *, venue: str) -> None:
             rule="price",
             venue=venue,
             remedy="give a price above 0 (as a decimal string)",
+        )
+    if request.price is not None and not _sane(request.price):
+        raise OrderRefused(
+            f"price {request.price} is out of range",
+            rule="price",
+            venue=venue,
+            remedy=f"give at most {MAX_PLACES} digits before and after the point ({MAX_DIGITS} in all)",
         )
     if request.client_order_id is not None and not valid_client_order_id(request.client_order_id):
         raise OrderRefused(
@@ -160,8 +186,9 @@ def check_decimals(value: Decimal, places: int | None, *, what: str, rule: str, 
     if places is None or decimals_of(value) <= places:
         return
     quantum = Decimal(1).scaleb(-places)
-    below = value.quantize(quantum, rounding=ROUND_FLOOR)
-    above = value.quantize(quantum, rounding=ROUND_CEILING)
+    with decimal.localcontext(_wide(value, quantum)):
+        below = value.quantize(quantum, rounding=ROUND_FLOOR)
+        above = value.quantize(quantum, rounding=ROUND_CEILING)
     raise OrderRefused(
         f"{what} {text(value)} has {decimals_of(value)} decimals; at most {places} are allowed",
         rule=rule,

@@ -22,6 +22,7 @@ the nearest valid values, and nothing is charged:
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Mapping
 from decimal import ROUND_CEILING, Decimal
 
@@ -136,5 +137,6 @@ def _check_status(request: OrderRequest, rules: PairRules, venue: str) -> None:
 def _least_qty(costmin: Decimal, price: Decimal, lot_decimals: int | None) -> Decimal:
     """The smallest quantity, in the pair's lot decimals, whose cost at `price` meets `costmin`."""
     places = Decimal(1).scaleb(-(lot_decimals if lot_decimals is not None else 8))
-    least = (costmin / price).quantize(places, rounding=ROUND_CEILING)
-    return least if least * price >= costmin else least + places
+    with decimal.localcontext(prec=100):  # amounts are bounded (order_checks.MAX_PLACES): exact here
+        least = (costmin / price).quantize(places, rounding=ROUND_CEILING)
+        return least if least * price >= costmin else least + places

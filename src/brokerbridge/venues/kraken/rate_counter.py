@@ -124,6 +124,8 @@ class RateCounter:
         """Reserve `count` on `symbol`'s counter and return how long to wait before sending (0:
         at once). A wait above `max_wait` raises `OrderRefused(rule="rate_limit")`, reserving
         nothing; so does a count no wait can make fit."""
+        if count <= 0:
+            return 0.0  # a cancel of an order old enough counts nothing: it waits behind no one
         wait = self.wait_for(symbol, count, now)
         if count > self.capacity or wait > max_wait:
             raise self._refusal(symbol, count, now, wait, max_wait, what)
