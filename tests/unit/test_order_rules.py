@@ -90,6 +90,7 @@ def kraken_refusal(request: OrderRequest, name: str = "http_assetpairs_2026.json
         (order(GGAL, "1", "100", type="market"), "price"),
         (order(GGAL, "1", "0"), "price"),
         (order(GGAL, "1", "-100"), "price"),
+        (msgspec.structs.replace(order(GGAL, "1", "100"), qty=1.5), "qty"),  # a float from Python
         (order(GGAL, "1", "100", side="short"), "side"),
         (order(GGAL, "1", "100", type="stop"), "order_type"),
         (order(GGAL, "1", "100", client_order_id="has space"), "client_order_id"),

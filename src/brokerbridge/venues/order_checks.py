@@ -89,6 +89,31 @@ def _sane(value: Decimal) -> bool:
     )
 
 
+def _check_amount(value: Decimal, *, what: str, rule: str, venue: str) -> None:
+    """A quantity or a price: a finite Decimal above 0, of a size some venue could take."""
+    if not isinstance(value, Decimal):
+        raise OrderRefused(
+            f"{what} {value!r} is not a Decimal",
+            rule=rule,
+            venue=venue,
+            remedy=f'pass Decimal("{value}") — a float cannot hold most prices and sizes exactly',
+        )
+    if not value.is_finite() or value <= 0:
+        raise OrderRefused(
+            f"{what} {value} is not a positive amount",
+            rule=rule,
+            venue=venue,
+            remedy=f'give a {what} above 0, as a decimal string (e.g. "0.01")',
+        )
+    if not _sane(value):
+        raise OrderRefused(
+            f"{what} {value} is out of range",
+            rule=rule,
+            venue=venue,
+            remedy=f"give at most {MAX_PLACES} digits before and after the point ({MAX_DIGITS} in all)",
+        )
+
+
 def check_common(request: OrderRequest, *, venue: str) -> None:
     """The rules of every venue: a side, a type, a positive finite quantity, a price for a limit
     order (none for a market order), a well-formed client order id and time in force."""
@@ -106,20 +131,7 @@ def check_common(request: OrderRequest, *, venue: str) -> None:
             venue=venue,
             remedy=f"use {' or '.join(ORDER_TYPES)}",
         )
-    if not isinstance(request.qty, Decimal) or not request.qty.is_finite() or request.qty <= 0:
-        raise OrderRefused(
-            f"quantity {request.qty} is not a positive amount",
-            rule="qty",
-            venue=venue,
-            remedy='give a quantity above 0 (as a decimal string, e.g. "0.01")',
-        )
-    if not _sane(request.qty):
-        raise OrderRefused(
-            f"quantity {request.qty} is out of range",
-            rule="qty",
-            venue=venue,
-            remedy=f"give at most {MAX_PLACES} digits before and after the point ({MAX_DIGITS} in all)",
-        )
+    _check_amount(request.qty, what="quantity", rule="qty", venue=venue)
     if request.type == "limit":
         if request.price is None:
             raise OrderRefused(
@@ -135,22 +147,8 @@ def check_common(request: OrderRequest, *, venue: str) -> None:
             venue=venue,
             remedy="leave the price out, or place a limit order at that price",
         )
-    if request.price is not None and (
-        not isinstance(request.price, Decimal) or not request.price.is_finite() or request.price <= 0
-    ):
-        raise OrderRefused(
-            f"price {request.price} is not a positive amount",
-            rule="price",
-            venue=venue,
-            remedy="give a price above 0 (as a decimal string)",
-        )
-    if request.price is not None and not _sane(request.price):
-        raise OrderRefused(
-            f"price {request.price} is out of range",
-            rule="price",
-            venue=venue,
-            remedy=f"give at most {MAX_PLACES} digits before and after the point ({MAX_DIGITS} in all)",
-        )
+    if request.price is not None:
+        _check_amount(request.price, what="price", rule="price", venue=venue)
     if request.client_order_id is not None and not valid_client_order_id(request.client_order_id):
         raise OrderRefused(
             f"client order id {request.client_order_id!r} is not valid",
