@@ -836,6 +836,7 @@ class KrakenConnector:
         pair = symbol or (placed.symbol if placed is not None else "")
         if not pair:  # an order of a pair the bridge never saw: nothing to count it against
             return
+        pair = self.symbols.to_ws(pair)  # one counter per pair, whichever of its names it came by
         age = self.order_ages.age(order_id, now) if order_id else None
         count = transaction_count(op, age)
         what = {"add": "a new order", "amend": f"amending {order_id}", "cancel": f"cancelling {order_id}"}[op]
