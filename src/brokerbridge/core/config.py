@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import NoneType, UnionType
-from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlparse
 
 import msgspec
@@ -71,6 +71,19 @@ Names = Annotated[  # a list in the file, comma-separated in the environment
 # URLs: their scheme and host are checked by `_check_url` (its texts say which schemes).
 HttpUrl = Annotated[str, Meta(extra={"schemes": ("http", "https")})]
 WsUrl = Annotated[str, Meta(extra={"schemes": ("ws", "wss")})]
+# Kraken's verification tiers, which set its per-pair trading rate counter (venues/kraken/rate_counter.py).
+_TIER_RULE = "one of starter, intermediate, pro"
+KrakenTier = Annotated[
+    Literal["starter", "intermediate", "pro"],
+    Meta(
+        title=_TIER_RULE,
+        description=_TIER_RULE,
+        extra={
+            "remedy": "use the verification tier of the account the key belongs to (Kraken: Settings › "
+            "Account); starter, the lowest, when unsure"
+        },
+    ),
+]
 # Nanoseconds at most: a larger scale would overflow Kraken's 64-bit nonce.
 NONCE_SCALES = (1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000)
 _NONCE_RULE = f"a power of ten from {NONCE_SCALES[0]} to {NONCE_SCALES[-1]}"
@@ -121,6 +134,15 @@ class KrakenConfig:
     # Nonces are wall time × this (1e6: microseconds). Kraken wants them increasing per key, so a
     # key another client used at a larger scale needs a larger one here (`brokerbridge doctor --fix`).
     nonce_scale: NonceScale = 1_000_000
+    # The account's tier sets Kraken's per-pair trading rate counter (threshold 60 / 125 / 180,
+    # decay 1 / 2.34 / 3.75 per s), which the bridge keeps so that it waits or refuses before Kraken
+    # answers `EOrder:Rate limit exceeded`. Starter, the lowest, by default: modelled too low, the
+    # counter only makes a higher-tier account wait more than it must; too high, Kraken refuses.
+    tier: KrakenTier = "starter"
+    # How long an order (or cancel, amend) may wait for room on that counter before it is refused
+    # with the time to retry; 0 refuses at once. A burst a little over the counter then goes out at
+    # the pace Kraken allows instead of failing, and no order waits long enough to go stale.
+    order_queue_s: Delay = 5.0
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
     @property
@@ -383,6 +405,8 @@ def _setting(section: str, name: str, value: Any, kind: Any, where: str) -> Any:
     schemes = (get_args(kind)[1].extra or {}).get("schemes")
     if schemes is not None:
         return _check_url(section, name, value, schemes, where)
+    if kind == KrakenTier and isinstance(value, str):
+        value = value.lower()  # "Pro" as Kraken's pages write it
     typed = _converted(section, name, value, kind, where)
     if kind == NonceScale:
         return _check_nonce_scale(typed, value, where)

@@ -7,7 +7,7 @@ says so through the part's own answer (an empty restore, no catalogue), never by
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Protocol
+from typing import Literal, Protocol
 
 from brokerbridge.core.events import AnyEvent, BookSnapshot, Channel, Fill, StreamStatus, Subscription
 from brokerbridge.core.health import VenueHealth
@@ -80,6 +80,22 @@ class Connector(Protocol):
     ) -> str: ...
 
     async def cancel_order(self, order_id: str) -> int: ...
+
+    # Checked before anything goes upstream (Bridge.place/cancel/amend call these first):
+    async def check_order(self, request: OrderRequest) -> None:
+        """Raise `OrderRefused` (naming the rule: tick_size, lot_size, min_qty, …) or
+        `UnknownSymbol` for an order the venue would refuse by rules the bridge knows; loads the
+        venue's instrument rules the first time. Nothing is sent to the venue's order entry."""
+        ...
+
+    async def admit(
+        self, op: Literal["add", "amend", "cancel"], symbol: str, order_id: str | None = None
+    ) -> None:
+        """Account for `op` on `symbol` (the order `order_id` for amend and cancel) against the
+        venue's order rate limit right before it is sent: return when it may go (after waiting on
+        the clock, within the configured queue time), or raise `OrderRefused(rule="rate_limit")`
+        saying when to retry. A venue with no such limit returns at once."""
+        ...
 
     # The order API's path (Bridge.place/cancel/amend): WebSocket first where the venue takes
     # orders on it, REST otherwise. A submit with no answer raises TransportError (its outcome is

@@ -33,7 +33,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import msgspec
 
@@ -55,6 +55,7 @@ from brokerbridge.core.events import (
     Channel,
     Fill,
     Gap,
+    OrderUpdate,
     Source,
     StreamState,
     StreamStatus,
@@ -74,12 +75,14 @@ from brokerbridge.io.supervisor import ConnectionSupervisor
 from brokerbridge.io.tasks import spawn
 from brokerbridge.io.token import REFUSED_RETRY, TokenManager
 from brokerbridge.io.ws import Connection, connect
-from brokerbridge.venues.kraken import VENUE, permissions
+from brokerbridge.venues.kraken import VENUE, order_rules, permissions
 from brokerbridge.venues.kraken import normalize as norm
 from brokerbridge.venues.kraken import rest as kraken_rest
 from brokerbridge.venues.kraken.checksum import book_checksum
+from brokerbridge.venues.kraken.rate_counter import TIERS, OrderAges, RateCounter, transaction_count
 from brokerbridge.venues.kraken.rest_messages import HistoryPage
 from brokerbridge.venues.kraken.session import KrakenWsSession
+from brokerbridge.venues.order_checks import check_common
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +108,7 @@ RECENT_TRADE_IDS = 2000  # per symbol: trades already delivered, so a backfill r
 DISCONNECTED = "stream was disconnected"  # the supervisor's Gap reason for a reconnect
 _PRIVATE = frozenset({Channel.BALANCES, Channel.EXECUTIONS})
 _EXECUTIONS_STREAM = Subscription(venue=VENUE, channel=Channel.EXECUTIONS).describe()
+_ORDER_CLOSED = frozenset({"filled", "canceled", "expired"})  # executions statuses of an ended order
 _POLLABLE = frozenset(
     {Channel.TICKER, Channel.BOOK, Channel.TRADES, Channel.CANDLES, Channel.BALANCES, Channel.EXECUTIONS}
 )
@@ -130,6 +134,12 @@ class KrakenConnector:
         self.rest = KrakenRestClient(config, http=http, clock=clock)
         self.symbols = norm.SymbolMap()
         self._symbols_loaded = False
+        # Order rules per pair from the same AssetPairs read (venues/kraken/order_rules.py).
+        self.pair_rules: dict[str, order_rules.PairRules] = {}
+        # Kraken's per-pair trading rate counter for the account's tier, and when each order was
+        # placed, which a cancel's count depends on (venues/kraken/rate_counter.py).
+        self.trade_counter = RateCounter(TIERS[config.tier])
+        self.order_ages = OrderAges()
         self._symbols_task: asyncio.Task[None] | None = None
         self._rng = rng or random.Random()
         self.tokens = TokenManager(
@@ -285,7 +295,9 @@ class KrakenConnector:
         )
 
     async def _load_symbols(self) -> None:
-        self.symbols.update(await self.rest.call(kraken_rest.asset_pairs_request()))
+        pairs = await self.rest.call(kraken_rest.asset_pairs_request())
+        self.symbols.update(pairs)
+        self.pair_rules.update(order_rules.pair_rules(pairs, self.symbols))
         self._symbols_loaded = True
 
     def account_channels(self) -> tuple[Channel, ...]:
@@ -354,6 +366,8 @@ class KrakenConnector:
                     recent.popitem(last=False)
             case Fill():
                 self.fill_watermark.fill_seen(event.ts)
+            case OrderUpdate():
+                self._order_aged(event)
             case BalanceSnapshot(source=Source.WS):
                 logger.info("kraken: Balance snapshot received: %d assets", len(event.balances))
                 # A snapshot proves the token as a first subscription does, also after a resync
@@ -443,8 +457,7 @@ class KrakenConnector:
 
     async def ensure_symbols(self) -> None:
         if not self._symbols_loaded:
-            self.symbols.update(await self.rest.call(kraken_rest.asset_pairs_request()))
-            self._symbols_loaded = True
+            await self._load_symbols()
 
     def request_reconcile(self, channels: frozenset[Channel] = _PRIVATE) -> None:
         """Reconcile what `channels` carry with REST soon. Requests coalesce: what is already due
@@ -796,6 +809,59 @@ class KrakenConnector:
         return events
 
     # -- trading ---------------------------------------------------------------------------
+    async def check_order(self, request: OrderRequest) -> None:
+        """Refuse what AssetPairs says Kraken would (venues/kraken/order_rules.py). AssetPairs is
+        read the first time; if it cannot be read now, only the rules of every venue are checked
+        and Kraken checks the rest itself."""
+        try:
+            await self.ensure_symbols()
+        except BrokerBridgeError as exc:
+            logger.warning(
+                "kraken: AssetPairs not loaded (%s); the order is checked by Kraken alone", exc.message
+            )
+            check_common(request, venue=VENUE)
+            return
+        rules = self.pair_rules.get(request.symbol) or self.pair_rules.get(self.symbols.to_ws(request.symbol))
+        order_rules.check_order(request, rules)
+
+    async def admit(
+        self, op: Literal["add", "amend", "cancel"], symbol: str, order_id: str | None = None
+    ) -> None:
+        """Charge Kraken's per-pair trading rate counter for `op` (a cancel and an amend by the
+        order's age) and return when it may be sent: at once, or after waiting on the clock while
+        the wait is within `kraken.order_queue_s`; beyond that `OrderRefused(rule="rate_limit")`
+        says when to retry. The pair is `symbol`, or the one the order was placed on."""
+        now = self.clock.time()
+        placed = self.order_ages.get(order_id) if order_id else None
+        pair = symbol or (placed.symbol if placed is not None else "")
+        if not pair:  # an order of a pair the bridge never saw: nothing to count it against
+            return
+        pair = self.symbols.to_ws(pair)  # one counter per pair, whichever of its names it came by
+        age = self.order_ages.age(order_id, now) if order_id else None
+        count = transaction_count(op, age)
+        what = {"add": "a new order", "amend": f"amending {order_id}", "cancel": f"cancelling {order_id}"}[op]
+        wait = self.trade_counter.admit(
+            pair, count, self.clock.monotonic(), max_wait=self.config.order_queue_s, what=what
+        )
+        if op == "amend" and order_id:
+            self.order_ages.placed(order_id, pair, now)  # an amend starts the order's age again
+        if wait <= 0:
+            return
+        try:
+            await self.clock.sleep(wait)
+        except asyncio.CancelledError:
+            # Nothing was sent: the reservation goes back (the counter only ever over-counts).
+            self.trade_counter.release(pair, count, self.clock.monotonic())
+            raise
+
+    def _order_aged(self, update: OrderUpdate) -> None:
+        """Keep when each open order of the account was placed (also those of other clients and
+        earlier runs, seen on `executions`): a cancel's count depends on it."""
+        if update.status in _ORDER_CLOSED:
+            self.order_ages.closed(update.order_id)
+        elif update.symbol:
+            self.order_ages.seen(update.order_id, update.symbol, update.ts)
+
     async def place_order(
         self,
         *,
@@ -844,6 +910,8 @@ class KrakenConnector:
             price=request.price,
             client_order_id=client_order_id,
         )
+        # Its age from the ack: no earlier than Kraken placed it, so a cancel never counts too little.
+        self.order_ages.placed(order_id, request.symbol, self.clock.time())
         return Submitted(order_id=order_id, via="rest")
 
     async def cancel(self, order_id: str) -> Canceled:

@@ -24,7 +24,7 @@ import logging
 import random
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -62,7 +62,8 @@ from brokerbridge.io.tasks import spawn
 from brokerbridge.io.token import TokenManager
 from brokerbridge.io.transports import WsConnect
 from brokerbridge.io.ws import connect
-from brokerbridge.venues.primary import VENUE
+from brokerbridge.venues.order_checks import check_common
+from brokerbridge.venues.primary import VENUE, order_rules
 from brokerbridge.venues.primary import normalize as norm
 from brokerbridge.venues.primary import rest as codec
 from brokerbridge.venues.primary.catalog import Catalog
@@ -549,6 +550,29 @@ class PrimaryConnector:
 
     async def cancel_order(self, order_id: str) -> int:
         return await self.order_entry.cancel_order(order_id)
+
+    async def check_order(self, request: OrderRequest) -> None:
+        """Refuse what the instrument details say Primary would (venues/primary/order_rules.py:
+        order type, time in force, min/max quantity, quantity step, price tick, price limits). The
+        details are today's catalogue (read once a day); if it cannot be read now, only the rules
+        of every venue are checked and Primary checks the rest itself."""
+        try:
+            catalog = await self.catalog()
+        except BrokerBridgeError as exc:
+            logger.warning(
+                "primary: instruments not loaded (%s); the order is checked by Primary alone", exc.message
+            )
+            check_common(request, venue=VENUE)
+            return
+        order_rules.check_order(request, catalog.get(request.symbol))
+
+    async def admit(
+        self, op: Literal["add", "amend", "cancel"], symbol: str, order_id: str | None = None
+    ) -> None:
+        """Nothing to wait for: Primary documents no per-instrument order rate counter (its API
+        limits are per session and not published), so every order goes at once; a refusal by the
+        venue still comes back as its typed error."""
+        return None
 
     async def submit_order(self, request: OrderRequest, client_order_id: str) -> Submitted:
         return await self.order_entry.submit_order(request, client_order_id)

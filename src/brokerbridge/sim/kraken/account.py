@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from brokerbridge.sim.kraken.catalog import Catalog, KrakenAsset, KrakenPair
+from brokerbridge.sim.kraken.order_rate import RATE_LIMIT_EXCEEDED, OrderRateCounter
+from brokerbridge.sim.kraken.ws_wire import Reject
 from brokerbridge.sim.market import Fill, Market, Side, StepResult
 
 REST_COUNTER_MAX = 20.0  # "Intermediate" tier
@@ -42,6 +44,15 @@ class ApiError(Exception):
     def __init__(self, code: str) -> None:
         super().__init__(code)
         self.code = code
+
+
+class RateLimitExceeded(ApiError, Reject):
+    """`EOrder:Rate limit exceeded`, raised from the account where both wires pass (`place`,
+    `cancel`) and so answered in either's envelope: REST handlers catch `ApiError`, the WebSocket
+    protocol `Reject` (its cancel path lets account errors through to that)."""
+
+    def __init__(self) -> None:
+        super().__init__(RATE_LIMIT_EXCEEDED)  # ApiError's, then Reject's: `code`, `error`, `extra`
 
 
 class Permission(enum.StrEnum):
@@ -276,6 +287,9 @@ class Account:
         self._closed_kept = closed_kept
         self._trades_kept = trades_kept
         self.listeners: list[Callable[[AccountEvent], None]] = []
+        # Kraken's per-pair trading rate counter, which every add and cancel — REST or WebSocket —
+        # passes through here (`place`, `cancel`).
+        self.order_rate = OrderRateCounter()
 
     # -- reading ---------------------------------------------------------------------------------------
     def held(self, asset_id: str) -> Decimal:
@@ -340,8 +354,10 @@ class Account:
             raise ApiError("EOrder:Insufficient funds")
 
     def place(self, req: OrderRequest, now_wall: float) -> tuple[Order, StepResult]:
-        """Check, accept and match an order; returns it and what it did to the market."""
-        self.check(req)
+        """Count, check, accept and match an order; returns it and what it did to the market."""
+        if not self.order_rate.add_order(req.pair.symbol, now_wall):
+            raise RateLimitExceeded
+        self.check(req)  # after the count: Kraken counts an add that then fails validation
         now_ns = int(now_wall * 1e9)
         order = Order(
             txid=self.ids.kraken_id("O"),
@@ -377,7 +393,14 @@ class Account:
             self._close(order, "canceled", now_ns, "Insufficient liquidity" if req.price is None else "IOC")
         return order, result
 
-    def cancel(self, order: Order, now_wall: float, reason: str = "User requested") -> None:
+    def cancel(
+        self, order: Order, now_wall: float, reason: str = "User requested", *, counted: bool = True
+    ) -> None:
+        """Cancel a client asked for (`counted`: on the pair's trading rate counter, by the order's
+        age — refused with Kraken's error when it would pass the threshold)."""
+        age_s = now_wall - order.opentm_ns / 1e9
+        if counted and not self.order_rate.cancel_order(order.pair.symbol, age_s, now_wall):
+            raise RateLimitExceeded
         self.market.cancel(order.txid)
         self._close(order, "canceled", int(now_wall * 1e9), reason)
 

@@ -5,7 +5,7 @@ reads those histories and WebSocket `os` subscribers receive each report as it i
 request follows the reMarkets captures (§3.6, §9.8):
 
     PENDING_NEW ("Enviada", orderId null, no execId/fill fields, wsClOrdId if sent over WS)
-      → REJECTED (text = reason)          business-rule failures (tick, lot, funds, order type, TIF)
+      → REJECTED (text = reason)          business rules (tick, price limits, lot, funds, order type, TIF)
       → NEW ("Aceptada ")                  orderId and execId assigned
       → PARTIALLY_FILLED / FILLED ("Operada ")   one report per fill
       → CANCELLED ("Cancelada")            IOC/FOK/MARKET leftovers, or a cancel request
@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from brokerbridge.sim.market import BookSide, Fill, Market, Side, StepResult
-from brokerbridge.sim.primary.catalog import Catalog, PrimaryInstrument
+from brokerbridge.sim.primary.catalog import HIGH_LIMIT_PRICE, LOW_LIMIT_PRICE, Catalog, PrimaryInstrument
 from brokerbridge.sim.primary.wire import num, transact_time
 
 ACTIVE = ("PENDING_NEW", "NEW", "PARTIALLY_FILLED")
@@ -41,6 +41,7 @@ ENDED_KEPT = 5_000
 REJECT_TICK = "Rechazada: el precio no es múltiplo del tick {tick}"
 REJECT_PRICE_MISSING = "Rechazada: una orden LIMIT requiere precio"
 REJECT_QTY = "Rechazada: cantidad fuera de rango ({low} a {high})"
+REJECT_PRICE_BAND = "Rechazada: precio fuera de los límites ({low} a {high})"
 REJECT_ORD_TYPE = "Rechazada: tipo de orden {ord_type} no habilitado para el instrumento"
 REJECT_TIF = "Rechazada: timeInForce {tif} no habilitado para el instrumento"
 REJECT_EXPIRE = "Rechazada: una orden GTD requiere expireDate"
@@ -373,6 +374,8 @@ class Account:
                 return REJECT_PRICE_MISSING
             if order.price <= 0 or order.price % inst.tick != 0:
                 return REJECT_TICK.format(tick=num(inst.tick))
+            if not LOW_LIMIT_PRICE <= order.price <= HIGH_LIMIT_PRICE:
+                return REJECT_PRICE_BAND.format(low=num(LOW_LIMIT_PRICE), high=num(HIGH_LIMIT_PRICE))
         if order.side == "BUY" and inst.cash_settled:
             limit = self._limit(order)
             if limit is None:

@@ -35,6 +35,10 @@ FUTURE_ORDER_TYPES = ("LIMIT", "MARKET_TO_LIMIT", "STOP_LIMIT")
 FUTURE_TIMES_IN_FORCE = ("GTD", "IOC", "DAY")
 REPO_ORDER_TYPES = ("LIMIT", "MARKET_TO_LIMIT", "STOP_LIMIT_MERVAL")
 REPO_TIMES_IN_FORCE = ("GTD", "DAY", "GTC")
+# Every captured detail lists these price limits (`lowLimitPrice`, `highLimitPrice`); the account
+# rejects a limit price outside them.
+LOW_LIMIT_PRICE = Decimal("0")
+HIGH_LIMIT_PRICE = Decimal("1000000")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +106,8 @@ class PrimaryInstrument:
         return {
             "symbol": None,
             "segment": {"marketSegmentId": self.segment, "marketId": MARKET_ID},
-            "lowLimitPrice": 0.0,
-            "highLimitPrice": 1000000.0,
+            "lowLimitPrice": float(LOW_LIMIT_PRICE),
+            "highLimitPrice": float(HIGH_LIMIT_PRICE),
             "minPriceIncrement": tick,
             "minTradeVol": self.min_trade_vol,
             "maxTradeVol": self.max_trade_vol,
