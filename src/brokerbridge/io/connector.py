@@ -7,7 +7,7 @@ says so through the part's own answer (an empty restore, no catalogue), never by
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Protocol
+from typing import Literal, Protocol
 
 from brokerbridge.core.events import AnyEvent, BookSnapshot, Channel, Fill, StreamStatus, Subscription
 from brokerbridge.core.health import VenueHealth
@@ -90,6 +90,24 @@ class Connector(Protocol):
 
     async def amend_order(self, order_id: str, *, qty: Decimal | None, price: Decimal | None) -> Submitted:
         """Change an open order's quantity and/or price (InvalidRequest where the venue cannot)."""
+        ...
+
+    # Local checks, before anything reaches the venue. `check_order` runs before the order is
+    # journaled: it raises OrderRefused (naming the rule: tick_size, lot_size, min_qty, …) or
+    # another typed error for an order the venue would refuse. `admit` runs right before each
+    # send: the venue's rate model — it waits for room, or raises OrderRefused(rule="rate_limit")
+    # when the wait would be too long. `order_id` names the order a cancel or an amend is for.
+    async def check_order(self, request: OrderRequest) -> None: ...
+
+    async def admit(
+        self, op: Literal["add", "amend", "cancel"], symbol: str, order_id: str | None = None
+    ) -> None: ...
+
+    @property
+    def echoes_client_order_id(self) -> bool:
+        """Whether the venue's order reports carry back the client order id it was sent with
+        (Kraken's `cl_ord_id`): then that id alone decides which venue order an unanswered submit
+        became; otherwise its shape (symbol, side, quantity, price, time) does."""
         ...
 
     async def order_snapshot(self) -> list[AnyEvent]:

@@ -33,7 +33,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import msgspec
 
@@ -834,6 +834,11 @@ class KrakenConnector:
         result = await self.rest.call(kraken_rest.cancel_order_request(order_id))
         return result.count
 
+    @property
+    def echoes_client_order_id(self) -> bool:
+        # Kraken echoes `cl_ord_id` on every report of the order (WS executions, REST orders).
+        return True
+
     # The order API's path (io/connector.py). Over REST for now.
     async def submit_order(self, request: OrderRequest, client_order_id: str) -> Submitted:
         order_id = await self.place_order(
@@ -855,6 +860,17 @@ class KrakenConnector:
             venue=VENUE,
             remedy="cancel the order and place a new one",
         )
+
+    # -- local order checks (the order service calls these; the bodies are the order-rules work) --
+    # No-ops until the venue's rules and rate model are modelled here: `check_order` before an
+    # order is journaled, `admit` right before each add/amend/cancel goes out (io/connector.py).
+    async def check_order(self, request: OrderRequest) -> None:
+        return None
+
+    async def admit(
+        self, op: Literal["add", "amend", "cancel"], symbol: str, order_id: str | None = None
+    ) -> None:
+        return None
 
     # -- health ------------------------------------------------------------------------------
     def health(self) -> VenueHealth:

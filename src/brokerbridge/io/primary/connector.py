@@ -25,7 +25,7 @@ import random
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -594,6 +594,12 @@ class PrimaryConnector:
         await self.rest.call(request)
         return 1
 
+    @property
+    def echoes_client_order_id(self) -> bool:
+        # Primary's reports name its own clOrdId; the `wsClOrdId` a socket submit carries comes back
+        # on the first report only, and never from REST: unanswered submits are matched by shape.
+        return False
+
     # The order API's path (io/connector.py). Over REST for now.
     async def submit_order(self, request: OrderRequest, client_order_id: str) -> Submitted:
         order_id = await self.place_order(
@@ -615,6 +621,17 @@ class PrimaryConnector:
             venue=VENUE,
             remedy="cancel the order and place a new one",
         )
+
+    # -- local order checks (the order service calls these; the bodies are the order-rules work) --
+    # No-ops until the venue's rules and rate model are modelled here: `check_order` before an
+    # order is journaled, `admit` right before each add/amend/cancel goes out (io/connector.py).
+    async def check_order(self, request: OrderRequest) -> None:
+        return None
+
+    async def admit(
+        self, op: Literal["add", "amend", "cancel"], symbol: str, order_id: str | None = None
+    ) -> None:
+        return None
 
     # -- health ------------------------------------------------------------------------------
     def health(self) -> VenueHealth:
