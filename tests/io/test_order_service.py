@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -51,12 +52,17 @@ def sim_orders(sim: KrakenSimulator, client_order_id: str) -> list[Any]:
     return [o for o in sim.exchange.account.orders.values() if o.cl_ord_id == client_order_id]
 
 
+def simulator(seed: int) -> KrakenSimulator:
+    return KrakenSimulator(port=0, seed=seed, clock=FakeClock(), tick_s=0.01)
+
+
 @contextlib.asynccontextmanager
 async def journaled(
-    sim: KrakenSimulator, clock: FakeClock, journal: Path, *, loopback: bool = False, **changes: Any
+    sim: KrakenSimulator, journal: Path, *, loopback: bool = False, **changes: Any
 ) -> AsyncIterator[Rig]:
+    """A Bridge journaling to `journal` on `sim`, on the simulator's clock."""
     config = Config(kraken=kraken_config(sim, **changes), journal_path=str(journal))
-    async with rig_on(sim, clock, config, loopback=loopback) as r:
+    async with rig_on(sim, sim.exchange.clock, config, loopback=loopback) as r:
         yield r
 
 
@@ -114,10 +120,9 @@ async def test_a_client_order_id_the_venue_refused_is_refused_again_without_send
 
 
 async def test_the_write_ahead_row_is_on_disk_before_the_venue_sees_the_order(tmp_path: Path) -> None:
-    clock = FakeClock()
     journal = tmp_path / "j.sqlite3"
-    async with KrakenSimulator(port=0, seed=11, clock=clock, tick_s=0.01) as sim:
-        async with journaled(sim, clock, journal, request_timeout=30.0) as r:
+    async with simulator(11) as sim:
+        async with journaled(sim, journal, request_timeout=30.0) as r:
             await warm(r)
             await r.faults(lose_answers=1)  # booked, never answered: the call hangs
             task = asyncio.get_running_loop().create_task(r.bridge.place(limit("ahead-1")))
@@ -134,10 +139,9 @@ async def test_the_write_ahead_row_is_on_disk_before_the_venue_sees_the_order(tm
 async def test_an_unknown_order_is_followed_again_after_a_restart_and_stays_idempotent(
     tmp_path: Path,
 ) -> None:
-    clock = FakeClock()
     journal = tmp_path / "j.sqlite3"
-    async with KrakenSimulator(port=0, seed=12, clock=clock, tick_s=0.01) as sim:
-        async with journaled(sim, clock, journal, request_timeout=0.3) as r:
+    async with simulator(12) as sim:
+        async with journaled(sim, journal, request_timeout=0.3) as r:
             await warm(r)
             await r.faults(lose_answers=1)
             ack = await r.call(r.bridge.place(limit("restart-1")))
@@ -145,7 +149,7 @@ async def test_an_unknown_order_is_followed_again_after_a_restart_and_stays_idem
             # Stopped before any read of the venue's orders could decide it.
         (venue_order,) = sim_orders(sim, "restart-1")
 
-        async with journaled(sim, clock, journal) as r:
+        async with journaled(sim, journal) as r:
             placeholder = r.bridge.state["kraken"].journal.orders
             # At once: published unknown, among the open orders; a retry sends nothing.
             assert placeholder["restart-1"].status == "unknown"
@@ -198,7 +202,9 @@ CHILD = textwrap.dedent(
 
 
 async def test_a_bridge_killed_between_send_and_answer_never_sends_the_order_twice(tmp_path: Path) -> None:
-    clock = FakeClock()
+    # The child signs with the real clock's nonces; the Bridge started after it signs with this
+    # clock's, which must therefore come later (Kraken's nonces only go up, per key).
+    clock = FakeClock(wall_start=time.time() + 3600.0)
     journal = tmp_path / "j.sqlite3"
     script = tmp_path / "child.py"
     script.write_text(CHILD)
@@ -228,7 +234,7 @@ async def test_a_bridge_killed_between_send_and_answer_never_sends_the_order_twi
         assert child.returncode == -signal.SIGKILL and b"answered" not in out
         (venue_order,) = sim_orders(sim, "killed-1")
 
-        async with journaled(sim, clock, journal, loopback=True) as r:
+        async with journaled(sim, journal, loopback=True) as r:
             journal_of = r.bridge.state["kraken"].journal
             assert journal_of.orders["killed-1"].status == "unknown"  # published at start
             assert "killed-1" in {o.order_id for o in r.bridge.open_orders("kraken")}
@@ -279,17 +285,16 @@ async def test_a_cancel_of_an_order_still_unknown_is_carried_out_once_it_is_foun
 async def test_a_cancel_pending_when_the_bridge_stopped_is_carried_on_after_the_restart(
     tmp_path: Path,
 ) -> None:
-    clock = FakeClock()
     journal = tmp_path / "j.sqlite3"
-    async with KrakenSimulator(port=0, seed=16, clock=clock, tick_s=0.01) as sim:
-        async with journaled(sim, clock, journal, request_timeout=0.3) as r:
+    async with simulator(16) as sim:
+        async with journaled(sim, journal, request_timeout=0.3) as r:
             ack = await r.call(r.bridge.place(limit("carry-1")))
             await r.faults(rest_http_errors=-1)  # the venue answers nothing while this bridge runs
             assert (await r.call(r.bridge.cancel("kraken", ack.order_id))).status == "pending"
         sim.faults.apply({"rest_http_errors": 0})
         (order,) = sim_orders(sim, "carry-1")
         assert order.status == "open"
-        async with journaled(sim, clock, journal) as r:
+        async with journaled(sim, journal) as r:
             await r.until(lambda: order.status == "canceled", what="canceled after the restart")
 
 

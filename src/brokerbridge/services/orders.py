@@ -300,10 +300,13 @@ class OrderService:
             except Exception as exc:  # our bug, after the order may have gone out
                 logger.exception("%s: submitting order %s failed (a bug)", name, client_order_id)
                 return self._went_unknown(venue, request, f"submit failed: {exc!r}")
-            self._record(
-                name, client_order_id, state="accepted", order_id=submitted.order_id, via=submitted.via
-            )
-            self._owned.setdefault(name, {})[submitted.order_id] = client_order_id
+            order_id = submitted.order_id
+            # A market order may have filled (on the stream) before its REST answer came back.
+            closed = venue.journal.orders.get(order_id) if venue.journal.closed(order_id) else None
+            state = "accepted" if closed is None else closed.status
+            self._record(name, client_order_id, state=state, order_id=order_id, via=submitted.via)
+            if closed is None:
+                self._owned.setdefault(name, {})[order_id] = client_order_id
             return OrderAck(
                 venue=name,
                 client_order_id=client_order_id,
@@ -433,6 +436,7 @@ class OrderService:
     ) -> CancelAck:
         venue = self._venue(venue_name)
         store = self._journal()
+        await self._running()
         order_id, client_order_id, row = self._target(venue, order_id, client_order_id)
         now = self._clock.time()
         op_id = store.add_op(
@@ -513,8 +517,11 @@ class OrderService:
         tasks = self.tasks
         if tasks is None or op.id in self._driving:
             return  # `start` picks it up from the journal
+        try:
+            tasks.create_task(self._cancel_until_done(venue, op), name=f"{op.venue}-cancel-{op.id}")
+        except RuntimeError:  # the Bridge is stopping: the next start carries it on
+            return
         self._driving.add(op.id)
-        tasks.create_task(self._cancel_until_done(venue, op), name=f"{op.venue}-cancel-{op.id}")
 
     async def _cancel_until_done(self, venue: OrderVenue, op: OrderOp) -> None:
         """Send cancel `op` until the venue answers it, or the order is seen closed, or the order
@@ -568,6 +575,7 @@ class OrderService:
         store = self._journal()
         if request.qty is None and request.price is None:
             raise InvalidRequest("amend changes qty, price or both: give at least one", venue=request.venue)
+        await self._running()
         order_id, client_order_id, row = self._target(venue, request.order_id, request.client_order_id)
         if order_id is None:
             raise ServiceUnavailable(
@@ -668,6 +676,7 @@ def _check_same(placed: OrderRequest, request: OrderRequest) -> None:
     raise OrderConflict(
         f"client order id {request.client_order_id} was used for another order ({'; '.join(differ)})",
         venue=request.venue,
+        code="order_conflict",
     )
 
 
