@@ -10,8 +10,9 @@ or restarts: each new fill is written to the on-disk journal, `config.journal_pa
 sees it), the balance book (never 0 because a stream is down: read `balances()` for values marked
 stale) and the market cache, then reaches its consumers through the fan-out (`services/fanout.py`:
 one upstream stream per distinct subscription, shared, a bounded queue per consumer, overflow told
-with a `Gap`). Orders go to the venue from here; a submit that got no answer is followed by
-`services/unknown_orders.py` until the venue's orders decide it.
+with a `Gap`). Orders go to the venue through the order service (`services/orders.py`: written ahead
+to the journal, idempotent by client order id, cancels carried on until answered); a submit that got
+no answer is followed by `services/unknown_orders.py` until the venue's orders decide it.
 
 The venues that run are `config.venues` (`[server] venues`; all by default, Primary only when
 configured). `simulate=` lets the embedded simulators stand in, in-process, for venues with nothing
@@ -72,15 +73,7 @@ from brokerbridge.core.events import (
     Trade,
 )
 from brokerbridge.core.health import VenueHealth, VenueReadiness
-from brokerbridge.core.orders import (
-    AmendRequest,
-    CancelAck,
-    FillsPage,
-    OrderAck,
-    OrderRequest,
-    mint_client_order_id,
-    valid_client_order_id,
-)
+from brokerbridge.core.orders import AmendRequest, CancelAck, FillsPage, OrderAck, OrderRequest
 from brokerbridge.io.connector import Connector
 from brokerbridge.io.journal_store import JournalError, JournalStore
 from brokerbridge.io.kraken.connector import KrakenConnector
@@ -92,6 +85,7 @@ from brokerbridge.services.fanout import FanOut
 # What `listen` returns, so the Bridge's users (the server) import it with the Bridge.
 from brokerbridge.services.fanout import Listening as Listening
 from brokerbridge.services.market_cache import CANDLES_KEPT, TRADES_KEPT, MarketCache
+from brokerbridge.services.orders import OrderService, OrderVenue
 from brokerbridge.services.readiness import venue_readiness
 from brokerbridge.services.unknown_orders import UNKNOWN_GIVE_UP_S, UnknownOrders
 from brokerbridge.sim.embedded import embedded_simulators
@@ -176,6 +170,7 @@ class Bridge:
         self.unknown_orders = UnknownOrders(
             clock=self.clock, publish=self._on_event, give_up_s=unknown_give_up_s
         )
+        self.orders = OrderService(clock=self.clock, publish=self._on_event, unknown=self.unknown_orders)
         # (venue, stream) → how often it went RESYNCING / reported a Gap (for /metrics).
         self.resyncs: Counter[tuple[str, str]] = Counter()
         self.gaps: Counter[tuple[str, str]] = Counter()
@@ -215,7 +210,9 @@ class Bridge:
                 self.journal_store = JournalStore(self.config.journal_path)
             for connector in self._make_connectors():
                 self.connectors[connector.venue] = connector
-                self.state[connector.venue] = self._restore(connector)
+                state = self.state[connector.venue] = self._restore(connector)
+                # Orders a killed process left undecided are published `unknown` from here on.
+                self.orders.add_venue(OrderVenue(connector, state.journal, state.scope), self.journal_store)
             warm = self._warm_subscriptions()  # a mistake in [server] warm stops the start here
         except BaseException:  # e.g. a venue chosen but not configured: leave nothing running
             await self.__aexit__(None, None, None)
@@ -317,6 +314,7 @@ class Bridge:
             async with asyncio.TaskGroup() as tasks:
                 # Grace timers and unknown-order reads live as long as the connectors do.
                 self.fanout.timers = self.unknown_orders.timers = self._tasks = tasks
+                self.orders.start(tasks)  # follows unknown orders, carries on pending cancels
                 for conn in self.connectors.values():
                     tasks.create_task(conn.run(), name=f"{conn.venue}-connector")
         except Exception as exc:
@@ -326,6 +324,7 @@ class Bridge:
             raise
         finally:
             self.fanout.timers = self.unknown_orders.timers = self._tasks = None
+            self.orders.stop()
 
     async def __aexit__(self, *exc_info: Any) -> None:
         for hold in self.held.values():
@@ -569,6 +568,7 @@ class Bridge:
                     limit_price=limit,
                     client_order_id=client_order_id,
                     reason=f"submit unanswered: {exc.message}",
+                    venue_echoes_client_id=connector.echoes_client_order_id,
                 )
             )
             self.unknown_orders.follow(venue, journal, connector)
@@ -579,88 +579,35 @@ class Bridge:
         return await self.connector(venue).cancel_order(order_id)
 
     # The order API (core/orders.py): what /api/orders, the /ws ops, BridgeClient and the CLI serve.
+    # The order service (services/orders.py) does the work: write-ahead, idempotency, no lost cancel.
     async def place(self, request: OrderRequest) -> OrderAck:
         """Place `request`. An order the venue did not answer is not an error here: the ack says
-        `unknown` (and why), and its outcome follows on `executions`."""
-        connector = self.connector(request.venue)
-        client_order_id = request.client_order_id or mint_client_order_id()
-        if not valid_client_order_id(client_order_id):
-            raise InvalidRequest(
-                f"client_order_id {client_order_id!r} is not valid",
-                venue=request.venue,
-                remedy="use up to 18 letters, digits, '-' or '_', or a UUID",
-            )
-        try:
-            submitted = await connector.submit_order(request, client_order_id)
-        except TransportError as exc:
-            journal = self.state[request.venue].journal
-            self._on_event(
-                journal.record_unknown(
-                    venue=request.venue,
-                    ts=self.clock.time(),
-                    symbol=request.symbol,
-                    side=request.side,
-                    order_type=request.type,
-                    qty=request.qty,
-                    limit_price=request.price,
-                    client_order_id=client_order_id,
-                    reason=f"submit unanswered: {exc.message}",
-                )
-            )
-            self.unknown_orders.follow(request.venue, journal, connector)
-            return OrderAck(
-                venue=request.venue,
-                client_order_id=client_order_id,
-                order_id=None,
-                status="unknown",
-                ts=self.clock.time(),
-                reason=exc.message,
-            )
-        return OrderAck(
-            venue=request.venue,
-            client_order_id=client_order_id,
-            order_id=submitted.order_id,
-            status="accepted",
-            via=submitted.via,
-            ts=self.clock.time(),
-        )
+        `unknown` (and why), and its outcome follows on `executions`. The same client order id
+        again sends nothing: the first attempt's outcome comes back with `duplicate=True` (the
+        same refusal if the venue refused it; `OrderConflict` for other arguments) — also after
+        a restart."""
+        self.connector(request.venue)
+        return await self.orders.place(request)
 
-    async def cancel(self, venue: str, order_id: str) -> CancelAck:
-        canceled = await self.connector(venue).cancel(order_id)
-        now = self.clock.time()
-        return CancelAck(venue=venue, order_id=order_id, canceled=canceled.count, via=canceled.via, ts=now)
+    async def cancel(
+        self, venue: str, order_id: str | None = None, *, client_order_id: str | None = None
+    ) -> CancelAck:
+        """Cancel an order named by the venue's `order_id` or by its `client_order_id` (one of the
+        two). A cancel the venue did not answer, or of an order whose own submit is still unknown,
+        answers `status="pending"` and is carried on until the venue answers or the order closes."""
+        self.connector(venue)
+        return await self.orders.cancel(venue, order_id, client_order_id=client_order_id)
 
     async def amend(self, request: AmendRequest) -> OrderAck:
-        if request.order_id is None:
-            raise InvalidRequest("amend needs the order's order_id", venue=request.venue)
-        submitted = await self.connector(request.venue).amend_order(
-            request.order_id, qty=request.qty, price=request.price
-        )
-        return OrderAck(
-            venue=request.venue,
-            client_order_id=request.client_order_id or "",
-            order_id=submitted.order_id,
-            status="accepted",
-            via=submitted.via,
-            ts=self.clock.time(),
-        )
+        """Change an open order's quantity and/or price (named by either id)."""
+        self.connector(request.venue)
+        return await self.orders.amend(request)
 
     def fills_page(self, venue: str, *, after: str | None = None, limit: int = 500) -> FillsPage:
         """The journal's fills of `venue` in the order they were journaled, `limit` at a time from the
-        cursor `after` (a page's `next`)."""
+        cursor `after` (a page's `next`, or its `resume` to poll for fills journaled later)."""
         self.connector(venue)
-        if self.journal_store is None:
-            raise NotLoaded(f"{venue}: the journal is not open (the Bridge is not running)", venue=venue)
-        key: tuple[float, str] | None = None
-        if after:
-            ts, _, exec_id = after.partition(":")
-            try:
-                key = (float(ts), exec_id)
-            except ValueError:
-                raise InvalidRequest(f"cursor {after!r} is not one this API gave", venue=venue) from None
-        fills = self.journal_store.fills_after(venue, self.state[venue].scope, after=key, limit=limit)
-        cursor = f"{fills[-1].ts!r}:{fills[-1].exec_id}" if fills and len(fills) == limit else None
-        return FillsPage(venue=venue, fills=fills, next=cursor)
+        return self.orders.fills_page(venue, after=after, limit=limit)
 
     # -- state -------------------------------------------------------------------------------
     def balances(self, venue: str) -> dict[str, BalanceView]:
@@ -809,7 +756,9 @@ class Bridge:
             case Fill():
                 return event if self._journal_fill(state, event) else None
             case OrderUpdate():
-                return event if state.journal.record_order(event) else None
+                if not state.journal.record_order(event):
+                    return None
+                self.orders.observe(event)  # a journaled order that ended: its row says so
             case BalanceSnapshot(source=Source.REST):
                 # A REST answer reconciles; `ts` is when it was asked for. Assets a newer stream
                 # delta already moved keep the delta's value, so consumers get the merged view.

@@ -226,3 +226,28 @@ def test_each_venue_order_settles_one_submit_and_client_ids_match_exactly() -> N
     assert decided["mine-7"].status == "resolved" and "C" in (decided["mine-7"].reason or "")
     assert decided["unknown:1"].status == "resolved" and "order A" in (decided["unknown:1"].reason or "")
     assert decided["unknown:2"].status == "rejected"  # A was claimed already; C belongs to mine-7
+
+
+def test_a_venue_that_does_not_echo_client_ids_matches_by_shape_and_skips_answered_orders() -> None:
+    journal = ExecutionJournal()
+    journal.record_order(
+        journal.record_unknown(
+            venue="primary",
+            ts=100.0,
+            symbol="BTC/USD",
+            side=Side.BUY,
+            order_type="limit",
+            qty=D("0.1"),
+            limit_price=D("60000.0"),
+            client_order_id="bb-1",
+            reason="submit unanswered: timed out",
+            venue_echoes_client_id=False,
+        )
+    )
+    # The venue names its own client id; "ANSWERED" is an order whose submit was answered.
+    answered = venue_order("ANSWERED", ts=100.5, client_order_id="ANSWERED")
+    ours = venue_order("OURS", ts=101.0, client_order_id="OURS")
+    (decided,) = journal.decide_unknown(
+        [answered, ours], ts=102.0, give_up_before=50.0, taken=frozenset({"ANSWERED"})
+    )
+    assert (decided.update.order_id, decided.update.status, decided.order_id) == ("bb-1", "resolved", "OURS")

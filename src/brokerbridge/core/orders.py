@@ -33,6 +33,10 @@ TimeInForce = Literal["gtc", "day", "ioc", "fok"]
 # `executions`; the client order id is the handle until then.
 AckStatus = Literal["accepted", "unknown"]
 Via = Literal["ws", "rest"]
+# done: the venue answered the cancel (`canceled` says what it did); pending: no answer yet, or the
+# order's submit is itself still unanswered — the bridge keeps at it (with backoff, across a
+# restart) until the venue answers or the order is seen closed; the outcome follows on `executions`.
+CancelStatus = Literal["done", "pending"]
 
 # What a caller may choose as a client order id: both venues carry it (Kraken's `cl_ord_id` takes
 # up to 18 free-text characters or a UUID; Primary's `wsClOrdId` free text), and it is safe in a URL
@@ -79,18 +83,24 @@ class CancelAck(msgspec.Struct, frozen=True, kw_only=True):
     venue: str
     order_id: str
     client_order_id: str | None = None
-    canceled: int  # orders the venue canceled (0: it was no longer open)
+    canceled: int  # orders the venue canceled (0: it was no longer open, or not yet: `pending`)
     via: Via | None = None
     ts: float = 0.0
+    status: CancelStatus = "done"
+    reason: str | None = None  # why the cancel is `pending`
 
 
 class FillsPage(msgspec.Struct, frozen=True, kw_only=True):
-    """One page of the journal's fills, oldest first; `next` is the cursor of the following page
-    (None: this is the last)."""
+    """One page of the journal's fills in the order they were journaled (oldest first; a fill a
+    reconciliation found late comes after those journaled before it, whatever its timestamp);
+    `next` is the cursor of the following page (None: this is the last)."""
 
     venue: str
     fills: list[Fill]
     next: str | None = None
+    # Where to ask from later for fills journaled after this page (also on the last page, so a
+    # poller never misses one, however late it was journaled).
+    resume: str | None = None
 
 
 class Submitted(msgspec.Struct, frozen=True, kw_only=True):

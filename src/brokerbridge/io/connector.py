@@ -108,6 +108,13 @@ class Connector(Protocol):
         """Change an open order's quantity and/or price (InvalidRequest where the venue cannot)."""
         ...
 
+    @property
+    def echoes_client_order_id(self) -> bool:
+        """Whether the venue's order reports carry back the client order id it was sent with
+        (Kraken's `cl_ord_id`): then that id alone decides which venue order an unanswered submit
+        became; otherwise its shape (symbol, side, quantity, price, time) does."""
+        ...
+
     async def order_snapshot(self) -> list[AnyEvent]:
         """The account's recent orders as the venue has them now (open ones, and those closed
         lately), as `OrderUpdate`s and the fills not yet reported: what decides a submit that got

@@ -44,6 +44,9 @@ class ExecutionJournal:
         self._closed: OrderedDict[str, None] = OrderedDict()  # finished orders, oldest first
         self._max = max_fills
         self._unknown: dict[str, OrderUpdate] = {}  # placeholder id → the submit we got no answer to
+        # Placeholders matched by shape although they carry a client order id: the venue keeps no
+        # trace of ours (Primary's REST reports name its own clOrdId only).
+        self._by_shape: set[str] = set()
         self._unknown_count = 0
 
     def record_fill(self, fill: Fill) -> bool:
@@ -86,9 +89,12 @@ class ExecutionJournal:
         limit_price: Decimal | None,
         client_order_id: str | None,
         reason: str,
+        venue_echoes_client_id: bool = True,
     ) -> OrderUpdate:
         """A submit went unanswered: remember it as UNKNOWN; returns the update to publish (and to
-        pass through `record_order`, like every other)."""
+        pass through `record_order`, like every other). `venue_echoes_client_id`: the venue's
+        orders carry `client_order_id` back (Kraken's `cl_ord_id`), so that decides the match;
+        otherwise the order is matched by its shape (`_same_order`)."""
         self._unknown_count += 1
         update = OrderUpdate(
             venue=venue,
@@ -106,6 +112,8 @@ class ExecutionJournal:
             reason=reason,
         )
         self._unknown[update.order_id] = update
+        if client_order_id is not None and not venue_echoes_client_id:
+            self._by_shape.add(update.order_id)
         return update
 
     def unknown_orders(self) -> list[OrderUpdate]:
@@ -114,25 +122,39 @@ class ExecutionJournal:
     def settle_unknown(
         self, venue_orders: list[OrderUpdate], *, ts: float, give_up_before: float
     ) -> list[OrderUpdate]:
+        """`decide_unknown`'s updates (what to publish)."""
+        return [s.update for s in self.decide_unknown(venue_orders, ts=ts, give_up_before=give_up_before)]
+
+    def decide_unknown(
+        self,
+        venue_orders: list[OrderUpdate],
+        *,
+        ts: float,
+        give_up_before: float,
+        taken: frozenset[str] = frozenset(),
+    ) -> list[Settled]:
         """Given a complete read of the venue's recent orders, decide every UNKNOWN submit.
 
-        Matched by client order id when there is one, else by symbol, side, quantity and limit
-        price among orders the venue stamped no earlier than the submit (minus clock skew), each
-        venue order claiming at most one submit. A submit not found is `rejected` only if it was
-        sent before `give_up_before` (a request can sit in the venue's queue for a while); younger
-        ones stay UNKNOWN for the next read. Returns the updates to publish."""
-        out: list[OrderUpdate] = []
-        claimed = {u.order_id for u in self._unknown.values()}
+        Matched by client order id when the venue echoes it, else by symbol, side, quantity and
+        limit price among orders the venue stamped no earlier than the submit (minus clock skew),
+        each venue order claiming at most one submit; orders in `taken` (the venue ids of orders
+        whose submit was answered) are no candidates. A submit not found is `rejected` only if it
+        was sent before `give_up_before` (a request can sit in the venue's queue for a while);
+        younger ones stay UNKNOWN for the next read. Returns the updates to publish, each with the
+        venue's id of the order found."""
+        out: list[Settled] = []
+        claimed = {u.order_id for u in self._unknown.values()} | taken
         # Venue orders carrying a client id we sent belong to that submit, whatever their shape.
         claimed.update(o.order_id for o in venue_orders if o.client_order_id in self._unknown)
-        by_client_id = sorted(self._unknown.values(), key=lambda u: u.client_order_id is None)
+        by_client_id = sorted(self._unknown.values(), key=lambda u: not self._by_id(u))
         for placeholder in by_client_id:
             candidates = (
                 venue_orders
-                if placeholder.client_order_id
+                if self._by_id(placeholder)
                 else [o for o in venue_orders if o.order_id not in claimed]
             )
-            match = next((o for o in candidates if _same_order(placeholder, o)), None)
+            by_id = self._by_id(placeholder)
+            match = next((o for o in candidates if _same_order(placeholder, o, by_id=by_id)), None)
             if match is not None:
                 claimed.add(match.order_id)
                 status = "resolved"
@@ -143,9 +165,18 @@ class ExecutionJournal:
                 status = "rejected"
                 reason = "not at the venue after reconciliation: it never arrived; safe to resend"
             del self._unknown[placeholder.order_id]
+            self._by_shape.discard(placeholder.order_id)
             update = msgspec.structs.replace(placeholder, ts=ts, exec_type="reconciled", status=status)
-            out.append(msgspec.structs.replace(update, reason=reason))
+            out.append(
+                Settled(
+                    update=msgspec.structs.replace(update, reason=reason),
+                    order_id=None if match is None else match.order_id,
+                )
+            )
         return out
+
+    def _by_id(self, placeholder: OrderUpdate) -> bool:
+        return placeholder.client_order_id is not None and placeholder.order_id not in self._by_shape
 
     def fills(self) -> list[Fill]:
         return list(self._fills.values())
@@ -153,9 +184,22 @@ class ExecutionJournal:
     def open_orders(self) -> list[OrderUpdate]:
         return [o for o in self.orders.values() if o.status in _OPEN]
 
+    def closed(self, order_id: str) -> bool:
+        """The venue reported the order finished (filled, canceled, expired, …)."""
+        order = self.orders.get(order_id)
+        return order is not None and order.status not in _OPEN
 
-def _same_order(submit: OrderUpdate, order: OrderUpdate) -> bool:
-    if submit.client_order_id is not None:
+
+class Settled(msgspec.Struct, frozen=True, kw_only=True):
+    """An UNKNOWN submit decided: the update to publish, and the venue's id of the order found
+    (None: it never arrived)."""
+
+    update: OrderUpdate
+    order_id: str | None
+
+
+def _same_order(submit: OrderUpdate, order: OrderUpdate, *, by_id: bool = True) -> bool:
+    if by_id and submit.client_order_id is not None:
         return order.client_order_id == submit.client_order_id
     return (
         order.ts >= submit.ts - CLOCK_SKEW

@@ -6,8 +6,9 @@ and lists it among the open orders: `ExecutionJournal.record_unknown`); then `fo
 venue's orders (`OrderReader`), retried with backoff — the read often fails for the same reason
 the submit did — until every UNKNOWN submit of the venue is `resolved` (found: the update names
 the venue's order id) or `rejected` (not found `give_up_s` after it was sent: it never arrived,
-safe to resend). The matching itself is the journal's (`ExecutionJournal.settle_unknown`). One read
-loop per venue at a time.
+safe to resend). The matching itself is the journal's (`ExecutionJournal.decide_unknown`). One read
+loop per venue at a time. A `SettleListener` (the order service) hears each decision with the
+venue's id of the order found, and names the venue ids already owned by answered submits.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Protocol
 from brokerbridge.core.clock import Clock
 from brokerbridge.core.errors import BrokerBridgeError
 from brokerbridge.core.events import AnyEvent, OrderUpdate
-from brokerbridge.services.executions import ExecutionJournal
+from brokerbridge.services.executions import ExecutionJournal, Settled
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +37,21 @@ class OrderReader(Protocol):
         ...
 
 
+class SettleListener(Protocol):
+    def taken(self, venue: str) -> frozenset[str]:
+        """The venue ids of orders whose submit was answered: no UNKNOWN submit is one of them."""
+        ...
+
+    def settled(self, venue: str, settled: Settled) -> None:
+        """An UNKNOWN submit was decided (after its update was published)."""
+        ...
+
+
 class UnknownOrders:
     def __init__(
         self, *, clock: Clock, publish: Callable[[AnyEvent], None], give_up_s: float = UNKNOWN_GIVE_UP_S
     ) -> None:
+        self.listener: SettleListener | None = None
         self._clock = clock
         # Every event goes out through here (the Bridge's event path: journal, then consumers).
         self._publish = publish
@@ -76,8 +88,15 @@ class UnknownOrders:
                     self._publish(event)
                 orders = [e for e in events if isinstance(e, OrderUpdate)]
                 now = self._clock.time()
-                for update in journal.settle_unknown(orders, ts=now, give_up_before=now - self.give_up_s):
+                listener = self.listener
+                taken = frozenset() if listener is None else listener.taken(venue)
+                for decided in journal.decide_unknown(
+                    orders, ts=now, give_up_before=now - self.give_up_s, taken=taken
+                ):
+                    update = decided.update
                     logger.info("%s: order %s was unknown: %s", venue, update.order_id, update.reason)
                     self._publish(update)
+                    if listener is not None:
+                        listener.settled(venue, decided)
         finally:
             self._settling.discard(venue)

@@ -900,6 +900,11 @@ class KrakenConnector:
         result = await self.rest.call(kraken_rest.cancel_order_request(order_id))
         return result.count
 
+    @property
+    def echoes_client_order_id(self) -> bool:
+        # Kraken echoes `cl_ord_id` on every report of the order (WS executions, REST orders).
+        return True
+
     # The order API's path (io/connector.py). Over REST for now.
     async def submit_order(self, request: OrderRequest, client_order_id: str) -> Submitted:
         order_id = await self.place_order(

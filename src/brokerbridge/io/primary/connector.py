@@ -551,6 +551,12 @@ class PrimaryConnector:
     async def cancel_order(self, order_id: str) -> int:
         return await self.order_entry.cancel_order(order_id)
 
+    @property
+    def echoes_client_order_id(self) -> bool:
+        # Primary's reports name its own clOrdId; the `wsClOrdId` a socket submit carries comes back
+        # on the first report only, and never from REST: unanswered submits are matched by shape.
+        return False
+
     async def check_order(self, request: OrderRequest) -> None:
         """Refuse what the instrument details say Primary would (venues/primary/order_rules.py:
         order type, time in force, min/max quantity, quantity step, price tick, price limits). The
