@@ -109,12 +109,13 @@ async def test_a_retry_while_the_first_attempt_is_under_way_waits_for_its_outcom
 async def test_a_client_order_id_the_venue_refused_is_refused_again_without_sending() -> None:
     async with rig(hold_accounts=False) as r:
         with pytest.raises(OrderRejected) as first:
-            await r.call(r.bridge.place(limit("small-1", qty="0.00000001")))
+            # More than the demo account's dollars: a refusal only the venue can make.
+            await r.call(r.bridge.place(limit("small-1", qty="1000")))
         calls = r.kraken.rest.calls
         with pytest.raises(OrderRejected) as again:
-            await r.call(r.bridge.place(limit("small-1", qty="0.00000001")))
+            await r.call(r.bridge.place(limit("small-1", qty="1000")))
         assert again.value.message == first.value.message
-        assert "EOrder:Order minimum not met" in again.value.message
+        assert "EOrder:Insufficient funds" in again.value.message
         assert r.kraken.rest.calls == calls  # nothing went to the venue
         assert sim_orders(r.sim, "small-1") == []
 

@@ -144,17 +144,18 @@ class ExecutionJournal:
         venue's id of the order found."""
         out: list[Settled] = []
         claimed = {u.order_id for u in self._unknown.values()} | taken
-        # Venue orders carrying a client id we sent belong to that submit, whatever their shape.
-        claimed.update(o.order_id for o in venue_orders if o.client_order_id in self._unknown)
+        # Venue orders carrying a client id we sent belong to that submit, whatever their shape
+        # (a venue that does not echo ids in its reports may still have them tied by the reader,
+        # e.g. Primary's first report's `wsClOrdId`): no other submit may claim them by shape.
+        tagged = {o.client_order_id: o for o in venue_orders if o.client_order_id in self._unknown}
+        claimed.update(o.order_id for o in tagged.values())
         by_client_id = sorted(self._unknown.values(), key=lambda u: not self._by_id(u))
         for placeholder in by_client_id:
-            candidates = (
-                venue_orders
-                if self._by_id(placeholder)
-                else [o for o in venue_orders if o.order_id not in claimed]
-            )
             by_id = self._by_id(placeholder)
-            match = next((o for o in candidates if _same_order(placeholder, o, by_id=by_id)), None)
+            candidates = venue_orders if by_id else [o for o in venue_orders if o.order_id not in claimed]
+            match = tagged.get(placeholder.order_id) or next(
+                (o for o in candidates if _same_order(placeholder, o, by_id=by_id)), None
+            )
             if match is not None:
                 claimed.add(match.order_id)
                 status = "resolved"
