@@ -230,6 +230,7 @@ class KrakenConnector:
         )
         self.dead_man = DeadManSwitch(
             self.cancel_all_orders_after,
+            lambda: self.rest.call(kraken_rest.cancel_all_orders_after_request(0)),
             clock=clock,
             seconds=config.dead_man_switch_s,
             stop_within=config.order_timeout,

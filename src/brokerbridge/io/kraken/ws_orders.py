@@ -94,12 +94,20 @@ class WsOrders:
 
 
 class DeadManSwitch:
-    """Kraken's `cancel_all_orders_after`, kept armed with `seconds` (whole seconds) by `arm`."""
+    """Kraken's `cancel_all_orders_after`, kept armed with `seconds` (whole seconds) by `arm`
+    (socket or REST) and turned off by `disarm` — over REST: at a stop the sockets are gone."""
 
     def __init__(
-        self, arm: Callable[[int], Awaitable[object]], *, clock: Clock, seconds: float, stop_within: float
+        self,
+        arm: Callable[[int], Awaitable[object]],
+        disarm: Callable[[], Awaitable[object]],
+        *,
+        clock: Clock,
+        seconds: float,
+        stop_within: float,
     ) -> None:
         self._arm = arm
+        self._disarm = disarm
         self._clock = clock
         self.seconds = math.ceil(seconds)
         self._stop_within = stop_within
@@ -123,7 +131,7 @@ class DeadManSwitch:
         if not self.armed:
             return
         try:
-            await within(self._clock, self._stop_within, self._arm(0))
+            await within(self._clock, self._stop_within, self._disarm())
             self.armed = False
         except (BrokerBridgeError, TimeoutError) as exc:
             logger.warning("kraken: could not disarm the dead man's switch (orders may be canceled): %s", exc)
