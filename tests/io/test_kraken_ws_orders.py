@@ -125,22 +125,17 @@ async def test_amend_changes_the_order_at_the_venue_in_place() -> None:
 
 
 async def test_dead_man_switch_cancels_the_orders_once_the_bridge_stops_refreshing_it() -> None:
-    clock = FakeClock()
-    async with KrakenSimulator(port=0, seed=11, clock=clock) as sim:
-        config = Config(kraken=kraken_config(sim, dead_man_switch_s=30.0))
-        async with rig_on(sim, clock, config) as r:
-            await r.until(lambda: sim.exchange.cancel_all_at is not None, what="switch armed")
-            await r.until(lambda: r.kraken.orders_over_ws, what="private socket live")
-            ack = await place(r, buy("dms-1"))
-            await r.run_for(95, step=0.5)  # three timeouts: pushed back every 10 s, the order stays
-            assert sim_order(r, "dms-1").status == "open"
-            # The venue no longer takes the bridge's refreshes (as if it had died or lost Kraken).
-            await r.faults(deny_permissions=["create_orders", "cancel_orders"])
-            await r.until(
-                lambda: sim_order(r, "dms-1").status == "canceled", within=45, step=0.5, what="fired"
-            )
-            assert sim_order(r, "dms-1").reason == DEAD_MAN_REASON
-            assert ack.order_id == sim_order(r, "dms-1").txid
+    async with rig(dead_man_switch_s=30.0) as r:
+        await r.until(lambda: r.sim.exchange.cancel_all_at is not None, what="switch armed")
+        await r.until(lambda: r.kraken.orders_over_ws, what="private socket live")
+        ack = await place(r, buy("dms-1"))
+        await r.run_for(95, step=0.5)  # three timeouts: pushed back every 10 s, the order stays
+        assert sim_order(r, "dms-1").status == "open"
+        # The venue no longer takes the bridge's refreshes (as if it had died or lost Kraken).
+        await r.faults(deny_permissions=["create_orders", "cancel_orders"])
+        await r.until(lambda: sim_order(r, "dms-1").status == "canceled", within=45, step=0.5, what="fired")
+        assert sim_order(r, "dms-1").reason == DEAD_MAN_REASON
+        assert ack.order_id == sim_order(r, "dms-1").txid
 
 
 async def test_dead_man_switch_is_disarmed_on_a_clean_stop() -> None:
