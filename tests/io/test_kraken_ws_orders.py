@@ -122,6 +122,13 @@ async def test_amend_changes_the_order_at_the_venue_in_place() -> None:
         await r.until(lambda: bool(amended_updates()), what="amended on executions")
         (update,) = amended_updates()
         assert (update.qty, update.limit_price) == (Decimal("0.02"), Decimal("1000.5"))
+        # A second amend is news too (it differs from the first only in its terms).
+        again = AmendRequest(venue="kraken", order_id=ack.order_id, price=Decimal("1000.0"))
+        assert (await r.call(r.bridge.amend(again))).via == "ws"
+        await r.until(lambda: len(amended_updates()) == 2, what="second amend on executions")
+        assert amended_updates()[-1].limit_price == Decimal("1000.0")
+        (open_order,) = [o for o in r.bridge.open_orders("kraken") if o.order_id == ack.order_id]
+        assert (open_order.qty, open_order.limit_price) == (Decimal("0.02"), Decimal("1000.0"))
 
 
 async def test_dead_man_switch_cancels_the_orders_once_the_bridge_stops_refreshing_it() -> None:
