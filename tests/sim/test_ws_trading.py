@@ -179,3 +179,27 @@ async def test_dead_man_switch_disarmed_over_rest(
     assert sim.exchange.account.orders[txid].status == "open"
     bad = await signer.call("CancelAllOrdersAfter", {"timeout": "soon"})
     assert bad["error"] == ["EGeneral:Invalid arguments:timeout"]
+
+
+async def test_lost_answers_hit_ws_add_order_too(sim: KrakenSimulator, signer: Signer) -> None:
+    ws, token = await private_ws(sim, signer)
+    sim.faults.lose_answers = 1
+    seen: list[dict[str, Any]] = []
+    await ws.send(
+        {
+            "method": "add_order",
+            "params": {**limit("buy", "0.01", "1000.0"), "symbol": "BTC/USD", "token": token},
+            "req_id": 2,
+        }
+    )
+    # No answer: the order's executions come, the ack never does.
+    report = await ws.until(
+        lambda m: seen.append(m) or (m.get("channel") == "executions" and m["data"][0]["exec_type"] == "new")
+    )
+    order_id = report["data"][0]["order_id"]
+    assert sim.exchange.account.orders[order_id].status == "open"
+    second = {**limit("buy", "0.01", "1000.0"), "symbol": "BTC/USD", "token": token}
+    await ws.send({"method": "add_order", "params": second, "req_id": 3})
+    answered = await ws.until(lambda m: seen.append(m) or m.get("req_id") == 3)
+    assert answered["success"] is True  # counted: only the next answer was lost
+    assert not [m for m in seen if m.get("req_id") == 2]

@@ -227,7 +227,9 @@ class WsProtocol:
             ack_result["cl_ord_id"] = req.cl_ord_id
         elif "order_userref" in params:
             ack_result["order_userref"] = req.userref
-        self.replies.ack("add_order", req_id, ack_result, time_in)
+        # `lose_answers`: the order is placed (its executions flow), its answer never comes.
+        if not (order_id and self.exchange.faults.take("lose_answers")):
+            self.replies.ack("add_order", req_id, ack_result, time_in)
         if order_id:
             self.exchange.publish(result)
 
