@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import msgspec
 import pytest
 
 from brokerbridge.core.clock import FakeClock
 from brokerbridge.core.config import Config
+from brokerbridge.core.errors import InvalidRequest
 from brokerbridge.core.events import OrderUpdate, Side
 from brokerbridge.core.orders import AmendRequest, OrderAck, OrderRequest
 from brokerbridge.sim.kraken import KrakenSimulator
@@ -155,3 +157,44 @@ async def test_dead_man_switch_is_disarmed_on_a_clean_stop() -> None:
         assert sim.exchange.cancel_all_at is None
         await clock.advance(60.0)  # twice the timeout: the orders the bridge left stay
         assert sim.exchange.account.orders[ack.order_id or ""].status == "open"
+
+
+async def test_batches_on_the_socket_with_one_outcome_per_order() -> None:
+    async with rig() as r:
+        await r.until(lambda: r.kraken.orders_over_ws, what="private socket live")
+        requests = [buy("b-1"), buy("b-2", price="1000.5"), buy("b-3", qty="50", price="100000.0")]
+        outcomes = await r.call(r.kraken.batch_add(requests, ["b-1", "b-2", "b-3"]))
+        assert [(o.client_order_id, o.status, o.via) for o in outcomes] == [
+            ("b-1", "accepted", "ws"),
+            ("b-2", "accepted", "ws"),
+            ("b-3", "rejected", "ws"),  # the engine refused it alone (funds): the others stand
+        ]
+        assert outcomes[2].error == "EOrder:Insufficient funds" and outcomes[2].order_id is None
+        for outcome in outcomes[:2]:
+            assert sim_order(r, outcome.client_order_id).txid == outcome.order_id
+        ids = [o.order_id for o in outcomes[:2] if o.order_id is not None]
+        canceled = await r.call(r.kraken.batch_cancel(ids))
+        assert (canceled.count, canceled.via) == (2, "ws")
+        assert {sim_order(r, cid).status for cid in ("b-1", "b-2")} == {"canceled"}
+        # Kraken's bounds and rules, refused before anything is sent.
+        with pytest.raises(InvalidRequest, match="share one symbol"):
+            other = OrderRequest(
+                venue="kraken", symbol="ETH/USD", side=Side.BUY, qty=Decimal("1"), price=Decimal("10")
+            )
+            await r.call(r.kraken.batch_add([buy("x-1"), other], ["x-1", "x-2"]))
+        with pytest.raises(InvalidRequest, match="2 to 50"):
+            await r.call(r.kraken.batch_cancel(ids[:1]))
+        assert r.sim.exchange.private_calls["AddOrder"] == 0
+
+
+async def test_a_time_in_force_kraken_lacks_is_refused_before_anything_is_sent() -> None:
+    async with rig() as r:
+        await r.until(lambda: r.kraken.orders_over_ws, what="private socket live")
+        day = msgspec.structs.replace(buy("day-1"), time_in_force="day")
+        with pytest.raises(InvalidRequest, match="no day orders") as refused:
+            await r.call(r.bridge.place(day))
+        assert refused.value.remedy is not None and "gtc" in refused.value.remedy
+        ioc = await place(r, msgspec.structs.replace(buy("ioc-1"), time_in_force="ioc"))
+        assert (ioc.status, ioc.via) == ("accepted", "ws")
+        assert sim_order(r, "ioc-1").timeinforce == "IOC"
+        assert not [o for o in r.sim.exchange.account.orders.values() if o.cl_ord_id == "day-1"]
