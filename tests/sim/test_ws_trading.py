@@ -30,8 +30,8 @@ def limit(side: str, qty: str, price: str, **extra: Any) -> dict[str, Any]:
     return {
         "order_type": "limit",
         "side": side,
-        "order_qty": Decimal(qty),
-        "limit_price": Decimal(price),
+        "order_qty": float(qty),
+        "limit_price": float(price),
         **extra,
     }
 
@@ -52,8 +52,8 @@ async def test_amend_order_changes_qty_and_price_keeping_the_ids(
         "amend_order",
         {
             "order_id": order_id,
-            "order_qty": Decimal("0.02"),
-            "limit_price": Decimal("1001.5"),
+            "order_qty": 0.02,
+            "limit_price": 1001.5,
             "token": token,
         },
         3,
