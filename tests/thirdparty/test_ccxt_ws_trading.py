@@ -49,6 +49,10 @@ async def test_ccxt_create_edit_cancel_order_ws(sim):
         assert open_order["amount"] == pytest.approx(0.002)
         assert open_order["price"] == pytest.approx(new_price)
         assert open_order["clientOrderId"] == "ccxt-1"
+        # The same amend over REST (AmendOrder): the order keeps its id.
+        await bounded(ex.edit_order(oid, SYMBOL, "limit", "buy", 0.003, new_price), 10, "AmendOrder")
+        (open_order,) = [o for o in await ex.fetch_open_orders() if o["id"] == oid]
+        assert open_order["amount"] == pytest.approx(0.003)
         ack = await bounded(ex.cancel_order_ws(oid), 10, "cancel_order")
         assert ack["success"] is True and ack["result"]["order_id"] == oid, ack
         assert oid not in {o["id"] for o in await ex.fetch_open_orders()}
