@@ -260,7 +260,6 @@ def test_create_orders_and_cancel_orders_batch(ex):
     assert not {o["id"] for o in orders} & {o["id"] for o in ex.fetch_open_orders()}
 
 
-@pytest.mark.xfail(reason="FINDINGS F-2: AmendOrder not simulated", raises=ccxt.ExchangeError)
 def test_edit_order_amend(ex):
     price = _far_buy_price(ex)
     order = ex.create_order(SYMBOL, "limit", "buy", 0.001, price)

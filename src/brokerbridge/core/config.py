@@ -144,6 +144,12 @@ class KrakenConfig:
     # the pace Kraken allows instead of failing, and no order waits long enough to go stale.
     order_queue_s: Delay = 5.0
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    # An order request on the authenticated socket unanswered this long has an unknown outcome.
+    order_timeout: Seconds = 10.0
+    # Kraken's dead man's switch (cancel_all_orders_after): > 0 arms it with this timeout (whole
+    # seconds) while the bridge runs, refreshed every third of it; every open order is canceled
+    # if the bridge stops refreshing it (crash, network). Disarmed on a clean stop. 0: off.
+    dead_man_switch_s: Delay = 0.0
 
     @property
     def has_credentials(self) -> bool:

@@ -115,6 +115,21 @@ class Canceled(msgspec.Struct, frozen=True, kw_only=True):
     via: Via
 
 
+OutcomeStatus = Literal["accepted", "rejected", "unknown"]
+
+
+class OrderOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """One order of a batch: taken (`order_id`), refused (`error`: the wire code, `reason`: the
+    venue's words) or unanswered (`unknown`: it may be live)."""
+
+    client_order_id: str
+    status: OutcomeStatus
+    order_id: str | None = None
+    error: str | None = None
+    reason: str | None = None
+    via: Via | None = None
+
+
 def valid_client_order_id(value: str) -> bool:
     return bool(CLIENT_ORDER_ID.match(value))
 

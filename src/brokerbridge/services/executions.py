@@ -60,7 +60,10 @@ class ExecutionJournal:
 
     def record_order(self, update: OrderUpdate) -> bool:
         """True when `update` is news (deliver it); False for a replay or a stale report."""
-        key = (update.order_id, update.exec_type, update.status, update.cum_qty)
+        key: tuple[object, ...] = (update.order_id, update.exec_type, update.status, update.cum_qty)
+        if update.exec_type == "amended":
+            # Each amend is news: a second one differs from the first only in its new terms.
+            key += (update.qty, update.limit_price)
         if key in self._order_keys:
             return False
         known = self.orders.get(update.order_id)

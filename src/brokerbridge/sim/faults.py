@@ -70,7 +70,7 @@ class FaultSwitches:
     # Extra delay in milliseconds before every REST answer and every WebSocket frame.
     latency_ms: float = 0.0
     # The next N order submits are carried out but never answered (the client times out, the order
-    # is live): the "unknown order" case; -1 = always.
+    # is live): the "unknown order" case; -1 = always. Kraken: REST AddOrder and WS add_order.
     lose_answers: int = 0
     # Every REST answer's headers go out at once and its body one byte every N seconds (a server
     # that trickles: each read succeeds, the call never ends in time); 0 = off.

@@ -43,7 +43,9 @@ from brokerbridge.core.errors import (
     BrokerBridgeError,
     ConfigError,
     InvalidRequest,
+    SessionInvalid,
     TransportError,
+    UnknownOrder,
     UnknownSymbol,
     VenueError,
 )
@@ -63,12 +65,25 @@ from brokerbridge.core.events import (
     Trade,
 )
 from brokerbridge.core.health import VenueHealth
-from brokerbridge.core.orders import Canceled, OrderRequest, Submitted
+from brokerbridge.core.orders import Canceled, OrderOutcome, OrderRequest, Submitted
 from brokerbridge.core.rest import Request
 from brokerbridge.core.signals import Resyncing, Signal, SilenceEnded, Subscribed, TokenRejected
 from brokerbridge.io.http import HttpClient
 from brokerbridge.io.kraken.rest import KrakenRestClient
 from brokerbridge.io.kraken.watermark import FillWatermark
+from brokerbridge.io.kraken.ws_orders import (
+    BATCH_ADD_MAX,
+    BATCH_ADD_MIN,
+    BATCH_CANCEL_MAX,
+    BATCH_CANCEL_MIN,
+    DeadManSwitch,
+    WsOrders,
+    ack_result,
+    batch_outcomes,
+    rest_time_in_force,
+    unanswered,
+    ws_time_in_force,
+)
 from brokerbridge.io.refresh import keep_fresh
 from brokerbridge.io.retry import Retrying
 from brokerbridge.io.supervisor import ConnectionSupervisor
@@ -79,6 +94,17 @@ from brokerbridge.venues.kraken import VENUE, order_rules, permissions
 from brokerbridge.venues.kraken import normalize as norm
 from brokerbridge.venues.kraken import rest as kraken_rest
 from brokerbridge.venues.kraken.checksum import book_checksum
+from brokerbridge.venues.kraken.messages import (
+    AddOrderParams,
+    AmendOrderParams,
+    AnyTradingParams,
+    BatchAddParams,
+    BatchCancelParams,
+    BatchOrder,
+    CancelAfterParams,
+    CancelOrderParams,
+    MethodAck,
+)
 from brokerbridge.venues.kraken.rate_counter import TIERS, OrderAges, RateCounter, transaction_count
 from brokerbridge.venues.kraken.rest_messages import HistoryPage
 from brokerbridge.venues.kraken.session import KrakenWsSession
@@ -208,6 +234,17 @@ class KrakenConnector:
         self._reconciled_at = clock.monotonic()  # when the last read of fills began
         self._orders_failure: str | None = None  # why reading orders failed for good, if it did
         self._renew_task: asyncio.Task[None] | None = None
+        # Orders on the authenticated socket while it is live; Kraken's dead man's switch.
+        self.ws_orders = WsOrders(
+            self.private_session, self.private, clock=clock, timeout=config.order_timeout
+        )
+        self.dead_man = DeadManSwitch(
+            self.cancel_all_orders_after,
+            lambda: self.rest.call(kraken_rest.cancel_all_orders_after_request(0)),
+            clock=clock,
+            seconds=config.dead_man_switch_s,
+            stop_within=config.order_timeout,
+        )
 
     @property
     def journal_scope(self) -> str:
@@ -229,6 +266,8 @@ class KrakenConnector:
                 tasks.create_task(self.private.run(), name="kraken-private")
                 tasks.create_task(self.tokens.run_refresher(), name="kraken-token-refresh")
                 tasks.create_task(self._reconcile_periodically(), name="kraken-reconcile-timer")
+                if self.config.dead_man_switch_s > 0 and self.config.has_credentials:
+                    tasks.create_task(self.dead_man.run(), name="kraken-dead-man-switch")
                 if self.public_session.subscriptions:  # added before this ran
                     self._symbols_task = tasks.create_task(
                         self._list_symbols_forever(), name="kraken-symbols"
@@ -240,6 +279,7 @@ class KrakenConnector:
     async def aclose(self) -> None:
         if self._order_reader is not None:
             self._order_reader.cancel()
+        await self.dead_man.disarm()  # over REST: the sockets are closed by now
         await self.tokens.aclose()  # before the HTTP client it runs on closes under it
         await self.rest.aclose()
 
@@ -871,6 +911,7 @@ class KrakenConnector:
         qty: Decimal,
         price: Decimal | None = None,
         client_order_id: str | None = None,
+        time_in_force: str | None = None,
     ) -> str:
         """Submit an order over REST; returns Kraken's order id. Follow it on `executions`.
 
@@ -885,15 +926,12 @@ class KrakenConnector:
             volume=qty,
             price=price,
             cl_ord_id=client_order_id,
+            time_in_force=time_in_force,
         )
         try:
             result = await self.rest.call(request)
         except TransportError as exc:
-            raise TransportError(
-                f"AddOrder {side} {qty} {symbol}: no answer ({exc.message})",
-                remedy="the order may or may not be live: watch executions / open orders before resending"
-                + (f" (look for cl_ord_id {client_order_id})" if client_order_id else ""),
-            ) from exc
+            raise unanswered(f"AddOrder {side} {qty} {symbol}", exc, client_order_id) from exc
         return result.txid[0]
 
     async def cancel_order(self, order_id: str) -> int:
@@ -905,8 +943,33 @@ class KrakenConnector:
         # Kraken echoes `cl_ord_id` on every report of the order (WS executions, REST orders).
         return True
 
-    # The order API's path (io/connector.py). Over REST for now.
+    # The order API's path (io/connector.py): the authenticated WebSocket while it is live, with
+    # the session's token (the one its subscriptions carry: no token is fetched per order); REST
+    # while it is not. A WS request unanswered within `order_timeout`, or on a connection that
+    # ends first, has an unknown outcome: TransportError, which the Bridge settles from the
+    # venue's orders. A request Kraken refused for its token placed nothing: it goes over REST.
+    @property
+    def orders_over_ws(self) -> bool:
+        """Whether order requests go on the authenticated socket now (`WsOrders.live`)."""
+        return self.ws_orders.live
+
     async def submit_order(self, request: OrderRequest, client_order_id: str) -> Submitted:
+        what = f"add_order {request.side.value} {request.qty} {request.symbol}"
+        if self.orders_over_ws:
+            params = AddOrderParams(
+                order_type=request.type,
+                side=request.side.value,
+                order_qty=request.qty,
+                symbol=request.symbol,
+                limit_price=request.price if request.type == "limit" else None,
+                time_in_force=ws_time_in_force(request.time_in_force),
+                cl_ord_id=client_order_id,
+            )
+            ack = await self._on_socket(params, what, client_order_id)
+            if ack is not None:
+                order_id = ack_result(ack).order_id or ""
+                self.order_ages.placed(order_id, request.symbol, self.clock.time())
+                return Submitted(order_id=order_id, via="ws")
         order_id = await self.place_order(
             symbol=request.symbol,
             side=request.side.value,
@@ -914,20 +977,135 @@ class KrakenConnector:
             qty=request.qty,
             price=request.price,
             client_order_id=client_order_id,
+            time_in_force=rest_time_in_force(request.time_in_force),
         )
         # Its age from the ack: no earlier than Kraken placed it, so a cancel never counts too little.
         self.order_ages.placed(order_id, request.symbol, self.clock.time())
         return Submitted(order_id=order_id, via="rest")
 
     async def cancel(self, order_id: str) -> Canceled:
+        if self.orders_over_ws:
+            params = CancelOrderParams(order_id=[order_id])
+            if await self._on_socket(params, f"cancel_order {order_id}") is not None:
+                return Canceled(count=1, via="ws")
         return Canceled(count=await self.cancel_order(order_id), via="rest")
 
     async def amend_order(self, order_id: str, *, qty: Decimal | None, price: Decimal | None) -> Submitted:
-        raise InvalidRequest(
-            f"amending order {order_id}: not available on {VENUE} yet",
-            venue=VENUE,
-            remedy="cancel the order and place a new one",
-        )
+        """Kraken's amend: the order keeps its ids (and its place in the book where it can)."""
+        if qty is None and price is None:
+            raise InvalidRequest(
+                f"amending order {order_id}: nothing to change", venue=VENUE, remedy="give qty, price or both"
+            )
+        if self.orders_over_ws:
+            params = AmendOrderParams(order_id=order_id, order_qty=qty, limit_price=price)
+            ack = await self._on_socket(params, f"amend_order {order_id}")
+            if ack is not None:
+                return Submitted(order_id=ack_result(ack).order_id or order_id, via="ws")
+        request = kraken_rest.amend_order_request(order_id, order_qty=qty, limit_price=price)
+        try:
+            await self.rest.call(request)
+        except TransportError as exc:
+            raise unanswered(f"AmendOrder {order_id}", exc) from exc
+        return Submitted(order_id=order_id, via="rest")
+
+    async def batch_add(
+        self, requests: list[OrderRequest], client_order_ids: list[str]
+    ) -> list[OrderOutcome]:
+        """2 to 15 orders on one symbol in one request (Kraken checks the batch as a whole: one
+        bad order refuses it all, raised here); each order's outcome, in order. Kraken's engine
+        may still refuse one alone (funds): its outcome is `rejected`. With the socket down the
+        orders go one by one over REST, each with its own outcome."""
+        if len(requests) != len(client_order_ids):
+            raise InvalidRequest("batch_add: one client order id per order", venue=VENUE)
+        if not BATCH_ADD_MIN <= len(requests) <= BATCH_ADD_MAX:
+            raise InvalidRequest(
+                f"batch_add takes {BATCH_ADD_MIN} to {BATCH_ADD_MAX} orders, got {len(requests)}",
+                venue=VENUE,
+                remedy="split the orders into batches of at most 15 (a single order: submit it)",
+            )
+        symbols = {r.symbol for r in requests}
+        if len(symbols) != 1:
+            raise InvalidRequest(
+                f"batch_add orders must share one symbol, got {sorted(symbols)}",
+                venue=VENUE,
+                remedy="send one batch per symbol",
+            )
+        if self.orders_over_ws:
+            params = BatchAddParams(
+                symbol=requests[0].symbol,
+                orders=[
+                    BatchOrder(
+                        order_type=r.type,
+                        side=r.side.value,
+                        order_qty=r.qty,
+                        limit_price=r.price if r.type == "limit" else None,
+                        time_in_force=ws_time_in_force(r.time_in_force),
+                        cl_ord_id=cid,
+                    )
+                    for r, cid in zip(requests, client_order_ids, strict=True)
+                ],
+            )
+            ack = await self._on_socket(params, f"batch_add of {len(requests)} {requests[0].symbol}")
+            if ack is not None:
+                return batch_outcomes(ack, client_order_ids)
+        outcomes = []
+        for request, cid in zip(requests, client_order_ids, strict=True):
+            try:
+                submitted = await self.submit_order(request, cid)
+            except TransportError as exc:
+                outcomes.append(OrderOutcome(client_order_id=cid, status="unknown", reason=exc.message))
+            except VenueError as exc:
+                outcomes.append(
+                    OrderOutcome(client_order_id=cid, status="rejected", error=exc.code, reason=exc.message)
+                )
+            else:
+                outcomes.append(
+                    OrderOutcome(
+                        client_order_id=cid, status="accepted", order_id=submitted.order_id, via=submitted.via
+                    )
+                )
+        return outcomes
+
+    async def batch_cancel(self, order_ids: list[str]) -> Canceled:
+        """2 to 50 orders by Kraken id in one request; Kraken answers how many it canceled (ids no
+        longer open count 0). With the socket down: one REST CancelOrder each."""
+        if not BATCH_CANCEL_MIN <= len(order_ids) <= BATCH_CANCEL_MAX:
+            raise InvalidRequest(
+                f"batch_cancel takes {BATCH_CANCEL_MIN} to {BATCH_CANCEL_MAX} orders, got {len(order_ids)}",
+                venue=VENUE,
+                remedy="split the ids into batches of at most 50 (a single order: cancel it)",
+            )
+        if self.orders_over_ws:
+            ack = await self._on_socket(BatchCancelParams(orders=list(order_ids)), "batch_cancel")
+            if ack is not None:
+                return Canceled(count=ack_result(ack).count or 0, via="ws")
+        count = 0
+        for order_id in order_ids:
+            try:
+                count += await self.cancel_order(order_id)
+            except UnknownOrder:
+                continue  # no longer open: as the batch would count it, 0
+        return Canceled(count=count, via="rest")
+
+    async def cancel_all_orders_after(self, seconds: int) -> str | None:
+        """Arm Kraken's dead man's switch `seconds` from now (0: disarm); when it fires (RFC 3339,
+        Kraken's word), None when disarmed."""
+        if self.orders_over_ws:
+            ack = await self._on_socket(CancelAfterParams(timeout=seconds), "cancel_all_orders_after")
+            if ack is not None:
+                return ack_result(ack).triggerTime if seconds > 0 else None
+        answer = await self.rest.call(kraken_rest.cancel_all_orders_after_request(seconds))
+        return answer.triggerTime if seconds > 0 else None
+
+    async def _on_socket(
+        self, params: AnyTradingParams, what: str, client_order_id: str | None = None
+    ) -> MethodAck | None:
+        """Kraken's answer on the authenticated socket; None when Kraken refused the token the
+        request carried (nothing was carried out: the caller goes over REST instead)."""
+        try:
+            return await self.ws_orders.request(params, what, client_order_id=client_order_id)
+        except SessionInvalid:
+            return None
 
     # -- health ------------------------------------------------------------------------------
     def health(self) -> VenueHealth:

@@ -38,7 +38,7 @@ from brokerbridge.venues.kraken.auth import NonceSource
 logger = logging.getLogger(__name__)
 
 # Kraken's REST call counter costs; trading calls use a separate per-pair limiter.
-_COSTS = {"TradesHistory": 2, "ClosedOrders": 2, "AddOrder": 0, "CancelOrder": 0}
+_COSTS = {"TradesHistory": 2, "ClosedOrders": 2, "AddOrder": 0, "CancelOrder": 0, "AmendOrder": 0}
 PRIORITY_HEADROOM = 1.0  # counter points ordinary calls leave free for priority ones
 T = TypeVar("T")
 

@@ -233,7 +233,7 @@ class LedgerEntry:
 
 @dataclass(frozen=True, slots=True)
 class AccountEvent:
-    """kind: pending_new | new | trade | filled | canceled | ledger."""
+    """kind: pending_new | new | amended | trade | filled | canceled | ledger."""
 
     kind: str
     order: Order | None = None
@@ -403,6 +403,45 @@ class Account:
             raise RateLimitExceeded
         self.market.cancel(order.txid)
         self._close(order, "canceled", int(now_wall * 1e9), reason)
+
+    def amend(
+        self, order: Order, volume: Decimal | None, price: Decimal | None, now_wall: float
+    ) -> StepResult:
+        """Kraken's amend: the order keeps its ids and takes the new quantity and/or limit price.
+        A quantity at or below what has filled cancels the rest; a new price may cross the book and
+        trade at once. Checked as an order is (tick, minimums, funds counting what the order holds
+        already); refused with Kraken's strings and nothing changed."""
+        if order.status != "open":
+            raise ApiError("EOrder:Unknown order")
+        if price is not None and order.ordertype != "limit":
+            raise ApiError("EOrder:Invalid price")
+        new_volume = order.volume if volume is None else volume
+        new_price = order.price if price is None else price
+        now_ns = int(now_wall * 1e9)
+        if new_volume <= order.vol_exec:
+            self.cancel(order, now_wall)
+            return StepResult()
+        pair = order.pair
+        remaining = new_volume - order.vol_exec
+        if new_volume < Decimal(pair.ordermin):
+            raise ApiError("EOrder:Order minimum not met")
+        hold = remaining
+        if new_price is not None:
+            if new_price <= 0 or new_price % Decimal(pair.tick_size):
+                raise ApiError("EOrder:Tick size check failed" if new_price > 0 else "EOrder:Invalid price")
+            if order.side is Side.BUY:
+                hold = remaining * new_price * (1 + pair.taker_fee_pct / 100)
+        if hold > self.available(order.hold_asset.asset_id) + order.hold:
+            raise ApiError("EOrder:Insufficient funds")
+        self.market.cancel(order.txid)
+        order.volume, order.price, order.hold = new_volume, new_price, hold
+        self._emit(AccountEvent("amended", order=order, time_ns=now_ns))
+        result = self.market.submit(
+            order.txid, pair.symbol, order.side, remaining, new_price, now_wall, rest=True
+        )
+        for fill in result.fills:
+            self.apply_fill(fill)
+        return result
 
     def apply_fill(self, fill: Fill) -> None:
         order = self.orders.get(fill.order_ref)

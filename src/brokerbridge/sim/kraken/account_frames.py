@@ -101,6 +101,13 @@ def order_event_entry(event: AccountEvent) -> dict[str, Any]:
     entry: dict[str, Any] = {"timestamp": rfc3339(event.time_ns / 1e9)}
     if event.kind == "new":
         entry.update(order_status="new", exec_type="new")
+    elif event.kind == "amended":
+        # The order's new terms; its status is what it was (new or partially filled).
+        entry.update(order_status=order.ws_status, exec_type="amended")
+        entry["order_qty"] = num(order.volume, pair.lot_decimals)
+        entry["cum_qty"] = num(order.vol_exec, pair.lot_decimals)
+        if order.price is not None:
+            entry["limit_price"] = num(order.price, pair.pair_decimals)
     else:
         status = "filled" if event.kind == "filled" else "canceled"
         entry.update(
@@ -116,6 +123,9 @@ def order_event_entry(event: AccountEvent) -> dict[str, Any]:
         entry["cancel_reason"] = order.reason
         entry["reason"] = order.reason
     entry["order_id"] = order.txid
+    if event.kind == "amended":
+        entry["amended"] = True
+        entry["reason"] = "User requested"
     return entry
 
 

@@ -24,6 +24,7 @@ from brokerbridge.sim.kraken.account import (
     TokenBook,
 )
 from brokerbridge.sim.kraken.catalog import Catalog, default_catalog
+from brokerbridge.sim.kraken.numbers import rfc3339
 from brokerbridge.sim.market import Market, StepResult
 
 DEMO_BALANCES: dict[str, Decimal] = {
@@ -33,6 +34,9 @@ DEMO_BALANCES: dict[str, Decimal] = {
     "SOL": Decimal("500"),
     "XXRP": Decimal("50000"),
 }
+
+# Why the dead man's switch canceled an order, in its `reason` (Kraken's text is not captured).
+DEAD_MAN_REASON = "Cancel all orders after timeout"
 
 
 class MarketListener(Protocol):
@@ -69,6 +73,9 @@ class KrakenExchange:
         # included: what a test counts to see how hard a client leans on the venue.
         self.private_calls: Counter[str] = Counter()
         self.listeners: set[MarketListener] = set()
+        # The dead man's switch (cancel_all_orders_after / CancelAllOrdersAfter): the monotonic
+        # time at which every open order is canceled, unless pushed back or disabled first.
+        self.cancel_all_at: float | None = None
         self.demo_key = self.create_key(ALL_PERMISSIONS, demo=True)
 
     # -- keys ----------------------------------------------------------------------------------------------
@@ -91,10 +98,34 @@ class KrakenExchange:
         denied = set(self.faults.deny_permissions)
         return frozenset(p for p in key.permissions if p.value not in denied and p.name.lower() not in denied)
 
+    # -- the dead man's switch ----------------------------------------------------------------------
+    def cancel_all_after(self, timeout: int) -> dict[str, str]:
+        """Arm the switch `timeout` seconds from now (0: disarm it); Kraken's answer (the same on
+        REST and WS), in whole seconds. It is the account's, whichever key or socket set it; each
+        call replaces the last. A disarmed switch's `triggerTime` is "0" (inferred; that answer's
+        live shape is not captured)."""
+        now = self.clock.time()
+        self.cancel_all_at = self.clock.monotonic() + timeout if timeout > 0 else None
+        return {
+            "currentTime": rfc3339(now, 0),
+            "triggerTime": rfc3339(now + timeout, 0) if timeout > 0 else "0",
+        }
+
+    def _dead_man(self) -> None:
+        """Fired: every open order is canceled and the switch is off until armed again."""
+        if self.cancel_all_at is None or self.clock.monotonic() < self.cancel_all_at:
+            return
+        self.cancel_all_at = None
+        now = self.clock.time()
+        for order in self.account.open_orders():
+            self.account.cancel(order, now, reason=DEAD_MAN_REASON)
+
     # -- time passes -----------------------------------------------------------------------------------
     def step(self) -> StepResult | None:
         if self.faults.system_status == "maintenance":
-            return None  # the engine is down: nothing trades, nothing moves
+            return None  # the engine is down: nothing trades, nothing moves (an armed switch
+            # fires when it is back, as Kraken warns)
+        self._dead_man()
         result = self.market.step(self.clock.time())
         self.account.apply_fills(result.fills)
         self.publish(result)

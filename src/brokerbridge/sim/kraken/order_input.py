@@ -16,6 +16,7 @@ client sees, and REST looks the pair up first where WS checks it after the side 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -139,3 +140,98 @@ def _exclusive(userref: int, cl_ord_id: str | None, userref_name: str) -> None:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | Decimal) and not isinstance(value, bool)
+
+
+# -- amend ---------------------------------------------------------------------------------------------
+# AmendOrder (REST) and amend_order (WS) change an open order in place: its ids stay. The order is
+# named by Kraken's id or by the client's (one of them); quantity and limit price are what the
+# simulator amends (Kraken's display, trigger and post-only changes are accepted and ignored:
+# iceberg and triggered orders are not simulated). Kraken's WS reference marks `order_qty`
+# required, its REST one optional, and its own v1 example amends a trigger price alone: the
+# simulator takes either field alone, as REST does.
+WS_AMEND_FIELDS = (
+    "order_id",
+    "cl_ord_id",
+    "order_qty",
+    "display_qty",
+    "limit_price",
+    "limit_price_type",
+    "post_only",
+    "trigger_price",
+    "trigger_price_type",
+    "deadline",
+    "token",
+)
+WS_AMEND_NUMBERS = ("order_qty", "display_qty", "limit_price", "trigger_price")
+
+
+@dataclass(frozen=True, slots=True)
+class AmendArgs:
+    ref: str  # Kraken's order id or the client's
+    by_client_id: bool
+    qty: Decimal | None
+    price: Decimal | None
+    qty_field: str  # the field's name on its wire, for refusals
+
+
+def amend_from_ws(params: dict[str, Any]) -> AmendArgs:
+    """WS v2 amend_order's params."""
+    for name in params:
+        if name not in WS_AMEND_FIELDS:
+            raise ApiError(unsupported(name, "amend order"))
+    for name in WS_AMEND_NUMBERS:
+        if name in params and not _is_number(params[name]):
+            raise ApiError(f"{name.capitalize()} field must be a number_float")
+    order_id, cl_ord_id = params.get("order_id"), params.get("cl_ord_id")
+    ref = _amend_ref(order_id, cl_ord_id, "order_id")
+    qty = Decimal(params["order_qty"]) if "order_qty" in params else None
+    price = Decimal(params["limit_price"]) if "limit_price" in params else None
+    return AmendArgs(ref, order_id is None, qty, price, "order_qty")
+
+
+def amend_from_rest(params: Params) -> AmendArgs:
+    """REST AmendOrder's form arguments (`txid` or `cl_ord_id`, `order_qty`, `limit_price`…)."""
+    txid, cl_ord_id = params.get("txid") or None, params.get("cl_ord_id") or None
+    ref = _amend_ref(txid, cl_ord_id, "txid")
+    qty = decimal_arg(params["order_qty"], "order_qty") if params.get("order_qty") else None
+    price = decimal_arg(params["limit_price"], "limit_price") if params.get("limit_price") else None
+    return AmendArgs(ref, txid is None, qty, price, "order_qty")
+
+
+def amend_volume(args: AmendArgs, pair: KrakenPair) -> Decimal | None:
+    """The new quantity, checked against the pair's lot decimals (None: unchanged)."""
+    return None if args.qty is None else _volume(args.qty, pair, args.qty_field)
+
+
+def _amend_ref(order_id: Any, cl_ord_id: Any, id_name: str) -> str:
+    if (order_id is None) == (cl_ord_id is None):
+        raise invalid(f"{id_name} or cl_ord_id is required (one of them)")
+    ref = order_id if order_id is not None else cl_ord_id
+    if not isinstance(ref, str) or not ref:
+        raise invalid(id_name if order_id is not None else "cl_ord_id")
+    return ref
+
+
+# -- batches ---------------------------------------------------------------------------------------------
+BATCH_ADD_MIN, BATCH_ADD_MAX = 2, 15  # orders in one batch_add, all on one pair
+BATCH_CANCEL_MIN, BATCH_CANCEL_MAX = 2, 50  # ids in one batch_cancel
+
+
+def batch_add_from_ws(catalog: Catalog, params: dict[str, Any]) -> list[OrderRequest]:
+    """WS v2 batch_add's params: the whole batch is checked before any order reaches the engine,
+    and one bad order refuses it all (with that order's error)."""
+    for name in params:
+        if name not in ("symbol", "orders", "validate", "deadline", "token"):
+            raise ApiError(unsupported(name, "batch add"))
+    orders = params.get("orders")
+    if not isinstance(orders, list) or not BATCH_ADD_MIN <= len(orders) <= BATCH_ADD_MAX:
+        raise invalid("orders")
+    symbol = params.get("symbol")
+    requests = []
+    for order in orders:
+        if not isinstance(order, dict):
+            raise invalid("orders")
+        if "symbol" in order:
+            raise ApiError(unsupported("symbol", "batch add"))
+        requests.append(add_order_from_ws(catalog, {**order, "symbol": symbol}))
+    return requests

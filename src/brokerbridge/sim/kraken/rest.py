@@ -23,7 +23,7 @@ from brokerbridge.sim.kraken.account import TOKEN_TTL_S, ApiError, ApiKey, Order
 from brokerbridge.sim.kraken.catalog import MAKER_FEES, TAKER_FEES, KrakenPair
 from brokerbridge.sim.kraken.exchange import KrakenExchange
 from brokerbridge.sim.kraken.numbers import fixed, num, rfc1123, rfc3339, seconds_literal
-from brokerbridge.sim.kraken.order_input import add_order_from_rest
+from brokerbridge.sim.kraken.order_input import add_order_from_rest, amend_from_rest, amend_volume
 from brokerbridge.sim.kraken.rest_args import Params, flag_arg, int_arg, parse_body
 from brokerbridge.sim.market import CANDLE_INTERVALS, BookSide, Side
 from brokerbridge.venues.kraken.auth import verify
@@ -81,6 +81,12 @@ class KrakenRest:
             ),
             "CancelAll": PrivateMethod(
                 self.cancel_all, (Permission.CREATE_ORDERS, Permission.CANCEL_ORDERS), cost=0.0
+            ),
+            "AmendOrder": PrivateMethod(
+                self.amend_order, (Permission.CREATE_ORDERS, Permission.CANCEL_ORDERS), cost=0.0
+            ),
+            "CancelAllOrdersAfter": PrivateMethod(
+                self.cancel_all_orders_after, (Permission.CREATE_ORDERS, Permission.CANCEL_ORDERS), cost=0.0
             ),
         }
 
@@ -441,6 +447,24 @@ class KrakenRest:
             # Kraken's trading rate table lists no cancel-all: it is not counted (nor refused) here.
             self.exchange.account.cancel(order, self.exchange.clock.time(), counted=False)
         return {"count": len(orders)}
+
+    def amend_order(self, params: Params, key: ApiKey) -> Result:
+        """The order keeps its ids; the answer is the amend's own id."""
+        args = amend_from_rest(params)
+        orders = self.exchange.account.find(args.ref)
+        if not orders:
+            raise ApiError("EOrder:Unknown order")
+        order = orders[0]
+        volume = amend_volume(args, order.pair)
+        result = self.exchange.account.amend(order, volume, args.price, self.exchange.clock.time())
+        self.exchange.publish(result)
+        return {"amend_id": self.exchange.ids.kraken_id()}
+
+    def cancel_all_orders_after(self, params: Params, key: ApiKey) -> Result:
+        timeout = int_arg(params, "timeout")
+        if timeout is None or timeout < 0:
+            raise ApiError("EGeneral:Invalid arguments:timeout")
+        return self.exchange.cancel_all_after(timeout)
 
 
 def describe(pair: KrakenPair, side: Side, ordertype: str, volume: Decimal, price: Decimal | None) -> str:

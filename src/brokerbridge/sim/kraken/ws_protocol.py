@@ -16,6 +16,12 @@ flowing (Kraken does not close sockets over token age). Refusals: a private subs
 `ESession:Invalid session` (the captured shape, with `"status":"error"`); a trading method with no
 token gets `Token(s) not found` (captured), with a bad/expired token `EAPI:Invalid token` (the
 official SDK's wording; the exact live string is not captured).
+
+Trading methods: `add_order`, `amend_order`, `cancel_order`, `cancel_all`, `batch_add` (2–15
+orders on one pair, checked as a whole; one the engine refuses alone carries its `error` in its
+entry), `batch_cancel` (2–50 ids; answers a `count`) and `cancel_all_orders_after` (the account's
+dead man's switch, on the exchange's clock: `KrakenExchange.cancel_all_after`). `edit_order` is
+refused as not simulated. Each answer goes out before the executions frames it caused, as live.
 """
 
 from __future__ import annotations
@@ -27,7 +33,14 @@ from brokerbridge.sim.kraken.account import AccountEvent, ApiError, ApiKey, Perm
 from brokerbridge.sim.kraken.account_channels import AccountChannels
 from brokerbridge.sim.kraken.exchange import KrakenExchange
 from brokerbridge.sim.kraken.market_channels import MarketChannels
-from brokerbridge.sim.kraken.order_input import add_order_from_ws
+from brokerbridge.sim.kraken.order_input import (
+    BATCH_CANCEL_MAX,
+    BATCH_CANCEL_MIN,
+    add_order_from_ws,
+    amend_from_ws,
+    amend_volume,
+    batch_add_from_ws,
+)
 from brokerbridge.sim.kraken.ws_wire import (
     CHANNEL_FIELDS,
     PRIVATE_CHANNELS,
@@ -43,6 +56,9 @@ from brokerbridge.sim.kraken.ws_wire import (
     unsupported,
 )
 from brokerbridge.sim.market import StepResult
+
+# What amending and canceling need: either key permission.
+_CANCELING = frozenset({Permission.CREATE_ORDERS, Permission.CANCEL_ORDERS})
 
 
 class WsProtocol:
@@ -174,40 +190,46 @@ class WsProtocol:
         if key is None:
             raise Reject("EAPI:Invalid token")
         perms = self.exchange.permissions(key)
-        if method == "add_order":
-            if Permission.CREATE_ORDERS not in perms:
-                raise Reject("EGeneral:Permission denied")
-            with self.account_channels.holding():
-                self._add_order(params, req_id, time_in)
-        elif method in ("cancel_order", "cancel_all"):
-            if not {Permission.CREATE_ORDERS, Permission.CANCEL_ORDERS} & perms:
-                raise Reject("EGeneral:Permission denied")
-            with self.account_channels.holding():
-                if method == "cancel_order":
-                    self._cancel_order(params, req_id, time_in)
-                else:
-                    self._cancel_all(req_id, time_in)
-        else:
+        handlers = {
+            "add_order": self._add_order,
+            "batch_add": self._batch_add,
+            "amend_order": self._amend_order,
+            "cancel_order": self._cancel_order,
+            "cancel_all": self._cancel_all,
+            "batch_cancel": self._batch_cancel,
+            "cancel_all_orders_after": self._cancel_all_orders_after,
+        }
+        handler = handlers.get(method)
+        if handler is None:
             raise Reject(f"EGeneral:Internal error:{method} is not simulated")
+        # Kraken's key permissions: placing needs "Create & modify orders"; amending and canceling
+        # either that or "Cancel & close orders".
+        allowed = {Permission.CREATE_ORDERS} if method in ("add_order", "batch_add") else _CANCELING
+        if not allowed & perms:
+            raise Reject("EGeneral:Permission denied")
+        with self.account_channels.holding():
+            try:
+                handler(params, req_id, time_in)
+            except ApiError as exc:
+                raise Reject(exc.code) from None
 
     def _add_order(self, params: dict[str, Any], req_id: Any, time_in: float) -> None:
         account = self.exchange.account
-        try:
-            req = add_order_from_ws(self.exchange.catalog, params)
-            if params.get("validate") is True:
-                account.check(req)
-                order_id = ""
-            else:
-                order, result = account.place(req, self.exchange.clock.time())
-                order_id = order.txid
-        except ApiError as exc:
-            raise Reject(exc.code) from None
+        req = add_order_from_ws(self.exchange.catalog, params)
+        if params.get("validate") is True:
+            account.check(req)
+            order_id = ""
+        else:
+            order, result = account.place(req, self.exchange.clock.time())
+            order_id = order.txid
         ack_result: dict[str, Any] = {"order_id": order_id}
         if req.cl_ord_id is not None:
             ack_result["cl_ord_id"] = req.cl_ord_id
         elif "order_userref" in params:
             ack_result["order_userref"] = req.userref
-        self.replies.ack("add_order", req_id, ack_result, time_in)
+        # `lose_answers`: the order is placed (its executions flow), its answer never comes.
+        if not (order_id and self.exchange.faults.take("lose_answers")):
+            self.replies.ack("add_order", req_id, ack_result, time_in)
         if order_id:
             self.exchange.publish(result)
 
@@ -234,9 +256,82 @@ class WsProtocol:
             result = {"cl_ord_id": ref} if name == "cl_ord_id" else {"order_id": orders[0].txid}
             self.replies.ack("cancel_order", req_id, result, time_in)
 
-    def _cancel_all(self, req_id: Any, time_in: float) -> None:
+    def _cancel_all(self, params: dict[str, Any], req_id: Any, time_in: float) -> None:
         account = self.exchange.account
         orders = account.open_orders()
         for order in orders:
             account.cancel(order, self.exchange.clock.time())
         self.replies.ack("cancel_all", req_id, {"count": len(orders)}, time_in)
+
+    def _amend_order(self, params: dict[str, Any], req_id: Any, time_in: float) -> None:
+        args = amend_from_ws(params)
+        account = self.exchange.account
+        orders = account.find(args.ref)
+        if not orders:
+            raise ApiError("EOrder:Unknown order")
+        order = orders[0]
+        result = account.amend(order, amend_volume(args, order.pair), args.price, self.exchange.clock.time())
+        # The answer names the order as the request did (Kraken's captured acks: order_id, or
+        # cl_ord_id when amended by it).
+        answer: dict[str, Any] = {"amend_id": self.exchange.ids.kraken_id()}
+        answer["cl_ord_id" if args.by_client_id else "order_id"] = args.ref
+        self.replies.ack("amend_order", req_id, answer, time_in)
+        self.exchange.publish(result)
+
+    def _batch_add(self, params: dict[str, Any], req_id: Any, time_in: float) -> None:
+        """All orders are checked first (one bad order refuses the batch); then each is placed,
+        and one the engine refuses (funds) is refused alone: its entry carries the error (as REST
+        AddOrderBatch's does; Kraken's WS shape for it is not captured)."""
+        requests = batch_add_from_ws(self.exchange.catalog, params)
+        account = self.exchange.account
+        validate = params.get("validate") is True
+        entries: list[dict[str, Any]] = []
+        for req, raw in zip(requests, params["orders"], strict=True):
+            entry: dict[str, Any] = {}
+            try:
+                if validate:
+                    account.check(req)
+                    entry["order_id"] = ""
+                else:
+                    order, result = account.place(req, self.exchange.clock.time())
+                    self.exchange.publish(result)
+                    entry["order_id"] = order.txid
+            except ApiError as exc:
+                entry = {"error": exc.code}
+            if req.cl_ord_id is not None:
+                entry["cl_ord_id"] = req.cl_ord_id
+            elif "order_userref" in raw:
+                entry["order_userref"] = req.userref
+            entries.append(entry)
+        self.replies.ack("batch_add", req_id, entries, time_in)
+
+    def _batch_cancel(self, params: dict[str, Any], req_id: Any, time_in: float) -> None:
+        """Orders by Kraken id or user reference (`orders`) and client order id (`cl_ord_id`);
+        the answer counts those canceled (ids no longer open are not an error)."""
+        for name in params:
+            if name not in ("orders", "cl_ord_id", "token"):
+                raise Reject(unsupported(name, "batch cancel"))
+        refs: list[str | int] = []
+        for name in ("orders", "cl_ord_id"):
+            values = params.get(name, [])
+            if not isinstance(values, list) or not all(isinstance(v, str | int) for v in values):
+                raise Reject(f"EGeneral:Invalid arguments:{name}")
+            refs.extend(int(v) if name == "orders" and str(v).isdigit() else v for v in values)
+        if not BATCH_CANCEL_MIN <= len(refs) <= BATCH_CANCEL_MAX:
+            raise Reject("EGeneral:Invalid arguments:orders")
+        account = self.exchange.account
+        canceled = 0
+        for ref in refs:
+            for order in account.find(ref):
+                account.cancel(order, self.exchange.clock.time())
+                canceled += 1
+        self.replies.ack("batch_cancel", req_id, {"count": canceled}, time_in)
+
+    def _cancel_all_orders_after(self, params: dict[str, Any], req_id: Any, time_in: float) -> None:
+        for name in params:
+            if name not in ("timeout", "token"):
+                raise Reject(unsupported(name, "cancel all orders after"))
+        timeout = params.get("timeout")
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
+            raise Reject("EGeneral:Invalid arguments:timeout")
+        self.replies.ack("cancel_all_orders_after", req_id, self.exchange.cancel_all_after(timeout), time_in)

@@ -117,7 +117,9 @@ class Replies:
         frame.update(self._times(time_in))
         self._send(frame)
 
-    def ack(self, method: str, req_id: Any, result: dict[str, Any], time_in: float) -> None:
+    def ack(
+        self, method: str, req_id: Any, result: dict[str, Any] | list[dict[str, Any]], time_in: float
+    ) -> None:
         frame: Frame = {"method": method}
         if req_id is not None:
             frame["req_id"] = req_id

@@ -87,6 +87,12 @@ class AckResult(_Wire, frozen=True, kw_only=True):
     amend_id: str | None = None
     original_order_id: str | None = None
     count: int | None = None
+    # cancel_all_orders_after: when the answer was made and when the dead man's switch fires
+    # ("0" style values when it was disabled), both RFC 3339.
+    currentTime: str | None = None
+    triggerTime: str | None = None
+    # batch_add: one order of the batch the engine refused (the others went on).
+    error: str | None = None
 
 
 class MethodAck(_Wire, frozen=True, kw_only=True):
@@ -368,6 +374,97 @@ WsFrame = (
     | BalancesUpdateFrame
     | ExecutionsFrame
 )
+
+
+# ---------------------------------------------------------------- trading requests
+#
+# The `params` of the trading methods on the authenticated socket, field names as Kraken spells
+# them; None fields are left out of the frame (`omit_defaults`), and amounts go out as JSON numbers
+# with the Decimal's own digits (Kraken refuses a string: `Limit_price field must be a
+# number_float`). The session adds the WebSocket token (`token`) to each as it sends it.
+
+
+class TradingParams(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    token: str = ""
+
+
+class AddOrderParams(TradingParams, frozen=True, kw_only=True, omit_defaults=True):
+    order_type: str  # limit | market
+    side: str  # buy | sell
+    order_qty: Decimal
+    symbol: str
+    limit_price: Decimal | None = None
+    time_in_force: str | None = None  # gtc | ioc | fok | gtd (None: Kraken's default, gtc)
+    cl_ord_id: str | None = None
+
+
+class AmendOrderParams(TradingParams, frozen=True, kw_only=True, omit_defaults=True):
+    """`order_id` or `cl_ord_id` names the order; the order keeps its ids (and, where it can, its
+    place in the book)."""
+
+    order_id: str | None = None
+    cl_ord_id: str | None = None
+    order_qty: Decimal | None = None
+    limit_price: Decimal | None = None
+
+
+class CancelOrderParams(TradingParams, frozen=True, kw_only=True, omit_defaults=True):
+    """One list of ids, of one kind; Kraken answers one ack per order."""
+
+    order_id: list[str] | None = None
+    cl_ord_id: list[str] | None = None
+
+
+class BatchOrder(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One order of a `batch_add` (the pair is the batch's)."""
+
+    order_type: str
+    side: str
+    order_qty: Decimal
+    limit_price: Decimal | None = None
+    time_in_force: str | None = None
+    cl_ord_id: str | None = None
+
+
+class BatchAddParams(TradingParams, frozen=True, kw_only=True, omit_defaults=True):
+    """2 to 15 orders on one pair, checked as a whole before any reaches the engine."""
+
+    symbol: str
+    orders: list[BatchOrder]
+    validate: bool | None = None
+
+
+class BatchCancelParams(TradingParams, frozen=True, kw_only=True, omit_defaults=True):
+    """2 to 50 orders by Kraken id (`orders`) and/or client order id (`cl_ord_id`)."""
+
+    orders: list[str] | None = None
+    cl_ord_id: list[str] | None = None
+
+
+class CancelAfterParams(TradingParams, frozen=True, kw_only=True, omit_defaults=True):
+    """The dead man's switch: cancel every open order `timeout` seconds from now unless asked
+    again first; 0 disables it."""
+
+    timeout: int
+
+
+AnyTradingParams = (
+    AddOrderParams
+    | AmendOrderParams
+    | CancelOrderParams
+    | BatchAddParams
+    | BatchCancelParams
+    | CancelAfterParams
+)
+# The method each kind of params goes with.
+TRADING_METHOD: dict[type[TradingParams], str] = {
+    AddOrderParams: "add_order",
+    AmendOrderParams: "amend_order",
+    CancelOrderParams: "cancel_order",
+    BatchAddParams: "batch_add",
+    BatchCancelParams: "batch_cancel",
+    CancelAfterParams: "cancel_all_orders_after",
+}
 
 
 # ---------------------------------------------------------------- parsing

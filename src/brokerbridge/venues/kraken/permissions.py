@@ -65,6 +65,7 @@ _BY_METHOD: dict[str, KeyPermission] = {
     "CancelOrder": CANCEL_ORDERS,
     "CancelAll": CANCEL_ORDERS,
     "CancelOrderBatch": CANCEL_ORDERS,
+    "CancelAllOrdersAfter": CANCEL_ORDERS,
 }
 
 

@@ -36,9 +36,11 @@ from brokerbridge.venues.kraken.auth import sign
 from brokerbridge.venues.kraken.errors import error_from_kraken_list
 from brokerbridge.venues.kraken.rest_messages import (
     AddOrderResult,
+    AmendOrderResult,
     AssetInfo,
     AssetPair,
     BalanceExEntry,
+    CancelAllAfterResult,
     CancelOrderResult,
     ClosedOrders,
     DepthBook,
@@ -77,6 +79,8 @@ RESULT_TYPES: dict[str, Any] = {
     "GetWebSocketsToken": WebSocketsToken,
     "AddOrder": AddOrderResult,
     "CancelOrder": CancelOrderResult,
+    "AmendOrder": AmendOrderResult,
+    "CancelAllOrdersAfter": CancelAllAfterResult,
 }
 PUBLIC_METHODS = frozenset(
     {"Time", "SystemStatus", "Assets", "AssetPairs", "Ticker", "Depth", "OHLC", "Trades"}
@@ -218,8 +222,10 @@ def add_order_request(
     price: Decimal | None = None,
     cl_ord_id: str | None = None,
     validate: bool = False,
+    time_in_force: str | None = None,
 ) -> Request[AddOrderResult]:
-    """`validate=True`: Kraken checks the order (permission included) and places nothing."""
+    """`validate=True`: Kraken checks the order (permission included) and places nothing.
+    `time_in_force`: GTC, IOC or GTD (None: Kraken's default, GTC)."""
     return _private(
         "AddOrder",
         AddOrderResult,
@@ -229,12 +235,32 @@ def add_order_request(
         ("volume", volume),
         ("price", price),
         ("cl_ord_id", cl_ord_id),
+        ("timeinforce", time_in_force),
         ("validate", True if validate else None),
     )
 
 
 def cancel_order_request(txid: str) -> Request[CancelOrderResult]:
     return _private("CancelOrder", CancelOrderResult, ("txid", txid))
+
+
+def amend_order_request(
+    txid: str, *, order_qty: Decimal | None = None, limit_price: Decimal | None = None
+) -> Request[AmendOrderResult]:
+    """Change an open order in place (it keeps its txid and client order id)."""
+    return _private(
+        "AmendOrder",
+        AmendOrderResult,
+        ("txid", txid),
+        ("order_qty", order_qty),
+        ("limit_price", limit_price),
+    )
+
+
+def cancel_all_orders_after_request(timeout: int) -> Request[CancelAllAfterResult]:
+    """The dead man's switch: every open order canceled `timeout` s from now unless called again
+    first; 0 disables it."""
+    return _private("CancelAllOrdersAfter", CancelAllAfterResult, ("timeout", timeout))
 
 
 # ---------------------------------------------------------------- on the wire

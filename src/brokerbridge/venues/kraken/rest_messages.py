@@ -173,6 +173,17 @@ class CancelOrderResult(_Rest, frozen=True, kw_only=True):
     pending: bool | None = None
 
 
+class AmendOrderResult(_Rest, frozen=True, kw_only=True):
+    amend_id: str  # the amend's own id; the order keeps its txid
+
+
+class CancelAllAfterResult(_Rest, frozen=True, kw_only=True):
+    """The dead man's switch: when Kraken answered and when it cancels everything, RFC 3339."""
+
+    currentTime: str  # Kraken's spelling
+    triggerTime: str
+
+
 class ClosedOrders(_Rest, frozen=True, kw_only=True):
     closed: dict[str, RestOrder]
     count: int | None = None

@@ -9,6 +9,7 @@ what it produced (the aioquic / wsproto shape; the API is `venues.session_base.V
     session.events_received()                # normalized core.events
     session.signals_received()               # control signals for the driver (core.signals)
     session.next_deadline() / handle_timer(now)
+    session.send_trading(params, now)        # an order request; its answer → trading_listener
 
 One session per endpoint: public channels on `ws.kraken.com/v2`, private ones (balances, executions,
 token-authenticated) on `ws-auth.kraken.com/v2` (kraken.md §3.1). StreamStatus events from the
@@ -25,6 +26,8 @@ state they share (`state.py`), each module's docstring saying its design decisio
     tokens.py         the WebSocket token, refusals of it
     subscriptions.py  add/remove, one upstream book per symbol and depth moves, acks
     timers.py         watchdog, pings, overdue answers and snapshots, retries
+    trading.py        orders on the authenticated socket (add, amend, cancel, batches, dead man's
+                      switch), answers matched by req_id
     connection.py     `KrakenWsSession`: receive_text and the frame type → handler table
 """
 
@@ -50,6 +53,7 @@ from brokerbridge.venues.kraken.session.state import (
     SILENCE_SUSPECT,
     WIRE_CHANNEL,
 )
+from brokerbridge.venues.kraken.session.trading import TradingAnswer
 
 # Signals are the venue-independent ones of core.signals (the supervisor matches on them);
 # re-exported here so venue code and tests can import them from the session module.
@@ -73,4 +77,5 @@ __all__ = [
     "Subscribed",
     "SystemStatus",
     "TokenRejected",
+    "TradingAnswer",
 ]

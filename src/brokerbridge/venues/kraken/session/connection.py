@@ -42,10 +42,11 @@ from brokerbridge.venues.kraken.session.private import PrivateStreams
 from brokerbridge.venues.kraken.session.state import route_key
 from brokerbridge.venues.kraken.session.subscriptions import Subscriptions
 from brokerbridge.venues.kraken.session.timers import Timers
+from brokerbridge.venues.kraken.session.trading import Trading
 from brokerbridge.venues.session_base import HANDLING_FAILURES
 
 
-class KrakenWsSession(Subscriptions, PrivateStreams, Timers):
+class KrakenWsSession(Subscriptions, PrivateStreams, Timers, Trading):
     """Pure Kraken WS v2 session for one endpoint (public or private). See the package docstring."""
 
     def __init__(
@@ -77,6 +78,12 @@ class KrakenWsSession(Subscriptions, PrivateStreams, Timers):
         self._subscribe([sub for sub in self._subs if routes.get(route_key(sub)) == sub])
 
     # ------------------------------------------------------------ incoming frames
+
+    def _on_method_ack(self, ack: MethodAck, received: float) -> None:
+        """A trading request's answer goes to whoever sent it; the rest are subscriptions'."""
+        if self._trading_pending and self._on_trading_ack(ack):
+            return
+        self._on_ack(ack, received)
 
     def receive_text(self, text: str, now: float) -> None:
         """Handle one text frame. Never raises: bad frames become `BadFrame` signals."""
@@ -142,7 +149,7 @@ FRAME_HANDLERS: Mapping[type, Callable[[KrakenWsSession, Any, float], None]] = M
         TradeFrame: KrakenWsSession._on_trade,
         OhlcFrame: KrakenWsSession._on_ohlc,
         InstrumentFrame: KrakenWsSession._on_instruments,
-        MethodAck: KrakenWsSession._on_ack,
+        MethodAck: KrakenWsSession._on_method_ack,
         Pong: KrakenWsSession._on_pong,
         StatusFrame: KrakenWsSession._on_status,
         CloudflareRestarting: KrakenWsSession._on_cloudflare,

@@ -1,9 +1,9 @@
 """What every job of `KrakenWsSession` reads: its constants, its state, and the helpers they share.
 
 The session is one object split by job into classes, each in its module and built on what it uses:
-`requests` on this state; `books`, `private` and `tokens` on `requests`; `subscriptions` on `tokens`
-and `books`; `timers` on `books`; `connection` (`KrakenWsSession`) on `subscriptions`, `private`
-and `timers`. Each adds the methods of its job; all share the state set up here.
+`requests` on this state; `books`, `private`, `tokens` and `trading` on `requests`; `subscriptions`
+on `tokens` and `books`; `timers` on `books`; `connection` (`KrakenWsSession`) on `subscriptions`,
+`private`, `timers` and `trading`. Each adds the methods of its job; all share the state set up here.
 """
 
 from __future__ import annotations
@@ -96,6 +96,9 @@ class KrakenSessionState(VenueSession):
         self._token_reported = False
         self._parse_timestamp = TimestampParser().parse
         self._req_ids = itertools.count(1)
+        # Trading requests sent on this connection and not answered yet: req_id → method. Kept
+        # out of the reset below: `trading` reports them lost first (`Trading.connection_lost`).
+        self._trading_pending: dict[int, str] = {}
         self._reset_connection_state(0.0)
 
     def _reset_connection_state(self, now: float) -> None:
