@@ -73,3 +73,22 @@ async def test_cancels_count_by_the_orders_age_on_both_wires(
     assert txids[4] in open_orders and txids[3] not in open_orders and len(open_orders) == 48 + 3
     # A REST cancel-all is not on the counter: it cancels everything however full the counter is.
     assert (await signer.call("CancelAll"))["result"] == {"count": 51}
+
+
+async def test_amends_count_and_a_ws_cancel_all_does_not(
+    sim: KrakenSimulator, signer: Signer, clock: FakeClock
+) -> None:
+    counter = sim.exchange.account.order_rate = OrderRateCounter(tier="starter")  # 60, −1/s
+    txids = [(await signer.call("AddOrder", LIMIT))["result"]["txid"][0] for _ in range(55)]
+    # 55 now; an amend of an order younger than 5 s is +1 +3: 59, then the next one is refused.
+    amend = {"txid": txids[0], "order_qty": "0.0002"}
+    assert (await signer.call("AmendOrder", amend))["error"] == []
+    assert (await signer.call("AmendOrder", {**amend, "txid": txids[1]})) == {"error": RATE}
+    assert counter.refused == 1
+    # A WebSocket cancel_all is not on the counter either (Kraken's table lists no cancel-all).
+    token = (await signer.call("GetWebSocketsToken"))["result"]["token"]
+    ws = await connect(sim.endpoints.ws_private)
+    await ws.send({"method": "cancel_all", "params": {"token": token}, "req_id": 1})
+    answer = await ws.until(lambda m: m.get("method") == "cancel_all")
+    assert (answer["success"], answer["result"]) == (True, {"count": 55})
+    assert (await signer.call("OpenOrders"))["result"]["open"] == {}

@@ -415,11 +415,15 @@ class Account:
             raise ApiError("EOrder:Unknown order")
         if price is not None and order.ordertype != "limit":
             raise ApiError("EOrder:Invalid price")
+        # An amend counts on the pair's trading rate counter (+1, more on a young order), like
+        # an add or a cancel, whichever wire it came by.
+        if not self.order_rate.amend_order(order.pair.symbol, now_wall - order.opentm_ns / 1e9, now_wall):
+            raise RateLimitExceeded
         new_volume = order.volume if volume is None else volume
         new_price = order.price if price is None else price
         now_ns = int(now_wall * 1e9)
         if new_volume <= order.vol_exec:
-            self.cancel(order, now_wall)
+            self.cancel(order, now_wall, counted=False)  # the amend counted already
             return StepResult()
         pair = order.pair
         remaining = new_volume - order.vol_exec

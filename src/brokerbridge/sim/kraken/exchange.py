@@ -118,7 +118,7 @@ class KrakenExchange:
         self.cancel_all_at = None
         now = self.clock.time()
         for order in self.account.open_orders():
-            self.account.cancel(order, now, reason=DEAD_MAN_REASON)
+            self.account.cancel(order, now, reason=DEAD_MAN_REASON, counted=False)  # Kraken's own doing
 
     # -- time passes -----------------------------------------------------------------------------------
     def step(self) -> StepResult | None:

@@ -260,7 +260,8 @@ class WsProtocol:
         account = self.exchange.account
         orders = account.open_orders()
         for order in orders:
-            account.cancel(order, self.exchange.clock.time())
+            # Kraken's trading rate table lists no cancel-all: not counted, as REST CancelAll.
+            account.cancel(order, self.exchange.clock.time(), counted=False)
         self.replies.ack("cancel_all", req_id, {"count": len(orders)}, time_in)
 
     def _amend_order(self, params: dict[str, Any], req_id: Any, time_in: float) -> None:
