@@ -37,19 +37,21 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import websockets
 
 from brokerbridge.bridge import Bridge
 from brokerbridge.core.backoff import BackoffPolicy
 from brokerbridge.core.config import ApiKey, ServerConfig
-from brokerbridge.core.errors import BrokerBridgeError
-from brokerbridge.core.events import AnyEvent, Fill, StreamState, StreamStatus
+from brokerbridge.core.events import AnyEvent, Fill, Side, StreamState, StreamStatus
+from brokerbridge.core.orders import OrderRequest
 from brokerbridge.core.secret import Secret
 from brokerbridge.server import BridgeServer, ServerSettings
 from brokerbridge.server.ws import WsSettings
 from brokerbridge.sim.kraken import KrakenSimulator
 from brokerbridge.sim.market import BookSide
 from brokerbridge.sim.primary import PrimarySimulator
+from tests.chaos.orders import OrderLedger, VenueTruth, Way
 from tests.server.conftest import stack_config
 
 logger = logging.getLogger(__name__)
@@ -99,7 +101,7 @@ class ChaosReport:
     faults: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     fills: dict[str, int] = field(default_factory=dict)
     orders: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    order_errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    ledger: str = ""  # the orders' counts (tests/chaos/orders.py)
     recoveries: int = 0
     worst_recovery_s: float = 0.0
     balance_checks: int = 0
@@ -118,7 +120,7 @@ class ChaosReport:
         lines = [
             f"chaos: {self.seconds:.0f} s, seed {self.seed}",
             f"  faults injected: {sum(self.faults.values())} ({faults})",
-            f"  orders: {dict(self.orders)}; refused or unanswered: {dict(self.order_errors)}",
+            f"  orders decided: {dict(self.orders)}; {self.ledger}",
             f"  fills journaled: {self.fills}",
             f"  recoveries: {self.recoveries}; worst recovery {self.worst_recovery_s:.2f} s",
             f"  checks: {self.balance_checks} balance, {self.book_checks} book; "
@@ -221,6 +223,8 @@ class Chaos:
                 server,
             ):
                 self.ksim, self.psim, self.bridge, self.server = ksim, psim, bridge, server
+                self.ledger = OrderLedger(VenueTruth(ksim, psim), f"ch{self.report.seed % 10_000:04d}-")
+                self.ways = [Way("python", bridge.place, bridge.cancel)]
                 await self._run_stack()
         finally:
             root.removeHandler(errors)
@@ -301,36 +305,42 @@ class Chaos:
         book = self.ksim.exchange.market.book("BTC/USD")
         while True:
             await asyncio.sleep(self.rng.uniform(0.2, 0.6))
-            side = self.rng.choice(("buy", "sell"))
-            try:
-                if self.rng.random() < 0.5:
-                    await self.bridge.place_order("kraken", "BTC/USD", side, "market", "0.0005")
-                else:
-                    best = book.best(BookSide.BID if side == "buy" else BookSide.ASK) or Decimal("60000")
-                    await self.bridge.place_order("kraken", "BTC/USD", side, "limit", "0.0005", str(best))
-                self.report.orders["kraken"] += 1
-                await self._cancel_some("kraken")
-            except BrokerBridgeError as exc:
-                self.report.order_errors[type(exc).__name__] += 1
+            side = Side(self.rng.choice(("buy", "sell")))
+            if self.rng.random() < 0.5:
+                request = OrderRequest(
+                    venue="kraken", symbol="BTC/USD", side=side, qty=Decimal("0.0005"), type="market"
+                )
+            else:
+                best = book.best(BookSide.BID if side is Side.BUY else BookSide.ASK) or Decimal("60000")
+                request = OrderRequest(
+                    venue="kraken", symbol="BTC/USD", side=side, qty=Decimal("0.0005"), price=best
+                )
+            await self._place(request)
 
     async def _trade_primary(self) -> None:
         book = self.psim.exchange.market.book(GGAL)
         while True:
             await asyncio.sleep(self.rng.uniform(0.3, 0.8))
-            side = self.rng.choice(("buy", "sell"))
-            best = book.best(BookSide.ASK if side == "buy" else BookSide.BID)
-            try:
-                price = best if best is not None else Decimal(1000)
-                await self.bridge.place_order("primary", GGAL, side, "limit", "1", str(price))
-                self.report.orders["primary"] += 1
-                await self._cancel_some("primary")
-            except BrokerBridgeError as exc:
-                self.report.order_errors[type(exc).__name__] += 1
+            side = Side(self.rng.choice(("buy", "sell")))
+            best = book.best(BookSide.ASK if side is Side.BUY else BookSide.BID)
+            price = best if best is not None else Decimal(1000)
+            await self._place(
+                OrderRequest(venue="primary", symbol=GGAL, side=side, qty=Decimal(1), price=price)
+            )
 
-    async def _cancel_some(self, venue: str) -> None:
-        live = [o for o in self.bridge.open_orders(venue) if o.status in ("new", "partially_filled")]
+    async def _place(self, request: OrderRequest) -> None:
+        """One order through a way in chosen at random, retried with its client order id until
+        decided; then now and then a cancel of an open one."""
+        way = self.rng.choice(self.ways)
+        request = msgspec.structs.replace(request, client_order_id=self.ledger.new_id())
+        ack = await self.ledger.place(way, request, lambda: asyncio.sleep(self.rng.uniform(0.1, 0.5)))
+        if ack is not None:
+            self.report.orders[request.venue] += 1
+        live = [o for o in self.bridge.open_orders(request.venue) if o.status in ("new", "partially_filled")]
         if live and self.rng.random() < 0.5:
-            await self.bridge.cancel_order(venue, self.rng.choice(live).order_id)
+            await self.ledger.cancel(
+                self.rng.choice(self.ways), request.venue, self.rng.choice(live).order_id
+            )
 
     async def _inject_faults(self) -> None:
         """Every fault once per round, in a seeded random order, one every 0.5–1.5 s."""
@@ -489,6 +499,8 @@ class Chaos:
         unknown = self._unknown()
         if unknown:
             report.problems.append(f"orders still unknown after the run: {unknown}")
+        report.problems.extend(await self.ledger.problems(self.bridge, within=UNKNOWN_WINDOW))
+        report.ledger = self.ledger.summary()
         for client in self.clients:
             report.client_messages += client.count
             report.problems.extend(client.problems(time.monotonic() - SETTLE / 2))

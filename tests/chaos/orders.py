@@ -1,0 +1,236 @@
+"""The chaos run's orders, held against what the simulators booked (issue 18's promises).
+
+Clients place and cancel all the time, each order with a client order id of the run's, through
+every way in the harness offers (`ways`: the Python `Bridge`, and the server's REST, `/ws` and
+`BridgeClient` where they exist). An attempt that ends without a definite answer — a transport
+error, a 5xx, an `unknown` ack — is retried with the SAME client order id, as a careful bot
+does. Afterwards (`OrderLedger.problems`):
+
+* **no duplicate order**: no client order id was booked twice by a simulator (Kraken keeps
+  `cl_ord_id`; Primary's `wsClOrdId` where the order went over the socket), and neither simulator
+  booked more orders than the run had client order ids (the REST path of Primary carries none);
+* **no lost cancel**: every order the run asked to cancel, and whose cancel was not refused as
+  unknown, is closed at the simulator at the end;
+* **every accepted order exists**: each `accepted` ack's order id is one the simulator booked;
+* **final states agree**: the orders the Bridge holds open are the ones the simulator holds open.
+
+The simulators' truth comes from their account listeners (every report they send), not from the
+Bridge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from brokerbridge.core.errors import BrokerBridgeError, UnknownOrder
+from brokerbridge.core.orders import OrderAck, OrderRequest
+
+Place = Callable[[OrderRequest], Awaitable[OrderAck]]
+Cancel = Callable[[str, str], Awaitable[Any]]  # (venue, order id)
+
+ATTEMPTS = 4  # per client order id: the first and up to three retries
+PRIMARY_ACTIVE = frozenset({"PENDING_NEW", "NEW", "PARTIALLY_FILLED"})
+KRAKEN_OPEN = frozenset({"pending", "open"})
+
+
+@dataclass
+class Way:
+    """One way in: how it places and cancels."""
+
+    name: str
+    place: Place
+    cancel: Cancel
+
+
+@dataclass
+class _Placed:
+    request: OrderRequest
+    way: str
+    attempts: int = 0
+    acks: list[OrderAck] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class VenueTruth:
+    """Every order the simulators booked, from their own account reports."""
+
+    def __init__(self, ksim: Any, psim: Any) -> None:
+        self.kraken_booked: Counter[str | None] = Counter()  # cl_ord_id → bookings
+        self.kraken_status: dict[str, str] = {}  # txid → last status
+        self.primary_ws_booked: Counter[str] = Counter()  # wsClOrdId → bookings
+        self.primary_roots = 0  # orders booked (replacements not counted)
+        self.primary_seen: set[str] = set()
+        ksim.exchange.account.listeners.append(self._kraken)
+        psim.exchange.account.listeners.append(self._primary)
+        self._ksim, self._psim = ksim, psim
+
+    def _kraken(self, event: Any) -> None:
+        order = event.order
+        if order is None:
+            return
+        if event.kind == "pending_new":
+            self.kraken_booked[order.cl_ord_id] += 1
+        self.kraken_status[order.txid] = order.status
+
+    def _primary(self, _account: str, report: dict[str, Any]) -> None:
+        cl_ord_id = report["clOrdId"]
+        if cl_ord_id in self.primary_seen:
+            return
+        self.primary_seen.add(cl_ord_id)
+        if report.get("origClOrdId") is None:
+            self.primary_roots += 1
+        if report.get("wsClOrdId") is not None:
+            self.primary_ws_booked[report["wsClOrdId"]] += 1
+
+    def kraken_open(self) -> set[str]:
+        return {
+            txid for txid, order in self._ksim.exchange.account.orders.items() if order.status in KRAKEN_OPEN
+        }
+
+    def kraken_closed(self, txid: str) -> bool:
+        return self.kraken_status.get(txid) in ("closed", "canceled")
+
+    def primary_open(self) -> set[str]:
+        """Open orders, each named by the clOrdId of the request that first booked it (what the
+        Bridge keys a Primary order by)."""
+        orders = self._psim.exchange.account.orders
+        out = set()
+        for order in orders.values():
+            if order.status in PRIMARY_ACTIVE:
+                root = order
+                while root.orig_cl_ord_id is not None and root.orig_cl_ord_id in orders:
+                    root = orders[root.orig_cl_ord_id]
+                out.add(root.cl_ord_id)
+        return out
+
+    def primary_closed(self, order_id: str) -> bool:
+        return order_id not in self.primary_open()
+
+
+class OrderLedger:
+    def __init__(self, truth: VenueTruth, run_tag: str) -> None:
+        self.truth = truth
+        self._tag = run_tag  # a few characters: client order ids of this run
+        self._next = 0
+        self.placed: dict[str, _Placed] = {}
+        self.cancels: dict[tuple[str, str], str] = {}  # (venue, order id) → the way that asked
+        self.counts: Counter[str] = Counter()
+
+    def new_id(self) -> str:
+        self._next += 1
+        return f"{self._tag}{self._next:07d}"
+
+    async def place(
+        self, way: Way, request: OrderRequest, pause: Callable[[], Awaitable[None]]
+    ) -> OrderAck | None:
+        """Place `request` (its client order id set), retrying an undecided attempt with the
+        same id; the last ack, or None when every attempt failed."""
+        assert request.client_order_id is not None
+        placed = self.placed.setdefault(request.client_order_id, _Placed(request, way.name))
+        last: OrderAck | None = None
+        for _ in range(ATTEMPTS):
+            placed.attempts += 1
+            self.counts[f"attempts {way.name}"] += 1
+            try:
+                last = await way.place(request)
+            except BrokerBridgeError as exc:
+                placed.errors.append(type(exc).__name__)
+                self.counts[f"error {type(exc).__name__}"] += 1
+                if not exc.retryable:
+                    return None
+                await pause()
+                continue
+            placed.acks.append(last)
+            if last.duplicate:
+                self.counts["duplicate acks"] += 1
+            if last.status == "accepted":
+                return last
+            self.counts["unknown acks"] += 1
+            await pause()
+        return last
+
+    async def cancel(self, way: Way, venue: str, order_id: str) -> None:
+        self.counts[f"cancels {way.name}"] += 1
+        try:
+            await way.cancel(venue, order_id)
+        except UnknownOrder:
+            self.counts["cancel of a closed order"] += 1
+            return
+        except BrokerBridgeError as exc:
+            self.counts[f"cancel error {type(exc).__name__}"] += 1
+            if not exc.retryable:
+                return
+        self.cancels[(venue, order_id)] = way.name
+
+    def summary(self) -> str:
+        ways = Counter(p.way for p in self.placed.values())
+        by_way = ", ".join(f"{w} {n}" for w, n in sorted(ways.items()))
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
+        return f"client order ids {len(self.placed)} ({by_way}); {counts}"
+
+    async def problems(self, bridge: Any, *, within: float) -> list[str]:
+        """What broke a promise. Open sets may take a moment to agree (a cancel's report on its
+        way): compared until they agree or `within` seconds pass."""
+        out: list[str] = []
+        twice = {cid: n for cid, n in self.truth.kraken_booked.items() if cid is not None and n > 1}
+        if twice:
+            out.append(f"duplicate orders at kraken: {dict(list(twice.items())[:5])}")
+        twice = {cid: n for cid, n in self.truth.primary_ws_booked.items() if n > 1}
+        if twice:
+            out.append(f"duplicate orders at primary: {dict(list(twice.items())[:5])}")
+        ids = Counter(p.request.venue for p in self.placed.values())
+        if self.truth.primary_roots > ids["primary"]:
+            out.append(
+                f"primary booked {self.truth.primary_roots} orders for {ids['primary']} client order ids"
+            )
+        booked_kraken = sum(n for cid, n in self.truth.kraken_booked.items() if cid is not None)
+        if booked_kraken > ids["kraken"]:
+            out.append(f"kraken booked {booked_kraken} orders for {ids['kraken']} client order ids")
+        for cid, placed in self.placed.items():
+            for ack in placed.acks:
+                if ack.status == "accepted" and ack.order_id is not None and not self._booked(ack):
+                    out.append(f"{ack.venue} order {ack.order_id} (client {cid}) acknowledged, never booked")
+        mismatch: list[str] = []
+        for _ in range(int(within / 0.2) + 1):
+            lost = [
+                f"{venue} {order_id}"
+                for (venue, order_id) in self.cancels
+                if not (
+                    self.truth.kraken_closed(order_id)
+                    if venue == "kraken"
+                    else self.truth.primary_closed(order_id)
+                )
+            ]
+            mismatch = self._open_mismatch(bridge)
+            if not lost and not mismatch:
+                break
+            await asyncio.sleep(0.2)
+        else:
+            if lost:
+                out.append(f"cancels lost ({len(lost)}): {lost[:5]}")
+        out.extend(mismatch)
+        return out
+
+    def _booked(self, ack: OrderAck) -> bool:
+        if ack.venue == "kraken":
+            return ack.order_id in self.truth.kraken_status
+        return ack.order_id in self.truth.primary_seen
+
+    def _open_mismatch(self, bridge: Any) -> list[str]:
+        out = []
+        for venue, venue_open in (
+            ("kraken", self.truth.kraken_open()),
+            ("primary", self.truth.primary_open()),
+        ):
+            held = {o.order_id for o in bridge.open_orders(venue) if o.status != "unknown"}
+            only_bridge, only_venue = held - venue_open, venue_open - held
+            if only_bridge or only_venue:
+                out.append(
+                    f"{venue} open orders differ: bridge only {sorted(only_bridge)[:5]}, "
+                    f"venue only {sorted(only_venue)[:5]}"
+                )
+        return out
