@@ -11,12 +11,15 @@ client sends it to the moment the client has its acknowledgement with the order 
   `/ws` op `place` on a socket held open — each crossing the bridge to the simulator and back.
 
 Rounds alternate between the paths so that a slow moment of the machine is shared by all. Each
-order goes to one of several pairs in turn: Kraken counts orders per pair, and the rounds must not
-meet the rate limit they do not measure.
+order goes to one of the four pairs in turn, and both the simulator's counter and the bridge's model
+of it are at Kraken's Pro tier (180 a pair): the rounds must not meet the rate limit they do not
+measure.
 
-Then the offered load: 1,000 `Bridge.place` calls in one second on one pair. The bridge's model of
-Kraken's rate counter must refuse (`order_refused`, rule `rate_limit`) or queue what the venue would
-refuse: the simulator's own refusals (`EOrder:Rate limit exceeded`) must stay 0.
+Then the offered load, on a fresh simulator and Bridge at their default tiers (the simulator
+Intermediate, the bridge Starter — the bridge assumes less than the account has): 1,000
+`Bridge.place` calls in one second on one pair. The bridge's model of Kraken's rate counter must
+refuse (`order_refused`, rule `rate_limit`) or queue what the venue would refuse: the simulator's own
+refusals (`EOrder:Rate limit exceeded`) must stay 0.
 """
 
 from __future__ import annotations
@@ -42,15 +45,16 @@ from brokerbridge.core.orders import OrderRequest
 from brokerbridge.core.secret import Secret
 from brokerbridge.server import BridgeServer, ServerSettings
 from brokerbridge.sim.kraken import KrakenSimulator
+from brokerbridge.sim.kraken.order_rate import OrderRateCounter
 from brokerbridge.venues.kraken.auth import sign
 
 KEY = "bench-trade-key-0123456789"
 # (pair as the bridge and WS v2 name it, REST altname, a price far below the market, volume)
 PAIRS = (
-    ("BTC/USD", "XBTUSD", "1000", "0.0001"),
-    ("ETH/USD", "ETHUSD", "100", "0.002"),
-    ("SOL/USD", "SOLUSD", "5", "0.1"),
-    ("XRP/USD", "XRPUSD", "0.05", "20"),
+    ("BTC/USD", "XBTUSD", "10000.0", "0.0001"),
+    ("ETH/USD", "ETHUSD", "1000.00", "0.002"),
+    ("SOL/USD", "SOLUSD", "50.00", "0.1"),
+    ("XRP/USD", "XRPUSD", "0.20000", "5"),
 )
 Timed = Callable[[int], Awaitable[None]]  # one round's order, on pair index i
 
@@ -66,35 +70,36 @@ async def _rounds(paths: dict[str, Timed], rounds: int) -> dict[str, list[float]
 
 
 class _DirectRest:
-    """AddOrder signed by hand, as any client would send it."""
+    """AddOrder signed by hand, as any client would send it, with a key of its own (a key's nonces
+    must grow, and the bridge signs with the configured one)."""
 
     def __init__(self, sim: KrakenSimulator, http: httpx.AsyncClient) -> None:
-        self.sim, self.http, self.nonce = sim, http, int(time.time() * 1000)
+        self.sim, self.http, self.nonce = sim, http, time.time_ns()
+        self.key = sim.exchange.create_key()
 
-    async def __call__(self, i: int) -> None:
-        _, altname, price, volume = PAIRS[i % len(PAIRS)]
+    async def call(self, method: str, params: dict[str, str]) -> Any:
         self.nonce += 1
-        body = urllib.parse.urlencode(
-            {
-                "nonce": self.nonce,
-                "ordertype": "limit",
-                "type": "buy",
-                "volume": volume,
-                "pair": altname,
-                "price": price,
-            }
-        )
-        ends = self.sim.endpoints
+        body = urllib.parse.urlencode({"nonce": self.nonce, **params})
         headers = {
-            "API-Key": ends.api_key,
-            "API-Sign": sign("/0/private/AddOrder", str(self.nonce), body, ends.api_secret),
+            "API-Key": self.key.key,
+            "API-Sign": sign(f"/0/private/{method}", str(self.nonce), body, self.key.secret),
             "Content-Type": "application/x-www-form-urlencoded",
         }
         answer = (
-            await self.http.post(f"{ends.rest}/0/private/AddOrder", content=body, headers=headers)
+            await self.http.post(
+                f"{self.sim.endpoints.rest}/0/private/{method}", content=body, headers=headers
+            )
         ).json()
         if answer["error"]:
-            raise RuntimeError(f"direct AddOrder: {answer['error']}")
+            raise RuntimeError(f"direct {method}: {answer['error']}")
+        return answer["result"]
+
+    async def __call__(self, i: int) -> None:
+        _, altname, price, volume = PAIRS[i % len(PAIRS)]
+        await self.call(
+            "AddOrder",
+            {"ordertype": "limit", "type": "buy", "volume": volume, "pair": altname, "price": price},
+        )
 
 
 class _DirectWs:
@@ -157,47 +162,55 @@ async def _bridge_ws_path(server: BridgeServer) -> tuple[Any, Timed]:
     return ws, place
 
 
-async def _offered(bridge: Bridge, sim: KrakenSimulator, per_second: int, seconds: float) -> dict[str, int]:
-    """`per_second` places a second on one pair for `seconds`; outcomes counted."""
+async def _offered(per_second: int, seconds: float) -> dict[str, int]:
+    """`per_second` places a second on one pair for `seconds` through a fresh Bridge; outcomes
+    counted, with the simulator's own rate refusals."""
     outcomes: Counter[str] = Counter()
-    refused_before = sim.exchange.rate_refusals if hasattr(sim.exchange, "rate_refusals") else None
+    async with KrakenSimulator(host="127.0.0.1", port=0, seed=SEED) as sim, Bridge(_config(sim)) as bridge:
+        await bridge.wait_ready(30)
 
-    async def one() -> None:
-        try:
-            ack = await bridge.place(_request(0))
-            outcomes[ack.status] += 1
-        except OrderRefused as exc:
-            outcomes[f"refused locally ({exc.rule})"] += 1
-        except BrokerBridgeError as exc:
-            outcomes[f"{type(exc).__name__}: {exc.message[:60]}"] += 1
+        async def one() -> None:
+            try:
+                ack = await bridge.place(_request(0))
+                outcomes[ack.status] += 1
+            except OrderRefused as exc:
+                outcomes[f"refused locally ({exc.rule})"] += 1
+            except BrokerBridgeError as exc:
+                outcomes[f"{type(exc).__name__}: {exc.message[:60]}"] += 1
 
-    tasks = []
-    start = time.perf_counter()
-    for n in range(int(per_second * seconds)):
-        delay = start + n / per_second - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.ensure_future(one()))
-    await asyncio.gather(*tasks)
-    if refused_before is not None:
-        outcomes["refused by the venue"] = sim.exchange.rate_refusals - refused_before
+        tasks = []
+        start = time.perf_counter()
+        for n in range(int(per_second * seconds)):
+            delay = start + n / per_second - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.ensure_future(one()))
+        await asyncio.gather(*tasks)
+        outcomes["refused by the venue"] = sim.exchange.account.order_rate.refused
     return dict(outcomes)
+
+
+def _config(sim: KrakenSimulator, **kraken: Any) -> Config:
+    ends = sim.endpoints
+    return Config(
+        kraken=KrakenConfig(
+            rest_url=ends.rest,
+            ws_url=ends.ws_public,
+            ws_auth_url=ends.ws_private,
+            api_key=ends.api_key,
+            api_secret=Secret(ends.api_secret),
+            **kraken,
+        ),
+        journal_path=":memory:",
+    )
 
 
 async def _run(rounds: int, offered_s: float) -> Report:
     report = Report("orders")
     async with KrakenSimulator(host="127.0.0.1", port=0, seed=SEED) as sim:
         ends = sim.endpoints
-        config = Config(
-            kraken=KrakenConfig(
-                rest_url=ends.rest,
-                ws_url=ends.ws_public,
-                ws_auth_url=ends.ws_private,
-                api_key=ends.api_key,
-                api_secret=Secret(ends.api_secret),
-            ),
-            journal_path=":memory:",
-        )
+        sim.exchange.account.order_rate = OrderRateCounter(tier="pro")
+        config = _config(sim, tier="pro")
         keys = (ApiKey(name="bench", key=Secret(KEY), scopes=frozenset({"market", "account", "trade"})),)
         settings = ServerSettings(config=ServerConfig(keys=keys))
         async with (
@@ -209,7 +222,8 @@ async def _run(rounds: int, offered_s: float) -> Report:
             ) as bridge_http,
         ):
             await bridge.wait_ready(30)
-            token = await bridge.connectors["kraken"].tokens.get()  # type: ignore[attr-defined]
+            direct_rest = _DirectRest(sim, venue_http)
+            token = (await direct_rest.call("GetWebSocketsToken", {}))["token"]
             direct_ws = await websockets.connect(ends.ws_private)
             bridge_ws, bridge_ws_place = await _bridge_ws_path(server)
 
@@ -224,8 +238,8 @@ async def _run(rounds: int, offered_s: float) -> Report:
                     raise RuntimeError(f"POST /api/orders: {answer.status_code} {answer.text}")
 
             paths: dict[str, Timed] = {
-                "direct REST": _DirectRest(sim, venue_http),
-                "direct WS": _DirectWs(direct_ws, token.value if hasattr(token, "value") else str(token)),
+                "direct REST": direct_rest,
+                "direct WS": _DirectWs(direct_ws, token),
                 "bridge in-process": bridge_python,
                 "bridge REST": bridge_rest,
                 "bridge /ws": bridge_ws_place,
@@ -239,7 +253,7 @@ async def _run(rounds: int, offered_s: float) -> Report:
                 report.add(f"{name} p99", percentile(values, 0.99) * 1000, "ms")
             for ours, base in (("bridge REST", "direct REST"), ("bridge /ws", "direct WS")):
                 report.ratio(f"{ours} p50 / {base} p50", f"{ours} p50", f"{base} p50")
-            outcomes = await _offered(bridge, sim, 1000, offered_s)
+    outcomes = await _offered(1000, offered_s)
     for outcome, count in sorted(outcomes.items()):
         report.add(f"offered 1,000/s: {outcome}", count)
     report.target("offered 1,000/s: refused by the venue", "<=", 0)
@@ -251,4 +265,4 @@ async def _run(rounds: int, offered_s: float) -> Report:
 
 
 def run(smoke: bool) -> list[Report]:
-    return [asyncio.run(_run(3, 0.05) if smoke else _run(200, 1.0))]
+    return [asyncio.run(_run(3, 0.05) if smoke else _run(100, 1.0))]

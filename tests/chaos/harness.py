@@ -41,6 +41,7 @@ import msgspec
 import websockets
 
 from brokerbridge.bridge import Bridge
+from brokerbridge.client import BridgeClient
 from brokerbridge.core.backoff import BackoffPolicy
 from brokerbridge.core.config import ApiKey, ServerConfig
 from brokerbridge.core.events import AnyEvent, Fill, Side, StreamState, StreamStatus
@@ -51,7 +52,7 @@ from brokerbridge.server.ws import WsSettings
 from brokerbridge.sim.kraken import KrakenSimulator
 from brokerbridge.sim.market import BookSide
 from brokerbridge.sim.primary import PrimarySimulator
-from tests.chaos.orders import OrderLedger, VenueTruth, Way
+from tests.chaos.orders import OrderLedger, RestWay, VenueTruth, Way, WsWay
 from tests.server.conftest import stack_config
 
 logger = logging.getLogger(__name__)
@@ -175,7 +176,9 @@ async def _stack(journal: Path, cache: Path, seed: int) -> AsyncIterator[tuple[A
         )
         settings = ServerSettings(
             config=ServerConfig(
-                keys=(ApiKey(name="chaos", key=Secret(KEY), scopes=frozenset({"market", "account"})),)
+                keys=(
+                    ApiKey(name="chaos", key=Secret(KEY), scopes=frozenset({"market", "account", "trade"})),
+                )
             ),
             ws=WsSettings(heartbeat_interval=1.0),
         )
@@ -224,8 +227,19 @@ class Chaos:
             ):
                 self.ksim, self.psim, self.bridge, self.server = ksim, psim, bridge, server
                 self.ledger = OrderLedger(VenueTruth(ksim, psim), f"ch{self.report.seed % 10_000:04d}-")
-                self.ways = [Way("python", bridge.place, bridge.cancel)]
-                await self._run_stack()
+                rest, ws = RestWay(server.http_url, KEY), WsWay(server.ws_url, KEY)
+                async with BridgeClient(server.http_url, key=KEY) as client:
+                    self.ways = [
+                        Way("python", bridge.place, bridge.cancel),
+                        Way("rest", rest.place, rest.cancel),
+                        Way("ws", ws.place, ws.cancel),
+                        Way("client", client.place, client.cancel),
+                    ]
+                    try:
+                        await self._run_stack()
+                    finally:
+                        await rest.aclose()
+                        await ws.aclose()
         finally:
             root.removeHandler(errors)
             loop.set_exception_handler(old_handler)

@@ -21,12 +21,18 @@ Bridge.
 from __future__ import annotations
 
 import asyncio
+import json
+import urllib.parse
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from brokerbridge.core.errors import BrokerBridgeError, UnknownOrder
+import httpx
+import msgspec
+import websockets
+
+from brokerbridge.core.errors import BrokerBridgeError, TransportError, UnknownOrder, error_from_wire
 from brokerbridge.core.orders import OrderAck, OrderRequest
 
 Place = Callable[[OrderRequest], Awaitable[OrderAck]]
@@ -234,3 +240,115 @@ class OrderLedger:
                     f"venue only {sorted(only_venue)[:5]}"
                 )
         return out
+
+
+def _refusal(status: int, body: bytes, venue: str) -> BrokerBridgeError:
+    """The typed error of an /api or /ws error body (`{"error": {code, message, remedy}}`)."""
+    try:
+        detail = json.loads(body)["error"]
+    except (ValueError, KeyError, TypeError):
+        return TransportError(f"HTTP {status} without an error body")
+    return error_from_wire(detail["code"], detail["message"], detail.get("remedy", ""), venue=venue)
+
+
+class RestWay:
+    """`POST /api/orders`, `DELETE /api/orders/{venue}/{id}` with httpx and a trade key."""
+
+    def __init__(self, base_url: str, key: str) -> None:
+        self.http = httpx.AsyncClient(
+            base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10
+        )
+
+    async def place(self, request: OrderRequest) -> OrderAck:
+        try:
+            answer = await self.http.post(
+                "/api/orders",
+                content=msgspec.json.encode(request),
+                headers={"Content-Type": "application/json"},
+            )
+        except httpx.HTTPError as exc:
+            raise TransportError(f"POST /api/orders: {type(exc).__name__}") from None
+        if answer.status_code in (200, 202):
+            return msgspec.json.decode(answer.content, type=OrderAck)
+        raise _refusal(answer.status_code, answer.content, request.venue)
+
+    async def cancel(self, venue: str, order_id: str) -> None:
+        try:
+            answer = await self.http.delete(f"/api/orders/{venue}/{urllib.parse.quote(order_id, safe='')}")
+        except httpx.HTTPError as exc:
+            raise TransportError(f"DELETE /api/orders: {type(exc).__name__}") from None
+        if answer.status_code != 200:
+            raise _refusal(answer.status_code, answer.content, venue)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+class WsWay:
+    """The `/ws` ops `place` and `cancel` on one connection (opened again when it drops), each
+    answered by the message with its `id`."""
+
+    def __init__(self, url: str, key: str) -> None:
+        self.url, self.key = url, key
+        self.ws: Any = None
+        self.reader: asyncio.Task[None] | None = None
+        self.waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.next_id = 0
+        self.reconnects = 0
+
+    async def _ensure(self) -> Any:
+        if self.ws is None:
+            self.ws = await websockets.connect(
+                self.url, additional_headers={"Authorization": f"Bearer {self.key}"}, max_queue=None
+            )
+            self.reader = asyncio.get_running_loop().create_task(self._read(self.ws))
+        return self.ws
+
+    async def _read(self, ws: Any) -> None:
+        try:
+            async for text in ws:
+                message = json.loads(text)
+                future = (
+                    self.waiting.pop(message.get("id"), None) if isinstance(message.get("id"), int) else None
+                )
+                if future is not None and not future.done() and message["type"] in ("ack", "error"):
+                    future.set_result(message)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            if self.ws is ws:
+                self.ws = None
+                self.reconnects += 1
+            for future in self.waiting.values():
+                if not future.done():
+                    future.set_exception(TransportError("/ws connection closed before the answer"))
+            self.waiting.clear()
+
+    async def _ask(self, message: dict[str, Any], venue: str) -> dict[str, Any]:
+        try:
+            ws = await self._ensure()
+            self.next_id += 1
+            message["id"] = self.next_id
+            future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            self.waiting[self.next_id] = future
+            await ws.send(json.dumps(message))
+            answer = await asyncio.wait_for(future, 20)
+        except (OSError, websockets.WebSocketException, TimeoutError) as exc:
+            raise TransportError(f"/ws {message['op']}: {type(exc).__name__}") from None
+        if answer["type"] == "error":
+            raise error_from_wire(answer["code"], answer["message"], answer.get("remedy", ""), venue=venue)
+        return answer
+
+    async def place(self, request: OrderRequest) -> OrderAck:
+        order = msgspec.json.decode(msgspec.json.encode(request))
+        answer = await self._ask({"op": "place", "order": order}, request.venue)
+        return msgspec.convert(answer["order"], OrderAck)
+
+    async def cancel(self, venue: str, order_id: str) -> None:
+        await self._ask({"op": "cancel", "venue": venue, "order_id": order_id}, venue)
+
+    async def aclose(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self.reader is not None:
+            await asyncio.gather(self.reader, return_exceptions=True)

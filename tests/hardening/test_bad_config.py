@@ -70,8 +70,8 @@ CASES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("kraken.rest_url", "https://"),
     ),
     "bad scope": (
-        SECRETS_TOML.replace('["market", "account"]', '["trade"]'),
-        ("scopes", "market, account, admin"),
+        SECRETS_TOML.replace('["market", "account"]', '["trading"]'),
+        ("scopes", "market, account, trade, admin"),
     ),
     # A venue configured in part: an error at load on every command, never a simulator.
     "half a kraken key": (

@@ -184,7 +184,12 @@ async def test_balances_orders_fills(stack: Stack) -> None:
         assert {"asset", "total", "hold", "stale", "updated_at"} <= set(first)
         assert isinstance(first["total"], str)
         assert (await http.get("/api/orders/kraken")).json() == {"venue": "kraken", "orders": []}
-        assert (await http.get("/api/fills/kraken")).json() == {"venue": "kraken", "fills": [], "next": None}
+        assert (await http.get("/api/fills/kraken")).json() == {
+            "venue": "kraken",
+            "fills": [],
+            "next": None,
+            "resume": "0",
+        }
         for path in ("/api/balances/nope", "/api/orders/nope", "/api/fills/nope"):
             assert (await http.get(path)).status_code == 404
         # Account answers are never kept by a browser or a proxy.
