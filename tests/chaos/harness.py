@@ -1,6 +1,6 @@
 """The chaos run: both simulators, a Bridge, the server and real WebSocket clients, real time.
 
-While the demo accounts trade (orders placed and cancelled through the Bridge all the time) and the
+While the demo accounts trade (orders placed and cancelled through every way in all the time) and the
 simulated markets move, a seeded schedule injects the simulators' faults at random. Afterwards the
 run is judged against the simulators' own truth (`ChaosReport.problems`):
 
@@ -12,6 +12,9 @@ run is judged against the simulators' own truth (`ChaosReport.problems`):
   was open delivered on it, none twice, none that is not in the journal, `seq` without a jump; no
   order's status going back (e.g. filled → new). One client leaves and comes back now and then
   (`_Window` says exactly which fills each of its subscriptions owes);
+* orders (placed through the Bridge, REST, `/ws` and `BridgeClient`, retried with their client
+  order id): none booked twice, no cancel lost, the open orders equal the venue's
+  (tests/chaos/orders.py);
 * no ERROR log, no task exception; memory (RSS) did not keep growing.
 
 Real time, because the server, the clients and uvicorn run on it; every wait is bounded by
