@@ -240,6 +240,6 @@ def simulated_banner(venue: str, err: Console) -> None:
     """Say before any data that it is not real: on stderr, so `--json` output stays pure events."""
     err.print(
         f"[bold black on yellow] SIMULATED [/] {venue}: the embedded simulator's demo account — not a "
-        f"real market. Configure {venue} credentials to watch the real venue.",
+        f"real market. Configure {venue} credentials to use the real venue.",
         highlight=False,
     )

@@ -30,7 +30,7 @@ import msgspec
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from brokerbridge.cli.attach import Attachment, BridgeClient, BridgeOpt, simulated_banner
 from brokerbridge.cli.common import ConfigOpt, LogFormatOpt, LogLevelOpt, load, setup_logging
@@ -344,7 +344,18 @@ def list_orders(
         if json_out:
             sys.stdout.write(msgspec.json.encode(orders).decode() + "\n")
             return
-        table = Table("order_id", "client_order_id", "side", "qty", "symbol", "price", "filled", "status")
+        # Ids whole on one line (the list is where a person copies the id to cancel), numbers folded
+        # rather than cut short with "…": the other columns give way.
+        table = Table(
+            _id("order_id", [o.order_id for o in orders]),
+            _id("client_order_id", [o.client_order_id or "" for o in orders]),
+            "side",
+            _number("qty"),
+            "symbol",
+            _number("price"),
+            _number("filled"),
+            "status",
+        )
         for o in orders:
             table.add_row(
                 o.order_id,
@@ -381,7 +392,8 @@ def fills(
                 writer.writerow(
                     ("ts", "symbol", "side", "price", "qty", "fee", "fee_asset", "order_id", "exec_id")
                 )
-            table = Table("ts", "symbol", "side", "price", "qty", "fee", "order_id", "exec_id")
+            numbers = (_number(h) for h in ("price", "qty", "fee", "order_id", "exec_id"))
+            table = Table("ts", "symbol", "side", *numbers)  # a stream of rows: ids fold whole
             async for f in client.all_fills(venue):
                 if output == "json":
                     sys.stdout.write(msgspec.json.encode(f).decode() + "\n")
@@ -413,3 +425,11 @@ def fills(
             Console(highlight=False, emoji=False).print(table)
 
     _run(config, log_level, log_format, json_out, work)
+
+
+def _id(header: str, values: list[str]) -> Column:
+    return Column(header, no_wrap=True, min_width=max([len(header), *map(len, values)]))
+
+
+def _number(header: str) -> Column:
+    return Column(header, overflow="fold")
