@@ -48,6 +48,7 @@ from typing import Any
 
 import httpx
 
+from brokerbridge.core.errors import BrokerBridgeError
 from brokerbridge.core.events import Side
 from brokerbridge.core.orders import OrderAck, OrderRequest
 from brokerbridge.io.journal_store import JournalStore
@@ -238,6 +239,7 @@ class _InFlight:
     def __init__(self) -> None:
         self.count = 0
         self.busy = asyncio.Event()
+        self.errors: Counter[str] = Counter()
 
     def wrap(self, way: Way) -> Way:
         async def place(request: OrderRequest) -> OrderAck:
@@ -250,7 +252,14 @@ class _InFlight:
                 if not self.count:
                     self.busy.clear()
 
-        return Way(way.name, place, way.cancel)
+        async def cancel(venue: str, order_id: str) -> Any:
+            try:
+                return await way.cancel(venue, order_id)
+            except BrokerBridgeError as exc:
+                self.errors[f"cancel {venue} {way.name}: {str(exc)[:80]}"] += 1
+                raise
+
+        return Way(way.name, place, cancel)
 
 
 class RestartRun:
@@ -264,6 +273,7 @@ class RestartRun:
         self.pursuits: set[asyncio.Task[None]] = set()
         self.accepted: dict[str, list[str]] = {"kraken": [], "primary": []}  # venue order ids
         self.in_flight = _InFlight()
+        self.cancelling: set[str] = set()  # venue order ids a cancel was asked for
 
     async def run(self) -> RestartReport:
         async with (
@@ -316,13 +326,11 @@ class RestartRun:
             mine = [t for t in self.pursuits if t.get_name() == venue]
             if len(mine) < MAX_IN_FLIGHT:
                 self._spawn(venue, self._pursue(self._request(venue)))
-            if self.accepted[venue] and self.rng.random() < 0.3:
-                order_id = self.rng.choice(self.accepted[venue])
-                is_open = order_id in (
-                    self.ledger.truth.kraken_open() if venue == "kraken" else self.ledger.truth.primary_open()
-                )
-                if is_open:
-                    self._spawn(f"{venue} cancel", self._pursue_cancel(venue, order_id))
+            truth = self.ledger.truth
+            venue_open = truth.kraken_open() if venue == "kraken" else truth.primary_open()
+            resting = [o for o in self.accepted[venue] if o in venue_open and o not in self.cancelling]
+            if resting and self.rng.random() < 0.4:
+                self._spawn(f"{venue} cancel", self._pursue_cancel(venue, self.rng.choice(resting)))
 
     def _spawn(self, name: str, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work, name=name)
@@ -377,8 +385,10 @@ class RestartRun:
                 return
 
     async def _pursue_cancel(self, venue: str, order_id: str) -> None:
+        """Cancel until the bridge answers (it then owns the cancel, across restarts too)."""
         way = self.rng.choice(self.ways)
         self.report.counts["cancels"] += 1
+        self.cancelling.add(order_id)
         while not await self.ledger.cancel(way, venue, order_id):
             self.report.counts["cancel retries"] += 1
             await self._pause()
@@ -452,6 +462,9 @@ class RestartRun:
             await remote.http.aclose()
         report.ledger = self.ledger.summary()
         await self._judge_fills()
+        errors = [line for line in self.serve.log.read_text("utf-8").splitlines() if " ERROR " in line]
+        if errors:  # data lost or a bug of ours, by the logging policy
+            report.problems.append(f"{len(errors)} ERROR lines in {self.serve.log.name}: {errors[:3]}")
 
     def _count(self) -> None:
         c, ledger = self.report.counts, self.ledger
