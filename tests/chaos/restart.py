@@ -8,7 +8,7 @@ with a client order id and retried with the SAME id after any undecided outcome 
 `accepted` ack (a retry answers `duplicate` with the venue's id) or a refusal a retry cannot change
 (e.g. "never reached the venue"). A cancel whose answer did not come is asked again.
 
-A seeded schedule SIGKILLs `serve` every 5–10 s, right after an order went out (so some are in
+A seeded schedule SIGKILLs `serve` every 3–7 s of running, right after an order went out (so some are in
 flight), half the time with a simulator's `lose_answers` armed just before (an order booked whose
 answer never comes), and starts it again on the same journal and state_dir; the clients carry on.
 
@@ -62,7 +62,7 @@ logger = logging.getLogger(__name__)
 KEY = "restart-chaos-trade-key-0123456789"
 GGAL = "MERV - XMEV - GGAL - 24hs"
 START_LIMIT = 90.0  # s for `serve` to be ready (the first start builds Primary's catalogue)
-UP_S = (5.0, 10.0)  # s `serve` runs between kills
+UP_S = (3.0, 7.0)  # s `serve` runs between kills
 DOWN_S = (0.2, 2.0)  # s it stays dead before it is started again
 IN_FLIGHT_WAIT = 3.0  # s a kill waits for an order to be in flight (then it kills anyway)
 # s the end waits for every order to be decided: the bridge gives an order it cannot find at the
@@ -84,6 +84,7 @@ class RestartReport:
     counts: Counter[str] = field(default_factory=Counter)
     ledger: str = ""
     fills: dict[str, int] = field(default_factory=dict)
+    cancel_errors: Counter[str] = field(default_factory=Counter)  # by venue, way and message
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -100,6 +101,7 @@ class RestartReport:
             f"{c['never reached']}); cancels {c['cancels']} ({c['cancel retries']} asked again)",
             f"  ledger: {self.ledger}",
             f"  fills journaled: {self.fills}",
+            f"  cancel errors: {dict(self.cancel_errors.most_common(6))}",
             f"  problems: {len(self.problems)}",
         ]
         lines.extend(f"    - {p}" for p in self.problems)
@@ -236,10 +238,10 @@ class _RemoteBridge:
 class _InFlight:
     """Orders sent and not yet answered, across every way in."""
 
-    def __init__(self) -> None:
+    def __init__(self, errors: Counter[str]) -> None:
         self.count = 0
         self.busy = asyncio.Event()
-        self.errors: Counter[str] = Counter()
+        self.errors = errors  # the cancels' (a place's are the ledger's)
 
     def wrap(self, way: Way) -> Way:
         async def place(request: OrderRequest) -> OrderAck:
@@ -256,7 +258,7 @@ class _InFlight:
             try:
                 return await way.cancel(venue, order_id)
             except BrokerBridgeError as exc:
-                self.errors[f"cancel {venue} {way.name}: {str(exc)[:80]}"] += 1
+                self.errors[f"{venue} {way.name}: {str(exc).split(' — ')[0][:60]}"] += 1
                 raise
 
         return Way(way.name, place, cancel)
@@ -272,7 +274,7 @@ class RestartRun:
         self.trading = True
         self.pursuits: set[asyncio.Task[None]] = set()
         self.accepted: dict[str, list[str]] = {"kraken": [], "primary": []}  # venue order ids
-        self.in_flight = _InFlight()
+        self.in_flight = _InFlight(self.report.cancel_errors)
         self.cancelling: set[str] = set()  # venue order ids a cancel was asked for
 
     async def run(self) -> RestartReport:
@@ -563,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     args = parser.parse_args(argv)
     if args.seconds < 10:
-        parser.error("--seconds must be at least 10 (kills come every 5–10 s)")
+        parser.error("--seconds must be at least 10 (kills come every 3–7 s)")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1_000_000)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,5 +1,5 @@
 """The bridge SIGKILLed and restarted mid-order (tests/chaos/restart.py): `serve` a child process,
-killed every 5–10 s while clients keep placing and cancelling over REST and `/ws`.
+killed every 3–7 s of running while clients keep placing and cancelling over REST and `/ws`.
 
 One seed per run, from the chaos seeds (`tests/chaos/seeds.py`: `BROKERBRIDGE_CHAOS_SEED=<seed>`
 runs one again), at least 60 s of trading (`BROKERBRIDGE_CHAOS_SECONDS` if longer). By hand:
