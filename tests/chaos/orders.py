@@ -359,6 +359,8 @@ class WsWay:
             self.next_id += 1
             message["id"] = self.next_id
             future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            # Read here or not at all: a send that fails leaves it to `_read`'s closing error.
+            future.add_done_callback(lambda f: f.cancelled() or f.exception())
             self.waiting[self.next_id] = future
             await ws.send(json.dumps(message))
             answer = await asyncio.wait_for(future, 20)

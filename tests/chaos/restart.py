@@ -34,6 +34,7 @@ import contextlib
 import logging
 import os
 import random
+import re
 import signal
 import socket
 import sqlite3
@@ -85,6 +86,7 @@ class RestartReport:
     ledger: str = ""
     fills: dict[str, int] = field(default_factory=dict)
     cancel_errors: Counter[str] = field(default_factory=Counter)  # by venue, way and message
+    refusals: Counter[str] = field(default_factory=Counter)  # orders refused, by message (no ids)
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -101,6 +103,7 @@ class RestartReport:
             f"{c['never reached']}); cancels {c['cancels']} ({c['cancel retries']} asked again)",
             f"  ledger: {self.ledger}",
             f"  fills journaled: {self.fills}",
+            f"  refusals: {dict(self.refusals.most_common(6))}",
             f"  cancel errors: {dict(self.cancel_errors.most_common(6))}",
             f"  problems: {len(self.problems)}",
         ]
@@ -478,6 +481,9 @@ class RestartRun:
             c["accepted"] += any(a.status == "accepted" for a in placed.acks)
             c["refused"] += bool(placed.refusal)
             c["never reached"] += "never reached" in placed.refusal
+            if placed.refusal:
+                kind = re.sub(r"\S*\d\S*", "#", placed.refusal.split(" — ")[0])[:70]
+                self.report.refusals[f"{placed.request.venue}: {kind}"] += 1
         c["duplicate acks"] = ledger.counts["duplicate acks"]
         c["unknown acks"] = ledger.counts["unknown acks"]
 
