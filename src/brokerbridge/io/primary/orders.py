@@ -226,9 +226,23 @@ class PrimaryOrderEntry:
         for event in events:
             self._emit(event)
 
+    async def _cancel_proprietary(self, order_id: str) -> str:
+        """The proprietary a cancel of `order_id` must name. Not known yet (the bridge restarted:
+        the submit's answer is forgotten and no report of the order has come on this run), the
+        account's orders are read first (`order/all`, through the tracker, what they show
+        published as a reconciliation does): a guessed proprietary that is not the order's makes
+        Primary answer "doesn't exist", which reads as an order already closed — a lost cancel
+        (restart chaos: the environment's default `api` against the simulator's `PBCP`)."""
+        if self._proprietary.get(order_id) is None and self.session.orders.proprietary_of(order_id) is None:
+            if self._account:
+                for event in await self._read_orders():
+                    self._emit(event)
+        return self._proprietary_of(order_id)
+
     async def cancel_order(self, order_id: str) -> int:
+        proprietary = await self._cancel_proprietary(order_id)
         request_id = self.session.orders.live_request(order_id)
-        await self.rest.call(codec.cancel_order_request(request_id, self._proprietary_of(order_id)))
+        await self.rest.call(codec.cancel_order_request(request_id, proprietary))
         return 1
 
     @property
@@ -346,11 +360,10 @@ class PrimaryOrderEntry:
             return Canceled(count=await self.cancel_order(order_id), via="rest")
         key = ("cancel", order_id)
         if key not in self._awaited:
+            proprietary = await self._cancel_proprietary(order_id)
             try:
                 self.session.cancel_order(
-                    self.session.orders.live_request(order_id),
-                    self._proprietary_of(order_id),
-                    order_id=order_id,
+                    self.session.orders.live_request(order_id), proprietary, order_id=order_id
                 )
             except RuntimeError:
                 return Canceled(count=await self.cancel_order(order_id), via="rest")
