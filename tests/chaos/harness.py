@@ -578,16 +578,7 @@ class Chaos:
         return list(self.ksim.exchange.account.trades)
 
     def _primary_truth(self) -> dict[str, Decimal]:
-        """Filled quantity per order, keyed like our fills: by the original request's clOrdId."""
-        orders = self.psim.exchange.account.orders
-        totals: dict[str, Decimal] = {}
-        for order in orders.values():
-            root = order
-            while root.orig_cl_ord_id is not None and root.orig_cl_ord_id in orders:
-                root = orders[root.orig_cl_ord_id]
-            if order.cum_qty:
-                totals[root.cl_ord_id] = max(order.cum_qty, totals.get(root.cl_ord_id, Decimal(0)))
-        return totals
+        return self.ledger.truth.primary_filled()
 
 
 async def _stop(tasks: list[asyncio.Task[Any]]) -> None:

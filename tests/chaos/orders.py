@@ -9,8 +9,8 @@ does. Afterwards (`OrderLedger.problems`):
 * **no duplicate order**: no client order id was booked twice by a simulator (Kraken keeps
   `cl_ord_id`; Primary's `wsClOrdId` where the order went over the socket), and neither simulator
   booked more orders than the run had client order ids (the REST path of Primary carries none);
-* **no lost cancel**: every order the run asked to cancel, and whose cancel was not refused as
-  unknown, is closed at the simulator at the end;
+* **no lost cancel**: every order the run asked to cancel (answered, or answered that the order
+  is unknown, i.e. closed) is closed at the simulator at the end;
 * **every accepted order exists**: each `accepted` ack's order id is one the simulator booked;
 * **final states agree**: the orders the Bridge holds open are the ones the simulator holds open.
 
@@ -26,6 +26,7 @@ import urllib.parse
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -59,6 +60,8 @@ class _Placed:
     attempts: int = 0
     acks: list[OrderAck] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    decided: bool = False  # an `accepted` ack, or a refusal a retry cannot change
+    refusal: str = ""  # that refusal's message
 
 
 class VenueTruth:
@@ -116,6 +119,19 @@ class VenueTruth:
     def primary_closed(self, order_id: str) -> bool:
         return order_id not in self.primary_open()
 
+    def primary_filled(self) -> dict[str, Decimal]:
+        """Filled quantity per order, keyed like the bridge's fills: by the original request's
+        clOrdId (a replacement's fills count for the order it replaced)."""
+        orders = self._psim.exchange.account.orders
+        totals: dict[str, Decimal] = {}
+        for order in orders.values():
+            root = order
+            while root.orig_cl_ord_id is not None and root.orig_cl_ord_id in orders:
+                root = orders[root.orig_cl_ord_id]
+            if order.cum_qty:
+                totals[root.cl_ord_id] = max(order.cum_qty, totals.get(root.cl_ord_id, Decimal(0)))
+        return totals
+
 
 class OrderLedger:
     def __init__(self, truth: VenueTruth, run_tag: str) -> None:
@@ -131,14 +147,20 @@ class OrderLedger:
         return f"{self._tag}{self._next:07d}"
 
     async def place(
-        self, way: Way, request: OrderRequest, pause: Callable[[], Awaitable[None]]
+        self,
+        way: Way,
+        request: OrderRequest,
+        pause: Callable[[], Awaitable[None]],
+        *,
+        attempts: int = ATTEMPTS,
     ) -> OrderAck | None:
         """Place `request` (its client order id set), retrying an undecided attempt with the
-        same id; the last ack, or None when every attempt failed."""
+        same id; the last ack, or None when every attempt failed. Called again with the same
+        request, it carries on with the same id."""
         assert request.client_order_id is not None
         placed = self.placed.setdefault(request.client_order_id, _Placed(request, way.name))
         last: OrderAck | None = None
-        for _ in range(ATTEMPTS):
+        for _ in range(attempts):
             placed.attempts += 1
             self.counts[f"attempts {way.name}"] += 1
             try:
@@ -147,6 +169,7 @@ class OrderLedger:
                 placed.errors.append(type(exc).__name__)
                 self.counts[f"error {type(exc).__name__}"] += 1
                 if not exc.retryable:
+                    placed.decided, placed.refusal = True, str(exc)
                     return None
                 await pause()
                 continue
@@ -154,23 +177,32 @@ class OrderLedger:
             if last.duplicate:
                 self.counts["duplicate acks"] += 1
             if last.status == "accepted":
+                placed.decided = True
                 return last
             self.counts["unknown acks"] += 1
             await pause()
         return last
 
-    async def cancel(self, way: Way, venue: str, order_id: str) -> None:
+    async def cancel(self, way: Way, venue: str, order_id: str) -> bool:
+        """Ask once; False when the answer did not come (a retryable error: whether the bridge
+        took the cancel is not known, so a careful client asks again)."""
         self.counts[f"cancels {way.name}"] += 1
         try:
             await way.cancel(venue, order_id)
         except UnknownOrder:
+            # An answer that the order is closed: it must be, at the venue (a cancel that named
+            # the order wrongly is answered so too — restart chaos seed 13564).
             self.counts["cancel of a closed order"] += 1
-            return
+            self.cancels[(venue, order_id)] = way.name
+            return True
         except BrokerBridgeError as exc:
             self.counts[f"cancel error {type(exc).__name__}"] += 1
             if not exc.retryable:
-                return
+                return True
+            self.cancels[(venue, order_id)] = way.name
+            return False
         self.cancels[(venue, order_id)] = way.name
+        return True
 
     def summary(self) -> str:
         ways = Counter(p.way for p in self.placed.values())
@@ -330,6 +362,8 @@ class WsWay:
             self.next_id += 1
             message["id"] = self.next_id
             future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            # Read here or not at all: a send that fails leaves it to `_read`'s closing error.
+            future.add_done_callback(lambda f: f.cancelled() or f.exception())
             self.waiting[self.next_id] = future
             await ws.send(json.dumps(message))
             answer = await asyncio.wait_for(future, 20)

@@ -12,6 +12,7 @@ import pytest
 from brokerbridge.core.errors import OrderRefused, OrderRejected
 from brokerbridge.core.events import Fill, OrderUpdate, Side, StreamState, Ticker
 from brokerbridge.core.orders import AmendRequest, OrderRequest
+from brokerbridge.sim.primary.account import OrderRequest as SimOrderRequest
 from tests.io.primary_rig import GGAL, PrimaryRig, primary_rig
 from tests.io.rig import Collector
 
@@ -170,3 +171,36 @@ async def test_an_amend_the_venue_rejects_raises_and_leaves_the_order_as_it_was(
         assert (last.status, last.qty, last.limit_price) == ("new", Decimal(4), bid - 40 * tick)
         canceled = await r.call(r.bridge.cancel("primary", ack.order_id))
         assert canceled.canceled == 1
+
+
+async def test_a_cancel_after_a_restart_names_the_proprietary_the_order_was_booked_under(
+    tmp_path: Path,
+) -> None:
+    """An order booked by an earlier run (this one saw neither its answer nor a report of it, the
+    socket down) is canceled under the proprietary it was booked under: the environment's default
+    (`api` for a URL) is not the simulator's (`PBCP`), and Primary answers a cancel that names
+    another "doesn't exist" — which reads as an order already closed: the cancel was lost
+    (restart chaos, tests/chaos/restart.py)."""
+    async with primary_rig(tmp_path) as r:
+        _, bid, _, tick = await ready(r)
+        await r.primary_faults(reject_ws_handshake=-1, drop_now=True)
+        await r.until(lambda: not r.primary.order_entry.on_socket, what="the socket down")
+        assert r.psim is not None
+        sim = r.psim.exchange
+        instrument = sim.catalog.get(GGAL)
+        assert instrument is not None
+        earlier = sim.place(
+            SimOrderRequest(
+                instrument=instrument,
+                account=sim.account.account_id,
+                side="BUY",
+                ord_type="LIMIT",
+                time_in_force="DAY",
+                qty=Decimal(2),
+                price=bid - 40 * tick,
+            )
+        )
+        assert earlier.proprietary != r.primary.environment.proprietary  # the guess would be wrong
+        canceled = await r.call(r.bridge.cancel("primary", earlier.cl_ord_id))
+        assert (canceled.canceled, canceled.via) == (1, "rest")
+        assert sim.account.orders[earlier.cl_ord_id].status == "CANCELLED"

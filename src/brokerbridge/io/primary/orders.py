@@ -226,9 +226,23 @@ class PrimaryOrderEntry:
         for event in events:
             self._emit(event)
 
+    async def _booked_proprietary(self, order_id: str) -> str:
+        """The proprietary a cancel or replace of `order_id` must name. Not known yet (the bridge restarted:
+        the submit's answer is forgotten and no report of the order has come on this run), the
+        account's orders are read first (`order/all`, through the tracker, what they show
+        published as a reconciliation does): a guessed proprietary that is not the order's makes
+        Primary answer "doesn't exist", which reads as an order already closed — a lost cancel
+        (restart chaos: the environment's default `api` against the simulator's `PBCP`)."""
+        if self._proprietary.get(order_id) is None and self.session.orders.proprietary_of(order_id) is None:
+            if self._account:
+                for event in await self._read_orders():
+                    self._emit(event)
+        return self._proprietary_of(order_id)
+
     async def cancel_order(self, order_id: str) -> int:
+        proprietary = await self._booked_proprietary(order_id)
         request_id = self.session.orders.live_request(order_id)
-        await self.rest.call(codec.cancel_order_request(request_id, self._proprietary_of(order_id)))
+        await self.rest.call(codec.cancel_order_request(request_id, proprietary))
         return 1
 
     @property
@@ -346,11 +360,10 @@ class PrimaryOrderEntry:
             return Canceled(count=await self.cancel_order(order_id), via="rest")
         key = ("cancel", order_id)
         if key not in self._awaited:
+            proprietary = await self._booked_proprietary(order_id)
             try:
                 self.session.cancel_order(
-                    self.session.orders.live_request(order_id),
-                    self._proprietary_of(order_id),
-                    order_id=order_id,
+                    self.session.orders.live_request(order_id), proprietary, order_id=order_id
                 )
             except RuntimeError:
                 return Canceled(count=await self.cancel_order(order_id), via="rest")
@@ -376,8 +389,8 @@ class PrimaryOrderEntry:
             raise InvalidRequest(
                 f"amending order {order_id}: nothing to change", venue=VENUE, remedy="give qty and/or price"
             )
+        proprietary = await self._booked_proprietary(order_id)  # also learns its live request
         request_id = self.session.orders.live_request(order_id)
-        proprietary = self._proprietary_of(order_id)
         terms = self.session.orders.terms(order_id)
         if terms is None or (qty is None and terms[0] is None) or (price is None and terms[1] is None):
             current = await self.rest.call(codec.order_status_request(request_id, proprietary))
