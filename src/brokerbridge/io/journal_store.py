@@ -71,6 +71,8 @@ CREATE TABLE IF NOT EXISTS orders (
     PRIMARY KEY (venue, scope, client_order_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS orders_by_state ON orders (venue, scope, state);
+-- A cancel or an amend names the order by the venue's id: no scan of every order journaled.
+CREATE INDEX IF NOT EXISTS orders_by_venue_id ON orders (venue, scope, order_id);
 CREATE TABLE IF NOT EXISTS order_ops (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     venue           TEXT NOT NULL,
@@ -238,12 +240,6 @@ class JournalStore:
             (venue, scope, after, limit),
         ).fetchall()
         return [(int(seq), self._decoder.decode(body)) for seq, body in rows]
-
-    def count(self, venue: str, scope: str) -> int:
-        row = self._db.execute(
-            "SELECT COUNT(*) FROM fills WHERE venue=? AND scope=?", (venue, scope)
-        ).fetchone()
-        return int(row[0])
 
     # -- orders ------------------------------------------------------------------------------------
     def add_order(self, scope: str, request: OrderRequest, *, ts: float) -> bool:

@@ -30,7 +30,9 @@ from brokerbridge.core.events import Fill, OrderUpdate, Side
 _OPEN = frozenset({"pending_new", "new", "partially_filled", "open", "unknown"})
 # How far along its life an order is; a status named nowhere here (a venue's own) counts as open.
 _RANK = {"unknown": 0, "pending_new": 0, "partially_filled": 2}
-_FINAL = frozenset({"filled", "canceled", "expired", "rejected", "replaced", "resolved"})
+# Statuses that end an order's life (`resolved`: the bridge's end of an unknown submit's placeholder).
+FINAL = frozenset({"filled", "canceled", "expired", "rejected", "replaced", "resolved"})
+_FINAL = FINAL
 UNKNOWN = "unknown"
 # A venue stamps an order with its own clock; ours may run this far ahead of it.
 CLOCK_SKEW = 5.0

@@ -74,7 +74,7 @@ from brokerbridge.io.journal_store import (
     OrderRow,
     StoredError,
 )
-from brokerbridge.services.executions import ExecutionJournal, Settled
+from brokerbridge.services.executions import FINAL, ExecutionJournal, Settled
 from brokerbridge.services.unknown_orders import UnknownOrders
 
 logger = logging.getLogger(__name__)
@@ -84,8 +84,9 @@ logger = logging.getLogger(__name__)
 # unknown order's fate before its cancel can go out.
 CANCEL_BACKOFF = BackoffPolicy(initial=0.5, factor=2.0, cap=10.0, immediate_attempts=0)
 MAX_FILLS_PAGE = 5_000
-# Row states that end an order's life (the venue's words for them).
-_FINAL = frozenset({"filled", "canceled", "expired", "rejected", "replaced"})
+# Row states that end an order's life: the venue's words for them (a `resolved` update names an
+# unknown submit's placeholder, never a journaled order's venue id).
+_FINAL = FINAL - {"resolved"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +146,8 @@ class OrderService:
             reason = "the bridge stopped before the venue answered the submit"
             if row.state == "unknown" and row.error is not None:
                 reason = row.error.message
-            self._record(name, row.client_order_id, state="unknown")
+            if row.state != "unknown":  # one durable write per row that still says `sending`
+                self._record(name, row.client_order_id, state="unknown")
             self._publish_unknown(venue, row.request, ts=row.created, reason=reason)
         undecided = len(venue.journal.unknown_orders())
         if undecided:

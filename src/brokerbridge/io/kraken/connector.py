@@ -86,7 +86,7 @@ from brokerbridge.io.kraken.ws_orders import (
 )
 from brokerbridge.io.refresh import keep_fresh
 from brokerbridge.io.retry import Retrying
-from brokerbridge.io.supervisor import ConnectionSupervisor
+from brokerbridge.io.supervisor import ConnectionSupervisor, Emit
 from brokerbridge.io.tasks import spawn
 from brokerbridge.io.token import REFUSED_RETRY, TokenManager
 from brokerbridge.io.ws import Connection, connect
@@ -112,7 +112,6 @@ from brokerbridge.venues.order_checks import check_common
 
 logger = logging.getLogger(__name__)
 
-Emit = Callable[[AnyEvent], None]
 T = TypeVar("T")
 P = TypeVar("P", bound=HistoryPage)  # a page of a paged history call
 R = TypeVar("R")  # a row of it

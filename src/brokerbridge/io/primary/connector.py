@@ -57,7 +57,7 @@ from brokerbridge.io.primary.orders import PrimaryOrderEntry
 from brokerbridge.io.primary.rest import PrimaryRestClient
 from brokerbridge.io.refresh import keep_fresh
 from brokerbridge.io.retry import Retrying
-from brokerbridge.io.supervisor import ConnectionSupervisor
+from brokerbridge.io.supervisor import ConnectionSupervisor, Emit
 from brokerbridge.io.tasks import spawn
 from brokerbridge.io.token import TokenManager
 from brokerbridge.io.transports import WsConnect
@@ -72,7 +72,6 @@ from brokerbridge.venues.primary.session import CHANNEL_ENTRIES, PrimaryWsSessio
 
 logger = logging.getLogger(__name__)
 
-Emit = Callable[[AnyEvent], None]
 RISK_POLL_INTERVAL = 5.0  # positions / account report: Primary's best practice is one call per 5 s
 ORDERS_POLL_EVERY = 10  # while the socket is down, order state every 10th poll
 CATALOGUE_CHECK = 600.0  # seconds between looks at whether the catalogue is today's

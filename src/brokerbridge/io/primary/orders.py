@@ -39,7 +39,7 @@ from brokerbridge.core.events import AnyEvent, Channel, Fill, OrderUpdate
 from brokerbridge.core.orders import Canceled, OrderRequest, Submitted, TimeInForce, Via
 from brokerbridge.core.signals import OrderAnswered
 from brokerbridge.io.primary.rest import PrimaryRestClient
-from brokerbridge.io.supervisor import ConnectionSupervisor
+from brokerbridge.io.supervisor import ConnectionSupervisor, Emit
 from brokerbridge.venues.primary import VENUE
 from brokerbridge.venues.primary import normalize as norm
 from brokerbridge.venues.primary import rest as codec
@@ -47,7 +47,6 @@ from brokerbridge.venues.primary.session import PrimaryWsSession
 
 logger = logging.getLogger(__name__)
 
-Emit = Callable[[AnyEvent], None]
 Spawn = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None] | None]
 ORDER_REPORT_GRACE = 5.0  # seconds a REST order may go without an `or` report before REST is asked
 # A `no`/`co` on the socket with no report in this long: its outcome is unknown (reMarkets answers

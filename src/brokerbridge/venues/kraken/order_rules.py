@@ -100,8 +100,8 @@ def check_order(request: OrderRequest, rules: PairRules | None, *, venue: str = 
         return
     check_decimals(request.price, rules.pair_decimals, what="price", rule="price_decimals", venue=venue)
     check_step(request.price, rules.tick_size, what="price", rule="tick_size", venue=venue)
-    if rules.costmin is not None and request.price * request.qty < rules.costmin:
-        cost = request.price * request.qty
+    cost = request.price * request.qty
+    if rules.costmin is not None and cost < rules.costmin:
         least = _least_qty(rules.costmin, request.price, rules.lot_decimals)
         raise OrderRefused(
             f"order cost {text(cost)} {rules.quote} (quantity × price) is below the minimum "

@@ -80,8 +80,8 @@ def check_order(request: OrderRequest, detail: InstrumentDetail | None, *, venue
             )
     check_range(
         request.qty,
-        detail.min_qty if detail.min_qty else None,
-        detail.max_qty if detail.max_qty else None,
+        detail.min_qty or None,
+        detail.max_qty or None,
         what="quantity",
         low_rule="min_qty",
         high_rule="max_qty",
@@ -93,8 +93,8 @@ def check_order(request: OrderRequest, detail: InstrumentDetail | None, *, venue
     check_step(request.price, detail.tick, what="price", rule="tick_size", venue=venue)
     check_range(
         request.price,
-        detail.low_limit if detail.low_limit else None,
-        detail.high_limit if detail.high_limit else None,
+        detail.low_limit or None,
+        detail.high_limit or None,
         what="price",
         low_rule="price_band",
         high_rule="price_band",
