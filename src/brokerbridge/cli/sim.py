@@ -19,6 +19,7 @@ from brokerbridge.cli import logs
 from brokerbridge.cli.logs import LOG_LEVELS
 from brokerbridge.core.config import LOG_FORMATS
 from brokerbridge.sim.faults import STALL_SCOPES, KrakenFaults, PrimaryFaults
+from brokerbridge.sim.primary.tokens import TOKEN_TTL_S
 
 app = typer.Typer(help="Run a local venue simulator (prints its endpoints as JSON on the first line).")
 
@@ -155,6 +156,9 @@ def primary(
         str | None, typer.Option(help="Demo password (default: derived from the seed).")
     ] = None,
     account: Annotated[str | None, typer.Option(help="Demo account (default: REM<n> from the seed).")] = None,
+    token_ttl: Annotated[
+        float, typer.Option(help="Seconds a token lives (Primary: 24 h); shorter to see clients renew.")
+    ] = TOKEN_TTL_S,
     drop_every: DropEveryOpt = 0.0,
     stall: Annotated[
         str | None, typer.Option(help="Stall the socket: public (Md), private (or) or all.")
@@ -181,6 +185,10 @@ def primary(
 ) -> None:
     """Simulated Primary API (pyRofex-compatible): REST /auth and /rest, WebSocket at /, control /_sim."""
     _setup_logging(log_level, log_format)
+    if not token_ttl > 0:
+        raise typer.BadParameter(
+            f"{token_ttl!r} is not a positive number of seconds", param_hint="--token-ttl"
+        )
     faults = PrimaryFaults()
     _apply(
         faults,
@@ -206,6 +214,7 @@ def primary(
         seed=seed,
         faults=faults,
         tick_s=tick_ms / 1000,
+        token_ttl_s=token_ttl,
         user=user,
         password=password,
         account=account,

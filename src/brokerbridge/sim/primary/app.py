@@ -2,7 +2,8 @@
 
 Routes: `POST /auth/getToken`, `GET /auth/removeToken`, `GET /rest/{path}`, WebSocket `/` (an HTTP
 `GET /` without upgrade headers answers `Ruta invalida` instead of failing), and
-`GET/POST /_sim/faults`, `POST /_sim/faults/reset`.
+`GET/POST /_sim/faults`, `POST /_sim/faults/reset`, `GET /_sim/stats` (usage.py: logins, tokens,
+sockets, calls and frames the venue saw).
 
 Handshake (§2.2, §10.3 — a choice): the token is read from `X-Auth-Token` (with or without a space
 after the colon; the header parser strips it); a missing/unknown/expired/revoked token is refused
@@ -12,6 +13,7 @@ Both are non-101 answers, which websocket-client reports as `WebSocketBadStatusE
 
 from __future__ import annotations
 
+import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -47,6 +49,7 @@ def build_app(exchange: PrimaryExchange, sessions: set[WsSession], activity: Act
             return
         token = exchange.authorised(websocket.headers.get("x-auth-token"))
         if token is None:
+            exchange.usage.refused_handshakes += 1
             await deny(websocket, json_response(UNAUTHORIZED, status=401))
             return
         session = WsSession(
@@ -57,9 +60,11 @@ def build_app(exchange: PrimaryExchange, sessions: set[WsSession], activity: Act
             last_activity=lambda: activity.last(websocket.client),
         )
         sessions.add(session)
+        exchange.socket_opened(token.value)
         try:
             await session.run()
         finally:
+            exchange.socket_closed(token.value)
             sessions.discard(session)
             activity.forget(websocket.client)
 
@@ -67,14 +72,9 @@ def build_app(exchange: PrimaryExchange, sessions: set[WsSession], activity: Act
         return json_response({"status": "ERROR", "description": "Ruta invalida", "message": ""})
 
     async def stats(request: Request) -> Response:
-        """What the venue saw of its clients' logins: one process holding the session logs in once."""
-        return json_response(
-            {
-                "logins": exchange.logins,
-                "refused_logins": exchange.refused_logins,
-                "refused_calls": exchange.refused_calls,
-            }
-        )
+        """What the venue saw of its clients (`UsageStats`): one process holding the session for
+        every client logs in once, keeps one token in use and one socket open."""
+        return Response(msgspec.json.encode(exchange.usage_stats()), media_type="application/json")
 
     def faulty(handler: RestHandler) -> RestHandler:
         return with_body_faults(handler, exchange.faults, exchange.clock)

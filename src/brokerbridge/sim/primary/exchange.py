@@ -10,6 +10,7 @@ lasting days keeps one session; documented simplification).
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import random
 import string
@@ -22,7 +23,8 @@ from brokerbridge.sim.faults import PrimaryFaults
 from brokerbridge.sim.market import Market, Stats, StepResult
 from brokerbridge.sim.primary.account import Account, IdMaker, Order, OrderRequest
 from brokerbridge.sim.primary.catalog import Catalog, default_catalog
-from brokerbridge.sim.primary.tokens import TOKEN_TTL_S, Token, TokenBook
+from brokerbridge.sim.primary.tokens import TOKEN_TTL_S, Ended, Token, TokenBook
+from brokerbridge.sim.primary.usage import Usage, UsageStats
 from brokerbridge.sim.primary.wire import local_date, local_midnight, ms
 
 PROPRIETARY = "PBCP"  # reMarkets' (pyRofex's REMARKET default); xOMS brokers use ISV_PBCP
@@ -102,6 +104,9 @@ class PrimaryExchange:
         # Logins granted: one process holding the session (`serve`, with every tool attached to
         # it) logs in once; each extra login revokes the previous token (relogin_invalidates).
         self.logins = 0
+        self.usage = Usage()
+        # Open sockets by the token they were opened with: a token revoked under them silences them.
+        self._socket_tokens: collections.Counter[str] = collections.Counter()
         self.account = Account(
             account_id, PROPRIETARY, self.catalog, self.market, IdMaker(self.rng), DEMO_CASH
         )
@@ -123,12 +128,63 @@ class PrimaryExchange:
         if user != self.user or password != self.password:
             return None
         self.logins += 1
-        return self.tokens.issue(
+        token, ended = self.tokens.issue(
             user, self.clock.monotonic(), revoke_previous=self.faults.relogin_invalidates
         )
+        self._silence(ended)
+        return token
 
     def authorised(self, token: str | None) -> Token | None:
-        return self.tokens.valid(token, self.clock.monotonic())
+        """The token if a request or handshake may use it now (and it is counted as in use)."""
+        return self.tokens.use(token, self.clock.monotonic())
+
+    def revoke(self, token: str) -> None:
+        """`removeToken`."""
+        self._silence(self.tokens.revoke(token, Ended.REMOVED))
+
+    def revoke_all(self) -> None:
+        """The `invalidate_tokens` fault."""
+        self._silence(self.tokens.revoke_all(Ended.INVALIDATED))
+
+    def socket_opened(self, token: str) -> None:
+        self.usage.socket_opened()
+        self._socket_tokens[token] += 1
+
+    def socket_closed(self, token: str) -> None:
+        self.usage.socket_closed()
+        self._socket_tokens[token] -= 1
+        if self._socket_tokens[token] <= 0:
+            del self._socket_tokens[token]
+
+    def _silence(self, ended: list[Token]) -> None:
+        self.usage.sockets_silenced += sum(self._socket_tokens.get(t.value, 0) for t in ended)
+
+    def usage_stats(self) -> UsageStats:
+        tokens = self.tokens.counts(self.clock.monotonic())
+        u = self.usage
+        return UsageStats(
+            logins=self.logins,
+            refused_logins=self.refused_logins,
+            refused_calls=self.refused_calls,
+            refused_handshakes=u.refused_handshakes,
+            invalidations=tokens.revoked_by_login + tokens.removed + tokens.invalidated + tokens.expired,
+            revoked_by_login=tokens.revoked_by_login,
+            removed=tokens.removed,
+            invalidated=tokens.invalidated,
+            expired=tokens.expired,
+            expired_refusals=tokens.expired_refusals,
+            token_ttl_s=self.tokens.ttl_s,
+            tokens_live=tokens.live,
+            tokens_in_use=tokens.in_use,
+            tokens_in_use_max=tokens.in_use_max,
+            sockets_open=u.sockets_open,
+            sockets_open_max=u.sockets_open_max,
+            sockets_opened=u.sockets_opened,
+            sockets_silenced=u.sockets_silenced,
+            rest_calls=dict(sorted(u.rest_calls.items())),
+            ws_requests=dict(sorted(u.ws_requests.items())),
+            ws_error_frames=u.ws_error_frames,
+        )
 
     def owns(self, user: str, account: str) -> bool:
         return user == self.user and account == self.account.account_id

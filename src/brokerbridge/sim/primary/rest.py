@@ -36,6 +36,7 @@ from brokerbridge.sim.primary.order_input import (
     product,
 )
 from brokerbridge.sim.primary.tokens import Token
+from brokerbridge.sim.primary.usage import UNKNOWN_ROUTE
 from brokerbridge.sim.primary.wire import encode_bytes, local_date, ms, num, trade_datetime
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class PrimaryRest:
         token = self.exchange.authorised(request.headers.get("x-auth-token"))
         if token is None:
             return json_response(UNAUTHORIZED, status=401)
-        self.exchange.tokens.revoke(token.value)
+        self.exchange.revoke(token.value)
         return Response(b"", status_code=200)
 
     async def handle(self, request: Request) -> Response:
@@ -161,6 +162,7 @@ class PrimaryRest:
             return json_response(UNAUTHORIZED, status=401)
         path = request.path_params["path"].strip("/")
         handler, tail = self._route(path)
+        self.exchange.usage.call(UNKNOWN_ROUTE if handler is None else path.removesuffix("/" + tail))
         if handler is None:
             return json_response({"status": "ERROR", "description": "Ruta invalida", "message": ""})
         try:

@@ -76,7 +76,7 @@ class PrimarySimulator(SimServer[PrimaryEndpoints]):
             token_ttl_s=token_ttl_s,
         )
         self._activity = ActivityLog(self.clock)
-        faults.on_invalidate(self.exchange.tokens.revoke_all)
+        faults.on_invalidate(self.exchange.revoke_all)
 
     # -- SimServer ---------------------------------------------------------------------------------------
     def build_app(self) -> Starlette:

@@ -202,6 +202,7 @@ class WsSession:
         self._queue.put_nowait((self.exchange.clock.monotonic(), encode(frame)))
 
     def send_error(self, request_text: str, description: str) -> None:
+        self.exchange.usage.error_frame()
         self.send({"status": "ERROR", "message": request_text, "description": description})
 
     # -- exchange events -------------------------------------------------------------------------------
@@ -240,10 +241,12 @@ class WsSession:
         try:
             message = json.loads(text)
         except ValueError:
+            self.exchange.usage.request("invalid")
             self.send_error(text, "Invalid message")
             return
         kind = message.get("type") if isinstance(message, dict) else None
         kind = kind.lower() if isinstance(kind, str) else None
+        self.exchange.usage.request(kind if kind in ("smd", "os", "no", "co") else "invalid")
         try:
             if kind == "smd":
                 self._smd(message, text)
