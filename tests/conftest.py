@@ -61,8 +61,8 @@ def _private_journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # Directories outside the edit-loop tier (`scripts/test.sh --fast` deselects `slow`): a real browser,
-# the chaos run, unmodified third-party clients, and the benchmarks' smoke run.
-SLOW_DIRS = ("browser", "chaos", "thirdparty", "bench")
+# the chaos run, unmodified third-party clients, the benchmarks' smoke run and the soak.
+SLOW_DIRS = ("browser", "chaos", "thirdparty", "bench", "soak")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
