@@ -15,7 +15,7 @@ import logging
 import sys
 import time
 
-BENCHES = ("hotpath", "fanout", "recovery", "startup", "idle_sim", "orders")
+BENCHES = ("hotpath", "fanout", "recovery", "startup", "idle_sim", "orders", "primary_endpoint")
 LONG = ("soak", "idle")  # only when asked for by name: the default set stays under ten minutes
 
 

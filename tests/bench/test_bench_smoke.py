@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).parents[2]
-REPORTS = ("hotpath_kraken", "hotpath_primary", "fanout", "memory", "recovery", "startup", "idle_sim")
+REPORTS = (
+    "hotpath_kraken",
+    "hotpath_primary",
+    "fanout",
+    "memory",
+    "recovery",
+    "startup",
+    "idle_sim",
+    "primary_endpoint",
+)
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -38,13 +38,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import math
-import os
 import random
-import signal
-import socket
 import sys
 import tempfile
 import time
@@ -55,14 +51,10 @@ from typing import Any
 
 import httpx
 import websockets
+from bench.primary_stack import KEY, KEY_NAME, Serve, Simulator, byma_symbols, child_env
 
-from brokerbridge.sim.primary.catalog import default_catalog
-
-KEY_NAME = "soak"
-KEY = "soak-primary-endpoint-key-0123456789"
 ENTRIES = ("BI", "OF", "LA")
 SYMBOL_POOL = 24  # BYMA stocks the clients pick their two from
-START_LIMIT_S = 90.0  # `serve` ready (the first start builds the instrument cache)
 STOP_LIMIT_S = 60.0  # pyRofex processes print their line after their last round ends
 GAP_LIMIT_S = 15.0  # the longest a client may wait between two Md (the venue sends ≤ 2 a second)
 RECENT_S = 15.0  # every client still receives Md this close to the end
@@ -159,137 +151,6 @@ class SoakReport:
         if len(self.problems) > PROBLEMS_SHOWN:
             lines.append(f"    … {len(self.problems) - PROBLEMS_SHOWN} more")
         return "\n".join(lines)
-
-
-def byma_symbols(count: int) -> list[str]:
-    """BYMA stocks of the simulator's catalogue (the same list the simulator builds today)."""
-    catalogue = default_catalog(dt.datetime.now(dt.UTC).date())
-    stocks = [i.symbol for i in catalogue.instruments if i.byma and i.kind == "stock"]
-    return stocks[:count]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def child_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BROKERBRIDGE_")}
-    loopback = "127.0.0.1,localhost"
-    env.update(PYTHONUNBUFFERED="1", NO_COLOR="1", COLUMNS="200", NO_PROXY=loopback, no_proxy=loopback)
-    return env
-
-
-# -- the processes -------------------------------------------------------------------------------------
-
-
-class Simulator:
-    """`brokerbridge sim primary` as a child process; its endpoints from its first stdout line."""
-
-    def __init__(self, workdir: Path, seed: int, token_ttl: float | None, relogin_invalidates: bool) -> None:
-        self.workdir, self.seed, self.token_ttl = workdir, seed, token_ttl
-        self.relogin_invalidates = relogin_invalidates
-        self.process: asyncio.subprocess.Process | None = None
-        self.ends: dict[str, str] = {}
-
-    async def start(self) -> None:
-        command = [sys.executable, "-m", "brokerbridge.cli.main", "sim", "primary", "--port", "0"]
-        command += ["--seed", str(self.seed), "--log-level", "WARNING", "--log-format", "plain"]
-        if self.token_ttl is not None:
-            command += ["--token-ttl", str(self.token_ttl)]
-        if not self.relogin_invalidates:
-            command.append("--no-relogin-invalidates")
-        with (self.workdir / "sim.log").open("a", encoding="utf-8") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=log,
-                env=child_env(),
-            )  # fmt: skip
-        assert self.process.stdout is not None
-        line = await asyncio.wait_for(self.process.stdout.readline(), START_LIMIT_S)
-        if not line:
-            raise RuntimeError(
-                f"the simulator exited before it printed its endpoints; see {self.workdir}/sim.log"
-            )
-        self.ends = json.loads(line)
-
-    async def stats(self) -> dict[str, Any]:
-        async with httpx.AsyncClient(timeout=10) as http:
-            answer = await http.get(f"{self.ends['control']}/stats")
-            answer.raise_for_status()
-            stats: dict[str, Any] = answer.json()
-            return stats
-
-    async def stop(self) -> None:
-        await _stop(self.process, signal.SIGINT)
-
-
-class Serve:
-    """`brokerbridge serve --venue primary` on a config pointed at the simulator."""
-
-    def __init__(self, workdir: Path, sim: dict[str, str], relogin_s: float | None) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.config = workdir / "brokerbridge.toml"
-        relogin = f"relogin_interval = {relogin_s}\n" if relogin_s is not None else ""
-        self.config.write_text(
-            f'log_format = "plain"\njournal_path = "{workdir / "journal.sqlite3"}"\n'
-            "[primary]\n"
-            f'environment = "{sim["rest"]}"\nuser = "{sim["user"]}"\npassword = "{sim["password"]}"\n'
-            f'account = "{sim["account"]}"\nmarket_hours = "always"\n'
-            f'instruments_cache_dir = "{workdir / "cache"}"\n{relogin}'
-            "[server]\n"
-            f'state_dir = "{workdir / "state"}"\nvenues = ["primary"]\n'
-            # Every client of the soak logs in with the one key: a deployment serving this many
-            # connections from one credential raises the per-key cap (default 20) the same way.
-            "max_connections_per_key = 2000\n"
-            f'[server.keys.{KEY_NAME}]\nkey = "{KEY}"\nscopes = ["market", "account", "trade"]\n',
-            encoding="utf-8",
-        )
-        self.log = workdir / "serve.log"
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        started = time.monotonic()
-        command = [sys.executable, "-m", "brokerbridge.cli.main", "serve", "--config", str(self.config)]
-        command += ["--port", str(self.port), "--no-login-link"]
-        with self.log.open("a", encoding="utf-8") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                *command, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, env=child_env()
-            )
-        async with httpx.AsyncClient(base_url=self.url, timeout=5) as http:
-            while time.monotonic() - started < START_LIMIT_S:  # polled: readiness has no event to await
-                if self.process.returncode is not None:
-                    raise RuntimeError(f"serve exited with {self.process.returncode}; see {self.log}")
-                with contextlib.suppress(httpx.HTTPError):
-                    headers = {"Authorization": f"Bearer {KEY}"}
-                    if (await http.get("/api/ready", headers=headers)).status_code == 200:
-                        return
-                await asyncio.sleep(0.2)
-        raise RuntimeError(f"serve was not ready within {START_LIMIT_S:.0f} s; see {self.log}")
-
-    def error_lines(self) -> list[str]:
-        if not self.log.exists():
-            return []
-        return [
-            line.strip() for line in self.log.read_text(errors="replace").splitlines() if " ERROR " in line
-        ]
-
-    async def stop(self) -> None:
-        await _stop(self.process, signal.SIGTERM)
-
-
-async def _stop(process: asyncio.subprocess.Process | None, sig: signal.Signals) -> None:
-    if process is None or process.returncode is not None:
-        return
-    process.send_signal(sig)
-    try:
-        await asyncio.wait_for(process.wait(), 30)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
 
 
 async def start_workers(
@@ -431,7 +292,9 @@ async def run_soak(options: SoakOptions, workdir: Path) -> SoakReport:
     report = SoakReport(
         options.seconds, options.pyrofex, options.ws, options.direct, renewing, options.relogin
     )
-    sim = Simulator(workdir, options.seed, options.token_ttl, relogin_invalidates=not options.direct)
+    sim = Simulator(
+        workdir, options.seed, token_ttl=options.token_ttl, relogin_invalidates=not options.direct
+    )
     sim_started = time.monotonic()
     await sim.start()
     serve: Serve | None = None
@@ -441,12 +304,10 @@ async def run_soak(options: SoakOptions, workdir: Path) -> SoakReport:
         if options.direct:
             target = Target(ends["rest"], ends["ws"], ends["user"], ends["password"], ends["account"], False)
         else:
-            serve = Serve(workdir, ends, options.relogin)
+            serve = Serve(workdir, ends, relogin_s=options.relogin)
             await serve.start()
-            ws_url = serve.url.replace("http", "ws", 1)
-            target = Target(
-                f"{serve.url}/primary/", f"{ws_url}/primary/", KEY_NAME, KEY, ends["account"], True
-            )
+            rest, ws = f"{serve.url}/primary/", f"{serve.ws_url}/primary/"
+            target = Target(rest, ws, KEY_NAME, KEY, ends["account"], query_token=True)
         symbols = byma_symbols(SYMBOL_POOL)
         until = time.time() + options.seconds
         rng = random.Random(options.seed)
