@@ -4,7 +4,8 @@ them: shared by the Primary endpoint's benchmark (bench/primary_endpoint.py) and
 
 `Simulator` runs `brokerbridge sim primary` (its endpoints from the first stdout line, its counters
 from `GET /_sim/stats`); `Serve` writes a config pointing `[primary]` at it with one API key
-(`KEY_NAME`/`KEY`: what clients give `POST /primary/auth/getToken` as X-Username/X-Password), runs
+(`KEY_NAME`/`KEY`) and one bridge-local user (`USER`/`USER_PASSWORD`, scopes read + trade) — either
+pair is what a client gives `POST /primary/auth/getToken` as X-Username/X-Password —, runs
 `serve --venue primary` and waits for `/api/ready`. Logs go to files in the work directory.
 """
 
@@ -24,10 +25,13 @@ from typing import Any
 
 import httpx
 
+from brokerbridge.core.passwords import hash_password
 from brokerbridge.sim.primary.catalog import default_catalog
 
 KEY_NAME = "soak"
 KEY = "soak-primary-endpoint-key-0123456789"
+USER = "trader"  # a bridge-local user: what a person types into a Primary client
+USER_PASSWORD = "soak-trader-password"
 START_LIMIT_S = 90.0  # `serve` ready (the first start builds the instrument cache)
 
 
@@ -137,7 +141,9 @@ class Serve:
             # Every client logs in with the one key: a deployment serving this many connections
             # from one credential raises the per-key cap (default 20) the same way.
             f"max_connections_per_key = 2000\n{server_extra}"
-            f'[server.keys.{KEY_NAME}]\nkey = "{KEY}"\nscopes = ["market", "account", "trade"]\n',
+            f'[server.keys.{KEY_NAME}]\nkey = "{KEY}"\nscopes = ["market", "account", "trade"]\n'
+            f'[server.users.{USER}]\npassword_hash = "{hash_password(USER_PASSWORD)}"\n'
+            'scopes = ["read", "trade"]\n',
             encoding="utf-8",
         )
         self.log = workdir / "serve.log"

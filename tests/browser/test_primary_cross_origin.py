@@ -26,9 +26,11 @@ import pytest
 from browser_tab import Tab
 from serve_process import Serve, start_serve
 
+from brokerbridge.core.passwords import hash_password
+
 GGAL = "MERV - XMEV - GGAL - 24hs"
-USER = "options-tool"  # an API key's name: with the key as password it logs in at getToken
-KEY = "browser-options-tool-key-0123"  # scopes market + account (read): no trading
+USER = "ana"  # a bridge-local user: what the person types into the options tool's login form
+PASSWORD = "options-tool-password"  # scope read (market + account): no trading
 DEPTH = 2
 MD_WANTED = 3  # Md frames the page waits for
 LIMIT_MS = 30_000
@@ -154,7 +156,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory, site: StaticSite) -> Iterato
     config.write_text(
         f'[primary]\ninstruments_cache_dir = "{directory / "cache"}"\n\n'
         f'[server]\nstate_dir = "{directory / "state"}"\nallowed_origins = ["{site.origin}"]\n\n'
-        f'[server.keys.{USER}]\nkey = "{KEY}"\nscopes = ["market", "account"]\n',
+        f'[server.users.{USER}]\npassword_hash = "{hash_password(PASSWORD)}"\nscopes = ["read"]\n',
         encoding="utf-8",
     )
     running = start_serve(config, port=_free_port(), venues=("primary",))
@@ -164,7 +166,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory, site: StaticSite) -> Iterato
 
 def run_page(tab: Tab, site: StaticSite, serve: Serve) -> dict[str, Any]:
     query = httpx.QueryParams(
-        bridge=serve.base_url, user=USER, password=KEY, symbol=GGAL, depth=DEPTH, wanted=MD_WANTED
+        bridge=serve.base_url, user=USER, password=PASSWORD, symbol=GGAL, depth=DEPTH, wanted=MD_WANTED
     )
     tab.page.goto(f"{site.origin}/options.html?{query}")
     tab.page.wait_for_function("() => window.done === true", timeout=LIMIT_MS)
@@ -232,7 +234,9 @@ def test_a_socket_from_an_origin_not_listed_is_refused(
     """Even with a valid token (got by a program, not the page), the handshake of a page whose
     Origin is not listed is refused: the page sees the socket close without opening."""
     answer = httpx.post(
-        f"{serve.base_url}/primary/auth/getToken", headers={"X-Username": USER, "X-Password": KEY}, timeout=10
+        f"{serve.base_url}/primary/auth/getToken",
+        headers={"X-Username": USER, "X-Password": PASSWORD},
+        timeout=10,
     )
     assert answer.status_code == 200
     token = answer.headers["X-Auth-Token"]

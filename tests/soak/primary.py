@@ -4,7 +4,8 @@
 
 Processes, as a deployment runs them: the Primary simulator (`brokerbridge sim primary`, the venue);
 `brokerbridge serve --venue primary` pointed at it with a config holding one API key the clients
-log in with at `POST /primary/auth/getToken` (X-Username = the key's name, X-Password = the key);
+log in with at `POST /primary/auth/getToken` (X-Username/X-Password: the pyRofex processes a
+bridge-local user's name and password, the WebSocket clients an API key's name and the key);
 `--pyrofex` pyRofex processes (tests/soak/pyrofex_worker.py: pyRofex 0.5.0 unmodified, only its URLs
 changed, each running the whole flow in a loop — initialize, instruments, market data over REST, the
 WebSocket with `Md` BI/OF/LA depth 5, order reports, an order sent and cancelled every few rounds
@@ -51,7 +52,7 @@ from typing import Any
 
 import httpx
 import websockets
-from bench.primary_stack import KEY, KEY_NAME, Serve, Simulator, byma_symbols, child_env
+from bench.primary_stack import KEY, KEY_NAME, USER, USER_PASSWORD, Serve, Simulator, byma_symbols, child_env
 
 ENTRIES = ("BI", "OF", "LA")
 SYMBOL_POOL = 24  # BYMA stocks the clients pick their two from
@@ -84,8 +85,10 @@ class Target:
 
     rest: str  # base URL ending in "/": auth/getToken and rest/… below it
     ws: str
-    user: str
+    user: str  # the pyRofex processes' login
     password: str
+    key_name: str  # the WebSocket clients' login
+    key: str
     account: str
     query_token: bool  # the WebSocket accepts ?token= (the bridge does; Primary does not)
 
@@ -207,7 +210,7 @@ async def worker_results(workers: list[asyncio.subprocess.Process], until: float
 
 async def get_token(http: httpx.AsyncClient, target: Target) -> str:
     answer = await http.post(
-        f"{target.rest}auth/getToken", headers={"X-Username": target.user, "X-Password": target.password}
+        f"{target.rest}auth/getToken", headers={"X-Username": target.key_name, "X-Password": target.key}
     )
     token: str | None = answer.headers.get("X-Auth-Token")
     if answer.status_code != 200 or not token:
@@ -302,12 +305,13 @@ async def run_soak(options: SoakOptions, workdir: Path) -> SoakReport:
     try:
         ends = sim.ends
         if options.direct:
-            target = Target(ends["rest"], ends["ws"], ends["user"], ends["password"], ends["account"], False)
+            login = (ends["user"], ends["password"])
+            target = Target(ends["rest"], ends["ws"], *login, *login, ends["account"], query_token=False)
         else:
             serve = Serve(workdir, ends, relogin_s=options.relogin)
             await serve.start()
             rest, ws = f"{serve.url}/primary/", f"{serve.ws_url}/primary/"
-            target = Target(rest, ws, KEY_NAME, KEY, ends["account"], query_token=True)
+            target = Target(rest, ws, USER, USER_PASSWORD, KEY_NAME, KEY, ends["account"], query_token=True)
         symbols = byma_symbols(SYMBOL_POOL)
         until = time.time() + options.seconds
         rng = random.Random(options.seed)
