@@ -2,13 +2,13 @@
 URLs changed (its maintainer's recipe, `_set_environment_parameter("url"/"ws", …)`), running a
 Primary client's whole flow in a loop until `--until` (wall time), then printing one JSON line.
 
-A session is: `initialize` (getToken), the WebSocket with its handlers, `market_data_subscription`
-(BI/OF/LA, depth `--depth`, two symbols) and `order_report_subscription`; then rounds of REST —
-instruments (all, detail, byCFICode, bySegment, details once), `marketdata/get`, `data/getTrades`,
-order/all, positions, detailed position, account report — and every few rounds one order sent and
-cancelled, alternately over REST and over the WebSocket (`send_order_via_websocket`, found by its
-`wsClOrdId` in the reports). Every `--session-s` the socket is closed and the whole flow begins
-again with `initialize`, as a script run again by cron would.
+A session is: `initialize` (getToken), the instrument lists (all, details, byCFICode, bySegment),
+the WebSocket with its handlers, `market_data_subscription` (BI/OF/LA, depth `--depth`, two symbols)
+and `order_report_subscription`; then rounds of REST — the instrument's detail, `marketdata/get`,
+`data/getTrades`, order/all, positions, detailed position, account report — and every few rounds one
+order sent and cancelled, alternately over REST and over the WebSocket (`send_order_via_websocket`,
+found by its `wsClOrdId` in the reports). Every `--session-s` the socket is closed and the whole flow
+begins again with `initialize`, as a script run again by cron would.
 
 Checked on the way and counted, never raised: every `Md` has exactly the entries asked for and at
 most `--depth` levels a side; every REST answer is `status: OK`; every order sent is acknowledged
@@ -142,6 +142,16 @@ class Worker:
         with self.lock:
             self.summary.sessions += 1
             self.session_md_at = None
+        self.ok("get_all_instruments", pyRofex.get_all_instruments)
+        self.ok("get_detailed_instruments", pyRofex.get_detailed_instruments)
+        self.ok("get_instruments by_cfi", pyRofex.get_instruments, "by_cfi", cfi_code=[CFICode.STOCK])
+        self.ok(
+            "get_instruments by_segments",
+            pyRofex.get_instruments,
+            "by_segments",
+            market_segment=[MarketSegment.MERV],
+            market=pyRofex.Market.ROFEX,
+        )
         pyRofex.init_websocket_connection(
             market_data_handler=self.on_md,
             order_report_handler=self.on_report,
@@ -152,8 +162,6 @@ class Worker:
             tickers = self.rng.sample(self.symbols, 2)
             pyRofex.market_data_subscription(tickers=tickers, entries=ENTRIES, depth=args.depth)
             pyRofex.order_report_subscription(snapshot=True)
-            if self.summary.sessions == 1:
-                self.ok("get_detailed_instruments", pyRofex.get_detailed_instruments)
             while time.time() < ends:
                 self.round(tickers)
                 time.sleep(min(self.rng.uniform(*ROUND_PAUSE_S), max(0.0, ends - time.time())))
@@ -162,16 +170,7 @@ class Worker:
 
     def round(self, tickers: list[str]) -> None:
         symbol = self.rng.choice(tickers)
-        self.ok("get_all_instruments", pyRofex.get_all_instruments)
         detail = self.ok("get_instrument_details", pyRofex.get_instrument_details, symbol)
-        self.ok("get_instruments by_cfi", pyRofex.get_instruments, "by_cfi", cfi_code=[CFICode.STOCK])
-        self.ok(
-            "get_instruments by_segments",
-            pyRofex.get_instruments,
-            "by_segments",
-            market_segment=[MarketSegment.MERV],
-            market=pyRofex.Market.ROFEX,
-        )
         book = self.ok("get_market_data", pyRofex.get_market_data, symbol, ENTRIES, self.args.depth)
         if book is not None and set(book.get("marketData") or {}) != ENTRY_CODES:
             with self.lock:
