@@ -205,20 +205,30 @@ class Worker:
                 self.summary.orders_rest += 1
 
     def order_ws(self, symbol: str, price: float) -> None:
+        """`no` with a `wsClOrdId`: the first report carrying it names the order's clOrdId (only the
+        first carries it, on Primary as on the bridge); then `co` once the order is NEW."""
         mark = f"soak{self.args.worker}x{self.summary.rounds}"
         pyRofex.send_order_via_websocket(
             symbol, 1, Side.BUY, OrderType.LIMIT, price=price, ws_client_order_id=mark
         )
-        report = self.wait_report(lambda r: r.get("wsClOrdId") == mark and r.get("status") == "NEW")
-        if report is None:
+        first = self.wait_report(lambda r: r.get("wsClOrdId") == mark)
+        cl_ord_id = first.get("clOrdId") if first is not None else None
+        new = first and self.wait_report(
+            lambda r: r.get("clOrdId") == cl_ord_id and r.get("status") in ("NEW", "REJECTED")
+        )
+        if first is None or new is None or new.get("status") != "NEW":
+            seen = "none" if first is None else json.dumps(new or first)[:200]
             with self.lock:
-                self.summary.error("ws order", f"no NEW report for wsClOrdId {mark} within {ANSWER_WAIT_S} s")
+                self.summary.error("ws order", f"wsClOrdId {mark} not NEW within {ANSWER_WAIT_S} s: {seen}")
             return
-        cl_ord_id = report.get("clOrdId")
-        pyRofex.cancel_order_via_websocket(cl_ord_id, proprietary=report.get("proprietary"))
-        order_id = report.get("orderId")
+        pyRofex.cancel_order_via_websocket(cl_ord_id, proprietary=new.get("proprietary"))
+        order_id = new.get("orderId")
+        names = {cl_ord_id, order_id} - {None}
         cancelled = self.wait_report(
-            lambda r: r.get("status") == "CANCELLED" and r.get("orderId") == order_id
+            lambda r: (
+                r.get("status") == "CANCELLED"
+                and bool(names & {r.get("clOrdId"), r.get("origClOrdId"), r.get("orderId")})
+            )
         )
         with self.lock:
             if cancelled is None:
