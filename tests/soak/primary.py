@@ -46,6 +46,7 @@ import random
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,7 +240,7 @@ async def ws_client(
             token = await get_token(http, target)
             url, headers = target.ws, {"X-Auth-Token": token}
             if summary.by_query:
-                url, headers = f"{target.ws}?token={token}", {}
+                url, headers = f"{target.ws}?token={urllib.parse.quote(token)}", {}
             async with websockets.connect(
                 url, additional_headers=headers, max_size=None, open_timeout=30, compression=None
             ) as ws:
