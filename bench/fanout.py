@@ -141,10 +141,12 @@ async def websockets_server() -> AsyncIterator[Server]:
 # ---------------------------------------------------------------- clients
 
 
-async def _spawn(url: str, clients: int, *args: str) -> list[asyncio.subprocess.Process]:
+async def _spawn(
+    url: str, clients: int, *args: str, per_process: int = PER_PROCESS
+) -> list[asyncio.subprocess.Process]:
     procs = []
-    for start in range(0, clients, PER_PROCESS):
-        count = min(PER_PROCESS, clients - start)
+    for start in range(0, clients, per_process):
+        count = min(per_process, clients - start)
         procs.append(
             await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bench.fanout_clients", "--url", url, "--clients", str(count), *args,

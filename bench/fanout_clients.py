@@ -3,11 +3,13 @@ server's CPU is not shared with its clients' (`python -m bench.fanout_clients --
 
 Opens `--clients` WebSocket connections (picows on uvloop: a frame reaches Python as one callback
 with the payload in a C buffer — about a third of aiohttp's cost per message, so on a two-core
-machine the clients are less often what limits a run), sends `--subscribe` on each and waits for
-an answer, prints `ready`, then reads for `--seconds` (or, with `--idle`, until stdin closes) and
-prints one JSON line: marked events received, and the latency of every `--sample`-th of them per
-connection (receive wall time − the event's `ts`, which the publisher set to its wall time when it
-published). Only the mark is looked for in each payload and `ts` read from the sampled ones, not
+machine the clients are less often what limits a run), with `--header`s on the upgrade, sends
+`--subscribe` on each and waits for an answer, prints `ready`, lets `--settle` seconds pass (a
+subscription's first snapshots), then reads for `--seconds` (or, with `--idle`, until stdin closes)
+and prints one JSON line: marked events received, and the latency of every `--sample`-th of them
+per connection (receive wall time − the message's `--stamp`: the event's `ts`, which the fan-out
+publisher set to its wall time when it published, or a Primary `Md` frame's `timestamp` in ms).
+Only the mark (`--mark`) is looked for in each payload and the stamp read from the sampled ones, not
 the whole JSON: the clients must stay cheap.
 """
 
@@ -23,8 +25,8 @@ from typing import cast
 import uvloop
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-MARK = b'"source":"rest"'  # set by the publisher (bench/fanout.py) on the events it times
-TS = b'"ts":'
+MARK = '"source":"rest"'  # set by the publisher (bench/fanout.py) on the events it times
+STAMPS = {"ts": (b'"ts":', 1.0), "timestamp": (b'"timestamp":', 1e-3)}  # field, its unit in seconds
 
 
 class _Counter(WSListener):  # type: ignore[misc]
@@ -44,39 +46,51 @@ class _Counter(WSListener):  # type: ignore[misc]
                 self.answered.set_result(None)  # the subscribe's ack (or an error: the counts tell)
             return
         payload = frame.get_payload_as_bytes()
-        if MARK not in payload:
+        if totals.mark not in payload:
             return
         totals.messages += 1
         self._seen += 1
         if self._seen % totals.sample == 0:
-            start = payload.index(TS) + 5
-            totals.latencies.append(time.time() - float(payload[start : payload.index(b",", start)]))
+            start = payload.index(totals.stamp) + len(totals.stamp)
+            end = min(i for i in (payload.find(b",", start), payload.find(b"}", start)) if i >= 0)
+            totals.latencies.append(time.time() - float(payload[start:end]) * totals.unit)
 
 
 class _Totals:
-    def __init__(self, sample: int) -> None:
+    def __init__(self, sample: int, mark: str, stamp: str) -> None:
         self.sample = sample
+        self.mark = mark.encode()
+        self.stamp, self.unit = STAMPS[stamp]
         self.reading = False
         self.messages = 0
         self.latencies: list[float] = []
 
 
-async def _connect(url: str, subscribe: str | None, totals: _Totals) -> tuple[WSTransport, _Counter]:
-    transport, made = await ws_connect(lambda: _Counter(totals), url)
+async def _connect(
+    url: str, headers: dict[str, str], subscribe: str | None, totals: _Totals
+) -> tuple[WSTransport, _Counter]:
+    transport, made = await ws_connect(
+        lambda: _Counter(totals), url, extra_headers=headers, max_frame_size=1 << 24,
+        websocket_handshake_timeout=60,
+    )  # fmt: skip
     listener = cast(_Counter, made)
     if subscribe:
         transport.send(WSMsgType.TEXT, subscribe.encode())
-        await asyncio.wait_for(listener.answered, 60)
+        await asyncio.wait_for(listener.answered, 120)
     return transport, listener
 
 
 async def main(args: argparse.Namespace) -> None:
-    totals = _Totals(args.sample)
+    totals = _Totals(args.sample, args.mark, args.stamp)
+    headers = dict(header.split(":", 1) for header in args.header)
     connections: list[tuple[WSTransport, _Counter]] = []
     for start in range(0, args.clients, 50):  # batches: a burst of 1000 SYNs overflows the backlog
         batch = range(start, min(start + 50, args.clients))
-        connections += await asyncio.gather(*(_connect(args.url, args.subscribe, totals) for _ in batch))
+        connections += await asyncio.gather(
+            *(_connect(args.url, headers, args.subscribe, totals) for _ in batch)
+        )
     print("ready", flush=True)
+    await asyncio.sleep(args.settle)
     if args.idle:
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
         summary: dict[str, object] = {"clients": len(connections)}
@@ -103,4 +117,12 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--sample", type=int, default=8, help="time every N-th marked event per connection")
     parser.add_argument("--idle", action="store_true", help="hold the connections until stdin closes")
+    parser.add_argument(
+        "--header", action="append", default=[], help="NAME:VALUE on the upgrade (repeatable)"
+    )
+    parser.add_argument("--mark", default=MARK, help="what a counted message contains")
+    parser.add_argument(
+        "--stamp", choices=tuple(STAMPS), default="ts", help="the field with the venue's time"
+    )
+    parser.add_argument("--settle", type=float, default=0.0, help="seconds after ready before reading")
     uvloop.run(main(parser.parse_args()))

@@ -3,8 +3,8 @@ answered from the bridge's cache — against the bridge's own `/ws` and `/api/bo
 
 Set-up (bench/primary_stack.py): the Primary simulator (`brokerbridge sim primary`, seed 7) and
 `brokerbridge serve --venue primary` on it, each a process of its own; clients in processes of their
-own (bench/primary_clients.py: picows on uvloop for sockets, aiohttp for REST, 100 sockets per
-process). Symbols: the first `SYMBOLS` BYMA stocks of the simulator's catalogue (it lists 354 BYMA
+own (bench/fanout_clients.py, picows on uvloop, 100 sockets per process; bench/rest_clients.py,
+aiohttp). Symbols: the first `SYMBOLS` BYMA stocks of the simulator's catalogue (it lists 354 BYMA
 instruments: 316 stocks and CEDEARs in CI and 24hs, 12 bonds, 20 GGAL options, 6 cauciones).
 
 * `/primary/` WebSocket: `CLIENTS` clients, each with a bridge token (`POST /primary/auth/getToken`)
@@ -39,13 +39,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
 import websockets
 
 from bench.common import REPO, SEED, Report, percentile
+from bench.fanout import _results, _spawn
 from bench.primary_stack import KEY, Serve, Simulator, byma_symbols
 
 PER_PROCESS = 100  # socket clients per process
@@ -71,30 +71,16 @@ def book_subscribe(symbols: Sequence[str]) -> str:
     )
 
 
-async def _spawn(args: list[str], count: int, per_process: int) -> list[asyncio.subprocess.Process]:
-    procs = []
-    for start in range(0, count, per_process):
-        n = min(per_process, count - start)
-        procs.append(
-            await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.primary_clients", *args, "--clients", str(n),
-                cwd=REPO, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            )
-        )  # fmt: skip
-    for proc in procs:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), 300)
-        if line.strip() != b"ready":
-            raise RuntimeError(f"a client process failed to start: {line!r}")
-    return procs
-
-
-async def _results(procs: list[asyncio.subprocess.Process], limit: float) -> list[dict[str, Any]]:
-    results = []
-    for proc in procs:
-        out, _ = await asyncio.wait_for(proc.communicate(), limit)
-        results.append(json.loads(out.decode().strip().splitlines()[-1]))
-    return results
+async def _spawn_rest(args: list[str]) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.rest_clients", *args,
+        cwd=REPO, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 60)
+    if line.strip() != b"ready":
+        raise RuntimeError(f"the REST client process failed to start: {line!r}")
+    return proc
 
 
 def _cpu_seconds(process: psutil.Process) -> float:
@@ -117,20 +103,19 @@ class SocketRound:
 async def socket_round(
     way: SocketRound, clients: int, seconds: float, settle: float, serve: psutil.Process
 ) -> dict[str, float]:
-    args = ["ws", "--url", way.url, "--subscribe", way.subscribe, "--mark", way.mark, "--stamp", way.stamp]
+    args = ["--subscribe", way.subscribe, "--mark", way.mark, "--stamp", way.stamp, "--sample", "16"]
     args += ["--seconds", str(seconds), "--settle", str(settle)]
     for header in way.headers:
         args += ["--header", header]
-    procs = await _spawn(args, clients, PER_PROCESS)
+    procs = await _spawn(way.url, clients, *args, per_process=PER_PROCESS)
     await asyncio.sleep(settle)  # the clients count from here (each after its own settle)
     cpu, began = _cpu_seconds(serve), time.perf_counter()
     await asyncio.sleep(seconds)
     cpu, took = _cpu_seconds(serve) - cpu, time.perf_counter() - began
-    results = await _results(procs, seconds + 120)
+    results = await _results(procs)
     latencies = [lat for r in results for lat in r["latencies"]]
-    window = max(r["seconds"] for r in results)
     return {
-        "delivered/s": sum(r["messages"] for r in results) / window,
+        "delivered/s": sum(r["messages"] for r in results) / seconds,
         "p50 added latency ms": percentile(latencies, 0.50) * 1000,
         "p99 added latency ms": percentile(latencies, 0.99) * 1000,
         "serve cpu %": 100 * cpu / took,
@@ -141,13 +126,15 @@ async def socket_round(
 async def rest_round(
     url: str, headers: list[str], params: list[str], symbols: Sequence[str], clients: int, seconds: float
 ) -> dict[str, float]:
-    args = ["rest", "--url", url, "--seconds", str(seconds), "--param-values", "|".join(symbols)]
+    args = ["--url", url, "--clients", str(clients), "--seconds", str(seconds)]
+    args += ["--param-values", "|".join(symbols)]
     for header in headers:
         args += ["--header", header]
     for param in params:
         args += ["--param", param]
-    procs = await _spawn(args, clients, clients)
-    (result,) = await _results(procs, seconds + 60)
+    proc = await _spawn_rest(args)
+    out, _ = await asyncio.wait_for(proc.communicate(), seconds + 60)
+    result = json.loads(out.decode().strip().splitlines()[-1])
     latencies = result["latencies"]
     ok = result["statuses"].get("200", 0)
     return {
