@@ -28,6 +28,7 @@ from brokerbridge.core.clock import Clock
 from brokerbridge.core.config import ServerConfig
 from brokerbridge.server.auth import Authenticator, AuthThrottle, host_refusal
 from brokerbridge.server.clients import ClientRegistry
+from brokerbridge.server.cors import CrossOrigin
 from brokerbridge.server.dashboard import mount_dashboard
 from brokerbridge.server.gate import ClientGate
 from brokerbridge.server.login_routes import make_router as make_login_router
@@ -141,7 +142,8 @@ def create_app(
 
     mount_docs(app)
     mount_dashboard(app)  # last: `/` and `/dashboard/` (the page's own routing is in the browser)
-    app.add_middleware(HostCheck, auth=auth)
+    app.add_middleware(CrossOrigin, auth=auth)  # CORS for /api and /primary (server/cors.py)
+    app.add_middleware(HostCheck, auth=auth)  # added last: runs first
     return app
 
 
