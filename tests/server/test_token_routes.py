@@ -46,6 +46,9 @@ async def test_a_key_mints_a_token_with_some_of_its_scopes(tmp_path: Path) -> No
         # By default: what the key can see (read), never more than it holds.
         viewer = (await rig.http.post("/api/tokens", headers=bearer(VIEW_KEY))).json()
         assert viewer["scopes"] == ["market"] and viewer["expires_at"] == pytest.approx(now + TTL)
+        # A one-time WebSocket token (/api/token) is for /ws, not for minting a renewable chain.
+        once = (await rig.http.post("/api/token", headers=bearer(READ_KEY))).json()["token"]
+        assert (await rig.http.post(f"/api/tokens?token={once}")).status_code == 403
         trader = await rig.http.post(
             "/api/tokens", json={"scopes": ["market", "trade"]}, headers=bearer(TRADE_KEY)
         )

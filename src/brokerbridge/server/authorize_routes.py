@@ -78,12 +78,10 @@ def make_router(codes: AuthorizationCodes) -> APIRouter:
     @router.post("/authorize")
     async def decide(request: Request) -> Response:
         lang = language(request.headers.get("accept-language"))
-        fields = await _form(request, lang)
-        if isinstance(fields, Response):
-            return fields
-        checked = _checked(request, lang, fields)
-        if isinstance(checked, Response):
-            return checked
+        posted = await _posted(request, lang)
+        if isinstance(posted, Response):
+            return posted
+        fields, checked = posted
         state = request.app.state.server
         logins: Logins = state.logins
         found = identify(request, state.auth, logins)
@@ -134,12 +132,10 @@ def make_router(codes: AuthorizationCodes) -> APIRouter:
     @router.post("/authorize/sign-in")
     async def sign_in(request: Request) -> Response:
         lang = language(request.headers.get("accept-language"))
-        fields = await _form(request, lang)
-        if isinstance(fields, Response):
-            return fields
-        checked = _checked(request, lang, fields)
-        if isinstance(checked, Response):
-            return checked
+        posted = await _posted(request, lang)
+        if isinstance(posted, Response):
+            return posted
+        fields, checked = posted
         logins: Logins = request.app.state.server.logins
         try:
             signed_in = key_login(request, fields.get("key", ""))
@@ -186,26 +182,23 @@ def _ask(request: Request, lang: Language, parameters: dict[str, str]) -> Respon
     return HTMLResponse(page, headers=headers(form_target=checked.origin))
 
 
-def _checked(request: Request, lang: Language, fields: Mapping[str, str]) -> AuthorizationRequest | Response:
-    """A form's authorization request, checked again (the form is the browser's to change)."""
+async def _posted(request: Request, lang: Language) -> tuple[dict[str, str], AuthorizationRequest] | Response:
+    """A form's fields and its authorization request, checked again (the form is the browser's to
+    change), or the page refusing it: not from this site, not a form, a request not good."""
     if cross_origin_refusal(request) is not None:
         return _error_page(lang, "the form was sent from another site", "use this page's own buttons", 403)
+    body = await read_body(request)
+    fields = "the form is too long" if body is None else form_fields(body)
+    if isinstance(fields, str):
+        return _error_page(lang, fields, "use the page's own form", 400)
     checked = parse_request(_parameters(fields), request.app.state.server.auth.allowed_origins)
-    return _refused(lang, checked) if isinstance(checked, BadAuthorization) else checked
+    return _refused(lang, checked) if isinstance(checked, BadAuthorization) else (fields, checked)
 
 
 def _refused(lang: Language, refused: BadAuthorization) -> Response:
     if refused.request is None:  # client_id or redirect_uri not good: never redirect
         return _error_page(lang, refused.message, refused.remedy, 400)
     return _redirect(refused.request.redirect(error=refused.error, error_description=refused.message))
-
-
-async def _form(request: Request, lang: Language) -> dict[str, str] | Response:
-    body = await read_body(request)
-    fields = "the form is too long" if body is None else form_fields(body)
-    if isinstance(fields, str):
-        return _error_page(lang, fields, "use the page's own form", 400)
-    return fields
 
 
 def _parameters(fields: Mapping[str, Any]) -> dict[str, str]:

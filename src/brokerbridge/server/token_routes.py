@@ -30,8 +30,8 @@ from fastapi.responses import JSONResponse, Response
 
 from brokerbridge.core.config import ServerConfig, expand_scopes
 from brokerbridge.core.errors import ConfigError
-from brokerbridge.server.access_tokens import Grant, Issued
-from brokerbridge.server.auth import Authenticator, Principal
+from brokerbridge.server.access_tokens import Grant, Issued, is_access_token
+from brokerbridge.server.auth import Authenticator, Principal, presented_key
 from brokerbridge.server.authorization import AuthorizationCodes, BadExchange, Exchange
 from brokerbridge.server.csrf import HEADER, csrf_refusal
 from brokerbridge.server.logins import COOKIE, Denied, Login, Logins, client_address, identify
@@ -214,7 +214,7 @@ def make_router(codes: AuthorizationCodes) -> APIRouter:
                     return _oauth_error("invalid_request", "every field of a code exchange is a string")
                 return await _exchange(request, decoded, state, codes, minters)
         try:
-            asked = msgspec.json.decode(body or b"{}", type=TokenRequest)
+            asked = msgspec.json.decode(body.strip() or b"{}", type=TokenRequest)
         except msgspec.ValidationError as exc:
             return _error(
                 400,
@@ -258,16 +258,13 @@ def make_router(codes: AuthorizationCodes) -> APIRouter:
         state = request.app.state.server
         logins: Logins = state.logins
         config: ServerConfig = state.settings.config
-        found = identify(request, state.auth, logins)
-        if isinstance(found, Denied):
-            return _denied(found)
-        if not found.authenticated:
-            return _error(
-                401,
-                "not_authorized",
-                "revoking a token needs the token, the key or session that minted it, or an admin key",
-                "send Authorization: Bearer <the token or the key>",
-            )
+        found = _caller(
+            request,
+            "revoking a token needs the token, the key or session that minted it, or an admin key",
+            "send Authorization: Bearer <the token or the key>",
+        )
+        if isinstance(found, Response):
+            return found
         if found.login_id is not None and (why := csrf_refusal(request, found, logins)) is not None:
             return _error(
                 403, "not_authorized", f"revocation refused as possibly cross-site: {why}", _CSRF_REMEDY
@@ -307,14 +304,31 @@ def _presented_token(request: Request) -> str | None:
     return request.headers.get("x-auth-token") or None
 
 
+def _caller(request: Request, needs: str, remedy: str) -> Principal | Response:
+    """Who is asking, if authenticated: else the 401 (`needs`: what for; with why a cookie did not
+    count, when one was sent), or the refusal of a bad credential."""
+    state = request.app.state.server
+    found = identify(request, state.auth, state.logins)
+    if isinstance(found, Denied):
+        return _denied(found)
+    if not found.authenticated:
+        return _error(401, "not_authorized", needs + (f" ({found.note})" if found.note else ""), remedy)
+    return found
+
+
 def _mint(request: Request, asked: TokenRequest, state: Any, minters: Minters) -> Response:
     """A token for the caller (a key, or a session with its CSRF token), at most its scopes."""
     auth: Authenticator = state.auth
     logins: Logins = state.logins
     config: ServerConfig = state.settings.config
-    found = identify(request, auth, logins)
-    if isinstance(found, Denied):
-        return _denied(found)
+    found = _caller(
+        request,
+        "minting a token needs an API key or a session",
+        "send Authorization: Bearer <API key>, or from the dashboard's page the session cookie and "
+        f"{HEADER}; a web app on another origin uses the sign-in flow (/authorize)",
+    )
+    if isinstance(found, Response):
+        return found
     if found.token_id is not None:
         return _error(
             403,
@@ -322,13 +336,14 @@ def _mint(request: Request, asked: TokenRequest, state: Any, minters: Minters) -
             "an access token cannot mint tokens",
             "renew it (POST /api/tokens/renew), or mint with an API key or a session",
         )
-    if not found.authenticated:
+    presented = presented_key(request.headers, request.query_params)
+    if found.login_id is None and (presented is None or is_access_token(presented)):
+        # A one-time WebSocket token (?token=) is for /ws: it would turn a 60 s pass into a chain.
         return _error(
-            401,
+            403,
             "not_authorized",
-            "minting a token needs an API key or a session" + (f" ({found.note})" if found.note else ""),
-            "send Authorization: Bearer <API key>, or from the dashboard's page the session cookie and "
-            f"{HEADER}; a web app on another origin uses the sign-in flow (/authorize)",
+            "only an API key or a session mints tokens",
+            "send Authorization: Bearer <API key>, or the session cookie and its X-CSRF-Token",
         )
     if found.login_id is not None and (why := csrf_refusal(request, found, logins)) is not None:
         return _error(403, "not_authorized", f"token refused as possibly cross-site: {why}", _CSRF_REMEDY)
