@@ -41,8 +41,8 @@ EXPOSED = ("X-Auth-Token", "Retry-After")  # what a page may read of an answer b
 MAX_AGE = 600  # s a browser may reuse a preflight's answer (Chromium caps it at 7200)
 REMEDY = (
     "add the web app's origin (scheme://host:port, as the browser sends it) to server.allowed_origins "
-    "(BROKERBRIDGE_SERVER_ALLOWED_ORIGINS), or serve the app from this server's origin (a dev proxy, "
-    "a reverse proxy: docs/server.md)"
+    "(BROKERBRIDGE_SERVER_ALLOWED_ORIGINS), or serve the app from this server's origin (a dev server's "
+    "proxy, a reverse proxy)"
 )
 
 
