@@ -8,6 +8,7 @@ another origin, listed or not.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from pathlib import Path
 
@@ -147,3 +148,15 @@ async def test_a_refused_ws_handshake_is_logged_once_and_a_listed_origin_connect
             await listed.send('{"op": "ping", "id": 1}')
             assert '"pong"' in str(await listed.recv())
         assert not refusals(caplog, APP)
+        # A listed origin's page is not served the dashboard's session over /ws either.
+        async with httpx.AsyncClient(base_url=server.http_url) as http:
+            signed = await http.post("/api/session", json={"key": READ_KEY})
+        cookie = {"Cookie": f"{COOKIE}={signed.cookies[COOKIE]}"}
+        async with websockets.connect(
+            server.ws_url,
+            origin=APP,  # type: ignore[arg-type]
+            additional_headers=cookie,
+        ) as listed:
+            await listed.send('{"op": "subscribe", "id": "b", "venue": "kraken", "channel": "balances"}')
+            refused_account = json.loads(await listed.recv())
+            assert (refused_account["type"], refused_account["code"]) == ("error", "not_authorized")
