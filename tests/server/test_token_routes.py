@@ -137,7 +137,7 @@ async def test_who_may_revoke_a_token(tmp_path: Path) -> None:
 
 
 async def test_a_dashboard_session_mints_with_its_csrf_token(tmp_path: Path) -> None:
-    async with web_rig(tmp_path) as rig:
+    async with web_rig(tmp_path, access_token_max_age=2 * SESSION_TTL) as rig:
         cookie, csrf = await rig.sign_in(TRADE_KEY)
         session = {"Cookie": f"{COOKIE}={cookie}", "Origin": BRIDGE}
         forged = await rig.http.post("/api/tokens", json={"scopes": ["trade"]}, headers=session)
