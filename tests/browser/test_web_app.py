@@ -105,7 +105,8 @@ def web_app() -> Iterator[tuple[http.server.ThreadingHTTPServer, WebApp]]:
         def do_GET(self) -> None:
             served.append(self.path)
             if self.path.startswith("/favicon"):
-                self.send_error(404)
+                self.send_response(204)
+                self.end_headers()
                 return
             body = page["text"]
             self.send_response(200)

@@ -38,8 +38,8 @@ _TEXT: Mapping[Language, Mapping[str, str]] = {
         "trade_hint": "sólo si lo marcás",
         "lacking": "Pedido, pero tu sesión no lo tiene (no se otorga): {what}.",
         "nothing": "Tu sesión no tiene nada de lo que pide: sólo podés rechazar.",
-        "terms": "Recibe un token de acceso que vence a los {ttl} y puede renovar durante {span} como "
-        "máximo. Tu clave y las credenciales del broker nunca salen del bridge.",
+        "terms": "La aplicación recibe un token de acceso que vence a los {ttl} y puede renovar durante "
+        "{span} como máximo. Tu clave y las credenciales del broker nunca salen del bridge.",
         "allow": "Permitir",
         "deny": "Rechazar",
         "back": "Después volvés a <code>{uri}</code>.",
@@ -67,7 +67,7 @@ _TEXT: Mapping[Language, Mapping[str, str]] = {
         "trade_hint": "only if you tick it",
         "lacking": "Asked for, but your session does not have it (not granted): {what}.",
         "nothing": "Your session has none of what it asks for: you can only deny.",
-        "terms": "It gets an access token that expires after {ttl} and that it may renew for {span} at "
+        "terms": "The app gets an access token that expires after {ttl} and that it may renew for {span} at "
         "most. Your key and the broker's credentials never leave the bridge.",
         "allow": "Allow",
         "deny": "Deny",
@@ -112,7 +112,9 @@ def headers(form_target: str | None = None) -> dict[str, str]:
     form_action = "'self'" + (f" {form_target}" if form_target else "")
     return {
         "Cache-Control": "no-store",
-        "Referrer-Policy": "no-referrer",
+        # Not no-referrer: Chromium then sends `Origin: null` with the page's own form posts,
+        # which the same-origin check of the forms must refuse. Other origins get no Referer.
+        "Referrer-Policy": "same-origin",
         "X-Frame-Options": "DENY",
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": (
@@ -126,6 +128,7 @@ def _page(lang: Language, title: str, body: str) -> str:
     return (
         f'<!doctype html>\n<html lang="{lang}"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width">'
+        f'<link rel="icon" href="/dashboard/favicon.svg" type="image/svg+xml">'
         f"<title>brokerbridge: {escape(title)}</title><style>{_STYLE}</style></head>\n"
         f"<body><h1>{escape(title)}</h1>\n{body}\n</body></html>\n"
     )
