@@ -18,7 +18,8 @@ import websockets
 
 from brokerbridge.bridge import Bridge
 from brokerbridge.core.clock import FakeClock
-from brokerbridge.core.config import Config, ServerConfig
+from brokerbridge.core.config import Config, ServerConfig, load_config
+from brokerbridge.core.errors import ConfigError
 from brokerbridge.server import BridgeServer, ServerSettings
 from brokerbridge.server.logins import COOKIE
 from tests.server.conftest import LIMIT
@@ -160,3 +161,23 @@ async def test_a_refused_ws_handshake_is_logged_once_and_a_listed_origin_connect
             await listed.send('{"op": "subscribe", "id": "b", "venue": "kraken", "channel": "balances"}')
             refused_account = json.loads(await listed.recv())
             assert (refused_account["type"], refused_account["code"]) == ("error", "not_authorized")
+
+
+@pytest.mark.parametrize(
+    ("given", "read"),
+    [
+        ("http://localhost:5173", ("http://localhost:5173",)),
+        ("HTTPS://App.Example.com:443/, http://[::1]:8080", ("https://app.example.com", "http://[::1]:8080")),
+        ("*", None),
+        ("null", None),
+        ("http://app.example.com/path", None),
+        ("localhost:5173", None),
+    ],
+)
+def test_allowed_origins_are_read_as_browsers_send_them(given: str, read: tuple[str, ...] | None) -> None:
+    env = {"BROKERBRIDGE_SERVER_ALLOWED_ORIGINS": given}
+    if read is None:
+        with pytest.raises(ConfigError, match=r"server\.allowed_origins"):
+            load_config(env=env)
+    else:
+        assert load_config(env=env).server.allowed_origins == read
