@@ -67,6 +67,7 @@ from brokerbridge.core.rest import Request as VenueRequest
 from brokerbridge.io.primary.connector import PrimaryConnector
 from brokerbridge.io.primary.rest import Answered
 from brokerbridge.server.auth import Principal
+from brokerbridge.server.csrf import CSRF_REMEDY, csrf_refusal
 from brokerbridge.server.logins import Denied, Logins, identify, password_grant
 from brokerbridge.server.primary import shapes
 from brokerbridge.server.primary.shapes import Refused, echo, invalid, missing, no_account, no_product
@@ -233,6 +234,13 @@ class PrimaryRest:
         if route is None:
             return shapes.respond(shapes.UNKNOWN_ROUTE)
         _check_scope(principal, route.scope)
+        if route.scope == TRADE:
+            # Orders go by GET here (as Primary takes them): with the dashboard's cookie, a page of
+            # another port of this host could make a browser send one. Cookie logins need the CSRF
+            # token, as on /api (tokens and keys cannot be sent by such a page).
+            if (forged := csrf_refusal(request, principal, state.auth, state.logins)) is not None:
+                why = f"Access Denied: {forged}: {CSRF_REMEDY}"
+                raise Refused(shapes.Failure(message="Access Denied", description=why), 403)
         bridge: Bridge = request.app.state.bridge
         return await route.handle(Call(request, tail, bridge, _connector(bridge)))
 
@@ -315,10 +323,10 @@ class PrimaryRest:
         if not raw_depth.isdigit() or not 1 <= int(raw_depth) <= MAX_DEPTH:
             raise invalid("depth", raw_depth)
         depth = int(raw_depth)
-        if depth <= MAX_BOOK_DEPTH and all(entry in STREAMED_ENTRIES for entry in entries):
-            return shapes.respond(await _streamed_market_data(call, symbol, entries, depth))
         if not entries:  # only unknown codes: Primary ignores them and answers nothing
             return shapes.respond(shapes.MarketDataAnswer(marketData=shapes.BookAndLast(), depth=depth))
+        if depth <= MAX_BOOK_DEPTH and all(entry in STREAMED_ENTRIES for entry in entries):
+            return shapes.respond(await _streamed_market_data(call, symbol, entries, depth))
         request = codec.market_data_request(symbol, entries, depth)
         return shapes.forwarded((await _forward(call, request)).body)
 
@@ -402,12 +410,14 @@ class PrimaryRest:
                 "send it again under another id (the same wsClOrdId is never sent twice)",
                 504,
             )
-        return _ack(ack.order_id, call.connector.proprietary_of(ack.order_id))
+        booked = call.connector.proprietary_of(ack.order_id) or call.connector.default_proprietary
+        return _ack(ack.order_id, booked)
 
     async def _cancel(self, call: Call) -> Response:
         cl_ord_id = call.need("clOrdId", MAX_ID_LENGTH)
         proprietary = call.need("proprietary", MAX_NAME_LENGTH)
-        if proprietary != call.connector.proprietary_of(cl_ord_id):
+        booked = call.connector.proprietary_of(cl_ord_id)
+        if booked is not None and proprietary != booked:  # (unknown here: Primary is asked)
             raise shapes.no_order(cl_ord_id, proprietary)
         try:
             await call.bridge.cancel(VENUE, cl_ord_id)
