@@ -616,15 +616,15 @@ class PrimaryConnector:
         answer and Primary's own body (re-served as it came)."""
         return await self.rest.answer(request)
 
-    def proprietary_of(self, order_id: str) -> str | None:
-        """The proprietary order `order_id` was booked under; None when this run has not seen it
-        booked (then Primary, asked, knows)."""
-        return self.order_entry.booked_proprietary(order_id)
+    def proprietary_of(self, order_id: str) -> str:
+        """The proprietary order `order_id` was booked under (the environment's default when the
+        bridge has not seen it booked)."""
+        return self.booked_proprietary(order_id) or self.environment.proprietary
 
-    @property
-    def default_proprietary(self) -> str:
-        """The environment's proprietary (reMarkets PBCP, xOMS brokers ISV_PBCP, live api)."""
-        return self.environment.proprietary
+    def booked_proprietary(self, order_id: str) -> str | None:
+        """The proprietary order `order_id` was booked under; None when this run has not seen it
+        booked (its ack or a report of it)."""
+        return self.order_entry.booked_proprietary(order_id)
 
     def last_trade(self, symbol: str) -> EntryValue | None:
         """The product's last `LA` (date, price, size) from the socket, while a stream with `LA`

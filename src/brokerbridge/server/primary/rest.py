@@ -410,13 +410,12 @@ class PrimaryRest:
                 "send it again under another id (the same wsClOrdId is never sent twice)",
                 504,
             )
-        booked = call.connector.proprietary_of(ack.order_id) or call.connector.default_proprietary
-        return _ack(ack.order_id, booked)
+        return _ack(ack.order_id, call.connector.proprietary_of(ack.order_id))
 
     async def _cancel(self, call: Call) -> Response:
         cl_ord_id = call.need("clOrdId", MAX_ID_LENGTH)
         proprietary = call.need("proprietary", MAX_NAME_LENGTH)
-        booked = call.connector.proprietary_of(cl_ord_id)
+        booked = call.connector.booked_proprietary(cl_ord_id)
         if booked is not None and proprietary != booked:  # (unknown here: Primary is asked)
             raise shapes.no_order(cl_ord_id, proprietary)
         try:
