@@ -416,7 +416,7 @@ async def test_bad_orders_never_reach_primary(stack: PrimaryStack) -> None:
     orders = len(stack.sim.exchange.account.orders)
     before = len(stack.sim.requests)
     for changes, description in BAD_ORDERS:
-        params = {k: v for k, v in _order(stack, "7150", **changes).items() if v != ""}
+        params = {k: v for k, v in (_order(stack, "7150") | changes).items() if v != ""}
         found = await stack.error("rest/order/newSingleOrder", token, **params)
         assert found.startswith(description), (changes, found)
     # the bridge's own order rules (from the instrument details): GGAL's tick is 5
