@@ -520,3 +520,16 @@ async def test_a_read_asked_of_primary_serves_the_same_request_a_moment_later(
     listed = await stack.ok("rest/order/all", token, accountId=stack.account)
     assert ack["order"]["clientId"] in {r["clOrdId"] for r in listed["orders"]}
     await stack.ok("rest/order/cancelById", token, clOrdId=ack["order"]["clientId"], proprietary="PBCP")
+
+
+async def test_password_guessing_is_locked_out(stack: PrimaryStack) -> None:
+    """getToken failures count against the address as bad keys do: after the burst, 429 with
+    Retry-After — the right password too, unchecked, until the wait is over."""
+    for _ in range(10):  # server.auth_failure_burst
+        wrong = {"X-Username": "reader", "X-Password": "guess"}
+        assert (await stack.http.post(BASE + "auth/getToken", headers=wrong)).status_code == 401
+    right = {"X-Username": "reader", "X-Password": READ_KEY}
+    locked = await stack.http.post(BASE + "auth/getToken", headers=right)
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+    assert "x-auth-token" not in locked.headers
+    assert locked.json()["error"] == "too_many_attempts"
