@@ -246,7 +246,7 @@ class PrimaryRest:
             # Orders go by GET here (as Primary takes them): with the dashboard's cookie, a page of
             # another port of this host could make a browser send one. Cookie logins need the CSRF
             # token, as on /api (tokens and keys cannot be sent by such a page).
-            if (forged := csrf_refusal(request, principal, state.auth, state.logins)) is not None:
+            if (forged := csrf_refusal(request, principal, state.logins)) is not None:
                 why = f"Access Denied: {forged}: {CSRF_REMEDY}"
                 raise Refused(shapes.Failure(message="Access Denied", description=why), 403)
         bridge: Bridge = request.app.state.bridge
