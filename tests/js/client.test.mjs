@@ -51,11 +51,13 @@ function client(options) {
 /** Resolve with the first `detail` of `type` from `client` for which `check` holds. */
 function next(target, type, check = () => true, limit = LIMIT_MS) {
   return new Promise((resolve, reject) => {
+    const seen = [];
     const timer = setTimeout(() => {
       off();
-      reject(new Error(`no '${type}' event as expected within ${limit} ms`));
+      reject(new Error(`no '${type}' event as expected within ${limit} ms; saw ${JSON.stringify(seen.slice(-5))}`));
     }, limit);
     const off = target.on(type, (detail) => {
+      seen.push(detail);
       if (!check(detail)) return;
       clearTimeout(timer);
       off();
@@ -90,6 +92,17 @@ function recorded(bridge, request) {
       if (!look()) waiters.add(look);
     });
   return { sub, all, until, mark: () => all.length };
+}
+
+/** Resolve once process `pid` (not ours: the pytest driver's child) has exited, zombie or gone. */
+async function exited(pid, limit = LIMIT_MS) {
+  const { readFile } = await import("node:fs/promises");
+  for (const deadline = Date.now() + limit; Date.now() < deadline; ) {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
+    if (stat === null || / Z /.test(stat.slice(stat.lastIndexOf(")")))) return;
+    await new Promise((resolve) => setTimeout(resolve, 100)); // poll: another process's exit has no event here
+  }
+  throw new Error(`serve (pid ${pid}) did not exit within ${limit} ms of SIGTERM`);
 }
 
 function stopped(child) {
@@ -217,7 +230,7 @@ test("orders over /ws: place and cancel answered by their acks; a refusal is typ
   const qty = instrument.qty_min;
 
   const executions = recorded(bridge, { venue: "kraken", channel: "executions" });
-  const clientOrderId = `js-${process.pid}-${Date.now()}`;
+  const clientOrderId = `js-${Date.now().toString(36)}`; // Kraken: at most 18 characters
   const ack = await bridge.place({ venue: "kraken", symbol: PAIR, side: "buy", qty, type: "limit", price: price.toText(low), client_order_id: clientOrderId });
   assert.equal(ack.status, "accepted");
   assert.equal(ack.client_order_id, clientOrderId);
@@ -234,11 +247,16 @@ test("orders over /ws: place and cancel answered by their acks; a refusal is typ
   assert.equal(canceled.canceled, 1);
   assert.equal(canceled.order_id, ack.order_id);
 
-  const offTick = price.toText(low) + (price.places ? "5" : ".5"); // half an increment off
-  await assert.rejects(
-    bridge.place({ venue: "kraken", symbol: PAIR, side: "buy", qty, type: "limit", price: offTick }),
-    (error) => error instanceof OrderRefused && error.code === "order_refused" && error.rule === "tick_size" && error.remedy !== "" && error.status === null,
+  const finer = price.toText(low) + (price.places ? "5" : ".5"); // one digit more than the pair takes
+  const refusal = await bridge.place({ venue: "kraken", symbol: PAIR, side: "buy", qty, type: "limit", price: finer }).then(
+    (ack) => ack,
+    (error) => error,
   );
+  assert.ok(refusal instanceof OrderRefused, String(refusal));
+  assert.equal(refusal.code, "order_refused");
+  assert.equal(refusal.rule, "price_decimals"); // nothing reached the venue
+  assert.match(refusal.remedy, /^use /);
+  assert.equal(refusal.status, null); // over /ws, not REST
 
   const viewer = client({ key: VIEW_KEY }).connect();
   await assert.rejects(viewer.cancel("kraken", ack.order_id), (error) => error instanceof NotAuthorized && /trade/.test(error.message));
@@ -306,7 +324,8 @@ test("the watchdog replaces a link that went silent; subscriptions come back wit
 test("serve restarted: the client reconnects with backoff, resubscribes, reports status and the gap", async () => {
   const pid = Number(required("BB_SERVE_PID"));
   const argv = JSON.parse(required("BB_SERVE_ARGV"));
-  const bridge = client({ key: TRADE_KEY, backoff: { initial: 0.2, factor: 2, cap: 2 } });
+  // A short silence limit: a handshake to a server that is shutting down hangs, and is given up.
+  const bridge = client({ key: TRADE_KEY, heartbeatTimeout: 3, backoff: { initial: 0.2, factor: 2, cap: 2 } });
   const ticker = recorded(bridge, { venue: "kraken", channel: "ticker", symbol: PAIR });
   const batch = recorded(bridge, { venue: "kraken", channel: "trades", symbols: [PAIR, "ETH/USD"] });
   await ticker.until((event) => event.kind === "ticker");
@@ -323,6 +342,7 @@ test("serve restarted: the client reconnects with backoff, resubscribes, reports
   const waiting = bridge.place({ venue: "kraken", symbol: PAIR, side: "buy", qty: "0.00000001", type: "limit", price: "1.0" }).catch((error) => error);
   await next(bridge, "state", ({ state, attempt }) => state === "reconnecting" && attempt >= 2); // a retry failed: nobody listens
 
+  await exited(pid); // its port is free again
   const child = spawn(argv[0], argv.slice(1), { stdio: "ignore" });
   children.push(child);
   await next(bridge, "state", ({ state }) => state === "live", 120_000); // serve starts its simulators first

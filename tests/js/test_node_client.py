@@ -94,8 +94,16 @@ def test_node_client_against_serve(serve: Serve, tmp_path: Path) -> None:
         "NO_COLOR": "1",
     }
     env.pop("BROKERBRIDGE_CONFIG", None)
+    # BROKERBRIDGE_NODE_TESTS=pattern runs only the Node tests whose name matches (while editing).
+    only = os.environ.get("BROKERBRIDGE_NODE_TESTS")
     result = subprocess.run(
-        [*command, "--test", "--test-reporter=spec", str(HERE / "client.test.mjs")],
+        [
+            *command,
+            "--test",
+            "--test-reporter=spec",
+            *([f"--test-name-pattern={only}"] if only else []),
+            str(HERE / "client.test.mjs"),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
