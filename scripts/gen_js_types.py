@@ -6,7 +6,7 @@
 
 The schemas are what msgspec emits for the Structs of server/protocol.py (tests/server/test_schemas.py
 keeps them equal), so the chain is Structs → schemas → protocol.d.ts, each step checked by a test
-(tests/server/test_js_client.py runs `render()` against the committed file). Only the JSON Schema
+(tests/server/test_js_package.py runs `render()` against the committed file). Only the JSON Schema
 msgspec produces is read: objects, `anyOf`, `enum`, `$ref`, arrays and tuples (`prefixItems`),
 scalars; a keyword outside that is an error here, not a silently wrong type.
 """

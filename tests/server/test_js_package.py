@@ -1,5 +1,6 @@
 """The JavaScript client package is in step with the server: its generated protocol types equal what
-scripts/gen_js_types.py makes of docs/schemas/ now, and its version is the Python package's."""
+scripts/gen_js_types.py makes of docs/schemas/ now, its version is the Python package's, and the
+server serves it at /client/ to pages of any origin — the dashboard importing it from there."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import json
 import re
 from pathlib import Path
 
+import httpx
+
 import brokerbridge
+from tests.server.conftest import LIMIT, Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "src" / "brokerbridge" / "server" / "static" / "client"
@@ -77,3 +81,20 @@ def test_package_version_and_files() -> None:
     for target in manifest["exports"].values():
         paths = [target] if isinstance(target, str) else list(target.values())
         assert all((PACKAGE / path).is_file() for path in paths), target
+
+
+async def test_served_at_client_for_any_origin_and_imported_by_the_dashboard(stack: Stack) -> None:
+    async with httpx.AsyncClient(base_url=stack.server.http_url, timeout=LIMIT) as http:
+        for name in ("index.js", "client.js", "errors.js"):
+            answer = await http.get(f"/client/{name}", headers={"Origin": "https://app.example"})
+            assert answer.status_code == 200, name
+            assert answer.headers["content-type"].startswith("text/javascript")
+            assert answer.headers["access-control-allow-origin"] == "*"  # module scripts are CORS fetches
+            assert answer.text == (PACKAGE / name).read_text(encoding="utf-8")
+        types = await http.get("/client/protocol.d.ts")
+        assert types.status_code == 200 and types.headers["content-type"].startswith("text/plain")
+        assert (await http.get("/client/package.json")).json()["version"] == brokerbridge.__version__
+        # One client: the dashboard's modules import the package from /client/, no socket of their own.
+        api = (await http.get("/dashboard/js/api.js")).text
+        assert 'from "/client/index.js"' in api
+        assert (await http.get("/dashboard/js/bridge.js")).status_code == 404
