@@ -13,6 +13,8 @@ export { BridgeError };
 
 /** The page's client: one socket (reconnects, resubscribes, reports its state) and the REST API. */
 export const bridge = new BridgeClient({ url: location.origin });
+// Refusals no page took (a page shows its own through its subscription's onError): for the console.
+bridge.on("error", (error) => console.warn(`bridge error ${error.code}: ${error.message}`));
 
 /** JSON over the bridge's REST API; a refusal rejects with the typed `BridgeError` (`status` set). */
 export function api(path, { method = "GET", body } = {}) {
