@@ -187,6 +187,22 @@ test("a refused subscription ends with its typed error; a batch keeps going", as
   assert.equal(denied.code, "not_authorized");
 });
 
+test("a wrong API key: the client closes with NotAuthorized, and its subscriptions throw it", async () => {
+  const bridge = client({ key: "not-a-key-of-this-bridge-0123" });
+  const closed = next(bridge, "state", ({ state }) => state === "closed");
+  const sub = bridge.subscribe({ venue: "kraken", channel: "ticker", symbol: PAIR });
+  await assert.rejects(
+    (async () => {
+      for await (const _ of sub) {
+        // nothing comes before the refusal
+      }
+    })(),
+    (error) => error instanceof NotAuthorized && error.message === "invalid API key",
+  );
+  assert.match((await closed).reason, /refused the key/);
+  await assert.rejects(bridge.place({ venue: "kraken", symbol: PAIR, side: "buy", qty: "1", price: "1" }), (error) => error.code === "closed");
+});
+
 test("REST helpers: venues, book, balances, open orders, fills; typed refusals with the HTTP status", async () => {
   const bridge = client({ key: VIEW_KEY });
   const venues = await bridge.venues();
@@ -214,7 +230,7 @@ test("REST helpers: venues, book, balances, open orders, fills; typed refusals w
   await assert.rejects(anonymous.balances("kraken"), (error) => error instanceof NotAuthorized && error.status === 401);
 });
 
-test("orders over /ws: place and cancel answered by their acks; a refusal is typed with its rule", async () => {
+test("orders over /ws: place, amend and cancel answered by their acks; a refusal is typed with its rule", async () => {
   const bridge = client({ key: TRADE_KEY }).connect();
   const instrument = await new Promise((resolve, reject) => {
     const sub = bridge.subscribe({ venue: "kraken", channel: "instruments" }, (event) => {
@@ -242,6 +258,10 @@ test("orders over /ws: place and cancel answered by their acks; a refusal is typ
   const again = await bridge.place({ venue: "kraken", symbol: PAIR, side: "buy", qty, type: "limit", price: price.toText(low), client_order_id: clientOrderId });
   assert.equal(again.duplicate, true); // the same client order id: never a second order
   assert.equal(again.order_id, ack.order_id);
+
+  const amended = await bridge.amend({ venue: "kraken", order_id: ack.order_id, price: price.toText(low - price.step) });
+  assert.equal(amended.status, "accepted");
+  assert.equal(amended.order_id, ack.order_id);
 
   const canceled = await bridge.cancel("kraken", ack.order_id);
   assert.equal(canceled.canceled, 1);
