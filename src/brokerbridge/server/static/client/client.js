@@ -18,6 +18,8 @@
 //     token on REST requests that change something, as the server requires.
 
 import { BridgeError, errorFrom, NotSent, OutcomeUnknown } from "./errors.js";
+import { RestClient } from "./rest.js";
+import { Subscription } from "./subscription.js";
 
 export const VERSION = "0.1.0"; // the Python package's (a test keeps the two equal)
 
@@ -27,8 +29,6 @@ const ANSWER_TIMEOUT_S = 30; // an order op's answer: the venue's own timeouts a
 const RATE_LIMITED_RETRY_S = 1.2; // a subscribe refused for the message rate is sent again after this
 const QUEUE_SIZE = 10_000; // events an async iterator holds for a reader that is behind
 const AUTH_ID = "auth";
-const CSRF_HEADER = "X-CSRF-Token";
-const SAFE_METHODS = new Set(["GET", "HEAD"]);
 const ORDER_OPS = new Set(["place", "cancel", "amend"]);
 const OPEN = 1; // WebSocket.OPEN (not every implementation has the constant on its class)
 
@@ -40,40 +40,21 @@ export class BridgeEvent extends Event {
   }
 }
 
-export class BridgeClient extends EventTarget {
+export class BridgeClient extends RestClient {
   /** @param {import("./index.js").BridgeClientOptions} [options] */
   constructor(options = {}) {
-    super();
-    const base = options.url ?? globalThis.location?.origin;
-    if (!base) {
-      throw new TypeError("BridgeClient needs `url` (the bridge's http(s)://host:port) outside a browser page");
-    }
-    const url = new URL(base);
-    if (url.protocol !== "http:" && url.protocol !== "https:") {
-      throw new TypeError(`url must start with http:// or https:// (the bridge's address), got ${base}`);
-    }
-    if (options.key && options.getToken) {
-      throw new TypeError("give either `key` (a server-side program) or `getToken` (a browser page), not both");
-    }
-    this.url = url.origin + url.pathname.replace(/\/+$/, "");
-    this.wsUrl = options.wsUrl ?? `${url.protocol === "https:" ? "wss" : "ws"}://${url.host}${url.pathname.replace(/\/+$/, "")}/ws`;
+    super(options); // url, wsUrl, who the client is, fetch (rest.js)
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.heartbeatTimeout = options.heartbeatTimeout ?? HEARTBEAT_TIMEOUT_S;
     this.answerTimeout = options.answerTimeout ?? ANSWER_TIMEOUT_S;
     this.queueSize = Math.max(2, options.queueSize ?? QUEUE_SIZE);
-    this.credentials = options.credentials ?? "same-origin";
     this.state = "idle"; // idle | connecting | live | reconnecting | closed
     this.attempt = 0; // failed connection attempts since the link last carried a message
     this.retryAt = null; // epoch ms of the next attempt while reconnecting
     this.reconnects = 0; // connections lost since `connect()`
     this.reason = ""; // why the last connection ended (or the client closed)
     this.streams = new Map(); // upstream stream name → its latest state (`status` events)
-    this.csrfToken = null; // the cookie session's, read from /api/session
-
-    this._key = options.key ?? null;
-    this._getToken = options.getToken ?? null;
     this._WebSocket = options.WebSocket ?? globalThis.WebSocket;
-    this._fetch = options.fetch ?? globalThis.fetch?.bind(globalThis);
     this._random = options.random ?? Math.random;
     this._ws = null;
     this._generation = 0; // bumped by connect/reconnect/close: a stale attempt sees it and stops
@@ -182,136 +163,12 @@ export class BridgeClient extends EventTarget {
     return this._op({ op: "ping" }).then((pong) => pong.ts);
   }
 
-  // -- REST ------------------------------------------------------------------------------------
-  /**
-   * A JSON request to the bridge's REST API (`path` from the root, e.g. `/api/venues`); resolves to
-   * the parsed body, rejects with the typed refusal (`status` set) or `NotSent` (unreachable).
-   */
-  async request(path, { method = "GET", body, query, answers } = {}) {
-    if (!this._fetch) throw new TypeError("no fetch here: pass the `fetch` option");
-    const headers = { Accept: "application/json" };
-    const init = { method, headers, credentials: this.credentials };
-    if (body !== undefined) {
-      headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    const bearer = this._key ?? (this._getToken ? await this._getToken() : null);
-    if (bearer) {
-      headers.Authorization = `Bearer ${bearer}`;
-    } else if (!SAFE_METHODS.has(method)) {
-      // A cookie session's state-changing requests carry its CSRF token (read once).
-      if (this.csrfToken === null) await this.session().catch(() => null);
-      if (this.csrfToken) headers[CSRF_HEADER] = this.csrfToken;
-    }
-    let target = this.url + path;
-    if (query) {
-      const pairs = Object.entries(query).filter(([, value]) => value !== undefined && value !== null);
-      if (pairs.length) target += `${target.includes("?") ? "&" : "?"}${new URLSearchParams(pairs.map(([k, v]) => [k, String(v)]))}`;
-    }
-    let response;
-    try {
-      response = await this._fetch(target, init);
-    } catch (error) {
-      throw new NotSent({
-        code: "unreachable",
-        message: `the bridge at ${this.url} is unreachable: ${error?.message ?? error}`,
-        remedy: "check that `brokerbridge serve` runs there (and, from another origin, that it lists this page's origin in server.allowed_origins)",
-      });
-    }
-    const text = await response.text();
-    let parsed = null;
-    try {
-      parsed = text ? JSON.parse(text) : null;
-    } catch {
-      parsed = null;
-    }
-    const ok = answers ? answers.includes(response.status) : response.ok;
-    if (!ok) throw errorFrom(parsed?.error, response.status);
-    return parsed;
-  }
-
-  /** Who the bridge takes this client for (`name`, `scopes`, a cookie session's `csrf_token`). */
-  async session() {
-    return this._rememberSession(await this.request("/api/session"));
-  }
-
-  /** Sign this browser in with an API key (`POST /api/session`: the key goes once, the cookie stays). */
-  async signIn(key) {
-    return this._rememberSession(await this.request("/api/session", { method: "POST", body: { key } }));
-  }
-
-  /** Sign this browser's session out (`DELETE /api/session`). */
-  async signOut() {
-    try {
-      await this.request("/api/session", { method: "DELETE" });
-    } finally {
-      this.csrfToken = null;
-    }
-  }
-
-  venues() {
-    return this.request("/api/venues").then((answer) => answer.venues);
-  }
-
-  health() {
-    return this.request("/api/health");
-  }
-
-  /** Readiness (`status` ready / not_ready, per venue why): the body of a 503 too. */
-  ready() {
-    return this.request("/api/ready", { answers: [200, 503] });
-  }
-
-  instruments(venue, search = "") {
-    return this.request("/api/instruments", { query: { venue, search: search || undefined } });
-  }
-
-  ticker(venue, symbol) {
-    return this.request(`/api/ticker/${encodeURIComponent(venue)}`, { query: { symbol } });
-  }
-
-  book(venue, symbol, depth) {
-    return this.request(`/api/book/${encodeURIComponent(venue)}`, { query: { symbol, depth } });
-  }
-
-  trades(venue, symbol, limit) {
-    return this.request(`/api/trades/${encodeURIComponent(venue)}`, { query: { symbol, limit } });
-  }
-
-  candles(venue, symbol, { interval, limit } = {}) {
-    return this.request(`/api/candles/${encodeURIComponent(venue)}`, { query: { symbol, interval, limit } });
-  }
-
-  balances(venue) {
-    return this.request(`/api/balances/${encodeURIComponent(venue)}`).then((answer) => answer.balances);
-  }
-
-  /** The orders the bridge believes open (`order_update` events). */
-  openOrders(venue) {
-    return this.request(`/api/orders/${encodeURIComponent(venue)}`).then((answer) => answer.orders);
-  }
-
-  /** One page of the journal's fills, oldest first, from the cursor `after` (a page's `next`). */
-  fillsPage(venue, { after, limit } = {}) {
-    return this.request(`/api/fills/${encodeURIComponent(venue)}`, { query: { after, limit } });
-  }
-
-  /** Every journaled fill of `venue`, oldest first, a page at a time. */
-  async *allFills(venue, { pageSize = 500 } = {}) {
-    let after;
-    for (;;) {
-      const page = await this.fillsPage(venue, { after, limit: pageSize });
-      yield* page.fills;
-      if (page.next === null || page.next === undefined) return;
-      after = page.next;
-    }
-  }
-
   // -- internals -----------------------------------------------------------------------------
-  _rememberSession(session) {
-    this.csrfToken = session?.csrf_token ?? null;
-    return session;
+  /** A refusal nobody else took (a subscription without `onError`). */
+  _report(error) {
+    this.dispatchEvent(new BridgeEvent("error", error));
   }
+
 
   async _open() {
     const generation = ++this._generation;
@@ -606,117 +463,6 @@ function outcomeRemedy(op) {
   return op === "place"
     ? "the order may be live: place it again with the same client_order_id (never a second order), or read openOrders()"
     : `the ${op} may have been done: check openOrders() before sending it again`;
-}
-
-/** One subscription: `close()` unsubscribes; `for await (const event of sub)` reads its events. */
-export class Subscription {
-  constructor(client, id, request, onEvent, onError) {
-    this.id = id;
-    this.request = request;
-    const symbols = request.symbols ?? [request.symbol];
-    // The bridge's stream names once acknowledged; until then what was asked for.
-    this.streams = symbols.map((symbol) => [request.venue, request.channel, symbol].filter(Boolean).join(":"));
-    this.closed = false;
-    this.error = null; // the refusal that ended it
-    this._client = client;
-    this._onEvent = onEvent;
-    this._onError = onError;
-    this._acked = false;
-    this._sentOn = null;
-    this._awaySince = null;
-    this._queues = new Set(); // readers of async iterators
-  }
-
-  close() {
-    if (this.closed) return;
-    this._client._unsubscribe(this);
-    this._end(null);
-  }
-
-  [Symbol.asyncIterator]() {
-    const reader = { items: [], wake: null };
-    this._queues.add(reader);
-    const finish = () => {
-      this._queues.delete(reader);
-      return { value: undefined, done: true };
-    };
-    return {
-      next: async () => {
-        for (;;) {
-          if (reader.items.length) return { value: reader.items.shift(), done: false };
-          if (this.closed) {
-            this._queues.delete(reader);
-            if (this.error) throw this.error;
-            return finish();
-          }
-          await new Promise((resolve) => {
-            reader.wake = resolve;
-          });
-        }
-      },
-      return: async () => {
-        this.close();
-        return finish();
-      },
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-    };
-  }
-
-  _ack(message) {
-    this._acked = true;
-    if (message.streams?.length) this.streams = [...message.streams];
-    else if (message.stream) this.streams = [message.stream];
-  }
-
-  _deliver(event, message) {
-    if (this.closed) return;
-    if (this._onEvent) guarded(this._onEvent, event, message);
-    for (const reader of this._queues) {
-      if (reader.items.length >= this._client.queueSize) dropOldest(reader.items, event.venue ?? this.request.venue, this.streams[0]);
-      reader.items.push(event);
-      reader.wake?.();
-      reader.wake = null;
-    }
-  }
-
-  _refused(error, ends) {
-    if (this._onError) guarded(this._onError, error);
-    else this._client.dispatchEvent(new BridgeEvent("error", error));
-    if (ends) this._end(error); // an iterator reading it throws `error` after what came before
-  }
-
-  _end(error) {
-    if (this.closed) return;
-    this.closed = true;
-    this.error = error;
-    this._client._subs.delete(this.id);
-    for (const reader of this._queues) {
-      reader.wake?.();
-      reader.wake = null;
-    }
-  }
-}
-
-/** Call a listener of the application's; what it throws is reported, not thrown into the client
- * (which would skip the other subscriptions' events of the same message). */
-function guarded(listener, ...args) {
-  try {
-    listener(...args);
-  } catch (error) {
-    queueMicrotask(() => {
-      throw error;
-    });
-  }
-}
-
-/** A reader that is behind loses the oldest half of what waits, told by one `gap` event. */
-function dropOldest(items, venue, stream) {
-  const dropped = items.splice(0, Math.floor(items.length / 2));
-  const start = dropped[0]?.kind === "gap" ? dropped[0].start : (dropped[0]?.ts ?? Date.now() / 1000);
-  const end = dropped[dropped.length - 1]?.ts ?? start;
-  items.unshift({ kind: "gap", venue, ts: Date.now() / 1000, stream, start, end, reason: `reader too slow: ${dropped.length} events dropped by BridgeClient` });
 }
 
 /** `new BridgeClient(options).connect()`. */

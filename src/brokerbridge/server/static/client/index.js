@@ -2,7 +2,8 @@
 // The same files are the npm package `brokerbridge-client` and what a running bridge serves at
 // `/client/` (the dashboard imports them from there too). Types: index.d.ts, protocol.d.ts.
 
-export { BridgeClient, BridgeEvent, connect, Subscription, VERSION } from "./client.js";
+export { BridgeClient, BridgeEvent, connect, VERSION } from "./client.js";
+export { Subscription } from "./subscription.js";
 export {
   BridgeError,
   ERROR_CLASSES,
