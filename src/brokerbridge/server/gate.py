@@ -4,7 +4,8 @@ Refusals are HTTP answers to the handshake with a typed JSON body (status + `err
 remedy), as the REST API answers: 421 for a Host header that does not name this server, 404 for
 another path, 403 for a foreign Origin, 401 for a bad key or token, 429 when the key has
 `max_connections_per_key` connections already or the client's address failed to authenticate too
-often (with Retry-After).
+often (with Retry-After). `/primary/` (and `/primary`) passes the same Host and Origin checks,
+then goes to server/primary/ws.py, which refuses as Primary does.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from brokerbridge.server.hub import Hubs
 from brokerbridge.server.logins import Denied, Logins, identify
 from brokerbridge.server.metrics import ServerMetrics
 from brokerbridge.server.order_desk import OrderDesk
+from brokerbridge.server.primary.ws import PATHS as PRIMARY_PATHS
+from brokerbridge.server.primary.ws import PrimaryEndpoint
 from brokerbridge.server.protocol import Codec
 from brokerbridge.server.wire import Peer, WsWire, json_response
 from brokerbridge.server.ws import ClientConnection, WsSettings
@@ -62,6 +65,8 @@ class ClientGate:
             conflate_after=min(settings.conflate_after, settings.client_queue_size),
             on_conflated=self._conflated,
         )
+        # `/primary/`: Primary's WebSocket protocol, same checks up to who is asking.
+        self.primary = PrimaryEndpoint(bridge, settings, clients, self.coalescer, orders)
         self.max_message_bytes = settings.max_message_bytes
         self.close_timeout = settings.close_timeout
 
@@ -78,7 +83,8 @@ class ClientGate:
         headers = request.headers
         if not self._auth.host_allowed(headers.get("Host")):
             return _denial(421, "invalid_request", *host_refusal(headers.get("Host")))
-        if path != PATH:
+        primary = path in PRIMARY_PATHS
+        if path != PATH and not primary:
             return _denial(
                 404, "not_found", f"no WebSocket endpoint at {clip(path, 80)}", f"connect to {PATH}"
             )
@@ -92,6 +98,8 @@ class ClientGate:
         # A key, a token (used up here) or the login cookie; a bad cookie only means anonymous.
         connection = _as_connection(request, path, query, address)
         principal = identify(connection, self._auth, self._logins)
+        if primary:
+            return self.primary.admit(principal)
         if isinstance(principal, Denied):
             return _denial(
                 principal.status, principal.code, principal.message, principal.remedy, principal.headers

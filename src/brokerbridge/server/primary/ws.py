@@ -1,0 +1,582 @@
+"""Primary's WebSocket protocol at `/primary/` (and `/primary`), served from the bridge's one upstream
+Primary session: existing Primary clients (pyRofex, jsRofex, a browser app) work by changing their
+base URL.
+
+The handshake is the `/ws` gate's (server/gate.py: Host, Origin per `[server] allowed_origins`,
+`identify`): the token by `X-Auth-Token` header (what pyRofex sends), or `?token=` / the login cookie
+for browsers, which cannot set a header on a WebSocket. A missing, bad or expired token is refused
+before the upgrade as Primary's simulator refuses it: HTTP 401 with `{"status":"ERROR","message":
+"Unauthorized","description":"Invalid or expired token"}` (429 with Retry-After after too many
+failures from one address, or too many connections of one key).
+
+Client frames, as Primary takes them (numbers as strings, `"True"`/`"False"`, enums in any case):
+- `smd` (`market` scope): `entries`, `depth` 1–5, `level`, `products`. Each product gets `Md`
+  frames with exactly the requested entries (server/primary/md.py). A later `smd` naming a product
+  already subscribed replaces its entries and depth (Primary has no unsubscribe); other products
+  are added. A product Primary does not list gets Primary's error frame (`Product X:ROFX don't
+  exist`), the other products of the `smd` are subscribed, and the socket stays open.
+- `umd` — an extension, Primary has no way to drop a product: `{"type":"umd","products":[…]}` stops
+  the `Md` of those products on this socket.
+- `os` (`account` scope): the bridge's account (`account`, `accounts` or none); the orders the bridge
+  believes open, then every `or` report (server/primary/reports.py).
+- `no` / `co` (`trade` scope): through the Bridge's order service (`Bridge.place` / `Bridge.cancel`:
+  idempotency, local rules, the journal). Primary answers them only with `or` reports to the sockets
+  that sent `os`; the first report of an order placed with `wsClOrdId` carries it.
+- a text `ping` (what browser apps send) is ignored.
+
+Refusals are Primary's error frame — `{"status":"ERROR","message":<the request>,"description":…}`
+with the simulator's wordings (`Invalid message`, `Entry X invalid`, `Invalid depth`, `Product X:M
+don't exist`, `Required String parameter 'x' is not present`, `No tiene acceso a la cuenta X`,
+`Order X:P doesn't exist`) — and the socket stays open. A token without the scope a frame needs is
+answered `Access Denied: …` and nothing goes upstream. An order the bridge refuses by its own rules
+(tick, lot, minimums, or a feature it does not route: GTD, iceberg, MARKET_TO_LIMIT, all-or-none,
+cancelPrevious) is a REJECTED `or` report with the reason, as Primary rejects by its rules.
+
+Not Primary's: no application heartbeat is sent (Primary has none); WebSocket pings keep the
+connection checked (server/clients.py heartbeat loop). `level` is accepted and does not slow the
+frames: they follow the bridge's upstream, itself at level 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+import msgspec
+from websockets.http11 import Response
+
+from brokerbridge.bridge import Bridge
+from brokerbridge.core.errors import BrokerBridgeError, UnknownOrder
+from brokerbridge.core.events import Side
+from brokerbridge.core.orders import OrderRequest, TimeInForce, mint_client_order_id
+from brokerbridge.server.auth import Principal, TokenBucket
+from brokerbridge.server.client_queue import ClientQueue
+from brokerbridge.server.clients import ClientRegistry
+from brokerbridge.server.coalesce import Coalescer
+from brokerbridge.server.logins import Denied
+from brokerbridge.server.order_desk import OrderDesk
+from brokerbridge.server.primary.md import MdView, MdViews, num
+from brokerbridge.server.primary.reports import ReportFeed
+from brokerbridge.server.wire import Peer, WsWire, json_response
+from brokerbridge.server.ws import FLOOD_FACTOR, KEEPALIVE_TIMEOUT, POLICY_VIOLATION, WsSettings
+from brokerbridge.sim.primary.marketdata import parse_entries
+from brokerbridge.sim.primary.wire import (
+    ORDER_TYPES,
+    SIDES,
+    TIMES_IN_FORCE,
+    parse_bool,
+    parse_decimal,
+    parse_enum,
+)
+from brokerbridge.venues.primary import DEFAULT_MARKET, VENUE
+from brokerbridge.venues.primary.environments import resolve_environment
+from brokerbridge.venues.primary.session import MAX_BOOK_DEPTH
+
+logger = logging.getLogger(__name__)
+
+PATHS = frozenset({"/primary/", "/primary"})
+MAX_PRODUCTS = 1000  # per `smd`: Primary's best-practice limit
+ECHOED = 4096  # characters of a refused request echoed in its error frame's `message`
+UNAUTHORIZED = {"status": "ERROR", "message": "Unauthorized", "description": "Invalid or expired token"}
+_TIMES_IN_FORCE: dict[str, TimeInForce] = {"DAY": "day", "IOC": "ioc", "FOK": "fok", "GTC": "gtc"}
+_decoder = msgspec.json.Decoder(float_hook=Decimal)
+
+
+class Refusal(Exception):
+    """A frame Primary answers with its error frame; `description` in Primary's words."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
+def _missing(name: str) -> Refusal:
+    return Refusal(f"Required String parameter '{name}' is not present")
+
+
+def _invalid(name: str, value: Any) -> Refusal:
+    return Refusal(f"Invalid value '{value}' for parameter '{name}'")
+
+
+def _no_access(account: Any) -> Refusal:
+    return Refusal(f"No tiene acceso a la cuenta {account}")
+
+
+class PrimaryEndpoint:
+    """What the gate hands `/primary/` handshakes to: the views and report feed every connection
+    shares, and the admission of a connection."""
+
+    def __init__(
+        self,
+        bridge: Bridge,
+        settings: WsSettings,
+        clients: ClientRegistry,
+        coalescer: Coalescer,
+        orders: OrderDesk,
+    ) -> None:
+        self.bridge = bridge
+        self.settings = settings
+        self.clients = clients
+        self.coalescer = coalescer
+        self.orders = orders
+        self.views = MdViews(bridge, coalescer)
+        primary = bridge.config.primary
+        self.account = primary.account if primary is not None else None
+        self.reports: ReportFeed | None = None
+        if primary is not None and self.account:
+            base = primary.rest_url or primary.environment
+            environment = resolve_environment(base, ws_url=primary.ws_url, proprietary=primary.proprietary)
+            self.reports = ReportFeed(bridge, account=self.account, proprietary=environment.proprietary)
+        self._catalog: asyncio.Task[object] | None = None
+
+    def admit(self, principal: Principal | Denied) -> Response | Callable[[WsWire], Peer]:
+        if VENUE not in self.bridge.connectors:
+            body = {"status": "ERROR", "description": "Ruta invalida", "message": "no Primary venue here"}
+            return _refusal(404, "Not Found", body)
+        if isinstance(principal, Denied):
+            if principal.retry_after is not None:
+                body = {"status": "ERROR", "message": "Too Many Requests", "description": principal.message}
+                return _refusal(429, "Too Many Requests", body, principal.headers)
+            return _refusal(401, "Unauthorized", UNAUTHORIZED)
+        if not principal.authenticated:
+            return _refusal(401, "Unauthorized", UNAUTHORIZED)
+        limit = self.settings.max_connections_per_key
+        if principal.name is not None and self.clients.connections_of(principal.name) >= limit:
+            body = {
+                "status": "ERROR",
+                "message": "Too Many Requests",
+                "description": f"too many connections for key {principal.name!r} (limit {limit}): "
+                "close another one (server.max_connections_per_key)",
+            }
+            return _refusal(429, "Too Many Requests", body)
+        return partial(self._connect, principal)
+
+    def _connect(self, principal: Principal, wire: WsWire) -> PrimaryConnection:
+        connection = PrimaryConnection(wire, self, principal)
+        self.clients.add(connection)
+        if self.bridge.connectors[VENUE].symbol_listed(DEFAULT_MARKET) is None:
+            # Products are checked against the catalogue: frames wait until it is loaded.
+            if self._catalog is None or self._catalog.done():
+                self._catalog = asyncio.get_running_loop().create_task(
+                    self._load_catalog(), name="primary-ws-catalog"
+                )
+            connection.wait_for(self._catalog)
+        return connection
+
+    async def _load_catalog(self) -> object:
+        try:
+            return await self.bridge.catalog(VENUE)
+        except BrokerBridgeError as exc:  # products then go upstream unchecked, refused there if need be
+            logger.warning("primary: the instrument catalogue could not be loaded: %s", exc)
+            return None
+
+    def listed(self, symbol: str) -> bool:
+        """Whether Primary lists `symbol` (True while the catalogue is unknown: upstream decides)."""
+        return self.bridge.connectors[VENUE].symbol_listed(symbol) is not False
+
+
+def _refusal(
+    status: int, reason: str, body: dict[str, str], headers: dict[str, str] | None = None
+) -> Response:
+    return json_response(status, reason, json.dumps(body).encode(), headers)
+
+
+class PrimaryConnection:
+    """One `/primary/` socket: Primary's frames in, `Md`/`or`/error frames out."""
+
+    def __init__(self, wire: WsWire, endpoint: PrimaryEndpoint, principal: Principal) -> None:
+        self.wire = wire
+        self.principal = principal
+        self._endpoint = endpoint
+        self._bridge = endpoint.bridge
+        settings = endpoint.settings
+        self._settings = settings
+        self.queue = ClientQueue(settings.client_queue_size)
+        self._bucket = TokenBucket(
+            settings.messages_per_second, settings.message_burst, self._bridge.clock.monotonic
+        )
+        self._refused_in_row = 0
+        self._views: dict[str, MdView] = {}  # product → the view it reads
+        self._seen: dict[str, int] = {}  # product → the view version last written
+        self._asked: dict[str, str] = {}  # product → the `smd` that asked for it (echoed if refused)
+        self._reports = False  # sent `os`
+        self._backlog: list[str] | None = None  # frames waiting for the catalogue
+        self._closed = False
+        self._heard_at = self._bridge.clock.monotonic()
+        self.close_reason: str | None = None
+
+    # -- the gate's, the wire's and the registry's calls ---------------------------------------
+    def wait_for(self, ready: asyncio.Task[object]) -> None:
+        """Hold the frames received until `ready` is done (the catalogue is loading)."""
+        self._backlog = []
+        ready.add_done_callback(lambda _task: self._drain_backlog())
+
+    def _drain_backlog(self) -> None:
+        backlog, self._backlog = self._backlog or [], None
+        for text in backlog:
+            if not self._closed:
+                self._handle(text)
+
+    def received(self, data: str | bytes) -> None:
+        if self._closed:
+            return
+        text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+        if self._backlog is not None:
+            if len(self._backlog) >= self._settings.client_queue_size:
+                self.close("client sent too much before the catalogue was loaded", POLICY_VIOLATION)
+                return
+            self._backlog.append(text)
+            return
+        self._handle(text)
+
+    def writable_again(self) -> None:
+        if not self._closed:
+            self._endpoint.coalescer.mark(self)
+
+    def lost(self) -> None:
+        self._end()
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self.queue)
+
+    def queue_heartbeat(self, data: bytes) -> None:
+        """Primary has no application heartbeat: a frame of ours would be an unknown message to
+        its clients (pyRofex hands it to its error handlers). The WebSocket ping does the job."""
+
+    def check_alive(self, now: float, timeout: float) -> None:
+        """As a `/ws` client (server/ws.py `check_alive`): pinged while heard from, closed when
+        silent (pongs included) for `timeout`."""
+        if self._closed:
+            return
+        wire = self.wire
+        if wire.heard:
+            wire.heard = False
+            self._heard_at = now
+        elif now - self._heard_at >= timeout:
+            self.close(f"keepalive ping timeout: nothing received for {timeout:g} s", KEEPALIVE_TIMEOUT)
+            return
+        wire.ping()
+
+    async def aclose(self, reason: str) -> None:
+        self.close(reason)
+        await self.wire.wait_closed()
+
+    def close(self, reason: str, code: int = 1001) -> None:
+        if self._closed:
+            return
+        self.close_reason = reason
+        self._end()
+        self.wire.close(code, reason)
+
+    def _end(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for view in self._views.values():
+            view.leave(self)
+        self._views.clear()
+        if self._reports and self._endpoint.reports is not None:
+            self._endpoint.reports.unsubscribe(self)
+        self.queue.clear()
+        self._endpoint.coalescer.discard(self)
+        self._endpoint.clients.discard(self)
+
+    # -- output --------------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write what waits: the queue (error frames, `or` reports), then each product's newest
+        `Md` not written yet (a snapshot: an older one is never worth sending)."""
+        wire = self.wire
+        if self._closed or not wire.writable:
+            return
+        texts, _received = self.queue.drain()
+        seen = self._seen
+        for symbol, view in self._views.items():
+            if view.version > seen.get(symbol, 0):
+                seen[symbol] = view.version
+                texts.append(view.frame())
+        if texts:
+            wire.write_texts(texts)
+
+    def send_report(self, data: bytes) -> None:
+        self._put(data)
+
+    def md_refused(self, view: MdView, error: BrokerBridgeError) -> None:
+        """The venue refused a product for good: Primary's error frame, and the product dropped
+        (after the Bridge's delivery round: this is called from inside it)."""
+        if self._views.get(view.symbol) is not view:
+            return
+        asked = self._asked.get(view.symbol, "")
+        self._error(asked, f"Product {view.symbol}:{DEFAULT_MARKET} don't exist")
+        asyncio.get_running_loop().call_soon(self._drop, view)
+
+    def _drop(self, view: MdView) -> None:
+        if self._views.get(view.symbol) is view:
+            del self._views[view.symbol]
+            self._seen.pop(view.symbol, None)
+            self._asked.pop(view.symbol, None)
+            view.leave(self)
+
+    def _put(self, data: bytes) -> None:
+        if self._closed:
+            return
+        if not self.queue.put_lossless(data):
+            self.close(
+                f"client too slow: more than {self.queue.limit} undelivered reports and errors",
+                POLICY_VIOLATION,
+            )
+            return
+        self._endpoint.coalescer.mark(self)
+
+    def _error(self, request: str, description: str) -> None:
+        frame = {"status": "ERROR", "message": request[:ECHOED], "description": description}
+        self._put(json.dumps(frame, ensure_ascii=False).encode())
+
+    # -- requests ------------------------------------------------------------------------------
+    def _handle(self, text: str) -> None:
+        if text.strip().lower() == "ping":
+            return
+        if not self._bucket.take():
+            self._refused_in_row += 1
+            if self._refused_in_row > FLOOD_FACTOR * self._settings.message_burst:
+                self.close(f"client flooding: {self._refused_in_row} messages over the rate limit", 1008)
+                return
+            self._error(
+                text,
+                f"Too many messages: more than {self._settings.messages_per_second:g} per second "
+                f"(burst {self._settings.message_burst}); this one was not processed, send it again",
+            )
+            return
+        self._refused_in_row = 0
+        try:
+            message = _decoder.decode(text)
+        except msgspec.DecodeError:
+            self._error(text, "Invalid message")
+            return
+        kind = message.get("type") if isinstance(message, dict) else None
+        kind = kind.lower() if isinstance(kind, str) else None
+        try:
+            if kind == "smd":
+                self._smd(message, text)
+            elif kind == "umd":
+                self._umd(message, text)
+            elif kind == "os":
+                self._os(message)
+            elif kind == "no":
+                self._no(message, text)
+            elif kind == "co":
+                self._co(message, text)
+            else:
+                raise Refusal("Invalid message")
+        except Refusal as refusal:
+            self._error(text, refusal.description)
+
+    def _needs(self, scope: str, what: str) -> None:
+        if not self.principal.allows(scope):
+            raise Refusal(
+                f"Access Denied: {what} needs the '{scope}' scope, which this token lacks "
+                "(get a token with it: a user or key with that scope)"
+            )
+
+    # market data
+    def _smd(self, message: dict[str, Any], text: str) -> None:
+        self._needs("market", "market data")
+        products = message.get("products")
+        if not isinstance(products, list) or not products:
+            raise Refusal("Invalid message")
+        if len(products) > MAX_PRODUCTS:
+            raise Refusal(f"Too many products ({len(products)} > {MAX_PRODUCTS})")
+        raw_entries = message.get("entries")
+        if not isinstance(raw_entries, list) or not raw_entries:
+            raise Refusal("Invalid message")
+        entries, unknown = parse_entries(raw_entries)
+        if unknown:
+            raise Refusal(f"Entry {unknown[0]} invalid")
+        depth = parse_decimal(message.get("depth", 1))
+        if depth is None or not 1 <= depth <= MAX_BOOK_DEPTH or depth % 1:
+            raise Refusal("Invalid depth")
+        wanted: list[str] = []
+        for item in products:
+            symbol = item.get("symbol") if isinstance(item, dict) else None
+            market = item.get("marketId", DEFAULT_MARKET) if isinstance(item, dict) else None
+            if not isinstance(symbol, str) or market != DEFAULT_MARKET or not self._endpoint.listed(symbol):
+                self._error(text, f"Product {symbol}:{market} don't exist")
+                continue
+            wanted.append(symbol)
+        new = {symbol for symbol in wanted if symbol not in self._views}
+        limit = self._settings.max_subscriptions
+        if len(self._views) + len(new) > limit:
+            raise Refusal(f"Too many products ({len(self._views) + len(new)} > {limit} on this connection)")
+        for symbol in wanted:
+            self._watch(symbol, (symbol, tuple(entries), int(depth)), text)
+
+    def _watch(self, symbol: str, key: tuple[str, tuple[str, ...], int], text: str) -> None:
+        old = self._views.get(symbol)
+        if old is not None and old.key == key:
+            return
+        try:
+            view = self._endpoint.views.join(self, key)
+        except BrokerBridgeError:  # refused before anything went upstream (not listed)
+            self._error(text, f"Product {symbol}:{DEFAULT_MARKET} don't exist")
+            return
+        self._views[symbol] = view
+        self._asked[symbol] = text
+        self._seen.pop(symbol, None)
+        if old is not None:
+            old.leave(self)
+
+    def _umd(self, message: dict[str, Any], text: str) -> None:
+        products = message.get("products")
+        if not isinstance(products, list) or not products:
+            raise Refusal("Invalid message")
+        for item in products:
+            symbol = item.get("symbol") if isinstance(item, dict) else None
+            view = self._views.pop(symbol, None) if isinstance(symbol, str) else None
+            if view is None:
+                self._error(text, f"Product {symbol}:{DEFAULT_MARKET} is not subscribed")
+                continue
+            self._seen.pop(view.symbol, None)
+            self._asked.pop(view.symbol, None)
+            view.leave(self)
+
+    # orders
+    def _os(self, message: dict[str, Any]) -> None:
+        self._needs("account", "order reports")
+        reports = self._endpoint.reports
+        account = message.get("account")
+        wanted: list[str] = []
+        if isinstance(account, dict):
+            wanted.append(str(account.get("id")))
+        elif isinstance(account, str | int):
+            wanted.append(str(account))
+        accounts = message.get("accounts")
+        if isinstance(accounts, list):
+            wanted.extend(str(a.get("id")) if isinstance(a, dict) else str(a) for a in accounts)
+        for name in wanted:
+            if reports is None or name != reports.account:
+                raise _no_access(name)
+        if reports is None:
+            raise Refusal("Access Denied: this bridge has no Primary account (primary.account)")
+        if parse_bool(message.get("snapshotOnlyActive"), default=False) is None:
+            raise _invalid("snapshotOnlyActive", message.get("snapshotOnlyActive"))
+        reports.subscribe(self)
+        self._reports = True
+
+    def _no(self, message: dict[str, Any], text: str) -> None:
+        self._needs("trade", "order entry")
+        reports = self._endpoint.reports
+        product = message.get("product") if isinstance(message.get("product"), dict) else {}
+        assert isinstance(product, dict)
+        symbol, market = product.get("symbol"), product.get("marketId") or DEFAULT_MARKET
+        for name, value in (
+            ("product", symbol),
+            ("quantity", message.get("quantity")),
+            ("side", message.get("side")),
+            ("account", message.get("account")),
+        ):
+            if value in (None, ""):
+                raise _missing(name)
+        if not isinstance(symbol, str) or market != DEFAULT_MARKET or not self._endpoint.listed(symbol):
+            raise Refusal(f"Product {symbol}:{market} doesn't exist")
+        if reports is None or str(message["account"]) != reports.account:
+            raise _no_access(message["account"])
+        qty = parse_decimal(message["quantity"])
+        if qty is None or qty <= 0:
+            raise _invalid("quantity", message["quantity"])
+        side = parse_enum(message["side"], SIDES)
+        if side is None:
+            raise _invalid("side", message["side"])
+        ord_type = parse_enum(message.get("ordType", "LIMIT"), ORDER_TYPES)
+        if ord_type is None:
+            raise _invalid("ordType", message.get("ordType"))
+        tif = parse_enum(message.get("timeInForce", "DAY"), TIMES_IN_FORCE)
+        if tif is None:
+            raise _invalid("timeInForce", message.get("timeInForce"))
+        price = None
+        if message.get("price") not in (None, ""):
+            price = parse_decimal(message["price"])
+            if price is None:
+                raise _invalid("price", message["price"])
+        flags = {}
+        for name in ("iceberg", "allOrNone", "cancelPrevious"):
+            flags[name] = parse_bool(message.get(name), default=False)
+            if flags[name] is None:
+                raise _invalid(name, message.get(name))
+        ws_id = message.get("wsClOrdId")
+        client_order_id = mint_client_order_id()
+        reports.placing(client_order_id, None if ws_id is None else str(ws_id), tif)
+        terms = {
+            "instrumentId": {"marketId": DEFAULT_MARKET, "symbol": symbol},
+            "price": num(price),
+            "orderQty": num(qty),
+            "ordType": ord_type,
+            "side": side,
+            "timeInForce": tif,
+        }
+        unrouted = _unrouted(ord_type, tif, flags)
+        if unrouted is not None:
+            reports.refused(client_order_id, terms, f"Rechazada: {unrouted} (not routed by this bridge)")
+            return
+        request = OrderRequest(
+            venue=VENUE,
+            symbol=symbol,
+            side=Side(side.lower()),
+            qty=qty,
+            type="market" if ord_type == "MARKET" else "limit",
+            price=None if ord_type == "MARKET" else price,
+            client_order_id=client_order_id,
+            time_in_force=_TIMES_IN_FORCE[tif],
+        )
+        self._endpoint.orders.run(self._place(request, terms, text), f"primary ws no {client_order_id}")
+
+    async def _place(self, request: OrderRequest, terms: dict[str, Any], text: str) -> None:
+        reports = self._endpoint.reports
+        assert reports is not None and request.client_order_id is not None
+        try:
+            await self._endpoint.orders.place(request)
+        except BrokerBridgeError as exc:
+            # No report of the order came: it never reached Primary (or Primary's went missing).
+            if reports.unreported(request.client_order_id):
+                reports.refused(request.client_order_id, terms, exc.message)
+        except Exception:  # our bug: the order's outcome is on the bridge's order list
+            logger.exception("primary ws: placing %s failed", request.client_order_id)
+            self._error(text, "Internal error: the order's outcome is unknown, check order/all")
+
+    def _co(self, message: dict[str, Any], text: str) -> None:
+        self._needs("trade", "order entry")
+        client_id = message.get("clientId")
+        if client_id in (None, ""):
+            raise _missing("clientId")
+        reports = self._endpoint.reports
+        proprietary = message.get("proprietary") or (reports.proprietary if reports else "")
+        self._endpoint.orders.run(
+            self._cancel(str(client_id), str(proprietary), text), f"primary ws co {str(client_id)[:40]}"
+        )
+
+    async def _cancel(self, client_id: str, proprietary: str, text: str) -> None:
+        try:
+            await self._endpoint.orders.cancel(VENUE, client_id)
+        except UnknownOrder:
+            self._error(text, f"Order {client_id}:{proprietary} doesn't exist")
+        except BrokerBridgeError as exc:
+            self._error(text, exc.message)
+        except Exception:  # our bug
+            logger.exception("primary ws: canceling %s failed", client_id)
+            self._error(text, "Internal error: the cancel's outcome is unknown, check order/all")
+
+
+def _unrouted(ord_type: str, tif: str, flags: dict[str, bool | None]) -> str | None:
+    """What of a `no` the bridge's order API does not carry (None: nothing)."""
+    if ord_type not in ("LIMIT", "MARKET"):
+        return f"tipo de orden {ord_type} no habilitado"
+    if tif not in _TIMES_IN_FORCE:
+        return f"timeInForce {tif} no habilitado"
+    for name, on in flags.items():
+        if on:
+            return f"{name} no habilitado"
+    return None
