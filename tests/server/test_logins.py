@@ -32,9 +32,10 @@ from brokerbridge.core.config import ApiKey, Config, ServerConfig, load_config
 from brokerbridge.core.errors import ConfigError
 from brokerbridge.core.secret import Secret
 from brokerbridge.server import BridgeServer, ServerSettings
+from brokerbridge.server.access_tokens import Grant
 from brokerbridge.server.log_redaction import redact_credentials
 from brokerbridge.server.login_store import StateDir
-from brokerbridge.server.logins import CODE_TTL, COOKIE, TOKEN_TTL, Grant, Logins
+from brokerbridge.server.logins import CODE_TTL, COOKIE, TOKEN_TTL, Logins
 from brokerbridge.sim.kraken import KrakenSimulator
 from brokerbridge.sim.primary import PrimarySimulator
 from tests.server.conftest import ACCOUNT_KEY, KEYS, LIMIT, MARKET_KEY, Client, is_event, stack_config

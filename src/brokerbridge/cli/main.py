@@ -9,6 +9,7 @@ import typer
 from brokerbridge import __version__
 from brokerbridge.cli import order, sim
 from brokerbridge.cli.doctor import doctor
+from brokerbridge.cli.hash_password import hash_password
 from brokerbridge.cli.instruments import instruments
 from brokerbridge.cli.login_link import login_link
 from brokerbridge.cli.serve import serve
@@ -50,6 +51,7 @@ app.command()(instruments)
 app.command()(serve)
 app.command()(status)
 app.command(name="login-link")(login_link)
+app.command(name="hash-password")(hash_password)
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ import binascii
 import os
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import NoneType, UnionType
@@ -30,6 +30,7 @@ from msgspec import Meta
 from brokerbridge.core.backoff import BackoffPolicy
 from brokerbridge.core.errors import ConfigError
 from brokerbridge.core.events import Channel
+from brokerbridge.core.passwords import is_password_hash
 from brokerbridge.core.secret import Secret
 
 KRAKEN_REST_URL = "https://api.kraken.com"
@@ -197,6 +198,24 @@ class PrimaryConfig:
 
 
 SCOPES = ("market", "account", "trade", "admin")
+# What a caller may write where it names scopes (access tokens, the sign-in flow): `read` is
+# market + account, the word front ends use for "see, not trade".
+SCOPE_ALIASES = {"read": ("market", "account")}
+
+
+def expand_scopes(names: Iterable[str]) -> frozenset[str]:
+    """`names` with aliases expanded (`read` → market, account); ValueError naming an unknown one."""
+    scopes: set[str] = set()
+    for raw in names:
+        name = raw.strip().lower()
+        if name in SCOPE_ALIASES:
+            scopes.update(SCOPE_ALIASES[name])
+        elif name in SCOPES:
+            scopes.add(name)
+        else:
+            known = ", ".join((*SCOPES, *SCOPE_ALIASES))
+            raise ValueError(f"unknown scope {raw[:40]!r} (scopes: {known})")
+    return frozenset(scopes)
 
 
 def scope_allowed(scopes: frozenset[str], scope: str) -> bool:
@@ -215,6 +234,20 @@ class ApiKey:
     key: Secret
     scopes: frozenset[str] = frozenset({"market"})
     cancel_on_disconnect_s: float | None = None
+
+    def allows(self, scope: str) -> bool:
+        return scope_allowed(self.scopes, scope)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A bridge-local user for Primary-style logins (`POST /primary/auth/getToken` with
+    X-Username/X-Password): `password_hash` made by `brokerbridge hash-password` (scrypt; the
+    password itself is never configured). Never the broker's user."""
+
+    name: str
+    password_hash: Secret
+    scopes: frozenset[str] = frozenset({"market"})
 
     def allows(self, scope: str) -> bool:
         return scope_allowed(self.scopes, scope)
@@ -251,6 +284,7 @@ class ServerConfig:
     """`[server]`: client auth, per-client limits and queue policy of `brokerbridge serve`."""
 
     keys: tuple[ApiKey, ...] = ()
+    users: tuple[User, ...] = ()  # bridge-local users ([server.users.<name>]), for /primary/ logins
     # Market data without a key. None: open only when the server binds to a loopback address.
     open_market_data: bool | None = None
     allowed_origins: Names = ()  # besides same-origin, e.g. "https://app.example.com"
@@ -502,6 +536,45 @@ def _parse_keys(value: Any, where: str) -> tuple[ApiKey, ...]:
     return tuple(keys)
 
 
+def _parse_users(value: Any, where: str) -> tuple[User, ...]:
+    """`[server.users.<name>] password_hash = "scrypt$…", scopes = […]`."""
+    if not isinstance(value, dict) or not all(isinstance(entry, dict) for entry in value.values()):
+        raise ConfigError(
+            f"{where}: server.users must be tables [server.users.<name>] with password_hash and scopes"
+        )
+    users: list[User] = []
+    for name, entry in value.items():
+        label = f"server.users.{str(name).strip()}"
+        if not isinstance(name, str) or not name.strip() or len(name) > 64:
+            raise ConfigError(f"{where}: server.users has a user with an empty or too long name")
+        unknown = set(entry) - {"password_hash", "scopes"}
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown setting {label}.{sorted(unknown)[0]}",
+                remedy="valid: password_hash, scopes",
+            )
+        hashed = entry.get("password_hash")
+        if not isinstance(hashed, str) or not is_password_hash(hashed.strip()):
+            # Not echoed: someone may have put the password itself there.
+            raise ConfigError(
+                f"{where}: {label}.password_hash is not a password hash made by brokerbridge",
+                remedy="make one with: brokerbridge hash-password (it prompts for the password), and "
+                "paste the line it prints; never write the password itself in the config",
+            )
+        scopes = entry.get("scopes", ["market"])
+        try:
+            granted = expand_scopes(scopes) if isinstance(scopes, list) and scopes else None
+        except ValueError:
+            granted = None
+        if granted is None:
+            raise ConfigError(
+                f"{where}: {label}.scopes = {scopes!r} is not a list of scopes",
+                remedy=f"scopes: {', '.join((*SCOPES, *SCOPE_ALIASES))}",
+            )
+        users.append(User(name=name.strip(), password_hash=Secret(hashed.strip()), scopes=granted))
+    return tuple(users)
+
+
 def _api_key(name: str, key: Any, scopes: Any, *, key_label: str, scopes_label: str) -> ApiKey:
     if not isinstance(key, str) or not 16 <= len(key.strip()) <= MAX_KEY_LENGTH:
         # Do not echo the value: it is a secret even when malformed.
@@ -577,6 +650,8 @@ def _server_from_mapping(base: ServerConfig, values: Mapping[str, Any], where: s
     for name, value in values.items():
         if name == "keys":  # tables of their own, whose key values are never echoed
             changes[name] = _parse_keys(value, where)
+        elif name == "users":  # the same, with password hashes
+            changes[name] = _parse_users(value, where)
         elif name == "warm":  # entries of their own form, each checked for what it names
             changes[name] = _parse_warm(value, where)
         elif name == "open_market_data":  # also yes/no/on/off, which msgspec does not read as booleans

@@ -8,18 +8,23 @@ Browsers use a login cookie or a short-lived token instead (logins.py).
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hmac
 import ipaddress
 import logging
+import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from brokerbridge.core.clock import Clock
-from brokerbridge.core.config import ApiKey, ServerConfig, scope_allowed
+from brokerbridge.core.config import ApiKey, ServerConfig, User, scope_allowed
 from brokerbridge.core.events import Channel
 from brokerbridge.core.log_limit import LogLimiter, clip
+from brokerbridge.core.passwords import check_password
+from brokerbridge.core.passwords import hash_password as _hash_password
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +44,8 @@ class Principal:
     # The browser login (the `bb_session` cookie) this principal came by; None: a key, a token or
     # nobody. A state-changing request on a login's behalf needs its CSRF token (server/csrf.py).
     login_id: str | None = None
+    # The access-token chain (server/access_tokens.py) this principal came by; None: not a token.
+    token_id: str | None = None
 
     def allows(self, scope: str) -> bool:
         return scope_allowed(self.scopes, scope)
@@ -60,6 +67,7 @@ class Authenticator:
         throttle: AuthThrottle | None = None,
     ) -> None:
         self._keys = config.keys
+        self._users = config.users
         self.open_market_data = open_market_data
         self.allowed_origins = frozenset(o.rstrip("/").lower() for o in config.allowed_origins)
         names = [*LOOPBACK_NAMES, *config.allowed_hosts, *([bound_host] if bound_host else [])]
@@ -81,6 +89,28 @@ class Authenticator:
 
     def key_named(self, name: str) -> ApiKey | None:
         return next((key for key in self._keys if key.name == name), None)
+
+    def user_named(self, name: str) -> User | None:
+        return next((user for user in self._users if user.name == name), None)
+
+    async def check_password(self, username: str, password: str) -> ApiKey | User | None:
+        """A Primary-style login (X-Username/X-Password): the bridge-local user `username` with
+        that password, or the API key named `username` with the key itself as password; None
+        when neither. The scrypt check runs in a worker thread (tens of ms: not on the event
+        loop), and an unknown user costs the same as a known one (no user enumeration by timing)."""
+        user = self.user_named(username)
+        if user is None:
+            key = self.key_named(username)
+            if key is not None and hmac.compare_digest(key.key.reveal().encode(), password.encode()):
+                return key
+        hashed = user.password_hash.reveal() if user is not None else self._decoy
+        good = await asyncio.to_thread(check_password, password, hashed)
+        return user if good and user is not None else None
+
+    @functools.cached_property
+    def _decoy(self) -> str:
+        """A hash checked for unknown users, so they take as long as known ones."""
+        return _hash_password(secrets.token_urlsafe(16))
 
     def lookup(self, presented: str) -> ApiKey | None:
         found = None

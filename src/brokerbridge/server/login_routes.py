@@ -15,11 +15,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from brokerbridge.client import models
 from brokerbridge.core.errors import ConfigError
+from brokerbridge.server.access_tokens import Grant
 from brokerbridge.server.auth import Authenticator, AuthThrottle, Principal
 from brokerbridge.server.logins import (
     COOKIE,
     Denied,
-    Grant,
     Login,
     Logins,
     client_address,

@@ -19,7 +19,6 @@ are random, held (hashed) in memory only, used once.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -33,8 +32,18 @@ import msgspec
 from starlette.requests import HTTPConnection
 
 from brokerbridge.core.clock import Clock
-from brokerbridge.core.config import SCOPES
+from brokerbridge.core.config import SCOPES, ApiKey
 from brokerbridge.core.secret import Secret
+from brokerbridge.server.access_tokens import (
+    DEFAULT_RENEW_FOR,
+    DEFAULT_TTL,
+    AccessToken,
+    AccessTokens,
+    Grant,
+    b64,
+    is_access_token,
+    unb64,
+)
 from brokerbridge.server.auth import Authenticator, Principal, presented_key
 
 COOKIE = "bb_session"
@@ -44,16 +53,6 @@ MAX_PENDING = 10_000  # unredeemed codes or tokens held at once; minting beyond 
 # What the login link grants (whoever can read serve's output); `trade` only to a link asked for
 # with it (`login-link --trade`: a caller on the server's machine or with an admin key).
 LINK_SCOPES = frozenset({"market", "account"})
-
-
-@dataclass(frozen=True)
-class Grant:
-    """What a credential carries: the key's name (None: the login link), its scopes and — for a key —
-    a fingerprint of its value, so rotating the key signs its logins out."""
-
-    name: str | None
-    scopes: frozenset[str]
-    fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,10 +85,26 @@ class LoginStore(Protocol):
 class Logins:
     """Logins, login codes and tokens on an injected clock (wall time: logins outlive the process)."""
 
-    def __init__(self, store: LoginStore, *, ttl: float, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: LoginStore,
+        *,
+        ttl: float,
+        clock: Clock,
+        token_ttl: float = DEFAULT_TTL,
+        token_renew_for: float = DEFAULT_RENEW_FOR,
+    ) -> None:
         self._store = store
         self.ttl = ttl
         self._clock = clock
+        # Access tokens (server/access_tokens.py): signed with the same key, revoked in the same list.
+        self.access = AccessTokens(
+            lambda create: store.signing_key(create=create),
+            self,
+            clock=clock,
+            default_ttl=token_ttl,
+            renew_for=token_renew_for,
+        )
         # Codes and tokens, held by their SHA-256 (a dict probe on the digest leaks nothing about
         # the secret) → what they grant and until when.
         self._codes: dict[bytes, tuple[Grant, float]] = {}
@@ -142,6 +157,8 @@ class Logins:
 
     # logins (the cookie) ------------------------------------------------------------------------
     def fingerprint(self, key: Secret) -> str:
+        """A key's (or a user's password hash's) fingerprint: what a login or token minted from it
+        remembers, so changing it signs them out."""
         mac = hmac.new(self._key(), b"fingerprint\0" + key.reveal().encode(), hashlib.sha256)
         return mac.hexdigest()[:32]
 
@@ -151,8 +168,8 @@ class Logins:
         claims = _Claims(
             i=login.id, n=grant.name, s=sorted(grant.scopes), e=login.expires_at, f=grant.fingerprint
         )
-        payload = _b64(msgspec.json.encode(claims))
-        return f"{payload}.{_b64(self._sign(payload, self._key()))}", login
+        payload = b64(msgspec.json.encode(claims))
+        return f"{payload}.{b64(self._sign(payload, self._key()))}", login
 
     def verify(self, cookie: str) -> Login | str:
         """The login a cookie value stands for, or why it does not stand for one (the reason as a
@@ -163,11 +180,11 @@ class Logins:
             return "the session cookie was not issued by this server"
         # The signature's text is compared, not its decoded bytes: base64 lets the last character
         # vary in padding bits, and a cookie must have exactly one accepted spelling.
-        expected = _b64(self._sign(payload, key)).encode()
+        expected = b64(self._sign(payload, key)).encode()
         if not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):
             return "the session cookie was not issued by this server"
         try:
-            claims = msgspec.json.decode(_unb64(payload), type=_Claims)
+            claims = msgspec.json.decode(unb64(payload), type=_Claims)
         except (binascii.Error, ValueError, msgspec.DecodeError):
             return "the session cookie is malformed"
         if self._clock.time() >= claims.e:
@@ -183,13 +200,21 @@ class Logins:
         storage, survives a restart with the login, and differs for every login; a page of
         another origin cannot read it (it comes in the JSON of `GET /api/session`)."""
         mac = hmac.new(self._key(), b"csrf\0" + login_id.encode(), hashlib.sha256)
-        return _b64(mac.digest())
+        return b64(mac.digest())
 
     def close(self, login: Login) -> None:
         """Sign `login` out for good (until it would have expired anyway), also across restarts."""
+        self.revoke_id(login.id, login.expires_at)
+
+    # the revoked ids: signed-out logins and revoked access-token chains (random, never equal)
+    def is_revoked(self, id_: str) -> bool:
+        return id_ in self._revoked
+
+    def revoke_id(self, id_: str, until: float) -> None:
+        """Refuse `id_` from now on, until `until` (when it would have expired anyway)."""
         now = self._clock.time()
-        self._revoked = {lid: until for lid, until in self._revoked.items() if until > now}
-        self._revoked[login.id] = login.expires_at
+        self._revoked = {rid: held for rid, held in self._revoked.items() if held > now}
+        self._revoked[id_] = until
         self._store.save_revoked(self._revoked)
 
     def _key(self) -> bytes:
@@ -201,14 +226,6 @@ class Logins:
     def _sign(payload: str, key: bytes) -> bytes:
         # The domain tag is in every cookie signed so far: changing it would sign every browser out.
         return hmac.new(key, b"session\0" + payload.encode(), hashlib.sha256).digest()
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 # Who is asking ------------------------------------------------------------------------------
@@ -257,12 +274,18 @@ def way_in(conn: HTTPConnection) -> str:
 
 def identify(conn: HTTPConnection, auth: Authenticator, logins: Logins) -> Principal | Denied:
     """The principal behind a request or WebSocket handshake: an API key (header or `?key=`), else
-    a token (`?token=`, used up here), else the login cookie, else anonymous. A bad key or token
-    is refused; a cookie that is no longer good only falls back to anonymous (with a `note` why),
-    so a stale cookie never locks a browser out of what anonymous clients may see."""
+    an access token (`Authorization: Bearer bbt.…`, `X-Auth-Token`, `?token=bbt.…`), else a one-time
+    WebSocket token (`?token=`, used up here), else the login cookie, else anonymous. A bad key or
+    token is refused; a cookie that is no longer good only falls back to anonymous (with a `note`
+    why), so a stale cookie never locks a browser out of what anonymous clients may see."""
     presented = presented_key(conn.headers, conn.query_params)
     token = conn.query_params.get("token")
-    if presented is not None or token is not None:
+    access = conn.headers.get("x-auth-token") or None
+    if presented is not None and is_access_token(presented):
+        access, presented = presented, None
+    if token is not None and is_access_token(token):
+        access, token = access or token, None
+    if presented is not None or token is not None or access is not None:
         address, via = client_address(conn), way_in(conn)
         wait = auth.throttle.retry_after(address, via)
         if wait is not None:
@@ -273,6 +296,18 @@ def identify(conn: HTTPConnection, auth: Authenticator, logins: Logins) -> Princ
             auth.throttle.failed(address, via, conn.url.path, "invalid API key")
             return Denied("invalid API key", "use a key from the server's [server] keys")
         return auth.principal_of(key)
+    if access is not None:
+        found = logins.access.verify(access)
+        current = found if isinstance(found, str) else _current(found.grant, found.expires_at, auth, logins)
+        if isinstance(current, str):
+            auth.throttle.failed(address, via, conn.url.path, f"access token refused: {current}")
+            return Denied(
+                f"access token refused: {current}",
+                "get a new one (POST /api/tokens/renew while it is valid, POST /api/tokens, or "
+                "POST /primary/auth/getToken)",
+            )
+        assert isinstance(found, AccessToken)
+        return replace(current, token_id=found.id)
     if token is not None:
         held = logins.redeem_token(token)
         if held is None:
@@ -286,26 +321,60 @@ def identify(conn: HTTPConnection, auth: Authenticator, logins: Logins) -> Princ
     cookie = conn.cookies.get(COOKIE)
     if cookie:
         login = logins.verify(cookie)
-        found = login if isinstance(login, str) else _current(login, auth, logins)
-        if isinstance(found, str):
-            return replace(auth.anonymous(), note=f"{found}: sign in again")
+        found_login = (
+            login if isinstance(login, str) else _current(login.grant, login.expires_at, auth, logins)
+        )
+        if isinstance(found_login, str):
+            return replace(auth.anonymous(), note=f"{found_login}: sign in again")
         assert isinstance(login, Login)
-        return replace(found, login_id=login.id)
+        return replace(found_login, login_id=login.id)
     return auth.anonymous()
 
 
-def _current(login: Login, auth: Authenticator, logins: Logins) -> Principal | str:
-    """A login as the config stands now: its key removed or changed → refused; scopes narrowed
-    to what the key still has (a key that gained scopes does not widen old logins)."""
-    grant = login.grant
+def _current(grant: Grant, expires_at: float, auth: Authenticator, logins: Logins) -> Principal | str:
+    """What a login or access token grants as the config stands now: its key or user removed or
+    changed → refused; scopes narrowed to what the key or user still has (one that gained scopes
+    does not widen what was granted before)."""
     if grant.name is None:
-        return auth.authenticated(None, grant.scopes, login.expires_at)
-    key = auth.key_named(grant.name)
-    if key is None:
-        return f"key {grant.name!r} of this session is no longer configured"
-    if grant.fingerprint is None or not hmac.compare_digest(logins.fingerprint(key.key), grant.fingerprint):
-        return f"key {grant.name!r} of this session was changed"
-    scopes = frozenset(s for s in grant.scopes if key.allows(s))
+        return auth.authenticated(None, grant.scopes, expires_at)
+    if grant.user:
+        user = auth.user_named(grant.name)
+        if user is None:
+            return f"user {grant.name!r} is no longer configured"
+        credential, allows, what = user.password_hash, user.allows, f"user {grant.name!r}"
+    else:
+        key = auth.key_named(grant.name)
+        if key is None:
+            return f"key {grant.name!r} is no longer configured"
+        credential, allows, what = key.key, key.allows, f"key {grant.name!r}"
+    if grant.fingerprint is None or not hmac.compare_digest(
+        logins.fingerprint(credential), grant.fingerprint
+    ):
+        return f"{what} was changed"
+    scopes = frozenset(s for s in grant.scopes if allows(s))
     if not scopes:
-        return f"key {grant.name!r} no longer has any scope of this session"
-    return auth.authenticated(grant.name, scopes, login.expires_at)
+        return f"{what} no longer has any of the scopes granted"
+    return auth.authenticated(grant.name, scopes, expires_at)
+
+
+async def password_grant(
+    conn: HTTPConnection, auth: Authenticator, logins: Logins, username: str, password: str
+) -> Grant | Denied:
+    """What a Primary-style login (`X-Username`/`X-Password`, as `/primary/auth/getToken` takes it)
+    grants: a bridge-local user's scopes, or an API key's (its name as user, the key as password).
+    Never the broker's credentials. Failures count against the client's address like a bad key."""
+    address, via = client_address(conn), way_in(conn)
+    wait = auth.throttle.retry_after(address, via)
+    if wait is not None:
+        return throttled(wait)
+    found = await auth.check_password(username, password)
+    if found is None:
+        auth.throttle.failed(address, via, conn.url.path, "wrong user name or password")
+        return Denied(
+            "wrong user name or password",
+            "use a bridge user ([server.users], made with brokerbridge hash-password) or an API key's "
+            "name with the key as password — never the broker's own credentials",
+        )
+    if isinstance(found, ApiKey):
+        return Grant(found.name, found.scopes, logins.fingerprint(found.key))
+    return Grant(found.name, found.scopes, logins.fingerprint(found.password_hash), user=True)
