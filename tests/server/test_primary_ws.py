@@ -20,6 +20,7 @@ from websockets.exceptions import InvalidStatus
 
 from brokerbridge.core.config import ApiKey
 from brokerbridge.core.secret import Secret
+from brokerbridge.server.access_tokens import Grant
 from brokerbridge.sim.market import BookSide
 from tests.server.conftest import GGAL, LIMIT, Stack, catalogues_loaded, make_stack
 
@@ -292,6 +293,40 @@ async def test_handshake_refusals_as_primary(stack: Stack) -> None:
     client = await connect(stack, path="/primary")  # without the slash too
     await client.send(smd(["BI"], GGAL))
     await client.until(md_of(GGAL))
+
+
+def mint(stack: Stack, scopes: frozenset[str] = frozenset({"market", "account", "trade"})) -> str:
+    """A bridge access token (what `/primary/auth/getToken` answers) of the trader key."""
+    logins = stack.server.state.logins
+    issued = logins.access.mint(Grant("trader", scopes, logins.fingerprint(Secret(TRADER_KEY))))
+    return issued.token
+
+
+async def test_the_token_by_x_auth_token_or_query_and_a_revoked_one_refused(stack: Stack) -> None:
+    token = mint(stack)
+    by_header = PrimaryClient(
+        await websockets.connect(primary_url(stack), additional_headers={"X-Auth-Token": token})
+    )
+    by_query = PrimaryClient(await websockets.connect(primary_url(stack, f"/primary/?token={token}")))
+    for client in (by_header, by_query):
+        await client.send(smd(["BI"], GGAL))
+        await client.until(md_of(GGAL))
+    market_only = mint(stack, frozenset({"market"}))
+    viewer = PrimaryClient(
+        await websockets.connect(primary_url(stack), additional_headers={"X-Auth-Token": market_only})
+    )
+    await viewer.send({"type": "os"})
+    assert (await viewer.error())["description"].startswith(
+        "Access Denied: order reports needs the 'account'"
+    )
+    access = stack.server.state.logins.access
+    found = access.verify(token)
+    assert not isinstance(found, str)
+    access.revoke(found)
+    with pytest.raises(InvalidStatus) as refused:
+        await websockets.connect(primary_url(stack), additional_headers={"X-Auth-Token": token})
+    assert refused.value.response.status_code == 401
+    assert json.loads(refused.value.response.body or b"")["description"] == "Invalid or expired token"
 
 
 def _resting_buy_price(stack: Stack) -> Decimal:
