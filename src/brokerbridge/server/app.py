@@ -36,6 +36,7 @@ from brokerbridge.server.logins import Logins
 from brokerbridge.server.metrics import CONTENT_TYPE, ServerMetrics
 from brokerbridge.server.order_desk import OrderDesk
 from brokerbridge.server.order_routes import make_router as make_order_router
+from brokerbridge.server.primary.rest import make_router as make_primary_router
 from brokerbridge.server.protocol import Codec
 from brokerbridge.server.rest import invalid_parameters, make_router, refusal, without_422
 from brokerbridge.server.status_routes import make_router as make_status_router
@@ -132,6 +133,7 @@ def create_app(
     app.include_router(make_order_router())
     app.include_router(make_login_router())
     app.include_router(make_status_router(started_at=clock.time()))
+    app.include_router(make_primary_router())  # /primary/: Primary's REST API (server/primary/)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
