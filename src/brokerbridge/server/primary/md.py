@@ -13,16 +13,16 @@ one `smd` per product for all the bridge's consumers — services/fanout.py coun
 | entries | Bridge stream | shape sent |
 |---|---|---|
 | BI, OF | `book` at the requested depth | `[{"price", "size"}, …]` (at most `depth`), `[]` when empty |
-| LA | `trades` (+ `ticker` for the last price before a trade was seen) | `{"price", "size", "date"}` |
+| LA | `ticker` and `trades` (their events say when it changed) | `{"price", "size", "date"}` |
 | OP, HI, LO, TV, IV, EV, NV | `stats` | a bare number |
 | CL, SE | `stats` | `{"price"}` (the captured BYMA form: the bridge keeps no size or date for them) |
 | OI | `stats` | `{"price": null, "size", "date": null}` |
 | TC | `stats` | a bare integer |
 | ACP | none (the Bridge does not carry it) | `null` |
 
-`null` where there is nothing (yet), as Primary sends. `LA` before the bridge saw a trade of the
-product (its first `LA` is a baseline, not a trade: see venues/primary/normalize.py) is the ticker's
-last price with `size` and `date` null. A view's first frame waits until each of its book, ticker
+`null` where there is nothing (yet), as Primary sends. `LA` is the product's last `LA` as Primary
+sent it to the bridge (`PrimaryConnector.last_trade`: what `/primary/` REST answers too), read when
+a ticker or trade event says it may have changed. A view's first frame waits until each of its book, ticker
 and stats streams gave its first value, so a client's first `Md` is never a half-empty one.
 Statuses and gaps of the streams are not Primary's to send: a drop upstream shows as a pause, then
 frames with fresh values.
@@ -51,6 +51,9 @@ from brokerbridge.core.events import (
 from brokerbridge.server.coalesce import Coalescer, Flushable
 from brokerbridge.sim.primary.wire import num as primary_number
 from brokerbridge.venues.primary import DEFAULT_MARKET, VENUE
+from brokerbridge.venues.primary.messages import EntryValue
+
+LastTrade = Callable[[str], EntryValue | None]  # a product's last `LA` as Primary sent it
 
 BOOK_ENTRIES = frozenset({"BI", "OF"})
 STATS_ENTRIES = frozenset({"OP", "CL", "SE", "HI", "LO", "TV", "OI", "IV", "EV", "NV", "TC"})
@@ -92,8 +95,10 @@ class MdView:
         coalescer: Coalescer,
         key: MdKey,
         on_empty: Callable[[MdView], None],
+        last_trade: LastTrade,
     ) -> None:
         self.key = key
+        self._last_trade = last_trade
         self.symbol, self.entries, self.depth = key
         self._bridge = bridge
         self._coalescer = coalescer
@@ -105,14 +110,9 @@ class MdView:
         self._ts = 0.0
         self._frame: bytes | None = None  # encoded when first read after a change
         self._book: BookSnapshot | None = None
-        self._ticker: Ticker | None = None
-        self._trade: Trade | None = None
         self._stats: SessionStats | None = None
         channels = {channel for entry in self.entries for channel in _CHANNELS_OF[entry]}
         self._waiting = {channel for channel in channels if channel in _FIRST_VALUE}
-        if Channel.TRADES in channels:
-            known = bridge.market.trades(VENUE, self.symbol, 1)  # the stream may be open already
-            self._trade = known[-1] if known else None
         self._listening: list[Listening] = []
         try:
             for channel in sorted(channels):
@@ -127,8 +127,6 @@ class MdView:
         self.readers[reader] = None
         if self.version:
             self._coalescer.mark(reader)
-        if self.refused is not None:
-            reader.md_refused(self, self.refused)
 
     def leave(self, reader: MdReader) -> None:
         self.readers.pop(reader, None)
@@ -159,10 +157,8 @@ class MdView:
         match event:
             case BookSnapshot():
                 self._book = event
-            case Ticker():
-                self._ticker = event
-            case Trade():
-                self._trade = event
+            case Ticker() | Trade():
+                pass  # `LA` may have changed: read at `_market_data`
             case SessionStats():
                 self._stats = event
             case _:  # statuses and gaps: Primary's clients see a pause, nothing else
@@ -201,12 +197,11 @@ class MdView:
         return out
 
     def _last(self) -> dict[str, Any] | None:
-        trade, ticker = self._trade, self._ticker
-        if trade is not None:
-            return {"price": num(trade.price), "size": num(trade.qty), "date": int(trade.ts * 1000)}
-        if ticker is not None and ticker.last is not None:
-            return {"price": num(ticker.last), "size": None, "date": None}
-        return None
+        last = self._last_trade(self.symbol)
+        if last is None or last.price is None:
+            return None
+        date = None if last.date is None else int(last.date)
+        return {"price": num(last.price), "size": num(last.size), "date": date}
 
 
 def _stat(entry: str, stats: SessionStats) -> Any:
@@ -240,9 +235,10 @@ def _stat(entry: str, stats: SessionStats) -> Any:
 class MdViews:
     """The open views of the server, one per (product, entries, depth) with a reader."""
 
-    def __init__(self, bridge: Bridge, coalescer: Coalescer) -> None:
+    def __init__(self, bridge: Bridge, coalescer: Coalescer, last_trade: LastTrade) -> None:
         self._bridge = bridge
         self._coalescer = coalescer
+        self._last_trade = last_trade
         self._views: dict[MdKey, MdView] = {}
 
     def join(self, reader: MdReader, key: MdKey) -> MdView:
@@ -250,7 +246,7 @@ class MdViews:
         the Bridge refuses one of its streams outright)."""
         view = self._views.get(key)
         if view is None:
-            view = MdView(self._bridge, self._coalescer, key, self._closed)
+            view = MdView(self._bridge, self._coalescer, key, self._closed, self._last_trade)
             self._views[key] = view
         view.join(reader)
         return view

@@ -9,7 +9,8 @@ same upstream report came.
 
 Ids, so that `/primary/` REST and WebSocket agree with each other and with Primary: `clOrdId` is
 the Bridge's Primary order id (the clOrdId of the order's first request upstream), `proprietary`
-the bridge's (the environment's or `primary.proprietary`), `accountId` the bridge's account. The
+the one it was booked under (`PrimaryConnector.proprietary_of`, as `/primary/` REST names it),
+`accountId` the bridge's account. The
 bridge keeps no Primary `orderId` (the exchange's own number): `orderId` repeats the `clOrdId` once
 the order is past PENDING_NEW (null before, as Primary). `wsClOrdId` — the caller's, given with
 `no` — is on the order's first report only, as Primary does.
@@ -32,6 +33,7 @@ import msgspec
 
 from brokerbridge.bridge import Bridge, Listening
 from brokerbridge.core.events import AnyEvent, Channel, Fill, OrderUpdate
+from brokerbridge.io.primary.connector import PrimaryConnector
 from brokerbridge.server.primary.md import num
 from brokerbridge.sim.primary.wire import transact_time
 from brokerbridge.venues.primary import DEFAULT_MARKET, VENUE
@@ -90,10 +92,11 @@ class _Pending:
 
 
 class ReportFeed:
-    def __init__(self, bridge: Bridge, *, account: str, proprietary: str) -> None:
+    def __init__(self, bridge: Bridge, connector: PrimaryConnector) -> None:
         self.bridge = bridge
-        self.account = account
-        self.proprietary = proprietary
+        self._connector = connector
+        assert connector.account is not None
+        self.account: str = connector.account
         self._readers: dict[ReportReader, None] = {}
         self._orders: OrderedDict[str, _Order] = OrderedDict()  # by the Bridge's order id
         self._placed: OrderedDict[str, Placed] = OrderedDict()  # by client order id, until reported
@@ -144,7 +147,7 @@ class ReportFeed:
         report: dict[str, Any] = {
             "orderId": None,
             "clOrdId": client_order_id,
-            "proprietary": self.proprietary,
+            "proprietary": self._connector.proprietary_of(client_order_id),
             "accountId": {"id": self.account},
             **terms,
             "transactTime": transact_time(self.bridge.clock.time()),
@@ -207,7 +210,7 @@ class ReportFeed:
         report: dict[str, Any] = {
             "orderId": None if pending else update.order_id,
             "clOrdId": update.order_id,
-            "proprietary": self.proprietary,
+            "proprietary": self._connector.proprietary_of(update.order_id),
         }
         if not pending:
             report["execId"] = None

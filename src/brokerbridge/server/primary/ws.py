@@ -54,6 +54,7 @@ from brokerbridge.bridge import Bridge
 from brokerbridge.core.errors import BrokerBridgeError, UnknownOrder
 from brokerbridge.core.events import Side
 from brokerbridge.core.orders import OrderRequest, TimeInForce, mint_client_order_id
+from brokerbridge.io.primary.connector import PrimaryConnector
 from brokerbridge.server.auth import Principal, TokenBucket
 from brokerbridge.server.client_queue import ClientQueue
 from brokerbridge.server.clients import ClientRegistry
@@ -62,6 +63,16 @@ from brokerbridge.server.logins import Denied
 from brokerbridge.server.order_desk import OrderDesk
 from brokerbridge.server.primary.md import MdView, MdViews, num
 from brokerbridge.server.primary.reports import ReportFeed
+from brokerbridge.server.primary.shapes import (
+    Refused,
+    echo,
+    invalid,
+    missing,
+    no_account,
+    no_order,
+    no_product,
+    refused,
+)
 from brokerbridge.server.wire import Peer, WsWire, json_response
 from brokerbridge.server.ws import FLOOD_FACTOR, KEEPALIVE_TIMEOUT, POLICY_VIOLATION, WsSettings
 from brokerbridge.sim.primary.marketdata import parse_entries
@@ -74,7 +85,7 @@ from brokerbridge.sim.primary.wire import (
     parse_enum,
 )
 from brokerbridge.venues.primary import DEFAULT_MARKET, VENUE
-from brokerbridge.venues.primary.environments import resolve_environment
+from brokerbridge.venues.primary.messages import EntryValue
 from brokerbridge.venues.primary.session import MAX_BOOK_DEPTH
 
 logger = logging.getLogger(__name__)
@@ -85,26 +96,6 @@ ECHOED = 4096  # characters of a refused request echoed in its error frame's `me
 UNAUTHORIZED = {"status": "ERROR", "message": "Unauthorized", "description": "Invalid or expired token"}
 _TIMES_IN_FORCE: dict[str, TimeInForce] = {"DAY": "day", "IOC": "ioc", "FOK": "fok", "GTC": "gtc"}
 _decoder = msgspec.json.Decoder(float_hook=Decimal)
-
-
-class Refusal(Exception):
-    """A frame Primary answers with its error frame; `description` in Primary's words."""
-
-    def __init__(self, description: str) -> None:
-        super().__init__(description)
-        self.description = description
-
-
-def _missing(name: str) -> Refusal:
-    return Refusal(f"Required String parameter '{name}' is not present")
-
-
-def _invalid(name: str, value: Any) -> Refusal:
-    return Refusal(f"Invalid value '{value}' for parameter '{name}'")
-
-
-def _no_access(account: Any) -> Refusal:
-    return Refusal(f"No tiene acceso a la cuenta {account}")
 
 
 class PrimaryEndpoint:
@@ -124,18 +115,28 @@ class PrimaryEndpoint:
         self.clients = clients
         self.coalescer = coalescer
         self.orders = orders
-        self.views = MdViews(bridge, coalescer)
-        primary = bridge.config.primary
-        self.account = primary.account if primary is not None else None
-        self.reports: ReportFeed | None = None
-        if primary is not None and self.account:
-            base = primary.rest_url or primary.environment
-            environment = resolve_environment(base, ws_url=primary.ws_url, proprietary=primary.proprietary)
-            self.reports = ReportFeed(bridge, account=self.account, proprietary=environment.proprietary)
+        self.views = MdViews(bridge, coalescer, self._last_trade)
+        self._reports: ReportFeed | None = None
         self._catalog: asyncio.Task[object] | None = None
 
+    @property
+    def connector(self) -> PrimaryConnector:
+        connector = self.bridge.connectors[VENUE]
+        assert isinstance(connector, PrimaryConnector)  # what the Bridge builds for Primary
+        return connector
+
+    @property
+    def reports(self) -> ReportFeed | None:
+        """The order reports of the bridge's account (None: it has no Primary account)."""
+        if self._reports is None and self.connector.account:
+            self._reports = ReportFeed(self.bridge, self.connector)
+        return self._reports
+
+    def _last_trade(self, symbol: str) -> EntryValue | None:
+        return self.connector.last_trade(symbol)
+
     def admit(self, principal: Principal | Denied) -> Response | Callable[[WsWire], Peer]:
-        if VENUE not in self.bridge.connectors:
+        if not isinstance(self.bridge.connectors.get(VENUE), PrimaryConnector):
             body = {"status": "ERROR", "description": "Ruta invalida", "message": "no Primary venue here"}
             return _refusal(404, "Not Found", body)
         if isinstance(principal, Denied):
@@ -159,8 +160,9 @@ class PrimaryEndpoint:
     def _connect(self, principal: Principal, wire: WsWire) -> PrimaryConnection:
         connection = PrimaryConnection(wire, self, principal)
         self.clients.add(connection)
-        if self.bridge.connectors[VENUE].symbol_listed(DEFAULT_MARKET) is None:
-            # Products are checked against the catalogue: frames wait until it is loaded.
+        if self.connector.symbol_listed(DEFAULT_MARKET) is None:
+            # Products are checked against the catalogue (its loaded state told by a symbol no
+            # catalogue lists: False once loaded, None before): frames wait until it is loaded.
             if self._catalog is None or self._catalog.done():
                 self._catalog = asyncio.get_running_loop().create_task(
                     self._load_catalog(), name="primary-ws-catalog"
@@ -177,7 +179,7 @@ class PrimaryEndpoint:
 
     def listed(self, symbol: str) -> bool:
         """Whether Primary lists `symbol` (True while the catalogue is unknown: upstream decides)."""
-        return self.bridge.connectors[VENUE].symbol_listed(symbol) is not False
+        return self.connector.symbol_listed(symbol) is not False
 
 
 def _refusal(
@@ -372,13 +374,13 @@ class PrimaryConnection:
             elif kind == "co":
                 self._co(message, text)
             else:
-                raise Refusal("Invalid message")
-        except Refusal as refusal:
-            self._error(text, refusal.description)
+                raise refused("Invalid message")
+        except Refused as refusal:
+            self._error(text, refusal.body.description)
 
     def _needs(self, scope: str, what: str) -> None:
         if not self.principal.allows(scope):
-            raise Refusal(
+            raise refused(
                 f"Access Denied: {what} needs the '{scope}' scope, which this token lacks "
                 "(get a token with it: a user or key with that scope)"
             )
@@ -388,30 +390,30 @@ class PrimaryConnection:
         self._needs("market", "market data")
         products = message.get("products")
         if not isinstance(products, list) or not products:
-            raise Refusal("Invalid message")
+            raise refused("Invalid message")
         if len(products) > MAX_PRODUCTS:
-            raise Refusal(f"Too many products ({len(products)} > {MAX_PRODUCTS})")
+            raise refused(f"Too many products ({len(products)} > {MAX_PRODUCTS})")
         raw_entries = message.get("entries")
         if not isinstance(raw_entries, list) or not raw_entries:
-            raise Refusal("Invalid message")
+            raise refused("Invalid message")
         entries, unknown = parse_entries(raw_entries)
         if unknown:
-            raise Refusal(f"Entry {unknown[0]} invalid")
+            raise refused(f"Entry {echo(unknown[0])} invalid")
         depth = parse_decimal(message.get("depth", 1))
         if depth is None or not 1 <= depth <= MAX_BOOK_DEPTH or depth % 1:
-            raise Refusal("Invalid depth")
+            raise refused("Invalid depth")
         wanted: list[str] = []
         for item in products:
             symbol = item.get("symbol") if isinstance(item, dict) else None
             market = item.get("marketId", DEFAULT_MARKET) if isinstance(item, dict) else None
             if not isinstance(symbol, str) or market != DEFAULT_MARKET or not self._endpoint.listed(symbol):
-                self._error(text, f"Product {symbol}:{market} don't exist")
+                self._error(text, f"Product {echo(symbol)}:{echo(market)} don't exist")
                 continue
             wanted.append(symbol)
         new = {symbol for symbol in wanted if symbol not in self._views}
         limit = self._settings.max_subscriptions
         if len(self._views) + len(new) > limit:
-            raise Refusal(f"Too many products ({len(self._views) + len(new)} > {limit} on this connection)")
+            raise refused(f"Too many products ({len(self._views) + len(new)} > {limit} on this connection)")
         for symbol in wanted:
             self._watch(symbol, (symbol, tuple(entries), int(depth)), text)
 
@@ -422,7 +424,11 @@ class PrimaryConnection:
         try:
             view = self._endpoint.views.join(self, key)
         except BrokerBridgeError:  # refused before anything went upstream (not listed)
-            self._error(text, f"Product {symbol}:{DEFAULT_MARKET} don't exist")
+            self._error(text, f"Product {echo(symbol)}:{DEFAULT_MARKET} don't exist")
+            return
+        if view.refused is not None:  # the venue refused it already (the view is in its grace)
+            self._error(text, f"Product {echo(symbol)}:{DEFAULT_MARKET} don't exist")
+            view.leave(self)
             return
         self._views[symbol] = view
         self._asked[symbol] = text
@@ -433,12 +439,12 @@ class PrimaryConnection:
     def _umd(self, message: dict[str, Any], text: str) -> None:
         products = message.get("products")
         if not isinstance(products, list) or not products:
-            raise Refusal("Invalid message")
+            raise refused("Invalid message")
         for item in products:
             symbol = item.get("symbol") if isinstance(item, dict) else None
             view = self._views.pop(symbol, None) if isinstance(symbol, str) else None
             if view is None:
-                self._error(text, f"Product {symbol}:{DEFAULT_MARKET} is not subscribed")
+                self._error(text, f"Product {echo(symbol)}:{DEFAULT_MARKET} is not subscribed")
                 continue
             self._seen.pop(view.symbol, None)
             self._asked.pop(view.symbol, None)
@@ -459,11 +465,11 @@ class PrimaryConnection:
             wanted.extend(str(a.get("id")) if isinstance(a, dict) else str(a) for a in accounts)
         for name in wanted:
             if reports is None or name != reports.account:
-                raise _no_access(name)
+                raise no_account(name)
         if reports is None:
-            raise Refusal("Access Denied: this bridge has no Primary account (primary.account)")
+            raise refused("Access Denied: this bridge has no Primary account (primary.account)")
         if parse_bool(message.get("snapshotOnlyActive"), default=False) is None:
-            raise _invalid("snapshotOnlyActive", message.get("snapshotOnlyActive"))
+            raise invalid("snapshotOnlyActive", message.get("snapshotOnlyActive"))
         reports.subscribe(self)
         self._reports = True
 
@@ -480,33 +486,33 @@ class PrimaryConnection:
             ("account", message.get("account")),
         ):
             if value in (None, ""):
-                raise _missing(name)
+                raise missing(name)
         if not isinstance(symbol, str) or market != DEFAULT_MARKET or not self._endpoint.listed(symbol):
-            raise Refusal(f"Product {symbol}:{market} doesn't exist")
+            raise no_product(symbol, market)
         if reports is None or str(message["account"]) != reports.account:
-            raise _no_access(message["account"])
+            raise no_account(message["account"])
         qty = parse_decimal(message["quantity"])
         if qty is None or qty <= 0:
-            raise _invalid("quantity", message["quantity"])
+            raise invalid("quantity", message["quantity"])
         side = parse_enum(message["side"], SIDES)
         if side is None:
-            raise _invalid("side", message["side"])
+            raise invalid("side", message["side"])
         ord_type = parse_enum(message.get("ordType", "LIMIT"), ORDER_TYPES)
         if ord_type is None:
-            raise _invalid("ordType", message.get("ordType"))
+            raise invalid("ordType", message.get("ordType"))
         tif = parse_enum(message.get("timeInForce", "DAY"), TIMES_IN_FORCE)
         if tif is None:
-            raise _invalid("timeInForce", message.get("timeInForce"))
+            raise invalid("timeInForce", message.get("timeInForce"))
         price = None
         if message.get("price") not in (None, ""):
             price = parse_decimal(message["price"])
             if price is None:
-                raise _invalid("price", message["price"])
+                raise invalid("price", message["price"])
         flags = {}
         for name in ("iceberg", "allOrNone", "cancelPrevious"):
             flags[name] = parse_bool(message.get(name), default=False)
             if flags[name] is None:
-                raise _invalid(name, message.get(name))
+                raise invalid(name, message.get(name))
         ws_id = message.get("wsClOrdId")
         client_order_id = mint_client_order_id()
         reports.placing(client_order_id, None if ws_id is None else str(ws_id), tif)
@@ -551,9 +557,11 @@ class PrimaryConnection:
         self._needs("trade", "order entry")
         client_id = message.get("clientId")
         if client_id in (None, ""):
-            raise _missing("clientId")
-        reports = self._endpoint.reports
-        proprietary = message.get("proprietary") or (reports.proprietary if reports else "")
+            raise missing("clientId")
+        booked = self._endpoint.connector.proprietary_of(str(client_id))
+        proprietary = message.get("proprietary") or booked
+        if proprietary != booked:  # as Primary: the order is named by both
+            raise no_order(client_id, proprietary)
         self._endpoint.orders.run(
             self._cancel(str(client_id), str(proprietary), text), f"primary ws co {str(client_id)[:40]}"
         )
@@ -562,7 +570,7 @@ class PrimaryConnection:
         try:
             await self._endpoint.orders.cancel(VENUE, client_id)
         except UnknownOrder:
-            self._error(text, f"Order {client_id}:{proprietary} doesn't exist")
+            self._error(text, no_order(client_id, proprietary).body.description)
         except BrokerBridgeError as exc:
             self._error(text, exc.message)
         except Exception:  # our bug
