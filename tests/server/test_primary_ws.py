@@ -162,7 +162,7 @@ async def test_products_are_added_and_removed_live(stack: Stack) -> None:
     client = await connect(stack)
     await client.send(smd(["BI", "OF"], GGAL))
     await client.until(md_of(GGAL))
-    await client.send(smd(["LA"], YPFD))  # added: GGAL goes on
+    await client.send(smd(["BI", "OF", "LA"], YPFD))  # added: GGAL goes on
     await client.until(md_of(YPFD))
     await client.until(md_of(GGAL))
     await client.send(smd(["OF"], GGAL, depth=3))  # a later smd replaces the product's entries

@@ -77,7 +77,11 @@ def num(value: Decimal | None) -> int | Decimal | None:
 
 
 class MdReader(Flushable, Protocol):
-    """A connection reading views (server/primary/ws.py's `PrimaryConnection`)."""
+    """A connection reading views (server/primary/ws.py's `PrimaryConnection`): `md_changed` holds
+    the views with a frame it has not written (a view adds itself there, and asks the Coalescer for
+    a flush), so a flush looks at what changed, not at every product the client reads."""
+
+    md_changed: dict[MdView, None]
 
     def md_refused(self, view: MdView, error: BrokerBridgeError) -> None: ...
 
@@ -104,7 +108,7 @@ class MdView:
         self._coalescer = coalescer
         self._on_empty = on_empty
         self.readers: dict[MdReader, None] = {}
-        self.version = 0  # bumped when the marketData changed (0: no frame yet)
+        self.version = 0  # frames made so far (0: none yet)
         self.refused: BrokerBridgeError | None = None
         self._data: dict[str, Any] | None = None
         self._ts = 0.0
@@ -126,6 +130,7 @@ class MdView:
     def join(self, reader: MdReader) -> None:
         self.readers[reader] = None
         if self.version:
+            reader.md_changed[self] = None
             self._coalescer.mark(reader)
 
     def leave(self, reader: MdReader) -> None:
@@ -171,7 +176,10 @@ class MdView:
             return
         self._data, self._ts, self._frame = data, event.ts, None
         self.version += 1
-        self._coalescer.mark_all(self.readers)
+        readers = self.readers
+        for reader in readers:
+            reader.md_changed[self] = None
+        self._coalescer.mark_all(readers)
 
     def _on_refused(self, error: BrokerBridgeError) -> None:
         self.refused = error

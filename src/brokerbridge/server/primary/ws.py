@@ -204,7 +204,7 @@ class PrimaryConnection:
         )
         self._refused_in_row = 0
         self._views: dict[str, MdView] = {}  # product → the view it reads
-        self._seen: dict[str, int] = {}  # product → the view version last written
+        self.md_changed: dict[MdView, None] = {}  # views with a frame not written yet
         self._asked: dict[str, str] = {}  # product → the `smd` that asked for it (echoed if refused)
         self._reports = False  # sent `os`
         self._backlog: list[str] | None = None  # frames waiting for the catalogue
@@ -230,7 +230,7 @@ class PrimaryConnection:
         text = data if isinstance(data, str) else data.decode("utf-8", "replace")
         if self._backlog is not None:
             if len(self._backlog) >= self._settings.client_queue_size:
-                self.close("client sent too much before the catalogue was loaded", POLICY_VIOLATION)
+                self._closing("flooding", "client sent too much before the catalogue was loaded")
                 return
             self._backlog.append(text)
             return
@@ -297,10 +297,10 @@ class PrimaryConnection:
         if self._closed or not wire.writable:
             return
         texts, _received = self.queue.drain()
-        seen = self._seen
-        for symbol, view in self._views.items():
-            if view.version > seen.get(symbol, 0):
-                seen[symbol] = view.version
+        changed, self.md_changed = self.md_changed, {}
+        views = self._views
+        for view in changed:
+            if views.get(view.symbol) is view:  # not replaced or dropped since
                 texts.append(view.frame())
         if texts:
             wire.write_texts(texts)
@@ -320,7 +320,6 @@ class PrimaryConnection:
     def _drop(self, view: MdView) -> None:
         if self._views.get(view.symbol) is view:
             del self._views[view.symbol]
-            self._seen.pop(view.symbol, None)
             self._asked.pop(view.symbol, None)
             view.leave(self)
 
@@ -328,12 +327,19 @@ class PrimaryConnection:
         if self._closed:
             return
         if not self.queue.put_lossless(data):
-            self.close(
-                f"client too slow: more than {self.queue.limit} undelivered reports and errors",
-                POLICY_VIOLATION,
+            self._closing(
+                "slow", f"client too slow: more than {self.queue.limit} undelivered reports and errors"
             )
             return
         self._endpoint.coalescer.mark(self)
+
+    def _closing(self, kind: str, reason: str) -> None:
+        """Close for misbehaving (1008), logged as `/ws` logs it: a crowd of them limited."""
+        who = self.principal.name or "anonymous"
+        self._endpoint.clients.closings.log(
+            logging.WARNING, kind, "closing a /primary/ WebSocket client (%s): %s", who, reason
+        )
+        self.close(reason, POLICY_VIOLATION)
 
     def _error(self, request: str, description: str) -> None:
         frame = {"status": "ERROR", "message": request[:ECHOED], "description": description}
@@ -346,7 +352,9 @@ class PrimaryConnection:
         if not self._bucket.take():
             self._refused_in_row += 1
             if self._refused_in_row > FLOOD_FACTOR * self._settings.message_burst:
-                self.close(f"client flooding: {self._refused_in_row} messages over the rate limit", 1008)
+                self._closing(
+                    "flooding", f"client flooding: {self._refused_in_row} messages over the rate limit"
+                )
                 return
             self._error(
                 text,
@@ -377,6 +385,11 @@ class PrimaryConnection:
                 raise refused("Invalid message")
         except Refused as refusal:
             self._error(text, refusal.body.description)
+        except BrokerBridgeError as exc:  # the Bridge refused what the frame asks (e.g. no credentials)
+            self._error(text, exc.message)
+        except Exception:  # our bug: answered, logged, and the socket stays
+            logger.exception("primary ws: handling a %s frame failed", kind)
+            self._error(text, "Internal error: this request was not carried out (logged by the bridge)")
 
     def _needs(self, scope: str, what: str) -> None:
         if not self.principal.allows(scope):
@@ -432,7 +445,6 @@ class PrimaryConnection:
             return
         self._views[symbol] = view
         self._asked[symbol] = text
-        self._seen.pop(symbol, None)
         if old is not None:
             old.leave(self)
 
@@ -446,7 +458,6 @@ class PrimaryConnection:
             if view is None:
                 self._error(text, f"Product {echo(symbol)}:{DEFAULT_MARKET} is not subscribed")
                 continue
-            self._seen.pop(view.symbol, None)
             self._asked.pop(view.symbol, None)
             view.leave(self)
 
