@@ -23,6 +23,7 @@ from brokerbridge.core.secret import Secret
 from brokerbridge.server.access_tokens import Grant
 from brokerbridge.sim.market import BookSide
 from tests.server.conftest import GGAL, LIMIT, Stack, catalogues_loaded, make_stack
+from tests.server.observe import eventually
 
 YPFD = "MERV - XMEV - YPFD - 24hs"
 ALL_ENTRIES = ["BI", "OF", "LA", "OP", "CL", "SE", "HI", "LO", "TV", "OI", "IV", "EV", "NV", "ACP", "TC"]
@@ -156,6 +157,11 @@ async def test_two_clients_get_their_own_entries_and_depths_from_one_upstream(st
     assert len(stack.primary_sim.sessions) == 1
     (upstream,) = upstream_md(stack)[GGAL]
     assert upstream.depth == 4  # the deepest wanted, cut for each reader
+    views = stack.server.state.gate.primary.views
+    assert len(views) == 3  # (GGAL, BI, 1), (GGAL, OF LA TV, 4), (GGAL, BI OF, 4): one frame each per change
+    for client in (shallow, deep, *others):
+        await client.ws.close()
+    await eventually(lambda: not len(views))  # the last reader gone, each view lets go of its streams
 
 
 async def test_products_are_added_and_removed_live(stack: Stack) -> None:
