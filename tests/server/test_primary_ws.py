@@ -96,7 +96,8 @@ async def connect(stack: Stack, key: str | None = TRADER_KEY, path: str = "/prim
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    async with make_stack(tmp_path, keys=KEYS) as s:
+    # Market data closed to keys without the scope (on loopback it is open to all by default).
+    async with make_stack(tmp_path, keys=KEYS, open_market_data=False) as s:
         await s.bridge.wait_ready(LIMIT)
         await catalogues_loaded(s)
         yield s
