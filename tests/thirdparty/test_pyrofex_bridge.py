@@ -24,11 +24,9 @@ import pyrofex_helpers as _h
 import pytest
 from pyRofex import CFICode, Environment, Market, MarketDataEntry, MarketSegment, OrderType, Side
 from pyRofex.components.exceptions import ApiException
+from tests.server.primary_rig import TRADE_KEY, primary_stack
 
-from brokerbridge.bridge import Bridge
-from brokerbridge.core.config import ApiKey, Config, PrimaryConfig, ServerConfig
-from brokerbridge.core.secret import Secret
-from brokerbridge.server import BridgeServer, ServerSettings
+from brokerbridge.server import BridgeServer
 from brokerbridge.sim.market import BookSide
 from brokerbridge.sim.primary import PrimarySimulator
 
@@ -39,8 +37,8 @@ pyrofex_state = _h.pyrofex_state
 ENV = Environment.REMARKET
 GGAL = "MERV - XMEV - GGAL - 24hs"
 LIMIT = 20.0
-KEY = "pyrofex-trade-key-0123456"
-USER = "pyrofex"
+Bridged = tuple[PrimarySimulator, BridgeServer]
+USER, KEY = "trader", TRADE_KEY  # an API key of the bridge's, with market, account and trade
 
 
 async def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -62,38 +60,13 @@ async def bridged(
     tmp_path: Path, pyrofex_state: None
 ) -> AsyncIterator[tuple[PrimarySimulator, BridgeServer]]:
     """The Primary simulator, a Bridge on it and its server; pyRofex pointed at `/primary/`."""
-    async with PrimarySimulator(host="127.0.0.1", port=0) as sim:
-        endpoints = sim.endpoints
-        config = Config(
-            primary=PrimaryConfig(
-                environment=endpoints.rest,
-                rest_url=endpoints.rest,
-                ws_url=endpoints.ws,
-                user=endpoints.user,
-                password=Secret(endpoints.password),
-                account=endpoints.account,
-                market_hours="always",
-                instruments_cache_dir=str(tmp_path),
-            ),
-            server=ServerConfig(
-                venues=("primary",),
-                keys=(ApiKey(name=USER, key=Secret(KEY), scopes=frozenset({"market", "account", "trade"})),),
-                state_dir=str(tmp_path / "state"),
-            ),
-        )
-        async with (
-            Bridge(config, grace_s=5.0) as bridge,
-            BridgeServer(
-                bridge, host="127.0.0.1", port=0, settings=ServerSettings(config=config.server)
-            ) as server,
-        ):
-            await bridge.wait_ready(LIMIT)
-            pyRofex._set_environment_parameter("url", f"{server.http_url}/primary/", ENV)
-            pyRofex._set_environment_parameter("ws", server.ws_url.replace("/ws", "/primary/"), ENV)
-            yield sim, server
+    async with primary_stack(tmp_path) as stack:
+        pyRofex._set_environment_parameter("url", f"{stack.server.http_url}/primary/", ENV)
+        pyRofex._set_environment_parameter("ws", stack.server.ws_url.replace("/ws", "/primary/"), ENV)
+        yield stack.sim, stack.server
 
 
-async def test_pyrofex_rest_flow_through_the_bridge(bridged: tuple[PrimarySimulator, BridgeServer]) -> None:
+async def test_pyrofex_rest_flow_through_the_bridge(bridged: Bridged) -> None:
     sim, _server = bridged
     account = sim.endpoints.account
     await call(pyRofex.initialize, user=USER, password=KEY, account=account, environment=ENV)

@@ -619,7 +619,12 @@ class PrimaryConnector:
     def proprietary_of(self, order_id: str) -> str:
         """The proprietary order `order_id` was booked under (the environment's default when the
         bridge has not seen it booked)."""
-        return self.order_entry.proprietary_of(order_id)
+        return self.booked_proprietary(order_id) or self.environment.proprietary
+
+    def booked_proprietary(self, order_id: str) -> str | None:
+        """The proprietary order `order_id` was booked under; None when this run has not seen it
+        booked (its ack or a report of it)."""
+        return self.order_entry.booked_proprietary(order_id)
 
     def last_trade(self, symbol: str) -> EntryValue | None:
         """The product's last `LA` (date, price, size) from the socket, while a stream with `LA`

@@ -199,9 +199,9 @@ class PrimaryOrderEntry:
         while len(self._proprietary) > 10_000:
             self._proprietary.popitem(last=False)
 
-    def proprietary_of(self, order_id: str) -> str:
-        """The proprietary `order_id` was booked under, as far as this run knows (else the default)."""
-        return self._proprietary_of(order_id)
+    def booked_proprietary(self, order_id: str) -> str | None:
+        """The proprietary `order_id` was booked under, if this run saw it booked (its ack or a report)."""
+        return self._proprietary.get(order_id) or self.session.orders.proprietary_of(order_id)
 
     def _proprietary_of(self, order_id: str) -> str:
         known = self._proprietary.get(order_id) or self.session.orders.proprietary_of(order_id)

@@ -47,6 +47,7 @@ from fastapi.responses import Response
 
 from brokerbridge.bridge import Bridge
 from brokerbridge.core.errors import (
+    AuthenticationError,
     BrokerBridgeError,
     InvalidRequest,
     OrderRejected,
@@ -66,10 +67,11 @@ from brokerbridge.core.rest import Request as VenueRequest
 from brokerbridge.io.primary.connector import PrimaryConnector
 from brokerbridge.io.primary.rest import Answered
 from brokerbridge.server.auth import Principal
-from brokerbridge.server.logins import Denied, client_address, identify
+from brokerbridge.server.csrf import CSRF_REMEDY, csrf_refusal
+from brokerbridge.server.logins import Denied, Logins, identify, password_grant
 from brokerbridge.server.primary import shapes
 from brokerbridge.server.primary.shapes import Refused, echo, invalid, missing, no_account, no_product
-from brokerbridge.server.protocol import MAX_ID_LENGTH, MAX_NAME_LENGTH, MAX_SYMBOL_LENGTH
+from brokerbridge.server.protocol import MAX_ID_LENGTH, MAX_NAME_LENGTH, MAX_SYMBOL_LENGTH, PRINTABLE
 from brokerbridge.server.rest import RestSettings
 from brokerbridge.venues.primary import DEFAULT_MARKET, VENUE
 from brokerbridge.venues.primary import rest as codec
@@ -94,7 +96,7 @@ MD_ENTRIES = ("BI", "OF", "LA", "OP", "CL", "SE", "HI", "LO", "TV", "OI", "IV", 
 MAX_DEPTH = 10  # Primary serves books up to 10 levels on REST; the bridge's streams up to 5
 EXTERNAL_MARKET = "MERV"  # getTrades: BYMA history is asked with marketId=MERV&external=1
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$")
+_PRINTABLE = re.compile(PRINTABLE)
 
 UNAUTHORIZED_MESSAGE = "Unauthorized"
 UNAUTHORIZED_TEXT = "Invalid or expired token"
@@ -185,17 +187,37 @@ class PrimaryRest:
         password = request.headers.get("x-password")
         if not user or password is None:
             return shapes.respond(shapes.LoginRefused(error_description=BAD_CREDENTIALS), 401)
-        granted = state.auth.check_password(user, password, address=client_address(request), via="primary")
+        granted = await password_grant(request, state.auth, state.logins, user, password)
         if isinstance(granted, Denied):
             if granted.retry_after is not None:
                 refusal = shapes.LoginRefused(error="too_many_attempts", error_description=granted.message)
                 return shapes.respond(refusal, 429, granted.headers)
             return shapes.respond(shapes.LoginRefused(error_description=BAD_CREDENTIALS), 401)
-        issued = state.logins.access.mint(granted, ttl=PRIMARY_TOKEN_TTL)
-        logger.info("primary endpoint: token issued to %r (scopes %s)", user, ",".join(sorted(issued.scopes)))
-        # A browser may read the header only if CORS exposes it (its origin must be allowed too).
+        logins: Logins = state.logins
+        # Valid (and renewable: POST /api/tokens/renew) for Primary's own 24 h, not the bridge's
+        # default renewal limit: see the module docstring.
+        issued = logins.access.mint(
+            granted, ttl=PRIMARY_TOKEN_TTL, renew_until=logins.now() + PRIMARY_TOKEN_TTL
+        )
+        logger.info(
+            "primary endpoint: token %s issued to %r (scopes %s)",
+            issued.id,
+            granted.name,
+            ",".join(sorted(issued.scopes)),
+        )
+        # A browser reads the header only if CORS exposes it (for an origin allowed to call).
         headers = {"X-Auth-Token": issued.token, "Access-Control-Expose-Headers": "X-Auth-Token"}
         return Response(b"", status_code=200, headers=headers)
+
+    async def remove_token(self, request: Request) -> Response:
+        """Primary's logout: the token presented is revoked (200, empty body, as Primary answers)."""
+        logins: Logins = request.app.state.server.logins
+        found = logins.access.verify(request.headers.get("x-auth-token") or "")
+        if isinstance(found, str):
+            body = shapes.Failure(message=UNAUTHORIZED_MESSAGE, description=f"{UNAUTHORIZED_TEXT}: {found}")
+            return shapes.respond(body, 401)
+        logins.access.revoke(found)
+        return Response(b"", status_code=200)
 
     async def handle(self, request: Request, path: str) -> Response:
         try:
@@ -212,6 +234,13 @@ class PrimaryRest:
         if route is None:
             return shapes.respond(shapes.UNKNOWN_ROUTE)
         _check_scope(principal, route.scope)
+        if route.scope == TRADE:
+            # Orders go by GET here (as Primary takes them): with the dashboard's cookie, a page of
+            # another port of this host could make a browser send one. Cookie logins need the CSRF
+            # token, as on /api (tokens and keys cannot be sent by such a page).
+            if (forged := csrf_refusal(request, principal, state.auth, state.logins)) is not None:
+                why = f"Access Denied: {forged}: {CSRF_REMEDY}"
+                raise Refused(shapes.Failure(message="Access Denied", description=why), 403)
         bridge: Bridge = request.app.state.bridge
         return await route.handle(Call(request, tail, bridge, _connector(bridge)))
 
@@ -294,10 +323,10 @@ class PrimaryRest:
         if not raw_depth.isdigit() or not 1 <= int(raw_depth) <= MAX_DEPTH:
             raise invalid("depth", raw_depth)
         depth = int(raw_depth)
-        if depth <= MAX_BOOK_DEPTH and all(entry in STREAMED_ENTRIES for entry in entries):
-            return shapes.respond(await _streamed_market_data(call, symbol, entries, depth))
         if not entries:  # only unknown codes: Primary ignores them and answers nothing
             return shapes.respond(shapes.MarketDataAnswer(marketData=shapes.BookAndLast(), depth=depth))
+        if depth <= MAX_BOOK_DEPTH and all(entry in STREAMED_ENTRIES for entry in entries):
+            return shapes.respond(await _streamed_market_data(call, symbol, entries, depth))
         request = codec.market_data_request(symbol, entries, depth)
         return shapes.forwarded((await _forward(call, request)).body)
 
@@ -386,7 +415,8 @@ class PrimaryRest:
     async def _cancel(self, call: Call) -> Response:
         cl_ord_id = call.need("clOrdId", MAX_ID_LENGTH)
         proprietary = call.need("proprietary", MAX_NAME_LENGTH)
-        if proprietary != call.connector.proprietary_of(cl_ord_id):
+        booked = call.connector.booked_proprietary(cl_ord_id)
+        if booked is not None and proprietary != booked:  # (unknown here: Primary is asked)
             raise shapes.no_order(cl_ord_id, proprietary)
         try:
             await call.bridge.cancel(VENUE, cl_ord_id)
@@ -459,6 +489,10 @@ def make_router() -> APIRouter:
     @router.post("/auth/getToken")
     async def get_token(request: Request) -> Response:
         return await routes.get_token(request)
+
+    @router.api_route("/auth/removeToken", methods=["GET", "POST"])
+    async def remove_token(request: Request) -> Response:
+        return await routes.remove_token(request)
 
     @router.api_route("/rest/{path:path}", methods=["GET", "POST"])
     async def rest(request: Request, path: str) -> Response:
@@ -621,7 +655,8 @@ async def _forward(call: Call, request: VenueRequest[T]) -> Answered[T]:
     """`request` asked of Primary on the bridge's session; Primary's refusal answered in its words."""
     try:
         return await call.connector.rest_answer(request)
-    except (SessionInvalid, RateLimited, ServiceUnavailable, TransportError) as exc:
+    except (AuthenticationError, SessionInvalid, RateLimited, ServiceUnavailable, TransportError) as exc:
+        # the bridge's own session failing (not the request): Primary's words would mislead
         raise _unavailable(exc) from None
     except VenueError as exc:  # Primary's `{"status":"ERROR"}`: its own words back
         raise shapes.refused(exc.code or exc.message) from None

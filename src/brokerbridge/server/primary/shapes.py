@@ -157,9 +157,11 @@ class Refused(Exception):
 def echo(value: object) -> str:
     """A value the client sent, as an error quotes it: bounded and on one line."""
     text = str(value)
-    if len(text) <= ECHO_LIMIT and text.isprintable():
+    if not text.isprintable():  # escaped, quoted, so it stays one line
+        return clip(text, ECHO_LIMIT)
+    if len(text) <= ECHO_LIMIT:
         return text
-    return clip(text, ECHO_LIMIT)
+    return f"{text[:ECHO_LIMIT]}… (+{len(text) - ECHO_LIMIT} characters)"
 
 
 def refused(description: str, status: int = 200) -> Refused:
