@@ -569,9 +569,10 @@ class PrimaryConnection:
         client_id = message.get("clientId")
         if client_id in (None, ""):
             raise missing("clientId")
-        booked = self._endpoint.connector.proprietary_of(str(client_id))
-        proprietary = message.get("proprietary") or booked
-        if proprietary != booked:  # as Primary: the order is named by both
+        connector = self._endpoint.connector
+        booked = connector.booked_proprietary(str(client_id))
+        proprietary = message.get("proprietary") or booked or connector.proprietary_of(str(client_id))
+        if booked is not None and proprietary != booked:  # as Primary (and /primary/ REST): named by both
             raise no_order(client_id, proprietary)
         self._endpoint.orders.run(
             self._cancel(str(client_id), str(proprietary), text), f"primary ws co {str(client_id)[:40]}"
