@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
+from websockets.typing import Origin
 
 from brokerbridge.core.config import ApiKey
 from brokerbridge.core.secret import Secret
@@ -30,6 +31,7 @@ ALL_ENTRIES = ["BI", "OF", "LA", "OP", "CL", "SE", "HI", "LO", "TV", "OI", "IV",
 TRADER_KEY = "trader-key-0123456789"
 VIEWER_KEY = "viewer-key-0123456789"
 REPORTS_KEY = "reports-key-0123456789"
+BROWSER_APP = "http://localhost:5173"  # a Vite dev server: another origin, listed in allowed_origins
 KEYS = (
     ApiKey(name="trader", key=Secret(TRADER_KEY), scopes=frozenset({"market", "account", "trade"})),
     ApiKey(name="viewer", key=Secret(VIEWER_KEY), scopes=frozenset({"market"})),
@@ -97,7 +99,7 @@ async def connect(stack: Stack, key: str | None = TRADER_KEY, path: str = "/prim
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     # Market data closed to keys without the scope (on loopback it is open to all by default).
-    async with make_stack(tmp_path, keys=KEYS, open_market_data=False) as s:
+    async with make_stack(tmp_path, keys=KEYS, open_market_data=False, allowed_origins=(BROWSER_APP,)) as s:
         await s.bridge.wait_ready(LIMIT)
         await catalogues_loaded(s)
         yield s
@@ -334,6 +336,17 @@ async def test_the_token_by_x_auth_token_or_query_and_a_revoked_one_refused(stac
         await websockets.connect(primary_url(stack), additional_headers={"X-Auth-Token": token})
     assert refused.value.response.status_code == 401
     assert json.loads(refused.value.response.body or b"")["description"] == "Invalid or expired token"
+
+
+async def test_a_browser_app_on_a_listed_origin_passes_its_token_in_the_query(stack: Stack) -> None:
+    token = mint(stack, frozenset({"market"}))
+    url = primary_url(stack, f"/primary/?token={token}")
+    app = PrimaryClient(await websockets.connect(url, origin=Origin(BROWSER_APP)))
+    await app.send(smd(["BI", "OF", "LA"], GGAL, depth=5))
+    assert len((await app.until(md_of(GGAL)))["marketData"]["BI"]) == 5
+    with pytest.raises(InvalidStatus) as refused:  # an origin not listed: the gate's 403
+        await websockets.connect(url, origin=Origin("http://evil.example"))
+    assert refused.value.response.status_code == 403
 
 
 def _resting_buy_price(stack: Stack) -> Decimal:
