@@ -212,31 +212,29 @@ class MdView:
         return {"price": num(last.price), "size": num(last.size), "date": date}
 
 
+# The entries that are one figure of the session's stats, by the `SessionStats` field they are.
+_FIGURES = {
+    "OP": "open",
+    "HI": "high",
+    "LO": "low",
+    "TV": "volume",
+    "IV": "index_value",
+    "EV": "effective_volume",
+    "NV": "nominal_volume",
+}
+
+
 def _stat(entry: str, stats: SessionStats) -> Any:
-    match entry:
-        case "OP":
-            return num(stats.open)
-        case "HI":
-            return num(stats.high)
-        case "LO":
-            return num(stats.low)
-        case "TV":
-            return num(stats.volume)
-        case "IV":
-            return num(stats.index_value)
-        case "EV":
-            return num(stats.effective_volume)
-        case "NV":
-            return num(stats.nominal_volume)
-        case "TC":
-            return stats.trade_count
-        case "CL":
-            return None if stats.close is None else {"price": num(stats.close)}
-        case "SE":
-            return None if stats.settlement is None else {"price": num(stats.settlement)}
-        case "OI":
-            oi = stats.open_interest
-            return None if oi is None else {"price": None, "size": num(oi), "date": None}
+    field = _FIGURES.get(entry)
+    if field is not None:
+        return num(getattr(stats, field))
+    if entry == "TC":
+        return stats.trade_count
+    if entry in ("CL", "SE"):
+        price = stats.close if entry == "CL" else stats.settlement
+        return None if price is None else {"price": num(price)}
+    if entry == "OI" and stats.open_interest is not None:
+        return {"price": None, "size": num(stats.open_interest), "date": None}
     return None
 
 

@@ -369,20 +369,11 @@ class PrimaryConnection:
             self._error(text, "Invalid message")
             return
         kind = message.get("type") if isinstance(message, dict) else None
-        kind = kind.lower() if isinstance(kind, str) else None
+        handler = _HANDLERS.get(kind.lower()) if isinstance(kind, str) else None
         try:
-            if kind == "smd":
-                self._smd(message, text)
-            elif kind == "umd":
-                self._umd(message, text)
-            elif kind == "os":
-                self._os(message)
-            elif kind == "no":
-                self._no(message, text)
-            elif kind == "co":
-                self._co(message, text)
-            else:
+            if handler is None:
                 raise refused("Invalid message")
+            handler(self, message, text)
         except Refused as refusal:
             self._error(text, refusal.body.description)
         except BrokerBridgeError as exc:  # the Bridge refused what the frame asks (e.g. no credentials)
@@ -462,7 +453,7 @@ class PrimaryConnection:
             view.leave(self)
 
     # orders
-    def _os(self, message: dict[str, Any]) -> None:
+    def _os(self, message: dict[str, Any], _text: str) -> None:
         self._needs("account", "order reports")
         reports = self._endpoint.reports
         account = message.get("account")
@@ -600,3 +591,13 @@ def _unrouted(ord_type: str, tif: str, flags: dict[str, bool | None]) -> str | N
         if on:
             return f"{name} no habilitado"
     return None
+
+
+# Each client frame type (Primary's, in any case, and the `umd` extension) → its handler.
+_HANDLERS: dict[str, Callable[[PrimaryConnection, dict[str, Any], str], None]] = {
+    "smd": PrimaryConnection._smd,
+    "umd": PrimaryConnection._umd,
+    "os": PrimaryConnection._os,
+    "no": PrimaryConnection._no,
+    "co": PrimaryConnection._co,
+}
