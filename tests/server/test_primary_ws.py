@@ -420,3 +420,29 @@ async def test_orders_the_bridge_refuses_get_a_rejected_report(stack: Stack) -> 
         assert rejected["status"] == "REJECTED" and rejected["wsClOrdId"] == ws_id
         assert text in rejected["text"]
     assert upstream_orders(stack) == orders  # none reached Primary
+
+
+async def test_a_fill_is_reported_with_its_price_and_quantity(stack: Stack) -> None:
+    client = await connect(stack)
+    account = stack.primary_sim.endpoints.account
+    await client.send({"type": "os", "account": {"id": account}})
+    best_ask = stack.primary_sim.exchange.market.book(GGAL).levels(BookSide.ASK, 1)[0][0]
+    crossing = (best_ask * Decimal("1.05") / 5).quantize(Decimal(1)) * 5  # GGAL's tick is 5
+    await client.send(
+        {
+            "type": "no",
+            "product": {"marketId": "ROFX", "symbol": GGAL},
+            "quantity": "1",
+            "side": "BUY",
+            "account": account,
+            "price": str(crossing),
+            "wsClOrdId": "fill1",
+        }
+    )
+    first = (await client.until(report()))["orderReport"]
+    assert first["wsClOrdId"] == "fill1"
+    filled = (await client.until(report("FILLED")))["orderReport"]
+    assert filled["clOrdId"] == first["clOrdId"]
+    assert filled["cumQty"] == 1 and filled["leavesQty"] == 0 and filled["lastQty"] == 1
+    assert 0 < filled["lastPx"] <= crossing and filled["avgPx"] == filled["lastPx"]
+    assert filled["execId"] is not None
