@@ -19,9 +19,9 @@ Client frames, as Primary takes them (numbers as strings, `"True"`/`"False"`, en
   the `Md` of those products on this socket.
 - `os` (`account` scope): the bridge's account (`account`, `accounts` or none); the orders the bridge
   believes open, then every `or` report (server/primary/reports.py).
-- `no` / `co` (`trade` scope): through the Bridge's order service (`Bridge.place` / `Bridge.cancel`:
-  idempotency, local rules, the journal). Primary answers them only with `or` reports to the sockets
-  that sent `os`; the first report of an order placed with `wsClOrdId` carries it.
+- `no` / `co` (`trade` scope): through the Bridge's order service (server/primary/ws_orders.py).
+  Primary answers them only with `or` reports to the sockets that sent `os`; the first report of an
+  order placed with `wsClOrdId` carries it.
 - a text `ping` (what browser apps send) is ignored.
 
 Refusals are Primary's error frame — `{"status":"ERROR","message":<the request>,"description":…}`
@@ -51,9 +51,7 @@ import msgspec
 from websockets.http11 import Response
 
 from brokerbridge.bridge import Bridge
-from brokerbridge.core.errors import BrokerBridgeError, UnknownOrder
-from brokerbridge.core.events import Side
-from brokerbridge.core.orders import OrderRequest, TimeInForce, mint_client_order_id
+from brokerbridge.core.errors import BrokerBridgeError
 from brokerbridge.io.primary.connector import PrimaryConnector
 from brokerbridge.server.auth import Principal, TokenBucket
 from brokerbridge.server.client_queue import ClientQueue
@@ -61,28 +59,19 @@ from brokerbridge.server.clients import ClientRegistry
 from brokerbridge.server.coalesce import Coalescer
 from brokerbridge.server.logins import Denied
 from brokerbridge.server.order_desk import OrderDesk
-from brokerbridge.server.primary.md import MdView, MdViews, num
+from brokerbridge.server.primary.md import MdView, MdViews
 from brokerbridge.server.primary.reports import ReportFeed
 from brokerbridge.server.primary.shapes import (
     Refused,
     echo,
-    invalid,
-    missing,
-    no_account,
-    no_order,
-    no_product,
     refused,
 )
+from brokerbridge.server.primary.ws_orders import OrderFrames, needs
 from brokerbridge.server.wire import Peer, WsWire, json_response
 from brokerbridge.server.ws import FLOOD_FACTOR, KEEPALIVE_TIMEOUT, POLICY_VIOLATION, WsSettings
 from brokerbridge.sim.primary.marketdata import parse_entries
 from brokerbridge.sim.primary.wire import (
-    ORDER_TYPES,
-    SIDES,
-    TIMES_IN_FORCE,
-    parse_bool,
     parse_decimal,
-    parse_enum,
 )
 from brokerbridge.venues.primary import DEFAULT_MARKET, VENUE
 from brokerbridge.venues.primary.messages import EntryValue
@@ -94,7 +83,6 @@ PATHS = frozenset({"/primary/", "/primary"})
 MAX_PRODUCTS = 1000  # per `smd`: Primary's best-practice limit
 ECHOED = 4096  # characters of a refused request echoed in its error frame's `message`
 UNAUTHORIZED = {"status": "ERROR", "message": "Unauthorized", "description": "Invalid or expired token"}
-_TIMES_IN_FORCE: dict[str, TimeInForce] = {"DAY": "day", "IOC": "ioc", "FOK": "fok", "GTC": "gtc"}
 _decoder = msgspec.json.Decoder(float_hook=Decimal)
 
 
@@ -206,7 +194,7 @@ class PrimaryConnection:
         self._views: dict[str, MdView] = {}  # product → the view it reads
         self.md_changed: dict[MdView, None] = {}  # views with a frame not written yet
         self._asked: dict[str, str] = {}  # product → the `smd` that asked for it (echoed if refused)
-        self._reports = False  # sent `os`
+        self.orders = OrderFrames(self, endpoint)
         self._backlog: list[str] | None = None  # frames waiting for the catalogue
         self._closed = False
         self._heard_at = self._bridge.clock.monotonic()
@@ -283,8 +271,7 @@ class PrimaryConnection:
         for view in self._views.values():
             view.leave(self)
         self._views.clear()
-        if self._reports and self._endpoint.reports is not None:
-            self._endpoint.reports.unsubscribe(self)
+        self.orders.closed()
         self.queue.clear()
         self._endpoint.coalescer.discard(self)
         self._endpoint.clients.discard(self)
@@ -314,7 +301,7 @@ class PrimaryConnection:
         if self._views.get(view.symbol) is not view:
             return
         asked = self._asked.get(view.symbol, "")
-        self._error(asked, f"Product {view.symbol}:{DEFAULT_MARKET} don't exist")
+        self.error(asked, f"Product {view.symbol}:{DEFAULT_MARKET} don't exist")
         asyncio.get_running_loop().call_soon(self._drop, view)
 
     def _drop(self, view: MdView) -> None:
@@ -341,7 +328,8 @@ class PrimaryConnection:
         )
         self.close(reason, POLICY_VIOLATION)
 
-    def _error(self, request: str, description: str) -> None:
+    def error(self, request: str, description: str) -> None:
+        """Primary's error frame for `request` (its text, echoed)."""
         frame = {"status": "ERROR", "message": request[:ECHOED], "description": description}
         self._put(json.dumps(frame, ensure_ascii=False).encode())
 
@@ -356,7 +344,7 @@ class PrimaryConnection:
                     "flooding", f"client flooding: {self._refused_in_row} messages over the rate limit"
                 )
                 return
-            self._error(
+            self.error(
                 text,
                 f"Too many messages: more than {self._settings.messages_per_second:g} per second "
                 f"(burst {self._settings.message_burst}); this one was not processed, send it again",
@@ -366,7 +354,7 @@ class PrimaryConnection:
         try:
             message = _decoder.decode(text)
         except msgspec.DecodeError:
-            self._error(text, "Invalid message")
+            self.error(text, "Invalid message")
             return
         kind = message.get("type") if isinstance(message, dict) else None
         handler = _HANDLERS.get(kind.lower()) if isinstance(kind, str) else None
@@ -375,23 +363,16 @@ class PrimaryConnection:
                 raise refused("Invalid message")
             handler(self, message, text)
         except Refused as refusal:
-            self._error(text, refusal.body.description)
+            self.error(text, refusal.body.description)
         except BrokerBridgeError as exc:  # the Bridge refused what the frame asks (e.g. no credentials)
-            self._error(text, exc.message)
+            self.error(text, exc.message)
         except Exception:  # our bug: answered, logged, and the socket stays
             logger.exception("primary ws: handling a %s frame failed", kind)
-            self._error(text, "Internal error: this request was not carried out (logged by the bridge)")
-
-    def _needs(self, scope: str, what: str) -> None:
-        if not self.principal.allows(scope):
-            raise refused(
-                f"Access Denied: {what} needs the '{scope}' scope, which this token lacks "
-                "(get a token with it: a user or key with that scope)"
-            )
+            self.error(text, "Internal error: this request was not carried out (logged by the bridge)")
 
     # market data
     def _smd(self, message: dict[str, Any], text: str) -> None:
-        self._needs("market", "market data")
+        needs(self.principal, "market", "market data")
         products = message.get("products")
         if not isinstance(products, list) or not products:
             raise refused("Invalid message")
@@ -411,7 +392,7 @@ class PrimaryConnection:
             symbol = item.get("symbol") if isinstance(item, dict) else None
             market = item.get("marketId", DEFAULT_MARKET) if isinstance(item, dict) else None
             if not isinstance(symbol, str) or market != DEFAULT_MARKET or not self._endpoint.listed(symbol):
-                self._error(text, f"Product {echo(symbol)}:{echo(market)} don't exist")
+                self.error(text, f"Product {echo(symbol)}:{echo(market)} don't exist")
                 continue
             wanted.append(symbol)
         new = {symbol for symbol in wanted if symbol not in self._views}
@@ -428,10 +409,10 @@ class PrimaryConnection:
         try:
             view = self._endpoint.views.join(self, key)
         except BrokerBridgeError:  # refused before anything went upstream (not listed)
-            self._error(text, f"Product {echo(symbol)}:{DEFAULT_MARKET} don't exist")
+            self.error(text, f"Product {echo(symbol)}:{DEFAULT_MARKET} don't exist")
             return
         if view.refused is not None:  # the venue refused it already (the view is in its grace)
-            self._error(text, f"Product {echo(symbol)}:{DEFAULT_MARKET} don't exist")
+            self.error(text, f"Product {echo(symbol)}:{DEFAULT_MARKET} don't exist")
             view.leave(self)
             return
         self._views[symbol] = view
@@ -447,157 +428,17 @@ class PrimaryConnection:
             symbol = item.get("symbol") if isinstance(item, dict) else None
             view = self._views.pop(symbol, None) if isinstance(symbol, str) else None
             if view is None:
-                self._error(text, f"Product {echo(symbol)}:{DEFAULT_MARKET} is not subscribed")
+                self.error(text, f"Product {echo(symbol)}:{DEFAULT_MARKET} is not subscribed")
                 continue
             self._asked.pop(view.symbol, None)
             view.leave(self)
-
-    # orders
-    def _os(self, message: dict[str, Any], _text: str) -> None:
-        self._needs("account", "order reports")
-        reports = self._endpoint.reports
-        account = message.get("account")
-        wanted: list[str] = []
-        if isinstance(account, dict):
-            wanted.append(str(account.get("id")))
-        elif isinstance(account, str | int):
-            wanted.append(str(account))
-        accounts = message.get("accounts")
-        if isinstance(accounts, list):
-            wanted.extend(str(a.get("id")) if isinstance(a, dict) else str(a) for a in accounts)
-        for name in wanted:
-            if reports is None or name != reports.account:
-                raise no_account(name)
-        if reports is None:
-            raise refused("Access Denied: this bridge has no Primary account (primary.account)")
-        if parse_bool(message.get("snapshotOnlyActive"), default=False) is None:
-            raise invalid("snapshotOnlyActive", message.get("snapshotOnlyActive"))
-        reports.subscribe(self)
-        self._reports = True
-
-    def _no(self, message: dict[str, Any], text: str) -> None:
-        self._needs("trade", "order entry")
-        reports = self._endpoint.reports
-        product = message.get("product") if isinstance(message.get("product"), dict) else {}
-        assert isinstance(product, dict)
-        symbol, market = product.get("symbol"), product.get("marketId") or DEFAULT_MARKET
-        for name, value in (
-            ("product", symbol),
-            ("quantity", message.get("quantity")),
-            ("side", message.get("side")),
-            ("account", message.get("account")),
-        ):
-            if value in (None, ""):
-                raise missing(name)
-        if not isinstance(symbol, str) or market != DEFAULT_MARKET or not self._endpoint.listed(symbol):
-            raise no_product(symbol, market)
-        if reports is None or str(message["account"]) != reports.account:
-            raise no_account(message["account"])
-        qty = parse_decimal(message["quantity"])
-        if qty is None or qty <= 0:
-            raise invalid("quantity", message["quantity"])
-        side = parse_enum(message["side"], SIDES)
-        if side is None:
-            raise invalid("side", message["side"])
-        ord_type = parse_enum(message.get("ordType", "LIMIT"), ORDER_TYPES)
-        if ord_type is None:
-            raise invalid("ordType", message.get("ordType"))
-        tif = parse_enum(message.get("timeInForce", "DAY"), TIMES_IN_FORCE)
-        if tif is None:
-            raise invalid("timeInForce", message.get("timeInForce"))
-        price = None
-        if message.get("price") not in (None, ""):
-            price = parse_decimal(message["price"])
-            if price is None:
-                raise invalid("price", message["price"])
-        flags = {}
-        for name in ("iceberg", "allOrNone", "cancelPrevious"):
-            flags[name] = parse_bool(message.get(name), default=False)
-            if flags[name] is None:
-                raise invalid(name, message.get(name))
-        ws_id = message.get("wsClOrdId")
-        client_order_id = mint_client_order_id()
-        reports.placing(client_order_id, None if ws_id is None else str(ws_id), tif)
-        terms = {
-            "instrumentId": {"marketId": DEFAULT_MARKET, "symbol": symbol},
-            "price": num(price),
-            "orderQty": num(qty),
-            "ordType": ord_type,
-            "side": side,
-            "timeInForce": tif,
-        }
-        unrouted = _unrouted(ord_type, tif, flags)
-        if unrouted is not None:
-            reports.refused(client_order_id, terms, f"Rechazada: {unrouted} (not routed by this bridge)")
-            return
-        request = OrderRequest(
-            venue=VENUE,
-            symbol=symbol,
-            side=Side(side.lower()),
-            qty=qty,
-            type="market" if ord_type == "MARKET" else "limit",
-            price=None if ord_type == "MARKET" else price,
-            client_order_id=client_order_id,
-            time_in_force=_TIMES_IN_FORCE[tif],
-        )
-        self._endpoint.orders.run(self._place(request, terms, text), f"primary ws no {client_order_id}")
-
-    async def _place(self, request: OrderRequest, terms: dict[str, Any], text: str) -> None:
-        reports = self._endpoint.reports
-        assert reports is not None and request.client_order_id is not None
-        try:
-            await self._endpoint.orders.place(request)
-        except BrokerBridgeError as exc:
-            # No report of the order came: it never reached Primary (or Primary's went missing).
-            if reports.unreported(request.client_order_id):
-                reports.refused(request.client_order_id, terms, exc.message)
-        except Exception:  # our bug: the order's outcome is on the bridge's order list
-            logger.exception("primary ws: placing %s failed", request.client_order_id)
-            self._error(text, "Internal error: the order's outcome is unknown, check order/all")
-
-    def _co(self, message: dict[str, Any], text: str) -> None:
-        self._needs("trade", "order entry")
-        client_id = message.get("clientId")
-        if client_id in (None, ""):
-            raise missing("clientId")
-        connector = self._endpoint.connector
-        booked = connector.booked_proprietary(str(client_id))
-        proprietary = message.get("proprietary") or booked or connector.proprietary_of(str(client_id))
-        if booked is not None and proprietary != booked:  # as Primary (and /primary/ REST): named by both
-            raise no_order(client_id, proprietary)
-        self._endpoint.orders.run(
-            self._cancel(str(client_id), str(proprietary), text), f"primary ws co {str(client_id)[:40]}"
-        )
-
-    async def _cancel(self, client_id: str, proprietary: str, text: str) -> None:
-        try:
-            await self._endpoint.orders.cancel(VENUE, client_id)
-        except UnknownOrder:
-            self._error(text, no_order(client_id, proprietary).body.description)
-        except BrokerBridgeError as exc:
-            self._error(text, exc.message)
-        except Exception:  # our bug
-            logger.exception("primary ws: canceling %s failed", client_id)
-            self._error(text, "Internal error: the cancel's outcome is unknown, check order/all")
-
-
-def _unrouted(ord_type: str, tif: str, flags: dict[str, bool | None]) -> str | None:
-    """What of a `no` the bridge's order API does not carry (None: nothing)."""
-    if ord_type not in ("LIMIT", "MARKET"):
-        return f"tipo de orden {ord_type} no habilitado"
-    if tif not in _TIMES_IN_FORCE:
-        return f"timeInForce {tif} no habilitado"
-    for name, on in flags.items():
-        if on:
-            return f"{name} no habilitado"
-    return None
 
 
 # Each client frame type (Primary's, in any case, and the `umd` extension) → its handler.
 _HANDLERS: dict[str, Callable[[PrimaryConnection, dict[str, Any], str], None]] = {
     "smd": PrimaryConnection._smd,
     "umd": PrimaryConnection._umd,
-    "os": PrimaryConnection._os,
-    "no": PrimaryConnection._no,
-    "co": PrimaryConnection._co,
+    "os": lambda connection, message, text: connection.orders.os(message, text),
+    "no": lambda connection, message, text: connection.orders.no(message, text),
+    "co": lambda connection, message, text: connection.orders.co(message, text),
 }
