@@ -16,13 +16,13 @@ import httpx
 
 from brokerbridge.bridge import Bridge
 from brokerbridge.core.clock import Clock
-from brokerbridge.core.config import ApiKey, Config, PrimaryConfig, ServerConfig, User
+from brokerbridge.core.config import ApiKey, Config, ServerConfig, User
 from brokerbridge.core.passwords import hash_password
 from brokerbridge.core.secret import Secret
 from brokerbridge.server import BridgeServer, ServerSettings
 from brokerbridge.server.ws import WsSettings
 from brokerbridge.sim.primary import PrimarySimulator
-from tests.server.conftest import LIMIT
+from tests.server.conftest import LIMIT, primary_config_of
 
 MARKET_KEY = "primary-market-key-0123"
 READ_KEY = "primary-read-key-01234"
@@ -106,18 +106,8 @@ class PrimaryStack:
 
 
 def primary_config(sim: PrimarySimulator, cache_dir: Path, **server: Any) -> Config:
-    endpoints = sim.endpoints
     return Config(
-        primary=PrimaryConfig(
-            environment=endpoints.rest,
-            rest_url=endpoints.rest,
-            ws_url=endpoints.ws,
-            user=endpoints.user,
-            password=Secret(endpoints.password),
-            account=endpoints.account,
-            market_hours="always",
-            instruments_cache_dir=str(cache_dir),
-        ),
+        primary=primary_config_of(sim, cache_dir),
         server=ServerConfig(
             venues=("primary",), keys=KEYS, users=USERS, state_dir=str(cache_dir / "state"), **server
         ),

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from brokerbridge.core.clock import FakeClock
+from brokerbridge.server.primary import rest as primary_rest
 from brokerbridge.server.primary.rest import PRIMARY_TOKEN_TTL
 from brokerbridge.sim.primary.catalog import MARKET_ID
 from tests.server.conftest import GGAL, LIMIT
@@ -502,3 +503,33 @@ async def test_orders_with_the_dashboards_cookie_need_its_csrf_token(stack: Prim
     with_csrf = cookie | {"X-CSRF-Token": csrf}
     done = await stack.http.get(BASE + "rest/order/cancelById", params=cancel, headers=with_csrf)
     assert done.json()["status"] == "OK"
+
+
+async def test_a_read_asked_of_primary_serves_the_same_request_a_moment_later(
+    stack: PrimaryStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many clients polling order/all cost Primary one call per READ_TTL_S between them (here a
+    minute, so that the test does not race real time); an order placed here reads fresh."""
+    monkeypatch.setattr(primary_rest, "READ_TTL_S", 60.0)
+    token = await stack.token()
+    before = len(stack.sim.requests)
+    for _ in range(3):
+        await stack.ok("rest/order/all", token, accountId=stack.account)
+    assert len(stack.sim.reached("/rest/order/all", since=before)) == 1
+    ack = await stack.ok("rest/order/newSingleOrder", token, **_order(stack, _resting_price(stack)))
+    listed = await stack.ok("rest/order/all", token, accountId=stack.account)
+    assert ack["order"]["clientId"] in {r["clOrdId"] for r in listed["orders"]}
+    await stack.ok("rest/order/cancelById", token, clOrdId=ack["order"]["clientId"], proprietary="PBCP")
+
+
+async def test_password_guessing_is_locked_out(stack: PrimaryStack) -> None:
+    """getToken failures count against the address as bad keys do: after the burst, 429 with
+    Retry-After — the right password too, unchecked, until the wait is over."""
+    for _ in range(10):  # server.auth_failure_burst
+        wrong = {"X-Username": "reader", "X-Password": "guess"}
+        assert (await stack.http.post(BASE + "auth/getToken", headers=wrong)).status_code == 401
+    right = {"X-Username": "reader", "X-Password": READ_KEY}
+    locked = await stack.http.post(BASE + "auth/getToken", headers=right)
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+    assert "x-auth-token" not in locked.headers
+    assert locked.json()["error"] == "too_many_attempts"

@@ -25,7 +25,9 @@ Where each answer comes from:
   the bridge's order rules, the journal, idempotency by client order id — `wsClOrdId` may name one);
   the ids are the upstream clOrdId (the Bridge's Primary order id) and its proprietary;
 * order reads, accounts, positions, the account report, `getTrades`: forwarded to Primary on the
-  bridge's session, answered with Primary's own body.
+  bridge's session, answered with Primary's own body — which answers the same request again for
+  `READ_TTL_S` (half a second), so clients polling cost Primary a bounded rate whatever their
+  number; an order placed or cancelled here makes the next read ask again.
 
 Every request is checked first (token, scope, parameters, the symbol against the catalogue, the
 account against the bridge's one account): nothing reaches the upstream session for a request
@@ -40,7 +42,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -89,6 +91,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PRIMARY_TOKEN_TTL = 24 * 3600.0  # Primary's own token lifetime (see the module docstring)
+READ_TTL_S = 0.5  # a read asked of Primary answers the same request again this long
+MAX_READS_HELD = 10_000  # distinct reads held at once (bounded memory under a flood)
 MARKET, ACCOUNT, TRADE = "market", "account", "trade"
 # Entries the bridge's streams carry as Primary sent them; the others are asked of Primary.
 STREAMED_ENTRIES = ("BI", "OF", "LA")
@@ -179,6 +183,10 @@ class PrimaryRest:
         self._indexed: tuple[InstrumentDetailWire, ...] | None = None
         self._by_symbol: dict[str, InstrumentDetailWire] = {}
         self._segments_of: tuple[tuple[InstrumentDetailWire, ...], Answered[Any]] | None = None
+        # Reads asked of Primary, each answer served again for READ_TTL_S (bridge clock) to
+        # whoever asks the same: many clients polling order/all every 2 s cost Primary at most
+        # two calls a second between them, not two each.
+        self._reads: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[float, Answered[Any]]] = {}
 
     # -- edges -----------------------------------------------------------------------------------
     async def get_token(self, request: Request) -> Response:
@@ -238,7 +246,7 @@ class PrimaryRest:
             # Orders go by GET here (as Primary takes them): with the dashboard's cookie, a page of
             # another port of this host could make a browser send one. Cookie logins need the CSRF
             # token, as on /api (tokens and keys cannot be sent by such a page).
-            if (forged := csrf_refusal(request, principal, state.auth, state.logins)) is not None:
+            if (forged := csrf_refusal(request, principal, state.logins)) is not None:
                 why = f"Access Denied: {forged}: {CSRF_REMEDY}"
                 raise Refused(shapes.Failure(message="Access Denied", description=why), 403)
         bridge: Bridge = request.app.state.bridge
@@ -251,6 +259,26 @@ class PrimaryRest:
             if path.startswith(prefix + "/"):
                 return route, path[len(prefix) + 1 :]
         return None, ""
+
+    async def _read(self, call: Call, request: VenueRequest[T]) -> Answered[T]:
+        """`request` asked of Primary, or its answer of less than `READ_TTL_S` ago."""
+        clock = call.bridge.clock
+        key = (request.path, request.params)
+        held = self._reads.get(key)
+        if held is not None and held[0] > clock.monotonic():
+            return cast(Answered[T], held[1])
+        answered = await _forward(call, request)
+        now = clock.monotonic()
+        if len(self._reads) >= MAX_READS_HELD:
+            self._reads = {k: v for k, v in self._reads.items() if v[0] > now}
+            if len(self._reads) >= MAX_READS_HELD:  # all fresh: a flood of distinct reads
+                self._reads.clear()
+        self._reads[key] = (now + READ_TTL_S, answered)
+        return answered
+
+    def _orders_changed(self) -> None:
+        """An order was placed or cancelled here: the next read of orders asks Primary again."""
+        self._reads.clear()
 
     # -- reference data ---------------------------------------------------------------------------
     async def _details(self, call: Call) -> tuple[InstrumentDetailWire, ...]:
@@ -328,7 +356,7 @@ class PrimaryRest:
         if depth <= MAX_BOOK_DEPTH and all(entry in STREAMED_ENTRIES for entry in entries):
             return shapes.respond(await _streamed_market_data(call, symbol, entries, depth))
         request = codec.market_data_request(symbol, entries, depth)
-        return shapes.forwarded((await _forward(call, request)).body)
+        return shapes.forwarded((await self._read(call, request)).body)
 
     async def _trades(self, call: Call) -> Response:
         symbol = call.need("symbol")
@@ -353,7 +381,7 @@ class PrimaryRest:
             market=market,
             external=True if external_text in ("1", "true") else None,
         )
-        return shapes.forwarded((await _forward(call, request)).body)
+        return shapes.forwarded((await self._read(call, request)).body)
 
     # -- orders -----------------------------------------------------------------------------------
     async def _new_order(self, call: Call) -> Response:
@@ -403,6 +431,8 @@ class PrimaryRest:
             ack = await call.bridge.place(order)
         except BrokerBridgeError as exc:
             raise _order_refusal(exc) from None
+        finally:
+            self._orders_changed()
         if ack.status != "accepted" or ack.order_id is None:
             raise shapes.refused(
                 f"no answer from the market for order {ack.client_order_id} ({ack.reason or 'unknown'}): "
@@ -424,32 +454,34 @@ class PrimaryRest:
             raise shapes.no_order(cl_ord_id, proprietary) from None
         except BrokerBridgeError as exc:
             raise _order_refusal(exc) from None
+        finally:
+            self._orders_changed()
         # Primary answers the cancel request's own clOrdId; the bridge names orders by their first
         # request's, which `order/id` reads as CANCELLED once the cancel is done.
         return _ack(cl_ord_id, proprietary)
 
     async def _order_id(self, call: Call) -> Response:
         request = codec.order_status_request(call.need("clOrdId", MAX_ID_LENGTH), call.need("proprietary"))
-        answered = await _forward(call, request)
+        answered = await self._read(call, request)
         _owned(call, [answered.value.order], request.params)
         return shapes.forwarded(answered.body)
 
     async def _all_by_id(self, call: Call) -> Response:
         request = codec.order_history_request(call.need("clOrdId", MAX_ID_LENGTH), call.need("proprietary"))
-        answered = await _forward(call, request)
+        answered = await self._read(call, request)
         _owned(call, answered.value.orders, request.params)
         return shapes.forwarded(answered.body)
 
     async def _by_order_id(self, call: Call) -> Response:
         order_id = call.need("orderId", MAX_ID_LENGTH)
-        answered = await _forward(call, codec.order_by_order_id_request(order_id))
+        answered = await self._read(call, codec.order_by_order_id_request(order_id))
         if not _mine(call, [answered.value.order]):
             raise shapes.refused(f"Order {echo(order_id)} doesn't exist")
         return shapes.forwarded(answered.body)
 
     async def _by_exec_id(self, call: Call) -> Response:
         exec_id = call.need("execId", MAX_ID_LENGTH)
-        answered = await _forward(call, codec.order_by_exec_id_request(exec_id))
+        answered = await self._read(call, codec.order_by_exec_id_request(exec_id))
         if not _mine(call, answered.value.orders):
             raise shapes.refused(f"Execution {echo(exec_id)} doesn't exist")
         return shapes.forwarded(answered.body)
@@ -457,14 +489,14 @@ class PrimaryRest:
     def _orders(self, which: str) -> Callable[[Call], Awaitable[Response]]:
         async def orders(call: Call) -> Response:
             account = call.account(call.need("accountId", MAX_ID_LENGTH))
-            return shapes.forwarded((await _forward(call, codec.orders_request(account, which))).body)
+            return shapes.forwarded((await self._read(call, codec.orders_request(account, which))).body)
 
         return orders
 
     # -- accounts and risk ------------------------------------------------------------------------
     async def _accounts(self, call: Call) -> Response:
         mine = call.connector.account
-        answered = await _forward(call, codec.accounts_request())
+        answered = await self._read(call, codec.accounts_request())
         # The user may hold several accounts upstream; the bridge serves (and trades) one.
         rows = [row for row in answered.value.accounts if mine in (row.name, str(row.id))]
         return shapes.respond(shapes.Accounts(accounts=rows))
@@ -476,7 +508,7 @@ class PrimaryRest:
             if len(call.tail) > MAX_ID_LENGTH or not _PRINTABLE.match(call.tail):
                 raise invalid("account", call.tail)
             account = call.account(call.tail)
-            return shapes.forwarded((await _forward(call, build(account))).body)
+            return shapes.forwarded((await self._read(call, build(account))).body)
 
         return risk
 
