@@ -446,3 +446,19 @@ async def test_a_fill_is_reported_with_its_price_and_quantity(stack: Stack) -> N
     assert filled["cumQty"] == 1 and filled["leavesQty"] == 0 and filled["lastQty"] == 1
     assert 0 < filled["lastPx"] <= crossing and filled["avgPx"] == filled["lastPx"]
     assert filled["execId"] is not None
+
+
+async def test_level_throttles_a_products_frames_on_that_socket(stack: Stack) -> None:
+    fast, slow = await connect(stack), await connect(stack)
+    await fast.send(smd(["BI", "OF", "LA"], GGAL, depth=5))
+    await slow.send({**smd(["BI", "OF", "LA"], GGAL, depth=5), "level": 5})  # at most one per 6 s
+    await slow.until(md_of(GGAL))
+    for _ in range(4):  # the same view's frames, a few per second, on the level-1 socket
+        await fast.until(md_of(GGAL))
+    held: list[Frame] = []
+    while True:  # what reached the level-5 socket meanwhile: nothing after its first frame
+        try:
+            held.append(json.loads(await asyncio.wait_for(slow.ws.recv(), 0.001)))
+        except TimeoutError:
+            break
+    assert [f for f in held if md_of(GGAL)(f)] == []

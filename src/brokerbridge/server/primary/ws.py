@@ -33,8 +33,11 @@ answered `Access Denied: …` and nothing goes upstream. An order the bridge ref
 cancelPrevious) is a REJECTED `or` report with the reason, as Primary rejects by its rules.
 
 Not Primary's: no application heartbeat is sent (Primary has none); WebSocket pings keep the
-connection checked (server/clients.py heartbeat loop). `level` is accepted and does not slow the
-frames: they follow the bridge's upstream, itself at level 1.
+connection checked (server/clients.py heartbeat loop).
+
+`level` is the product's throttle on this socket (1: at most one `Md` per 100 ms, 2: 500 ms, 3: 1 s,
+4: 3 s, 5: 6 s): a frame that comes sooner waits, and only the newest is written when the time
+comes. The bridge's own upstream asks Primary at level 1.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections.abc import Callable
 from decimal import Decimal
 from functools import partial
@@ -81,6 +85,9 @@ logger = logging.getLogger(__name__)
 
 PATHS = frozenset({"/primary/", "/primary"})
 MAX_PRODUCTS = 1000  # per `smd`: Primary's best-practice limit
+# `level` of an `smd`: the least time between two `Md` of a product (Primary.Net's documented
+# throttle, levels 1–5); another value is level 1, as Primary's simulator takes it.
+LEVEL_INTERVALS = {1: 0.1, 2: 0.5, 3: 1.0, 4: 3.0, 5: 6.0}
 ECHOED = 4096  # characters of a refused request echoed in its error frame's `message`
 UNAUTHORIZED = {"status": "ERROR", "message": "Unauthorized", "description": "Invalid or expired token"}
 _decoder = msgspec.json.Decoder(float_hook=Decimal)
@@ -193,6 +200,9 @@ class PrimaryConnection:
         self._refused_in_row = 0
         self._views: dict[str, MdView] = {}  # product → the view it reads
         self.md_changed: dict[MdView, None] = {}  # views with a frame not written yet
+        self._intervals: dict[str, float] = {}  # product → its `level`'s least time between frames
+        self._sent_at: dict[str, float] = {}  # product → when its last frame was written (monotonic)
+        self._throttled: asyncio.TimerHandle | None = None  # a flush for frames held by their level
         self._asked: dict[str, str] = {}  # product → the `smd` that asked for it (echoed if refused)
         self.orders = OrderFrames(self, endpoint)
         self._backlog: list[str] | None = None  # frames waiting for the catalogue
@@ -268,6 +278,8 @@ class PrimaryConnection:
         if self._closed:
             return
         self._closed = True
+        if self._throttled is not None:
+            self._throttled.cancel()
         for view in self._views.values():
             view.leave(self)
         self._views.clear()
@@ -285,12 +297,29 @@ class PrimaryConnection:
             return
         texts, _received = self.queue.drain()
         changed, self.md_changed = self.md_changed, {}
-        views = self._views
+        views, sent_at, intervals = self._views, self._sent_at, self._intervals
+        now = self._bridge.clock.monotonic()
+        wait: float | None = None
         for view in changed:
-            if views.get(view.symbol) is view:  # not replaced or dropped since
-                texts.append(view.frame())
+            symbol = view.symbol
+            if views.get(symbol) is not view:  # replaced or dropped since
+                continue
+            early = sent_at.get(symbol, -math.inf) + intervals.get(symbol, 0.0) - now
+            if early > 0:  # its level's time has not come: held (the newest goes then)
+                self.md_changed[view] = None
+                wait = early if wait is None else min(wait, early)
+                continue
+            sent_at[symbol] = now
+            texts.append(view.frame())
+        if wait is not None and self._throttled is None:
+            self._throttled = asyncio.get_running_loop().call_later(wait, self._throttle_over)
         if texts:
             wire.write_texts(texts)
+
+    def _throttle_over(self) -> None:
+        self._throttled = None
+        if not self._closed and self.md_changed:
+            self._endpoint.coalescer.mark(self)
 
     def send_report(self, data: bytes) -> None:
         self._put(data)
@@ -307,8 +336,14 @@ class PrimaryConnection:
     def _drop(self, view: MdView) -> None:
         if self._views.get(view.symbol) is view:
             del self._views[view.symbol]
-            self._asked.pop(view.symbol, None)
+            self._forget(view.symbol)
             view.leave(self)
+
+    def _forget(self, symbol: str) -> None:
+        """A product no longer read on this socket."""
+        self._asked.pop(symbol, None)
+        self._intervals.pop(symbol, None)
+        self._sent_at.pop(symbol, None)
 
     def _put(self, data: bytes) -> None:
         if self._closed:
@@ -387,6 +422,9 @@ class PrimaryConnection:
         depth = parse_decimal(message.get("depth", 1))
         if depth is None or not 1 <= depth <= MAX_BOOK_DEPTH or depth % 1:
             raise refused("Invalid depth")
+        level = parse_decimal(message.get("level", 1))
+        whole = level is not None and 1 <= level <= 5 and level == level.to_integral_value()
+        interval = LEVEL_INTERVALS[int(level) if whole and level is not None else 1]
         wanted: list[str] = []
         for item in products:
             symbol = item.get("symbol") if isinstance(item, dict) else None
@@ -401,6 +439,7 @@ class PrimaryConnection:
             raise refused(f"Too many products ({len(self._views) + len(new)} > {limit} on this connection)")
         for symbol in wanted:
             self._watch(symbol, (symbol, tuple(entries), int(depth)), text)
+            self._intervals[symbol] = interval
 
     def _watch(self, symbol: str, key: tuple[str, tuple[str, ...], int], text: str) -> None:
         old = self._views.get(symbol)
@@ -430,7 +469,7 @@ class PrimaryConnection:
             if view is None:
                 self.error(text, f"Product {echo(symbol)}:{DEFAULT_MARKET} is not subscribed")
                 continue
-            self._asked.pop(view.symbol, None)
+            self._forget(view.symbol)
             view.leave(self)
 
 
