@@ -6,6 +6,8 @@ another path, 403 for a foreign Origin (logged at WARNING with the setting to ch
 bad key or token, 429 when the key has `max_connections_per_key` connections already or the
 client's address failed to authenticate too often (with Retry-After). A listed origin's page is
 not served the login cookie's authority (it connects with a token), as on `/api` (server/cors.py).
+`/primary/` (and `/primary`) passes the same Host and Origin checks, then goes to
+server/primary/ws.py, which refuses as Primary does.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from brokerbridge.server.hub import Hubs
 from brokerbridge.server.logins import Denied, Logins, identify
 from brokerbridge.server.metrics import ServerMetrics
 from brokerbridge.server.order_desk import OrderDesk
+from brokerbridge.server.primary.ws import PATHS as PRIMARY_PATHS
+from brokerbridge.server.primary.ws import PrimaryEndpoint
 from brokerbridge.server.protocol import Codec
 from brokerbridge.server.wire import Peer, WsWire, json_response
 from brokerbridge.server.ws import ClientConnection, WsSettings
@@ -64,6 +68,8 @@ class ClientGate:
             conflate_after=min(settings.conflate_after, settings.client_queue_size),
             on_conflated=self._conflated,
         )
+        # `/primary/`: Primary's WebSocket protocol, same checks up to who is asking.
+        self.primary = PrimaryEndpoint(bridge, settings, clients, self.coalescer, orders)
         self.max_message_bytes = settings.max_message_bytes
         self.close_timeout = settings.close_timeout
 
@@ -80,7 +86,8 @@ class ClientGate:
         headers = request.headers
         if not self._auth.host_allowed(headers.get("Host")):
             return _denial(421, "invalid_request", *host_refusal(headers.get("Host")))
-        if path != PATH:
+        primary = path in PRIMARY_PATHS
+        if path != PATH and not primary:
             return _denial(
                 404, "not_found", f"no WebSocket endpoint at {clip(path, 80)}", f"connect to {PATH}"
             )
@@ -101,6 +108,8 @@ class ClientGate:
         foreign = origin is not None and not same_origin(origin, headers.get("Host"))
         connection = _as_connection(request, path, query, address, cookie=not foreign)
         principal = identify(connection, self._auth, self._logins)
+        if primary:
+            return self.primary.admit(principal)
         if isinstance(principal, Denied):
             return _denial(
                 principal.status, principal.code, principal.message, principal.remedy, principal.headers
