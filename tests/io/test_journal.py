@@ -21,6 +21,7 @@ from brokerbridge.io.kraken.connector import HISTORY_MARGIN
 from brokerbridge.sim.kraken import KrakenSimulator
 from brokerbridge.venues.kraken import rest as kraken_rest
 from tests.io.rig import Collector, Rig, btc_usd, kraken_config, rig_on
+from tests.io.test_recovery import market_buy
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -162,7 +163,9 @@ async def test_fills_lost_in_a_stall_shorter_than_the_watchdog_are_recovered(tmp
         executions = await live_executions(r)
         sim.faults.apply({"stall": "private"})
         for _ in range(3):
-            await market(r)
+            # Straight over REST, as another program of the account would: the Bridge would send
+            # them on the stalled socket and wait out their answers (order_timeout), past the watchdog.
+            await market_buy(r)
         await r.run_for(1.0)
         sim.faults.apply({"stall": None})
         lost = sim_fill_ids(sim)
