@@ -37,6 +37,7 @@ from brokerbridge.core.secret import Secret
 from brokerbridge.server.access_tokens import (
     DEFAULT_RENEW_FOR,
     DEFAULT_TTL,
+    FORGED,
     AccessToken,
     AccessTokens,
     Grant,
@@ -300,7 +301,8 @@ def identify(conn: HTTPConnection, auth: Authenticator, logins: Logins) -> Princ
         found = logins.access.verify(access)
         current = found if isinstance(found, str) else _current(found.grant, found.expires_at, auth, logins)
         if isinstance(current, str):
-            auth.throttle.failed(address, via, conn.url.path, f"access token refused: {current}")
+            if current in FORGED:
+                auth.throttle.failed(address, via, conn.url.path, f"access token refused: {current}")
             return Denied(
                 f"access token refused: {current}",
                 "get a new one (POST /api/tokens/renew while it is valid, POST /api/tokens, or "

@@ -180,6 +180,10 @@ class PrimaryOrderEntry:
         while len(self._proprietary) > 10_000:
             self._proprietary.popitem(last=False)
 
+    def booked_proprietary(self, order_id: str) -> str | None:
+        """The proprietary `order_id` was booked under, if this run saw it booked (its ack or a report)."""
+        return self._proprietary.get(order_id) or self.session.orders.proprietary_of(order_id)
+
     def _proprietary_of(self, order_id: str) -> str:
         known = self._proprietary.get(order_id) or self.session.orders.proprietary_of(order_id)
         return known or self._default_proprietary
