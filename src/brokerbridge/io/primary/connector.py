@@ -535,28 +535,6 @@ class PrimaryConnector:
             )
 
     # -- trading (io/primary/orders.py) ---------------------------------------------------------
-    async def place_order(
-        self,
-        *,
-        symbol: str,
-        side: str,
-        order_type: str,
-        qty: Decimal,
-        price: Decimal | None = None,
-        client_order_id: str | None = None,
-    ) -> str:
-        return await self.order_entry.place_order(
-            symbol=symbol,
-            side=side,
-            order_type=order_type,
-            qty=qty,
-            price=price,
-            client_order_id=client_order_id,
-        )
-
-    async def cancel_order(self, order_id: str) -> int:
-        return await self.order_entry.cancel_order(order_id)
-
     @property
     def echoes_client_order_id(self) -> bool:
         # Primary's reports name its own clOrdId; the `wsClOrdId` a socket submit carries comes back
