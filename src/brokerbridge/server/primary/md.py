@@ -49,9 +49,9 @@ from brokerbridge.core.events import (
     Trade,
 )
 from brokerbridge.server.coalesce import Coalescer, Flushable
-from brokerbridge.sim.primary.wire import num as primary_number
 from brokerbridge.venues.primary import DEFAULT_MARKET, VENUE
 from brokerbridge.venues.primary.messages import EntryValue
+from brokerbridge.venues.primary.wire_format import num as primary_number
 
 LastTrade = Callable[[str], EntryValue | None]  # a product's last `LA` as Primary sent it
 

@@ -35,8 +35,8 @@ from brokerbridge.bridge import Bridge, Listening
 from brokerbridge.core.events import AnyEvent, Channel, Fill, OrderUpdate
 from brokerbridge.io.primary.connector import PrimaryConnector
 from brokerbridge.server.primary.md import num
-from brokerbridge.sim.primary.wire import transact_time
 from brokerbridge.venues.primary import DEFAULT_MARKET, VENUE
+from brokerbridge.venues.primary.wire_format import transact_time
 
 MAX_ORDERS = 10_000  # orders whose terms are remembered (the oldest forgotten first)
 # Primary's texts by status where the bridge has no reason of its own (the reMarkets captures).

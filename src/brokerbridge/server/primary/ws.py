@@ -73,13 +73,13 @@ from brokerbridge.server.primary.shapes import (
 from brokerbridge.server.primary.ws_orders import OrderFrames, needs
 from brokerbridge.server.wire import Peer, WsWire, json_response
 from brokerbridge.server.ws import FLOOD_FACTOR, KEEPALIVE_TIMEOUT, POLICY_VIOLATION, WsSettings
-from brokerbridge.sim.primary.marketdata import parse_entries
-from brokerbridge.sim.primary.wire import (
-    parse_decimal,
-)
 from brokerbridge.venues.primary import DEFAULT_MARKET, VENUE
 from brokerbridge.venues.primary.messages import EntryValue
 from brokerbridge.venues.primary.session import MAX_BOOK_DEPTH
+from brokerbridge.venues.primary.wire_format import (
+    parse_decimal,
+    parse_entries,
+)
 
 logger = logging.getLogger(__name__)
 

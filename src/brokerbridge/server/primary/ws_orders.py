@@ -32,7 +32,8 @@ from brokerbridge.server.primary.shapes import (
     no_product,
     refused,
 )
-from brokerbridge.sim.primary.wire import (
+from brokerbridge.venues.primary import DEFAULT_MARKET, VENUE
+from brokerbridge.venues.primary.wire_format import (
     ORDER_TYPES,
     SIDES,
     TIMES_IN_FORCE,
@@ -40,7 +41,6 @@ from brokerbridge.sim.primary.wire import (
     parse_decimal,
     parse_enum,
 )
-from brokerbridge.venues.primary import DEFAULT_MARKET, VENUE
 
 logger = logging.getLogger(__name__)
 
