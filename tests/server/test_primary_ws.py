@@ -328,10 +328,20 @@ async def test_the_token_by_x_auth_token_or_query_and_a_revoked_one_refused(stac
     assert (await viewer.error())["description"].startswith(
         "Access Denied: order reports needs the 'account'"
     )
+    # A /ws connection opened with the same token (the bridge's own protocol).
+    bridge_ws = await websockets.connect(f"{stack.server.ws_url}?token={token}")
     access = stack.server.state.logins.access
     found = access.verify(token)
     assert not isinstance(found, str)
     access.revoke(found)
+    # Revoking ends what the token opened, not only what it would open: the sockets already open
+    # are closed (1008: get a new credential) at the next heartbeat round; the other token's stays.
+    for ws in (by_header.ws, by_query.ws, bridge_ws):
+        async with asyncio.timeout(LIMIT):
+            await ws.wait_closed()
+        assert ws.close_code == 1008 and "revoked" in (ws.close_reason or "")
+    await viewer.send(smd(["BI"], GGAL))
+    await viewer.until(md_of(GGAL))
     with pytest.raises(InvalidStatus) as refused:
         await websockets.connect(primary_url(stack), additional_headers={"X-Auth-Token": token})
     assert refused.value.response.status_code == 401
