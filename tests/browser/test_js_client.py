@@ -2,9 +2,10 @@
 of another origin (a third-party front end), and the dashboard loading the very same module.
 
 The page lives on its own loopback port (another origin, listed in `[server] allowed_origins`);
-it imports `http://127.0.0.1:<bridge>/client/index.js`, connects with `getToken` (a one-time
-`/api/token` minted by the test standing in for the page's own backend — no key in the page),
-subscribes, and reports its events and states.
+it imports `http://127.0.0.1:<bridge>/client/index.js`, connects with `getToken` (an access token
+`bbt.…` minted at `POST /api/tokens` by the test standing in for the page's own backend — no key in
+the page), subscribes, calls the REST API cross-origin with that token (CORS), and reports its
+events and states.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ window.run = async () => {
   const bridge = new BridgeClient({ url: "BRIDGE", getToken: () => window.mintToken() });
   bridge.on("state", ({ state }) => states.push(state));
   const events = [];
+  const rest = await bridge.balances("kraken");  // fetch from another origin, Bearer bbt.…
   const sub = bridge.subscribe({ venue: "kraken", channel: "balances" });
   for await (const event of sub) {
     events.push(event.kind);
@@ -46,7 +48,7 @@ window.run = async () => {
   }
   anonymous.close();
   bridge.close();
-  return { version: VERSION, states, events, closed: sub.closed, refused };
+  return { version: VERSION, states, events, closed: sub.closed, refused, rest: rest.length };
 };
 window.ready = true;
 </script>"""
@@ -108,10 +110,15 @@ def test_third_party_page_imports_the_client_and_streams(
     _Page.body = PAGE.replace("BRIDGE", serve.base_url).encode()
 
     def mint_token() -> str:
-        # The page's own backend: it holds the key, the browser gets a token usable once, for 60 s.
-        answer = httpx.post(f"{serve.base_url}/api/token", headers={"Authorization": f"Bearer {VIEW_KEY}"})
+        # The page's own backend: it holds the key; the browser gets a short-lived read token.
+        answer = httpx.post(
+            f"{serve.base_url}/api/tokens",
+            headers={"Authorization": f"Bearer {VIEW_KEY}"},
+            json={"scopes": ["read"], "ttl_s": 120},
+        )
         answer.raise_for_status()
         token: str = answer.json()["token"]
+        assert token.startswith("bbt.")
         return token
 
     tab = open_tab()
@@ -124,6 +131,7 @@ def test_third_party_page_imports_the_client_and_streams(
     assert result["events"][0] == "status" and result["events"][-1] == "balance_snapshot", result
     assert result["closed"] is True  # leaving the loop unsubscribed
     assert result["refused"] == {"kind": True, "code": "not_authorized"}
+    assert result["rest"] > 0  # the simulated account's balances, read cross-origin
     assert result["version"] == json.loads((PACKAGE / "package.json").read_text(encoding="utf-8"))["version"]
     assert tab.errors == []
 
