@@ -26,6 +26,35 @@ if [[ $what == test && ! -x /usr/bin/chromium ]]; then
     chromium fonts-dejavu-core fonts-liberation >/dev/null
 fi
 
+if [[ $what == test ]]; then
+  # The JavaScript client's tests (tests/js) run `node --test`; they need Node.js ≥ 20.10 (WebSocket:
+  # behind --experimental-websocket before 22). Debian's nodejs when there is no node at all.
+  if ! command -v node >/dev/null; then
+    if [[ $(id -u) -ne 0 ]]; then
+      echo "Node.js is missing for the JavaScript client's tests: run  sudo apt-get install -y nodejs  then run this again." >&2
+      exit 2
+    fi
+    echo "setup: installing Debian's nodejs and npm (apt-get)…" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  node_version=$(node --version)
+  IFS=. read -r node_major node_minor _ <<<"${node_version#v}"
+  if (( node_major < 20 || (node_major == 20 && node_minor < 10) )); then
+    # Not fatal: every other test runs; tests/js fails with this same explanation.
+    echo "WARNING: node $node_version is too old for the JavaScript client's tests (tests/js): they need" \
+      "Node.js ≥ 20.10 (Debian 13's nodejs is 20.19; Debian 12's is 18). Install a newer Node.js." >&2
+  fi
+  # TypeScript, locked in tests/js/package-lock.json, checks the client's declarations (tsc --noEmit).
+  if [[ tests/js/package-lock.json -nt tests/js/node_modules/.package-lock.json ]]; then
+    if ! command -v npm >/dev/null; then
+      echo "npm is missing (Debian splits it from nodejs): run  apt-get install -y npm  then run this again." >&2
+      exit 2
+    fi
+    npm ci --prefix tests/js --no-audit --no-fund --loglevel=error >/dev/null
+  fi
+fi
+
 if ! ./scripts/uv.sh lock --check --quiet; then
   echo "uv.lock disagrees with pyproject.toml: run  ./scripts/lock.sh  (then commit uv.lock)" >&2
   exit 1

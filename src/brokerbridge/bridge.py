@@ -35,7 +35,6 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 import msgspec
@@ -47,7 +46,6 @@ from brokerbridge.core.errors import (
     InvalidRequest,
     NotLoaded,
     ServiceUnavailable,
-    TransportError,
     UnknownChannel,
     UnknownVenue,
     VenueError,
@@ -64,7 +62,6 @@ from brokerbridge.core.events import (
     Gap,
     OrderUpdate,
     SessionStats,
-    Side,
     Source,
     StreamState,
     StreamStatus,
@@ -523,62 +520,8 @@ class Bridge:
         )
 
     # -- trading ---------------------------------------------------------------------------
-    async def place_order(
-        self,
-        venue: str,
-        symbol: str,
-        side: str,
-        order_type: str,
-        qty: Decimal | str,
-        price: Decimal | str | None = None,
-        *,
-        client_order_id: str | None = None,
-    ) -> str:
-        """Place an order; returns the venue's order id. Its lifecycle arrives on `executions`.
-
-        `qty` and `price` are Decimals or decimal strings — never floats, whose binary expansion
-        is not the number you meant.
-
-        No answer (a TransportError): the order is UNKNOWN — it may be live. An `OrderUpdate` with
-        status `unknown` is published at once and stays in `open_orders()` until the venue's
-        orders are read: then `resolved` (naming the venue's order id) or `rejected` (never
-        arrived; safe to resend). The error is raised as well."""
-        connector = self.connector(venue)
-        amount = _decimal("qty", qty)
-        limit = None if price is None else _decimal("price", price)
-        try:
-            return await connector.place_order(
-                symbol=symbol,
-                side=side,
-                order_type=order_type,
-                qty=amount,
-                price=limit,
-                client_order_id=client_order_id,
-            )
-        except TransportError as exc:
-            journal = self.state[venue].journal
-            self._on_event(
-                journal.record_unknown(
-                    venue=venue,
-                    ts=self.clock.time(),
-                    symbol=symbol,
-                    side=Side(side.lower()),
-                    order_type=order_type,
-                    qty=amount,
-                    limit_price=limit,
-                    client_order_id=client_order_id,
-                    reason=f"submit unanswered: {exc.message}",
-                    venue_echoes_client_id=connector.echoes_client_order_id,
-                )
-            )
-            self.unknown_orders.follow(venue, journal, connector)
-            raise
-
-    async def cancel_order(self, venue: str, order_id: str) -> int:
-        """Cancel an order by venue id; returns how many orders were canceled."""
-        return await self.connector(venue).cancel_order(order_id)
-
-    # The order API (core/orders.py): what /api/orders, the /ws ops, BridgeClient and the CLI serve.
+    # The order API (core/orders.py), the one way to trade: what /api/orders, the /ws ops,
+    # BridgeClient and the CLI serve too.
     # The order service (services/orders.py) does the work: write-ahead, idempotency, no lost cancel.
     async def place(self, request: OrderRequest) -> OrderAck:
         """Place `request`. An order the venue did not answer is not an error here: the ack says
@@ -809,21 +752,6 @@ class _Upstream:
 
     def book_snapshot(self, sub: Subscription) -> BookSnapshot | None:
         return self._bridge.connectors[sub.venue].book_snapshot(sub)
-
-
-def _decimal(name: str, value: Decimal | str) -> Decimal:
-    if isinstance(value, float) or not isinstance(value, Decimal | str):
-        raise InvalidRequest(
-            f"{name} must be a Decimal or a decimal string, got {type(value).__name__} {value!r}",
-            remedy=f'pass e.g. Decimal("0.01") or "0.01" for {name}',
-        )
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise InvalidRequest(f"{name} {value!r} is not a number") from None
-    if not number.is_finite() or number <= 0:
-        raise InvalidRequest(f"{name} must be a positive number, got {value!r}")
-    return number
 
 
 def _serving_trades(sub: Subscription, status: StreamStatus) -> bool:

@@ -14,6 +14,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -23,7 +24,8 @@ from brokerbridge.core.backoff import BackoffPolicy
 from brokerbridge.core.clock import FakeClock
 from brokerbridge.core.config import Config, KrakenConfig
 from brokerbridge.core.errors import BrokerBridgeError
-from brokerbridge.core.events import AnyEvent, StreamState, StreamStatus
+from brokerbridge.core.events import AnyEvent, Side, StreamState, StreamStatus
+from brokerbridge.core.orders import OrderAck, OrderRequest
 from brokerbridge.core.secret import Secret
 from brokerbridge.io.inprocess import InProcessNetwork
 from brokerbridge.sim.kraken import KrakenSimulator
@@ -100,6 +102,11 @@ class Rig:
         await self.until(task.done, step=0.25, what="call finished")
         return task.result()
 
+    async def place(self, request: OrderRequest) -> OrderAck:
+        """`Bridge.place` while fake time moves."""
+        ack: OrderAck = await self.call(self.bridge.place(request))
+        return ack
+
     async def run_for(self, seconds: float, *, step: float = 0.05) -> None:
         end = self.clock.monotonic() + seconds
         while self.clock.monotonic() < end:
@@ -123,6 +130,21 @@ async def post_faults(
         response = await http.post(f"{control_url}/faults", json=switches)
         response.raise_for_status()
         return response.json()
+
+
+def btc_usd(
+    qty: str, price: str | None = None, *, side: Side = Side.BUY, client_order_id: str | None = None
+) -> OrderRequest:
+    """A Kraken BTC/USD order for `Bridge.place`: a limit order at `price`, a market order without one."""
+    return OrderRequest(
+        venue="kraken",
+        symbol="BTC/USD",
+        side=side,
+        type="market" if price is None else "limit",
+        qty=Decimal(qty),
+        price=None if price is None else Decimal(price),
+        client_order_id=client_order_id,
+    )
 
 
 def kraken_config(sim: KrakenSimulator, **changes: Any) -> KrakenConfig:

@@ -7,15 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from brokerbridge.core.backoff import BackoffPolicy
 from brokerbridge.core.config import ServerConfig
-from brokerbridge.core.errors import InvalidRequest, TransportError, UnknownSymbol
+from brokerbridge.core.errors import OrderRefused, UnknownSymbol
 from brokerbridge.core.events import Gap, StreamState, StreamStatus, Ticker
 from brokerbridge.server.app import ServerSettings, create_app
 from brokerbridge.venues.kraken import rest as kraken_rest
-from tests.io.rig import Rig, rig
+from tests.io.rig import Rig, btc_usd, rig
 from tests.io.test_recovery import market_buy
 
 pytestmark = pytest.mark.timeout(60)
@@ -123,26 +124,37 @@ async def test_replayed_subscriptions_carry_their_original_arguments() -> None:
         assert channels.ohlc == {("BTC/USD", 15)}
 
 
-async def test_place_order_input_checks_and_an_unanswered_order_is_unknown_not_rejected() -> None:
-    async with rig(request_timeout=0.5) as r:
-        with pytest.raises(InvalidRequest, match="Decimal or a decimal string"):
-            await r.bridge.place_order("kraken", "BTC/USD", "buy", "limit", 0.1, "1000")  # type: ignore[arg-type]
-        with pytest.raises(InvalidRequest, match="not a number"):
-            await r.bridge.place_order("kraken", "BTC/USD", "buy", "limit", "abc", "1000")
+async def test_order_input_checks_and_an_unanswered_order_is_unknown_not_rejected() -> None:
+    # Accounts not held: no private socket, so the order goes over REST (AddOrder) and REST's
+    # request_timeout is what runs out (on the socket: tests/io/test_kraken_ws_orders.py).
+    async with rig(request_timeout=0.5, hold_accounts=False) as r:
+        await r.call(r.kraken.ensure_symbols())
+        # Amounts are Decimals: a float (whose binary expansion is not the number meant), a string
+        # or a Decimal that is no amount is refused before anything is written or sent.
+        for qty, why in (
+            (0.1, "is not a Decimal"),
+            ("abc", "is not a Decimal"),
+            (Decimal("NaN"), "positive"),
+        ):
+            with pytest.raises(OrderRefused, match=why) as refused:
+                await r.place(msgspec.structs.replace(btc_usd("0.01", "1000"), qty=qty))
+            assert refused.value.rule == "qty" and refused.value.remedy
+        assert r.sim.exchange.private_calls["AddOrder"] == 0
+        assert r.bridge.open_orders("kraken") == []
         # The venue takes longer to answer than we wait (the rig's network runs the request timeout
         # on the fake clock, the one the simulator's latency sleeps on).
-        await r.call(r.kraken.ensure_symbols())
         await r.faults(latency_ms=60_000)
-        with pytest.raises(TransportError) as unknown:
-            await r.call(
-                r.bridge.place_order(
-                    "kraken", "BTC/USD", "buy", "limit", "0.01", "1000.0", client_order_id="bot-42"
-                )
-            )
-        assert "may or may not be live" in str(unknown.value) and "bot-42" in str(unknown.value)
+        ack = await r.place(btc_usd("0.01", "1000", client_order_id="bot-42"))
+        # Not an error and not "rejected": it may be live. The client order id is its handle, and
+        # it is listed open as `unknown` until the venue's orders decide it.
+        assert (ack.status, ack.order_id, ack.client_order_id) == ("unknown", None, "bot-42")
+        assert ack.reason is not None and "no answer" in ack.reason
+        (unknown,) = r.bridge.open_orders("kraken")
+        assert (unknown.status, unknown.order_id, unknown.client_order_id) == ("unknown", "bot-42", "bot-42")
         # Let the venue's delayed answer go out so the simulator can stop promptly.
         await r.faults(latency_ms=0)
         await r.run_for(61, step=1.0)
+        assert r.sim.exchange.private_calls["AddOrder"] <= 1  # never sent again
 
 
 async def poison_nonce(r: Rig, ahead_s: float) -> None:

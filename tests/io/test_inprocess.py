@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 from contextlib import AsyncExitStack
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from brokerbridge.core.clock import FakeClock, SystemClock
 from brokerbridge.core.errors import BrokerBridgeError, TransportError
-from brokerbridge.core.events import OrderUpdate, StreamState
+from brokerbridge.core.events import OrderUpdate, Side
+from brokerbridge.core.orders import OrderRequest
 from brokerbridge.io.inprocess import InProcessNetwork
 from brokerbridge.io.transports import Transports
 from brokerbridge.sim.faults import FaultSwitches
@@ -275,21 +277,34 @@ async def test_an_unanswered_request_times_out_on_the_fake_clock_and_the_venue_s
     tmp_path: Path,
 ) -> None:
     # The simulator holds each answer 5 s (its clock) before it books the order; we wait 1 s.
-    async with primary_rig(tmp_path, request_timeout=1.0) as r:
-        executions = r.collect_primary("executions")
-        await r.until(lambda: executions.states("primary:executions")[-1:] == [StreamState.LIVE])
+    # Accounts not held: no order reports on the socket, so the order goes over REST
+    # (newSingleOrder), whose request timeout is the one under test.
+    async with primary_rig(tmp_path, request_timeout=1.0, hold_accounts=False) as r:
+        await r.call(r.primary.catalog())  # logged in, the order's rules loaded: its request is next
         assert r.psim is not None
         account = r.psim.exchange.account
         booked = len(account.orders)
         await r.primary_faults(latency_ms=5000)
         sent_at = r.clock.monotonic()
-        with pytest.raises(TransportError, match="may or may not be live"):
-            await r.call(r.bridge.place_order("primary", GGAL, "buy", "limit", "1", "100"))
+        request = OrderRequest(
+            venue="primary",
+            symbol=GGAL,
+            side=Side.BUY,
+            qty=Decimal(1),
+            price=Decimal(100),
+            client_order_id="slow-1",
+        )
+        ack = await r.place(request)
+        assert (ack.status, ack.order_id, ack.via) == ("unknown", None, None)
+        assert ack.reason is not None and "no answer" in ack.reason
         assert 1.0 <= r.clock.monotonic() - sent_at <= 1.0 + 0.25  # request_timeout, fake seconds
+        (unknown,) = r.bridge.open_orders("primary")
+        assert (unknown.status, unknown.order_id) == ("unknown", "slow-1")
         assert len(account.orders) == booked  # not yet: the venue is still holding it
         await r.run_for(4.5, step=0.25)
         assert len(account.orders) == booked + 1  # the client left; the venue carried it out anyway
         await r.primary_faults(latency_ms=0)
+        executions = r.collect_primary("executions")
         await r.until(
             lambda: any(u.status == "new" for u in executions.of(OrderUpdate)), what="order reported"
         )

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +15,13 @@ import pytest
 
 from brokerbridge.core.clock import FakeClock
 from brokerbridge.core.config import Config
-from brokerbridge.core.errors import TransportError
-from brokerbridge.core.events import Channel, Fill, Gap, OrderUpdate, Source, StreamState, Trade
+from brokerbridge.core.events import Channel, Fill, Gap, OrderUpdate, Side, Source, StreamState, Trade
 from brokerbridge.io.journal_store import JournalStore
 from brokerbridge.io.kraken.connector import HISTORY_MARGIN
 from brokerbridge.sim.kraken import KrakenSimulator
 from brokerbridge.venues.kraken import rest as kraken_rest
-from tests.io.rig import Collector, Rig, kraken_config, rig_on
+from tests.io.rig import Collector, Rig, btc_usd, kraken_config, rig_on
+from tests.io.test_recovery import market_buy
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -58,7 +57,7 @@ async def live_executions(r: Rig) -> Collector:
 
 
 async def market(r: Rig, side: str = "buy") -> None:
-    await r.call(r.bridge.place_order("kraken", "BTC/USD", side, "market", Decimal("0.01")))
+    await r.place(btc_usd("0.01", side=Side(side)))
 
 
 async def test_fills_are_on_disk_before_consumers_see_them_and_once_across_a_restart(tmp_path: Path) -> None:
@@ -69,7 +68,7 @@ async def test_fills_are_on_disk_before_consumers_see_them_and_once_across_a_res
             assert r.bridge.journal_store is not None and r.bridge.journal_store.journal_mode() == "wal"
             executions = r.collect("executions")
             await r.until(lambda: executions.states("kraken:executions")[-1:] == [StreamState.LIVE])
-            await r.call(r.bridge.place_order("kraken", "BTC/USD", "buy", "market", Decimal("0.02")))
+            await r.place(btc_usd("0.02"))
             await r.until(lambda: executions.of(Fill), what="fill delivered")
             delivered = {f.exec_id for f in executions.of(Fill)}
             # Another reader of the file (a crash right now would leave the same) sees the fill.
@@ -84,7 +83,7 @@ async def test_fills_are_on_disk_before_consumers_see_them_and_once_across_a_res
             await r.until(lambda: executions.states("kraken:executions")[-1:] == [StreamState.LIVE])
             await r.run_for(3.0)
             assert executions.of(Fill) == []
-            await r.call(r.bridge.place_order("kraken", "BTC/USD", "sell", "market", Decimal("0.01")))
+            await r.place(btc_usd("0.01", side=Side.SELL))
             await r.until(lambda: executions.of(Fill), what="the new fill delivered")
             assert len(executions.of(Fill)) == 1
         store = JournalStore(str(journal))
@@ -164,7 +163,9 @@ async def test_fills_lost_in_a_stall_shorter_than_the_watchdog_are_recovered(tmp
         executions = await live_executions(r)
         sim.faults.apply({"stall": "private"})
         for _ in range(3):
-            await market(r)
+            # Straight over REST, as another program of the account would: the Bridge would send
+            # them on the stalled socket and wait out their answers (order_timeout), past the watchdog.
+            await market_buy(r)
         await r.run_for(1.0)
         sim.faults.apply({"stall": None})
         lost = sim_fill_ids(sim)
@@ -296,7 +297,7 @@ async def test_an_order_read_from_rest_before_it_was_canceled_does_not_reopen_it
     # A small, slow call counter: reconciliation's ClosedOrders waits 10 s after OpenOrders.
     async with journaled(tmp_path, 17, rate_limit_max=6.0, rate_limit_decay=0.1) as (_, r):
         executions = await live_executions(r)
-        order_id = await r.call(r.bridge.place_order("kraken", "BTC/USD", "buy", "limit", "0.01", "1000.0"))
+        order_id = (await r.place(btc_usd("0.01", "1000.0"))).order_id
         await r.until(lambda: order_id in {o.order_id for o in r.bridge.open_orders("kraken")})
         await r.run_for(70.0)  # the counter empties
         # 1 + TradesHistory 2 + OpenOrders 1: full
@@ -306,7 +307,8 @@ async def test_an_order_read_from_rest_before_it_was_canceled_does_not_reopen_it
         reconcile = asyncio.get_running_loop().create_task(r.kraken.reconcile_private({Channel.EXECUTIONS}))
         await r.run_for(0.5)  # OpenOrders answered (the order is open); ClosedOrders waits
         assert not reconciled()
-        await r.call(r.bridge.cancel_order("kraken", order_id))
+        assert order_id is not None
+        await r.call(r.bridge.cancel("kraken", order_id))
         statuses = lambda: [u.status for u in executions.of(OrderUpdate) if u.order_id == order_id]  # noqa: E731
         await r.until(lambda: "canceled" in statuses(), what="cancel reported")
         assert not reconciled()
@@ -341,16 +343,19 @@ async def test_callers_reading_orders_side_by_side_share_one_read(tmp_path: Path
 
 
 async def test_an_unanswered_submit_is_unknown_until_reconciliation_finds_it(tmp_path: Path) -> None:
-    async with journaled(tmp_path, 13, request_timeout=0.3) as (sim, r):
+    # The answer is waited 0.3 s whichever way the order goes (the socket's order_timeout, REST's
+    # request_timeout), on the fake clock: the rig's network measures it there.
+    async with journaled(tmp_path, 13, request_timeout=0.3, order_timeout=0.3) as (sim, r):
         executions = r.collect("executions")
         await r.until(lambda: executions.states("kraken:executions")[-1:] == [StreamState.LIVE])
-        await r.run_for(1.0)  # symbols loaded, token fresh: the next private call is AddOrder
+        await r.run_for(1.0)  # symbols loaded, token fresh: the next order request is this one
         sim.faults.apply({"lose_answers": 1})  # the order is booked; its answer never comes
-        with pytest.raises(TransportError):
-            # request_timeout runs out (on the fake clock: the rig's network measures it there).
-            await r.call(r.bridge.place_order("kraken", "BTC/USD", "buy", "limit", "0.01", "1000.0"))
+        ack = await r.place(btc_usd("0.01", "1000.0"))
+        # Not an error, not "rejected": unknown, named by its client order id until it is decided.
+        assert (ack.status, ack.order_id) == ("unknown", None) and "no answer" in (ack.reason or "")
         await r.until(lambda: any(u.status == "unknown" for u in executions.of(OrderUpdate)), within=0.5)
         (placeholder,) = [u for u in executions.of(OrderUpdate) if u.status == "unknown"]
+        assert placeholder.order_id == placeholder.client_order_id == ack.client_order_id
         assert placeholder.order_id in {o.order_id for o in r.bridge.open_orders("kraken")}
         await r.until(
             lambda: any(

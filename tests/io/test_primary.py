@@ -3,6 +3,7 @@ token lifecycle — in memory, fake time (one test also over loopback sockets)."
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -15,15 +16,30 @@ from brokerbridge.core.events import (
     OrderUpdate,
     Position,
     SessionStats,
+    Side,
     Source,
     StreamState,
     StreamStatus,
     Ticker,
 )
-from tests.io.primary_rig import AL30, GGAL, primary_rig
+from brokerbridge.core.orders import OrderAck, OrderRequest
+from tests.io.primary_rig import AL30, GGAL, PrimaryRig, primary_rig
 
 pytestmark = pytest.mark.timeout(90)
 LIVE = StreamState.LIVE
+
+
+async def buy(r: PrimaryRig, qty: int, price: Decimal) -> OrderAck:
+    """A GGAL limit buy through the order API (`Bridge.place`)."""
+    request = OrderRequest(venue="primary", symbol=GGAL, side=Side.BUY, qty=Decimal(qty), price=price)
+    return await r.place(request)
+
+
+async def bought(r: PrimaryRig, qty: int, price: Decimal) -> str:
+    """`buy`, taken by the venue: its order id."""
+    ack = await buy(r, qty, price)
+    assert ack.status == "accepted" and ack.order_id is not None, ack
+    return ack.order_id
 
 
 def stream(channel: str, symbol: str | None = None, depth: int | None = None) -> str:
@@ -65,14 +81,14 @@ async def test_orders_lifecycle_fills_positions_and_balances(tmp_path: Path) -> 
         assert bid is not None and tick
         far = bid - 40 * tick  # resting well below the market, on the price grid
 
-        resting = await r.call(r.bridge.place_order("primary", GGAL, "buy", "limit", "10", str(far)))
+        resting = await bought(r, 10, far)
         await r.until(lambda: "new" in statuses(resting), what=f"order {resting} new")
-        await r.call(r.bridge.cancel_order("primary", resting))
+        await r.call(r.bridge.cancel("primary", resting))
         await r.until(lambda: "canceled" in statuses(resting), what="order canceled")
 
         ask = ticker.of(Ticker)[-1].ask
         assert ask is not None
-        filled = await r.call(r.bridge.place_order("primary", GGAL, "buy", "limit", "100", str(ask * 2)))
+        filled = await bought(r, 100, ask * 2)
         await r.until(lambda: "filled" in statuses(filled), what="order filled")
         fills = [f for f in executions.of(Fill) if f.order_id == filled]
         assert sum(f.qty for f in fills) == 100
@@ -179,7 +195,7 @@ async def test_a_silenced_socket_with_only_order_reports_is_recovered(tmp_path: 
         # Order reports may rightly be quiet for hours: the periodic token check finds the 401.
         await r.until(lambda: r.primary.tokens.fetches == logins + 1, step=0.5, what="re-login")
         await r.until(lambda: r.primary.stream.reconnects >= 1 and r.primary.stream.state is LIVE, step=0.1)
-        order_id = await r.call(r.bridge.place_order("primary", GGAL, "buy", "limit", "1", "100"))
+        order_id = await bought(r, 1, Decimal(100))
         await r.until(lambda: any(u.order_id == order_id for u in executions.of(OrderUpdate)), what="reports")
 
 
@@ -277,12 +293,25 @@ async def test_silenced_order_reports_are_recovered_from_rest(tmp_path: Path) ->
         await r.primary_faults(stall="private")  # market data flows, order reports do not
         ask = ticker.of(Ticker)[-1].ask
         assert ask is not None
-        order_id = await r.call(r.bridge.place_order("primary", GGAL, "buy", "limit", "100", str(ask * 2)))
+        # Primary answers an order on the socket only with its reports: none comes, so the order's
+        # outcome is unknown (it is not refused) and it is looked for in the venue's orders (REST).
+        ack = await buy(r, 100, ask * 2)
+        assert (ack.status, ack.order_id) == ("unknown", None)
+        assert r.psim is not None
+        orders = r.psim.exchange.account.orders.values()
+        (booked,) = [o.cl_ord_id for o in orders if o.ws_cl_ord_id == ack.client_order_id]
+
+        def updates(order_id: str) -> list[OrderUpdate]:
+            return [u for u in executions.of(OrderUpdate) if u.order_id == order_id]
+
         await r.until(
-            lambda: any(u.order_id == order_id for u in executions.of(OrderUpdate)),
-            what="order state from REST after the grace period",
+            lambda: len(updates(ack.client_order_id)) > 1 and bool(updates(booked)),
+            what="the order found and its state from REST",
         )
-        assert {u.status for u in executions.of(OrderUpdate) if u.order_id == order_id} & {"filled", "new"}
+        (placeholder, decided) = updates(ack.client_order_id)
+        assert placeholder.status == "unknown"
+        assert decided.status == "resolved" and booked in (decided.reason or "")
+        assert {u.status for u in updates(booked)} & {"filled", "new"}
 
 
 async def test_order_reconciliation_is_retried_until_rest_answers(tmp_path: Path) -> None:
@@ -295,7 +324,7 @@ async def test_order_reconciliation_is_retried_until_rest_answers(tmp_path: Path
         await r.until(lambda: bool(ticker.of(Ticker)))
         ask = ticker.of(Ticker)[-1].ask
         assert ask is not None
-        filled = await r.call(r.bridge.place_order("primary", GGAL, "buy", "limit", "100", str(ask * 2)))
+        filled = await bought(r, 100, ask * 2)
         await r.run_for(6.0)  # past the order's confirmation grace (it confirms nothing: no executions)
         await r.primary_faults(rest_http_errors=2)
         executions = r.collect_primary("executions")

@@ -40,8 +40,23 @@ class Stack:
     server: BridgeServer
 
 
+def primary_config_of(primary: PrimarySimulator, cache_dir: Path) -> PrimaryConfig:
+    """The `[primary]` of a bridge on `primary` (its demo account; trading around the clock)."""
+    pe = primary.endpoints
+    return PrimaryConfig(
+        environment=pe.rest,
+        rest_url=pe.rest,
+        ws_url=pe.ws,
+        user=pe.user,
+        password=Secret(pe.password),
+        account=pe.account,
+        market_hours="always",
+        instruments_cache_dir=str(cache_dir),
+    )
+
+
 def stack_config(kraken: KrakenSimulator, primary: PrimarySimulator, cache_dir: Path) -> Config:
-    ke, pe = kraken.endpoints, primary.endpoints
+    ke = kraken.endpoints
     return Config(
         kraken=KrakenConfig(
             rest_url=ke.rest,
@@ -51,16 +66,7 @@ def stack_config(kraken: KrakenSimulator, primary: PrimarySimulator, cache_dir: 
             api_secret=Secret(ke.api_secret),
             backoff=BackoffPolicy(initial=0.1, factor=2.0, cap=1.0),
         ),
-        primary=PrimaryConfig(
-            environment=pe.rest,
-            rest_url=pe.rest,
-            ws_url=pe.ws,
-            user=pe.user,
-            password=Secret(pe.password),
-            account=pe.account,
-            market_hours="always",
-            instruments_cache_dir=str(cache_dir),
-        ),
+        primary=primary_config_of(primary, cache_dir),
     )
 
 

@@ -234,3 +234,19 @@ def test_hash_password_command_prints_a_hash_that_checks() -> None:
         timeout=60,
     )
     assert short.returncode == 2 and "at least" in short.stderr
+
+
+async def test_expired_tokens_do_not_lock_their_address_out_forged_ones_do(rig: Rig) -> None:
+    """Fifty pyRofex processes on one machine whose tokens expire together are not guessers: an
+    expired or revoked token (ours, by its signature) is refused without counting against the
+    address; a text that is no token of ours counts like a bad key."""
+    rig.configure(ServerConfig(keys=(KEY,), users=(USER,), auth_failure_burst=3, auth_failure_interval=60.0))
+    expired = [rig.logins.access.mint(key_grant(rig), ttl=10.0) for _ in range(5)]
+    await rig.clock.advance(11.0)
+    for issued in expired:
+        assert (await rig.who(headers={"X-Auth-Token": issued.token})).status_code == 401
+    fresh = rig.logins.access.mint(key_grant(rig))
+    assert (await rig.who(headers={"X-Auth-Token": fresh.token})).status_code == 200
+    forged = [(await rig.who(headers={"X-Auth-Token": f"bbt.x{n}.y"})).status_code for n in range(4)]
+    assert forged == [401, 401, 401, 429]
+    assert (await rig.who(headers={"X-Auth-Token": fresh.token})).status_code == 429

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from brokerbridge.server.metrics import LAG_SAMPLE_EVERY
+from tests.io.rig import btc_usd
 from tests.server.conftest import LIMIT, Stack, connect, is_event
 from tests.server.observe import eventually, metric, samples
 from tests.server.test_ws import subscribe
@@ -35,12 +36,13 @@ async def test_resyncs_and_gaps_are_counted_per_venue_and_stream(stack: Stack) -
 
         # The next executions message skips a sequence number: a gap, and a resync from a snapshot.
         stack.kraken_sim.faults.apply({"skip_sequence": ["executions"]})
-        order_id = await stack.bridge.place_order("kraken", "BTC/USD", "buy", "limit", "0.001", "1000")
+        placed = await stack.bridge.place(btc_usd("0.001", "1000"))
+        assert placed.status == "accepted" and placed.order_id is not None
         gap = await client.until(lambda m: m.get("id") == "x" and is_event("gap")(m))
         assert gap["event"]["start"] <= gap["event"]["end"] and "sequence" in gap["event"]["reason"]
         await eventually(lambda: metric(stack.server, GAPS, venue="kraken", stream=EXECUTIONS) == 1)
         await eventually(lambda: metric(stack.server, RESYNCS, venue="kraken", stream=EXECUTIONS) >= 1)
-        await stack.bridge.cancel_order("kraken", order_id)
+        await stack.bridge.cancel("kraken", placed.order_id)
         # Read at scrape time from the Bridge: the two can never disagree.
         for (venue, stream), count in stack.bridge.resyncs.items():
             assert metric(stack.server, RESYNCS, venue=venue, stream=stream) == count

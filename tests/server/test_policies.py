@@ -17,6 +17,7 @@ from brokerbridge.core.book import OrderBook
 from brokerbridge.core.events import Channel, Level, OrderUpdate, StreamState, Subscription, Ticker
 from brokerbridge.server import BridgeServer
 from brokerbridge.server.ws import WsSettings
+from tests.io.rig import btc_usd
 from tests.server.conftest import ACCOUNT_KEY, LIMIT, MARKET_KEY, Client, Stack, connect, is_event, make_stack
 from tests.server.observe import eventually, metric
 
@@ -351,9 +352,10 @@ async def test_an_execution_overflow_closes_that_client_with_1008_and_spares_the
         # … then orders placed and canceled through the Bridge bring executions it cannot take.
         order_ids = []
         for _ in range(8):
-            order_id = await stack.bridge.place_order("kraken", "BTC/USD", "buy", "limit", "0.001", "1000")
-            order_ids.append(order_id)
-            await stack.bridge.cancel_order("kraken", order_id)
+            placed = await stack.bridge.place(btc_usd("0.001", "1000"))
+            assert placed.status == "accepted" and placed.order_id is not None
+            order_ids.append(placed.order_id)
+            await stack.bridge.cancel("kraken", placed.order_id)
         await eventually(lambda: stuck.close_reason is not None)
         resume(slow)  # the close frame waits behind the unread data
         with pytest.raises(websockets.ConnectionClosed) as closed:

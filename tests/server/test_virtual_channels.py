@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.io.rig import btc_usd
 from tests.server.conftest import LIMIT, MARKET_KEY, Client, Stack, connect, is_event
 
 
@@ -58,17 +59,19 @@ async def test_orders_channel_needs_the_account_scope_and_carries_no_fills(stack
         ack = await subscribe(bot, "o", venue="kraken", channel="orders")
         assert (ack["type"], ack["stream"]) == ("ack", "kraken:orders")
         await bot.until(status_of("kraken:executions", "live"))
-        resting = await stack.bridge.place_order("kraken", "BTC/USD", "buy", "limit", "0.001", "1000")
-        update = await bot.until(is_event("order_update", order_id=resting))
+        resting = await stack.bridge.place(btc_usd("0.001", "1000"))
+        assert resting.status == "accepted"
+        update = await bot.until(is_event("order_update", order_id=resting.order_id))
         assert update["event"]["status"] in ("pending_new", "new")
-        taken = await stack.bridge.place_order("kraken", "BTC/USD", "buy", "market", "0.001")
-        await bot.until(is_event("order_update", order_id=taken, status="filled"))
+        taken = await stack.bridge.place(btc_usd("0.001"))
+        assert taken.status == "accepted"
+        await bot.until(is_event("order_update", order_id=taken.order_id, status="filled"))
         assert stack.bridge.fills("kraken"), "the market order filled"
         assert not any(m["type"] == "event" and m["event"]["kind"] == "fill" for m in bot.received)
 
         late = await connect(stack.server)  # a late joiner gets the orders believed open first
         await subscribe(late, "o2", venue="kraken", channel="orders")
         first = await late.until(is_event("order_update"), within=2.0)
-        assert first["event"]["order_id"] == resting
+        assert first["event"]["order_id"] == resting.order_id
         await bot.close()
         await late.close()

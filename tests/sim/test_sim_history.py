@@ -20,7 +20,7 @@ from brokerbridge.sim.primary import account as primary_account
 from brokerbridge.sim.primary import exchange as primary_exchange
 from brokerbridge.sim.primary.catalog import Catalog, default_catalog
 from brokerbridge.sim.primary.exchange import PrimaryExchange
-from brokerbridge.sim.primary.wire import local_date
+from brokerbridge.venues.primary.wire_format import local_date
 
 HOUR = 3_600.0
 

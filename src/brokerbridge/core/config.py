@@ -57,6 +57,16 @@ Seconds = Annotated[
 Delay = Annotated[  # may be 0
     float, Meta(ge=0, le=_FINITE, title="a number of seconds ≥ 0", description="a number of seconds ≥ 0")
 ]
+# An access token's lifetime: long enough for one request round trip, at most 30 days.
+TokenSeconds = Annotated[
+    float,
+    Meta(
+        ge=10,
+        le=30 * 86400,
+        title="a number of seconds",
+        description="a number of seconds from 10 to 2592000 (30 days)",
+    ),
+]
 Milliseconds = Annotated[
     float,
     Meta(gt=0, le=_FINITE, title="a number of milliseconds", description="a positive number of milliseconds"),
@@ -300,6 +310,12 @@ class ServerConfig:
     write_window_ms: Milliseconds = 5.0
     grace_s: Delay = 5.0  # an upstream with no subscriber left closes after this long
     session_ttl: Seconds = 12 * 3600.0  # browser sessions (cookie) last this long
+    # Access tokens (`bbt.…`, POST /api/tokens): one lives at most this long (default and upper
+    # bound of a request's ttl_s) …
+    access_token_ttl: TokenSeconds = 900.0
+    # … and renewing it (POST /api/tokens/renew) stops this long after its grant was first minted
+    # (a token minted by a browser session also stops when that session would end).
+    access_token_max_age: TokenSeconds = 12 * 3600.0
     # Holds the key that signs session cookies, so sessions survive a restart of `serve`.
     state_dir: PathText = DEFAULT_STATE_DIR
     # Failed authentications (bad key, token or login code) one client address may make in a row;
@@ -658,6 +674,8 @@ def _server_from_mapping(base: ServerConfig, values: Mapping[str, Any], where: s
             changes[name] = _check_bool(name, value, where)
         elif name == "venues":
             changes[name] = check_venues(_setting("server", name, value, kinds[name], where), where)
+        elif name == "allowed_origins":
+            changes[name] = check_origins(_setting("server", name, value, kinds[name], where), where)
         else:
             changes[name] = _setting("server", name, value, kinds[name], where)
     return replace(base, **changes)
@@ -672,6 +690,49 @@ def check_venues(names: tuple[str, ...] | list[str], where: str) -> tuple[str, .
             f"{where}: unknown venue {unknown[0]!r}", remedy=f"valid venues are: {', '.join(VENUES)}"
         )
     return chosen
+
+
+_ORIGIN_REMEDY = (
+    "list each web app's origin exactly as its browser sends it: scheme://host[:port] with no path, "
+    'e.g. "http://localhost:5173" or "https://app.example.com"'
+)
+
+
+def check_origins(origins: tuple[str, ...], where: str) -> tuple[str, ...]:
+    """`server.allowed_origins`, each an origin as browsers send it (`scheme://host[:port]`,
+    lowercase, no default port): a path, `*` or `null` is refused, since a listed origin is
+    answered with credentials allowed and a near miss would never match."""
+    normal: list[str] = []
+    for origin in origins:
+        label = f"{where}: server.allowed_origins entry {origin!r}"
+        if origin in ("*", "null"):
+            raise ConfigError(
+                f"{label} is not allowed: a listed origin is trusted to call the API from a "
+                "browser (CORS with credentials), so every origin must be named",
+                remedy=_ORIGIN_REMEDY,
+            )
+        parsed = urlparse(origin.strip().rstrip("/"))
+        try:
+            port = parsed.port
+        except ValueError:
+            port = -1
+        if (
+            not parsed.scheme
+            or not parsed.hostname
+            or port == -1
+            or parsed.path
+            or parsed.query
+            or parsed.fragment
+            or "@" in parsed.netloc
+        ):
+            raise ConfigError(f"{label} is not an origin (scheme://host[:port])", remedy=_ORIGIN_REMEDY)
+        scheme, host = parsed.scheme.lower(), parsed.hostname
+        host = f"[{host}]" if ":" in host else host  # an IPv6 address keeps its brackets
+        if port is None or (scheme, port) in (("http", 80), ("https", 443)):  # as browsers send it
+            normal.append(f"{scheme}://{host}")
+        else:
+            normal.append(f"{scheme}://{host}:{port}")
+    return tuple(dict.fromkeys(normal))
 
 
 # Settings that say which Primary to log in to: given without user and password they are a venue
@@ -873,6 +934,12 @@ def load_config(
             f"server.heartbeat_interval ({server.heartbeat_interval:g} s): clients are pinged once per "
             "interval, so a shorter timeout would close clients that answer every ping",
             remedy="make client_timeout a few heartbeat intervals (defaults: 30 and 10)",
+        )
+    if server.access_token_max_age < server.access_token_ttl:
+        raise ConfigError(
+            f"server.access_token_max_age ({server.access_token_max_age:g} s) is shorter than "
+            f"server.access_token_ttl ({server.access_token_ttl:g} s): no token could be renewed",
+            remedy="make access_token_max_age at least access_token_ttl (defaults: 43200 and 900)",
         )
     return Config(
         kraken=kraken,

@@ -68,19 +68,6 @@ class Connector(Protocol):
         ...
 
     # -- orders ------------------------------------------------------------------------------------
-    async def place_order(
-        self,
-        *,
-        symbol: str,
-        side: str,
-        order_type: str,
-        qty: Decimal,
-        price: Decimal | None = None,
-        client_order_id: str | None = None,
-    ) -> str: ...
-
-    async def cancel_order(self, order_id: str) -> int: ...
-
     # Checked before anything goes upstream (Bridge.place/cancel/amend call these first):
     async def check_order(self, request: OrderRequest) -> None:
         """Raise `OrderRefused` (naming the rule: tick_size, lot_size, min_qty, …) or

@@ -34,6 +34,12 @@ PREFIX = "bbt."
 DEFAULT_TTL = 900.0  # 15 minutes: a stolen browser token is worth little for long
 DEFAULT_RENEW_FOR = 12 * 3600.0  # renewals stop this long after the first token of a chain
 MAX_TOKEN_LENGTH = 2048  # anything longer is not ours (bounded before it is decoded)
+# Why `verify` refused a text that is no token of ours: a guess or garbage (what the failed-auth
+# throttle counts). An expired or revoked token was ours — its holder is no guesser, and many
+# clients of one address whose tokens expire together must not lock that address out.
+NOT_OURS = "the token was not issued by this server"
+MALFORMED = "the token is malformed"
+FORGED = frozenset({NOT_OURS, MALFORMED})
 
 
 @dataclass(frozen=True)
@@ -118,18 +124,18 @@ class AccessTokens:
         """The token `text` stands for, or why it does not stand for one (words for the caller)."""
         key = self._key(False)
         if key is None or not text.startswith(PREFIX) or len(text) > MAX_TOKEN_LENGTH:
-            return "the token was not issued by this server"
+            return NOT_OURS
         payload, dot, signature = text[len(PREFIX) :].partition(".")
         if not dot:
-            return "the token was not issued by this server"
+            return NOT_OURS
         # The signature's text is compared (one accepted spelling per token, as for the cookie).
         expected = b64(_sign(payload, key)).encode()
         if not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):
-            return "the token was not issued by this server"
+            return NOT_OURS
         try:
             claims = msgspec.json.decode(unb64(payload), type=_Claims)
         except (binascii.Error, ValueError, msgspec.DecodeError):
-            return "the token is malformed"
+            return MALFORMED
         if self._clock.time() >= claims.e:
             return "the token expired"
         if self._revocations.is_revoked(claims.i):

@@ -27,7 +27,10 @@ from brokerbridge.bridge import Bridge
 from brokerbridge.core.clock import Clock
 from brokerbridge.core.config import ServerConfig
 from brokerbridge.server.auth import Authenticator, AuthThrottle, host_refusal
+from brokerbridge.server.authorization import AuthorizationCodes
+from brokerbridge.server.authorize_routes import make_router as make_authorize_router
 from brokerbridge.server.clients import ClientRegistry
+from brokerbridge.server.cors import CrossOrigin
 from brokerbridge.server.dashboard import mount_dashboard
 from brokerbridge.server.gate import ClientGate
 from brokerbridge.server.login_routes import make_router as make_login_router
@@ -36,9 +39,11 @@ from brokerbridge.server.logins import Logins
 from brokerbridge.server.metrics import CONTENT_TYPE, ServerMetrics
 from brokerbridge.server.order_desk import OrderDesk
 from brokerbridge.server.order_routes import make_router as make_order_router
+from brokerbridge.server.primary.rest import make_router as make_primary_router
 from brokerbridge.server.protocol import Codec
 from brokerbridge.server.rest import invalid_parameters, make_router, refusal, without_422
 from brokerbridge.server.status_routes import make_router as make_status_router
+from brokerbridge.server.token_routes import make_router as make_token_router
 from brokerbridge.server.ws import WsSettings
 
 
@@ -119,7 +124,13 @@ def create_app(
         docs_url=None,  # served below from the package's own copy of Swagger UI (no CDN)
         redoc_url=None,  # ReDoc would load its script from a CDN: not served
     )
-    logins = Logins(StateDir(config.state_dir), ttl=config.session_ttl, clock=clock)
+    logins = Logins(
+        StateDir(config.state_dir),
+        ttl=config.session_ttl,
+        clock=clock,
+        token_ttl=config.access_token_ttl,
+        token_renew_for=config.access_token_max_age,
+    )
     codec = Codec()
     orders = OrderDesk(bridge, clock, config.keys)
     gate = ClientGate(bridge, settings.ws, auth, logins, clients, server_metrics, codec, orders)
@@ -131,7 +142,11 @@ def create_app(
     app.include_router(make_router())
     app.include_router(make_order_router())
     app.include_router(make_login_router())
+    codes = AuthorizationCodes(clock)  # the sign-in flow: /authorize issues, /api/tokens redeems
+    app.include_router(make_token_router(codes))
+    app.include_router(make_authorize_router(codes))
     app.include_router(make_status_router(started_at=clock.time()))
+    app.include_router(make_primary_router())  # /primary/: Primary's REST API (server/primary/)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
@@ -141,7 +156,8 @@ def create_app(
 
     mount_docs(app)
     mount_dashboard(app)  # last: `/` and `/dashboard/` (the page's own routing is in the browser)
-    app.add_middleware(HostCheck, auth=auth)
+    app.add_middleware(CrossOrigin, auth=auth)  # CORS for /api and /primary (server/cors.py)
+    app.add_middleware(HostCheck, auth=auth)  # added last: runs first
     return app
 
 

@@ -75,6 +75,9 @@ class Authenticator:
         self.throttle = throttle or AuthThrottle(
             config.auth_failure_burst, config.auth_failure_interval, clock
         )
+        # One line per refused origin and way in a minute: a page polling every 2 s must not
+        # fill the log, yet the first refusal is always told.
+        self._origin_log = LogLimiter(logger, clock.monotonic, burst=1)
 
     def host_allowed(self, host: str | None) -> bool:
         """The Host header names this server (a loopback name, the bound host or one of
@@ -133,11 +136,37 @@ class Authenticator:
 
     def origin_allowed(self, origin: str | None, host: str | None) -> bool:
         """No Origin (not a browser) or same origin (Origin's host:port is the Host header) or listed."""
-        if origin is None:
-            return True
-        if origin.rstrip("/").lower() in self.allowed_origins:
-            return True
-        return host is not None and urlsplit(origin).netloc.lower() == host.lower()
+        return origin is None or self.listed(origin) or same_origin(origin, host)
+
+    def listed(self, origin: str) -> bool:
+        """`origin` is one of `server.allowed_origins`."""
+        return origin.rstrip("/").lower() in self.allowed_origins
+
+    def origin_refused(self, origin: str, what: str, path: str) -> None:
+        """Log at WARNING that `what` ("request", "preflight", "WebSocket handshake") from
+        `origin` to `path` was refused, naming the setting that would allow it; one line per
+        origin and kind a minute (the rest counted on the next one)."""
+        # An Origin naming this server itself: a reverse proxy that rewrites the Host header
+        # (nginx's default) makes the server's own pages look foreign; listing them is not the fix.
+        own = _host_name(urlsplit(origin).netloc) in self.allowed_hosts - set(LOOPBACK_NAMES)
+        self._origin_log.log(
+            logging.WARNING,
+            (origin, what),
+            "refused a cross-origin %s to %s from Origin %s: not in server.allowed_origins; %s",
+            what,
+            clip(path, 80),
+            clip(origin, 80),
+            "if this is the server's own page behind a reverse proxy, have the proxy pass the "
+            "Host header on (nginx: proxy_set_header Host $host)"
+            if own
+            else "if that web app is yours, add its origin there (or to "
+            "BROKERBRIDGE_SERVER_ALLOWED_ORIGINS, comma-separated)",
+        )
+
+
+def same_origin(origin: str, host: str | None) -> bool:
+    """Origin's host:port is the Host header the request was sent to (the server's own page)."""
+    return host is not None and urlsplit(origin).netloc.lower() == host.lower()
 
 
 def _host_name(host: str) -> str:

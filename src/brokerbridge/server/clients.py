@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Callable
 from typing import Protocol
 
 from brokerbridge.core.clock import Clock
@@ -31,6 +32,13 @@ class RegisteredClient(Protocol):
     def check_alive(self, now: float, timeout: float) -> None: ...
 
     async def aclose(self, reason: str) -> None: ...
+
+    def close(self, reason: str, code: int) -> None: ...
+
+
+# What ends a connection whose credential was withdrawn after its handshake (WebSocket close code
+# "policy violation": the client must get a new credential, not just reconnect with the old one).
+REVOKED_CLOSE = 1008
 
 
 class ClientRegistry:
@@ -84,14 +92,28 @@ class ClientRegistry:
         await asyncio.gather(*(c.aclose(reason) for c in clients))
 
     async def run_heartbeats(
-        self, interval: float, client_timeout: float, clock: Clock, codec: Codec
+        self,
+        interval: float,
+        client_timeout: float,
+        clock: Clock,
+        codec: Codec,
+        withdrawn: Callable[[Principal], str | None] = lambda principal: None,
     ) -> None:
         """Every `interval` seconds, one heartbeat (encoded once) and a WebSocket ping to every
-        client; a client silent for `client_timeout` is closed (`ClientConnection.check_alive`)."""
+        client; a client silent for `client_timeout` is closed (`ClientConnection.check_alive`),
+        and so is one whose credential was `withdrawn` since its handshake (an access token
+        revoked, its browser login signed out: the reason why, else None)."""
         while True:
             await clock.sleep(interval)
             now = clock.monotonic()
             beat = codec.encode(Heartbeat(ts=clock.time()))
             for client in list(self._clients):
+                why = withdrawn(client.principal)
+                if why is not None:
+                    logger.info(
+                        "closing a client connection of %s: %s", client.principal.name or "a login", why
+                    )
+                    client.close(why, REVOKED_CLOSE)
+                    continue
                 client.queue_heartbeat(beat)
                 client.check_alive(now, client_timeout)

@@ -5,6 +5,11 @@ between pages happens in the browser (`#/acciones`, `#/crypto`, …), so no othe
 the app's own routes (`/api`, `/ws`, `/login` …) are never shadowed. The page talks only to this
 server (same origin: `/ws`, `/api`), never to a venue, so no broker credential reaches the browser.
 There is no build step: the files are served as they are in the repository (and the wheel).
+
+`/client/` serves the JavaScript client package (`static/client/`: the npm package's very files),
+which the dashboard imports from there too — one client. Any page may `import` it, also from
+another origin (module scripts are fetched with CORS): it is public code, so it is sent with
+`Access-Control-Allow-Origin: *` and no credentials are ever read for it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from starlette.types import Scope
 
 STATIC_DIR = Path(__file__).with_name("static")
 ASSETS_PATH = "/dashboard"
+CLIENT_DIR = STATIC_DIR / "client"
+CLIENT_PATH = "/client"
 
 # Everything the page loads comes from this origin; the WebSocket goes to this host too.
 CONTENT_SECURITY_POLICY = (
@@ -33,19 +40,35 @@ _HEADERS = {
 }
 
 
+# The client package: importable by pages of any origin (`import … from "https://bridge/client/index.js"`).
+_CLIENT_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "Access-Control-Allow-Origin": "*",
+    "Cross-Origin-Resource-Policy": "cross-origin",
+}
+
+
 class _Assets(StaticFiles):
+    def __init__(self, *, directory: Path, headers: dict[str, str]) -> None:
+        super().__init__(directory=directory)
+        self._headers = headers
+
     async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
-        response.headers.update(_HEADERS)
+        response.headers.update(self._headers)
+        if path.endswith(".d.ts"):  # not MPEG transport streams, whatever mimetypes guesses
+            response.headers["Content-Type"] = "text/plain; charset=utf-8"
         return response
 
 
 def mount_dashboard(app: FastAPI) -> None:
-    """Serve the dashboard at `/` and its assets under `/dashboard/`."""
+    """Serve the dashboard at `/`, its assets under `/dashboard/` and the client package under `/client/`."""
     index = STATIC_DIR / "index.html"
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def dashboard() -> FileResponse:
         return FileResponse(index, media_type="text/html", headers=_HEADERS)
 
-    app.mount(ASSETS_PATH, _Assets(directory=STATIC_DIR), name="dashboard")
+    app.mount(CLIENT_PATH, _Assets(directory=CLIENT_DIR, headers=_CLIENT_HEADERS), name="client")
+    app.mount(ASSETS_PATH, _Assets(directory=STATIC_DIR, headers=_HEADERS), name="dashboard")

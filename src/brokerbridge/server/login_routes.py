@@ -80,7 +80,7 @@ def cross_origin_refusal(request: Request) -> JSONResponse | None:
     return None
 
 
-def _with_cookie(response: Response, request: Request, cookie: str, login: Login, now: float) -> Response:
+def with_cookie(response: Response, request: Request, cookie: str, login: Login, now: float) -> Response:
     response.set_cookie(
         COOKIE,
         cookie,
@@ -91,6 +91,24 @@ def _with_cookie(response: Response, request: Request, cookie: str, login: Login
         samesite="strict",
     )
     return response
+
+
+def key_login(request: Request, presented: str) -> tuple[str, Login, Principal] | Denied:
+    """Sign a browser in with the API key `presented`: the cookie, the login and who it is — or
+    why not (a wrong key, never echoed; the address locked out). Failures count against the
+    client's address. Raises ConfigError when the state_dir cannot hold the signing key."""
+    state = request.app.state.server
+    auth: Authenticator = state.auth
+    logins: Logins = state.logins
+    address = client_address(request)
+    if (wait := auth.throttle.retry_after(address, "rest")) is not None:
+        return throttled(wait)
+    key = auth.lookup(presented)
+    if key is None:
+        auth.throttle.failed(address, "rest", request.url.path, "invalid API key")
+        return Denied("invalid API key", "use a key from the server's [server] keys")
+    cookie, opened = logins.open(Grant(key.name, key.scopes, logins.fingerprint(key.key)))
+    return cookie, opened, auth.authenticated(key.name, key.scopes, opened.expires_at)
 
 
 def make_router() -> APIRouter:
@@ -120,7 +138,7 @@ def make_router() -> APIRouter:
         except ConfigError as exc:
             return _error(503, "unavailable", exc.message, exc.remedy)
         response = RedirectResponse("/", status_code=303, headers=_NO_STORE)
-        return _with_cookie(response, request, cookie, opened, logins.now())
+        return with_cookie(response, request, cookie, opened, logins.now())
 
     @router.get(
         "/api/session",
@@ -144,30 +162,21 @@ def make_router() -> APIRouter:
     async def sign_in(request: Request) -> Response:
         if (refused := cross_origin_refusal(request)) is not None:
             return refused
-        state = request.app.state.server
-        auth: Authenticator = state.auth
-        logins: Logins = state.logins
+        logins: Logins = request.app.state.server.logins
         try:
             presented = msgspec.json.decode(await request.body(), type=_KeyBody).key
         except msgspec.DecodeError:
             # Never echo the body: it may be a key with a typo.
             return _error(400, "invalid_request", 'the body must be JSON {"key": "<API key>"}')
-        address = client_address(request)
-        if (wait := auth.throttle.retry_after(address, "rest")) is not None:
-            return _denied(throttled(wait))
-        key = auth.lookup(presented)
-        if key is None:
-            auth.throttle.failed(address, "rest", request.url.path, "invalid API key")
-            return _error(
-                401, "not_authorized", "invalid API key", "use a key from the server's [server] keys"
-            )
         try:
-            cookie, opened = logins.open(Grant(key.name, key.scopes, logins.fingerprint(key.key)))
+            signed_in = key_login(request, presented)
         except ConfigError as exc:  # the state_dir cannot hold a signing key
             return _error(503, "unavailable", exc.message, exc.remedy)
-        principal = auth.authenticated(key.name, key.scopes, opened.expires_at)
+        if isinstance(signed_in, Denied):
+            return _denied(signed_in)
+        cookie, opened, principal = signed_in
         response = JSONResponse(_principal_body(principal, logins.csrf_token(opened.id)), headers=_NO_STORE)
-        return _with_cookie(response, request, cookie, opened, logins.now())
+        return with_cookie(response, request, cookie, opened, logins.now())
 
     @router.delete(
         "/api/session", summary="Sign out (the session is refused from now on)", responses=errors(403)

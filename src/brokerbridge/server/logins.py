@@ -37,6 +37,7 @@ from brokerbridge.core.secret import Secret
 from brokerbridge.server.access_tokens import (
     DEFAULT_RENEW_FOR,
     DEFAULT_TTL,
+    FORGED,
     AccessToken,
     AccessTokens,
     Grant,
@@ -210,6 +211,17 @@ class Logins:
     def is_revoked(self, id_: str) -> bool:
         return id_ in self._revoked
 
+    def withdrawn(self, principal: Principal) -> str | None:
+        """Why a connection opened by `principal` must end now (None: it may go on): its access
+        token was revoked or its browser login signed out since the handshake. An expired token
+        does not end a connection it opened (as a session outlives the credential that opened
+        it); a revoked one does — that is what revoking is for."""
+        if principal.token_id is not None and principal.token_id in self._revoked:
+            return "the access token of this connection was revoked: get a new one"
+        if principal.login_id is not None and principal.login_id in self._revoked:
+            return "the session of this connection was signed out: sign in again"
+        return None
+
     def revoke_id(self, id_: str, until: float) -> None:
         """Refuse `id_` from now on, until `until` (when it would have expired anyway)."""
         now = self._clock.time()
@@ -300,7 +312,8 @@ def identify(conn: HTTPConnection, auth: Authenticator, logins: Logins) -> Princ
         found = logins.access.verify(access)
         current = found if isinstance(found, str) else _current(found.grant, found.expires_at, auth, logins)
         if isinstance(current, str):
-            auth.throttle.failed(address, via, conn.url.path, f"access token refused: {current}")
+            if current in FORGED:
+                auth.throttle.failed(address, via, conn.url.path, f"access token refused: {current}")
             return Denied(
                 f"access token refused: {current}",
                 "get a new one (POST /api/tokens/renew while it is valid, POST /api/tokens, or "

@@ -105,7 +105,7 @@ def _trader(request: Request) -> JsonBody | None:
     if (refused := refusal_of(principal, "trade")) is not None:
         return refused
     assert not isinstance(principal, Denied)  # refusal_of answered it
-    why = csrf_refusal(request, principal, state.auth, state.logins)
+    why = csrf_refusal(request, principal, state.logins)
     if why is None:
         return None
     body = models.ErrorResponse(

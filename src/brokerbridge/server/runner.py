@@ -103,7 +103,11 @@ class BridgeServer:
             state, ws = self.state, self.state.settings.ws
             self._heartbeats = asyncio.get_running_loop().create_task(
                 state.clients.run_heartbeats(
-                    ws.heartbeat_interval, ws.client_timeout, state.bridge.clock, state.codec
+                    ws.heartbeat_interval,
+                    ws.client_timeout,
+                    state.bridge.clock,
+                    state.codec,
+                    state.logins.withdrawn,
                 ),
                 name="ws-heartbeats",
             )

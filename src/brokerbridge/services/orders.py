@@ -367,7 +367,7 @@ class OrderService:
         client_order_id = settled.update.client_order_id
         state = self._venues.get(venue)
         if client_order_id is None or state is None:
-            return  # a submit of the old API without a client order id: no row
+            return  # not an order of this service's (every one it sends has a client order id)
         if settled.order_id is None:
             self._record(
                 venue,

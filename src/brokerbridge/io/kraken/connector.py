@@ -912,7 +912,8 @@ class KrakenConnector:
         client_order_id: str | None = None,
         time_in_force: str | None = None,
     ) -> str:
-        """Submit an order over REST; returns Kraken's order id. Follow it on `executions`.
+        """Submit an order over REST (`AddOrder`: `submit_order`'s way while the socket is down);
+        returns Kraken's order id. Follow it on `executions`.
 
         A network failure here leaves the order's fate UNKNOWN, not rejected: the error says so,
         and the order (if it was placed) shows up in executions / OpenOrders reconciliation.

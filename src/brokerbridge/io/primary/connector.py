@@ -24,7 +24,7 @@ import logging
 import random
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -50,11 +50,12 @@ from brokerbridge.core.events import (
 from brokerbridge.core.health import StreamHealth, VenueHealth
 from brokerbridge.core.hours import market_hours
 from brokerbridge.core.orders import Canceled, OrderRequest, Submitted
+from brokerbridge.core.rest import Request
 from brokerbridge.core.signals import OrderAnswered, Signal, Subscribed, TokenRejected
 from brokerbridge.io.http import HttpClient
 from brokerbridge.io.primary.instruments import InstrumentCache
 from brokerbridge.io.primary.orders import PrimaryOrderEntry
-from brokerbridge.io.primary.rest import PrimaryRestClient
+from brokerbridge.io.primary.rest import Answered, PrimaryRestClient
 from brokerbridge.io.refresh import keep_fresh
 from brokerbridge.io.retry import Retrying
 from brokerbridge.io.supervisor import ConnectionSupervisor, Emit
@@ -68,9 +69,13 @@ from brokerbridge.venues.primary import normalize as norm
 from brokerbridge.venues.primary import rest as codec
 from brokerbridge.venues.primary.catalog import Catalog
 from brokerbridge.venues.primary.environments import resolve_environment
+from brokerbridge.venues.primary.messages import EntryValue
+from brokerbridge.venues.primary.rest_messages import InstrumentDetailWire
 from brokerbridge.venues.primary.session import CHANNEL_ENTRIES, PrimaryWsSession
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 RISK_POLL_INTERVAL = 5.0  # positions / account report: Primary's best practice is one call per 5 s
 ORDERS_POLL_EVERY = 10  # while the socket is down, order state every 10th poll
@@ -140,6 +145,7 @@ class PrimaryConnector:
         self._cache = InstrumentCache(config.instruments_cache_dir, self.environment.name, clock)
         self._catalog: Catalog | None = None
         self._catalog_day: object = None  # the cache file (one per Buenos Aires day) it came from
+        self._details: tuple[InstrumentDetailWire, ...] = ()  # the catalogue's details as Primary sent them
         self._catalog_lock = asyncio.Lock()
         self._listing = False  # the catalogue is being kept loaded (from the first symbol's subscription)
         self._risk_subs: dict[Subscription, None] = {}
@@ -390,6 +396,7 @@ class PrimaryConnector:
                 body = await self._cache.load(lambda: self.rest.raw(request))
                 response = codec.parse_answer(request, 200, None, body)
                 self._catalog = Catalog.from_wire(response.instruments)
+                self._details = tuple(response.instruments)
                 self._catalog_day = day
                 logger.info("primary: %d instruments loaded", len(self._catalog))
             return self._catalog
@@ -528,28 +535,6 @@ class PrimaryConnector:
             )
 
     # -- trading (io/primary/orders.py) ---------------------------------------------------------
-    async def place_order(
-        self,
-        *,
-        symbol: str,
-        side: str,
-        order_type: str,
-        qty: Decimal,
-        price: Decimal | None = None,
-        client_order_id: str | None = None,
-    ) -> str:
-        return await self.order_entry.place_order(
-            symbol=symbol,
-            side=side,
-            order_type=order_type,
-            qty=qty,
-            price=price,
-            client_order_id=client_order_id,
-        )
-
-    async def cancel_order(self, order_id: str) -> int:
-        return await self.order_entry.cancel_order(order_id)
-
     @property
     def echoes_client_order_id(self) -> bool:
         # Primary's reports name its own clOrdId; the `wsClOrdId` a socket submit carries comes back
@@ -592,6 +577,37 @@ class PrimaryConnector:
         """Every order of the account today (`order/all`), as updates and fills not yet reported;
         orders of submits no answer came to carry their client order id."""
         return await self.order_entry.snapshot()
+
+    # -- the Primary-compatible endpoint (server/primary/) --------------------------------------
+    @property
+    def account(self) -> str | None:
+        """The one account this connector trades and reads (`primary.account`)."""
+        return self.config.account
+
+    async def instrument_details(self) -> tuple[InstrumentDetailWire, ...]:
+        """Today's instrument details as Primary sent them (loaded with `catalog`, once a day)."""
+        await self.catalog()
+        return self._details
+
+    async def rest_answer(self, request: Request[T]) -> Answered[T]:
+        """A read the bridge holds no copy of, asked of Primary on this connector's one login: the
+        answer and Primary's own body (re-served as it came)."""
+        return await self.rest.answer(request)
+
+    def proprietary_of(self, order_id: str) -> str:
+        """The proprietary order `order_id` was booked under (the environment's default when the
+        bridge has not seen it booked)."""
+        return self.booked_proprietary(order_id) or self.environment.proprietary
+
+    def booked_proprietary(self, order_id: str) -> str | None:
+        """The proprietary order `order_id` was booked under; None when this run has not seen it
+        booked (its ack or a report of it)."""
+        return self.order_entry.booked_proprietary(order_id)
+
+    def last_trade(self, symbol: str) -> EntryValue | None:
+        """The product's last `LA` (date, price, size) from the socket, while a stream with `LA`
+        (ticker, trades) is open or was open on this connection; None before one came."""
+        return self.session.trades.last(symbol)
 
     # -- health ------------------------------------------------------------------------------
     def health(self) -> VenueHealth:

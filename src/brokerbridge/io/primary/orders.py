@@ -2,17 +2,17 @@
 WebSocket when orders are answered there, REST when they are not, and the search for submits whose
 answer never came.
 
-Two ways in: `place_order`/`cancel_order` (Bridge.place_order, REST only, as before) and the order
-API's `submit_order`/`cancel`/`amend_order` (Bridge.place/cancel/amend), which go over the socket
-while it is up with the account's order reports subscribed (`on_socket`; Primary answers `no`/`co`
-only through them) and over REST otherwise.
+The way in is the order API's `submit_order`/`cancel`/`amend_order` (Bridge.place/cancel/amend),
+which go over the socket while it is up with the account's order reports subscribed (`on_socket`;
+Primary answers `no`/`co` only through them) and over REST otherwise (`cancel_order` is the REST
+cancel).
 
-One order id either way: the clOrdId of the order's first request (what newSingleOrder answers as
-`clientId`, what the first `or` report of a `no` carries next to our `wsClOrdId`), which is what
-the session's tracker keys every update and fill by; both ways name the order with the caller's
-client order id (`OrderTracker.name`), which updates and fills carry. A replace keeps the order id:
-Primary's replace is a new request (a new clOrdId) that carries the filled quantity over, so
-re-keying the order would report its fills a second time.
+One order id either way (socket or REST): the clOrdId of the order's first request (what
+newSingleOrder answers as `clientId`, what the first `or` report of a `no` carries next to our
+`wsClOrdId`), which is what the session's tracker keys every update and fill by; both name the
+order with the caller's client order id (`OrderTracker.name`), which updates and fills carry. A
+replace keeps the order id: Primary's replace is a new request (a new clOrdId) that carries the
+filled quantity over, so re-keying the order would report its fills a second time.
 """
 
 from __future__ import annotations
@@ -135,25 +135,6 @@ class PrimaryOrderEntry:
         self._replace_answers: OrderedDict[str, OrderAnswered] = OrderedDict()
         self._unanswered: OrderedDict[str, _Unanswered] = OrderedDict()
 
-    async def place_order(
-        self,
-        *,
-        symbol: str,
-        side: str,
-        order_type: str,
-        qty: Decimal,
-        price: Decimal | None = None,
-        client_order_id: str | None = None,
-    ) -> str:
-        """Submit over REST (`order/newSingleOrder`); returns the request's clOrdId, which is the
-        order id of its `OrderUpdate`s. A network failure leaves the order UNKNOWN, not rejected."""
-        order_id = await self._place_rest(
-            symbol=symbol, side=side, order_type=order_type, qty=qty, price=price, time_in_force="DAY"
-        )
-        if client_order_id is not None:
-            self.session.orders.name(order_id, client_order_id)
-        return order_id
-
     def _trading_account(self) -> str:
         if not self._account:
             raise ConfigError("placing orders needs primary.account")
@@ -198,6 +179,10 @@ class PrimaryOrderEntry:
         self._proprietary[order_id] = proprietary or self._default_proprietary
         while len(self._proprietary) > 10_000:
             self._proprietary.popitem(last=False)
+
+    def booked_proprietary(self, order_id: str) -> str | None:
+        """The proprietary `order_id` was booked under, if this run saw it booked (its ack or a report)."""
+        return self._proprietary.get(order_id) or self.session.orders.proprietary_of(order_id)
 
     def _proprietary_of(self, order_id: str) -> str:
         known = self._proprietary.get(order_id) or self.session.orders.proprietary_of(order_id)

@@ -11,7 +11,8 @@ invalidates a token when the same user logs in elsewhere): log in again once and
 from __future__ import annotations
 
 import logging
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from brokerbridge.core.clock import Clock
 from brokerbridge.core.config import PrimaryConfig
@@ -36,6 +37,14 @@ REPLACED_SESSION = (
     "API user"
 )
 # Primary: "la duración del token es de 24 hs"
+
+
+@dataclass(frozen=True, slots=True)
+class Answered(Generic[T]):
+    """A successful call's decoded answer and the body it was decoded from."""
+
+    value: T
+    body: bytes
 
 
 class PrimaryRestClient:
@@ -84,6 +93,12 @@ class PrimaryRestClient:
         """The decoded answer; on 401/403 one re-login and the *retried* call's answer."""
         _, answer = await self._with_relogin(request)
         return answer
+
+    async def answer(self, request: Request[T]) -> Answered[T]:
+        """`call`, with the body the answer came in (the Primary-compatible endpoint serves
+        Primary's own bytes where it forwards a read)."""
+        body, value = await self._with_relogin(request)
+        return Answered(value, body)
 
     async def raw(self, request: Request[Any]) -> bytes:
         """The body of a successful call, undecoded (for the on-disk instrument cache)."""

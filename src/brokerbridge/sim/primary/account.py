@@ -31,7 +31,7 @@ from typing import Any
 
 from brokerbridge.sim.market import BookSide, Fill, Market, Side, StepResult
 from brokerbridge.sim.primary.catalog import HIGH_LIMIT_PRICE, LOW_LIMIT_PRICE, Catalog, PrimaryInstrument
-from brokerbridge.sim.primary.wire import num, transact_time
+from brokerbridge.venues.primary.wire_format import num, transact_time
 
 ACTIVE = ("PENDING_NEW", "NEW", "PARTIALLY_FILLED")
 # Requests that ended (filled, cancelled, rejected): Primary's order queries answer the day's

@@ -25,7 +25,7 @@ from brokerbridge.sim.primary.account import Account, IdMaker, Order, OrderReque
 from brokerbridge.sim.primary.catalog import Catalog, default_catalog
 from brokerbridge.sim.primary.tokens import TOKEN_TTL_S, Ended, Token, TokenBook
 from brokerbridge.sim.primary.usage import Usage, UsageStats
-from brokerbridge.sim.primary.wire import local_date, local_midnight, ms
+from brokerbridge.venues.primary.wire_format import local_date, local_midnight, ms
 
 PROPRIETARY = "PBCP"  # reMarkets' (pyRofex's REMARKET default); xOMS brokers use ISV_PBCP
 DEMO_CASH = {"ARS": Decimal("50000000"), "USD": Decimal("100000")}

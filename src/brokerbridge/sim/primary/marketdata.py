@@ -19,24 +19,11 @@ from typing import Any
 from brokerbridge.sim.market import BookSide
 from brokerbridge.sim.primary.catalog import PrimaryInstrument
 from brokerbridge.sim.primary.exchange import PrimaryExchange
-from brokerbridge.sim.primary.wire import num
+from brokerbridge.venues.primary.messages import MD_ENTRIES
+from brokerbridge.venues.primary.wire_format import num
 
-ENTRIES = ("BI", "OF", "LA", "OP", "CL", "SE", "HI", "LO", "TV", "OI", "IV", "EV", "NV", "ACP", "TC")
+ENTRIES = MD_ENTRIES
 MAX_DEPTH = 10
-
-
-def parse_entries(values: Iterable[Any]) -> tuple[list[str], list[str]]:
-    """(known entries in request order without repeats, unknown ones); codes are case-insensitive."""
-    known: list[str] = []
-    unknown: list[str] = []
-    for value in values:
-        code = value.strip().upper() if isinstance(value, str) else ""
-        if code in ENTRIES:
-            if code not in known:
-                known.append(code)
-        else:
-            unknown.append(str(value))
-    return known, unknown
 
 
 def market_data(

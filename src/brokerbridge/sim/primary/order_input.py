@@ -17,7 +17,7 @@ from typing import Any
 
 from brokerbridge.sim.primary.account import OrderError, OrderRequest
 from brokerbridge.sim.primary.catalog import MARKET_ID, Catalog, PrimaryInstrument
-from brokerbridge.sim.primary.wire import (
+from brokerbridge.venues.primary.wire_format import (
     ORDER_TYPES,
     SIDES,
     TIMES_IN_FORCE,

@@ -25,7 +25,7 @@ from brokerbridge.sim.primary import risk
 from brokerbridge.sim.primary.account import ACTIVE, Order, OrderError
 from brokerbridge.sim.primary.catalog import MARKET_ID, SEGMENTS, PrimaryInstrument
 from brokerbridge.sim.primary.exchange import PrimaryExchange
-from brokerbridge.sim.primary.marketdata import MAX_DEPTH, market_data, parse_entries
+from brokerbridge.sim.primary.marketdata import MAX_DEPTH, market_data
 from brokerbridge.sim.primary.order_input import (
     RawOrder,
     as_decimal,
@@ -37,7 +37,14 @@ from brokerbridge.sim.primary.order_input import (
 )
 from brokerbridge.sim.primary.tokens import Token
 from brokerbridge.sim.primary.usage import UNKNOWN_ROUTE
-from brokerbridge.sim.primary.wire import encode_bytes, local_date, ms, num, trade_datetime
+from brokerbridge.venues.primary.wire_format import (
+    encode_bytes,
+    local_date,
+    ms,
+    num,
+    parse_entries,
+    trade_datetime,
+)
 
 log = logging.getLogger(__name__)
 

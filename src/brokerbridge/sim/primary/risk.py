@@ -15,7 +15,7 @@ from typing import Any
 from brokerbridge.sim.primary.account import Position
 from brokerbridge.sim.primary.catalog import PrimaryInstrument
 from brokerbridge.sim.primary.exchange import PrimaryExchange
-from brokerbridge.sim.primary.wire import ms, num
+from brokerbridge.venues.primary.wire_format import ms, num
 
 USD_ARS = Decimal("1455")
 CENT = Decimal("0.01")

@@ -40,10 +40,10 @@ from brokerbridge.sim.faults import send_with_latency, sleep_unless_changed
 from brokerbridge.sim.primary.account import OrderError
 from brokerbridge.sim.primary.catalog import PrimaryInstrument
 from brokerbridge.sim.primary.exchange import PrimaryExchange
-from brokerbridge.sim.primary.marketdata import MAX_DEPTH, market_data, parse_entries
+from brokerbridge.sim.primary.marketdata import MAX_DEPTH, market_data
 from brokerbridge.sim.primary.order_input import RawOrder, no_access, parse_order
-from brokerbridge.sim.primary.wire import encode, ms, parse_bool, parse_decimal
 from brokerbridge.sim.server import race
+from brokerbridge.venues.primary.wire_format import encode, ms, parse_bool, parse_decimal, parse_entries
 
 log = logging.getLogger(__name__)
 

@@ -349,6 +349,15 @@ class TradeTracker:
     def forget(self, symbol: str) -> None:
         self._seen.pop(symbol, None)
 
+    def last(self, symbol: str) -> EntryValue | None:
+        """The product's `LA` as the venue last sent it (date, price, size), None before one came:
+        what the Primary-compatible endpoint answers `marketdata/get`'s `LA` with."""
+        seen = self._seen.get(symbol)
+        if seen is None or seen.trade is None:
+            return None
+        date, price, size = seen.trade
+        return EntryValue(price=price, size=size, date=date)
+
 
 def _infer_side(last: EntryValue, seen: _LastSeen) -> Side:
     price = last.price

@@ -1,49 +1,24 @@
-// JSON over the bridge's REST API (same origin, so the session cookie goes along).
+// The page's one client of the bridge — the JavaScript client package the bridge serves at
+// `/client/` (the very files of the npm package), for the page's WebSocket and its REST calls —
+// and how a page shows a refusal.
 //
-// Requests that change something (orders: POST, PATCH, DELETE) made with the session cookie also
-// carry the session's CSRF token in `X-CSRF-Token`: the server refuses them without it, so a page
-// of another origin — which the browser lets send the cookie but not read `GET /api/session` —
-// cannot trade with this browser's session. The token comes from `GET /api/session`
-// (`rememberSession`).
+// Same origin: the session cookie goes with every request, and requests that change something
+// (orders: POST, PATCH, DELETE) also carry the session's CSRF token in `X-CSRF-Token`, which the
+// client reads from `GET /api/session` (a page of another origin cannot read it: it cannot trade
+// with this browser's session).
 
-export class ApiError extends Error {
-  constructor(status, body) {
-    const error = body?.error ?? {};
-    super(error.message ?? `HTTP ${status}`);
-    this.status = status;
-    this.code = error.code ?? "http_error";
-    this.remedy = error.remedy ?? "";
-    this.rule = error.rule ?? ""; // order_refused: the rule broken (tick_size, min_qty, …)
-  }
-}
+import { BridgeClient, BridgeError } from "/client/index.js";
 
-const CSRF_HEADER = "X-CSRF-Token";
-const SAFE_METHODS = new Set(["GET", "HEAD"]);
-const csrf = { token: null }; // this page's session's token; null: not signed in (or not yet read)
+export { BridgeError };
 
-/** Keep the CSRF token of a `GET`/`POST /api/session` answer (null when signed out). */
-export function rememberSession(session) {
-  csrf.token = session?.csrf_token ?? null;
-  return session;
-}
+/** The page's client: one socket (reconnects, resubscribes, reports its state) and the REST API. */
+export const bridge = new BridgeClient({ url: location.origin });
+// Refusals no page took (a page shows its own through its subscription's onError): for the console.
+bridge.on("error", (error) => console.warn(`bridge error ${error.code}: ${error.message}`));
 
-export async function api(path, { method = "GET", body } = {}) {
-  const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
-  if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  if (!SAFE_METHODS.has(method) && csrf.token) init.headers[CSRF_HEADER] = csrf.token;
-  const response = await fetch(path, init);
-  const text = await response.text();
-  let parsed = null;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    parsed = null;
-  }
-  if (!response.ok) throw new ApiError(response.status, parsed);
-  return parsed;
+/** JSON over the bridge's REST API; a refusal rejects with the typed `BridgeError` (`status` set). */
+export function api(path, { method = "GET", body } = {}) {
+  return bridge.request(path, { method, body });
 }
 
 /** An element showing an API error with its remedy, for a page that could not load something. */

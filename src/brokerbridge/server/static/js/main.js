@@ -1,9 +1,8 @@
-// The dashboard's shell: one bridge socket, the connection indicator, the language switch and a
+// The dashboard's shell: the page's one bridge client (api.js), the connection indicator, the language switch and a
 // hash router (#/acciones, #/opciones, #/crypto/BTC%2FUSD, #/cuenta, #/estado). Each page module
 // exports `mount(root, ctx, params)` returning an `unmount()` that closes its subscriptions.
 
-import { api } from "./api.js";
-import { BridgeSocket, bridgeUrl } from "./bridge.js";
+import { api, bridge } from "./api.js";
 import { FrameScheduler } from "./frame.js";
 import { I18n } from "./i18n.js";
 import * as acciones from "./pages/acciones.js";
@@ -24,7 +23,6 @@ function available(name) {
 }
 
 const i18n = new I18n();
-const bridge = new BridgeSocket(bridgeUrl());
 const frames = new FrameScheduler();
 const ctx = { i18n, bridge, frames };
 
@@ -60,14 +58,14 @@ function renderConnection() {
       node.title = degraded.map((s) => `${s}: ${bridge.streams.get(s)}`).join("\n");
     } else {
       label = i18n.t("conn.live");
-      node.title = bridge.url;
+      node.title = bridge.wsUrl;
     }
   } else if (state === "reconnecting") {
     const seconds = bridge.retryAt ? Math.max(0, Math.ceil((bridge.retryAt - Date.now()) / 1000)) : 0;
     label = bridge.retryAt
       ? i18n.t("conn.reconnecting", { attempt: bridge.attempt, seconds })
       : i18n.t("conn.retrying", { attempt: bridge.attempt });
-    node.title = bridge.url;
+    node.title = bridge.reason ? `${bridge.wsUrl}\n${bridge.reason}` : bridge.wsUrl;
   } else {
     label = i18n.t("conn.connecting");
   }
@@ -84,7 +82,7 @@ function renderLanguage() {
   renderConnection();
 }
 
-for (const kind of ["state", "streams", "tick"]) {
+for (const kind of ["state", "status"]) {
   bridge.addEventListener(kind, () => frames.schedule("shell:conn", renderConnection));
 }
 // While reconnecting, count the seconds down.
@@ -103,7 +101,7 @@ i18n.addEventListener("change", () => {
 
 window.addEventListener("hashchange", route);
 renderLanguage();
-bridge.start();
+bridge.connect();
 // The first page opens once the server said which venues it runs (one loopback request), so a
 // page of a venue it does not run is never opened to fail.
 api("/api/venues")

@@ -5,7 +5,7 @@
 // typed in the form below). With the `trade` scope too, the page trades: an order ticket
 // (ticket.js), and cancel and amend on every open order — each order and amend confirmed first.
 
-import { api, ApiError, errorBox, rememberSession } from "../api.js";
+import { api, BridgeError, errorBox } from "../api.js";
 import { isMultiple, parseTyped, typedForm } from "../decimal.js";
 import { el, setText } from "../dom.js";
 import { formatDecimal, formatTime } from "../format.js";
@@ -136,7 +136,7 @@ class VenueAccount {
       this.notice.replaceChildren();
     } catch (error) {
       this.notice.replaceChildren(errorBox(error, i18n));
-      if (error instanceof ApiError && error.code === "unknown_order") this.close(order.order_id);
+      if (error instanceof BridgeError && error.code === "unknown_order") this.close(order.order_id);
     } finally {
       this.pending.delete(order.order_id);
       this.schedule();
@@ -341,7 +341,7 @@ function signInForm(ctx, notices, onSignedIn, { help = "account.signin_help", te
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
-      rememberSession(await api("/api/session", { method: "POST", body: { key: input.value } }));
+      await ctx.bridge.signIn(input.value);
       input.value = "";
       onSignedIn();
     } catch (error) {
@@ -363,7 +363,7 @@ export function mount(root, ctx) {
   root.append(el("section", { class: "page-head" }, el("h1", {}, t("account.title")), toolbar), notices, content);
 
   const reload = () => {
-    bridge.reconnectNow(); // the socket must carry the new session's scopes
+    bridge.reconnect(); // the socket must carry the new session's scopes
     location.hash = "#/cuenta";
     if (!disposed) {
       for (const handle of handles.splice(0)) handle.close();
@@ -376,12 +376,11 @@ export function mount(root, ctx) {
   async function start() {
     let session = { authenticated: false, scopes: [] };
     try {
-      session = await api("/api/session");
+      session = await bridge.session(); // also keeps the session's CSRF token for order requests
     } catch (error) {
       if (error.status !== 401) notices.replaceChildren(errorBox(error, i18n));
     }
     if (disposed) return;
-    rememberSession(session);
     if (!session.authenticated || !session.scopes.includes("account")) {
       setText(who, "");
       toolbar.replaceChildren(who);
@@ -393,12 +392,11 @@ export function mount(root, ctx) {
     const signOut = el("button", { type: "button", class: "btn ghost" }, t("account.signout"));
     signOut.addEventListener("click", async () => {
       try {
-        await api("/api/session", { method: "DELETE" });
+        await bridge.signOut();
       } catch (error) {
         notices.replaceChildren(errorBox(error, i18n));
         return;
       }
-      rememberSession(null);
       reload();
     });
     toolbar.replaceChildren(who, signOut);

@@ -11,7 +11,7 @@
 // timeout or a dropped answer ("Reintentar") can never make a second order — the bridge answers
 // the first order's ack, marked duplicate.
 
-import { api, ApiError, errorBox } from "../api.js";
+import { api, BridgeError, errorBox } from "../api.js";
 import { compare, isMultiple, multiply, parseTyped, stepped, typedForm } from "../decimal.js";
 import { el, segmented, setText } from "../dom.js";
 import { formatDecimal } from "../format.js";
@@ -441,7 +441,7 @@ export class OrderTicket {
       const box = errorBox(error, i18n);
       // No answer, or the bridge itself failing: the order may or may not be in. The same client
       // order id again is safe (never a second order), so offer exactly that.
-      if (!(error instanceof ApiError) || error.status >= 500) {
+      if (!(error instanceof BridgeError) || error.status === null || error.status >= 500) {
         const again = el("button", { type: "button", class: "btn ghost", dataset: { action: "retry" } }, i18n.t("ticket.retry"));
         again.addEventListener("click", () => this.send(body, locale));
         box.append(el("div", { class: "muted" }, i18n.t("ticket.retry_note", { id: body.client_order_id })), again);

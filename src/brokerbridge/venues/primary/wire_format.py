@@ -1,4 +1,6 @@
-"""Primary's wire conventions shared by REST and WebSocket: numbers, times, tolerant input parsing.
+"""Primary's wire conventions shared by REST and WebSocket: numbers, times, tolerant input parsing —
+what both sides of Primary's protocol write and read alike: the simulator (sim/primary/) and the
+bridge's Primary-compatible endpoint (server/primary/).
 
 Numbers go out as JSON numbers (integral values without a fraction, `76830`, as in every capture;
 others with their exact digits, `108.25`). Times: `timestamp`/`date`/`servertime` are epoch
@@ -10,6 +12,7 @@ or strings, booleans as `true`/`"True"`/`"false"`, enums in any case (§3.1, §4
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -17,6 +20,7 @@ import msgspec
 
 # Argentina has no daylight saving time: a fixed UTC-3 is exact.
 from brokerbridge.core.hours import BUENOS_AIRES
+from brokerbridge.venues.primary.messages import MD_ENTRIES
 
 ART = BUENOS_AIRES
 SIDES = ("BUY", "SELL")
@@ -105,3 +109,18 @@ def parse_enum(value: Any, allowed: tuple[str, ...]) -> str | None:
         return None
     upper = value.strip().upper()
     return upper if upper in allowed else None
+
+
+def parse_entries(values: Iterable[Any]) -> tuple[list[str], list[str]]:
+    """(known market-data entries in request order without repeats, unknown ones); codes are
+    case-insensitive, as Primary takes them."""
+    known: list[str] = []
+    unknown: list[str] = []
+    for value in values:
+        code = value.strip().upper() if isinstance(value, str) else ""
+        if code in MD_ENTRIES:
+            if code not in known:
+                known.append(code)
+        else:
+            unknown.append(str(value))
+    return known, unknown
