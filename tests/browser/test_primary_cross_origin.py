@@ -106,6 +106,10 @@ class StaticSite:
 
         class Page(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                if self.path == "/favicon.ico":  # asked by the browser: a 404 is a console error
+                    self.send_response(204)
+                    self.end_headers()
+                    return
                 if not self.path.startswith("/options.html"):
                     self.send_error(404)
                     return
