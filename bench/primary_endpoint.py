@@ -146,7 +146,7 @@ async def rest_round(
 
 
 async def _run(smoke: bool) -> list[Report]:
-    clients, symbols_n, seconds, settle = (10, 20, 2.0, 2.0) if smoke else (200, 300, 10.0, 5.0)
+    clients, symbols_n, seconds, settle = (10, 20, 1.0, 1.0) if smoke else (200, 300, 10.0, 5.0)
     rest_clients, rest_seconds = (4, 1.0) if smoke else (16, 5.0)
     report = Report("primary_endpoint")
     symbols = byma_symbols(symbols_n)
