@@ -31,8 +31,9 @@ It exits 1 (and lists the problems) unless:
 
 `--direct` runs the same clients straight against the simulator instead (no bridge; the simulator
 does not revoke on re-login there, or the clients would cut each other off): what the venue would
-see without the bridge — one login per client session. `--workdir DIR` keeps the config, `serve.log`
-and the simulator's stderr. tests/soak/test_primary_soak.py runs a short version under pytest.
+see without the bridge — one login per client session. `--workdir DIR` keeps the config, `serve.log`,
+the simulator's log and `report.json` (every figure, per client and per pyRofex process).
+tests/soak/test_primary_soak.py runs a short version under pytest.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import math
 import random
@@ -340,6 +342,8 @@ async def run_soak(options: SoakOptions, workdir: Path) -> SoakReport:
             report.serve_errors = serve.error_lines()
         await sim.stop()
     judge(report, until)
+    # Every figure, per client and per pyRofex process, beside serve.log (kept with --workdir).
+    (workdir / "report.json").write_text(json.dumps(dataclasses.asdict(report), indent=1) + "\n")
     return report
 
 
