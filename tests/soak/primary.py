@@ -66,6 +66,10 @@ RECENT_S = 15.0  # every client still receives Md this close to the end
 PROBLEMS_SHOWN = 40
 
 
+# What each pyRofex worker counts, summed over the workers in the report.
+WORKER_COUNTS = ("sessions", "rounds", "orders_rest", "orders_ws", "orders_ws_filled", "order_reports")
+
+
 @dataclass
 class WsClientSummary:
     client: int
@@ -123,9 +127,7 @@ class SoakReport:
         for w in done:
             calls.update(w["calls"])
             worker_errors.update(w["errors"])
-            totals.update(
-                {k: w[k] for k in ("sessions", "rounds", "orders_rest", "orders_ws", "order_reports")}
-            )
+            totals.update({k: w[k] for k in WORKER_COUNTS})
         client_errors: Counter[str] = Counter()
         for c in self.clients:
             client_errors.update(c.errors)
@@ -149,7 +151,9 @@ class SoakReport:
             f"{max((c.max_gap_s for c in self.clients), default=0):.1f} s; errors {dict(client_errors)}",
             f"  pyRofex ({len(done)} of {len(self.workers)} reported): sessions {totals['sessions']}, "
             f"rounds {totals['rounds']}, REST calls {sum(calls.values())}, orders {totals['orders_rest']} "
-            f"REST + {totals['orders_ws']} WS, order reports {totals['order_reports']}, Md per process "
+            f"REST + {totals['orders_ws']} WS "
+            f"({totals['orders_ws_filled']} filled before their cancel), "
+            f"order reports {totals['order_reports']}, Md per process "
             f"min {min(md_workers)} / max {max(md_workers)}; errors {dict(worker_errors)}",
             f"  serve ERROR lines: {len(self.serve_errors)}",
             f"  problems: {len(self.problems)}",

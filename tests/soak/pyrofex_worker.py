@@ -62,7 +62,8 @@ class WorkerSummary:
     max_md_gap_s: float = 0.0  # longest wait between two Md within a session
     order_reports: int = 0
     orders_rest: int = 0  # sent and cancelled over REST
-    orders_ws: int = 0  # sent and cancelled over the WebSocket
+    orders_ws: int = 0  # sent over the WebSocket and ended: cancelled, or filled before the cancel
+    orders_ws_filled: int = 0  # of those, filled before the cancel reached the market
     errors: dict[str, int] = field(default_factory=dict)  # by kind
     error_samples: dict[str, list[str]] = field(default_factory=dict)
 
@@ -224,19 +225,22 @@ class Worker:
         pyRofex.cancel_order_via_websocket(cl_ord_id, proprietary=new.get("proprietary"))
         order_id = new.get("orderId")
         names = {cl_ord_id, order_id} - {None}
-        cancelled = self.wait_report(
+        # The order's last report: CANCELLED, or FILLED when the market took the order (a buy at a
+        # price the book crossed) before the cancel reached it — then Primary refuses the cancel.
+        ended = self.wait_report(
             lambda r: (
-                r.get("status") == "CANCELLED"
+                r.get("status") in ("CANCELLED", "FILLED")
                 and bool(names & {r.get("clOrdId"), r.get("origClOrdId"), r.get("orderId")})
             )
         )
         with self.lock:
-            if cancelled is None:
+            if ended is None:
                 self.summary.error(
-                    "ws order", f"no CANCELLED report for {cl_ord_id} within {ANSWER_WAIT_S} s"
+                    "ws order", f"no CANCELLED or FILLED report for {cl_ord_id} within {ANSWER_WAIT_S} s"
                 )
             else:
                 self.summary.orders_ws += 1
+                self.summary.orders_ws_filled += ended.get("status") == "FILLED"
 
     def wait_report(self, match: Any) -> dict[str, Any] | None:
         deadline = time.monotonic() + ANSWER_WAIT_S
