@@ -76,18 +76,11 @@ from brokerbridge.server.ws import FLOOD_FACTOR, KEEPALIVE_TIMEOUT, POLICY_VIOLA
 from brokerbridge.venues.primary import DEFAULT_MARKET, VENUE
 from brokerbridge.venues.primary.messages import EntryValue
 from brokerbridge.venues.primary.session import MAX_BOOK_DEPTH
-from brokerbridge.venues.primary.wire_format import (
-    parse_decimal,
-    parse_entries,
-)
+from brokerbridge.venues.primary.wire_format import LEVEL_INTERVALS, parse_smd
 
 logger = logging.getLogger(__name__)
 
 PATHS = frozenset({"/primary/", "/primary"})
-MAX_PRODUCTS = 1000  # per `smd`: Primary's best-practice limit
-# `level` of an `smd`: the least time between two `Md` of a product (Primary.Net's documented
-# throttle, levels 1–5); another value is level 1, as Primary's simulator takes it.
-LEVEL_INTERVALS = {1: 0.1, 2: 0.5, 3: 1.0, 4: 3.0, 5: 6.0}
 ECHOED = 4096  # characters of a refused request echoed in its error frame's `message`
 UNAUTHORIZED = {"status": "ERROR", "message": "Unauthorized", "description": "Invalid or expired token"}
 _decoder = msgspec.json.Decoder(float_hook=Decimal)
@@ -408,27 +401,12 @@ class PrimaryConnection:
     # market data
     def _smd(self, message: dict[str, Any], text: str) -> None:
         needs(self.principal, "market", "market data")
-        products = message.get("products")
-        if not isinstance(products, list) or not products:
-            raise refused("Invalid message")
-        if len(products) > MAX_PRODUCTS:
-            raise refused(f"Too many products ({len(products)} > {MAX_PRODUCTS})")
-        raw_entries = message.get("entries")
-        if not isinstance(raw_entries, list) or not raw_entries:
-            raise refused("Invalid message")
-        entries, unknown = parse_entries(raw_entries)
-        if unknown:
-            raise refused(f"Entry {echo(unknown[0])} invalid")
-        depth = parse_decimal(message.get("depth", 1))
-        if depth is None or not 1 <= depth <= MAX_BOOK_DEPTH or depth % 1:
-            raise refused("Invalid depth")
-        level = parse_decimal(message.get("level", 1))
-        whole = level is not None and 1 <= level <= 5 and level == level.to_integral_value()
-        interval = LEVEL_INTERVALS[int(level) if whole and level is not None else 1]
+        request = parse_smd(message, max_depth=MAX_BOOK_DEPTH, default_market=DEFAULT_MARKET)
+        if isinstance(request, str):
+            raise refused(request)
+        interval = LEVEL_INTERVALS[request.level]
         wanted: list[str] = []
-        for item in products:
-            symbol = item.get("symbol") if isinstance(item, dict) else None
-            market = item.get("marketId", DEFAULT_MARKET) if isinstance(item, dict) else None
+        for symbol, market in request.products:
             if not isinstance(symbol, str) or market != DEFAULT_MARKET or not self._endpoint.listed(symbol):
                 self.error(text, f"Product {echo(symbol)}:{echo(market)} don't exist")
                 continue
@@ -438,7 +416,7 @@ class PrimaryConnection:
         if len(self._views) + len(new) > limit:
             raise refused(f"Too many products ({len(self._views) + len(new)} > {limit} on this connection)")
         for symbol in wanted:
-            self._watch(symbol, (symbol, tuple(entries), int(depth)), text)
+            self._watch(symbol, (symbol, request.entries, request.depth), text)
             self._intervals[symbol] = interval
 
     def _watch(self, symbol: str, key: tuple[str, tuple[str, ...], int], text: str) -> None:

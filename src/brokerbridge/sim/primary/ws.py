@@ -43,14 +43,13 @@ from brokerbridge.sim.primary.exchange import PrimaryExchange
 from brokerbridge.sim.primary.marketdata import MAX_DEPTH, market_data
 from brokerbridge.sim.primary.order_input import RawOrder, no_access, parse_order
 from brokerbridge.sim.server import race
-from brokerbridge.venues.primary.wire_format import encode, ms, parse_bool, parse_decimal, parse_entries
+from brokerbridge.venues.primary.wire_format import LEVEL_INTERVALS, encode, ms, parse_bool, parse_smd
 
 log = logging.getLogger(__name__)
 
-LEVEL_INTERVAL_S = {1: 0.1, 2: 0.5, 3: 1.0, 4: 3.0, 5: 6.0}
+LEVEL_INTERVAL_S = LEVEL_INTERVALS
 MIN_INTERVAL_S = 0.5
 PUSH_PERIOD_S = 0.1
-MAX_PRODUCTS = 1000
 DROP_CODE = 1001
 IDLE_CODE = 1000
 IDLE_REASON = "Idle timeout"
@@ -262,40 +261,17 @@ class WsSession:
             self.send_error(text, exc.description)
 
     def _smd(self, message: dict[str, Any], text: str) -> None:
-        products = message.get("products")
-        if not isinstance(products, list) or not products:
-            raise OrderError("Invalid message")
-        if len(products) > MAX_PRODUCTS:
-            raise OrderError(f"Too many products ({len(products)} > {MAX_PRODUCTS})")
-        raw_entries = message.get("entries")
-        if not isinstance(raw_entries, list) or not raw_entries:
-            raise OrderError("Invalid message")
-        entries, unknown = parse_entries(raw_entries)
-        if unknown:
-            raise OrderError(f"Entry {unknown[0]} invalid")
-        depth_value = parse_decimal(message.get("depth", 1))
-        level_value = parse_decimal(message.get("level", 1))
-        if depth_value is None or not 1 <= depth_value <= MAX_DEPTH or depth_value % 1:
-            raise OrderError("Invalid depth")
-        # `level` picks a throttle (1–5); anything else (absurd exponents included) means the fastest.
-        level = (
-            int(level_value)
-            if level_value is not None
-            and level_value.is_finite()
-            and 1 <= level_value <= 5
-            and level_value % 1 == 0
-            else 1
-        )
-        interval = max(LEVEL_INTERVAL_S.get(level, LEVEL_INTERVAL_S[1]), MIN_INTERVAL_S)
-        for item in products:
-            symbol = item.get("symbol") if isinstance(item, dict) else None
-            market = item.get("marketId", "ROFX") if isinstance(item, dict) else None
+        request = parse_smd(message, max_depth=MAX_DEPTH, default_market="ROFX")
+        if isinstance(request, str):
+            raise OrderError(request)
+        interval = max(LEVEL_INTERVAL_S[request.level], MIN_INTERVAL_S)
+        for symbol, market in request.products:
             inst = self.exchange.catalog.get(symbol) if isinstance(symbol, str) else None
             if inst is None or market != "ROFX":
                 # The captured wording (note "don't" on WS vs "doesn't" on REST).
                 self.send_error(text, f"Product {symbol}:{market} don't exist")
                 continue
-            sub = MdSub(inst, entries, int(depth_value), interval)
+            sub = MdSub(inst, list(request.entries), request.depth, interval)
             self.md[inst.symbol] = sub
             self._first_snapshots.append(sub)
 

@@ -124,3 +124,49 @@ def parse_entries(values: Iterable[Any]) -> tuple[list[str], list[str]]:
         else:
             unknown.append(str(value))
     return known, unknown
+
+
+# `level` of an `smd`: the least time between two `Md` of a product (Primary.Net's documented
+# throttle, levels 1–5); another value is level 1, as Primary takes it.
+LEVEL_INTERVALS = {1: 0.1, 2: 0.5, 3: 1.0, 4: 3.0, 5: 6.0}
+MAX_SMD_PRODUCTS = 1000  # per `smd`: Primary's best-practice limit
+_SHOWN = 80  # characters of a client's value quoted in an error description
+
+
+class SmdRequest(msgspec.Struct, frozen=True):
+    """An `smd` as Primary reads it: the entries (known, in order, without repeats), the depth, the
+    level (1–5) and each product as sent — `(symbol, marketId)`, either possibly not a string: the
+    caller answers each product it cannot serve with its own error frame."""
+
+    entries: tuple[str, ...]
+    depth: int
+    level: int
+    products: tuple[tuple[object, object], ...]
+
+
+def parse_smd(message: dict[str, Any], *, max_depth: int, default_market: str) -> SmdRequest | str:
+    """`message` (a decoded `smd` frame) read as Primary does, or the description of the error
+    frame Primary answers the whole request with. Written once for both sides of the protocol —
+    the simulator and the bridge's `/primary/` endpoint — so they refuse alike."""
+    products = message.get("products")
+    if not isinstance(products, list) or not products:
+        return "Invalid message"
+    if len(products) > MAX_SMD_PRODUCTS:
+        return f"Too many products ({len(products)} > {MAX_SMD_PRODUCTS})"
+    raw_entries = message.get("entries")
+    if not isinstance(raw_entries, list) or not raw_entries:
+        return "Invalid message"
+    entries, unknown = parse_entries(raw_entries)
+    if unknown:
+        return f"Entry {unknown[0][:_SHOWN]!s} invalid"
+    depth = parse_decimal(message.get("depth", 1))
+    if depth is None or not depth.is_finite() or not 1 <= depth <= max_depth or depth % 1:
+        return "Invalid depth"
+    # `level` picks a throttle (1–5); anything else (absurd exponents included) means the fastest.
+    level = parse_decimal(message.get("level", 1))
+    whole = level is not None and level.is_finite() and 1 <= level <= 5 and level % 1 == 0
+    wanted = tuple(
+        (item.get("symbol"), item.get("marketId", default_market)) if isinstance(item, dict) else (None, None)
+        for item in products
+    )
+    return SmdRequest(tuple(entries), int(depth), int(level) if whole and level is not None else 1, wanted)
