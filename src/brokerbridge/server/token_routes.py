@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Union
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -49,6 +49,14 @@ class TokenRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     scopes: list[str] | None = None
     ttl_s: float | None = None
+
+
+class OAuthError(msgspec.Struct, frozen=True):
+    """An error of the code exchange, in OAuth 2.0's shape (RFC 6749 §5.2), which OAuth client
+    libraries read; every other error of these routes is the bridge's `ErrorResponse`."""
+
+    error: str
+    error_description: str
 
 
 class TokenAnswer(msgspec.Struct, frozen=True):
@@ -120,6 +128,18 @@ def _denied(found: Denied) -> Response:
     return _error(found.status, found.code, found.message, found.remedy, found.headers)
 
 
+def _with_oauth_errors(
+    schemas: OpenApiModels, responses: dict[int | str, dict[str, Any]]
+) -> dict[int | str, dict[str, Any]]:
+    """`responses` of the mint route, where 400, 429 and 503 may also be the code exchange's
+    OAuth error (so /openapi.json is true of both shapes)."""
+    oauth = schemas.of(OAuthError)
+    for status in (400, 429, 503):
+        bridge_error = responses[status]["model"]
+        responses[status] = {"model": Union[bridge_error, oauth]}  # noqa: UP007
+    return responses
+
+
 def _oauth_error(
     error: str, description: str, status: int = 400, headers: Mapping[str, str] = {}
 ) -> Response:
@@ -183,7 +203,7 @@ def make_router(codes: AuthorizationCodes) -> APIRouter:
             "JSON: `code`, `redirect_uri`, `code_verifier`, `client_id`): the code exchange of the "
             "sign-in flow (`/authorize`); its errors are OAuth 2.0's `{error, error_description}`."
         ),
-        responses=schemas.responses(TokenAnswer, 400, 401, 403, 413, 429, 503),
+        responses=_with_oauth_errors(schemas, schemas.responses(TokenAnswer, 400, 401, 403, 413, 429, 503)),
         openapi_extra={
             "requestBody": {
                 "content": {
