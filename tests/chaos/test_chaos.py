@@ -19,9 +19,12 @@ SECONDS = chaos_seconds()
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(SECONDS + 90)]
 
-# Faults after which the harness checks a book, and the balances, against the simulator's.
+# Faults after which the harness checks a book, and the balances, against the simulator's. Not
+# "kraken skip sequence": a skipped number that lands on a snapshot (the first message after a
+# reconnect, e.g. after "kraken invalidate tokens") leaves no gap to see — a snapshot starts the
+# count afresh and loses nothing — so it may end in no recovery at all (seed 457797).
 _BOOK_FAULTS = {"kraken drop", "kraken stall public", "kraken corrupt checksum"}
-_BALANCE_FAULTS = {"kraken drop", "kraken stall private", "kraken skip sequence"}
+_BALANCE_FAULTS = {"kraken drop", "kraken stall private"}
 assert {f"{venue} {name}" for venue, name, _, _ in FAULTS} >= _BOOK_FAULTS | _BALANCE_FAULTS
 
 
@@ -38,7 +41,9 @@ async def test_no_fill_lost_no_book_wrong_no_crash_under_random_faults(
         kept = keep_failed_run(seed, tmp_path)
         pytest.fail(
             f"chaos seed {seed} ({SECONDS:.0f} s) failed; log and journal kept in {kept}; again with "
-            f"{ENV_SEED}={seed} {ENV_SECONDS}={SECONDS:.0f} pytest tests/chaos\n" + report.summary(),
+            f"{ENV_SEED}={seed} {ENV_SECONDS}={SECONDS:.0f} pytest tests/chaos\n"
+            + "".join(f"  - {problem}\n" for problem in problems)  # the not-a-real-run ones too
+            + report.summary(),
             pytrace=False,
         )
 
@@ -56,8 +61,9 @@ def _not_a_real_run(report: ChaosReport) -> list[str]:
         out.append("no client of executions received a fill")
     if report.recoveries == 0:
         out.append("no stream went down and came back")
-    if fired & _BOOK_FAULTS and report.book_checks == 0:
+    # A check a fault landed in (deferred) was made all the same: the harness saw the recovery.
+    if fired & _BOOK_FAULTS and report.book_checks + report.checks_deferred == 0:
         out.append("books were never checked after a resync")
-    if fired & _BALANCE_FAULTS and report.balance_checks == 0:
+    if fired & _BALANCE_FAULTS and report.balance_checks + report.checks_deferred == 0:
         out.append("balances were never checked after a recovery")
     return out
