@@ -119,7 +119,9 @@ def test_abuse_leaves_a_well_behaved_stream_flowing_and_the_log_calm(
             assert ask(ws, {"op": "auth", "key": "guessed-key-msg-0000-zzzz"})["code"] == "rate_limited"
 
         watcher.wait_for_events(len(watcher.arrivals) + 3)
-        watcher.assert_flowing(start, max_gap=1.0)
+        # 2 s: an event loop blocked by the abuse stalls the stream for longer; 1 s was met by the
+        # scheduling of a 2-core machine running the other test worker (a 1.2 s gap, clean clone).
+        watcher.assert_flowing(start, max_gap=2.0)
         with client(server, key=None) as ws:  # the server still takes and serves new clients
             assert ask(ws, {"op": "ping", "id": "after"})["type"] == "pong"
 
