@@ -3,7 +3,7 @@
 # pyproject.toml —, Debian's Chromium) and run every check CI runs: lint, strict types, import
 # layering, the whole suite.
 #   scripts/test.sh [pytest args]   the whole suite (what CI runs), e.g. scripts/test.sh tests/server
-#   scripts/test.sh --fast          the edit-loop tier: pure venue code and sessions, unit, server (no
+#   scripts/test.sh --fast          the edit-loop tier: pure venue code and sessions, unit, options, server (no
 #                                   browser, chaos, third-party clients, bench — tests marked `slow`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 .venv/bin/python scripts/check_layers.py
 args=("$@")
 if [[ ${1:-} == --fast ]]; then
-  args=(-m "not slow" --dist load tests/unit tests/sessions tests/server "${@:2}")
+  args=(-m "not slow" --dist load tests/unit tests/options tests/sessions tests/server "${@:2}")
 fi
 # Two workers, a test file per worker (module fixtures such as simulators and the browser stay
 # together); BROKERBRIDGE_TEST_WORKERS=0 runs in one process.

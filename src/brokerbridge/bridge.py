@@ -70,6 +70,7 @@ from brokerbridge.core.events import (
     Trade,
 )
 from brokerbridge.core.health import VenueHealth, VenueReadiness
+from brokerbridge.core.options.views import OptionChain
 from brokerbridge.core.orders import AmendRequest, CancelAck, FillsPage, OrderAck, OrderRequest
 from brokerbridge.io.connector import Connector
 from brokerbridge.io.journal_store import JournalError, JournalStore
@@ -414,7 +415,12 @@ class Bridge:
         *,
         depth: int = 10,
         interval: int = 1,
+        expiry: str | None = None,
+        model: str | None = None,
     ) -> Subscription:
+        """The `Subscription` for a stream, checked. Greeks (issue 20): `symbol` is the underlying's
+        ticker, `expiry` an ISO date (None: every expiry), `model` american/european (None: the
+        configured `[options] model`)."""
         connector = self.connector(venue)
         try:
             chan = Channel(channel)
@@ -433,7 +439,11 @@ class Bridge:
             symbol=symbol,
             depth=depth if chan is Channel.BOOK else unused.depth,
             interval=interval if chan is Channel.CANDLES else unused.interval,
+            expiry=expiry if chan is Channel.GREEKS else None,
+            model=(model or self.config.options.model) if chan is Channel.GREEKS else None,
         )
+        if chan is Channel.GREEKS:
+            raise NotImplementedError  # issue 20, helper i20-service: validated by the options service
         connector.validate(sub)
         return sub
 
@@ -584,6 +594,22 @@ class Bridge:
         """Orders believed open (from executions and REST reconciliation)."""
         self.connector(venue)
         return self.state[venue].journal.open_orders()
+
+    async def option_chain(
+        self,
+        venue: str,
+        underlying: str,
+        *,
+        expiry: str | None = None,
+        model: str | None = None,
+        wait_s: float = 5.0,
+    ) -> OptionChain:
+        """The option chain of `underlying` (a ticker: GGAL) with every option's analytics, as
+        `GET /api/options/{venue}/{underlying}` gives it: computed from the current quotes (the
+        streams it needs are opened and held for the grace period, waiting up to `wait_s` for
+        their first data). UnknownSymbol for an underlying without listed options; InvalidRequest
+        for an expiry not listed (the remedy lists those that are)."""
+        raise NotImplementedError  # issue 20, helper i20-service
 
     async def catalog(self, venue: str) -> Catalog:
         """The venue's instrument catalogue (Primary: details fetched once a day, cached on disk)."""

@@ -19,6 +19,8 @@ import sys
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import NoneType, UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
@@ -346,12 +348,69 @@ class ClientConfig:
     key: Secret | None = None
 
 
+_MODEL_RULE = "american or european"
+OptionModel = Annotated[
+    Literal["american", "european"],
+    Meta(
+        title=_MODEL_RULE,
+        description=_MODEL_RULE,
+        extra={
+            "remedy": "american (Bjerksund–Stensland 2002: BYMA's equity options are American) or european"
+        },
+    ),
+]
+_BASIS_RULE = "calendar or business"
+TimeBasis = Annotated[
+    Literal["calendar", "business"],
+    Meta(
+        title=_BASIS_RULE,
+        description=_BASIS_RULE,
+        extra={
+            "remedy": "calendar (days/365 to the expiry's close, like the caución) or business (sessions/252)"
+        },
+    ),
+]
+Percent = Annotated[
+    float, Meta(ge=-100, le=10_000, title="a percentage", description="a percentage from -100 to 10000")
+]
+ClockTime = Annotated[
+    str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", title="HH:MM", description="HH:MM, e.g. 17:00")
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Dividend:
+    """A cash dividend per share of `underlying` going ex on `ex_date` ([options.dividends])."""
+
+    underlying: str  # ticker, e.g. GGAL
+    ex_date: str  # ISO date
+    amount: Decimal  # per share, in the underlying's currency
+
+
+@dataclass(frozen=True, slots=True)
+class OptionsConfig:
+    """`[options]`: the options analytics (issue 20; docs/options.md)."""
+
+    model: OptionModel = "american"  # the default; each request / subscription may choose the other
+    # The rate: the peso caución's quote (1-day, else the shortest listed) when the catalogue has one;
+    # `rate_tna` when it has none, or always with rate_source = "config". % TNA, simple ACT/365.
+    rate_source: Literal["caucion", "config"] = "caucion"
+    rate_tna: Percent = 30.0
+    time_basis: TimeBasis = "calendar"
+    expiry_time: ClockTime = "17:00"  # Buenos Aires: the close of the expiry day's session
+    # An underlying price older than this (or from a stream that is not live) is stale.
+    stale_after: Seconds = 300.0
+    holidays_file: PathText | None = None  # closures read on top of the shipped BYMA calendar
+    dividends: tuple[Dividend, ...] = ()  # [options.dividends] GGAL = [{ex_date = "…", amount = 25.5}]
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     kraken: KrakenConfig = field(default_factory=KrakenConfig)
     primary: PrimaryConfig | None = None  # None: Primary not configured
     server: ServerConfig = field(default_factory=ServerConfig)
     client: ClientConfig = field(default_factory=ClientConfig)
+    options: OptionsConfig = field(default_factory=OptionsConfig)
     log_level: str = "INFO"
     log_format: str = "auto"  # auto (rich on a terminal, plain otherwise), rich, plain, json
     journal_path: str | None = DEFAULT_JOURNAL_PATH  # SQLite file of every fill; None / ":memory:": in memory
@@ -834,6 +893,7 @@ def load_config(
     primary: PrimaryConfig | None = None
     server = ServerConfig()
     client = ClientConfig()
+    options = OptionsConfig()
     log_level = "INFO"
     log_format = "auto"
     journal_path: str | None = DEFAULT_JOURNAL_PATH
@@ -848,13 +908,13 @@ def load_config(
             ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
-        sections = {"kraken", "primary", "server", "client"}
+        sections = {"kraken", "primary", "server", "client", "options"}
         unknown = set(data) - sections - {"log_level", "log_format", "journal_path"}
         if unknown:
             raise ConfigError(
                 f"{file}: unknown section(s) {', '.join(sorted(unknown))}",
-                remedy="supported: [kraken], [primary], [server], [client], log_level, log_format and "
-                "journal_path",
+                remedy="supported: [kraken], [primary], [server], [client], [options], log_level, "
+                "log_format and journal_path",
             )
         for section in sorted(sections):
             if section in data and not isinstance(data[section], dict):
@@ -868,6 +928,8 @@ def load_config(
             server = _server_from_mapping(server, data["server"], str(file))
         if "client" in data:
             client = _section_from_mapping(client, "client", data["client"], str(file))
+        if "options" in data:
+            options = _options_from_mapping(options, data["options"], str(file))
         log_level = str(data.get("log_level", log_level)).upper()
         log_format = str(data.get("log_format", log_format)).lower()
         journal_path = _journal_path(data.get("journal_path", journal_path), str(file))
@@ -898,6 +960,9 @@ def load_config(
     client_env = _env_section(env, "client")
     if client_env:
         client = _section_from_mapping(client, "client", client_env, "environment (BROKERBRIDGE_CLIENT_*)")
+    options_env = _env_section(env, "options")
+    if options_env:
+        options = _options_from_mapping(options, options_env, "environment (BROKERBRIDGE_OPTIONS_*)")
     if overrides:
         given = {k: v for k, v in overrides.items() if v is not None}
         venues = given.pop("venues", None)
@@ -946,10 +1011,53 @@ def load_config(
         primary=primary,
         server=server,
         client=client,
+        options=options,
         log_level=log_level,
         log_format=log_format,
         journal_path=journal_path,
     )
+
+
+def _options_from_mapping(base: OptionsConfig, values: Mapping[str, Any], where: str) -> OptionsConfig:
+    values = dict(values)
+    dividends = values.pop("dividends", None)
+    options: OptionsConfig = _section_from_mapping(base, "options", values, where)
+    if dividends is not None:
+        options = replace(options, dividends=_parse_dividends(dividends, where))
+    return options
+
+
+_DIVIDEND_REMEDY = '[options.dividends] GGAL = [{ex_date = "2027-05-10", amount = 25.5}] (amount per share)'
+
+
+def _parse_dividends(value: Any, where: str) -> tuple[Dividend, ...]:
+    """`{ticker: [{ex_date, amount}, …]}` → Dividends; a mistake names the entry."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: options.dividends must be a table of tickers", remedy=_DIVIDEND_REMEDY)
+    found: list[Dividend] = []
+    for ticker, entries in value.items():
+        if not isinstance(entries, list):
+            raise ConfigError(
+                f"{where}: options.dividends.{ticker} must be a list of {{ex_date, amount}}",
+                remedy=_DIVIDEND_REMEDY,
+            )
+        for number, entry in enumerate(entries, start=1):
+            label = f"{where}: options.dividends.{ticker} entry {number}"
+            if not isinstance(entry, Mapping) or set(entry) != {"ex_date", "amount"}:
+                raise ConfigError(f"{label} must have exactly ex_date and amount", remedy=_DIVIDEND_REMEDY)
+            ex_date = entry["ex_date"]
+            try:
+                day = ex_date if isinstance(ex_date, date) else date.fromisoformat(str(ex_date))
+            except ValueError:
+                raise ConfigError(f"{label}: ex_date is not an ISO date", remedy=_DIVIDEND_REMEDY) from None
+            try:
+                amount = Decimal(str(entry["amount"]))
+            except InvalidOperation:
+                amount = Decimal("NaN")
+            if not amount.is_finite() or amount <= 0 or isinstance(entry["amount"], bool):
+                raise ConfigError(f"{label}: amount must be a positive number", remedy=_DIVIDEND_REMEDY)
+            found.append(Dividend(underlying=str(ticker).upper(), ex_date=day.isoformat(), amount=amount))
+    return tuple(found)
 
 
 def _journal_path(value: Any, where: str) -> str | None:

@@ -24,6 +24,9 @@ class Channel(enum.StrEnum):
     BALANCES = "balances"
     EXECUTIONS = "executions"
     POSITIONS = "positions"
+    # Derived, not a venue stream: options analytics per underlying (and expiry), recomputed by the
+    # bridge on every tick of an option, its underlying or the rate (services/options.py, issue 20).
+    GREEKS = "greeks"
 
     @property
     def private(self) -> bool:
@@ -58,6 +61,10 @@ class Subscription(msgspec.Struct, frozen=True, kw_only=True):
     symbol: str | None = None
     depth: int = 10  # book only
     interval: int = 1  # candles only, minutes
+    # greeks only: `symbol` is the underlying's ticker (GGAL); `expiry` one ISO date (None: every
+    # expiry); `model` "american" or "european" (the Bridge fills in [options] model when not given).
+    expiry: str | None = None
+    model: str | None = None
 
     def describe(self) -> str:
         parts = [self.venue, self.channel.value]
@@ -67,6 +74,10 @@ class Subscription(msgspec.Struct, frozen=True, kw_only=True):
             parts.append(f"depth={self.depth}")
         if self.channel is Channel.CANDLES:
             parts.append(f"interval={self.interval}")
+        if self.expiry is not None:
+            parts.append(f"expiry={self.expiry}")
+        if self.model is not None:
+            parts.append(f"model={self.model}")
         return ":".join(parts)
 
 
@@ -253,6 +264,58 @@ class Position(Event, tag="position", frozen=True, kw_only=True):
     source: Source = Source.REST
 
 
+class OptionAnalytics(Event, tag="option_analytics", frozen=True, kw_only=True):
+    """One option's analytics (issue 20), recomputed on every tick of the option, its underlying or
+    the rate. Facts (strike, expiry, type, lot) come from the venue's instrument details, never from
+    the ticker text.
+
+    A figure that cannot be computed honestly is None and `reasons[figure]` says why in words (no
+    bid, price below intrinsic value, expired, …): never NaN. Figures computed from an underlying
+    price that is not current are given, with `stale` true and `reasons["spot"]` saying how old it
+    is. Units: IVs and `rate` are annual fractions (0.45 = 45 %); `delta` per 1 of the underlying's
+    price; `gamma` per 1 of price, per 1; `vega` per vol point (σ + 0.01); `theta` per calendar day;
+    `rho` per rate point (r + 0.01); rates quoted like cauciones (`*_tna`, `*_tea`) are percents.
+    Greeks are per share (× `lot` for one contract)."""
+
+    symbol: str  # the option's venue symbol
+    underlying: str  # the underlying's ticker (GGAL)
+    underlying_symbol: str | None  # the instrument whose price is the spot (MERV - XMEV - GGAL - 24hs)
+    option_type: str  # call | put
+    strike: Decimal
+    expiry: str  # ISO date
+    lot: Decimal | None = None  # shares per contract (Primary's roundLot: 100 for BYMA equity options)
+    model: str  # "american" (Bjerksund–Stensland 2002) or "european" (Black–Scholes–Merton)
+    days: float  # calendar days (fractional) to the expiry's close, 17:00 Buenos Aires
+    business_days: int  # BYMA sessions after today up to and including the expiry
+    t: float | None = None  # the year fraction the model uses ([options] time_basis)
+    spot: Decimal | None = None
+    rate: float | None = None  # continuous annual rate the model uses
+    rate_source: str = ""  # e.g. "caución MERV - XMEV - PESOS - 1D", "configured"
+    dividends_pv: float = 0.0  # present value of the discrete dividends before expiry (escrowed)
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    last: Decimal | None = None
+    mid: Decimal | None = None
+    iv_bid: float | None = None
+    iv_ask: float | None = None
+    iv_last: float | None = None
+    iv_mid: float | None = None
+    greeks_from: str | None = None  # which IV the greeks use: "mid", else "last" (None: no greeks)
+    delta: float | None = None
+    gamma: float | None = None
+    vega: float | None = None
+    theta: float | None = None
+    rho: float | None = None
+    intrinsic: Decimal | None = None
+    time_value: Decimal | None = None  # the option's price (mid, else last) minus intrinsic
+    parity_tna: float | None = None  # the rate put-call parity implies at this strike, % TNA
+    covered_call_tna: float | None = None  # calls: the covered-call ("lanzamiento cubierto") rate
+    covered_call_tea: float | None = None
+    break_even: Decimal | None = None  # calls: the covered call's break-even (spot − premium)
+    stale: bool = False  # some input is not current: see `reasons`
+    reasons: dict[str, str] = msgspec.field(default_factory=dict)  # figure → why it is empty/flagged
+
+
 class StreamStatus(Event, tag="status", frozen=True, kw_only=True):
     """Where a stream stands. `stream` is a `Subscription.describe()` or a connection name."""
 
@@ -284,6 +347,7 @@ AnyEvent = (
     | OrderUpdate
     | Fill
     | Position
+    | OptionAnalytics
     | StreamStatus
     | Gap
 )

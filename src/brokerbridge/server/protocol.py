@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -53,6 +53,10 @@ class Subscribe(msgspec.Struct, frozen=True, kw_only=True, tag_field="op", tag="
     # book only; default: the venue's (Kraken 10, Primary 5)
     depth: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
     interval: Annotated[int, msgspec.Meta(ge=1, le=21600)] = 1  # candles only, minutes
+    # greeks only (`symbol`: the underlying's ticker, e.g. GGAL): one expiry, an ISO date (none:
+    # every listed expiry), and the model (none: the server's [options] model).
+    expiry: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+    model: Literal["american", "european"] | None = None
 
 
 class Unsubscribe(msgspec.Struct, frozen=True, kw_only=True, tag_field="op", tag="unsubscribe"):

@@ -38,6 +38,7 @@ from brokerbridge.core.events import (
     Fill,
     Gap,
     Instrument,
+    OptionAnalytics,
     OrderUpdate,
     Position,
     SessionStats,
@@ -66,6 +67,8 @@ def topic_of(event: AnyEvent) -> str:
             return f"{event.venue}:stats:{s}"
         case Instrument():
             return f"{event.venue}:instruments"
+        case OptionAnalytics(underlying=u, expiry=e, model=m):
+            return f"{event.venue}:greeks:{u}:expiry={e}:model={m}"
         case Position():
             return f"{event.venue}:positions"
         case BalanceSnapshot() | BalanceUpdate():

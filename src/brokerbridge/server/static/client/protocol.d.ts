@@ -252,6 +252,90 @@ export interface Instrument {
 export type Level = [Decimal, Decimal];
 
 /**
+ * One option's analytics (issue 20), recomputed on every tick of the option, its underlying or
+ * the rate. Facts (strike, expiry, type, lot) come from the venue's instrument details, never from
+ * the ticker text.
+ *
+ * A figure that cannot be computed honestly is None and `reasons[figure]` says why in words (no
+ * bid, price below intrinsic value, expired, …): never NaN. Figures computed from an underlying
+ * price that is not current are given, with `stale` true and `reasons["spot"]` saying how old it
+ * is. Units: IVs and `rate` are annual fractions (0.45 = 45 %); `delta` per 1 of the underlying's
+ * price; `gamma` per 1 of price, per 1; `vega` per vol point (σ + 0.01); `theta` per calendar day;
+ * `rho` per rate point (r + 0.01); rates quoted like cauciones (`*_tna`, `*_tea`) are percents.
+ * Greeks are per share (× `lot` for one contract).
+ */
+export interface OptionAnalytics {
+  kind: "option_analytics";
+  venue: string;
+  ts: number;
+  symbol: string;
+  underlying: string;
+  underlying_symbol: string | null;
+  option_type: string;
+  strike: Decimal;
+  expiry: string;
+  /** Default: `null`. */
+  lot?: Decimal | null;
+  model: string;
+  days: number;
+  business_days: number;
+  /** Default: `null`. */
+  t?: number | null;
+  /** Default: `null`. */
+  spot?: Decimal | null;
+  /** Default: `null`. */
+  rate?: number | null;
+  /** Default: `""`. */
+  rate_source?: string;
+  /** Default: `0.0`. */
+  dividends_pv?: number;
+  /** Default: `null`. */
+  bid?: Decimal | null;
+  /** Default: `null`. */
+  ask?: Decimal | null;
+  /** Default: `null`. */
+  last?: Decimal | null;
+  /** Default: `null`. */
+  mid?: Decimal | null;
+  /** Default: `null`. */
+  iv_bid?: number | null;
+  /** Default: `null`. */
+  iv_ask?: number | null;
+  /** Default: `null`. */
+  iv_last?: number | null;
+  /** Default: `null`. */
+  iv_mid?: number | null;
+  /** Default: `null`. */
+  greeks_from?: string | null;
+  /** Default: `null`. */
+  delta?: number | null;
+  /** Default: `null`. */
+  gamma?: number | null;
+  /** Default: `null`. */
+  vega?: number | null;
+  /** Default: `null`. */
+  theta?: number | null;
+  /** Default: `null`. */
+  rho?: number | null;
+  /** Default: `null`. */
+  intrinsic?: Decimal | null;
+  /** Default: `null`. */
+  time_value?: Decimal | null;
+  /** Default: `null`. */
+  parity_tna?: number | null;
+  /** Default: `null`. */
+  covered_call_tna?: number | null;
+  /** Default: `null`. */
+  covered_call_tea?: number | null;
+  /** Default: `null`. */
+  break_even?: Decimal | null;
+  /** Default: `false`. */
+  stale?: boolean;
+  /** Default: `{}`. */
+  reasons?: Record<string, string>;
+}
+
+/**
  * The answer to `place` and `amend`: the order's ids. What happens to it next arrives on
  * `executions` (`order_update`, `fill`).
  */
@@ -446,6 +530,10 @@ export interface Subscribe {
   depth?: number | null;
   /** Default: `1`. */
   interval?: number;
+  /** Default: `null`. */
+  expiry?: string | null;
+  /** Default: `null`. */
+  model?: "american" | "european" | null;
 }
 
 /**
@@ -500,7 +588,7 @@ export interface Unsubscribe {
 }
 
 /** Every normalized event, told apart by `kind`. */
-export type AnyEvent = BalanceSnapshot | BalanceUpdate | BookSnapshot | BookUpdate | Candle | Fill | Gap | Instrument | OrderUpdate | Position | SessionStats | StreamStatus | Ticker | Trade;
+export type AnyEvent = BalanceSnapshot | BalanceUpdate | BookSnapshot | BookUpdate | Candle | Fill | Gap | Instrument | OptionAnalytics | OrderUpdate | Position | SessionStats | StreamStatus | Ticker | Trade;
 
 /** The event type of each `kind`. */
 export interface EventByKind {
@@ -512,6 +600,7 @@ export interface EventByKind {
   fill: Fill;
   gap: Gap;
   instrument: Instrument;
+  option_analytics: OptionAnalytics;
   order_update: OrderUpdate;
   position: Position;
   stats: SessionStats;
