@@ -41,7 +41,7 @@ MIN_VOL = 1e-4  # annual; below this an option's time value is noise on its tick
 MAX_VOL = 10.0  # 1000 %: above it the price is at its no-arbitrage bound for any practical purpose
 
 _MAX_ITERATIONS = 64  # Newton needs 3–8; bisection fallbacks may need ~50 on pathological inputs
-_RELATIVE_STEP = 1e-9  # a Halley step this small leaves an error ~(1e-9)³: far below the float's noise
+_RELATIVE_STEP = 1e-6  # after a Halley step this small the error is ~C·(1e-6)³: below the float's noise
 _AMERICAN_STEP = 1e-8  # absolute, in vol: 100× inside the European target; the model is good to ~1e-2
 _AMERICAN_RESIDUAL = 1e-7  # in vol, at the European vega: see _solve_american
 _AMERICAN_PRICE_MATCH = 1e-12  # of max(spot, strike): a millionth of a tick at GGAL prices
@@ -97,14 +97,19 @@ def _solve_normalized(
 ) -> tuple[FloatArray, BoolArray]:
     """s in [s_lo, s_hi] with b(x, s) = beta, for x <= 0 and b(s_lo) < beta < b(s_hi)."""
     s_c = np.clip(np.sqrt(-2.0 * x), s_lo, s_hi)
-    lower = beta < _otm_call(x, s_c)  # the root is below the inflection point
+    b_c = _otm_call(x, s_c)
+    lower = beta < b_c  # the root is below the inflection point
     lo = np.where(lower, s_lo, s_c)
     hi = np.where(lower, s_c, s_hi)
     upper_bound = np.exp(0.5 * x)
     target = np.where(lower, np.log(beta), np.log(upper_bound - beta))
-    # Starting points: the leading term of ln b (-x²/2s²) for the lower branch; the x = 0
-    # solution 2N(-s/2) scaled to the two tails' weights for the upper one.
-    guess_lower = -x / np.sqrt(-2.0 * np.log(np.minimum(beta, 0.5)))
+    # Starting points. Lower branch: ln b ≈ A - x²/2s², the leading term of the deep tail, with
+    # A matching b at s_c; the true ln b has an extra ~3·ln s that is below that model left of
+    # s_c, so the guess lies left of the root, where Halley on the concave ln b converges
+    # monotonically (3–4 evaluations on a GGAL-like chain against 6 from the bare tail term).
+    # Upper branch: the x = 0 solution 2N(-s/2) scaled to the two tails' weights.
+    anchor = np.log(b_c) + 0.5 * (x / s_c) ** 2
+    guess_lower = -x / np.sqrt(2.0 * (anchor - np.log(beta)))
     guess_upper = -2.0 * ndtri(np.clip((upper_bound - beta) / (upper_bound + 1.0 / upper_bound), 1e-300, 0.5))
     s = np.clip(np.where(lower, guess_lower, guess_upper), lo, hi)
     s = np.where(np.isfinite(s), s, 0.5 * (lo + hi))
