@@ -35,7 +35,13 @@ import numpy.typing as npt
 from scipy.special import erfcx, ndtr, ndtri
 
 from brokerbridge.core.options.american import american_price
-from brokerbridge.core.options.black_scholes import BoolArray, FloatArray, european_greeks, model_inputs
+from brokerbridge.core.options.black_scholes import (
+    BoolArray,
+    FloatArray,
+    ModelInputs,
+    european_greeks,
+    model_inputs,
+)
 
 MIN_VOL = 1e-4  # annual; below this an option's time value is noise on its tick
 MAX_VOL = 10.0  # 1000 %: above it the price is at its no-arbitrage bound for any practical purpose
@@ -201,17 +207,9 @@ class _Prepared(NamedTuple):
     div_yield: FloatArray
 
 
-def _prepare(
-    price: FloatArray,
-    is_call: BoolArray,
-    spot: FloatArray,
-    strike: FloatArray,
-    t: FloatArray,
-    rate: FloatArray,
-    div_yield: FloatArray,
-) -> tuple[_Prepared, FloatArray, npt.NDArray[np.int8]]:
-    # A vol of ones shaped like the prices makes the prices' shape part of the broadcast.
-    m = model_inputs(is_call, spot, strike, t, rate, div_yield, np.ones(np.shape(price)))
+def _prepare(price: FloatArray, m: ModelInputs) -> tuple[_Prepared, FloatArray, npt.NDArray[np.int8]]:
+    """The entries with valid inputs and a price, flat; and the outputs, flat, NaN and BAD_INPUT
+    or NO_PRICE until the model fills its entries."""
     p = np.broadcast_to(np.asarray(price, dtype=np.float64), m.spot.shape).ravel()
     vol = np.full(p.shape, np.nan)
     status = np.full(p.shape, IvStatus.BAD_INPUT, dtype=np.int8)
@@ -356,7 +354,9 @@ def implied_vol(
     number)."""
     if model not in ("european", "american"):
         raise ValueError(f"implied_vol: model {model!r} is not one of 'european', 'american'")
-    shape = np.broadcast_shapes(*(np.shape(a) for a in (price, is_call, spot, strike, t, rate, div_yield)))
-    prep, vol, status = _prepare(price, is_call, spot, strike, t, rate, div_yield)
+    # A vol of ones shaped like the prices makes the prices' shape part of the broadcast.
+    m = model_inputs(is_call, spot, strike, t, rate, div_yield, np.ones(np.shape(price)))
+    shape = m.spot.shape
+    prep, vol, status = _prepare(price, m)
     vol[prep.idx], status[prep.idx] = (_european if model == "european" else _american)(prep)
     return IvResult(vol.reshape(shape), status.reshape(shape))
