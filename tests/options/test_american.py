@@ -112,3 +112,26 @@ def test_american_iv_round_trip_and_statuses() -> None:
         IvStatus.OK,
     ]
     assert result.vol[3] == pytest.approx(0.45, abs=1e-6)
+
+
+def test_extreme_valid_inputs_are_finite() -> None:
+    # One hour to ten years, vol 1e-4 to 500 %, strikes 1000× apart, rates to 100 %: the powers
+    # (S/I)^β with β in the thousands stay in log space, so nothing overflows into NaN.
+    s, k, t, r, q, v = np.meshgrid(
+        [100.0],
+        [0.1, 50.0, 99.99, 100.0, 100.01, 200.0, 1e5],
+        [1 / 8760, 1 / 365, 10.0],
+        [0.0, 0.3, 1.0],
+        [0.0, 0.2],
+        [1e-4, 0.01, 5.0],
+        indexing="ij",
+    )
+    for is_call in (True, False):
+        price = american_price(is_call, s, k, t, r, q, v)
+        greeks = american_greeks(is_call, s, k, t, r, q, v)
+        for name, figure in zip(greeks._fields, greeks, strict=True):
+            assert np.isfinite(figure).all(), name
+        result = implied_vol(price, is_call, s, k, t, r, q, model="american")
+        assert np.isfinite(result.vol[result.status == IvStatus.OK]).all()
+        assert np.isnan(result.vol[result.status != IvStatus.OK]).all()
+        assert result.status.shape == price.shape
