@@ -33,7 +33,7 @@ DEMO_CASH = {"ARS": Decimal("50000000"), "USD": Decimal("100000")}
 BOOK_LEVELS = 20  # Primary serves depth 1–5 (10 seen); 20 levels keep the book realistic below that
 HISTORY_S = 86_400.0
 DENSE_HISTORY_S = 900.0
-# History kept per instrument (358 of them trade all day, read or not). Primary serves no candles
+# History kept per instrument (386 of them trade all day, read or not). Primary serves no candles
 # (only `getTrades`, by date, and the last trade in market data), and the session figures (OP, HI,
 # LO, TV, TC) come from hourly candles — the session opens at Buenos Aires midnight, a whole UTC
 # hour — 48 of them: two days, so figures stay exact for a run of two days (older hours drop out).
