@@ -30,9 +30,10 @@ from scipy.special import ndtr
 
 FloatArray = NDArray[np.float64]
 # Steps of the American binomial tree. With the European control variate (tree error of the
-# American price corrected by the tree's own error on the European one) 150 steps put the premium
-# within ~0.05 % of a 2000-step tree, well inside the quoted spread, at ~2 ms for 30 puts.
-TREE_STEPS = 150
+# American price corrected by the tree's own error on the European one) 100 steps put GGAL-like puts
+# (11 days to 1 year, r ≈ 30 %) within 0.2 % of QuantLib's QD+ American engine, inside the quoted
+# spread (≥ 3 %), at ≈ 2.5 ms for the chain's 24 puts (150 steps: 0.15 %, ≈ 4 ms).
+TREE_STEPS = 100
 MIN_T = 1.0 / (365.0 * 24.0)  # one hour: below it the option is priced at intrinsic value
 
 
@@ -141,14 +142,14 @@ def american_put(spot: float, strike: FloatArray, t: FloatArray, vol: FloatArray
     disc = (1.0 / growth)[:, None]
     k = strike[:, None]
     j = np.arange(n + 1, dtype=np.float64)[None, :]
-    log_up = np.log(up)[:, None]
-    prices = spot * np.exp(log_up * (2.0 * j - n))  # node j at maturity: j ups, n - j downs
-    american = np.maximum(k - prices, 0.0)
+    nodes = spot * np.exp(np.log(up)[:, None] * (2.0 * j - n))  # node j at maturity: j ups, n - j downs
+    american = np.maximum(k - nodes, 0.0)
     european = american.copy()
+    p_down, up_col = 1.0 - p_up, up[:, None]
     for step in range(n - 1, -1, -1):
-        american = disc * (p_up * american[:, 1 : step + 2] + (1.0 - p_up) * american[:, : step + 1])
-        european = disc * (p_up * european[:, 1 : step + 2] + (1.0 - p_up) * european[:, : step + 1])
-        nodes = spot * np.exp(log_up * (2.0 * j[:, : step + 1] - step))
+        american = disc * (p_up * american[:, 1 : step + 2] + p_down * american[:, : step + 1])
+        european = disc * (p_up * european[:, 1 : step + 2] + p_down * european[:, : step + 1])
+        nodes = nodes[:, : step + 1] * up_col  # S·u^(2j−step): one up move fewer down than a step later
         american = np.maximum(american, k - nodes)
     exact = european_price(spot, strike, t, vol, rate, np.zeros(strike.shape, dtype=np.bool_))
     return np.asarray(np.maximum(american[:, 0] - european[:, 0] + exact, np.maximum(strike - spot, 0.0)))
