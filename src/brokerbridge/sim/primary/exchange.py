@@ -23,7 +23,7 @@ from brokerbridge.sim.faults import PrimaryFaults
 from brokerbridge.sim.market import Market, Stats, StepResult
 from brokerbridge.sim.primary.account import Account, IdMaker, Order, OrderRequest
 from brokerbridge.sim.primary.catalog import Catalog, default_catalog
-from brokerbridge.sim.primary.option_market import OptionMarket
+from brokerbridge.sim.primary.option_market import OptionMarket, quoted_options
 from brokerbridge.sim.primary.tokens import TOKEN_TTL_S, Ended, Token, TokenBook
 from brokerbridge.sim.primary.usage import Usage, UsageStats
 from brokerbridge.venues.primary.wire_format import local_date, local_midnight, ms
@@ -88,7 +88,7 @@ class PrimaryExchange:
             candle_intervals=(STATS_INTERVAL,),
             candles_kept=CANDLES_KEPT,
             stats_interval=STATS_INTERVAL,
-            quoted=[inst.symbol for inst in self.catalog.instruments if inst.kind == "option"],
+            quoted=[inst.symbol for inst in quoted_options(self.catalog)],
         )
         # The option books are quoted from the volatility surface around GGAL (option_market.py),
         # from the start: the first answer already shows them.

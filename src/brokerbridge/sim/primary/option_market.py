@@ -73,7 +73,7 @@ class OptionMarket:
         self.market = market
         self.surface = VolSurface(SurfaceParams.from_seed(seed))
         self.american = american
-        self.options: list[PrimaryInstrument] = [i for i in catalog.instruments if i.kind == "option"]
+        self.options = quoted_options(catalog)
         self.underlying_symbol = byma_symbol(OPTION_UNDERLYING, "24hs")
         self.underlying_symbols = frozenset(
             byma_symbol(OPTION_UNDERLYING, settlement) for settlement in ("CI", "24hs")
@@ -206,6 +206,14 @@ class OptionMarket:
         taker = Side.BUY if float(price) >= mid else Side.SELL
         qty = Decimal(self._rng.randint(1, 20))
         result.trades.append(self.market.print_trade(option.symbol, taker, price, qty, now))
+
+
+def quoted_options(catalog: Catalog) -> list[PrimaryInstrument]:
+    """The options the surface quotes: all of them when GGAL 24hs is listed, else none (a trimmed
+    catalogue's options walk on their own, as the market moves any instrument)."""
+    if catalog.get(byma_symbol(OPTION_UNDERLYING, "24hs")) is None:
+        return []
+    return [inst for inst in catalog.instruments if inst.kind == "option"]
 
 
 def _mid(market: Market, symbol: str) -> float | None:
