@@ -74,7 +74,8 @@ def years_to(inst: PrimaryInstrument, now: float) -> float:
 
 
 def caucion_rate(x: PrimaryExchange) -> float:
-    tna = book_mid(x, PESO_CAUCION_1D)
+    """The peso 1-day caución's last trade (% TNA, simple ACT/365) as a continuous rate."""
+    tna = float(x.market.trades(PESO_CAUCION_1D)[-1].price)
     return math.log(1 + tna / 100 / 365) * 365
 
 

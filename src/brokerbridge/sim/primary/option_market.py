@@ -1,9 +1,10 @@
 """The simulated GGAL option books: quoted from the volatility surface around GGAL's live price.
 
 On every market step the option market reads GGAL's book (the 24hs one, the options' own
-settlement) and the peso 1-day caución (its TNA, converted to a continuous rate, so put-call parity
-holds at the caución's rate), prices every option from the surface (vol_surface.py) and sets its
-book: a bid and an ask around the fair premium, then four more levels on each side.
+settlement: its mid) and the peso 1-day caución (its last trade's TNA, else its mid, converted to a
+continuous rate, so put-call parity holds at the caución's rate), prices every option from the
+surface (vol_surface.py) and sets its book: a bid and an ask around the fair premium, then four
+more levels on each side.
 
 The quoting rule (all prices exactly on the 0.001 tick):
 * spread s = (3 % of fair + ARS 0.50) × (1 + 0.25 × min(|z|, 4)), z = ln(K/F) / (vol × sqrt(t)) —
@@ -100,9 +101,13 @@ class OptionMarket:
         return _mid(self.market, self.underlying_symbol) or self.market.fair(self.underlying_symbol)
 
     def tna(self) -> float:
-        """The peso 1-day caución's TNA (%): its book's mid."""
+        """The peso 1-day caución's TNA (%): its last trade, else its book's mid — the rule the
+        options analytics read the rate by, so that parity holds at the rate they use."""
         if self.rate_symbol is None:
             return FALLBACK_TNA
+        trades = self.market.trades(self.rate_symbol)
+        if trades:
+            return float(trades[-1].price)
         return _mid(self.market, self.rate_symbol) or FALLBACK_TNA
 
     # -- quoting -----------------------------------------------------------------------------------------
