@@ -12,9 +12,13 @@ The quoting rule (all prices exactly on the 0.001 tick):
 * bid = max(fair − s/2, fair/2) rounded down to the tick, ask = fair + s/2 rounded up: bid < fair <
   ask; a bid below one tick becomes one tick while the option is worth more than a tick, and
   there is no bid at all (an empty side) for an option worth less — never a zero or negative bid;
+  American quotes (the default) never bid below the intrinsic value (rounded up to the tick), and
+  no trade prints below it (a holder would exercise instead): there the bid is the intrinsic value
+  and the ask 2·fair − bid (at least a tick above), so mid stays fair;
 * deeper levels every max(tick, s/4) (rounded up to the tick); sizes fixed per option and level
   (drawn from the seed), so a requote moves prices, not sizes.
-Now and then (about once every 90 s per option) a trade prints inside the spread, near mid.
+Now and then (about once every 90 s per option, and once each at the start) a trade prints inside
+the spread, near mid.
 
 Fault switches (PrimaryFaults): `option_arbitrage` quotes one option's ask 3 % below its intrinsic
 value (an arbitrage the analytics must flag) while it is in the money; `freeze_underlying` holds
@@ -59,6 +63,7 @@ class OptionQuote:
     """What the option market quotes for one option, and why (the surface's numbers)."""
 
     symbol: str
+    intrinsic: float  # on `spot`
     spot: float
     rate: float  # continuous
     t: float  # years to the expiry's close
@@ -124,9 +129,11 @@ class OptionMarket:
             for option in self.options:
                 bids, asks = self._levels(option, self.quotes[option.symbol])
                 result.merge(self.market.requote(option.symbol, bids, asks, now))
-        elapsed = 0.0 if self._last_s is None else max(0.0, min(now - self._last_s, 5.0))
-        self._last_s = now
+        # The first step prints one trade per option: the last price (LA) is the surface's from the
+        # start, not the end of the drawn history (a walk of its own that may sit below intrinsic).
+        elapsed = math.inf if self._last_s is None else max(0.0, min(now - self._last_s, 5.0))
         chance = 1.0 - math.exp(-elapsed / TRADE_EVERY_S)
+        self._last_s = now
         for option in self.options:
             if self._rng.random() < chance:
                 self._print_trade(option, self.quotes[option.symbol], now, result)
@@ -149,10 +156,15 @@ class OptionMarket:
             if bid is not None and bid < tick:
                 bid = tick if f > float(tick) else None
             ask = _to_tick(f + s / 2, tick, ROUND_CEILING)
+            strike = float(self._strikes[index])
+            intrinsic = spot - strike if self._is_call[index] else strike - spot
+            if self.american and intrinsic > 0:  # nobody sells an American option below exercise
+                floor = _to_tick(intrinsic, tick, ROUND_CEILING)
+                if bid is None or bid < floor:  # the bid rises to it, the ask keeps fair the mid
+                    bid = floor
+                    ask = max(_to_tick(2 * f - float(floor), tick, ROUND_CEILING), floor + tick)
             arb = False
             if option.symbol == target:
-                strike = float(self._strikes[index])
-                intrinsic = spot - strike if self._is_call[index] else strike - spot
                 cheap = _to_tick(intrinsic * (1 - ARBITRAGE_DISCOUNT), tick, ROUND_FLOOR)
                 if intrinsic > 0 and cheap > tick:
                     ask, arb = cheap, True
@@ -160,6 +172,7 @@ class OptionMarket:
                     bid = bid if bid >= tick else None
             quotes[option.symbol] = OptionQuote(
                 symbol=option.symbol,
+                intrinsic=max(intrinsic, 0.0),
                 spot=spot,
                 rate=rate,
                 t=float(t[index]),
@@ -203,6 +216,8 @@ class OptionMarket:
         self, option: PrimaryInstrument, quote: OptionQuote, now: float, result: StepResult
     ) -> None:
         low = quote.bid if quote.bid is not None else option.tick
+        if self.american and not quote.arbitrage:
+            low = max(low, _to_tick(quote.intrinsic, option.tick, ROUND_CEILING))
         mid = (float(low) + float(quote.ask)) / 2
         price = _to_tick(
             mid + self._rng.uniform(-0.25, 0.25) * float(quote.ask - low), option.tick, ROUND_FLOOR
