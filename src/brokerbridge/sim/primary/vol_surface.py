@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import ndtr
 
 FloatArray = NDArray[np.float64]
 # Steps of the American binomial tree. With the European control variate (tree error of the
@@ -35,6 +34,13 @@ FloatArray = NDArray[np.float64]
 # spread (≥ 3 %), at ≈ 2.5 ms for the chain's 24 puts (150 steps: 0.15 %, ≈ 4 ms).
 TREE_STEPS = 100
 MIN_T = 1.0 / (365.0 * 24.0)  # one hour: below it the option is priced at intrinsic value
+_ERFC = np.frompyfunc(math.erfc, 1, 1)
+
+
+def ndtr(x: FloatArray) -> FloatArray:
+    """The standard normal CDF, element-wise. By math.erfc rather than scipy.special.ndtr: the
+    simulator prices ≈ 100 values at a time, and importing scipy.special cost its start 0.3 s."""
+    return np.asarray(0.5 * _ERFC(-np.asarray(x) / math.sqrt(2.0)), dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
