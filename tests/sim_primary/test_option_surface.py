@@ -358,3 +358,21 @@ async def test_freeze_underlying_holds_ggal_still(
     assert (await control(http, sim, {"freeze_underlying": False})).status_code == 200
     await step(clock, 30)
     assert ggal_state() != frozen
+
+
+def test_a_series_past_its_close_is_quoted_at_intrinsic_value() -> None:
+    """Started on an expiry day after 17:00 Buenos Aires: the December series is still listed (it
+    expired today), priced at its intrinsic value — a sane book, no crash, no NaN."""
+    evening = dt.datetime(2026, 12, 18, 21, 30, tzinfo=dt.UTC).timestamp()  # 18:30 in Buenos Aires
+    x = PrimaryExchange(clock=FakeClock(start=1_000.0, wall_start=evening), faults=PrimaryFaults(), seed=7)
+    spot = book_mid(x, GGAL_24)
+    december = [o for o in options_of(x) if o.maturity_date == "20261218"]
+    assert len(december) == 12
+    for inst in december:
+        quote = x.options.quotes[inst.symbol]
+        intrinsic = max(
+            spot - (inst.strike or 0) if inst.cficode == "OCASPS" else (inst.strike or 0) - spot, 0.0
+        )
+        assert quote.t == 0.0 and quote.fair == pytest.approx(intrinsic, abs=1e-9)
+        assert math.isfinite(quote.vol)
+    assert_sane_book(x, spot)
