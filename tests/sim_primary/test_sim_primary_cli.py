@@ -12,7 +12,10 @@ import sys
 import httpx
 
 CLI = [sys.executable, "-m", "brokerbridge.cli.main"]
-FAULT_FLAGS = ["--idle-close-s", "30", "--rest-trickle", "2", "--rest-headers-only", "3", "--block-user"]
+FAULT_FLAGS = [
+    "--idle-close-s", "30", "--rest-trickle", "2", "--rest-headers-only", "3", "--block-user",
+    "--option-arbitrage", "GFGC6000EN", "--freeze-underlying",
+]  # fmt: skip
 
 
 def test_cli_prints_the_endpoints_line_serves_and_exits_0_on_sigint() -> None:
@@ -34,6 +37,7 @@ def test_cli_prints_the_endpoints_line_serves_and_exits_0_on_sigint() -> None:
         switches = httpx.get(line["control"] + "/faults").json()
         assert switches["rest_trickle_s"] == 2 and switches["rest_headers_only"] == 3
         assert switches["block_user"] is True
+        assert switches["option_arbitrage"] == "GFGC6000EN" and switches["freeze_underlying"] is True
         httpx.post(line["control"] + "/faults/reset").raise_for_status()
         httpx.post(line["control"] + "/faults", json={"idle_close_s": 30}).raise_for_status()
         token = httpx.post(

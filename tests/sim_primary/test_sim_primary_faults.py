@@ -30,7 +30,7 @@ async def test_control_endpoint_get_set_reset_and_validation(
     assert set(state) == {
         "drop_every_s", "stall", "rest_http_errors", "rest_http_status", "latency_ms",
         "reject_ws_handshake", "idle_close_s", "relogin_invalidates", "block_user", "lose_answers",
-        "rest_trickle_s", "rest_headers_only",
+        "rest_trickle_s", "rest_headers_only", "option_arbitrage", "freeze_underlying",
     }  # fmt: skip
     assert (await control(http, sim, {"stall": "all", "idle_close_s": 30}))["stall"] == "all"
     bad = await http.post(sim.endpoints.control + "/faults", json={"nope": 1})

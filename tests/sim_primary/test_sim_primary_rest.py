@@ -42,13 +42,13 @@ async def test_instruments_all_and_details_have_the_captured_shapes(
     assert {"ESXXXX", "DBXXXX", "OCASPS", "OPASPS", "FXXXSX", "RPXXXX"} <= by_cfi
 
 
-async def test_option_chain_has_calls_puts_strikes_and_two_expiries(
+async def test_option_chain_has_calls_puts_strikes_and_four_expiries(
     http: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
     details = (await get(http, auth, "rest/instruments/details"))["instruments"]
     options = [d for d in details if d["cficode"] in ("OCASPS", "OPASPS")]
     assert {d["securityDescription"].split(" - ")[2][:4] for d in options} == {"GFGC", "GFGV"}
-    assert len({d["maturityDate"] for d in options}) == 2
+    assert len({d["maturityDate"] for d in options}) == 4  # BYMA's cycle: 3 even months + the nearest odd
     assert len({d["strike"] for d in options}) >= 3
     assert all(
         d["roundLot"] == 100.0 and d["underlying"].startswith("Grupo Financiero Galicia") for d in options

@@ -180,6 +180,13 @@ def primary(
     block_user: Annotated[
         bool, typer.Option(help="Refuse the demo user's logins: 401 invalid_grant 'User account is locked'.")
     ] = False,
+    option_arbitrage: Annotated[
+        str | None,
+        typer.Option(help="Quote one option's ask below intrinsic value: auto, or a ticker (GFGC6000DI)."),
+    ] = None,
+    freeze_underlying: Annotated[
+        bool, typer.Option(help="Hold GGAL's books still (a stale underlying for the options).")
+    ] = False,
     log_level: SimLogLevelOpt = "WARNING",
     log_format: SimLogFormatOpt = "auto",
 ) -> None:
@@ -204,6 +211,8 @@ def primary(
             "idle_close_s": idle_close_s,
             "relogin_invalidates": relogin_invalidates,
             "block_user": block_user,
+            "option_arbitrage": option_arbitrage,
+            "freeze_underlying": freeze_underlying,
         },
     )
     from brokerbridge.sim.primary import PrimarySimulator

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
@@ -33,6 +34,8 @@ from typing import Any, ClassVar
 from brokerbridge.core.clock import Clock, race
 
 STALL_SCOPES = ("public", "private", "all")
+# What `option_arbitrage` accepts: "auto", a BYMA option ticker, or one in its xOMS symbol.
+_OPTION_NAME = re.compile(r"auto|(MERV - XMEV - )?[A-Z]{3}[CV][0-9.]+[A-Z]{1,2}( - (CI|24hs|48hs))?")
 SYSTEM_STATUSES = ("online", "maintenance", "cancel_only", "post_only")
 SEQUENCE_CHANNELS = ("balances", "executions")
 # The API-key permissions a simulated key can have (sim.kraken.account.Permission values).
@@ -263,13 +266,27 @@ class PrimaryFaults(FaultSwitches):
     # The user's account is blocked: getToken answers 401 `invalid_grant` "User account is locked"
     # (a documented choice: Primary's wording for a blocked user is not public).
     block_user: bool = False
+    # One option's ask is quoted 3 % below its intrinsic value (an arbitrage for the analytics to
+    # flag) while it is in the money: "auto" (the nearest expiry's lowest-strike call), a BYMA
+    # ticker ("GFGC6000DI") or a full symbol; null = off. A well-formed name that is not listed
+    # changes nothing.
+    option_arbitrage: str | None = None
+    # GGAL's books (CI and 24hs) stop moving: no price change, no trade (a stale underlying).
+    freeze_underlying: bool = False
 
     def _validate(self, name: str, value: Any) -> Any:
+        if name == "option_arbitrage":
+            if value is not None and (not isinstance(value, str) or not _OPTION_NAME.fullmatch(value)):
+                raise FaultError(
+                    'option_arbitrage takes "auto", an option ticker such as "GFGC6000DI", an option '
+                    'symbol such as "MERV - XMEV - GFGC6000DI - 24hs", or null (off)'
+                )
+            return value
         if name == "idle_close_s":
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise FaultError("idle_close_s takes a number of seconds >= 0 (0 = never)")
             return float(value)
-        if name in ("relogin_invalidates", "block_user"):
+        if name in ("relogin_invalidates", "block_user", "freeze_underlying"):
             if not isinstance(value, bool):
                 raise FaultError(f"{name} takes true/false")
             return value

@@ -13,6 +13,10 @@ Model, per instrument:
 * occasional small market orders at the touch;
 * account orders: takers walk the book (and consume it), resting limit orders fill when the market
   trades at or through their price. Account orders are not shown in the public book.
+
+A venue front may quote some instruments itself (`quoted`: e.g. options priced from a volatility
+surface): `step` leaves them alone, the front sets their whole book with `requote` and prints
+their trades with `print_trade`. `step(frozen=…)` holds instruments still (a stale price).
 """
 
 from __future__ import annotations
@@ -286,11 +290,13 @@ class Market:
         candle_intervals: tuple[int, ...] = CANDLE_INTERVALS,
         candles_kept: int = MAX_CANDLES,
         stats_interval: int = STATS_INTERVAL,
+        quoted: Iterable[str] = (),
     ) -> None:
         """`trades_kept` public trades per instrument (the newest), `candles_kept` candles per
         instrument and interval (the newest, the forming one included) for each of
         `candle_intervals`; `stats()` reads the `stats_interval` candles, so those must span the
-        longest window it is asked about."""
+        longest window it is asked about. `quoted` symbols are the venue front's to quote
+        (`requote`); `step` does not move them."""
         if stats_interval not in candle_intervals:
             raise ValueError(
                 f"stats_interval {stats_interval} is not one of the candle intervals {candle_intervals}"
@@ -306,6 +312,7 @@ class Market:
         self._instruments: dict[str, _Instrument] = {}
         self._resting: dict[str, RestingOrder] = {}
         self._last_step = now
+        self._quoted = frozenset(quoted)
         for spec in specs:
             inst = _Instrument(
                 spec=spec,
@@ -489,13 +496,16 @@ class Market:
         return self._resting.pop(ref, None)
 
     # -- time passes -------------------------------------------------------------------------------------
-    def step(self, now: float) -> StepResult:
-        """Advance the market to wall time `now`; returns everything that changed."""
+    def step(self, now: float, frozen: frozenset[str] = frozenset()) -> StepResult:
+        """Advance the market to wall time `now`; returns everything that changed. The `frozen`
+        symbols (and the quoted ones) do not move: no walk, no book change, no trade."""
         dt = max(0.0, min(now - self._last_step, 5.0))
         self._last_step = now
         result = StepResult()
         taker_chance = 1 - math.exp(-self._taker_rate * dt)
         for inst in self._instruments.values():
+            if inst.spec.symbol in self._quoted or inst.spec.symbol in frozen:
+                continue
             self._walk(inst, dt)
             if self.rng.random() < taker_chance:
                 self._taker(inst, now, result)
@@ -504,6 +514,36 @@ class Market:
             self._follow_fair(inst, now, result)
             self._fill_resting(inst, now, result)
         return result
+
+    def requote(
+        self,
+        symbol: str,
+        bids: list[tuple[Decimal, Decimal]],
+        asks: list[tuple[Decimal, Decimal]],
+        now: float,
+    ) -> StepResult:
+        """Set a quoted instrument's book to exactly these (price, qty) levels (only the levels that
+        differ change), then fill the resting account orders the new book reaches."""
+        inst = self._instruments[symbol]
+        result = StepResult()
+        for side, levels in ((BookSide.BID, bids), (BookSide.ASK, asks)):
+            wanted = dict(levels)
+            for price in inst.book.prices(side):
+                if price not in wanted:
+                    self._change(inst, side, price, Decimal(0), now, result)
+            for price, qty in levels:
+                if inst.book.qty(side, price) != qty:
+                    self._change(inst, side, price, qty, now, result)
+        self._fill_resting(inst, now, result)
+        return result
+
+    def print_trade(self, symbol: str, taker: Side, price: Decimal, qty: Decimal, now: float) -> PublicTrade:
+        """A public trade the venue front decided on (a quoted instrument's trade inside its spread)."""
+        return self._record_trade(self._instruments[symbol], taker, price, qty, "limit", now)
+
+    def fair(self, symbol: str) -> float:
+        """The instrument's hidden fair price (the walk's value)."""
+        return self._instruments[symbol].fair
 
     # -- internals -----------------------------------------------------------------------------------------
     def _walk(self, inst: _Instrument, dt: float) -> None:

@@ -7,28 +7,52 @@ options have `roundLot` 100 and a `strike`; DLR futures are DDF, ARS, multiplier
 cauciones are `RPXXXX` with `GTD/DAY/GTC`.
 
 Option series and future months are generated from the simulator's start date so that maturities are
-always in the future: GGAL options expire on the third Friday of the next two even months (BYMA's
-cycle), with the two-letter month code inside the 10-character ticker (`GFGC7000FE`); DLR futures
-expire on the last weekday of the next four months (`DLR/FEB26`).
+always in the future: GGAL options follow BYMA's cycle — the next three even months and the nearest
+odd month, each expiring on its third Friday or the business day before it when that Friday is a
+BYMA holiday (`core.options.calendar`'s shipped closures) — with the month code inside the
+10-character ticker (`GFGC7000FE`; one letter when the strike needs five digits); strikes are
+spread ±20 % around GGAL's start price (`option_strikes`). Their prices come from the volatility
+surface (vol_surface.py, option_market.py). DLR futures expire on the last weekday of the next four
+months (`DLR/FEB26`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+
+from brokerbridge.core.options.calendar import MarketCalendar, byma_calendar
 from brokerbridge.sim.market import InstrumentSpec
+from brokerbridge.sim.primary.vol_surface import SurfaceParams, VolSurface, continuous_rate
 
 MARKET_ID = "ROFX"
 # Segments as listed by a real /rest/segment/all (fixture http_segments.json).
 SEGMENTS = ("DDA", "DDF", "DUAL", "TEST", "MAE", "MERV", "MVR", "MVC", "MATBA", "PTPExt", "RFXI", "UFEX")
 # Spanish month abbreviations used by Matba Rofex futures symbols.
 FUTURE_MONTHS = ("ENE", "FEB", "MAR", "ABR", "MAY", "JUN", "JUL", "AGO", "SEP", "OCT", "NOV", "DIC")
-# Two-letter month codes of BYMA option tickers (protocol §5), for the even months of the cycle.
-OPTION_MONTHS = {2: "FE", 4: "AB", 6: "JU", 8: "AG", 10: "OC", 12: "DI"}
+# Month codes of BYMA option tickers: the even months' two- and one-letter codes are observed in
+# captures (FE AB JU AG OC DI; F A J G O D); the odd months' are not, and follow the same pattern
+# from the Spanish month names (a documented choice).
+OPTION_MONTHS = {
+    1: "EN", 2: "FE", 3: "MR", 4: "AB", 5: "MY", 6: "JU",
+    7: "JL", 8: "AG", 9: "SE", 10: "OC", 11: "NO", 12: "DI",
+}  # fmt: skip
+OPTION_MONTH_LETTERS = {
+    1: "E", 2: "F", 3: "M", 4: "A", 5: "Y", 6: "J",
+    7: "L", 8: "G", 9: "S", 10: "O", 11: "N", 12: "D",
+}  # fmt: skip
+OPTION_TICKER_LEN = 10
+# How far the listed strikes reach around the underlying's start price, and the steps they may take
+# (the largest of these not above 7 % of the price: 500 for GGAL at 7150 — six strikes a month).
+STRIKE_REACH = 0.20
+STRIKE_STEP_SHARE = 0.07
+# The caución the option prices' rate comes from (its start quote prices the options' history).
+PESO_CAUCION_1D = "MERV - XMEV - PESOS - 1D"
+OPTION_UNDERLYING = "GGAL"
 BYMA_ORDER_TYPES = ("LIMIT", "MARKET", "STOP_LIMIT_MERVAL")
 BYMA_TIMES_IN_FORCE = ("FOK", "DAY")
 FUTURE_ORDER_TYPES = ("LIMIT", "MARKET_TO_LIMIT", "STOP_LIMIT")
@@ -330,7 +354,6 @@ _BONDS = (
     ("GD30D", "BONO USD 2030 NY", "USD", "57.15", "0.01", "20300709", 3),
     ("GD30C", "BONO USD 2030 NY", "USD", "56.98", "0.01", "20300709", 3),
 )
-_OPTION_STRIKES = (6000, 6500, 7000, 7500, 8000)
 _REPOS = (
     ("PESOS", "ARS", "Cauciones ARS", "29.5", "5000000"),
     ("DOLAR", "USD", "Cauciones USD", "0.9", "50000"),
@@ -435,14 +458,21 @@ def default_catalog(today: dt.date) -> Catalog:
 
 
 def _ggal_options(today: dt.date, spot: Decimal) -> list[PrimaryInstrument]:
+    expiries = option_expiries(today, byma_calendar())
+    strikes = option_strikes(spot)
+    # The start price anchors the instrument's drawn history only: the live book is quoted from the
+    # surface at the simulator's start (option_market.py).
+    rate = continuous_rate(float(_REPOS[0][3]) + 1 / 20)
+    surface = VolSurface(SurfaceParams())
     items: list[PrimaryInstrument] = []
-    for expiry in _option_expiries(today, 2):
+    for expiry in expiries:
         years = max((expiry - today).days, 1) / 365
-        code = OPTION_MONTHS[expiry.month]
-        for strike in _OPTION_STRIKES:
+        for strike in strikes:
             for right, cfi in (("C", "OCASPS"), ("V", "OPASPS")):
-                ticker = f"GFG{right}{strike}{code}"
-                premium = _black_scholes(float(spot), strike, years, 0.45, call=right == "C")
+                ticker = option_ticker("GFG", right, strike, expiry)
+                premium, _ = surface.premiums(
+                    float(spot), np.array([strike]), np.array([years]), np.array([right == "C"]), rate
+                )
                 items.append(
                     PrimaryInstrument(
                         symbol=byma_symbol(ticker, "24hs"),
@@ -452,7 +482,7 @@ def _ggal_options(today: dt.date, spot: Decimal) -> list[PrimaryInstrument]:
                         currency="ARS",
                         underlying="Grupo Financiero Galicia Merval",
                         tick=Decimal("0.001"),
-                        start_price=Decimal(str(round(max(premium, 1.0), 3))),
+                        start_price=Decimal(str(round(max(float(premium[0]), 1.0), 3))),
                         level_qty=Decimal("40"),
                         max_trade_vol=50_000_000,
                         round_lot=100.0,
@@ -465,6 +495,45 @@ def _ggal_options(today: dt.date, spot: Decimal) -> list[PrimaryInstrument]:
                     )
                 )
     return items
+
+
+def option_expiries(today: dt.date, calendar: MarketCalendar) -> list[dt.date]:
+    """BYMA's equity-option cycle from `today`: the next three even months and the nearest odd one,
+    in date order; each on its third Friday, or the business day before it when that is a
+    holiday. A series expiring today is still listed (it trades until the close)."""
+    even: list[dt.date] = []
+    odd: dt.date | None = None
+    year, month = today.year, today.month
+    while len(even) < 3 or odd is None:
+        expiry = calendar.previous_business_day(_third_friday(year, month))
+        if expiry >= today:
+            if month % 2 == 0 and len(even) < 3:
+                even.append(expiry)
+            elif month % 2 == 1 and odd is None:
+                odd = expiry
+        year, month = _next_month(year, month)
+    return sorted([*even, odd])
+
+
+def option_strikes(spot: Decimal) -> list[int]:
+    """Strikes on a round step (1, 2.5 or 5 × a power of ten, the largest not above 7 % of `spot`)
+    from 20 % below `spot` to 20 % above it."""
+    price = float(spot)
+    target = price * STRIKE_STEP_SHARE
+    power = 10 ** int(np.floor(np.log10(target)))
+    step = max(m * power for m in (1, 2.5, 5, 10) if m * power <= target)
+    low = int(np.ceil(price * (1 - STRIKE_REACH) / step) * step)
+    high = int(np.floor(price * (1 + STRIKE_REACH) / step) * step)
+    return list(range(low, high + 1, int(step)))
+
+
+def option_ticker(root: str, right: str, strike: int, expiry: dt.date) -> str:
+    """`GFGC7000DI`: root, C/V, strike, month code — one letter when the strike leaves no room for two."""
+    body = f"{root}{right}{strike}"
+    code = OPTION_MONTHS[expiry.month]
+    if len(body) + len(code) > OPTION_TICKER_LEN:
+        code = OPTION_MONTH_LETTERS[expiry.month]
+    return body + code
 
 
 def _dlr_futures(today: dt.date) -> list[PrimaryInstrument]:
@@ -501,18 +570,6 @@ def _dlr_futures(today: dt.date) -> list[PrimaryInstrument]:
     return items
 
 
-def _option_expiries(today: dt.date, count: int) -> list[dt.date]:
-    out: list[dt.date] = []
-    year, month = today.year, today.month
-    while len(out) < count:
-        if month % 2 == 0:
-            expiry = _third_friday(year, month)
-            if expiry > today:
-                out.append(expiry)
-        year, month = _next_month(year, month)
-    return out
-
-
 def _next_month(year: int, month: int) -> tuple[int, int]:
     return (year + 1, 1) if month == 12 else (year, month + 1)
 
@@ -528,16 +585,3 @@ def _last_weekday(year: int, month: int) -> dt.date:
     while day.weekday() >= 5:
         day -= dt.timedelta(days=1)
     return day
-
-
-def _black_scholes(spot: float, strike: float, years: float, sigma: float, *, call: bool) -> float:
-    """A fair starting premium (no rates): the option books then walk on their own."""
-    d1 = (math.log(spot / strike) + sigma * sigma * years / 2) / (sigma * math.sqrt(years))
-    d2 = d1 - sigma * math.sqrt(years)
-
-    def cdf(x: float) -> float:
-        return 0.5 * (1 + math.erf(x / math.sqrt(2)))
-
-    if call:
-        return spot * cdf(d1) - strike * cdf(d2)
-    return strike * cdf(-d2) - spot * cdf(-d1)

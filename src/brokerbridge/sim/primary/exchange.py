@@ -23,6 +23,7 @@ from brokerbridge.sim.faults import PrimaryFaults
 from brokerbridge.sim.market import Market, Stats, StepResult
 from brokerbridge.sim.primary.account import Account, IdMaker, Order, OrderRequest
 from brokerbridge.sim.primary.catalog import Catalog, default_catalog
+from brokerbridge.sim.primary.option_market import OptionMarket, quoted_options
 from brokerbridge.sim.primary.tokens import TOKEN_TTL_S, Ended, Token, TokenBook
 from brokerbridge.sim.primary.usage import Usage, UsageStats
 from brokerbridge.venues.primary.wire_format import local_date, local_midnight, ms
@@ -32,7 +33,7 @@ DEMO_CASH = {"ARS": Decimal("50000000"), "USD": Decimal("100000")}
 BOOK_LEVELS = 20  # Primary serves depth 1–5 (10 seen); 20 levels keep the book realistic below that
 HISTORY_S = 86_400.0
 DENSE_HISTORY_S = 900.0
-# History kept per instrument (358 of them trade all day, read or not). Primary serves no candles
+# History kept per instrument (386 of them trade all day, read or not). Primary serves no candles
 # (only `getTrades`, by date, and the last trade in market data), and the session figures (OP, HI,
 # LO, TV, TC) come from hourly candles — the session opens at Buenos Aires midnight, a whole UTC
 # hour — 48 of them: two days, so figures stay exact for a run of two days (older hours drop out).
@@ -87,7 +88,12 @@ class PrimaryExchange:
             candle_intervals=(STATS_INTERVAL,),
             candles_kept=CANDLES_KEPT,
             stats_interval=STATS_INTERVAL,
+            quoted=[inst.symbol for inst in quoted_options(self.catalog)],
         )
+        # The option books are quoted from the volatility surface around GGAL (option_market.py),
+        # from the start: the first answer already shows them.
+        self.options = OptionMarket(self.catalog, self.market, seed=seed)
+        self.options.step(now, faults)
         # Separate generators for credentials/ids and for open interest, so that logging in or
         # trading does not change the market's path.
         self.rng = random.Random(f"primary-ids-{seed}")
@@ -218,7 +224,9 @@ class PrimaryExchange:
 
     def step(self) -> StepResult:
         now = self.clock.time()
-        result = self.market.step(now)
+        frozen = self.options.underlying_symbols if self.faults.freeze_underlying else frozenset()
+        result = self.market.step(now, frozen)
+        result.merge(self.options.step(now, self.faults))
         self.account.apply_fills(result.fills, now)
         self._publish(result)
         return result
