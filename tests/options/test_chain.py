@@ -101,7 +101,7 @@ def figure_price(quote: Quote | None, figure: str) -> float:
     if figure == "mid":
         if quote.bid is None or quote.ask is None:
             return math.nan
-        return float((quote.bid + quote.ask) / 2)
+        return (float(quote.bid) + float(quote.ask)) / 2
     value = getattr(quote, figure)
     return math.nan if value is None else float(value)
 
