@@ -11,6 +11,7 @@ import msgspec
 import numpy as np
 import pytest
 
+from brokerbridge.core.config import Dividend
 from brokerbridge.core.events import OptionAnalytics
 from brokerbridge.core.options.american import american_greeks, american_price
 from brokerbridge.core.options.analytics import (
@@ -26,9 +27,12 @@ from brokerbridge.core.options.calendar import byma_calendar
 from brokerbridge.core.options.implied_vol import implied_vol
 from brokerbridge.core.options.rates import (
     RateInput,
+    caucion_quote_tna,
     caucion_rate,
+    chosen_rate,
     configured_rate,
     continuous_rate,
+    dividends_of,
     dividends_pv,
     simple_tna,
 )
@@ -421,3 +425,29 @@ def test_chain_view_groups_by_expiry_and_orders_by_strike_call_first() -> None:
     assert view.caucion_tna is None and view.rate_source == "configured"
     assert view.spot == Decimal("7150") and view.simulated and view.reasons == {}
     assert msgspec.json.decode(msgspec.json.encode(view), type=type(view)) == view
+
+
+def test_the_rate_chosen_by_rate_source() -> None:
+    caucion = {"caucion_symbol": "MERV - XMEV - PESOS - 1D", "caucion_days": 1}
+    assert chosen_rate(rate_source="caucion", rate_tna=30.0, tna=29.5, **caucion) == RATE
+    # not quoted yet, or the source is the configuration: rate_tna as a 1-day caución
+    assert chosen_rate(rate_source="caucion", rate_tna=30.0, tna=None, **caucion) == configured_rate(30.0)
+    assert chosen_rate(rate_source="config", rate_tna=30.0, tna=29.5, **caucion) == configured_rate(30.0)
+    assert chosen_rate(
+        rate_source="caucion", rate_tna=30.0, tna=29.5, caucion_symbol=None, caucion_days=None
+    ) == (configured_rate(30.0))
+    assert caucion_quote_tna(Decimal("29.4"), Decimal("29.6"), Decimal("29.55")) == 29.55
+    assert caucion_quote_tna(Decimal("29.4"), Decimal("29.6"), None) == 29.5
+    assert caucion_quote_tna(None, Decimal("29.6"), None) is None
+
+
+def test_dividends_of_an_underlying_from_the_config() -> None:
+    config = (
+        Dividend(underlying="GGAL", ex_date="2027-05-10", amount=Decimal("25.5")),
+        Dividend(underlying="YPFD", ex_date="2027-01-10", amount=Decimal("100")),
+        Dividend(underlying="GGAL", ex_date="2026-12-10", amount=Decimal("4")),
+    )
+    assert dividends_of(config, "ggal") == (
+        (D(2026, 12, 10), Decimal("4")),
+        (D(2027, 5, 10), Decimal("25.5")),
+    )
