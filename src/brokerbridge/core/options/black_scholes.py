@@ -51,6 +51,19 @@ class ModelInputs(NamedTuple):
     vol: FloatArray
     valid: BoolArray
 
+    def take(self, rows: npt.NDArray[np.intp]) -> ModelInputs:
+        """These entries only (of the flat arrays)."""
+        return ModelInputs(
+            self.phi[rows],
+            self.spot[rows],
+            self.strike[rows],
+            self.t[rows],
+            self.rate[rows],
+            self.div_yield[rows],
+            self.vol[rows],
+            self.valid[rows],
+        )
+
     def flat(self) -> ModelInputs:
         """1-d views (copies only if not contiguous), so entries can be assigned even for scalars."""
         return ModelInputs(

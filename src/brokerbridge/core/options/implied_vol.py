@@ -41,8 +41,10 @@ MIN_VOL = 1e-4  # annual; below this an option's time value is noise on its tick
 MAX_VOL = 10.0  # 1000 %: above it the price is at its no-arbitrage bound for any practical purpose
 
 _MAX_ITERATIONS = 64  # Newton needs 3–8; bisection fallbacks may need ~50 on pathological inputs
-_RELATIVE_STEP = 1e-13  # a Newton step this small: the next one would move below the float's noise
-_AMERICAN_STEP = 1e-10  # absolute, in vol: the approximation itself is good to ~1e-3 of the price
+_RELATIVE_STEP = 1e-9  # a Halley step this small leaves an error ~(1e-9)³: far below the float's noise
+_AMERICAN_STEP = 1e-8  # absolute, in vol: 100× inside the European target; the model is good to ~1e-2
+_AMERICAN_RESIDUAL = 1e-7  # in vol, at the European vega: see _solve_american
+_AMERICAN_PRICE_MATCH = 1e-12  # of max(spot, strike): a millionth of a tick at GGAL prices
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
@@ -107,32 +109,53 @@ def _solve_normalized(
     s = np.clip(np.where(lower, guess_lower, guess_upper), lo, hi)
     s = np.where(np.isfinite(s), s, 0.5 * (lo + hi))
     converged = np.zeros(x.shape, dtype=np.bool_)
+    # The working arrays hold only the entries still moving; they shrink when some finish.
     active = np.arange(x.size)
+    xa, sa, la, ta, lo_a, hi_a = x, s.copy(), lower, target, lo, hi
     for _ in range(_MAX_ITERATIONS):
         if active.size == 0:
             break
-        xa, sa, la, ta = x[active], s[active], lower[active], target[active]
-        f = np.empty_like(sa)
-        df = np.empty_like(sa)
-        if la.any():
+        if la.all():
+            f, df = _log_otm_call(xa, sa)
+        elif not la.any():
+            f, df = _log_otm_call_gap(xa, sa)
+        else:
+            f, df = np.empty_like(sa), np.empty_like(sa)
+            ua = ~la
             f[la], df[la] = _log_otm_call(xa[la], sa[la])
-        ua = ~la
-        if ua.any():
             f[ua], df[ua] = _log_otm_call_gap(xa[ua], sa[ua])
-        f -= ta
+        f = f - ta
         # f rises with s on the lower branch and falls on the upper one: a positive f·slope
         # means the root is below s.
         above_root = (f > 0) == la
-        lo_a = np.where(above_root, lo[active], sa)
-        hi_a = np.where(above_root, sa, hi[active])
-        step = -f / df
-        s_new = sa + step
+        lo_a = np.where(above_root, lo_a, sa)
+        hi_a = np.where(above_root, sa, hi_a)
+        # Halley: both objectives have f'' = f'·(x²/s³ - s/4) - f'² (from b'' = b'·(x²/s³ - s/4)),
+        # so the third-order step costs two multiplications more than Newton's.
+        newton = -f / df
+        curvature = (xa * xa) / (sa * sa * sa) - 0.25 * sa
+        s_new = sa + newton / np.clip(1.0 + 0.5 * newton * (curvature - df), 0.5, 2.0)
         outside = ~((s_new >= lo_a) & (s_new <= hi_a))  # NaN steps too
         s_new = np.where(outside, 0.5 * (lo_a + hi_a), s_new)
-        done = (np.abs(s_new - sa) <= _RELATIVE_STEP * s_new) | (f == 0) | (hi_a - lo_a <= 4e-16 * hi_a)
-        lo[active], hi[active], s[active] = lo_a, hi_a, s_new
-        converged[active[done]] = True
-        active = active[~done]
+        done = (
+            (~outside & (np.abs(s_new - sa) <= _RELATIVE_STEP * s_new))
+            | (f == 0)
+            | (hi_a - lo_a <= 4e-16 * hi_a)
+        )
+        if done.any():
+            s[active[done]] = s_new[done]
+            converged[active[done]] = True
+            keep = ~done
+            active, xa, s_new, la, ta, lo_a, hi_a = (
+                active[keep],
+                xa[keep],
+                s_new[keep],
+                la[keep],
+                ta[keep],
+                lo_a[keep],
+                hi_a[keep],
+            )
+        sa = s_new
     return s, converged
 
 
@@ -246,16 +269,28 @@ def _american(
     status[plain.idx] = as_european.status
     prep = _subset(everything, np.flatnonzero(~european_only))
     with np.errstate(all="ignore"):
-        lo_gap = _american_at(prep, np.full(prep.price.shape, MIN_VOL)) - prep.price
-        hi_gap = _american_at(prep, np.full(prep.price.shape, MAX_VOL)) - prep.price
+        # The bounds without an American evaluation: no IV at or below the exercise value (nor
+        # the European value at MIN_VOL), none at or above the spot (call) or the strike (put).
+        intrinsic = np.maximum(np.where(prep.is_call, prep.spot - prep.strike, prep.strike - prep.spot), 0.0)
+        floor = european_greeks(
+            prep.is_call,
+            prep.spot,
+            prep.strike,
+            prep.t,
+            prep.rate,
+            prep.div_yield,
+            np.full(prep.price.shape, MIN_VOL),
+        ).price
         st = np.full(prep.idx.shape, IvStatus.OK, dtype=np.int8)
-        st[lo_gap >= 0] = IvStatus.BELOW_INTRINSIC
-        st[(hi_gap <= 0) & (lo_gap < 0)] = IvStatus.ABOVE_MAXIMUM
+        st[prep.price <= np.maximum(intrinsic, floor)] = IvStatus.BELOW_INTRINSIC
+        st[(prep.price >= np.where(prep.is_call, prep.spot, prep.strike)) & (st == IvStatus.OK)] = (
+            IvStatus.ABOVE_MAXIMUM
+        )
         solve = np.flatnonzero(st == IvStatus.OK)
-        found, converged = _solve_american(_subset(prep, solve))
-        st[solve[~converged]] = IvStatus.NOT_CONVERGED
+        found, outcome = _solve_american(_subset(prep, solve))
+        st[solve] = outcome
         v = np.full(prep.idx.shape, np.nan)
-        v[solve[converged]] = found[converged]
+        v[solve[outcome == IvStatus.OK]] = found[outcome == IvStatus.OK]
     vol[prep.idx] = v
     status[prep.idx] = st
     return IvResult(vol.reshape(shape), status.reshape(shape))
@@ -278,19 +313,24 @@ def _american_at(p: _Prepared, vol: FloatArray) -> FloatArray:
     return american_price(p.is_call, p.spot, p.strike, p.t, p.rate, p.div_yield, vol)
 
 
-def _solve_american(p: _Prepared) -> tuple[FloatArray, BoolArray]:
+def _solve_american(p: _Prepared) -> tuple[FloatArray, npt.NDArray[np.int8]]:
+    """The vols and, per entry, OK, BELOW_INTRINSIC / ABOVE_MAXIMUM (the root would be outside
+    [MIN_VOL, MAX_VOL]: the bracket closed on an end without matching the price) or
+    NOT_CONVERGED."""
     european = _european(p.price, p.is_call, p.spot, p.strike, p.t, p.rate, p.div_yield)
+    scale = np.maximum(p.spot, p.strike)
     lo = np.full(p.price.shape, MIN_VOL)
     hi = np.full(p.price.shape, MAX_VOL)
     x0 = np.where(european.status == IvStatus.OK, np.clip(european.vol, MIN_VOL, MAX_VOL), 0.5)
     f0 = _american_at(p, x0) - p.price
     lo = np.where(f0 < 0, x0, lo)
     hi = np.where(f0 > 0, x0, hi)
-    x1 = x0 - f0 / european_greeks(p.is_call, p.spot, p.strike, p.t, p.rate, p.div_yield, x0).vega
+    vega = european_greeks(p.is_call, p.spot, p.strike, p.t, p.rate, p.div_yield, x0).vega
+    x1 = x0 - f0 / vega
     x1 = np.where((x1 > lo) & (x1 < hi), x1, 0.5 * (lo + hi))  # NaN too
-    scale = np.maximum(p.spot, p.strike)
-    converged = np.abs(f0) <= 1e-14 * scale
+    converged = np.abs(f0) <= _AMERICAN_PRICE_MATCH * scale
     x1[converged] = x0[converged]
+    residual = f0.copy()
     active = np.flatnonzero(~converged)
     for _ in range(_MAX_ITERATIONS):
         if active.size == 0:
@@ -301,15 +341,25 @@ def _solve_american(p: _Prepared) -> tuple[FloatArray, BoolArray]:
         hi_a = np.where(f1 > 0, xa1, hi[active])
         x2 = xa1 - f1 * (xa1 - xa0) / (f1 - fa0)
         x2 = np.where((x2 > lo_a) & (x2 < hi_a), x2, 0.5 * (lo_a + hi_a))  # NaN too
-        # Done when the step is below 1e-10 of vol, or the price is matched to its rounding
-        # noise (where vega is negligible the step may never get small: any vol near fits).
-        done = (np.abs(x2 - xa1) <= _AMERICAN_STEP) | (np.abs(f1) <= 1e-14 * scale[active])
-        x2 = np.where(np.abs(f1) <= 1e-14 * scale[active], xa1, x2)
-        x0[active], f0[active], x1[active] = xa1, f1, x2
+        # Done when the price is matched to its rounding noise, or the secant step (or the
+        # bracket) is below 1e-8 of vol, or the residual is worth less than 1e-7 of vol at the
+        # European vega (the next secant step, taken, is then far closer still): where vega is
+        # negligible any vol near fits.
+        matched = np.abs(f1) <= _AMERICAN_PRICE_MATCH * scale[active]
+        small = (np.abs(x2 - xa1) <= _AMERICAN_STEP) | (np.abs(f1) <= _AMERICAN_RESIDUAL * vega[active])
+        done = matched | small | (hi_a - lo_a <= _AMERICAN_STEP)
+        x2 = np.where(matched, xa1, x2)
+        x0[active], f0[active], x1[active], residual[active] = xa1, f1, x2, f1
         lo[active], hi[active] = lo_a, hi_a
         converged[active[done]] = True
         active = active[~done]
-    return x1, converged
+    status = np.full(p.price.shape, IvStatus.NOT_CONVERGED, dtype=np.int8)
+    status[converged] = IvStatus.OK
+    # The bracket shut on an end with the price still unmatched: no IV inside [MIN_VOL, MAX_VOL].
+    unmatched = converged & (np.abs(residual) > 1e-9 * scale)
+    status[unmatched & (x1 <= 2.0 * MIN_VOL)] = IvStatus.BELOW_INTRINSIC
+    status[unmatched & (x1 >= 0.999 * MAX_VOL)] = IvStatus.ABOVE_MAXIMUM
+    return x1, status
 
 
 def implied_vol(

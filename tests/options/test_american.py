@@ -1,0 +1,114 @@
+"""Bjerksund–Stensland (2002) against QuantLib's Andersen–Lake–Offengenden engine by region (the
+bounds docs/options-models.md states), its no-arbitrage properties, its greeks, and the American
+implied vol."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from brokerbridge.core.options.american import american_greeks, american_price
+from brokerbridge.core.options.black_scholes import european_greeks
+from brokerbridge.core.options.implied_vol import IvStatus, implied_vol
+from tests.options import american_accuracy as accuracy
+from tests.options import quantlib_reference as ref
+
+# A subset of the docs' grid (every region of its table, a few points each: QuantLib's
+# high-precision engine costs ~5 ms an option); each region must stay within what the table states.
+TEST_GRID = {
+    "moneyness": (0.8, 1.0, 1.25),
+    "days": (1, 30, 365),
+    "vols": (0.05, 0.25, 1.0),
+    "rates": (0.05, 0.3, 0.6),
+    "yields": (0.0, 0.05),
+}
+
+
+@pytest.fixture(scope="module")
+def measured() -> tuple[ref.Grid, np.ndarray, np.ndarray]:
+    g = accuracy.early_exercise_grid(TEST_GRID)
+    reference = ref.american(g, "qdfp")
+    return g, reference, accuracy.errors(g, reference)
+
+
+def test_accuracy_by_region_is_what_the_docs_state(measured: tuple[ref.Grid, np.ndarray, np.ndarray]) -> None:
+    g, _, err = measured
+    assert np.isfinite(err).all()
+    rows = accuracy.table(g, err)
+    assert len(rows) == len(accuracy.STATED)
+    for row in rows:
+        assert row.max <= accuracy.STATED[(row.rate, row.expiry, row.moneyness)], row
+
+
+def test_a_lower_bound_above_european_and_intrinsic(
+    measured: tuple[ref.Grid, np.ndarray, np.ndarray],
+) -> None:
+    g, reference, _ = measured
+    ours = american_price(g.is_call, g.spot, g.strike, g.t, g.rate, g.div_yield, g.vol)
+    european = european_greeks(g.is_call, g.spot, g.strike, g.t, g.rate, g.div_yield, g.vol).price
+    intrinsic = np.maximum(np.where(g.is_call, g.spot - g.strike, g.strike - g.spot), 0.0)
+    assert (ours >= european).all() and (ours >= intrinsic).all()
+    assert (ours <= np.where(g.is_call, g.spot, g.strike)).all()
+    # An exercise strategy's value: never above the true American value (QuantLib's, to its noise).
+    assert (ours <= reference + 1e-9 * g.spot).all()
+
+
+def test_no_early_exercise_is_exactly_european() -> None:
+    strikes = np.array([5000.0, 7150.0, 9000.0])
+    calls = american_greeks(True, 7150.0, strikes, 0.25, 0.3, 0.0, 0.45)  # a call, no yield
+    puts = american_greeks(False, 7150.0, strikes, 0.25, 0.0, 0.05, 0.45)  # a put, no rate
+    for american, is_call, r, q in ((calls, True, 0.3, 0.0), (puts, False, 0.0, 0.05)):
+        european = european_greeks(is_call, 7150.0, strikes, 0.25, r, q, 0.45)
+        for name in american._fields:
+            assert np.array_equal(getattr(american, name), getattr(european, name)), name
+
+
+def test_greeks_are_finite_and_signed_sensibly() -> None:
+    g = accuracy.early_exercise_grid(TEST_GRID)
+    greeks = american_greeks(g.is_call, g.spot, g.strike, g.t, g.rate, g.div_yield, g.vol)
+    for name in greeks._fields:
+        assert np.isfinite(getattr(greeks, name)).all(), name
+    delta = greeks.delta
+    assert (np.where(g.is_call, delta, -delta) >= -1e-6).all()
+    assert (np.abs(delta) <= 1.0 + 1e-6).all()
+    assert (greeks.vega >= -1e-6 * g.spot).all()
+
+
+def test_greeks_against_quantlib_finite_differences() -> None:
+    # Delta and gamma of an at-the-money put at a 30 % rate (the case BYMA trades) against
+    # QuantLib's FD engine: the approximation's greeks are within a few % of the true ones.
+    g = ref.grid(moneyness=(0.9, 1.0, 1.1), days=(30, 91), vols=(0.45,), rates=(0.3,), yields=(0.0,))
+    puts = ~g.is_call
+    g = ref.Grid(*(a[puts] for a in g))
+    ours = american_greeks(g.is_call, g.spot, g.strike, g.t, g.rate, g.div_yield, g.vol)
+    for i in range(len(g.spot)):
+        proc = ref.process(g.spot[i], g.rate[i], g.div_yield[i], g.vol[i])
+        option = ref.option(False, g.strike[i], int(g.days[i]), american=True)
+        option.setPricingEngine(ref.ql.FdBlackScholesVanillaEngine(proc, 400, 400, 0))
+        assert ours.delta[i] == pytest.approx(option.delta(), rel=0.05)
+        assert ours.gamma[i] == pytest.approx(option.gamma(), rel=0.10)
+
+
+def test_american_iv_round_trip_and_statuses() -> None:
+    g = accuracy.early_exercise_grid(TEST_GRID)
+    price = american_price(g.is_call, g.spot, g.strike, g.t, g.rate, g.div_yield, g.vol)
+    result = implied_vol(price, g.is_call, g.spot, g.strike, g.t, g.rate, g.div_yield, model="american")
+    vega = american_greeks(g.is_call, g.spot, g.strike, g.t, g.rate, g.div_yield, g.vol).vega
+    meaningful = vega >= 1e-6 * np.maximum(g.spot, g.strike)
+    assert meaningful.sum() > 0.5 * len(price)
+    assert (result.status[meaningful] == IvStatus.OK).all()
+    assert (np.abs(result.vol - g.vol)[meaningful] <= 1e-6).all()
+    assert np.isnan(result.vol[result.status != IvStatus.OK]).all()
+    # A put quoted under its exercise value is an arbitrage, at it there is no IV either (any low
+    # vol gives it), nor at the strike or above; a price inside the band has one.
+    fair = american_price(False, 7150.0, 7500.0, 0.25, 0.3, 0.0, 0.45)
+    result = implied_vol(
+        np.array([349.0, 350.0, 7500.0, fair]), False, 7150.0, 7500.0, 0.25, 0.3, 0.0, model="american"
+    )
+    assert result.status.tolist() == [
+        IvStatus.BELOW_INTRINSIC,
+        IvStatus.BELOW_INTRINSIC,
+        IvStatus.ABOVE_MAXIMUM,
+        IvStatus.OK,
+    ]
+    assert result.vol[3] == pytest.approx(0.45, abs=1e-6)
