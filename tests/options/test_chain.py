@@ -451,3 +451,14 @@ def test_dividends_of_an_underlying_from_the_config() -> None:
         (D(2026, 12, 10), Decimal("4")),
         (D(2027, 5, 10), Decimal("25.5")),
     )
+
+
+def test_an_american_put_at_its_exercise_value_implies_no_vol_and_says_why() -> None:
+    # deep in the money with a 29.5 % rate: exercising now is worth more than waiting, so the
+    # American price is the intrinsic value for every low volatility
+    event = one((contract("put", "10000"), q("2850", "2850")), model="american")
+    assert event.iv_mid is None
+    assert event.reasons["iv_mid"] == (
+        "the mid 2850 is at the model's lower bound 2850.000 (worth exercising now): "
+        "every low volatility gives this price, so it implies none"
+    )

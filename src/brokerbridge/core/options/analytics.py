@@ -77,6 +77,9 @@ FIGURES = ("bid", "ask", "last", "mid")  # the prices an IV is solved from, in t
 # A covered call's TEA compounds its rate 365/days times: beyond this (% a year) a figure only
 # says "the expiry is hours away", so it is left empty with that reason.
 MAX_TEA = 1e6
+# A price within half a tick of BYMA's options (0.001) of the model's lower bound sits on it: said
+# so, rather than "below the bound by 0.000".
+AT_BOUND = 0.0005
 _IV_KEYS = tuple("iv_" + name for name in FIGURES)
 _OK = int(IvStatus.OK)  # read once: an IntEnum member lookup costs ~1 µs, 1,600 times a chain
 
@@ -352,7 +355,7 @@ def _event(
 ) -> OptionAnalytics:
     """One option's event from its column of the chain's arrays (no math here but Decimal
     differences, which keep the venue's digits)."""
-    reasons = dict(chain_reasons)
+    reasons = dict(chain_reasons) if chain_reasons else {}
     is_call = contract.option_type == "call"
     if not term.covered:
         reasons["business_days"] = (
@@ -362,9 +365,12 @@ def _event(
     bid = quote.bid if quote is not None else None
     ask = quote.ask if quote is not None else None
     last = quote.last if quote is not None else None
-    for name, value in (("bid", bid), ("ask", ask), ("last", last)):
-        if value is None:
-            reasons[name] = f"no {name}" if name != "last" else "no trade yet"
+    if bid is None:
+        reasons["bid"] = "no bid"
+    if ask is None:
+        reasons["ask"] = "no ask"
+    if last is None:
+        reasons["last"] = "no trade yet"
     if mid[0] is None:
         reasons["mid"] = mid[1]
     intrinsic: Decimal | None = None
@@ -392,16 +398,10 @@ def _event(
 
     ivs: list[float | None] = [None, None, None, None]
     values = (bid, ask, last, mid[0])
-    for k, name in enumerate(FIGURES):
-        key, value = _IV_KEYS[k], values[k]
-        if why_not_live:
-            reasons[key] = why_not_live
-        elif value is None:
-            reasons[key] = reasons[name]
-        elif status[k] == _OK:
-            ivs[k] = iv[k]
-        else:
-            reasons[key] = _iv_reason(name, value, int(status[k]), intrinsic, lower, upper, is_call)
+    if not why_not_live and status.count(_OK) == 4:
+        ivs = list(iv)  # the common case: four prices, four IVs
+    else:
+        _iv_figures(ivs, values, iv, status, why_not_live, intrinsic, lower, upper, is_call, reasons)
     if time_value is not None and time_value < 0:
         reasons["time_value"] = (
             f"negative: the price is {-time_value} below the intrinsic value (an arbitrage)"
@@ -469,6 +469,31 @@ def _event(
     )
 
 
+def _iv_figures(
+    ivs: list[float | None],
+    values: tuple[Decimal | None, ...],
+    iv: tuple[float | None, ...],
+    status: list[int],
+    why_not_live: str,
+    intrinsic: Decimal | None,
+    lower: float,
+    upper: float,
+    is_call: bool,
+    reasons: dict[str, str],
+) -> None:
+    """Each IV figure, or its reason (an option whose four prices all solved skips this)."""
+    for k, name in enumerate(FIGURES):
+        key, value = _IV_KEYS[k], values[k]
+        if why_not_live:
+            reasons[key] = why_not_live
+        elif value is None:
+            reasons[key] = reasons[name]
+        elif status[k] == _OK:
+            ivs[k] = iv[k]
+        else:
+            reasons[key] = _iv_reason(name, value, int(status[k]), intrinsic, lower, upper, is_call)
+
+
 def _iv_reason(
     name: str,
     price: Decimal,
@@ -485,6 +510,11 @@ def _iv_reason(
             return (
                 f"the {name} {price} is below the intrinsic value {intrinsic} by {intrinsic - price}: "
                 "an arbitrage, no volatility gives this price"
+            )
+        if math.isfinite(lower) and lower - float(price) < AT_BOUND:
+            return (
+                f"the {name} {price} is at the model's lower bound {lower:.3f} (worth exercising now): "
+                "every low volatility gives this price, so it implies none"
             )
         if math.isfinite(lower):
             return (
