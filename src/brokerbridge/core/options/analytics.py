@@ -81,6 +81,7 @@ MAX_TEA = 1e6
 # so, rather than "below the bound by 0.000".
 AT_BOUND = 0.0005
 _IV_KEYS = tuple("iv_" + name for name in FIGURES)
+_ZERO = Decimal(0)
 _OK = int(IvStatus.OK)  # read once: an IntEnum member lookup costs ~1 µs, 1,600 times a chain
 
 
@@ -99,6 +100,13 @@ class _Term(NamedTuple):
 class SpotPrice(NamedTuple):
     price: Decimal | None
     source: str  # "mid", "last", or why there is none
+
+
+def buy_price(quote: Quote | None) -> Decimal | None:
+    """What buying the underlying costs now: its ask, else its price (`spot_price`)."""
+    if quote is not None and quote.ask is not None and quote.ask > 0:
+        return quote.ask
+    return spot_price(quote).price
 
 
 def spot_price(quote: Quote | None) -> SpotPrice:
@@ -250,9 +258,10 @@ def analyze_chain(inputs: ChainInputs) -> list[OptionAnalytics]:
     lower_l, upper_l, live_l, from_mid_l = lower.tolist(), upper.tolist(), live.tolist(), from_mid.tolist()
     parity_l, cc_tna_l, cc_tea_l = _values(parity), _values(cc_tna), _values(cc_tea)
     chain_reasons = _chain_reasons(inputs, spot)
+    buy = buy_price(inputs.spot)
     return [
         _event(
-            inputs, chain_reasons, contract, quotes[i], mids[i], terms[contract.expiry], spot, live_l[i],
+            inputs, chain_reasons, buy, contract, quotes[i], mids[i], terms[contract.expiry], spot, live_l[i],
             iv_cols[i], status_cols[i], lower_l[i], upper_l[i], greek_cols[i],
             "mid" if from_mid_l[i] else "last", parity_l[i], cc_tna_l[i], cc_tea_l[i],
         )
@@ -321,8 +330,8 @@ def _covered_call(
     ends where it is now the position returns min(K, S) (exercised when K ≤ S, kept worth S
     otherwise), plus the cash dividends going ex before the expiry: TNA = (that / C0 − 1)·365/days,
     TEA = (that / C0)^(365/days) − 1."""
-    ask = inputs.spot.ask if inputs.spot is not None and inputs.spot.ask and inputs.spot.ask > 0 else None
-    buy = float(ask) if ask is not None else spot
+    bought = buy_price(inputs.spot)
+    buy = float(bought) if bought is not None else math.nan
     is_call = np.fromiter((c.option_type == "call" for c in contracts), np.bool_, len(contracts))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         cost = buy - bid
@@ -337,6 +346,7 @@ def _covered_call(
 def _event(
     inputs: ChainInputs,
     chain_reasons: dict[str, str],
+    buy: Decimal | None,
     contract: OptionContract,
     quote: Quote | None,
     mid: tuple[Decimal | None, str],
@@ -375,7 +385,8 @@ def _event(
         reasons["mid"] = mid[1]
     intrinsic: Decimal | None = None
     if spot.price is not None:
-        intrinsic = max(spot.price - contract.strike if is_call else contract.strike - spot.price, Decimal(0))
+        gain = spot.price - contract.strike if is_call else contract.strike - spot.price
+        intrinsic = gain if gain > 0 else _ZERO
     price = mid[0] if mid[0] is not None else last
     time_value = price - intrinsic if price is not None and intrinsic is not None else None
 
@@ -421,7 +432,7 @@ def _event(
         )
     cc: tuple[float | None, float | None, Decimal | None] = (None, None, None)
     if is_call:
-        cc = _covered_call_figures(inputs, bid, term, cc_tna, cc_tea, expired, why_not_live, reasons)
+        cc = _covered_call_figures(buy, bid, term, cc_tna, cc_tea, expired, why_not_live, reasons)
     if expired:
         for key in ("parity_tna", "covered_call", "greeks"):
             reasons[key] = why_not_live
@@ -534,7 +545,7 @@ def _iv_reason(
 
 
 def _covered_call_figures(
-    inputs: ChainInputs,
+    buy: Decimal | None,
     bid: Decimal | None,
     term: _Term,
     tna: float | None,
@@ -546,8 +557,6 @@ def _covered_call_figures(
     """(TNA, TEA, break-even) of the covered call, or the reason in reasons["covered_call"]."""
     if expired:
         return None, None, None
-    spot = inputs.spot
-    buy = spot.ask if spot is not None and spot.ask is not None and spot.ask > 0 else spot_price(spot).price
     if bid is None or bid <= 0:
         reasons["covered_call"] = "no bid to sell the call at"
         return None, None, None
@@ -562,7 +571,7 @@ def _covered_call_figures(
         return None, None, None
     if tea is None and tna is not None:
         reasons["covered_call"] = "the TEA compounds too many times so close to the expiry to mean anything"
-    return tna, tea, cost - term.dividends_cash
+    return tna, tea, cost - term.dividends_cash if term.dividends_cash else cost
 
 
 def chain_view(inputs: ChainInputs, events: list[OptionAnalytics], *, simulated: bool = False) -> OptionChain:
