@@ -12,6 +12,8 @@ Baseline in the same run: a per-option QuantLib loop on the same inputs — per 
 `impliedVolatility` (Brent on the analytic European engine, accuracy 1e-8) and the greeks at the
 mid's IV (`AnalyticEuropeanEngine`): European only, QuantLib's American IV runs a finite-difference
 grid per iteration and is no fair comparison. Skipped with a note when QuantLib is not installed.
+The math alone (the solver on the same 4 prices per option, the greeks at the mids' IVs) is timed
+too, so the chain's own work (arrays, bounds, parity, covered call, reasons, events) shows apart.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import msgspec
 import numpy as np
 
 from bench.common import Report, percentile
-from brokerbridge.core.options.american import american_price
+from brokerbridge.core.options.american import american_greeks, american_price
 from brokerbridge.core.options.analytics import (
     BUENOS_AIRES,
     ChainInputs,
@@ -34,8 +36,9 @@ from brokerbridge.core.options.analytics import (
     Quote,
     analyze_chain,
 )
-from brokerbridge.core.options.black_scholes import european_price
+from brokerbridge.core.options.black_scholes import european_greeks, european_price
 from brokerbridge.core.options.calendar import byma_calendar
+from brokerbridge.core.options.implied_vol import implied_vol
 from brokerbridge.core.options.rates import caucion_rate
 from brokerbridge.sim.primary.catalog import default_catalog
 from brokerbridge.venues.primary import rest_messages as rm
@@ -149,6 +152,35 @@ def time_ticks(inputs: ChainInputs, rounds: int) -> list[float]:
     return times
 
 
+def time_math(inputs: ChainInputs, rounds: int) -> list[float]:
+    """CPU seconds of the math alone on the same chain: the solver on the 4 prices of every option
+    and the greeks at the mids' IVs — what `analyze_chain` costs beyond this is its own work."""
+    assert inputs.spot is not None and inputs.spot.last is not None and inputs.rate is not None
+    contracts = inputs.contracts
+    n = len(contracts)
+    quotes = [inputs.quotes[c.symbol] for c in contracts]
+    is_call = np.array([c.option_type == "call" for c in contracts])
+    strike = np.array([float(c.strike) for c in contracts])
+    close = [dt.datetime.combine(c.expiry, dt.time(17), BUENOS_AIRES).timestamp() for c in contracts]
+    t = (np.array(close) - inputs.now) / 86400 / 365
+    bid = np.array([float(q.bid) if q.bid is not None else np.nan for q in quotes])
+    ask = np.array([float(q.ask) if q.ask is not None else np.nan for q in quotes])
+    last = np.array([float(q.last) if q.last is not None else np.nan for q in quotes])
+    prices = np.concatenate((bid, ask, last, (bid + ask) / 2))
+    spot, r, q0 = np.full(4 * n, float(inputs.spot.last)), np.full(4 * n, inputs.rate.rate), np.zeros(4 * n)
+    calls, strikes, years = np.tile(is_call, 4), np.tile(strike, 4), np.tile(t, 4)
+    greeks_of = american_greeks if inputs.model == "american" else european_greeks
+    times = []
+    for _ in range(rounds):
+        started = time.process_time()
+        vol = implied_vol(prices, calls, spot, strikes, years, r, q0, model=inputs.model).vol  # type: ignore[arg-type]
+        mid_vol = vol[3 * n :]
+        ok = np.isfinite(mid_vol)
+        greeks_of(is_call[ok], spot[:n][ok], strike[ok], t[ok], r[:n][ok], q0[:n][ok], mid_vol[ok])
+        times.append(time.process_time() - started)
+    return times
+
+
 def _fields(inputs: ChainInputs) -> dict[str, object]:
     return {name: getattr(inputs, name) for name in inputs.__slots__}
 
@@ -216,6 +248,11 @@ def run(smoke: bool) -> list[Report]:
             times = time_ticks(inputs, rounds)
             report.add(f"{name} {model} p50 ms", percentile(times, 0.5) * 1e3, "ms")
             report.add(f"{name} {model} p99 ms", percentile(times, 0.99) * 1e3, "ms")
+            math_p50 = percentile(time_math(inputs, rounds), 0.5) * 1e3
+            report.add(f"{name} {model} math alone p50 ms", math_p50, "ms")
+            report.add(
+                f"{name} {model} chain's own work p50 ms", percentile(times, 0.5) * 1e3 - math_p50, "ms"
+            )
             if name == "synthetic400" and model == "american":
                 events = analyze_chain(inputs)
                 report.add(
