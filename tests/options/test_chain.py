@@ -462,3 +462,18 @@ def test_an_american_put_at_its_exercise_value_implies_no_vol_and_says_why() -> 
         "the mid 2850 is at the model's lower bound 2850.000 (worth exercising now): "
         "every low volatility gives this price, so it implies none"
     )
+
+
+def test_no_business_time_left_on_a_holiday_expiry_says_so() -> None:
+    # a series listed to expire on a holiday (8 December), seen that morning in business time:
+    # no session is left, though the calendar day has hours to run
+    holiday = D(2026, 12, 8)
+    morning = dt.datetime(2026, 12, 8, 10, 0, tzinfo=BUENOS_AIRES).timestamp()
+    event = one((contract("call", "7000", holiday), q("150", "160")), now=morning, time_basis="business")
+    assert event.days > 0 and event.t == 0.0
+    assert event.iv_mid is None and event.delta is None
+    assert (
+        event.reasons["iv_mid"] == "no business time is left before the expiry's close (time_basis business)"
+    )
+    calendar = one((contract("call", "7000", holiday), q("152", "160")), now=morning)
+    assert calendar.t is not None and calendar.t > 0 and calendar.iv_mid is not None

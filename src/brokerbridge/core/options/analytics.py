@@ -406,9 +406,12 @@ def _event(
     elif spot.price is None:
         why_not_live = "no spot: " + spot.source
     elif not live:
-        why_not_live = (
-            "no rate" if inputs.rate is None else "the dividends' present value is not below the spot"
-        )
+        if inputs.rate is None:
+            why_not_live = "no rate"
+        elif term.t <= 0:
+            why_not_live = "no business time is left before the expiry's close (time_basis business)"
+        else:
+            why_not_live = "the dividends' present value is not below the spot"
 
     ivs: list[float | None] = [None, None, None, None]
     values = (bid, ask, last, mid[0])
@@ -426,6 +429,9 @@ def _event(
     has_greeks = not why_not_live and (ivs[3] is not None or ivs[2] is not None)
     if not has_greeks:
         reasons["greeks"] = why_not_live or "no implied volatility of the mid or the last to take greeks at"
+    elif None in greeks:
+        has_greeks = False  # the model's own arithmetic failed there: said, never a NaN
+        reasons["greeks"] = f"the {inputs.model} model gave no greeks at this volatility"
     parity_tna = None if expired else parity
     if parity_tna is None and not expired:
         reasons["parity_tna"] = (
