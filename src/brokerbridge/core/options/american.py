@@ -154,16 +154,11 @@ def _call_2002(c: _Call) -> FloatArray:
     i2 = b_0 + (b_inf - b_0) * -np.expm1(-(c.carry * c.t + 2.0 * c.vol * np.sqrt(c.t)) * scale)
     # α·S^β·(…) = (I - K)·exp(β·ln(S/I))·(…): the power never leaves log space.
     log_a1 = np.log(i1 - k) - beta * np.log(i1)
-    log_a2 = np.log(i2 - k) - beta * np.log(i2)
     zero = np.zeros_like(k)
     log_k = np.log(k)
+    # Its first six terms are the 1993 formula's shape until t1 at I2, with I1 where 1993 has K.
     value = (
-        np.exp(log_a2 + beta * np.log(c.spot))
-        - _phi(c, log_a2, t1, beta, i2, i2)
-        + _phi(c, zero, t1, 1.0, i2, i2)
-        - _phi(c, zero, t1, 1.0, i1, i2)
-        - _phi(c, log_k, t1, 0.0, i2, i2)
-        + _phi(c, log_k, t1, 0.0, i1, i2)
+        _flat_terms(c, beta, i2, t1, i1)
         + _phi(c, log_a1, t1, beta, i1, i2)
         - _psi(c, log_a1, beta, i1, i2, i1, t1)
         + _psi(c, zero, 1.0, i1, i2, i1, t1)
@@ -189,20 +184,25 @@ def _call_2002(c: _Call) -> FloatArray:
 
 def _flat_boundary(c: _Call, beta: FloatArray, i: FloatArray) -> FloatArray:
     """Bjerksund–Stensland 1993 with the boundary I given (NaN where I <= K)."""
+    out: FloatArray = np.where(c.spot >= i, c.spot - c.strike, _flat_terms(c, beta, i, c.t, c.strike))
+    return out
+
+
+def _flat_terms(c: _Call, beta: FloatArray, i: FloatArray, t: FloatArray, h: FloatArray) -> FloatArray:
+    """α·S^β - α·φ(t, β, I, I) + φ(t, 1, I, I) - φ(t, 1, H, I) - K·φ(t, 0, I, I) + K·φ(t, 0, H, I)
+    with α = (I - K)·I^-β: the 1993 price (t = T, H = K) or the head of the 2002 one."""
     k = c.strike
     zero = np.zeros_like(k)
     log_k = np.log(k)
-    log_a = np.log(i - k) - beta * np.log(i)
-    t = c.t
-    value = (
+    log_a = np.log(i - k) - beta * np.log(i)  # α·S^β = (I - K)·exp(β·ln(S/I)): in log space
+    out: FloatArray = (
         np.exp(log_a + beta * np.log(c.spot))
         - _phi(c, log_a, t, beta, i, i)
         + _phi(c, zero, t, 1.0, i, i)
-        - _phi(c, zero, t, 1.0, k, i)
+        - _phi(c, zero, t, 1.0, h, i)
         - _phi(c, log_k, t, 0.0, i, i)
-        + _phi(c, log_k, t, 0.0, k, i)
+        + _phi(c, log_k, t, 0.0, h, i)
     )
-    out: FloatArray = np.where(c.spot >= i, c.spot - k, value)
     return out
 
 
