@@ -21,10 +21,10 @@ import msgspec
 import numpy as np
 
 from brokerbridge.core.events import OptionAnalytics
-from brokerbridge.core.options.american import american_greeks, american_price
-from brokerbridge.core.options.black_scholes import FloatArray, european_greeks, european_price
+from brokerbridge.core.options.american import american_greeks
+from brokerbridge.core.options.black_scholes import FloatArray, european_greeks
 from brokerbridge.core.options.calendar import MarketCalendar
-from brokerbridge.core.options.implied_vol import MIN_VOL, IvStatus, implied_vol
+from brokerbridge.core.options.implied_vol import IvStatus, implied_vol
 from brokerbridge.core.options.rates import CONFIGURED, RateInput, dividends_pv
 from brokerbridge.core.options.views import ExpiryChain, OptionChain
 
@@ -236,14 +236,13 @@ def analyze_chain(inputs: ChainInputs) -> list[OptionAnalytics]:
         theta[g] = greeks.theta / 365.0  # per calendar day
         rho[g] = greeks.rho / 100.0  # per rate point
 
-    # The model's no-arbitrage bounds, only where a price fell outside them (for the reason's words).
-    lower = np.full(n, np.nan)
-    outside = live & (status == IvStatus.BELOW_INTRINSIC).any(axis=0)
-    if outside.any():
-        o = np.nonzero(outside)[0]
-        price_of = american_price if inputs.model == "american" else european_price
-        lower[o] = price_of(is_call[o], escrowed[o], strike[o], t[o], r[o], q0[o], np.full(o.size, MIN_VOL))
+    # The no-arbitrage bounds the reasons quote, in closed form (a model call at a tiny vol would cost
+    # an American chain a further Bjerksund–Stensland pass): the discounted forward's payoff, and
+    # for American options the exercise value now too.
     discount = np.exp(-np.nan_to_num(r) * t)
+    lower = np.maximum(np.where(is_call, escrowed - strike * discount, strike * discount - escrowed), 0.0)
+    if inputs.model == "american":
+        lower = np.maximum(lower, np.where(is_call, escrowed - strike, strike - escrowed))
     upper = np.where(is_call, escrowed, strike if inputs.model == "american" else strike * discount)
 
     parity = _parity(contracts, prices[3], escrowed, strike, days)
