@@ -11,6 +11,9 @@ import msgspec
 import pytest
 
 from brokerbridge.core.errors import UnknownSymbol
+from brokerbridge.core.options.analytics import BUENOS_AIRES, ChainInputs, Quote, analyze_chain, chain_view
+from brokerbridge.core.options.calendar import byma_calendar
+from brokerbridge.core.options.rates import chosen_rate
 from brokerbridge.sim.primary.catalog import default_catalog
 from brokerbridge.venues.primary import rest_messages as rm
 from brokerbridge.venues.primary.catalog import Catalog, detail_from_wire
@@ -149,3 +152,59 @@ def test_detail_from_wire_is_what_the_facts_read() -> None:
     catalog = Catalog([detail_from_wire(w) for w in wire if w is not option] + [detail_from_wire(lying)])
     contract = next(c for c in option_facts(catalog, "GGAL").contracts if "GFGC4500DI" in c.symbol)
     assert contract.strike == Decimal("4321.5")
+
+
+def test_a_shared_underlying_text_names_the_ticker_in_the_options_currency() -> None:
+    # AL30 (ARS), AL30D and AL30C (USD) all read "BONO USD 2030 LA": a peso option on it is AL30's
+    catalog = simulated()
+    template = catalog.options()[0]
+    bond_option = msgspec.structs.replace(
+        template,
+        symbol="MERV - XMEV - AL3C75000DI - 24hs",
+        ticker="AL3C75000DI",
+        underlying="BONO USD 2030 LA",
+    )
+    facts = option_facts(Catalog([*catalog, bond_option]), "AL30")
+    assert facts.underlying == "AL30"
+    assert [c.symbol for c in facts.contracts] == ["MERV - XMEV - AL3C75000DI - 24hs"]
+    assert facts.underlying_symbol == "MERV - XMEV - AL30 - 24hs"
+    assert "AL30" in optionable(Catalog([*catalog, bond_option]))
+
+
+def test_the_simulators_chain_runs_through_the_analytics_from_its_facts() -> None:
+    sim = default_catalog(D(2026, 12, 7))
+    start = {inst.symbol: inst.start_price for inst in sim.instruments}
+    facts = option_facts(simulated(), "GGAL")
+    assert facts.rate is not None and facts.underlying_symbol is not None
+    tick = Decimal("0.001")
+    chain = ChainInputs(
+        venue="primary",
+        underlying=facts.underlying,
+        underlying_symbol=facts.underlying_symbol,
+        contracts=facts.contracts,
+        quotes={
+            c.symbol: Quote(bid=start[c.symbol] - tick, ask=start[c.symbol] + tick) for c in facts.contracts
+        },
+        spot=Quote(last=start[facts.underlying_symbol]),
+        spot_stale=None,
+        rate=chosen_rate(
+            rate_source="caucion",
+            rate_tna=30.0,
+            caucion_symbol=facts.rate.symbol,
+            caucion_days=facts.rate.days,
+            tna=float(start[facts.rate.symbol]),
+        ),
+        model="american",
+        now=dt.datetime(2026, 12, 7, 13, 0, tzinfo=BUENOS_AIRES).timestamp(),
+        calendar=byma_calendar(),
+    )
+    events = analyze_chain(chain)
+    assert [e.symbol for e in events] == [c.symbol for c in facts.contracts]
+    assert all(e.lot == Decimal(100) and e.spot == start[facts.underlying_symbol] for e in events)
+    assert events[0].rate_source == "caución MERV - XMEV - PESOS - 1D"
+    for event in events:  # every IV is a number or has its reason
+        for figure in ("iv_bid", "iv_ask", "iv_mid", "delta"):
+            key = "greeks" if figure == "delta" else figure
+            assert (getattr(event, figure) is None) == (key in event.reasons), (event.symbol, figure)
+    view = chain_view(chain, events, simulated=True)
+    assert [len(e.options) for e in view.expiries] == [10, 10]
