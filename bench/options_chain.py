@@ -1,6 +1,6 @@
 """Options analytics (issue 20): a whole chain recomputed on an underlying's tick.
 
-Two chains: the GGAL chain of the Primary simulator's catalogue (20 options; `ChainInputs` built
+Two chains: the GGAL chain of the Primary simulator's catalogue (every listed option; `ChainInputs` built
 from its instrument details through `venues/primary/options.py`, quotes around its start prices, no
 server) and a 400-option synthetic chain (10 expiries × 20 strikes × call/put, a smile priced by
 the model under test, a bid/ask spread). Each round moves the spot by a tick and calls
@@ -242,7 +242,7 @@ def run(smoke: bool) -> list[Report]:
     rounds = 5 if smoke else 300
     baseline_rounds = 2 if smoke else 20
     report = Report("options_chain")
-    for name, build in (("ggal20", ggal_inputs), ("synthetic400", synthetic_inputs)):
+    for name, build in (("ggal", ggal_inputs), ("synthetic400", synthetic_inputs)):
         for model in ("american", "european"):
             inputs = build(model)
             times = time_ticks(inputs, rounds)

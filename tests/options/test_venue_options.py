@@ -107,20 +107,21 @@ def test_caucion_term_is_read_from_the_symbol() -> None:
     assert caucion_term("MERV - XMEV - GGAL - 24hs") is None
 
 
-def test_simulator_chain_has_twenty_contracts_the_24hs_spot_and_the_one_day_peso_caucion() -> None:
-    catalog = simulated()
-    facts = option_facts(catalog, "GGAL")
-    assert len(facts.contracts) == 20
+def test_simulator_chain_lists_every_option_with_the_24hs_spot_and_the_one_day_peso_caucion() -> None:
+    listed = [i for i in default_catalog(D(2026, 12, 7)).instruments if i.kind == "option"]
+    facts = option_facts(simulated(), "GGAL")
+    assert len(facts.contracts) == len(listed) >= 20
     assert facts.underlying_symbol == "MERV - XMEV - GGAL - 24hs"  # the options settle 24hs
     assert facts.rate is not None
     assert (facts.rate.symbol, facts.rate.days) == ("MERV - XMEV - PESOS - 1D", 1)
-    assert len(facts.expiries) == 2
+    assert len(facts.expiries) == len({i.maturity_date for i in listed}) >= 2
     first = [c for c in facts.contracts if c.expiry == facts.expiries[0]]
+    low, next_up = sorted({c.strike for c in first})[:2]
     assert [(c.strike, c.option_type) for c in first[:4]] == [
-        (Decimal(6000), "call"),
-        (Decimal(6000), "put"),
-        (Decimal(6500), "call"),
-        (Decimal(6500), "put"),
+        (low, "call"),
+        (low, "put"),
+        (next_up, "call"),
+        (next_up, "put"),
     ]
     assert all(c.lot == Decimal(100) and c.underlying == "GGAL" for c in facts.contracts)
 
@@ -140,7 +141,7 @@ def test_a_settlement_twin_keeps_the_options_own_settlement() -> None:
             msgspec.structs.replace(detail, symbol=detail.symbol.replace("24hs", "CI"), settlement="CI")
         )
     facts = option_facts(Catalog([*twins, *catalog]), "GGAL")
-    assert len(facts.contracts) == 20
+    assert len(facts.contracts) == len(option_facts(catalog, "GGAL").contracts)
     assert all(c.symbol.endswith("24hs") for c in facts.contracts)
 
 
@@ -207,4 +208,5 @@ def test_the_simulators_chain_runs_through_the_analytics_from_its_facts() -> Non
             key = "greeks" if figure == "delta" else figure
             assert (getattr(event, figure) is None) == (key in event.reasons), (event.symbol, figure)
     view = chain_view(chain, events, simulated=True)
-    assert [len(e.options) for e in view.expiries] == [10, 10]
+    per_expiry = [sum(c.expiry.isoformat() == e.expiry for c in facts.contracts) for e in view.expiries]
+    assert [len(e.options) for e in view.expiries] == per_expiry
