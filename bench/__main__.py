@@ -24,6 +24,7 @@ BENCHES = (
     "orders",
     "primary_endpoint",
     "options_iv",
+    "options_chain",
 )
 LONG = ("soak", "idle")  # only when asked for by name: the default set stays under ten minutes
 
