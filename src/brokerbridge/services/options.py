@@ -75,6 +75,7 @@ FIRST_QUOTES_WAIT_S = 2.0
 CATALOGUE_RETRY_S = (1.0, 30.0)
 _SERVING = (StreamState.LIVE, StreamState.POLLING)
 _CAUCION_TERM = re.compile(r" - (\d+)D$")
+_DIGITS = re.compile(r"\d+")
 
 
 # -- the venue's facts ---------------------------------------------------------------------------
@@ -625,7 +626,7 @@ class OptionsService:
             # Status first: a consumer reads the chain's events knowing whether they are current.
             for sub in of_model:
                 self._set_status(u, sub, *self._state(u, spot_stale))
-            sent = self._publish_changed(u, model, events, (spot, spot_stale, rate))
+            sent = self._publish_changed(u, model, events, (spot, _shape(spot_stale), rate))
             for sub in of_model:
                 if sub not in u.computed:
                     # Opened on a chain computed before: its options whose inputs did not change
@@ -676,10 +677,16 @@ class OptionsService:
     def _set_status(self, u: _Underlying, sub: Subscription, state: StreamState, reason: str) -> None:
         """Publish `sub`'s status if it changed."""
         before = u.streams.get(sub)
-        if before is not None and before.state is state and before.reason == reason:
-            return
+        if before is not None and before.state is state and _shape(before.reason) == _shape(reason):
+            return  # the same news (a stale spot's age grows: not a change worth an event)
         status = u.streams[sub] = self._status(sub, state, reason)
         self._fanout.publish(status)
+
+
+def _shape(reason: str | None) -> str | None:
+    """`reason` without its numbers: a stale spot's reason says its age, which grows on every
+    recompute; that alone is no news to publish."""
+    return None if reason is None else _DIGITS.sub("#", reason)
 
 
 def _caucion_tna(quote: Quote | None) -> float | None:
