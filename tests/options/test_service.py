@@ -6,8 +6,10 @@ and released."""
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.io.primary_rig import GGAL, PrimaryRig, primary_rig
@@ -32,6 +34,12 @@ pytestmark = pytest.mark.timeout(120)
 LIVE, STALE = StreamState.LIVE, StreamState.STALE
 # The market steps rarely: the ticks these tests make are the orders they place.
 QUIET = 3600.0
+
+
+def quiet_rig(tmp_path: Path, **kw: Any) -> AbstractAsyncContextManager[PrimaryRig]:
+    """The market steps once an hour (the ticks are the orders a test places); the socket's
+    silence watchdog waits as long (a quiet market sends nothing)."""
+    return primary_rig(tmp_path, tick_s=QUIET, idle_timeout=7200.0, **kw)
 
 
 def options_of(catalog: Catalog, expiry: str | None = None) -> dict[str, Decimal]:
@@ -101,7 +109,7 @@ def ticker_subs(r: PrimaryRig, symbols: set[str]) -> list[Subscription]:
 
 
 async def test_one_event_per_option_from_the_venue_facts_then_live(tmp_path: Path) -> None:
-    async with primary_rig(tmp_path, tick_s=QUIET) as r:
+    async with quiet_rig(tmp_path) as r:
         first, second = await expiries(r)
         catalog = await r.call(r.bridge.catalog("primary"))
         wanted = options_of(catalog, first)
@@ -124,7 +132,7 @@ async def test_one_event_per_option_from_the_venue_facts_then_live(tmp_path: Pat
 
 
 async def test_recomputed_on_an_underlying_tick_and_on_an_option_tick(tmp_path: Path) -> None:
-    async with primary_rig(tmp_path, tick_s=QUIET) as r:
+    async with quiet_rig(tmp_path) as r:
         first, _ = await expiries(r)
         catalog = await r.call(r.bridge.catalog("primary"))
         wanted = options_of(catalog, first)
@@ -183,7 +191,7 @@ async def test_stale_when_the_underlying_stream_goes_down_and_live_again(tmp_pat
 
 async def test_stale_by_age_on_the_bridge_clock_without_a_tick(tmp_path: Path) -> None:
     options = OptionsConfig(stale_after=60.0)
-    async with primary_rig(tmp_path, tick_s=QUIET, options=options, idle_timeout=7200.0) as r:
+    async with quiet_rig(tmp_path, options=options) as r:
         first, _ = await expiries(r)
         catalog = await r.call(r.bridge.catalog("primary"))
         spot = r.collect_primary("ticker", GGAL)
@@ -203,7 +211,7 @@ async def test_stale_by_age_on_the_bridge_clock_without_a_tick(tmp_path: Path) -
 
 
 async def test_refusals_say_what_is_wrong_and_what_to_do(tmp_path: Path) -> None:
-    async with primary_rig(tmp_path, tick_s=QUIET) as r:
+    async with quiet_rig(tmp_path) as r:
         with pytest.raises(InvalidRequest, match="unknown options model") as bad_model:
             r.bridge.subscription("primary", "greeks", "GGAL", model="binomial")
         assert "american" in bad_model.value.remedy
@@ -232,7 +240,7 @@ async def test_refusals_say_what_is_wrong_and_what_to_do(tmp_path: Path) -> None
 
 
 async def test_option_chain_answers_every_expiry_then_lets_the_streams_go(tmp_path: Path) -> None:
-    async with primary_rig(tmp_path, tick_s=QUIET) as r:
+    async with quiet_rig(tmp_path) as r:
         first, second = await expiries(r)
         catalog = await r.call(r.bridge.catalog("primary"))
         chain: OptionChain = await r.call(r.bridge.option_chain("primary", "GGAL", model="european"))
@@ -255,7 +263,7 @@ async def test_option_chain_answers_every_expiry_then_lets_the_streams_go(tmp_pa
 
 
 async def test_option_chain_waits_at_most_wait_s(tmp_path: Path) -> None:
-    async with primary_rig(tmp_path, tick_s=QUIET) as r:
+    async with quiet_rig(tmp_path) as r:
         await expiries(r)
         await r.primary_faults(reject_ws_handshake=-1, rest_http_errors=-1, drop_now=True)
         await r.run_for(1.0)
@@ -264,7 +272,7 @@ async def test_option_chain_waits_at_most_wait_s(tmp_path: Path) -> None:
 
 
 async def test_greeks_streams_share_their_ticker_streams_and_release_them(tmp_path: Path) -> None:
-    async with primary_rig(tmp_path, tick_s=QUIET) as r:
+    async with quiet_rig(tmp_path) as r:
         first, second = await expiries(r)
         catalog = await r.call(r.bridge.catalog("primary"))
         every = r.collect_primary("greeks", "GGAL")  # every expiry
