@@ -285,12 +285,13 @@ class OptionsService:
         u = self._underlyings.get(key)
         if u is None:
             u = self._underlyings[key] = _Underlying(sub.venue, sub.symbol or "")
-        u.streams[sub] = self._status(sub, StreamState.CONNECTING, "loading the venue's options catalogue")
+        # Its first consumer learns at once that it is opening (as a venue stream's does).
         if u.facts is None:
+            self._set_status(u, sub, StreamState.CONNECTING, "loading the venue's options catalogue")
             if u.loader is None and self._tasks is not None:
                 u.loader = self._tasks.create_task(self._load(u), name=f"options-{u.venue}-{u.ticker}")
             return
-        u.streams[sub] = self._status(sub, StreamState.CONNECTING, "waiting for the first quotes")
+        self._set_status(u, sub, StreamState.CONNECTING, "waiting for the first quotes")
         self._admit(u, sub)
 
     def close(self, sub: Subscription) -> None:
@@ -493,7 +494,7 @@ class OptionsService:
         if u.spot_seen is None or symbol not in u.quotes:
             return f"no price of {symbol} yet"
         age = self._clock.monotonic() - u.spot_seen
-        if age > self._config.stale_after:
+        if age >= self._config.stale_after:  # the timer wakes at exactly that age
             return f"no update of {symbol} for {age:.0f} s (stale after {self._config.stale_after:g} s)"
         return None
 
@@ -535,8 +536,12 @@ class OptionsService:
         if needed <= u.answered:
             return True
         spot = facts.spot_symbol
-        waited = self._clock.monotonic() >= u.patient_until
-        return waited and (spot is None or spot in u.answered)
+        if self._clock.monotonic() < u.patient_until:
+            return False
+        # A stream that serves but sent nothing: a quiet product Primary already streams on this
+        # connection gives no snapshot to a new subscriber; computed without it, the figures say so.
+        status = u.statuses.get(spot) if spot is not None else None
+        return spot is None or spot in u.answered or (status is not None and status.state in _SERVING)
 
     def _recompute(self, u: _Underlying) -> None:
         u.scheduled = False
@@ -579,18 +584,18 @@ class OptionsService:
                     self._set_status(u, sub, StreamState.STALE, reason)
                 continue
             u.inputs[model] = inputs
+            newly = [sub for sub in of_model if sub not in u.computed]
+            u.computed.update(newly)
             # Status first: a consumer reads the chain's events knowing whether they are current.
             for sub in of_model:
                 self._set_status(u, sub, *self._state(u, spot_stale))
             sent = self._publish_changed(u, model, events, (spot, _shape(spot_stale), rate))
-            for sub in of_model:
-                if sub not in u.computed:
-                    # Opened on a chain computed before: its options whose inputs did not change
-                    # were not sent above; it gets them all now.
-                    u.computed.add(sub)
-                    for event in self._latest_of(u, sub):
-                        if event.symbol not in sent:
-                            self._fanout.publish_to(sub, event)
+            for sub in newly:
+                # Opened on a chain computed before: its options whose inputs did not change were
+                # not sent above; it gets them all now.
+                for event in self._latest_of(u, sub):
+                    if event.symbol not in sent:
+                        self._fanout.publish_to(sub, event)
 
     def _state(self, u: _Underlying, spot_stale: str | None) -> tuple[StreamState, str]:
         if spot_stale is not None:
