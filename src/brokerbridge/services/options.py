@@ -244,6 +244,11 @@ class OptionsService:
             if error is not None:
                 raise error
 
+    def learn_catalog(self, venue: str, catalog: Catalog | None) -> None:
+        """The venue's catalogue as the Bridge just read it: greeks streams are checked against it
+        from now on (`check`), before they open."""
+        self._catalogs[venue] = catalog
+
     def _refusal(self, sub: Subscription, catalog: Catalog | None) -> VenueError | None:
         """Why `sub` cannot be served by a venue with `catalog` (None: it can)."""
         if catalog is None:
@@ -388,6 +393,8 @@ class OptionsService:
             asyncio.get_running_loop().call_soon(self._fanout.refused, sub, error)
             return
         self._listen_to_needed(u)
+        if sub not in u.computed:
+            self._set_status(u, sub, StreamState.CONNECTING, "waiting for the first quotes")
         self._schedule(u)
 
     def _listen_to_needed(self, u: _Underlying) -> None:
