@@ -121,6 +121,11 @@ async def test_one_event_per_option_from_the_venue_facts_then_live(tmp_path: Pat
             assert event.underlying == "GGAL" and event.underlying_symbol == GGAL
             assert event.model == "american"  # [options] model
             assert not event.stale and event.spot is not None
+        # A late joiner gets the status and the whole chain at once, though nothing ticks.
+        late = r.collect_primary("greeks", "GGAL", expiry=first)
+        await r.run_for(0.1)
+        assert late.of(StreamStatus)[0].state is LIVE
+        assert {e.symbol: e for e in late.of(OptionAnalytics)} == latest(greeks)
         # Only the asked expiry: the other's options are not even listened to.
         assert all(e.expiry == first for e in greeks.of(OptionAnalytics))
         others = ticker_subs(r, set(options_of(catalog, second)))
