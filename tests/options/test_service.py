@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.io.primary_rig import GGAL, PrimaryRig, primary_rig
-from tests.io.rig import Collector
 
 from brokerbridge.core.config import OptionsConfig
 from brokerbridge.core.errors import InvalidRequest, ServiceUnavailable, UnknownChannel, UnknownSymbol
@@ -28,6 +26,8 @@ from brokerbridge.core.events import (
 from brokerbridge.core.options.views import OptionChain
 from brokerbridge.sim.primary.account import OrderRequest as SimOrderRequest
 from brokerbridge.venues.primary.catalog import Catalog
+from tests.io.primary_rig import GGAL, PrimaryRig, primary_rig
+from tests.io.rig import Collector
 
 pytestmark = pytest.mark.timeout(120)
 

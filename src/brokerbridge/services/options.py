@@ -39,7 +39,6 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from brokerbridge.core.clock import Clock
 from brokerbridge.core.config import OptionsConfig
@@ -60,7 +59,7 @@ from brokerbridge.core.events import (
 )
 from brokerbridge.core.options.analytics import ChainInputs, OptionContract, Quote, analyze_chain, chain_view
 from brokerbridge.core.options.calendar import MarketCalendar
-from brokerbridge.core.options.rates import RateInput, caucion_rate, configured_rate
+from brokerbridge.core.options.rates import RateInput, caucion_quote_tna, chosen_rate, dividends_of
 from brokerbridge.core.options.views import MODELS, OptionChain
 from brokerbridge.services.fanout import FanOut, Listening
 from brokerbridge.venues.primary.catalog import Catalog
@@ -191,10 +190,6 @@ class OptionsService:
         self._catalogs: dict[str, Catalog | None] = {}  # venue → its catalogue, once loaded
         self._facts_read: dict[tuple[str, str], tuple[Catalog, ChainFacts | UnknownSymbol]] = {}
         self._tasks: asyncio.TaskGroup | None = None
-        self._dividends: dict[str, tuple[tuple[dt.date, Decimal], ...]] = {}
-        for dividend in config.dividends:
-            entry = (dt.date.fromisoformat(dividend.ex_date), dividend.amount)
-            self._dividends[dividend.underlying] = (*self._dividends.get(dividend.underlying, ()), entry)
 
     # -- lifetime ------------------------------------------------------------------------------
     def start(self, tasks: asyncio.TaskGroup) -> None:
@@ -513,14 +508,15 @@ class OptionsService:
     def _rate(self, u: _Underlying) -> RateInput:
         """The rate the models use: the peso caución's quote (`rate_source = "caucion"`) while it
         has one, else the configured `rate_tna`."""
-        config = self._config
-        facts = u.facts
-        caucion = facts.caucion if facts is not None else None
-        if config.rate_source == "caucion" and caucion is not None:
-            tna = _caucion_tna(u.quotes.get(caucion.symbol))
-            if tna is not None and tna > -100.0:
-                return caucion_rate(caucion.symbol, tna, caucion.days)
-        return configured_rate(config.rate_tna)
+        caucion = u.facts.caucion if u.facts is not None else None
+        quote = u.quotes.get(caucion.symbol) if caucion is not None else None
+        return chosen_rate(
+            rate_source=self._config.rate_source,
+            rate_tna=self._config.rate_tna,
+            caucion_symbol=caucion.symbol if caucion is not None else None,
+            caucion_days=caucion.days if caucion is not None else None,
+            tna=caucion_quote_tna(quote.bid, quote.ask, quote.last) if quote is not None else None,
+        )
 
     # -- computing -----------------------------------------------------------------------------
     def _schedule(self, u: _Underlying) -> None:
@@ -579,7 +575,7 @@ class OptionsService:
                 calendar=self.calendar,
                 time_basis=self._config.time_basis,
                 expiry_time=self._expiry_time,
-                dividends=self._dividends.get(u.ticker, ()),
+                dividends=dividends_of(self._config.dividends, u.ticker),
             )
             of_model = [sub for sub in ready if sub.model == model]
             try:
@@ -655,14 +651,3 @@ def _shape(reason: str | None) -> str | None:
     """`reason` without its numbers: a stale spot's reason says its age, which grows on every
     recompute; that alone is no news to publish."""
     return None if reason is None else _DIGITS.sub("#", reason)
-
-
-def _caucion_tna(quote: Quote | None) -> float | None:
-    """A caución's rate (% TNA): its last trade, else the middle of its book."""
-    if quote is None:
-        return None
-    if quote.last is not None:
-        return float(quote.last)
-    if quote.bid is not None and quote.ask is not None:
-        return float((quote.bid + quote.ask) / 2)
-    return None
