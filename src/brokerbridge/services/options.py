@@ -27,7 +27,8 @@ or no update for `[options] stale_after` seconds on the Bridge's clock (a timer 
 tick or no tick, so the events say `stale`); POLLING while the spot comes from REST polling. A
 stream that cannot exist (a venue without an options catalogue, an underlying without options, an
 expiry not listed) is refused through the fan-out, as a venue refuses: its consumers' iterators end
-with the error. No I/O of its own: the catalogue comes from the Bridge's connector.
+with the error. An open chain reads the catalogue again every `CATALOGUE_CHECK` and follows the
+series listed (a new day's). No I/O of its own: the catalogue comes from the Bridge's connector.
 """
 
 from __future__ import annotations
