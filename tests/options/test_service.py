@@ -160,6 +160,26 @@ async def test_recomputed_on_an_underlying_tick_and_on_an_option_tick(tmp_path: 
         assert {e.symbol for e in again} == {call, partner}
         assert events_of(greeks, call) == 2  # one recompute for the tick
 
+        # A burst of ticks within one loop turn (here five of one option, as the fan-out delivers
+        # them): one recompute, one event with the last quote.
+        last = latest(greeks)[call]
+        assert last.bid is not None and last.ask is not None
+        for n in range(1, 6):
+            r.bridge.fanout.publish(
+                Ticker(
+                    venue="primary",
+                    ts=r.clock.time(),
+                    symbol=call,
+                    bid=last.bid - n,
+                    bid_qty=Decimal(1),
+                    ask=last.ask,
+                    ask_qty=Decimal(1),
+                    last=last.last,
+                )
+            )
+        await r.run_for(0.5)
+        assert events_of(greeks, call) == 3 and latest(greeks)[call].bid == last.bid - 5
+
         # A tick of the underlying: the whole chain, with the new spot.
         before = len(greeks.of(OptionAnalytics))
         quote = spot.of(Ticker)[-1]
