@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.io.primary_rig import GGAL, PrimaryRig, primary_rig
-from tests.io.rig import Collector
 
 from brokerbridge.core.config import OptionsConfig
 from brokerbridge.core.errors import InvalidRequest, ServiceUnavailable, UnknownChannel, UnknownSymbol
@@ -28,6 +26,8 @@ from brokerbridge.core.events import (
 from brokerbridge.core.options.views import OptionChain
 from brokerbridge.sim.primary.account import OrderRequest as SimOrderRequest
 from brokerbridge.venues.primary.catalog import Catalog
+from tests.io.primary_rig import GGAL, PrimaryRig, primary_rig
+from tests.io.rig import Collector
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -76,20 +76,13 @@ async def live(r: PrimaryRig, c: Collector, symbols: set[str]) -> None:
     )
 
 
-def tick_of(r: PrimaryRig, symbol: str) -> Decimal:
-    assert r.psim is not None
-    instrument = r.psim.exchange.catalog.get(symbol)
-    assert instrument is not None
-    return instrument.tick
-
-
-def improve_bid(r: PrimaryRig, symbol: str, bid: Decimal) -> Decimal:
-    """Rest a buy one tick above `bid` on the simulator (its book changes: a tick of `symbol`)."""
+def take_one(r: PrimaryRig, symbol: str, ask: Decimal) -> None:
+    """Buy one at the ask on the simulator: a trade, so `symbol`'s ticker changes (its last, its
+    ask's size) — a tick. (Improving the bid is no tick where the spread is one tick wide.)"""
     assert r.psim is not None
     exchange = r.psim.exchange
     instrument = exchange.catalog.get(symbol)
     assert instrument is not None
-    price = bid + instrument.tick
     exchange.place(
         SimOrderRequest(
             instrument=instrument,
@@ -98,10 +91,13 @@ def improve_bid(r: PrimaryRig, symbol: str, bid: Decimal) -> Decimal:
             ord_type="LIMIT",
             time_in_force="DAY",
             qty=Decimal(1),
-            price=price,
+            price=ask,
         )
     )
-    return price
+
+
+def events_of(c: Collector, symbol: str) -> int:
+    return len([e for e in c.of(OptionAnalytics) if e.symbol == symbol])
 
 
 def ticker_subs(r: PrimaryRig, symbols: set[str]) -> list[Subscription]:
@@ -125,6 +121,11 @@ async def test_one_event_per_option_from_the_venue_facts_then_live(tmp_path: Pat
             assert event.underlying == "GGAL" and event.underlying_symbol == GGAL
             assert event.model == "american"  # [options] model
             assert not event.stale and event.spot is not None
+        # A late joiner gets the status and the whole chain at once, though nothing ticks.
+        late = r.collect_primary("greeks", "GGAL", expiry=first)
+        await r.run_for(0.1)
+        assert late.of(StreamStatus)[0].state is LIVE
+        assert {e.symbol: e for e in late.of(OptionAnalytics)} == latest(greeks)
         # Only the asked expiry: the other's options are not even listened to.
         assert all(e.expiry == first for e in greeks.of(OptionAnalytics))
         others = ticker_subs(r, set(options_of(catalog, second)))
@@ -146,23 +147,23 @@ async def test_recomputed_on_an_underlying_tick_and_on_an_option_tick(tmp_path: 
 
         # A tick of one option: that option and its put-call-parity partner, no other.
         call = min(s for s in wanted if latest(greeks)[s].option_type == "call")
-        bid = latest(greeks)[call].bid
-        assert bid is not None
-        new_bid = improve_bid(r, call, bid)
-        await r.until(lambda: latest(greeks)[call].bid == new_bid, what="the option's new bid")
+        ask = latest(greeks)[call].ask
+        assert ask is not None
+        take_one(r, call, ask)
+        await r.until(lambda: events_of(greeks, call) == 2, what="the option's tick")
         await r.run_for(0.5)
         again = greeks.of(OptionAnalytics)[before:]
         partner = next(
             s for s, k in wanted.items() if k == wanted[call] and latest(greeks)[s].option_type == "put"
         )
         assert {e.symbol for e in again} == {call, partner}
-        assert len([e for e in again if e.symbol == call]) == 1  # one recompute for the tick
+        assert events_of(greeks, call) == 2  # one recompute for the tick
 
         # A tick of the underlying: the whole chain, with the new spot.
         before = len(greeks.of(OptionAnalytics))
         quote = spot.of(Ticker)[-1]
-        assert quote.bid is not None
-        improve_bid(r, GGAL, quote.bid)
+        assert quote.ask is not None
+        take_one(r, GGAL, quote.ask)
         await r.until(lambda: {e.symbol for e in greeks.of(OptionAnalytics)[before:]} == set(wanted))
         await r.run_for(0.5)
         assert len(greeks.of(OptionAnalytics)) - before == len(wanted)  # once each
@@ -204,8 +205,8 @@ async def test_stale_by_age_on_the_bridge_clock_without_a_tick(tmp_path: Path) -
         assert 50.0 <= took <= 61.0
         assert all(e.stale and "stale after 60 s" in e.reasons["spot"] for e in latest(greeks).values())
         quote = spot.of(Ticker)[-1]
-        assert quote.bid is not None
-        improve_bid(r, GGAL, quote.bid)  # a tick: current again
+        assert quote.ask is not None
+        take_one(r, GGAL, quote.ask)  # a tick: current again
         await r.until(lambda: greeks_states(greeks)[-1:] == [LIVE], what="live after a tick")
         await r.until(lambda: not any(e.stale for e in latest(greeks).values()))
 
@@ -264,11 +265,22 @@ async def test_option_chain_answers_every_expiry_then_lets_the_streams_go(tmp_pa
 
 async def test_option_chain_waits_at_most_wait_s(tmp_path: Path) -> None:
     async with quiet_rig(tmp_path) as r:
-        await expiries(r)
-        await r.primary_faults(reject_ws_handshake=-1, rest_http_errors=-1, drop_now=True)
-        await r.run_for(1.0)
-        with pytest.raises(ServiceUnavailable, match="within 3 s"):
+        await r.primary_faults(rest_http_errors=-1)  # no login, no catalogue
+        with pytest.raises(ServiceUnavailable, match="within 3 s") as late:
             await r.call(r.bridge.option_chain("primary", "GGAL", wait_s=3.0))
+        assert "catalogue cannot be read" in late.value.message
+
+
+async def test_option_chain_of_a_stale_underlying_says_so(tmp_path: Path) -> None:
+    async with quiet_rig(tmp_path) as r:
+        first, _ = await expiries(r)
+        greeks = r.collect_primary("greeks", "GGAL", expiry=first)  # keeps the streams open
+        await r.until(lambda: greeks_states(greeks)[-1:] == [LIVE])
+        await r.primary_faults(reject_ws_handshake=-1, rest_http_errors=-1, drop_now=True)
+        await r.until(lambda: greeks_states(greeks)[-1:] == [STALE], step=0.25)
+        chain = await r.call(r.bridge.option_chain("primary", "GGAL", expiry=first))
+        assert chain.spot_stale and GGAL in chain.reasons["spot"]
+        assert all(o.stale for o in chain.expiries[0].options)
 
 
 async def test_greeks_streams_share_their_ticker_streams_and_release_them(tmp_path: Path) -> None:

@@ -39,7 +39,6 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from brokerbridge.core.clock import Clock
 from brokerbridge.core.config import OptionsConfig
@@ -60,7 +59,7 @@ from brokerbridge.core.events import (
 )
 from brokerbridge.core.options.analytics import ChainInputs, OptionContract, Quote, analyze_chain, chain_view
 from brokerbridge.core.options.calendar import MarketCalendar
-from brokerbridge.core.options.rates import RateInput, caucion_rate, configured_rate
+from brokerbridge.core.options.rates import RateInput, caucion_quote_tna, chosen_rate, dividends_of
 from brokerbridge.core.options.views import MODELS, OptionChain
 from brokerbridge.services.fanout import FanOut, Listening
 from brokerbridge.venues.primary.catalog import Catalog
@@ -191,10 +190,6 @@ class OptionsService:
         self._catalogs: dict[str, Catalog | None] = {}  # venue → its catalogue, once loaded
         self._facts_read: dict[tuple[str, str], tuple[Catalog, ChainFacts | UnknownSymbol]] = {}
         self._tasks: asyncio.TaskGroup | None = None
-        self._dividends: dict[str, tuple[tuple[dt.date, Decimal], ...]] = {}
-        for dividend in config.dividends:
-            entry = (dt.date.fromisoformat(dividend.ex_date), dividend.amount)
-            self._dividends[dividend.underlying] = (*self._dividends.get(dividend.underlying, ()), entry)
 
     # -- lifetime ------------------------------------------------------------------------------
     def start(self, tasks: asyncio.TaskGroup) -> None:
@@ -244,6 +239,11 @@ class OptionsService:
             if error is not None:
                 raise error
 
+    def learn_catalog(self, venue: str, catalog: Catalog | None) -> None:
+        """The venue's catalogue as the Bridge just read it: greeks streams are checked against it
+        from now on (`check`), before they open."""
+        self._catalogs[venue] = catalog
+
     def _refusal(self, sub: Subscription, catalog: Catalog | None) -> VenueError | None:
         """Why `sub` cannot be served by a venue with `catalog` (None: it can)."""
         if catalog is None:
@@ -285,12 +285,13 @@ class OptionsService:
         u = self._underlyings.get(key)
         if u is None:
             u = self._underlyings[key] = _Underlying(sub.venue, sub.symbol or "")
-        u.streams[sub] = self._status(sub, StreamState.CONNECTING, "loading the venue's options catalogue")
+        # Its first consumer learns at once that it is opening (as a venue stream's does).
         if u.facts is None:
+            self._set_status(u, sub, StreamState.CONNECTING, "loading the venue's options catalogue")
             if u.loader is None and self._tasks is not None:
                 u.loader = self._tasks.create_task(self._load(u), name=f"options-{u.venue}-{u.ticker}")
             return
-        u.streams[sub] = self._status(sub, StreamState.CONNECTING, "waiting for the first quotes")
+        self._set_status(u, sub, StreamState.CONNECTING, "waiting for the first quotes")
         self._admit(u, sub)
 
     def close(self, sub: Subscription) -> None:
@@ -387,6 +388,8 @@ class OptionsService:
             asyncio.get_running_loop().call_soon(self._fanout.refused, sub, error)
             return
         self._listen_to_needed(u)
+        if sub not in u.computed:
+            self._set_status(u, sub, StreamState.CONNECTING, "waiting for the first quotes")
         self._schedule(u)
 
     def _listen_to_needed(self, u: _Underlying) -> None:
@@ -493,7 +496,7 @@ class OptionsService:
         if u.spot_seen is None or symbol not in u.quotes:
             return f"no price of {symbol} yet"
         age = self._clock.monotonic() - u.spot_seen
-        if age > self._config.stale_after:
+        if age >= self._config.stale_after:  # the timer wakes at exactly that age
             return f"no update of {symbol} for {age:.0f} s (stale after {self._config.stale_after:g} s)"
         return None
 
@@ -505,14 +508,15 @@ class OptionsService:
     def _rate(self, u: _Underlying) -> RateInput:
         """The rate the models use: the peso caución's quote (`rate_source = "caucion"`) while it
         has one, else the configured `rate_tna`."""
-        config = self._config
-        facts = u.facts
-        caucion = facts.caucion if facts is not None else None
-        if config.rate_source == "caucion" and caucion is not None:
-            tna = _caucion_tna(u.quotes.get(caucion.symbol))
-            if tna is not None and tna > -100.0:
-                return caucion_rate(caucion.symbol, tna, caucion.days)
-        return configured_rate(config.rate_tna)
+        caucion = u.facts.caucion if u.facts is not None else None
+        quote = u.quotes.get(caucion.symbol) if caucion is not None else None
+        return chosen_rate(
+            rate_source=self._config.rate_source,
+            rate_tna=self._config.rate_tna,
+            caucion_symbol=caucion.symbol if caucion is not None else None,
+            caucion_days=caucion.days if caucion is not None else None,
+            tna=caucion_quote_tna(quote.bid, quote.ask, quote.last) if quote is not None else None,
+        )
 
     # -- computing -----------------------------------------------------------------------------
     def _schedule(self, u: _Underlying) -> None:
@@ -535,8 +539,12 @@ class OptionsService:
         if needed <= u.answered:
             return True
         spot = facts.spot_symbol
-        waited = self._clock.monotonic() >= u.patient_until
-        return waited and (spot is None or spot in u.answered)
+        if self._clock.monotonic() < u.patient_until:
+            return False
+        # A stream that serves but sent nothing: a quiet product Primary already streams on this
+        # connection gives no snapshot to a new subscriber; computed without it, the figures say so.
+        status = u.statuses.get(spot) if spot is not None else None
+        return spot is None or spot in u.answered or (status is not None and status.state in _SERVING)
 
     def _recompute(self, u: _Underlying) -> None:
         u.scheduled = False
@@ -567,7 +575,7 @@ class OptionsService:
                 calendar=self.calendar,
                 time_basis=self._config.time_basis,
                 expiry_time=self._expiry_time,
-                dividends=self._dividends.get(u.ticker, ()),
+                dividends=dividends_of(self._config.dividends, u.ticker),
             )
             of_model = [sub for sub in ready if sub.model == model]
             try:
@@ -579,18 +587,18 @@ class OptionsService:
                     self._set_status(u, sub, StreamState.STALE, reason)
                 continue
             u.inputs[model] = inputs
+            newly = [sub for sub in of_model if sub not in u.computed]
+            u.computed.update(newly)
             # Status first: a consumer reads the chain's events knowing whether they are current.
             for sub in of_model:
                 self._set_status(u, sub, *self._state(u, spot_stale))
             sent = self._publish_changed(u, model, events, (spot, _shape(spot_stale), rate))
-            for sub in of_model:
-                if sub not in u.computed:
-                    # Opened on a chain computed before: its options whose inputs did not change
-                    # were not sent above; it gets them all now.
-                    u.computed.add(sub)
-                    for event in self._latest_of(u, sub):
-                        if event.symbol not in sent:
-                            self._fanout.publish_to(sub, event)
+            for sub in newly:
+                # Opened on a chain computed before: its options whose inputs did not change were
+                # not sent above; it gets them all now.
+                for event in self._latest_of(u, sub):
+                    if event.symbol not in sent:
+                        self._fanout.publish_to(sub, event)
 
     def _state(self, u: _Underlying, spot_stale: str | None) -> tuple[StreamState, str]:
         if spot_stale is not None:
@@ -643,14 +651,3 @@ def _shape(reason: str | None) -> str | None:
     """`reason` without its numbers: a stale spot's reason says its age, which grows on every
     recompute; that alone is no news to publish."""
     return None if reason is None else _DIGITS.sub("#", reason)
-
-
-def _caucion_tna(quote: Quote | None) -> float | None:
-    """A caución's rate (% TNA): its last trade, else the middle of its book."""
-    if quote is None:
-        return None
-    if quote.last is not None:
-        return float(quote.last)
-    if quote.bid is not None and quote.ask is not None:
-        return float((quote.bid + quote.ask) / 2)
-    return None
