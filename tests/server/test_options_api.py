@@ -29,7 +29,7 @@ from brokerbridge.core.secret import Secret
 from brokerbridge.server.option_csv import CSV_COLUMNS
 from brokerbridge.server.ws import WsSettings
 from brokerbridge.venues.primary.options import option_facts
-from tests.server.conftest import KEYS, LIMIT, MARKET_KEY, Client, Stack, connect, make_stack
+from tests.server.conftest import KEYS, LIMIT, MARKET_KEY, Client, Stack, connect, is_event, make_stack
 from tests.server.observe import metric
 
 ACCOUNT_ONLY_KEY = "account-only-key-0123456789"
@@ -206,6 +206,13 @@ async def test_greeks_over_ws_one_event_per_option_of_the_expiry(stack: Stack) -
             client, "e", venue="primary", channel="greeks", symbol="GGAL", expiry=expiry, model="european"
         )
         assert european["stream"].endswith(":model=european")
+        # Without an expiry: every listed expiry's options on one subscription.
+        every = await subscribe(client, "all", venue="primary", channel="greeks", symbol="GGAL")
+        assert every["stream"] == "primary:greeks:GGAL:model=american"
+        expiries: set[str] = set()
+        while len(expiries) < 2:
+            message = await client.until(lambda m: is_event("option_analytics")(m) and m["id"] == "all")
+            expiries.add(message["event"]["expiry"])
         await client.close()
 
 
