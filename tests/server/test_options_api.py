@@ -238,6 +238,11 @@ async def test_greeks_subscribe_mistakes_are_refused_with_remedies(stack: Stack)
         assert kraken["code"] == "unknown_channel"
         bad_model = await subscribe(client, "m", venue="primary", channel="greeks", symbol="GGAL", model="x")
         assert (bad_model["type"], bad_model["code"]) == ("error", "invalid_request")
+        assert "american" in bad_model["remedy"] and "european" in bad_model["remedy"]
+        bad_expiry = await subscribe(
+            client, "d", venue="primary", channel="greeks", symbol="GGAL", expiry="18/12"
+        )
+        assert bad_expiry["code"] == "invalid_request" and "ISO date" in bad_expiry["remedy"]
         no_symbol = await subscribe(client, "n", venue="primary", channel="greeks")
         assert (no_symbol["type"], no_symbol["code"]) == ("error", "invalid_request")
         await client.send({"op": "ping", "id": "alive"})
