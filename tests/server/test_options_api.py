@@ -26,7 +26,7 @@ from brokerbridge.core.errors import InvalidRequest, UnknownSymbol
 from brokerbridge.core.events import AnyEvent, OptionAnalytics, StreamState, StreamStatus
 from brokerbridge.core.options.views import OptionChain
 from brokerbridge.core.secret import Secret
-from brokerbridge.server.option_csv import CSV_COLUMNS
+from brokerbridge.server.option_csv import CSV_COLUMNS, cell, chain_csv, csv_filename, reasons_text
 from brokerbridge.server.ws import WsSettings
 from brokerbridge.venues.primary.options import option_facts
 from tests.server.conftest import KEYS, LIMIT, MARKET_KEY, Client, Stack, connect, is_event, make_stack
@@ -356,3 +356,34 @@ async def test_bridge_client_option_chain_csv_and_greeks(stack: Stack) -> None:
             async with aclosing(wrong), asyncio.timeout(LIMIT):  # type: ignore[type-var]
                 async for _ in wrong:
                     pass
+
+
+# -- the CSV's cells (pure) ---------------------------------------------------------------------------
+
+
+def test_csv_cells_are_locale_free_and_keep_the_venues_digits() -> None:
+    assert [cell(None), cell(True), cell(False)] == ["", "true", "false"]
+    assert cell(Decimal("7000.000")) == "7000.000"  # the venue's digits, trailing zeros too
+    assert cell(0.1 + 0.2) == "0.30000000000000004"  # exact: float(text) gives the same number back
+    assert cell(1e-20) == "1e-20" and float(cell(-0.000123)) == -0.000123
+    assert reasons_text({"iv_bid": "no bid", "greeks": "no implied volatility"}) == (
+        "iv_bid: no bid; greeks: no implied volatility"
+    )
+    chain = OptionChain(
+        venue="primary",
+        underlying='GG/AL "x"',
+        underlying_symbol=None,
+        ts=0.0,
+        model="european",
+        spot=None,
+        spot_stale=False,
+        rate=None,
+        rate_source="",
+        caucion_tna=None,
+        simulated=True,
+        expiries=(),
+    )
+    assert (
+        csv_filename(chain, "2026-12-18") == "brokerbridge-options-primary-GG_AL_x_-2026-12-18-european.csv"
+    )
+    assert chain_csv(chain) == ",".join(CSV_COLUMNS) + "\r\n"  # a header row even with no option
