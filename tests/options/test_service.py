@@ -25,6 +25,7 @@ from brokerbridge.core.events import (
 )
 from brokerbridge.core.options.views import OptionChain
 from brokerbridge.sim.primary.account import OrderRequest as SimOrderRequest
+from brokerbridge.sim.primary.catalog import Catalog as SimCatalog
 from brokerbridge.venues.primary.catalog import Catalog
 from tests.io.primary_rig import GGAL, PrimaryRig, primary_rig
 from tests.io.rig import Collector
@@ -158,6 +159,26 @@ async def test_recomputed_on_an_underlying_tick_and_on_an_option_tick(tmp_path: 
         )
         assert {e.symbol for e in again} == {call, partner}
         assert events_of(greeks, call) == 2  # one recompute for the tick
+
+        # A burst of ticks within one loop turn (here five of one option, as the fan-out delivers
+        # them): one recompute, one event with the last quote.
+        last = latest(greeks)[call]
+        assert last.bid is not None and last.ask is not None
+        for n in range(1, 6):
+            r.bridge.fanout.publish(
+                Ticker(
+                    venue="primary",
+                    ts=r.clock.time(),
+                    symbol=call,
+                    bid=last.bid - n,
+                    bid_qty=Decimal(1),
+                    ask=last.ask,
+                    ask_qty=Decimal(1),
+                    last=last.last,
+                )
+            )
+        await r.run_for(0.5)
+        assert events_of(greeks, call) == 3 and latest(greeks)[call].bid == last.bid - 5
 
         # A tick of the underlying: the whole chain, with the new spot.
         before = len(greeks.of(OptionAnalytics))
@@ -308,3 +329,25 @@ async def test_greeks_streams_share_their_ticker_streams_and_release_them(tmp_pa
         await r.run_for(0.5)
         assert not any(r.bridge.fanout.is_open(sub) for sub in ticker_subs(r, symbols))
         assert not [s for s in r.primary.session.subscriptions if s.channel is Channel.TICKER]
+
+
+async def test_a_chain_open_across_days_follows_the_series_listed(tmp_path: Path) -> None:
+    async with quiet_rig(tmp_path) as r:
+        assert r.psim is not None
+        first, second = await expiries(r)
+        catalog = await r.call(r.bridge.catalog("primary"))
+        every = r.collect_primary("greeks", "GGAL")
+        one = r.collect_primary("greeks", "GGAL", expiry=first)
+        await live(r, every, set(options_of(catalog)))
+        # Tomorrow's catalogue no longer lists the first expiry's series.
+        gone = set(options_of(catalog, first))
+        exchange = r.psim.exchange
+        exchange.catalog = SimCatalog(tuple(i for i in exchange.catalog.instruments if i.symbol not in gone))
+        await r.run_for(4 * 3600.0, step=60.0)  # past midnight in Buenos Aires, and a look after it
+
+        assert isinstance(one.refused, InvalidRequest) and first in one.refused.message
+        assert second in one.refused.remedy and first not in one.refused.remedy
+        assert not any(r.bridge.fanout.is_open(sub) for sub in ticker_subs(r, gone))
+        chain = await r.call(r.bridge.option_chain("primary", "GGAL"))
+        assert [e.expiry for e in chain.expiries] == [second]
+        assert every.refused is None  # the all-expiries stream goes on with what is listed

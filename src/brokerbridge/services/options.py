@@ -27,7 +27,8 @@ or no update for `[options] stale_after` seconds on the Bridge's clock (a timer 
 tick or no tick, so the events say `stale`); POLLING while the spot comes from REST polling. A
 stream that cannot exist (a venue without an options catalogue, an underlying without options, an
 expiry not listed) is refused through the fan-out, as a venue refuses: its consumers' iterators end
-with the error. No I/O of its own: the catalogue comes from the Bridge's connector.
+with the error. An open chain reads the catalogue again every `CATALOGUE_CHECK` and follows the
+series listed (a new day's). No I/O of its own: the catalogue comes from the Bridge's connector.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ logger = logging.getLogger(__name__)
 FIRST_QUOTES_WAIT_S = 2.0
 # A catalogue that cannot be read is asked for again after this long, doubling up to the cap.
 CATALOGUE_RETRY_S = (1.0, 30.0)
+# How often an open chain looks whether the venue's catalogue changed (a new day's series).
+CATALOGUE_CHECK = 600.0
 _SERVING = (StreamState.LIVE, StreamState.POLLING)
 _DIGITS = re.compile(r"\d+")
 
@@ -133,6 +136,7 @@ class _Underlying:
     venue: str
     ticker: str
     facts: ChainFacts | None = None  # None while the catalogue loads
+    catalog: Catalog | None = None  # the catalogue `facts` were read from
     streams: dict[Subscription, StreamStatus] = field(default_factory=dict)  # greeks subs → status
     listens: dict[str, Listening] = field(default_factory=dict)  # ticker streams held, by symbol
     quotes: dict[str, Quote] = field(default_factory=dict)
@@ -145,6 +149,7 @@ class _Underlying:
     loader: asyncio.Task[None] | None = None
     spot_timer: asyncio.Task[None] | None = None
     patience: asyncio.Task[None] | None = None
+    refresher: asyncio.Task[None] | None = None
     keys: dict[tuple[str, str], tuple[object, ...]] = field(default_factory=dict)  # (model, symbol)
     latest: dict[str, dict[str, OptionAnalytics]] = field(default_factory=dict)  # model → symbol →
     inputs: dict[str, ChainInputs] = field(default_factory=dict)  # model → the last computation's
@@ -203,7 +208,7 @@ class OptionsService:
     def stop(self) -> None:
         self._tasks = None
         for u in self._underlyings.values():
-            u.loader = u.spot_timer = u.patience = None
+            u.loader = u.spot_timer = u.patience = u.refresher = None
 
     # -- checks --------------------------------------------------------------------------------
     def check(self, sub: Subscription) -> None:
@@ -309,7 +314,7 @@ class OptionsService:
             return
         # The last greeks stream of the underlying: let every ticker stream go, forget its inputs.
         del self._underlyings[(u.venue, u.ticker)]
-        for task in (u.loader, u.spot_timer, u.patience):
+        for task in (u.loader, u.spot_timer, u.patience, u.refresher):
             if task is not None:
                 task.cancel()
         for listening in u.listens.values():
@@ -375,8 +380,46 @@ class OptionsService:
         if catalog is not None:
             facts = self._facts(u.venue, u.ticker, catalog)
             u.facts = facts if isinstance(facts, ChainFacts) else None
+            u.catalog = catalog
+            if u.facts is not None and self._tasks is not None:
+                u.refresher = self._tasks.create_task(
+                    self._follow_catalogue(u), name=f"options-catalogue-{u.venue}-{u.ticker}"
+                )
         for sub in list(u.streams):
             self._admit(u, sub)
+
+    async def _follow_catalogue(self, u: _Underlying) -> None:
+        """Read the venue's catalogue again every `CATALOGUE_CHECK` (the connector fetches a new one
+        each Buenos Aires day): a stream open across days follows the series listed — an expired
+        series leaves the chain, a new one joins, a stream of an expiry no longer listed ends with
+        that refusal."""
+        while True:
+            await self._clock.sleep(CATALOGUE_CHECK)
+            try:
+                catalog = await self._catalog(u.venue)
+            except Exception as exc:  # kept: the series listed when it was last read
+                logger.warning("%s: options catalogue not read again: %r", u.venue, exc)
+                continue
+            if catalog is None or catalog is u.catalog:
+                continue
+            self._catalogs[u.venue] = catalog
+            facts = self._facts(u.venue, u.ticker, catalog)
+            if not isinstance(facts, ChainFacts):  # no option of it listed any more
+                for sub in list(u.streams):
+                    self._admit(u, sub)  # refused with the venue's words
+                continue
+            u.catalog = catalog
+            if u.facts is not None and facts.contracts == u.facts.contracts:
+                u.facts = facts
+                continue
+            u.facts = facts
+            listed = {c.symbol for c in facts.contracts}
+            for latest in u.latest.values():
+                for symbol in set(latest) - listed:
+                    del latest[symbol]
+            u.keys = {k: v for k, v in u.keys.items() if k[1] in listed}
+            for sub in list(u.streams):
+                self._admit(u, sub)
 
     def _admit(self, u: _Underlying, sub: Subscription) -> None:
         """Serve `sub` from `u` (the catalogue is loaded), or refuse it."""
