@@ -15,6 +15,7 @@ import {
   BridgeClient,
   BridgeError,
   connect,
+  InvalidRequest,
   NotAuthorized,
   OrderRefused,
   UnknownSymbol,
@@ -228,6 +229,44 @@ test("REST helpers: venues, book, balances, open orders, fills; typed refusals w
   await assert.rejects(bridge.ticker("kraken", "NOPE/NOPE"), (error) => error instanceof UnknownSymbol && error.status === 404);
   const anonymous = client({});
   await assert.rejects(anonymous.balances("kraken"), (error) => error instanceof NotAuthorized && error.status === 401);
+});
+
+test("options: optionChain and its CSV, a greeks subscription with expiry and model, typed refusals", async () => {
+  const bridge = client({ key: VIEW_KEY });
+  const chain = await bridge.optionChain("primary", "GGAL");
+  assert.equal(chain.underlying, "GGAL");
+  assert.equal(chain.simulated, true);
+  assert.ok(chain.expiries.length >= 1 && chain.expiries[0].options.length >= 1);
+  const expiry = chain.expiries[0].expiry;
+  assert.match(expiry, /^\d{4}-\d{2}-\d{2}$/);
+  const one = await bridge.optionChain("primary", "GGAL", { expiry, model: "european" });
+  assert.deepEqual(one.expiries.map((e) => e.expiry), [expiry]);
+  assert.equal(one.model, "european");
+  const csv = await bridge.optionChainCsv("primary", "GGAL", { expiry });
+  const lines = csv.trimEnd().split("\r\n");
+  assert.ok(lines[0].startsWith("expiry,days,business_days,symbol,"));
+  assert.equal(lines.length - 1, one.expiries[0].options.length);
+  await assert.rejects(bridge.optionChain("primary", "NOPE"), (error) => error instanceof UnknownSymbol && error.status === 404);
+  await assert.rejects(bridge.optionChain("primary", "GGAL", { expiry: "2031-01-17" }), (error) => error instanceof InvalidRequest && error.remedy.includes(expiry));
+
+  bridge.connect();
+  const sub = bridge.subscribe({ venue: "primary", channel: "greeks", symbol: "GGAL", expiry, model: "european" });
+  for await (const event of sub) {
+    if (event.kind === "option_analytics") {
+      assert.equal(event.expiry, expiry);
+      assert.equal(event.model, "european");
+      assert.equal(event.underlying, "GGAL");
+      break;
+    }
+  }
+  assert.deepEqual(sub.streams, [`primary:greeks:GGAL:expiry=${expiry}:model=european`]);
+  const wrong = bridge.subscribe({ venue: "primary", channel: "ticker", symbol: "MERV - XMEV - GGAL - 24hs", expiry });
+  await assert.rejects(
+    (async () => {
+      for await (const event of wrong) void event;
+    })(),
+    (error) => error instanceof InvalidRequest && /greeks/.test(error.message),
+  );
 });
 
 test("orders over /ws: place, amend and cancel answered by their acks; a refusal is typed with its rule", async () => {

@@ -8,6 +8,8 @@ import {
   OutcomeUnknown,
   type AnyEvent,
   type ClientMessage,
+  type OptionAnalytics,
+  type OptionChain,
   type OrderAck,
   type ServerMessage,
   type StreamStatus,
@@ -60,8 +62,28 @@ async function trade(): Promise<void> {
   console.log(open[0]?.status);
 }
 
+async function options(): Promise<void> {
+  const chain: OptionChain = await bridge.optionChain("primary", "GGAL", { expiry: "2026-12-18", model: "european" });
+  for (const expiry of chain.expiries) {
+    for (const option of expiry.options) console.log(option.strike, option.iv_mid ?? option.reasons?.["iv_mid"], option.delta);
+  }
+  const csv: string = await bridge.optionChainCsv("primary", "GGAL");
+  console.log(csv.split("\r\n")[0], chain.caucion_tna, chain.simulated);
+  // @ts-expect-error the model is american or european
+  await bridge.optionChain("primary", "GGAL", { model: "binomial" });
+  for await (const event of bridge.subscribe({ venue: "primary", channel: "greeks", symbol: "GGAL", expiry: "2026-12-18", model: "american" })) {
+    if (event.kind === "option_analytics") {
+      const analytics: OptionAnalytics = event;
+      console.log(analytics.symbol, analytics.vega, analytics.stale);
+    }
+    // @ts-expect-error a greeks subscription never delivers tickers
+    if (event.kind === "ticker") console.log(event);
+    break;
+  }
+}
+
 const wire: ClientMessage = { op: "subscribe", id: 1, venue: "kraken", channel: "ticker", symbol: "BTC/USD" };
 function kindOf(message: ServerMessage): string {
   return message.type === "event" ? (message.event as AnyEvent).kind : message.type;
 }
-console.log(wire, kindOf, trade, connect);
+console.log(wire, kindOf, trade, options, connect);

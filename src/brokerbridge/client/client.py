@@ -4,6 +4,7 @@
         async for event in bridge.subscribe("kraken", "ticker", "BTC/USD"):
             ...                                   # Ticker, StreamStatus, Gap … (core.events)
         book = await bridge.book("kraken", "BTC/USD", depth=10)
+        chain = await bridge.option_chain("primary", "GGAL")   # IVs, greeks, rates per option
 
 All subscriptions share one WebSocket to `/ws`. When it drops (the bridge restarts, the network
 fails) each subscription gets a `StreamStatus` RECONNECTING saying why; the client reconnects with
@@ -44,6 +45,7 @@ from brokerbridge.core.errors import (
     error_from_wire,
 )
 from brokerbridge.core.events import AnyEvent, Fill, Gap, OrderUpdate, StreamState, StreamStatus, decode_event
+from brokerbridge.core.options.views import OptionChain
 from brokerbridge.core.orders import AmendRequest, CancelAck, FillsPage, OrderAck, OrderRequest
 
 logger = logging.getLogger(__name__)
@@ -140,16 +142,19 @@ class BridgeClient:
         *,
         depth: int | None = None,
         interval: int = 1,
+        expiry: str | None = None,
+        model: str | None = None,
     ) -> AsyncGenerator[AnyEvent, None]:
         """Yield the stream's events (data, `StreamStatus`, `Gap`) until the caller stops, or
-        raise the bridge's refusal (`NotAuthorized`, `UnknownSymbol`, …)."""
+        raise the bridge's refusal (`NotAuthorized`, `UnknownSymbol`, …). Greeks: `symbol` is the
+        underlying's ticker (GGAL), `expiry` one ISO date (None: every expiry), `model` american or
+        european (None: the server's `[options] model`); one `OptionAnalytics` per option and tick."""
         if self._runner is None:
             raise RuntimeError("use BridgeClient as `async with BridgeClient(...) as client:`")
         request: dict[str, Any] = {"venue": venue, "channel": channel, "interval": interval}
-        if symbol is not None:
-            request["symbol"] = symbol
-        if depth is not None:
-            request["depth"] = depth
+        for name, value in (("symbol", symbol), ("depth", depth), ("expiry", expiry), ("model", model)):
+            if value is not None:
+                request[name] = value
         sub_id = f"c{next(self._ids)}"
         name = ":".join(part for part in (venue, channel, symbol) if part)
         sub = _Subscription(sub_id, venue, request, stream=name)
@@ -326,6 +331,20 @@ class BridgeClient:
     ) -> T:
         """`method` on `path` (query `params`, None left out; `body` as JSON) decoded as `kind` when
         its status is one of `answers`; a refusal (about venue `about`) raises its typed error."""
+        response = await self._response(method, path, about, answers=answers, body=body, **params)
+        return msgspec.json.decode(response.content, type=kind)
+
+    async def _response(
+        self,
+        method: str,
+        path: str,
+        about: str = "",
+        *,
+        answers: tuple[int, ...] = (200,),
+        body: msgspec.Struct | None = None,
+        **params: Any,
+    ) -> httpx.Response:
+        """`_request`'s answer undecoded (a CSV body)."""
         if self._http is None:
             raise RuntimeError("use BridgeClient as `async with BridgeClient(...) as client:`")
         query = {name: value for name, value in params.items() if value is not None}
@@ -337,7 +356,7 @@ class BridgeClient:
             raise TransportError(f"the bridge at {self.url} is unreachable: {exc!r}") from exc
         if response.status_code not in answers:
             raise _refusal(response.status_code, response.content, about)
-        return msgspec.json.decode(response.content, type=kind)
+        return response
 
     async def _get(
         self, path: str, kind: type[T], about: str = "", *, answers: tuple[int, ...] = (200,), **params: Any
@@ -420,6 +439,38 @@ class BridgeClient:
             interval=interval,
             limit=limit,
         )
+
+    async def option_chain(
+        self, venue: str, underlying: str, *, expiry: str | None = None, model: str | None = None
+    ) -> OptionChain:
+        """The option chain of `underlying` (a ticker: GGAL) with every option's analytics — IVs,
+        greeks, intrinsic and time value, parity and covered-call rates, a reason for each empty
+        figure — as `Bridge.option_chain` gives it. `expiry`: one ISO date (None: every listed
+        expiry); `model`: american or european (None: the server's `[options] model`).
+        `UnknownSymbol` for an underlying without listed options, `InvalidRequest` for an expiry
+        that is not listed (its remedy lists those that are)."""
+        return await self._get(
+            f"/api/options/{_quoted(venue)}/{_quoted(underlying)}",
+            OptionChain,
+            venue,
+            expiry=expiry,
+            model=model,
+        )
+
+    async def option_chain_csv(
+        self, venue: str, underlying: str, *, expiry: str | None = None, model: str | None = None
+    ) -> str:
+        """`option_chain` as the server's CSV (one row per option, a header row, '.' decimals, ISO
+        dates; an empty cell for an empty figure and its reason in `reasons`)."""
+        response = await self._response(
+            "GET",
+            f"/api/options/{_quoted(venue)}/{_quoted(underlying)}",
+            venue,
+            expiry=expiry,
+            model=model,
+            format="csv",
+        )
+        return response.text
 
     async def balances(self, venue: str) -> list[models.Balance]:
         return (await self._get(f"/api/balances/{venue}", models.BalancesResponse, venue)).balances

@@ -11,6 +11,12 @@ The queue policy of docs/server.md, per member:
   does not read keeps its members behind) gets the statuses and gaps in between and then only the
   newest ticker, or the current whole book (deltas cannot be merged). `seq` jumps by the number of
   events skipped, so it still counts every event of the subscription.
+- **greeks conflate per option**: a greeks stream carries one `OptionAnalytics` per option of a
+  chain on every tick, so "the newest event" would keep one option and drop the rest. A member
+  behind gets the statuses and gaps in order and the newest event of *each* option — where that
+  event stands in the log, or first if it was cut from the log before the member read it (the hub
+  keeps each option's newest entry for that). The stream's status comes from the hub's own log or
+  the Bridge's current state: a greeks stream has no venue connector of its own.
 - **other market data** (trades, candles, stats, instruments) is never replaced. A hub keeps at
   most `keep` events (`client_queue_size`); a member that falls further behind than that gets a
   `gap` naming the window it lost, then what is left.
@@ -27,7 +33,7 @@ from typing import Protocol
 
 from brokerbridge.bridge import Bridge, Listening
 from brokerbridge.core.errors import BrokerBridgeError
-from brokerbridge.core.events import AnyEvent, Channel, Gap, StreamStatus, Subscription
+from brokerbridge.core.events import AnyEvent, Channel, Gap, OptionAnalytics, StreamStatus, Subscription
 from brokerbridge.server.coalesce import Coalescer, Flushable
 from brokerbridge.server.protocol import EVENT_MESSAGE, Codec, event_tail
 
@@ -49,6 +55,10 @@ class _Logged:
         self.event = event
         self.tail = tail  # `,"event":…}`: what follows `seq` in every client's message
         self.received = received
+
+
+def _count_of(item: tuple[int, _Logged]) -> int:
+    return item[0]
 
 
 def _tail(codec: Codec, event: AnyEvent) -> bytes:
@@ -131,7 +141,12 @@ class StreamHub:
         self.keep = keep
         self.conflate_after = conflate_after
         self.kind = sub.channel.value
-        self.conflates = sub.channel in (Channel.TICKER, Channel.BOOK)
+        self.conflates = sub.channel in (Channel.TICKER, Channel.BOOK, Channel.GREEKS)
+        self.per_option = sub.channel is Channel.GREEKS
+        # greeks: option symbol → (its count, its entry) of its newest event; one per option of the
+        # chain, so a member whose unread events were cut still gets every option's newest.
+        self._newest: dict[str, tuple[int, _Logged]] = {}
+        self._status: _Logged | None = None  # the newest status logged (greeks: no connector to ask)
         self._on_conflated = on_conflated
         self._on_empty = on_empty
         self.log: list[_Logged] = []
@@ -150,7 +165,13 @@ class StreamHub:
     def _on_event(self, event: AnyEvent) -> None:
         if self._opening:
             return
-        self.log.append(_Logged(event, _tail(self._codec, event), self._bridge.clock.monotonic()))
+        logged = _Logged(event, _tail(self._codec, event), self._bridge.clock.monotonic())
+        if self.per_option:
+            if isinstance(event, OptionAnalytics):
+                self._newest[event.symbol] = (self.count, logged)
+            elif isinstance(event, StreamStatus):
+                self._status = logged
+        self.log.append(logged)
         self.count += 1
         if len(self.log) >= self._trim_at:
             self._trim()
@@ -216,6 +237,8 @@ class StreamHub:
         stream's current one first, unless a newer one follows."""
         is_status = [isinstance(entry.event, StreamStatus | Gap) for entry in entries]
         tails = [self._status_tail()] if lost and not any(is_status) else []
+        if self.per_option:
+            return self._newest_per_option(tails, entries, is_status, lost, cursor)
         if not self.conflates:
             now = self._bridge.clock.time()
             end = entries[0].event.ts if entries else now
@@ -241,6 +264,27 @@ class StreamHub:
             tails.append(self._latest_tail(None))  # the lost updates leave the book to be sent whole
         return tails, max(0, lost + len(entries) - len(tails))
 
+    def _newest_per_option(
+        self, tails: list[bytes], entries: list[_Logged], is_status: list[bool], lost: int, cursor: int
+    ) -> tuple[list[bytes], int]:
+        """`catch_up` of a greeks stream: after `tails` (the current status, if one was lost), the
+        newest event of each option whose newest was cut unread (in log order), then `entries`'
+        statuses and gaps and each option's newest event where it stands."""
+        first = self.base if lost else cursor  # the count of entries[0]
+        newest = self._newest
+        if lost:
+            cut = sorted((item for item in newest.values() if cursor <= item[0] < first), key=_count_of)
+            tails.extend(entry.tail for _, entry in cut)
+        for i, entry in enumerate(entries):
+            event = entry.event
+            if (
+                is_status[i]
+                or not isinstance(event, OptionAnalytics)
+                or newest.get(event.symbol, (None,))[0] == first + i
+            ):
+                tails.append(entry.tail)
+        return tails, max(0, lost + len(entries) - len(tails))
+
     def _latest_tail(self, newest: _Logged | None) -> bytes:
         """The newest data of a conflated stream: the current whole book, or the newest ticker."""
         if self.sub.channel is Channel.BOOK:
@@ -250,6 +294,11 @@ class StreamHub:
         return newest.tail if newest is not None else self._status_tail()
 
     def _status_tail(self) -> bytes:
+        if self.per_option:  # a derived stream: its own newest status, else the Bridge's current state
+            if self._status is not None:
+                return self._status.tail
+            status = next(e for e in self._bridge.current_state(self.sub) if isinstance(e, StreamStatus))
+            return _tail(self._codec, status)
         return _tail(self._codec, self._bridge.connectors[self.sub.venue].status_of(self.sub))
 
     def skipped(self, count: int) -> None:

@@ -26,7 +26,7 @@ LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
 # delivery. `_count` counts samples, not deliveries.
 LAG_SAMPLE_EVERY = 16
 MESSAGE_TYPES = ("ack", "error", "event", "heartbeat", "pong")
-CONFLATED_KINDS = ("ticker", "book", "heartbeat")
+CONFLATED_KINDS = ("ticker", "book", "greeks", "heartbeat")
 
 
 class OutCounts:

@@ -1,5 +1,6 @@
 """REST under `/api/`: venues, health (liveness), ready (readiness), instruments, market snapshots
-(ticker, book, trades, candles), balances. Orders and fills: server/order_routes.py.
+(ticker, book, trades, candles), option chains with their analytics (JSON or CSV:
+server/option_csv.py), balances. Orders and fills: server/order_routes.py.
 
 Bodies are the Structs of `brokerbridge.client.models`, encoded with msgspec (Decimals as strings,
 exactly the venue's digits); `/openapi.json` describes them (rest_models.py). Mistakes answer with
@@ -12,10 +13,11 @@ answered from memory) and waits up to `RestSettings.snapshot_wait_s` for its fir
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, ParamSpec
+from typing import Any, Literal, ParamSpec
 
 import msgspec
 from fastapi import APIRouter, Path, Query, Request
@@ -37,8 +39,10 @@ from brokerbridge.core.errors import (
 from brokerbridge.core.events import Channel, Subscription
 from brokerbridge.core.health import overall_status
 from brokerbridge.core.log_limit import clip
+from brokerbridge.core.options.views import OptionChain
 from brokerbridge.server.auth import Principal
 from brokerbridge.server.logins import Denied, identify
+from brokerbridge.server.option_csv import chain_csv, csv_filename
 from brokerbridge.server.protocol import MAX_NAME_LENGTH, MAX_SYMBOL_LENGTH, PRINTABLE
 from brokerbridge.server.rest_models import CatalogResponse, OpenApiModels, SymbolRow, SymbolsResponse
 from brokerbridge.services.market_cache import CANDLES_KEPT, TRADES_KEPT
@@ -226,6 +230,7 @@ _SYMBOL = Query(
     description="the venue's symbol: BTC/USD (Kraken), 'MERV - XMEV - GGAL - 24hs' (Primary)",
 )
 _VENUE = Path(max_length=MAX_NAME_LENGTH, pattern=PRINTABLE, description="kraken or primary")
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 
 
 def make_router() -> APIRouter:
@@ -410,6 +415,63 @@ def make_router() -> APIRouter:
                 state=snapshot.status.state,
                 candles=snapshot.candles[-limit:],
             )
+        )
+
+    @router.get(
+        "/options/{venue}/{underlying}",
+        summary="An underlying's option chain with implied volatilities, greeks and implied rates "
+        "(?format=csv: one row per option)",
+        responses=ok(OptionChain, 400, 401, 404, 429, 503)
+        | {200: {"model": schemas.of(OptionChain), "content": {"text/csv": {}}}},
+    )
+    @_answers
+    async def options(
+        request: Request,
+        venue: str = _VENUE,
+        underlying: str = Path(
+            max_length=MAX_SYMBOL_LENGTH,
+            pattern=PRINTABLE,
+            description="the underlying's ticker, e.g. GGAL (Primary: BYMA equity options)",
+        ),
+        expiry: str | None = Query(
+            None, pattern=_ISO_DATE, description="one expiry, an ISO date (default: every listed expiry)"
+        ),
+        model: Literal["american", "european"] | None = Query(
+            None,
+            description="american (Bjerksund–Stensland 2002) or european (Black–Scholes–Merton); "
+            "default: the server's [options] model",
+        ),
+        output: Literal["json", "csv"] = Query(
+            "json", alias="format", description="csv: one row per option, a header row, '.' decimals"
+        ),
+    ) -> Response:
+        bridge = _allowed(request, "market")
+        _known_venue(bridge, venue)
+        if expiry is not None:
+            try:
+                dt.date.fromisoformat(expiry)
+            except ValueError:
+                raise _Answer(
+                    _error(
+                        400,
+                        "invalid_request",
+                        f"expiry {expiry!r} is not a date",
+                        "YYYY-MM-DD, e.g. 2026-12-18",
+                    )
+                ) from None
+        settings: RestSettings = getattr(request.app.state, "rest_settings", None) or RestSettings()
+        try:
+            chain = await bridge.option_chain(
+                venue, underlying, expiry=expiry, model=model, wait_s=settings.snapshot_wait_s
+            )
+        except BrokerBridgeError as exc:
+            raise _Answer(_unserved(exc)) from None
+        if output == "json":
+            return JsonBody(chain)
+        return Response(
+            chain_csv(chain),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{csv_filename(chain, expiry)}"'},
         )
 
     @router.get(

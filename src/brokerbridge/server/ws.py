@@ -391,6 +391,16 @@ class ClientConnection:
                 f"channels: {', '.join(CHANNELS)}",
             )
             return
+        misplaced = [name for name in ("expiry", "model") if getattr(request, name) is not None]
+        if misplaced and request.channel != Channel.GREEKS:
+            self._send_error(
+                ErrorCode.INVALID_REQUEST,
+                f"{' and '.join(misplaced)} belong to the greeks channel only "
+                f"(this subscribe is for {request.channel!r})",
+                sub_id,
+                'leave them out, or subscribe to "channel": "greeks" with "symbol": the underlying (GGAL)',
+            )
+            return
         depth = book_depth(request.venue, request.depth)
         # What the Bridge refuses before any upstream exists (a bad depth, a symbol where none
         # belongs) is a mistake in the request: a batch is then refused whole. A symbol the venue's
@@ -413,7 +423,13 @@ class ClientConnection:
                     continue
                 channel = Channel.EXECUTIONS if request.channel == ORDERS_CHANNEL else request.channel
                 sub = bridge.subscription(
-                    request.venue, channel, symbol, depth=depth, interval=request.interval
+                    request.venue,
+                    channel,
+                    symbol,
+                    depth=depth,
+                    interval=request.interval,
+                    expiry=request.expiry,
+                    model=request.model,
                 )
             except UnknownSymbol as exc:
                 if request.symbols is None or symbol is None:
@@ -426,6 +442,8 @@ class ClientConnection:
                     symbol=symbol,
                     depth=depth,
                     interval=request.interval,
+                    expiry=request.expiry,
+                    model=request.model,
                 )
                 streams.append(unserved.describe())
                 subscriptions.append(unserved)

@@ -9,6 +9,7 @@ import type {
   EventMessage,
   Fill,
   Gap,
+  OptionAnalytics,
   OrderAck,
   OrderRequest,
   OrderUpdate,
@@ -93,6 +94,8 @@ export interface ChannelEvents {
   executions: EventByKind["order_update"] | EventByKind["fill"];
   orders: EventByKind["order_update"];
   positions: EventByKind["position"];
+  /** One `option_analytics` per option of the underlying (and expiry), on every tick. */
+  greeks: EventByKind["option_analytics"];
   status: never;
 }
 
@@ -153,7 +156,7 @@ export declare class BridgeClient extends EventTarget {
 
   request<T = any>(
     path: string,
-    options?: { method?: string; body?: unknown; query?: Record<string, string | number | boolean | null | undefined>; answers?: number[] },
+    options?: { method?: string; body?: unknown; query?: Record<string, string | number | boolean | null | undefined>; answers?: number[]; text?: boolean },
   ): Promise<T>;
   session(): Promise<SessionInfo>;
   signIn(key: string): Promise<SessionInfo>;
@@ -166,6 +169,10 @@ export declare class BridgeClient extends EventTarget {
   book(venue: string, symbol: string, depth?: number): Promise<{ venue: string; symbol: string; depth: number; state: string; book: EventByKind["book_snapshot"] }>;
   trades(venue: string, symbol: string, limit?: number): Promise<{ venue: string; symbol: string; state: string; trades: EventByKind["trade"][] }>;
   candles(venue: string, symbol: string, options?: { interval?: number; limit?: number }): Promise<{ venue: string; symbol: string; interval: number; state: string; candles: EventByKind["candle"][] }>;
+  /** `GET /api/options/{venue}/{underlying}`: the chain with its analytics (UnknownSymbol: no options listed for it). */
+  optionChain(venue: string, underlying: string, options?: OptionChainOptions): Promise<OptionChain>;
+  /** The same as CSV text: a header row, one row per option, "." decimals, ISO dates, empty cells with `reasons`. */
+  optionChainCsv(venue: string, underlying: string, options?: OptionChainOptions): Promise<string>;
   balances(venue: string): Promise<Balance[]>;
   openOrders(venue: string): Promise<OrderUpdate[]>;
   fillsPage(venue: string, options?: { after?: string; limit?: number }): Promise<FillsPage>;
@@ -193,6 +200,51 @@ export interface Balance {
   hold: string | null;
   stale: boolean;
   updated_at: number | null;
+}
+
+export type OptionModel = "american" | "european";
+
+export interface OptionChainOptions {
+  /** One expiry, an ISO date (default: every listed expiry). */
+  expiry?: string;
+  /** Default: the server's [options] model. */
+  model?: OptionModel;
+}
+
+/** One expiry of an option chain. */
+export interface ExpiryChain {
+  /** ISO date. */
+  expiry: string;
+  /** Calendar days (fractional) to the expiry's close. */
+  days: number;
+  /** BYMA sessions after today up to and including the expiry. */
+  business_days: number;
+  /** By strike, call before put. */
+  options: OptionAnalytics[];
+}
+
+/** `optionChain`'s answer: every listed expiry (or the one asked for) of one underlying. */
+export interface OptionChain {
+  venue: string;
+  /** The underlying's ticker (GGAL). */
+  underlying: string;
+  underlying_symbol: string | null;
+  /** When these figures were computed (epoch seconds). */
+  ts: number;
+  model: OptionModel;
+  /** Decimal string. */
+  spot: string | null;
+  spot_stale: boolean;
+  /** Continuous annual rate the model uses. */
+  rate: number | null;
+  rate_source: string;
+  /** The caución's own quote, % TNA, when the rate comes from one. */
+  caucion_tna: number | null;
+  /** The venue is an embedded simulator: not a real market. */
+  simulated: boolean;
+  expiries: ExpiryChain[];
+  /** Chain-wide: why spot, rate or calendar figures are missing or flagged. */
+  reasons: Record<string, string>;
 }
 
 export interface FillsPage {

@@ -36,9 +36,10 @@ export class RestClient extends EventTarget {
 
   /**
    * A JSON request to the bridge's REST API (`path` from the root, e.g. `/api/venues`); resolves to
-   * the parsed body, rejects with the typed refusal (`status` set) or `NotSent` (unreachable).
+   * the parsed body (`text: true`: the body's text, e.g. a CSV), rejects with the typed refusal
+   * (`status` set) or `NotSent` (unreachable).
    */
-  async request(path, { method = "GET", body, query, answers } = {}) {
+  async request(path, { method = "GET", body, query, answers, text: asText = false } = {}) {
     if (!this._fetch) throw new TypeError("no fetch here: pass the `fetch` option");
     const headers = { Accept: "application/json" };
     const init = { method, headers, credentials: this.credentials };
@@ -70,13 +71,14 @@ export class RestClient extends EventTarget {
       });
     }
     const text = await response.text();
+    const ok = answers ? answers.includes(response.status) : response.ok;
+    if (ok && asText) return text;
     let parsed = null;
     try {
       parsed = text ? JSON.parse(text) : null;
     } catch {
       parsed = null;
     }
-    const ok = answers ? answers.includes(response.status) : response.ok;
     if (!ok) throw errorFrom(parsed?.error, response.status);
     return parsed;
   }
@@ -131,6 +133,25 @@ export class RestClient extends EventTarget {
 
   candles(venue, symbol, { interval, limit } = {}) {
     return this.request(`/api/candles/${encodeURIComponent(venue)}`, { query: { symbol, interval, limit } });
+  }
+
+  /**
+   * The option chain of `underlying` (a ticker: GGAL) with every option's analytics: IVs, greeks,
+   * intrinsic and time value, parity and covered-call rates, a reason for each empty figure.
+   * `expiry`: one ISO date (default: every listed expiry); `model`: "american" or "european"
+   * (default: the server's [options] model).
+   */
+  optionChain(venue, underlying, { expiry, model } = {}) {
+    return this.request(this._optionsPath(venue, underlying), { query: { expiry, model } });
+  }
+
+  /** `optionChain` as the server's CSV text (one row per option, a header row, "." decimals, ISO dates). */
+  optionChainCsv(venue, underlying, { expiry, model } = {}) {
+    return this.request(this._optionsPath(venue, underlying), { query: { expiry, model, format: "csv" }, text: true });
+  }
+
+  _optionsPath(venue, underlying) {
+    return `/api/options/${encodeURIComponent(venue)}/${encodeURIComponent(underlying)}`;
   }
 
   balances(venue) {
