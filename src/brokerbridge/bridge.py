@@ -70,6 +70,7 @@ from brokerbridge.core.events import (
     Trade,
 )
 from brokerbridge.core.health import VenueHealth, VenueReadiness
+from brokerbridge.core.options.calendar import MarketCalendar, byma_calendar
 from brokerbridge.core.options.views import OptionChain
 from brokerbridge.core.orders import AmendRequest, CancelAck, FillsPage, OrderAck, OrderRequest
 from brokerbridge.io.connector import Connector
@@ -83,6 +84,7 @@ from brokerbridge.services.fanout import FanOut
 # What `listen` returns, so the Bridge's users (the server) import it with the Bridge.
 from brokerbridge.services.fanout import Listening as Listening
 from brokerbridge.services.market_cache import CANDLES_KEPT, TRADES_KEPT, MarketCache
+from brokerbridge.services.options import OptionsService
 from brokerbridge.services.orders import OrderService, OrderVenue
 from brokerbridge.services.readiness import venue_readiness
 from brokerbridge.services.unknown_orders import UNKNOWN_GIVE_UP_S, UnknownOrders
@@ -165,6 +167,17 @@ class Bridge:
         # late joiners).
         self.market = MarketCache()
         self.fanout = FanOut(_Upstream(self), clock=self.clock, queue_size=queue_size, grace_s=grace_s)
+        # BYMA's calendar, read once (a bad `[options] holidays_file` stops the start here), and the
+        # greeks streams computed from the venue streams the fan-out carries.
+        self.calendar: MarketCalendar = byma_calendar(config.options.holidays_file)
+        self.options = OptionsService(
+            fanout=self.fanout,
+            clock=self.clock,
+            config=config.options,
+            calendar=self.calendar,
+            catalog=lambda venue: self.connector(venue).catalog(),
+            ticker_subscription=lambda venue, symbol: self.subscription(venue, Channel.TICKER, symbol),
+        )
         self.unknown_orders = UnknownOrders(
             clock=self.clock, publish=self._on_event, give_up_s=unknown_give_up_s
         )
@@ -313,6 +326,7 @@ class Bridge:
                 # Grace timers and unknown-order reads live as long as the connectors do.
                 self.fanout.timers = self.unknown_orders.timers = self._tasks = tasks
                 self.orders.start(tasks)  # follows unknown orders, carries on pending cancels
+                self.options.start(tasks)  # catalogue loads and stale-spot timers of greeks streams
                 for conn in self.connectors.values():
                     tasks.create_task(conn.run(), name=f"{conn.venue}-connector")
         except Exception as exc:
@@ -323,6 +337,7 @@ class Bridge:
         finally:
             self.fanout.timers = self.unknown_orders.timers = self._tasks = None
             self.orders.stop()
+            self.options.stop()
 
     async def __aexit__(self, *exc_info: Any) -> None:
         for hold in self.held.values():
@@ -360,9 +375,14 @@ class Bridge:
         *,
         depth: int = 10,
         interval: int = 1,
+        expiry: str | None = None,
+        model: str | None = None,
     ) -> AsyncIterator[AnyEvent]:
-        """Yield the stream's events (data, `StreamStatus`, `Gap`) until the caller stops iterating."""
-        sub = self.subscription(venue, channel, symbol, depth=depth, interval=interval)
+        """Yield the stream's events (data, `StreamStatus`, `Gap`) until the caller stops iterating.
+        Greeks: `symbol` is the underlying's ticker; `expiry` and `model` as in `subscription`."""
+        sub = self.subscription(
+            venue, channel, symbol, depth=depth, interval=interval, expiry=expiry, model=model
+        )
         consumer = self.fanout.subscribe(sub)
         queue = consumer.queue
         assert queue is not None
@@ -420,7 +440,10 @@ class Bridge:
     ) -> Subscription:
         """The `Subscription` for a stream, checked. Greeks (issue 20): `symbol` is the underlying's
         ticker, `expiry` an ISO date (None: every expiry), `model` american/european (None: the
-        configured `[options] model`)."""
+        configured `[options] model`). A greeks stream is checked against the venue's catalogue
+        once it is loaded (the first greeks stream or `option_chain` of the venue loads it): until
+        then an unknown underlying or expiry is accepted here and refused when the stream opens —
+        its iterator ends with the error, as for a symbol the venue refuses."""
         connector = self.connector(venue)
         try:
             chan = Channel(channel)
@@ -443,13 +466,16 @@ class Bridge:
             model=(model or self.config.options.model) if chan is Channel.GREEKS else None,
         )
         if chan is Channel.GREEKS:
-            raise NotImplementedError  # issue 20, helper i20-service: validated by the options service
+            self.options.check(sub)
+            return sub
         connector.validate(sub)
         return sub
 
     def current_state(self, sub: Subscription) -> list[AnyEvent]:
         """What a consumer joining open stream `sub` is given first: its status, and the current
         book / ticker / session stats / instruments / balances / open orders where it has them."""
+        if sub.channel is Channel.GREEKS:
+            return self.options.current_state(sub)
         connector = self.connectors[sub.venue]
         current: list[AnyEvent | None] = [connector.status_of(sub)]
         if sub.channel is Channel.BOOK:
@@ -608,8 +634,40 @@ class Bridge:
         `GET /api/options/{venue}/{underlying}` gives it: computed from the current quotes (the
         streams it needs are opened and held for the grace period, waiting up to `wait_s` for
         their first data). UnknownSymbol for an underlying without listed options; InvalidRequest
-        for an expiry not listed (the remedy lists those that are)."""
-        raise NotImplementedError  # issue 20, helper i20-service
+        for an expiry not listed (the remedy lists those that are); UnknownChannel for a venue
+        without an options catalogue; ServiceUnavailable when no computation came within `wait_s`."""
+        self.connector(venue)
+        sub = self.subscription(venue, Channel.GREEKS, underlying, expiry=expiry, model=model)
+        refused: list[VenueError] = []
+        computed = asyncio.Event()
+
+        def on_event(event: AnyEvent) -> None:
+            if self.options.computed(sub):
+                computed.set()
+
+        def on_refused(error: VenueError) -> None:
+            refused.append(error)
+            computed.set()
+
+        listening = self.fanout.listen(sub, on_event, on_refused)
+        try:
+            if not refused and not self.options.computed(sub):
+                try:
+                    await within(self.clock, wait_s, computed.wait())
+                except TimeoutError:
+                    status = self.options.status_of(sub)
+                    raise ServiceUnavailable(
+                        f"no options analytics of {sub.describe()} within {wait_s:g} s "
+                        f"(stream {status.state.value}: {status.reason})",
+                        venue=venue,
+                        remedy="the venue is slow or unreachable: see /api/health, and try again shortly",
+                    ) from None
+            if refused:
+                raise refused[0]
+            # Read while still listening: with no grace period, leaving closes the streams.
+            return self.options.chain(sub, simulated=venue in self.simulated)
+        finally:
+            listening.close()
 
     async def catalog(self, venue: str) -> Catalog:
         """The venue's instrument catalogue (Primary: details fetched once a day, cached on disk)."""
@@ -764,9 +822,15 @@ class _Upstream:
         self._bridge = bridge
 
     def open(self, sub: Subscription) -> None:
+        if sub.channel is Channel.GREEKS:  # derived: computed here from venue streams
+            self._bridge.options.open(sub)
+            return
         self._bridge.connectors[sub.venue].add(sub)
 
     def close(self, sub: Subscription) -> None:
+        if sub.channel is Channel.GREEKS:
+            self._bridge.options.close(sub)
+            return
         self._bridge.connectors[sub.venue].remove(sub)
         self._bridge.market.forget(sub)
 
@@ -774,9 +838,13 @@ class _Upstream:
         return self._bridge.current_state(sub)
 
     def status_of(self, sub: Subscription) -> StreamStatus:
+        if sub.channel is Channel.GREEKS:
+            return self._bridge.options.status_of(sub)
         return self._bridge.connectors[sub.venue].status_of(sub)
 
     def book_snapshot(self, sub: Subscription) -> BookSnapshot | None:
+        if sub.channel is Channel.GREEKS:
+            return None
         return self._bridge.connectors[sub.venue].book_snapshot(sub)
 
 

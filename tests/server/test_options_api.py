@@ -145,8 +145,8 @@ async def test_mistakes_answer_in_the_shared_error_shape(stack: Stack, http: htt
     await refused("/api/options/primary/GGAL", 400, "invalid_request", expiry="next friday")
     await refused("/api/options/primary/GGAL", 400, "invalid_request", model="binomial")
     await refused("/api/options/primary/GGAL", 400, "invalid_request", format="xml")
-    kraken = await refused("/api/options/kraken/BTC", 404, "unknown_symbol")
-    assert "option" in kraken["message"]
+    kraken = await refused("/api/options/kraken/BTC", 404, "unknown_channel")  # a venue without options
+    assert "options catalogue" in kraken["message"] and "primary" in kraken["remedy"]
 
 
 async def test_the_route_needs_the_market_scope(tmp_path: Path) -> None:

@@ -236,7 +236,8 @@ class StreamHub:
         streams: a gap naming the lost ones, then `entries`. A member that lost a status gets the
         stream's current one first, unless a newer one follows."""
         is_status = [isinstance(entry.event, StreamStatus | Gap) for entry in entries]
-        tails = [self._status_tail()] if lost and not any(is_status) else []
+        status = self._status_tail() if lost and not any(is_status) else None
+        tails = [status] if status is not None else []
         if self.per_option:
             return self._newest_per_option(tails, entries, is_status, lost, cursor)
         if not self.conflates:
@@ -291,14 +292,19 @@ class StreamHub:
             book = self._bridge.connectors[self.sub.venue].book_snapshot(self.sub)
             if book is not None:
                 return _tail(self._codec, book)
-        return newest.tail if newest is not None else self._status_tail()
+        return newest.tail if newest is not None else self._venue_status_tail()
 
-    def _status_tail(self) -> bytes:
+    def _status_tail(self) -> bytes | None:
+        """The stream's current status (None: a derived stream that has none to give)."""
         if self.per_option:  # a derived stream: its own newest status, else the Bridge's current state
             if self._status is not None:
                 return self._status.tail
-            status = next(e for e in self._bridge.current_state(self.sub) if isinstance(e, StreamStatus))
-            return _tail(self._codec, status)
+            current = self._bridge.current_state(self.sub)
+            status = next((e for e in current if isinstance(e, StreamStatus)), None)
+            return None if status is None else _tail(self._codec, status)
+        return self._venue_status_tail()
+
+    def _venue_status_tail(self) -> bytes:
         return _tail(self._codec, self._bridge.connectors[self.sub.venue].status_of(self.sub))
 
     def skipped(self, count: int) -> None:

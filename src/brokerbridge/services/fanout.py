@@ -292,6 +292,12 @@ class FanOut:
                 for watch in tuple(watchers.values()):
                     watch(event)
 
+    def publish_to(self, sub: Subscription, event: AnyEvent) -> None:
+        """Deliver `event` to the consumers of `sub`, a stream that gathers events of other topics
+        (the greeks of every expiry get each expiry's events, whose own topic names the expiry)."""
+        for consumer in tuple(self._consumers.get(sub.describe(), ())):
+            self._deliver(consumer, event)
+
     def refused(self, sub: Subscription, error: VenueError) -> None:
         """The venue will never serve `sub` (unknown pair, no permission…): its consumers'
         iterators end with that error once they have read what came before it."""

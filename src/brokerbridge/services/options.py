@@ -1,0 +1,745 @@
+"""`OptionsService`: the greeks streams, options analytics kept current inside the Bridge.
+
+A greeks stream is `Subscription(channel=GREEKS, symbol=<underlying ticker>, expiry, model)`. It is
+served through the Bridge's fan-out like a venue stream (reference counted, shared by its
+consumers, closed after the grace period), but its upstream is this service, not a connector.
+
+Opening one loads the venue's catalogue (once: the connector keeps it for the day), finds the
+underlying's options there (the facts — strike, expiry, call/put, lot — from the instrument
+details, never from the ticker text), its spot instrument and the rate's caución, then *listens*
+to their ticker streams through the same fan-out: two greeks streams of one underlying (two
+expiries, two models) share one set of ticker streams, and a ticker stream a bot reads as well is
+one upstream stream. Only the expiries some open greeks stream needs are listened to (`expiry`
+None: all of them).
+
+Every tick of the spot, an option or the caución schedules one recompute of that underlying on the
+next loop turn (`loop.call_soon`): a burst of ticks in one turn costs one `analyze_chain` call per
+model in use. An option's `OptionAnalytics` is published when an input of its own changed since it
+was last published — its quote, its put-call-parity partner's quote (same strike and expiry), the
+spot, the rate or the spot's staleness — so an option tick publishes that option and its partner,
+an underlying or rate tick the whole chain; the passage of time alone republishes nothing (the
+next spot tick carries it). An event reaches its expiry's topic and, when one is open, the
+all-expiries stream of its model (`FanOut.publish_to`).
+
+Status of a greeks stream: CONNECTING until its first computation (catalogue loading, quotes
+coming), then LIVE; STALE with the reason while the spot is not current: its stream not serving,
+or no update for `[options] stale_after` seconds on the Bridge's clock (a timer recomputes then,
+tick or no tick, so the events say `stale`); POLLING while the spot comes from REST polling. A
+stream that cannot exist (a venue without an options catalogue, an underlying without options, an
+expiry not listed) is refused through the fan-out, as a venue refuses: its consumers' iterators end
+with the error. No I/O of its own: the catalogue comes from the Bridge's connector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import logging
+import math
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from brokerbridge.core.clock import Clock
+from brokerbridge.core.config import OptionsConfig
+from brokerbridge.core.errors import (
+    BrokerBridgeError,
+    InvalidRequest,
+    UnknownChannel,
+    UnknownSymbol,
+    VenueError,
+)
+from brokerbridge.core.events import (
+    AnyEvent,
+    OptionAnalytics,
+    StreamState,
+    StreamStatus,
+    Subscription,
+    Ticker,
+)
+from brokerbridge.core.options.analytics import ChainInputs, OptionContract, Quote, RateInput, analyze_chain
+from brokerbridge.core.options.calendar import MarketCalendar
+from brokerbridge.core.options.views import MODELS, ExpiryChain, OptionChain
+from brokerbridge.services.fanout import FanOut, Listening
+from brokerbridge.venues.primary.catalog import Catalog, InstrumentDetail, Kind, OptionType
+
+logger = logging.getLogger(__name__)
+
+# After the streams a chain needs are open, its first computation waits this long (bridge clock)
+# for every one of them to answer; then it goes ahead with what came (an option with no quote has
+# its figures empty, with the reason), so one silent series cannot hold a whole chain back.
+FIRST_QUOTES_WAIT_S = 2.0
+# A catalogue that cannot be read is asked for again after this long, doubling up to the cap.
+CATALOGUE_RETRY_S = (1.0, 30.0)
+_SERVING = (StreamState.LIVE, StreamState.POLLING)
+_CAUCION_TERM = re.compile(r" - (\d+)D$")
+
+
+# -- the venue's facts ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ChainFacts:
+    """What the catalogue says of one underlying's options: everything a chain needs but quotes."""
+
+    underlying: str  # ticker
+    spot_symbol: str | None  # the stock whose price is the spot (None: not listed)
+    contracts: tuple[OptionContract, ...]  # every listed expiry, by expiry, strike, call first
+    partners: dict[str, str]  # option symbol → the other type's symbol at its strike and expiry
+    caucion: str | None  # the peso caución whose quote is the rate (None: none listed)
+    caucion_days: int
+
+    @property
+    def expiries(self) -> list[str]:
+        return sorted({c.expiry.isoformat() for c in self.contracts})
+
+    def of_expiries(self, expiries: set[str] | None) -> tuple[OptionContract, ...]:
+        if expiries is None:
+            return self.contracts
+        return tuple(c for c in self.contracts if c.expiry.isoformat() in expiries)
+
+
+def underlyings_with_options(catalog: Catalog) -> list[str]:
+    """The tickers of the listed instruments that have listed options (for a refusal's remedy)."""
+    names = {(d.underlying or "").lower() for d in catalog.options() if d.strike is not None}
+    return sorted(
+        {
+            d.ticker
+            for d in catalog
+            if d.kind in (Kind.STOCK, Kind.CEDEAR) and (d.underlying or "").lower() in names
+        }
+    )
+
+
+def chain_facts(catalog: Catalog, underlying: str) -> ChainFacts | None:
+    """`underlying`'s options as the catalogue lists them (None: it has none)."""
+    contracts: list[OptionContract] = []
+    settlements: dict[str, int] = {}
+    for expiry in catalog.expiries(underlying):
+        for strike, call, put in catalog.option_chain(underlying, expiry=expiry):
+            for detail in (call, put):
+                if detail is None or detail.option_type is None:
+                    continue
+                settlements[detail.settlement or ""] = settlements.get(detail.settlement or "", 0) + 1
+                contracts.append(
+                    OptionContract(
+                        symbol=detail.symbol,
+                        underlying=underlying,
+                        option_type=detail.option_type.value,
+                        strike=strike,
+                        expiry=expiry,
+                        lot=detail.lot,
+                    )
+                )
+    if not contracts:
+        return None
+    partners: dict[str, str] = {}
+    by_key = {(c.expiry, c.strike, c.option_type): c.symbol for c in contracts}
+    for c in contracts:
+        other = OptionType.PUT if c.option_type == OptionType.CALL.value else OptionType.CALL
+        partner = by_key.get((c.expiry, c.strike, other.value))
+        if partner is not None:
+            partners[c.symbol] = partner
+    # The spot: the stock settling like the options (BYMA's options trade 24hs), else any.
+    settlement = max(settlements, key=lambda s: settlements[s]) if settlements else ""
+    stocks = [d for d in catalog if d.kind in (Kind.STOCK, Kind.CEDEAR) and d.ticker == underlying]
+    stocks.sort(key=lambda d: (d.settlement != settlement, d.settlement != "24hs", d.symbol))
+    caucion, days = _peso_caucion(catalog)
+    return ChainFacts(
+        underlying=underlying,
+        spot_symbol=stocks[0].symbol if stocks else None,
+        contracts=tuple(contracts),
+        partners=partners,
+        caucion=caucion,
+        caucion_days=days,
+    )
+
+
+def _peso_caucion(catalog: Catalog) -> tuple[str | None, int]:
+    """The peso caución of the shortest term (1 day where listed). Its term is only in its symbol
+    (`MERV - XMEV - PESOS - 1D`): the details carry no maturity for a caución."""
+    found: list[tuple[int, str]] = []
+    for detail in catalog.cauciones():
+        term = _CAUCION_TERM.search(detail.symbol)
+        if term is not None and _is_pesos(detail):
+            found.append((int(term[1]), detail.symbol))
+    if not found:
+        return None, 0
+    days, symbol = min(found)
+    return symbol, days
+
+
+def _is_pesos(detail: InstrumentDetail) -> bool:
+    return (detail.currency or "").upper() == "ARS" or "PESOS" in detail.symbol.upper()
+
+
+def continuous_rate(tna_pct: float, days: int) -> float:
+    """A caución's simple ACT/365 rate (% TNA over `days`) as the continuous annual rate the
+    models take: ln(1 + TNA·d/365)·365/d."""
+    d = max(days, 1)
+    return math.log1p(tna_pct / 100.0 * d / 365.0) * 365.0 / d
+
+
+# -- one underlying's live inputs ----------------------------------------------------------------
+@dataclass(eq=False)
+class _Underlying:
+    venue: str
+    ticker: str
+    facts: ChainFacts | None = None  # None while the catalogue loads
+    streams: dict[Subscription, StreamStatus] = field(default_factory=dict)  # greeks subs → status
+    listens: dict[str, Listening] = field(default_factory=dict)  # ticker streams held, by symbol
+    quotes: dict[str, Quote] = field(default_factory=dict)
+    statuses: dict[str, StreamStatus] = field(default_factory=dict)  # symbol → its stream's status
+    refusals: dict[str, VenueError] = field(default_factory=dict)
+    answered: set[str] = field(default_factory=set)  # symbols whose stream gave a quote or a verdict
+    spot_seen: float | None = None  # monotonic bridge time of the spot's latest tick
+    scheduled: bool = False
+    patient_until: float = 0.0  # monotonic: the first computation waits for every stream till then
+    loader: asyncio.Task[None] | None = None
+    spot_timer: asyncio.Task[None] | None = None
+    patience: asyncio.Task[None] | None = None
+    keys: dict[tuple[str, str], tuple[object, ...]] = field(default_factory=dict)  # (model, symbol)
+    latest: dict[str, dict[str, OptionAnalytics]] = field(default_factory=dict)  # model → symbol →
+    inputs: dict[str, ChainInputs] = field(default_factory=dict)  # model → the last computation's
+    computed: set[Subscription] = field(default_factory=set)  # greeks streams computed at least once
+
+    def models(self) -> set[str]:
+        return {sub.model or "" for sub in self.streams}
+
+    def expiries(self, model: str) -> set[str] | None:
+        """The expiries the open streams of `model` need (None: every one)."""
+        wanted: set[str] = set()
+        for sub in self.streams:
+            if sub.model == model:
+                if sub.expiry is None:
+                    return None
+                wanted.add(sub.expiry)
+        return wanted
+
+
+class OptionsService:
+    """The greeks streams of a Bridge (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        fanout: FanOut,
+        clock: Clock,
+        config: OptionsConfig,
+        calendar: MarketCalendar,
+        catalog: Callable[[str], Awaitable[Catalog | None]],
+        ticker_subscription: Callable[[str, str], Subscription],
+    ) -> None:
+        """`catalog(venue)`: the venue's catalogue (None: it keeps none); `ticker_subscription(venue,
+        symbol)`: the checked ticker `Subscription` (raises the venue's error if it cannot be had)."""
+        self._fanout = fanout
+        self._clock = clock
+        self._config = config
+        self.calendar = calendar
+        self._catalog = catalog
+        self._ticker_subscription = ticker_subscription
+        self._expiry_time = dt.time.fromisoformat(config.expiry_time)
+        self._underlyings: dict[tuple[str, str], _Underlying] = {}
+        self._catalogs: dict[str, Catalog | None] = {}  # venue → its catalogue, once loaded
+        self._tasks: asyncio.TaskGroup | None = None
+        self._dividends: dict[str, tuple[tuple[dt.date, Decimal], ...]] = {}
+        for dividend in config.dividends:
+            entry = (dt.date.fromisoformat(dividend.ex_date), dividend.amount)
+            self._dividends[dividend.underlying] = (*self._dividends.get(dividend.underlying, ()), entry)
+
+    # -- lifetime ------------------------------------------------------------------------------
+    def start(self, tasks: asyncio.TaskGroup) -> None:
+        """The Bridge runs: catalogue loads and timers go into `tasks` (those asked for before
+        start, e.g. a greeks stream held from the beginning, start now)."""
+        self._tasks = tasks
+        for u in self._underlyings.values():
+            if u.facts is None and u.loader is None:
+                u.loader = tasks.create_task(self._load(u), name=f"options-{u.venue}-{u.ticker}")
+
+    def stop(self) -> None:
+        self._tasks = None
+        for u in self._underlyings.values():
+            u.loader = u.spot_timer = u.patience = None
+
+    # -- checks --------------------------------------------------------------------------------
+    def check(self, sub: Subscription) -> None:
+        """Raise the error a greeks stream would end with, where what decides it is known now: the
+        model and expiry's form always, the rest once the venue's catalogue is loaded (until then
+        the stream is accepted and refused on opening, as a venue refuses a symbol)."""
+        if sub.model not in MODELS:
+            raise InvalidRequest(
+                f"unknown options model {sub.model!r}",
+                venue=sub.venue,
+                remedy=f"models: {', '.join(MODELS)} (american: Bjerksund–Stensland 2002; "
+                "european: Black–Scholes–Merton)",
+            )
+        if not sub.symbol:
+            raise InvalidRequest(
+                f"{sub.describe()} needs an underlying's ticker",
+                venue=sub.venue,
+                remedy="e.g. bridge.subscribe('primary', 'greeks', 'GGAL')",
+            )
+        if sub.expiry is not None:
+            try:
+                valid = dt.date.fromisoformat(sub.expiry).isoformat() == sub.expiry
+            except ValueError:
+                valid = False
+            if not valid:
+                raise InvalidRequest(
+                    f"expiry {sub.expiry!r} is not an ISO date",
+                    venue=sub.venue,
+                    remedy="give the expiry as YYYY-MM-DD (e.g. 2026-12-18), or none for every expiry",
+                )
+        if sub.venue in self._catalogs:
+            error = self._refusal(sub, self._catalogs[sub.venue])
+            if error is not None:
+                raise error
+
+    def _refusal(self, sub: Subscription, catalog: Catalog | None) -> VenueError | None:
+        """Why `sub` cannot be served by a venue with `catalog` (None: it can)."""
+        if catalog is None:
+            have = [venue for venue, known in self._catalogs.items() if known is not None]
+            return UnknownChannel(
+                f"{sub.venue} has no options catalogue: greeks are computed from a venue's listed options",
+                venue=sub.venue,
+                remedy=f"ask greeks of a venue that lists options ({', '.join(have) or 'primary'})",
+            )
+        facts = self._facts(sub.venue, sub.symbol or "", catalog)
+        if facts is None:
+            listed = underlyings_with_options(catalog)
+            return UnknownSymbol(
+                f"{sub.venue} lists no options on {sub.symbol!r}",
+                venue=sub.venue,
+                remedy=f"underlyings with options: {', '.join(listed) or 'none today'} "
+                "(give the ticker, e.g. GGAL)",
+            )
+        if sub.expiry is not None and sub.expiry not in facts.expiries:
+            return InvalidRequest(
+                f"{sub.venue} lists no {sub.symbol} options expiring {sub.expiry}",
+                venue=sub.venue,
+                remedy=f"listed expiries: {', '.join(facts.expiries)} (or none for every expiry)",
+            )
+        return None
+
+    def _facts(self, venue: str, ticker: str, catalog: Catalog) -> ChainFacts | None:
+        u = self._underlyings.get((venue, ticker))
+        if u is not None and u.facts is not None:
+            return u.facts
+        return chain_facts(catalog, ticker)
+
+    # -- the fan-out's upstream ----------------------------------------------------------------
+    def open(self, sub: Subscription) -> None:
+        key = (sub.venue, sub.symbol or "")
+        u = self._underlyings.get(key)
+        if u is None:
+            u = self._underlyings[key] = _Underlying(sub.venue, sub.symbol or "")
+        u.streams[sub] = self._status(sub, StreamState.CONNECTING, "loading the venue's options catalogue")
+        if u.facts is None:
+            if u.loader is None and self._tasks is not None:
+                u.loader = self._tasks.create_task(self._load(u), name=f"options-{u.venue}-{u.ticker}")
+            return
+        u.streams[sub] = self._status(sub, StreamState.CONNECTING, "waiting for the first quotes")
+        self._admit(u, sub)
+
+    def close(self, sub: Subscription) -> None:
+        u = self._underlyings.get((sub.venue, sub.symbol or ""))
+        if u is None or sub not in u.streams:
+            return
+        del u.streams[sub]
+        u.computed.discard(sub)
+        if u.streams:
+            self._listen_to_needed(u)
+            for model in set(u.latest) - u.models():
+                del u.latest[model]
+                u.inputs.pop(model, None)
+                u.keys = {k: v for k, v in u.keys.items() if k[0] != model}
+            return
+        # The last greeks stream of the underlying: let every ticker stream go, forget its inputs.
+        del self._underlyings[(u.venue, u.ticker)]
+        for task in (u.loader, u.spot_timer, u.patience):
+            if task is not None:
+                task.cancel()
+        for listening in u.listens.values():
+            listening.close()
+        u.listens.clear()
+
+    def status_of(self, sub: Subscription) -> StreamStatus:
+        u = self._underlyings.get((sub.venue, sub.symbol or ""))
+        status = None if u is None else u.streams.get(sub)
+        return status or self._status(sub, StreamState.IDLE, "not open")
+
+    def current_state(self, sub: Subscription) -> list[AnyEvent]:
+        """The stream's status, then the latest analytics of every option it covers (a late
+        joiner gets the whole chain at once)."""
+        out: list[AnyEvent] = [self.status_of(sub)]
+        u = self._underlyings.get((sub.venue, sub.symbol or ""))
+        if u is not None:
+            out.extend(self._latest_of(u, sub))
+        return out
+
+    def computed(self, sub: Subscription) -> bool:
+        """Whether `sub`'s chain has been computed at least once since it opened."""
+        u = self._underlyings.get((sub.venue, sub.symbol or ""))
+        return u is not None and sub in u.computed
+
+    def chain(self, sub: Subscription, *, simulated: bool) -> OptionChain:
+        """`sub`'s chain as the API answers it (after `computed(sub)`)."""
+        u = self._underlyings[(sub.venue, sub.symbol or "")]
+        inputs = u.inputs[sub.model or ""]
+        return chain_view(inputs, self._latest_of(u, sub), simulated=simulated)
+
+    def _latest_of(self, u: _Underlying, sub: Subscription) -> list[OptionAnalytics]:
+        latest = u.latest.get(sub.model or "", {})
+        if u.facts is None:
+            return []
+        return [
+            latest[c.symbol]
+            for c in u.facts.contracts
+            if c.symbol in latest and (sub.expiry is None or c.expiry.isoformat() == sub.expiry)
+        ]
+
+    # -- opening -------------------------------------------------------------------------------
+    async def _load(self, u: _Underlying) -> None:
+        """Load the venue's catalogue (retrying while it cannot be read), then admit every stream
+        opened meanwhile."""
+        delay, cap = CATALOGUE_RETRY_S
+        while True:
+            try:
+                catalog = await self._catalog(u.venue)
+                break
+            except BrokerBridgeError as exc:
+                for sub in u.streams:
+                    self._set_status(
+                        u, sub, StreamState.STALE, f"the venue's catalogue cannot be read: {exc.message}"
+                    )
+                logger.warning("%s: options catalogue not loaded (again in %g s): %s", u.venue, delay, exc)
+                await self._clock.sleep(delay)
+                delay = min(delay * 2, cap)
+        u.loader = None
+        self._catalogs[u.venue] = catalog
+        if self._underlyings.get((u.venue, u.ticker)) is not u:
+            return  # closed meanwhile
+        if catalog is not None:
+            u.facts = chain_facts(catalog, u.ticker)
+        for sub in list(u.streams):
+            self._admit(u, sub)
+
+    def _admit(self, u: _Underlying, sub: Subscription) -> None:
+        """Serve `sub` from `u` (the catalogue is loaded), or refuse it."""
+        error = self._refusal(sub, self._catalogs.get(sub.venue))
+        if error is not None:
+            self._set_status(u, sub, StreamState.STALE, f"refused: {error.message}")
+            # On the next turn, as a venue's refusal comes: `open` runs inside the fan-out's
+            # subscribe/listen, whose caller has no handle yet to close.
+            asyncio.get_running_loop().call_soon(self._fanout.refused, sub, error)
+            return
+        self._listen_to_needed(u)
+        self._schedule(u)
+
+    def _listen_to_needed(self, u: _Underlying) -> None:
+        """Listen to the ticker streams the open greeks streams need; let go of the others."""
+        facts = u.facts
+        if facts is None:
+            return
+        wanted: set[str] = set()
+        for sub in u.streams:
+            if sub.model in MODELS and self._refusal(sub, self._catalogs.get(sub.venue)) is None:
+                wanted.update(c.symbol for c in facts.of_expiries(u.expiries(sub.model or "")))
+        if wanted:
+            wanted.update(s for s in (facts.spot_symbol, facts.caucion) if s is not None)
+        for symbol in set(u.listens) - wanted:
+            u.listens.pop(symbol).close()
+            u.quotes.pop(symbol, None)
+            u.statuses.pop(symbol, None)
+            u.answered.discard(symbol)
+        opened = False
+        # A symbol its venue refused stays refused while the chain is open (its figures say so).
+        for symbol in sorted(wanted - set(u.listens) - set(u.refusals)):
+            opened = True
+            try:
+                ticker = self._ticker_subscription(u.venue, symbol)
+            except VenueError as exc:  # e.g. no longer listed: the figures say why
+                self._refused(u, symbol, exc)
+                continue
+            except BrokerBridgeError as exc:  # e.g. no credentials: nothing of the chain can come
+                self._refused(u, symbol, VenueError(exc.message, venue=u.venue, remedy=exc.remedy))
+                continue
+            u.listens[symbol] = self._fanout.listen(
+                ticker,
+                functools.partial(self._on_ticker_event, u, symbol),
+                functools.partial(self._refused, u, symbol),
+            )
+        if opened:
+            u.patient_until = self._clock.monotonic() + FIRST_QUOTES_WAIT_S
+            if u.patience is None and self._tasks is not None:
+                u.patience = self._tasks.create_task(
+                    self._wait_patiently(u), name=f"options-first-{u.ticker}"
+                )
+
+    async def _wait_patiently(self, u: _Underlying) -> None:
+        """Compute once the wait for the first quotes is over, whatever has come."""
+        try:
+            while (due := u.patient_until - self._clock.monotonic()) > 0:
+                await self._clock.sleep(due)
+        finally:
+            u.patience = None
+        self._schedule(u)
+
+    # -- inputs --------------------------------------------------------------------------------
+    def _on_ticker_event(self, u: _Underlying, symbol: str, event: AnyEvent) -> None:
+        """A held ticker stream's event (inside the venue's event path: only notes and schedules)."""
+        if isinstance(event, Ticker):
+            u.quotes[symbol] = Quote(bid=event.bid, ask=event.ask, last=event.last, ts=event.ts)
+            u.answered.add(symbol)
+            if u.facts is not None and symbol == u.facts.spot_symbol:
+                u.spot_seen = self._clock.monotonic()
+                if u.spot_timer is None and self._tasks is not None:
+                    u.spot_timer = self._tasks.create_task(
+                        self._watch_spot(u), name=f"options-spot-{u.ticker}"
+                    )
+        elif isinstance(event, StreamStatus):
+            u.statuses[symbol] = event
+            if event.state is StreamState.STALE:
+                u.answered.add(symbol)
+        else:
+            return
+        self._schedule(u)
+
+    def _refused(self, u: _Underlying, symbol: str, error: VenueError) -> None:
+        u.refusals[symbol] = error
+        u.answered.add(symbol)
+        listening = u.listens.pop(symbol, None)
+        if listening is not None:
+            # Closed after the fan-out has told every consumer (this runs inside its loop).
+            asyncio.get_running_loop().call_soon(listening.close)
+        self._schedule(u)
+
+    async def _watch_spot(self, u: _Underlying) -> None:
+        """Recompute when the spot turns stale by age, tick or no tick."""
+        try:
+            while u.spot_seen is not None:
+                due = u.spot_seen + self._config.stale_after - self._clock.monotonic()
+                if due <= 0:
+                    break
+                await self._clock.sleep(due)
+        finally:
+            u.spot_timer = None
+        self._schedule(u)
+
+    def _spot_stale(self, u: _Underlying) -> str | None:
+        """Why the spot is not current (None: it is)."""
+        facts = u.facts
+        if facts is None or facts.spot_symbol is None:
+            return f"the catalogue lists no {u.ticker} stock to take the spot from"
+        symbol = facts.spot_symbol
+        if (refused := u.refusals.get(symbol)) is not None:
+            return f"the underlying's stream {symbol} is refused: {refused.message}"
+        status = u.statuses.get(symbol)
+        if status is not None and status.state not in _SERVING:
+            return f"the underlying's stream {symbol} is {status.state.value}: {status.reason}"
+        if u.spot_seen is None or symbol not in u.quotes:
+            return f"no price of {symbol} yet"
+        age = self._clock.monotonic() - u.spot_seen
+        if age > self._config.stale_after:
+            return f"no update of {symbol} for {age:.0f} s (stale after {self._config.stale_after:g} s)"
+        return None
+
+    def _rate(self, u: _Underlying) -> RateInput:
+        """The rate the models use: the peso caución's quote (`rate_source = "caucion"`) while it
+        has one, else the configured `rate_tna`."""
+        config = self._config
+        facts = u.facts
+        if config.rate_source == "caucion" and facts is not None and facts.caucion is not None:
+            tna = _caucion_tna(u.quotes.get(facts.caucion))
+            if tna is not None:
+                rate = continuous_rate(tna, facts.caucion_days)
+                return RateInput(rate=rate, source=f"caución {facts.caucion}", tna=tna)
+        # A configured TNA is read as a 1-day caución's (simple ACT/365), like the quote it stands for.
+        return RateInput(rate=continuous_rate(config.rate_tna, 1), source="configured", tna=config.rate_tna)
+
+    # -- computing -----------------------------------------------------------------------------
+    def _schedule(self, u: _Underlying) -> None:
+        """One recompute on the next loop turn, however many ticks come in this one."""
+        if not u.scheduled:
+            u.scheduled = True
+            asyncio.get_running_loop().call_soon(self._recompute, u)
+
+    def _ready(self, u: _Underlying, sub: Subscription) -> bool:
+        """Whether `sub` may be computed: once it was, always; the first time, when every stream it
+        needs answered (a quote, or a verdict), or when the wait for them is over and the spot
+        answered (an option with no quote then says so in its figures)."""
+        facts = u.facts
+        if sub in u.computed:
+            return True
+        if facts is None:
+            return False
+        needed = {c.symbol for c in facts.of_expiries(None if sub.expiry is None else {sub.expiry})}
+        needed.update(s for s in (facts.spot_symbol, facts.caucion) if s is not None)
+        if needed <= u.answered:
+            return True
+        spot = facts.spot_symbol
+        waited = self._clock.monotonic() >= u.patient_until
+        return waited and (spot is None or spot in u.answered)
+
+    def _recompute(self, u: _Underlying) -> None:
+        u.scheduled = False
+        facts = u.facts
+        if self._underlyings.get((u.venue, u.ticker)) is not u or facts is None:
+            return
+        served = [sub for sub in u.streams if self._refusal(sub, self._catalogs.get(sub.venue)) is None]
+        ready = [sub for sub in served if self._ready(u, sub)]
+        if not ready:
+            return
+        spot_stale = self._spot_stale(u)
+        rate = self._rate(u)
+        spot_symbol = facts.spot_symbol
+        spot = u.quotes.get(spot_symbol) if spot_symbol is not None else None
+        now = self._clock.time()
+        for model in sorted({sub.model or "" for sub in ready}):
+            inputs = ChainInputs(
+                venue=u.venue,
+                underlying=u.ticker,
+                underlying_symbol=spot_symbol,
+                contracts=facts.of_expiries(u.expiries(model)),
+                quotes=dict(u.quotes),
+                spot=spot,
+                spot_stale=spot_stale,
+                rate=rate,
+                model=model,
+                now=now,
+                calendar=self.calendar,
+                time_basis=self._config.time_basis,
+                expiry_time=self._expiry_time,
+                dividends=self._dividends.get(u.ticker, ()),
+            )
+            of_model = [sub for sub in ready if sub.model == model]
+            try:
+                events = analyze_chain(inputs)
+            except Exception as exc:  # our bug: the streams say so rather than go quiet
+                logger.exception("%s: options analytics of %s failed", u.venue, u.ticker)
+                for sub in of_model:
+                    reason = f"options analytics failed (our bug): {exc!r}"
+                    self._set_status(u, sub, StreamState.STALE, reason)
+                continue
+            u.inputs[model] = inputs
+            # Status first: a consumer reads the chain's events knowing whether they are current.
+            for sub in of_model:
+                self._set_status(u, sub, *self._state(u, spot_stale))
+            sent = self._publish_changed(u, model, events, (spot, spot_stale, rate))
+            for sub in of_model:
+                if sub not in u.computed:
+                    # Opened on a chain computed before: its options whose inputs did not change
+                    # were not sent above; it gets them all now.
+                    u.computed.add(sub)
+                    for event in self._latest_of(u, sub):
+                        if event.symbol not in sent:
+                            self._fanout.publish_to(sub, event)
+
+    def _state(self, u: _Underlying, spot_stale: str | None) -> tuple[StreamState, str]:
+        if spot_stale is not None:
+            return StreamState.STALE, f"greeks from a stale underlying price: {spot_stale}"
+        spot = u.facts.spot_symbol if u.facts is not None else None
+        status = u.statuses.get(spot) if spot is not None else None
+        if status is not None and status.state is StreamState.POLLING:
+            return StreamState.POLLING, "the underlying's prices come from REST polling"
+        return StreamState.LIVE, "computed on every tick of the options, the underlying and the rate"
+
+    def _publish_changed(
+        self, u: _Underlying, model: str, events: list[OptionAnalytics], shared: tuple[object, ...]
+    ) -> set[str]:
+        """Publish each event whose inputs changed since its option's last publication (`shared`:
+        the spot, its staleness and the rate); return their symbols."""
+        facts = u.facts
+        assert facts is not None
+        latest = u.latest.setdefault(model, {})
+        gatherers = [sub for sub in u.streams if sub.model == model and sub.expiry is None]
+        sent: set[str] = set()
+        for event in events:
+            partner = facts.partners.get(event.symbol)
+            key = (u.quotes.get(event.symbol), u.quotes.get(partner) if partner else None, *shared)
+            latest[event.symbol] = event
+            if u.keys.get((model, event.symbol)) == key:
+                continue
+            u.keys[(model, event.symbol)] = key
+            sent.add(event.symbol)
+            self._fanout.publish(event)  # its expiry's topic
+            for sub in gatherers:
+                self._fanout.publish_to(sub, event)
+        return sent
+
+    # -- statuses ------------------------------------------------------------------------------
+    def _status(self, sub: Subscription, state: StreamState, reason: str) -> StreamStatus:
+        return StreamStatus(
+            venue=sub.venue, ts=self._clock.time(), stream=sub.describe(), state=state, reason=reason
+        )
+
+    def _set_status(self, u: _Underlying, sub: Subscription, state: StreamState, reason: str) -> None:
+        """Publish `sub`'s status if it changed."""
+        before = u.streams.get(sub)
+        if before is not None and before.state is state and before.reason == reason:
+            return
+        status = u.streams[sub] = self._status(sub, state, reason)
+        self._fanout.publish(status)
+
+
+def _caucion_tna(quote: Quote | None) -> float | None:
+    """A caución's rate (% TNA): its last trade, else the middle of its book."""
+    if quote is None:
+        return None
+    if quote.last is not None:
+        return float(quote.last)
+    if quote.bid is not None and quote.ask is not None:
+        return float((quote.bid + quote.ask) / 2)
+    return None
+
+
+def chain_view(inputs: ChainInputs, analytics: list[OptionAnalytics], *, simulated: bool) -> OptionChain:
+    """One computation's analytics as the API's `OptionChain`: by expiry, by strike, call first."""
+    by_expiry: dict[str, list[OptionAnalytics]] = {}
+    for event in analytics:
+        by_expiry.setdefault(event.expiry, []).append(event)
+    expiries = tuple(
+        ExpiryChain(
+            expiry=expiry,
+            days=options[0].days,
+            business_days=options[0].business_days,
+            options=tuple(sorted(options, key=lambda e: (e.strike, e.option_type != "call"))),
+        )
+        for expiry, options in sorted(by_expiry.items())
+    )
+    reasons: dict[str, str] = {}
+    if inputs.spot_stale is not None:
+        reasons["spot"] = inputs.spot_stale
+    rate = inputs.rate
+    if rate is not None and rate.source == "configured":
+        reasons["rate"] = "the configured rate ([options] rate_tna), not a caución's quote"
+    uncovered = [e for e in by_expiry if not inputs.calendar.covers(dt.date.fromisoformat(e))]
+    if uncovered:
+        reasons["calendar"] = (
+            f"no holiday data for {', '.join(uncovered)}: business days there count weekends only"
+        )
+    # The spot the analytics used (the events carry it), else the quote's own.
+    spot = next((e.spot for e in analytics if e.spot is not None), None)
+    if spot is None and inputs.spot is not None:
+        spot = inputs.spot.last if inputs.spot.last is not None else _mid(inputs.spot)
+    return OptionChain(
+        venue=inputs.venue,
+        underlying=inputs.underlying,
+        underlying_symbol=inputs.underlying_symbol,
+        ts=inputs.now,
+        model=inputs.model,
+        spot=spot,
+        spot_stale=inputs.spot_stale is not None,
+        rate=None if rate is None else rate.rate,
+        rate_source="" if rate is None else rate.source,
+        caucion_tna=rate.tna if rate is not None and rate.source.startswith("caución") else None,
+        simulated=simulated,
+        expiries=expiries,
+        reasons=reasons,
+    )
+
+
+def _mid(quote: Quote) -> Decimal | None:
+    if quote.bid is None or quote.ask is None:
+        return None
+    return (quote.bid + quote.ask) / 2
