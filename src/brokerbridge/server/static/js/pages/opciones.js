@@ -107,7 +107,7 @@ export function mount(root, { i18n, bridge, frames }, params) {
   const csv = el("a", { class: "btn ghost small", dataset: { testid: "options-csv" } }, t("options.csv"));
   const rates = el("div", { class: "rates panel", dataset: { testid: "rates" } });
   const notices = el("div");
-  const chains = el("div");
+  const chains = el("div", { dataset: { testid: "chains" } });
   page.append(
     el(
       "section",
@@ -210,7 +210,8 @@ export function mount(root, { i18n, bridge, frames }, params) {
     const mine = generation;
     ratesTimer = setTimeout(() => {
       const first = expiries.keys().next().value;
-      api(chainPath(VENUE, underlying, { model: chain?.model ?? model, expiry: first }))
+      bridge
+        .optionChain(VENUE, underlying, { model: chain?.model ?? model ?? undefined, expiry: first })
         .then((answer) => {
           if (disposed || mine !== generation) return;
           chain = { ...answer, expiries: undefined };
@@ -263,7 +264,14 @@ export function mount(root, { i18n, bridge, frames }, params) {
     for (const expiryChain of answer.expiries) {
       const { expiry } = expiryChain;
       const canvas = el("canvas", { class: "chart", dataset: { testid: "smile" } });
-      const entry = { days: expiryChain.days, sessions: expiryChain.business_days, canvas, symbols: [] };
+      const first = expiryChain.options[0];
+      const entry = {
+        days: expiryChain.days,
+        sessions: expiryChain.business_days,
+        sessionsReason: first?.reasons?.business_days ?? null, // the calendar ends before the expiry
+        canvas,
+        symbols: [],
+      };
       entry.chart = new ChartCanvas(canvas, SMILE_HEIGHT, frames, `opciones:smile:${expiry}`, (ctx, w, h) =>
         paintSmile(expiry, ctx, w, h),
       );
@@ -348,6 +356,9 @@ export function mount(root, { i18n, bridge, frames }, params) {
         text = EMPTY;
         cls += " empty";
         title = reasonFor(event, col) || (QUOTE_ABSENT[col] ? t(QUOTE_ABSENT[col]) : t("options.no_figure"));
+      } else if (event.reasons?.[col]) {
+        cls += " flagged"; // a figure given with a warning (a negative time value: an arbitrage)
+        title = event.reasons[col];
       } else if (event.stale && COMPUTED.has(col)) {
         cls += " stale";
         title = t("options.stale_title", { why: staleReason(event) });
@@ -403,7 +414,7 @@ export function mount(root, { i18n, bridge, frames }, params) {
     entry.title.replaceChildren(
       el("span", { dataset: { testid: "days" } }, days ?? "0"),
       ` ${t("options.days")} · `,
-      el("span", { dataset: { testid: "business-days" } }, String(entry.sessions)),
+      el("span", { dataset: { testid: "business-days" }, title: entry.sessionsReason ?? "" }, String(entry.sessions)),
       ` ${t("options.sessions")}`,
       days === null ? el("span", { class: "badge stale" }, t("options.expired")) : "",
     );
@@ -440,9 +451,11 @@ export function mount(root, { i18n, bridge, frames }, params) {
     frames.schedule(`opciones:o:${event.symbol}`, () => renderOption(event.symbol));
     frames.schedule(`opciones:p:${event.symbol}`, () => renderParity(option.row));
     const entry = expiries.get(option.expiry);
-    if (entry && (entry.days !== event.days || entry.sessions !== event.business_days)) {
+    const sessionsReason = event.reasons?.business_days ?? null;
+    if (entry && (entry.days !== event.days || entry.sessions !== event.business_days || entry.sessionsReason !== sessionsReason)) {
       entry.days = event.days;
       entry.sessions = event.business_days;
+      entry.sessionsReason = sessionsReason;
       frames.schedule(`opciones:e:${option.expiry}`, () => renderExpiryHead(option.expiry));
     }
     entry?.chart.request();
@@ -500,7 +513,8 @@ export function mount(root, { i18n, bridge, frames }, params) {
     greeks?.close();
     greeks = null;
     chains.dataset.loading = "";
-    return api(chainPath(VENUE, underlying, { model }))
+    return bridge
+      .optionChain(VENUE, underlying, { model: model ?? undefined })
       .then((answer) => {
         if (disposed || mine !== generation) return;
         chain = { ...answer, expiries: undefined };
