@@ -160,6 +160,7 @@ def compare_with_api(shown: dict[str, Any], chain: dict[str, Any], fields: tuple
         assert abs(es_number(page["days"]) - Decimal(repr(expiry["days"]))) <= Decimal("0.1")
         smile = sum(o[f] is not None for o in expiry["options"] for f in ("iv_bid", "iv_ask", "iv_mid"))
         assert page["points"] == str(smile), f"smile of {expiry['expiry']}: {page['points']} vs {smile}"
+        with_call = {o["strike"] for o in expiry["options"] if o["option_type"] == "call"}
         for option in expiry["options"]:
             row = page["rows"][option["strike"]]
             side = option["option_type"]
@@ -167,8 +168,8 @@ def compare_with_api(shown: dict[str, Any], chain: dict[str, Any], fields: tuple
                 if field in COVERED_CALL and side == "put":
                     continue
                 key = "parity_tna" if field == "parity_tna" else f"{side}-{field}"
-                if field == "parity_tna" and side == "put" and option["parity_tna"] is None:
-                    continue  # the strike's cell shows the call's (each carries the same rate)
+                if field == "parity_tna" and side == "put" and option["strike"] in with_call:
+                    continue  # the strike's cell shows the call's figure (the put's when no call)
                 check_figure(f"{option['symbol']} {field}", field, row[key], option)
                 compared += 1
     return compared

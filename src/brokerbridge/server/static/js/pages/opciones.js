@@ -381,14 +381,14 @@ export function mount(root, { i18n, bridge, frames }, params) {
   function renderParity(row) {
     const call = options.get(row.call)?.event;
     const put = options.get(row.put)?.event;
-    const source = call?.parity_tna !== null && call?.parity_tna !== undefined ? call : put;
+    const source = call ?? put; // both carry the strike's parity rate; the put alone when no call
     const value = source?.parity_tna ?? null;
     const text = figureText("rate", value, 2);
     let cls = "num parity";
     let title;
     if (text === null) {
       cls += " empty";
-      title = reasonFor(call ?? put, "parity_tna") || t("options.no_figure");
+      title = source ? reasonFor(source, "parity_tna") || t("options.no_figure") : "";
     } else {
       const caucion = chain?.caucion_tna ?? null;
       if (caucion !== null) {
