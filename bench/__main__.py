@@ -15,7 +15,16 @@ import logging
 import sys
 import time
 
-BENCHES = ("hotpath", "fanout", "recovery", "startup", "idle_sim", "orders", "primary_endpoint")
+BENCHES = (
+    "hotpath",
+    "fanout",
+    "recovery",
+    "startup",
+    "idle_sim",
+    "orders",
+    "primary_endpoint",
+    "options_chain",
+)
 LONG = ("soak", "idle")  # only when asked for by name: the default set stays under ten minutes
 
 

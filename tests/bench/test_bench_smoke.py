@@ -19,6 +19,7 @@ REPORTS = (
     "startup",
     "idle_sim",
     "primary_endpoint",
+    "options_chain",
 )
 
 pytestmark = pytest.mark.timeout(300)

@@ -12,7 +12,7 @@ from typing import Any
 from brokerbridge.bridge import Bridge
 from brokerbridge.core.backoff import BackoffPolicy
 from brokerbridge.core.clock import FakeClock
-from brokerbridge.core.config import Config, PrimaryConfig
+from brokerbridge.core.config import Config, OptionsConfig, PrimaryConfig
 from brokerbridge.core.secret import Secret
 from brokerbridge.io.inprocess import InProcessNetwork
 from brokerbridge.sim.primary import PrimarySimulator
@@ -46,6 +46,7 @@ async def primary_rig(
     tick_s: float = 0.5,
     loopback: bool = False,
     hold_accounts: bool = True,
+    options: OptionsConfig | None = None,
     **changes: Any,
 ) -> AsyncIterator[PrimaryRig]:
     # tick_s: each step of the Primary market (358 instruments) costs ~30 ms of CPU, and `Md` frames
@@ -79,7 +80,12 @@ async def primary_rig(
         primary = dataclasses.replace(primary, **changes)
         transports = None if network is None else network.transports
         bridge = await stack.enter_async_context(
-            Bridge(Config(primary=primary), clock=clock, transports=transports, hold_accounts=hold_accounts)
+            Bridge(
+                Config(primary=primary, options=options or OptionsConfig()),
+                clock=clock,
+                transports=transports,
+                hold_accounts=hold_accounts,
+            )
         )
         rig = PrimaryRig(clock, psim, bridge, network)  # type: ignore[arg-type]
         rig.psim = psim

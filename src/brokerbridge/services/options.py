@@ -36,7 +36,6 @@ import asyncio
 import datetime as dt
 import functools
 import logging
-import math
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -59,11 +58,13 @@ from brokerbridge.core.events import (
     Subscription,
     Ticker,
 )
-from brokerbridge.core.options.analytics import ChainInputs, OptionContract, Quote, RateInput, analyze_chain
+from brokerbridge.core.options.analytics import ChainInputs, OptionContract, Quote, analyze_chain, chain_view
 from brokerbridge.core.options.calendar import MarketCalendar
-from brokerbridge.core.options.views import MODELS, ExpiryChain, OptionChain
+from brokerbridge.core.options.rates import RateInput, caucion_rate, configured_rate
+from brokerbridge.core.options.views import MODELS, OptionChain
 from brokerbridge.services.fanout import FanOut, Listening
-from brokerbridge.venues.primary.catalog import Catalog, InstrumentDetail, Kind, OptionType
+from brokerbridge.venues.primary.catalog import Catalog
+from brokerbridge.venues.primary.options import OptionFacts, RateInstrument, option_facts
 
 logger = logging.getLogger(__name__)
 
@@ -74,24 +75,44 @@ FIRST_QUOTES_WAIT_S = 2.0
 # A catalogue that cannot be read is asked for again after this long, doubling up to the cap.
 CATALOGUE_RETRY_S = (1.0, 30.0)
 _SERVING = (StreamState.LIVE, StreamState.POLLING)
-_CAUCION_TERM = re.compile(r" - (\d+)D$")
+_DIGITS = re.compile(r"\d+")
 
 
 # -- the venue's facts ---------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class ChainFacts:
-    """What the catalogue says of one underlying's options: everything a chain needs but quotes."""
+    """An underlying's `OptionFacts` (venues/primary/options.py: every fact from the instrument
+    details) and each option's put-call-parity partner, whose quote its figures also read."""
 
-    underlying: str  # ticker
-    spot_symbol: str | None  # the stock whose price is the spot (None: not listed)
-    contracts: tuple[OptionContract, ...]  # every listed expiry, by expiry, strike, call first
+    options: OptionFacts
     partners: dict[str, str]  # option symbol → the other type's symbol at its strike and expiry
-    caucion: str | None  # the peso caución whose quote is the rate (None: none listed)
-    caucion_days: int
+
+    @classmethod
+    def of(cls, options: OptionFacts) -> ChainFacts:
+        by_key = {(c.expiry, c.strike, c.option_type): c.symbol for c in options.contracts}
+        partners: dict[str, str] = {}
+        for c in options.contracts:
+            other = "put" if c.option_type == "call" else "call"
+            partner = by_key.get((c.expiry, c.strike, other))
+            if partner is not None:
+                partners[c.symbol] = partner
+        return cls(options, partners)
+
+    @property
+    def contracts(self) -> tuple[OptionContract, ...]:
+        return self.options.contracts
+
+    @property
+    def spot_symbol(self) -> str | None:
+        return self.options.underlying_symbol
+
+    @property
+    def caucion(self) -> RateInstrument | None:
+        return self.options.rate
 
     @property
     def expiries(self) -> list[str]:
-        return sorted({c.expiry.isoformat() for c in self.contracts})
+        return [d.isoformat() for d in self.options.expiries]
 
     def of_expiries(self, expiries: set[str] | None) -> tuple[OptionContract, ...]:
         if expiries is None:
@@ -99,85 +120,12 @@ class ChainFacts:
         return tuple(c for c in self.contracts if c.expiry.isoformat() in expiries)
 
 
-def underlyings_with_options(catalog: Catalog) -> list[str]:
-    """The tickers of the listed instruments that have listed options (for a refusal's remedy)."""
-    names = {(d.underlying or "").lower() for d in catalog.options() if d.strike is not None}
-    return sorted(
-        {
-            d.ticker
-            for d in catalog
-            if d.kind in (Kind.STOCK, Kind.CEDEAR) and (d.underlying or "").lower() in names
-        }
-    )
-
-
-def chain_facts(catalog: Catalog, underlying: str) -> ChainFacts | None:
-    """`underlying`'s options as the catalogue lists them (None: it has none)."""
-    contracts: list[OptionContract] = []
-    settlements: dict[str, int] = {}
-    for expiry in catalog.expiries(underlying):
-        for strike, call, put in catalog.option_chain(underlying, expiry=expiry):
-            for detail in (call, put):
-                if detail is None or detail.option_type is None:
-                    continue
-                settlements[detail.settlement or ""] = settlements.get(detail.settlement or "", 0) + 1
-                contracts.append(
-                    OptionContract(
-                        symbol=detail.symbol,
-                        underlying=underlying,
-                        option_type=detail.option_type.value,
-                        strike=strike,
-                        expiry=expiry,
-                        lot=detail.lot,
-                    )
-                )
-    if not contracts:
-        return None
-    partners: dict[str, str] = {}
-    by_key = {(c.expiry, c.strike, c.option_type): c.symbol for c in contracts}
-    for c in contracts:
-        other = OptionType.PUT if c.option_type == OptionType.CALL.value else OptionType.CALL
-        partner = by_key.get((c.expiry, c.strike, other.value))
-        if partner is not None:
-            partners[c.symbol] = partner
-    # The spot: the stock settling like the options (BYMA's options trade 24hs), else any.
-    settlement = max(settlements, key=lambda s: settlements[s]) if settlements else ""
-    stocks = [d for d in catalog if d.kind in (Kind.STOCK, Kind.CEDEAR) and d.ticker == underlying]
-    stocks.sort(key=lambda d: (d.settlement != settlement, d.settlement != "24hs", d.symbol))
-    caucion, days = _peso_caucion(catalog)
-    return ChainFacts(
-        underlying=underlying,
-        spot_symbol=stocks[0].symbol if stocks else None,
-        contracts=tuple(contracts),
-        partners=partners,
-        caucion=caucion,
-        caucion_days=days,
-    )
-
-
-def _peso_caucion(catalog: Catalog) -> tuple[str | None, int]:
-    """The peso caución of the shortest term (1 day where listed). Its term is only in its symbol
-    (`MERV - XMEV - PESOS - 1D`): the details carry no maturity for a caución."""
-    found: list[tuple[int, str]] = []
-    for detail in catalog.cauciones():
-        term = _CAUCION_TERM.search(detail.symbol)
-        if term is not None and _is_pesos(detail):
-            found.append((int(term[1]), detail.symbol))
-    if not found:
-        return None, 0
-    days, symbol = min(found)
-    return symbol, days
-
-
-def _is_pesos(detail: InstrumentDetail) -> bool:
-    return (detail.currency or "").upper() == "ARS" or "PESOS" in detail.symbol.upper()
-
-
-def continuous_rate(tna_pct: float, days: int) -> float:
-    """A caución's simple ACT/365 rate (% TNA over `days`) as the continuous annual rate the
-    models take: ln(1 + TNA·d/365)·365/d."""
-    d = max(days, 1)
-    return math.log1p(tna_pct / 100.0 * d / 365.0) * 365.0 / d
+def chain_facts(catalog: Catalog, underlying: str) -> ChainFacts | UnknownSymbol:
+    """`underlying`'s options as the catalogue lists them, or the venue's refusal."""
+    try:
+        return ChainFacts.of(option_facts(catalog, underlying))
+    except UnknownSymbol as exc:
+        return exc
 
 
 # -- one underlying's live inputs ----------------------------------------------------------------
@@ -241,6 +189,7 @@ class OptionsService:
         self._expiry_time = dt.time.fromisoformat(config.expiry_time)
         self._underlyings: dict[tuple[str, str], _Underlying] = {}
         self._catalogs: dict[str, Catalog | None] = {}  # venue → its catalogue, once loaded
+        self._facts_read: dict[tuple[str, str], tuple[Catalog, ChainFacts | UnknownSymbol]] = {}
         self._tasks: asyncio.TaskGroup | None = None
         self._dividends: dict[str, tuple[tuple[dt.date, Decimal], ...]] = {}
         for dividend in config.dividends:
@@ -305,13 +254,13 @@ class OptionsService:
                 remedy=f"ask greeks of a venue that lists options ({', '.join(have) or 'primary'})",
             )
         facts = self._facts(sub.venue, sub.symbol or "", catalog)
-        if facts is None:
-            listed = underlyings_with_options(catalog)
-            return UnknownSymbol(
-                f"{sub.venue} lists no options on {sub.symbol!r}",
+        if isinstance(facts, UnknownSymbol):
+            return facts
+        if facts.options.underlying != sub.symbol:  # e.g. the stock's symbol: events name the ticker
+            return InvalidRequest(
+                f"greeks are asked by the underlying's ticker, not {sub.symbol!r}",
                 venue=sub.venue,
-                remedy=f"underlyings with options: {', '.join(listed) or 'none today'} "
-                "(give the ticker, e.g. GGAL)",
+                remedy=f"use {facts.options.underlying!r}",
             )
         if sub.expiry is not None and sub.expiry not in facts.expiries:
             return InvalidRequest(
@@ -321,11 +270,14 @@ class OptionsService:
             )
         return None
 
-    def _facts(self, venue: str, ticker: str, catalog: Catalog) -> ChainFacts | None:
-        u = self._underlyings.get((venue, ticker))
-        if u is not None and u.facts is not None:
-            return u.facts
-        return chain_facts(catalog, ticker)
+    def _facts(self, venue: str, ticker: str, catalog: Catalog) -> ChainFacts | UnknownSymbol:
+        """`chain_facts`, read once per catalogue (a check must not scan thousands of details)."""
+        known = self._facts_read.get((venue, ticker))
+        if known is not None and known[0] is catalog:
+            return known[1]
+        facts = chain_facts(catalog, ticker)
+        self._facts_read[(venue, ticker)] = (catalog, facts)
+        return facts
 
     # -- the fan-out's upstream ----------------------------------------------------------------
     def open(self, sub: Subscription) -> None:
@@ -407,12 +359,12 @@ class OptionsService:
             try:
                 catalog = await self._catalog(u.venue)
                 break
-            except BrokerBridgeError as exc:
+            except Exception as exc:  # the venue's, or a bug: the streams wait and say why
+                text = exc.message if isinstance(exc, BrokerBridgeError) else repr(exc)
                 for sub in u.streams:
-                    self._set_status(
-                        u, sub, StreamState.STALE, f"the venue's catalogue cannot be read: {exc.message}"
-                    )
-                logger.warning("%s: options catalogue not loaded (again in %g s): %s", u.venue, delay, exc)
+                    reason = f"the venue's catalogue cannot be read: {text}"
+                    self._set_status(u, sub, StreamState.STALE, reason)
+                logger.warning("%s: options catalogue not loaded (again in %g s): %s", u.venue, delay, text)
                 await self._clock.sleep(delay)
                 delay = min(delay * 2, cap)
         u.loader = None
@@ -420,7 +372,8 @@ class OptionsService:
         if self._underlyings.get((u.venue, u.ticker)) is not u:
             return  # closed meanwhile
         if catalog is not None:
-            u.facts = chain_facts(catalog, u.ticker)
+            facts = self._facts(u.venue, u.ticker, catalog)
+            u.facts = facts if isinstance(facts, ChainFacts) else None
         for sub in list(u.streams):
             self._admit(u, sub)
 
@@ -446,7 +399,7 @@ class OptionsService:
             if sub.model in MODELS and self._refusal(sub, self._catalogs.get(sub.venue)) is None:
                 wanted.update(c.symbol for c in facts.of_expiries(u.expiries(sub.model or "")))
         if wanted:
-            wanted.update(s for s in (facts.spot_symbol, facts.caucion) if s is not None)
+            wanted.update(s for s in (facts.spot_symbol, self._caucion(facts)) if s is not None)
         for symbol in set(u.listens) - wanted:
             u.listens.pop(symbol).close()
             u.quotes.pop(symbol, None)
@@ -544,18 +497,22 @@ class OptionsService:
             return f"no update of {symbol} for {age:.0f} s (stale after {self._config.stale_after:g} s)"
         return None
 
+    def _caucion(self, facts: ChainFacts) -> str | None:
+        """The caución to listen to: none when the rate is the configured one."""
+        caucion = facts.caucion
+        return caucion.symbol if caucion is not None and self._config.rate_source == "caucion" else None
+
     def _rate(self, u: _Underlying) -> RateInput:
         """The rate the models use: the peso caución's quote (`rate_source = "caucion"`) while it
         has one, else the configured `rate_tna`."""
         config = self._config
         facts = u.facts
-        if config.rate_source == "caucion" and facts is not None and facts.caucion is not None:
-            tna = _caucion_tna(u.quotes.get(facts.caucion))
-            if tna is not None:
-                rate = continuous_rate(tna, facts.caucion_days)
-                return RateInput(rate=rate, source=f"caución {facts.caucion}", tna=tna)
-        # A configured TNA is read as a 1-day caución's (simple ACT/365), like the quote it stands for.
-        return RateInput(rate=continuous_rate(config.rate_tna, 1), source="configured", tna=config.rate_tna)
+        caucion = facts.caucion if facts is not None else None
+        if config.rate_source == "caucion" and caucion is not None:
+            tna = _caucion_tna(u.quotes.get(caucion.symbol))
+            if tna is not None and tna > -100.0:
+                return caucion_rate(caucion.symbol, tna, caucion.days)
+        return configured_rate(config.rate_tna)
 
     # -- computing -----------------------------------------------------------------------------
     def _schedule(self, u: _Underlying) -> None:
@@ -574,7 +531,7 @@ class OptionsService:
         if facts is None:
             return False
         needed = {c.symbol for c in facts.of_expiries(None if sub.expiry is None else {sub.expiry})}
-        needed.update(s for s in (facts.spot_symbol, facts.caucion) if s is not None)
+        needed.update(s for s in (facts.spot_symbol, self._caucion(facts)) if s is not None)
         if needed <= u.answered:
             return True
         spot = facts.spot_symbol
@@ -625,7 +582,7 @@ class OptionsService:
             # Status first: a consumer reads the chain's events knowing whether they are current.
             for sub in of_model:
                 self._set_status(u, sub, *self._state(u, spot_stale))
-            sent = self._publish_changed(u, model, events, (spot, spot_stale, rate))
+            sent = self._publish_changed(u, model, events, (spot, _shape(spot_stale), rate))
             for sub in of_model:
                 if sub not in u.computed:
                     # Opened on a chain computed before: its options whose inputs did not change
@@ -676,10 +633,16 @@ class OptionsService:
     def _set_status(self, u: _Underlying, sub: Subscription, state: StreamState, reason: str) -> None:
         """Publish `sub`'s status if it changed."""
         before = u.streams.get(sub)
-        if before is not None and before.state is state and before.reason == reason:
-            return
+        if before is not None and before.state is state and _shape(before.reason) == _shape(reason):
+            return  # the same news (a stale spot's age grows: not a change worth an event)
         status = u.streams[sub] = self._status(sub, state, reason)
         self._fanout.publish(status)
+
+
+def _shape(reason: str | None) -> str | None:
+    """`reason` without its numbers: a stale spot's reason says its age, which grows on every
+    recompute; that alone is no news to publish."""
+    return None if reason is None else _DIGITS.sub("#", reason)
 
 
 def _caucion_tna(quote: Quote | None) -> float | None:
@@ -691,55 +654,3 @@ def _caucion_tna(quote: Quote | None) -> float | None:
     if quote.bid is not None and quote.ask is not None:
         return float((quote.bid + quote.ask) / 2)
     return None
-
-
-def chain_view(inputs: ChainInputs, analytics: list[OptionAnalytics], *, simulated: bool) -> OptionChain:
-    """One computation's analytics as the API's `OptionChain`: by expiry, by strike, call first."""
-    by_expiry: dict[str, list[OptionAnalytics]] = {}
-    for event in analytics:
-        by_expiry.setdefault(event.expiry, []).append(event)
-    expiries = tuple(
-        ExpiryChain(
-            expiry=expiry,
-            days=options[0].days,
-            business_days=options[0].business_days,
-            options=tuple(sorted(options, key=lambda e: (e.strike, e.option_type != "call"))),
-        )
-        for expiry, options in sorted(by_expiry.items())
-    )
-    reasons: dict[str, str] = {}
-    if inputs.spot_stale is not None:
-        reasons["spot"] = inputs.spot_stale
-    rate = inputs.rate
-    if rate is not None and rate.source == "configured":
-        reasons["rate"] = "the configured rate ([options] rate_tna), not a caución's quote"
-    uncovered = [e for e in by_expiry if not inputs.calendar.covers(dt.date.fromisoformat(e))]
-    if uncovered:
-        reasons["calendar"] = (
-            f"no holiday data for {', '.join(uncovered)}: business days there count weekends only"
-        )
-    # The spot the analytics used (the events carry it), else the quote's own.
-    spot = next((e.spot for e in analytics if e.spot is not None), None)
-    if spot is None and inputs.spot is not None:
-        spot = inputs.spot.last if inputs.spot.last is not None else _mid(inputs.spot)
-    return OptionChain(
-        venue=inputs.venue,
-        underlying=inputs.underlying,
-        underlying_symbol=inputs.underlying_symbol,
-        ts=inputs.now,
-        model=inputs.model,
-        spot=spot,
-        spot_stale=inputs.spot_stale is not None,
-        rate=None if rate is None else rate.rate,
-        rate_source="" if rate is None else rate.source,
-        caucion_tna=rate.tna if rate is not None and rate.source.startswith("caución") else None,
-        simulated=simulated,
-        expiries=expiries,
-        reasons=reasons,
-    )
-
-
-def _mid(quote: Quote) -> Decimal | None:
-    if quote.bid is None or quote.ask is None:
-        return None
-    return (quote.bid + quote.ask) / 2

@@ -10,13 +10,25 @@ calls it alone.
 from __future__ import annotations
 
 import datetime as dt
+import math
+import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 import msgspec
+import numpy as np
 
 from brokerbridge.core.events import OptionAnalytics
+from brokerbridge.core.options.american import american_greeks, american_price
+from brokerbridge.core.options.black_scholes import FloatArray, european_greeks, european_price
 from brokerbridge.core.options.calendar import MarketCalendar
+from brokerbridge.core.options.implied_vol import MIN_VOL, IvStatus, implied_vol
+from brokerbridge.core.options.rates import CONFIGURED, RateInput, dividends_pv
+from brokerbridge.core.options.views import ExpiryChain, OptionChain
+
+__all__ = ["ChainInputs", "OptionContract", "Quote", "RateInput", "analyze_chain", "chain_view", "spot_price"]
 
 
 class OptionContract(msgspec.Struct, frozen=True, kw_only=True):
@@ -39,12 +51,6 @@ class Quote(msgspec.Struct, frozen=True, kw_only=True):
     ts: float | None = None  # epoch seconds of the newest of these
 
 
-class RateInput(msgspec.Struct, frozen=True, kw_only=True):
-    rate: float  # continuous annual rate, as the model takes it
-    source: str  # "caución MERV - XMEV - PESOS - 1D" or "configured"
-    tna: float | None = None  # the quote it came from, % TNA
-
-
 @dataclass(frozen=True, slots=True)
 class ChainInputs:
     venue: str
@@ -63,6 +69,501 @@ class ChainInputs:
     dividends: tuple[tuple[dt.date, Decimal], ...] = field(default=())  # (ex-date, amount per share)
 
 
+# Argentina keeps UTC−3 all year (no daylight saving since 2009): a fixed offset, no tz database.
+BUENOS_AIRES = dt.timezone(dt.timedelta(hours=-3), "ART")
+DAY = 86400.0
+BUSINESS_YEAR = 252.0
+FIGURES = ("bid", "ask", "last", "mid")  # the prices an IV is solved from, in this order
+# A covered call's TEA compounds its rate 365/days times: beyond this (% a year) a figure only
+# says "the expiry is hours away", so it is left empty with that reason.
+MAX_TEA = 1e6
+_IV_KEYS = tuple("iv_" + name for name in FIGURES)
+_OK = int(IvStatus.OK)  # read once: an IntEnum member lookup costs ~1 µs, 1,600 times a chain
+
+
+class _Term(NamedTuple):
+    """One expiry seen from `now`."""
+
+    days: float  # calendar days (fractional) to the expiry's close
+    business_days: int
+    t: float  # model years (0 when expired)
+    covered: bool  # the holiday data reaches the expiry's year
+    dividends_pv: float
+    dividends_cash: Decimal  # the same dividends' amounts, undiscounted
+    expiry: str  # ISO date, once per expiry rather than per option
+
+
+class SpotPrice(NamedTuple):
+    price: Decimal | None
+    source: str  # "mid", "last", or why there is none
+
+
+def spot_price(quote: Quote | None) -> SpotPrice:
+    """The underlying's price the models use: the mid when both sides are quoted (and not crossed),
+    else the last trade."""
+    if quote is None:
+        return SpotPrice(None, "no price of the underlying yet")
+    if quote.bid is not None and quote.ask is not None and 0 < quote.bid <= quote.ask:
+        return SpotPrice((quote.bid + quote.ask) / 2, "mid")
+    if quote.last is not None and quote.last > 0:
+        return SpotPrice(quote.last, "last")
+    return SpotPrice(None, "the underlying has no bid and ask and no last trade")
+
+
+def _mid(quote: Quote | None) -> tuple[Decimal | None, str]:
+    """An option's mid (exact: the venue's digits and at most one more, not rounded to the tick, so
+    the IV of the mid is the IV of the true midpoint), else why not."""
+    if quote is None or quote.bid is None or quote.ask is None:
+        return None, "no mid: it needs both a bid and an ask"
+    if quote.bid <= 0 or quote.ask <= 0:
+        return None, "no mid: a side is not a positive price"
+    if quote.bid > quote.ask:
+        return None, f"no mid: the bid {quote.bid} is above the ask {quote.ask} (a crossed book)"
+    return (quote.bid + quote.ask) / 2, ""
+
+
+def _term(inputs: ChainInputs, expiry: dt.date, today: dt.date, midnight: float, rate: float) -> _Term:
+    close = dt.datetime.combine(expiry, inputs.expiry_time, BUENOS_AIRES).timestamp()
+    days = (close - inputs.now) / DAY
+    business = inputs.calendar.business_days(today, expiry)
+    if days <= 0:
+        t = 0.0
+    elif inputs.time_basis == "business":
+        # Sessions after today, plus what is left of today (as a fraction of the calendar day up to
+        # the close) when today trades: an expiry today keeps a positive t until its close.
+        today_close = midnight + (close - dt.datetime.combine(expiry, dt.time(0), BUENOS_AIRES).timestamp())
+        left = min(max((today_close - inputs.now) / DAY, 0.0), 1.0)
+        t = (business + (left if inputs.calendar.is_business_day(today) else 0.0)) / BUSINESS_YEAR
+    else:
+        t = days / 365.0
+    pv = dividends_pv(
+        inputs.dividends, today=today, expiry=expiry, now=inputs.now, midnight=midnight, rate=rate
+    )
+    cash = sum((amount for ex, amount in inputs.dividends if today < ex <= expiry), Decimal(0))
+    return _Term(days, business, t, inputs.calendar.covers(expiry), pv, cash, expiry.isoformat())
+
+
+def _floats(values: Iterable[Decimal | None], n: int) -> FloatArray:
+    return np.fromiter((np.nan if v is None else float(v) for v in values), np.float64, n)
+
+
 def analyze_chain(inputs: ChainInputs) -> list[OptionAnalytics]:
     """One event per contract, in `inputs.contracts` order."""
-    raise NotImplementedError  # issue 20, helper i20-chain
+    contracts = inputs.contracts
+    n = len(contracts)
+    if n == 0:
+        return []
+    now_local = dt.datetime.fromtimestamp(inputs.now, BUENOS_AIRES)
+    today = now_local.date()
+    midnight = dt.datetime.combine(today, dt.time(0), BUENOS_AIRES).timestamp()
+    spot = spot_price(inputs.spot)
+    rate = inputs.rate.rate if inputs.rate is not None else None
+    terms = {e: _term(inputs, e, today, midnight, rate or 0.0) for e in {c.expiry for c in contracts}}
+    quotes = [inputs.quotes.get(c.symbol) for c in contracts]
+    mids = [_mid(q) for q in quotes]
+
+    # Arrays over the whole chain: every figure below is one numpy pass.
+    is_call = np.fromiter((c.option_type == "call" for c in contracts), np.bool_, n)
+    strike = _floats((c.strike for c in contracts), n)
+    days = np.fromiter((terms[c.expiry].days for c in contracts), np.float64, n)
+    t = np.fromiter((terms[c.expiry].t for c in contracts), np.float64, n)
+    pv = np.fromiter((terms[c.expiry].dividends_pv for c in contracts), np.float64, n)
+    prices = np.vstack(
+        (
+            _floats((q.bid if q else None for q in quotes), n),
+            _floats((q.ask if q else None for q in quotes), n),
+            _floats((q.last if q else None for q in quotes), n),
+            _floats((m for m, _ in mids), n),
+        )
+    )
+    spot_f = float(spot.price) if spot.price is not None else np.nan
+    escrowed = spot_f - pv  # the spot the models see: less the dividends' present value
+    live = (t > 0) & np.isfinite(escrowed) & (escrowed > 0) & (rate is not None)
+    r = np.full(n, rate if rate is not None else np.nan)
+    q0 = np.zeros(n)
+
+    # The four IVs in one solver call: (4, n) flattened, only where there is a price to solve.
+    iv = np.full((4, n), np.nan)
+    status = np.full((4, n), -1, np.int8)
+    solve = live[np.newaxis, :] & np.isfinite(prices)
+    if solve.any():
+        rows, cols = np.nonzero(solve)
+        found = implied_vol(
+            prices[rows, cols],
+            is_call[cols],
+            escrowed[cols],
+            strike[cols],
+            t[cols],
+            r[cols],
+            q0[cols],
+            model=inputs.model,  # type: ignore[arg-type]
+        )
+        iv[rows, cols] = np.where(found.status == IvStatus.OK, found.vol, np.nan)
+        status[rows, cols] = found.status
+
+    # Greeks at the mid's IV, else the last's.
+    from_mid = np.isfinite(iv[3])
+    vol = np.where(from_mid, iv[3], iv[2])
+    with_greeks = live & np.isfinite(vol)
+    delta = gamma = vega = theta = rho = np.full(n, np.nan)
+    if with_greeks.any():
+        g = np.nonzero(with_greeks)[0]
+        greeks_of = american_greeks if inputs.model == "american" else european_greeks
+        greeks = greeks_of(is_call[g], escrowed[g], strike[g], t[g], r[g], q0[g], vol[g])
+        delta, gamma, vega, theta, rho = (np.full(n, np.nan) for _ in range(5))
+        delta[g] = greeks.delta
+        gamma[g] = greeks.gamma
+        vega[g] = greeks.vega / 100.0  # per vol point
+        theta[g] = greeks.theta / 365.0  # per calendar day
+        rho[g] = greeks.rho / 100.0  # per rate point
+
+    # The model's no-arbitrage bounds, only where a price fell outside them (for the reason's words).
+    lower = np.full(n, np.nan)
+    outside = live & (status == IvStatus.BELOW_INTRINSIC).any(axis=0)
+    if outside.any():
+        o = np.nonzero(outside)[0]
+        price_of = american_price if inputs.model == "american" else european_price
+        lower[o] = price_of(is_call[o], escrowed[o], strike[o], t[o], r[o], q0[o], np.full(o.size, MIN_VOL))
+    discount = np.exp(-np.nan_to_num(r) * t)
+    upper = np.where(is_call, escrowed, strike if inputs.model == "american" else strike * discount)
+
+    parity = _parity(contracts, prices[3], escrowed, strike, days)
+    cash = np.fromiter((float(terms[c.expiry].dividends_cash) for c in contracts), np.float64, n)
+    cc_tna, cc_tea = _covered_call(inputs, contracts, cash, prices[0], strike, days, spot_f)
+
+    # Python lists once (a numpy scalar per element read costs ~10× a list item): the events loop
+    # below is then plain attribute work.
+    iv_cols = list(zip(*(_values(row) for row in iv), strict=True))
+    status_cols = status.T.tolist()
+    greek_cols = list(zip(*(_values(a) for a in (delta, gamma, vega, theta, rho)), strict=True))
+    lower_l, upper_l, live_l, from_mid_l = lower.tolist(), upper.tolist(), live.tolist(), from_mid.tolist()
+    parity_l, cc_tna_l, cc_tea_l = _values(parity), _values(cc_tna), _values(cc_tea)
+    return [
+        _event(
+            inputs, contract, quotes[i], mids[i], terms[contract.expiry], spot, live_l[i],
+            iv_cols[i], status_cols[i], lower_l[i], upper_l[i], greek_cols[i],
+            "mid" if from_mid_l[i] else "last", parity_l[i], cc_tna_l[i], cc_tea_l[i],
+        )
+        for i, contract in enumerate(contracts)
+    ]  # fmt: skip
+
+
+def _values(array: FloatArray) -> list[float | None]:
+    """The array as wire numbers: None where it holds NaN or inf."""
+    return [x if math.isfinite(x) else None for x in array.tolist()]
+
+
+def _parity(
+    contracts: tuple[OptionContract, ...],
+    mid: FloatArray,
+    escrowed: FloatArray,
+    strike: FloatArray,
+    days: FloatArray,
+) -> FloatArray:
+    """Put-call parity's rate, % TNA (simple, ACT/365 like the caución), at each strike with a call
+    and a put mid of the same expiry: a conversion (buy the share at S*, buy the put, sell the call)
+    pays K at expiry whatever happens, for S* + P − C today, so K / (S* + P − C) − 1 over `days`
+    is the rate it earns. Both options of the pair carry it."""
+    pairs: dict[tuple[dt.date, Decimal], list[int]] = {}
+    for i, c in enumerate(contracts):
+        pairs.setdefault((c.expiry, c.strike), [-1, -1])[0 if c.option_type == "call" else 1] = i
+    both = np.array([p for p in pairs.values() if p[0] >= 0 and p[1] >= 0], np.intp).reshape(-1, 2)
+    out = np.full(len(contracts), np.nan)
+    if both.size == 0:
+        return out
+    calls, puts = both[:, 0], both[:, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cost = escrowed[calls] + mid[puts] - mid[calls]
+        tna = (strike[calls] / cost - 1.0) * 365.0 / days[calls] * 100.0
+    tna = np.where((cost > 0) & (days[calls] > 0), tna, np.nan)
+    out[calls] = tna
+    out[puts] = tna
+    return out
+
+
+def _covered_call(
+    inputs: ChainInputs,
+    contracts: tuple[OptionContract, ...],
+    cash: FloatArray,
+    bid: FloatArray,
+    strike: FloatArray,
+    days: FloatArray,
+    spot: float,
+) -> tuple[FloatArray, FloatArray]:
+    """The covered call's rate ("tasa de lanzamiento cubierto"), % TNA and % TEA, for calls: buy the
+    share at its ask (else the spot), sell the call at its bid — cost C0 = ask − bid. If the share
+    ends where it is now the position returns min(K, S) (exercised when K ≤ S, kept worth S
+    otherwise), plus the cash dividends going ex before the expiry: TNA = (that / C0 − 1)·365/days,
+    TEA = (that / C0)^(365/days) − 1."""
+    ask = inputs.spot.ask if inputs.spot is not None and inputs.spot.ask and inputs.spot.ask > 0 else None
+    buy = float(ask) if ask is not None else spot
+    is_call = np.fromiter((c.option_type == "call" for c in contracts), np.bool_, len(contracts))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        cost = buy - bid
+        growth = (np.minimum(strike, spot) + cash) / cost
+        ok = is_call & (cost > 0) & (days > 0) & (growth > 0)
+        tna = np.where(ok, (growth - 1.0) * 365.0 / days * 100.0, np.nan)
+        tea = np.where(ok, np.expm1(np.log(growth) * 365.0 / days) * 100.0, np.nan)
+    tea = np.where(np.abs(tea) <= MAX_TEA, tea, np.nan)
+    return tna, tea
+
+
+def _event(
+    inputs: ChainInputs,
+    contract: OptionContract,
+    quote: Quote | None,
+    mid: tuple[Decimal | None, str],
+    term: _Term,
+    spot: SpotPrice,
+    live: bool,
+    iv: tuple[float | None, ...],
+    status: list[int],
+    lower: float,
+    upper: float,
+    greeks: tuple[float | None, ...],
+    greeks_from: str,
+    parity: float | None,
+    cc_tna: float | None,
+    cc_tea: float | None,
+) -> OptionAnalytics:
+    """One option's event from its column of the chain's arrays (no math here but Decimal
+    differences, which keep the venue's digits)."""
+    reasons: dict[str, str] = {}
+    is_call = contract.option_type == "call"
+    if spot.price is None:
+        reasons["spot"] = spot.source
+    elif inputs.spot_stale:
+        reasons["spot"] = inputs.spot_stale
+    if inputs.rate is None:
+        reasons["rate"] = "no rate: no peso caución is quoted and no rate is configured"
+    if not term.covered:
+        reasons["business_days"] = (
+            f"the holiday calendar ends with {inputs.calendar.last_year}: beyond it only weekends are "
+            "counted (add the closures to [options] holidays_file)"
+        )
+    bid = quote.bid if quote is not None else None
+    ask = quote.ask if quote is not None else None
+    last = quote.last if quote is not None else None
+    for name, value in (("bid", bid), ("ask", ask), ("last", last)):
+        if value is None:
+            reasons[name] = f"no {name}" if name != "last" else "no trade yet"
+    if mid[0] is None:
+        reasons["mid"] = mid[1]
+    intrinsic: Decimal | None = None
+    if spot.price is not None:
+        intrinsic = max(spot.price - contract.strike if is_call else contract.strike - spot.price, Decimal(0))
+    price = mid[0] if mid[0] is not None else last
+    time_value = price - intrinsic if price is not None and intrinsic is not None else None
+
+    expired = term.days <= 0
+    why_not_live = ""
+    if expired:
+        why_not_live = (
+            f"expired: the expiry's close ({term.expiry} "
+            f"{inputs.expiry_time.strftime('%H:%M')} Buenos Aires) has passed; "
+            "only the intrinsic value is given"
+        )
+        reasons["expiry"] = why_not_live
+        time_value = None
+    elif spot.price is None:
+        why_not_live = "no spot: " + spot.source
+    elif not live:
+        why_not_live = (
+            "no rate" if inputs.rate is None else "the dividends' present value is not below the spot"
+        )
+
+    ivs: list[float | None] = [None, None, None, None]
+    values = (bid, ask, last, mid[0])
+    for k, name in enumerate(FIGURES):
+        key, value = _IV_KEYS[k], values[k]
+        if why_not_live:
+            reasons[key] = why_not_live
+        elif value is None:
+            reasons[key] = reasons[name]
+        elif status[k] == _OK:
+            ivs[k] = iv[k]
+        else:
+            reasons[key] = _iv_reason(name, value, int(status[k]), intrinsic, lower, upper, is_call)
+    if time_value is not None and time_value < 0:
+        reasons["time_value"] = (
+            f"negative: the price is {-time_value} below the intrinsic value (an arbitrage)"
+        )
+    elif time_value is None and "expiry" not in reasons:
+        reasons["time_value"] = "no price (mid or last) or no spot"
+
+    has_greeks = not why_not_live and (ivs[3] is not None or ivs[2] is not None)
+    if not has_greeks:
+        reasons["greeks"] = why_not_live or "no implied volatility of the mid or the last to take greeks at"
+    parity_tna = None if expired else parity
+    if parity_tna is None and not expired:
+        reasons["parity_tna"] = (
+            "needs a call and a put of this strike and expiry, both with a mid, and a spot"
+            if not why_not_live
+            else why_not_live
+        )
+    cc: tuple[float | None, float | None, Decimal | None] = (None, None, None)
+    if is_call:
+        cc = _covered_call_figures(inputs, bid, term, cc_tna, cc_tea, expired, why_not_live, reasons)
+    if expired:
+        for key in ("parity_tna", "covered_call", "greeks"):
+            reasons[key] = why_not_live
+    rate = inputs.rate
+    return OptionAnalytics(
+        venue=inputs.venue,
+        ts=inputs.now,
+        symbol=contract.symbol,
+        underlying=contract.underlying,
+        underlying_symbol=inputs.underlying_symbol,
+        option_type=contract.option_type,
+        strike=contract.strike,
+        expiry=term.expiry,
+        lot=contract.lot,
+        model=inputs.model,
+        days=term.days,
+        business_days=term.business_days,
+        t=term.t if not expired else None,
+        spot=spot.price,
+        rate=rate.rate if rate is not None else None,
+        rate_source=rate.source if rate is not None else "",
+        dividends_pv=term.dividends_pv,
+        bid=bid,
+        ask=ask,
+        last=last,
+        mid=mid[0],
+        iv_bid=ivs[0],
+        iv_ask=ivs[1],
+        iv_last=ivs[2],
+        iv_mid=ivs[3],
+        greeks_from=greeks_from if has_greeks else None,
+        delta=greeks[0] if has_greeks else None,
+        gamma=greeks[1] if has_greeks else None,
+        vega=greeks[2] if has_greeks else None,
+        theta=greeks[3] if has_greeks else None,
+        rho=greeks[4] if has_greeks else None,
+        intrinsic=intrinsic,
+        time_value=time_value,
+        parity_tna=parity_tna,
+        covered_call_tna=cc[0],
+        covered_call_tea=cc[1],
+        break_even=cc[2],
+        stale=bool(inputs.spot_stale),
+        reasons=reasons,
+    )
+
+
+def _iv_reason(
+    name: str,
+    price: Decimal,
+    status: int,
+    intrinsic: Decimal | None,
+    lower: float,
+    upper: float,
+    is_call: bool,
+) -> str:
+    if status == IvStatus.NO_PRICE:
+        return f"the {name} {price} is not a positive price"
+    if status == IvStatus.BELOW_INTRINSIC:
+        if intrinsic is not None and price < intrinsic:
+            return (
+                f"the {name} {price} is below the intrinsic value {intrinsic} by {intrinsic - price}: "
+                "an arbitrage, no volatility gives this price"
+            )
+        if math.isfinite(lower):
+            return (
+                f"the {name} {price} is below the model's lower bound {lower:.3f} "
+                f"by {lower - float(price):.3f}: no volatility gives this price"
+            )
+        return f"the {name} {price} is below the model's lower bound: no volatility gives this price"
+    if status == IvStatus.ABOVE_MAXIMUM:
+        bound = "the spot" if is_call else "the strike"
+        return (
+            f"the {name} {price} is at or above the upper bound {upper:.3f} ({bound}): "
+            "no volatility gives this price"
+        )
+    if status == IvStatus.NOT_CONVERGED:
+        return "the solver did not converge: a bug, please report it with this option's inputs"
+    return "the model's inputs are out of range (time, spot or strike not positive)"
+
+
+def _covered_call_figures(
+    inputs: ChainInputs,
+    bid: Decimal | None,
+    term: _Term,
+    tna: float | None,
+    tea: float | None,
+    expired: bool,
+    why_not_live: str,
+    reasons: dict[str, str],
+) -> tuple[float | None, float | None, Decimal | None]:
+    """(TNA, TEA, break-even) of the covered call, or the reason in reasons["covered_call"]."""
+    if expired:
+        return None, None, None
+    spot = inputs.spot
+    buy = spot.ask if spot is not None and spot.ask is not None and spot.ask > 0 else spot_price(spot).price
+    if bid is None or bid <= 0:
+        reasons["covered_call"] = "no bid to sell the call at"
+        return None, None, None
+    if buy is None:
+        reasons["covered_call"] = why_not_live or "no ask or price of the underlying to buy it at"
+        return None, None, None
+    cost = buy - bid
+    if cost <= 0:
+        reasons["covered_call"] = (
+            f"the call's bid {bid} is not below the underlying's price {buy}: an arbitrage, no rate to quote"
+        )
+        return None, None, None
+    if tea is None and tna is not None:
+        reasons["covered_call"] = "the TEA compounds too many times so close to the expiry to mean anything"
+    return tna, tea, cost - term.dividends_cash
+
+
+def chain_view(inputs: ChainInputs, events: list[OptionAnalytics], *, simulated: bool = False) -> OptionChain:
+    """The API's answer for one underlying: `events` (from `analyze_chain(inputs)`) grouped by
+    expiry, each expiry by strike with the call before the put, and the expiry's parity rate (the
+    median over its strikes: one stale pair does not move it) to set against the caución."""
+    by_expiry: dict[str, list[OptionAnalytics]] = {}
+    for event in events:
+        by_expiry.setdefault(event.expiry, []).append(event)
+    expiries = []
+    for expiry in sorted(by_expiry):
+        options = sorted(by_expiry[expiry], key=lambda e: (e.strike, e.option_type != "call"))
+        rates = [e.parity_tna for e in options if e.option_type == "call" and e.parity_tna is not None]
+        expiries.append(
+            ExpiryChain(
+                expiry=expiry,
+                days=options[0].days,
+                business_days=options[0].business_days,
+                parity_tna=statistics.median(rates) if rates else None,
+                options=tuple(options),
+            )
+        )
+    spot = spot_price(inputs.spot)
+    reasons: dict[str, str] = {}
+    if spot.price is None:
+        reasons["spot"] = spot.source
+    elif inputs.spot_stale:
+        reasons["spot"] = inputs.spot_stale
+    if inputs.rate is None:
+        reasons["rate"] = "no rate: no peso caución is quoted and no rate is configured"
+    uncovered = sorted({c.expiry for c in inputs.contracts if not inputs.calendar.covers(c.expiry)})
+    if uncovered:
+        reasons["business_days"] = (
+            f"the holiday calendar ends with {inputs.calendar.last_year}: the business days to "
+            f"{', '.join(d.isoformat() for d in uncovered)} count weekends only"
+        )
+    rate = inputs.rate
+    return OptionChain(
+        venue=inputs.venue,
+        underlying=inputs.underlying,
+        underlying_symbol=inputs.underlying_symbol,
+        ts=inputs.now,
+        model=inputs.model,
+        spot=spot.price,
+        spot_stale=bool(inputs.spot_stale),
+        rate=rate.rate if rate is not None else None,
+        rate_source=rate.source if rate is not None else "",
+        caucion_tna=rate.tna if rate is not None and rate.source != CONFIGURED else None,
+        simulated=simulated,
+        expiries=tuple(expiries),
+        reasons=reasons,
+    )

@@ -16,6 +16,8 @@ class ExpiryChain(msgspec.Struct, frozen=True, kw_only=True):
     expiry: str  # ISO date
     days: float  # calendar days (fractional) to the expiry's close
     business_days: int  # BYMA sessions after today up to and including the expiry
+    # The expiry's put-call-parity rate, % TNA: the median of its strikes' (set it against the caución).
+    parity_tna: float | None = None
     options: tuple[OptionAnalytics, ...]  # by strike, call before put
 
 
