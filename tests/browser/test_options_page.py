@@ -146,7 +146,8 @@ def open_options(open_tab: Callable[[], Tab], serve: Serve, analytics: bool = Tr
     tab.page.wait_for_selector(READY)
     if analytics and tab.page.get_attribute('[data-testid="analytics-toggle"]', "aria-pressed") != "true":
         tab.page.click('[data-testid="analytics-toggle"]')
-    tab.page.wait_for_selector('.chain td[data-col="call-iv_mid"]:not(:empty)')
+    # Hidden (display: none) while the toggle is off: attached is what the figures need.
+    tab.page.wait_for_selector('.chain td[data-col="call-iv_mid"]:not(:empty)', state="attached")
     return tab
 
 

@@ -37,7 +37,7 @@ export function smileOf(options) {
 
 /**
  * Paint `smile` (from `smileOf`) in CSS pixels. `spot` is a number or null; `formatStrike(x)` and
- * `formatIv(fraction)` label the axes; `labels` {calls, puts, spot, empty} are the legend's words.
+ * `formatIv(fraction)` label the axes; `labels` {calls, puts, spot, legend, empty} are its words.
  */
 export function drawSmile(ctx, width, height, smile, spot, formatStrike, formatIv, labels) {
   const plotW = width - PAD.left - PAD.right;
@@ -94,9 +94,11 @@ export function drawSmile(ctx, width, height, smile, spot, formatStrike, formatI
     ctx.lineTo(xs, PAD.top + plotH);
     ctx.stroke();
     ctx.setLineDash([]);
+    // Labelled at the foot of the line, clear of the legend on top.
     ctx.fillStyle = COLORS.text;
     ctx.textBaseline = "bottom";
-    ctx.fillText(`${labels.spot} ${formatStrike(spot)}`, xs, PAD.top - 2);
+    ctx.textAlign = xs > PAD.left + plotW * 0.75 ? "right" : "left";
+    ctx.fillText(`${labels.spot} ${formatStrike(spot)}`, xs + (ctx.textAlign === "left" ? 4 : -4), PAD.top + plotH - 2);
   }
 
   const side = (points, color, offset) => {

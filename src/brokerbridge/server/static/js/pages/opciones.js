@@ -36,7 +36,7 @@ const MODEL_KEY = "brokerbridge.options.model";
 // The caución's quote is in the snapshot only (events carry the rate the model used): when an
 // event's rate moves, the header is read again, at most this often.
 const RATES_REFRESH_MS = 3000;
-const SMILE_HEIGHT = 230;
+const SMILE_HEIGHT = 200;
 const QUOTE_ABSENT = { bid: "options.no_bid", ask: "options.no_ask", last: "options.no_last" };
 
 /** Underlyings that have options: [{ticker, names: Set of lower-case names the options use}]. */
@@ -142,6 +142,17 @@ export function mount(root, { i18n, bridge, frames }, params) {
       th.colSpan = all - hidden;
     }
     for (const entry of expiries.values()) entry.chart.request(); // the table's width changed
+    frames.schedule("opciones:center", centerStrikes);
+  }
+
+  /** Scroll each chain sideways so its strike column is in the middle (a wide chain opens there,
+   * the calls' and the puts' nearest figures both in view). Reads layout: on a build or a toggle only. */
+  function centerStrikes() {
+    for (const wrap of chains.querySelectorAll(".table-wrap")) {
+      // The parity column, beside the strike: the strike is sticky, so its own offset moves.
+      const parity = wrap.querySelector('th[data-col="parity_tna"]');
+      if (parity && wrap.scrollWidth > wrap.clientWidth) wrap.scrollLeft = parity.offsetLeft - wrap.clientWidth / 2;
+    }
   }
 
   function csvHref(expiry) {
