@@ -88,6 +88,10 @@ def last_digit(text: str) -> Decimal:
     return Decimal(1).scaleb(-len(body.split(",")[1])) if "," in body else Decimal(1)
 
 
+def words(reason: str) -> str:
+    return re.sub(r"\d+(\.\d+)?", "#", reason)
+
+
 def reason_for(option: dict[str, Any], field: str) -> str:
     """figures.js's reasonFor, restated: the tooltip an empty figure must carry."""
     reasons: dict[str, str] = option.get("reasons") or {}
@@ -106,7 +110,8 @@ def check_figure(where: str, field: str, shown: list[str], option: dict[str, Any
     value = option[field]
     if value is None:
         assert text == EMPTY, f"{where}: {text!r} shown for an empty {field}"
-        assert title == reason_for(option, field), f"{where}: tooltip {title!r}"
+        # The same words; their numbers (a model bound) move with the time to expiry between reads.
+        assert words(title) == words(reason_for(option, field)), f"{where}: tooltip {title!r}"
         return
     assert "NaN" not in text and text != EMPTY, f"{where}: {text!r} for {value!r}"
     number = es_number(text)
@@ -332,7 +337,7 @@ def test_an_arbitrage_is_shown_empty_with_its_reason(serve: Serve, open_tab: Cal
     )
     assert cell["text"] == EMPTY and option["iv_ask"] is None
     # The same words as the API's (the ask itself may have moved between the two reads).
-    assert re.sub(r"[\d.]+", "#", cell["title"]) == re.sub(r"[\d.]+", "#", option["reasons"]["iv_ask"])
+    assert words(cell["title"]) == words(option["reasons"]["iv_ask"])
     # A negative time value is shown, flagged with its reason.
     if option["time_value"] is not None and Decimal(option["time_value"]) < 0:
         assert "flagged" in cell["time"] and "arbitrage" in cell["timeTitle"]
