@@ -28,6 +28,7 @@ from brokerbridge.core.options.views import OptionChain
 from brokerbridge.core.secret import Secret
 from brokerbridge.server.option_csv import CSV_COLUMNS
 from brokerbridge.server.ws import WsSettings
+from brokerbridge.venues.primary.options import option_facts
 from tests.server.conftest import KEYS, LIMIT, MARKET_KEY, Client, Stack, connect, make_stack
 from tests.server.observe import metric
 
@@ -126,8 +127,7 @@ async def test_the_chain_as_csv_one_row_per_option_machine_readable(http: httpx.
 
 
 async def test_mistakes_answer_in_the_shared_error_shape(stack: Stack, http: httpx.AsyncClient) -> None:
-    chain = await chain_of(http)
-    listed = [e.expiry for e in chain.expiries]
+    listed = await listed_expiries(stack)
 
     async def refused(path: str, status: int, code: str, **params: str) -> dict[str, Any]:
         answer = await http.get(path, params=params)
@@ -172,9 +172,17 @@ async def subscribe(client: Client, sub_id: str, **fields: object) -> dict[str, 
     return await client.until(lambda m: m["type"] in ("ack", "error") and m.get("id") == sub_id)
 
 
+async def refusal(client: Client, sub_id: str, **fields: object) -> dict[str, Any]:
+    """The error answering a subscribe — at once, or after the ack while the options service has
+    not read the venue's catalogue yet (then as a venue's refusal of the stream)."""
+    await client.send({"op": "subscribe", "id": sub_id, **fields})
+    return await client.until(lambda m: m["type"] == "error" and m.get("id") == sub_id)
+
+
 async def listed_expiries(stack: Stack) -> list[str]:
-    chain = await stack.bridge.option_chain("primary", "GGAL")
-    return [e.expiry for e in chain.expiries]
+    """GGAL's expiries as the venue's catalogue lists them."""
+    catalog = await stack.bridge.catalog("primary")
+    return [day.isoformat() for day in option_facts(catalog, "GGAL").expiries]
 
 
 async def test_greeks_over_ws_one_event_per_option_of_the_expiry(stack: Stack) -> None:
@@ -212,15 +220,18 @@ async def test_greeks_subscribe_mistakes_are_refused_with_remedies(stack: Stack)
             )  # fmt: skip
             assert (wrong["type"], wrong["code"]) == ("error", "invalid_request")
             assert field in wrong["message"] and "greeks" in wrong["message"] and wrong["remedy"]
-        unknown = await subscribe(client, "u", venue="primary", channel="greeks", symbol="NOPE")
-        assert (unknown["type"], unknown["code"]) == ("error", "unknown_symbol")
-        not_listed = await subscribe(
+        unknown = await refusal(client, "u", venue="primary", channel="greeks", symbol="NOPE")
+        assert unknown["code"] == "unknown_symbol" and "GGAL" in unknown["remedy"]
+        not_listed = await refusal(
             client, "x", venue="primary", channel="greeks", symbol="GGAL", expiry="2031-01-17"
         )
-        assert (not_listed["type"], not_listed["code"]) == ("error", "invalid_request")
-        assert expiries[0] in not_listed["remedy"]
+        assert not_listed["code"] == "invalid_request" and expiries[0] in not_listed["remedy"]
+        kraken = await refusal(client, "k", venue="kraken", channel="greeks", symbol="BTC")
+        assert kraken["code"] == "unknown_channel"
         bad_model = await subscribe(client, "m", venue="primary", channel="greeks", symbol="GGAL", model="x")
         assert (bad_model["type"], bad_model["code"]) == ("error", "invalid_request")
+        no_symbol = await subscribe(client, "n", venue="primary", channel="greeks")
+        assert (no_symbol["type"], no_symbol["code"]) == ("error", "invalid_request")
         await client.send({"op": "ping", "id": "alive"})
         assert (await client.until(lambda m: m["type"] == "pong"))["id"] == "alive"
         await client.close()
@@ -244,10 +255,20 @@ async def test_a_slow_greeks_client_gets_the_newest_event_of_each_option(tmp_pat
         client = await connect(stack.server, key=None, max_queue=1)
         ack = await subscribe(client, "g", venue="primary", channel="greeks", symbol="GGAL", expiry=expiry)
         assert ack["type"] == "ack", ack
-        first = await client.until(
-            lambda m: m["type"] == "event" and m["event"]["kind"] == "option_analytics"
+        first = await client.until(lambda m: m["type"] == "event" and m["id"] == "g")
+        template = OptionAnalytics(
+            venue="primary",
+            ts=0.0,
+            symbol="",
+            underlying="GGAL",
+            underlying_symbol="MERV - XMEV - GGAL - 24hs",
+            option_type="call",
+            strike=Decimal(7000),
+            expiry=expiry,
+            model="american",
+            days=11.2,
+            business_days=8,
         )
-        template = msgspec.json.decode(msgspec.json.encode(first["event"]), type=OptionAnalytics)
         # Options of their own (the chain's real ones may tick meanwhile): 30 of them, 200 rounds,
         # a status in the middle, published in one loop turn — nothing is written in between.
         options = [f"FLOOD OPTION {i:02d}" for i in range(30)]

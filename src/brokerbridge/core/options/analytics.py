@@ -238,14 +238,27 @@ def analyze_chain(inputs: ChainInputs) -> list[OptionAnalytics]:
     greek_cols = list(zip(*(_values(a) for a in (delta, gamma, vega, theta, rho)), strict=True))
     lower_l, upper_l, live_l, from_mid_l = lower.tolist(), upper.tolist(), live.tolist(), from_mid.tolist()
     parity_l, cc_tna_l, cc_tea_l = _values(parity), _values(cc_tna), _values(cc_tea)
+    chain_reasons = _chain_reasons(inputs, spot)
     return [
         _event(
-            inputs, contract, quotes[i], mids[i], terms[contract.expiry], spot, live_l[i],
+            inputs, chain_reasons, contract, quotes[i], mids[i], terms[contract.expiry], spot, live_l[i],
             iv_cols[i], status_cols[i], lower_l[i], upper_l[i], greek_cols[i],
             "mid" if from_mid_l[i] else "last", parity_l[i], cc_tna_l[i], cc_tea_l[i],
         )
         for i, contract in enumerate(contracts)
     ]  # fmt: skip
+
+
+def _chain_reasons(inputs: ChainInputs, spot: SpotPrice) -> dict[str, str]:
+    """The reasons every option of the chain shares: the spot's and the rate's."""
+    reasons = {}
+    if spot.price is None:
+        reasons["spot"] = spot.source
+    elif inputs.spot_stale:
+        reasons["spot"] = inputs.spot_stale
+    if inputs.rate is None:
+        reasons["rate"] = "no rate: no peso caución is quoted and no rate is configured"
+    return reasons
 
 
 def _values(array: FloatArray) -> list[float | None]:
@@ -310,6 +323,7 @@ def _covered_call(
 
 def _event(
     inputs: ChainInputs,
+    chain_reasons: dict[str, str],
     contract: OptionContract,
     quote: Quote | None,
     mid: tuple[Decimal | None, str],
@@ -328,14 +342,8 @@ def _event(
 ) -> OptionAnalytics:
     """One option's event from its column of the chain's arrays (no math here but Decimal
     differences, which keep the venue's digits)."""
-    reasons: dict[str, str] = {}
+    reasons = dict(chain_reasons)
     is_call = contract.option_type == "call"
-    if spot.price is None:
-        reasons["spot"] = spot.source
-    elif inputs.spot_stale:
-        reasons["spot"] = inputs.spot_stale
-    if inputs.rate is None:
-        reasons["rate"] = "no rate: no peso caución is quoted and no rate is configured"
     if not term.covered:
         reasons["business_days"] = (
             f"the holiday calendar ends with {inputs.calendar.last_year}: beyond it only weekends are "
@@ -538,13 +546,7 @@ def chain_view(inputs: ChainInputs, events: list[OptionAnalytics], *, simulated:
             )
         )
     spot = spot_price(inputs.spot)
-    reasons: dict[str, str] = {}
-    if spot.price is None:
-        reasons["spot"] = spot.source
-    elif inputs.spot_stale:
-        reasons["spot"] = inputs.spot_stale
-    if inputs.rate is None:
-        reasons["rate"] = "no rate: no peso caución is quoted and no rate is configured"
+    reasons = _chain_reasons(inputs, spot)
     uncovered = sorted({c.expiry for c in inputs.contracts if not inputs.calendar.covers(c.expiry)})
     if uncovered:
         reasons["business_days"] = (
