@@ -20,11 +20,12 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
 from browser_tab import Tab
-from serve_process import Serve
+from serve_process import Serve, start_serve, write_config
 
 UNDERLYING = "GGAL"
 API = "/api/options/primary/GGAL"
@@ -342,6 +343,30 @@ def test_an_arbitrage_is_shown_empty_with_its_reason(serve: Serve, open_tab: Cal
     if option["time_value"] is not None and Decimal(option["time_value"]) < 0:
         assert "flagged" in cell["time"] and "arbitrage" in cell["timeTitle"]
     assert tab.errors == []
+
+
+STALE_CELL = '.chain td.stale[data-col="call-iv_mid"]'
+
+
+def test_a_stale_underlying_marks_the_figures(tmp_path: Path, open_tab: Callable[[], Tab]) -> None:
+    config = write_config(tmp_path)
+    # A spot older than 2 s is stale (300 s by default): the simulator's GGAL is then held still.
+    config.write_text(config.read_text(encoding="utf-8") + "\n[options]\nstale_after = 2\n", encoding="utf-8")
+    running = start_serve(config, venues=("primary",))
+    try:
+        tab = open_options(open_tab, running)
+        assert tab.page.locator(STALE_CELL).count() == 0
+        running.sim_faults("primary", {"freeze_underlying": True})  # its options keep being quoted
+        tab.page.wait_for_selector(STALE_CELL, timeout=30_000)
+        tab.page.wait_for_selector(".spot.stale")
+        title = tab.page.get_attribute(STALE_CELL, "title") or ""
+        chain = api_chain(running, "american")
+        tab.shot("opciones-stale")
+        assert chain["spot_stale"] is True
+        assert words(title) == words(f"Calculado con un dato desactualizado: {chain['reasons']['spot']}")
+        assert tab.errors == []
+    finally:
+        running.stop()
 
 
 def test_csv_export_downloads_the_chain_shown(serve: Serve, open_tab: Callable[[], Tab]) -> None:
