@@ -2,8 +2,9 @@
 
 Two chains: the GGAL chain of the Primary simulator's catalogue (20 options; `ChainInputs` built
 from its instrument details through `venues/primary/options.py`, quotes around its start prices, no
-server) and a 400-option synthetic chain (10 expiries × 20 strikes × call/put, prices from a
-smile, a bid/ask spread). Each round moves the spot by a tick and calls `analyze_chain` whole —
+server) and a 400-option synthetic chain (10 expiries × 20 strikes × call/put, a smile priced by
+the model under test, a bid/ask spread). Each round moves the spot by a tick and calls
+`analyze_chain` whole —
 4 IVs (bid, ask, last, mid) and greeks per option, intrinsic, parity, covered call, the events —
 for both models. Figures are process CPU time per chain (p50/p99), pinned to one core.
 
@@ -25,6 +26,7 @@ import msgspec
 import numpy as np
 
 from bench.common import Report, percentile
+from brokerbridge.core.options.american import american_price
 from brokerbridge.core.options.analytics import (
     BUENOS_AIRES,
     ChainInputs,
@@ -91,7 +93,7 @@ def ggal_inputs(model: str) -> ChainInputs:
 
 def synthetic_inputs(model: str, spot: float = 7150.0) -> ChainInputs:
     """400 options: 10 monthly expiries × 20 strikes (60 %–150 % of spot) × call/put, priced by
-    Black–Scholes on a smile (σ 45 % at the money, rising on both wings, falling with time)."""
+    the model under test on a smile (σ 45 % at the money, rising on both wings, falling with time)."""
     rate = caucion_rate("MERV - XMEV - PESOS - 1D", 29.5, 1)
     contracts = []
     expiries = [dt.date(2026 + (11 + m) // 12, (11 + m) % 12 + 1, 18) for m in range(1, 11)]
@@ -114,7 +116,9 @@ def synthetic_inputs(model: str, spot: float = 7150.0) -> ChainInputs:
     t = np.array([((c.expiry - TODAY).days + 4 / 24) / 365 for c in contracts])
     vol = 0.45 + 0.6 * np.log(strike / spot) ** 2 + 0.05 / np.sqrt(t)
     n = len(contracts)
-    mids = european_price(is_call, np.full(n, spot), strike, t, np.full(n, rate.rate), np.zeros(n), vol)
+    # Priced by the model under test: a European price can sit below an American put's intrinsic.
+    price_of = american_price if model == "american" else european_price
+    mids = price_of(is_call, np.full(n, spot), strike, t, np.full(n, rate.rate), np.zeros(n), vol)
     quotes = {c.symbol: _quote(max(float(m), 0.01)) for c, m in zip(contracts, mids, strict=True)}
     return ChainInputs(
         venue="primary",

@@ -672,6 +672,7 @@ class Bridge:
     async def catalog(self, venue: str) -> Catalog:
         """The venue's instrument catalogue (Primary: details fetched once a day, cached on disk)."""
         catalog = await self.connector(venue).catalog()
+        self.options.learn_catalog(venue, catalog)  # greeks streams are checked against it now
         if catalog is None:
             raise InvalidRequest(
                 f"{venue} has no instrument catalogue here", venue=venue, remedy="use the instruments channel"

@@ -45,9 +45,7 @@ def test_business_days(start: dt.date, end: dt.date, sessions: int) -> None:
     calendar = byma_calendar()
     assert calendar.business_days(start, end) == sessions
     brute = sum(
-        1
-        for n in range(1, (end - start).days + 1)
-        if calendar.is_business_day(start + dt.timedelta(days=n))
+        1 for n in range(1, (end - start).days + 1) if calendar.is_business_day(start + dt.timedelta(days=n))
     )
     assert calendar.business_days(start, end) == max(brute, 0)
 

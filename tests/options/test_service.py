@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.io.primary_rig import GGAL, PrimaryRig, primary_rig
-from tests.io.rig import Collector
 
 from brokerbridge.core.config import OptionsConfig
 from brokerbridge.core.errors import InvalidRequest, ServiceUnavailable, UnknownChannel, UnknownSymbol
@@ -27,7 +25,10 @@ from brokerbridge.core.events import (
 )
 from brokerbridge.core.options.views import OptionChain
 from brokerbridge.sim.primary.account import OrderRequest as SimOrderRequest
+from brokerbridge.sim.primary.catalog import Catalog as SimCatalog
 from brokerbridge.venues.primary.catalog import Catalog
+from tests.io.primary_rig import GGAL, PrimaryRig, primary_rig
+from tests.io.rig import Collector
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -76,20 +77,13 @@ async def live(r: PrimaryRig, c: Collector, symbols: set[str]) -> None:
     )
 
 
-def tick_of(r: PrimaryRig, symbol: str) -> Decimal:
-    assert r.psim is not None
-    instrument = r.psim.exchange.catalog.get(symbol)
-    assert instrument is not None
-    return instrument.tick
-
-
-def improve_bid(r: PrimaryRig, symbol: str, bid: Decimal) -> Decimal:
-    """Rest a buy one tick above `bid` on the simulator (its book changes: a tick of `symbol`)."""
+def take_one(r: PrimaryRig, symbol: str, ask: Decimal) -> None:
+    """Buy one at the ask on the simulator: a trade, so `symbol`'s ticker changes (its last, its
+    ask's size) — a tick. (Improving the bid is no tick where the spread is one tick wide.)"""
     assert r.psim is not None
     exchange = r.psim.exchange
     instrument = exchange.catalog.get(symbol)
     assert instrument is not None
-    price = bid + instrument.tick
     exchange.place(
         SimOrderRequest(
             instrument=instrument,
@@ -98,10 +92,13 @@ def improve_bid(r: PrimaryRig, symbol: str, bid: Decimal) -> Decimal:
             ord_type="LIMIT",
             time_in_force="DAY",
             qty=Decimal(1),
-            price=price,
+            price=ask,
         )
     )
-    return price
+
+
+def events_of(c: Collector, symbol: str) -> int:
+    return len([e for e in c.of(OptionAnalytics) if e.symbol == symbol])
 
 
 def ticker_subs(r: PrimaryRig, symbols: set[str]) -> list[Subscription]:
@@ -125,6 +122,11 @@ async def test_one_event_per_option_from_the_venue_facts_then_live(tmp_path: Pat
             assert event.underlying == "GGAL" and event.underlying_symbol == GGAL
             assert event.model == "american"  # [options] model
             assert not event.stale and event.spot is not None
+        # A late joiner gets the status and the whole chain at once, though nothing ticks.
+        late = r.collect_primary("greeks", "GGAL", expiry=first)
+        await r.run_for(0.1)
+        assert late.of(StreamStatus)[0].state is LIVE
+        assert {e.symbol: e for e in late.of(OptionAnalytics)} == latest(greeks)
         # Only the asked expiry: the other's options are not even listened to.
         assert all(e.expiry == first for e in greeks.of(OptionAnalytics))
         others = ticker_subs(r, set(options_of(catalog, second)))
@@ -146,23 +148,43 @@ async def test_recomputed_on_an_underlying_tick_and_on_an_option_tick(tmp_path: 
 
         # A tick of one option: that option and its put-call-parity partner, no other.
         call = min(s for s in wanted if latest(greeks)[s].option_type == "call")
-        bid = latest(greeks)[call].bid
-        assert bid is not None
-        new_bid = improve_bid(r, call, bid)
-        await r.until(lambda: latest(greeks)[call].bid == new_bid, what="the option's new bid")
+        ask = latest(greeks)[call].ask
+        assert ask is not None
+        take_one(r, call, ask)
+        await r.until(lambda: events_of(greeks, call) == 2, what="the option's tick")
         await r.run_for(0.5)
         again = greeks.of(OptionAnalytics)[before:]
         partner = next(
             s for s, k in wanted.items() if k == wanted[call] and latest(greeks)[s].option_type == "put"
         )
         assert {e.symbol for e in again} == {call, partner}
-        assert len([e for e in again if e.symbol == call]) == 1  # one recompute for the tick
+        assert events_of(greeks, call) == 2  # one recompute for the tick
+
+        # A burst of ticks within one loop turn (here five of one option, as the fan-out delivers
+        # them): one recompute, one event with the last quote.
+        last = latest(greeks)[call]
+        assert last.bid is not None and last.ask is not None
+        for n in range(1, 6):
+            r.bridge.fanout.publish(
+                Ticker(
+                    venue="primary",
+                    ts=r.clock.time(),
+                    symbol=call,
+                    bid=last.bid - n,
+                    bid_qty=Decimal(1),
+                    ask=last.ask,
+                    ask_qty=Decimal(1),
+                    last=last.last,
+                )
+            )
+        await r.run_for(0.5)
+        assert events_of(greeks, call) == 3 and latest(greeks)[call].bid == last.bid - 5
 
         # A tick of the underlying: the whole chain, with the new spot.
         before = len(greeks.of(OptionAnalytics))
         quote = spot.of(Ticker)[-1]
-        assert quote.bid is not None
-        improve_bid(r, GGAL, quote.bid)
+        assert quote.ask is not None
+        take_one(r, GGAL, quote.ask)
         await r.until(lambda: {e.symbol for e in greeks.of(OptionAnalytics)[before:]} == set(wanted))
         await r.run_for(0.5)
         assert len(greeks.of(OptionAnalytics)) - before == len(wanted)  # once each
@@ -204,8 +226,8 @@ async def test_stale_by_age_on_the_bridge_clock_without_a_tick(tmp_path: Path) -
         assert 50.0 <= took <= 61.0
         assert all(e.stale and "stale after 60 s" in e.reasons["spot"] for e in latest(greeks).values())
         quote = spot.of(Ticker)[-1]
-        assert quote.bid is not None
-        improve_bid(r, GGAL, quote.bid)  # a tick: current again
+        assert quote.ask is not None
+        take_one(r, GGAL, quote.ask)  # a tick: current again
         await r.until(lambda: greeks_states(greeks)[-1:] == [LIVE], what="live after a tick")
         await r.until(lambda: not any(e.stale for e in latest(greeks).values()))
 
@@ -264,11 +286,22 @@ async def test_option_chain_answers_every_expiry_then_lets_the_streams_go(tmp_pa
 
 async def test_option_chain_waits_at_most_wait_s(tmp_path: Path) -> None:
     async with quiet_rig(tmp_path) as r:
-        await expiries(r)
-        await r.primary_faults(reject_ws_handshake=-1, rest_http_errors=-1, drop_now=True)
-        await r.run_for(1.0)
-        with pytest.raises(ServiceUnavailable, match="within 3 s"):
+        await r.primary_faults(rest_http_errors=-1)  # no login, no catalogue
+        with pytest.raises(ServiceUnavailable, match="within 3 s") as late:
             await r.call(r.bridge.option_chain("primary", "GGAL", wait_s=3.0))
+        assert "catalogue cannot be read" in late.value.message
+
+
+async def test_option_chain_of_a_stale_underlying_says_so(tmp_path: Path) -> None:
+    async with quiet_rig(tmp_path) as r:
+        first, _ = await expiries(r)
+        greeks = r.collect_primary("greeks", "GGAL", expiry=first)  # keeps the streams open
+        await r.until(lambda: greeks_states(greeks)[-1:] == [LIVE])
+        await r.primary_faults(reject_ws_handshake=-1, rest_http_errors=-1, drop_now=True)
+        await r.until(lambda: greeks_states(greeks)[-1:] == [STALE], step=0.25)
+        chain = await r.call(r.bridge.option_chain("primary", "GGAL", expiry=first))
+        assert chain.spot_stale and GGAL in chain.reasons["spot"]
+        assert all(o.stale for o in chain.expiries[0].options)
 
 
 async def test_greeks_streams_share_their_ticker_streams_and_release_them(tmp_path: Path) -> None:
@@ -296,3 +329,25 @@ async def test_greeks_streams_share_their_ticker_streams_and_release_them(tmp_pa
         await r.run_for(0.5)
         assert not any(r.bridge.fanout.is_open(sub) for sub in ticker_subs(r, symbols))
         assert not [s for s in r.primary.session.subscriptions if s.channel is Channel.TICKER]
+
+
+async def test_a_chain_open_across_days_follows_the_series_listed(tmp_path: Path) -> None:
+    async with quiet_rig(tmp_path) as r:
+        assert r.psim is not None
+        first, second = await expiries(r)
+        catalog = await r.call(r.bridge.catalog("primary"))
+        every = r.collect_primary("greeks", "GGAL")
+        one = r.collect_primary("greeks", "GGAL", expiry=first)
+        await live(r, every, set(options_of(catalog)))
+        # Tomorrow's catalogue no longer lists the first expiry's series.
+        gone = set(options_of(catalog, first))
+        exchange = r.psim.exchange
+        exchange.catalog = SimCatalog(tuple(i for i in exchange.catalog.instruments if i.symbol not in gone))
+        await r.run_for(4 * 3600.0, step=60.0)  # past midnight in Buenos Aires, and a look after it
+
+        assert isinstance(one.refused, InvalidRequest) and first in one.refused.message
+        assert second in one.refused.remedy and first not in one.refused.remedy
+        assert not any(r.bridge.fanout.is_open(sub) for sub in ticker_subs(r, gone))
+        chain = await r.call(r.bridge.option_chain("primary", "GGAL"))
+        assert [e.expiry for e in chain.expiries] == [second]
+        assert every.refused is None  # the all-expiries stream goes on with what is listed

@@ -26,10 +26,10 @@ from brokerbridge.core.errors import InvalidRequest, UnknownSymbol
 from brokerbridge.core.events import AnyEvent, OptionAnalytics, StreamState, StreamStatus
 from brokerbridge.core.options.views import OptionChain
 from brokerbridge.core.secret import Secret
-from brokerbridge.server.option_csv import CSV_COLUMNS
+from brokerbridge.server.option_csv import CSV_COLUMNS, cell, chain_csv, csv_filename, reasons_text
 from brokerbridge.server.ws import WsSettings
 from brokerbridge.venues.primary.options import option_facts
-from tests.server.conftest import KEYS, LIMIT, MARKET_KEY, Client, Stack, connect, make_stack
+from tests.server.conftest import KEYS, LIMIT, MARKET_KEY, Client, Stack, connect, is_event, make_stack
 from tests.server.observe import metric
 
 ACCOUNT_ONLY_KEY = "account-only-key-0123456789"
@@ -57,12 +57,8 @@ async def test_the_chain_as_json_every_listed_option_with_its_facts_and_no_nan(
     stack: Stack, http: httpx.AsyncClient
 ) -> None:
     chain = await chain_of(http)
-    assert (chain.venue, chain.underlying, chain.model, chain.simulated) == (
-        "primary",
-        "GGAL",
-        "american",
-        True,
-    )
+    assert (chain.venue, chain.underlying, chain.model) == ("primary", "GGAL", "american")
+    assert chain.simulated is ("primary" in stack.bridge.simulated)
     expiries = [e.expiry for e in chain.expiries]
     assert len(expiries) >= 2 and expiries == sorted(expiries)
     catalog = await stack.bridge.catalog("primary")
@@ -75,9 +71,13 @@ async def test_the_chain_as_json_every_listed_option_with_its_facts_and_no_nan(
             assert option.model == "american" and option.lot == Decimal(100)
             for field in option.__struct_fields__:
                 assert finite(getattr(option, field)), (option.symbol, field)
-            # An empty figure says why.
-            for figure in ("iv_mid", "delta", "gamma", "vega", "theta", "rho"):
-                assert getattr(option, figure) is not None or figure in option.reasons or option.reasons
+            # An empty figure says why: each IV by its name, the greeks together.
+            for figure in ("iv_bid", "iv_ask", "iv_last", "iv_mid"):
+                assert getattr(option, figure) is not None or figure in option.reasons, (option, figure)
+            for figure in ("delta", "gamma", "vega", "theta", "rho"):
+                assert getattr(option, figure) is not None or "greeks" in option.reasons, (option, figure)
+        # The simulator quotes every series from a volatility surface: the mids have IVs and greeks.
+        assert any(o.iv_mid is not None and o.delta is not None for o in expiry.options)
     # Raw JSON: numbers only where a figure is (never NaN/Infinity, which JSON cannot carry).
     raw = (await http.get("/api/options/primary/GGAL")).text
     assert "NaN" not in raw and "Infinity" not in raw
@@ -113,7 +113,8 @@ async def test_the_chain_as_csv_one_row_per_option_machine_readable(http: httpx.
         assert (
             cells["symbol"] == option.symbol and dt.date.fromisoformat(cells["expiry"]).isoformat() == first
         )
-        assert Decimal(cells["strike"]) == option.strike and cells["simulated"] == "true"
+        assert Decimal(cells["strike"]) == option.strike
+        assert cells["simulated"] == ("true" if chain.simulated else "false")
         for name in numeric:
             if cells[name]:
                 assert "," not in cells[name] and math.isfinite(float(cells[name])), (name, cells[name])
@@ -205,6 +206,13 @@ async def test_greeks_over_ws_one_event_per_option_of_the_expiry(stack: Stack) -
             client, "e", venue="primary", channel="greeks", symbol="GGAL", expiry=expiry, model="european"
         )
         assert european["stream"].endswith(":model=european")
+        # Without an expiry: every listed expiry's options on one subscription.
+        every = await subscribe(client, "all", venue="primary", channel="greeks", symbol="GGAL")
+        assert every["stream"] == "primary:greeks:GGAL:model=american"
+        expiries: set[str] = set()
+        while len(expiries) < 2:
+            message = await client.until(lambda m: is_event("option_analytics")(m) and m["id"] == "all")
+            expiries.add(message["event"]["expiry"])
         await client.close()
 
 
@@ -230,6 +238,11 @@ async def test_greeks_subscribe_mistakes_are_refused_with_remedies(stack: Stack)
         assert kraken["code"] == "unknown_channel"
         bad_model = await subscribe(client, "m", venue="primary", channel="greeks", symbol="GGAL", model="x")
         assert (bad_model["type"], bad_model["code"]) == ("error", "invalid_request")
+        assert "american" in bad_model["remedy"] and "european" in bad_model["remedy"]
+        bad_expiry = await subscribe(
+            client, "d", venue="primary", channel="greeks", symbol="GGAL", expiry="18/12"
+        )
+        assert bad_expiry["code"] == "invalid_request" and "ISO date" in bad_expiry["remedy"]
         no_symbol = await subscribe(client, "n", venue="primary", channel="greeks")
         assert (no_symbol["type"], no_symbol["code"]) == ("error", "invalid_request")
         await client.send({"op": "ping", "id": "alive"})
@@ -343,3 +356,34 @@ async def test_bridge_client_option_chain_csv_and_greeks(stack: Stack) -> None:
             async with aclosing(wrong), asyncio.timeout(LIMIT):  # type: ignore[type-var]
                 async for _ in wrong:
                     pass
+
+
+# -- the CSV's cells (pure) ---------------------------------------------------------------------------
+
+
+def test_csv_cells_are_locale_free_and_keep_the_venues_digits() -> None:
+    assert [cell(None), cell(True), cell(False)] == ["", "true", "false"]
+    assert cell(Decimal("7000.000")) == "7000.000"  # the venue's digits, trailing zeros too
+    assert cell(0.1 + 0.2) == "0.30000000000000004"  # exact: float(text) gives the same number back
+    assert cell(1e-20) == "1e-20" and float(cell(-0.000123)) == -0.000123
+    assert reasons_text({"iv_bid": "no bid", "greeks": "no implied volatility"}) == (
+        "iv_bid: no bid; greeks: no implied volatility"
+    )
+    chain = OptionChain(
+        venue="primary",
+        underlying='GG/AL "x"',
+        underlying_symbol=None,
+        ts=0.0,
+        model="european",
+        spot=None,
+        spot_stale=False,
+        rate=None,
+        rate_source="",
+        caucion_tna=None,
+        simulated=True,
+        expiries=(),
+    )
+    assert (
+        csv_filename(chain, "2026-12-18") == "brokerbridge-options-primary-GG_AL_x_-2026-12-18-european.csv"
+    )
+    assert chain_csv(chain) == ",".join(CSV_COLUMNS) + "\r\n"  # a header row even with no option

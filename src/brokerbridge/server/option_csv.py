@@ -144,5 +144,5 @@ def csv_filename(chain: OptionChain, expiry: str | None) -> str:
     the underlying is the caller's text."""
     parts = [chain.venue, chain.underlying, *([expiry] if expiry else []), chain.model]
     return (
-        "brokerbridge-options-" + "-".join(re.sub(r"[^A-Za-z0-9._]+", "_", part) for part in parts) + ".csv"
+        "brokerbridge-options-" + "-".join(re.sub(r"[^A-Za-z0-9._-]+", "_", part) for part in parts) + ".csv"
     )

@@ -311,6 +311,9 @@ _FIELD_RULES = {
     "key": f"an API key is at most {MAX_KEY_LENGTH} characters",
     "depth": "depth: book levels per side, 1 to 1000 (Kraken 10, 25, 100, 500, 1000; Primary 1 to 5)",
     "interval": "interval: candle minutes, 1 to 21600 (Kraken 1 5 15 30 60 240 1440 10080 21600)",
+    "expiry": 'expiry (greeks only): one expiry as an ISO date, e.g. "2026-12-18"; none: every expiry',
+    "model": 'model (greeks only): "american" (Bjerksund–Stensland 2002) or "european" '
+    "(Black–Scholes–Merton)",
     "order": 'order: {"venue", "symbol", "side": "buy"|"sell", "qty": "0.5", "type": "limit"|"market", '
     '"price": "30000" (limit only), "client_order_id"?, "time_in_force"?} — amounts as decimal strings',
     "amend": 'amend: {"venue", "order_id", "qty"?, "price"?} — amounts as decimal strings',

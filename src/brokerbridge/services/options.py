@@ -27,7 +27,8 @@ or no update for `[options] stale_after` seconds on the Bridge's clock (a timer 
 tick or no tick, so the events say `stale`); POLLING while the spot comes from REST polling. A
 stream that cannot exist (a venue without an options catalogue, an underlying without options, an
 expiry not listed) is refused through the fan-out, as a venue refuses: its consumers' iterators end
-with the error. No I/O of its own: the catalogue comes from the Bridge's connector.
+with the error. An open chain reads the catalogue again every `CATALOGUE_CHECK` and follows the
+series listed (a new day's). No I/O of its own: the catalogue comes from the Bridge's connector.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from brokerbridge.core.clock import Clock
 from brokerbridge.core.config import OptionsConfig
@@ -60,7 +60,7 @@ from brokerbridge.core.events import (
 )
 from brokerbridge.core.options.analytics import ChainInputs, OptionContract, Quote, analyze_chain, chain_view
 from brokerbridge.core.options.calendar import MarketCalendar
-from brokerbridge.core.options.rates import RateInput, caucion_rate, configured_rate
+from brokerbridge.core.options.rates import RateInput, caucion_quote_tna, chosen_rate, dividends_of
 from brokerbridge.core.options.views import MODELS, OptionChain
 from brokerbridge.services.fanout import FanOut, Listening
 from brokerbridge.venues.primary.catalog import Catalog
@@ -74,6 +74,8 @@ logger = logging.getLogger(__name__)
 FIRST_QUOTES_WAIT_S = 2.0
 # A catalogue that cannot be read is asked for again after this long, doubling up to the cap.
 CATALOGUE_RETRY_S = (1.0, 30.0)
+# How often an open chain looks whether the venue's catalogue changed (a new day's series).
+CATALOGUE_CHECK = 600.0
 _SERVING = (StreamState.LIVE, StreamState.POLLING)
 _DIGITS = re.compile(r"\d+")
 
@@ -134,6 +136,7 @@ class _Underlying:
     venue: str
     ticker: str
     facts: ChainFacts | None = None  # None while the catalogue loads
+    catalog: Catalog | None = None  # the catalogue `facts` were read from
     streams: dict[Subscription, StreamStatus] = field(default_factory=dict)  # greeks subs → status
     listens: dict[str, Listening] = field(default_factory=dict)  # ticker streams held, by symbol
     quotes: dict[str, Quote] = field(default_factory=dict)
@@ -146,6 +149,7 @@ class _Underlying:
     loader: asyncio.Task[None] | None = None
     spot_timer: asyncio.Task[None] | None = None
     patience: asyncio.Task[None] | None = None
+    refresher: asyncio.Task[None] | None = None
     keys: dict[tuple[str, str], tuple[object, ...]] = field(default_factory=dict)  # (model, symbol)
     latest: dict[str, dict[str, OptionAnalytics]] = field(default_factory=dict)  # model → symbol →
     inputs: dict[str, ChainInputs] = field(default_factory=dict)  # model → the last computation's
@@ -191,10 +195,6 @@ class OptionsService:
         self._catalogs: dict[str, Catalog | None] = {}  # venue → its catalogue, once loaded
         self._facts_read: dict[tuple[str, str], tuple[Catalog, ChainFacts | UnknownSymbol]] = {}
         self._tasks: asyncio.TaskGroup | None = None
-        self._dividends: dict[str, tuple[tuple[dt.date, Decimal], ...]] = {}
-        for dividend in config.dividends:
-            entry = (dt.date.fromisoformat(dividend.ex_date), dividend.amount)
-            self._dividends[dividend.underlying] = (*self._dividends.get(dividend.underlying, ()), entry)
 
     # -- lifetime ------------------------------------------------------------------------------
     def start(self, tasks: asyncio.TaskGroup) -> None:
@@ -208,7 +208,7 @@ class OptionsService:
     def stop(self) -> None:
         self._tasks = None
         for u in self._underlyings.values():
-            u.loader = u.spot_timer = u.patience = None
+            u.loader = u.spot_timer = u.patience = u.refresher = None
 
     # -- checks --------------------------------------------------------------------------------
     def check(self, sub: Subscription) -> None:
@@ -243,6 +243,11 @@ class OptionsService:
             error = self._refusal(sub, self._catalogs[sub.venue])
             if error is not None:
                 raise error
+
+    def learn_catalog(self, venue: str, catalog: Catalog | None) -> None:
+        """The venue's catalogue as the Bridge just read it: greeks streams are checked against it
+        from now on (`check`), before they open."""
+        self._catalogs[venue] = catalog
 
     def _refusal(self, sub: Subscription, catalog: Catalog | None) -> VenueError | None:
         """Why `sub` cannot be served by a venue with `catalog` (None: it can)."""
@@ -285,12 +290,13 @@ class OptionsService:
         u = self._underlyings.get(key)
         if u is None:
             u = self._underlyings[key] = _Underlying(sub.venue, sub.symbol or "")
-        u.streams[sub] = self._status(sub, StreamState.CONNECTING, "loading the venue's options catalogue")
+        # Its first consumer learns at once that it is opening (as a venue stream's does).
         if u.facts is None:
+            self._set_status(u, sub, StreamState.CONNECTING, "loading the venue's options catalogue")
             if u.loader is None and self._tasks is not None:
                 u.loader = self._tasks.create_task(self._load(u), name=f"options-{u.venue}-{u.ticker}")
             return
-        u.streams[sub] = self._status(sub, StreamState.CONNECTING, "waiting for the first quotes")
+        self._set_status(u, sub, StreamState.CONNECTING, "waiting for the first quotes")
         self._admit(u, sub)
 
     def close(self, sub: Subscription) -> None:
@@ -308,7 +314,7 @@ class OptionsService:
             return
         # The last greeks stream of the underlying: let every ticker stream go, forget its inputs.
         del self._underlyings[(u.venue, u.ticker)]
-        for task in (u.loader, u.spot_timer, u.patience):
+        for task in (u.loader, u.spot_timer, u.patience, u.refresher):
             if task is not None:
                 task.cancel()
         for listening in u.listens.values():
@@ -374,8 +380,46 @@ class OptionsService:
         if catalog is not None:
             facts = self._facts(u.venue, u.ticker, catalog)
             u.facts = facts if isinstance(facts, ChainFacts) else None
+            u.catalog = catalog
+            if u.facts is not None and self._tasks is not None:
+                u.refresher = self._tasks.create_task(
+                    self._follow_catalogue(u), name=f"options-catalogue-{u.venue}-{u.ticker}"
+                )
         for sub in list(u.streams):
             self._admit(u, sub)
+
+    async def _follow_catalogue(self, u: _Underlying) -> None:
+        """Read the venue's catalogue again every `CATALOGUE_CHECK` (the connector fetches a new one
+        each Buenos Aires day): a stream open across days follows the series listed — an expired
+        series leaves the chain, a new one joins, a stream of an expiry no longer listed ends with
+        that refusal."""
+        while True:
+            await self._clock.sleep(CATALOGUE_CHECK)
+            try:
+                catalog = await self._catalog(u.venue)
+            except Exception as exc:  # kept: the series listed when it was last read
+                logger.warning("%s: options catalogue not read again: %r", u.venue, exc)
+                continue
+            if catalog is None or catalog is u.catalog:
+                continue
+            self._catalogs[u.venue] = catalog
+            facts = self._facts(u.venue, u.ticker, catalog)
+            if not isinstance(facts, ChainFacts):  # no option of it listed any more
+                for sub in list(u.streams):
+                    self._admit(u, sub)  # refused with the venue's words
+                continue
+            u.catalog = catalog
+            if u.facts is not None and facts.contracts == u.facts.contracts:
+                u.facts = facts
+                continue
+            u.facts = facts
+            listed = {c.symbol for c in facts.contracts}
+            for latest in u.latest.values():
+                for symbol in set(latest) - listed:
+                    del latest[symbol]
+            u.keys = {k: v for k, v in u.keys.items() if k[1] in listed}
+            for sub in list(u.streams):
+                self._admit(u, sub)
 
     def _admit(self, u: _Underlying, sub: Subscription) -> None:
         """Serve `sub` from `u` (the catalogue is loaded), or refuse it."""
@@ -387,6 +431,8 @@ class OptionsService:
             asyncio.get_running_loop().call_soon(self._fanout.refused, sub, error)
             return
         self._listen_to_needed(u)
+        if sub not in u.computed:
+            self._set_status(u, sub, StreamState.CONNECTING, "waiting for the first quotes")
         self._schedule(u)
 
     def _listen_to_needed(self, u: _Underlying) -> None:
@@ -493,7 +539,7 @@ class OptionsService:
         if u.spot_seen is None or symbol not in u.quotes:
             return f"no price of {symbol} yet"
         age = self._clock.monotonic() - u.spot_seen
-        if age > self._config.stale_after:
+        if age >= self._config.stale_after:  # the timer wakes at exactly that age
             return f"no update of {symbol} for {age:.0f} s (stale after {self._config.stale_after:g} s)"
         return None
 
@@ -505,14 +551,15 @@ class OptionsService:
     def _rate(self, u: _Underlying) -> RateInput:
         """The rate the models use: the peso caución's quote (`rate_source = "caucion"`) while it
         has one, else the configured `rate_tna`."""
-        config = self._config
-        facts = u.facts
-        caucion = facts.caucion if facts is not None else None
-        if config.rate_source == "caucion" and caucion is not None:
-            tna = _caucion_tna(u.quotes.get(caucion.symbol))
-            if tna is not None and tna > -100.0:
-                return caucion_rate(caucion.symbol, tna, caucion.days)
-        return configured_rate(config.rate_tna)
+        caucion = u.facts.caucion if u.facts is not None else None
+        quote = u.quotes.get(caucion.symbol) if caucion is not None else None
+        return chosen_rate(
+            rate_source=self._config.rate_source,
+            rate_tna=self._config.rate_tna,
+            caucion_symbol=caucion.symbol if caucion is not None else None,
+            caucion_days=caucion.days if caucion is not None else None,
+            tna=caucion_quote_tna(quote.bid, quote.ask, quote.last) if quote is not None else None,
+        )
 
     # -- computing -----------------------------------------------------------------------------
     def _schedule(self, u: _Underlying) -> None:
@@ -535,8 +582,12 @@ class OptionsService:
         if needed <= u.answered:
             return True
         spot = facts.spot_symbol
-        waited = self._clock.monotonic() >= u.patient_until
-        return waited and (spot is None or spot in u.answered)
+        if self._clock.monotonic() < u.patient_until:
+            return False
+        # A stream that serves but sent nothing: a quiet product Primary already streams on this
+        # connection gives no snapshot to a new subscriber; computed without it, the figures say so.
+        status = u.statuses.get(spot) if spot is not None else None
+        return spot is None or spot in u.answered or (status is not None and status.state in _SERVING)
 
     def _recompute(self, u: _Underlying) -> None:
         u.scheduled = False
@@ -567,7 +618,7 @@ class OptionsService:
                 calendar=self.calendar,
                 time_basis=self._config.time_basis,
                 expiry_time=self._expiry_time,
-                dividends=self._dividends.get(u.ticker, ()),
+                dividends=dividends_of(self._config.dividends, u.ticker),
             )
             of_model = [sub for sub in ready if sub.model == model]
             try:
@@ -579,18 +630,18 @@ class OptionsService:
                     self._set_status(u, sub, StreamState.STALE, reason)
                 continue
             u.inputs[model] = inputs
+            newly = [sub for sub in of_model if sub not in u.computed]
+            u.computed.update(newly)
             # Status first: a consumer reads the chain's events knowing whether they are current.
             for sub in of_model:
                 self._set_status(u, sub, *self._state(u, spot_stale))
             sent = self._publish_changed(u, model, events, (spot, _shape(spot_stale), rate))
-            for sub in of_model:
-                if sub not in u.computed:
-                    # Opened on a chain computed before: its options whose inputs did not change
-                    # were not sent above; it gets them all now.
-                    u.computed.add(sub)
-                    for event in self._latest_of(u, sub):
-                        if event.symbol not in sent:
-                            self._fanout.publish_to(sub, event)
+            for sub in newly:
+                # Opened on a chain computed before: its options whose inputs did not change were
+                # not sent above; it gets them all now.
+                for event in self._latest_of(u, sub):
+                    if event.symbol not in sent:
+                        self._fanout.publish_to(sub, event)
 
     def _state(self, u: _Underlying, spot_stale: str | None) -> tuple[StreamState, str]:
         if spot_stale is not None:
@@ -643,14 +694,3 @@ def _shape(reason: str | None) -> str | None:
     """`reason` without its numbers: a stale spot's reason says its age, which grows on every
     recompute; that alone is no news to publish."""
     return None if reason is None else _DIGITS.sub("#", reason)
-
-
-def _caucion_tna(quote: Quote | None) -> float | None:
-    """A caución's rate (% TNA): its last trade, else the middle of its book."""
-    if quote is None:
-        return None
-    if quote.last is not None:
-        return float(quote.last)
-    if quote.bid is not None and quote.ask is not None:
-        return float((quote.bid + quote.ask) / 2)
-    return None

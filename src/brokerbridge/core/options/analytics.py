@@ -143,8 +143,10 @@ def _term(inputs: ChainInputs, expiry: dt.date, today: dt.date, midnight: float,
     return _Term(days, business, t, inputs.calendar.covers(expiry), pv, cash, expiry.isoformat())
 
 
-def _floats(values: Iterable[Decimal | None], n: int) -> FloatArray:
-    return np.fromiter((np.nan if v is None else float(v) for v in values), np.float64, n)
+def _floats(values: Iterable[Decimal | None]) -> FloatArray:
+    # A list comprehension and a local NaN: twice as fast as np.fromiter over a generator here.
+    nan = math.nan
+    return np.array([nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
 def analyze_chain(inputs: ChainInputs) -> list[OptionAnalytics]:
@@ -164,16 +166,22 @@ def analyze_chain(inputs: ChainInputs) -> list[OptionAnalytics]:
 
     # Arrays over the whole chain: every figure below is one numpy pass.
     is_call = np.fromiter((c.option_type == "call" for c in contracts), np.bool_, n)
-    strike = _floats((c.strike for c in contracts), n)
-    days = np.fromiter((terms[c.expiry].days for c in contracts), np.float64, n)
-    t = np.fromiter((terms[c.expiry].t for c in contracts), np.float64, n)
-    pv = np.fromiter((terms[c.expiry].dividends_pv for c in contracts), np.float64, n)
+    strike = _floats(c.strike for c in contracts)
+    order = list(terms)
+    at = np.fromiter((order.index(c.expiry) for c in contracts), np.intp, n)  # each option's expiry
+    days = np.array([terms[e].days for e in order])[at]
+    t = np.array([terms[e].t for e in order])[at]
+    pv = np.array([terms[e].dividends_pv for e in order])[at]
+    bid_f = _floats([q.bid if q else None for q in quotes])
+    ask_f = _floats([q.ask if q else None for q in quotes])
+    has_mid = np.fromiter((m is not None for m, _ in mids), np.bool_, n)
+    # The Decimal mid's float: (bid + ask) / 2 in floats, where `_mid` found one.
     prices = np.vstack(
         (
-            _floats((q.bid if q else None for q in quotes), n),
-            _floats((q.ask if q else None for q in quotes), n),
-            _floats((q.last if q else None for q in quotes), n),
-            _floats((m for m, _ in mids), n),
+            bid_f,
+            ask_f,
+            _floats([q.last if q else None for q in quotes]),
+            np.where(has_mid, (bid_f + ask_f) / 2, np.nan),
         )
     )
     spot_f = float(spot.price) if spot.price is not None else np.nan
@@ -228,7 +236,7 @@ def analyze_chain(inputs: ChainInputs) -> list[OptionAnalytics]:
     upper = np.where(is_call, escrowed, strike if inputs.model == "american" else strike * discount)
 
     parity = _parity(contracts, prices[3], escrowed, strike, days)
-    cash = np.fromiter((float(terms[c.expiry].dividends_cash) for c in contracts), np.float64, n)
+    cash = np.array([float(terms[e].dividends_cash) for e in order])[at]
     cc_tna, cc_tea = _covered_call(inputs, contracts, cash, prices[0], strike, days, spot_f)
 
     # Python lists once (a numpy scalar per element read costs ~10× a list item): the events loop
@@ -263,7 +271,9 @@ def _chain_reasons(inputs: ChainInputs, spot: SpotPrice) -> dict[str, str]:
 
 def _values(array: FloatArray) -> list[float | None]:
     """The array as wire numbers: None where it holds NaN or inf."""
-    return [x if math.isfinite(x) else None for x in array.tolist()]
+    boxed = array.astype(object)
+    boxed[~np.isfinite(array)] = None
+    return boxed.tolist()  # type: ignore[no-any-return]
 
 
 def _parity(

@@ -21,6 +21,8 @@ from decimal import Decimal
 
 import msgspec
 
+from brokerbridge.core.config import Dividend
+
 CONFIGURED = "configured"
 CONFIG_TERM_DAYS = 1
 
@@ -73,3 +75,38 @@ def dividends_pv(
             years = max(midnight + (ex_date - today).days * 86400.0 - now, 0.0) / (365.0 * 86400.0)
             total += float(amount) * math.exp(-rate * years)
     return total
+
+
+def caucion_quote_tna(bid: Decimal | None, ask: Decimal | None, last: Decimal | None) -> float | None:
+    """The % TNA a caución's quote stands for: its last trade, else the mid of a two-sided quote."""
+    if last is not None and last > 0:
+        return float(last)
+    if bid is not None and ask is not None and 0 < bid <= ask:
+        return float((bid + ask) / 2)
+    return None
+
+
+def chosen_rate(
+    *,
+    rate_source: str,
+    rate_tna: float,
+    caucion_symbol: str | None,
+    caucion_days: int | None,
+    tna: float | None,
+) -> RateInput:
+    """`[options] rate_source` applied: the caución's rate when it is the source and quoted, else the
+    configured `rate_tna` (as a 1-day caución). `rate_source` on the result says which it was."""
+    if rate_source == "caucion" and caucion_symbol and caucion_days and tna is not None:
+        try:
+            return caucion_rate(caucion_symbol, tna, caucion_days)
+        except ValueError:
+            pass  # a quote below −100 % TNA·d/365 is no rate: the configured one stands in
+    return configured_rate(rate_tna)
+
+
+def dividends_of(dividends: Iterable[Dividend], underlying: str) -> tuple[tuple[dt.date, Decimal], ...]:
+    """`[options.dividends]` entries of `underlying` (its ticker) as `ChainInputs.dividends` takes them."""
+    wanted = underlying.upper()
+    return tuple(
+        sorted((dt.date.fromisoformat(d.ex_date), d.amount) for d in dividends if d.underlying == wanted)
+    )
