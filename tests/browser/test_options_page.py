@@ -203,7 +203,7 @@ def test_every_figure_shown_equals_the_api(serve: Serve, open_tab: Callable[[], 
     with frozen(serve, tab):
         shown = tab.page.evaluate(READ_CELLS)
         rates = tab.page.evaluate(
-            """() => ['caucion-tna', 'rate', 'rate-source'].map(
+            """() => ['caucion-tna', 'rate', 'rate-source', 'model-spot'].map(
                  (id) => document.querySelector(`[data-testid="${id}"]`).textContent)"""
         )
         chain = api_chain(serve, model)
@@ -212,7 +212,8 @@ def test_every_figure_shown_equals_the_api(serve: Serve, open_tab: Callable[[], 
     assert compared >= 20 * len(FIGURES) * 0.8, compared  # ≥ 20 options (the simulator lists more)
     # The caución on top, with its source; the continuous rate the model used.
     assert chain["caucion_tna"] is not None, chain["reasons"]
-    caucion, rate, source = rates
+    caucion, rate, source, model_spot = rates
+    assert es_number(model_spot) == Decimal(chain["spot"])  # the price the figures were computed at
     caucion_tna, rate_used = Decimal(repr(chain["caucion_tna"])), Decimal(repr(chain["rate"] * 100))
     assert abs(es_number(caucion.removesuffix(" TNA")) - caucion_tna) <= Decimal("0.01")
     assert abs(es_number(rate.removesuffix(" (continua)")) - rate_used) <= Decimal("0.01")

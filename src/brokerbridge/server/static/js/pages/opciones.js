@@ -72,7 +72,8 @@ export function mount(root, { i18n, bridge, frames }, params) {
   let chain = null; // the snapshot's chain-wide figures (rate, caución, model, reasons)
   let model = storedModel();
   let showAnalytics = globalThis.localStorage?.getItem(SHOW_ANALYTICS_KEY) === "on";
-  let spot = { symbol: null, last: null, close: null };
+  let spot = { symbol: null, last: null, close: null }; // the market's last trade (ticker, stats)
+  let modelSpot = null; // the price the figures were computed at (the underlying's mid, else last)
   let greeks = null; // the greeks subscription (replaced on a model switch)
   let marketHandles = [];
   let generation = 0; // a model switch makes answers and events of the previous one stale
@@ -177,8 +178,10 @@ export function mount(root, { i18n, bridge, frames }, params) {
     const stale = chain?.spot_stale ? chain.reasons?.spot ?? t("options.stale") : "";
     spotBox.classList.toggle("stale", Boolean(stale));
     spotBox.title = stale;
-    if (spot.last === null) return;
-    const price = Number(spot.last);
+    // In and at the money by the price the figures use, so shading agrees with the intrinsic values.
+    const at = modelSpot ?? spot.last;
+    if (at === null) return;
+    const price = Number(at);
     let nearest = null;
     for (const row of strikeRows) {
       row.tr.classList.toggle("itm-call", row.strike < price);
@@ -203,6 +206,12 @@ export function mount(root, { i18n, bridge, frames }, params) {
         caucion === null ? EMPTY : `${caucion} ${t("options.tna")}`,
       ),
       el("span", { class: "muted", dataset: { testid: "rate-source" } }, source),
+      el("span", { class: "muted" }, t("options.model_spot")),
+      el(
+        "strong",
+        { dataset: { testid: "model-spot" }, title: modelSpot === null ? why("spot") : t("options.model_spot.title") },
+        modelSpot === null ? EMPTY : formatDecimal(modelSpot, LOCALE, 2),
+      ),
       el("span", { class: "muted" }, t("options.rate_used")),
       el(
         "strong",
@@ -435,7 +444,7 @@ export function mount(root, { i18n, bridge, frames }, params) {
     const entry = expiries.get(expiry);
     if (!entry) return;
     const smile = smileOf(entry.symbols.map((s) => options.get(s)?.event));
-    const price = spot.last !== null ? Number(spot.last) : chain?.spot !== null && chain?.spot !== undefined ? Number(chain.spot) : null;
+    const price = modelSpot !== null ? Number(modelSpot) : spot.last !== null ? Number(spot.last) : null;
     drawSmile(
       ctx,
       width,
@@ -470,6 +479,11 @@ export function mount(root, { i18n, bridge, frames }, params) {
       frames.schedule(`opciones:e:${option.expiry}`, () => renderExpiryHead(option.expiry));
     }
     entry?.chart.request();
+    if (event.spot !== null && event.spot !== modelSpot) {
+      modelSpot = event.spot;
+      frames.schedule("opciones:spot", renderSpot);
+      frames.schedule("opciones:rates", renderRates);
+    }
     const spotReason = event.reasons?.spot ?? null;
     if ((chain.reasons?.spot ?? null) !== spotReason) {
       // The underlying went stale (or fresh again) since the snapshot: say so on the spot too.
@@ -529,7 +543,7 @@ export function mount(root, { i18n, bridge, frames }, params) {
       .then((answer) => {
         if (disposed || mine !== generation) return;
         chain = { ...answer, expiries: undefined };
-        if (spot.last === null && answer.spot !== null) spot.last = answer.spot;
+        modelSpot = answer.spot;
         for (const button of modelControl.querySelectorAll("button")) {
           button.setAttribute("aria-pressed", String(button.dataset.value === answer.model));
         }
