@@ -47,6 +47,25 @@ export function formatFixed(n, locale, digits) {
   return numberFormat(locale, digits, digits).format(n);
 }
 
+/** A number with `digits` significant digits (gamma: 0,000635 and 0,0412 both keep 3). */
+export function formatSignificant(n, locale, digits) {
+  if (n === null || n === undefined || !Number.isFinite(n)) return "";
+  const key = `${locale}|sig${digits}`;
+  let format = numberFormats.get(key);
+  if (format === undefined) {
+    format = new Intl.NumberFormat(locale, { minimumSignificantDigits: digits, maximumSignificantDigits: digits });
+    numberFormats.set(key, format);
+  }
+  return format.format(n);
+}
+
+/** A value already in percent points with `digits` decimals: 45.2 → "45,2 %" (es-AR). A fraction
+ * (an IV of 0.452) is multiplied by the caller, so a rate quoted in % is never scaled twice. */
+export function formatPercent(points, locale, digits) {
+  if (points === null || points === undefined || !Number.isFinite(points)) return "";
+  return `${numberFormat(locale, digits, digits).format(points)} %`;
+}
+
 /** A signed number: "+12,50" / "−3,10" (the typographic minus reads better in tables). */
 export function formatSigned(n, locale, digits) {
   if (n === null || n === undefined || !Number.isFinite(n)) return "";
