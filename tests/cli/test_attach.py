@@ -160,6 +160,19 @@ async def test_doctor_and_instruments_next_to_serve_make_no_login(
     assert chain.exit_code == 0, chain.stderr
     rows = [json.loads(line) for line in chain.stdout.splitlines()]
     assert rows and all(row["underlying"] for row in rows)
+
+    # The analytics through serve's greeks service: the same options, each with its figures or reasons.
+    options = await cli("options", "GGAL", "--json", "--config", str(serving.config))
+    assert options.exit_code == 0, options.stderr
+    answer = json.loads(options.stdout)
+    analysed = {o["symbol"] for group in answer["expiries"] for o in group["options"]}
+    assert analysed and analysed <= {row["symbol"] for row in rows}
+    for group in answer["expiries"]:
+        for option in group["options"]:
+            assert option["iv_mid"] is not None or "iv_mid" in option["reasons"], option
+    table = await cli("options", "GGAL", "--greeks", "--config", str(serving.config))
+    assert table.exit_code == 0, table.stderr
+    assert "theta/d" in table.stdout and "business days" in table.stdout
     assert primary_sim.exchange.logins - serving.logins_before == 1  # serve's only
 
 

@@ -12,6 +12,7 @@ from brokerbridge.cli.doctor import doctor
 from brokerbridge.cli.hash_password import hash_password
 from brokerbridge.cli.instruments import instruments
 from brokerbridge.cli.login_link import login_link
+from brokerbridge.cli.options import options
 from brokerbridge.cli.serve import serve
 from brokerbridge.cli.status import status
 from brokerbridge.cli.watch import watch
@@ -48,6 +49,7 @@ app.add_typer(order.app, name="order")
 app.command()(watch)
 app.command()(doctor)
 app.command()(instruments)
+app.command()(options)
 app.command()(serve)
 app.command()(status)
 app.command(name="login-link")(login_link)

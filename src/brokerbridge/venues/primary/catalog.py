@@ -279,17 +279,20 @@ class Catalog:
     def option_chain(
         self, underlying: str, *, expiry: date | None = None
     ) -> list[tuple[Decimal, InstrumentDetail | None, InstrumentDetail | None]]:
-        """(strike, call, put) rows sorted by strike for options on `underlying` (and `expiry`)."""
+        """(strike, call, put) rows for options on `underlying` (and `expiry`): by expiry, then by
+        strike — a row per series, so a strike listed in two expiries gives two rows (and a series
+        listed in two settlements, e.g. CI and 24hs, one row per settlement)."""
         names = self._underlying_names(underlying)
-        rows: dict[Decimal, list[InstrumentDetail | None]] = {}
+        rows: dict[tuple[date, str, Decimal], list[InstrumentDetail | None]] = {}
         for d in self.options():
             if d.strike is None or (d.underlying or "").lower() not in names:
                 continue
             if expiry is not None and d.maturity != expiry:
                 continue
-            row = rows.setdefault(d.strike, [None, None])
+            key = (d.maturity or date.max, d.settlement or "", d.strike)
+            row = rows.setdefault(key, [None, None])
             row[0 if d.option_type is OptionType.CALL else 1] = d
-        return [(strike, row[0], row[1]) for strike, row in sorted(rows.items())]
+        return [(key[2], row[0], row[1]) for key, row in sorted(rows.items())]
 
     def expiries(self, underlying: str) -> list[date]:
         names = self._underlying_names(underlying)
