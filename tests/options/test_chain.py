@@ -312,10 +312,17 @@ def test_a_price_below_intrinsic_says_by_how_much() -> None:
     event = one((contract("call", "6000"), q("1100", "1120", "1130")))
     assert event.iv_ask is None and event.iv_bid is None and event.iv_mid is None
     assert event.reasons["iv_ask"] == (
-        "the ask 1120 is below the intrinsic value 1150 by 30: an arbitrage, no volatility gives this price"
+        "the ask 1120 is below the intrinsic value 1150 by 30: an arbitrage (buy and exercise), "
+        "no volatility gives this price"
+    )
+    assert (
+        event.reasons["iv_bid"]
+        == "the bid 1100 is below the intrinsic value 1150 by 50: no volatility gives this price"
     )
     assert event.time_value == Decimal("-40")
-    assert event.reasons["time_value"] == "negative: the price is 40 below the intrinsic value (an arbitrage)"
+    assert event.reasons["time_value"] == (
+        "negative: the price is 40 below the intrinsic value (an arbitrage: the ask is below it too)"
+    )
     assert_no_nan([event])
 
 

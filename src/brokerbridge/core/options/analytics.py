@@ -419,8 +419,9 @@ def _event(
     else:
         _iv_figures(ivs, values, iv, status, why_not_live, intrinsic, lower, upper, is_call, reasons)
     if time_value is not None and time_value < 0:
-        reasons["time_value"] = (
-            f"negative: the price is {-time_value} below the intrinsic value (an arbitrage)"
+        arbitrage = ask is not None and intrinsic is not None and ask < intrinsic
+        reasons["time_value"] = f"negative: the price is {-time_value} below the intrinsic value" + (
+            " (an arbitrage: the ask is below it too)" if arbitrage else ""
         )
     elif time_value is None and "expiry" not in reasons:
         reasons["time_value"] = "no price (mid or last) or no spot"
@@ -526,9 +527,12 @@ def _iv_reason(
         return f"the {name} {price} is not a positive price"
     if status == IvStatus.BELOW_INTRINSIC:
         if intrinsic is not None and price < intrinsic:
+            # Only an ask under intrinsic is an arbitrage (buy, exercise at once); a bid or a trade
+            # there is a seller's loss, not a free profit for anyone.
+            what = "an arbitrage (buy and exercise), " if name == "ask" else ""
             return (
                 f"the {name} {price} is below the intrinsic value {intrinsic} by {intrinsic - price}: "
-                "an arbitrage, no volatility gives this price"
+                f"{what}no volatility gives this price"
             )
         if math.isfinite(lower) and lower - float(price) < AT_BOUND:
             return (
