@@ -362,3 +362,17 @@ def test_trade_id_spells_the_numbers_as_sent() -> None:
     assert tracker.observe("X", first, ts=1.0) is None  # the first LA is a baseline
     trade = tracker.observe("X", last, ts=1.0)
     assert trade is not None and trade.trade_id == "5:1E+2:0.10" == f"5:{Decimal('1E+2')}:{Decimal('0.10')}"
+
+
+def test_strike_read_from_strike_price_where_strike_is_absent() -> None:
+    def detail(body: str) -> cat.InstrumentDetail:
+        wire = msgspec.json.decode(
+            '{"instrumentId": {"marketId": "ROFX", "symbol": "MERV - XMEV - GFGC7000DI - 24hs"},'
+            f' "cficode": "OCASPS", {body}}}',
+            type=rm.InstrumentDetailWire,
+        )
+        return cat.detail_from_wire(wire)
+
+    assert detail('"strikePrice": 7000.0').strike == Decimal("7000.0")
+    assert detail('"strike": 8277.7, "strikePrice": 1').strike == Decimal("8277.7")  # xOMS's field first
+    assert detail('"roundLot": 100').strike is None

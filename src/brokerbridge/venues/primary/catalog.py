@@ -151,7 +151,7 @@ def detail_from_wire(wire: InstrumentDetailWire) -> InstrumentDetail:
         description=wire.securityDescription,
         underlying=underlying,
         option_type=option_type_of(wire.cficode),
-        strike=wire.strike,
+        strike=wire.strike if wire.strike is not None else wire.strikePrice,
         maturity=_maturity(wire.maturityDate),
         tick=tick,
         qty_increment=wire.tickSize,

@@ -80,6 +80,9 @@ class InstrumentDetailWire(_Rest, frozen=True, kw_only=True):
     securityDescription: str | None = None
     tickPriceRanges: dict[str, TickPriceRange] | None = None
     strike: Decimal | None = None  # xOMS
+    # FIX's StrikePrice, the name the issue and some Primary deployments' docs use; xOMS sends
+    # `strike` (captured). Read as the strike only where `strike` is absent.
+    strikePrice: Decimal | None = None
     underlying: str | None = None  # xOMS, free text
     cficode: str | None = None
 
