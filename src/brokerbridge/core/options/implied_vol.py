@@ -294,20 +294,30 @@ def _solve_american(p: _Prepared) -> tuple[FloatArray, npt.NDArray[np.int8]]:
     lo = np.where(f0 < 0, x0, lo)
     hi = np.where(f0 > 0, x0, hi)
     vega = european_greeks(p.is_call, p.spot, p.strike, p.t, p.rate, p.div_yield, x0).vega
-    x1 = x0 - f0 / vega
+    # De-americanized start: the European IV of the price less the early-exercise premium at
+    # x0 (f0 is that premium); where it has none, the Newton step with the European vega.
+    deam_vol, deam_status = _european(p._replace(price=p.price - f0))
+    x1 = np.where(deam_status == IvStatus.OK, deam_vol, x0 - f0 / vega)
     x1 = np.where((x1 > lo) & (x1 < hi), x1, 0.5 * (lo + hi))  # NaN too
     converged = np.abs(f0) <= _AMERICAN_PRICE_MATCH * scale
     x1[converged] = x0[converged]
     residual = f0.copy()
+    # The secant runs on ln(time value): g = ln(A(σ) - intrinsic) - ln(price - intrinsic). An
+    # in-the-money put's American price hugs its exercise value at low vol (its time value
+    # behaves like a deep out-of-the-money tail, e^{-c/σ²}-like), so A(σ) itself is strongly
+    # convex there and a secant on it creeps; its logarithm is close to linear.
+    time_value = p.price - np.maximum(np.where(p.is_call, p.spot - p.strike, p.strike - p.spot), 0.0)
+    g0 = np.sqrt(np.maximum(time_value + f0, 0.0)) - np.sqrt(time_value)
     active = np.flatnonzero(~converged)
     for _ in range(_MAX_ITERATIONS):
         if active.size == 0:
             break
         f1 = _american_at(_subset(p, active), x1[active]) - p.price[active]
-        xa0, fa0, xa1 = x0[active], f0[active], x1[active]
+        g1 = np.sqrt(np.maximum(time_value[active] + f1, 0.0)) - np.sqrt(time_value[active])
+        xa0, ga0, xa1 = x0[active], g0[active], x1[active]
         lo_a = np.where(f1 < 0, xa1, lo[active])
         hi_a = np.where(f1 > 0, xa1, hi[active])
-        x2 = xa1 - f1 * (xa1 - xa0) / (f1 - fa0)
+        x2 = xa1 - g1 * (xa1 - xa0) / (g1 - ga0)
         x2 = np.where((x2 > lo_a) & (x2 < hi_a), x2, 0.5 * (lo_a + hi_a))  # NaN too
         # Done when the price is matched to its rounding noise, or the secant step (or the
         # bracket) is below 1e-8 of vol, or the residual is worth less than 1e-7 of vol at the
@@ -317,7 +327,7 @@ def _solve_american(p: _Prepared) -> tuple[FloatArray, npt.NDArray[np.int8]]:
         small = (np.abs(x2 - xa1) <= _AMERICAN_STEP) | (np.abs(f1) <= _AMERICAN_RESIDUAL * vega[active])
         done = matched | small | (hi_a - lo_a <= _AMERICAN_STEP)
         x2 = np.where(matched, xa1, x2)
-        x0[active], f0[active], x1[active], residual[active] = xa1, f1, x2, f1
+        x0[active], g0[active], x1[active], residual[active] = xa1, g1, x2, f1
         lo[active], hi[active] = lo_a, hi_a
         converged[active[done]] = True
         active = active[~done]
