@@ -284,29 +284,103 @@ def _american_at(p: _Prepared, vol: FloatArray) -> FloatArray:
 def _solve_american(p: _Prepared) -> tuple[FloatArray, npt.NDArray[np.int8]]:
     """The vols and, per entry, OK, BELOW_INTRINSIC / ABOVE_MAXIMUM (the root would be outside
     [MIN_VOL, MAX_VOL]: the bracket closed on an end without matching the price) or
-    NOT_CONVERGED."""
+    NOT_CONVERGED.
+
+    A chain asks for several prices of one option at once (bid, ask, last, mid: every input
+    but the price the same). Those siblings share one price curve A(σ), so one of them — the
+    leader, the one with the most time value, the best conditioned — is solved from its
+    European IV, and the others start from its root, where A is known without an evaluation
+    (the leader's price) and so is its slope (the leader's last secant): they skip the first
+    round and start closer (measured on the 400 chain: 2,219 → 1,766 evaluations)."""
+    time_value = p.price - np.maximum(np.where(p.is_call, p.spot - p.strike, p.strike - p.spot), 0.0)
+    leader = _leaders(p, time_value)
+    first = np.flatnonzero(leader == np.arange(leader.size))
+    vol = np.full(p.price.shape, np.nan)
+    status = np.full(p.price.shape, IvStatus.NOT_CONVERGED, dtype=np.int8)
+    slope = np.full(p.price.shape, np.nan)
+    vol[first], status[first], slope[first] = _solve_from_european(_subset(p, first), time_value[first])
+    lead = leader[leader != np.arange(leader.size)]  # each follower's leader
+    follower = np.flatnonzero(leader != np.arange(leader.size))
+    usable = (status[lead] == IvStatus.OK) & np.isfinite(slope[lead]) & (slope[lead] > 0)
+    rows, lead = follower[usable], lead[usable]
+    if rows.size:
+        q = _subset(p, rows)
+        x0 = vol[lead]
+        f0 = p.price[lead] - q.price  # A(x0) - price: A(x0) is the leader's price, to 1e-12
+        g0 = np.sqrt(time_value[lead]) - np.sqrt(time_value[rows])
+        lo = np.where(f0 < 0, x0, MIN_VOL)
+        hi = np.where(f0 > 0, x0, MAX_VOL)
+        # No residual test for them (a vega of 0): the European vega at the leader's vol may be
+        # far larger than at their own root (siblings at 5 % and 100 % of vol on the test grid)
+        # and would let a residual worth 1e-2 of vol pass.
+        no_vega = np.zeros(rows.shape)
+        vol[rows], status[rows], _ = _secant(
+            q, time_value[rows], no_vega, x0, f0, g0, x0 - g0 / slope[lead], lo, hi
+        )
+    rest = follower[~usable]  # the leader found no IV or no slope: from the European IV
+    if rest.size:
+        vol[rest], status[rest], _ = _solve_from_european(_subset(p, rest), time_value[rest])
+    return vol, status
+
+
+def _leaders(p: _Prepared, time_value: FloatArray) -> npt.NDArray[np.intp]:
+    """Per entry, the entry that leads its group of siblings (every input but the price equal):
+    the one with the most time value; itself when it leads."""
+    order = np.lexsort((-time_value, p.div_yield, p.rate, p.t, p.strike, p.spot, p.is_call))
+    keys = (p.is_call, p.spot, p.strike, p.t, p.rate, p.div_yield)
+    starts = np.ones(order.size, dtype=np.bool_)
+    for key in keys:
+        ordered = key[order]
+        starts[1:] &= ordered[1:] == ordered[:-1]
+    starts = ~starts
+    starts[:1] = True
+    group_leader = order[starts][np.cumsum(starts) - 1]
+    leader = np.empty(order.size, dtype=np.intp)
+    leader[order] = group_leader
+    return leader
+
+
+def _solve_from_european(
+    p: _Prepared, time_value: FloatArray
+) -> tuple[FloatArray, npt.NDArray[np.int8], FloatArray]:
+    """From the European IV of the price, an upper end of the bracket (the American price is at
+    least the European one at every vol)."""
     european_vol, european_status = _european(p)
-    scale = np.maximum(p.spot, p.strike)
-    lo = np.full(p.price.shape, MIN_VOL)
-    hi = np.full(p.price.shape, MAX_VOL)
     x0 = np.where(european_status == IvStatus.OK, np.clip(european_vol, MIN_VOL, MAX_VOL), 0.5)
     f0 = _american_at(p, x0) - p.price
-    lo = np.where(f0 < 0, x0, lo)
-    hi = np.where(f0 > 0, x0, hi)
+    lo = np.where(f0 < 0, x0, MIN_VOL)
+    hi = np.where(f0 > 0, x0, MAX_VOL)
     vega = european_greeks(p.is_call, p.spot, p.strike, p.t, p.rate, p.div_yield, x0).vega
     # The secant runs on the square root of the time value: g = √(A(σ) - intrinsic) -
     # √(price - intrinsic). An in-the-money put's American price sits at its exercise value up
     # to a critical vol, then rises like (σ - σc)²: on the price the secant creeps (measured:
     # 8 rounds on the 400 chain), on its square root it is close to linear. Its first step is
     # Newton's with the European vega for A' (g' = A'/2√(A - intrinsic)).
-    time_value = p.price - np.maximum(np.where(p.is_call, p.spot - p.strike, p.strike - p.spot), 0.0)
     root0 = np.sqrt(np.maximum(time_value + f0, 0.0))
     g0 = root0 - np.sqrt(time_value)
-    x1 = x0 - 2.0 * g0 * root0 / vega
+    return _secant(p, time_value, vega, x0, f0, g0, x0 - 2.0 * g0 * root0 / vega, lo, hi)
+
+
+def _secant(
+    p: _Prepared,
+    time_value: FloatArray,
+    vega: FloatArray,
+    x0: FloatArray,
+    f0: FloatArray,
+    g0: FloatArray,
+    x1: FloatArray,
+    lo: FloatArray,
+    hi: FloatArray,
+) -> tuple[FloatArray, npt.NDArray[np.int8], FloatArray]:
+    """The bracketed secant on g from x0 (evaluated: f0 = A(x0) - price, g0 its g) and x1 (not
+    yet); the vols, statuses and the last secant slope of √(A - intrinsic) (NaN if none)."""
+    scale = np.maximum(p.spot, p.strike)
+    x0, g0, x1 = x0.copy(), g0.copy(), x1.copy()
     x1 = np.where((x1 > lo) & (x1 < hi), x1, 0.5 * (lo + hi))  # NaN too
     converged = np.abs(f0) <= _AMERICAN_PRICE_MATCH * scale
     x1[converged] = x0[converged]
     residual = f0.copy()
+    slope_out = np.full(x0.shape, np.nan)
     active = np.flatnonzero(~converged)
     xm, gm = np.full(x0.shape, np.nan), np.full(x0.shape, np.nan)  # the point before x0: none yet
     for _ in range(_MAX_ITERATIONS):
@@ -336,7 +410,7 @@ def _solve_american(p: _Prepared) -> tuple[FloatArray, npt.NDArray[np.int8]]:
         small = (step <= _AMERICAN_STEP) | (np.abs(f1) <= _AMERICAN_RESIDUAL * vega[active]) | predicted
         done = matched | small | (hi_a - lo_a <= _AMERICAN_STEP)
         x2 = np.where(matched, xa1, x2)
-        xm[active], gm[active] = xa0, ga0
+        xm[active], gm[active], slope_out[active] = xa0, ga0, slope
         x0[active], g0[active], x1[active], residual[active] = xa1, g1, x2, f1
         lo[active], hi[active] = lo_a, hi_a
         converged[active[done]] = True
@@ -347,7 +421,7 @@ def _solve_american(p: _Prepared) -> tuple[FloatArray, npt.NDArray[np.int8]]:
     unmatched = converged & (np.abs(residual) > 1e-9 * scale)
     status[unmatched & (x1 <= 2.0 * MIN_VOL)] = IvStatus.BELOW_INTRINSIC
     status[unmatched & (x1 >= 0.999 * MAX_VOL)] = IvStatus.ABOVE_MAXIMUM
-    return x1, status
+    return x1, status, slope_out
 
 
 def implied_vol(
