@@ -117,6 +117,18 @@ def _lam_kappa(s: _Shared, gamma: FloatArray) -> tuple[FloatArray, FloatArray]:
     return lam, kappa
 
 
+def _log_ndtr(x: FloatArray) -> FloatArray:
+    """ln N(x): ln of ndtr where N(x) is a normal float (exact to an ulp of N, so to ~1e-16
+    absolute in the logarithm: the terms take its exp), scipy's log_ndtr only where N(x)
+    underflows. ndtr + log cost 21 ns an entry against log_ndtr's 31."""
+    p = ndtr(x)
+    out: FloatArray = np.log(p)
+    tail = p < 1e-250
+    if tail.any():
+        out[tail] = log_ndtr(x[tail])
+    return out
+
+
 def _phi_terms(
     s: _Shared,
     log_scale: FloatArray,
@@ -132,7 +144,7 @@ def _phi_terms(
     log_i_s = ln_i - s.ln_s
     d = -(s.ln_s - ln_h + (s.c.carry + (gamma - 0.5) * s.v2) * t) / sd
     base = log_scale + lam * t + gamma * s.ln_s
-    tails = log_ndtr(np.stack((d, d - 2.0 * log_i_s / sd)))
+    tails = _log_ndtr(np.stack((d, d - 2.0 * log_i_s / sd)))
     terms = np.exp(np.stack((base + tails[0], base + kappa * log_i_s + tails[1])))
     out: FloatArray = terms[0] - terms[1]
     return out
