@@ -39,6 +39,7 @@ from brokerbridge.core.options.black_scholes import (
     Greeks,
     ModelInputs,
     european_greeks,
+    european_price_of,
     model_inputs,
 )
 
@@ -274,7 +275,7 @@ def american_price(
     m = m.flat()
     with np.errstate(all="ignore"):  # tails and powers under/overflow inside log space by design
         calls = m.phi > 0
-        european = european_greeks(calls, m.spot, m.strike, m.t, m.rate, m.div_yield, m.vol).price
+        european = european_price_of(m)
         # The put-call transformation: a put is a call with spot and strike, rate and yield swapped.
         c_spot = np.where(calls, m.spot, m.strike)
         c_strike = np.where(calls, m.strike, m.spot)
