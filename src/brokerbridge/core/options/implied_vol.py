@@ -20,8 +20,10 @@ loop when converged (relative step below 1e-13), so a chain costs a few passes o
 that still move. The alternative measured against it — a vectorized port of Jäckel's Let's Be
 Rational — was not needed: the numbers are in docs/options-models.md.
 
-American IVs invert the Bjerksund–Stensland price (american.py) by a bracketed secant (Illinois)
-started from the European IV of the same price, which is always on or above the American one.
+American IVs invert the Bjerksund–Stensland price (american.py) by a bracketed secant on the
+square root of the time value, started from the European IV of the same price (always on or
+above the American one), or, for the other prices of one option asked together (bid, ask, last,
+mid), from the first one's root: see `_solve_american`.
 """
 
 from __future__ import annotations
@@ -224,10 +226,8 @@ def _prepare(price: FloatArray, m: ModelInputs) -> tuple[_Prepared, FloatArray, 
 
 
 def _american(everything: _Prepared) -> tuple[FloatArray, npt.NDArray[np.int8]]:
-    """The vol at which Bjerksund–Stensland gives each prepared entry's price: a bracketed
-    secant. The American price is at least the European one at every vol, so the European IV of
-    the same price is an upper end of the bracket and its first Newton step (European vega as
-    the slope) lands close: a few American evaluations per option, none wasted on a fixed point."""
+    """The vol at which Bjerksund–Stensland gives each prepared entry's price (`_solve_american`
+    for those that may be exercised early)."""
     vol = np.full(everything.price.shape, np.nan)
     status = np.full(everything.price.shape, IvStatus.OK, dtype=np.int8)
     # A call with no yield, a put with no rate, is never exercised early: its price is the
