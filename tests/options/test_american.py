@@ -135,3 +135,34 @@ def test_extreme_valid_inputs_are_finite() -> None:
         assert np.isfinite(result.vol[result.status == IvStatus.OK]).all()
         assert np.isnan(result.vol[result.status != IvStatus.OK]).all()
         assert result.status.shape == price.shape
+
+
+def test_siblings_solved_together_match_each_solved_alone() -> None:
+    # A chain's bid, ask, last and mid of one option (every input but the price equal) are
+    # solved together, the others from the first one's root: the answer must be the one each
+    # price gets alone, statuses included (a leader with no IV, or none of its own slope,
+    # sends its siblings the long way). Puts at 30 % (early exercise), one day to a year,
+    # deep out of to deep in the money, quotes 90 %–110 % of the model price and under the
+    # exercise value.
+    strikes = np.array([4000.0, 6500.0, 7150.0, 7800.0, 9000.0, 12000.0])
+    days = np.array([1.0, 30.0, 365.0])
+    k, d = (a.ravel() for a in np.meshgrid(strikes, days, indexing="ij"))
+    t = d / 365.0
+    fair = american_price(False, 7150.0, k, t, 0.3, 0.0, 0.45)
+    intrinsic = np.maximum(k - 7150.0, 0.0)
+    shares = np.array([0.9, 0.97, 1.0, 1.03, 1.1])
+    prices = np.concatenate([fair * f for f in shares] + [intrinsic - 1.0, intrinsic + 0.5])
+    n = len(shares) + 2
+    together = implied_vol(prices, False, 7150.0, np.tile(k, n), np.tile(t, n), 0.3, 0.0, model="american")
+    for i, price in enumerate(prices):
+        alone = implied_vol(price, False, 7150.0, k[i % k.size], t[i % k.size], 0.3, 0.0, model="american")
+        assert together.status[i] == alone.status, (i, price)
+        if alone.status != IvStatus.OK:
+            continue
+        args = (False, 7150.0, k[i % k.size], t[i % k.size], 0.3, 0.0)
+        if american_greeks(*args, float(alone.vol)).vega >= 1e-6 * max(7150.0, k[i % k.size]):
+            # Both are within 1e-6 of the root (the docs' bound): neither is the other's copy.
+            assert together.vol[i] == pytest.approx(float(alone.vol), abs=1e-6), (i, price)
+        else:  # a negligible vega: any vol that reprices the option is its IV
+            assert american_price(*args, together.vol[i]) == pytest.approx(price, abs=1e-9 * 12000.0)
+    assert (together.status == IvStatus.OK).sum() > 0.6 * prices.size  # not mostly statuses

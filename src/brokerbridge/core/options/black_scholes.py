@@ -129,6 +129,14 @@ def european_price(
         return _invalid_to_nan(_price(m), m.valid)
 
 
+def european_price_of(m: ModelInputs) -> FloatArray:
+    """`european_price` of inputs `model_inputs` already prepared (for a caller that has them:
+    no second broadcast and validation; invalid entries give a number, not NaN, as they hold
+    harmless values — the caller masks them)."""
+    with np.errstate(all="ignore"):
+        return _price(m)
+
+
 def _price(m: ModelInputs) -> FloatArray:
     sd = m.vol * np.sqrt(m.t)
     d1 = (np.log(m.spot / m.strike) + (m.rate - m.div_yield) * m.t) / sd + 0.5 * sd

@@ -20,8 +20,10 @@ loop when converged (relative step below 1e-13), so a chain costs a few passes o
 that still move. The alternative measured against it — a vectorized port of Jäckel's Let's Be
 Rational — was not needed: the numbers are in docs/options-models.md.
 
-American IVs invert the Bjerksund–Stensland price (american.py) by a bracketed secant (Illinois)
-started from the European IV of the same price, which is always on or above the American one.
+American IVs invert the Bjerksund–Stensland price (american.py) by a bracketed secant on the
+square root of the time value, started from the European IV of the same price (always on or
+above the American one), or, for the other prices of one option asked together (bid, ask, last,
+mid), from the first one's root: see `_solve_american`.
 """
 
 from __future__ import annotations
@@ -224,10 +226,8 @@ def _prepare(price: FloatArray, m: ModelInputs) -> tuple[_Prepared, FloatArray, 
 
 
 def _american(everything: _Prepared) -> tuple[FloatArray, npt.NDArray[np.int8]]:
-    """The vol at which Bjerksund–Stensland gives each prepared entry's price: a bracketed
-    secant. The American price is at least the European one at every vol, so the European IV of
-    the same price is an upper end of the bracket and its first Newton step (European vega as
-    the slope) lands close: a few American evaluations per option, none wasted on a fixed point."""
+    """The vol at which Bjerksund–Stensland gives each prepared entry's price (`_solve_american`
+    for those that may be exercised early)."""
     vol = np.full(everything.price.shape, np.nan)
     status = np.full(everything.price.shape, IvStatus.OK, dtype=np.int8)
     # A call with no yield, a put with no rate, is never exercised early: its price is the
@@ -284,50 +284,179 @@ def _american_at(p: _Prepared, vol: FloatArray) -> FloatArray:
 def _solve_american(p: _Prepared) -> tuple[FloatArray, npt.NDArray[np.int8]]:
     """The vols and, per entry, OK, BELOW_INTRINSIC / ABOVE_MAXIMUM (the root would be outside
     [MIN_VOL, MAX_VOL]: the bracket closed on an end without matching the price) or
-    NOT_CONVERGED."""
-    european_vol, european_status = _european(p)
+    NOT_CONVERGED.
+
+    A bracketed secant on g(σ) = √(A(σ) - intrinsic) - √(price - intrinsic). An in-the-money
+    put's American price sits at its exercise value up to a critical vol, then rises like
+    (σ - σc)²: on the price itself the secant creeps (measured: 8 rounds on the 400 chain), on
+    its square root it is close to linear.
+
+    A chain asks for several prices of one option at once (bid, ask, last, mid: every input
+    but the price the same). Those siblings share one price curve A(σ), so one of them — the
+    leader, the one with the most time value, the best conditioned — starts from its European
+    IV, and the others start from its root as soon as it has one, where A is known without an
+    evaluation (the leader's price) and so is its slope (the leader's last secant): they skip
+    the first evaluation and start closer, in the same rounds as the leaders still running
+    (measured on the 400 chain: 2,219 → 1,766 evaluations in 9 rounds, not 10 as one group
+    after the other)."""
+    time_value = p.price - np.maximum(np.where(p.is_call, p.spot - p.strike, p.strike - p.spot), 0.0)
+    vol, status, rest = _solve_grouped(p, time_value, _leaders(p, time_value))
+    if rest.size:  # their leader found no IV or no slope: each from its own European IV
+        q = _subset(p, rest)
+        vol[rest], status[rest], _ = _solve_grouped(q, time_value[rest], np.arange(rest.size))
+    return vol, status
+
+
+def _leaders(p: _Prepared, time_value: FloatArray) -> npt.NDArray[np.intp]:
+    """Per entry, the entry that leads its group of siblings (every input but the price equal):
+    the one with the most time value; itself when it leads."""
+    order = np.lexsort((-time_value, p.div_yield, p.rate, p.t, p.strike, p.spot, p.is_call))
+    keys = (p.is_call, p.spot, p.strike, p.t, p.rate, p.div_yield)
+    starts = np.ones(order.size, dtype=np.bool_)
+    for key in keys:
+        ordered = key[order]
+        starts[1:] &= ordered[1:] == ordered[:-1]
+    starts = ~starts
+    starts[:1] = True
+    group_leader = order[starts][np.cumsum(starts) - 1]
+    leader = np.empty(order.size, dtype=np.intp)
+    leader[order] = group_leader
+    return leader
+
+
+def _solve_grouped(
+    p: _Prepared, time_value: FloatArray, leader: npt.NDArray[np.intp]
+) -> tuple[FloatArray, npt.NDArray[np.int8], npt.NDArray[np.intp]]:
+    """The secant for leaders (from the European IV) and their followers (from the leader's
+    root, once it has one); the vols, statuses, and the followers left unsolved because their
+    leader ended without an IV or a slope."""
+    n = p.price.size
     scale = np.maximum(p.spot, p.strike)
-    lo = np.full(p.price.shape, MIN_VOL)
-    hi = np.full(p.price.shape, MAX_VOL)
-    x0 = np.where(european_status == IvStatus.OK, np.clip(european_vol, MIN_VOL, MAX_VOL), 0.5)
-    f0 = _american_at(p, x0) - p.price
-    lo = np.where(f0 < 0, x0, lo)
-    hi = np.where(f0 > 0, x0, hi)
-    vega = european_greeks(p.is_call, p.spot, p.strike, p.t, p.rate, p.div_yield, x0).vega
-    x1 = x0 - f0 / vega
-    x1 = np.where((x1 > lo) & (x1 < hi), x1, 0.5 * (lo + hi))  # NaN too
-    converged = np.abs(f0) <= _AMERICAN_PRICE_MATCH * scale
-    x1[converged] = x0[converged]
-    residual = f0.copy()
-    active = np.flatnonzero(~converged)
+    nan = np.full(n, np.nan)
+    st = _Secant(
+        nan.copy(),
+        nan.copy(),
+        nan.copy(),
+        nan.copy(),
+        nan.copy(),
+        nan.copy(),
+        nan.copy(),
+        nan,
+        np.full(n, MIN_VOL),
+        np.full(n, MAX_VOL),
+        np.zeros(n, dtype=np.bool_),
+    )
+    x0, g0, x1, xm, gm, slope, residual, vega, lo, hi, converged = st
+    waiting = leader != np.arange(n)  # followers not started yet
+    first = np.flatnonzero(~waiting)
+    q = _subset(p, first)
+    european_vol, european_status = _european(q)
+    start = np.where(european_status == IvStatus.OK, np.clip(european_vol, MIN_VOL, MAX_VOL), 0.5)
+    f0 = _american_at(q, start) - q.price
+    vega[first] = european_greeks(q.is_call, q.spot, q.strike, q.t, q.rate, q.div_yield, start).vega
+    # The first step is Newton's with the European vega for A' (g' = A'/2√(A - intrinsic)).
+    root0 = np.sqrt(np.maximum(time_value[first] + f0, 0.0))
+    g_start = root0 - np.sqrt(time_value[first])
+    active = _begin(st, scale, first, start, f0, g_start, start - 2.0 * g_start * root0 / vega[first])
+    rest: list[npt.NDArray[np.intp]] = []
     for _ in range(_MAX_ITERATIONS):
+        ready = np.flatnonzero(waiting & converged[leader])
+        if ready.size:
+            waiting[ready] = False
+            lead = leader[ready]
+            usable = (_status(converged, residual, x1, scale)[lead] == IvStatus.OK) & (slope[lead] > 0)
+            rest.append(ready[~usable])
+            rows, lead = ready[usable], lead[usable]
+            f0 = p.price[lead] - p.price[rows]  # A(x0) - price: A(x0) is the leader's price, to 1e-12
+            g_start = np.sqrt(time_value[lead]) - np.sqrt(time_value[rows])
+            # No residual test for them (a vega of 0): the European vega at the leader's vol may
+            # be far larger than at their own root (siblings at 5 % and 100 % of vol on the test
+            # grid) and would let a residual worth 1e-2 of vol pass.
+            vega[rows] = 0.0
+            x_lead = x1[lead]
+            joined = _begin(st, scale, rows, x_lead, f0, g_start, x_lead - g_start / slope[lead])
+            active = np.concatenate((active, joined))
         if active.size == 0:
             break
         f1 = _american_at(_subset(p, active), x1[active]) - p.price[active]
-        xa0, fa0, xa1 = x0[active], f0[active], x1[active]
+        g1 = np.sqrt(np.maximum(time_value[active] + f1, 0.0)) - np.sqrt(time_value[active])
+        xa0, ga0, xa1 = x0[active], g0[active], x1[active]
         lo_a = np.where(f1 < 0, xa1, lo[active])
         hi_a = np.where(f1 > 0, xa1, hi[active])
-        x2 = xa1 - f1 * (xa1 - xa0) / (f1 - fa0)
-        x2 = np.where((x2 > lo_a) & (x2 < hi_a), x2, 0.5 * (lo_a + hi_a))  # NaN too
+        x2 = xa1 - g1 * (xa1 - xa0) / (g1 - ga0)
+        secant = (x2 > lo_a) & (x2 < hi_a)  # NaN too
+        x2 = np.where(secant, x2, 0.5 * (lo_a + hi_a))
         # Done when the price is matched to its rounding noise, or the secant step (or the
         # bracket) is below 1e-8 of vol, or the residual is worth less than 1e-7 of vol at the
         # European vega (the next secant step, taken, is then far closer still): where vega is
-        # negligible any vol near fits.
+        # negligible any vol near fits. Or when the error left in x2 is predicted below 1e-9:
+        # a secant step's error is e2 ≈ C·e1·e0 with C = g''/2g', estimated from the last
+        # three points' divided differences (e1 ≈ |x2 - x1|, e0 ≈ |x2 - x0|); this saves the
+        # round that would only confirm a step of ~1e-6.
+        xam, gam = xm[active], gm[active]
+        slope_a = (g1 - ga0) / (xa1 - xa0)
+        curvature = (slope_a - (ga0 - gam) / (xa0 - xam)) / (xa1 - xam)
+        step = np.abs(x2 - xa1)
+        predicted = secant & (np.abs(curvature / slope_a) * step * np.abs(x2 - xa0) <= 0.1 * _AMERICAN_STEP)
         matched = np.abs(f1) <= _AMERICAN_PRICE_MATCH * scale[active]
-        small = (np.abs(x2 - xa1) <= _AMERICAN_STEP) | (np.abs(f1) <= _AMERICAN_RESIDUAL * vega[active])
+        small = (step <= _AMERICAN_STEP) | (np.abs(f1) <= _AMERICAN_RESIDUAL * vega[active]) | predicted
         done = matched | small | (hi_a - lo_a <= _AMERICAN_STEP)
         x2 = np.where(matched, xa1, x2)
-        x0[active], f0[active], x1[active], residual[active] = xa1, f1, x2, f1
+        xm[active], gm[active], slope[active] = xa0, ga0, slope_a
+        x0[active], g0[active], x1[active], residual[active] = xa1, g1, x2, f1
         lo[active], hi[active] = lo_a, hi_a
         converged[active[done]] = True
         active = active[~done]
-    status = np.full(p.price.shape, IvStatus.NOT_CONVERGED, dtype=np.int8)
+    return x1, _status(converged, residual, x1, scale), np.concatenate([*rest, np.flatnonzero(waiting)])
+
+
+class _Secant(NamedTuple):
+    """The secant's working arrays, one entry per price, updated in place."""
+
+    x0: FloatArray  # the last point evaluated
+    g0: FloatArray  # g there
+    x1: FloatArray  # the next point to evaluate (the answer, once converged)
+    xm: FloatArray  # the point before x0 (NaN: none yet)
+    gm: FloatArray
+    slope: FloatArray  # the last secant's slope of √(A - intrinsic)
+    residual: FloatArray  # A - price at x0
+    vega: FloatArray  # the European vega for the residual test (0: no such test)
+    lo: FloatArray  # the bracket
+    hi: FloatArray
+    converged: BoolArray
+
+
+def _begin(
+    st: _Secant,
+    scale: FloatArray,
+    rows: npt.NDArray[np.intp],
+    start: FloatArray,
+    f0: FloatArray,
+    g_start: FloatArray,
+    step_to: FloatArray,
+) -> npt.NDArray[np.intp]:
+    """Sets these rows' first point (start, where A - price = f0) and bracket, and their next
+    point (step_to, kept inside the bracket); the rows that still need a round."""
+    lo = st.lo[rows] = np.where(f0 < 0, start, MIN_VOL)
+    hi = st.hi[rows] = np.where(f0 > 0, start, MAX_VOL)
+    nxt = np.where((step_to > lo) & (step_to < hi), step_to, 0.5 * (lo + hi))  # NaN too
+    matched = np.abs(f0) <= _AMERICAN_PRICE_MATCH * scale[rows]
+    st.x0[rows], st.g0[rows], st.residual[rows] = start, g_start, f0
+    st.x1[rows] = np.where(matched, start, nxt)
+    st.converged[rows[matched]] = True
+    return rows[~matched]
+
+
+def _status(
+    converged: BoolArray, residual: FloatArray, x1: FloatArray, scale: FloatArray
+) -> npt.NDArray[np.int8]:
+    status = np.full(x1.shape, IvStatus.NOT_CONVERGED, dtype=np.int8)
     status[converged] = IvStatus.OK
     # The bracket shut on an end with the price still unmatched: no IV inside [MIN_VOL, MAX_VOL].
     unmatched = converged & (np.abs(residual) > 1e-9 * scale)
     status[unmatched & (x1 <= 2.0 * MIN_VOL)] = IvStatus.BELOW_INTRINSIC
     status[unmatched & (x1 >= 0.999 * MAX_VOL)] = IvStatus.ABOVE_MAXIMUM
-    return x1, status
+    return status
 
 
 def implied_vol(
