@@ -265,7 +265,7 @@ async def test_refusals_say_what_is_wrong_and_what_to_do(tmp_path: Path) -> None
 async def test_option_chain_answers_every_expiry_then_lets_the_streams_go(tmp_path: Path) -> None:
     async with quiet_rig(tmp_path) as r:
         listed = await expiries(r)
-        first, second = listed[:2]
+        second = listed[1]
         catalog = await r.call(r.bridge.catalog("primary"))
         chain: OptionChain = await r.call(r.bridge.option_chain("primary", "GGAL", model="european"))
         assert (chain.venue, chain.underlying, chain.model) == ("primary", "GGAL", "european")
