@@ -4,6 +4,7 @@ and written as JSON; medians of timed rounds; the captured fixtures."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import statistics
@@ -49,7 +50,12 @@ class Report:
         return value
 
     def ratio(self, figure: str, ours: str, baseline: str) -> float:
-        """`ours / baseline` (for throughputs: how many times faster we are)."""
+        """`ours / baseline` (for throughputs: how many times faster we are). A baseline that measured
+        nothing (a smoke run too short for one delivery on a loaded machine) gives no ratio, and a
+        note says so, rather than a crash or an infinite figure."""
+        if self.figures[baseline] == 0:
+            self.note(f"{figure}: not computed, {baseline} measured 0")
+            return math.nan
         return self.add(figure, self.figures[ours] / self.figures[baseline], "x")
 
     def target(self, figure: str, op: str, limit: float) -> None:

@@ -209,9 +209,12 @@ def test_chain_ivs_and_greeks_equal_the_math_functions(model: str) -> None:
         for i, event in enumerate(events):
             mine = getattr(event, "iv_" + figure)
             if math.isfinite(solved.vol[i]):
-                # The American solver stops on its tolerance (~1e-12), and where it stops moves with the
-                # batch's other entries; a plumbing slip (spot, t, rate, price) is orders larger.
-                assert mine == pytest.approx(solved.vol[i], rel=1e-10), (event.symbol, figure)
+                # The American solver stops on its tolerances (docs/options-models.md: a step under
+                # 1e-9 of vol, a residual worth 1e-7 of vol), and where it stops moves with the batch's
+                # other entries (siblings share a curve); a plumbing slip (spot, t, rate, price) moves
+                # an IV by far more than 1e-7.
+                tolerance = {"abs": 1e-7} if model == "american" else {"rel": 1e-10}
+                assert mine == pytest.approx(solved.vol[i], **tolerance), (event.symbol, figure)
             else:
                 assert mine is None and ("iv_" + figure) in event.reasons
     assert sum(e.iv_mid is not None for e in events) == 10
