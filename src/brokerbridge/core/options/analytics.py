@@ -463,10 +463,11 @@ def _parity(
     and a put mid of the same expiry: a conversion (buy the share at S*, buy the put, sell the call)
     pays K at expiry whatever happens, for S* + P − C today, so K / (S* + P − C) − 1 over `days`
     is the rate it earns. Both options of the pair carry it."""
-    pairs: dict[tuple[dt.date, Decimal], list[int]] = {}
+    call_at: dict[tuple[dt.date, Decimal], int] = {}
+    put_at: dict[tuple[dt.date, Decimal], int] = {}
     for i, c in enumerate(contracts):
-        pairs.setdefault((c.expiry, c.strike), [-1, -1])[0 if is_call[i] else 1] = i
-    both = np.array([p for p in pairs.values() if p[0] >= 0 and p[1] >= 0], np.intp).reshape(-1, 2)
+        (call_at if is_call[i] else put_at)[c.expiry, c.strike] = i
+    both = np.array([(k, put_at[key]) for key, k in call_at.items() if key in put_at], np.intp).reshape(-1, 2)
     out = np.full(len(contracts), np.nan)
     if both.size == 0:
         return out
