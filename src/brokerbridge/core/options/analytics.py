@@ -80,7 +80,7 @@ MAX_TEA = 1e6
 # so, rather than "below the bound by 0.000".
 AT_BOUND = 0.0005
 _IV_KEYS = tuple("iv_" + name for name in FIGURES)
-_ZERO = Decimal(0)
+_ZERO = Decimal(0)  # compared with, not 0: a Decimal against an int converts the int every time
 _OK = int(IvStatus.OK)  # read once: an IntEnum member lookup costs ~1 µs, 1,600 times a chain
 _NO_COVERED_CALL: tuple[float | None, float | None, Decimal | None] = (None, None, None)
 _TEA_TOO_CLOSE = "the TEA compounds too many times so close to the expiry to mean anything"
@@ -196,7 +196,7 @@ def analyze_chain(inputs: ChainInputs) -> list[OptionAnalytics]:
         asks.append(nan if a is None else float(a))
         lasts.append(nan if last is None else float(last))
         # The same test as `_mid`'s, inline: no tuple per option (fewer tracked objects, fewer collections).
-        mids.append((b + a) / 2 if b is not None and a is not None and 0 < b <= a else None)
+        mids.append((b + a) / 2 if b is not None and a is not None and _ZERO < b <= a else None)
 
     # Arrays over the whole chain: every figure below is one numpy pass.
     is_call = np.array(calls, np.bool_)
@@ -351,9 +351,9 @@ def _events(
         strike = contract.strike
         is_call = contract.option_type == "call"
         gain = spot_d - strike if is_call else strike - spot_d
-        intrinsic = gain if gain > 0 else _ZERO
+        intrinsic = gain if gain > _ZERO else _ZERO
         time_value = mid - intrinsic  # type: ignore[operator]  # the mid is there when its IV solved
-        if time_value < 0:
+        if time_value < _ZERO:
             arbitrage = ask < intrinsic  # type: ignore[operator]
             reasons["time_value"] = f"negative: the price is {-time_value} below the intrinsic value" + (
                 " (an arbitrage: the ask is below it too)" if arbitrage else ""
@@ -372,7 +372,7 @@ def _events(
         cc_figures: tuple[float | None, float | None, Decimal | None] = _NO_COVERED_CALL
         if is_call:  # `_covered_call_figures` where the bid is positive and the spot there (buy too)
             cost = buy - bid  # type: ignore[operator]
-            if cost <= 0:
+            if cost <= _ZERO:
                 reasons["covered_call"] = (
                     f"the call's bid {bid} is not below the underlying's price {buy}: "
                     "an arbitrage, no rate to quote"
