@@ -24,7 +24,7 @@ from brokerbridge.core.options.analytics import (
 )
 from brokerbridge.core.options.black_scholes import european_greeks, european_price
 from brokerbridge.core.options.calendar import byma_calendar
-from brokerbridge.core.options.implied_vol import implied_vol
+from brokerbridge.core.options.implied_vol import IvStatus, implied_vol
 from brokerbridge.core.options.rates import (
     RateInput,
     caucion_quote_tna,
@@ -487,3 +487,48 @@ def test_no_business_time_left_on_a_holiday_expiry_says_so() -> None:
     )
     calendar = one((contract("call", "7000", holiday), q("152", "160")), now=morning)
     assert calendar.t is not None and calendar.t > 0 and calendar.iv_mid is not None
+
+
+def test_the_inline_events_equal_what_event_words() -> None:
+    """`analyze_chain` builds the common option's event inline (live, its four IVs solved) and leaves
+    every other case to `_event`: for the common options both must give the same event — with the
+    reasons they can carry (a stale spot, an expiry beyond the holiday data, a negative time value,
+    no parity pair)."""
+    from brokerbridge.core.options import analytics
+
+    far = D(2031, 12, 19)  # beyond the shipped holiday data
+    strikes = ["6000", "6500", "7000", "7500", "8000"]
+    fair = european_price(
+        np.array([True] * 5 + [False] * 5), arr(*[7150.0] * 10), np.array([float(k) for k in strikes * 2]),
+        arr(*[DAYS / 365] * 10), arr(*[RATE.rate] * 10), arr(*[0.0] * 10), arr(*[0.5] * 10),
+    )  # fmt: skip
+    pairs = [
+        (contract("call" if i < 5 else "put", k), q(f"{m * 0.97:.1f}", f"{m * 1.03:.1f}", f"{m:.1f}"))
+        for i, (k, m) in enumerate(zip(strikes * 2, fair.tolist(), strict=True))
+    ]
+    # A European put under its intrinsic value (1,850) but above its discounted bound: a negative
+    # time value with every IV solved.
+    pairs.append((contract("put", "9000"), q("1790", "1810", "1800")))
+    pairs.append((contract("call", "7100", far), q("5900", "6100", "6000")))  # no put: no parity
+    chain = inputs(pairs, spot_stale="the spot is 90 s old")
+    events = analyze_chain(chain)
+    today = dt.datetime.fromtimestamp(NOW, BUENOS_AIRES).date()
+    midnight = dt.datetime.combine(today, dt.time(0), BUENOS_AIRES).timestamp()
+    spot = analytics.spot_price(chain.spot)
+    checked = []
+    for (option, quote), event in zip(pairs, events, strict=True):
+        ivs = (event.iv_bid, event.iv_ask, event.iv_last, event.iv_mid)
+        if None in ivs:
+            continue  # `_event`'s own case
+        again = analytics._event(
+            chain, analytics._chain_reasons(chain, spot), analytics.buy_price(chain.spot), option, quote,
+            analytics._mid(quote), analytics._term(chain, option.expiry, today, midnight, RATE.rate), spot,
+            True, ivs, [int(IvStatus.OK)] * 4, math.nan, math.nan,
+            (event.delta, event.gamma, event.vega, event.theta, event.rho), event.greeks_from or "mid",
+            event.parity_tna, event.covered_call_tna, event.covered_call_tea,
+        )  # fmt: skip
+        assert msgspec.json.encode(again) == msgspec.json.encode(event), option.symbol
+        checked.append(event)
+    assert len(checked) >= 10  # the far wings may price below a tick: `_event`'s case
+    reasons = {key for event in checked for key in event.reasons}
+    assert {"spot", "business_days", "time_value", "parity_tna"} <= reasons

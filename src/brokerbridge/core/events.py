@@ -264,7 +264,7 @@ class Position(Event, tag="position", frozen=True, kw_only=True):
     source: Source = Source.REST
 
 
-class OptionAnalytics(Event, tag="option_analytics", frozen=True, kw_only=True):
+class OptionAnalytics(Event, tag="option_analytics", frozen=True, kw_only=True, gc=False):
     """One option's analytics (issue 20), recomputed on every tick of the option, its underlying or
     the rate. Facts (strike, expiry, type, lot) come from the venue's instrument details, never from
     the ticker text.
@@ -275,7 +275,10 @@ class OptionAnalytics(Event, tag="option_analytics", frozen=True, kw_only=True):
     is. Units: IVs and `rate` are annual fractions (0.45 = 45 %); `delta` per 1 of the underlying's
     price; `gamma` per 1 of price, per 1; `vega` per vol point (σ + 0.01); `theta` per calendar day;
     `rho` per rate point (r + 0.01); rates quoted like cauciones (`*_tna`, `*_tea`) are percents.
-    Greeks are per share (× `lot` for one contract)."""
+    Greeks are per share (× `lot` for one contract).
+
+    gc=False: strings, numbers, Decimals and a dict of strings cannot form a cycle, so the collector
+    need not track the 400 events a chain's tick makes (its collections lifted the p99)."""
 
     symbol: str  # the option's venue symbol
     underlying: str  # the underlying's ticker (GGAL)

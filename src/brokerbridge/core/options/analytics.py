@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import statistics
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NamedTuple
@@ -81,8 +80,10 @@ MAX_TEA = 1e6
 # so, rather than "below the bound by 0.000".
 AT_BOUND = 0.0005
 _IV_KEYS = tuple("iv_" + name for name in FIGURES)
-_ZERO = Decimal(0)
+_ZERO = Decimal(0)  # compared with, not 0: a Decimal against an int converts the int every time
 _OK = int(IvStatus.OK)  # read once: an IntEnum member lookup costs ~1 µs, 1,600 times a chain
+_NO_COVERED_CALL: tuple[float | None, float | None, Decimal | None] = (None, None, None)
+_TEA_TOO_CLOSE = "the TEA compounds too many times so close to the expiry to mean anything"
 
 
 class _Term(NamedTuple):
@@ -154,12 +155,6 @@ def _term(inputs: ChainInputs, expiry: dt.date, today: dt.date, midnight: float,
     return _Term(days, business, t, inputs.calendar.covers(expiry), pv, cash, expiry.isoformat())
 
 
-def _floats(values: Iterable[Decimal | None]) -> FloatArray:
-    # A list comprehension and a local NaN: twice as fast as np.fromiter over a generator here.
-    nan = math.nan
-    return np.array([nan if v is None else float(v) for v in values], dtype=np.float64)
-
-
 def analyze_chain(inputs: ChainInputs) -> list[OptionAnalytics]:
     """One event per contract, in `inputs.contracts` order."""
     contracts = inputs.contracts
@@ -172,28 +167,51 @@ def analyze_chain(inputs: ChainInputs) -> list[OptionAnalytics]:
     spot = spot_price(inputs.spot)
     rate = inputs.rate.rate if inputs.rate is not None else None
     terms = {e: _term(inputs, e, today, midnight, rate or 0.0) for e in {c.expiry for c in contracts}}
-    quotes = [inputs.quotes.get(c.symbol) for c in contracts]
-    mids = [_mid(q) for q in quotes]
+    # One pass over the contracts and their quotes: the per-option Python work the arrays start from.
+    nan = math.nan
+    get = inputs.quotes.get
+    index = {e: k for k, e in enumerate(terms)}
+    quotes: list[Quote | None] = []
+    mids: list[Decimal | None] = []  # values only: `_mid` words the reason where one is needed
+    calls: list[bool] = []
+    strikes: list[float] = []
+    expiry_at: list[int] = []
+    bids: list[float] = []
+    asks: list[float] = []
+    lasts: list[float] = []
+    for c in contracts:
+        calls.append(c.option_type == "call")
+        strikes.append(float(c.strike))
+        expiry_at.append(index[c.expiry])
+        quote = get(c.symbol)
+        quotes.append(quote)
+        if quote is None:
+            mids.append(None)
+            bids.append(nan)
+            asks.append(nan)
+            lasts.append(nan)
+            continue
+        b, a, last = quote.bid, quote.ask, quote.last
+        bids.append(nan if b is None else float(b))
+        asks.append(nan if a is None else float(a))
+        lasts.append(nan if last is None else float(last))
+        # The same test as `_mid`'s, inline: no tuple per option (fewer tracked objects, fewer collections).
+        mids.append((b + a) / 2 if b is not None and a is not None and _ZERO < b <= a else None)
 
     # Arrays over the whole chain: every figure below is one numpy pass.
-    is_call = np.fromiter((c.option_type == "call" for c in contracts), np.bool_, n)
-    strike = _floats(c.strike for c in contracts)
+    is_call = np.array(calls, np.bool_)
+    strike = np.array(strikes, np.float64)
     order = list(terms)
-    at = np.fromiter((order.index(c.expiry) for c in contracts), np.intp, n)  # each option's expiry
+    at = np.array(expiry_at, np.intp)  # each option's expiry
     days = np.array([terms[e].days for e in order])[at]
     t = np.array([terms[e].t for e in order])[at]
     pv = np.array([terms[e].dividends_pv for e in order])[at]
-    bid_f = _floats([q.bid if q else None for q in quotes])
-    ask_f = _floats([q.ask if q else None for q in quotes])
-    has_mid = np.fromiter((m is not None for m, _ in mids), np.bool_, n)
+    bid_f = np.array(bids, np.float64)
+    ask_f = np.array(asks, np.float64)
+    has_mid = np.array([m is not None for m in mids], np.bool_)
     # The Decimal mid's float: (bid + ask) / 2 in floats, where `_mid` found one.
     prices = np.vstack(
-        (
-            bid_f,
-            ask_f,
-            _floats([q.last if q else None for q in quotes]),
-            np.where(has_mid, (bid_f + ask_f) / 2, np.nan),
-        )
+        (bid_f, ask_f, np.array(lasts, np.float64), np.where(has_mid, (bid_f + ask_f) / 2, np.nan))
     )
     spot_f = float(spot.price) if spot.price is not None else np.nan
     escrowed = spot_f - pv  # the spot the models see: less the dividends' present value
@@ -245,27 +263,170 @@ def analyze_chain(inputs: ChainInputs) -> list[OptionAnalytics]:
         lower = np.maximum(lower, np.where(is_call, escrowed - strike, strike - escrowed))
     upper = np.where(is_call, escrowed, strike if inputs.model == "american" else strike * discount)
 
-    parity = _parity(contracts, prices[3], escrowed, strike, days)
+    parity = _parity(contracts, calls, prices[3], escrowed, strike, days)
     cash = np.array([float(terms[e].dividends_cash) for e in order])[at]
-    cc_tna, cc_tea = _covered_call(inputs, contracts, cash, prices[0], strike, days, spot_f)
-
-    # Python lists once (a numpy scalar per element read costs ~10× a list item): the events loop
-    # below is then plain attribute work.
-    iv_cols = list(zip(*(_values(row) for row in iv), strict=True))
-    status_cols = status.T.tolist()
-    greek_cols = list(zip(*(_values(a) for a in (delta, gamma, vega, theta, rho)), strict=True))
-    lower_l, upper_l, live_l, from_mid_l = lower.tolist(), upper.tolist(), live.tolist(), from_mid.tolist()
-    parity_l, cc_tna_l, cc_tea_l = _values(parity), _values(cc_tna), _values(cc_tea)
-    chain_reasons = _chain_reasons(inputs, spot)
     buy = buy_price(inputs.spot)
-    return [
-        _event(
-            inputs, chain_reasons, buy, contract, quotes[i], mids[i], terms[contract.expiry], spot, live_l[i],
-            iv_cols[i], status_cols[i], lower_l[i], upper_l[i], greek_cols[i],
-            "mid" if from_mid_l[i] else "last", parity_l[i], cc_tna_l[i], cc_tea_l[i],
+    cc_tna, cc_tea = _covered_call(buy, is_call, cash, prices[0], strike, days, spot_f)
+    columns = _Columns(
+        iv=[_values(row) for row in iv],
+        greeks=[_values(a) for a in (delta, gamma, vega, theta, rho)],
+        status=status,
+        all_ok=(status == _OK).all(axis=0).tolist(),
+        live=live.tolist(),
+        from_mid=from_mid.tolist(),
+        lower=lower.tolist(),
+        upper=upper.tolist(),
+        parity=_values(parity),
+        cc_tna=_values(cc_tna),
+        cc_tea=_values(cc_tea),
+    )
+    return _events(inputs, terms, spot, buy, quotes, mids, columns)
+
+
+class _Columns(NamedTuple):
+    """The chain's arrays as Python lists (a numpy scalar per element read costs ~10× a list item),
+    read once per option by `_events`."""
+
+    iv: list[list[float | None]]  # FIGURES × options
+    greeks: list[list[float | None]]  # delta, gamma, vega, theta, rho × options
+    status: np.ndarray[tuple[int, int], np.dtype[np.int8]]  # IvStatus, FIGURES × options (-1: not solved)
+    all_ok: list[bool]  # all four IVs solved
+    live: list[bool]
+    from_mid: list[bool]
+    lower: list[float]
+    upper: list[float]
+    parity: list[float | None]
+    cc_tna: list[float | None]
+    cc_tea: list[float | None]
+
+
+def _events(
+    inputs: ChainInputs,
+    terms: dict[dt.date, _Term],
+    spot: SpotPrice,
+    buy: Decimal | None,
+    quotes: list[Quote | None],
+    mids: list[Decimal | None],
+    columns: _Columns,
+) -> list[OptionAnalytics]:
+    """The events, one per contract. The common option (live, its four prices quoted and solved)
+    takes the short path inline, with everything the chain shares read once; any other goes through
+    `_event`, which words every reason. Both give the same event for the same inputs."""
+    chain_reasons = _chain_reasons(inputs, spot)
+    uncovered = (
+        f"the holiday calendar ends with {inputs.calendar.last_year}: beyond it only weekends are "
+        "counted (add the closures to [options] holidays_file)"
+    )
+    no_model_greeks = f"the {inputs.model} model gave no greeks at this volatility"
+    venue, now, model, underlying_symbol = inputs.venue, inputs.now, inputs.model, inputs.underlying_symbol
+    rate = inputs.rate
+    rate_value = rate.rate if rate is not None else None
+    rate_source = rate.source if rate is not None else ""
+    stale = bool(inputs.spot_stale)
+    spot_d = spot.price
+    iv_bid, iv_ask, iv_last, iv_mid = columns.iv
+    delta, gamma, vega, theta, rho = columns.greeks
+    all_ok, live, from_mid = columns.all_ok, columns.live, columns.from_mid
+    parity, cc_tna, cc_tea = columns.parity, columns.cc_tna, columns.cc_tea
+    events = []
+    for i, contract in enumerate(inputs.contracts):
+        term = terms[contract.expiry]
+        quote = quotes[i]
+        if not (live[i] and all_ok[i]) or quote is None or spot_d is None:
+            events.append(
+                _event(
+                    inputs, chain_reasons, buy, contract, quote, _mid(quote), term, spot, live[i],
+                    (iv_bid[i], iv_ask[i], iv_last[i], iv_mid[i]), columns.status[:, i].tolist(),
+                    columns.lower[i], columns.upper[i], (delta[i], gamma[i], vega[i], theta[i], rho[i]),
+                    "mid" if from_mid[i] else "last", parity[i], cc_tna[i], cc_tea[i],
+                )
+            )  # fmt: skip
+            continue
+        # Live, all four prices solved: bid, ask, last and the mid are there, the spot too.
+        reasons = dict(chain_reasons) if chain_reasons else {}
+        if not term.covered:
+            reasons["business_days"] = uncovered
+        bid, ask, last = quote.bid, quote.ask, quote.last
+        mid = mids[i]
+        strike = contract.strike
+        is_call = contract.option_type == "call"
+        gain = spot_d - strike if is_call else strike - spot_d
+        intrinsic = gain if gain > _ZERO else _ZERO
+        time_value = mid - intrinsic  # type: ignore[operator]  # the mid is there when its IV solved
+        if time_value < _ZERO:
+            arbitrage = ask < intrinsic  # type: ignore[operator]
+            reasons["time_value"] = f"negative: the price is {-time_value} below the intrinsic value" + (
+                " (an arbitrage: the ask is below it too)" if arbitrage else ""
+            )
+        has_greeks = iv_mid[i] is not None or iv_last[i] is not None
+        if not has_greeks:
+            reasons["greeks"] = "no implied volatility of the mid or the last to take greeks at"
+        elif delta[i] is None or gamma[i] is None or vega[i] is None or theta[i] is None or rho[i] is None:
+            has_greeks = False  # the model's own arithmetic failed there: said, never a NaN
+            reasons["greeks"] = no_model_greeks
+        parity_tna = parity[i]
+        if parity_tna is None:
+            reasons["parity_tna"] = (
+                "needs a call and a put of this strike and expiry, both with a mid, and a spot"
+            )
+        cc_figures: tuple[float | None, float | None, Decimal | None] = _NO_COVERED_CALL
+        if is_call:  # `_covered_call_figures` where the bid is positive and the spot there (buy too)
+            cost = buy - bid  # type: ignore[operator]
+            if cost <= _ZERO:
+                reasons["covered_call"] = (
+                    f"the call's bid {bid} is not below the underlying's price {buy}: "
+                    "an arbitrage, no rate to quote"
+                )
+            else:
+                tea = cc_tea[i]
+                if tea is None and cc_tna[i] is not None:
+                    reasons["covered_call"] = _TEA_TOO_CLOSE
+                cc_figures = (cc_tna[i], tea, cost - term.dividends_cash if term.dividends_cash else cost)
+        cc = cc_figures
+        events.append(
+            OptionAnalytics(
+                venue=venue,
+                ts=now,
+                symbol=contract.symbol,
+                underlying=contract.underlying,
+                underlying_symbol=underlying_symbol,
+                option_type=contract.option_type,
+                strike=strike,
+                expiry=term.expiry,
+                lot=contract.lot,
+                model=model,
+                days=term.days,
+                business_days=term.business_days,
+                t=term.t,
+                spot=spot_d,
+                rate=rate_value,
+                rate_source=rate_source,
+                dividends_pv=term.dividends_pv,
+                bid=bid,
+                ask=ask,
+                last=last,
+                mid=mid,
+                iv_bid=iv_bid[i],
+                iv_ask=iv_ask[i],
+                iv_last=iv_last[i],
+                iv_mid=iv_mid[i],
+                greeks_from=("mid" if from_mid[i] else "last") if has_greeks else None,
+                delta=delta[i] if has_greeks else None,
+                gamma=gamma[i] if has_greeks else None,
+                vega=vega[i] if has_greeks else None,
+                theta=theta[i] if has_greeks else None,
+                rho=rho[i] if has_greeks else None,
+                intrinsic=intrinsic,
+                time_value=time_value,
+                parity_tna=parity_tna,
+                covered_call_tna=cc[0],
+                covered_call_tea=cc[1],
+                break_even=cc[2],
+                stale=stale,
+                reasons=reasons,
+            )
         )
-        for i, contract in enumerate(contracts)
-    ]  # fmt: skip
+    return events
 
 
 def _chain_reasons(inputs: ChainInputs, spot: SpotPrice) -> dict[str, str]:
@@ -292,6 +453,7 @@ def _values(array: FloatArray) -> list[float | None]:
 
 def _parity(
     contracts: tuple[OptionContract, ...],
+    is_call: list[bool],
     mid: FloatArray,
     escrowed: FloatArray,
     strike: FloatArray,
@@ -301,10 +463,11 @@ def _parity(
     and a put mid of the same expiry: a conversion (buy the share at S*, buy the put, sell the call)
     pays K at expiry whatever happens, for S* + P − C today, so K / (S* + P − C) − 1 over `days`
     is the rate it earns. Both options of the pair carry it."""
-    pairs: dict[tuple[dt.date, Decimal], list[int]] = {}
+    call_at: dict[tuple[dt.date, Decimal], int] = {}
+    put_at: dict[tuple[dt.date, Decimal], int] = {}
     for i, c in enumerate(contracts):
-        pairs.setdefault((c.expiry, c.strike), [-1, -1])[0 if c.option_type == "call" else 1] = i
-    both = np.array([p for p in pairs.values() if p[0] >= 0 and p[1] >= 0], np.intp).reshape(-1, 2)
+        (call_at if is_call[i] else put_at)[c.expiry, c.strike] = i
+    both = np.array([(k, put_at[key]) for key, k in call_at.items() if key in put_at], np.intp).reshape(-1, 2)
     out = np.full(len(contracts), np.nan)
     if both.size == 0:
         return out
@@ -319,8 +482,8 @@ def _parity(
 
 
 def _covered_call(
-    inputs: ChainInputs,
-    contracts: tuple[OptionContract, ...],
+    bought: Decimal | None,
+    is_call: np.ndarray[tuple[int], np.dtype[np.bool_]],
     cash: FloatArray,
     bid: FloatArray,
     strike: FloatArray,
@@ -332,9 +495,7 @@ def _covered_call(
     ends where it is now the position returns min(K, S) (exercised when K ≤ S, kept worth S
     otherwise), plus the cash dividends going ex before the expiry: TNA = (that / C0 − 1)·365/days,
     TEA = (that / C0)^(365/days) − 1."""
-    bought = buy_price(inputs.spot)
     buy = float(bought) if bought is not None else math.nan
-    is_call = np.fromiter((c.option_type == "call" for c in contracts), np.bool_, len(contracts))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         cost = buy - bid
         growth = (np.minimum(strike, spot) + cash) / cost
@@ -582,7 +743,7 @@ def _covered_call_figures(
         )
         return None, None, None
     if tea is None and tna is not None:
-        reasons["covered_call"] = "the TEA compounds too many times so close to the expiry to mean anything"
+        reasons["covered_call"] = _TEA_TOO_CLOSE
     return tna, tea, cost - term.dividends_cash if term.dividends_cash else cost
 
 
