@@ -263,6 +263,9 @@ export type Level = [Decimal, Decimal];
  * price; `gamma` per 1 of price, per 1; `vega` per vol point (σ + 0.01); `theta` per calendar day;
  * `rho` per rate point (r + 0.01); rates quoted like cauciones (`*_tna`, `*_tea`) are percents.
  * Greeks are per share (× `lot` for one contract).
+ *
+ * gc=False: strings, numbers, Decimals and a dict of strings cannot form a cycle, so the collector
+ * need not track the 400 events a chain's tick makes (its collections lifted the p99).
  */
 export interface OptionAnalytics {
   kind: "option_analytics";
