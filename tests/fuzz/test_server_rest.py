@@ -13,6 +13,13 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
+
+# schemathesis imports its OpenAPI loader lazily, inside `from_url` — i.e. while the live server's
+# thread runs — and pytest rewrites the plugin's modules with `ast.parse` as they are imported.
+# CPython 3.11's AST-to-object conversion tracks its recursion depth in shared state, so two threads
+# parsing at once can fail with "AST constructor recursion depth mismatch" (a clean-clone run met
+# it). Imported here, before any thread starts, the parse happens alone.
+import schemathesis.specs.openapi.schemas
 from hypothesis import given, settings
 from schemathesis.checks import (
     content_type_conformance,
