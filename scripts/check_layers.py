@@ -3,7 +3,7 @@
 Four rules, over every import in src/brokerbridge (inside functions and `if TYPE_CHECKING:`
 blocks too: a type-only import is still a dependency a reader and a refactoring must follow):
 
-1. **Layers point down.** `core ◀ venues ◀ io ◀ services ◀ bridge ◀ server/cli/client`: a module
+1. **Layers point down.** `core ◀ venues ◀ io ◀ services ◀ bridge ◀ cluster ◀ server/cli/client`: a module
    imports its own package and the ranks below, never above. Apart from the ranks:
    - `sim` may use `core` and `venues` (wire types, signing, checksum), nothing of our client
      (io, services, bridge) — its fidelity must not lean on the code it is meant to test; only
@@ -39,7 +39,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "src" / "brokerbridge"
-RANK = {"core": 0, "venues": 1, "io": 2, "services": 3, "bridge": 4, "cli": 5, "server": 5, "client": 5}
+RANK = {
+    "core": 0,
+    "venues": 1,
+    "io": 2,
+    "services": 3,
+    "bridge": 4,
+    "cluster": 5,
+    "cli": 6,
+    "server": 6,
+    "client": 6,
+}
 SIM_ALLOWED = {"core", "venues", "sim"}
 SIM_USERS = {"cli", "server", "bridge"}  # who may import the simulators
 # The remote client runs in a bot's process, without the bridge: normalized types only.

@@ -14,6 +14,17 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; th
   exit 2
 fi
 
+if [[ $what == test && ! -x /usr/bin/redis-server ]]; then
+  # The cluster tests (tests/cluster) start their own redis-server on a free port (no mocks of Redis).
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "redis-server is missing for the cluster tests: run  sudo apt-get install -y --no-install-recommends redis-server  then run this again." >&2
+    exit 2
+  fi
+  echo "setup: installing Debian's redis-server (apt-get)…" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
+
 if [[ $what == test && ! -x /usr/bin/chromium ]]; then
   # The dashboard tests drive Debian's Chromium (Playwright downloads no browser here).
   if [[ $(id -u) -ne 0 ]]; then

@@ -404,6 +404,40 @@ class OptionsConfig:
     dividends: tuple[Dividend, ...] = ()  # [options.dividends] GGAL = [{ex_date = "…", amount = 25.5}]
 
 
+_ROLE_RULE = "one of holder, edge"
+Role = Annotated[
+    Literal["holder", "edge"],
+    Meta(
+        title=_ROLE_RULE,
+        description=_ROLE_RULE,
+        extra={"remedy": "holder: may hold venue sessions (and serves clients); edge: serves clients only"},
+    ),
+]
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """`[cluster]`: this node of a brokerbridge cluster on Redis (issue 21; docs/cluster.md). Without
+    `redis_url` the node is one process on its own (today's), and nothing here is read."""
+
+    # redis://[:password@]host:port/db, rediss://… (TLS) or unix:///path.sock: a Secret, since the
+    # URL may carry Redis's password (logs and `status` show it without: `ClusterKeys.describe_url`).
+    redis_url: Secret | None = None
+    node_id: Text | None = None  # this node's name in the cluster; default <hostname>-<pid>
+    prefix: Text = "bb"  # every key and stream of this cluster starts "<prefix>:"
+    # What this node may be: "holder" (an edge that may also hold venue sessions, the default) or
+    # "edge" (serves clients only, never logs in to a venue).
+    role: Role = "holder"
+    # The venue-session lease: its time to live, and how often its holder renews it. A standby
+    # takes over at most lease_ttl + renew_interval after the holder's last renewal.
+    lease_ttl: Seconds = 3.0
+    renew_interval: Seconds = 1.0
+    stream_maxlen: Count = 100_000  # entries kept per event stream (XADD MAXLEN ~): the resume window
+    interest_ttl: Seconds = 10.0  # a node's market-data subscriptions expire this long after it dies
+    order_timeout: Seconds = 10.0  # an edge's order request unanswered this long → unknown
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     kraken: KrakenConfig = field(default_factory=KrakenConfig)
@@ -411,6 +445,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     client: ClientConfig = field(default_factory=ClientConfig)
     options: OptionsConfig = field(default_factory=OptionsConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     log_level: str = "INFO"
     log_format: str = "auto"  # auto (rich on a terminal, plain otherwise), rich, plain, json
     journal_path: str | None = DEFAULT_JOURNAL_PATH  # SQLite file of every fill; None / ":memory:": in memory
@@ -894,6 +929,7 @@ def load_config(
     server = ServerConfig()
     client = ClientConfig()
     options = OptionsConfig()
+    cluster = ClusterConfig()
     log_level = "INFO"
     log_format = "auto"
     journal_path: str | None = DEFAULT_JOURNAL_PATH
@@ -930,6 +966,8 @@ def load_config(
             client = _section_from_mapping(client, "client", data["client"], str(file))
         if "options" in data:
             options = _options_from_mapping(options, data["options"], str(file))
+        if "cluster" in data:
+            cluster = _section_from_mapping(cluster, "cluster", data["cluster"], str(file))
         log_level = str(data.get("log_level", log_level)).upper()
         log_format = str(data.get("log_format", log_format)).lower()
         journal_path = _journal_path(data.get("journal_path", journal_path), str(file))
@@ -963,6 +1001,11 @@ def load_config(
     options_env = _env_section(env, "options")
     if options_env:
         options = _options_from_mapping(options, options_env, "environment (BROKERBRIDGE_OPTIONS_*)")
+    cluster_env = _env_section(env, "cluster")
+    if cluster_env:
+        cluster = _section_from_mapping(
+            cluster, "cluster", cluster_env, "environment (BROKERBRIDGE_CLUSTER_*)"
+        )
     if overrides:
         given = {k: v for k, v in overrides.items() if v is not None}
         venues = given.pop("venues", None)
@@ -1012,10 +1055,30 @@ def load_config(
         server=server,
         client=client,
         options=options,
+        cluster=_checked_cluster(cluster),
         log_level=log_level,
         log_format=log_format,
         journal_path=journal_path,
     )
+
+
+def _checked_cluster(cluster: ClusterConfig) -> ClusterConfig:
+    """The settings no single type says: a Redis URL (never echoed: it may hold a password) and a
+    renewal well inside the lease."""
+    if cluster.redis_url is not None:
+        parsed = urlparse(cluster.redis_url.reveal())
+        if parsed.scheme not in REDIS_SCHEMES or not (parsed.netloc or parsed.path):
+            raise ConfigError(
+                "cluster.redis_url is not a Redis URL",
+                remedy="use redis://[:password@]host:6379/0, rediss://… for TLS, or unix:///path/redis.sock",
+            )
+    if cluster.renew_interval * 2 > cluster.lease_ttl:
+        raise ConfigError(
+            f"cluster.renew_interval ({cluster.renew_interval:g} s) must be at most half of "
+            f"cluster.lease_ttl ({cluster.lease_ttl:g} s): one lost renewal must not lose the lease",
+            remedy="keep the defaults (lease_ttl 3, renew_interval 1) or renew at least twice per lease",
+        )
+    return cluster
 
 
 def _options_from_mapping(base: OptionsConfig, values: Mapping[str, Any], where: str) -> OptionsConfig:
