@@ -207,12 +207,28 @@ class _Prepared(NamedTuple):
     t: FloatArray
     rate: FloatArray
     div_yield: FloatArray
+    guess: FloatArray  # a starting vol inside [MIN_VOL, MAX_VOL], NaN where none
 
 
-def _prepare(price: FloatArray, m: ModelInputs) -> tuple[_Prepared, FloatArray, npt.NDArray[np.int8]]:
+def _prepare(
+    price: FloatArray, m: ModelInputs, guess: FloatArray | None
+) -> tuple[_Prepared, FloatArray, npt.NDArray[np.int8]]:
     """The entries with valid inputs and a price, flat; and the outputs, flat, NaN and BAD_INPUT
-    or NO_PRICE until the model fills its entries."""
+    or NO_PRICE until the model fills its entries. A guess outside [MIN_VOL, MAX_VOL] or not
+    finite is no guess: a hint never changes a status."""
     p = np.broadcast_to(np.asarray(price, dtype=np.float64), m.spot.shape).ravel()
+    if guess is None:
+        g = np.full(p.shape, np.nan)
+    else:
+        try:
+            g = np.broadcast_to(np.asarray(guess, dtype=np.float64), m.spot.shape).ravel()
+        except ValueError:
+            raise ValueError(
+                f"implied_vol: guess of shape {np.shape(guess)} does not fit the prices' shape "
+                f"{m.spot.shape}; pass one starting vol per price (NaN where none) or None"
+            ) from None
+        with np.errstate(invalid="ignore"):
+            g = np.where((g >= MIN_VOL) & (g <= MAX_VOL), g, np.nan)
     vol = np.full(p.shape, np.nan)
     status = np.full(p.shape, IvStatus.BAD_INPUT, dtype=np.int8)
     valid = m.valid.ravel()
@@ -222,7 +238,7 @@ def _prepare(price: FloatArray, m: ModelInputs) -> tuple[_Prepared, FloatArray, 
     idx = np.flatnonzero(valid & has_price)
     calls = m.phi.ravel()[idx] > 0
     sp, k, tt, r, q = (a.ravel()[idx] for a in (m.spot, m.strike, m.t, m.rate, m.div_yield))
-    return _Prepared(idx, p[idx], calls, sp, k, tt, r, q), vol, status
+    return _Prepared(idx, p[idx], calls, sp, k, tt, r, q, g[idx]), vol, status
 
 
 def _american(everything: _Prepared) -> tuple[FloatArray, npt.NDArray[np.int8]]:
@@ -274,6 +290,7 @@ def _subset(p: _Prepared, rows: npt.NDArray[np.intp]) -> _Prepared:
         p.t[rows],
         p.rate[rows],
         p.div_yield[rows],
+        p.guess[rows],
     )
 
 
@@ -469,6 +486,7 @@ def implied_vol(
     div_yield: FloatArray,
     *,
     model: Literal["european", "american"] = "european",
+    guess: FloatArray | None = None,
 ) -> IvResult:
     """The annual vol at which the model prices each option at `price`; arguments as in
     `black_scholes` (arrays of one shape, or scalars that broadcast).
@@ -480,12 +498,17 @@ def implied_vol(
     value, where the IV is not unique); ABOVE_MAXIMUM (at or above the model's value at MAX_VOL:
     about the spot for a call, the discounted strike for a European put, the strike for an
     American one); NOT_CONVERGED (never seen on the reference grid; kept so a failure is never a
-    number)."""
+    number).
+
+    `guess`: a starting vol per price (same shape as `price`, or broadcastable to it; NaN, or a
+    value outside [MIN_VOL, MAX_VOL], where there is none), typically the previous tick's IV. It
+    only makes the solver faster: the answer and the status do not depend on it beyond the
+    solver's tolerance."""
     if model not in ("european", "american"):
         raise ValueError(f"implied_vol: model {model!r} is not one of 'european', 'american'")
     # A vol of ones shaped like the prices makes the prices' shape part of the broadcast.
     m = model_inputs(is_call, spot, strike, t, rate, div_yield, np.ones(np.shape(price)))
     shape = m.spot.shape
-    prep, vol, status = _prepare(price, m)
+    prep, vol, status = _prepare(price, m, guess)
     vol[prep.idx], status[prep.idx] = (_european if model == "european" else _american)(prep)
     return IvResult(vol.reshape(shape), status.reshape(shape))
