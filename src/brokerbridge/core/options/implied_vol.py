@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import erfcx, ndtr, ndtri
 
-from brokerbridge.core.options.american import american_price
+from brokerbridge.core.options.american import american_price_of
 from brokerbridge.core.options.black_scholes import (
     BoolArray,
     FloatArray,
@@ -53,6 +53,7 @@ _RELATIVE_STEP = 1e-6  # after a Halley step this small the error is ~C·(1e-6)�
 _AMERICAN_STEP = 1e-8  # absolute, in vol: 100× inside the European target; the model is good to ~1e-2
 _AMERICAN_RESIDUAL = 1e-7  # in vol, at the European vega: see _solve_american
 _PREDICTED_REGIME = 1e-3  # in vol: steps this small are where the secant's error model holds
+_CURVATURE_REGIME = 0.1  # in vol: the third point's farthest for the curvature it estimates
 _AMERICAN_PRICE_MATCH = 1e-12  # of max(spot, strike): a millionth of a tick at GGAL prices
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
@@ -304,7 +305,11 @@ def _european_vega(p: _Prepared, vol: FloatArray) -> FloatArray:
 
 
 def _american_at(p: _Prepared, vol: FloatArray) -> FloatArray:
-    return american_price(p.is_call, p.spot, p.strike, p.t, p.rate, p.div_yield, vol)
+    # Prepared entries are flat and valid, and vol stays inside [MIN_VOL, MAX_VOL]: the model's
+    # inputs without american_price's broadcast and validation (6 % of a round's cost).
+    phi = np.where(p.is_call, 1.0, -1.0)
+    valid = np.ones(vol.shape, dtype=np.bool_)
+    return american_price_of(ModelInputs(phi, p.spot, p.strike, p.t, p.rate, p.div_yield, vol, valid))
 
 
 def _solve_american(p: _Prepared) -> tuple[FloatArray, npt.NDArray[np.int8]]:
@@ -373,7 +378,13 @@ def _solve_grouped(
         np.zeros(n, dtype=np.bool_),
     )
     x0, g0, x1, xm, gm, slope, residual, vega, lo, hi, converged = st
-    waiting = leader != np.arange(n)  # followers not started yet
+    # Followers not started yet. Where any price of a group has a guess, every one starts at
+    # once, as leaders do, from its guess or its European IV: the group's points then serve
+    # each other from the first round (a follower waiting for a guessed leader's root joined
+    # four rounds late and made the last five rounds alone).
+    guessed = np.zeros(n, dtype=np.bool_)
+    guessed[leader[np.isfinite(p.guess)]] = True
+    waiting = (leader != np.arange(n)) & ~guessed[leader]
     first = np.flatnonzero(~waiting)
     q = _subset(p, first)
     # A leader starts from its guess (the previous tick's IV: closer than anything computed
@@ -385,10 +396,26 @@ def _solve_grouped(
         start[cold] = np.where(european_status == IvStatus.OK, np.clip(european_vol, MIN_VOL, MAX_VOL), 0.5)
     f0 = _american_at(q, start) - q.price
     vega[first] = european_greeks(q.is_call, q.spot, q.strike, q.t, q.rate, q.div_yield, start).vega
-    # The first step is Newton's with the European vega for A' (g' = A'/2√(A - intrinsic)).
-    root0 = np.sqrt(np.maximum(time_value[first] + f0, 0.0))
-    g_start = root0 - np.sqrt(time_value[first])
-    active = _begin(st, scale, first, start, f0, g_start, start - 2.0 * g_start * root0 / vega[first])
+    # The first step is Newton's with the European vega for A' (g' = A'/2√(A - intrinsic)) ...
+    tv = time_value[first]
+    root0 = np.sqrt(np.maximum(tv + f0, 0.0))
+    g_start = root0 - np.sqrt(tv)
+    step_to = start - 2.0 * g_start * root0 / vega[first]
+    # ... unless a sibling started in the same round (guessed siblings all do): its point is
+    # on the same curve, so the first step is a secant through it — the American slope, not
+    # the European one — and it is the third point of the secant's error model from the
+    # first round on (warm, two evaluations a price instead of three or more).
+    own = np.flatnonzero(_partner(leader[first], start) >= 0)
+    partner = _partner(leader[first], start)[own]
+    a_partner = f0[partner] + q.price[partner]  # A at the partner's start, known to 1e-12
+    fp = a_partner - q.price[own]
+    gp = np.sqrt(np.maximum(tv[own] + fp, 0.0)) - np.sqrt(tv[own])
+    xp, xs, gs = start[partner], start[own], g_start[own]
+    secant = xs - gs * (xs - xp) / (gs - gp)
+    step_to[own] = np.where(np.isfinite(secant), secant, step_to[own])
+    rows = first[own]
+    xm[rows], gm[rows] = xp, gp
+    active = _begin(st, scale, first, start, f0, g_start, step_to, rows, xp, fp)
     rest: list[npt.NDArray[np.intp]] = []
     for _ in range(_MAX_ITERATIONS):
         ready = np.flatnonzero(waiting & converged[leader])
@@ -432,7 +459,11 @@ def _solve_grouped(
         # three far-apart points (a stale guess, a leader's root far from a sibling's) around
         # a kink of the price in σ (the switch between the 2002 and 1993 bounds) predicted
         # 1e-9 for a point 2e-3 of vol from the root.
-        near = (step <= _PREDICTED_REGIME) & (np.abs(x2 - xa0) <= _PREDICTED_REGIME)
+        near = (
+            (step <= _PREDICTED_REGIME)
+            & (np.abs(x2 - xa0) <= _PREDICTED_REGIME)
+            & (np.abs(xa0 - xam) <= _CURVATURE_REGIME)
+        )
         predicted = (
             secant & near & (np.abs(curvature / slope_a) * step * np.abs(x2 - xa0) <= 0.1 * _AMERICAN_STEP)
         )
@@ -452,6 +483,27 @@ def _solve_grouped(
         converged[active[done]] = True
         active = active[~done]
     return x1, _status(converged, residual, x1, scale), np.concatenate([*rest, np.flatnonzero(waiting)])
+
+
+def _partner(group: npt.NDArray[np.intp], x: FloatArray) -> npt.NDArray[np.intp]:
+    """Per entry, the entry of the same group whose x is nearest to its own and different
+    from it (-1 where there is none): a second point of its curve."""
+    order = np.lexsort((x, group))
+    g, xs = group[order], x[order]
+    n = order.size
+    best = np.full(n, -1, dtype=np.intp)
+    gap = np.full(n, np.inf)
+    for shift in (1, -1):  # the next and the previous entry in (group, x) order
+        other = np.arange(n) + shift
+        inside = (other >= 0) & (other < n)
+        other = np.clip(other, 0, n - 1)
+        d = np.abs(xs[other] - xs)
+        usable = inside & (g[other] == g) & (d > 0) & (d < gap)
+        best = np.where(usable, other, best)
+        gap = np.where(usable, d, gap)
+    out = np.full(n, -1, dtype=np.intp)
+    out[order] = np.where(best >= 0, order[best], -1)
+    return out
 
 
 class _Secant(NamedTuple):
@@ -478,13 +530,27 @@ def _begin(
     f0: FloatArray,
     g_start: FloatArray,
     step_to: FloatArray,
+    known: npt.NDArray[np.intp] | None = None,
+    x_known: FloatArray | None = None,
+    f_known: FloatArray | None = None,
 ) -> npt.NDArray[np.intp]:
     """Sets these rows' first point (start, where A - price = f0) and bracket, and their next
-    point (step_to, kept inside the bracket); the rows that still need a round."""
-    lo = st.lo[rows] = np.where(f0 < 0, start, MIN_VOL)
-    hi = st.hi[rows] = np.where(f0 > 0, start, MAX_VOL)
+    point (step_to, kept inside the bracket); the rows that still need a round. `known`
+    (a subset of rows) have a second point of their curve, x_known where A - price = f_known,
+    that narrows their bracket."""
+    lo = np.where(f0 < 0, start, MIN_VOL)
+    hi = np.where(f0 > 0, start, MAX_VOL)
+    if known is not None and x_known is not None and f_known is not None and known.size:
+        at = np.searchsorted(rows, known)  # rows is sorted (flatnonzero)
+        lo[at] = np.where(f_known < 0, np.maximum(lo[at], x_known), lo[at])
+        hi[at] = np.where(f_known > 0, np.minimum(hi[at], x_known), hi[at])
+    st.lo[rows], st.hi[rows] = lo, hi
     nxt = np.where((step_to > lo) & (step_to < hi), step_to, 0.5 * (lo + hi))  # NaN too
-    matched = np.abs(f0) <= _AMERICAN_PRICE_MATCH * scale[rows]
+    # Matched to the price's noise, or (leaders) a residual worth under 1e-7 of vol: an exact
+    # guess (the last tick's IV of an unchanged price) costs one evaluation.
+    matched = (np.abs(f0) <= _AMERICAN_PRICE_MATCH * scale[rows]) | (
+        np.abs(f0) <= _AMERICAN_RESIDUAL * st.vega[rows]
+    )
     st.x0[rows], st.g0[rows], st.residual[rows] = start, g_start, f0
     st.x1[rows] = np.where(matched, start, nxt)
     st.converged[rows[matched]] = True
