@@ -193,7 +193,10 @@ def test_american_iv_does_not_depend_on_the_guess() -> None:
     ):
         hinted = implied_vol(prices, *every, model="american", guess=guess)
         assert (hinted.status == plain.status).all()
-        assert np.abs(hinted.vol - plain.vol)[meaningful].max() <= 1e-6
+        # Each answer is within 1e-6 of the root (the docs' bound; the model's own prices have
+        # a known root, the true vol), so two answers are within 2e-6 of each other.
+        assert np.abs(hinted.vol - true)[: price.size][meaningful[: price.size]].max() <= 1e-6
+        assert np.abs(hinted.vol - plain.vol)[meaningful].max() <= 2e-6
         # Elsewhere (a negligible vega) any vol that reprices the option is its IV.
         ok = hinted.status == IvStatus.OK
         repriced = american_price(*(a[ok] for a in every), hinted.vol[ok])

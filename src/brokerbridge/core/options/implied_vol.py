@@ -401,21 +401,24 @@ def _solve_grouped(
     root0 = np.sqrt(np.maximum(tv + f0, 0.0))
     g_start = root0 - np.sqrt(tv)
     step_to = start - 2.0 * g_start * root0 / vega[first]
-    # ... unless a sibling started in the same round (guessed siblings all do): its point is
-    # on the same curve, so the first step is a secant through it — the American slope, not
-    # the European one — and it is the third point of the secant's error model from the
-    # first round on (warm, two evaluations a price instead of three or more).
-    own = np.flatnonzero(_partner(leader[first], start) >= 0)
-    partner = _partner(leader[first], start)[own]
-    a_partner = f0[partner] + q.price[partner]  # A at the partner's start, known to 1e-12
-    fp = a_partner - q.price[own]
-    gp = np.sqrt(np.maximum(tv[own] + fp, 0.0)) - np.sqrt(tv[own])
-    xp, xs, gs = start[partner], start[own], g_start[own]
-    secant = xs - gs * (xs - xp) / (gs - gp)
-    step_to[own] = np.where(np.isfinite(secant), secant, step_to[own])
+    # ... unless siblings started in the same round (guessed siblings all do): their points
+    # are on the same curve, so the first step solves the curve through them and this one (a
+    # cubic through up to four points, the American slope and bends, not the European vega:
+    # its error is the product of the distances to the points, ~1e-8 of vol for guesses 1e-3
+    # off), and the nearest is the third point of the secant's error model from round one.
+    near = _neighbours(leader[first], start)
+    own = np.flatnonzero(near[:, 0] >= 0)
+    near = near[own]
+    usable = near >= 0
+    a_near = np.where(usable, f0[near] + q.price[near], np.nan)  # A there, known to 1e-12
+    fp = a_near - q.price[own, None]
+    tv_own = tv[own, None]
+    gp = np.sqrt(np.maximum(tv_own + fp, 0.0)) - np.sqrt(tv_own)
+    xp = np.where(usable, start[near], np.nan)
+    step_to[own] = _curve_root(start[own], g_start[own], xp, gp, step_to[own])
     rows = first[own]
-    xm[rows], gm[rows] = xp, gp
-    active = _begin(st, scale, first, start, f0, g_start, step_to, rows, xp, fp)
+    xm[rows], gm[rows] = xp[:, 0], gp[:, 0]
+    active = _begin(st, scale, first, start, f0, g_start, step_to, rows, xp[:, 0], fp[:, 0])
     rest: list[npt.NDArray[np.intp]] = []
     for _ in range(_MAX_ITERATIONS):
         ready = np.flatnonzero(waiting & converged[leader])
@@ -459,13 +462,15 @@ def _solve_grouped(
         # three far-apart points (a stale guess, a leader's root far from a sibling's) around
         # a kink of the price in σ (the switch between the 2002 and 1993 bounds) predicted
         # 1e-9 for a point 2e-3 of vol from the root.
-        near = (
+        in_regime = (
             (step <= _PREDICTED_REGIME)
             & (np.abs(x2 - xa0) <= _PREDICTED_REGIME)
             & (np.abs(xa0 - xam) <= _CURVATURE_REGIME)
         )
         predicted = (
-            secant & near & (np.abs(curvature / slope_a) * step * np.abs(x2 - xa0) <= 0.1 * _AMERICAN_STEP)
+            secant
+            & in_regime
+            & (np.abs(curvature / slope_a) * step * np.abs(x2 - xa0) <= 0.1 * _AMERICAN_STEP)
         )
         matched = np.abs(f1) <= _AMERICAN_PRICE_MATCH * scale[active]
         # The vega at the point measured, not at the start: from a far start (a stale guess of
@@ -485,24 +490,52 @@ def _solve_grouped(
     return x1, _status(converged, residual, x1, scale), np.concatenate([*rest, np.flatnonzero(waiting)])
 
 
-def _partner(group: npt.NDArray[np.intp], x: FloatArray) -> npt.NDArray[np.intp]:
-    """Per entry, the entry of the same group whose x is nearest to its own and different
-    from it (-1 where there is none): a second point of its curve."""
+def _neighbours(group: npt.NDArray[np.intp], x: FloatArray, k: int = 3) -> npt.NDArray[np.intp]:
+    """Per entry, up to k entries of its group, nearest first, whose x differ from its own and
+    from each other's (-1 where fewer): further points of its curve."""
     order = np.lexsort((x, group))
     g, xs = group[order], x[order]
     n = order.size
-    best = np.full(n, -1, dtype=np.intp)
-    gap = np.full(n, np.inf)
-    for shift in (1, -1):  # the next and the previous entry in (group, x) order
-        other = np.arange(n) + shift
-        inside = (other >= 0) & (other < n)
-        other = np.clip(other, 0, n - 1)
-        d = np.abs(xs[other] - xs)
-        usable = inside & (g[other] == g) & (d > 0) & (d < gap)
-        best = np.where(usable, other, best)
-        gap = np.where(usable, d, gap)
-    out = np.full(n, -1, dtype=np.intp)
-    out[order] = np.where(best >= 0, order[best], -1)
+    at = np.arange(n)
+    shifts = [d for step in range(1, k + 1) for d in (step, -step)]
+    other = np.clip(at[:, None] + np.array(shifts), 0, n - 1)
+    inside = (at[:, None] + np.array(shifts) >= 0) & (at[:, None] + np.array(shifts) < n)
+    gap = np.abs(xs[other] - xs[:, None])
+    # In (group, x) order equal x are adjacent: a candidate equal to the one a step nearer to
+    # this entry on its side adds no point.
+    nearer = np.clip(at[:, None] + np.array([d - np.sign(d) for d in shifts]), 0, n - 1)
+    repeat = (xs[other] == xs[nearer]) & (np.abs(np.array(shifts)) > 1)
+    gap = np.where(inside & (g[other] == g[:, None]) & (gap > 0) & ~repeat, gap, np.inf)
+    pick = np.argsort(gap, axis=1, kind="stable")[:, :k]
+    chosen = np.take_along_axis(other, pick, axis=1)
+    found = np.isfinite(np.take_along_axis(gap, pick, axis=1))
+    out = np.full((n, k), -1, dtype=np.intp)
+    out[order] = np.where(found, order[chosen], -1)
+    return out
+
+
+def _curve_root(
+    x0: FloatArray, g0: FloatArray, xp: FloatArray, gp: FloatArray, fallback: FloatArray
+) -> FloatArray:
+    """The root near x0 of the polynomial through (x0, g0) and the points (xp, gp) (rows,
+    nearest first, NaN where none: the degree drops), by Newton on it from the secant through
+    the nearest point; the secant where the polynomial's root is not finite or lies farther
+    from it than the secant's own step, the fallback where the secant is not finite either."""
+    nodes = np.concatenate((x0[:, None], xp), axis=1)
+    coef = np.concatenate((g0[:, None], gp), axis=1)
+    for level in range(1, nodes.shape[1]):  # Newton's divided differences, in place
+        coef[:, level:] = (coef[:, level:] - coef[:, level - 1 : -1]) / (nodes[:, level:] - nodes[:, :-level])
+    coef = np.where(np.isfinite(coef), coef, 0.0)  # a missing point: no term of its degree
+    secant = x0 - g0 / coef[:, 1]
+    x = secant
+    for _ in range(4):
+        value, slope = coef[:, -1], np.zeros_like(x)
+        for level in range(nodes.shape[1] - 2, -1, -1):  # Horner on the Newton form
+            slope = slope * (x - nodes[:, level]) + value
+            value = value * (x - nodes[:, level]) + coef[:, level]
+        x = x - value / slope
+    plausible = np.isfinite(x) & (np.abs(x - secant) <= np.abs(secant - x0))
+    out: FloatArray = np.where(plausible, x, np.where(np.isfinite(secant), secant, fallback))
     return out
 
 
