@@ -135,6 +135,20 @@ def test_extreme_valid_inputs_are_finite() -> None:
         assert np.isfinite(result.vol[result.status == IvStatus.OK]).all()
         assert np.isnan(result.vol[result.status != IvStatus.OK]).all()
         assert result.status.shape == price.shape
+        # With guesses anywhere in the range (siblings share no curve here: one price each, but
+        # the extremes' flat and exercise-corner curves are where a far start misleads).
+        guess = np.random.default_rng(7).uniform(1e-4, 10.0, price.shape)
+        hinted = implied_vol(price, is_call, s, k, t, r, q, model="american", guess=guess)
+        # A price made at exactly MIN_VOL has its root on the bracket's end: OK there or
+        # BELOW_INTRINSIC (at the bound) are both its answer, cold too (rounding decides).
+        at_end = v == 1e-4
+        same = hinted.status == result.status
+        assert same[~at_end].all()
+        ends = (IvStatus.OK, IvStatus.BELOW_INTRINSIC)
+        assert (same | (np.isin(hinted.status, ends) & np.isin(result.status, ends)))[at_end].all()
+        ok = (result.status == IvStatus.OK) & (hinted.status == IvStatus.OK)
+        repriced = american_price(is_call, s, k, t, r, q, hinted.vol)
+        assert (np.abs(repriced - price)[ok] <= 1e-7 * np.maximum(s, k)[ok]).all()
 
 
 def test_siblings_solved_together_match_each_solved_alone() -> None:
