@@ -215,3 +215,19 @@ def test_american_iv_does_not_depend_on_the_guess() -> None:
         ok = hinted.status == IvStatus.OK
         repriced = american_price(*(a[ok] for a in every), hinted.vol[ok])
         assert (np.abs(repriced - prices[ok]) <= 1e-7 * np.maximum(every[1], every[2])[ok]).all()
+
+
+def test_american_iv_from_below_a_flat_stretch_converges() -> None:
+    # A deep in-the-money call at r = 40 % whose price is flat to 2e-5 between 0.145 and 0.170
+    # of vol: from a guess 15 % low the secant crept from one end and leapt to the other for
+    # 64 rounds (NOT_CONVERGED); Brent's safeguard bisects a step not under half the one
+    # before last. Alone and with its siblings.
+    args = (True, 100.0, 81.12200497968112, 2.2425519540381056, 0.40348113835529476, 0.005309071380192854)
+    fair = american_price(*args, 0.17019018006730904)
+    alone = implied_vol(fair, *args, model="american", guess=0.1451315)
+    assert alone.status == IvStatus.OK and alone.vol == pytest.approx(0.17019018006730904, abs=1e-6)
+    prices = fair * np.array([0.97, 1.03, 1.01, 1.0])
+    cold = implied_vol(prices, *args, model="american")
+    warm = implied_vol(prices, *args, model="american", guess=np.array([np.nan, 0.5565, 0.4406, 0.1451315]))
+    assert warm.status.tolist() == cold.status.tolist()
+    np.testing.assert_allclose(warm.vol, cold.vol, rtol=0, atol=1e-6)
