@@ -1,6 +1,7 @@
 """Bjerksund–Stensland (american.py) against QuantLib's American engines, by region: the numbers
 in docs/options-models.md come from `python -m tests.options.american_accuracy` (full grid, a few
-minutes); tests/options/test_american.py asserts the same bounds on a smaller grid.
+minutes; `--compare` adds Ju–Zhong's and Barone-Adesi–Whaley's columns); tests/options/test_american.py
+asserts the same bounds on a smaller grid.
 
 Error = |ours - QuantLib| / max(QuantLib, FLOOR·spot): below FLOOR·spot (0.07 at GGAL's 7,150,
 70 ticks) a relative error says nothing a trader acts on.
@@ -134,6 +135,23 @@ def main() -> None:
         print(
             f"| {row.rate} | {row.expiry} | {row.moneyness} | {row.count} | {row.max:.1e} | {row.p99:.1e} |"
         )
+    if "--compare" in sys.argv:
+        # The other approximations the issue names, by QuantLib's implementations, same regions:
+        # Ju–Zhong 1999 and Barone-Adesi–Whaley (max; "n/a" where QuantLib refused an option).
+        cells = {}
+        for name in ("ju", "baw"):
+            theirs = ref.american(g, name)
+            e = np.abs(theirs - reference) / np.maximum(reference, FLOOR * g.spot)
+            above = int(np.sum(theirs - reference > 1e-9 * g.spot))
+            print(f"{name}: max {np.nanmax(e):.2e}, p50 {np.nanpercentile(e, 50):.2e}, above QdFp: {above}")
+            cells[name] = [
+                "n/a" if not np.isfinite(row.max) else f"{row.max:.1e}"
+                for row in table(g, np.where(np.isnan(e), np.inf, e))
+            ]
+        print("| rate | expiry | moneyness | BjS 2002 (ours) | Ju–Zhong | BAW |\n|---|---|---|---|---|---|")
+        for i, row in enumerate(table(g, err)):
+            region = f"| {row.rate} | {row.expiry} | {row.moneyness}"
+            print(f"{region} | {row.max:.1e} | {cells['ju'][i]} | {cells['baw'][i]} |")
     # QuantLib's own two references against each other on a sample: QdFp vs FD 800×800.
     sample = np.arange(0, len(err), max(1, len(err) // 40))
     sub = ref.Grid(*(a[sample] for a in g))

@@ -104,14 +104,23 @@ def european_iv(g: Grid, prices: np.ndarray) -> np.ndarray:
 
 def american(g: Grid, engine: str = "qdfp") -> np.ndarray:
     """QuantLib's American NPV: "qdfp" Andersen–Lake–Offengenden (QdFpAmericanEngine,
-    highPrecisionScheme) or "fd" finite differences (FdBlackScholesVanillaEngine, 800×800)."""
+    highPrecisionScheme) or "fd" finite differences (FdBlackScholesVanillaEngine, 800×800); the
+    other approximations for comparison, "ju" (JuQuadraticApproximationEngine, Ju–Zhong 1999) and
+    "baw" (BaroneAdesiWhaleyApproximationEngine), NaN where QuantLib refuses an option."""
     out = np.empty(len(g.spot))
     for i in range(len(g.spot)):
         proc = process(g.spot[i], g.rate[i], g.div_yield[i], g.vol[i])
         o = option(bool(g.is_call[i]), g.strike[i], int(g.days[i]), american=True)
         if engine == "fd":
             o.setPricingEngine(ql.FdBlackScholesVanillaEngine(proc, 800, 800, 0))
+        elif engine == "ju":
+            o.setPricingEngine(ql.JuQuadraticApproximationEngine(proc))
+        elif engine == "baw":
+            o.setPricingEngine(ql.BaroneAdesiWhaleyApproximationEngine(proc))
         else:
             o.setPricingEngine(ql.QdFpAmericanEngine(proc, ql.QdFpAmericanEngine.highPrecisionScheme()))
-        out[i] = o.NPV()
+        try:
+            out[i] = o.NPV()
+        except RuntimeError:  # Ju–Zhong at r >= 30 %, long expiries: "forward + displacement (0 + 0)"
+            out[i] = np.nan
     return out

@@ -135,6 +135,20 @@ def test_extreme_valid_inputs_are_finite() -> None:
         assert np.isfinite(result.vol[result.status == IvStatus.OK]).all()
         assert np.isnan(result.vol[result.status != IvStatus.OK]).all()
         assert result.status.shape == price.shape
+        # With guesses anywhere in the range (siblings share no curve here: one price each, but
+        # the extremes' flat and exercise-corner curves are where a far start misleads).
+        guess = np.random.default_rng(7).uniform(1e-4, 10.0, price.shape)
+        hinted = implied_vol(price, is_call, s, k, t, r, q, model="american", guess=guess)
+        # A price made at exactly MIN_VOL has its root on the bracket's end: OK there or
+        # BELOW_INTRINSIC (at the bound) are both its answer, cold too (rounding decides).
+        at_end = v == 1e-4
+        same = hinted.status == result.status
+        assert same[~at_end].all()
+        ends = (IvStatus.OK, IvStatus.BELOW_INTRINSIC)
+        assert (same | (np.isin(hinted.status, ends) & np.isin(result.status, ends)))[at_end].all()
+        ok = (result.status == IvStatus.OK) & (hinted.status == IvStatus.OK)
+        repriced = american_price(is_call, s, k, t, r, q, hinted.vol)
+        assert (np.abs(repriced - price)[ok] <= 1e-7 * np.maximum(s, k)[ok]).all()
 
 
 def test_siblings_solved_together_match_each_solved_alone() -> None:
@@ -166,3 +180,54 @@ def test_siblings_solved_together_match_each_solved_alone() -> None:
         else:  # a negligible vega: any vol that reprices the option is its IV
             assert american_price(*args, together.vol[i]) == pytest.approx(price, abs=1e-9 * 12000.0)
     assert (together.status == IvStatus.OK).sum() > 0.6 * prices.size  # not mostly statuses
+
+
+def test_american_iv_does_not_depend_on_the_guess() -> None:
+    # The previous tick's IV only makes the solver faster: exact, near, stale and absurd
+    # guesses (and none) give the same status and the same vol within the solver's tolerance.
+    g = accuracy.early_exercise_grid(TEST_GRID)
+    args = (g.is_call, g.spot, g.strike, g.t, g.rate, g.div_yield)
+    price = american_price(*args, g.vol)
+    # Quotes off the model price as a chain has them (bid, ask), so siblings share a curve.
+    prices = np.concatenate((price, 0.97 * price, 1.03 * price))
+    every = tuple(np.tile(a, 3) for a in args)
+    plain = implied_vol(prices, *every, model="american")
+    vega = np.tile(american_greeks(*args, g.vol).vega, 3)
+    meaningful = (plain.status == IvStatus.OK) & (vega >= 1e-6 * np.maximum(every[1], every[2]))
+    assert meaningful.sum() > 0.5 * prices.size
+    rng = np.random.default_rng(20)
+    true = np.tile(g.vol, 3)
+    for guess in (
+        np.where(plain.status == IvStatus.OK, plain.vol, np.nan),  # exact
+        true * (1.0 + 0.01 * rng.standard_normal(prices.size)),  # a tick ago
+        np.full(prices.size, 5.0),  # absurd, high
+        np.full(prices.size, 2e-4),  # absurd, low
+        rng.uniform(1e-4, 10.0, prices.size),  # anything
+        np.where(rng.random(prices.size) < 0.5, true, np.nan),  # some guessed, some not
+    ):
+        hinted = implied_vol(prices, *every, model="american", guess=guess)
+        assert (hinted.status == plain.status).all()
+        # Each answer is within 1e-6 of the root (the docs' bound; the model's own prices have
+        # a known root, the true vol), so two answers are within 2e-6 of each other.
+        assert np.abs(hinted.vol - true)[: price.size][meaningful[: price.size]].max() <= 1e-6
+        assert np.abs(hinted.vol - plain.vol)[meaningful].max() <= 2e-6
+        # Elsewhere (a negligible vega) any vol that reprices the option is its IV.
+        ok = hinted.status == IvStatus.OK
+        repriced = american_price(*(a[ok] for a in every), hinted.vol[ok])
+        assert (np.abs(repriced - prices[ok]) <= 1e-7 * np.maximum(every[1], every[2])[ok]).all()
+
+
+def test_american_iv_from_below_a_flat_stretch_converges() -> None:
+    # A deep in-the-money call at r = 40 % whose price is flat to 2e-5 between 0.145 and 0.170
+    # of vol: from a guess 15 % low the secant crept from one end and leapt to the other for
+    # 64 rounds (NOT_CONVERGED); Brent's safeguard bisects a step not under half the one
+    # before last. Alone and with its siblings.
+    args = (True, 100.0, 81.12200497968112, 2.2425519540381056, 0.40348113835529476, 0.005309071380192854)
+    fair = american_price(*args, 0.17019018006730904)
+    alone = implied_vol(fair, *args, model="american", guess=0.1451315)
+    assert alone.status == IvStatus.OK and alone.vol == pytest.approx(0.17019018006730904, abs=1e-6)
+    prices = fair * np.array([0.97, 1.03, 1.01, 1.0])
+    cold = implied_vol(prices, *args, model="american")
+    warm = implied_vol(prices, *args, model="american", guess=np.array([np.nan, 0.5565, 0.4406, 0.1451315]))
+    assert warm.status.tolist() == cold.status.tolist()
+    np.testing.assert_allclose(warm.vol, cold.vol, rtol=0, atol=1e-6)

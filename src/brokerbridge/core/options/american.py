@@ -273,6 +273,15 @@ def american_price(
     m = model_inputs(is_call, spot, strike, t, rate, div_yield, vol)
     shape = m.spot.shape
     m = m.flat()
+    price = american_price_of(m)
+    out = np.where(m.valid, price, np.nan) if not m.valid.all() else price
+    return out.reshape(shape)
+
+
+def american_price_of(m: ModelInputs) -> FloatArray:
+    """`american_price` of flat inputs `model_inputs` already prepared (for a caller that has
+    them, as the IV solver's rounds: no broadcast and validation per round); invalid entries
+    give a number, not NaN — the caller masks them."""
     with np.errstate(all="ignore"):  # tails and powers under/overflow inside log space by design
         calls = m.phi > 0
         european = european_price_of(m)
@@ -296,8 +305,7 @@ def american_price(
             bjs = _call_2002(c)
             bjs = np.where(np.isfinite(bjs), bjs, intrinsic)
             price[early] = np.minimum(np.maximum(bjs, np.maximum(european[early], intrinsic)), c.spot)
-    out = np.where(m.valid, price, np.nan) if not m.valid.all() else price
-    return out.reshape(shape)
+    return price
 
 
 def american_greeks(

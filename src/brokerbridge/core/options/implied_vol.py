@@ -23,7 +23,9 @@ Rational — was not needed: the numbers are in docs/options-models.md.
 American IVs invert the Bjerksund–Stensland price (american.py) by a bracketed secant on the
 square root of the time value, started from the European IV of the same price (always on or
 above the American one), or, for the other prices of one option asked together (bid, ask, last,
-mid), from the first one's root: see `_solve_american`.
+mid), from the first one's root: see `_solve_american`. With guesses (the last tick's IVs) every
+price of an option starts at once and takes its first step on the cubic through its siblings'
+starts, the curve they share (`_curve_root`): ~2 evaluations a price when the guesses are close.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import erfcx, ndtr, ndtri
 
-from brokerbridge.core.options.american import american_price
+from brokerbridge.core.options.american import american_price_of
 from brokerbridge.core.options.black_scholes import (
     BoolArray,
     FloatArray,
@@ -52,6 +54,8 @@ _MAX_ITERATIONS = 64  # Newton needs 3–8; bisection fallbacks may need ~50 on 
 _RELATIVE_STEP = 1e-6  # after a Halley step this small the error is ~C·(1e-6)³: below the float's noise
 _AMERICAN_STEP = 1e-8  # absolute, in vol: 100× inside the European target; the model is good to ~1e-2
 _AMERICAN_RESIDUAL = 1e-7  # in vol, at the European vega: see _solve_american
+_PREDICTED_REGIME = 1e-3  # in vol: steps this small are where the secant's error model holds
+_CURVATURE_REGIME = 0.1  # in vol: the third point's farthest for the curvature it estimates
 _AMERICAN_PRICE_MATCH = 1e-12  # of max(spot, strike): a millionth of a tick at GGAL prices
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
@@ -207,12 +211,28 @@ class _Prepared(NamedTuple):
     t: FloatArray
     rate: FloatArray
     div_yield: FloatArray
+    guess: FloatArray  # a starting vol inside [MIN_VOL, MAX_VOL], NaN where none
 
 
-def _prepare(price: FloatArray, m: ModelInputs) -> tuple[_Prepared, FloatArray, npt.NDArray[np.int8]]:
+def _prepare(
+    price: FloatArray, m: ModelInputs, guess: FloatArray | None
+) -> tuple[_Prepared, FloatArray, npt.NDArray[np.int8]]:
     """The entries with valid inputs and a price, flat; and the outputs, flat, NaN and BAD_INPUT
-    or NO_PRICE until the model fills its entries."""
+    or NO_PRICE until the model fills its entries. A guess outside [MIN_VOL, MAX_VOL] or not
+    finite is no guess: a hint never changes a status."""
     p = np.broadcast_to(np.asarray(price, dtype=np.float64), m.spot.shape).ravel()
+    if guess is None:
+        g = np.full(p.shape, np.nan)
+    else:
+        try:
+            g = np.broadcast_to(np.asarray(guess, dtype=np.float64), m.spot.shape).ravel()
+        except ValueError:
+            raise ValueError(
+                f"implied_vol: guess of shape {np.shape(guess)} does not fit the prices' shape "
+                f"{m.spot.shape}; pass one starting vol per price (NaN where none) or None"
+            ) from None
+        with np.errstate(invalid="ignore"):
+            g = np.where((g >= MIN_VOL) & (g <= MAX_VOL), g, np.nan)
     vol = np.full(p.shape, np.nan)
     status = np.full(p.shape, IvStatus.BAD_INPUT, dtype=np.int8)
     valid = m.valid.ravel()
@@ -222,7 +242,7 @@ def _prepare(price: FloatArray, m: ModelInputs) -> tuple[_Prepared, FloatArray, 
     idx = np.flatnonzero(valid & has_price)
     calls = m.phi.ravel()[idx] > 0
     sp, k, tt, r, q = (a.ravel()[idx] for a in (m.spot, m.strike, m.t, m.rate, m.div_yield))
-    return _Prepared(idx, p[idx], calls, sp, k, tt, r, q), vol, status
+    return _Prepared(idx, p[idx], calls, sp, k, tt, r, q, g[idx]), vol, status
 
 
 def _american(everything: _Prepared) -> tuple[FloatArray, npt.NDArray[np.int8]]:
@@ -274,11 +294,24 @@ def _subset(p: _Prepared, rows: npt.NDArray[np.intp]) -> _Prepared:
         p.t[rows],
         p.rate[rows],
         p.div_yield[rows],
+        p.guess[rows],
     )
 
 
+def _european_vega(p: _Prepared, vol: FloatArray) -> FloatArray:
+    """S·e^{-qt}·n(d1)·√t: the European vega alone (european_greeks computes all six)."""
+    sd = vol * np.sqrt(p.t)
+    d1 = (np.log(p.spot / p.strike) + (p.rate - p.div_yield) * p.t) / sd + 0.5 * sd
+    out: FloatArray = p.spot * np.exp(-p.div_yield * p.t - 0.5 * d1 * d1) * (_INV_SQRT_2PI * np.sqrt(p.t))
+    return out
+
+
 def _american_at(p: _Prepared, vol: FloatArray) -> FloatArray:
-    return american_price(p.is_call, p.spot, p.strike, p.t, p.rate, p.div_yield, vol)
+    # Prepared entries are flat and valid, and vol stays inside [MIN_VOL, MAX_VOL]: the model's
+    # inputs without american_price's broadcast and validation (6 % of a round's cost).
+    phi = np.where(p.is_call, 1.0, -1.0)
+    valid = np.ones(vol.shape, dtype=np.bool_)
+    return american_price_of(ModelInputs(phi, p.spot, p.strike, p.t, p.rate, p.div_yield, vol, valid))
 
 
 def _solve_american(p: _Prepared) -> tuple[FloatArray, npt.NDArray[np.int8]]:
@@ -298,7 +331,11 @@ def _solve_american(p: _Prepared) -> tuple[FloatArray, npt.NDArray[np.int8]]:
     evaluation (the leader's price) and so is its slope (the leader's last secant): they skip
     the first evaluation and start closer, in the same rounds as the leaders still running
     (measured on the 400 chain: 2,219 → 1,766 evaluations in 9 rounds, not 10 as one group
-    after the other)."""
+    after the other).
+
+    With guesses (the last tick's IVs) every price of a group starts in the first round and
+    steps on the cubic through its siblings' starts (`_curve_root`): 624 evaluations in one
+    round with exact guesses, 1,412 in 3 with guesses 1e-3 off (docs/options-models.md)."""
     time_value = p.price - np.maximum(np.where(p.is_call, p.spot - p.strike, p.strike - p.spot), 0.0)
     vol, status, rest = _solve_grouped(p, time_value, _leaders(p, time_value))
     if rest.size:  # their leader found no IV or no slope: each from its own European IV
@@ -327,9 +364,10 @@ def _leaders(p: _Prepared, time_value: FloatArray) -> npt.NDArray[np.intp]:
 def _solve_grouped(
     p: _Prepared, time_value: FloatArray, leader: npt.NDArray[np.intp]
 ) -> tuple[FloatArray, npt.NDArray[np.int8], npt.NDArray[np.intp]]:
-    """The secant for leaders (from the European IV) and their followers (from the leader's
-    root, once it has one); the vols, statuses, and the followers left unsolved because their
-    leader ended without an IV or a slope."""
+    """The secant for leaders (from their guess, else their European IV) and their followers
+    (from the leader's root, once it has one; where the group has a guess, at once from their
+    own starts); the vols, statuses, and the followers left unsolved because their leader ended
+    without an IV or a slope."""
     n = p.price.size
     scale = np.maximum(p.spot, p.strike)
     nan = np.full(n, np.nan)
@@ -347,17 +385,47 @@ def _solve_grouped(
         np.zeros(n, dtype=np.bool_),
     )
     x0, g0, x1, xm, gm, slope, residual, vega, lo, hi, converged = st
-    waiting = leader != np.arange(n)  # followers not started yet
+    # Followers not started yet. Where any price of a group has a guess, every one starts at
+    # once, as leaders do, from its guess or its European IV: the group's points then serve
+    # each other from the first round (a follower waiting for a guessed leader's root joined
+    # four rounds late and made the last five rounds alone).
+    guessed = np.zeros(n, dtype=np.bool_)
+    guessed[leader[np.isfinite(p.guess)]] = True
+    waiting = (leader != np.arange(n)) & ~guessed[leader]
     first = np.flatnonzero(~waiting)
     q = _subset(p, first)
-    european_vol, european_status = _european(q)
-    start = np.where(european_status == IvStatus.OK, np.clip(european_vol, MIN_VOL, MAX_VOL), 0.5)
+    # A leader starts from its guess (the previous tick's IV: closer than anything computed
+    # here), else from its European IV.
+    start = q.guess.copy()
+    cold = np.flatnonzero(np.isnan(start))
+    if cold.size:
+        european_vol, european_status = _european(_subset(q, cold))
+        start[cold] = np.where(european_status == IvStatus.OK, np.clip(european_vol, MIN_VOL, MAX_VOL), 0.5)
     f0 = _american_at(q, start) - q.price
     vega[first] = european_greeks(q.is_call, q.spot, q.strike, q.t, q.rate, q.div_yield, start).vega
-    # The first step is Newton's with the European vega for A' (g' = A'/2√(A - intrinsic)).
-    root0 = np.sqrt(np.maximum(time_value[first] + f0, 0.0))
-    g_start = root0 - np.sqrt(time_value[first])
-    active = _begin(st, scale, first, start, f0, g_start, start - 2.0 * g_start * root0 / vega[first])
+    # The first step is Newton's with the European vega for A' (g' = A'/2√(A - intrinsic)) ...
+    tv = time_value[first]
+    root0 = np.sqrt(np.maximum(tv + f0, 0.0))
+    g_start = root0 - np.sqrt(tv)
+    step_to = start - 2.0 * g_start * root0 / vega[first]
+    # ... unless siblings started in the same round (guessed siblings all do): their points
+    # are on the same curve, so the first step solves the curve through them and this one (a
+    # cubic through up to four points, the American slope and bends, not the European vega:
+    # its error is the product of the distances to the points, ~1e-8 of vol for guesses 1e-3
+    # off), and the nearest is the third point of the secant's error model from round one.
+    near = _neighbours(leader[first], start)
+    own = np.flatnonzero(near[:, 0] >= 0)
+    near = near[own]
+    usable = near >= 0
+    a_near = np.where(usable, f0[near] + q.price[near], np.nan)  # A there, known to 1e-12
+    fp = a_near - q.price[own, None]
+    tv_own = tv[own, None]
+    gp = np.sqrt(np.maximum(tv_own + fp, 0.0)) - np.sqrt(tv_own)
+    xp = np.where(usable, start[near], np.nan)
+    step_to[own] = _curve_root(start[own], g_start[own], xp, gp, step_to[own])
+    rows = first[own]
+    xm[rows], gm[rows] = xp[:, 0], gp[:, 0]
+    active = _begin(st, scale, first, start, f0, g_start, step_to, rows, xp[:, 0], fp[:, 0])
     rest: list[npt.NDArray[np.intp]] = []
     for _ in range(_MAX_ITERATIONS):
         ready = np.flatnonzero(waiting & converged[leader])
@@ -384,7 +452,13 @@ def _solve_grouped(
         lo_a = np.where(f1 < 0, xa1, lo[active])
         hi_a = np.where(f1 > 0, xa1, hi[active])
         x2 = xa1 - g1 * (xa1 - xa0) / (g1 - ga0)
-        secant = (x2 > lo_a) & (x2 < hi_a)  # NaN too
+        xam, gam = xm[active], gm[active]
+        # Brent's safeguard: a step not under half the step before last bisects instead. On a
+        # nearly flat stretch of the curve (a deep in-the-money call at r = 40 %, its price
+        # flat to 2e-5 over 0.15–0.17 of vol) the secant alternated a creep from one end with
+        # a leap to the other: 64 rounds, NOT_CONVERGED, from a guess 15 % low.
+        stalled = np.abs(x2 - xa1) >= 0.5 * np.abs(xa0 - xam)  # False before a third point
+        secant = (x2 > lo_a) & (x2 < hi_a) & ~stalled  # NaN too
         x2 = np.where(secant, x2, 0.5 * (lo_a + hi_a))
         # Done when the price is matched to its rounding noise, or the secant step (or the
         # bracket) is below 1e-8 of vol, or the residual is worth less than 1e-7 of vol at the
@@ -393,13 +467,31 @@ def _solve_grouped(
         # a secant step's error is e2 ≈ C·e1·e0 with C = g''/2g', estimated from the last
         # three points' divided differences (e1 ≈ |x2 - x1|, e0 ≈ |x2 - x0|); this saves the
         # round that would only confirm a step of ~1e-6.
-        xam, gam = xm[active], gm[active]
         slope_a = (g1 - ga0) / (xa1 - xa0)
         curvature = (slope_a - (ga0 - gam) / (xa0 - xam)) / (xa1 - xam)
         step = np.abs(x2 - xa1)
-        predicted = secant & (np.abs(curvature / slope_a) * step * np.abs(x2 - xa0) <= 0.1 * _AMERICAN_STEP)
+        # The error model is asymptotic: trusted only for steps inside _PREDICTED_REGIME, where
+        # three far-apart points (a stale guess, a leader's root far from a sibling's) around
+        # a kink of the price in σ (the switch between the 2002 and 1993 bounds) predicted
+        # 1e-9 for a point 2e-3 of vol from the root.
+        in_regime = (
+            (step <= _PREDICTED_REGIME)
+            & (np.abs(x2 - xa0) <= _PREDICTED_REGIME)
+            & (np.abs(xa0 - xam) <= _CURVATURE_REGIME)
+        )
+        predicted = (
+            secant
+            & in_regime
+            & (np.abs(curvature / slope_a) * step * np.abs(x2 - xa0) <= 0.1 * _AMERICAN_STEP)
+        )
         matched = np.abs(f1) <= _AMERICAN_PRICE_MATCH * scale[active]
-        small = (step <= _AMERICAN_STEP) | (np.abs(f1) <= _AMERICAN_RESIDUAL * vega[active]) | predicted
+        # The vega at the point measured, not at the start: from a far start (a stale guess of
+        # 500 %) the start's vega is orders of magnitude too large and passed residuals worth
+        # 1e-4 of vol.
+        flagged = np.flatnonzero(vega[active] > 0)
+        vega_a = np.zeros(active.size)
+        vega_a[flagged] = _european_vega(_subset(p, active[flagged]), xa1[flagged])
+        small = (step <= _AMERICAN_STEP) | (np.abs(f1) <= _AMERICAN_RESIDUAL * vega_a) | predicted
         done = matched | small | (hi_a - lo_a <= _AMERICAN_STEP)
         x2 = np.where(matched, xa1, x2)
         xm[active], gm[active], slope[active] = xa0, ga0, slope_a
@@ -408,6 +500,55 @@ def _solve_grouped(
         converged[active[done]] = True
         active = active[~done]
     return x1, _status(converged, residual, x1, scale), np.concatenate([*rest, np.flatnonzero(waiting)])
+
+
+def _neighbours(group: npt.NDArray[np.intp], x: FloatArray, k: int = 3) -> npt.NDArray[np.intp]:
+    """Per entry, up to k entries of its group, nearest first, whose x differ from its own and
+    from each other's (-1 where fewer): further points of its curve."""
+    order = np.lexsort((x, group))
+    g, xs = group[order], x[order]
+    n = order.size
+    at = np.arange(n)
+    shifts = [d for step in range(1, k + 1) for d in (step, -step)]
+    other = np.clip(at[:, None] + np.array(shifts), 0, n - 1)
+    inside = (at[:, None] + np.array(shifts) >= 0) & (at[:, None] + np.array(shifts) < n)
+    gap = np.abs(xs[other] - xs[:, None])
+    # In (group, x) order equal x are adjacent: a candidate equal to the one a step nearer to
+    # this entry on its side adds no point.
+    nearer = np.clip(at[:, None] + np.array([d - np.sign(d) for d in shifts]), 0, n - 1)
+    repeat = (xs[other] == xs[nearer]) & (np.abs(np.array(shifts)) > 1)
+    gap = np.where(inside & (g[other] == g[:, None]) & (gap > 0) & ~repeat, gap, np.inf)
+    pick = np.argsort(gap, axis=1, kind="stable")[:, :k]
+    chosen = np.take_along_axis(other, pick, axis=1)
+    found = np.isfinite(np.take_along_axis(gap, pick, axis=1))
+    out = np.full((n, k), -1, dtype=np.intp)
+    out[order] = np.where(found, order[chosen], -1)
+    return out
+
+
+def _curve_root(
+    x0: FloatArray, g0: FloatArray, xp: FloatArray, gp: FloatArray, fallback: FloatArray
+) -> FloatArray:
+    """The root near x0 of the polynomial through (x0, g0) and the points (xp, gp) (rows,
+    nearest first, NaN where none: the degree drops), by Newton on it from the secant through
+    the nearest point; the secant where the polynomial's root is not finite or lies farther
+    from it than the secant's own step, the fallback where the secant is not finite either."""
+    nodes = np.concatenate((x0[:, None], xp), axis=1)
+    coef = np.concatenate((g0[:, None], gp), axis=1)
+    for level in range(1, nodes.shape[1]):  # Newton's divided differences, in place
+        coef[:, level:] = (coef[:, level:] - coef[:, level - 1 : -1]) / (nodes[:, level:] - nodes[:, :-level])
+    coef = np.where(np.isfinite(coef), coef, 0.0)  # a missing point: no term of its degree
+    secant = x0 - g0 / coef[:, 1]
+    x = secant
+    for _ in range(4):
+        value, slope = coef[:, -1], np.zeros_like(x)
+        for level in range(nodes.shape[1] - 2, -1, -1):  # Horner on the Newton form
+            slope = slope * (x - nodes[:, level]) + value
+            value = value * (x - nodes[:, level]) + coef[:, level]
+        x = x - value / slope
+    plausible = np.isfinite(x) & (np.abs(x - secant) <= np.abs(secant - x0))
+    out: FloatArray = np.where(plausible, x, np.where(np.isfinite(secant), secant, fallback))
+    return out
 
 
 class _Secant(NamedTuple):
@@ -420,7 +561,7 @@ class _Secant(NamedTuple):
     gm: FloatArray
     slope: FloatArray  # the last secant's slope of √(A - intrinsic)
     residual: FloatArray  # A - price at x0
-    vega: FloatArray  # the European vega for the residual test (0: no such test)
+    vega: FloatArray  # > 0: a residual test at the European vega where measured (0: none)
     lo: FloatArray  # the bracket
     hi: FloatArray
     converged: BoolArray
@@ -434,13 +575,27 @@ def _begin(
     f0: FloatArray,
     g_start: FloatArray,
     step_to: FloatArray,
+    known: npt.NDArray[np.intp] | None = None,
+    x_known: FloatArray | None = None,
+    f_known: FloatArray | None = None,
 ) -> npt.NDArray[np.intp]:
     """Sets these rows' first point (start, where A - price = f0) and bracket, and their next
-    point (step_to, kept inside the bracket); the rows that still need a round."""
-    lo = st.lo[rows] = np.where(f0 < 0, start, MIN_VOL)
-    hi = st.hi[rows] = np.where(f0 > 0, start, MAX_VOL)
+    point (step_to, kept inside the bracket); the rows that still need a round. `known`
+    (a subset of rows) have a second point of their curve, x_known where A - price = f_known,
+    that narrows their bracket."""
+    lo = np.where(f0 < 0, start, MIN_VOL)
+    hi = np.where(f0 > 0, start, MAX_VOL)
+    if known is not None and x_known is not None and f_known is not None and known.size:
+        at = np.searchsorted(rows, known)  # rows is sorted (flatnonzero)
+        lo[at] = np.where(f_known < 0, np.maximum(lo[at], x_known), lo[at])
+        hi[at] = np.where(f_known > 0, np.minimum(hi[at], x_known), hi[at])
+    st.lo[rows], st.hi[rows] = lo, hi
     nxt = np.where((step_to > lo) & (step_to < hi), step_to, 0.5 * (lo + hi))  # NaN too
-    matched = np.abs(f0) <= _AMERICAN_PRICE_MATCH * scale[rows]
+    # Matched to the price's noise, or (leaders) a residual worth under 1e-7 of vol: an exact
+    # guess (the last tick's IV of an unchanged price) costs one evaluation.
+    matched = (np.abs(f0) <= _AMERICAN_PRICE_MATCH * scale[rows]) | (
+        np.abs(f0) <= _AMERICAN_RESIDUAL * st.vega[rows]
+    )
     st.x0[rows], st.g0[rows], st.residual[rows] = start, g_start, f0
     st.x1[rows] = np.where(matched, start, nxt)
     st.converged[rows[matched]] = True
@@ -469,6 +624,7 @@ def implied_vol(
     div_yield: FloatArray,
     *,
     model: Literal["european", "american"] = "european",
+    guess: FloatArray | None = None,
 ) -> IvResult:
     """The annual vol at which the model prices each option at `price`; arguments as in
     `black_scholes` (arrays of one shape, or scalars that broadcast).
@@ -480,12 +636,17 @@ def implied_vol(
     value, where the IV is not unique); ABOVE_MAXIMUM (at or above the model's value at MAX_VOL:
     about the spot for a call, the discounted strike for a European put, the strike for an
     American one); NOT_CONVERGED (never seen on the reference grid; kept so a failure is never a
-    number)."""
+    number).
+
+    `guess`: a starting vol per price (same shape as `price`, or broadcastable to it; NaN, or a
+    value outside [MIN_VOL, MAX_VOL], where there is none), typically the previous tick's IV. It
+    only makes the solver faster: the answer and the status do not depend on it beyond the
+    solver's tolerance."""
     if model not in ("european", "american"):
         raise ValueError(f"implied_vol: model {model!r} is not one of 'european', 'american'")
     # A vol of ones shaped like the prices makes the prices' shape part of the broadcast.
     m = model_inputs(is_call, spot, strike, t, rate, div_yield, np.ones(np.shape(price)))
     shape = m.spot.shape
-    prep, vol, status = _prepare(price, m)
+    prep, vol, status = _prepare(price, m, guess)
     vol[prep.idx], status[prep.idx] = (_european if model == "european" else _american)(prep)
     return IvResult(vol.reshape(shape), status.reshape(shape))
