@@ -24,7 +24,7 @@ from brokerbridge.core.options.analytics import (
 )
 from brokerbridge.core.options.black_scholes import european_greeks, european_price
 from brokerbridge.core.options.calendar import byma_calendar
-from brokerbridge.core.options.implied_vol import IvStatus, implied_vol
+from brokerbridge.core.options.implied_vol import implied_vol
 from brokerbridge.core.options.rates import (
     RateInput,
     caucion_quote_tna,
@@ -489,13 +489,9 @@ def test_no_business_time_left_on_a_holiday_expiry_says_so() -> None:
     assert calendar.t is not None and calendar.t > 0 and calendar.iv_mid is not None
 
 
-def test_the_inline_events_equal_what_event_words() -> None:
-    """`analyze_chain` builds the common option's event inline (live, its four IVs solved) and leaves
-    every other case to `_event`: for the common options both must give the same event — with the
-    reasons they can carry (a stale spot, an expiry beyond the holiday data, a negative time value,
-    no parity pair)."""
-    from brokerbridge.core.options import analytics
-
+def test_a_plain_option_carries_only_the_reasons_it_can_have() -> None:
+    """An option whose figures are all there takes no reason of its own (`analyze_chain` skips
+    `_reasons` for it) but its chain's, its expiry's and a negative time value's: each still said."""
     far = D(2031, 12, 19)  # beyond the shipped holiday data
     strikes = ["6000", "6500", "7000", "7500", "8000"]
     fair = european_price(
@@ -507,28 +503,28 @@ def test_the_inline_events_equal_what_event_words() -> None:
         for i, (k, m) in enumerate(zip(strikes * 2, fair.tolist(), strict=True))
     ]
     # A European put under its intrinsic value (1,850) but above its discounted bound: a negative
-    # time value with every IV solved.
+    # time value with every IV solved; its call at 9000 makes the pair.
     pairs.append((contract("put", "9000"), q("1790", "1810", "1800")))
+    pairs.append((contract("call", "9000"), q("1", "2", "1.5")))
     pairs.append((contract("call", "7100", far), q("5900", "6100", "6000")))  # no put: no parity
-    chain = inputs(pairs, spot_stale="the spot is 90 s old")
-    events = analyze_chain(chain)
-    today = dt.datetime.fromtimestamp(NOW, BUENOS_AIRES).date()
-    midnight = dt.datetime.combine(today, dt.time(0), BUENOS_AIRES).timestamp()
-    spot = analytics.spot_price(chain.spot)
-    checked = []
-    for (option, quote), event in zip(pairs, events, strict=True):
-        ivs = (event.iv_bid, event.iv_ask, event.iv_last, event.iv_mid)
-        if None in ivs:
-            continue  # `_event`'s own case
-        again = analytics._event(
-            chain, analytics._chain_reasons(chain, spot), analytics.buy_price(chain.spot), option, quote,
-            analytics._mid(quote), analytics._term(chain, option.expiry, today, midnight, RATE.rate), spot,
-            True, ivs, [int(IvStatus.OK)] * 4, math.nan, math.nan,
-            (event.delta, event.gamma, event.vega, event.theta, event.rho), event.greeks_from or "mid",
-            event.parity_tna, event.covered_call_tna, event.covered_call_tea,
-        )  # fmt: skip
-        assert msgspec.json.encode(again) == msgspec.json.encode(event), option.symbol
-        checked.append(event)
-    assert len(checked) >= 10  # the far wings may price below a tick: `_event`'s case
-    reasons = {key for event in checked for key in event.reasons}
-    assert {"spot", "business_days", "time_value", "parity_tna"} <= reasons
+    events = {e.symbol: e for e in analyze_chain(inputs(pairs, spot_stale="the spot is 90 s old"))}
+    plain = [e for e in events.values() if None not in (e.iv_bid, e.iv_ask, e.iv_last, e.iv_mid, e.delta)]
+    assert len(plain) >= 10
+    for event in plain:
+        assert event.reasons["spot"] == "the spot is 90 s old" and event.stale
+    put = events[contract("put", "9000").symbol]
+    assert put in plain and put.time_value == Decimal("-50")
+    assert put.reasons["time_value"] == (
+        "negative: the price is 50 below the intrinsic value (an arbitrage: the ask is below it too)"
+    )
+    lonely = events[contract("call", "7100", far).symbol]
+    assert lonely.parity_tna is None and lonely.reasons["parity_tna"] == (
+        "needs a call and a put of this strike and expiry, both with a mid, and a spot"
+    )
+    assert lonely.reasons["business_days"].startswith("the holiday calendar ends with")
+    assert set(lonely.reasons) == {"spot", "business_days", "parity_tna"}  # its IVs: all solved
+    assert lonely.iv_mid is not None and lonely.covered_call_tna is not None
+    for e in plain:  # no reason of an empty figure on an option whose figures are all there
+        if e is not lonely and e.parity_tna is not None:
+            assert {"spot"} <= set(e.reasons) <= {"spot", "time_value", "covered_call"}, e.symbol
+            assert ("time_value" in e.reasons) == (e.time_value is not None and e.time_value < 0)
