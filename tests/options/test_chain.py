@@ -528,3 +528,34 @@ def test_a_plain_option_carries_only_the_reasons_it_can_have() -> None:
         if e is not lonely and e.parity_tna is not None:
             assert {"spot"} <= set(e.reasons) <= {"spot", "time_value", "covered_call"}, e.symbol
             assert ("time_value" in e.reasons) == (e.time_value is not None and e.time_value < 0)
+
+
+def test_a_memo_kept_across_ticks_changes_no_figure() -> None:
+    """`ChainMemo` reuses a quote's floats and mid while the quote is the same object: across
+    ticks that replace, remove and add quotes and change the contracts, every event equals the
+    one computed without a memo."""
+    from brokerbridge.core.options.analytics import ChainMemo
+
+    strikes = ["6500", "7000", "7500"]
+    pairs = [(contract(kind, k), q("150", "160", "155")) for k in strikes for kind in ("call", "put")]
+    memo = ChainMemo()
+    chain = inputs(pairs)
+    quotes = dict(chain.quotes)
+    steps: list[ChainInputs] = [chain]
+    quotes[pairs[0][0].symbol] = q("151", "161", "156")  # one option ticks
+    steps.append(inputs(pairs, spot=q("7100", "7110", "7105")))
+    steps.append(ChainInputs(**{**_fields(chain), "quotes": dict(quotes)}))
+    del quotes[pairs[1][0].symbol]  # a quote gone
+    quotes[pairs[2][0].symbol] = q(None, "40", None)  # one side only
+    steps.append(ChainInputs(**{**_fields(chain), "quotes": dict(quotes)}))
+    steps.append(ChainInputs(**{**_fields(chain), "quotes": dict(quotes), "contracts": chain.contracts[2:]}))
+    steps.append(
+        ChainInputs(**{**_fields(chain), "quotes": dict(quotes), "contracts": chain.contracts[::-1]})
+    )
+    for step in steps:
+        with_memo = analyze_chain(ChainInputs(**{**_fields(step), "memo": memo}))
+        assert msgspec.json.encode(with_memo) == msgspec.json.encode(analyze_chain(step))
+
+
+def _fields(chain: ChainInputs) -> dict[str, object]:
+    return {name: getattr(chain, name) for name in chain.__slots__}
