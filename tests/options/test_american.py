@@ -166,3 +166,35 @@ def test_siblings_solved_together_match_each_solved_alone() -> None:
         else:  # a negligible vega: any vol that reprices the option is its IV
             assert american_price(*args, together.vol[i]) == pytest.approx(price, abs=1e-9 * 12000.0)
     assert (together.status == IvStatus.OK).sum() > 0.6 * prices.size  # not mostly statuses
+
+
+def test_american_iv_does_not_depend_on_the_guess() -> None:
+    # The previous tick's IV only makes the solver faster: exact, near, stale and absurd
+    # guesses (and none) give the same status and the same vol within the solver's tolerance.
+    g = accuracy.early_exercise_grid(TEST_GRID)
+    args = (g.is_call, g.spot, g.strike, g.t, g.rate, g.div_yield)
+    price = american_price(*args, g.vol)
+    # Quotes off the model price as a chain has them (bid, ask), so siblings share a curve.
+    prices = np.concatenate((price, 0.97 * price, 1.03 * price))
+    every = tuple(np.tile(a, 3) for a in args)
+    plain = implied_vol(prices, *every, model="american")
+    vega = np.tile(american_greeks(*args, g.vol).vega, 3)
+    meaningful = (plain.status == IvStatus.OK) & (vega >= 1e-6 * np.maximum(every[1], every[2]))
+    assert meaningful.sum() > 0.5 * prices.size
+    rng = np.random.default_rng(20)
+    true = np.tile(g.vol, 3)
+    for guess in (
+        np.where(plain.status == IvStatus.OK, plain.vol, np.nan),  # exact
+        true * (1.0 + 0.01 * rng.standard_normal(prices.size)),  # a tick ago
+        np.full(prices.size, 5.0),  # absurd, high
+        np.full(prices.size, 2e-4),  # absurd, low
+        rng.uniform(1e-4, 10.0, prices.size),  # anything
+        np.where(rng.random(prices.size) < 0.5, true, np.nan),  # some guessed, some not
+    ):
+        hinted = implied_vol(prices, *every, model="american", guess=guess)
+        assert (hinted.status == plain.status).all()
+        assert np.abs(hinted.vol - plain.vol)[meaningful].max() <= 1e-6
+        # Elsewhere (a negligible vega) any vol that reprices the option is its IV.
+        ok = hinted.status == IvStatus.OK
+        repriced = american_price(*(a[ok] for a in every), hinted.vol[ok])
+        assert (np.abs(repriced - prices[ok]) <= 1e-7 * np.maximum(every[1], every[2])[ok]).all()

@@ -109,3 +109,14 @@ def test_shapes_and_scalars() -> None:
     assert implied_vol(5.0, True, 100.0, 100.0, 0.25, 0.0, 0.0).vol.shape == ()
     with pytest.raises(ValueError, match="model"):
         implied_vol(5.0, True, 100.0, 100.0, 0.25, 0.0, 0.0, model="binomial")  # type: ignore[arg-type]
+
+
+def test_a_guess_that_does_not_fit_the_prices_is_a_specific_error() -> None:
+    with pytest.raises(ValueError, match="guess of shape"):
+        implied_vol(np.array([5.0, 6.0]), True, 100.0, 100.0, 0.25, 0.0, 0.0, guess=np.array([0.2, 0.3, 0.4]))
+    # A scalar broadcasts; NaN and out-of-range guesses are no guess, never a status.
+    plain = implied_vol(np.array([5.0, 6.0]), True, 100.0, 100.0, 0.25, 0.0, 0.0)
+    for guess in (0.3, np.array([np.nan, 50.0]), np.array([-1.0, np.inf])):
+        hinted = implied_vol(np.array([5.0, 6.0]), True, 100.0, 100.0, 0.25, 0.0, 0.0, guess=guess)
+        assert hinted.status.tolist() == plain.status.tolist()
+        np.testing.assert_allclose(hinted.vol, plain.vol, rtol=0, atol=1e-12)

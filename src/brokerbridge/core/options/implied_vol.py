@@ -52,6 +52,7 @@ _MAX_ITERATIONS = 64  # Newton needs 3–8; bisection fallbacks may need ~50 on 
 _RELATIVE_STEP = 1e-6  # after a Halley step this small the error is ~C·(1e-6)³: below the float's noise
 _AMERICAN_STEP = 1e-8  # absolute, in vol: 100× inside the European target; the model is good to ~1e-2
 _AMERICAN_RESIDUAL = 1e-7  # in vol, at the European vega: see _solve_american
+_PREDICTED_REGIME = 1e-3  # in vol: steps this small are where the secant's error model holds
 _AMERICAN_PRICE_MATCH = 1e-12  # of max(spot, strike): a millionth of a tick at GGAL prices
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
@@ -207,12 +208,28 @@ class _Prepared(NamedTuple):
     t: FloatArray
     rate: FloatArray
     div_yield: FloatArray
+    guess: FloatArray  # a starting vol inside [MIN_VOL, MAX_VOL], NaN where none
 
 
-def _prepare(price: FloatArray, m: ModelInputs) -> tuple[_Prepared, FloatArray, npt.NDArray[np.int8]]:
+def _prepare(
+    price: FloatArray, m: ModelInputs, guess: FloatArray | None
+) -> tuple[_Prepared, FloatArray, npt.NDArray[np.int8]]:
     """The entries with valid inputs and a price, flat; and the outputs, flat, NaN and BAD_INPUT
-    or NO_PRICE until the model fills its entries."""
+    or NO_PRICE until the model fills its entries. A guess outside [MIN_VOL, MAX_VOL] or not
+    finite is no guess: a hint never changes a status."""
     p = np.broadcast_to(np.asarray(price, dtype=np.float64), m.spot.shape).ravel()
+    if guess is None:
+        g = np.full(p.shape, np.nan)
+    else:
+        try:
+            g = np.broadcast_to(np.asarray(guess, dtype=np.float64), m.spot.shape).ravel()
+        except ValueError:
+            raise ValueError(
+                f"implied_vol: guess of shape {np.shape(guess)} does not fit the prices' shape "
+                f"{m.spot.shape}; pass one starting vol per price (NaN where none) or None"
+            ) from None
+        with np.errstate(invalid="ignore"):
+            g = np.where((g >= MIN_VOL) & (g <= MAX_VOL), g, np.nan)
     vol = np.full(p.shape, np.nan)
     status = np.full(p.shape, IvStatus.BAD_INPUT, dtype=np.int8)
     valid = m.valid.ravel()
@@ -222,7 +239,7 @@ def _prepare(price: FloatArray, m: ModelInputs) -> tuple[_Prepared, FloatArray, 
     idx = np.flatnonzero(valid & has_price)
     calls = m.phi.ravel()[idx] > 0
     sp, k, tt, r, q = (a.ravel()[idx] for a in (m.spot, m.strike, m.t, m.rate, m.div_yield))
-    return _Prepared(idx, p[idx], calls, sp, k, tt, r, q), vol, status
+    return _Prepared(idx, p[idx], calls, sp, k, tt, r, q, g[idx]), vol, status
 
 
 def _american(everything: _Prepared) -> tuple[FloatArray, npt.NDArray[np.int8]]:
@@ -274,7 +291,16 @@ def _subset(p: _Prepared, rows: npt.NDArray[np.intp]) -> _Prepared:
         p.t[rows],
         p.rate[rows],
         p.div_yield[rows],
+        p.guess[rows],
     )
+
+
+def _european_vega(p: _Prepared, vol: FloatArray) -> FloatArray:
+    """S·e^{-qt}·n(d1)·√t: the European vega alone (european_greeks computes all six)."""
+    sd = vol * np.sqrt(p.t)
+    d1 = (np.log(p.spot / p.strike) + (p.rate - p.div_yield) * p.t) / sd + 0.5 * sd
+    out: FloatArray = p.spot * np.exp(-p.div_yield * p.t - 0.5 * d1 * d1) * (_INV_SQRT_2PI * np.sqrt(p.t))
+    return out
 
 
 def _american_at(p: _Prepared, vol: FloatArray) -> FloatArray:
@@ -350,8 +376,13 @@ def _solve_grouped(
     waiting = leader != np.arange(n)  # followers not started yet
     first = np.flatnonzero(~waiting)
     q = _subset(p, first)
-    european_vol, european_status = _european(q)
-    start = np.where(european_status == IvStatus.OK, np.clip(european_vol, MIN_VOL, MAX_VOL), 0.5)
+    # A leader starts from its guess (the previous tick's IV: closer than anything computed
+    # here), else from its European IV.
+    start = q.guess.copy()
+    cold = np.flatnonzero(np.isnan(start))
+    if cold.size:
+        european_vol, european_status = _european(_subset(q, cold))
+        start[cold] = np.where(european_status == IvStatus.OK, np.clip(european_vol, MIN_VOL, MAX_VOL), 0.5)
     f0 = _american_at(q, start) - q.price
     vega[first] = european_greeks(q.is_call, q.spot, q.strike, q.t, q.rate, q.div_yield, start).vega
     # The first step is Newton's with the European vega for A' (g' = A'/2√(A - intrinsic)).
@@ -397,9 +428,22 @@ def _solve_grouped(
         slope_a = (g1 - ga0) / (xa1 - xa0)
         curvature = (slope_a - (ga0 - gam) / (xa0 - xam)) / (xa1 - xam)
         step = np.abs(x2 - xa1)
-        predicted = secant & (np.abs(curvature / slope_a) * step * np.abs(x2 - xa0) <= 0.1 * _AMERICAN_STEP)
+        # The error model is asymptotic: trusted only for steps inside _PREDICTED_REGIME, where
+        # three far-apart points (a stale guess, a leader's root far from a sibling's) around
+        # a kink of the price in σ (the switch between the 2002 and 1993 bounds) predicted
+        # 1e-9 for a point 2e-3 of vol from the root.
+        near = (step <= _PREDICTED_REGIME) & (np.abs(x2 - xa0) <= _PREDICTED_REGIME)
+        predicted = (
+            secant & near & (np.abs(curvature / slope_a) * step * np.abs(x2 - xa0) <= 0.1 * _AMERICAN_STEP)
+        )
         matched = np.abs(f1) <= _AMERICAN_PRICE_MATCH * scale[active]
-        small = (step <= _AMERICAN_STEP) | (np.abs(f1) <= _AMERICAN_RESIDUAL * vega[active]) | predicted
+        # The vega at the point measured, not at the start: from a far start (a stale guess of
+        # 500 %) the start's vega is orders of magnitude too large and passed residuals worth
+        # 1e-4 of vol.
+        flagged = np.flatnonzero(vega[active] > 0)
+        vega_a = np.zeros(active.size)
+        vega_a[flagged] = _european_vega(_subset(p, active[flagged]), xa1[flagged])
+        small = (step <= _AMERICAN_STEP) | (np.abs(f1) <= _AMERICAN_RESIDUAL * vega_a) | predicted
         done = matched | small | (hi_a - lo_a <= _AMERICAN_STEP)
         x2 = np.where(matched, xa1, x2)
         xm[active], gm[active], slope[active] = xa0, ga0, slope_a
@@ -420,7 +464,7 @@ class _Secant(NamedTuple):
     gm: FloatArray
     slope: FloatArray  # the last secant's slope of √(A - intrinsic)
     residual: FloatArray  # A - price at x0
-    vega: FloatArray  # the European vega for the residual test (0: no such test)
+    vega: FloatArray  # > 0: a residual test at the European vega where measured (0: none)
     lo: FloatArray  # the bracket
     hi: FloatArray
     converged: BoolArray
@@ -469,6 +513,7 @@ def implied_vol(
     div_yield: FloatArray,
     *,
     model: Literal["european", "american"] = "european",
+    guess: FloatArray | None = None,
 ) -> IvResult:
     """The annual vol at which the model prices each option at `price`; arguments as in
     `black_scholes` (arrays of one shape, or scalars that broadcast).
@@ -480,12 +525,17 @@ def implied_vol(
     value, where the IV is not unique); ABOVE_MAXIMUM (at or above the model's value at MAX_VOL:
     about the spot for a call, the discounted strike for a European put, the strike for an
     American one); NOT_CONVERGED (never seen on the reference grid; kept so a failure is never a
-    number)."""
+    number).
+
+    `guess`: a starting vol per price (same shape as `price`, or broadcastable to it; NaN, or a
+    value outside [MIN_VOL, MAX_VOL], where there is none), typically the previous tick's IV. It
+    only makes the solver faster: the answer and the status do not depend on it beyond the
+    solver's tolerance."""
     if model not in ("european", "american"):
         raise ValueError(f"implied_vol: model {model!r} is not one of 'european', 'american'")
     # A vol of ones shaped like the prices makes the prices' shape part of the broadcast.
     m = model_inputs(is_call, spot, strike, t, rate, div_yield, np.ones(np.shape(price)))
     shape = m.spot.shape
-    prep, vol, status = _prepare(price, m)
+    prep, vol, status = _prepare(price, m, guess)
     vol[prep.idx], status[prep.idx] = (_european if model == "european" else _american)(prep)
     return IvResult(vol.reshape(shape), status.reshape(shape))
