@@ -559,3 +559,42 @@ def test_a_memo_kept_across_ticks_changes_no_figure() -> None:
 
 def _fields(chain: ChainInputs) -> dict[str, object]:
     return {name: getattr(chain, name) for name in chain.__slots__}
+
+
+@pytest.mark.parametrize("model", ["american", "european"])
+def test_guesses_change_no_figure_beyond_the_solvers_tolerance(model: str) -> None:
+    """The previous tick's IVs as the solver's starting points (what the service passes): the same
+    figures and reasons within the solver's tolerance, whether the guesses are the previous
+    tick's, stale, absurd or partial."""
+    strikes = ["5000", "6000", "6500", "7000", "7500", "8000", "9500"]
+    price_of = american_price if model == "american" else european_price
+    kinds = np.array([True] * len(strikes) + [False] * len(strikes))
+    fair = price_of(
+        kinds, arr(*[7150.0] * 14), np.array([float(k) for k in strikes * 2]), arr(*[DAYS / 365] * 14),
+        arr(*[RATE.rate] * 14), arr(*[0.0] * 14), arr(*[0.5 + 0.02 * i for i in range(14)]),
+    )  # fmt: skip
+    pairs = [
+        (
+            contract("call" if i < len(strikes) else "put", k),
+            q(f"{m * 0.97:.3f}", f"{m * 1.03:.3f}", f"{m:.3f}"),
+        )
+        for i, (k, m) in enumerate(zip(strikes * 2, fair.tolist(), strict=True))
+    ]
+    before = analyze_chain(inputs(pairs, model=model, spot=q("7100", "7110", "7105")))
+    cold = analyze_chain(inputs(pairs, model=model))
+    symbols = [c.symbol for c, _ in pairs]
+    previous = {e.symbol: (e.iv_bid, e.iv_ask, e.iv_last, e.iv_mid) for e in before}
+    stale = {s: (0.9, 0.9, 0.9, 0.9) for s in symbols}
+    absurd = {s: (1e-9, 50.0, math.nan, None) for s in symbols}
+    partial = {s: previous[s] for s in symbols[::3]}
+    figures = ("iv_bid", "iv_ask", "iv_last", "iv_mid", "delta", "vega")
+    for guesses in (previous, stale, absurd, partial):
+        warm = analyze_chain(inputs(pairs, model=model, guesses=guesses))
+        for a, b in zip(cold, warm, strict=True):
+            assert a.reasons.keys() == b.reasons.keys(), a.symbol
+            for name in figures:
+                x, y = getattr(a, name), getattr(b, name)
+                assert (x is None) == (y is None), (a.symbol, name)
+                if x is not None:
+                    assert y == pytest.approx(x, abs=1e-6, rel=1e-5), (a.symbol, name)
+    assert sum(e.iv_mid is not None for e in cold) >= 12

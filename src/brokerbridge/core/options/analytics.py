@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import statistics
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NamedTuple
@@ -69,6 +70,10 @@ class ChainInputs:
     # What the previous call on this chain worked out that this one may reuse (None: nothing; the
     # figures are the same either way): see `ChainMemo`.
     memo: ChainMemo | None = None
+    # Option symbol → its previous IVs of this model (bid, ask, last, mid; None or NaN: none), the
+    # solver's starting points: a tick moves an IV little, so the American solver needs fewer
+    # rounds. The figures do not depend on them beyond the solver's tolerance.
+    guesses: Mapping[str, Sequence[float | None]] | None = None
 
 
 # Argentina keeps UTC−3 all year (no daylight saving since 2009): a fixed offset, no tz database.
@@ -326,6 +331,12 @@ def analyze_chain(inputs: ChainInputs) -> list[OptionAnalytics]:
     solve = live[np.newaxis, :] & np.isfinite(prices)
     if solve.any():
         rows, cols = np.nonzero(solve)
+        guess = None
+        if inputs.guesses:
+            none = (math.nan, math.nan, math.nan, math.nan)
+            get = inputs.guesses.get
+            # None becomes NaN in a float array: no guess for that figure.
+            guess = np.array([get(symbol, none) for symbol in shape.symbols], np.float64).T[rows, cols]
         found = implied_vol(
             prices[rows, cols],
             is_call[cols],
@@ -335,6 +346,7 @@ def analyze_chain(inputs: ChainInputs) -> list[OptionAnalytics]:
             r[cols],
             q0[cols],
             model=inputs.model,  # type: ignore[arg-type]
+            guess=guess,
         )
         iv[rows, cols] = np.where(found.status == IvStatus.OK, found.vol, np.nan)
         status[rows, cols] = found.status
