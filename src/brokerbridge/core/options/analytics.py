@@ -402,11 +402,22 @@ def analyze_chain(inputs: ChainInputs) -> list[OptionAnalytics]:
     parity_l, tna_l, tea_l = _values(parity), _values(cc_tna), _values(cc_tea)
     columns = _Columns(inputs, spot, buy, live, status, iv, greeks_ok, parity, cc_tna, cc_tea, lower, upper)
 
-    venue, now, model, underlying_symbol = inputs.venue, inputs.now, inputs.model, inputs.underlying_symbol
-    rate_value = rate
-    rate_source = inputs.rate.source if inputs.rate is not None else ""
-    stale = bool(inputs.spot_stale)
+    # The events' keywords in one dict, reused: an exact dict passed as ** reaches the constructor
+    # as it is, which then reads it by field (1.0 µs an event) where 39 literal keywords are
+    # matched one by one against the fields (2.1 µs). The chain's figures are written once, an
+    # expiry's when it changes, an option's own for each option.
+    fields: dict[str, object] = {
+        "venue": inputs.venue,
+        "ts": inputs.now,
+        "underlying_symbol": inputs.underlying_symbol,
+        "model": inputs.model,
+        "spot": spot.price,
+        "rate": rate,
+        "rate_source": inputs.rate.source if inputs.rate is not None else "",
+        "stale": bool(inputs.spot_stale),
+    }
     spot_d = spot.price
+    shown: _Term | None = None
     events = []
     # Every column zipped: one tuple unpacked per option rather than a dozen list reads.
     for (
@@ -436,49 +447,40 @@ def analyze_chain(inputs: ChainInputs) -> list[OptionAnalytics]:
             _reasons(reasons, columns, i, c, term, quote, intrinsic, time_value)
         elif time_value < _ZERO:  # type: ignore[operator]  # a plain option has its time value
             reasons["time_value"] = _negative_time_value(time_value, ask, intrinsic)  # type: ignore[arg-type]
-        events.append(
-            OptionAnalytics(
-                venue=venue,
-                ts=now,
-                symbol=c.symbol,
-                underlying=c.underlying,
-                underlying_symbol=underlying_symbol,
-                option_type=c.option_type,
-                strike=strike_d,
-                expiry=term.expiry,
-                lot=c.lot,
-                model=model,
-                days=term.days,
-                business_days=term.business_days,
-                t=term.shown_t,
-                spot=spot_d,
-                rate=rate_value,
-                rate_source=rate_source,
-                dividends_pv=term.dividends_pv,
-                bid=bid,
-                ask=ask,
-                last=last,
-                mid=mid,
-                iv_bid=ivb,
-                iv_ask=iva,
-                iv_last=ivl,
-                iv_mid=ivm,
-                greeks_from=gfrom,
-                delta=de,
-                gamma=ga,
-                vega=ve,
-                theta=th,
-                rho=rh,
-                intrinsic=intrinsic,
-                time_value=time_value,
-                parity_tna=par,
-                covered_call_tna=tna,
-                covered_call_tea=tea,
-                break_even=break_even,
-                stale=stale,
-                reasons=reasons,
-            )
-        )
+        if term is not shown:
+            shown = term
+            fields["expiry"] = term.expiry
+            fields["days"] = term.days
+            fields["business_days"] = term.business_days
+            fields["t"] = term.shown_t
+            fields["dividends_pv"] = term.dividends_pv
+        fields["symbol"] = c.symbol
+        fields["underlying"] = c.underlying
+        fields["option_type"] = c.option_type
+        fields["strike"] = strike_d
+        fields["lot"] = c.lot
+        fields["bid"] = bid
+        fields["ask"] = ask
+        fields["last"] = last
+        fields["mid"] = mid
+        fields["iv_bid"] = ivb
+        fields["iv_ask"] = iva
+        fields["iv_last"] = ivl
+        fields["iv_mid"] = ivm
+        fields["greeks_from"] = gfrom
+        fields["delta"] = de
+        fields["gamma"] = ga
+        fields["vega"] = ve
+        fields["theta"] = th
+        fields["rho"] = rh
+        fields["intrinsic"] = intrinsic
+        fields["time_value"] = time_value
+        fields["parity_tna"] = par
+        fields["covered_call_tna"] = tna
+        fields["covered_call_tea"] = tea
+        fields["break_even"] = break_even
+        fields["reasons"] = reasons
+        events.append(OptionAnalytics(**fields))  # type: ignore[arg-type]  # every field, checked by msgspec
     return events
 
 
