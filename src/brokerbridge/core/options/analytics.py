@@ -90,6 +90,8 @@ AT_BOUND = 0.0005
 _IV_KEYS = tuple("iv_" + name for name in FIGURES)
 _ZERO = Decimal(0)  # compared with, not 0: a Decimal against an int converts the int every time
 _OK = int(IvStatus.OK)  # read once: an IntEnum member lookup costs ~1 µs, 1,600 times a chain
+_NO_PRICE, _BELOW_INTRINSIC = int(IvStatus.NO_PRICE), int(IvStatus.BELOW_INTRINSIC)
+_ABOVE_MAXIMUM, _NOT_CONVERGED = int(IvStatus.ABOVE_MAXIMUM), int(IvStatus.NOT_CONVERGED)
 _TEA_TOO_CLOSE = "the TEA compounds too many times so close to the expiry to mean anything"
 
 
@@ -161,7 +163,7 @@ class ChainMemo:
     building a 400-option chain. One memo per chain and caller (the service keeps one per
     underlying and model); not shared between threads."""
 
-    __slots__ = ("_seen", "_shape", "asks", "bids", "has_mid", "lasts", "mids")
+    __slots__ = ("_seen", "_shape", "asks", "bids", "has_mid", "lasts", "mids", "prices")
 
     def __init__(self) -> None:
         self._shape: _Shape | None = None
@@ -171,6 +173,7 @@ class ChainMemo:
         self.lasts: list[float] = []
         self.mids: list[Decimal | None] = []  # values only: `_mid` words the reason where one is needed
         self.has_mid: list[bool] = []
+        self.prices: FloatArray | None = None  # FIGURES × options, read-only; None: to build again
 
     def shape_of(self, contracts: tuple[OptionContract, ...]) -> _Shape:
         shape = self._shape
@@ -181,11 +184,17 @@ class ChainMemo:
             self._seen = [None] * n
             self.bids, self.asks, self.lasts = [math.nan] * n, [math.nan] * n, [math.nan] * n
             self.mids, self.has_mid = [None] * n, [False] * n
+            self.prices = None
         return shape
 
     def read(self, shape: _Shape, quotes: dict[str, Quote]) -> list[Quote | None]:
         """Each option's quote, in `shape`'s order; the floats and mids of those that changed."""
         current = list(map(quotes.get, shape.symbols))
+        # A list compares its items by identity first: an underlying's tick (no option quote
+        # changed) costs one C pass, and the prices array of the last call is kept.
+        if current == self._seen and self.prices is not None:
+            return current
+        self.prices = None
         nan = math.nan
         bids, asks, lasts, mids, has_mid = self.bids, self.asks, self.lasts, self.mids, self.has_mid
         for i, (quote, before) in enumerate(zip(current, self._seen, strict=True)):
@@ -312,13 +321,15 @@ def analyze_chain(inputs: ChainInputs) -> list[OptionAnalytics]:
     days = np.array([term.days for term in terms])[at]
     t = np.array([term.t for term in terms])[at]
     pv = np.array([term.dividends_pv for term in terms])[at]
-    bid_f = np.array(memo.bids, np.float64)
-    ask_f = np.array(memo.asks, np.float64)
-    has_mid = np.array(memo.has_mid, np.bool_)
-    # The Decimal mid's float: (bid + ask) / 2 in floats, where `_mid` found one.
-    prices = np.vstack(
-        (bid_f, ask_f, np.array(memo.lasts, np.float64), np.where(has_mid, (bid_f + ask_f) / 2, np.nan))
-    )
+    prices = memo.prices
+    if prices is None:
+        bids, asks = np.array(memo.bids, np.float64), np.array(memo.asks, np.float64)
+        has_mid = np.array(memo.has_mid, np.bool_)
+        # The Decimal mid's float: (bid + ask) / 2 in floats, where `_mid` found one.
+        mid_f = np.where(has_mid, (bids + asks) / 2, np.nan)
+        prices = memo.prices = np.vstack((bids, asks, np.array(memo.lasts, np.float64), mid_f))
+        prices.setflags(write=False)  # kept for the next call: read, never written
+    bid_f = prices[0]
     spot_f = float(spot.price) if spot.price is not None else np.nan
     escrowed = spot_f - pv  # the spot the models see: less the dividends' present value
     live = (t > 0) & np.isfinite(escrowed) & (escrowed > 0) & (rate is not None)
@@ -397,10 +408,11 @@ def analyze_chain(inputs: ChainInputs) -> list[OptionAnalytics]:
         & np.isfinite(parity)
         & (~is_call | (np.isfinite(cc_tna) & np.isfinite(cc_tea)))
     ).tolist()
-    iv_bid, iv_ask, iv_last, iv_mid = (_values(row) for row in iv)
-    delta, gamma, vega, theta, rho = (_values(row) for row in greeks)
-    parity_l, tna_l, tea_l = _values(parity), _values(cc_tna), _values(cc_tea)
-    columns = _Columns(inputs, spot, buy, live, status, iv, greeks_ok, parity, cc_tna, cc_tea, lower, upper)
+    # Every float column as wire numbers in one pass (None where NaN).
+    (iv_bid, iv_ask, iv_last, iv_mid, delta, gamma, vega, theta, rho, parity_l, tna_l, tea_l) = _values(
+        np.vstack((iv, greeks, parity, cc_tna, cc_tea))
+    )
+    columns = _Columns(inputs, spot, buy, live, status, lower, upper)
 
     # The events' keywords in one dict, reused: an exact dict passed as ** reaches the constructor
     # as it is, which then reads it by field (1.0 µs an event) where 39 literal keywords are
@@ -444,7 +456,17 @@ def analyze_chain(inputs: ChainInputs) -> list[OptionAnalytics]:
                 break_even = cost - term.dividends_cash if term.dividends_cash else cost
         reasons = term.reasons.copy()
         if not ok:
-            _reasons(reasons, columns, i, c, term, quote, intrinsic, time_value)
+            figures = (
+                mid,
+                intrinsic,
+                time_value,
+                ivm is not None or ivl is not None,
+                gfrom is not None,
+                par,
+                tna,
+                tea,
+            )
+            _reasons(reasons, columns, i, c, term, quote, figures)
         elif time_value < _ZERO:  # type: ignore[operator]  # a plain option has its time value
             reasons["time_value"] = _negative_time_value(time_value, ask, intrinsic)  # type: ignore[arg-type]
         if term is not shown:
@@ -484,6 +506,13 @@ def analyze_chain(inputs: ChainInputs) -> list[OptionAnalytics]:
     return events
 
 
+# What `_reasons` reads of an option's own figures: mid, intrinsic, time value, whether the mid
+# or the last has an IV, whether it has greeks, parity TNA, covered-call TNA and TEA.
+_Figures = tuple[
+    Decimal | None, Decimal | None, Decimal | None, bool, bool, float | None, float | None, float | None
+]
+
+
 class _Columns(NamedTuple):
     """What `_reasons` reads of the chain beyond the option's own event."""
 
@@ -492,11 +521,6 @@ class _Columns(NamedTuple):
     buy: Decimal | None
     live: BoolArray
     status: np.ndarray[tuple[int, int], np.dtype[np.int8]]  # IvStatus, FIGURES × options (-1: not solved)
-    iv: FloatArray  # FIGURES × options
-    greeks_ok: BoolArray
-    parity: FloatArray
-    cc_tna: FloatArray
-    cc_tea: FloatArray
     lower: FloatArray  # the model's no-arbitrage bounds the IV reasons quote
     upper: FloatArray
 
@@ -513,12 +537,12 @@ def _chain_reasons(inputs: ChainInputs, spot: SpotPrice) -> dict[str, str]:
     return reasons
 
 
-def _values(array: FloatArray) -> list[float | None]:
-    """The array as wire numbers: None where it holds NaN or inf."""
-    finite = np.isfinite(array)
+def _values(table: FloatArray) -> list[list[float | None]]:
+    """The table's rows as wire numbers: None where it holds NaN or inf."""
+    finite = np.isfinite(table)
     if finite.all():
-        return array.tolist()  # type: ignore[no-any-return]  # the common case, 5× cheaper
-    boxed = array.astype(object)
+        return table.tolist()  # type: ignore[no-any-return]  # the common case, 5× cheaper
+    boxed = table.astype(object)
     boxed[~finite] = None
     return boxed.tolist()  # type: ignore[no-any-return]
 
@@ -579,12 +603,12 @@ def _reasons(
     contract: OptionContract,
     term: _Term,
     quote: Quote | None,
-    intrinsic: Decimal | None,
-    time_value: Decimal | None,
+    figures: _Figures,
 ) -> None:
     """Why each empty figure of option `i` is empty (and a flagged one flagged), in the order the
     figures come: the only place an option's own reason is worded."""
     inputs, spot, buy = columns.inputs, columns.spot, columns.buy
+    mid, intrinsic, time_value, has_iv, has_greeks, parity, cc_tna, cc_tea = figures
     bid = quote.bid if quote is not None else None
     ask = quote.ask if quote is not None else None
     last = quote.last if quote is not None else None
@@ -594,9 +618,8 @@ def _reasons(
         reasons["ask"] = "no ask"
     if last is None:
         reasons["last"] = "no trade yet"
-    mid, why_no_mid = _mid(quote)
     if mid is None:
-        reasons["mid"] = why_no_mid
+        reasons["mid"] = _mid(quote)[1]
     is_call = contract.option_type == "call"
     expired = term.expired
     why_not_live = ""
@@ -634,12 +657,11 @@ def _reasons(
     elif time_value is None and not expired:
         reasons["time_value"] = "no price (mid or last) or no spot"
 
-    iv = columns.iv
-    if why_not_live or not (math.isfinite(iv[3, i]) or math.isfinite(iv[2, i])):
+    if why_not_live or not has_iv:
         reasons["greeks"] = why_not_live or "no implied volatility of the mid or the last to take greeks at"
-    elif not columns.greeks_ok[i]:  # the model's own arithmetic failed there: said, never a NaN
+    elif not has_greeks:  # the model's own arithmetic failed there: said, never a NaN
         reasons["greeks"] = f"the {inputs.model} model gave no greeks at this volatility"
-    if not expired and not math.isfinite(columns.parity[i]):
+    if not expired and parity is None:
         reasons["parity_tna"] = why_not_live or (
             "needs a call and a put of this strike and expiry, both with a mid, and a spot"
         )
@@ -653,7 +675,7 @@ def _reasons(
                 f"the call's bid {bid} is not below the underlying's price {buy}: "
                 "an arbitrage, no rate to quote"
             )
-        elif not math.isfinite(columns.cc_tea[i]) and math.isfinite(columns.cc_tna[i]):
+        elif cc_tea is None and cc_tna is not None:
             reasons["covered_call"] = _TEA_TOO_CLOSE
     if expired:
         for key in ("parity_tna", "covered_call", "greeks"):
@@ -676,9 +698,9 @@ def _iv_reason(
     upper: float,
     is_call: bool,
 ) -> str:
-    if status == IvStatus.NO_PRICE:
+    if status == _NO_PRICE:
         return f"the {name} {price} is not a positive price"
-    if status == IvStatus.BELOW_INTRINSIC:
+    if status == _BELOW_INTRINSIC:
         if intrinsic is not None and price < intrinsic:
             # Only an ask under intrinsic is an arbitrage (buy, exercise at once); a bid or a trade
             # there is a seller's loss, not a free profit for anyone.
@@ -698,13 +720,13 @@ def _iv_reason(
                 f"by {lower - float(price):.3f}: no volatility gives this price"
             )
         return f"the {name} {price} is below the model's lower bound: no volatility gives this price"
-    if status == IvStatus.ABOVE_MAXIMUM:
+    if status == _ABOVE_MAXIMUM:
         bound = "the spot" if is_call else "the strike"
         return (
             f"the {name} {price} is at or above the upper bound {upper:.3f} ({bound}): "
             "no volatility gives this price"
         )
-    if status == IvStatus.NOT_CONVERGED:
+    if status == _NOT_CONVERGED:
         return "the solver did not converge: a bug, please report it with this option's inputs"
     return "the model's inputs are out of range (time, spot or strike not positive)"
 
