@@ -311,7 +311,7 @@ def analyze_chain(inputs: ChainInputs) -> list[OptionAnalytics]:
     memo = inputs.memo if inputs.memo is not None else ChainMemo()
     shape = memo.shape_of(contracts)
     terms = [_term(inputs, e, today, midnight, rate or 0.0, chain_reasons) for e in shape.expiries]
-    of_term = [terms[k] for k in shape.expiry_index]
+    of_term = [terms[k] for k in shape.expiry_index] if len(terms) > 1 else terms * n
     quotes = memo.read(shape, inputs.quotes)
     mids = memo.mids
 
@@ -539,12 +539,19 @@ def _chain_reasons(inputs: ChainInputs, spot: SpotPrice) -> dict[str, str]:
 
 def _values(table: FloatArray) -> list[list[float | None]]:
     """The table's rows as wire numbers: None where it holds NaN or inf."""
-    finite = np.isfinite(table)
-    if finite.all():
-        return table.tolist()  # type: ignore[no-any-return]  # the common case, 5× cheaper
-    boxed = table.astype(object)
-    boxed[~finite] = None
-    return boxed.tolist()  # type: ignore[no-any-return]
+    missing = ~np.isfinite(table)
+    count = int(missing.sum())
+    if count > table.size // 16:  # many (no spot, no rate): boxed and masked in one pass
+        boxed = table.astype(object)
+        boxed[missing] = None
+        return boxed.tolist()  # type: ignore[no-any-return]
+    rows: list[list[float | None]] = table.tolist()
+    # The common chain: the few empty entries replaced one by one (an object array of the whole
+    # table would box every number once more).
+    if count:
+        for k, j in zip(*np.nonzero(missing), strict=True):
+            rows[k][j] = None
+    return rows
 
 
 def _parity(
