@@ -2,9 +2,11 @@
 the put-call-parity rate, the covered-call rate — each with a reason where it must stay empty.
 
 Pure: `ChainInputs` (contracts from the venue's details, the latest quotes, the spot, the rate,
-the dividends, `now`, the calendar) in, events out. The service (services/options.py) keeps the
-inputs current and calls `analyze_chain` on every tick; the benchmark (bench/options_chain.py)
-calls it alone.
+the dividends, `now`, the calendar) in, events out — the same events whatever the optional
+`memo` (a `ChainMemo` the caller keeps across calls on one chain) and `guesses` (the previous IVs,
+the solver's starting points) hold. The service (services/options.py) keeps the inputs current and
+calls `analyze_chain` on every tick, with the options that changed; the benchmark
+(bench/options_chain.py) calls it alone.
 """
 
 from __future__ import annotations
@@ -28,7 +30,16 @@ from brokerbridge.core.options.implied_vol import IvStatus, implied_vol
 from brokerbridge.core.options.rates import CONFIGURED, RateInput, dividends_pv
 from brokerbridge.core.options.views import ExpiryChain, OptionChain
 
-__all__ = ["ChainInputs", "OptionContract", "Quote", "RateInput", "analyze_chain", "chain_view", "spot_price"]
+__all__ = [
+    "ChainInputs",
+    "ChainMemo",
+    "OptionContract",
+    "Quote",
+    "RateInput",
+    "analyze_chain",
+    "chain_view",
+    "spot_price",
+]
 
 
 class OptionContract(msgspec.Struct, frozen=True, kw_only=True):
