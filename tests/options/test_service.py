@@ -228,6 +228,10 @@ async def test_an_option_tick_computes_that_option_and_its_partner_only(tmp_path
         await r.until(lambda: latest(greeks)[call].ts > whole, what="the option's tick")
         await r.run_for(0.5)
         assert chain.options_computed - counted == 2  # the option and its partner, no other
+        # Each option's latest IVs are kept as the solver's starting points for its next tick.
+        event = latest(greeks)[call]
+        assert chain.guesses["european"][call] == (event.iv_bid, event.iv_ask, event.iv_last, event.iv_mid)
+        assert set(chain.guesses["european"]) == set(wanted)
         # A late joiner gets the chain as the service holds it: two options computed at the tick,
         # the others at the spot's tick before it.
         late = r.collect_primary("greeks", "GGAL", expiry=first, model="european")
