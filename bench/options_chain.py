@@ -166,8 +166,13 @@ def time_ticks(inputs: ChainInputs, rounds: int, *, warm: bool = False) -> list[
     return times
 
 
-def _guesses(events: list[OptionAnalytics]) -> dict[str, tuple[float | None, ...]]:
-    return {e.symbol: (e.iv_bid, e.iv_ask, e.iv_last, e.iv_mid) for e in events}
+def _guesses(events: list[OptionAnalytics]) -> dict[str, tuple[float, ...]]:
+    """Each option's IVs, NaN for none: as the service keeps them."""
+    nan = math.nan
+    return {
+        e.symbol: tuple(nan if v is None else v for v in (e.iv_bid, e.iv_ask, e.iv_last, e.iv_mid))
+        for e in events
+    }
 
 
 def time_option_ticks(inputs: ChainInputs, rounds: int) -> list[float]:

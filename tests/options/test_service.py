@@ -7,6 +7,7 @@ and released."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from pathlib import Path
@@ -230,7 +231,10 @@ async def test_an_option_tick_computes_that_option_and_its_partner_only(tmp_path
         assert chain.options_computed - counted == 2  # the option and its partner, no other
         # Each option's latest IVs are kept as the solver's starting points for its next tick.
         event = latest(greeks)[call]
-        assert chain.guesses["european"][call] == (event.iv_bid, event.iv_ask, event.iv_last, event.iv_mid)
+        ivs = [
+            math.nan if v is None else v for v in (event.iv_bid, event.iv_ask, event.iv_last, event.iv_mid)
+        ]
+        assert chain.guesses["european"][call] == pytest.approx(ivs, nan_ok=True)
         assert set(chain.guesses["european"]) == set(wanted)
         # A late joiner gets the chain as the service holds it: two options computed at the tick,
         # the others at the spot's tick before it.

@@ -44,6 +44,7 @@ import dataclasses
 import datetime as dt
 import functools
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -175,7 +176,7 @@ class _Underlying:
     shared: dict[str, tuple[object, ...]] = field(default_factory=dict)  # model → (spot, stale, rate)
     memos: dict[str, ChainMemo] = field(default_factory=dict)  # model → the whole chain's memo
     # model → symbol → its latest IVs (bid, ask, last, mid): the solver's starting points next time
-    guesses: dict[str, dict[str, tuple[float | None, ...]]] = field(default_factory=dict)
+    guesses: dict[str, dict[str, tuple[float, float, float, float]]] = field(default_factory=dict)
     options_computed: int = 0  # options through analyze_chain since the chain opened (tests, stats)
 
     def models(self) -> set[str]:
@@ -724,7 +725,7 @@ class OptionsService:
             partner = facts.partners.get(event.symbol)
             key = (u.quotes.get(event.symbol), u.quotes.get(partner) if partner else None, *shared)
             latest[event.symbol] = event
-            guesses[event.symbol] = (event.iv_bid, event.iv_ask, event.iv_last, event.iv_mid)
+            guesses[event.symbol] = _ivs(event)
             if u.keys.get((model, event.symbol)) == key:
                 continue
             u.keys[(model, event.symbol)] = key
@@ -747,6 +748,19 @@ class OptionsService:
             return  # the same news (a stale spot's age grows: not a change worth an event)
         status = u.streams[sub] = self._status(sub, state, reason)
         self._fanout.publish(status)
+
+
+def _ivs(event: OptionAnalytics) -> tuple[float, float, float, float]:
+    """The event's four IVs as the solver's next guesses: NaN for none (a float array reads them
+    straight, where a None costs analyze_chain a slower conversion)."""
+    nan = math.nan
+    bid, ask, last, mid = event.iv_bid, event.iv_ask, event.iv_last, event.iv_mid
+    return (
+        nan if bid is None else bid,
+        nan if ask is None else ask,
+        nan if last is None else last,
+        nan if mid is None else mid,
+    )
 
 
 def _shape(reason: str | None) -> str | None:

@@ -12,6 +12,7 @@ calls `analyze_chain` on every tick, with the options that changed; the benchmar
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import statistics
 from collections.abc import Mapping, Sequence
@@ -353,12 +354,7 @@ def analyze_chain(inputs: ChainInputs) -> list[OptionAnalytics]:
     solve = live[np.newaxis, :] & np.isfinite(prices)
     if solve.any():
         rows, cols = np.nonzero(solve)
-        guess = None
-        if inputs.guesses:
-            none = (math.nan, math.nan, math.nan, math.nan)
-            get = inputs.guesses.get
-            # None becomes NaN in a float array: no guess for that figure.
-            guess = np.array([get(symbol, none) for symbol in shape.symbols], np.float64).T[rows, cols]
+        guess = _guesses(inputs.guesses, shape.symbols)[rows, cols] if inputs.guesses else None
         found = implied_vol(
             prices[rows, cols],
             is_call[cols],
@@ -515,6 +511,18 @@ def analyze_chain(inputs: ChainInputs) -> list[OptionAnalytics]:
         fields["reasons"] = reasons
         events.append(OptionAnalytics(**fields))  # type: ignore[arg-type]  # every field, checked by msgspec
     return events
+
+
+def _guesses(guesses: Mapping[str, Sequence[float | None]], symbols: list[str]) -> FloatArray:
+    """The guesses as a FIGURES × options array, NaN where there is none."""
+    none = (math.nan, math.nan, math.nan, math.nan)
+    flat = itertools.chain.from_iterable(map(guesses.get, symbols, itertools.repeat(none)))
+    try:
+        # Floats only (the service keeps NaN for none): read straight, 4× cheaper than np.array.
+        table = np.fromiter(flat, np.float64, count=4 * len(symbols))
+    except (TypeError, ValueError):  # a None (no guess) or a short tuple: the general way
+        table = np.array([tuple(guesses.get(s, none)) for s in symbols], np.float64)
+    return table.reshape(len(symbols), 4).T
 
 
 # What `_reasons` reads of an option's own figures: mid, intrinsic, time value, whether the mid
