@@ -24,7 +24,7 @@ from brokerbridge.core.options.analytics import (
 )
 from brokerbridge.core.options.black_scholes import european_greeks, european_price
 from brokerbridge.core.options.calendar import byma_calendar
-from brokerbridge.core.options.implied_vol import IvStatus, implied_vol
+from brokerbridge.core.options.implied_vol import implied_vol
 from brokerbridge.core.options.rates import (
     RateInput,
     caucion_quote_tna,
@@ -489,13 +489,9 @@ def test_no_business_time_left_on_a_holiday_expiry_says_so() -> None:
     assert calendar.t is not None and calendar.t > 0 and calendar.iv_mid is not None
 
 
-def test_the_inline_events_equal_what_event_words() -> None:
-    """`analyze_chain` builds the common option's event inline (live, its four IVs solved) and leaves
-    every other case to `_event`: for the common options both must give the same event — with the
-    reasons they can carry (a stale spot, an expiry beyond the holiday data, a negative time value,
-    no parity pair)."""
-    from brokerbridge.core.options import analytics
-
+def test_a_plain_option_carries_only_the_reasons_it_can_have() -> None:
+    """An option whose figures are all there takes no reason of its own (`analyze_chain` skips
+    `_reasons` for it) but its chain's, its expiry's and a negative time value's: each still said."""
     far = D(2031, 12, 19)  # beyond the shipped holiday data
     strikes = ["6000", "6500", "7000", "7500", "8000"]
     fair = european_price(
@@ -507,28 +503,98 @@ def test_the_inline_events_equal_what_event_words() -> None:
         for i, (k, m) in enumerate(zip(strikes * 2, fair.tolist(), strict=True))
     ]
     # A European put under its intrinsic value (1,850) but above its discounted bound: a negative
-    # time value with every IV solved.
+    # time value with every IV solved; its call at 9000 makes the pair.
     pairs.append((contract("put", "9000"), q("1790", "1810", "1800")))
+    pairs.append((contract("call", "9000"), q("1", "2", "1.5")))
     pairs.append((contract("call", "7100", far), q("5900", "6100", "6000")))  # no put: no parity
-    chain = inputs(pairs, spot_stale="the spot is 90 s old")
-    events = analyze_chain(chain)
-    today = dt.datetime.fromtimestamp(NOW, BUENOS_AIRES).date()
-    midnight = dt.datetime.combine(today, dt.time(0), BUENOS_AIRES).timestamp()
-    spot = analytics.spot_price(chain.spot)
-    checked = []
-    for (option, quote), event in zip(pairs, events, strict=True):
-        ivs = (event.iv_bid, event.iv_ask, event.iv_last, event.iv_mid)
-        if None in ivs:
-            continue  # `_event`'s own case
-        again = analytics._event(
-            chain, analytics._chain_reasons(chain, spot), analytics.buy_price(chain.spot), option, quote,
-            analytics._mid(quote), analytics._term(chain, option.expiry, today, midnight, RATE.rate), spot,
-            True, ivs, [int(IvStatus.OK)] * 4, math.nan, math.nan,
-            (event.delta, event.gamma, event.vega, event.theta, event.rho), event.greeks_from or "mid",
-            event.parity_tna, event.covered_call_tna, event.covered_call_tea,
-        )  # fmt: skip
-        assert msgspec.json.encode(again) == msgspec.json.encode(event), option.symbol
-        checked.append(event)
-    assert len(checked) >= 10  # the far wings may price below a tick: `_event`'s case
-    reasons = {key for event in checked for key in event.reasons}
-    assert {"spot", "business_days", "time_value", "parity_tna"} <= reasons
+    events = {e.symbol: e for e in analyze_chain(inputs(pairs, spot_stale="the spot is 90 s old"))}
+    plain = [e for e in events.values() if None not in (e.iv_bid, e.iv_ask, e.iv_last, e.iv_mid, e.delta)]
+    assert len(plain) >= 10
+    for event in plain:
+        assert event.reasons["spot"] == "the spot is 90 s old" and event.stale
+    put = events[contract("put", "9000").symbol]
+    assert put in plain and put.time_value == Decimal("-50")
+    assert put.reasons["time_value"] == (
+        "negative: the price is 50 below the intrinsic value (an arbitrage: the ask is below it too)"
+    )
+    lonely = events[contract("call", "7100", far).symbol]
+    assert lonely.parity_tna is None and lonely.reasons["parity_tna"] == (
+        "needs a call and a put of this strike and expiry, both with a mid, and a spot"
+    )
+    assert lonely.reasons["business_days"].startswith("the holiday calendar ends with")
+    assert set(lonely.reasons) == {"spot", "business_days", "parity_tna"}  # its IVs: all solved
+    assert lonely.iv_mid is not None and lonely.covered_call_tna is not None
+    for e in plain:  # no reason of an empty figure on an option whose figures are all there
+        if e is not lonely and e.parity_tna is not None:
+            assert {"spot"} <= set(e.reasons) <= {"spot", "time_value", "covered_call"}, e.symbol
+            assert ("time_value" in e.reasons) == (e.time_value is not None and e.time_value < 0)
+
+
+def test_a_memo_kept_across_ticks_changes_no_figure() -> None:
+    """`ChainMemo` reuses a quote's floats and mid while the quote is the same object: across
+    ticks that replace, remove and add quotes and change the contracts, every event equals the
+    one computed without a memo."""
+    from brokerbridge.core.options.analytics import ChainMemo
+
+    strikes = ["6500", "7000", "7500"]
+    pairs = [(contract(kind, k), q("150", "160", "155")) for k in strikes for kind in ("call", "put")]
+    memo = ChainMemo()
+    chain = inputs(pairs)
+    quotes = dict(chain.quotes)
+    steps: list[ChainInputs] = [chain]
+    quotes[pairs[0][0].symbol] = q("151", "161", "156")  # one option ticks
+    steps.append(inputs(pairs, spot=q("7100", "7110", "7105")))
+    steps.append(ChainInputs(**{**_fields(chain), "quotes": dict(quotes)}))
+    del quotes[pairs[1][0].symbol]  # a quote gone
+    quotes[pairs[2][0].symbol] = q(None, "40", None)  # one side only
+    steps.append(ChainInputs(**{**_fields(chain), "quotes": dict(quotes)}))
+    steps.append(ChainInputs(**{**_fields(chain), "quotes": dict(quotes), "contracts": chain.contracts[2:]}))
+    steps.append(
+        ChainInputs(**{**_fields(chain), "quotes": dict(quotes), "contracts": chain.contracts[::-1]})
+    )
+    for step in steps:
+        with_memo = analyze_chain(ChainInputs(**{**_fields(step), "memo": memo}))
+        assert msgspec.json.encode(with_memo) == msgspec.json.encode(analyze_chain(step))
+
+
+def _fields(chain: ChainInputs) -> dict[str, object]:
+    return {name: getattr(chain, name) for name in chain.__slots__}
+
+
+@pytest.mark.parametrize("model", ["american", "european"])
+def test_guesses_change_no_figure_beyond_the_solvers_tolerance(model: str) -> None:
+    """The previous tick's IVs as the solver's starting points (what the service passes): the same
+    figures and reasons within the solver's tolerance, whether the guesses are the previous
+    tick's, stale, absurd or partial."""
+    strikes = ["5000", "6000", "6500", "7000", "7500", "8000", "9500"]
+    price_of = american_price if model == "american" else european_price
+    kinds = np.array([True] * len(strikes) + [False] * len(strikes))
+    fair = price_of(
+        kinds, arr(*[7150.0] * 14), np.array([float(k) for k in strikes * 2]), arr(*[DAYS / 365] * 14),
+        arr(*[RATE.rate] * 14), arr(*[0.0] * 14), arr(*[0.5 + 0.02 * i for i in range(14)]),
+    )  # fmt: skip
+    pairs = [
+        (
+            contract("call" if i < len(strikes) else "put", k),
+            q(f"{m * 0.97:.3f}", f"{m * 1.03:.3f}", f"{m:.3f}"),
+        )
+        for i, (k, m) in enumerate(zip(strikes * 2, fair.tolist(), strict=True))
+    ]
+    before = analyze_chain(inputs(pairs, model=model, spot=q("7100", "7110", "7105")))
+    cold = analyze_chain(inputs(pairs, model=model))
+    symbols = [c.symbol for c, _ in pairs]
+    previous = {e.symbol: (e.iv_bid, e.iv_ask, e.iv_last, e.iv_mid) for e in before}
+    stale = {s: (0.9, 0.9, 0.9, 0.9) for s in symbols}
+    absurd = {s: (1e-9, 50.0, math.nan, None) for s in symbols}
+    partial = {s: previous[s] for s in symbols[::3]}
+    figures = ("iv_bid", "iv_ask", "iv_last", "iv_mid", "delta", "vega")
+    for guesses in (previous, stale, absurd, partial):
+        warm = analyze_chain(inputs(pairs, model=model, guesses=guesses))
+        for a, b in zip(cold, warm, strict=True):
+            assert a.reasons.keys() == b.reasons.keys(), a.symbol
+            for name in figures:
+                x, y = getattr(a, name), getattr(b, name)
+                assert (x is None) == (y is None), (a.symbol, name)
+                if x is not None:
+                    assert y == pytest.approx(x, abs=1e-6, rel=1e-5), (a.symbol, name)
+    assert sum(e.iv_mid is not None for e in cold) >= 12

@@ -6,11 +6,14 @@ and released."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from brokerbridge.core.config import OptionsConfig
@@ -23,6 +26,7 @@ from brokerbridge.core.events import (
     Subscription,
     Ticker,
 )
+from brokerbridge.core.options.analytics import analyze_chain
 from brokerbridge.core.options.views import OptionChain
 from brokerbridge.sim.primary.account import OrderRequest as SimOrderRequest
 from brokerbridge.sim.primary.catalog import Catalog as SimCatalog
@@ -188,6 +192,65 @@ async def test_recomputed_on_an_underlying_tick_and_on_an_option_tick(tmp_path: 
         await r.until(lambda: {e.symbol for e in greeks.of(OptionAnalytics)[before:]} == set(wanted))
         await r.run_for(0.5)
         assert len(greeks.of(OptionAnalytics)) - before == len(wanted)  # once each
+
+
+async def test_an_option_tick_computes_that_option_and_its_partner_only(tmp_path: Path) -> None:
+    """Incremental recompute: a spot tick computes the whole chain, an option's tick that option
+    and its put-call-parity partner — the others keep the events of the last whole-chain tick —
+    and every event equals what a whole-chain computation at its own time gives."""
+    async with quiet_rig(tmp_path) as r:
+        first, *_ = await expiries(r)
+        catalog = await r.call(r.bridge.catalog("primary"))
+        wanted = options_of(catalog, first)
+        greeks = r.collect_primary("greeks", "GGAL", expiry=first, model="european")
+        spot = r.collect_primary("ticker", GGAL)
+        await live(r, greeks, set(wanted))
+        # What the service holds of the chain (its inputs, its count of options computed).
+        chain = r.bridge.options._underlyings[("primary", "GGAL")]
+        quote = spot.of(Ticker)[-1]
+        assert quote.ask is not None
+        before = len(greeks.of(OptionAnalytics))
+        counted = chain.options_computed
+        take_one(r, GGAL, quote.ask)  # the spot ticks: every option
+        await r.until(lambda: {e.symbol for e in greeks.of(OptionAnalytics)[before:]} == set(wanted))
+        await r.run_for(0.5)
+        assert chain.options_computed - counted == len(wanted)
+        whole = latest(greeks)[min(wanted)].ts
+
+        await r.run_for(5.0)
+        call = min(s for s in wanted if latest(greeks)[s].option_type == "call")
+        partner = next(
+            s for s, k in wanted.items() if k == wanted[call] and latest(greeks)[s].option_type == "put"
+        )
+        ask = latest(greeks)[call].ask
+        assert ask is not None
+        counted = chain.options_computed
+        take_one(r, call, ask)
+        await r.until(lambda: latest(greeks)[call].ts > whole, what="the option's tick")
+        await r.run_for(0.5)
+        assert chain.options_computed - counted == 2  # the option and its partner, no other
+        # Each option's latest IVs are kept as the solver's starting points for its next tick.
+        event = latest(greeks)[call]
+        ivs = [
+            math.nan if v is None else v for v in (event.iv_bid, event.iv_ask, event.iv_last, event.iv_mid)
+        ]
+        assert chain.guesses["european"][call] == pytest.approx(ivs, nan_ok=True)
+        assert set(chain.guesses["european"]) == set(wanted)
+        # A late joiner gets the chain as the service holds it: two options computed at the tick,
+        # the others at the spot's tick before it.
+        late = r.collect_primary("greeks", "GGAL", expiry=first, model="european")
+        await r.run_for(0.1)
+        held = {e.symbol: e for e in late.of(OptionAnalytics)}
+        assert set(held) == set(wanted)
+        assert {s for s, e in held.items() if e.ts > whole} == {call, partner}
+        assert {e.ts for s, e in held.items() if s not in (call, partner)} == {whole}
+        # Each event is what the whole chain computed at its time, from the quotes now held, gives.
+        inputs = chain.inputs["european"]
+        for ts in {e.ts for e in held.values()}:
+            again = analyze_chain(dataclasses.replace(inputs, now=ts, memo=None, guesses=None))
+            for event in again:
+                if held[event.symbol].ts == ts:
+                    assert msgspec.json.encode(event) == msgspec.json.encode(held[event.symbol])
 
 
 async def test_stale_when_the_underlying_stream_goes_down_and_live_again(tmp_path: Path) -> None:

@@ -14,12 +14,18 @@ None: all of them).
 
 Every tick of the spot, an option or the caución schedules one recompute of that underlying on the
 next loop turn (`loop.call_soon`): a burst of ticks in one turn costs one `analyze_chain` call per
-model in use. An option's `OptionAnalytics` is published when an input of its own changed since it
-was last published — its quote, its put-call-parity partner's quote (same strike and expiry), the
-spot, the rate or the spot's staleness — so an option tick publishes that option and its partner,
-an underlying or rate tick the whole chain; the passage of time alone republishes nothing (the
-next spot tick carries it). An event reaches its expiry's topic and, when one is open, the
-all-expiries stream of its model (`FanOut.publish_to`).
+model in use. The recompute is incremental: while the spot, its staleness and the rate are what the
+model's last computation used, only the options that ticked since, their put-call-parity partners
+(same strike and expiry: the parity rate reads both mids) and options not computed yet (an expiry
+just opened) go through `analyze_chain`; a tick of the spot or the rate (or a catalogue change)
+computes the whole chain. The other options keep their events (and the `ts` of their computation).
+Each model keeps a `ChainMemo` for its whole-chain computations and every option's latest IVs, the
+solver's starting points on the next tick (`ChainInputs.guesses`). An option's `OptionAnalytics`
+is published when an input of its own changed since it was last published — its quote, its
+partner's quote, the spot, the rate or the spot's staleness — so an option tick publishes that
+option and its partner, an underlying or rate tick the whole chain; the passage of time alone
+recomputes and republishes nothing (the next spot tick carries it). An event reaches its expiry's
+topic and, when one is open, the all-expiries stream of its model (`FanOut.publish_to`).
 
 Status of a greeks stream: CONNECTING until its first computation (catalogue loading, quotes
 coming), then LIVE; STALE with the reason while the spot is not current: its stream not serving,
@@ -34,9 +40,11 @@ series listed (a new day's). No I/O of its own: the catalogue comes from the Bri
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import functools
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -58,7 +66,14 @@ from brokerbridge.core.events import (
     Subscription,
     Ticker,
 )
-from brokerbridge.core.options.analytics import ChainInputs, OptionContract, Quote, analyze_chain, chain_view
+from brokerbridge.core.options.analytics import (
+    ChainInputs,
+    ChainMemo,
+    OptionContract,
+    Quote,
+    analyze_chain,
+    chain_view,
+)
 from brokerbridge.core.options.calendar import MarketCalendar
 from brokerbridge.core.options.rates import RateInput, caucion_quote_tna, chosen_rate, dividends_of
 from brokerbridge.core.options.views import MODELS, OptionChain
@@ -154,6 +169,15 @@ class _Underlying:
     latest: dict[str, dict[str, OptionAnalytics]] = field(default_factory=dict)  # model → symbol →
     inputs: dict[str, ChainInputs] = field(default_factory=dict)  # model → the last computation's
     computed: set[Subscription] = field(default_factory=set)  # greeks streams computed at least once
+    # Incremental recompute: the symbols whose quote came since the last computation, and what
+    # every option of a model was last computed with (spot, its staleness, rate): while that holds,
+    # only the options that ticked (and their parity partners) are computed again.
+    dirty: set[str] = field(default_factory=set)
+    shared: dict[str, tuple[object, ...]] = field(default_factory=dict)  # model → (spot, stale, rate)
+    memos: dict[str, ChainMemo] = field(default_factory=dict)  # model → the whole chain's memo
+    # model → symbol → its latest IVs (bid, ask, last, mid): the solver's starting points next time
+    guesses: dict[str, dict[str, tuple[float, float, float, float]]] = field(default_factory=dict)
+    options_computed: int = 0  # options through analyze_chain since the chain opened (tests, stats)
 
     def models(self) -> set[str]:
         return {sub.model or "" for sub in self.streams}
@@ -310,6 +334,9 @@ class OptionsService:
             for model in set(u.latest) - u.models():
                 del u.latest[model]
                 u.inputs.pop(model, None)
+                u.shared.pop(model, None)
+                u.memos.pop(model, None)
+                u.guesses.pop(model, None)
                 u.keys = {k: v for k, v in u.keys.items() if k[0] != model}
             return
         # The last greeks stream of the underlying: let every ticker stream go, forget its inputs.
@@ -413,6 +440,7 @@ class OptionsService:
                 u.facts = facts
                 continue
             u.facts = facts
+            u.shared.clear()  # new series, new parity pairs: the whole chain again
             listed = {c.symbol for c in facts.contracts}
             for latest in u.latest.values():
                 for symbol in set(latest) - listed:
@@ -446,11 +474,18 @@ class OptionsService:
                 wanted.update(c.symbol for c in facts.of_expiries(u.expiries(sub.model or "")))
         if wanted:
             wanted.update(s for s in (facts.spot_symbol, self._caucion(facts)) if s is not None)
-        for symbol in set(u.listens) - wanted:
+        dropped = set(u.listens) - wanted
+        for symbol in dropped:
             u.listens.pop(symbol).close()
             u.quotes.pop(symbol, None)
             u.statuses.pop(symbol, None)
             u.answered.discard(symbol)
+            # No stream shows it now: if one asks for it again it is computed afresh, not served
+            # from an event of the quotes it had then.
+            for latest in u.latest.values():
+                latest.pop(symbol, None)
+        if dropped:
+            u.keys = {k: v for k, v in u.keys.items() if k[1] not in dropped}
         opened = False
         # A symbol its venue refused stays refused while the chain is open (its figures say so).
         for symbol in sorted(wanted - set(u.listens) - set(u.refusals)):
@@ -490,6 +525,7 @@ class OptionsService:
         if isinstance(event, Ticker):
             u.quotes[symbol] = Quote(bid=event.bid, ask=event.ask, last=event.last, ts=event.ts)
             u.answered.add(symbol)
+            u.dirty.add(symbol)
             if u.facts is not None and symbol == u.facts.spot_symbol:
                 u.spot_seen = self._clock.monotonic()
                 if u.spot_timer is None and self._tasks is not None:
@@ -603,12 +639,19 @@ class OptionsService:
         spot_symbol = facts.spot_symbol
         spot = u.quotes.get(spot_symbol) if spot_symbol is not None else None
         now = self._clock.time()
+        shared = (spot, _shape(spot_stale), rate)
+        dirty, u.dirty = u.dirty, set()
         for model in sorted({sub.model or "" for sub in ready}):
+            contracts = facts.of_expiries(u.expiries(model))
+            memo = u.memos.get(model)
+            if memo is None:
+                memo = u.memos[model] = ChainMemo()
+            guesses = u.guesses.setdefault(model, {})
             inputs = ChainInputs(
                 venue=u.venue,
                 underlying=u.ticker,
                 underlying_symbol=spot_symbol,
-                contracts=facts.of_expiries(u.expiries(model)),
+                contracts=contracts,
                 quotes=dict(u.quotes),
                 spot=spot,
                 spot_stale=spot_stale,
@@ -619,23 +662,38 @@ class OptionsService:
                 time_basis=self._config.time_basis,
                 expiry_time=self._expiry_time,
                 dividends=dividends_of(self._config.dividends, u.ticker),
+                memo=memo,
+                guesses=guesses,
             )
             of_model = [sub for sub in ready if sub.model == model]
+            computing = inputs
+            if u.shared.get(model) == shared:
+                # The spot, its staleness and the rate as at the last computation: only the options
+                # that ticked, their parity partners (the parity rate reads both mids) and any not
+                # computed yet (an expiry just opened) are computed again.
+                latest = u.latest.get(model, {})
+                again = {facts.partners.get(symbol) for symbol in dirty} | dirty
+                subset = tuple(c for c in contracts if c.symbol in again or c.symbol not in latest)
+                # The whole chain's memo is kept for the next whole-chain tick: a subset has its own.
+                computing = dataclasses.replace(inputs, contracts=subset, memo=None)
             try:
-                events = analyze_chain(inputs)
+                events = analyze_chain(computing) if computing.contracts else []
             except Exception as exc:  # our bug: the streams say so rather than go quiet
                 logger.exception("%s: options analytics of %s failed", u.venue, u.ticker)
+                u.shared.pop(model, None)  # the whole chain again next time
                 for sub in of_model:
                     reason = f"options analytics failed (our bug): {exc!r}"
                     self._set_status(u, sub, StreamState.STALE, reason)
                 continue
+            u.options_computed += len(events)
+            u.shared[model] = shared
             u.inputs[model] = inputs
             newly = [sub for sub in of_model if sub not in u.computed]
             u.computed.update(newly)
             # Status first: a consumer reads the chain's events knowing whether they are current.
             for sub in of_model:
                 self._set_status(u, sub, *self._state(u, spot_stale))
-            sent = self._publish_changed(u, model, events, (spot, _shape(spot_stale), rate))
+            sent = self._publish_changed(u, model, events, shared)
             for sub in newly:
                 # Opened on a chain computed before: its options whose inputs did not change were
                 # not sent above; it gets them all now.
@@ -660,12 +718,14 @@ class OptionsService:
         facts = u.facts
         assert facts is not None
         latest = u.latest.setdefault(model, {})
+        guesses = u.guesses.setdefault(model, {})
         gatherers = [sub for sub in u.streams if sub.model == model and sub.expiry is None]
         sent: set[str] = set()
         for event in events:
             partner = facts.partners.get(event.symbol)
             key = (u.quotes.get(event.symbol), u.quotes.get(partner) if partner else None, *shared)
             latest[event.symbol] = event
+            guesses[event.symbol] = _ivs(event)
             if u.keys.get((model, event.symbol)) == key:
                 continue
             u.keys[(model, event.symbol)] = key
@@ -688,6 +748,19 @@ class OptionsService:
             return  # the same news (a stale spot's age grows: not a change worth an event)
         status = u.streams[sub] = self._status(sub, state, reason)
         self._fanout.publish(status)
+
+
+def _ivs(event: OptionAnalytics) -> tuple[float, float, float, float]:
+    """The event's four IVs as the solver's next guesses: NaN for none (a float array reads them
+    straight, where a None costs analyze_chain a slower conversion)."""
+    nan = math.nan
+    bid, ask, last, mid = event.iv_bid, event.iv_ask, event.iv_last, event.iv_mid
+    return (
+        nan if bid is None else bid,
+        nan if ask is None else ask,
+        nan if last is None else last,
+        nan if mid is None else mid,
+    )
 
 
 def _shape(reason: str | None) -> str | None:
