@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import pytest
 import redis.asyncio
@@ -61,14 +62,25 @@ class Tenures:
         self.lost.append(reason)
 
 
-def campaign_of(lease: Lease, tenures: Tenures, *, renew_interval: float, clock: Clock) -> LeaseCampaign:
-    return LeaseCampaign(
+@asynccontextmanager
+async def campaigning(
+    lease: Lease, *, renew_interval: float, clock: Clock
+) -> AsyncIterator[tuple[LeaseCampaign, Tenures]]:
+    """A campaign for `lease` running in a task, cancelled (a clean stop) on leaving."""
+    tenures = Tenures()
+    campaign = LeaseCampaign(
         lease,
         renew_interval=renew_interval,
         clock=clock,
         on_acquired=tenures.on_acquired,
         on_lost=tenures.on_lost,
     )
+    task = asyncio.create_task(campaign.run())
+    try:
+        yield campaign, tenures
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_of_two_candidates_exactly_one_holds(client: redis.asyncio.Redis) -> None:
@@ -148,9 +160,7 @@ async def test_a_silent_holder_loses_to_a_standby_within_ttl_plus_renew_interval
     assert await old.acquire() == 1
     last_renewal = time.monotonic()  # the old holder stops renewing here
     standby = Lease(client, KEYS, VENUE, "standby", ttl=ttl, clock=clock)
-    tenures = Tenures()
-    task = asyncio.create_task(campaign_of(standby, tenures, renew_interval=interval, clock=clock).run())
-    try:
+    async with campaigning(standby, renew_interval=interval, clock=clock) as (_, tenures):
         await eventually(lambda: bool(tenures.acquired))
         epoch, at = tenures.acquired[0]
         assert epoch == 2
@@ -164,9 +174,6 @@ async def test_a_silent_holder_loses_to_a_standby_within_ttl_plus_renew_interval
             await append(keys=[old.key, KEYS.events(VENUE, "t")], args=[old.token, b"late"])
         assert (refused.value.epoch, refused.value.holder) == (1, "standby 2")
         assert not await old.renew() and old.holder_seen == "standby 2"
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
     assert await client.get(KEYS.lease(VENUE)) is None  # the cancelled campaign released it
 
 
@@ -194,15 +201,12 @@ async def test_an_expired_holders_write_is_fenced_even_with_nobody_holding(
 async def test_the_campaign_renews_and_reports_a_fenced_write_once(client: redis.asyncio.Redis) -> None:
     clock = FakeClock()
     lease = Lease(client, KEYS, VENUE, "a", ttl=3.0, clock=clock)
-    tenures = Tenures()
-    campaign = campaign_of(lease, tenures, renew_interval=1.0, clock=clock)
-    task = asyncio.create_task(campaign.run())
-    try:
+    async with campaigning(lease, renew_interval=1.0, clock=clock) as (campaign, tenures):
         await eventually(lambda: bool(tenures.acquired))
-        for _ in range(6):  # 6 s: twice the ttl, held by renewals
+        for n in range(1, 7):  # 6 s: twice the ttl, held by renewals
             await clock.advance(1.0)
-            await asyncio.sleep(0.01)
-        await eventually(lambda: lease.remaining() > 2.0)
+            await eventually(lambda: campaign.renewals == n)  # noqa: B023 (awaited here)
+        assert lease.remaining() > 2.0
         assert lease.valid() and campaign.holding and not tenures.lost
         error = Fenced.refused(VENUE, lease.epoch, "b 7")
         campaign.fenced(error)
@@ -212,9 +216,6 @@ async def test_the_campaign_renews_and_reports_a_fenced_write_once(client: redis
         # It campaigns again (a renew interval later) and, nobody else holding, takes a new epoch.
         await eventually(lambda: len(tenures.acquired) == 2, clock=clock, step=0.5)
         assert [epoch for epoch, _ in tenures.acquired] == [1, 2] and len(tenures.lost) == 1
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_redis_killed_the_lease_lapses_then_the_campaign_resumes(
@@ -222,35 +223,42 @@ async def test_redis_killed_the_lease_lapses_then_the_campaign_resumes(
 ) -> None:
     clock = FakeClock()
     lease = Lease(client, KEYS, VENUE, "a", ttl=3.0, clock=clock)
-    tenures = Tenures()
-    campaign = campaign_of(lease, tenures, renew_interval=1.0, clock=clock)
-    task = asyncio.create_task(campaign.run())
     try:
-        await eventually(lambda: bool(tenures.acquired))
-        redis_server.kill()
-        await clock.advance(1.0)
-        await eventually(lambda: campaign.renew_failures == 1)
-        assert lease.valid() and not tenures.lost  # a failed renewal: still valid until it lapses
-        with pytest.raises(ClusterUnavailable):
-            await lease.renew()  # and it extends nothing
-        await clock.advance(1.0)
-        await eventually(lambda: campaign.renew_failures == 2)
-        assert lease.valid() and not tenures.lost
-        await clock.advance(0.75)  # 2.75 s > ttl − margin since the last successful renewal
-        await eventually(lambda: bool(tenures.lost))
-        assert not lease.valid() and "lapsed" in tenures.lost[0]
-        for _ in range(3):  # Redis still down: the campaign goes on trying, nothing reported
-            await clock.advance(1.0)
-            await asyncio.sleep(0.02)
-        assert len(tenures.lost) == 1 and len(tenures.acquired) == 1
-        redis_server.start()  # the AOF brings back the old lease, with real time left on it
-        await eventually(lambda: len(tenures.acquired) == 2, clock=clock, step=1.0)
-        assert tenures.acquired[1][0] == 2  # the epoch survived the restart: the next one
-        assert lease.valid() and await client.get(KEYS.lease(VENUE)) == b"a 2"
+        async with campaigning(lease, renew_interval=1.0, clock=clock) as (campaign, tenures):
+            await run_through_a_redis_crash(lease, campaign, tenures, clock, redis_server)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
         redis_server.start()
+
+
+async def run_through_a_redis_crash(
+    lease: Lease, campaign: LeaseCampaign, tenures: Tenures, clock: FakeClock, redis_server: RedisServer
+) -> None:
+    await eventually(lambda: bool(tenures.acquired))
+    redis_server.kill()
+    await clock.advance(1.0)
+    await eventually(lambda: campaign.renew_failures == 1)
+    assert lease.valid() and not tenures.lost  # a failed renewal: still valid until it lapses
+    with pytest.raises(ClusterUnavailable):
+        await lease.renew()  # and it extends nothing
+    await clock.advance(1.0)
+    await eventually(lambda: campaign.renew_failures == 2)
+    assert lease.valid() and not tenures.lost
+    await clock.advance(0.75)  # 2.75 s > ttl − margin since the last successful renewal
+    await eventually(lambda: bool(tenures.lost))
+    assert not lease.valid() and "lapsed" in tenures.lost[0]
+    for _ in range(3):  # Redis still down: the campaign goes on trying, nothing reported
+        await clock.advance(1.0)
+        await asyncio.sleep(0.02)
+    assert len(tenures.lost) == 1 and len(tenures.acquired) == 1
+    redis_server.start()
+    left_ms = await lease.redis.pttl(KEYS.lease(VENUE))
+    restarted = time.monotonic()
+    assert left_ms > 0  # the AOF brought the old lease back, with real time left on it
+    await eventually(lambda: len(tenures.acquired) == 2, clock=clock, step=1.0)
+    epoch, at = tenures.acquired[1]
+    assert epoch == 2  # the epoch survived the restart: the next one
+    assert at - restarted < left_ms / 1000  # taken before it expired: it was this node's own, given up
+    assert lease.valid() and await lease.redis.get(KEYS.lease(VENUE)) == b"a 2"
 
 
 def test_a_renew_interval_that_cannot_keep_the_lease_is_refused(redis_url: str) -> None:

@@ -216,6 +216,7 @@ class LeaseCampaign:
         self.holding = False
         self.acquisitions = 0
         self.losses = 0
+        self.renewals = 0  # renewals that extended the lease
         self.renew_failures = 0  # renewals Redis did not answer (the lease then lapses on its own)
         self._wake = asyncio.Event()
         self._lost_reason: str | None = None
@@ -278,7 +279,9 @@ class LeaseCampaign:
                 self.renew_failures += 1
                 return  # the next turn finds it lapsed
             self._note_up()
-            if not renewed and self._lost_reason is None:
+            if renewed:
+                self.renewals += 1
+            elif self._lost_reason is None:
                 holder = lease.holder_seen
                 self._lost_reason = (
                     f"the lease is held by node {holder} now" if holder else "the lease expired in Redis"
