@@ -261,6 +261,20 @@ async def run_through_a_redis_crash(
     assert lease.valid() and await lease.redis.get(KEYS.lease(VENUE)) == b"a 2"
 
 
+async def test_a_redis_error_reply_does_not_end_the_campaign(client: redis.asyncio.Redis) -> None:
+    clock = FakeClock()
+    await client.hset(KEYS.lease(VENUE), "not", "a string")  # every GET of it: WRONGTYPE
+    lease = Lease(client, KEYS, VENUE, "a", ttl=3.0, clock=clock)
+    async with campaigning(lease, renew_interval=1.0, clock=clock) as (campaign, tenures):
+        for _ in range(3):
+            await clock.advance(1.0)
+            await asyncio.sleep(0.01)
+        assert not tenures.acquired and not campaign.holding
+        await client.delete(KEYS.lease(VENUE))
+        await eventually(lambda: bool(tenures.acquired), clock=clock, step=1.0)
+        assert tenures.acquired[0][0] == 1
+
+
 def test_a_renew_interval_that_cannot_keep_the_lease_is_refused(redis_url: str) -> None:
     lease = Lease(open_redis(redis_url), KEYS, VENUE, "a", ttl=3.0, clock=FakeClock())
     with pytest.raises(ValueError, match="renew_interval"):

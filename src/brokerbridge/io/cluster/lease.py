@@ -24,6 +24,7 @@ import math
 from collections.abc import Callable
 
 import redis.asyncio
+import redis.exceptions
 
 from brokerbridge.core.clock import Clock, sleep_unless, within
 from brokerbridge.core.errors import ClusterUnavailable, Fenced
@@ -178,6 +179,11 @@ class Lease:
         self._dead_token = ""
 
 
+# What a campaign rides out: Redis unreachable, or answering with an error (out of memory, a
+# replica that became read-only, still loading its AOF…). Either way no renewal got through: the
+# lease lapses on its own unless a later one does.
+REDIS_FAILED = (ClusterUnavailable, redis.exceptions.RedisError)
+
 OnAcquired = Callable[[int], None]
 OnLost = Callable[[str], None]
 
@@ -245,7 +251,7 @@ class LeaseCampaign:
     async def _campaign_turn(self) -> None:
         try:
             epoch = await self.lease.acquire()
-        except ClusterUnavailable as error:
+        except REDIS_FAILED as error:
             self._note_down(error)
             epoch = None
         else:
@@ -271,7 +277,7 @@ class LeaseCampaign:
             try:
                 # A renewal stuck past the validity is as good as failed: do not wait it out.
                 renewed = await within(self.clock, lease.remaining(), lease.renew())
-            except ClusterUnavailable as error:
+            except REDIS_FAILED as error:
                 self.renew_failures += 1
                 self._note_down(error)
                 return  # not extended: it lapses unless a later renewal gets through
@@ -301,10 +307,10 @@ class LeaseCampaign:
     async def _release_quietly(self) -> None:
         try:
             await asyncio.shield(self.lease.release())
-        except ClusterUnavailable:
+        except REDIS_FAILED:
             pass  # its TTL ends it, or this node's next acquisition treats it as free
 
-    def _note_down(self, error: ClusterUnavailable) -> None:
+    def _note_down(self, error: Exception) -> None:
         if not self._redis_down:
             self._redis_down = True
             log.warning("%s: lease campaign: %s", self.lease.venue, error)
