@@ -223,6 +223,7 @@ class LeaseCampaign:
         self.acquisitions = 0
         self.losses = 0
         self.renewals = 0  # renewals that extended the lease
+        self.acquire_failures = 0  # acquisitions Redis did not answer, or answered with an error
         self.renew_failures = 0  # renewals Redis did not answer (the lease then lapses on its own)
         self._wake = asyncio.Event()
         self._lost_reason: str | None = None
@@ -252,6 +253,7 @@ class LeaseCampaign:
         try:
             epoch = await self.lease.acquire()
         except REDIS_FAILED as error:
+            self.acquire_failures += 1
             self._note_down(error)
             epoch = None
         else:
