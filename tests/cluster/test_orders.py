@@ -39,6 +39,7 @@ from brokerbridge.io.cluster.orders import (
 from brokerbridge.sim.kraken import KrakenSimulator
 from tests.io.primary_rig import GGAL, primary_rig
 from tests.io.rig import Rig, kraken_config, rig_on
+from tests.io.test_order_service import limit, sim_orders
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -46,22 +47,6 @@ T = TypeVar("T")
 KEYS = ClusterKeys()
 EDGE = "edge-1"
 REAL_LIMIT_S = 20.0  # real seconds any one drive may take (a loaded machine included)
-
-
-def limit(cid: str | None, qty: str = "0.01", price: str = "1000.0") -> OrderRequest:
-    """A Kraken buy far below the simulated market: it rests until canceled."""
-    return OrderRequest(
-        venue="kraken",
-        symbol="BTC/USD",
-        side=Side.BUY,
-        qty=Decimal(qty),
-        price=Decimal(price),
-        client_order_id=cid,
-    )
-
-
-def sim_orders(sim: KrakenSimulator, cid: str) -> list[Any]:
-    return [o for o in sim.exchange.account.orders.values() if o.cl_ord_id == cid]
 
 
 def hold(url: str, venue: str, token: str) -> None:
@@ -149,17 +134,27 @@ async def relay_of(
         await relay.aclose()
 
 
-# -- round trips -----------------------------------------------------------------------------------
-async def test_an_order_at_the_edge_is_placed_canceled_and_amended_by_the_kraken_holder(
-    redis_url: str, edge_redis: redis.asyncio.Redis
-) -> None:
+@contextlib.asynccontextmanager
+async def kraken_cluster(
+    redis_url: str, edge_redis: redis.asyncio.Redis, seed: int
+) -> AsyncIterator[tuple[FakeClock, KrakenSimulator, OrderServer, OrderRelay]]:
+    """The Kraken simulator, node-a holding it (epoch 1) and serving its order requests, and an
+    edge's relay."""
     clock = FakeClock()
     async with (
-        KrakenSimulator(port=0, seed=21, clock=clock, tick_s=0.01) as sim,
+        KrakenSimulator(port=0, seed=seed, clock=clock, tick_s=0.01) as sim,
         kraken_holder(sim, clock, redis_url, "node-a", 1) as holder,
         serving(edge_redis, "kraken", "node-a", "node-a 1", holder.bridge, clock) as (server, _, _),
         relay_of(edge_redis, "kraken", clock) as relay,
     ):
+        yield clock, sim, server, relay
+
+
+# -- round trips -----------------------------------------------------------------------------------
+async def test_an_order_at_the_edge_is_placed_canceled_and_amended_by_the_kraken_holder(
+    redis_url: str, edge_redis: redis.asyncio.Redis
+) -> None:
+    async with kraken_cluster(redis_url, edge_redis, 21) as (clock, sim, server, relay):
         ack = await drive(clock, relay.place(limit(None)))  # the edge mints the client order id
         assert isinstance(ack, OrderAck) and ack.status == "accepted" and not ack.duplicate
         assert ack.client_order_id.startswith("bb") and ack.order_id is not None
@@ -234,13 +229,7 @@ async def test_an_order_at_the_edge_is_placed_by_the_primary_holder(
 async def test_an_error_at_the_holder_comes_back_as_the_same_typed_error(
     redis_url: str, edge_redis: redis.asyncio.Redis
 ) -> None:
-    clock = FakeClock()
-    async with (
-        KrakenSimulator(port=0, seed=22, clock=clock, tick_s=0.01) as sim,
-        kraken_holder(sim, clock, redis_url, "node-a", 1) as holder,
-        serving(edge_redis, "kraken", "node-a", "node-a 1", holder.bridge, clock),
-        relay_of(edge_redis, "kraken", clock) as relay,
-    ):
+    async with kraken_cluster(redis_url, edge_redis, 22) as (clock, sim, _, relay):
         with pytest.raises(OrderRefused) as refused:  # below Kraken's minimum quantity
             await drive(clock, relay.place(limit("tiny-1", qty="0.00001", price="10")))
         assert refused.value.rule == "min_qty" and refused.value.code == "order_refused"
