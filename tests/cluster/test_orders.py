@@ -21,7 +21,14 @@ import redis.asyncio
 
 from brokerbridge.core.clock import FakeClock
 from brokerbridge.core.config import Config
-from brokerbridge.core.errors import Fenced, InvalidRequest, OrderConflict, OrderRefused, UnknownOrder
+from brokerbridge.core.errors import (
+    ClusterUnavailable,
+    Fenced,
+    InvalidRequest,
+    OrderConflict,
+    OrderRefused,
+    UnknownOrder,
+)
 from brokerbridge.core.events import Side, StreamState, Ticker
 from brokerbridge.core.orders import AmendRequest, CancelAck, OrderAck, OrderRequest
 from brokerbridge.io.cluster.journal import RedisJournalStore
@@ -403,3 +410,42 @@ async def test_a_request_older_than_its_ttl_is_refused_unplaced(
         fresh_error = by_id["fresh-1"].error
         assert fresh_error is not None and fresh_error.code == "invalid_request"
         assert sim_orders(sim, "old-1") == []
+
+
+async def test_a_holder_whose_journal_write_is_fenced_stops_and_sends_nothing(
+    redis_url: str, edge_redis: redis.asyncio.Redis
+) -> None:
+    clock = FakeClock()
+    async with (
+        KrakenSimulator(port=0, seed=26, clock=clock, tick_s=0.01) as sim,
+        kraken_holder(sim, clock, redis_url, "node-a", 1) as holder,
+        relay_of(edge_redis, "kraken", clock) as relay,
+    ):
+        hold(redis_url, "kraken", "node-b 2")  # node-a's lease is gone; its Bridge still runs
+        async with serving(edge_redis, "kraken", "node-a", "node-a 1", holder.bridge, clock) as (
+            old,
+            fenced,
+            task,
+        ):
+            placing = asyncio.ensure_future(relay.place(limit("late-1")))
+            await drive(clock, task)
+            assert [f.holder for f in fenced] == ["node-b 2"] and old.answered == 0
+        assert sim_orders(sim, "late-1") == []  # the write-ahead was refused: nothing sent
+        with redis.Redis.from_url(redis_url) as r:
+            assert r.xpending(KEYS.orders("kraken"), ORDER_GROUP)["pending"] == 1  # for node-b
+        placing.cancel()
+
+
+async def test_an_unreachable_redis_is_a_typed_error_naming_the_retry(tmp_path: Path) -> None:
+    from tests.redis_server import free_port
+
+    r = open_redis(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    clock = FakeClock()
+    try:
+        async with relay_of(r, "kraken", clock) as relay:
+            with pytest.raises(ClusterUnavailable) as down:
+                await relay.place(limit(None))
+            assert down.value.retryable and "unreachable" in down.value.message
+            assert "client_order_id bb" in down.value.remedy  # the id it minted: a retry is one order
+    finally:
+        await r.aclose()

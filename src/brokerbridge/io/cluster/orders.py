@@ -214,6 +214,10 @@ class ReplyInbox:
                 )
                 await self._clock.sleep(RETRY_S)
                 continue
+            except redis.exceptions.RedisError as exc:  # an error reply: the waiters time out (unknown)
+                logger.error("order answers on %s unreadable: %s", self.stream, exc)
+                await self._clock.sleep(RETRY_S)
+                continue
             for _, entries in read:
                 for entry_id, fields in entries:
                     self._last = entry_id
