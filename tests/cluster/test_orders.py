@@ -142,17 +142,28 @@ async def relay_of(
 
 
 @contextlib.asynccontextmanager
-async def kraken_cluster(
-    redis_url: str, edge_redis: redis.asyncio.Redis, seed: int
-) -> AsyncIterator[tuple[FakeClock, KrakenSimulator, OrderServer, OrderRelay]]:
-    """The Kraken simulator, node-a holding it (epoch 1) and serving its order requests, and an
+async def kraken_holding(
+    redis_url: str, edge_redis: redis.asyncio.Redis, seed: int, node: str = "node-a", epoch: int = 1
+) -> AsyncIterator[tuple[FakeClock, KrakenSimulator, Rig, OrderRelay]]:
+    """The Kraken simulator, `node` holding it at `epoch` (its Bridge; no order server yet), and an
     edge's relay."""
     clock = FakeClock()
     async with (
         KrakenSimulator(port=0, seed=seed, clock=clock, tick_s=0.01) as sim,
-        kraken_holder(sim, clock, redis_url, "node-a", 1) as holder,
-        serving(edge_redis, "kraken", "node-a", "node-a 1", holder.bridge, clock) as (server, _, _),
+        kraken_holder(sim, clock, redis_url, node, epoch) as holder,
         relay_of(edge_redis, "kraken", clock) as relay,
+    ):
+        yield clock, sim, holder, relay
+
+
+@contextlib.asynccontextmanager
+async def kraken_cluster(
+    redis_url: str, edge_redis: redis.asyncio.Redis, seed: int
+) -> AsyncIterator[tuple[FakeClock, KrakenSimulator, OrderServer, OrderRelay]]:
+    """`kraken_holding`, node-a serving its order requests."""
+    async with (
+        kraken_holding(redis_url, edge_redis, seed) as (clock, sim, holder, relay),
+        serving(edge_redis, "kraken", "node-a", "node-a 1", holder.bridge, clock) as (server, _, _),
     ):
         yield clock, sim, server, relay
 
@@ -345,12 +356,7 @@ async def test_no_answer_within_the_timeout_is_unknown_and_a_cancel_pending(
 async def test_a_fenced_server_stops_and_leaves_the_request_to_the_holder(
     redis_url: str, edge_redis: redis.asyncio.Redis
 ) -> None:
-    clock = FakeClock()
-    async with (
-        KrakenSimulator(port=0, seed=24, clock=clock, tick_s=0.01) as sim,
-        kraken_holder(sim, clock, redis_url, "node-b", 2) as holder,
-        relay_of(edge_redis, "kraken", clock) as relay,
-    ):
+    async with kraken_holding(redis_url, edge_redis, 24, "node-b", 2) as (clock, sim, holder, relay):
         # node-a still runs its server with epoch 1, but node-b holds the lease at epoch 2.
         async with serving(edge_redis, "kraken", "node-a", "node-a 1", holder.bridge, clock) as (
             old,
@@ -415,12 +421,7 @@ async def test_a_request_older_than_its_ttl_is_refused_unplaced(
 async def test_a_holder_whose_journal_write_is_fenced_stops_and_sends_nothing(
     redis_url: str, edge_redis: redis.asyncio.Redis
 ) -> None:
-    clock = FakeClock()
-    async with (
-        KrakenSimulator(port=0, seed=26, clock=clock, tick_s=0.01) as sim,
-        kraken_holder(sim, clock, redis_url, "node-a", 1) as holder,
-        relay_of(edge_redis, "kraken", clock) as relay,
-    ):
+    async with kraken_holding(redis_url, edge_redis, 26) as (clock, sim, holder, relay):
         hold(redis_url, "kraken", "node-b 2")  # node-a's lease is gone; its Bridge still runs
         async with serving(edge_redis, "kraken", "node-a", "node-a 1", holder.bridge, clock) as (
             old,
