@@ -6,8 +6,7 @@ unread or the stream is gone."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -30,24 +29,12 @@ from brokerbridge.io.cluster.link import open_redis
 from brokerbridge.io.cluster.publisher import EventPublisher
 from brokerbridge.io.cluster.reader import StreamReader
 from tests.cluster.samples import every_event
+from tests.cluster.waiting import until
 from tests.redis_server import RedisServer
 
 KEYS = ClusterKeys()
 V = "kraken"
 TOKEN = "node-a 1"
-WAIT_S = 10.0  # the bound of every poll below: a broken reader fails the test, never hangs it
-
-
-async def until(condition: Callable[[], bool], clock: FakeClock | None = None) -> None:
-    """Poll `condition` (real time passes for Redis; `clock`, when given, is moved along so the
-    reader's backoff ends); fail after WAIT_S."""
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {WAIT_S} s")
-        if clock is not None:
-            await clock.advance(0.5)
-        await asyncio.sleep(0.01)
 
 
 @dataclass

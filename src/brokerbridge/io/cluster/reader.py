@@ -63,7 +63,7 @@ def parse_id(stream_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def _text(value: bytes | str) -> str:
+def text_of(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
@@ -185,12 +185,12 @@ class StreamReader:
         streams: dict[Any, Any] = {self._keys.events(self._venue, t): self._last[t] for t in topics}
         topic_of_key = dict(zip(streams, topics, strict=True))
         reply = await self._xread(streams)
-        for key, records in _pairs(reply):
-            topic = topic_of_key.get(_text(key))
+        for key, records in stream_records(reply):
+            topic = topic_of_key.get(text_of(key))
             if topic is None or topic not in self._last:
                 continue  # removed while the read was in flight
             for raw_id, fields in records:
-                entry_id = _text(raw_id)
+                entry_id = text_of(raw_id)
                 self._last[topic] = entry_id
                 if topic in self._number:
                     self._number[topic] += 1
@@ -209,17 +209,7 @@ class StreamReader:
                 self._check.add(topic)
 
     async def _xread(self, streams: dict[Any, Any]) -> Any:
-        read = asyncio.ensure_future(self._redis.xread(streams, count=self._count, block=self._block_ms))
-        try:
-            return await asyncio.shield(read)
-        except asyncio.CancelledError:
-            # Cancelled (the reader stops): let the read end first — within one block, or the
-            # command timeout — then stop. Cancelling redis-py 8.2 inside a blocked read costs
-            # the connection and, seen here, can lose the cancellation: the task read on for ever.
-            await asyncio.wait([read])
-            if not read.cancelled():
-                read.exception()  # retrieved: nobody else will read it
-            raise
+        return await blocking_read(self._redis, streams, count=self._count, block_ms=self._block_ms)
 
     async def _resolve_tails(self) -> None:
         for topic in [t for t, last in self._last.items() if last == TAIL]:
@@ -304,15 +294,35 @@ class StreamReader:
             if "no such key" in str(exc).lower():
                 return None
             raise
-        fields = {_text(k): v for k, v in info.items()}
+        fields = {text_of(k): v for k, v in info.items()}
         first = fields.get("first-entry")
-        first_id = _text(first[0]) if first else START
+        first_id = text_of(first[0]) if first else START
         return _Position(
-            _text(fields["last-generated-id"]), int(fields["entries-added"]), int(fields["length"]), first_id
+            text_of(fields["last-generated-id"]),
+            int(fields["entries-added"]),
+            int(fields["length"]),
+            first_id,
         )
 
 
-def _pairs(reply: Any) -> list[tuple[Any, list[tuple[Any, Any]]]]:
+async def blocking_read(
+    redis: redis.asyncio.Redis, streams: dict[Any, Any], *, count: int, block_ms: int
+) -> Any:
+    """`XREAD COUNT count BLOCK block_ms STREAMS …`, cancellable cleanly: cancelled, it lets the
+    read end first — within one block, or the command timeout — then stops. Cancelling redis-py
+    8.2 inside a blocked read costs the connection and, seen in our tests, can lose the
+    cancellation: the task read on for ever."""
+    read = asyncio.ensure_future(redis.xread(streams, count=count, block=block_ms))
+    try:
+        return await asyncio.shield(read)
+    except asyncio.CancelledError:
+        await asyncio.wait([read])
+        if not read.cancelled():
+            read.exception()  # retrieved: nobody else will read it
+        raise
+
+
+def stream_records(reply: Any) -> list[tuple[Any, list[tuple[Any, Any]]]]:
     """XREAD's reply as (stream key, records): a list with RESP2, a dict with RESP3."""
     if not reply:
         return []
