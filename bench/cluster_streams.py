@@ -324,7 +324,7 @@ async def _stop(tasks: list[asyncio.Task[None]]) -> None:
 
 
 async def _run(smoke: bool) -> Report:
-    rate, seconds, burst = (500, 0.5, 1000) if smoke else (1000, 5.0, 20_000)
+    rate, seconds, burst = (500, 0.3, 500) if smoke else (1000, 5.0, 20_000)
     report = Report("cluster_streams")
     await _in_process(report, rate, seconds, burst)
     with tempfile.TemporaryDirectory() as directory, RedisServer(Path(directory)) as server:

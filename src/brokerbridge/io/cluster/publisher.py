@@ -6,7 +6,7 @@ turn (and whatever arrives while a write is in flight) and writes it with **one 
 per batch**: the fence prelude (`GET lease == token`) then a loop of `XADD <stream of the event's
 topic> MAXLEN ~ maxlen * e … ep … n …`. Redis commands per event: 1 XADD + 2/batch (the EVALSHA
 and the fence's GET), so ≈ 1 under load. The alternative, a pipeline of one fenced call per event,
-costs 3 commands per event (EVALSHA + GET + XADD) and measured 2–3× fewer events per second on this
+costs 3 commands per event (EVALSHA + GET + XADD) and wrote 2.4–4.8× fewer events per second on this
 box (bench/cluster_streams.py, bench/README.md). A batch is capped at `batch_max` events so one
 script never holds Redis (single-threaded) for long.
 
