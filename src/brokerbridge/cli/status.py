@@ -1,9 +1,12 @@
 """`brokerbridge status`: what a running `serve` holds — venues, streams, token expiries, balance
 freshness, connected clients — from its `GET /api/status` (a caller on its machine, or an admin
-key). A table on a terminal (plain text elsewhere), `--json` for scripts.
+key). A table on a terminal (plain text elsewhere), `--json` for scripts. In a cluster (`--cluster
+URL` or `[cluster] redis_url`) it shows the cluster instead, read from Redis directly
+(cli/cluster_view.py).
 
-Exit codes: 0 the server answered (whatever the state of its venues: `status` in the JSON says
-`ok` or `degraded`), 2 a bad option or a refusal, 3 no `serve` runs (none found, or none answers).
+Exit codes: 0 the server (or the cluster's Redis) answered (whatever the state of its venues:
+`status` in the JSON says `ok` or `degraded`), 2 a bad option or a refusal, 3 no `serve` runs (none
+found, or none answers) or the cluster's Redis does not answer.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from rich.table import Table
 from rich.text import Text
 
 from brokerbridge.cli.attach import Attachment, BridgeOpt, StatusResponse, answers, candidate
+from brokerbridge.cli.cluster_view import cluster_url, fetch_cluster, render_cluster
 from brokerbridge.cli.common import ConfigOpt, LogFormatOpt, LogLevelOpt, fail, load, setup_logging
 from brokerbridge.cli.discovery import discovery_file
-from brokerbridge.cli.render import STATE_STYLE
+from brokerbridge.cli.render import STATE_STYLE, ago
 from brokerbridge.core.config import Config
-from brokerbridge.core.errors import BrokerBridgeError
+from brokerbridge.core.errors import BrokerBridgeError, ClusterUnavailable
+from brokerbridge.core.secret import Secret
 
 NOT_RUNNING = 3  # as `systemctl status` of a stopped unit
 
@@ -40,18 +45,39 @@ class Reported(msgspec.Struct, frozen=True, kw_only=True):
     server: StatusResponse
 
 
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="Show the cluster on this Redis (redis://[:password@]host:port/db) instead: nodes, roles, "
+        "leases, epochs, stream lags, read from Redis directly; also [cluster] redis_url.",
+        show_default=False,
+    ),
+]
+
+
 def status(
     json_out: Annotated[bool, typer.Option("--json", help="Print the status as JSON (for scripts).")] = False,
     bridge: BridgeOpt = None,
+    cluster: ClusterOpt = None,
     config: ConfigOpt = None,
     log_level: LogLevelOpt = None,
     log_format: LogFormatOpt = None,
 ) -> None:
     """Show a running `brokerbridge serve`: venues, streams, token expiries, balance freshness and
-    connected clients. Exit 3 when no serve runs."""
+    connected clients — or, with --cluster URL or [cluster] redis_url, the cluster (nodes, roles,
+    leases, epochs, stream lags) from its Redis. Exit 3 when no serve runs (or Redis does not answer)."""
     err = Console(stderr=True)
     cfg = load(config, console=err)
-    setup_logging(log_level or "WARNING", err, [cfg.client.key], fmt=log_format or cfg.log_format)
+    try:
+        redis_url = cluster_url(cfg, cluster)
+    except BrokerBridgeError as exc:
+        fail(exc, err)
+        return
+    setup_logging(log_level or "WARNING", err, [cfg.client.key, redis_url], fmt=log_format or cfg.log_format)
+    if redis_url is not None:
+        _cluster_status(cfg, redis_url, json_out, err)
+        return
     try:
         attachment, answer = asyncio.run(_status(cfg, bridge, err))
     except BrokerBridgeError as exc:
@@ -63,6 +89,22 @@ def status(
         sys.stdout.flush()
         return
     Console(highlight=False, emoji=False).print(render_status(report))
+
+
+def _cluster_status(cfg: Config, url: Secret, json_out: bool, err: Console) -> None:
+    try:
+        view = asyncio.run(fetch_cluster(cfg, url))
+    except ClusterUnavailable as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(NOT_RUNNING) from None
+    except BrokerBridgeError as exc:
+        fail(exc, err)
+        return
+    if json_out:
+        sys.stdout.write(msgspec.json.encode(view).decode() + "\n")
+        sys.stdout.flush()
+        return
+    Console(highlight=False, emoji=False).print(render_cluster(view))
 
 
 async def running_server(cfg: Config, bridge: str | None, err: Console) -> Attachment:
@@ -94,22 +136,13 @@ async def _status(cfg: Config, bridge: str | None, err: Console) -> tuple[Attach
         return found, await client.status()
 
 
-def _ago(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def render_status(report: Reported) -> Group:
     answer = report.server
     now = answer.now
     started = dt.datetime.fromtimestamp(answer.started_at).strftime("%Y-%m-%d %H:%M:%S")
     head = Text()
     head.append(f"brokerbridge serve {answer.version} at {report.url}", style="bold")
-    head.append(f" — pid {answer.pid}, up {_ago(now - answer.started_at)} (since {started}); ")
+    head.append(f" — pid {answer.pid}, up {ago(now - answer.started_at)} (since {started}); ")
     head.append(answer.status, style="green" if answer.status == "ok" else "yellow")
     if answer.ready is not None:
         head.append(
@@ -125,7 +158,7 @@ def render_status(report: Reported) -> Group:
                 Text(stream.state, style=STATE_STYLE.get(stream.state, "")),
                 stream.mode,
                 "" if stream.reconnects is None else str(stream.reconnects),
-                "" if age is None else f"{_ago(age)} ago",
+                "" if age is None else f"{ago(age)} ago",
                 stream.last_error or "",
             )
         if not venue_status.health.streams:
@@ -134,13 +167,13 @@ def render_status(report: Reported) -> Group:
     for venue, venue_status in answer.venues.items():
         health, balances = venue_status.health, venue_status.balances
         expiry = health.token_expires_at
-        token = "none issued yet" if expiry is None else f"expires in {_ago(expiry - now)}"
+        token = "none issued yet" if expiry is None else f"expires in {ago(expiry - now)}"
         if expiry is not None and expiry <= now:
             token = "expired"
         if balances.updated_at is None:
             held = "none received yet"
         else:
-            held = f"{balances.assets} assets, updated {_ago(now - balances.updated_at)} ago"
+            held = f"{balances.assets} assets, updated {ago(now - balances.updated_at)} ago"
             if balances.stale:
                 held += f", {balances.stale} stale"
         creds = "SIMULATED (demo account)" if health.simulated else "yes" if health.credentials else "no"
