@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio
@@ -33,6 +33,7 @@ from brokerbridge.core.events import Subscription
 from brokerbridge.io.cluster.codec import subscription_of, subscription_text
 from brokerbridge.io.cluster.keys import ClusterKeys
 from brokerbridge.io.cluster.link import is_unreachable
+from brokerbridge.io.cluster.outage import Outage
 from brokerbridge.io.cluster.reader import START, blocking_read, stream_records, text_of
 
 logger = logging.getLogger(__name__)
@@ -101,24 +102,19 @@ class InterestRegistry:
 
     async def run(self) -> None:
         """Write changes as they come and keep the set's TTL, until cancelled."""
-        delays: Iterator[float] | None = None
+        outage = Outage(RETRY_BACKOFF, self._clock)
         while True:
             try:
                 await self._sync()
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:
                 if not is_unreachable(exc):
                     raise
-                if delays is None:
-                    delays = RETRY_BACKOFF.delays()
-                    logger.warning(
-                        "%s: interest not written, Redis unreachable (%s)", self._venue, type(exc).__name__
-                    )
+                if outage.begin(exc):
+                    logger.warning("%s: interest not written: %s", self._venue, outage.reason)
                 self._written = None  # written whole once Redis answers
-                await self._clock.sleep(next(delays))
+                await outage.wait()
                 continue
-            delays = None
+            outage.end()
             self._wake.clear()
             if not self._dirty and not self._refresh:
                 await sleep_unless(self._clock, self._ttl / 3, self._wake)
@@ -192,7 +188,7 @@ class InterestFollower:
 
     async def run(self) -> None:
         """Follow until cancelled; `on_want` first for everything already wanted."""
-        delays: Iterator[float] | None = None
+        outage = Outage(RETRY_BACKOFF, self._clock)
         self._next_union = self._clock.monotonic()  # a union at once
         while True:
             try:
@@ -201,20 +197,16 @@ class InterestFollower:
                 if self._clock.monotonic() >= self._next_union:
                     await self._union()
                 await self._read_notes(self._last_ctl)
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:
                 if not is_unreachable(exc):
                     raise
-                if delays is None:
-                    delays = RETRY_BACKOFF.delays()
-                    self.down = f"Redis unreachable ({type(exc).__name__})"
+                if outage.begin(exc):
+                    self.down = outage.reason
                     logger.warning("%s: interest not followed: %s", self._venue, self.down)
                 self._next_union = self._clock.monotonic()  # once Redis answers: the sets may have changed
-                await self._clock.sleep(next(delays))
+                await outage.wait()
                 continue
-            if delays is not None:
-                delays = None
+            if outage.end():
                 self.down = None
                 logger.info("%s: interest followed again", self._venue)
 

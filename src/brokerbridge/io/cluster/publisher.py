@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis.asyncio
@@ -38,6 +38,7 @@ from brokerbridge.core.topics import topic_of
 from brokerbridge.io.cluster.fencing import fenced_script, is_fenced, parse_token
 from brokerbridge.io.cluster.keys import ClusterKeys
 from brokerbridge.io.cluster.link import is_unreachable
+from brokerbridge.io.cluster.outage import Outage
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ class EventPublisher:
         self._abandon()
 
     async def _write_loop(self) -> None:
-        delays: Iterator[float] | None = None
+        outage = Outage(RETRY_BACKOFF, self._clock)
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -173,15 +174,13 @@ class EventPublisher:
                     # Written again, in order, before anything newer.
                     self._gaps[:0] = gaps
                     self._buffer[:0] = events
-                    if delays is None:
-                        delays = RETRY_BACKOFF.delays()
+                    if outage.begin(exc):  # Redis away, or an error reply (OOM…): retried alike
                         level = logging.WARNING if is_unreachable(exc) else logging.ERROR
                         logger.log(level, "%s: publishing events failed, retrying: %r", self._venue, exc)
-                    await self._clock.sleep(next(delays))
+                    await outage.wait()
                     continue
-                if delays is not None:
+                if outage.end():
                     logger.info("%s: publishing events again", self._venue)
-                    delays = None
                 self._settle(len(events))
 
     def _next_batch(self) -> tuple[list[AnyEvent], list[AnyEvent]]:

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import redis.asyncio
@@ -47,6 +47,7 @@ from brokerbridge.core.errors import ProtocolError
 from brokerbridge.io.cluster.codec import Entry, decode_entry
 from brokerbridge.io.cluster.keys import ClusterKeys
 from brokerbridge.io.cluster.link import is_unreachable
+from brokerbridge.io.cluster.outage import Outage
 
 logger = logging.getLogger(__name__)
 
@@ -150,28 +151,25 @@ class StreamReader:
         """Read until cancelled. A run after an earlier one ended resumes where it stopped, as
         after a reconnect: every stream is checked for gaps first."""
         self._check.update(t for t, last in self._last.items() if last != TAIL)
-        delays: Iterator[float] | None = None
+        outage = Outage(RECONNECT_BACKOFF, self._clock)
         while True:
             try:
-                if delays is not None:
+                if outage.reason is not None:
                     await self._redis.ping()
-                    delays = None
+                if outage.end():
                     self.down = None
                     logger.info("%s: reading event streams again", self._venue)
                     self._on_up()
                 await self._read_once()
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:
                 if not is_unreachable(exc):
                     raise
-                if delays is None:
-                    delays = RECONNECT_BACKOFF.delays()
-                    self.down = f"Redis unreachable ({type(exc).__name__})"
+                if outage.begin(exc):
+                    self.down = outage.reason
                     self._check.update(t for t, last in self._last.items() if last != TAIL)
                     logger.warning("%s: event streams down: %s", self._venue, self.down)
-                    self._on_down(self.down)
-                await self._clock.sleep(next(delays))
+                    self._on_down(outage.reason or "")
+                await outage.wait()
 
     async def _read_once(self) -> None:
         if not self._last:
