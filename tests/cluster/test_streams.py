@@ -16,6 +16,7 @@ from brokerbridge.core.clock import FakeClock
 from brokerbridge.core.events import (
     AnyEvent,
     Channel,
+    Gap,
     StreamState,
     StreamStatus,
     Subscription,
@@ -356,3 +357,43 @@ async def test_adding_a_stream_wakes_an_idle_reader_and_remove_stops_it(rig: Rig
     await asyncio.sleep(0.3)  # three read blocks: long enough for a reader that still followed it
     assert len(rig.seen.entries) == 1
     await stop(task)
+
+
+async def test_close_writes_what_is_buffered(rig: Rig) -> None:
+    publisher = rig.publisher()
+    for event in tickers(3):
+        publisher.publish(event)
+    await publisher.aclose()  # before the writer's turn came
+    assert await rig.redis.xlen(KEYS.events(V, TICKER)) == 3
+    publisher.publish(tickers(1, start=3)[0])  # closed: ignored
+    assert publisher.pending == 0
+
+
+async def test_what_the_buffer_cap_drops_while_redis_is_away_is_published_as_a_gap(
+    rig: Rig, redis_server: RedisServer
+) -> None:
+    publisher = rig.publisher(batch_max=2, max_buffer=4)
+    redis_server.kill()
+    for event in tickers(10):
+        publisher.publish(event)
+    assert publisher.pending == 4  # the 6 oldest dropped
+    redis_server.start()
+    await until(lambda: rig.redis.exists(KEYS.lease(V)))  # the AOF kept the lease
+    await until(lambda: publisher.pending == 0, rig.clock)  # the retry's backoff, on the fake clock
+    await publisher.flush()
+    stored = [decode_entry(fields).event for _, fields in await rig.redis.xrange(KEYS.events(V, TICKER))]
+    gap = stored[0]
+    assert isinstance(gap, Gap) and (gap.stream, gap.start, gap.end) == (TICKER, 0.0, 5.0)
+    assert "dropped 6 events" in gap.reason
+    assert [e.ts for e in stored[1:]] == [6.0, 7.0, 8.0, 9.0]
+    await publisher.aclose()
+
+
+async def test_an_entry_that_does_not_decode_is_a_gap_and_reading_goes_on(rig: Rig) -> None:
+    stream = KEYS.events(V, TICKER)
+    await rig.redis.xadd(stream, {b"e": b"not json", b"ep": b"1", b"n": b"x"})
+    await rig.redis.xadd(stream, encode_entry(tickers(1)[0], epoch=1, node="node-a"))  # type: ignore[arg-type]
+    rig.reader.add(TICKER, "0-0")
+    rig.start()
+    await until(lambda: len(rig.seen.entries) == 1)
+    assert len(rig.seen.gaps) == 1 and "could not be read" in rig.seen.gaps[0][1]
