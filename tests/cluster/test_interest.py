@@ -143,3 +143,14 @@ async def test_a_set_redis_lost_is_written_again_by_the_keep_alive(rig: Rig) -> 
     await rig.redis.delete(key)  # as a Redis restarted without its data
     await until(lambda: rig.redis.exists(key), rig.clock, step=TTL / 3)
     assert await rig.redis.smembers(key) == {subscription_text(BTC).encode()}
+
+
+async def test_a_clean_stop_lets_go_at_once(rig: Rig) -> None:
+    rig.follow()
+    a = rig.node("a")
+    a.add(ETH)
+    await until(lambda: rig.holder.of("want") == [ETH])
+    await rig.stop("a")
+    await a.aclose()
+    await until(lambda: rig.holder.of("drop") == [ETH])  # on the note: no TTL, no interval waited
+    assert await rig.redis.exists(KEYS.interest(V, "a")) == 0

@@ -4,8 +4,9 @@
   (`bb:{v}:interest:<node>`, members = canonical subscription JSON, codec.py) with a TTL, and a
   note on the venue's `ctl` stream whenever it changes. `add`/`remove`/`request_refresh` are
   synchronous (the edge's fan-out calls them): `run()` writes them, in order, and keeps the TTL
-  (every ttl/3). The whole set is written each time (DEL + SADD + PEXPIRE in one MULTI): it is
-  small, and a Redis restarted without its data gets it back at the next write or keep-alive.
+  (every ttl/3); `aclose()` deletes the set on a clean stop. The whole set is written each time
+  (DEL + SADD + PEXPIRE in one MULTI): it is small, and a Redis restarted without its data gets it
+  back at the next write or keep-alive.
 - **Holder** (`InterestFollower`): the union over the live nodes' sets (SCAN over the venue's
   interest keys, then SMEMBERS), on each `ctl` note and every `interval`; a subscription is wanted
   while at least one node's set holds it (`on_want` when the first does, `on_drop` when the last
@@ -145,6 +146,19 @@ class InterestRegistry:
                 await pipe.execute()
             for text in texts:
                 self._refresh.pop(text, None)
+
+    async def aclose(self) -> None:
+        """A clean stop: the node's set deleted and noted, so the holder lets go now rather than
+        when the TTL runs out. Redis away: nothing to do — the TTL does it."""
+        self._wanted.clear()
+        self._refresh.clear()
+        self._changed()
+        try:
+            await self._sync()
+        except Exception as exc:
+            if not is_unreachable(exc):
+                raise
+            logger.info("%s: interest left to expire (%s)", self._venue, type(exc).__name__)
 
     def _ttl_ms(self) -> int:
         return max(1, round(self._ttl * 1000))
