@@ -132,7 +132,7 @@ def cluster_unavailable(target: RedisTarget, error: BaseException) -> ClusterUna
 def is_unreachable(error: BaseException) -> bool:
     """Redis did not answer (as against answering with an error: a script's refusal, a wrong
     type), whichever layer raised it."""
-    return isinstance(error, ClusterUnavailable | UNREACHABLE)
+    return isinstance(error, (ClusterUnavailable, *UNREACHABLE))
 
 
 @contextmanager
