@@ -235,7 +235,7 @@ class RedisJournalStore:
         self._ops: Script = r.register_script(_OPS)
         for warning in self.durability_warnings():
             logger.warning(
-                "%s journal in Redis at %s: %s (see the cluster guide, Persistence)", venue, self.path, warning
+                "%s journal in Redis at %s: %s (the cluster guide: Persistence)", venue, self.path, warning
             )
 
     # -- plumbing ----------------------------------------------------------------------------------
