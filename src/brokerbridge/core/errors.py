@@ -13,7 +13,9 @@
         ├── SessionInvalid            WebSocket token stale/unknown (retryable: new token)
         ├── RateLimited               slow down (retryable)
         ├── ServiceUnavailable        venue down / maintenance / busy (retryable)
-        │   └── NotLoaded             the account is not loaded yet (before its first snapshot)
+        │   ├── NotLoaded             the account is not loaded yet (before its first snapshot)
+        │   └── ClusterUnavailable    the cluster's Redis cannot be reached (retryable)
+        ├── Fenced                    a write or venue action of a lease epoch no longer held
         ├── InvalidRequest            our arguments were wrong
         │   ├── UnknownVenue          a venue the bridge does not serve
         │   └── UnknownChannel        a channel that does not exist
@@ -133,6 +135,57 @@ class NotLoaded(ServiceUnavailable):
     default_remedy = "the account loads within seconds of start: wait until GET /api/ready answers 200"
 
 
+class ClusterUnavailable(ServiceUnavailable):
+    """The cluster's Redis did not answer (refused, reset, timed out): the venue's events, orders
+    and lease live there, so for this node the venue is unavailable until it answers again. The
+    message names the Redis by `describe_url` (io/cluster/keys.py), never by a URL that may carry
+    its password."""
+
+    default_remedy = (
+        "check that Redis runs and that [cluster] redis_url (or serve --cluster URL) points at it; "
+        "brokerbridge keeps retrying"
+    )
+
+
+class Fenced(VenueError):
+    """A write or venue action stamped with a lease epoch that is no longer the venue's: another
+    node holds the venue now (or nobody does yet, the lease having lapsed). The node that gets it
+    stops acting for the venue at once — never retries the same write — and may campaign again for
+    a new epoch. Not retryable as is: the caller's request goes to the current holder."""
+
+    default_remedy = (
+        "this node no longer holds the venue's session; send the request again: the node holding "
+        "it now answers (brokerbridge status shows which)"
+    )
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        venue: str = "",
+        code: str = "fenced",
+        remedy: str | None = None,
+        retryable: bool | None = None,
+        epoch: int | None = None,
+        holder: str | None = None,
+    ) -> None:
+        super().__init__(message, venue=venue, code=code, remedy=remedy, retryable=retryable)
+        self.epoch = epoch  # the refused epoch (None: not known to the receiver of a wire error)
+        self.holder = holder  # "<node> <epoch>" holding the venue when refused; None: nobody
+
+    @classmethod
+    def refused(cls, venue: str, epoch: int | None, holder: str | None, *, what: str = "write") -> Fenced:
+        """The error for `what` of `epoch` refused while `holder` ("<node> <epoch>", or None)
+        holds `venue`'s lease."""
+        now = f"node {holder.replace(' ', ' at epoch ', 1)} holds it now" if holder else "nobody holds it now"
+        return cls(
+            f"{venue}: a {what} of lease epoch {epoch} was refused: this node's lease is gone and {now}",
+            venue=venue,
+            epoch=epoch,
+            holder=holder,
+        )
+
+
 class InvalidRequest(VenueError):
     default_remedy = "fix the request arguments"
 
@@ -203,6 +256,14 @@ WIRE_ERRORS: tuple[WireError, ...] = (
     WireError(code="not_authorized", error=NotAuthorized, http_status=403, sent_for=(PermissionDenied,)),
     WireError(code="rate_limited", error=RateLimited, http_status=429, sent_for=(RateLimited,)),
     WireError(code="not_loaded", error=NotLoaded, http_status=503, sent_for=(NotLoaded,)),
+    WireError(
+        code="cluster_unavailable",
+        error=ClusterUnavailable,
+        http_status=503,
+        sent_for=(ClusterUnavailable,),
+    ),
+    # Another node holds the venue now: a 503 like any venue this node cannot serve at the moment.
+    WireError(code="fenced", error=Fenced, http_status=503, sent_for=(Fenced,)),
     WireError(code="unavailable", error=ServiceUnavailable, http_status=503, sent_for=(ServiceUnavailable,)),
     WireError(code="order_refused", error=OrderRefused, http_status=422, sent_for=(OrderRefused,)),
     WireError(code="order_conflict", error=OrderConflict, http_status=409, sent_for=(OrderConflict,)),

@@ -29,55 +29,16 @@ from brokerbridge.core.clock import Clock
 from brokerbridge.core.errors import VenueError
 from brokerbridge.core.events import (
     AnyEvent,
-    BalanceSnapshot,
-    BalanceUpdate,
     BookSnapshot,
-    BookUpdate,
-    Candle,
     Channel,
-    Fill,
     Gap,
-    Instrument,
-    OptionAnalytics,
-    OrderUpdate,
-    Position,
-    SessionStats,
     StreamState,
     StreamStatus,
     Subscription,
-    Ticker,
-    Trade,
 )
+from brokerbridge.core.topics import topic_of
 
 logger = logging.getLogger(__name__)
-
-
-def topic_of(event: AnyEvent) -> str:
-    """The `Subscription.describe()` an event belongs to."""
-    match event:
-        case Ticker(symbol=s):
-            return f"{event.venue}:ticker:{s}"
-        case BookSnapshot(symbol=s, depth=d) | BookUpdate(symbol=s, depth=d):
-            return f"{event.venue}:book:{s}:depth={d}"
-        case Trade(symbol=s):
-            return f"{event.venue}:trades:{s}"
-        case Candle(symbol=s, interval=i):
-            return f"{event.venue}:candles:{s}:interval={i}"
-        case SessionStats(symbol=s):
-            return f"{event.venue}:stats:{s}"
-        case Instrument():
-            return f"{event.venue}:instruments"
-        case OptionAnalytics(underlying=u, expiry=e, model=m):
-            return f"{event.venue}:greeks:{u}:expiry={e}:model={m}"
-        case Position():
-            return f"{event.venue}:positions"
-        case BalanceSnapshot() | BalanceUpdate():
-            return f"{event.venue}:balances"
-        case OrderUpdate() | Fill():
-            return f"{event.venue}:executions"
-        case StreamStatus(stream=s) | Gap(stream=s):
-            return s
-    raise TypeError(f"no topic for {type(event).__name__}")  # pragma: no cover
 
 
 class Upstream(Protocol):

@@ -26,7 +26,7 @@ class ClusterKeys:
         return f"{self._venue(venue)}:epoch"
 
     def events(self, venue: str, topic: str) -> str:
-        """The stream of one fan-out topic (`services.fanout.topic_of`) of `venue`."""
+        """The stream of one fan-out topic (`core.topics.topic_of`) of `venue`."""
         return f"{self._venue(venue)}:ev:{topic}"
 
     def events_prefix(self, venue: str) -> str:

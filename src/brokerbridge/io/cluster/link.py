@@ -1,0 +1,124 @@
+"""The link to the cluster's Redis: clients opened one way, and Redis's errors mapped once to ours.
+
+    redis = open_redis(config.cluster.redis_url)      # redis.asyncio.Redis, bytes in and out
+    async with redis_errors(url):                     # ConnectionError/TimeoutError/OSError
+        await redis.ping()                            #   → ClusterUnavailable naming the Redis
+
+Timeouts are sized for the venue lease (3 s, renewed every second): a command that has not
+answered within `COMMAND_TIMEOUT_S` fails, so a renewal stuck on a dead Redis gives way to the next
+one long before the lease lapses; the lease's local validity (from the send time of the last
+successful renewal) is what keeps a holder safe meanwhile, not these timeouts. A blocking read
+(`XREAD BLOCK ms`) needs a longer `timeout` than its block time: pass it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+
+from brokerbridge.core.errors import ClusterUnavailable
+from brokerbridge.core.secret import Secret
+from brokerbridge.io.cluster.keys import describe_url
+
+CONNECT_TIMEOUT_S = 1.0  # a TCP connect on a LAN takes milliseconds; a second means it is not there
+COMMAND_TIMEOUT_S = 1.0  # one renewal interval: the next renewal must not queue behind a stuck one
+# A pooled connection is PINGed before use once idle this long: a Redis that restarted meanwhile is
+# found before a command is sent on the dead socket (an integer: redis-py's type).
+HEALTH_CHECK_S = 2
+# One quick retry of a command whose connection broke (a Redis restart leaves every pooled socket
+# dead): more would keep a lease renewal in flight past its interval. redis-py's default is ten
+# retries with backoff up to 1 s each — a minute of a holder not knowing Redis is gone.
+RETRIES = 1
+
+# What "Redis did not answer" is, in redis-py and below it (a refused connect can surface raw).
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+    OSError,
+    TimeoutError,
+)
+
+
+def _reveal(url: Secret | str) -> str:
+    return url.reveal() if isinstance(url, Secret) else url
+
+
+def _options(timeout: float, connect_timeout: float, name: str | None) -> dict[str, Any]:
+    return {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": connect_timeout,
+        "socket_keepalive": True,
+        "health_check_interval": HEALTH_CHECK_S,
+        "retry_on_timeout": False,  # a command that timed out may have run: never send it twice
+        "decode_responses": False,  # stream entries and journal rows are msgspec JSON bytes
+        "client_name": name,
+    }
+
+
+def open_redis(
+    url: Secret | str,
+    *,
+    timeout: float = COMMAND_TIMEOUT_S,
+    connect_timeout: float = CONNECT_TIMEOUT_S,
+    retries: int = RETRIES,
+    name: str | None = None,
+) -> redis.asyncio.Redis:
+    """An asyncio client of the Redis at `url` (`redis://[:password@]host:port/db`, `rediss://`,
+    `unix://`); nothing is connected until the first command. `name`: the CLIENT SETNAME shown by
+    `CLIENT LIST` (the node id, so an operator sees which node holds which connection)."""
+    return redis.asyncio.Redis.from_url(
+        _reveal(url),
+        retry=AsyncRetry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries),
+        **_options(timeout, connect_timeout, name),
+    )
+
+
+def sync_redis(
+    url: Secret | str,
+    *,
+    timeout: float = COMMAND_TIMEOUT_S,
+    connect_timeout: float = CONNECT_TIMEOUT_S,
+    retries: int = RETRIES,
+    name: str | None = None,
+) -> redis.Redis:
+    """The same as `open_redis`, blocking: for the executions journal, whose store interface is
+    synchronous (io/journal_store.py `JournalStore`)."""
+    return redis.Redis.from_url(
+        _reveal(url),
+        retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries),
+        **_options(timeout, connect_timeout, name),
+    )
+
+
+def cluster_unavailable(url: Secret | str, error: BaseException) -> ClusterUnavailable:
+    """Our error for Redis at `url` not answering, naming it without its password. Redis's own
+    message is left out: redis-py's connection errors repeat the host and port, never a secret,
+    but an error's class says all a reader needs (refused, timed out, reset)."""
+    reason = type(error).__name__
+    return ClusterUnavailable(
+        f"the cluster's Redis at {describe_url(_reveal(url))} is unreachable ({reason})"
+    )
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """Redis did not answer (as against answering with an error: a script's refusal, a wrong
+    type), whichever layer raised it."""
+    return isinstance(error, ClusterUnavailable | UNREACHABLE)
+
+
+@contextmanager
+def redis_errors(url: Secret | str) -> Iterator[None]:
+    """Map Redis not answering to `ClusterUnavailable` (raised from the original), once, at the
+    I/O edge; Redis's error replies (`ResponseError`: a fenced script among them) pass unchanged."""
+    try:
+        yield
+    except UNREACHABLE as error:
+        raise cluster_unavailable(url, error) from error
