@@ -98,14 +98,29 @@ def sync_redis(
     )
 
 
-def cluster_unavailable(url: Secret | str, error: BaseException) -> ClusterUnavailable:
-    """Our error for Redis at `url` not answering, naming it without its password. Redis's own
-    message is left out: redis-py's connection errors repeat the host and port, never a secret,
-    but an error's class says all a reader needs (refused, timed out, reset)."""
-    reason = type(error).__name__
-    return ClusterUnavailable(
-        f"the cluster's Redis at {describe_url(_reveal(url))} is unreachable ({reason})"
-    )
+RedisTarget = Secret | str | redis.asyncio.Redis | redis.Redis
+
+
+def describe_redis(target: RedisTarget) -> str:
+    """A Redis URL, or the Redis a client talks to, as logs and errors may show it: never the
+    password (`describe_url`)."""
+    if isinstance(target, Secret | str):
+        return describe_url(_reveal(target))
+    pool = target.connection_pool
+    kwargs = pool.connection_kwargs
+    db = kwargs.get("db", 0)
+    if "path" in kwargs:
+        return f"unix://{kwargs['path']}" + (f"?db={db}" if db else "")
+    scheme = "rediss" if "SSL" in pool.connection_class.__name__ else "redis"
+    return f"{scheme}://{kwargs.get('host', '?')}:{kwargs.get('port', 6379)}/{db}"
+
+
+def cluster_unavailable(target: RedisTarget, error: BaseException) -> ClusterUnavailable:
+    """Our error for Redis at `target` (its URL, or a client of it) not answering, naming it
+    without its password. Redis's own message is left out: an error's class says all a reader
+    needs (refused, timed out, reset), and no library text can leak a secret into ours."""
+    where = describe_redis(target)
+    return ClusterUnavailable(f"the cluster's Redis at {where} is unreachable ({type(error).__name__})")
 
 
 def is_unreachable(error: BaseException) -> bool:
@@ -115,10 +130,10 @@ def is_unreachable(error: BaseException) -> bool:
 
 
 @contextmanager
-def redis_errors(url: Secret | str) -> Iterator[None]:
+def redis_errors(target: RedisTarget) -> Iterator[None]:
     """Map Redis not answering to `ClusterUnavailable` (raised from the original), once, at the
     I/O edge; Redis's error replies (`ResponseError`: a fenced script among them) pass unchanged."""
     try:
         yield
     except UNREACHABLE as error:
-        raise cluster_unavailable(url, error) from error
+        raise cluster_unavailable(target, error) from error
