@@ -189,13 +189,22 @@ async def rig_on(
     *,
     loopback: bool = False,
     hold_accounts: bool = True,
+    journal_store: Any = None,
 ) -> AsyncIterator[Rig]:
-    """A Bridge with `config` on a running simulator; the rig's collector tasks end with it."""
+    """A Bridge with `config` on a running simulator; the rig's collector tasks end with it.
+    `journal_store`: the store to journal to (a cluster holder's `RedisJournalStore`), instead of
+    the one `config.journal_path` names."""
     async with contextlib.AsyncExitStack() as stack:
         network = None if loopback else await stack.enter_async_context(InProcessNetwork(sim, clock=clock))
         transports = None if network is None else network.transports
         bridge = await stack.enter_async_context(
-            Bridge(config, clock=clock, transports=transports, hold_accounts=hold_accounts)
+            Bridge(
+                config,
+                clock=clock,
+                transports=transports,
+                hold_accounts=hold_accounts,
+                journal_store=journal_store,
+            )
         )
         r = Rig(clock, sim, bridge, network)
         try:
