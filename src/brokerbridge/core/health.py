@@ -117,3 +117,73 @@ class VenueHealth(msgspec.Struct, frozen=True, kw_only=True):
 def overall_status(venues: Iterable[VenueHealth]) -> HealthStatus:
     """`degraded` while any wanted stream of any venue is not live, else `ok`."""
     return "degraded" if any(venue.degraded() for venue in venues) else "ok"
+
+
+# -- the cluster (docs/cluster.md): what `brokerbridge status` shows of the nodes sharing a Redis ----
+
+NodeRole = Literal["holder", "edge"]
+
+
+class ClusterNode(msgspec.Struct, frozen=True, kw_only=True):
+    """One node as its heartbeat in Redis describes it. A node whose heartbeat expired is shown
+    once (`alive` false, what it last said unknown) and then pruned from the node set."""
+
+    id: str
+    alive: bool
+    role: NodeRole | None = None  # None: no heartbeat to read it from (dead)
+    url: str | None = None  # where its server listens, as it announced it
+    age: float | None = None  # seconds since its last heartbeat (Redis's clock); None: dead
+    holds: dict[str, int] = {}  # venue → epoch of the leases it says it holds
+    started_at: float | None = None  # wall-clock seconds, the node's own clock
+
+
+class ClusterLease(msgspec.Struct, frozen=True, kw_only=True):
+    """A venue's lease: who holds it, with which fencing epoch, for how much longer."""
+
+    venue: str
+    holder: str | None  # node id; None: nobody holds the venue (failover under way, or no holder node)
+    epoch: int | None  # the holder's epoch; None with no holder
+    last_epoch: int  # the epoch counter: the last epoch ever granted (0: never held)
+    ttl_left: float | None  # seconds before Redis expires the lease unless renewed; None with no holder
+
+
+class StreamLag(msgspec.Struct, frozen=True, kw_only=True):
+    """How far one node's reader is behind a stream, from the last id it reported reading."""
+
+    node: str
+    last_read_id: str
+    entries: int  # entries after it (counted up to `LAG_COUNT_CAP`: a lower bound when equal)
+    seconds: float  # the time between the entry it read last and the stream's last entry
+
+
+class ClusterStream(msgspec.Struct, frozen=True, kw_only=True):
+    """One event stream of a venue (one fan-out topic)."""
+
+    venue: str
+    topic: str
+    length: int  # entries kept (the resume window)
+    last_id: str | None  # None: empty
+    age: float | None  # seconds since its last entry was added (Redis's clock); None: empty
+    lags: tuple[StreamLag, ...] = ()  # the nodes that reported reading it
+
+
+class OrderQueue(msgspec.Struct, frozen=True, kw_only=True):
+    """A venue's order-request stream: requests waiting for the holder."""
+
+    venue: str
+    length: int  # requests kept in the stream
+    pending: int  # read by a holder and not acknowledged yet (answered requests are acknowledged)
+    unread: int | None  # not read by any holder yet; None when Redis does not say (before 7.0)
+    consumers: int  # holders that ever read it
+
+
+class ClusterView(msgspec.Struct, frozen=True, kw_only=True):
+    """The cluster on one Redis, read directly from it (no `serve` needed): nodes, leases and
+    epochs, event streams and lags, order queues."""
+
+    redis: str  # the Redis, as `describe_url` shows it (never its password)
+    time: float  # Redis's wall-clock time of the reading
+    nodes: tuple[ClusterNode, ...]
+    leases: tuple[ClusterLease, ...]
+    streams: tuple[ClusterStream, ...]
+    orders: tuple[OrderQueue, ...]
