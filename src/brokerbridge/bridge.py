@@ -96,7 +96,7 @@ logger = logging.getLogger(__name__)
 
 
 class ConnectorFactory(Protocol):
-    """Makes a Bridge's connectors (instead of the configured venues' own, `Bridge._make_connectors`):
+    """Makes a Bridge's connectors (instead of the configured venues' own, `venue_connectors`):
     each emits into `emit` and reports a stream refused for good to `on_refused`. A cluster edge's
     are `ClusterConnector`s reading the holder's events from Redis (io/cluster/connector.py)."""
 
@@ -324,48 +324,13 @@ class Bridge:
         return state
 
     def _make_connectors(self) -> list[Connector]:
-        net = self.transports
-        venues = self.config.venues
-        connectors: list[Connector] = []
-        if "kraken" in venues:
-            connectors.append(
-                KrakenConnector(
-                    self.config.kraken,
-                    emit=self._on_event,
-                    clock=self.clock,
-                    on_refused=self._on_refused,
-                    http=net.http(
-                        timeout=self.config.kraken.request_timeout,
-                        deadline=self.config.kraken.request_deadline,
-                        clock=self.clock,
-                    ),
-                    ws_connect=net.ws_connect,
-                )
-            )
-        if "primary" in venues and self.config.primary is None and self.config.server.venues:
-            raise ConfigError(
-                "primary is one of the venues to run ([server] venues / --venue) but is not configured",
-                remedy="configure [primary] (environment, user, password), or let its simulator stand in "
-                '(`serve` without --no-sim; `Bridge(config, simulate="auto")`), or leave primary out',
-            )
-        if "primary" in venues and self.config.primary is not None:
-            from brokerbridge.io.primary.connector import PrimaryConnector
-
-            connectors.append(
-                PrimaryConnector(
-                    self.config.primary,
-                    emit=self._on_event,
-                    clock=self.clock,
-                    on_refused=self._on_refused,
-                    http=net.http(
-                        timeout=self.config.primary.request_timeout,
-                        deadline=self.config.primary.request_deadline,
-                        clock=self.clock,
-                    ),
-                    ws_connect=net.ws_connect,
-                )
-            )
-        return connectors
+        return venue_connectors(
+            self.config,
+            emit=self._on_event,
+            on_refused=self._on_refused,
+            clock=self.clock,
+            transports=self.transports,
+        )
 
     async def _run(self) -> None:
         try:
@@ -869,6 +834,60 @@ class Bridge:
             # Durability lost, not the fill: consumers still get it once (the in-memory journal).
             logger.error("%s: %s", fill.venue, exc)
             return True
+
+
+def venue_connectors(
+    config: Config,
+    *,
+    emit: Callable[[AnyEvent], None],
+    on_refused: Callable[[Subscription, VenueError], None],
+    clock: Clock,
+    transports: Transports,
+) -> list[Connector]:
+    """The connectors of `config.venues`, reaching the venues through `transports` (a Bridge's own;
+    a cluster node builds them too: its holder's, and its edge's shadows that are never run)."""
+    net = transports
+    venues = config.venues
+    connectors: list[Connector] = []
+    if "kraken" in venues:
+        connectors.append(
+            KrakenConnector(
+                config.kraken,
+                emit=emit,
+                clock=clock,
+                on_refused=on_refused,
+                http=net.http(
+                    timeout=config.kraken.request_timeout,
+                    deadline=config.kraken.request_deadline,
+                    clock=clock,
+                ),
+                ws_connect=net.ws_connect,
+            )
+        )
+    if "primary" in venues and config.primary is None and config.server.venues:
+        raise ConfigError(
+            "primary is one of the venues to run ([server] venues / --venue) but is not configured",
+            remedy="configure [primary] (environment, user, password), or let its simulator stand in "
+            '(`serve` without --no-sim; `Bridge(config, simulate="auto")`), or leave primary out',
+        )
+    if "primary" in venues and config.primary is not None:
+        from brokerbridge.io.primary.connector import PrimaryConnector
+
+        connectors.append(
+            PrimaryConnector(
+                config.primary,
+                emit=emit,
+                clock=clock,
+                on_refused=on_refused,
+                http=net.http(
+                    timeout=config.primary.request_timeout,
+                    deadline=config.primary.request_deadline,
+                    clock=clock,
+                ),
+                ws_connect=net.ws_connect,
+            )
+        )
+    return connectors
 
 
 class _Upstream:

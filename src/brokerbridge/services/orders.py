@@ -35,6 +35,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import msgspec
 
@@ -55,7 +56,7 @@ from brokerbridge.core.errors import (
     error_from_wire,
     wire_error_of,
 )
-from brokerbridge.core.events import AnyEvent, OrderUpdate
+from brokerbridge.core.events import AnyEvent, Fill, OrderUpdate
 from brokerbridge.core.orders import (
     AmendRequest,
     CancelAck,
@@ -637,8 +638,14 @@ class OrderService:
         return fills_page(self._journal(), venue_name, venue.scope, after=after, limit=limit)
 
 
+class FillsSource(Protocol):
+    """What `fills_page` reads: a journal's fills of one account, in the order journaled."""
+
+    def fills_after(self, venue: str, scope: str, *, after: int, limit: int) -> list[tuple[int, Fill]]: ...
+
+
 def fills_page(
-    store: JournalStore, venue_name: str, scope: str, *, after: str | None, limit: int
+    store: FillsSource, venue_name: str, scope: str, *, after: str | None, limit: int
 ) -> FillsPage:
     """A page of `store`'s fills of one account (`OrderService.fills_page`; a cluster edge reads
     the holder's journal in Redis with it)."""
