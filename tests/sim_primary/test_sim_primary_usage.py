@@ -10,7 +10,7 @@ import httpx
 import msgspec
 import pytest
 import websockets
-from primary_helpers import GGAL, connect, login, smd
+from primary_helpers import GGAL, connect, login, smd, step
 
 from brokerbridge.core.clock import FakeClock
 from brokerbridge.sim.primary import PrimarySimulator
@@ -173,4 +173,47 @@ async def test_client_frames_by_type_error_frames_and_unknown_routes(
     assert seen["ws_requests"] == {"invalid": 2, "os": 1, "smd": 2}
     assert seen["ws_error_frames"] == 3
     assert seen["rest_calls"] == {"unknown": 1}
+    await ws.conn.close()
+
+
+async def test_live_sessions_count_tokens_with_a_socket_or_a_recent_call(
+    sim: PrimarySimulator, http: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    """Two logins both active: two live sessions when a login revokes nothing; then a closed socket
+    and 2 s of silence on the simulator's clock: none."""
+    sim.faults.apply({"relogin_invalidates": False})
+    first = await login(http, sim)
+    ws = await connect(sim, first)  # live by its socket
+    await step(clock, 2.5)  # its handshake long past: the socket alone keeps it live
+    second = await login(http, sim)
+    assert (await stats(sim))["live_sessions"] == 1  # a login alone is not a live session
+    await http.get("rest/accounts", headers={"X-Auth-Token": second})  # live by its call
+    seen = await stats(sim)
+    assert (seen["logins"], seen["live_sessions"], seen["max_live_sessions"]) == (2, 2, 2)
+    await ws.conn.close()
+    await ws.conn.wait_closed()
+    for _ in range(100):  # the server sees the close on its own task: a bounded poll
+        seen = await stats(sim)
+        if seen["sockets_open"] == 0:
+            break
+    assert seen["live_sessions"] == 1  # the second, its call less than 2 s ago
+    await step(clock, 1.9)
+    assert (await stats(sim))["live_sessions"] == 1
+    await step(clock, 0.1)
+    seen = await stats(sim)
+    assert (seen["live_sessions"], seen["max_live_sessions"]) == (0, 2)
+
+
+async def test_a_login_that_revokes_the_first_keeps_one_session_live(
+    sim: PrimarySimulator, http: httpx.AsyncClient
+) -> None:
+    first = await login(http, sim)
+    ws = await connect(sim, first)
+    await ws.send(smd(GGAL))
+    await ws.recv()
+    second = await login(http, sim)  # revokes the first: its socket stays open, silenced
+    await http.get("rest/accounts", headers={"X-Auth-Token": second})
+    seen = await stats(sim)
+    assert seen["sockets_open"] == 1 and seen["logins"] == 2
+    assert (seen["live_sessions"], seen["max_live_sessions"]) == (1, 1)
     await ws.conn.close()

@@ -1,9 +1,12 @@
 """`brokerbridge status`: what a running `serve` holds — venues, streams, token expiries, balance
 freshness, connected clients — from its `GET /api/status` (a caller on its machine, or an admin
-key). A table on a terminal (plain text elsewhere), `--json` for scripts.
+key). A table on a terminal (plain text elsewhere), `--json` for scripts. In a cluster (`--cluster
+URL` or `[cluster] redis_url`) it shows the cluster instead, read from Redis directly
+(cli/cluster_view.py).
 
-Exit codes: 0 the server answered (whatever the state of its venues: `status` in the JSON says
-`ok` or `degraded`), 2 a bad option or a refusal, 3 no `serve` runs (none found, or none answers).
+Exit codes: 0 the server (or the cluster's Redis) answered (whatever the state of its venues:
+`status` in the JSON says `ok` or `degraded`), 2 a bad option or a refusal, 3 no `serve` runs (none
+found, or none answers) or the cluster's Redis does not answer.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from rich.table import Table
 from rich.text import Text
 
 from brokerbridge.cli.attach import Attachment, BridgeOpt, StatusResponse, answers, candidate
+from brokerbridge.cli.cluster_view import cluster_url, fetch_cluster, render_cluster
 from brokerbridge.cli.common import ConfigOpt, LogFormatOpt, LogLevelOpt, fail, load, setup_logging
 from brokerbridge.cli.discovery import discovery_file
 from brokerbridge.cli.render import STATE_STYLE
 from brokerbridge.core.config import Config
-from brokerbridge.core.errors import BrokerBridgeError
+from brokerbridge.core.errors import BrokerBridgeError, ClusterUnavailable
+from brokerbridge.core.secret import Secret
 
 NOT_RUNNING = 3  # as `systemctl status` of a stopped unit
 
@@ -40,18 +45,39 @@ class Reported(msgspec.Struct, frozen=True, kw_only=True):
     server: StatusResponse
 
 
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="Show the cluster on this Redis (redis://[:password@]host:port/db) instead: nodes, roles, "
+        "leases, epochs, stream lags, read from Redis directly; also [cluster] redis_url.",
+        show_default=False,
+    ),
+]
+
+
 def status(
     json_out: Annotated[bool, typer.Option("--json", help="Print the status as JSON (for scripts).")] = False,
     bridge: BridgeOpt = None,
+    cluster: ClusterOpt = None,
     config: ConfigOpt = None,
     log_level: LogLevelOpt = None,
     log_format: LogFormatOpt = None,
 ) -> None:
     """Show a running `brokerbridge serve`: venues, streams, token expiries, balance freshness and
-    connected clients. Exit 3 when no serve runs."""
+    connected clients — or, with --cluster URL or [cluster] redis_url, the cluster (nodes, roles,
+    leases, epochs, stream lags) from its Redis. Exit 3 when no serve runs (or Redis does not answer)."""
     err = Console(stderr=True)
     cfg = load(config, console=err)
-    setup_logging(log_level or "WARNING", err, [cfg.client.key], fmt=log_format or cfg.log_format)
+    try:
+        redis_url = cluster_url(cfg, cluster)
+    except BrokerBridgeError as exc:
+        fail(exc, err)
+        return
+    setup_logging(log_level or "WARNING", err, [cfg.client.key, redis_url], fmt=log_format or cfg.log_format)
+    if redis_url is not None:
+        _cluster_status(cfg, redis_url, json_out, err)
+        return
     try:
         attachment, answer = asyncio.run(_status(cfg, bridge, err))
     except BrokerBridgeError as exc:
@@ -63,6 +89,22 @@ def status(
         sys.stdout.flush()
         return
     Console(highlight=False, emoji=False).print(render_status(report))
+
+
+def _cluster_status(cfg: Config, url: Secret, json_out: bool, err: Console) -> None:
+    try:
+        view = asyncio.run(fetch_cluster(cfg, url))
+    except ClusterUnavailable as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(NOT_RUNNING) from None
+    except BrokerBridgeError as exc:
+        fail(exc, err)
+        return
+    if json_out:
+        sys.stdout.write(msgspec.json.encode(view).decode() + "\n")
+        sys.stdout.flush()
+        return
+    Console(highlight=False, emoji=False).print(render_cluster(view))
 
 
 async def running_server(cfg: Config, bridge: str | None, err: Console) -> Attachment:

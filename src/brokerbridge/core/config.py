@@ -944,13 +944,13 @@ def load_config(
             ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
-        sections = {"kraken", "primary", "server", "client", "options"}
+        sections = {"kraken", "primary", "server", "client", "options", "cluster"}
         unknown = set(data) - sections - {"log_level", "log_format", "journal_path"}
         if unknown:
             raise ConfigError(
                 f"{file}: unknown section(s) {', '.join(sorted(unknown))}",
-                remedy="supported: [kraken], [primary], [server], [client], [options], log_level, "
-                "log_format and journal_path",
+                remedy="supported: [kraken], [primary], [server], [client], [options], [cluster], "
+                "log_level, log_format and journal_path",
             )
         for section in sorted(sections):
             if section in data and not isinstance(data[section], dict):

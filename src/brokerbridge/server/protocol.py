@@ -130,6 +130,9 @@ class ErrorCode(enum.StrEnum):
     UNKNOWN_ORDER = "unknown_order"
     NOT_LOADED = "not_loaded"
     UNAVAILABLE = "unavailable"  # the venue could not be reached (a cancel: send it again)
+    # A cluster node (docs/cluster.md): its Redis does not answer, or it no longer holds the venue.
+    CLUSTER_UNAVAILABLE = "cluster_unavailable"  # send it again: another node, or this one later
+    FENCED = "fenced"  # another node holds the venue's session now: send it again
 
 
 class Ack(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="ack"):

@@ -42,6 +42,9 @@ DENSE_HISTORY_S = 900.0
 TRADES_KEPT = 100
 STATS_INTERVAL = 60  # minutes
 CANDLES_KEPT = 49  # 48 closed hours + the forming one
+# A token with no socket counts as a live session this long after its last REST call: a client
+# polling REST (a bridge's account streams: every second or so) stays live between its calls.
+LIVE_WINDOW_S = 2.0
 
 
 class MarketListener(Protocol):
@@ -110,6 +113,9 @@ class PrimaryExchange:
         # Logins granted: one process holding the session (`serve`, with every tool attached to
         # it) logs in once; each extra login revokes the previous token (relogin_invalidates).
         self.logins = 0
+        # Sessions live at once (`live_sessions`): two means two clients held the user's session
+        # together — what a cluster must never do (one holder per venue) and the venue may punish.
+        self.max_live_sessions = 0
         self.usage = Usage()
         # Open sockets by the token they were opened with: a token revoked under them silences them.
         self._socket_tokens: collections.Counter[str] = collections.Counter()
@@ -142,7 +148,27 @@ class PrimaryExchange:
 
     def authorised(self, token: str | None) -> Token | None:
         """The token if a request or handshake may use it now (and it is counted as in use)."""
-        return self.tokens.use(token, self.clock.monotonic())
+        used = self.tokens.use(token, self.clock.monotonic())
+        if used is not None:
+            self._note_live()
+        return used
+
+    def live_sessions(self) -> int:
+        """Sessions live now: tokens neither revoked nor expired with an open WebSocket, or a REST
+        call (or handshake) in the last `LIVE_WINDOW_S` of the simulator's clock. A client polling
+        REST once a second, or holding its socket, stays live; one that went quiet does not."""
+        now = self.clock.monotonic()
+        return sum(
+            1
+            for token in self.tokens.live(now)
+            if self._socket_tokens.get(token.value, 0) > 0
+            or (token.last_used is not None and now - token.last_used < LIVE_WINDOW_S)
+        )
+
+    def _note_live(self) -> None:
+        # Called where the count can grow (a call, a handshake, a socket opened); it only shrinks
+        # with time, a revocation or a socket closing.
+        self.max_live_sessions = max(self.max_live_sessions, self.live_sessions())
 
     def revoke(self, token: str) -> None:
         """`removeToken`."""
@@ -155,6 +181,7 @@ class PrimaryExchange:
     def socket_opened(self, token: str) -> None:
         self.usage.socket_opened()
         self._socket_tokens[token] += 1
+        self._note_live()
 
     def socket_closed(self, token: str) -> None:
         self.usage.socket_closed()
@@ -170,6 +197,8 @@ class PrimaryExchange:
         u = self.usage
         return UsageStats(
             logins=self.logins,
+            live_sessions=self.live_sessions(),
+            max_live_sessions=self.max_live_sessions,
             refused_logins=self.refused_logins,
             refused_calls=self.refused_calls,
             refused_handshakes=u.refused_handshakes,

@@ -40,6 +40,7 @@ class Token:
     issued: float  # monotonic seconds
     revoked: Ended | None = None
     used: bool = False  # by a REST call or a WebSocket handshake
+    last_used: float | None = None  # monotonic seconds of its last REST call or handshake
 
     def expired(self, now: float, ttl_s: float) -> bool:
         """Aged out: past the TTL without being revoked first."""
@@ -92,9 +93,11 @@ class TokenBook:
             known = self._tokens.get(value or "")
             if known is not None and known.expired(now, self.ttl_s):
                 self._expired_refusals += 1
-        elif not token.used:
-            token.used = True
-            self._in_use_max = max(self._in_use_max, self._in_use(now))
+        else:
+            token.last_used = now
+            if not token.used:
+                token.used = True
+                self._in_use_max = max(self._in_use_max, self._in_use(now))
         return token
 
     def revoked(self, value: str) -> bool:
@@ -123,6 +126,10 @@ class TokenBook:
             expired=sum(1 for t in tokens if t.expired(now, self.ttl_s)),
             expired_refusals=self._expired_refusals,
         )
+
+    def live(self, now: float) -> list[Token]:
+        """The tokens neither revoked nor expired now."""
+        return [t for t in self._tokens.values() if self.valid(t.value, now) is not None]
 
     def _in_use(self, now: float) -> int:
         return sum(1 for t in self._tokens.values() if t.used and self.valid(t.value, now) is not None)

@@ -19,6 +19,11 @@ class UsageStats(msgspec.Struct, frozen=True, kw_only=True):
     """A snapshot of the counters (all since the simulator started, except those saying `now`)."""
 
     logins: int  # getToken calls granted
+    # Sessions live now, and the most at once: a token neither revoked nor expired with an open
+    # WebSocket or a REST call in the last 2 s (the simulator's clock). More than one: two clients
+    # held the user's session together (two bridges with the same credentials, a split brain).
+    live_sessions: int
+    max_live_sessions: int
     refused_logins: int  # getToken refused (bad credentials, `block_user`)
     refused_calls: int  # REST calls refused for their token (HTTP 401)
     refused_handshakes: int  # WebSocket upgrades refused for their token (HTTP 401)

@@ -53,6 +53,8 @@ export const ERROR_CLASSES = Object.freeze({
   unknown_order: UnknownOrder,
   not_loaded: NotLoaded,
   unavailable: Unavailable,
+  cluster_unavailable: Unavailable, // a cluster node's Redis does not answer: send it again
+  fenced: Unavailable, // another node of the cluster holds the venue now: send it again
   // the client's own
   connection_lost: OutcomeUnknown,
   timeout: OutcomeUnknown,
