@@ -316,17 +316,26 @@ def test_a_store_keeps_its_own_venue_only(redis_url: str) -> None:
         assert "kraken" in wrong.value.message and "primary" in wrong.value.message
 
 
-def test_persistence_weaker_than_fsync_always_is_named(redis_url: str) -> None:
+def test_persistence_weaker_than_fsync_always_and_eviction_are_named(redis_url: str) -> None:
     hold(redis_url, TOKEN)
     with redis.Redis.from_url(redis_url) as r, contextlib.closing(redis_store(redis_url)) as store:
+        assert store.durability_warnings() == []
         try:
+            r.config_set("no-appendfsync-on-rewrite", "yes")
+            assert store.journal_mode() == "aof-always-not-while-rewriting"
             r.config_set("appendfsync", "everysec")
             assert store.journal_mode() == "aof-everysec"
             r.config_set("appendonly", "no")
             assert store.journal_mode() == "none"
+            r.config_set("maxmemory-policy", "allkeys-lru")
+            persistence, eviction = store.durability_warnings()
+            assert "persistence is none" in persistence and "published again" in persistence
+            assert "allkeys-lru" in eviction and "noeviction" in eviction
         finally:
+            r.config_set("maxmemory-policy", "noeviction")
             r.config_set("appendonly", "yes")
             r.config_set("appendfsync", "always")
+            r.config_set("no-appendfsync-on-rewrite", "no")
 
 
 # -- a holder Bridge on it -----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 from brokerbridge.bridge import Bridge
 from brokerbridge.core.backoff import BackoffPolicy
 from brokerbridge.core.clock import FakeClock
-from brokerbridge.core.config import Config, OptionsConfig, PrimaryConfig
+from brokerbridge.core.config import Config, OptionsConfig, PrimaryConfig, ServerConfig
 from brokerbridge.core.secret import Secret
 from brokerbridge.io.inprocess import InProcessNetwork
 from brokerbridge.sim.primary import PrimarySimulator
@@ -47,8 +47,12 @@ async def primary_rig(
     loopback: bool = False,
     hold_accounts: bool = True,
     options: OptionsConfig | None = None,
+    journal_store: Any = None,
+    only: bool = False,
     **changes: Any,
 ) -> AsyncIterator[PrimaryRig]:
+    """`journal_store`: the store to journal to (a cluster holder's `RedisJournalStore`);
+    `only`: run Primary alone (`[server] venues`), as a cluster's Primary holder does."""
     # tick_s: each step of the Primary market (358 instruments) costs ~30 ms of CPU, and `Md` frames
     # go out at most every 0.5 s per instrument anyway; the simulator's own default is 0.1 s.
     clock = FakeClock()
@@ -81,10 +85,15 @@ async def primary_rig(
         transports = None if network is None else network.transports
         bridge = await stack.enter_async_context(
             Bridge(
-                Config(primary=primary, options=options or OptionsConfig()),
+                Config(
+                    primary=primary,
+                    options=options or OptionsConfig(),
+                    server=ServerConfig(venues=("primary",)) if only else ServerConfig(),
+                ),
                 clock=clock,
                 transports=transports,
                 hold_accounts=hold_accounts,
+                journal_store=journal_store,
             )
         )
         rig = PrimaryRig(clock, psim, bridge, network)  # type: ignore[arg-type]

@@ -233,14 +233,9 @@ class RedisJournalStore:
         self._orders_in: Script = r.register_script(_ORDERS_IN)
         self._order_by_venue_id: Script = r.register_script(_ORDER_BY_VENUE_ID)
         self._ops: Script = r.register_script(_OPS)
-        mode = self.journal_mode()
-        if mode != "aof-always":
+        for warning in self.durability_warnings():
             logger.warning(
-                "%s journal in Redis at %s: persistence is %s, not appendonly with appendfsync always: "
-                "a Redis crash may lose the last journal writes (docs/cluster.md, Persistence)",
-                venue,
-                self.path,
-                mode,
+                "%s journal in Redis at %s: %s (docs/cluster.md, Persistence)", venue, self.path, warning
             )
 
     # -- plumbing ----------------------------------------------------------------------------------
@@ -543,26 +538,56 @@ class RedisJournalStore:
 
     # -- the store ---------------------------------------------------------------------------------
     def journal_mode(self) -> str:
-        """How durable a write is when it returns: `aof-always` (fsynced), `aof-everysec`,
-        `aof-no` (the OS flushes when it likes), `none` (no AOF: gone with Redis), or `unknown`
-        (CONFIG refused, as on some managed Redis: INFO then says only whether the AOF is on)."""
+        """How durable a write is when it returns: `aof-always` (fsynced before Redis answers),
+        `aof-always-not-while-rewriting` (`no-appendfsync-on-rewrite yes`: not fsynced while the
+        AOF is rewritten), `aof-everysec`, `aof-no` (the OS flushes when it likes), `none` (no
+        AOF: gone with Redis), `aof-unknown` (CONFIG refused, as on some managed Redis: INFO says
+        only that the AOF is on) or `unknown (…)`."""
+        config = self._config("append*", "no-appendfsync-on-rewrite")
+        if config is None:
+            try:
+                info = self._redis.info("persistence")
+            except UNREACHABLE as exc:
+                return f"unknown (Redis unreachable: {type(exc).__name__})"
+            except redis.exceptions.RedisError as exc:
+                return f"unknown ({type(exc).__name__})"
+            return "aof-unknown" if info.get("aof_enabled") else "none"
+        if config.get("appendonly") == "no":
+            return "none"
+        fsync = config.get("appendfsync", "unknown")
+        if fsync == "always" and config.get("no-appendfsync-on-rewrite") == "yes":
+            return "aof-always-not-while-rewriting"
+        return f"aof-{fsync}"
+
+    def durability_warnings(self) -> list[str]:
+        """What in Redis's settings breaks the journal's promise (nothing acknowledged is lost,
+        nothing is evicted); logged as WARNINGs when the store opens."""
+        warnings: list[str] = []
+        mode = self.journal_mode()
+        if mode != "aof-always":
+            warnings.append(
+                f"persistence is {mode}, not appendonly yes + appendfsync always: a crash may lose the "
+                "last journal writes, and a fill published then lost is published again by the next holder"
+            )
+        config = self._config("maxmemory-policy")
+        policy = None if config is None else config.get("maxmemory-policy")
+        if policy is not None and policy.startswith("allkeys-"):
+            warnings.append(
+                f"maxmemory-policy is {policy}: Redis may evict journal rows when full "
+                "(use noeviction, or a volatile-* policy: journal keys have no TTL)"
+            )
+        return warnings
+
+    def _config(self, *names: str) -> dict[str, str] | None:
+        """CONFIG GET `names`; None when CONFIG is refused or renamed, or Redis does not answer."""
         try:
-            raw = cast(dict[str | bytes, str | bytes], self._redis.config_get("append*"))
-            # redis-py decodes CONFIG GET's names and values whatever `decode_responses` says.
-            config = {_str(name): _str(value) for name, value in raw.items()}
-            if config.get("appendonly") == "no":
-                return "none"
-            if "appendfsync" in config:
-                return f"aof-{config['appendfsync']}"
+            raw = cast(dict[str | bytes, str | bytes], self._redis.config_get(*names))
         except redis.exceptions.ResponseError:
-            pass  # CONFIG renamed or refused: ask INFO
-        except UNREACHABLE as exc:
-            return f"unknown (Redis unreachable: {type(exc).__name__})"
-        try:
-            info = self._redis.info("persistence")
-        except redis.exceptions.RedisError as exc:
-            return f"unknown ({type(exc).__name__})"
-        return "aof-unknown" if info.get("aof_enabled") else "none"
+            return None
+        except UNREACHABLE:
+            return None
+        # redis-py decodes CONFIG GET's names and values whatever `decode_responses` says.
+        return {_str(name): _str(value) for name, value in raw.items()}
 
     def close(self) -> None:
         if self._owns_client:
