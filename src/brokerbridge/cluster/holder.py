@@ -1,0 +1,324 @@
+"""`HolderRole`: one venue's holder candidacy on a cluster node (docs/cluster.md "Roles", "The lease
+and the fencing epoch").
+
+It campaigns for the venue's lease (`LeaseCampaign`). While it holds it — a *term* — it runs the
+venue session for the whole cluster:
+
+- a holder `Bridge` for that venue only: the venue's real connector, the executions journal in
+  Redis (`RedisJournalStore`, every write fenced by the lease token), and transports that send
+  nothing to the venue while `lease.valid()` is false (io/transports.py `guarded`);
+- an `EventPublisher`, fed by a fan-out listener of every stream the holder Bridge carries: the
+  account streams from the start, and each market stream while some node wants it;
+- an `InterestFollower`: the union of the nodes' interest held on the holder Bridge, and refresh
+  requests answered with the stream's current state (`Bridge.current_state`);
+- an `OrderServer` answering every edge's order requests through the holder Bridge;
+- the venue's catalogue, written (fenced) to `ClusterKeys.catalog` once loaded.
+
+When the lease is lost, a fenced write is refused, or the lease's local validity lapses, all of it
+is torn down at once (the venue sockets closed) with one log line, and the campaign goes on: the
+node may hold again later, with a new epoch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Callable
+from typing import cast
+
+import msgspec
+import redis.asyncio as aioredis
+
+from brokerbridge.bridge import Bridge
+from brokerbridge.core.clock import Clock
+from brokerbridge.core.config import Config
+from brokerbridge.core.errors import BrokerBridgeError, Fenced, VenueError
+from brokerbridge.core.events import Subscription
+from brokerbridge.io.cluster.fencing import fenced_script, is_fenced
+from brokerbridge.io.cluster.interest import InterestFollower
+from brokerbridge.io.cluster.journal import RedisJournalStore
+from brokerbridge.io.cluster.keys import ClusterKeys
+from brokerbridge.io.cluster.lease import Lease, LeaseCampaign
+from brokerbridge.io.cluster.link import is_unreachable
+from brokerbridge.io.cluster.orders import OrderServer
+from brokerbridge.io.cluster.publisher import EventPublisher
+from brokerbridge.io.journal_store import JournalStore
+from brokerbridge.io.transports import Transports, guarded
+from brokerbridge.services.fanout import Listening
+
+logger = logging.getLogger(__name__)
+
+CATALOG_RETRY_S = 30.0  # a catalogue that failed to load is asked for again this often
+_SET_CATALOG = "redis.call('SET', KEYS[2], ARGV[2]) return 1"
+
+
+class HolderRole:
+    def __init__(
+        self,
+        venue: str,
+        *,
+        config: Config,
+        redis: aioredis.Redis,
+        url: str,
+        keys: ClusterKeys,
+        node_id: str,
+        clock: Clock,
+        transports: Transports | None = None,
+        on_term: Callable[[str, int | None], None] | None = None,
+    ) -> None:
+        """`config`: the node's (the venue's section says how to reach it). `on_term(venue,
+        epoch)`: told when a term starts (its epoch) and ends (None) — the node's heartbeat says
+        what it holds."""
+        self.venue = venue
+        cluster = config.cluster
+        # The holder Bridge runs this venue only; the warm streams are the edges' to want.
+        self._config = dataclasses.replace(
+            config, server=dataclasses.replace(config.server, venues=(venue,), warm=())
+        )
+        self._redis = redis
+        self._url = url
+        self._keys = keys
+        self._node_id = node_id
+        self._clock = clock
+        self._transports = transports or Transports()
+        self._on_term = on_term
+        self.lease = Lease(redis, keys, venue, node_id, ttl=cluster.lease_ttl, clock=clock)
+        self._renew_interval = cluster.renew_interval
+        self.campaign = LeaseCampaign(
+            self.lease,
+            renew_interval=cluster.renew_interval,
+            clock=clock,
+            on_acquired=self._acquired,
+            on_lost=self._lost,
+        )
+        self._term: asyncio.Task[None] | None = None
+        # The last term started: a new term waits for it to be torn down (its venue sockets
+        # closed) before it logs in — never two sessions of this node at once.
+        self._ending: asyncio.Task[None] | None = None
+        self._tasks: asyncio.TaskGroup | None = None
+        self.bridge: Bridge | None = None  # the holder Bridge, during a term
+        self.terms = 0  # terms started (tests, status)
+
+    @property
+    def holding(self) -> bool:
+        return self._term is not None and not self._term.done()
+
+    async def run(self) -> None:
+        """Campaign until cancelled, holding the venue whenever the lease is ours."""
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                self._tasks = tasks
+                tasks.create_task(self.campaign.run(), name=f"{self.venue}-campaign")
+        finally:
+            self._tasks = None
+            await self._end_term("the node stops")
+
+    # -- the campaign's callbacks ----------------------------------------------------------------------
+    def _acquired(self, epoch: int) -> None:
+        if self.holding or self._tasks is None:
+            return
+        self.terms += 1
+        self._term = self._tasks.create_task(
+            self._hold(epoch, self._ending), name=f"{self.venue}-term-{epoch}"
+        )
+        self._ending = self._term
+
+    def _lost(self, reason: str) -> None:
+        self._stop_term()  # the campaign logged the one line saying why
+
+    def _fenced_in(self, epoch: int) -> Callable[[Fenced | str], None]:
+        """What a writer of the term of `epoch` calls when a write was refused: the campaign ends
+        the tenure (and logs it) at once. A writer of an ended term changes nothing."""
+
+        def fenced(error: Fenced | str) -> None:
+            if epoch != self.lease.epoch:
+                return
+            if isinstance(error, str):  # the publisher's words for it
+                error = Fenced(f"{self.venue}: {error}", venue=self.venue, epoch=epoch)
+            self.campaign.fenced(error)
+            self._stop_term()
+
+        return fenced
+
+    def _stop_term(self) -> None:
+        term, self._term = self._term, None
+        if term is not None and not term.done():
+            term.cancel()
+
+    async def _end_term(self, why: str) -> None:
+        term, self._term = self._term, None
+        if term is not None and not term.done():
+            logger.info("%s: venue session closed on this node: %s", self.venue, why)
+            term.cancel()
+            await asyncio.wait([term])
+
+    # -- a term: the venue session, held for the cluster ------------------------------------------------
+    def _barred(self, epoch: int) -> Callable[[], str | None]:
+        def barred() -> str | None:
+            if self.lease.valid(epoch):
+                return None
+            return f"this node's lease of {self.venue} (epoch {epoch}) is not valid now"
+
+        return barred
+
+    async def _hold(self, epoch: int, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None and not previous.done():
+            previous.cancel()
+            await asyncio.wait([previous])  # our own cancellation still propagates
+        token = self.lease.token
+        assert token is not None  # acquired: the campaign told us its epoch
+        if self._on_term is not None:
+            self._on_term(self.venue, epoch)
+        store = RedisJournalStore(self._url, self._keys, self.venue, token=token)
+        publisher = EventPublisher(
+            self._redis,
+            self._keys,
+            self.venue,
+            token=token,
+            maxlen=self._config.cluster.stream_maxlen,
+            on_fenced=self._fenced_in(epoch),
+        )
+        try:
+            await self._serve(epoch, token, store, publisher)
+        except Exception:
+            # Our bug or a start that cannot work (a journal in Redis that does not read back):
+            # the venue is left to another node rather than this one's whole process stopping.
+            logger.exception("%s: the venue session stopped on an error; the lease is given up", self.venue)
+            self.lease.drop()
+        finally:
+            self.bridge = None
+            with contextlib.suppress(Exception):
+                await publisher.aclose()
+            store.close()
+            if self._on_term is not None:
+                self._on_term(self.venue, None)
+
+    async def _serve(
+        self, epoch: int, token: str, store: RedisJournalStore, publisher: EventPublisher
+    ) -> None:
+        async with Bridge(
+            self._config,
+            clock=self._clock,
+            grace_s=self._config.server.grace_s,
+            # RedisJournalStore has JournalStore's public methods and semantics (structurally one;
+            # the SQLite class is no protocol, so the checker is told).
+            journal_store=cast(JournalStore, store),
+            transports=guarded(self._transports, self._barred(epoch)),
+        ) as bridge:
+            self.bridge = bridge
+            streams = _Streams(bridge, publisher, self.venue)
+            for channel in bridge.connector(self.venue).account_channels():
+                streams.want(Subscription(venue=self.venue, channel=channel), always=True)
+            follower = InterestFollower(
+                self._redis,
+                self._keys,
+                self.venue,
+                on_want=streams.want,
+                on_drop=streams.drop,
+                on_refresh=streams.refresh,
+                interval=self._renew_interval,
+            )
+            orders = OrderServer(
+                self._redis,
+                self._keys,
+                self.venue,
+                self._node_id,
+                token=token,
+                handler=bridge,
+                on_fenced=self._fenced_in(epoch),
+            )
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(self._guard(epoch), name=f"{self.venue}-lease-guard")
+                    tasks.create_task(follower.run(), name=f"{self.venue}-interest-follower")
+                    tasks.create_task(orders.run(), name=f"{self.venue}-order-server")
+                    tasks.create_task(self._write_catalog(bridge, token, epoch), name=f"{self.venue}-catalog")
+            finally:
+                streams.close()
+
+    async def _guard(self, epoch: int) -> None:
+        """End the term as soon as the lease's local validity lapsed (a node stopped or cut off
+        from Redis knows without asking anyone), even before the campaign's next turn."""
+        while self.lease.valid(epoch):
+            await self._clock.sleep(min(self._renew_interval, max(self.lease.remaining(), 0.01)))
+        self._stop_term()
+
+    async def _write_catalog(self, bridge: Bridge, token: str, epoch: int) -> None:
+        """Load the venue's catalogue and write it (fenced) where the edges read it."""
+        write = fenced_script(self._redis, _SET_CATALOG)
+        while True:
+            try:
+                catalog = await bridge.connector(self.venue).catalog()
+                text = msgspec.json.encode(None if catalog is None else list(catalog))
+                await write(
+                    keys=[self._keys.lease(self.venue), self._keys.catalog(self.venue)], args=[token, text]
+                )
+                return
+            except Fenced as exc:
+                self._fenced_in(epoch)(exc)
+                return
+            except BrokerBridgeError as exc:
+                logger.warning(
+                    "%s: catalogue not loaded (%s); again in %g s", self.venue, exc, CATALOG_RETRY_S
+                )
+            except Exception as exc:
+                if not is_unreachable(exc) and not is_fenced(exc):
+                    raise
+                logger.warning(
+                    "%s: catalogue not written (%s); again in %g s",
+                    self.venue,
+                    type(exc).__name__,
+                    CATALOG_RETRY_S,
+                )
+            await self._clock.sleep(CATALOG_RETRY_S)
+
+
+class _Streams:
+    """The holder Bridge's streams published to Redis: each listened to (a fan-out consumer, so the
+    stream stays open upstream) with every event handed to the publisher."""
+
+    def __init__(self, bridge: Bridge, publisher: EventPublisher, venue: str) -> None:
+        self._bridge = bridge
+        self._publisher = publisher
+        self._venue = venue
+        self._listening: dict[Subscription, Listening] = {}
+        self._always: set[Subscription] = set()
+
+    def want(self, sub: Subscription, *, always: bool = False) -> None:
+        if always:
+            self._always.add(sub)
+        if sub in self._listening or sub.venue != self._venue:
+            return
+        try:
+            self._listening[sub] = self._bridge.listen(sub, self._publisher.publish, self._refused(sub))
+        except BrokerBridgeError as exc:  # the venue cannot have it (the edge checked: another version?)
+            logger.warning("%s: %s not streamed for the cluster: %s", self._venue, sub.describe(), exc)
+
+    def _refused(self, sub: Subscription) -> Callable[[VenueError], None]:
+        def on_refused(error: VenueError) -> None:
+            # The STALE status saying why went out first (fan-out): the edges' clients see it.
+            logger.warning("%s: %s refused by the venue: %s", self._venue, sub.describe(), error)
+
+        return on_refused
+
+    def drop(self, sub: Subscription) -> None:
+        if sub in self._always:
+            return
+        listening = self._listening.pop(sub, None)
+        if listening is not None:
+            listening.close()  # the Bridge's grace period applies before the venue stream closes
+
+    def refresh(self, sub: Subscription) -> None:
+        """An edge joins `sub`: publish its current state (status first) into its stream."""
+        if sub not in self._listening:
+            self.want(sub)  # its interest note may come after the refresh: joining gives the state
+            return
+        for event in self._bridge.current_state(sub):
+            self._publisher.publish(event)
+
+    def close(self) -> None:
+        for listening in self._listening.values():
+            listening.close()
+        self._listening.clear()
