@@ -283,6 +283,9 @@ class ClusterConnector:
                 entry.epoch,
             )
         self._epoch = entry.epoch
+        if (self._lease_epoch() or 0) < entry.epoch:
+            # Its entries prove the new holder before the lease watcher's next read does.
+            self._holder, self._lease_known = f"{entry.node} {entry.epoch}", True
         self._books.clear()
         self._statuses.clear()
         if moved:  # (a first epoch met what the joins asked for already)

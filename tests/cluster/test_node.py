@@ -1,0 +1,216 @@
+"""A whole cluster in one process: two holder-capable `ClusterNode`s and one edge on a real
+redis-server, against both simulators on loopback (docs/cluster.md).
+
+A client of the edge gets the holder's ticker and book through Redis; the holder's role stopped as
+a crash (no lease release) → the standby holds within lease_ttl + renew_interval and the edge's
+stream goes `reconnecting` → `live`; an order placed on the edge reaches the simulator once.
+
+Redis's TTLs run on real time: the lease is short here (1 s, renewed every 0.25 s) and every wait
+is a bounded poll on the condition."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from brokerbridge.cluster.node import ClusterNode
+from brokerbridge.core.config import ClusterConfig, Config, KrakenConfig, PrimaryConfig
+from brokerbridge.core.events import (
+    AnyEvent,
+    BookSnapshot,
+    Side,
+    StreamState,
+    StreamStatus,
+    Ticker,
+)
+from brokerbridge.core.orders import OrderRequest
+from brokerbridge.core.secret import Secret
+from brokerbridge.sim.kraken import KrakenSimulator
+from brokerbridge.sim.primary import PrimarySimulator
+
+LEASE_TTL = 1.0
+RENEW = 0.25
+POLL_LIMIT_S = 10.0
+
+
+async def eventually(condition: Callable[[], bool], *, limit: float = POLL_LIMIT_S, what: str = "") -> float:
+    """Poll `condition` until true; the real seconds it took. Fails after `limit`."""
+    start = time.monotonic()
+    while not condition():
+        assert time.monotonic() - start < limit, f"not within {limit} s: {what}"
+        await asyncio.sleep(0.01)
+    return time.monotonic() - start
+
+
+@dataclasses.dataclass
+class Venues:
+    kraken: KrakenSimulator
+    primary: PrimarySimulator
+    config: Config  # every node's: both simulators, the cluster's Redis
+
+
+@contextlib.asynccontextmanager
+async def simulated_venues(redis_url: str, cache: Path) -> AsyncIterator[Venues]:
+    """Both simulators on loopback — one market that every node reaches — and the config."""
+    async with (
+        KrakenSimulator(host="127.0.0.1", port=0) as kraken,
+        PrimarySimulator(host="127.0.0.1", port=0) as primary,
+    ):
+        ke, pe = kraken.endpoints, primary.endpoints
+        config = Config(
+            kraken=KrakenConfig(
+                rest_url=ke.rest,
+                ws_url=ke.ws_public,
+                ws_auth_url=ke.ws_private,
+                api_key=ke.api_key,
+                api_secret=Secret(ke.api_secret),
+            ),
+            primary=PrimaryConfig(
+                environment=pe.rest,
+                rest_url=pe.rest,
+                ws_url=pe.ws,
+                user=pe.user,
+                password=Secret(pe.password),
+                account=pe.account,
+                market_hours="always",
+                instruments_cache_dir=str(cache),
+            ),
+            journal_path=None,
+            cluster=ClusterConfig(
+                redis_url=Secret(redis_url), lease_ttl=LEASE_TTL, renew_interval=RENEW, order_timeout=5.0
+            ),
+        )
+        yield Venues(kraken, primary, config)
+
+
+def node_config(cfg: Config, node_id: str, role: Any = "holder") -> Config:
+    return dataclasses.replace(cfg, cluster=dataclasses.replace(cfg.cluster, node_id=node_id, role=role))
+
+
+class Collected:
+    def __init__(self) -> None:
+        self.events: list[AnyEvent] = []
+
+    def states(self, stream: str) -> list[StreamState]:
+        return [e.state for e in self.events if isinstance(e, StreamStatus) and e.stream == stream]
+
+    def of(self, kind: type) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+def collect(
+    node: ClusterNode, tasks: list[asyncio.Task[None]], channel: str, symbol: str, **kw: Any
+) -> Collected:
+    collected = Collected()
+
+    async def pump() -> None:
+        async for event in node.bridge.subscribe("kraken", channel, symbol, **kw):
+            collected.events.append(event)
+
+    tasks.append(asyncio.get_running_loop().create_task(pump()))
+    return collected
+
+
+def holder_of(nodes: list[ClusterNode], venue: str) -> ClusterNode | None:
+    held = [node for node in nodes if venue in node.held]
+    assert len(held) <= 1, f"{venue} held by {[n.node_id for n in held]} at once"
+    return held[0] if held else None
+
+
+async def test_edge_serves_the_holders_streams_fails_over_and_relays_orders(
+    redis_url: str, tmp_path: Path
+) -> None:
+    tasks: list[asyncio.Task[None]] = []
+    async with simulated_venues(redis_url, tmp_path) as venues, contextlib.AsyncExitStack() as stack:
+        cfg = venues.config
+        a = await stack.enter_async_context(ClusterNode(node_config(cfg, "a")))
+        b = await stack.enter_async_context(ClusterNode(node_config(cfg, "b")))
+        edge = await stack.enter_async_context(ClusterNode(node_config(cfg, "e", "edge")))
+        assert edge.holders == {}  # an edge never campaigns
+        holders = [a, b]
+        await eventually(lambda: holder_of(holders, "kraken") is not None, what="a holder of kraken")
+        first = holder_of(holders, "kraken")
+        assert first is not None
+
+        # A client of the edge: the holder's ticker and book, through Redis.
+        ticker = collect(edge, tasks, "ticker", "BTC/USD")
+        book = collect(edge, tasks, "book", "BTC/USD", depth=10)
+        await eventually(
+            lambda: bool(ticker.of(Ticker)) and bool(book.of(BookSnapshot)), what="ticker and book"
+        )
+        stream = "kraken:ticker:BTC/USD"
+        await eventually(lambda: StreamState.LIVE in ticker.states(stream), what="ticker live")
+        assert edge.bridge.book(edge.bridge.subscription("kraken", "book", "BTC/USD", depth=10)) is not None
+
+        # The catalogue the holder of primary loaded, read from Redis by the edge.
+        catalog = await edge.bridge.catalog("primary")
+        assert len(catalog) > 0 and catalog.options()
+
+        # The holder crashes: its role stops, and the lease is not released (a dead process sends
+        # nothing), so the standby takes it when its TTL runs out.
+        role = first.holders["kraken"]
+
+        async def no_release() -> None:
+            role.lease.drop()
+
+        role.lease.release = no_release  # type: ignore[method-assign]
+        before = len(ticker.events)
+        crashed = time.monotonic()
+        assert first._runner is not None
+        first._runner.cancel()
+        await asyncio.wait([first._runner])
+        standby = b if first is a else a
+        took = await eventually(lambda: "kraken" in standby.held, what="the standby holds kraken")
+        assert took < LEASE_TTL + RENEW + 0.5, f"the standby held {took:.2f} s after the crash"
+
+        def after_crash() -> list[StreamState]:
+            return [
+                e.state for e in ticker.events[before:] if isinstance(e, StreamStatus) and e.stream == stream
+            ]
+
+        await eventually(
+            lambda: StreamState.RECONNECTING in after_crash() and after_crash()[-1] is StreamState.LIVE,
+            what="the edge's ticker reconnecting → live",
+        )
+        assert after_crash()[0] is StreamState.RECONNECTING, after_crash()
+        print(
+            f"failover: {standby.node_id} held {took:.2f} s after the crash, "
+            f"the edge's stream live again after {time.monotonic() - crashed:.2f} s"
+        )
+        await eventually(
+            lambda: bool([t for t in ticker.events[before:] if isinstance(t, Ticker)]), what="ticks again"
+        )
+
+        # An order placed on the edge reaches the simulator once, through the new holder.
+        def sim_orders() -> list[Any]:
+            return list(venues.kraken.exchange.account.orders.values())
+
+        order = OrderRequest(
+            venue="kraken",
+            symbol="BTC/USD",
+            side=Side.BUY,
+            qty=Decimal("0.01"),
+            price=Decimal("1000"),
+            client_order_id="cluster-test-1",
+        )
+        ack = await edge.bridge.place(order)
+        assert ack.status == "accepted", ack
+        assert len([o for o in sim_orders() if o.cl_ord_id == "cluster-test-1"]) == 1
+        again = await edge.bridge.place(order)  # the same client order id: nothing sent again
+        assert again.duplicate and again.order_id == ack.order_id
+        assert len([o for o in sim_orders() if o.cl_ord_id == "cluster-test-1"]) == 1
+        # Its execution report reaches the edge through the executions stream.
+        await eventually(
+            lambda: any(o.order_id == ack.order_id for o in edge.bridge.open_orders("kraken")),
+            what="the order open on the edge",
+        )
+        print(f"primary simulator: {venues.primary.exchange.max_live_sessions} live sessions at most")
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
