@@ -105,6 +105,7 @@ class ClusterNode:
             ttl=cluster.interest_ttl,
             holds=lambda: self._held,
             clock=self.clock,
+            reads=self._reads,
         )
         self._stack: contextlib.AsyncExitStack | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -142,6 +143,7 @@ class ClusterNode:
                         on_term=self._on_term,
                     )
             self._runner = asyncio.get_running_loop().create_task(self._run(), name="cluster-node")
+            self._runner.add_done_callback(_said_if_failed)
             stack.push_async_callback(self._stop_runner)
             logger.info(
                 "cluster node %s (%s) on %s: venues %s",
@@ -164,8 +166,6 @@ class ClusterNode:
         if runner is not None:
             runner.cancel()
             await asyncio.wait([runner])
-            if not runner.cancelled() and runner.exception() is not None:
-                logger.error("cluster node stopped on an error", exc_info=runner.exception())
 
     async def __aexit__(self, *exc_info: Any) -> None:
         stack, self._stack = self._stack, None
@@ -230,6 +230,16 @@ class ClusterNode:
         else:
             self._held[venue] = epoch
 
+    def _reads(self) -> dict[str, str]:
+        """Every event stream this node's edge reads → the last id it delivered (`status`: lags)."""
+        reads: dict[str, str] = {}
+        for connector in self.bridge.connectors.values():
+            if isinstance(connector, ClusterConnector):
+                for topic, last in connector.reader.topics.items():
+                    if last[:1].isdigit():  # an entry id (not "$": nothing read yet)
+                        reads[self.keys.events(connector.venue, topic)] = last
+        return reads
+
     @property
     def held(self) -> dict[str, int]:
         """The venues this node holds now → their epochs."""
@@ -257,6 +267,13 @@ class EdgeOrders:
     def fills_page(self, venue: str, *, after: str | None = None, limit: int = 500) -> FillsPage:
         scope = self._node.bridge.connector(venue).journal_scope
         return fills_page(self._node.journal(venue), venue, scope, after=after, limit=limit)
+
+
+def _said_if_failed(runner: asyncio.Task[None]) -> None:
+    """The node's heartbeat and holder roles stopped on an error (a bug): said at once, not when
+    the process stops, since the node keeps serving its clients what Redis has."""
+    if not runner.cancelled() and (error := runner.exception()) is not None:
+        logger.error("cluster node: heartbeat and holder roles stopped on an error", exc_info=error)
 
 
 def _discard(event: AnyEvent) -> None:
