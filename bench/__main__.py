@@ -25,6 +25,7 @@ BENCHES = (
     "primary_endpoint",
     "options_iv",
     "options_chain",
+    "cluster_streams",
 )
 LONG = ("soak", "idle")  # only when asked for by name: the default set stays under ten minutes
 

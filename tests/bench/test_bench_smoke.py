@@ -21,6 +21,7 @@ REPORTS = (
     "primary_endpoint",
     "options_chain",
     "options_iv",
+    "cluster_streams",
 )
 
 pytestmark = pytest.mark.timeout(300)

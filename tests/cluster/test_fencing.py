@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import signal
+import time
+
 import pytest
 
 from brokerbridge.core.errors import ClusterUnavailable, Fenced, error_from_wire, wire_error_of
 from brokerbridge.core.secret import Secret
 from brokerbridge.io.cluster.fencing import fenced_script, is_fenced, parse_token
 from brokerbridge.io.cluster.keys import ClusterKeys
-from brokerbridge.io.cluster.link import open_redis, redis_errors, sync_redis
-from tests.redis_server import free_port
+from brokerbridge.io.cluster.link import COMMAND_TIMEOUT_S, open_redis, redis_errors, sync_redis
+from tests.redis_server import RedisServer, free_port
 
 KEYS = ClusterKeys()
 LEASE = KEYS.lease("kraken")
@@ -82,3 +85,24 @@ async def test_an_unreachable_redis_is_named_without_its_password() -> None:
     assert "hunter2" not in text
     assert f"redis://127.0.0.1:{url.reveal().rsplit(':', 1)[1]}" in text
     assert "[cluster] redis_url" in down.value.remedy and down.value.retryable
+
+
+async def test_a_stuck_redis_fails_a_command_within_its_timeout_and_never_resends_it(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    client = open_redis(redis_url)
+    try:
+        await client.ping()  # connected
+        assert redis_server.process is not None
+        redis_server.process.send_signal(signal.SIGSTOP)  # answers nothing, refuses nothing
+        try:
+            started = time.monotonic()
+            with pytest.raises(ClusterUnavailable), redis_errors(client):
+                await client.incr("counter")
+            took = time.monotonic() - started
+        finally:
+            redis_server.process.send_signal(signal.SIGCONT)
+        assert COMMAND_TIMEOUT_S <= took < 2 * COMMAND_TIMEOUT_S  # one timeout, no retry after it
+        assert await client.get("counter") == b"1"  # it had run: sent once, not twice
+    finally:
+        await client.aclose()

@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import redis.asyncio
 
 from brokerbridge.core.clock import Clock, FakeClock, SystemClock
-from brokerbridge.core.errors import ClusterUnavailable, Fenced
+from brokerbridge.core.config import load_config
+from brokerbridge.core.errors import ClusterUnavailable, ConfigError, Fenced
 from brokerbridge.io.cluster.fencing import fenced_script
 from brokerbridge.io.cluster.keys import ClusterKeys
 from brokerbridge.io.cluster.lease import Lease, LeaseCampaign
@@ -25,6 +28,7 @@ KEYS = ClusterKeys()
 VENUE = "primary"
 APPEND = "return redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])"
 POLL_LIMIT_S = 5.0
+STEP = 0.05  # s of fake time per poll
 
 
 @pytest.fixture
@@ -38,7 +42,8 @@ async def eventually(
     condition: Callable[[], bool], *, clock: FakeClock | None = None, step: float = 0.0
 ) -> None:
     """Poll `condition` (advancing `clock` by `step` each time), giving real I/O a moment between
-    tries; fail after POLL_LIMIT_S of real time."""
+    tries; fail after POLL_LIMIT_S of real time. Fake time moves in small steps rather than one
+    jump: the campaign's next sleep may not be registered yet when a test would jump."""
     deadline = time.monotonic() + POLL_LIMIT_S
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
@@ -48,27 +53,42 @@ async def eventually(
 
 
 class Tenures:
-    """What a campaign reported: the epochs acquired and the reasons lost, with real times."""
+    """What a campaign reported: the epochs acquired (with the real time) and the reasons lost
+    (with the campaign clock's time)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
         self.acquired: list[tuple[int, float]] = []
         self.lost: list[str] = []
+        self.lost_at: list[float] = []
 
     def on_acquired(self, epoch: int) -> None:
         self.acquired.append((epoch, time.monotonic()))
 
     def on_lost(self, reason: str) -> None:
         self.lost.append(reason)
+        self.lost_at.append(self.clock.monotonic())
 
 
-def campaign_of(lease: Lease, tenures: Tenures, *, renew_interval: float, clock: Clock) -> LeaseCampaign:
-    return LeaseCampaign(
+@asynccontextmanager
+async def campaigning(
+    lease: Lease, *, renew_interval: float, clock: Clock
+) -> AsyncIterator[tuple[LeaseCampaign, Tenures]]:
+    """A campaign for `lease` running in a task, cancelled (a clean stop) on leaving."""
+    tenures = Tenures(clock)
+    campaign = LeaseCampaign(
         lease,
         renew_interval=renew_interval,
         clock=clock,
         on_acquired=tenures.on_acquired,
         on_lost=tenures.on_lost,
     )
+    task = asyncio.create_task(campaign.run())
+    try:
+        yield campaign, tenures
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_of_two_candidates_exactly_one_holds(client: redis.asyncio.Redis) -> None:
@@ -148,15 +168,13 @@ async def test_a_silent_holder_loses_to_a_standby_within_ttl_plus_renew_interval
     assert await old.acquire() == 1
     last_renewal = time.monotonic()  # the old holder stops renewing here
     standby = Lease(client, KEYS, VENUE, "standby", ttl=ttl, clock=clock)
-    tenures = Tenures()
-    task = asyncio.create_task(campaign_of(standby, tenures, renew_interval=interval, clock=clock).run())
-    try:
+    async with campaigning(standby, renew_interval=interval, clock=clock) as (_, tenures):
         await eventually(lambda: bool(tenures.acquired))
         epoch, at = tenures.acquired[0]
         assert epoch == 2
         # Redis expires the key at ttl; the standby's next try is at most one interval later
         # (plus scheduling slack on a shared machine).
-        assert ttl <= at - last_renewal <= ttl + interval + 0.15
+        assert ttl <= at - last_renewal <= ttl + interval + 0.25
         assert not old.valid()  # the old holder knew on its own, before the standby held
         # Its writes are fenced: the lease names the standby's epoch now.
         append = fenced_script(client, APPEND)
@@ -164,9 +182,6 @@ async def test_a_silent_holder_loses_to_a_standby_within_ttl_plus_renew_interval
             await append(keys=[old.key, KEYS.events(VENUE, "t")], args=[old.token, b"late"])
         assert (refused.value.epoch, refused.value.holder) == (1, "standby 2")
         assert not await old.renew() and old.holder_seen == "standby 2"
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
     assert await client.get(KEYS.lease(VENUE)) is None  # the cancelled campaign released it
 
 
@@ -194,15 +209,12 @@ async def test_an_expired_holders_write_is_fenced_even_with_nobody_holding(
 async def test_the_campaign_renews_and_reports_a_fenced_write_once(client: redis.asyncio.Redis) -> None:
     clock = FakeClock()
     lease = Lease(client, KEYS, VENUE, "a", ttl=3.0, clock=clock)
-    tenures = Tenures()
-    campaign = campaign_of(lease, tenures, renew_interval=1.0, clock=clock)
-    task = asyncio.create_task(campaign.run())
-    try:
+    async with campaigning(lease, renew_interval=1.0, clock=clock) as (campaign, tenures):
         await eventually(lambda: bool(tenures.acquired))
-        for _ in range(6):  # 6 s: twice the ttl, held by renewals
-            await clock.advance(1.0)
-            await asyncio.sleep(0.01)
-        await eventually(lambda: lease.remaining() > 2.0)
+        start = clock.monotonic()
+        await eventually(lambda: campaign.renewals == 6, clock=clock, step=STEP)
+        assert clock.monotonic() - start >= 6.0  # one renewal a second at most: twice the ttl, held
+        assert lease.remaining() > 2.0
         assert lease.valid() and campaign.holding and not tenures.lost
         error = Fenced.refused(VENUE, lease.epoch, "b 7")
         campaign.fenced(error)
@@ -212,9 +224,6 @@ async def test_the_campaign_renews_and_reports_a_fenced_write_once(client: redis
         # It campaigns again (a renew interval later) and, nobody else holding, takes a new epoch.
         await eventually(lambda: len(tenures.acquired) == 2, clock=clock, step=0.5)
         assert [epoch for epoch, _ in tenures.acquired] == [1, 2] and len(tenures.lost) == 1
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_redis_killed_the_lease_lapses_then_the_campaign_resumes(
@@ -222,35 +231,54 @@ async def test_redis_killed_the_lease_lapses_then_the_campaign_resumes(
 ) -> None:
     clock = FakeClock()
     lease = Lease(client, KEYS, VENUE, "a", ttl=3.0, clock=clock)
-    tenures = Tenures()
-    campaign = campaign_of(lease, tenures, renew_interval=1.0, clock=clock)
-    task = asyncio.create_task(campaign.run())
     try:
-        await eventually(lambda: bool(tenures.acquired))
-        redis_server.kill()
-        await clock.advance(1.0)
-        await eventually(lambda: campaign.renew_failures == 1)
-        assert lease.valid() and not tenures.lost  # a failed renewal: still valid until it lapses
-        with pytest.raises(ClusterUnavailable):
-            await lease.renew()  # and it extends nothing
-        await clock.advance(1.0)
-        await eventually(lambda: campaign.renew_failures == 2)
-        assert lease.valid() and not tenures.lost
-        await clock.advance(0.75)  # 2.75 s > ttl − margin since the last successful renewal
-        await eventually(lambda: bool(tenures.lost))
-        assert not lease.valid() and "lapsed" in tenures.lost[0]
-        for _ in range(3):  # Redis still down: the campaign goes on trying, nothing reported
-            await clock.advance(1.0)
-            await asyncio.sleep(0.02)
-        assert len(tenures.lost) == 1 and len(tenures.acquired) == 1
-        redis_server.start()  # the AOF brings back the old lease, with real time left on it
-        await eventually(lambda: len(tenures.acquired) == 2, clock=clock, step=1.0)
-        assert tenures.acquired[1][0] == 2  # the epoch survived the restart: the next one
-        assert lease.valid() and await client.get(KEYS.lease(VENUE)) == b"a 2"
+        async with campaigning(lease, renew_interval=1.0, clock=clock) as (campaign, tenures):
+            await run_through_a_redis_crash(lease, campaign, tenures, clock, redis_server)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
         redis_server.start()
+
+
+async def run_through_a_redis_crash(
+    lease: Lease, campaign: LeaseCampaign, tenures: Tenures, clock: FakeClock, redis_server: RedisServer
+) -> None:
+    await eventually(lambda: bool(tenures.acquired))
+    acquired = clock.monotonic()  # the acquire's send time: fake time stands still during I/O
+    redis_server.kill()
+    await eventually(lambda: campaign.renew_failures == 1, clock=clock, step=STEP)
+    assert lease.valid() and not tenures.lost  # a failed renewal: still valid until it lapses
+    with pytest.raises(ClusterUnavailable):
+        await lease.renew()  # and it extends nothing
+    await eventually(lambda: campaign.renew_failures == 2, clock=clock, step=STEP)
+    assert lease.valid() and not tenures.lost
+    await eventually(lambda: bool(tenures.lost), clock=clock, step=STEP)
+    assert not lease.valid() and "lapsed" in tenures.lost[0]
+    # Lost once ttl − margin (2.7 s) had passed since the last successful send: not before, and
+    # before Redis's own copy (3 s) could expire and another node take over.
+    assert 2.7 <= tenures.lost_at[0] - acquired < 3.0
+    # Redis still down: the campaign goes on trying, reporting nothing more.
+    await eventually(lambda: campaign.acquire_failures == 3, clock=clock, step=STEP)
+    assert len(tenures.lost) == 1 and len(tenures.acquired) == 1
+    redis_server.start()
+    left_ms = await lease.redis.pttl(KEYS.lease(VENUE))
+    restarted = time.monotonic()
+    assert left_ms > 0  # the AOF brought the old lease back, with real time left on it
+    await eventually(lambda: len(tenures.acquired) == 2, clock=clock, step=1.0)
+    epoch, at = tenures.acquired[1]
+    assert epoch == 2  # the epoch survived the restart: the next one
+    assert at - restarted < left_ms / 1000  # taken before it expired: it was this node's own, given up
+    assert lease.valid() and await lease.redis.get(KEYS.lease(VENUE)) == b"a 2"
+
+
+async def test_a_redis_error_reply_does_not_end_the_campaign(client: redis.asyncio.Redis) -> None:
+    clock = FakeClock()
+    await client.hset(KEYS.lease(VENUE), "not", "a string")  # every GET of it: WRONGTYPE
+    lease = Lease(client, KEYS, VENUE, "a", ttl=3.0, clock=clock)
+    async with campaigning(lease, renew_interval=1.0, clock=clock) as (campaign, tenures):
+        await eventually(lambda: campaign.acquire_failures == 3, clock=clock, step=STEP)
+        assert not tenures.acquired and not campaign.holding
+        await client.delete(KEYS.lease(VENUE))
+        await eventually(lambda: bool(tenures.acquired), clock=clock, step=1.0)
+        assert tenures.acquired[0][0] == 1
 
 
 def test_a_renew_interval_that_cannot_keep_the_lease_is_refused(redis_url: str) -> None:
@@ -259,3 +287,10 @@ def test_a_renew_interval_that_cannot_keep_the_lease_is_refused(redis_url: str) 
         LeaseCampaign(lease, renew_interval=2.8, clock=FakeClock(), on_acquired=print, on_lost=print)
     with pytest.raises(ValueError, match="one word"):
         Lease(lease.redis, KEYS, VENUE, "two words", ttl=3.0, clock=FakeClock())
+
+
+def test_a_node_id_of_two_words_is_refused_at_load(tmp_path: Path) -> None:
+    config = tmp_path / "bb.toml"
+    config.write_text('[cluster]\nredis_url = "redis://127.0.0.1:1/0"\nnode_id = "gw 1"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="one word"):
+        load_config(config)

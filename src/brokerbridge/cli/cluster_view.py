@@ -10,6 +10,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from brokerbridge.cli.render import ago
 from brokerbridge.core.config import REDIS_SCHEMES, Config
 from brokerbridge.core.errors import ConfigError
 from brokerbridge.core.health import ClusterView
@@ -42,13 +43,8 @@ async def fetch_cluster(cfg: Config, url: Secret) -> ClusterView:
 
 
 def _ago(seconds: float) -> str:
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    # Tenths below 10 s: a heartbeat or a stream entry 0.3 s old is the normal case, 4 s a warning.
+    return f"{seconds:.1f} s" if seconds < 10 else ago(seconds)
 
 
 def render_cluster(view: ClusterView) -> Group:

@@ -1,4 +1,4 @@
-"""One readable line per normalized event, for `watch`."""
+"""One readable line per normalized event, for `watch`; durations and states as `status` shows them."""
 
 from __future__ import annotations
 
@@ -33,6 +33,16 @@ STATE_STYLE = {
     StreamState.RESYNCING: "yellow",
     StreamState.STALE: "red",
 }
+
+
+def ago(seconds: float) -> str:
+    """A duration as `status` shows it: seconds, minutes, then hours."""
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def plain(value: Decimal | None) -> str:

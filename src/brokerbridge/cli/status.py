@@ -27,7 +27,7 @@ from brokerbridge.cli.attach import Attachment, BridgeOpt, StatusResponse, answe
 from brokerbridge.cli.cluster_view import cluster_url, fetch_cluster, render_cluster
 from brokerbridge.cli.common import ConfigOpt, LogFormatOpt, LogLevelOpt, fail, load, setup_logging
 from brokerbridge.cli.discovery import discovery_file
-from brokerbridge.cli.render import STATE_STYLE
+from brokerbridge.cli.render import STATE_STYLE, ago
 from brokerbridge.core.config import Config
 from brokerbridge.core.errors import BrokerBridgeError, ClusterUnavailable
 from brokerbridge.core.secret import Secret
@@ -136,22 +136,13 @@ async def _status(cfg: Config, bridge: str | None, err: Console) -> tuple[Attach
         return found, await client.status()
 
 
-def _ago(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def render_status(report: Reported) -> Group:
     answer = report.server
     now = answer.now
     started = dt.datetime.fromtimestamp(answer.started_at).strftime("%Y-%m-%d %H:%M:%S")
     head = Text()
     head.append(f"brokerbridge serve {answer.version} at {report.url}", style="bold")
-    head.append(f" — pid {answer.pid}, up {_ago(now - answer.started_at)} (since {started}); ")
+    head.append(f" — pid {answer.pid}, up {ago(now - answer.started_at)} (since {started}); ")
     head.append(answer.status, style="green" if answer.status == "ok" else "yellow")
     if answer.ready is not None:
         head.append(
@@ -167,7 +158,7 @@ def render_status(report: Reported) -> Group:
                 Text(stream.state, style=STATE_STYLE.get(stream.state, "")),
                 stream.mode,
                 "" if stream.reconnects is None else str(stream.reconnects),
-                "" if age is None else f"{_ago(age)} ago",
+                "" if age is None else f"{ago(age)} ago",
                 stream.last_error or "",
             )
         if not venue_status.health.streams:
@@ -176,13 +167,13 @@ def render_status(report: Reported) -> Group:
     for venue, venue_status in answer.venues.items():
         health, balances = venue_status.health, venue_status.balances
         expiry = health.token_expires_at
-        token = "none issued yet" if expiry is None else f"expires in {_ago(expiry - now)}"
+        token = "none issued yet" if expiry is None else f"expires in {ago(expiry - now)}"
         if expiry is not None and expiry <= now:
             token = "expired"
         if balances.updated_at is None:
             held = "none received yet"
         else:
-            held = f"{balances.assets} assets, updated {_ago(now - balances.updated_at)} ago"
+            held = f"{balances.assets} assets, updated {ago(now - balances.updated_at)} ago"
             if balances.stale:
                 held += f", {balances.stale} stale"
         creds = "SIMULATED (demo account)" if health.simulated else "yes" if health.credentials else "no"

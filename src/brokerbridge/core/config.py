@@ -1068,8 +1068,8 @@ def load_config(
 
 
 def _checked_cluster(cluster: ClusterConfig) -> ClusterConfig:
-    """The settings no single type says: a Redis URL (never echoed: it may hold a password) and a
-    renewal well inside the lease."""
+    """The settings no single type says: a Redis URL (never echoed: it may hold a password), a node
+    id of one word, and a renewal well inside the lease."""
     if cluster.redis_url is not None:
         parsed = urlparse(cluster.redis_url.reveal())
         if parsed.scheme not in REDIS_SCHEMES or not (parsed.netloc or parsed.path):
@@ -1077,6 +1077,12 @@ def _checked_cluster(cluster: ClusterConfig) -> ClusterConfig:
                 "cluster.redis_url is not a Redis URL",
                 remedy="use redis://[:password@]host:6379/0, rediss://… for TLS, or unix:///path/redis.sock",
             )
+    if cluster.node_id is not None and (not cluster.node_id or any(c.isspace() for c in cluster.node_id)):
+        raise ConfigError(
+            f"cluster.node_id {cluster.node_id!r} must be one word: it is half of the lease's holder "
+            "token '<node_id> <epoch>'",
+            remedy="use letters, digits, '-', '_' or '.' (e.g. gw-1), or leave it out for <hostname>-<pid>",
+        )
     if cluster.renew_interval * 2 > cluster.lease_ttl:
         raise ConfigError(
             f"cluster.renew_interval ({cluster.renew_interval:g} s) must be at most half of "

@@ -2,9 +2,12 @@
 
 An event stream entry has three fields: `e` (the event as msgspec JSON — the tagged `AnyEvent`
 union, exactly what `/ws` sends, so the `kind` tag says its type), `ep` (the holder's fencing
-epoch, decimal ASCII) and `n` (the holder's node id). A subscription is stored (interest sets, the
-`ctl` notes) as its canonical msgspec JSON: every field, in declaration order, so two nodes that
-want the same subscription write the same set member.
+epoch, decimal ASCII) and `n` (the holder's node id); the publisher adds a fourth, `s`: the
+entry's number in its stream for that publisher (1, 2, 3…), so a reader knows exactly when it
+missed one (trimmed unread) or met one twice (a write retried after a timeout).
+
+A subscription is stored (interest sets, the `ctl` notes) as its canonical msgspec JSON: every
+field, in declaration order, so two nodes that want the same subscription write the same member.
 
 Bad input (a field missing, text that is not an event) is a `ProtocolError` naming the field:
 something else wrote to our keys, or a node of another version did.
@@ -13,6 +16,7 @@ something else wrote to our keys, or a node of another version did.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import overload
 
 import msgspec
 
@@ -22,6 +26,7 @@ from brokerbridge.core.events import AnyEvent, Event, Subscription, decode_event
 EVENT_FIELD = b"e"
 EPOCH_FIELD = b"ep"
 NODE_FIELD = b"n"
+SEQ_FIELD = b"s"
 
 _REMEDY = (
     "a cluster stream or interest key held something brokerbridge did not write (another program "
@@ -30,22 +35,32 @@ _REMEDY = (
 )
 
 
+# A stream record's fields as redis-py gives them: bytes, or str with `decode_responses`.
+Fields = Mapping[bytes, bytes] | Mapping[str, str] | Mapping[bytes | str, bytes | str]
+
+
 class Entry(msgspec.Struct, frozen=True):
     """One decoded stream entry: the event, the epoch of the holder that wrote it, and its node."""
 
     event: AnyEvent
     epoch: int
     node: str
+    seq: int | None = None  # the entry's number in its stream for its publisher (None: not given)
 
 
-def encode_entry(event: Event, *, epoch: int, node: str) -> dict[bytes | str, bytes]:
+def encode_entry(event: Event, *, epoch: int, node: str, seq: int | None = None) -> dict[bytes | str, bytes]:
     """The fields of the XADD that publishes `event` (a `dict` as redis-py's `xadd` takes)."""
-    return {EVENT_FIELD: encode_event(event), EPOCH_FIELD: b"%d" % epoch, NODE_FIELD: node.encode()}
+    fields: dict[bytes | str, bytes] = {
+        EVENT_FIELD: encode_event(event),
+        EPOCH_FIELD: b"%d" % epoch,
+        NODE_FIELD: node.encode(),
+    }
+    if seq is not None:
+        fields[SEQ_FIELD] = b"%d" % seq
+    return fields
 
 
-def decode_entry(
-    fields: Mapping[bytes, bytes] | Mapping[str, str] | Mapping[bytes | str, bytes | str],
-) -> Entry:
+def decode_entry(fields: Fields) -> Entry:
     """The entry of a stream record's fields (bytes or str keys and values, as redis-py returns them
     with or without `decode_responses`). Raises `ProtocolError` naming what is wrong."""
     raw_event = _field(fields, EVENT_FIELD)
@@ -65,17 +80,32 @@ def decode_entry(
             remedy=_REMEDY,
         ) from exc
     node = raw_node.decode(errors="replace") if isinstance(raw_node, bytes) else raw_node
-    return Entry(event, epoch, node)
+    raw_seq = _field(fields, SEQ_FIELD, required=False)
+    if raw_seq is None:
+        return Entry(event, epoch, node)
+    try:
+        seq = int(raw_seq)
+    except ValueError as exc:
+        raise ProtocolError(
+            f"cluster stream entry: field 's' is not an entry number: {raw_seq[:40]!r}", remedy=_REMEDY
+        ) from exc
+    return Entry(event, epoch, node, seq)
 
 
-def _field(
-    fields: Mapping[bytes, bytes] | Mapping[str, str] | Mapping[bytes | str, bytes | str], name: bytes
-) -> bytes | str:
+@overload
+def _field(fields: Fields, name: bytes) -> bytes | str: ...
+
+
+@overload
+def _field(fields: Fields, name: bytes, *, required: bool) -> bytes | str | None: ...
+
+
+def _field(fields: Fields, name: bytes, *, required: bool = True) -> bytes | str | None:
     mapping: Mapping[bytes | str, bytes | str] = fields  # type: ignore[assignment]
     value = mapping.get(name)
     if value is None:
         value = mapping.get(name.decode())
-    if value is None:
+    if value is None and required:
         raise ProtocolError(
             f"cluster stream entry: no field {name.decode()!r} (an entry has 'e', 'ep' and 'n'; "
             f"this one has {sorted(_text(k) for k in mapping)})",

@@ -24,6 +24,7 @@ import math
 from collections.abc import Callable
 
 import redis.asyncio
+import redis.exceptions
 
 from brokerbridge.core.clock import Clock, sleep_unless, within
 from brokerbridge.core.errors import ClusterUnavailable, Fenced
@@ -178,6 +179,11 @@ class Lease:
         self._dead_token = ""
 
 
+# What a campaign rides out: Redis unreachable, or answering with an error (out of memory, a
+# replica that became read-only, still loading its AOF…). Either way no renewal got through: the
+# lease lapses on its own unless a later one does.
+REDIS_FAILED = (ClusterUnavailable, redis.exceptions.RedisError)
+
 OnAcquired = Callable[[int], None]
 OnLost = Callable[[str], None]
 
@@ -216,6 +222,8 @@ class LeaseCampaign:
         self.holding = False
         self.acquisitions = 0
         self.losses = 0
+        self.renewals = 0  # renewals that extended the lease
+        self.acquire_failures = 0  # acquisitions Redis did not answer, or answered with an error
         self.renew_failures = 0  # renewals Redis did not answer (the lease then lapses on its own)
         self._wake = asyncio.Event()
         self._lost_reason: str | None = None
@@ -244,7 +252,8 @@ class LeaseCampaign:
     async def _campaign_turn(self) -> None:
         try:
             epoch = await self.lease.acquire()
-        except ClusterUnavailable as error:
+        except REDIS_FAILED as error:
+            self.acquire_failures += 1
             self._note_down(error)
             epoch = None
         else:
@@ -270,7 +279,7 @@ class LeaseCampaign:
             try:
                 # A renewal stuck past the validity is as good as failed: do not wait it out.
                 renewed = await within(self.clock, lease.remaining(), lease.renew())
-            except ClusterUnavailable as error:
+            except REDIS_FAILED as error:
                 self.renew_failures += 1
                 self._note_down(error)
                 return  # not extended: it lapses unless a later renewal gets through
@@ -278,7 +287,9 @@ class LeaseCampaign:
                 self.renew_failures += 1
                 return  # the next turn finds it lapsed
             self._note_up()
-            if not renewed and self._lost_reason is None:
+            if renewed:
+                self.renewals += 1
+            elif self._lost_reason is None:
                 holder = lease.holder_seen
                 self._lost_reason = (
                     f"the lease is held by node {holder} now" if holder else "the lease expired in Redis"
@@ -298,10 +309,10 @@ class LeaseCampaign:
     async def _release_quietly(self) -> None:
         try:
             await asyncio.shield(self.lease.release())
-        except ClusterUnavailable:
+        except REDIS_FAILED:
             pass  # its TTL ends it, or this node's next acquisition treats it as free
 
-    def _note_down(self, error: ClusterUnavailable) -> None:
+    def _note_down(self, error: Exception) -> None:
         if not self._redis_down:
             self._redis_down = True
             log.warning("%s: lease campaign: %s", self.lease.venue, error)

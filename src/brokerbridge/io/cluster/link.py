@@ -34,8 +34,11 @@ COMMAND_TIMEOUT_S = 1.0  # one renewal interval: the next renewal must not queue
 HEALTH_CHECK_S = 2
 # One quick retry of a command whose connection broke (a Redis restart leaves every pooled socket
 # dead): more would keep a lease renewal in flight past its interval. redis-py's default is ten
-# retries with backoff up to 1 s each — a minute of a holder not knowing Redis is gone.
+# retries with backoff up to 1 s each — a minute of a holder not knowing Redis is gone. Never a
+# retry after a timeout (redis-py retries those too by default): the command may have run, and an
+# XADD or an INCR must not run twice; nor is one more second of waiting on a stuck Redis useful.
 RETRIES = 1
+RETRY_ON = (redis.exceptions.ConnectionError,)
 
 # What "Redis did not answer" is, in redis-py and below it (a refused connect can surface raw).
 UNREACHABLE: tuple[type[BaseException], ...] = (
@@ -45,6 +48,10 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
 )
+
+
+def _backoff() -> ExponentialWithJitterBackoff:
+    return ExponentialWithJitterBackoff(base=0.01, cap=0.1)  # one per client: backoffs may keep state
 
 
 def _reveal(url: Secret | str) -> str:
@@ -57,7 +64,6 @@ def _options(timeout: float, connect_timeout: float, name: str | None) -> dict[s
         "socket_connect_timeout": connect_timeout,
         "socket_keepalive": True,
         "health_check_interval": HEALTH_CHECK_S,
-        "retry_on_timeout": False,  # a command that timed out may have run: never send it twice
         "decode_responses": False,  # stream entries and journal rows are msgspec JSON bytes
         "client_name": name,
     }
@@ -76,7 +82,7 @@ def open_redis(
     `CLIENT LIST` (the node id, so an operator sees which node holds which connection)."""
     return redis.asyncio.Redis.from_url(
         _reveal(url),
-        retry=AsyncRetry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries),
+        retry=AsyncRetry(_backoff(), retries, supported_errors=RETRY_ON),
         **_options(timeout, connect_timeout, name),
     )
 
@@ -93,7 +99,7 @@ def sync_redis(
     synchronous (io/journal_store.py `JournalStore`)."""
     return redis.Redis.from_url(
         _reveal(url),
-        retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries),
+        retry=Retry(_backoff(), retries, supported_errors=RETRY_ON),
         **_options(timeout, connect_timeout, name),
     )
 
@@ -126,7 +132,7 @@ def cluster_unavailable(target: RedisTarget, error: BaseException) -> ClusterUna
 def is_unreachable(error: BaseException) -> bool:
     """Redis did not answer (as against answering with an error: a script's refusal, a wrong
     type), whichever layer raised it."""
-    return isinstance(error, ClusterUnavailable | UNREACHABLE)
+    return isinstance(error, (ClusterUnavailable, *UNREACHABLE))
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import msgspec
 import redis.asyncio
+import redis.exceptions
 
 from brokerbridge.core.clock import Clock
 from brokerbridge.core.errors import ClusterUnavailable
@@ -114,7 +115,7 @@ class NodeHeartbeat:
             while True:
                 try:
                     await self.beat()
-                except ClusterUnavailable as error:
+                except (ClusterUnavailable, redis.exceptions.RedisError) as error:
                     if not self._down:
                         log.warning("node heartbeat: %s", error)
                     self._down = True
@@ -133,7 +134,7 @@ class NodeHeartbeat:
                     pipe.delete(self.keys.node(self.node_id))
                     pipe.srem(self.keys.nodes(), self.node_id)
                     await pipe.execute()
-        except ClusterUnavailable:
+        except (ClusterUnavailable, redis.exceptions.RedisError):
             pass  # it expires with its TTL
 
 

@@ -148,8 +148,11 @@ class PrimaryExchange:
 
     def authorised(self, token: str | None) -> Token | None:
         """The token if a request or handshake may use it now (and it is counted as in use)."""
-        used = self.tokens.use(token, self.clock.monotonic())
-        if used is not None:
+        now = self.clock.monotonic()
+        known = self.tokens.valid(token, now)
+        was_live = known is not None and self._active(known, now)
+        used = self.tokens.use(token, now)
+        if used is not None and not was_live:  # a session live already adds nothing: no count
             self._note_live()
         return used
 
@@ -158,12 +161,12 @@ class PrimaryExchange:
         call (or handshake) in the last `LIVE_WINDOW_S` of the simulator's clock. A client polling
         REST once a second, or holding its socket, stays live; one that went quiet does not."""
         now = self.clock.monotonic()
-        return sum(
-            1
-            for token in self.tokens.live(now)
-            if self._socket_tokens.get(token.value, 0) > 0
-            or (token.last_used is not None and now - token.last_used < LIVE_WINDOW_S)
-        )
+        return sum(1 for token in self.tokens.live(now) if self._active(token, now))
+
+    def _active(self, token: Token, now: float) -> bool:
+        if self._socket_tokens.get(token.value, 0) > 0:
+            return True
+        return token.last_used is not None and now - token.last_used < LIVE_WINDOW_S
 
     def _note_live(self) -> None:
         # Called where the count can grow (a call, a handshake, a socket opened); it only shrinks
