@@ -33,6 +33,7 @@ from brokerbridge.core.orders import OrderRequest
 from brokerbridge.core.secret import Secret
 from brokerbridge.sim.kraken import KrakenSimulator
 from brokerbridge.sim.primary import PrimarySimulator
+from tests.redis_server import RedisServer
 
 LEASE_TTL = 1.0
 RENEW = 0.25
@@ -211,6 +212,40 @@ async def test_edge_serves_the_holders_streams_fails_over_and_relays_orders(
             what="the order open on the edge",
         )
         print(f"primary simulator: {venues.primary.exchange.max_live_sessions} live sessions at most")
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_edge_says_redis_is_down_and_comes_back(
+    redis_server: RedisServer, redis_url: str, tmp_path: Path
+) -> None:
+    """Redis killed under a running cluster: the edge's streams go `reconnecting` naming Redis
+    (never its password), and `live` again once it is back, where a holder holds again."""
+    tasks: list[asyncio.Task[None]] = []
+    async with simulated_venues(redis_url, tmp_path) as venues, contextlib.AsyncExitStack() as stack:
+        cfg = venues.config
+        holder = await stack.enter_async_context(ClusterNode(node_config(cfg, "h")))
+        edge = await stack.enter_async_context(ClusterNode(node_config(cfg, "e", "edge")))
+        ticker = collect(edge, tasks, "ticker", "BTC/USD")
+        stream = "kraken:ticker:BTC/USD"
+        await eventually(lambda: StreamState.LIVE in ticker.states(stream), what="ticker live")
+        before = len(ticker.events)
+
+        def since() -> list[StreamStatus]:
+            return [e for e in ticker.events[before:] if isinstance(e, StreamStatus) and e.stream == stream]
+
+        redis_server.kill()
+        await eventually(
+            lambda: any(s.state is StreamState.RECONNECTING for s in since()), what="reconnecting"
+        )
+        down = next(s for s in since() if s.state is StreamState.RECONNECTING)
+        assert "Redis unreachable" in down.reason and f":{redis_server.port}" in down.reason, down.reason
+        redis_server.start()
+        await eventually(lambda: since()[-1].state is StreamState.LIVE, what="live again", limit=15.0)
+        await eventually(lambda: "kraken" in holder.held, what="held again")
+        n = len(ticker.events)
+        await eventually(lambda: any(isinstance(e, Ticker) for e in ticker.events[n:]), what="ticks again")
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

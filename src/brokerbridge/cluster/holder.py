@@ -179,14 +179,18 @@ class HolderRole:
             token=token,
             maxlen=self._config.cluster.stream_maxlen,
             on_fenced=self._fenced_in(epoch),
+            clock=self._clock,
         )
         try:
             await self._serve(epoch, token, store, publisher)
-        except Exception:
+        except Exception as exc:
             # Our bug or a start that cannot work (a journal in Redis that does not read back):
             # the venue is left to another node rather than this one's whole process stopping.
+            # The campaign ends the tenure (a lease only dropped here would be renewed again).
             logger.exception("%s: the venue session stopped on an error; the lease is given up", self.venue)
-            self.lease.drop()
+            self.campaign.fenced(
+                Fenced(f"{self.venue}: the venue session stopped: {exc!r}", venue=self.venue, epoch=epoch)
+            )
         finally:
             self.bridge = None
             with contextlib.suppress(Exception):
@@ -219,6 +223,7 @@ class HolderRole:
                 on_drop=streams.drop,
                 on_refresh=streams.refresh,
                 interval=self._renew_interval,
+                clock=self._clock,
             )
             orders = OrderServer(
                 self._redis,
@@ -228,6 +233,7 @@ class HolderRole:
                 token=token,
                 handler=bridge,
                 on_fenced=self._fenced_in(epoch),
+                clock=self._clock,
             )
             try:
                 async with asyncio.TaskGroup() as tasks:

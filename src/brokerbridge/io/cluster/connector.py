@@ -89,7 +89,7 @@ class ClusterConnector:
         self._shadow = shadow
         self._emit = emit
         self._renew_interval = renew_interval
-        self.interest = InterestRegistry(redis, keys, venue, node_id, ttl=interest_ttl)
+        self.interest = InterestRegistry(redis, keys, venue, node_id, ttl=interest_ttl, clock=clock)
         self.reader = StreamReader(
             redis,
             keys,
@@ -123,7 +123,12 @@ class ClusterConnector:
             tasks.create_task(self._join_forever(), name=f"{self.venue}-joins")
 
     async def aclose(self) -> None:
-        await self._shadow.aclose()
+        """A clean stop: this node's interest goes at once (not after interest_ttl), so the holder
+        lets go of what only it wanted."""
+        try:
+            await self.interest.aclose()
+        finally:
+            await self._shadow.aclose()
 
     # -- what the shadow (the venue's own connector, never run) knows -----------------------------
     @property
