@@ -13,11 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import httpx
+import redis
 
 from brokerbridge.cluster.node import ClusterNode
 from brokerbridge.core.config import ClusterConfig, Config, KrakenConfig, PrimaryConfig
@@ -249,3 +255,84 @@ async def test_edge_says_redis_is_down_and_comes_back(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def node_toml(venues: Venues, path: Path) -> Path:
+    """The config a `serve --cluster` process gets: both simulators of this test."""
+    k, p = venues.kraken.endpoints, venues.primary.endpoints
+    path.write_text(
+        f"""journal_path = ":memory:"
+[kraken]
+rest_url = "{k.rest}"
+ws_url = "{k.ws_public}"
+ws_auth_url = "{k.ws_private}"
+api_key = "{k.api_key}"
+api_secret = "{k.api_secret}"
+
+[primary]
+environment = "{p.rest}"
+ws_url = "{p.ws}"
+user = "{p.user}"
+password = "{p.password}"
+account = "{p.account}"
+market_hours = "always"
+instruments_cache_dir = "{path.parent / "cache"}"
+"""
+    )
+    return path
+
+
+async def test_serve_cluster_runs_a_node_as_a_process(redis_url: str, tmp_path: Path) -> None:
+    """`brokerbridge serve --cluster URL` in a process of its own (what the SIGKILL/SIGSTOP proofs
+    run): the banner says cluster mode, node, role and Redis; it holds the venues and serves
+    their data; SIGTERM stops it cleanly and its heartbeat leaves the cluster."""
+    async with simulated_venues(redis_url, tmp_path) as venues:
+        env = {
+            **os.environ,
+            "BROKERBRIDGE_CLUSTER_NODE_ID": "p1",
+            "XDG_STATE_HOME": str(tmp_path / "state"),
+        }
+        with (tmp_path / "serve.err").open("wb") as stderr:
+            process = await asyncio.create_subprocess_exec(
+                str(Path(sys.executable).parent / "brokerbridge"),
+                "serve",
+                "--config",
+                str(node_toml(venues, tmp_path / "node.toml")),
+                "--cluster",
+                redis_url,
+                "--port",
+                "0",
+                "--no-login-link",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=stderr,
+                env=env,
+            )
+        try:
+            banner: list[str] = []
+            assert process.stdout is not None
+            while not banner or not banner[-1].startswith("Press Ctrl-C"):
+                line = await asyncio.wait_for(process.stdout.readline(), 30)
+                assert line, f"serve exited: {(tmp_path / 'serve.err').read_text()[-2000:]}"
+                banner.append(line.decode().strip())
+            port = redis_url.rsplit(":", 1)[1].split("/")[0]
+            assert f"Cluster mode: node p1, role holder, Redis redis://127.0.0.1:{port}/0" in banner
+            api = next(line.split()[2] for line in banner if line.startswith("API docs:"))
+            api = api.removesuffix("/docs")
+            async with httpx.AsyncClient() as http:
+
+                async def ticker_state() -> str:
+                    answer = await http.get(f"{api}/api/ticker/kraken", params={"symbol": "BTC/USD"})
+                    return str(answer.json().get("state")) if answer.status_code == 200 else ""
+
+                start = time.monotonic()
+                while await ticker_state() != "live":
+                    assert time.monotonic() - start < 20, "no live ticker from the process"
+                    await asyncio.sleep(0.2)
+        finally:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(process.wait(), 30)
+        assert code == 0, (tmp_path / "serve.err").read_text()[-2000:]
+        with redis.Redis.from_url(redis_url) as r:
+            assert r.get("bb:node:p1") is None  # a clean stop leaves the cluster at once
+            assert r.get("bb:{kraken}:lease") is None  # and gives the lease up

@@ -32,7 +32,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from brokerbridge.bridge import Bridge
-from brokerbridge.core.clock import Clock
+from brokerbridge.core.clock import Clock, race
 from brokerbridge.core.config import Config
 from brokerbridge.core.errors import BrokerBridgeError, Fenced, VenueError
 from brokerbridge.core.events import Subscription
@@ -51,6 +51,7 @@ from brokerbridge.services.fanout import Listening
 logger = logging.getLogger(__name__)
 
 CATALOG_RETRY_S = 30.0  # a catalogue that failed to load is asked for again this often
+REAP_S = 1.0  # a term told to stop and still running is told again this often
 _SET_CATALOG = "redis.call('SET', KEYS[2], ARGV[2]) return 1"
 
 
@@ -97,7 +98,8 @@ class HolderRole:
         # The last term started: a new term waits for it to be torn down (its venue sockets
         # closed) before it logs in — never two sessions of this node at once.
         self._ending: asyncio.Task[None] | None = None
-        self._tasks: asyncio.TaskGroup | None = None
+        self._running = False  # the campaign runs (a term may start)
+        self._reapers: set[asyncio.Task[None]] = set()  # tasks insisting that a stopped term ends
         self.bridge: Bridge | None = None  # the holder Bridge, during a term
         self.terms = 0  # terms started (tests, status)
 
@@ -106,21 +108,22 @@ class HolderRole:
         return self._term is not None and not self._term.done()
 
     async def run(self) -> None:
-        """Campaign until cancelled, holding the venue whenever the lease is ours."""
+        """Campaign until cancelled, holding the venue whenever the lease is ours. A term runs in
+        a task of its own (not the campaign's group), so stopping the role can still insist on the
+        term ending (`_end_term`) when a part of it does not stop at the first cancel."""
+        self._running = True
         try:
-            async with asyncio.TaskGroup() as tasks:
-                self._tasks = tasks
-                tasks.create_task(self.campaign.run(), name=f"{self.venue}-campaign")
+            await self.campaign.run()
         finally:
-            self._tasks = None
-            await self._end_term("the node stops")
+            self._running = False
+            await self._end_term()
 
     # -- the campaign's callbacks ----------------------------------------------------------------------
     def _acquired(self, epoch: int) -> None:
-        if self.holding or self._tasks is None:
+        if self.holding or not self._running:
             return
         self.terms += 1
-        self._term = self._tasks.create_task(
+        self._term = asyncio.get_running_loop().create_task(
             self._hold(epoch, self._ending), name=f"{self.venue}-term-{epoch}"
         )
         self._ending = self._term
@@ -146,13 +149,31 @@ class HolderRole:
         term, self._term = self._term, None
         if term is not None and not term.done():
             term.cancel()
+            reaper = asyncio.get_running_loop().create_task(self._insist(term), name=f"{self.venue}-reap")
+            self._reapers.add(reaper)
+            reaper.add_done_callback(self._reapers.discard)
 
-    async def _end_term(self, why: str) -> None:
+    async def _insist(self, term: asyncio.Task[None]) -> None:
+        """Cancel `term` again every `REAP_S` until it has ended. A cancel can be lost inside a
+        library (a Redis client retrying what it took for a timeout): the venue session must
+        still close, and the next term waits for it."""
+        while not term.done():
+            await self._clock.sleep(REAP_S)
+            if not term.done():
+                logger.warning("%s: the venue session did not stop when told: told again", self.venue)
+                term.cancel()
+
+    async def _end_term(self) -> None:
+        """The role stops: end the term (insisting) and every reaper."""
         term, self._term = self._term, None
-        if term is not None and not term.done():
-            logger.info("%s: venue session closed on this node: %s", self.venue, why)
-            term.cancel()
-            await asyncio.wait([term])
+        pending = [t for t in (term, self._ending) if t is not None and not t.done()]
+        for task in self._reapers:
+            task.cancel()
+        while pending:
+            for task in pending:
+                task.cancel()
+            await race(asyncio.wait(pending), self._clock.sleep(REAP_S))
+            pending = [t for t in pending if not t.done()]
 
     # -- a term: the venue session, held for the cluster ------------------------------------------------
     def _barred(self, epoch: int) -> Callable[[], str | None]:
