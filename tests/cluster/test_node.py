@@ -26,7 +26,7 @@ import httpx
 import redis
 
 from brokerbridge.cluster.node import ClusterNode
-from brokerbridge.core.config import ClusterConfig, Config, KrakenConfig, PrimaryConfig
+from brokerbridge.core.config import ClusterConfig, Config
 from brokerbridge.core.events import (
     AnyEvent,
     BookSnapshot,
@@ -40,17 +40,25 @@ from brokerbridge.core.secret import Secret
 from brokerbridge.sim.kraken import KrakenSimulator
 from brokerbridge.sim.primary import PrimarySimulator
 from tests.redis_server import RedisServer
+from tests.server.conftest import stack_config
 
 LEASE_TTL = 1.0
 RENEW = 0.25
 POLL_LIMIT_S = 10.0
 
 
-async def eventually(condition: Callable[[], bool], *, limit: float = POLL_LIMIT_S, what: str = "") -> float:
-    """Poll `condition` until true; the real seconds it took. Fails after `limit`."""
+async def eventually(
+    condition: Callable[[], bool],
+    *,
+    limit: float = POLL_LIMIT_S,
+    what: str = "",
+    seen: Callable[[], object] = lambda: "",
+) -> float:
+    """Poll `condition` until true; the real seconds it took. Fails after `limit`, saying `what`
+    was awaited and what was `seen` instead."""
     start = time.monotonic()
     while not condition():
-        assert time.monotonic() - start < limit, f"not within {limit} s: {what}"
+        assert time.monotonic() - start < limit, f"not within {limit} s: {what}; seen: {seen()}"
         await asyncio.sleep(0.01)
     return time.monotonic() - start
 
@@ -69,25 +77,8 @@ async def simulated_venues(redis_url: str, cache: Path) -> AsyncIterator[Venues]
         KrakenSimulator(host="127.0.0.1", port=0) as kraken,
         PrimarySimulator(host="127.0.0.1", port=0) as primary,
     ):
-        ke, pe = kraken.endpoints, primary.endpoints
-        config = Config(
-            kraken=KrakenConfig(
-                rest_url=ke.rest,
-                ws_url=ke.ws_public,
-                ws_auth_url=ke.ws_private,
-                api_key=ke.api_key,
-                api_secret=Secret(ke.api_secret),
-            ),
-            primary=PrimaryConfig(
-                environment=pe.rest,
-                rest_url=pe.rest,
-                ws_url=pe.ws,
-                user=pe.user,
-                password=Secret(pe.password),
-                account=pe.account,
-                market_hours="always",
-                instruments_cache_dir=str(cache),
-            ),
+        config = dataclasses.replace(
+            stack_config(kraken, primary, cache),
             journal_path=None,
             cluster=ClusterConfig(
                 redis_url=Secret(redis_url), lease_ttl=LEASE_TTL, renew_interval=RENEW, order_timeout=5.0
@@ -184,6 +175,9 @@ async def test_edge_serves_the_holders_streams_fails_over_and_relays_orders(
         await eventually(
             lambda: StreamState.RECONNECTING in after_crash() and after_crash()[-1] is StreamState.LIVE,
             what="the edge's ticker reconnecting → live",
+            seen=lambda: [
+                (s.state.value, s.reason) for s in ticker.events[before:] if isinstance(s, StreamStatus)
+            ],
         )
         assert after_crash()[0] is StreamState.RECONNECTING, after_crash()
         print(

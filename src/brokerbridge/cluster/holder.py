@@ -26,7 +26,7 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 import msgspec
 import redis.asyncio as aioredis
@@ -36,12 +36,12 @@ from brokerbridge.core.clock import Clock, race
 from brokerbridge.core.config import Config
 from brokerbridge.core.errors import BrokerBridgeError, Fenced, VenueError
 from brokerbridge.core.events import Subscription
-from brokerbridge.io.cluster.fencing import fenced_script, is_fenced
+from brokerbridge.io.cluster.fencing import fenced_script
 from brokerbridge.io.cluster.interest import InterestFollower
 from brokerbridge.io.cluster.journal import RedisJournalStore
 from brokerbridge.io.cluster.keys import ClusterKeys
 from brokerbridge.io.cluster.lease import Lease, LeaseCampaign
-from brokerbridge.io.cluster.link import is_unreachable
+from brokerbridge.io.cluster.link import open_redis, redis_errors
 from brokerbridge.io.cluster.orders import OrderServer
 from brokerbridge.io.cluster.publisher import EventPublisher
 from brokerbridge.io.journal_store import JournalStore
@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 CATALOG_RETRY_S = 30.0  # a catalogue that failed to load is asked for again this often
 REAP_S = 1.0  # a term told to stop and still running is told again this often
+REAP_TRIES = 5  # cancels (and Redis cuts) of a term's Redis-side task before it is left behind
 _SET_CATALOG = "redis.call('SET', KEYS[2], ARGV[2]) return 1"
 
 
@@ -100,6 +101,7 @@ class HolderRole:
         self._ending: asyncio.Task[None] | None = None
         self._running = False  # the campaign runs (a term may start)
         self._reapers: set[asyncio.Task[None]] = set()  # tasks insisting that a stopped term ends
+        self._term_redis: dict[asyncio.Task[None] | None, aioredis.Redis] = {}  # term → its Redis
         self.bridge: Bridge | None = None  # the holder Bridge, during a term
         self.terms = 0  # terms started (tests, status)
 
@@ -161,6 +163,7 @@ class HolderRole:
             await self._clock.sleep(REAP_S)
             if not term.done():
                 logger.warning("%s: the venue session did not stop when told: told again", self.venue)
+                await self._cut(term)
                 term.cancel()
 
     async def _end_term(self) -> None:
@@ -169,11 +172,24 @@ class HolderRole:
         pending = [t for t in (term, self._ending) if t is not None and not t.done()]
         for task in self._reapers:
             task.cancel()
-        while pending:
+        for _ in range(REAP_TRIES):
+            if not pending:
+                return
             for task in pending:
                 task.cancel()
             await race(asyncio.wait(pending), self._clock.sleep(REAP_S))
             pending = [t for t in pending if not t.done()]
+            for task in pending:
+                await self._cut(task)
+        if pending:
+            logger.error("%s: the venue session's term did not stop: left behind", self.venue)
+
+    async def _cut(self, term: asyncio.Task[None]) -> None:
+        """Close the Redis connections of a term that did not stop: a read it waits on fails."""
+        redis = self._term_redis.get(term)
+        if redis is not None:
+            with contextlib.suppress(Exception):
+                await redis.connection_pool.disconnect()
 
     # -- a term: the venue session, held for the cluster ------------------------------------------------
     def _barred(self, epoch: int) -> Callable[[], str | None]:
@@ -193,8 +209,13 @@ class HolderRole:
         if self._on_term is not None:
             self._on_term(self.venue, epoch)
         store = RedisJournalStore(self._url, self._keys, self.venue, token=token)
+        # The term's own Redis connections: closing them ends every read the term has in flight,
+        # so its teardown cannot wait on a blocked read that lost its cancel (`_insist`).
+        redis = self._term_redis[asyncio.current_task()] = open_redis(
+            self._url, name=f"{self._node_id}-{self.venue}-{epoch}"
+        )
         publisher = EventPublisher(
-            self._redis,
+            redis,
             self._keys,
             self.venue,
             token=token,
@@ -203,7 +224,7 @@ class HolderRole:
             clock=self._clock,
         )
         try:
-            await self._serve(epoch, token, store, publisher)
+            await self._serve(epoch, token, store, publisher, redis)
         except Exception as exc:
             # Our bug or a start that cannot work (a journal in Redis that does not read back):
             # the venue is left to another node rather than this one's whole process stopping.
@@ -217,11 +238,19 @@ class HolderRole:
             with contextlib.suppress(Exception):
                 await publisher.aclose()
             store.close()
+            self._term_redis.pop(asyncio.current_task(), None)
+            with contextlib.suppress(Exception):
+                await redis.aclose()
             if self._on_term is not None:
                 self._on_term(self.venue, None)
 
     async def _serve(
-        self, epoch: int, token: str, store: RedisJournalStore, publisher: EventPublisher
+        self,
+        epoch: int,
+        token: str,
+        store: RedisJournalStore,
+        publisher: EventPublisher,
+        redis: aioredis.Redis,
     ) -> None:
         async with Bridge(
             self._config,
@@ -237,7 +266,7 @@ class HolderRole:
             for channel in bridge.connector(self.venue).account_channels():
                 streams.want(Subscription(venue=self.venue, channel=channel), always=True)
             follower = InterestFollower(
-                self._redis,
+                redis,
                 self._keys,
                 self.venue,
                 on_want=streams.want,
@@ -247,7 +276,7 @@ class HolderRole:
                 clock=self._clock,
             )
             orders = OrderServer(
-                self._redis,
+                redis,
                 self._keys,
                 self.venue,
                 self._node_id,
@@ -256,14 +285,51 @@ class HolderRole:
                 on_fenced=self._fenced_in(epoch),
                 clock=self._clock,
             )
+            loop = asyncio.get_running_loop()
+            side = [
+                loop.create_task(self._guard(epoch), name=f"{self.venue}-lease-guard"),
+                loop.create_task(follower.run(), name=f"{self.venue}-interest-follower"),
+                loop.create_task(orders.run(), name=f"{self.venue}-order-server"),
+                loop.create_task(
+                    self._write_catalog(bridge, redis, token, epoch), name=f"{self.venue}-catalog"
+                ),
+            ]
             try:
-                async with asyncio.TaskGroup() as tasks:
-                    tasks.create_task(self._guard(epoch), name=f"{self.venue}-lease-guard")
-                    tasks.create_task(follower.run(), name=f"{self.venue}-interest-follower")
-                    tasks.create_task(orders.run(), name=f"{self.venue}-order-server")
-                    tasks.create_task(self._write_catalog(bridge, token, epoch), name=f"{self.venue}-catalog")
+                done, _ = await asyncio.wait(side, return_when=asyncio.FIRST_EXCEPTION)
+                for task in done:
+                    task.result()  # a part that failed ends the term with its error
             finally:
+                for task in side:
+                    task.cancel()
                 streams.close()
+        # The Bridge is closed (venue sockets with it) before waiting on the Redis side, which a
+        # blocked read may hold up (`_wait_out`): nothing of the venue session outlives the term.
+        await self._wait_out(side, redis)
+
+    async def _wait_out(self, tasks: list[asyncio.Task[Any]], redis: aioredis.Redis) -> None:
+        """Wait for the term's Redis-side tasks to stop, cutting its Redis connections if they
+        do not; after `REAP_TRIES` cuts they are left (logged), never the node held up."""
+        pending = [task for task in tasks if not task.done()]
+        for _ in range(REAP_TRIES):
+            if not pending:
+                break
+            await race(asyncio.wait(pending), self._clock.sleep(REAP_S))
+            pending = [task for task in pending if not task.done()]
+            if pending:
+                with contextlib.suppress(Exception):
+                    await redis.connection_pool.disconnect()
+                for task in pending:
+                    task.cancel()
+        if pending:
+            logger.error(
+                "%s: %s did not stop after %d cancels (a Redis read that lost its cancel): left behind",
+                self.venue,
+                ", ".join(task.get_name() for task in pending),
+                REAP_TRIES,
+            )
+        for task in tasks:
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: the term's own outcome was raised above
 
     async def _guard(self, epoch: int) -> None:
         """End the term as soon as the lease's local validity lapsed (a node stopped or cut off
@@ -272,31 +338,27 @@ class HolderRole:
             await self._clock.sleep(min(self._renew_interval, max(self.lease.remaining(), 0.01)))
         self._stop_term()
 
-    async def _write_catalog(self, bridge: Bridge, token: str, epoch: int) -> None:
+    async def _write_catalog(self, bridge: Bridge, redis: aioredis.Redis, token: str, epoch: int) -> None:
         """Load the venue's catalogue and write it (fenced) where the edges read it."""
-        write = fenced_script(self._redis, _SET_CATALOG)
+        write = fenced_script(redis, _SET_CATALOG)
         while True:
             try:
                 catalog = await bridge.connector(self.venue).catalog()
                 text = msgspec.json.encode(None if catalog is None else list(catalog))
-                await write(
-                    keys=[self._keys.lease(self.venue), self._keys.catalog(self.venue)], args=[token, text]
-                )
+                with redis_errors(redis):
+                    await write(
+                        keys=[self._keys.lease(self.venue), self._keys.catalog(self.venue)],
+                        args=[token, text],
+                    )
                 return
             except Fenced as exc:
                 self._fenced_in(epoch)(exc)
                 return
-            except BrokerBridgeError as exc:
+            except BrokerBridgeError as exc:  # ClusterUnavailable (Redis) among them
                 logger.warning(
-                    "%s: catalogue not loaded (%s); again in %g s", self.venue, exc, CATALOG_RETRY_S
-                )
-            except Exception as exc:
-                if not is_unreachable(exc) and not is_fenced(exc):
-                    raise
-                logger.warning(
-                    "%s: catalogue not written (%s); again in %g s",
+                    "%s: catalogue not loaded or written (%s); again in %g s",
                     self.venue,
-                    type(exc).__name__,
+                    exc,
                     CATALOG_RETRY_S,
                 )
             await self._clock.sleep(CATALOG_RETRY_S)

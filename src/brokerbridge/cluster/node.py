@@ -24,7 +24,7 @@ from typing import Any
 
 from brokerbridge.bridge import Bridge, venue_connectors
 from brokerbridge.cluster.holder import HolderRole
-from brokerbridge.core.clock import Clock, SystemClock
+from brokerbridge.core.clock import Clock, SystemClock, race
 from brokerbridge.core.config import Config
 from brokerbridge.core.errors import ConfigError, UnknownVenue, VenueError
 from brokerbridge.core.events import AnyEvent, Subscription
@@ -40,6 +40,8 @@ from brokerbridge.io.transports import Transports, guarded
 from brokerbridge.services.orders import fills_page
 
 logger = logging.getLogger(__name__)
+
+CUT_S = 1.0  # an edge Bridge still stopping after this long has its Redis connections closed
 
 
 def default_node_id() -> str:
@@ -128,7 +130,8 @@ class ClusterNode:
                     clock=self.clock,
                     inbox=self._inbox,
                 )
-            await stack.enter_async_context(self.bridge)
+            await self.bridge.__aenter__()
+            stack.push_async_callback(self._close_bridge)
             if self.role == "holder":
                 for venue in self.bridge.connectors:
                     self.holders[venue] = HolderRole(
@@ -166,6 +169,19 @@ class ClusterNode:
         if runner is not None:
             runner.cancel()
             await asyncio.wait([runner])
+
+    async def _close_bridge(self) -> None:
+        """Stop the edge Bridge; while it has not stopped, close the node's Redis connections
+        every `CUT_S`: a blocked read that lost its cancel (redis-py) then fails and lets go."""
+        closing = asyncio.get_running_loop().create_task(self.bridge.__aexit__(None, None, None))
+        while not closing.done():
+            await race(asyncio.wait([closing]), self.clock.sleep(CUT_S))
+            if not closing.done():
+                logger.warning(
+                    "cluster node %s: the edge did not stop when told: cutting Redis", self.node_id
+                )
+                await self._redis.connection_pool.disconnect()
+        closing.result()
 
     async def __aexit__(self, *exc_info: Any) -> None:
         stack, self._stack = self._stack, None

@@ -35,7 +35,7 @@ import redis.asyncio as aioredis
 
 from brokerbridge.core.book import OrderBook
 from brokerbridge.core.clock import Clock
-from brokerbridge.core.errors import InvalidRequest, ServiceUnavailable, VenueError
+from brokerbridge.core.errors import ClusterUnavailable, InvalidRequest, ServiceUnavailable, VenueError
 from brokerbridge.core.events import (
     AnyEvent,
     BookSnapshot,
@@ -54,7 +54,7 @@ from brokerbridge.io.cluster.codec import Entry
 from brokerbridge.io.cluster.fencing import parse_token
 from brokerbridge.io.cluster.interest import InterestRegistry
 from brokerbridge.io.cluster.keys import ClusterKeys, describe_url
-from brokerbridge.io.cluster.link import is_unreachable
+from brokerbridge.io.cluster.link import redis_errors
 from brokerbridge.io.cluster.reader import StreamReader
 from brokerbridge.io.connector import Connector
 from brokerbridge.venues.primary.catalog import Catalog, InstrumentDetail
@@ -178,12 +178,11 @@ class ClusterConnector:
             sub = await self._joining.get()
             while topic_of(sub) in self._subs:
                 try:
-                    await self._join(sub)
+                    with redis_errors(self._redis):
+                        await self._join(sub)
                     break
-                except Exception as exc:
-                    if not is_unreachable(exc):
-                        raise
-                    self._on_down(type(exc).__name__)
+                except ClusterUnavailable as exc:
+                    self._on_down(type(exc.__cause__).__name__)
                     await self.clock.sleep(self._renew_interval)
 
     async def _join(self, sub: Subscription) -> None:
@@ -211,7 +210,7 @@ class ClusterConnector:
     def _why_not_served(self) -> str | None:
         """Why this edge cannot serve the venue's streams now (None: it can)."""
         if self._down is not None:
-            return f"Redis unreachable ({self._where}): {self._down}"
+            return f"Redis unreachable ({self._where}) {self._down}"
         if self._lease_known and self._holder is None:
             return (
                 f"no node of the cluster holds the {self.venue} session now (its lease is free): "
@@ -311,6 +310,9 @@ class ClusterConnector:
         self.interest.request_refresh(self._subs[topic])
 
     def _on_down(self, reason: str) -> None:
+        """Redis does not answer; `reason` is the reader's words ("Redis unreachable (…)") or the
+        class of what failed here."""
+        reason = reason.removeprefix("Redis unreachable").strip() or "no answer"
         if self._down is None:
             logger.warning("%s: Redis unreachable (%s): %s", self.venue, self._where, reason)
             self._down = reason
@@ -335,11 +337,10 @@ class ClusterConnector:
         key = self._keys.lease(self.venue)
         while True:
             try:
-                raw = await self._redis.get(key)
-            except Exception as exc:
-                if not is_unreachable(exc):
-                    raise
-                self._on_down(type(exc).__name__)
+                with redis_errors(self._redis):
+                    raw = await self._redis.get(key)
+            except ClusterUnavailable as exc:
+                self._on_down(type(exc.__cause__).__name__)
             else:
                 self._on_up()
                 self._lease_read(None if raw is None else _id_text(raw))
@@ -376,12 +377,11 @@ class ClusterConnector:
         waited = 0.0
         while True:
             try:
-                raw = await self._redis.get(key)
-            except Exception as exc:
-                if not is_unreachable(exc):
-                    raise
+                with redis_errors(self._redis):
+                    raw = await self._redis.get(key)
+            except ClusterUnavailable as exc:
                 raise ServiceUnavailable(
-                    f"{self.venue} catalogue: Redis unreachable ({self._where}): {type(exc).__name__}",
+                    f"{self.venue} catalogue: {exc.message}",
                     venue=self.venue,
                     remedy="the cluster's Redis is down: try again once it is back",
                 ) from None
