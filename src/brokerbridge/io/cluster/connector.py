@@ -293,9 +293,18 @@ class ClusterConnector:
         self._books.clear()
         self._statuses.clear()
         if moved:  # (a first epoch met what the joins asked for already)
-            for sub in self._subs.values():
+            # Clients are told their stream is reconnecting — the session moved — whatever this
+            # edge saw of the lease meanwhile; the new holder's own statuses follow.
+            for topic, sub in self._subs.items():
+                self._emit(
+                    self._status(
+                        topic,
+                        StreamState.RECONNECTING,
+                        f"the {self.venue} session moved to node {entry.node} (epoch {entry.epoch})",
+                    )
+                )
                 self.interest.request_refresh(sub)
-        if before is not None and self._why_not_served() is None:
+        elif before is not None and self._why_not_served() is None:
             self._emit_statuses()
 
     def _on_gap(self, topic: str, reason: str) -> None:
