@@ -1,12 +1,15 @@
 """`RedisJournalStore` is `JournalStore`: every public method's semantics, run against both stores
-(the SQLite file and a real redis-server), then what only the Redis one has — the fence, a lost
-answer retried, Redis's restart — and a holder Bridge on the Kraken simulator journaling to Redis,
-restarted as another holder: no fill published twice, no client order id sent twice."""
+(the SQLite file and a real redis-server); the Bridge's own journal and order-service tests
+(tests/io/test_journal.py, test_order_service.py) run again with the Redis store in the SQLite
+store's place; then what only the Redis one has — the fence, a lost answer retried, Redis's
+restart — and a holder Bridge on the Kraken simulator journaling to Redis, restarted as another
+holder: no fill published twice, no client order id sent twice."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+import inspect
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ import msgspec
 import pytest
 import redis
 
+import brokerbridge.bridge
 from brokerbridge.core.clock import FakeClock
 from brokerbridge.core.config import Config
 from brokerbridge.core.errors import Fenced
@@ -25,6 +29,8 @@ from brokerbridge.io.cluster.journal import _ADD_FILL, RedisJournalStore
 from brokerbridge.io.cluster.keys import ClusterKeys
 from brokerbridge.io.journal_store import JournalError, JournalStore, StoredError
 from brokerbridge.sim.kraken import KrakenSimulator
+from tests.io import test_journal as bridge_journal_tests
+from tests.io import test_order_service as order_service_tests
 from tests.io.rig import Rig, btc_usd, kraken_config, rig_on
 from tests.redis_server import RedisServer
 
@@ -377,3 +383,71 @@ async def test_a_new_holder_neither_republishes_a_fill_nor_sends_an_order_again(
             assert len([o for o in sim.exchange.account.orders.values() if o.cl_ord_id == "once-1"]) == 1
             page = b.bridge.fills_page("kraken")
             assert {f.exec_id for f in page.fills} == delivered
+
+
+# -- the Bridge's own tests, on the Redis store ----------------------------------------------------
+# Every test there whose subject is the journal's behaviour through the Bridge (not the SQLite
+# file itself: WAL mode, a row read with sqlite3, a child process, the old-schema migration).
+# Left out for time only (this file stays near 20 s): three reconciliation tests of 4–13 s each,
+# whose journal part the others cover.
+BRIDGE_TESTS: list[tuple[Callable[..., Coroutine[Any, Any, None]], dict[str, Any]]] = [
+    (order_service_tests.test_a_retry_with_the_same_client_order_id_sends_nothing_again, {}),
+    (order_service_tests.test_a_client_order_id_reused_for_another_order_is_a_conflict, {}),
+    (order_service_tests.test_a_retry_while_the_first_attempt_is_under_way_waits_for_its_outcome, {}),
+    (order_service_tests.test_a_client_order_id_the_venue_refused_is_refused_again_without_sending, {}),
+    (order_service_tests.test_an_unknown_order_is_followed_again_after_a_restart_and_stays_idempotent, {}),
+    (
+        order_service_tests.test_a_cancel_whose_answer_never_came_ends_canceled_at_the_venue,
+        {"fault": {"rest_http_errors": 1}},
+    ),
+    (
+        order_service_tests.test_a_cancel_whose_answer_never_came_ends_canceled_at_the_venue,
+        {"fault": {"rest_headers_only": 1}},
+    ),
+    (order_service_tests.test_a_cancel_of_an_order_still_unknown_is_carried_out_once_it_is_found, {}),
+    (order_service_tests.test_a_cancel_pending_when_the_bridge_stopped_is_carried_on_after_the_restart, {}),
+    (order_service_tests.test_an_amend_by_client_order_id_goes_to_the_venue_id_and_is_journaled, {}),
+    (order_service_tests.test_a_fill_journaled_late_with_an_older_time_is_not_skipped_by_the_cursor, {}),
+    (bridge_journal_tests.test_fills_made_while_the_private_stream_was_down_are_recovered_once, {}),
+    (bridge_journal_tests.test_fills_lost_in_a_stall_are_recovered_though_newer_fills_arrive_first, {}),
+    (bridge_journal_tests.test_fills_lost_in_a_stall_are_recovered_before_the_order_reads, {}),
+    (bridge_journal_tests.test_fills_lost_in_a_stall_shorter_than_the_watchdog_are_recovered, {}),
+    (
+        bridge_journal_tests.test_a_lost_message_with_no_silence_and_nothing_after_it_is_found_by_the_periodic_read,
+        {},
+    ),
+    (bridge_journal_tests.test_more_fills_while_away_than_a_snapshot_holds_are_all_recovered, {}),
+    (bridge_journal_tests.test_callers_reading_orders_side_by_side_share_one_read, {}),
+    (bridge_journal_tests.test_an_unanswered_submit_is_unknown_until_reconciliation_finds_it, {}),
+    (bridge_journal_tests.test_trades_missed_during_a_reconnect_are_backfilled_from_rest, {}),
+]
+
+
+def _name(case: tuple[Callable[..., Any], dict[str, Any]]) -> str:
+    test, params = case
+    return test.__name__ + "".join(f"[{k}]" for value in params.values() for k in value)
+
+
+@pytest.mark.parametrize("case", BRIDGE_TESTS, ids=[_name(case) for case in BRIDGE_TESTS])
+async def test_the_bridges_journal_tests_pass_on_the_redis_store(
+    case: tuple[Callable[..., Coroutine[Any, Any, None]], dict[str, Any]],
+    redis_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Wherever a Bridge (or the test) opens the journal at a path, it gets the Redis store: a
+    restart "on the same file" is a restart on the same Redis, as a new holder's is."""
+    hold(redis_url, TOKEN)
+    opened: list[RedisJournalStore] = []
+
+    def open_store(path: str | None = None) -> RedisJournalStore:
+        opened.append(redis_store(redis_url))
+        return opened[-1]
+
+    for module in (brokerbridge.bridge, order_service_tests, bridge_journal_tests):
+        monkeypatch.setattr(module, "JournalStore", open_store)
+    test, params = case
+    if "tmp_path" in inspect.signature(test).parameters:
+        params = {**params, "tmp_path": tmp_path}
+    await test(**params)
+    assert opened  # the test ran on Redis, not on a file

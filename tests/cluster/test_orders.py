@@ -21,7 +21,14 @@ import redis.asyncio
 
 from brokerbridge.core.clock import FakeClock
 from brokerbridge.core.config import Config
-from brokerbridge.core.errors import Fenced, InvalidRequest, OrderConflict, OrderRefused, UnknownOrder
+from brokerbridge.core.errors import (
+    ClusterUnavailable,
+    Fenced,
+    InvalidRequest,
+    OrderConflict,
+    OrderRefused,
+    UnknownOrder,
+)
 from brokerbridge.core.events import Side, StreamState, Ticker
 from brokerbridge.core.orders import AmendRequest, CancelAck, OrderAck, OrderRequest
 from brokerbridge.io.cluster.journal import RedisJournalStore
@@ -39,6 +46,7 @@ from brokerbridge.io.cluster.orders import (
 from brokerbridge.sim.kraken import KrakenSimulator
 from tests.io.primary_rig import GGAL, primary_rig
 from tests.io.rig import Rig, kraken_config, rig_on
+from tests.io.test_order_service import limit, sim_orders
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -46,22 +54,6 @@ T = TypeVar("T")
 KEYS = ClusterKeys()
 EDGE = "edge-1"
 REAL_LIMIT_S = 20.0  # real seconds any one drive may take (a loaded machine included)
-
-
-def limit(cid: str | None, qty: str = "0.01", price: str = "1000.0") -> OrderRequest:
-    """A Kraken buy far below the simulated market: it rests until canceled."""
-    return OrderRequest(
-        venue="kraken",
-        symbol="BTC/USD",
-        side=Side.BUY,
-        qty=Decimal(qty),
-        price=Decimal(price),
-        client_order_id=cid,
-    )
-
-
-def sim_orders(sim: KrakenSimulator, cid: str) -> list[Any]:
-    return [o for o in sim.exchange.account.orders.values() if o.cl_ord_id == cid]
 
 
 def hold(url: str, venue: str, token: str) -> None:
@@ -149,17 +141,38 @@ async def relay_of(
         await relay.aclose()
 
 
+@contextlib.asynccontextmanager
+async def kraken_holding(
+    redis_url: str, edge_redis: redis.asyncio.Redis, seed: int, node: str = "node-a", epoch: int = 1
+) -> AsyncIterator[tuple[FakeClock, KrakenSimulator, Rig, OrderRelay]]:
+    """The Kraken simulator, `node` holding it at `epoch` (its Bridge; no order server yet), and an
+    edge's relay."""
+    clock = FakeClock()
+    async with (
+        KrakenSimulator(port=0, seed=seed, clock=clock, tick_s=0.01) as sim,
+        kraken_holder(sim, clock, redis_url, node, epoch) as holder,
+        relay_of(edge_redis, "kraken", clock) as relay,
+    ):
+        yield clock, sim, holder, relay
+
+
+@contextlib.asynccontextmanager
+async def kraken_cluster(
+    redis_url: str, edge_redis: redis.asyncio.Redis, seed: int
+) -> AsyncIterator[tuple[FakeClock, KrakenSimulator, OrderServer, OrderRelay]]:
+    """`kraken_holding`, node-a serving its order requests."""
+    async with (
+        kraken_holding(redis_url, edge_redis, seed) as (clock, sim, holder, relay),
+        serving(edge_redis, "kraken", "node-a", "node-a 1", holder.bridge, clock) as (server, _, _),
+    ):
+        yield clock, sim, server, relay
+
+
 # -- round trips -----------------------------------------------------------------------------------
 async def test_an_order_at_the_edge_is_placed_canceled_and_amended_by_the_kraken_holder(
     redis_url: str, edge_redis: redis.asyncio.Redis
 ) -> None:
-    clock = FakeClock()
-    async with (
-        KrakenSimulator(port=0, seed=21, clock=clock, tick_s=0.01) as sim,
-        kraken_holder(sim, clock, redis_url, "node-a", 1) as holder,
-        serving(edge_redis, "kraken", "node-a", "node-a 1", holder.bridge, clock) as (server, _, _),
-        relay_of(edge_redis, "kraken", clock) as relay,
-    ):
+    async with kraken_cluster(redis_url, edge_redis, 21) as (clock, sim, server, relay):
         ack = await drive(clock, relay.place(limit(None)))  # the edge mints the client order id
         assert isinstance(ack, OrderAck) and ack.status == "accepted" and not ack.duplicate
         assert ack.client_order_id.startswith("bb") and ack.order_id is not None
@@ -234,13 +247,7 @@ async def test_an_order_at_the_edge_is_placed_by_the_primary_holder(
 async def test_an_error_at_the_holder_comes_back_as_the_same_typed_error(
     redis_url: str, edge_redis: redis.asyncio.Redis
 ) -> None:
-    clock = FakeClock()
-    async with (
-        KrakenSimulator(port=0, seed=22, clock=clock, tick_s=0.01) as sim,
-        kraken_holder(sim, clock, redis_url, "node-a", 1) as holder,
-        serving(edge_redis, "kraken", "node-a", "node-a 1", holder.bridge, clock),
-        relay_of(edge_redis, "kraken", clock) as relay,
-    ):
+    async with kraken_cluster(redis_url, edge_redis, 22) as (clock, sim, _, relay):
         with pytest.raises(OrderRefused) as refused:  # below Kraken's minimum quantity
             await drive(clock, relay.place(limit("tiny-1", qty="0.00001", price="10")))
         assert refused.value.rule == "min_qty" and refused.value.code == "order_refused"
@@ -349,12 +356,7 @@ async def test_no_answer_within_the_timeout_is_unknown_and_a_cancel_pending(
 async def test_a_fenced_server_stops_and_leaves_the_request_to_the_holder(
     redis_url: str, edge_redis: redis.asyncio.Redis
 ) -> None:
-    clock = FakeClock()
-    async with (
-        KrakenSimulator(port=0, seed=24, clock=clock, tick_s=0.01) as sim,
-        kraken_holder(sim, clock, redis_url, "node-b", 2) as holder,
-        relay_of(edge_redis, "kraken", clock) as relay,
-    ):
+    async with kraken_holding(redis_url, edge_redis, 24, "node-b", 2) as (clock, sim, holder, relay):
         # node-a still runs its server with epoch 1, but node-b holds the lease at epoch 2.
         async with serving(edge_redis, "kraken", "node-a", "node-a 1", holder.bridge, clock) as (
             old,
@@ -414,3 +416,37 @@ async def test_a_request_older_than_its_ttl_is_refused_unplaced(
         fresh_error = by_id["fresh-1"].error
         assert fresh_error is not None and fresh_error.code == "invalid_request"
         assert sim_orders(sim, "old-1") == []
+
+
+async def test_a_holder_whose_journal_write_is_fenced_stops_and_sends_nothing(
+    redis_url: str, edge_redis: redis.asyncio.Redis
+) -> None:
+    async with kraken_holding(redis_url, edge_redis, 26) as (clock, sim, holder, relay):
+        hold(redis_url, "kraken", "node-b 2")  # node-a's lease is gone; its Bridge still runs
+        async with serving(edge_redis, "kraken", "node-a", "node-a 1", holder.bridge, clock) as (
+            old,
+            fenced,
+            task,
+        ):
+            placing = asyncio.ensure_future(relay.place(limit("late-1")))
+            await drive(clock, task)
+            assert [f.holder for f in fenced] == ["node-b 2"] and old.answered == 0
+        assert sim_orders(sim, "late-1") == []  # the write-ahead was refused: nothing sent
+        with redis.Redis.from_url(redis_url) as r:
+            assert r.xpending(KEYS.orders("kraken"), ORDER_GROUP)["pending"] == 1  # for node-b
+        placing.cancel()
+
+
+async def test_an_unreachable_redis_is_a_typed_error_naming_the_retry(tmp_path: Path) -> None:
+    from tests.redis_server import free_port
+
+    r = open_redis(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    clock = FakeClock()
+    try:
+        async with relay_of(r, "kraken", clock) as relay:
+            with pytest.raises(ClusterUnavailable) as down:
+                await relay.place(limit(None))
+            assert down.value.retryable and "unreachable" in down.value.message
+            assert "client_order_id bb" in down.value.remedy  # the id it minted: a retry is one order
+    finally:
+        await r.aclose()

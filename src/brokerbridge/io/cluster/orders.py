@@ -148,6 +148,16 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _same_venue(venue: str, served: str) -> None:
+    """Relays and servers are per venue (the lease, the fence and the queue are the venue's)."""
+    if venue != served:
+        raise InvalidRequest(
+            f"an order for {venue} on {served}'s order relay",
+            venue=venue,
+            remedy=f"send it through {venue}'s relay",
+        )
+
+
 def _entry_ms(entry_id: bytes | str) -> int:
     return int(_text(entry_id).partition("-")[0])
 
@@ -202,6 +212,10 @@ class ReplyInbox:
                 logger.warning(
                     "order answers on %s unreadable: Redis unreachable (%s)", self.stream, type(exc).__name__
                 )
+                await self._clock.sleep(RETRY_S)
+                continue
+            except redis.exceptions.RedisError as exc:  # an error reply: the waiters time out (unknown)
+                logger.error("order answers on %s unreadable: %s", self.stream, exc)
                 await self._clock.sleep(RETRY_S)
                 continue
             for _, entries in read:
@@ -262,7 +276,7 @@ class OrderRelay:
         self._inbox = inbox if inbox is not None else ReplyInbox(redis, keys, node_id, clock=clock)
 
     async def place(self, request: OrderRequest) -> OrderAck:
-        self._check(request.venue)
+        _same_venue(request.venue, self.venue)
         if request.client_order_id is None:  # so that a request handled twice is one order
             request = msgspec.structs.replace(request, client_order_id=mint_client_order_id())
         cid = request.client_order_id
@@ -299,7 +313,7 @@ class OrderRelay:
         return answer.cancel
 
     async def amend(self, request: AmendRequest) -> OrderAck:
-        self._check(request.venue)
+        _same_venue(request.venue, self.venue)
         what = f"amend of order {request.order_id or request.client_order_id}"
         answer = await self._ask(AmendCall(request=request), what, retry="it")
         if answer is None:
@@ -319,14 +333,6 @@ class OrderRelay:
             "after it was sent (a holder taking it over within that time acts on it, once); "
             "the outcome follows on executions"
         )
-
-    def _check(self, venue: str) -> None:
-        if venue != self.venue:
-            raise InvalidRequest(
-                f"this relay sends {self.venue}'s orders, not {venue}'s",
-                venue=venue,
-                remedy="use the venue's relay",
-            )
 
     def _ack(self, answer: OrderAnswer) -> OrderAck:
         if answer.ack is None:
@@ -551,12 +557,18 @@ class OrderServer:
             self._stopped(exc)
             return
         except UNREACHABLE as exc:
-            # Unanswered and unacknowledged: this holder (or the next) claims it again.
+            # Unanswered and unacknowledged: the next holder claims it (the edge meanwhile says
+            # `unknown`); handled again, it is the same order (idempotent by client order id).
             logger.error(
                 "%s: the answer to order request %s could not be written: Redis unreachable (%s)",
                 self.venue,
                 request_id,
                 type(exc).__name__,
+            )
+            return
+        except redis.exceptions.RedisError as exc:  # e.g. out of memory: the same, and say why
+            logger.error(
+                "%s: the answer to order request %s was refused by Redis: %s", self.venue, request_id, exc
             )
             return
         self.answered += 1
@@ -606,22 +618,14 @@ class OrderServer:
     async def _call(self, request_id: str, call: OrderCall) -> OrderAnswer:
         match call:
             case PlaceCall(request=request):
-                self._own(request.venue)
+                _same_venue(request.venue, self.venue)
                 return OrderAnswer(id=request_id, ack=await self._handler.place(request))
             case CancelCall(order_id=order_id, client_order_id=client_order_id):
                 done = await self._handler.cancel(self.venue, order_id, client_order_id=client_order_id)
                 return OrderAnswer(id=request_id, cancel=done)
             case AmendCall(request=amend):
-                self._own(amend.venue)
+                _same_venue(amend.venue, self.venue)
                 return OrderAnswer(id=request_id, ack=await self._handler.amend(amend))
-
-    def _own(self, venue: str) -> None:
-        if venue != self.venue:
-            raise InvalidRequest(
-                f"an order for {venue} came on {self.venue}'s request stream",
-                venue=venue,
-                remedy="a bug: report it",
-            )
 
     def _stopped(self, fenced: Fenced) -> None:
         if self._fenced is None:
