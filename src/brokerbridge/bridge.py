@@ -35,7 +35,7 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import msgspec
 
@@ -95,6 +95,34 @@ from brokerbridge.venues.primary.catalog import Catalog
 logger = logging.getLogger(__name__)
 
 
+class ConnectorFactory(Protocol):
+    """Makes a Bridge's connectors (instead of the configured venues' own, `venue_connectors`):
+    each emits into `emit` and reports a stream refused for good to `on_refused`. A cluster edge's
+    are `ClusterConnector`s reading the holder's events from Redis (io/cluster/connector.py)."""
+
+    def __call__(
+        self,
+        *,
+        emit: Callable[[AnyEvent], None],
+        on_refused: Callable[[Subscription, VenueError], None],
+    ) -> list[Connector]: ...
+
+
+class OrderRoute(Protocol):
+    """Where a Bridge's orders go instead of its own order service: a cluster edge sends them to the
+    venue's holder (io/cluster/orders.py `OrderRelay`), which answers through its order service."""
+
+    async def place(self, request: OrderRequest) -> OrderAck: ...
+
+    async def cancel(
+        self, venue: str, order_id: str | None = None, *, client_order_id: str | None = None
+    ) -> CancelAck: ...
+
+    async def amend(self, request: AmendRequest) -> OrderAck: ...
+
+    def fills_page(self, venue: str, *, after: str | None = None, limit: int = 500) -> FillsPage: ...
+
+
 @dataclass
 class VenueState:
     balances: BalanceBook = field(default_factory=BalanceBook)
@@ -133,6 +161,9 @@ class Bridge:
         transports: Transports | None = None,
         simulate: bool | Literal["auto"] = False,
         hold_accounts: bool = True,
+        connectors: ConnectorFactory | None = None,
+        order_route: OrderRoute | None = None,
+        journal: bool = True,
     ) -> None:
         """`simulate`: False (the default) runs the configured venues only — Kraken without keys
         gives public data; "auto" starts the embedded simulator of each venue with no credentials
@@ -141,7 +172,12 @@ class Bridge:
         venue logs a WARNING and is listed in `simulated`.
 
         `hold_accounts`: hold every venue's account streams open from start (False: on demand,
-        like market streams — for a one-shot tool that needs no account, e.g. a catalogue query)."""
+        like market streams — for a one-shot tool that needs no account, e.g. a catalogue query).
+
+        A cluster (docs/cluster.md) builds its Bridges from seams: `connectors` makes the connectors
+        (else the configured venues' own), `order_route` takes place/cancel/amend/fills_page (else
+        the local order service), `journal_store` is the holder's journal in Redis, and `journal=False`
+        runs with no executions journal on disk at all (an edge: the holder journals every fill)."""
         if queue_size < 4:
             # Room for a Gap, the stream's status, a fresh book and the newest event.
             raise ConfigError(f"queue_size must be at least 4, got {queue_size}")
@@ -162,6 +198,9 @@ class Bridge:
         # The on-disk fills journal: injected, or opened from config.journal_path at start.
         self.journal_store = journal_store
         self._owns_store = journal_store is None
+        self._journaled = journal or journal_store is not None
+        self._connector_factory = connectors
+        self._order_route = order_route
         self.events_in = 0
         # Last ticker/stats, recent trades and candles of the open market streams (REST snapshots,
         # late joiners).
@@ -217,10 +256,18 @@ class Bridge:
                 embedded_simulators(self.config, use_sim=self._simulate, venues=self.config.venues)
             )
         try:
-            if self.journal_store is None:
+            if self.journal_store is None and self._journaled:
                 self.journal_store = JournalStore(self.config.journal_path)
-            for connector in self._make_connectors():
+            made = (
+                self._make_connectors()
+                if self._connector_factory is None
+                else self._connector_factory(emit=self._on_event, on_refused=self._on_refused)
+            )
+            for connector in made:
                 self.connectors[connector.venue] = connector
+                if self.journal_store is None:  # no journal here (a cluster edge): nothing to restore
+                    self.state[connector.venue] = VenueState(scope=connector.journal_scope)
+                    continue
                 state = self.state[connector.venue] = self._restore(connector)
                 # Orders a killed process left undecided are published `unknown` from here on.
                 self.orders.add_venue(OrderVenue(connector, state.journal, state.scope), self.journal_store)
@@ -277,48 +324,13 @@ class Bridge:
         return state
 
     def _make_connectors(self) -> list[Connector]:
-        net = self.transports
-        venues = self.config.venues
-        connectors: list[Connector] = []
-        if "kraken" in venues:
-            connectors.append(
-                KrakenConnector(
-                    self.config.kraken,
-                    emit=self._on_event,
-                    clock=self.clock,
-                    on_refused=self._on_refused,
-                    http=net.http(
-                        timeout=self.config.kraken.request_timeout,
-                        deadline=self.config.kraken.request_deadline,
-                        clock=self.clock,
-                    ),
-                    ws_connect=net.ws_connect,
-                )
-            )
-        if "primary" in venues and self.config.primary is None and self.config.server.venues:
-            raise ConfigError(
-                "primary is one of the venues to run ([server] venues / --venue) but is not configured",
-                remedy="configure [primary] (environment, user, password), or let its simulator stand in "
-                '(`serve` without --no-sim; `Bridge(config, simulate="auto")`), or leave primary out',
-            )
-        if "primary" in venues and self.config.primary is not None:
-            from brokerbridge.io.primary.connector import PrimaryConnector
-
-            connectors.append(
-                PrimaryConnector(
-                    self.config.primary,
-                    emit=self._on_event,
-                    clock=self.clock,
-                    on_refused=self._on_refused,
-                    http=net.http(
-                        timeout=self.config.primary.request_timeout,
-                        deadline=self.config.primary.request_deadline,
-                        clock=self.clock,
-                    ),
-                    ws_connect=net.ws_connect,
-                )
-            )
-        return connectors
+        return venue_connectors(
+            self.config,
+            emit=self._on_event,
+            on_refused=self._on_refused,
+            clock=self.clock,
+            transports=self.transports,
+        )
 
     async def _run(self) -> None:
         try:
@@ -566,6 +578,8 @@ class Bridge:
         same refusal if the venue refused it; `OrderConflict` for other arguments) — also after
         a restart."""
         self.connector(request.venue)
+        if self._order_route is not None:
+            return await self._order_route.place(request)
         return await self.orders.place(request)
 
     async def cancel(
@@ -575,17 +589,23 @@ class Bridge:
         two). A cancel the venue did not answer, or of an order whose own submit is still unknown,
         answers `status="pending"` and is carried on until the venue answers or the order closes."""
         self.connector(venue)
+        if self._order_route is not None:
+            return await self._order_route.cancel(venue, order_id, client_order_id=client_order_id)
         return await self.orders.cancel(venue, order_id, client_order_id=client_order_id)
 
     async def amend(self, request: AmendRequest) -> OrderAck:
         """Change an open order's quantity and/or price (named by either id)."""
         self.connector(request.venue)
+        if self._order_route is not None:
+            return await self._order_route.amend(request)
         return await self.orders.amend(request)
 
     def fills_page(self, venue: str, *, after: str | None = None, limit: int = 500) -> FillsPage:
         """The journal's fills of `venue` in the order they were journaled, `limit` at a time from the
         cursor `after` (a page's `next`, or its `resume` to poll for fills journaled later)."""
         self.connector(venue)
+        if self._order_route is not None:
+            return self._order_route.fills_page(venue, after=after, limit=limit)
         return self.orders.fills_page(venue, after=after, limit=limit)
 
     # -- state -------------------------------------------------------------------------------
@@ -814,6 +834,60 @@ class Bridge:
             # Durability lost, not the fill: consumers still get it once (the in-memory journal).
             logger.error("%s: %s", fill.venue, exc)
             return True
+
+
+def venue_connectors(
+    config: Config,
+    *,
+    emit: Callable[[AnyEvent], None],
+    on_refused: Callable[[Subscription, VenueError], None],
+    clock: Clock,
+    transports: Transports,
+) -> list[Connector]:
+    """The connectors of `config.venues`, reaching the venues through `transports` (a Bridge's own;
+    a cluster node builds them too: its holder's, and its edge's shadows that are never run)."""
+    net = transports
+    venues = config.venues
+    connectors: list[Connector] = []
+    if "kraken" in venues:
+        connectors.append(
+            KrakenConnector(
+                config.kraken,
+                emit=emit,
+                clock=clock,
+                on_refused=on_refused,
+                http=net.http(
+                    timeout=config.kraken.request_timeout,
+                    deadline=config.kraken.request_deadline,
+                    clock=clock,
+                ),
+                ws_connect=net.ws_connect,
+            )
+        )
+    if "primary" in venues and config.primary is None and config.server.venues:
+        raise ConfigError(
+            "primary is one of the venues to run ([server] venues / --venue) but is not configured",
+            remedy="configure [primary] (environment, user, password), or let its simulator stand in "
+            '(`serve` without --no-sim; `Bridge(config, simulate="auto")`), or leave primary out',
+        )
+    if "primary" in venues and config.primary is not None:
+        from brokerbridge.io.primary.connector import PrimaryConnector
+
+        connectors.append(
+            PrimaryConnector(
+                config.primary,
+                emit=emit,
+                clock=clock,
+                on_refused=on_refused,
+                http=net.http(
+                    timeout=config.primary.request_timeout,
+                    deadline=config.primary.request_deadline,
+                    clock=clock,
+                ),
+                ws_connect=net.ws_connect,
+            )
+        )
+    return connectors
 
 
 class _Upstream:

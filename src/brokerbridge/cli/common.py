@@ -94,12 +94,20 @@ def load(
     ws_auth_url: str | None = None,
     console: Console | None = None,
     venues: list[str] | None = None,
+    cluster: str | None = None,
 ) -> Config:
-    """The config, or exit 2 with the ConfigError's message: the one way a bad setting ends a command."""
+    """The config, or exit 2 with the ConfigError's message: the one way a bad setting ends a command.
+    `cluster`: `serve --cluster`'s Redis URL ([cluster] redis_url)."""
     try:
         return load_config(
             config,
-            overrides={"rest_url": rest_url, "ws_url": ws_url, "ws_auth_url": ws_auth_url, "venues": venues},
+            overrides={
+                "rest_url": rest_url,
+                "ws_url": ws_url,
+                "ws_auth_url": ws_auth_url,
+                "venues": venues,
+                "cluster_redis_url": cluster,
+            },
         )
     except BrokerBridgeError as exc:
         fail(exc, console)

@@ -1009,6 +1009,11 @@ def load_config(
     if overrides:
         given = {k: v for k, v in overrides.items() if v is not None}
         venues = given.pop("venues", None)
+        redis_url = given.pop("cluster_redis_url", None)
+        if redis_url is not None:  # `serve --cluster redis://…`
+            cluster = _section_from_mapping(
+                cluster, "cluster", {"redis_url": redis_url}, "command line (--cluster)"
+            )
         kraken_given = {k: v for k, v in given.items() if not k.startswith("primary_")}
         primary_given = {k[len("primary_") :]: v for k, v in given.items() if k.startswith("primary_")}
         if kraken_given:

@@ -8,13 +8,14 @@ memory, for tests on a `FakeClock` where nothing must depend on how fast bytes c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
 from brokerbridge.core.clock import Clock
-from brokerbridge.io.http import HttpClient
+from brokerbridge.core.errors import TransportError
+from brokerbridge.io.http import HttpClient, HttpResponse
 from brokerbridge.io.ws import Connection, connect
 
 
@@ -44,3 +45,82 @@ class WsConnect(Protocol):
 class Transports:
     http: HttpClientFactory = HttpClient
     ws_connect: WsConnect = connect
+
+
+# Why a node refuses to reach a venue now (None: it may): see `guarded`.
+Barred = Callable[[], str | None]
+
+
+def guarded(transports: Transports, barred: Barred) -> Transports:
+    """`transports` that send nothing while `barred()` names a reason (a cluster holder whose lease
+    lapsed: docs/cluster.md): every HTTP request, WebSocket connect and frame asks first, and a
+    refusal is a `TransportError` saying why — to the connector's supervisor the venue is
+    unreachable, and nothing reaches the venue."""
+
+    def http(*, timeout: float, deadline: float = 30.0, clock: Clock | None = None) -> HttpClient:
+        return _GuardedHttp(transports.http(timeout=timeout, deadline=deadline, clock=clock), barred)
+
+    @asynccontextmanager
+    async def ws_connect(
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        redact: Callable[[str], str] | None = None,
+        ping_interval: float = 20.0,
+    ) -> AsyncIterator[Connection]:
+        _refuse_if(barred, f"WebSocket connect to {_strip_query(url)}")
+        async with transports.ws_connect(
+            url, headers=headers, redact=redact, ping_interval=ping_interval
+        ) as connection:
+            yield _GuardedConnection(connection, barred)
+
+    return Transports(http=http, ws_connect=ws_connect)
+
+
+def _refuse_if(barred: Barred, what: str) -> None:
+    reason = barred()
+    if reason is not None:
+        raise TransportError(
+            f"{what} not sent: {reason}",
+            remedy="this node does not hold the venue session now: another node of the cluster does, "
+            "or will once it takes the lease",
+        )
+
+
+def _strip_query(url: str) -> str:
+    return url.split("?", 1)[0]
+
+
+class _GuardedHttp(HttpClient):
+    """An `HttpClient` that asks `barred` before every request (the wrapped client does the rest)."""
+
+    def __init__(self, inner: HttpClient, barred: Barred) -> None:  # no super(): `inner` has the pool
+        self._inner = inner
+        self._barred = barred
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpResponse:
+        _refuse_if(self._barred, f"{method} {_strip_query(url)}")
+        return await self._inner.request(method, url, content=content, headers=headers)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _GuardedConnection:
+    def __init__(self, inner: Connection, barred: Barred) -> None:
+        self._inner = inner
+        self._barred = barred
+
+    async def recv_text(self) -> str:
+        return await self._inner.recv_text()
+
+    async def send_text(self, text: str) -> None:
+        _refuse_if(self._barred, "WebSocket frame")
+        await self._inner.send_text(text)

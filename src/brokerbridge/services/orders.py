@@ -35,6 +35,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import msgspec
 
@@ -55,7 +56,7 @@ from brokerbridge.core.errors import (
     error_from_wire,
     wire_error_of,
 )
-from brokerbridge.core.events import AnyEvent, OrderUpdate
+from brokerbridge.core.events import AnyEvent, Fill, OrderUpdate
 from brokerbridge.core.orders import (
     AmendRequest,
     CancelAck,
@@ -634,30 +635,43 @@ class OrderService:
         """The journal's fills of the venue in the order they were journaled, `limit` at a time
         from the cursor `after` (a page's `next` or `resume`)."""
         venue = self._venue(venue_name)
-        store = self._journal()
-        if not 1 <= limit <= MAX_FILLS_PAGE:
-            raise InvalidRequest(
-                f"limit must be between 1 and {MAX_FILLS_PAGE}, got {limit}",
-                venue=venue_name,
-                remedy="ask for fewer fills per page and follow `next`",
-            )
-        start = 0
-        if after:
-            if not after.isdigit():
-                raise InvalidRequest(
-                    f"cursor {after!r} is not one this API gave",
-                    venue=venue_name,
-                    remedy="pass a page's `next` or `resume` as it came, or no cursor for the first page",
-                )
-            start = int(after)
-        rows = store.fills_after(venue_name, venue.scope, after=start, limit=limit)
-        last = str(rows[-1][0]) if rows else None
-        return FillsPage(
+        return fills_page(self._journal(), venue_name, venue.scope, after=after, limit=limit)
+
+
+class FillsSource(Protocol):
+    """What `fills_page` reads: a journal's fills of one account, in the order journaled."""
+
+    def fills_after(self, venue: str, scope: str, *, after: int, limit: int) -> list[tuple[int, Fill]]: ...
+
+
+def fills_page(
+    store: FillsSource, venue_name: str, scope: str, *, after: str | None, limit: int
+) -> FillsPage:
+    """A page of `store`'s fills of one account (`OrderService.fills_page`; a cluster edge reads
+    the holder's journal in Redis with it)."""
+    if not 1 <= limit <= MAX_FILLS_PAGE:
+        raise InvalidRequest(
+            f"limit must be between 1 and {MAX_FILLS_PAGE}, got {limit}",
             venue=venue_name,
-            fills=[fill for _, fill in rows],
-            next=last if len(rows) == limit else None,
-            resume=last or after or "0",
+            remedy="ask for fewer fills per page and follow `next`",
         )
+    start = 0
+    if after:
+        if not after.isdigit():
+            raise InvalidRequest(
+                f"cursor {after!r} is not one this API gave",
+                venue=venue_name,
+                remedy="pass a page's `next` or `resume` as it came, or no cursor for the first page",
+            )
+        start = int(after)
+    rows = store.fills_after(venue_name, scope, after=start, limit=limit)
+    last = str(rows[-1][0]) if rows else None
+    return FillsPage(
+        venue=venue_name,
+        fills=[fill for _, fill in rows],
+        next=last if len(rows) == limit else None,
+        resume=last or after or "0",
+    )
 
 
 def _again(outcome: _Outcome) -> OrderAck:

@@ -52,6 +52,10 @@ class ClusterKeys:
         """One part (fills, fill order, orders, ops…) of the executions journal of an account."""
         return f"{self._venue(venue)}:journal:{scope}:{part}"
 
+    def catalog(self, venue: str) -> str:
+        """The venue's instrument catalogue as its holder loaded it (msgspec JSON; null: none)."""
+        return f"{self._venue(venue)}:catalog"
+
     def node(self, node: str) -> str:
         return f"{self.prefix}:node:{node}"
 
