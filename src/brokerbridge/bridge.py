@@ -49,6 +49,7 @@ from brokerbridge.core.errors import (
     UnknownChannel,
     UnknownVenue,
     VenueError,
+    fenced_cause,
 )
 from brokerbridge.core.events import (
     AnyEvent,
@@ -342,6 +343,13 @@ class Bridge:
                 for conn in self.connectors.values():
                     tasks.create_task(conn.run(), name=f"{conn.venue}-connector")
         except Exception as exc:
+            fenced = fenced_cause(exc)
+            if fenced is not None:
+                # A cluster holder's lease went to another node (docs/cluster.md): an expected end,
+                # told once; the node's holder role ends the term and the edges follow the new holder.
+                logger.warning("bridge stopped: %s", fenced.message)
+                self.fanout.stopped(f"this node no longer holds the venue: {fenced.message}")
+                raise
             # Our bug: say so loudly and tell every consumer its data is stale, rather than go quiet.
             logger.exception("bridge stopped after an internal error")
             self.fanout.stopped(f"bridge stopped after an internal error: {exc!r}")

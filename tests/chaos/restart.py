@@ -145,8 +145,19 @@ def write_config(workdir: Path, ksim: KrakenSimulator, psim: PrimarySimulator) -
 class Serve:
     """`brokerbridge serve` as a child process, started again on the same config after a kill."""
 
-    def __init__(self, config: Path, port: int, log: Path) -> None:
+    def __init__(
+        self,
+        config: Path,
+        port: int,
+        log: Path,
+        *,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """`args`: more of serve's options (e.g. `--cluster URL`); `env`: variables on top of the
+        parent's (whose BROKERBRIDGE_* are dropped, so only the config file and these count)."""
         self.config, self.port, self.log = config, port, log
+        self.args, self.env = args, env or {}
         self.url = f"http://127.0.0.1:{port}"
         self.process: asyncio.subprocess.Process | None = None
         self.up = asyncio.Event()
@@ -155,7 +166,7 @@ class Serve:
         """Start it and wait until `/api/ready` says ready; the seconds that took."""
         started = time.monotonic()
         env = {k: v for k, v in os.environ.items() if not k.startswith("BROKERBRIDGE_")}
-        env.update(PYTHONUNBUFFERED="1", NO_COLOR="1", COLUMNS="200")
+        env.update(PYTHONUNBUFFERED="1", NO_COLOR="1", COLUMNS="200", **self.env)
         with self.log.open("a", encoding="utf-8") as log:
             log.write(f"==== restart chaos: serve started {time.strftime('%H:%M:%S')}\n")
             log.flush()
@@ -169,6 +180,7 @@ class Serve:
                 "--port",
                 str(self.port),
                 "--no-login-link",
+                *self.args,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,

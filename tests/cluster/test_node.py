@@ -30,6 +30,7 @@ from brokerbridge.core.config import ClusterConfig, Config
 from brokerbridge.core.events import (
     AnyEvent,
     BookSnapshot,
+    Fill,
     Side,
     StreamState,
     StreamStatus,
@@ -37,6 +38,9 @@ from brokerbridge.core.events import (
 )
 from brokerbridge.core.orders import OrderRequest
 from brokerbridge.core.secret import Secret
+from brokerbridge.io.cluster.codec import decode_entry
+from brokerbridge.io.cluster.journal import RedisJournalStore
+from brokerbridge.io.cluster.keys import ClusterKeys
 from brokerbridge.sim.kraken import KrakenSimulator
 from brokerbridge.sim.primary import PrimarySimulator
 from tests.redis_server import RedisServer
@@ -246,6 +250,93 @@ async def test_edge_says_redis_is_down_and_comes_back(
         await eventually(lambda: "kraken" in holder.held, what="held again")
         n = len(ticker.events)
         await eventually(lambda: any(isinstance(e, Ticker) for e in ticker.events[n:]), what="ticks again")
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_fill_journaled_but_never_published_reaches_the_edge_after_failover(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """The window between the journal's write and the publisher's flush: a holder that journaled a
+    fill and lost its lease (or died) before publishing it. The next holder's restore takes the fill
+    as reported, so it publishes what the executions stream lacks at the start of its term — once —
+    and the edge's client gets it once (chaos seed 1101 lost one this way)."""
+    tasks: list[asyncio.Task[None]] = []
+    async with simulated_venues(redis_url, tmp_path) as venues, contextlib.AsyncExitStack() as stack:
+        cfg = venues.config
+        a = await stack.enter_async_context(ClusterNode(node_config(cfg, "a")))
+        edge = await stack.enter_async_context(ClusterNode(node_config(cfg, "e", "edge")))
+        await eventually(lambda: "kraken" in a.held, what="a holds kraken")
+        fills: list[Fill] = []
+
+        async def pump() -> None:
+            async for event in edge.bridge.subscribe("kraken", "executions"):
+                if isinstance(event, Fill):
+                    fills.append(event)
+
+        tasks.append(asyncio.get_running_loop().create_task(pump()))
+        role = a.holders["kraken"]
+        term = role.bridge
+        assert term is not None and role.lease.token is not None
+        await eventually(lambda: edge.bridge.readiness()["kraken"].state == "ready", what="edge ready")
+        # Journaled under a's lease, never handed to its publisher: what a kill right after
+        # `add_fill` leaves behind.
+        lost = Fill(
+            venue="kraken", ts=time.time(), order_id="OLOST-1", exec_id="TLOST-1", symbol="BTC/USD",
+            side=Side.BUY, price=Decimal("50000"), qty=Decimal("0.001"), cost=Decimal("50"),
+            fee=Decimal("0.1"), fee_asset="USD",
+        )  # fmt: skip
+        store = RedisJournalStore(redis_url, ClusterKeys(), "kraken", token=role.lease.token)
+        try:
+            assert store.add_fill(term.state["kraken"].scope, lost)
+        finally:
+            store.close()
+
+        async def no_release() -> None:
+            role.lease.drop()
+
+        role.lease.release = no_release  # type: ignore[method-assign]
+        assert a._runner is not None
+        a._runner.cancel()
+        await asyncio.wait([a._runner])
+        b = await stack.enter_async_context(ClusterNode(node_config(cfg, "b")))
+        await eventually(lambda: "kraken" in b.held, what="b holds kraken")
+        await eventually(lambda: any(f.exec_id == "TLOST-1" for f in fills), what="the lost fill on the edge")
+        stream = ClusterKeys().events("kraken", "kraken:executions")
+        with redis.Redis.from_url(redis_url) as r:
+            entries = r.xrange(stream)
+        carried = [e for _, fields in entries if isinstance(e := decode_entry(fields).event, Fill)]
+        assert [f.exec_id for f in carried].count("TLOST-1") == 1
+        # A third term publishes it no more: it is in the stream now.
+        b_role = b.holders["kraken"]
+
+        async def no_release_b() -> None:
+            b_role.lease.drop()
+
+        b_role.lease.release = no_release_b  # type: ignore[method-assign]
+        assert b._runner is not None
+        b._runner.cancel()
+        await asyncio.wait([b._runner])
+        c = await stack.enter_async_context(ClusterNode(node_config(cfg, "c")))
+        await eventually(lambda: "kraken" in c.held, what="c holds kraken")
+
+        def c_live() -> bool:
+            # c's executions stream live: its term's start (where a republish happens, before
+            # the venue's socket is even open) is long past.
+            with redis.Redis.from_url(redis_url) as r:
+                decoded = [decode_entry(fields) for _, fields in r.xrange(stream) if fields]
+            return any(
+                d.epoch == 3 and isinstance(d.event, StreamStatus) and d.event.state is StreamState.LIVE
+                for d in decoded
+            )
+
+        await eventually(c_live, what="c's executions stream live")
+        with redis.Redis.from_url(redis_url) as r:
+            entries = r.xrange(stream)
+        carried = [e for _, fields in entries if isinstance(e := decode_entry(fields).event, Fill)]
+        assert [f.exec_id for f in carried].count("TLOST-1") == 1
+        assert [f.exec_id for f in fills].count("TLOST-1") == 1
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

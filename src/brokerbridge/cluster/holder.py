@@ -34,8 +34,10 @@ import redis.asyncio as aioredis
 from brokerbridge.bridge import Bridge
 from brokerbridge.core.clock import Clock, race
 from brokerbridge.core.config import Config
-from brokerbridge.core.errors import BrokerBridgeError, Fenced, VenueError
-from brokerbridge.core.events import Subscription
+from brokerbridge.core.errors import BrokerBridgeError, Fenced, ProtocolError, VenueError, fenced_cause
+from brokerbridge.core.events import Channel, Fill, Subscription
+from brokerbridge.core.topics import topic_of
+from brokerbridge.io.cluster.codec import decode_entry
 from brokerbridge.io.cluster.fencing import fenced_script
 from brokerbridge.io.cluster.interest import InterestFollower
 from brokerbridge.io.cluster.journal import RedisJournalStore
@@ -51,6 +53,7 @@ from brokerbridge.services.fanout import Listening
 logger = logging.getLogger(__name__)
 
 CATALOG_RETRY_S = 30.0  # a catalogue that failed to load is asked for again this often
+RECHECKED_FILLS = 500  # the journal's newest fills checked against the executions stream at a term's start
 REAP_S = 1.0  # a term told to stop and still running is told again this often
 REAP_TRIES = 5  # cancels (and Redis cuts) of a term's Redis-side task before it is left behind
 _SET_CATALOG = "redis.call('SET', KEYS[2], ARGV[2]) return 1"
@@ -226,6 +229,11 @@ class HolderRole:
         try:
             await self._serve(epoch, token, store, publisher, redis)
         except Exception as exc:
+            fenced = fenced_cause(exc)
+            if fenced is not None:  # a write of this term refused: the lease is another node's now
+                logger.warning("%s: the venue session stopped: %s", self.venue, fenced.message)
+                self.campaign.fenced(fenced)
+                return
             # Our bug or a start that cannot work (a journal in Redis that does not read back):
             # the venue is left to another node rather than this one's whole process stopping.
             # The campaign ends the tenure (a lease only dropped here would be renewed again).
@@ -265,6 +273,7 @@ class HolderRole:
             streams = _Streams(bridge, publisher, self.venue)
             for channel in bridge.connector(self.venue).account_channels():
                 streams.want(Subscription(venue=self.venue, channel=channel), always=True)
+            await self._publish_unpublished_fills(bridge, store, publisher, redis)
             follower = InterestFollower(
                 redis,
                 self._keys,
@@ -330,6 +339,56 @@ class HolderRole:
         for task in tasks:
             if task.done() and not task.cancelled():
                 task.exception()  # retrieved: the term's own outcome was raised above
+
+    async def _publish_unpublished_fills(
+        self, bridge: Bridge, store: RedisJournalStore, publisher: EventPublisher, redis: aioredis.Redis
+    ) -> None:
+        """Publish, once, the fills the previous holder journaled but never published: it lost the
+        lease, or died, between the journal's write and its publisher's flush at the end of that
+        loop turn. The new term's own restore takes those fills as reported, so without this they
+        would reach no client. A fill is missing when it is not among the executions stream's last
+        entries and not older than what those entries cover; the edges drop a fill they already
+        have (by execution id), so a fill published twice reaches a client once."""
+        sub = Subscription(venue=self.venue, channel=Channel.EXECUTIONS)
+        stream = self._keys.events(self.venue, topic_of(sub))
+        window = RECHECKED_FILLS * 4  # the stream carries order updates and statuses too
+        try:
+            with redis_errors(redis):
+                entries = await redis.xrevrange(stream, count=window) or []
+            streamed: dict[str, float] = {}
+            for _, fields in entries:
+                if not fields:
+                    continue
+                try:
+                    event = decode_entry(fields).event
+                except ProtocolError:
+                    continue
+                if isinstance(event, Fill):
+                    streamed[event.exec_id] = event.ts
+            if len(entries) < window:
+                since = float("-inf")  # the whole stream was read: every journaled fill must be in it
+            elif streamed:
+                since = min(streamed.values())
+            else:
+                return  # a window with no fill in it: nothing to compare a journaled fill with
+            scope = bridge.state[self.venue].scope
+            missing = [
+                fill
+                for fill in store.fills(self.venue, scope, limit=RECHECKED_FILLS)
+                if fill.ts >= since and fill.exec_id not in streamed
+            ]
+        except BrokerBridgeError as exc:  # Redis away: the fills stay in the journal (fills_page)
+            logger.warning("%s: journaled fills not checked against the stream: %s", self.venue, exc)
+            return
+        for fill in missing:
+            publisher.publish(fill)
+        if missing:
+            logger.warning(
+                "%s: %d fills journaled by the previous holder but never published: published now (%s)",
+                self.venue,
+                len(missing),
+                ", ".join(f.exec_id for f in missing[:5]),
+            )
 
     async def _guard(self, epoch: int) -> None:
         """End the term as soon as the lease's local validity lapsed (a node stopped or cut off

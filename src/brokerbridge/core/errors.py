@@ -34,6 +34,8 @@ of the code it receives (`error_from_wire`).
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 
 
@@ -235,6 +237,27 @@ class OrderConflict(InvalidRequest):
     """A client order id already used for another order (other symbol, side, qty, price...)."""
 
     default_remedy = "use a new client order id for a new order; resend the same arguments to retry one"
+
+
+def fenced_cause(error: BaseException) -> Fenced | None:
+    """The `Fenced` that `error` amounts to — itself, or an exception group (a task group's) whose
+    every leaf is `Fenced` or a cancellation — else None. A holder that lost its lease stops on it:
+    an expected end told in one line, never an internal error's traceback."""
+    if isinstance(error, Fenced):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        leaves = [e for e in _leaves(error) if not isinstance(e, asyncio.CancelledError)]
+        if leaves and all(isinstance(e, Fenced) for e in leaves):
+            first: Fenced = leaves[0]  # type: ignore[assignment]
+            return first
+    return None
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for error in group.exceptions:
+        out.extend(_leaves(error) if isinstance(error, BaseExceptionGroup) else [error])
+    return out
 
 
 class WireError(msgspec.Struct, frozen=True):

@@ -44,6 +44,7 @@ from brokerbridge.core.clock import Clock
 from brokerbridge.core.errors import (
     BrokerBridgeError,
     ConfigError,
+    Fenced,
     InternalError,
     InvalidRequest,
     OrderConflict,
@@ -567,6 +568,8 @@ class OrderService:
                 return
         except JournalError as exc:
             logger.error("%s: %s", name, exc)
+        except Fenced as exc:  # a cluster holder that lost its lease: the new holder carries it on
+            logger.warning("%s: cancel of order %s left to the venue's new holder: %s", name, what, exc)
         except Exception:  # a bug here must not take the bridge down with it
             logger.exception("%s: carrying on the cancel of order %s failed (a bug)", name, what)
         finally:
