@@ -56,6 +56,11 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def socket_path(self) -> Path:
+        """It listens on a Unix socket too (`unix://` URLs); a short path: sun_path holds ~100 bytes."""
+        return Path(f"/tmp/bb-redis-{self.port}.sock")
+
     def start(self) -> None:
         if self.process is not None and self.process.poll() is None:
             return
@@ -69,6 +74,7 @@ class RedisServer:
             "--appendonly", "yes" if self.appendonly else "no",
             "--appendfsync", self.appendfsync,
             "--protected-mode", "yes",
+            "--unixsocket", str(self.socket_path), "--unixsocketperm", "700",
         ]  # fmt: skip
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + START_TIMEOUT_S

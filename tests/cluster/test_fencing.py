@@ -106,3 +106,18 @@ async def test_a_stuck_redis_fails_a_command_within_its_timeout_and_never_resend
         assert await client.get("counter") == b"1"  # it had run: sent once, not twice
     finally:
         await client.aclose()
+
+
+async def test_a_unix_socket_url_reaches_redis_with_both_clients(redis_server: RedisServer) -> None:
+    """`unix:///path.sock` (what docs/configuration.md offers): TCP-only options left out."""
+    url = f"unix://{redis_server.socket_path}"
+    client = open_redis(url, name="unix-test")
+    try:
+        assert await client.ping()
+    finally:
+        await client.aclose()
+    blocking = sync_redis(url)
+    try:
+        assert blocking.ping()
+    finally:
+        blocking.close()

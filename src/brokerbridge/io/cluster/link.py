@@ -58,15 +58,17 @@ def _reveal(url: Secret | str) -> str:
     return url.reveal() if isinstance(url, Secret) else url
 
 
-def _options(timeout: float, connect_timeout: float, name: str | None) -> dict[str, Any]:
-    return {
+def _options(url: str, timeout: float, connect_timeout: float, name: str | None) -> dict[str, Any]:
+    options: dict[str, Any] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": connect_timeout,
-        "socket_keepalive": True,
         "health_check_interval": HEALTH_CHECK_S,
         "decode_responses": False,  # stream entries and journal rows are msgspec JSON bytes
         "client_name": name,
     }
+    if not url.startswith("unix:"):  # TCP keepalive; redis-py's Unix-socket connection refuses it
+        options["socket_keepalive"] = True
+    return options
 
 
 def open_redis(
@@ -80,10 +82,11 @@ def open_redis(
     """An asyncio client of the Redis at `url` (`redis://[:password@]host:port/db`, `rediss://`,
     `unix://`); nothing is connected until the first command. `name`: the CLIENT SETNAME shown by
     `CLIENT LIST` (the node id, so an operator sees which node holds which connection)."""
+    text = _reveal(url)
     return redis.asyncio.Redis.from_url(
-        _reveal(url),
+        text,
         retry=AsyncRetry(_backoff(), retries, supported_errors=RETRY_ON),
-        **_options(timeout, connect_timeout, name),
+        **_options(text, timeout, connect_timeout, name),
     )
 
 
@@ -97,10 +100,11 @@ def sync_redis(
 ) -> redis.Redis:
     """The same as `open_redis`, blocking: for the executions journal, whose store interface is
     synchronous (io/journal_store.py `JournalStore`)."""
+    text = _reveal(url)
     return redis.Redis.from_url(
-        _reveal(url),
+        text,
         retry=Retry(_backoff(), retries, supported_errors=RETRY_ON),
-        **_options(timeout, connect_timeout, name),
+        **_options(text, timeout, connect_timeout, name),
     )
 
 
