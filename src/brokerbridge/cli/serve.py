@@ -120,7 +120,7 @@ async def _serve(
                 raise ConfigError(
                     "--sim cannot be used with --cluster: each node would log in to a simulator of its own",
                     remedy="run `brokerbridge sim kraken` / `brokerbridge sim primary` once and point "
-                    "every node's config at it (docs/cluster.md, Operating it)",
+                    "every node's config at its URLs (the cluster guide: Operating it)",
                 )
             node = await stack.enter_async_context(ClusterNode(cfg))
             bridge = node.bridge
