@@ -17,4 +17,4 @@ if [[ ${1:-} == --fast ]]; then
 fi
 # Two workers, a test file per worker (module fixtures such as simulators and the browser stay
 # together); BROKERBRIDGE_TEST_WORKERS=0 runs in one process.
-exec .venv/bin/python -m pytest -q -n "${BROKERBRIDGE_TEST_WORKERS:-2}" --dist loadfile "${args[@]}"
+exec .venv/bin/python -m pytest -q -n "${BROKERBRIDGE_TEST_WORKERS:-2}" --dist loadfile --durations=15 "${args[@]}"

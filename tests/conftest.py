@@ -65,9 +65,20 @@ def _private_journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 SLOW_DIRS = ("browser", "chaos", "thirdparty", "bench", "soak")
 
 
+# The longest files start first (the two workers take files in this order, `--dist loadfile`): a
+# minute-long chaos file handed out last would run alone at the end while the other worker idles.
+LONGEST_FIRST = ("chaos", "sim_primary", "browser", "thirdparty", "cluster")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     tests_dir = Path(__file__).parent
-    for item in items:
+
+    def top(item: pytest.Item) -> str:
         parts = item.path.relative_to(tests_dir).parts if item.path.is_relative_to(tests_dir) else ()
-        if parts and parts[0] in SLOW_DIRS:
+        return parts[0] if len(parts) > 1 else ""
+
+    for item in items:
+        if top(item) in SLOW_DIRS:
             item.add_marker(pytest.mark.slow)
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(top(item), len(rank)))  # stable: files stay whole
