@@ -43,6 +43,7 @@ from brokerbridge.core.clock import Clock, SystemClock, within
 from brokerbridge.core.config import Config, WarmStream
 from brokerbridge.core.errors import (
     ConfigError,
+    Fenced,
     InvalidRequest,
     NotLoaded,
     ServiceUnavailable,
@@ -129,8 +130,14 @@ class VenueState:
     balances: BalanceBook = field(default_factory=BalanceBook)
     journal: ExecutionJournal = field(default_factory=ExecutionJournal)
     scope: str = ""  # the account on the venue, as the on-disk journal keys it
+    # Fills published while the journal could not take them (a cluster's Redis restarting, a disk
+    # full): written again, oldest first, until it does (`Bridge._rejournal`).
+    unjournaled: list[Fill] = field(default_factory=list)
+    rejournaling: bool = False
 
 
+REJOURNAL_FIRST_S = 0.5  # a fill the journal refused is written again after this, doubling up to
+REJOURNAL_MAX_S = 5.0  # this while the journal still refuses
 RESTORED_FILLS = 10_000  # fills per venue read back from the journal at start (dedupe window)
 # An account stream the venue refused for good (a permission taken from the key) is asked for again
 # this often (bridge clock): the account comes back once the key is fixed, without a restart.
@@ -839,9 +846,44 @@ class Bridge:
         try:
             return self.journal_store.add_fill(state.scope, fill)
         except JournalError as exc:
-            # Durability lost, not the fill: consumers still get it once (the in-memory journal).
+            # Durability lost for now, not the fill: consumers still get it once (the in-memory
+            # journal), and it is written again until the journal takes it.
             logger.error("%s: %s", fill.venue, exc)
+            state.unjournaled.append(fill)
+            if not state.rejournaling and self._tasks is not None:
+                state.rejournaling = True
+                self._tasks.create_task(self._rejournal(state), name=f"{fill.venue}-rejournal")
             return True
+
+    async def _rejournal(self, state: VenueState) -> None:
+        """Write the fills the journal refused, oldest first, backing off while it still refuses
+        (off the event loop: a Redis that does not answer takes its timeout per attempt). A holder
+        fenced meanwhile leaves them to the venue's next holder, whose reconciliation reads them
+        from the venue."""
+        delay = REJOURNAL_FIRST_S
+        try:
+            while state.unjournaled and self.journal_store is not None:
+                await self.clock.sleep(delay)
+                fill = state.unjournaled[0]
+                try:
+                    await asyncio.to_thread(self.journal_store.add_fill, state.scope, fill)
+                except JournalError:
+                    delay = min(delay * 2, REJOURNAL_MAX_S)
+                    continue
+                except Fenced as exc:
+                    logger.warning(
+                        "%s: %d fills not journaled here, left to the venue's next holder: %s",
+                        fill.venue,
+                        len(state.unjournaled),
+                        exc.message,
+                    )
+                    state.unjournaled.clear()
+                    return
+                state.unjournaled.pop(0)
+                delay = REJOURNAL_FIRST_S
+                logger.warning("%s: fill %s journaled late (refused before)", fill.venue, fill.exec_id)
+        finally:
+            state.rejournaling = False
 
 
 def venue_connectors(

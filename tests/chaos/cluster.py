@@ -6,7 +6,7 @@ Clients on the EDGE only: orders placed and cancelled all the time over REST and
 restart chaos's ledger: every order with a client order id, retried with the same id after any
 undecided outcome), and a `BridgeClient` streaming both venues' tickers, balances and executions.
 
-A seeded schedule, every 6–10 s, does one of:
+A seeded schedule, every 5–8 s, does one of (each kind once first: stop, Redis, kill):
 * **kill** — SIGKILL the node holding a venue's session (right after an order went out, most of
   the time), and start it again 1–2 s later as a standby;
 * **stop** — SIGSTOP the holder for longer than its lease (lease_ttl + 2 s), then SIGCONT: by then a
@@ -61,7 +61,7 @@ VENUES = ("kraken", "primary")
 LEASE_TTL = 3.0
 RENEW_INTERVAL = 1.0
 TAKEOVER_LIMIT = 5.0  # s: the issue's promise, signal → a standby holds
-FAULT_EVERY = (6.0, 10.0)
+FAULT_EVERY = (5.0, 8.0)
 STOP_FOR = LEASE_TTL + 2.0
 LIVE_WITHIN = 20.0  # s after the last fault for every watched stream to be live again
 
@@ -233,10 +233,10 @@ class ClusterRun(RestartRun):
         return node, int(epoch)
 
     async def _faults(self) -> None:
-        """Each kind once, in a seeded order, then seeded choices (no Redis restart twice)."""
+        """Each kind once — the quick ones first, so that all three come within a 40 s run — then
+        seeded choices (no Redis restart twice)."""
         rng = self.kill_rng
-        first = ["kill", "stop", "redis"]
-        rng.shuffle(first)
+        first = ["stop", "redis", "kill"]
         while self.trading:
             await asyncio.sleep(rng.uniform(*FAULT_EVERY))
             if not self.trading:

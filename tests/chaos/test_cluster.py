@@ -18,7 +18,7 @@ from tests.chaos.restart import DECIDE_WINDOW, START_LIMIT
 from tests.chaos.seeds import ARTIFACTS, ENV_SEED, chaos_seconds, chaos_seeds
 
 SEED = chaos_seeds()[0]
-SECONDS = max(chaos_seconds(), 40.0)  # every kind of fault comes in the first three (6–10 s apart)
+SECONDS = max(chaos_seconds(), 40.0)  # every kind of fault comes in the first three (5–8 s apart)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(SECONDS + DECIDE_WINDOW + 4 * START_LIMIT)]
 
