@@ -131,9 +131,11 @@ def test_acciones_values_change_within_two_seconds(serve: Serve, open_tab: Calla
     assert tab.page.locator("#page tbody tr[data-flash]").count() > 0  # updated rows flash
     # Variación = Último − Cierre anterior, signed and coloured by its sign.
     change = tab.page.locator('#page tbody tr td[data-col="change"]:not(:empty)').first
-    text = change.text_content() or ""
+    # Text and class read in one evaluation: two reads can straddle a re-render (CI saw "+" with
+    # the previous tick's "num neg").
+    text, classes = change.evaluate("(cell) => [cell.textContent, cell.className]")
     signed = {("+", "num pos"), ("−", "num neg")}
-    assert (text[0], change.get_attribute("class")) in signed or es_number(text) == 0
+    assert (text[0], classes) in signed or es_number(text) == 0
 
 
 def test_three_hundred_instruments_update_smoothly(serve: Serve, open_tab: Callable[[], Tab]) -> None:
