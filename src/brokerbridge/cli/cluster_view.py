@@ -16,8 +16,6 @@ from brokerbridge.core.errors import ConfigError
 from brokerbridge.core.health import ClusterView
 from brokerbridge.core.secret import Secret
 from brokerbridge.io.cluster.keys import ClusterKeys
-from brokerbridge.io.cluster.link import open_redis
-from brokerbridge.io.cluster.nodes import read_cluster
 
 
 def cluster_url(cfg: Config, given: str | None) -> Secret | None:
@@ -35,6 +33,10 @@ def cluster_url(cfg: Config, given: str | None) -> Secret | None:
 
 async def fetch_cluster(cfg: Config, url: Secret) -> ClusterView:
     """The cluster as its Redis holds it now; `ClusterUnavailable` when Redis does not answer."""
+    # Here: redis-py loads only for `status --cluster`, not for every command of the CLI.
+    from brokerbridge.io.cluster.link import open_redis
+    from brokerbridge.io.cluster.nodes import read_cluster
+
     redis = open_redis(url, name="brokerbridge-status")
     try:
         return await read_cluster(redis, ClusterKeys(cfg.cluster.prefix), cfg.venues)

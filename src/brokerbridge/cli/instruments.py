@@ -11,7 +11,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from brokerbridge.bridge import Bridge
 from brokerbridge.cli.attach import BridgeOpt, StandaloneOpt, find_bridge, venue_summary
 from brokerbridge.cli.common import ConfigOpt, LogFormatOpt, LogLevelOpt, SimOpt, fail, load, setup_logging
 from brokerbridge.cli.runtime import venue_config
@@ -115,6 +114,8 @@ async def _catalog(
         return Catalog(
             msgspec.json.decode(msgspec.json.encode(answer.instruments), type=list[InstrumentDetail])
         )
+    from brokerbridge.bridge import Bridge  # here: the server stack and numpy load only when used
+
     async with (
         venue_config(cfg, use_sim=sim, console=err, venues={"primary"}) as run_cfg,
         Bridge(run_cfg, hold_accounts=False) as bridge,  # a catalogue query: no account session

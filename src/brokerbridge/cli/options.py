@@ -17,7 +17,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from brokerbridge.bridge import Bridge
 from brokerbridge.cli.attach import BridgeOpt, StandaloneOpt, find_bridge, simulated_banner
 from brokerbridge.cli.common import ConfigOpt, LogFormatOpt, LogLevelOpt, SimOpt, fail, load, setup_logging
 from brokerbridge.cli.runtime import venue_config
@@ -95,6 +94,8 @@ async def _chain(
     if attachment is not None:
         async with attachment.client(timeout=60.0) as client:  # a first catalogue download takes a while
             return await client.option_chain(VENUE, underlying, expiry=expiry, model=model)
+    from brokerbridge.bridge import Bridge  # here: the server stack and numpy load only when used
+
     async with (
         venue_config(cfg, use_sim=sim, console=err, venues={VENUE}) as run_cfg,
         Bridge(run_cfg, hold_accounts=False) as own,  # market data only: no account session

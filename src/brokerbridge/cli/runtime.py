@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Collection
 from rich.console import Console
 
 from brokerbridge.core.config import VENUES, Config
-from brokerbridge.sim.embedded import embedded_simulators
 
 
 @contextlib.asynccontextmanager
@@ -30,6 +29,9 @@ async def venue_config(
     Kraken connector), whatever `[server] venues` says; all of them (serve's default) leaves a
     Primary with nothing configured out under `--no-sim` rather than refusing it.
     """
+    # Here, not at the top: the simulators' servers load only for a command that runs them.
+    from brokerbridge.sim.embedded import embedded_simulators
+
     chosen = tuple(venue for venue in VENUES if venue in venues)
     async with embedded_simulators(config, use_sim=use_sim, venues=chosen) as run_config:
         if chosen == VENUES:

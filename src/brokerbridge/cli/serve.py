@@ -16,21 +16,22 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from brokerbridge import __version__
-from brokerbridge.bridge import Bridge
 from brokerbridge.cli import discovery
 from brokerbridge.cli.common import ConfigOpt, LogFormatOpt, LogLevelOpt, SimOpt, fail, load, setup_logging
 from brokerbridge.cli.runtime import venue_config
-from brokerbridge.cluster.node import ClusterNode
 from brokerbridge.core.config import Config
 from brokerbridge.core.errors import BrokerBridgeError, ConfigError
-from brokerbridge.server import BridgeServer, ServerSettings
-from brokerbridge.server.auth import is_loopback
+
+if TYPE_CHECKING:  # imported when serving: the server stack is most of the CLI's start-up time
+    from brokerbridge.bridge import Bridge
+    from brokerbridge.cluster.node import ClusterNode
+    from brokerbridge.server import BridgeServer
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ def serve(
         ],
         fmt=log_format or cfg.log_format,
     )
+    from brokerbridge.server.auth import is_loopback
+
     try:
         link = is_loopback(host) if login_link is None else login_link
         asyncio.run(_serve(cfg, host, port, sim, err, login_link=link))
@@ -108,6 +111,10 @@ def serve(
 async def _serve(
     cfg: Config, host: str, port: int, sim: bool | None, err: Console, *, login_link: bool
 ) -> None:
+    from brokerbridge.bridge import Bridge
+    from brokerbridge.cluster.node import ClusterNode
+    from brokerbridge.server import BridgeServer, ServerSettings
+
     async with contextlib.AsyncExitStack() as stack:
         node: ClusterNode | None = None
         if cfg.cluster.redis_url is None:

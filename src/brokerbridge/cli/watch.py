@@ -15,7 +15,6 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
-from brokerbridge.bridge import Bridge
 from brokerbridge.cli.attach import (
     BridgeOpt,
     StandaloneOpt,
@@ -218,6 +217,8 @@ async def _streams(cfg: Config, plan: _WatchPlan, err: Console) -> AsyncIterator
         async with attached_streams(attachment, plan.venue, wants_account=private, err=err) as remote:
             yield remote
         return
+    from brokerbridge.bridge import Bridge  # here: the server stack and numpy load only when used
+
     async with (
         venue_config(cfg, use_sim=plan.sim, console=err, venues={plan.venue}) as run_cfg,
         Bridge(run_cfg) as bridge,

@@ -44,7 +44,6 @@ from brokerbridge.core.clock import Clock, SystemClock
 from brokerbridge.core.config import Config, KrakenConfig, PrimaryConfig
 from brokerbridge.core.errors import BrokerBridgeError
 from brokerbridge.core.secret import Secret
-from brokerbridge.sim.embedded import wants_kraken_sim, wants_primary_sim
 
 VENUES = ("kraken", "primary")
 
@@ -222,6 +221,8 @@ def doctor(
     path = config or (
         Path(os.environ["BROKERBRIDGE_CONFIG"]) if os.environ.get("BROKERBRIDGE_CONFIG") else None
     )
+    from brokerbridge.sim.embedded import wants_kraken_sim, wants_primary_sim  # loads the simulators
+
     simulated = (wants_primary_sim if chosen == "primary" else wants_kraken_sim)(cfg, sim)
     if env is not None and sim is None:
         simulated = False  # --env names the venue to check
