@@ -49,7 +49,7 @@ def test_every_benchmark_runs_and_writes_its_report() -> None:
 
 
 def test_the_idle_serve_benchmark_runs_and_writes_its_report() -> None:
-    """`--only idle` is on request only (an hour by default); its smoke run is 20 s of a real `serve`."""
+    """`--only idle` is on request only (an hour by default); its smoke run is 10 s of a real `serve`."""
     out = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--only", "idle"],
         cwd=REPO,
