@@ -231,3 +231,46 @@ def test_american_iv_from_below_a_flat_stretch_converges() -> None:
     warm = implied_vol(prices, *args, model="american", guess=np.array([np.nan, 0.5565, 0.4406, 0.1451315]))
     assert warm.status.tolist() == cold.status.tolist()
     np.testing.assert_allclose(warm.vol, cold.vol, rtol=0, atol=1e-6)
+
+
+def test_warm_siblings_take_a_few_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The service's case on every underlying tick: an option's prices solved together with the
+    # IVs of the tick before as guesses — here a deep in-the-money put of the bench's 400 chain
+    # (its ask, last and mid; the bid is under the exercise value), taken from a warm tick.
+    # Its last and mid, a hair apart, were guessed 1.3e-6 apart: the Brent safeguard compared
+    # the first secant step with that hair (the nearest sibling's start, not a step of its own),
+    # bisected [x1, 10] to 5.3 and crept back — 14 rounds where 4 do. Counted by the model's
+    # evaluations (one vectorized call a round).
+    from brokerbridge.core.options import implied_vol as module
+
+    rounds: list[int] = []
+    real = module.american_price_of
+
+    def counted(m: module.ModelInputs) -> np.ndarray:
+        rounds.append(m.spot.size)
+        return real(m)
+
+    # A second one (its last and mid guessed equal): the start on the flat stretch below its
+    # critical vol gives no first step, and the bracket above it is open — bisecting it leapt
+    # to 5.3 too (`_fallback` steps out from the start instead).
+    cases = (
+        (
+            [1607.507, 1575.988, 1575.9875000000002],
+            [0.6568078276939419, 0.5894355047401776, 0.5894341807258789],
+            (False, 7140.0, 8692.9, 0.11552511415525113, 0.2948808518654777, 0.0),
+        ),
+        (
+            [2632.377, 2580.762, 2580.7619999999997],
+            [0.616992097683314, 0.5660743129078267, 0.5660743129078266],
+            (False, 7155.0, 9708.9, 0.6963470319634703, 0.2948808518654777, 0.0),
+        ),
+    )
+    for prices, guess, args in cases:
+        cold = implied_vol(np.array(prices), *args, model="american")
+        rounds.clear()
+        monkeypatch.setattr(module, "american_price_of", counted)
+        warm = implied_vol(np.array(prices), *args, model="american", guess=np.array(guess))
+        monkeypatch.undo()
+        assert (warm.status == IvStatus.OK).all() and (cold.status == IvStatus.OK).all()
+        np.testing.assert_allclose(warm.vol, cold.vol, rtol=0, atol=2e-6)
+        assert len(rounds) <= 5, (args, rounds)

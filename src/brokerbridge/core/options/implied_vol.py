@@ -383,8 +383,9 @@ def _solve_grouped(
         np.full(n, MIN_VOL),
         np.full(n, MAX_VOL),
         np.zeros(n, dtype=np.bool_),
+        np.zeros(n, dtype=np.bool_),
     )
-    x0, g0, x1, xm, gm, slope, residual, vega, lo, hi, converged = st
+    x0, g0, x1, xm, gm, slope, residual, vega, lo, hi, converged, stepped = st
     # Followers not started yet. Where any price of a group has a guess, every one starts at
     # once, as leaders do, from its guess or its European IV: the group's points then serve
     # each other from the first round (a follower waiting for a guessed leader's root joined
@@ -453,13 +454,23 @@ def _solve_grouped(
         hi_a = np.where(f1 > 0, xa1, hi[active])
         x2 = xa1 - g1 * (xa1 - xa0) / (g1 - ga0)
         xam, gam = xm[active], gm[active]
-        # Brent's safeguard: a step not under half the step before last bisects instead. On a
-        # nearly flat stretch of the curve (a deep in-the-money call at r = 40 %, its price
-        # flat to 2e-5 over 0.15–0.17 of vol) the secant alternated a creep from one end with
-        # a leap to the other: 64 rounds, NOT_CONVERGED, from a guess 15 % low.
-        stalled = np.abs(x2 - xa1) >= 0.5 * np.abs(xa0 - xam)  # False before a third point
+        # A safeguard after Brent's: a step not under half the larger of the last two bisects
+        # instead. On a nearly flat stretch of the curve (a deep in-the-money call at r = 40 %,
+        # its price flat to 2e-5 over 0.15–0.17 of vol) the secant alternated a creep from one
+        # end with a leap to the other: 64 rounds, NOT_CONVERGED, from a guess 15 % low; now a
+        # leap must halve the leap before it. (Brent's own rule, half the step before last,
+        # refused good secant steps after a tiny first one off the flat stretch below a deep
+        # in-the-money put's critical vol, and bisected for four rounds.)
+        # Only where x_m → x0 was a step of this price's own: in its first round x_m is a
+        # sibling's start (`_curve_root`'s nearest point), often a hair from its own (siblings
+        # guessed 1e-6 apart), and "half the step before last" refused every secant — the
+        # 400 chain's warm ticks then bisected [x1, 10] and crept back for 10+ rounds.
+        last_two = np.maximum(np.abs(xa1 - xa0), np.abs(xa0 - xam))  # NaN before a third point
+        stalled = (np.abs(x2 - xa1) >= 0.5 * last_two) & stepped[active]
         secant = (x2 > lo_a) & (x2 < hi_a) & ~stalled  # NaN too
-        x2 = np.where(secant, x2, 0.5 * (lo_a + hi_a))
+        # No secant: a bisection, or a step out twice the last one where the bracket is open
+        # (`_fallback`).
+        x2 = np.where(secant, x2, _fallback(xa1, f1, lo_a, hi_a, 2.0 * np.maximum(np.abs(xa1 - xa0), 1e-4)))
         # Done when the price is matched to its rounding noise, or the secant step (or the
         # bracket) is below 1e-8 of vol, or the residual is worth less than 1e-7 of vol at the
         # European vega (the next secant step, taken, is then far closer still): where vega is
@@ -498,6 +509,7 @@ def _solve_grouped(
         x0[active], g0[active], x1[active], residual[active] = xa1, g1, x2, f1
         lo[active], hi[active] = lo_a, hi_a
         converged[active[done]] = True
+        stepped[active] = True  # x_m is now x0: this entry's own point, as x0 is
         active = active[~done]
     return x1, _status(converged, residual, x1, scale), np.concatenate([*rest, np.flatnonzero(waiting)])
 
@@ -565,6 +577,7 @@ class _Secant(NamedTuple):
     lo: FloatArray  # the bracket
     hi: FloatArray
     converged: BoolArray
+    stepped: BoolArray  # x_m → x0 was a step of this entry's own secant (not a sibling's point)
 
 
 def _begin(
@@ -590,7 +603,11 @@ def _begin(
         lo[at] = np.where(f_known < 0, np.maximum(lo[at], x_known), lo[at])
         hi[at] = np.where(f_known > 0, np.minimum(hi[at], x_known), hi[at])
     st.lo[rows], st.hi[rows] = lo, hi
-    nxt = np.where((step_to > lo) & (step_to < hi), step_to, 0.5 * (lo + hi))  # NaN too
+    # No usable first step (NaN too; or none at all: a start on the flat stretch below a deep
+    # in-the-money put's critical vol, where A = intrinsic and the Newton step is 0): out from
+    # the start by 2 % of it, or a bisection where the bracket is closed.
+    inside = (step_to > lo) & (step_to < hi)
+    nxt = np.where(inside, step_to, _fallback(start, f0, lo, hi, np.maximum(0.02 * start, 1e-4)))
     # Matched to the price's noise, or (leaders) a residual worth under 1e-7 of vol: an exact
     # guess (the last tick's IV of an unchanged price) costs one evaluation.
     matched = (np.abs(f0) <= _AMERICAN_PRICE_MATCH * scale[rows]) | (
@@ -599,7 +616,23 @@ def _begin(
     st.x0[rows], st.g0[rows], st.residual[rows] = start, g_start, f0
     st.x1[rows] = np.where(matched, start, nxt)
     st.converged[rows[matched]] = True
+    st.stepped[rows] = False
     return rows[~matched]
+
+
+def _fallback(x: FloatArray, f: FloatArray, lo: FloatArray, hi: FloatArray, reach: FloatArray) -> FloatArray:
+    """The next point where the secant (or the first Newton step) gives none: the middle of the
+    bracket [lo, hi] — but where the bracket is still open on the root's side (that end is
+    MIN_VOL or MAX_VOL, never evaluated), a step of `reach` out from x, towards the root.
+
+    Bisecting an open bracket leaps: a deep in-the-money put whose warm starts sat on the flat
+    stretch below its critical vol (A = intrinsic there: g0 = g1, no secant) went from 0.61 to
+    5.3 with its root 6e-6 above, and halved its way back in 13 more rounds (the 400 chain's
+    warm ticks: 16–18 rounds for ~50 prices, then 9–13). A step twice the last one grows
+    geometrically, so a root far away is still reached in a few rounds."""
+    out: FloatArray = 0.5 * (lo + hi)
+    out = np.where((f < 0) & (hi >= MAX_VOL), np.minimum(out, x + reach), out)
+    return np.where((f > 0) & (lo <= MIN_VOL), np.maximum(out, x - reach), out)
 
 
 def _status(
