@@ -16,7 +16,7 @@ import pytest
 from brokerbridge.core.clock import FakeClock
 from brokerbridge.core.config import Config
 from brokerbridge.core.events import Channel, Fill, Gap, OrderUpdate, Side, Source, StreamState, Trade
-from brokerbridge.io.journal_store import JournalStore
+from brokerbridge.io.journal_store import SqliteJournalStore
 from brokerbridge.io.kraken.connector import HISTORY_MARGIN
 from brokerbridge.sim.kraken import KrakenSimulator
 from brokerbridge.venues.kraken import rest as kraken_rest
@@ -86,7 +86,7 @@ async def test_fills_are_on_disk_before_consumers_see_them_and_once_across_a_res
             await r.place(btc_usd("0.01", side=Side.SELL))
             await r.until(lambda: executions.of(Fill), what="the new fill delivered")
             assert len(executions.of(Fill)) == 1
-        store = JournalStore(str(journal))
+        store = SqliteJournalStore(str(journal))
         assert {f.exec_id for f in store.fills("kraken", r.kraken.journal_scope)} == sim_fill_ids(sim)
         store.close()
 
@@ -411,5 +411,5 @@ def test_journal_path_is_read_from_file_and_environment_and_checked(tmp_path: Pa
     blocked = tmp_path / "file"
     blocked.write_text("")
     with pytest.raises(ConfigError, match="cannot open the executions journal") as caught:
-        JournalStore(str(blocked / "journal.sqlite3"))  # its directory is a file
+        SqliteJournalStore(str(blocked / "journal.sqlite3"))  # its directory is a file
     assert caught.value.remedy is not None and "journal_path" in caught.value.remedy
