@@ -1,8 +1,8 @@
 """`RedisJournalStore`: the executions journal of a cluster's venue holder, in Redis (issue 21;
 docs/cluster.md "Orders and the journal").
 
-The same public methods and semantics as io/journal_store.py's `JournalStore` (the SQLite file a
-single process keeps), so the holder's `Bridge` and its order service run unchanged on it: fills
+The `JournalStore` Protocol (io/journal_store.py) with the semantics of `SqliteJournalStore` (the
+file a single process keeps), so the holder's `Bridge` and its order service run unchanged on it: fills
 idempotent by (venue, account scope, execution id) and paged by `seq`, the order they were
 journaled in; orders written ahead of their submit, keyed by client order id; cancels and amends
 journaled before they are sent. A new holder restores from it, so it neither loses nor republishes
@@ -39,6 +39,8 @@ Keys (`ClusterKeys.journal(venue, scope, part)`, all under the venue's hash tag)
     vid:<order_id>        zset   cid scored by created (`order_by_venue_id`: the latest row)
     ops:<op>[:<state>]    zset   op ids (`ops`)
     w:<nonce>             string a write that landed (PX 60 s): its retry answers the same
+    and, with `stream_maxlen`, each new fill's entry in the venue's executions stream
+    (`ClusterKeys.events(venue, "<venue>:executions")`, the publisher's stream)
     and per venue (op ids are the venue's, as `update_op` names an op by id alone):
     journal:op:n          string the last op id;   journal:op:<id>  hash  the op's row
 
