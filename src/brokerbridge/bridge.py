@@ -76,7 +76,7 @@ from brokerbridge.core.options.calendar import MarketCalendar, byma_calendar
 from brokerbridge.core.options.views import OptionChain
 from brokerbridge.core.orders import AmendRequest, CancelAck, FillsPage, OrderAck, OrderRequest
 from brokerbridge.io.connector import Connector
-from brokerbridge.io.journal_store import JournalError, JournalStore
+from brokerbridge.io.journal_store import JournalError, JournalStore, SqliteJournalStore
 from brokerbridge.io.kraken.connector import KrakenConnector
 from brokerbridge.io.transports import Transports
 from brokerbridge.services.balances import BalanceBook, BalanceView
@@ -265,7 +265,7 @@ class Bridge:
             )
         try:
             if self.journal_store is None and self._journaled:
-                self.journal_store = JournalStore(self.config.journal_path)
+                self.journal_store = SqliteJournalStore(self.config.journal_path)
             made = (
                 self._make_connectors()
                 if self._connector_factory is None

@@ -52,7 +52,7 @@ import httpx
 from brokerbridge.core.errors import BrokerBridgeError
 from brokerbridge.core.events import Side
 from brokerbridge.core.orders import OrderAck, OrderRequest
-from brokerbridge.io.journal_store import JournalStore
+from brokerbridge.io.journal_store import SqliteJournalStore
 from brokerbridge.sim.kraken import KrakenSimulator
 from brokerbridge.sim.market import BookSide
 from brokerbridge.sim.primary import PrimarySimulator
@@ -551,7 +551,7 @@ class RestartRun:
             scopes = [s for (s,) in db.execute("SELECT DISTINCT scope FROM fills WHERE venue=?", (venue,))]
         if len(scopes) > 1:
             self.report.problems.append(f"{venue}: fills journaled under {len(scopes)} account scopes")
-        store = JournalStore(str(self.journal))
+        store = SqliteJournalStore(str(self.journal))
         try:
             return [f for scope in scopes for f in store.fills(venue, scope)]
         finally:

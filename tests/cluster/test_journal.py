@@ -27,7 +27,7 @@ from brokerbridge.core.orders import OrderRequest
 from brokerbridge.io.cluster.fencing import fenced_script
 from brokerbridge.io.cluster.journal import _ADD_FILL, RedisJournalStore
 from brokerbridge.io.cluster.keys import ClusterKeys
-from brokerbridge.io.journal_store import JournalError, JournalStore, StoredError
+from brokerbridge.io.journal_store import JournalError, JournalStore, SqliteJournalStore, StoredError
 from brokerbridge.sim.kraken import KrakenSimulator
 from tests.io import test_journal as bridge_journal_tests
 from tests.io import test_order_service as order_service_tests
@@ -40,7 +40,7 @@ KEYS = ClusterKeys()
 SCOPE = "s1"
 TOKEN = "node-a 1"
 
-Store = JournalStore | RedisJournalStore
+Store = JournalStore  # the Protocol both stores satisfy
 
 
 def fill(exec_id: str, ts: float, order_id: str = "O-1", venue: str = "kraken") -> Fill:
@@ -84,7 +84,7 @@ def hold(url: str, token: str) -> None:
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     made: Store
     if request.param == "sqlite":
-        made = JournalStore(str(tmp_path / "j.sqlite3"))
+        made = SqliteJournalStore(str(tmp_path / "j.sqlite3"))
     else:
         url = request.getfixturevalue("redis_url")
         hold(url, TOKEN)
@@ -445,7 +445,7 @@ async def test_the_bridges_journal_tests_pass_on_the_redis_store(
         return opened[-1]
 
     for module in (brokerbridge.bridge, order_service_tests, bridge_journal_tests):
-        monkeypatch.setattr(module, "JournalStore", open_store)
+        monkeypatch.setattr(module, "SqliteJournalStore", open_store)
     test, params = case
     if "tmp_path" in inspect.signature(test).parameters:
         params = {**params, "tmp_path": tmp_path}

@@ -255,13 +255,13 @@ async def test_edge_says_redis_is_down_and_comes_back(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def test_a_fill_journaled_but_never_published_reaches_the_edge_after_failover(
+async def test_a_fill_journaled_by_a_holder_that_dies_right_after_reaches_the_edge_once(
     redis_url: str, tmp_path: Path
 ) -> None:
-    """The window between the journal's write and the publisher's flush: a holder that journaled a
-    fill and lost its lease (or died) before publishing it. The next holder's restore takes the fill
-    as reported, so it publishes what the executions stream lacks at the start of its term — once —
-    and the edge's client gets it once (chaos seed 1101 lost one this way)."""
+    """A holder that journaled a fill and died (no lease release) before its publisher's flush at
+    the end of that loop turn: chaos seed 1101 lost such a fill, journaled and never streamed. The
+    journal's write streams it in the same script now, so the edge's client gets it — once, across
+    two failovers: neither later holder streams it again (its restore takes it as reported)."""
     tasks: list[asyncio.Task[None]] = []
     async with simulated_venues(redis_url, tmp_path) as venues, contextlib.AsyncExitStack() as stack:
         cfg = venues.config
@@ -280,14 +280,20 @@ async def test_a_fill_journaled_but_never_published_reaches_the_edge_after_failo
         term = role.bridge
         assert term is not None and role.lease.token is not None
         await eventually(lambda: edge.bridge.readiness()["kraken"].state == "ready", what="edge ready")
-        # Journaled under a's lease, never handed to its publisher: what a kill right after
-        # `add_fill` leaves behind.
+        # Journaled under a's lease as a's holder journals (streamed in the same write), then a
+        # kill: nothing of a's runs after `add_fill`.
         lost = Fill(
             venue="kraken", ts=time.time(), order_id="OLOST-1", exec_id="TLOST-1", symbol="BTC/USD",
             side=Side.BUY, price=Decimal("50000"), qty=Decimal("0.001"), cost=Decimal("50"),
             fee=Decimal("0.1"), fee_asset="USD",
         )  # fmt: skip
-        store = RedisJournalStore(redis_url, ClusterKeys(), "kraken", token=role.lease.token)
+        store = RedisJournalStore(
+            redis_url,
+            ClusterKeys(),
+            "kraken",
+            token=role.lease.token,
+            stream_maxlen=cfg.cluster.stream_maxlen,
+        )
         try:
             assert store.add_fill(term.state["kraken"].scope, lost)
         finally:
@@ -302,13 +308,13 @@ async def test_a_fill_journaled_but_never_published_reaches_the_edge_after_failo
         await asyncio.wait([a._runner])
         b = await stack.enter_async_context(ClusterNode(node_config(cfg, "b")))
         await eventually(lambda: "kraken" in b.held, what="b holds kraken")
-        await eventually(lambda: any(f.exec_id == "TLOST-1" for f in fills), what="the lost fill on the edge")
+        await eventually(lambda: any(f.exec_id == "TLOST-1" for f in fills), what="the fill on the edge")
         stream = ClusterKeys().events("kraken", "kraken:executions")
         with redis.Redis.from_url(redis_url) as r:
             entries = r.xrange(stream)
         carried = [e for _, fields in entries if isinstance(e := decode_entry(fields).event, Fill)]
         assert [f.exec_id for f in carried].count("TLOST-1") == 1
-        # A third term publishes it no more: it is in the stream now.
+        # A third term streams it no more either.
         b_role = b.holders["kraken"]
 
         async def no_release_b() -> None:
@@ -320,14 +326,15 @@ async def test_a_fill_journaled_but_never_published_reaches_the_edge_after_failo
         await asyncio.wait([b._runner])
         c = await stack.enter_async_context(ClusterNode(node_config(cfg, "c")))
         await eventually(lambda: "kraken" in c.held, what="c holds kraken")
+        # c's epoch as its lease says (3 unless a lease lapsed under load and was taken again).
+        c_epoch = c.holders["kraken"].lease.epoch
 
         def c_live() -> bool:
-            # c's executions stream live: its term's start (where a republish happens, before
-            # the venue's socket is even open) is long past.
+            # c's executions stream live: its term's start and restore are long past.
             with redis.Redis.from_url(redis_url) as r:
                 decoded = [decode_entry(fields) for _, fields in r.xrange(stream) if fields]
             return any(
-                d.epoch == 3 and isinstance(d.event, StreamStatus) and d.event.state is StreamState.LIVE
+                d.epoch == c_epoch and isinstance(d.event, StreamStatus) and d.event.state is StreamState.LIVE
                 for d in decoded
             )
 

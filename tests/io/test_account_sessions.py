@@ -16,7 +16,7 @@ from brokerbridge.core.config import Config, ServerConfig, WarmStream
 from brokerbridge.core.errors import ConfigError, NotLoaded, ServiceUnavailable
 from brokerbridge.core.events import Channel, StreamState, Subscription, Ticker
 from brokerbridge.io.inprocess import InProcessNetwork
-from brokerbridge.io.journal_store import JournalStore
+from brokerbridge.io.journal_store import SqliteJournalStore
 from brokerbridge.sim.kraken import KrakenSimulator
 from brokerbridge.venues.kraken import rest as kraken_rest
 from tests.io.primary_rig import primary_rig
@@ -70,7 +70,7 @@ async def test_kraken_account_is_loaded_at_start_with_no_consumer_and_its_fills_
             assert {f.exec_id for f in r.bridge.journal_store.fills("kraken", r.kraken.journal_scope)} == made
             await r.until(lambda: totals(r)["BTC"] > 2, what="the balance moved")
             scope = r.kraken.journal_scope
-        with contextlib.closing(JournalStore(str(journal))) as store:  # on disk, after the stop
+        with contextlib.closing(SqliteJournalStore(str(journal))) as store:  # on disk, after the stop
             assert {f.exec_id for f in store.fills("kraken", scope)} == made
 
 

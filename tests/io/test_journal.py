@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import pytest
 from brokerbridge.core.clock import FakeClock
 from brokerbridge.core.config import Config
 from brokerbridge.core.events import Channel, Fill, Gap, OrderUpdate, Side, Source, StreamState, Trade
-from brokerbridge.io.journal_store import JournalStore
+from brokerbridge.io.journal_store import SqliteJournalStore
 from brokerbridge.io.kraken.connector import HISTORY_MARGIN
 from brokerbridge.sim.kraken import KrakenSimulator
 from brokerbridge.venues.kraken import rest as kraken_rest
@@ -86,7 +88,7 @@ async def test_fills_are_on_disk_before_consumers_see_them_and_once_across_a_res
             await r.place(btc_usd("0.01", side=Side.SELL))
             await r.until(lambda: executions.of(Fill), what="the new fill delivered")
             assert len(executions.of(Fill)) == 1
-        store = JournalStore(str(journal))
+        store = SqliteJournalStore(str(journal))
         assert {f.exec_id for f in store.fills("kraken", r.kraken.journal_scope)} == sim_fill_ids(sim)
         store.close()
 
@@ -411,5 +413,45 @@ def test_journal_path_is_read_from_file_and_environment_and_checked(tmp_path: Pa
     blocked = tmp_path / "file"
     blocked.write_text("")
     with pytest.raises(ConfigError, match="cannot open the executions journal") as caught:
-        JournalStore(str(blocked / "journal.sqlite3"))  # its directory is a file
+        SqliteJournalStore(str(blocked / "journal.sqlite3"))  # its directory is a file
     assert caught.value.remedy is not None and "journal_path" in caught.value.remedy
+
+
+def test_the_store_is_safe_to_share_with_a_worker_thread(tmp_path: Path) -> None:
+    """`Bridge._rejournal` writes from a worker thread while the loop writes and reads: the one
+    SQLite connection is used under the store's lock, so both threads' fills all land, numbered
+    once each, and every "new or not" answer is right (without the lock, some came back wrong in
+    every run: a new fill answered "journaled before" would never be published)."""
+    store = SqliteJournalStore(str(tmp_path / "shared.sqlite3"))
+    errors: list[BaseException] = []
+
+    def fill(exec_id: str) -> Fill:
+        return Fill(
+            venue="kraken", ts=1.0, order_id="O", exec_id=exec_id, symbol="BTC/USD", side=Side.BUY,
+            price=Decimal(1), qty=Decimal(1), cost=Decimal(1), fee=Decimal(0), fee_asset=None,
+        )  # fmt: skip
+
+    wrong: list[str] = []
+
+    def write(prefix: str) -> None:
+        # New fills and replays interleaved: "new or not" is read from the connection's change
+        # count, which the other thread's statements would overwrite if they ran in between.
+        try:
+            for i in range(300):
+                if store.add_fill("s", fill(f"{prefix}-{i}")) is not True:
+                    wrong.append(f"{prefix}-{i} new, answered journaled before")
+                if store.add_fill("s", fill(f"{prefix}-0")) is not False:
+                    wrong.append(f"{prefix}-0 again, answered new")
+                store.fills_after("kraken", "s", after=0, limit=5)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    with contextlib.closing(store):
+        threads = [threading.Thread(target=write, args=(name,)) for name in ("loop", "worker")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == [] and wrong == []
+        numbered = store.fills_after("kraken", "s", after=0, limit=1000)
+        assert sorted(seq for seq, _ in numbered) == list(range(1, 601))

@@ -28,7 +28,7 @@ from brokerbridge.core.config import Config
 from brokerbridge.core.errors import InvalidRequest, OrderConflict, OrderRejected, UnknownOrder
 from brokerbridge.core.events import Fill, Side
 from brokerbridge.core.orders import AmendRequest, OrderRequest
-from brokerbridge.io.journal_store import JournalStore
+from brokerbridge.io.journal_store import SqliteJournalStore
 from brokerbridge.sim.kraken import KrakenSimulator
 from tests.io.primary_rig import GGAL, primary_rig
 from tests.io.rig import Rig, kraken_config, rig, rig_on
@@ -164,7 +164,7 @@ async def test_an_unknown_order_is_followed_again_after_a_restart_and_stays_idem
             again = await r.call(r.bridge.place(limit("restart-1")))
             assert again.duplicate and again.status == "accepted" and again.order_id == venue_order.txid
         assert len(sim_orders(sim, "restart-1")) == 1
-        store = JournalStore(str(journal))
+        store = SqliteJournalStore(str(journal))
         row = store.order("kraken", r.kraken.journal_scope, "restart-1")
         store.close()
         assert row is not None and (row.state, row.order_id) == ("accepted", venue_order.txid)
@@ -407,7 +407,7 @@ def test_a_journal_written_before_fills_had_a_sequence_is_numbered_in_time_order
             body = encoder.encode(fill(exec_id, ts))
             db.execute("INSERT INTO fills VALUES ('kraken', 's', ?, 'O-1', ?, ?)", (exec_id, ts, body))
         db.commit()
-    store = JournalStore(str(path))
+    store = SqliteJournalStore(str(path))
     try:
         assert [f.exec_id for _, f in store.fills_after("kraken", "s", after=0, limit=10)] == ["A", "B", "C"]
         assert store.add_fill("s", fill("D", 0.5))  # late, older: after the others all the same

@@ -397,7 +397,7 @@ def test_environment_key_mistakes_name_the_variable_not_the_value(
 
 def test_the_default_state_locations_follow_xdg_state_home_and_chosen_paths_stay(tmp_path: Path) -> None:
     from brokerbridge.core.config import DEFAULT_JOURNAL_PATH, DEFAULT_STATE_DIR, state_path
-    from brokerbridge.io.journal_store import JournalStore
+    from brokerbridge.io.journal_store import SqliteJournalStore
     from brokerbridge.server.login_store import StateDir
 
     xdg = {"XDG_STATE_HOME": str(tmp_path / "xdg")}
@@ -408,7 +408,7 @@ def test_the_default_state_locations_follow_xdg_state_home_and_chosen_paths_stay
     assert state_path("~/mine/state", xdg) == home / "mine" / "state"  # chosen: kept as written
     assert state_path(str(tmp_path / "abs"), xdg) == tmp_path / "abs"
     # Both users of the state directory agree (tests run with a private XDG_STATE_HOME).
-    journal = JournalStore(DEFAULT_JOURNAL_PATH)
+    journal = SqliteJournalStore(DEFAULT_JOURNAL_PATH)
     try:
         assert Path(journal.path).parent == StateDir(DEFAULT_STATE_DIR).path == state_path(DEFAULT_STATE_DIR)
     finally:

@@ -8,7 +8,8 @@ venue session for the whole cluster:
   Redis (`RedisJournalStore`, every write fenced by the lease token), and transports that send
   nothing to the venue while `lease.valid()` is false (io/transports.py `guarded`);
 - an `EventPublisher`, fed by a fan-out listener of every stream the holder Bridge carries: the
-  account streams from the start, and each market stream while some node wants it;
+  account streams from the start, and each market stream while some node wants it — fills
+  excepted: the journal streams each new fill in the same fenced write that journals it;
 - an `InterestFollower`: the union of the nodes' interest held on the holder Bridge, and refresh
   requests answered with the stream's current state (`Bridge.current_state`);
 - an `OrderServer` answering every edge's order requests through the holder Bridge;
@@ -26,7 +27,7 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
@@ -34,10 +35,8 @@ import redis.asyncio as aioredis
 from brokerbridge.bridge import Bridge
 from brokerbridge.core.clock import Clock, race
 from brokerbridge.core.config import Config
-from brokerbridge.core.errors import BrokerBridgeError, Fenced, ProtocolError, VenueError, fenced_cause
-from brokerbridge.core.events import Channel, Fill, Subscription
-from brokerbridge.core.topics import topic_of
-from brokerbridge.io.cluster.codec import decode_entry
+from brokerbridge.core.errors import BrokerBridgeError, Fenced, VenueError, fenced_cause
+from brokerbridge.core.events import Subscription
 from brokerbridge.io.cluster.fencing import fenced_script
 from brokerbridge.io.cluster.interest import InterestFollower
 from brokerbridge.io.cluster.journal import RedisJournalStore
@@ -46,14 +45,12 @@ from brokerbridge.io.cluster.lease import Lease, LeaseCampaign
 from brokerbridge.io.cluster.link import open_redis, redis_errors
 from brokerbridge.io.cluster.orders import OrderServer
 from brokerbridge.io.cluster.publisher import EventPublisher
-from brokerbridge.io.journal_store import JournalStore
 from brokerbridge.io.transports import Transports, guarded
 from brokerbridge.services.fanout import Listening
 
 logger = logging.getLogger(__name__)
 
 CATALOG_RETRY_S = 30.0  # a catalogue that failed to load is asked for again this often
-RECHECKED_FILLS = 500  # the journal's newest fills checked against the executions stream at a term's start
 REAP_S = 1.0  # a term told to stop and still running is told again this often
 REAP_TRIES = 5  # cancels (and Redis cuts) of a term's Redis-side task before it is left behind
 _SET_CATALOG = "redis.call('SET', KEYS[2], ARGV[2]) return 1"
@@ -211,7 +208,14 @@ class HolderRole:
         assert token is not None  # acquired: the campaign told us its epoch
         if self._on_term is not None:
             self._on_term(self.venue, epoch)
-        store = RedisJournalStore(self._url, self._keys, self.venue, token=token)
+        # Each new fill is journaled and streamed in one fenced write; the publisher skips fills.
+        store = RedisJournalStore(
+            self._url,
+            self._keys,
+            self.venue,
+            token=token,
+            stream_maxlen=self._config.cluster.stream_maxlen,
+        )
         # The term's own Redis connections: closing them ends every read the term has in flight,
         # so its teardown cannot wait on a blocked read that lost its cancel (`_insist`).
         redis = self._term_redis[asyncio.current_task()] = open_redis(
@@ -225,6 +229,7 @@ class HolderRole:
             maxlen=self._config.cluster.stream_maxlen,
             on_fenced=self._fenced_in(epoch),
             clock=self._clock,
+            skip_fills=True,
         )
         try:
             await self._serve(epoch, token, store, publisher, redis)
@@ -264,16 +269,13 @@ class HolderRole:
             self._config,
             clock=self._clock,
             grace_s=self._config.server.grace_s,
-            # RedisJournalStore has JournalStore's public methods and semantics (structurally one;
-            # the SQLite class is no protocol, so the checker is told).
-            journal_store=cast(JournalStore, store),
+            journal_store=store,
             transports=guarded(self._transports, self._barred(epoch)),
         ) as bridge:
             self.bridge = bridge
             streams = _Streams(bridge, publisher, self.venue)
             for channel in bridge.connector(self.venue).account_channels():
                 streams.want(Subscription(venue=self.venue, channel=channel), always=True)
-            await self._publish_unpublished_fills(bridge, store, publisher, redis)
             follower = InterestFollower(
                 redis,
                 self._keys,
@@ -339,56 +341,6 @@ class HolderRole:
         for task in tasks:
             if task.done() and not task.cancelled():
                 task.exception()  # retrieved: the term's own outcome was raised above
-
-    async def _publish_unpublished_fills(
-        self, bridge: Bridge, store: RedisJournalStore, publisher: EventPublisher, redis: aioredis.Redis
-    ) -> None:
-        """Publish, once, the fills the previous holder journaled but never published: it lost the
-        lease, or died, between the journal's write and its publisher's flush at the end of that
-        loop turn. The new term's own restore takes those fills as reported, so without this they
-        would reach no client. A fill is missing when it is not among the executions stream's last
-        entries and not older than what those entries cover; the edges drop a fill they already
-        have (by execution id), so a fill published twice reaches a client once."""
-        sub = Subscription(venue=self.venue, channel=Channel.EXECUTIONS)
-        stream = self._keys.events(self.venue, topic_of(sub))
-        window = RECHECKED_FILLS * 4  # the stream carries order updates and statuses too
-        try:
-            with redis_errors(redis):
-                entries = await redis.xrevrange(stream, count=window) or []
-            streamed: dict[str, float] = {}
-            for _, fields in entries:
-                if not fields:
-                    continue
-                try:
-                    event = decode_entry(fields).event
-                except ProtocolError:
-                    continue
-                if isinstance(event, Fill):
-                    streamed[event.exec_id] = event.ts
-            if len(entries) < window:
-                since = float("-inf")  # the whole stream was read: every journaled fill must be in it
-            elif streamed:
-                since = min(streamed.values())
-            else:
-                return  # a window with no fill in it: nothing to compare a journaled fill with
-            scope = bridge.state[self.venue].scope
-            missing = [
-                fill
-                for fill in store.fills(self.venue, scope, limit=RECHECKED_FILLS)
-                if fill.ts >= since and fill.exec_id not in streamed
-            ]
-        except BrokerBridgeError as exc:  # Redis away: the fills stay in the journal (fills_page)
-            logger.warning("%s: journaled fills not checked against the stream: %s", self.venue, exc)
-            return
-        for fill in missing:
-            publisher.publish(fill)
-        if missing:
-            logger.warning(
-                "%s: %d fills journaled by the previous holder but never published: published now (%s)",
-                self.venue,
-                len(missing),
-                ", ".join(f.exec_id for f in missing[:5]),
-            )
 
     async def _guard(self, epoch: int) -> None:
         """End the term as soon as the lease's local validity lapsed (a node stopped or cut off

@@ -1,5 +1,7 @@
-"""`JournalStore`: the on-disk journal of fills (written before a fill is published) and of the
-orders the bridge sends (written before the venue sees them).
+"""The executions journal: `JournalStore`, the interface the Bridge and its order service use (a
+Protocol), and `SqliteJournalStore`, a single process's on-disk journal of fills (written before a
+fill is published) and of the orders the bridge sends (written before the venue sees them). A
+cluster's holder keeps the same journal in Redis (io/cluster/journal.py `RedisJournalStore`).
 
 One SQLite file in WAL mode (stdlib `sqlite3`). A fill's key is the venue's own id —
 (venue, scope, exec_id) — so a fill the venue replays (a `snap_trades` snapshot, a REST
@@ -9,7 +11,10 @@ venue account, and two simulators with the same seed hand out the same ids).
 
 Writes are synchronous on the event loop on purpose: a fill must be durable before anyone sees it,
 and a hop to a thread would let a later event overtake it. Fills are rare next to market data; one
-commit costs well under a millisecond in WAL mode.
+commit costs well under a millisecond in WAL mode. The one exception, a fill the journal refused
+and writes again (`Bridge._rejournal`), runs in a worker thread — the cluster's Redis store can
+block for its timeout — so the connection is shared by two threads: every use of it holds the
+store's lock (sqlite3's `check_same_thread=False` leaves serializing them to the caller).
 
 Orders (`orders`): one row per (venue, scope, client_order_id), committed before the submit goes
 out — the request, its state (`sending` → `accepted` | `unknown` | `rejected`, later `canceled`,
@@ -30,10 +35,11 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import msgspec
 
@@ -144,9 +150,93 @@ def resolve_path(path: str | None) -> str:
     return str(state_path(path))
 
 
-class JournalStore:
+class JournalStore(Protocol):
+    """What the Bridge and its order service need of the executions journal, with one semantics:
+    `SqliteJournalStore` (a single process's file) and io/cluster/journal.py `RedisJournalStore`
+    (a cluster holder's, every write fenced) both satisfy it, and the same tests run on both
+    (tests/cluster/test_journal.py). Calls are synchronous; a failed write raises `JournalError`."""
+
+    path: str  # where the journal lives, as logs and errors may show it (no secret)
+
+    def add_fill(self, scope: str, fill: Fill) -> bool:
+        """Store `fill`; True if it was new, False if this venue id was journaled before."""
+        ...
+
+    def fills(self, venue: str, scope: str, *, limit: int | None = None) -> list[Fill]:
+        """The newest `limit` fills of (venue, scope), oldest first."""
+        ...
+
+    def fills_after(self, venue: str, scope: str, *, after: int, limit: int) -> list[tuple[int, Fill]]:
+        """Up to `limit` fills after the one numbered `after`, in journal order, with their `seq`."""
+        ...
+
+    def add_order(self, scope: str, request: OrderRequest, *, ts: float) -> bool:
+        """Write `request` ahead of its submit (state `sending`); False if its client order id was
+        journaled before (nothing written)."""
+        ...
+
+    def order(self, venue: str, scope: str, client_order_id: str) -> OrderRow | None: ...
+
+    def order_by_venue_id(self, venue: str, scope: str, order_id: str) -> OrderRow | None: ...
+
+    def orders_in(self, venue: str, scope: str, states: Iterable[str]) -> list[OrderRow]: ...
+
+    def update_order(
+        self,
+        venue: str,
+        scope: str,
+        client_order_id: str,
+        *,
+        state: str,
+        ts: float,
+        order_id: str | None = None,
+        via: str | None = None,
+        error: StoredError | None = None,
+    ) -> None: ...
+
+    def delete_order(self, venue: str, scope: str, client_order_id: str) -> None: ...
+
+    def add_op(
+        self,
+        venue: str,
+        scope: str,
+        op: OpKind,
+        *,
+        order_id: str | None,
+        client_order_id: str | None,
+        ts: float,
+        qty: Decimal | None = None,
+        price: Decimal | None = None,
+    ) -> int: ...
+
+    def update_op(
+        self,
+        op_id: int,
+        *,
+        state: OpState,
+        ts: float,
+        order_id: str | None = None,
+        error: StoredError | None = None,
+    ) -> None: ...
+
+    def ops(
+        self, venue: str, scope: str, op: OpKind, *, state: OpState | None = "pending"
+    ) -> list[OrderOp]: ...
+
+    def journal_mode(self) -> str:
+        """How durable a write is when it returns (SQLite's journal mode; Redis's persistence)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class SqliteJournalStore:
+    """`JournalStore` in one SQLite file (`path`; None or ":memory:" in memory)."""
+
     def __init__(self, path: str | None = None) -> None:
         self.path = resolve_path(path)
+        # One connection, used from the event loop and from `Bridge._rejournal`'s worker thread.
+        self._lock = threading.Lock()
         try:
             if self.path != MEMORY:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -202,21 +292,22 @@ class JournalStore:
     def add_fill(self, scope: str, fill: Fill) -> bool:
         """Store `fill`; True if it was new, False if this venue id was journaled before."""
         try:
-            cursor = self._db.execute(
-                "INSERT OR IGNORE INTO fills (venue, scope, exec_id, order_id, ts, body, seq)"
-                " VALUES (?, ?, ?, ?, ?, ?,"
-                " (SELECT COALESCE(MAX(seq), 0) + 1 FROM fills WHERE venue=? AND scope=?))",
-                (
-                    fill.venue,
-                    scope,
-                    fill.exec_id,
-                    fill.order_id,
-                    fill.ts,
-                    self._encoder.encode(fill),
-                    fill.venue,
-                    scope,
-                ),
-            )
+            with self._lock:
+                cursor = self._db.execute(
+                    "INSERT OR IGNORE INTO fills (venue, scope, exec_id, order_id, ts, body, seq)"
+                    " VALUES (?, ?, ?, ?, ?, ?,"
+                    " (SELECT COALESCE(MAX(seq), 0) + 1 FROM fills WHERE venue=? AND scope=?))",
+                    (
+                        fill.venue,
+                        scope,
+                        fill.exec_id,
+                        fill.order_id,
+                        fill.ts,
+                        self._encoder.encode(fill),
+                        fill.venue,
+                        scope,
+                    ),
+                )
         except sqlite3.Error as exc:
             raise JournalError(
                 f"journal {self.path}: could not store fill {fill.exec_id}: {exc}",
@@ -226,19 +317,19 @@ class JournalStore:
 
     def fills(self, venue: str, scope: str, *, limit: int | None = None) -> list[Fill]:
         """The newest `limit` fills of (venue, scope), oldest first."""
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT body FROM fills WHERE venue=? AND scope=? ORDER BY ts DESC, exec_id DESC LIMIT ?",
             (venue, scope, -1 if limit is None else limit),
-        ).fetchall()
+        )
         return [self._decoder.decode(body) for (body,) in reversed(rows)]
 
     def fills_after(self, venue: str, scope: str, *, after: int, limit: int) -> list[tuple[int, Fill]]:
         """Up to `limit` fills of (venue, scope) in the order they were journaled, after the one
         numbered `after` (0: from the first), each with its number (`seq`)."""
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT seq, body FROM fills WHERE venue=? AND scope=? AND seq>? ORDER BY seq LIMIT ?",
             (venue, scope, after, limit),
-        ).fetchall()
+        )
         return [(int(seq), self._decoder.decode(body)) for seq, body in rows]
 
     # -- orders ------------------------------------------------------------------------------------
@@ -268,11 +359,11 @@ class JournalStore:
         return self._order_rows(f"state IN ({marks})", (venue, scope, *wanted))
 
     def _order_rows(self, where: str, args: tuple[object, ...]) -> list[OrderRow]:
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT venue, scope, client_order_id, request, state, order_id, via, created, updated, error"
             f" FROM orders WHERE venue=? AND scope=? AND {where} ORDER BY created",
             args,
-        ).fetchall()
+        )
         return [
             OrderRow(
                 venue=venue,
@@ -376,11 +467,11 @@ class JournalStore:
 
     def ops(self, venue: str, scope: str, op: OpKind, *, state: OpState | None = "pending") -> list[OrderOp]:
         """The cancels or amends of (venue, scope) in `state` (None: all), oldest first."""
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT id, op, order_id, client_order_id, qty, price, state, created, error FROM order_ops"
             " WHERE venue=? AND scope=? AND op=? AND (? IS NULL OR state=?) ORDER BY id",
             (venue, scope, op, state, state),
-        ).fetchall()
+        )
         return [
             OrderOp(
                 id=op_id,
@@ -398,9 +489,14 @@ class JournalStore:
             for op_id, kind, order_id, cid, qty, price, state, created, error in rows
         ]
 
+    def _query(self, sql: str, args: tuple[object, ...]) -> list[Any]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
     def _write(self, what: str, sql: str, args: tuple[object, ...]) -> sqlite3.Cursor:
         try:
-            return self._db.execute(sql, args)
+            with self._lock:
+                return self._db.execute(sql, args)
         except sqlite3.Error as exc:
             raise JournalError(
                 f"journal {self.path}: {what}: {exc}",
@@ -409,7 +505,9 @@ class JournalStore:
             ) from None
 
     def journal_mode(self) -> str:
-        return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
+        with self._lock:
+            return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()

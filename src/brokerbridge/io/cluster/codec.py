@@ -4,7 +4,11 @@ An event stream entry has three fields: `e` (the event as msgspec JSON — the t
 union, exactly what `/ws` sends, so the `kind` tag says its type), `ep` (the holder's fencing
 epoch, decimal ASCII) and `n` (the holder's node id); the publisher adds a fourth, `s`: the
 entry's number in its stream for that publisher (1, 2, 3…), so a reader knows exactly when it
-missed one (trimmed unread) or met one twice (a write retried after a timeout).
+missed one (trimmed unread) or met one twice (a write retried after a timeout). An entry written
+by another writer than the publisher carries a fifth, `w`, naming it: `journal` for a fill the
+holder's journal in Redis streamed in the same script that journaled it (io/cluster/journal.py).
+Each writer numbers its own entries (the journal by the fill's `seq`), so a reader follows the
+numbering per writer (`Entry.writer`) — the two interleave in the executions stream.
 
 A subscription is stored (interest sets, the `ctl` notes) as its canonical msgspec JSON: every
 field, in declaration order, so two nodes that want the same subscription write the same member.
@@ -27,6 +31,9 @@ EVENT_FIELD = b"e"
 EPOCH_FIELD = b"ep"
 NODE_FIELD = b"n"
 SEQ_FIELD = b"s"
+WRITER_FIELD = b"w"
+PUBLISHER = ""  # the writer of an entry with no `w`: the holder's EventPublisher
+JOURNAL_WRITER = "journal"  # a fill streamed by the journal's own write (io/cluster/journal.py)
 
 _REMEDY = (
     "a cluster stream or interest key held something brokerbridge did not write (another program "
@@ -46,15 +53,20 @@ class Entry(msgspec.Struct, frozen=True):
     epoch: int
     node: str
     seq: int | None = None  # the entry's number in its stream for its publisher (None: not given)
+    writer: str = PUBLISHER  # who numbered it (`w`): "" the publisher, "journal" the journal
 
 
-def encode_entry(event: Event, *, epoch: int, node: str, seq: int | None = None) -> dict[bytes | str, bytes]:
+def encode_entry(
+    event: Event, *, epoch: int, node: str, seq: int | None = None, writer: str = PUBLISHER
+) -> dict[bytes | str, bytes]:
     """The fields of the XADD that publishes `event` (a `dict` as redis-py's `xadd` takes)."""
     fields: dict[bytes | str, bytes] = {
         EVENT_FIELD: encode_event(event),
         EPOCH_FIELD: b"%d" % epoch,
         NODE_FIELD: node.encode(),
     }
+    if writer != PUBLISHER:
+        fields[WRITER_FIELD] = writer.encode()
     if seq is not None:
         fields[SEQ_FIELD] = b"%d" % seq
     return fields
@@ -79,17 +91,19 @@ def decode_entry(fields: Fields) -> Entry:
             f"cluster stream entry: field 'ep' is not an epoch (an integer): {raw_epoch[:40]!r}",
             remedy=_REMEDY,
         ) from exc
-    node = raw_node.decode(errors="replace") if isinstance(raw_node, bytes) else raw_node
+    node = _text(raw_node)
+    raw_writer = _field(fields, WRITER_FIELD, required=False)
+    writer = PUBLISHER if raw_writer is None else _text(raw_writer)
     raw_seq = _field(fields, SEQ_FIELD, required=False)
     if raw_seq is None:
-        return Entry(event, epoch, node)
+        return Entry(event, epoch, node, writer=writer)
     try:
         seq = int(raw_seq)
     except ValueError as exc:
         raise ProtocolError(
             f"cluster stream entry: field 's' is not an entry number: {raw_seq[:40]!r}", remedy=_REMEDY
         ) from exc
-    return Entry(event, epoch, node, seq)
+    return Entry(event, epoch, node, seq, writer)
 
 
 @overload

@@ -1,8 +1,8 @@
 """`RedisJournalStore`: the executions journal of a cluster's venue holder, in Redis (issue 21;
 docs/cluster.md "Orders and the journal").
 
-The same public methods and semantics as io/journal_store.py's `JournalStore` (the SQLite file a
-single process keeps), so the holder's `Bridge` and its order service run unchanged on it: fills
+The `JournalStore` Protocol (io/journal_store.py) with the semantics of `SqliteJournalStore` (the
+file a single process keeps), so the holder's `Bridge` and its order service run unchanged on it: fills
 idempotent by (venue, account scope, execution id) and paged by `seq`, the order they were
 journaled in; orders written ahead of their submit, keyed by client order id; cancels and amends
 journaled before they are sent. A new holder restores from it, so it neither loses nor republishes
@@ -12,6 +12,14 @@ Synchronous, like SQLite's: the Bridge calls it on the event loop, on purpose (a
 durable before anyone sees it, and a hop to a thread would let a later event overtake it). A
 loopback round trip is ~0.1 ms and only fills and order writes go out, which are rare next to
 market data. Timeouts are the link's (io/cluster/link.py: 1 s, one retry of a broken connection).
+
+The fill and its stream entry are one write. Opened with `stream_maxlen` (a holder's store), the
+script that journals a new fill also XADDs it to the venue's executions stream — the entry
+`codec.encode_entry` makes (writer `journal`, numbered by the fill's `seq`), `MAXLEN ~
+stream_maxlen` as the publisher trims — and the holder's `EventPublisher` skips fills. A holder
+that loses its lease, or dies, right after the journal's write has therefore streamed the fill
+too: no fill is journaled and not streamed, none streamed and not journaled. A fill the journal
+refused (Redis away) is streamed when a later try journals it (`Bridge._rejournal`), once.
 
 Every write is ONE Lua script behind the fence (io/cluster/fencing.py): the lease must still hold
 this holder's token, or nothing is written and `Fenced` is raised. A write whose answer was lost
@@ -31,6 +39,8 @@ Keys (`ClusterKeys.journal(venue, scope, part)`, all under the venue's hash tag)
     vid:<order_id>        zset   cid scored by created (`order_by_venue_id`: the latest row)
     ops:<op>[:<state>]    zset   op ids (`ops`)
     w:<nonce>             string a write that landed (PX 60 s): its retry answers the same
+    and, with `stream_maxlen`, each new fill's entry in the venue's executions stream
+    (`ClusterKeys.events(venue, "<venue>:executions")`, the publisher's stream)
     and per venue (op ids are the venue's, as `update_op` names an op by id alone):
     journal:op:n          string the last op id;   journal:op:<id>  hash  the op's row
 
@@ -54,7 +64,9 @@ from brokerbridge.core.errors import Fenced
 from brokerbridge.core.events import Fill
 from brokerbridge.core.orders import OrderRequest
 from brokerbridge.core.secret import Secret
-from brokerbridge.io.cluster.fencing import SyncFencedScript, fenced_script
+from brokerbridge.core.topics import topic_of
+from brokerbridge.io.cluster.codec import JOURNAL_WRITER, SEQ_FIELD, encode_entry
+from brokerbridge.io.cluster.fencing import SyncFencedScript, fenced_script, parse_token
 from brokerbridge.io.cluster.keys import ClusterKeys, describe_url
 from brokerbridge.io.cluster.link import UNREACHABLE, sync_redis
 from brokerbridge.io.journal_store import JournalError, OpKind, OpState, OrderOp, OrderRow, StoredError
@@ -70,12 +82,26 @@ _OP_FIELDS = ("scope", "op", "order_id", "client_order_id", "qty", "price", "sta
 _ORDER_LUA = ", ".join(repr(name) for name in _ORDER_FIELDS)
 _OP_LUA = ", ".join(repr(name) for name in _OP_FIELDS)
 
-# KEYS: lease, fills, fills:seq, fills:ts, fills:n, w:<nonce>; ARGV: token, exec_id, body, ts.
+# KEYS: lease, fills, fills:seq, fills:ts, fills:n, w:<nonce>[, the executions stream];
+# ARGV: token, exec_id, body, ts[, maxlen, the entry's fields and values (codec.encode_entry)].
+# With a stream, the new fill's entry (numbered `s` = its seq) is added FIRST: a script is not
+# rolled back by an error, and an XADD refused (a foreign key of another type) must leave no fill
+# journaled unstreamed — a retry would find it "journaled before" and no client would get it. A
+# retry of a write that landed (its nonce found) adds nothing: the first attempt streamed it.
 _ADD_FILL = f"""
-if redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[3]) == 0 then
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then
   return redis.call('EXISTS', KEYS[6])
 end
-local seq = redis.call('INCR', KEYS[5])
+local seq = tonumber(redis.call('GET', KEYS[5]) or '0') + 1
+if KEYS[7] then
+  local entry = {{KEYS[7], 'MAXLEN', '~', ARGV[5], '*'}}
+  for i = 6, #ARGV do entry[#entry + 1] = ARGV[i] end
+  entry[#entry + 1] = '{SEQ_FIELD.decode()}'
+  entry[#entry + 1] = tostring(seq)
+  redis.call('XADD', unpack(entry))
+end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('SET', KEYS[5], tostring(seq))
 redis.call('ZADD', KEYS[3], seq, ARGV[2])
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[2])
 redis.call('SET', KEYS[6], 1, 'PX', {NONCE_MS})
@@ -204,10 +230,20 @@ class RedisJournalStore:
         venue: str,
         *,
         token: str,
+        stream_maxlen: int | None = None,
         client: redis.Redis | None = None,
     ) -> None:
-        """`client`: a blocking client to use instead of opening one on `url` (it is not closed
-        by `close`)."""
+        """`stream_maxlen`: stream each new fill to the venue's executions stream in the same
+        write, trimmed to about this many entries (a holder's store: `[cluster] stream_maxlen`);
+        None journals only (a store that only reads, tests). `client`: a blocking client to use
+        instead of opening one on `url` (it is not closed by `close`)."""
+        if stream_maxlen is not None and stream_maxlen < 1:
+            raise ValueError(
+                f"stream_maxlen must be at least 1 (entries kept per stream), not {stream_maxlen}"
+            )
+        # The epoch and node the streamed entries carry: the token's (a bad token fails here).
+        self._stamp = None if stream_maxlen is None else parse_token(token)
+        self._stream_maxlen = stream_maxlen
         self.keys = keys
         self.venue = venue
         self.token = token  # the holder's lease token: a write under any other is refused
@@ -284,18 +320,22 @@ class RedisJournalStore:
     def add_fill(self, scope: str, fill: Fill) -> bool:
         """Store `fill`; True if it was new, False if this venue id was journaled before."""
         self._check(fill.venue)
-        added = self._write(
-            f"could not store fill {fill.exec_id}",
-            self._add_fill,
-            [
-                self._key(scope, "fills"),
-                self._key(scope, "fills:seq"),
-                self._key(scope, "fills:ts"),
-                self._key(scope, "fills:n"),
-                self._nonce_key(scope),
-            ],
-            [fill.exec_id, self._encoder.encode(fill), repr(fill.ts)],
-        )
+        keys = [
+            self._key(scope, "fills"),
+            self._key(scope, "fills:seq"),
+            self._key(scope, "fills:ts"),
+            self._key(scope, "fills:n"),
+            self._nonce_key(scope),
+        ]
+        args: list[str | bytes | int] = [fill.exec_id, self._encoder.encode(fill), repr(fill.ts)]
+        if self._stamp is not None and self._stream_maxlen is not None:
+            node, epoch = self._stamp
+            keys.append(self.keys.events(self.venue, topic_of(fill)))
+            args.append(self._stream_maxlen)
+            # The script adds `s` (the fill's seq, known only there).
+            for name, value in encode_entry(fill, epoch=epoch, node=node, writer=JOURNAL_WRITER).items():
+                args += (name, value)
+        added = self._write(f"could not store fill {fill.exec_id}", self._add_fill, keys, args)
         return bool(added)
 
     def fills(self, venue: str, scope: str, *, limit: int | None = None) -> list[Fill]:

@@ -64,7 +64,7 @@ from brokerbridge.core.orders import (
 )
 from brokerbridge.io.cluster.fencing import FencedScript, fenced_script, parse_token
 from brokerbridge.io.cluster.keys import ORDER_GROUP, ClusterKeys
-from brokerbridge.io.cluster.link import UNREACHABLE
+from brokerbridge.io.cluster.link import UNREACHABLE, redis_errors
 
 logger = logging.getLogger(__name__)
 
@@ -605,7 +605,10 @@ class OrderServer:
         ttl_ms = int(_text(fields.get(b"ttl", b"0")) or 0)
         if ttl_ms <= 0:
             return
-        seconds, micros = await self._redis.time()  # Redis's clock: the one that stamped the entry id
+        # Redis's clock: the one that stamped the entry id. Redis gone meanwhile (restarting) is
+        # ClusterUnavailable, answered as such — not "a bug".
+        with redis_errors(self._redis):
+            seconds, micros = await self._redis.time()
         age_ms = seconds * 1000 + micros // 1000 - _entry_ms(entry_id)
         if age_ms > ttl_ms:
             raise ServiceUnavailable(

@@ -20,6 +20,11 @@ once Redis answers again a `Gap` for each stream that lost events is published f
 
 Fenced (another node holds the venue, or the lease lapsed): nothing more is written, the buffer is
 dropped and `on_fenced(reason)` is called once; later `publish` calls are ignored.
+
+Fills (`skip_fills`, a holder's publisher): the holder's journal in Redis streams each new fill in
+the same script that journals it (io/cluster/journal.py), so the publisher drops every `Fill` it is
+given — written twice, a client would get it twice; left to a flush, a lease lost between the two
+writes would leave it journaled and never streamed.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import redis.asyncio
 
 from brokerbridge.core.backoff import BackoffPolicy
 from brokerbridge.core.clock import Clock, SystemClock, within
-from brokerbridge.core.events import AnyEvent, Gap, encode_event
+from brokerbridge.core.events import AnyEvent, Fill, Gap, encode_event
 from brokerbridge.core.topics import topic_of
 from brokerbridge.io.cluster.fencing import fenced_script, is_fenced, parse_token
 from brokerbridge.io.cluster.keys import ClusterKeys
@@ -80,7 +85,10 @@ class EventPublisher:
         clock: Clock | None = None,
         batch_max: int = BATCH_MAX,
         max_buffer: int = MAX_BUFFER,
+        skip_fills: bool = False,
     ) -> None:
+        """`skip_fills`: fills are streamed by the journal's own write (`RedisJournalStore` with
+        `stream_maxlen`): `publish` drops them."""
         if maxlen < 1:
             raise ValueError(f"maxlen must be at least 1 (entries kept per stream), not {maxlen}")
         self._keys = keys
@@ -90,6 +98,7 @@ class EventPublisher:
         self._maxlen = maxlen
         self._on_fenced = on_fenced
         self._clock = clock or SystemClock()
+        self._skip_fills = skip_fills
         self._batch_max = max(1, batch_max)
         self._max_buffer = max(self._batch_max, max_buffer)
         self._script = fenced_script(redis, BATCH_BODY)
@@ -105,6 +114,7 @@ class EventPublisher:
         self.fenced: str | None = None  # the refusal's reason, once fenced
         self.closed = False
         self.written = 0  # events written (for status and the benchmark)
+        self.skipped = 0  # fills dropped: the journal streamed them (`skip_fills`)
         self.batches = 0
 
     @property
@@ -114,6 +124,9 @@ class EventPublisher:
     def publish(self, event: AnyEvent) -> None:
         """Queue `event` for its topic's stream; written with the rest of this loop turn's."""
         if self.fenced is not None or self.closed:
+            return
+        if self._skip_fills and isinstance(event, Fill):
+            self.skipped += 1
             return
         self._buffer.append(event)
         self._queued += 1

@@ -24,7 +24,9 @@ The check runs for a stream when it is added with an ID, after every reconnect o
 caught-up reader could still be overtaken between two reads by more than `maxlen` entries at once
 (a burst no venue sends at the default 100,000, but a tiny `maxlen` may): the publisher's
 numbering (`s`, codec.py) catches that — a number skipped within one epoch is a gap of exactly
-that many entries — and a number met again is a copy of a retried write, dropped.
+that many entries — and a number met again is a copy of a retried write, dropped. The numbering is
+followed per writer (`Entry.writer`): in the executions stream the holder's journal streams each
+fill with its own numbers (the fill's journal `seq`) between the publisher's entries.
 
 Redis unreachable: `on_down(reason)` once, reads again after a capped jittered backoff on the
 clock, `on_up()` once it answers, then the gap check of every stream. An entry that does not
@@ -110,8 +112,8 @@ class StreamReader:
         self._last: dict[str, str] = {}  # topic → the last ID read (or TAIL, START)
         # topic → the number of the last entry read (entries-added terms); absent: not known
         self._number: dict[str, int] = {}
-        # topic → (epoch, node, number) of the last entry read, by its publisher's numbering
-        self._sequence: dict[str, tuple[int, str, int]] = {}
+        # topic → writer → (epoch, node, number) of the last entry read, by that writer's numbering
+        self._sequence: dict[str, dict[str, tuple[int, str, int]]] = {}
         self._check: set[str] = set()  # topics whose gap check is due before the next read
         self._wake = asyncio.Event()  # set by add: wakes a reader that followed nothing
         self.down: str | None = None  # why Redis is unreachable; None while it answers
@@ -257,7 +259,8 @@ class StreamReader:
         timeout that had landed after all); a gap when the publisher's numbering skips."""
         if entry.seq is None:
             return True
-        previous = self._sequence.get(topic)
+        writers = self._sequence.setdefault(topic, {})
+        previous = writers.get(entry.writer)
         if previous is not None and previous[:2] == (entry.epoch, entry.node):
             if entry.seq <= previous[2]:
                 logger.debug("%s: a copy of entry %d of %s skipped", self._venue, entry.seq, topic)
@@ -271,7 +274,7 @@ class StreamReader:
                 reason = f"{skipped} entries were trimmed before this node read them (beyond retention)"
                 logger.warning("%s: gap in %s: %s", self._venue, topic, reason)
                 self._gap(topic, reason)
-        self._sequence[topic] = (entry.epoch, entry.node, entry.seq)
+        writers[entry.writer] = (entry.epoch, entry.node, entry.seq)
         return True
 
     def _made_again(self, topic: str, last: str, position: _Position | None) -> bool:
