@@ -5,7 +5,6 @@ Real sockets, real time (bounded waits)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -30,15 +29,16 @@ def kraken_is(stack: Stack, state: str) -> Callable[[], bool]:
     return lambda: stack.bridge.readiness()["kraken"].state == state
 
 
-async def test_a_fresh_stack_is_ready_within_3_s_with_no_client_and_journals_unwatched_fills(
+async def test_a_fresh_stack_gets_ready_with_no_client_and_journals_unwatched_fills(
     tmp_path: Path,
 ) -> None:
-    started = time.monotonic()
+    # How soon is the benchmarks' (bench/startup.py: serve to its first live ticker): a wall-clock
+    # bound here failed on a loaded box (house rule: no timing asserted in tests).
     async with (
         make_stack(tmp_path) as stack,
         httpx.AsyncClient(base_url=stack.server.http_url, headers=AUTH, timeout=LIMIT) as http,
     ):
-        await eventually(ready(stack), within=3.0 - (time.monotonic() - started))
+        await eventually(ready(stack), within=LIMIT)
         answer = await http.get("/api/ready")
         body = answer.json()
         assert answer.status_code == 200 and body["status"] == "ready"
