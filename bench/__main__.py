@@ -26,6 +26,7 @@ BENCHES = (
     "options_iv",
     "options_chain",
     "cluster_streams",
+    "cluster_nodes",
 )
 LONG = ("soak", "idle")  # only when asked for by name: the default set stays under ten minutes
 
