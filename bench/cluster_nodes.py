@@ -2,35 +2,40 @@
 against venue → one `serve` → clients, in one run, on the same venue events.
 
 Set-up, each a process of its own as a deployment runs them: the Kraken simulator (`brokerbridge
-sim kraken --tick-ms TICK_MS`: its market steps every 2 ms instead of 10, ≈ 800 ticker updates/s
-over its 5 pairs) and the Primary simulator (`--no-relogin-invalidates`: the single process and
-the holder log in with the same demo user, which on the real venue would be two users); Debian's
-redis-server (tests/redis_server.py, AOF); the **single process** (`serve`, not clustered, its
-own SQLite journal); the **cluster**: one holder (`serve --cluster`, role holder) and one edge
-(`serve --cluster`, role edge), every node pointed at the same simulators.
+sim kraken --tick-ms TICK_MS`: its market steps every 2 ms instead of 10 — the books move on every
+step, ≈ 1,200 depth-10 updates/s over its 5 pairs when it has a core to itself) and the Primary
+simulator (`--no-relogin-invalidates`: the single process and the holder log in with the same demo
+user, which on the real venue would be two users); Debian's redis-server (tests/redis_server.py,
+AOF); the **single process** (`serve`, not clustered, its own SQLite journal); the **cluster**: one
+holder (`serve --cluster`, role holder) and two edges (`serve --cluster`, role edge), every node
+pointed at the same simulators.
 
 Clients (bench/fanout_clients.py, picows on uvloop, `PER_PROCESS` sockets per process): `CLIENTS`
-on the single process and `CLIENTS` on the edge, at the same time, each subscribed to the same
-streams — Kraken's 5 tickers and trades, Primary's tickers and trades of `PRIMARY_SYMBOLS` BYMA
-stocks (one batch `subscribe` per venue and channel). After `SETTLE_S` they count for `SECONDS`.
+on the single process and `CLIENTS` on the first edge, at the same time, each subscribed to the
+same streams — Kraken's 5 books (depth 10), tickers and trades, Primary's tickers and trades of
+`PRIMARY_SYMBOLS` BYMA stocks (one batch `subscribe` per venue and channel). The bridge asks
+Kraken for tickers on trades (Kraken's default), so the books carry the rate. After `SETTLE_S`
+they count for `SECONDS`.
 
-- **Delivered msg/s** per path: market events (tickers, trades) received by all its clients.
+- **Delivered msg/s** per path: market events received by all its clients.
 - **Latency**, venue → client: receive wall time − the event's `ts` (the venue's own stamp: Kraken's
-  `timestamp` of the ticker or trade, Primary's `Md` timestamp), every `SAMPLE`-th event per client.
+  `timestamp`, Primary's `Md` timestamp), every `SAMPLE`-th event per client.
 - **Added latency of holder → Redis → edge on the SAME events**: one probe connection per path
   records every event it receives; events are paired by their content (the event JSON without its
-  `ts`: symbol, prices, sizes, trade id… — a ticker's stamp is the venue's send time to each
-  session, microseconds apart, so it is not part of the key); for each pair, the edge's latency
-  minus the single process's: p50/p99 of that difference.
+  `ts`: symbol, levels, checksum, prices, trade id… — Kraken stamps a frame when it builds it for
+  each session, microseconds apart, so the stamp is not part of the key); for each pair, the
+  edge's latency minus the single process's: p50/p99 of that difference.
 - **Redis commands per event**: `INFO commandstats` calls over the counting window (the bench's own
   INFO left out) ÷ the events the holder published in it (the event streams' `entries-added`); and
-  Redis's CPU (`INFO cpu`) per event. Each process's CPU (psutil) over the window, per delivered
-  message: the per-edge figure of the capacity model in bench/README.md.
+  Redis's CPU (`INFO cpu`) per event. Each process's CPU (psutil) over the window, less its idle
+  share (measured once before any client, `IDLE_S`), per event and per delivered message: the
+  per-edge figures of the capacity model in bench/README.md.
 
-Persistence: the run starts with `appendfsync always` — what docs/cluster.md asks of the cluster's
-one Redis (the journal's fsync promise; events share it) — and measures again after `CONFIG SET
-appendfsync everysec` on the same running cluster (fresh clients). The single process takes the
-same clients in both windows: each window's ratios are against its own baseline.
+Windows, on the same running cluster (fresh clients each): `appendfsync always` — what
+docs/cluster.md asks of the cluster's one Redis (the journal's fsync promise; events share it);
+then `everysec` (`CONFIG SET`); then `everysec` with one more client on the second edge, which then
+reads every stream as well: Redis's cost of one more edge. The single process takes the same
+clients in every window: each window's ratios are against its own baseline.
 """
 
 from __future__ import annotations
@@ -201,12 +206,13 @@ class Stack:
     single: Node
     holder: Node
     edge: Node
+    reader: Node  # a second edge, with one client in the last window: what one more edge costs Redis
     redis: RedisProbe
     subscriptions: list[str]
 
     def pids(self) -> dict[str, int]:
         """Whose CPU each window reports: the nodes and the simulators."""
-        nodes = {node.name: node.pid for node in (self.single, self.holder, self.edge)}
+        nodes = {node.name: node.pid for node in (self.single, self.holder, self.edge, self.reader)}
         return nodes | {f"{sim.venue} simulator": sim.pid for sim in self.sims}
 
 
@@ -237,8 +243,10 @@ async def _window(
     seconds: float,
     settle: float,
     idle: dict[str, float],
+    second_edge: bool = False,
 ) -> None:
-    """Both paths' clients at once; the figures of one counting window, prefixed `label`."""
+    """Both paths' clients at once; the figures of one counting window, prefixed `label`. With
+    `second_edge`, one more client on the second edge, so that it reads every stream too."""
     args = ["--mark", MARK, "--stamp", "ts", "--sample", str(SAMPLE), "--probe"]
     args += ["--seconds", str(seconds), "--settle", str(settle), "--header", f"Authorization:Bearer {KEY}"]
     for text in stack.subscriptions:
@@ -247,6 +255,7 @@ async def _window(
     groups = await asyncio.gather(
         *(_spawn(node.ws_url, clients, *args, per_process=PER_PROCESS) for node in paths.values())
     )
+    readers = [await _spawn(stack.reader.ws_url, 1, *args)] if second_edge else []
     await asyncio.sleep(settle)  # the clients count from about here (each after its own settle)
     pids = stack.pids()
     cpu = {name: _cpu_seconds(pid) for name, pid in pids.items()}
@@ -259,6 +268,9 @@ async def _window(
     share = {name: (_cpu_seconds(pid) - cpu[name]) / took for name, pid in pids.items()}
     published = await stack.redis.events_added() - added
     results = dict(zip(paths, [await _results(group) for group in groups], strict=True))
+    for spawned in readers:
+        got = sum(r["messages"] for r in await _results(spawned))
+        report.add(f"{label} reader (second edge, 1 client) delivered/s", got / seconds, "msg/s")
 
     delivered: dict[str, float] = {}
     for name, group in results.items():
@@ -337,19 +349,22 @@ async def _run(smoke: bool) -> Report:
                 single = Node(workdir, "single", ends)
                 holder = Node(workdir, "holder", ends, cluster=server.url, role="holder")
                 edge = Node(workdir, "edge", ends, cluster=server.url, role="edge")
-                nodes = [single, holder, edge]
+                reader = Node(workdir, "reader", ends, cluster=server.url, role="edge")
+                nodes = [single, holder, edge, reader]
                 await asyncio.gather(*(node.start() for node in nodes))
                 deadline = time.monotonic() + LEASE_WAIT_S
                 while not await probe.held():  # polled: the lease is a key in Redis, no event to await
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"the holder held no lease within {LEASE_WAIT_S:.0f} s")
                     await asyncio.sleep(0.1)
-                stack = Stack(sims, single, holder, edge, probe, _subscriptions(primary))
+                stack = Stack(sims, single, holder, edge, reader, probe, _subscriptions(primary))
                 idle_share = await _idle(report, stack, idle)
-                await _window(report, "fsync always", stack, clients, seconds, settle, idle_share)
+                timing = (clients, seconds, settle, idle_share)
+                await _window(report, "fsync always", stack, *timing)
                 if not smoke:
                     await probe.client.config_set("appendfsync", "everysec")
-                    await _window(report, "fsync everysec", stack, clients, seconds, settle, idle_share)
+                    await _window(report, "fsync everysec", stack, *timing)
+                    await _window(report, "fsync everysec, 2 edges", stack, *timing, second_edge=True)
             finally:
                 await asyncio.gather(*(node.stop() for node in nodes))
                 await asyncio.gather(*(sim.stop() for sim in sims))
