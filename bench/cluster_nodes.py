@@ -158,18 +158,24 @@ class RedisProbe:
         self.client = open_redis(url, timeout=5.0, name="bench-stats")
         self.venues = venues
 
-    async def events_added(self) -> int:
-        total = 0
+    async def events_added(self) -> tuple[int, int]:
+        """Entries ever added to the venues' event streams, and how many streams there are."""
+        total = streams = 0
         for venue in self.venues:
             async for key in self.client.scan_iter(match=KEYS.events(venue, "*"), count=1000):
                 info = await self.client.xinfo_stream(key)
                 total += int(info["entries-added"])
-        return total
+                streams += 1
+        return total, streams
 
-    async def snapshot(self) -> tuple[dict[str, int], float]:
+    async def snapshot(self) -> tuple[dict[str, tuple[int, int]], float]:
+        """(calls, µs spent) per command — a script's inner commands counted as well — and
+        Redis's CPU seconds."""
         commands = await self.client.info("commandstats")
         cpu = await self.client.info("cpu")
-        calls = {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in commands.items()}
+        calls = {
+            name.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"])) for name, v in commands.items()
+        }
         return calls, float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
     async def held(self) -> bool:
@@ -259,14 +265,15 @@ async def _window(
     await asyncio.sleep(settle)  # the clients count from about here (each after its own settle)
     pids = stack.pids()
     cpu = {name: _cpu_seconds(pid) for name, pid in pids.items()}
-    added = await stack.redis.events_added()
+    added, _ = await stack.redis.events_added()
     calls, redis_cpu = await stack.redis.snapshot()
     began = time.perf_counter()
     await asyncio.sleep(seconds)
     calls_after, redis_cpu_after = await stack.redis.snapshot()
     took = time.perf_counter() - began
     share = {name: (_cpu_seconds(pid) - cpu[name]) / took for name, pid in pids.items()}
-    published = await stack.redis.events_added() - added
+    added_after, streams = await stack.redis.events_added()
+    published = added_after - added
     results = dict(zip(paths, [await _results(group) for group in groups], strict=True))
     for spawned in readers:
         got = sum(r["messages"] for r in await _results(spawned))
@@ -301,15 +308,22 @@ async def _window(
     else:
         report.note(f"{label}: no event reached both probes — no added latency measured")
 
-    delta = {k: v - calls.get(k, 0) for k, v in calls_after.items() if v - calls.get(k, 0)}
+    delta = {
+        k: (n - calls.get(k, (0, 0))[0], us - calls.get(k, (0, 0))[1])
+        for k, (n, us) in calls_after.items()
+        if n - calls.get(k, (0, 0))[0]
+    }
     delta.pop("info", None)  # the bench's own
     report.add(f"{label} events published/s", published / took, "msg/s")
+    report.add(f"{label} event streams (each edge's XREAD follows them all)", streams, "")
     redis_share = (redis_cpu_after - redis_cpu) / took
     report.add(f"{label} redis CPU", 100 * redis_share, "% core")
     if published:
-        report.add(f"{label} redis commands per event", sum(delta.values()) / published, "")
-        for name, count in sorted(delta.items(), key=lambda kv: -kv[1])[:6]:
+        report.add(f"{label} redis commands per event", sum(n for n, _ in delta.values()) / published, "")
+        # A script's inner commands (the fence's GET, the XADDs) are counted apart and inside EVALSHA's time.
+        for name, (count, usec) in sorted(delta.items(), key=lambda kv: -kv[1][0])[:6]:
             report.add(f"{label}   {name} per event", count / published, "")
+            report.add(f"{label}   {name} µs per call", usec / count, "µs")
         rate = published / took
         report.add(f"{label} redis CPU per event", max(0.0, redis_share - idle["redis"]) / rate * 1e6, "µs")
         holder = max(0.0, share["holder"] - idle["holder"])
