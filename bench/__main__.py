@@ -2,7 +2,8 @@
 
 Each prints its figures, its ratios against a baseline measured in the same run and whether each
 target is met, and writes `bench/results/<name>.json` (git-ignored). `--smoke` runs each briefly
-to prove it still works (CI); its numbers mean nothing. The full set takes a few minutes;
+to prove it still works (CI); its numbers mean nothing (cluster_nodes only with `--smoke --only
+cluster_nodes`: its start-up alone takes 15–20 s). The full set takes a few minutes;
 `--only soak [--minutes 10]` is the long run at full load (memory growth) and `--only idle
 [--minutes 60]` an idle `serve`'s memory over an hour, both on request only.
 """

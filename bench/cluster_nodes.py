@@ -222,23 +222,44 @@ class Stack:
         return nodes | {f"{sim.venue} simulator": sim.pid for sim in self.sims}
 
 
+@dataclass
+class Usage:
+    """What each process used over `took` seconds: its share of a core (Redis's as "redis"), and
+    Redis's commands run, as (calls, µs spent) per command."""
+
+    took: float
+    share: dict[str, float]
+    calls: dict[str, tuple[int, int]]
+
+
+async def _measure(stack: Stack, seconds: float) -> Usage:
+    pids = stack.pids()
+    cpu = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+    calls, redis_cpu = await stack.redis.snapshot()
+    began = time.perf_counter()
+    await asyncio.sleep(seconds)
+    calls_after, redis_cpu_after = await stack.redis.snapshot()
+    took = time.perf_counter() - began
+    share = {name: (_cpu_seconds(pid) - cpu[name]) / took for name, pid in pids.items()}
+    share["redis"] = (redis_cpu_after - redis_cpu) / took
+    delta = {
+        k: (n - calls.get(k, (0, 0))[0], us - calls.get(k, (0, 0))[1])
+        for k, (n, us) in calls_after.items()
+        if n - calls.get(k, (0, 0))[0]
+    }
+    delta.pop("info", None)  # the bench's own
+    return Usage(took, share, delta)
+
+
 async def _idle(report: Report, stack: Stack, seconds: float) -> dict[str, float]:
     """Each process's CPU share (and Redis's, as "redis") with the cluster up and nobody subscribed:
     heartbeats, lease renewals, account sessions, the simulators' markets. Taken off the windows'
     figures, so that "per event" is the events' own cost. Measured once, before any client: after a
     window the streams close only after the grace period, and the idle would not be idle."""
-    pids = stack.pids()
-    cpu = {name: _cpu_seconds(pid) for name, pid in pids.items()}
-    _, redis_cpu = await stack.redis.snapshot()
-    began = time.perf_counter()
-    await asyncio.sleep(seconds)
-    _, redis_cpu_after = await stack.redis.snapshot()
-    took = time.perf_counter() - began
-    share = {name: (_cpu_seconds(pid) - cpu[name]) / took for name, pid in pids.items()}
-    share["redis"] = (redis_cpu_after - redis_cpu) / took
-    for name, used in share.items():
+    usage = await _measure(stack, seconds)
+    for name, used in usage.share.items():
         report.add(f"idle {name} CPU", 100 * used, "% core")
-    return share
+    return usage.share
 
 
 async def _window(
@@ -263,15 +284,9 @@ async def _window(
     )
     readers = [await _spawn(stack.reader.ws_url, 1, *args)] if second_edge else []
     await asyncio.sleep(settle)  # the clients count from about here (each after its own settle)
-    pids = stack.pids()
-    cpu = {name: _cpu_seconds(pid) for name, pid in pids.items()}
     added, _ = await stack.redis.events_added()
-    calls, redis_cpu = await stack.redis.snapshot()
-    began = time.perf_counter()
-    await asyncio.sleep(seconds)
-    calls_after, redis_cpu_after = await stack.redis.snapshot()
-    took = time.perf_counter() - began
-    share = {name: (_cpu_seconds(pid) - cpu[name]) / took for name, pid in pids.items()}
+    usage = await _measure(stack, seconds)
+    took, share, delta = usage.took, usage.share, usage.calls
     added_after, streams = await stack.redis.events_added()
     published = added_after - added
     results = dict(zip(paths, [await _results(group) for group in groups], strict=True))
@@ -308,15 +323,9 @@ async def _window(
     else:
         report.note(f"{label}: no event reached both probes — no added latency measured")
 
-    delta = {
-        k: (n - calls.get(k, (0, 0))[0], us - calls.get(k, (0, 0))[1])
-        for k, (n, us) in calls_after.items()
-        if n - calls.get(k, (0, 0))[0]
-    }
-    delta.pop("info", None)  # the bench's own
     report.add(f"{label} events published/s", published / took, "msg/s")
     report.add(f"{label} event streams (each edge's XREAD follows them all)", streams, "")
-    redis_share = (redis_cpu_after - redis_cpu) / took
+    redis_share = share.pop("redis")
     report.add(f"{label} redis CPU", 100 * redis_share, "% core")
     if published:
         report.add(f"{label} redis commands per event", sum(n for n, _ in delta.values()) / published, "")
