@@ -3,7 +3,7 @@
 Each prints its figures, its ratios against a baseline measured in the same run and whether each
 target is met, and writes `bench/results/<name>.json` (git-ignored). `--smoke` runs each briefly
 to prove it still works (CI); its numbers mean nothing (cluster_nodes only with `--smoke --only
-cluster_nodes`: its start-up alone takes 15–20 s). The full set takes a few minutes;
+cluster_nodes`: three `serve` processes start first, 11–30 s in all here). The full set takes a few minutes;
 `--only soak [--minutes 10]` is the long run at full load (memory growth) and `--only idle
 [--minutes 60]` an idle `serve`'s memory over an hour, both on request only.
 """
@@ -31,7 +31,9 @@ BENCHES = (
 )
 LONG = ("soak", "idle")  # only when asked for by name: the default set stays under ten minutes
 # Left out of a plain `--smoke` (CI's smoke test), run by `--smoke --only NAME`: three `serve`
-# processes, two simulators and Redis start before anything is measured — 20–25 s on this box.
+# processes, a simulator and Redis start before anything is measured — 11–16 s on this box at a
+# quiet moment, 20–30 s under load: too long for CI's budget (tests/bench/test_event_pairing.py
+# covers how it pairs events).
 NOT_IN_SMOKE = ("cluster_nodes",)
 
 

@@ -212,13 +212,13 @@ class Stack:
     single: Node
     holder: Node
     edge: Node
-    reader: Node  # a second edge, with one client in the last window: what one more edge costs Redis
+    reader: Node | None  # a second edge, one client in the last window: one more edge's Redis cost
     redis: RedisProbe
     subscriptions: list[str]
 
     def pids(self) -> dict[str, int]:
         """Whose CPU each window reports: the nodes and the simulators."""
-        nodes = {node.name: node.pid for node in (self.single, self.holder, self.edge, self.reader)}
+        nodes = {node.name: node.pid for node in (self.single, self.holder, self.edge, self.reader) if node}
         return nodes | {f"{sim.venue} simulator": sim.pid for sim in self.sims}
 
 
@@ -282,7 +282,7 @@ async def _window(
     groups = await asyncio.gather(
         *(_spawn(node.ws_url, clients, *args, per_process=PER_PROCESS) for node in paths.values())
     )
-    readers = [await _spawn(stack.reader.ws_url, 1, *args)] if second_edge else []
+    readers = [await _spawn(stack.reader.ws_url, 1, *args)] if second_edge and stack.reader else []
     await asyncio.sleep(settle)  # the clients count from about here (each after its own settle)
     added, _ = await stack.redis.events_added()
     usage = await _measure(stack, seconds)
@@ -372,8 +372,9 @@ async def _run(smoke: bool) -> Report:
                 single = Node(workdir, "single", ends)
                 holder = Node(workdir, "holder", ends, cluster=server.url, role="holder")
                 edge = Node(workdir, "edge", ends, cluster=server.url, role="edge")
-                reader = Node(workdir, "reader", ends, cluster=server.url, role="edge")
-                nodes = [single, holder, edge, reader]
+                # The smoke run has no third window: no second edge to start.
+                reader = None if smoke else Node(workdir, "reader", ends, cluster=server.url, role="edge")
+                nodes = [node for node in (single, holder, edge, reader) if node]
                 await asyncio.gather(*(node.start() for node in nodes))
                 deadline = time.monotonic() + LEASE_WAIT_S
                 while not await probe.held():  # polled: the lease is a key in Redis, no event to await

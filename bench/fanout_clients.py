@@ -34,6 +34,22 @@ MARK = '"source":"rest"'  # set by the publisher (bench/fanout.py) on the events
 STAMPS = {"ts": (b'"ts":', 1.0), "timestamp": (b'"timestamp":', 1e-3)}  # field, its unit in seconds
 
 
+def stamp_span(payload: bytes, field: bytes) -> tuple[int, int]:
+    """Where the value of the first `field` (`"ts":`) is in the payload: [start, end)."""
+    start = payload.index(field) + len(field)
+    end = min(i for i in (payload.find(b",", start), payload.find(b"}", start)) if i >= 0)
+    return start, end
+
+
+def event_key(payload: bytes, stamp_start: int, stamp_end: int) -> str:
+    """The same text for the same event whichever server sent it: the payload from its `"event":`
+    on (the envelope's `id` and per-connection `seq` left out) without the stamp's value (Kraken
+    stamps a frame for each session it sends it to), as a digest."""
+    body = payload.find(b'"event":')
+    key = payload[max(body, 0) : stamp_start] + payload[stamp_end:]
+    return hashlib.blake2b(key, digest_size=8).hexdigest()
+
+
 class _Counter(WSListener):  # type: ignore[misc]
     def __init__(self, totals: _Totals, probe: bool = False) -> None:
         self._totals = totals
@@ -58,15 +74,12 @@ class _Counter(WSListener):  # type: ignore[misc]
         self._seen += 1
         if self._probe or self._seen % totals.sample == 0:
             received = time.time()
-            start = payload.index(totals.stamp) + len(totals.stamp)
-            end = min(i for i in (payload.find(b",", start), payload.find(b"}", start)) if i >= 0)
+            start, end = stamp_span(payload, totals.stamp)
             stamp = float(payload[start:end]) * totals.unit
             if self._seen % totals.sample == 0:
                 totals.latencies.append(received - stamp)
             if self._probe:
-                body = payload.find(b'"event":')
-                key = payload[max(body, 0) : start] + payload[end:]
-                totals.probe.append((hashlib.blake2b(key, digest_size=8).hexdigest(), stamp, received))
+                totals.probe.append((event_key(payload, start, end), stamp, received))
 
 
 class _Totals:
