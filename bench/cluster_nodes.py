@@ -70,7 +70,7 @@ SECONDS = 15.0  # counted per window
 SETTLE_S = 4.0  # after the clients connected: subscriptions reach the holder, first snapshots
 IDLE_S = 3.0  # every process's CPU measured with nobody subscribed, before the first window
 SAMPLE = 4  # every client times every SAMPLE-th event
-MARK = '"symbol":"'  # tickers and trades carry one; statuses, gaps and acks do not
+MARK = '"symbol":"'  # market events (books, tickers, trades) carry one; statuses, gaps, acks do not
 LEASE_WAIT_S = 60.0
 KEYS = ClusterKeys()
 
