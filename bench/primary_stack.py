@@ -20,6 +20,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,24 +72,33 @@ async def stop_process(process: asyncio.subprocess.Process | None, sig: signal.S
 
 
 class Simulator:
-    """`brokerbridge sim primary` as a child process."""
+    """`brokerbridge sim primary` (or `venue`) as a child process; `args`: more of its options."""
 
     def __init__(
-        self, workdir: Path, seed: int, *, token_ttl: float | None = None, relogin_invalidates: bool = True
+        self,
+        workdir: Path,
+        seed: int,
+        *,
+        token_ttl: float | None = None,
+        relogin_invalidates: bool = True,
+        venue: str = "primary",
+        args: Sequence[str] = (),
     ) -> None:
         self.workdir, self.seed, self.token_ttl = workdir, seed, token_ttl
         self.relogin_invalidates = relogin_invalidates
+        self.venue, self.args = venue, list(args)
+        self.log = workdir / ("sim.log" if venue == "primary" else f"sim-{venue}.log")
         self.process: asyncio.subprocess.Process | None = None
         self.ends: dict[str, str] = {}
 
     async def start(self) -> None:
-        command = [sys.executable, "-m", "brokerbridge.cli.main", "sim", "primary", "--port", "0"]
-        command += ["--seed", str(self.seed), "--log-level", "WARNING", "--log-format", "plain"]
+        command = [sys.executable, "-m", "brokerbridge.cli.main", "sim", self.venue, "--port", "0"]
+        command += ["--seed", str(self.seed), "--log-level", "WARNING", "--log-format", "plain", *self.args]
         if self.token_ttl is not None:
             command += ["--token-ttl", str(self.token_ttl)]
         if not self.relogin_invalidates:
             command.append("--no-relogin-invalidates")
-        with (self.workdir / "sim.log").open("a", encoding="utf-8") as log:
+        with self.log.open("a", encoding="utf-8") as log:
             self.process = await asyncio.create_subprocess_exec(
                 *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=log,
                 env=child_env(),
@@ -96,9 +106,7 @@ class Simulator:
         assert self.process.stdout is not None
         line = await asyncio.wait_for(self.process.stdout.readline(), START_LIMIT_S)
         if not line:
-            raise RuntimeError(
-                f"the simulator exited before it printed its endpoints; see {self.workdir}/sim.log"
-            )
+            raise RuntimeError(f"the simulator exited before it printed its endpoints; see {self.log}")
         self.ends = json.loads(line)
 
     @property
@@ -116,6 +124,31 @@ class Simulator:
 
     async def stop(self) -> None:
         await stop_process(self.process, signal.SIGINT)
+
+
+async def start_serve(
+    config: Path, port: int, log: Path, key: str, args: Sequence[str] = ()
+) -> asyncio.subprocess.Process:
+    """`brokerbridge serve --config config --port port [args]`, logging to `log`, once `/api/ready`
+    answers 200 to `key`."""
+    started = time.monotonic()
+    command = [sys.executable, "-m", "brokerbridge.cli.main", "serve", "--config", str(config)]
+    command += ["--port", str(port), "--no-login-link", *args]
+    with log.open("a", encoding="utf-8") as out:
+        process = await asyncio.create_subprocess_exec(
+            *command, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, env=child_env()
+        )
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=5) as http:
+        while time.monotonic() - started < START_LIMIT_S:  # polled: readiness has no event to await
+            if process.returncode is not None:
+                raise RuntimeError(f"serve exited with {process.returncode}; see {log}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get("/api/ready")).status_code == 200:
+                    return process
+            await asyncio.sleep(0.2)
+    await stop_process(process, signal.SIGKILL)
+    raise RuntimeError(f"serve was not ready within {START_LIMIT_S:.0f} s; see {log}")
 
 
 class Serve:
@@ -155,23 +188,7 @@ class Serve:
         return self.process.pid
 
     async def start(self) -> None:
-        started = time.monotonic()
-        command = [sys.executable, "-m", "brokerbridge.cli.main", "serve", "--config", str(self.config)]
-        command += ["--port", str(self.port), "--no-login-link"]
-        with self.log.open("a", encoding="utf-8") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                *command, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, env=child_env()
-            )
-        async with httpx.AsyncClient(base_url=self.url, timeout=5) as http:
-            while time.monotonic() - started < START_LIMIT_S:  # polled: readiness has no event to await
-                if self.process.returncode is not None:
-                    raise RuntimeError(f"serve exited with {self.process.returncode}; see {self.log}")
-                with contextlib.suppress(httpx.HTTPError):
-                    headers = {"Authorization": f"Bearer {KEY}"}
-                    if (await http.get("/api/ready", headers=headers)).status_code == 200:
-                        return
-                await asyncio.sleep(0.2)
-        raise RuntimeError(f"serve was not ready within {START_LIMIT_S:.0f} s; see {self.log}")
+        self.process = await start_serve(self.config, self.port, self.log, KEY)
 
     async def get_token(self, http: httpx.AsyncClient) -> str:
         """A bridge token from `POST /primary/auth/getToken` (the key's name and the key)."""
