@@ -29,9 +29,12 @@ from brokerbridge.core.errors import InvalidRequest, OrderConflict, OrderRejecte
 from brokerbridge.core.events import Fill, Side
 from brokerbridge.core.orders import AmendRequest, OrderRequest
 from brokerbridge.io.journal_store import SqliteJournalStore
+from brokerbridge.services.unknown_orders import UNKNOWN_GIVE_UP_S
 from brokerbridge.sim.kraken import KrakenSimulator
+from brokerbridge.venues.kraken.rest import HISTORY_PAGE
 from tests.io.primary_rig import GGAL, primary_rig
 from tests.io.rig import Rig, kraken_config, rig, rig_on
+from tests.io.test_recovery import market_buy
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -168,6 +171,55 @@ async def test_an_unknown_order_is_followed_again_after_a_restart_and_stays_idem
         row = store.order("kraken", r.kraken.journal_scope, "restart-1")
         store.close()
         assert row is not None and (row.state, row.order_id) == ("accepted", venue_order.txid)
+
+
+@pytest.mark.parametrize(
+    ("others", "apart"),
+    [
+        (HISTORY_PAGE + 5, 0.2),  # it is not on the newest page
+        (10, 1.0),  # it is, but the reconciliation of the start read that page, not the settling
+    ],
+)
+async def test_an_unknown_order_closed_before_others_is_found_after_a_restart(
+    tmp_path: Path, others: int, apart: float
+) -> None:
+    """A restarted bridge's first ClosedOrders read took the newest page only (50 orders), and
+    each read after it only what closed since the read before, whoever made it: a submit left
+    unknown that had closed before a page of other orders, or before others closed well after it
+    and read first by the reconciliation of the start, was in no read that settled it — "never
+    arrived; safe to resend" 60 s later, though the venue had booked it (cluster chaos seed
+    231335: a new holder's first reads are the same). The reads that settle an unknown submit
+    reach back to when it was sent."""
+    journal = tmp_path / "j.sqlite3"
+    async with simulator(31) as sim:
+        async with journaled(sim, journal, request_timeout=0.3) as r:
+            await warm(r)
+            await r.faults(lose_answers=1)
+            buy = msgspec.structs.replace(limit("lost-1"), type="market", price=None)  # it closes at once
+            ack = await r.call(r.bridge.place(buy))
+            assert ack.status == "unknown" and ack.order_id is None
+        (venue_order,) = sim_orders(sim, "lost-1")
+        assert venue_order.status == "closed"
+        # Another client of the account: orders closed after it.
+        async with rig_on(sim, sim.exchange.clock, Config(kraken=kraken_config(sim))) as other:
+            await warm(other)
+            for _ in range(others):
+                await market_buy(other)
+                await other.run_for(apart)
+
+        async with journaled(sim, journal) as r:
+            placeholder = r.bridge.state["kraken"].journal.orders
+            assert placeholder["lost-1"].status == "unknown"
+            await r.until(
+                lambda: placeholder["lost-1"].status != "unknown",
+                within=UNKNOWN_GIVE_UP_S + 30.0,
+                what="decided",
+            )
+            assert placeholder["lost-1"].status == "resolved", placeholder["lost-1"].reason
+            assert venue_order.txid in (placeholder["lost-1"].reason or "")
+            again = await r.call(r.bridge.place(buy))
+            assert again.duplicate and again.order_id == venue_order.txid
+        assert len(sim_orders(sim, "lost-1")) == 1
 
 
 CHILD = textwrap.dedent(

@@ -102,8 +102,9 @@ class Connector(Protocol):
         became; otherwise its shape (symbol, side, quantity, price, time) does."""
         ...
 
-    async def order_snapshot(self) -> list[AnyEvent]:
+    async def order_snapshot(self, since: float | None = None) -> list[AnyEvent]:
         """The account's recent orders as the venue has them now (open ones, and those closed
-        lately), as `OrderUpdate`s and the fills not yet reported: what decides a submit that got
-        no answer. Raises a BrokerBridgeError if the venue cannot be read."""
+        lately — with `since`, a venue time, at least every one closed since then), as
+        `OrderUpdate`s and the fills not yet reported: what decides a submit that got no answer.
+        Raises a BrokerBridgeError if the venue cannot be read."""
         ...

@@ -21,7 +21,7 @@ from typing import Protocol
 from brokerbridge.core.clock import Clock
 from brokerbridge.core.errors import BrokerBridgeError
 from brokerbridge.core.events import AnyEvent, OrderUpdate
-from brokerbridge.services.executions import ExecutionJournal, Settled
+from brokerbridge.services.executions import CLOCK_SKEW, ExecutionJournal, Settled
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +32,9 @@ MAX_READ_INTERVAL_S = 5.0  # between reads while some submit is still undecided
 
 
 class OrderReader(Protocol):
-    async def order_snapshot(self) -> list[AnyEvent]:
-        """The venue's recent orders (`OrderUpdate`s, and fills not yet reported)."""
+    async def order_snapshot(self, since: float | None = None) -> list[AnyEvent]:
+        """The venue's recent orders (`OrderUpdate`s, and fills not yet reported): the open
+        ones and at least every one closed since `since` (a venue time)."""
         ...
 
 
@@ -76,8 +77,13 @@ class UnknownOrders:
             while journal.unknown_orders():
                 await self._clock.sleep(delay)
                 delay = min(delay * 2, MAX_READ_INTERVAL_S)
+                # Every order closed since the oldest undecided submit was sent, not only since the
+                # last read: a read made for someone else (reconciliation), or a restarted process's
+                # first (the newest page), may have taken the one that decides it.
+                pending = journal.unknown_orders()
+                since = min((u.ts for u in pending), default=self._clock.time()) - CLOCK_SKEW
                 try:
-                    events = await reader.order_snapshot()
+                    events = await reader.order_snapshot(since)
                 except BrokerBridgeError as exc:
                     logger.warning("%s: reading orders to settle unknown submits failed: %s", venue, exc)
                     continue

@@ -425,7 +425,7 @@ class ClusterConnector:
     async def amend_order(self, order_id: str, *, qty: Decimal | None, price: Decimal | None) -> Submitted:
         raise _not_here(self.venue)
 
-    async def order_snapshot(self) -> list[AnyEvent]:
+    async def order_snapshot(self, since: float | None = None) -> list[AnyEvent]:
         raise _not_here(self.venue)
 
     # -- what the edge saw (`status`, tests) -----------------------------------------------------------

@@ -69,6 +69,7 @@ from brokerbridge.core.orders import Canceled, OrderOutcome, OrderRequest, Submi
 from brokerbridge.core.rest import Request
 from brokerbridge.core.signals import Resyncing, Signal, SilenceEnded, Subscribed, TokenRejected
 from brokerbridge.io.http import HttpClient
+from brokerbridge.io.kraken.closed_orders import ClosedOrderLog
 from brokerbridge.io.kraken.rest import KrakenRestClient
 from brokerbridge.io.kraken.watermark import FillWatermark
 from brokerbridge.io.kraken.ws_orders import (
@@ -221,7 +222,7 @@ class KrakenConnector:
         # watchdog noticed the silence.
         self._down_from: dict[str, float] = {}
         self.fill_watermark = FillWatermark()  # reconciliation reads history back to here
-        self._closed_read_at: float | None = None  # ClosedOrders read back to here
+        self._closed = ClosedOrderLog(margin=HISTORY_MARGIN)  # ClosedOrders read, and how far back
         self.backfills = 0  # gaps closed from REST
         self.reconciliations = 0  # completed reconciliations with REST
         self._reconcile_task: asyncio.Task[None] | None = None
@@ -229,6 +230,7 @@ class KrakenConnector:
         self._orders_task: asyncio.Task[None] | None = None
         self._order_reader: asyncio.Task[None] | None = None  # reads orders for every caller in turn
         self._next_order_read: asyncio.Future[list[AnyEvent]] | None = None  # the read callers wait for
+        self._next_order_reach: float | None = None  # how far back its closed orders must go
         self._orders_due = False  # a reconciliation read fills; its orders are still to read
         self._reconciled_at = clock.monotonic()  # when the last read of fills began
         self._orders_failure: str | None = None  # why reading orders failed for good, if it did
@@ -676,20 +678,27 @@ class KrakenConnector:
         finally:
             self._renew_task = None
 
-    async def order_snapshot(self) -> list[AnyEvent]:
-        """Open orders, and orders closed since the last read (or the newest page): every order
-        the venue has that we might not know of, e.g. one whose submit went unanswered.
+    async def order_snapshot(self, since: float | None = None) -> list[AnyEvent]:
+        """Open orders, and orders closed since the last read (or the newest page) — and, with
+        `since` (a Kraken time), every order closed since then (the reads so far kept them, or
+        this one reaches back): every order the venue has that we might not know of, e.g. one
+        whose submit went unanswered (`ClosedOrderLog`).
 
         Callers share reads: reconciliation and the settling of unknown submits used to read
         side by side, each paging on the call counter, and each read moved the shared start of
-        the next (`_closed_read_at`) — so one could miss the order the other had just read, and
-        an unanswered submit that had arrived was settled as never arrived. A caller gets the
-        first read that begins after it asked (one under way may predate what it asks about)."""
+        the next — so one could miss the order the other had just read, and an unanswered
+        submit that had arrived was settled as never arrived. A caller gets the first read that
+        begins after it asked (one under way may predate what it asks about), reaching back as
+        far as its furthest caller asked."""
         loop = asyncio.get_running_loop()
         if self._next_order_read is None:
             self._next_order_read = loop.create_future()
             # Retrieved here so a read nobody waits for any more does not log as unretrieved.
             self._next_order_read.add_done_callback(lambda f: f.cancelled() or f.exception())
+            self._next_order_reach = since
+        elif since is not None:
+            reach = self._next_order_reach
+            self._next_order_reach = since if reach is None else min(reach, since)
         waiting = self._next_order_read
         if self._order_reader is None:
             self._order_reader = loop.create_task(self._read_orders_in_turn(), name="kraken-order-reads")
@@ -699,8 +708,9 @@ class KrakenConnector:
         try:
             while (read := self._next_order_read) is not None:
                 self._next_order_read = None
+                reach, self._next_order_reach = self._next_order_reach, None
                 try:
-                    read.set_result(await self._read_orders())
+                    read.set_result(await self._read_orders(reach))
                 except asyncio.CancelledError:
                     read.cancel()
                     raise
@@ -712,19 +722,20 @@ class KrakenConnector:
                 self._next_order_read.cancel()  # nobody left to read it
                 self._next_order_read = None
 
-    async def _read_orders(self) -> list[AnyEvent]:
+    async def _read_orders(self, reach: float | None) -> list[AnyEvent]:
         opened = await self._read(kraken_rest.open_orders_request())
         events: list[AnyEvent] = list(norm.orders_from_rest(opened.open, symbols=self.symbols))
-        since = None if self._closed_read_at is None else self._closed_read_at - HISTORY_MARGIN
-        closed = norm.orders_from_rest(
-            await self._pages(kraken_rest.closed_orders_request, lambda page: page.closed, since),
-            symbols=self.symbols,
-        )
+        # After the newest order read before (every read is paced at 2 points a page — reading
+        # back a fixed minute each time starved the other calls while unanswered submits were
+        # being settled), or back to `reach` when the reads so far do not cover it.
+        start = self._closed.start(reach)
+        rows, complete = await self._paged(kraken_rest.closed_orders_request, lambda page: page.closed, start)
+        closed = norm.orders_from_rest(rows, symbols=self.symbols)
+        self._closed.read(closed, start=start, complete=complete)
+        if reach is not None:
+            read = {o.order_id for o in closed}
+            closed += [o for o in self._closed.since(reach) if o.order_id not in read]
         events.extend(closed)
-        # Kraken's own close time of the newest order read: the next read starts there (every
-        # read is paced at 2 points a page — reading back a fixed minute each time starved the
-        # other calls while unanswered submits were being settled).
-        self._closed_read_at = max((o.ts for o in closed), default=self._closed_read_at)
         return events
 
     async def _fills_since(self, since: float | None) -> list[Fill]:
@@ -774,17 +785,27 @@ class KrakenConnector:
         since: float | None,
     ) -> dict[str, R]:
         """Rows of a paged private history call (newest first, 50 a page) back to `since`."""
+        rows, _ = await self._paged(page_request, rows_of, since)
+        return rows
+
+    async def _paged(
+        self,
+        page_request: Callable[[float | None, int], Request[P]],
+        rows_of: Callable[[P], dict[str, R]],
+        since: float | None,
+    ) -> tuple[dict[str, R], bool]:
+        """`_pages`, and whether they reached `since` (with none: the account's first row)."""
         rows: dict[str, R] = {}
         for page in range(MAX_PAGES):
             request = page_request(since, page)
             result = await self._read(request)
             batch = rows_of(result)
             rows.update(batch)
-            if since is None or not batch or len(rows) >= (result.count or 0):
-                break
-        else:
-            logger.warning("kraken: %s has more than %d pages since the last read", request.name, MAX_PAGES)
-        return rows
+            complete = not batch or len(rows) >= (result.count or 0)
+            if since is None or complete:
+                return rows, complete
+        logger.warning("kraken: %s has more than %d pages since the last read", request.name, MAX_PAGES)
+        return rows, False
 
     async def poll_public(self, subs: tuple[Subscription, ...]) -> list[AnyEvent]:
         await self.ensure_symbols()

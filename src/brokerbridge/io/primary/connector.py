@@ -573,9 +573,9 @@ class PrimaryConnector:
     async def amend_order(self, order_id: str, *, qty: Decimal | None, price: Decimal | None) -> Submitted:
         return await self.order_entry.amend_order(order_id, qty=qty, price=price)
 
-    async def order_snapshot(self) -> list[AnyEvent]:
-        """Every order of the account today (`order/all`), as updates and fills not yet reported;
-        orders of submits no answer came to carry their client order id."""
+    async def order_snapshot(self, since: float | None = None) -> list[AnyEvent]:
+        """Every order of the account today (`order/all`: whatever `since` asks), as updates and
+        fills not yet reported; orders of submits no answer came to carry their client order id."""
         return await self.order_entry.snapshot()
 
     # -- the Primary-compatible endpoint (server/primary/) --------------------------------------
