@@ -25,6 +25,8 @@ from brokerbridge.core.config import ClusterConfig, ServerConfig
 from brokerbridge.core.errors import UnknownSymbol
 from brokerbridge.core.events import AnyEvent, StreamState, StreamStatus
 from brokerbridge.io.cluster.connector import ClusterConnector
+from brokerbridge.io.cluster.link import open_redis
+from brokerbridge.io.cluster.nodes import read_cluster
 from brokerbridge.server import BridgeServer, ServerSettings
 from brokerbridge.server.ws import WsSettings
 from tests.cluster.test_node import eventually, node_config, simulated_venues
@@ -120,6 +122,14 @@ async def test_an_edge_refuses_an_unlisted_symbol_and_says_simulated_as_one_proc
             assert {row["venue"]: row["simulated"] for row in rows} == {"kraken": True, "primary": True}
             health = (await http.get(edge_server.http_url + "/api/health")).json()
             assert all(v["simulated"] and not v["credentials"] for v in health["venues"].values()), health
+        # `status --cluster` (read from Redis): the same, with the symbols the holder listed.
+        client = open_redis(redis_url)
+        try:
+            view = await read_cluster(client, edge.keys, ["kraken", "primary"])
+        finally:
+            await client.aclose()
+        for lease in view.leases:
+            assert lease.simulated and lease.symbols, lease
         await edge_ws.close()
         await single_ws.close()
 
