@@ -17,16 +17,18 @@ from typing import Any, cast
 
 import httpx
 import pytest
+import redis
 
 from brokerbridge.bridge import Bridge
 from brokerbridge.client import BridgeClient
 from brokerbridge.cluster.node import ClusterNode
 from brokerbridge.core.config import ClusterConfig, ServerConfig
-from brokerbridge.core.errors import UnknownSymbol
+from brokerbridge.core.errors import ProtocolError, UnknownSymbol
 from brokerbridge.core.events import AnyEvent, StreamState, StreamStatus
 from brokerbridge.io.cluster.connector import ClusterConnector
 from brokerbridge.io.cluster.link import open_redis
 from brokerbridge.io.cluster.nodes import read_cluster
+from brokerbridge.io.cluster.venue import listing_digest
 from brokerbridge.server import BridgeServer, ServerSettings
 from brokerbridge.server.ws import WsSettings
 from tests.cluster.test_node import eventually, node_config, simulated_venues
@@ -189,3 +191,26 @@ async def test_before_any_holder_a_symbol_is_accepted_unchecked_then_refused(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await client.close()
+
+
+async def test_a_symbol_list_that_does_not_read_leaves_the_edge_running(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """A list written by another version does not read: the edge says so once, keeps what it had
+    (nothing here) and learns the next list that reads; the simulator flag beside it is read."""
+    async with simulated_venues(redis_url, tmp_path) as venues, contextlib.AsyncExitStack() as stack:
+        edge = await stack.enter_async_context(ClusterNode(node_config(venues.config, "e", "edge")))
+        keys, kraken = edge.keys, edge_connector(edge, "kraken")
+        with redis.Redis.from_url(redis_url) as r:
+            r.hset(keys.venue_info("kraken"), mapping={"listed": "x", "simulated": "1"})
+            r.set(keys.symbols("kraken"), b"not a list")
+        # The lease watch met it (the flag beside the list is read first) and runs on.
+        await eventually(lambda: edge.bridge.simulated == {"kraken"}, what="the simulator flag")
+        assert kraken.symbol_listed("BTC/USD") is None
+        with pytest.raises(ProtocolError):
+            await kraken.read_venue()
+        with redis.Redis.from_url(redis_url) as r:
+            r.hset(keys.venue_info("kraken"), "listed", listing_digest(["BTC/USD"]))
+            r.set(keys.symbols("kraken"), b'["BTC/USD"]')
+        await eventually(lambda: kraken.symbol_listed("BTC/USD") is True, what="the readable list")
+        assert kraken.symbol_listed("NOPE/USD") is False

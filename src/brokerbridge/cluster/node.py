@@ -26,7 +26,7 @@ from brokerbridge.bridge import Bridge, venue_connectors
 from brokerbridge.cluster.holder import HolderRole
 from brokerbridge.core.clock import Clock, SystemClock, race
 from brokerbridge.core.config import Config
-from brokerbridge.core.errors import ClusterUnavailable, ConfigError, UnknownVenue, VenueError
+from brokerbridge.core.errors import ClusterUnavailable, ConfigError, ProtocolError, UnknownVenue, VenueError
 from brokerbridge.core.events import AnyEvent, Subscription
 from brokerbridge.core.orders import AmendRequest, CancelAck, FillsPage, OrderAck, OrderRequest
 from brokerbridge.io.cluster.connector import ClusterConnector
@@ -235,7 +235,7 @@ class ClusterNode:
         for connector in self._cluster_connectors():
             try:
                 await connector.read_venue()
-            except ClusterUnavailable as exc:
+            except (ClusterUnavailable, ProtocolError) as exc:
                 logger.warning("%s: %s", connector.venue, exc.message)
 
     def _cluster_connectors(self) -> list[ClusterConnector]:

@@ -45,6 +45,7 @@ from brokerbridge.core.clock import Clock
 from brokerbridge.core.errors import (
     ClusterUnavailable,
     InvalidRequest,
+    ProtocolError,
     ServiceUnavailable,
     UnknownSymbol,
     VenueError,
@@ -134,6 +135,7 @@ class ClusterConnector:
         self._listed_digest: str | None = None  # their digest (io/cluster/venue.py `listing_digest`)
         self._unchecked: set[str] = set()  # topics accepted before the list came: checked when it does
         self._refusals: dict[str, VenueError] = {}  # topic → why it was refused for good
+        self._unreadable: str | None = None  # why the holder's symbol list did not read, last said
 
     # -- lifetime --------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -417,6 +419,10 @@ class ClusterConnector:
                     await self.read_venue()
                 except ClusterUnavailable as exc:
                     self._on_down(type(exc.__cause__).__name__)
+                except ProtocolError as exc:  # the last list read stands; said once
+                    if exc.message != self._unreadable:
+                        logger.warning("%s: %s", self.venue, exc.message)
+                    self._unreadable = exc.message
             await self.clock.sleep(self._renew_interval)
 
     async def read_venue(self) -> None:
@@ -424,9 +430,6 @@ class ClusterConnector:
         symbol list when its digest changed. `ClusterUnavailable` when Redis does not answer."""
         with redis_errors(self._redis):
             info = await read_venue_info(self._redis, self._keys, self.venue)
-            symbols = None
-            if info is not None and info.listed is not None and info.listed != self._listed_digest:
-                symbols = await read_symbols(self._redis, self._keys, self.venue)
         if info is None:
             return
         if info.simulated and not self.simulated:
@@ -438,8 +441,12 @@ class ClusterConnector:
                 info.sim_url,
             )
         self._info = info
-        if symbols is not None:
-            self._learn_symbols(symbols)
+        if info.listed is not None and info.listed != self._listed_digest:
+            with redis_errors(self._redis):
+                symbols = await read_symbols(self._redis, self._keys, self.venue)
+            if symbols is not None:
+                self._learn_symbols(symbols)
+                self._unreadable = None
 
     def _learn_symbols(self, symbols: frozenset[str]) -> None:
         """The holder's list came (or changed): the streams accepted before any list are checked

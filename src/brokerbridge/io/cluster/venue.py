@@ -30,7 +30,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from brokerbridge.core.clock import Clock
-from brokerbridge.core.errors import BrokerBridgeError
+from brokerbridge.core.errors import BrokerBridgeError, ProtocolError
 from brokerbridge.io.cluster.fencing import fenced_script
 from brokerbridge.io.cluster.keys import ClusterKeys
 from brokerbridge.io.transports import Transports
@@ -89,9 +89,18 @@ async def read_venue_info(redis: aioredis.Redis, keys: ClusterKeys, venue: str) 
 
 
 async def read_symbols(redis: aioredis.Redis, keys: ClusterKeys, venue: str) -> frozenset[str] | None:
-    """The venue's symbol list as its holder wrote it (None: none written)."""
+    """The venue's symbol list as its holder wrote it (None: none written); `ProtocolError` for
+    one that does not read (written by another version)."""
     raw = await redis.get(keys.symbols(venue))
-    return None if raw is None else frozenset(_symbols_decoder.decode(raw))
+    if raw is None:
+        return None
+    try:
+        return frozenset(_symbols_decoder.decode(raw))
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(
+            f"{venue}: the symbol list in Redis does not read ({exc})",
+            remedy="every node of a cluster must run the same brokerbridge version",
+        ) from None
 
 
 class VenueInfoWriter:
