@@ -172,6 +172,7 @@ class Bridge:
         connectors: ConnectorFactory | None = None,
         order_route: OrderRoute | None = None,
         journal: bool = True,
+        simulators: Callable[[], frozenset[str]] | None = None,
     ) -> None:
         """`simulate`: False (the default) runs the configured venues only — Kraken without keys
         gives public data; "auto" starts the embedded simulator of each venue with no credentials
@@ -185,7 +186,9 @@ class Bridge:
         A cluster (docs/cluster.md) builds its Bridges from seams: `connectors` makes the connectors
         (else the configured venues' own), `order_route` takes place/cancel/amend/fills_page (else
         the local order service), `journal_store` is the holder's journal in Redis, and `journal=False`
-        runs with no executions journal on disk at all (an edge: the holder journals every fill)."""
+        runs with no executions journal on disk at all (an edge: the holder journals every fill), and
+        `simulators()` names the venues a simulator stands in for beyond the embedded ones (an edge:
+        those whose holder reaches one)."""
         if queue_size < 4:
             # Room for a Gap, the stream's status, a fresh book and the newest event.
             raise ConfigError(f"queue_size must be at least 4, got {queue_size}")
@@ -209,6 +212,7 @@ class Bridge:
         self._journaled = journal or journal_store is not None
         self._connector_factory = connectors
         self._order_route = order_route
+        self._simulated_by = simulators
         self.events_in = 0
         # Last ticker/stats, recent trades and candles of the open market streams (REST snapshots,
         # late joiners).
@@ -253,8 +257,11 @@ class Bridge:
 
     @property
     def simulated(self) -> frozenset[str]:
-        """The venues that run on an embedded simulator (its demo account: not a real market)."""
-        return self.config.simulated
+        """The venues that run on a simulator (its demo account: not a real market): an embedded
+        one, or a cluster edge's venue whose holder reaches one (`simulators`)."""
+        if self._simulated_by is None:
+            return self.config.simulated
+        return self.config.simulated | self._simulated_by()
 
     # -- lifetime ----------------------------------------------------------------------------
     async def __aenter__(self) -> Bridge:

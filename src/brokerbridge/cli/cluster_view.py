@@ -71,15 +71,18 @@ def render_cluster(view: ClusterView) -> Group:
         )
     if not view.nodes:
         nodes.add_row("—", "", Text("no node has announced itself", style="dim"), "", "", "")
-    leases = Table("venue", "holder", "epoch", "last epoch", "lease left", box=None)
+    leases = Table("venue", "holder", "epoch", "last epoch", "lease left", "symbols", box=None)
     for lease in view.leases:
+        # As `serve`'s banner says it: a simulator's data is no real market.
+        venue = f"{lease.venue} (SIMULATED)" if lease.simulated else lease.venue
+        symbols = "—" if lease.symbols is None else str(lease.symbols)
         if lease.holder is None:
             leases.add_row(
-                lease.venue, Text("nobody holds it", style="yellow"), "—", str(lease.last_epoch), "—"
+                venue, Text("nobody holds it", style="yellow"), "—", str(lease.last_epoch), "—", symbols
             )
         else:
             left = "" if lease.ttl_left is None else f"{lease.ttl_left:.1f} s"
-            leases.add_row(lease.venue, lease.holder, str(lease.epoch), str(lease.last_epoch), left)
+            leases.add_row(venue, lease.holder, str(lease.epoch), str(lease.last_epoch), left, symbols)
     streams = Table("venue", "stream", "entries", "last entry", "readers behind", box=None)
     for stream in view.streams:
         lags = ", ".join(

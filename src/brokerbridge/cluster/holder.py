@@ -13,7 +13,10 @@ venue session for the whole cluster:
 - an `InterestFollower`: the union of the nodes' interest held on the holder Bridge, and refresh
   requests answered with the stream's current state (`Bridge.current_state`);
 - an `OrderServer` answering every edge's order requests through the holder Bridge;
-- the venue's catalogue, written (fenced) to `ClusterKeys.catalog` once loaded.
+- the venue's catalogue, written (fenced) to `ClusterKeys.catalog` once loaded;
+- what the edges cannot know by themselves (io/cluster/venue.py): whether the venue is a
+  brokerbridge simulator, and every symbol it lists (checked every `LISTING_CHECK_S`, written
+  again when it changed), so an edge refuses an unlisted symbol as a single process does.
 
 When the lease is lost, a fenced write is refused, or the lease's local validity lapses, all of it
 is torn down at once (the venue sockets closed) with one log line, and the campaign goes on: the
@@ -45,12 +48,17 @@ from brokerbridge.io.cluster.lease import Lease, LeaseCampaign
 from brokerbridge.io.cluster.link import open_redis, redis_errors
 from brokerbridge.io.cluster.orders import OrderServer
 from brokerbridge.io.cluster.publisher import EventPublisher
+from brokerbridge.io.cluster.venue import VenueInfoWriter, listing_digest, simulator_at
 from brokerbridge.io.transports import Transports, guarded
 from brokerbridge.services.fanout import Listening
+from brokerbridge.venues.primary.environments import resolve_environment
 
 logger = logging.getLogger(__name__)
 
 CATALOG_RETRY_S = 30.0  # a catalogue that failed to load is asked for again this often
+# The venue's symbol list is looked at this often (the connector keeps it fresh: AssetPairs hourly,
+# Primary's catalogue each day) and written for the edges when it changed.
+LISTING_CHECK_S = 60.0
 REAP_S = 1.0  # a term told to stop and still running is told again this often
 REAP_TRIES = 5  # cancels (and Redis cuts) of a term's Redis-side task before it is left behind
 _SET_CATALOG = "redis.call('SET', KEYS[2], ARGV[2]) return 1"
@@ -157,8 +165,10 @@ class HolderRole:
 
     async def _insist(self, term: asyncio.Task[None]) -> None:
         """Cancel `term` again every `REAP_S` until it has ended. A cancel can be lost inside a
-        library (a Redis client retrying what it took for a timeout): the venue session must
-        still close, and the next term waits for it."""
+        library on Python 3.11 (`asyncio.wait_for` drops one that arrives as its awaited work
+        ends: CPython gh-86296). redis-py's sends did that; our Redis clients raise such a cancel
+        again (io/cluster/link.py "Cancellation"), but the venue's libraries (httpx, websockets)
+        are not wrapped: the venue session must still close, and the next term waits for it."""
         while not term.done():
             await self._clock.sleep(REAP_S)
             if not term.done():
@@ -185,7 +195,9 @@ class HolderRole:
             logger.error("%s: the venue session's term did not stop: left behind", self.venue)
 
     async def _cut(self, term: asyncio.Task[None]) -> None:
-        """Close the Redis connections of a term that did not stop: a read it waits on fails."""
+        """Close the Redis connections of a term that did not stop: a read it waits on fails at
+        once instead of at its timeout (a backstop: the lost cancels of redis-py's sends are
+        raised again by our clients since io/cluster/link.py's fix)."""
         redis = self._term_redis.get(term)
         if redis is not None:
             with contextlib.suppress(Exception):
@@ -217,7 +229,7 @@ class HolderRole:
             stream_maxlen=self._config.cluster.stream_maxlen,
         )
         # The term's own Redis connections: closing them ends every read the term has in flight,
-        # so its teardown cannot wait on a blocked read that lost its cancel (`_insist`).
+        # so its teardown never waits on one (`_insist`, `_wait_out`).
         redis = self._term_redis[asyncio.current_task()] = open_redis(
             self._url, name=f"{self._node_id}-{self.venue}-{epoch}"
         )
@@ -304,6 +316,12 @@ class HolderRole:
                 loop.create_task(
                     self._write_catalog(bridge, redis, token, epoch), name=f"{self.venue}-catalog"
                 ),
+                loop.create_task(
+                    self._describe_venue(
+                        bridge, VenueInfoWriter(redis, self._keys, self.venue, token=token), epoch
+                    ),
+                    name=f"{self.venue}-venue-info",
+                ),
             ]
             try:
                 done, _ = await asyncio.wait(side, return_when=asyncio.FIRST_EXCEPTION)
@@ -373,6 +391,48 @@ class HolderRole:
                     CATALOG_RETRY_S,
                 )
             await self._clock.sleep(CATALOG_RETRY_S)
+
+    async def _describe_venue(self, bridge: Bridge, writer: VenueInfoWriter, epoch: int) -> None:
+        """Tell the edges whether the venue is a simulator (asked of it once per term) and which
+        symbols it lists (once loaded; again whenever the list changed)."""
+        rest_url = _rest_url(self._config, self.venue)
+        simulated: bool | None = None
+        written: str | None = None  # the digest of the list written in this term
+        while True:
+            try:
+                if simulated is None and rest_url is not None:
+                    transports = guarded(self._transports, self._barred(epoch))
+                    simulated = await simulator_at(rest_url, transports=transports, clock=self._clock)
+                    if simulated is not None:
+                        await writer.simulated(simulated, rest_url if simulated else None)
+                symbols = await bridge.connector(self.venue).listed_symbols()
+                if written != listing_digest(symbols):
+                    written = await writer.symbols(symbols, now=self._clock.time())
+                    logger.info("%s: %d listed symbols written for the edges", self.venue, len(symbols))
+                delay = LISTING_CHECK_S if simulated is not None or rest_url is None else CATALOG_RETRY_S
+            except Fenced as exc:
+                self._fenced_in(epoch)(exc)
+                return
+            except BrokerBridgeError as exc:  # the venue or Redis unreachable: the edges keep the last
+                logger.warning(
+                    "%s: the venue's symbols not loaded or written (%s); again in %g s",
+                    self.venue,
+                    exc,
+                    CATALOG_RETRY_S,
+                )
+                delay = CATALOG_RETRY_S
+            await self._clock.sleep(delay)
+
+
+def _rest_url(config: Config, venue: str) -> str | None:
+    """The venue's REST address as this node reaches it (asked whether it is a simulator)."""
+    if venue == "kraken":
+        return str(config.kraken.rest_url)
+    if venue == "primary" and config.primary is not None:
+        primary = config.primary
+        env = resolve_environment(primary.rest_url or primary.environment, ws_url=primary.ws_url)
+        return env.rest_url
+    return None
 
 
 class _Streams:

@@ -26,7 +26,7 @@ from brokerbridge.bridge import Bridge, venue_connectors
 from brokerbridge.cluster.holder import HolderRole
 from brokerbridge.core.clock import Clock, SystemClock, race
 from brokerbridge.core.config import Config
-from brokerbridge.core.errors import ConfigError, UnknownVenue, VenueError
+from brokerbridge.core.errors import ClusterUnavailable, ConfigError, ProtocolError, UnknownVenue, VenueError
 from brokerbridge.core.events import AnyEvent, Subscription
 from brokerbridge.core.orders import AmendRequest, CancelAck, FillsPage, OrderAck, OrderRequest
 from brokerbridge.io.cluster.connector import ClusterConnector
@@ -97,6 +97,7 @@ class ClusterNode:
             connectors=self._edge_connectors,
             order_route=EdgeOrders(self),
             journal=False,
+            simulators=self._simulated,
         )
         self.heartbeat = NodeHeartbeat(
             self._redis,
@@ -132,6 +133,7 @@ class ClusterNode:
                 )
             await self.bridge.__aenter__()
             stack.push_async_callback(self._close_bridge)
+            await self._read_venues()
             if self.role == "holder":
                 for venue in self.bridge.connectors:
                     self.holders[venue] = HolderRole(
@@ -172,7 +174,8 @@ class ClusterNode:
 
     async def _close_bridge(self) -> None:
         """Stop the edge Bridge; while it has not stopped, close the node's Redis connections
-        every `CUT_S`: a blocked read that lost its cancel (redis-py) then fails and lets go."""
+        every `CUT_S`: a read still waiting then fails at once (a backstop: a cancel redis-py
+        dropped is raised again by our clients, io/cluster/link.py "Cancellation")."""
         closing = asyncio.get_running_loop().create_task(self.bridge.__aexit__(None, None, None))
         while not closing.done():
             await race(asyncio.wait([closing]), self.clock.sleep(CUT_S))
@@ -217,12 +220,30 @@ class ClusterNode:
                 node_id=self.node_id,
                 shadow=shadow,
                 emit=emit,
+                on_refused=on_refused,
                 clock=self.clock,
                 renew_interval=cluster.renew_interval,
                 interest_ttl=cluster.interest_ttl,
             )
             for shadow in shadows
         ]
+
+    async def _read_venues(self) -> None:
+        """What the holders said of each venue, read once before the node serves (the banner and
+        the first clients see `simulated`, and unlisted symbols are refused from the start);
+        Redis not answering is not fatal here: each connector reads it again every renew_interval."""
+        for connector in self._cluster_connectors():
+            try:
+                await connector.read_venue()
+            except (ClusterUnavailable, ProtocolError) as exc:
+                logger.warning("%s: %s", connector.venue, exc.message)
+
+    def _cluster_connectors(self) -> list[ClusterConnector]:
+        return [c for c in self.bridge.connectors.values() if isinstance(c, ClusterConnector)]
+
+    def _simulated(self) -> frozenset[str]:
+        """The venues whose holder reaches a brokerbridge simulator (the edge Bridge's `simulated`)."""
+        return frozenset(c.venue for c in self._cluster_connectors() if c.simulated)
 
     def journal(self, venue: str) -> RedisJournalStore:
         """The venue's journal in Redis, read here (fills pages), never written."""
@@ -249,11 +270,10 @@ class ClusterNode:
     def _reads(self) -> dict[str, str]:
         """Every event stream this node's edge reads → the last id it delivered (`status`: lags)."""
         reads: dict[str, str] = {}
-        for connector in self.bridge.connectors.values():
-            if isinstance(connector, ClusterConnector):
-                for topic, last in connector.reader.topics.items():
-                    if last[:1].isdigit():  # an entry id (not "$": nothing read yet)
-                        reads[self.keys.events(connector.venue, topic)] = last
+        for connector in self._cluster_connectors():
+            for topic, last in connector.reader.topics.items():
+                if last[:1].isdigit():  # an entry id (not "$": nothing read yet)
+                    reads[self.keys.events(connector.venue, topic)] = last
         return reads
 
     @property

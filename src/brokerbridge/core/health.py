@@ -145,6 +145,8 @@ class ClusterLease(msgspec.Struct, frozen=True, kw_only=True):
     epoch: int | None  # the holder's epoch; None with no holder
     last_epoch: int  # the epoch counter: the last epoch ever granted (0: never held)
     ttl_left: float | None  # seconds before Redis expires the lease unless renewed; None with no holder
+    simulated: bool = False  # a holder found the venue to be a brokerbridge simulator
+    symbols: int | None = None  # the symbols the venue lists, as a holder loaded them (None: not yet)
 
 
 class StreamLag(msgspec.Struct, frozen=True, kw_only=True):

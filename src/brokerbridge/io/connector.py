@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal, Protocol
 
+from brokerbridge.core.errors import UnknownSymbol
 from brokerbridge.core.events import AnyEvent, BookSnapshot, Channel, Fill, StreamStatus, Subscription
 from brokerbridge.core.health import VenueHealth
 from brokerbridge.core.orders import Canceled, OrderRequest, Submitted
@@ -44,6 +45,16 @@ class Connector(Protocol):
 
     def symbol_listed(self, symbol: str) -> bool | None:
         """Whether the venue lists `symbol` (None: its list is not loaded yet)."""
+        ...
+
+    def unlisted(self, symbol: str) -> UnknownSymbol:
+        """The refusal of a symbol the venue does not list, as `validate` raises it (a cluster edge
+        raises the same, from its holder's list: io/cluster/connector.py)."""
+        ...
+
+    async def listed_symbols(self) -> frozenset[str]:
+        """Every symbol the venue lists now, loaded first if it is not (kept fresh from then on as
+        for a subscription): what a cluster holder tells the edges (io/cluster/venue.py)."""
         ...
 
     def account_channels(self) -> tuple[Channel, ...]:

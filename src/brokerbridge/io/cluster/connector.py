@@ -14,7 +14,14 @@ What it keeps of the venue is what the edge serves from memory:
 - each book, assembled from the holder's snapshots and updates (`book_snapshot`); an entry of a
   newer fencing epoch drops every book until the new holder's snapshots come, and an entry of an
   older epoch (a deposed holder) is refused;
-- the catalogue the holder writes (`ClusterKeys.catalog`).
+- the catalogue the holder writes (`ClusterKeys.catalog`);
+- what the holder says of the venue (io/cluster/venue.py, read with the lease every
+  `renew_interval`): whether it is a simulator (`simulated`), and the venue's symbol list, with
+  which `validate` refuses an unlisted symbol exactly as the venue's own connector does
+  (`UnknownSymbol`, its words). Until a holder has written a list (none ever held the venue), a
+  symbol is accepted unchecked, as a single process does before its list loads: its stream says
+  so in its status, and once the list comes a stream of a symbol it lacks is refused for good
+  (`on_refused`: the client's iterator ends with `UnknownSymbol`, /ws sends the error).
 
 What the venue's own connector knows without the venue (`validate`, `account_channels`,
 `journal_scope`…) comes from a `shadow`: the venue's real connector built for this config and
@@ -35,7 +42,14 @@ import redis.asyncio as aioredis
 
 from brokerbridge.core.book import OrderBook
 from brokerbridge.core.clock import Clock
-from brokerbridge.core.errors import ClusterUnavailable, InvalidRequest, ServiceUnavailable, VenueError
+from brokerbridge.core.errors import (
+    ClusterUnavailable,
+    InvalidRequest,
+    ProtocolError,
+    ServiceUnavailable,
+    UnknownSymbol,
+    VenueError,
+)
 from brokerbridge.core.events import (
     AnyEvent,
     BookSnapshot,
@@ -56,6 +70,7 @@ from brokerbridge.io.cluster.interest import InterestRegistry
 from brokerbridge.io.cluster.keys import ClusterKeys, describe_url
 from brokerbridge.io.cluster.link import redis_errors
 from brokerbridge.io.cluster.reader import StreamReader
+from brokerbridge.io.cluster.venue import VenueInfo, listing_digest, read_symbols, read_venue_info
 from brokerbridge.io.connector import Connector
 from brokerbridge.venues.primary.catalog import Catalog, InstrumentDetail
 
@@ -77,6 +92,7 @@ class ClusterConnector:
         node_id: str,
         shadow: Connector,
         emit: Callable[[AnyEvent], None],
+        on_refused: Callable[[Subscription, VenueError], None],
         clock: Clock,
         renew_interval: float,
         interest_ttl: float,
@@ -88,6 +104,7 @@ class ClusterConnector:
         self._keys = keys
         self._shadow = shadow
         self._emit = emit
+        self._on_refused = on_refused
         self._renew_interval = renew_interval
         self.interest = InterestRegistry(redis, keys, venue, node_id, ttl=interest_ttl, clock=clock)
         self.reader = StreamReader(
@@ -113,6 +130,12 @@ class ClusterConnector:
         self._refused_epochs = 0
         self._last_entry: float | None = None  # monotonic
         self._reconnects = 0
+        self._info: VenueInfo | None = None  # what the holder said of the venue, as last read
+        self._listed: frozenset[str] | None = None  # the venue's symbols (None: no holder wrote them)
+        self._listed_digest: str | None = None  # their digest (io/cluster/venue.py `listing_digest`)
+        self._unchecked: set[str] = set()  # topics accepted before the list came: checked when it does
+        self._refusals: dict[str, VenueError] = {}  # topic → why it was refused for good
+        self._unreadable: str | None = None  # why the holder's symbol list did not read, last said
 
     # -- lifetime --------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -139,10 +162,30 @@ class ClusterConnector:
         return None  # an edge journals nothing: the holder restores from the journal in Redis
 
     def validate(self, sub: Subscription) -> None:
-        self._shadow.validate(sub)
+        self._shadow.validate(sub)  # its own list never loads here: the holder's is checked below
+        if sub.symbol is not None and self.symbol_listed(sub.symbol) is False:
+            raise self._shadow.unlisted(sub.symbol)
 
     def symbol_listed(self, symbol: str) -> bool | None:
-        return self._shadow.symbol_listed(symbol)
+        """Whether the holder's list of the venue's symbols has `symbol` (None: no list yet)."""
+        return None if self._listed is None else symbol in self._listed
+
+    def unlisted(self, symbol: str) -> UnknownSymbol:
+        return self._shadow.unlisted(symbol)
+
+    async def listed_symbols(self) -> frozenset[str]:
+        if self._listed is None:
+            raise ServiceUnavailable(
+                f"{self.venue}: no holder has published the venue's symbols yet",
+                venue=self.venue,
+                remedy="a node holding the venue session writes them once it has loaded them",
+            )
+        return self._listed
+
+    @property
+    def simulated(self) -> bool:
+        """The venue's holder reaches a brokerbridge simulator: nothing here is a real market."""
+        return bool(self._info is not None and self._info.simulated)
 
     def account_channels(self) -> tuple[Channel, ...]:
         return self._shadow.account_channels()
@@ -158,6 +201,14 @@ class ClusterConnector:
         if topic in self._subs:
             return
         self._subs[topic] = sub
+        if sub.symbol is not None and self._listed is None:
+            self._unchecked.add(topic)
+            logger.warning(
+                "%s: %s accepted unchecked: no holder has published the venue's symbols yet "
+                "(it is refused once they come if the venue does not list it)",
+                self.venue,
+                sub.describe(),
+            )
         self._joining.put_nowait(sub)
         self._emit(self.status_of(sub))
 
@@ -167,6 +218,8 @@ class ClusterConnector:
             return
         self.interest.remove(sub)
         self.reader.remove(topic)
+        self._unchecked.discard(topic)
+        self._refusals.pop(topic, None)
         self._statuses.pop(topic, None)
         self._books.pop(topic, None)
         self._last_ts.pop(topic, None)
@@ -196,6 +249,9 @@ class ClusterConnector:
 
     def status_of(self, sub: Subscription) -> StreamStatus:
         topic = topic_of(sub)
+        refused = self._refusals.get(topic)
+        if refused is not None:
+            return self._status(topic, StreamState.STALE, f"refused: {refused.message}")
         why = self._why_not_served()
         if why is not None:
             return self._status(topic, StreamState.RECONNECTING, why)
@@ -205,6 +261,12 @@ class ClusterConnector:
         return status
 
     def _status(self, topic: str, state: StreamState, reason: str) -> StreamStatus:
+        """A status the edge gives of its own (the holder's come as they are)."""
+        if topic in self._unchecked:
+            reason += (
+                f" (symbol not checked: no holder has published {self.venue}'s symbols yet; "
+                "refused once they come if the venue does not list it)"
+            )
         return StreamStatus(venue=self.venue, ts=self.clock.time(), stream=topic, state=state, reason=reason)
 
     def _why_not_served(self) -> str | None:
@@ -248,7 +310,7 @@ class ClusterConnector:
 
     # -- the holder's entries -----------------------------------------------------------------------
     def _on_entry(self, topic: str, entry_id: str, entry: Entry) -> None:
-        if topic not in self._subs:
+        if topic not in self._subs or topic in self._refusals:
             return
         if entry.epoch < self._epoch:
             # Written by a holder since deposed, read after its successor's: refused (fencing).
@@ -353,7 +415,62 @@ class ClusterConnector:
             else:
                 self._on_up()
                 self._lease_read(None if raw is None else _id_text(raw))
+                try:
+                    await self.read_venue()
+                except ClusterUnavailable as exc:
+                    self._on_down(type(exc.__cause__).__name__)
+                except ProtocolError as exc:  # the last list read stands; said once
+                    if exc.message != self._unreadable:
+                        logger.warning("%s: %s", self.venue, exc.message)
+                    self._unreadable = exc.message
             await self.clock.sleep(self._renew_interval)
+
+    async def read_venue(self) -> None:
+        """Read what the holder says of the venue (io/cluster/venue.py): the simulator flag, and the
+        symbol list when its digest changed. `ClusterUnavailable` when Redis does not answer."""
+        with redis_errors(self._redis):
+            info = await read_venue_info(self._redis, self._keys, self.venue)
+        if info is None:
+            return
+        if info.simulated and not self.simulated:
+            logger.warning(
+                "%s is SIMULATED: its holder (node %s) reaches the brokerbridge simulator at %s — "
+                "not a real market",
+                self.venue,
+                info.node,
+                info.sim_url,
+            )
+        self._info = info
+        if info.listed is not None and info.listed != self._listed_digest:
+            with redis_errors(self._redis):
+                symbols = await read_symbols(self._redis, self._keys, self.venue)
+            if symbols is not None:
+                self._learn_symbols(symbols)
+                self._unreadable = None
+
+    def _learn_symbols(self, symbols: frozenset[str]) -> None:
+        """The holder's list came (or changed): the streams accepted before any list are checked
+        now, and one of a symbol the venue does not list is refused for good, as a single
+        process's venue refuses it (`on_refused`: its consumers end with `UnknownSymbol`)."""
+        first = self._listed is None
+        self._listed, self._listed_digest = symbols, listing_digest(symbols)
+        logger.log(
+            logging.INFO if first else logging.DEBUG,
+            "%s: %d listed symbols from the holder",
+            self.venue,
+            len(symbols),
+        )
+        for topic in sorted(self._unchecked):
+            sub = self._subs.get(topic)
+            self._unchecked.discard(topic)
+            if sub is None or sub.symbol is None or sub.symbol in symbols:
+                continue
+            error = self._shadow.unlisted(sub.symbol)
+            self._refusals[topic] = error
+            self.interest.remove(sub)  # the holder need not stream it any more
+            self.reader.remove(topic)
+            logger.warning("%s: %s refused: %s", self.venue, sub.describe(), error.message)
+            self._on_refused(sub, error)
 
     def _lease_read(self, holder: str | None) -> None:
         before = self._why_not_served()

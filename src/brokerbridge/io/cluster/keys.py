@@ -56,6 +56,14 @@ class ClusterKeys:
         """The venue's instrument catalogue as its holder loaded it (msgspec JSON; null: none)."""
         return f"{self._venue(venue)}:catalog"
 
+    def venue_info(self, venue: str) -> str:
+        """What the venue's holder says of it (hash: simulated, the symbol list's digest…)."""
+        return f"{self._venue(venue)}:venue"
+
+    def symbols(self, venue: str) -> str:
+        """Every symbol the venue lists, as its holder loaded them (msgspec JSON, sorted)."""
+        return f"{self._venue(venue)}:symbols"
+
     def node(self, node: str) -> str:
         return f"{self.prefix}:node:{node}"
 

@@ -9,16 +9,29 @@ answered within `COMMAND_TIMEOUT_S` fails, so a renewal stuck on a dead Redis gi
 one long before the lease lapses; the lease's local validity (from the send time of the last
 successful renewal) is what keeps a holder safe meanwhile, not these timeouts. A blocking read
 (`XREAD BLOCK ms`) needs a longer `timeout` than its block time: pass it.
+
+Cancellation. On Python 3.11, `asyncio.wait_for` returns the awaited result and drops the cancel
+when the cancel arrives in the loop turn the awaited work finishes (CPython gh-86296; 3.12
+rebuilt `wait_for` on `asyncio.timeout` and raises it). redis-py 8.2's asyncio connection sends
+every command inside `wait_for(…, socket_timeout)` (`Connection.send_packed_command`), so a task
+cancelled as its command's bytes go out goes on as if nothing happened: the command answers, the
+cancel is counted (`Task.cancelling()`) but never raised, and a loop of commands — an `XREAD
+BLOCK` reader, a renewal loop — runs for ever. Seen: 4 lost cancels in 36–161 cancels at random
+moments of an XREAD BLOCK 100 loop on loopback. The clients made here (`open_redis`) check after
+every command and pipeline: a cancel asked for while it ran and not raised is raised then
+(`_raise_swallowed_cancel`), so cancelling a task that talks to Redis always ends it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 import redis.asyncio
+import redis.asyncio.client
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
@@ -71,6 +84,39 @@ def _options(url: str, timeout: float, connect_timeout: float, name: str | None)
     return options
 
 
+class _Pipeline(redis.asyncio.client.Pipeline):
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        answers: list[Any] = await _raise_swallowed_cancel(super().execute(raise_on_error))
+        return answers
+
+
+class _Redis(redis.asyncio.Redis):
+    """redis-py's asyncio client, with a cancel its send dropped raised again (module doc)."""
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        command = super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        return await _raise_swallowed_cancel(command)
+
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> _Pipeline:
+        return _Pipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+
+
+_T = TypeVar("_T")
+
+
+async def _raise_swallowed_cancel(command: Awaitable[_T]) -> _T:
+    """Await `command`; raise `CancelledError` if the task was cancelled meanwhile and the cancel
+    was dropped on the way (Python 3.11's `wait_for` in redis-py's send: module doc). A cancel
+    that was raised and handled inside (`asyncio.timeout` turning its own into TimeoutError)
+    is taken back with `uncancel()` and leaves the count as it was."""
+    task = asyncio.current_task()
+    before = task.cancelling() if task is not None else 0
+    result = await command
+    if task is not None and task.cancelling() > before:
+        raise asyncio.CancelledError
+    return result
+
+
 def open_redis(
     url: Secret | str,
     *,
@@ -83,7 +129,7 @@ def open_redis(
     `unix://`); nothing is connected until the first command. `name`: the CLIENT SETNAME shown by
     `CLIENT LIST` (the node id, so an operator sees which node holds which connection)."""
     text = _reveal(url)
-    return redis.asyncio.Redis.from_url(
+    return _Redis.from_url(
         text,
         retry=AsyncRetry(_backoff(), retries, supported_errors=RETRY_ON),
         **_options(text, timeout, connect_timeout, name),

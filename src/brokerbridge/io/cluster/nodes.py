@@ -193,7 +193,8 @@ async def _lease(redis: redis.asyncio.Redis, keys: ClusterKeys, venue: str) -> C
         pipe.get(keys.lease(venue))
         pipe.pttl(keys.lease(venue))
         pipe.get(keys.epoch(venue))
-        token, pttl, counter = await pipe.execute()
+        pipe.hmget(keys.venue_info(venue), "simulated", "count")  # io/cluster/venue.py
+        token, pttl, counter, (simulated, count) = await pipe.execute()
     holder, epoch = parse_token(token) if token is not None else (None, None)
     return ClusterLease(
         venue=venue,
@@ -201,6 +202,8 @@ async def _lease(redis: redis.asyncio.Redis, keys: ClusterKeys, venue: str) -> C
         epoch=epoch,
         last_epoch=int(counter) if counter is not None else 0,
         ttl_left=pttl / 1000 if token is not None and pttl >= 0 else None,
+        simulated=simulated is not None and _text(simulated) == "1",
+        symbols=int(count) if count is not None and _text(count).isdigit() else None,
     )
 
 

@@ -311,8 +311,9 @@ async def blocking_read(
 ) -> Any:
     """`XREAD COUNT count BLOCK block_ms STREAMS …`, cancellable cleanly: cancelled, it lets the
     read end first — within one block, or the command timeout — then stops. Cancelling redis-py
-    8.2 inside a blocked read costs the connection and, seen in our tests, can lose the
-    cancellation: the task read on for ever."""
+    8.2 inside a blocked read costs the connection (it closes it: the reply is still to come).
+    (A cancel redis-py used to drop — Python 3.11's `wait_for` around its send — is raised again
+    by our clients: io/cluster/link.py "Cancellation".)"""
     read = asyncio.ensure_future(redis.xread(streams, count=count, block=block_ms))
     try:
         return await asyncio.shield(read)

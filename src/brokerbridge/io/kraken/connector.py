@@ -306,15 +306,26 @@ class KrakenConnector:
         except ValueError as exc:
             raise InvalidRequest(str(exc), venue=VENUE) from None
         if sub.symbol is not None and self._symbols_loaded and not self.symbols.knows(sub.symbol):
-            raise UnknownSymbol(
-                f"kraken does not list {sub.symbol!r}",
-                venue=VENUE,
-                remedy="use a pair as Kraken's WebSocket v2 names it (BASE/QUOTE, e.g. BTC/USD)",
-            )
+            raise self.unlisted(sub.symbol)
+
+    def unlisted(self, symbol: str) -> UnknownSymbol:
+        return UnknownSymbol(
+            f"kraken does not list {symbol!r}",
+            venue=VENUE,
+            remedy="use a pair as Kraken's WebSocket v2 names it (BASE/QUOTE, e.g. BTC/USD)",
+        )
 
     def symbol_listed(self, symbol: str) -> bool | None:
         """Whether AssetPairs lists `symbol` (None until the list is loaded)."""
         return self.symbols.knows(symbol) if self._symbols_loaded else None
+
+    async def listed_symbols(self) -> frozenset[str]:
+        """AssetPairs' symbols (WebSocket v2 names), read now if not yet, then every
+        `SYMBOLS_REFRESH` as once a subscription came."""
+        if self._symbols_task is None:
+            self._symbols_task = self.spawn(self._list_symbols_forever(), "kraken-symbols")
+        await self.ensure_symbols()
+        return self.symbols.listed()
 
     async def catalog(self) -> None:
         """None: brokerbridge keeps no instrument catalogue for Kraken. AssetPairs is held only as

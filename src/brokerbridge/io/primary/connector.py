@@ -295,12 +295,19 @@ class PrimaryConnector:
         except ValueError as exc:
             raise InvalidRequest(str(exc), venue=VENUE) from None
         if sub.symbol is not None and self.symbol_listed(sub.symbol) is False:
-            raise UnknownSymbol(
-                f"primary does not list {sub.symbol!r} today",
-                venue=VENUE,
-                remedy="use a symbol of today's instruments (GET /api/instruments?venue=primary, "
-                "`brokerbridge instruments`), e.g. 'MERV - XMEV - GGAL - 24hs'",
-            )
+            raise self.unlisted(sub.symbol)
+
+    def unlisted(self, symbol: str) -> UnknownSymbol:
+        return UnknownSymbol(
+            f"primary does not list {symbol!r} today",
+            venue=VENUE,
+            remedy="use a symbol of today's instruments (GET /api/instruments?venue=primary, "
+            "`brokerbridge instruments`), e.g. 'MERV - XMEV - GGAL - 24hs'",
+        )
+
+    async def listed_symbols(self) -> frozenset[str]:
+        """Today's catalogue's symbols (fetched again when the Buenos Aires day changes)."""
+        return frozenset(detail.symbol for detail in await self.catalog())
 
     def symbol_listed(self, symbol: str) -> bool | None:
         """Whether today's catalogue lists `symbol` (None while it is not loaded: a catalogue of an

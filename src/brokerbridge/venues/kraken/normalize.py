@@ -119,6 +119,10 @@ class SymbolMap:
         """`symbol` (WS v2 spelling) is a pair AssetPairs listed."""
         return symbol in self._to_rest
 
+    def listed(self) -> frozenset[str]:
+        """Every WS v2 symbol AssetPairs listed."""
+        return frozenset(self._to_rest)
+
     def to_rest(self, symbol: str) -> str:
         """REST pair id for a WS symbol (Kraken also accepts `BTC/USD` itself as `pair`)."""
         return self._to_rest.get(symbol, symbol)
