@@ -25,7 +25,14 @@ import pytest
 
 from brokerbridge.core.clock import FakeClock
 from brokerbridge.core.config import Config
-from brokerbridge.core.errors import InvalidRequest, OrderConflict, OrderRejected, UnknownOrder
+from brokerbridge.core.errors import (
+    InvalidRequest,
+    NotSent,
+    OrderConflict,
+    OrderRejected,
+    UnknownOrder,
+    wire_error_of,
+)
 from brokerbridge.core.events import Fill, Side
 from brokerbridge.core.orders import AmendRequest, OrderRequest
 from brokerbridge.io.journal_store import JournalStore
@@ -134,6 +141,57 @@ async def test_the_write_ahead_row_is_on_disk_before_the_venue_sees_the_order(tm
             assert rows == [("ahead-1", "sending")]
             await r.until(task.done, what="the submit timed out")
             assert task.result().status == "unknown"
+
+
+# -- not sent -------------------------------------------------------------------------------------
+LAPSED = "this node's lease of kraken (epoch 1) is not valid now"
+
+
+@pytest.mark.parametrize("refusal", ["connection down", "lease lapsed"])
+async def test_an_order_refused_before_anything_was_sent_frees_its_id_for_one_retry(refusal: str) -> None:
+    """Refused before a byte of it was written — the venue's address refusing connections (a
+    single process whose link is down), or a cluster holder's `guarded` transports once its lease
+    lapsed — the order is `NotSent`, not UNKNOWN: no row, no placeholder on executions, and the
+    retry with the same client order id is placed, once (not answered `unknown, duplicate`)."""
+    why: list[str] = []
+    clock = FakeClock()
+    async with (
+        KrakenSimulator(port=0, seed=16, clock=clock, tick_s=0.01) as sim,
+        rig_on(
+            sim,
+            clock,
+            Config(kraken=kraken_config(sim)),
+            hold_accounts=False,
+            barred=lambda: why[0] if why else None,
+        ) as r,
+    ):
+        await r.call(r.kraken.ensure_symbols())  # AssetPairs read: the next call is the order's
+        assert r.network is not None
+        if refusal == "connection down":
+            r.network.unplug(sim)
+        else:
+            why.append(LAPSED)
+        calls = r.kraken.rest.calls
+        with pytest.raises(NotSent) as refused:
+            await r.call(r.bridge.place(limit("ns-1")))
+        error = refused.value
+        assert error.code == "not_sent" and wire_error_of(error).code == "not_sent"  # type: ignore[union-attr]
+        assert "order ns-1 was not sent to kraken" in error.message
+        assert "nothing reached the venue" in error.message
+        assert (LAPSED if refusal == "lease lapsed" else "ConnectError") in error.message
+        assert "same client order id (ns-1)" in error.remedy
+        assert r.kraken.rest.calls == calls + (1 if refusal == "connection down" else 0)
+        state = r.bridge.state["kraken"]
+        assert r.bridge.journal_store is not None
+        assert r.bridge.journal_store.order("kraken", state.scope, "ns-1") is None  # the id is free
+        assert state.journal.unknown_orders() == [] and "ns-1" not in state.journal.orders
+        assert sim_orders(sim, "ns-1") == []
+
+        r.network.unplug(sim, plugged=True)
+        why.clear()
+        again = await r.call(r.bridge.place(limit("ns-1")))
+        assert again.status == "accepted" and not again.duplicate
+        assert [o.txid for o in sim_orders(sim, "ns-1")] == [again.order_id]  # placed once
 
 
 # -- unknown outcomes and restarts ------------------------------------------------------------
