@@ -82,6 +82,8 @@ class InternalError(BrokerBridgeError):
 
 
 class VenueError(BrokerBridgeError):
+    default_code: str = ""  # a class whose errors all have one wire code names it here
+
     def __init__(
         self,
         message: str,
@@ -93,7 +95,7 @@ class VenueError(BrokerBridgeError):
     ) -> None:
         super().__init__(message, remedy=remedy, retryable=retryable)
         self.venue = venue
-        self.code = code
+        self.code = code or self.default_code
 
 
 class NotSent(TransportError, VenueError):
@@ -106,17 +108,7 @@ class NotSent(TransportError, VenueError):
     `VenueError` (a wire code of its own, `not_sent`), retryable like every `TransportError`."""
 
     default_remedy = "nothing reached the venue: send it again (with the same client order id for an order)"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        venue: str = "",
-        code: str = "not_sent",
-        remedy: str | None = None,
-        retryable: bool | None = None,
-    ) -> None:
-        super().__init__(message, venue=venue, code=code, remedy=remedy, retryable=retryable)
+    default_code = "not_sent"
 
 
 class AuthenticationError(VenueError):
