@@ -25,7 +25,7 @@ from brokerbridge.io.cluster.keys import ORDER_GROUP
 from brokerbridge.sim.kraken import KrakenSimulator
 from tests.cluster.test_orders import KEYS, drive, edge_redis, hold, relay_of, serving, until
 from tests.io.rig import Rig, kraken_config, rig_on
-from tests.io.test_order_service import limit, sim_orders
+from tests.io.test_order_service import fill_the_rate_counter, limit, sim_orders
 
 pytestmark = pytest.mark.timeout(60)
 __all__ = ["edge_redis"]  # the fixture, used by name
@@ -93,69 +93,103 @@ async def test_a_refused_send_is_not_sent_at_the_edge_and_the_retry_is_placed_on
             assert row_state(store_b, holder_b, "ns-c1") == "accepted"
 
 
-async def test_a_holder_that_resumes_after_its_successor_restored_the_order_frees_it_for_one_order(
+def pending(url: str) -> int:
+    """Order requests read by a holder and not answered yet (0 before the group exists)."""
+    with redis.Redis.from_url(url) as r:
+        try:
+            return int(r.xpending(KEYS.orders("kraken"), ORDER_GROUP)["pending"])
+        except redis.ResponseError:  # NOGROUP: no holder has read yet
+            return 0
+
+
+async def test_an_order_waiting_for_room_when_its_holder_is_cut_off_leaves_no_row_and_is_placed_once(
     redis_url: str, edge_redis: redis.asyncio.Redis
 ) -> None:
-    """node-a journals the order and waits for room on Kraken's rate counter; meanwhile its lease
-    lapses and node-b takes over, restoring the row (written, never answered) as UNKNOWN. node-a
-    then refuses the send — its journal writes fenced, its answer never written — and releases the
-    row it wrote (unfenced, by its own token). node-b claims the request node-a never answered and
-    places the order once: `accepted`, not `unknown, duplicate` for the next 60 s."""
+    """The cluster chaos's unknown orders: node-a reads the request and waits for room on Kraken's
+    rate counter; meanwhile it is cut off (SIGSTOP, SIGKILL) and node-b takes over. Nothing was
+    journaled while it waited, so node-b restores nothing UNKNOWN, node-a's late write-ahead is
+    fenced (nothing sent), and node-b claims the request and places the order once — `accepted`,
+    not `unknown, duplicate` for the next 60 s."""
     clock = FakeClock()
     why_a: list[str] = []
     async with (
         KrakenSimulator(port=0, seed=32, clock=clock, tick_s=0.01) as sim,
         relay_of(edge_redis, "kraken", clock, timeout=60.0) as relay,
     ):
-        async with contextlib.AsyncExitStack() as node_a:
-            holder_a, store_a = await node_a.enter_async_context(
+        async with contextlib.AsyncExitStack() as nodes:
+            holder_a, store_a = await nodes.enter_async_context(
                 guarded_holder(sim, clock, redis_url, "node-a", 1, why_a)
             )
-            await node_a.enter_async_context(
+            _, fenced_a, _ = await nodes.enter_async_context(
                 serving(edge_redis, "kraken", "node-a", "node-a 1", holder_a.bridge, clock)
             )
-            # Kraken's trading counter at the bridge's stop: the next order waits ~3 s for room.
-            counter = holder_a.kraken.trade_counter
-            counter.admit("BTC/USD", counter.capacity, clock.monotonic(), max_wait=0.0)
-            counter.admit("BTC/USD", 2.0, clock.monotonic(), max_wait=10.0)
+            fill_the_rate_counter(holder_a, 3.0)
             placing = asyncio.ensure_future(relay.place(limit("ns-c2")))
-            await until(
-                clock, lambda: row_state(store_a, holder_a, "ns-c2") == "sending", "node-a journaled it"
-            )
-            why_a.append(LAPSED)  # node-a is cut off now; node-b takes the lease
-            holder_b, store_b = await node_a.enter_async_context(
+            await until(clock, lambda: pending(redis_url) == 1, "node-a read the request")
+            await drive(clock, asyncio.sleep(0), step=0.5)  # it waits for room now
+            assert row_state(store_a, holder_a, "ns-c2") is None  # nothing journaled while it waits
+            why_a.append(LAPSED)  # node-a is cut off; node-b takes the lease
+            holder_b, store_b = await nodes.enter_async_context(
                 guarded_holder(sim, clock, redis_url, "node-b", 2, [])
             )
-            journal_b = holder_b.bridge.state["kraken"].journal
-            # node-b restored it as UNKNOWN (unless node-a's release came first: then nothing to restore).
-            restored = "ns-c2" in {u.order_id for u in journal_b.unknown_orders()}
-            collector = holder_b.collect("executions")
-            await until(
-                clock, lambda: row_state(store_b, holder_b, "ns-c2") is None, "node-a released the row"
-            )
-            assert sim_orders(sim, "ns-c2") == []
-            with redis.Redis.from_url(redis_url) as r:  # node-a never answered: the request waits
-                assert r.xpending(KEYS.orders("kraken"), ORDER_GROUP)["pending"] == 1
-            await node_a.enter_async_context(
+            assert holder_b.bridge.state["kraken"].journal.unknown_orders() == []  # nothing to follow
+            await until(clock, lambda: bool(fenced_a), "node-a's write-ahead fenced")
+            assert row_state(store_b, holder_b, "ns-c2") is None and sim_orders(sim, "ns-c2") == []
+            await nodes.enter_async_context(
                 serving(edge_redis, "kraken", "node-b", "node-b 2", holder_b.bridge, clock)
             )
             ack = await drive(clock, placing)
             assert ack.status == "accepted" and not ack.duplicate  # placed, not `unknown, duplicate`
             assert [o.txid for o in sim_orders(sim, "ns-c2")] == [ack.order_id]  # ONE order
             assert row_state(store_b, holder_b, "ns-c2") == "accepted"
+
+
+async def test_a_row_released_after_the_successor_restored_it_is_placed_once_and_stays_decided(
+    redis_url: str, edge_redis: redis.asyncio.Redis
+) -> None:
+    """node-a journaled an order and was cut off before anything of it left (inside the connector:
+    a REST call waiting for room on Kraken's call counter, refused by the guarded transport);
+    node-b took over and restored the row as UNKNOWN. node-a's release of its own row goes through
+    without the lease (node-b's would not: not its row); node-b then drops the placeholder as not
+    sent and places the retry once, and no later decision overwrites it."""
+    clock = FakeClock()
+    async with (
+        KrakenSimulator(port=0, seed=33, clock=clock, tick_s=0.01) as sim,
+        relay_of(edge_redis, "kraken", clock) as relay,
+    ):
+        async with contextlib.AsyncExitStack() as nodes:
+            why_a: list[str] = []
+            holder_a, store_a = await nodes.enter_async_context(
+                guarded_holder(sim, clock, redis_url, "node-a", 1, why_a)
+            )
+            scope = holder_a.bridge.state["kraken"].scope
+            assert store_a.add_order(scope, limit("ns-c3"), ts=clock.time())  # written ahead, never sent
+            why_a.append(LAPSED)  # node-a is cut off; node-b takes the lease
+            holder_b, store_b = await nodes.enter_async_context(
+                guarded_holder(sim, clock, redis_url, "node-b", 2, [])
+            )
+            journal_b = holder_b.bridge.state["kraken"].journal
+            assert [u.order_id for u in journal_b.unknown_orders()] == ["ns-c3"]  # restored UNKNOWN
+            collector = holder_b.collect("executions")
+            assert not store_b.release_order("kraken", scope, "ns-c3")  # not node-b's row
+            assert store_a.release_order("kraken", scope, "ns-c3")  # node-a's, though node-b holds
+            await nodes.enter_async_context(
+                serving(edge_redis, "kraken", "node-b", "node-b 2", holder_b.bridge, clock)
+            )
+            ack = await drive(clock, relay.place(limit("ns-c3")))
+            assert ack.status == "accepted" and not ack.duplicate
+            assert [o.txid for o in sim_orders(sim, "ns-c3")] == [ack.order_id]
             assert journal_b.unknown_orders() == []
-            if restored:  # its placeholder decided at once, as never at the venue
 
-                def dropped() -> list[OrderUpdate]:
-                    updates = collector.of(OrderUpdate)
-                    return [u for u in updates if u.order_id == "ns-c2" and u.status == "rejected"]
+            def dropped() -> list[OrderUpdate]:
+                updates = collector.of(OrderUpdate)
+                return [u for u in updates if u.order_id == "ns-c3" and u.status == "rejected"]
 
-                await until(clock, lambda: bool(dropped()), "the placeholder decided")
-                assert "not sent" in (dropped()[0].reason or "")
-            # Long after the give-up: nothing decides the order again over the retry's row.
-            for _ in range(20):
+            await until(clock, lambda: bool(dropped()), "the placeholder decided as not sent")
+            assert "not sent" in (dropped()[0].reason or "")
+            for _ in range(20):  # long after the give-up: nothing decides it again over the retry
                 await clock.advance(5.0)
                 await asyncio.sleep(0.002)
-            assert row_state(store_b, holder_b, "ns-c2") == "accepted"
-            assert len(sim_orders(sim, "ns-c2")) == 1
-        assert restored, "node-b started after node-a journaled the order: it must have restored it"
+            assert row_state(store_b, holder_b, "ns-c3") == "accepted"
+            assert not store_a.release_order("kraken", scope, "ns-c3")  # decided: never released
+            assert len(sim_orders(sim, "ns-c3")) == 1

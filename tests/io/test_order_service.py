@@ -194,6 +194,37 @@ async def test_an_order_refused_before_anything_was_sent_frees_its_id_for_one_re
         assert [o.txid for o in sim_orders(sim, "ns-1")] == [again.order_id]  # placed once
 
 
+def fill_the_rate_counter(r: Rig, seconds: float) -> None:
+    """Kraken's trading counter on BTC/USD at the bridge's stop: a new order waits ~`seconds`."""
+    counter = r.kraken.trade_counter
+    counter.admit("BTC/USD", counter.capacity, r.clock.monotonic(), max_wait=0.0)
+    counter.admit("BTC/USD", seconds - 1.0, r.clock.monotonic(), max_wait=60.0)
+
+
+async def test_an_order_waiting_for_room_when_the_bridge_stops_leaves_no_row(tmp_path: Path) -> None:
+    """The rate model comes before the write-ahead: an order still waiting for room on Kraken's
+    trading counter when the bridge stops (or dies) was never sent and leaves nothing journaled —
+    after the restart it is not followed as UNKNOWN, and the retry with its id is placed once."""
+    journal = tmp_path / "j.sqlite3"
+    async with simulator(17) as sim:
+        async with journaled(sim, journal, order_queue_s=10.0) as r:
+            await warm(r)
+            fill_the_rate_counter(r, 5.0)
+            waiting = asyncio.get_running_loop().create_task(r.bridge.place(limit("wait-1")))
+            await r.run_for(1.0)  # it waits ~5 s for room
+            assert not waiting.done()
+            with contextlib.closing(sqlite3.connect(journal)) as db:
+                assert db.execute("SELECT client_order_id FROM orders").fetchall() == []
+        with pytest.raises(BaseException):  # noqa: B017 (stopped under it: cancelled, or ServiceUnavailable)
+            await waiting
+        assert sim_orders(sim, "wait-1") == []
+        async with journaled(sim, journal) as r:
+            assert r.bridge.state["kraken"].journal.unknown_orders() == []  # nothing to follow
+            again = await r.call(r.bridge.place(limit("wait-1")))
+            assert again.status == "accepted" and not again.duplicate
+            assert [o.txid for o in sim_orders(sim, "wait-1")] == [again.order_id]
+
+
 # -- unknown outcomes and restarts ------------------------------------------------------------
 async def test_an_unknown_order_is_followed_again_after_a_restart_and_stays_idempotent(
     tmp_path: Path,

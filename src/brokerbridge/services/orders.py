@@ -4,21 +4,22 @@ Every order has a client order id (the caller's, or one minted here). Before the
 
 1. the venue's local checks (`Connector.check_order`: tick, lot, minimums…) — refused, nothing is
    written and nothing sent;
-2. a row in the on-disk journal (`JournalStore.add_order`, state `sending`), committed with
-   synchronous=FULL — the row, not the venue's answer, is what makes the id used;
-3. the venue's rate model (`Connector.admit`), right before the send — refused, the row goes
-   again (nothing left: the id is free).
+2. the venue's rate model (`Connector.admit`: room on its order rate counter, waiting for it on
+   the clock) — refused, nothing is written and nothing sent; while the order waits, a retry with
+   its id waits for its outcome;
+3. a row in the on-disk journal (`JournalStore.add_order`, state `sending`), committed with
+   synchronous=FULL — the row, not the venue's answer, is what makes the id used. A process that
+   dies (a cluster holder that loses its lease) before it leaves no row: the retry is placed.
 
 The answer decides the row: `accepted` (the venue's id), `rejected` (the venue's error, kept to be
 raised again), or `unknown` (no answer: `TransportError`, an answer we could not read, a venue that
 said it was unavailable mid-call). An order refused before anything of it was written is *not
 sent* — `NotSent`: the transports' `barred` check right before the order goes to the connector (a
 cluster holder whose lease lapsed), a guarded transport's refusal, a connection that could not be
-opened — and so is one whose send was stopped while it waited for the rate model: its row goes
-(`JournalStore.release_order`), so the id is free and a retry with it is placed once (here, or on
-the cluster's next holder, which drops the UNKNOWN placeholder it may have restored for it), and the
-caller gets `NotSent` saying why, never a venue's rejection. A send that may have written anything
-stays UNKNOWN. An unknown order is published as an `OrderUpdate` with status
+opened: its row goes (`JournalStore.release_order`), so the id is free and a retry with it is
+placed once (here, or on the cluster's next holder, which drops the UNKNOWN placeholder it may have
+restored for it), and the caller gets `NotSent` saying why, never a venue's rejection. A send that
+may have written anything stays UNKNOWN. An unknown order is published as an `OrderUpdate` with status
 `unknown` and followed by `UnknownOrders` until the venue's orders decide it; the decision is written
 back to the row. A process killed between send and answer leaves the row `sending`: the next start
 publishes it as `unknown` and follows it the same way.
@@ -234,10 +235,8 @@ class OrderService:
                 # after: a retry may have come in while this awaited).
                 await venue.connector.check_order(request)
         self._drop_unsent_placeholder(venue, client_order_id)
-        # Write-ahead: on disk before the venue sees the order (JournalError: nothing is sent).
-        store.add_order(venue.scope, request, ts=self._clock.time())
         attempt = tasks.create_task(
-            self._send(venue, request), name=f"{request.venue}-place-{client_order_id}"
+            self._send(venue, request, store), name=f"{request.venue}-place-{client_order_id}"
         )
         self._attempts[(request.venue, client_order_id)] = (request, attempt)
         outcome = await asyncio.shield(attempt)
@@ -283,22 +282,29 @@ class OrderService:
             ts=now,
         )
 
-    async def _send(self, venue: OrderVenue, request: OrderRequest) -> _Outcome:
+    async def _send(self, venue: OrderVenue, request: OrderRequest, store: JournalStore) -> _Outcome:
         name, client_order_id = request.venue, request.client_order_id
         assert client_order_id is not None
         try:
+            # The rate model first, with nothing written yet: an order that waits for room (seconds,
+            # on a busy pair) and is then refused, or whose process dies or whose holder loses its
+            # lease meanwhile, leaves no row — its id is free for the retry, not UNKNOWN for a minute
+            # (a SIGKILLed holder's waiting orders were most of the cluster chaos's unknown orders).
+            # A retry meanwhile waits on this task (`_attempts`), so the id stays this order's.
             try:
                 await venue.connector.admit("add", request.symbol)
-            except BrokerBridgeError as exc:
-                self._forget(name, venue.scope, client_order_id)  # nothing went out: the id is free
+            except BrokerBridgeError as exc:  # nothing written, nothing sent
                 return exc
             except Exception as exc:  # a bug in the rate model: nothing went out either
                 logger.exception("%s: admitting order %s failed (a bug)", name, client_order_id)
-                self._forget(name, venue.scope, client_order_id)
                 return InternalError(f"admitting order {client_order_id} failed: {exc!r}")
-            except asyncio.CancelledError:  # stopped while it waited for room: nothing went out
-                self._forget(name, venue.scope, client_order_id)
-                raise
+            # Write-ahead: on disk before the venue sees the order (JournalError, or `Fenced` on a
+            # cluster holder whose lease is gone: nothing is sent).
+            try:
+                if not store.add_order(venue.scope, request, ts=self._clock.time()):
+                    return self._journaled_meanwhile(venue, request)
+            except BrokerBridgeError as exc:
+                return exc
             # The last word before the connector: a holder whose lease lapsed (while the order
             # waited for room, or for the journal) sends nothing, on any path (REST or socket).
             refusal = self._barred()
@@ -345,6 +351,19 @@ class OrderService:
             )
         finally:
             self._attempts.pop((name, client_order_id), None)
+
+    def _journaled_meanwhile(self, venue: OrderVenue, request: OrderRequest) -> _Outcome:
+        """Another writer journaled this client order id while the order waited for room (no
+        process of ours sends it twice; a journal shared another way): its row answers."""
+        assert request.client_order_id is not None
+        row = self._journal().order(request.venue, venue.scope, request.client_order_id)
+        if row is None:
+            return InternalError(f"order {request.client_order_id}: its journal row came and went")
+        try:
+            _check_same(row.request, request)
+            return self._answer_again(row)
+        except BrokerBridgeError as exc:
+            return exc
 
     def _not_sent(self, venue: OrderVenue, request: OrderRequest, why: str) -> NotSent:
         """The order was refused before anything of it was written: its row goes (the id is free
