@@ -59,10 +59,16 @@ class HttpClient:
         *,
         content: str | None = None,
         headers: Mapping[str, str] | None = None,
+        repeatable: bool | None = None,
     ) -> HttpResponse:
         """The whole answer, or `TransportError` (refused, reset, timed out, over the deadline) —
-        `NotSent` when no connection could be opened (nothing was written)."""
-        call = asyncio.ensure_future(self._request(method, url, content=content, headers=headers))
+        `NotSent` when no connection could be opened (nothing was written). `repeatable`: whether
+        the request may go again at once when a pooled connection drops under it (None: a GET
+        may) — False for a GET that acts (Primary takes its order entry as GETs)."""
+        again = method == "GET" if repeatable is None else repeatable
+        call = asyncio.ensure_future(
+            self._request(method, url, content=content, headers=headers, again=again)
+        )
         # Over the deadline the call is cancelled, which closes the connection it was trickling on.
         await race(call, self._clock.sleep(self._deadline))
         if call.cancelled():
@@ -74,7 +80,7 @@ class HttpClient:
         return call.result()
 
     async def _request(
-        self, method: str, url: str, *, content: str | None, headers: Mapping[str, str] | None
+        self, method: str, url: str, *, content: str | None, headers: Mapping[str, str] | None, again: bool
     ) -> HttpResponse:
         sent = dict(headers or {})
         try:
@@ -87,8 +93,8 @@ class HttpClient:
                     "with backoff — check the network and the venue URL",
                 ) from exc
             except (httpx.RemoteProtocolError, httpx.ReadError):
-                if method != "GET":
-                    raise  # a POST may have reached the venue (an order): never sent twice from here
+                if not again:
+                    raise  # it may have reached the venue (an order): never sent twice from here
                 # A pooled keep-alive connection the server closed as this request went out (servers
                 # close idle ones after a few seconds, pollers come back every few seconds): a GET
                 # changes nothing, so it goes again at once, on a new connection. (Its failure is a

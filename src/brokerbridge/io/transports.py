@@ -116,9 +116,10 @@ class _GuardedHttp(HttpClient):
         *,
         content: str | None = None,
         headers: Mapping[str, str] | None = None,
+        repeatable: bool | None = None,
     ) -> HttpResponse:
         _refuse_if(self._barred, f"{method} {_strip_query(url)}")
-        return await self._inner.request(method, url, content=content, headers=headers)
+        return await self._inner.request(method, url, content=content, headers=headers, repeatable=repeatable)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
