@@ -89,7 +89,7 @@ from brokerbridge.services.market_cache import CANDLES_KEPT, TRADES_KEPT, Market
 from brokerbridge.services.options import OptionsService
 from brokerbridge.services.orders import OrderService, OrderVenue
 from brokerbridge.services.readiness import venue_readiness
-from brokerbridge.services.unknown_orders import UNKNOWN_GIVE_UP_S, UnknownOrders
+from brokerbridge.services.unknown_orders import UnknownOrders
 from brokerbridge.sim.embedded import embedded_simulators
 from brokerbridge.venues.defaults import book_depth
 from brokerbridge.venues.primary.catalog import Catalog
@@ -165,7 +165,7 @@ class Bridge:
         queue_size: int = 10_000,
         grace_s: float = 0.0,
         journal_store: JournalStore | None = None,
-        unknown_give_up_s: float = UNKNOWN_GIVE_UP_S,
+        unknown_give_up_s: float | None = None,
         transports: Transports | None = None,
         simulate: bool | Literal["auto"] = False,
         hold_accounts: bool = True,
@@ -229,10 +229,15 @@ class Bridge:
             catalog=lambda venue: self.connector(venue).catalog(),
             ticker_subscription=lambda venue, symbol: self.subscription(venue, Channel.TICKER, symbol),
         )
-        self.unknown_orders = UnknownOrders(
-            clock=self.clock, publish=self._on_event, give_up_s=unknown_give_up_s
+        # `unknown_give_up_s`: None takes `[orders] unknown_give_up`.
+        give_up = config.orders.unknown_give_up if unknown_give_up_s is None else unknown_give_up_s
+        self.unknown_orders = UnknownOrders(clock=self.clock, publish=self._on_event, give_up_s=give_up)
+        self.orders = OrderService(
+            clock=self.clock,
+            publish=self._on_event,
+            unknown=self.unknown_orders,
+            barred=self.transports.barred,  # a cluster holder's lease, asked before each order goes out
         )
-        self.orders = OrderService(clock=self.clock, publish=self._on_event, unknown=self.unknown_orders)
         # (venue, stream) → how often it went RESYNCING / reported a Gap (for /metrics).
         self.resyncs: Counter[tuple[str, str]] = Counter()
         self.gaps: Counter[tuple[str, str]] = Counter()

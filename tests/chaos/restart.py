@@ -67,7 +67,7 @@ UP_S = (3.0, 7.0)  # s `serve` runs between kills
 DOWN_S = (0.2, 2.0)  # s it stays dead before it is started again
 IN_FLIGHT_WAIT = 3.0  # s a kill waits for an order to be in flight (then it kills anyway)
 # s the end waits for every order to be decided: the bridge gives an order it cannot find at the
-# venue 60 s (services/orders.py UNKNOWN_GIVE_UP_S) before it says "never reached".
+# venue 60 s (`[orders] unknown_give_up`, services/unknown_orders.py) before it says "never reached".
 DECIDE_WINDOW = 100.0
 OPEN_WINDOW = 15.0  # s the open orders (and cancels) may take to agree at the end
 FILL_WINDOW = 10.0  # s a fill the simulator made before judging has to reach the journal

@@ -28,6 +28,7 @@ from brokerbridge.core.events import AnyEvent, Side, StreamState, StreamStatus
 from brokerbridge.core.orders import OrderAck, OrderRequest
 from brokerbridge.core.secret import Secret
 from brokerbridge.io.inprocess import InProcessNetwork
+from brokerbridge.io.transports import Barred, Transports, guarded
 from brokerbridge.sim.kraken import KrakenSimulator
 
 
@@ -190,13 +191,17 @@ async def rig_on(
     loopback: bool = False,
     hold_accounts: bool = True,
     journal_store: Any = None,
+    barred: Barred | None = None,
 ) -> AsyncIterator[Rig]:
     """A Bridge with `config` on a running simulator; the rig's collector tasks end with it.
     `journal_store`: the store to journal to (a cluster holder's `RedisJournalStore`), instead of
-    the one `config.journal_path` names."""
+    the one `config.journal_path` names; `barred`: the Bridge's transports are `guarded` by it (a
+    cluster holder's, refusing while its lease is not valid)."""
     async with contextlib.AsyncExitStack() as stack:
         network = None if loopback else await stack.enter_async_context(InProcessNetwork(sim, clock=clock))
         transports = None if network is None else network.transports
+        if barred is not None:
+            transports = guarded(transports or Transports(), barred)
         bridge = await stack.enter_async_context(
             Bridge(
                 config,

@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal
 
 import pytest
 
-from brokerbridge.core.errors import TransportError
+from brokerbridge.core.errors import NotSent, TransportError
 from brokerbridge.io.http import HttpClient
+from brokerbridge.venues.primary.rest import new_order_request, segments_request, wire
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -50,6 +52,25 @@ async def test_a_get_on_a_connection_closed_under_it_is_sent_again_on_a_new_one(
         finally:
             await client.aclose()
     assert seen == ["GET /a HTTP/1.1", "GET /b HTTP/1.1", "GET /b HTTP/1.1"]
+
+
+async def test_a_get_that_acts_on_a_connection_closed_under_it_is_not_sent_twice() -> None:
+    """Primary's order entry is GETs (`order/newSingleOrder`): one whose connection dropped under
+    it may have been booked, so it is not sent again — that would be a second order."""
+    async with closing_after_one_answer() as (url, seen):
+        client = HttpClient(timeout=5, deadline=10)
+        try:
+            await client.request("GET", f"{url}/a", repeatable=False)
+            with pytest.raises(TransportError, match=r"GET http://.*/b failed: RemoteProtocolError") as lost:
+                await client.request("GET", f"{url}/b", repeatable=False)
+            assert not isinstance(lost.value, NotSent)  # it reached the server: its outcome is unknown
+        finally:
+            await client.aclose()
+    assert seen == ["GET /a HTTP/1.1", "GET /b HTTP/1.1"]
+    new_order = wire(
+        new_order_request(symbol="X", side="BUY", quantity=Decimal(1), account="A", price=Decimal(1))
+    )
+    assert new_order.method == "GET" and new_order.acts and not wire(segments_request()).acts
 
 
 async def test_a_post_on_a_connection_closed_under_it_is_not_sent_twice() -> None:

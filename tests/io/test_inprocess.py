@@ -224,8 +224,8 @@ async def test_a_connector_sees_the_same_frames_and_errors_in_memory_as_over_a_s
         "200 application/json {'path': '/ok', 'query': 'a=1&b=%20x', 'body': 'body'}"
     )
     assert over_socket[17] == "500 b'Internal Server Error'"
-    assert over_socket[18].startswith(
-        "TransportError: GET http://127.0.0.1:<port>/x failed: ConnectError: All connection attempts failed"
+    assert over_socket[18].startswith(  # refused before a byte was written: NotSent (a TransportError)
+        "NotSent: GET http://127.0.0.1:<port>/x not sent: ConnectError: All connection attempts failed"
     )
     # The two broken handlers are logged as errors in memory too (uvicorn logs them on its own).
     network_errors = [r for r in caplog.records if r.name == "brokerbridge.io.inprocess"]

@@ -25,7 +25,14 @@ import pytest
 
 from brokerbridge.core.clock import FakeClock
 from brokerbridge.core.config import Config
-from brokerbridge.core.errors import InvalidRequest, OrderConflict, OrderRejected, UnknownOrder
+from brokerbridge.core.errors import (
+    InvalidRequest,
+    NotSent,
+    OrderConflict,
+    OrderRejected,
+    UnknownOrder,
+    wire_error_of,
+)
 from brokerbridge.core.events import Fill, Side
 from brokerbridge.core.orders import AmendRequest, OrderRequest
 from brokerbridge.io.journal_store import SqliteJournalStore
@@ -137,6 +144,88 @@ async def test_the_write_ahead_row_is_on_disk_before_the_venue_sees_the_order(tm
             assert rows == [("ahead-1", "sending")]
             await r.until(task.done, what="the submit timed out")
             assert task.result().status == "unknown"
+
+
+# -- not sent -------------------------------------------------------------------------------------
+LAPSED = "this node's lease of kraken (epoch 1) is not valid now"
+
+
+@pytest.mark.parametrize("refusal", ["connection down", "lease lapsed"])
+async def test_an_order_refused_before_anything_was_sent_frees_its_id_for_one_retry(refusal: str) -> None:
+    """Refused before a byte of it was written — the venue's address refusing connections (a
+    single process whose link is down), or a cluster holder's `guarded` transports once its lease
+    lapsed — the order is `NotSent`, not UNKNOWN: no row, no placeholder on executions, and the
+    retry with the same client order id is placed, once (not answered `unknown, duplicate`)."""
+    why: list[str] = []
+    clock = FakeClock()
+    async with (
+        KrakenSimulator(port=0, seed=16, clock=clock, tick_s=0.01) as sim,
+        rig_on(
+            sim,
+            clock,
+            Config(kraken=kraken_config(sim)),
+            hold_accounts=False,
+            barred=lambda: why[0] if why else None,
+        ) as r,
+    ):
+        await r.call(r.kraken.ensure_symbols())  # AssetPairs read: the next call is the order's
+        assert r.network is not None
+        if refusal == "connection down":
+            r.network.unplug(sim)
+        else:
+            why.append(LAPSED)
+        calls = r.kraken.rest.calls
+        with pytest.raises(NotSent) as refused:
+            await r.call(r.bridge.place(limit("ns-1")))
+        error = refused.value
+        assert error.code == "not_sent" and wire_error_of(error).code == "not_sent"  # type: ignore[union-attr]
+        assert "order ns-1 was not sent to kraken" in error.message
+        assert "nothing reached the venue" in error.message
+        assert (LAPSED if refusal == "lease lapsed" else "ConnectError") in error.message
+        assert "same client order id (ns-1)" in error.remedy
+        assert r.kraken.rest.calls == calls + (1 if refusal == "connection down" else 0)
+        state = r.bridge.state["kraken"]
+        assert r.bridge.journal_store is not None
+        assert r.bridge.journal_store.order("kraken", state.scope, "ns-1") is None  # the id is free
+        assert state.journal.unknown_orders() == [] and "ns-1" not in state.journal.orders
+        assert sim_orders(sim, "ns-1") == []
+
+        r.network.unplug(sim, plugged=True)
+        why.clear()
+        again = await r.call(r.bridge.place(limit("ns-1")))
+        assert again.status == "accepted" and not again.duplicate
+        assert [o.txid for o in sim_orders(sim, "ns-1")] == [again.order_id]  # placed once
+
+
+def fill_the_rate_counter(r: Rig, seconds: float) -> None:
+    """Kraken's trading counter on BTC/USD at the bridge's stop: a new order waits ~`seconds`."""
+    counter = r.kraken.trade_counter
+    counter.admit("BTC/USD", counter.capacity, r.clock.monotonic(), max_wait=0.0)
+    counter.admit("BTC/USD", seconds - 1.0, r.clock.monotonic(), max_wait=60.0)
+
+
+async def test_an_order_waiting_for_room_when_the_bridge_stops_leaves_no_row(tmp_path: Path) -> None:
+    """The rate model comes before the write-ahead: an order still waiting for room on Kraken's
+    trading counter when the bridge stops (or dies) was never sent and leaves nothing journaled —
+    after the restart it is not followed as UNKNOWN, and the retry with its id is placed once."""
+    journal = tmp_path / "j.sqlite3"
+    async with simulator(17) as sim:
+        async with journaled(sim, journal, order_queue_s=10.0) as r:
+            await warm(r)
+            fill_the_rate_counter(r, 5.0)
+            waiting = asyncio.get_running_loop().create_task(r.bridge.place(limit("wait-1")))
+            await r.run_for(1.0)  # it waits ~5 s for room
+            assert not waiting.done()
+            with contextlib.closing(sqlite3.connect(journal)) as db:
+                assert db.execute("SELECT client_order_id FROM orders").fetchall() == []
+        with pytest.raises(BaseException):  # noqa: B017 (stopped under it: cancelled, or ServiceUnavailable)
+            await waiting
+        assert sim_orders(sim, "wait-1") == []
+        async with journaled(sim, journal) as r:
+            assert r.bridge.state["kraken"].journal.unknown_orders() == []  # nothing to follow
+            again = await r.call(r.bridge.place(limit("wait-1")))
+            assert again.status == "accepted" and not again.duplicate
+            assert [o.txid for o in sim_orders(sim, "wait-1")] == [again.order_id]
 
 
 # -- unknown outcomes and restarts ------------------------------------------------------------

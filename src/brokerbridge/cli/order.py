@@ -12,7 +12,9 @@ Exit codes: 0 done (an order accepted, canceled, amended; a list printed), 1 not
 2 a bad option or a refusal (by the bridge: order_refused, not_authorized, …; or by the venue:
 order_rejected, unknown_order), 3 no `serve` runs, 4 the outcome is unknown (the venue did not
 answer: the order may be live; `order list` or the executions stream tell, and placing again with
-the same `--client-order-id` never makes a second order), 5 the venue could not be reached.
+the same `--client-order-id` never makes a second order), 5 the venue could not be reached (also
+`not_sent`: the order was refused before anything of it reached the venue — placing it again with
+the same `--client-order-id` places it once).
 `--json` prints the ack (or `{"error": {code, message, remedy, rule}}`) on stdout.
 """
 

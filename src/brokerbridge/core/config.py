@@ -438,6 +438,22 @@ class ClusterConfig:
     order_timeout: Seconds = 10.0  # an edge's order request unanswered this long → unknown
 
 
+# An unanswered submit not found among the venue's orders this long after it was sent never arrived.
+DEFAULT_UNKNOWN_GIVE_UP_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class OrdersConfig:
+    """`[orders]`: the order service's settings common to every venue (services/orders.py)."""
+
+    # A submit that got no answer (its outcome UNKNOWN) is looked for among the venue's orders; not
+    # found this long after it was sent, it never arrived: `rejected`, and its client order id
+    # answers that refusal. Longer covers a venue that books orders late (a queue, a slow matching
+    # engine); shorter frees a retry sooner. A submit refused before anything was sent is never
+    # UNKNOWN (`not_sent` at once): this wait is only for sends that may have gone out.
+    unknown_give_up: Seconds = DEFAULT_UNKNOWN_GIVE_UP_S
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     kraken: KrakenConfig = field(default_factory=KrakenConfig)
@@ -446,6 +462,7 @@ class Config:
     client: ClientConfig = field(default_factory=ClientConfig)
     options: OptionsConfig = field(default_factory=OptionsConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    orders: OrdersConfig = field(default_factory=OrdersConfig)
     log_level: str = "INFO"
     log_format: str = "auto"  # auto (rich on a terminal, plain otherwise), rich, plain, json
     journal_path: str | None = DEFAULT_JOURNAL_PATH  # SQLite file of every fill; None / ":memory:": in memory
@@ -930,6 +947,7 @@ def load_config(
     client = ClientConfig()
     options = OptionsConfig()
     cluster = ClusterConfig()
+    orders = OrdersConfig()
     log_level = "INFO"
     log_format = "auto"
     journal_path: str | None = DEFAULT_JOURNAL_PATH
@@ -944,13 +962,13 @@ def load_config(
             ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
-        sections = {"kraken", "primary", "server", "client", "options", "cluster"}
+        sections = {"kraken", "primary", "server", "client", "options", "cluster", "orders"}
         unknown = set(data) - sections - {"log_level", "log_format", "journal_path"}
         if unknown:
             raise ConfigError(
                 f"{file}: unknown section(s) {', '.join(sorted(unknown))}",
                 remedy="supported: [kraken], [primary], [server], [client], [options], [cluster], "
-                "log_level, log_format and journal_path",
+                "[orders], log_level, log_format and journal_path",
             )
         for section in sorted(sections):
             if section in data and not isinstance(data[section], dict):
@@ -968,6 +986,8 @@ def load_config(
             options = _options_from_mapping(options, data["options"], str(file))
         if "cluster" in data:
             cluster = _section_from_mapping(cluster, "cluster", data["cluster"], str(file))
+        if "orders" in data:
+            orders = _section_from_mapping(orders, "orders", data["orders"], str(file))
         log_level = str(data.get("log_level", log_level)).upper()
         log_format = str(data.get("log_format", log_format)).lower()
         journal_path = _journal_path(data.get("journal_path", journal_path), str(file))
@@ -1006,6 +1026,9 @@ def load_config(
         cluster = _section_from_mapping(
             cluster, "cluster", cluster_env, "environment (BROKERBRIDGE_CLUSTER_*)"
         )
+    orders_env = _env_section(env, "orders")
+    if orders_env:
+        orders = _section_from_mapping(orders, "orders", orders_env, "environment (BROKERBRIDGE_ORDERS_*)")
     if overrides:
         given = {k: v for k, v in overrides.items() if v is not None}
         venues = given.pop("venues", None)
@@ -1061,6 +1084,7 @@ def load_config(
         client=client,
         options=options,
         cluster=_checked_cluster(cluster),
+        orders=orders,
         log_level=log_level,
         log_format=log_format,
         journal_path=journal_path,

@@ -3,6 +3,7 @@
     BrokerBridgeError                 message + remedy (what to do) + retryable
     ├── ConfigError                   bad config file / env / flag; never retryable
     ├── TransportError                network: refused, reset, timeout, HTTP 5xx; retryable
+    │   └── NotSent                   refused before a byte was written: it never reached the venue
     ├── ProtocolError                 the venue sent something we cannot parse
     ├── InternalError                 our bug: a message we failed to handle (skipped)
     └── VenueError                    the venue answered with an error string (`code`)
@@ -81,6 +82,8 @@ class InternalError(BrokerBridgeError):
 
 
 class VenueError(BrokerBridgeError):
+    default_code: str = ""  # a class whose errors all have one wire code names it here
+
     def __init__(
         self,
         message: str,
@@ -92,7 +95,20 @@ class VenueError(BrokerBridgeError):
     ) -> None:
         super().__init__(message, remedy=remedy, retryable=retryable)
         self.venue = venue
-        self.code = code
+        self.code = code or self.default_code
+
+
+class NotSent(TransportError, VenueError):
+    """A request refused before any byte of it was written to the venue's socket: it never
+    reached the venue. Raised where that is certain — a cluster holder's `guarded` transports
+    refusing because its lease lapsed (io/transports.py), a connection that could not be opened
+    (io/http.py) — never for a request that may have gone out (that is a plain `TransportError`:
+    its outcome is unknown). An order refused so is not journaled as unknown: its client order id
+    is free, and the retry with the same id is placed once (services/orders.py). Also a
+    `VenueError` (a wire code of its own, `not_sent`), retryable like every `TransportError`."""
+
+    default_remedy = "nothing reached the venue: send it again (with the same client order id for an order)"
+    default_code = "not_sent"
 
 
 class AuthenticationError(VenueError):
@@ -285,6 +301,8 @@ WIRE_ERRORS: tuple[WireError, ...] = (
         http_status=503,
         sent_for=(ClusterUnavailable,),
     ),
+    # Nothing reached the venue (a holder whose lease lapsed, a venue not reachable): send it again.
+    WireError(code="not_sent", error=NotSent, http_status=503, sent_for=(NotSent,)),
     # Another node holds the venue now: a 503 like any venue this node cannot serve at the moment.
     WireError(code="fenced", error=Fenced, http_status=503, sent_for=(Fenced,)),
     WireError(code="unavailable", error=ServiceUnavailable, http_status=503, sent_for=(ServiceUnavailable,)),

@@ -16,7 +16,13 @@ from collections.abc import Mapping
 import httpx
 
 from brokerbridge.core.clock import Clock, SystemClock, race
-from brokerbridge.core.errors import TransportError
+from brokerbridge.core.errors import NotSent, TransportError
+
+# httpx's errors raised before any byte of the request was written: no connection could be opened
+# (refused, unreachable, DNS, TLS handshake), none opened in time, or none free in the pool. A
+# request that failed so never reached the server (`NotSent`); any other failure may come after
+# the request went out (a plain `TransportError`: its outcome is unknown).
+_NOTHING_WRITTEN = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class HttpResponse:
@@ -53,9 +59,16 @@ class HttpClient:
         *,
         content: str | None = None,
         headers: Mapping[str, str] | None = None,
+        repeatable: bool | None = None,
     ) -> HttpResponse:
-        """The whole answer, or `TransportError` (refused, reset, timed out, over the deadline)."""
-        call = asyncio.ensure_future(self._request(method, url, content=content, headers=headers))
+        """The whole answer, or `TransportError` (refused, reset, timed out, over the deadline) —
+        `NotSent` when no connection could be opened (nothing was written). `repeatable`: whether
+        the request may go again at once when a pooled connection drops under it (None: a GET
+        may) — False for a GET that acts (Primary takes its order entry as GETs)."""
+        again = method == "GET" if repeatable is None else repeatable
+        call = asyncio.ensure_future(
+            self._request(method, url, content=content, headers=headers, again=again)
+        )
         # Over the deadline the call is cancelled, which closes the connection it was trickling on.
         await race(call, self._clock.sleep(self._deadline))
         if call.cancelled():
@@ -67,19 +80,28 @@ class HttpClient:
         return call.result()
 
     async def _request(
-        self, method: str, url: str, *, content: str | None, headers: Mapping[str, str] | None
+        self, method: str, url: str, *, content: str | None, headers: Mapping[str, str] | None, again: bool
     ) -> HttpResponse:
         sent = dict(headers or {})
         try:
             try:
                 response = await self._client.request(method, url, content=content, headers=sent)
+            except _NOTHING_WRITTEN as exc:
+                raise NotSent(
+                    f"{method} {_strip_query(url)} not sent: {type(exc).__name__}: {exc}",
+                    remedy="the venue could not be reached (nothing was sent); brokerbridge retries "
+                    "with backoff — check the network and the venue URL",
+                ) from exc
             except (httpx.RemoteProtocolError, httpx.ReadError):
-                if method != "GET":
-                    raise  # a POST may have reached the venue (an order): never sent twice from here
+                if not again:
+                    raise  # it may have reached the venue (an order): never sent twice from here
                 # A pooled keep-alive connection the server closed as this request went out (servers
                 # close idle ones after a few seconds, pollers come back every few seconds): a GET
-                # changes nothing, so it goes again at once, on a new connection.
+                # changes nothing, so it goes again at once, on a new connection. (Its failure is a
+                # plain TransportError: the first attempt may have reached the server.)
                 response = await self._client.request(method, url, content=content, headers=sent)
+        except NotSent:
+            raise
         except httpx.TimeoutException as exc:
             raise TransportError(f"{method} {_strip_query(url)} timed out") from exc
         except httpx.HTTPError as exc:

@@ -93,6 +93,7 @@ class InProcessNetwork:
         self._tasks: asyncio.TaskGroup | None = None
         self._running: set[asyncio.Task[None]] = set()  # the group's tasks not finished yet
         self._sockets: set[_Socket] = set()
+        self._unplugged: set[str] = set()  # addresses refused as if nothing listened there
         # Client addresses as a server's scope shows them: this network's own host, a port each.
         self._host = f"inprocess-{id(self):x}"
         self._ports = itertools.count(49152)
@@ -242,9 +243,19 @@ class InProcessNetwork:
                 socket.server.data_received(socket.client)
             due += interval
 
+    def unplug(self, server: InProcessServer, *, plugged: bool = False) -> None:
+        """New connections to `server` are refused, as to a process that is down, until it is
+        plugged in again (`plugged=True`); connections already open stay."""
+        if plugged:
+            self._unplugged.discard(server.address)
+        else:
+            self._unplugged.add(server.address)
+
     # -- shared --------------------------------------------------------------------------------------
     def _server(self, scheme: str, host: str, port: int | None) -> InProcessServer | None:
         address = f"{host}:{port if port is not None else _DEFAULT_PORTS.get(scheme, 80)}"
+        if address in self._unplugged:
+            return None
         return next((s for s in self._servers if s.address == address), None)
 
     def _next_client(self) -> Client:

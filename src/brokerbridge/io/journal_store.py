@@ -417,6 +417,18 @@ class SqliteJournalStore:
             (venue, scope, client_order_id),
         )
 
+    def release_order(self, venue: str, scope: str, client_order_id: str) -> bool:
+        """Free the id of an order known never to have reached the venue (refused before anything
+        was written): its row goes, only while it is undecided and has no venue id. True if it
+        went. (`RedisJournalStore` also lets a holder whose lease is gone release its own rows.)"""
+        cursor = self._write(
+            f"could not free client order id {client_order_id}",
+            "DELETE FROM orders WHERE venue=? AND scope=? AND client_order_id=?"
+            " AND state IN ('sending', 'unknown') AND order_id IS NULL",
+            (venue, scope, client_order_id),
+        )
+        return cursor.rowcount == 1
+
     def add_op(
         self,
         venue: str,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from brokerbridge.core.clock import Clock
-from brokerbridge.core.errors import TransportError
+from brokerbridge.core.errors import NotSent
 from brokerbridge.io.http import HttpClient, HttpResponse
 from brokerbridge.io.ws import Connection, connect
 
@@ -41,21 +41,32 @@ class WsConnect(Protocol):
     ) -> AbstractAsyncContextManager[Connection]: ...
 
 
+# Why a node refuses to reach a venue now (None: it may): see `guarded`.
+Barred = Callable[[], str | None]
+
+
+def never_barred() -> str | None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Transports:
     http: HttpClientFactory = HttpClient
     ws_connect: WsConnect = connect
-
-
-# Why a node refuses to reach a venue now (None: it may): see `guarded`.
-Barred = Callable[[], str | None]
+    # Asked by the order service right before it hands an order to a connector (`guarded` sets it):
+    # a refusal then is certain to have sent nothing, on whichever path the connector would take.
+    barred: Barred = never_barred
 
 
 def guarded(transports: Transports, barred: Barred) -> Transports:
     """`transports` that send nothing while `barred()` names a reason (a cluster holder whose lease
     lapsed: docs/cluster.md): every HTTP request, WebSocket connect and frame asks first, and a
-    refusal is a `TransportError` saying why — to the connector's supervisor the venue is
-    unreachable, and nothing reaches the venue."""
+    refusal is a `NotSent` (a `TransportError`) saying why — to the connector's supervisor the
+    venue is unreachable, and nothing reaches the venue. The check comes before the wrapped call,
+    so a refused request wrote nothing: an order refused so never reached the venue (its client
+    order id is free again: services/orders.py). A frame refused on a WebSocket is the connection's
+    end for its supervisor (a request whose frame went before it may have reached the venue), so
+    the order service also asks `barred` itself before an order goes to the connector."""
 
     def http(*, timeout: float, deadline: float = 30.0, clock: Clock | None = None) -> HttpClient:
         return _GuardedHttp(transports.http(timeout=timeout, deadline=deadline, clock=clock), barred)
@@ -74,13 +85,13 @@ def guarded(transports: Transports, barred: Barred) -> Transports:
         ) as connection:
             yield _GuardedConnection(connection, barred)
 
-    return Transports(http=http, ws_connect=ws_connect)
+    return Transports(http=http, ws_connect=ws_connect, barred=barred)
 
 
 def _refuse_if(barred: Barred, what: str) -> None:
     reason = barred()
     if reason is not None:
-        raise TransportError(
+        raise NotSent(
             f"{what} not sent: {reason}",
             remedy="this node does not hold the venue session now: another node of the cluster does, "
             "or will once it takes the lease",
@@ -105,9 +116,10 @@ class _GuardedHttp(HttpClient):
         *,
         content: str | None = None,
         headers: Mapping[str, str] | None = None,
+        repeatable: bool | None = None,
     ) -> HttpResponse:
         _refuse_if(self._barred, f"{method} {_strip_query(url)}")
-        return await self._inner.request(method, url, content=content, headers=headers)
+        return await self._inner.request(method, url, content=content, headers=headers, repeatable=repeatable)
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -133,6 +133,7 @@ class ErrorCode(enum.StrEnum):
     # A cluster node (docs/cluster.md): its Redis does not answer, or it no longer holds the venue.
     CLUSTER_UNAVAILABLE = "cluster_unavailable"  # send it again: another node, or this one later
     FENCED = "fenced"  # another node holds the venue's session now: send it again
+    NOT_SENT = "not_sent"  # refused before anything reached the venue: send it again (same client_order_id)
 
 
 class Ack(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="ack"):

@@ -121,6 +121,17 @@ class ExecutionJournal:
             self._by_shape.add(update.order_id)
         return update
 
+    def drop_unknown(self, client_order_id: str, *, ts: float, reason: str) -> OrderUpdate | None:
+        """Decide the UNKNOWN submit of `client_order_id` as never at the venue (its sender knows it
+        sent nothing): the update to publish, or None when none is followed."""
+        placeholder = self._unknown.pop(client_order_id, None)
+        if placeholder is None:
+            return None
+        self._by_shape.discard(client_order_id)
+        return msgspec.structs.replace(
+            placeholder, ts=ts, exec_type="reconciled", status="rejected", reason=reason
+        )
+
     def unknown_orders(self) -> list[OrderUpdate]:
         return list(self._unknown.values())
 

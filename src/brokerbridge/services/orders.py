@@ -4,14 +4,22 @@ Every order has a client order id (the caller's, or one minted here). Before the
 
 1. the venue's local checks (`Connector.check_order`: tick, lot, minimums…) — refused, nothing is
    written and nothing sent;
-2. a row in the on-disk journal (`JournalStore.add_order`, state `sending`), committed with
-   synchronous=FULL — the row, not the venue's answer, is what makes the id used;
-3. the venue's rate model (`Connector.admit`), right before the send — refused, the row goes
-   again (nothing left: the id is free).
+2. the venue's rate model (`Connector.admit`: room on its order rate counter, waiting for it on
+   the clock) — refused, nothing is written and nothing sent; while the order waits, a retry with
+   its id waits for its outcome;
+3. a row in the on-disk journal (`JournalStore.add_order`, state `sending`), committed with
+   synchronous=FULL — the row, not the venue's answer, is what makes the id used. A process that
+   dies (a cluster holder that loses its lease) before it leaves no row: the retry is placed.
 
 The answer decides the row: `accepted` (the venue's id), `rejected` (the venue's error, kept to be
 raised again), or `unknown` (no answer: `TransportError`, an answer we could not read, a venue that
-said it was unavailable mid-call). An unknown order is published as an `OrderUpdate` with status
+said it was unavailable mid-call). An order refused before anything of it was written is *not
+sent* — `NotSent`: the transports' `barred` check right before the order goes to the connector (a
+cluster holder whose lease lapsed), a guarded transport's refusal, a connection that could not be
+opened: its row goes (`JournalStore.release_order`), so the id is free and a retry with it is
+placed once (here, or on the cluster's next holder, which drops the UNKNOWN placeholder it may have
+restored for it), and the caller gets `NotSent` saying why, never a venue's rejection. A send that
+may have written anything stays UNKNOWN. An unknown order is published as an `OrderUpdate` with status
 `unknown` and followed by `UnknownOrders` until the venue's orders decide it; the decision is written
 back to the row. A process killed between send and answer leaves the row `sending`: the next start
 publishes it as `unknown` and follows it the same way.
@@ -47,6 +55,7 @@ from brokerbridge.core.errors import (
     Fenced,
     InternalError,
     InvalidRequest,
+    NotSent,
     OrderConflict,
     ProtocolError,
     RateLimited,
@@ -76,6 +85,7 @@ from brokerbridge.io.journal_store import (
     OrderRow,
     StoredError,
 )
+from brokerbridge.io.transports import Barred, never_barred
 from brokerbridge.services.executions import FINAL, ExecutionJournal, Settled
 from brokerbridge.services.unknown_orders import UnknownOrders
 
@@ -115,8 +125,12 @@ class OrderService:
         unknown: UnknownOrders,
         cancel_backoff: BackoffPolicy = CANCEL_BACKOFF,
         rng: random.Random | None = None,
+        barred: Barred = never_barred,
     ) -> None:
+        """`barred`: why this node may not reach the venues now (`Transports.barred`: a cluster
+        holder whose lease lapsed), asked right before each order goes to its connector."""
         self._clock = clock
+        self._barred = barred
         # Every event goes out through here (the Bridge's event path: journal, then consumers).
         self._publish = publish
         self._unknown = unknown
@@ -220,10 +234,9 @@ class OrderService:
                 # The venue's rules, before anything is written (and again the earlier attempts
                 # after: a retry may have come in while this awaited).
                 await venue.connector.check_order(request)
-        # Write-ahead: on disk before the venue sees the order (JournalError: nothing is sent).
-        store.add_order(venue.scope, request, ts=self._clock.time())
+        self._drop_unsent_placeholder(venue, client_order_id)
         attempt = tasks.create_task(
-            self._send(venue, request), name=f"{request.venue}-place-{client_order_id}"
+            self._send(venue, request, store), name=f"{request.venue}-place-{client_order_id}"
         )
         self._attempts[(request.venue, client_order_id)] = (request, attempt)
         outcome = await asyncio.shield(attempt)
@@ -269,21 +282,38 @@ class OrderService:
             ts=now,
         )
 
-    async def _send(self, venue: OrderVenue, request: OrderRequest) -> _Outcome:
+    async def _send(self, venue: OrderVenue, request: OrderRequest, store: JournalStore) -> _Outcome:
         name, client_order_id = request.venue, request.client_order_id
         assert client_order_id is not None
         try:
+            # The rate model first, with nothing written yet: an order that waits for room (seconds,
+            # on a busy pair) and is then refused, or whose process dies or whose holder loses its
+            # lease meanwhile, leaves no row — its id is free for the retry, not UNKNOWN for a minute
+            # (a SIGKILLed holder's waiting orders were most of the cluster chaos's unknown orders).
+            # A retry meanwhile waits on this task (`_attempts`), so the id stays this order's.
             try:
                 await venue.connector.admit("add", request.symbol)
-            except BrokerBridgeError as exc:
-                self._forget(name, venue.scope, client_order_id)  # nothing went out: the id is free
+            except BrokerBridgeError as exc:  # nothing written, nothing sent
                 return exc
             except Exception as exc:  # a bug in the rate model: nothing went out either
                 logger.exception("%s: admitting order %s failed (a bug)", name, client_order_id)
-                self._forget(name, venue.scope, client_order_id)
                 return InternalError(f"admitting order {client_order_id} failed: {exc!r}")
+            # Write-ahead: on disk before the venue sees the order (JournalError, or `Fenced` on a
+            # cluster holder whose lease is gone: nothing is sent).
+            try:
+                if not store.add_order(venue.scope, request, ts=self._clock.time()):
+                    return self._journaled_meanwhile(venue, request)
+            except BrokerBridgeError as exc:
+                return exc
+            # The last word before the connector: a holder whose lease lapsed (while the order
+            # waited for room, or for the journal) sends nothing, on any path (REST or socket).
+            refusal = self._barred()
+            if refusal is not None:
+                return self._not_sent(venue, request, refusal)
             try:
                 submitted = await venue.connector.submit_order(request, client_order_id)
+            except NotSent as exc:  # refused before a byte was written: it never reached the venue
+                return self._not_sent(venue, request, exc.message)
             except (TransportError, ProtocolError, ServiceUnavailable) as exc:
                 # No answer, or none we could read, or "unavailable" mid-call: it may be live.
                 return self._went_unknown(venue, request, f"submit unanswered: {exc.message}")
@@ -321,6 +351,48 @@ class OrderService:
             )
         finally:
             self._attempts.pop((name, client_order_id), None)
+
+    def _journaled_meanwhile(self, venue: OrderVenue, request: OrderRequest) -> _Outcome:
+        """Another writer journaled this client order id while the order waited for room (no
+        process of ours sends it twice; a journal shared another way): its row answers."""
+        assert request.client_order_id is not None
+        row = self._journal().order(request.venue, venue.scope, request.client_order_id)
+        if row is None:
+            return InternalError(f"order {request.client_order_id}: its journal row came and went")
+        try:
+            _check_same(row.request, request)
+            return self._answer_again(row)
+        except BrokerBridgeError as exc:
+            return exc
+
+    def _not_sent(self, venue: OrderVenue, request: OrderRequest, why: str) -> NotSent:
+        """The order was refused before anything of it was written: its row goes (the id is free
+        for the retry) and the caller hears what happened and what to do — not a venue's refusal."""
+        name, client_order_id = request.venue, request.client_order_id
+        assert client_order_id is not None
+        self._forget(name, venue.scope, client_order_id)
+        logger.warning("%s: order %s not sent: %s", name, client_order_id, why)
+        return NotSent(
+            f"order {client_order_id} was not sent to {name}: {why}; nothing reached the venue",
+            venue=name,
+            remedy=f"send it again with the same client order id ({client_order_id}): it is placed once, "
+            "by this node or by the node that holds the venue now",
+        )
+
+    def _drop_unsent_placeholder(self, venue: OrderVenue, client_order_id: str) -> None:
+        """A free id with an UNKNOWN placeholder still followed for it: this process restored the
+        row undecided (a cluster's earlier holder, or an earlier run) and its sender has released
+        it since, knowing it never sent it. The placeholder is decided now (not at the venue), so
+        the retry about to be placed is the order's one life on `executions`."""
+        update = venue.journal.drop_unknown(
+            client_order_id,
+            ts=self._clock.time(),
+            reason="not sent: it was refused before anything reached the venue (its client order id "
+            "was freed by the node that refused it); placed again now",
+        )
+        if update is not None:
+            logger.info("%s: order %s was unknown: not sent; placed again now", update.venue, client_order_id)
+            self._publish(update)
 
     def _went_unknown(
         self, venue: OrderVenue, request: OrderRequest, reason: str, *, follow: bool = True
@@ -370,6 +442,8 @@ class OrderService:
         state = self._venues.get(venue)
         if client_order_id is None or state is None:
             return  # not an order of this service's (every one it sends has a client order id)
+        if not self._undecided(venue, state.scope, client_order_id):
+            return  # the row was released (never sent) and perhaps placed again: not this decision's
         if settled.order_id is None:
             self._record(
                 venue,
@@ -389,6 +463,18 @@ class OrderService:
         self._record(venue, client_order_id, state=row_state, order_id=settled.order_id)
         if not closed:
             self._owned.setdefault(venue, {})[settled.order_id] = client_order_id
+
+    def _undecided(self, venue: str, scope: str, client_order_id: str) -> bool:
+        """Whether the journal row of `client_order_id` still waits for the venue's orders to
+        decide it (no send of it under way)."""
+        if self._store is None or (venue, client_order_id) in self._attempts:
+            return False
+        try:
+            row = self._store.order(venue, scope, client_order_id)
+        except JournalError as exc:
+            logger.error("%s: %s", venue, exc)
+            return True  # as before the check: the decision is written (or its write fails, logged)
+        return row is not None and row.state in UNDECIDED
 
     def observe(self, update: OrderUpdate) -> None:
         """An order update reached consumers: a journaled order that ended has its row say so."""
@@ -428,9 +514,11 @@ class OrderService:
             logger.error("%s: %s", venue, exc)
 
     def _forget(self, venue: str, scope: str, client_order_id: str) -> None:
+        """Free the id of an order that never went out (`release_order`: its own row only, while
+        undecided — also by a cluster holder whose lease is gone)."""
         if self._store is not None:
             try:
-                self._store.delete_order(venue, scope, client_order_id)
+                self._store.release_order(venue, scope, client_order_id)
             except JournalError as exc:
                 logger.error("%s: %s", venue, exc)
 

@@ -1,14 +1,15 @@
 """`UnknownOrders`: submits that got no answer, held UNKNOWN until the venue's orders decide them.
 
-A submit whose answer never came (a `TransportError`) may or may not have reached the venue. It
-is published at once as an `OrderUpdate` with status `unknown` (the executions journal holds it,
-and lists it among the open orders: `ExecutionJournal.record_unknown`); then `follow` reads the
-venue's orders (`OrderReader`), retried with backoff — the read often fails for the same reason
-the submit did — until every UNKNOWN submit of the venue is `resolved` (found: the update names
-the venue's order id) or `rejected` (not found `give_up_s` after it was sent: it never arrived,
-safe to resend). The matching itself is the journal's (`ExecutionJournal.decide_unknown`). One read
-loop per venue at a time. A `SettleListener` (the order service) hears each decision with the
-venue's id of the order found, and names the venue ids already owned by answered submits.
+A submit whose answer never came (a `TransportError`) may or may not have reached the venue. It is
+published at once as an `OrderUpdate` with status `unknown` (the executions journal holds it, and
+lists it among the open orders: `ExecutionJournal.record_unknown`); then `follow` reads the venue's
+orders (`OrderReader`), retried with backoff — the read often fails for the same reason the submit
+did — until every UNKNOWN submit of the venue is `resolved` (found: the update names the venue's
+order id) or `rejected` (not found `give_up_s` — `[orders] unknown_give_up` — after it was sent: it
+never arrived, safe to resend). The matching itself is the journal's
+(`ExecutionJournal.decide_unknown`). One read loop per venue at a time. A `SettleListener` (the
+order service) hears each decision with the venue's id of the order found, and names the venue ids
+already owned by answered submits.
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ from collections.abc import Callable
 from typing import Protocol
 
 from brokerbridge.core.clock import Clock
+from brokerbridge.core.config import DEFAULT_UNKNOWN_GIVE_UP_S
 from brokerbridge.core.errors import BrokerBridgeError
 from brokerbridge.core.events import AnyEvent, OrderUpdate
 from brokerbridge.services.executions import CLOCK_SKEW, ExecutionJournal, Settled
 
 logger = logging.getLogger(__name__)
 
-# An unanswered submit not found at the venue this long after it was sent never arrived.
-UNKNOWN_GIVE_UP_S = 60.0
+# An unanswered submit not found at the venue this long after it was sent never arrived (the
+# default of `[orders] unknown_give_up`).
+UNKNOWN_GIVE_UP_S = DEFAULT_UNKNOWN_GIVE_UP_S
 FIRST_READ_S = 1.0  # after the unanswered submit: the venue has had time to book it
 MAX_READ_INTERVAL_S = 5.0  # between reads while some submit is still undecided
 

@@ -22,11 +22,12 @@ too: no fill is journaled and not streamed, none streamed and not journaled. A f
 refused (Redis away) is streamed when a later try journals it (`Bridge._rejournal`), once.
 
 Every write is ONE Lua script behind the fence (io/cluster/fencing.py): the lease must still hold
-this holder's token, or nothing is written and `Fenced` is raised. A write whose answer was lost
-(a connection reset after the script ran) is retried by the link; the writes that answer "new or
-not" (`add_fill`, `add_order`) and `add_op` (which answers an id) carry a nonce, kept a minute, so
-a retry of a write that did land answers as the first attempt would have, never "journaled
-before" (which would drop a fill unpublished).
+this holder's token, or nothing is written and `Fenced` is raised — save one: `release_order`, which
+frees only a row this token wrote ahead and never sent (a fact about its own attempt). A write whose
+answer was lost (a connection reset after the script ran) is retried by the link; the writes that
+answer "new or not" (`add_fill`, `add_order`) and `add_op` (which answers an id) carry a nonce, kept
+a minute, so a retry of a write that did land answers as the first attempt would have, never
+"journaled before" (which would drop a fill unpublished).
 
 Keys (`ClusterKeys.journal(venue, scope, part)`, all under the venue's hash tag):
 
@@ -34,7 +35,8 @@ Keys (`ClusterKeys.journal(venue, scope, part)`, all under the venue's hash tag)
     fills:seq             zset   exec_id scored by seq (the journal's order; `fills_after`)
     fills:ts              zset   exec_id scored by ts (`fills`: newest N, ties by exec_id)
     fills:n               string the last seq handed out
-    order:<cid>           hash   request, state, order_id, via, created, updated, error
+    order:<cid>           hash   request, state, order_id, via, created, updated, error, by (the
+                                 token that wrote it ahead: `release_order`)
     orders:<state>        zset   cid scored by created (`orders_in`)
     vid:<order_id>        zset   cid scored by created (`order_by_venue_id`: the latest row)
     ops:<op>[:<state>]    zset   op ids (`ops`)
@@ -112,7 +114,8 @@ _ADD_ORDER = f"""
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return redis.call('EXISTS', KEYS[4])
 end
-redis.call('HSET', KEYS[2], 'request', ARGV[2], 'state', 'sending', 'created', ARGV[3], 'updated', ARGV[3])
+redis.call('HSET', KEYS[2], 'request', ARGV[2], 'state', 'sending', 'created', ARGV[3], 'updated', ARGV[3],
+  'by', ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
 redis.call('SET', KEYS[4], 1, 'PX', {NONCE_MS})
 return 1
@@ -144,6 +147,18 @@ if not old[1] then return 0 end
 redis.call('ZREM', ARGV[2] .. 'orders:' .. old[1], ARGV[3])
 if old[2] then redis.call('ZREM', ARGV[2] .. 'vid:' .. old[2], ARGV[3]) end
 redis.call('DEL', KEYS[2])
+return 1
+"""
+# NOT fenced, on purpose. KEYS: order:<cid>; ARGV: scope prefix, cid, token. A row is released
+# only by the token that wrote it ahead (`by`), while it is undecided with no venue id: only that
+# holder can have sent the order (every other answers the row, never sends it), and it knows it
+# did not. So a holder whose lease lapsed before its send still frees the id for its successor.
+_RELEASE_ORDER = """
+local old = redis.call('HMGET', KEYS[1], 'state', 'order_id', 'by')
+if not old[1] or old[2] or old[3] ~= ARGV[3] then return 0 end
+if old[1] ~= 'sending' and old[1] ~= 'unknown' then return 0 end
+redis.call('ZREM', ARGV[1] .. 'orders:' .. old[1], ARGV[2])
+redis.call('DEL', KEYS[1])
 return 1
 """
 # KEYS: lease, op:n, w:<nonce>; ARGV: token, op row prefix, scope, op, order_id, cid, qty, price,
@@ -266,6 +281,7 @@ class RedisJournalStore:
         self._delete_order = fenced_script(r, _DELETE_ORDER)
         self._add_op = fenced_script(r, _ADD_OP)
         self._update_op = fenced_script(r, _UPDATE_OP)
+        self._release_order: Script = r.register_script(_RELEASE_ORDER)
         self._orders_in: Script = r.register_script(_ORDERS_IN)
         self._order_by_venue_id: Script = r.register_script(_ORDER_BY_VENUE_ID)
         self._ops: Script = r.register_script(_OPS)
@@ -486,6 +502,22 @@ class RedisJournalStore:
             [self._key(scope, f"order:{client_order_id}")],
             [self._key(scope, ""), client_order_id],
         )
+
+    def release_order(self, venue: str, scope: str, client_order_id: str) -> bool:
+        """Free the id of an order known never to have reached the venue (refused before anything
+        was written): its row goes, only while undecided with no venue id, and only if this
+        store's token wrote it — not fenced, so a holder whose lease lapsed before the send frees
+        the id for the next holder (see `_RELEASE_ORDER`). True if it went."""
+        self._check(venue)
+        with self._errors(
+            f"could not free client order id {client_order_id}",
+            "check the cluster's Redis; until the row goes, the order is followed as unknown",
+        ):
+            released = self._release_order(
+                keys=[self._key(scope, f"order:{client_order_id}")],
+                args=[self._key(scope, ""), client_order_id, self.token],
+            )
+        return bool(released)
 
     # -- cancels and amends ------------------------------------------------------------------------
     def _op_key(self, part: str) -> str:

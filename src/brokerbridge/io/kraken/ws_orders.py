@@ -22,7 +22,13 @@ import math
 from collections.abc import Awaitable, Callable
 
 from brokerbridge.core.clock import Clock, within
-from brokerbridge.core.errors import BrokerBridgeError, InvalidRequest, ProtocolError, TransportError
+from brokerbridge.core.errors import (
+    BrokerBridgeError,
+    InvalidRequest,
+    NotSent,
+    ProtocolError,
+    TransportError,
+)
 from brokerbridge.core.events import StreamState
 from brokerbridge.core.orders import OrderOutcome, TimeInForce
 from brokerbridge.io.supervisor import ConnectionSupervisor
@@ -138,7 +144,10 @@ class DeadManSwitch:
 
 
 def unanswered(what: str, exc: TransportError, client_order_id: str | None = None) -> TransportError:
-    """No answer came: the order request may or may not have been carried out."""
+    """No answer came: the order request may or may not have been carried out — unless nothing of
+    it was written (`NotSent`), which stays that: the request never reached Kraken."""
+    if isinstance(exc, NotSent):
+        return NotSent(f"{what}: {exc.message}", venue=VENUE, remedy=exc.remedy)
     look = f" (look for cl_ord_id {client_order_id})" if client_order_id else ""
     return TransportError(
         f"{what}: no answer ({exc.message})",

@@ -31,6 +31,7 @@ from brokerbridge.core.errors import (
     BrokerBridgeError,
     ConfigError,
     InvalidRequest,
+    NotSent,
     OrderRefused,
     OrderRejected,
     TransportError,
@@ -164,6 +165,8 @@ class PrimaryOrderEntry:
             raise InvalidRequest(str(exc), venue=VENUE) from None
         try:
             response = await self.rest.call(request)
+        except NotSent as exc:  # nothing of it was written: it never reached Primary
+            raise NotSent(f"newSingleOrder {side} {qty} {symbol}: {exc.message}", venue=VENUE) from exc
         except TransportError as exc:
             raise TransportError(
                 f"newSingleOrder {side} {qty} {symbol}: no answer ({exc.message})",
@@ -256,6 +259,8 @@ class PrimaryOrderEntry:
                 price=request.price,
                 time_in_force=time_in_force,
             )
+        except NotSent:
+            raise  # never reached Primary: nothing to look for
         except TransportError:
             # newSingleOrder takes no client id: the order, if it was booked, is found by its terms.
             self._remember_unanswered(client_order_id, request, sent, via="rest")

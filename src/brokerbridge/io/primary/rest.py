@@ -129,7 +129,7 @@ class PrimaryRestClient:
         self.calls += 1
         wire = codec.wire(request).with_token(token)
         response = await self._http.request(
-            wire.method, self.environment.url(wire.target), headers=wire.headers
+            wire.method, self.environment.url(wire.target), headers=wire.headers, repeatable=not wire.acts
         )
         # Parsing raises the mapped error (401 → SessionInvalid) before anyone sees the body.
         answer = codec.parse_answer(request, response.status, response.headers, response.body)

@@ -58,6 +58,9 @@ from brokerbridge.venues.primary.rest_messages import (
 
 T = TypeVar("T")
 TOKEN_HEADER = "X-Auth-Token"
+# Primary's order entry is GETs that act: one the connection dropped under may have been carried
+# out, so the HTTP client never sends it again by itself (a second newSingleOrder is a second order).
+ACTING_ENDPOINTS = frozenset({"rest/order/newSingleOrder", "rest/order/replaceById", "rest/order/cancelById"})
 _MASKED_HEADERS = frozenset({"x-password", "x-auth-token"})
 
 
@@ -75,6 +78,11 @@ class PrimaryRequest:
     def target(self) -> str:
         """Path plus query string, to append to the REST base URL."""
         return f"{self.path}?{self.query}" if self.query else self.path
+
+    @property
+    def acts(self) -> bool:
+        """An order entry call (`ACTING_ENDPOINTS`): never resent by the transport."""
+        return self.endpoint in ACTING_ENDPOINTS
 
     def with_token(self, token: str | Secret) -> PrimaryRequest:
         value = token.reveal() if isinstance(token, Secret) else token

@@ -55,6 +55,7 @@ export const ERROR_CLASSES = Object.freeze({
   unavailable: Unavailable,
   cluster_unavailable: Unavailable, // a cluster node's Redis does not answer: send it again
   fenced: Unavailable, // another node of the cluster holds the venue now: send it again
+  not_sent: NotSent, // the bridge refused it before anything reached the venue: send it again
   // the client's own
   connection_lost: OutcomeUnknown,
   timeout: OutcomeUnknown,

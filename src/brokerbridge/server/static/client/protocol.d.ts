@@ -180,7 +180,7 @@ export interface ErrorMessage {
   rule?: string;
 }
 
-export type ErrorCode = "cluster_unavailable" | "fenced" | "invalid_request" | "malformed" | "not_authorized" | "not_loaded" | "order_conflict" | "order_refused" | "order_rejected" | "rate_limited" | "unavailable" | "unknown_channel" | "unknown_order" | "unknown_symbol" | "unknown_venue";
+export type ErrorCode = "cluster_unavailable" | "fenced" | "invalid_request" | "malformed" | "not_authorized" | "not_loaded" | "not_sent" | "order_conflict" | "order_refused" | "order_rejected" | "rate_limited" | "unavailable" | "unknown_channel" | "unknown_order" | "unknown_symbol" | "unknown_venue";
 
 /** One normalized event of subscription `id`; `seq` counts 1, 2, 3… per subscription. */
 export interface EventMessage {
