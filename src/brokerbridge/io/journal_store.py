@@ -196,6 +196,8 @@ class JournalStore(Protocol):
 
     def delete_order(self, venue: str, scope: str, client_order_id: str) -> None: ...
 
+    def release_order(self, venue: str, scope: str, client_order_id: str) -> bool: ...
+
     def add_op(
         self,
         venue: str,
