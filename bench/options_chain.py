@@ -356,11 +356,12 @@ def run(smoke: bool) -> list[Report]:
             f"{name} quantlib american loop p50 ms",
             f"{name} american warm p50 ms",
         )
-    # The target line is judged on the computation its baseline makes: a per-option loop
-    # of py_vollib or QuantLib "on the same inputs", and py_vollib prices European options only.
-    # The American model's figures are printed beside it, against QuantLib's loop of the same
-    # model; why they cannot reach 5 ms in numpy is in docs/options-models.md ("Cost").
+    # The target line read on the computation its baseline makes (a per-option loop of
+    # py_vollib or QuantLib "on the same inputs"; py_vollib prices European options only), and on
+    # the default model too: both judged, neither hidden. Why the American model cannot reach
+    # 5 ms in numpy: docs/options-models.md ("Cost").
     report.target("synthetic400 european warm p99 ms", "<=", TARGET_MS)
+    report.target("synthetic400 american warm p99 ms", "<=", TARGET_MS)
     report.note("process CPU time per chain, one core; quotes ±2 % around the mid, the spot moved 5 a round")
     report.note(
         "cold: each tick from scratch; warm (the target's): the service's ChainMemo and the previous "
