@@ -471,7 +471,73 @@ async def test_redis_gone_while_a_request_is_handled_is_answered_unavailable_not
     )
     call = msgspec.json.Encoder(decimal_format="string").encode(PlaceCall(request=limit("gone-1")))
     try:
-        answer = await server._answer_of(b"1-0", "gone-1", {b"c": call, b"ttl": b"60000"})
+        answer, _ = await server._answer_of(b"1-0", "gone-1", {b"c": call, b"ttl": b"60000"})
     finally:
         await r.aclose()
     assert answer.error is not None and answer.error.code == "cluster_unavailable"
+
+
+class RefusesPlacing:
+    """A holder whose every `place` is refused before anything is written (as the rate model or
+    the venue's rules refuse one: no journal row, the id stays free)."""
+
+    async def place(self, request: OrderRequest) -> OrderAck:
+        raise OrderRefused(
+            f"a new order on {request.symbol} would take Kraken's trading rate counter over its limit",
+            venue="kraken",
+            rule="rate_limit",
+        )
+
+    async def cancel(
+        self, venue: str, order_id: str | None = None, *, client_order_id: str | None = None
+    ) -> CancelAck:
+        raise AssertionError("no cancel here")
+
+    async def amend(self, request: AmendRequest) -> OrderAck:
+        raise AssertionError("no amend here")
+
+
+async def test_an_earlier_request_is_not_acted_on_once_a_later_one_was_refused(
+    redis_url: str, edge_redis: redis.asyncio.Redis
+) -> None:
+    """Cluster chaos seed 661963: request 1's answer (a refusal) was lost with a Redis restart; its
+    edge told the client "unknown, still valid"; the client's retry, request 2, was refused and the
+    client took that as the order's end — then the next holder claimed request 1 and placed the
+    order ("refused yet booked"). Once a later request with the same client order id has been
+    answered without placing it, an earlier one is answered "not acted on", and nothing is placed;
+    a request after the refusal is a new intent and is placed."""
+    clock = FakeClock()
+    stream, reply = KEYS.orders("kraken"), KEYS.reply(EDGE)
+    encoder = msgspec.json.Encoder(decimal_format="string")
+
+    def request(request_id: str) -> dict[str, Any]:
+        place = encoder.encode(PlaceCall(request=limit("sup-1")))
+        return {"id": request_id, "reply": reply, "c": place, "ttl": "60000"}
+
+    first = await edge_redis.xadd(stream, request("r1"))
+    second = await edge_redis.xadd(stream, request("r2"))
+    async with (
+        KrakenSimulator(port=0, seed=26, clock=clock, tick_s=0.01) as sim,
+        kraken_holder(sim, clock, redis_url, "node-a", 1) as holder,
+    ):
+        refusing = OrderServer(
+            edge_redis, KEYS, "kraken", "node-a", token="node-a 1", handler=RefusesPlacing(), on_fenced=print
+        )
+        placing = OrderServer(
+            edge_redis, KEYS, "kraken", "node-a", token="node-a 1", handler=holder.bridge, on_fenced=print
+        )
+        fields = {entry: f for entry, f in await edge_redis.xrange(stream)}
+        await refusing._handle(second, fields[second])  # the retry: refused, answered
+        await drive(clock, placing._handle(first, fields[first]))  # the first, claimed later
+        assert sim_orders(sim, "sup-1") == []  # NOT placed
+        third = await edge_redis.xadd(stream, request("r3"))  # the client tries again: placed
+        await drive(clock, placing._handle(third, (await edge_redis.xrange(stream, third, third))[0][1]))
+        assert len(sim_orders(sim, "sup-1")) == 1
+    answers = {
+        a.id: a
+        for a in (msgspec.json.decode(f[b"a"], type=OrderAnswer) for _, f in await edge_redis.xrange(reply))
+    }
+    assert answers["r2"].error is not None and answers["r2"].error.code == "order_refused"
+    r1 = answers["r1"].error
+    assert r1 is not None and r1.code == "unavailable" and "not acted on" in r1.message
+    assert answers["r3"].ack is not None and answers["r3"].ack.status == "accepted"

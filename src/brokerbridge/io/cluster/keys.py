@@ -45,6 +45,11 @@ class ClusterKeys:
     def orders(self, venue: str) -> str:
         return f"{self._venue(venue)}:orders"
 
+    def refused(self, venue: str, client_order_id: str) -> str:
+        """The newest order request with this client order id that was answered without placing
+        it (its stream entry id, expiring): older requests with the id are no longer acted on."""
+        return f"{self._venue(venue)}:refused:{client_order_id}"
+
     def reply(self, node: str) -> str:
         return f"{self.prefix}:reply:{node}"
 

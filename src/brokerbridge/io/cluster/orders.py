@@ -158,6 +158,12 @@ def _same_venue(venue: str, served: str) -> None:
         )
 
 
+def _entry_key(entry_id: bytes | str) -> tuple[int, int]:
+    """A stream entry id "<ms>-<seq>" as a tuple, in the stream's order."""
+    ms, _, seq = _text(entry_id).partition("-")
+    return int(ms), int(seq or 0)
+
+
 def _entry_ms(entry_id: bytes | str) -> int:
     return int(_text(entry_id).partition("-")[0])
 
@@ -393,8 +399,14 @@ class OrderRelay:
 _ANSWER = f"""
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', {REPLIES_MAXLEN}, '*', 'a', ARGV[2], 'ep', ARGV[5], 'n', ARGV[6])
 redis.call('PEXPIRE', KEYS[2], {REPLY_TTL_MS})
+if ARGV[7] ~= '' then
+  redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[7])
+end
 return redis.call('XACK', KEYS[3], ARGV[3], ARGV[4])
 """
+# How long a "refused" marker outlives the request validity it guards (a request older than its
+# own ttl is not acted on anyway): twice the longest, at least two minutes.
+REFUSED_MIN_MS = 120_000
 
 
 class OrderServer:
@@ -426,6 +438,7 @@ class OrderServer:
         self._block_ms = block_ms
         self._slots = asyncio.Semaphore(max_in_flight)
         self._max_in_flight = max_in_flight
+        self._keys = keys
         self._lease = keys.lease(venue)
         self._stream = keys.orders(venue)
         self._epoch = str(parse_token(token)[1])
@@ -531,7 +544,7 @@ class OrderServer:
         reply = fields.get(b"reply")
         request_id = _text(fields.get(b"id", b""))
         try:
-            answer = await self._answer_of(entry_id, request_id, fields)
+            answer, refused = await self._answer_of(entry_id, request_id, fields)
         except Fenced as exc:  # the handler's own write was refused: not ours to answer any more
             self._stopped(exc)
             return
@@ -542,8 +555,11 @@ class OrderServer:
                 )
                 await self._redis.xack(self._stream, ORDER_GROUP, entry_id)
                 return
+            # A place answered without placing marks its client order id in the same script
+            # (so the mark exists exactly when that answer was delivered): see `_superseded`.
+            ttl_ms = int(_text(fields.get(b"ttl", b"0")) or 0)
             await self._answer(
-                keys=[self._lease, reply, self._stream],
+                keys=[self._lease, reply, self._stream, self._keys.refused(self.venue, refused or "-")],
                 args=[
                     self.token,
                     msgspec.json.encode(answer),
@@ -551,6 +567,7 @@ class OrderServer:
                     entry_id,
                     self._epoch,
                     self.node_id,
+                    str(max(2 * ttl_ms, REFUSED_MIN_MS)) if refused else "",
                 ],
             )
         except Fenced as exc:
@@ -573,33 +590,54 @@ class OrderServer:
             return
         self.answered += 1
 
-    async def _answer_of(self, entry_id: bytes, request_id: str, fields: dict[bytes, bytes]) -> OrderAnswer:
+    async def _answer_of(
+        self, entry_id: bytes, request_id: str, fields: dict[bytes, bytes]
+    ) -> tuple[OrderAnswer, str | None]:
+        """The answer, and the client order id of a place answered without placing (None
+        otherwise): its mark keeps older requests with that id from being acted on later."""
         try:
             call = _CALL_DECODER.decode(fields[b"c"])
         except (KeyError, msgspec.DecodeError, msgspec.ValidationError) as exc:
-            return OrderAnswer(
-                id=request_id,
-                error=answer_error(
-                    InvalidRequest(f"order request {request_id} unreadable: {exc}", venue=self.venue)
-                ),
-            )
+            unreadable = InvalidRequest(f"order request {request_id} unreadable: {exc}", venue=self.venue)
+            return OrderAnswer(id=request_id, error=answer_error(unreadable)), None
+        cid = call.request.client_order_id if isinstance(call, PlaceCall) else None
         try:
             await self._check_age(entry_id, fields)
-            return await self._call(request_id, call)
+            superseded = None if cid is None else await self._superseded(entry_id, cid)
+            if superseded is not None:  # not acted on; the newer request's mark stays the one
+                return OrderAnswer(id=request_id, error=answer_error(superseded)), None
+            return await self._call(request_id, call), None
         except Fenced:
             raise
         except BrokerBridgeError as exc:
-            return OrderAnswer(id=request_id, error=answer_error(exc))
+            return OrderAnswer(id=request_id, error=answer_error(exc)), cid
         except Exception as exc:  # our bug: the edge must hear something, and the holder live on
             logger.exception("%s: order request %s failed (a bug)", self.venue, request_id)
-            return OrderAnswer(
-                id=request_id,
-                error=AnswerError(
-                    code="",
-                    message=f"the {self.venue} holder failed to handle the request: {exc!r}",
-                    remedy="a bug in brokerbridge (please report it); the outcome follows on executions",
-                ),
+            bug = AnswerError(
+                code="",
+                message=f"the {self.venue} holder failed to handle the request: {exc!r}",
+                remedy="a bug in brokerbridge (please report it); the outcome follows on executions",
             )
+            return OrderAnswer(id=request_id, error=bug), None
+
+    async def _superseded(self, entry_id: bytes, client_order_id: str) -> ServiceUnavailable | None:
+        """The error to answer with when a newer request with this client order id was answered without
+        placing it. An edge that heard nothing for `timeout` tells its client "unknown, the
+        request stays valid"; the client retries, the retry is refused (the rate model, the
+        venue's rules) and the client takes that as the order's end — while the first request,
+        its answer lost with a Redis restart, was still pending: the next holder claimed it and
+        placed the order (cluster chaos seed 661963: "refused yet booked"). The first request is
+        older than the refused one: it is not acted on."""
+        with redis_errors(self._redis):
+            newer = await self._redis.get(self._keys.refused(self.venue, client_order_id))
+        if newer is None or _entry_key(newer) <= _entry_key(entry_id):
+            return None
+        return ServiceUnavailable(
+            f"order {client_order_id}: a later request with this client order id was answered "
+            "without placing it, so this earlier one was not acted on",
+            venue=self.venue,
+            remedy="send it again with the same client order id if it is still wanted",
+        )
 
     async def _check_age(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         ttl_ms = int(_text(fields.get(b"ttl", b"0")) or 0)
