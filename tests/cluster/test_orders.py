@@ -533,6 +533,12 @@ async def test_an_earlier_request_is_not_acted_on_once_a_later_one_was_refused(
         third = await edge_redis.xadd(stream, request("r3"))  # the client tries again: placed
         await drive(clock, placing._handle(third, (await edge_redis.xrange(stream, third, third))[0][1]))
         assert len(sim_orders(sim, "sup-1")) == 1
+        # A conflicting request (another order under the id) marks nothing: the id's row answers
+        # for it, and an earlier request of the placed order would be answered from that row.
+        other = encoder.encode(PlaceCall(request=limit("sup-1", qty="0.03")))
+        fourth = await edge_redis.xadd(stream, {"id": "r4", "reply": reply, "c": other, "ttl": "60000"})
+        await drive(clock, placing._handle(fourth, (await edge_redis.xrange(stream, fourth, fourth))[0][1]))
+        assert await edge_redis.get(KEYS.refused("kraken", "sup-1")) == second
     answers = {
         a.id: a
         for a in (msgspec.json.decode(f[b"a"], type=OrderAnswer) for _, f in await edge_redis.xrange(reply))
@@ -541,3 +547,4 @@ async def test_an_earlier_request_is_not_acted_on_once_a_later_one_was_refused(
     r1 = answers["r1"].error
     assert r1 is not None and r1.code == "unavailable" and "not acted on" in r1.message
     assert answers["r3"].ack is not None and answers["r3"].ack.status == "accepted"
+    assert answers["r4"].error is not None and answers["r4"].error.code == "order_conflict"

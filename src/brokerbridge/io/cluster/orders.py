@@ -50,6 +50,7 @@ from brokerbridge.core.errors import (
     ClusterUnavailable,
     Fenced,
     InvalidRequest,
+    OrderConflict,
     OrderRefused,
     ServiceUnavailable,
     error_from_wire,
@@ -610,7 +611,11 @@ class OrderServer:
         except Fenced:
             raise
         except BrokerBridgeError as exc:
-            return OrderAnswer(id=request_id, error=answer_error(exc)), cid
+            # Not placed by this request — except a conflict: the id's row is another order's
+            # (placed, perhaps by the very request still pending), which the journal answers.
+            return OrderAnswer(id=request_id, error=answer_error(exc)), (
+                None if isinstance(exc, OrderConflict) else cid
+            )
         except Exception as exc:  # our bug: the edge must hear something, and the holder live on
             logger.exception("%s: order request %s failed (a bug)", self.venue, request_id)
             bug = AnswerError(
