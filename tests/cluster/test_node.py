@@ -93,6 +93,20 @@ async def simulated_venues(redis_url: str, cache: Path) -> AsyncIterator[Venues]
         yield Venues(kraken, primary, config)
 
 
+async def crash(node: ClusterNode, venue: str = "kraken") -> None:
+    """`node` dies as a killed process would: its roles stop and its lease of `venue` is not
+    released (a dead process sends nothing), so a standby takes it when its TTL runs out."""
+    lease = node.holders[venue].lease
+
+    async def no_release() -> None:
+        lease.drop()
+
+    lease.release = no_release  # type: ignore[method-assign]
+    assert node._runner is not None
+    node._runner.cancel()
+    await asyncio.wait([node._runner])
+
+
 def node_config(cfg: Config, node_id: str, role: Any = "holder") -> Config:
     return dataclasses.replace(cfg, cluster=dataclasses.replace(cfg.cluster, node_id=node_id, role=role))
 
@@ -158,17 +172,9 @@ async def test_edge_serves_the_holders_streams_fails_over_and_relays_orders(
 
         # The holder crashes: its role stops, and the lease is not released (a dead process sends
         # nothing), so the standby takes it when its TTL runs out.
-        role = first.holders["kraken"]
-
-        async def no_release() -> None:
-            role.lease.drop()
-
-        role.lease.release = no_release  # type: ignore[method-assign]
         before = len(ticker.events)
         crashed = time.monotonic()
-        assert first._runner is not None
-        first._runner.cancel()
-        await asyncio.wait([first._runner])
+        await crash(first)
         standby = b if first is a else a
         took = await eventually(lambda: "kraken" in standby.held, what="the standby holds kraken")
         # The issue's promise (within 5 s); how soon, exactly, is the cluster chaos's to measure.
@@ -302,13 +308,7 @@ async def test_a_fill_journaled_by_a_holder_that_dies_right_after_reaches_the_ed
         finally:
             store.close()
 
-        async def no_release() -> None:
-            role.lease.drop()
-
-        role.lease.release = no_release  # type: ignore[method-assign]
-        assert a._runner is not None
-        a._runner.cancel()
-        await asyncio.wait([a._runner])
+        await crash(a)
         b = await stack.enter_async_context(ClusterNode(node_config(cfg, "b")))
         await eventually(lambda: "kraken" in b.held, what="b holds kraken")
         await eventually(lambda: any(f.exec_id == "TLOST-1" for f in fills), what="the fill on the edge")
@@ -318,15 +318,7 @@ async def test_a_fill_journaled_by_a_holder_that_dies_right_after_reaches_the_ed
         carried = [e for _, fields in entries if isinstance(e := decode_entry(fields).event, Fill)]
         assert [f.exec_id for f in carried].count("TLOST-1") == 1
         # A third term streams it no more either.
-        b_role = b.holders["kraken"]
-
-        async def no_release_b() -> None:
-            b_role.lease.drop()
-
-        b_role.lease.release = no_release_b  # type: ignore[method-assign]
-        assert b._runner is not None
-        b._runner.cancel()
-        await asyncio.wait([b._runner])
+        await crash(b)
         c = await stack.enter_async_context(ClusterNode(node_config(cfg, "c")))
         await eventually(lambda: "kraken" in c.held, what="c holds kraken")
         # c's epoch as its lease says (3 unless a lease lapsed under load and was taken again).
